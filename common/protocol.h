@@ -92,29 +92,8 @@ enum mm_request {
 	MM_REQ_ORG_MEMBER_DEL = 0x010b,
 	/* login (admin, or the caller itself) -> cgu_accepted_at */
 	MM_REQ_CGU_ACCEPT = 0x010c,
-	/* admin: login, then any editable field of REGISTER -> login */
-	MM_REQ_MODIFY = 0x010d,
-
-	/* --- 0x02xx: authentication (PAM) -------------------------------- */
-	MM_REQ_AUTH_PASSWORD = 0x0201,
-	MM_REQ_OTP_SEND = 0x0202,
-	MM_REQ_OTP_VERIFY = 0x0203,
-	MM_REQ_ACCT_CHECK = 0x0204,
-	MM_REQ_PASSWORD_CHANGE = 0x0205,
-	MM_REQ_SESSION_OPEN = 0x0206,
-	MM_REQ_SESSION_CLOSE = 0x0207,
-	MM_REQ_ACCOUNTS = 0x0208,
-	MM_REQ_SWITCH = 0x0209,
-	MM_REQ_DEFAULT_SET = 0x020a,
-
-	/* --- 0x03xx: name service ----------------------------------------- */
-	MM_REQ_GETPWNAM = 0x0301,
-	MM_REQ_GETPWUID = 0x0302,
-	MM_REQ_GETGRNAM = 0x0303,
-	MM_REQ_GETGRGID = 0x0304,
-	MM_REQ_INITGROUPS = 0x0305,
-	MM_REQ_PWENT = 0x0306,
-	MM_REQ_GRENT = 0x0307,
+	/* admin: login -> status (pending-confirmation again, with a new link) */
+	MM_REQ_CONFIRM_RESEND = 0x010d,
 };
 
 /* Account types and statuses as stored in the directory (mmAccountType,

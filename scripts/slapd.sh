@@ -89,6 +89,7 @@ write_conf() {
 		echo "moduleload back_mdb"
 		echo "moduleload argon2"
 		echo "moduleload syncprov"
+		echo "moduleload unique"
 		echo
 		echo "pidfile \"$pidfile\""
 		echo "argsfile \"$state/slapd.args\""
@@ -104,6 +105,14 @@ write_conf() {
 		echo "directory \"$state/db\""
 		echo "include \"$schemadir/indexes.conf\""
 		echo "include \"$state/acl.conf\""
+		echo
+		echo "# Uniqueness enforced by slapd, so that concurrent daemons cannot collide."
+		echo "overlay unique"
+		for a in uid mmLoginMail mmMssAddress mmRpps; do
+			echo "unique_uri \"ldap:///?$a?sub\""
+		done
+		echo "unique_uri \"ldap:///ou=people,$suffix?uidNumber?sub\""
+		echo "unique_uri \"ldap:///ou=orgs,$suffix?gidNumber?sub\""
 	} >"$conf.tmp"
 	chmod 0600 "$conf.tmp"
 	mv "$conf.tmp" "$conf"

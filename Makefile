@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` and `make test` (as root on Debian 12).
+PY := /usr/bin/python3
+BUILD := build
+ASAN := build-asan
+
+.PHONY: all deps build run stop test unit asan integration fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Start a private slapd, a mail sink, the daemon and the demo accounts.
+run: build
+	scripts/devstack.sh demo
+
+stop:
+	scripts/devstack.sh stop
+
+$(ASAN)/build.ninja:
+	CC=clang meson setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dfuzz=true
+
+unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included),
+# and every fuzz harness run briefly.
+asan: deps $(ASAN)/build.ninja
+	ninja -C $(ASAN)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(ASAN) --print-errorlogs
+	scripts/fuzz.sh $(ASAN) 20
+
+integration: build
+	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+# Everything CI runs.
+test: unit asan integration
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

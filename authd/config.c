@@ -1,0 +1,470 @@
+/* medimail-authd configuration: strict "key = value" file, see conf/authd.conf. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static void config_defaults(struct mm_config *c)
+{
+	c->max_clients = 256;
+	c->admin_gid = (gid_t)-1;
+	c->log_level = LOG_INFO;
+	c->ldap_timeout = 5;
+	c->ldap_pool = 4;
+	c->smtp_timeout = 10;
+	c->argon2_opslimit = 2;            /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
+	c->argon2_memlimit = 64u << 20;    /* crypto_pwhash_MEMLIMIT_INTERACTIVE */
+	c->argon2_parallel = 2;
+	c->confirm_ttl = 48 * 3600;
+	c->otp_ttl = 600;
+	c->otp_max_tries = 5;
+	c->otp_resend_interval = 30;
+	c->lockout_threshold = 5;
+	c->lockout_duration = 900;
+	c->fail_delay_ms = 1000;
+	c->rate_per_source = 120;
+	c->rate_per_account = 30;
+	c->uid_min = 200000;
+	c->uid_max = 299999;
+	c->gid_min = 300000;
+	c->gid_max = 309999;
+	c->user_gid = 100;
+	c->cache_refresh = 60;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+	unsigned long long n;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || n > max)
+		return -EINVAL;
+	*ret = n;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*ret = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_level(const char *v, int *ret)
+{
+	static const struct { const char *n; int l; } levels[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (!strcmp(v, levels[i].n)) {
+			*ret = levels[i].l;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int split_list(const char *v, char **out, size_t max, size_t *ret_n)
+{
+	char *copy = strdup(v), *save = NULL, *tok;
+	size_t n = 0;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < *ret_n; i++) {
+		free(out[i]);
+		out[i] = NULL;
+	}
+	for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (n == max) {
+			r = -E2BIG;
+			break;
+		}
+		out[n] = strdup(tok);
+		if (!out[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	*ret_n = n;
+	free(copy);
+	return r;
+}
+
+enum kind { K_STR, K_UINT, K_BOOL, K_LEVEL, K_SIZE, K_ULL, K_UID, K_GID };
+
+struct option {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	unsigned long long max;
+};
+
+#define O(n, k, f, m) { n, k, offsetof(struct mm_config, f), m }
+static const struct option options[] = {
+	O("socket", K_STR, socket_path, 0),
+	O("pid_file", K_STR, pid_file, 0),
+	O("max_clients", K_UINT, max_clients, 65536),
+	O("log_level", K_LEVEL, log_level, 0),
+	O("log_stderr", K_BOOL, log_stderr, 0),
+	O("ldap_uri", K_STR, ldap_uri, 0),
+	O("ldap_base", K_STR, ldap_base, 0),
+	O("ldap_bind_dn", K_STR, ldap_bind_dn, 0),
+	O("ldap_bind_password_file", K_STR, ldap_bind_password_file, 0),
+	O("ldap_timeout", K_UINT, ldap_timeout, 600),
+	O("ldap_pool", K_UINT, ldap_pool, 64),
+	O("smtp_url", K_STR, smtp_url, 0),
+	O("smtp_from", K_STR, smtp_from, 0),
+	O("smtp_starttls", K_BOOL, smtp_starttls, 0),
+	O("smtp_user", K_STR, smtp_user, 0),
+	O("smtp_password_file", K_STR, smtp_password_file, 0),
+	O("smtp_timeout", K_UINT, smtp_timeout, 600),
+	O("confirm_url", K_STR, confirm_url, 0),
+	O("reset_url", K_STR, reset_url, 0),
+	O("otp_subject", K_STR, otp_subject, 0),
+	O("confirm_subject", K_STR, confirm_subject, 0),
+	O("validated_subject", K_STR, validated_subject, 0),
+	O("hash_key_file", K_STR, hash_key_file, 0),
+	O("argon2_opslimit", K_ULL, argon2_opslimit, 1000),
+	O("argon2_memlimit", K_SIZE, argon2_memlimit, 4ull << 30),
+	O("argon2_parallel", K_UINT, argon2_parallel, 64),
+	O("domain_default", K_STR, domain_default, 0),
+	O("confirm_ttl", K_UINT, confirm_ttl, 30u * 86400),
+	O("otp_ttl", K_UINT, otp_ttl, 86400),
+	O("otp_max_tries", K_UINT, otp_max_tries, 100),
+	O("otp_resend_interval", K_UINT, otp_resend_interval, 3600),
+	O("lockout_threshold", K_UINT, lockout_threshold, 1000),
+	O("lockout_duration", K_UINT, lockout_duration, 30u * 86400),
+	O("fail_delay_ms", K_UINT, fail_delay_ms, 10000),
+	O("rate_per_source", K_UINT, rate_per_source, 1000000),
+	O("rate_per_account", K_UINT, rate_per_account, 1000000),
+	O("uid_min", K_UID, uid_min, 0),
+	O("uid_max", K_UID, uid_max, 0),
+	O("gid_min", K_GID, gid_min, 0),
+	O("gid_max", K_GID, gid_max, 0),
+	O("user_gid", K_GID, user_gid, 0),
+	O("home_template", K_STR, home_template, 0),
+	O("shell", K_STR, shell, 0),
+	O("cache_dir", K_STR, cache_dir, 0),
+	O("cache_refresh", K_UINT, cache_refresh, 86400),
+	O("enumerate", K_BOOL, enumerate, 0),
+};
+#undef O
+
+static int set_option(struct mm_config *c, const char *key, const char *v, const char **why)
+{
+	char *base = (char *)c;
+	unsigned long long n;
+
+	if (!strcmp(key, "admin_group")) {
+		if (parse_uint(v, 0xfffffffeu, &n) < 0) {
+			*why = "admin_group must be a numeric gid";
+			return -EINVAL;
+		}
+		c->admin_gid = (gid_t)n;
+		c->admin_gid_set = true;
+		return 0;
+	}
+	if (!strcmp(key, "regions_open"))
+		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
+	if (!strncmp(key, "domain.", 7) && key[7]) {
+		if (c->ndomains == MM_MAX_DOMAINS) {
+			*why = "too many domain.* entries";
+			return -E2BIG;
+		}
+		c->domains[c->ndomains].key = strdup(key + 7);
+		c->domains[c->ndomains].domain = strdup(v);
+		if (!c->domains[c->ndomains].key || !c->domains[c->ndomains].domain)
+			return -ENOMEM;
+		c->ndomains++;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		const struct option *o = &options[i];
+		void *p = base + o->off;
+
+		if (strcmp(o->name, key))
+			continue;
+		switch (o->kind) {
+		case K_STR:
+			return set_str(p, v);
+		case K_BOOL:
+			if (parse_bool(v, p) < 0) {
+				*why = "expected yes or no";
+				return -EINVAL;
+			}
+			return 0;
+		case K_LEVEL:
+			if (parse_level(v, p) < 0) {
+				*why = "expected error, warning, notice, info or debug";
+				return -EINVAL;
+			}
+			return 0;
+		case K_UINT:
+		case K_ULL:
+		case K_SIZE:
+		case K_UID:
+		case K_GID: {
+			unsigned long long max = o->max ? o->max : 0xfffffffeu;
+			if (parse_uint(v, max, &n) < 0) {
+				*why = "expected a number in range";
+				return -EINVAL;
+			}
+			if (o->kind == K_UINT)
+				*(unsigned *)p = (unsigned)n;
+			else if (o->kind == K_ULL)
+				*(unsigned long long *)p = n;
+			else if (o->kind == K_SIZE)
+				*(size_t *)p = (size_t)n;
+			else if (o->kind == K_UID)
+				*(uid_t *)p = (uid_t)n;
+			else
+				*(gid_t *)p = (gid_t)n;
+			return 0;
+		}
+		}
+	}
+	*why = "unknown option";
+	return -ENOENT;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int config_check(struct mm_config *c, const char **why)
+{
+#define DEF(f, v) do { if (!c->f && set_str(&c->f, v) < 0) return -ENOMEM; } while (0)
+	DEF(socket_path, MM_DEFAULT_SOCKET);
+	DEF(ldap_uri, "ldapi:///");
+	DEF(ldap_base, "dc=medimail,dc=test");
+	DEF(smtp_url, "smtp://127.0.0.1:25");
+	DEF(smtp_from, "Medimail <ne-pas-repondre@medimail.localhost>");
+	DEF(confirm_url, "https://medimail.localhost/inscription/confirmer?jeton=");
+	DEF(reset_url, "https://medimail.localhost/mot-de-passe/reinitialiser?jeton=");
+	DEF(otp_subject, "Votre code d'accès Medimail");
+	DEF(confirm_subject, "Confirmez votre adresse e-mail Medimail");
+	DEF(validated_subject, "Votre compte Medimail est validé");
+	DEF(domain_default, "medimail.localhost");
+	DEF(home_template, "/home/%u");
+	DEF(shell, "/bin/bash");
+	DEF(cache_dir, MM_DEFAULT_CACHEDIR);
+#undef DEF
+	if (!c->hash_key_file) {
+		*why = "hash_key_file is required (the same key on every daemon of a directory)";
+		return -EINVAL;
+	}
+	if (c->uid_min == 0 || c->uid_min > c->uid_max || c->gid_min == 0 || c->gid_min > c->gid_max) {
+		*why = "uid_min..uid_max and gid_min..gid_max must be non-empty ranges above 0";
+		return -EINVAL;
+	}
+	if (c->argon2_memlimit < 8192 || c->argon2_opslimit < 1) {
+		*why = "argon2_memlimit must be >= 8192 and argon2_opslimit >= 1";
+		return -EINVAL;
+	}
+	if (c->max_clients == 0 || c->ldap_pool == 0 || c->argon2_parallel == 0) {
+		*why = "max_clients, ldap_pool and argon2_parallel must be > 0";
+		return -EINVAL;
+	}
+	if (c->ldap_bind_dn && *c->ldap_bind_dn && !c->ldap_bind_password_file) {
+		*why = "ldap_bind_dn needs ldap_bind_password_file";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse(const char *text, size_t len, struct mm_config **ret, char *errbuf, size_t errlen)
+{
+	struct mm_config *c;
+	char *copy, *line;
+	unsigned lineno = 0;
+	const char *why = NULL;
+	int r = 0;
+
+	*ret = NULL;
+	if (memchr(text, '\0', len)) {
+		snprintf(errbuf, errlen, "configuration contains a NUL byte");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	copy = strndup(text, len);
+	if (!c || !copy) {
+		free(c);
+		free(copy);
+		return -ENOMEM;
+	}
+	config_defaults(c);
+	/* strtok_r would merge empty lines and break numbering: walk by hand */
+	line = copy;
+	while (line) {
+		char *nl = strchr(line, '\n'), *eq, *key, *val;
+
+		if (nl)
+			*nl = '\0';
+		lineno++;
+		key = trim(line);
+		if (*key && *key != '#') {
+			eq = strchr(key, '=');
+			if (!eq) {
+				snprintf(errbuf, errlen, "line %u: expected \"key = value\"", lineno);
+				r = -EINVAL;
+				goto out;
+			}
+			*eq = '\0';
+			val = trim(eq + 1);
+			key = trim(key);
+			r = set_option(c, key, val, &why);
+			if (r < 0) {
+				snprintf(errbuf, errlen, "line %u: %s: %s", lineno, key,
+					 why ? why : strerror(-r));
+				goto out;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	r = config_check(c, &why);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "%s", why ? why : strerror(-r));
+		goto out;
+	}
+	*ret = c;
+	c = NULL;
+out:
+	free(copy);
+	config_free(c);
+	return r;
+}
+
+int config_load(const char *path, struct mm_config **ret, char *errbuf, size_t errlen)
+{
+	struct stat st;
+	char *text = NULL;
+	ssize_t n;
+	int fd, r;
+
+	*ret = NULL;
+	/* No symlinks, a regular file, not writable by group or others, bounded. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s: not a regular file", path);
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(errbuf, errlen, "%s: must be owned by root or by the daemon's user", path);
+		r = -EPERM;
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(errbuf, errlen, "%s: must not be writable by group or others", path);
+		r = -EPERM;
+		goto out;
+	}
+	if (st.st_size > MM_CONFIG_MAX_BYTES) {
+		snprintf(errbuf, errlen, "%s: larger than %d bytes", path, MM_CONFIG_MAX_BYTES);
+		r = -EFBIG;
+		goto out;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = read(fd, text, (size_t)st.st_size);
+	if (n != st.st_size) {
+		snprintf(errbuf, errlen, "%s: short read", path);
+		r = -EIO;
+		goto out;
+	}
+	r = config_parse(text, (size_t)n, ret, errbuf, errlen);
+	if (r == 0 && set_str(&(*ret)->path, path) < 0) {
+		config_free(*ret);
+		*ret = NULL;
+		r = -ENOMEM;
+	}
+out:
+	free(text);
+	close(fd);
+	return r;
+}
+
+void config_free(struct mm_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (options[i].kind == K_STR)
+			free(*(char **)((char *)c + options[i].off));
+	for (size_t i = 0; i < c->nregions; i++)
+		free(c->regions[i]);
+	for (size_t i = 0; i < c->ndomains; i++) {
+		free(c->domains[i].key);
+		free(c->domains[i].domain);
+	}
+	free(c->path);
+	free(c);
+}
+
+const char *config_domain_for(const struct mm_config *c, const char *slug)
+{
+	if (slug)
+		for (size_t i = 0; i < c->ndomains; i++)
+			if (!strcmp(c->domains[i].key, slug))
+				return c->domains[i].domain;
+	return c->domain_default;
+}
+
+bool config_region_open(const struct mm_config *c, const char *region)
+{
+	if (c->nregions == 0)
+		return true;
+	if (!region)
+		return false;
+	for (size_t i = 0; i < c->nregions; i++)
+		if (!strcasecmp(c->regions[i], region))
+			return true;
+	return false;
+}

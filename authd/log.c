@@ -1,0 +1,99 @@
+/* Daemon logging (syslog or stderr) and the audit trail: one structured line per decision. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static bool use_stderr;
+static int level_max = LOG_INFO;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_setup(bool to_stderr, int max_level)
+{
+	use_stderr = to_stderr;
+	level_max = max_level;
+	if (!to_stderr)
+		openlog("medimail-authd", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+}
+
+static void emit(int level, const char *text)
+{
+	if (use_stderr) {
+		struct timespec ts;
+		struct tm tm;
+		char stamp[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		pthread_mutex_lock(&lock);
+		fprintf(stderr, "%s.%03ldZ medimail-authd[%d]: %s\n", stamp, ts.tv_nsec / 1000000,
+			level, text);
+		fflush(stderr);
+		pthread_mutex_unlock(&lock);
+	} else {
+		syslog(level, "%s", text);
+	}
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+
+	if (level > level_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* A log line never carries control characters from user input. */
+	for (char *p = text; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	emit(level, text);
+}
+
+/* key=value with the value quoted when needed; bounded. */
+static size_t put_kv(char *out, size_t off, size_t cap, const char *key, const char *v)
+{
+	int n;
+
+	if (off >= cap)
+		return off;
+	if (!v || !*v)
+		v = "-";
+	n = snprintf(out + off, cap - off, "%s%s=\"", off ? " " : "", key);
+	if (n < 0)
+		return off;
+	off += (size_t)n;
+	for (size_t i = 0; v[i] && i < 256 && off + 3 < cap; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+			c = '?';
+		out[off++] = (char)c;
+	}
+	if (off + 1 < cap)
+		out[off++] = '"';
+	out[off < cap ? off : cap - 1] = '\0';
+	return off;
+}
+
+void audit(const struct audit_ctx *ctx, bool ok, const char *reason)
+{
+	char line[2048];
+	size_t off = 0;
+
+	line[0] = '\0';
+	off = put_kv(line, off, sizeof(line), "audit", ctx->event);
+	off = put_kv(line, off, sizeof(line), "caller", ctx->caller);
+	off = put_kv(line, off, sizeof(line), "method", ctx->method);
+	off = put_kv(line, off, sizeof(line), "service", ctx->service);
+	off = put_kv(line, off, sizeof(line), "remote", ctx->remote);
+	off = put_kv(line, off, sizeof(line), "account", ctx->account);
+	off = put_kv(line, off, sizeof(line), "result", ok ? "ok" : "refused");
+	put_kv(line, off, sizeof(line), "reason", reason);
+	emit(ok ? LOG_INFO : LOG_NOTICE, line);
+}

@@ -1,0 +1,214 @@
+/* medimail-authd: the daemon that owns every Medimail login flow and account rule. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "secret.h"
+#include "server.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: medimail-authd [-c FILE] [-f] [-d] [-t]\n"
+		"  -c, --config FILE   configuration (default " MM_DEFAULT_CONFIG ")\n"
+		"  -f, --foreground    do not detach; log to stderr\n"
+		"  -d, --debug         log at debug level\n"
+		"  -t, --test          check the configuration and exit\n"
+		"  -V, --version       print the version\n");
+}
+
+static void on_signal(struct server *srv)
+{
+	struct signalfd_siginfo si;
+	struct daemon *d = srv->d;
+
+	while (read(srv->wake_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_msg(LOG_NOTICE, "signal %u: stopping", si.ssi_signo);
+			atomic_store(&srv->stopping, true);
+		} else if (si.ssi_signo == SIGHUP) {
+			struct mm_config *nc = NULL;
+			struct store *ns = NULL;
+			char err[512];
+
+			if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0) {
+				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
+				continue;
+			}
+			if (store_new(nc, &ns) < 0) {
+				log_msg(LOG_ERR, "reload refused: directory settings unusable");
+				config_free(nc);
+				continue;
+			}
+			/* Socket path, key and hashing costs stay those of the start. */
+			pthread_rwlock_wrlock(&srv->reload_lock);
+			store_free(d->store);
+			config_free(d->cfg);
+			d->cfg = nc;
+			d->store = ns;
+			log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
+			pthread_rwlock_unlock(&srv->reload_lock);
+			log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
+		}
+	}
+}
+
+static int write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int detach(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return chdir("/") < 0 ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },        { "test", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = MM_DEFAULT_CONFIG;
+	bool foreground = false, debug = false, test = false;
+	struct server srv = { 0 };
+	struct daemon d = { 0 };
+	char err[512];
+	sigset_t mask;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:fdtVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'd': debug = true; break;
+		case 't': test = true; break;
+		case 'V': printf("medimail-authd %s\n", MM_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* The daemon never resolves names through its own NSS module. */
+	setenv("MEDIMAIL_NSS_BYPASS", "1", 1);
+	umask(022);
+
+	r = config_load(path, &d.cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: configuration: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		printf("configuration %s: ok\n", path);
+		config_free(d.cfg);
+		return 0;
+	}
+	if (foreground)
+		setenv("MEDIMAIL_FOREGROUND", "1", 1);
+	log_setup(foreground || d.cfg->log_stderr, debug ? LOG_DEBUG : d.cfg->log_level);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "medimail-authd: libcurl failed to initialise\n");
+		return 1;
+	}
+	r = secret_init(d.cfg->hash_key_file, d.cfg->argon2_opslimit, d.cfg->argon2_memlimit,
+			d.cfg->argon2_parallel, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: hash key: %s\n", err);
+		return 1;
+	}
+	r = store_new(d.cfg, &d.store);
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n", strerror(-r));
+		return 1;
+	}
+	r = server_listen(d.cfg->socket_path, &srv.listen_fd);
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: socket %s: %s\n", d.cfg->socket_path, strerror(-r));
+		return 1;
+	}
+	if (!foreground && (r = detach()) < 0) {
+		fprintf(stderr, "medimail-authd: cannot detach: %s\n", strerror(-r));
+		return 1;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	srv.wake_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (srv.wake_fd < 0) {
+		log_msg(LOG_ERR, "signalfd: %s", strerror(errno));
+		return 1;
+	}
+	if (d.cfg->pid_file && (r = write_pidfile(d.cfg->pid_file)) < 0) {
+		log_msg(LOG_ERR, "pid file %s: %s", d.cfg->pid_file, strerror(-r));
+		return 1;
+	}
+	srv.d = &d;
+	srv.on_wake = on_signal;
+	pthread_rwlock_init(&srv.reload_lock, NULL);
+	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
+		d.cfg->ldap_uri);
+	server_run(&srv);
+	close(srv.listen_fd);
+	unlink(d.cfg->socket_path);
+	if (d.cfg->pid_file)
+		unlink(d.cfg->pid_file);
+	pthread_rwlock_wrlock(&srv.reload_lock);
+	store_free(d.store);
+	secret_cleanup();
+	config_free(d.cfg);
+	curl_global_cleanup();
+	log_msg(LOG_NOTICE, "stopped");
+	return 0;
+}

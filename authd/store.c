@@ -1,0 +1,722 @@
+/* The directory: a small pool of LDAP connections to slapd and the operations the daemon needs. */
+#include <errno.h>
+#include <lber.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "secret.h"
+#include "store.h"
+
+struct conn {
+	LDAP *ld;
+	bool busy;
+};
+
+struct store {
+	const struct mm_config *cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	size_t n;
+	struct conn *conns;
+	char *bind_pw;
+	bool warned_down;
+};
+
+static int map_ldap(int rc)
+{
+	switch (rc) {
+	case LDAP_SUCCESS:
+		return 0;
+	case LDAP_SERVER_DOWN:
+	case LDAP_CONNECT_ERROR:
+	case LDAP_UNAVAILABLE:
+	case LDAP_BUSY:
+	case LDAP_TIMEOUT:
+	case LDAP_TIMELIMIT_EXCEEDED:
+	case LDAP_LOCAL_ERROR:
+		return -EHOSTDOWN;
+	case LDAP_NO_SUCH_OBJECT:
+		return -ENOENT;
+	case LDAP_ALREADY_EXISTS:
+	case LDAP_CONSTRAINT_VIOLATION:
+	case LDAP_TYPE_OR_VALUE_EXISTS:
+		return -EEXIST;
+	case LDAP_NO_SUCH_ATTRIBUTE:
+		return -ESTALE;
+	case LDAP_INSUFFICIENT_ACCESS:
+	case LDAP_INVALID_CREDENTIALS:
+	case LDAP_STRONG_AUTH_REQUIRED:
+		return -EACCES;
+	case LDAP_OBJECT_CLASS_VIOLATION:
+	case LDAP_INVALID_SYNTAX:
+	case LDAP_UNDEFINED_TYPE:
+	case LDAP_INVALID_DN_SYNTAX:
+	case LDAP_NOT_ALLOWED_ON_RDN:
+		return -EINVAL;
+	case LDAP_SIZELIMIT_EXCEEDED:
+		return -E2BIG;
+	default:
+		return -EIO;
+	}
+}
+
+static char *read_secret_file(const char *path)
+{
+	char buf[512];
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	{
+		char *s = strdup(buf);
+		secret_wipe(buf, sizeof(buf));
+		return s;
+	}
+}
+
+int store_new(const struct mm_config *c, struct store **ret)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	*ret = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->cfg = c;
+	s->n = c->ldap_pool;
+	s->conns = calloc(s->n, sizeof(*s->conns));
+	if (!s->conns) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (c->ldap_bind_dn && *c->ldap_bind_dn) {
+		s->bind_pw = read_secret_file(c->ldap_bind_password_file);
+		if (!s->bind_pw) {
+			free(s->conns);
+			free(s);
+			return -errno ? -errno : -EIO;
+		}
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->freed, NULL);
+	*ret = s;
+	return 0;
+}
+
+void store_reset(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->conns[i].busy && s->conns[i].ld) {
+			ldap_unbind_ext_s(s->conns[i].ld, NULL, NULL);
+			s->conns[i].ld = NULL;
+		}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->conns[i].ld)
+			ldap_unbind_ext_s(s->conns[i].ld, NULL, NULL);
+	free(s->conns);
+	secret_free(s->bind_pw);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->freed);
+	free(s);
+}
+
+static int conn_open(struct store *s, LDAP **ret)
+{
+	const struct mm_config *c = s->cfg;
+	struct timeval tv = { .tv_sec = c->ldap_timeout };
+	int version = LDAP_VERSION3, rc;
+	LDAP *ld = NULL;
+
+	rc = ldap_initialize(&ld, c->ldap_uri);
+	if (rc != LDAP_SUCCESS)
+		return -EINVAL;
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	if (s->bind_pw) {
+		struct berval cred = { .bv_val = s->bind_pw, .bv_len = strlen(s->bind_pw) };
+		rc = ldap_sasl_bind_s(ld, c->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	} else {
+		/* ldapi:// with the daemon's own uid as identity */
+		struct berval empty = { 0 };
+		rc = ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &empty, NULL, NULL, NULL);
+	}
+	if (rc != LDAP_SUCCESS) {
+		int r = map_ldap(rc);
+		if (!s->warned_down)
+			log_msg(LOG_ERR, "directory %s: bind failed: %s", c->ldap_uri, ldap_err2string(rc));
+		s->warned_down = true;
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return r == -EACCES ? -EACCES : -EHOSTDOWN;
+	}
+	if (s->warned_down)
+		log_msg(LOG_NOTICE, "directory %s: connected again", c->ldap_uri);
+	s->warned_down = false;
+	*ret = ld;
+	return 0;
+}
+
+static struct conn *conn_take(struct store *s)
+{
+	struct conn *cn = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		for (size_t i = 0; i < s->n; i++)
+			if (!s->conns[i].busy) {
+				cn = &s->conns[i];
+				break;
+			}
+		if (cn)
+			break;
+		pthread_cond_wait(&s->freed, &s->lock);
+	}
+	cn->busy = true;
+	pthread_mutex_unlock(&s->lock);
+	return cn;
+}
+
+static void conn_give(struct store *s, struct conn *cn, bool broken)
+{
+	if (broken && cn->ld) {
+		ldap_unbind_ext_s(cn->ld, NULL, NULL);
+		cn->ld = NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	cn->busy = false;
+	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Runs op on a pooled connection; reconnects once when the server went away. */
+typedef int (*store_op)(LDAP *ld, void *arg);
+
+static int with_conn(struct store *s, store_op op, void *arg)
+{
+	struct conn *cn = conn_take(s);
+	int r = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!cn->ld) {
+			r = conn_open(s, &cn->ld);
+			if (r < 0)
+				break;
+		}
+		r = op(cn->ld, arg);
+		if (r != -EHOSTDOWN)
+			break;
+		ldap_unbind_ext_s(cn->ld, NULL, NULL);
+		cn->ld = NULL;
+	}
+	conn_give(s, cn, r == -EHOSTDOWN);
+	return r;
+}
+
+const struct attr *entry_attr(const struct entry *e, const char *attr)
+{
+	for (size_t i = 0; i < e->nattrs; i++)
+		if (!strcasecmp(e->attrs[i].name, attr))
+			return &e->attrs[i];
+	return NULL;
+}
+
+const char *entry_get(const struct entry *e, const char *attr)
+{
+	const struct attr *a = entry_attr(e, attr);
+
+	return a && a->nvals ? a->vals[0] : NULL;
+}
+
+bool entry_has_value(const struct entry *e, const char *attr, const char *value)
+{
+	const struct attr *a = entry_attr(e, attr);
+
+	if (!a)
+		return false;
+	for (size_t i = 0; i < a->nvals; i++)
+		if (!strcasecmp(a->vals[i], value))
+			return true;
+	return false;
+}
+
+void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nattrs; i++) {
+		for (size_t j = 0; j < e->attrs[i].nvals; j++)
+			secret_free(e->attrs[i].vals[j]);
+		free(e->attrs[i].vals);
+		free(e->attrs[i].name);
+	}
+	free(e->attrs);
+	free(e->dn);
+	free(e);
+}
+
+void entries_free(struct entry **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		entry_free(v[i]);
+	free(v);
+}
+
+static struct entry *entry_from(LDAP *ld, LDAPMessage *msg)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+	BerElement *ber = NULL;
+	char *dn, *a;
+
+	if (!e)
+		return NULL;
+	dn = ldap_get_dn(ld, msg);
+	e->dn = dn ? strdup(dn) : NULL;
+	ldap_memfree(dn);
+	if (!e->dn)
+		goto fail;
+	for (a = ldap_first_attribute(ld, msg, &ber); a; a = ldap_next_attribute(ld, msg, ber)) {
+		struct berval **vals = ldap_get_values_len(ld, msg, a);
+		struct attr *na = reallocarray(e->attrs, e->nattrs + 1, sizeof(*na));
+		size_t nv = (size_t)ldap_count_values_len(vals);
+
+		if (!na) {
+			ldap_value_free_len(vals);
+			ldap_memfree(a);
+			goto fail;
+		}
+		e->attrs = na;
+		na = &e->attrs[e->nattrs++];
+		memset(na, 0, sizeof(*na));
+		na->name = strdup(a);
+		na->vals = calloc(nv + 1, sizeof(char *));
+		ldap_memfree(a);
+		if (!na->name || !na->vals) {
+			ldap_value_free_len(vals);
+			goto fail;
+		}
+		for (size_t i = 0; i < nv; i++) {
+			na->vals[i] = strndup(vals[i]->bv_val, vals[i]->bv_len);
+			if (!na->vals[i]) {
+				ldap_value_free_len(vals);
+				goto fail;
+			}
+			na->nvals++;
+		}
+		ldap_value_free_len(vals);
+	}
+	if (ber)
+		ber_free(ber, 0);
+	return e;
+fail:
+	if (ber)
+		ber_free(ber, 0);
+	entry_free(e);
+	return NULL;
+}
+
+struct search_arg {
+	const char *base;
+	int scope;
+	const char *filter;
+	const char *const *attrs;
+	size_t max;
+	struct entry **v;
+	size_t n;
+};
+
+static int op_search(LDAP *ld, void *p)
+{
+	struct search_arg *a = p;
+	LDAPMessage *res = NULL, *m;
+	int rc, r = 0;
+
+	entries_free(a->v, a->n);
+	a->v = NULL;
+	a->n = 0;
+	rc = ldap_search_ext_s(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL,
+			       NULL, a->max ? (int)a->max : 0, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED && rc != LDAP_NO_SUCH_OBJECT) {
+		ldap_msgfree(res);
+		return map_ldap(rc);
+	}
+	for (m = ldap_first_entry(ld, res); m; m = ldap_next_entry(ld, m)) {
+		struct entry *e = entry_from(ld, m);
+		struct entry **nv;
+
+		if (!e) {
+			r = -ENOMEM;
+			break;
+		}
+		nv = reallocarray(a->v, a->n + 1, sizeof(*nv));
+		if (!nv) {
+			entry_free(e);
+			r = -ENOMEM;
+			break;
+		}
+		a->v = nv;
+		a->v[a->n++] = e;
+	}
+	ldap_msgfree(res);
+	return r;
+}
+
+int store_search(struct store *s, const char *base, int scope, const char *filter,
+		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n)
+{
+	struct search_arg a = { base, scope, filter, attrs, max, NULL, 0 };
+	int r = with_conn(s, op_search, &a);
+
+	if (r < 0) {
+		entries_free(a.v, a.n);
+		return r;
+	}
+	*ret = a.v;
+	*ret_n = a.n;
+	return 0;
+}
+
+int store_search_one(struct store *s, const char *base, int scope, const char *filter,
+		     const char *const *attrs, struct entry **ret)
+{
+	struct entry **v = NULL;
+	size_t n = 0;
+	int r = store_search(s, base, scope, filter, attrs, 2, &v, &n);
+
+	*ret = NULL;
+	if (r < 0)
+		return r;
+	if (n == 0)
+		r = -ENOENT;
+	else if (n > 1)
+		r = -ENOTUNIQ;
+	else {
+		*ret = v[0];
+		v[0] = NULL;
+	}
+	entries_free(v, n);
+	return r;
+}
+
+int store_read(struct store *s, const char *dn, const char *const *attrs, struct entry **ret)
+{
+	return store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, ret);
+}
+
+int store_count(struct store *s, const char *base, const char *filter, size_t max, size_t *ret)
+{
+	static const char *const noattrs[] = { LDAP_NO_ATTRS, NULL };
+	struct entry **v = NULL;
+	size_t n = 0;
+	int r = store_search(s, base, LDAP_SCOPE_SUBTREE, filter, noattrs, max + 1, &v, &n);
+
+	if (r == 0)
+		*ret = n;
+	entries_free(v, n);
+	return r;
+}
+
+void mods_init(struct mods *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+void mods_add(struct mods *m, int op, const char *attr, const char *value)
+{
+	LDAPMod *mod = NULL;
+
+	if (m->err)
+		return;
+	if ((op == LDAP_MOD_ADD || op == LDAP_MOD_INCREMENT) && (!value || !*value))
+		return;
+	/* Merge values of the same attribute and operation. */
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i]->mod_op == op && !strcasecmp(m->v[i]->mod_type, attr) && value) {
+			mod = m->v[i];
+			break;
+		}
+	if (!mod) {
+		if (m->n + 2 > m->cap) {
+			size_t cap = m->cap ? m->cap * 2 : 16;
+			LDAPMod **nv = reallocarray(m->v, cap, sizeof(*nv));
+			if (!nv) {
+				m->err = -ENOMEM;
+				return;
+			}
+			m->v = nv;
+			m->cap = cap;
+		}
+		mod = calloc(1, sizeof(*mod));
+		if (!mod || !(mod->mod_type = strdup(attr))) {
+			free(mod);
+			m->err = -ENOMEM;
+			return;
+		}
+		mod->mod_op = op;
+		m->v[m->n++] = mod;
+		m->v[m->n] = NULL;
+	}
+	if (value) {
+		size_t k = 0;
+		char **nv;
+
+		while (mod->mod_values && mod->mod_values[k])
+			k++;
+		nv = reallocarray(mod->mod_values, k + 2, sizeof(char *));
+		if (!nv) {
+			m->err = -ENOMEM;
+			return;
+		}
+		mod->mod_values = nv;
+		nv[k] = strdup(value);
+		nv[k + 1] = NULL;
+		if (!nv[k])
+			m->err = -ENOMEM;
+	}
+}
+
+void mods_addf(struct mods *m, int op, const char *attr, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		m->err = -ENOMEM;
+		s = NULL;
+	}
+	va_end(ap);
+	if (s)
+		mods_add(m, op, attr, s);
+	free(s);
+}
+
+void mods_free(struct mods *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		for (size_t k = 0; m->v[i]->mod_values && m->v[i]->mod_values[k]; k++)
+			secret_free(m->v[i]->mod_values[k]);
+		free(m->v[i]->mod_values);
+		free(m->v[i]->mod_type);
+		free(m->v[i]);
+	}
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+struct mod_arg {
+	const char *dn;
+	LDAPMod **mods;
+	int kind; /* 0 add, 1 modify, 2 delete */
+};
+
+static int op_mod(LDAP *ld, void *p)
+{
+	struct mod_arg *a = p;
+	int rc;
+
+	if (a->kind == 0)
+		rc = ldap_add_ext_s(ld, a->dn, a->mods, NULL, NULL);
+	else if (a->kind == 1)
+		rc = ldap_modify_ext_s(ld, a->dn, a->mods, NULL, NULL);
+	else
+		rc = ldap_delete_ext_s(ld, a->dn, NULL, NULL);
+	return map_ldap(rc);
+}
+
+int store_add(struct store *s, const char *dn, struct mods *m)
+{
+	struct mod_arg a = { dn, m->v, 0 };
+
+	return m->err ? m->err : with_conn(s, op_mod, &a);
+}
+
+int store_modify(struct store *s, const char *dn, struct mods *m)
+{
+	struct mod_arg a = { dn, m->v, 1 };
+
+	if (m->err)
+		return m->err;
+	if (m->n == 0)
+		return 0;
+	return with_conn(s, op_mod, &a);
+}
+
+int store_delete(struct store *s, const char *dn)
+{
+	struct mod_arg a = { dn, NULL, 2 };
+
+	return with_conn(s, op_mod, &a);
+}
+
+struct incr_arg {
+	const char *dn;
+	const char *attr;
+	long long delta;
+	long long value;
+};
+
+static int op_increment(LDAP *ld, void *p)
+{
+	struct incr_arg *a = p;
+	char delta[32], *vals[2] = { delta, NULL };
+	char *attrs[2] = { (char *)a->attr, NULL };
+	LDAPMod mod = { .mod_op = LDAP_MOD_INCREMENT, .mod_type = (char *)a->attr, .mod_values = vals };
+	LDAPMod *mods[2] = { &mod, NULL };
+	LDAPControl *ctrl = NULL, *sctrls[2] = { NULL, NULL }, **rctrls = NULL;
+	BerElement *ber = NULL;
+	LDAPMessage *res = NULL;
+	int rc, msgid, err = 0, r = -EIO;
+
+	snprintf(delta, sizeof(delta), "%lld", a->delta);
+	/* The post-read control (RFC 4527) returns the value the increment produced. */
+	ber = ber_alloc_t(LBER_USE_DER);
+	if (!ber || ber_printf(ber, "{v}", attrs) < 0) {
+		if (ber)
+			ber_free(ber, 1);
+		return -ENOMEM;
+	}
+	rc = ldap_control_create(LDAP_CONTROL_POST_READ, 1, NULL, 0, &ctrl);
+	if (rc == LDAP_SUCCESS) {
+		struct berval *bv = NULL;
+		if (ber_flatten(ber, &bv) < 0) {
+			rc = LDAP_NO_MEMORY;
+		} else {
+			ctrl->ldctl_value = *bv;
+			ber_memfree(bv);
+		}
+	}
+	ber_free(ber, 1);
+	if (rc != LDAP_SUCCESS) {
+		ldap_control_free(ctrl);
+		return -ENOMEM;
+	}
+	sctrls[0] = ctrl;
+	rc = ldap_modify_ext(ld, a->dn, mods, sctrls, NULL, &msgid);
+	ldap_control_free(ctrl);
+	if (rc != LDAP_SUCCESS)
+		return map_ldap(rc);
+	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0)
+		return -EHOSTDOWN;
+	rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, &rctrls, 1);
+	if (rc != LDAP_SUCCESS)
+		return map_ldap(rc);
+	if (err != LDAP_SUCCESS) {
+		ldap_controls_free(rctrls);
+		return map_ldap(err);
+	}
+	for (size_t i = 0; rctrls && rctrls[i]; i++) {
+		BerElement *rb;
+		struct berval bv, **vals2 = NULL;
+		char *type = NULL;
+
+		if (strcmp(rctrls[i]->ldctl_oid, LDAP_CONTROL_POST_READ))
+			continue;
+		rb = ber_init(&rctrls[i]->ldctl_value);
+		if (!rb)
+			break;
+		/* SearchResultEntry: { dn, { { type, { vals } } ... } } */
+		if (ber_scanf(rb, "{m{{a[V]}", &bv, &type, &vals2) != LBER_ERROR && vals2 && vals2[0]) {
+			char tmp[32];
+			size_t l = vals2[0]->bv_len < sizeof(tmp) - 1 ? vals2[0]->bv_len : sizeof(tmp) - 1;
+			memcpy(tmp, vals2[0]->bv_val, l);
+			tmp[l] = '\0';
+			a->value = strtoll(tmp, NULL, 10);
+			r = 0;
+		}
+		ber_memfree(type);
+		ber_bvecfree(vals2);
+		ber_free(rb, 1);
+	}
+	ldap_controls_free(rctrls);
+	return r;
+}
+
+int store_increment(struct store *s, const char *dn, const char *attr, long long delta,
+		    long long *ret_value)
+{
+	struct incr_arg a = { dn, attr, delta, 0 };
+	int r = with_conn(s, op_increment, &a);
+
+	if (r == 0)
+		*ret_value = a.value;
+	return r;
+}
+
+char *store_escape(const char *value)
+{
+	struct berval in = { .bv_val = (char *)value, .bv_len = strlen(value) }, out = { 0 };
+	char *s;
+
+	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
+		return NULL;
+	s = strndup(out.bv_val, out.bv_len);
+	ber_memfree(out.bv_val);
+	return s;
+}
+
+char *store_escape_dn(const char *value)
+{
+	size_t n = strlen(value);
+	char *out = malloc(3 * n + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)value[i];
+		bool lead = i == 0 && (c == ' ' || c == '#');
+		bool trail = i == n - 1 && c == ' ';
+		if (strchr(",+\"\\<>;=", c) || lead || trail) {
+			*p++ = '\\';
+			*p++ = (char)c;
+		} else if (c < 0x20) {
+			p += sprintf(p, "\\%02x", c);
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+void store_time(long long t, char out[16])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 16, "%Y%m%d%H%M%SZ", &tm);
+}
+
+long long store_parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end;
+
+	if (!s)
+		return -1;
+	end = strptime(s, "%Y%m%d%H%M%S", &tm);
+	if (!end || (*end != 'Z' && *end != '.'))
+		return -1;
+	return (long long)timegm(&tm);
+}

@@ -1,0 +1,77 @@
+/* The directory: a small pool of LDAP connections to slapd and the operations the daemon needs. */
+#pragma once
+
+#include <ldap.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define MM_WUR __attribute__((warn_unused_result))
+
+struct store;
+
+struct attr {
+	char *name;
+	size_t nvals;
+	char **vals;
+};
+
+struct entry {
+	char *dn;
+	size_t nattrs;
+	struct attr *attrs;
+};
+
+int store_new(const struct mm_config *c, struct store **ret) MM_WUR;
+void store_free(struct store *s);
+/* Closes every connection (after slapd restarts or on SIGHUP). */
+void store_reset(struct store *s);
+
+const char *entry_get(const struct entry *e, const char *attr);
+const struct attr *entry_attr(const struct entry *e, const char *attr);
+bool entry_has_value(const struct entry *e, const char *attr, const char *value);
+void entry_free(struct entry *e);
+void entries_free(struct entry **v, size_t n);
+
+/* Searches; at most max entries (0: no limit). -EHOSTDOWN when slapd is unreachable. */
+int store_search(struct store *s, const char *base, int scope, const char *filter,
+		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n) MM_WUR;
+/* Exactly one entry, else -ENOENT (none) or -ENOTUNIQ (several). */
+int store_search_one(struct store *s, const char *base, int scope, const char *filter,
+		     const char *const *attrs, struct entry **ret) MM_WUR;
+int store_read(struct store *s, const char *dn, const char *const *attrs, struct entry **ret) MM_WUR;
+/* Number of entries matching (up to max+1, to tell "more than max"). */
+int store_count(struct store *s, const char *base, const char *filter, size_t max, size_t *ret) MM_WUR;
+
+/* A list of modifications under construction. */
+struct mods {
+	LDAPMod **v;
+	size_t n, cap;
+	int err;
+};
+void mods_init(struct mods *m);
+/* op: LDAP_MOD_ADD / LDAP_MOD_REPLACE / LDAP_MOD_DELETE / LDAP_MOD_INCREMENT.
+ * value NULL with DELETE/REPLACE removes the attribute. Skipped when value is
+ * NULL or empty with ADD. */
+void mods_add(struct mods *m, int op, const char *attr, const char *value);
+void mods_addf(struct mods *m, int op, const char *attr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Wipes values (they may hold password hashes) and frees. */
+void mods_free(struct mods *m);
+
+int store_add(struct store *s, const char *dn, struct mods *m) MM_WUR;
+int store_modify(struct store *s, const char *dn, struct mods *m) MM_WUR;
+int store_delete(struct store *s, const char *dn) MM_WUR;
+/* Atomically adds delta to an integer attribute and returns the new value
+ * (LDAP modify-increment with the post-read control). */
+int store_increment(struct store *s, const char *dn, const char *attr, long long delta,
+		    long long *ret_value) MM_WUR;
+
+/* RFC 4515 escaping of a filter value; the result is freed with free(). */
+char *store_escape(const char *value);
+/* RFC 4514 escaping of an RDN value. */
+char *store_escape_dn(const char *value);
+/* GeneralizedTime "YYYYmmddHHMMSSZ" of t, and back (-1 on error). */
+void store_time(long long t, char out[16]);
+long long store_parse_time(const char *s);

@@ -1,0 +1,437 @@
+/* Messages of the wire protocol (protocol.h): build, encode, decode, send, receive. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+struct mm_msg *mm_msg_new(uint16_t code, bool reply)
+{
+	struct mm_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->code = code;
+	m->reply = reply;
+	return m;
+}
+
+static void field_wipe(struct mm_field *f)
+{
+	if (f->value) {
+		explicit_bzero(f->value, f->value_len);
+		free(f->value);
+	}
+	free(f->key);
+	f->key = f->value = NULL;
+}
+
+void mm_msg_free(struct mm_msg *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nfields; i++)
+		field_wipe(&m->fields[i]);
+	free(m->fields);
+	free(m->message);
+	free(m);
+}
+
+bool mm_key_valid(const char *key, size_t len)
+{
+	if (len == 0 || len > MM_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '#' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int msg_add_n(struct mm_msg *m, const char *key, size_t klen, const char *value, size_t vlen)
+{
+	struct mm_field *f;
+
+	if (!mm_key_valid(key, klen))
+		return -EINVAL;
+	if (vlen > MM_VALUE_MAX || memchr(value, '\0', vlen))
+		return -EINVAL;
+	if (m->nfields >= MM_FIELDS_MAX)
+		return -E2BIG;
+	if (m->nfields == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 8;
+		struct mm_field *n = reallocarray(m->fields, cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		m->fields = n;
+		m->cap = cap;
+	}
+	f = &m->fields[m->nfields];
+	f->key = strndup(key, klen);
+	f->value = malloc(vlen + 1);
+	if (!f->key || !f->value) {
+		free(f->key);
+		free(f->value);
+		f->key = f->value = NULL;
+		return -ENOMEM;
+	}
+	memcpy(f->value, value, vlen);
+	f->value[vlen] = '\0';
+	f->value_len = vlen;
+	m->nfields++;
+	return 0;
+}
+
+int mm_msg_add(struct mm_msg *m, const char *key, const char *value)
+{
+	if (!value)
+		return 0;
+	return msg_add_n(m, key, strlen(key), value, strlen(value));
+}
+
+int mm_msg_addf(struct mm_msg *m, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	r = mm_msg_add(m, key, s);
+	free(s);
+	return r;
+}
+
+int mm_msg_set_message(struct mm_msg *m, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	free(m->message);
+	m->message = s;
+	return 0;
+}
+
+const char *mm_msg_get(const struct mm_msg *m, const char *key)
+{
+	for (size_t i = 0; i < m->nfields; i++)
+		if (strcmp(m->fields[i].key, key) == 0)
+			return m->fields[i].value;
+	return NULL;
+}
+
+int mm_msg_encode(const struct mm_msg *m, struct wbuf *out)
+{
+	size_t start;
+
+	wbuf_put_u32(out, MM_PROTO_MAGIC);
+	wbuf_put_u16(out, MM_PROTO_VERSION);
+	wbuf_put_u16(out, (uint16_t)(m->code | (m->reply ? MM_REPLY_BIT : 0)));
+	wbuf_put_u32(out, 0); /* length, patched below */
+	start = out->len;
+	if (m->reply) {
+		const char *msg = m->message ? m->message : "";
+		wbuf_put_u32(out, (uint32_t)m->status);
+		wbuf_put_str(out, msg, strlen(msg));
+	}
+	wbuf_put_u32(out, (uint32_t)m->nfields);
+	for (size_t i = 0; i < m->nfields; i++) {
+		wbuf_put_str(out, m->fields[i].key, strlen(m->fields[i].key));
+		wbuf_put_str(out, m->fields[i].value, m->fields[i].value_len);
+	}
+	if (out->err)
+		return out->err;
+	if (out->len - start > MM_FRAME_MAX)
+		return -EMSGSIZE;
+	{
+		uint32_t n = (uint32_t)(out->len - start);
+		uint8_t *p = out->data + start - 4;
+		p[0] = (uint8_t)(n >> 24);
+		p[1] = (uint8_t)(n >> 16);
+		p[2] = (uint8_t)(n >> 8);
+		p[3] = (uint8_t)n;
+	}
+	return 0;
+}
+
+int mm_header_parse(const uint8_t hdr[MM_HEADER_SIZE], bool want_reply, uint16_t *ret_code,
+		    uint32_t *ret_len)
+{
+	struct buf b;
+	uint32_t magic, len;
+	uint16_t version, code;
+
+	buf_init(&b, hdr, MM_HEADER_SIZE);
+	if (buf_get_u32(&b, &magic) < 0 || buf_get_u16(&b, &version) < 0 ||
+	    buf_get_u16(&b, &code) < 0 || buf_get_u32(&b, &len) < 0)
+		return -EPROTO;
+	if (magic != MM_PROTO_MAGIC || version != MM_PROTO_VERSION)
+		return -EPROTO;
+	if (!!(code & MM_REPLY_BIT) != want_reply)
+		return -EPROTO;
+	if (len > MM_FRAME_MAX)
+		return -EMSGSIZE;
+	*ret_code = (uint16_t)(code & ~MM_REPLY_BIT);
+	*ret_len = len;
+	return 0;
+}
+
+int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len,
+		  struct mm_msg **ret)
+{
+	struct buf b;
+	struct mm_msg *m;
+	uint32_t n;
+	int r = -EPROTO;
+
+	*ret = NULL;
+	m = mm_msg_new(code, reply);
+	if (!m)
+		return -ENOMEM;
+	buf_init(&b, payload, len);
+	if (reply) {
+		uint32_t st;
+		const uint8_t *s;
+		size_t slen;
+
+		if (buf_get_u32(&b, &st) < 0 || buf_get_str(&b, MM_VALUE_MAX, &s, &slen) < 0)
+			goto out;
+		if (memchr(s, '\0', slen))
+			goto out;
+		m->status = (int32_t)st;
+		m->message = strndup((const char *)s, slen);
+		if (!m->message) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (buf_get_u32(&b, &n) < 0 || n > MM_FIELDS_MAX)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *k, *v;
+		size_t klen, vlen;
+
+		if (buf_get_str(&b, MM_KEY_MAX, &k, &klen) < 0 ||
+		    buf_get_str(&b, MM_VALUE_MAX, &v, &vlen) < 0)
+			goto out;
+		r = msg_add_n(m, (const char *)k, klen, (const char *)v, vlen);
+		if (r == -ENOMEM)
+			goto out;
+		r = -EPROTO;
+		if (m->nfields != i + 1)
+			goto out;
+	}
+	if (buf_end(&b) < 0)
+		goto out;
+	*ret = m;
+	m = NULL;
+	r = 0;
+out:
+	mm_msg_free(m);
+	return r;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_fd(int fd, short events, long long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		long long left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r > 0)
+			return 0;
+	}
+}
+
+int mm_read_full(int fd, void *p, size_t n, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k;
+		int r = wait_fd(fd, POLLIN, deadline);
+
+		if (r < 0)
+			return r;
+		k = recv(fd, (char *)p + got, n - got, MSG_DONTWAIT);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -EPIPE;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+int mm_write_full(int fd, const void *p, size_t n, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	size_t put = 0;
+
+	while (put < n) {
+		ssize_t k;
+		int r = wait_fd(fd, POLLOUT, deadline);
+
+		if (r < 0)
+			return r;
+		k = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k < 0)
+			return -errno;
+		put += (size_t)k;
+	}
+	return 0;
+}
+
+int mm_msg_send(int fd, const struct mm_msg *m, int timeout_ms)
+{
+	struct wbuf w;
+	int r;
+
+	wbuf_init(&w, MM_FRAME_MAX + MM_HEADER_SIZE);
+	r = mm_msg_encode(m, &w);
+	if (r == 0)
+		r = mm_write_full(fd, w.data, w.len, timeout_ms);
+	wbuf_free(&w);
+	return r;
+}
+
+int mm_msg_recv(int fd, bool want_reply, int timeout_ms, struct mm_msg **ret)
+{
+	uint8_t hdr[MM_HEADER_SIZE];
+	uint8_t *payload = NULL;
+	uint16_t code;
+	uint32_t len;
+	int r;
+
+	*ret = NULL;
+	r = mm_read_full(fd, hdr, sizeof(hdr), timeout_ms);
+	if (r < 0)
+		return r;
+	r = mm_header_parse(hdr, want_reply, &code, &len);
+	if (r < 0)
+		return r;
+	payload = malloc(len ? len : 1);
+	if (!payload)
+		return -ENOMEM;
+	r = mm_read_full(fd, payload, len, timeout_ms);
+	if (r == 0)
+		r = mm_msg_decode(code, want_reply, payload, len, ret);
+	explicit_bzero(payload, len);
+	free(payload);
+	return r;
+}
+
+int mm_client_connect(const char *path, int timeout_ms, uid_t owner_uid, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	/* Only trust a socket that root (or the daemon's user) owns. */
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	if (st.st_uid != 0 && st.st_uid != owner_uid)
+		return -EPERM;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINPROGRESS || errno == EAGAIN) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int err = 0;
+			socklen_t elen = sizeof(err);
+
+			r = poll(&p, 1, timeout_ms);
+			if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
+				r = r == 0 ? -ETIMEDOUT : -(err ? err : ECONNREFUSED);
+				close(fd);
+				return r;
+			}
+		} else {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int mm_client_call_fd(int fd, int timeout_ms, const struct mm_msg *req, struct mm_msg **ret_reply)
+{
+	struct mm_msg *rep = NULL;
+	int r;
+
+	*ret_reply = NULL;
+	r = mm_msg_send(fd, req, timeout_ms);
+	if (r < 0)
+		return r;
+	r = mm_msg_recv(fd, true, timeout_ms, &rep);
+	if (r < 0)
+		return r;
+	if (rep->code != req->code) {
+		mm_msg_free(rep);
+		return -EPROTO;
+	}
+	*ret_reply = rep;
+	return 0;
+}
+
+int mm_client_call(const char *path, int timeout_ms, const struct mm_msg *req,
+		   struct mm_msg **ret_reply)
+{
+	int fd, r;
+
+	*ret_reply = NULL;
+	r = mm_client_connect(path, timeout_ms, (uid_t)-1, &fd);
+	if (r < 0)
+		return r;
+	r = mm_client_call_fd(fd, timeout_ms, req, ret_reply);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,35 @@
+#!/bin/bash
+# deps.sh: install the Debian packages medimail-auth needs to build, run and test.
+# Idempotent; runs apt only when something is missing. Never starts a system
+# slapd (preseeded "no configuration", services blocked while installing).
+set -euo pipefail
+
+PKGS=(
+  # build
+  gcc clang meson ninja-build pkg-config libc6-dev
+  libldap-dev libsodium-dev libcurl4-gnutls-dev libpam0g-dev libcmocka-dev
+  libclang-rt-14-dev
+  # run and test
+  slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
+  pamtester libpam-wrapper libnss-wrapper ca-certificates
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+echo "[deps] installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
+pol=/usr/sbin/policy-rc.d
+made=0
+if [ ! -e "$pol" ]; then printf '#!/bin/sh\nexit 101\n' >"$pol"; chmod 755 "$pol"; made=1; fi
+trap '[ $made = 1 ] && rm -f "$pol"' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "[deps] done"
