@@ -1,0 +1,201 @@
+"""The daemon as a process: malformed and oversized frames, caller identity,
+slapd going away and coming back, reload on SIGHUP, clean stop on SIGTERM."""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from mmstack import BUILD, Daemon, NOBODY, med_fields, wait_for
+
+MAGIC = 0x4D4D4155
+
+
+def frame(code, fields, version=1, magic=MAGIC, length=None):
+    payload = struct.pack(">I", len(fields))
+    for k, v in fields:
+        payload += struct.pack(">I", len(k)) + k + struct.pack(">I", len(v)) + v
+    n = len(payload) if length is None else length
+    return struct.pack(">IHHI", magic, version, code, n) + payload
+
+
+def exchange(path, data, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(path))
+    s.sendall(data)
+    chunks = b""
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            chunks += c
+            if len(chunks) >= 12:
+                magic, ver, code, n = struct.unpack(">IHHI", chunks[:12])
+                if len(chunks) >= 12 + n:
+                    break
+    finally:
+        s.close()
+    return chunks
+
+
+def reply_status(raw):
+    magic, ver, code, n = struct.unpack(">IHHI", raw[:12])
+    assert magic == MAGIC and code & 0x8000
+    status = struct.unpack(">i", raw[12:16])[0]
+    mlen = struct.unpack(">I", raw[16:20])[0]
+    return status, raw[20:20 + mlen].decode()
+
+
+def ping_ok(authd):
+    r = authd.ctl("ping")
+    return r.returncode == 0 and r.json["fields"]["daemon"] == "medimail-authd"
+
+
+BAD_FRAMES = [
+    ("bad magic", frame(1, [], magic=0x12345678), -71),
+    ("bad version", frame(1, [], version=9), -71),
+    ("reply bit from a client", frame(0x8001, []), -71),
+    ("length over the cap", struct.pack(">IHHI", MAGIC, 1, 1, 0x7FFFFFFF), -90),
+    ("truncated field", frame(0x0104, [(b"login", b"x")])[:-1] + b"", None),
+    ("field count lies", struct.pack(">IHHI", MAGIC, 1, 0x0104, 4) + struct.pack(">I", 1000), -71),
+    ("NUL in a value", frame(0x0104, [(b"login", b"a\x00b")]), -71),
+    ("upper-case key", frame(0x0104, [(b"LOGIN", b"a")]), -71),
+    ("trailing garbage", struct.pack(">IHHI", MAGIC, 1, 1, 5) + b"\0\0\0\0Z", -71),
+]
+
+
+@pytest.mark.parametrize("name,data,status", BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
+def test_malformed_frames_get_an_error_and_the_daemon_serves_on(authd, name, data, status):
+    raw = exchange(authd.socket, data, timeout=8)
+    if status is None:
+        # A frame cut short: the daemon waits for the rest, then drops the connection.
+        assert raw == b"" or reply_status(raw)[0] < 0
+    else:
+        got, message = reply_status(raw)
+        assert got == status, (name, got, message)
+        assert message
+    assert ping_ok(authd)
+
+
+def test_unknown_request_code(authd):
+    got, message = reply_status(exchange(authd.socket, frame(0x7777, [])))
+    assert got == -38 and "inconnue" in message  # -ENOSYS
+
+
+def test_oversized_value_refused_by_the_daemon(authd):
+    big = b"a" * (64 * 1024 + 1)
+    got, _ = reply_status(exchange(authd.socket, frame(0x0104, [(b"login", big)])))
+    assert got == -71
+    assert ping_ok(authd)
+
+
+def test_slow_client_does_not_block_others(authd):
+    # One client sends half a header and stalls; others are served meanwhile.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(authd.socket))
+    s.sendall(struct.pack(">I", MAGIC))
+    t0 = time.monotonic()
+    assert ping_ok(authd)
+    assert time.monotonic() - t0 < 2
+    s.close()
+
+
+def test_many_concurrent_clients(authd):
+    results = []
+
+    def worker():
+        results.append(ping_ok(authd))
+    threads = [threading.Thread(target=worker) for _ in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 64
+
+
+def test_caller_identity_comes_from_the_kernel(authd, smtp):
+    # A payload cannot claim to be root: an unprivileged caller stays unprivileged.
+    r = authd.ctl("list", "--uid", "0", uid=NOBODY)
+    assert r.returncode == 1
+    assert r.json["status"] in (-13, -22)
+    r = authd.ctl("list", uid=NOBODY)
+    assert r.json["status"] == -13
+
+
+def test_daemon_reconnects_after_slapd_restart(authd, slapd, smtp):
+    assert authd.ctl("show", "isabelle.martin").returncode in (0, 1)
+    slapd.stop()
+    try:
+        down = authd.ctl("register", "MED", "--password-stdin",
+                         *med_fields("down@example.org", "DOWN", "Slapd"), input="Pharma#2024\n")
+        assert down.returncode == 1
+        assert down.json["status"] == -112  # -EHOSTDOWN
+        assert "annuaire indisponible" in down.json["message"]
+        assert ping_ok(authd)
+    finally:
+        slapd.start()
+    up = authd.ctl("register", "MED", "--password-stdin",
+                   *med_fields("down@example.org", "DOWN", "Slapd"), input="Pharma#2024\n")
+    assert up.returncode == 0, up.stdout
+    assert "connected again" in authd.log_text()
+
+
+def test_reload_on_sighup(state, slapd, smtp):
+    d = Daemon(state, slapd, smtp.port, name="reload")
+    d.start()
+    try:
+        d.write_conf(extra="regions_open = Bretagne")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in d.log_text(), what="reload")
+        r = d.ctl("register", "MED", "--password-stdin", *med_fields("reload@example.org", "RELOAD", "Hup"),
+                  input="Pharma#2024\n")
+        assert r.returncode == 1 and r.json["fields"]["field"] == "region"
+        # A broken file is refused and the running configuration kept.
+        d.conf.write_text(d.conf.read_text() + "\nbogus_option = 1\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in d.log_text(), what="refused reload")
+        assert "bogus_option: unknown option" in d.log_text()
+        assert ping_ok(d)
+    finally:
+        d.stop()
+
+
+def test_sigterm_stops_cleanly(state, slapd, smtp):
+    d = Daemon(state, slapd, smtp.port, name="term")
+    d.start()
+    pidfile = state / "term.pid"
+    wait_for(pidfile.exists, what="pid file")
+    assert int(pidfile.read_text()) == d.proc.pid
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(10) == 0
+    assert not pidfile.exists()
+    assert not d.socket.exists()
+    assert "stopped" in d.log_text()
+    d.stop()
+
+
+def test_bad_configuration_refused_at_start(state, slapd, smtp):
+    conf = state / "bad.conf"
+    conf.write_text("hash_key_file = /nonexistent\nfoo = bar\n")
+    os.chmod(conf, 0o600)
+    r = subprocess.run([str(BUILD / "authd/medimail-authd"), "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 1 and "line 2: foo: unknown option" in r.stderr
+    os.chmod(conf, 0o666)
+    r = subprocess.run([str(BUILD / "authd/medimail-authd"), "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 1 and "writable" in r.stderr
+
+
+def test_hash_key_must_be_private(state, slapd, smtp):
+    key = state / "loose.key"
+    key.write_text(os.urandom(32).hex())
+    os.chmod(key, 0o644)
+    d = Daemon(state, slapd, smtp.port, name="loosekey", hash_key=key)
+    with pytest.raises(RuntimeError, match="mode 0600"):
+        d.start()
+    d.stop()

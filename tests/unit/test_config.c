@@ -1,0 +1,145 @@
+/* Unit tests of the configuration parser: defaults, strictness, safe opening. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static struct mm_config *parse_ok(const char *text)
+{
+	struct mm_config *c = NULL;
+	char err[256] = "";
+
+	assert_int_equal(config_parse(text, strlen(text), &c, err, sizeof(err)), 0);
+	assert_non_null(c);
+	return c;
+}
+
+static void parse_fails(const char *text, const char *in_message)
+{
+	struct mm_config *c = (struct mm_config *)1;
+	char err[256] = "";
+
+	assert_true(config_parse(text, strlen(text), &c, err, sizeof(err)) < 0);
+	assert_null(c);
+	if (!strstr(err, in_message))
+		fail_msg("message \"%s\" lacks \"%s\"", err, in_message);
+}
+
+static void test_defaults(void **state)
+{
+	struct mm_config *c = parse_ok("hash_key_file = /k\n");
+
+	(void)state;
+	assert_string_equal(c->ldap_uri, "ldapi:///");
+	assert_int_equal(c->otp_ttl, 600);
+	assert_int_equal(c->otp_max_tries, 5);
+	assert_int_equal(c->log_level, LOG_INFO);
+	assert_false(c->enumerate);
+	assert_false(c->admin_gid_set);
+	assert_string_equal(config_domain_for(c, "pharmacien"), "medimail.localhost");
+	assert_true(config_region_open(c, "Bretagne"));
+	config_free(c);
+}
+
+static void test_values(void **state)
+{
+	struct mm_config *c = parse_ok(
+		"# comment\n\n  ldap_uri =  ldap://127.0.0.1:3890/  \r\n"
+		"hash_key_file=/k\nsmtp_starttls = yes\nadmin_group = 27\nlog_level = debug\n"
+		"regions_open = Occitanie, Bretagne\ndomain.pharmacien = pharmacien.oc.mssante.fr\n"
+		"argon2_memlimit = 8388608\nuid_min = 1000\nuid_max = 2000\n");
+
+	(void)state;
+	assert_string_equal(c->ldap_uri, "ldap://127.0.0.1:3890/");
+	assert_true(c->smtp_starttls);
+	assert_true(c->admin_gid_set);
+	assert_int_equal(c->admin_gid, 27);
+	assert_int_equal(c->log_level, LOG_DEBUG);
+	assert_int_equal(c->nregions, 2);
+	assert_true(config_region_open(c, "occitanie"));
+	assert_false(config_region_open(c, "Normandie"));
+	assert_false(config_region_open(c, NULL));
+	assert_string_equal(config_domain_for(c, "pharmacien"), "pharmacien.oc.mssante.fr");
+	assert_string_equal(config_domain_for(c, "medecin"), "medimail.localhost");
+	assert_int_equal(c->argon2_memlimit, 8388608);
+	config_free(c);
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	parse_fails("hash_key_file = /k\nbogus = 1\n", "line 2: bogus: unknown option");
+	parse_fails("hash_key_file = /k\nno equals sign\n", "line 2");
+	parse_fails("hash_key_file = /k\nsmtp_starttls = maybe\n", "yes or no");
+	parse_fails("hash_key_file = /k\notp_ttl = -1\n", "number");
+	parse_fails("hash_key_file = /k\notp_ttl = 99999999999\n", "number");
+	parse_fails("hash_key_file = /k\notp_ttl = 10s\n", "number");
+	parse_fails("hash_key_file = /k\nlog_level = loud\n", "debug");
+	parse_fails("hash_key_file = /k\nadmin_group = wheel\n", "numeric");
+	parse_fails("ldap_uri = ldap://x/\n", "hash_key_file");
+	parse_fails("hash_key_file = /k\nuid_min = 10\nuid_max = 5\n", "range");
+	parse_fails("hash_key_file = /k\nldap_bind_dn = cn=x\n", "ldap_bind_password_file");
+	parse_fails("hash_key_file = /k\nmax_clients = 0\n", "> 0");
+	{
+		const char nul[] = "hash_key_file = /k\n\0x = y\n";
+		struct mm_config *c = NULL;
+		char err[128];
+		assert_int_equal(config_parse(nul, sizeof(nul) - 1, &c, err, sizeof(err)), -EINVAL);
+	}
+}
+
+static void test_load_safety(void **state)
+{
+	char dir[] = "/tmp/mmconfXXXXXX", path[128], link[128], err[256];
+	struct mm_config *c = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/authd.conf", dir);
+	snprintf(link, sizeof(link), "%s/link.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("hash_key_file = /k\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->path, path);
+	config_free(c);
+	c = NULL;
+	/* group-writable: refused */
+	chmod(path, 0620);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "writable"));
+	chmod(path, 0600);
+	/* a symlink: refused */
+	assert_int_equal(symlink(path, link), 0);
+	assert_true(config_load(link, &c, err, sizeof(err)) < 0);
+	assert_null(c);
+	/* missing */
+	assert_int_equal(config_load("/nonexistent/authd.conf", &c, err, sizeof(err)), -ENOENT);
+	unlink(link);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_load_safety),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

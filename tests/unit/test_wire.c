@@ -1,0 +1,239 @@
+/* Unit tests of the wire codec: bounded cursors, frames, malformed input. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "wire.h"
+
+static void test_buf_getters(void **state)
+{
+	const uint8_t data[] = { 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 2, 'h', 'i' };
+	struct buf b;
+	uint16_t u16 = 7;
+	uint32_t u32 = 7;
+	const uint8_t *s;
+	size_t len;
+
+	(void)state;
+	buf_init(&b, data, sizeof(data));
+	assert_int_equal(buf_get_u16(&b, &u16), 0);
+	assert_int_equal(u16, 1);
+	assert_int_equal(buf_get_u32(&b, &u32), 0);
+	assert_int_equal(u32, 0xdeadbeef);
+	assert_int_equal(buf_end(&b), -EBADMSG);
+	assert_int_equal(buf_get_str(&b, 16, &s, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(s, "hi", 2);
+	assert_int_equal(buf_end(&b), 0);
+	/* past the end: error and cleared outputs */
+	assert_int_equal(buf_get_u32(&b, &u32), -EBADMSG);
+	assert_int_equal(u32, 0);
+	assert_int_equal(buf_get_u16(&b, &u16), -EBADMSG);
+	assert_int_equal(u16, 0);
+}
+
+static void test_buf_str_bounds(void **state)
+{
+	const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 'x' };
+	const uint8_t over_max[] = { 0, 0, 0, 3, 'a', 'b', 'c' };
+	struct buf b;
+	const uint8_t *s = (const uint8_t *)"junk";
+	size_t len = 99;
+
+	(void)state;
+	buf_init(&b, huge, sizeof(huge));
+	assert_int_equal(buf_get_str(&b, SIZE_MAX, &s, &len), -EBADMSG);
+	assert_null(s);
+	assert_int_equal(len, 0);
+	assert_int_equal(b.off, 0); /* nothing consumed on failure */
+	buf_init(&b, over_max, sizeof(over_max));
+	assert_int_equal(buf_get_str(&b, 2, &s, &len), -EBADMSG);
+	assert_int_equal(buf_get_str(&b, 3, &s, &len), 0);
+}
+
+static void test_wbuf_cap(void **state)
+{
+	struct wbuf w;
+
+	(void)state;
+	wbuf_init(&w, 8);
+	wbuf_put_u32(&w, 1);
+	wbuf_put_u32(&w, 2);
+	assert_int_equal(w.err, 0);
+	wbuf_put_u16(&w, 3);
+	assert_int_equal(w.err, -EMSGSIZE);
+	assert_int_equal(w.len, 8);
+	wbuf_free(&w);
+	assert_null(w.data);
+}
+
+static struct mm_msg *roundtrip(const struct mm_msg *m)
+{
+	struct wbuf w;
+	struct mm_msg *out = NULL;
+	uint16_t code;
+	uint32_t len;
+
+	wbuf_init(&w, MM_FRAME_MAX + MM_HEADER_SIZE);
+	assert_int_equal(mm_msg_encode(m, &w), 0);
+	assert_int_equal(mm_header_parse(w.data, m->reply, &code, &len), 0);
+	assert_int_equal(code, m->code);
+	assert_int_equal(len, w.len - MM_HEADER_SIZE);
+	assert_int_equal(mm_msg_decode(code, m->reply, w.data + MM_HEADER_SIZE, len, &out), 0);
+	wbuf_free(&w);
+	return out;
+}
+
+static void test_msg_roundtrip(void **state)
+{
+	struct mm_msg *m = mm_msg_new(MM_REQ_REGISTER, false), *r;
+
+	(void)state;
+	assert_int_equal(mm_msg_add(m, "type", "PER"), 0);
+	assert_int_equal(mm_msg_add(m, "sn", "DURAND-Éloïse"), 0);
+	assert_int_equal(mm_msg_add(m, "empty", ""), 0);
+	assert_int_equal(mm_msg_addf(m, "n", "%d", 42), 0);
+	r = roundtrip(m);
+	assert_int_equal(r->nfields, 4);
+	assert_string_equal(mm_msg_get(r, "sn"), "DURAND-Éloïse");
+	assert_string_equal(mm_msg_get(r, "empty"), "");
+	assert_string_equal(mm_msg_get(r, "n"), "42");
+	assert_null(mm_msg_get(r, "absent"));
+	mm_msg_free(r);
+	mm_msg_free(m);
+
+	m = mm_msg_new(MM_REQ_SHOW, true);
+	m->status = -EINVAL;
+	mm_msg_set_message(m, "champ %s invalide", "rpps");
+	assert_int_equal(mm_msg_add(m, "field", "rpps"), 0);
+	r = roundtrip(m);
+	assert_int_equal(r->status, -EINVAL);
+	assert_string_equal(r->message, "champ rpps invalide");
+	assert_true(r->reply);
+	mm_msg_free(r);
+	mm_msg_free(m);
+}
+
+static void test_msg_add_refusals(void **state)
+{
+	struct mm_msg *m = mm_msg_new(MM_REQ_PING, false);
+	char big[MM_VALUE_MAX + 2];
+
+	(void)state;
+	assert_int_equal(mm_msg_add(m, "", "x"), -EINVAL);
+	assert_int_equal(mm_msg_add(m, "UPPER", "x"), -EINVAL);
+	assert_int_equal(mm_msg_add(m, "a key", "x"), -EINVAL);
+	assert_int_equal(mm_msg_add(m, "abcdefghijabcdefghijabcdefghijabc", "x"), -EINVAL);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(mm_msg_add(m, "big", big), -EINVAL);
+	big[MM_VALUE_MAX] = '\0';
+	assert_int_equal(mm_msg_add(m, "big", big), 0);
+	for (unsigned i = 1; i < MM_FIELDS_MAX; i++)
+		assert_int_equal(mm_msg_add(m, "k", "v"), 0);
+	assert_int_equal(mm_msg_add(m, "k", "v"), -E2BIG);
+	mm_msg_free(m);
+}
+
+static void test_header_refusals(void **state)
+{
+	uint8_t h[MM_HEADER_SIZE] = { 0x4d, 0x4d, 0x41, 0x55, 0, 1, 0x01, 0x01, 0, 0, 0, 4 };
+	uint16_t code;
+	uint32_t len;
+
+	(void)state;
+	assert_int_equal(mm_header_parse(h, false, &code, &len), 0);
+	assert_int_equal(code, MM_REQ_REGISTER);
+	assert_int_equal(mm_header_parse(h, true, &code, &len), -EPROTO); /* not a reply */
+	h[5] = 2;
+	assert_int_equal(mm_header_parse(h, false, &code, &len), -EPROTO); /* version */
+	h[5] = 1;
+	h[0] = 0;
+	assert_int_equal(mm_header_parse(h, false, &code, &len), -EPROTO); /* magic */
+	h[0] = 0x4d;
+	h[8] = 0x7f;
+	assert_int_equal(mm_header_parse(h, false, &code, &len), -EMSGSIZE);
+}
+
+static void test_decode_refusals(void **state)
+{
+	/* nfields says 1 but no field follows */
+	const uint8_t short_fields[] = { 0, 0, 0, 1 };
+	/* one field, then a trailing byte */
+	const uint8_t trailing[] = { 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'v', 0xaa };
+	/* a NUL inside a value */
+	const uint8_t nul[] = { 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 2, 'v', 0 };
+	/* an invalid key */
+	const uint8_t badkey[] = { 0, 0, 0, 1, 0, 0, 0, 1, 'K', 0, 0, 0, 1, 'v' };
+	/* too many fields */
+	const uint8_t many[] = { 0, 0, 0x10, 0 };
+	struct mm_msg *m = (struct mm_msg *)1;
+
+	(void)state;
+	assert_int_equal(mm_msg_decode(1, false, short_fields, sizeof(short_fields), &m), -EPROTO);
+	assert_null(m);
+	assert_int_equal(mm_msg_decode(1, false, trailing, sizeof(trailing), &m), -EPROTO);
+	assert_int_equal(mm_msg_decode(1, false, nul, sizeof(nul), &m), -EPROTO);
+	assert_int_equal(mm_msg_decode(1, false, badkey, sizeof(badkey), &m), -EPROTO);
+	assert_int_equal(mm_msg_decode(1, false, many, sizeof(many), &m), -EPROTO);
+	assert_int_equal(mm_msg_decode(1, false, trailing, sizeof(trailing) - 1, &m), 0);
+	assert_string_equal(mm_msg_get(m, "k"), "v");
+	mm_msg_free(m);
+}
+
+static void test_socket_roundtrip_and_timeout(void **state)
+{
+	int sv[2];
+	struct mm_msg *m = mm_msg_new(MM_REQ_PING, false), *got = NULL;
+	uint8_t partial[4] = { 0x4d, 0x4d, 0x41, 0x55 };
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(mm_msg_add(m, "a", "b"), 0);
+	assert_int_equal(mm_msg_send(sv[0], m, 1000), 0);
+	assert_int_equal(mm_msg_recv(sv[1], false, 1000, &got), 0);
+	assert_string_equal(mm_msg_get(got, "a"), "b");
+	mm_msg_free(got);
+	/* a half-sent header times out instead of blocking */
+	assert_int_equal(write(sv[0], partial, sizeof(partial)), 4);
+	assert_int_equal(mm_msg_recv(sv[1], false, 100, &got), -ETIMEDOUT);
+	/* peer gone */
+	close(sv[0]);
+	assert_int_equal(mm_msg_recv(sv[1], false, 100, &got), -EPIPE);
+	close(sv[1]);
+	mm_msg_free(m);
+}
+
+static void test_client_refuses_non_socket(void **state)
+{
+	int fd;
+
+	(void)state;
+	assert_int_equal(mm_client_connect("/etc/passwd", 100, (uid_t)-1, &fd), -ENOTSOCK);
+	assert_int_equal(mm_client_connect("/nonexistent/sock", 100, (uid_t)-1, &fd), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_getters),
+		cmocka_unit_test(test_buf_str_bounds),
+		cmocka_unit_test(test_wbuf_cap),
+		cmocka_unit_test(test_msg_roundtrip),
+		cmocka_unit_test(test_msg_add_refusals),
+		cmocka_unit_test(test_header_refusals),
+		cmocka_unit_test(test_decode_refusals),
+		cmocka_unit_test(test_socket_roundtrip_and_timeout),
+		cmocka_unit_test(test_client_refuses_non_socket),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
