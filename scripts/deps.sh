@@ -12,6 +12,8 @@ PKGS=(
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates
+  # packaging (debian/), man pages, the systemd unit check
+  debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd
 )
 
 missing=()
