@@ -1,4 +1,5 @@
 /* libFuzzer harness: the rich-text allow-list (authd/html.c) and the flat JSON codec (authd/json.c). */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
