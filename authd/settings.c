@@ -361,6 +361,17 @@ static void put_profile(struct req *r, const struct entry *e)
 	}
 	if (entry_get(e, "mmProfessionCode"))
 		req_put(r, "profession_label", profession_label(entry_get(e, "mmProfessionCode")));
+	if (org) {
+		/* "Identifiants de connexion" of an ORG: its connection accounts. */
+		const struct attr *mem = entry_attr(e, "mmMember");
+		for (size_t j = 0; mem && j < mem->nvals; j++) {
+			char login[80];
+			const char *p = mem->vals[j] + (strncasecmp(mem->vals[j], "uid=", 4) ? 0 : 4);
+			size_t n = strcspn(p, ",");
+			snprintf(login, sizeof(login), "%.*s", (int)(n < sizeof(login) ? n : sizeof(login) - 1), p);
+			req_put(r, "member", login);
+		}
+	}
 	for (size_t i = 0; i < NPFIELDS; i++)
 		if (pfield_editable(r, &pfields[i], org))
 			req_put(r, "editable", pfields[i].key);

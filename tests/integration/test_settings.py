@@ -167,6 +167,9 @@ def test_org_users_edit_only_phone_address_and_raison_sociale(authd, slapd, peop
     assert e["mmStructId"] == [new_finess] and e["mmRespSn"] == ["NOUVEAU"]
     f = ok(as_user(authd, doc, "profile", "show", "--login", org["login"]))
     assert f["struct_id"] == new_finess and "struct_id" not in f["editable"] and "phone" in f["editable"]
+    # "Identifiants de connexion" of the ORG: its address and its connection accounts.
+    assert f["login_mail"] == org["mail"]
+    assert sorted(f["member"]) == sorted([doc["login"], people["sec"]["login"]])
 
 
 # ----------------------------------------------------------- mot de passe oublié
@@ -568,3 +571,40 @@ def test_unknown_fields_and_other_accounts_refused(authd, slapd, people):
         assert r.returncode == 1 and r.json["status"] == -2, (args, r.stdout)
     # root must say which account.
     refused(authd.ctl("notify", "show"), "login", "required")
+
+
+def root_ldap(slapd):
+    conn = ldap.initialize(slapd.ldapi_url)
+    conn.sasl_external_bind_s()
+    return conn
+
+
+def test_expired_codes_and_links_are_refused(authd, slapd, smtp, people):
+    """Codes and links expire: age them in the directory (as slapd's root) and try them."""
+    doc, sec = people["doc"], people["sec"]
+    code = ok(as_user(authd, doc, "device", "enrol", "Ancien téléphone"))["code"]
+    dn = f"uid={doc['login']},ou=people,{SUFFIX}"
+    conn = root_ldap(slapd)
+    try:
+        (_, attrs), = conn.search_s(dn, ldap.SCOPE_BASE, attrlist=["mmDevice"])
+        old = next(v for v in attrs["mmDevice"] if b'"name":"Ancien t' in v)
+        aged = re.sub(rb'"expires":"\d{14}Z"', b'"expires":"20200101000000Z"', old)
+        conn.modify_s(dn, [(ldap.MOD_DELETE, "mmDevice", [old]), (ldap.MOD_ADD, "mmDevice", [aged])])
+        r = authd.ctl("device", "complete", code, uid=65534)
+        assert r.returncode == 1 and r.json["status"] == -110, r.stdout
+        r = authd.ctl("device", "complete", code, uid=65534)
+        assert r.returncode == 1 and r.json["status"] == -2, r.stdout
+        assert audited(authd, "device-complete", doc["login"], "refused")
+        names = [x["name"] for x in as_user(authd, doc, "device", "list").json.get("records", [])]
+        assert "Ancien téléphone" not in names
+
+        n = len(smtp.messages(sec["mail"]))
+        ok(authd.ctl("password", "forgot", sec["mail"]))
+        token = smtp.wait_message(sec["mail"], r"reinitialiser\?jeton=([0-9a-f]{64})", count_before=n).group(1)
+        sdn = f"uid={sec['login']},ou=people,{SUFFIX}"
+        conn.modify_s(sdn, [(ldap.MOD_REPLACE, "mmResetExpires", [b"20200101000000Z"])])
+        r = authd.ctl("password", "reset", token, "--password-stdin", input="Valide#Mot2passe\n", uid=65534)
+        assert r.returncode == 1 and r.json["status"] == -110, r.stdout
+        assert audited(authd, "password-reset", sec["login"], "refused")
+    finally:
+        conn.unbind_s()
