@@ -794,6 +794,18 @@ int settings_signature_set(struct req *r)
 		rc = -ENOMEM;
 		goto out;
 	}
+	{
+		const struct attr *a = entry_attr(e, "mmSignature");
+		size_t total = strlen(val);
+		for (size_t i = 0; a && i < a->nvals; i++)
+			if (a->vals[i] != raw)
+				total += strlen(a->vals[i]);
+		if (total > SETTINGS_SIGNATURES_MAX_BYTES) {
+			rc = req_fail_field(r, "html", "total_size", "l'ensemble des signatures dépasse %u Kio",
+					    SETTINGS_SIGNATURES_MAX_BYTES / 1024);
+			goto out;
+		}
+	}
 	need_aux(&m, e);
 	if (raw && strcmp(raw, val))
 		mods_add(&m, LDAP_MOD_DELETE, "mmSignature", raw);

@@ -14,6 +14,8 @@
 #define SETTINGS_RESET_INTERVAL 60     /* at most one reset mail per account per interval */
 #define SETTINGS_ENROL_TTL 600         /* seconds an enrolment code lives */
 #define SETTINGS_MAX_SIGNATURES 10
+/* All of an account's signatures together, so that a list fits in one reply frame. */
+#define SETTINGS_SIGNATURES_MAX_BYTES (160u * 1024u)
 #define SETTINGS_MAX_DELEGATES 10
 #define SETTINGS_MAX_DEVICES 10
 

@@ -275,6 +275,17 @@ def test_signature_refusals_change_nothing(authd, slapd, people, tmp_path):
     big.write_text("a" * 61500)
     refused(as_user(authd, doc, "signature", "add", "--title", "x", "--html-file", str(big)), "html", "max_length")
     refused(as_user(authd, doc, "signature", "add", "--html", "<b>x</b>"), "title", "required")
+    # Together the signatures stay small enough to be listed in one reply.
+    near = tmp_path / "near.html"
+    near.write_text("<p>" + "b" * 59000 + "</p>")
+    added = [ok(as_user(authd, doc, "signature", "add", "--title", f"long{i}", "--html-file", str(near)))["id"]
+             for i in range(2)]
+    refused(as_user(authd, doc, "signature", "add", "--title", "trop", "--html-file", str(near)),
+            "html", "total_size")
+    assert len(as_user(authd, doc, "signature", "list").json["records"]) == len(before["mmSignature"]) + 2
+    for sid in added:
+        ok(as_user(authd, doc, "signature", "remove", sid))
+    before = entry(slapd, doc["login"])
     refused(as_user(authd, doc, "signature", "set", "0123456789ab", "--title", "y"), "id", "unknown")
     after = entry(slapd, doc["login"])
     assert after["mmSignature"] == before["mmSignature"]
