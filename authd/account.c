@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "account.h"
 #include "address.h"
 #include "daemon.h"
 #include "log.h"
@@ -166,7 +167,7 @@ static long long now(void)
 	return (long long)time(NULL);
 }
 
-static const char *const account_attrs[] = {
+const char *const account_attrs[] = {
 	"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "sn", "givenName", "cn",
 	"mmRpps", "mmAdeli", "mmNationalId", "mmStructIdType", "mmStructId", "mmProfessionCode",
 	"mmSpeciality", "mmLiberal", "telephoneNumber", "street", "postalCode", "l", "mmRegion",
@@ -187,7 +188,7 @@ static char *base_of(const struct req *r, const char *ou)
 }
 
 /* Finds an account by login or login e-mail (any status). */
-static int account_find(struct req *r, const char *ident, struct entry **ret)
+int account_find(struct req *r, const char *ident, struct entry **ret)
 {
 	char *esc = store_escape(ident), *filter = NULL;
 	int rc;
@@ -205,7 +206,7 @@ static int account_find(struct req *r, const char *ident, struct entry **ret)
 	return rc;
 }
 
-static int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
+int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
 {
 	char filter[96];
 
@@ -215,7 +216,7 @@ static int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
 }
 
 /* Maps a directory error to a reply. */
-static int store_fail(struct req *r, int rc, const char *what)
+int store_fail(struct req *r, int rc, const char *what)
 {
 	switch (rc) {
 	case -EHOSTDOWN:
@@ -232,7 +233,7 @@ static int store_fail(struct req *r, int rc, const char *what)
 	}
 }
 
-static void audit_req(const struct req *r, const char *event, const char *account, bool ok,
+void audit_req(const struct req *r, const char *event, const char *account, bool ok,
 		      const char *reason)
 {
 	struct audit_ctx a = { .event = event, .caller = r->caller, .account = account };
@@ -510,6 +511,10 @@ int account_register(struct req *r)
 		if (strcmp(type, MM_TYPE_MED))
 			mods_add(&m, LDAP_MOD_ADD, "mmVisibleMssante", "TRUE");
 		mods_add(&m, LDAP_MOD_ADD, "mmDematerialisation", "TRUE");
+		/* The guide's defaults, stored so that the mail system reads them as is. */
+		mods_add(&m, LDAP_MOD_ADD, "mmNotifyReceipt", "TRUE");
+		if (strcmp(type, MM_TYPE_ORG))
+			mods_add(&m, LDAP_MOD_ADD, "mmNotifyOrgToIndividual", "TRUE");
 		for (size_t i = 0; i < r->in->nfields; i++) {
 			const struct field *f = field_find(r->in->fields[i].key);
 			const char *v = r->in->fields[i].value;
@@ -945,7 +950,7 @@ static void put_entry(struct req *r, const struct entry *e, bool full)
 }
 
 /* Is the caller this account (or a connection account of this ORG)? */
-static bool caller_owns(struct req *r, const struct entry *e)
+bool caller_owns(struct req *r, const struct entry *e)
 {
 	struct entry *me = NULL;
 	bool own = false;

@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "server.h"
+#include "settings.h"
 
 #define MAX_REQUESTS_PER_CONN 10000
 
@@ -147,6 +148,8 @@ static int dispatch(struct req *r)
 	case MM_REQ_CGU_ACCEPT:
 		return account_cgu_accept(r);
 	default:
+		if ((r->in->code & 0xff00) == 0x0700)
+			return settings_dispatch(r);
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}
 }

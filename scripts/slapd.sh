@@ -17,6 +17,8 @@
 #                 every provider (kept in $MM_STATE/slapd/repl.pw)
 # The rootdn cn=admin,<suffix> gets a random password kept in
 # $MM_STATE/slapd/admin.pw; local root over ldapi (SASL EXTERNAL) maps to it.
+# The mail system's read-only identity cn=mail,ou=system,<suffix> gets a
+# random password kept in $MM_STATE/slapd/mail.pw.
 set -euo pipefail
 
 prog=${0##*/}
@@ -48,6 +50,7 @@ socket=$state/ldapi
 admin_dn="cn=admin,$suffix"
 authd_dn="cn=authd,ou=system,$suffix"
 repl_dn="cn=replicator,ou=system,$suffix"
+mail_dn="cn=mail,ou=system,$suffix"
 
 # Percent-encode a path for an ldapi:// URL (byte by byte).
 urlencode() {
@@ -192,6 +195,8 @@ base_ldif() {
 	cn: authd
 	description: medimail-auth daemon
 	userPassword: $(hash_file "$state/authd.pw")
+
+	$(mail_ldif)
 	LDIF
 	if [ -n "$server_id" ]; then
 		cat <<-LDIF
@@ -204,6 +209,23 @@ base_ldif() {
 		userPassword: $(hash_file "$state/repl.pw")
 		LDIF
 	fi
+}
+
+mail_ldif() {
+	cat <<-LDIF
+	dn: $mail_dn
+	objectClass: applicationProcess
+	objectClass: simpleSecurityObject
+	cn: mail
+	description: mail system lookups (read only)
+	userPassword: $(hash_file "$state/mail.pw")
+	LDIF
+}
+
+# A directory made before cn=mail existed gets it at start.
+ensure_mail_dn() {
+	ldapsearch -Q -LLL -Y EXTERNAL -H "$ldapi_url" -b "$mail_dn" -s base dn >/dev/null 2>&1 && return 0
+	mail_ldif | quiet ldapadd -Q -Y EXTERNAL -H "$ldapi_url"
 }
 
 # Run a command, showing its output only if it fails.
@@ -271,6 +293,7 @@ do_start() {
 		[ -n "${MM_REPL_PW:-}" ] || [ -s "$state/repl.pw" ] || die "MM_REPL_PW is needed with MM_SERVER_ID"
 		[ -z "${MM_REPL_PW:-}" ] || secret_file "$state/repl.pw" "$MM_REPL_PW"
 	fi
+	[ -s "$state/mail.pw" ] || secret_file "$state/mail.pw" "$(random_secret)"
 	mkdir -p "$state/db"
 	chmod 0700 "$state/db"
 	write_conf
@@ -295,6 +318,7 @@ do_start() {
 	done
 	ldapi_ok || die "slapd does not answer on $ldapi_url"
 	[ $fresh -eq 1 ] || [ $pw_changed -eq 0 ] || sync_authd_pw
+	[ $fresh -eq 1 ] || ensure_mail_dn
 	echo "$ldap_url $ldapi_url"
 }
 
