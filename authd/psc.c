@@ -19,7 +19,7 @@
 
 #define HTTP_MAX_BODY (1024u * 1024u)
 #define DISCOVERY_TTL 3600
-#define JWKS_MIN_REFRESH 5   /* seconds between two refreshes forced by an unknown kid */
+#define JWKS_MIN_REFRESH 5   /* seconds between two refreshes forced by the same unknown kid */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *client_secret;
@@ -30,6 +30,7 @@ static struct {
 } disc;
 static struct jwks *keys;
 static long long keys_at;
+static char keys_miss_kid[64]; /* the unknown kid that forced the last refresh */
 
 static long long now_s(void)
 {
@@ -351,7 +352,9 @@ static char *endpoint(const struct mm_config *c, const char *configured, char **
 	return v;
 }
 
-static int keys_refresh(const struct mm_config *c, bool forced)
+/* Fetches the JWKS. forced_by: the unknown kid that asks for it (NULL: first
+ * fetch); a kid already refreshed for is not fetched again for a few seconds. */
+static int keys_refresh(const struct mm_config *c, const char *forced_by)
 {
 	char *url = endpoint(c, c->psc_jwks_uri, &disc.jwks);
 	struct jwks *nk = NULL;
@@ -361,7 +364,9 @@ static int keys_refresh(const struct mm_config *c, bool forced)
 	if (!url)
 		return -EHOSTUNREACH;
 	pthread_mutex_lock(&lock);
-	r = forced && keys_at + JWKS_MIN_REFRESH > now_s();
+	r = forced_by && !strcmp(forced_by, keys_miss_kid) && keys_at + JWKS_MIN_REFRESH > now_s();
+	if (!r && forced_by)
+		snprintf(keys_miss_kid, sizeof(keys_miss_kid), "%s", forced_by);
 	pthread_mutex_unlock(&lock);
 	if (r) {
 		free(url);
@@ -387,14 +392,17 @@ static int keys_refresh(const struct mm_config *c, bool forced)
 /* Verifies a JWS with the cached JWKS, refreshing it once on an unknown kid. */
 static int verify_jws(const struct mm_config *c, const char *jws, json_t **ret)
 {
+	char kid[64] = "";
+	bool had;
 	int r;
 
 	pthread_mutex_lock(&lock);
-	r = keys ? jws_verify(keys, jws, ret, NULL) : -ENOKEY;
+	had = keys != NULL;
+	r = jws_verify(keys, jws, ret, kid);
 	pthread_mutex_unlock(&lock);
 	if (r != -ENOKEY)
 		return r;
-	if (keys_refresh(c, true) < 0)
+	if (keys_refresh(c, had ? kid : NULL) < 0)
 		return -ENOKEY;
 	pthread_mutex_lock(&lock);
 	r = jws_verify(keys, jws, ret, NULL);

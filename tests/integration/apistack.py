@@ -34,11 +34,11 @@ def luhn_complete(prefix):
 
 class OidcProvider:
     def __init__(self, state: Path, accounts, redirect_uris, name="oidc", id_token_alg="RS256",
-                 userinfo_alg=None):
+                 userinfo_alg=None, port=None, secret=None):
         self.state = state
-        self.port = free_port()
+        self.port = port or free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
-        self.secret = base64.b32encode(os.urandom(20)).decode().lower()
+        self.secret = secret or base64.b32encode(os.urandom(20)).decode().lower()
         self.secret_file = state / f"{name}.secret"
         self.log = state / f"{name}.log"
         self.accounts = accounts

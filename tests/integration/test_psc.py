@@ -231,3 +231,30 @@ def test_provider_unreachable(state, slapd, smtp):
         assert_error(Api(f"http://127.0.0.1:{port}").get("/v1/psc/login"), 502, "provider_error")
     finally:
         d.stop()
+
+
+def test_key_rotation_refreshes_the_jwks_once(state, slapd, smtp, api):
+    """The provider restarts with new keys (new kids): the daemon's cached JWKS
+    misses, it fetches the set again once, and the login goes through."""
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/v1/psc/callback"
+    accounts = {"psc-sub-linked": {"national_id": "8" + api.rpps_linked, "given_name": "Paul",
+                                   "family_name": "DURAND"}}
+    prov = OidcProvider(state, accounts, [redirect], name="oidc-rot").start()
+    d = Daemon(state, slapd, smtp.port, name="api-rot",
+               extra=f"http_listen = 127.0.0.1:{port}\n{prov.daemon_config(redirect)}").start()
+    try:
+        wait_for(lambda: _port_open(port), what="listener")
+        b = Browser(f"http://127.0.0.1:{port}")
+        assert b.visit(b.authorize()).status == 200
+        kids_before = json.loads(urllib.request.urlopen(prov.issuer + "/jwks").read())["keys"]
+        prov.stop()
+        prov = OidcProvider(state, accounts, [redirect], name="oidc-rot", port=prov.port, secret=prov.secret).start()
+        kids_after = json.loads(urllib.request.urlopen(prov.issuer + "/jwks").read())["keys"]
+        assert {k["kid"] for k in kids_before}.isdisjoint({k["kid"] for k in kids_after})
+        b = Browser(f"http://127.0.0.1:{port}")
+        r = b.visit(b.authorize())
+        assert r.status == 200, (r, d.log_text()[-1500:])
+    finally:
+        d.stop()
+        prov.stop()

@@ -47,7 +47,8 @@ const configuration = {
     id_token_signed_response_alg: process.env.ID_TOKEN_ALG || 'RS256',
     ...(process.env.USERINFO_ALG ? { userinfo_signed_response_alg: process.env.USERINFO_ALG } : {}),
   }],
-  jwks: { keys: [keyPair('rsa', 'psc-rsa-1'), keyPair('ec', 'psc-ec-1')] },
+  // kids change at every start: a restarted provider is a key rotation for its relying parties
+  jwks: { keys: [keyPair('rsa', `psc-rsa-${crypto.randomUUID()}`), keyPair('ec', `psc-ec-${crypto.randomUUID()}`)] },
   scopes: ['openid', 'scope_all'],
   claims: {
     openid: ['sub'],
