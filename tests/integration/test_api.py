@@ -306,3 +306,24 @@ def test_ecps_through_the_socket(api):
     r = api.a.ctl("ecps", api.per, json_out=False)
     assert r.returncode == 1 and "refusée" in r.stderr
     api.provider.control(ciba="approve")
+
+
+def test_session_expires(api, state, slapd, smtp):
+    port = free_port()
+    d = Daemon(state, slapd, smtp.port, name="api-ttl",
+               extra=f"http_listen = 127.0.0.1:{port}\nsession_ttl = 2\nsession_cache_ttl = 5\n"
+                     + api.provider.daemon_config(f"http://127.0.0.1:{port}/v1/psc/callback")).start()
+    try:
+        wait_for(lambda: _port_open(port), what="listener")
+        svc = Api(f"http://127.0.0.1:{port}", "webmail", api.secret)
+        token = ecps_session(api, svc=svc)
+        i = svc.post("/v1/introspect", {"token": token})
+        assert i.json["active"] is True and i.json["exp"] - i.json["iat"] <= 3
+        before = session_count(slapd)
+        time.sleep(2.5)
+        # expired: refused even though the verification is still in the cache, and removed
+        assert svc.post("/v1/introspect", {"token": token}).json == {"active": False}
+        assert api.svc_b.post("/v1/introspect", {"token": token}).json == {"active": False}
+        assert session_count(slapd) == before - 1
+    finally:
+        d.stop()
