@@ -39,6 +39,20 @@ static void config_defaults(struct mm_config *c)
 	c->gid_max = 309999;
 	c->user_gid = 100;
 	c->cache_refresh = 60;
+	c->http_threads = 4;
+	c->http_max_connections = 1024;
+	c->http_body_max = 64 * 1024;
+	c->http_header_max = 16 * 1024;
+	c->http_timeout = 30;
+	c->http_rate = 50;
+	c->http_rate_burst = 100;
+	c->session_ttl = 8 * 3600;
+	c->session_cache_ttl = 5;
+	c->service_cache_ttl = 30;
+	c->psc_userinfo = true;
+	c->psc_leeway = 60;
+	c->psc_timeout = 10;
+	c->psc_flow_ttl = 600;
 }
 
 static int set_str(char **dst, const char *v)
@@ -178,6 +192,35 @@ static const struct option options[] = {
 	O("cache_dir", K_STR, cache_dir, 0),
 	O("cache_refresh", K_UINT, cache_refresh, 86400),
 	O("enumerate", K_BOOL, enumerate, 0),
+	O("http_listen", K_STR, http_listen, 0),
+	O("http_tls_cert", K_STR, http_tls_cert, 0),
+	O("http_tls_key", K_STR, http_tls_key, 0),
+	O("http_threads", K_UINT, http_threads, 64),
+	O("http_max_connections", K_UINT, http_max_connections, 65536),
+	O("http_body_max", K_UINT, http_body_max, 1024 * 1024),
+	O("http_header_max", K_UINT, http_header_max, 256 * 1024),
+	O("http_timeout", K_UINT, http_timeout, 3600),
+	O("http_rate", K_UINT, http_rate, 10000000),
+	O("http_rate_burst", K_UINT, http_rate_burst, 10000000),
+	O("session_ttl", K_UINT, session_ttl, 30u * 86400),
+	O("session_cache_ttl", K_UINT, session_cache_ttl, 60),
+	O("service_cache_ttl", K_UINT, service_cache_ttl, 3600),
+	O("psc_issuer", K_STR, psc_issuer, 0),
+	O("psc_discovery_url", K_STR, psc_discovery_url, 0),
+	O("psc_client_id", K_STR, psc_client_id, 0),
+	O("psc_client_secret_file", K_STR, psc_client_secret_file, 0),
+	O("psc_redirect_uri", K_STR, psc_redirect_uri, 0),
+	O("psc_scope", K_STR, psc_scope, 0),
+	O("psc_acr", K_STR, psc_acr, 0),
+	O("psc_authorization_endpoint", K_STR, psc_authorization_endpoint, 0),
+	O("psc_token_endpoint", K_STR, psc_token_endpoint, 0),
+	O("psc_userinfo_endpoint", K_STR, psc_userinfo_endpoint, 0),
+	O("psc_jwks_uri", K_STR, psc_jwks_uri, 0),
+	O("psc_ciba_endpoint", K_STR, psc_ciba_endpoint, 0),
+	O("psc_userinfo", K_BOOL, psc_userinfo, 0),
+	O("psc_leeway", K_UINT, psc_leeway, 600),
+	O("psc_timeout", K_UINT, psc_timeout, 120),
+	O("psc_flow_ttl", K_UINT, psc_flow_ttl, 3600),
 };
 #undef O
 
@@ -287,7 +330,23 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(home_template, "/home/%u");
 	DEF(shell, "/bin/bash");
 	DEF(cache_dir, MM_DEFAULT_CACHEDIR);
+	DEF(psc_scope, "openid scope_all");
+	DEF(psc_acr, "eidas1");
 #undef DEF
+	if (!c->http_tls_cert != !c->http_tls_key) {
+		*why = "http_tls_cert and http_tls_key go together";
+		return -EINVAL;
+	}
+	if (c->http_threads == 0 || c->http_max_connections == 0 || c->http_body_max == 0 ||
+	    c->http_header_max < 1024 || c->http_rate == 0 || c->http_rate_burst == 0 || c->session_ttl == 0) {
+		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst and session_ttl "
+		       "must be > 0, http_header_max >= 1024";
+		return -EINVAL;
+	}
+	if (c->psc_issuer && (!c->psc_client_id || !c->psc_client_secret_file)) {
+		*why = "psc_issuer needs psc_client_id and psc_client_secret_file";
+		return -EINVAL;
+	}
 	if (!c->hash_key_file) {
 		*why = "hash_key_file is required (the same key on every daemon of a directory)";
 		return -EINVAL;

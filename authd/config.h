@@ -73,6 +73,38 @@ struct mm_config {
 	char *cache_dir;
 	unsigned cache_refresh; /* seconds */
 	bool enumerate;
+	/* HTTP API (http.c) */
+	char *http_listen;        /* "127.0.0.1:8443"; unset: no HTTP API */
+	char *http_tls_cert;      /* PEM; plain HTTP only on loopback */
+	char *http_tls_key;
+	unsigned http_threads;
+	unsigned http_max_connections;
+	unsigned http_body_max;   /* bytes; 413 beyond */
+	unsigned http_header_max; /* bytes of request line + headers per connection */
+	unsigned http_timeout;    /* idle seconds */
+	unsigned http_rate;       /* requests per second per source address */
+	unsigned http_rate_burst;
+	/* sessions (session.c) */
+	unsigned session_ttl;       /* seconds */
+	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */
+	unsigned service_cache_ttl; /* seconds a verified service secret is trusted from memory */
+	/* Pro Santé Connect (psc.c) */
+	char *psc_issuer;
+	char *psc_discovery_url;  /* default {issuer}/.well-known/wallet-openid-configuration */
+	char *psc_client_id;
+	char *psc_client_secret_file;
+	char *psc_redirect_uri;
+	char *psc_scope;
+	char *psc_acr;
+	char *psc_authorization_endpoint; /* each overrides the discovery */
+	char *psc_token_endpoint;
+	char *psc_userinfo_endpoint;
+	char *psc_jwks_uri;
+	char *psc_ciba_endpoint;
+	bool psc_userinfo;        /* fetch userinfo after the code flow */
+	unsigned psc_leeway;      /* seconds of clock skew accepted */
+	unsigned psc_timeout;     /* seconds per HTTP exchange */
+	unsigned psc_flow_ttl;    /* seconds a login (state) or e-CPS request may last */
 };
 
 /* Parses path into a new configuration; on error writes a message naming the

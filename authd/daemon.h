@@ -47,3 +47,9 @@ int account_convert(struct req *r);
 int org_member_add(struct req *r);
 int org_member_del(struct req *r);
 int account_cgu_accept(struct req *r);
+
+/* api.c: e-CPS and service clients over the unix socket (MM_REQ_ECPS_*, MM_REQ_SERVICE_*) */
+int api_sock_ecps_start(struct req *r);
+int api_sock_ecps_poll(struct req *r);
+int api_sock_service_add(struct req *r);
+int api_sock_service_remove(struct req *r);

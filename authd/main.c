@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "log.h"
+#include "psc.h"
 #include "secret.h"
 #include "server.h"
 
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
 	bool foreground = false, debug = false, test = false;
 	struct server srv = { 0 };
 	struct daemon d = { 0 };
+	struct http *http = NULL;
 	char err[512];
 	sigset_t mask;
 	int c, r;
@@ -165,6 +168,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "medimail-authd: hash key: %s\n", err);
 		return 1;
 	}
+	r = psc_init(d.cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: Pro Santé Connect: %s\n", err);
+		return 1;
+	}
 	r = store_new(d.cfg, &d.store);
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n", strerror(-r));
@@ -197,15 +205,23 @@ int main(int argc, char **argv)
 	srv.d = &d;
 	srv.on_wake = on_signal;
 	pthread_rwlock_init(&srv.reload_lock, NULL);
+	/* Listener settings, TLS key and PSC secret stay those of the start. */
+	r = http_start(&d, &srv.reload_lock, &http, err, sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, "HTTP API: %s", err);
+		return 1;
+	}
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
 	server_run(&srv);
+	http_stop(http);
 	close(srv.listen_fd);
 	unlink(d.cfg->socket_path);
 	if (d.cfg->pid_file)
 		unlink(d.cfg->pid_file);
 	pthread_rwlock_wrlock(&srv.reload_lock);
 	store_free(d.store);
+	psc_cleanup();
 	secret_cleanup();
 	config_free(d.cfg);
 	curl_global_cleanup();

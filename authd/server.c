@@ -147,6 +147,14 @@ static int dispatch(struct req *r)
 		return org_member_del(r);
 	case MM_REQ_CGU_ACCEPT:
 		return account_cgu_accept(r);
+	case MM_REQ_ECPS_START:
+		return api_sock_ecps_start(r);
+	case MM_REQ_ECPS_POLL:
+		return api_sock_ecps_poll(r);
+	case MM_REQ_SERVICE_ADD:
+		return api_sock_service_add(r);
+	case MM_REQ_SERVICE_REMOVE:
+		return api_sock_service_remove(r);
 	default:
 		if ((r->in->code & 0xff00) == 0x0700)
 			return settings_dispatch(r);

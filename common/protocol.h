@@ -95,6 +95,21 @@ enum mm_request {
 	/* admin: login -> status (pending-confirmation again, with a new link) */
 	MM_REQ_CONFIRM_RESEND = 0x010d,
 
+	/* --- 0x05xx: e-CPS push and API service clients ------------------- */
+	/* login (admin, or the caller's own account) -> request_id,
+	 * binding_message (the code the user picks in the e-CPS app), interval
+	 * (seconds between polls), expires_in. -ENOENT unknown account; -EPERM
+	 * not active or no national id; -ECOMM provider unreachable. */
+	MM_REQ_ECPS_START = 0x0501,
+	/* request_id -> status (pending|slow_down|authenticated); when
+	 * authenticated also account, session_token, expires_at. -EACCES with
+	 * status=denied; -ETIMEDOUT with status=expired. */
+	MM_REQ_ECPS_POLL = 0x0502,
+	/* admin: id -> id, secret (shown once; only its keyed hash is stored) */
+	MM_REQ_SERVICE_ADD = 0x0510,
+	/* admin: id -> id */
+	MM_REQ_SERVICE_REMOVE = 0x0511,
+
 	/* --- 0x07xx: account settings ("Gérer mon compte") ---------------- */
 	/* Every request below except PASSWORD_FORGOT, PASSWORD_RESET,
 	 * DEVICE_COMPLETE and DEVICE_VERIFY acts on [login]: the caller's own

@@ -59,6 +59,11 @@ static void usage(FILE *f)
 		"  suspend LOGIN [--reason TEXT] | reactivate LOGIN | close LOGIN [--reason TEXT]\n"
 		"  convert LOGIN --rpps RPPS      INT -> PER when the RPPS arrives\n"
 		"  org member add|remove ORG MEMBER\n"
+		"  service add ID         register an HTTP API client; prints its secret once\n"
+		"  service remove ID\n"
+		"\n"
+		"e-CPS (Pro Santé Connect push):\n"
+		"  ecps LOGIN             send a push, print the code to pick in the app, wait for the answer\n"
 		"  ping\n"
 		"\n"
 		"Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable.\n");
@@ -158,6 +163,82 @@ static void print_reply(const struct mm_msg *rep)
 			printf("%s---\n", i ? "" : "");
 		else
 			printf("%-16s %s\n", rep->fields[i].key, rep->fields[i].value);
+	}
+}
+
+static int call(struct mm_msg *req);
+static int add_or_die(struct mm_msg *m, const char *key, const char *value);
+
+/* Starts an e-CPS push, shows the code, polls until an answer. */
+static int cmd_ecps(int argc, char **argv)
+{
+	struct mm_msg *req = NULL, *rep = NULL;
+	char rid[80] = "";
+	int interval = 5, r;
+
+	if (argc != 2) {
+		fprintf(stderr, "medimailctl: ecps LOGIN\n");
+		return EXIT_USAGE;
+	}
+	req = mm_msg_new(MM_REQ_ECPS_START, false);
+	if (!req || add_or_die(req, "login", argv[1]) < 0) {
+		mm_msg_free(req);
+		return EXIT_USAGE;
+	}
+	r = mm_client_call(socket_path, timeout_ms, req, &rep);
+	mm_msg_free(req);
+	if (r < 0) {
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path, strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	if (rep->status < 0 || !mm_msg_get(rep, "request_id")) {
+		print_reply(rep);
+		mm_msg_free(rep);
+		return EXIT_REFUSED;
+	}
+	snprintf(rid, sizeof(rid), "%s", mm_msg_get(rep, "request_id"));
+	if (mm_msg_get(rep, "interval"))
+		interval = atoi(mm_msg_get(rep, "interval"));
+	if (interval < 1 || interval > 60)
+		interval = 5;
+	if (json)
+		printf("{\"binding_message\":");
+	if (json) {
+		json_string(mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "");
+		printf("}\n");
+	} else {
+		printf("Code e-CPS : %s\nChoisissez ce code dans l'application e-CPS.\n",
+		       mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "?");
+	}
+	fflush(stdout);
+	mm_msg_free(rep);
+	for (;;) {
+		const char *st;
+
+		sleep((unsigned)interval);
+		req = mm_msg_new(MM_REQ_ECPS_POLL, false);
+		if (!req || add_or_die(req, "request_id", rid) < 0) {
+			mm_msg_free(req);
+			return EXIT_REFUSED;
+		}
+		rep = NULL;
+		r = mm_client_call(socket_path, timeout_ms, req, &rep);
+		mm_msg_free(req);
+		if (r < 0) {
+			fprintf(stderr, "medimailctl: cannot talk to medimail-authd: %s\n", strerror(-r));
+			return EXIT_UNREACHABLE;
+		}
+		st = mm_msg_get(rep, "status");
+		if (rep->status == 0 && st && !strcmp(st, "slow_down"))
+			interval += 5;
+		if (rep->status == 0 && st && (!strcmp(st, "pending") || !strcmp(st, "slow_down"))) {
+			mm_msg_free(rep);
+			continue;
+		}
+		print_reply(rep);
+		r = rep->status < 0 ? EXIT_REFUSED : 0;
+		mm_msg_free(rep);
+		return r;
 	}
 }
 
@@ -574,6 +655,7 @@ int main(int argc, char **argv)
 	static const char *const k_login[] = { "login" };
 	static const char *const k_token[] = { "token" };
 	static const char *const k_org[] = { "org", "member" };
+	static const char *const k_id[] = { "id" };
 	const char *cmd;
 	int c;
 
@@ -624,6 +706,14 @@ int main(int argc, char **argv)
 			return simple(MM_REQ_ORG_MEMBER_ADD, argc - 2, argv + 2, k_org, 2, 2);
 		if (!strcmp(argv[2], "remove"))
 			return simple(MM_REQ_ORG_MEMBER_DEL, argc - 2, argv + 2, k_org, 2, 2);
+	}
+	if (!strcmp(cmd, "ecps"))
+		return cmd_ecps(argc, argv);
+	if (!strcmp(cmd, "service") && argc >= 2) {
+		if (!strcmp(argv[1], "add"))
+			return simple(MM_REQ_SERVICE_ADD, argc - 1, argv + 1, k_id, 1, 1);
+		if (!strcmp(argv[1], "remove"))
+			return simple(MM_REQ_SERVICE_REMOVE, argc - 1, argv + 1, k_id, 1, 1);
 	}
 	{
 		bool handled;

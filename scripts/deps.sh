@@ -9,9 +9,11 @@ PKGS=(
   gcc clang meson ninja-build pkg-config libc6-dev
   libldap-dev libsodium-dev libcurl4-gnutls-dev libpam0g-dev libcmocka-dev
   libclang-rt-14-dev libqrencode-dev
+  libmicrohttpd-dev libgnutls28-dev libjansson-dev
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates
+  curl nodejs python3-jwt python3-cryptography
   # packaging (debian/), man pages, the systemd unit check
   debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd
   # the mail system's own LDAP lookups (postmap -q against the test slapd)
@@ -19,10 +21,21 @@ PKGS=(
 )
 
 missing=()
+# npm ships inside some nodejs builds; Debian's comes as its own package.
+command -v npm >/dev/null || PKGS+=(npm)
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The test OpenID Connect provider (node oidc-provider, pinned by tests/oidc/package-lock.json).
+oidc_deps() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc"
+  if [ ! -d "$dir/node_modules/oidc-provider" ] && command -v npm >/dev/null; then
+    echo "[deps] npm ci in tests/oidc"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then oidc_deps; exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
   exit 1
@@ -38,4 +51,5 @@ if [ ! -e "$pol" ]; then printf '#!/bin/sh\nexit 101\n' >"$pol"; chmod 755 "$pol
 trap '[ $made = 1 ] && rm -f "$pol"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+oidc_deps
 echo "[deps] done"

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from mmstack import Daemon, Slapd, SmtpSink
+from mmstack import Daemon, Slapd, SmtpSink, _port_open, free_port, wait_for
 
 
 def pytest_configure(config):
@@ -42,3 +42,49 @@ def authd(state, slapd, smtp):
     d = Daemon(state, slapd, smtp.port).start()
     yield d
     d.stop()
+
+
+# --- the HTTP API stack: a PSC-like provider and two daemons on the same slapd ---
+
+@pytest.fixture(scope="session")
+def api(state, slapd, smtp, authd):
+    from apistack import Api, OidcProvider, luhn_complete, register_active
+    from mmstack import per_fields, med_fields
+
+    rpps_linked = luhn_complete("9970000010")
+    rpps_unlinked = luhn_complete("9970000020")
+    port_a, port_b = free_port(), free_port()
+    redirect_a = f"http://127.0.0.1:{port_a}/v1/psc/callback"
+    redirect_b = f"http://127.0.0.1:{port_b}/v1/psc/callback"
+    accounts = {
+        "psc-sub-linked": {"national_id": "8" + rpps_linked, "given_name": "Paul", "family_name": "DURAND"},
+        "psc-sub-unlinked": {"national_id": "8" + rpps_unlinked, "given_name": "Anne", "family_name": "LEROY"},
+    }
+    prov = OidcProvider(state, accounts, [redirect_a, redirect_b]).start()
+    common = "http_rate = 2000\nhttp_rate_burst = 4000\nsession_cache_ttl = 1\nservice_cache_ttl = 1\n"
+    a = Daemon(state, slapd, smtp.port, name="api-a",
+               extra=f"http_listen = 127.0.0.1:{port_a}\n{common}{prov.daemon_config(redirect_a)}").start()
+    b = Daemon(state, slapd, smtp.port, name="api-b",
+               extra=f"http_listen = 127.0.0.1:{port_b}\n{common}{prov.daemon_config(redirect_b)}").start()
+    wait_for(lambda: _port_open(port_a) and _port_open(port_b), what="http listeners")
+    per = register_active(a, smtp, "PER", per_fields("paul.durand@example.org", "DURAND", "Paul", rpps_linked),
+                          "paul.durand@example.org")
+    med = register_active(a, smtp, "MED", med_fields("sam.noid@example.org", "NOID", "Sam"), "sam.noid@example.org")
+    r = a.ctl("service", "add", "webmail")
+    assert r.returncode == 0, r.stdout
+    secret = r.json["fields"]["secret"]
+
+    class Stack:
+        pass
+    s = Stack()
+    s.provider, s.a, s.b = prov, a, b
+    s.url_a, s.url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    s.svc_a = Api(s.url_a, "webmail", secret)
+    s.svc_b = Api(s.url_b, "webmail", secret)
+    s.secret = secret
+    s.per, s.med = per, med
+    s.rpps_linked, s.rpps_unlinked = rpps_linked, rpps_unlinked
+    yield s
+    a.stop()
+    b.stop()
+    prov.stop()

@@ -98,6 +98,33 @@ static void test_refusals(void **state)
 	}
 }
 
+static void test_api_options(void **state)
+{
+	struct mm_config *c = parse_ok("hash_key_file = /k\n");
+
+	/* defaults: no listener, bounded bodies, a short token cache, PSC as the ANS documents it */
+	assert_null(c->http_listen);
+	assert_int_equal(c->http_body_max, 65536);
+	assert_int_equal(c->session_cache_ttl, 5);
+	assert_string_equal(c->psc_scope, "openid scope_all");
+	assert_string_equal(c->psc_acr, "eidas1");
+	assert_true(c->psc_userinfo);
+	config_free(c);
+	c = parse_ok("hash_key_file = /k\nhttp_listen = 127.0.0.1:8443\nhttp_tls_cert = /c\nhttp_tls_key = /k2\n"
+		     "http_rate = 10\nsession_ttl = 60\npsc_issuer = https://psc\npsc_client_id = id\n"
+		     "psc_client_secret_file = /s\npsc_jwks_uri = https://psc/certs\npsc_userinfo = no\n");
+	assert_string_equal(c->http_listen, "127.0.0.1:8443");
+	assert_string_equal(c->psc_jwks_uri, "https://psc/certs");
+	assert_int_equal(c->http_rate, 10);
+	assert_false(c->psc_userinfo);
+	config_free(c);
+	parse_fails("hash_key_file = /k\nhttp_tls_cert = /c\n", "go together");
+	parse_fails("hash_key_file = /k\npsc_issuer = https://psc\n", "psc_client_id");
+	parse_fails("hash_key_file = /k\nhttp_body_max = 0\n", "must be > 0");
+	parse_fails("hash_key_file = /k\nhttp_body_max = 2000000\n", "expected a number in range");
+	parse_fails("hash_key_file = /k\nsession_cache_ttl = 61\n", "expected a number in range");
+}
+
 static void test_load_safety(void **state)
 {
 	char dir[] = "/tmp/mmconfXXXXXX", path[128], link[128], err[256];
@@ -139,6 +166,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_api_options),
 		cmocka_unit_test(test_load_safety),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,435 @@
+/* HTTP API endpoints and their unix-socket twins: sessions, service clients, Pro Santé Connect, e-CPS. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "psc.h"
+#include "secret.h"
+#include "session.h"
+
+#define PSC_COOKIE "mm_psc_state"
+
+static void audit_http(const struct http_req *r, const char *event, const char *method, const char *account,
+		       bool ok, const char *reason)
+{
+	struct audit_ctx a = { .event = event, .caller = r->client[0] ? r->client : "http", .method = method,
+			       .service = r->client[0] ? r->client : NULL, .remote = r->remote, .account = account };
+
+	audit(&a, ok, reason);
+}
+
+/* One mapping of internal errors to HTTP for the directory and the provider. */
+static unsigned fail_errno(struct http_req *r, int rc, const char *what)
+{
+	switch (rc) {
+	case -EHOSTDOWN:
+		return http_fail(r, 503, "directory_unavailable", "directory unavailable, retry later");
+	case -EHOSTUNREACH:
+		return http_fail(r, 502, "provider_error", "%s: Pro Santé Connect unreachable or failing", what);
+	case -ENOSYS:
+		return http_fail(r, 404, "not_configured", "Pro Santé Connect is not configured on this daemon");
+	default:
+		log_msg(LOG_ERR, "api %s: %s", what, strerror(-rc));
+		return http_fail(r, 500, "internal", "%s failed", what);
+	}
+}
+
+static void dn_login(const char *dn, char *out, size_t n)
+{
+	/* uid=LOGIN,ou=... */
+	const char *p = dn && !strncmp(dn, "uid=", 4) ? dn + 4 : "";
+	size_t len = strcspn(p, ",");
+
+	snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), p);
+}
+
+static unsigned session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status)
+{
+	char token[SECRET_TOKEN_HEX], login[128];
+	struct session_open_args a = { .account_dn = account_dn, .method = method,
+				       .service = r->client[0] ? r->client : NULL, .remote = r->remote };
+	long long exp;
+	int rc = session_open(r->store, r->cfg, &a, token, &exp);
+
+	dn_login(account_dn, login, sizeof(login));
+	if (rc < 0) {
+		audit_http(r, "session", method, login, false, "session could not be stored");
+		return fail_errno(r, rc, "session");
+	}
+	audit_http(r, "session", method, login, true, "session opened");
+	http_ok(r, status, json_pack("{s:s, s:s, s:s, s:I, s:s}", "status", "authenticated", "session_token", token,
+				     "account", login, "expires_at", (json_int_t)exp, "method", method));
+	secret_wipe(token, sizeof(token));
+	return status;
+}
+
+/* --- endpoints ------------------------------------------------------------ */
+
+static unsigned ep_healthz(struct http_req *r)
+{
+	static const char *const attrs[] = { "1.1", NULL };
+	struct entry *e = NULL;
+	int rc = store_read(r->store, r->cfg->ldap_base, attrs, &e);
+
+	entry_free(e);
+	if (rc < 0)
+		return http_fail(r, 503, "directory_unavailable", "directory unreachable");
+	return http_ok(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", MM_VERSION));
+}
+
+static unsigned ep_metrics(struct http_req *r)
+{
+	r->text = http_metrics_render();
+	r->text_type = "text/plain; version=0.0.4";
+	r->status = r->text ? 200 : 500;
+	return r->status;
+}
+
+static const struct body_field token_fields[] = { { "token", true, 256 } };
+
+static unsigned ep_introspect(struct http_req *r)
+{
+	struct session_info si;
+	json_t *o;
+	int rc;
+
+	if ((rc = (int)http_body_check(r, token_fields, 1)))
+		return (unsigned)rc;
+	rc = session_introspect(r->store, r->cfg, http_body_str(r, "token"), &si);
+	if (rc == -ENOENT || rc == -EINVAL)
+		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
+	if (rc < 0)
+		return fail_errno(r, rc, "introspect");
+	o = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "active", 1, "sub", si.login, "account", si.login,
+		      "username", si.login, "exp", (json_int_t)si.exp, "iat", (json_int_t)si.iat, "method", si.method,
+		      "token_type", "session");
+	if (o && si.mss_address[0])
+		json_object_set_new(o, "mss_address", json_string(si.mss_address));
+	if (o && si.service[0])
+		json_object_set_new(o, "client_id", json_string(si.service));
+	return http_ok(r, 200, o);
+}
+
+static unsigned ep_logout(struct http_req *r)
+{
+	int rc;
+
+	if ((rc = (int)http_body_check(r, token_fields, 1)))
+		return (unsigned)rc;
+	rc = session_revoke(r->store, r->cfg, http_body_str(r, "token"));
+	if (rc < 0 && rc != -ENOENT && rc != -EINVAL)
+		return fail_errno(r, rc, "logout");
+	audit_http(r, "logout", NULL, NULL, rc == 0, rc == 0 ? "session revoked" : "no such session");
+	return http_ok(r, 200, json_pack("{s:b}", "revoked", rc == 0));
+}
+
+static unsigned ecps_start_fail(struct http_req *r, int rc, const char *why)
+{
+	switch (rc) {
+	case -ENOENT:
+		return http_fail(r, 404, "unknown_user", "%s", why ? why : "unknown account");
+	case -EPERM:
+		return http_fail(r, 403, "not_permitted", "%s", why ? why : "account not active");
+	default:
+		return fail_errno(r, rc, "e-CPS");
+	}
+}
+
+static unsigned ep_ecps_start(struct http_req *r)
+{
+	static const struct body_field f[] = { { "user", true, 254 } };
+	struct ecps_start st;
+	const char *why = NULL;
+	int rc;
+
+	if ((rc = (int)http_body_check(r, f, 1)))
+		return (unsigned)rc;
+	rc = psc_ecps_start(r->cfg, r->store, http_body_str(r, "user"), &st, &why);
+	audit_http(r, "ecps-start", "ecps", http_body_str(r, "user"), rc == 0, rc == 0 ? "push sent" : why);
+	if (rc < 0)
+		return ecps_start_fail(r, rc, why);
+	http_ok(r, 200, json_pack("{s:s, s:s, s:i, s:i}", "request_id", st.request_id, "binding_message",
+				  st.binding_message, "interval", (int)st.interval, "expires_in", (int)st.expires_in));
+	secret_wipe(&st, sizeof(st));
+	return 200;
+}
+
+static unsigned ep_ecps_poll(struct http_req *r)
+{
+	static const struct body_field f[] = { { "request_id", true, 128 } };
+	enum ecps_state st;
+	char *account = NULL;
+	const char *why = NULL;
+	unsigned status;
+	int rc;
+
+	if ((rc = (int)http_body_check(r, f, 1)))
+		return (unsigned)rc;
+	rc = psc_ecps_poll(r->cfg, r->store, http_body_str(r, "request_id"), &st, &account, &why);
+	if (rc == -EINVAL)
+		return http_fail(r, 400, "invalid_field", "request_id is malformed");
+	if (rc == -EACCES || rc == -EPERM) {
+		audit_http(r, "ecps", "ecps", NULL, false, why);
+		return http_fail(r, 403, "access_denied", "%s", why ? why : "refused");
+	}
+	if (rc < 0)
+		return fail_errno(r, rc, "e-CPS");
+	switch (st) {
+	case ECPS_PENDING:
+	case ECPS_SLOW_DOWN:
+		return http_ok(r, 200, json_pack("{s:s}", "status", ecps_state_name(st)));
+	case ECPS_DENIED:
+		audit_http(r, "ecps", "ecps", NULL, false, "denied by the user");
+		status = http_fail(r, 403, "access_denied", "the user refused the request");
+		json_object_set_new(r->reply, "status", json_string("denied"));
+		return status;
+	case ECPS_EXPIRED:
+		status = http_fail(r, 410, "expired", "the request expired or was already used");
+		json_object_set_new(r->reply, "status", json_string("expired"));
+		return status;
+	case ECPS_DONE:
+		break;
+	}
+	status = session_reply(r, account, "ecps", 200);
+	free(account);
+	return status;
+}
+
+static unsigned ep_psc_login(struct http_req *r)
+{
+	char state[SECRET_TOKEN_HEX];
+	char *url = NULL;
+	int rc = psc_login_begin(r->cfg, r->store, &url, state);
+
+	if (rc < 0)
+		return fail_errno(r, rc, "login");
+	if (asprintf(&r->cookie, PSC_COOKIE "=%s; Path=/v1/psc; Max-Age=%u; HttpOnly; SameSite=Lax%s", state,
+		     r->cfg->psc_flow_ttl, r->tls ? "; Secure" : "") < 0)
+		r->cookie = NULL;
+	secret_wipe(state, sizeof(state));
+	r->location = url;
+	return http_ok(r, 302, json_pack("{s:s}", "authorization_url", url));
+}
+
+static unsigned ep_psc_callback(struct http_req *r)
+{
+	const char *state = http_arg(r, "state"), *code = http_arg(r, "code"), *err = http_arg(r, "error");
+	const char *cookie = http_cookie(r, PSC_COOKIE), *why = NULL;
+	struct psc_identity id;
+	unsigned status;
+	int rc;
+
+	/* The flow belongs to the browser that started it. */
+	if (!state || !cookie || strlen(state) != strlen(cookie) || !secret_equal(state, cookie)) {
+		audit_http(r, "psc", "psc", NULL, false, "state mismatch");
+		return http_fail(r, 400, "invalid_state", "state missing or not this browser's");
+	}
+	if (asprintf(&r->cookie, PSC_COOKIE "=; Path=/v1/psc; Max-Age=0; HttpOnly; SameSite=Lax%s",
+		     r->tls ? "; Secure" : "") < 0)
+		r->cookie = NULL;
+	if (err) {
+		/* consume the state so that it cannot serve again */
+		psc_login_abort(r->cfg, r->store, state);
+		audit_http(r, "psc", "psc", NULL, false, "provider returned an error");
+		return http_fail(r, 403, "access_denied", "Pro Santé Connect refused the login");
+	}
+	rc = psc_login_finish(r->cfg, r->store, state, code, &id, &why);
+	switch (rc) {
+	case 0:
+		status = session_reply(r, id.account_dn, "psc", 200);
+		break;
+	case -EINVAL:
+		audit_http(r, "psc", "psc", NULL, false, why);
+		status = http_fail(r, 400, "invalid_request", "%s missing, unknown, expired or already used",
+				   why ? why : "state");
+		break;
+	case -EACCES:
+		audit_http(r, "psc", "psc", NULL, false, why);
+		status = http_fail(r, 401, "invalid_token", "Pro Santé Connect answer refused: %s", why ? why : "?");
+		break;
+	case -ENOLINK:
+		audit_http(r, "psc", "psc", id.national_id, false, "link required");
+		/* Linking needs the password + code login (PAM work): the caller is told so. */
+		status = http_fail(r, 403, "link_required",
+				   "no account is linked to this Pro Santé Connect identity; log in with your "
+				   "password and code once to link it");
+		json_object_set_new(r->reply, "national_id", json_string(id.national_id));
+		json_object_set_new(r->reply, "given_name", json_string(id.given_name));
+		json_object_set_new(r->reply, "family_name", json_string(id.family_name));
+		break;
+	case -EPERM:
+		audit_http(r, "psc", "psc", id.login, false, "account not active");
+		status = http_fail(r, 403, "not_permitted", "account not active");
+		break;
+	default:
+		status = fail_errno(r, rc, "Pro Santé Connect login");
+	}
+	psc_identity_clear(&id);
+	return status;
+}
+
+static unsigned ep_other(struct http_req *r)
+{
+	return http_fail(r, 404, "not_found", "no such endpoint");
+}
+
+const struct route api_routes[ROUTE_N] = {
+	[ROUTE_HEALTHZ] = { "/healthz", "GET", false, ep_healthz, "healthz" },
+	[ROUTE_METRICS] = { "/metrics", "GET", false, ep_metrics, "metrics" },
+	[ROUTE_INTROSPECT] = { "/v1/introspect", "POST", true, ep_introspect, "introspect" },
+	[ROUTE_LOGOUT] = { "/v1/logout", "POST", true, ep_logout, "logout" },
+	[ROUTE_ECPS_START] = { "/v1/ecps/start", "POST", true, ep_ecps_start, "ecps_start" },
+	[ROUTE_ECPS_POLL] = { "/v1/ecps/poll", "POST", true, ep_ecps_poll, "ecps_poll" },
+	[ROUTE_PSC_LOGIN] = { "/v1/psc/login", "GET", false, ep_psc_login, "psc_login" },
+	[ROUTE_PSC_CALLBACK] = { "/v1/psc/callback", "GET", false, ep_psc_callback, "psc_callback" },
+	[ROUTE_OTHER] = { "", "", false, ep_other, "other" },
+};
+
+/* --- the same over the unix socket ------------------------------------------ */
+
+static void sock_audit(const struct req *r, const char *event, const char *account, bool ok, const char *why)
+{
+	struct audit_ctx a = { .event = event, .caller = r->caller, .method = "ecps", .account = account };
+
+	audit(&a, ok, why);
+}
+
+static int sock_errno(struct req *r, int rc, const char *why)
+{
+	switch (rc) {
+	case -ENOSYS:
+		return req_fail(r, rc, "Pro Santé Connect n'est pas configuré");
+	case -EHOSTDOWN:
+		return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
+	case -EHOSTUNREACH:
+		return req_fail(r, -ECOMM, "Pro Santé Connect injoignable");
+	default:
+		return req_fail(r, rc, "%s", why ? why : strerror(-rc));
+	}
+}
+
+int api_sock_ecps_start(struct req *r)
+{
+	const char *login = mm_msg_get(r->in, "login");
+	struct ecps_start st;
+	const char *why = NULL;
+	int rc;
+
+	if (!login || !*login || strlen(login) > 254)
+		return req_fail_field(r, "login", "required", "identifiant requis");
+	/* A non-admin caller may only start a push for its own account. */
+	if (!r->admin) {
+		static const char *const attrs[] = { "uid", "mmLoginMail", NULL };
+		struct entry *e = NULL;
+		char filter[96];
+		bool own;
+
+		snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u))", (unsigned)r->uid);
+		rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
+		own = rc == 0 && (entry_has_value(e, "uid", login) || entry_has_value(e, "mmLoginMail", login));
+		entry_free(e);
+		if (!own) {
+			sock_audit(r, "ecps-start", login, false, "caller not permitted");
+			return req_fail(r, -EACCES, "vous ne pouvez demander e-CPS que pour votre compte");
+		}
+	}
+	rc = psc_ecps_start(r->cfg, r->store, login, &st, &why);
+	sock_audit(r, "ecps-start", login, rc == 0, rc == 0 ? "push sent" : why);
+	if (rc < 0)
+		return sock_errno(r, rc, why);
+	req_put(r, "request_id", st.request_id);
+	req_put(r, "binding_message", st.binding_message);
+	{
+		char n[16];
+		snprintf(n, sizeof(n), "%u", st.interval);
+		req_put(r, "interval", n);
+		snprintf(n, sizeof(n), "%u", st.expires_in);
+		req_put(r, "expires_in", n);
+	}
+	secret_wipe(&st, sizeof(st));
+	return 0;
+}
+
+int api_sock_ecps_poll(struct req *r)
+{
+	const char *rid = mm_msg_get(r->in, "request_id"), *why = NULL;
+	char token[SECRET_TOKEN_HEX], login[128], exp_s[24];
+	enum ecps_state st;
+	char *account = NULL;
+	long long exp;
+	int rc;
+
+	if (!rid || !psc_handle_valid(rid))
+		return req_fail_field(r, "request_id", "format", "identifiant de demande invalide");
+	rc = psc_ecps_poll(r->cfg, r->store, rid, &st, &account, &why);
+	if (rc < 0) {
+		sock_audit(r, "ecps", NULL, false, why);
+		return sock_errno(r, rc == -EACCES ? -EACCES : rc, why);
+	}
+	req_put(r, "status", ecps_state_name(st));
+	if (st == ECPS_DENIED)
+		return req_fail(r, -EACCES, "demande refusée sur le téléphone");
+	if (st == ECPS_EXPIRED)
+		return req_fail(r, -ETIMEDOUT, "demande expirée");
+	if (st != ECPS_DONE)
+		return 0;
+	struct session_open_args a = { .account_dn = account, .method = "ecps", .service = r->caller };
+	rc = session_open(r->store, r->cfg, &a, token, &exp);
+	dn_login(account, login, sizeof(login));
+	free(account);
+	sock_audit(r, "ecps", login, rc == 0, rc == 0 ? "session opened" : "session not stored");
+	if (rc < 0)
+		return sock_errno(r, rc, "session");
+	req_put(r, "account", login);
+	req_put(r, "session_token", token);
+	snprintf(exp_s, sizeof(exp_s), "%lld", exp);
+	req_put(r, "expires_at", exp_s);
+	secret_wipe(token, sizeof(token));
+	return 0;
+}
+
+int api_sock_service_add(struct req *r)
+{
+	const char *id = mm_msg_get(r->in, "id");
+	char secret[SECRET_TOKEN_HEX];
+	struct audit_ctx a = { .event = "service-add", .caller = r->caller, .account = id };
+	int rc;
+
+	if (!r->admin)
+		return req_fail(r, -EACCES, "réservé aux administrateurs");
+	if (!id || !service_id_valid(id))
+		return req_fail_field(r, "id", "format", "identifiant de service : [a-z0-9][a-z0-9._-]{0,62}");
+	rc = service_add(r->store, r->cfg, id, secret);
+	audit(&a, rc == 0, rc == 0 ? "created" : rc == -EEXIST ? "exists" : "directory error");
+	if (rc == -EEXIST)
+		return req_fail(r, rc, "le service %s existe déjà", id);
+	if (rc < 0)
+		return sock_errno(r, rc, "annuaire");
+	req_put(r, "id", id);
+	req_put(r, "secret", secret);
+	secret_wipe(secret, sizeof(secret));
+	return 0;
+}
+
+int api_sock_service_remove(struct req *r)
+{
+	const char *id = mm_msg_get(r->in, "id");
+	struct audit_ctx a = { .event = "service-remove", .caller = r->caller, .account = id };
+	int rc;
+
+	if (!r->admin)
+		return req_fail(r, -EACCES, "réservé aux administrateurs");
+	if (!id || !service_id_valid(id))
+		return req_fail_field(r, "id", "format", "identifiant de service invalide");
+	rc = service_remove(r->store, r->cfg, id);
+	audit(&a, rc == 0, rc == 0 ? "removed" : "not found");
+	if (rc == -ENOENT)
+		return req_fail(r, rc, "service %s inconnu", id);
+	if (rc < 0)
+		return sock_errno(r, rc, "annuaire");
+	req_put(r, "id", id);
+	return 0;
+}

@@ -1,0 +1,635 @@
+/* The HTTP API listener (libmicrohttpd): TLS, bounded requests, per-source rate limits, metrics, JSON replies. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "jwt.h"
+#include "log.h"
+#include "secret.h"
+#include "session.h"
+
+struct http {
+	struct MHD_Daemon *mhd;
+	struct daemon *d;
+	pthread_rwlock_t *lock;
+	bool tls;
+	char *cert, *key;
+};
+
+/* --- metrics ---------------------------------------------------------- */
+
+static const double buckets[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+static atomic_ulong m_count[ROUTE_N][600];
+static atomic_ulong m_hist[ROUTE_N][NBUCKETS];
+static atomic_ulong m_total[ROUTE_N];
+static atomic_ulong m_sum_us[ROUTE_N];
+static atomic_ulong m_rate_limited;
+
+static void metrics_record(enum http_route rt, unsigned status, double seconds)
+{
+	if (status >= 600)
+		status = 599;
+	atomic_fetch_add_explicit(&m_count[rt][status], 1, memory_order_relaxed);
+	for (size_t i = 0; i < NBUCKETS; i++)
+		if (seconds <= buckets[i]) {
+			atomic_fetch_add_explicit(&m_hist[rt][i], 1, memory_order_relaxed);
+			break;
+		}
+	atomic_fetch_add_explicit(&m_total[rt], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m_sum_us[rt], (unsigned long)(seconds * 1e6), memory_order_relaxed);
+}
+
+char *http_metrics_render(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "# HELP medimail_http_requests_total HTTP API requests by endpoint and status.\n"
+		   "# TYPE medimail_http_requests_total counter\n");
+	for (int rt = 0; rt < ROUTE_N; rt++)
+		for (unsigned st = 100; st < 600; st++) {
+			unsigned long n = atomic_load_explicit(&m_count[rt][st], memory_order_relaxed);
+			if (n)
+				fprintf(f, "medimail_http_requests_total{endpoint=\"%s\",status=\"%u\"} %lu\n",
+					api_routes[rt].name, st, n);
+		}
+	fprintf(f, "# HELP medimail_http_request_duration_seconds HTTP API latency by endpoint.\n"
+		   "# TYPE medimail_http_request_duration_seconds histogram\n");
+	for (int rt = 0; rt < ROUTE_N; rt++) {
+		unsigned long cum = 0, total = atomic_load_explicit(&m_total[rt], memory_order_relaxed);
+		if (!total)
+			continue;
+		for (size_t i = 0; i < NBUCKETS; i++) {
+			cum += atomic_load_explicit(&m_hist[rt][i], memory_order_relaxed);
+			fprintf(f, "medimail_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %lu\n",
+				api_routes[rt].name, buckets[i], cum);
+		}
+		fprintf(f, "medimail_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %lu\n",
+			api_routes[rt].name, total);
+		fprintf(f, "medimail_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", api_routes[rt].name,
+			(double)atomic_load_explicit(&m_sum_us[rt], memory_order_relaxed) / 1e6);
+		fprintf(f, "medimail_http_request_duration_seconds_count{endpoint=\"%s\"} %lu\n",
+			api_routes[rt].name, total);
+	}
+	fprintf(f, "# HELP medimail_http_rate_limited_total Requests refused by the per-source rate limit.\n"
+		   "# TYPE medimail_http_rate_limited_total counter\n"
+		   "medimail_http_rate_limited_total %lu\n",
+		atomic_load(&m_rate_limited));
+	fclose(f);
+	return buf;
+}
+
+/* --- per-source rate limit: token buckets ------------------------------ */
+
+#define RATE_SLOTS 4096u
+#define RATE_STRIPES 32u
+struct bucket {
+	unsigned char addr[16];
+	double tokens;
+	double at;
+};
+static struct bucket rate[RATE_SLOTS];
+static pthread_mutex_t rate_lock[RATE_STRIPES] = { [0 ... RATE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER };
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* true when the source may go on. Different sources never share a bucket:
+ * a colliding slot is taken over by the newcomer (full bucket). */
+static bool rate_allow(const struct mm_config *c, const unsigned char addr[16])
+{
+	unsigned h = 2166136261u;
+	struct bucket *b;
+	double t = mono();
+	bool ok;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	b = &rate[h % RATE_SLOTS];
+	pthread_mutex_lock(&rate_lock[h % RATE_STRIPES]);
+	if (memcmp(b->addr, addr, 16) || b->at == 0) {
+		memcpy(b->addr, addr, 16);
+		b->tokens = c->http_rate_burst;
+		b->at = t;
+	}
+	b->tokens += (t - b->at) * c->http_rate;
+	if (b->tokens > c->http_rate_burst)
+		b->tokens = c->http_rate_burst;
+	b->at = t;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&rate_lock[h % RATE_STRIPES]);
+	return ok;
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+unsigned http_ok(struct http_req *r, unsigned status, json_t *reply)
+{
+	json_decref(r->reply);
+	r->reply = reply;
+	r->status = status;
+	return status;
+}
+
+unsigned http_fail(struct http_req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return http_ok(r, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+}
+
+const char *http_arg(const struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_cookie(const struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+unsigned http_body_check(struct http_req *r, const struct body_field *spec, size_t n)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(r->body, key, v) {
+		size_t i;
+		for (i = 0; i < n; i++)
+			if (!strcmp(key, spec[i].name))
+				break;
+		if (i == n)
+			return http_fail(r, 400, "unknown_field", "unknown field \"%.64s\"", key);
+		if (!json_is_string(v))
+			return http_fail(r, 400, "invalid_field", "%s must be a string", spec[i].name);
+		if (json_string_length(v) > spec[i].max || strlen(json_string_value(v)) != json_string_length(v))
+			return http_fail(r, 400, "invalid_field", "%s is too long or holds a NUL", spec[i].name);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (spec[i].required && !json_object_get(r->body, spec[i].name))
+			return http_fail(r, 400, "missing_field", "%s is required", spec[i].name);
+	return 0;
+}
+
+const char *http_body_str(const struct http_req *r, const char *name)
+{
+	return json_string_value(json_object_get(r->body, name));
+}
+
+/* --- the request cycle --------------------------------------------------- */
+
+struct conn_ctx {
+	double start;
+	enum http_route route;
+	unsigned early;          /* a refusal decided before the body (status) */
+	const char *early_code, *early_msg;
+	bool too_big;
+	char *body;
+	size_t len;
+};
+
+static enum http_route route_find(const char *url)
+{
+	for (int i = 0; i < ROUTE_OTHER; i++)
+		if (!strcmp(api_routes[i].path, url))
+			return (enum http_route)i;
+	return ROUTE_OTHER;
+}
+
+struct hdr_sum {
+	size_t bytes, count;
+};
+
+static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_sum *s = cls;
+
+	s->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+	s->count++;
+	return MHD_YES;
+}
+
+static void addr_of(struct MHD_Connection *conn, unsigned char out[16], char *text, size_t textlen)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(out, 0, 16);
+	snprintf(text, textlen, "?");
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		memcpy(out, &in->sin_addr, 4);
+		inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)textlen);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		memcpy(out, &in6->sin6_addr, 16);
+		inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)textlen);
+	}
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *cx, struct http_req *r)
+{
+	struct MHD_Response *resp;
+	char *out = NULL;
+	size_t len;
+	enum MHD_Result ret;
+
+	if (r->text) {
+		out = r->text;
+		r->text = NULL;
+	} else {
+		if (!r->reply)
+			r->reply = json_pack("{s:s, s:s}", "error", "internal", "message", "no reply");
+		out = json_dumps(r->reply, JSON_COMPACT);
+	}
+	if (!out)
+		return MHD_NO;
+	len = strlen(out);
+	resp = MHD_create_response_from_buffer_with_free_callback(len, out, free);
+	if (!resp) {
+		free(out);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", r->text_type ? r->text_type : "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->location)
+		MHD_add_response_header(resp, "Location", r->location);
+	if (r->cookie)
+		MHD_add_response_header(resp, "Set-Cookie", r->cookie);
+	if (r->www_auth)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"medimail-authd\"");
+	if (r->status == 413 || r->status == 431)
+		MHD_add_response_header(resp, "Connection", "close");
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	metrics_record(cx->route, r->status, mono() - cx->start);
+	return ret;
+}
+
+static void req_clear(struct http_req *r)
+{
+	json_decref(r->reply);
+	json_decref(r->body);
+	free(r->location);
+	free(r->cookie);
+	free(r->text);
+}
+
+/* HTTP Basic with a registered service client. */
+static unsigned authenticate(struct http_req *r)
+{
+	char *pass = NULL, *user = MHD_basic_auth_get_username_password(r->conn, &pass);
+	int rc;
+
+	if (!user || !pass) {
+		r->www_auth = true;
+		rc = http_fail(r, 401, "unauthorized", "service credentials required (HTTP Basic)");
+		goto out;
+	}
+	rc = service_verify(r->store, r->cfg, user, pass);
+	if (rc == -EHOSTDOWN) {
+		rc = http_fail(r, 503, "directory_unavailable", "directory unavailable, retry later");
+		goto out;
+	}
+	if (rc < 0) {
+		struct audit_ctx a = { .event = "api-auth", .caller = "http", .remote = r->remote };
+		r->www_auth = true;
+		audit(&a, false, "bad service credentials");
+		rc = http_fail(r, 401, "unauthorized", "bad service credentials");
+		goto out;
+	}
+	snprintf(r->client, sizeof(r->client), "%s", user);
+	rc = 0;
+out:
+	if (pass) {
+		secret_wipe(pass, strlen(pass));
+		MHD_free(pass);
+	}
+	if (user)
+		MHD_free(user);
+	return (unsigned)rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct conn_ctx *cx = *con_cls;
+	struct http_req r = { 0 };
+	enum MHD_Result ret;
+	unsigned char addr[16];
+
+	if (!cx) {
+		const struct mm_config *c;
+		struct hdr_sum hs = { 0 };
+		const char *cl;
+
+		cx = calloc(1, sizeof(*cx));
+		if (!cx)
+			return MHD_NO;
+		*con_cls = cx;
+		cx->start = mono();
+		cx->route = route_find(url);
+		addr_of(conn, addr, r.remote, sizeof(r.remote));
+		pthread_rwlock_rdlock(h->lock);
+		c = h->d->cfg;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		if (!rate_allow(c, addr)) {
+			atomic_fetch_add(&m_rate_limited, 1);
+			cx->early = 429;
+			cx->early_code = "rate_limited";
+			cx->early_msg = "too many requests from this address, slow down";
+		} else if (hs.bytes > c->http_header_max || hs.count > HTTP_MAX_HEADERS) {
+			cx->early = 431;
+			cx->early_code = "headers_too_large";
+			cx->early_msg = "request headers too large";
+		} else if (cl && (strlen(cl) > 10 || strtoull(cl, NULL, 10) > c->http_body_max)) {
+			cx->early = 413;
+			cx->early_code = "body_too_large";
+			cx->early_msg = "request body too large";
+		}
+		pthread_rwlock_unlock(h->lock);
+		if (cx->early == 413 || cx->early == 431) {
+			/* Answer before reading the body: the connection is closed after. */
+			r.status = cx->early;
+			r.reply = json_pack("{s:s, s:s}", "error", cx->early_code, "message", cx->early_msg);
+			ret = send_reply(conn, cx, &r);
+			req_clear(&r);
+			return ret;
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Bodies are bounded; past the limit the rest is read and dropped. */
+		pthread_rwlock_rdlock(h->lock);
+		size_t max = h->d->cfg->http_body_max;
+		pthread_rwlock_unlock(h->lock);
+		if (!cx->too_big && cx->len + *upload_size <= max) {
+			char *nb = realloc(cx->body, cx->len + *upload_size + 1);
+			if (!nb)
+				return MHD_NO;
+			memcpy(nb + cx->len, upload, *upload_size);
+			cx->body = nb;
+			cx->len += *upload_size;
+			cx->body[cx->len] = '\0';
+		} else {
+			cx->too_big = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	pthread_rwlock_rdlock(h->lock);
+	r.d = h->d;
+	r.cfg = h->d->cfg;
+	r.store = h->d->store;
+	r.conn = conn;
+	r.method = method;
+	r.url = url;
+	r.tls = h->tls;
+	addr_of(conn, addr, r.remote, sizeof(r.remote));
+	if (cx->early) {
+		http_fail(&r, cx->early, cx->early_code, "%s", cx->early_msg);
+	} else if (cx->too_big) {
+		http_fail(&r, 413, "body_too_large", "request body too large");
+	} else if (cx->route == ROUTE_OTHER) {
+		http_fail(&r, 404, "not_found", "no such endpoint");
+	} else if (strcmp(method, api_routes[cx->route].method)) {
+		http_fail(&r, 405, "method_not_allowed", "use %s", api_routes[cx->route].method);
+	} else if (!strcmp(method, "POST")) {
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+		json_error_t je;
+
+		if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';' && ct[16] != ' '))
+			http_fail(&r, 415, "unsupported_media_type", "send application/json");
+		else if (!cx->body || !json_depth_ok(cx->body, cx->len, HTTP_JSON_DEPTH))
+			http_fail(&r, 400, "invalid_json", "a flat JSON object is expected");
+		else if (!(r.body = json_loadb(cx->body, cx->len, JSON_REJECT_DUPLICATES, &je)) ||
+			 !json_is_object(r.body))
+			http_fail(&r, 400, "invalid_json", "malformed JSON or not an object");
+	} else if (cx->len) {
+		http_fail(&r, 400, "unexpected_body", "this endpoint takes no body");
+	}
+	if (!r.status && api_routes[cx->route].service_auth)
+		(void)authenticate(&r);
+	if (!r.status)
+		api_routes[cx->route].handler(&r);
+	pthread_rwlock_unlock(h->lock);
+	if (cx->body) {
+		secret_wipe(cx->body, cx->len);
+		free(cx->body);
+		cx->body = NULL;
+	}
+	ret = send_reply(conn, cx, &r);
+	req_clear(&r);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct conn_ctx *cx = *con_cls;
+
+	if (!cx)
+		return;
+	if (cx->body) {
+		secret_wipe(cx->body, cx->len);
+		free(cx->body);
+	}
+	free(cx);
+	*con_cls = NULL;
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char text[512];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	log_msg(LOG_DEBUG, "http: %s", text);
+}
+
+static int read_pem(const char *path, char **ret)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > 1024 * 1024) {
+		close(fd);
+		return -EINVAL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return -EIO;
+	}
+	buf[n] = '\0';
+	*ret = buf;
+	return 0;
+}
+
+/* "127.0.0.1:8443" or "[::1]:8443". */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *ret_loopback)
+{
+	char host[64];
+	const char *colon;
+	unsigned long port;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || port == 0 || port > 65535)
+		return -EINVAL;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*ret_loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*ret_loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char *errbuf, size_t errlen)
+{
+	const struct mm_config *c = d->cfg;
+	struct sockaddr_storage ss;
+	struct http *h;
+	bool loopback = false;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	int r;
+
+	*ret = NULL;
+	if (!c->http_listen)
+		return 0;
+	if (parse_listen(c->http_listen, &ss, &loopback) < 0) {
+		snprintf(errbuf, errlen, "http_listen %s: expected ADDRESS:PORT", c->http_listen);
+		return -EINVAL;
+	}
+	/* Session tokens and client secrets cross this socket: clear text only on loopback. */
+	if (!c->http_tls_cert && !loopback) {
+		snprintf(errbuf, errlen, "http_listen %s: plain HTTP is refused off loopback; set http_tls_cert/key",
+			 c->http_listen);
+		return -EPERM;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->d = d;
+	h->lock = lock;
+	if (c->http_tls_cert) {
+		if ((r = read_pem(c->http_tls_cert, &h->cert)) < 0 || (r = read_pem(c->http_tls_key, &h->key)) < 0) {
+			snprintf(errbuf, errlen, "http_tls_cert/http_tls_key: %s", strerror(-r));
+			goto fail;
+		}
+		h->tls = true;
+		flags |= MHD_USE_TLS;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	{
+		struct MHD_OptionItem ops[16];
+		size_t n = 0;
+#define OPT(o, v, p) ops[n++] = (struct MHD_OptionItem){ o, (intptr_t)(v), p }
+		OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL);
+		OPT(MHD_OPTION_CONNECTION_LIMIT, c->http_max_connections, NULL);
+		OPT(MHD_OPTION_CONNECTION_TIMEOUT, c->http_timeout, NULL);
+		/* a backstop above http_header_max: headers past it are refused in JSON first */
+		OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 2 * (size_t)c->http_header_max + 32 * 1024, NULL);
+		if (h->tls) {
+			OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert);
+			OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, h->key);
+		}
+		OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+					  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+					  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+					  MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	}
+	if (!h->mhd) {
+		snprintf(errbuf, errlen, "http_listen %s: cannot start the listener (address in use?)", c->http_listen);
+		r = -EADDRINUSE;
+		goto fail;
+	}
+	log_msg(LOG_NOTICE, "HTTP API on %s%s", c->http_listen, h->tls ? " (TLS)" : " (plain, loopback)");
+	*ret = h;
+	return 0;
+fail:
+	http_stop(h);
+	return r;
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	if (h->mhd)
+		MHD_stop_daemon(h->mhd);
+	if (h->key) {
+		secret_wipe(h->key, strlen(h->key));
+		free(h->key);
+	}
+	free(h->cert);
+	free(h);
+}

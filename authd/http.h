@@ -1,0 +1,78 @@
+/* The HTTP API listener (libmicrohttpd): TLS, bounded requests, per-source rate limits, metrics, JSON replies. */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "daemon.h"
+
+#define MM_WUR __attribute__((warn_unused_result))
+#define HTTP_JSON_DEPTH 4        /* request bodies are flat objects */
+#define HTTP_MAX_HEADERS 64
+
+struct http;
+struct MHD_Connection;
+
+/* One API request, as the handlers in api.c see it. */
+struct http_req {
+	struct daemon *d;
+	const struct mm_config *cfg;
+	struct store *store;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	bool tls;
+	char remote[64];
+	char client[64];          /* authenticated service client id, if any */
+	json_t *body;             /* POST: the parsed JSON object */
+	/* the reply */
+	unsigned status;
+	json_t *reply;            /* object; for errors {"error", "message"} */
+	char *location;           /* 302 target */
+	char *cookie;             /* Set-Cookie value */
+	bool www_auth;            /* 401: ask for Basic credentials */
+	char *text;               /* non-JSON body (metrics) */
+	const char *text_type;
+};
+
+/* Starts the listener when http_listen is configured; lock is the daemon's
+ * reload lock, held shared while a request runs. */
+int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char *errbuf, size_t errlen) MM_WUR;
+void http_stop(struct http *h);
+
+/* Sets a JSON error reply {"error": code, "message": msg}; returns status. */
+unsigned http_fail(struct http_req *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Sets a JSON reply (takes the reference); returns status. */
+unsigned http_ok(struct http_req *r, unsigned status, json_t *reply);
+/* A query-string or cookie value (NULL when absent). */
+const char *http_arg(const struct http_req *r, const char *name);
+const char *http_cookie(const struct http_req *r, const char *name);
+
+/* Field rules of a JSON body: every key must be known, of the right type,
+ * and within max bytes. */
+struct body_field {
+	const char *name;
+	bool required;
+	size_t max;
+};
+/* 0, or an error reply already set (400) and its status. */
+unsigned http_body_check(struct http_req *r, const struct body_field *spec, size_t n);
+const char *http_body_str(const struct http_req *r, const char *name);
+
+/* Routes (api.c). */
+enum http_route {
+	ROUTE_HEALTHZ, ROUTE_METRICS, ROUTE_INTROSPECT, ROUTE_LOGOUT, ROUTE_ECPS_START, ROUTE_ECPS_POLL,
+	ROUTE_PSC_LOGIN, ROUTE_PSC_CALLBACK, ROUTE_OTHER, ROUTE_N
+};
+struct route {
+	const char *path;
+	const char *method;
+	bool service_auth;        /* HTTP Basic with a service client */
+	unsigned (*handler)(struct http_req *r);
+	const char *name;         /* metrics label */
+};
+extern const struct route api_routes[ROUTE_N];
+/* Renders the Prometheus text exposition (malloc'ed). */
+char *http_metrics_render(void);

@@ -1,0 +1,898 @@
+/* Pro Santé Connect relying party: discovery, authorization code flow with PKCE, e-CPS (CIBA poll mode). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jwt.h"
+#include "psc.h"
+#include "session.h"
+
+#define HTTP_MAX_BODY (1024u * 1024u)
+#define DISCOVERY_TTL 3600
+#define JWKS_MIN_REFRESH 5   /* seconds between two refreshes forced by the same unknown kid */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char *client_secret;
+/* Discovered endpoints, when the configuration does not name them. */
+static struct {
+	long long at;
+	char *authorization, *token, *userinfo, *jwks, *ciba;
+} disc;
+static struct jwks *keys;
+static long long keys_at;
+static char keys_miss_kid[64]; /* the unknown kid that forced the last refresh */
+
+static long long now_s(void)
+{
+	return (long long)time(NULL);
+}
+
+bool psc_enabled(const struct mm_config *c)
+{
+	return c->psc_issuer && client_secret;
+}
+
+bool psc_handle_valid(const char *h)
+{
+	size_t n = 0;
+
+	for (; h[n]; n++)
+		if (n >= PSC_HANDLE_LEN || !((h[n] >= '0' && h[n] <= '9') || (h[n] >= 'a' && h[n] <= 'f')))
+			return false;
+	return n == PSC_HANDLE_LEN;
+}
+
+int psc_init(const struct mm_config *c, char *errbuf, size_t errlen)
+{
+	char buf[512];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (!c->psc_issuer)
+		return 0;
+	fd = open(c->psc_client_secret_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "%s: %s", c->psc_client_secret_file, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		close(fd);
+		snprintf(errbuf, errlen, "%s: must be a regular file of mode 0600", c->psc_client_secret_file);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || n == (ssize_t)sizeof(buf) - 1) {
+		snprintf(errbuf, errlen, "%s: empty or too long", c->psc_client_secret_file);
+		return -EINVAL;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	client_secret = strdup(buf);
+	sodium_memzero(buf, sizeof(buf));
+	return client_secret ? 0 : -ENOMEM;
+}
+
+void psc_cleanup(void)
+{
+	pthread_mutex_lock(&lock);
+	secret_free(client_secret);
+	client_secret = NULL;
+	free(disc.authorization);
+	free(disc.token);
+	free(disc.userinfo);
+	free(disc.jwks);
+	free(disc.ciba);
+	memset(&disc, 0, sizeof(disc));
+	jwks_free(keys);
+	keys = NULL;
+	pthread_mutex_unlock(&lock);
+}
+
+void psc_identity_clear(struct psc_identity *id)
+{
+	free(id->account_dn);
+	memset(id, 0, sizeof(*id));
+}
+
+const char *ecps_state_name(enum ecps_state st)
+{
+	switch (st) {
+	case ECPS_PENDING: return "pending";
+	case ECPS_SLOW_DOWN: return "slow_down";
+	case ECPS_DENIED: return "denied";
+	case ECPS_EXPIRED: return "expired";
+	case ECPS_DONE: return "authenticated";
+	}
+	return "unknown";
+}
+
+/* --- HTTP client ------------------------------------------------------- */
+
+struct resp {
+	long status;
+	char ctype[128];
+	char *body;
+	size_t len;
+	bool too_big;
+};
+
+static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct resp *r = arg;
+	size_t n = sz * nm;
+	char *nb;
+
+	if (r->len + n > HTTP_MAX_BODY) {
+		r->too_big = true;
+		return 0;
+	}
+	nb = realloc(r->body, r->len + n + 1);
+	if (!nb)
+		return 0;
+	memcpy(nb + r->len, p, n);
+	r->body = nb;
+	r->len += n;
+	r->body[r->len] = '\0';
+	return n;
+}
+
+static void resp_free(struct resp *r)
+{
+	if (r->body) {
+		sodium_memzero(r->body, r->len);
+		free(r->body);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+/* https, or plain http to a loopback host (tests, a local proxy). */
+static bool url_allowed(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
+
+	if (!u)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		if (!strcmp(scheme, "https"))
+			ok = true;
+		else if (!strcmp(scheme, "http"))
+			ok = !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") || !strcmp(host, "[::1]");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* client_secret_basic: id and secret form-encoded, then base64 (RFC 6749 2.3.1). */
+static char *basic_header(const char *id, const char *secret)
+{
+	char *eid = curl_easy_escape(NULL, id, 0), *esec = curl_easy_escape(NULL, secret, 0);
+	char *pair = NULL, *hdr = NULL, *b64 = NULL;
+	size_t b64len;
+
+	if (!eid || !esec || asprintf(&pair, "%s:%s", eid, esec) < 0) {
+		pair = NULL;
+		goto out;
+	}
+	b64len = sodium_base64_ENCODED_LEN(strlen(pair), sodium_base64_VARIANT_ORIGINAL);
+	b64 = malloc(b64len);
+	if (!b64)
+		goto out;
+	sodium_bin2base64(b64, b64len, (const unsigned char *)pair, strlen(pair), sodium_base64_VARIANT_ORIGINAL);
+	if (asprintf(&hdr, "Authorization: Basic %s", b64) < 0)
+		hdr = NULL;
+out:
+	if (esec) {
+		sodium_memzero(esec, strlen(esec));
+		curl_free(esec);
+	}
+	curl_free(eid);
+	secret_free(pair);
+	secret_free(b64);
+	return hdr;
+}
+
+static int http_call(const struct mm_config *c, const char *url, const char *form, bool client_auth,
+		     const char *bearer, struct resp *ret)
+{
+	struct curl_slist *hdrs = NULL;
+	char *auth = NULL, *ct = NULL;
+	CURL *h;
+	int r = -EHOSTUNREACH;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!url || !url_allowed(url))
+		return -EHOSTUNREACH;
+	h = curl_easy_init();
+	if (!h)
+		return -ENOMEM;
+	if (client_auth) {
+		pthread_mutex_lock(&lock);
+		auth = client_secret ? basic_header(c->psc_client_id, client_secret) : NULL;
+		pthread_mutex_unlock(&lock);
+		if (!auth) {
+			r = -ENOMEM;
+			goto out;
+		}
+		hdrs = curl_slist_append(hdrs, auth);
+	} else if (bearer) {
+		if (asprintf(&auth, "Authorization: Bearer %s", bearer) < 0) {
+			auth = NULL;
+			r = -ENOMEM;
+			goto out;
+		}
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	hdrs = curl_slist_append(hdrs, "Accept: application/json, application/jwt");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->psc_timeout);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, ret);
+	if (form)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+	if (curl_easy_perform(h) != CURLE_OK)
+		goto out;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
+	if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+		snprintf(ret->ctype, sizeof(ret->ctype), "%s", ct);
+	r = 0;
+out:
+	if (r < 0)
+		resp_free(ret);
+	curl_slist_free_all(hdrs);
+	secret_free(auth);
+	curl_easy_cleanup(h);
+	return r;
+}
+
+static json_t *resp_json(const struct resp *r)
+{
+	json_t *o;
+
+	if (!r->body || !json_depth_ok(r->body, r->len, 16))
+		return NULL;
+	o = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+	if (o && !json_is_object(o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* --- discovery and keys -------------------------------------------------- */
+
+static void set_disc(char **dst, const json_t *doc, const char *name)
+{
+	const char *v = json_string_value(json_object_get(doc, name));
+
+	free(*dst);
+	*dst = v ? strdup(v) : NULL;
+}
+
+static int discover(const struct mm_config *c)
+{
+	char *url = NULL;
+	struct resp rs;
+	json_t *doc = NULL;
+	const char *iss;
+	int r;
+
+	if (c->psc_authorization_endpoint && c->psc_token_endpoint && c->psc_jwks_uri)
+		return 0;
+	pthread_mutex_lock(&lock);
+	r = disc.at && disc.at + DISCOVERY_TTL > now_s();
+	pthread_mutex_unlock(&lock);
+	if (r)
+		return 0;
+	if (c->psc_discovery_url)
+		url = strdup(c->psc_discovery_url);
+	else if (asprintf(&url, "%s/.well-known/wallet-openid-configuration", c->psc_issuer) < 0)
+		url = NULL;
+	if (!url)
+		return -ENOMEM;
+	r = http_call(c, url, NULL, false, NULL, &rs);
+	free(url);
+	if (r < 0)
+		return r;
+	doc = resp_json(&rs);
+	iss = json_string_value(json_object_get(doc, "issuer"));
+	/* A discovery document that names another issuer is not ours to trust. */
+	if (rs.status != 200 || !iss || strcmp(iss, c->psc_issuer)) {
+		r = -EHOSTUNREACH;
+		goto out;
+	}
+	pthread_mutex_lock(&lock);
+	set_disc(&disc.authorization, doc, "authorization_endpoint");
+	set_disc(&disc.token, doc, "token_endpoint");
+	set_disc(&disc.userinfo, doc, "userinfo_endpoint");
+	set_disc(&disc.jwks, doc, "jwks_uri");
+	set_disc(&disc.ciba, doc, "backchannel_authentication_endpoint");
+	disc.at = now_s();
+	pthread_mutex_unlock(&lock);
+	r = 0;
+out:
+	json_decref(doc);
+	resp_free(&rs);
+	return r;
+}
+
+/* The endpoint from the configuration, else from discovery (a copy). */
+static char *endpoint(const struct mm_config *c, const char *configured, char **discovered)
+{
+	char *v;
+
+	if (configured)
+		return strdup(configured);
+	if (discover(c) < 0)
+		return NULL;
+	pthread_mutex_lock(&lock);
+	v = *discovered ? strdup(*discovered) : NULL;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+/* Fetches the JWKS. forced_by: the unknown kid that asks for it (NULL: first
+ * fetch); a kid already refreshed for is not fetched again for a few seconds. */
+static int keys_refresh(const struct mm_config *c, const char *forced_by)
+{
+	char *url = endpoint(c, c->psc_jwks_uri, &disc.jwks);
+	struct jwks *nk = NULL;
+	struct resp rs;
+	int r;
+
+	if (!url)
+		return -EHOSTUNREACH;
+	pthread_mutex_lock(&lock);
+	r = forced_by && !strcmp(forced_by, keys_miss_kid) && keys_at + JWKS_MIN_REFRESH > now_s();
+	if (!r && forced_by)
+		snprintf(keys_miss_kid, sizeof(keys_miss_kid), "%s", forced_by);
+	pthread_mutex_unlock(&lock);
+	if (r) {
+		free(url);
+		return -EAGAIN;
+	}
+	r = http_call(c, url, NULL, false, NULL, &rs);
+	free(url);
+	if (r < 0)
+		return r;
+	if (rs.status != 200 || jwks_parse(rs.body ? rs.body : "", rs.len, &nk) < 0) {
+		resp_free(&rs);
+		return -EHOSTUNREACH;
+	}
+	resp_free(&rs);
+	pthread_mutex_lock(&lock);
+	jwks_free(keys);
+	keys = nk;
+	keys_at = now_s();
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+/* Verifies a JWS with the cached JWKS, refreshing it once on an unknown kid. */
+static int verify_jws(const struct mm_config *c, const char *jws, json_t **ret)
+{
+	char kid[64] = "";
+	bool had;
+	int r;
+
+	pthread_mutex_lock(&lock);
+	had = keys != NULL;
+	r = jws_verify(keys, jws, ret, kid);
+	pthread_mutex_unlock(&lock);
+	if (r != -ENOKEY)
+		return r;
+	if (keys_refresh(c, had ? kid : NULL) < 0)
+		return -ENOKEY;
+	pthread_mutex_lock(&lock);
+	r = jws_verify(keys, jws, ret, NULL);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+/* --- identity ------------------------------------------------------------ */
+
+static void claim(const json_t *o, const char *name, char *out, size_t n)
+{
+	const char *v = json_string_value(json_object_get(o, name));
+
+	if (v && strlen(v) < n)
+		snprintf(out, n, "%s", v);
+}
+
+/* Verifies the ID token of a token response, reads userinfo, fills id. */
+static int identity_from(const struct mm_config *c, const json_t *tok, const char *nonce, struct psc_identity *id,
+			 const char **why)
+{
+	const char *idt = json_string_value(json_object_get(tok, "id_token"));
+	const char *at = json_string_value(json_object_get(tok, "access_token"));
+	struct idtoken_expect x = { .issuer = c->psc_issuer, .audience = c->psc_client_id, .nonce = nonce,
+				    .acr = c->psc_acr, .now = now_s(), .leeway = c->psc_leeway };
+	json_t *claims = NULL, *ui = NULL;
+	char *url = NULL;
+	struct resp rs = { 0 };
+	int r;
+
+	*why = "id_token";
+	if (!idt)
+		return -EACCES;
+	r = verify_jws(c, idt, &claims);
+	if (r < 0) {
+		*why = r == -ENOKEY ? "id_token: unknown key" : r == -ENOTSUP ? "id_token: algorithm refused"
+										: "id_token: bad signature";
+		return -EACCES;
+	}
+	r = idtoken_check(claims, &x, why);
+	if (r < 0)
+		goto out;
+	claim(claims, "sub", id->sub, sizeof(id->sub));
+	claim(claims, "preferred_username", id->national_id, sizeof(id->national_id));
+	claim(claims, "SubjectNameID", id->national_id, sizeof(id->national_id));
+	claim(claims, "given_name", id->given_name, sizeof(id->given_name));
+	claim(claims, "family_name", id->family_name, sizeof(id->family_name));
+	if (c->psc_userinfo && at) {
+		url = endpoint(c, c->psc_userinfo_endpoint, &disc.userinfo);
+		r = url ? http_call(c, url, NULL, false, at, &rs) : -EHOSTUNREACH;
+		if (r < 0 || rs.status != 200) {
+			*why = "userinfo";
+			r = -EHOSTUNREACH;
+			goto out;
+		}
+		if (!strncasecmp(rs.ctype, "application/jwt", 15)) {
+			/* A signed userinfo: same keys, same issuer and audience. */
+			char *jws = strndup(rs.body ? rs.body : "", rs.len);
+			r = jws ? verify_jws(c, jws, &ui) : -ENOMEM;
+			free(jws);
+			if (r < 0) {
+				*why = "userinfo: signature";
+				r = -EACCES;
+				goto out;
+			}
+			const char *iss = json_string_value(json_object_get(ui, "iss"));
+			if (iss && strcmp(iss, c->psc_issuer)) {
+				*why = "userinfo: iss";
+				r = -EACCES;
+				goto out;
+			}
+		} else {
+			ui = resp_json(&rs);
+		}
+		if (!ui || !json_string_value(json_object_get(ui, "sub")) ||
+		    strcmp(json_string_value(json_object_get(ui, "sub")), id->sub)) {
+			*why = "userinfo: sub";
+			r = -EACCES;
+			goto out;
+		}
+		claim(ui, "preferred_username", id->national_id, sizeof(id->national_id));
+		claim(ui, "SubjectNameID", id->national_id, sizeof(id->national_id));
+		claim(ui, "given_name", id->given_name, sizeof(id->given_name));
+		claim(ui, "family_name", id->family_name, sizeof(id->family_name));
+	}
+	*why = NULL;
+	r = 0;
+out:
+	resp_free(&rs);
+	free(url);
+	json_decref(claims);
+	json_decref(ui);
+	return r;
+}
+
+static bool rpps_of(const char *national_id, char out[12])
+{
+	size_t n = strlen(national_id);
+
+	if (n != 12 || national_id[0] != '8')
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (national_id[i] < '0' || national_id[i] > '9')
+			return false;
+	memcpy(out, national_id + 1, 12);
+	return true;
+}
+
+/* The account linked to this PSC subject, else the PER account of that RPPS. */
+static int identity_map(const struct mm_config *c, struct store *s, struct psc_identity *id)
+{
+	static const char *const attrs[] = { "uid", "mmStatus", NULL };
+	struct entry *e = NULL;
+	char *esc = store_escape(id->sub), *filter = NULL, rpps[12];
+	int r;
+
+	if (!esc)
+		return -ENOMEM;
+	if (asprintf(&filter, "(&(objectClass=mmAccount)(mmPscSub=%s))", esc) < 0)
+		filter = NULL;
+	free(esc);
+	if (!filter)
+		return -ENOMEM;
+	r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
+	free(filter);
+	filter = NULL;
+	if (r == -ENOENT && rpps_of(id->national_id, rpps)) {
+		/* rpps is 11 digits: nothing to escape */
+		if (asprintf(&filter, "(&(objectClass=mmAccount)(mmAccountType=PER)(mmRpps=%s))", rpps) < 0)
+			return -ENOMEM;
+		r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
+		free(filter);
+	}
+	if (r == -ENOENT)
+		return -ENOLINK;
+	if (r < 0)
+		return r == -ENOTUNIQ ? -ENOLINK : r;
+	if (!entry_has_value(e, "mmStatus", "active")) {
+		entry_free(e);
+		return -EPERM;
+	}
+	snprintf(id->login, sizeof(id->login), "%s", entry_get(e, "uid") ? entry_get(e, "uid") : "");
+	id->account_dn = strdup(e->dn);
+	entry_free(e);
+	return id->account_dn ? 0 : -ENOMEM;
+}
+
+/* --- authorization code flow ------------------------------------------- */
+
+static int derive(const char *what, const char *state, char out[SECRET_HASH_HEX])
+{
+	return secret_keyed_hash(what, state, out);
+}
+
+static void challenge_of(const char *verifier, char out[64])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)verifier, strlen(verifier));
+	b64url_encode(h, sizeof(h), out, 64);
+}
+
+static char *esc(const char *v)
+{
+	return curl_easy_escape(NULL, v ? v : "", 0);
+}
+
+int psc_login_begin(const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX])
+{
+	char state[SECRET_TOKEN_HEX], nonce[SECRET_HASH_HEX], verifier[SECRET_HASH_HEX], chal[64];
+	char *ep = NULL, *cid = NULL, *ru = NULL, *sc = NULL, *acr = NULL, *url = NULL;
+	int r;
+
+	if (!psc_enabled(c) || !c->psc_redirect_uri)
+		return -ENOSYS;
+	ep = endpoint(c, c->psc_authorization_endpoint, &disc.authorization);
+	if (!ep)
+		return -EHOSTUNREACH;
+	secret_token(state);
+	if ((r = derive("psc-nonce", state, nonce)) < 0 || (r = derive("psc-pkce", state, verifier)) < 0)
+		goto out;
+	challenge_of(verifier, chal);
+	/* The state is single use and expires: recorded (hashed) where every daemon sees it. */
+	r = flow_put(s, c, "psc-state", state, NULL, NULL, c->psc_flow_ttl);
+	if (r < 0)
+		goto out;
+	cid = esc(c->psc_client_id);
+	ru = esc(c->psc_redirect_uri);
+	sc = esc(c->psc_scope);
+	acr = esc(c->psc_acr);
+	if (!cid || !ru || !sc || !acr ||
+	    asprintf(&url, "%s%cresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s&acr_values=%s"
+			   "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256",
+		     ep, strchr(ep, '?') ? '&' : '?', cid, ru, sc, acr, state, nonce, chal) < 0) {
+		url = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	*ret_url = url;
+	memcpy(ret_state, state, sizeof(state));
+	r = 0;
+out:
+	sodium_memzero(nonce, sizeof(nonce));
+	sodium_memzero(verifier, sizeof(verifier));
+	sodium_memzero(state, sizeof(state));
+	curl_free(cid);
+	curl_free(ru);
+	curl_free(sc);
+	curl_free(acr);
+	free(ep);
+	return r;
+}
+
+int psc_login_finish(const struct mm_config *c, struct store *s, const char *state, const char *code,
+		     struct psc_identity *ret, const char **ret_why)
+{
+	char nonce[SECRET_HASH_HEX], verifier[SECRET_HASH_HEX];
+	char *ep = NULL, *ecode = NULL, *ru = NULL, *form = NULL;
+	struct resp rs = { 0 };
+	json_t *tok = NULL;
+	int r;
+
+	*ret_why = "state";
+	memset(ret, 0, sizeof(*ret));
+	if (!psc_enabled(c))
+		return -ENOSYS;
+	if (!psc_handle_valid(state))
+		return -EINVAL;
+	/* Single use: the first request to delete the record owns the flow. */
+	r = flow_take(s, c, "psc-state", state);
+	if (r == -ENOENT)
+		return -EINVAL;
+	if (r < 0)
+		return r;
+	*ret_why = "code";
+	if (!code || !*code || strlen(code) > 2048)
+		return -EINVAL;
+	if ((r = derive("psc-nonce", state, nonce)) < 0 || (r = derive("psc-pkce", state, verifier)) < 0)
+		goto out;
+	ep = endpoint(c, c->psc_token_endpoint, &disc.token);
+	ecode = esc(code);
+	ru = esc(c->psc_redirect_uri);
+	if (!ep || !ecode || !ru) {
+		r = -EHOSTUNREACH;
+		goto out;
+	}
+	if (asprintf(&form, "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", ecode, ru,
+		     verifier) < 0) {
+		form = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = http_call(c, ep, form, true, NULL, &rs);
+	if (r < 0) {
+		*ret_why = "token endpoint unreachable";
+		goto out;
+	}
+	tok = resp_json(&rs);
+	if (rs.status != 200 || !tok) {
+		/* invalid_grant: bad code, replayed code or PKCE verifier mismatch */
+		*ret_why = "token exchange refused";
+		r = -EACCES;
+		goto out;
+	}
+	r = identity_from(c, tok, nonce, ret, ret_why);
+	if (r < 0)
+		goto out;
+	r = identity_map(c, s, ret);
+	*ret_why = r == -ENOLINK ? "link required" : r == -EPERM ? "account not active" : NULL;
+out:
+	secret_free(form);
+	sodium_memzero(nonce, sizeof(nonce));
+	sodium_memzero(verifier, sizeof(verifier));
+	json_decref(tok);
+	resp_free(&rs);
+	curl_free(ecode);
+	curl_free(ru);
+	free(ep);
+	return r;
+}
+
+void psc_login_abort(const struct mm_config *c, struct store *s, const char *state)
+{
+	int r;
+
+	if (!psc_handle_valid(state))
+		return;
+	r = flow_take(s, c, "psc-state", state); /* best effort: it expires anyway */
+	(void)r;
+}
+
+/* --- e-CPS: CIBA poll mode ------------------------------------------------ */
+
+int psc_ecps_start(const struct mm_config *c, struct store *s, const char *login, struct ecps_start *ret,
+		   const char **ret_why)
+{
+	static const char *const attrs[] = { "uid", "mmStatus", "mmNationalId", NULL };
+	struct entry *e = NULL;
+	struct resp rs = { 0 };
+	json_t *doc = NULL;
+	char *filter = NULL, *el = NULL, *hint = NULL, *sc = NULL, *acr = NULL, *ep = NULL, *form = NULL;
+	char data[1200];
+	const char *arid;
+	json_int_t interval, expires;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	*ret_why = NULL;
+	if (!psc_enabled(c))
+		return -ENOSYS;
+	el = store_escape(login);
+	if (!el || asprintf(&filter, "(&(objectClass=mmAccount)(!(mmAccountType=ORG))(|(uid=%s)(mmLoginMail=%s)))",
+			    el, el) < 0) {
+		filter = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
+	if (r < 0) {
+		*ret_why = "unknown account";
+		goto out;
+	}
+	if (!entry_has_value(e, "mmStatus", "active")) {
+		*ret_why = "account not active";
+		r = -EPERM;
+		goto out;
+	}
+	if (!entry_get(e, "mmNationalId")) {
+		*ret_why = "no national id: link a CPS/e-CPS first";
+		r = -EPERM;
+		goto out;
+	}
+	secret_code(ret->binding_message, sizeof(ret->binding_message), 4);
+	ep = endpoint(c, c->psc_ciba_endpoint, &disc.ciba);
+	hint = esc(entry_get(e, "mmNationalId"));
+	sc = esc(c->psc_scope);
+	acr = esc(c->psc_acr);
+	if (!ep || !hint || !sc || !acr) {
+		r = -EHOSTUNREACH;
+		goto out;
+	}
+	if (asprintf(&form, "scope=%s&acr_values=%s&login_hint=%s&binding_message=%s", sc, acr, hint,
+		     ret->binding_message) < 0) {
+		form = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = http_call(c, ep, form, true, NULL, &rs);
+	if (r < 0) {
+		*ret_why = "provider unreachable";
+		goto out;
+	}
+	doc = resp_json(&rs);
+	arid = json_string_value(json_object_get(doc, "auth_req_id"));
+	interval = json_integer_value(json_object_get(doc, "interval"));
+	expires = json_integer_value(json_object_get(doc, "expires_in"));
+	if (rs.status != 200 || !arid || strlen(arid) > 1024 || strchr(arid, '\n') || expires <= 0) {
+		const char *err = json_string_value(json_object_get(doc, "error"));
+		*ret_why = err && !strcmp(err, "unknown_user_id") ? "unknown to Pro Santé Connect" : "request refused";
+		r = err && !strcmp(err, "unknown_user_id") ? -ENOENT : -EHOSTUNREACH;
+		goto out;
+	}
+	ret->interval = interval > 0 && interval < 60 ? (unsigned)interval : 5;
+	ret->expires_in = expires < (json_int_t)c->psc_flow_ttl ? (unsigned)expires : c->psc_flow_ttl;
+	secret_token(ret->request_id);
+	/* auth_req_id is only usable with our client secret; ou=sessions is the daemon's alone. */
+	snprintf(data, sizeof(data), "%s", arid);
+	r = flow_put(s, c, "ecps", ret->request_id, e->dn, data, ret->expires_in);
+	sodium_memzero(data, sizeof(data));
+	if (r < 0)
+		memset(ret, 0, sizeof(*ret));
+out:
+	secret_free(form);
+	json_decref(doc);
+	resp_free(&rs);
+	curl_free(hint);
+	curl_free(sc);
+	curl_free(acr);
+	free(ep);
+	free(el);
+	free(filter);
+	entry_free(e);
+	return r;
+}
+
+int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *request_id, enum ecps_state *ret_state,
+		  char **ret_account_dn, const char **ret_why)
+{
+	static const char *const attrs[] = { "mmNationalId", "mmPscSub", "mmStatus", NULL };
+	char *account = NULL, *arid = NULL, *earid = NULL, *ep = NULL, *form = NULL;
+	struct psc_identity id = { 0 };
+	struct entry *e = NULL;
+	struct resp rs = { 0 };
+	json_t *doc = NULL;
+	const char *err;
+	int r;
+
+	*ret_why = NULL;
+	*ret_account_dn = NULL;
+	if (!psc_enabled(c))
+		return -ENOSYS;
+	if (!psc_handle_valid(request_id)) {
+		*ret_why = "request_id";
+		return -EINVAL;
+	}
+	r = flow_get(s, c, "ecps", request_id, &account, &arid);
+	if (r == -ENOENT) {
+		/* expired, finished, or never existed */
+		*ret_state = ECPS_EXPIRED;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	ep = endpoint(c, c->psc_token_endpoint, &disc.token);
+	earid = arid ? esc(arid) : NULL;
+	if (!ep || !earid || !account) {
+		r = -EHOSTUNREACH;
+		goto out;
+	}
+	if (asprintf(&form, "grant_type=urn%%3Aopenid%%3Aparams%%3Agrant-type%%3Aciba&auth_req_id=%s", earid) < 0) {
+		form = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = http_call(c, ep, form, true, NULL, &rs);
+	if (r < 0) {
+		*ret_why = "provider unreachable";
+		goto out;
+	}
+	doc = resp_json(&rs);
+	err = json_string_value(json_object_get(doc, "error"));
+	if (rs.status != 200) {
+		if (err && !strcmp(err, "authorization_pending"))
+			*ret_state = ECPS_PENDING;
+		else if (err && !strcmp(err, "slow_down"))
+			*ret_state = ECPS_SLOW_DOWN;
+		else if (err && !strcmp(err, "access_denied"))
+			*ret_state = ECPS_DENIED;
+		else if (err && (!strcmp(err, "expired_token") || !strcmp(err, "invalid_grant")))
+			*ret_state = ECPS_EXPIRED;
+		else {
+			*ret_why = "provider error";
+			r = -EHOSTUNREACH;
+			goto out;
+		}
+		if (*ret_state == ECPS_DENIED || *ret_state == ECPS_EXPIRED) {
+			int rt = flow_take(s, c, "ecps", request_id); /* finished: forget it (expires anyway) */
+			(void)rt;
+		}
+		r = 0;
+		goto out;
+	}
+	r = identity_from(c, doc, NULL, &id, ret_why);
+	if (r < 0)
+		goto out;
+	/* The person who approved must be the one the request named. */
+	r = store_read(s, account, attrs, &e);
+	if (r < 0)
+		goto out;
+	if (!entry_has_value(e, "mmStatus", "active")) {
+		*ret_why = "account not active";
+		r = -EPERM;
+		goto out;
+	}
+	if (!(entry_get(e, "mmNationalId") && !strcmp(entry_get(e, "mmNationalId"), id.national_id)) &&
+	    !entry_has_value(e, "mmPscSub", id.sub)) {
+		*ret_why = "identity does not match the account";
+		r = -EACCES;
+		goto out;
+	}
+	r = flow_take(s, c, "ecps", request_id);
+	if (r == -ENOENT) {
+		*ret_state = ECPS_EXPIRED; /* another poll finished it first */
+		r = 0;
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	*ret_state = ECPS_DONE;
+	*ret_account_dn = account;
+	account = NULL;
+out:
+	psc_identity_clear(&id);
+	entry_free(e);
+	secret_free(form);
+	json_decref(doc);
+	resp_free(&rs);
+	curl_free(earid);
+	secret_free(arid);
+	free(account);
+	free(ep);
+	return r;
+}
