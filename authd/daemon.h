@@ -47,3 +47,9 @@ int account_convert(struct req *r);
 int org_member_add(struct req *r);
 int org_member_del(struct req *r);
 int account_cgu_accept(struct req *r);
+
+/* card.c: CPS cards (MM_REQ_CARD_AUTH .. MM_REQ_CARD_UNLINK) */
+int card_auth(struct req *r);
+int card_link(struct req *r);
+int card_list(struct req *r);
+int card_unlink(struct req *r);

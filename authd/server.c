@@ -146,6 +146,14 @@ static int dispatch(struct req *r)
 		return org_member_del(r);
 	case MM_REQ_CGU_ACCEPT:
 		return account_cgu_accept(r);
+	case MM_REQ_CARD_AUTH:
+		return card_auth(r);
+	case MM_REQ_CARD_LINK:
+		return card_link(r);
+	case MM_REQ_CARD_LIST:
+		return card_list(r);
+	case MM_REQ_CARD_UNLINK:
+		return card_unlink(r);
 	default:
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}
