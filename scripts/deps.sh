@@ -9,9 +9,13 @@ PKGS=(
   gcc clang meson ninja-build pkg-config libc6-dev
   libldap-dev libsodium-dev libcurl4-gnutls-dev libpam0g-dev libcmocka-dev
   libclang-rt-14-dev
+  libgnutls28-dev libpcsclite-dev libp11-kit-dev
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates
+  # CPS cards: PC/SC, OpenSC's PKCS#11 module; SoftHSM2, certtool, pkcs11-tool and
+  # python3-cryptography for the test cards
+  pcscd opensc opensc-pkcs11 softhsm2 gnutls-bin python3-cryptography
 )
 
 missing=()
