@@ -263,18 +263,15 @@ struct helper {
 	int fd;
 };
 
-static int helper_start(const struct mm_config *c, struct helper *ret)
+/* Starts path with argv and envp: default signal dispositions and an empty mask (the daemon's
+ * threads block its signals), fds 0 and 1 on io (or /dev/null), stderr on /dev/null, nothing else. */
+static int spawn_clean(const char *path, char *const argv[], char *const envp[], int io, pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, def;
-	char *argv[] = { (char *)"medimail-card", NULL };
-	int sv[2], r;
+	int r;
 
-	ret->pid = -1;
-	ret->fd = -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
 	sigemptyset(&none);
@@ -283,22 +280,41 @@ static int helper_start(const struct mm_config *c, struct helper *ret)
 	sigaddset(&def, SIGTERM);
 	sigaddset(&def, SIGHUP);
 	sigaddset(&def, SIGINT);
+	sigaddset(&def, SIGCHLD);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	if (io >= 0) {
+		posix_spawn_file_actions_adddup2(&fa, io, 0);
+		posix_spawn_file_actions_adddup2(&fa, io, 1);
+	} else {
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	}
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	/* The environment passes through: PKCS#11 modules read theirs (OPENSC_CONF, SOFTHSM2_CONF). */
-	r = posix_spawn(&ret->pid, c->card_helper, &fa, &at, argv, environ);
+	r = posix_spawn(ret_pid, path, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	return -r;
+}
+
+static int helper_start(const struct mm_config *c, struct helper *ret)
+{
+	char *argv[] = { (char *)"medimail-card", NULL };
+	int sv[2], r;
+
+	ret->pid = -1;
+	ret->fd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* The environment passes through: PKCS#11 modules read theirs (OPENSC_CONF, SOFTHSM2_CONF). */
+	r = spawn_clean(c->card_helper, argv, environ, sv[1], &ret->pid);
 	close(sv[1]);
-	if (r != 0) {
+	if (r < 0) {
 		close(sv[0]);
 		ret->pid = -1;
-		return -r;
+		return r;
 	}
 	ret->fd = sv[0];
 	return 0;
@@ -452,8 +468,10 @@ static const char *card_check(const struct mm_config *c, const struct card_answe
 		snprintf(p->subject_dn, sizeof(p->subject_dn), "%.*s", (int)str.size, (const char *)str.data);
 		gnutls_free(str.data);
 	}
-	if (!c->card_ca_file || !*c->card_ca_file)
+	if (!c->card_ca_file || !*c->card_ca_file) {
+		log_msg(LOG_ERR, "card_ca_file is not set: no card can be trusted");
 		return "unknown_ca";
+	}
 	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return "card_error";
 	if (gnutls_x509_trust_list_add_trust_file(tl, c->card_ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <= 0) {
@@ -994,10 +1012,10 @@ static int removal_run(const struct monitor *m)
 		free(copy);
 		return -EINVAL;
 	}
-	r = posix_spawn(&pid, argv[0], NULL, NULL, argv, envp);
+	r = spawn_clean(argv[0], argv, envp, -1, &pid);
 	free(copy);
-	if (r != 0)
-		return -r;
+	if (r < 0)
+		return r;
 	if (waitpid(pid, &st, 0) < 0)
 		return -errno;
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
