@@ -13,9 +13,9 @@ PKGS=(
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates
-  # CPS cards: PC/SC, OpenSC's PKCS#11 module; SoftHSM2, certtool, pkcs11-tool and
+  # CPS cards: PC/SC, OpenSC's PKCS#11 module; vpcd (virtual reader), SoftHSM2, pkcs11-tool and
   # python3-cryptography for the test cards
-  pcscd opensc opensc-pkcs11 softhsm2 gnutls-bin python3-cryptography
+  pcscd vsmartcard-vpcd opensc opensc-pkcs11 softhsm2 gnutls-bin python3-cryptography
 )
 
 missing=()

@@ -325,3 +325,102 @@ def test_no_pin_and_no_certificate_in_the_log(card_authd, pki):
                                                         fromlist=["Encoding"]).Encoding.DER)
         assert base64.b64encode(der)[100:160].decode() not in log
         assert der.hex()[200:280] not in log
+
+
+# ---------------------------------------------------------------- PC/SC (vsmartcard-vpcd)
+
+VPCD_PORT = 0x9C7B  # our own port, not the packaged reader's 0x8C7B
+PCSCD_SOCKET = "/run/pcscd/pcscd.comm"
+
+
+@pytest.fixture(scope="module")
+def pcscd(state):
+    """A pcscd with only the vpcd reader "Virtual PCD 00 00" (pcscd 1.9 always serves
+    /run/pcscd: it must not be running already)."""
+    import socket as so
+    import subprocess
+    if os.path.exists(PCSCD_SOCKET):
+        with so.socket(so.AF_UNIX) as s:
+            if s.connect_ex(PCSCD_SOCKET) == 0:
+                raise RuntimeError("a pcscd already runs: stop it for the PC/SC card tests")
+    confdir = state / "pcsc"
+    confdir.mkdir()
+    (confdir / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{VPCD_PORT:#x}\n'
+                                  f'LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID {VPCD_PORT:#x}\n')
+    log = open(state / "pcscd.log", "wb")
+    p = subprocess.Popen(["pcscd", "--foreground", "--config", str(confdir), "--info"], stdout=log, stderr=log)
+    wait_for(lambda: os.path.exists(PCSCD_SOCKET) and b"daemon ready" in (state / "pcscd.log").read_bytes(),
+             what="pcscd")
+    yield state / "pcscd.log"
+    p.terminate()
+    p.wait(10)
+    log.close()
+
+
+class Vicc:
+    def __init__(self, log):
+        self.proc = None
+        self.log = log
+
+    def insert(self):
+        import subprocess
+        from pathlib import Path
+        n = self.log.read_bytes().count(b"Card inserted")
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(Path(__file__).with_name("vicc.py")), str(VPCD_PORT)])
+        wait_for(lambda: self.log.read_bytes().count(b"Card inserted") > n, what="card inserted")
+
+    def remove(self):
+        if self.proc and self.proc.poll() is None:
+            n = self.log.read_bytes().count(b"Card Removed")
+            self.proc.terminate()
+            self.proc.wait(5)
+            # pcscd must see the card leave before another one comes in
+            wait_for(lambda: self.log.read_bytes().count(b"Card Removed") > n, what="card removed")
+
+
+@pytest.fixture
+def vicc(pcscd):
+    v = Vicc(pcscd)
+    yield v
+    v.remove()
+
+
+@pytest.fixture(scope="module")
+def pcsc_authd(state, slapd, smtp, pki, removal_log, card_authd, pcscd):
+    cards, ca_file, crl_files = pki
+    extra = "\n".join([
+        f"card_helper = {BUILD / 'card/medimail-card'}",
+        f"card_module = {BUILD / 'tests/cps_shim.so'}",
+        "card_reader = Virtual PCD 00 00",
+        f"card_ca_file = {ca_file}",
+        *[f"card_crl_file = {f}" for f in crl_files],
+        "card_removal_action = logout",
+        f"card_removal_command = /bin/sh {removal_log[1]}",
+        "card_poll_ms = 200",
+    ])
+    d = Daemon(state, slapd, smtp.port, name="authd-pcsc", extra=extra).start()
+    yield d
+    d.stop()
+
+
+def test_pcsc_reader_presence_gates_the_card(pcsc_authd, accounts, insert, vicc):
+    insert("good")                # the token is there for PKCS#11 ...
+    r = card_auth(pcsc_authd)     # ... but the configured reader is empty
+    assert r.returncode == 1 and r.json["fields"]["reason"] == "no_card", r.stdout
+    vicc.insert()
+    r = card_auth(pcsc_authd)
+    assert r.returncode == 0 and r.json["fields"]["login"] == accounts["good"], r.stdout
+
+
+def test_pcsc_removal_runs_the_action(pcsc_authd, accounts, insert, vicc, removal_log):
+    log = removal_log[0]
+    line = f"{accounts['good']} logout CPS-good"
+    count = lambda: log.read_text().count(line) if log.exists() else 0
+    insert("good")
+    vicc.insert()
+    before = count()
+    assert card_auth(pcsc_authd).returncode == 0
+    time.sleep(1.0)
+    assert count() == before
+    vicc.remove()                 # the token stays in SoftHSM: only PC/SC sees the card leave
+    wait_for(lambda: count() == before + 1, timeout=10, what="removal action through PC/SC")
