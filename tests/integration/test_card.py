@@ -312,6 +312,28 @@ def test_card_removal_runs_the_action_for_the_card_session(card_authd, accounts,
     assert count() == before + 1  # once per removal
 
 
+# ---------------------------------------------------------------- a helper that hangs
+
+def test_hung_helper_is_killed_at_the_timeout(state, slapd, smtp, pki, card_authd):
+    import subprocess
+    script = state / "cards" / "hung-helper.sh"
+    script.write_text("#!/bin/sh\nexec sleep 47.25\n")
+    script.chmod(0o755)
+    d = Daemon(state, slapd, smtp.port, name="authd-hung",
+               extra=f"card_helper = {script}\ncard_ca_file = {pki[1]}\ncard_timeout = 1\n").start()
+    try:
+        t0 = time.monotonic()
+        r = card_auth(d)
+        assert time.monotonic() - t0 < 5
+        assert r.returncode == 1 and r.json["status"] == -110 and r.json["fields"]["reason"] == "card_timeout"
+        # killed and reaped, not left behind
+        left = subprocess.run(["pgrep", "-f", "sleep 47.25"], capture_output=True, text=True)
+        assert left.stdout.strip() == ""
+        assert 'reason="card_timeout"' in d.log_text()
+    finally:
+        d.stop()
+
+
 # ---------------------------------------------------------------- secrets
 
 def test_no_pin_and_no_certificate_in_the_log(card_authd, pki):
