@@ -53,6 +53,8 @@ static void config_defaults(struct mm_config *c)
 	c->psc_leeway = 60;
 	c->psc_timeout = 10;
 	c->psc_flow_ttl = 600;
+	c->card_timeout = 30;
+	c->card_poll_ms = 1000;
 }
 
 static int set_str(char **dst, const char *v)
@@ -221,6 +223,16 @@ static const struct option options[] = {
 	O("psc_leeway", K_UINT, psc_leeway, 600),
 	O("psc_timeout", K_UINT, psc_timeout, 120),
 	O("psc_flow_ttl", K_UINT, psc_flow_ttl, 3600),
+	O("card_helper", K_STR, card_helper, 0),
+	O("card_module", K_STR, card_module, 0),
+	O("card_token", K_STR, card_token, 0),
+	O("card_reader", K_STR, card_reader, 0),
+	O("card_cert_label", K_STR, card_cert_label, 0),
+	O("card_timeout", K_UINT, card_timeout, 600),
+	O("card_ca_file", K_STR, card_ca_file, 0),
+	O("card_removal_action", K_STR, card_removal_action, 0),
+	O("card_removal_command", K_STR, card_removal_command, 0),
+	O("card_poll_ms", K_UINT, card_poll_ms, 60000),
 };
 #undef O
 
@@ -240,6 +252,18 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 	}
 	if (!strcmp(key, "regions_open"))
 		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
+	if (!strcmp(key, "card_crl_file")) {
+		/* May be given several times: every file is loaded. */
+		if (c->ncard_crl_files == MM_MAX_CRL_FILES) {
+			*why = "too many card_crl_file entries";
+			return -E2BIG;
+		}
+		if (!*v) {
+			*why = "expected a file name";
+			return -EINVAL;
+		}
+		return set_str(&c->card_crl_files[c->ncard_crl_files++], v);
+	}
 	if (!strncmp(key, "domain.", 7) && key[7]) {
 		if (c->ndomains == MM_MAX_DOMAINS) {
 			*why = "too many domain.* entries";
@@ -332,7 +356,20 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(cache_dir, MM_DEFAULT_CACHEDIR);
 	DEF(psc_scope, "openid scope_all");
 	DEF(psc_acr, "eidas1");
+	DEF(card_helper, MM_DEFAULT_CARD_HELPER);
+	DEF(card_module, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
+	DEF(card_cert_label, "Certificat d'Authentification CPS");
+	DEF(card_removal_action, "none");
 #undef DEF
+	if (strcmp(c->card_removal_action, "lock") && strcmp(c->card_removal_action, "logout") &&
+	    strcmp(c->card_removal_action, "none")) {
+		*why = "card_removal_action must be lock, logout or none";
+		return -EINVAL;
+	}
+	if (c->card_timeout == 0 || c->card_poll_ms < 50) {
+		*why = "card_timeout must be > 0 and card_poll_ms >= 50";
+		return -EINVAL;
+	}
 	if (!c->http_tls_cert != !c->http_tls_key) {
 		*why = "http_tls_cert and http_tls_key go together";
 		return -EINVAL;
@@ -499,6 +536,8 @@ void config_free(struct mm_config *c)
 			free(*(char **)((char *)c + options[i].off));
 	for (size_t i = 0; i < c->nregions; i++)
 		free(c->regions[i]);
+	for (size_t i = 0; i < c->ncard_crl_files; i++)
+		free(c->card_crl_files[i]);
 	for (size_t i = 0; i < c->ndomains; i++) {
 		free(c->domains[i].key);
 		free(c->domains[i].domain);

@@ -9,6 +9,7 @@
 #define MM_CONFIG_MAX_BYTES (256 * 1024)
 #define MM_MAX_DOMAINS 64
 #define MM_MAX_REGIONS 32
+#define MM_MAX_CRL_FILES 16
 
 struct mm_domain_map {
 	char *key;    /* profession slug (validate.h profession_domain_key) */
@@ -105,6 +106,19 @@ struct mm_config {
 	unsigned psc_leeway;      /* seconds of clock skew accepted */
 	unsigned psc_timeout;     /* seconds per HTTP exchange */
 	unsigned psc_flow_ttl;    /* seconds a login (state) or e-CPS request may last */
+	/* CPS cards (card.c; the PKCS#11 code runs in card_helper only) */
+	char *card_helper;
+	char *card_module;      /* PKCS#11 module path */
+	char *card_token;       /* token label or "pkcs11:" URI; empty: the first token */
+	char *card_reader;      /* PC/SC reader name; empty: no PC/SC presence check */
+	char *card_cert_label;
+	unsigned card_timeout;  /* seconds */
+	char *card_ca_file;     /* trust anchors (PEM) */
+	char *card_crl_files[MM_MAX_CRL_FILES];
+	size_t ncard_crl_files;
+	char *card_removal_action;  /* lock | logout | none */
+	char *card_removal_command;
+	unsigned card_poll_ms;
 };
 
 /* Parses path into a new configuration; on error writes a message naming the

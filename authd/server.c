@@ -155,6 +155,14 @@ static int dispatch(struct req *r)
 		return api_sock_service_add(r);
 	case MM_REQ_SERVICE_REMOVE:
 		return api_sock_service_remove(r);
+	case MM_REQ_CARD_AUTH:
+		return card_auth(r);
+	case MM_REQ_CARD_LINK:
+		return card_link(r);
+	case MM_REQ_CARD_LIST:
+		return card_list(r);
+	case MM_REQ_CARD_UNLINK:
+		return card_unlink(r);
 	default:
 		if ((r->in->code & 0xff00) == 0x0700)
 			return settings_dispatch(r);

@@ -195,6 +195,30 @@ enum mm_request {
 	/* admin (the service the device talks to): credential -> login, id,
 	 * name; -EACCES when unknown or revoked (checked in the directory) */
 	MM_REQ_DEVICE_VERIFY = 0x0764,
+	/* --- 0x06xx: CPS cards ------------------------------------------- */
+	/* The card in the configured reader/token signs a fresh challenge;
+	 * the daemon checks the certificate (trust anchors, dates, key usage,
+	 * CRLs) and the signature, then maps it to an account: a linked
+	 * certificate (mmCardCert) first, else the national id of the subject
+	 * CN ("8"+RPPS, "0"+ADELI) to a PER account. A non-root caller may
+	 * only authenticate as itself.
+	 *   pin (secret), [user] (login or login e-mail: the card must map to it)
+	 *   -> login, method ("cps"), fingerprint, national_id
+	 * Refusals carry "reason": pin_incorrect (field "tries": low|final when
+	 * the card says so), pin_locked, no_card, no_reader, no_cert, no_key,
+	 * expired, not_yet_valid, unknown_ca, revoked, invalid_cert,
+	 * key_usage, bad_signature, link_required (field "fingerprint"),
+	 * account_state (field "status"), card_mismatch, card_error. */
+	MM_REQ_CARD_AUTH = 0x0601,
+	/* admin: login, pin -> login, fingerprint, subject, not_before,
+	 * not_after. Links the certificate of the card in the reader, after
+	 * the same checks as MM_REQ_CARD_AUTH (the signature proves the card). */
+	MM_REQ_CARD_LINK = 0x0602,
+	/* [login] (admin, else the caller's own account) -> records of
+	 * fingerprint, subject, not_before, not_after, linked_at */
+	MM_REQ_CARD_LIST = 0x0603,
+	/* login, fingerprint (admin, or the caller's own account) -> login */
+	MM_REQ_CARD_UNLINK = 0x0604,
 };
 
 /* Account types and statuses as stored in the directory (mmAccountType,

@@ -66,6 +66,12 @@ static void usage(FILE *f)
 		"  ecps LOGIN             send a push, print the code to pick in the app, wait for the answer\n"
 		"  ping\n"
 		"\n"
+		"CPS cards (the PIN is read from the terminal, or from stdin with --pin-stdin):\n"
+		"  card auth [--user LOGIN] [--pin-stdin]   log in with the card in the reader\n"
+		"  card link LOGIN [--pin-stdin]            link the card in the reader (administrators)\n"
+		"  card list [LOGIN]                        linked cards (your own without LOGIN)\n"
+		"  card unlink LOGIN FINGERPRINT            unlink a card (\"désassocier\")\n"
+		"\n"
 		"Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable.\n");
 }
 
@@ -642,6 +648,53 @@ static int cmd_settings(int argc, char **argv, bool *handled)
 		if (!strcmp(argv[0], t[i].group) && !strcmp(argv[1], t[i].verb))
 			return simple(t[i].code, argc - 1, argv + 1, t[i].keys, t[i].nkeys, t[i].nreq);
 	*handled = false;
+	return 0;
+}
+
+/* card auth|link: the PIN comes from the terminal (no echo) or one line of stdin, never from argv. */
+static int cmd_card_pin(uint16_t code, int argc, char **argv)
+{
+	struct mm_msg *m = mm_msg_new(code, false);
+	bool pin_stdin = false;
+	char *pin;
+	int r;
+
+	if (!m)
+		return EXIT_REFUSED;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--pin-stdin")) {
+			pin_stdin = true;
+		} else if (code == MM_REQ_CARD_AUTH && !strcmp(argv[i], "--user") && i + 1 < argc) {
+			if (add_or_die(m, "user", argv[++i]) < 0)
+				goto usage;
+		} else if (code == MM_REQ_CARD_LINK && !mm_msg_get(m, "login") && strncmp(argv[i], "--", 2)) {
+			if (add_or_die(m, "login", argv[i]) < 0)
+				goto usage;
+		} else {
+			fprintf(stderr, "medimailctl: card: unexpected argument %s\n", argv[i]);
+			goto usage;
+		}
+	}
+	if (code == MM_REQ_CARD_LINK && !mm_msg_get(m, "login")) {
+		fprintf(stderr, "medimailctl: card link: missing LOGIN\n");
+		goto usage;
+	}
+	if (!pin_stdin && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "medimailctl: card: no terminal for the PIN; use --pin-stdin\n");
+		goto usage;
+	}
+	pin = prompt("Code PIN de la carte CPS", true);
+	if (!pin) {
+		fprintf(stderr, "medimailctl: card: no PIN given\n");
+		goto usage;
+	}
+	r = add_or_die(m, "pin", pin);
+	free_secret(pin);
+	if (r < 0)
+		goto usage;
+	return call(m);
+usage:
+	mm_msg_free(m);
 	return EXIT_USAGE;
 }
 
@@ -656,6 +709,7 @@ int main(int argc, char **argv)
 	static const char *const k_token[] = { "token" };
 	static const char *const k_org[] = { "org", "member" };
 	static const char *const k_id[] = { "id" };
+	static const char *const k_card[] = { "login", "fingerprint" };
 	const char *cmd;
 	int c;
 
@@ -706,6 +760,16 @@ int main(int argc, char **argv)
 			return simple(MM_REQ_ORG_MEMBER_ADD, argc - 2, argv + 2, k_org, 2, 2);
 		if (!strcmp(argv[2], "remove"))
 			return simple(MM_REQ_ORG_MEMBER_DEL, argc - 2, argv + 2, k_org, 2, 2);
+	}
+	if (!strcmp(cmd, "card") && argc >= 2) {
+		if (!strcmp(argv[1], "auth"))
+			return cmd_card_pin(MM_REQ_CARD_AUTH, argc - 1, argv + 1);
+		if (!strcmp(argv[1], "link"))
+			return cmd_card_pin(MM_REQ_CARD_LINK, argc - 1, argv + 1);
+		if (!strcmp(argv[1], "list"))
+			return simple(MM_REQ_CARD_LIST, argc - 1, argv + 1, k_login, 1, 0);
+		if (!strcmp(argv[1], "unlink"))
+			return simple(MM_REQ_CARD_UNLINK, argc - 1, argv + 1, k_card, 2, 2);
 	}
 	if (!strcmp(cmd, "ecps"))
 		return cmd_ecps(argc, argv);

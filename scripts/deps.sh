@@ -9,7 +9,7 @@ PKGS=(
   gcc clang meson ninja-build pkg-config libc6-dev
   libldap-dev libsodium-dev libcurl4-gnutls-dev libpam0g-dev libcmocka-dev
   libclang-rt-14-dev libqrencode-dev
-  libmicrohttpd-dev libgnutls28-dev libjansson-dev
+  libmicrohttpd-dev libgnutls28-dev libjansson-dev libpcsclite-dev libp11-kit-dev
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates
@@ -18,6 +18,9 @@ PKGS=(
   debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd
   # the mail system's own LDAP lookups (postmap -q against the test slapd)
   postfix postfix-ldap
+  # CPS cards: PC/SC, OpenSC's PKCS#11 module; vpcd (virtual reader), SoftHSM2, pkcs11-tool and
+  # python3-cryptography for the test cards
+  pcscd vsmartcard-vpcd opensc opensc-pkcs11 softhsm2 gnutls-bin
 )
 
 missing=()

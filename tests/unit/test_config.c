@@ -160,6 +160,38 @@ static void test_load_safety(void **state)
 	rmdir(dir);
 }
 
+static void test_card_keys(void **state)
+{
+	struct mm_config *c = parse_ok("hash_key_file = /k\n");
+
+	(void)state;
+	assert_string_equal(c->card_module, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
+	assert_string_equal(c->card_cert_label, "Certificat d'Authentification CPS");
+	assert_string_equal(c->card_removal_action, "none");
+	assert_int_equal(c->ncard_crl_files, 0);
+	assert_null(c->card_ca_file);
+	config_free(c);
+
+	c = parse_ok("hash_key_file = /k\ncard_module = /usr/lib/libcps3_pkcs11_lux.so\n"
+		     "card_token = pkcs11:token=CPS%20Carte\ncard_reader = Virtual PCD 00 00\n"
+		     "card_crl_file = /a.crl\ncard_crl_file = /b.crl\ncard_removal_action = lock\n"
+		     "card_removal_command = /usr/bin/logger card\ncard_timeout = 10\ncard_poll_ms = 250\n");
+	assert_string_equal(c->card_module, "/usr/lib/libcps3_pkcs11_lux.so");
+	assert_string_equal(c->card_reader, "Virtual PCD 00 00");
+	assert_int_equal(c->ncard_crl_files, 2);
+	assert_string_equal(c->card_crl_files[1], "/b.crl");
+	assert_string_equal(c->card_removal_action, "lock");
+	assert_int_equal(c->card_timeout, 10);
+	assert_int_equal(c->card_poll_ms, 250);
+	config_free(c);
+
+	parse_fails("hash_key_file = /k\ncard_removal_action = reboot\n", "lock, logout or none");
+	parse_fails("hash_key_file = /k\ncard_timeout = 0\n", "card_timeout");
+	parse_fails("hash_key_file = /k\ncard_poll_ms = 10\n", "card_poll_ms");
+	parse_fails("hash_key_file = /k\ncard_crl_file =\n", "file name");
+	parse_fails("hash_key_file = /k\ncard_pin = 1234\n", "unknown option");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_api_options),
 		cmocka_unit_test(test_load_safety),
+		cmocka_unit_test(test_card_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,537 @@
+/* medimail-card: the only process that loads a PKCS#11 module; signs the daemon's challenge with the card. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <PCSC/winscard.h>
+#include <p11-kit/pkcs11.h>
+
+#include "cardproto.h"
+#include "wire.h"
+
+#define IO_TIMEOUT_MS 10000
+#define LABEL_MAX 256
+
+static CK_FUNCTION_LIST_PTR p11;
+static void *module_handle;
+
+struct token_spec {
+	char token[LABEL_MAX];
+	char manufacturer[LABEL_MAX];
+	char serial[LABEL_MAX];
+	char model[LABEL_MAX];
+	char object[LABEL_MAX];
+	bool has_token, has_manufacturer, has_serial, has_model, has_object;
+};
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes an RFC 7512 attribute value into out. */
+static int pct_decode(const char *s, size_t n, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			int h, l;
+			if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+				return -EINVAL;
+			c = h * 16 + l;
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= outsz)
+			return -EINVAL;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* A token is named by its label, or by a PKCS#11 URI (RFC 7512) path. */
+static int token_spec_parse(const char *s, struct token_spec *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!s || !*s)
+		return 0;
+	if (strncmp(s, "pkcs11:", 7)) {
+		if (strlen(s) >= LABEL_MAX)
+			return -EINVAL;
+		strcpy(ret->token, s);
+		ret->has_token = true;
+		return 0;
+	}
+	s += 7;
+	while (*s && *s != '?') {
+		size_t n = strcspn(s, ";?");
+		const char *eq = memchr(s, '=', n);
+		char *dst = NULL;
+		bool *flag = NULL;
+		size_t klen;
+
+		if (!eq)
+			return -EINVAL;
+		klen = (size_t)(eq - s);
+#define K(name, field) \
+	if (klen == strlen(name) && !strncmp(s, name, klen)) { dst = ret->field; flag = &ret->has_##field; }
+		K("token", token) else K("manufacturer", manufacturer) else K("serial", serial) else
+		K("model", model) else K("object", object)
+#undef K
+		if (dst) {
+			if (pct_decode(eq + 1, n - klen - 1, dst, LABEL_MAX) < 0)
+				return -EINVAL;
+			*flag = true;
+		} else if (!(klen == 4 && !strncmp(s, "type", 4)) && !(klen == 2 && !strncmp(s, "id", 2))) {
+			return -EINVAL; /* an attribute we would silently ignore */
+		}
+		s += n;
+		if (*s == ';')
+			s++;
+	}
+	return 0;
+}
+
+/* A blank-padded PKCS#11 UTF-8 field equals a C string. */
+static bool padded_eq(const unsigned char *field, size_t len, const char *want)
+{
+	size_t n = len;
+
+	while (n > 0 && (field[n - 1] == ' ' || field[n - 1] == '\0'))
+		n--;
+	return strlen(want) == n && !memcmp(field, want, n);
+}
+
+static void padded_copy(const unsigned char *field, size_t len, char *out, size_t outsz)
+{
+	size_t n = len;
+
+	while (n > 0 && (field[n - 1] == ' ' || field[n - 1] == '\0'))
+		n--;
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, field, n);
+	out[n] = '\0';
+}
+
+static bool token_matches(const CK_TOKEN_INFO *ti, const struct token_spec *spec)
+{
+	return (!spec->has_token || padded_eq(ti->label, sizeof(ti->label), spec->token)) &&
+	       (!spec->has_manufacturer ||
+		padded_eq(ti->manufacturerID, sizeof(ti->manufacturerID), spec->manufacturer)) &&
+	       (!spec->has_serial || padded_eq(ti->serialNumber, sizeof(ti->serialNumber), spec->serial)) &&
+	       (!spec->has_model || padded_eq(ti->model, sizeof(ti->model), spec->model));
+}
+
+static const char *rv_result(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_PIN_INCORRECT:
+		return "pin_incorrect";
+	case CKR_PIN_LOCKED:
+		return "pin_locked";
+	case CKR_PIN_LEN_RANGE:
+	case CKR_PIN_INVALID:
+		return "pin_invalid";
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_DEVICE_REMOVED:
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_SLOT_ID_INVALID:
+		return "no_card";
+	default:
+		return "module_error";
+	}
+}
+
+static int module_load(const char *path, const char **why)
+{
+	CK_C_GetFunctionList getfl;
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_RV rv;
+
+	module_handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!module_handle) {
+		*why = "cannot load the PKCS#11 module";
+		return -ENOENT;
+	}
+	getfl = (CK_C_GetFunctionList)dlsym(module_handle, "C_GetFunctionList");
+	if (!getfl || getfl(&p11) != CKR_OK || !p11) {
+		*why = "not a PKCS#11 module";
+		return -EINVAL;
+	}
+	rv = p11->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		*why = "C_Initialize failed";
+		return -EIO;
+	}
+	return 0;
+}
+
+static void module_unload(void)
+{
+	if (p11)
+		p11->C_Finalize(NULL);
+	p11 = NULL;
+}
+
+/* Finds the slot holding the wanted token; -ENODEV when none does. */
+static int slot_find(const struct token_spec *spec, CK_SLOT_ID *ret, CK_TOKEN_INFO *ret_info)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64;
+	CK_RV rv = p11->C_GetSlotList(CK_TRUE, slots, &n);
+
+	if (rv != CKR_OK)
+		return -EIO;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		if (p11->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED) || !token_matches(&ti, spec))
+			continue;
+		*ret = slots[i];
+		*ret_info = ti;
+		return 0;
+	}
+	return -ENODEV;
+}
+
+/* PC/SC: is a card in the configured reader? "present", "no_card" or "no_reader". */
+static const char *reader_state(const char *reader)
+{
+	SCARDCONTEXT ctx;
+	SCARD_READERSTATE rs = { .szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+	const char *res;
+
+	if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) != SCARD_S_SUCCESS)
+		return "no_reader";
+	if (SCardGetStatusChange(ctx, 0, &rs, 1) != SCARD_S_SUCCESS || (rs.dwEventState & SCARD_STATE_UNKNOWN))
+		res = "no_reader";
+	else if (rs.dwEventState & SCARD_STATE_PRESENT)
+		res = "present";
+	else
+		res = "no_card";
+	SCardReleaseContext(ctx);
+	return res;
+}
+
+static int hex_decode(const char *s, unsigned char *out, size_t max, size_t *ret_len)
+{
+	size_t n = strlen(s);
+
+	if (n % 2 || n / 2 > max)
+		return -EINVAL;
+	for (size_t i = 0; i < n / 2; i++) {
+		int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
+		if (h < 0 || l < 0)
+			return -EINVAL;
+		out[i] = (unsigned char)(h * 16 + l);
+	}
+	*ret_len = n / 2;
+	return 0;
+}
+
+static int put_hex(struct mm_msg *m, const char *key, const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * n + 1);
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
+	s[2 * n] = '\0';
+	r = mm_msg_add(m, key, s);
+	free(s);
+	return r;
+}
+
+static int reply(int fd, uint16_t code, const char *result, const char *detail, struct mm_msg *extra)
+{
+	struct mm_msg *m = extra ? extra : mm_msg_new(code, true);
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->status = strcmp(result, "ok") && strcmp(result, "present") && strcmp(result, "removed") ? -EACCES : 0;
+	mm_msg_set_message(m, "%s", detail ? detail : "");
+	if ((r = mm_msg_add(m, "result", result)) == 0)
+		r = mm_msg_send(fd, m, IO_TIMEOUT_MS);
+	mm_msg_free(m);
+	return r;
+}
+
+static int get_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, unsigned char *buf,
+		    size_t max, size_t *ret_len)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+
+	if (p11->C_GetAttributeValue(s, o, &a, 1) != CKR_OK || a.ulValueLen == (CK_ULONG)-1 ||
+	    a.ulValueLen > max)
+		return -EIO;
+	a.pValue = buf;
+	if (p11->C_GetAttributeValue(s, o, &a, 1) != CKR_OK)
+		return -EIO;
+	*ret_len = a.ulValueLen;
+	return 0;
+}
+
+/* The first object matching the template; -ENOENT when none. */
+static int find_one(CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *ret)
+{
+	CK_ULONG found = 0;
+	CK_RV rv = p11->C_FindObjectsInit(s, tmpl, n);
+
+	if (rv != CKR_OK)
+		return -EIO;
+	rv = p11->C_FindObjects(s, ret, 1, &found);
+	p11->C_FindObjectsFinal(s);
+	if (rv != CKR_OK)
+		return -EIO;
+	return found ? 0 : -ENOENT;
+}
+
+static int op_sign(int fd, const struct mm_msg *req)
+{
+	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
+	const char *label = mm_msg_get(req, "cert_label"), *pin = mm_msg_get(req, "pin");
+	const char *chal_hex = mm_msg_get(req, "challenge"), *why = NULL;
+	unsigned char chal[MM_CARD_CHALLENGE_MAX], id[256], *cert = NULL, sig[MM_CARD_SIG_MAX];
+	size_t chal_len = 0, id_len = 0, cert_len = 0;
+	CK_ULONG sig_len = sizeof(sig);
+	struct token_spec spec;
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE ocert, okey;
+	CK_RV rv;
+	struct mm_msg *m = NULL;
+	char found_label[40];
+	int r;
+
+	if (!module || !*module || !label || !pin || !chal_hex || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0 ||
+	    hex_decode(chal_hex, chal, sizeof(chal), &chal_len) < 0 || chal_len < MM_CARD_CHALLENGE_MIN ||
+	    strlen(pin) > MM_CARD_PIN_MAX)
+		return reply(fd, MM_CARD_OP_SIGN, "bad_request", "invalid request", NULL);
+	if (spec.has_object)
+		label = spec.object;
+	if (reader && *reader) {
+		const char *st = reader_state(reader);
+		if (strcmp(st, "present"))
+			return reply(fd, MM_CARD_OP_SIGN, st, "PC/SC", NULL);
+	}
+	if (module_load(module, &why) < 0)
+		return reply(fd, MM_CARD_OP_SIGN, "module_error", why, NULL);
+	r = slot_find(&spec, &slot, &ti);
+	if (r < 0) {
+		r = reply(fd, MM_CARD_OP_SIGN, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
+		goto out;
+	}
+	padded_copy(ti.label, sizeof(ti.label), found_label, sizeof(found_label));
+	if (ti.flags & CKF_USER_PIN_LOCKED) {
+		r = reply(fd, MM_CARD_OP_SIGN, "pin_locked", "token flags", NULL);
+		goto out;
+	}
+	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &sess);
+	if (rv != CKR_OK) {
+		r = reply(fd, MM_CARD_OP_SIGN, rv_result(rv), "C_OpenSession", NULL);
+		goto out;
+	}
+	rv = p11->C_Login(sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+		const char *res = rv_result(rv);
+		m = mm_msg_new(MM_CARD_OP_SIGN, true);
+		/* How many tries are left, as far as the token tells. */
+		if (m && rv == CKR_PIN_INCORRECT && p11->C_GetTokenInfo(slot, &ti) == CKR_OK) {
+			if (ti.flags & CKF_USER_PIN_LOCKED)
+				res = "pin_locked";
+			else if (ti.flags & CKF_USER_PIN_FINAL_TRY)
+				r = mm_msg_add(m, "tries", "final");
+			else if (ti.flags & CKF_USER_PIN_COUNT_LOW)
+				r = mm_msg_add(m, "tries", "low");
+		}
+		r = reply(fd, MM_CARD_OP_SIGN, res, "C_Login", m);
+		m = NULL;
+		goto out;
+	}
+	{
+		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+				     { CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype) },
+				     { CKA_LABEL, (void *)label, strlen(label) } };
+		cert = malloc(MM_CARD_CERT_MAX);
+		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
+		    get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0 ||
+		    get_attr(sess, ocert, CKA_ID, id, sizeof(id), &id_len) < 0) {
+			r = reply(fd, MM_CARD_OP_SIGN, "no_cert", "certificate", NULL);
+			goto out;
+		}
+	}
+	{
+		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, id, id_len } };
+		if (find_one(sess, t, 2, &okey) < 0) {
+			r = reply(fd, MM_CARD_OP_SIGN, "no_key", "private key", NULL);
+			goto out;
+		}
+	}
+	{
+		CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+		rv = p11->C_SignInit(sess, &mech, okey);
+		if (rv == CKR_OK)
+			rv = p11->C_Sign(sess, chal, chal_len, sig, &sig_len);
+		if (rv != CKR_OK) {
+			r = reply(fd, MM_CARD_OP_SIGN, rv_result(rv), "C_Sign", NULL);
+			goto out;
+		}
+	}
+	m = mm_msg_new(MM_CARD_OP_SIGN, true);
+	if (!m || mm_msg_add(m, "token", found_label) < 0 || put_hex(m, "cert", cert, cert_len) < 0 ||
+	    put_hex(m, "sig", sig, sig_len) < 0) {
+		mm_msg_free(m);
+		r = reply(fd, MM_CARD_OP_SIGN, "module_error", "out of memory", NULL);
+		goto out;
+	}
+	r = reply(fd, MM_CARD_OP_SIGN, "ok", NULL, m);
+out:
+	if (sess != CK_INVALID_HANDLE) {
+		p11->C_Logout(sess);
+		p11->C_CloseSession(sess);
+	}
+	free(cert);
+	module_unload();
+	return r;
+}
+
+/* Has the daemon closed its end? Also serves as the wait between polls. */
+static bool daemon_gone(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, ms);
+
+	return n > 0 || (n < 0 && errno != EINTR);
+}
+
+static int op_watch(int fd, const struct mm_msg *req)
+{
+	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
+	const char *poll_s = mm_msg_get(req, "poll_ms"), *why = NULL;
+	struct token_spec spec;
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO ti;
+	long poll_ms = poll_s ? strtol(poll_s, NULL, 10) : 1000;
+	int r;
+
+	if (!module || !*module || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0 || poll_ms < 50 ||
+	    poll_ms > 60000)
+		return reply(fd, MM_CARD_OP_WATCH, "bad_request", "invalid request", NULL);
+	if (reader && *reader) {
+		SCARDCONTEXT ctx;
+		SCARD_READERSTATE rs = { .szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+		LONG rc;
+
+		if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) != SCARD_S_SUCCESS)
+			return reply(fd, MM_CARD_OP_WATCH, "no_reader", "PC/SC", NULL);
+		rc = SCardGetStatusChange(ctx, 0, &rs, 1);
+		if (rc != SCARD_S_SUCCESS || !(rs.dwEventState & SCARD_STATE_PRESENT)) {
+			SCardReleaseContext(ctx);
+			return reply(fd, MM_CARD_OP_WATCH, rc == SCARD_S_SUCCESS ? "no_card" : "no_reader", "PC/SC", NULL);
+		}
+		if ((r = reply(fd, MM_CARD_OP_WATCH, "present", NULL, NULL)) < 0) {
+			SCardReleaseContext(ctx);
+			return r;
+		}
+		/* Wait for the card to leave, checking between waits that the daemon still listens. */
+		for (;;) {
+			rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+			rc = SCardGetStatusChange(ctx, (DWORD)poll_ms, &rs, 1);
+			if (rc == SCARD_E_TIMEOUT) {
+				if (daemon_gone(fd, 0))
+					break;
+				continue;
+			}
+			if (rc != SCARD_S_SUCCESS || !(rs.dwEventState & SCARD_STATE_PRESENT) ||
+			    (rs.dwEventState & (SCARD_STATE_UNKNOWN | SCARD_STATE_UNAVAILABLE))) {
+				r = reply(fd, MM_CARD_OP_WATCH, "removed", "PC/SC", NULL);
+				break;
+			}
+		}
+		SCardReleaseContext(ctx);
+		return r;
+	}
+	if (module_load(module, &why) < 0)
+		return reply(fd, MM_CARD_OP_WATCH, "module_error", why, NULL);
+	if (slot_find(&spec, &slot, &ti) < 0) {
+		module_unload();
+		return reply(fd, MM_CARD_OP_WATCH, "no_card", "token", NULL);
+	}
+	if ((r = reply(fd, MM_CARD_OP_WATCH, "present", NULL, NULL)) < 0) {
+		module_unload();
+		return r;
+	}
+	/* Poll: a fresh C_Initialize each round, so that modules that only scan
+	 * their slots at initialisation (SoftHSM) see a token that went away. */
+	module_unload();
+	while (!daemon_gone(fd, (int)poll_ms)) {
+		bool present;
+		if (module_load(module, &why) < 0)
+			present = false;
+		else
+			present = slot_find(&spec, &slot, &ti) == 0;
+		module_unload();
+		if (!present)
+			return reply(fd, MM_CARD_OP_WATCH, "removed", "PKCS#11", NULL);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit no_core = { 0, 0 };
+	struct mm_msg *req = NULL;
+	int fd = STDIN_FILENO, r;
+
+	(void)argc;
+	(void)argv;
+	/* The PIN passes through this process: no core dumps, no ptrace by peers. */
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	r = mm_msg_recv(fd, false, IO_TIMEOUT_MS, &req);
+	if (r < 0)
+		return 2;
+	switch (req->code) {
+	case MM_CARD_OP_SIGN:
+		r = op_sign(STDOUT_FILENO, req);
+		break;
+	case MM_CARD_OP_WATCH:
+		r = op_watch(STDOUT_FILENO, req);
+		break;
+	default:
+		r = reply(STDOUT_FILENO, req->code, "bad_request", "unknown operation", NULL);
+		break;
+	}
+	mm_msg_free(req); /* wipes the PIN */
+	return r < 0 ? 1 : 0;
+}
