@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "acct.h"
 #include "address.h"
 #include "daemon.h"
 #include "log.h"
@@ -186,8 +187,8 @@ static char *base_of(const struct req *r, const char *ou)
 	return s;
 }
 
-/* Finds an account by login or login e-mail (any status). */
-static int account_find(struct req *r, const char *ident, struct entry **ret)
+/* Finds an account by login or login e-mail (any status), reading attrs. */
+int account_find_attrs(struct req *r, const char *ident, const char *const *attrs, struct entry **ret)
 {
 	char *esc = store_escape(ident), *filter = NULL;
 	int rc;
@@ -199,13 +200,18 @@ static int account_find(struct req *r, const char *ident, struct entry **ret)
 		free(esc);
 		return -ENOMEM;
 	}
-	rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, account_attrs, ret);
+	rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, ret);
 	free(esc);
 	free(filter);
 	return rc;
 }
 
-static int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
+static int account_find(struct req *r, const char *ident, struct entry **ret)
+{
+	return account_find_attrs(r, ident, account_attrs, ret);
+}
+
+int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
 {
 	char filter[96];
 
@@ -215,7 +221,7 @@ static int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
 }
 
 /* Maps a directory error to a reply. */
-static int store_fail(struct req *r, int rc, const char *what)
+int store_fail(struct req *r, int rc, const char *what)
 {
 	switch (rc) {
 	case -EHOSTDOWN:

@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "login.h"
 #include "server.h"
 
 #define MAX_REQUESTS_PER_CONN 10000
@@ -146,6 +147,26 @@ static int dispatch(struct req *r)
 		return org_member_del(r);
 	case MM_REQ_CGU_ACCEPT:
 		return account_cgu_accept(r);
+	case MM_REQ_AUTH_PASSWORD:
+		return auth_password(r);
+	case MM_REQ_OTP_SEND:
+		return auth_otp_send(r);
+	case MM_REQ_OTP_VERIFY:
+		return auth_otp_verify(r);
+	case MM_REQ_ACCT_CHECK:
+		return auth_acct_check(r);
+	case MM_REQ_PASSWORD_CHANGE:
+		return auth_password_change(r);
+	case MM_REQ_SESSION_OPEN:
+		return session_open(r);
+	case MM_REQ_SESSION_CLOSE:
+		return session_close(r);
+	case MM_REQ_ACCOUNTS:
+		return session_accounts(r);
+	case MM_REQ_SWITCH:
+		return session_switch(r);
+	case MM_REQ_DEFAULT_SET:
+		return session_default_set(r);
 	default:
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}
