@@ -538,6 +538,7 @@ static int txn_check(struct req *r, const char *event, const struct entry *e)
 		return 0;
 	if (rc == -ETIMEDOUT) {
 		login_audit(r, event, "otp", entry_get(e, "uid"), false, "password step expired");
+		req_put(r, "reason", "transaction");
 		return req_fail(r, -ETIMEDOUT, "délai dépassé : recommencez la connexion");
 	}
 	if (rc == -ENOENT) {
