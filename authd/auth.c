@@ -509,7 +509,9 @@ int auth_password(struct req *r)
 		rc = refuse_inactive(r, "auth", "password", e, reason);
 		goto out;
 	}
-	rc = login_handle_create(r, "txn", e->dn, NULL, "password", r->cfg->otp_ttl, txn);
+	/* The transaction outlives the code by a minute, so that an expired
+	 * code is reported as such rather than as a stale login. */
+	rc = login_handle_create(r, "txn", e->dn, NULL, "password", (long long)r->cfg->otp_ttl + 60, txn);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "authentification");
 		goto out;
@@ -517,7 +519,7 @@ int auth_password(struct req *r)
 	login_audit(r, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "txn", txn);
-	snprintf(num, sizeof(num), "%u", r->cfg->otp_ttl);
+	snprintf(num, sizeof(num), "%u", r->cfg->otp_ttl + 60);
 	req_put(r, "txn_expires_in", num);
 	secret_wipe(txn, sizeof(txn));
 out:

@@ -32,6 +32,11 @@ static void usage(FILE *f)
 		"  show [LOGIN]           show an account (your own without LOGIN)\n"
 		"  cgu accept LOGIN       record the acceptance of the terms of use\n"
 		"\n"
+		"Changer de compte (your own account; root may add --user LOGIN):\n"
+		"  accounts               the accounts you may use: yours and the BAL ORG you connect to\n"
+		"  switch TARGET [--session HANDLE]   switch the open session (default: $MEDIMAIL_SESSION)\n"
+		"  default TARGET         the account selected at login\n"
+		"\n"
 		"Administrators (root or the admin group):\n"
 		"  list [--status S] [--type T]\n"
 		"  validate LOGIN         validate a confirmed registration (assigns the MSSanté address)\n"
@@ -345,6 +350,36 @@ static int simple(uint16_t code, int argc, char **argv, const char *const *keys,
 	return call(m);
 }
 
+/* switch TARGET [--session HANDLE]: the handle defaults to the one PAM exported. */
+static int cmd_switch(int argc, char **argv)
+{
+	const char *session = getenv("MEDIMAIL_SESSION"), *target = NULL;
+	struct mm_msg *m;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--session") && i + 1 < argc)
+			session = argv[++i];
+		else if (argv[i][0] != '-' && !target)
+			target = argv[i];
+		else {
+			fprintf(stderr, "medimailctl: switch: unexpected argument %s\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!target || !session || !*session) {
+		fprintf(stderr, "medimailctl: switch TARGET [--session HANDLE] (no MEDIMAIL_SESSION in the environment)\n");
+		return EXIT_USAGE;
+	}
+	m = mm_msg_new(MM_REQ_SWITCH, false);
+	if (!m)
+		return EXIT_REFUSED;
+	if (add_or_die(m, "session", session) < 0 || add_or_die(m, "target", target) < 0) {
+		mm_msg_free(m);
+		return EXIT_USAGE;
+	}
+	return call(m);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -355,6 +390,7 @@ int main(int argc, char **argv)
 	static const char *const k_login[] = { "login" };
 	static const char *const k_token[] = { "token" };
 	static const char *const k_org[] = { "org", "member" };
+	static const char *const k_target[] = { "target" };
 	const char *cmd;
 	int c;
 
@@ -406,6 +442,12 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[2], "remove"))
 			return simple(MM_REQ_ORG_MEMBER_DEL, argc - 2, argv + 2, k_org, 2, 2);
 	}
+	if (!strcmp(cmd, "accounts"))
+		return simple(MM_REQ_ACCOUNTS, argc, argv, NULL, 0, 0);
+	if (!strcmp(cmd, "default"))
+		return simple(MM_REQ_DEFAULT_SET, argc, argv, k_target, 1, 1);
+	if (!strcmp(cmd, "switch"))
+		return cmd_switch(argc, argv);
 	fprintf(stderr, "medimailctl: unknown command %s\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;

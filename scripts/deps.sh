@@ -11,7 +11,7 @@ PKGS=(
   libclang-rt-14-dev
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
-  pamtester libpam-wrapper libnss-wrapper ca-certificates
+  pamtester libpam-wrapper libnss-wrapper ca-certificates python3-pexpect
 )
 
 missing=()
