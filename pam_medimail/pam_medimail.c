@@ -282,7 +282,12 @@ static int explain(pam_handle_t *pamh, const struct opts *o, const struct mm_msg
 			error_msg(pamh, o, M_BAD_USER, NULL);
 			return PAM_USER_UNKNOWN;
 		}
-		error_msg(pamh, o, M_TOO_LONG, NULL);
+		if (!strcmp(mm_msg_get(rep, "rule") ?: "", "max_length"))
+			error_msg(pamh, o, M_TOO_LONG, NULL);
+		else if (o->lang == FR && rep->message && *rep->message)
+			error_msg(pamh, o, M_REFUSED, rep->message);
+		else
+			error_msg(pamh, o, M_REFUSED, field ?: "?");
 		return fallback;
 	default:
 		if (o->lang == FR && rep->message && *rep->message)
@@ -367,6 +372,11 @@ static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user,
 		if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &code, "%s", T(o, M_CODE_PROMPT)) != PAM_SUCCESS || !code) {
 			wipe_free(code);
 			rc = PAM_CONV_ERR;
+			goto out;
+		}
+		if (!*code) { /* an empty answer: the user gave up */
+			wipe_free(code);
+			rc = PAM_AUTH_ERR;
 			goto out;
 		}
 		r = call(pamh, o, MM_REQ_OTP_VERIFY, &rep, "user", user, "txn", txn, "code", code, NULL);

@@ -101,5 +101,5 @@ def call_raw(path, frame, timeout=30):
         return decode_reply(s)
 
 
-def call(path, code, timeout=30, **fields):
-    return call_raw(path, encode(code, [(k, v) for k, v in fields.items() if v is not None]), timeout)
+def call(path, req, timeout=30, **fields):
+    return call_raw(path, encode(req, [(k, v) for k, v in fields.items() if v is not None]), timeout)
