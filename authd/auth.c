@@ -293,8 +293,10 @@ static int login_rate(struct req *r, const char *event, const char *account)
 	unsigned retry = 0;
 	const char *why = NULL;
 
+	/* Called once per request without the account (the source bucket),
+	 * then once the account is known (its bucket). */
 	snprintf(src, sizeof(src), "%s/%s", r->caller, printable(login_field(r, "rhost")) ?: "-");
-	if (rate_take("source", src, r->cfg->rate_per_source, &retry) < 0)
+	if (!account && rate_take("source", src, r->cfg->rate_per_source, &retry) < 0)
 		why = "rate limit per source";
 	else if (account && rate_take("account", account, r->cfg->rate_per_account, &retry) < 0)
 		why = "rate limit per account";

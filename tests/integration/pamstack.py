@@ -91,14 +91,21 @@ class Run:
         return f"Run(status={self.status}, output={self.output!r})"
 
 
-def pamtester(svc, user, ops, answers, uid=None, timeout=60):
+def pamtester(svc, user, ops, answers, uid=None, timeout=60, namespace=False):
     """Runs the real pamtester on a pty under pam_wrapper. answers: list of (prompt regex, answer
     or callable returning the answer); each prompt seen is answered by the first matching entry,
-    which is then consumed unless it is marked with a trailing '*' in the regex."""
+    which is then consumed unless it is marked with a trailing '*' in the regex.
+    namespace=True: no pam_wrapper (it has only 36 config directories, so at most 36 processes at
+    once); the real libpam reads svc.dir bind-mounted over /etc/pam.d in a private mount namespace."""
     cmd = ["pamtester", "-v", svc.name, user] + list(ops)
     if uid is not None:
         cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + cmd
-    child = pexpect.spawn(cmd[0], cmd[1:], env=svc.env(), encoding="utf-8", timeout=timeout)
+    env = svc.env()
+    if namespace:
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount --bind "$0" /etc/pam.d && exec "$@"', str(svc.dir)] + cmd
+        env = dict(os.environ, LANG="C.UTF-8")
+    child = pexpect.spawn(cmd[0], cmd[1:], env=env, encoding="utf-8", timeout=timeout)
     return _drive(child, answers)
 
 
