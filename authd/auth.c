@@ -222,6 +222,33 @@ int login_handle_delete(struct req *r, const struct entry *e)
 	return store_delete(r->store, e->dn);
 }
 
+/* Removes expired transactions and sessions (abandoned logins, sessions
+ * never closed), at most once a minute per daemon and 200 at a time. */
+static void handles_sweep(struct req *r)
+{
+	static _Atomic long long last;
+	static const char *const noattrs[] = { LDAP_NO_ATTRS, NULL };
+	long long t = login_now(), prev = last;
+	struct entry **v = NULL;
+	size_t n = 0;
+	char filter[64], stamp[16], *base = NULL;
+
+	if (t - prev < 60 || !__atomic_compare_exchange_n(&last, &prev, t, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	store_time(t, stamp);
+	snprintf(filter, sizeof(filter), "(&(objectClass=mmSession)(mmSessionExpires<=%s))", stamp);
+	if (asprintf(&base, "ou=sessions,%s", r->cfg->ldap_base) < 0)
+		return;
+	if (store_search(r->store, base, LDAP_SCOPE_ONELEVEL, filter, noattrs, 200, &v, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (store_delete(r->store, v[i]->dn) < 0)
+				break;
+	if (n)
+		log_msg(LOG_DEBUG, "swept %zu expired login handles", n);
+	entries_free(v, n);
+	free(base);
+}
+
 /* ------------------------------------------------------------ rate limits (per daemon) */
 
 #define RATE_SLOTS 4096
@@ -518,6 +545,7 @@ int auth_password(struct req *r)
 		rc = store_fail(r, rc, "authentification");
 		goto out;
 	}
+	handles_sweep(r);
 	login_audit(r, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "txn", txn);

@@ -113,8 +113,10 @@ enum mm_request {
 	 * code sent before may still be used), -ECOMM mail not sent. */
 	MM_REQ_OTP_SEND = 0x0202,
 	/* user, txn, code, service, rhost -> login. Ends the transaction.
-	 * -EACCES wrong code (tries_left), -ETIMEDOUT expired, -ESTALE no
-	 * code pending (used, too many tries, or never sent): send a new one. */
+	 * -EACCES wrong code (tries_left) or no such transaction, -ETIMEDOUT
+	 * code expired (reason "transaction": the password step expired),
+	 * -ESTALE no code pending (used, too many tries — then tries_left 0 —,
+	 * or never sent): a new code is needed. */
 	MM_REQ_OTP_VERIFY = 0x0203,
 	/* user, service, rhost -> login, status, cgu_required (yes|no).
 	 * -EPERM not active: reason pending|suspended|closed|org. */

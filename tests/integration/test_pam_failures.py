@@ -268,3 +268,32 @@ def test_many_concurrent_logins(slapd, fd, fsvc, codes, authd, smtp):
     assert not failed, failed[:3]
     assert all(codes.count(m) == 1 for _, m in users)
     print(f"{n} concurrent pamtester logins in {took:.1f} s")
+
+
+def test_expired_handles_swept(state, slapd, smtp, authd, account):
+    login, _ = account
+    ldif = (f"dn: mmSessionId={'0' * 64},ou=sessions,{SUFFIX}\nobjectClass: mmSession\nmmSessionId: {'0' * 64}\n"
+            f"mmSessionExpires: 20000101000000Z\ndescription: txn\n")
+    r = subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = Daemon(state, slapd, smtp.port, name="sweeper", extra=CONF).start()
+    try:
+        assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == 0
+        assert not slapd.search(f"ou=sessions,{SUFFIX}", f"(mmSessionId={'0' * 64})")
+        # the transaction just made is not expired, so it stays
+        assert slapd.search(f"ou=sessions,{SUFFIX}", "(description=txn)")
+    finally:
+        d.stop()
+
+
+def test_unknown_option_logged_and_debug(state, fd, account):
+    login, _ = account
+    s = PamService(state, fd, "medimail-opts", "debug bogus=1 timeout=abc")
+    # pam_wrapper prints what the module sends to syslog, warnings and debug included
+    s.env = lambda: dict(PamService.env(s), PAM_WRAPPER_DEBUGLEVEL="3")
+    r = pamtester(s, login, ["authenticate"], [(P_PASSWORD, "Wrong#pass1")])
+    assert r.status != 0
+    assert "unknown option: bogus=1" in r.output
+    assert "invalid option value: timeout=abc" in r.output
+    assert "request 0x0201: status -13" in r.output  # debug
