@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mail.h"
+#include "offline.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -1267,6 +1268,8 @@ int account_cgu_accept(struct req *r)
 		rc = store_fail(r, rc, "CGU");
 	} else {
 		audit_req(r, "cgu-accept", entry_get(e, "uid"), true, NULL);
+		if (offline_mark_cgu(r->cfg, entry_get(e, "uid")) < 0)
+			log_msg(LOG_WARNING, "%s: offline record not updated", entry_get(e, "uid"));
 		req_put(r, "cgu_accepted_at", stamp);
 	}
 	entry_free(e);

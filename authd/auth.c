@@ -13,6 +13,7 @@
 #include "log.h"
 #include "login.h"
 #include "mail.h"
+#include "offline.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -362,7 +363,7 @@ static void dummy_verify(const char *password)
 
 static const char *const auth_attrs[] = { "uid", "mmAccountType", "mmStatus", "mmLoginMail", "uidNumber",
 	"userPassword", "mmFailCount", "mmLockedUntil", "mmOtpHash", "mmOtpExpires", "mmOtpTries",
-	"mmOtpSentAt", "mmCguAcceptedAt", "mmStatusReason", NULL };
+	"mmOtpSentAt", "mmCguAcceptedAt", "mmStatusReason", "mmMssAddress", NULL };
 
 static void format_time(long long t, char *out, size_t outsz)
 {
@@ -501,6 +502,109 @@ static int refuse_inactive(struct req *r, const char *event, const char *method,
 	return req_fail(r, -EPERM, "%s : %s", entry_get(e, "uid"), text);
 }
 
+/* ------------------------------------------------------------ offline login */
+
+/* Failures of offline logins, counted in memory (the directory is away). */
+#define OFFLINE_SLOTS 256
+static struct { uint64_t key; unsigned fails; long long locked_until; } offline_fails[OFFLINE_SLOTS];
+static pthread_mutex_t offline_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static long long offline_locked(const struct req *r, const char *login, bool failed, bool success)
+{
+	uint64_t h = fnv1a("offline", login);
+	long long until = 0;
+
+	pthread_mutex_lock(&offline_lock);
+	if (offline_fails[h % OFFLINE_SLOTS].key != h) {
+		offline_fails[h % OFFLINE_SLOTS].key = h;
+		offline_fails[h % OFFLINE_SLOTS].fails = 0;
+		offline_fails[h % OFFLINE_SLOTS].locked_until = 0;
+	}
+	if (success)
+		offline_fails[h % OFFLINE_SLOTS].fails = 0;
+	if (failed && ++offline_fails[h % OFFLINE_SLOTS].fails >= r->cfg->lockout_threshold &&
+	    r->cfg->lockout_threshold) {
+		offline_fails[h % OFFLINE_SLOTS].fails = 0;
+		offline_fails[h % OFFLINE_SLOTS].locked_until = login_now() + r->cfg->lockout_duration;
+	}
+	if (offline_fails[h % OFFLINE_SLOTS].locked_until > login_now())
+		until = offline_fails[h % OFFLINE_SLOTS].locked_until;
+	pthread_mutex_unlock(&offline_lock);
+	return until;
+}
+
+/* The directory is unreachable: the password alone, against the verifier
+ * kept at the last online login, within offline_ttl. */
+static int auth_password_offline(struct req *r, const char *password)
+{
+	struct offline_rec rec;
+	const char *user = login_field(r, "user");
+	char num[24];
+	long long until;
+	int rc;
+
+	if (!user || offline_load(r->cfg, user, &rec) < 0) {
+		login_audit(r, "auth", "offline", user, false, "directory unavailable; no offline verifier");
+		return req_fail(r, -EHOSTDOWN, "annuaire indisponible, et pas de connexion hors ligne possible pour ce compte");
+	}
+	if (!r->admin) {
+		/* Without the directory the uid cannot be checked: only root logs in offline. */
+		offline_rec_wipe(&rec);
+		login_audit(r, "auth", "offline", user, false, "offline login needs a privileged caller");
+		return req_fail(r, -EHOSTDOWN, "annuaire indisponible");
+	}
+	if ((until = offline_locked(r, rec.login, false, false))) {
+		snprintf(num, sizeof(num), "%lld", until);
+		req_put(r, "locked_until", num);
+		login_audit(r, "auth", "offline", rec.login, false, "account locked (offline)");
+		rc = req_fail(r, -ENOLCK, "compte verrouillé après trop d'échecs");
+		goto out;
+	}
+	if (secret_password_verify(rec.verifier, password) < 0) {
+		until = offline_locked(r, rec.login, true, false);
+		fail_delay(r);
+		login_audit(r, "auth", "offline", rec.login, false, "bad password (offline)");
+		if (until) {
+			snprintf(num, sizeof(num), "%lld", until);
+			req_put(r, "locked_until", num);
+			rc = req_fail(r, -ENOLCK, "compte verrouillé après trop d'échecs");
+		} else {
+			rc = req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
+		}
+		goto out;
+	}
+	(void)offline_locked(r, rec.login, false, true);
+	login_audit(r, "auth", "offline", rec.login, true, "offline login: password checked locally, no one-time code");
+	req_put(r, "login", rec.login);
+	req_put(r, "offline", "yes");
+	snprintf(num, sizeof(num), "%lld", rec.stamp + (long long)r->cfg->offline_ttl);
+	req_put(r, "offline_until", num);
+	mm_msg_set_message(r->out, "connexion hors ligne : annuaire injoignable, mot de passe vérifié localement");
+	rc = 0;
+out:
+	offline_rec_wipe(&rec);
+	return rc;
+}
+
+/* ------------------------------------------------------------ MM_REQ_LOGIN_MODE */
+
+int auth_login_mode(struct req *r)
+{
+	static const char *const attrs[] = { "objectClass", NULL };
+	struct entry *e = NULL;
+	int rc = store_read(r->store, r->cfg->ldap_base, attrs, &e);
+
+	entry_free(e);
+	if (rc == -EHOSTDOWN && r->cfg->offline_login) {
+		req_put(r, "mode", "offline");
+		return 0;
+	}
+	if (rc < 0)
+		return store_fail(r, rc, "annuaire");
+	req_put(r, "mode", "online");
+	return 0;
+}
+
 /* ------------------------------------------------------------ MM_REQ_AUTH_PASSWORD */
 
 int auth_password(struct req *r)
@@ -518,6 +622,8 @@ int auth_password(struct req *r)
 	if ((rc = login_rate(r, "auth", NULL)) < 0)
 		return rc;
 	rc = login_user(r, "auth", auth_attrs, &e);
+	if (rc == -EHOSTDOWN && r->cfg->offline_login)
+		return auth_password_offline(r, password);
 	if (rc == -ENOENT && login_field(r, "user")) {
 		/* Same work, delay and answer as a wrong password: no account probing. */
 		dummy_verify(password);
@@ -535,6 +641,7 @@ int auth_password(struct req *r)
 		goto out;
 	}
 	if ((reason = login_inactive_reason(e))) {
+		offline_forget(r->cfg, e);
 		rc = refuse_inactive(r, "auth", "password", e, reason);
 		goto out;
 	}
@@ -766,6 +873,8 @@ int auth_otp_verify(struct req *r)
 		if (store_modify(r->store, e->dn, &m) < 0)
 			log_msg(LOG_WARNING, "%s: last login time not recorded", entry_get(e, "uid"));
 		mods_free(&m);
+		if (offline_store(r->cfg, e) < 0)
+			log_msg(LOG_WARNING, "%s: offline verifier not kept", entry_get(e, "uid"));
 		login_audit(r, "otp-verify", "password+otp", entry_get(e, "uid"), true, "login");
 		req_put(r, "login", entry_get(e, "uid"));
 		rc = 0;
@@ -806,7 +915,26 @@ int auth_acct_check(struct req *r)
 	bool cgu;
 	int rc;
 
-	if ((rc = login_user(r, "account", auth_attrs, &e)) < 0)
+	if ((rc = login_user(r, "account", auth_attrs, &e)) == -EHOSTDOWN && r->cfg->offline_login && r->admin &&
+	    login_field(r, "user")) {
+		struct offline_rec rec;
+
+		if (offline_load(r->cfg, login_field(r, "user"), &rec) < 0)
+			return rc;
+		/* Active with the terms accepted at the last online login. */
+		mm_msg_set_message(r->out, "connexion hors ligne");
+		req_put(r, "login", rec.login);
+		req_put(r, "status", MM_STATUS_ACTIVE);
+		req_put(r, "cgu_required", "no");
+		req_put(r, "offline", "yes");
+		rc = rec.cgu ? 0 : req_fail(r, -EPERM, "les CGU doivent être acceptées en ligne");
+		if (!rec.cgu)
+			req_put(r, "reason", "cgu");
+		login_audit(r, "account", "offline", rec.login, rec.cgu, rec.cgu ? "offline" : "terms of use not accepted");
+		offline_rec_wipe(&rec);
+		return rc;
+	}
+	if (rc < 0)
 		return rc;
 	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG))
 		reason = "org";
@@ -817,6 +945,8 @@ int auth_acct_check(struct req *r)
 		goto out;
 	}
 	cgu = !entry_get(e, "mmCguAcceptedAt");
+	if (!cgu && offline_mark_cgu(r->cfg, entry_get(e, "uid")) < 0)
+		log_msg(LOG_WARNING, "%s: offline record not updated", entry_get(e, "uid"));
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "status", entry_get(e, "mmStatus"));
 	req_put(r, "cgu_required", cgu ? "yes" : "no");
@@ -874,6 +1004,8 @@ int auth_password_change(struct req *r)
 		rc = store_fail(r, rc, "changement de mot de passe");
 		goto out;
 	}
+	/* The local verifier holds the old password: gone until the next online login. */
+	offline_forget(r->cfg, e);
 	login_audit(r, "password-change", "password", entry_get(e, "uid"), true, NULL);
 	req_put(r, "login", entry_get(e, "uid"));
 	mm_msg_set_message(r->out, "mot de passe changé");

@@ -46,3 +46,4 @@ int auth_otp_send(struct req *r);
 int auth_otp_verify(struct req *r);
 int auth_acct_check(struct req *r);
 int auth_password_change(struct req *r);
+int auth_login_mode(struct req *r);

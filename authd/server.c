@@ -167,6 +167,8 @@ static int dispatch(struct req *r)
 		return session_switch(r);
 	case MM_REQ_DEFAULT_SET:
 		return session_default_set(r);
+	case MM_REQ_LOGIN_MODE:
+		return auth_login_mode(r);
 	default:
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}

@@ -140,6 +140,13 @@ enum mm_request {
 	MM_REQ_SWITCH = 0x0209,
 	/* [user], target -> default (login). target may be the user itself. */
 	MM_REQ_DEFAULT_SET = 0x020a,
+	/* -> mode (online|offline): offline when the directory is unreachable
+	 * and offline_login is on. Then AUTH_PASSWORD (root callers only)
+	 * checks the password against the verifier kept at the last online
+	 * login and replies login, offline (yes), offline_until (epoch) and no
+	 * txn: there is no one-time code offline. ACCT_CHECK and SESSION_OPEN
+	 * answer from that record too, with offline (yes). */
+	MM_REQ_LOGIN_MODE = 0x020b,
 };
 
 /* Account types and statuses as stored in the directory (mmAccountType,

@@ -40,7 +40,7 @@ enum msg {
 	M_STEP_EXPIRED, M_DIR_DOWN, M_DAEMON_DOWN, M_TOO_LONG, M_BAD_USER, M_PENDING, M_SUSPENDED, M_CLOSED, M_ORG,
 	M_CGU_PROMPT, M_CGU_REFUSED, M_CGU_RECORDED, M_OLD_PW, M_NEW_PW, M_NEW_PW2, M_PW_MISMATCH, M_PW_CHANGED,
 	M_RULE_MIN, M_RULE_MAX, M_RULE_UPPER, M_RULE_LOWER, M_RULE_DIGIT, M_RULE_SPECIAL, M_RULE_UTF8, M_RULE_SAME,
-	M_REFUSED, M_NOT_PERMITTED, M_COUNT
+	M_REFUSED, M_NOT_PERMITTED, M_PASSWORD_PROMPT_OFFLINE, M_OFFLINE_OK, M_CGU_OFFLINE, M_COUNT
 };
 
 static const char *const messages[M_COUNT][2] = {
@@ -102,6 +102,12 @@ static const char *const messages[M_COUNT][2] = {
 			  "Password refused: it must differ from the old one." },
 	[M_REFUSED] = { "Refusé : %s", "Refused: %s" },
 	[M_NOT_PERMITTED] = { "Opération non permise pour cet utilisateur.", "Operation not permitted for this user." },
+	[M_PASSWORD_PROMPT_OFFLINE] = { "Mot de passe (connexion HORS LIGNE, annuaire Medimail injoignable) : ",
+					"Password (OFFLINE login, Medimail directory unreachable): " },
+	[M_OFFLINE_OK] = { "Connexion HORS LIGNE : mot de passe vérifié localement, sans code à usage unique (possible jusqu'au %s).",
+			   "OFFLINE login: password checked locally, without a one-time code (possible until %s)." },
+	[M_CGU_OFFLINE] = { "Les conditions générales d'utilisation s'acceptent lors d'une connexion en ligne.",
+			    "The terms of use are accepted during an online login." },
 };
 
 static const char *T(const struct opts *o, enum msg m)
@@ -274,6 +280,8 @@ static int explain(pam_handle_t *pamh, const struct opts *o, const struct mm_msg
 			error_msg(pamh, o, M_CLOSED, NULL);
 		else if (reason && !strcmp(reason, "org"))
 			error_msg(pamh, o, M_ORG, NULL);
+		else if (reason && !strcmp(reason, "cgu"))
+			error_msg(pamh, o, M_CGU_OFFLINE, NULL);
 		else
 			error_msg(pamh, o, M_REFUSED, rep->message);
 		return reason && !strcmp(reason, "closed") ? PAM_ACCT_EXPIRED : PAM_PERM_DENIED;
@@ -415,14 +423,27 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	struct mm_msg *rep = NULL;
 	const char *user = NULL;
 	char *password = NULL, *txn = NULL, *login = NULL;
-	bool prompted;
+	bool prompted, offline;
 	int r, rc;
 
 	parse_opts(pamh, argc, argv, &o);
 	if ((rc = get_user(pamh, &o, &user)) != PAM_SUCCESS)
 		return rc;
+	/* Online or offline: said in the prompt, before the password is typed. */
+	r = call(pamh, &o, MM_REQ_LOGIN_MODE, &rep, NULL);
+	if (r < 0)
+		return unreachable(pamh, &o, r, PAM_AUTHINFO_UNAVAIL);
+	if (rep->status < 0) {
+		rc = explain(pamh, &o, rep, PAM_AUTHINFO_UNAVAIL);
+		mm_msg_free(rep);
+		return rc;
+	}
+	offline = !strcmp(mm_msg_get(rep, "mode") ?: "", "offline");
+	mm_msg_free(rep);
+	rep = NULL;
 	prompted = !((o.use_first_pass || o.try_first_pass) && have_item(pamh, PAM_AUTHTOK));
-	if ((rc = get_secret(pamh, &o, PAM_AUTHTOK, M_PASSWORD_PROMPT, true, &password)) != PAM_SUCCESS)
+	if ((rc = get_secret(pamh, &o, PAM_AUTHTOK, offline ? M_PASSWORD_PROMPT_OFFLINE : M_PASSWORD_PROMPT, true,
+			     &password)) != PAM_SUCCESS)
 		return rc;
 	if (strlen(password) > MM_VALUE_MAX) {
 		/* Refused here: the wire carries at most MM_VALUE_MAX bytes a value. */
@@ -439,6 +460,21 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 		rc = explain(pamh, &o, rep, PAM_AUTH_ERR);
 		if (rc == PAM_USER_UNKNOWN && rep->status == -ENOENT)
 			rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	if (!strcmp(mm_msg_get(rep, "offline") ?: "no", "yes") && mm_msg_get(rep, "login")) {
+		const char *until = mm_msg_get(rep, "offline_until");
+		time_t t = until ? (time_t)strtoll(until, NULL, 10) : 0;
+		char when[40] = "?";
+		struct tm tm;
+
+		if (t > 0 && localtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%d/%m/%Y %H:%M", &tm);
+		say(pamh, PAM_TEXT_INFO, T(&o, M_OFFLINE_OK), when);
+		if (prompted)
+			(void)pam_set_item(pamh, PAM_AUTHTOK, password);
+		rc = strcmp(user, mm_msg_get(rep, "login")) ? pam_set_item(pamh, PAM_USER, mm_msg_get(rep, "login"))
+							     : PAM_SUCCESS;
 		goto out;
 	}
 	if (!mm_msg_get(rep, "txn") || !mm_msg_get(rep, "login")) {
@@ -695,8 +731,8 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 	r = call(pamh, &o, MM_REQ_SESSION_CLOSE, &rep, "session", handle, NULL);
 	if (r < 0)
 		rc = unreachable(pamh, &o, r, PAM_SESSION_ERR);
-	else if (rep->status < 0 && rep->status != -ENOENT)
-		rc = explain(pamh, &o, rep, PAM_SESSION_ERR) == PAM_SUCCESS ? PAM_SUCCESS : PAM_SESSION_ERR;
+	else if (rep->status < 0 && rep->status != -ENOENT && rep->status != -EHOSTDOWN)
+		rc = PAM_SESSION_ERR; /* an offline session, or one gone meanwhile, is simply over */
 	mm_msg_free(rep);
 	/* Forget the handle in every case: the daemon expires it anyway. */
 	(void)pam_putenv(pamh, "MEDIMAIL_SESSION");

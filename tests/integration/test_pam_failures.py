@@ -297,3 +297,53 @@ def test_unknown_option_logged_and_debug(state, fd, account):
     assert "unknown option: bogus=1" in r.output
     assert "invalid option value: timeout=abc" in r.output
     assert "request 0x0201: status -13" in r.output  # debug
+
+
+def test_offline_login(state, slapd, smtp, authd, fd, fsvc, codes):
+    """offline_login: after an online login, the password alone works while slapd is down, said as such;
+    off by default; bounded by offline_ttl; wrong passwords still refused."""
+    login, mail = register_med(authd, smtp)
+    never, _ = register_med(authd, smtp)
+    odir = state / "offline"
+    conf = CONF + f"offline_login = yes\noffline_ttl = 3600\noffline_dir = {odir}\notp_resend_interval = 0\n"
+    d = Daemon(state, slapd, smtp.port, name="offd", extra=conf).start()
+    short = Daemon(state, slapd, smtp.port, name="offd-short",
+                   extra=CONF + f"offline_login = yes\noffline_ttl = 1\noffline_dir = {odir}\n").start()
+    try:
+        s = PamService(state, d, "medimail-offline")
+        s_short = PamService(state, short, "medimail-offline-short")
+        r = pamtester(s, login, ["authenticate", "acct_mgmt"], login_answers(codes, mail) + [(r"\(oui/non\)", "oui")])
+        assert r.status == 0, r
+        files = list(odir.iterdir())
+        assert len(files) == 2  # under the login and under the login e-mail
+        for f in files:
+            assert oct(f.stat().st_mode & 0o777) == "0o600"
+            assert login not in f.name and PW not in f.read_text()
+            assert "verifier={ARGON2}$argon2id$" in f.read_text()
+        slapd.stop()
+        try:
+            r = pamclient(s, mail, ["authenticate", "acct_mgmt", "open_session"],
+                          [(r"Mot de passe \(connexion HORS LIGNE, annuaire Medimail injoignable\) : ", PW)])
+            assert r.status == 0, r
+            assert "Connexion HORS LIGNE : mot de passe vérifié localement, sans code à usage unique" in r.output
+            assert "Code à usage unique" not in r.output.replace("sans code à usage unique", "")
+            assert f"ENV MEDIMAIL_ACCOUNT={login}" in r.output
+            assert re.search(rf'audit="auth".*method="offline".*account="{re.escape(login)}" result="ok"', d.log_text())
+            r = pamclient(s, login, ["authenticate"], [(r"HORS LIGNE.*: ", "Wrong#pass1")])
+            assert r.status != 0 and "Identifiant ou mot de passe incorrect" in r.output
+            r = pamclient(s, never, ["authenticate"], [(r"HORS LIGNE.*: ", PW)])
+            assert r.status != 0 and "Annuaire Medimail indisponible" in r.output
+            time.sleep(1.5)
+            r = pamclient(s_short, login, ["authenticate"], [(r"HORS LIGNE.*: ", PW)])
+            assert r.status != 0 and "Annuaire Medimail indisponible" in r.output  # older than offline_ttl
+            r = pamclient(fsvc, login, ["authenticate"], [(P_PASSWORD, PW)])  # off by default
+            assert r.status != 0 and "Annuaire Medimail indisponible" in r.output
+            assert "HORS LIGNE" not in r.output
+        finally:
+            slapd.start()
+        # online again: the normal prompt and the code
+        r = pamtester(s, login, ["authenticate"], login_answers(codes, mail))
+        assert r.status == 0, r
+    finally:
+        d.stop()
+        short.stop()
