@@ -6,7 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "acct.h"
+#include "account.h"
 #include "address.h"
 #include "daemon.h"
 #include "log.h"
@@ -168,7 +168,7 @@ static long long now(void)
 	return (long long)time(NULL);
 }
 
-static const char *const account_attrs[] = {
+const char *const account_attrs[] = {
 	"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "sn", "givenName", "cn",
 	"mmRpps", "mmAdeli", "mmNationalId", "mmStructIdType", "mmStructId", "mmProfessionCode",
 	"mmSpeciality", "mmLiberal", "telephoneNumber", "street", "postalCode", "l", "mmRegion",
@@ -207,7 +207,7 @@ int account_find_attrs(struct req *r, const char *ident, const char *const *attr
 	return rc;
 }
 
-static int account_find(struct req *r, const char *ident, struct entry **ret)
+int account_find(struct req *r, const char *ident, struct entry **ret)
 {
 	return account_find_attrs(r, ident, account_attrs, ret);
 }
@@ -239,7 +239,7 @@ int store_fail(struct req *r, int rc, const char *what)
 	}
 }
 
-static void audit_req(const struct req *r, const char *event, const char *account, bool ok,
+void audit_req(const struct req *r, const char *event, const char *account, bool ok,
 		      const char *reason)
 {
 	struct audit_ctx a = { .event = event, .caller = r->caller, .account = account };
@@ -517,6 +517,10 @@ int account_register(struct req *r)
 		if (strcmp(type, MM_TYPE_MED))
 			mods_add(&m, LDAP_MOD_ADD, "mmVisibleMssante", "TRUE");
 		mods_add(&m, LDAP_MOD_ADD, "mmDematerialisation", "TRUE");
+		/* The guide's defaults, stored so that the mail system reads them as is. */
+		mods_add(&m, LDAP_MOD_ADD, "mmNotifyReceipt", "TRUE");
+		if (strcmp(type, MM_TYPE_ORG))
+			mods_add(&m, LDAP_MOD_ADD, "mmNotifyOrgToIndividual", "TRUE");
 		for (size_t i = 0; i < r->in->nfields; i++) {
 			const struct field *f = field_find(r->in->fields[i].key);
 			const char *v = r->in->fields[i].value;
@@ -952,7 +956,7 @@ static void put_entry(struct req *r, const struct entry *e, bool full)
 }
 
 /* Is the caller this account (or a connection account of this ORG)? */
-static bool caller_owns(struct req *r, const struct entry *e)
+bool caller_owns(struct req *r, const struct entry *e)
 {
 	struct entry *me = NULL;
 	bool own = false;

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acct.h"
+#include "account.h"
 #include "log.h"
 #include "login.h"
 #include "mail.h"

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "login.h"
 #include "server.h"
+#include "settings.h"
 
 #define MAX_REQUESTS_PER_CONN 10000
 
@@ -170,6 +171,8 @@ static int dispatch(struct req *r)
 	case MM_REQ_LOGIN_MODE:
 		return auth_login_mode(r);
 	default:
+		if ((r->in->code & 0xff00) == 0x0700)
+			return settings_dispatch(r);
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}
 }

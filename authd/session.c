@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "acct.h"
+#include "account.h"
 #include "log.h"
 #include "login.h"
 #include "offline.h"

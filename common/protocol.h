@@ -147,6 +147,92 @@ enum mm_request {
 	 * txn: there is no one-time code offline. ACCT_CHECK and SESSION_OPEN
 	 * answer from that record too, with offline (yes). */
 	MM_REQ_LOGIN_MODE = 0x020b,
+
+	/* --- 0x07xx: account settings ("Gérer mon compte") ---------------- */
+	/* Every request below except PASSWORD_FORGOT, PASSWORD_RESET,
+	 * DEVICE_COMPLETE and DEVICE_VERIFY acts on [login]: the caller's own
+	 * account when absent (SO_PEERCRED uid -> uidNumber), else an account
+	 * the caller owns or an ORG it is a connection account of; admin: any
+	 * account (login required). Booleans are "yes" | "no"; times are
+	 * GeneralizedTime "YYYYmmddHHMMSSZ" (UTC). Unknown or repeated fields
+	 * are refused (field, rule). Every change is audited. */
+
+	/* [login] -> login, type, type_title, type_info (repeated lines: the
+	 * "Activité" screen), login_mail, mss_address, sn, given_name, phone,
+	 * phone2, street, postal_code, city, raison_sociale, profession,
+	 * profession_label, speciality; ORG also struct_type, struct_id,
+	 * description, resp_sn, resp_given_name, resp_profession, resp_rpps;
+	 * editable (repeated: the fields this caller may change) */
+	MM_REQ_PROFILE_GET = 0x0701,
+	/* [login], any of: sn, given_name, phone, phone2, street, postal_code,
+	 * city, raison_sociale, profession, speciality (individual accounts);
+	 * phone, phone2, street, postal_code, city, raison_sociale (ORG, its
+	 * users); struct_type, struct_id, description, resp_sn,
+	 * resp_given_name, resp_profession, resp_rpps (ORG, admin only: others
+	 * get -EACCES with rule "admin_only"). An empty value clears an
+	 * optional field. -> as PROFILE_GET */
+	MM_REQ_PROFILE_SET = 0x0702,
+	/* login_mail -> (message only, the same whether or not an account
+	 * exists). An active individual account gets a mail with a single-use
+	 * link (token, SETTINGS_RESET_TTL) stored as a keyed hash. */
+	MM_REQ_PASSWORD_FORGOT = 0x0703,
+	/* token, password, [password_confirm] -> login. The password policy
+	 * names the failed rule (field "password"). */
+	MM_REQ_PASSWORD_RESET = 0x0704,
+
+	/* [login] -> records of id, title, html, default (yes|no) */
+	MM_REQ_SIGNATURE_LIST = 0x0710,
+	/* [login], [id] (absent: a new signature), title, html (allow-listed
+	 * HTML, authd/html.h; refused otherwise with rule = the HTML rule),
+	 * [default yes|no]; with id, title and html may be left out -> id */
+	MM_REQ_SIGNATURE_SET = 0x0711,
+	/* [login], id -> id */
+	MM_REQ_SIGNATURE_DEL = 0x0712,
+
+	/* [login] -> enabled, start, end, subject, body, active_now (computed:
+	 * enabled and start <= now <= end) */
+	MM_REQ_AUTOREPLY_GET = 0x0720,
+	/* [login], [enabled], [start], [end] (YYYY-MM-DD: start of the day /
+	 * end of the day, UTC; or YYYYmmddHHMMSSZ), [subject], [body] (HTML as
+	 * signatures). Enabled needs all four; end before start is refused
+	 * (field "end", rule "before_start"). -> as AUTOREPLY_GET */
+	MM_REQ_AUTOREPLY_SET = 0x0721,
+
+	/* [login] -> receipt, opening, digest, [org_to_individual] (individual
+	 * accounts: notify my own address of mail to my ORGs), receipt_address,
+	 * opening_caveat (the guide's warning: no opening notice from other
+	 * MSS operators) */
+	MM_REQ_NOTIFY_GET = 0x0730,
+	/* [login], any of receipt, opening, digest, org_to_individual -> as GET */
+	MM_REQ_NOTIFY_SET = 0x0731,
+
+	/* [login] -> records of address; [advice] for a MED account */
+	MM_REQ_DELEGATE_LIST = 0x0740,
+	/* [login], address: the login e-mail or MSSanté address of another
+	 * active Medimail account (else rule "not_medimail") -> address */
+	MM_REQ_DELEGATE_ADD = 0x0741,
+	/* [login], address -> address */
+	MM_REQ_DELEGATE_DEL = 0x0742,
+
+	/* [login] -> dematerialisation */
+	MM_REQ_DEMAT_GET = 0x0750,
+	/* [login], dematerialisation -> dematerialisation */
+	MM_REQ_DEMAT_SET = 0x0751,
+
+	/* individual accounts: [login], name -> id, name, code (single use,
+	 * SETTINGS_ENROL_TTL), expires, enrol_uri (what the QR code holds) */
+	MM_REQ_DEVICE_ENROL = 0x0760,
+	/* anyone (the device): code -> login, id, name, credential (shown
+	 * once; stored as a keyed hash) */
+	MM_REQ_DEVICE_COMPLETE = 0x0761,
+	/* [login] -> records of id, name, state (pending|active), created,
+	 * [expires], [enrolled] */
+	MM_REQ_DEVICE_LIST = 0x0762,
+	/* [login], id -> id */
+	MM_REQ_DEVICE_REVOKE = 0x0763,
+	/* admin (the service the device talks to): credential -> login, id,
+	 * name; -EACCES when unknown or revoked (checked in the directory) */
+	MM_REQ_DEVICE_VERIFY = 0x0764,
 };
 
 /* Account types and statuses as stored in the directory (mmAccountType,

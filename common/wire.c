@@ -361,20 +361,57 @@ int mm_msg_recv(int fd, bool want_reply, int timeout_ms, struct mm_msg **ret)
 	return r;
 }
 
+bool mm_socket_trusted(const struct stat *sock, const struct stat *dir, uid_t owner_uid)
+{
+	if (!S_ISSOCK(sock->st_mode))
+		return false;
+	if (sock->st_uid == 0 || (owner_uid != (uid_t)-1 && sock->st_uid == owner_uid))
+		return true;
+	/* A system account only root can create; its socket counts only where
+	 * nobody else could have planted or swapped it. */
+	if (sock->st_uid > MM_SYSTEM_UID_MAX)
+		return false;
+	if (!dir || !S_ISDIR(dir->st_mode))
+		return false;
+	if (dir->st_uid != 0 && dir->st_uid != sock->st_uid)
+		return false;
+	return (dir->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/* lstat of the directory holding path ("." for a bare name). */
+static int lstat_parent(const char *path, struct stat *ret)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t n;
+
+	if (!slash)
+		return lstat(".", ret) < 0 ? -errno : 0;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return lstat(dir, ret) < 0 ? -errno : 0;
+}
+
 int mm_client_connect(const char *path, int timeout_ms, uid_t owner_uid, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
+	struct stat st, dst;
+	bool have_dir;
 	int fd, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	/* Only trust a socket that root (or the daemon's user) owns. */
+	/* Only trust a socket that root, the daemon's user or a system account
+	 * in a directory nobody else can write owns (mm_socket_trusted). */
 	if (lstat(path, &st) < 0)
 		return -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -ENOTSOCK;
-	if (st.st_uid != 0 && st.st_uid != owner_uid)
+	have_dir = lstat_parent(path, &dst) == 0;
+	if (!mm_socket_trusted(&st, have_dir ? &dst : NULL, owner_uid))
 		return -EPERM;
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

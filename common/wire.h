@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -53,8 +54,16 @@ int mm_msg_send(int fd, const struct mm_msg *m, int timeout_ms) MM_WUR;
 /* Receives one frame. -EPIPE when the peer closed cleanly before a header. */
 int mm_msg_recv(int fd, bool want_reply, int timeout_ms, struct mm_msg **ret) MM_WUR;
 
-/* Client side: connect to the daemon's socket, refusing a socket that is not
- * owned by root or by owner_uid (pass (uid_t)-1 for root only). */
+/* Highest uid that adduser/useradd --system hands out (SYS_UID_MAX). */
+#define MM_SYSTEM_UID_MAX 999
+/* Whether a client may trust the socket described by sock, in the directory
+ * described by dir: owned by root or owner_uid; or owned by a system uid
+ * (1..MM_SYSTEM_UID_MAX, e.g. _medimail under systemd) inside a directory that
+ * only root or that same uid can write to, so no other user could have put it
+ * there. Pure: takes lstat results, for tests. */
+bool mm_socket_trusted(const struct stat *sock, const struct stat *dir, uid_t owner_uid);
+/* Client side: connect to the daemon's socket, refusing a socket that
+ * mm_socket_trusted() rejects (pass (uid_t)-1 as owner_uid for none). */
 int mm_client_connect(const char *path, int timeout_ms, uid_t owner_uid, int *ret_fd) MM_WUR;
 /* One request/reply round trip on a fresh connection. */
 int mm_client_call(const char *path, int timeout_ms, const struct mm_msg *req,

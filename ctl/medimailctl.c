@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "qr.h"
 #include "wire.h"
 
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
@@ -36,6 +37,25 @@ static void usage(FILE *f)
 		"  accounts               the accounts you may use: yours and the BAL ORG you connect to\n"
 		"  switch TARGET [--session HANDLE]   switch the open session (default: $MEDIMAIL_SESSION)\n"
 		"  default TARGET         the account selected at login\n"
+		"\n"
+		"Account settings (your own account, or --login LOGIN: an ORG you connect to; admins: any):\n"
+		"  profile show | profile set [--sn --given-name --phone --phone2 --street --postal-code\n"
+		"              --city --raison-sociale --profession --speciality; ORG admins: --struct-type\n"
+		"              --struct-id --description --resp-sn --resp-given-name --resp-profession --resp-rpps]\n"
+		"  password forgot LOGIN_MAIL     mail a single-use reset link\n"
+		"  password reset TOKEN [--password-stdin]\n"
+		"  signature list | signature add --title T --html H|--html-file F [--default yes]\n"
+		"  signature set ID [--title T] [--html H|--html-file F] [--default yes|no] | signature remove ID\n"
+		"  autoreply show | autoreply set [--enabled yes|no] [--start YYYY-MM-DD] [--end YYYY-MM-DD]\n"
+		"              [--subject S] [--body HTML|--body-file F]\n"
+		"  notify show | notify set [--receipt yes|no] [--opening yes|no] [--digest yes|no]\n"
+		"              [--org-to-individual yes|no]\n"
+		"  delegate list | delegate add ADDRESS | delegate remove ADDRESS\n"
+		"  demat show | demat set yes|no\n"
+		"  device enrol NAME [--svg FILE] [--png FILE]   QR code for the Medimail Mobile app\n"
+		"  device list | device revoke ID | device complete CODE\n"
+		"  device verify              (admin) reads a device credential on standard input\n"
+		"  Any --FIELD-file PATH sends the file's content as FIELD.\n"
 		"\n"
 		"Administrators (root or the admin group):\n"
 		"  list [--status S] [--type T]\n"
@@ -307,6 +327,29 @@ fail:
 	return r;
 }
 
+/* A text file of at most MM_VALUE_MAX bytes, NUL-terminated. */
+static char *read_small_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "medimailctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(MM_VALUE_MAX + 2);
+	n = buf ? fread(buf, 1, MM_VALUE_MAX + 1, f) : 0;
+	fclose(f);
+	if (!buf || n > MM_VALUE_MAX) {
+		fprintf(stderr, "medimailctl: %s: larger than %u bytes\n", path, MM_VALUE_MAX);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* "CMD ARG [--opt VALUE]..." requests: positional keys then options. */
 static int simple(uint16_t code, int argc, char **argv, const char *const *keys, size_t nkeys, size_t nrequired)
 {
@@ -327,6 +370,18 @@ static int simple(uint16_t code, int argc, char **argv, const char *const *keys,
 			for (char *p = key; *p; p++)
 				if (*p == '-')
 					*p = '_';
+			if (strlen(key) > 5 && !strcmp(key + strlen(key) - 5, "_file")) {
+				/* --body-file F: the content of F as "body". */
+				char *text = read_small_file(argv[++i]);
+				key[strlen(key) - 5] = '\0';
+				if (!text || add_or_die(m, key, text) < 0) {
+					free(text);
+					mm_msg_free(m);
+					return EXIT_USAGE;
+				}
+				free(text);
+				continue;
+			}
 			if (add_or_die(m, key, argv[++i]) < 0) {
 				mm_msg_free(m);
 				return EXIT_USAGE;
@@ -348,6 +403,170 @@ static int simple(uint16_t code, int argc, char **argv, const char *const *keys,
 		return EXIT_USAGE;
 	}
 	return call(m);
+}
+
+/* password reset TOKEN: the new password from the terminal (twice) or --password-stdin. */
+static int cmd_password_reset(int argc, char **argv)
+{
+	struct mm_msg *m;
+	bool pw_stdin = argc == 3 && !strcmp(argv[2], "--password-stdin");
+	char *pw, *again;
+	int r;
+
+	if (argc != 2 && !pw_stdin) {
+		fprintf(stderr, "medimailctl: usage: password reset TOKEN [--password-stdin]\n");
+		return EXIT_USAGE;
+	}
+	pw = prompt("Nouveau mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 chiffre, 1 caractère spécial)",
+		    true);
+	if (!pw) {
+		fprintf(stderr, "medimailctl: no password given\n");
+		return EXIT_USAGE;
+	}
+	if (isatty(STDIN_FILENO) && !pw_stdin) {
+		again = prompt("Confirmation du mot de passe", true);
+		if (!again || strcmp(again, pw)) {
+			fprintf(stderr, "medimailctl: the two passwords differ\n");
+			free_secret(again);
+			free_secret(pw);
+			return EXIT_USAGE;
+		}
+		free_secret(again);
+	}
+	m = mm_msg_new(MM_REQ_PASSWORD_RESET, false);
+	r = !m || add_or_die(m, "token", argv[1]) < 0 || add_or_die(m, "password", pw) < 0;
+	free_secret(pw);
+	if (r) {
+		mm_msg_free(m);
+		return EXIT_USAGE;
+	}
+	return call(m);
+}
+
+/* device enrol NAME: asks for a code and shows it as a QR code (terminal, SVG, PNG). */
+static int cmd_device_enrol(int argc, char **argv)
+{
+	const char *name = NULL, *svg = NULL, *png = NULL, *login = NULL, *uri;
+	struct mm_msg *m, *rep = NULL;
+	struct qr *q = NULL;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (i + 1 < argc && !strcmp(argv[i], "--svg"))
+			svg = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--png"))
+			png = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--login"))
+			login = argv[++i];
+		else if (!name && strncmp(argv[i], "--", 2))
+			name = argv[i];
+		else {
+			fprintf(stderr, "medimailctl: usage: device enrol NAME [--svg FILE] [--png FILE] [--login LOGIN]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!name) {
+		fprintf(stderr, "medimailctl: device enrol: missing NAME\n");
+		return EXIT_USAGE;
+	}
+	m = mm_msg_new(MM_REQ_DEVICE_ENROL, false);
+	if (!m || add_or_die(m, "name", name) < 0 || (login && add_or_die(m, "login", login) < 0)) {
+		mm_msg_free(m);
+		return EXIT_USAGE;
+	}
+	r = mm_client_call(socket_path, timeout_ms, m, &rep);
+	mm_msg_free(m);
+	if (r < 0) {
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path, strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	print_reply(rep);
+	if (rep->status < 0) {
+		mm_msg_free(rep);
+		return EXIT_REFUSED;
+	}
+	uri = mm_msg_get(rep, "enrol_uri");
+	q = uri ? qr_encode(uri) : NULL;
+	if (!q) {
+		fprintf(stderr, "medimailctl: the QR code could not be made\n");
+		mm_msg_free(rep);
+		return EXIT_REFUSED;
+	}
+	if (!json)
+		qr_print_terminal(q, stdout);
+	r = 0;
+	if (svg && (r = qr_write_svg(q, svg)) < 0)
+		fprintf(stderr, "medimailctl: %s: %s\n", svg, strerror(-r));
+	if (r == 0 && png && (r = qr_write_png(q, png, 8)) < 0)
+		fprintf(stderr, "medimailctl: %s: %s\n", png, strerror(-r));
+	qr_free(q);
+	mm_msg_free(rep);
+	return r < 0 ? EXIT_REFUSED : 0;
+}
+
+/* device verify: the credential from standard input, never from the command line. */
+static int cmd_device_verify(void)
+{
+	struct mm_msg *m;
+	char *cred = prompt("Identifiant de l'appareil", true);
+	int bad;
+
+	if (!cred) {
+		fprintf(stderr, "medimailctl: no credential given\n");
+		return EXIT_USAGE;
+	}
+	m = mm_msg_new(MM_REQ_DEVICE_VERIFY, false);
+	bad = !m || add_or_die(m, "credential", cred) < 0;
+	free_secret(cred);
+	if (bad) {
+		mm_msg_free(m);
+		return EXIT_USAGE;
+	}
+	return call(m);
+}
+
+/* The settings commands: "GROUP VERB [ARGS]". */
+static int cmd_settings(int argc, char **argv, bool *handled)
+{
+	static const struct {
+		const char *group, *verb;
+		uint16_t code;
+		const char *keys[2];
+		size_t nkeys, nreq;
+	} t[] = {
+		{ "profile", "show", MM_REQ_PROFILE_GET, { NULL }, 0, 0 },
+		{ "profile", "set", MM_REQ_PROFILE_SET, { NULL }, 0, 0 },
+		{ "password", "forgot", MM_REQ_PASSWORD_FORGOT, { "login_mail" }, 1, 1 },
+		{ "signature", "list", MM_REQ_SIGNATURE_LIST, { NULL }, 0, 0 },
+		{ "signature", "add", MM_REQ_SIGNATURE_SET, { NULL }, 0, 0 },
+		{ "signature", "set", MM_REQ_SIGNATURE_SET, { "id" }, 1, 1 },
+		{ "signature", "remove", MM_REQ_SIGNATURE_DEL, { "id" }, 1, 1 },
+		{ "autoreply", "show", MM_REQ_AUTOREPLY_GET, { NULL }, 0, 0 },
+		{ "autoreply", "set", MM_REQ_AUTOREPLY_SET, { NULL }, 0, 0 },
+		{ "notify", "show", MM_REQ_NOTIFY_GET, { NULL }, 0, 0 },
+		{ "notify", "set", MM_REQ_NOTIFY_SET, { NULL }, 0, 0 },
+		{ "delegate", "list", MM_REQ_DELEGATE_LIST, { NULL }, 0, 0 },
+		{ "delegate", "add", MM_REQ_DELEGATE_ADD, { "address" }, 1, 1 },
+		{ "delegate", "remove", MM_REQ_DELEGATE_DEL, { "address" }, 1, 1 },
+		{ "demat", "show", MM_REQ_DEMAT_GET, { NULL }, 0, 0 },
+		{ "demat", "set", MM_REQ_DEMAT_SET, { "dematerialisation" }, 1, 1 },
+		{ "device", "list", MM_REQ_DEVICE_LIST, { NULL }, 0, 0 },
+		{ "device", "revoke", MM_REQ_DEVICE_REVOKE, { "id" }, 1, 1 },
+		{ "device", "complete", MM_REQ_DEVICE_COMPLETE, { "code" }, 1, 1 },
+	};
+
+	*handled = true;
+	if (argc >= 2 && !strcmp(argv[0], "password") && !strcmp(argv[1], "reset"))
+		return cmd_password_reset(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[0], "device") && !strcmp(argv[1], "enrol"))
+		return cmd_device_enrol(argc - 1, argv + 1);
+	if (argc == 2 && !strcmp(argv[0], "device") && !strcmp(argv[1], "verify"))
+		return cmd_device_verify();
+	for (size_t i = 0; argc >= 2 && i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(argv[0], t[i].group) && !strcmp(argv[1], t[i].verb))
+			return simple(t[i].code, argc - 1, argv + 1, t[i].keys, t[i].nkeys, t[i].nreq);
+	*handled = false;
+	return EXIT_USAGE;
 }
 
 /* switch TARGET [--session HANDLE]: the handle defaults to the one PAM exported. */
@@ -448,6 +667,12 @@ int main(int argc, char **argv)
 		return simple(MM_REQ_DEFAULT_SET, argc, argv, k_target, 1, 1);
 	if (!strcmp(cmd, "switch"))
 		return cmd_switch(argc, argv);
+	{
+		bool handled;
+		int rc = cmd_settings(argc, argv, &handled);
+		if (handled)
+			return rc;
+	}
 	fprintf(stderr, "medimailctl: unknown command %s\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;

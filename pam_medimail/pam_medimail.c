@@ -26,7 +26,7 @@
 enum lang { FR, EN };
 
 struct opts {
-	bool debug, use_first_pass, try_first_pass;
+	bool debug, use_first_pass, try_first_pass, use_authtok;
 	const char *socket;
 	int timeout_ms;
 	enum lang lang;
@@ -148,6 +148,8 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv, struct o
 			o->use_first_pass = true;
 		else if (!strcmp(a, "try_first_pass"))
 			o->try_first_pass = true;
+		else if (!strcmp(a, "use_authtok"))
+			o->use_authtok = true;
 		else if (!strncmp(a, "socket=", 7) && a[7] == '/')
 			o->socket = a + 7;
 		else if (!strncmp(a, "timeout=", 8)) {
@@ -613,8 +615,22 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
 		return PAM_SERVICE_ERR;
 	if ((rc = get_secret(pamh, &o, PAM_OLDAUTHTOK, M_OLD_PW, true, &old)) != PAM_SUCCESS)
 		goto out;
-	if ((rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW, false, &new1)) != PAM_SUCCESS ||
-	    (rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW2, false, &new2)) != PAM_SUCCESS)
+	if (o.use_authtok) {
+		/* The new password comes from a module above (e.g. pam_pwquality). */
+		const void *tok = NULL;
+
+		if (pam_get_item(pamh, PAM_AUTHTOK, &tok) != PAM_SUCCESS || !tok) {
+			rc = PAM_AUTHTOK_ERR;
+			goto out;
+		}
+		new1 = strdup(tok);
+		new2 = strdup(tok);
+		if (!new1 || !new2) {
+			rc = PAM_BUF_ERR;
+			goto out;
+		}
+	} else if ((rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW, false, &new1)) != PAM_SUCCESS ||
+		   (rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW2, false, &new2)) != PAM_SUCCESS)
 		goto out;
 	if (strcmp(new1, new2)) {
 		error_msg(pamh, &o, M_PW_MISMATCH, NULL);

@@ -8,10 +8,14 @@ PKGS=(
   # build
   gcc clang meson ninja-build pkg-config libc6-dev
   libldap-dev libsodium-dev libcurl4-gnutls-dev libpam0g-dev libcmocka-dev
-  libclang-rt-14-dev
+  libclang-rt-14-dev libqrencode-dev
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates python3-pexpect
+  # packaging (debian/), man pages, the systemd unit check
+  debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd
+  # the mail system's own LDAP lookups (postmap -q against the test slapd)
+  postfix postfix-ldap
 )
 
 missing=()
@@ -26,6 +30,8 @@ fi
 echo "[deps] installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
+# Postfix only lends its postmap to the tests: no system mailer is configured.
+echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
 pol=/usr/sbin/policy-rc.d
 made=0
 if [ ! -e "$pol" ]; then printf '#!/bin/sh\nexit 101\n' >"$pol"; chmod 755 "$pol"; made=1; fi

@@ -8,8 +8,17 @@
 #   MM_SUFFIX     database suffix (default dc=medimail,dc=test)
 #   MM_AUTHD_PW   password of cn=authd,ou=system,<suffix> (default: random,
 #                 kept in $MM_STATE/slapd/authd.pw)
+#   MM_SERVER_ID  multi-provider replication (docs/replication.md): this
+#                 server's serverID (1..4095); enables syncprov and
+#                 "multiprovider on". Only server 1 is seeded with the base
+#                 entries; the others receive everything from their peers.
+#   MM_SYNC_PEERS space-separated ldap:// URLs of the other providers
+#   MM_REPL_PW    password of cn=replicator,ou=system,<suffix>, the same on
+#                 every provider (kept in $MM_STATE/slapd/repl.pw)
 # The rootdn cn=admin,<suffix> gets a random password kept in
 # $MM_STATE/slapd/admin.pw; local root over ldapi (SASL EXTERNAL) maps to it.
+# The mail system's read-only identity cn=mail,ou=system,<suffix> gets a
+# random password kept in $MM_STATE/slapd/mail.pw.
 set -euo pipefail
 
 prog=${0##*/}
@@ -24,6 +33,14 @@ suffix=${MM_SUFFIX:-dc=medimail,dc=test}
 case $port in ''|*[!0-9]*) die "bad MM_LDAP_PORT: $port" ;; esac
 # The suffix is pasted into config files: keep to plain DN characters.
 case $suffix in ''|*[!A-Za-z0-9=,.\ -]*) die "bad MM_SUFFIX: $suffix" ;; esac
+server_id=${MM_SERVER_ID:-}
+sync_peers=${MM_SYNC_PEERS:-}
+case $server_id in ''|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;; *) die "bad MM_SERVER_ID: $server_id" ;; esac
+for peer in $sync_peers; do
+	case $peer in ldap://*) ;; *) die "bad peer in MM_SYNC_PEERS: $peer" ;; esac
+	case $peer in *[!A-Za-z0-9:/.-]*) die "bad peer in MM_SYNC_PEERS: $peer" ;; esac
+done
+[ -z "$sync_peers" ] || [ -n "$server_id" ] || die "MM_SYNC_PEERS needs MM_SERVER_ID"
 
 schemadir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../ldap-schema" && pwd)
 sysschema=/etc/ldap/schema
@@ -32,6 +49,8 @@ pidfile=$state/slapd.pid
 socket=$state/ldapi
 admin_dn="cn=admin,$suffix"
 authd_dn="cn=authd,ou=system,$suffix"
+repl_dn="cn=replicator,ou=system,$suffix"
+mail_dn="cn=mail,ou=system,$suffix"
 
 # Percent-encode a path for an ldapi:// URL (byte by byte).
 urlencode() {
@@ -96,6 +115,7 @@ write_conf() {
 		echo "loglevel none"
 		echo "password-hash {ARGON2}"
 		echo "include \"$state/authz.conf\""
+		[ -z "$server_id" ] || echo "serverID $server_id"
 		echo
 		echo "database mdb"
 		echo "maxsize 8589934592"
@@ -104,7 +124,23 @@ write_conf() {
 		echo "rootpw $(hash_file "$state/admin.pw")"
 		echo "directory \"$state/db\""
 		echo "include \"$schemadir/indexes.conf\""
+		if [ -n "$server_id" ]; then
+			echo "# Replication: the replicator reads everything, secrets included."
+			echo "limits dn.exact=\"$repl_dn\" size=unlimited time=unlimited"
+			echo "access to * by dn.exact=\"$repl_dn\" read by * break"
+		fi
 		echo "include \"$state/acl.conf\""
+		if [ -n "$server_id" ]; then
+			echo
+			echo "# Multi-provider replication with the peers."
+			local rid=0 peer
+			for peer in $sync_peers; do
+				rid=$((rid + 1))
+				printf 'syncrepl rid=%03d provider=%s bindmethod=simple binddn="%s" credentials="%s" searchbase="%s" type=refreshAndPersist retry="1 +" timeout=3 network-timeout=3 schemachecking=on\n' \
+					"$rid" "$peer" "$repl_dn" "$(cat "$state/repl.pw")" "$suffix"
+			done
+			echo "multiprovider on"
+		fi
 		echo
 		echo "# Uniqueness enforced by slapd, so that concurrent daemons cannot collide."
 		echo "overlay unique"
@@ -113,6 +149,11 @@ write_conf() {
 		done
 		echo "unique_uri \"ldap:///ou=people,$suffix?uidNumber?sub\""
 		echo "unique_uri \"ldap:///ou=orgs,$suffix?gidNumber?sub\""
+		if [ -n "$server_id" ]; then
+			echo
+			echo "overlay syncprov"
+			echo "syncprov-checkpoint 100 1"
+		fi
 	} >"$conf.tmp"
 	chmod 0600 "$conf.tmp"
 	mv "$conf.tmp" "$conf"
@@ -154,7 +195,37 @@ base_ldif() {
 	cn: authd
 	description: medimail-auth daemon
 	userPassword: $(hash_file "$state/authd.pw")
+
+	$(mail_ldif)
 	LDIF
+	if [ -n "$server_id" ]; then
+		cat <<-LDIF
+
+		dn: $repl_dn
+		objectClass: applicationProcess
+		objectClass: simpleSecurityObject
+		cn: replicator
+		description: syncrepl between the providers
+		userPassword: $(hash_file "$state/repl.pw")
+		LDIF
+	fi
+}
+
+mail_ldif() {
+	cat <<-LDIF
+	dn: $mail_dn
+	objectClass: applicationProcess
+	objectClass: simpleSecurityObject
+	cn: mail
+	description: mail system lookups (read only)
+	userPassword: $(hash_file "$state/mail.pw")
+	LDIF
+}
+
+# A directory made before cn=mail existed gets it at start.
+ensure_mail_dn() {
+	ldapsearch -Q -LLL -Y EXTERNAL -H "$ldapi_url" -b "$mail_dn" -s base dn >/dev/null 2>&1 && return 0
+	mail_ldif | quiet ldapadd -Q -Y EXTERNAL -H "$ldapi_url"
 }
 
 # Run a command, showing its output only if it fails.
@@ -167,7 +238,8 @@ quiet() {
 }
 
 ldapi_ok() {
-	ldapsearch -Q -LLL -Y EXTERNAL -H "$ldapi_url" -b "$suffix" -s base dn \
+	# The root DSE: a replica may not hold the suffix entry yet.
+	ldapsearch -Q -LLL -Y EXTERNAL -H "$ldapi_url" -b "" -s base dn \
 		>/dev/null 2>&1
 }
 
@@ -190,6 +262,17 @@ sync_authd_pw() {
 	replace: userPassword
 	userPassword: $(hash_file "$state/authd.pw")
 	LDIF
+	if [ -n "$server_id" ]; then
+		cat <<-LDIF
+
+		dn: $repl_dn
+		objectClass: applicationProcess
+		objectClass: simpleSecurityObject
+		cn: replicator
+		description: syncrepl between the providers
+		userPassword: $(hash_file "$state/repl.pw")
+		LDIF
+	fi
 }
 
 do_start() {
@@ -206,12 +289,19 @@ do_start() {
 	[ ${#socket} -lt 100 ] || die "ldapi socket path too long: $socket"
 
 	[ -s "$state/admin.pw" ] || secret_file "$state/admin.pw" "$(random_secret)"
+	if [ -n "$server_id" ]; then
+		[ -n "${MM_REPL_PW:-}" ] || [ -s "$state/repl.pw" ] || die "MM_REPL_PW is needed with MM_SERVER_ID"
+		[ -z "${MM_REPL_PW:-}" ] || secret_file "$state/repl.pw" "$MM_REPL_PW"
+	fi
+	[ -s "$state/mail.pw" ] || secret_file "$state/mail.pw" "$(random_secret)"
 	mkdir -p "$state/db"
 	chmod 0700 "$state/db"
 	write_conf
 	quiet slaptest -u -f "$conf" || die "slaptest failed on $conf"
 
-	if [ ! -e "$state/db/data.mdb" ]; then
+	if [ ! -e "$state/db/data.mdb" ] && [ "${server_id:-1}" != 1 ]; then
+		fresh=1    # an empty replica: everything comes from the peers
+	elif [ ! -e "$state/db/data.mdb" ]; then
 		fresh=1
 		base_ldif >"$state/base.ldif"
 		quiet slapadd -f "$conf" -b "$suffix" -l "$state/base.ldif" ||
@@ -228,6 +318,7 @@ do_start() {
 	done
 	ldapi_ok || die "slapd does not answer on $ldapi_url"
 	[ $fresh -eq 1 ] || [ $pw_changed -eq 0 ] || sync_authd_pw
+	[ $fresh -eq 1 ] || ensure_mail_dn
 	echo "$ldap_url $ldapi_url"
 }
 

@@ -35,10 +35,10 @@ def wait_for(pred, timeout=10.0, what="condition"):
 
 
 class Slapd:
-    def __init__(self, state: Path, port=None):
+    def __init__(self, state: Path, port=None, env=None):
         self.state = state
         self.port = port or free_port()
-        self.env = dict(os.environ, MM_STATE=str(state), MM_LDAP_PORT=str(self.port))
+        self.env = dict(os.environ, MM_STATE=str(state), MM_LDAP_PORT=str(self.port), **(env or {}))
 
     def run(self, cmd):
         return subprocess.run([str(TOP / "scripts/slapd.sh"), cmd], env=self.env, check=True,

@@ -263,13 +263,13 @@ def test_slapd_sh_lifecycle(tmp_path_factory, request):
     assert out.strip() == "%s %s" % (server.ldap_url, server.ldapi_url)
     assert server.sh("status").returncode == 0
     assert server.sh("url").stdout.splitlines() == [server.ldap_url, server.ldapi_url]
-    for name in ("admin.pw", "authd.pw"):
+    for name in ("admin.pw", "authd.pw", "mail.pw"):
         assert (sdir / name).stat().st_mode & 0o777 == 0o600
         assert len((sdir / name).read_text()) >= 16
 
     dns = {dn.lower() for dn, _ in server.root_search(SUFFIX, "(objectClass=*)", "1.1")}
     expected = {SUFFIX, PEOPLE, ORGS, "ou=sessions," + SUFFIX, "ou=services," + SUFFIX,
-                "ou=system," + SUFFIX, AUTHD_DN}
+                "ou=system," + SUFFIX, AUTHD_DN, "cn=mail,ou=system," + SUFFIX}
     assert dns == {d.lower() for d in expected}
     assert run(["ldapwhoami", "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_url]).stdout.strip() == \
         "dn:cn=admin," + SUFFIX
@@ -617,7 +617,7 @@ def test_ldif_in_sync_with_schema(tmp_path):
 def test_ldif_loads_into_cn_config(config_slapd):
     schema_attrs, schema_classes = schema_names((SCHEMA_DIR / "medimail.schema").read_text())
     ldif_attrs, ldif_classes = schema_names((SCHEMA_DIR / "medimail.ldif").read_text())
-    assert len(schema_attrs) >= 60 and len(schema_classes) == 4
+    assert len(schema_attrs) >= 60 and len(schema_classes) == 5
     assert all(n.startswith("mm") for n in schema_attrs | schema_classes)
     assert (ldif_attrs, ldif_classes) == (schema_attrs, schema_classes)
 

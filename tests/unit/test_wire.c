@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -222,6 +223,53 @@ static void test_client_refuses_non_socket(void **state)
 	assert_int_equal(mm_client_connect("/nonexistent/sock", 100, (uid_t)-1, &fd), -ENOENT);
 }
 
+static struct stat mkstat(mode_t type_mode, uid_t uid)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode = type_mode;
+	st.st_uid = uid;
+	return st;
+}
+
+static void test_socket_trust_rules(void **state)
+{
+	struct stat sock_root = mkstat(S_IFSOCK | 0666, 0);
+	struct stat sock_sys = mkstat(S_IFSOCK | 0666, 998);      /* _medimail-like */
+	struct stat sock_user = mkstat(S_IFSOCK | 0666, 1000);    /* first regular user */
+	struct stat sock_nobody = mkstat(S_IFSOCK | 0666, 65534);
+	struct stat file_root = mkstat(S_IFREG | 0666, 0);
+	struct stat dir_root = mkstat(S_IFDIR | 0755, 0);
+	struct stat dir_same = mkstat(S_IFDIR | 0755, 998);       /* RuntimeDirectory= */
+	struct stat dir_other_sys = mkstat(S_IFDIR | 0755, 997);
+	struct stat dir_group_w = mkstat(S_IFDIR | 0775, 0);
+	struct stat dir_tmp = mkstat(S_IFDIR | 01777, 0);
+	struct stat not_dir = mkstat(S_IFLNK | 0777, 0);
+
+	(void)state;
+	/* root's socket anywhere, as before */
+	assert_true(mm_socket_trusted(&sock_root, &dir_tmp, (uid_t)-1));
+	assert_true(mm_socket_trusted(&sock_root, NULL, (uid_t)-1));
+	/* only sockets */
+	assert_false(mm_socket_trusted(&file_root, &dir_root, (uid_t)-1));
+	/* the explicitly named owner */
+	assert_true(mm_socket_trusted(&sock_user, &dir_tmp, 1000));
+	assert_false(mm_socket_trusted(&sock_user, &dir_root, 1001));
+	/* a regular user's socket is never trusted by default, even in a safe directory */
+	assert_false(mm_socket_trusted(&sock_user, &dir_root, (uid_t)-1));
+	assert_false(mm_socket_trusted(&sock_nobody, &dir_root, (uid_t)-1));
+	/* a system account's socket in a directory only root or it can write */
+	assert_true(mm_socket_trusted(&sock_sys, &dir_root, (uid_t)-1));
+	assert_true(mm_socket_trusted(&sock_sys, &dir_same, (uid_t)-1));
+	/* ... but not where someone else could have planted it */
+	assert_false(mm_socket_trusted(&sock_sys, &dir_other_sys, (uid_t)-1));
+	assert_false(mm_socket_trusted(&sock_sys, &dir_group_w, (uid_t)-1));
+	assert_false(mm_socket_trusted(&sock_sys, &dir_tmp, (uid_t)-1));
+	assert_false(mm_socket_trusted(&sock_sys, &not_dir, (uid_t)-1));
+	assert_false(mm_socket_trusted(&sock_sys, NULL, (uid_t)-1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_decode_refusals),
 		cmocka_unit_test(test_socket_roundtrip_and_timeout),
 		cmocka_unit_test(test_client_refuses_non_socket),
+		cmocka_unit_test(test_socket_trust_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

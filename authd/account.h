@@ -1,0 +1,23 @@
+/* Account look-ups shared by the request handlers (account.c, settings.c, auth.c, session.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "daemon.h"
+
+/* The attributes account_find and account_by_uid read. */
+extern const char *const account_attrs[];
+
+/* An account by login or login e-mail (any status); -ENOENT when none. */
+int account_find(struct req *r, const char *ident, struct entry **ret);
+/* The same, reading attrs instead of account_attrs (auth.c needs the secret ones). */
+int account_find_attrs(struct req *r, const char *ident, const char *const *attrs, struct entry **ret);
+/* The individual account whose uidNumber is uid. */
+int account_by_uid(struct req *r, uid_t uid, struct entry **ret);
+/* Is the caller this account, or a connection account of this ORG? */
+bool caller_owns(struct req *r, const struct entry *e);
+/* Maps a directory error to a reply (message, status). */
+int store_fail(struct req *r, int rc, const char *what);
+/* One audit line for the request's caller. */
+void audit_req(const struct req *r, const char *event, const char *account, bool ok, const char *reason);

@@ -1,0 +1,137 @@
+"""Two slapd providers in multi-provider replication (scripts/slapd.sh with
+MM_SERVER_ID / MM_SYNC_PEERS), one medimail-authd on each, sharing one hash
+key: what one daemon writes, the other sees and acts on; a daemon whose
+ldap_uri lists both providers keeps working when one is killed, and nothing
+written meanwhile is lost when it returns. See docs/replication.md."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from mmstack import SUFFIX, Daemon, Slapd, free_port, med_fields, wait_for
+
+PW = "Repli#2024x"
+
+
+@pytest.fixture(scope="module")
+def providers(state):
+    pa, pb = free_port(), free_port()
+    common = {"MM_REPL_PW": os.urandom(12).hex(), "MM_AUTHD_PW": os.urandom(12).hex()}
+    a = Slapd(state / "provA", pa, dict(common, MM_SERVER_ID="1", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pb}/"))
+    b = Slapd(state / "provB", pb, dict(common, MM_SERVER_ID="2", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pa}/"))
+    for s in (a, b):
+        s.state.mkdir()
+    a.start()
+    b.start()
+    try:
+        wait_for(lambda: b.search(f"ou=people,{SUFFIX}", scope="base"), 15, "provider B to fill from A")
+        yield a, b
+    finally:
+        for s in (a, b):
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(state, providers, smtp):
+    a, b = providers
+    key = state / "repl-hash.key"
+    key.write_text(os.urandom(32).hex())
+    os.chmod(key, 0o600)
+    da = Daemon(state, a, smtp.port, name="replA", hash_key=key).start()
+    db = Daemon(state, b, smtp.port, name="replB", hash_key=key).start()
+    yield da, db
+    da.stop()
+    db.stop()
+
+
+def on(slapd, login):
+    return slapd.search(f"ou=people,{SUFFIX}", f"(uid={login})")
+
+
+def register_med(d, mail, sn, given):
+    r = d.ctl("register", "MED", "--password-stdin", *med_fields(mail, sn, given), input=PW + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.json["fields"]["login"]
+
+
+def test_providers_replicate_everything_both_ways(providers):
+    a, b = providers
+    for s, other in ((a, b), (b, a)):
+        ou = f"ou=probe{s.port},{SUFFIX}"
+        subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", s.ldapi_url], check=True, capture_output=True,
+                       input=f"dn: {ou}\nobjectClass: organizationalUnit\nou: probe{s.port}\n", text=True)
+        wait_for(lambda: other.search(ou, scope="base"), 10, f"{ou} on the other provider")
+    # the replicator sees the secret attributes that the daemon alone may read
+    assert b.search(f"cn=replicator,ou=system,{SUFFIX}", scope="base")
+
+
+def test_registered_on_a_confirmed_validated_and_bound_on_b(pair, providers, smtp):
+    da, db = pair
+    a, b = providers
+    login = register_med(da, "rep.one@example.org", "UNO", "Repa")
+    wait_for(lambda: on(b, login), 10, "the account on provider B")
+    # the secret (confirmation hash) replicated too: B's daemon confirms A's link
+    token = smtp.token("rep.one@example.org")
+    c = db.ctl("confirm", token)
+    assert c.returncode == 0 and c.json["fields"]["status"] == "pending-validation", c.stdout
+    # ... and the link cannot be used again on A once B's write reached A
+    wait_for(lambda: on(a, login)[0]["mmStatus"] == ["pending-validation"], 10, "confirmation on A")
+    again = da.ctl("confirm", token)
+    assert again.returncode == 1 and again.json["status"] < 0
+    v = db.ctl("validate", login)
+    assert v.returncode == 0, v.stdout
+    wait_for(lambda: on(a, login)[0]["mmStatus"] == ["active"], 10, "validation on A")
+    dn = f"uid={login},ou=people,{SUFFIX}"
+    for s in (a, b):
+        ok = subprocess.run(["ldapwhoami", "-x", "-H", s.ldap_url, "-D", dn, "-w", PW], capture_output=True, text=True)
+        assert ok.returncode == 0 and dn in ok.stdout, ok.stderr
+        bad = subprocess.run(["ldapwhoami", "-x", "-H", s.ldap_url, "-D", dn, "-w", PW + "x"], capture_output=True)
+        assert bad.returncode == 49
+    shown = da.ctl("show", login)
+    assert shown.json["fields"]["status"] == "active"
+
+
+def test_duplicate_across_daemons_refused(pair, providers):
+    da, db = pair
+    a, b = providers
+    login = register_med(da, "rep.two@example.org", "DEUX", "Repb")
+    wait_for(lambda: on(b, login), 10, "the account on provider B")
+    r = db.ctl("register", "MED", "--password-stdin", *med_fields("rep.two@example.org", "DEUX", "Repb"),
+               input=PW + "\n")
+    assert r.returncode == 1 and r.json["fields"]["rule"] == "duplicate"
+
+
+def _letters(i):
+    s = ""
+    for _ in range(3):
+        s = "abcdefghijklmnopqrstuvwxyz"[i % 26] + s
+        i //= 26
+    return s
+
+
+def test_failover_when_a_provider_dies_and_nothing_lost(state, pair, providers, smtp):
+    a, b = providers
+    # a daemon that knows both providers, A first
+    dc = Daemon(state, a, smtp.port, name="replC", hash_key=pair[0].key,
+                extra=f"ldap_uri = {a.ldap_url} {b.ldap_url}\nldap_timeout = 2").start()
+    logins = []
+    try:
+        for i in range(24):
+            if i == 8:
+                a.stop()                       # provider A killed mid-traffic
+            logins.append(register_med(dc, f"fo.{_letters(i)}@example.org", "PANNE", "Fo" + _letters(i)))
+        # everything written so far is on B (those before the kill replicated, the rest written there)
+        for login in logins:
+            wait_for(lambda: on(b, login), 10, f"{login} on B")
+        a.start()                              # A returns and catches up
+        for login in logins:
+            wait_for(lambda: on(a, login), 20, f"{login} on A after it rejoined")
+        # and a write on A after its return reaches B
+        last = register_med(dc, "fo.after@example.org", "APRES", "Foapres")
+        wait_for(lambda: on(b, last), 10, "post-return account on B")
+        assert len({e["dn"] for e in a.search(f"ou=people,{SUFFIX}", "(uid=fo*)", "dn")}) == len(logins) + 1
+        assert len({e["dn"] for e in b.search(f"ou=people,{SUFFIX}", "(uid=fo*)", "dn")}) == len(logins) + 1
+    finally:
+        dc.stop()
+        a.start()
