@@ -347,3 +347,26 @@ def test_offline_login(state, slapd, smtp, authd, fd, fsvc, codes):
     finally:
         d.stop()
         short.stop()
+
+
+def test_use_authtok_in_password_stack(state, fd, account, slapd):
+    """The shipped pam-auth-update profile runs 'use_authtok try_first_pass' in the password stack:
+    the old and new passwords come from the modules above (here pam_wrapper's pam_set_items)."""
+    login, _ = account
+    from pamstack import MODULE
+    import pexpect
+    pdir = state / "pam.d-authtok"
+    pdir.mkdir(exist_ok=True)
+    (pdir / "authtok").write_text(
+        "password required /usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so\n"
+        f"password required {MODULE} socket={fd.socket} use_authtok try_first_pass\n")
+    svc = PamService.__new__(PamService)
+    svc.name, svc.dir, svc.socket = "authtok", pdir, fd.socket
+    before = attrs_of(slapd, login)["userPassword"]
+    child = pexpect.spawn("pamtester", ["-v", "authtok", login, "chauthtok"], encoding="utf-8", timeout=30,
+                          env=dict(svc.env(), PAM_AUTHTOK="Autre#2025", PAM_OLDAUTHTOK=PW))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Mot de passe" not in child.before.replace("Mot de passe changé", "")  # nothing prompted
+    assert attrs_of(slapd, login)["userPassword"] != before
