@@ -647,7 +647,7 @@ int auth_password(struct req *r)
 	}
 	/* The transaction outlives the code by a minute, so that an expired
 	 * code is reported as such rather than as a stale login. */
-	rc = login_handle_create(r, "txn", e->dn, NULL, "password", (long long)r->cfg->otp_ttl + 60, txn);
+	rc = login_handle_create(r, "pam-txn", e->dn, NULL, "password", (long long)r->cfg->otp_ttl + 60, txn);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "authentification");
 		goto out;
@@ -668,7 +668,7 @@ out:
 static int txn_check(struct req *r, const char *event, const struct entry *e)
 {
 	struct entry *t = NULL;
-	int rc = login_handle_load(r, "txn", login_field(r, "txn"), &t);
+	int rc = login_handle_load(r, "pam-txn", login_field(r, "txn"), &t);
 
 	if (rc == 0 && strcasecmp(entry_get(t, "mmSessionUser") ?: "", e->dn))
 		rc = -ENOENT;
@@ -865,7 +865,7 @@ int auth_otp_verify(struct req *r)
 			rc = store_fail(r, rc, "code à usage unique");
 			goto out;
 		}
-		if (login_handle_load(r, "txn", login_field(r, "txn"), &t) == 0 && login_handle_delete(r, t) < 0)
+		if (login_handle_load(r, "pam-txn", login_field(r, "txn"), &t) == 0 && login_handle_delete(r, t) < 0)
 			log_msg(LOG_DEBUG, "%s: transaction not deleted", entry_get(e, "uid"));
 		store_time(login_now(), stamp);
 		mods_init(&m);

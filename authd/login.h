@@ -24,7 +24,8 @@ bool login_owned_by(const struct entry *e, uid_t uid);
 /* "pending", "suspended", "closed" or NULL for an active account. */
 const char *login_inactive_reason(const struct entry *e);
 /* Reads the mmSession entry whose mmSessionId is the keyed hash of handle
- * under context ("txn" or "session"); -ENOENT when unknown or malformed,
+ * under context ("pam-txn" or "pam-session": distinct from the HTTP API's
+ * "session" tokens, so that neither kind of handle works as the other); -ENOENT when unknown or malformed,
  * -ETIMEDOUT when expired (then deleted). */
 int login_handle_load(struct req *r, const char *context, const char *handle, struct entry **ret)
 	__attribute__((warn_unused_result));
@@ -34,12 +35,12 @@ int login_handle_create(struct req *r, const char *context, const char *user_dn,
 int login_handle_delete(struct req *r, const struct entry *e) __attribute__((warn_unused_result));
 long long login_now(void);
 
-/* session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
-int session_open(struct req *r);
-int session_close(struct req *r);
-int session_accounts(struct req *r);
-int session_switch(struct req *r);
-int session_default_set(struct req *r);
+/* login_session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
+int login_session_open(struct req *r);
+int login_session_close(struct req *r);
+int login_accounts(struct req *r);
+int login_switch(struct req *r);
+int login_default_set(struct req *r);
 /* auth.c: MM_REQ_AUTH_PASSWORD .. MM_REQ_PASSWORD_CHANGE */
 int auth_password(struct req *r);
 int auth_otp_send(struct req *r);

@@ -159,15 +159,15 @@ static int dispatch(struct req *r)
 	case MM_REQ_PASSWORD_CHANGE:
 		return auth_password_change(r);
 	case MM_REQ_SESSION_OPEN:
-		return session_open(r);
+		return login_session_open(r);
 	case MM_REQ_SESSION_CLOSE:
-		return session_close(r);
+		return login_session_close(r);
 	case MM_REQ_ACCOUNTS:
-		return session_accounts(r);
+		return login_accounts(r);
 	case MM_REQ_SWITCH:
-		return session_switch(r);
+		return login_switch(r);
 	case MM_REQ_DEFAULT_SET:
-		return session_default_set(r);
+		return login_default_set(r);
 	case MM_REQ_LOGIN_MODE:
 		return auth_login_mode(r);
 	default:

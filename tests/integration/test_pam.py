@@ -303,7 +303,7 @@ def test_session_env_exported_and_closed(state, svc, codes, account, slapd):
     assert re.fullmatch(r"[0-9a-f]{64}", handle)
     # only the keyed hash of the handle is stored
     key = bytes.fromhex((state / "hash.key").read_text().strip())
-    hashed = hashlib.blake2b(b"session\0" + handle.encode(), key=key, digest_size=32).hexdigest()
+    hashed = hashlib.blake2b(b"pam-session\0" + handle.encode(), key=key, digest_size=32).hexdigest()
     sessions = slapd.search(f"ou=sessions,{SUFFIX}", f"(mmSessionId={hashed})")
     assert len(sessions) == 1
     assert sessions[0]["mmSessionUser"][0].startswith(f"uid={login},")
@@ -312,7 +312,7 @@ def test_session_env_exported_and_closed(state, svc, codes, account, slapd):
     r = pamclient(svc, login, ["open_session", "close_session"], [])
     assert r.status == 0, r
     env2 = session_env(r.output)
-    h2 = hashlib.blake2b(b"session\0" + env2["MEDIMAIL_SESSION"].encode(), key=key, digest_size=32).hexdigest()
+    h2 = hashlib.blake2b(b"pam-session\0" + env2["MEDIMAIL_SESSION"].encode(), key=key, digest_size=32).hexdigest()
     assert not slapd.search(f"ou=sessions,{SUFFIX}", f"(mmSessionId={h2})")
 
 

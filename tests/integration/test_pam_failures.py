@@ -273,7 +273,7 @@ def test_many_concurrent_logins(slapd, fd, fsvc, codes, authd, smtp):
 def test_expired_handles_swept(state, slapd, smtp, authd, account):
     login, _ = account
     ldif = (f"dn: mmSessionId={'0' * 64},ou=sessions,{SUFFIX}\nobjectClass: mmSession\nmmSessionId: {'0' * 64}\n"
-            f"mmSessionExpires: 20000101000000Z\ndescription: txn\n")
+            f"mmSessionExpires: 20000101000000Z\ndescription: pam-txn\n")
     r = subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -282,7 +282,7 @@ def test_expired_handles_swept(state, slapd, smtp, authd, account):
         assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == 0
         assert not slapd.search(f"ou=sessions,{SUFFIX}", f"(mmSessionId={'0' * 64})")
         # the transaction just made is not expired, so it stays
-        assert slapd.search(f"ou=sessions,{SUFFIX}", "(description=txn)")
+        assert slapd.search(f"ou=sessions,{SUFFIX}", "(description=pam-txn)")
     finally:
         d.stop()
 

@@ -1,4 +1,4 @@
-/* Sessions and "Changer de compte": open/close a session, list the usable accounts, switch, choose the default. */
+/* PAM sessions and "Changer de compte": open/close a login session, list the usable accounts, switch, choose the default. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +65,7 @@ static int resolve_target(struct req *r, const char *event, const struct entry *
 	return 0;
 }
 
-int session_open(struct req *r)
+int login_session_open(struct req *r)
 {
 	struct entry *u = NULL, *def = NULL;
 	const struct entry *acct;
@@ -115,7 +115,7 @@ int session_open(struct req *r)
 			goto out;
 		}
 	}
-	rc = login_handle_create(r, "session", u->dn, acct->dn, method, SESSION_TTL, handle);
+	rc = login_handle_create(r, "pam-session", u->dn, acct->dn, method, SESSION_TTL, handle);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "session");
 		goto out;
@@ -132,13 +132,13 @@ out:
 }
 
 /* The session of the field "session" and its user, after the caller rules. */
-static int session_load(struct req *r, const char *event, struct entry **ret_s, struct entry **ret_u)
+static int login_session_load(struct req *r, const char *event, struct entry **ret_s, struct entry **ret_u)
 {
 	struct entry *s = NULL, *u = NULL;
 	int rc;
 
 	*ret_s = *ret_u = NULL;
-	rc = login_handle_load(r, "session", login_field(r, "session"), &s);
+	rc = login_handle_load(r, "pam-session", login_field(r, "session"), &s);
 	if (rc == -ENOENT || rc == -ETIMEDOUT) {
 		login_audit(r, event, NULL, NULL, false, "unknown session");
 		return req_fail(r, -ENOENT, "session inconnue ou expirée");
@@ -161,12 +161,12 @@ static int session_load(struct req *r, const char *event, struct entry **ret_s, 
 	return 0;
 }
 
-int session_close(struct req *r)
+int login_session_close(struct req *r)
 {
 	struct entry *s = NULL, *u = NULL;
 	int rc;
 
-	if ((rc = session_load(r, "session-close", &s, &u)) < 0)
+	if ((rc = login_session_load(r, "session-close", &s, &u)) < 0)
 		return rc;
 	rc = login_handle_delete(r, s);
 	if (rc == -ENOENT)
@@ -195,7 +195,7 @@ static void put_record(struct req *r, size_t i, const struct entry *a, bool is_d
 	req_put(r, "self", self ? "yes" : "no");
 }
 
-int session_accounts(struct req *r)
+int login_accounts(struct req *r)
 {
 	struct entry *u = NULL, **orgs = NULL;
 	size_t n = 0;
@@ -234,13 +234,13 @@ out:
 	return rc;
 }
 
-int session_switch(struct req *r)
+int login_switch(struct req *r)
 {
 	struct entry *s = NULL, *u = NULL, *t = NULL;
 	struct mods m;
 	int rc;
 
-	if ((rc = session_load(r, "switch", &s, &u)) < 0)
+	if ((rc = login_session_load(r, "switch", &s, &u)) < 0)
 		return rc;
 	if ((rc = resolve_target(r, "switch", u, &t)) < 0)
 		goto out;
@@ -263,7 +263,7 @@ out:
 	return rc;
 }
 
-int session_default_set(struct req *r)
+int login_default_set(struct req *r)
 {
 	struct entry *u = NULL, *t = NULL;
 	struct mods m;
