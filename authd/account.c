@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mail.h"
+#include "offline.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -187,8 +188,8 @@ static char *base_of(const struct req *r, const char *ou)
 	return s;
 }
 
-/* Finds an account by login or login e-mail (any status). */
-int account_find(struct req *r, const char *ident, struct entry **ret)
+/* Finds an account by login or login e-mail (any status), reading attrs. */
+int account_find_attrs(struct req *r, const char *ident, const char *const *attrs, struct entry **ret)
 {
 	char *esc = store_escape(ident), *filter = NULL;
 	int rc;
@@ -200,10 +201,15 @@ int account_find(struct req *r, const char *ident, struct entry **ret)
 		free(esc);
 		return -ENOMEM;
 	}
-	rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, account_attrs, ret);
+	rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, ret);
 	free(esc);
 	free(filter);
 	return rc;
+}
+
+int account_find(struct req *r, const char *ident, struct entry **ret)
+{
+	return account_find_attrs(r, ident, account_attrs, ret);
 }
 
 int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
@@ -1266,6 +1272,8 @@ int account_cgu_accept(struct req *r)
 		rc = store_fail(r, rc, "CGU");
 	} else {
 		audit_req(r, "cgu-accept", entry_get(e, "uid"), true, NULL);
+		if (offline_mark_cgu(r->cfg, entry_get(e, "uid")) < 0)
+			log_msg(LOG_WARNING, "%s: offline record not updated", entry_get(e, "uid"));
 		req_put(r, "cgu_accepted_at", stamp);
 	}
 	entry_free(e);

@@ -1,4 +1,4 @@
-/* Account look-ups shared by the request handlers (account.c, settings.c). */
+/* Account look-ups shared by the request handlers (account.c, settings.c, auth.c, session.c). */
 #pragma once
 
 #include <stdbool.h>
@@ -11,6 +11,8 @@ extern const char *const account_attrs[];
 
 /* An account by login or login e-mail (any status); -ENOENT when none. */
 int account_find(struct req *r, const char *ident, struct entry **ret);
+/* The same, reading attrs instead of account_attrs (auth.c needs the secret ones). */
+int account_find_attrs(struct req *r, const char *ident, const char *const *attrs, struct entry **ret);
 /* The individual account whose uidNumber is uid. */
 int account_by_uid(struct req *r, uid_t uid, struct entry **ret);
 /* Is the caller this account, or a connection account of this ORG? */

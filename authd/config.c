@@ -33,6 +33,7 @@ static void config_defaults(struct mm_config *c)
 	c->fail_delay_ms = 1000;
 	c->rate_per_source = 120;
 	c->rate_per_account = 30;
+	c->offline_ttl = 7 * 86400;
 	c->uid_min = 200000;
 	c->uid_max = 299999;
 	c->gid_min = 300000;
@@ -184,6 +185,9 @@ static const struct option options[] = {
 	O("fail_delay_ms", K_UINT, fail_delay_ms, 10000),
 	O("rate_per_source", K_UINT, rate_per_source, 1000000),
 	O("rate_per_account", K_UINT, rate_per_account, 1000000),
+	O("offline_login", K_BOOL, offline_login, 0),
+	O("offline_ttl", K_UINT, offline_ttl, 90u * 86400),
+	O("offline_dir", K_STR, offline_dir, 0),
 	O("uid_min", K_UID, uid_min, 0),
 	O("uid_max", K_UID, uid_max, 0),
 	O("gid_min", K_GID, gid_min, 0),
@@ -360,6 +364,7 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(card_module, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
 	DEF(card_cert_label, "Certificat d'Authentification CPS");
 	DEF(card_removal_action, "none");
+	DEF(offline_dir, "/var/lib/medimail/offline");
 #undef DEF
 	if (strcmp(c->card_removal_action, "lock") && strcmp(c->card_removal_action, "logout") &&
 	    strcmp(c->card_removal_action, "none")) {

@@ -65,6 +65,9 @@ struct mm_config {
 	unsigned fail_delay_ms;
 	unsigned rate_per_source; /* requests per minute */
 	unsigned rate_per_account;
+	bool offline_login;     /* keep a local verifier after an online login */
+	unsigned offline_ttl;   /* seconds an offline login stays possible */
+	char *offline_dir;
 	/* name service */
 	uid_t uid_min, uid_max;
 	gid_t gid_min, gid_max;

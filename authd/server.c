@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "login.h"
 #include "server.h"
 #include "settings.h"
 
@@ -163,6 +164,28 @@ static int dispatch(struct req *r)
 		return card_list(r);
 	case MM_REQ_CARD_UNLINK:
 		return card_unlink(r);
+	case MM_REQ_AUTH_PASSWORD:
+		return auth_password(r);
+	case MM_REQ_OTP_SEND:
+		return auth_otp_send(r);
+	case MM_REQ_OTP_VERIFY:
+		return auth_otp_verify(r);
+	case MM_REQ_ACCT_CHECK:
+		return auth_acct_check(r);
+	case MM_REQ_PASSWORD_CHANGE:
+		return auth_password_change(r);
+	case MM_REQ_SESSION_OPEN:
+		return login_session_open(r);
+	case MM_REQ_SESSION_CLOSE:
+		return login_session_close(r);
+	case MM_REQ_ACCOUNTS:
+		return login_accounts(r);
+	case MM_REQ_SWITCH:
+		return login_switch(r);
+	case MM_REQ_DEFAULT_SET:
+		return login_default_set(r);
+	case MM_REQ_LOGIN_MODE:
+		return auth_login_mode(r);
 	default:
 		if ((r->in->code & 0xff00) == 0x0700)
 			return settings_dispatch(r);

@@ -38,7 +38,8 @@
  * state forbids it (reply field "reason"); -EAGAIN rate limited, retry later
  * (field "retry_after" in seconds); -ENOLCK account locked (field
  * "locked_until"); -ETIMEDOUT expired; -EHOSTDOWN directory unavailable;
- * -ECOMM mail could not be sent; -EPROTO malformed frame; -EMSGSIZE frame
+ * -ECOMM mail could not be sent; -ESTALE no pending single-use secret
+ * (used or exhausted: a new one is needed); -EPROTO malformed frame; -EMSGSIZE frame
  * too large; -ENOSYS unknown request code.
  *
  * Caller identity comes from SO_PEERCRED, never from the payload. "admin"
@@ -94,6 +95,58 @@ enum mm_request {
 	MM_REQ_CGU_ACCEPT = 0x010c,
 	/* admin: login -> status (pending-confirmation again, with a new link) */
 	MM_REQ_CONFIRM_RESEND = 0x010d,
+
+	/* --- 0x02xx: login (PAM, screen lockers) and sessions ------------- */
+	/* Common to every 0x02xx request: "user" is the login or the login
+	 * e-mail of an individual account; a non-admin caller may only name
+	 * the account whose uidNumber is its uid. service (PAM service) and
+	 * rhost (remote host) are optional and only go to the audit trail.
+	 * Secrets (password, code, txn, session) are never echoed. */
+	/* user, password, service, rhost -> login, txn, txn_expires_in.
+	 * txn (64 hex) binds this password step to the one-time code step
+	 * and is valid otp_ttl seconds, on any daemon of the directory.
+	 * -EACCES bad credentials, -ENOLCK locked (locked_until, epoch
+	 * seconds), -EPERM account not active (reason), -EAGAIN rate limited. */
+	MM_REQ_AUTH_PASSWORD = 0x0201,
+	/* user, txn, service, rhost -> sent_to (masked address), expires_in.
+	 * -EAGAIN resend too early (retry_after; pending yes|no: whether the
+	 * code sent before may still be used), -ECOMM mail not sent. */
+	MM_REQ_OTP_SEND = 0x0202,
+	/* user, txn, code, service, rhost -> login. Ends the transaction.
+	 * -EACCES wrong code (tries_left) or no such transaction, -ETIMEDOUT
+	 * code expired (reason "transaction": the password step expired),
+	 * -ESTALE no code pending (used, too many tries — then tries_left 0 —,
+	 * or never sent): a new code is needed. */
+	MM_REQ_OTP_VERIFY = 0x0203,
+	/* user, service, rhost -> login, status, cgu_required (yes|no).
+	 * -EPERM not active: reason pending|suspended|closed|org. */
+	MM_REQ_ACCT_CHECK = 0x0204,
+	/* user, old_password, new_password, service, rhost -> login.
+	 * -EINVAL new password refused by the policy (field new_password,
+	 * rule utf8|max_length|min_length|upper|lower|digit|special|same). */
+	MM_REQ_PASSWORD_CHANGE = 0x0205,
+	/* user, method, service, rhost -> session (64 hex, the handle), user,
+	 * account (login of the default account), address (MSSanté address,
+	 * else login e-mail), account_type */
+	MM_REQ_SESSION_OPEN = 0x0206,
+	/* session -> (nothing) */
+	MM_REQ_SESSION_CLOSE = 0x0207,
+	/* [user] -> records of login, type, status, mss_address, login_mail,
+	 * default (yes|no), self (yes|no): the user's own account first,
+	 * then the active ORGs whose connection accounts include it. */
+	MM_REQ_ACCOUNTS = 0x0208,
+	/* session, target -> account, address, account_type, user.
+	 * -EACCES (audited) when target is not one of MM_REQ_ACCOUNTS. */
+	MM_REQ_SWITCH = 0x0209,
+	/* [user], target -> default (login). target may be the user itself. */
+	MM_REQ_DEFAULT_SET = 0x020a,
+	/* -> mode (online|offline): offline when the directory is unreachable
+	 * and offline_login is on. Then AUTH_PASSWORD (root callers only)
+	 * checks the password against the verifier kept at the last online
+	 * login and replies login, offline (yes), offline_until (epoch) and no
+	 * txn: there is no one-time code offline. ACCT_CHECK and SESSION_OPEN
+	 * answer from that record too, with offline (yes). */
+	MM_REQ_LOGIN_MODE = 0x020b,
 
 	/* --- 0x05xx: e-CPS push and API service clients ------------------- */
 	/* login (admin, or the caller's own account) -> request_id,

@@ -33,6 +33,11 @@ static void usage(FILE *f)
 		"  show [LOGIN]           show an account (your own without LOGIN)\n"
 		"  cgu accept LOGIN       record the acceptance of the terms of use\n"
 		"\n"
+		"Changer de compte (your own account; root may add --user LOGIN):\n"
+		"  accounts               the accounts you may use: yours and the BAL ORG you connect to\n"
+		"  switch TARGET [--session HANDLE]   switch the open session (default: $MEDIMAIL_SESSION)\n"
+		"  default TARGET         the account selected at login\n"
+		"\n"
 		"Account settings (your own account, or --login LOGIN: an ORG you connect to; admins: any):\n"
 		"  profile show | profile set [--sn --given-name --phone --phone2 --street --postal-code\n"
 		"              --city --raison-sociale --profession --speciality; ORG admins: --struct-type\n"
@@ -698,6 +703,36 @@ usage:
 	return EXIT_USAGE;
 }
 
+/* switch TARGET [--session HANDLE]: the handle defaults to the one PAM exported. */
+static int cmd_switch(int argc, char **argv)
+{
+	const char *session = getenv("MEDIMAIL_SESSION"), *target = NULL;
+	struct mm_msg *m;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--session") && i + 1 < argc)
+			session = argv[++i];
+		else if (argv[i][0] != '-' && !target)
+			target = argv[i];
+		else {
+			fprintf(stderr, "medimailctl: switch: unexpected argument %s\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!target || !session || !*session) {
+		fprintf(stderr, "medimailctl: switch TARGET [--session HANDLE] (no MEDIMAIL_SESSION in the environment)\n");
+		return EXIT_USAGE;
+	}
+	m = mm_msg_new(MM_REQ_SWITCH, false);
+	if (!m)
+		return EXIT_REFUSED;
+	if (add_or_die(m, "session", session) < 0 || add_or_die(m, "target", target) < 0) {
+		mm_msg_free(m);
+		return EXIT_USAGE;
+	}
+	return call(m);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -710,6 +745,7 @@ int main(int argc, char **argv)
 	static const char *const k_org[] = { "org", "member" };
 	static const char *const k_id[] = { "id" };
 	static const char *const k_card[] = { "login", "fingerprint" };
+	static const char *const k_target[] = { "target" };
 	const char *cmd;
 	int c;
 
@@ -779,6 +815,12 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], "remove"))
 			return simple(MM_REQ_SERVICE_REMOVE, argc - 1, argv + 1, k_id, 1, 1);
 	}
+	if (!strcmp(cmd, "accounts"))
+		return simple(MM_REQ_ACCOUNTS, argc, argv, NULL, 0, 0);
+	if (!strcmp(cmd, "default"))
+		return simple(MM_REQ_DEFAULT_SET, argc, argv, k_target, 1, 1);
+	if (!strcmp(cmd, "switch"))
+		return cmd_switch(argc, argv);
 	{
 		bool handled;
 		int rc = cmd_settings(argc, argv, &handled);

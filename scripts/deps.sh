@@ -12,7 +12,7 @@ PKGS=(
   libmicrohttpd-dev libgnutls28-dev libjansson-dev libpcsclite-dev libp11-kit-dev
   # run and test
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
-  pamtester libpam-wrapper libnss-wrapper ca-certificates
+  pamtester libpam-wrapper libnss-wrapper ca-certificates python3-pexpect
   curl nodejs python3-jwt python3-cryptography
   # packaging (debian/), man pages, the systemd unit check
   debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd

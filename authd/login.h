@@ -1,0 +1,50 @@
+/* Helpers of the login requests (auth.c, session.c): who is asking, for whom, the audit line. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "daemon.h"
+#include "store.h"
+
+/* Value of a request field, NULL when absent or empty. */
+const char *login_field(const struct req *r, const char *key);
+/* One audit line with the request's service and remote host. */
+void login_audit(const struct req *r, const char *event, const char *method, const char *account, bool ok,
+		 const char *reason);
+/* The individual account named by the request field "user" (login or login
+ * e-mail), read with attrs (which must include uid, mmAccountType, mmStatus
+ * and uidNumber), after the caller rules: an admin may name anyone, another
+ * caller only the account whose uidNumber is its uid. Without "user", a
+ * non-admin caller gets its own account. On refusal the reply is set, the
+ * refusal audited under event, and the status returned. */
+int login_user(struct req *r, const char *event, const char *const *attrs, struct entry **ret)
+	__attribute__((warn_unused_result));
+/* Does the account's uidNumber equal uid? */
+bool login_owned_by(const struct entry *e, uid_t uid);
+/* "pending", "suspended", "closed" or NULL for an active account. */
+const char *login_inactive_reason(const struct entry *e);
+/* Reads the mmSession entry whose mmSessionId is the keyed hash of handle
+ * under context ("pam-txn" or "pam-session": distinct from the HTTP API's
+ * "session" tokens, so that neither kind of handle works as the other); -ENOENT when unknown or malformed,
+ * -ETIMEDOUT when expired (then deleted). */
+int login_handle_load(struct req *r, const char *context, const char *handle, struct entry **ret)
+	__attribute__((warn_unused_result));
+/* Creates such an entry; writes the new handle (64 hex) to ret_handle. */
+int login_handle_create(struct req *r, const char *context, const char *user_dn, const char *account_dn,
+			const char *method, long long ttl, char ret_handle[65]) __attribute__((warn_unused_result));
+int login_handle_delete(struct req *r, const struct entry *e) __attribute__((warn_unused_result));
+long long login_now(void);
+
+/* login_session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
+int login_session_open(struct req *r);
+int login_session_close(struct req *r);
+int login_accounts(struct req *r);
+int login_switch(struct req *r);
+int login_default_set(struct req *r);
+/* auth.c: MM_REQ_AUTH_PASSWORD .. MM_REQ_PASSWORD_CHANGE */
+int auth_password(struct req *r);
+int auth_otp_send(struct req *r);
+int auth_otp_verify(struct req *r);
+int auth_acct_check(struct req *r);
+int auth_password_change(struct req *r);
+int auth_login_mode(struct req *r);

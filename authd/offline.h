@@ -1,0 +1,28 @@
+/* Offline login: a local copy of an account's argon2id verifier, kept after an online login. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "store.h"
+
+struct offline_rec {
+	char login[256];
+	char mail[256];
+	char address[256];  /* MSSanté address, else login e-mail */
+	char verifier[256]; /* the {ARGON2} value of the directory */
+	long long stamp;    /* last online login */
+	bool cgu;           /* terms of use accepted */
+};
+
+/* After an online login (password + code): keeps e's verifier under its
+ * login and its login e-mail. e needs uid, mmLoginMail, userPassword. */
+int offline_store(const struct mm_config *c, const struct entry *e) __attribute__((warn_unused_result));
+/* The record of a login or login e-mail still within offline_ttl; -ENOENT otherwise. */
+int offline_load(const struct mm_config *c, const char *ident, struct offline_rec *ret)
+	__attribute__((warn_unused_result));
+/* The terms of use were accepted: so says an existing record (login). */
+int offline_mark_cgu(const struct mm_config *c, const char *login) __attribute__((warn_unused_result));
+/* Forgets an account (password changed, account refused online). */
+void offline_forget(const struct mm_config *c, const struct entry *e);
+void offline_rec_wipe(struct offline_rec *rec);
