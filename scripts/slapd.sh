@@ -8,6 +8,11 @@
 #   MM_SUFFIX     database suffix (default dc=medimail,dc=test)
 #   MM_AUTHD_PW   password of cn=authd,ou=system,<suffix> (default: random,
 #                 kept in $MM_STATE/slapd/authd.pw)
+#   MM_SLAPADD    an LDIF file loaded with slapadd into a fresh database
+#                 (benchmarks: bench/dirgen writes one)
+# The national directory operator cn=annuaire-sante,ou=system,<suffix> (the
+# MSSanté view of acl.conf) gets a random password kept in
+# $MM_STATE/slapd/annuaire.pw.
 # The rootdn cn=admin,<suffix> gets a random password kept in
 # $MM_STATE/slapd/admin.pw; local root over ldapi (SASL EXTERNAL) maps to it.
 set -euo pipefail
@@ -32,6 +37,7 @@ pidfile=$state/slapd.pid
 socket=$state/ldapi
 admin_dn="cn=admin,$suffix"
 authd_dn="cn=authd,ou=system,$suffix"
+annuaire_dn="cn=annuaire-sante,ou=system,$suffix"
 
 # Percent-encode a path for an ldapi:// URL (byte by byte).
 urlencode() {
@@ -103,6 +109,8 @@ write_conf() {
 		echo "rootdn \"$admin_dn\""
 		echo "rootpw $(hash_file "$state/admin.pw")"
 		echo "directory \"$state/db\""
+		echo "# The daemon streams the national export: no size or time limit for it."
+		echo "limits dn.exact=\"$authd_dn\" size=unlimited time=unlimited"
 		echo "include \"$schemadir/indexes.conf\""
 		echo "include \"$state/acl.conf\""
 		echo
@@ -154,6 +162,13 @@ base_ldif() {
 	cn: authd
 	description: medimail-auth daemon
 	userPassword: $(hash_file "$state/authd.pw")
+
+	dn: $annuaire_dn
+	objectClass: applicationProcess
+	objectClass: simpleSecurityObject
+	cn: annuaire-sante
+	description: national MSSanté directory operator (MSSanté view only)
+	userPassword: $(hash_file "$state/annuaire.pw")
 	LDIF
 }
 
@@ -206,6 +221,7 @@ do_start() {
 	[ ${#socket} -lt 100 ] || die "ldapi socket path too long: $socket"
 
 	[ -s "$state/admin.pw" ] || secret_file "$state/admin.pw" "$(random_secret)"
+	[ -s "$state/annuaire.pw" ] || secret_file "$state/annuaire.pw" "$(random_secret)"
 	mkdir -p "$state/db"
 	chmod 0700 "$state/db"
 	write_conf
@@ -217,6 +233,11 @@ do_start() {
 		quiet slapadd -f "$conf" -b "$suffix" -l "$state/base.ldif" ||
 			die "slapadd of the base entries failed"
 		rm -f "$state/base.ldif"
+		if [ -n "${MM_SLAPADD:-}" ]; then
+			[ -r "$MM_SLAPADD" ] || die "MM_SLAPADD: cannot read $MM_SLAPADD"
+			quiet slapadd -q -f "$conf" -b "$suffix" -l "$MM_SLAPADD" ||
+				die "slapadd of $MM_SLAPADD failed"
+		fi
 	fi
 
 	rm -f "$socket"
