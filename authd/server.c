@@ -146,6 +146,18 @@ static int dispatch(struct req *r)
 		return org_member_del(r);
 	case MM_REQ_CGU_ACCEPT:
 		return account_cgu_accept(r);
+	case MM_REQ_DIR_SEARCH:
+		return directory_search(r);
+	case MM_REQ_DIR_FAVORITE_ADD:
+		return directory_favorite_add(r);
+	case MM_REQ_DIR_FAVORITE_DEL:
+		return directory_favorite_del(r);
+	case MM_REQ_DIR_FAVORITE_LIST:
+		return directory_favorite_list(r);
+	case MM_REQ_DIR_VISIBILITY:
+		return directory_visibility(r);
+	case MM_REQ_DIR_EXPORT:
+		return directory_export(r);
 	default:
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}
@@ -212,6 +224,7 @@ static void *client_main(void *arg)
 		snprintf(r.caller, sizeof(r.caller), "uid=%u", (unsigned)cr.uid);
 		r.in = in;
 		r.out = out;
+		r.fd = fd;
 		out->status = dispatch(&r);
 		pthread_rwlock_unlock(&srv->reload_lock);
 		if (out->status < 0 && !out->message)

@@ -396,6 +396,83 @@ int store_search(struct store *s, const char *base, int scope, const char *filte
 	return 0;
 }
 
+struct each_arg {
+	const char *base;
+	int scope;
+	const char *filter;
+	const char *const *attrs;
+	store_each_fn each;
+	void *ctx;
+	unsigned timeout;
+	size_t n;
+	bool started; /* an entry went out: a retry would repeat it */
+};
+
+static int op_search_each(LDAP *ld, void *p)
+{
+	struct each_arg *a = p;
+	int msgid, rc, r = 0;
+
+	rc = ldap_search_ext(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL, 0,
+			     &msgid);
+	if (rc != LDAP_SUCCESS)
+		return map_ldap(rc);
+	for (;;) {
+		struct timeval tv = { .tv_sec = a->timeout ? a->timeout : 5 };
+		LDAPMessage *res = NULL;
+		int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &res);
+
+		if (type <= 0) {
+			/* Connection lost or slapd stalled: after a partial stream the
+			 * caller must not get a silent retry. */
+			ldap_msgfree(res);
+			ldap_abandon_ext(ld, msgid, NULL, NULL);
+			r = a->started ? -EIO : -EHOSTDOWN;
+			break;
+		}
+		if (type == LDAP_RES_SEARCH_ENTRY) {
+			struct entry *e = entry_from(ld, res);
+
+			ldap_msgfree(res);
+			if (!e) {
+				r = -ENOMEM;
+			} else {
+				a->started = true;
+				r = a->each(e, a->ctx);
+				entry_free(e);
+				a->n++;
+			}
+			if (r < 0) {
+				ldap_abandon_ext(ld, msgid, NULL, NULL);
+				break;
+			}
+			continue;
+		}
+		if (type == LDAP_RES_SEARCH_RESULT) {
+			int err = LDAP_OTHER;
+
+			rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, NULL, 1);
+			if (rc != LDAP_SUCCESS)
+				r = map_ldap(rc);
+			else if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT)
+				r = map_ldap(err);
+			break;
+		}
+		ldap_msgfree(res); /* references: not followed */
+	}
+	return r;
+}
+
+int store_search_each(struct store *s, const char *base, int scope, const char *filter,
+		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n)
+{
+	struct each_arg a = { base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, 0, false };
+	int r = with_conn(s, op_search_each, &a);
+
+	*ret_n = a.n;
+	return r;
+}
+
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,
 		     const char *const *attrs, struct entry **ret)
 {
