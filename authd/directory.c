@@ -28,6 +28,15 @@ static const char *const mssante_attrs[] = {
 	"mmAccountType", "cn", "sn", "givenName", "mmMssAddress", "mmProfessionCode", "mmSpeciality", "o",
 	"ou", "street", "postalCode", "l", "telephoneNumber", NULL
 };
+/* A typeahead list shows who, which address, which profession, where (the
+ * guides' result list); the rest is the contact's card (detail=full). */
+static const char *const medimail_summary_attrs[] = {
+	"uid", "mmAccountType", "cn", "mmLoginMail", "mmMssAddress", "mmVisibleMssante", "mmProfessionCode",
+	"postalCode", "l", NULL
+};
+static const char *const mssante_summary_attrs[] = {
+	"mmAccountType", "cn", "mmMssAddress", "mmProfessionCode", "postalCode", "l", NULL
+};
 
 /* TRE_G15 codes, for profession searches by label. */
 static const char *const profession_codes[] = {
@@ -46,9 +55,11 @@ int dir_view_parse(const char *s, enum dir_view *ret)
 	return 0;
 }
 
-const char *const *dir_view_attrs(enum dir_view v)
+const char *const *dir_view_attrs(enum dir_view v, bool full)
 {
-	return v == DIR_VIEW_MSSANTE ? mssante_attrs : medimail_attrs;
+	if (v == DIR_VIEW_MSSANTE)
+		return full ? mssante_attrs : mssante_summary_attrs;
+	return full ? medimail_attrs : medimail_summary_attrs;
 }
 
 /* A growing string; err remembers an allocation failure. */
@@ -258,27 +269,45 @@ int dir_filter(const struct dir_query *q, enum dir_view v, char **ret_filter, co
 	return 0;
 }
 
-/* Sort key: the folded display name. */
-static int entry_name_cmp(const void *pa, const void *pb)
-{
-	const struct entry *a = *(const struct entry *const *)pa, *b = *(const struct entry *const *)pb;
-	const char *na = entry_get(a, "cn"), *nb = entry_get(b, "cn");
-	char fa[256] = "", fb[256] = "";
+/* Sort by folded display name; each key is folded once, not per comparison. */
+struct sort_item {
+	char key[128];
+	struct entry *e;
+};
 
-	if (na && text_fold(na, ' ', fa, sizeof(fa)) < 0)
-		fa[0] = '\0';
-	if (nb && text_fold(nb, ' ', fb, sizeof(fb)) < 0)
-		fb[0] = '\0';
-	return strcmp(fa, fb);
+static int sort_item_cmp(const void *pa, const void *pb)
+{
+	const struct sort_item *a = pa, *b = pb;
+
+	return strcmp(a->key, b->key);
 }
 
-int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, const char *filter,
+static void entries_sort(struct entry **e, size_t n)
+{
+	struct sort_item *v;
+
+	if (n < 2 || !(v = calloc(n, sizeof(*v))))
+		return; /* unsorted is still a correct answer */
+	for (size_t i = 0; i < n; i++) {
+		const char *name = entry_get(e[i], "cn");
+
+		v[i].e = e[i];
+		if (!name || text_fold(name, ' ', v[i].key, sizeof(v[i].key)) < 0)
+			v[i].key[0] = '\0';
+	}
+	qsort(v, n, sizeof(*v), sort_item_cmp);
+	for (size_t i = 0; i < n; i++)
+		e[i] = v[i].e;
+	free(v);
+}
+
+int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, bool full, const char *filter,
 	       struct entry ***ret, size_t *ret_n, bool *ret_more)
 {
 	struct entry **e = NULL;
 	size_t n = 0;
 	/* One more than shown, to know whether to ask for a narrower search. */
-	int rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, dir_view_attrs(v), DIR_MAX_RESULTS + 1,
+	int rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, dir_view_attrs(v, full), DIR_MAX_RESULTS + 1,
 			      &e, &n);
 
 	if (rc < 0)
@@ -286,8 +315,7 @@ int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, cons
 	*ret_more = n > DIR_MAX_RESULTS;
 	while (n > DIR_MAX_RESULTS)
 		entry_free(e[--n]);
-	if (n > 1)
-		qsort(e, n, sizeof(*e), entry_name_cmp);
+	entries_sort(e, n);
 	*ret = e;
 	*ret_n = n;
 	return 0;
@@ -423,11 +451,10 @@ int dir_favorite_list(struct store *s, const struct mm_config *c, const char *ow
 	sb_str(&b, "))");
 	if ((rc = b.err) < 0 || terms == 0)
 		goto out;
-	rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, b.s, dir_view_attrs(v), DIR_MAX_FAVORITES, &e, &n);
+	rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, b.s, dir_view_attrs(v, true), DIR_MAX_FAVORITES, &e, &n);
 	if (rc < 0)
 		goto out;
-	if (n > 1)
-		qsort(e, n, sizeof(*e), entry_name_cmp);
+	entries_sort(e, n);
 	*ret = e;
 	*ret_n = n;
 out:
@@ -793,38 +820,42 @@ static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 	return 0;
 }
 
+/* Wire name of each attribute a view returns; mssante: shown in that view. */
+static const struct {
+	const char *attr, *key;
+	bool mssante;
+} record_map[] = {
+	{ "uid", "login", false }, { "mmAccountType", "type", true }, { "cn", "name", true },
+	{ "sn", "sn", true }, { "givenName", "given_name", true }, { "mmLoginMail", "login_mail", false },
+	{ "mmMssAddress", "mss_address", true }, { "mmProfessionCode", "profession", true },
+	{ "mmSpeciality", "speciality", true }, { "o", "raison_sociale", true }, { "ou", "service", true },
+	{ "street", "street", true }, { "postalCode", "postal_code", true }, { "l", "city", true },
+	{ "telephoneNumber", "phone", true },
+};
+
 static void put_record(struct req *r, size_t i, const struct entry *e, enum dir_view v)
 {
-	static const struct {
-		const char *attr, *key;
-	} map[] = {
-		{ "uid", "login" }, { "mmAccountType", "type" }, { "cn", "name" }, { "sn", "sn" },
-		{ "givenName", "given_name" }, { "mmLoginMail", "login_mail" }, { "mmMssAddress", "mss_address" },
-		{ "mmProfessionCode", "profession" }, { "mmSpeciality", "speciality" }, { "o", "raison_sociale" },
-		{ "ou", "service" }, { "street", "street" }, { "postalCode", "postal_code" }, { "l", "city" },
-		{ "telephoneNumber", "phone" },
-	};
-	const char *const *allowed = dir_view_attrs(v);
+	bool mss_public = v == DIR_VIEW_MSSANTE || entry_has_value(e, "mmVisibleMssante", "TRUE");
 	char idx[24];
 
 	snprintf(idx, sizeof(idx), "%zu", i);
 	req_put(r, "#", idx);
-	for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
-		const struct attr *a = entry_attr(e, map[k].attr);
-		bool ok = false;
+	/* One pass over the entry's attributes (slapd returns only those asked for). */
+	for (size_t k = 0; k < e->nattrs; k++) {
+		const struct attr *a = &e->attrs[k];
+		size_t m = 0;
 
-		for (size_t j = 0; allowed[j]; j++)
-			if (!strcasecmp(allowed[j], map[k].attr))
-				ok = true;
-		if (!ok || !a)
+		while (m < sizeof(record_map) / sizeof(record_map[0]) && strcasecmp(record_map[m].attr, a->name))
+			m++;
+		if (m == sizeof(record_map) / sizeof(record_map[0]) ||
+		    (v == DIR_VIEW_MSSANTE && !record_map[m].mssante))
 			continue;
 		/* In the Medimail view the MSSanté address shows only where it is public. */
-		if (v == DIR_VIEW_MEDIMAIL && !strcmp(map[k].key, "mss_address") &&
-		    !entry_has_value(e, "mmVisibleMssante", "TRUE"))
+		if (!strcmp(record_map[m].key, "mss_address") && !mss_public)
 			continue;
 		for (size_t j = 0; j < a->nvals; j++)
-			req_put(r, map[k].key, a->vals[j]);
-		if (!strcmp(map[k].key, "profession") && a->nvals)
+			req_put(r, record_map[m].key, a->vals[j]);
+		if (!strcmp(record_map[m].key, "profession") && a->nvals)
 			req_put(r, "profession_label", profession_label(a->vals[0]));
 	}
 }
@@ -841,8 +872,8 @@ static void put_records(struct req *r, struct entry **e, size_t n, enum dir_view
 
 int directory_search(struct req *r)
 {
-	static const char *const allowed[] = { "view", "login", "q", "name", "first_name", "profession",
-					       "city", "postal_code", "address", NULL };
+	static const char *const allowed[] = { "view", "detail", "login", "q", "name", "first_name",
+					       "profession", "city", "postal_code", "address", NULL };
 	struct dir_query q = { get(r, "q"), get(r, "name"), get(r, "first_name"), get(r, "profession"),
 			       get(r, "city"), get(r, "postal_code"), get(r, "address") };
 	const char *field = NULL, *rule = NULL;
@@ -850,13 +881,16 @@ int directory_search(struct req *r)
 	char *filter = NULL;
 	enum dir_view v;
 	size_t n = 0;
-	bool more = false;
+	bool more = false, full;
 	int rc;
 
 	if ((rc = check_keys(r, allowed)) < 0)
 		return rc;
 	if (dir_view_parse(get(r, "view"), &v) < 0)
 		return req_fail_field(r, "view", "unknown", "annuaire : medimail ou mssante");
+	if (get(r, "detail") && strcmp(get(r, "detail"), "summary") && strcmp(get(r, "detail"), "full"))
+		return req_fail_field(r, "detail", "unknown", "détail : summary ou full");
+	full = get(r, "detail") && !strcmp(get(r, "detail"), "full");
 	rc = dir_filter(&q, v, &filter, &field, &rule);
 	if (rc == -EINVAL)
 		return req_fail_field(r, field, rule, "%s : %s", field,
@@ -873,7 +907,7 @@ int directory_search(struct req *r)
 		if ((rc = acting_account(r, false, &me)) < 0)
 			goto out;
 	}
-	rc = dir_search(r->store, r->cfg, v, filter, &e, &n, &more);
+	rc = dir_search(r->store, r->cfg, v, full, filter, &e, &n, &more);
 	if (rc < 0) {
 		rc = dir_fail(r, rc, "recherche");
 		goto out;

@@ -42,12 +42,13 @@ int dir_view_parse(const char *s, enum dir_view *ret);
 int dir_filter(const struct dir_query *q, enum dir_view v, char **ret_filter, const char **ret_field,
 	       const char **ret_rule) MM_WUR;
 
-/* Attributes a view may return (NULL-terminated). */
-const char *const *dir_view_attrs(enum dir_view v);
+/* Attributes a view returns (NULL-terminated): the contact's card (full),
+ * or what a result list shows (name, addresses, profession, city). */
+const char *const *dir_view_attrs(enum dir_view v, bool full);
 
 /* At most DIR_MAX_RESULTS entries, sorted by name; *ret_more when more
  * matched ("précisez votre recherche"). */
-int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, const char *filter,
+int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, bool full, const char *filter,
 	       struct entry ***ret, size_t *ret_n, bool *ret_more) MM_WUR;
 
 /* Favourites of the account owner_dn: add (target must be in the view),

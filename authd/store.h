@@ -21,6 +21,7 @@ struct entry {
 	char *dn;
 	size_t nattrs;
 	struct attr *attrs;
+	size_t packed_size; /* entries read from slapd are one allocation of this size */
 };
 
 int store_new(const struct mm_config *c, struct store **ret) MM_WUR;

@@ -105,7 +105,9 @@ enum mm_request {
 	 * "mssante" = active PER / INT / ORG with a visible MSSanté address,
 	 * never the login e-mail nor the login.
 	 *
-	 * [view] (medimail|mssante, default medimail), [login] (admin), and at
+	 * [view] (medimail|mssante, default medimail), [detail] (summary|full,
+	 * default summary: the result list; full: the contact's card),
+	 * [login] (admin), and at
 	 * least one of: q (free text: names, ORG name, city), name (sn or ORG
 	 * name), first_name, profession (TRE_G15 code or the start of its
 	 * label), city, postal_code (1..5 digits), address (street).  Each
@@ -114,10 +116,11 @@ enum mm_request {
 	 * repeated fields are refused (-EINVAL, "field", "rule").
 	 * -> refine (yes|no: more than MM_DIR_MAX_RESULTS matched, "précisez
 	 * votre recherche"), count, then at most MM_DIR_MAX_RESULTS records
-	 * sorted by name: login (medimail view), type, name, sn, given_name,
-	 * login_mail (medimail view), mss_address (where visible), profession,
-	 * profession_label, speciality, raison_sociale, service, street,
-	 * postal_code, city, phone (repeated) */
+	 * sorted by name: login (medimail view), type, name, login_mail
+	 * (medimail view), mss_address (where visible), profession,
+	 * profession_label, postal_code, city; with detail=full also sn,
+	 * given_name, speciality, raison_sociale, service, street, phone
+	 * (repeated) */
 	MM_REQ_DIR_SEARCH = 0x0401,
 	/* [login] (admin), target (login of an entry of the Medimail view)
 	 * -> target; adding a favourite twice is not an error */

@@ -277,7 +277,10 @@ def test_search_mssante_view(authd, slapd, people):
     assert recs and all("login_mail" not in x and "login" not in x for x in recs)
     assert all(x["type"] in ("PER", "INT", "ORG") for x in recs)
     assert {x["type"] for x in recs} >= {"INT"}
-    assert not any(x.get("given_name") in ("Octave", "Mélodie") for x in recs)
+    assert not any(x["name"] in ("Octave QUIRINAL", "Mélodie QUIRINAL") for x in recs)
+    # the contact's card: more fields, still no login e-mail
+    full = search(authd, "quirinal", "--view", "mssante", "--detail", "full", uid=me).json["records"]
+    assert any(x.get("given_name") == "Ilan" for x in full) and all("login_mail" not in x for x in full)
 
 
 def test_search_needs_an_active_medimail_account(authd, people):
@@ -406,7 +409,7 @@ def test_visibility_toggle_hides_and_shows(authd, slapd, people):
     r = authd.ctl("visibility", "mssante", "off", uid=owner)
     assert r.returncode == 0 and r.json["fields"]["visible_mssante"] == "off"
     assert ldapsearch(slapd, op, SUFFIX, "(givenName=Ilan)") == []
-    assert not any(x.get("given_name") == "Ilan" for x in
+    assert not any(x["name"] == "Ilan QUIRINAL" for x in
                    search(authd, "ilan", "--view", "mssante", uid=me).json.get("records", []))
     for d in ("medimail", "mssante"):
         assert authd.ctl("visibility", d, "on", uid=owner).returncode == 0
