@@ -845,8 +845,14 @@ static void put_record(struct req *r, size_t i, const struct entry *e, enum dir_
 		const struct attr *a = &e->attrs[k];
 		size_t m = 0;
 
-		while (m < sizeof(record_map) / sizeof(record_map[0]) && strcasecmp(record_map[m].attr, a->name))
+		/* slapd names attributes as they were asked for: exact match first. */
+		while (m < sizeof(record_map) / sizeof(record_map[0]) && strcmp(record_map[m].attr, a->name))
 			m++;
+		if (m == sizeof(record_map) / sizeof(record_map[0]))
+			for (m = 0; m < sizeof(record_map) / sizeof(record_map[0]) &&
+				    strcasecmp(record_map[m].attr, a->name);
+			     m++)
+				;
 		if (m == sizeof(record_map) / sizeof(record_map[0]) ||
 		    (v == DIR_VIEW_MSSANTE && !record_map[m].mssante))
 			continue;
