@@ -511,7 +511,10 @@ static int op_search_each(LDAP *ld, void *p)
 int store_search_each(struct store *s, const char *base, int scope, const char *filter,
 		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n)
 {
-	struct each_arg a = { base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, 0, false };
+	/* slapd may scan many hidden entries between two it sends: wait longer
+	 * for the next one than for a whole ordinary request. */
+	unsigned wait = s->cfg->ldap_timeout > 60 ? s->cfg->ldap_timeout : 60;
+	struct each_arg a = { base, scope, filter, attrs, each, ctx, wait, 0, false };
 	int r = with_conn(s, op_search_each, &a);
 
 	*ret_n = a.n;
