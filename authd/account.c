@@ -359,15 +359,38 @@ static int check_type_fields(struct req *r, const char *type)
 	return 0;
 }
 
-/* Folded words for typeahead search (mmSearchKey). */
-static void add_search_keys(struct mods *m, const char *text)
+/* Folded words for typeahead search (mmSearchKey): plain for free text
+ * ("jean"), and tagged for searches by field ("n:" name, "g:" first name,
+ * "c:" city, "s:" street, "o:" raison sociale; see authd/directory.c). */
+static bool mods_has(const struct mods *m, const char *attr, const char *value)
 {
-	char folded[256], *save = NULL;
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t k = 0; !strcasecmp(m->v[i]->mod_type, attr) && m->v[i]->mod_values &&
+				   m->v[i]->mod_values[k]; k++)
+			if (!strcmp(m->v[i]->mod_values[k], value))
+				return true;
+	return false;
+}
+
+static void add_search_keys_tagged(struct mods *m, const char *text, const char *tag, bool plain)
+{
+	char folded[256], tagged[300], *save = NULL;
 
 	if (!text || text_fold(text, ' ', folded, sizeof(folded)) <= 0)
 		return;
-	for (char *w = strtok_r(folded, " ", &save); w; w = strtok_r(NULL, " ", &save))
-		mods_add(m, LDAP_MOD_ADD, "mmSearchKey", w);
+	for (char *w = strtok_r(folded, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		/* "Jean Paris" living in Paris: a value twice would fail the add. */
+		if (plain && !mods_has(m, "mmSearchKey", w))
+			mods_add(m, LDAP_MOD_ADD, "mmSearchKey", w);
+		snprintf(tagged, sizeof(tagged), "%s:%s", tag ? tag : "", w);
+		if (tag && !mods_has(m, "mmSearchKey", tagged))
+			mods_add(m, LDAP_MOD_ADD, "mmSearchKey", tagged);
+	}
+}
+
+static void add_search_keys(struct mods *m, const char *text, const char *tag)
+{
+	add_search_keys_tagged(m, text, tag, true);
 }
 
 static int send_confirmation(struct req *r, const char *to, const char *token)
@@ -535,19 +558,21 @@ int account_register(struct req *r)
 			mods_add(&m, LDAP_MOD_ADD, "cn", get(r, "org_name"));
 			mods_add(&m, LDAP_MOD_ADD, "displayName", get(r, "org_name"));
 			mods_add(&m, LDAP_MOD_ADD, "mmMember", member->dn);
-			add_search_keys(&m, get(r, "org_name"));
+			add_search_keys(&m, get(r, "org_name"), "n");
 		} else {
 			mods_addf(&m, LDAP_MOD_ADD, "cn", "%s %s", get(r, "given_name"), get(r, "sn"));
 			mods_addf(&m, LDAP_MOD_ADD, "displayName", "%s %s", get(r, "given_name"), get(r, "sn"));
 			mods_add(&m, LDAP_MOD_ADD, "userPassword", pwhash);
-			add_search_keys(&m, get(r, "given_name"));
-			add_search_keys(&m, get(r, "sn"));
+			add_search_keys(&m, get(r, "given_name"), "g");
+			add_search_keys(&m, get(r, "sn"), "n");
 			if (get(r, "rpps"))
 				mods_addf(&m, LDAP_MOD_ADD, "mmNationalId", "8%s", get(r, "rpps"));
 			else if (get(r, "adeli"))
 				mods_addf(&m, LDAP_MOD_ADD, "mmNationalId", "0%s", get(r, "adeli"));
 		}
-		add_search_keys(&m, get(r, "city"));
+		add_search_keys(&m, get(r, "city"), "c");
+		add_search_keys_tagged(&m, get(r, "street"), "s", false);
+		add_search_keys_tagged(&m, get(r, "raison_sociale"), "o", false);
 		free(dn);
 		dn = NULL;
 		{

@@ -25,6 +25,7 @@ struct req {
 	char caller[48];          /* "uid=1000" for the audit trail */
 	const struct mm_msg *in;
 	struct mm_msg *out;
+	int fd;                   /* the client's socket, for streamed replies */
 };
 
 /* Sets the reply message and returns status, for one-line refusals. */
@@ -58,3 +59,10 @@ int card_auth(struct req *r);
 int card_link(struct req *r);
 int card_list(struct req *r);
 int card_unlink(struct req *r);
+/* directory.c: the directories (MM_REQ_DIR_SEARCH .. MM_REQ_DIR_EXPORT) */
+int directory_search(struct req *r);
+int directory_favorite_add(struct req *r);
+int directory_favorite_del(struct req *r);
+int directory_favorite_list(struct req *r);
+int directory_visibility(struct req *r);
+int directory_export(struct req *r);

@@ -186,6 +186,18 @@ static int dispatch(struct req *r)
 		return login_default_set(r);
 	case MM_REQ_LOGIN_MODE:
 		return auth_login_mode(r);
+	case MM_REQ_DIR_SEARCH:
+		return directory_search(r);
+	case MM_REQ_DIR_FAVORITE_ADD:
+		return directory_favorite_add(r);
+	case MM_REQ_DIR_FAVORITE_DEL:
+		return directory_favorite_del(r);
+	case MM_REQ_DIR_FAVORITE_LIST:
+		return directory_favorite_list(r);
+	case MM_REQ_DIR_VISIBILITY:
+		return directory_visibility(r);
+	case MM_REQ_DIR_EXPORT:
+		return directory_export(r);
 	default:
 		if ((r->in->code & 0xff00) == 0x0700)
 			return settings_dispatch(r);
@@ -254,6 +266,7 @@ static void *client_main(void *arg)
 		snprintf(r.caller, sizeof(r.caller), "uid=%u", (unsigned)cr.uid);
 		r.in = in;
 		r.out = out;
+		r.fd = fd;
 		out->status = dispatch(&r);
 		pthread_rwlock_unlock(&srv->reload_lock);
 		if (out->status < 0 && !out->message)

@@ -168,6 +168,13 @@ static int conn_open(struct store *s, LDAP **ret)
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return r == -EACCES ? -EACCES : -EHOSTDOWN;
 	}
+	{
+		/* Read slapd's answers in large chunks: libldap otherwise issues two
+		 * read()s and a poll() per entry, which dominates a 50-entry search. */
+		Sockbuf *sb = NULL;
+		if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS && sb)
+			(void)ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_TRANSPORT, NULL);
+	}
 	if (s->warned_down)
 		log_msg(LOG_NOTICE, "directory %s: connected again", c->ldap_uri);
 	s->warned_down = false;
@@ -262,6 +269,12 @@ void entry_free(struct entry *e)
 {
 	if (!e)
 		return;
+	if (e->packed_size) {
+		/* Values may be secrets (hashes read by the daemon): wipe them all. */
+		secret_wipe(e, e->packed_size);
+		free(e);
+		return;
+	}
 	for (size_t i = 0; i < e->nattrs; i++) {
 		for (size_t j = 0; j < e->attrs[i].nvals; j++)
 			secret_free(e->attrs[i].vals[j]);
@@ -282,57 +295,89 @@ void entries_free(struct entry **v, size_t n)
 	free(v);
 }
 
+/* An entry read from slapd, copied into one allocation: one pass over the
+ * message's BER (ldap_get_values_len would rescan it for every attribute)
+ * collects borrowed values, then one malloc holds the entry, its attribute
+ * and value arrays and every string.  A search of 50 entries is thousands
+ * of allocations less. */
+struct borrowed {
+	struct berval name;
+	struct berval *vals;
+	size_t nvals;
+};
+
 static struct entry *entry_from(LDAP *ld, LDAPMessage *msg)
 {
-	struct entry *e = calloc(1, sizeof(*e));
 	BerElement *ber = NULL;
-	char *dn, *a;
+	struct berval dn, bv, *bvals = NULL;
+	struct borrowed *b = NULL;
+	size_t nb = 0, cap = 0, nvals = 0, bytes, off;
+	struct entry *e = NULL;
+	char **vp, *sp;
+	int rc;
 
-	if (!e)
-		return NULL;
-	dn = ldap_get_dn(ld, msg);
-	e->dn = dn ? strdup(dn) : NULL;
-	ldap_memfree(dn);
-	if (!e->dn)
-		goto fail;
-	for (a = ldap_first_attribute(ld, msg, &ber); a; a = ldap_next_attribute(ld, msg, ber)) {
-		struct berval **vals = ldap_get_values_len(ld, msg, a);
-		struct attr *na = reallocarray(e->attrs, e->nattrs + 1, sizeof(*na));
-		size_t nv = (size_t)ldap_count_values_len(vals);
-
-		if (!na) {
-			ldap_value_free_len(vals);
-			ldap_memfree(a);
-			goto fail;
-		}
-		e->attrs = na;
-		na = &e->attrs[e->nattrs++];
-		memset(na, 0, sizeof(*na));
-		na->name = strdup(a);
-		na->vals = calloc(nv + 1, sizeof(char *));
-		ldap_memfree(a);
-		if (!na->name || !na->vals) {
-			ldap_value_free_len(vals);
-			goto fail;
-		}
-		for (size_t i = 0; i < nv; i++) {
-			na->vals[i] = strndup(vals[i]->bv_val, vals[i]->bv_len);
-			if (!na->vals[i]) {
-				ldap_value_free_len(vals);
-				goto fail;
+	if (ldap_get_dn_ber(ld, msg, &ber, &dn) != LDAP_SUCCESS || !dn.bv_val)
+		goto out;
+	bytes = dn.bv_len + 1;
+	for (rc = ldap_get_attribute_ber(ld, msg, ber, &bv, &bvals); rc == LDAP_SUCCESS && bv.bv_val;
+	     rc = ldap_get_attribute_ber(ld, msg, ber, &bv, &bvals)) {
+		if (nb == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			struct borrowed *nbv = reallocarray(b, ncap, sizeof(*nbv));
+			if (!nbv) {
+				ber_memfree(bvals);
+				goto out;
 			}
-			na->nvals++;
+			b = nbv;
+			cap = ncap;
 		}
-		ldap_value_free_len(vals);
+		b[nb].name = bv;
+		b[nb].vals = bvals;
+		b[nb].nvals = 0;
+		bvals = NULL;
+		while (b[nb].vals && b[nb].vals[b[nb].nvals].bv_val) {
+			bytes += b[nb].vals[b[nb].nvals].bv_len + 1;
+			b[nb].nvals++;
+		}
+		bytes += bv.bv_len + 1;
+		nvals += b[nb].nvals + 1;
+		nb++;
 	}
+	if (rc != LDAP_SUCCESS)
+		goto out;
+	off = sizeof(*e) + nb * sizeof(struct attr) + nvals * sizeof(char *);
+	e = calloc(1, off + bytes);
+	if (!e)
+		goto out;
+	e->packed_size = off + bytes;
+	e->attrs = (struct attr *)(e + 1);
+	vp = (char **)(e->attrs + nb);
+	sp = (char *)e + off;
+	e->dn = sp;
+	memcpy(sp, dn.bv_val, dn.bv_len);
+	sp += dn.bv_len + 1;
+	for (size_t i = 0; i < nb; i++) {
+		struct attr *a = &e->attrs[e->nattrs++];
+
+		a->name = sp;
+		memcpy(sp, b[i].name.bv_val, b[i].name.bv_len);
+		sp += b[i].name.bv_len + 1;
+		a->vals = vp;
+		a->nvals = b[i].nvals;
+		for (size_t j = 0; j < b[i].nvals; j++) {
+			*vp++ = sp;
+			memcpy(sp, b[i].vals[j].bv_val, b[i].vals[j].bv_len);
+			sp += b[i].vals[j].bv_len + 1;
+		}
+		*vp++ = NULL;
+	}
+out:
+	for (size_t i = 0; i < nb; i++)
+		ber_memfree(b[i].vals);
+	free(b);
 	if (ber)
 		ber_free(ber, 0);
 	return e;
-fail:
-	if (ber)
-		ber_free(ber, 0);
-	entry_free(e);
-	return NULL;
 }
 
 struct search_arg {
@@ -394,6 +439,86 @@ int store_search(struct store *s, const char *base, int scope, const char *filte
 	*ret = a.v;
 	*ret_n = a.n;
 	return 0;
+}
+
+struct each_arg {
+	const char *base;
+	int scope;
+	const char *filter;
+	const char *const *attrs;
+	store_each_fn each;
+	void *ctx;
+	unsigned timeout;
+	size_t n;
+	bool started; /* an entry went out: a retry would repeat it */
+};
+
+static int op_search_each(LDAP *ld, void *p)
+{
+	struct each_arg *a = p;
+	int msgid, rc, r = 0;
+
+	rc = ldap_search_ext(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL, 0,
+			     &msgid);
+	if (rc != LDAP_SUCCESS)
+		return map_ldap(rc);
+	for (;;) {
+		struct timeval tv = { .tv_sec = a->timeout ? a->timeout : 5 };
+		LDAPMessage *res = NULL;
+		int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &res);
+
+		if (type <= 0) {
+			/* Connection lost or slapd stalled: after a partial stream the
+			 * caller must not get a silent retry. */
+			ldap_msgfree(res);
+			ldap_abandon_ext(ld, msgid, NULL, NULL);
+			r = a->started ? -EIO : -EHOSTDOWN;
+			break;
+		}
+		if (type == LDAP_RES_SEARCH_ENTRY) {
+			struct entry *e = entry_from(ld, res);
+
+			ldap_msgfree(res);
+			if (!e) {
+				r = -ENOMEM;
+			} else {
+				a->started = true;
+				r = a->each(e, a->ctx);
+				entry_free(e);
+				a->n++;
+			}
+			if (r < 0) {
+				ldap_abandon_ext(ld, msgid, NULL, NULL);
+				break;
+			}
+			continue;
+		}
+		if (type == LDAP_RES_SEARCH_RESULT) {
+			int err = LDAP_OTHER;
+
+			rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, NULL, 1);
+			if (rc != LDAP_SUCCESS)
+				r = map_ldap(rc);
+			else if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT)
+				r = map_ldap(err);
+			break;
+		}
+		ldap_msgfree(res); /* references: not followed */
+	}
+	return r;
+}
+
+int store_search_each(struct store *s, const char *base, int scope, const char *filter,
+		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n)
+{
+	/* slapd may scan many hidden entries between two it sends: wait longer
+	 * for the next one than for a whole ordinary request. */
+	unsigned wait = s->cfg->ldap_timeout > 60 ? s->cfg->ldap_timeout : 60;
+	struct each_arg a = { base, scope, filter, attrs, each, ctx, wait, 0, false };
+	int r = with_conn(s, op_search_each, &a);
+
+	*ret_n = a.n;
+	return r;
 }
 
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,

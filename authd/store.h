@@ -21,6 +21,7 @@ struct entry {
 	char *dn;
 	size_t nattrs;
 	struct attr *attrs;
+	size_t packed_size; /* entries read from slapd are one allocation of this size */
 };
 
 int store_new(const struct mm_config *c, struct store **ret) MM_WUR;
@@ -37,6 +38,12 @@ void entries_free(struct entry **v, size_t n);
 /* Searches; at most max entries (0: no limit). -EHOSTDOWN when slapd is unreachable. */
 int store_search(struct store *s, const char *base, int scope, const char *filter,
 		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n) MM_WUR;
+/* Streams every matching entry to each() as it arrives from slapd, never
+ * holding more than one: for exports of any size.  A negative return of
+ * each() abandons the search and is returned.  *ret_n: entries passed. */
+typedef int (*store_each_fn)(const struct entry *e, void *ctx);
+int store_search_each(struct store *s, const char *base, int scope, const char *filter,
+		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
 /* Exactly one entry, else -ENOENT (none) or -ENOTUNIQ (several). */
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,
 		     const char *const *attrs, struct entry **ret) MM_WUR;

@@ -52,7 +52,10 @@
 
 #define MM_HEADER_SIZE 12
 #define MM_FRAME_MAX (256u * 1024u)
-#define MM_FIELDS_MAX 256u
+/* 2048: a directory search reply carries 50 records of up to 18 fields (raised
+ * from 256; only the 0x04xx replies need more than 256, so older decoders are
+ * unaffected by everything they can ask for). */
+#define MM_FIELDS_MAX 2048u
 #define MM_KEY_MAX 32u
 #define MM_VALUE_MAX (64u * 1024u)
 #define MM_IO_TIMEOUT_MS 5000
@@ -272,7 +275,55 @@ enum mm_request {
 	MM_REQ_CARD_LIST = 0x0603,
 	/* login, fingerprint (admin, or the caller's own account) -> login */
 	MM_REQ_CARD_UNLINK = 0x0604,
+	/* --- 0x04xx: the directories (annuaire Medimail, annuaire santé) - */
+	/* Who: a caller with an active individual account acts for itself; an
+	 * admin gives "login" (or, for a search, nothing: the service centre).
+	 * Views: "medimail" = active entries whose owner did not hide them;
+	 * "mssante" = active PER / INT / ORG with a visible MSSanté address,
+	 * never the login e-mail nor the login.
+	 *
+	 * [view] (medimail|mssante, default medimail), [detail] (summary|full,
+	 * default summary: the result list; full: the contact's card),
+	 * [login] (admin), and at
+	 * least one of: q (free text: names, ORG name, city), name (sn or ORG
+	 * name), first_name, profession (TRE_G15 code or the start of its
+	 * label), city, postal_code (1..5 digits), address (street).  Each
+	 * field: at most MM_DIR_FIELD_MAX bytes and 8 words; every word is an
+	 * accent- and case-insensitive prefix and all must match.  Unknown or
+	 * repeated fields are refused (-EINVAL, "field", "rule").
+	 * -> refine (yes|no: more than MM_DIR_MAX_RESULTS matched, "précisez
+	 * votre recherche"), count, then at most MM_DIR_MAX_RESULTS records
+	 * sorted by name: login (medimail view), type, name, login_mail
+	 * (medimail view), mss_address (where visible), profession,
+	 * profession_label, postal_code, city; with detail=full also sn,
+	 * given_name, speciality, raison_sociale, service, street, phone
+	 * (repeated) */
+	MM_REQ_DIR_SEARCH = 0x0401,
+	/* [login] (admin), target (login of an entry of the Medimail view)
+	 * -> target; adding a favourite twice is not an error */
+	MM_REQ_DIR_FAVORITE_ADD = 0x0402,
+	/* [login] (admin), target -> target; -ENOENT if not a favourite */
+	MM_REQ_DIR_FAVORITE_DEL = 0x0403,
+	/* [login] (admin) -> count, records as MM_REQ_DIR_SEARCH (favourites
+	 * still in the Medimail view) */
+	MM_REQ_DIR_FAVORITE_LIST = 0x0404,
+	/* [login] (admin, the caller itself, or an ORG the caller is an active
+	 * connection account of), directory (medimail|mssante), visible
+	 * (on|off) -> login, visible_medimail, visible_mssante (not for MED:
+	 * -EPERM when asked).  Takes effect in the next search. */
+	MM_REQ_DIR_VISIBILITY = 0x0405,
+	/* admin: no field.  The national extraction of the MSSanté view,
+	 * streamed: any number of replies with status 0 and the fields
+	 * more=yes and data (UTF-8 lines, '\n'-terminated, whole lines only,
+	 * at most 60000 bytes: first the header line, then one line per
+	 * mailbox, 31 '|'-separated columns in the order of the national
+	 * format), then one final reply without "more": count, columns (31),
+	 * or an error status. */
+	MM_REQ_DIR_EXPORT = 0x0406,
 };
+
+#define MM_DIR_MAX_RESULTS 50
+#define MM_DIR_FIELD_MAX 128
 
 /* Account types and statuses as stored in the directory (mmAccountType,
  * mmStatus) and carried on the wire. */

@@ -25,12 +25,11 @@ struct mm_msg *mm_msg_new(uint16_t code, bool reply)
 	return m;
 }
 
+/* A field's key and value share one allocation, starting at key. */
 static void field_wipe(struct mm_field *f)
 {
-	if (f->value) {
+	if (f->value)
 		explicit_bzero(f->value, f->value_len);
-		free(f->value);
-	}
 	free(f->key);
 	f->key = f->value = NULL;
 }
@@ -78,14 +77,15 @@ static int msg_add_n(struct mm_msg *m, const char *key, size_t klen, const char 
 		m->cap = cap;
 	}
 	f = &m->fields[m->nfields];
-	f->key = strndup(key, klen);
-	f->value = malloc(vlen + 1);
-	if (!f->key || !f->value) {
-		free(f->key);
-		free(f->value);
-		f->key = f->value = NULL;
+	/* One allocation per field: replies of a few hundred fields are common. */
+	f->key = malloc(klen + 1 + vlen + 1);
+	if (!f->key) {
+		f->value = NULL;
 		return -ENOMEM;
 	}
+	memcpy(f->key, key, klen);
+	f->key[klen] = '\0';
+	f->value = f->key + klen + 1;
 	memcpy(f->value, value, vlen);
 	f->value[vlen] = '\0';
 	f->value_len = vlen;

@@ -57,6 +57,17 @@ static void usage(FILE *f)
 		"  device verify              (admin) reads a device credential on standard input\n"
 		"  Any --FIELD-file PATH sends the file's content as FIELD.\n"
 		"\n"
+		"Directories (annuaire Medimail, annuaire santé):\n"
+		"  search [TEXT] [--name N] [--first-name P] [--profession CODE|LABEL] [--city C]\n"
+		"         [--postal-code DIGITS] [--address A] [--view medimail|mssante]\n"
+		"                         prefixes, accents and case ignored; at most 50 results\n"
+		"  favorite add|remove LOGIN | favorite list\n"
+		"  visibility medimail|mssante on|off [--login LOGIN|ORG]\n"
+		"                         show or hide your address in that directory\n"
+		"  export [--output FILE]  (administrators) the national extraction of the\n"
+		"                         MSSanté view, 31 '|'-separated columns\n"
+		"  (administrators add --login LOGIN to act for an account)\n"
+		"\n"
 		"Administrators (root or the admin group):\n"
 		"  list [--status S] [--type T]\n"
 		"  validate LOGIN         validate a confirmed registration (assigns the MSSanté address)\n"
@@ -733,6 +744,87 @@ static int cmd_switch(int argc, char **argv)
 	return call(m);
 }
 
+/* The export arrives as a stream of reply frames: write each as it comes. */
+static int cmd_export(int argc, char **argv)
+{
+	const char *output = NULL;
+	struct mm_msg *req = NULL, *rep = NULL;
+	FILE *out = stdout;
+	int fd = -1, r, rc = EXIT_REFUSED;
+	unsigned long long bytes = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--output") && i + 1 < argc) {
+			output = argv[++i];
+		} else {
+			fprintf(stderr, "medimailctl: export: unexpected argument %s\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	r = mm_client_connect(socket_path, timeout_ms, (uid_t)-1, &fd);
+	if (r < 0) {
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path, strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	if (output && !(out = fopen(output, "we"))) {
+		fprintf(stderr, "medimailctl: %s: %s\n", output, strerror(errno));
+		close(fd);
+		return EXIT_USAGE;
+	}
+	req = mm_msg_new(MM_REQ_DIR_EXPORT, false);
+	if (!req || (r = mm_msg_send(fd, req, timeout_ms)) < 0) {
+		fprintf(stderr, "medimailctl: export: cannot send the request\n");
+		rc = EXIT_UNREACHABLE;
+		goto out;
+	}
+	for (;;) {
+		const char *data;
+
+		r = mm_msg_recv(fd, true, timeout_ms, &rep);
+		if (r < 0) {
+			fprintf(stderr, "medimailctl: export interrupted: %s\n", strerror(-r));
+			rc = EXIT_UNREACHABLE;
+			goto out;
+		}
+		if (rep->code != MM_REQ_DIR_EXPORT || rep->status < 0 || !mm_msg_get(rep, "more"))
+			break;
+		data = mm_msg_get(rep, "data");
+		if (data) {
+			size_t n = strlen(data);
+			if (fwrite(data, 1, n, out) != n) {
+				fprintf(stderr, "medimailctl: export: write failed: %s\n", strerror(errno));
+				goto out;
+			}
+			bytes += n;
+		}
+		mm_msg_free(rep);
+		rep = NULL;
+	}
+	if (fflush(out) != 0) {
+		fprintf(stderr, "medimailctl: export: write failed: %s\n", strerror(errno));
+		goto out;
+	}
+	if (rep->status < 0 || !output) {
+		/* Errors always, the summary only when stdout is not the data. */
+		if (rep->status < 0)
+			fprintf(stderr, "medimailctl: export failed: %s\n",
+				rep->message && *rep->message ? rep->message : strerror(-rep->status));
+		rc = rep->status < 0 ? EXIT_REFUSED : 0;
+		goto out;
+	}
+	print_reply(rep);
+	rc = 0;
+out:
+	if (out != stdout && fclose(out) != 0 && rc == 0)
+		rc = EXIT_REFUSED;
+	(void)bytes;
+	mm_msg_free(req);
+	mm_msg_free(rep);
+	close(fd);
+	return rc;
+}
+
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -743,6 +835,8 @@ int main(int argc, char **argv)
 	static const char *const k_login[] = { "login" };
 	static const char *const k_token[] = { "token" };
 	static const char *const k_org[] = { "org", "member" };
+	static const char *const k_q[] = { "q" };
+	static const char *const k_visibility[] = { "directory", "visible" };
 	static const char *const k_id[] = { "id" };
 	static const char *const k_card[] = { "login", "fingerprint" };
 	static const char *const k_target[] = { "target" };
@@ -791,6 +885,20 @@ int main(int argc, char **argv)
 		return simple(MM_REQ_CONVERT, argc, argv, k_login, 1, 1);
 	if (!strcmp(cmd, "cgu") && argc >= 2 && !strcmp(argv[1], "accept"))
 		return simple(MM_REQ_CGU_ACCEPT, argc - 1, argv + 1, k_login, 1, 1);
+	if (!strcmp(cmd, "search"))
+		return simple(MM_REQ_DIR_SEARCH, argc, argv, k_q, 1, 0);
+	if (!strcmp(cmd, "favorite") && argc >= 2) {
+		if (!strcmp(argv[1], "add"))
+			return simple(MM_REQ_DIR_FAVORITE_ADD, argc - 1, argv + 1, k_target, 1, 1);
+		if (!strcmp(argv[1], "remove"))
+			return simple(MM_REQ_DIR_FAVORITE_DEL, argc - 1, argv + 1, k_target, 1, 1);
+		if (!strcmp(argv[1], "list"))
+			return simple(MM_REQ_DIR_FAVORITE_LIST, argc - 1, argv + 1, NULL, 0, 0);
+	}
+	if (!strcmp(cmd, "visibility"))
+		return simple(MM_REQ_DIR_VISIBILITY, argc, argv, k_visibility, 2, 2);
+	if (!strcmp(cmd, "export"))
+		return cmd_export(argc, argv);
 	if (!strcmp(cmd, "org") && argc >= 3 && !strcmp(argv[1], "member")) {
 		if (!strcmp(argv[2], "add"))
 			return simple(MM_REQ_ORG_MEMBER_ADD, argc - 2, argv + 2, k_org, 2, 2);

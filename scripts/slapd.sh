@@ -15,6 +15,11 @@
 #   MM_SYNC_PEERS space-separated ldap:// URLs of the other providers
 #   MM_REPL_PW    password of cn=replicator,ou=system,<suffix>, the same on
 #                 every provider (kept in $MM_STATE/slapd/repl.pw)
+#   MM_SLAPADD    an LDIF file loaded with slapadd into a fresh database
+#                 (benchmarks: bench/dirgen writes one)
+# The national directory operator cn=annuaire-sante,ou=system,<suffix> (the
+# MSSanté view of acl.conf) gets a random password kept in
+# $MM_STATE/slapd/annuaire.pw.
 # The rootdn cn=admin,<suffix> gets a random password kept in
 # $MM_STATE/slapd/admin.pw; local root over ldapi (SASL EXTERNAL) maps to it.
 # The mail system's read-only identity cn=mail,ou=system,<suffix> gets a
@@ -51,6 +56,7 @@ admin_dn="cn=admin,$suffix"
 authd_dn="cn=authd,ou=system,$suffix"
 repl_dn="cn=replicator,ou=system,$suffix"
 mail_dn="cn=mail,ou=system,$suffix"
+annuaire_dn="cn=annuaire-sante,ou=system,$suffix"
 
 # Percent-encode a path for an ldapi:// URL (byte by byte).
 urlencode() {
@@ -123,6 +129,8 @@ write_conf() {
 		echo "rootdn \"$admin_dn\""
 		echo "rootpw $(hash_file "$state/admin.pw")"
 		echo "directory \"$state/db\""
+		echo "# The daemon streams the national export: no size or time limit for it."
+		echo "limits dn.exact=\"$authd_dn\" size=unlimited time=unlimited"
 		echo "include \"$schemadir/indexes.conf\""
 		if [ -n "$server_id" ]; then
 			echo "# Replication: the replicator reads everything, secrets included."
@@ -197,6 +205,13 @@ base_ldif() {
 	userPassword: $(hash_file "$state/authd.pw")
 
 	$(mail_ldif)
+
+	dn: $annuaire_dn
+	objectClass: applicationProcess
+	objectClass: simpleSecurityObject
+	cn: annuaire-sante
+	description: national MSSanté directory operator (MSSanté view only)
+	userPassword: $(hash_file "$state/annuaire.pw")
 	LDIF
 	if [ -n "$server_id" ]; then
 		cat <<-LDIF
@@ -294,6 +309,7 @@ do_start() {
 		[ -z "${MM_REPL_PW:-}" ] || secret_file "$state/repl.pw" "$MM_REPL_PW"
 	fi
 	[ -s "$state/mail.pw" ] || secret_file "$state/mail.pw" "$(random_secret)"
+	[ -s "$state/annuaire.pw" ] || secret_file "$state/annuaire.pw" "$(random_secret)"
 	mkdir -p "$state/db"
 	chmod 0700 "$state/db"
 	write_conf
@@ -307,6 +323,11 @@ do_start() {
 		quiet slapadd -f "$conf" -b "$suffix" -l "$state/base.ldif" ||
 			die "slapadd of the base entries failed"
 		rm -f "$state/base.ldif"
+		if [ -n "${MM_SLAPADD:-}" ]; then
+			[ -r "$MM_SLAPADD" ] || die "MM_SLAPADD: cannot read $MM_SLAPADD"
+			quiet slapadd -q -f "$conf" -b "$suffix" -l "$MM_SLAPADD" ||
+				die "slapadd of $MM_SLAPADD failed"
+		fi
 	fi
 
 	rm -f "$socket"

@@ -263,13 +263,14 @@ def test_slapd_sh_lifecycle(tmp_path_factory, request):
     assert out.strip() == "%s %s" % (server.ldap_url, server.ldapi_url)
     assert server.sh("status").returncode == 0
     assert server.sh("url").stdout.splitlines() == [server.ldap_url, server.ldapi_url]
-    for name in ("admin.pw", "authd.pw", "mail.pw"):
+    for name in ("admin.pw", "authd.pw", "mail.pw", "annuaire.pw"):
         assert (sdir / name).stat().st_mode & 0o777 == 0o600
         assert len((sdir / name).read_text()) >= 16
 
     dns = {dn.lower() for dn, _ in server.root_search(SUFFIX, "(objectClass=*)", "1.1")}
     expected = {SUFFIX, PEOPLE, ORGS, "ou=sessions," + SUFFIX, "ou=services," + SUFFIX,
-                "ou=system," + SUFFIX, AUTHD_DN, "cn=mail,ou=system," + SUFFIX}
+                "ou=system," + SUFFIX, AUTHD_DN, "cn=mail,ou=system," + SUFFIX,
+                "cn=annuaire-sante,ou=system," + SUFFIX}
     assert dns == {d.lower() for d in expected}
     assert run(["ldapwhoami", "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_url]).stdout.strip() == \
         "dn:cn=admin," + SUFFIX

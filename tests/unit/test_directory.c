@@ -1,0 +1,246 @@
+/* Unit tests for the directory filters and the national export line (authd/directory.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "directory.h"
+
+#define VIEW_MM "(objectClass=mmAccount)(mmStatus=active)(!(mmVisibleMedimail=FALSE))"
+
+static char *filter_ok(const struct dir_query *q, enum dir_view v)
+{
+	const char *field = NULL, *rule = NULL;
+	char *f = NULL;
+
+	assert_int_equal(dir_filter(q, v, &f, &field, &rule), 0);
+	assert_non_null(f);
+	return f;
+}
+
+static void filter_refused(const struct dir_query *q, const char *field, const char *rule)
+{
+	const char *f_field = NULL, *f_rule = NULL;
+	char *f = (char *)"untouched";
+
+	assert_int_equal(dir_filter(q, DIR_VIEW_MEDIMAIL, &f, &f_field, &f_rule), -EINVAL);
+	assert_null(f);
+	assert_string_equal(f_field, field);
+	assert_string_equal(f_rule, rule);
+}
+
+static void test_filter_words_are_folded_prefixes(void **state)
+{
+	struct dir_query q = { .q = "H\xc3\xa9l\xc3\xa8ne  QU\xc3\x89R" };
+	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
+
+	(void)state;
+	assert_string_equal(f, "(&" VIEW_MM "(mmSearchKey=helene*)(mmSearchKey=quer*))");
+	free(f);
+}
+
+static void test_filter_fields_are_tagged(void **state)
+{
+	struct dir_query q = { .name = "Dupont", .first_name = "Jean", .city = "B\xc3\xa9ziers",
+			       .address = "rue Pasteur", .postal_code = "345", .profession = "21" };
+	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
+
+	(void)state;
+	assert_string_equal(f, "(&" VIEW_MM "(mmSearchKey=n:dupont*)(mmSearchKey=g:jean*)(mmSearchKey=c:beziers*)"
+			       "(mmSearchKey=s:rue*)(mmSearchKey=s:pasteur*)(mmProfessionCode=21)(postalCode=345*))");
+	free(f);
+}
+
+static void test_filter_profession_labels(void **state)
+{
+	struct dir_query q = { .profession = "infirm" };
+	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
+
+	(void)state;
+	/* Infirmier (60) and Infirmier psychiatrique (69). */
+	assert_non_null(strstr(f, "(|(mmProfessionCode=60)(mmProfessionCode=69))"));
+	free(f);
+	q.profession = "kin\xc3\xa9";
+	f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
+	assert_non_null(strstr(f, "(mmProfessionCode=70)"));
+	free(f);
+}
+
+static void test_filter_mssante_view_terms(void **state)
+{
+	struct dir_query q = { .q = "mar" };
+	char *f = filter_ok(&q, DIR_VIEW_MSSANTE);
+
+	(void)state;
+	assert_non_null(strstr(f, "(mmVisibleMssante=TRUE)(mmMssAddress=*)"));
+	assert_non_null(strstr(f, "(|(mmAccountType=PER)(mmAccountType=INT)(mmAccountType=ORG))"));
+	assert_null(strstr(f, "MED"));
+	free(f);
+}
+
+static void test_filter_refusals(void **state)
+{
+	char big[DIR_FIELD_MAX + 2];
+	struct dir_query q = { 0 };
+
+	(void)state;
+	filter_refused(&q, "q", "required");
+	q.q = "*";
+	filter_refused(&q, "q", "empty");
+	q.q = ")(|(uid=*";
+	{
+		/* metacharacters vanish; only the word "uid" is left, as a prefix */
+		char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
+		assert_string_equal(f, "(&" VIEW_MM "(mmSearchKey=uid*))");
+		free(f);
+	}
+	q.q = NULL;
+	q.city = "\xc3\x28";
+	filter_refused(&q, "city", "utf8");
+	q.city = "a\tb";
+	filter_refused(&q, "city", "characters");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	q.city = big;
+	filter_refused(&q, "city", "max_length");
+	q.city = NULL;
+	q.name = "a b c d e f g h i";
+	filter_refused(&q, "name", "too_many_words");
+	q.name = NULL;
+	q.postal_code = "34a";
+	filter_refused(&q, "postal_code", "syntax");
+	q.postal_code = "123456";
+	filter_refused(&q, "postal_code", "syntax");
+	q.postal_code = NULL;
+	q.profession = "boulanger";
+	filter_refused(&q, "profession", "unknown");
+	q.profession = "99";
+	filter_refused(&q, "profession", "unknown");
+}
+
+/* An entry built by hand, freed field by field by entry_free. */
+static struct entry *entry_make(const char *const *kv)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	e->dn = strdup("uid=x,ou=people,dc=t");
+	for (size_t i = 0; kv[i]; i += 2) {
+		struct attr *a;
+		e->attrs = realloc(e->attrs, (e->nattrs + 1) * sizeof(*e->attrs));
+		a = &e->attrs[e->nattrs++];
+		a->name = strdup(kv[i]);
+		a->nvals = 1;
+		a->vals = calloc(2, sizeof(char *));
+		a->vals[0] = strdup(kv[i + 1]);
+	}
+	return e;
+}
+
+static size_t split(char *line, char **cols, size_t max)
+{
+	size_t n = 0;
+
+	for (char *p = line;;) {
+		char *bar = strchr(p, '|');
+
+		if (n < max)
+			cols[n] = p;
+		n++;
+		if (!bar)
+			return n;
+		*bar = '\0';
+		p = bar + 1;
+	}
+}
+
+static void test_export_line_person(void **state)
+{
+	static const char *const kv[] = {
+		"mmAccountType", "PER", "mmMssAddress", "jean.dupont@medecin.oc.mssante.fr", "mmRpps", "10002813839",
+		"sn", "DUPONT", "givenName", "Jean", "mmProfessionCode", "10", "mmSpeciality", "Cardio|logie",
+		"street", "12 bis rue de la Paix", "postalCode", "20200", "l", "Bastia", "o", "Cabinet\nDupont",
+		NULL,
+	};
+	struct entry *e = entry_make(kv);
+	char line[4096], *cols[40];
+	int n = dir_export_line(e, line, sizeof(line));
+
+	(void)state;
+	assert_true(n > 0);
+	assert_null(strchr(line, '\n'));
+	assert_int_equal(split(line, cols, 40), DIR_EXPORT_COLUMNS);
+	assert_string_equal(cols[0], "PER");
+	assert_string_equal(cols[2], "8");
+	assert_string_equal(cols[3], "10002813839");
+	assert_string_equal(cols[4], "810002813839");
+	assert_string_equal(cols[9], "DUPONT");
+	assert_string_equal(cols[13], "10");
+	assert_string_equal(cols[14], "M\xc3\xa9" "decin");
+	assert_string_equal(cols[16], "Cardio logie"); /* '|' cannot appear inside a column */
+	assert_string_equal(cols[17], "O");
+	assert_string_equal(cols[18], "Cabinet Dupont");
+	assert_string_equal(cols[22], "12");
+	assert_string_equal(cols[23], "B");
+	assert_string_equal(cols[25], "rue de la Paix");
+	assert_string_equal(cols[27], "20200 BASTIA");
+	assert_string_equal(cols[29], "2B");
+	entry_free(e);
+}
+
+static void test_export_line_org_and_intern(void **state)
+{
+	static const char *const org_kv[] = {
+		"mmAccountType", "ORG", "mmMssAddress", "pharmacie.81000.albi@pharmacien.oc.mssante.fr",
+		"mmStructIdType", "FINESS", "mmStructId", "810000034", "mmDematerialisation", "FALSE",
+		"postalCode", "97400", NULL,
+	};
+	static const char *const int_kv[] = {
+		"mmAccountType", "INT", "mmMssAddress", "k.b@medecin.oc.mssante.fr", "mmStructIdType", "SIRET",
+		"mmStructId", "35600000000048", NULL,
+	};
+	static const char *const bad_kv[] = { "mmAccountType", "PER", NULL };
+	struct entry *org = entry_make(org_kv), *intern = entry_make(int_kv), *bad = entry_make(bad_kv);
+	char line[4096], *cols[40];
+
+	(void)state;
+	assert_true(dir_export_line(org, line, sizeof(line)) > 0);
+	assert_int_equal(split(line, cols, 40), DIR_EXPORT_COLUMNS);
+	assert_string_equal(cols[0], "ORG");
+	assert_string_equal(cols[2], "");
+	assert_string_equal(cols[5], "1");
+	assert_string_equal(cols[6], "1810000034");
+	assert_string_equal(cols[17], "N");
+	assert_string_equal(cols[29], "974");
+	assert_true(dir_export_line(intern, line, sizeof(line)) > 0);
+	assert_int_equal(split(line, cols, 40), DIR_EXPORT_COLUMNS);
+	assert_string_equal(cols[0], "PER");
+	assert_string_equal(cols[2], "10");
+	assert_string_equal(cols[4], "10k.b@medecin.oc.mssante.fr");
+	assert_string_equal(cols[5], "3");
+	/* no MSSanté address: no line; too small a buffer: refused */
+	assert_int_equal(dir_export_line(bad, line, sizeof(line)), -EINVAL);
+	assert_int_equal(dir_export_line(org, line, 20), -ENOSPC);
+	entry_free(org);
+	entry_free(intern);
+	entry_free(bad);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_filter_words_are_folded_prefixes),
+		cmocka_unit_test(test_filter_fields_are_tagged),
+		cmocka_unit_test(test_filter_profession_labels),
+		cmocka_unit_test(test_filter_mssante_view_terms),
+		cmocka_unit_test(test_filter_refusals),
+		cmocka_unit_test(test_export_line_person),
+		cmocka_unit_test(test_export_line_org_and_intern),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
