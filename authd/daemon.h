@@ -58,3 +58,4 @@ int card_auth(struct req *r);
 int card_link(struct req *r);
 int card_list(struct req *r);
 int card_unlink(struct req *r);
+int card_present(struct req *r);

@@ -112,7 +112,9 @@ enum mm_request {
 	 * -EAGAIN resend too early (retry_after; pending yes|no: whether the
 	 * code sent before may still be used), -ECOMM mail not sent. */
 	MM_REQ_OTP_SEND = 0x0202,
-	/* user, txn, code, service, rhost -> login. Ends the transaction.
+	/* user, txn, code, [then], service, rhost -> login. Ends the
+	 * transaction; with then = "card_link" the transaction is kept, marked
+	 * completed, for one MM_REQ_CARD_LINK within two minutes.
 	 * -EACCES wrong code (tries_left) or no such transaction, -ETIMEDOUT
 	 * code expired (reason "transaction": the password step expired),
 	 * -ESTALE no code pending (used, too many tries — then tries_left 0 —,
@@ -156,7 +158,8 @@ enum mm_request {
 	MM_REQ_ECPS_START = 0x0501,
 	/* request_id -> status (pending|slow_down|authenticated); when
 	 * authenticated also account, session_token, expires_at. -EACCES with
-	 * status=denied; -ETIMEDOUT with status=expired. */
+	 * status=denied; -ETIMEDOUT with status=expired. [session] = "none"
+	 * (PAM, which opens its own session): no API session, no token. */
 	MM_REQ_ECPS_POLL = 0x0502,
 	/* admin: id -> id, secret (shown once; only its keyed hash is stored) */
 	MM_REQ_SERVICE_ADD = 0x0510,
@@ -260,18 +263,29 @@ enum mm_request {
 	 * Refusals carry "reason": pin_incorrect (field "tries": low|final when
 	 * the card says so), pin_locked, no_card, no_reader, no_cert, no_key,
 	 * expired, not_yet_valid, unknown_ca, revoked, invalid_cert,
-	 * key_usage, bad_signature, link_required (field "fingerprint"),
+	 * key_usage, bad_signature, link_required (fields "fingerprint" and
+	 * "link_ticket": 64 hex, single use, for MM_REQ_CARD_LINK),
 	 * account_state (field "status"), card_mismatch, card_error. */
 	MM_REQ_CARD_AUTH = 0x0601,
 	/* admin: login, pin -> login, fingerprint, subject, not_before,
 	 * not_after. Links the certificate of the card in the reader, after
-	 * the same checks as MM_REQ_CARD_AUTH (the signature proves the card). */
+	 * the same checks as MM_REQ_CARD_AUTH (the signature proves the card).
+	 * Linking by the user (PAM): login, txn, link_ticket, no pin. txn is
+	 * that of a password + one-time code login of this account just
+	 * completed with OTP_VERIFY "then" = "card_link"; link_ticket is what
+	 * CARD_AUTH returned with link_required (the card already proved with
+	 * its PIN). Both are single use. The caller is admin or the account's
+	 * own uid. -EACCES reason "txn" or "ticket" when either is not valid. */
 	MM_REQ_CARD_LINK = 0x0602,
 	/* [login] (admin, else the caller's own account) -> records of
 	 * fingerprint, subject, not_before, not_after, linked_at */
 	MM_REQ_CARD_LIST = 0x0603,
 	/* login, fingerprint (admin, or the caller's own account) -> login */
 	MM_REQ_CARD_UNLINK = 0x0604,
+	/* (nothing) -> present (yes|no), [reason] (no_card|no_reader|...).
+	 * Whether a card is in the configured reader/token, without a PIN:
+	 * lets PAM choose between the PIN prompt and the password. */
+	MM_REQ_CARD_PRESENT = 0x0605,
 };
 
 /* Account types and statuses as stored in the directory (mmAccountType,
