@@ -557,11 +557,10 @@ static const char *get(const struct req *r, const char *key)
 	return v && *v ? v : NULL;
 }
 
+/* With the PAM service and remote host when the request carries them. */
 static void audit_card(const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = { .event = event, .caller = r->caller, .method = "cps", .account = account };
-
-	audit(&a, ok, reason);
+	login_audit(r, event, "cps", account, ok, reason);
 }
 
 static const char *login_mail_of(const struct entry *e)
@@ -824,7 +823,7 @@ static void monitor_start(const struct mm_config *c, const char *login, const ch
 
 int card_auth(struct req *r)
 {
-	static const char *const allowed[] = { "pin", "user", NULL };
+	static const char *const allowed[] = { "pin", "user", "service", "rhost", NULL };
 	const char *user = get(r, "user");
 	struct card_proof p;
 	struct entry *e = NULL;
@@ -936,7 +935,7 @@ static int link_by_user(struct req *r, const struct entry *e, struct card_proof 
 
 int card_link(struct req *r)
 {
-	static const char *const allowed[] = { "login", "pin", "txn", "link_ticket", NULL };
+	static const char *const allowed[] = { "login", "pin", "txn", "link_ticket", "service", "rhost", NULL };
 	const char *login = get(r, "login");
 	bool by_user = get(r, "txn") || get(r, "link_ticket");
 	struct card_proof p;
@@ -1025,7 +1024,7 @@ out:
 
 int card_present(struct req *r)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = { "service", "rhost", NULL };
 	struct card_answer a;
 	int rc;
 

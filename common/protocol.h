@@ -258,7 +258,8 @@ enum mm_request {
 	 * certificate (mmCardCert) first, else the national id of the subject
 	 * CN ("8"+RPPS, "0"+ADELI) to a PER account. A non-root caller may
 	 * only authenticate as itself.
-	 *   pin (secret), [user] (login or login e-mail: the card must map to it)
+	 *   pin (secret), [user] (login or login e-mail: the card must map to it),
+	 *   [service], [rhost] (audit only, as for 0x02xx)
 	 *   -> login, method ("cps"), fingerprint, national_id
 	 * Refusals carry "reason": pin_incorrect (field "tries": low|final when
 	 * the card says so), pin_locked, no_card, no_reader, no_cert, no_key,
@@ -282,7 +283,7 @@ enum mm_request {
 	MM_REQ_CARD_LIST = 0x0603,
 	/* login, fingerprint (admin, or the caller's own account) -> login */
 	MM_REQ_CARD_UNLINK = 0x0604,
-	/* (nothing) -> present (yes|no), [reason] (no_card|no_reader|...).
+	/* [service], [rhost] -> present (yes|no), [reason] (no_card|no_reader|...).
 	 * Whether a card is in the configured reader/token, without a PIN:
 	 * lets PAM choose between the PIN prompt and the password. */
 	MM_REQ_CARD_PRESENT = 0x0605,
