@@ -376,6 +376,14 @@ int api_sock_ecps_poll(struct req *r)
 		return req_fail(r, -ETIMEDOUT, "demande expirée");
 	if (st != ECPS_DONE)
 		return 0;
+	if (!strcmp(mm_msg_get(r->in, "session") ?: "", "none")) {
+		/* PAM: the login is proven; the PAM session is opened by SESSION_OPEN. */
+		dn_login(account, login, sizeof(login));
+		free(account);
+		sock_audit(r, "ecps", login, true, "authenticated (no API session)");
+		req_put(r, "account", login);
+		return 0;
+	}
 	struct session_open_args a = { .account_dn = account, .method = "ecps", .service = r->caller };
 	rc = session_open(r->store, r->cfg, &a, token, &exp);
 	dn_login(account, login, sizeof(login));

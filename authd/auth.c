@@ -21,6 +21,10 @@
 #define CODE_MAX 16
 #define USER_MAX 254
 #define META_MAX 128
+/* mmSessionMethod of a pam-txn: password step done; whole login done (kept for a card link). */
+#define TXN_OPEN "password"
+#define TXN_DONE "password+otp"
+#define TXN_LINK_TTL 120
 
 /* ------------------------------------------------------------ helpers */
 
@@ -647,7 +651,7 @@ int auth_password(struct req *r)
 	}
 	/* The transaction outlives the code by a minute, so that an expired
 	 * code is reported as such rather than as a stale login. */
-	rc = login_handle_create(r, "pam-txn", e->dn, NULL, "password", (long long)r->cfg->otp_ttl + 60, txn);
+	rc = login_handle_create(r, "pam-txn", e->dn, NULL, TXN_OPEN, (long long)r->cfg->otp_ttl + 60, txn);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "authentification");
 		goto out;
@@ -670,7 +674,9 @@ static int txn_check(struct req *r, const char *event, const struct entry *e)
 	struct entry *t = NULL;
 	int rc = login_handle_load(r, "pam-txn", login_field(r, "txn"), &t);
 
-	if (rc == 0 && strcasecmp(entry_get(t, "mmSessionUser") ?: "", e->dn))
+	/* A completed login (kept for a card link) is no password step any more. */
+	if (rc == 0 && (strcasecmp(entry_get(t, "mmSessionUser") ?: "", e->dn) ||
+			strcmp(entry_get(t, "mmSessionMethod") ?: "", TXN_OPEN)))
 		rc = -ENOENT;
 	entry_free(t);
 	if (rc == 0)
@@ -809,9 +815,42 @@ out:
 
 /* ------------------------------------------------------------ MM_REQ_OTP_VERIFY */
 
+/* Keeps the transaction of a login just completed, for one card link soon. */
+static int txn_complete(struct req *r, const struct entry *t)
+{
+	char expires[16];
+	struct mods m;
+	int rc;
+
+	store_time(login_now() + TXN_LINK_TTL, expires);
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmSessionMethod", TXN_DONE);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmSessionExpires", expires);
+	rc = store_modify(r->store, t->dn, &m);
+	mods_free(&m);
+	return rc;
+}
+
+int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
+{
+	struct entry *t = NULL;
+	int rc = login_handle_load(r, "pam-txn", txn, &t);
+
+	if (rc < 0)
+		return rc;
+	if (strcasecmp(entry_get(t, "mmSessionUser") ?: "", user_dn) ||
+	    strcmp(entry_get(t, "mmSessionMethod") ?: "", TXN_DONE))
+		rc = -ENOENT;
+	else
+		rc = login_handle_delete(r, t); /* the delete is the single-use gate */
+	entry_free(t);
+	return rc;
+}
+
 int auth_otp_verify(struct req *r)
 {
-	const char *code = login_field(r, "code"), *stored, *tries_s, *reason;
+	const char *code = login_field(r, "code"), *stored, *tries_s, *reason, *then = login_field(r, "then");
+	bool then_link = then != NULL;
 	struct entry *e = NULL, *t = NULL;
 	char hash[SECRET_HASH_HEX], ctx[600], num[24], stamp[16];
 	long long tries = 0;
@@ -821,6 +860,8 @@ int auth_otp_verify(struct req *r)
 	hash[0] = '\0';
 	if (!code)
 		return req_fail_field(r, "code", "required", "code : champ obligatoire");
+	if (then && strcmp(then, "card_link"))
+		return req_fail_field(r, "then", "value", "then : card_link ou rien");
 	if ((rc = login_rate(r, "otp-verify", NULL)) < 0)
 		return rc;
 	if ((rc = login_user(r, "otp-verify", auth_attrs, &e)) < 0)
@@ -865,7 +906,8 @@ int auth_otp_verify(struct req *r)
 			rc = store_fail(r, rc, "code à usage unique");
 			goto out;
 		}
-		if (login_handle_load(r, "pam-txn", login_field(r, "txn"), &t) == 0 && login_handle_delete(r, t) < 0)
+		if (login_handle_load(r, "pam-txn", login_field(r, "txn"), &t) == 0 &&
+		    (!then_link || txn_complete(r, t) < 0) && login_handle_delete(r, t) < 0)
 			log_msg(LOG_DEBUG, "%s: transaction not deleted", entry_get(e, "uid"));
 		store_time(login_now(), stamp);
 		mods_init(&m);

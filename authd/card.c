@@ -23,6 +23,8 @@
 #include "card.h"
 #include "daemon.h"
 #include "log.h"
+#include "login.h"
+#include "secret.h"
 #include "validate.h"
 
 #define FP_LEN (7 + 64)   /* "sha256:" + hex */
@@ -391,6 +393,33 @@ static int card_sign(const struct mm_config *c, const char *pin, const unsigned 
 	return r;
 }
 
+/* Asks the helper whether the card is there (no PIN): 0 with ret->result "present" or why not. */
+static int card_query_present(const struct mm_config *c, struct card_answer *ret)
+{
+	struct helper h;
+	struct mm_msg *req = mm_msg_new(MM_CARD_OP_PRESENT, false), *rep = NULL;
+	int r;
+
+	if (!req)
+		return -ENOMEM;
+	r = add_common(c, req);
+	if (r == 0)
+		r = helper_start(c, &h);
+	if (r == 0) {
+		r = mm_msg_send(h.fd, req, (int)c->card_timeout * 1000);
+		if (r == 0)
+			r = mm_msg_recv(h.fd, true, (int)c->card_timeout * 1000, &rep);
+		helper_stop(&h);
+	}
+	mm_msg_free(req);
+	if (r == 0 && rep->code != MM_CARD_OP_PRESENT)
+		r = -EPROTO;
+	if (r == 0)
+		r = card_answer_parse(rep, ret);
+	mm_msg_free(rep);
+	return r;
+}
+
 /* ------------------------------------------------------------ certificate checks */
 
 struct card_proof {
@@ -528,11 +557,10 @@ static const char *get(const struct req *r, const char *key)
 	return v && *v ? v : NULL;
 }
 
+/* With the PAM service and remote host when the request carries them. */
 static void audit_card(const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = { .event = event, .caller = r->caller, .method = "cps", .account = account };
-
-	audit(&a, ok, reason);
+	login_audit(r, event, "cps", account, ok, reason);
 }
 
 static const char *login_mail_of(const struct entry *e)
@@ -696,11 +724,106 @@ static int unknown_fields(struct req *r, const char *const *allowed)
 	return 0;
 }
 
+/* ------------------------------------------------------------ link tickets */
+
+/* A card that proved itself with its PIN but maps to no account: what a link
+ * needs of it, held here (never in the directory: the card is in this
+ * machine's reader) under the keyed hash of a single-use ticket, so that the
+ * user types the PIN once, then the password and the e-mailed code. */
+#define TICKETS_MAX 32
+
+struct link_ticket {
+	char hash[SECRET_HASH_HEX];
+	long long expires;
+	struct card_subject subject;
+	char fingerprint[FP_LEN + 1];
+	char subject_dn[1024];
+	long long not_before, not_after;
+};
+
+static struct link_ticket tickets[TICKETS_MAX];
+static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned ticket_ttl(const struct mm_config *c)
+{
+	/* Long enough for the password step, a mailed code and its typing. */
+	return c->otp_ttl + 180;
+}
+
+static int ticket_issue(const struct mm_config *c, const struct card_proof *p, char ret[SECRET_TOKEN_HEX])
+{
+	char handle[SECRET_TOKEN_HEX], hash[SECRET_HASH_HEX];
+	long long now = (long long)time(NULL);
+	size_t slot = 0;
+	int rc;
+
+	secret_token(handle);
+	if ((rc = secret_keyed_hash("card-link", handle, hash)) < 0) {
+		secret_wipe(handle, sizeof(handle));
+		return rc;
+	}
+	pthread_mutex_lock(&tickets_lock);
+	/* A free or expired slot, else the one closest to expiry. */
+	for (size_t i = 0; i < TICKETS_MAX; i++) {
+		if (!tickets[i].hash[0] || tickets[i].expires <= now) {
+			slot = i;
+			break;
+		}
+		if (tickets[i].expires < tickets[slot].expires)
+			slot = i;
+	}
+	secret_wipe(&tickets[slot], sizeof(tickets[slot]));
+	memcpy(tickets[slot].hash, hash, sizeof(hash));
+	tickets[slot].expires = now + ticket_ttl(c);
+	tickets[slot].subject = p->subject;
+	memcpy(tickets[slot].fingerprint, p->fingerprint, sizeof(p->fingerprint));
+	memcpy(tickets[slot].subject_dn, p->subject_dn, sizeof(p->subject_dn));
+	tickets[slot].not_before = p->not_before;
+	tickets[slot].not_after = p->not_after;
+	pthread_mutex_unlock(&tickets_lock);
+	memcpy(ret, handle, SECRET_TOKEN_HEX);
+	secret_wipe(handle, sizeof(handle));
+	secret_wipe(hash, sizeof(hash));
+	return 0;
+}
+
+/* Takes (and so ends) the ticket: fills p without a certificate handle. -ENOENT unknown or expired. */
+static int ticket_take(const char *handle, struct card_proof *p)
+{
+	char hash[SECRET_HASH_HEX];
+	long long now = (long long)time(NULL);
+	int rc = -ENOENT;
+
+	memset(p, 0, sizeof(*p));
+	if (!handle || strlen(handle) != SECRET_TOKEN_HEX - 1 || strspn(handle, "0123456789abcdef") != SECRET_TOKEN_HEX - 1)
+		return -ENOENT;
+	if (secret_keyed_hash("card-link", handle, hash) < 0)
+		return -EIO;
+	pthread_mutex_lock(&tickets_lock);
+	for (size_t i = 0; i < TICKETS_MAX; i++) {
+		if (!tickets[i].hash[0] || !secret_equal(tickets[i].hash, hash))
+			continue;
+		if (tickets[i].expires > now) {
+			p->subject = tickets[i].subject;
+			memcpy(p->fingerprint, tickets[i].fingerprint, sizeof(p->fingerprint));
+			memcpy(p->subject_dn, tickets[i].subject_dn, sizeof(p->subject_dn));
+			p->not_before = tickets[i].not_before;
+			p->not_after = tickets[i].not_after;
+			rc = 0;
+		}
+		secret_wipe(&tickets[i], sizeof(tickets[i]));
+		break;
+	}
+	pthread_mutex_unlock(&tickets_lock);
+	secret_wipe(hash, sizeof(hash));
+	return rc;
+}
+
 static void monitor_start(const struct mm_config *c, const char *login, const char *token);
 
 int card_auth(struct req *r)
 {
-	static const char *const allowed[] = { "pin", "user", NULL };
+	static const char *const allowed[] = { "pin", "user", "service", "rhost", NULL };
 	const char *user = get(r, "user");
 	struct card_proof p;
 	struct entry *e = NULL;
@@ -722,9 +845,14 @@ int card_auth(struct req *r)
 		char reason[128];
 		snprintf(reason, sizeof(reason), "link_required %s", p.fingerprint);
 		audit_card(r, "auth", user, false, reason);
+		char ticket[SECRET_TOKEN_HEX];
+
 		req_put(r, "reason", "link_required");
 		req_put(r, "fingerprint", p.fingerprint);
 		req_put(r, "national_id", p.subject.cn);
+		if (ticket_issue(r->cfg, &p, ticket) == 0)
+			req_put(r, "link_ticket", ticket);
+		secret_wipe(ticket, sizeof(ticket));
 		rc = req_fail(r, -ENOENT, "carte CPS non liée à un compte Medimail : liez-la une fois à votre compte");
 		goto out;
 	}
@@ -768,19 +896,61 @@ static void gtime(long long t, char out[16])
 	store_time(t, out);
 }
 
+/* The user's own link (PAM): a just-completed password + code login of the
+ * account and the ticket of the card that proved itself. */
+static int link_by_user(struct req *r, const struct entry *e, struct card_proof *p)
+{
+	const char *txn = get(r, "txn");
+	int rc;
+
+	if (!r->admin && !login_owned_by(e, r->uid)) {
+		audit_card(r, "card_link", entry_get(e, "uid"), false, "caller may only act for its own account");
+		return req_fail(r, -EACCES, "un utilisateur non privilégié ne lie une carte qu'à son propre compte");
+	}
+	if (strcmp(entry_get(e, "mmStatus") ?: "", MM_STATUS_ACTIVE)) {
+		audit_card(r, "card_link", entry_get(e, "uid"), false, "account_state");
+		req_put(r, "reason", "account_state");
+		req_put(r, "status", entry_get(e, "mmStatus"));
+		return req_fail(r, -EPERM, "compte %s non actif : la carte ne peut pas y être liée", entry_get(e, "uid"));
+	}
+	/* The ticket first: a wrong one does not burn the login. */
+	if ((rc = ticket_take(get(r, "link_ticket"), p)) < 0) {
+		audit_card(r, "card_link", entry_get(e, "uid"), false, "no valid link ticket");
+		req_put(r, "reason", "ticket");
+		return req_fail(r, -EACCES, "carte à présenter de nouveau (code PIN) : la demande de liaison a expiré");
+	}
+	rc = login_txn_consume(r, txn, e->dn);
+	if (rc == -ENOENT || rc == -ETIMEDOUT) {
+		audit_card(r, "card_link", entry_get(e, "uid"), false, "no completed password + code login");
+		req_put(r, "reason", "txn");
+		proof_clear(p);
+		return req_fail(r, -EACCES, "la liaison demande une connexion par mot de passe et code à usage unique");
+	}
+	if (rc < 0) {
+		proof_clear(p);
+		return store_refusal(r, rc);
+	}
+	return 0;
+}
+
 int card_link(struct req *r)
 {
-	static const char *const allowed[] = { "login", "pin", NULL };
+	static const char *const allowed[] = { "login", "pin", "txn", "link_ticket", "service", "rhost", NULL };
 	const char *login = get(r, "login");
+	bool by_user = get(r, "txn") || get(r, "link_ticket");
 	struct card_proof p;
 	struct entry *e = NULL, *other = NULL;
 	char *info = NULL, linked[16], nb[16], na[16];
 	struct mods m;
 	int rc;
 
-	if (!r->admin)
+	if (!r->admin && !by_user)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
-	if ((rc = unknown_fields(r, allowed)) < 0 || !pin_ok(r, &rc))
+	if ((rc = unknown_fields(r, allowed)) < 0)
+		return rc;
+	if (by_user && get(r, "pin"))
+		return req_fail_field(r, "pin", "unexpected", "code PIN : pas avec txn et link_ticket");
+	if (!by_user && !pin_ok(r, &rc))
 		return rc;
 	if (!login)
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
@@ -792,7 +962,11 @@ int card_link(struct req *r)
 		rc = req_fail(r, -EPERM, "une carte se lie à un compte individuel non clos");
 		goto out;
 	}
-	if ((rc = card_prove(r, "card_link", entry_get(e, "uid"), &p)) < 0)
+	if (by_user)
+		rc = link_by_user(r, e, &p);
+	else
+		rc = card_prove(r, "card_link", entry_get(e, "uid"), &p);
+	if (rc < 0)
 		goto out;
 	/* The card of another professional does not go on this account. */
 	if ((p.subject.kind == CARD_ID_RPPS && entry_get(e, "mmRpps") && strcmp(p.subject.id, entry_get(e, "mmRpps"))) ||
@@ -846,6 +1020,27 @@ out:
 	entry_free(other);
 	entry_free(e);
 	return rc;
+}
+
+int card_present(struct req *r)
+{
+	static const char *const allowed[] = { "service", "rhost", NULL };
+	struct card_answer a;
+	int rc;
+
+	if ((rc = unknown_fields(r, allowed)) < 0)
+		return rc;
+	rc = card_query_present(r->cfg, &a);
+	if (rc < 0) {
+		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
+		req_put(r, "reason", rc == -ETIMEDOUT ? "card_timeout" : "card_error");
+		return req_fail(r, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "lecteur de carte illisible");
+	}
+	req_put(r, "present", strcmp(a.result, "present") ? "no" : "yes");
+	if (strcmp(a.result, "present"))
+		req_put(r, "reason", a.result);
+	card_answer_clear(&a);
+	return 0;
 }
 
 /* The account a list/unlink request is about: admin names any, others only their own. */

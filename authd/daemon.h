@@ -66,3 +66,4 @@ int directory_favorite_del(struct req *r);
 int directory_favorite_list(struct req *r);
 int directory_visibility(struct req *r);
 int directory_export(struct req *r);
+int card_present(struct req *r);

@@ -34,6 +34,10 @@ int login_handle_create(struct req *r, const char *context, const char *user_dn,
 			const char *method, long long ttl, char ret_handle[65]) __attribute__((warn_unused_result));
 int login_handle_delete(struct req *r, const struct entry *e) __attribute__((warn_unused_result));
 long long login_now(void);
+/* Checks and consumes the txn of a password + one-time code login of the
+ * account user_dn completed with OTP_VERIFY then=card_link: 0, or -ENOENT
+ * (unknown, another account's, not completed, already used), -ETIMEDOUT. */
+int login_txn_consume(struct req *r, const char *txn, const char *user_dn) __attribute__((warn_unused_result));
 
 /* login_session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
 int login_session_open(struct req *r);

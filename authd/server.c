@@ -164,6 +164,8 @@ static int dispatch(struct req *r)
 		return card_list(r);
 	case MM_REQ_CARD_UNLINK:
 		return card_unlink(r);
+	case MM_REQ_CARD_PRESENT:
+		return card_present(r);
 	case MM_REQ_AUTH_PASSWORD:
 		return auth_password(r);
 	case MM_REQ_OTP_SEND:

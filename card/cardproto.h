@@ -19,12 +19,17 @@
  *   the daemon closes its end.
  *   request: module, [token], [reader], poll_ms
  *
+ * MM_CARD_OP_PRESENT: one request, one reply ("present" or why not: no PIN,
+ *   no login), then the helper exits.
+ *   request: module, [token], [reader]
+ *
  * result: ok | present | removed | pin_incorrect | pin_locked | pin_invalid |
  *         no_card | no_reader | no_cert | no_key | module_error | bad_request
  */
 
 #define MM_CARD_OP_SIGN 0x0f01
 #define MM_CARD_OP_WATCH 0x0f02
+#define MM_CARD_OP_PRESENT 0x0f03
 
 #define MM_CARD_CHALLENGE_MIN 16u
 #define MM_CARD_CHALLENGE_MAX 128u

@@ -506,6 +506,31 @@ static int op_watch(int fd, const struct mm_msg *req)
 	return 0;
 }
 
+/* Is the card there? PC/SC when a reader is configured, else the token's slot. */
+static int op_present(int fd, const struct mm_msg *req)
+{
+	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader"), *why = NULL;
+	struct token_spec spec;
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO ti;
+	int r;
+
+	if (!module || !*module || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0)
+		return reply(fd, MM_CARD_OP_PRESENT, "bad_request", "invalid request", NULL);
+	if (reader && *reader) {
+		const char *st = reader_state(reader);
+		if (strcmp(st, "present"))
+			return reply(fd, MM_CARD_OP_PRESENT, st, "PC/SC", NULL);
+	}
+	if (module_load(module, &why) < 0)
+		return reply(fd, MM_CARD_OP_PRESENT, "module_error", why, NULL);
+	r = slot_find(&spec, &slot, &ti);
+	module_unload();
+	if (r < 0)
+		return reply(fd, MM_CARD_OP_PRESENT, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
+	return reply(fd, MM_CARD_OP_PRESENT, "present", NULL, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct rlimit no_core = { 0, 0 };
@@ -527,6 +552,9 @@ int main(int argc, char **argv)
 		break;
 	case MM_CARD_OP_WATCH:
 		r = op_watch(STDOUT_FILENO, req);
+		break;
+	case MM_CARD_OP_PRESENT:
+		r = op_present(STDOUT_FILENO, req);
 		break;
 	default:
 		r = reply(STDOUT_FILENO, req->code, "bad_request", "unknown operation", NULL);

@@ -115,7 +115,9 @@ enum mm_request {
 	 * -EAGAIN resend too early (retry_after; pending yes|no: whether the
 	 * code sent before may still be used), -ECOMM mail not sent. */
 	MM_REQ_OTP_SEND = 0x0202,
-	/* user, txn, code, service, rhost -> login. Ends the transaction.
+	/* user, txn, code, [then], service, rhost -> login. Ends the
+	 * transaction; with then = "card_link" the transaction is kept, marked
+	 * completed, for one MM_REQ_CARD_LINK within two minutes.
 	 * -EACCES wrong code (tries_left) or no such transaction, -ETIMEDOUT
 	 * code expired (reason "transaction": the password step expired),
 	 * -ESTALE no code pending (used, too many tries — then tries_left 0 —,
@@ -151,6 +153,52 @@ enum mm_request {
 	 * answer from that record too, with offline (yes). */
 	MM_REQ_LOGIN_MODE = 0x020b,
 
+	/* --- 0x04xx: the directories (annuaire Medimail, annuaire santé) - */
+	/* Who: a caller with an active individual account acts for itself; an
+	 * admin gives "login" (or, for a search, nothing: the service centre).
+	 * Views: "medimail" = active entries whose owner did not hide them;
+	 * "mssante" = active PER / INT / ORG with a visible MSSanté address,
+	 * never the login e-mail nor the login.
+	 *
+	 * [view] (medimail|mssante, default medimail), [detail] (summary|full,
+	 * default summary: the result list; full: the contact's card),
+	 * [login] (admin), and at
+	 * least one of: q (free text: names, ORG name, city), name (sn or ORG
+	 * name), first_name, profession (TRE_G15 code or the start of its
+	 * label), city, postal_code (1..5 digits), address (street).  Each
+	 * field: at most MM_DIR_FIELD_MAX bytes and 8 words; every word is an
+	 * accent- and case-insensitive prefix and all must match.  Unknown or
+	 * repeated fields are refused (-EINVAL, "field", "rule").
+	 * -> refine (yes|no: more than MM_DIR_MAX_RESULTS matched, "précisez
+	 * votre recherche"), count, then at most MM_DIR_MAX_RESULTS records
+	 * sorted by name: login (medimail view), type, name, login_mail
+	 * (medimail view), mss_address (where visible), profession,
+	 * profession_label, postal_code, city; with detail=full also sn,
+	 * given_name, speciality, raison_sociale, service, street, phone
+	 * (repeated) */
+	MM_REQ_DIR_SEARCH = 0x0401,
+	/* [login] (admin), target (login of an entry of the Medimail view)
+	 * -> target; adding a favourite twice is not an error */
+	MM_REQ_DIR_FAVORITE_ADD = 0x0402,
+	/* [login] (admin), target -> target; -ENOENT if not a favourite */
+	MM_REQ_DIR_FAVORITE_DEL = 0x0403,
+	/* [login] (admin) -> count, records as MM_REQ_DIR_SEARCH (favourites
+	 * still in the Medimail view) */
+	MM_REQ_DIR_FAVORITE_LIST = 0x0404,
+	/* [login] (admin, the caller itself, or an ORG the caller is an active
+	 * connection account of), directory (medimail|mssante), visible
+	 * (on|off) -> login, visible_medimail, visible_mssante (not for MED:
+	 * -EPERM when asked).  Takes effect in the next search. */
+	MM_REQ_DIR_VISIBILITY = 0x0405,
+	/* admin: no field.  The national extraction of the MSSanté view,
+	 * streamed: any number of replies with status 0 and the fields
+	 * more=yes and data (UTF-8 lines, '\n'-terminated, whole lines only,
+	 * at most 60000 bytes: first the header line, then one line per
+	 * mailbox, 31 '|'-separated columns in the order of the national
+	 * format), then one final reply without "more": count, columns (31),
+	 * or an error status. */
+	MM_REQ_DIR_EXPORT = 0x0406,
+
 	/* --- 0x05xx: e-CPS push and API service clients ------------------- */
 	/* login (admin, or the caller's own account) -> request_id,
 	 * binding_message (the code the user picks in the e-CPS app), interval
@@ -159,12 +207,50 @@ enum mm_request {
 	MM_REQ_ECPS_START = 0x0501,
 	/* request_id -> status (pending|slow_down|authenticated); when
 	 * authenticated also account, session_token, expires_at. -EACCES with
-	 * status=denied; -ETIMEDOUT with status=expired. */
+	 * status=denied; -ETIMEDOUT with status=expired. [session] = "none"
+	 * (PAM, which opens its own session): no API session, no token. */
 	MM_REQ_ECPS_POLL = 0x0502,
 	/* admin: id -> id, secret (shown once; only its keyed hash is stored) */
 	MM_REQ_SERVICE_ADD = 0x0510,
 	/* admin: id -> id */
 	MM_REQ_SERVICE_REMOVE = 0x0511,
+
+	/* --- 0x06xx: CPS cards ------------------------------------------- */
+	/* The card in the configured reader/token signs a fresh challenge;
+	 * the daemon checks the certificate (trust anchors, dates, key usage,
+	 * CRLs) and the signature, then maps it to an account: a linked
+	 * certificate (mmCardCert) first, else the national id of the subject
+	 * CN ("8"+RPPS, "0"+ADELI) to a PER account. A non-root caller may
+	 * only authenticate as itself.
+	 *   pin (secret), [user] (login or login e-mail: the card must map to it),
+	 *   [service], [rhost] (audit only, as for 0x02xx)
+	 *   -> login, method ("cps"), fingerprint, national_id
+	 * Refusals carry "reason": pin_incorrect (field "tries": low|final when
+	 * the card says so), pin_locked, no_card, no_reader, no_cert, no_key,
+	 * expired, not_yet_valid, unknown_ca, revoked, invalid_cert,
+	 * key_usage, bad_signature, link_required (fields "fingerprint" and
+	 * "link_ticket": 64 hex, single use, for MM_REQ_CARD_LINK),
+	 * account_state (field "status"), card_mismatch, card_error. */
+	MM_REQ_CARD_AUTH = 0x0601,
+	/* admin: login, pin -> login, fingerprint, subject, not_before,
+	 * not_after. Links the certificate of the card in the reader, after
+	 * the same checks as MM_REQ_CARD_AUTH (the signature proves the card).
+	 * Linking by the user (PAM): login, txn, link_ticket, no pin. txn is
+	 * that of a password + one-time code login of this account just
+	 * completed with OTP_VERIFY "then" = "card_link"; link_ticket is what
+	 * CARD_AUTH returned with link_required (the card already proved with
+	 * its PIN). Both are single use. The caller is admin or the account's
+	 * own uid. -EACCES reason "txn" or "ticket" when either is not valid. */
+	MM_REQ_CARD_LINK = 0x0602,
+	/* [login] (admin, else the caller's own account) -> records of
+	 * fingerprint, subject, not_before, not_after, linked_at */
+	MM_REQ_CARD_LIST = 0x0603,
+	/* login, fingerprint (admin, or the caller's own account) -> login */
+	MM_REQ_CARD_UNLINK = 0x0604,
+	/* [service], [rhost] -> present (yes|no), [reason] (no_card|no_reader|...).
+	 * Whether a card is in the configured reader/token, without a PIN:
+	 * lets PAM choose between the PIN prompt and the password. */
+	MM_REQ_CARD_PRESENT = 0x0605,
 
 	/* --- 0x07xx: account settings ("Gérer mon compte") ---------------- */
 	/* Every request below except PASSWORD_FORGOT, PASSWORD_RESET,
@@ -251,75 +337,6 @@ enum mm_request {
 	/* admin (the service the device talks to): credential -> login, id,
 	 * name; -EACCES when unknown or revoked (checked in the directory) */
 	MM_REQ_DEVICE_VERIFY = 0x0764,
-	/* --- 0x06xx: CPS cards ------------------------------------------- */
-	/* The card in the configured reader/token signs a fresh challenge;
-	 * the daemon checks the certificate (trust anchors, dates, key usage,
-	 * CRLs) and the signature, then maps it to an account: a linked
-	 * certificate (mmCardCert) first, else the national id of the subject
-	 * CN ("8"+RPPS, "0"+ADELI) to a PER account. A non-root caller may
-	 * only authenticate as itself.
-	 *   pin (secret), [user] (login or login e-mail: the card must map to it)
-	 *   -> login, method ("cps"), fingerprint, national_id
-	 * Refusals carry "reason": pin_incorrect (field "tries": low|final when
-	 * the card says so), pin_locked, no_card, no_reader, no_cert, no_key,
-	 * expired, not_yet_valid, unknown_ca, revoked, invalid_cert,
-	 * key_usage, bad_signature, link_required (field "fingerprint"),
-	 * account_state (field "status"), card_mismatch, card_error. */
-	MM_REQ_CARD_AUTH = 0x0601,
-	/* admin: login, pin -> login, fingerprint, subject, not_before,
-	 * not_after. Links the certificate of the card in the reader, after
-	 * the same checks as MM_REQ_CARD_AUTH (the signature proves the card). */
-	MM_REQ_CARD_LINK = 0x0602,
-	/* [login] (admin, else the caller's own account) -> records of
-	 * fingerprint, subject, not_before, not_after, linked_at */
-	MM_REQ_CARD_LIST = 0x0603,
-	/* login, fingerprint (admin, or the caller's own account) -> login */
-	MM_REQ_CARD_UNLINK = 0x0604,
-	/* --- 0x04xx: the directories (annuaire Medimail, annuaire santé) - */
-	/* Who: a caller with an active individual account acts for itself; an
-	 * admin gives "login" (or, for a search, nothing: the service centre).
-	 * Views: "medimail" = active entries whose owner did not hide them;
-	 * "mssante" = active PER / INT / ORG with a visible MSSanté address,
-	 * never the login e-mail nor the login.
-	 *
-	 * [view] (medimail|mssante, default medimail), [detail] (summary|full,
-	 * default summary: the result list; full: the contact's card),
-	 * [login] (admin), and at
-	 * least one of: q (free text: names, ORG name, city), name (sn or ORG
-	 * name), first_name, profession (TRE_G15 code or the start of its
-	 * label), city, postal_code (1..5 digits), address (street).  Each
-	 * field: at most MM_DIR_FIELD_MAX bytes and 8 words; every word is an
-	 * accent- and case-insensitive prefix and all must match.  Unknown or
-	 * repeated fields are refused (-EINVAL, "field", "rule").
-	 * -> refine (yes|no: more than MM_DIR_MAX_RESULTS matched, "précisez
-	 * votre recherche"), count, then at most MM_DIR_MAX_RESULTS records
-	 * sorted by name: login (medimail view), type, name, login_mail
-	 * (medimail view), mss_address (where visible), profession,
-	 * profession_label, postal_code, city; with detail=full also sn,
-	 * given_name, speciality, raison_sociale, service, street, phone
-	 * (repeated) */
-	MM_REQ_DIR_SEARCH = 0x0401,
-	/* [login] (admin), target (login of an entry of the Medimail view)
-	 * -> target; adding a favourite twice is not an error */
-	MM_REQ_DIR_FAVORITE_ADD = 0x0402,
-	/* [login] (admin), target -> target; -ENOENT if not a favourite */
-	MM_REQ_DIR_FAVORITE_DEL = 0x0403,
-	/* [login] (admin) -> count, records as MM_REQ_DIR_SEARCH (favourites
-	 * still in the Medimail view) */
-	MM_REQ_DIR_FAVORITE_LIST = 0x0404,
-	/* [login] (admin, the caller itself, or an ORG the caller is an active
-	 * connection account of), directory (medimail|mssante), visible
-	 * (on|off) -> login, visible_medimail, visible_mssante (not for MED:
-	 * -EPERM when asked).  Takes effect in the next search. */
-	MM_REQ_DIR_VISIBILITY = 0x0405,
-	/* admin: no field.  The national extraction of the MSSanté view,
-	 * streamed: any number of replies with status 0 and the fields
-	 * more=yes and data (UTF-8 lines, '\n'-terminated, whole lines only,
-	 * at most 60000 bytes: first the header line, then one line per
-	 * mailbox, 31 '|'-separated columns in the order of the national
-	 * format), then one final reply without "more": count, columns (31),
-	 * or an error status. */
-	MM_REQ_DIR_EXPORT = 0x0406,
 };
 
 #define MM_DIR_MAX_RESULTS 50

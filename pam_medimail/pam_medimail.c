@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PAM_SM_AUTH
 #define PAM_SM_ACCOUNT
@@ -22,13 +23,18 @@
 #define USER_MAX 254
 #define CODE_ROUNDS_MAX 20 /* the daemon counts the tries; this only bounds the loop */
 #define DATA_SESSION "pam_medimail_session"
+#define DATA_METHOD "pam_medimail_method" /* how pam_sm_authenticate succeeded, for the session */
+#define ECPS_TIMEOUT_DEFAULT 120
+#define ECPS_INTERVAL_MAX 60
 
 enum lang { FR, EN };
 
 struct opts {
 	bool debug, use_first_pass, try_first_pass, use_authtok;
+	bool cps, cps_auto, ecps;
 	const char *socket;
 	int timeout_ms;
+	int ecps_timeout;      /* seconds */
 	enum lang lang;
 };
 
@@ -40,7 +46,12 @@ enum msg {
 	M_STEP_EXPIRED, M_DIR_DOWN, M_DAEMON_DOWN, M_TOO_LONG, M_BAD_USER, M_PENDING, M_SUSPENDED, M_CLOSED, M_ORG,
 	M_CGU_PROMPT, M_CGU_REFUSED, M_CGU_RECORDED, M_OLD_PW, M_NEW_PW, M_NEW_PW2, M_PW_MISMATCH, M_PW_CHANGED,
 	M_RULE_MIN, M_RULE_MAX, M_RULE_UPPER, M_RULE_LOWER, M_RULE_DIGIT, M_RULE_SPECIAL, M_RULE_UTF8, M_RULE_SAME,
-	M_REFUSED, M_NOT_PERMITTED, M_PASSWORD_PROMPT_OFFLINE, M_OFFLINE_OK, M_CGU_OFFLINE, M_COUNT
+	M_REFUSED, M_NOT_PERMITTED, M_PASSWORD_PROMPT_OFFLINE, M_OFFLINE_OK, M_CGU_OFFLINE,
+	M_PIN_PROMPT, M_PIN_WRONG, M_PIN_LOW, M_PIN_FINAL, M_PIN_LOCKED, M_PIN_INVALID, M_NO_CARD, M_NO_READER,
+	M_CARD_READ, M_CARD_NO_CERT, M_CARD_EXPIRED, M_CARD_NOT_YET, M_CARD_UNKNOWN_CA, M_CARD_REVOKED,
+	M_CARD_KEY_USAGE, M_CARD_BAD_SIG, M_CARD_INVALID, M_CARD_MISMATCH, M_LINK_NEEDED, M_LINKED, M_LINK_MISMATCH,
+	M_LINK_ELSEWHERE, M_LINK_FAILED, M_ECPS_CODE, M_ECPS_WAIT, M_ECPS_DENIED, M_ECPS_EXPIRED, M_ECPS_TIMEOUT,
+	M_ECPS_CANCELLED, M_ECPS_DOWN, M_COUNT
 };
 
 static const char *const messages[M_COUNT][2] = {
@@ -108,6 +119,52 @@ static const char *const messages[M_COUNT][2] = {
 			   "OFFLINE login: password checked locally, without a one-time code (possible until %s)." },
 	[M_CGU_OFFLINE] = { "Les conditions générales d'utilisation s'acceptent lors d'une connexion en ligne.",
 			    "The terms of use are accepted during an online login." },
+	[M_PIN_PROMPT] = { "Code PIN de la carte CPS : ", "CPS card PIN: " },
+	[M_PIN_WRONG] = { "Code PIN incorrect.", "Wrong PIN." },
+	[M_PIN_LOW] = { "Code PIN incorrect : peu d'essais restants avant le blocage de la carte.",
+			"Wrong PIN: few tries left before the card is blocked." },
+	[M_PIN_FINAL] = { "Code PIN incorrect : il ne reste qu'un essai avant le blocage de la carte.",
+			  "Wrong PIN: one try left before the card is blocked." },
+	[M_PIN_LOCKED] = { "Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK.",
+			   "CPS card blocked: too many wrong PINs. Unblock it with its PUK." },
+	[M_PIN_INVALID] = { "Code PIN de longueur invalide.", "PIN of invalid length." },
+	[M_NO_CARD] = { "Aucune carte CPS dans le lecteur.", "No CPS card in the reader." },
+	[M_NO_READER] = { "Lecteur de carte introuvable.", "Card reader not found." },
+	[M_CARD_READ] = { "Lecture de la carte CPS impossible.", "The CPS card could not be read." },
+	[M_CARD_NO_CERT] = { "La carte ne porte pas de certificat d'authentification CPS.",
+			     "The card holds no CPS authentication certificate." },
+	[M_CARD_EXPIRED] = { "Certificat de la carte CPS expiré.", "The CPS card's certificate has expired." },
+	[M_CARD_NOT_YET] = { "Certificat de la carte CPS pas encore valide.",
+			     "The CPS card's certificate is not valid yet." },
+	[M_CARD_UNKNOWN_CA] = { "Carte émise par une autorité non reconnue.",
+				"Card issued by an authority that is not trusted." },
+	[M_CARD_REVOKED] = { "Certificat de la carte CPS révoqué.", "The CPS card's certificate is revoked." },
+	[M_CARD_KEY_USAGE] = { "Certificat de la carte non prévu pour l'authentification.",
+			       "The card's certificate is not meant for authentication." },
+	[M_CARD_BAD_SIG] = { "Signature de la carte invalide : carte refusée.", "Invalid card signature: card refused." },
+	[M_CARD_INVALID] = { "Certificat de la carte CPS invalide.", "Invalid CPS card certificate." },
+	[M_CARD_MISMATCH] = { "Cette carte CPS n'est pas celle de ce compte.",
+			      "This CPS card does not belong to this account." },
+	[M_LINK_NEEDED] = { "Cette carte CPS n'est liée à aucun compte Medimail. Pour la lier au compte %s, connectez-vous une fois avec son mot de passe et le code reçu par e-mail.",
+			    "This CPS card is not linked to a Medimail account yet. To link it to the account %s, log in once with its password and the code received by e-mail." },
+	[M_LINKED] = { "Carte CPS liée au compte %s : connectez-vous désormais avec la carte et son code PIN.",
+		       "CPS card linked to the account %s: from now on, log in with the card and its PIN." },
+	[M_LINK_MISMATCH] = { "La carte CPS n'a pas été liée : son numéro national n'est pas celui du compte.",
+			      "The CPS card was not linked: its national number is not the account's." },
+	[M_LINK_ELSEWHERE] = { "La carte CPS n'a pas été liée : elle l'est déjà à un autre compte.",
+			       "The CPS card was not linked: it is already linked to another account." },
+	[M_LINK_FAILED] = { "La carte CPS n'a pas été liée (%s).", "The CPS card was not linked (%s)." },
+	[M_ECPS_CODE] = { "Code à vérifier dans l'application e-CPS : %s", "Code to check in the e-CPS app: %s" },
+	[M_ECPS_WAIT] = { "Validez la demande dans l'application e-CPS de votre téléphone (%s s au plus).",
+			  "Approve the request in the e-CPS app on your phone (%s s at most)." },
+	[M_ECPS_DENIED] = { "Connexion refusée dans l'application e-CPS.", "Login refused in the e-CPS app." },
+	[M_ECPS_EXPIRED] = { "Demande e-CPS expirée sans réponse : recommencez la connexion.",
+			     "The e-CPS request expired unanswered: start the login again." },
+	[M_ECPS_TIMEOUT] = { "Pas de réponse de l'application e-CPS dans le délai : recommencez la connexion.",
+			     "No answer from the e-CPS app in time: start the login again." },
+	[M_ECPS_CANCELLED] = { "Connexion e-CPS annulée.", "e-CPS login cancelled." },
+	[M_ECPS_DOWN] = { "Service e-CPS (Pro Santé Connect) injoignable.",
+			  "e-CPS service (Pro Santé Connect) unreachable." },
 };
 
 static const char *T(const struct opts *o, enum msg m)
@@ -115,15 +172,15 @@ static const char *T(const struct opts *o, enum msg m)
 	return messages[m][o->lang];
 }
 
-/* Shows a message; fmt comes from the table (or "%s"), never from the daemon. */
+/* Shows a message; fmt comes from the table (or "%s"), never from the daemon.
+ * Returns what the conversation said (most callers need not care). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void say(pam_handle_t *pamh, int style, const char *fmt, const char *arg)
+static int say(pam_handle_t *pamh, int style, const char *fmt, const char *arg)
 {
 	if (arg)
-		(void)pam_prompt(pamh, style, NULL, fmt, arg);
-	else
-		(void)pam_prompt(pamh, style, NULL, "%s", fmt);
+		return pam_prompt(pamh, style, NULL, fmt, arg);
+	return pam_prompt(pamh, style, NULL, "%s", fmt);
 }
 #pragma GCC diagnostic pop
 
@@ -139,6 +196,7 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv, struct o
 	memset(o, 0, sizeof(*o));
 	o->socket = MM_DEFAULT_SOCKET;
 	o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	o->ecps_timeout = ECPS_TIMEOUT_DEFAULT;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -150,6 +208,21 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv, struct o
 			o->try_first_pass = true;
 		else if (!strcmp(a, "use_authtok"))
 			o->use_authtok = true;
+		else if (!strcmp(a, "cps"))
+			o->cps = true;
+		else if (!strcmp(a, "cps_auto"))
+			o->cps_auto = true;
+		else if (!strcmp(a, "ecps"))
+			o->ecps = true;
+		else if (!strncmp(a, "ecps_timeout=", 13)) {
+			char *end;
+			long s = strtol(a + 13, &end, 10);
+
+			if (end == a + 13 || *end || s < 1 || s > 3600)
+				pam_syslog(pamh, LOG_WARNING, "invalid option value: %s (1..3600 seconds)", a);
+			else
+				o->ecps_timeout = (int)s;
+		}
 		else if (!strncmp(a, "socket=", 7) && a[7] == '/')
 			o->socket = a + 7;
 		else if (!strncmp(a, "timeout=", 8)) {
@@ -349,7 +422,8 @@ static int get_secret(pam_handle_t *pamh, const struct opts *o, int item, enum m
 
 /* ------------------------------------------------------------ auth */
 
-static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user, const char *txn)
+/* then_link: keep the finished transaction for one MM_REQ_CARD_LINK. */
+static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user, const char *txn, bool then_link)
 {
 	struct mm_msg *rep = NULL;
 	int r, rc = PAM_AUTH_ERR;
@@ -389,7 +463,8 @@ static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user,
 			rc = PAM_AUTH_ERR;
 			goto out;
 		}
-		r = call(pamh, o, MM_REQ_OTP_VERIFY, &rep, "user", user, "txn", txn, "code", code, NULL);
+		r = call(pamh, o, MM_REQ_OTP_VERIFY, &rep, "user", user, "txn", txn, "code", code, "then",
+			 then_link ? "card_link" : NULL, NULL);
 		wipe_free(code);
 		if (r < 0) {
 			rc = unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
@@ -419,47 +494,48 @@ out:
 	return rc;
 }
 
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/* Password, then the e-mailed code. On success *ret_login is the account's
+ * login and, with then_link, *ret_txn the finished transaction (NULL after
+ * an offline login, which has none). */
+static int password_login(pam_handle_t *pamh, const struct opts *o, const char *user, bool then_link,
+			  char **ret_login, char **ret_txn)
 {
-	struct opts o;
 	struct mm_msg *rep = NULL;
-	const char *user = NULL;
 	char *password = NULL, *txn = NULL, *login = NULL;
 	bool prompted, offline;
 	int r, rc;
 
-	parse_opts(pamh, argc, argv, &o);
-	if ((rc = get_user(pamh, &o, &user)) != PAM_SUCCESS)
-		return rc;
+	*ret_login = NULL;
+	*ret_txn = NULL;
 	/* Online or offline: said in the prompt, before the password is typed. */
-	r = call(pamh, &o, MM_REQ_LOGIN_MODE, &rep, NULL);
+	r = call(pamh, o, MM_REQ_LOGIN_MODE, &rep, NULL);
 	if (r < 0)
-		return unreachable(pamh, &o, r, PAM_AUTHINFO_UNAVAIL);
+		return unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
 	if (rep->status < 0) {
-		rc = explain(pamh, &o, rep, PAM_AUTHINFO_UNAVAIL);
+		rc = explain(pamh, o, rep, PAM_AUTHINFO_UNAVAIL);
 		mm_msg_free(rep);
 		return rc;
 	}
 	offline = !strcmp(mm_msg_get(rep, "mode") ?: "", "offline");
 	mm_msg_free(rep);
 	rep = NULL;
-	prompted = !((o.use_first_pass || o.try_first_pass) && have_item(pamh, PAM_AUTHTOK));
-	if ((rc = get_secret(pamh, &o, PAM_AUTHTOK, offline ? M_PASSWORD_PROMPT_OFFLINE : M_PASSWORD_PROMPT, true,
+	prompted = !((o->use_first_pass || o->try_first_pass) && have_item(pamh, PAM_AUTHTOK));
+	if ((rc = get_secret(pamh, o, PAM_AUTHTOK, offline ? M_PASSWORD_PROMPT_OFFLINE : M_PASSWORD_PROMPT, true,
 			     &password)) != PAM_SUCCESS)
 		return rc;
 	if (strlen(password) > MM_VALUE_MAX) {
 		/* Refused here: the wire carries at most MM_VALUE_MAX bytes a value. */
-		error_msg(pamh, &o, M_TOO_LONG, NULL);
+		error_msg(pamh, o, M_TOO_LONG, NULL);
 		rc = PAM_AUTH_ERR;
 		goto out;
 	}
-	r = call(pamh, &o, MM_REQ_AUTH_PASSWORD, &rep, "user", user, "password", password, NULL);
+	r = call(pamh, o, MM_REQ_AUTH_PASSWORD, &rep, "user", user, "password", password, NULL);
 	if (r < 0) {
-		rc = unreachable(pamh, &o, r, PAM_AUTHINFO_UNAVAIL);
+		rc = unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
 		goto out;
 	}
 	if (rep->status < 0) {
-		rc = explain(pamh, &o, rep, PAM_AUTH_ERR);
+		rc = explain(pamh, o, rep, PAM_AUTH_ERR);
 		if (rc == PAM_USER_UNKNOWN && rep->status == -ENOENT)
 			rc = PAM_AUTH_ERR;
 		goto out;
@@ -472,11 +548,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 
 		if (t > 0 && localtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%d/%m/%Y %H:%M", &tm);
-		say(pamh, PAM_TEXT_INFO, T(&o, M_OFFLINE_OK), when);
+		say(pamh, PAM_TEXT_INFO, T(o, M_OFFLINE_OK), when);
 		if (prompted)
 			(void)pam_set_item(pamh, PAM_AUTHTOK, password);
-		rc = strcmp(user, mm_msg_get(rep, "login")) ? pam_set_item(pamh, PAM_USER, mm_msg_get(rep, "login"))
-							     : PAM_SUCCESS;
+		*ret_login = strdup(mm_msg_get(rep, "login"));
+		rc = *ret_login ? PAM_SUCCESS : PAM_BUF_ERR;
 		goto out;
 	}
 	if (!mm_msg_get(rep, "txn") || !mm_msg_get(rep, "login")) {
@@ -493,15 +569,335 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	if (prompted)
 		(void)pam_set_item(pamh, PAM_AUTHTOK, password);
 	explicit_bzero(password, strlen(password));
-	rc = code_step(pamh, &o, login, txn);
-	/* The login e-mail was accepted as the user: the rest of the stack gets the login. */
-	if (rc == PAM_SUCCESS && strcmp(user, login))
-		rc = pam_set_item(pamh, PAM_USER, login);
-	if (o.debug)
-		pam_syslog(pamh, LOG_DEBUG, "authentication of %s: %s", login, pam_strerror(pamh, rc));
+	rc = code_step(pamh, o, login, txn, then_link);
+	if (rc == PAM_SUCCESS) {
+		*ret_login = login;
+		login = NULL;
+		if (then_link) {
+			*ret_txn = txn;
+			txn = NULL;
+		}
+	}
 out:
 	mm_msg_free(rep);
 	wipe_free(password);
+	wipe_free(txn);
+	free(login);
+	return rc;
+}
+
+static void cleanup_method(pam_handle_t *pamh, void *data, int error_status)
+{
+	free(data);
+}
+
+/* The login the daemon answered becomes the user; the method goes to the session. */
+static int auth_done(pam_handle_t *pamh, const struct opts *o, const char *user, const char *login,
+		     const char *method)
+{
+	char *m = strdup(method);
+	int rc;
+
+	if (!m)
+		return PAM_BUF_ERR;
+	if ((rc = pam_set_data(pamh, DATA_METHOD, m, cleanup_method)) != PAM_SUCCESS) {
+		free(m);
+		return rc;
+	}
+	/* The login e-mail was accepted as the user: the rest of the stack gets the login. */
+	if (login && strcmp(user, login))
+		rc = pam_set_item(pamh, PAM_USER, login);
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "authentication of %s by %s: %s", login ? login : user, method,
+			   pam_strerror(pamh, rc));
+	return rc;
+}
+
+/* ------------------------------------------------------------ CPS card */
+
+static const struct {
+	const char *reason;
+	enum msg m;
+	int pam;
+} card_reasons[] = {
+	{ "pin_locked", M_PIN_LOCKED, PAM_MAXTRIES },
+	{ "pin_invalid", M_PIN_INVALID, PAM_AUTH_ERR },
+	{ "no_card", M_NO_CARD, PAM_AUTHINFO_UNAVAIL },
+	{ "no_reader", M_NO_READER, PAM_AUTHINFO_UNAVAIL },
+	{ "card_error", M_CARD_READ, PAM_AUTHINFO_UNAVAIL },
+	{ "card_timeout", M_CARD_READ, PAM_AUTHINFO_UNAVAIL },
+	{ "no_cert", M_CARD_NO_CERT, PAM_AUTH_ERR },
+	{ "no_key", M_CARD_NO_CERT, PAM_AUTH_ERR },
+	{ "expired", M_CARD_EXPIRED, PAM_AUTH_ERR },
+	{ "not_yet_valid", M_CARD_NOT_YET, PAM_AUTH_ERR },
+	{ "unknown_ca", M_CARD_UNKNOWN_CA, PAM_AUTH_ERR },
+	{ "revoked", M_CARD_REVOKED, PAM_AUTH_ERR },
+	{ "key_usage", M_CARD_KEY_USAGE, PAM_AUTH_ERR },
+	{ "bad_signature", M_CARD_BAD_SIG, PAM_AUTH_ERR },
+	{ "invalid_cert", M_CARD_INVALID, PAM_AUTH_ERR },
+	{ "card_mismatch", M_CARD_MISMATCH, PAM_AUTH_ERR },
+};
+
+/* Tells the user why the card was refused; returns the PAM code. */
+static int card_refusal(pam_handle_t *pamh, const struct opts *o, const struct mm_msg *rep)
+{
+	const char *reason = mm_msg_get(rep, "reason") ?: "";
+
+	if (!strcmp(reason, "pin_incorrect")) {
+		const char *tries = mm_msg_get(rep, "tries") ?: "";
+
+		error_msg(pamh, o, !strcmp(tries, "final") ? M_PIN_FINAL : !strcmp(tries, "low") ? M_PIN_LOW : M_PIN_WRONG,
+			  NULL);
+		return PAM_AUTH_ERR;
+	}
+	if (!strcmp(reason, "account_state")) {
+		const char *st = mm_msg_get(rep, "status") ?: "";
+
+		if (!strcmp(st, "closed")) {
+			error_msg(pamh, o, M_CLOSED, NULL);
+			return PAM_ACCT_EXPIRED;
+		}
+		error_msg(pamh, o, !strcmp(st, "suspended") ? M_SUSPENDED : M_PENDING, NULL);
+		return PAM_PERM_DENIED;
+	}
+	for (size_t i = 0; i < sizeof(card_reasons) / sizeof(card_reasons[0]); i++)
+		if (!strcmp(reason, card_reasons[i].reason)) {
+			error_msg(pamh, o, card_reasons[i].m, NULL);
+			return card_reasons[i].pam;
+		}
+	return explain(pamh, o, rep, PAM_AUTH_ERR);
+}
+
+/* A card that maps to no account: one password + code login of the PAM
+ * user, then the daemon links the card proved a moment ago (the ticket). */
+static int card_link_flow(pam_handle_t *pamh, const struct opts *o, const char *user, const char *ticket)
+{
+	struct mm_msg *rep = NULL;
+	char *login = NULL, *txn = NULL;
+	int r, rc;
+
+	say(pamh, PAM_TEXT_INFO, T(o, M_LINK_NEEDED), user);
+	rc = password_login(pamh, o, user, true, &login, &txn);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	if (!txn) { /* offline: no transaction to link with, the login stands */
+		error_msg(pamh, o, M_LINK_FAILED, "offline");
+		rc = auth_done(pamh, o, user, login, "password");
+		goto out;
+	}
+	r = call(pamh, o, MM_REQ_CARD_LINK, &rep, "login", login, "txn", txn, "link_ticket", ticket, NULL);
+	if (r < 0)
+		(void)unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
+	else if (rep->status == 0)
+		say(pamh, PAM_TEXT_INFO, T(o, M_LINKED), login);
+	else {
+		const char *reason = mm_msg_get(rep, "reason") ?: "";
+
+		if (!strcmp(reason, "card_mismatch"))
+			error_msg(pamh, o, M_LINK_MISMATCH, NULL);
+		else if (!strcmp(reason, "linked_elsewhere"))
+			error_msg(pamh, o, M_LINK_ELSEWHERE, NULL);
+		else
+			error_msg(pamh, o, M_LINK_FAILED, *reason ? reason : rep->message);
+	}
+	/* Linked or not, the password and the e-mailed code made a full login. */
+	rc = auth_done(pamh, o, user, login, "password+otp");
+out:
+	mm_msg_free(rep);
+	wipe_free(txn);
+	free(login);
+	return rc;
+}
+
+static int card_login(pam_handle_t *pamh, const struct opts *o, const char *user)
+{
+	struct mm_msg *rep = NULL;
+	char *pin = NULL, *ticket = NULL;
+	int r, rc;
+
+	if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &pin, "%s", T(o, M_PIN_PROMPT)) != PAM_SUCCESS || !pin) {
+		wipe_free(pin);
+		return PAM_CONV_ERR;
+	}
+	if (!*pin) { /* an empty answer: the user gave up */
+		wipe_free(pin);
+		return PAM_AUTH_ERR;
+	}
+	r = call(pamh, o, MM_REQ_CARD_AUTH, &rep, "pin", pin, "user", user, NULL);
+	wipe_free(pin); /* the PIN served once: nothing keeps it */
+	if (r < 0)
+		return unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
+	if (rep->status == 0) {
+		rc = mm_msg_get(rep, "login") ? auth_done(pamh, o, user, mm_msg_get(rep, "login"), "cps") : PAM_AUTH_ERR;
+		goto out;
+	}
+	if (rep->status == -ENOENT && !strcmp(mm_msg_get(rep, "reason") ?: "", "link_required") &&
+	    mm_msg_get(rep, "link_ticket")) {
+		if (!(ticket = strdup(mm_msg_get(rep, "link_ticket")))) {
+			rc = PAM_BUF_ERR;
+			goto out;
+		}
+		mm_msg_free(rep);
+		rep = NULL;
+		rc = card_link_flow(pamh, o, user, ticket);
+		goto out;
+	}
+	rc = card_refusal(pamh, o, rep);
+out:
+	mm_msg_free(rep);
+	wipe_free(ticket);
+	return rc;
+}
+
+/* cps: always the card; cps_auto: the card when the daemon sees one. */
+static bool card_wanted(pam_handle_t *pamh, const struct opts *o)
+{
+	struct mm_msg *rep = NULL;
+	bool present;
+
+	if (o->cps)
+		return true;
+	if (!o->cps_auto)
+		return false;
+	if (call(pamh, o, MM_REQ_CARD_PRESENT, &rep, NULL) < 0)
+		return false;
+	present = rep->status == 0 && !strcmp(mm_msg_get(rep, "present") ?: "", "yes");
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "card present: %s (%s)", present ? "yes" : "no",
+			   mm_msg_get(rep, "reason") ?: "-");
+	mm_msg_free(rep);
+	return present;
+}
+
+/* ------------------------------------------------------------ e-CPS */
+
+/* Sleeps ms; false when a signal (Ctrl-C) cut the wait short. */
+static bool wait_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int ecps_login(pam_handle_t *pamh, const struct opts *o, const char *user)
+{
+	struct mm_msg *rep = NULL;
+	char *rid = NULL, limit[16];
+	const char *code, *iv;
+	long interval;
+	long long deadline;
+	int r, rc;
+
+	r = call(pamh, o, MM_REQ_ECPS_START, &rep, "login", user, NULL);
+	if (r < 0)
+		return unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
+	if (rep->status < 0) {
+		if (rep->status == -ECOMM || rep->status == -ENOSYS) {
+			error_msg(pamh, o, M_ECPS_DOWN, NULL);
+			rc = PAM_AUTHINFO_UNAVAIL;
+		} else {
+			rc = explain(pamh, o, rep, PAM_AUTH_ERR);
+			if (rc == PAM_USER_UNKNOWN)
+				rc = PAM_AUTH_ERR;
+		}
+		goto out;
+	}
+	code = mm_msg_get(rep, "binding_message");
+	iv = mm_msg_get(rep, "interval");
+	interval = iv ? strtol(iv, NULL, 10) : 5;
+	if (interval < 1 || interval > ECPS_INTERVAL_MAX)
+		interval = 5;
+	if (!code || !mm_msg_get(rep, "request_id") || !(rid = strdup(mm_msg_get(rep, "request_id")))) {
+		pam_syslog(pamh, LOG_ERR, "medimail-authd: e-CPS reply without request_id or code");
+		rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	/* The code must reach the user; a conversation that refuses it cancels. */
+	if (say(pamh, PAM_TEXT_INFO, T(o, M_ECPS_CODE), code) != PAM_SUCCESS) {
+		rc = PAM_ABORT;
+		goto out;
+	}
+	snprintf(limit, sizeof(limit), "%d", o->ecps_timeout);
+	if (say(pamh, PAM_TEXT_INFO, T(o, M_ECPS_WAIT), limit) != PAM_SUCCESS) {
+		rc = PAM_ABORT;
+		goto out;
+	}
+	deadline = mono_ms() + (long long)o->ecps_timeout * 1000;
+	for (;;) {
+		long long left = deadline - mono_ms();
+		const char *st;
+
+		mm_msg_free(rep);
+		rep = NULL;
+		if (left <= 0) {
+			error_msg(pamh, o, M_ECPS_TIMEOUT, NULL);
+			rc = PAM_AUTH_ERR;
+			break;
+		}
+		if (!wait_ms(left < interval * 1000 ? (long)left : interval * 1000)) {
+			error_msg(pamh, o, M_ECPS_CANCELLED, NULL);
+			rc = PAM_ABORT;
+			break;
+		}
+		r = call(pamh, o, MM_REQ_ECPS_POLL, &rep, "request_id", rid, "session", "none", NULL);
+		if (r < 0) {
+			rc = unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
+			break;
+		}
+		st = mm_msg_get(rep, "status") ?: "";
+		if (rep->status == 0 && !strcmp(st, "authenticated") && mm_msg_get(rep, "account")) {
+			rc = auth_done(pamh, o, user, mm_msg_get(rep, "account"), "ecps");
+			break;
+		}
+		if (rep->status == 0 && (!strcmp(st, "pending") || !strcmp(st, "slow_down"))) {
+			if (!strcmp(st, "slow_down") && interval + 5 <= ECPS_INTERVAL_MAX)
+				interval += 5;
+			continue;
+		}
+		if (rep->status == -EACCES && !strcmp(st, "denied"))
+			error_msg(pamh, o, M_ECPS_DENIED, NULL);
+		else if (rep->status == -ETIMEDOUT)
+			error_msg(pamh, o, M_ECPS_EXPIRED, NULL);
+		else {
+			rc = explain(pamh, o, rep, PAM_AUTH_ERR);
+			break;
+		}
+		rc = PAM_AUTH_ERR;
+		break;
+	}
+out:
+	mm_msg_free(rep);
+	wipe_free(rid);
+	return rc;
+}
+
+/* ------------------------------------------------------------ auth entry point */
+
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct opts o;
+	const char *user = NULL;
+	char *login = NULL, *txn = NULL;
+	int rc;
+
+	parse_opts(pamh, argc, argv, &o);
+	if ((rc = get_user(pamh, &o, &user)) != PAM_SUCCESS)
+		return rc;
+	if (card_wanted(pamh, &o))
+		return card_login(pamh, &o, user);
+	if (o.ecps)
+		return ecps_login(pamh, &o, user);
+	rc = password_login(pamh, &o, user, false, &login, &txn);
+	if (rc == PAM_SUCCESS)
+		rc = auth_done(pamh, &o, user, login, "password+otp");
 	wipe_free(txn);
 	free(login);
 	return rc;
@@ -701,7 +1097,11 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 	parse_opts(pamh, argc, argv, &o);
 	if ((rc = get_user(pamh, &o, &user)) != PAM_SUCCESS)
 		return rc;
-	r = call(pamh, &o, MM_REQ_SESSION_OPEN, &rep, "user", user, "method", "password+otp", NULL);
+	const void *method = NULL;
+
+	if (pam_get_data(pamh, DATA_METHOD, &method) != PAM_SUCCESS || !method)
+		method = "password+otp";
+	r = call(pamh, &o, MM_REQ_SESSION_OPEN, &rep, "user", user, "method", (const char *)method, NULL);
 	if (r < 0)
 		return unreachable(pamh, &o, r, PAM_SESSION_ERR);
 	if (rep->status < 0) {

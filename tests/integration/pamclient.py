@@ -5,9 +5,15 @@ does not show (the environment a session exports) or cannot send (a 1 MB answer)
 Usage: pamclient.py SERVICE USER OP... (OP: authenticate, acct_mgmt, chauthtok, open_session,
 close_session, setcred). Prompts go to stdout ("PROMPT_OFF: text" / "PROMPT_ON: text"), one
 answer is read per line on stdin; messages print as "ERROR: text" / "INFO: text". Each op prints
-"RESULT op code"; after open_session the PAM environment prints as "ENV NAME=value"."""
+"RESULT op code"; after open_session the PAM environment prints as "ENV NAME=value".
+PAMCLIENT_FAIL_INFO=REGEX: the conversation fails (PAM_CONV_ERR) on an info message matching
+REGEX, as a greeter whose user pressed Cancel. PAMCLIENT_SIGINT=1: SIGINT is caught (printed as
+"SIGNAL SIGINT") instead of ending the client, as an application that handles Ctrl-C."""
 import ctypes
 import ctypes.util
+import os
+import re
+import signal
 import sys
 
 # Symbols through the global scope, so that an LD_PRELOADed pam_wrapper interposes pam_start.
@@ -18,6 +24,7 @@ libc.calloc.restype = ctypes.c_void_p
 libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
 libc.strdup.restype = ctypes.c_void_p
 libc.strdup.argtypes = [ctypes.c_char_p]
+libc.free.argtypes = [ctypes.c_void_p]
 
 PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_ERROR_MSG, PAM_TEXT_INFO = 1, 2, 3, 4
 
@@ -58,12 +65,18 @@ def conversation(n, msgs, resp, _data):
             tag = "ERROR" if m.msg_style == PAM_ERROR_MSG else "INFO"
             sys.stdout.write(f"{tag}: {text}\n")
             sys.stdout.flush()
+            fail = os.environ.get("PAMCLIENT_FAIL_INFO")
+            if fail and tag == "INFO" and re.search(fail, text):
+                libc.free(out)
+                return 19  # PAM_CONV_ERR
     resp[0] = arr
     return 0
 
 
 def main():
     service, user, ops = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if os.environ.get("PAMCLIENT_SIGINT"):
+        signal.signal(signal.SIGINT, lambda *_: (sys.stdout.write("SIGNAL SIGINT\n"), sys.stdout.flush()))
     conv = PamConv(CONV_FUNC(conversation), None)
     handle = ctypes.c_void_p()
     libpam.pam_start.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(PamConv),

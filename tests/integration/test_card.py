@@ -334,6 +334,198 @@ def test_hung_helper_is_killed_at_the_timeout(state, slapd, smtp, pki, card_auth
         d.stop()
 
 
+# ---------------------------------------------------------------- through PAM (pam_medimail cps / cps_auto)
+
+P_PIN = "Code PIN de la carte CPS : "
+PAM_SUCCESS, PAM_PERM_DENIED, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES = 0, 6, 7, 9, 11
+
+
+def pam_result(output, op):
+    import re
+    m = re.search(rf"^RESULT {op} (\d+)", output, re.M)
+    assert m, output
+    return int(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def card_pam(state, card_authd):
+    from pamstack import PamService
+    return {opt: PamService(state, card_authd, name=f"card-{opt.replace('=', '-').replace(' ', '-')}", options=opt)
+            for opt in ("cps", "cps_auto", "cps lang=en")}
+
+
+def test_pam_card_login_opens_a_cps_session_without_mailed_code(card_authd, accounts, insert, card_pam, smtp):
+    import re
+    from pamstack import P_CGU, Codes, pamclient
+    codes = Codes(smtp)
+    mails_before = codes.count("isabelle.donnat@example.org")
+    insert("good")
+    r = pamclient(card_pam["cps"], accounts["good"], ["authenticate", "acct_mgmt", "open_session", "close_session"],
+                  [(P_PIN, PIN), (P_CGU + "*", "oui")])
+    assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+    assert pam_result(r.output, "open_session") == PAM_SUCCESS, r
+    assert f"ENV MEDIMAIL_ACCOUNT={accounts['good']}" in r.output
+    assert r.output.count("PROMPT_OFF") == 1 and "Mot de passe" not in r.output  # the PIN only
+    assert codes.count("isabelle.donnat@example.org") == mails_before  # strong authentication: no code
+    log = card_authd.log_text()
+    assert re.search(rf'audit="session-open" caller="uid=0" method="cps" service="card-cps" .*account="{accounts["good"]}" '
+                     r'result="ok"', log), log[-3000:]
+
+
+def test_pam_card_login_through_pamtester_in_english(card_authd, accounts, insert, card_pam):
+    from pamstack import pamtester
+    insert("good")
+    r = pamtester(card_pam["cps lang=en"], accounts["good"], ["authenticate"], [("CPS card PIN: ", PIN)])
+    assert r.status == 0 and "successfully authenticated" in r.output, r
+
+
+def test_pam_wrong_pin_tells_the_tries_left(card_authd, accounts, insert, card_pam):
+    from pamstack import pamclient
+    insert("good")
+    svc = card_pam["cps"]
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, WRONG)])
+    assert pam_result(r.output, "authenticate") == PAM_AUTH_ERR, r
+    assert "ERROR: Code PIN incorrect : peu d'essais restants avant le blocage de la carte." in r.output
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, WRONG)])
+    assert "ERROR: Code PIN incorrect : il ne reste qu'un essai avant le blocage de la carte." in r.output, r
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])  # the right PIN resets the counter
+    assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+
+
+def test_pam_blocked_pin(card_authd, accounts, insert, card_pam):
+    from pamstack import pamclient
+    insert("block")
+    for _ in range(3):  # block it (a no-op when an earlier test already did)
+        if card_auth(card_authd, WRONG).json["fields"]["reason"] == "pin_locked":
+            break
+    r = pamclient(card_pam["cps"], accounts["good"], ["authenticate"], [(P_PIN, PIN)])
+    assert pam_result(r.output, "authenticate") == PAM_MAXTRIES, r
+    assert "ERROR: Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK." in r.output
+
+
+def test_pam_suspended_account_refused(card_authd, accounts, insert, card_pam):
+    from pamstack import pamclient
+    insert("suspended")
+    r = pamclient(card_pam["cps"], accounts["suspended"], ["authenticate"], [(P_PIN, PIN)])
+    assert pam_result(r.output, "authenticate") == PAM_PERM_DENIED, r
+    assert "ERROR: Compte suspendu : contactez le centre de services." in r.output
+
+
+def test_pam_card_of_another_account(card_authd, accounts, insert, card_pam):
+    from pamstack import pamclient
+    insert("good")
+    r = pamclient(card_pam["cps"], accounts["other"], ["authenticate"], [(P_PIN, PIN)])
+    assert pam_result(r.output, "authenticate") == PAM_AUTH_ERR, r
+    assert "ERROR: Cette carte CPS n'est pas celle de ce compte." in r.output
+
+
+def test_pam_cps_auto_uses_the_password_without_a_card(card_authd, accounts, card_pam, smtp):
+    from pamstack import P_CGU, Codes, login_answers, pamclient
+    codes = Codes(smtp)
+    r = pamclient(card_pam["cps_auto"], accounts["good"], ["authenticate", "acct_mgmt", "open_session"],
+                  login_answers(codes, "isabelle.donnat@example.org") + [(P_CGU + "*", "oui")])
+    assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+    assert "Code PIN" not in r.output
+    assert 'method="password+otp" service="card-cps_auto"' in card_authd.log_text()
+
+
+def test_pam_card_pulled_during_the_pin_prompt(card_authd, accounts, insert, pki, card_pam):
+    from pamstack import pamclient
+    insert("good")
+
+    def pull_then_pin():
+        pki[0].remove("good")
+        return PIN
+    r = pamclient(card_pam["cps_auto"], accounts["good"], ["authenticate"], [(P_PIN, pull_then_pin)])
+    assert pam_result(r.output, "authenticate") == PAM_AUTHINFO_UNAVAIL, r
+    assert "ERROR: Aucune carte CPS dans le lecteur." in r.output
+    assert "Mot de passe" not in r.output  # no silent fallback once the PIN was asked
+
+
+def test_pam_links_an_unlinked_card_after_password_and_code(card_authd, accounts, insert, pki, card_pam, smtp,
+                                                            slapd):
+    from pamstack import P_CGU, Codes, login_answers, pamclient
+    codes = Codes(smtp)
+    mail = "lien.pam@example.org"
+    login = account(card_authd, smtp, "MED", med_fields(mail, "LIEN", "Marc"), mail)
+    fp = pki[0].fingerprint("unlinked")
+    insert("unlinked")
+    svc = card_pam["cps"]
+    try:
+        # A wrong password: nothing is linked.
+        r = pamclient(svc, login, ["authenticate"], [(P_PIN, PIN), ("Mot de passe : ", "Faux#2024x")])
+        assert pam_result(r.output, "authenticate") == PAM_AUTH_ERR, r
+        assert "mmCardCert" not in slapd.search(SUFFIX, f"(uid={login})", "mmCardCert")[0]
+
+        r = pamclient(svc, login, ["authenticate", "acct_mgmt", "open_session"],
+                      [(P_PIN, PIN)] + login_answers(codes, mail) + [(P_CGU + "*", "oui")])
+        assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+        assert pam_result(r.output, "open_session") == PAM_SUCCESS, r
+        assert f"INFO: Cette carte CPS n'est liée à aucun compte Medimail. Pour la lier au compte {login}" in r.output
+        assert f"INFO: Carte CPS liée au compte {login}" in r.output
+        assert r.output.count(P_PIN) == 1  # the PIN was typed once
+        e = slapd.search(SUFFIX, f"(uid={login})", "mmCardCert")[0]
+        assert e["mmCardCert"] == [fp]
+
+        # From now on the card alone (and its PIN) logs in, without password or code.
+        r = pamclient(svc, login, ["authenticate"], [(P_PIN, PIN)])
+        assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+        assert "Mot de passe" not in r.output
+    finally:
+        card_authd.ctl("card", "unlink", login, fp)
+    log = card_authd.log_text()
+    assert f'audit="card_link" caller="uid=0" method="cps" service="card-cps" remote="-" account="{login}" result="ok"' in log
+    assert PIN not in log and WRONG not in log
+
+
+def test_card_link_needs_a_completed_login_and_the_ticket(card_authd, accounts, insert, pki, smtp):
+    """The wire side of the PAM link: a ticket alone, a password step alone, a replayed txn."""
+    from pamstack import Codes
+    from mmwire import call
+    codes = Codes(smtp)
+    mail = "lien.wire@example.org"
+    login = account(card_authd, smtp, "MED", med_fields(mail, "FILAIRE", "Rose"), mail)
+    insert("unlinked")
+    auth = call(card_authd.socket, 0x0601, pin=PIN)
+    assert auth.status == -2 and auth.get("reason") == "link_required"
+    ticket = auth.get("link_ticket")
+    assert len(ticket) == 64
+
+    pw = call(card_authd.socket, 0x0201, user=login, password=PW)
+    assert pw.status == 0
+    txn = pw.get("txn")
+    # a password step without its code does not link
+    r = call(card_authd.socket, 0x0602, login=login, txn=txn, link_ticket=ticket)
+    assert r.status == -13 and r.get("reason") == "txn"
+    # the ticket was spent by that try: a new one is needed
+    ticket = call(card_authd.socket, 0x0601, pin=PIN).get("link_ticket")
+    before = codes.count(mail)
+    assert call(card_authd.socket, 0x0202, user=login, txn=txn).status == 0
+    code = codes.wait_new(mail, before)
+    assert call(card_authd.socket, 0x0203, user=login, txn=txn, code=code, then="card_link").status == 0
+    # a completed login is no password step any more
+    assert call(card_authd.socket, 0x0202, user=login, txn=txn).status == -13
+    r = call(card_authd.socket, 0x0602, login=login, txn=txn, link_ticket="0" * 64)
+    assert r.status == -13 and r.get("reason") == "ticket"
+    r = call(card_authd.socket, 0x0602, login=login, txn=txn, link_ticket=ticket)
+    assert r.status == 0, r
+    assert r.get("fingerprint") == pki[0].fingerprint("unlinked")
+    # both were single use
+    r = call(card_authd.socket, 0x0602, login=login, txn=txn, link_ticket=ticket)
+    assert r.status == -13
+    assert card_authd.ctl("card", "unlink", login, pki[0].fingerprint("unlinked")).returncode == 0
+    assert ticket not in card_authd.log_text() and txn not in card_authd.log_text()
+
+
+def test_card_present_query(card_authd, insert):
+    from mmwire import call
+    r = call(card_authd.socket, 0x0605)
+    assert r.status == 0 and r.get("present") == "no" and r.get("reason") == "no_card"
+    insert("good")
+    r = call(card_authd.socket, 0x0605)
+    assert r.status == 0 and r.get("present") == "yes"
+
+
 # ---------------------------------------------------------------- secrets
 
 def test_no_pin_and_no_certificate_in_the_log(card_authd, pki):

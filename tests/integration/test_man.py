@@ -63,3 +63,18 @@ def test_daemon_page_lists_every_option():
     assert longs >= {"config", "foreground", "test"}
     terms = _terms("medimail-authd.8")
     assert {"--" + o for o in longs} - terms == set()
+
+
+def test_pam_page_documents_every_module_option():
+    src = (TOP / "pam_medimail/pam_medimail.c").read_text()
+    opts = set(re.findall(r'!strcmp\(a, "([a-z_=]+)"\)', src))
+    opts |= set(re.findall(r'!strncmp\(a, "([a-z_]+=)"', src))
+    assert {"debug", "cps", "cps_auto", "ecps", "ecps_timeout=", "lang=en"} <= opts
+    text = _rendered("pam_medimail.8")
+    terms = _terms("pam_medimail.8")
+    for o in opts:
+        assert o in terms or (o.endswith("=") and any(t.startswith(o) for t in terms)), o
+    assert "Code PIN de la carte CPS :" in text
+    example = (TOP / "conf/pam.d-medimail.example").read_text()
+    for o in opts:
+        assert (o.split("=")[0] + "=" if "=" in o else o) in example, o
