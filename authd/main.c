@@ -122,7 +122,7 @@ int main(int argc, char **argv)
 	struct server srv = { 0 };
 	struct daemon d = { 0 };
 	struct http *http = NULL;
-	char err[512];
+	char err[512], *socket_at_start = NULL, *pidfile_at_start = NULL;
 	sigset_t mask;
 	int c, r;
 
@@ -178,6 +178,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n", strerror(-r));
 		return 1;
 	}
+	socket_at_start = strdup(d.cfg->socket_path);
+	pidfile_at_start = d.cfg->pid_file ? strdup(d.cfg->pid_file) : NULL;
+	if (!socket_at_start || (d.cfg->pid_file && !pidfile_at_start)) {
+		fprintf(stderr, "medimail-authd: out of memory\n");
+		return 1;
+	}
 	r = server_listen(d.cfg->socket_path, &srv.listen_fd);
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: socket %s: %s\n", d.cfg->socket_path, strerror(-r));
@@ -216,9 +222,12 @@ int main(int argc, char **argv)
 	server_run(&srv);
 	http_stop(http);
 	close(srv.listen_fd);
-	unlink(d.cfg->socket_path);
-	if (d.cfg->pid_file)
-		unlink(d.cfg->pid_file);
+	/* The files made at start, whatever a reload changed since. */
+	unlink(socket_at_start);
+	if (pidfile_at_start)
+		unlink(pidfile_at_start);
+	free(socket_at_start);
+	free(pidfile_at_start);
 	pthread_rwlock_wrlock(&srv.reload_lock);
 	store_free(d.store);
 	psc_cleanup();
