@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "account.h"
 #include "http.h"
 #include "log.h"
 #include "login.h"
@@ -419,4 +420,73 @@ out:
 	free(account);
 	entry_free(e);
 	return st;
+}
+
+/* --- the linked identities over the unix socket ("Suppression d'un mode de connexion") --- */
+
+static const char *const psc_attrs[] = { "uid", "mmAccountType", "mmStatus", "uidNumber", "mmPscSub", NULL };
+
+int api_sock_psc_list(struct req *r)
+{
+	const struct attr *subs;
+	struct entry *e = NULL;
+	int rc;
+
+	if ((rc = login_user(r, "psc-list", psc_attrs, &e)) < 0)
+		return rc;
+	req_put(r, "login", entry_get(e, "uid"));
+	subs = entry_attr(e, "mmPscSub");
+	for (size_t i = 0; subs && i < subs->nvals; i++) {
+		char idx[24];
+
+		snprintf(idx, sizeof(idx), "%zu", i);
+		req_put(r, "#", idx);
+		req_put(r, "sub", subs->vals[i]);
+	}
+	entry_free(e);
+	return 0;
+}
+
+int api_sock_psc_unlink(struct req *r)
+{
+	const char *sub = login_field(r, "sub");
+	const struct attr *subs;
+	struct entry *e = NULL;
+	struct mods m;
+	char num[24];
+	size_t n;
+	int rc;
+
+	if (!login_field(r, "user"))
+		return req_fail_field(r, "user", "required", "identifiant : champ obligatoire");
+	if ((rc = login_user(r, "psc-unlink", psc_attrs, &e)) < 0)
+		return rc;
+	subs = entry_attr(e, "mmPscSub");
+	n = sub ? (entry_has_value(e, "mmPscSub", sub) ? 1 : 0) : subs ? subs->nvals : 0;
+	if (n == 0) {
+		login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), false, "not linked");
+		rc = req_fail(r, -ENOENT, "%s : aucune identité Pro Santé Connect liée%s", entry_get(e, "uid"),
+			      sub ? " sous ce sujet" : "");
+		goto out;
+	}
+	mods_init(&m);
+	/* Deleting the exact value (or every value) the entry had: a concurrent change fails. */
+	for (size_t i = 0; subs && i < subs->nvals; i++)
+		if (!sub || !strcmp(subs->vals[i], sub))
+			mods_add(&m, LDAP_MOD_DELETE, "mmPscSub", subs->vals[i]);
+	rc = store_modify(r->store, e->dn, &m);
+	mods_free(&m);
+	if (rc < 0) {
+		login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), false, "directory error");
+		rc = store_fail(r, rc, "Pro Santé Connect");
+		goto out;
+	}
+	login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), true, "Pro Santé Connect identity unlinked");
+	req_put(r, "login", entry_get(e, "uid"));
+	snprintf(num, sizeof(num), "%zu", n);
+	req_put(r, "removed", num);
+	mm_msg_set_message(r->out, "mode de connexion Pro Santé Connect supprimé");
+out:
+	entry_free(e);
+	return rc;
 }

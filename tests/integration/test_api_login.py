@@ -292,6 +292,24 @@ def test_psc_first_login_links_after_password_and_code(api, smtp, slapd):
         r = b.visit(b.authorize())
         assert r.status == 200, r
         assert r.json["account"] == login and r.json["method"] == "psc"
+        # medimailctl psc list / unlink ("Suppression d'un mode de connexion")
+        lst = api.b.ctl("psc", "list", login)
+        assert lst.returncode == 0 and [x["sub"] for x in lst.json["records"]] == ["psc-sub-unlinked"], lst
+        uid = int(account_entry(slapd, login)["uidNumber"][0])
+        own = api.a.ctl("psc", "list", uid=uid)
+        assert own.returncode == 0 and own.json["records"][0]["sub"] == "psc-sub-unlinked", own
+        assert api.a.ctl("psc", "list", login, uid=65534).returncode == 1
+        assert api.a.ctl("psc", "unlink", login, uid=65534).returncode == 1
+        assert "mmPscSub" in account_entry(slapd, login)
+        assert api.a.ctl("psc", "unlink", login, "other-sub").returncode == 1
+        un = api.a.ctl("psc", "unlink", login, uid=uid)
+        assert un.returncode == 0 and un.json["fields"]["removed"] == "1", un
+        assert "mmPscSub" not in account_entry(slapd, login)
+        assert api.a.ctl("psc", "list", login).json.get("records", []) == []
+        assert api.a.ctl("psc", "unlink", login).returncode == 1  # nothing left to remove
+        # unlinked: the identity needs a link again
+        b = Browser(api.url_a)
+        assert_error(b.visit(b.authorize()), 403, "link_required")
     finally:
         unlink(slapd, login)
         api.provider.control(account="psc-sub-linked")
