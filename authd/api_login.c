@@ -119,6 +119,16 @@ static unsigned call_fail(struct http_req *h, const struct login_call *c, int rc
 	}
 }
 
+/* The parsed body keeps its own copy of a password or code: wiped once used
+ * (the raw body is wiped by http.c). */
+static void body_wipe(struct http_req *h, const char *name)
+{
+	json_t *v = json_object_get(h->body, name);
+
+	if (json_is_string(v))
+		secret_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
 /* --- POST /v1/login/password ------------------------------------------------ */
 
 static const struct body_field password_fields[] = {
@@ -190,6 +200,7 @@ unsigned api_login_password(struct http_req *h)
 	st = http_ok(h, 200, o);
 out:
 	secret_wipe(txn, sizeof(txn));
+	body_wipe(h, "password");
 	call_end(&pw);
 	call_end(&send);
 	return st;
@@ -268,7 +279,10 @@ unsigned api_login_code(struct http_req *h)
 
 	if ((st = http_body_check(h, code_fields, 2)))
 		return st;
-	if ((st = code_step(h, http_body_str(h, "txn"), http_body_str(h, "code"), &account)))
+	st = code_step(h, http_body_str(h, "txn"), http_body_str(h, "code"), &account);
+	body_wipe(h, "code");
+	body_wipe(h, "txn");
+	if (st)
 		return st;
 	st = api_session_reply(h, account, "password+otp", 200);
 	free(account);
@@ -372,7 +386,10 @@ unsigned api_psc_link(struct http_req *h)
 		goto out;
 	}
 	/* The password + code login proves who holds the account. */
-	if ((st = code_step(h, http_body_str(h, "txn"), http_body_str(h, "code"), &account)))
+	st = code_step(h, http_body_str(h, "txn"), http_body_str(h, "code"), &account);
+	body_wipe(h, "code");
+	body_wipe(h, "txn");
+	if (st)
 		goto out;
 	rc = store_read(h->store, account, attrs, &e);
 	if (rc < 0) {
