@@ -24,6 +24,7 @@
  * HTTP peer. */
 struct login_call {
 	struct req r;
+	struct mm_config cfg;
 	struct mm_msg *in, *out;
 };
 
@@ -35,8 +36,13 @@ static int call_begin(struct http_req *h, struct login_call *c, uint16_t code)
 	if (!c->in || !c->out || mm_msg_add(c->in, "service", h->client) < 0 ||
 	    mm_msg_add(c->in, "rhost", h->remote) < 0)
 		return -ENOMEM;
+	/* Offline login is for the workstation's PAM stack: over the API, with the
+	 * directory away, it would answer a password guess with no lockout seen by
+	 * other daemons, and a verifier has no business on an API server. */
+	c->cfg = *h->cfg;
+	c->cfg.offline_login = false;
 	c->r.d = h->d;
-	c->r.cfg = h->cfg;
+	c->r.cfg = &c->cfg;
 	c->r.store = h->store;
 	c->r.admin = true;
 	snprintf(c->r.caller, sizeof(c->r.caller), "api:%.40s", h->client);
@@ -166,7 +172,7 @@ unsigned api_login_password(struct http_req *h)
 		st = call_fail(h, &pw, rc);
 		goto out;
 	}
-	/* Offline login (directory away) gives no transaction: no code, no API session. */
+	/* Without a transaction there is nothing to send a code for. */
 	if (!out_get(&pw, "txn") || strlen(out_get(&pw, "txn")) != SECRET_TOKEN_HEX - 1 || !out_get(&pw, "login")) {
 		st = http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
 		goto out;
