@@ -46,7 +46,7 @@ static void dn_login(const char *dn, char *out, size_t n)
 	snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), p);
 }
 
-static unsigned session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status)
+unsigned api_session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status)
 {
 	char token[SECRET_TOKEN_HEX], login[128];
 	struct session_open_args a = { .account_dn = account_dn, .method = method,
@@ -193,7 +193,7 @@ static unsigned ep_ecps_poll(struct http_req *r)
 	case ECPS_DONE:
 		break;
 	}
-	status = session_reply(r, account, "ecps", 200);
+	status = api_session_reply(r, account, "ecps", 200);
 	free(account);
 	return status;
 }
@@ -239,7 +239,7 @@ static unsigned ep_psc_callback(struct http_req *r)
 	rc = psc_login_finish(r->cfg, r->store, state, code, &id, &why);
 	switch (rc) {
 	case 0:
-		status = session_reply(r, id.account_dn, "psc", 200);
+		status = api_session_reply(r, id.account_dn, "psc", 200);
 		break;
 	case -EINVAL:
 		audit_http(r, "psc", "psc", NULL, false, why);
@@ -252,13 +252,14 @@ static unsigned ep_psc_callback(struct http_req *r)
 		break;
 	case -ENOLINK:
 		audit_http(r, "psc", "psc", id.national_id, false, "link required");
-		/* Linking needs the password + code login (PAM work): the caller is told so. */
+		/* Linking needs one password + code login: POST /v1/psc/link with the handle. */
 		status = http_fail(r, 403, "link_required",
 				   "no account is linked to this Pro Santé Connect identity; log in with your "
 				   "password and code once to link it");
 		json_object_set_new(r->reply, "national_id", json_string(id.national_id));
 		json_object_set_new(r->reply, "given_name", json_string(id.given_name));
 		json_object_set_new(r->reply, "family_name", json_string(id.family_name));
+		api_psc_link_offer(r, &id);
 		break;
 	case -EPERM:
 		audit_http(r, "psc", "psc", id.login, false, "account not active");
@@ -285,6 +286,9 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_ECPS_POLL] = { "/v1/ecps/poll", "POST", true, ep_ecps_poll, "ecps_poll" },
 	[ROUTE_PSC_LOGIN] = { "/v1/psc/login", "GET", false, ep_psc_login, "psc_login" },
 	[ROUTE_PSC_CALLBACK] = { "/v1/psc/callback", "GET", false, ep_psc_callback, "psc_callback" },
+	[ROUTE_LOGIN_PASSWORD] = { "/v1/login/password", "POST", true, api_login_password, "login_password" },
+	[ROUTE_LOGIN_CODE] = { "/v1/login/code", "POST", true, api_login_code, "login_code" },
+	[ROUTE_PSC_LINK] = { "/v1/psc/link", "POST", true, api_psc_link, "psc_link" },
 	[ROUTE_OTHER] = { "", "", false, ep_other, "other" },
 };
 

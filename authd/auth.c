@@ -1,5 +1,6 @@
 /* Login: password step with a lockout shared through the directory, one-time codes by e-mail, account checks, password change. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -231,14 +232,14 @@ int login_handle_delete(struct req *r, const struct entry *e)
  * never closed), at most once a minute per daemon and 200 at a time. */
 static void handles_sweep(struct req *r)
 {
-	static _Atomic long long last;
+	static atomic_llong last;
 	static const char *const noattrs[] = { LDAP_NO_ATTRS, NULL };
 	long long t = login_now(), prev = last;
 	struct entry **v = NULL;
 	size_t n = 0;
 	char filter[64], stamp[16], *base = NULL;
 
-	if (t - prev < 60 || !__atomic_compare_exchange_n(&last, &prev, t, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	if (t - prev < 60 || !atomic_compare_exchange_strong(&last, &prev, t))
 		return;
 	store_time(t, stamp);
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmSession)(mmSessionExpires<=%s))", stamp);

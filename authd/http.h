@@ -64,7 +64,8 @@ const char *http_body_str(const struct http_req *r, const char *name);
 /* Routes (api.c). */
 enum http_route {
 	ROUTE_HEALTHZ, ROUTE_METRICS, ROUTE_INTROSPECT, ROUTE_LOGOUT, ROUTE_ECPS_START, ROUTE_ECPS_POLL,
-	ROUTE_PSC_LOGIN, ROUTE_PSC_CALLBACK, ROUTE_OTHER, ROUTE_N
+	ROUTE_PSC_LOGIN, ROUTE_PSC_CALLBACK, ROUTE_LOGIN_PASSWORD, ROUTE_LOGIN_CODE, ROUTE_PSC_LINK, ROUTE_OTHER,
+	ROUTE_N
 };
 struct route {
 	const char *path;
@@ -74,5 +75,14 @@ struct route {
 	const char *name;         /* metrics label */
 };
 extern const struct route api_routes[ROUTE_N];
+/* A session for account_dn as the JSON reply {session_token, ...} (api.c). */
+unsigned api_session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status);
+/* api_login.c: password + e-mailed code, and linking a PSC identity after it. */
+struct psc_identity;
+unsigned api_login_password(struct http_req *r);
+unsigned api_login_code(struct http_req *r);
+unsigned api_psc_link(struct http_req *r);
+/* Adds a single-use link handle for an unmapped identity to the reply. */
+void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
 /* Renders the Prometheus text exposition (malloc'ed). */
 char *http_metrics_render(void);

@@ -156,6 +156,10 @@ static int dispatch(struct req *r)
 		return api_sock_service_add(r);
 	case MM_REQ_SERVICE_REMOVE:
 		return api_sock_service_remove(r);
+	case MM_REQ_PSC_LIST:
+		return api_sock_psc_list(r);
+	case MM_REQ_PSC_UNLINK:
+		return api_sock_psc_unlink(r);
 	case MM_REQ_CARD_AUTH:
 		return card_auth(r);
 	case MM_REQ_CARD_LINK:

@@ -214,6 +214,12 @@ enum mm_request {
 	MM_REQ_SERVICE_ADD = 0x0510,
 	/* admin: id -> id */
 	MM_REQ_SERVICE_REMOVE = 0x0511,
+	/* [user] (admin, else the caller's own account) -> login, records of
+	 * sub (the linked Pro Santé Connect subjects) */
+	MM_REQ_PSC_LIST = 0x0520,
+	/* user, [sub] (admin, or the caller's own account) -> login, removed
+	 * (count); without sub every linked subject goes. -ENOENT none linked. */
+	MM_REQ_PSC_UNLINK = 0x0521,
 
 	/* --- 0x06xx: CPS cards ------------------------------------------- */
 	/* The card in the configured reader/token signs a fresh challenge;

@@ -840,6 +840,7 @@ int main(int argc, char **argv)
 	static const char *const k_id[] = { "id" };
 	static const char *const k_card[] = { "login", "fingerprint" };
 	static const char *const k_target[] = { "target" };
+	static const char *const k_psc[] = { "user", "sub" };
 	const char *cmd;
 	int c;
 
@@ -914,6 +915,12 @@ int main(int argc, char **argv)
 			return simple(MM_REQ_CARD_LIST, argc - 1, argv + 1, k_login, 1, 0);
 		if (!strcmp(argv[1], "unlink"))
 			return simple(MM_REQ_CARD_UNLINK, argc - 1, argv + 1, k_card, 2, 2);
+	}
+	if (!strcmp(cmd, "psc") && argc >= 2) {
+		if (!strcmp(argv[1], "list"))
+			return simple(MM_REQ_PSC_LIST, argc - 1, argv + 1, k_psc, 1, 0);
+		if (!strcmp(argv[1], "unlink"))
+			return simple(MM_REQ_PSC_UNLINK, argc - 1, argv + 1, k_psc, 2, 1);
 	}
 	if (!strcmp(cmd, "ecps"))
 		return cmd_ecps(argc, argv);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/api/run.sh: introspections per second over the HTTP API (wrk, loopback) beside a
+# bench/api/run.sh: introspections and password steps per second over the HTTP API (wrk, loopback) beside a
 # raw slapd simple bind (the peers' ldap-bench) measured in the same run. As root.
 # Usage: bench/api/run.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail

@@ -112,13 +112,16 @@ def test_flow_started_on_a_finishes_on_b(api):
 
 def test_unlinked_identity_needs_a_link(api, slapd):
     api.provider.control(account="psc-sub-unlinked", acr="eidas1")
-    before = session_count(slapd)
+    not_links = "(&(objectClass=mmSession)(!(mmSessionMethod=psc-link)))"
+    before = len(slapd.search(f"ou=sessions,{SUFFIX}", not_links, "1.1", scope="one"))
     b = Browser(api.url_a)
     r = b.visit(b.authorize())
     assert_error(r, 403, "link_required")
     assert r.json["national_id"] == "8" + api.rpps_unlinked
     assert r.json["family_name"] == "LEROY"
-    assert session_count(slapd) == before
+    # no session: only a link handle for POST /v1/psc/link (test_api_login.py)
+    assert len(slapd.search(f"ou=sessions,{SUFFIX}", not_links, "1.1", scope="one")) == before
+    assert len(r.json["link"]) == 64
     api.provider.control(account="psc-sub-linked")
 
 
