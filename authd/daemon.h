@@ -47,3 +47,12 @@ int account_convert(struct req *r);
 int org_member_add(struct req *r);
 int org_member_del(struct req *r);
 int account_cgu_accept(struct req *r);
+
+/* nss.c: the name-service requests (MM_REQ_GETPWNAM .. MM_REQ_GRENT); public data */
+int nss_getpwnam(struct req *r);
+int nss_getpwuid(struct req *r);
+int nss_getgrnam(struct req *r);
+int nss_getgrgid(struct req *r);
+int nss_initgroups(struct req *r);
+int nss_pwent(struct req *r);
+int nss_grent(struct req *r);

@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "mcache.h"
 #include "secret.h"
 #include "server.h"
 
@@ -199,7 +200,12 @@ int main(int argc, char **argv)
 	pthread_rwlock_init(&srv.reload_lock, NULL);
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
+	if ((r = mcache_start(&d, &srv.reload_lock)) < 0) {
+		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
+		return 1;
+	}
 	server_run(&srv);
+	mcache_stop();
 	close(srv.listen_fd);
 	unlink(d.cfg->socket_path);
 	if (d.cfg->pid_file)

@@ -146,6 +146,20 @@ static int dispatch(struct req *r)
 		return org_member_del(r);
 	case MM_REQ_CGU_ACCEPT:
 		return account_cgu_accept(r);
+	case MM_REQ_GETPWNAM:
+		return nss_getpwnam(r);
+	case MM_REQ_GETPWUID:
+		return nss_getpwuid(r);
+	case MM_REQ_GETGRNAM:
+		return nss_getgrnam(r);
+	case MM_REQ_GETGRGID:
+		return nss_getgrgid(r);
+	case MM_REQ_INITGROUPS:
+		return nss_initgroups(r);
+	case MM_REQ_PWENT:
+		return nss_pwent(r);
+	case MM_REQ_GRENT:
+		return nss_grent(r);
 	default:
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	}

@@ -37,6 +37,10 @@ void entries_free(struct entry **v, size_t n);
 /* Searches; at most max entries (0: no limit). -EHOSTDOWN when slapd is unreachable. */
 int store_search(struct store *s, const char *base, int scope, const char *filter,
 		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n) MM_WUR;
+/* Every matching entry; -E2BIG when a server size limit cut the answer
+ * (the daemon's identity needs "limits ... size=unlimited" in slapd). */
+int store_search_all(struct store *s, const char *base, int scope, const char *filter,
+		     const char *const *attrs, struct entry ***ret, size_t *ret_n) MM_WUR;
 /* Exactly one entry, else -ENOENT (none) or -ENOTUNIQ (several). */
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,
 		     const char *const *attrs, struct entry **ret) MM_WUR;

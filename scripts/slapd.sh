@@ -8,6 +8,8 @@
 #   MM_SUFFIX     database suffix (default dc=medimail,dc=test)
 #   MM_AUTHD_PW   password of cn=authd,ou=system,<suffix> (default: random,
 #                 kept in $MM_STATE/slapd/authd.pw)
+#   MM_SLAPD_LDIF an LDIF file loaded with slapadd (after the base entries)
+#                 when the database is created (benchmarks)
 # The rootdn cn=admin,<suffix> gets a random password kept in
 # $MM_STATE/slapd/admin.pw; local root over ldapi (SASL EXTERNAL) maps to it.
 set -euo pipefail
@@ -105,6 +107,8 @@ write_conf() {
 		echo "directory \"$state/db\""
 		echo "include \"$schemadir/indexes.conf\""
 		echo "include \"$state/acl.conf\""
+		echo "# The daemon reads whole maps (the NSS cache): no size limit for it."
+		echo "limits dn.exact=\"$authd_dn\" size=unlimited time=unlimited"
 		echo
 		echo "# Uniqueness enforced by slapd, so that concurrent daemons cannot collide."
 		echo "overlay unique"
@@ -217,6 +221,10 @@ do_start() {
 		quiet slapadd -f "$conf" -b "$suffix" -l "$state/base.ldif" ||
 			die "slapadd of the base entries failed"
 		rm -f "$state/base.ldif"
+		if [ -n "${MM_SLAPD_LDIF:-}" ]; then
+			quiet slapadd -q -f "$conf" -b "$suffix" -l "$MM_SLAPD_LDIF" ||
+				die "slapadd of $MM_SLAPD_LDIF failed"
+		fi
 	fi
 
 	rm -f "$socket"
