@@ -567,12 +567,12 @@ static int add_group(gid_t gid, gid_t skip, long int *start, long int *size, gid
 	for (long int i = 0; i < *start; i++)
 		if ((*groupsp)[i] == gid)
 			return 0;
+	if (limit > 0 && *start >= limit)
+		return 1; /* full: the caller's limit wins */
 	if (*start == *size) {
 		long int nsize;
 		gid_t *ng;
 
-		if (limit > 0 && *size >= limit)
-			return 1; /* full: the caller's limit wins */
 		nsize = *size > 0 ? 2 * *size : 16;
 		if (limit > 0 && nsize > limit)
 			nsize = limit;
