@@ -9,15 +9,35 @@
 #include "mcache.h"
 #include "mcfile.h"
 
-#define USER_FILTER "(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG))"
-#define ORG_FILTER "(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*)"
-#define MEMBER_BATCH 200
+/* Searches use one indexed equality term; the other conditions are checked
+ * on the entry (slapd would otherwise intersect ~100k-entry index slots). */
+#define MEMBER_BATCH 500
 #define PWENT_PAGE 32
 #define GRENT_FIELDS 240
 #define GRENT_BYTES (MM_FRAME_MAX / 2)
 
-static const char *const user_attrs[] = { "uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL };
-static const char *const org_attrs[] = { "uid", "gidNumber", "mmMember", NULL };
+static const char *const user_attrs[] = { "uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
+					   "mmStatus", "mmAccountType", "objectClass", NULL };
+static const char *const org_attrs[] = { "uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType",
+					  "objectClass", NULL };
+
+/* An active individual account. */
+static bool is_user(const struct entry *e)
+{
+	const char *st = entry_get(e, "mmStatus"), *type = entry_get(e, "mmAccountType");
+
+	return entry_has_value(e, "objectClass", "mmAccount") && st && !strcmp(st, MM_STATUS_ACTIVE) && type &&
+	       strcmp(type, MM_TYPE_ORG) != 0;
+}
+
+/* An active BAL ORG. */
+static bool is_org(const struct entry *e)
+{
+	const char *st = entry_get(e, "mmStatus"), *type = entry_get(e, "mmAccountType");
+
+	return entry_has_value(e, "objectClass", "mmAccount") && st && !strcmp(st, MM_STATUS_ACTIVE) && type &&
+	       !strcmp(type, MM_TYPE_ORG);
+}
 
 static const char *get(const struct req *r, const char *key)
 {
@@ -81,14 +101,14 @@ static int user_find(struct req *r, const char *name, struct entry **ret, unsign
 	int rc = -ENOMEM;
 
 	*ret = NULL;
-	if (!esc || !base || asprintf(&filter, "(&" USER_FILTER "(%s=%s))", by_mail ? "mmLoginMail" : "uid", esc) < 0)
+	if (!esc || !base || asprintf(&filter, "(%s=%s)", by_mail ? "mmLoginMail" : "uid", esc) < 0)
 		goto out;
 	rc = store_search_one(r->store, base, LDAP_SCOPE_SUBTREE, filter, user_attrs, &e);
 	if (rc < 0)
 		goto out;
 	login = entry_get(e, "uid");
 	/* Logins are case-sensitive names in Unix (the directory matches case-blind). */
-	if (!login || (!by_mail && strcmp(login, name)) || strchr(login, '@') ||
+	if (!is_user(e) || !login || (!by_mail && strcmp(login, name)) || strchr(login, '@') ||
 	    !id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid)) {
 		rc = -ENOENT;
 		goto out;
@@ -155,10 +175,10 @@ int nss_getpwuid(struct req *r)
 		free(base);
 		return req_fail_field(r, "uid", "format", "uid invalide");
 	}
-	snprintf(filter, sizeof(filter), "(&" USER_FILTER "(uidNumber=%lu))", uid);
+	snprintf(filter, sizeof(filter), "(uidNumber=%lu)", uid);
 	rc = store_search_one(r->store, base, LDAP_SCOPE_SUBTREE, filter, user_attrs, &e);
 	free(base);
-	if (rc == 0 && (!entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
+	if (rc == 0 && (!is_user(e) || !entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
 			!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &got) || got != uid))
 		rc = -ENOENT;
 	if (rc < 0) {
@@ -223,7 +243,7 @@ static int org_members(struct req *r, const struct entry *org, char ***ret, size
 	 * each answer is then compared with the member value itself. */
 	for (size_t i = 0; i < mem->nvals && rc == 0; i += MEMBER_BATCH) {
 		size_t end = i + MEMBER_BATCH < mem->nvals ? i + MEMBER_BATCH : mem->nvals;
-		size_t flen = 64 + sizeof(USER_FILTER);
+		size_t flen = 64;
 		struct entry **v = NULL;
 		size_t nv = 0;
 		char *filter, *p;
@@ -235,7 +255,7 @@ static int org_members(struct req *r, const struct entry *org, char ***ret, size
 			rc = -ENOMEM;
 			break;
 		}
-		p = filter + sprintf(filter, "(&" USER_FILTER "(|");
+		p = filter + sprintf(filter, "(|");
 		for (size_t j = i; j < end; j++) {
 			const char *dn = mem->vals[j];
 			char login[MC_KEY_MAX + 1], *esc;
@@ -256,15 +276,15 @@ static int org_members(struct req *r, const struct entry *org, char ***ret, size
 			p += sprintf(p, "(uid=%s)", esc);
 			free(esc);
 		}
-		strcpy(p, "))");
-		if (rc == 0 && strstr(filter, "(|)") == NULL)
+		strcpy(p, ")");
+		if (rc == 0 && strcmp(filter, "(|)"))
 			rc = store_search_all(r->store, base, LDAP_SCOPE_SUBTREE, filter, user_attrs, &v, &nv);
 		free(filter);
 		for (size_t k = 0; rc == 0 && k < nv; k++) {
 			const char *login = entry_get(v[k], "uid");
 			unsigned long uid;
 
-			if (!login || strchr(login, '@') ||
+			if (!is_user(v[k]) || !login || strchr(login, '@') ||
 			    !id_parse(entry_get(v[k], "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &uid) ||
 			    !entry_has_value(org, "mmMember", v[k]->dn))
 				continue;
@@ -296,10 +316,10 @@ static int group_answer(struct req *r, const char *filter_tail, const char *exac
 	size_t n = 0, bytes = 0;
 	int rc = -ENOMEM;
 
-	if (!base || asprintf(&filter, "(&" ORG_FILTER "%s)", filter_tail) < 0)
+	if (!base || !(filter = strdup(filter_tail)))
 		goto out;
 	rc = store_search_one(r->store, base, LDAP_SCOPE_SUBTREE, filter, org_attrs, &e);
-	if (rc == 0 && (!entry_get(e, "uid") || !name_ok(entry_get(e, "uid")) ||
+	if (rc == 0 && (!is_org(e) || !entry_get(e, "uid") || !name_ok(entry_get(e, "uid")) ||
 			!id_parse(entry_get(e, "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid) ||
 			/* group names are case-sensitive (the directory matches case-blind) */
 			(exact_name && strcmp(entry_get(e, "uid"), exact_name))))
@@ -362,7 +382,7 @@ int nss_getgrgid(struct req *r)
 
 int nss_initgroups(struct req *r)
 {
-	static const char *const attrs[] = { "gidNumber", NULL };
+	static const char *const attrs[] = { "gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL };
 	const char *name = get(r, "name");
 	char *esc = NULL, *filter = NULL, *base = base_of(r, "orgs");
 	char **gids = NULL;
@@ -384,7 +404,7 @@ int nss_initgroups(struct req *r)
 	}
 	rc = -ENOMEM;
 	esc = store_escape(e->dn);
-	if (!esc || asprintf(&filter, "(&" ORG_FILTER "(mmMember=%s))", esc) < 0)
+	if (!esc || asprintf(&filter, "(mmMember=%s)", esc) < 0)
 		goto out;
 	rc = store_search_all(r->store, base, LDAP_SCOPE_SUBTREE, filter, attrs, &v, &nv);
 	if (rc < 0) {
@@ -398,7 +418,7 @@ int nss_initgroups(struct req *r)
 	for (size_t i = 0; i < nv; i++) {
 		unsigned long gid;
 
-		if (!id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid))
+		if (!is_org(v[i]) || !id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid))
 			continue;
 		if (asprintf(&gids[n], "%lu", gid) < 0)
 			goto out;

@@ -172,7 +172,8 @@ static int builder_put(struct mc_builder *b, struct mc_rec *h, uint8_t keys, con
 	h->data_len = (uint32_t)dlen;
 	p = b->data + off;
 	memset(p, 0, total);
-	memcpy(p + sizeof(*h), ids, (size_t)h->nids * 4);
+	if (h->nids)
+		memcpy(p + sizeof(*h), ids, (size_t)h->nids * 4);
 	p += sizeof(*h) + (size_t)h->nids * 4;
 	for (uint32_t i = 0; i < h->nstrs; i++) {
 		memcpy(p, strs[i], lens[i]);
