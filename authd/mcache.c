@@ -382,7 +382,7 @@ static struct {
 	unsigned refresh;          /* cache_refresh of the configuration last read */
 	struct daemon *d;
 	pthread_rwlock_t *reload_lock;
-} mc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} mc = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
 struct mc_snapshot *mcache_snapshot_get(void)
 {
@@ -512,8 +512,11 @@ int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock)
 	pthread_condattr_t ca;
 	int r;
 
+	if (mc.running)
+		return -EALREADY;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&mc.wake);
 	pthread_cond_init(&mc.wake, &ca);
 	pthread_condattr_destroy(&ca);
 	mc.d = d;
@@ -523,8 +526,9 @@ int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock)
 	mc.dir = strdup(d->cfg->cache_dir);
 	if (!mc.dir)
 		return -ENOMEM;
-	/* Whatever a previous run left is not trusted to be current. */
-	mark_stale_dir(mc.dir);
+	/* Files a previous run left keep answering until the first rebuild
+	 * replaces them: they were current when it stopped, and were served
+	 * while no daemon ran anyway. */
 	r = pthread_create(&mc.thread, NULL, builder_main, NULL);
 	if (r != 0)
 		return -r;

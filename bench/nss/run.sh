@@ -42,7 +42,7 @@ fi
 export NSS_K=${NSS_K:-2000} NSS_M=${NSS_M:-200} NSS_G=${NSS_G:-500} NSS_I=${NSS_I:-500}
 export NSS_R=${NSS_R:-3} JOBS=${JOBS:-4} HF_RUNS=${HF_RUNS:-300}
 
-DAEMON_PID=""
+DAEMON_PID="" PEERS_STARTED=0
 MM_STATE=$RUN/mm
 cleanup() {
 	set +e
@@ -51,6 +51,7 @@ cleanup() {
 		wait "$DAEMON_PID" 2>/dev/null
 	fi
 	MM_STATE=$MM_STATE "$TOP/scripts/slapd.sh" stop >/dev/null 2>&1
+	[ "$PEERS_STARTED" = 0 ] || "$RUN/peers/slapd-up.sh" stop >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM
 
@@ -140,6 +141,19 @@ log "$(grep -c RESULT "$OUT/medimail-results.txt") medimail RESULT lines"
 kill "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=""
+MM_STATE=$MM_STATE "$TOP/scripts/slapd.sh" stop >/dev/null 2>&1 || true
+
+# SSSD in the "medimail-first" order ("sss files"), on the peers' slapd.
+if [ $PEERS = 1 ]; then
+	log "sssd with 'passwd: sss files' (private mount namespace)"
+	"$RUN/peers/slapd-up.sh" start >>"$OUT/run.log" 2>&1
+	PEERS_STARTED=1
+	MM_RESULTS=$OUT/medimail-results.txt PEERS_DATA=$DATA PEERS_BIN=$PEERS_RUN/build \
+		PEERS_CONF=$RUN/peers/conf RUN=$RUN \
+		unshare -m --propagation private "$HERE/ns-sssd-first.sh" 2>>"$OUT/run.log" >/dev/null
+	"$RUN/peers/slapd-up.sh" stop >>"$OUT/run.log" 2>&1
+	PEERS_STARTED=0
+fi
 {
 	echo "date_utc: $STAMP"
 	echo "host: $(uname -srm); cpu: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc)"
