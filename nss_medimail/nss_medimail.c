@@ -22,8 +22,8 @@
 #define MAP_RETRIES 3
 #define REOPEN_MIN_MS 100      /* between two attempts to (re)open a cache file */
 #define NEG_TTL_MS 3000
-#define NEG_SLOTS 256
-#define NEG_NAME_MAX 96
+#define NEG_SETS 256
+#define NEG_WAYS 4
 #define NO_MAP (-ENODATA)      /* no usable cache file */
 
 enum { MAP_PASSWD, MAP_GROUP };
@@ -205,52 +205,63 @@ static int fn_grgid(const struct mc_map *m, void *p)
 
 /* ------------------------------------------------------- negative cache */
 
+/* Names and ids the daemon said do not exist, for NEG_TTL_MS: a small
+ * set-associative table of 64-bit keys (a key collision could hide an entry
+ * for NEG_TTL_MS at worst, with odds of 2^-64). */
 enum { NEG_PWNAM = 1, NEG_PWUID, NEG_GRNAM, NEG_GRGID, NEG_INIT };
 
 struct neg {
+	uint64_t key;
 	long long expires;
-	int kind;
-	uint32_t id;
-	char name[NEG_NAME_MAX];
 };
 
 static pthread_mutex_t neg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct neg negs[NEG_SLOTS];
+static struct neg negs[NEG_SETS][NEG_WAYS];
 
-static size_t neg_slot(int kind, const char *name, uint32_t id)
+static uint64_t neg_key(int kind, const char *name, uint32_t id)
 {
-	return (name ? mc_hash_str((uint32_t)kind, name, strlen(name)) : mc_hash_id((uint32_t)kind, id)) % NEG_SLOTS;
-}
+	uint64_t h = 14695981039346656037ULL ^ (uint64_t)kind;
 
-static bool neg_match(const struct neg *n, int kind, const char *name, uint32_t id)
-{
-	return n->kind == kind && (name ? !strcmp(n->name, name) : n->id == id) && n->expires > now_ms();
+	if (name)
+		for (const char *c = name; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+	else
+		h = (h ^ id) * 1099511628211ULL;
+	h ^= h >> 32;
+	return h ? h : 1;
 }
 
 static bool neg_hit(int kind, const char *name, uint32_t id)
 {
-	bool hit;
+	uint64_t key = neg_key(kind, name, id);
+	struct neg *set = negs[key % NEG_SETS];
+	long long t = now_ms();
+	bool hit = false;
 
-	if (name && strlen(name) >= NEG_NAME_MAX)
-		return false;
 	pthread_mutex_lock(&neg_lock);
-	hit = neg_match(&negs[neg_slot(kind, name, id)], kind, name, id);
+	for (int w = 0; w < NEG_WAYS && !hit; w++)
+		hit = set[w].key == key && set[w].expires > t;
 	pthread_mutex_unlock(&neg_lock);
 	return hit;
 }
 
 static void neg_add(int kind, const char *name, uint32_t id)
 {
-	struct neg *n;
+	uint64_t key = neg_key(kind, name, id);
+	struct neg *set = negs[key % NEG_SETS], *victim;
 
-	if (name && strlen(name) >= NEG_NAME_MAX)
-		return;
 	pthread_mutex_lock(&neg_lock);
-	n = &negs[neg_slot(kind, name, id)];
-	n->kind = kind;
-	n->id = id;
-	snprintf(n->name, sizeof(n->name), "%s", name ? name : "");
-	n->expires = now_ms() + NEG_TTL_MS;
+	victim = &set[0];
+	for (int w = 0; w < NEG_WAYS; w++) {
+		if (set[w].key == key) {
+			victim = &set[w];
+			break;
+		}
+		if (set[w].expires < victim->expires)
+			victim = &set[w]; /* the oldest goes */
+	}
+	victim->key = key;
+	victim->expires = now_ms() + NEG_TTL_MS;
 	pthread_mutex_unlock(&neg_lock);
 }
 
