@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mail.h"
 #include "offline.h"
+#include "mcache.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -894,6 +895,7 @@ int account_validate(struct req *r)
 		rc = store_fail(r, rc, "validation");
 		goto out;
 	}
+	mcache_invalidate(); /* a new user or group for the name service */
 	audit_req(r, "validate", entry_get(e, "uid"), true, address[0] ? address : "no MSSanté address");
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "status", MM_STATUS_ACTIVE);
@@ -1107,6 +1109,7 @@ int account_set_status(struct req *r, const char *status)
 		rc = store_fail(r, rc, "statut");
 		goto out;
 	}
+	mcache_invalidate(); /* users and groups appear or disappear with the status */
 	audit_req(r, status, entry_get(e, "uid"), true, reason);
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "status", target);
@@ -1236,6 +1239,7 @@ static int org_member_change(struct req *r, bool add)
 		rc = store_fail(r, rc, "BAL ORG");
 		goto out;
 	}
+	mcache_invalidate(); /* group members and the member's groups changed */
 	audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), true, entry_get(mem, "uid"));
 	req_put(r, "org", entry_get(org, "uid"));
 	req_put(r, "member", entry_get(mem, "uid"));

@@ -70,3 +70,11 @@ int directory_favorite_list(struct req *r);
 int directory_visibility(struct req *r);
 int directory_export(struct req *r);
 int card_present(struct req *r);
+/* nss.c: the name-service requests (MM_REQ_GETPWNAM .. MM_REQ_GRENT); public data */
+int nss_getpwnam(struct req *r);
+int nss_getpwuid(struct req *r);
+int nss_getgrnam(struct req *r);
+int nss_getgrgid(struct req *r);
+int nss_initgroups(struct req *r);
+int nss_pwent(struct req *r);
+int nss_grent(struct req *r);

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "psc.h"
+#include "mcache.h"
 #include "secret.h"
 #include "server.h"
 
@@ -219,8 +220,13 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
+	if ((r = mcache_start(&d, &srv.reload_lock)) < 0) {
+		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
+		return 1;
+	}
 	server_run(&srv);
 	http_stop(http);
+	mcache_stop();
 	close(srv.listen_fd);
 	/* The files made at start, whatever a reload changed since. */
 	unlink(socket_at_start);

@@ -204,6 +204,20 @@ static int dispatch(struct req *r)
 		return directory_visibility(r);
 	case MM_REQ_DIR_EXPORT:
 		return directory_export(r);
+	case MM_REQ_GETPWNAM:
+		return nss_getpwnam(r);
+	case MM_REQ_GETPWUID:
+		return nss_getpwuid(r);
+	case MM_REQ_GETGRNAM:
+		return nss_getgrnam(r);
+	case MM_REQ_GETGRGID:
+		return nss_getgrgid(r);
+	case MM_REQ_INITGROUPS:
+		return nss_initgroups(r);
+	case MM_REQ_PWENT:
+		return nss_pwent(r);
+	case MM_REQ_GRENT:
+		return nss_grent(r);
 	default:
 		if ((r->in->code & 0xff00) == 0x0700)
 			return settings_dispatch(r);

@@ -386,6 +386,7 @@ struct search_arg {
 	const char *filter;
 	const char *const *attrs;
 	size_t max;
+	bool complete; /* a size limit of the server is an error, not a short answer */
 	struct entry **v;
 	size_t n;
 };
@@ -401,7 +402,8 @@ static int op_search(LDAP *ld, void *p)
 	a->n = 0;
 	rc = ldap_search_ext_s(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL,
 			       NULL, a->max ? (int)a->max : 0, &res);
-	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED && rc != LDAP_NO_SUCH_OBJECT) {
+	if ((rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED && rc != LDAP_NO_SUCH_OBJECT) ||
+	    (rc == LDAP_SIZELIMIT_EXCEEDED && a->complete)) {
 		ldap_msgfree(res);
 		return map_ldap(rc);
 	}
@@ -429,7 +431,22 @@ static int op_search(LDAP *ld, void *p)
 int store_search(struct store *s, const char *base, int scope, const char *filter,
 		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n)
 {
-	struct search_arg a = { base, scope, filter, attrs, max, NULL, 0 };
+	struct search_arg a = { base, scope, filter, attrs, max, false, NULL, 0 };
+	int r = with_conn(s, op_search, &a);
+
+	if (r < 0) {
+		entries_free(a.v, a.n);
+		return r;
+	}
+	*ret = a.v;
+	*ret_n = a.n;
+	return 0;
+}
+
+int store_search_all(struct store *s, const char *base, int scope, const char *filter,
+		     const char *const *attrs, struct entry ***ret, size_t *ret_n)
+{
+	struct search_arg a = { base, scope, filter, attrs, 0, true, NULL, 0 };
 	int r = with_conn(s, op_search, &a);
 
 	if (r < 0) {

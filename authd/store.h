@@ -44,6 +44,10 @@ int store_search(struct store *s, const char *base, int scope, const char *filte
 typedef int (*store_each_fn)(const struct entry *e, void *ctx);
 int store_search_each(struct store *s, const char *base, int scope, const char *filter,
 		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
+/* Every matching entry; -E2BIG when a server size limit cut the answer
+ * (the daemon's identity needs "limits ... size=unlimited" in slapd). */
+int store_search_all(struct store *s, const char *base, int scope, const char *filter,
+		     const char *const *attrs, struct entry ***ret, size_t *ret_n) MM_WUR;
 /* Exactly one entry, else -ENOENT (none) or -ENOTUNIQ (several). */
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,
 		     const char *const *attrs, struct entry **ret) MM_WUR;

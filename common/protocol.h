@@ -343,6 +343,37 @@ enum mm_request {
 	/* admin (the service the device talks to): credential -> login, id,
 	 * name; -EACCES when unknown or revoked (checked in the directory) */
 	MM_REQ_DEVICE_VERIFY = 0x0764,
+	/* --- 0x03xx: name service (NSS) --------------------------------- */
+	/* Public data: any caller may ask. Users are the active individual
+	 * accounts that have a uidNumber; groups are the active BAL ORGs that
+	 * have a gidNumber, named by their login, whose members are the logins
+	 * of their active connection accounts. -ENOENT when there is no such
+	 * user or group.
+	 *
+	 * A passwd answer carries: name (the short login), uid, gid, gecos
+	 * ("Prénom NOM"), dir, shell. A group answer carries: name, gid and
+	 * zero or more "members" fields, each a comma-separated chunk of
+	 * logins (a chunk stays below MM_VALUE_MAX; concatenate them). */
+	/* name (login, or login e-mail, case-insensitive) -> passwd answer */
+	MM_REQ_GETPWNAM = 0x0301,
+	/* uid (decimal) -> passwd answer */
+	MM_REQ_GETPWUID = 0x0302,
+	/* name -> group answer */
+	MM_REQ_GETGRNAM = 0x0303,
+	/* gid (decimal) -> group answer */
+	MM_REQ_GETGRGID = 0x0304,
+	/* name (login or login e-mail) -> name, and zero or more "gids"
+	 * fields, each a comma-separated chunk of decimal gids: the active
+	 * ORGs whose connection accounts include this active user. */
+	MM_REQ_INITGROUPS = 0x0305,
+	/* Enumeration, only when the daemon runs with "enumerate = yes" (else
+	 * -EPERM, field "reason" = "enumeration-disabled").
+	 * offset (decimal, 0 first) -> records ("#" then the passwd answer
+	 * fields), and "next" (the offset of the following page) unless the
+	 * list is complete. Pages come from one snapshot of the directory. */
+	MM_REQ_PWENT = 0x0306,
+	/* offset -> records ("#" then the group answer fields), "next" */
+	MM_REQ_GRENT = 0x0307,
 };
 
 #define MM_DIR_MAX_RESULTS 50

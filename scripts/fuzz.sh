@@ -6,7 +6,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$1 secs=${2:-20}
 for h in "$build"/tests/fuzz_*; do
-  [ -f "$h" ] && [ -x "$h" ] || continue
+  [ -f "$h" ] && [ -x "$h" ] || continue  # not the meson object dirs (fuzz_x.p)
   name=${h##*/fuzz_}
   work=$(mktemp -d)
   [ -d "$top/tests/fuzz/corpus/$name" ] && cp -r "$top/tests/fuzz/corpus/$name/." "$work/"

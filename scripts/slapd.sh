@@ -15,8 +15,9 @@
 #   MM_SYNC_PEERS space-separated ldap:// URLs of the other providers
 #   MM_REPL_PW    password of cn=replicator,ou=system,<suffix>, the same on
 #                 every provider (kept in $MM_STATE/slapd/repl.pw)
-#   MM_SLAPADD    an LDIF file loaded with slapadd into a fresh database
-#                 (benchmarks: bench/dirgen writes one)
+#   MM_SLAPADD    an LDIF file loaded with slapadd into a fresh database, after
+#                 the base entries (benchmarks: bench/dirgen and bench/nss
+#                 write one; MM_SLAPD_LDIF is the same, kept for bench/nss)
 # The national directory operator cn=annuaire-sante,ou=system,<suffix> (the
 # MSSanté view of acl.conf) gets a random password kept in
 # $MM_STATE/slapd/annuaire.pw.
@@ -149,6 +150,8 @@ write_conf() {
 			done
 			echo "multiprovider on"
 		fi
+		echo "# The daemon reads whole maps (the NSS cache): no size limit for it."
+		echo "limits dn.exact=\"$authd_dn\" size=unlimited time=unlimited"
 		echo
 		echo "# Uniqueness enforced by slapd, so that concurrent daemons cannot collide."
 		echo "overlay unique"
@@ -323,6 +326,7 @@ do_start() {
 		quiet slapadd -f "$conf" -b "$suffix" -l "$state/base.ldif" ||
 			die "slapadd of the base entries failed"
 		rm -f "$state/base.ldif"
+		MM_SLAPADD=${MM_SLAPADD:-${MM_SLAPD_LDIF:-}}
 		if [ -n "${MM_SLAPADD:-}" ]; then
 			[ -r "$MM_SLAPADD" ] || die "MM_SLAPADD: cannot read $MM_SLAPADD"
 			quiet slapadd -q -f "$conf" -b "$suffix" -l "$MM_SLAPADD" ||

@@ -1,0 +1,553 @@
+/* The name-service snapshot of the directory and the memory-mapped cache files (mcfile.h) the NSS module reads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mcache.h"
+#include "mcfile.h"
+
+/* ---------------------------------------------------------------- snapshot */
+
+void mcache_home(const struct mm_config *c, const char *login, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (const char *t = c->home_template; *t && o + 1 < outsz; t++) {
+		if (t[0] == '%' && t[1] == 'u') {
+			int n = snprintf(out + o, outsz - o, "%s", login);
+
+			o = n < 0 ? o : (size_t)n >= outsz - o ? outsz - 1 : o + (size_t)n;
+			t++;
+		} else {
+			out[o++] = *t;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void snapshot_free(struct mc_snapshot *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nusers; i++) {
+		free(s->users[i].login);
+		free(s->users[i].mail);
+		free(s->users[i].gecos);
+		free(s->users[i].dn);
+	}
+	for (size_t i = 0; i < s->ngroups; i++) {
+		free(s->groups[i].name);
+		free(s->groups[i].members); /* the strings belong to the users */
+	}
+	free(s->users);
+	free(s->groups);
+	free(s);
+}
+
+void mcache_snapshot_put(struct mc_snapshot *snap)
+{
+	if (snap && atomic_fetch_sub(&snap->refs, 1) == 1)
+		snapshot_free(snap);
+}
+
+/* A decimal id inside [min, max]; 0 otherwise (0 is never served: it is root). */
+static uint32_t parse_id(const char *s, unsigned long min, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max || v == 0 || v > UINT32_MAX - 1)
+		return 0;
+	return (uint32_t)v;
+}
+
+static char *make_gecos(const struct entry *e)
+{
+	const char *g = entry_get(e, "givenName"), *sn = entry_get(e, "sn"), *cn = entry_get(e, "cn");
+	char *s = NULL;
+
+	if (g && sn) {
+		if (asprintf(&s, "%s %s", g, sn) < 0)
+			return NULL;
+		return s;
+	}
+	return strdup(cn ? cn : sn ? sn : "");
+}
+
+/* DN comparison for membership: slapd returns DNs as stored, compare case-blind. */
+static int dn_cmp(const void *a, const void *b)
+{
+	const struct mc_user *const *x = a, *const *y = b;
+
+	return strcasecmp((*x)->dn, (*y)->dn);
+}
+
+static char *base_of(const struct mm_config *c, const char *ou)
+{
+	char *s = NULL;
+
+	return asprintf(&s, "ou=%s,%s", ou, c->ldap_base) < 0 ? NULL : s;
+}
+
+int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_snapshot **ret)
+{
+	static const char *const uattrs[] = { "uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL };
+	static const char *const gattrs[] = { "uid", "gidNumber", "mmMember", NULL };
+	struct entry **ue = NULL, **ge = NULL;
+	size_t nue = 0, nge = 0;
+	struct mc_snapshot *s = NULL;
+	struct mc_user **bydn = NULL;
+	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
+	int r;
+
+	*ret = NULL;
+	if (!people || !orgs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = store_search_all(st, people, LDAP_SCOPE_SUBTREE,
+			     "(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs,
+			     &ue, &nue);
+	if (r < 0)
+		goto out;
+	r = store_search_all(st, orgs, LDAP_SCOPE_SUBTREE,
+			     "(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs, &ge,
+			     &nge);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->users = calloc(nue + 1, sizeof(*s->users))) ||
+	    !(s->groups = calloc(nge + 1, sizeof(*s->groups))) || !(bydn = calloc(nue + 1, sizeof(*bydn))))
+		goto out;
+	atomic_init(&s->refs, 1);
+	for (size_t i = 0; i < nue; i++) {
+		const char *login = entry_get(ue[i], "uid"), *mail = entry_get(ue[i], "mmLoginMail");
+		uint32_t uid = parse_id(entry_get(ue[i], "uidNumber"), c->uid_min, c->uid_max);
+		struct mc_user *u = &s->users[s->nusers];
+
+		/* Out of the configured range (or malformed): never served, above all never uid 0. */
+		if (!login || !uid || strlen(login) > MC_KEY_MAX || strchr(login, '@'))
+			continue;
+		u->uid = uid;
+		u->login = strdup(login);
+		u->mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL;
+		u->gecos = make_gecos(ue[i]);
+		u->dn = strdup(ue[i]->dn);
+		s->nusers++;
+		if (!u->login || !u->gecos || !u->dn || (mail && strlen(mail) <= MC_KEY_MAX && !u->mail))
+			goto out;
+		bydn[s->nusers - 1] = u;
+	}
+	qsort(bydn, s->nusers, sizeof(*bydn), dn_cmp);
+	for (size_t i = 0; i < nge; i++) {
+		const char *name = entry_get(ge[i], "uid");
+		uint32_t gid = parse_id(entry_get(ge[i], "gidNumber"), c->gid_min, c->gid_max);
+		const struct attr *mem = entry_attr(ge[i], "mmMember");
+		struct mc_group *g = &s->groups[s->ngroups];
+
+		if (!name || !gid || strlen(name) > MC_KEY_MAX)
+			continue;
+		g->gid = gid;
+		g->name = strdup(name);
+		s->ngroups++;
+		if (!g->name || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
+			goto out;
+		for (size_t j = 0; mem && j < mem->nvals; j++) {
+			struct mc_user key = { .dn = mem->vals[j] }, *kp = &key, **hit;
+
+			hit = bsearch(&kp, bydn, s->nusers, sizeof(*bydn), dn_cmp);
+			if (hit) /* only active users are members */
+				g->members[g->nmembers++] = (*hit)->login;
+		}
+	}
+	*ret = s;
+	s = NULL;
+	r = 0;
+out:
+	snapshot_free(s);
+	free(bydn);
+	entries_free(ue, nue);
+	entries_free(ge, nge);
+	free(people);
+	free(orgs);
+	return r;
+}
+
+/* ------------------------------------------------------------------- files */
+
+/* Sets the stale flag of the file at path, if there is one. */
+static void mark_stale_path(const char *path)
+{
+	static const uint32_t one = 1;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return;
+	/* 0 -> 1 changes a single byte: readers can never see a torn value. */
+	if (pwrite(fd, &one, sizeof(one), offsetof(struct mc_header, stale)) != sizeof(one))
+		log_msg(LOG_WARNING, "cache %s: cannot mark stale: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* Writes img as dir/name: a new file, renamed over the old one, which is then marked stale. */
+static int publish(const char *dir, const char *name, const uint8_t *img, size_t len)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd, r = 0, old;
+	size_t off = 0;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+	    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0644) < 0)
+		r = -errno;
+	while (r == 0 && off < len) {
+		ssize_t k = write(fd, img + off, len - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r = k < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)k;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	old = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+	} else if (old >= 0) {
+		static const uint32_t one = 1;
+
+		if (pwrite(old, &one, sizeof(one), offsetof(struct mc_header, stale)) != sizeof(one))
+			log_msg(LOG_WARNING, "cache %s: cannot mark the old file stale", path);
+	}
+	if (old >= 0)
+		close(old);
+	return r;
+}
+
+static uint64_t next_generation(void)
+{
+	static atomic_uint_fast64_t counter;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Unique within this run; different from a previous run's files in practice. */
+	return ((uint64_t)ts.tv_sec << 24) ^ ((uint64_t)ts.tv_nsec >> 6) ^ (atomic_fetch_add(&counter, 1) + 1);
+}
+
+static uint32_t random_seed(void)
+{
+	uint32_t v = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &v, sizeof(v)) != sizeof(v))
+			v = 0;
+		close(fd);
+	}
+	return v ? v : (uint32_t)time(NULL);
+}
+
+static int build_passwd(const struct mm_config *c, const struct mc_snapshot *snap, uint64_t gen, uint8_t **img,
+			size_t *len)
+{
+	struct mc_builder *b = NULL;
+	char home[512];
+	int r = mc_builder_new(MC_PASSWD, random_seed(), &b);
+
+	for (size_t i = 0; r == 0 && i < snap->nusers; i++) {
+		const struct mc_user *u = &snap->users[i];
+
+		mcache_home(c, u->login, home, sizeof(home));
+		r = mc_builder_add_pw(b, u->login, u->mail, u->uid, (uint32_t)c->user_gid, u->gecos, home, c->shell);
+		if (r == -EINVAL) /* one odd entry must not take the whole cache down */
+			r = 0;
+	}
+	if (r == 0)
+		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
+	mc_builder_free(b);
+	return r;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int build_group(const struct mm_config *c, const struct mc_snapshot *snap, uint64_t gen, uint8_t **img,
+		       size_t *len)
+{
+	struct mc_builder *b = NULL;
+	/* memberof: for each user (by its login pointer), the gids of its groups */
+	struct link { const char *login; uint32_t gid; } *links = NULL;
+	size_t nlinks = 0, total = 0;
+	uint32_t *gids = NULL;
+	int r = mc_builder_new(MC_GROUP, random_seed(), &b);
+
+	for (size_t i = 0; i < snap->ngroups; i++)
+		total += snap->groups[i].nmembers;
+	if (r == 0 && !(links = calloc(total + 1, sizeof(*links))))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < snap->ngroups; i++) {
+		const struct mc_group *g = &snap->groups[i];
+
+		r = mc_builder_add_gr(b, g->name, g->gid, (const char *const *)g->members, g->nmembers);
+		if (r == -EINVAL || r == -E2BIG)
+			r = 0;
+		for (size_t j = 0; j < g->nmembers; j++)
+			links[nlinks++] = (struct link){ g->members[j], g->gid };
+	}
+	/* Group the links by user: member strings are shared with the users, so the pointer is the key. */
+	if (r == 0)
+		qsort(links, nlinks, sizeof(*links), ptr_cmp);
+	if (r == 0 && !(gids = calloc(nlinks + 1, sizeof(*gids))))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < nlinks;) {
+		size_t j = i, n = 0;
+
+		while (j < nlinks && links[j].login == links[i].login)
+			gids[n++] = links[j++].gid;
+		r = mc_builder_add_memberof(b, links[i].login, gids, n);
+		if (r == -EINVAL)
+			r = 0;
+		i = j;
+	}
+	if (r == 0)
+		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
+	free(gids);
+	free(links);
+	mc_builder_free(b);
+	return r;
+}
+
+int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
+{
+	uint8_t *img = NULL;
+	size_t len = 0;
+	int r;
+
+	if (mkdir(c->cache_dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	r = build_passwd(c, snap, snap->generation, &img, &len);
+	if (r == 0)
+		r = publish(c->cache_dir, "passwd", img, len);
+	free(img);
+	img = NULL;
+	if (r < 0)
+		return r;
+	r = build_group(c, snap, snap->generation, &img, &len);
+	if (r == 0)
+		r = publish(c->cache_dir, "group", img, len);
+	free(img);
+	return r;
+}
+
+/* ------------------------------------------------------------------ thread */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool running, stopping, pending;
+	unsigned long dirty;       /* bumped by every invalidation */
+	char *dir;                 /* cache_dir of the files currently published */
+	struct mc_snapshot *snap;  /* latest snapshot */
+	unsigned refresh;          /* cache_refresh of the configuration last read */
+	struct daemon *d;
+	pthread_rwlock_t *reload_lock;
+} mc = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+struct mc_snapshot *mcache_snapshot_get(void)
+{
+	struct mc_snapshot *s;
+
+	pthread_mutex_lock(&mc.lock);
+	s = mc.snap;
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&mc.lock);
+	return s;
+}
+
+static void mark_stale_dir(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (!dir)
+		return;
+	if (snprintf(path, sizeof(path), "%s/passwd", dir) < (int)sizeof(path))
+		mark_stale_path(path);
+	if (snprintf(path, sizeof(path), "%s/group", dir) < (int)sizeof(path))
+		mark_stale_path(path);
+}
+
+void mcache_invalidate(void)
+{
+	pthread_mutex_lock(&mc.lock);
+	mc.dirty++;
+	mc.pending = true;
+	mark_stale_dir(mc.dir);
+	pthread_cond_signal(&mc.wake);
+	pthread_mutex_unlock(&mc.lock);
+}
+
+/* One rebuild; returns 0 or a negative errno. */
+static int rebuild(unsigned long *ret_seen)
+{
+	struct mc_snapshot *snap = NULL, *old;
+	struct timespec t0, t1;
+	char *dir;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_rwlock_rdlock(mc.reload_lock);
+	pthread_mutex_lock(&mc.lock);
+	*ret_seen = mc.dirty;
+	pthread_mutex_unlock(&mc.lock);
+	r = mcache_snapshot_load(mc.d->store, mc.d->cfg, &snap);
+	if (r == 0) {
+		snap->generation = next_generation();
+		r = mcache_write(mc.d->cfg, snap);
+	}
+	dir = strdup(mc.d->cfg->cache_dir);
+	__atomic_store_n(&mc.refresh, mc.d->cfg->cache_refresh, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(mc.reload_lock);
+	if (r < 0) {
+		mcache_snapshot_put(snap);
+		free(dir);
+		return r;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_msg(LOG_INFO, "name-service cache rebuilt: %zu users, %zu groups in %ld ms", snap->nusers,
+		snap->ngroups, (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	pthread_mutex_lock(&mc.lock);
+	old = mc.snap;
+	mc.snap = snap;
+	if (dir) {
+		free(mc.dir);
+		mc.dir = dir;
+	}
+	/* Changed while we were reading: what we just wrote may miss it. */
+	if (mc.dirty != *ret_seen) {
+		mark_stale_dir(mc.dir);
+		mc.pending = true;
+	}
+	pthread_mutex_unlock(&mc.lock);
+	mcache_snapshot_put(old);
+	return 0;
+}
+
+static void *builder_main(void *arg)
+{
+	unsigned retry = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&mc.lock);
+	mc.pending = true;
+	while (!mc.stopping) {
+		unsigned long seen;
+		int r;
+
+		if (!mc.pending) {
+			struct timespec until;
+			unsigned every;
+
+			every = __atomic_load_n(&mc.refresh, __ATOMIC_RELAXED);
+			if (retry)
+				every = every && every < retry ? every : retry;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += every ? every : 3600;
+			while (!mc.pending && !mc.stopping)
+				if (pthread_cond_timedwait(&mc.wake, &mc.lock, &until) == ETIMEDOUT) {
+					if (every)
+						mc.pending = true;
+					break;
+				}
+			continue;
+		}
+		mc.pending = false;
+		pthread_mutex_unlock(&mc.lock);
+		r = rebuild(&seen);
+		if (r < 0) {
+			log_msg(LOG_ERR, "name-service cache not rebuilt: %s (keeping the previous files)", strerror(-r));
+			retry = 5;
+		} else {
+			retry = 0;
+		}
+		pthread_mutex_lock(&mc.lock);
+	}
+	pthread_mutex_unlock(&mc.lock);
+	return NULL;
+}
+
+int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	if (mc.running)
+		return -EALREADY;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&mc.wake);
+	pthread_cond_init(&mc.wake, &ca);
+	pthread_condattr_destroy(&ca);
+	mc.d = d;
+	mc.reload_lock = reload_lock;
+	mc.refresh = d->cfg->cache_refresh;
+	mc.stopping = false;
+	mc.dir = strdup(d->cfg->cache_dir);
+	if (!mc.dir)
+		return -ENOMEM;
+	/* Files a previous run left keep answering until the first rebuild
+	 * replaces them: they were current when it stopped, and were served
+	 * while no daemon ran anyway. */
+	r = pthread_create(&mc.thread, NULL, builder_main, NULL);
+	if (r != 0)
+		return -r;
+	mc.running = true;
+	return 0;
+}
+
+void mcache_stop(void)
+{
+	if (!mc.running)
+		return;
+	pthread_mutex_lock(&mc.lock);
+	mc.stopping = true;
+	pthread_cond_signal(&mc.wake);
+	pthread_mutex_unlock(&mc.lock);
+	pthread_join(mc.thread, NULL);
+	mc.running = false;
+	mcache_snapshot_put(mc.snap);
+	mc.snap = NULL;
+	free(mc.dir);
+	mc.dir = NULL;
+}

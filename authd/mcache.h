@@ -1,0 +1,54 @@
+/* The name-service view of the directory: a snapshot of users and ORG groups, and the memory-mapped cache files written from it. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon.h"
+
+struct mc_user {
+	char *login;
+	char *mail;   /* login e-mail, may be NULL */
+	char *gecos;  /* "Prénom NOM" */
+	char *dn;
+	uint32_t uid;
+};
+
+struct mc_group {
+	char *name;
+	uint32_t gid;
+	size_t nmembers;
+	char **members; /* logins of the active connection accounts */
+};
+
+struct mc_snapshot {
+	atomic_uint refs;
+	uint64_t generation;
+	struct mc_user *users;
+	size_t nusers;
+	struct mc_group *groups;
+	size_t ngroups;
+};
+
+/* Reads the active users and ORGs from the directory. */
+int mcache_snapshot_load(struct store *s, const struct mm_config *c, struct mc_snapshot **ret) MM_WUR;
+void mcache_snapshot_put(struct mc_snapshot *snap);
+/* The latest snapshot (a reference: mcache_snapshot_put() it), or NULL. */
+struct mc_snapshot *mcache_snapshot_get(void);
+/* Writes the passwd and group cache files of snap into c->cache_dir. */
+int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap) MM_WUR;
+
+/* Home directory of a login from the configured template (%u = login). */
+void mcache_home(const struct mm_config *c, const char *login, char *out, size_t outsz);
+
+/* The builder thread: builds at start, every cache_refresh seconds, and
+ * after mcache_invalidate(). reload_lock is held shared while it reads the
+ * daemon's configuration and directory pool. */
+int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock) MM_WUR;
+void mcache_stop(void);
+/* The directory was changed through the daemon: the current files are
+ * marked stale at once (readers ask the daemon, which asks the directory),
+ * and a rebuild is scheduled. Safe to call when the thread is not running. */
+void mcache_invalidate(void);

@@ -1,0 +1,821 @@
+/* libnss_medimail.so.2: passwd, group and initgroups from the daemon's mmap cache, else from the daemon. No policy here. */
+#include <errno.h>
+#include <grp.h>
+#include <nss.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mcfile.h"
+#include "protocol.h"
+#include "wire.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+#define CALL_TIMEOUT_MS 2000   /* whole round trip to the daemon */
+#define MAP_RETRIES 3
+#define REOPEN_MIN_MS 100      /* between two attempts to (re)open a cache file */
+#define NEG_TTL_MS 3000
+#define NEG_SETS 256
+#define NEG_WAYS 4
+#define NO_MAP (-ENODATA)      /* no usable cache file */
+
+enum { MAP_PASSWD, MAP_GROUP };
+
+/* The entry points glibc looks up (nss_module.c naming). */
+enum nss_status _nss_medimail_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_setpwent(int stayopen);
+enum nss_status _nss_medimail_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_endpwent(void);
+enum nss_status _nss_medimail_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_setgrent(int stayopen);
+enum nss_status _nss_medimail_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_endgrent(void);
+enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skipgroup, long int *start, long int *size,
+					     gid_t **groupsp, long int limit, int *errnop);
+
+/* ---------------------------------------------------------------- helpers */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Set in the daemon's own environment: never resolve through ourselves. */
+static bool bypassed(void)
+{
+	const char *v = getenv("MEDIMAIL_NSS_BYPASS");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Overrides are ignored in setuid programs (secure_getenv). */
+static const char *cache_dir(void)
+{
+	const char *v = secure_getenv("MEDIMAIL_NSS_CACHE_DIR");
+
+	return v && *v ? v : MM_DEFAULT_CACHEDIR;
+}
+
+static const char *socket_path(void)
+{
+	const char *v = secure_getenv("MEDIMAIL_SOCKET");
+
+	return v && *v ? v : MM_DEFAULT_SOCKET;
+}
+
+/* The one place where internal errors become NSS statuses. */
+static enum nss_status map_status(int r, int *errnop)
+{
+	switch (r) {
+	case 0:
+		return NSS_STATUS_SUCCESS;
+	case -ENOENT:
+		*errnop = ENOENT;
+		return NSS_STATUS_NOTFOUND;
+	case -ERANGE:
+		*errnop = ERANGE;
+		return NSS_STATUS_TRYAGAIN;
+	case -ENOMEM:
+	case -EAGAIN:
+		*errnop = -r;
+		return NSS_STATUS_TRYAGAIN;
+	default:
+		/* daemon unreachable, directory down, protocol error: not our service today */
+		*errnop = ENOENT;
+		return NSS_STATUS_UNAVAIL;
+	}
+}
+
+/* -------------------------------------------------------------- the maps */
+
+static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct mc_map maps[2];
+static long long map_tried[2];
+
+static void reset_after_fork(void)
+{
+	pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
+
+	map_lock = fresh;
+}
+
+__attribute__((constructor)) static void module_init(void)
+{
+	pthread_atfork(NULL, NULL, reset_after_fork);
+}
+
+/* Opens (again) the cache file of map idx; true when a current map is in place. */
+static bool map_refresh(int idx)
+{
+	char path[4096];
+	struct mc_map nm;
+	long long t = now_ms();
+	bool ok;
+
+	pthread_rwlock_wrlock(&map_lock);
+	if (maps[idx].base && mc_map_current(&maps[idx])) {
+		pthread_rwlock_unlock(&map_lock);
+		return true;
+	}
+	if (map_tried[idx] && t - map_tried[idx] < REOPEN_MIN_MS) {
+		pthread_rwlock_unlock(&map_lock);
+		return false;
+	}
+	map_tried[idx] = t;
+	mc_map_close(&maps[idx]);
+	if (snprintf(path, sizeof(path), "%s/%s", cache_dir(), idx == MAP_PASSWD ? "passwd" : "group") <
+		    (int)sizeof(path) &&
+	    mc_map_open(path, idx == MAP_PASSWD ? MC_PASSWD : MC_GROUP, &nm) == 0) {
+		maps[idx] = nm;
+		map_tried[idx] = 0;
+	}
+	ok = maps[idx].base && mc_map_current(&maps[idx]);
+	pthread_rwlock_unlock(&map_lock);
+	return ok;
+}
+
+typedef int (*map_fn)(const struct mc_map *m, void *arg);
+
+/* Runs fn on the current map idx: its result, or NO_MAP when there is no usable file. */
+static int with_map(int idx, map_fn fn, void *arg)
+{
+	for (int attempt = 0; attempt < MAP_RETRIES; attempt++) {
+		int r = -ESTALE;
+
+		pthread_rwlock_rdlock(&map_lock);
+		if (maps[idx].base && mc_map_current(&maps[idx]))
+			r = fn(&maps[idx], arg);
+		pthread_rwlock_unlock(&map_lock);
+		if (r != -ESTALE)
+			return r;
+		if (!map_refresh(idx))
+			return NO_MAP;
+	}
+	return NO_MAP;
+}
+
+struct pw_arg {
+	const char *name;
+	uint32_t id;
+	struct passwd *pw;
+	struct group *gr;
+	char *buf;
+	size_t buflen;
+};
+
+static int fn_pwnam(const struct mc_map *m, void *p)
+{
+	struct pw_arg *a = p;
+
+	return mc_getpwnam(m, a->name, a->pw, a->buf, a->buflen, NULL);
+}
+
+static int fn_pwuid(const struct mc_map *m, void *p)
+{
+	struct pw_arg *a = p;
+
+	return mc_getpwuid(m, a->id, a->pw, a->buf, a->buflen, NULL);
+}
+
+static int fn_grnam(const struct mc_map *m, void *p)
+{
+	struct pw_arg *a = p;
+
+	return mc_getgrnam(m, a->name, a->gr, a->buf, a->buflen, NULL);
+}
+
+static int fn_grgid(const struct mc_map *m, void *p)
+{
+	struct pw_arg *a = p;
+
+	return mc_getgrgid(m, a->id, a->gr, a->buf, a->buflen, NULL);
+}
+
+/* ------------------------------------------------------- negative cache */
+
+/* Names and ids the daemon said do not exist, for NEG_TTL_MS: a small
+ * set-associative table of 64-bit keys (a key collision could hide an entry
+ * for NEG_TTL_MS at worst, with odds of 2^-64). */
+enum { NEG_PWNAM = 1, NEG_PWUID, NEG_GRNAM, NEG_GRGID, NEG_INIT };
+
+struct neg {
+	uint64_t key;
+	long long expires;
+};
+
+static pthread_mutex_t neg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct neg negs[NEG_SETS][NEG_WAYS];
+
+static uint64_t neg_key(int kind, const char *name, uint32_t id)
+{
+	uint64_t h = 14695981039346656037ULL ^ (uint64_t)kind;
+
+	if (name)
+		for (const char *c = name; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+	else
+		h = (h ^ id) * 1099511628211ULL;
+	h ^= h >> 32;
+	return h ? h : 1;
+}
+
+static bool neg_hit(int kind, const char *name, uint32_t id)
+{
+	uint64_t key = neg_key(kind, name, id);
+	struct neg *set = negs[key % NEG_SETS];
+	long long t = now_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&neg_lock);
+	for (int w = 0; w < NEG_WAYS && !hit; w++)
+		hit = set[w].key == key && set[w].expires > t;
+	pthread_mutex_unlock(&neg_lock);
+	return hit;
+}
+
+static void neg_add(int kind, const char *name, uint32_t id)
+{
+	uint64_t key = neg_key(kind, name, id);
+	struct neg *set = negs[key % NEG_SETS], *victim;
+
+	pthread_mutex_lock(&neg_lock);
+	victim = &set[0];
+	for (int w = 0; w < NEG_WAYS; w++) {
+		if (set[w].key == key) {
+			victim = &set[w];
+			break;
+		}
+		if (set[w].expires < victim->expires)
+			victim = &set[w]; /* the oldest goes */
+	}
+	victim->key = key;
+	victim->expires = now_ms() + NEG_TTL_MS;
+	pthread_mutex_unlock(&neg_lock);
+}
+
+/* ----------------------------------------------------------- the socket */
+
+/* One request, one reply, within CALL_TIMEOUT_MS in all. */
+static int daemon_call(uint16_t code, const char *key, const char *value, struct mm_msg **ret)
+{
+	long long deadline = now_ms() + CALL_TIMEOUT_MS;
+	struct mm_msg *req = mm_msg_new(code, false), *rep = NULL;
+	uint8_t hdr[MM_HEADER_SIZE], *payload = NULL;
+	uint16_t rcode;
+	uint32_t len;
+	int fd = -1, r;
+
+	*ret = NULL;
+	if (!req)
+		return -ENOMEM;
+	r = key ? mm_msg_add(req, key, value) : 0;
+	if (r == 0)
+		r = mm_client_connect(socket_path(), CALL_TIMEOUT_MS, (uid_t)-1, &fd);
+	if (r == 0)
+		r = mm_msg_send(fd, req, (int)(deadline - now_ms()));
+	if (r == 0)
+		r = mm_read_full(fd, hdr, sizeof(hdr), (int)(deadline - now_ms()));
+	if (r == 0)
+		r = mm_header_parse(hdr, true, &rcode, &len);
+	if (r == 0 && rcode != code)
+		r = -EPROTO;
+	if (r == 0 && !(payload = malloc(len ? len : 1)))
+		r = -ENOMEM;
+	if (r == 0)
+		r = mm_read_full(fd, payload, len, (int)(deadline - now_ms()));
+	if (r == 0)
+		r = mm_msg_decode(rcode, true, payload, len, &rep);
+	free(payload);
+	if (fd >= 0)
+		close(fd);
+	mm_msg_free(req);
+	if (r < 0)
+		return r == -ENOENT ? -ECONNREFUSED : r; /* no socket is not "no such user" */
+	if (rep->status < 0) {
+		r = rep->status;
+		mm_msg_free(rep);
+		return r == -ENOENT ? -ENOENT : r == -EPERM ? -EPERM : -EHOSTDOWN;
+	}
+	*ret = rep;
+	return 0;
+}
+
+/* Value of key among fields [from, to) of a reply. */
+static const char *rec_get(const struct mm_msg *m, size_t from, size_t to, const char *key)
+{
+	for (size_t i = from; i < to && i < m->nfields; i++)
+		if (!strcmp(m->fields[i].key, key))
+			return m->fields[i].value;
+	return NULL;
+}
+
+static bool parse_u32(const char *s, uint32_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX - 1)
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}
+
+static char *put_str(char **p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = *p;
+
+	memcpy(d, s, n);
+	*p += n;
+	return d;
+}
+
+/* A passwd answer (fields [from, to)) into the caller's buffer. */
+static int pw_from_reply(const struct mm_msg *m, size_t from, size_t to, struct passwd *pw, char *buf,
+			 size_t buflen)
+{
+	const char *name = rec_get(m, from, to, "name"), *gecos = rec_get(m, from, to, "gecos");
+	const char *dir = rec_get(m, from, to, "dir"), *shell = rec_get(m, from, to, "shell");
+	uint32_t uid, gid;
+	size_t need;
+	char *p = buf;
+
+	if (!name || !*name || !gecos || !dir || !shell || !parse_u32(rec_get(m, from, to, "uid"), &uid) ||
+	    !parse_u32(rec_get(m, from, to, "gid"), &gid))
+		return -EPROTO;
+	need = strlen(name) + strlen(gecos) + strlen(dir) + strlen(shell) + 4 + 2;
+	if (buflen < need)
+		return -ERANGE;
+	pw->pw_name = put_str(&p, name);
+	pw->pw_passwd = put_str(&p, "x");
+	pw->pw_gecos = put_str(&p, gecos);
+	pw->pw_dir = put_str(&p, dir);
+	pw->pw_shell = put_str(&p, shell);
+	pw->pw_uid = uid;
+	pw->pw_gid = gid;
+	return 0;
+}
+
+/* A group answer: members come as comma-separated chunks. */
+static int gr_from_reply(const struct mm_msg *m, size_t from, size_t to, struct group *gr, char *buf,
+			 size_t buflen)
+{
+	const char *name = rec_get(m, from, to, "name");
+	size_t pad = (size_t)(-(uintptr_t)buf & (sizeof(char *) - 1));
+	size_t nmem = 0, bytes = 0, need, k = 0;
+	uint32_t gid;
+	char **mem, *p;
+
+	if (!name || !*name || !parse_u32(rec_get(m, from, to, "gid"), &gid))
+		return -EPROTO;
+	for (size_t i = from; i < to && i < m->nfields; i++) {
+		const char *v = m->fields[i].value;
+
+		if (strcmp(m->fields[i].key, "members") || !*v)
+			continue;
+		nmem += 1;
+		for (const char *c = v; *c; c++)
+			nmem += *c == ',';
+		bytes += strlen(v) + 1;
+	}
+	need = pad + (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2 + bytes;
+	if (buflen < need)
+		return -ERANGE;
+	mem = (char **)(void *)(buf + pad);
+	p = buf + pad + (nmem + 1) * sizeof(char *);
+	gr->gr_name = put_str(&p, name);
+	gr->gr_passwd = put_str(&p, "x");
+	gr->gr_gid = gid;
+	for (size_t i = from; i < to && i < m->nfields; i++) {
+		const char *v = m->fields[i].value;
+
+		if (strcmp(m->fields[i].key, "members") || !*v)
+			continue;
+		/* Copy the chunk, then cut it at the commas in place. */
+		mem[k++] = put_str(&p, v);
+		for (char *c = mem[k - 1]; *c; c++)
+			if (*c == ',') {
+				*c = '\0';
+				mem[k++] = c + 1;
+			}
+	}
+	mem[k] = NULL;
+	gr->gr_mem = mem;
+	return 0;
+}
+
+static int sock_pw(uint16_t code, const char *key, const char *value, struct passwd *pw, char *buf,
+		   size_t buflen)
+{
+	struct mm_msg *rep = NULL;
+	int r = daemon_call(code, key, value, &rep);
+
+	if (r == 0)
+		r = pw_from_reply(rep, 0, rep->nfields, pw, buf, buflen);
+	mm_msg_free(rep);
+	return r;
+}
+
+static int sock_gr(uint16_t code, const char *key, const char *value, struct group *gr, char *buf,
+		   size_t buflen)
+{
+	struct mm_msg *rep = NULL;
+	int r = daemon_call(code, key, value, &rep);
+
+	if (r == 0)
+		r = gr_from_reply(rep, 0, rep->nfields, gr, buf, buflen);
+	mm_msg_free(rep);
+	return r;
+}
+
+/* ---------------------------------------------------------- lookups */
+
+/* Cache first; on a miss (or a damaged/replaced file) the daemon, with a short negative cache. */
+static int lookup(int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t code, const char *key,
+		  const char *value)
+{
+	int r = with_map(idx, fn, a);
+
+	if (r == 0 || r == -ERANGE)
+		return r;
+	if (neg_hit(negkind, a->name, a->id))
+		return -ENOENT;
+	r = idx == MAP_PASSWD ? sock_pw(code, key, value, a->pw, a->buf, a->buflen)
+			      : sock_gr(code, key, value, a->gr, a->buf, a->buflen);
+	if (r == -ENOENT)
+		neg_add(negkind, a->name, a->id);
+	return r;
+}
+
+EXPORT enum nss_status _nss_medimail_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
+						 int *errnop)
+{
+	int saved = errno, r;
+	struct pw_arg a = { .name = name, .pw = pw, .buf = buf, .buflen = buflen };
+	enum nss_status st;
+
+	if (bypassed()) {
+		*errnop = ENOENT;
+		errno = saved;
+		return NSS_STATUS_UNAVAIL;
+	}
+	r = !name || !*name ? -ENOENT : lookup(MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name);
+	st = map_status(r, errnop);
+	errno = saved;
+	return st;
+}
+
+EXPORT enum nss_status _nss_medimail_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen,
+						 int *errnop)
+{
+	int saved = errno, r;
+	struct pw_arg a = { .id = (uint32_t)uid, .pw = pw, .buf = buf, .buflen = buflen };
+	enum nss_status st;
+	char num[16];
+
+	if (bypassed()) {
+		*errnop = ENOENT;
+		errno = saved;
+		return NSS_STATUS_UNAVAIL;
+	}
+	snprintf(num, sizeof(num), "%u", (unsigned)uid);
+	r = uid == 0 || uid == (uid_t)-1 ? -ENOENT
+					 : lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", num);
+	st = map_status(r, errnop);
+	errno = saved;
+	return st;
+}
+
+EXPORT enum nss_status _nss_medimail_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen,
+						 int *errnop)
+{
+	int saved = errno, r;
+	struct pw_arg a = { .name = name, .gr = gr, .buf = buf, .buflen = buflen };
+	enum nss_status st;
+
+	if (bypassed()) {
+		*errnop = ENOENT;
+		errno = saved;
+		return NSS_STATUS_UNAVAIL;
+	}
+	r = !name || !*name ? -ENOENT : lookup(MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name);
+	st = map_status(r, errnop);
+	errno = saved;
+	return st;
+}
+
+EXPORT enum nss_status _nss_medimail_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen,
+						 int *errnop)
+{
+	int saved = errno, r;
+	struct pw_arg a = { .id = (uint32_t)gid, .gr = gr, .buf = buf, .buflen = buflen };
+	enum nss_status st;
+	char num[16];
+
+	if (bypassed()) {
+		*errnop = ENOENT;
+		errno = saved;
+		return NSS_STATUS_UNAVAIL;
+	}
+	snprintf(num, sizeof(num), "%u", (unsigned)gid);
+	r = gid == 0 || gid == (gid_t)-1 ? -ENOENT
+					 : lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", num);
+	st = map_status(r, errnop);
+	errno = saved;
+	return st;
+}
+
+/* ------------------------------------------------------------ initgroups */
+
+struct ig_arg {
+	const char *login;
+	uint32_t *gids;
+	size_t cap, n;
+	uint32_t *heap;  /* when the stack scratch was too small */
+};
+
+static int fn_memberof(const struct mc_map *m, void *p)
+{
+	struct ig_arg *a = p;
+	const uint32_t *g = NULL;
+	size_t need = 0, n = 0;
+	int r = mc_initgroups(m, a->login, a->gids, a->cap * 4, &g, &n, &need);
+
+	if (r == -ERANGE && !a->heap && need <= MC_REC_MAX) {
+		a->heap = malloc(need + 4);
+		if (!a->heap)
+			return -ENOMEM;
+		a->gids = a->heap;
+		a->cap = (need + 4) / 4;
+		r = mc_initgroups(m, a->login, a->gids, a->cap * 4, &g, &n, &need);
+	}
+	if (r == 0)
+		a->n = n;
+	return r;
+}
+
+/* Appends gid unless it is skip or already there. */
+static int add_group(gid_t gid, gid_t skip, long int *start, long int *size, gid_t **groupsp, long int limit)
+{
+	if (gid == skip)
+		return 0;
+	for (long int i = 0; i < *start; i++)
+		if ((*groupsp)[i] == gid)
+			return 0;
+	if (limit > 0 && *start >= limit)
+		return 1; /* full: the caller's limit wins */
+	if (*start == *size) {
+		long int nsize;
+		gid_t *ng;
+
+		nsize = *size > 0 ? 2 * *size : 16;
+		if (limit > 0 && nsize > limit)
+			nsize = limit;
+		ng = realloc(*groupsp, (size_t)nsize * sizeof(gid_t));
+		if (!ng)
+			return -ENOMEM;
+		*groupsp = ng;
+		*size = nsize;
+	}
+	(*groupsp)[(*start)++] = gid;
+	return 0;
+}
+
+/* The gids from the cache: 0, or NO_MAP/-ENOENT/... to ask the daemon. */
+static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, size_t loginsz)
+{
+	char pwbuf[1024];
+	struct passwd pw;
+	struct pw_arg a = { .name = user, .pw = &pw, .buf = pwbuf, .buflen = sizeof(pwbuf) };
+	int r = with_map(MAP_PASSWD, fn_pwnam, &a);
+
+	if (r < 0)
+		return r; /* unknown to the cache: maybe new, ask the daemon */
+	snprintf(login, loginsz, "%s", pw.pw_name);
+	ig->login = login;
+	r = with_map(MAP_GROUP, fn_memberof, ig);
+	return r == -ENOENT ? 0 : r; /* a known user without a memberof record has no ORG */
+}
+
+EXPORT enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skipgroup, long int *start,
+						     long int *size, gid_t **groupsp, long int limit, int *errnop)
+{
+	int saved = errno, r;
+	uint32_t stack[256];
+	struct ig_arg ig = { .gids = stack, .cap = 256 };
+	char login[MC_KEY_MAX + 1];
+	struct mm_msg *rep = NULL;
+	enum nss_status st;
+
+	if (bypassed()) {
+		*errnop = ENOENT;
+		errno = saved;
+		return NSS_STATUS_UNAVAIL;
+	}
+	if (!user || !*user) {
+		r = -ENOENT;
+		goto out;
+	}
+	r = initgroups_cached(user, &ig, login, sizeof(login));
+	if (r == 0) {
+		for (size_t i = 0; i < ig.n && r == 0; i++)
+			r = add_group(ig.gids[i], skipgroup, start, size, groupsp, limit);
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
+	if (neg_hit(NEG_INIT, user, 0)) {
+		r = -ENOENT;
+		goto out;
+	}
+	r = daemon_call(MM_REQ_INITGROUPS, "name", user, &rep);
+	if (r == -ENOENT)
+		neg_add(NEG_INIT, user, 0);
+	for (size_t i = 0; r == 0 && i < rep->nfields; i++) {
+		const char *v = rep->fields[i].value;
+
+		if (strcmp(rep->fields[i].key, "gids"))
+			continue;
+		while (*v && r == 0) {
+			char num[16];
+			size_t l = strcspn(v, ",");
+			uint32_t gid;
+
+			if (l == 0 || l >= sizeof(num)) {
+				r = -EPROTO;
+				break;
+			}
+			memcpy(num, v, l);
+			num[l] = '\0';
+			if (!parse_u32(num, &gid))
+				r = -EPROTO;
+			else
+				r = add_group(gid, skipgroup, start, size, groupsp, limit);
+			v += l + (v[l] == ',');
+		}
+		r = r > 0 ? 0 : r;
+	}
+out:
+	mm_msg_free(rep);
+	free(ig.heap);
+	st = map_status(r, errnop);
+	errno = saved;
+	return st;
+}
+
+/* ----------------------------------------------------------- enumeration */
+
+/* Pages of records from the daemon (which refuses when enumeration is off). */
+struct ent {
+	pthread_mutex_t lock;
+	uint16_t code;
+	struct mm_msg *page;
+	size_t pos;          /* next field of the page */
+	uint32_t next;       /* offset of the next page */
+	bool more;           /* there is a next page */
+};
+
+static struct ent pwent = { .lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_PWENT, .more = true };
+static struct ent grent = { .lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_GRENT, .more = true };
+
+static void ent_reset(struct ent *e)
+{
+	mm_msg_free(e->page);
+	e->page = NULL;
+	e->pos = 0;
+	e->next = 0;
+	e->more = true;
+}
+
+/* The bounds [from, to) of the next record, fetching pages as needed. */
+static int ent_next(struct ent *e, size_t *from, size_t *to)
+{
+	for (;;) {
+		char off[16];
+		int r;
+
+		while (e->page && e->pos < e->page->nfields && strcmp(e->page->fields[e->pos].key, "#"))
+			e->pos++;
+		if (e->page && e->pos < e->page->nfields) {
+			size_t j = e->pos + 1;
+
+			while (j < e->page->nfields && strcmp(e->page->fields[j].key, "#") &&
+			       strcmp(e->page->fields[j].key, "next"))
+				j++;
+			*from = e->pos;
+			*to = j;
+			return 0;
+		}
+		if (!e->more)
+			return -ENOENT;
+		mm_msg_free(e->page);
+		e->page = NULL;
+		e->pos = 0;
+		snprintf(off, sizeof(off), "%u", e->next);
+		r = daemon_call(e->code, "offset", off, &e->page);
+		if (r == -EPERM) { /* enumeration disabled: an empty list */
+			e->more = false;
+			return -ENOENT;
+		}
+		if (r < 0)
+			return r;
+		e->more = parse_u32(mm_msg_get(e->page, "next"), &e->next);
+	}
+}
+
+static enum nss_status ent_set(struct ent *e)
+{
+	int saved = errno;
+
+	pthread_mutex_lock(&e->lock);
+	ent_reset(e);
+	pthread_mutex_unlock(&e->lock);
+	errno = saved;
+	return NSS_STATUS_SUCCESS;
+}
+
+static enum nss_status ent_end(struct ent *e)
+{
+	int saved = errno;
+
+	pthread_mutex_lock(&e->lock);
+	ent_reset(e);
+	e->more = false;
+	pthread_mutex_unlock(&e->lock);
+	errno = saved;
+	return NSS_STATUS_SUCCESS;
+}
+
+static enum nss_status ent_get(struct ent *e, struct passwd *pw, struct group *gr, char *buf, size_t buflen,
+			       int *errnop)
+{
+	int saved = errno, r;
+	size_t from = 0, to = 0;
+	enum nss_status st;
+
+	if (bypassed()) {
+		*errnop = ENOENT;
+		errno = saved;
+		return NSS_STATUS_UNAVAIL;
+	}
+	pthread_mutex_lock(&e->lock);
+	r = ent_next(e, &from, &to);
+	if (r == 0)
+		r = pw ? pw_from_reply(e->page, from, to, pw, buf, buflen)
+		       : gr_from_reply(e->page, from, to, gr, buf, buflen);
+	if (r == 0)
+		e->pos = to; /* only a delivered record is consumed: ERANGE retries it */
+	else if (r == -EPROTO)
+		e->pos = to;
+	pthread_mutex_unlock(&e->lock);
+	st = map_status(r, errnop);
+	errno = saved;
+	return st;
+}
+
+EXPORT enum nss_status _nss_medimail_setpwent(int stayopen)
+{
+	(void)stayopen;
+	return ent_set(&pwent);
+}
+
+EXPORT enum nss_status _nss_medimail_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop)
+{
+	return ent_get(&pwent, pw, NULL, buf, buflen, errnop);
+}
+
+EXPORT enum nss_status _nss_medimail_endpwent(void)
+{
+	return ent_end(&pwent);
+}
+
+EXPORT enum nss_status _nss_medimail_setgrent(int stayopen)
+{
+	(void)stayopen;
+	return ent_set(&grent);
+}
+
+EXPORT enum nss_status _nss_medimail_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop)
+{
+	return ent_get(&grent, NULL, gr, buf, buflen, errnop);
+}
+
+EXPORT enum nss_status _nss_medimail_endgrent(void)
+{
+	return ent_end(&grent);
+}
