@@ -3,7 +3,7 @@ PY := /usr/bin/python3
 BUILD := build
 ASAN := build-asan
 
-.PHONY: all deps build run stop test unit asan integration fuzz clean
+.PHONY: all deps build run stop test unit asan integration format-check clean
 
 all: build
 
@@ -39,8 +39,12 @@ asan: deps $(ASAN)/build.ninja
 integration: build
 	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
+# The C sources follow .clang-format.
+format-check: deps
+	git ls-files '*.c' '*.h' | grep -v '^tests/oidc/' | xargs clang-format --dry-run -Werror
+
 # Everything CI runs.
-test: unit asan integration
+test: format-check unit asan integration
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

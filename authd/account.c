@@ -19,8 +19,20 @@
 #define MAX_CANDIDATES 200
 
 enum fkind {
-	F_NAME, F_TEXT, F_EMAIL, F_PHONE, F_POSTCODE, F_PROFESSION, F_BOOL, F_RPPS, F_ADELI,
-	F_STRUCT_TYPE, F_STRUCT_ID, F_DEPARTMENT, F_SECRET, F_LOGIN,
+	F_NAME,
+	F_TEXT,
+	F_EMAIL,
+	F_PHONE,
+	F_POSTCODE,
+	F_PROFESSION,
+	F_BOOL,
+	F_RPPS,
+	F_ADELI,
+	F_STRUCT_TYPE,
+	F_STRUCT_ID,
+	F_DEPARTMENT,
+	F_SECRET,
+	F_LOGIN,
 };
 
 /* Every field a registration may carry, its directory attribute and its rule. */
@@ -33,36 +45,36 @@ struct field {
 };
 
 static const struct field fields[] = {
-	{ "type", NULL, F_TEXT, 3, "type de compte" },
-	{ "login_mail", "mmLoginMail", F_EMAIL, 254, "adresse e-mail" },
-	{ "password", NULL, F_SECRET, 1024, "mot de passe" },
-	{ "password_confirm", NULL, F_SECRET, 1024, "confirmation du mot de passe" },
-	{ "sn", "sn", F_NAME, 64, "nom" },
-	{ "given_name", "givenName", F_NAME, 64, "prénom" },
-	{ "rpps", "mmRpps", F_RPPS, 11, "numéro RPPS" },
-	{ "adeli", "mmAdeli", F_ADELI, 9, "numéro ADELI" },
-	{ "profession", "mmProfessionCode", F_PROFESSION, 4, "profession" },
-	{ "speciality", "mmSpeciality", F_TEXT, 128, "spécialité" },
-	{ "liberal", "mmLiberal", F_BOOL, 5, "activité libérale" },
-	{ "phone", "telephoneNumber", F_PHONE, 32, "téléphone" },
-	{ "phone2", "telephoneNumber", F_PHONE, 32, "second téléphone" },
-	{ "street", "street", F_TEXT, 128, "adresse postale" },
-	{ "postal_code", "postalCode", F_POSTCODE, 5, "code postal" },
-	{ "city", "l", F_NAME, 64, "ville" },
-	{ "region", "mmRegion", F_TEXT, 64, "région" },
-	{ "department", "mmDepartment", F_DEPARTMENT, 3, "département" },
-	{ "raison_sociale", "o", F_TEXT, 128, "raison sociale" },
-	{ "service", "ou", F_TEXT, 128, "service" },
-	{ "struct_type", "mmStructIdType", F_STRUCT_TYPE, 6, "type d'identifiant de structure" },
-	{ "struct_id", "mmStructId", F_STRUCT_ID, 14, "identifiant de structure" },
-	{ "org_name", NULL, F_TEXT, 64, "nom de la BAL ORG" },
-	{ "description", "description", F_TEXT, 1024, "description" },
-	{ "resp_sn", "mmRespSn", F_NAME, 64, "nom du responsable" },
-	{ "resp_given_name", "mmRespGivenName", F_NAME, 64, "prénom du responsable" },
-	{ "resp_profession", "mmRespProfession", F_PROFESSION, 4, "profession du responsable" },
-	{ "resp_rpps", "mmRespRpps", F_RPPS, 11, "RPPS du responsable" },
-	{ "member", NULL, F_LOGIN, 254, "compte de connexion" },
-	{ "member_password", NULL, F_SECRET, 1024, "mot de passe du compte de connexion" },
+	{"type", NULL, F_TEXT, 3, "type de compte"},
+	{"login_mail", "mmLoginMail", F_EMAIL, 254, "adresse e-mail"},
+	{"password", NULL, F_SECRET, 1024, "mot de passe"},
+	{"password_confirm", NULL, F_SECRET, 1024, "confirmation du mot de passe"},
+	{"sn", "sn", F_NAME, 64, "nom"},
+	{"given_name", "givenName", F_NAME, 64, "prénom"},
+	{"rpps", "mmRpps", F_RPPS, 11, "numéro RPPS"},
+	{"adeli", "mmAdeli", F_ADELI, 9, "numéro ADELI"},
+	{"profession", "mmProfessionCode", F_PROFESSION, 4, "profession"},
+	{"speciality", "mmSpeciality", F_TEXT, 128, "spécialité"},
+	{"liberal", "mmLiberal", F_BOOL, 5, "activité libérale"},
+	{"phone", "telephoneNumber", F_PHONE, 32, "téléphone"},
+	{"phone2", "telephoneNumber", F_PHONE, 32, "second téléphone"},
+	{"street", "street", F_TEXT, 128, "adresse postale"},
+	{"postal_code", "postalCode", F_POSTCODE, 5, "code postal"},
+	{"city", "l", F_NAME, 64, "ville"},
+	{"region", "mmRegion", F_TEXT, 64, "région"},
+	{"department", "mmDepartment", F_DEPARTMENT, 3, "département"},
+	{"raison_sociale", "o", F_TEXT, 128, "raison sociale"},
+	{"service", "ou", F_TEXT, 128, "service"},
+	{"struct_type", "mmStructIdType", F_STRUCT_TYPE, 6, "type d'identifiant de structure"},
+	{"struct_id", "mmStructId", F_STRUCT_ID, 14, "identifiant de structure"},
+	{"org_name", NULL, F_TEXT, 64, "nom de la BAL ORG"},
+	{"description", "description", F_TEXT, 1024, "description"},
+	{"resp_sn", "mmRespSn", F_NAME, 64, "nom du responsable"},
+	{"resp_given_name", "mmRespGivenName", F_NAME, 64, "prénom du responsable"},
+	{"resp_profession", "mmRespProfession", F_PROFESSION, 4, "profession du responsable"},
+	{"resp_rpps", "mmRespRpps", F_RPPS, 11, "RPPS du responsable"},
+	{"member", NULL, F_LOGIN, 254, "compte de connexion"},
+	{"member_password", NULL, F_SECRET, 1024, "mot de passe du compte de connexion"},
 };
 
 static const struct field *field_find(const char *key)
@@ -78,9 +90,9 @@ static bool valid_department(const char *s)
 	size_t n = strlen(s);
 
 	if (n == 2)
-		return (s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
-			strcmp(s, "00") && strcmp(s, "20")) ||
-		       !strcmp(s, "2A") || !strcmp(s, "2B");
+		return (s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && strcmp(s, "00") &&
+			       strcmp(s, "20")) ||
+			!strcmp(s, "2A") || !strcmp(s, "2B");
 	if (n == 3)
 		return !strncmp(s, "97", 2) && s[2] >= '1' && s[2] <= '6';
 	return false;
@@ -92,18 +104,18 @@ static int field_check(struct req *r, const struct field *f, const char *v)
 	if (f->kind != F_SECRET && validate_utf8(v, strlen(v)) < 0)
 		return req_fail_field(r, f->key, "utf8", "%s : texte UTF-8 invalide", f->label);
 	if (strlen(v) > f->max)
-		return req_fail_field(r, f->key, "max_length", "%s : %zu caractères au plus", f->label, f->max);
+		return req_fail_field(
+			r, f->key, "max_length", "%s : %zu caractères au plus", f->label, f->max);
 	switch (f->kind) {
 	case F_NAME:
 		if (validate_name(v) < 0)
 			return req_fail_field(r, f->key, "characters",
-					      "%s : lettres, espaces, apostrophes, tirets et points seulement",
-					      f->label);
+				"%s : lettres, espaces, apostrophes, tirets et points seulement", f->label);
 		break;
 	case F_TEXT:
 		if (validate_text(v, f->max) < 0)
 			return req_fail_field(r, f->key, "characters",
-					      "%s : texte vide ou caractères de contrôle", f->label);
+				"%s : texte vide ou caractères de contrôle", f->label);
 		break;
 	case F_EMAIL:
 		if (validate_email(v) < 0)
@@ -111,7 +123,8 @@ static int field_check(struct req *r, const struct field *f, const char *v)
 		break;
 	case F_PHONE:
 		if (validate_phone(v) < 0)
-			return req_fail_field(r, f->key, "syntax", "%s : numéro de téléphone invalide", f->label);
+			return req_fail_field(
+				r, f->key, "syntax", "%s : numéro de téléphone invalide", f->label);
 		break;
 	case F_POSTCODE:
 		if (validate_postal_code(v) < 0)
@@ -120,7 +133,7 @@ static int field_check(struct req *r, const struct field *f, const char *v)
 	case F_PROFESSION:
 		if (validate_profession_code(v) < 0)
 			return req_fail_field(r, f->key, "unknown",
-					      "%s : code profession inconnu (nomenclature TRE_G15)", f->label);
+				"%s : code profession inconnu (nomenclature TRE_G15)", f->label);
 		break;
 	case F_BOOL:
 		if (strcmp(v, "yes") && strcmp(v, "no"))
@@ -129,21 +142,22 @@ static int field_check(struct req *r, const struct field *f, const char *v)
 	case F_RPPS:
 		if (validate_rpps(v) < 0)
 			return req_fail_field(r, f->key, "check_digit",
-					      "%s : 11 chiffres dont une clé de contrôle (Luhn) valide", f->label);
+				"%s : 11 chiffres dont une clé de contrôle (Luhn) valide", f->label);
 		break;
 	case F_ADELI:
 		if (validate_adeli(v) < 0)
-			return req_fail_field(r, f->key, "syntax", "%s : 9 caractères alphanumériques", f->label);
+			return req_fail_field(
+				r, f->key, "syntax", "%s : 9 caractères alphanumériques", f->label);
 		break;
 	case F_STRUCT_TYPE:
 		if (strcmp(v, "FINESS") && strcmp(v, "SIRET") && strcmp(v, "SIREN"))
 			return req_fail_field(r, f->key, "unknown", "%s : FINESS, SIRET ou SIREN", f->label);
 		break;
-	case F_STRUCT_ID:
-		break; /* checked with its type */
+	case F_STRUCT_ID: break; /* checked with its type */
 	case F_DEPARTMENT:
 		if (!valid_department(v))
-			return req_fail_field(r, f->key, "syntax", "%s : numéro de département invalide", f->label);
+			return req_fail_field(
+				r, f->key, "syntax", "%s : numéro de département invalide", f->label);
 		break;
 	case F_SECRET:
 		if (strlen(v) == 0)
@@ -169,16 +183,13 @@ static long long now(void)
 	return (long long)time(NULL);
 }
 
-const char *const account_attrs[] = {
-	"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "sn", "givenName", "cn",
-	"mmRpps", "mmAdeli", "mmNationalId", "mmStructIdType", "mmStructId", "mmProfessionCode",
-	"mmSpeciality", "mmLiberal", "telephoneNumber", "street", "postalCode", "l", "mmRegion",
-	"mmDepartment", "o", "ou", "description", "mmRespSn", "mmRespGivenName", "mmRespProfession",
-	"mmRespRpps", "mmMember", "mmDefaultAccount", "mmCguAcceptedAt", "mmValidatedAt",
-	"mmRegisteredAt", "mmStatusReason", "mmVisibleMedimail", "mmVisibleMssante",
-	"mmDematerialisation", "uidNumber", "gidNumber", "homeDirectory", "loginShell",
-	"mmConfirmExpires", NULL
-};
+const char *const account_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "sn",
+	"givenName", "cn", "mmRpps", "mmAdeli", "mmNationalId", "mmStructIdType", "mmStructId",
+	"mmProfessionCode", "mmSpeciality", "mmLiberal", "telephoneNumber", "street", "postalCode", "l",
+	"mmRegion", "mmDepartment", "o", "ou", "description", "mmRespSn", "mmRespGivenName",
+	"mmRespProfession", "mmRespRpps", "mmMember", "mmDefaultAccount", "mmCguAcceptedAt", "mmValidatedAt",
+	"mmRegisteredAt", "mmStatusReason", "mmVisibleMedimail", "mmVisibleMssante", "mmDematerialisation",
+	"uidNumber", "gidNumber", "homeDirectory", "loginShell", "mmConfirmExpires", NULL};
 
 static char *base_of(const struct req *r, const char *ou)
 {
@@ -218,7 +229,7 @@ int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
 	char filter[96];
 
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))",
-		 (unsigned)uid);
+		(unsigned)uid);
 	return store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, account_attrs, ret);
 }
 
@@ -226,24 +237,19 @@ int account_by_uid(struct req *r, uid_t uid, struct entry **ret)
 int store_fail(struct req *r, int rc, const char *what)
 {
 	switch (rc) {
-	case -EHOSTDOWN:
-		return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
-	case -ENOENT:
-		return req_fail(r, rc, "%s : compte introuvable", what);
-	case -ENOTUNIQ:
-		return req_fail(r, -EIO, "%s : identifiant ambigu", what);
-	case -EACCES:
-		return req_fail(r, rc, "%s : accès refusé par l'annuaire", what);
+	case -EHOSTDOWN: return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
+	case -ENOENT: return req_fail(r, rc, "%s : compte introuvable", what);
+	case -ENOTUNIQ: return req_fail(r, -EIO, "%s : identifiant ambigu", what);
+	case -EACCES: return req_fail(r, rc, "%s : accès refusé par l'annuaire", what);
 	default:
 		log_msg(LOG_ERR, "%s: directory error %s", what, strerror(-rc));
 		return req_fail(r, rc, "%s : erreur de l'annuaire", what);
 	}
 }
 
-void audit_req(const struct req *r, const char *event, const char *account, bool ok,
-		      const char *reason)
+void audit_req(const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = { .event = event, .caller = r->caller, .account = account };
+	struct audit_ctx a = {.event = event, .caller = r->caller, .account = account};
 
 	audit(&a, ok, reason);
 }
@@ -279,7 +285,7 @@ static int check_duplicates(struct req *r, const char *type)
 		return store_fail(r, rc, "inscription");
 	if (dup) {
 		req_fail_field(r, "login_mail", "duplicate",
-			       "adresse e-mail : un compte existe déjà avec cette adresse");
+			"adresse e-mail : un compte existe déjà avec cette adresse");
 		return -EEXIST;
 	}
 	if (strcmp(type, MM_TYPE_ORG) && get(r, "rpps")) {
@@ -287,7 +293,8 @@ static int check_duplicates(struct req *r, const char *type)
 		if (rc < 0)
 			return store_fail(r, rc, "inscription");
 		if (dup) {
-			req_fail_field(r, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
+			req_fail_field(
+				r, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
 			return -EEXIST;
 		}
 	}
@@ -297,14 +304,14 @@ static int check_duplicates(struct req *r, const char *type)
 /* Which fields each account type requires and refuses. */
 static int check_type_fields(struct req *r, const char *type)
 {
-	static const char *const individual_req[] = { "password", "sn", "given_name", NULL };
-	static const char *const org_req[] = { "org_name", "description", "struct_type", "struct_id",
-		"postal_code", "city", "resp_sn", "resp_given_name", "resp_profession", "resp_rpps",
-		"member", NULL };
-	static const char *const org_refused[] = { "password", "password_confirm", "sn", "given_name",
-		"rpps", "adeli", "profession", "speciality", "liberal", NULL };
-	static const char *const individual_refused[] = { "org_name", "resp_sn", "resp_given_name",
-		"resp_profession", "resp_rpps", "member", "member_password", NULL };
+	static const char *const individual_req[] = {"password", "sn", "given_name", NULL};
+	static const char *const org_req[] = {"org_name", "description", "struct_type", "struct_id",
+		"postal_code", "city", "resp_sn", "resp_given_name", "resp_profession", "resp_rpps", "member",
+		NULL};
+	static const char *const org_refused[] = {"password", "password_confirm", "sn", "given_name", "rpps",
+		"adeli", "profession", "speciality", "liberal", NULL};
+	static const char *const individual_refused[] = {"org_name", "resp_sn", "resp_given_name",
+		"resp_profession", "resp_rpps", "member", "member_password", NULL};
 	bool org = !strcmp(type, MM_TYPE_ORG);
 	const char *const *req_list = org ? org_req : individual_req;
 	const char *const *ref_list = org ? org_refused : individual_refused;
@@ -312,50 +319,52 @@ static int check_type_fields(struct req *r, const char *type)
 	for (size_t i = 0; req_list[i]; i++)
 		if (!get(r, req_list[i]))
 			return req_fail_field(r, req_list[i], "required", "%s : champ obligatoire",
-					      field_find(req_list[i])->label);
+				field_find(req_list[i])->label);
 	for (size_t i = 0; ref_list[i]; i++)
 		if (get(r, ref_list[i]))
 			return req_fail_field(r, ref_list[i], "not_allowed",
-					      "%s : sans objet pour un compte %s", field_find(ref_list[i])->label, type);
+				"%s : sans objet pour un compte %s", field_find(ref_list[i])->label, type);
 	if (!strcmp(type, MM_TYPE_PER)) {
 		if (!get(r, "rpps") == !get(r, "adeli"))
 			return req_fail_field(r, "rpps", "required",
-					      "un compte PER demande un numéro RPPS ou (à défaut) ADELI, pas les deux");
+				"un compte PER demande un numéro RPPS ou (à défaut) ADELI, pas les deux");
 		if (!get(r, "profession"))
 			return req_fail_field(r, "profession", "required", "profession : champ obligatoire");
 	} else if (!strcmp(type, MM_TYPE_INT)) {
 		if (get(r, "rpps") || get(r, "adeli"))
 			return req_fail_field(r, "rpps", "not_allowed",
-					      "un compte INT attend son RPPS : avec un RPPS, créez un compte PER");
+				"un compte INT attend son RPPS : avec un RPPS, créez un compte PER");
 		if (!get(r, "struct_type") || !get(r, "struct_id"))
 			return req_fail_field(r, "struct_id", "required",
-					      "un compte INT demande l'identifiant de sa structure (FINESS, SIRET ou SIREN)");
+				"un compte INT demande l'identifiant de sa structure (FINESS, SIRET ou "
+				"SIREN)");
 		if (!get(r, "profession"))
 			return req_fail_field(r, "profession", "required", "profession : champ obligatoire");
 	} else if (!strcmp(type, MM_TYPE_MED)) {
 		if (get(r, "rpps") || get(r, "adeli"))
 			return req_fail_field(r, "rpps", "not_allowed",
-					      "un compte Medimail est réservé aux professionnels sans RPPS : créez un compte PER");
+				"un compte Medimail est réservé aux professionnels sans RPPS : créez un "
+				"compte PER");
 	}
 	if (!!get(r, "struct_type") != !!get(r, "struct_id"))
 		return req_fail_field(r, "struct_id", "required",
-				      "type et numéro d'identifiant de structure vont ensemble");
+			"type et numéro d'identifiant de structure vont ensemble");
 	if (get(r, "struct_id") && validate_struct_id(get(r, "struct_type"), get(r, "struct_id")) < 0)
 		return req_fail_field(r, "struct_id", "check_digit",
-				      "identifiant de structure : format ou clé de contrôle invalide pour %s",
-				      get(r, "struct_type"));
+			"identifiant de structure : format ou clé de contrôle invalide pour %s",
+			get(r, "struct_type"));
 	if (r->cfg->nregions && !get(r, "region"))
 		return req_fail_field(r, "region", "required", "région : champ obligatoire");
 	if (get(r, "region") && !config_region_open(r->cfg, get(r, "region")))
 		return req_fail_field(r, "region", "closed",
-				      "la création de compte n'est pas ouverte dans la région %s", get(r, "region"));
+			"la création de compte n'est pas ouverte dans la région %s", get(r, "region"));
 	if (!org) {
 		const char *rule = NULL, *pw = get(r, "password");
 		if (validate_password(pw, &rule) < 0)
 			return req_fail_field(r, "password", rule, "%s", password_rule_message(rule));
 		if (get(r, "password_confirm") && strcmp(pw, get(r, "password_confirm")))
 			return req_fail_field(r, "password_confirm", "mismatch",
-					      "la confirmation ne correspond pas au mot de passe");
+				"la confirmation ne correspond pas au mot de passe");
 	}
 	return 0;
 }
@@ -366,8 +375,9 @@ static int check_type_fields(struct req *r, const char *type)
 static bool mods_has(const struct mods *m, const char *attr, const char *value)
 {
 	for (size_t i = 0; i < m->n; i++)
-		for (size_t k = 0; !strcasecmp(m->v[i]->mod_type, attr) && m->v[i]->mod_values &&
-				   m->v[i]->mod_values[k]; k++)
+		for (size_t k = 0;
+			!strcasecmp(m->v[i]->mod_type, attr) && m->v[i]->mod_values && m->v[i]->mod_values[k];
+			k++)
 			if (!strcmp(m->v[i]->mod_values[k], value))
 				return true;
 	return false;
@@ -400,10 +410,11 @@ static int send_confirmation(struct req *r, const char *to, const char *token)
 	int rc;
 
 	if (asprintf(&body,
-		     "Bonjour,\n\nVous venez de demander la création d'un compte Medimail.\n"
-		     "Pour confirmer votre adresse e-mail, ouvrez ce lien (valable %u heures, une seule fois) :\n\n"
-		     "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-		     r->cfg->confirm_ttl / 3600, r->cfg->confirm_url, token) < 0)
+		    "Bonjour,\n\nVous venez de demander la création d'un compte Medimail.\n"
+		    "Pour confirmer votre adresse e-mail, ouvrez ce lien (valable %u heures, une seule fois) "
+		    ":\n\n"
+		    "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+		    r->cfg->confirm_ttl / 3600, r->cfg->confirm_url, token) < 0)
 		return -ENOMEM;
 	rc = mail_send(r->cfg, to, r->cfg->confirm_subject, body);
 	secret_free(body);
@@ -418,24 +429,25 @@ static int resolve_member(struct req *r, struct entry **ret)
 
 	*ret = NULL;
 	if (rc == -ENOENT)
-		return req_fail_field(r, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
+		return req_fail_field(
+			r, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
 	if (rc < 0)
 		return store_fail(r, rc, "compte de connexion");
 	if (!strcmp(entry_get(m, "mmAccountType"), MM_TYPE_ORG) ||
-	    !strcmp(entry_get(m, "mmStatus"), MM_STATUS_CLOSED)) {
+		!strcmp(entry_get(m, "mmStatus"), MM_STATUS_CLOSED)) {
 		entry_free(m);
 		return req_fail_field(r, "member", "not_individual",
-				      "compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
+			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
 	}
 	if (!r->admin) {
-		static const char *const pw_attr[] = { "userPassword", NULL };
+		static const char *const pw_attr[] = {"userPassword", NULL};
 		struct entry *p = NULL;
 		const char *pw = get(r, "member_password");
 
 		if (!pw) {
 			entry_free(m);
 			return req_fail_field(r, "member_password", "required",
-					      "mot de passe du compte de connexion : champ obligatoire");
+				"mot de passe du compte de connexion : champ obligatoire");
 		}
 		rc = store_read(r->store, m->dn, pw_attr, &p);
 		if (rc < 0 || secret_password_verify(entry_get(p, "userPassword"), pw) < 0) {
@@ -468,15 +480,17 @@ int account_register(struct req *r)
 
 		if (!f)
 			return req_fail_field(r, r->in->fields[i].key, "unknown", "champ inconnu : %s",
-					      r->in->fields[i].key);
+				r->in->fields[i].key);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(r->in->fields[j].key, f->key))
-				return req_fail_field(r, f->key, "repeated", "%s : donné deux fois", f->label);
+				return req_fail_field(
+					r, f->key, "repeated", "%s : donné deux fois", f->label);
 		if (*r->in->fields[i].value && (rc = field_check(r, f, r->in->fields[i].value)) < 0)
 			return rc;
 	}
-	if (!type || (strcmp(type, MM_TYPE_PER) && strcmp(type, MM_TYPE_INT) && strcmp(type, MM_TYPE_MED) &&
-		      strcmp(type, MM_TYPE_ORG)))
+	if (!type ||
+		(strcmp(type, MM_TYPE_PER) && strcmp(type, MM_TYPE_INT) && strcmp(type, MM_TYPE_MED) &&
+			strcmp(type, MM_TYPE_ORG)))
 		return req_fail_field(r, "type", "unknown", "type de compte : PER, INT, MED ou ORG");
 	if (!get(r, "login_mail"))
 		return req_fail_field(r, "login_mail", "required", "adresse e-mail : champ obligatoire");
@@ -492,7 +506,7 @@ int account_register(struct req *r)
 		 : login_person(get(r, "given_name"), get(r, "sn"), login, sizeof(login));
 	if (rc < 0) {
 		rc = req_fail_field(r, org ? "org_name" : "sn", "login",
-				    "impossible de former un identifiant à partir du nom");
+			"impossible de former un identifiant à partir du nom");
 		goto out;
 	}
 
@@ -562,7 +576,8 @@ int account_register(struct req *r)
 			add_search_keys(&m, get(r, "org_name"), "n");
 		} else {
 			mods_addf(&m, LDAP_MOD_ADD, "cn", "%s %s", get(r, "given_name"), get(r, "sn"));
-			mods_addf(&m, LDAP_MOD_ADD, "displayName", "%s %s", get(r, "given_name"), get(r, "sn"));
+			mods_addf(
+				&m, LDAP_MOD_ADD, "displayName", "%s %s", get(r, "given_name"), get(r, "sn"));
 			mods_add(&m, LDAP_MOD_ADD, "userPassword", pwhash);
 			add_search_keys(&m, get(r, "given_name"), "g");
 			add_search_keys(&m, get(r, "sn"), "n");
@@ -608,9 +623,12 @@ int account_register(struct req *r)
 	if (rc < 0) {
 		/* Nothing half-done: without the link the account could never be confirmed. */
 		if (store_delete(r->store, dn) < 0)
-			log_msg(LOG_ERR, "registration of %s: mail failed and the entry could not be removed", login);
+			log_msg(LOG_ERR, "registration of %s: mail failed and the entry could not be removed",
+				login);
 		audit_req(r, "register", login, false, "confirmation mail not sent");
-		rc = req_fail(r, -ECOMM, "l'e-mail de confirmation n'a pas pu être envoyé : inscription annulée, réessayez plus tard");
+		rc = req_fail(r, -ECOMM,
+			"l'e-mail de confirmation n'a pas pu être envoyé : inscription annulée, réessayez "
+			"plus tard");
 		goto out;
 	}
 	audit_req(r, "register", login, true, type);
@@ -618,7 +636,7 @@ int account_register(struct req *r)
 	req_put(r, "dn", dn);
 	req_put(r, "status", MM_STATUS_PENDING_CONFIRMATION);
 	mm_msg_set_message(r->out, "compte %s créé : un lien de confirmation a été envoyé à %s", login,
-			   get(r, "login_mail"));
+		get(r, "login_mail"));
 	rc = 0;
 out:
 	secret_wipe(pwhash, sizeof(pwhash));
@@ -632,14 +650,15 @@ out:
 
 int account_confirm(struct req *r)
 {
-	static const char *const attrs[] = { "uid", "mmStatus", "mmConfirmExpires", NULL };
+	static const char *const attrs[] = {"uid", "mmStatus", "mmConfirmExpires", NULL};
 	const char *token = get(r, "token");
 	char h[SECRET_HASH_HEX], filter[128];
 	struct entry *e = NULL;
 	struct mods m;
 	int rc;
 
-	if (!token || strlen(token) != SECRET_TOKEN_HEX - 1 || strspn(token, "0123456789abcdef") != strlen(token))
+	if (!token || strlen(token) != SECRET_TOKEN_HEX - 1 ||
+		strspn(token, "0123456789abcdef") != strlen(token))
 		return req_fail_field(r, "token", "syntax", "lien de confirmation invalide");
 	if ((rc = secret_keyed_hash("confirm", token, h)) < 0)
 		return rc;
@@ -678,8 +697,9 @@ int account_confirm(struct req *r)
 	audit_req(r, "confirm", entry_get(e, "uid"), true, NULL);
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "status", MM_STATUS_PENDING_VALIDATION);
-	mm_msg_set_message(r->out, "adresse confirmée : le compte %s attend la validation du centre de services",
-			   entry_get(e, "uid"));
+	mm_msg_set_message(r->out,
+		"adresse confirmée : le compte %s attend la validation du centre de services",
+		entry_get(e, "uid"));
 	entry_free(e);
 	return 0;
 }
@@ -772,7 +792,7 @@ static int assign_address(struct req *r, const struct entry *e, char *out, size_
 	int rc;
 
 	rc = org ? address_org(entry_get(e, "cn"), entry_get(e, "postalCode"), entry_get(e, "l"), domain,
-			       base, sizeof(base))
+			   base, sizeof(base))
 		 : address_person(entry_get(e, "givenName"), entry_get(e, "sn"), domain, base, sizeof(base));
 	if (rc < 0)
 		return rc;
@@ -802,24 +822,28 @@ static void send_validated(struct req *r, const struct entry *e, const char *add
 	const char *type = entry_get(e, "mmAccountType");
 
 	if (asprintf(&body,
-		     "Bonjour,\n\nLe centre de services a validé votre compte Medimail.\n\n"
-		     "Identifiant de connexion : %s\n%s%s%s\n"
-		     "À la première connexion, saisissez votre mot de passe puis le code à usage unique\n"
-		     "reçu par e-mail, et acceptez les conditions générales d'utilisation.\n",
-		     entry_get(e, "mmLoginMail"), address ? "Adresse MSSanté : " : "",
-		     address ? address : "", address ? "\n" : "") < 0)
+		    "Bonjour,\n\nLe centre de services a validé votre compte Medimail.\n\n"
+		    "Identifiant de connexion : %s\n%s%s%s\n"
+		    "À la première connexion, saisissez votre mot de passe puis le code à usage unique\n"
+		    "reçu par e-mail, et acceptez les conditions générales d'utilisation.\n",
+		    entry_get(e, "mmLoginMail"), address ? "Adresse MSSanté : " : "", address ? address : "",
+		    address ? "\n" : "") < 0)
 		return;
 	if (!strcmp(type, MM_TYPE_MED)) {
 		char *more = NULL;
-		if (asprintf(&more, "%s\nCompte Medimail : sans adresse MSSanté, vous ne pouvez pas répondre aux "
-			     "messages des autres opérateurs MSSanté. Une délégation vers un compte PER ou une BAL ORG "
-			     "est conseillée.\n", body) >= 0) {
+		if (asprintf(&more,
+			    "%s\nCompte Medimail : sans adresse MSSanté, vous ne pouvez pas répondre aux "
+			    "messages des autres opérateurs MSSanté. Une délégation vers un compte PER ou "
+			    "une BAL ORG "
+			    "est conseillée.\n",
+			    body) >= 0) {
 			free(body);
 			body = more;
 		}
 	}
 	if (mail_send(r->cfg, entry_get(e, "mmLoginMail"), r->cfg->validated_subject, body) < 0)
-		mm_msg_set_message(r->out, "compte validé, mais l'e-mail de notification n'a pas pu être envoyé");
+		mm_msg_set_message(
+			r->out, "compte validé, mais l'e-mail de notification n'a pas pu être envoyé");
 	free(body);
 }
 
@@ -840,7 +864,7 @@ int account_validate(struct req *r)
 		return store_fail(r, rc, get(r, "login"));
 	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_PENDING_VALIDATION)) {
 		rc = req_fail(r, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide",
-			      entry_get(e, "uid"), entry_get(e, "mmStatus"));
+			entry_get(e, "uid"), entry_get(e, "mmStatus"));
 		audit_req(r, "validate", entry_get(e, "uid"), false, "wrong status");
 		goto out;
 	}
@@ -915,34 +939,64 @@ out:
 }
 
 /* Wire name of each stored attribute for SHOW and LIST. */
-static const struct { const char *attr, *key; } show_map[] = {
-	{ "uid", "login" }, { "mmAccountType", "type" }, { "mmStatus", "status" },
-	{ "mmLoginMail", "login_mail" }, { "mmMssAddress", "mss_address" }, { "sn", "sn" },
-	{ "givenName", "given_name" }, { "cn", "name" }, { "mmRpps", "rpps" }, { "mmAdeli", "adeli" },
-	{ "mmNationalId", "national_id" }, { "mmStructIdType", "struct_type" },
-	{ "mmStructId", "struct_id" }, { "mmProfessionCode", "profession" },
-	{ "mmSpeciality", "speciality" }, { "mmLiberal", "liberal" }, { "telephoneNumber", "phone" },
-	{ "street", "street" }, { "postalCode", "postal_code" }, { "l", "city" },
-	{ "mmRegion", "region" }, { "mmDepartment", "department" }, { "o", "raison_sociale" },
-	{ "ou", "service" }, { "description", "description" }, { "mmRespSn", "resp_sn" },
-	{ "mmRespGivenName", "resp_given_name" }, { "mmRespProfession", "resp_profession" },
-	{ "mmRespRpps", "resp_rpps" }, { "mmCguAcceptedAt", "cgu_accepted_at" },
-	{ "mmValidatedAt", "validated_at" }, { "mmRegisteredAt", "registered_at" },
-	{ "mmStatusReason", "status_reason" }, { "mmVisibleMedimail", "visible_medimail" },
-	{ "mmVisibleMssante", "visible_mssante" }, { "mmDematerialisation", "dematerialisation" },
-	{ "uidNumber", "uid_number" }, { "gidNumber", "gid_number" },
-	{ "homeDirectory", "home" }, { "loginShell", "shell" },
+static const struct {
+	const char *attr, *key;
+} show_map[] = {
+	{"uid", "login"},
+	{"mmAccountType", "type"},
+	{"mmStatus", "status"},
+	{"mmLoginMail", "login_mail"},
+	{"mmMssAddress", "mss_address"},
+	{"sn", "sn"},
+	{"givenName", "given_name"},
+	{"cn", "name"},
+	{"mmRpps", "rpps"},
+	{"mmAdeli", "adeli"},
+	{"mmNationalId", "national_id"},
+	{"mmStructIdType", "struct_type"},
+	{"mmStructId", "struct_id"},
+	{"mmProfessionCode", "profession"},
+	{"mmSpeciality", "speciality"},
+	{"mmLiberal", "liberal"},
+	{"telephoneNumber", "phone"},
+	{"street", "street"},
+	{"postalCode", "postal_code"},
+	{"l", "city"},
+	{"mmRegion", "region"},
+	{"mmDepartment", "department"},
+	{"o", "raison_sociale"},
+	{"ou", "service"},
+	{"description", "description"},
+	{"mmRespSn", "resp_sn"},
+	{"mmRespGivenName", "resp_given_name"},
+	{"mmRespProfession", "resp_profession"},
+	{"mmRespRpps", "resp_rpps"},
+	{"mmCguAcceptedAt", "cgu_accepted_at"},
+	{"mmValidatedAt", "validated_at"},
+	{"mmRegisteredAt", "registered_at"},
+	{"mmStatusReason", "status_reason"},
+	{"mmVisibleMedimail", "visible_medimail"},
+	{"mmVisibleMssante", "visible_mssante"},
+	{"mmDematerialisation", "dematerialisation"},
+	{"uidNumber", "uid_number"},
+	{"gidNumber", "gid_number"},
+	{"homeDirectory", "home"},
+	{"loginShell", "shell"},
 };
 
 static const char *type_label(const char *type)
 {
 	if (!strcmp(type, MM_TYPE_PER))
-		return "Compte Personnel : professionnel de santé avec RPPS, adresse MSSanté dans l'annuaire santé";
+		return "Compte Personnel : professionnel de santé avec RPPS, adresse MSSanté dans l'annuaire "
+		       "santé";
 	if (!strcmp(type, MM_TYPE_INT))
-		return "Compte Interne : professionnel de santé en attente de RPPS, adresse MSSanté dans l'annuaire santé";
+		return "Compte Interne : professionnel de santé en attente de RPPS, adresse MSSanté dans "
+		       "l'annuaire santé";
 	if (!strcmp(type, MM_TYPE_MED))
-		return "Compte Medimail : professionnel sans RPPS, adresse visible des seuls utilisateurs de Medimail, sans adresse MSSanté";
-	return "BAL ORG : boîte aux lettres organisationnelle partagée, accessible depuis un compte individuel";
+		return "Compte Medimail : professionnel sans RPPS, adresse visible des seuls utilisateurs de "
+		       "Medimail, sans adresse MSSanté";
+	return "BAL ORG : boîte aux lettres organisationnelle partagée, accessible depuis un compte "
+	       "individuel";
 }
 
 /* The login of a DN "uid=x,ou=...". */
@@ -965,8 +1019,8 @@ static void put_entry(struct req *r, const struct entry *e, bool full)
 		if (!a)
 			continue;
 		if (!full && strcmp(show_map[i].key, "login") && strcmp(show_map[i].key, "type") &&
-		    strcmp(show_map[i].key, "status") && strcmp(show_map[i].key, "login_mail") &&
-		    strcmp(show_map[i].key, "mss_address") && strcmp(show_map[i].key, "name"))
+			strcmp(show_map[i].key, "status") && strcmp(show_map[i].key, "login_mail") &&
+			strcmp(show_map[i].key, "mss_address") && strcmp(show_map[i].key, "name"))
 			continue;
 		for (size_t j = 0; j < a->nvals; j++)
 			req_put(r, show_map[i].key, a->vals[j]);
@@ -1008,7 +1062,8 @@ int account_show(struct req *r)
 			return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
 		rc = account_by_uid(r, r->uid, &e);
 		if (rc == -ENOENT)
-			return req_fail(r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+			return req_fail(
+				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
 	} else {
 		rc = account_find(r, get(r, "login"), &e);
 	}
@@ -1037,16 +1092,18 @@ int account_list(struct req *r)
 	for (size_t i = 0; i < r->in->nfields; i++)
 		if (strcmp(r->in->fields[i].key, "status") && strcmp(r->in->fields[i].key, "type"))
 			return req_fail_field(r, r->in->fields[i].key, "unknown", "champ inconnu : %s",
-					      r->in->fields[i].key);
+				r->in->fields[i].key);
 	es = store_escape(status ? status : "*");
 	et = store_escape(type ? type : "*");
-	if (!es || !et || asprintf(&filter, "(&(objectClass=mmAccount)%s%s%s%s%s%s)",
-				   status ? "(mmStatus=" : "", status ? es : "", status ? ")" : "",
-				   type ? "(mmAccountType=" : "", type ? et : "", type ? ")" : "") < 0) {
+	if (!es || !et ||
+		asprintf(&filter, "(&(objectClass=mmAccount)%s%s%s%s%s%s)", status ? "(mmStatus=" : "",
+			status ? es : "", status ? ")" : "", type ? "(mmAccountType=" : "", type ? et : "",
+			type ? ")" : "") < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = store_search(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, account_attrs, 1000, &v, &n);
+	rc = store_search(
+		r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, account_attrs, 1000, &v, &n);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "liste");
 		goto out;
@@ -1134,12 +1191,12 @@ int account_convert(struct req *r)
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
 	if (!rpps || validate_rpps(rpps) < 0)
 		return req_fail_field(r, "rpps", "check_digit",
-				      "numéro RPPS : 11 chiffres dont une clé de contrôle (Luhn) valide");
+			"numéro RPPS : 11 chiffres dont une clé de contrôle (Luhn) valide");
 	if ((rc = account_find(r, get(r, "login"), &e)) < 0)
 		return store_fail(r, rc, get(r, "login"));
 	if (strcmp(entry_get(e, "mmAccountType"), MM_TYPE_INT)) {
 		rc = req_fail(r, -EPERM, "seul un compte INT se convertit en PER (type : %s)",
-			      entry_get(e, "mmAccountType"));
+			entry_get(e, "mmAccountType"));
 		goto out;
 	}
 	if ((rc = exists_with(r, "mmRpps", rpps, &dup)) < 0) {
@@ -1147,7 +1204,8 @@ int account_convert(struct req *r)
 		goto out;
 	}
 	if (dup) {
-		rc = req_fail_field(r, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
+		rc = req_fail_field(
+			r, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
 		rc = -EEXIST;
 		goto out;
 	}
@@ -1162,7 +1220,7 @@ int account_convert(struct req *r)
 		goto out;
 	}
 	if (!strcmp(entry_get(e, "mmStatus"), MM_STATUS_ACTIVE) && !entry_get(e, "mmMssAddress") &&
-	    (rc = assign_address(r, e, address, sizeof(address))) < 0) {
+		(rc = assign_address(r, e, address, sizeof(address))) < 0) {
 		rc = store_fail(r, rc, "conversion");
 		goto out;
 	}
@@ -1193,8 +1251,9 @@ static int org_member_change(struct req *r, bool add)
 	}
 	if (!r->admin && !caller_owns(r, org)) {
 		audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), false,
-			  "caller is not a connection account");
-		rc = req_fail(r, -EACCES, "seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
+			"caller is not a connection account");
+		rc = req_fail(r, -EACCES,
+			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
 		goto out;
 	}
 	if ((rc = account_find(r, get(r, "member"), &mem)) < 0) {
@@ -1202,7 +1261,8 @@ static int org_member_change(struct req *r, bool add)
 		goto out;
 	}
 	if (!strcmp(entry_get(mem, "mmAccountType"), MM_TYPE_ORG)) {
-		rc = req_fail_field(r, "member", "not_individual", "un compte de connexion est un compte individuel");
+		rc = req_fail_field(
+			r, "member", "not_individual", "un compte de connexion est un compte individuel");
 		goto out;
 	}
 	if (add && !strcmp(entry_get(mem, "mmStatus"), MM_STATUS_CLOSED)) {
@@ -1212,8 +1272,8 @@ static int org_member_change(struct req *r, bool add)
 	if (!add) {
 		const struct attr *a = entry_attr(org, "mmMember");
 		if (!entry_has_value(org, "mmMember", mem->dn)) {
-			rc = req_fail(r, -ENOENT, "%s n'est pas un compte de connexion de %s", entry_get(mem, "uid"),
-				      entry_get(org, "uid"));
+			rc = req_fail(r, -ENOENT, "%s n'est pas un compte de connexion de %s",
+				entry_get(mem, "uid"), entry_get(org, "uid"));
 			goto out;
 		}
 		if (a && a->nvals <= 1) {
@@ -1227,12 +1287,12 @@ static int org_member_change(struct req *r, bool add)
 	mods_free(&m);
 	if (rc == -EEXIST) {
 		rc = req_fail(r, -EEXIST, "%s est déjà un compte de connexion de %s", entry_get(mem, "uid"),
-			      entry_get(org, "uid"));
+			entry_get(org, "uid"));
 		goto out;
 	}
 	if (rc == -ESTALE) {
 		rc = req_fail(r, -ENOENT, "%s n'est pas un compte de connexion de %s", entry_get(mem, "uid"),
-			      entry_get(org, "uid"));
+			entry_get(org, "uid"));
 		goto out;
 	}
 	if (rc < 0) {
@@ -1240,11 +1300,12 @@ static int org_member_change(struct req *r, bool add)
 		goto out;
 	}
 	mcache_invalidate(); /* group members and the member's groups changed */
-	audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), true, entry_get(mem, "uid"));
+	audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), true,
+		entry_get(mem, "uid"));
 	req_put(r, "org", entry_get(org, "uid"));
 	req_put(r, "member", entry_get(mem, "uid"));
 	mm_msg_set_message(r->out, "%s %s %s", entry_get(mem, "uid"), add ? "ajouté à" : "retiré de",
-			   entry_get(org, "uid"));
+		entry_get(org, "uid"));
 out:
 	entry_free(org);
 	entry_free(mem);

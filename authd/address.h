@@ -22,12 +22,13 @@ int text_fold(const char *in, char sep, char *out, size_t outsz) MM_WUR;
 /* "<given>.<sn>@<domain>", separators inside a name part folded to '-';
  * local part capped at 64 bytes. An empty given name gives "<sn>@<domain>".
  * Returns the length, -EINVAL or -ENOSPC; out untouched on failure. */
-int address_person(const char *given_name, const char *sn, const char *domain, char *out, size_t outsz) MM_WUR;
+int address_person(
+	const char *given_name, const char *sn, const char *domain, char *out, size_t outsz) MM_WUR;
 
 /* "<name>.<postcode>.<city>@<domain>", name and city folded with '.';
  * local part capped at 64 bytes by shortening the name. */
 int address_org(const char *name, const char *postcode, const char *city, const char *domain, char *out,
-                size_t outsz) MM_WUR;
+	size_t outsz) MM_WUR;
 
 /* n-th candidate for a taken address: n == 1 is base itself, n >= 2 appends n
  * to the local part ("jean.durand2@dom"), shortening it to stay <= 64. */

@@ -13,10 +13,14 @@
 #define PSC_COOKIE "mm_psc_state"
 
 static void audit_http(const struct http_req *r, const char *event, const char *method, const char *account,
-		       bool ok, const char *reason)
+	bool ok, const char *reason)
 {
-	struct audit_ctx a = { .event = event, .caller = r->client[0] ? r->client : "http", .method = method,
-			       .service = r->client[0] ? r->client : NULL, .remote = r->remote, .account = account };
+	struct audit_ctx a = {.event = event,
+		.caller = r->client[0] ? r->client : "http",
+		.method = method,
+		.service = r->client[0] ? r->client : NULL,
+		.remote = r->remote,
+		.account = account};
 
 	audit(&a, ok, reason);
 }
@@ -28,9 +32,11 @@ static unsigned fail_errno(struct http_req *r, int rc, const char *what)
 	case -EHOSTDOWN:
 		return http_fail(r, 503, "directory_unavailable", "directory unavailable, retry later");
 	case -EHOSTUNREACH:
-		return http_fail(r, 502, "provider_error", "%s: Pro Santé Connect unreachable or failing", what);
+		return http_fail(
+			r, 502, "provider_error", "%s: Pro Santé Connect unreachable or failing", what);
 	case -ENOSYS:
-		return http_fail(r, 404, "not_configured", "Pro Santé Connect is not configured on this daemon");
+		return http_fail(
+			r, 404, "not_configured", "Pro Santé Connect is not configured on this daemon");
 	default:
 		log_msg(LOG_ERR, "api %s: %s", what, strerror(-rc));
 		return http_fail(r, 500, "internal", "%s failed", what);
@@ -49,8 +55,10 @@ static void dn_login(const char *dn, char *out, size_t n)
 unsigned api_session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status)
 {
 	char token[SECRET_TOKEN_HEX], login[128];
-	struct session_open_args a = { .account_dn = account_dn, .method = method,
-				       .service = r->client[0] ? r->client : NULL, .remote = r->remote };
+	struct session_open_args a = {.account_dn = account_dn,
+		.method = method,
+		.service = r->client[0] ? r->client : NULL,
+		.remote = r->remote};
 	long long exp;
 	int rc = session_open(r->store, r->cfg, &a, token, &exp);
 
@@ -60,8 +68,9 @@ unsigned api_session_reply(struct http_req *r, const char *account_dn, const cha
 		return fail_errno(r, rc, "session");
 	}
 	audit_http(r, "session", method, login, true, "session opened");
-	http_ok(r, status, json_pack("{s:s, s:s, s:s, s:I, s:s}", "status", "authenticated", "session_token", token,
-				     "account", login, "expires_at", (json_int_t)exp, "method", method));
+	http_ok(r, status,
+		json_pack("{s:s, s:s, s:s, s:I, s:s}", "status", "authenticated", "session_token", token,
+			"account", login, "expires_at", (json_int_t)exp, "method", method));
 	secret_wipe(token, sizeof(token));
 	return status;
 }
@@ -70,7 +79,7 @@ unsigned api_session_reply(struct http_req *r, const char *account_dn, const cha
 
 static unsigned ep_healthz(struct http_req *r)
 {
-	static const char *const attrs[] = { "1.1", NULL };
+	static const char *const attrs[] = {"1.1", NULL};
 	struct entry *e = NULL;
 	int rc = store_read(r->store, r->cfg->ldap_base, attrs, &e);
 
@@ -88,7 +97,7 @@ static unsigned ep_metrics(struct http_req *r)
 	return r->status;
 }
 
-static const struct body_field token_fields[] = { { "token", true, 256 } };
+static const struct body_field token_fields[] = {{"token", true, 256}};
 
 static unsigned ep_introspect(struct http_req *r)
 {
@@ -103,9 +112,9 @@ static unsigned ep_introspect(struct http_req *r)
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
 	if (rc < 0)
 		return fail_errno(r, rc, "introspect");
-	o = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "active", 1, "sub", si.login, "account", si.login,
-		      "username", si.login, "exp", (json_int_t)si.exp, "iat", (json_int_t)si.iat, "method", si.method,
-		      "token_type", "session");
+	o = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "active", 1, "sub", si.login, "account",
+		si.login, "username", si.login, "exp", (json_int_t)si.exp, "iat", (json_int_t)si.iat,
+		"method", si.method, "token_type", "session");
 	if (o && si.mss_address[0])
 		json_object_set_new(o, "mss_address", json_string(si.mss_address));
 	if (o && si.service[0])
@@ -129,18 +138,15 @@ static unsigned ep_logout(struct http_req *r)
 static unsigned ecps_start_fail(struct http_req *r, int rc, const char *why)
 {
 	switch (rc) {
-	case -ENOENT:
-		return http_fail(r, 404, "unknown_user", "%s", why ? why : "unknown account");
-	case -EPERM:
-		return http_fail(r, 403, "not_permitted", "%s", why ? why : "account not active");
-	default:
-		return fail_errno(r, rc, "e-CPS");
+	case -ENOENT: return http_fail(r, 404, "unknown_user", "%s", why ? why : "unknown account");
+	case -EPERM: return http_fail(r, 403, "not_permitted", "%s", why ? why : "account not active");
+	default: return fail_errno(r, rc, "e-CPS");
 	}
 }
 
 static unsigned ep_ecps_start(struct http_req *r)
 {
-	static const struct body_field f[] = { { "user", true, 254 } };
+	static const struct body_field f[] = {{"user", true, 254}};
 	struct ecps_start st;
 	const char *why = NULL;
 	int rc;
@@ -151,15 +157,16 @@ static unsigned ep_ecps_start(struct http_req *r)
 	audit_http(r, "ecps-start", "ecps", http_body_str(r, "user"), rc == 0, rc == 0 ? "push sent" : why);
 	if (rc < 0)
 		return ecps_start_fail(r, rc, why);
-	http_ok(r, 200, json_pack("{s:s, s:s, s:i, s:i}", "request_id", st.request_id, "binding_message",
-				  st.binding_message, "interval", (int)st.interval, "expires_in", (int)st.expires_in));
+	http_ok(r, 200,
+		json_pack("{s:s, s:s, s:i, s:i}", "request_id", st.request_id, "binding_message",
+			st.binding_message, "interval", (int)st.interval, "expires_in", (int)st.expires_in));
 	secret_wipe(&st, sizeof(st));
 	return 200;
 }
 
 static unsigned ep_ecps_poll(struct http_req *r)
 {
-	static const struct body_field f[] = { { "request_id", true, 128 } };
+	static const struct body_field f[] = {{"request_id", true, 128}};
 	enum ecps_state st;
 	char *account = NULL;
 	const char *why = NULL;
@@ -179,8 +186,7 @@ static unsigned ep_ecps_poll(struct http_req *r)
 		return fail_errno(r, rc, "e-CPS");
 	switch (st) {
 	case ECPS_PENDING:
-	case ECPS_SLOW_DOWN:
-		return http_ok(r, 200, json_pack("{s:s}", "status", ecps_state_name(st)));
+	case ECPS_SLOW_DOWN: return http_ok(r, 200, json_pack("{s:s}", "status", ecps_state_name(st)));
 	case ECPS_DENIED:
 		audit_http(r, "ecps", "ecps", NULL, false, "denied by the user");
 		status = http_fail(r, 403, "access_denied", "the user refused the request");
@@ -190,8 +196,7 @@ static unsigned ep_ecps_poll(struct http_req *r)
 		status = http_fail(r, 410, "expired", "the request expired or was already used");
 		json_object_set_new(r->reply, "status", json_string("expired"));
 		return status;
-	case ECPS_DONE:
-		break;
+	case ECPS_DONE: break;
 	}
 	status = api_session_reply(r, account, "ecps", 200);
 	free(account);
@@ -207,7 +212,7 @@ static unsigned ep_psc_login(struct http_req *r)
 	if (rc < 0)
 		return fail_errno(r, rc, "login");
 	if (asprintf(&r->cookie, PSC_COOKIE "=%s; Path=/v1/psc; Max-Age=%u; HttpOnly; SameSite=Lax%s", state,
-		     r->cfg->psc_flow_ttl, r->tls ? "; Secure" : "") < 0)
+		    r->cfg->psc_flow_ttl, r->tls ? "; Secure" : "") < 0)
 		r->cookie = NULL;
 	secret_wipe(state, sizeof(state));
 	r->location = url;
@@ -228,7 +233,7 @@ static unsigned ep_psc_callback(struct http_req *r)
 		return http_fail(r, 400, "invalid_state", "state missing or not this browser's");
 	}
 	if (asprintf(&r->cookie, PSC_COOKIE "=; Path=/v1/psc; Max-Age=0; HttpOnly; SameSite=Lax%s",
-		     r->tls ? "; Secure" : "") < 0)
+		    r->tls ? "; Secure" : "") < 0)
 		r->cookie = NULL;
 	if (err) {
 		/* consume the state so that it cannot serve again */
@@ -238,24 +243,23 @@ static unsigned ep_psc_callback(struct http_req *r)
 	}
 	rc = psc_login_finish(r->cfg, r->store, state, code, &id, &why);
 	switch (rc) {
-	case 0:
-		status = api_session_reply(r, id.account_dn, "psc", 200);
-		break;
+	case 0: status = api_session_reply(r, id.account_dn, "psc", 200); break;
 	case -EINVAL:
 		audit_http(r, "psc", "psc", NULL, false, why);
 		status = http_fail(r, 400, "invalid_request", "%s missing, unknown, expired or already used",
-				   why ? why : "state");
+			why ? why : "state");
 		break;
 	case -EACCES:
 		audit_http(r, "psc", "psc", NULL, false, why);
-		status = http_fail(r, 401, "invalid_token", "Pro Santé Connect answer refused: %s", why ? why : "?");
+		status = http_fail(
+			r, 401, "invalid_token", "Pro Santé Connect answer refused: %s", why ? why : "?");
 		break;
 	case -ENOLINK:
 		audit_http(r, "psc", "psc", id.national_id, false, "link required");
 		/* Linking needs one password + code login: POST /v1/psc/link with the handle. */
 		status = http_fail(r, 403, "link_required",
-				   "no account is linked to this Pro Santé Connect identity; log in with your "
-				   "password and code once to link it");
+			"no account is linked to this Pro Santé Connect identity; log in with your "
+			"password and code once to link it");
 		json_object_set_new(r->reply, "national_id", json_string(id.national_id));
 		json_object_set_new(r->reply, "given_name", json_string(id.given_name));
 		json_object_set_new(r->reply, "family_name", json_string(id.family_name));
@@ -265,8 +269,7 @@ static unsigned ep_psc_callback(struct http_req *r)
 		audit_http(r, "psc", "psc", id.login, false, "account not active");
 		status = http_fail(r, 403, "not_permitted", "account not active");
 		break;
-	default:
-		status = fail_errno(r, rc, "Pro Santé Connect login");
+	default: status = fail_errno(r, rc, "Pro Santé Connect login");
 	}
 	psc_identity_clear(&id);
 	return status;
@@ -278,25 +281,25 @@ static unsigned ep_other(struct http_req *r)
 }
 
 const struct route api_routes[ROUTE_N] = {
-	[ROUTE_HEALTHZ] = { "/healthz", "GET", false, ep_healthz, "healthz" },
-	[ROUTE_METRICS] = { "/metrics", "GET", false, ep_metrics, "metrics" },
-	[ROUTE_INTROSPECT] = { "/v1/introspect", "POST", true, ep_introspect, "introspect" },
-	[ROUTE_LOGOUT] = { "/v1/logout", "POST", true, ep_logout, "logout" },
-	[ROUTE_ECPS_START] = { "/v1/ecps/start", "POST", true, ep_ecps_start, "ecps_start" },
-	[ROUTE_ECPS_POLL] = { "/v1/ecps/poll", "POST", true, ep_ecps_poll, "ecps_poll" },
-	[ROUTE_PSC_LOGIN] = { "/v1/psc/login", "GET", false, ep_psc_login, "psc_login" },
-	[ROUTE_PSC_CALLBACK] = { "/v1/psc/callback", "GET", false, ep_psc_callback, "psc_callback" },
-	[ROUTE_LOGIN_PASSWORD] = { "/v1/login/password", "POST", true, api_login_password, "login_password" },
-	[ROUTE_LOGIN_CODE] = { "/v1/login/code", "POST", true, api_login_code, "login_code" },
-	[ROUTE_PSC_LINK] = { "/v1/psc/link", "POST", true, api_psc_link, "psc_link" },
-	[ROUTE_OTHER] = { "", "", false, ep_other, "other" },
+	[ROUTE_HEALTHZ] = {"/healthz", "GET", false, ep_healthz, "healthz"},
+	[ROUTE_METRICS] = {"/metrics", "GET", false, ep_metrics, "metrics"},
+	[ROUTE_INTROSPECT] = {"/v1/introspect", "POST", true, ep_introspect, "introspect"},
+	[ROUTE_LOGOUT] = {"/v1/logout", "POST", true, ep_logout, "logout"},
+	[ROUTE_ECPS_START] = {"/v1/ecps/start", "POST", true, ep_ecps_start, "ecps_start"},
+	[ROUTE_ECPS_POLL] = {"/v1/ecps/poll", "POST", true, ep_ecps_poll, "ecps_poll"},
+	[ROUTE_PSC_LOGIN] = {"/v1/psc/login", "GET", false, ep_psc_login, "psc_login"},
+	[ROUTE_PSC_CALLBACK] = {"/v1/psc/callback", "GET", false, ep_psc_callback, "psc_callback"},
+	[ROUTE_LOGIN_PASSWORD] = {"/v1/login/password", "POST", true, api_login_password, "login_password"},
+	[ROUTE_LOGIN_CODE] = {"/v1/login/code", "POST", true, api_login_code, "login_code"},
+	[ROUTE_PSC_LINK] = {"/v1/psc/link", "POST", true, api_psc_link, "psc_link"},
+	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},
 };
 
 /* --- the same over the unix socket ------------------------------------------ */
 
 static void sock_audit(const struct req *r, const char *event, const char *account, bool ok, const char *why)
 {
-	struct audit_ctx a = { .event = event, .caller = r->caller, .method = "ecps", .account = account };
+	struct audit_ctx a = {.event = event, .caller = r->caller, .method = "ecps", .account = account};
 
 	audit(&a, ok, why);
 }
@@ -304,14 +307,10 @@ static void sock_audit(const struct req *r, const char *event, const char *accou
 static int sock_errno(struct req *r, int rc, const char *why)
 {
 	switch (rc) {
-	case -ENOSYS:
-		return req_fail(r, rc, "Pro Santé Connect n'est pas configuré");
-	case -EHOSTDOWN:
-		return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
-	case -EHOSTUNREACH:
-		return req_fail(r, -ECOMM, "Pro Santé Connect injoignable");
-	default:
-		return req_fail(r, rc, "%s", why ? why : strerror(-rc));
+	case -ENOSYS: return req_fail(r, rc, "Pro Santé Connect n'est pas configuré");
+	case -EHOSTDOWN: return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
+	case -EHOSTUNREACH: return req_fail(r, -ECOMM, "Pro Santé Connect injoignable");
+	default: return req_fail(r, rc, "%s", why ? why : strerror(-rc));
 	}
 }
 
@@ -326,14 +325,16 @@ int api_sock_ecps_start(struct req *r)
 		return req_fail_field(r, "login", "required", "identifiant requis");
 	/* A non-admin caller may only start a push for its own account. */
 	if (!r->admin) {
-		static const char *const attrs[] = { "uid", "mmLoginMail", NULL };
+		static const char *const attrs[] = {"uid", "mmLoginMail", NULL};
 		struct entry *e = NULL;
 		char filter[96];
 		bool own;
 
-		snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u))", (unsigned)r->uid);
+		snprintf(
+			filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u))", (unsigned)r->uid);
 		rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-		own = rc == 0 && (entry_has_value(e, "uid", login) || entry_has_value(e, "mmLoginMail", login));
+		own = rc == 0 &&
+			(entry_has_value(e, "uid", login) || entry_has_value(e, "mmLoginMail", login));
 		entry_free(e);
 		if (!own) {
 			sock_audit(r, "ecps-start", login, false, "caller not permitted");
@@ -388,7 +389,7 @@ int api_sock_ecps_poll(struct req *r)
 		req_put(r, "account", login);
 		return 0;
 	}
-	struct session_open_args a = { .account_dn = account, .method = "ecps", .service = r->caller };
+	struct session_open_args a = {.account_dn = account, .method = "ecps", .service = r->caller};
 	rc = session_open(r->store, r->cfg, &a, token, &exp);
 	dn_login(account, login, sizeof(login));
 	free(account);
@@ -407,13 +408,14 @@ int api_sock_service_add(struct req *r)
 {
 	const char *id = mm_msg_get(r->in, "id");
 	char secret[SECRET_TOKEN_HEX];
-	struct audit_ctx a = { .event = "service-add", .caller = r->caller, .account = id };
+	struct audit_ctx a = {.event = "service-add", .caller = r->caller, .account = id};
 	int rc;
 
 	if (!r->admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if (!id || !service_id_valid(id))
-		return req_fail_field(r, "id", "format", "identifiant de service : [a-z0-9][a-z0-9._-]{0,62}");
+		return req_fail_field(
+			r, "id", "format", "identifiant de service : [a-z0-9][a-z0-9._-]{0,62}");
 	rc = service_add(r->store, r->cfg, id, secret);
 	audit(&a, rc == 0, rc == 0 ? "created" : rc == -EEXIST ? "exists" : "directory error");
 	if (rc == -EEXIST)
@@ -429,7 +431,7 @@ int api_sock_service_add(struct req *r)
 int api_sock_service_remove(struct req *r)
 {
 	const char *id = mm_msg_get(r->in, "id");
-	struct audit_ctx a = { .event = "service-remove", .caller = r->caller, .account = id };
+	struct audit_ctx a = {.event = "service-remove", .caller = r->caller, .account = id};
 	int rc;
 
 	if (!r->admin)

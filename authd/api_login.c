@@ -34,7 +34,7 @@ static int call_begin(struct http_req *h, struct login_call *c, uint16_t code)
 	c->in = mm_msg_new(code, false);
 	c->out = mm_msg_new(code, true);
 	if (!c->in || !c->out || mm_msg_add(c->in, "service", h->client) < 0 ||
-	    mm_msg_add(c->in, "rhost", h->remote) < 0)
+		mm_msg_add(c->in, "rhost", h->remote) < 0)
 		return -ENOMEM;
 	/* Offline login is for the workstation's PAM stack: over the API, with the
 	 * directory away, it would answer a password guess with no lockout seen by
@@ -95,11 +95,10 @@ static unsigned call_fail(struct http_req *h, const struct login_call *c, int rc
 		st = http_fail(h, 401, "invalid_credentials", "%s", msg);
 		reply_int(h, c, "tries_left");
 		return st;
-	case -ESTALE:
-		return http_fail(h, 401, "new_code_required", "%s", msg);
+	case -ESTALE: return http_fail(h, 401, "new_code_required", "%s", msg);
 	case -ETIMEDOUT:
-		return http_fail(h, 410, reason && !strcmp(reason, "transaction") ? "txn_expired" : "code_expired", "%s",
-				 msg);
+		return http_fail(h, 410,
+			reason && !strcmp(reason, "transaction") ? "txn_expired" : "code_expired", "%s", msg);
 	case -ENOLCK:
 		st = http_fail(h, 423, "locked", "%s", msg);
 		reply_int(h, c, "locked_until");
@@ -113,12 +112,10 @@ static unsigned call_fail(struct http_req *h, const struct login_call *c, int rc
 		if (reason)
 			json_object_set_new(h->reply, "reason", json_string(reason));
 		return st;
-	case -ENOENT:
-		return http_fail(h, 401, "invalid_credentials", "%s", msg);
+	case -ENOENT: return http_fail(h, 401, "invalid_credentials", "%s", msg);
 	case -EHOSTDOWN:
 		return http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
-	case -ECOMM:
-		return http_fail(h, 502, "mail_failed", "%s", msg);
+	case -ECOMM: return http_fail(h, 502, "mail_failed", "%s", msg);
 	default:
 		log_msg(LOG_ERR, "api login: %s", strerror(rc < 0 ? -rc : EIO));
 		return http_fail(h, 500, "internal", "login failed");
@@ -138,8 +135,8 @@ static void body_wipe(struct http_req *h, const char *name)
 /* --- POST /v1/login/password ------------------------------------------------ */
 
 static const struct body_field password_fields[] = {
-	{ "user", true, 254 },
-	{ "password", true, MM_PASSWORD_MAX_BYTES },
+	{"user", true, 254},
+	{"password", true, MM_PASSWORD_MAX_BYTES},
 };
 
 /* Withdraws a transaction whose code could not be sent. */
@@ -163,8 +160,9 @@ unsigned api_login_password(struct http_req *h)
 	if ((st = http_body_check(h, password_fields, 2)))
 		return st;
 	memset(&send, 0, sizeof(send));
-	if (call_begin(h, &pw, MM_REQ_AUTH_PASSWORD) < 0 || call_arg(&pw, "user", http_body_str(h, "user")) < 0 ||
-	    call_arg(&pw, "password", http_body_str(h, "password")) < 0) {
+	if (call_begin(h, &pw, MM_REQ_AUTH_PASSWORD) < 0 ||
+		call_arg(&pw, "user", http_body_str(h, "user")) < 0 ||
+		call_arg(&pw, "password", http_body_str(h, "password")) < 0) {
 		st = http_fail(h, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -173,14 +171,15 @@ unsigned api_login_password(struct http_req *h)
 		goto out;
 	}
 	/* Without a transaction there is nothing to send a code for. */
-	if (!out_get(&pw, "txn") || strlen(out_get(&pw, "txn")) != SECRET_TOKEN_HEX - 1 || !out_get(&pw, "login")) {
+	if (!out_get(&pw, "txn") || strlen(out_get(&pw, "txn")) != SECRET_TOKEN_HEX - 1 ||
+		!out_get(&pw, "login")) {
 		st = http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
 		goto out;
 	}
 	memcpy(txn, out_get(&pw, "txn"), SECRET_TOKEN_HEX);
 	snprintf(login, sizeof(login), "%s", out_get(&pw, "login"));
 	if (call_begin(h, &send, MM_REQ_OTP_SEND) < 0 || call_arg(&send, "user", login) < 0 ||
-	    call_arg(&send, "txn", txn) < 0) {
+		call_arg(&send, "txn", txn) < 0) {
 		st = http_fail(h, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -188,9 +187,10 @@ unsigned api_login_password(struct http_req *h)
 	if (rc == -EAGAIN && out_get(&send, "pending") && !strcmp(out_get(&send, "pending"), "yes")) {
 		/* A code sent moments ago is still good: the new transaction goes with it. */
 		o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", txn, "login", login, "expires_in",
-			      (int)h->cfg->otp_ttl + 60, "code_sent", 0, "message", send.out->message ?: "");
+			(int)h->cfg->otp_ttl + 60, "code_sent", 0, "message", send.out->message ?: "");
 		if (o && out_get(&send, "retry_after"))
-			json_object_set_new(o, "retry_after", json_integer(atoll(out_get(&send, "retry_after"))));
+			json_object_set_new(
+				o, "retry_after", json_integer(atoll(out_get(&send, "retry_after"))));
 		st = http_ok(h, 200, o);
 		goto out;
 	}
@@ -199,8 +199,8 @@ unsigned api_login_password(struct http_req *h)
 		st = call_fail(h, &send, rc);
 		goto out;
 	}
-	o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", txn, "login", login, "expires_in", (int)h->cfg->otp_ttl + 60,
-		      "code_sent", 1, "sent_to", out_get(&send, "sent_to") ?: "");
+	o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", txn, "login", login, "expires_in",
+		(int)h->cfg->otp_ttl + 60, "code_sent", 1, "sent_to", out_get(&send, "sent_to") ?: "");
 	if (o && out_get(&send, "expires_in"))
 		json_object_set_new(o, "code_expires_in", json_integer(atoll(out_get(&send, "expires_in"))));
 	st = http_ok(h, 200, o);
@@ -218,7 +218,7 @@ out:
  * On success *ret_account_dn (malloc'ed) is the authenticated account. */
 static unsigned code_step(struct http_req *h, const char *txn, const char *code, char **ret_account_dn)
 {
-	static const char *const attrs[] = { "uid", NULL };
+	static const char *const attrs[] = {"uid", NULL};
 	struct login_call c;
 	struct entry *t = NULL, *a = NULL;
 	const char *user_dn;
@@ -233,7 +233,8 @@ static unsigned code_step(struct http_req *h, const char *txn, const char *code,
 	rc = login_handle_load(&c.r, "pam-txn", txn, &t);
 	if (rc == -ETIMEDOUT) {
 		login_audit(&c.r, "otp-verify", "otp", NULL, false, "password step expired");
-		st = http_fail(h, 410, "txn_expired", "login transaction expired: start again with the password");
+		st = http_fail(
+			h, 410, "txn_expired", "login transaction expired: start again with the password");
 		goto out;
 	}
 	if (rc == -ENOENT) {
@@ -248,12 +249,13 @@ static unsigned code_step(struct http_req *h, const char *txn, const char *code,
 	user_dn = entry_get(t, "mmSessionUser");
 	rc = user_dn ? store_read(h->store, user_dn, attrs, &a) : -ENOENT;
 	if (rc < 0 || !entry_get(a, "uid")) {
-		st = rc == -EHOSTDOWN ? call_fail(h, &c, rc)
-				      : http_fail(h, 401, "invalid_txn", "the account of this transaction is gone");
+		st = rc == -EHOSTDOWN
+			? call_fail(h, &c, rc)
+			: http_fail(h, 401, "invalid_txn", "the account of this transaction is gone");
 		goto out;
 	}
 	if (call_arg(&c, "user", entry_get(a, "uid")) < 0 || call_arg(&c, "txn", txn) < 0 ||
-	    call_arg(&c, "code", code) < 0) {
+		call_arg(&c, "code", code) < 0) {
 		st = http_fail(h, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -274,8 +276,8 @@ out:
 }
 
 static const struct body_field code_fields[] = {
-	{ "txn", true, SECRET_TOKEN_HEX - 1 },
-	{ "code", true, 16 },
+	{"txn", true, SECRET_TOKEN_HEX - 1},
+	{"code", true, 16},
 };
 
 unsigned api_login_code(struct http_req *h)
@@ -311,7 +313,8 @@ void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
 	json_decref(d);
 	secret_token(handle);
 	/* Stored hashed, single use, bound to this subject and national id. */
-	if (flow_put(h->store, h->cfg, LINK_KIND, handle, NULL, data, h->cfg->psc_flow_ttl) == 0 && h->reply) {
+	if (flow_put(h->store, h->cfg, LINK_KIND, handle, NULL, data, h->cfg->psc_flow_ttl) == 0 &&
+		h->reply) {
 		json_object_set_new(h->reply, "link", json_string(handle));
 		json_object_set_new(h->reply, "link_expires_in", json_integer(h->cfg->psc_flow_ttl));
 	} else {
@@ -323,8 +326,12 @@ void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
 
 static void audit_link(const struct http_req *h, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = { .event = "psc-link", .caller = h->client, .method = "psc", .service = h->client,
-			       .remote = h->remote, .account = account };
+	struct audit_ctx a = {.event = "psc-link",
+		.caller = h->client,
+		.method = "psc",
+		.service = h->client,
+		.remote = h->remote,
+		.account = account};
 
 	audit(&a, ok, reason);
 }
@@ -332,7 +339,7 @@ static void audit_link(const struct http_req *h, const char *account, bool ok, c
 /* Another account already holds this subject? */
 static int sub_taken(struct http_req *h, const char *sub, const char *account_dn)
 {
-	static const char *const attrs[] = { "1.1", NULL };
+	static const char *const attrs[] = {"1.1", NULL};
 	struct entry *e = NULL;
 	char *esc = store_escape(sub), *filter = NULL;
 	int rc;
@@ -353,14 +360,14 @@ static int sub_taken(struct http_req *h, const char *sub, const char *account_dn
 }
 
 static const struct body_field link_fields[] = {
-	{ "link", true, SECRET_TOKEN_HEX - 1 },
-	{ "txn", true, SECRET_TOKEN_HEX - 1 },
-	{ "code", true, 16 },
+	{"link", true, SECRET_TOKEN_HEX - 1},
+	{"txn", true, SECRET_TOKEN_HEX - 1},
+	{"code", true, 16},
 };
 
 unsigned api_psc_link(struct http_req *h)
 {
-	static const char *const attrs[] = { "uid", "mmNationalId", "mmPscSub", NULL };
+	static const char *const attrs[] = {"uid", "mmNationalId", "mmPscSub", NULL};
 	const char *link = NULL, *sub, *nid;
 	char *unused = NULL, *data = NULL, *account = NULL, login[128] = "";
 	json_t *d = NULL;
@@ -375,13 +382,15 @@ unsigned api_psc_link(struct http_req *h)
 	rc = psc_handle_valid(link) ? flow_get(h->store, h->cfg, LINK_KIND, link, &unused, &data) : -ENOENT;
 	if (rc == -ENOENT) {
 		audit_link(h, NULL, false, "unknown, expired or used link handle");
-		st = http_fail(h, 410, "link_expired", "link handle unknown, expired or already used: log in "
-						       "with Pro Santé Connect again");
+		st = http_fail(h, 410, "link_expired",
+			"link handle unknown, expired or already used: log in "
+			"with Pro Santé Connect again");
 		goto out;
 	}
 	if (rc < 0) {
-		st = http_fail(h, rc == -EHOSTDOWN ? 503 : 500, rc == -EHOSTDOWN ? "directory_unavailable" : "internal",
-			       "link handle could not be read");
+		st = http_fail(h, rc == -EHOSTDOWN ? 503 : 500,
+			rc == -EHOSTDOWN ? "directory_unavailable" : "internal",
+			"link handle could not be read");
 		goto out;
 	}
 	d = data ? json_loads(data, 0, NULL) : NULL;
@@ -407,13 +416,15 @@ unsigned api_psc_link(struct http_req *h)
 	if (entry_get(e, "mmNationalId") && nid[0] && strcmp(entry_get(e, "mmNationalId"), nid)) {
 		audit_link(h, login, false, "national id differs from the account's");
 		st = http_fail(h, 409, "identity_mismatch",
-			       "this Pro Santé Connect identity belongs to another professional than this account");
+			"this Pro Santé Connect identity belongs to another professional than this account");
 		goto out;
 	}
 	if ((rc = sub_taken(h, sub, account)) < 0) {
-		audit_link(h, login, false, rc == -EEXIST ? "subject linked to another account" : "directory error");
-		st = rc == -EEXIST ? http_fail(h, 409, "already_linked", "this identity is linked to another account")
-				   : http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
+		audit_link(h, login, false,
+			rc == -EEXIST ? "subject linked to another account" : "directory error");
+		st = rc == -EEXIST
+			? http_fail(h, 409, "already_linked", "this identity is linked to another account")
+			: http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
 		goto out;
 	}
 	/* Single use: of two requests with the same handle, one deletes it. */
@@ -447,7 +458,7 @@ out:
 
 /* --- the linked identities over the unix socket ("Suppression d'un mode de connexion") --- */
 
-static const char *const psc_attrs[] = { "uid", "mmAccountType", "mmStatus", "uidNumber", "mmPscSub", NULL };
+static const char *const psc_attrs[] = {"uid", "mmAccountType", "mmStatus", "uidNumber", "mmPscSub", NULL};
 
 int api_sock_psc_list(struct req *r)
 {
@@ -488,8 +499,8 @@ int api_sock_psc_unlink(struct req *r)
 	n = sub ? (entry_has_value(e, "mmPscSub", sub) ? 1 : 0) : subs ? subs->nvals : 0;
 	if (n == 0) {
 		login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), false, "not linked");
-		rc = req_fail(r, -ENOENT, "%s : aucune identité Pro Santé Connect liée%s", entry_get(e, "uid"),
-			      sub ? " sous ce sujet" : "");
+		rc = req_fail(r, -ENOENT, "%s : aucune identité Pro Santé Connect liée%s",
+			entry_get(e, "uid"), sub ? " sous ce sujet" : "");
 		goto out;
 	}
 	mods_init(&m);

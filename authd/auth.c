@@ -53,11 +53,14 @@ static const char *printable(const char *s)
 }
 
 void login_audit(const struct req *r, const char *event, const char *method, const char *account, bool ok,
-		 const char *reason)
+	const char *reason)
 {
 	struct audit_ctx a = {
-		.event = event, .caller = r->caller, .method = method,
-		.service = printable(login_field(r, "service")), .remote = printable(login_field(r, "rhost")),
+		.event = event,
+		.caller = r->caller,
+		.method = method,
+		.service = printable(login_field(r, "service")),
+		.remote = printable(login_field(r, "rhost")),
 		.account = account,
 	};
 
@@ -109,10 +112,11 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		if (r->admin)
 			return req_fail_field(r, "user", "required", "identifiant : champ obligatoire");
 		snprintf(filter, sizeof(filter),
-			 "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))", (unsigned)r->uid);
+			"(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))", (unsigned)r->uid);
 		rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 		if (rc == -ENOENT)
-			return req_fail(r, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+			return req_fail(
+				r, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
 		if (rc < 0)
 			return store_fail(r, rc, "compte");
 		*ret = e;
@@ -128,13 +132,16 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		return req_fail(r, -ENOENT, "%s : compte introuvable", user);
 	}
 	if (rc < 0) {
-		login_audit(r, event, NULL, user, false, rc == -EHOSTDOWN ? "directory unavailable" : "directory error");
+		login_audit(r, event, NULL, user, false,
+			rc == -EHOSTDOWN ? "directory unavailable" : "directory error");
 		return store_fail(r, rc, user);
 	}
 	if (!r->admin && !login_owned_by(e, r->uid)) {
-		login_audit(r, event, NULL, entry_get(e, "uid"), false, "caller may only act for its own account");
+		login_audit(r, event, NULL, entry_get(e, "uid"), false,
+			"caller may only act for its own account");
 		entry_free(e);
-		return req_fail(r, -EACCES, "un utilisateur non privilégié n'agit que pour son propre compte");
+		return req_fail(
+			r, -EACCES, "un utilisateur non privilégié n'agit que pour son propre compte");
 	}
 	*ret = e;
 	return 0;
@@ -142,8 +149,8 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 
 /* ------------------------------------------------------------ handles (transactions, sessions) */
 
-static int handle_dn(struct req *r, const char *context, const char *handle, char hash[SECRET_HASH_HEX],
-		     char **ret)
+static int handle_dn(
+	struct req *r, const char *context, const char *handle, char hash[SECRET_HASH_HEX], char **ret)
 {
 	size_t n = handle ? strlen(handle) : 0;
 
@@ -161,8 +168,9 @@ static int handle_dn(struct req *r, const char *context, const char *handle, cha
 
 int login_handle_load(struct req *r, const char *context, const char *handle, struct entry **ret)
 {
-	static const char *const attrs[] = { "mmSessionId", "mmSessionUser", "mmSessionAccount", "mmSessionExpires",
-		"mmSessionMethod", "mmSessionService", "mmSessionRemote", "description", NULL };
+	static const char *const attrs[] = {"mmSessionId", "mmSessionUser", "mmSessionAccount",
+		"mmSessionExpires", "mmSessionMethod", "mmSessionService", "mmSessionRemote", "description",
+		NULL};
 	struct entry *e = NULL;
 	char hash[SECRET_HASH_HEX], *dn = NULL;
 	int rc;
@@ -191,7 +199,7 @@ int login_handle_load(struct req *r, const char *context, const char *handle, st
 }
 
 int login_handle_create(struct req *r, const char *context, const char *user_dn, const char *account_dn,
-			const char *method, long long ttl, char ret_handle[65])
+	const char *method, long long ttl, char ret_handle[65])
 {
 	char handle[SECRET_TOKEN_HEX], hash[SECRET_HASH_HEX], expires[16];
 	char *dn = NULL;
@@ -233,7 +241,7 @@ int login_handle_delete(struct req *r, const struct entry *e)
 static void handles_sweep(struct req *r)
 {
 	static atomic_llong last;
-	static const char *const noattrs[] = { LDAP_NO_ATTRS, NULL };
+	static const char *const noattrs[] = {LDAP_NO_ATTRS, NULL};
 	long long t = login_now(), prev = last;
 	struct entry **v = NULL;
 	size_t n = 0;
@@ -366,9 +374,9 @@ static void dummy_verify(const char *password)
 
 /* ------------------------------------------------------------ lockout */
 
-static const char *const auth_attrs[] = { "uid", "mmAccountType", "mmStatus", "mmLoginMail", "uidNumber",
+static const char *const auth_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "uidNumber",
 	"userPassword", "mmFailCount", "mmLockedUntil", "mmOtpHash", "mmOtpExpires", "mmOtpTries",
-	"mmOtpSentAt", "mmCguAcceptedAt", "mmStatusReason", "mmMssAddress", NULL };
+	"mmOtpSentAt", "mmCguAcceptedAt", "mmStatusReason", "mmMssAddress", NULL};
 
 static void format_time(long long t, char *out, size_t outsz)
 {
@@ -468,7 +476,8 @@ static int password_check(struct req *r, const char *event, const struct entry *
 	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG)) {
 		dummy_verify(password);
 		fail_delay(r);
-		login_audit(r, event, "password", entry_get(e, "uid"), false, "an ORG logs in through an individual account");
+		login_audit(r, event, "password", entry_get(e, "uid"), false,
+			"an ORG logs in through an individual account");
 		return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 	}
 	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0)
@@ -476,7 +485,8 @@ static int password_check(struct req *r, const char *event, const struct entry *
 	rc = record_failure(r, e, &until);
 	fail_delay(r);
 	if (rc < 0) {
-		login_audit(r, event, "password", entry_get(e, "uid"), false, "bad password; failure not recorded");
+		login_audit(r, event, "password", entry_get(e, "uid"), false,
+			"bad password; failure not recorded");
 		return store_fail(r, rc, "authentification");
 	}
 	if (until)
@@ -485,14 +495,18 @@ static int password_check(struct req *r, const char *event, const struct entry *
 	return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 }
 
-static int refuse_inactive(struct req *r, const char *event, const char *method, const struct entry *e,
-			   const char *reason)
+static int refuse_inactive(
+	struct req *r, const char *event, const char *method, const struct entry *e, const char *reason)
 {
-	static const struct { const char *reason, *text; } texts[] = {
-		{ "pending", "le compte n'est pas encore validé (confirmation de l'adresse e-mail ou validation par le centre de services en attente)" },
-		{ "suspended", "le compte est suspendu" },
-		{ "closed", "le compte est clos" },
-		{ "org", "une BAL ORG s'ouvre depuis un compte individuel (« Changer de compte »)" },
+	static const struct {
+		const char *reason, *text;
+	} texts[] = {
+		{"pending",
+			"le compte n'est pas encore validé (confirmation de l'adresse e-mail ou validation "
+			"par le centre de services en attente)"},
+		{"suspended", "le compte est suspendu"},
+		{"closed", "le compte est clos"},
+		{"org", "une BAL ORG s'ouvre depuis un compte individuel (« Changer de compte »)"},
 	};
 	const char *text = "compte inactif";
 
@@ -503,7 +517,8 @@ static int refuse_inactive(struct req *r, const char *event, const char *method,
 	req_put(r, "reason", reason);
 	req_put(r, "status", entry_get(e, "mmStatus"));
 	if (entry_get(e, "mmStatusReason"))
-		return req_fail(r, -EPERM, "%s : %s (%s)", entry_get(e, "uid"), text, entry_get(e, "mmStatusReason"));
+		return req_fail(
+			r, -EPERM, "%s : %s (%s)", entry_get(e, "uid"), text, entry_get(e, "mmStatusReason"));
 	return req_fail(r, -EPERM, "%s : %s", entry_get(e, "uid"), text);
 }
 
@@ -511,7 +526,11 @@ static int refuse_inactive(struct req *r, const char *event, const char *method,
 
 /* Failures of offline logins, counted in memory (the directory is away). */
 #define OFFLINE_SLOTS 256
-static struct { uint64_t key; unsigned fails; long long locked_until; } offline_fails[OFFLINE_SLOTS];
+static struct {
+	uint64_t key;
+	unsigned fails;
+	long long locked_until;
+} offline_fails[OFFLINE_SLOTS];
 static pthread_mutex_t offline_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static long long offline_locked(const struct req *r, const char *login, bool failed, bool success)
@@ -528,7 +547,7 @@ static long long offline_locked(const struct req *r, const char *login, bool fai
 	if (success)
 		offline_fails[h % OFFLINE_SLOTS].fails = 0;
 	if (failed && ++offline_fails[h % OFFLINE_SLOTS].fails >= r->cfg->lockout_threshold &&
-	    r->cfg->lockout_threshold) {
+		r->cfg->lockout_threshold) {
 		offline_fails[h % OFFLINE_SLOTS].fails = 0;
 		offline_fails[h % OFFLINE_SLOTS].locked_until = login_now() + r->cfg->lockout_duration;
 	}
@@ -550,7 +569,8 @@ static int auth_password_offline(struct req *r, const char *password)
 
 	if (!user || offline_load(r->cfg, user, &rec) < 0) {
 		login_audit(r, "auth", "offline", user, false, "directory unavailable; no offline verifier");
-		return req_fail(r, -EHOSTDOWN, "annuaire indisponible, et pas de connexion hors ligne possible pour ce compte");
+		return req_fail(r, -EHOSTDOWN,
+			"annuaire indisponible, et pas de connexion hors ligne possible pour ce compte");
 	}
 	if (!r->admin) {
 		/* Without the directory the uid cannot be checked: only root logs in offline. */
@@ -579,12 +599,14 @@ static int auth_password_offline(struct req *r, const char *password)
 		goto out;
 	}
 	(void)offline_locked(r, rec.login, false, true);
-	login_audit(r, "auth", "offline", rec.login, true, "offline login: password checked locally, no one-time code");
+	login_audit(r, "auth", "offline", rec.login, true,
+		"offline login: password checked locally, no one-time code");
 	req_put(r, "login", rec.login);
 	req_put(r, "offline", "yes");
 	snprintf(num, sizeof(num), "%lld", rec.stamp + (long long)r->cfg->offline_ttl);
 	req_put(r, "offline_until", num);
-	mm_msg_set_message(r->out, "connexion hors ligne : annuaire injoignable, mot de passe vérifié localement");
+	mm_msg_set_message(
+		r->out, "connexion hors ligne : annuaire injoignable, mot de passe vérifié localement");
 	rc = 0;
 out:
 	offline_rec_wipe(&rec);
@@ -595,7 +617,7 @@ out:
 
 int auth_login_mode(struct req *r)
 {
-	static const char *const attrs[] = { "objectClass", NULL };
+	static const char *const attrs[] = {"objectClass", NULL};
 	struct entry *e = NULL;
 	int rc = store_read(r->store, r->cfg->ldap_base, attrs, &e);
 
@@ -623,7 +645,7 @@ int auth_password(struct req *r)
 		return req_fail_field(r, "password", "required", "mot de passe : champ obligatoire");
 	if (strlen(password) > MM_PASSWORD_MAX_BYTES)
 		return req_fail_field(r, "password", "max_length", "mot de passe : %d octets au plus",
-				      MM_PASSWORD_MAX_BYTES);
+			MM_PASSWORD_MAX_BYTES);
 	if ((rc = login_rate(r, "auth", NULL)) < 0)
 		return rc;
 	rc = login_user(r, "auth", auth_attrs, &e);
@@ -658,7 +680,8 @@ int auth_password(struct req *r)
 		goto out;
 	}
 	handles_sweep(r);
-	login_audit(r, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
+	login_audit(
+		r, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "txn", txn);
 	snprintf(num, sizeof(num), "%u", r->cfg->otp_ttl + 60);
@@ -676,7 +699,8 @@ static int txn_check(struct req *r, const char *event, const struct entry *e)
 	int rc = login_handle_load(r, "pam-txn", login_field(r, "txn"), &t);
 
 	/* A completed login (kept for a card link) is no password step any more. */
-	if (rc == 0 && (strcasecmp(entry_get(t, "mmSessionUser") ?: "", e->dn) ||
+	if (rc == 0 &&
+		(strcasecmp(entry_get(t, "mmSessionUser") ?: "", e->dn) ||
 			strcmp(entry_get(t, "mmSessionMethod") ?: "", TXN_OPEN)))
 		rc = -ENOENT;
 	entry_free(t);
@@ -722,7 +746,8 @@ static int otp_discard(struct req *r, const struct entry *e, const char *hash)
 int auth_otp_send(struct req *r)
 {
 	struct entry *e = NULL;
-	char code[OTP_DIGITS + 1], hash[SECRET_HASH_HEX], ctx[600], expires[16], sent[16], masked[300], num[16];
+	char code[OTP_DIGITS + 1], hash[SECRET_HASH_HEX], ctx[600], expires[16], sent[16], masked[300],
+		num[16];
 	char *body = NULL;
 	const char *reason;
 	long long t = login_now(), last;
@@ -734,7 +759,8 @@ int auth_otp_send(struct req *r)
 		return rc;
 	if ((rc = login_user(r, "otp-send", auth_attrs, &e)) < 0)
 		return rc;
-	if ((rc = login_rate(r, "otp-send", entry_get(e, "uid"))) < 0 || (rc = txn_check(r, "otp-send", e)) < 0)
+	if ((rc = login_rate(r, "otp-send", entry_get(e, "uid"))) < 0 ||
+		(rc = txn_check(r, "otp-send", e)) < 0)
 		goto out;
 	if ((reason = login_inactive_reason(e))) {
 		rc = refuse_inactive(r, "otp-send", "otp", e, reason);
@@ -743,16 +769,18 @@ int auth_otp_send(struct req *r)
 	last = store_parse_time(entry_get(e, "mmOtpSentAt"));
 	if (last > 0 && t >= last && t - last < (long long)r->cfg->otp_resend_interval) {
 		const char *tries = entry_get(e, "mmOtpTries");
-		bool pending = entry_get(e, "mmOtpHash") && store_parse_time(entry_get(e, "mmOtpExpires")) > t &&
-			       (!tries || atoll(tries) < (long long)r->cfg->otp_max_tries);
+		bool pending = entry_get(e, "mmOtpHash") &&
+			store_parse_time(entry_get(e, "mmOtpExpires")) > t &&
+			(!tries || atoll(tries) < (long long)r->cfg->otp_max_tries);
 
 		snprintf(num, sizeof(num), "%lld", (long long)r->cfg->otp_resend_interval - (t - last));
 		req_put(r, "retry_after", num);
 		req_put(r, "pending", pending ? "yes" : "no");
 		login_audit(r, "otp-send", "otp", entry_get(e, "uid"), false, "resend throttled");
 		if (pending)
-			rc = req_fail(r, -EAGAIN, "un code vous a été envoyé il y a moins de %u s : utilisez-le",
-				      r->cfg->otp_resend_interval);
+			rc = req_fail(r, -EAGAIN,
+				"un code vous a été envoyé il y a moins de %u s : utilisez-le",
+				r->cfg->otp_resend_interval);
 		else
 			rc = req_fail(r, -EAGAIN, "un nouveau code pourra être envoyé dans %s s", num);
 		goto out;
@@ -776,12 +804,12 @@ int auth_otp_send(struct req *r)
 		goto out;
 	}
 	if (asprintf(&body,
-		     "Bonjour,\n\nVotre code d'accès à Medimail vient d'être demandé pour le compte %s.\n"
-		     "Il est valable %u minutes et ne sert qu'une seule fois.\n\n"
-		     "Ce code est le : %s\n\n"
-		     "Si vous n'êtes pas à l'origine de cette connexion, changez votre mot de passe "
-		     "et prévenez le centre de services.\n",
-		     entry_get(e, "uid"), (r->cfg->otp_ttl + 59) / 60, code) < 0) {
+		    "Bonjour,\n\nVotre code d'accès à Medimail vient d'être demandé pour le compte %s.\n"
+		    "Il est valable %u minutes et ne sert qu'une seule fois.\n\n"
+		    "Ce code est le : %s\n\n"
+		    "Si vous n'êtes pas à l'origine de cette connexion, changez votre mot de passe "
+		    "et prévenez le centre de services.\n",
+		    entry_get(e, "uid"), (r->cfg->otp_ttl + 59) / 60, code) < 0) {
 		body = NULL;
 		rc = -ENOMEM;
 		goto out;
@@ -840,7 +868,7 @@ int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
 	if (rc < 0)
 		return rc;
 	if (strcasecmp(entry_get(t, "mmSessionUser") ?: "", user_dn) ||
-	    strcmp(entry_get(t, "mmSessionMethod") ?: "", TXN_DONE))
+		strcmp(entry_get(t, "mmSessionMethod") ?: "", TXN_DONE))
 		rc = -ENOENT;
 	else
 		rc = login_handle_delete(r, t); /* the delete is the single-use gate */
@@ -867,7 +895,8 @@ int auth_otp_verify(struct req *r)
 		return rc;
 	if ((rc = login_user(r, "otp-verify", auth_attrs, &e)) < 0)
 		return rc;
-	if ((rc = login_rate(r, "otp-verify", entry_get(e, "uid"))) < 0 || (rc = txn_check(r, "otp-verify", e)) < 0)
+	if ((rc = login_rate(r, "otp-verify", entry_get(e, "uid"))) < 0 ||
+		(rc = txn_check(r, "otp-verify", e)) < 0)
 		goto out;
 	if ((reason = login_inactive_reason(e))) {
 		rc = refuse_inactive(r, "otp-verify", "otp", e, reason);
@@ -892,7 +921,7 @@ int auth_otp_verify(struct req *r)
 	snprintf(ctx, sizeof(ctx), "otp:%s", e->dn);
 	/* Anything but 6 digits is a wrong code, counted like one. */
 	if (strlen(code) <= CODE_MAX && strspn(code, "0123456789") == strlen(code) &&
-	    (rc = secret_keyed_hash(ctx, code, hash)) < 0)
+		(rc = secret_keyed_hash(ctx, code, hash)) < 0)
 		goto out;
 	if (hash[0] && secret_equal(hash, stored)) {
 		/* Deleting the exact value is the single-use gate: of two daemons
@@ -908,7 +937,7 @@ int auth_otp_verify(struct req *r)
 			goto out;
 		}
 		if (login_handle_load(r, "pam-txn", login_field(r, "txn"), &t) == 0 &&
-		    (!then_link || txn_complete(r, t) < 0) && login_handle_delete(r, t) < 0)
+			(!then_link || txn_complete(r, t) < 0) && login_handle_delete(r, t) < 0)
 			log_msg(LOG_DEBUG, "%s: transaction not deleted", entry_get(e, "uid"));
 		store_time(login_now(), stamp);
 		mods_init(&m);
@@ -958,8 +987,8 @@ int auth_acct_check(struct req *r)
 	bool cgu;
 	int rc;
 
-	if ((rc = login_user(r, "account", auth_attrs, &e)) == -EHOSTDOWN && r->cfg->offline_login && r->admin &&
-	    login_field(r, "user")) {
+	if ((rc = login_user(r, "account", auth_attrs, &e)) == -EHOSTDOWN && r->cfg->offline_login &&
+		r->admin && login_field(r, "user")) {
 		struct offline_rec rec;
 
 		if (offline_load(r->cfg, login_field(r, "user"), &rec) < 0)
@@ -973,7 +1002,8 @@ int auth_acct_check(struct req *r)
 		rc = rec.cgu ? 0 : req_fail(r, -EPERM, "les CGU doivent être acceptées en ligne");
 		if (!rec.cgu)
 			req_put(r, "reason", "cgu");
-		login_audit(r, "account", "offline", rec.login, rec.cgu, rec.cgu ? "offline" : "terms of use not accepted");
+		login_audit(r, "account", "offline", rec.login, rec.cgu,
+			rec.cgu ? "offline" : "terms of use not accepted");
 		offline_rec_wipe(&rec);
 		return rc;
 	}
@@ -993,7 +1023,8 @@ int auth_acct_check(struct req *r)
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "status", entry_get(e, "mmStatus"));
 	req_put(r, "cgu_required", cgu ? "yes" : "no");
-	login_audit(r, "account", NULL, entry_get(e, "uid"), true, cgu ? "active; terms of use to accept" : "active");
+	login_audit(r, "account", NULL, entry_get(e, "uid"), true,
+		cgu ? "active; terms of use to accept" : "active");
 out:
 	entry_free(e);
 	return rc;
@@ -1011,12 +1042,14 @@ int auth_password_change(struct req *r)
 
 	hashed[0] = '\0';
 	if (!old)
-		return req_fail_field(r, "old_password", "required", "ancien mot de passe : champ obligatoire");
+		return req_fail_field(
+			r, "old_password", "required", "ancien mot de passe : champ obligatoire");
 	if (!new)
-		return req_fail_field(r, "new_password", "required", "nouveau mot de passe : champ obligatoire");
+		return req_fail_field(
+			r, "new_password", "required", "nouveau mot de passe : champ obligatoire");
 	if (strlen(old) > MM_PASSWORD_MAX_BYTES)
-		return req_fail_field(r, "old_password", "max_length", "ancien mot de passe : %d octets au plus",
-				      MM_PASSWORD_MAX_BYTES);
+		return req_fail_field(r, "old_password", "max_length",
+			"ancien mot de passe : %d octets au plus", MM_PASSWORD_MAX_BYTES);
 	if ((rc = login_rate(r, "password-change", NULL)) < 0)
 		return rc;
 	if ((rc = login_user(r, "password-change", auth_attrs, &e)) < 0)
@@ -1032,7 +1065,8 @@ int auth_password_change(struct req *r)
 	}
 	if (!strcmp(old, new)) {
 		login_audit(r, "password-change", "password", entry_get(e, "uid"), false, "same");
-		rc = req_fail_field(r, "new_password", "same", "le nouveau mot de passe doit différer de l'ancien");
+		rc = req_fail_field(
+			r, "new_password", "same", "le nouveau mot de passe doit différer de l'ancien");
 		goto out;
 	}
 	if ((rc = secret_password_hash(new, hashed)) < 0)

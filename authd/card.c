@@ -27,7 +27,7 @@
 #include "secret.h"
 #include "validate.h"
 
-#define FP_LEN (7 + 64)   /* "sha256:" + hex */
+#define FP_LEN (7 + 64) /* "sha256:" + hex */
 
 extern char **environ;
 
@@ -89,11 +89,13 @@ void card_answer_clear(struct card_answer *a)
 int card_answer_parse(const struct mm_msg *m, struct card_answer *ret)
 {
 	const char *result = mm_msg_get(m, "result"), *tries = mm_msg_get(m, "tries");
-	const char *token = mm_msg_get(m, "token"), *cert = mm_msg_get(m, "cert"), *sig = mm_msg_get(m, "sig");
-	struct card_answer a = { 0 };
+	const char *token = mm_msg_get(m, "token"), *cert = mm_msg_get(m, "cert"),
+		   *sig = mm_msg_get(m, "sig");
+	struct card_answer a = {0};
 
 	memset(ret, 0, sizeof(*ret));
-	if (!m->reply || !result || strlen(result) >= sizeof(a.result) || strspn(result, "abcdefghijklmnopqrstuvwxyz_") != strlen(result))
+	if (!m->reply || !result || strlen(result) >= sizeof(a.result) ||
+		strspn(result, "abcdefghijklmnopqrstuvwxyz_") != strlen(result))
 		return -EBADMSG;
 	if (tries && strcmp(tries, "low") && strcmp(tries, "final"))
 		return -EBADMSG;
@@ -109,7 +111,7 @@ int card_answer_parse(const struct mm_msg *m, struct card_answer *ret)
 		if (!a.cert)
 			return -ENOMEM;
 		if (hex_decode(cert, a.cert, MM_CARD_CERT_MAX, &a.cert_len) < 0 ||
-		    hex_decode(sig, a.sig, sizeof(a.sig), &a.sig_len) < 0) {
+			hex_decode(sig, a.sig, sizeof(a.sig), &a.sig_len) < 0) {
 			card_answer_clear(&a);
 			return -EBADMSG;
 		}
@@ -166,8 +168,7 @@ static int ava_text(const gnutls_x509_ava_st *ava, char *out, size_t outsz)
 			}
 		}
 		break;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 	out[o] = '\0';
 	if (memchr(out, '\0', o) || validate_utf8(out, o) < 0)
@@ -190,16 +191,19 @@ static bool oid_is(const gnutls_x509_ava_st *ava, const char *oid)
 
 int card_subject_parse(const unsigned char *der, size_t len, struct card_subject *ret)
 {
-	static const struct { const char *oid; size_t off; } wanted[] = {
-		{ "2.5.4.3", offsetof(struct card_subject, cn) },
-		{ "2.5.4.4", offsetof(struct card_subject, sn) },
-		{ "2.5.4.42", offsetof(struct card_subject, gn) },
-		{ "2.5.4.12", offsetof(struct card_subject, title) },
-		{ "2.5.4.6", offsetof(struct card_subject, c) },
+	static const struct {
+		const char *oid;
+		size_t off;
+	} wanted[] = {
+		{"2.5.4.3", offsetof(struct card_subject, cn)},
+		{"2.5.4.4", offsetof(struct card_subject, sn)},
+		{"2.5.4.42", offsetof(struct card_subject, gn)},
+		{"2.5.4.12", offsetof(struct card_subject, title)},
+		{"2.5.4.6", offsetof(struct card_subject, c)},
 	};
-	struct card_subject s = { 0 };
+	struct card_subject s = {0};
 	gnutls_x509_dn_t dn = NULL;
-	gnutls_datum_t d = { (unsigned char *)der, (unsigned)len };
+	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
 	int r = 0;
 
 	memset(ret, 0, sizeof(*ret));
@@ -245,7 +249,7 @@ int card_subject_parse(const unsigned char *der, size_t len, struct card_subject
 			break;
 	}
 	if (s.cn[0] == '8' && strlen(s.cn) == 12 && strspn(s.cn + 1, "0123456789") == 11 &&
-	    validate_rpps(s.cn + 1) == 0) {
+		validate_rpps(s.cn + 1) == 0) {
 		s.kind = CARD_ID_RPPS;
 		memcpy(s.id, s.cn + 1, 12);
 	} else if (s.cn[0] == '0' && strlen(s.cn) == 10 && validate_adeli(s.cn + 1) == 0) {
@@ -303,7 +307,7 @@ static int spawn_clean(const char *path, char *const argv[], char *const envp[],
 
 static int helper_start(const struct mm_config *c, struct helper *ret)
 {
-	char *argv[] = { (char *)"medimail-card", NULL };
+	char *argv[] = {(char *)"medimail-card", NULL};
 	int sv[2], r;
 
 	ret->pid = -1;
@@ -357,7 +361,7 @@ static int add_common(const struct mm_config *c, struct mm_msg *m)
 
 /* Asks the card to sign challenge; the helper is killed on timeout. */
 static int card_sign(const struct mm_config *c, const char *pin, const unsigned char *chal, size_t chal_len,
-		     struct card_answer *ret)
+	struct card_answer *ret)
 {
 	struct helper h;
 	struct mm_msg *req = mm_msg_new(MM_CARD_OP_SIGN, false), *rep = NULL;
@@ -440,7 +444,7 @@ static void proof_clear(struct card_proof *p)
 
 static int load_crls(gnutls_x509_trust_list_t tl, const char *path)
 {
-	gnutls_datum_t d = { NULL, 0 };
+	gnutls_datum_t d = {NULL, 0};
 	gnutls_x509_crl_t *crls = NULL;
 	unsigned n = 0;
 	int r;
@@ -448,7 +452,7 @@ static int load_crls(gnutls_x509_trust_list_t tl, const char *path)
 	if (gnutls_load_file(path, &d) < 0)
 		return -ENOENT;
 	r = gnutls_x509_crl_list_import2(&crls, &n, &d,
-					 memmem(d.data, d.size, "-----BEGIN", 10) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0);
+		memmem(d.data, d.size, "-----BEGIN", 10) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0);
 	gnutls_free(d.data);
 	if (r < 0)
 		return -EBADMSG;
@@ -472,19 +476,21 @@ static const char *verify_reason(unsigned status)
 }
 
 /* Checks chain, dates, revocation, key usage and the signature of chal. NULL when all is well. */
-static const char *card_check(const struct mm_config *c, const struct card_answer *a, const unsigned char *chal,
-			      size_t chal_len, struct card_proof *p)
+static const char *card_check(const struct mm_config *c, const struct card_answer *a,
+	const unsigned char *chal, size_t chal_len, struct card_proof *p)
 {
 	gnutls_x509_trust_list_t tl = NULL;
 	gnutls_pubkey_t pk = NULL;
-	gnutls_datum_t der = { a->cert, (unsigned)a->cert_len }, dn = { NULL, 0 }, str = { NULL, 0 };
-	gnutls_datum_t data = { (unsigned char *)chal, (unsigned)chal_len }, sig = { (unsigned char *)a->sig, (unsigned)a->sig_len };
+	gnutls_datum_t der = {a->cert, (unsigned)a->cert_len}, dn = {NULL, 0}, str = {NULL, 0};
+	gnutls_datum_t data = {(unsigned char *)chal, (unsigned)chal_len},
+		       sig = {(unsigned char *)a->sig, (unsigned)a->sig_len};
 	unsigned char fp[32];
 	size_t fplen = sizeof(fp);
 	unsigned status = 0, ku = 0, bits = 0;
 	const char *why = NULL;
 
-	if (gnutls_x509_crt_init(&p->crt) < 0 || gnutls_x509_crt_import(p->crt, &der, GNUTLS_X509_FMT_DER) < 0)
+	if (gnutls_x509_crt_init(&p->crt) < 0 ||
+		gnutls_x509_crt_import(p->crt, &der, GNUTLS_X509_FMT_DER) < 0)
 		return "invalid_cert";
 	if (gnutls_x509_crt_get_fingerprint(p->crt, GNUTLS_DIG_SHA256, fp, &fplen) < 0 || fplen != 32)
 		return "invalid_cert";
@@ -503,7 +509,8 @@ static const char *card_check(const struct mm_config *c, const struct card_answe
 	}
 	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return "card_error";
-	if (gnutls_x509_trust_list_add_trust_file(tl, c->card_ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <= 0) {
+	if (gnutls_x509_trust_list_add_trust_file(tl, c->card_ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <=
+		0) {
 		log_msg(LOG_ERR, "card_ca_file %s: no certificate loaded", c->card_ca_file);
 		why = "card_error";
 		goto out;
@@ -527,12 +534,13 @@ static const char *card_check(const struct mm_config *c, const struct card_answe
 		why = "key_usage";
 		goto out;
 	}
-	if (gnutls_x509_crt_get_raw_dn(p->crt, &dn) < 0 || card_subject_parse(dn.data, dn.size, &p->subject) < 0) {
+	if (gnutls_x509_crt_get_raw_dn(p->crt, &dn) < 0 ||
+		card_subject_parse(dn.data, dn.size, &p->subject) < 0) {
 		why = "invalid_cert";
 		goto out;
 	}
 	if (gnutls_pubkey_init(&pk) < 0 || gnutls_pubkey_import_x509(pk, p->crt, 0) < 0 ||
-	    gnutls_pubkey_get_pk_algorithm(pk, &bits) != GNUTLS_PK_RSA || bits < 2048) {
+		gnutls_pubkey_get_pk_algorithm(pk, &bits) != GNUTLS_PK_RSA || bits < 2048) {
 		why = "invalid_cert";
 		goto out;
 	}
@@ -547,8 +555,8 @@ out:
 
 /* ------------------------------------------------------------ requests */
 
-static const char *const card_attrs[] = { "uid", "mmStatus", "mmAccountType", "uidNumber", "mmRpps", "mmAdeli",
-					  "mmCardCert", "mmCardInfo", "mmLoginMail", NULL };
+static const char *const card_attrs[] = {"uid", "mmStatus", "mmAccountType", "uidNumber", "mmRpps", "mmAdeli",
+	"mmCardCert", "mmCardInfo", "mmLoginMail", NULL};
 
 static const char *get(const struct req *r, const char *key)
 {
@@ -558,7 +566,8 @@ static const char *get(const struct req *r, const char *key)
 }
 
 /* With the PAM service and remote host when the request carries them. */
-static void audit_card(const struct req *r, const char *event, const char *account, bool ok, const char *reason)
+static void audit_card(
+	const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
 	login_audit(r, event, "cps", account, ok, reason);
 }
@@ -623,11 +632,14 @@ static int helper_refusal(struct req *r, const struct card_answer *a)
 	if (!strcmp(res, "pin_incorrect")) {
 		if (a->tries[0])
 			req_put(r, "tries", a->tries);
-		return req_fail(r, -EACCES, "code PIN incorrect%s", !strcmp(a->tries, "final") ? " : dernier essai avant blocage de la carte"
-								   : !strcmp(a->tries, "low") ? " : peu d'essais restants" : "");
+		return req_fail(r, -EACCES, "code PIN incorrect%s",
+			!strcmp(a->tries, "final")         ? " : dernier essai avant blocage de la carte"
+				: !strcmp(a->tries, "low") ? " : peu d'essais restants"
+							   : "");
 	}
 	if (!strcmp(res, "pin_locked"))
-		return req_fail(r, -ENOLCK, "carte CPS bloquée : code PIN saisi trop de fois (déblocage avec le code PUK)");
+		return req_fail(r, -ENOLCK,
+			"carte CPS bloquée : code PIN saisi trop de fois (déblocage avec le code PUK)");
 	if (!strcmp(res, "pin_invalid"))
 		return req_fail(r, -EINVAL, "code PIN de longueur invalide");
 	if (!strcmp(res, "no_card"))
@@ -643,14 +655,16 @@ static int helper_refusal(struct req *r, const struct card_answer *a)
 
 static int check_refusal(struct req *r, const char *why)
 {
-	static const struct { const char *why, *msg; } msgs[] = {
-		{ "expired", "certificat de la carte expiré" },
-		{ "not_yet_valid", "certificat de la carte pas encore valide" },
-		{ "unknown_ca", "certificat émis par une autorité non reconnue" },
-		{ "revoked", "certificat de la carte révoqué" },
-		{ "key_usage", "certificat non prévu pour l'authentification" },
-		{ "bad_signature", "signature de la carte invalide : la clé ne correspond pas au certificat" },
-		{ "invalid_cert", "certificat de la carte invalide" },
+	static const struct {
+		const char *why, *msg;
+	} msgs[] = {
+		{"expired", "certificat de la carte expiré"},
+		{"not_yet_valid", "certificat de la carte pas encore valide"},
+		{"unknown_ca", "certificat émis par une autorité non reconnue"},
+		{"revoked", "certificat de la carte révoqué"},
+		{"key_usage", "certificat non prévu pour l'authentification"},
+		{"bad_signature", "signature de la carte invalide : la clé ne correspond pas au certificat"},
+		{"invalid_cert", "certificat de la carte invalide"},
 	};
 
 	req_put(r, "reason", why);
@@ -719,7 +733,7 @@ static int unknown_fields(struct req *r, const char *const *allowed)
 				ok = true;
 		if (!ok)
 			return req_fail_field(r, r->in->fields[i].key, "unknown", "champ inconnu : %s",
-					      r->in->fields[i].key);
+				r->in->fields[i].key);
 	}
 	return 0;
 }
@@ -795,7 +809,8 @@ static int ticket_take(const char *handle, struct card_proof *p)
 	int rc = -ENOENT;
 
 	memset(p, 0, sizeof(*p));
-	if (!handle || strlen(handle) != SECRET_TOKEN_HEX - 1 || strspn(handle, "0123456789abcdef") != SECRET_TOKEN_HEX - 1)
+	if (!handle || strlen(handle) != SECRET_TOKEN_HEX - 1 ||
+		strspn(handle, "0123456789abcdef") != SECRET_TOKEN_HEX - 1)
 		return -ENOENT;
 	if (secret_keyed_hash("card-link", handle, hash) < 0)
 		return -EIO;
@@ -823,7 +838,7 @@ static void monitor_start(const struct mm_config *c, const char *login, const ch
 
 int card_auth(struct req *r)
 {
-	static const char *const allowed[] = { "pin", "user", "service", "rhost", NULL };
+	static const char *const allowed[] = {"pin", "user", "service", "rhost", NULL};
 	const char *user = get(r, "user");
 	struct card_proof p;
 	struct entry *e = NULL;
@@ -840,7 +855,7 @@ int card_auth(struct req *r)
 	rc = find_by(r, "mmCardCert", p.fingerprint, "", &e);
 	if (rc == -ENOENT && p.subject.kind != CARD_ID_NONE)
 		rc = find_by(r, p.subject.kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli", p.subject.id,
-			     "(mmAccountType=PER)", &e);
+			"(mmAccountType=PER)", &e);
 	if (rc == -ENOENT) {
 		char reason[128];
 		snprintf(reason, sizeof(reason), "link_required %s", p.fingerprint);
@@ -853,7 +868,8 @@ int card_auth(struct req *r)
 		if (ticket_issue(r->cfg, &p, ticket) == 0)
 			req_put(r, "link_ticket", ticket);
 		secret_wipe(ticket, sizeof(ticket));
-		rc = req_fail(r, -ENOENT, "carte CPS non liée à un compte Medimail : liez-la une fois à votre compte");
+		rc = req_fail(r, -ENOENT,
+			"carte CPS non liée à un compte Medimail : liez-la une fois à votre compte");
 		goto out;
 	}
 	if (rc < 0) {
@@ -861,8 +877,9 @@ int card_auth(struct req *r)
 		goto out;
 	}
 	if ((user && strcmp(user, entry_get(e, "uid")) && strcasecmp(user, login_mail_of(e))) ||
-	    (r->uid != 0 && (!entry_get(e, "uidNumber") ||
-			     strtoul(entry_get(e, "uidNumber"), NULL, 10) != (unsigned long)r->uid))) {
+		(r->uid != 0 &&
+			(!entry_get(e, "uidNumber") ||
+				strtoul(entry_get(e, "uidNumber"), NULL, 10) != (unsigned long)r->uid))) {
 		audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
 		req_put(r, "reason", "card_mismatch");
 		rc = req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
@@ -873,8 +890,8 @@ int card_auth(struct req *r)
 		audit_card(r, "auth", entry_get(e, "uid"), false, status ? status : "no status");
 		req_put(r, "reason", "account_state");
 		req_put(r, "status", status);
-		rc = req_fail(r, -EPERM, "compte %s : connexion impossible (statut : %s)", entry_get(e, "uid"),
-			      status ? status : "?");
+		rc = req_fail(r, -EPERM, "compte %s : connexion impossible (statut : %s)",
+			entry_get(e, "uid"), status ? status : "?");
 		goto out;
 	}
 	audit_card(r, "auth", entry_get(e, "uid"), true, p.fingerprint);
@@ -904,27 +921,32 @@ static int link_by_user(struct req *r, const struct entry *e, struct card_proof 
 	int rc;
 
 	if (!r->admin && !login_owned_by(e, r->uid)) {
-		audit_card(r, "card_link", entry_get(e, "uid"), false, "caller may only act for its own account");
-		return req_fail(r, -EACCES, "un utilisateur non privilégié ne lie une carte qu'à son propre compte");
+		audit_card(r, "card_link", entry_get(e, "uid"), false,
+			"caller may only act for its own account");
+		return req_fail(
+			r, -EACCES, "un utilisateur non privilégié ne lie une carte qu'à son propre compte");
 	}
 	if (strcmp(entry_get(e, "mmStatus") ?: "", MM_STATUS_ACTIVE)) {
 		audit_card(r, "card_link", entry_get(e, "uid"), false, "account_state");
 		req_put(r, "reason", "account_state");
 		req_put(r, "status", entry_get(e, "mmStatus"));
-		return req_fail(r, -EPERM, "compte %s non actif : la carte ne peut pas y être liée", entry_get(e, "uid"));
+		return req_fail(r, -EPERM, "compte %s non actif : la carte ne peut pas y être liée",
+			entry_get(e, "uid"));
 	}
 	/* The ticket first: a wrong one does not burn the login. */
 	if ((rc = ticket_take(get(r, "link_ticket"), p)) < 0) {
 		audit_card(r, "card_link", entry_get(e, "uid"), false, "no valid link ticket");
 		req_put(r, "reason", "ticket");
-		return req_fail(r, -EACCES, "carte à présenter de nouveau (code PIN) : la demande de liaison a expiré");
+		return req_fail(r, -EACCES,
+			"carte à présenter de nouveau (code PIN) : la demande de liaison a expiré");
 	}
 	rc = login_txn_consume(r, txn, e->dn);
 	if (rc == -ENOENT || rc == -ETIMEDOUT) {
 		audit_card(r, "card_link", entry_get(e, "uid"), false, "no completed password + code login");
 		req_put(r, "reason", "txn");
 		proof_clear(p);
-		return req_fail(r, -EACCES, "la liaison demande une connexion par mot de passe et code à usage unique");
+		return req_fail(r, -EACCES,
+			"la liaison demande une connexion par mot de passe et code à usage unique");
 	}
 	if (rc < 0) {
 		proof_clear(p);
@@ -935,7 +957,7 @@ static int link_by_user(struct req *r, const struct entry *e, struct card_proof 
 
 int card_link(struct req *r)
 {
-	static const char *const allowed[] = { "login", "pin", "txn", "link_ticket", "service", "rhost", NULL };
+	static const char *const allowed[] = {"login", "pin", "txn", "link_ticket", "service", "rhost", NULL};
 	const char *login = get(r, "login");
 	bool by_user = get(r, "txn") || get(r, "link_ticket");
 	struct card_proof p;
@@ -956,7 +978,8 @@ int card_link(struct req *r)
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
 	if ((rc = find_login(r, login, &e)) < 0)
 		return store_refusal(r, rc);
-	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG) || !strcmp(entry_get(e, "mmStatus"), MM_STATUS_CLOSED)) {
+	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG) ||
+		!strcmp(entry_get(e, "mmStatus"), MM_STATUS_CLOSED)) {
 		audit_card(r, "card_link", entry_get(e, "uid"), false, "account_state");
 		req_put(r, "reason", "account_state");
 		rc = req_fail(r, -EPERM, "une carte se lie à un compte individuel non clos");
@@ -969,8 +992,10 @@ int card_link(struct req *r)
 	if (rc < 0)
 		goto out;
 	/* The card of another professional does not go on this account. */
-	if ((p.subject.kind == CARD_ID_RPPS && entry_get(e, "mmRpps") && strcmp(p.subject.id, entry_get(e, "mmRpps"))) ||
-	    (p.subject.kind == CARD_ID_ADELI && entry_get(e, "mmAdeli") && strcasecmp(p.subject.id, entry_get(e, "mmAdeli")))) {
+	if ((p.subject.kind == CARD_ID_RPPS && entry_get(e, "mmRpps") &&
+		    strcmp(p.subject.id, entry_get(e, "mmRpps"))) ||
+		(p.subject.kind == CARD_ID_ADELI && entry_get(e, "mmAdeli") &&
+			strcasecmp(p.subject.id, entry_get(e, "mmAdeli")))) {
 		audit_card(r, "card_link", entry_get(e, "uid"), false, "card_mismatch");
 		req_put(r, "reason", "card_mismatch");
 		rc = req_fail(r, -EACCES, "le numéro national de la carte n'est pas celui du compte");
@@ -1024,7 +1049,7 @@ out:
 
 int card_present(struct req *r)
 {
-	static const char *const allowed[] = { "service", "rhost", NULL };
+	static const char *const allowed[] = {"service", "rhost", NULL};
 	struct card_answer a;
 	int rc;
 
@@ -1070,7 +1095,7 @@ static int target_account(struct req *r, struct entry **ret)
 
 int card_list(struct req *r)
 {
-	static const char *const allowed[] = { "login", NULL };
+	static const char *const allowed[] = {"login", NULL};
 	const struct attr *certs, *infos;
 	struct entry *e = NULL;
 	size_t n = 0;
@@ -1093,7 +1118,9 @@ int card_list(struct req *r)
 			int off = 0;
 			if (strncmp(infos->vals[j], fp, strlen(fp)) || infos->vals[j][strlen(fp)] != ' ')
 				continue;
-			if (sscanf(infos->vals[j] + strlen(fp), " %15s %15s %15s %n", linked, nb, na, &off) != 3 || !off)
+			if (sscanf(infos->vals[j] + strlen(fp), " %15s %15s %15s %n", linked, nb, na, &off) !=
+					3 ||
+				!off)
 				continue;
 			req_put(r, "subject", infos->vals[j] + strlen(fp) + off);
 			req_put(r, "not_before", nb);
@@ -1108,7 +1135,7 @@ int card_list(struct req *r)
 
 int card_unlink(struct req *r)
 {
-	static const char *const allowed[] = { "login", "fingerprint", NULL };
+	static const char *const allowed[] = {"login", "fingerprint", NULL};
 	const char *fp = get(r, "fingerprint");
 	const struct attr *infos;
 	struct entry *e = NULL;
@@ -1117,8 +1144,10 @@ int card_unlink(struct req *r)
 
 	if ((rc = unknown_fields(r, allowed)) < 0)
 		return rc;
-	if (!fp || strlen(fp) != FP_LEN || strncmp(fp, "sha256:", 7) || strspn(fp + 7, "0123456789abcdef") != 64)
-		return req_fail_field(r, "fingerprint", "syntax", "empreinte : sha256: suivi de 64 chiffres hexadécimaux");
+	if (!fp || strlen(fp) != FP_LEN || strncmp(fp, "sha256:", 7) ||
+		strspn(fp + 7, "0123456789abcdef") != 64)
+		return req_fail_field(
+			r, "fingerprint", "syntax", "empreinte : sha256: suivi de 64 chiffres hexadécimaux");
 	if ((rc = target_account(r, &e)) < 0)
 		return rc;
 	if (!entry_has_value(e, "mmCardCert", fp)) {
@@ -1179,7 +1208,7 @@ static int removal_run(const struct monitor *m)
 {
 	char *copy = NULL, *argv[32], *save = NULL, *tok;
 	char env_login[300], env_action[40], env_token[80];
-	char *envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", env_login, env_action, env_token, NULL };
+	char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", env_login, env_action, env_token, NULL};
 	char def[300];
 	size_t n = 0;
 	pid_t pid;
@@ -1219,10 +1248,10 @@ static int removal_run(const struct monitor *m)
 static void *monitor_main(void *arg)
 {
 	struct monitor *m = arg;
-	struct mm_config c = { 0 };
-	struct helper h = { -1, -1 };
+	struct mm_config c = {0};
+	struct helper h = {-1, -1};
 	struct mm_msg *req = mm_msg_new(MM_CARD_OP_WATCH, false), *rep = NULL;
-	struct card_answer a = { 0 };
+	struct card_answer a = {0};
 	char poll_ms[16];
 	int rc;
 
@@ -1245,14 +1274,14 @@ static void *monitor_main(void *arg)
 	mm_msg_free(rep);
 	rep = NULL;
 	if (rc == 0) {
-		struct pollfd p = { .fd = h.fd, .events = POLLIN };
+		struct pollfd p = {.fd = h.fd, .events = POLLIN};
 		/* Until the helper says the card left (or dies). */
 		while (poll(&p, 1, -1) < 0)
 			;
 		rc = mm_msg_recv(h.fd, true, 5000, &rep);
 		card_answer_clear(&a);
 		if (rc == 0 && card_answer_parse(rep, &a) == 0 && !strcmp(a.result, "removed")) {
-			struct audit_ctx ac = { .event = "card_removed", .caller = "monitor", .method = "cps" };
+			struct audit_ctx ac = {.event = "card_removed", .caller = "monitor", .method = "cps"};
 			char login[256];
 
 			pthread_mutex_lock(&monitors_lock);
@@ -1262,7 +1291,8 @@ static void *monitor_main(void *arg)
 			rc = removal_run(m);
 			audit(&ac, rc == 0, rc == 0 ? m->action : "removal command failed");
 		} else {
-			log_msg(LOG_WARNING, "card monitor for token %s ended: %s", m->token, rc < 0 ? strerror(-rc) : a.result);
+			log_msg(LOG_WARNING, "card monitor for token %s ended: %s", m->token,
+				rc < 0 ? strerror(-rc) : a.result);
 		}
 	} else {
 		log_msg(LOG_NOTICE, "card monitor for token %s not started: %s", m->token, strerror(-rc));
@@ -1319,9 +1349,10 @@ static void monitor_start(const struct mm_config *c, const char *login, const ch
 	if (m->token_spec) {
 		char *o = m->token_spec + sprintf(m->token_spec, "pkcs11:token=");
 		for (const unsigned char *q = (const unsigned char *)token; *q; q++)
-			o += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-' ||
-				     *q == '_' || *q == '.'
-			     ? sprintf(o, "%c", *q) : sprintf(o, "%%%02X", *q);
+			o += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+					(*q >= '0' && *q <= '9') || *q == '-' || *q == '_' || *q == '.'
+				? sprintf(o, "%c", *q)
+				: sprintf(o, "%%%02X", *q);
 	}
 	if (!m->module || !m->helper || !m->token_spec) {
 		pthread_mutex_unlock(&monitors_lock);

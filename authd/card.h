@@ -14,14 +14,14 @@ enum card_id_kind { CARD_ID_NONE, CARD_ID_RPPS, CARD_ID_ADELI };
 /* What the subject of an IGC-Santé authentication certificate says, e.g.
  * "CN=810002813839+SN=DONNAT-GADY+GN=ISABELLE, title=Médecin, C=FR". */
 struct card_subject {
-	char cn[CARD_FIELD_MAX];          /* the national id: "8"+RPPS, "0"+ADELI */
+	char cn[CARD_FIELD_MAX]; /* the national id: "8"+RPPS, "0"+ADELI */
 	char sn[CARD_FIELD_MAX];
 	char gn[CARD_FIELD_MAX];
-	char title[CARD_FIELD_MAX];       /* profession */
-	char ou[CARD_FIELD_MAX];          /* first OU (older cards: profession) */
+	char title[CARD_FIELD_MAX]; /* profession */
+	char ou[CARD_FIELD_MAX]; /* first OU (older cards: profession) */
 	char c[CARD_FIELD_MAX];
 	enum card_id_kind kind;
-	char id[16];                      /* RPPS (11 digits) or ADELI (9 characters) */
+	char id[16]; /* RPPS (11 digits) or ADELI (9 characters) */
 };
 
 /* Parses a DER-encoded Name (the certificate subject). -EBADMSG when it is
@@ -33,7 +33,7 @@ struct card_answer {
 	char result[24];
 	char tries[8];
 	char token[40];
-	unsigned char *cert;  /* DER, malloc'ed */
+	unsigned char *cert; /* DER, malloc'ed */
 	size_t cert_len;
 	unsigned char sig[1024];
 	size_t sig_len;

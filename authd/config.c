@@ -21,8 +21,8 @@ static void config_defaults(struct mm_config *c)
 	c->ldap_timeout = 5;
 	c->ldap_pool = 4;
 	c->smtp_timeout = 10;
-	c->argon2_opslimit = 2;            /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
-	c->argon2_memlimit = 64u << 20;    /* crypto_pwhash_MEMLIMIT_INTERACTIVE */
+	c->argon2_opslimit = 2; /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
+	c->argon2_memlimit = 64u << 20; /* crypto_pwhash_MEMLIMIT_INTERACTIVE */
 	c->argon2_parallel = 2;
 	c->confirm_ttl = 48 * 3600;
 	c->otp_ttl = 600;
@@ -97,9 +97,15 @@ static int parse_bool(const char *v, bool *ret)
 
 static int parse_level(const char *v, int *ret)
 {
-	static const struct { const char *n; int l; } levels[] = {
-		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
-		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	static const struct {
+		const char *n;
+		int l;
+	} levels[] = {
+		{"error", LOG_ERR},
+		{"warning", LOG_WARNING},
+		{"notice", LOG_NOTICE},
+		{"info", LOG_INFO},
+		{"debug", LOG_DEBUG},
 	};
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (!strcmp(v, levels[i].n)) {
@@ -147,7 +153,10 @@ struct option {
 	unsigned long long max;
 };
 
-#define O(n, k, f, m) { n, k, offsetof(struct mm_config, f), m }
+#define O(n, k, f, m)                                                                                        \
+	{                                                                                                    \
+		n, k, offsetof(struct mm_config, f), m                                                       \
+	}
 static const struct option options[] = {
 	O("socket", K_STR, socket_path, 0),
 	O("pid_file", K_STR, pid_file, 0),
@@ -287,8 +296,7 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 		if (strcmp(o->name, key))
 			continue;
 		switch (o->kind) {
-		case K_STR:
-			return set_str(p, v);
+		case K_STR: return set_str(p, v);
 		case K_BOOL:
 			if (parse_bool(v, p) < 0) {
 				*why = "expected yes or no";
@@ -343,7 +351,11 @@ static char *trim(char *s)
 
 static int config_check(struct mm_config *c, const char **why)
 {
-#define DEF(f, v) do { if (!c->f && set_str(&c->f, v) < 0) return -ENOMEM; } while (0)
+#define DEF(f, v)                                                                                            \
+	do {                                                                                                 \
+		if (!c->f && set_str(&c->f, v) < 0)                                                          \
+			return -ENOMEM;                                                                      \
+	} while (0)
 	DEF(socket_path, MM_DEFAULT_SOCKET);
 	DEF(ldap_uri, "ldapi:///");
 	DEF(ldap_base, "dc=medimail,dc=test");
@@ -367,7 +379,7 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(offline_dir, "/var/lib/medimail/offline");
 #undef DEF
 	if (strcmp(c->card_removal_action, "lock") && strcmp(c->card_removal_action, "logout") &&
-	    strcmp(c->card_removal_action, "none")) {
+		strcmp(c->card_removal_action, "none")) {
 		*why = "card_removal_action must be lock, logout or none";
 		return -EINVAL;
 	}
@@ -380,8 +392,10 @@ static int config_check(struct mm_config *c, const char **why)
 		return -EINVAL;
 	}
 	if (c->http_threads == 0 || c->http_max_connections == 0 || c->http_body_max == 0 ||
-	    c->http_header_max < 1024 || c->http_rate == 0 || c->http_rate_burst == 0 || c->session_ttl == 0) {
-		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst and session_ttl "
+		c->http_header_max < 1024 || c->http_rate == 0 || c->http_rate_burst == 0 ||
+		c->session_ttl == 0) {
+		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst and "
+		       "session_ttl "
 		       "must be > 0, http_header_max >= 1024";
 		return -EINVAL;
 	}
@@ -455,7 +469,7 @@ int config_parse(const char *text, size_t len, struct mm_config **ret, char *err
 			r = set_option(c, key, val, &why);
 			if (r < 0) {
 				snprintf(errbuf, errlen, "line %u: %s: %s", lineno, key,
-					 why ? why : strerror(-r));
+					why ? why : strerror(-r));
 				goto out;
 			}
 		}

@@ -12,7 +12,7 @@
 #define MM_MAX_CRL_FILES 16
 
 struct mm_domain_map {
-	char *key;    /* profession slug (validate.h profession_domain_key) */
+	char *key; /* profession slug (validate.h profession_domain_key) */
 	char *domain;
 };
 
@@ -22,17 +22,17 @@ struct mm_config {
 	char *socket_path;
 	char *pid_file;
 	unsigned max_clients;
-	gid_t admin_gid;        /* (gid_t)-1 when unset */
+	gid_t admin_gid; /* (gid_t)-1 when unset */
 	bool admin_gid_set;
-	int log_level;          /* syslog priority threshold */
+	int log_level; /* syslog priority threshold */
 	bool log_stderr;
 	/* directory */
 	char *ldap_uri;
 	char *ldap_base;
-	char *ldap_bind_dn;     /* empty with ldapi: SASL EXTERNAL */
+	char *ldap_bind_dn; /* empty with ldapi: SASL EXTERNAL */
 	char *ldap_bind_password_file;
-	unsigned ldap_timeout;  /* seconds */
-	unsigned ldap_pool;     /* connections */
+	unsigned ldap_timeout; /* seconds */
+	unsigned ldap_pool; /* connections */
 	/* mail */
 	char *smtp_url;
 	char *smtp_from;
@@ -40,23 +40,23 @@ struct mm_config {
 	char *smtp_user;
 	char *smtp_password_file;
 	unsigned smtp_timeout;
-	char *confirm_url;      /* the token is appended */
+	char *confirm_url; /* the token is appended */
 	char *reset_url;
 	char *otp_subject;
 	char *confirm_subject;
 	char *validated_subject;
 	/* secrets */
-	char *hash_key_file;    /* same key on every daemon of a directory */
+	char *hash_key_file; /* same key on every daemon of a directory */
 	unsigned long long argon2_opslimit;
 	size_t argon2_memlimit;
 	unsigned argon2_parallel; /* concurrent hashes */
 	/* policy */
 	char *regions[MM_MAX_REGIONS];
-	size_t nregions;        /* 0: every region open */
+	size_t nregions; /* 0: every region open */
 	struct mm_domain_map domains[MM_MAX_DOMAINS];
 	size_t ndomains;
 	char *domain_default;
-	unsigned confirm_ttl;   /* seconds */
+	unsigned confirm_ttl; /* seconds */
 	unsigned otp_ttl;
 	unsigned otp_max_tries;
 	unsigned otp_resend_interval;
@@ -65,36 +65,36 @@ struct mm_config {
 	unsigned fail_delay_ms;
 	unsigned rate_per_source; /* requests per minute */
 	unsigned rate_per_account;
-	bool offline_login;     /* keep a local verifier after an online login */
-	unsigned offline_ttl;   /* seconds an offline login stays possible */
+	bool offline_login; /* keep a local verifier after an online login */
+	unsigned offline_ttl; /* seconds an offline login stays possible */
 	char *offline_dir;
 	/* name service */
 	uid_t uid_min, uid_max;
 	gid_t gid_min, gid_max;
 	gid_t user_gid;
-	char *home_template;    /* %u = login */
+	char *home_template; /* %u = login */
 	char *shell;
 	char *cache_dir;
 	unsigned cache_refresh; /* seconds */
 	bool enumerate;
 	/* HTTP API (http.c) */
-	char *http_listen;        /* "127.0.0.1:8443"; unset: no HTTP API */
-	char *http_tls_cert;      /* PEM; plain HTTP only on loopback */
+	char *http_listen; /* "127.0.0.1:8443"; unset: no HTTP API */
+	char *http_tls_cert; /* PEM; plain HTTP only on loopback */
 	char *http_tls_key;
 	unsigned http_threads;
 	unsigned http_max_connections;
-	unsigned http_body_max;   /* bytes; 413 beyond */
+	unsigned http_body_max; /* bytes; 413 beyond */
 	unsigned http_header_max; /* bytes of request line + headers per connection */
-	unsigned http_timeout;    /* idle seconds */
-	unsigned http_rate;       /* requests per second per source address */
+	unsigned http_timeout; /* idle seconds */
+	unsigned http_rate; /* requests per second per source address */
 	unsigned http_rate_burst;
 	/* sessions (session.c) */
-	unsigned session_ttl;       /* seconds */
+	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */
 	unsigned service_cache_ttl; /* seconds a verified service secret is trusted from memory */
 	/* Pro Santé Connect (psc.c) */
 	char *psc_issuer;
-	char *psc_discovery_url;  /* default {issuer}/.well-known/wallet-openid-configuration */
+	char *psc_discovery_url; /* default {issuer}/.well-known/wallet-openid-configuration */
 	char *psc_client_id;
 	char *psc_client_secret_file;
 	char *psc_redirect_uri;
@@ -105,21 +105,21 @@ struct mm_config {
 	char *psc_userinfo_endpoint;
 	char *psc_jwks_uri;
 	char *psc_ciba_endpoint;
-	bool psc_userinfo;        /* fetch userinfo after the code flow */
-	unsigned psc_leeway;      /* seconds of clock skew accepted */
-	unsigned psc_timeout;     /* seconds per HTTP exchange */
-	unsigned psc_flow_ttl;    /* seconds a login (state) or e-CPS request may last */
+	bool psc_userinfo; /* fetch userinfo after the code flow */
+	unsigned psc_leeway; /* seconds of clock skew accepted */
+	unsigned psc_timeout; /* seconds per HTTP exchange */
+	unsigned psc_flow_ttl; /* seconds a login (state) or e-CPS request may last */
 	/* CPS cards (card.c; the PKCS#11 code runs in card_helper only) */
 	char *card_helper;
-	char *card_module;      /* PKCS#11 module path */
-	char *card_token;       /* token label or "pkcs11:" URI; empty: the first token */
-	char *card_reader;      /* PC/SC reader name; empty: no PC/SC presence check */
+	char *card_module; /* PKCS#11 module path */
+	char *card_token; /* token label or "pkcs11:" URI; empty: the first token */
+	char *card_reader; /* PC/SC reader name; empty: no PC/SC presence check */
 	char *card_cert_label;
-	unsigned card_timeout;  /* seconds */
-	char *card_ca_file;     /* trust anchors (PEM) */
+	unsigned card_timeout; /* seconds */
+	char *card_ca_file; /* trust anchors (PEM) */
 	char *card_crl_files[MM_MAX_CRL_FILES];
 	size_t ncard_crl_files;
-	char *card_removal_action;  /* lock | logout | none */
+	char *card_removal_action; /* lock | logout | none */
 	char *card_removal_command;
 	unsigned card_poll_ms;
 };

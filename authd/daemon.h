@@ -22,10 +22,10 @@ struct req {
 	gid_t gid;
 	pid_t pid;
 	bool admin;
-	char caller[48];          /* "uid=1000" for the audit trail */
+	char caller[48]; /* "uid=1000" for the audit trail */
 	const struct mm_msg *in;
 	struct mm_msg *out;
-	int fd;                   /* the client's socket, for streamed replies */
+	int fd; /* the client's socket, for streamed replies */
 };
 
 /* Sets the reply message and returns status, for one-line refusals. */

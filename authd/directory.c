@@ -15,33 +15,49 @@
  * every other LDAP client; the daemon binds as cn=authd and applies them
  * itself). */
 #define VIEW_MEDIMAIL "(objectClass=mmAccount)(mmStatus=active)(!(mmVisibleMedimail=FALSE))"
-#define VIEW_MSSANTE                                                                                       \
-	"(objectClass=mmAccount)(mmStatus=active)(mmVisibleMssante=TRUE)(mmMssAddress=*)"                  \
+#define VIEW_MSSANTE                                                                                         \
+	"(objectClass=mmAccount)(mmStatus=active)(mmVisibleMssante=TRUE)(mmMssAddress=*)"                    \
 	"(|(mmAccountType=PER)(mmAccountType=INT)(mmAccountType=ORG))"
 
-static const char *const medimail_attrs[] = {
-	"uid", "mmAccountType", "cn", "sn", "givenName", "mmLoginMail", "mmMssAddress", "mmVisibleMssante",
-	"mmProfessionCode", "mmSpeciality", "o", "ou", "street", "postalCode", "l", "telephoneNumber", NULL
-};
+static const char *const medimail_attrs[] = {"uid", "mmAccountType", "cn", "sn", "givenName", "mmLoginMail",
+	"mmMssAddress", "mmVisibleMssante", "mmProfessionCode", "mmSpeciality", "o", "ou", "street",
+	"postalCode", "l", "telephoneNumber", NULL};
 /* No login, no login e-mail: the national directory knows MSSanté addresses only. */
-static const char *const mssante_attrs[] = {
-	"mmAccountType", "cn", "sn", "givenName", "mmMssAddress", "mmProfessionCode", "mmSpeciality", "o",
-	"ou", "street", "postalCode", "l", "telephoneNumber", NULL
-};
+static const char *const mssante_attrs[] = {"mmAccountType", "cn", "sn", "givenName", "mmMssAddress",
+	"mmProfessionCode", "mmSpeciality", "o", "ou", "street", "postalCode", "l", "telephoneNumber", NULL};
 /* A typeahead list shows who, which address, which profession, where (the
  * guides' result list); the rest is the contact's card (detail=full). */
-static const char *const medimail_summary_attrs[] = {
-	"uid", "mmAccountType", "cn", "mmLoginMail", "mmMssAddress", "mmVisibleMssante", "mmProfessionCode",
-	"postalCode", "l", NULL
-};
+static const char *const medimail_summary_attrs[] = {"uid", "mmAccountType", "cn", "mmLoginMail",
+	"mmMssAddress", "mmVisibleMssante", "mmProfessionCode", "postalCode", "l", NULL};
 static const char *const mssante_summary_attrs[] = {
-	"mmAccountType", "cn", "mmMssAddress", "mmProfessionCode", "postalCode", "l", NULL
-};
+	"mmAccountType", "cn", "mmMssAddress", "mmProfessionCode", "postalCode", "l", NULL};
 
 /* TRE_G15 codes, for profession searches by label. */
 static const char *const profession_codes[] = {
-	"10", "21", "26", "28", "31", "32", "40", "50", "60", "69", "70", "80",
-	"81", "82", "83", "84", "85", "86", "91", "92", "94", "95", "96", "98",
+	"10",
+	"21",
+	"26",
+	"28",
+	"31",
+	"32",
+	"40",
+	"50",
+	"60",
+	"69",
+	"70",
+	"80",
+	"81",
+	"82",
+	"83",
+	"84",
+	"85",
+	"86",
+	"91",
+	"92",
+	"94",
+	"95",
+	"96",
+	"98",
 };
 
 int dir_view_parse(const char *s, enum dir_view *ret)
@@ -161,7 +177,7 @@ static int add_profession(struct sbuf *b, const char *v, const char **ret_rule)
 {
 	char folded[4 * DIR_FIELD_MAX + 1];
 	int rc = fold_field(v, folded, sizeof(folded), ret_rule), hits = 0;
-	struct sbuf any = { 0 };
+	struct sbuf any = {0};
 
 	if (rc < 0)
 		return rc;
@@ -224,15 +240,18 @@ static int add_postal_code(struct sbuf *b, const char *v, const char **ret_rule)
 }
 
 int dir_filter(const struct dir_query *q, enum dir_view v, char **ret_filter, const char **ret_field,
-	       const char **ret_rule)
+	const char **ret_rule)
 {
 	const struct {
 		const char *key, *value, *tag;
 	} words[] = {
-		{ "q", q->q, "" }, { "name", q->name, "n:" }, { "first_name", q->first_name, "g:" },
-		{ "city", q->city, "c:" }, { "address", q->address, "s:" },
+		{"q", q->q, ""},
+		{"name", q->name, "n:"},
+		{"first_name", q->first_name, "g:"},
+		{"city", q->city, "c:"},
+		{"address", q->address, "s:"},
 	};
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	size_t before;
 	int rc = 0;
 
@@ -248,10 +267,11 @@ int dir_filter(const struct dir_query *q, enum dir_view v, char **ret_filter, co
 			if (rc < 0)
 				*ret_field = words[i].key;
 		}
-	if (rc == 0 && q->profession && *q->profession && (rc = add_profession(&b, q->profession, ret_rule)) < 0)
+	if (rc == 0 && q->profession && *q->profession &&
+		(rc = add_profession(&b, q->profession, ret_rule)) < 0)
 		*ret_field = "profession";
 	if (rc == 0 && q->postal_code && *q->postal_code &&
-	    (rc = add_postal_code(&b, q->postal_code, ret_rule)) < 0)
+		(rc = add_postal_code(&b, q->postal_code, ret_rule)) < 0)
 		*ret_field = "postal_code";
 	if (rc == 0 && b.len == before) {
 		*ret_field = "q";
@@ -302,13 +322,13 @@ static void entries_sort(struct entry **e, size_t n)
 }
 
 int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, bool full, const char *filter,
-	       struct entry ***ret, size_t *ret_n, bool *ret_more)
+	struct entry ***ret, size_t *ret_n, bool *ret_more)
 {
 	struct entry **e = NULL;
 	size_t n = 0;
 	/* One more than shown, to know whether to ask for a narrower search. */
-	int rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, dir_view_attrs(v, full), DIR_MAX_RESULTS + 1,
-			      &e, &n);
+	int rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, dir_view_attrs(v, full),
+		DIR_MAX_RESULTS + 1, &e, &n);
 
 	if (rc < 0)
 		return rc;
@@ -323,7 +343,7 @@ int dir_search(struct store *s, const struct mm_config *c, enum dir_view v, bool
 
 /* The account named by login (uid) in a view, or -ENOENT. */
 static int find_in_view(struct store *s, const struct mm_config *c, const char *login, enum dir_view v,
-			const char *const *attrs, struct entry **ret)
+	const char *const *attrs, struct entry **ret)
 {
 	char *esc = NULL, *filter = NULL;
 	int rc;
@@ -332,8 +352,9 @@ static int find_in_view(struct store *s, const struct mm_config *c, const char *
 	if (validate_text(login, 64) < 0)
 		return -ENOENT;
 	esc = store_escape(login);
-	if (!esc || asprintf(&filter, "(&%s(uid=%s))", v == DIR_VIEW_MSSANTE ? VIEW_MSSANTE : VIEW_MEDIMAIL,
-			     esc) < 0) {
+	if (!esc ||
+		asprintf(&filter, "(&%s(uid=%s))", v == DIR_VIEW_MSSANTE ? VIEW_MSSANTE : VIEW_MEDIMAIL,
+			esc) < 0) {
 		free(esc);
 		return -ENOMEM;
 	}
@@ -343,11 +364,11 @@ static int find_in_view(struct store *s, const struct mm_config *c, const char *
 	return rc;
 }
 
-int dir_favorite_add(struct store *s, const struct mm_config *c, const char *owner_dn, const char *target_login,
-		     enum dir_view v)
+int dir_favorite_add(struct store *s, const struct mm_config *c, const char *owner_dn,
+	const char *target_login, enum dir_view v)
 {
-	static const char *const fav_attrs[] = { "mmFavorite", NULL };
-	static const char *const dn_only[] = { LDAP_NO_ATTRS, NULL };
+	static const char *const fav_attrs[] = {"mmFavorite", NULL};
+	static const char *const dn_only[] = {LDAP_NO_ATTRS, NULL};
 	struct entry *owner = NULL, *target = NULL;
 	const struct attr *a;
 	struct mods m;
@@ -376,9 +397,10 @@ out:
 	return rc;
 }
 
-int dir_favorite_del(struct store *s, const struct mm_config *c, const char *owner_dn, const char *target_login)
+int dir_favorite_del(
+	struct store *s, const struct mm_config *c, const char *owner_dn, const char *target_login)
 {
-	static const char *const fav_attrs[] = { "mmFavorite", NULL };
+	static const char *const fav_attrs[] = {"mmFavorite", NULL};
 	const struct attr *a;
 	struct entry *owner = NULL;
 	struct mods m;
@@ -409,12 +431,12 @@ int dir_favorite_del(struct store *s, const struct mm_config *c, const char *own
 }
 
 int dir_favorite_list(struct store *s, const struct mm_config *c, const char *owner_dn, enum dir_view v,
-		      struct entry ***ret, size_t *ret_n)
+	struct entry ***ret, size_t *ret_n)
 {
-	static const char *const fav_attrs[] = { "mmFavorite", NULL };
+	static const char *const fav_attrs[] = {"mmFavorite", NULL};
 	struct entry *owner = NULL, **e = NULL;
 	const struct attr *a;
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	size_t n = 0, terms = 0;
 	int rc;
 
@@ -451,7 +473,8 @@ int dir_favorite_list(struct store *s, const struct mm_config *c, const char *ow
 	sb_str(&b, "))");
 	if ((rc = b.err) < 0 || terms == 0)
 		goto out;
-	rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, b.s, dir_view_attrs(v, true), DIR_MAX_FAVORITES, &e, &n);
+	rc = store_search(
+		s, c->ldap_base, LDAP_SCOPE_SUBTREE, b.s, dir_view_attrs(v, true), DIR_MAX_FAVORITES, &e, &n);
 	if (rc < 0)
 		goto out;
 	entries_sort(e, n);
@@ -466,21 +489,42 @@ out:
 /* ------------------------------------------------------------- export */
 
 static const char *const export_header[DIR_EXPORT_COLUMNS] = {
-	"Type de BAL", "Adresse BAL", "Type Identifiant PP", "Identifiant PP", "Identification nationale PP",
-	"Type identifiant structure", "Identification Structure", "Service de rattachement",
-	"Civilité d'exercice", "Nom d'exercice", "Prénom d'exercice", "Catégorie profession",
-	"Libellé de catégorie profession", "Code Profession", "Libellé Profession", "Code savoir-faire",
-	"Libellé savoir-faire", "Dématérialisation", "Raison Sociale structure BAL",
-	"Enseigne commerciale structure BAL", "L2COMPLEMENTLOCALISATION", "L3COMPLEMENTDISTRIBUTION",
-	"L4NUMEROVOIE", "L4COMPLEMENTNUMEROVOIE", "NL4TYPEVOIE", "L4LIBELLEVOIE", "L5LIEUDITMENTION",
-	"L6LIGNEACHEMINEMENT", "Code postal", "Département", "Pays",
+	"Type de BAL",
+	"Adresse BAL",
+	"Type Identifiant PP",
+	"Identifiant PP",
+	"Identification nationale PP",
+	"Type identifiant structure",
+	"Identification Structure",
+	"Service de rattachement",
+	"Civilité d'exercice",
+	"Nom d'exercice",
+	"Prénom d'exercice",
+	"Catégorie profession",
+	"Libellé de catégorie profession",
+	"Code Profession",
+	"Libellé Profession",
+	"Code savoir-faire",
+	"Libellé savoir-faire",
+	"Dématérialisation",
+	"Raison Sociale structure BAL",
+	"Enseigne commerciale structure BAL",
+	"L2COMPLEMENTLOCALISATION",
+	"L3COMPLEMENTDISTRIBUTION",
+	"L4NUMEROVOIE",
+	"L4COMPLEMENTNUMEROVOIE",
+	"NL4TYPEVOIE",
+	"L4LIBELLEVOIE",
+	"L5LIEUDITMENTION",
+	"L6LIGNEACHEMINEMENT",
+	"Code postal",
+	"Département",
+	"Pays",
 };
 
-static const char *const export_attrs[] = {
-	"mmAccountType", "mmMssAddress", "mmRpps", "mmAdeli", "mmNationalId", "mmStructIdType", "mmStructId",
-	"ou", "sn", "givenName", "mmProfessionCode", "mmSpeciality", "mmDematerialisation", "o", "street",
-	"postalCode", "l", "mmDepartment", NULL
-};
+static const char *const export_attrs[] = {"mmAccountType", "mmMssAddress", "mmRpps", "mmAdeli",
+	"mmNationalId", "mmStructIdType", "mmStructId", "ou", "sn", "givenName", "mmProfessionCode",
+	"mmSpeciality", "mmDematerialisation", "o", "street", "postalCode", "l", "mmDepartment", NULL};
 
 #define EXPORT_VALUE_MAX 512
 
@@ -545,12 +589,12 @@ int dir_export_line(const struct entry *e, char *out, size_t outsz)
 	const char *prof = entry_get(e, "mmProfessionCode"), *street = entry_get(e, "street");
 	const char *pc = entry_get(e, "postalCode"), *city = entry_get(e, "l");
 	const char *dep = entry_get(e, "mmDepartment"), *demat = entry_get(e, "mmDematerialisation");
-	const char *cols[DIR_EXPORT_COLUMNS] = { 0 };
-	char idnat[300] = "", idstruct[32] = "", num[16] = "", compl[8] = "", acheminement[160] = "",
+	const char *cols[DIR_EXPORT_COLUMNS] = {0};
+	char idnat[300] = "", idstruct[32] = "", num[16] = "", compl [8] = "", acheminement[160] = "",
 	     dept[4] = "";
 	const char *voie = street;
 	bool org = type && !strcmp(type, MM_TYPE_ORG);
-	struct line l = { out, 0, outsz, false };
+	struct line l = {out, 0, outsz, false};
 
 	if (!type || !addr || outsz < 2)
 		return -EINVAL;
@@ -599,13 +643,14 @@ int dir_export_line(const struct entry *e, char *out, size_t outsz)
 			num[d] = '\0';
 			voie = street + d + strspn(street + d, " ");
 			if (!strncasecmp(voie, "bis ", 4) || !strncasecmp(voie, "ter ", 4)) {
-				snprintf(compl, sizeof(compl), "%c", voie[0] == 'b' || voie[0] == 'B' ? 'B' : 'T');
+				snprintf(compl, sizeof(compl ), "%c",
+					voie[0] == 'b' || voie[0] == 'B' ? 'B' : 'T');
 				voie += 4;
 			}
 		}
 	}
 	cols[22] = num;
-	cols[23] = compl;
+	cols[23] = compl ;
 	cols[25] = voie;
 	if (pc && city) {
 		char folded[128];
@@ -679,7 +724,7 @@ static int export_entry(const struct entry *e, void *p)
 
 int dir_export(struct store *s, const struct mm_config *c, dir_emit_fn emit, void *ctx, size_t *ret_count)
 {
-	struct export_ctx x = { emit, ctx, NULL, 0, 0 };
+	struct export_ctx x = {emit, ctx, NULL, 0, 0};
 	char header[1024] = "";
 	size_t seen = 0, o = 0;
 	int rc;
@@ -691,8 +736,8 @@ int dir_export(struct store *s, const struct mm_config *c, dir_emit_fn emit, voi
 		o += (size_t)snprintf(header + o, sizeof(header) - o, "%s%s", i ? "|" : "", export_header[i]);
 	rc = export_add(&x, header, o);
 	if (rc == 0)
-		rc = store_search_each(s, c->ldap_base, LDAP_SCOPE_SUBTREE, "(&" VIEW_MSSANTE ")", export_attrs,
-				       export_entry, &x, &seen);
+		rc = store_search_each(s, c->ldap_base, LDAP_SCOPE_SUBTREE, "(&" VIEW_MSSANTE ")",
+			export_attrs, export_entry, &x, &seen);
 	if (rc == 0)
 		rc = export_flush(&x);
 	free(x.chunk);
@@ -712,12 +757,9 @@ static const char *get(const struct req *r, const char *key)
 static int dir_fail(struct req *r, int rc, const char *what)
 {
 	switch (rc) {
-	case -EHOSTDOWN:
-		return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
-	case -ENOENT:
-		return req_fail(r, rc, "%s : introuvable dans l'annuaire", what);
-	case -EACCES:
-		return req_fail(r, rc, "%s : accès refusé par l'annuaire", what);
+	case -EHOSTDOWN: return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
+	case -ENOENT: return req_fail(r, rc, "%s : introuvable dans l'annuaire", what);
+	case -EACCES: return req_fail(r, rc, "%s : accès refusé par l'annuaire", what);
 	default:
 		log_msg(LOG_ERR, "directory %s: %s", what, strerror(-rc));
 		return req_fail(r, rc, "%s : erreur de l'annuaire", what);
@@ -743,9 +785,10 @@ static int check_keys(struct req *r, const char *const *allowed)
 	return 0;
 }
 
-static void audit_dir(const struct req *r, const char *event, const char *account, bool ok, const char *reason)
+static void audit_dir(
+	const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = { .event = event, .caller = r->caller, .account = account };
+	struct audit_ctx a = {.event = event, .caller = r->caller, .account = account};
 
 	audit(&a, ok, reason);
 }
@@ -754,7 +797,7 @@ static void audit_dir(const struct req *r, const char *event, const char *accoun
  * admin, the one named by "login".  Must be active. */
 static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 {
-	static const char *const attrs[] = { "uid", "mmStatus", "mmAccountType", "mmMember", NULL };
+	static const char *const attrs[] = {"uid", "mmStatus", "mmAccountType", "mmMember", NULL};
 	const char *login = get(r, "login");
 	char *filter = NULL, *esc = NULL;
 	struct entry *e = NULL;
@@ -769,9 +812,10 @@ static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 		rc = asprintf(&filter, "(&(objectClass=mmAccount)(|(uid=%s)(mmLoginMail=%s)))", esc, esc);
 	} else {
 		if (r->admin && r->uid == 0)
-			return req_fail_field(r, "login", "required", "identifiant : champ obligatoire pour un administrateur");
+			return req_fail_field(r, "login", "required",
+				"identifiant : champ obligatoire pour un administrateur");
 		rc = asprintf(&filter, "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))",
-			      (unsigned)r->uid);
+			(unsigned)r->uid);
 	}
 	free(esc);
 	if (rc < 0)
@@ -779,8 +823,9 @@ static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 	rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 	free(filter);
 	if (rc == -ENOENT && !login)
-		return req_fail(r, -EACCES, "réservé aux utilisateurs de Medimail (aucun compte pour l'utilisateur %u)",
-				(unsigned)r->uid);
+		return req_fail(r, -EACCES,
+			"réservé aux utilisateurs de Medimail (aucun compte pour l'utilisateur %u)",
+			(unsigned)r->uid);
 	if (rc == -ENOENT || rc == -ENOTUNIQ)
 		return req_fail(r, -ENOENT, "%s : compte introuvable", login);
 	if (rc < 0)
@@ -792,12 +837,12 @@ static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 		char f[96];
 
 		snprintf(f, sizeof(f), "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))",
-			 (unsigned)r->uid);
+			(unsigned)r->uid);
 		if (store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, f, attrs, &me) == 0) {
 			mine = !strcmp(me->dn, e->dn) ||
-			       (allow_org && entry_has_value(e, "mmAccountType", MM_TYPE_ORG) &&
-				entry_has_value(e, "mmMember", me->dn) &&
-				entry_has_value(me, "mmStatus", MM_STATUS_ACTIVE));
+				(allow_org && entry_has_value(e, "mmAccountType", MM_TYPE_ORG) &&
+					entry_has_value(e, "mmMember", me->dn) &&
+					entry_has_value(me, "mmStatus", MM_STATUS_ACTIVE));
 			entry_free(me);
 		}
 		if (!mine) {
@@ -825,12 +870,21 @@ static const struct {
 	const char *attr, *key;
 	bool mssante;
 } record_map[] = {
-	{ "uid", "login", false }, { "mmAccountType", "type", true }, { "cn", "name", true },
-	{ "sn", "sn", true }, { "givenName", "given_name", true }, { "mmLoginMail", "login_mail", false },
-	{ "mmMssAddress", "mss_address", true }, { "mmProfessionCode", "profession", true },
-	{ "mmSpeciality", "speciality", true }, { "o", "raison_sociale", true }, { "ou", "service", true },
-	{ "street", "street", true }, { "postalCode", "postal_code", true }, { "l", "city", true },
-	{ "telephoneNumber", "phone", true },
+	{"uid", "login", false},
+	{"mmAccountType", "type", true},
+	{"cn", "name", true},
+	{"sn", "sn", true},
+	{"givenName", "given_name", true},
+	{"mmLoginMail", "login_mail", false},
+	{"mmMssAddress", "mss_address", true},
+	{"mmProfessionCode", "profession", true},
+	{"mmSpeciality", "speciality", true},
+	{"o", "raison_sociale", true},
+	{"ou", "service", true},
+	{"street", "street", true},
+	{"postalCode", "postal_code", true},
+	{"l", "city", true},
+	{"telephoneNumber", "phone", true},
 };
 
 static void put_record(struct req *r, size_t i, const struct entry *e, enum dir_view v)
@@ -850,11 +904,11 @@ static void put_record(struct req *r, size_t i, const struct entry *e, enum dir_
 			m++;
 		if (m == sizeof(record_map) / sizeof(record_map[0]))
 			for (m = 0; m < sizeof(record_map) / sizeof(record_map[0]) &&
-				    strcasecmp(record_map[m].attr, a->name);
-			     m++)
+				strcasecmp(record_map[m].attr, a->name);
+				m++)
 				;
 		if (m == sizeof(record_map) / sizeof(record_map[0]) ||
-		    (v == DIR_VIEW_MSSANTE && !record_map[m].mssante))
+			(v == DIR_VIEW_MSSANTE && !record_map[m].mssante))
 			continue;
 		/* In the Medimail view the MSSanté address shows only where it is public. */
 		if (!strcmp(record_map[m].key, "mss_address") && !mss_public)
@@ -878,10 +932,10 @@ static void put_records(struct req *r, struct entry **e, size_t n, enum dir_view
 
 int directory_search(struct req *r)
 {
-	static const char *const allowed[] = { "view", "detail", "login", "q", "name", "first_name",
-					       "profession", "city", "postal_code", "address", NULL };
-	struct dir_query q = { get(r, "q"), get(r, "name"), get(r, "first_name"), get(r, "profession"),
-			       get(r, "city"), get(r, "postal_code"), get(r, "address") };
+	static const char *const allowed[] = {"view", "detail", "login", "q", "name", "first_name",
+		"profession", "city", "postal_code", "address", NULL};
+	struct dir_query q = {get(r, "q"), get(r, "name"), get(r, "first_name"), get(r, "profession"),
+		get(r, "city"), get(r, "postal_code"), get(r, "address")};
 	const char *field = NULL, *rule = NULL;
 	struct entry *me = NULL, **e = NULL;
 	char *filter = NULL;
@@ -900,12 +954,12 @@ int directory_search(struct req *r)
 	rc = dir_filter(&q, v, &filter, &field, &rule);
 	if (rc == -EINVAL)
 		return req_fail_field(r, field, rule, "%s : %s", field,
-				      !strcmp(rule, "required") ? "au moins un critère de recherche"
-				      : !strcmp(rule, "empty") ? "aucune lettre ni chiffre à chercher"
-				      : !strcmp(rule, "unknown") ? "profession inconnue (nomenclature TRE_G15)"
-				      : !strcmp(rule, "max_length") ? "128 octets au plus"
-				      : !strcmp(rule, "too_many_words") ? "8 mots au plus"
-								       : "valeur invalide");
+			!strcmp(rule, "required")             ? "au moins un critère de recherche"
+				: !strcmp(rule, "empty")      ? "aucune lettre ni chiffre à chercher"
+				: !strcmp(rule, "unknown")    ? "profession inconnue (nomenclature TRE_G15)"
+				: !strcmp(rule, "max_length") ? "128 octets au plus"
+				: !strcmp(rule, "too_many_words") ? "8 mots au plus"
+								  : "valeur invalide");
 	if (rc < 0)
 		return rc;
 	/* Medimail users (and administrators) search; the caller's view applies. */
@@ -921,9 +975,10 @@ int directory_search(struct req *r)
 	req_put(r, "refine", more ? "yes" : "no");
 	put_records(r, e, n, v);
 	if (more)
-		mm_msg_set_message(r->out, "Pour des raisons de performance, le nombre de résultats est limité à %d. "
-					   "Précisez votre recherche pour réduire cette liste.",
-				   DIR_MAX_RESULTS);
+		mm_msg_set_message(r->out,
+			"Pour des raisons de performance, le nombre de résultats est limité à %d. "
+			"Précisez votre recherche pour réduire cette liste.",
+			DIR_MAX_RESULTS);
 	rc = 0;
 out:
 	entries_free(e, n);
@@ -934,7 +989,7 @@ out:
 
 static int favorite_change(struct req *r, bool add)
 {
-	static const char *const allowed[] = { "login", "target", NULL };
+	static const char *const allowed[] = {"login", "target", NULL};
 	const char *target = get(r, "target");
 	struct entry *me = NULL;
 	int rc;
@@ -955,7 +1010,8 @@ static int favorite_change(struct req *r, bool add)
 	} else if (rc == -ENOSPC) {
 		rc = req_fail(r, rc, "%d favoris au plus", DIR_MAX_FAVORITES);
 	} else if (rc == -ENOENT) {
-		rc = req_fail(r, rc, add ? "%s : introuvable dans l'annuaire" : "%s : pas dans vos favoris", target);
+		rc = req_fail(r, rc, add ? "%s : introuvable dans l'annuaire" : "%s : pas dans vos favoris",
+			target);
 	} else if (rc < 0) {
 		rc = dir_fail(r, rc, "favoris");
 	} else {
@@ -980,7 +1036,7 @@ int directory_favorite_del(struct req *r)
 
 int directory_favorite_list(struct req *r)
 {
-	static const char *const allowed[] = { "login", NULL };
+	static const char *const allowed[] = {"login", NULL};
 	struct entry *me = NULL, **e = NULL;
 	size_t n = 0;
 	int rc;
@@ -1003,8 +1059,9 @@ int directory_favorite_list(struct req *r)
 
 int directory_visibility(struct req *r)
 {
-	static const char *const allowed[] = { "login", "directory", "visible", NULL };
-	static const char *const attrs[] = { "uid", "mmAccountType", "mmVisibleMedimail", "mmVisibleMssante", NULL };
+	static const char *const allowed[] = {"login", "directory", "visible", NULL};
+	static const char *const attrs[] = {
+		"uid", "mmAccountType", "mmVisibleMedimail", "mmVisibleMssante", NULL};
 	const char *dir = get(r, "directory"), *vis = get(r, "visible"), *attr;
 	struct entry *acct = NULL, *after = NULL;
 	struct mods m;
@@ -1022,7 +1079,9 @@ int directory_visibility(struct req *r)
 	if ((rc = acting_account(r, true, &acct)) < 0)
 		return rc;
 	if (!strcmp(dir, "mssante") && entry_has_value(acct, "mmAccountType", MM_TYPE_MED)) {
-		rc = req_fail(r, -EPERM, "un compte Medimail n'a pas d'adresse MSSanté : rien à afficher dans l'annuaire santé");
+		rc = req_fail(r, -EPERM,
+			"un compte Medimail n'a pas d'adresse MSSanté : rien à afficher dans l'annuaire "
+			"santé");
 		goto out;
 	}
 	mods_init(&m);
@@ -1033,16 +1092,19 @@ int directory_visibility(struct req *r)
 		rc = dir_fail(r, rc, "visibilité");
 		goto out;
 	}
-	audit_dir(r, "visibility", entry_get(acct, "uid"), true, !strcmp(dir, "medimail") ? (on ? "medimail on" : "medimail off")
-											: (on ? "mssante on" : "mssante off"));
+	audit_dir(r, "visibility", entry_get(acct, "uid"), true,
+		!strcmp(dir, "medimail") ? (on ? "medimail on" : "medimail off")
+					 : (on ? "mssante on" : "mssante off"));
 	if (store_read(r->store, acct->dn, attrs, &after) == 0) {
 		req_put(r, "login", entry_get(after, "uid"));
-		req_put(r, "visible_medimail", entry_has_value(after, "mmVisibleMedimail", "FALSE") ? "off" : "on");
+		req_put(r, "visible_medimail",
+			entry_has_value(after, "mmVisibleMedimail", "FALSE") ? "off" : "on");
 		if (!entry_has_value(after, "mmAccountType", MM_TYPE_MED))
-			req_put(r, "visible_mssante", entry_has_value(after, "mmVisibleMssante", "TRUE") ? "on" : "off");
+			req_put(r, "visible_mssante",
+				entry_has_value(after, "mmVisibleMssante", "TRUE") ? "on" : "off");
 	}
 	mm_msg_set_message(r->out, "%s : adresse %s dans l'annuaire %s", entry_get(acct, "uid"),
-			   on ? "visible" : "masquée", !strcmp(dir, "medimail") ? "Medimail" : "santé");
+		on ? "visible" : "masquée", !strcmp(dir, "medimail") ? "Medimail" : "santé");
 	rc = 0;
 out:
 	entry_free(acct);
@@ -1077,7 +1139,7 @@ static int export_emit_frame(const char *data, size_t len, void *ctx)
 
 int directory_export(struct req *r)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = {NULL};
 	size_t count = 0;
 	char num[24];
 	int rc;

@@ -75,11 +75,20 @@ static const struct tag {
 	unsigned attrs;
 	bool is_void;
 } tags[] = {
-	{ "b", A_STYLE, false }, { "strong", A_STYLE, false }, { "i", A_STYLE, false },
-	{ "em", A_STYLE, false }, { "u", A_STYLE, false }, { "span", A_STYLE, false },
-	{ "font", A_STYLE | A_FONT, false }, { "p", A_STYLE, false }, { "div", A_STYLE, false },
-	{ "br", 0, true }, { "ul", A_STYLE, false }, { "ol", A_STYLE, false }, { "li", A_STYLE, false },
-	{ "img", A_IMG, true },
+	{"b", A_STYLE, false},
+	{"strong", A_STYLE, false},
+	{"i", A_STYLE, false},
+	{"em", A_STYLE, false},
+	{"u", A_STYLE, false},
+	{"span", A_STYLE, false},
+	{"font", A_STYLE | A_FONT, false},
+	{"p", A_STYLE, false},
+	{"div", A_STYLE, false},
+	{"br", 0, true},
+	{"ul", A_STYLE, false},
+	{"ol", A_STYLE, false},
+	{"li", A_STYLE, false},
+	{"img", A_IMG, true},
 };
 
 static const struct tag *tag_find(const char *name, size_t n)
@@ -121,9 +130,9 @@ static bool css_color(const char *v, size_t n)
 
 static bool css_font_size(const char *v, size_t n)
 {
-	static const char *const kw[] = { "xx-small", "x-small", "small", "medium", "large", "x-large",
-		"xx-large", "xxx-large", "smaller", "larger", NULL };
-	static const char *const units[] = { "px", "pt", "em", "rem", "%", NULL };
+	static const char *const kw[] = {"xx-small", "x-small", "small", "medium", "large", "x-large",
+		"xx-large", "xxx-large", "smaller", "larger", NULL};
+	static const char *const units[] = {"px", "pt", "em", "rem", "%", NULL};
 	size_t i = 0, dots = 0;
 
 	for (size_t k = 0; kw[k]; k++)
@@ -156,7 +165,8 @@ static bool css_font_family(const char *v, size_t n)
 		if (i < n && (v[i] == '\'' || v[i] == '"'))
 			q = v[i++];
 		start = i;
-		while (i < n && (is_alpha(v[i]) || is_digit(v[i]) || v[i] == ' ' || v[i] == '-' || v[i] == '_'))
+		while (i < n &&
+			(is_alpha(v[i]) || is_digit(v[i]) || v[i] == ' ' || v[i] == '-' || v[i] == '_'))
 			i++;
 		if (i == start)
 			return false;
@@ -180,7 +190,7 @@ static bool css_font_family(const char *v, size_t n)
 
 static bool css_text_align(const char *v, size_t n)
 {
-	static const char *const kw[] = { "left", "right", "center", "justify", "start", "end", NULL };
+	static const char *const kw[] = {"left", "right", "center", "justify", "start", "end", NULL};
 
 	for (size_t k = 0; kw[k]; k++)
 		if (eq_ci(v, n, kw[k]))
@@ -208,7 +218,7 @@ static int check_style(struct cur *c, const char *v, size_t n, size_t at)
 		if (v[k] == '\\' || (v[k] == '/' && k + 1 < n && v[k + 1] == '*'))
 			return fail(c, "style_escape", at, "style", 5);
 		if (starts_ci(v + k, n - k, "url(") || starts_ci(v + k, n - k, "expression") ||
-		    starts_ci(v + k, n - k, "@import") || starts_ci(v + k, n - k, "javascript:"))
+			starts_ci(v + k, n - k, "@import") || starts_ci(v + k, n - k, "javascript:"))
 			return fail(c, "style_url", at, "style", 5);
 	}
 	while (i < n) {
@@ -269,10 +279,14 @@ static int b64val(char ch)
 
 static int check_img_src(struct cur *c, const char *v, size_t n, size_t at)
 {
-	static const struct { const char *prefix; const uint8_t magic[4]; size_t mlen; } types[] = {
-		{ "data:image/png;base64,", { 0x89, 'P', 'N', 'G' }, 4 },
-		{ "data:image/jpeg;base64,", { 0xff, 0xd8, 0xff, 0 }, 3 },
-		{ "data:image/gif;base64,", { 'G', 'I', 'F', '8' }, 4 },
+	static const struct {
+		const char *prefix;
+		const uint8_t magic[4];
+		size_t mlen;
+	} types[] = {
+		{"data:image/png;base64,", {0x89, 'P', 'N', 'G'}, 4},
+		{"data:image/jpeg;base64,", {0xff, 0xd8, 0xff, 0}, 3},
+		{"data:image/gif;base64,", {'G', 'I', 'F', '8'}, 4},
 	};
 	uint8_t head[4];
 	size_t k, pad = 0, decoded, got = 0;
@@ -328,7 +342,7 @@ static bool all_digits(const char *v, size_t n, size_t max)
 }
 
 static int check_attr(struct cur *c, const struct tag *t, const char *name, size_t nlen, const char *v,
-		      size_t vlen, size_t at)
+	size_t vlen, size_t at)
 {
 	if (nlen >= 2 && lower(name[0]) == 'o' && lower(name[1]) == 'n')
 		return fail(c, "event_handler", at, name, nlen);
@@ -340,7 +354,9 @@ static int check_attr(struct cur *c, const struct tag *t, const char *name, size
 		if (eq_ci(name, nlen, "color"))
 			return css_color(v, vlen) ? 0 : fail(c, "attribute_value", at, name, nlen);
 		if (eq_ci(name, nlen, "size"))
-			return vlen == 1 && v[0] >= '1' && v[0] <= '7' ? 0 : fail(c, "attribute_value", at, name, nlen);
+			return vlen == 1 && v[0] >= '1' && v[0] <= '7'
+				? 0
+				: fail(c, "attribute_value", at, name, nlen);
 	}
 	if (t->attrs & A_IMG) {
 		if (eq_ci(name, nlen, "src"))
@@ -358,7 +374,7 @@ static int check_attr(struct cur *c, const struct tag *t, const char *name, size
 
 static int check_entity(struct cur *c)
 {
-	static const char *const named[] = { "amp", "lt", "gt", "quot", "apos", "nbsp", NULL };
+	static const char *const named[] = {"amp", "lt", "gt", "quot", "apos", "nbsp", NULL};
 	size_t start = c->pos, i = c->pos + 1, n;
 
 	while (i < c->len && i - start <= 10 && c->s[i] != ';')
@@ -388,8 +404,8 @@ static int check_entity(struct cur *c)
 				return fail(c, "entity", start, NULL, 0);
 		}
 		/* No NUL, no controls, no surrogates: what the text itself may not hold. */
-		if (cp < 0x20 ? !(cp == '\t' || cp == '\n' || cp == '\r') :
-		    (cp >= 0x7f && cp < 0xa0) || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		if (cp < 0x20 ? !(cp == '\t' || cp == '\n' || cp == '\r')
+			      : (cp >= 0x7f && cp < 0xa0) || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
 			return fail(c, "entity", start, NULL, 0);
 	} else {
 		size_t k;
@@ -426,7 +442,9 @@ static int start_tag(struct cur *c, const struct tag **ret)
 	size_t at = c->pos, nlen = name_len(c, at + 1);
 	const char *name = c->s + at + 1;
 	const struct tag *t = tag_find(name, nlen);
-	struct { size_t off, len; } seen[8];
+	struct {
+		size_t off, len;
+	} seen[8];
 	size_t nseen = 0;
 
 	if (!t) {
@@ -495,7 +513,7 @@ static int start_tag(struct cur *c, const struct tag **ret)
 
 int html_check(const char *s, size_t len, struct html_error *err)
 {
-	struct cur c = { .s = s, .len = len, .err = err };
+	struct cur c = {.s = s, .len = len, .err = err};
 	const struct tag *stack[HTML_MAX_DEPTH];
 	size_t depth = 0;
 
@@ -529,7 +547,8 @@ int html_check(const char *s, size_t len, struct html_error *err)
 			const struct tag *t = tag_find(name, nlen);
 
 			if (!t)
-				return fail(&c, eq_ci(name, nlen, "script") ? "script" : "tag", at, name, nlen);
+				return fail(
+					&c, eq_ci(name, nlen, "script") ? "script" : "tag", at, name, nlen);
 			if (depth == 0 || stack[depth - 1] != t)
 				return fail(&c, "unbalanced", at, name, nlen);
 			c.pos = at + 2 + nlen;
@@ -546,8 +565,10 @@ int html_check(const char *s, size_t len, struct html_error *err)
 
 			if (start_tag(&c, &t) < 0)
 				return -EINVAL;
-			if (!strcmp(t->name, "li") && (depth == 0 || (strcmp(stack[depth - 1]->name, "ul") &&
-								      strcmp(stack[depth - 1]->name, "ol"))))
+			if (!strcmp(t->name, "li") &&
+				(depth == 0 ||
+					(strcmp(stack[depth - 1]->name, "ul") &&
+						strcmp(stack[depth - 1]->name, "ol"))))
 				return fail(&c, "nesting", at, "li", 2);
 			if (t->is_void)
 				continue;
@@ -566,33 +587,37 @@ int html_check(const char *s, size_t len, struct html_error *err)
 
 const char *html_rule_message(const char *rule)
 {
-	static const struct { const char *rule, *msg; } m[] = {
-		{ "max_length", "texte trop long" },
-		{ "utf8", "texte UTF-8 invalide" },
-		{ "control", "caractère de contrôle interdit" },
-		{ "entity", "référence de caractère inconnue" },
-		{ "comment", "commentaires et déclarations HTML interdits" },
-		{ "script", "script interdit" },
-		{ "tag", "balise non autorisée" },
-		{ "unbalanced", "balises mal imbriquées ou non fermées" },
-		{ "unterminated", "balise non terminée" },
-		{ "self_closing", "seuls br et img se ferment d'eux-mêmes" },
-		{ "nesting", "un élément de liste (li) doit être dans ul ou ol" },
-		{ "depth", "imbrication trop profonde" },
-		{ "syntax", "« < » isolé : écrire &lt;" },
-		{ "attribute", "attribut non autorisé" },
-		{ "event_handler", "attribut de gestion d'événement (on...) interdit" },
-		{ "attribute_syntax", "attribut mal formé (valeur entre guillemets attendue)" },
-		{ "attribute_value", "valeur d'attribut non autorisée" },
-		{ "duplicate_attribute", "attribut répété" },
-		{ "style_property", "propriété de style non autorisée (font-size, font-family, color, background-color, text-align)" },
-		{ "style_value", "valeur de style non autorisée" },
-		{ "style_url", "url(), expression() et @import interdits dans un style" },
-		{ "style_escape", "échappements et commentaires CSS interdits" },
-		{ "image_src", "une image doit être intégrée (data:image/png, jpeg ou gif en base64)" },
-		{ "image_type", "type d'image non autorisé (png, jpeg ou gif)" },
-		{ "image_size", "image trop grande" },
-		{ "image_data", "données d'image invalides" },
+	static const struct {
+		const char *rule, *msg;
+	} m[] = {
+		{"max_length", "texte trop long"},
+		{"utf8", "texte UTF-8 invalide"},
+		{"control", "caractère de contrôle interdit"},
+		{"entity", "référence de caractère inconnue"},
+		{"comment", "commentaires et déclarations HTML interdits"},
+		{"script", "script interdit"},
+		{"tag", "balise non autorisée"},
+		{"unbalanced", "balises mal imbriquées ou non fermées"},
+		{"unterminated", "balise non terminée"},
+		{"self_closing", "seuls br et img se ferment d'eux-mêmes"},
+		{"nesting", "un élément de liste (li) doit être dans ul ou ol"},
+		{"depth", "imbrication trop profonde"},
+		{"syntax", "« < » isolé : écrire &lt;"},
+		{"attribute", "attribut non autorisé"},
+		{"event_handler", "attribut de gestion d'événement (on...) interdit"},
+		{"attribute_syntax", "attribut mal formé (valeur entre guillemets attendue)"},
+		{"attribute_value", "valeur d'attribut non autorisée"},
+		{"duplicate_attribute", "attribut répété"},
+		{"style_property",
+			"propriété de style non autorisée (font-size, font-family, color, background-color, "
+			"text-align)"},
+		{"style_value", "valeur de style non autorisée"},
+		{"style_url", "url(), expression() et @import interdits dans un style"},
+		{"style_escape", "échappements et commentaires CSS interdits"},
+		{"image_src", "une image doit être intégrée (data:image/png, jpeg ou gif en base64)"},
+		{"image_type", "type d'image non autorisé (png, jpeg ou gif)"},
+		{"image_size", "image trop grande"},
+		{"image_data", "données d'image invalides"},
 	};
 
 	for (size_t i = 0; rule && i < sizeof(m) / sizeof(m[0]); i++)

@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-#define HTML_MAX_BYTES (60u * 1024u)   /* below the wire's MM_VALUE_MAX */
+#define HTML_MAX_BYTES (60u * 1024u) /* below the wire's MM_VALUE_MAX */
 #define HTML_IMG_MAX_BYTES (40u * 1024u) /* decoded size of one inline image */
 #define HTML_MAX_DEPTH 32
 

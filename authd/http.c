@@ -31,8 +31,8 @@ struct http {
 
 /* --- metrics ---------------------------------------------------------- */
 
-static const double buckets[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+static const double buckets[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 static atomic_ulong m_count[ROUTE_N][600];
 static atomic_ulong m_hist[ROUTE_N][NBUCKETS];
@@ -62,36 +62,43 @@ char *http_metrics_render(void)
 
 	if (!f)
 		return NULL;
-	fprintf(f, "# HELP medimail_http_requests_total HTTP API requests by endpoint and status.\n"
-		   "# TYPE medimail_http_requests_total counter\n");
+	fprintf(f,
+		"# HELP medimail_http_requests_total HTTP API requests by endpoint and status.\n"
+		"# TYPE medimail_http_requests_total counter\n");
 	for (int rt = 0; rt < ROUTE_N; rt++)
 		for (unsigned st = 100; st < 600; st++) {
 			unsigned long n = atomic_load_explicit(&m_count[rt][st], memory_order_relaxed);
 			if (n)
-				fprintf(f, "medimail_http_requests_total{endpoint=\"%s\",status=\"%u\"} %lu\n",
+				fprintf(f,
+					"medimail_http_requests_total{endpoint=\"%s\",status=\"%u\"} %lu\n",
 					api_routes[rt].name, st, n);
 		}
-	fprintf(f, "# HELP medimail_http_request_duration_seconds HTTP API latency by endpoint.\n"
-		   "# TYPE medimail_http_request_duration_seconds histogram\n");
+	fprintf(f,
+		"# HELP medimail_http_request_duration_seconds HTTP API latency by endpoint.\n"
+		"# TYPE medimail_http_request_duration_seconds histogram\n");
 	for (int rt = 0; rt < ROUTE_N; rt++) {
 		unsigned long cum = 0, total = atomic_load_explicit(&m_total[rt], memory_order_relaxed);
 		if (!total)
 			continue;
 		for (size_t i = 0; i < NBUCKETS; i++) {
 			cum += atomic_load_explicit(&m_hist[rt][i], memory_order_relaxed);
-			fprintf(f, "medimail_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %lu\n",
+			fprintf(f,
+				"medimail_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} "
+				"%lu\n",
 				api_routes[rt].name, buckets[i], cum);
 		}
 		fprintf(f, "medimail_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %lu\n",
 			api_routes[rt].name, total);
-		fprintf(f, "medimail_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", api_routes[rt].name,
+		fprintf(f, "medimail_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
+			api_routes[rt].name,
 			(double)atomic_load_explicit(&m_sum_us[rt], memory_order_relaxed) / 1e6);
 		fprintf(f, "medimail_http_request_duration_seconds_count{endpoint=\"%s\"} %lu\n",
 			api_routes[rt].name, total);
 	}
-	fprintf(f, "# HELP medimail_http_rate_limited_total Requests refused by the per-source rate limit.\n"
-		   "# TYPE medimail_http_rate_limited_total counter\n"
-		   "medimail_http_rate_limited_total %lu\n",
+	fprintf(f,
+		"# HELP medimail_http_rate_limited_total Requests refused by the per-source rate limit.\n"
+		"# TYPE medimail_http_rate_limited_total counter\n"
+		"medimail_http_rate_limited_total %lu\n",
 		atomic_load(&m_rate_limited));
 	fclose(f);
 	return buf;
@@ -107,7 +114,7 @@ struct bucket {
 	double at;
 };
 static struct bucket rate[RATE_SLOTS];
-static pthread_mutex_t rate_lock[RATE_STRIPES] = { [0 ... RATE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER };
+static pthread_mutex_t rate_lock[RATE_STRIPES] = {[0 ... RATE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
 static double mono(void)
 {
@@ -182,7 +189,8 @@ unsigned http_body_check(struct http_req *r, const struct body_field *spec, size
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(r->body, key, v) {
+	json_object_foreach(r->body, key, v)
+	{
 		size_t i;
 		for (i = 0; i < n; i++)
 			if (!strcmp(key, spec[i].name))
@@ -191,8 +199,10 @@ unsigned http_body_check(struct http_req *r, const struct body_field *spec, size
 			return http_fail(r, 400, "unknown_field", "unknown field \"%.64s\"", key);
 		if (!json_is_string(v))
 			return http_fail(r, 400, "invalid_field", "%s must be a string", spec[i].name);
-		if (json_string_length(v) > spec[i].max || strlen(json_string_value(v)) != json_string_length(v))
-			return http_fail(r, 400, "invalid_field", "%s is too long or holds a NUL", spec[i].name);
+		if (json_string_length(v) > spec[i].max ||
+			strlen(json_string_value(v)) != json_string_length(v))
+			return http_fail(
+				r, 400, "invalid_field", "%s is too long or holds a NUL", spec[i].name);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (spec[i].required && !json_object_get(r->body, spec[i].name))
@@ -210,7 +220,7 @@ const char *http_body_str(const struct http_req *r, const char *name)
 struct conn_ctx {
 	double start;
 	enum http_route route;
-	unsigned early;          /* a refusal decided before the body (status) */
+	unsigned early; /* a refusal decided before the body (status) */
 	const char *early_code, *early_msg;
 	bool too_big;
 	char *body;
@@ -240,7 +250,8 @@ static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const cha
 
 static void addr_of(struct MHD_Connection *conn, unsigned char out[16], char *text, size_t textlen)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 
 	memset(out, 0, 16);
@@ -322,7 +333,7 @@ static unsigned authenticate(struct http_req *r)
 		goto out;
 	}
 	if (rc < 0) {
-		struct audit_ctx a = { .event = "api-auth", .caller = "http", .remote = r->remote };
+		struct audit_ctx a = {.event = "api-auth", .caller = "http", .remote = r->remote};
 		r->www_auth = true;
 		audit(&a, false, "bad service credentials");
 		rc = http_fail(r, 401, "unauthorized", "bad service credentials");
@@ -341,17 +352,17 @@ out:
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+	const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct http *h = cls;
 	struct conn_ctx *cx = *con_cls;
-	struct http_req r = { 0 };
+	struct http_req r = {0};
 	enum MHD_Result ret;
 	unsigned char addr[16];
 
 	if (!cx) {
 		const struct mm_config *c;
-		struct hdr_sum hs = { 0 };
+		struct hdr_sum hs = {0};
 		const char *cl;
 
 		cx = calloc(1, sizeof(*cx));
@@ -431,12 +442,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 		json_error_t je;
 
-		if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';' && ct[16] != ' '))
+		if (!ct || strncasecmp(ct, "application/json", 16) ||
+			(ct[16] && ct[16] != ';' && ct[16] != ' '))
 			http_fail(&r, 415, "unsupported_media_type", "send application/json");
 		else if (!cx->body || !json_depth_ok(cx->body, cx->len, HTTP_JSON_DEPTH))
 			http_fail(&r, 400, "invalid_json", "a flat JSON object is expected");
 		else if (!(r.body = json_loadb(cx->body, cx->len, JSON_REJECT_DUPLICATES, &je)) ||
-			 !json_is_object(r.body))
+			!json_is_object(r.body))
 			http_fail(&r, 400, "invalid_json", "malformed JSON or not an object");
 	} else if (cx->len) {
 		http_fail(&r, 400, "unexpected_body", "this endpoint takes no body");
@@ -456,7 +468,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(
+	void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct conn_ctx *cx = *con_cls;
 
@@ -567,8 +580,9 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	}
 	/* Session tokens and client secrets cross this socket: clear text only on loopback. */
 	if (!c->http_tls_cert && !loopback) {
-		snprintf(errbuf, errlen, "http_listen %s: plain HTTP is refused off loopback; set http_tls_cert/key",
-			 c->http_listen);
+		snprintf(errbuf, errlen,
+			"http_listen %s: plain HTTP is refused off loopback; set http_tls_cert/key",
+			c->http_listen);
 		return -EPERM;
 	}
 	h = calloc(1, sizeof(*h));
@@ -577,7 +591,8 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	h->d = d;
 	h->lock = lock;
 	if (c->http_tls_cert) {
-		if ((r = read_pem(c->http_tls_cert, &h->cert)) < 0 || (r = read_pem(c->http_tls_key, &h->key)) < 0) {
+		if ((r = read_pem(c->http_tls_cert, &h->cert)) < 0 ||
+			(r = read_pem(c->http_tls_key, &h->key)) < 0) {
 			snprintf(errbuf, errlen, "http_tls_cert/http_tls_key: %s", strerror(-r));
 			goto fail;
 		}
@@ -589,7 +604,7 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	{
 		struct MHD_OptionItem ops[16];
 		size_t n = 0;
-#define OPT(o, v, p) ops[n++] = (struct MHD_OptionItem){ o, (intptr_t)(v), p }
+#define OPT(o, v, p) ops[n++] = (struct MHD_OptionItem){o, (intptr_t)(v), p}
 		OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
 		OPT(MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL);
 		OPT(MHD_OPTION_CONNECTION_LIMIT, c->http_max_connections, NULL);
@@ -602,13 +617,13 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		}
 		OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-					  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-					  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-					  MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+			on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY, ops,
+			MHD_OPTION_END);
 	}
 	if (!h->mhd) {
-		snprintf(errbuf, errlen, "http_listen %s: cannot start the listener (address in use?)", c->http_listen);
+		snprintf(errbuf, errlen, "http_listen %s: cannot start the listener (address in use?)",
+			c->http_listen);
 		r = -EADDRINUSE;
 		goto fail;
 	}

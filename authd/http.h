@@ -8,7 +8,7 @@
 #include "daemon.h"
 
 #define MM_WUR __attribute__((warn_unused_result))
-#define HTTP_JSON_DEPTH 4        /* request bodies are flat objects */
+#define HTTP_JSON_DEPTH 4 /* request bodies are flat objects */
 #define HTTP_MAX_HEADERS 64
 
 struct http;
@@ -24,21 +24,22 @@ struct http_req {
 	const char *url;
 	bool tls;
 	char remote[64];
-	char client[64];          /* authenticated service client id, if any */
-	json_t *body;             /* POST: the parsed JSON object */
+	char client[64]; /* authenticated service client id, if any */
+	json_t *body; /* POST: the parsed JSON object */
 	/* the reply */
 	unsigned status;
-	json_t *reply;            /* object; for errors {"error", "message"} */
-	char *location;           /* 302 target */
-	char *cookie;             /* Set-Cookie value */
-	bool www_auth;            /* 401: ask for Basic credentials */
-	char *text;               /* non-JSON body (metrics) */
+	json_t *reply; /* object; for errors {"error", "message"} */
+	char *location; /* 302 target */
+	char *cookie; /* Set-Cookie value */
+	bool www_auth; /* 401: ask for Basic credentials */
+	char *text; /* non-JSON body (metrics) */
 	const char *text_type;
 };
 
 /* Starts the listener when http_listen is configured; lock is the daemon's
  * reload lock, held shared while a request runs. */
-int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char *errbuf, size_t errlen) MM_WUR;
+int http_start(
+	struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char *errbuf, size_t errlen) MM_WUR;
 void http_stop(struct http *h);
 
 /* Sets a JSON error reply {"error": code, "message": msg}; returns status. */
@@ -63,16 +64,26 @@ const char *http_body_str(const struct http_req *r, const char *name);
 
 /* Routes (api.c). */
 enum http_route {
-	ROUTE_HEALTHZ, ROUTE_METRICS, ROUTE_INTROSPECT, ROUTE_LOGOUT, ROUTE_ECPS_START, ROUTE_ECPS_POLL,
-	ROUTE_PSC_LOGIN, ROUTE_PSC_CALLBACK, ROUTE_LOGIN_PASSWORD, ROUTE_LOGIN_CODE, ROUTE_PSC_LINK, ROUTE_OTHER,
+	ROUTE_HEALTHZ,
+	ROUTE_METRICS,
+	ROUTE_INTROSPECT,
+	ROUTE_LOGOUT,
+	ROUTE_ECPS_START,
+	ROUTE_ECPS_POLL,
+	ROUTE_PSC_LOGIN,
+	ROUTE_PSC_CALLBACK,
+	ROUTE_LOGIN_PASSWORD,
+	ROUTE_LOGIN_CODE,
+	ROUTE_PSC_LINK,
+	ROUTE_OTHER,
 	ROUTE_N
 };
 struct route {
 	const char *path;
 	const char *method;
-	bool service_auth;        /* HTTP Basic with a service client */
+	bool service_auth; /* HTTP Basic with a service client */
 	unsigned (*handler)(struct http_req *r);
-	const char *name;         /* metrics label */
+	const char *name; /* metrics label */
 };
 extern const struct route api_routes[ROUTE_N];
 /* A session for account_dn as the JSON reply {session_token, ...} (api.c). */

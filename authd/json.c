@@ -54,7 +54,7 @@ static void sb_str(struct sb *b, const char *s)
 
 char *json_flat_encode(const char *const *kv, size_t n)
 {
-	struct sb b = { 0 };
+	struct sb b = {0};
 	bool first = true;
 
 	sb_putc(&b, '{');
@@ -124,7 +124,7 @@ static void put_utf8(struct sb *b, uint32_t cp)
 /* A JSON string at *s; on success *s is past its closing quote. */
 static int parse_str(const char **s, char **ret)
 {
-	struct sb b = { 0 };
+	struct sb b = {0};
 	const char *p = *s;
 
 	if (*p++ != '"')
@@ -142,7 +142,9 @@ static int parse_str(const char **s, char **ret)
 		}
 		p++;
 		switch (*p) {
-		case '"': case '\\': case '/': sb_putc(&b, *p); break;
+		case '"':
+		case '\\':
+		case '/': sb_putc(&b, *p); break;
 		case 'b': sb_putc(&b, '\b'); break;
 		case 'f': sb_putc(&b, '\f'); break;
 		case 'n': sb_putc(&b, '\n'); break;
@@ -154,7 +156,8 @@ static int parse_str(const char **s, char **ret)
 			p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00) {
 				uint32_t lo;
-				if (p[1] != '\\' || p[2] != 'u' || hex4(p + 3, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+				if (p[1] != '\\' || p[2] != 'u' || hex4(p + 3, &lo) < 0 || lo < 0xdc00 ||
+					lo > 0xdfff)
 					goto bad;
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				p += 6;
@@ -163,8 +166,7 @@ static int parse_str(const char **s, char **ret)
 			}
 			put_utf8(&b, cp);
 			break;
-		default:
-			goto bad;
+		default: goto bad;
 		}
 		p++;
 	}
@@ -180,7 +182,7 @@ bad:
 
 int json_flat_parse(const char *s, struct json_flat *ret)
 {
-	struct json_flat j = { 0 };
+	struct json_flat j = {0};
 	int rc = -EINVAL;
 
 	memset(ret, 0, sizeof(*ret));

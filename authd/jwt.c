@@ -11,7 +11,7 @@
 
 struct jwk {
 	char kid[64];
-	bool ec;                /* EC P-256, else RSA */
+	bool ec; /* EC P-256, else RSA */
 	gnutls_pubkey_t pk;
 };
 
@@ -58,8 +58,9 @@ int b64url_decode(const char *in, size_t inlen, unsigned char **ret, size_t *ret
 	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
-	if (sodium_base642bin(buf, cap, in, inlen, NULL, &n, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) < 0 ||
-	    end != in + inlen) {
+	if (sodium_base642bin(buf, cap, in, inlen, NULL, &n, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) <
+			0 ||
+		end != in + inlen) {
 		free(buf);
 		return -EBADMSG;
 	}
@@ -100,7 +101,7 @@ static int jwk_import(const json_t *o, struct jwk *k)
 	const char *kty = json_string_value(json_object_get(o, "kty"));
 	const char *kid = json_string_value(json_object_get(o, "kid"));
 	const char *use = json_string_value(json_object_get(o, "use"));
-	gnutls_datum_t a = { 0 }, b = { 0 };
+	gnutls_datum_t a = {0}, b = {0};
 	int r = -ENOTSUP;
 
 	if (!kty || !kid || strlen(kid) >= sizeof(k->kid) || (use && strcmp(use, "sig")))
@@ -120,8 +121,8 @@ static int jwk_import(const json_t *o, struct jwk *k)
 		r = 0;
 	} else if (!strcmp(kty, "EC")) {
 		const char *crv = json_string_value(json_object_get(o, "crv"));
-		if (!crv || strcmp(crv, "P-256") || member_b64(o, "x", &a) < 0 || member_b64(o, "y", &b) < 0 ||
-		    a.size != 32 || b.size != 32)
+		if (!crv || strcmp(crv, "P-256") || member_b64(o, "x", &a) < 0 ||
+			member_b64(o, "y", &b) < 0 || a.size != 32 || b.size != 32)
 			goto out;
 		if (gnutls_pubkey_import_ecc_raw(k->pk, GNUTLS_ECC_CURVE_SECP256R1, &a, &b) < 0)
 			goto out;
@@ -159,7 +160,8 @@ int jwks_parse(const char *text, size_t len, struct jwks **ret)
 		r = -ENOMEM;
 		goto out;
 	}
-	json_array_foreach(keys, i, o) {
+	json_array_foreach(keys, i, o)
+	{
 		if (k->n == JWKS_MAX_KEYS)
 			break;
 		if (json_is_object(o) && jwk_import(o, &k->keys[k->n]) == 0)
@@ -196,8 +198,9 @@ static json_t *decode_object(const char *p, size_t n)
 
 	if (b64url_decode(p, n, &b, &len) < 0)
 		return NULL;
-	o = json_depth_ok((const char *)b, len, 8) ? json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES, NULL)
-						    : NULL;
+	o = json_depth_ok((const char *)b, len, 8)
+		? json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES, NULL)
+		: NULL;
 	free(b);
 	if (o && !json_is_object(o)) {
 		json_decref(o);
@@ -210,7 +213,7 @@ int jws_verify(const struct jwks *k, const char *compact, json_t **ret_payload, 
 {
 	const char *d1, *d2, *alg, *kid;
 	json_t *hdr = NULL, *payload = NULL;
-	gnutls_datum_t data, sig = { 0 }, der = { 0 };
+	gnutls_datum_t data, sig = {0}, der = {0};
 	const struct jwk *key = NULL;
 	unsigned char *sigb = NULL;
 	size_t len = strnlen(compact, JWT_MAX_LEN + 1), siglen = 0;
@@ -265,7 +268,7 @@ int jws_verify(const struct jwks *k, const char *compact, json_t **ret_payload, 
 	data.data = (unsigned char *)compact;
 	data.size = (unsigned)(d2 - compact);
 	if (ec) {
-		gnutls_datum_t rr = { sigb, 32 }, ss = { sigb + 32, 32 };
+		gnutls_datum_t rr = {sigb, 32}, ss = {sigb + 32, 32};
 		/* JWS carries r||s; GnuTLS verifies DER */
 		if (siglen != 64 || gnutls_encode_rs_value(&der, &rr, &ss) < 0)
 			goto out_bad;
@@ -276,7 +279,7 @@ int jws_verify(const struct jwks *k, const char *compact, json_t **ret_payload, 
 		r = gnutls_pubkey_verify_data2(key->pk, GNUTLS_SIGN_RSA_SHA256, 0, &data, &sig);
 	}
 	if (r < 0) {
-out_bad:
+	out_bad:
 		r = -EKEYREJECTED;
 		goto out;
 	}
@@ -310,16 +313,19 @@ int idtoken_check(const json_t *claims, const struct idtoken_expect *x, const ch
 	bool aud_ok = false;
 	size_t i;
 
-#define FAIL(w) do { *ret_why = (w); return -EACCES; } while (0)
+#define FAIL(w)                                                                                              \
+	do {                                                                                                 \
+		*ret_why = (w);                                                                              \
+		return -EACCES;                                                                              \
+	} while (0)
 	s = json_string_value(json_object_get(claims, "iss"));
 	if (!s || strcmp(s, x->issuer))
 		FAIL("iss");
 	if (json_is_string(aud))
 		aud_ok = !strcmp(json_string_value(aud), x->audience);
 	else if (json_is_array(aud) && json_array_size(aud) <= 16) {
-		json_array_foreach(aud, i, v)
-			if (json_is_string(v) && !strcmp(json_string_value(v), x->audience))
-				aud_ok = true;
+		json_array_foreach(aud, i,
+			v) if (json_is_string(v) && !strcmp(json_string_value(v), x->audience)) aud_ok = true;
 		/* Several audiences: the token must say it was issued to us. */
 		if (aud_ok && json_array_size(aud) > 1) {
 			s = json_string_value(json_object_get(claims, "azp"));

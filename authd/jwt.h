@@ -26,9 +26,9 @@ int jws_verify(const struct jwks *k, const char *compact, json_t **ret_payload, 
 
 struct idtoken_expect {
 	const char *issuer;
-	const char *audience;  /* our client_id */
-	const char *nonce;     /* NULL: the flow has no nonce (CIBA) */
-	const char *acr;       /* NULL: not checked */
+	const char *audience; /* our client_id */
+	const char *nonce; /* NULL: the flow has no nonce (CIBA) */
+	const char *acr; /* NULL: not checked */
 	long long now;
 	unsigned leeway;
 };

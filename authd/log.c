@@ -30,8 +30,8 @@ static void emit(int level, const char *text)
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		pthread_mutex_lock(&lock);
-		fprintf(stderr, "%s.%03ldZ medimail-authd[%d]: %s\n", stamp, ts.tv_nsec / 1000000,
-			level, text);
+		fprintf(stderr, "%s.%03ldZ medimail-authd[%d]: %s\n", stamp, ts.tv_nsec / 1000000, level,
+			text);
 		fflush(stderr);
 		pthread_mutex_unlock(&lock);
 	} else {

@@ -9,11 +9,11 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* The context of an audited decision. Strings may be NULL. Never pass a secret. */
 struct audit_ctx {
-	const char *event;   /* register, confirm, validate, auth, otp, ... */
-	const char *caller;  /* "uid=1000" or a service id */
-	const char *method;  /* password, otp, cps, ecps, psc */
+	const char *event; /* register, confirm, validate, auth, otp, ... */
+	const char *caller; /* "uid=1000" or a service id */
+	const char *method; /* password, otp, cps, ecps, psc */
 	const char *service; /* PAM service or API client */
-	const char *remote;  /* remote host */
+	const char *remote; /* remote host */
 	const char *account; /* login or DN of the account concerned */
 };
 void audit(const struct audit_ctx *ctx, bool ok, const char *reason);

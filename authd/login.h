@@ -10,7 +10,7 @@
 const char *login_field(const struct req *r, const char *key);
 /* One audit line with the request's service and remote host. */
 void login_audit(const struct req *r, const char *event, const char *method, const char *account, bool ok,
-		 const char *reason);
+	const char *reason);
 /* The individual account named by the request field "user" (login or login
  * e-mail), read with attrs (which must include uid, mmAccountType, mmStatus
  * and uidNumber), after the caller rules: an admin may name anyone, another
@@ -31,13 +31,14 @@ int login_handle_load(struct req *r, const char *context, const char *handle, st
 	__attribute__((warn_unused_result));
 /* Creates such an entry; writes the new handle (64 hex) to ret_handle. */
 int login_handle_create(struct req *r, const char *context, const char *user_dn, const char *account_dn,
-			const char *method, long long ttl, char ret_handle[65]) __attribute__((warn_unused_result));
+	const char *method, long long ttl, char ret_handle[65]) __attribute__((warn_unused_result));
 int login_handle_delete(struct req *r, const struct entry *e) __attribute__((warn_unused_result));
 long long login_now(void);
 /* Checks and consumes the txn of a password + one-time code login of the
  * account user_dn completed with OTP_VERIFY then=card_link: 0, or -ENOENT
  * (unknown, another account's, not completed, already used), -ETIMEDOUT. */
-int login_txn_consume(struct req *r, const char *txn, const char *user_dn) __attribute__((warn_unused_result));
+int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
+	__attribute__((warn_unused_result));
 
 /* login_session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
 int login_session_open(struct req *r);

@@ -14,8 +14,8 @@
 
 #define SESSION_TTL (7 * 24 * 3600) /* a forgotten session entry goes away after a week */
 
-static const char *const user_attrs[] = { "uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
-	"mmDefaultAccount", "uidNumber", "mmStatusReason", NULL };
+static const char *const user_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
+	"mmDefaultAccount", "uidNumber", "mmStatusReason", NULL};
 
 /* Is target (an entry) an account that user may act as? Its own account, or
  * an active ORG that lists it among its connection accounts. */
@@ -24,12 +24,12 @@ static bool may_act_as(const struct entry *user, const struct entry *target)
 	if (!strcasecmp(user->dn, target->dn))
 		return true;
 	return !strcmp(entry_get(target, "mmAccountType") ?: "", MM_TYPE_ORG) &&
-	       !strcmp(entry_get(target, "mmStatus") ?: "", MM_STATUS_ACTIVE) &&
-	       entry_has_value(target, "mmMember", user->dn);
+		!strcmp(entry_get(target, "mmStatus") ?: "", MM_STATUS_ACTIVE) &&
+		entry_has_value(target, "mmMember", user->dn);
 }
 
-static const char *const target_attrs[] = { "uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
-	"mmMember", NULL };
+static const char *const target_attrs[] = {
+	"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "mmMember", NULL};
 
 static void put_account(struct req *r, const struct entry *a)
 {
@@ -54,10 +54,12 @@ static int resolve_target(struct req *r, const char *event, const struct entry *
 	rc = account_find_attrs(r, target, target_attrs, &t);
 	if (rc == -ENOENT || (rc == 0 && !may_act_as(user, t))) {
 		login_audit(r, event, NULL, entry_get(user, "uid"), false,
-			    rc == 0 ? "target is not an account of the user" : "unknown target");
+			rc == 0 ? "target is not an account of the user" : "unknown target");
 		entry_free(t);
-		return req_fail(r, -EACCES, "%s ne fait pas partie de vos comptes (compte individuel ou BAL ORG dont vous êtes compte de connexion)",
-				target);
+		return req_fail(r, -EACCES,
+			"%s ne fait pas partie de vos comptes (compte individuel ou BAL ORG dont vous êtes "
+			"compte de connexion)",
+			target);
 	}
 	if (rc < 0)
 		return store_fail(r, rc, target);
@@ -208,13 +210,16 @@ int login_accounts(struct req *r)
 		return rc;
 	def = entry_get(u, "mmDefaultAccount");
 	esc = store_escape(u->dn);
-	if (!esc || asprintf(&filter, "(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(mmMember=%s))",
-			     esc) < 0) {
+	if (!esc ||
+		asprintf(&filter,
+			"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(mmMember=%s))",
+			esc) < 0) {
 		filter = NULL;
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = store_search(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, target_attrs, 500, &orgs, &n);
+	rc = store_search(
+		r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, target_attrs, 500, &orgs, &n);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "comptes");
 		goto out;

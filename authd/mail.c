@@ -45,8 +45,7 @@ int mail_encode_header(const char *s, char *out, size_t outsz)
 	if (outsz < 12 + sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL))
 		return -ENOSPC;
 	strcpy(out, "=?UTF-8?B?");
-	sodium_bin2base64(out + 10, outsz - 10, (const unsigned char *)s, n,
-			  sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(out + 10, outsz - 10, (const unsigned char *)s, n, sodium_base64_VARIANT_ORIGINAL);
 	strcat(out, "?=");
 	return 0;
 }
@@ -69,7 +68,7 @@ int mail_send(const struct mm_config *c, const char *to, const char *subject, co
 	char subj[1024], from[320], date[64], msgid[128], idrand[17];
 	unsigned char rnd[8];
 	struct curl_slist *rcpt = NULL;
-	struct upload up = { 0 };
+	struct upload up = {0};
 	char *msg = NULL, *pw = NULL;
 	CURL *curl = NULL;
 	CURLcode rc;
@@ -90,10 +89,10 @@ int mail_send(const struct mm_config *c, const char *to, const char *subject, co
 	sodium_bin2hex(idrand, sizeof(idrand), rnd, sizeof(rnd));
 	snprintf(msgid, sizeof(msgid), "<%lld.%s@medimail-authd>", (long long)now, idrand);
 	n = asprintf(&msg,
-		     "From: %s\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n"
-		     "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
-		     "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n%s\r\n",
-		     c->smtp_from, to, subj, date, msgid, body);
+		"From: %s\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+		"Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n%s\r\n",
+		c->smtp_from, to, subj, date, msgid, body);
 	if (n < 0)
 		return -ENOMEM;
 	up.data = msg;

@@ -45,7 +45,8 @@ static void on_signal(struct server *srv)
 			char err[512];
 
 			if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0) {
-				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
+				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
+					err);
 				continue;
 			}
 			if (store_new(nc, &ns) < 0) {
@@ -113,15 +114,18 @@ static int detach(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
-		{ "debug", no_argument, NULL, 'd' },        { "test", no_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"debug", no_argument, NULL, 'd'},
+		{"test", no_argument, NULL, 't'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *path = MM_DEFAULT_CONFIG;
 	bool foreground = false, debug = false, test = false;
-	struct server srv = { 0 };
-	struct daemon d = { 0 };
+	struct server srv = {0};
+	struct daemon d = {0};
 	struct http *http = NULL;
 	char err[512], *socket_at_start = NULL, *pidfile_at_start = NULL;
 	sigset_t mask;
@@ -164,7 +168,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = secret_init(d.cfg->hash_key_file, d.cfg->argon2_opslimit, d.cfg->argon2_memlimit,
-			d.cfg->argon2_parallel, err, sizeof(err));
+		d.cfg->argon2_parallel, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: hash key: %s\n", err);
 		return 1;
@@ -176,7 +180,8 @@ int main(int argc, char **argv)
 	}
 	r = store_new(d.cfg, &d.store);
 	if (r < 0) {
-		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n", strerror(-r));
+		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n",
+			strerror(-r));
 		return 1;
 	}
 	socket_at_start = strdup(d.cfg->socket_path);

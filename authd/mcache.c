@@ -104,8 +104,9 @@ static char *base_of(const struct mm_config *c, const char *ou)
 
 int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_snapshot **ret)
 {
-	static const char *const uattrs[] = { "uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL };
-	static const char *const gattrs[] = { "uid", "gidNumber", "mmMember", NULL };
+	static const char *const uattrs[] = {
+		"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL};
+	static const char *const gattrs[] = {"uid", "gidNumber", "mmMember", NULL};
 	struct entry **ue = NULL, **ge = NULL;
 	size_t nue = 0, nge = 0;
 	struct mc_snapshot *s = NULL;
@@ -119,19 +120,20 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 		goto out;
 	}
 	r = store_search_all(st, people, LDAP_SCOPE_SUBTREE,
-			     "(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs,
-			     &ue, &nue);
+		"(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs, &ue,
+		&nue);
 	if (r < 0)
 		goto out;
 	r = store_search_all(st, orgs, LDAP_SCOPE_SUBTREE,
-			     "(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs, &ge,
-			     &nge);
+		"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs, &ge,
+		&nge);
 	if (r < 0)
 		goto out;
 	r = -ENOMEM;
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->users = calloc(nue + 1, sizeof(*s->users))) ||
-	    !(s->groups = calloc(nge + 1, sizeof(*s->groups))) || !(bydn = calloc(nue + 1, sizeof(*bydn))))
+		!(s->groups = calloc(nge + 1, sizeof(*s->groups))) ||
+		!(bydn = calloc(nue + 1, sizeof(*bydn))))
 		goto out;
 	atomic_init(&s->refs, 1);
 	for (size_t i = 0; i < nue; i++) {
@@ -167,7 +169,7 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 		if (!g->name || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
 			goto out;
 		for (size_t j = 0; mem && j < mem->nvals; j++) {
-			struct mc_user key = { .dn = mem->vals[j] }, *kp = &key, **hit;
+			struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
 
 			hit = bsearch(&kp, bydn, s->nusers, sizeof(*bydn), dn_cmp);
 			if (hit) /* only active users are members */
@@ -211,7 +213,7 @@ static int publish(const char *dir, const char *name, const uint8_t *img, size_t
 	size_t off = 0;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
-	    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) >= (int)sizeof(tmp))
+		snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
@@ -257,7 +259,8 @@ static uint64_t next_generation(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* Unique within this run; different from a previous run's files in practice. */
-	return ((uint64_t)ts.tv_sec << 24) ^ ((uint64_t)ts.tv_nsec >> 6) ^ (atomic_fetch_add(&counter, 1) + 1);
+	return ((uint64_t)ts.tv_sec << 24) ^ ((uint64_t)ts.tv_nsec >> 6) ^
+		(atomic_fetch_add(&counter, 1) + 1);
 }
 
 static uint32_t random_seed(void)
@@ -273,8 +276,8 @@ static uint32_t random_seed(void)
 	return v ? v : (uint32_t)time(NULL);
 }
 
-static int build_passwd(const struct mm_config *c, const struct mc_snapshot *snap, uint64_t gen, uint8_t **img,
-			size_t *len)
+static int build_passwd(
+	const struct mm_config *c, const struct mc_snapshot *snap, uint64_t gen, uint8_t **img, size_t *len)
 {
 	struct mc_builder *b = NULL;
 	char home[512];
@@ -284,7 +287,8 @@ static int build_passwd(const struct mm_config *c, const struct mc_snapshot *sna
 		const struct mc_user *u = &snap->users[i];
 
 		mcache_home(c, u->login, home, sizeof(home));
-		r = mc_builder_add_pw(b, u->login, u->mail, u->uid, (uint32_t)c->user_gid, u->gecos, home, c->shell);
+		r = mc_builder_add_pw(
+			b, u->login, u->mail, u->uid, (uint32_t)c->user_gid, u->gecos, home, c->shell);
 		if (r == -EINVAL) /* one odd entry must not take the whole cache down */
 			r = 0;
 	}
@@ -301,12 +305,15 @@ static int ptr_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int build_group(const struct mm_config *c, const struct mc_snapshot *snap, uint64_t gen, uint8_t **img,
-		       size_t *len)
+static int build_group(
+	const struct mm_config *c, const struct mc_snapshot *snap, uint64_t gen, uint8_t **img, size_t *len)
 {
 	struct mc_builder *b = NULL;
 	/* memberof: for each user (by its login pointer), the gids of its groups */
-	struct link { const char *login; uint32_t gid; } *links = NULL;
+	struct link {
+		const char *login;
+		uint32_t gid;
+	} *links = NULL;
 	size_t nlinks = 0, total = 0;
 	uint32_t *gids = NULL;
 	int r = mc_builder_new(MC_GROUP, random_seed(), &b);
@@ -322,7 +329,7 @@ static int build_group(const struct mm_config *c, const struct mc_snapshot *snap
 		if (r == -EINVAL || r == -E2BIG)
 			r = 0;
 		for (size_t j = 0; j < g->nmembers; j++)
-			links[nlinks++] = (struct link){ g->members[j], g->gid };
+			links[nlinks++] = (struct link){g->members[j], g->gid};
 	}
 	/* Group the links by user: member strings are shared with the users, so the pointer is the key. */
 	if (r == 0)
@@ -376,13 +383,13 @@ static struct {
 	pthread_cond_t wake;
 	pthread_t thread;
 	bool running, stopping, pending;
-	unsigned long dirty;       /* bumped by every invalidation */
-	char *dir;                 /* cache_dir of the files currently published */
-	struct mc_snapshot *snap;  /* latest snapshot */
-	unsigned refresh;          /* cache_refresh of the configuration last read */
+	unsigned long dirty; /* bumped by every invalidation */
+	char *dir; /* cache_dir of the files currently published */
+	struct mc_snapshot *snap; /* latest snapshot */
+	unsigned refresh; /* cache_refresh of the configuration last read */
 	struct daemon *d;
 	pthread_rwlock_t *reload_lock;
-} mc = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+} mc = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 struct mc_snapshot *mcache_snapshot_get(void)
 {
@@ -496,7 +503,8 @@ static void *builder_main(void *arg)
 		pthread_mutex_unlock(&mc.lock);
 		r = rebuild(&seen);
 		if (r < 0) {
-			log_msg(LOG_ERR, "name-service cache not rebuilt: %s (keeping the previous files)", strerror(-r));
+			log_msg(LOG_ERR, "name-service cache not rebuilt: %s (keeping the previous files)",
+				strerror(-r));
 			retry = 5;
 		} else {
 			retry = 0;

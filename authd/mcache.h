@@ -10,8 +10,8 @@
 
 struct mc_user {
 	char *login;
-	char *mail;   /* login e-mail, may be NULL */
-	char *gecos;  /* "Prénom NOM" */
+	char *mail; /* login e-mail, may be NULL */
+	char *gecos; /* "Prénom NOM" */
 	char *dn;
 	uint32_t uid;
 };

@@ -16,18 +16,18 @@
 #define GRENT_FIELDS 240
 #define GRENT_BYTES (MM_FRAME_MAX / 2)
 
-static const char *const user_attrs[] = { "uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
-					   "mmStatus", "mmAccountType", "objectClass", NULL };
-static const char *const org_attrs[] = { "uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType",
-					  "objectClass", NULL };
+static const char *const user_attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
+	"mmStatus", "mmAccountType", "objectClass", NULL};
+static const char *const org_attrs[] = {
+	"uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType", "objectClass", NULL};
 
 /* An active individual account. */
 static bool is_user(const struct entry *e)
 {
 	const char *st = entry_get(e, "mmStatus"), *type = entry_get(e, "mmAccountType");
 
-	return entry_has_value(e, "objectClass", "mmAccount") && st && !strcmp(st, MM_STATUS_ACTIVE) && type &&
-	       strcmp(type, MM_TYPE_ORG) != 0;
+	return entry_has_value(e, "objectClass", "mmAccount") && st && !strcmp(st, MM_STATUS_ACTIVE) &&
+		type && strcmp(type, MM_TYPE_ORG) != 0;
 }
 
 /* An active BAL ORG. */
@@ -35,8 +35,8 @@ static bool is_org(const struct entry *e)
 {
 	const char *st = entry_get(e, "mmStatus"), *type = entry_get(e, "mmAccountType");
 
-	return entry_has_value(e, "objectClass", "mmAccount") && st && !strcmp(st, MM_STATUS_ACTIVE) && type &&
-	       !strcmp(type, MM_TYPE_ORG);
+	return entry_has_value(e, "objectClass", "mmAccount") && st && !strcmp(st, MM_STATUS_ACTIVE) &&
+		type && !strcmp(type, MM_TYPE_ORG);
 }
 
 static const char *get(const struct req *r, const char *key)
@@ -109,7 +109,7 @@ static int user_find(struct req *r, const char *name, struct entry **ret, unsign
 	login = entry_get(e, "uid");
 	/* Logins are case-sensitive names in Unix (the directory matches case-blind). */
 	if (!is_user(e) || !login || (!by_mail && strcmp(login, name)) || strchr(login, '@') ||
-	    !id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid)) {
+		!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid)) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -132,7 +132,7 @@ static int put_passwd(struct req *r, const struct entry *e, unsigned long uid)
 	mcache_home(r->cfg, login, home, sizeof(home));
 	req_put(r, "name", login);
 	if (mm_msg_addf(r->out, "uid", "%lu", uid) < 0 ||
-	    mm_msg_addf(r->out, "gid", "%u", (unsigned)r->cfg->user_gid) < 0)
+		mm_msg_addf(r->out, "gid", "%u", (unsigned)r->cfg->user_gid) < 0)
 		return -ENOMEM;
 	if (g && sn) {
 		if (mm_msg_addf(r->out, "gecos", "%s %s", g, sn) < 0)
@@ -178,8 +178,10 @@ int nss_getpwuid(struct req *r)
 	snprintf(filter, sizeof(filter), "(uidNumber=%lu)", uid);
 	rc = store_search_one(r->store, base, LDAP_SCOPE_SUBTREE, filter, user_attrs, &e);
 	free(base);
-	if (rc == 0 && (!is_user(e) || !entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
-			!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &got) || got != uid))
+	if (rc == 0 &&
+		(!is_user(e) || !entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
+			!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &got) ||
+			got != uid))
 		rc = -ENOENT;
 	if (rc < 0) {
 		entry_free(e);
@@ -278,15 +280,17 @@ static int org_members(struct req *r, const struct entry *org, char ***ret, size
 		}
 		strcpy(p, ")");
 		if (rc == 0 && strcmp(filter, "(|)"))
-			rc = store_search_all(r->store, base, LDAP_SCOPE_SUBTREE, filter, user_attrs, &v, &nv);
+			rc = store_search_all(
+				r->store, base, LDAP_SCOPE_SUBTREE, filter, user_attrs, &v, &nv);
 		free(filter);
 		for (size_t k = 0; rc == 0 && k < nv; k++) {
 			const char *login = entry_get(v[k], "uid");
 			unsigned long uid;
 
 			if (!is_user(v[k]) || !login || strchr(login, '@') ||
-			    !id_parse(entry_get(v[k], "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &uid) ||
-			    !entry_has_value(org, "mmMember", v[k]->dn))
+				!id_parse(entry_get(v[k], "uidNumber"), r->cfg->uid_min, r->cfg->uid_max,
+					&uid) ||
+				!entry_has_value(org, "mmMember", v[k]->dn))
 				continue;
 			if (!(out[n] = strdup(login)))
 				rc = -ENOMEM;
@@ -319,7 +323,8 @@ static int group_answer(struct req *r, const char *filter_tail, const char *exac
 	if (!base || !(filter = strdup(filter_tail)))
 		goto out;
 	rc = store_search_one(r->store, base, LDAP_SCOPE_SUBTREE, filter, org_attrs, &e);
-	if (rc == 0 && (!is_org(e) || !entry_get(e, "uid") || !name_ok(entry_get(e, "uid")) ||
+	if (rc == 0 &&
+		(!is_org(e) || !entry_get(e, "uid") || !name_ok(entry_get(e, "uid")) ||
 			!id_parse(entry_get(e, "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid) ||
 			/* group names are case-sensitive (the directory matches case-blind) */
 			(exact_name && strcmp(entry_get(e, "uid"), exact_name))))
@@ -382,7 +387,7 @@ int nss_getgrgid(struct req *r)
 
 int nss_initgroups(struct req *r)
 {
-	static const char *const attrs[] = { "gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL };
+	static const char *const attrs[] = {"gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL};
 	const char *name = get(r, "name");
 	char *esc = NULL, *filter = NULL, *base = base_of(r, "orgs");
 	char **gids = NULL;
@@ -418,7 +423,8 @@ int nss_initgroups(struct req *r)
 	for (size_t i = 0; i < nv; i++) {
 		unsigned long gid;
 
-		if (!is_org(v[i]) || !id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid))
+		if (!is_org(v[i]) ||
+			!id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid))
 			continue;
 		if (asprintf(&gids[n], "%lu", gid) < 0)
 			goto out;
@@ -447,7 +453,7 @@ static int ent_start(struct req *r, struct mc_snapshot **ret, unsigned long *ret
 	}
 	*ret_off = 0;
 	if (get(r, "offset") && strcmp(get(r, "offset"), "0") &&
-	    !id_parse(get(r, "offset"), 1, UINT32_MAX, ret_off))
+		!id_parse(get(r, "offset"), 1, UINT32_MAX, ret_off))
 		return req_fail_field(r, "offset", "format", "offset invalide");
 	*ret = mcache_snapshot_get();
 	if (!*ret)
@@ -470,10 +476,10 @@ int nss_pwent(struct req *r)
 
 		mcache_home(r->cfg, u->login, home, sizeof(home));
 		if (mm_msg_addf(r->out, "#", "%zu", k) < 0 || mm_msg_add(r->out, "name", u->login) < 0 ||
-		    mm_msg_addf(r->out, "uid", "%u", u->uid) < 0 ||
-		    mm_msg_addf(r->out, "gid", "%u", (unsigned)r->cfg->user_gid) < 0 ||
-		    mm_msg_add(r->out, "gecos", u->gecos) < 0 || mm_msg_add(r->out, "dir", home) < 0 ||
-		    mm_msg_add(r->out, "shell", r->cfg->shell) < 0)
+			mm_msg_addf(r->out, "uid", "%u", u->uid) < 0 ||
+			mm_msg_addf(r->out, "gid", "%u", (unsigned)r->cfg->user_gid) < 0 ||
+			mm_msg_add(r->out, "gecos", u->gecos) < 0 || mm_msg_add(r->out, "dir", home) < 0 ||
+			mm_msg_add(r->out, "shell", r->cfg->shell) < 0)
 			rc = -ENOMEM;
 	}
 	if (rc == 0 && i < s->nusers && mm_msg_addf(r->out, "next", "%zu", i) < 0)
@@ -505,7 +511,8 @@ int nss_grent(struct req *r)
 		fields += gf;
 		bytes += gb;
 		if (mm_msg_addf(r->out, "#", "%zu", k) < 0 || mm_msg_add(r->out, "name", g->name) < 0 ||
-		    mm_msg_addf(r->out, "gid", "%u", g->gid) < 0 || put_chunks(r, "members", g->members, g->nmembers) < 0)
+			mm_msg_addf(r->out, "gid", "%u", g->gid) < 0 ||
+			put_chunks(r, "members", g->members, g->nmembers) < 0)
 			rc = -ENOMEM;
 		k++;
 	}

@@ -66,8 +66,8 @@ static int store_rec(const struct mm_config *c, const struct offline_rec *rec)
 	char *text = NULL;
 	int r;
 
-	if (asprintf(&text, "login=%s\nmail=%s\naddress=%s\nverifier=%s\nstamp=%lld\ncgu=%s\n", rec->login, rec->mail,
-		     rec->address, rec->verifier, rec->stamp, rec->cgu ? "yes" : "no") < 0)
+	if (asprintf(&text, "login=%s\nmail=%s\naddress=%s\nverifier=%s\nstamp=%lld\ncgu=%s\n", rec->login,
+		    rec->mail, rec->address, rec->verifier, rec->stamp, rec->cgu ? "yes" : "no") < 0)
 		return -ENOMEM;
 	r = write_rec(c, rec->login, text);
 	if (r == 0 && rec->mail[0] && strcasecmp(rec->login, rec->mail))
@@ -93,13 +93,13 @@ int offline_store(const struct mm_config *c, const struct entry *e)
 	const char *login = entry_get(e, "uid"), *mail = entry_get(e, "mmLoginMail");
 	const char *verifier = entry_get(e, "userPassword");
 	const char *address = entry_get(e, "mmMssAddress") ?: mail;
-	struct offline_rec rec = { 0 };
+	struct offline_rec rec = {0};
 	int r;
 
 	if (!c->offline_login)
 		return 0;
 	if (!field_ok(login) || !field_ok(mail) || !field_ok(verifier) || !field_ok(address) ||
-	    strncmp(verifier, "{ARGON2}", 8))
+		strncmp(verifier, "{ARGON2}", 8))
 		return -EINVAL;
 	if (mkdir(c->offline_dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
@@ -131,7 +131,7 @@ int offline_load(const struct mm_config *c, const char *ident, struct offline_re
 		return -ENOENT;
 	/* Only a regular file the daemon wrote, not readable by others. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) ||
-	    st.st_size > REC_MAX) {
+		st.st_size > REC_MAX) {
 		close(fd);
 		return -ENOENT;
 	}
@@ -161,8 +161,8 @@ int offline_load(const struct mm_config *c, const char *ident, struct offline_re
 	}
 	secret_wipe(buf, sizeof(buf));
 	if (!ret->login[0] || !ret->verifier[0] || ret->stamp <= 0 ||
-	    (long long)time(NULL) - ret->stamp > (long long)c->offline_ttl ||
-	    (strcasecmp(ident, ret->login) && strcasecmp(ident, ret->mail))) {
+		(long long)time(NULL) - ret->stamp > (long long)c->offline_ttl ||
+		(strcasecmp(ident, ret->login) && strcasecmp(ident, ret->mail))) {
 		offline_rec_wipe(ret);
 		return -ENOENT;
 	}
@@ -171,7 +171,7 @@ int offline_load(const struct mm_config *c, const char *ident, struct offline_re
 
 void offline_forget(const struct mm_config *c, const struct entry *e)
 {
-	const char *ids[2] = { entry_get(e, "uid"), entry_get(e, "mmLoginMail") };
+	const char *ids[2] = {entry_get(e, "uid"), entry_get(e, "mmLoginMail")};
 	char path[4096];
 
 	if (!c->offline_login)

@@ -9,10 +9,10 @@
 struct offline_rec {
 	char login[256];
 	char mail[256];
-	char address[256];  /* MSSanté address, else login e-mail */
+	char address[256]; /* MSSanté address, else login e-mail */
 	char verifier[256]; /* the {ARGON2} value of the directory */
-	long long stamp;    /* last online login */
-	bool cgu;           /* terms of use accepted */
+	long long stamp; /* last online login */
+	bool cgu; /* terms of use accepted */
 };
 
 /* After an online login (password + code): keeps e's verifier under its

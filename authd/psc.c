@@ -19,7 +19,7 @@
 
 #define HTTP_MAX_BODY (1024u * 1024u)
 #define DISCOVERY_TTL 3600
-#define JWKS_MIN_REFRESH 5   /* seconds between two refreshes forced by the same unknown kid */
+#define JWKS_MIN_REFRESH 5 /* seconds between two refreshes forced by the same unknown kid */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *client_secret;
@@ -68,7 +68,8 @@ int psc_init(const struct mm_config *c, char *errbuf, size_t errlen)
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
 		close(fd);
-		snprintf(errbuf, errlen, "%s: must be a regular file of mode 0600", c->psc_client_secret_file);
+		snprintf(
+			errbuf, errlen, "%s: must be a regular file of mode 0600", c->psc_client_secret_file);
 		return -EPERM;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -167,12 +168,13 @@ static bool url_allowed(const char *url)
 	if (!u)
 		return false;
 	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
 		if (!strcmp(scheme, "https"))
 			ok = true;
 		else if (!strcmp(scheme, "http"))
-			ok = !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") || !strcmp(host, "[::1]");
+			ok = !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") ||
+				!strcmp(host, "[::1]");
 	}
 	curl_free(scheme);
 	curl_free(host);
@@ -195,7 +197,8 @@ static char *basic_header(const char *id, const char *secret)
 	b64 = malloc(b64len);
 	if (!b64)
 		goto out;
-	sodium_bin2base64(b64, b64len, (const unsigned char *)pair, strlen(pair), sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(
+		b64, b64len, (const unsigned char *)pair, strlen(pair), sodium_base64_VARIANT_ORIGINAL);
 	if (asprintf(&hdr, "Authorization: Basic %s", b64) < 0)
 		hdr = NULL;
 out:
@@ -210,7 +213,7 @@ out:
 }
 
 static int http_call(const struct mm_config *c, const char *url, const char *form, bool client_auth,
-		     const char *bearer, struct resp *ret)
+	const char *bearer, struct resp *ret)
 {
 	struct curl_slist *hdrs = NULL;
 	char *auth = NULL, *ct = NULL;
@@ -421,16 +424,20 @@ static void claim(const json_t *o, const char *name, char *out, size_t n)
 }
 
 /* Verifies the ID token of a token response, reads userinfo, fills id. */
-static int identity_from(const struct mm_config *c, const json_t *tok, const char *nonce, struct psc_identity *id,
-			 const char **why)
+static int identity_from(const struct mm_config *c, const json_t *tok, const char *nonce,
+	struct psc_identity *id, const char **why)
 {
 	const char *idt = json_string_value(json_object_get(tok, "id_token"));
 	const char *at = json_string_value(json_object_get(tok, "access_token"));
-	struct idtoken_expect x = { .issuer = c->psc_issuer, .audience = c->psc_client_id, .nonce = nonce,
-				    .acr = c->psc_acr, .now = now_s(), .leeway = c->psc_leeway };
+	struct idtoken_expect x = {.issuer = c->psc_issuer,
+		.audience = c->psc_client_id,
+		.nonce = nonce,
+		.acr = c->psc_acr,
+		.now = now_s(),
+		.leeway = c->psc_leeway};
 	json_t *claims = NULL, *ui = NULL;
 	char *url = NULL;
-	struct resp rs = { 0 };
+	struct resp rs = {0};
 	int r;
 
 	*why = "id_token";
@@ -438,8 +445,9 @@ static int identity_from(const struct mm_config *c, const json_t *tok, const cha
 		return -EACCES;
 	r = verify_jws(c, idt, &claims);
 	if (r < 0) {
-		*why = r == -ENOKEY ? "id_token: unknown key" : r == -ENOTSUP ? "id_token: algorithm refused"
-										: "id_token: bad signature";
+		*why = r == -ENOKEY     ? "id_token: unknown key"
+			: r == -ENOTSUP ? "id_token: algorithm refused"
+					: "id_token: bad signature";
 		return -EACCES;
 	}
 	r = idtoken_check(claims, &x, why);
@@ -478,7 +486,7 @@ static int identity_from(const struct mm_config *c, const json_t *tok, const cha
 			ui = resp_json(&rs);
 		}
 		if (!ui || !json_string_value(json_object_get(ui, "sub")) ||
-		    strcmp(json_string_value(json_object_get(ui, "sub")), id->sub)) {
+			strcmp(json_string_value(json_object_get(ui, "sub")), id->sub)) {
 			*why = "userinfo: sub";
 			r = -EACCES;
 			goto out;
@@ -514,7 +522,7 @@ static bool rpps_of(const char *national_id, char out[12])
 /* The account linked to this PSC subject, else the PER account of that RPPS. */
 static int identity_map(const struct mm_config *c, struct store *s, struct psc_identity *id)
 {
-	static const char *const attrs[] = { "uid", "mmStatus", NULL };
+	static const char *const attrs[] = {"uid", "mmStatus", NULL};
 	struct entry *e = NULL;
 	char *esc = store_escape(id->sub), *filter = NULL, rpps[12];
 	int r;
@@ -570,7 +578,8 @@ static char *esc(const char *v)
 	return curl_easy_escape(NULL, v ? v : "", 0);
 }
 
-int psc_login_begin(const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX])
+int psc_login_begin(
+	const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX])
 {
 	char state[SECRET_TOKEN_HEX], nonce[SECRET_HASH_HEX], verifier[SECRET_HASH_HEX], chal[64];
 	char *ep = NULL, *cid = NULL, *ru = NULL, *sc = NULL, *acr = NULL, *url = NULL;
@@ -594,9 +603,10 @@ int psc_login_begin(const struct mm_config *c, struct store *s, char **ret_url, 
 	sc = esc(c->psc_scope);
 	acr = esc(c->psc_acr);
 	if (!cid || !ru || !sc || !acr ||
-	    asprintf(&url, "%s%cresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s&acr_values=%s"
-			   "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256",
-		     ep, strchr(ep, '?') ? '&' : '?', cid, ru, sc, acr, state, nonce, chal) < 0) {
+		asprintf(&url,
+			"%s%cresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s&acr_values=%s"
+			"&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256",
+			ep, strchr(ep, '?') ? '&' : '?', cid, ru, sc, acr, state, nonce, chal) < 0) {
 		url = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -617,11 +627,11 @@ out:
 }
 
 int psc_login_finish(const struct mm_config *c, struct store *s, const char *state, const char *code,
-		     struct psc_identity *ret, const char **ret_why)
+	struct psc_identity *ret, const char **ret_why)
 {
 	char nonce[SECRET_HASH_HEX], verifier[SECRET_HASH_HEX];
 	char *ep = NULL, *ecode = NULL, *ru = NULL, *form = NULL;
-	struct resp rs = { 0 };
+	struct resp rs = {0};
 	json_t *tok = NULL;
 	int r;
 
@@ -649,8 +659,8 @@ int psc_login_finish(const struct mm_config *c, struct store *s, const char *sta
 		r = -EHOSTUNREACH;
 		goto out;
 	}
-	if (asprintf(&form, "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", ecode, ru,
-		     verifier) < 0) {
+	if (asprintf(&form, "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", ecode,
+		    ru, verifier) < 0) {
 		form = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -697,11 +707,11 @@ void psc_login_abort(const struct mm_config *c, struct store *s, const char *sta
 /* --- e-CPS: CIBA poll mode ------------------------------------------------ */
 
 int psc_ecps_start(const struct mm_config *c, struct store *s, const char *login, struct ecps_start *ret,
-		   const char **ret_why)
+	const char **ret_why)
 {
-	static const char *const attrs[] = { "uid", "mmStatus", "mmNationalId", NULL };
+	static const char *const attrs[] = {"uid", "mmStatus", "mmNationalId", NULL};
 	struct entry *e = NULL;
-	struct resp rs = { 0 };
+	struct resp rs = {0};
 	json_t *doc = NULL;
 	char *filter = NULL, *el = NULL, *hint = NULL, *sc = NULL, *acr = NULL, *ep = NULL, *form = NULL;
 	char data[1200];
@@ -714,8 +724,10 @@ int psc_ecps_start(const struct mm_config *c, struct store *s, const char *login
 	if (!psc_enabled(c))
 		return -ENOSYS;
 	el = store_escape(login);
-	if (!el || asprintf(&filter, "(&(objectClass=mmAccount)(!(mmAccountType=ORG))(|(uid=%s)(mmLoginMail=%s)))",
-			    el, el) < 0) {
+	if (!el ||
+		asprintf(&filter,
+			"(&(objectClass=mmAccount)(!(mmAccountType=ORG))(|(uid=%s)(mmLoginMail=%s)))", el,
+			el) < 0) {
 		filter = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -745,7 +757,7 @@ int psc_ecps_start(const struct mm_config *c, struct store *s, const char *login
 		goto out;
 	}
 	if (asprintf(&form, "scope=%s&acr_values=%s&login_hint=%s&binding_message=%s", sc, acr, hint,
-		     ret->binding_message) < 0) {
+		    ret->binding_message) < 0) {
 		form = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -761,7 +773,8 @@ int psc_ecps_start(const struct mm_config *c, struct store *s, const char *login
 	expires = json_integer_value(json_object_get(doc, "expires_in"));
 	if (rs.status != 200 || !arid || strlen(arid) > 1024 || strchr(arid, '\n') || expires <= 0) {
 		const char *err = json_string_value(json_object_get(doc, "error"));
-		*ret_why = err && !strcmp(err, "unknown_user_id") ? "unknown to Pro Santé Connect" : "request refused";
+		*ret_why = err && !strcmp(err, "unknown_user_id") ? "unknown to Pro Santé Connect"
+								  : "request refused";
 		r = err && !strcmp(err, "unknown_user_id") ? -ENOENT : -EHOSTUNREACH;
 		goto out;
 	}
@@ -788,14 +801,14 @@ out:
 	return r;
 }
 
-int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *request_id, enum ecps_state *ret_state,
-		  char **ret_account_dn, const char **ret_why)
+int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *request_id,
+	enum ecps_state *ret_state, char **ret_account_dn, const char **ret_why)
 {
-	static const char *const attrs[] = { "mmNationalId", "mmPscSub", "mmStatus", NULL };
+	static const char *const attrs[] = {"mmNationalId", "mmPscSub", "mmStatus", NULL};
 	char *account = NULL, *arid = NULL, *earid = NULL, *ep = NULL, *form = NULL;
-	struct psc_identity id = { 0 };
+	struct psc_identity id = {0};
 	struct entry *e = NULL;
-	struct resp rs = { 0 };
+	struct resp rs = {0};
 	json_t *doc = NULL;
 	const char *err;
 	int r;
@@ -822,7 +835,8 @@ int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *reques
 		r = -EHOSTUNREACH;
 		goto out;
 	}
-	if (asprintf(&form, "grant_type=urn%%3Aopenid%%3Aparams%%3Agrant-type%%3Aciba&auth_req_id=%s", earid) < 0) {
+	if (asprintf(&form, "grant_type=urn%%3Aopenid%%3Aparams%%3Agrant-type%%3Aciba&auth_req_id=%s",
+		    earid) < 0) {
 		form = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -849,7 +863,8 @@ int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *reques
 			goto out;
 		}
 		if (*ret_state == ECPS_DENIED || *ret_state == ECPS_EXPIRED) {
-			int rt = flow_take(s, c, "ecps", request_id); /* finished: forget it (expires anyway) */
+			int rt = flow_take(
+				s, c, "ecps", request_id); /* finished: forget it (expires anyway) */
 			(void)rt;
 		}
 		r = 0;
@@ -868,7 +883,7 @@ int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *reques
 		goto out;
 	}
 	if (!(entry_get(e, "mmNationalId") && !strcmp(entry_get(e, "mmNationalId"), id.national_id)) &&
-	    !entry_has_value(e, "mmPscSub", id.sub)) {
+		!entry_has_value(e, "mmPscSub", id.sub)) {
 		*ret_why = "identity does not match the account";
 		r = -EACCES;
 		goto out;

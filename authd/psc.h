@@ -9,7 +9,7 @@
 #include "store.h"
 
 #define MM_WUR __attribute__((warn_unused_result))
-#define PSC_HANDLE_LEN 64   /* hex characters of a state or e-CPS request id */
+#define PSC_HANDLE_LEN 64 /* hex characters of a state or e-CPS request id */
 
 /* Reads the client secret; a no-op when PSC is not configured. */
 int psc_init(const struct mm_config *c, char *errbuf, size_t errlen) MM_WUR;
@@ -20,16 +20,16 @@ bool psc_handle_valid(const char *h);
 /* Starts a login: *ret_url (malloc'ed) is the authorization request, ret_state
  * the state to bind to the browser. Nonce and PKCE verifier are derived from
  * the state with the shared hash key, so any daemon can finish the flow. */
-int psc_login_begin(const struct mm_config *c, struct store *s, char **ret_url,
-		    char ret_state[SECRET_TOKEN_HEX]) MM_WUR;
+int psc_login_begin(
+	const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX]) MM_WUR;
 
 /* The outcome of a verified PSC authentication. */
 struct psc_identity {
 	char sub[256];
-	char national_id[64];   /* SubjectNameID / preferred_username (8 + RPPS) */
+	char national_id[64]; /* SubjectNameID / preferred_username (8 + RPPS) */
 	char given_name[128];
 	char family_name[128];
-	char *account_dn;       /* malloc'ed; NULL when no account is linked */
+	char *account_dn; /* malloc'ed; NULL when no account is linked */
 	char login[128];
 };
 void psc_identity_clear(struct psc_identity *id);
@@ -40,7 +40,7 @@ void psc_identity_clear(struct psc_identity *id);
  * account (identity filled), -EPERM account not active, -EHOSTUNREACH provider
  * unreachable or failing. */
 int psc_login_finish(const struct mm_config *c, struct store *s, const char *state, const char *code,
-		     struct psc_identity *ret, const char **ret_why) MM_WUR;
+	struct psc_identity *ret, const char **ret_why) MM_WUR;
 
 /* Consumes a state after the provider reported an error. */
 void psc_login_abort(const struct mm_config *c, struct store *s, const char *state);
@@ -54,9 +54,9 @@ struct ecps_start {
 };
 /* -ENOENT unknown account, -EPERM not active or no national id. */
 int psc_ecps_start(const struct mm_config *c, struct store *s, const char *login, struct ecps_start *ret,
-		   const char **ret_why) MM_WUR;
+	const char **ret_why) MM_WUR;
 enum ecps_state { ECPS_PENDING, ECPS_SLOW_DOWN, ECPS_DENIED, ECPS_EXPIRED, ECPS_DONE };
 /* ECPS_DONE: *ret_account_dn (malloc'ed) is the authenticated account. */
-int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *request_id, enum ecps_state *ret_state,
-		  char **ret_account_dn, const char **ret_why) MM_WUR;
+int psc_ecps_poll(const struct mm_config *c, struct store *s, const char *request_id,
+	enum ecps_state *ret_state, char **ret_account_dn, const char **ret_why) MM_WUR;
 const char *ecps_state_name(enum ecps_state st);

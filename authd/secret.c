@@ -20,8 +20,8 @@ static unsigned long long ops;
 static size_t mem;
 static sem_t hashing;
 
-int secret_init(const char *key_file, unsigned long long opslimit, size_t memlimit,
-		unsigned parallel, char *errbuf, size_t errlen)
+int secret_init(const char *key_file, unsigned long long opslimit, size_t memlimit, unsigned parallel,
+	char *errbuf, size_t errlen)
 {
 	char hex[2 * crypto_generichash_KEYBYTES + 2];
 	struct stat st;
@@ -40,15 +40,16 @@ int secret_init(const char *key_file, unsigned long long opslimit, size_t memlim
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-	    (st.st_uid != 0 && st.st_uid != geteuid())) {
-		snprintf(errbuf, errlen, "%s: must be a regular file, mode 0600, owned by root or the daemon", key_file);
+		(st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(errbuf, errlen, "%s: must be a regular file, mode 0600, owned by root or the daemon",
+			key_file);
 		r = -EPERM;
 		goto out;
 	}
 	n = read(fd, hex, sizeof(hex));
 	if (n < 64 || (n > 64 && hex[64] != '\n') ||
-	    sodium_hex2bin(hash_key, sizeof(hash_key), hex, 64, NULL, &binlen, NULL) < 0 ||
-	    binlen != sizeof(hash_key)) {
+		sodium_hex2bin(hash_key, sizeof(hash_key), hex, 64, NULL, &binlen, NULL) < 0 ||
+		binlen != sizeof(hash_key)) {
 		snprintf(errbuf, errlen, "%s: expected 64 hexadecimal characters", key_file);
 		r = -EINVAL;
 		goto out;
@@ -82,8 +83,7 @@ int secret_password_hash(const char *password, char out[SECRET_PWHASH_MAX])
 		return -EINVAL;
 	while (sem_wait(&hashing) < 0 && errno == EINTR)
 		;
-	r = crypto_pwhash_str_alg(h, password, strlen(password), ops, mem,
-				  crypto_pwhash_ALG_ARGON2ID13);
+	r = crypto_pwhash_str_alg(h, password, strlen(password), ops, mem, crypto_pwhash_ALG_ARGON2ID13);
 	sem_post(&hashing);
 	if (r < 0)
 		return -ENOMEM;

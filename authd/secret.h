@@ -5,14 +5,14 @@
 #include <stddef.h>
 
 #define MM_WUR __attribute__((warn_unused_result))
-#define SECRET_HASH_HEX 65   /* 32-byte keyed hash as hex + NUL */
-#define SECRET_TOKEN_HEX 65  /* 32 random bytes as hex + NUL */
+#define SECRET_HASH_HEX 65 /* 32-byte keyed hash as hex + NUL */
+#define SECRET_TOKEN_HEX 65 /* 32 random bytes as hex + NUL */
 #define SECRET_PWHASH_MAX 160
 
 /* Loads the shared hashing key (64 hex characters, file mode 0600 or
  * stricter, owned by the caller's euid or root). */
-int secret_init(const char *key_file, unsigned long long opslimit, size_t memlimit,
-		unsigned parallel, char *errbuf, size_t errlen) MM_WUR;
+int secret_init(const char *key_file, unsigned long long opslimit, size_t memlimit, unsigned parallel,
+	char *errbuf, size_t errlen) MM_WUR;
 void secret_cleanup(void);
 
 /* "{ARGON2}$argon2id$v=19$m=...,t=...,p=1$salt$hash" (what slapd's argon2

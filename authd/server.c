@@ -63,7 +63,7 @@ void req_put(struct req *r, const char *key, const char *value)
 
 int server_listen(const char *path, int *ret_fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, r;
 
@@ -80,8 +80,8 @@ int server_listen(const char *path, int *ret_fd)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    /* Everyone may connect: each request checks who the caller is. */
-	    chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
+		/* Everyone may connect: each request checks who the caller is. */
+		chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -122,102 +122,54 @@ static int dispatch(struct req *r)
 		req_put(r, "version", MM_VERSION);
 		req_put(r, "daemon", "medimail-authd");
 		return 0;
-	case MM_REQ_REGISTER:
-		return account_register(r);
-	case MM_REQ_CONFIRM:
-		return account_confirm(r);
-	case MM_REQ_CONFIRM_RESEND:
-		return account_confirm_resend(r);
-	case MM_REQ_VALIDATE:
-		return account_validate(r);
-	case MM_REQ_SHOW:
-		return account_show(r);
-	case MM_REQ_LIST:
-		return account_list(r);
-	case MM_REQ_SUSPEND:
-		return account_set_status(r, MM_STATUS_SUSPENDED);
-	case MM_REQ_REACTIVATE:
-		return account_set_status(r, MM_STATUS_ACTIVE);
-	case MM_REQ_CLOSE:
-		return account_set_status(r, MM_STATUS_CLOSED);
-	case MM_REQ_CONVERT:
-		return account_convert(r);
-	case MM_REQ_ORG_MEMBER_ADD:
-		return org_member_add(r);
-	case MM_REQ_ORG_MEMBER_DEL:
-		return org_member_del(r);
-	case MM_REQ_CGU_ACCEPT:
-		return account_cgu_accept(r);
-	case MM_REQ_ECPS_START:
-		return api_sock_ecps_start(r);
-	case MM_REQ_ECPS_POLL:
-		return api_sock_ecps_poll(r);
-	case MM_REQ_SERVICE_ADD:
-		return api_sock_service_add(r);
-	case MM_REQ_SERVICE_REMOVE:
-		return api_sock_service_remove(r);
-	case MM_REQ_PSC_LIST:
-		return api_sock_psc_list(r);
-	case MM_REQ_PSC_UNLINK:
-		return api_sock_psc_unlink(r);
-	case MM_REQ_CARD_AUTH:
-		return card_auth(r);
-	case MM_REQ_CARD_LINK:
-		return card_link(r);
-	case MM_REQ_CARD_LIST:
-		return card_list(r);
-	case MM_REQ_CARD_UNLINK:
-		return card_unlink(r);
-	case MM_REQ_CARD_PRESENT:
-		return card_present(r);
-	case MM_REQ_AUTH_PASSWORD:
-		return auth_password(r);
-	case MM_REQ_OTP_SEND:
-		return auth_otp_send(r);
-	case MM_REQ_OTP_VERIFY:
-		return auth_otp_verify(r);
-	case MM_REQ_ACCT_CHECK:
-		return auth_acct_check(r);
-	case MM_REQ_PASSWORD_CHANGE:
-		return auth_password_change(r);
-	case MM_REQ_SESSION_OPEN:
-		return login_session_open(r);
-	case MM_REQ_SESSION_CLOSE:
-		return login_session_close(r);
-	case MM_REQ_ACCOUNTS:
-		return login_accounts(r);
-	case MM_REQ_SWITCH:
-		return login_switch(r);
-	case MM_REQ_DEFAULT_SET:
-		return login_default_set(r);
-	case MM_REQ_LOGIN_MODE:
-		return auth_login_mode(r);
-	case MM_REQ_DIR_SEARCH:
-		return directory_search(r);
-	case MM_REQ_DIR_FAVORITE_ADD:
-		return directory_favorite_add(r);
-	case MM_REQ_DIR_FAVORITE_DEL:
-		return directory_favorite_del(r);
-	case MM_REQ_DIR_FAVORITE_LIST:
-		return directory_favorite_list(r);
-	case MM_REQ_DIR_VISIBILITY:
-		return directory_visibility(r);
-	case MM_REQ_DIR_EXPORT:
-		return directory_export(r);
-	case MM_REQ_GETPWNAM:
-		return nss_getpwnam(r);
-	case MM_REQ_GETPWUID:
-		return nss_getpwuid(r);
-	case MM_REQ_GETGRNAM:
-		return nss_getgrnam(r);
-	case MM_REQ_GETGRGID:
-		return nss_getgrgid(r);
-	case MM_REQ_INITGROUPS:
-		return nss_initgroups(r);
-	case MM_REQ_PWENT:
-		return nss_pwent(r);
-	case MM_REQ_GRENT:
-		return nss_grent(r);
+	case MM_REQ_REGISTER: return account_register(r);
+	case MM_REQ_CONFIRM: return account_confirm(r);
+	case MM_REQ_CONFIRM_RESEND: return account_confirm_resend(r);
+	case MM_REQ_VALIDATE: return account_validate(r);
+	case MM_REQ_SHOW: return account_show(r);
+	case MM_REQ_LIST: return account_list(r);
+	case MM_REQ_SUSPEND: return account_set_status(r, MM_STATUS_SUSPENDED);
+	case MM_REQ_REACTIVATE: return account_set_status(r, MM_STATUS_ACTIVE);
+	case MM_REQ_CLOSE: return account_set_status(r, MM_STATUS_CLOSED);
+	case MM_REQ_CONVERT: return account_convert(r);
+	case MM_REQ_ORG_MEMBER_ADD: return org_member_add(r);
+	case MM_REQ_ORG_MEMBER_DEL: return org_member_del(r);
+	case MM_REQ_CGU_ACCEPT: return account_cgu_accept(r);
+	case MM_REQ_ECPS_START: return api_sock_ecps_start(r);
+	case MM_REQ_ECPS_POLL: return api_sock_ecps_poll(r);
+	case MM_REQ_SERVICE_ADD: return api_sock_service_add(r);
+	case MM_REQ_SERVICE_REMOVE: return api_sock_service_remove(r);
+	case MM_REQ_PSC_LIST: return api_sock_psc_list(r);
+	case MM_REQ_PSC_UNLINK: return api_sock_psc_unlink(r);
+	case MM_REQ_CARD_AUTH: return card_auth(r);
+	case MM_REQ_CARD_LINK: return card_link(r);
+	case MM_REQ_CARD_LIST: return card_list(r);
+	case MM_REQ_CARD_UNLINK: return card_unlink(r);
+	case MM_REQ_CARD_PRESENT: return card_present(r);
+	case MM_REQ_AUTH_PASSWORD: return auth_password(r);
+	case MM_REQ_OTP_SEND: return auth_otp_send(r);
+	case MM_REQ_OTP_VERIFY: return auth_otp_verify(r);
+	case MM_REQ_ACCT_CHECK: return auth_acct_check(r);
+	case MM_REQ_PASSWORD_CHANGE: return auth_password_change(r);
+	case MM_REQ_SESSION_OPEN: return login_session_open(r);
+	case MM_REQ_SESSION_CLOSE: return login_session_close(r);
+	case MM_REQ_ACCOUNTS: return login_accounts(r);
+	case MM_REQ_SWITCH: return login_switch(r);
+	case MM_REQ_DEFAULT_SET: return login_default_set(r);
+	case MM_REQ_LOGIN_MODE: return auth_login_mode(r);
+	case MM_REQ_DIR_SEARCH: return directory_search(r);
+	case MM_REQ_DIR_FAVORITE_ADD: return directory_favorite_add(r);
+	case MM_REQ_DIR_FAVORITE_DEL: return directory_favorite_del(r);
+	case MM_REQ_DIR_FAVORITE_LIST: return directory_favorite_list(r);
+	case MM_REQ_DIR_VISIBILITY: return directory_visibility(r);
+	case MM_REQ_DIR_EXPORT: return directory_export(r);
+	case MM_REQ_GETPWNAM: return nss_getpwnam(r);
+	case MM_REQ_GETPWUID: return nss_getpwuid(r);
+	case MM_REQ_GETGRNAM: return nss_getgrnam(r);
+	case MM_REQ_GETGRGID: return nss_getgrgid(r);
+	case MM_REQ_INITGROUPS: return nss_initgroups(r);
+	case MM_REQ_PWENT: return nss_pwent(r);
+	case MM_REQ_GRENT: return nss_grent(r);
 	default:
 		if ((r->in->code & 0xff00) == 0x0700)
 			return settings_dispatch(r);
@@ -254,7 +206,7 @@ static void *client_main(void *arg)
 	}
 	for (unsigned n = 0; n < MAX_REQUESTS_PER_CONN && !atomic_load(&srv->stopping); n++) {
 		struct mm_msg *in = NULL, *out = NULL;
-		struct req r = { 0 };
+		struct req r = {0};
 		int rc;
 
 		rc = mm_msg_recv(fd, false, MM_IO_TIMEOUT_MS, &in);
@@ -265,8 +217,8 @@ static void *client_main(void *arg)
 		if (rc < 0) {
 			/* Tell the client what was wrong, then drop the connection: after a bad
 			 * frame the stream cannot be trusted to be in step. */
-			log_msg(LOG_NOTICE, "uid %u pid %d: malformed request (%s)", (unsigned)cr.uid, (int)cr.pid,
-				strerror(-rc));
+			log_msg(LOG_NOTICE, "uid %u pid %d: malformed request (%s)", (unsigned)cr.uid,
+				(int)cr.pid, strerror(-rc));
 			(void)send_error(fd, 0, rc, rc == -EMSGSIZE ? "trame trop grande" : "trame invalide");
 			break;
 		}
@@ -311,8 +263,8 @@ int server_run(struct server *srv)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	while (!atomic_load(&srv->stopping)) {
-		struct pollfd p[2] = { { .fd = srv->listen_fd, .events = POLLIN },
-				       { .fd = srv->wake_fd, .events = POLLIN } };
+		struct pollfd p[2] = {
+			{.fd = srv->listen_fd, .events = POLLIN}, {.fd = srv->wake_fd, .events = POLLIN}};
 		struct client *cl;
 		pthread_t t;
 		int fd;

@@ -9,7 +9,7 @@
 struct server {
 	struct daemon *d;
 	int listen_fd;
-	int wake_fd;             /* readable when a signal arrived */
+	int wake_fd; /* readable when a signal arrived */
 	atomic_bool stopping;
 	pthread_rwlock_t reload_lock; /* requests hold it shared; a reload exclusively */
 	void (*on_wake)(struct server *srv);

@@ -16,11 +16,11 @@
  * visible there when the slot expires (session_cache_ttl). */
 struct cache_slot {
 	char id[SECRET_HASH_HEX];
-	long long until;        /* monotonic seconds */
+	long long until; /* monotonic seconds */
 	struct session_info info;
 };
 static struct cache_slot cache[CACHE_SLOTS];
-static pthread_mutex_t stripes[CACHE_STRIPES] = { [0 ... CACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER };
+static pthread_mutex_t stripes[CACHE_STRIPES] = {[0 ... CACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
 struct svc_slot {
 	char key[SECRET_HASH_HEX]; /* keyed hash of id NUL secret */
@@ -106,7 +106,7 @@ static void copy(char *dst, size_t n, const char *src)
 }
 
 int session_open(struct store *s, const struct mm_config *c, const struct session_open_args *a,
-		 char ret_token[SECRET_TOKEN_HEX], long long *ret_exp)
+	char ret_token[SECRET_TOKEN_HEX], long long *ret_exp)
 {
 	char token[SECRET_TOKEN_HEX], id[SECRET_HASH_HEX], exp_s[16];
 	long long exp = (long long)time(NULL) + c->session_ttl;
@@ -147,11 +147,11 @@ out:
 
 static int load(struct store *s, const struct mm_config *c, const char *id, struct session_info *ret)
 {
-	static const char *const sattrs[] = { "mmSessionAccount", "mmSessionExpires", "mmSessionMethod",
-					      "mmSessionService", "createTimestamp", NULL };
-	static const char *const aattrs[] = { "uid", "mmStatus", "mmMssAddress", NULL };
+	static const char *const sattrs[] = {"mmSessionAccount", "mmSessionExpires", "mmSessionMethod",
+		"mmSessionService", "createTimestamp", NULL};
+	static const char *const aattrs[] = {"uid", "mmStatus", "mmMssAddress", NULL};
 	struct entry *se = NULL, *ae = NULL;
-	struct session_info info = { 0 };
+	struct session_info info = {0};
 	const char *acct;
 	char *dn = dn_for(c, id);
 	int r;
@@ -194,7 +194,8 @@ out:
 	return r;
 }
 
-int session_introspect(struct store *s, const struct mm_config *c, const char *token, struct session_info *ret)
+int session_introspect(
+	struct store *s, const struct mm_config *c, const char *token, struct session_info *ret)
 {
 	char id[SECRET_HASH_HEX];
 	struct session_info info;
@@ -265,7 +266,8 @@ bool service_id_valid(const char *id)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+			    ch == '-'))
 			return false;
 	}
 	return true;
@@ -346,7 +348,7 @@ int service_remove(struct store *s, const struct mm_config *c, const char *id)
 
 int service_verify(struct store *s, const struct mm_config *c, const char *id, const char *secret)
 {
-	static const char *const attrs[] = { "mmClientSecretHash", NULL };
+	static const char *const attrs[] = {"mmClientSecretHash", NULL};
 	char h[SECRET_HASH_HEX];
 	struct entry *e = NULL;
 	const char *stored;
@@ -402,7 +404,7 @@ out:
 /* --- single-use flow records ----------------------------------------- */
 
 static int flow_dn(const struct mm_config *c, const char *kind, const char *handle, char **ret,
-		   char ret_id[SECRET_HASH_HEX])
+	char ret_id[SECRET_HASH_HEX])
 {
 	char id[SECRET_HASH_HEX];
 	int r = secret_keyed_hash(kind, handle, id);
@@ -416,7 +418,7 @@ static int flow_dn(const struct mm_config *c, const char *kind, const char *hand
 }
 
 int flow_put(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
-	     const char *account_dn, const char *data, unsigned ttl)
+	const char *account_dn, const char *data, unsigned ttl)
 {
 	char exp_s[16], id[SECRET_HASH_HEX];
 	struct mods m;
@@ -440,10 +442,10 @@ int flow_put(struct store *s, const struct mm_config *c, const char *kind, const
 }
 
 int flow_get(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
-	     char **ret_account_dn, char **ret_data)
+	char **ret_account_dn, char **ret_data)
 {
-	static const char *const attrs[] = { "mmSessionExpires", "mmSessionMethod", "mmSessionAccount",
-					     "description", NULL };
+	static const char *const attrs[] = {
+		"mmSessionExpires", "mmSessionMethod", "mmSessionAccount", "description", NULL};
 	struct entry *e = NULL;
 	char *dn = NULL, *a = NULL, *d = NULL;
 	long long exp;

@@ -18,15 +18,13 @@
 
 #define AUX_CLASS "mmSettings"
 
-static const char *const settings_attrs[] = {
-	"uid", "objectClass", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "sn",
-	"givenName", "cn", "telephoneNumber", "street", "postalCode", "l", "o", "mmProfessionCode",
-	"mmSpeciality", "mmStructIdType", "mmStructId", "description", "mmRespSn", "mmRespGivenName",
-	"mmRespProfession", "mmRespRpps", "mmSignature", "mmDefaultSignature", "mmAutoReplyActive",
-	"mmAutoReplyStart", "mmAutoReplyEnd", "mmAutoReplySubject", "mmAutoReplyBody", "mmNotifyReceipt",
-	"mmNotifyOpening", "mmNotifyDigest", "mmNotifyOrgToIndividual", "mmDelegate", "mmDevice",
-	"mmDematerialisation", "mmMember", "uidNumber", NULL
-};
+static const char *const settings_attrs[] = {"uid", "objectClass", "mmAccountType", "mmStatus", "mmLoginMail",
+	"mmMssAddress", "sn", "givenName", "cn", "telephoneNumber", "street", "postalCode", "l", "o",
+	"mmProfessionCode", "mmSpeciality", "mmStructIdType", "mmStructId", "description", "mmRespSn",
+	"mmRespGivenName", "mmRespProfession", "mmRespRpps", "mmSignature", "mmDefaultSignature",
+	"mmAutoReplyActive", "mmAutoReplyStart", "mmAutoReplyEnd", "mmAutoReplySubject", "mmAutoReplyBody",
+	"mmNotifyReceipt", "mmNotifyOpening", "mmNotifyDigest", "mmNotifyOrgToIndividual", "mmDelegate",
+	"mmDevice", "mmDematerialisation", "mmMember", "uidNumber", NULL};
 
 static const char opening_caveat[] =
 	"A noter : si vous envoyez un message Medimail à une personne utilisant une autre messagerie "
@@ -104,7 +102,8 @@ static int target(struct req *r, bool change, struct entry **ret)
 	} else {
 		rc = account_by_uid(r, r->uid, &e);
 		if (rc == -ENOENT)
-			return req_fail(r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+			return req_fail(
+				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
 	}
 	if (rc < 0)
 		return store_fail(r, rc, login ? login : "compte");
@@ -193,11 +192,12 @@ static bool valid_id(const char *s)
 
 static bool valid_token(const char *s)
 {
-	return s && strlen(s) == SECRET_TOKEN_HEX - 1 && strspn(s, "0123456789abcdef") == SECRET_TOKEN_HEX - 1;
+	return s && strlen(s) == SECRET_TOKEN_HEX - 1 &&
+		strspn(s, "0123456789abcdef") == SECRET_TOKEN_HEX - 1;
 }
 
-static void audit_change(const struct req *r, const char *event, const struct entry *e, bool ok,
-			 const char *reason)
+static void audit_change(
+	const struct req *r, const char *event, const struct entry *e, bool ok, const char *reason)
 {
 	audit_req(r, event, e ? login_of(e) : NULL, ok, reason);
 }
@@ -215,23 +215,25 @@ static const struct pfield {
 	bool required; /* may not be cleared */
 	const char *label;
 } pfields[] = {
-	{ "sn", "sn", P_NAME, 64, W_INDIVIDUAL, true, "nom" },
-	{ "given_name", "givenName", P_NAME, 64, W_INDIVIDUAL, true, "prénom" },
-	{ "phone", NULL, P_PHONE, 32, W_INDIVIDUAL | W_ORG, false, "téléphone" },
-	{ "phone2", NULL, P_PHONE, 32, W_INDIVIDUAL | W_ORG, false, "second téléphone" },
-	{ "street", "street", P_TEXT, 128, W_INDIVIDUAL | W_ORG, false, "adresse postale" },
-	{ "postal_code", "postalCode", P_POSTCODE, 5, W_INDIVIDUAL | W_ORG, false, "code postal" },
-	{ "city", "l", P_NAME, 64, W_INDIVIDUAL | W_ORG, false, "ville" },
-	{ "raison_sociale", "o", P_TEXT, 128, W_INDIVIDUAL | W_ORG, false, "raison sociale" },
-	{ "profession", "mmProfessionCode", P_PROFESSION, 4, W_INDIVIDUAL, false, "profession" },
-	{ "speciality", "mmSpeciality", P_TEXT, 128, W_INDIVIDUAL, false, "spécialité" },
-	{ "struct_type", "mmStructIdType", P_STRUCT_TYPE, 6, W_ORG_ADMIN, true, "type d'identifiant de structure" },
-	{ "struct_id", "mmStructId", P_STRUCT_ID, 14, W_ORG_ADMIN, true, "FINESS (ou SIRET / SIREN)" },
-	{ "description", "description", P_TEXT, 1024, W_ORG_ADMIN, true, "description du compte" },
-	{ "resp_sn", "mmRespSn", P_NAME, 64, W_ORG_ADMIN, true, "nom du responsable" },
-	{ "resp_given_name", "mmRespGivenName", P_NAME, 64, W_ORG_ADMIN, true, "prénom du responsable" },
-	{ "resp_profession", "mmRespProfession", P_PROFESSION, 4, W_ORG_ADMIN, true, "profession du responsable" },
-	{ "resp_rpps", "mmRespRpps", P_RPPS, 11, W_ORG_ADMIN, true, "RPPS du responsable" },
+	{"sn", "sn", P_NAME, 64, W_INDIVIDUAL, true, "nom"},
+	{"given_name", "givenName", P_NAME, 64, W_INDIVIDUAL, true, "prénom"},
+	{"phone", NULL, P_PHONE, 32, W_INDIVIDUAL | W_ORG, false, "téléphone"},
+	{"phone2", NULL, P_PHONE, 32, W_INDIVIDUAL | W_ORG, false, "second téléphone"},
+	{"street", "street", P_TEXT, 128, W_INDIVIDUAL | W_ORG, false, "adresse postale"},
+	{"postal_code", "postalCode", P_POSTCODE, 5, W_INDIVIDUAL | W_ORG, false, "code postal"},
+	{"city", "l", P_NAME, 64, W_INDIVIDUAL | W_ORG, false, "ville"},
+	{"raison_sociale", "o", P_TEXT, 128, W_INDIVIDUAL | W_ORG, false, "raison sociale"},
+	{"profession", "mmProfessionCode", P_PROFESSION, 4, W_INDIVIDUAL, false, "profession"},
+	{"speciality", "mmSpeciality", P_TEXT, 128, W_INDIVIDUAL, false, "spécialité"},
+	{"struct_type", "mmStructIdType", P_STRUCT_TYPE, 6, W_ORG_ADMIN, true,
+		"type d'identifiant de structure"},
+	{"struct_id", "mmStructId", P_STRUCT_ID, 14, W_ORG_ADMIN, true, "FINESS (ou SIRET / SIREN)"},
+	{"description", "description", P_TEXT, 1024, W_ORG_ADMIN, true, "description du compte"},
+	{"resp_sn", "mmRespSn", P_NAME, 64, W_ORG_ADMIN, true, "nom du responsable"},
+	{"resp_given_name", "mmRespGivenName", P_NAME, 64, W_ORG_ADMIN, true, "prénom du responsable"},
+	{"resp_profession", "mmRespProfession", P_PROFESSION, 4, W_ORG_ADMIN, true,
+		"profession du responsable"},
+	{"resp_rpps", "mmRespRpps", P_RPPS, 11, W_ORG_ADMIN, true, "RPPS du responsable"},
 };
 #define NPFIELDS (sizeof(pfields) / sizeof(pfields[0]))
 
@@ -260,21 +262,23 @@ static int pfield_check(struct req *r, const struct pfield *f, const char *v)
 	if (validate_utf8(v, strlen(v)) < 0)
 		return req_fail_field(r, f->key, "utf8", "%s : texte UTF-8 invalide", f->label);
 	if (strlen(v) > f->max)
-		return req_fail_field(r, f->key, "max_length", "%s : %zu caractères au plus", f->label, f->max);
+		return req_fail_field(
+			r, f->key, "max_length", "%s : %zu caractères au plus", f->label, f->max);
 	switch (f->kind) {
 	case P_NAME:
 		if (validate_name(v) < 0)
 			return req_fail_field(r, f->key, "characters",
-					      "%s : lettres, espaces, apostrophes, tirets et points seulement", f->label);
+				"%s : lettres, espaces, apostrophes, tirets et points seulement", f->label);
 		break;
 	case P_TEXT:
 		if (validate_text(v, f->max) < 0)
-			return req_fail_field(r, f->key, "characters", "%s : texte vide ou caractères de contrôle",
-					      f->label);
+			return req_fail_field(r, f->key, "characters",
+				"%s : texte vide ou caractères de contrôle", f->label);
 		break;
 	case P_PHONE:
 		if (validate_phone(v) < 0)
-			return req_fail_field(r, f->key, "syntax", "%s : numéro de téléphone invalide", f->label);
+			return req_fail_field(
+				r, f->key, "syntax", "%s : numéro de téléphone invalide", f->label);
 		break;
 	case P_POSTCODE:
 		if (validate_postal_code(v) < 0)
@@ -282,43 +286,50 @@ static int pfield_check(struct req *r, const struct pfield *f, const char *v)
 		break;
 	case P_PROFESSION:
 		if (validate_profession_code(v) < 0)
-			return req_fail_field(r, f->key, "unknown", "%s : code profession inconnu (nomenclature TRE_G15)",
-					      f->label);
+			return req_fail_field(r, f->key, "unknown",
+				"%s : code profession inconnu (nomenclature TRE_G15)", f->label);
 		break;
 	case P_RPPS:
 		if (validate_rpps(v) < 0)
 			return req_fail_field(r, f->key, "check_digit",
-					      "%s : 11 chiffres dont une clé de contrôle (Luhn) valide", f->label);
+				"%s : 11 chiffres dont une clé de contrôle (Luhn) valide", f->label);
 		break;
 	case P_STRUCT_TYPE:
 		if (strcmp(v, "FINESS") && strcmp(v, "SIRET") && strcmp(v, "SIREN"))
 			return req_fail_field(r, f->key, "unknown", "%s : FINESS, SIRET ou SIREN", f->label);
 		break;
-	case P_STRUCT_ID:
-		break; /* with its type, below */
+	case P_STRUCT_ID: break; /* with its type, below */
 	}
 	return 0;
 }
 
 static void type_screen(struct req *r, const char *type)
 {
-	static const struct { const char *type, *title, *info[3]; } t[] = {
-		{ MM_TYPE_MED, "Compte Medimail",
-		  { "Compte pour les professionnels sans identifiant RPPS",
-		    "Adresse mail visible uniquement par les utilisateurs de Medimail",
-		    "Compte ne donnant pas lieu à une adresse MSSanté" } },
-		{ MM_TYPE_PER, "Compte Personnel",
-		  { "Compte pour les professionnels de santé avec identifiant RPPS",
-		    "Adresse mail visible par tous les utilisateurs de MSSanté (Medimail, Mailiz, Lifen, …)",
-		    "Compte donnant lieu à une adresse MSSanté dans l'annuaire santé (annuaire national)" } },
-		{ MM_TYPE_INT, "Compte Interne",
-		  { "Compte pour les professionnels de santé en attente d'identifiant RPPS (médecins internes ou étrangers)",
-		    "Adresse mail visible par tous les utilisateurs de MSSanté (Medimail, Mailiz, Lifen…)",
-		    "Compte donnant lieu à une adresse MSSanté dans l'annuaire santé (annuaire national)" } },
-		{ MM_TYPE_ORG, "Compte organisationnel (BAL ORG)",
-		  { "Boîte aux lettres partagée d'un service ou d'une structure",
-		    "Accessible depuis les comptes individuels qui en sont comptes de connexion",
-		    "FINESS, responsable et description modifiables par les administrateurs seulement" } },
+	static const struct {
+		const char *type, *title, *info[3];
+	} t[] = {
+		{MM_TYPE_MED, "Compte Medimail",
+			{"Compte pour les professionnels sans identifiant RPPS",
+				"Adresse mail visible uniquement par les utilisateurs de Medimail",
+				"Compte ne donnant pas lieu à une adresse MSSanté"}},
+		{MM_TYPE_PER, "Compte Personnel",
+			{"Compte pour les professionnels de santé avec identifiant RPPS",
+				"Adresse mail visible par tous les utilisateurs de MSSanté (Medimail, "
+				"Mailiz, Lifen, …)",
+				"Compte donnant lieu à une adresse MSSanté dans l'annuaire santé (annuaire "
+				"national)"}},
+		{MM_TYPE_INT, "Compte Interne",
+			{"Compte pour les professionnels de santé en attente d'identifiant RPPS (médecins "
+			 "internes ou étrangers)",
+				"Adresse mail visible par tous les utilisateurs de MSSanté (Medimail, "
+				"Mailiz, Lifen…)",
+				"Compte donnant lieu à une adresse MSSanté dans l'annuaire santé (annuaire "
+				"national)"}},
+		{MM_TYPE_ORG, "Compte organisationnel (BAL ORG)",
+			{"Boîte aux lettres partagée d'un service ou d'une structure",
+				"Accessible depuis les comptes individuels qui en sont comptes de connexion",
+				"FINESS, responsable et description modifiables par les administrateurs "
+				"seulement"}},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -329,9 +340,10 @@ static void type_screen(struct req *r, const char *type)
 			req_put(r, "type_info", t[i].info[j]);
 	}
 	if (strcmp(type, MM_TYPE_ORG))
-		req_put(r, "type_help", "Si votre type de compte ne correspond pas à votre réalité professionnelle, "
-					"contactez l'administrateur Medimail de votre structure ou le Centre De Services : "
-					"http://assistance.esante-occitanie.fr/");
+		req_put(r, "type_help",
+			"Si votre type de compte ne correspond pas à votre réalité professionnelle, "
+			"contactez l'administrateur Medimail de votre structure ou le Centre De Services : "
+			"http://assistance.esante-occitanie.fr/");
 }
 
 static void put_profile(struct req *r, const struct entry *e)
@@ -368,7 +380,8 @@ static void put_profile(struct req *r, const struct entry *e)
 			char login[80];
 			const char *p = mem->vals[j] + (strncasecmp(mem->vals[j], "uid=", 4) ? 0 : 4);
 			size_t n = strcspn(p, ",");
-			snprintf(login, sizeof(login), "%.*s", (int)(n < sizeof(login) ? n : sizeof(login) - 1), p);
+			snprintf(login, sizeof(login), "%.*s",
+				(int)(n < sizeof(login) ? n : sizeof(login) - 1), p);
 			req_put(r, "member", login);
 		}
 	}
@@ -379,7 +392,7 @@ static void put_profile(struct req *r, const struct entry *e)
 
 int settings_profile_get(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	int rc;
 
@@ -393,7 +406,7 @@ int settings_profile_get(struct req *r)
 /* Folded words of the names and the city, for the directory's typeahead search. */
 static void search_keys(struct mods *m, const char *a, const char *b, const char *c)
 {
-	const char *src[3] = { a, b, c };
+	const char *src[3] = {a, b, c};
 	char folded[256], *save = NULL;
 
 	mods_add(m, LDAP_MOD_REPLACE, "mmSearchKey", NULL);
@@ -409,7 +422,7 @@ int settings_profile_set(struct req *r)
 {
 	struct entry *e = NULL;
 	const struct attr *tel;
-	const char *phone[2] = { NULL, NULL }, *st, *sid;
+	const char *phone[2] = {NULL, NULL}, *st, *sid;
 	char changed[512] = "";
 	struct mods m;
 	bool org, names = false, phones = false;
@@ -435,21 +448,25 @@ int settings_profile_set(struct req *r)
 		if (!f)
 			continue;
 		if (!pfield_applies(f, org)) {
-			rc = req_fail_field(r, k, "not_allowed", "%s : sans objet pour un compte %s", f->label,
-					    entry_get(e, "mmAccountType"));
+			rc = req_fail_field(r, k, "not_allowed", "%s : sans objet pour un compte %s",
+				f->label, entry_get(e, "mmAccountType"));
 			goto out;
 		}
 		if (!pfield_editable(r, f, org)) {
 			req_fail_field(r, k, "admin_only",
-				       "%s : non modifiable par les utilisateurs ; contactez l'administrateur Medimail "
-				       "de votre structure ou le Centre De Services", f->label);
+				"%s : non modifiable par les utilisateurs ; contactez l'administrateur "
+				"Medimail "
+				"de votre structure ou le Centre De Services",
+				f->label);
 			audit_change(r, "profile-set", e, false, k);
 			rc = -EACCES;
 			goto out;
 		}
-		if (!*v && (f->required || (!org && !strcmp(k, "profession") &&
-					    strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED)) ||
-			    (org && (!strcmp(k, "postal_code") || !strcmp(k, "city"))))) {
+		if (!*v &&
+			(f->required ||
+				(!org && !strcmp(k, "profession") &&
+					strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED)) ||
+				(org && (!strcmp(k, "postal_code") || !strcmp(k, "city"))))) {
 			rc = req_fail_field(r, k, "required", "%s : champ obligatoire", f->label);
 			goto out;
 		}
@@ -457,7 +474,7 @@ int settings_profile_set(struct req *r)
 			goto out;
 		if (strlen(changed) + strlen(k) + 2 < sizeof(changed))
 			snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed), "%s%s",
-				 changed[0] ? "," : "", k);
+				changed[0] ? "," : "", k);
 		if (!strcmp(k, "phone") || !strcmp(k, "phone2")) {
 			phones = true;
 			continue;
@@ -471,12 +488,14 @@ int settings_profile_set(struct req *r)
 		goto out;
 	}
 	/* The structure id is checked against its (new or stored) type. */
-	st = mm_msg_get(r->in, "struct_type") ? mm_msg_get(r->in, "struct_type") : entry_get(e, "mmStructIdType");
+	st = mm_msg_get(r->in, "struct_type") ? mm_msg_get(r->in, "struct_type")
+					      : entry_get(e, "mmStructIdType");
 	sid = mm_msg_get(r->in, "struct_id") ? mm_msg_get(r->in, "struct_id") : entry_get(e, "mmStructId");
 	if ((mm_msg_get(r->in, "struct_type") || mm_msg_get(r->in, "struct_id")) &&
-	    (!st || !sid || validate_struct_id(st, sid) < 0)) {
+		(!st || !sid || validate_struct_id(st, sid) < 0)) {
 		rc = req_fail_field(r, "struct_id", "check_digit",
-				    "identifiant de structure : format ou clé de contrôle invalide pour %s", st ? st : "?");
+			"identifiant de structure : format ou clé de contrôle invalide pour %s",
+			st ? st : "?");
 		goto out;
 	}
 	if (phones) {
@@ -484,14 +503,16 @@ int settings_profile_set(struct req *r)
 		tel = entry_attr(e, "telephoneNumber");
 		for (size_t k = 0; k < 2; k++) {
 			const char *given = mm_msg_get(r->in, k ? "phone2" : "phone");
-			phone[k] = given ? (*given ? given : NULL) : (tel && tel->nvals > k ? tel->vals[k] : NULL);
+			phone[k] = given ? (*given ? given : NULL)
+					 : (tel && tel->nvals > k ? tel->vals[k] : NULL);
 		}
 		if (!phone[0] && phone[1]) {
 			phone[0] = phone[1];
 			phone[1] = NULL;
 		}
 		if (phone[0] && phone[1] && !strcmp(phone[0], phone[1])) {
-			rc = req_fail_field(r, "phone2", "duplicate", "second téléphone : identique au premier");
+			rc = req_fail_field(
+				r, "phone2", "duplicate", "second téléphone : identique au premier");
 			goto out;
 		}
 		mods_add(&m, LDAP_MOD_REPLACE, "telephoneNumber", NULL);
@@ -505,7 +526,8 @@ int settings_profile_set(struct req *r)
 			search_keys(&m, entry_get(e, "cn"), NULL, city);
 		} else {
 			const char *sn = get(r, "sn") ? get(r, "sn") : entry_get(e, "sn");
-			const char *gn = get(r, "given_name") ? get(r, "given_name") : entry_get(e, "givenName");
+			const char *gn =
+				get(r, "given_name") ? get(r, "given_name") : entry_get(e, "givenName");
 			mods_addf(&m, LDAP_MOD_REPLACE, "cn", "%s %s", gn, sn);
 			mods_addf(&m, LDAP_MOD_REPLACE, "displayName", "%s %s", gn, sn);
 			search_keys(&m, gn, sn, city);
@@ -530,12 +552,12 @@ out:
 
 int settings_password_forgot(struct req *r)
 {
-	static const char *const keys[] = { "login_mail", NULL };
-	static const char *const attrs[] = { "uid", "objectClass", "mmAccountType", "mmStatus", "mmLoginMail",
-		"mmResetExpires", NULL };
+	static const char *const keys[] = {"login_mail", NULL};
+	static const char *const attrs[] = {
+		"uid", "objectClass", "mmAccountType", "mmStatus", "mmLoginMail", "mmResetExpires", NULL};
 	const char *mail = get(r, "login_mail");
 	char token[SECRET_TOKEN_HEX], h[SECRET_HASH_HEX], expires[16], *esc = NULL, *filter = NULL,
-		*body = NULL;
+								       *body = NULL;
 	struct entry *e = NULL;
 	struct mods m;
 	const char *why = NULL;
@@ -568,7 +590,9 @@ int settings_password_forgot(struct req *r)
 		goto same_answer;
 	}
 	if (entry_get(e, "mmResetExpires") &&
-	    store_parse_time(entry_get(e, "mmResetExpires")) - SETTINGS_RESET_TTL + SETTINGS_RESET_INTERVAL > now()) {
+		store_parse_time(entry_get(e, "mmResetExpires")) - SETTINGS_RESET_TTL +
+				SETTINGS_RESET_INTERVAL >
+			now()) {
 		why = "a link was sent less than a minute ago";
 		goto same_answer;
 	}
@@ -583,15 +607,19 @@ int settings_password_forgot(struct req *r)
 	if ((rc = modify(r, e, &m, "réinitialisation")) < 0)
 		goto out;
 	if (asprintf(&body,
-		     "Bonjour,\n\nVous avez demandé la réinitialisation du mot de passe de votre compte Medimail.\n"
-		     "Pour définir un nouveau mot de passe, ouvrez ce lien (valable %u minutes, une seule fois) :\n\n"
-		     "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot de "
-		     "passe actuel reste valable.\n",
-		     SETTINGS_RESET_TTL / 60, r->cfg->reset_url, token) < 0) {
+		    "Bonjour,\n\nVous avez demandé la réinitialisation du mot de passe de votre compte "
+		    "Medimail.\n"
+		    "Pour définir un nouveau mot de passe, ouvrez ce lien (valable %u minutes, une seule "
+		    "fois) :\n\n"
+		    "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot "
+		    "de "
+		    "passe actuel reste valable.\n",
+		    SETTINGS_RESET_TTL / 60, r->cfg->reset_url, token) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (mail_send(r->cfg, entry_get(e, "mmLoginMail"), "Réinitialisation de votre mot de passe Medimail", body) < 0) {
+	if (mail_send(r->cfg, entry_get(e, "mmLoginMail"), "Réinitialisation de votre mot de passe Medimail",
+		    body) < 0) {
 		audit_change(r, "password-forgot", e, false, "mail not sent");
 		rc = req_fail(r, -ECOMM, "l'e-mail n'a pas pu être envoyé, réessayez plus tard");
 		goto out;
@@ -602,8 +630,9 @@ same_answer:
 	audit_req(r, "password-forgot", e ? login_of(e) : NULL, false, why);
 answer:
 	/* The same answer whether the address is known or not. */
-	mm_msg_set_message(r->out, "si un compte actif utilise cette adresse, un lien de réinitialisation "
-				   "vient d'y être envoyé");
+	mm_msg_set_message(r->out,
+		"si un compte actif utilise cette adresse, un lien de réinitialisation "
+		"vient d'y être envoyé");
 	rc = 0;
 out:
 	secret_wipe(token, sizeof(token));
@@ -614,8 +643,8 @@ out:
 
 int settings_password_reset(struct req *r)
 {
-	static const char *const keys[] = { "token", "password", "password_confirm", NULL };
-	static const char *const attrs[] = { "uid", "mmStatus", "mmResetExpires", NULL };
+	static const char *const keys[] = {"token", "password", "password_confirm", NULL};
+	static const char *const attrs[] = {"uid", "mmStatus", "mmResetExpires", NULL};
 	const char *token = get(r, "token"), *pw = get(r, "password"), *rule = NULL;
 	char h[SECRET_HASH_HEX], filter[128], pwhash[SECRET_PWHASH_MAX] = "";
 	struct entry *e = NULL;
@@ -631,7 +660,8 @@ int settings_password_reset(struct req *r)
 	if (validate_password(pw, &rule) < 0)
 		return req_fail_field(r, "password", rule, "%s", password_rule_message(rule));
 	if (get(r, "password_confirm") && strcmp(pw, get(r, "password_confirm")))
-		return req_fail_field(r, "password_confirm", "mismatch", "la confirmation ne correspond pas au mot de passe");
+		return req_fail_field(r, "password_confirm", "mismatch",
+			"la confirmation ne correspond pas au mot de passe");
 	if ((rc = secret_keyed_hash("password-reset", token, h)) < 0)
 		return rc;
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(mmResetHash=%s))", h);
@@ -691,12 +721,12 @@ static int check_html(struct req *r, const char *key, const char *v)
 	if (html_check(v, strlen(v), &err) == 0)
 		return 0;
 	return req_fail_field(r, key, err.rule, "%s : %s%s%s%s (octet %zu)", key, html_rule_message(err.rule),
-			      err.what[0] ? " : « " : "", err.what, err.what[0] ? " »" : "", err.offset);
+		err.what[0] ? " : « " : "", err.what, err.what[0] ? " »" : "", err.offset);
 }
 
 int settings_signature_list(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	const struct attr *a;
 	const char *def;
@@ -745,10 +775,10 @@ static int signature_find(const struct entry *e, const char *id, const char **re
 
 int settings_signature_set(struct req *r)
 {
-	static const char *const keys[] = { "login", "id", "title", "html", "default", NULL };
+	static const char *const keys[] = {"login", "id", "title", "html", "default", NULL};
 	const char *id_in = get(r, "id"), *title = get(r, "title"), *html = mm_msg_get(r->in, "html");
 	const char *raw = NULL;
-	struct json_flat old = { 0 };
+	struct json_flat old = {0};
 	struct entry *e = NULL;
 	char id[13], *val = NULL;
 	struct mods m;
@@ -764,7 +794,8 @@ int settings_signature_set(struct req *r)
 	if (!id_in && !html)
 		return req_fail_field(r, "html", "required", "contenu : champ obligatoire");
 	if (title && validate_text(title, 128) < 0)
-		return req_fail_field(r, "title", "characters", "intitulé : 128 octets au plus, sans caractère de contrôle");
+		return req_fail_field(r, "title", "characters",
+			"intitulé : 128 octets au plus, sans caractère de contrôle");
 	if (mm_msg_get(r->in, "title") && !title)
 		return req_fail_field(r, "title", "required", "intitulé : champ obligatoire");
 	if (html && (rc = check_html(r, "html", html)) < 0)
@@ -780,14 +811,15 @@ int settings_signature_set(struct req *r)
 	} else {
 		const struct attr *a = entry_attr(e, "mmSignature");
 		if (a && a->nvals >= SETTINGS_MAX_SIGNATURES) {
-			rc = req_fail_field(r, "id", "too_many", "%d signatures au plus", SETTINGS_MAX_SIGNATURES);
+			rc = req_fail_field(
+				r, "id", "too_many", "%d signatures au plus", SETTINGS_MAX_SIGNATURES);
 			goto out;
 		}
 		new_id(id);
 	}
 	{
-		const char *kv[] = { "id", id, "title", title ? title : json_flat_get(&old, "title"), "html",
-				     html ? html : json_flat_get(&old, "html") };
+		const char *kv[] = {"id", id, "title", title ? title : json_flat_get(&old, "title"), "html",
+			html ? html : json_flat_get(&old, "html")};
 		val = json_flat_encode(kv, 3);
 	}
 	if (!val) {
@@ -801,8 +833,9 @@ int settings_signature_set(struct req *r)
 			if (a->vals[i] != raw)
 				total += strlen(a->vals[i]);
 		if (total > SETTINGS_SIGNATURES_MAX_BYTES) {
-			rc = req_fail_field(r, "html", "total_size", "l'ensemble des signatures dépasse %u Kio",
-					    SETTINGS_SIGNATURES_MAX_BYTES / 1024);
+			rc = req_fail_field(r, "html", "total_size",
+				"l'ensemble des signatures dépasse %u Kio",
+				SETTINGS_SIGNATURES_MAX_BYTES / 1024);
 			goto out;
 		}
 	}
@@ -813,7 +846,8 @@ int settings_signature_set(struct req *r)
 		mods_add(&m, LDAP_MOD_ADD, "mmSignature", val);
 	if (def == 1)
 		mods_add(&m, LDAP_MOD_REPLACE, "mmDefaultSignature", id);
-	else if (def == 0 && entry_get(e, "mmDefaultSignature") && !strcmp(entry_get(e, "mmDefaultSignature"), id))
+	else if (def == 0 && entry_get(e, "mmDefaultSignature") &&
+		!strcmp(entry_get(e, "mmDefaultSignature"), id))
 		mods_add(&m, LDAP_MOD_REPLACE, "mmDefaultSignature", NULL);
 	if ((rc = modify(r, e, &m, "signature")) < 0)
 		goto out;
@@ -830,9 +864,9 @@ out:
 
 int settings_signature_del(struct req *r)
 {
-	static const char *const keys[] = { "login", "id", NULL };
+	static const char *const keys[] = {"login", "id", NULL};
 	const char *id = get(r, "id"), *raw = NULL;
-	struct json_flat old = { 0 };
+	struct json_flat old = {0};
 	struct entry *e = NULL;
 	struct mods m;
 	int rc;
@@ -868,7 +902,7 @@ out:
 /* "YYYY-MM-DD" (start or end of that day, UTC) or "YYYYmmddHHMMSSZ". */
 static int parse_when(const char *v, bool end, long long *ret)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	int y, mo, d;
 	char tail;
 	time_t t;
@@ -880,7 +914,8 @@ static int parse_when(const char *v, bool end, long long *ret)
 		*ret = x;
 		return 0;
 	}
-	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3 || v[4] != '-' || v[7] != '-')
+	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3 || v[4] != '-' ||
+		v[7] != '-')
 		return -EINVAL;
 	if (y < 2000 || y > 2199 || mo < 1 || mo > 12 || d < 1 || d > 31)
 		return -EINVAL;
@@ -900,7 +935,7 @@ static bool autoreply_active(const struct entry *e, long long t)
 	const char *s = entry_get(e, "mmAutoReplyStart"), *en = entry_get(e, "mmAutoReplyEnd");
 
 	return stored_bool(e, "mmAutoReplyActive", false) && s && en && store_parse_time(s) <= t &&
-	       t <= store_parse_time(en);
+		t <= store_parse_time(en);
 }
 
 static void put_autoreply(struct req *r, const struct entry *e)
@@ -916,7 +951,7 @@ static void put_autoreply(struct req *r, const struct entry *e)
 
 int settings_autoreply_get(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	int rc;
 
@@ -929,7 +964,7 @@ int settings_autoreply_get(struct req *r)
 
 int settings_autoreply_set(struct req *r)
 {
-	static const char *const keys[] = { "login", "enabled", "start", "end", "subject", "body", NULL };
+	static const char *const keys[] = {"login", "enabled", "start", "end", "subject", "body", NULL};
 	const char *start = mm_msg_get(r->in, "start"), *end = mm_msg_get(r->in, "end");
 	const char *subject = mm_msg_get(r->in, "subject"), *body = mm_msg_get(r->in, "body");
 	long long ts = -1, te = -1;
@@ -947,7 +982,8 @@ int settings_autoreply_set(struct req *r)
 	if (end && *end && parse_when(end, true, &te) < 0)
 		return req_fail_field(r, "end", "syntax", "date de fin : AAAA-MM-JJ attendu");
 	if (subject && *subject && validate_text(subject, 255) < 0)
-		return req_fail_field(r, "subject", "characters", "objet : 255 octets au plus, sans caractère de contrôle");
+		return req_fail_field(
+			r, "subject", "characters", "objet : 255 octets au plus, sans caractère de contrôle");
 	if (body && *body && (rc = check_html(r, "body", body)) < 0)
 		return rc;
 	if ((rc = target(r, true, &e)) < 0)
@@ -963,12 +999,14 @@ int settings_autoreply_set(struct req *r)
 	}
 	on = enabled == 1 || (enabled == -1 && stored_bool(e, "mmAutoReplyActive", false));
 	if (on) {
-		const char *missing = ts < 0 ? "start" : te < 0 ? "end" :
-				      !(subject ? *subject : entry_get(e, "mmAutoReplySubject") != NULL) ? "subject" :
-				      !(body ? *body : entry_get(e, "mmAutoReplyBody") != NULL) ? "body" : NULL;
+		const char *missing = ts < 0                                                 ? "start"
+			: te < 0                                                             ? "end"
+			: !(subject ? *subject : entry_get(e, "mmAutoReplySubject") != NULL) ? "subject"
+			: !(body ? *body : entry_get(e, "mmAutoReplyBody") != NULL)          ? "body"
+											     : NULL;
 		if (missing) {
 			rc = req_fail_field(r, missing, "required",
-					    "%s : obligatoire pour activer la réponse automatique", missing);
+				"%s : obligatoire pour activer la réponse automatique", missing);
 			goto out;
 		}
 	}
@@ -1010,10 +1048,10 @@ static const struct {
 	const char *key, *attr;
 	bool def, individual_only;
 } notify_map[] = {
-	{ "receipt", "mmNotifyReceipt", true, false },
-	{ "opening", "mmNotifyOpening", false, false },
-	{ "digest", "mmNotifyDigest", false, false },
-	{ "org_to_individual", "mmNotifyOrgToIndividual", true, true },
+	{"receipt", "mmNotifyReceipt", true, false},
+	{"opening", "mmNotifyOpening", false, false},
+	{"digest", "mmNotifyDigest", false, false},
+	{"org_to_individual", "mmNotifyOrgToIndividual", true, true},
 };
 #define NNOTIFY (sizeof(notify_map) / sizeof(notify_map[0]))
 
@@ -1029,7 +1067,7 @@ static void put_notify(struct req *r, const struct entry *e)
 
 int settings_notify_get(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	int rc;
 
@@ -1042,7 +1080,8 @@ int settings_notify_get(struct req *r)
 
 int settings_notify_set(struct req *r)
 {
-	static const char *const keys[] = { "login", "receipt", "opening", "digest", "org_to_individual", NULL };
+	static const char *const keys[] = {
+		"login", "receipt", "opening", "digest", "org_to_individual", NULL};
 	int v[NNOTIFY], rc;
 	char changed[128] = "";
 	struct entry *e = NULL;
@@ -1062,12 +1101,12 @@ int settings_notify_set(struct req *r)
 			continue;
 		if (notify_map[i].individual_only && is_org(e)) {
 			rc = req_fail_field(r, notify_map[i].key, "not_allowed",
-					    "%s : se règle depuis chaque compte individuel", notify_map[i].key);
+				"%s : se règle depuis chaque compte individuel", notify_map[i].key);
 			goto out;
 		}
 		mods_add(&m, LDAP_MOD_REPLACE, notify_map[i].attr, v[i] ? "TRUE" : "FALSE");
-		snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed), "%s%s=%s", changed[0] ? "," : "",
-			 notify_map[i].key, v[i] ? "yes" : "no");
+		snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed), "%s%s=%s",
+			changed[0] ? "," : "", notify_map[i].key, v[i] ? "yes" : "no");
 	}
 	if (!changed[0]) {
 		rc = req_fail(r, -EINVAL, "aucun réglage à modifier");
@@ -1099,7 +1138,7 @@ static void lower_ascii(char *s)
 
 int settings_delegate_list(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	const struct attr *a;
 	int rc;
@@ -1120,8 +1159,8 @@ int settings_delegate_list(struct req *r)
 
 static int delegate_change(struct req *r, bool add)
 {
-	static const char *const keys[] = { "login", "address", NULL };
-	static const char *const tattrs[] = { "uid", "mmStatus", "mmAccountType", NULL };
+	static const char *const keys[] = {"login", "address", NULL};
+	static const char *const tattrs[] = {"uid", "mmStatus", "mmAccountType", NULL};
 	const char *in = get(r, "address");
 	char addr[256], *esc = NULL, *filter = NULL;
 	struct entry *e = NULL, *t = NULL;
@@ -1155,12 +1194,15 @@ static int delegate_change(struct req *r, bool add)
 		goto out;
 	}
 	if (a && a->nvals >= SETTINGS_MAX_DELEGATES) {
-		rc = req_fail_field(r, "address", "too_many", "%d délégations au plus", SETTINGS_MAX_DELEGATES);
+		rc = req_fail_field(
+			r, "address", "too_many", "%d délégations au plus", SETTINGS_MAX_DELEGATES);
 		goto out;
 	}
 	/* Only towards another active Medimail account: its login e-mail or its MSSanté address. */
 	esc = store_escape(addr);
-	if (!esc || asprintf(&filter, "(&(objectClass=mmAccount)(|(mmLoginMail=%s)(mmMssAddress=%s)))", esc, esc) < 0) {
+	if (!esc ||
+		asprintf(&filter, "(&(objectClass=mmAccount)(|(mmLoginMail=%s)(mmMssAddress=%s)))", esc,
+			esc) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1168,8 +1210,10 @@ static int delegate_change(struct req *r, bool add)
 	if (rc == -ENOENT || (rc == 0 && strcmp(entry_get(t, "mmStatus"), MM_STATUS_ACTIVE))) {
 		audit_change(r, "delegate-add", e, false, "not a Medimail account");
 		rc = req_fail_field(r, "address", "not_medimail",
-				    "%s n'est pas l'adresse d'un compte Medimail actif : une délégation ne se fait que vers "
-				    "un autre utilisateur Medimail", addr);
+			"%s n'est pas l'adresse d'un compte Medimail actif : une délégation ne se fait que "
+			"vers "
+			"un autre utilisateur Medimail",
+			addr);
 		goto out;
 	}
 	if (rc < 0) {
@@ -1177,7 +1221,8 @@ static int delegate_change(struct req *r, bool add)
 		goto out;
 	}
 	if (!strcmp(t->dn, e->dn)) {
-		rc = req_fail_field(r, "address", "self", "une délégation vers son propre compte est sans objet");
+		rc = req_fail_field(
+			r, "address", "self", "une délégation vers son propre compte est sans objet");
 		goto out;
 	}
 	need_aux(&m, e);
@@ -1214,7 +1259,7 @@ int settings_delegate_del(struct req *r)
 
 int settings_demat_get(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	int rc;
 
@@ -1228,7 +1273,7 @@ int settings_demat_get(struct req *r)
 
 int settings_demat_set(struct req *r)
 {
-	static const char *const keys[] = { "login", "dematerialisation", NULL };
+	static const char *const keys[] = {"login", "dematerialisation", NULL};
 	struct entry *e = NULL;
 	struct mods m;
 	int v, rc;
@@ -1254,7 +1299,7 @@ int settings_demat_set(struct req *r)
 
 /* A device value: {"id","name","state","created", pending: "code","expires"; active: "cred","enrolled"}. */
 static int device_find(const struct entry *e, const char *key, const char *value, const char **ret_raw,
-		       struct json_flat *ret)
+	struct json_flat *ret)
 {
 	const struct attr *a = entry_attr(e, "mmDevice");
 
@@ -1274,9 +1319,10 @@ static int device_find(const struct entry *e, const char *key, const char *value
 
 int settings_device_enrol(struct req *r)
 {
-	static const char *const keys[] = { "login", "name", NULL };
+	static const char *const keys[] = {"login", "name", NULL};
 	const char *name = get(r, "name");
-	char id[13], code[SECRET_TOKEN_HEX], h[SECRET_HASH_HEX], created[16], expires[16], *val = NULL, *uri = NULL;
+	char id[13], code[SECRET_TOKEN_HEX], h[SECRET_HASH_HEX], created[16], expires[16], *val = NULL,
+											   *uri = NULL;
 	struct entry *e = NULL;
 	const struct attr *a;
 	struct mods m;
@@ -1288,7 +1334,8 @@ int settings_device_enrol(struct req *r)
 	if (!name)
 		return req_fail_field(r, "name", "required", "nom de l'appareil : champ obligatoire");
 	if (validate_text(name, 64) < 0)
-		return req_fail_field(r, "name", "characters", "nom de l'appareil : 64 octets au plus, sans caractère de contrôle");
+		return req_fail_field(r, "name", "characters",
+			"nom de l'appareil : 64 octets au plus, sans caractère de contrôle");
 	if ((rc = target(r, true, &e)) < 0)
 		return rc;
 	if (is_org(e)) {
@@ -1301,7 +1348,8 @@ int settings_device_enrol(struct req *r)
 	}
 	a = entry_attr(e, "mmDevice");
 	if (a && a->nvals >= SETTINGS_MAX_DEVICES) {
-		rc = req_fail_field(r, "name", "too_many", "%d appareils au plus : révoquez-en un", SETTINGS_MAX_DEVICES);
+		rc = req_fail_field(
+			r, "name", "too_many", "%d appareils au plus : révoquez-en un", SETTINGS_MAX_DEVICES);
 		goto out;
 	}
 	new_id(id);
@@ -1311,8 +1359,8 @@ int settings_device_enrol(struct req *r)
 	store_time(now(), created);
 	store_time(now() + SETTINGS_ENROL_TTL, expires);
 	{
-		const char *kv[] = { "id", id, "name", name, "state", "pending", "created", created, "code", h,
-				     "expires", expires };
+		const char *kv[] = {"id", id, "name", name, "state", "pending", "created", created, "code", h,
+			"expires", expires};
 		val = json_flat_encode(kv, 6);
 	}
 	if (!val || asprintf(&uri, "medimail://enrol?code=%s", code) < 0) {
@@ -1331,8 +1379,9 @@ int settings_device_enrol(struct req *r)
 	req_put(r, "code", code);
 	req_put(r, "expires", expires);
 	req_put(r, "enrol_uri", uri);
-	mm_msg_set_message(r->out, "scannez le QR code avec l'application Medimail Mobile (valable %d minutes, une seule fois)",
-			   SETTINGS_ENROL_TTL / 60);
+	mm_msg_set_message(r->out,
+		"scannez le QR code avec l'application Medimail Mobile (valable %d minutes, une seule fois)",
+		SETTINGS_ENROL_TTL / 60);
 out:
 	secret_wipe(code, sizeof(code));
 	secret_free(uri);
@@ -1344,11 +1393,12 @@ out:
 
 int settings_device_complete(struct req *r)
 {
-	static const char *const keys[] = { "code", NULL };
-	static const char *const attrs[] = { "uid", "mmStatus", "mmDevice", NULL };
+	static const char *const keys[] = {"code", NULL};
+	static const char *const attrs[] = {"uid", "mmStatus", "mmDevice", NULL};
 	const char *code = get(r, "code"), *raw = NULL;
-	char h[SECRET_HASH_HEX], filter[128], cred[SECRET_TOKEN_HEX], ch[SECRET_HASH_HEX], stamp[16], *val = NULL;
-	struct json_flat d = { 0 };
+	char h[SECRET_HASH_HEX], filter[128], cred[SECRET_TOKEN_HEX], ch[SECRET_HASH_HEX], stamp[16],
+		*val = NULL;
+	struct json_flat d = {0};
 	struct entry *e = NULL;
 	struct mods m;
 	int rc;
@@ -1378,7 +1428,8 @@ int settings_device_complete(struct req *r)
 		mods_add(&m, LDAP_MOD_DELETE, "mmDeviceEnrolHash", h);
 		rc = m.err ? m.err : store_modify(r->store, e->dn, &m);
 		if (rc < 0 && rc != -ESTALE)
-			log_msg(LOG_WARNING, "%s: expired enrolment not removed: %s", login_of(e), strerror(-rc));
+			log_msg(LOG_WARNING, "%s: expired enrolment not removed: %s", login_of(e),
+				strerror(-rc));
 		audit_change(r, "device-complete", e, false, "code expired");
 		rc = req_fail(r, -ETIMEDOUT, "code d'association expiré : générez un nouveau QR code");
 		goto out;
@@ -1393,8 +1444,8 @@ int settings_device_complete(struct req *r)
 		goto out;
 	store_time(now(), stamp);
 	{
-		const char *kv[] = { "id", json_flat_get(&d, "id"), "name", json_flat_get(&d, "name"), "state", "active",
-				     "created", json_flat_get(&d, "created"), "cred", ch, "enrolled", stamp };
+		const char *kv[] = {"id", json_flat_get(&d, "id"), "name", json_flat_get(&d, "name"), "state",
+			"active", "created", json_flat_get(&d, "created"), "cred", ch, "enrolled", stamp};
 		val = json_flat_encode(kv, 6);
 	}
 	if (!val) {
@@ -1433,7 +1484,7 @@ out:
 
 int settings_device_list(struct req *r)
 {
-	static const char *const keys[] = { "login", NULL };
+	static const char *const keys[] = {"login", NULL};
 	struct entry *e = NULL;
 	const struct attr *a;
 	size_t n = 0;
@@ -1461,9 +1512,9 @@ int settings_device_list(struct req *r)
 
 int settings_device_revoke(struct req *r)
 {
-	static const char *const keys[] = { "login", "id", NULL };
+	static const char *const keys[] = {"login", "id", NULL};
 	const char *id = get(r, "id"), *raw = NULL;
-	struct json_flat d = { 0 };
+	struct json_flat d = {0};
 	struct entry *e = NULL;
 	struct mods m;
 	int rc;
@@ -1498,11 +1549,11 @@ out:
 
 int settings_device_verify(struct req *r)
 {
-	static const char *const keys[] = { "credential", NULL };
-	static const char *const attrs[] = { "uid", "mmStatus", "mmDevice", NULL };
+	static const char *const keys[] = {"credential", NULL};
+	static const char *const attrs[] = {"uid", "mmStatus", "mmDevice", NULL};
 	const char *cred = get(r, "credential"), *raw = NULL;
 	char ch[SECRET_HASH_HEX], filter[128];
-	struct json_flat d = { 0 };
+	struct json_flat d = {0};
 	struct entry *e = NULL;
 	int rc;
 

@@ -10,9 +10,9 @@
 
 #include "daemon.h"
 
-#define SETTINGS_RESET_TTL 3600        /* seconds a password reset link lives */
-#define SETTINGS_RESET_INTERVAL 60     /* at most one reset mail per account per interval */
-#define SETTINGS_ENROL_TTL 600         /* seconds an enrolment code lives */
+#define SETTINGS_RESET_TTL 3600 /* seconds a password reset link lives */
+#define SETTINGS_RESET_INTERVAL 60 /* at most one reset mail per account per interval */
+#define SETTINGS_ENROL_TTL 600 /* seconds an enrolment code lives */
 #define SETTINGS_MAX_SIGNATURES 10
 /* All of an account's signatures together, so that a list fits in one reply frame. */
 #define SETTINGS_SIGNATURES_MAX_BYTES (160u * 1024u)

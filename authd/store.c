@@ -30,38 +30,29 @@ struct store {
 static int map_ldap(int rc)
 {
 	switch (rc) {
-	case LDAP_SUCCESS:
-		return 0;
+	case LDAP_SUCCESS: return 0;
 	case LDAP_SERVER_DOWN:
 	case LDAP_CONNECT_ERROR:
 	case LDAP_UNAVAILABLE:
 	case LDAP_BUSY:
 	case LDAP_TIMEOUT:
 	case LDAP_TIMELIMIT_EXCEEDED:
-	case LDAP_LOCAL_ERROR:
-		return -EHOSTDOWN;
-	case LDAP_NO_SUCH_OBJECT:
-		return -ENOENT;
+	case LDAP_LOCAL_ERROR: return -EHOSTDOWN;
+	case LDAP_NO_SUCH_OBJECT: return -ENOENT;
 	case LDAP_ALREADY_EXISTS:
 	case LDAP_CONSTRAINT_VIOLATION:
-	case LDAP_TYPE_OR_VALUE_EXISTS:
-		return -EEXIST;
-	case LDAP_NO_SUCH_ATTRIBUTE:
-		return -ESTALE;
+	case LDAP_TYPE_OR_VALUE_EXISTS: return -EEXIST;
+	case LDAP_NO_SUCH_ATTRIBUTE: return -ESTALE;
 	case LDAP_INSUFFICIENT_ACCESS:
 	case LDAP_INVALID_CREDENTIALS:
-	case LDAP_STRONG_AUTH_REQUIRED:
-		return -EACCES;
+	case LDAP_STRONG_AUTH_REQUIRED: return -EACCES;
 	case LDAP_OBJECT_CLASS_VIOLATION:
 	case LDAP_INVALID_SYNTAX:
 	case LDAP_UNDEFINED_TYPE:
 	case LDAP_INVALID_DN_SYNTAX:
-	case LDAP_NOT_ALLOWED_ON_RDN:
-		return -EINVAL;
-	case LDAP_SIZELIMIT_EXCEEDED:
-		return -E2BIG;
-	default:
-		return -EIO;
+	case LDAP_NOT_ALLOWED_ON_RDN: return -EINVAL;
+	case LDAP_SIZELIMIT_EXCEEDED: return -E2BIG;
+	default: return -EIO;
 	}
 }
 
@@ -141,7 +132,7 @@ void store_free(struct store *s)
 static int conn_open(struct store *s, LDAP **ret)
 {
 	const struct mm_config *c = s->cfg;
-	struct timeval tv = { .tv_sec = c->ldap_timeout };
+	struct timeval tv = {.tv_sec = c->ldap_timeout};
 	int version = LDAP_VERSION3, rc;
 	LDAP *ld = NULL;
 
@@ -153,11 +144,11 @@ static int conn_open(struct store *s, LDAP **ret)
 	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
 	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 	if (s->bind_pw) {
-		struct berval cred = { .bv_val = s->bind_pw, .bv_len = strlen(s->bind_pw) };
+		struct berval cred = {.bv_val = s->bind_pw, .bv_len = strlen(s->bind_pw)};
 		rc = ldap_sasl_bind_s(ld, c->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	} else {
 		/* ldapi:// with the daemon's own uid as identity */
-		struct berval empty = { 0 };
+		struct berval empty = {0};
 		rc = ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &empty, NULL, NULL, NULL);
 	}
 	if (rc != LDAP_SUCCESS) {
@@ -173,7 +164,8 @@ static int conn_open(struct store *s, LDAP **ret)
 		 * read()s and a poll() per entry, which dominates a 50-entry search. */
 		Sockbuf *sb = NULL;
 		if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS && sb)
-			(void)ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_TRANSPORT, NULL);
+			(void)ber_sockbuf_add_io(
+				sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_TRANSPORT, NULL);
 	}
 	if (s->warned_down)
 		log_msg(LOG_NOTICE, "directory %s: connected again", c->ldap_uri);
@@ -320,7 +312,7 @@ static struct entry *entry_from(LDAP *ld, LDAPMessage *msg)
 		goto out;
 	bytes = dn.bv_len + 1;
 	for (rc = ldap_get_attribute_ber(ld, msg, ber, &bv, &bvals); rc == LDAP_SUCCESS && bv.bv_val;
-	     rc = ldap_get_attribute_ber(ld, msg, ber, &bv, &bvals)) {
+		rc = ldap_get_attribute_ber(ld, msg, ber, &bv, &bvals)) {
 		if (nb == cap) {
 			size_t ncap = cap ? cap * 2 : 32;
 			struct borrowed *nbv = reallocarray(b, ncap, sizeof(*nbv));
@@ -400,10 +392,10 @@ static int op_search(LDAP *ld, void *p)
 	entries_free(a->v, a->n);
 	a->v = NULL;
 	a->n = 0;
-	rc = ldap_search_ext_s(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL,
-			       NULL, a->max ? (int)a->max : 0, &res);
+	rc = ldap_search_ext_s(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL,
+		a->max ? (int)a->max : 0, &res);
 	if ((rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED && rc != LDAP_NO_SUCH_OBJECT) ||
-	    (rc == LDAP_SIZELIMIT_EXCEEDED && a->complete)) {
+		(rc == LDAP_SIZELIMIT_EXCEEDED && a->complete)) {
 		ldap_msgfree(res);
 		return map_ldap(rc);
 	}
@@ -428,10 +420,10 @@ static int op_search(LDAP *ld, void *p)
 	return r;
 }
 
-int store_search(struct store *s, const char *base, int scope, const char *filter,
-		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n)
+int store_search(struct store *s, const char *base, int scope, const char *filter, const char *const *attrs,
+	size_t max, struct entry ***ret, size_t *ret_n)
 {
-	struct search_arg a = { base, scope, filter, attrs, max, false, NULL, 0 };
+	struct search_arg a = {base, scope, filter, attrs, max, false, NULL, 0};
 	int r = with_conn(s, op_search, &a);
 
 	if (r < 0) {
@@ -444,9 +436,9 @@ int store_search(struct store *s, const char *base, int scope, const char *filte
 }
 
 int store_search_all(struct store *s, const char *base, int scope, const char *filter,
-		     const char *const *attrs, struct entry ***ret, size_t *ret_n)
+	const char *const *attrs, struct entry ***ret, size_t *ret_n)
 {
-	struct search_arg a = { base, scope, filter, attrs, 0, true, NULL, 0 };
+	struct search_arg a = {base, scope, filter, attrs, 0, true, NULL, 0};
 	int r = with_conn(s, op_search, &a);
 
 	if (r < 0) {
@@ -475,12 +467,12 @@ static int op_search_each(LDAP *ld, void *p)
 	struct each_arg *a = p;
 	int msgid, rc, r = 0;
 
-	rc = ldap_search_ext(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL, 0,
-			     &msgid);
+	rc = ldap_search_ext(
+		ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL, 0, &msgid);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);
 	for (;;) {
-		struct timeval tv = { .tv_sec = a->timeout ? a->timeout : 5 };
+		struct timeval tv = {.tv_sec = a->timeout ? a->timeout : 5};
 		LDAPMessage *res = NULL;
 		int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &res);
 
@@ -526,12 +518,12 @@ static int op_search_each(LDAP *ld, void *p)
 }
 
 int store_search_each(struct store *s, const char *base, int scope, const char *filter,
-		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n)
+	const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n)
 {
 	/* slapd may scan many hidden entries between two it sends: wait longer
 	 * for the next one than for a whole ordinary request. */
 	unsigned wait = s->cfg->ldap_timeout > 60 ? s->cfg->ldap_timeout : 60;
-	struct each_arg a = { base, scope, filter, attrs, each, ctx, wait, 0, false };
+	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, false};
 	int r = with_conn(s, op_search_each, &a);
 
 	*ret_n = a.n;
@@ -539,7 +531,7 @@ int store_search_each(struct store *s, const char *base, int scope, const char *
 }
 
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,
-		     const char *const *attrs, struct entry **ret)
+	const char *const *attrs, struct entry **ret)
 {
 	struct entry **v = NULL;
 	size_t n = 0;
@@ -567,7 +559,7 @@ int store_read(struct store *s, const char *dn, const char *const *attrs, struct
 
 int store_count(struct store *s, const char *base, const char *filter, size_t max, size_t *ret)
 {
-	static const char *const noattrs[] = { LDAP_NO_ATTRS, NULL };
+	static const char *const noattrs[] = {LDAP_NO_ATTRS, NULL};
 	struct entry **v = NULL;
 	size_t n = 0;
 	int r = store_search(s, base, LDAP_SCOPE_SUBTREE, filter, noattrs, max + 1, &v, &n);
@@ -688,14 +680,14 @@ static int op_mod(LDAP *ld, void *p)
 
 int store_add(struct store *s, const char *dn, struct mods *m)
 {
-	struct mod_arg a = { dn, m->v, 0 };
+	struct mod_arg a = {dn, m->v, 0};
 
 	return m->err ? m->err : with_conn(s, op_mod, &a);
 }
 
 int store_modify(struct store *s, const char *dn, struct mods *m)
 {
-	struct mod_arg a = { dn, m->v, 1 };
+	struct mod_arg a = {dn, m->v, 1};
 
 	if (m->err)
 		return m->err;
@@ -706,7 +698,7 @@ int store_modify(struct store *s, const char *dn, struct mods *m)
 
 int store_delete(struct store *s, const char *dn)
 {
-	struct mod_arg a = { dn, NULL, 2 };
+	struct mod_arg a = {dn, NULL, 2};
 
 	return with_conn(s, op_mod, &a);
 }
@@ -721,11 +713,11 @@ struct incr_arg {
 static int op_increment(LDAP *ld, void *p)
 {
 	struct incr_arg *a = p;
-	char delta[32], *vals[2] = { delta, NULL };
-	char *attrs[2] = { (char *)a->attr, NULL };
-	LDAPMod mod = { .mod_op = LDAP_MOD_INCREMENT, .mod_type = (char *)a->attr, .mod_values = vals };
-	LDAPMod *mods[2] = { &mod, NULL };
-	LDAPControl *ctrl = NULL, *sctrls[2] = { NULL, NULL }, **rctrls = NULL;
+	char delta[32], *vals[2] = {delta, NULL};
+	char *attrs[2] = {(char *)a->attr, NULL};
+	LDAPMod mod = {.mod_op = LDAP_MOD_INCREMENT, .mod_type = (char *)a->attr, .mod_values = vals};
+	LDAPMod *mods[2] = {&mod, NULL};
+	LDAPControl *ctrl = NULL, *sctrls[2] = {NULL, NULL}, **rctrls = NULL;
 	BerElement *ber = NULL;
 	LDAPMessage *res = NULL;
 	int rc, msgid, err = 0, r = -EIO;
@@ -794,10 +786,9 @@ static int op_increment(LDAP *ld, void *p)
 	return r;
 }
 
-int store_increment(struct store *s, const char *dn, const char *attr, long long delta,
-		    long long *ret_value)
+int store_increment(struct store *s, const char *dn, const char *attr, long long delta, long long *ret_value)
 {
-	struct incr_arg a = { dn, attr, delta, 0 };
+	struct incr_arg a = {dn, attr, delta, 0};
 	int r = with_conn(s, op_increment, &a);
 
 	if (r == 0)
@@ -807,7 +798,7 @@ int store_increment(struct store *s, const char *dn, const char *attr, long long
 
 char *store_escape(const char *value)
 {
-	struct berval in = { .bv_val = (char *)value, .bv_len = strlen(value) }, out = { 0 };
+	struct berval in = {.bv_val = (char *)value, .bv_len = strlen(value)}, out = {0};
 	char *s;
 
 	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
@@ -852,7 +843,7 @@ void store_time(long long t, char out[16])
 
 long long store_parse_time(const char *s)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *end;
 
 	if (!s)

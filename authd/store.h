@@ -36,21 +36,21 @@ void entry_free(struct entry *e);
 void entries_free(struct entry **v, size_t n);
 
 /* Searches; at most max entries (0: no limit). -EHOSTDOWN when slapd is unreachable. */
-int store_search(struct store *s, const char *base, int scope, const char *filter,
-		 const char *const *attrs, size_t max, struct entry ***ret, size_t *ret_n) MM_WUR;
+int store_search(struct store *s, const char *base, int scope, const char *filter, const char *const *attrs,
+	size_t max, struct entry ***ret, size_t *ret_n) MM_WUR;
 /* Streams every matching entry to each() as it arrives from slapd, never
  * holding more than one: for exports of any size.  A negative return of
  * each() abandons the search and is returned.  *ret_n: entries passed. */
 typedef int (*store_each_fn)(const struct entry *e, void *ctx);
 int store_search_each(struct store *s, const char *base, int scope, const char *filter,
-		      const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
+	const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
 /* Every matching entry; -E2BIG when a server size limit cut the answer
  * (the daemon's identity needs "limits ... size=unlimited" in slapd). */
 int store_search_all(struct store *s, const char *base, int scope, const char *filter,
-		     const char *const *attrs, struct entry ***ret, size_t *ret_n) MM_WUR;
+	const char *const *attrs, struct entry ***ret, size_t *ret_n) MM_WUR;
 /* Exactly one entry, else -ENOENT (none) or -ENOTUNIQ (several). */
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,
-		     const char *const *attrs, struct entry **ret) MM_WUR;
+	const char *const *attrs, struct entry **ret) MM_WUR;
 int store_read(struct store *s, const char *dn, const char *const *attrs, struct entry **ret) MM_WUR;
 /* Number of entries matching (up to max+1, to tell "more than max"). */
 int store_count(struct store *s, const char *base, const char *filter, size_t max, size_t *ret) MM_WUR;
@@ -76,8 +76,8 @@ int store_modify(struct store *s, const char *dn, struct mods *m) MM_WUR;
 int store_delete(struct store *s, const char *dn) MM_WUR;
 /* Atomically adds delta to an integer attribute and returns the new value
  * (LDAP modify-increment with the post-read control). */
-int store_increment(struct store *s, const char *dn, const char *attr, long long delta,
-		    long long *ret_value) MM_WUR;
+int store_increment(
+	struct store *s, const char *dn, const char *attr, long long delta, long long *ret_value) MM_WUR;
 
 /* RFC 4515 escaping of a filter value; the result is freed with free(). */
 char *store_escape(const char *value);

@@ -8,7 +8,7 @@
 #define MM_WUR __attribute__((warn_unused_result))
 #endif
 
-#define MM_PASSWORD_MIN_CHARS 8     /* counted in code points */
+#define MM_PASSWORD_MIN_CHARS 8 /* counted in code points */
 #define MM_PASSWORD_MAX_BYTES 1024
 #define MM_NAME_MAX_BYTES 64
 

@@ -34,5 +34,5 @@
 #define MM_CARD_CHALLENGE_MIN 16u
 #define MM_CARD_CHALLENGE_MAX 128u
 #define MM_CARD_CERT_MAX (16u * 1024u) /* DER bytes */
-#define MM_CARD_SIG_MAX 1024u          /* RSA 8192 */
+#define MM_CARD_SIG_MAX 1024u /* RSA 8192 */
 #define MM_CARD_PIN_MAX 64u

@@ -88,16 +88,23 @@ static int token_spec_parse(const char *s, struct token_spec *ret)
 		if (!eq)
 			return -EINVAL;
 		klen = (size_t)(eq - s);
-#define K(name, field) \
-	if (klen == strlen(name) && !strncmp(s, name, klen)) { dst = ret->field; flag = &ret->has_##field; }
-		K("token", token) else K("manufacturer", manufacturer) else K("serial", serial) else
-		K("model", model) else K("object", object)
+#define K(name, field)                                                                                       \
+	if (klen == strlen(name) && !strncmp(s, name, klen)) {                                               \
+		dst = ret->field;                                                                            \
+		flag = &ret->has_##field;                                                                    \
+	}
+		K("token", token)
+		else K("manufacturer", manufacturer) else K("serial", serial) else K("model", model) else K(
+			"object", object)
 #undef K
-		if (dst) {
+			if (dst)
+		{
 			if (pct_decode(eq + 1, n - klen - 1, dst, LABEL_MAX) < 0)
 				return -EINVAL;
 			*flag = true;
-		} else if (!(klen == 4 && !strncmp(s, "type", 4)) && !(klen == 2 && !strncmp(s, "id", 2))) {
+		}
+		else if (!(klen == 4 && !strncmp(s, "type", 4)) && !(klen == 2 && !strncmp(s, "id", 2)))
+		{
 			return -EINVAL; /* an attribute we would silently ignore */
 		}
 		s += n;
@@ -132,38 +139,33 @@ static void padded_copy(const unsigned char *field, size_t len, char *out, size_
 static bool token_matches(const CK_TOKEN_INFO *ti, const struct token_spec *spec)
 {
 	return (!spec->has_token || padded_eq(ti->label, sizeof(ti->label), spec->token)) &&
-	       (!spec->has_manufacturer ||
-		padded_eq(ti->manufacturerID, sizeof(ti->manufacturerID), spec->manufacturer)) &&
-	       (!spec->has_serial || padded_eq(ti->serialNumber, sizeof(ti->serialNumber), spec->serial)) &&
-	       (!spec->has_model || padded_eq(ti->model, sizeof(ti->model), spec->model));
+		(!spec->has_manufacturer ||
+			padded_eq(ti->manufacturerID, sizeof(ti->manufacturerID), spec->manufacturer)) &&
+		(!spec->has_serial || padded_eq(ti->serialNumber, sizeof(ti->serialNumber), spec->serial)) &&
+		(!spec->has_model || padded_eq(ti->model, sizeof(ti->model), spec->model));
 }
 
 static const char *rv_result(CK_RV rv)
 {
 	switch (rv) {
-	case CKR_PIN_INCORRECT:
-		return "pin_incorrect";
-	case CKR_PIN_LOCKED:
-		return "pin_locked";
+	case CKR_PIN_INCORRECT: return "pin_incorrect";
+	case CKR_PIN_LOCKED: return "pin_locked";
 	case CKR_PIN_LEN_RANGE:
-	case CKR_PIN_INVALID:
-		return "pin_invalid";
+	case CKR_PIN_INVALID: return "pin_invalid";
 	case CKR_TOKEN_NOT_PRESENT:
 	case CKR_TOKEN_NOT_RECOGNIZED:
 	case CKR_DEVICE_REMOVED:
 	case CKR_SESSION_HANDLE_INVALID:
 	case CKR_SESSION_CLOSED:
-	case CKR_SLOT_ID_INVALID:
-		return "no_card";
-	default:
-		return "module_error";
+	case CKR_SLOT_ID_INVALID: return "no_card";
+	default: return "module_error";
 	}
 }
 
 static int module_load(const char *path, const char **why)
 {
 	CK_C_GetFunctionList getfl;
-	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
 	CK_RV rv;
 
 	module_handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -217,12 +219,13 @@ static int slot_find(const struct token_spec *spec, CK_SLOT_ID *ret, CK_TOKEN_IN
 static const char *reader_state(const char *reader)
 {
 	SCARDCONTEXT ctx;
-	SCARD_READERSTATE rs = { .szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+	SCARD_READERSTATE rs = {.szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE};
 	const char *res;
 
 	if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) != SCARD_S_SUCCESS)
 		return "no_reader";
-	if (SCardGetStatusChange(ctx, 0, &rs, 1) != SCARD_S_SUCCESS || (rs.dwEventState & SCARD_STATE_UNKNOWN))
+	if (SCardGetStatusChange(ctx, 0, &rs, 1) != SCARD_S_SUCCESS ||
+		(rs.dwEventState & SCARD_STATE_UNKNOWN))
 		res = "no_reader";
 	else if (rs.dwEventState & SCARD_STATE_PRESENT)
 		res = "present";
@@ -273,7 +276,8 @@ static int reply(int fd, uint16_t code, const char *result, const char *detail, 
 
 	if (!m)
 		return -ENOMEM;
-	m->status = strcmp(result, "ok") && strcmp(result, "present") && strcmp(result, "removed") ? -EACCES : 0;
+	m->status =
+		strcmp(result, "ok") && strcmp(result, "present") && strcmp(result, "removed") ? -EACCES : 0;
 	mm_msg_set_message(m, "%s", detail ? detail : "");
 	if ((r = mm_msg_add(m, "result", result)) == 0)
 		r = mm_msg_send(fd, m, IO_TIMEOUT_MS);
@@ -282,12 +286,12 @@ static int reply(int fd, uint16_t code, const char *result, const char *detail, 
 }
 
 static int get_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, unsigned char *buf,
-		    size_t max, size_t *ret_len)
+	size_t max, size_t *ret_len)
 {
-	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_ATTRIBUTE a = {type, NULL, 0};
 
 	if (p11->C_GetAttributeValue(s, o, &a, 1) != CKR_OK || a.ulValueLen == (CK_ULONG)-1 ||
-	    a.ulValueLen > max)
+		a.ulValueLen > max)
 		return -EIO;
 	a.pValue = buf;
 	if (p11->C_GetAttributeValue(s, o, &a, 1) != CKR_OK)
@@ -329,9 +333,10 @@ static int op_sign(int fd, const struct mm_msg *req)
 	char found_label[40];
 	int r;
 
-	if (!module || !*module || !label || !pin || !chal_hex || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0 ||
-	    hex_decode(chal_hex, chal, sizeof(chal), &chal_len) < 0 || chal_len < MM_CARD_CHALLENGE_MIN ||
-	    strlen(pin) > MM_CARD_PIN_MAX)
+	if (!module || !*module || !label || !pin || !chal_hex ||
+		token_spec_parse(mm_msg_get(req, "token"), &spec) < 0 ||
+		hex_decode(chal_hex, chal, sizeof(chal), &chal_len) < 0 || chal_len < MM_CARD_CHALLENGE_MIN ||
+		strlen(pin) > MM_CARD_PIN_MAX)
 		return reply(fd, MM_CARD_OP_SIGN, "bad_request", "invalid request", NULL);
 	if (spec.has_object)
 		label = spec.object;
@@ -377,27 +382,27 @@ static int op_sign(int fd, const struct mm_msg *req)
 	{
 		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
-		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
-				     { CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype) },
-				     { CKA_LABEL, (void *)label, strlen(label) } };
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			{CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
+			{CKA_LABEL, (void *)label, strlen(label)}};
 		cert = malloc(MM_CARD_CERT_MAX);
 		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
-		    get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0 ||
-		    get_attr(sess, ocert, CKA_ID, id, sizeof(id), &id_len) < 0) {
+			get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0 ||
+			get_attr(sess, ocert, CKA_ID, id, sizeof(id), &id_len) < 0) {
 			r = reply(fd, MM_CARD_OP_SIGN, "no_cert", "certificate", NULL);
 			goto out;
 		}
 	}
 	{
 		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, id, id_len } };
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, id, id_len}};
 		if (find_one(sess, t, 2, &okey) < 0) {
 			r = reply(fd, MM_CARD_OP_SIGN, "no_key", "private key", NULL);
 			goto out;
 		}
 	}
 	{
-		CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+		CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
 		rv = p11->C_SignInit(sess, &mech, okey);
 		if (rv == CKR_OK)
 			rv = p11->C_Sign(sess, chal, chal_len, sig, &sig_len);
@@ -408,7 +413,7 @@ static int op_sign(int fd, const struct mm_msg *req)
 	}
 	m = mm_msg_new(MM_CARD_OP_SIGN, true);
 	if (!m || mm_msg_add(m, "token", found_label) < 0 || put_hex(m, "cert", cert, cert_len) < 0 ||
-	    put_hex(m, "sig", sig, sig_len) < 0) {
+		put_hex(m, "sig", sig, sig_len) < 0) {
 		mm_msg_free(m);
 		r = reply(fd, MM_CARD_OP_SIGN, "module_error", "out of memory", NULL);
 		goto out;
@@ -427,7 +432,7 @@ out:
 /* Has the daemon closed its end? Also serves as the wait between polls. */
 static bool daemon_gone(int fd, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int n = poll(&p, 1, ms);
 
 	return n > 0 || (n < 0 && errno != EINTR);
@@ -444,11 +449,11 @@ static int op_watch(int fd, const struct mm_msg *req)
 	int r;
 
 	if (!module || !*module || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0 || poll_ms < 50 ||
-	    poll_ms > 60000)
+		poll_ms > 60000)
 		return reply(fd, MM_CARD_OP_WATCH, "bad_request", "invalid request", NULL);
 	if (reader && *reader) {
 		SCARDCONTEXT ctx;
-		SCARD_READERSTATE rs = { .szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+		SCARD_READERSTATE rs = {.szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE};
 		LONG rc;
 
 		if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) != SCARD_S_SUCCESS)
@@ -456,7 +461,8 @@ static int op_watch(int fd, const struct mm_msg *req)
 		rc = SCardGetStatusChange(ctx, 0, &rs, 1);
 		if (rc != SCARD_S_SUCCESS || !(rs.dwEventState & SCARD_STATE_PRESENT)) {
 			SCardReleaseContext(ctx);
-			return reply(fd, MM_CARD_OP_WATCH, rc == SCARD_S_SUCCESS ? "no_card" : "no_reader", "PC/SC", NULL);
+			return reply(fd, MM_CARD_OP_WATCH, rc == SCARD_S_SUCCESS ? "no_card" : "no_reader",
+				"PC/SC", NULL);
 		}
 		if ((r = reply(fd, MM_CARD_OP_WATCH, "present", NULL, NULL)) < 0) {
 			SCardReleaseContext(ctx);
@@ -472,7 +478,7 @@ static int op_watch(int fd, const struct mm_msg *req)
 				continue;
 			}
 			if (rc != SCARD_S_SUCCESS || !(rs.dwEventState & SCARD_STATE_PRESENT) ||
-			    (rs.dwEventState & (SCARD_STATE_UNKNOWN | SCARD_STATE_UNAVAILABLE))) {
+				(rs.dwEventState & (SCARD_STATE_UNKNOWN | SCARD_STATE_UNAVAILABLE))) {
 				r = reply(fd, MM_CARD_OP_WATCH, "removed", "PC/SC", NULL);
 				break;
 			}
@@ -527,13 +533,14 @@ static int op_present(int fd, const struct mm_msg *req)
 	r = slot_find(&spec, &slot, &ti);
 	module_unload();
 	if (r < 0)
-		return reply(fd, MM_CARD_OP_PRESENT, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
+		return reply(
+			fd, MM_CARD_OP_PRESENT, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
 	return reply(fd, MM_CARD_OP_PRESENT, "present", NULL, NULL);
 }
 
 int main(int argc, char **argv)
 {
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit no_core = {0, 0};
 	struct mm_msg *req = NULL;
 	int fd = STDIN_FILENO, r;
 
@@ -547,18 +554,10 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return 2;
 	switch (req->code) {
-	case MM_CARD_OP_SIGN:
-		r = op_sign(STDOUT_FILENO, req);
-		break;
-	case MM_CARD_OP_WATCH:
-		r = op_watch(STDOUT_FILENO, req);
-		break;
-	case MM_CARD_OP_PRESENT:
-		r = op_present(STDOUT_FILENO, req);
-		break;
-	default:
-		r = reply(STDOUT_FILENO, req->code, "bad_request", "unknown operation", NULL);
-		break;
+	case MM_CARD_OP_SIGN: r = op_sign(STDOUT_FILENO, req); break;
+	case MM_CARD_OP_WATCH: r = op_watch(STDOUT_FILENO, req); break;
+	case MM_CARD_OP_PRESENT: r = op_present(STDOUT_FILENO, req); break;
+	default: r = reply(STDOUT_FILENO, req->code, "bad_request", "unknown operation", NULL); break;
 	}
 	mm_msg_free(req); /* wipes the PIN */
 	return r < 0 ? 1 : 0;

@@ -111,14 +111,14 @@ void wbuf_put_raw(struct wbuf *w, const void *s, size_t len)
 
 void wbuf_put_u16(struct wbuf *w, uint16_t v)
 {
-	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
 	wbuf_put_raw(w, b, 2);
 }
 
 void wbuf_put_u32(struct wbuf *w, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 
 	wbuf_put_raw(w, b, 4);
 }

@@ -44,7 +44,8 @@ static uint64_t sum_update(uint64_t h, const void *p, size_t n)
 
 	/* Four independent lanes while there is enough data: the multiplies overlap. */
 	if (n >= 32) {
-		uint64_t l[4] = { h, h ^ 0x9e3779b97f4a7c15ULL, h ^ 0xc2b2ae3d27d4eb4fULL, h ^ 0x165667b19e3779f9ULL };
+		uint64_t l[4] = {
+			h, h ^ 0x9e3779b97f4a7c15ULL, h ^ 0xc2b2ae3d27d4eb4fULL, h ^ 0x165667b19e3779f9ULL};
 
 		while (n >= 32) {
 			for (int i = 0; i < 4; i++) {
@@ -107,8 +108,8 @@ static void fold_ascii(char *dst, const char *src, size_t n)
 /* ----------------------------------------------------------------- builder */
 
 struct brec {
-	uint32_t off;  /* in the data area */
-	uint8_t keys;  /* bit t: the record is in table t */
+	uint32_t off; /* in the data area */
+	uint8_t keys; /* bit t: the record is in table t */
 };
 
 struct mc_builder {
@@ -146,7 +147,7 @@ void mc_builder_free(struct mc_builder *b)
 
 /* Appends one record: header, ids, strings. */
 static int builder_put(struct mc_builder *b, struct mc_rec *h, uint8_t keys, const uint32_t *ids,
-		       const char *const *strs, const size_t *lens)
+	const char *const *strs, const size_t *lens)
 {
 	size_t dlen = (size_t)h->nids * 4, total, off;
 	uint8_t *p;
@@ -209,13 +210,13 @@ static bool key_ok(const char *s)
 	return n > 0 && n <= MC_KEY_MAX;
 }
 
-int mc_builder_add_pw(struct mc_builder *b, const char *login, const char *mail, uint32_t uid,
-		      uint32_t gid, const char *gecos, const char *dir, const char *shell)
+int mc_builder_add_pw(struct mc_builder *b, const char *login, const char *mail, uint32_t uid, uint32_t gid,
+	const char *gecos, const char *dir, const char *shell)
 {
 	char lmail[MC_KEY_MAX];
 	const char *strs[5];
 	size_t lens[5];
-	struct mc_rec h = { .kind = MC_REC_PW, .id = uid, .id2 = gid, .nstrs = 5 };
+	struct mc_rec h = {.kind = MC_REC_PW, .id = uid, .id2 = gid, .nstrs = 5};
 	uint8_t keys = 1u << 0 | 1u << 2;
 
 	if (b->kind != MC_PASSWD || !key_ok(login) || strchr(login, '@') || !gecos || !dir || !shell)
@@ -241,10 +242,10 @@ int mc_builder_add_pw(struct mc_builder *b, const char *login, const char *mail,
 	return builder_put(b, &h, keys, NULL, strs, lens);
 }
 
-int mc_builder_add_gr(struct mc_builder *b, const char *name, uint32_t gid, const char *const *members,
-		      size_t nmembers)
+int mc_builder_add_gr(
+	struct mc_builder *b, const char *name, uint32_t gid, const char *const *members, size_t nmembers)
 {
-	struct mc_rec h = { .kind = MC_REC_GR, .id = gid };
+	struct mc_rec h = {.kind = MC_REC_GR, .id = gid};
 	const char **strs;
 	size_t *lens;
 	int r;
@@ -279,8 +280,8 @@ out:
 
 int mc_builder_add_memberof(struct mc_builder *b, const char *login, const uint32_t *gids, size_t ngids)
 {
-	struct mc_rec h = { .kind = MC_REC_MEMBEROF, .nstrs = 1 };
-	const char *strs[1] = { login };
+	struct mc_rec h = {.kind = MC_REC_MEMBEROF, .nstrs = 1};
+	const char *strs[1] = {login};
 	size_t lens[1];
 
 	if (b->kind != MC_GROUP || !key_ok(login) || ngids > MC_REC_MAX / 4)
@@ -291,10 +292,10 @@ int mc_builder_add_memberof(struct mc_builder *b, const char *login, const uint3
 	return builder_put(b, &h, 1u << 2, gids, strs, lens);
 }
 
-int mc_builder_finish(struct mc_builder *b, uint64_t generation, uint32_t flags, uint8_t **ret,
-		      size_t *ret_len)
+int mc_builder_finish(
+	struct mc_builder *b, uint64_t generation, uint32_t flags, uint8_t **ret, size_t *ret_len)
 {
-	struct mc_header hd = { 0 };
+	struct mc_header hd = {0};
 	size_t nb = 64, tables, total;
 	uint8_t *img;
 	uint32_t *heads[MC_TABLES];
@@ -367,13 +368,13 @@ int mc_map_memory(const void *p, size_t len, uint32_t kind, struct mc_map *ret)
 		return -EBADMSG;
 	memcpy(&h, p, sizeof(h));
 	if (h.magic != MC_MAGIC || h.version != MC_VERSION || h.kind != kind || h.header_size != sizeof(h) ||
-	    h.file_size != len || h.ntables != MC_TABLES || h.stale || h.header_sum != header_sum(&h))
+		h.file_size != len || h.ntables != MC_TABLES || h.stale || h.header_sum != header_sum(&h))
 		return -EBADMSG;
 	if (h.nbuckets == 0 || h.nbuckets > MC_BUCKETS_MAX || (h.nbuckets & (h.nbuckets - 1)))
 		return -EBADMSG;
 	for (int t = 0; t < MC_TABLES; t++)
 		if (h.table_off[t] < sizeof(h) || (h.table_off[t] & 3) ||
-		    (uint64_t)h.table_off[t] + (uint64_t)h.nbuckets * 4 > h.data_off)
+			(uint64_t)h.table_off[t] + (uint64_t)h.nbuckets * 4 > h.data_off)
 			return -EBADMSG;
 	tables_end = (uint64_t)h.data_off + h.data_size;
 	if ((h.data_off & 7) || h.data_off > len || tables_end > len)
@@ -444,7 +445,7 @@ bool mc_map_current(const struct mc_map *m)
 	if (!m->base)
 		return false;
 	return __atomic_load_n(&h->stale, __ATOMIC_ACQUIRE) == 0 &&
-	       __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) == m->generation;
+		__atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) == m->generation;
 }
 
 /* Copies the header of the record at off, checking every bound. */
@@ -454,9 +455,9 @@ static int rec_header(const struct mc_map *m, uint32_t off, struct mc_rec *ret)
 		return -EBADMSG;
 	memcpy(ret, m->base + off, sizeof(*ret));
 	if (ret->guard != (uint32_t)m->generation || ret->len < sizeof(*ret) || ret->len > MC_REC_MAX ||
-	    (ret->len & 7) || ret->len > m->data_end - off || ret->data_len > ret->len - sizeof(*ret) ||
-	    ALIGN8(sizeof(*ret) + (size_t)ret->data_len) != ret->len || ret->nids > ret->data_len / 4 ||
-	    ret->nstrs == 0 || ret->nstrs > ret->data_len - ret->nids * 4)
+		(ret->len & 7) || ret->len > m->data_end - off || ret->data_len > ret->len - sizeof(*ret) ||
+		ALIGN8(sizeof(*ret) + (size_t)ret->data_len) != ret->len || ret->nids > ret->data_len / 4 ||
+		ret->nstrs == 0 || ret->nstrs > ret->data_len - ret->nids * 4)
 		return -EBADMSG;
 	return 0;
 }
@@ -471,7 +472,7 @@ static uint32_t bucket_head(const struct mc_map *m, int t, uint32_t h)
 
 /* Does string number idx of the record at off equal key? Read in place, bounded. */
 static bool rec_str_equals(const struct mc_map *m, uint32_t off, const struct mc_rec *h, uint32_t idx,
-			   const char *key, size_t klen)
+	const char *key, size_t klen)
 {
 	const uint8_t *p = m->base + off + sizeof(*h) + (size_t)h->nids * 4;
 	const uint8_t *end = m->base + off + sizeof(*h) + h->data_len;
@@ -488,14 +489,15 @@ static bool rec_str_equals(const struct mc_map *m, uint32_t off, const struct mc
 
 /* Finds a record of the given kind in table t by string key. */
 static int find_str(const struct mc_map *m, int t, uint32_t kind, uint32_t stridx, const char *key,
-		    size_t klen, uint32_t *ret_off, struct mc_rec *ret)
+	size_t klen, uint32_t *ret_off, struct mc_rec *ret)
 {
 	uint32_t h = mc_hash_str(m->seed, key, klen), off = bucket_head(m, t, h);
 
 	for (uint32_t steps = 0; off; steps++) {
 		if (steps > m->nrecords || rec_header(m, off, ret) < 0)
 			return -EBADMSG;
-		if (ret->kind == kind && ret->hash[t] == h && rec_str_equals(m, off, ret, stridx, key, klen)) {
+		if (ret->kind == kind && ret->hash[t] == h &&
+			rec_str_equals(m, off, ret, stridx, key, klen)) {
 			*ret_off = off;
 			return 0;
 		}
@@ -504,8 +506,8 @@ static int find_str(const struct mc_map *m, int t, uint32_t kind, uint32_t strid
 	return -ENOENT;
 }
 
-static int find_id(const struct mc_map *m, int t, uint32_t kind, uint32_t id, uint32_t *ret_off,
-		   struct mc_rec *ret)
+static int find_id(
+	const struct mc_map *m, int t, uint32_t kind, uint32_t id, uint32_t *ret_off, struct mc_rec *ret)
 {
 	uint32_t h = mc_hash_id(m->seed, id), off = bucket_head(m, t, h);
 
@@ -558,8 +560,8 @@ static char *next_str(char *s)
 	return s + strlen(s) + 1;
 }
 
-static int pw_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h, struct passwd *ret, char *buf,
-		   size_t buflen, size_t *ret_need)
+static int pw_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h, struct passwd *ret,
+	char *buf, size_t buflen, size_t *ret_need)
 {
 	size_t need = (size_t)h->data_len + 2;
 	char *s;
@@ -589,7 +591,7 @@ static int pw_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h,
 }
 
 static int gr_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h, struct group *ret, char *buf,
-		   size_t buflen, size_t *ret_need)
+	size_t buflen, size_t *ret_need)
 {
 	size_t pad = (size_t)(-(uintptr_t)buf & (sizeof(char *) - 1));
 	size_t nmem = h->nstrs - 1, ptrs = (nmem + 1) * sizeof(char *);
@@ -623,7 +625,7 @@ static int gr_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h,
 }
 
 int mc_getpwnam(const struct mc_map *m, const char *name, struct passwd *ret, char *buf, size_t buflen,
-		size_t *ret_need)
+	size_t *ret_need)
 {
 	char key[MC_KEY_MAX];
 	size_t n = strlen(name);
@@ -656,8 +658,8 @@ int mc_getpwnam(const struct mc_map *m, const char *name, struct passwd *ret, ch
 	return 0;
 }
 
-int mc_getpwuid(const struct mc_map *m, uint32_t uid, struct passwd *ret, char *buf, size_t buflen,
-		size_t *ret_need)
+int mc_getpwuid(
+	const struct mc_map *m, uint32_t uid, struct passwd *ret, char *buf, size_t buflen, size_t *ret_need)
 {
 	struct mc_rec h;
 	uint32_t off;
@@ -670,7 +672,7 @@ int mc_getpwuid(const struct mc_map *m, uint32_t uid, struct passwd *ret, char *
 }
 
 int mc_getgrnam(const struct mc_map *m, const char *name, struct group *ret, char *buf, size_t buflen,
-		size_t *ret_need)
+	size_t *ret_need)
 {
 	size_t n = strlen(name);
 	struct mc_rec h;
@@ -687,8 +689,8 @@ int mc_getgrnam(const struct mc_map *m, const char *name, struct group *ret, cha
 	return r;
 }
 
-int mc_getgrgid(const struct mc_map *m, uint32_t gid, struct group *ret, char *buf, size_t buflen,
-		size_t *ret_need)
+int mc_getgrgid(
+	const struct mc_map *m, uint32_t gid, struct group *ret, char *buf, size_t buflen, size_t *ret_need)
 {
 	struct mc_rec h;
 	uint32_t off;
@@ -701,7 +703,7 @@ int mc_getgrgid(const struct mc_map *m, uint32_t gid, struct group *ret, char *b
 }
 
 int mc_initgroups(const struct mc_map *m, const char *user, void *scratch, size_t scratchlen,
-		  const uint32_t **ret_gids, size_t *ret_n, size_t *ret_need)
+	const uint32_t **ret_gids, size_t *ret_n, size_t *ret_need)
 {
 	size_t n = strlen(user);
 	struct mc_rec h;

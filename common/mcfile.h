@@ -49,11 +49,11 @@ struct mc_header {
 	uint32_t kind;
 	uint32_t header_size;
 	uint64_t generation;
-	uint32_t stale;      /* 0, then 1 once a newer file replaced this one (atomic) */
+	uint32_t stale; /* 0, then 1 once a newer file replaced this one (atomic) */
 	uint32_t flags;
 	uint64_t file_size;
-	uint32_t seed;       /* of the key hashes */
-	uint32_t nbuckets;   /* power of two */
+	uint32_t seed; /* of the key hashes */
+	uint32_t nbuckets; /* power of two */
 	uint32_t nrecords;
 	uint32_t ntables;
 	uint32_t table_off[MC_TABLES];
@@ -64,9 +64,9 @@ struct mc_header {
 };
 
 struct mc_rec {
-	uint32_t guard;      /* (uint32_t)generation of the file */
-	uint32_t len;        /* whole record, multiple of 8 */
-	uint32_t sum;        /* checksum of the record header (sum = 0) and its data */
+	uint32_t guard; /* (uint32_t)generation of the file */
+	uint32_t len; /* whole record, multiple of 8 */
+	uint32_t sum; /* checksum of the record header (sum = 0) and its data */
 	uint32_t kind;
 	uint32_t next[MC_TABLES];
 	uint32_t hash[MC_TABLES];
@@ -74,7 +74,7 @@ struct mc_rec {
 	uint32_t id2;
 	uint32_t nids;
 	uint32_t nstrs;
-	uint32_t data_len;   /* 4 * nids + bytes of the strings */
+	uint32_t data_len; /* 4 * nids + bytes of the strings */
 	uint32_t reserved;
 };
 
@@ -87,20 +87,21 @@ struct mc_builder;
 int mc_builder_new(uint32_t kind, uint32_t seed, struct mc_builder **ret) MM_WUR;
 void mc_builder_free(struct mc_builder *b);
 /* mail may be NULL or empty. */
-int mc_builder_add_pw(struct mc_builder *b, const char *login, const char *mail, uint32_t uid,
-		      uint32_t gid, const char *gecos, const char *dir, const char *shell) MM_WUR;
+int mc_builder_add_pw(struct mc_builder *b, const char *login, const char *mail, uint32_t uid, uint32_t gid,
+	const char *gecos, const char *dir, const char *shell) MM_WUR;
 int mc_builder_add_gr(struct mc_builder *b, const char *name, uint32_t gid, const char *const *members,
-		      size_t nmembers) MM_WUR;
-int mc_builder_add_memberof(struct mc_builder *b, const char *login, const uint32_t *gids, size_t ngids) MM_WUR;
+	size_t nmembers) MM_WUR;
+int mc_builder_add_memberof(
+	struct mc_builder *b, const char *login, const uint32_t *gids, size_t ngids) MM_WUR;
 /* Links the chains and returns the whole file image (free() it). */
-int mc_builder_finish(struct mc_builder *b, uint64_t generation, uint32_t flags, uint8_t **ret,
-		      size_t *ret_len) MM_WUR;
+int mc_builder_finish(
+	struct mc_builder *b, uint64_t generation, uint32_t flags, uint8_t **ret, size_t *ret_len) MM_WUR;
 
 /* ---- reader (NSS module) ---- */
 struct mc_map {
-	const uint8_t *base;  /* NULL when not mapped */
+	const uint8_t *base; /* NULL when not mapped */
 	size_t size;
-	bool mapped;          /* base came from mmap() */
+	bool mapped; /* base came from mmap() */
 	uint32_t kind, seed, nbuckets, nrecords, flags;
 	uint32_t table_off[MC_TABLES];
 	uint32_t data_off, data_end;
@@ -123,17 +124,17 @@ bool mc_map_current(const struct mc_map *m);
  * A name containing '@' is looked up as a login e-mail.
  */
 int mc_getpwnam(const struct mc_map *m, const char *name, struct passwd *ret, char *buf, size_t buflen,
-		size_t *ret_need) MM_WUR;
+	size_t *ret_need) MM_WUR;
 int mc_getpwuid(const struct mc_map *m, uint32_t uid, struct passwd *ret, char *buf, size_t buflen,
-		size_t *ret_need) MM_WUR;
+	size_t *ret_need) MM_WUR;
 int mc_getgrnam(const struct mc_map *m, const char *name, struct group *ret, char *buf, size_t buflen,
-		size_t *ret_need) MM_WUR;
+	size_t *ret_need) MM_WUR;
 int mc_getgrgid(const struct mc_map *m, uint32_t gid, struct group *ret, char *buf, size_t buflen,
-		size_t *ret_need) MM_WUR;
+	size_t *ret_need) MM_WUR;
 /* The gids of user's groups, copied into scratch (8-byte aligned); *ret_gids
  * points into scratch. */
 int mc_initgroups(const struct mc_map *m, const char *user, void *scratch, size_t scratchlen,
-		  const uint32_t **ret_gids, size_t *ret_n, size_t *ret_need) MM_WUR;
+	const uint32_t **ret_gids, size_t *ret_n, size_t *ret_need) MM_WUR;
 
 /* Hashes and checksums of the format (exposed for tests). */
 uint32_t mc_hash_str(uint32_t seed, const char *s, size_t n);

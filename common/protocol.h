@@ -62,7 +62,7 @@
 
 enum mm_request {
 	/* --- 0x00xx: housekeeping --------------------------------------- */
-	MM_REQ_PING = 0x0001,            /* -> version, daemon */
+	MM_REQ_PING = 0x0001, /* -> version, daemon */
 
 	/* --- 0x01xx: account lifecycle ---------------------------------- */
 	/* type (PER|INT|MED|ORG), login_mail, password, sn, given_name,

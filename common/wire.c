@@ -51,8 +51,8 @@ bool mm_key_valid(const char *key, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = key[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-		      c == '#' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '#' ||
+			    c == '-'))
 			return false;
 	}
 	return true;
@@ -174,16 +174,15 @@ int mm_msg_encode(const struct mm_msg *m, struct wbuf *out)
 	return 0;
 }
 
-int mm_header_parse(const uint8_t hdr[MM_HEADER_SIZE], bool want_reply, uint16_t *ret_code,
-		    uint32_t *ret_len)
+int mm_header_parse(const uint8_t hdr[MM_HEADER_SIZE], bool want_reply, uint16_t *ret_code, uint32_t *ret_len)
 {
 	struct buf b;
 	uint32_t magic, len;
 	uint16_t version, code;
 
 	buf_init(&b, hdr, MM_HEADER_SIZE);
-	if (buf_get_u32(&b, &magic) < 0 || buf_get_u16(&b, &version) < 0 ||
-	    buf_get_u16(&b, &code) < 0 || buf_get_u32(&b, &len) < 0)
+	if (buf_get_u32(&b, &magic) < 0 || buf_get_u16(&b, &version) < 0 || buf_get_u16(&b, &code) < 0 ||
+		buf_get_u32(&b, &len) < 0)
 		return -EPROTO;
 	if (magic != MM_PROTO_MAGIC || version != MM_PROTO_VERSION)
 		return -EPROTO;
@@ -196,8 +195,7 @@ int mm_header_parse(const uint8_t hdr[MM_HEADER_SIZE], bool want_reply, uint16_t
 	return 0;
 }
 
-int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len,
-		  struct mm_msg **ret)
+int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len, struct mm_msg **ret)
 {
 	struct buf b;
 	struct mm_msg *m;
@@ -232,7 +230,7 @@ int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len,
 		size_t klen, vlen;
 
 		if (buf_get_str(&b, MM_KEY_MAX, &k, &klen) < 0 ||
-		    buf_get_str(&b, MM_VALUE_MAX, &v, &vlen) < 0)
+			buf_get_str(&b, MM_VALUE_MAX, &v, &vlen) < 0)
 			goto out;
 		r = msg_add_n(m, (const char *)k, klen, (const char *)v, vlen);
 		if (r == -ENOMEM)
@@ -262,7 +260,7 @@ static long long now_ms(void)
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
+		struct pollfd p = {.fd = fd, .events = events};
 		long long left = deadline - now_ms();
 		int r;
 
@@ -397,7 +395,7 @@ static int lstat_parent(const char *path, struct stat *ret)
 
 int mm_client_connect(const char *path, int timeout_ms, uid_t owner_uid, int *ret_fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st, dst;
 	bool have_dir;
 	int fd, r;
@@ -419,7 +417,7 @@ int mm_client_connect(const char *path, int timeout_ms, uid_t owner_uid, int *re
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EINPROGRESS || errno == EAGAIN) {
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			int err = 0;
 			socklen_t elen = sizeof(err);
 
@@ -459,8 +457,7 @@ int mm_client_call_fd(int fd, int timeout_ms, const struct mm_msg *req, struct m
 	return 0;
 }
 
-int mm_client_call(const char *path, int timeout_ms, const struct mm_msg *req,
-		   struct mm_msg **ret_reply)
+int mm_client_call(const char *path, int timeout_ms, const struct mm_msg *req, struct mm_msg **ret_reply)
 {
 	int fd, r;
 

@@ -17,10 +17,10 @@ struct mm_field {
 };
 
 struct mm_msg {
-	uint16_t code;         /* without MM_REPLY_BIT */
+	uint16_t code; /* without MM_REPLY_BIT */
 	bool reply;
-	int32_t status;        /* replies only */
-	char *message;         /* replies only, never NULL after decode */
+	int32_t status; /* replies only */
+	char *message; /* replies only, never NULL after decode */
 	size_t nfields;
 	size_t cap;
 	struct mm_field *fields;
@@ -41,11 +41,10 @@ bool mm_key_valid(const char *key, size_t len);
 /* Encodes header + payload. */
 int mm_msg_encode(const struct mm_msg *m, struct wbuf *out) MM_WUR;
 /* Decodes a payload whose header was already read. */
-int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len,
-		  struct mm_msg **ret) MM_WUR;
+int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len, struct mm_msg **ret) MM_WUR;
 /* Parses a 12-byte header: -EPROTO bad magic/version/direction, -EMSGSIZE too long. */
-int mm_header_parse(const uint8_t hdr[MM_HEADER_SIZE], bool want_reply, uint16_t *ret_code,
-		    uint32_t *ret_len) MM_WUR;
+int mm_header_parse(
+	const uint8_t hdr[MM_HEADER_SIZE], bool want_reply, uint16_t *ret_code, uint32_t *ret_len) MM_WUR;
 
 /* Full reads and writes with a deadline; -ETIMEDOUT, -EPIPE on EOF. */
 int mm_read_full(int fd, void *p, size_t n, int timeout_ms) MM_WUR;
@@ -66,8 +65,7 @@ bool mm_socket_trusted(const struct stat *sock, const struct stat *dir, uid_t ow
  * mm_socket_trusted() rejects (pass (uid_t)-1 as owner_uid for none). */
 int mm_client_connect(const char *path, int timeout_ms, uid_t owner_uid, int *ret_fd) MM_WUR;
 /* One request/reply round trip on a fresh connection. */
-int mm_client_call(const char *path, int timeout_ms, const struct mm_msg *req,
-		   struct mm_msg **ret_reply) MM_WUR;
+int mm_client_call(
+	const char *path, int timeout_ms, const struct mm_msg *req, struct mm_msg **ret_reply) MM_WUR;
 /* One round trip on an open connection. */
-int mm_client_call_fd(int fd, int timeout_ms, const struct mm_msg *req,
-		      struct mm_msg **ret_reply) MM_WUR;
+int mm_client_call_fd(int fd, int timeout_ms, const struct mm_msg *req, struct mm_msg **ret_reply) MM_WUR;

@@ -41,12 +41,15 @@ static void usage(FILE *f)
 		"Account settings (your own account, or --login LOGIN: an ORG you connect to; admins: any):\n"
 		"  profile show | profile set [--sn --given-name --phone --phone2 --street --postal-code\n"
 		"              --city --raison-sociale --profession --speciality; ORG admins: --struct-type\n"
-		"              --struct-id --description --resp-sn --resp-given-name --resp-profession --resp-rpps]\n"
+		"              --struct-id --description --resp-sn --resp-given-name --resp-profession "
+		"--resp-rpps]\n"
 		"  password forgot LOGIN_MAIL     mail a single-use reset link\n"
 		"  password reset TOKEN [--password-stdin]\n"
 		"  signature list | signature add --title T --html H|--html-file F [--default yes]\n"
-		"  signature set ID [--title T] [--html H|--html-file F] [--default yes|no] | signature remove ID\n"
-		"  autoreply show | autoreply set [--enabled yes|no] [--start YYYY-MM-DD] [--end YYYY-MM-DD]\n"
+		"  signature set ID [--title T] [--html H|--html-file F] [--default yes|no] | signature "
+		"remove ID\n"
+		"  autoreply show | autoreply set [--enabled yes|no] [--start YYYY-MM-DD] [--end "
+		"YYYY-MM-DD]\n"
 		"              [--subject S] [--body HTML|--body-file F]\n"
 		"  notify show | notify set [--receipt yes|no] [--opening yes|no] [--digest yes|no]\n"
 		"              [--org-to-individual yes|no]\n"
@@ -79,7 +82,8 @@ static void usage(FILE *f)
 		"  service remove ID\n"
 		"\n"
 		"e-CPS (Pro Santé Connect push):\n"
-		"  ecps LOGIN             send a push, print the code to pick in the app, wait for the answer\n"
+		"  ecps LOGIN             send a push, print the code to pick in the app, wait for the "
+		"answer\n"
 		"  ping\n"
 		"\n"
 		"CPS cards (the PIN is read from the terminal, or from stdin with --pin-stdin):\n"
@@ -173,7 +177,8 @@ static void print_reply(const struct mm_msg *rep)
 		return;
 	}
 	if (rep->status < 0) {
-		fprintf(stderr, "medimailctl: %s\n", rep->message && *rep->message ? rep->message : strerror(-rep->status));
+		fprintf(stderr, "medimailctl: %s\n",
+			rep->message && *rep->message ? rep->message : strerror(-rep->status));
 		for (size_t i = 0; i < rep->nfields; i++)
 			fprintf(stderr, "  %s: %s\n", rep->fields[i].key, rep->fields[i].value);
 		return;
@@ -210,7 +215,8 @@ static int cmd_ecps(int argc, char **argv)
 	r = mm_client_call(socket_path, timeout_ms, req, &rep);
 	mm_msg_free(req);
 	if (r < 0) {
-		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path, strerror(-r));
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path,
+			strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	if (rep->status < 0 || !mm_msg_get(rep, "request_id")) {
@@ -230,7 +236,7 @@ static int cmd_ecps(int argc, char **argv)
 		printf("}\n");
 	} else {
 		printf("Code e-CPS : %s\nChoisissez ce code dans l'application e-CPS.\n",
-		       mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "?");
+			mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "?");
 	}
 	fflush(stdout);
 	mm_msg_free(rep);
@@ -272,7 +278,8 @@ static int call(struct mm_msg *req)
 	mm_msg_free(req);
 	if (r < 0) {
 		if (json)
-			printf("{\"status\":%d,\"message\":\"daemon unreachable: %s\",\"fields\":{}}\n", r, strerror(-r));
+			printf("{\"status\":%d,\"message\":\"daemon unreachable: %s\",\"fields\":{}}\n", r,
+				strerror(-r));
 		else
 			fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path,
 				strerror(-r));
@@ -326,19 +333,27 @@ static int add_or_die(struct mm_msg *m, const char *key, const char *value)
 	int r = mm_msg_add(m, key, value);
 
 	if (r < 0)
-		fprintf(stderr, "medimailctl: %s: %s\n", key, r == -EINVAL ? "invalid field or value" : strerror(-r));
+		fprintf(stderr, "medimailctl: %s: %s\n", key,
+			r == -EINVAL ? "invalid field or value" : strerror(-r));
 	return r;
 }
 
 static int cmd_register(int argc, char **argv)
 {
-	static const struct { const char *key, *label; } individual[] = {
-		{ "sn", "Nom" }, { "given_name", "Prénom" }, { "login_mail", "Adresse e-mail (nominative)" },
+	static const struct {
+		const char *key, *label;
+	} individual[] = {
+		{"sn", "Nom"},
+		{"given_name", "Prénom"},
+		{"login_mail", "Adresse e-mail (nominative)"},
 	};
-	static const struct { const char *key, *label; } org[] = {
-		{ "org_name", "Nom de la BAL ORG" }, { "login_mail", "Adresse e-mail (générique)" },
-		{ "description", "Description (service, structure, ville, code postal)" },
-		{ "member", "Compte de connexion (identifiant ou e-mail)" },
+	static const struct {
+		const char *key, *label;
+	} org[] = {
+		{"org_name", "Nom de la BAL ORG"},
+		{"login_mail", "Adresse e-mail (générique)"},
+		{"description", "Description (service, structure, ville, code postal)"},
+		{"member", "Compte de connexion (identifiant ou e-mail)"},
 	};
 	struct mm_msg *m = mm_msg_new(MM_REQ_REGISTER, false);
 	bool pw_stdin = false, is_org;
@@ -372,7 +387,9 @@ static int cmd_register(int argc, char **argv)
 			if (*p == '-')
 				*p = '_';
 		if (!strcmp(key, "password") || !strcmp(key, "member_password")) {
-			fprintf(stderr, "medimailctl: register: give passwords on the terminal or with --password-stdin\n");
+			fprintf(stderr,
+				"medimailctl: register: give passwords on the terminal or with "
+				"--password-stdin\n");
 			goto fail;
 		}
 		if (add_or_die(m, key, argv[++i]) < 0)
@@ -396,8 +413,9 @@ static int cmd_register(int argc, char **argv)
 	if (!is_org || (getuid() != 0 && mm_msg_get(m, "member"))) {
 		const char *key = is_org ? "member_password" : "password";
 		char *pw = prompt(is_org ? "Mot de passe du compte de connexion"
-					 : "Mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 chiffre, 1 caractère spécial)",
-				  true);
+					 : "Mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 "
+					   "chiffre, 1 caractère spécial)",
+			true);
 		if (!pw) {
 			fprintf(stderr, "medimailctl: register: no password given\n");
 			goto fail;
@@ -449,7 +467,8 @@ static char *read_small_file(const char *path)
 }
 
 /* "CMD ARG [--opt VALUE]..." requests: positional keys then options. */
-static int simple(uint16_t code, int argc, char **argv, const char *const *keys, size_t nkeys, size_t nrequired)
+static int simple(
+	uint16_t code, int argc, char **argv, const char *const *keys, size_t nkeys, size_t nrequired)
 {
 	struct mm_msg *m = mm_msg_new(code, false);
 	size_t k = 0;
@@ -515,8 +534,9 @@ static int cmd_password_reset(int argc, char **argv)
 		fprintf(stderr, "medimailctl: usage: password reset TOKEN [--password-stdin]\n");
 		return EXIT_USAGE;
 	}
-	pw = prompt("Nouveau mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 chiffre, 1 caractère spécial)",
-		    true);
+	pw = prompt("Nouveau mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 chiffre, 1 "
+		    "caractère spécial)",
+		true);
 	if (!pw) {
 		fprintf(stderr, "medimailctl: no password given\n");
 		return EXIT_USAGE;
@@ -559,7 +579,9 @@ static int cmd_device_enrol(int argc, char **argv)
 		else if (!name && strncmp(argv[i], "--", 2))
 			name = argv[i];
 		else {
-			fprintf(stderr, "medimailctl: usage: device enrol NAME [--svg FILE] [--png FILE] [--login LOGIN]\n");
+			fprintf(stderr,
+				"medimailctl: usage: device enrol NAME [--svg FILE] [--png FILE] [--login "
+				"LOGIN]\n");
 			return EXIT_USAGE;
 		}
 	}
@@ -575,7 +597,8 @@ static int cmd_device_enrol(int argc, char **argv)
 	r = mm_client_call(socket_path, timeout_ms, m, &rep);
 	mm_msg_free(m);
 	if (r < 0) {
-		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path, strerror(-r));
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path,
+			strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	print_reply(rep);
@@ -632,25 +655,25 @@ static int cmd_settings(int argc, char **argv, bool *handled)
 		const char *keys[2];
 		size_t nkeys, nreq;
 	} t[] = {
-		{ "profile", "show", MM_REQ_PROFILE_GET, { NULL }, 0, 0 },
-		{ "profile", "set", MM_REQ_PROFILE_SET, { NULL }, 0, 0 },
-		{ "password", "forgot", MM_REQ_PASSWORD_FORGOT, { "login_mail" }, 1, 1 },
-		{ "signature", "list", MM_REQ_SIGNATURE_LIST, { NULL }, 0, 0 },
-		{ "signature", "add", MM_REQ_SIGNATURE_SET, { NULL }, 0, 0 },
-		{ "signature", "set", MM_REQ_SIGNATURE_SET, { "id" }, 1, 1 },
-		{ "signature", "remove", MM_REQ_SIGNATURE_DEL, { "id" }, 1, 1 },
-		{ "autoreply", "show", MM_REQ_AUTOREPLY_GET, { NULL }, 0, 0 },
-		{ "autoreply", "set", MM_REQ_AUTOREPLY_SET, { NULL }, 0, 0 },
-		{ "notify", "show", MM_REQ_NOTIFY_GET, { NULL }, 0, 0 },
-		{ "notify", "set", MM_REQ_NOTIFY_SET, { NULL }, 0, 0 },
-		{ "delegate", "list", MM_REQ_DELEGATE_LIST, { NULL }, 0, 0 },
-		{ "delegate", "add", MM_REQ_DELEGATE_ADD, { "address" }, 1, 1 },
-		{ "delegate", "remove", MM_REQ_DELEGATE_DEL, { "address" }, 1, 1 },
-		{ "demat", "show", MM_REQ_DEMAT_GET, { NULL }, 0, 0 },
-		{ "demat", "set", MM_REQ_DEMAT_SET, { "dematerialisation" }, 1, 1 },
-		{ "device", "list", MM_REQ_DEVICE_LIST, { NULL }, 0, 0 },
-		{ "device", "revoke", MM_REQ_DEVICE_REVOKE, { "id" }, 1, 1 },
-		{ "device", "complete", MM_REQ_DEVICE_COMPLETE, { "code" }, 1, 1 },
+		{"profile", "show", MM_REQ_PROFILE_GET, {NULL}, 0, 0},
+		{"profile", "set", MM_REQ_PROFILE_SET, {NULL}, 0, 0},
+		{"password", "forgot", MM_REQ_PASSWORD_FORGOT, {"login_mail"}, 1, 1},
+		{"signature", "list", MM_REQ_SIGNATURE_LIST, {NULL}, 0, 0},
+		{"signature", "add", MM_REQ_SIGNATURE_SET, {NULL}, 0, 0},
+		{"signature", "set", MM_REQ_SIGNATURE_SET, {"id"}, 1, 1},
+		{"signature", "remove", MM_REQ_SIGNATURE_DEL, {"id"}, 1, 1},
+		{"autoreply", "show", MM_REQ_AUTOREPLY_GET, {NULL}, 0, 0},
+		{"autoreply", "set", MM_REQ_AUTOREPLY_SET, {NULL}, 0, 0},
+		{"notify", "show", MM_REQ_NOTIFY_GET, {NULL}, 0, 0},
+		{"notify", "set", MM_REQ_NOTIFY_SET, {NULL}, 0, 0},
+		{"delegate", "list", MM_REQ_DELEGATE_LIST, {NULL}, 0, 0},
+		{"delegate", "add", MM_REQ_DELEGATE_ADD, {"address"}, 1, 1},
+		{"delegate", "remove", MM_REQ_DELEGATE_DEL, {"address"}, 1, 1},
+		{"demat", "show", MM_REQ_DEMAT_GET, {NULL}, 0, 0},
+		{"demat", "set", MM_REQ_DEMAT_SET, {"dematerialisation"}, 1, 1},
+		{"device", "list", MM_REQ_DEVICE_LIST, {NULL}, 0, 0},
+		{"device", "revoke", MM_REQ_DEVICE_REVOKE, {"id"}, 1, 1},
+		{"device", "complete", MM_REQ_DEVICE_COMPLETE, {"code"}, 1, 1},
 	};
 
 	*handled = true;
@@ -731,7 +754,9 @@ static int cmd_switch(int argc, char **argv)
 		}
 	}
 	if (!target || !session || !*session) {
-		fprintf(stderr, "medimailctl: switch TARGET [--session HANDLE] (no MEDIMAIL_SESSION in the environment)\n");
+		fprintf(stderr,
+			"medimailctl: switch TARGET [--session HANDLE] (no MEDIMAIL_SESSION in the "
+			"environment)\n");
 		return EXIT_USAGE;
 	}
 	m = mm_msg_new(MM_REQ_SWITCH, false);
@@ -763,7 +788,8 @@ static int cmd_export(int argc, char **argv)
 	}
 	r = mm_client_connect(socket_path, timeout_ms, (uid_t)-1, &fd);
 	if (r < 0) {
-		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path, strerror(-r));
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", socket_path,
+			strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	if (output && !(out = fopen(output, "we"))) {
@@ -824,23 +850,24 @@ out:
 	return rc;
 }
 
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	static const char *const k_login[] = { "login" };
-	static const char *const k_token[] = { "token" };
-	static const char *const k_org[] = { "org", "member" };
-	static const char *const k_q[] = { "q" };
-	static const char *const k_visibility[] = { "directory", "visible" };
-	static const char *const k_id[] = { "id" };
-	static const char *const k_card[] = { "login", "fingerprint" };
-	static const char *const k_target[] = { "target" };
-	static const char *const k_psc[] = { "user", "sub" };
+	static const char *const k_login[] = {"login"};
+	static const char *const k_token[] = {"token"};
+	static const char *const k_org[] = {"org", "member"};
+	static const char *const k_q[] = {"q"};
+	static const char *const k_visibility[] = {"directory", "visible"};
+	static const char *const k_id[] = {"id"};
+	static const char *const k_card[] = {"login", "fingerprint"};
+	static const char *const k_target[] = {"target"};
+	static const char *const k_psc[] = {"user", "sub"};
 	const char *cmd;
 	int c;
 

@@ -56,7 +56,8 @@ void qr_print_terminal(const struct qr *q, FILE *f)
 	/* Light modules are drawn, dark ones left blank: reads on a dark terminal. */
 	for (int y = 0; y < size; y += 2) {
 		for (int x = 0; x < size; x++) {
-			int top = !dark(q, x, y, border), bottom = y + 1 < size ? !dark(q, x, y + 1, border) : 0;
+			int top = !dark(q, x, y, border),
+			    bottom = y + 1 < size ? !dark(q, x, y + 1, border) : 0;
 			fputs(top && bottom ? "\u2588" : top ? "\u2580" : bottom ? "\u2584" : " ", f);
 		}
 		fputc('\n', f);
@@ -94,14 +95,17 @@ int qr_write_svg(const struct qr *q, const char *path)
 
 	if ((rc = open_out(path, &f)) < 0)
 		return rc;
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		   "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-		   "shape-rendering=\"crispEdges\">\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
+	fprintf(f,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+		"shape-rendering=\"crispEdges\">\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
 		size, size, size * 8, size * 8, size, size);
 	for (int y = 0; y < size; y++)
 		for (int x = 0; x < size; x++)
 			if (dark(q, x, y, QUIET))
-				fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"1\" height=\"1\" fill=\"#000\"/>\n", x, y);
+				fprintf(f,
+					"<rect x=\"%d\" y=\"%d\" width=\"1\" height=\"1\" fill=\"#000\"/>\n",
+					x, y);
 	fputs("</svg>\n", f);
 	return close_out(f);
 }
@@ -151,7 +155,7 @@ static void chunk(FILE *f, const char *type, const uint8_t *data, size_t n)
 
 int qr_write_png(const struct qr *q, const char *path, unsigned scale)
 {
-	static const uint8_t sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 	size_t modules = (size_t)q->code->width + 2 * QUIET, px = modules * scale, row = px + 1;
 	size_t raw_len = row * px, nblocks = (raw_len + 65534) / 65535;
 	size_t z_len = 2 + raw_len + 5 * nblocks + 4;
@@ -196,8 +200,8 @@ int qr_write_png(const struct qr *q, const char *path, unsigned scale)
 	o += 4;
 	be32(ihdr, (uint32_t)px);
 	be32(ihdr + 4, (uint32_t)px);
-	ihdr[8] = 8;  /* bit depth */
-	ihdr[9] = 0;  /* greyscale */
+	ihdr[8] = 8; /* bit depth */
+	ihdr[9] = 0; /* greyscale */
 	ihdr[10] = ihdr[11] = ihdr[12] = 0;
 	crc_init();
 	if ((rc = open_out(path, &f)) < 0)

@@ -18,29 +18,31 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-#define CALL_TIMEOUT_MS 2000   /* whole round trip to the daemon */
+#define CALL_TIMEOUT_MS 2000 /* whole round trip to the daemon */
 #define MAP_RETRIES 3
-#define REOPEN_MIN_MS 100      /* between two attempts to (re)open a cache file */
+#define REOPEN_MIN_MS 100 /* between two attempts to (re)open a cache file */
 #define NEG_TTL_MS 3000
 #define NEG_SETS 256
 #define NEG_WAYS 4
-#define NO_MAP (-ENODATA)      /* no usable cache file */
+#define NO_MAP (-ENODATA) /* no usable cache file */
 
 enum { MAP_PASSWD, MAP_GROUP };
 
 /* The entry points glibc looks up (nss_module.c naming). */
-enum nss_status _nss_medimail_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_getpwnam_r(
+	const char *name, struct passwd *pw, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_medimail_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_medimail_setpwent(int stayopen);
 enum nss_status _nss_medimail_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_medimail_endpwent(void);
-enum nss_status _nss_medimail_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_medimail_getgrnam_r(
+	const char *name, struct group *gr, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_medimail_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_medimail_setgrent(int stayopen);
 enum nss_status _nss_medimail_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_medimail_endgrent(void);
-enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skipgroup, long int *start, long int *size,
-					     gid_t **groupsp, long int limit, int *errnop);
+enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skipgroup, long int *start,
+	long int *size, gid_t **groupsp, long int limit, int *errnop);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -79,18 +81,11 @@ static const char *socket_path(void)
 static enum nss_status map_status(int r, int *errnop)
 {
 	switch (r) {
-	case 0:
-		return NSS_STATUS_SUCCESS;
-	case -ENOENT:
-		*errnop = ENOENT;
-		return NSS_STATUS_NOTFOUND;
-	case -ERANGE:
-		*errnop = ERANGE;
-		return NSS_STATUS_TRYAGAIN;
+	case 0: return NSS_STATUS_SUCCESS;
+	case -ENOENT: *errnop = ENOENT; return NSS_STATUS_NOTFOUND;
+	case -ERANGE: *errnop = ERANGE; return NSS_STATUS_TRYAGAIN;
 	case -ENOMEM:
-	case -EAGAIN:
-		*errnop = -r;
-		return NSS_STATUS_TRYAGAIN;
+	case -EAGAIN: *errnop = -r; return NSS_STATUS_TRYAGAIN;
 	default:
 		/* daemon unreachable, directory down, protocol error: not our service today */
 		*errnop = ENOENT;
@@ -136,8 +131,8 @@ static bool map_refresh(int idx)
 	map_tried[idx] = t;
 	mc_map_close(&maps[idx]);
 	if (snprintf(path, sizeof(path), "%s/%s", cache_dir(), idx == MAP_PASSWD ? "passwd" : "group") <
-		    (int)sizeof(path) &&
-	    mc_map_open(path, idx == MAP_PASSWD ? MC_PASSWD : MC_GROUP, &nm) == 0) {
+			(int)sizeof(path) &&
+		mc_map_open(path, idx == MAP_PASSWD ? MC_PASSWD : MC_GROUP, &nm) == 0) {
 		maps[idx] = nm;
 		map_tried[idx] = 0;
 	}
@@ -347,8 +342,8 @@ static char *put_str(char **p, const char *s)
 }
 
 /* A passwd answer (fields [from, to)) into the caller's buffer. */
-static int pw_from_reply(const struct mm_msg *m, size_t from, size_t to, struct passwd *pw, char *buf,
-			 size_t buflen)
+static int pw_from_reply(
+	const struct mm_msg *m, size_t from, size_t to, struct passwd *pw, char *buf, size_t buflen)
 {
 	const char *name = rec_get(m, from, to, "name"), *gecos = rec_get(m, from, to, "gecos");
 	const char *dir = rec_get(m, from, to, "dir"), *shell = rec_get(m, from, to, "shell");
@@ -357,7 +352,7 @@ static int pw_from_reply(const struct mm_msg *m, size_t from, size_t to, struct 
 	char *p = buf;
 
 	if (!name || !*name || !gecos || !dir || !shell || !parse_u32(rec_get(m, from, to, "uid"), &uid) ||
-	    !parse_u32(rec_get(m, from, to, "gid"), &gid))
+		!parse_u32(rec_get(m, from, to, "gid"), &gid))
 		return -EPROTO;
 	need = strlen(name) + strlen(gecos) + strlen(dir) + strlen(shell) + 4 + 2;
 	if (buflen < need)
@@ -373,8 +368,8 @@ static int pw_from_reply(const struct mm_msg *m, size_t from, size_t to, struct 
 }
 
 /* A group answer: members come as comma-separated chunks. */
-static int gr_from_reply(const struct mm_msg *m, size_t from, size_t to, struct group *gr, char *buf,
-			 size_t buflen)
+static int gr_from_reply(
+	const struct mm_msg *m, size_t from, size_t to, struct group *gr, char *buf, size_t buflen)
 {
 	const char *name = rec_get(m, from, to, "name");
 	size_t pad = (size_t)(-(uintptr_t)buf & (sizeof(char *) - 1));
@@ -420,8 +415,8 @@ static int gr_from_reply(const struct mm_msg *m, size_t from, size_t to, struct 
 	return 0;
 }
 
-static int sock_pw(uint16_t code, const char *key, const char *value, struct passwd *pw, char *buf,
-		   size_t buflen)
+static int sock_pw(
+	uint16_t code, const char *key, const char *value, struct passwd *pw, char *buf, size_t buflen)
 {
 	struct mm_msg *rep = NULL;
 	int r = daemon_call(code, key, value, &rep);
@@ -432,8 +427,8 @@ static int sock_pw(uint16_t code, const char *key, const char *value, struct pas
 	return r;
 }
 
-static int sock_gr(uint16_t code, const char *key, const char *value, struct group *gr, char *buf,
-		   size_t buflen)
+static int sock_gr(
+	uint16_t code, const char *key, const char *value, struct group *gr, char *buf, size_t buflen)
 {
 	struct mm_msg *rep = NULL;
 	int r = daemon_call(code, key, value, &rep);
@@ -447,8 +442,8 @@ static int sock_gr(uint16_t code, const char *key, const char *value, struct gro
 /* ---------------------------------------------------------- lookups */
 
 /* Cache first; on a miss (or a damaged/replaced file) the daemon, with a short negative cache. */
-static int lookup(int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t code, const char *key,
-		  const char *value)
+static int lookup(
+	int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t code, const char *key, const char *value)
 {
 	int r = with_map(idx, fn, a);
 
@@ -463,11 +458,11 @@ static int lookup(int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t co
 	return r;
 }
 
-EXPORT enum nss_status _nss_medimail_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
-						 int *errnop)
+EXPORT enum nss_status _nss_medimail_getpwnam_r(
+	const char *name, struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
 	int saved = errno, r;
-	struct pw_arg a = { .name = name, .pw = pw, .buf = buf, .buflen = buflen };
+	struct pw_arg a = {.name = name, .pw = pw, .buf = buf, .buflen = buflen};
 	enum nss_status st;
 
 	if (bypassed()) {
@@ -475,17 +470,18 @@ EXPORT enum nss_status _nss_medimail_getpwnam_r(const char *name, struct passwd 
 		errno = saved;
 		return NSS_STATUS_UNAVAIL;
 	}
-	r = !name || !*name ? -ENOENT : lookup(MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name);
+	r = !name || !*name ? -ENOENT
+			    : lookup(MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name);
 	st = map_status(r, errnop);
 	errno = saved;
 	return st;
 }
 
-EXPORT enum nss_status _nss_medimail_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen,
-						 int *errnop)
+EXPORT enum nss_status _nss_medimail_getpwuid_r(
+	uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
 	int saved = errno, r;
-	struct pw_arg a = { .id = (uint32_t)uid, .pw = pw, .buf = buf, .buflen = buflen };
+	struct pw_arg a = {.id = (uint32_t)uid, .pw = pw, .buf = buf, .buflen = buflen};
 	enum nss_status st;
 	char num[16];
 
@@ -495,18 +491,19 @@ EXPORT enum nss_status _nss_medimail_getpwuid_r(uid_t uid, struct passwd *pw, ch
 		return NSS_STATUS_UNAVAIL;
 	}
 	snprintf(num, sizeof(num), "%u", (unsigned)uid);
-	r = uid == 0 || uid == (uid_t)-1 ? -ENOENT
-					 : lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", num);
+	r = uid == 0 || uid == (uid_t)-1
+		? -ENOENT
+		: lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", num);
 	st = map_status(r, errnop);
 	errno = saved;
 	return st;
 }
 
-EXPORT enum nss_status _nss_medimail_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen,
-						 int *errnop)
+EXPORT enum nss_status _nss_medimail_getgrnam_r(
+	const char *name, struct group *gr, char *buf, size_t buflen, int *errnop)
 {
 	int saved = errno, r;
-	struct pw_arg a = { .name = name, .gr = gr, .buf = buf, .buflen = buflen };
+	struct pw_arg a = {.name = name, .gr = gr, .buf = buf, .buflen = buflen};
 	enum nss_status st;
 
 	if (bypassed()) {
@@ -514,17 +511,18 @@ EXPORT enum nss_status _nss_medimail_getgrnam_r(const char *name, struct group *
 		errno = saved;
 		return NSS_STATUS_UNAVAIL;
 	}
-	r = !name || !*name ? -ENOENT : lookup(MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name);
+	r = !name || !*name ? -ENOENT
+			    : lookup(MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name);
 	st = map_status(r, errnop);
 	errno = saved;
 	return st;
 }
 
-EXPORT enum nss_status _nss_medimail_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen,
-						 int *errnop)
+EXPORT enum nss_status _nss_medimail_getgrgid_r(
+	gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop)
 {
 	int saved = errno, r;
-	struct pw_arg a = { .id = (uint32_t)gid, .gr = gr, .buf = buf, .buflen = buflen };
+	struct pw_arg a = {.id = (uint32_t)gid, .gr = gr, .buf = buf, .buflen = buflen};
 	enum nss_status st;
 	char num[16];
 
@@ -534,8 +532,9 @@ EXPORT enum nss_status _nss_medimail_getgrgid_r(gid_t gid, struct group *gr, cha
 		return NSS_STATUS_UNAVAIL;
 	}
 	snprintf(num, sizeof(num), "%u", (unsigned)gid);
-	r = gid == 0 || gid == (gid_t)-1 ? -ENOENT
-					 : lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", num);
+	r = gid == 0 || gid == (gid_t)-1
+		? -ENOENT
+		: lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", num);
 	st = map_status(r, errnop);
 	errno = saved;
 	return st;
@@ -547,7 +546,7 @@ struct ig_arg {
 	const char *login;
 	uint32_t *gids;
 	size_t cap, n;
-	uint32_t *heap;  /* when the stack scratch was too small */
+	uint32_t *heap; /* when the stack scratch was too small */
 };
 
 static int fn_memberof(const struct mc_map *m, void *p)
@@ -602,7 +601,7 @@ static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, s
 {
 	char pwbuf[1024];
 	struct passwd pw;
-	struct pw_arg a = { .name = user, .pw = &pw, .buf = pwbuf, .buflen = sizeof(pwbuf) };
+	struct pw_arg a = {.name = user, .pw = &pw, .buf = pwbuf, .buflen = sizeof(pwbuf)};
 	int r = with_map(MAP_PASSWD, fn_pwnam, &a);
 
 	if (r < 0)
@@ -614,11 +613,11 @@ static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, s
 }
 
 EXPORT enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skipgroup, long int *start,
-						     long int *size, gid_t **groupsp, long int limit, int *errnop)
+	long int *size, gid_t **groupsp, long int limit, int *errnop)
 {
 	int saved = errno, r;
 	uint32_t stack[256];
-	struct ig_arg ig = { .gids = stack, .cap = 256 };
+	struct ig_arg ig = {.gids = stack, .cap = 256};
 	char login[MC_KEY_MAX + 1];
 	struct mm_msg *rep = NULL;
 	enum nss_status st;
@@ -685,13 +684,13 @@ struct ent {
 	pthread_mutex_t lock;
 	uint16_t code;
 	struct mm_msg *page;
-	size_t pos;          /* next field of the page */
-	uint32_t next;       /* offset of the next page */
-	bool more;           /* there is a next page */
+	size_t pos; /* next field of the page */
+	uint32_t next; /* offset of the next page */
+	bool more; /* there is a next page */
 };
 
-static struct ent pwent = { .lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_PWENT, .more = true };
-static struct ent grent = { .lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_GRENT, .more = true };
+static struct ent pwent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_PWENT, .more = true};
+static struct ent grent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_GRENT, .more = true};
 
 static void ent_reset(struct ent *e)
 {
@@ -715,7 +714,7 @@ static int ent_next(struct ent *e, size_t *from, size_t *to)
 			size_t j = e->pos + 1;
 
 			while (j < e->page->nfields && strcmp(e->page->fields[j].key, "#") &&
-			       strcmp(e->page->fields[j].key, "next"))
+				strcmp(e->page->fields[j].key, "next"))
 				j++;
 			*from = e->pos;
 			*to = j;
@@ -761,8 +760,8 @@ static enum nss_status ent_end(struct ent *e)
 	return NSS_STATUS_SUCCESS;
 }
 
-static enum nss_status ent_get(struct ent *e, struct passwd *pw, struct group *gr, char *buf, size_t buflen,
-			       int *errnop)
+static enum nss_status ent_get(
+	struct ent *e, struct passwd *pw, struct group *gr, char *buf, size_t buflen, int *errnop)
 {
 	int saved = errno, r;
 	size_t from = 0, to = 0;

@@ -34,137 +34,217 @@ struct opts {
 	bool cps, cps_auto, ecps;
 	const char *socket;
 	int timeout_ms;
-	int ecps_timeout;      /* seconds */
+	int ecps_timeout; /* seconds */
 	enum lang lang;
 };
 
 /* ------------------------------------------------------------ messages */
 
 enum msg {
-	M_USER_PROMPT, M_PASSWORD_PROMPT, M_CODE_PROMPT, M_CODE_SENT, M_CODE_PENDING, M_CODE_WAIT, M_CODE_NOT_SENT,
-	M_BAD_CREDENTIALS, M_LOCKED, M_RATE, M_BAD_CODE, M_CODE_EXHAUSTED, M_CODE_EXPIRED, M_CODE_STALE,
-	M_STEP_EXPIRED, M_DIR_DOWN, M_DAEMON_DOWN, M_TOO_LONG, M_BAD_USER, M_PENDING, M_SUSPENDED, M_CLOSED, M_ORG,
-	M_CGU_PROMPT, M_CGU_REFUSED, M_CGU_RECORDED, M_OLD_PW, M_NEW_PW, M_NEW_PW2, M_PW_MISMATCH, M_PW_CHANGED,
-	M_RULE_MIN, M_RULE_MAX, M_RULE_UPPER, M_RULE_LOWER, M_RULE_DIGIT, M_RULE_SPECIAL, M_RULE_UTF8, M_RULE_SAME,
-	M_REFUSED, M_NOT_PERMITTED, M_PASSWORD_PROMPT_OFFLINE, M_OFFLINE_OK, M_CGU_OFFLINE,
-	M_PIN_PROMPT, M_PIN_WRONG, M_PIN_LOW, M_PIN_FINAL, M_PIN_LOCKED, M_PIN_INVALID, M_NO_CARD, M_NO_READER,
-	M_CARD_READ, M_CARD_NO_CERT, M_CARD_EXPIRED, M_CARD_NOT_YET, M_CARD_UNKNOWN_CA, M_CARD_REVOKED,
-	M_CARD_KEY_USAGE, M_CARD_BAD_SIG, M_CARD_INVALID, M_CARD_MISMATCH, M_LINK_NEEDED, M_LINKED, M_LINK_MISMATCH,
-	M_LINK_ELSEWHERE, M_LINK_FAILED, M_ECPS_CODE, M_ECPS_WAIT, M_ECPS_DENIED, M_ECPS_EXPIRED, M_ECPS_TIMEOUT,
-	M_ECPS_CANCELLED, M_ECPS_DOWN, M_COUNT
+	M_USER_PROMPT,
+	M_PASSWORD_PROMPT,
+	M_CODE_PROMPT,
+	M_CODE_SENT,
+	M_CODE_PENDING,
+	M_CODE_WAIT,
+	M_CODE_NOT_SENT,
+	M_BAD_CREDENTIALS,
+	M_LOCKED,
+	M_RATE,
+	M_BAD_CODE,
+	M_CODE_EXHAUSTED,
+	M_CODE_EXPIRED,
+	M_CODE_STALE,
+	M_STEP_EXPIRED,
+	M_DIR_DOWN,
+	M_DAEMON_DOWN,
+	M_TOO_LONG,
+	M_BAD_USER,
+	M_PENDING,
+	M_SUSPENDED,
+	M_CLOSED,
+	M_ORG,
+	M_CGU_PROMPT,
+	M_CGU_REFUSED,
+	M_CGU_RECORDED,
+	M_OLD_PW,
+	M_NEW_PW,
+	M_NEW_PW2,
+	M_PW_MISMATCH,
+	M_PW_CHANGED,
+	M_RULE_MIN,
+	M_RULE_MAX,
+	M_RULE_UPPER,
+	M_RULE_LOWER,
+	M_RULE_DIGIT,
+	M_RULE_SPECIAL,
+	M_RULE_UTF8,
+	M_RULE_SAME,
+	M_REFUSED,
+	M_NOT_PERMITTED,
+	M_PASSWORD_PROMPT_OFFLINE,
+	M_OFFLINE_OK,
+	M_CGU_OFFLINE,
+	M_PIN_PROMPT,
+	M_PIN_WRONG,
+	M_PIN_LOW,
+	M_PIN_FINAL,
+	M_PIN_LOCKED,
+	M_PIN_INVALID,
+	M_NO_CARD,
+	M_NO_READER,
+	M_CARD_READ,
+	M_CARD_NO_CERT,
+	M_CARD_EXPIRED,
+	M_CARD_NOT_YET,
+	M_CARD_UNKNOWN_CA,
+	M_CARD_REVOKED,
+	M_CARD_KEY_USAGE,
+	M_CARD_BAD_SIG,
+	M_CARD_INVALID,
+	M_CARD_MISMATCH,
+	M_LINK_NEEDED,
+	M_LINKED,
+	M_LINK_MISMATCH,
+	M_LINK_ELSEWHERE,
+	M_LINK_FAILED,
+	M_ECPS_CODE,
+	M_ECPS_WAIT,
+	M_ECPS_DENIED,
+	M_ECPS_EXPIRED,
+	M_ECPS_TIMEOUT,
+	M_ECPS_CANCELLED,
+	M_ECPS_DOWN,
+	M_COUNT
 };
 
 static const char *const messages[M_COUNT][2] = {
-	[M_USER_PROMPT] = { "Identifiant : ", "Login: " },
-	[M_PASSWORD_PROMPT] = { "Mot de passe : ", "Password: " },
-	[M_CODE_PROMPT] = { "Code à usage unique reçu par e-mail : ", "One-time code received by e-mail: " },
-	[M_CODE_SENT] = { "Un code à usage unique a été envoyé à %s.", "A one-time code was sent to %s." },
-	[M_CODE_PENDING] = { "Un code vous a été envoyé il y a moins de %s s : saisissez-le.",
-			     "A code was sent to you less than %s s ago: enter it." },
-	[M_CODE_WAIT] = { "Un nouveau code pourra être envoyé dans %s s.", "A new code can be sent in %s s." },
-	[M_CODE_NOT_SENT] = { "Le code n'a pas pu être envoyé par e-mail ; réessayez plus tard.",
-			      "The code could not be sent by e-mail; try again later." },
-	[M_BAD_CREDENTIALS] = { "Identifiant ou mot de passe incorrect.", "Wrong login or password." },
-	[M_LOCKED] = { "Compte verrouillé après trop d'échecs, jusqu'au %s.",
-		       "Account locked after too many failures, until %s." },
-	[M_RATE] = { "Trop de tentatives : réessayez dans %s s.", "Too many attempts: try again in %s s." },
-	[M_BAD_CODE] = { "Code incorrect (%s essai(s) restant(s)).", "Wrong code (%s tries left)." },
-	[M_CODE_EXHAUSTED] = { "Code incorrect, trop d'essais : un nouveau code est nécessaire, reconnectez-vous.",
-			       "Wrong code, too many tries: a new code is needed, log in again." },
-	[M_CODE_EXPIRED] = { "Code expiré : reconnectez-vous pour recevoir un nouveau code.",
-			     "Code expired: log in again to receive a new code." },
-	[M_CODE_STALE] = { "Aucun code en attente (déjà utilisé ?) : reconnectez-vous pour recevoir un nouveau code.",
-			   "No code pending (already used?): log in again to receive a new code." },
-	[M_STEP_EXPIRED] = { "Délai dépassé : recommencez la connexion.", "Too late: start the login again." },
-	[M_DIR_DOWN] = { "Annuaire Medimail indisponible : connexion impossible pour le moment.",
-			 "Medimail directory unavailable: cannot log in for now." },
-	[M_DAEMON_DOWN] = { "Service d'authentification Medimail injoignable.",
-			    "Medimail authentication service unreachable." },
-	[M_TOO_LONG] = { "Saisie trop longue : refusée.", "Input too long: refused." },
-	[M_BAD_USER] = { "Identifiant invalide.", "Invalid login." },
-	[M_PENDING] = { "Compte pas encore validé : confirmation de l'adresse e-mail ou validation par le centre de services en attente.",
-			"Account not validated yet: e-mail confirmation or validation by the service centre pending." },
-	[M_SUSPENDED] = { "Compte suspendu : contactez le centre de services.",
-			  "Account suspended: contact the service centre." },
-	[M_CLOSED] = { "Compte clos.", "Account closed." },
-	[M_ORG] = { "Une BAL ORG s'ouvre depuis un compte individuel (« Changer de compte »).",
-		    "An ORG mailbox is opened from an individual account (\"Switch account\")." },
-	[M_CGU_PROMPT] = { "Acceptez-vous les conditions générales d'utilisation ? (oui/non) ",
-			   "Do you accept the terms of use? (yes/no) " },
-	[M_CGU_REFUSED] = { "Les conditions générales d'utilisation doivent être acceptées pour se connecter.",
-			    "The terms of use must be accepted to log in." },
-	[M_CGU_RECORDED] = { "Conditions générales d'utilisation acceptées.", "Terms of use accepted." },
-	[M_OLD_PW] = { "Mot de passe actuel : ", "Current password: " },
-	[M_NEW_PW] = { "Nouveau mot de passe : ", "New password: " },
-	[M_NEW_PW2] = { "Confirmez le nouveau mot de passe : ", "Retype the new password: " },
-	[M_PW_MISMATCH] = { "Les deux saisies du nouveau mot de passe diffèrent.", "The two new passwords differ." },
-	[M_PW_CHANGED] = { "Mot de passe changé.", "Password changed." },
-	[M_RULE_MIN] = { "Mot de passe refusé : au moins 8 caractères.", "Password refused: at least 8 characters." },
-	[M_RULE_MAX] = { "Mot de passe refusé : trop long.", "Password refused: too long." },
-	[M_RULE_UPPER] = { "Mot de passe refusé : au moins une majuscule.",
-			   "Password refused: at least one upper-case letter." },
-	[M_RULE_LOWER] = { "Mot de passe refusé : au moins une minuscule.",
-			   "Password refused: at least one lower-case letter." },
-	[M_RULE_DIGIT] = { "Mot de passe refusé : au moins un chiffre.", "Password refused: at least one digit." },
-	[M_RULE_SPECIAL] = { "Mot de passe refusé : au moins un caractère spécial.",
-			     "Password refused: at least one special character." },
-	[M_RULE_UTF8] = { "Mot de passe refusé : texte UTF-8 invalide.", "Password refused: invalid UTF-8 text." },
-	[M_RULE_SAME] = { "Mot de passe refusé : il doit différer de l'ancien.",
-			  "Password refused: it must differ from the old one." },
-	[M_REFUSED] = { "Refusé : %s", "Refused: %s" },
-	[M_NOT_PERMITTED] = { "Opération non permise pour cet utilisateur.", "Operation not permitted for this user." },
-	[M_PASSWORD_PROMPT_OFFLINE] = { "Mot de passe (connexion HORS LIGNE, annuaire Medimail injoignable) : ",
-					"Password (OFFLINE login, Medimail directory unreachable): " },
-	[M_OFFLINE_OK] = { "Connexion HORS LIGNE : mot de passe vérifié localement, sans code à usage unique (possible jusqu'au %s).",
-			   "OFFLINE login: password checked locally, without a one-time code (possible until %s)." },
-	[M_CGU_OFFLINE] = { "Les conditions générales d'utilisation s'acceptent lors d'une connexion en ligne.",
-			    "The terms of use are accepted during an online login." },
-	[M_PIN_PROMPT] = { "Code PIN de la carte CPS : ", "CPS card PIN: " },
-	[M_PIN_WRONG] = { "Code PIN incorrect.", "Wrong PIN." },
-	[M_PIN_LOW] = { "Code PIN incorrect : peu d'essais restants avant le blocage de la carte.",
-			"Wrong PIN: few tries left before the card is blocked." },
-	[M_PIN_FINAL] = { "Code PIN incorrect : il ne reste qu'un essai avant le blocage de la carte.",
-			  "Wrong PIN: one try left before the card is blocked." },
-	[M_PIN_LOCKED] = { "Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK.",
-			   "CPS card blocked: too many wrong PINs. Unblock it with its PUK." },
-	[M_PIN_INVALID] = { "Code PIN de longueur invalide.", "PIN of invalid length." },
-	[M_NO_CARD] = { "Aucune carte CPS dans le lecteur.", "No CPS card in the reader." },
-	[M_NO_READER] = { "Lecteur de carte introuvable.", "Card reader not found." },
-	[M_CARD_READ] = { "Lecture de la carte CPS impossible.", "The CPS card could not be read." },
-	[M_CARD_NO_CERT] = { "La carte ne porte pas de certificat d'authentification CPS.",
-			     "The card holds no CPS authentication certificate." },
-	[M_CARD_EXPIRED] = { "Certificat de la carte CPS expiré.", "The CPS card's certificate has expired." },
-	[M_CARD_NOT_YET] = { "Certificat de la carte CPS pas encore valide.",
-			     "The CPS card's certificate is not valid yet." },
-	[M_CARD_UNKNOWN_CA] = { "Carte émise par une autorité non reconnue.",
-				"Card issued by an authority that is not trusted." },
-	[M_CARD_REVOKED] = { "Certificat de la carte CPS révoqué.", "The CPS card's certificate is revoked." },
-	[M_CARD_KEY_USAGE] = { "Certificat de la carte non prévu pour l'authentification.",
-			       "The card's certificate is not meant for authentication." },
-	[M_CARD_BAD_SIG] = { "Signature de la carte invalide : carte refusée.", "Invalid card signature: card refused." },
-	[M_CARD_INVALID] = { "Certificat de la carte CPS invalide.", "Invalid CPS card certificate." },
-	[M_CARD_MISMATCH] = { "Cette carte CPS n'est pas celle de ce compte.",
-			      "This CPS card does not belong to this account." },
-	[M_LINK_NEEDED] = { "Cette carte CPS n'est liée à aucun compte Medimail. Pour la lier au compte %s, connectez-vous une fois avec son mot de passe et le code reçu par e-mail.",
-			    "This CPS card is not linked to a Medimail account yet. To link it to the account %s, log in once with its password and the code received by e-mail." },
-	[M_LINKED] = { "Carte CPS liée au compte %s : connectez-vous désormais avec la carte et son code PIN.",
-		       "CPS card linked to the account %s: from now on, log in with the card and its PIN." },
-	[M_LINK_MISMATCH] = { "La carte CPS n'a pas été liée : son numéro national n'est pas celui du compte.",
-			      "The CPS card was not linked: its national number is not the account's." },
-	[M_LINK_ELSEWHERE] = { "La carte CPS n'a pas été liée : elle l'est déjà à un autre compte.",
-			       "The CPS card was not linked: it is already linked to another account." },
-	[M_LINK_FAILED] = { "La carte CPS n'a pas été liée (%s).", "The CPS card was not linked (%s)." },
-	[M_ECPS_CODE] = { "Code à vérifier dans l'application e-CPS : %s", "Code to check in the e-CPS app: %s" },
-	[M_ECPS_WAIT] = { "Validez la demande dans l'application e-CPS de votre téléphone (%s s au plus).",
-			  "Approve the request in the e-CPS app on your phone (%s s at most)." },
-	[M_ECPS_DENIED] = { "Connexion refusée dans l'application e-CPS.", "Login refused in the e-CPS app." },
-	[M_ECPS_EXPIRED] = { "Demande e-CPS expirée sans réponse : recommencez la connexion.",
-			     "The e-CPS request expired unanswered: start the login again." },
-	[M_ECPS_TIMEOUT] = { "Pas de réponse de l'application e-CPS dans le délai : recommencez la connexion.",
-			     "No answer from the e-CPS app in time: start the login again." },
-	[M_ECPS_CANCELLED] = { "Connexion e-CPS annulée.", "e-CPS login cancelled." },
-	[M_ECPS_DOWN] = { "Service e-CPS (Pro Santé Connect) injoignable.",
-			  "e-CPS service (Pro Santé Connect) unreachable." },
+	[M_USER_PROMPT] = {"Identifiant : ", "Login: "},
+	[M_PASSWORD_PROMPT] = {"Mot de passe : ", "Password: "},
+	[M_CODE_PROMPT] = {"Code à usage unique reçu par e-mail : ", "One-time code received by e-mail: "},
+	[M_CODE_SENT] = {"Un code à usage unique a été envoyé à %s.", "A one-time code was sent to %s."},
+	[M_CODE_PENDING] = {"Un code vous a été envoyé il y a moins de %s s : saisissez-le.",
+		"A code was sent to you less than %s s ago: enter it."},
+	[M_CODE_WAIT] = {"Un nouveau code pourra être envoyé dans %s s.", "A new code can be sent in %s s."},
+	[M_CODE_NOT_SENT] = {"Le code n'a pas pu être envoyé par e-mail ; réessayez plus tard.",
+		"The code could not be sent by e-mail; try again later."},
+	[M_BAD_CREDENTIALS] = {"Identifiant ou mot de passe incorrect.", "Wrong login or password."},
+	[M_LOCKED] = {"Compte verrouillé après trop d'échecs, jusqu'au %s.",
+		"Account locked after too many failures, until %s."},
+	[M_RATE] = {"Trop de tentatives : réessayez dans %s s.", "Too many attempts: try again in %s s."},
+	[M_BAD_CODE] = {"Code incorrect (%s essai(s) restant(s)).", "Wrong code (%s tries left)."},
+	[M_CODE_EXHAUSTED] =
+		{"Code incorrect, trop d'essais : un nouveau code est nécessaire, reconnectez-vous.",
+			"Wrong code, too many tries: a new code is needed, log in again."},
+	[M_CODE_EXPIRED] = {"Code expiré : reconnectez-vous pour recevoir un nouveau code.",
+		"Code expired: log in again to receive a new code."},
+	[M_CODE_STALE] =
+		{"Aucun code en attente (déjà utilisé ?) : reconnectez-vous pour recevoir un nouveau code.",
+			"No code pending (already used?): log in again to receive a new code."},
+	[M_STEP_EXPIRED] = {"Délai dépassé : recommencez la connexion.", "Too late: start the login again."},
+	[M_DIR_DOWN] = {"Annuaire Medimail indisponible : connexion impossible pour le moment.",
+		"Medimail directory unavailable: cannot log in for now."},
+	[M_DAEMON_DOWN] = {"Service d'authentification Medimail injoignable.",
+		"Medimail authentication service unreachable."},
+	[M_TOO_LONG] = {"Saisie trop longue : refusée.", "Input too long: refused."},
+	[M_BAD_USER] = {"Identifiant invalide.", "Invalid login."},
+	[M_PENDING] = {"Compte pas encore validé : confirmation de l'adresse e-mail ou validation par le "
+		       "centre de services en attente.",
+		"Account not validated yet: e-mail confirmation or validation by the service centre "
+		"pending."},
+	[M_SUSPENDED] = {"Compte suspendu : contactez le centre de services.",
+		"Account suspended: contact the service centre."},
+	[M_CLOSED] = {"Compte clos.", "Account closed."},
+	[M_ORG] = {"Une BAL ORG s'ouvre depuis un compte individuel (« Changer de compte »).",
+		"An ORG mailbox is opened from an individual account (\"Switch account\")."},
+	[M_CGU_PROMPT] = {"Acceptez-vous les conditions générales d'utilisation ? (oui/non) ",
+		"Do you accept the terms of use? (yes/no) "},
+	[M_CGU_REFUSED] = {"Les conditions générales d'utilisation doivent être acceptées pour se connecter.",
+		"The terms of use must be accepted to log in."},
+	[M_CGU_RECORDED] = {"Conditions générales d'utilisation acceptées.", "Terms of use accepted."},
+	[M_OLD_PW] = {"Mot de passe actuel : ", "Current password: "},
+	[M_NEW_PW] = {"Nouveau mot de passe : ", "New password: "},
+	[M_NEW_PW2] = {"Confirmez le nouveau mot de passe : ", "Retype the new password: "},
+	[M_PW_MISMATCH] = {"Les deux saisies du nouveau mot de passe diffèrent.",
+		"The two new passwords differ."},
+	[M_PW_CHANGED] = {"Mot de passe changé.", "Password changed."},
+	[M_RULE_MIN] = {"Mot de passe refusé : au moins 8 caractères.",
+		"Password refused: at least 8 characters."},
+	[M_RULE_MAX] = {"Mot de passe refusé : trop long.", "Password refused: too long."},
+	[M_RULE_UPPER] = {"Mot de passe refusé : au moins une majuscule.",
+		"Password refused: at least one upper-case letter."},
+	[M_RULE_LOWER] = {"Mot de passe refusé : au moins une minuscule.",
+		"Password refused: at least one lower-case letter."},
+	[M_RULE_DIGIT] = {"Mot de passe refusé : au moins un chiffre.",
+		"Password refused: at least one digit."},
+	[M_RULE_SPECIAL] = {"Mot de passe refusé : au moins un caractère spécial.",
+		"Password refused: at least one special character."},
+	[M_RULE_UTF8] = {"Mot de passe refusé : texte UTF-8 invalide.",
+		"Password refused: invalid UTF-8 text."},
+	[M_RULE_SAME] = {"Mot de passe refusé : il doit différer de l'ancien.",
+		"Password refused: it must differ from the old one."},
+	[M_REFUSED] = {"Refusé : %s", "Refused: %s"},
+	[M_NOT_PERMITTED] = {"Opération non permise pour cet utilisateur.",
+		"Operation not permitted for this user."},
+	[M_PASSWORD_PROMPT_OFFLINE] =
+		{"Mot de passe (connexion HORS LIGNE, annuaire Medimail injoignable) : ",
+			"Password (OFFLINE login, Medimail directory unreachable): "},
+	[M_OFFLINE_OK] = {"Connexion HORS LIGNE : mot de passe vérifié localement, sans code à usage unique "
+			  "(possible jusqu'au %s).",
+		"OFFLINE login: password checked locally, without a one-time code (possible until %s)."},
+	[M_CGU_OFFLINE] =
+		{"Les conditions générales d'utilisation s'acceptent lors d'une connexion en ligne.",
+			"The terms of use are accepted during an online login."},
+	[M_PIN_PROMPT] = {"Code PIN de la carte CPS : ", "CPS card PIN: "},
+	[M_PIN_WRONG] = {"Code PIN incorrect.", "Wrong PIN."},
+	[M_PIN_LOW] = {"Code PIN incorrect : peu d'essais restants avant le blocage de la carte.",
+		"Wrong PIN: few tries left before the card is blocked."},
+	[M_PIN_FINAL] = {"Code PIN incorrect : il ne reste qu'un essai avant le blocage de la carte.",
+		"Wrong PIN: one try left before the card is blocked."},
+	[M_PIN_LOCKED] = {"Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK.",
+		"CPS card blocked: too many wrong PINs. Unblock it with its PUK."},
+	[M_PIN_INVALID] = {"Code PIN de longueur invalide.", "PIN of invalid length."},
+	[M_NO_CARD] = {"Aucune carte CPS dans le lecteur.", "No CPS card in the reader."},
+	[M_NO_READER] = {"Lecteur de carte introuvable.", "Card reader not found."},
+	[M_CARD_READ] = {"Lecture de la carte CPS impossible.", "The CPS card could not be read."},
+	[M_CARD_NO_CERT] = {"La carte ne porte pas de certificat d'authentification CPS.",
+		"The card holds no CPS authentication certificate."},
+	[M_CARD_EXPIRED] = {"Certificat de la carte CPS expiré.", "The CPS card's certificate has expired."},
+	[M_CARD_NOT_YET] = {"Certificat de la carte CPS pas encore valide.",
+		"The CPS card's certificate is not valid yet."},
+	[M_CARD_UNKNOWN_CA] = {"Carte émise par une autorité non reconnue.",
+		"Card issued by an authority that is not trusted."},
+	[M_CARD_REVOKED] = {"Certificat de la carte CPS révoqué.", "The CPS card's certificate is revoked."},
+	[M_CARD_KEY_USAGE] = {"Certificat de la carte non prévu pour l'authentification.",
+		"The card's certificate is not meant for authentication."},
+	[M_CARD_BAD_SIG] = {"Signature de la carte invalide : carte refusée.",
+		"Invalid card signature: card refused."},
+	[M_CARD_INVALID] = {"Certificat de la carte CPS invalide.", "Invalid CPS card certificate."},
+	[M_CARD_MISMATCH] = {"Cette carte CPS n'est pas celle de ce compte.",
+		"This CPS card does not belong to this account."},
+	[M_LINK_NEEDED] = {"Cette carte CPS n'est liée à aucun compte Medimail. Pour la lier au compte %s, "
+			   "connectez-vous une fois avec son mot de passe et le code reçu par e-mail.",
+		"This CPS card is not linked to a Medimail account yet. To link it to the account %s, log in "
+		"once with its password and the code received by e-mail."},
+	[M_LINKED] = {"Carte CPS liée au compte %s : connectez-vous désormais avec la carte et son code PIN.",
+		"CPS card linked to the account %s: from now on, log in with the card and its PIN."},
+	[M_LINK_MISMATCH] = {"La carte CPS n'a pas été liée : son numéro national n'est pas celui du compte.",
+		"The CPS card was not linked: its national number is not the account's."},
+	[M_LINK_ELSEWHERE] = {"La carte CPS n'a pas été liée : elle l'est déjà à un autre compte.",
+		"The CPS card was not linked: it is already linked to another account."},
+	[M_LINK_FAILED] = {"La carte CPS n'a pas été liée (%s).", "The CPS card was not linked (%s)."},
+	[M_ECPS_CODE] = {"Code à vérifier dans l'application e-CPS : %s",
+		"Code to check in the e-CPS app: %s"},
+	[M_ECPS_WAIT] = {"Validez la demande dans l'application e-CPS de votre téléphone (%s s au plus).",
+		"Approve the request in the e-CPS app on your phone (%s s at most)."},
+	[M_ECPS_DENIED] = {"Connexion refusée dans l'application e-CPS.", "Login refused in the e-CPS app."},
+	[M_ECPS_EXPIRED] = {"Demande e-CPS expirée sans réponse : recommencez la connexion.",
+		"The e-CPS request expired unanswered: start the login again."},
+	[M_ECPS_TIMEOUT] = {"Pas de réponse de l'application e-CPS dans le délai : recommencez la connexion.",
+		"No answer from the e-CPS app in time: start the login again."},
+	[M_ECPS_CANCELLED] = {"Connexion e-CPS annulée.", "e-CPS login cancelled."},
+	[M_ECPS_DOWN] = {"Service e-CPS (Pro Santé Connect) injoignable.",
+		"e-CPS service (Pro Santé Connect) unreachable."},
 };
 
 static const char *T(const struct opts *o, enum msg m)
@@ -219,11 +299,11 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv, struct o
 			long s = strtol(a + 13, &end, 10);
 
 			if (end == a + 13 || *end || s < 1 || s > 3600)
-				pam_syslog(pamh, LOG_WARNING, "invalid option value: %s (1..3600 seconds)", a);
+				pam_syslog(
+					pamh, LOG_WARNING, "invalid option value: %s (1..3600 seconds)", a);
 			else
 				o->ecps_timeout = (int)s;
-		}
-		else if (!strncmp(a, "socket=", 7) && a[7] == '/')
+		} else if (!strncmp(a, "socket=", 7) && a[7] == '/')
 			o->socket = a + 7;
 		else if (!strncmp(a, "timeout=", 8)) {
 			char *end;
@@ -324,9 +404,7 @@ static int explain(pam_handle_t *pamh, const struct opts *o, const struct mm_msg
 	const char *reason = mm_msg_get(rep, "reason"), *field = mm_msg_get(rep, "field");
 
 	switch (rep->status) {
-	case -EACCES:
-		error_msg(pamh, o, M_BAD_CREDENTIALS, NULL);
-		return PAM_AUTH_ERR;
+	case -EACCES: error_msg(pamh, o, M_BAD_CREDENTIALS, NULL); return PAM_AUTH_ERR;
 	case -ENOLCK: {
 		const char *until = mm_msg_get(rep, "locked_until");
 		char when[40] = "?";
@@ -338,14 +416,9 @@ static int explain(pam_handle_t *pamh, const struct opts *o, const struct mm_msg
 		error_msg(pamh, o, M_LOCKED, when);
 		return PAM_MAXTRIES;
 	}
-	case -EAGAIN:
-		error_msg(pamh, o, M_RATE, mm_msg_get(rep, "retry_after") ?: "?");
-		return PAM_AUTH_ERR;
-	case -EHOSTDOWN:
-		error_msg(pamh, o, M_DIR_DOWN, NULL);
-		return PAM_AUTHINFO_UNAVAIL;
-	case -ENOENT:
-		return PAM_USER_UNKNOWN;
+	case -EAGAIN: error_msg(pamh, o, M_RATE, mm_msg_get(rep, "retry_after") ?: "?"); return PAM_AUTH_ERR;
+	case -EHOSTDOWN: error_msg(pamh, o, M_DIR_DOWN, NULL); return PAM_AUTHINFO_UNAVAIL;
+	case -ENOENT: return PAM_USER_UNKNOWN;
 	case -EPERM:
 		if (reason && !strcmp(reason, "pending"))
 			error_msg(pamh, o, M_PENDING, NULL);
@@ -398,15 +471,15 @@ static bool have_item(pam_handle_t *pamh, int item)
 }
 
 /* A secret from PAM_AUTHTOK (first_pass options) or the conversation. */
-static int get_secret(pam_handle_t *pamh, const struct opts *o, int item, enum msg prompt, bool first_pass,
-		      char **ret)
+static int get_secret(
+	pam_handle_t *pamh, const struct opts *o, int item, enum msg prompt, bool first_pass, char **ret)
 {
 	const void *tok = NULL;
 	char *resp = NULL;
 
 	*ret = NULL;
 	if (first_pass && (o->use_first_pass || o->try_first_pass) &&
-	    pam_get_item(pamh, item, &tok) == PAM_SUCCESS && tok) {
+		pam_get_item(pamh, item, &tok) == PAM_SUCCESS && tok) {
 		*ret = strdup(tok);
 		return *ret ? PAM_SUCCESS : PAM_BUF_ERR;
 	}
@@ -423,7 +496,8 @@ static int get_secret(pam_handle_t *pamh, const struct opts *o, int item, enum m
 /* ------------------------------------------------------------ auth */
 
 /* then_link: keep the finished transaction for one MM_REQ_CARD_LINK. */
-static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user, const char *txn, bool then_link)
+static int code_step(
+	pam_handle_t *pamh, const struct opts *o, const char *user, const char *txn, bool then_link)
 {
 	struct mm_msg *rep = NULL;
 	int r, rc = PAM_AUTH_ERR;
@@ -436,8 +510,8 @@ static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user,
 	} else if (rep->status == -EAGAIN && mm_msg_get(rep, "pending")) {
 		bool pending = !strcmp(mm_msg_get(rep, "pending"), "yes");
 
-		say(pamh, pending ? PAM_TEXT_INFO : PAM_ERROR_MSG, T(o, pending ? M_CODE_PENDING : M_CODE_WAIT),
-		    mm_msg_get(rep, "retry_after") ?: "?");
+		say(pamh, pending ? PAM_TEXT_INFO : PAM_ERROR_MSG,
+			T(o, pending ? M_CODE_PENDING : M_CODE_WAIT), mm_msg_get(rep, "retry_after") ?: "?");
 		if (!pending)
 			goto out;
 	} else if (rep->status == -ECOMM) {
@@ -453,7 +527,8 @@ static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user,
 
 		mm_msg_free(rep);
 		rep = NULL;
-		if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &code, "%s", T(o, M_CODE_PROMPT)) != PAM_SUCCESS || !code) {
+		if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &code, "%s", T(o, M_CODE_PROMPT)) != PAM_SUCCESS ||
+			!code) {
 			wipe_free(code);
 			rc = PAM_CONV_ERR;
 			goto out;
@@ -464,7 +539,7 @@ static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user,
 			goto out;
 		}
 		r = call(pamh, o, MM_REQ_OTP_VERIFY, &rep, "user", user, "txn", txn, "code", code, "then",
-			 then_link ? "card_link" : NULL, NULL);
+			then_link ? "card_link" : NULL, NULL);
 		wipe_free(code);
 		if (r < 0) {
 			rc = unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
@@ -479,7 +554,8 @@ static int code_step(pam_handle_t *pamh, const struct opts *o, const char *user,
 			continue;
 		}
 		if (rep->status == -ESTALE)
-			error_msg(pamh, o, mm_msg_get(rep, "tries_left") ? M_CODE_EXHAUSTED : M_CODE_STALE, NULL);
+			error_msg(pamh, o, mm_msg_get(rep, "tries_left") ? M_CODE_EXHAUSTED : M_CODE_STALE,
+				NULL);
 		else if (rep->status == -ETIMEDOUT)
 			error_msg(pamh, o, mm_msg_get(rep, "reason") ? M_STEP_EXPIRED : M_CODE_EXPIRED, NULL);
 		else {
@@ -498,7 +574,7 @@ out:
  * login and, with then_link, *ret_txn the finished transaction (NULL after
  * an offline login, which has none). */
 static int password_login(pam_handle_t *pamh, const struct opts *o, const char *user, bool then_link,
-			  char **ret_login, char **ret_txn)
+	char **ret_login, char **ret_txn)
 {
 	struct mm_msg *rep = NULL;
 	char *password = NULL, *txn = NULL, *login = NULL;
@@ -520,8 +596,8 @@ static int password_login(pam_handle_t *pamh, const struct opts *o, const char *
 	mm_msg_free(rep);
 	rep = NULL;
 	prompted = !((o->use_first_pass || o->try_first_pass) && have_item(pamh, PAM_AUTHTOK));
-	if ((rc = get_secret(pamh, o, PAM_AUTHTOK, offline ? M_PASSWORD_PROMPT_OFFLINE : M_PASSWORD_PROMPT, true,
-			     &password)) != PAM_SUCCESS)
+	if ((rc = get_secret(pamh, o, PAM_AUTHTOK, offline ? M_PASSWORD_PROMPT_OFFLINE : M_PASSWORD_PROMPT,
+		     true, &password)) != PAM_SUCCESS)
 		return rc;
 	if (strlen(password) > MM_VALUE_MAX) {
 		/* Refused here: the wire carries at most MM_VALUE_MAX bytes a value. */
@@ -592,8 +668,8 @@ static void cleanup_method(pam_handle_t *pamh, void *data, int error_status)
 }
 
 /* The login the daemon answered becomes the user; the method goes to the session. */
-static int auth_done(pam_handle_t *pamh, const struct opts *o, const char *user, const char *login,
-		     const char *method)
+static int auth_done(
+	pam_handle_t *pamh, const struct opts *o, const char *user, const char *login, const char *method)
 {
 	char *m = strdup(method);
 	int rc;
@@ -609,7 +685,7 @@ static int auth_done(pam_handle_t *pamh, const struct opts *o, const char *user,
 		rc = pam_set_item(pamh, PAM_USER, login);
 	if (o->debug)
 		pam_syslog(pamh, LOG_DEBUG, "authentication of %s by %s: %s", login ? login : user, method,
-			   pam_strerror(pamh, rc));
+			pam_strerror(pamh, rc));
 	return rc;
 }
 
@@ -620,22 +696,22 @@ static const struct {
 	enum msg m;
 	int pam;
 } card_reasons[] = {
-	{ "pin_locked", M_PIN_LOCKED, PAM_MAXTRIES },
-	{ "pin_invalid", M_PIN_INVALID, PAM_AUTH_ERR },
-	{ "no_card", M_NO_CARD, PAM_AUTHINFO_UNAVAIL },
-	{ "no_reader", M_NO_READER, PAM_AUTHINFO_UNAVAIL },
-	{ "card_error", M_CARD_READ, PAM_AUTHINFO_UNAVAIL },
-	{ "card_timeout", M_CARD_READ, PAM_AUTHINFO_UNAVAIL },
-	{ "no_cert", M_CARD_NO_CERT, PAM_AUTH_ERR },
-	{ "no_key", M_CARD_NO_CERT, PAM_AUTH_ERR },
-	{ "expired", M_CARD_EXPIRED, PAM_AUTH_ERR },
-	{ "not_yet_valid", M_CARD_NOT_YET, PAM_AUTH_ERR },
-	{ "unknown_ca", M_CARD_UNKNOWN_CA, PAM_AUTH_ERR },
-	{ "revoked", M_CARD_REVOKED, PAM_AUTH_ERR },
-	{ "key_usage", M_CARD_KEY_USAGE, PAM_AUTH_ERR },
-	{ "bad_signature", M_CARD_BAD_SIG, PAM_AUTH_ERR },
-	{ "invalid_cert", M_CARD_INVALID, PAM_AUTH_ERR },
-	{ "card_mismatch", M_CARD_MISMATCH, PAM_AUTH_ERR },
+	{"pin_locked", M_PIN_LOCKED, PAM_MAXTRIES},
+	{"pin_invalid", M_PIN_INVALID, PAM_AUTH_ERR},
+	{"no_card", M_NO_CARD, PAM_AUTHINFO_UNAVAIL},
+	{"no_reader", M_NO_READER, PAM_AUTHINFO_UNAVAIL},
+	{"card_error", M_CARD_READ, PAM_AUTHINFO_UNAVAIL},
+	{"card_timeout", M_CARD_READ, PAM_AUTHINFO_UNAVAIL},
+	{"no_cert", M_CARD_NO_CERT, PAM_AUTH_ERR},
+	{"no_key", M_CARD_NO_CERT, PAM_AUTH_ERR},
+	{"expired", M_CARD_EXPIRED, PAM_AUTH_ERR},
+	{"not_yet_valid", M_CARD_NOT_YET, PAM_AUTH_ERR},
+	{"unknown_ca", M_CARD_UNKNOWN_CA, PAM_AUTH_ERR},
+	{"revoked", M_CARD_REVOKED, PAM_AUTH_ERR},
+	{"key_usage", M_CARD_KEY_USAGE, PAM_AUTH_ERR},
+	{"bad_signature", M_CARD_BAD_SIG, PAM_AUTH_ERR},
+	{"invalid_cert", M_CARD_INVALID, PAM_AUTH_ERR},
+	{"card_mismatch", M_CARD_MISMATCH, PAM_AUTH_ERR},
 };
 
 /* Tells the user why the card was refused; returns the PAM code. */
@@ -646,8 +722,11 @@ static int card_refusal(pam_handle_t *pamh, const struct opts *o, const struct m
 	if (!strcmp(reason, "pin_incorrect")) {
 		const char *tries = mm_msg_get(rep, "tries") ?: "";
 
-		error_msg(pamh, o, !strcmp(tries, "final") ? M_PIN_FINAL : !strcmp(tries, "low") ? M_PIN_LOW : M_PIN_WRONG,
-			  NULL);
+		error_msg(pamh, o,
+			!strcmp(tries, "final")         ? M_PIN_FINAL
+				: !strcmp(tries, "low") ? M_PIN_LOW
+							: M_PIN_WRONG,
+			NULL);
 		return PAM_AUTH_ERR;
 	}
 	if (!strcmp(reason, "account_state")) {
@@ -728,11 +807,12 @@ static int card_login(pam_handle_t *pamh, const struct opts *o, const char *user
 	if (r < 0)
 		return unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
 	if (rep->status == 0) {
-		rc = mm_msg_get(rep, "login") ? auth_done(pamh, o, user, mm_msg_get(rep, "login"), "cps") : PAM_AUTH_ERR;
+		rc = mm_msg_get(rep, "login") ? auth_done(pamh, o, user, mm_msg_get(rep, "login"), "cps")
+					      : PAM_AUTH_ERR;
 		goto out;
 	}
 	if (rep->status == -ENOENT && !strcmp(mm_msg_get(rep, "reason") ?: "", "link_required") &&
-	    mm_msg_get(rep, "link_ticket")) {
+		mm_msg_get(rep, "link_ticket")) {
 		if (!(ticket = strdup(mm_msg_get(rep, "link_ticket")))) {
 			rc = PAM_BUF_ERR;
 			goto out;
@@ -764,7 +844,7 @@ static bool card_wanted(pam_handle_t *pamh, const struct opts *o)
 	present = rep->status == 0 && !strcmp(mm_msg_get(rep, "present") ?: "", "yes");
 	if (o->debug)
 		pam_syslog(pamh, LOG_DEBUG, "card present: %s (%s)", present ? "yes" : "no",
-			   mm_msg_get(rep, "reason") ?: "-");
+			mm_msg_get(rep, "reason") ?: "-");
 	mm_msg_free(rep);
 	return present;
 }
@@ -774,7 +854,7 @@ static bool card_wanted(pam_handle_t *pamh, const struct opts *o)
 /* Sleeps ms; false when a signal (Ctrl-C) cut the wait short. */
 static bool wait_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
 }
@@ -912,7 +992,7 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 
 static bool said_yes(const char *s)
 {
-	static const char *const yes[] = { "oui", "o", "yes", "y" };
+	static const char *const yes[] = {"oui", "o", "yes", "y"};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		if (!strcasecmp(s, yes[i]))
@@ -944,7 +1024,8 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	if (strcmp(mm_msg_get(rep, "cgu_required") ?: "no", "yes"))
 		goto out;
 	/* First login: the terms of use, asked and recorded. */
-	if (pam_prompt(pamh, PAM_PROMPT_ECHO_ON, &answer, "%s", T(&o, M_CGU_PROMPT)) != PAM_SUCCESS || !answer) {
+	if (pam_prompt(pamh, PAM_PROMPT_ECHO_ON, &answer, "%s", T(&o, M_CGU_PROMPT)) != PAM_SUCCESS ||
+		!answer) {
 		rc = PAM_CONV_ERR;
 		goto out;
 	}
@@ -975,10 +1056,18 @@ out:
 
 static enum msg rule_msg(const char *rule)
 {
-	static const struct { const char *rule; enum msg m; } rules[] = {
-		{ "min_length", M_RULE_MIN }, { "max_length", M_RULE_MAX }, { "upper", M_RULE_UPPER },
-		{ "lower", M_RULE_LOWER }, { "digit", M_RULE_DIGIT }, { "special", M_RULE_SPECIAL },
-		{ "utf8", M_RULE_UTF8 }, { "same", M_RULE_SAME },
+	static const struct {
+		const char *rule;
+		enum msg m;
+	} rules[] = {
+		{"min_length", M_RULE_MIN},
+		{"max_length", M_RULE_MAX},
+		{"upper", M_RULE_UPPER},
+		{"lower", M_RULE_LOWER},
+		{"digit", M_RULE_DIGIT},
+		{"special", M_RULE_SPECIAL},
+		{"utf8", M_RULE_UTF8},
+		{"same", M_RULE_SAME},
 	};
 
 	for (size_t i = 0; rule && i < sizeof(rules) / sizeof(rules[0]); i++)
@@ -1026,7 +1115,7 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
 			goto out;
 		}
 	} else if ((rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW, false, &new1)) != PAM_SUCCESS ||
-		   (rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW2, false, &new2)) != PAM_SUCCESS)
+		(rc = get_secret(pamh, &o, PAM_AUTHTOK, M_NEW_PW2, false, &new2)) != PAM_SUCCESS)
 		goto out;
 	if (strcmp(new1, new2)) {
 		error_msg(pamh, &o, M_PW_MISMATCH, NULL);
@@ -1038,8 +1127,8 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
 		rc = PAM_AUTHTOK_ERR;
 		goto out;
 	}
-	r = call(pamh, &o, MM_REQ_PASSWORD_CHANGE, &rep, "user", user, "old_password", old, "new_password", new1,
-		 NULL);
+	r = call(pamh, &o, MM_REQ_PASSWORD_CHANGE, &rep, "user", user, "old_password", old, "new_password",
+		new1, NULL);
 	if (r < 0) {
 		rc = unreachable(pamh, &o, r, PAM_AUTHTOK_ERR);
 		goto out;
@@ -1049,7 +1138,7 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
 		(void)pam_set_item(pamh, PAM_AUTHTOK, new1);
 		rc = PAM_SUCCESS;
 	} else if (rep->status == -EINVAL && mm_msg_get(rep, "rule") &&
-		   !strcmp(mm_msg_get(rep, "field") ?: "", "new_password")) {
+		!strcmp(mm_msg_get(rep, "field") ?: "", "new_password")) {
 		enum msg m = rule_msg(mm_msg_get(rep, "rule"));
 
 		say(pamh, PAM_ERROR_MSG, T(&o, m), m == M_REFUSED ? mm_msg_get(rep, "rule") : NULL);
@@ -1115,8 +1204,8 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 		goto out;
 	}
 	if ((rc = putenv_kv(pamh, "MEDIMAIL_ACCOUNT", mm_msg_get(rep, "account"))) != PAM_SUCCESS ||
-	    (rc = putenv_kv(pamh, "MEDIMAIL_ADDRESS", mm_msg_get(rep, "address"))) != PAM_SUCCESS ||
-	    (rc = putenv_kv(pamh, "MEDIMAIL_SESSION", handle)) != PAM_SUCCESS)
+		(rc = putenv_kv(pamh, "MEDIMAIL_ADDRESS", mm_msg_get(rep, "address"))) != PAM_SUCCESS ||
+		(rc = putenv_kv(pamh, "MEDIMAIL_SESSION", handle)) != PAM_SUCCESS)
 		goto out;
 	if ((rc = pam_set_data(pamh, DATA_SESSION, handle, cleanup_handle)) != PAM_SUCCESS)
 		goto out;

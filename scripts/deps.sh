@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   # build
-  gcc clang meson ninja-build pkg-config libc6-dev
+  gcc clang clang-format meson ninja-build pkg-config libc6-dev git
   libldap-dev libsodium-dev libcurl4-gnutls-dev libpam0g-dev libcmocka-dev
   libclang-rt-14-dev libqrencode-dev
   libmicrohttpd-dev libgnutls28-dev libjansson-dev libpcsclite-dev libp11-kit-dev

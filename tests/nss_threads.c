@@ -58,8 +58,8 @@ static void *worker(void *arg)
 
 			rc = op == 0 ? getpwnam_r(u->name, &pw, buf, sizeof(buf), &pr)
 				     : getpwuid_r(u->uid, &pw, buf, sizeof(buf), &pr);
-			if (rc || !pr || strcmp(pw.pw_name, u->name) || pw.pw_uid != u->uid || pw.pw_gid != u->gid ||
-			    strcmp(pw.pw_gecos, u->gecos))
+			if (rc || !pr || strcmp(pw.pw_name, u->name) || pw.pw_uid != u->uid ||
+				pw.pw_gid != u->gid || strcmp(pw.pw_gecos, u->gecos))
 				fail(op == 0 ? "getpwnam" : "getpwuid", u->name);
 		} else if (op == 2) {
 			const struct grp *g = &groups[k / 5 % ngroups];

@@ -111,8 +111,8 @@ static int raw_query(LDAP *ld, const struct opts *o, const char *filter, size_t 
 	LDAPMessage *res = NULL;
 	size_t n = 0;
 	int rc = ldap_search_ext_s(ld, o->base, LDAP_SCOPE_SUBTREE, filter,
-				   (char **)dir_view_attrs(DIR_VIEW_MEDIMAIL, false), 0, NULL, NULL, NULL,
-				   DIR_MAX_RESULTS + 1, &res);
+		(char **)dir_view_attrs(DIR_VIEW_MEDIMAIL, false), 0, NULL, NULL, NULL, DIR_MAX_RESULTS + 1,
+		&res);
 
 	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
 		ldap_msgfree(res);
@@ -176,13 +176,13 @@ static void *worker_main(void *arg)
 	w->s.daemon_us = calloc(per, sizeof(double));
 	w->s.raw_us = calloc(per, sizeof(double));
 	if (!w->s.daemon_us || !w->s.raw_us || (w->err = ldap_open(o, &ld)) < 0 ||
-	    (w->err = mm_client_connect(o->socket, 10000, (uid_t)-1, &fd)) < 0)
+		(w->err = mm_client_connect(o->socket, 10000, (uid_t)-1, &fd)) < 0)
 		goto out;
 	for (size_t i = 0; i < per; i++) {
 		char word[16];
 		char *filter = NULL;
 		const char *field, *rule;
-		struct dir_query q = { 0 };
+		struct dir_query q = {0};
 		size_t nd = 0, nr = 0;
 		double t0, t1, t2;
 		int rd, rr;
@@ -197,7 +197,8 @@ static void *worker_main(void *arg)
 			}
 		}
 		if (w->nwords) {
-			snprintf(word, sizeof(word), "%.*s", (int)o->len, w->words[rand_r(&seed) % w->nwords]);
+			snprintf(
+				word, sizeof(word), "%.*s", (int)o->len, w->words[rand_r(&seed) % w->nwords]);
 		} else {
 			for (unsigned k = 0; k < o->len; k++)
 				word[k] = (char)('a' + rand_r(&seed) % 26);
@@ -233,7 +234,8 @@ static void *worker_main(void *arg)
 		}
 		/* Both sides must agree, or the comparison means nothing. */
 		if ((nr > DIR_MAX_RESULTS ? DIR_MAX_RESULTS : nr) != nd) {
-			fprintf(stderr, "search-bench: query %s: daemon %zu results, slapd %zu\n", word, nd, nr);
+			fprintf(stderr, "search-bench: query %s: daemon %zu results, slapd %zu\n", word, nd,
+				nr);
 			w->err = -EPROTO;
 			goto out;
 		}
@@ -256,26 +258,33 @@ static void report(const char *what, double *v, size_t n, double wall_s)
 	for (size_t i = 0; i < n; i++)
 		sum += v[i];
 	qsort(v, n, sizeof(*v), cmp_double);
-	printf("%-7s n=%zu  p50=%.0f us  p90=%.0f us  p99=%.0f us  max=%.0f us  mean=%.0f us  (%.0f queries/s of its own time)\n",
-	       what, n, pct(v, n, 0.50), pct(v, n, 0.90), pct(v, n, 0.99), n ? v[n - 1] : 0, n ? sum / n : 0,
-	       sum > 0 ? n / (sum / 1e6) : 0);
+	printf("%-7s n=%zu  p50=%.0f us  p90=%.0f us  p99=%.0f us  max=%.0f us  mean=%.0f us  (%.0f "
+	       "queries/s of its own time)\n",
+		what, n, pct(v, n, 0.50), pct(v, n, 0.90), pct(v, n, 0.99), n ? v[n - 1] : 0, n ? sum / n : 0,
+		sum > 0 ? n / (sum / 1e6) : 0);
 	(void)wall_s;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "ldap-uri", required_argument, NULL, 'H' },
-		{ "bind-dn", required_argument, NULL, 'D' }, { "bind-pw-file", required_argument, NULL, 'y' },
-		{ "base", required_argument, NULL, 'b' }, { "queries", required_argument, NULL, 'n' },
-		{ "threads", required_argument, NULL, 't' }, { "seed", required_argument, NULL, 'S' },
-		{ "login", required_argument, NULL, 'l' }, { "prefixes", required_argument, NULL, 'p' },
-		{ "length", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"ldap-uri", required_argument, NULL, 'H'},
+		{"bind-dn", required_argument, NULL, 'D'},
+		{"bind-pw-file", required_argument, NULL, 'y'},
+		{"base", required_argument, NULL, 'b'},
+		{"queries", required_argument, NULL, 'n'},
+		{"threads", required_argument, NULL, 't'},
+		{"seed", required_argument, NULL, 'S'},
+		{"login", required_argument, NULL, 'l'},
+		{"prefixes", required_argument, NULL, 'p'},
+		{"length", required_argument, NULL, 'L'},
+		{NULL, 0, NULL, 0},
 	};
-	struct opts o = { .base = "dc=medimail,dc=test", .queries = 10000, .threads = 1, .seed = 1, .len = 3 };
+	struct opts o = {.base = "dc=medimail,dc=test", .queries = 10000, .threads = 1, .seed = 1, .len = 3};
 	struct worker *w;
 	pthread_t *t;
-	char (*words)[16] = NULL;
+	char(*words)[16] = NULL;
 	size_t nwords = 0, total = 0, capped = 0, zero = 0;
 	double *all_d, *all_r, t0, wall;
 	int c, err = 0;
@@ -297,10 +306,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!o.socket || !o.ldap_uri || !o.bind_dn || !o.bind_pw_file || !o.queries || !o.threads ||
-	    o.threads > 64 || o.len < 1 || o.len > 15) {
-		fprintf(stderr, "usage: search-bench --socket PATH --ldap-uri URI --bind-dn DN --bind-pw-file FILE\n"
-				"       [--base DN] [--queries N] [--threads N] [--seed N] [--length 3]\n"
-				"       [--prefixes FILE (one word a line; default random letters)] [--login LOGIN]\n");
+		o.threads > 64 || o.len < 1 || o.len > 15) {
+		fprintf(stderr,
+			"usage: search-bench --socket PATH --ldap-uri URI --bind-dn DN --bind-pw-file FILE\n"
+			"       [--base DN] [--queries N] [--threads N] [--seed N] [--length 3]\n"
+			"       [--prefixes FILE (one word a line; default random letters)] [--login "
+			"LOGIN]\n");
 		return 2;
 	}
 	if (o.prefixes) {
@@ -312,7 +323,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		while (fgets(line, sizeof(line), f)) {
-			char (*nw)[16];
+			char(*nw)[16];
 			line[strcspn(line, "\r\n")] = '\0';
 			if (strlen(line) < o.len)
 				continue;
@@ -334,7 +345,7 @@ int main(int argc, char **argv)
 		return 1;
 	t0 = now_us();
 	for (unsigned i = 0; i < o.threads; i++) {
-		w[i] = (struct worker){ .o = &o, .words = words, .nwords = nwords, .id = i };
+		w[i] = (struct worker){.o = &o, .words = words, .nwords = nwords, .id = i};
 		pthread_create(&t[i], NULL, worker_main, &w[i]);
 	}
 	for (unsigned i = 0; i < o.threads; i++)
@@ -356,8 +367,10 @@ int main(int argc, char **argv)
 		capped += w[i].s.hits_capped;
 		zero += w[i].s.hits_zero;
 	}
-	printf("queries=%zu threads=%u prefixes=%s length=%u: %zu capped at 50 (refine), %zu empty; wall %.1f s, %.0f query pairs/s\n",
-	       total, o.threads, o.prefixes ? o.prefixes : "random", o.len, capped, zero, wall, total / wall);
+	printf("queries=%zu threads=%u prefixes=%s length=%u: %zu capped at 50 (refine), %zu empty; wall "
+	       "%.1f s, %.0f query pairs/s\n",
+		total, o.threads, o.prefixes ? o.prefixes : "random", o.len, capped, zero, wall,
+		total / wall);
 	report("daemon", all_d, total, wall);
 	report("slapd", all_r, total, wall);
 	if (total)

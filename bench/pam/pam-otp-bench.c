@@ -22,8 +22,8 @@
  */
 
 enum step { S_TOTAL, S_PASSWORD, S_OTP_SEND, S_MAIL, S_OTP_VERIFY, S_PW_AND_SEND, S_COUNT };
-static const char *const step_names[S_COUNT] = { "transaction", "auth_password", "otp_send", "mail_pickup",
-	"otp_verify", "password+send" };
+static const char *const step_names[S_COUNT] = {
+	"transaction", "auth_password", "otp_send", "mail_pickup", "otp_verify", "password+send"};
 
 struct user {
 	char *login, *mail;
@@ -124,8 +124,8 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 
 static bool pam_op(size_t i)
 {
-	struct conv_ctx c = { .u = &users[i] };
-	struct pam_conv pc = { conv, &c };
+	struct conv_ctx c = {.u = &users[i]};
+	struct pam_conv pc = {conv, &c};
 	pam_handle_t *h = NULL;
 	double t0 = now_ms(), t1;
 	int rc = pam_start_confdir(service, users[i].login, &pc, confdir, &h);
@@ -147,7 +147,7 @@ static bool pam_op(size_t i)
 /* ------------------------------------------------------------ wire mode */
 
 static int wire_call(uint16_t code, struct mm_msg **ret, const char *k1, const char *v1, const char *k2,
-		     const char *v2, const char *k3, const char *v3)
+	const char *v2, const char *k3, const char *v3)
 {
 	struct mm_msg *m = mm_msg_new(code, false);
 	int r;
@@ -155,7 +155,8 @@ static int wire_call(uint16_t code, struct mm_msg **ret, const char *k1, const c
 	*ret = NULL;
 	if (!m)
 		return -ENOMEM;
-	if ((r = mm_msg_add(m, k1, v1)) < 0 || (r = mm_msg_add(m, k2, v2)) < 0 || (k3 && (r = mm_msg_add(m, k3, v3)) < 0)) {
+	if ((r = mm_msg_add(m, k1, v1)) < 0 || (r = mm_msg_add(m, k2, v2)) < 0 ||
+		(k3 && (r = mm_msg_add(m, k3, v3)) < 0)) {
 		mm_msg_free(m);
 		return r;
 	}
@@ -235,8 +236,9 @@ static void report(enum step s, int threads, double wall_ms)
 	if (n) {
 		qsort(v, n, sizeof(double), cmp);
 		printf("RESULT %s %s %s j=%d n=%zu p50_ms=%.2f p99_ms=%.2f ops_s=%.1f\n", label,
-		       pam_mode ? "pam" : "wire", step_names[s], threads, n, v[n / 2],
-		       v[(size_t)((double)(n - 1) * 0.99)], s == S_TOTAL ? (double)n * 1000.0 / wall_ms : 0.0);
+			pam_mode ? "pam" : "wire", step_names[s], threads, n, v[n / 2],
+			v[(size_t)((double)(n - 1) * 0.99)],
+			s == S_TOTAL ? (double)n * 1000.0 / wall_ms : 0.0);
 	}
 	free(v);
 }
@@ -267,9 +269,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!users_file || !maildir || !password || threads < 1 || (pam_mode && (!service || !confdir)) ||
-	    (!pam_mode && !sock_path)) {
-		fprintf(stderr, "usage: pam-otp-bench -m pam|wire -u USERS -M MAILDIR -P PASSWORD [-n N] [-j THREADS] "
-				"[-S SERVICE -c CONFDIR] [-s SOCKET] [-l LABEL]\n");
+		(!pam_mode && !sock_path)) {
+		fprintf(stderr,
+			"usage: pam-otp-bench -m pam|wire -u USERS -M MAILDIR -P PASSWORD [-n N] [-j "
+			"THREADS] "
+			"[-S SERVICE -c CONFDIR] [-s SOCKET] [-l LABEL]\n");
 		return 2;
 	}
 	if (!(f = fopen(users_file, "re"))) {

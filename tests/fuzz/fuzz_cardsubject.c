@@ -20,17 +20,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (card_subject_parse(data, size, &s) == 0) {
 		/* what parses is bounded, terminated text */
-		if (strlen(s.cn) >= sizeof(s.cn) || strlen(s.sn) >= sizeof(s.sn) || strlen(s.title) >= sizeof(s.title) ||
-		    (s.kind == CARD_ID_RPPS && strlen(s.id) != 11) || (s.kind == CARD_ID_ADELI && strlen(s.id) != 9))
+		if (strlen(s.cn) >= sizeof(s.cn) || strlen(s.sn) >= sizeof(s.sn) ||
+			strlen(s.title) >= sizeof(s.title) ||
+			(s.kind == CARD_ID_RPPS && strlen(s.id) != 11) ||
+			(s.kind == CARD_ID_ADELI && strlen(s.id) != 9))
 			__builtin_trap();
 	}
 	{
 		gnutls_x509_crt_t crt;
-		gnutls_datum_t der = { (unsigned char *)data, (unsigned)size }, dn = { NULL, 0 };
+		gnutls_datum_t der = {(unsigned char *)data, (unsigned)size}, dn = {NULL, 0};
 
 		if (gnutls_x509_crt_init(&crt) == 0) {
 			if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) == 0 &&
-			    gnutls_x509_crt_get_raw_dn(crt, &dn) == 0) {
+				gnutls_x509_crt_get_raw_dn(crt, &dn) == 0) {
 				(void)card_subject_parse(dn.data, dn.size, &s);
 				gnutls_free(dn.data);
 			}
@@ -38,11 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	/* A frame from the helper: header + payload, then the answer. */
-	if (size >= MM_HEADER_SIZE && mm_header_parse(data, true, &code, &len) == 0 && len <= size - MM_HEADER_SIZE &&
-	    mm_msg_decode(code, true, data + MM_HEADER_SIZE, len, &m) == 0) {
+	if (size >= MM_HEADER_SIZE && mm_header_parse(data, true, &code, &len) == 0 &&
+		len <= size - MM_HEADER_SIZE &&
+		mm_msg_decode(code, true, data + MM_HEADER_SIZE, len, &m) == 0) {
 		struct card_answer a;
 		if (card_answer_parse(m, &a) == 0) {
-			if (a.cert_len > 16 * 1024 || a.sig_len > sizeof(a.sig) || strlen(a.result) >= sizeof(a.result))
+			if (a.cert_len > 16 * 1024 || a.sig_len > sizeof(a.sig) ||
+				strlen(a.result) >= sizeof(a.result))
 				__builtin_trap();
 			card_answer_clear(&a);
 		}

@@ -44,13 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		/* Whatever was accepted holds no NUL, no comment, and every '<' opens or
 		 * closes an allowed element ('<' never appears inside a value). */
-		static const char *const allowed[] = { "b", "strong", "i", "em", "u", "span", "font", "p",
-			"div", "br", "ul", "ol", "li", "img", NULL };
+		static const char *const allowed[] = {"b", "strong", "i", "em", "u", "span", "font", "p",
+			"div", "br", "ul", "ol", "li", "img", NULL};
 		check(memchr(data, '\0', size) == NULL);
 		check(!contains_ci(s, "<script") && !contains_ci(s, "<!--") && !contains_ci(s, "<iframe"));
 		for (const char *p = strchr(s, '<'); p; p = strchr(p + 1, '<')) {
 			const char *n = p + 1 + (p[1] == '/');
-			size_t len = strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+			size_t len =
+				strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
 			bool known = false;
 			for (size_t k = 0; allowed[k]; k++)
 				known |= len == strlen(allowed[k]) && !strncasecmp(n, allowed[k], len);
@@ -64,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_flat_parse(s, &j) == 0)
 		json_flat_free(&j);
 	if (memchr(data, '\0', size) == NULL && validate_utf8(s, size) == 0) {
-		const char *kv[] = { "k", s };
+		const char *kv[] = {"k", s};
 		enc = json_flat_encode(kv, 1);
 		if (enc) {
 			check(json_flat_parse(enc, &j) == 0);

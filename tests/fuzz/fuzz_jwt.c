@@ -9,14 +9,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A fixed P-256 public key, so that token inputs reach the signature check. */
-static const char fixed_jwks[] =
-	"{\"keys\":[{\"kty\":\"EC\",\"kid\":\"k\",\"crv\":\"P-256\","
-	"\"x\":\"Ju_OvQ7p40pmkYfhizqRIrL3M5RbZJzJ-fkh6fna2BI\","
-	"\"y\":\"kCOL3pzHuzMNFQxncE3SWucFUgV0S28xv0BwdFhy0OY\"}]}";
+static const char fixed_jwks[] = "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"k\",\"crv\":\"P-256\","
+				 "\"x\":\"Ju_OvQ7p40pmkYfhizqRIrL3M5RbZJzJ-fkh6fna2BI\","
+				 "\"y\":\"kCOL3pzHuzMNFQxncE3SWucFUgV0S28xv0BwdFhy0OY\"}]}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct idtoken_expect x = { "https://iss", "aud", "n", "eidas1", 1900000000LL, 60 };
+	struct idtoken_expect x = {"https://iss", "aud", "n", "eidas1", 1900000000LL, 60};
 	struct jwks *k = NULL;
 	json_t *p = NULL;
 	const char *why;

@@ -18,7 +18,7 @@ static void check(int ok)
 
 static void lookups(const struct mc_map *m, const char *name, uint32_t id)
 {
-	static const char *const names[] = { "ana.martin", "bob", "ana@example.org", "user1", "pharmacie" };
+	static const char *const names[] = {"ana.martin", "bob", "ana@example.org", "user1", "pharmacie"};
 	char buf[1024];
 	uint64_t scratch[128];
 	struct passwd pw;

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t len;
 
 		if (size >= MM_HEADER_SIZE && mm_header_parse(data, reply, &code, &len) == 0 &&
-		    len <= size - MM_HEADER_SIZE)
+			len <= size - MM_HEADER_SIZE)
 			(void)mm_msg_decode(code, reply, data + MM_HEADER_SIZE, len, &m);
 		else
 			(void)mm_msg_decode(1, reply, data, size, &m);

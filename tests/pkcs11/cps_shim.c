@@ -87,8 +87,8 @@ static CK_RV shim_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 	return CKR_OK;
 }
 
-static CK_RV shim_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
-			      CK_SESSION_HANDLE_PTR ret)
+static CK_RV shim_OpenSession(
+	CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify, CK_SESSION_HANDLE_PTR ret)
 {
 	CK_RV rv = real->C_OpenSession(slot, flags, app, notify, ret);
 

@@ -35,8 +35,8 @@ static void tlv(struct der *out, unsigned char tag, const unsigned char *p, size
 /* AVA of attribute 2.5.4.<attr> with a value of ASN.1 type tag. */
 static void ava(struct der *rdn, unsigned char attr, unsigned char tag, const void *v, size_t n)
 {
-	struct der a = { .n = 0 };
-	const unsigned char oid[] = { 0x55, 0x04, attr };
+	struct der a = {.n = 0};
+	const unsigned char oid[] = {0x55, 0x04, attr};
 
 	tlv(&a, 0x06, oid, sizeof(oid));
 	tlv(&a, tag, v, n);
@@ -58,7 +58,7 @@ static void rdn_close(struct der *name, struct der *rdn)
 
 static int parse(struct der *name, struct card_subject *s)
 {
-	struct der seq = { .n = 0 };
+	struct der seq = {.n = 0};
 
 	tlv(&seq, 0x30, name->b, name->n);
 	return card_subject_parse(seq.b, seq.n, s);
@@ -67,7 +67,7 @@ static int parse(struct der *name, struct card_subject *s)
 /* CN=810002813839+SN=DONNAT-GADY+GN=ISABELLE, title=Médecin, C=FR */
 static void test_cps_subject(void **state)
 {
-	struct der name = { .n = 0 }, rdn = { .n = 0 };
+	struct der name = {.n = 0}, rdn = {.n = 0};
 	struct card_subject s;
 
 	ava(&rdn, C, 19, "FR", 2);
@@ -91,7 +91,7 @@ static void test_cps_subject(void **state)
 /* Older cards: CN=0<ADELI>, the profession in OU. */
 static void test_adeli_subject(void **state)
 {
-	struct der name = { .n = 0 }, rdn = { .n = 0 };
+	struct der name = {.n = 0}, rdn = {.n = 0};
 	struct card_subject s;
 
 	ava_s(&rdn, OU, "Infirmier");
@@ -109,20 +109,23 @@ static void test_adeli_subject(void **state)
 
 static void test_national_id_shapes(void **state)
 {
-	static const struct { const char *cn; enum card_id_kind kind; } cases[] = {
-		{ "810002813839", CARD_ID_RPPS },
-		{ "810002813838", CARD_ID_NONE },  /* Luhn fails */
-		{ "81000281383", CARD_ID_NONE },   /* too short */
-		{ "8100028138390", CARD_ID_NONE }, /* too long */
-		{ "10002813839", CARD_ID_NONE },   /* no prefix */
-		{ "310000120", CARD_ID_NONE },     /* FINESS-based id */
-		{ "0ABCDEFGH1", CARD_ID_ADELI },
-		{ "0ABC-EFGH1", CARD_ID_NONE },
-		{ "DONNAT", CARD_ID_NONE },
+	static const struct {
+		const char *cn;
+		enum card_id_kind kind;
+	} cases[] = {
+		{"810002813839", CARD_ID_RPPS},
+		{"810002813838", CARD_ID_NONE}, /* Luhn fails */
+		{"81000281383", CARD_ID_NONE}, /* too short */
+		{"8100028138390", CARD_ID_NONE}, /* too long */
+		{"10002813839", CARD_ID_NONE}, /* no prefix */
+		{"310000120", CARD_ID_NONE}, /* FINESS-based id */
+		{"0ABCDEFGH1", CARD_ID_ADELI},
+		{"0ABC-EFGH1", CARD_ID_NONE},
+		{"DONNAT", CARD_ID_NONE},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct der name = { .n = 0 }, rdn = { .n = 0 };
+		struct der name = {.n = 0}, rdn = {.n = 0};
 		struct card_subject s;
 
 		ava_s(&rdn, CN, cases[i].cn);
@@ -136,10 +139,10 @@ static void test_national_id_shapes(void **state)
 
 static void test_string_types(void **state)
 {
-	struct der name = { .n = 0 }, rdn = { .n = 0 };
+	struct der name = {.n = 0}, rdn = {.n = 0};
 	struct card_subject s;
-	const unsigned char bmp[] = { 0x00, 'M', 0x00, 0xe9, 0x00, 'd' };  /* "Méd" */
-	const unsigned char t61[] = { 'H', 0xe9, 'l', 0xe8, 'n', 'e' };    /* Latin-1 "Hélène" */
+	const unsigned char bmp[] = {0x00, 'M', 0x00, 0xe9, 0x00, 'd'}; /* "Méd" */
+	const unsigned char t61[] = {'H', 0xe9, 'l', 0xe8, 'n', 'e'}; /* Latin-1 "Hélène" */
 
 	ava(&rdn, TITLE, 30, bmp, sizeof(bmp));
 	ava(&rdn, GN, 20, t61, sizeof(t61));
@@ -154,8 +157,8 @@ static void test_string_types(void **state)
 static void test_refusals(void **state)
 {
 	struct card_subject s;
-	struct der name = { .n = 0 }, rdn = { .n = 0 };
-	const unsigned char junk[] = { 0x30, 0x05, 0x31, 0x03, 0x30, 0x01 };
+	struct der name = {.n = 0}, rdn = {.n = 0};
+	const unsigned char junk[] = {0x30, 0x05, 0x31, 0x03, 0x30, 0x01};
 
 	/* Two CNs: which identity? */
 	ava_s(&rdn, CN, "810002813839");
@@ -211,15 +214,15 @@ static struct mm_msg *answer(const char *const *kv)
 
 static void test_helper_answers(void **state)
 {
-	static const char *const ok[] = { "result", "ok", "token", "CPS-1", "cert", "3003020100", "sig", "abcd", NULL };
-	static const char *const pin[] = { "result", "pin_incorrect", "tries", "final", NULL };
+	static const char *const ok[] = {
+		"result", "ok", "token", "CPS-1", "cert", "3003020100", "sig", "abcd", NULL};
+	static const char *const pin[] = {"result", "pin_incorrect", "tries", "final", NULL};
 	static const char *const bad[][9] = {
-		{ "result", "ok", "cert", "30030", "sig", "ab", NULL },       /* odd hex */
-		{ "result", "ok", "cert", "3003", NULL },                     /* no signature */
-		{ "result", "ok", "cert", "zz", "sig", "ab", NULL },          /* not hex */
-		{ "result", "pin_incorrect", "tries", "3", NULL },            /* tries is a word */
-		{ "result", "Ok!", NULL },
-		{ "tries", "low", NULL },                                     /* no result */
+		{"result", "ok", "cert", "30030", "sig", "ab", NULL}, /* odd hex */
+		{"result", "ok", "cert", "3003", NULL}, /* no signature */
+		{"result", "ok", "cert", "zz", "sig", "ab", NULL}, /* not hex */
+		{"result", "pin_incorrect", "tries", "3", NULL}, /* tries is a word */
+		{"result", "Ok!", NULL}, {"tries", "low", NULL}, /* no result */
 	};
 	struct card_answer a;
 	struct mm_msg *m;

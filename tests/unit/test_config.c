@@ -53,11 +53,11 @@ static void test_defaults(void **state)
 
 static void test_values(void **state)
 {
-	struct mm_config *c = parse_ok(
-		"# comment\n\n  ldap_uri =  ldap://127.0.0.1:3890/  \r\n"
-		"hash_key_file=/k\nsmtp_starttls = yes\nadmin_group = 27\nlog_level = debug\n"
-		"regions_open = Occitanie, Bretagne\ndomain.pharmacien = pharmacien.oc.mssante.fr\n"
-		"argon2_memlimit = 8388608\nuid_min = 1000\nuid_max = 2000\n");
+	struct mm_config *c =
+		parse_ok("# comment\n\n  ldap_uri =  ldap://127.0.0.1:3890/  \r\n"
+			 "hash_key_file=/k\nsmtp_starttls = yes\nadmin_group = 27\nlog_level = debug\n"
+			 "regions_open = Occitanie, Bretagne\ndomain.pharmacien = pharmacien.oc.mssante.fr\n"
+			 "argon2_memlimit = 8388608\nuid_min = 1000\nuid_max = 2000\n");
 
 	(void)state;
 	assert_string_equal(c->ldap_uri, "ldap://127.0.0.1:3890/");
@@ -110,9 +110,10 @@ static void test_api_options(void **state)
 	assert_string_equal(c->psc_acr, "eidas1");
 	assert_true(c->psc_userinfo);
 	config_free(c);
-	c = parse_ok("hash_key_file = /k\nhttp_listen = 127.0.0.1:8443\nhttp_tls_cert = /c\nhttp_tls_key = /k2\n"
-		     "http_rate = 10\nsession_ttl = 60\npsc_issuer = https://psc\npsc_client_id = id\n"
-		     "psc_client_secret_file = /s\npsc_jwks_uri = https://psc/certs\npsc_userinfo = no\n");
+	c = parse_ok(
+		"hash_key_file = /k\nhttp_listen = 127.0.0.1:8443\nhttp_tls_cert = /c\nhttp_tls_key = /k2\n"
+		"http_rate = 10\nsession_ttl = 60\npsc_issuer = https://psc\npsc_client_id = id\n"
+		"psc_client_secret_file = /s\npsc_jwks_uri = https://psc/certs\npsc_userinfo = no\n");
 	assert_string_equal(c->http_listen, "127.0.0.1:8443");
 	assert_string_equal(c->psc_jwks_uri, "https://psc/certs");
 	assert_int_equal(c->http_rate, 10);

@@ -36,7 +36,7 @@ static void filter_refused(const struct dir_query *q, const char *field, const c
 
 static void test_filter_words_are_folded_prefixes(void **state)
 {
-	struct dir_query q = { .q = "H\xc3\xa9l\xc3\xa8ne  QU\xc3\x89R" };
+	struct dir_query q = {.q = "H\xc3\xa9l\xc3\xa8ne  QU\xc3\x89R"};
 	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
 
 	(void)state;
@@ -46,19 +46,24 @@ static void test_filter_words_are_folded_prefixes(void **state)
 
 static void test_filter_fields_are_tagged(void **state)
 {
-	struct dir_query q = { .name = "Dupont", .first_name = "Jean", .city = "B\xc3\xa9ziers",
-			       .address = "rue Pasteur", .postal_code = "345", .profession = "21" };
+	struct dir_query q = {.name = "Dupont",
+		.first_name = "Jean",
+		.city = "B\xc3\xa9ziers",
+		.address = "rue Pasteur",
+		.postal_code = "345",
+		.profession = "21"};
 	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
 
 	(void)state;
-	assert_string_equal(f, "(&" VIEW_MM "(mmSearchKey=n:dupont*)(mmSearchKey=g:jean*)(mmSearchKey=c:beziers*)"
-			       "(mmSearchKey=s:rue*)(mmSearchKey=s:pasteur*)(mmProfessionCode=21)(postalCode=345*))");
+	assert_string_equal(f,
+		"(&" VIEW_MM "(mmSearchKey=n:dupont*)(mmSearchKey=g:jean*)(mmSearchKey=c:beziers*)"
+		"(mmSearchKey=s:rue*)(mmSearchKey=s:pasteur*)(mmProfessionCode=21)(postalCode=345*))");
 	free(f);
 }
 
 static void test_filter_profession_labels(void **state)
 {
-	struct dir_query q = { .profession = "infirm" };
+	struct dir_query q = {.profession = "infirm"};
 	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
 
 	(void)state;
@@ -73,7 +78,7 @@ static void test_filter_profession_labels(void **state)
 
 static void test_filter_mssante_view_terms(void **state)
 {
-	struct dir_query q = { .q = "mar" };
+	struct dir_query q = {.q = "mar"};
 	char *f = filter_ok(&q, DIR_VIEW_MSSANTE);
 
 	(void)state;
@@ -86,7 +91,7 @@ static void test_filter_mssante_view_terms(void **state)
 static void test_filter_refusals(void **state)
 {
 	char big[DIR_FIELD_MAX + 2];
-	struct dir_query q = { 0 };
+	struct dir_query q = {0};
 
 	(void)state;
 	filter_refused(&q, "q", "required");
@@ -161,9 +166,28 @@ static size_t split(char *line, char **cols, size_t max)
 static void test_export_line_person(void **state)
 {
 	static const char *const kv[] = {
-		"mmAccountType", "PER", "mmMssAddress", "jean.dupont@medecin.oc.mssante.fr", "mmRpps", "10002813839",
-		"sn", "DUPONT", "givenName", "Jean", "mmProfessionCode", "10", "mmSpeciality", "Cardio|logie",
-		"street", "12 bis rue de la Paix", "postalCode", "20200", "l", "Bastia", "o", "Cabinet\nDupont",
+		"mmAccountType",
+		"PER",
+		"mmMssAddress",
+		"jean.dupont@medecin.oc.mssante.fr",
+		"mmRpps",
+		"10002813839",
+		"sn",
+		"DUPONT",
+		"givenName",
+		"Jean",
+		"mmProfessionCode",
+		"10",
+		"mmSpeciality",
+		"Cardio|logie",
+		"street",
+		"12 bis rue de la Paix",
+		"postalCode",
+		"20200",
+		"l",
+		"Bastia",
+		"o",
+		"Cabinet\nDupont",
 		NULL,
 	};
 	struct entry *e = entry_make(kv);
@@ -180,7 +204,9 @@ static void test_export_line_person(void **state)
 	assert_string_equal(cols[4], "810002813839");
 	assert_string_equal(cols[9], "DUPONT");
 	assert_string_equal(cols[13], "10");
-	assert_string_equal(cols[14], "M\xc3\xa9" "decin");
+	assert_string_equal(cols[14],
+		"M\xc3\xa9"
+		"decin");
 	assert_string_equal(cols[16], "Cardio logie"); /* '|' cannot appear inside a column */
 	assert_string_equal(cols[17], "O");
 	assert_string_equal(cols[18], "Cabinet Dupont");
@@ -195,15 +221,32 @@ static void test_export_line_person(void **state)
 static void test_export_line_org_and_intern(void **state)
 {
 	static const char *const org_kv[] = {
-		"mmAccountType", "ORG", "mmMssAddress", "pharmacie.81000.albi@pharmacien.oc.mssante.fr",
-		"mmStructIdType", "FINESS", "mmStructId", "810000034", "mmDematerialisation", "FALSE",
-		"postalCode", "97400", NULL,
+		"mmAccountType",
+		"ORG",
+		"mmMssAddress",
+		"pharmacie.81000.albi@pharmacien.oc.mssante.fr",
+		"mmStructIdType",
+		"FINESS",
+		"mmStructId",
+		"810000034",
+		"mmDematerialisation",
+		"FALSE",
+		"postalCode",
+		"97400",
+		NULL,
 	};
 	static const char *const int_kv[] = {
-		"mmAccountType", "INT", "mmMssAddress", "k.b@medecin.oc.mssante.fr", "mmStructIdType", "SIRET",
-		"mmStructId", "35600000000048", NULL,
+		"mmAccountType",
+		"INT",
+		"mmMssAddress",
+		"k.b@medecin.oc.mssante.fr",
+		"mmStructIdType",
+		"SIRET",
+		"mmStructId",
+		"35600000000048",
+		NULL,
 	};
-	static const char *const bad_kv[] = { "mmAccountType", "PER", NULL };
+	static const char *const bad_kv[] = {"mmAccountType", "PER", NULL};
 	struct entry *org = entry_make(org_kv), *intern = entry_make(int_kv), *bad = entry_make(bad_kv);
 	char line[4096], *cols[40];
 

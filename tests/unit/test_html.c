@@ -51,55 +51,57 @@ static void test_accepts_editor_output(void **state)
 
 static void test_refuses_attacks(void **state)
 {
-	static const struct { const char *html, *rule; } bad[] = {
-		{ "<script>alert(1)</script>", "script" },
-		{ "<SCRIPT src=x></SCRIPT>", "script" },
-		{ "<b onclick=\"alert(1)\">x</b>", "event_handler" },
-		{ "<img src=\"data:image/png;base64,iVBORw0KGgo=\" onerror=\"alert(1)\">", "event_handler" },
-		{ "<b ONMOUSEOVER='x'>x</b>", "event_handler" },
-		{ "<a href=\"javascript:alert(1)\">x</a>", "tag" },
-		{ "<iframe src=x></iframe>", "tag" },
-		{ "<svg onload=alert(1)>", "tag" },
-		{ "<img src=\"javascript:alert(1)\">", "image_src" },
-		{ "<img src=\"http://tracker.example/p.gif\">", "image_src" },
-		{ "<img src=\"data:image/svg+xml;base64,PHN2Zz4=\">", "image_type" },
-		{ "<img src=\"data:image/png;base64,R0lGODlh\">", "image_data" },
-		{ "<img src=\"data:image/png;base64,iVBO*w0KGgo=\">", "image_data" },
-		{ "<span style=\"background-color: url(http://x/)\">x</span>", "style_url" },
-		{ "<span style=\"color: expression(alert(1))\">x</span>", "style_url" },
-		{ "<span style=\"font-family: x; @import 'y'\">x</span>", "style_url" },
-		{ "<span style=\"color: re\\64\">x</span>", "style_escape" },
-		{ "<span style=\"color: red /* */\">x</span>", "style_escape" },
-		{ "<span style=\"position: fixed\">x</span>", "style_property" },
-		{ "<span style=\"color: red; behavior: x\">x</span>", "style_property" },
-		{ "<span style=\"color: red!important\">x</span>", "style_value" },
-		{ "<span style=\"font-size: 12parsecs\">x</span>", "style_value" },
-		{ "<span style=\"text-align: middle\">x</span>", "style_value" },
-		{ "<span style=\"color: &#x72;ed\">x</span>", "attribute_value" },
-		{ "<span class=\"x\">x</span>", "attribute" },
-		{ "<b style=x>x</b>", "attribute_syntax" },
-		{ "<b style=\"color:red\"style=\"color:red\">x</b>", "attribute_syntax" },
-		{ "<b style=\"color:red\" style=\"color:blue\">x</b>", "duplicate_attribute" },
-		{ "<!-- hidden -->", "comment" },
-		{ "<![CDATA[x]]>", "comment" },
-		{ "<?xml version=\"1.0\"?>", "comment" },
-		{ "<b>unclosed", "unbalanced" },
-		{ "<b><i>crossed</b></i>", "unbalanced" },
-		{ "</b>", "unbalanced" },
-		{ "<br></br>", "unbalanced" },
-		{ "<b/>", "self_closing" },
-		{ "<li>no list</li>", "nesting" },
-		{ "a < b", "syntax" },
-		{ "<b", "unterminated" },
-		{ "<b style=\"color:red", "unterminated" },
-		{ "&bogus;", "entity" },
-		{ "&amp", "entity" },
-		{ "&#0;", "entity" },
-		{ "&#xD800;", "entity" },
-		{ "\x01", "control" },
-		{ "\xc3\x28", "utf8" },
-		{ "<font size=\"9\">x</font>", "attribute_value" },
-		{ "<font color=\"red;x\">x</font>", "attribute_value" },
+	static const struct {
+		const char *html, *rule;
+	} bad[] = {
+		{"<script>alert(1)</script>", "script"},
+		{"<SCRIPT src=x></SCRIPT>", "script"},
+		{"<b onclick=\"alert(1)\">x</b>", "event_handler"},
+		{"<img src=\"data:image/png;base64,iVBORw0KGgo=\" onerror=\"alert(1)\">", "event_handler"},
+		{"<b ONMOUSEOVER='x'>x</b>", "event_handler"},
+		{"<a href=\"javascript:alert(1)\">x</a>", "tag"},
+		{"<iframe src=x></iframe>", "tag"},
+		{"<svg onload=alert(1)>", "tag"},
+		{"<img src=\"javascript:alert(1)\">", "image_src"},
+		{"<img src=\"http://tracker.example/p.gif\">", "image_src"},
+		{"<img src=\"data:image/svg+xml;base64,PHN2Zz4=\">", "image_type"},
+		{"<img src=\"data:image/png;base64,R0lGODlh\">", "image_data"},
+		{"<img src=\"data:image/png;base64,iVBO*w0KGgo=\">", "image_data"},
+		{"<span style=\"background-color: url(http://x/)\">x</span>", "style_url"},
+		{"<span style=\"color: expression(alert(1))\">x</span>", "style_url"},
+		{"<span style=\"font-family: x; @import 'y'\">x</span>", "style_url"},
+		{"<span style=\"color: re\\64\">x</span>", "style_escape"},
+		{"<span style=\"color: red /* */\">x</span>", "style_escape"},
+		{"<span style=\"position: fixed\">x</span>", "style_property"},
+		{"<span style=\"color: red; behavior: x\">x</span>", "style_property"},
+		{"<span style=\"color: red!important\">x</span>", "style_value"},
+		{"<span style=\"font-size: 12parsecs\">x</span>", "style_value"},
+		{"<span style=\"text-align: middle\">x</span>", "style_value"},
+		{"<span style=\"color: &#x72;ed\">x</span>", "attribute_value"},
+		{"<span class=\"x\">x</span>", "attribute"},
+		{"<b style=x>x</b>", "attribute_syntax"},
+		{"<b style=\"color:red\"style=\"color:red\">x</b>", "attribute_syntax"},
+		{"<b style=\"color:red\" style=\"color:blue\">x</b>", "duplicate_attribute"},
+		{"<!-- hidden -->", "comment"},
+		{"<![CDATA[x]]>", "comment"},
+		{"<?xml version=\"1.0\"?>", "comment"},
+		{"<b>unclosed", "unbalanced"},
+		{"<b><i>crossed</b></i>", "unbalanced"},
+		{"</b>", "unbalanced"},
+		{"<br></br>", "unbalanced"},
+		{"<b/>", "self_closing"},
+		{"<li>no list</li>", "nesting"},
+		{"a < b", "syntax"},
+		{"<b", "unterminated"},
+		{"<b style=\"color:red", "unterminated"},
+		{"&bogus;", "entity"},
+		{"&amp", "entity"},
+		{"&#0;", "entity"},
+		{"&#xD800;", "entity"},
+		{"\x01", "control"},
+		{"\xc3\x28", "utf8"},
+		{"<font size=\"9\">x</font>", "attribute_value"},
+		{"<font color=\"red;x\">x</font>", "attribute_value"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -159,7 +161,8 @@ static void test_error_names_the_place(void **state)
 
 static void test_json_roundtrip(void **state)
 {
-	const char *kv[] = { "id", "abc", "title", "Signature \"pro\" \\ é\n\x01", "skip", NULL, "html", "<b>x</b>" };
+	const char *kv[] = {
+		"id", "abc", "title", "Signature \"pro\" \\ é\n\x01", "skip", NULL, "html", "<b>x</b>"};
 	struct json_flat j;
 	char *s = json_flat_encode(kv, 4);
 
@@ -182,9 +185,19 @@ static void test_json_roundtrip(void **state)
 static void test_json_refuses(void **state)
 {
 	static const char *const bad[] = {
-		"", "{", "{\"a\":1}", "{\"a\":\"b\",}", "{\"a\":\"b\"} x", "{\"a\":\"b\",\"a\":\"c\"}",
-		"{\"a\":{\"b\":\"c\"}}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\u0000\"}", "{\"a\":\"\\x\"}",
-		"{\"a\":\"\x01\"}", "[\"a\"]", "{\"a\" \"b\"}",
+		"",
+		"{",
+		"{\"a\":1}",
+		"{\"a\":\"b\",}",
+		"{\"a\":\"b\"} x",
+		"{\"a\":\"b\",\"a\":\"c\"}",
+		"{\"a\":{\"b\":\"c\"}}",
+		"{\"a\":\"\\ud800\"}",
+		"{\"a\":\"\\u0000\"}",
+		"{\"a\":\"\\x\"}",
+		"{\"a\":\"\x01\"}",
+		"[\"a\"]",
+		"{\"a\" \"b\"}",
 	};
 	struct json_flat j;
 

@@ -36,7 +36,7 @@ static void b64(const gnutls_datum_t *d, char *out, size_t n)
 
 static void b64_fixed(const gnutls_datum_t *d, size_t want, char *out, size_t n)
 {
-	unsigned char buf[66] = { 0 };
+	unsigned char buf[66] = {0};
 	size_t off = 0;
 	while (d->size - off > want)
 		off++;
@@ -52,7 +52,8 @@ static void rsa_jwk(gnutls_privkey_t k, const char *kid, char *out, size_t n)
 	assert_int_equal(gnutls_privkey_export_rsa_raw2(k, &m, &e, NULL, NULL, NULL, NULL, NULL, NULL, 0), 0);
 	b64(&m, sm, sizeof(sm));
 	b64(&e, se, sizeof(se));
-	snprintf(out, n, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"use\":\"sig\",\"n\":\"%s\",\"e\":\"%s\"}", kid, sm, se);
+	snprintf(out, n, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"use\":\"sig\",\"n\":\"%s\",\"e\":\"%s\"}", kid,
+		sm, se);
 	gnutls_free(m.data);
 	gnutls_free(e.data);
 }
@@ -69,8 +70,9 @@ static int setup(void **state)
 	assert_int_equal(gnutls_privkey_init(&rsa_small), 0);
 	assert_int_equal(gnutls_privkey_generate2(rsa_small, GNUTLS_PK_RSA, 1024, 0, NULL, 0), 0);
 	assert_int_equal(gnutls_privkey_init(&ec), 0);
-	assert_int_equal(gnutls_privkey_generate2(ec, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-						  0, NULL, 0), 0);
+	assert_int_equal(gnutls_privkey_generate2(ec, GNUTLS_PK_ECDSA,
+				 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0),
+		0);
 	assert_int_equal(gnutls_privkey_export_ecc_raw2(ec, &curve, &x, &y, NULL, 0), 0);
 	b64_fixed(&x, 32, sx, sizeof(sx));
 	b64_fixed(&y, 32, sy, sizeof(sy));
@@ -79,8 +81,10 @@ static int setup(void **state)
 	rsa_jwk(rsa, "rsa-1", rj, sizeof(rj));
 	rsa_jwk(rsa_small, "rsa-small", sj, sizeof(sj));
 	snprintf(jwks_json, sizeof(jwks_json),
-		 "{\"keys\":[%s,{\"kty\":\"EC\",\"kid\":\"ec-1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},%s,"
-		 "{\"kty\":\"oct\",\"kid\":\"hmac\",\"k\":\"c2VjcmV0\"}]}", rj, sx, sy, sj);
+		"{\"keys\":[%s,{\"kty\":\"EC\",\"kid\":\"ec-1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
+		"%s,"
+		"{\"kty\":\"oct\",\"kid\":\"hmac\",\"k\":\"c2VjcmV0\"}]}",
+		rj, sx, sy, sj);
 	return 0;
 }
 
@@ -96,7 +100,7 @@ static int teardown(void **state)
 static char *sign(const char *header, const char *payload, gnutls_privkey_t k, bool es)
 {
 	char h[1024], p[4096], *out;
-	gnutls_datum_t data, sig = { 0 };
+	gnutls_datum_t data, sig = {0};
 	size_t n;
 
 	b64url_encode((const unsigned char *)header, strlen(header), h, sizeof(h));
@@ -107,16 +111,24 @@ static char *sign(const char *header, const char *payload, gnutls_privkey_t k, b
 	if (k) {
 		data.data = (unsigned char *)out;
 		data.size = (unsigned)strlen(out);
-		assert_int_equal(gnutls_privkey_sign_data2(k, es ? GNUTLS_SIGN_ECDSA_SHA256 : GNUTLS_SIGN_RSA_SHA256, 0,
-							   &data, &sig), 0);
+		assert_int_equal(
+			gnutls_privkey_sign_data2(
+				k, es ? GNUTLS_SIGN_ECDSA_SHA256 : GNUTLS_SIGN_RSA_SHA256, 0, &data, &sig),
+			0);
 		if (es) {
 			/* DER -> JWS r||s */
 			gnutls_datum_t r, s;
-			unsigned char rs[64] = { 0 };
+			unsigned char rs[64] = {0};
 			assert_int_equal(gnutls_decode_rs_value(&sig, &r, &s), 0);
 			gnutls_datum_t rr = r, ss = s;
-			while (rr.size > 32) { rr.data++; rr.size--; }
-			while (ss.size > 32) { ss.data++; ss.size--; }
+			while (rr.size > 32) {
+				rr.data++;
+				rr.size--;
+			}
+			while (ss.size > 32) {
+				ss.data++;
+				ss.size--;
+			}
 			memcpy(rs + 32 - rr.size, rr.data, rr.size);
 			memcpy(rs + 64 - ss.size, ss.data, ss.size);
 			gnutls_free(r.data);
@@ -134,7 +146,8 @@ static char *sign(const char *header, const char *payload, gnutls_privkey_t k, b
 	return out;
 }
 
-static char *claims(const char *iss, const char *aud, long long exp, long long iat, const char *nonce, const char *acr)
+static char *claims(
+	const char *iss, const char *aud, long long exp, long long iat, const char *nonce, const char *acr)
 {
 	char *s = NULL;
 	char nbuf[128] = "", abuf[64] = "";
@@ -143,14 +156,15 @@ static char *claims(const char *iss, const char *aud, long long exp, long long i
 		snprintf(nbuf, sizeof(nbuf), ",\"nonce\":\"%s\"", nonce);
 	if (acr)
 		snprintf(abuf, sizeof(abuf), ",\"acr\":\"%s\"", acr);
-	assert_true(asprintf(&s,
-			     "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"f:550e8400\",\"exp\":%lld,\"iat\":%lld%s%s,"
-			     "\"preferred_username\":\"899700427869\"}",
-			     iss, aud, exp, iat, nbuf, abuf) > 0);
+	assert_true(
+		asprintf(&s,
+			"{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"f:550e8400\",\"exp\":%lld,\"iat\":%lld%s%s,"
+			"\"preferred_username\":\"899700427869\"}",
+			iss, aud, exp, iat, nbuf, abuf) > 0);
 	return s;
 }
 
-static const struct idtoken_expect expect = { ISS, AUD, "n-123", "eidas1", NOW, 60 };
+static const struct idtoken_expect expect = {ISS, AUD, "n-123", "eidas1", NOW, 60};
 
 /* Verifies then checks claims; returns the first error. */
 static int verify(const char *tok, const struct idtoken_expect *x, const char **why)
@@ -282,10 +296,12 @@ static void test_refused_algorithms(void **state)
 		/* HS256 keyed with the public JWK text: the classic confusion attack */
 		char h[256], p[2048], in[2400];
 		unsigned char mac[32];
-		b64url_encode((const unsigned char *)"{\"alg\":\"HS256\",\"kid\":\"rsa-1\"}", 29, h, sizeof(h));
+		b64url_encode(
+			(const unsigned char *)"{\"alg\":\"HS256\",\"kid\":\"rsa-1\"}", 29, h, sizeof(h));
 		b64url_encode((const unsigned char *)c, strlen(c), p, sizeof(p));
 		snprintf(in, sizeof(in), "%s.%s", h, p);
-		crypto_auth_hmacsha256(mac, (const unsigned char *)in, strlen(in), (const unsigned char *)jwks_json);
+		crypto_auth_hmacsha256(
+			mac, (const unsigned char *)in, strlen(in), (const unsigned char *)jwks_json);
 		char m[64];
 		b64url_encode(mac, 32, m, sizeof(m));
 		assert_true(asprintf(&hs, "%s.%s", in, m) > 0);

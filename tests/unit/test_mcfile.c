@@ -31,10 +31,11 @@ static void build_passwd(size_t n, uint8_t **img, size_t *len)
 	struct mc_builder *b = NULL;
 
 	assert_int_equal(mc_builder_new(MC_PASSWD, 0xabcdef, &b), 0);
-	assert_int_equal(mc_builder_add_pw(b, "ana.martin", "Ana.Martin@Example.org", 210001, 100, "Ana MARTIN",
-					   "/home/ana.martin", "/bin/bash"),
-			 0);
-	assert_int_equal(mc_builder_add_pw(b, "bob", NULL, 210002, 100, "Bob DUPONT", "/home/bob", "/bin/sh"), 0);
+	assert_int_equal(mc_builder_add_pw(b, "ana.martin", "Ana.Martin@Example.org", 210001, 100,
+				 "Ana MARTIN", "/home/ana.martin", "/bin/bash"),
+		0);
+	assert_int_equal(
+		mc_builder_add_pw(b, "bob", NULL, 210002, 100, "Bob DUPONT", "/home/bob", "/bin/sh"), 0);
 	for (size_t i = 0; i < n; i++) {
 		char login[32], mail[48], gecos[48], home[48];
 
@@ -42,8 +43,9 @@ static void build_passwd(size_t n, uint8_t **img, size_t *len)
 		snprintf(mail, sizeof(mail), "user%zu@example.org", i);
 		snprintf(gecos, sizeof(gecos), "Prénom%zu NOM", i);
 		snprintf(home, sizeof(home), "/home/user%zu", i);
-		assert_int_equal(mc_builder_add_pw(b, login, mail, 300000 + (uint32_t)i, 100, gecos, home, "/bin/bash"),
-				 0);
+		assert_int_equal(mc_builder_add_pw(
+					 b, login, mail, 300000 + (uint32_t)i, 100, gecos, home, "/bin/bash"),
+			0);
 	}
 	assert_int_equal(mc_builder_finish(b, GEN, MC_FLAG_ENUMERATE, img, len), 0);
 	mc_builder_free(b);
@@ -51,8 +53,8 @@ static void build_passwd(size_t n, uint8_t **img, size_t *len)
 
 static void build_group(uint8_t **img, size_t *len)
 {
-	static const char *const m1[] = { "ana.martin", "bob" };
-	static const uint32_t ana[] = { 310001, 310002 }, bob[] = { 310001 };
+	static const char *const m1[] = {"ana.martin", "bob"};
+	static const uint32_t ana[] = {310001, 310002}, bob[] = {310001};
 	struct mc_builder *b = NULL;
 
 	assert_int_equal(mc_builder_new(MC_GROUP, 7, &b), 0);
@@ -319,12 +321,12 @@ static void test_hostile_chains(void **state)
 	build_passwd(200, &img, &len);
 	mem = aligned_copy(img, len);
 	memcpy(&h, mem, sizeof(h));
-	targets[0] = h.data_off;          /* first record: a loop for every chain through it */
-	targets[1] = (uint32_t)len;       /* past the end */
-	targets[2] = (uint32_t)len - 8;   /* a header that does not fit */
-	targets[3] = h.data_off + 4;      /* misaligned */
-	targets[4] = h.data_off + 64;     /* inside a record */
-	targets[5] = 8;                   /* inside the file header */
+	targets[0] = h.data_off; /* first record: a loop for every chain through it */
+	targets[1] = (uint32_t)len; /* past the end */
+	targets[2] = (uint32_t)len - 8; /* a header that does not fit */
+	targets[3] = h.data_off + 4; /* misaligned */
+	targets[4] = h.data_off + 64; /* inside a record */
+	targets[5] = 8; /* inside the file header */
 	for (int t = 0; t < 6; t++) {
 		/* every bucket of every table points at the target */
 		for (int tb = 0; tb < MC_TABLES; tb++)

@@ -30,15 +30,24 @@ typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *, size_
 typedef enum nss_status (*pwuid_fn)(uid_t, struct passwd *, char *, size_t, int *);
 typedef enum nss_status (*grnam_fn)(const char *, struct group *, char *, size_t, int *);
 typedef enum nss_status (*grgid_fn)(gid_t, struct group *, char *, size_t, int *);
-typedef enum nss_status (*initgroups_fn)(const char *, gid_t, long int *, long int *, gid_t **, long int, int *);
+typedef enum nss_status (*initgroups_fn)(
+	const char *, gid_t, long int *, long int *, gid_t **, long int, int *);
 typedef enum nss_status (*setent_fn)(int);
 typedef enum nss_status (*getpwent_fn)(struct passwd *, char *, size_t, int *);
 
 static const char *const entry_points[] = {
-	"_nss_medimail_getpwnam_r", "_nss_medimail_getpwuid_r", "_nss_medimail_setpwent",
-	"_nss_medimail_getpwent_r", "_nss_medimail_endpwent",   "_nss_medimail_getgrnam_r",
-	"_nss_medimail_getgrgid_r", "_nss_medimail_setgrent",   "_nss_medimail_getgrent_r",
-	"_nss_medimail_endgrent",   "_nss_medimail_initgroups_dyn", NULL,
+	"_nss_medimail_getpwnam_r",
+	"_nss_medimail_getpwuid_r",
+	"_nss_medimail_setpwent",
+	"_nss_medimail_getpwent_r",
+	"_nss_medimail_endpwent",
+	"_nss_medimail_getgrnam_r",
+	"_nss_medimail_getgrgid_r",
+	"_nss_medimail_setgrent",
+	"_nss_medimail_getgrent_r",
+	"_nss_medimail_endgrent",
+	"_nss_medimail_initgroups_dyn",
+	NULL,
 };
 
 static void *sym(const char *name)
@@ -64,8 +73,8 @@ static void write_file(const char *name, const uint8_t *img, size_t len)
 
 static int setup(void **state)
 {
-	static const char *const members[] = { "ana.martin", "bob" };
-	static const uint32_t ana_gids[] = { 310001 };
+	static const char *const members[] = {"ana.martin", "bob"};
+	static const uint32_t ana_gids[] = {310001};
 	struct mc_builder *b = NULL;
 	uint8_t *img = NULL;
 	size_t len = 0;
@@ -76,16 +85,18 @@ static int setup(void **state)
 		return -1;
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	if (mc_builder_new(MC_PASSWD, 99, &b) || mc_builder_add_pw(b, "ana.martin", "ana@example.org", 210001, 100,
-								     "Ana MARTIN", "/home/ana.martin", "/bin/bash") ||
-	    mc_builder_add_pw(b, "bob", NULL, 210002, 100, longname, "/home/bob", "/bin/sh") ||
-	    mc_builder_finish(b, 77, 0, &img, &len))
+	if (mc_builder_new(MC_PASSWD, 99, &b) ||
+		mc_builder_add_pw(b, "ana.martin", "ana@example.org", 210001, 100, "Ana MARTIN",
+			"/home/ana.martin", "/bin/bash") ||
+		mc_builder_add_pw(b, "bob", NULL, 210002, 100, longname, "/home/bob", "/bin/sh") ||
+		mc_builder_finish(b, 77, 0, &img, &len))
 		return -1;
 	mc_builder_free(b);
 	write_file("passwd", img, len);
 	free(img);
 	if (mc_builder_new(MC_GROUP, 5, &b) || mc_builder_add_gr(b, "pharmacie", 310001, members, 2) ||
-	    mc_builder_add_memberof(b, "ana.martin", ana_gids, 1) || mc_builder_finish(b, 77, 0, &img, &len))
+		mc_builder_add_memberof(b, "ana.martin", ana_gids, 1) ||
+		mc_builder_finish(b, 77, 0, &img, &len))
 		return -1;
 	mc_builder_free(b);
 	write_file("group", img, len);

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 static const char *module_path;
-static const char *const entry_points[] = { "pam_sm_authenticate", "pam_sm_setcred", "pam_sm_acct_mgmt",
-	"pam_sm_open_session", "pam_sm_close_session", "pam_sm_chauthtok" };
+static const char *const entry_points[] = {"pam_sm_authenticate", "pam_sm_setcred", "pam_sm_acct_mgmt",
+	"pam_sm_open_session", "pam_sm_close_session", "pam_sm_chauthtok"};
 
 static void test_entry_points_exported(void **state)
 {
@@ -27,8 +27,8 @@ static void test_entry_points_exported(void **state)
 
 static void test_internals_hidden(void **state)
 {
-	static const char *const internal[] = { "mm_msg_new", "mm_client_call", "mm_msg_encode", "buf_get_u32",
-		"parse_opts", "call", "explain" };
+	static const char *const internal[] = {"mm_msg_new", "mm_client_call", "mm_msg_encode", "buf_get_u32",
+		"parse_opts", "call", "explain"};
 	void *h = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
 
 	assert_non_null(h);

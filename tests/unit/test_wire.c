@@ -17,7 +17,7 @@
 
 static void test_buf_getters(void **state)
 {
-	const uint8_t data[] = { 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 2, 'h', 'i' };
+	const uint8_t data[] = {0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 2, 'h', 'i'};
 	struct buf b;
 	uint16_t u16 = 7;
 	uint32_t u32 = 7;
@@ -44,8 +44,8 @@ static void test_buf_getters(void **state)
 
 static void test_buf_str_bounds(void **state)
 {
-	const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 'x' };
-	const uint8_t over_max[] = { 0, 0, 0, 3, 'a', 'b', 'c' };
+	const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 'x'};
+	const uint8_t over_max[] = {0, 0, 0, 3, 'a', 'b', 'c'};
 	struct buf b;
 	const uint8_t *s = (const uint8_t *)"junk";
 	size_t len = 99;
@@ -147,7 +147,7 @@ static void test_msg_add_refusals(void **state)
 
 static void test_header_refusals(void **state)
 {
-	uint8_t h[MM_HEADER_SIZE] = { 0x4d, 0x4d, 0x41, 0x55, 0, 1, 0x01, 0x01, 0, 0, 0, 4 };
+	uint8_t h[MM_HEADER_SIZE] = {0x4d, 0x4d, 0x41, 0x55, 0, 1, 0x01, 0x01, 0, 0, 0, 4};
 	uint16_t code;
 	uint32_t len;
 
@@ -168,15 +168,15 @@ static void test_header_refusals(void **state)
 static void test_decode_refusals(void **state)
 {
 	/* nfields says 1 but no field follows */
-	const uint8_t short_fields[] = { 0, 0, 0, 1 };
+	const uint8_t short_fields[] = {0, 0, 0, 1};
 	/* one field, then a trailing byte */
-	const uint8_t trailing[] = { 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'v', 0xaa };
+	const uint8_t trailing[] = {0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'v', 0xaa};
 	/* a NUL inside a value */
-	const uint8_t nul[] = { 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 2, 'v', 0 };
+	const uint8_t nul[] = {0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 2, 'v', 0};
 	/* an invalid key */
-	const uint8_t badkey[] = { 0, 0, 0, 1, 0, 0, 0, 1, 'K', 0, 0, 0, 1, 'v' };
+	const uint8_t badkey[] = {0, 0, 0, 1, 0, 0, 0, 1, 'K', 0, 0, 0, 1, 'v'};
 	/* too many fields */
-	const uint8_t many[] = { 0, 0, 0x10, 0 };
+	const uint8_t many[] = {0, 0, 0x10, 0};
 	struct mm_msg *m = (struct mm_msg *)1;
 
 	(void)state;
@@ -195,7 +195,7 @@ static void test_socket_roundtrip_and_timeout(void **state)
 {
 	int sv[2];
 	struct mm_msg *m = mm_msg_new(MM_REQ_PING, false), *got = NULL;
-	uint8_t partial[4] = { 0x4d, 0x4d, 0x41, 0x55 };
+	uint8_t partial[4] = {0x4d, 0x4d, 0x41, 0x55};
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -236,12 +236,12 @@ static struct stat mkstat(mode_t type_mode, uid_t uid)
 static void test_socket_trust_rules(void **state)
 {
 	struct stat sock_root = mkstat(S_IFSOCK | 0666, 0);
-	struct stat sock_sys = mkstat(S_IFSOCK | 0666, 998);      /* _medimail-like */
-	struct stat sock_user = mkstat(S_IFSOCK | 0666, 1000);    /* first regular user */
+	struct stat sock_sys = mkstat(S_IFSOCK | 0666, 998); /* _medimail-like */
+	struct stat sock_user = mkstat(S_IFSOCK | 0666, 1000); /* first regular user */
 	struct stat sock_nobody = mkstat(S_IFSOCK | 0666, 65534);
 	struct stat file_root = mkstat(S_IFREG | 0666, 0);
 	struct stat dir_root = mkstat(S_IFDIR | 0755, 0);
-	struct stat dir_same = mkstat(S_IFDIR | 0755, 998);       /* RuntimeDirectory= */
+	struct stat dir_same = mkstat(S_IFDIR | 0755, 998); /* RuntimeDirectory= */
 	struct stat dir_other_sys = mkstat(S_IFDIR | 0755, 997);
 	struct stat dir_group_w = mkstat(S_IFDIR | 0775, 0);
 	struct stat dir_tmp = mkstat(S_IFDIR | 01777, 0);
