@@ -44,7 +44,7 @@ def ecps_session(api, svc=None, user=None):
 def served_routes():
     """The route table compiled into the daemon (authd/api.c)."""
     src = (TOP / "authd" / "api.c").read_text()
-    return {(m.group(1), m.group(2)) for m in re.finditer(r'\[ROUTE_\w+\] = \{ "(/[^"]*)", "(\w+)"', src)}
+    return {(m.group(1), m.group(2)) for m in re.finditer(r'\[ROUTE_\w+\] = \{\s*"(/[^"]*)",\s*"(\w+)"', src)}
 
 
 def test_openapi_matches_the_served_paths(api):
