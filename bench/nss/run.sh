@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/nss/run.sh -- medimail's NSS module against SSSD and nslcd, in one run,
-# on the peer baseline's data (100k users / 2000 groups, /work/shared/peers).
+# on the peer baseline's data (100k users / 2000 groups, ../shared/peers beside the checkout).
 #
 #   sudo bench/nss/run.sh [--quick] [--medimail-only]
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run.sh needs root (slapd, unshare -m, bind mounts)" >&2; exit 1; }
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$TOP/bench/nss
-PEERS_SRC=${PEERS_SRC:-/work/shared/peers}
+PEERS_SRC=${PEERS_SRC:-$TOP/../shared/peers}
 RUN=${MM_BENCH_RUN:-/tmp/mm-nss-bench}
 BUILD=${MM_BUILD:-$TOP/build}
 QUICK=0 PEERS=1
