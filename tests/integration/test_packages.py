@@ -344,7 +344,8 @@ def test_ci_installed_modules_log_in_and_resolve(debs, clean_system, tmp_path, s
     pw = pwd.getpwnam("_medimail")
     sock = Path("/run/medimail/authd.sock")
 
-    # the daemon's configuration: the test stack's directory and mail sink, the package's key,
+    # the daemon's configuration: the test stack's directory and mail sink (with its uid and
+    # gid ranges: the session's other daemons allocate from them too), the package's key,
     # the socket and cache directory the modules look for by default
     Path("/run/medimail").mkdir(mode=0o755)
     os.chown("/run/medimail", pw.pw_uid, pw.pw_gid)
@@ -369,10 +370,10 @@ hash_key_file = /etc/medimail/hash.key
 argon2_opslimit = 1
 argon2_memlimit = 8388608
 regions_open = Occitanie
-uid_min = 220000
-uid_max = 220999
-gid_min = 320000
-gid_max = 320999
+uid_min = 210000
+uid_max = 219999
+gid_min = 310000
+gid_max = 310999
 cache_dir = /var/lib/medimail/mc
 cache_refresh = 1
 otp_resend_interval = 1
