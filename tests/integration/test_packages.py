@@ -1,9 +1,16 @@
 """The Debian packages, built from this tree and installed on this machine:
 dpkg-buildpackage and lintian pass, install creates the user and the key,
 the installed daemon accepts the installed config and serves as _medimail,
-the schema loader works on a cn=config slapd, and purge puts /etc back
-exactly as it was. A finalizer restores the snapshots even on failure."""
+the schema loader works on a cn=config slapd, libnss-medimail adds itself to
+nsswitch.conf and libpam-medimail to the common-* PAM files (pam-auth-update),
+and purge puts /etc back exactly as it was. The CI test then runs the
+installed daemon on the compiled-in paths and logs in through the installed
+PAM module with the system's libpam and resolves the account through the
+installed NSS module with the system's nsswitch.conf. A finalizer restores
+the snapshots even on failure."""
+import json
 import os
+import re
 import pwd
 import shutil
 import stat
@@ -15,12 +22,15 @@ import pytest
 
 from mmstack import SUFFIX, TOP, Daemon, free_port, wait_for
 
-PKGS = ["medimail-authd", "medimail-ldap-schema"]
+PKGS = ["medimail-authd", "medimail-ldap-schema", "libpam-medimail", "libnss-medimail"]
 # Files a package install may touch in /etc; restored byte for byte afterwards.
 ETC_FILES = ["/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow",
              "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid", "/etc/subgid"]
 MADE_PATHS = ["/etc/medimail", "/var/lib/medimail", "/run/medimail",
               "/etc/systemd/system/multi-user.target.wants/medimail-authd.service"]
+# pam-auth-update's record of the profiles it has seen and enabled.
+PAM_STATE = Path("/var/lib/pam")
+CI_SERVICE = Path("/etc/pam.d/medimail-ci-test")
 
 
 def sh(*cmd, check=True, **kw):
@@ -35,8 +45,25 @@ def installed(pkg):
     return r.returncode == 0 and r.stdout.startswith("i")
 
 
-def pamd_snapshot():
-    return {p.name: p.read_bytes() for p in sorted(Path("/etc/pam.d").iterdir()) if p.is_file()}
+def pamd_snapshot(d=Path("/etc/pam.d")):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()} if d.is_dir() else {}
+
+
+def restore_dir(d, saved):
+    now = pamd_snapshot(d)
+    for name in set(now) - set(saved):
+        (d / name).unlink()
+    for name, data in saved.items():
+        if now.get(name) != data:
+            (d / name).write_bytes(data)
+
+
+def nss_line(db, text):
+    """The sources of db in an nsswitch.conf text."""
+    for line in text.splitlines():
+        if line.split("#")[0].startswith(db + ":"):
+            return line.split("#")[0].split(":", 1)[1].split()
+    return []
 
 
 def etc_snapshot():
@@ -58,8 +85,12 @@ def debs(tmp_path_factory):
                        timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = {p.name.split("_")[0]: p for p in top.glob("*.deb")}
-    assert {"medimail-authd", "medimail-ldap-schema"} <= set(out)
+    assert set(PKGS) <= set(out)
     return out
+
+
+def debs_of(debs):
+    return [str(debs[p]) for p in PKGS]
 
 
 @pytest.fixture
@@ -69,8 +100,14 @@ def clean_system():
         assert not installed(pkg), f"{pkg} is already installed here: refusing to touch it"
     for p in MADE_PATHS:
         assert not os.path.lexists(p), f"{p} exists before the test: refusing to touch it"
-    etc, pamd = etc_snapshot(), pamd_snapshot()
-    yield etc, pamd
+    assert not CI_SERVICE.exists()
+    etc, pamd, pam_state = etc_snapshot(), pamd_snapshot(), pamd_snapshot(PAM_STATE)
+    daemons = []
+    yield etc, pamd, daemons
+    for proc in daemons:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     subprocess.run(["dpkg", "--purge", *PKGS], capture_output=True)
     for f, saved in etc.items():
         p = Path(f)
@@ -81,12 +118,8 @@ def clean_system():
             p.write_bytes(saved[0])
             os.chmod(p, stat.S_IMODE(saved[1].st_mode))
             os.chown(p, saved[1].st_uid, saved[1].st_gid)
-    now = pamd_snapshot()
-    for name in set(now) - set(pamd):
-        (Path("/etc/pam.d") / name).unlink()
-    for name, data in pamd.items():
-        if now.get(name) != data:
-            (Path("/etc/pam.d") / name).write_bytes(data)
+    restore_dir(Path("/etc/pam.d"), pamd)
+    restore_dir(PAM_STATE, pam_state)
     for p in MADE_PATHS:
         if os.path.islink(p) or os.path.isfile(p):
             os.unlink(p)
@@ -95,8 +128,7 @@ def clean_system():
 
 
 def test_lintian_reports_no_error(debs):
-    r = sh("lintian", "--allow-root", "--fail-on", "error", str(debs["medimail-authd"]),
-           str(debs["medimail-ldap-schema"]), check=False)
+    r = sh("lintian", "--allow-root", "--fail-on", "error", *debs_of(debs), check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not [l for l in r.stdout.splitlines() if l.startswith("E:")]
 
@@ -166,8 +198,24 @@ olcAccess: {{0}}to * by dn.exact=gidNumber=0+uidNumber=0,cn=peercred,cn=external
 
 
 def test_install_run_purge(debs, clean_system, tmp_path, slapd):
-    etc_before, pamd_before = clean_system
-    r = sh("dpkg", "-i", str(debs["medimail-authd"]), str(debs["medimail-ldap-schema"]))
+    etc_before, pamd_before, _ = clean_system
+    sh("dpkg", "-i", *debs_of(debs))
+
+    # the NSS module is on the passwd and group lines, the PAM module in the common-* files
+    nsswitch = Path("/etc/nsswitch.conf").read_text()
+    for db in ("passwd", "group"):
+        assert nss_line(db, nsswitch) == nss_line(db, etc_before["/etc/nsswitch.conf"][0].decode()) + ["medimail"]
+    assert "medimail" not in nss_line("shadow", nsswitch)
+    assert Path("/usr/lib/x86_64-linux-gnu/libnss_medimail.so.2").exists()
+    assert Path("/lib/x86_64-linux-gnu/security/pam_medimail.so").exists()
+    common = {f: Path("/etc/pam.d", f).read_text() for f in ("common-auth", "common-account", "common-password",
+                                                              "common-session")}
+    for f, text in common.items():
+        assert "pam_medimail.so" in text, f
+    # reinstalling the modules adds nothing twice
+    sh("dpkg", "-i", str(debs["libnss-medimail"]), str(debs["libpam-medimail"]))
+    assert Path("/etc/nsswitch.conf").read_text() == nsswitch
+    assert Path("/etc/pam.d/common-auth").read_text() == common["common-auth"]
 
     # the system user and the key
     pw = pwd.getpwnam("_medimail")
@@ -268,3 +316,148 @@ o: medimail
     assert after["/etc/nsswitch.conf"][0] == etc_before["/etc/nsswitch.conf"][0]
     for f in ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"]:
         assert (after[f] and after[f][0]) == (etc_before[f] and etc_before[f][0]), f
+
+
+class _SystemPam:
+    """The system's own PAM configuration (no pam_wrapper): pamtester reads /etc/pam.d/<name>."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def env(self):
+        env = dict(os.environ, LANG="C.UTF-8")
+        for k in ("LD_PRELOAD", "PAM_WRAPPER", "PAM_WRAPPER_SERVICE_DIR", "MEDIMAIL_SOCKET",
+                  "MEDIMAIL_NSS_CACHE_DIR", "MEDIMAIL_NSS_BYPASS", "LD_LIBRARY_PATH"):
+            env.pop(k, None)
+        return env
+
+
+def test_ci_installed_modules_log_in_and_resolve(debs, clean_system, tmp_path, slapd, smtp):
+    """Issue 9, CI: the installed daemon on its compiled-in paths (/run/medimail/authd.sock,
+    /var/lib/medimail/mc), an account made with the installed medimailctl, then the installed
+    NSS module through the nsswitch.conf the package edited and the installed PAM module
+    through the system's libpam and a service file in /etc/pam.d."""
+    from pamstack import P_CODE, P_PASSWORD, Codes, pamtester
+
+    etc_before, pamd_before, daemons = clean_system
+    sh("dpkg", "-i", *debs_of(debs))
+    pw = pwd.getpwnam("_medimail")
+    sock = Path("/run/medimail/authd.sock")
+
+    # the daemon's configuration: the test stack's directory and mail sink (with its uid and
+    # gid ranges: the session's other daemons allocate from them too), the package's key,
+    # the socket and cache directory the modules look for by default
+    Path("/run/medimail").mkdir(mode=0o755)
+    os.chown("/run/medimail", pw.pw_uid, pw.pw_gid)
+    os.chmod(tmp_path, 0o755)
+    ldap_pw = tmp_path / "ldap.pw"
+    shutil.copy(slapd.authd_pw_file, ldap_pw)
+    os.chown(ldap_pw, pw.pw_uid, pw.pw_gid)
+    os.chmod(ldap_pw, 0o600)
+    conf = tmp_path / "authd.conf"
+    conf.write_text(f"""socket = {sock}
+pid_file = /run/medimail/authd.pid
+log_stderr = yes
+log_level = debug
+ldap_uri = {slapd.ldap_url}
+ldap_base = {SUFFIX}
+ldap_bind_dn = cn=authd,ou=system,{SUFFIX}
+ldap_bind_password_file = {ldap_pw}
+ldap_timeout = 3
+smtp_url = smtp://127.0.0.1:{smtp.port}
+smtp_timeout = 3
+hash_key_file = /etc/medimail/hash.key
+argon2_opslimit = 1
+argon2_memlimit = 8388608
+regions_open = Occitanie
+uid_min = 210000
+uid_max = 219999
+gid_min = 310000
+gid_max = 310999
+cache_dir = /var/lib/medimail/mc
+cache_refresh = 1
+otp_resend_interval = 1
+""")
+    os.chmod(conf, 0o644)
+    log = open(tmp_path / "authd.log", "wb")
+    proc = subprocess.Popen(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+                             "/usr/sbin/medimail-authd", "-f", "-c", str(conf)], stdout=log, stderr=log)
+    daemons.append(proc)
+    try:
+        wait_for(lambda: sock.exists() or proc.poll() is not None, what="installed daemon")
+        assert proc.poll() is None, (tmp_path / "authd.log").read_text()
+
+        def ctl(*args, input=None):
+            r = sh("/usr/bin/medimailctl", "--json", *args, input=input, check=False)
+            assert r.returncode == 0, r.stdout + r.stderr
+            return json.loads(r.stdout)["fields"]
+
+        # an account, with the installed medimailctl on its default socket
+        stamp = "".join(chr(ord("a") + int(c)) for c in str(time.time_ns())[-6:])
+        mail = f"ci.{stamp}@example.org"
+        password = "Install#2024ci"
+        login = ctl("register", "MED", "--password-stdin", "--login-mail", mail, "--sn", "INSTALLE" + stamp.upper(),
+                    "--given-name", "Camille", "--raison-sociale", "Cabinet CI", "--region", "Occitanie",
+                    input=password + "\n")["login"]
+        ctl("confirm", smtp.token(mail))
+        ctl("validate", login)
+        uid = int(slapd.search(SUFFIX, f"(uid={login})", "uidNumber")[0]["uidNumber"][0])
+
+        # (a) the installed NSS module, through the real /etc/nsswitch.conf, no override
+        env = _SystemPam("").env()
+
+        def getent():
+            return subprocess.run(["getent", "passwd", login], capture_output=True, text=True, env=env)
+        wait_for(lambda: getent().returncode == 0, 15, f"getent passwd {login}")
+        fields = getent().stdout.strip().split(":")
+        assert fields[0] == login and int(fields[2]) == uid, fields
+        gid = int(fields[3])
+        assert fields[4] == f"Camille INSTALLE{stamp.upper()}"
+        by_uid = sh("getent", "passwd", str(uid), env=env).stdout
+        assert by_uid.split(":")[0] == login
+        ident = sh("id", login, env=env).stdout
+        assert ident.startswith(f"uid={uid}({login}) gid={gid}"), ident
+        assert sh("id", "-u", login, env=env).stdout.strip() == str(uid)
+        assert subprocess.run(["getent", "passwd", "ci.nobody.such"], env=env, capture_output=True).returncode == 2
+
+        # (b) the installed PAM module through the system's libpam and a service file of ours
+        CI_SERVICE.write_text("auth required pam_medimail.so\naccount required pam_medimail.so\n"
+                              "session required pam_medimail.so\n")
+        os.chmod(CI_SERVICE, 0o644)
+        codes = Codes(smtp)
+        before = codes.count(mail)
+        svc = _SystemPam(CI_SERVICE.name)
+        r = pamtester(svc, login, ["authenticate", "acct_mgmt"],
+                      [(P_PASSWORD, password), (P_CODE, lambda: codes.wait_new(mail, before)),
+                       (r"\(oui/non\)", "oui")])
+        assert r.status == 0, r
+        assert "successfully authenticated" in r.output and "account management done" in r.output, r
+        assert re.search(rf'audit="otp-verify".*account="{re.escape(login)}" result="ok"',
+                         (tmp_path / "authd.log").read_text())
+        # a wrong password is refused, and mails no code
+        before = codes.count(mail)
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, password + "x")])
+        assert r.status != 0 and "Identifiant ou mot de passe incorrect" in r.output, r
+        assert codes.count(mail) == before
+
+        # the same login through the common-auth that pam-auth-update wrote: pam_unix asks
+        # for the password first, the package's profile passes it on (use_first_pass)
+        CI_SERVICE.write_text("@include common-auth\n")
+        time.sleep(1.2)  # otp_resend_interval: a new code may be mailed
+        r = pamtester(svc, login, ["authenticate"],
+                      [(r"[Pp]assword: |Mot de passe : ", password), (P_CODE, lambda: codes.wait_new(mail, before))])
+        assert r.status == 0, r
+        assert "successfully authenticated" in r.output, r
+        CI_SERVICE.unlink()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        shutil.rmtree("/run/medimail", ignore_errors=True)
+
+    # purge: the modules are gone from nsswitch.conf and pam.d, byte for byte
+    sh("dpkg", "--purge", *PKGS)
+    assert not os.path.lexists("/run/medimail")
+    assert pamd_snapshot() == pamd_before
+    assert Path("/etc/nsswitch.conf").read_bytes() == etc_before["/etc/nsswitch.conf"][0]
+    assert subprocess.run(["getent", "passwd", login], capture_output=True).returncode == 2

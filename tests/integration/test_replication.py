@@ -2,13 +2,17 @@
 MM_SERVER_ID / MM_SYNC_PEERS), one medimail-authd on each, sharing one hash
 key: what one daemon writes, the other sees and acts on; a daemon whose
 ldap_uri lists both providers keeps working when one is killed, and nothing
-written meanwhile is lost when it returns. See docs/replication.md."""
+written meanwhile is lost when it returns; a one-time code mailed through
+one daemon verifies once on the other and a lockout earned on one holds on
+the other (the wire protocol of pam_medimail, tests/integration/mmwire.py).
+See docs/replication.md."""
 import os
 import subprocess
 import time
 
 import pytest
 
+import mmwire
 from mmstack import SUFFIX, Daemon, Slapd, free_port, med_fields, wait_for
 
 PW = "Repli#2024x"
@@ -40,6 +44,27 @@ def pair(state, providers, smtp):
     os.chmod(key, 0o600)
     da = Daemon(state, a, smtp.port, name="replA", hash_key=key).start()
     db = Daemon(state, b, smtp.port, name="replB", hash_key=key).start()
+    yield da, db
+    da.stop()
+    db.stop()
+
+
+LOGIN_CONF = """fail_delay_ms = 100
+lockout_threshold = 3
+lockout_duration = 120
+rate_per_source = 1000000
+rate_per_account = 100000
+otp_resend_interval = 30
+"""
+ESTALE, EACCES, ENOLCK = -116, -13, -37
+
+
+@pytest.fixture(scope="module")
+def login_pair(state, providers, smtp, pair):
+    """Daemons for PAM requests, one on each provider (lockout after 3 failures)."""
+    a, b = providers
+    da = Daemon(state, a, smtp.port, name="replLA", hash_key=pair[0].key, extra=LOGIN_CONF).start()
+    db = Daemon(state, b, smtp.port, name="replLB", hash_key=pair[0].key, extra=LOGIN_CONF).start()
     yield da, db
     da.stop()
     db.stop()
@@ -135,3 +160,76 @@ def test_failover_when_a_provider_dies_and_nothing_lost(state, pair, providers, 
     finally:
         dc.stop()
         a.start()
+
+
+def _active_on_both(da, providers, smtp, mail, sn, given):
+    """An account registered, confirmed and validated through daemon A, active on provider B."""
+    a, b = providers
+    login = register_med(da, mail, sn, given)
+    assert da.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert da.ctl("validate", login).returncode == 0
+    wait_for(lambda: on(b, login) and on(b, login)[0]["mmStatus"] == ["active"], 10, "the active account on B")
+    return login
+
+
+def _codes(smtp, mail):
+    import re
+    return [re.search(r"Ce code est le : (\d{6})", smtp.body(m)).group(1) for m in smtp.messages(mail)
+            if re.search(r"Ce code est le : (\d{6})", smtp.body(m))]
+
+
+def test_code_mailed_by_a_verifies_on_b_and_not_again_on_a(login_pair, providers, smtp):
+    la, lb = login_pair
+    a, b = providers
+    mail = "rep.otp@example.org"
+    login = _active_on_both(la, providers, smtp, mail, "CODE", "Repc")
+    # password and code request on daemon A (provider A)
+    t = mmwire.call(la.socket, mmwire.AUTH_PASSWORD, user=login, password=PW, service="test")
+    assert t.status == 0, t
+    s = mmwire.call(la.socket, mmwire.OTP_SEND, user=login, txn=t.get("txn"))
+    assert s.status == 0, s
+    wait_for(lambda: _codes(smtp, mail), 15, "the one-time code mail")
+    code = _codes(smtp, mail)[-1]
+    # the code's keyed hash reaches provider B; daemon B verifies it within A's transaction
+    wait_for(lambda: "mmOtpHash" in on(b, login)[0], 10, "the code on provider B")
+    v = mmwire.call(lb.socket, mmwire.OTP_VERIFY, user=login, txn=t.get("txn"), code=code)
+    assert v.status == 0, v
+    # the use replicates back to A: gone there too
+    wait_for(lambda: "mmOtpHash" not in on(a, login)[0], 10, "the used code withdrawn on provider A")
+    for d in (la, lb):
+        fresh = mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        assert fresh.status == 0, fresh
+        again = mmwire.call(d.socket, mmwire.OTP_VERIFY, user=login, txn=fresh.get("txn"), code=code)
+        assert again.status == ESTALE, (d.name, again)
+    # and A's own transaction, finished on B, does not accept it a second time
+    old = mmwire.call(la.socket, mmwire.OTP_VERIFY, user=login, txn=t.get("txn"), code=code)
+    assert old.status == EACCES, old
+    assert len(_codes(smtp, mail)) == 1
+
+
+def test_lockout_earned_on_a_holds_on_b(login_pair, providers, smtp):
+    la, lb = login_pair
+    a, b = providers
+    mail = "rep.lock@example.org"
+    login = _active_on_both(la, providers, smtp, mail, "VERROU", "Repv")
+    statuses = [mmwire.call(la.socket, mmwire.AUTH_PASSWORD, user=login, password=f"Wrong#{i}x").status
+                for i in range(3)]
+    assert all(st < 0 for st in statuses), statuses
+    assert "mmLockedUntil" in on(a, login)[0]
+    wait_for(lambda: "mmLockedUntil" in on(b, login)[0], 10, "the lock on provider B")
+    # the right password is refused on both daemons, B included, and no code is mailed
+    for d in (lb, la):
+        r = mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        assert r.status == ENOLCK, (d.name, r)
+        assert int(r.get("locked_until")) > time.time() + 60
+    assert _codes(smtp, mail) == []
+    # failures counted through both daemons add up: a fresh account, two failures on A, one on B
+    mail2 = "rep.lock2@example.org"
+    login2 = _active_on_both(la, providers, smtp, mail2, "VERROUB", "Repw")
+    for _ in range(2):
+        assert mmwire.call(la.socket, mmwire.AUTH_PASSWORD, user=login2, password="Wrong#ab1").status < 0
+    wait_for(lambda: on(b, login2)[0].get("mmFailCount") == ["2"], 10, "the failure count on provider B")
+    assert mmwire.call(lb.socket, mmwire.AUTH_PASSWORD, user=login2, password="Wrong#ab1").status < 0
+    wait_for(lambda: "mmLockedUntil" in on(a, login2)[0], 10, "B's lock on provider A")
+    r = mmwire.call(la.socket, mmwire.AUTH_PASSWORD, user=login2, password=PW)
+    assert r.status == ENOLCK, r
