@@ -36,8 +36,11 @@ asan: deps $(ASAN)/build.ninja
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(ASAN) --print-errorlogs
 	scripts/fuzz.sh $(ASAN) 20
 
+# Its own base directory: another pytest run resets /tmp/pytest-of-root to 0700,
+# which would lock the unprivileged test clients out of the daemon's socket.
 integration: build
-	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider \
+		--basetemp=/tmp/medimail-integration tests/integration
 
 # The C sources follow .clang-format.
 format-check: deps

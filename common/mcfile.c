@@ -584,7 +584,7 @@ static int pw_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h,
 	ret->pw_dir = s;
 	ret->pw_shell = next_str(s);
 	ret->pw_passwd = buf + h->data_len;
-	memcpy(ret->pw_passwd, "x", 2);
+	memcpy(ret->pw_passwd, "*", 2);
 	ret->pw_uid = h->id;
 	ret->pw_gid = h->id2;
 	return 0;
@@ -613,7 +613,7 @@ static int gr_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h,
 	ret->gr_name = s;
 	ret->gr_gid = h->id;
 	ret->gr_passwd = s + h->data_len;
-	memcpy(ret->gr_passwd, "x", 2);
+	memcpy(ret->gr_passwd, "*", 2);
 	s = next_str(s);
 	for (size_t i = 0; i < nmem; i++) {
 		mem[i] = s;

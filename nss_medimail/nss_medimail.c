@@ -358,7 +358,7 @@ static int pw_from_reply(
 	if (buflen < need)
 		return -ERANGE;
 	pw->pw_name = put_str(&p, name);
-	pw->pw_passwd = put_str(&p, "x");
+	pw->pw_passwd = put_str(&p, "*");
 	pw->pw_gecos = put_str(&p, gecos);
 	pw->pw_dir = put_str(&p, dir);
 	pw->pw_shell = put_str(&p, shell);
@@ -395,7 +395,7 @@ static int gr_from_reply(
 	mem = (char **)(void *)(buf + pad);
 	p = buf + pad + (nmem + 1) * sizeof(char *);
 	gr->gr_name = put_str(&p, name);
-	gr->gr_passwd = put_str(&p, "x");
+	gr->gr_passwd = put_str(&p, "*");
 	gr->gr_gid = gid;
 	for (size_t i = from; i < to && i < m->nfields; i++) {
 		const char *v = m->fields[i].value;

@@ -89,7 +89,7 @@ def people(nssd, smtp, slapd):
 
 
 def pw_line(u):
-    return f"{u['login']}:x:{u['uid']}:{USER_GID}:{u['gecos']}:/home/{u['login']}:/bin/bash"
+    return f"{u['login']}:*:{u['uid']}:{USER_GID}:{u['gecos']}:/home/{u['login']}:/bin/bash"
 
 
 # ---------------------------------------------------------------- visibility
@@ -106,7 +106,7 @@ def test_users_and_org_groups_visible(nssd, nsswitch, people, tmp_path, via):
         rc, out = getent(nssd, nsswitch, "group", key, cache=cache)
         assert rc == 0, out
         name, pw, gid, members = out.strip().split(":")
-        assert (name, pw, int(gid)) == (o1["name"], "x", o1["gid"])
+        assert (name, pw, int(gid)) == (o1["name"], "*", o1["gid"])
         assert sorted(members.split(",")) == sorted([ana["login"], bob["login"]])
     rc, out = getent(nssd, nsswitch, "passwd", "nobody.such.user", cache=cache)
     assert rc == 2 and out == ""

@@ -440,14 +440,17 @@ otp_resend_interval = 1
         assert r.status != 0 and "Identifiant ou mot de passe incorrect" in r.output, r
         assert codes.count(mail) == before
 
-        # the same login through the common-auth that pam-auth-update wrote: pam_unix asks
-        # for the password first, the package's profile passes it on (use_first_pass)
-        CI_SERVICE.write_text("@include common-auth\n")
+        # the same login through the common-auth and common-account that pam-auth-update
+        # wrote: pam_unix asks for the password first, the package's profile passes it on
+        # (use_first_pass); pam_unix's account check accepts a user without a shadow entry
+        # because the module's password field is "*", as SSSD's is
+        CI_SERVICE.write_text("@include common-auth\n@include common-account\n")
         time.sleep(1.2)  # otp_resend_interval: a new code may be mailed
-        r = pamtester(svc, login, ["authenticate"],
+        r = pamtester(svc, login, ["authenticate", "acct_mgmt"],
                       [(r"[Pp]assword: |Mot de passe : ", password), (P_CODE, lambda: codes.wait_new(mail, before))])
         assert r.status == 0, r
-        assert "successfully authenticated" in r.output, r
+        assert "successfully authenticated" in r.output and "account management done" in r.output, r
+        assert fields[1] == "*"
         CI_SERVICE.unlink()
     finally:
         proc.terminate()

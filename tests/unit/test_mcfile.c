@@ -83,7 +83,7 @@ static void test_passwd_roundtrip(void **state)
 
 	assert_int_equal(mc_getpwnam(&m, "ana.martin", &pw, buf, sizeof(buf), &need), 0);
 	assert_string_equal(pw.pw_name, "ana.martin");
-	assert_string_equal(pw.pw_passwd, "x");
+	assert_string_equal(pw.pw_passwd, "*");
 	assert_string_equal(pw.pw_gecos, "Ana MARTIN");
 	assert_string_equal(pw.pw_dir, "/home/ana.martin");
 	assert_string_equal(pw.pw_shell, "/bin/bash");
@@ -147,7 +147,7 @@ static void test_group_roundtrip(void **state)
 	assert_int_equal(mc_map_memory(mem, len, MC_GROUP, &m), 0);
 	assert_int_equal(mc_getgrnam(&m, "pharmacie-du-centre", &gr, buf, sizeof(buf), &need), 0);
 	assert_int_equal(gr.gr_gid, 310001);
-	assert_string_equal(gr.gr_passwd, "x");
+	assert_string_equal(gr.gr_passwd, "*");
 	assert_string_equal(gr.gr_mem[0], "ana.martin");
 	assert_string_equal(gr.gr_mem[1], "bob");
 	assert_null(gr.gr_mem[2]);
