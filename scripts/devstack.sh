@@ -112,6 +112,7 @@ Demo accounts (passwords in quotes):
   ORG pharmacy     pharmacie-du-centre (connection accounts: isabelle.martin, lea.roux)
 
 Try next:
+  scripts/try-login.sh isabelle.martin                      # a PAM login: password, then the mailed code
   build/ctl/medimailctl --socket $sock list
   build/ctl/medimailctl --socket $sock show pharmacie-du-centre
   build/ctl/medimailctl --socket $sock register PER        # the interactive form
