@@ -512,6 +512,8 @@ static int read_pem(const char *path, char **ret)
 	n = read(fd, buf, (size_t)st.st_size);
 	close(fd);
 	if (n != st.st_size) {
+		/* a private key, partly read */
+		secret_wipe(buf, n > 0 ? (size_t)n : 0);
 		free(buf);
 		return -EIO;
 	}

@@ -337,12 +337,16 @@ int idtoken_check(const json_t *claims, const struct idtoken_expect *x, const ch
 	s = json_string_value(json_object_get(claims, "azp"));
 	if (json_object_get(claims, "azp") && (!s || strcmp(s, x->audience)))
 		FAIL("azp");
+	/* now +- leeway, never exp + leeway: an exp near INT64_MAX must not overflow */
 	v = json_object_get(claims, "exp");
-	if (!json_is_integer(v) || json_integer_value(v) + (json_int_t)x->leeway <= x->now)
+	if (!json_is_integer(v) || json_integer_value(v) <= x->now - (json_int_t)x->leeway)
 		FAIL("exp");
 	v = json_object_get(claims, "iat");
 	if (!json_is_integer(v) || json_integer_value(v) > x->now + (json_int_t)x->leeway)
 		FAIL("iat");
+	v = json_object_get(claims, "nbf");
+	if (v && (!json_is_integer(v) || json_integer_value(v) > x->now + (json_int_t)x->leeway))
+		FAIL("nbf");
 	if (x->nonce) {
 		s = json_string_value(json_object_get(claims, "nonce"));
 		if (!s || !str_eq(s, x->nonce))

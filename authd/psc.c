@@ -423,6 +423,22 @@ static void claim(const json_t *o, const char *name, char *out, size_t n)
 		snprintf(out, n, "%s", v);
 }
 
+/* The aud of a signed userinfo: our client id, or an array holding it. */
+static bool aud_names(const json_t *aud, const char *client_id)
+{
+	const json_t *v;
+	size_t i;
+
+	if (json_is_string(aud))
+		return !strcmp(json_string_value(aud), client_id);
+	json_array_foreach(aud, i, v)
+	{
+		if (json_is_string(v) && !strcmp(json_string_value(v), client_id))
+			return true;
+	}
+	return false;
+}
+
 /* Verifies the ID token of a token response, reads userinfo, fills id. */
 static int identity_from(const struct mm_config *c, const json_t *tok, const char *nonce,
 	struct psc_identity *id, const char **why)
@@ -479,6 +495,13 @@ static int identity_from(const struct mm_config *c, const json_t *tok, const cha
 			const char *iss = json_string_value(json_object_get(ui, "iss"));
 			if (iss && strcmp(iss, c->psc_issuer)) {
 				*why = "userinfo: iss";
+				r = -EACCES;
+				goto out;
+			}
+			/* OIDC Core 5.3.2: a signed userinfo's aud, if present, names this client. */
+			if (json_object_get(ui, "aud") &&
+				!aud_names(json_object_get(ui, "aud"), c->psc_client_id)) {
+				*why = "userinfo: aud";
 				r = -EACCES;
 				goto out;
 			}

@@ -21,6 +21,9 @@ struct cache_slot {
 };
 static struct cache_slot cache[CACHE_SLOTS];
 static pthread_mutex_t stripes[CACHE_STRIPES] = {[0 ... CACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+/* Bumped (under the stripe's lock) by every revocation: a directory read begun
+ * before a revocation must not put the revoked token back in the cache. */
+static unsigned long stripe_gen[CACHE_STRIPES];
 
 struct svc_slot {
 	char key[SECRET_HASH_HEX]; /* keyed hash of id NUL secret */
@@ -29,6 +32,7 @@ struct svc_slot {
 #define SVC_SLOTS 256u
 static struct svc_slot svc_cache[SVC_SLOTS];
 static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long svc_gen; /* the same, for service_remove */
 
 static long long mono(void)
 {
@@ -49,20 +53,28 @@ static unsigned slot_of(const char *id)
 	return v % CACHE_SLOTS;
 }
 
+static void svc_cache_clear(void)
+{
+	pthread_mutex_lock(&svc_lock);
+	secret_wipe(svc_cache, sizeof(svc_cache));
+	svc_gen++;
+	pthread_mutex_unlock(&svc_lock);
+}
+
 void session_cache_clear(void)
 {
 	for (unsigned i = 0; i < CACHE_SLOTS; i++) {
 		pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
 		pthread_mutex_lock(m);
 		memset(&cache[i], 0, sizeof(cache[i]));
+		stripe_gen[i % CACHE_STRIPES]++;
 		pthread_mutex_unlock(m);
 	}
-	pthread_mutex_lock(&svc_lock);
-	secret_wipe(svc_cache, sizeof(svc_cache));
-	pthread_mutex_unlock(&svc_lock);
+	svc_cache_clear();
 }
 
-static void cache_drop(const char *id)
+/* revoking: also stops the reads under way from caching the token. */
+static void cache_drop(const char *id, bool revoking)
 {
 	unsigned i = slot_of(id);
 	pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
@@ -70,6 +82,8 @@ static void cache_drop(const char *id)
 	pthread_mutex_lock(m);
 	if (!strcmp(cache[i].id, id))
 		memset(&cache[i], 0, sizeof(cache[i]));
+	if (revoking)
+		stripe_gen[i % CACHE_STRIPES]++;
 	pthread_mutex_unlock(m);
 }
 
@@ -200,6 +214,7 @@ int session_introspect(
 	char id[SECRET_HASH_HEX];
 	struct session_info info;
 	long long t = mono();
+	unsigned long gen;
 	unsigned i;
 	pthread_mutex_t *m;
 	int r;
@@ -217,19 +232,22 @@ int session_introspect(
 		pthread_mutex_unlock(m);
 		return 0;
 	}
+	gen = stripe_gen[i % CACHE_STRIPES];
 	pthread_mutex_unlock(m);
 	r = load(s, c, id, &info);
 	if (r == -ENOENT || r == -EINVAL) {
-		cache_drop(id);
+		cache_drop(id, false);
 		return -ENOENT;
 	}
 	if (r < 0)
 		return r;
 	if (c->session_cache_ttl) {
 		pthread_mutex_lock(m);
-		memcpy(cache[i].id, id, sizeof(id));
-		cache[i].until = t + c->session_cache_ttl;
-		cache[i].info = info;
+		if (stripe_gen[i % CACHE_STRIPES] == gen) {
+			memcpy(cache[i].id, id, sizeof(id));
+			cache[i].until = t + c->session_cache_ttl;
+			cache[i].info = info;
+		}
 		pthread_mutex_unlock(m);
 	}
 	*ret = info;
@@ -247,12 +265,14 @@ int session_revoke(struct store *s, const struct mm_config *c, const char *token
 	r = secret_keyed_hash("session", token, id);
 	if (r < 0)
 		return r;
-	cache_drop(id);
+	cache_drop(id, true);
 	dn = dn_for(c, id);
 	if (!dn)
 		return -ENOMEM;
 	r = store_delete(s, dn);
 	free(dn);
+	/* Again after the delete: a read that began before it must not cache the token. */
+	cache_drop(id, true);
 	return r;
 }
 
@@ -340,9 +360,7 @@ int service_remove(struct store *s, const struct mm_config *c, const char *id)
 		return -ENOMEM;
 	r = store_delete(s, dn);
 	free(dn);
-	pthread_mutex_lock(&svc_lock);
-	secret_wipe(svc_cache, sizeof(svc_cache));
-	pthread_mutex_unlock(&svc_lock);
+	svc_cache_clear();
 	return r;
 }
 
@@ -353,6 +371,7 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
 	struct entry *e = NULL;
 	const char *stored;
 	long long t = mono();
+	unsigned long gen;
 	unsigned i;
 	char *dn = NULL;
 	int r;
@@ -369,6 +388,7 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
 		r = 0;
 		goto out;
 	}
+	gen = svc_gen;
 	pthread_mutex_unlock(&svc_lock);
 	dn = service_dn(c, id);
 	if (!dn) {
@@ -389,8 +409,10 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
 	}
 	if (c->service_cache_ttl) {
 		pthread_mutex_lock(&svc_lock);
-		memcpy(svc_cache[i].key, h, sizeof(h));
-		svc_cache[i].until = t + c->service_cache_ttl;
+		if (svc_gen == gen) {
+			memcpy(svc_cache[i].key, h, sizeof(h));
+			svc_cache[i].until = t + c->service_cache_ttl;
+		}
 		pthread_mutex_unlock(&svc_lock);
 	}
 	r = 0;

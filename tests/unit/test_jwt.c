@@ -397,6 +397,21 @@ static void test_claims(void **state)
 		   "\"iat\":1900000000,\"nonce\":\"n-123\",\"acr\":\"eidas1\"}");
 	check_claims_fail(c, &expect, "exp");
 	free(c);
+	/* not yet valid beyond the leeway; an exp that would overflow exp + leeway */
+	c = strdup("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"s\",\"exp\":1900000300,"
+		   "\"iat\":1900000000,\"nbf\":1900000120,\"nonce\":\"n-123\",\"acr\":\"eidas1\"}");
+	check_claims_fail(c, &expect, "nbf");
+	free(c);
+	c = strdup("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"s\",\"exp\":1900000300,"
+		   "\"iat\":1900000000,\"nbf\":\"1900000000\",\"nonce\":\"n-123\",\"acr\":\"eidas1\"}");
+	check_claims_fail(c, &expect, "nbf");
+	free(c);
+	c = strdup("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"s\",\"exp\":9223372036854775807,"
+		   "\"iat\":1900000000,\"nbf\":1900000030,\"nonce\":\"n-123\",\"acr\":\"eidas1\"}");
+	t = sign("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", c, rsa, false);
+	assert_int_equal(verify(t, &expect, &why), 0);
+	free(t);
+	free(c);
 	/* CIBA: no nonce expected */
 	struct idtoken_expect ciba = expect;
 	ciba.nonce = NULL;
