@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "account.h"
 #include "http.h"
 #include "log.h"
 #include "psc.h"
@@ -381,6 +383,19 @@ int api_sock_ecps_poll(struct req *r)
 		return req_fail(r, -ETIMEDOUT, "demande expirée");
 	if (st != ECPS_DONE)
 		return 0;
+	if (!r->admin) {
+		/* Only the account's own user may collect the approval it started. */
+		struct entry *me = NULL;
+		bool mine = account_by_uid(r, r->uid, &me) == 0 && !strcasecmp(me->dn, account);
+
+		entry_free(me);
+		if (!mine) {
+			dn_login(account, login, sizeof(login));
+			free(account);
+			sock_audit(r, "ecps", login, false, "request of another account");
+			return req_fail(r, -EACCES, "cette demande e-CPS n'est pas la vôtre");
+		}
+	}
 	if (!strcmp(mm_msg_get(r->in, "session") ?: "", "none")) {
 		/* PAM: the login is proven; the PAM session is opened by SESSION_OPEN. */
 		dn_login(account, login, sizeof(login));
