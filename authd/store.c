@@ -749,8 +749,13 @@ static int op_increment(LDAP *ld, void *p)
 	ldap_control_free(ctrl);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);
-	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0)
-		return -EHOSTDOWN;
+	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0) {
+		/* The increment may have been applied: not -EHOSTDOWN, which
+		 * with_conn would retry, counting a failure or a try twice. */
+		ldap_msgfree(res);
+		ldap_abandon_ext(ld, msgid, NULL, NULL);
+		return -EIO;
+	}
 	rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, &rctrls, 1);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);
