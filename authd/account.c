@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "account.h"
 #include "address.h"
@@ -440,9 +441,11 @@ static int resolve_member(struct req *r, struct entry **ret)
 			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
 	}
 	if (!r->admin) {
-		static const char *const pw_attr[] = {"userPassword", NULL};
+		static const char *const pw_attr[] = {"userPassword", "mmFailCount", "mmLockedUntil", NULL};
 		struct entry *p = NULL;
 		const char *pw = get(r, "member_password");
+		unsigned limit = r->cfg->lockout_threshold;
+		bool locked;
 
 		if (!pw) {
 			entry_free(m);
@@ -450,10 +453,35 @@ static int resolve_member(struct req *r, struct entry **ret)
 				"mot de passe du compte de connexion : champ obligatoire");
 		}
 		rc = store_read(r->store, m->dn, pw_attr, &p);
-		if (rc < 0 || secret_password_verify(entry_get(p, "userPassword"), pw) < 0) {
+		/* A password guess by another door than the login: it honours the
+		 * lockout and counts with the login failures (the next failed login
+		 * past the threshold locks the account). */
+		locked = rc == 0 &&
+			(store_parse_time(entry_get(p, "mmLockedUntil")) > now() ||
+				(limit && atoll(entry_get(p, "mmFailCount") ?: "0") >= limit));
+		if (rc < 0 || locked || secret_password_verify(entry_get(p, "userPassword"), pw) < 0) {
+			if (rc == 0 && !locked) {
+				long long n = 0;
+				int frc = store_increment(r->store, m->dn, "mmFailCount", 1, &n);
+
+				if (frc == -ESTALE) { /* first failure: no counter yet */
+					struct mods f;
+
+					mods_init(&f);
+					mods_add(&f, LDAP_MOD_ADD, "mmFailCount", "1");
+					frc = store_modify(r->store, m->dn, &f);
+					mods_free(&f);
+				}
+				if (frc < 0)
+					log_msg(LOG_WARNING, "%s: failure not counted: %s", get(r, "member"),
+						strerror(-frc));
+				if (r->cfg->fail_delay_ms)
+					usleep(r->cfg->fail_delay_ms * 1000u);
+			}
 			entry_free(p);
 			entry_free(m);
-			audit_req(r, "register-org-member-proof", get(r, "member"), false, "wrong password");
+			audit_req(r, "register-org-member-proof", get(r, "member"), false,
+				locked ? "account locked" : "wrong password");
 			return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
 		}
 		entry_free(p);

@@ -122,13 +122,17 @@ int mail_send(const struct mm_config *c, const char *to, const char *subject, co
 	if (c->smtp_user && c->smtp_password_file) {
 		FILE *f = fopen(c->smtp_password_file, "re");
 		char buf[256] = "";
-		if (f) {
-			if (fgets(buf, sizeof(buf), f))
-				buf[strcspn(buf, "\r\n")] = '\0';
-			fclose(f);
+		if (!f) {
+			log_msg(LOG_ERR, "smtp_password_file %s: %s", c->smtp_password_file, strerror(errno));
+			goto out;
 		}
+		if (fgets(buf, sizeof(buf), f))
+			buf[strcspn(buf, "\r\n")] = '\0';
+		fclose(f);
 		pw = strdup(buf);
 		secret_wipe(buf, sizeof(buf));
+		if (!pw)
+			goto out;
 		curl_easy_setopt(curl, CURLOPT_USERNAME, c->smtp_user);
 		curl_easy_setopt(curl, CURLOPT_PASSWORD, pw);
 	}

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "secret.h"
 
 #define REC_MAX 4096
+
+/* The temporary file is named after the process: one writer at a time. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* <offline_dir>/<keyed hash of the lower-cased identifier>: names reveal no login. */
 static int rec_path(const struct mm_config *c, const char *ident, char *out, size_t outsz)
@@ -48,9 +52,13 @@ static int write_rec(const struct mm_config *c, const char *ident, const char *t
 	if ((r = rec_path(c, ident, path, sizeof(path))) < 0)
 		return r;
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	pthread_mutex_lock(&write_lock);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		r = -errno;
+		pthread_mutex_unlock(&write_lock);
+		return r;
+	}
 	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
 		r = -EIO;
 	close(fd);
@@ -58,6 +66,7 @@ static int write_rec(const struct mm_config *c, const char *ident, const char *t
 		r = -errno;
 	if (r < 0)
 		unlink(tmp);
+	pthread_mutex_unlock(&write_lock);
 	return r;
 }
 

@@ -54,13 +54,15 @@ int secret_init(const char *key_file, unsigned long long opslimit, size_t memlim
 		r = -EINVAL;
 		goto out;
 	}
+	if (sem_init(&hashing, 0, parallel) < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "hashing semaphore: %s", strerror(errno));
+		sodium_memzero(hash_key, sizeof(hash_key));
+		goto out;
+	}
 	have_key = true;
 	ops = opslimit;
 	mem = memlimit;
-	if (sem_init(&hashing, 0, parallel) < 0) {
-		r = -errno;
-		goto out;
-	}
 	r = 0;
 out:
 	sodium_memzero(hex, sizeof(hex));
@@ -86,12 +88,13 @@ int secret_password_hash(const char *password, char out[SECRET_PWHASH_MAX])
 	r = crypto_pwhash_str_alg(h, password, strlen(password), ops, mem, crypto_pwhash_ALG_ARGON2ID13);
 	sem_post(&hashing);
 	if (r < 0)
-		return -ENOMEM;
-	if (strlen(PREFIX) + strlen(h) + 1 > SECRET_PWHASH_MAX)
-		return -ENAMETOOLONG;
-	snprintf(out, SECRET_PWHASH_MAX, "%s%s", PREFIX, h);
+		r = -ENOMEM;
+	else if (strlen(PREFIX) + strlen(h) + 1 > SECRET_PWHASH_MAX)
+		r = -ENAMETOOLONG;
+	else
+		snprintf(out, SECRET_PWHASH_MAX, "%s%s", PREFIX, h);
 	sodium_memzero(h, sizeof(h));
-	return 0;
+	return r;
 }
 
 int secret_password_verify(const char *stored, const char *password)

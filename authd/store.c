@@ -3,6 +3,7 @@
 #include <lber.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ struct store {
 	size_t n;
 	struct conn *conns;
 	char *bind_pw;
-	bool warned_down;
+	atomic_bool warned_down; /* set and read by concurrent conn_open */
 };
 
 static int map_ldap(int rc)
@@ -153,9 +154,8 @@ static int conn_open(struct store *s, LDAP **ret)
 	}
 	if (rc != LDAP_SUCCESS) {
 		int r = map_ldap(rc);
-		if (!s->warned_down)
+		if (!atomic_exchange(&s->warned_down, true))
 			log_msg(LOG_ERR, "directory %s: bind failed: %s", c->ldap_uri, ldap_err2string(rc));
-		s->warned_down = true;
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return r == -EACCES ? -EACCES : -EHOSTDOWN;
 	}
@@ -167,9 +167,8 @@ static int conn_open(struct store *s, LDAP **ret)
 			(void)ber_sockbuf_add_io(
 				sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_TRANSPORT, NULL);
 	}
-	if (s->warned_down)
+	if (atomic_exchange(&s->warned_down, false))
 		log_msg(LOG_NOTICE, "directory %s: connected again", c->ldap_uri);
-	s->warned_down = false;
 	*ret = ld;
 	return 0;
 }
@@ -750,8 +749,13 @@ static int op_increment(LDAP *ld, void *p)
 	ldap_control_free(ctrl);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);
-	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0)
-		return -EHOSTDOWN;
+	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0) {
+		/* The increment may have been applied: not -EHOSTDOWN, which
+		 * with_conn would retry, counting a failure or a try twice. */
+		ldap_msgfree(res);
+		ldap_abandon_ext(ld, msgid, NULL, NULL);
+		return -EIO;
+	}
 	rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, &rctrls, 1);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);

@@ -139,9 +139,12 @@ def test_org_registration_with_connection_accounts(authd, smtp, slapd):
 
 def test_org_needs_member_password_from_non_admin(authd, smtp, slapd):
     fields = org_fields("isabelle.martin@example.org", mail="contact2@example.org", name="Cabinet Test")
+    fails = int(entry(slapd, "isabelle.martin").get("mmFailCount", ["0"])[0])
     wrong = register(authd, smtp, "ORG", fields, password="Nope#2024", uid=NOBODY)
     assert wrong.returncode == 1 and wrong.json["status"] == -13, wrong.stdout
     assert slapd.search(SUFFIX, "(mmLoginMail=contact2@example.org)") == []
+    # A wrong guess counts like a failed login: no guessing beside the lockout.
+    assert entry(slapd, "isabelle.martin")["mmFailCount"] == [str(fails + 1)]
     ok = register(authd, smtp, "ORG", fields, password=PW, uid=NOBODY)
     assert ok.returncode == 0, ok.stdout
 
