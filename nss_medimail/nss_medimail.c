@@ -99,18 +99,6 @@ static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct mc_map maps[2];
 static long long map_tried[2];
 
-static void reset_after_fork(void)
-{
-	pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
-
-	map_lock = fresh;
-}
-
-__attribute__((constructor)) static void module_init(void)
-{
-	pthread_atfork(NULL, NULL, reset_after_fork);
-}
-
 /* Opens (again) the cache file of map idx; true when a current map is in place. */
 static bool map_refresh(int idx)
 {
@@ -691,6 +679,25 @@ struct ent {
 
 static struct ent pwent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_PWENT, .more = true};
 static struct ent grent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_GRENT, .more = true};
+
+/* A lock another thread held at fork() stays held for ever in the child: every
+ * lock of the module starts afresh there (the enumeration waits up to
+ * CALL_TIMEOUT_MS on the daemon with its lock held). */
+static void reset_after_fork(void)
+{
+	pthread_rwlock_t fresh_rw = PTHREAD_RWLOCK_INITIALIZER;
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	map_lock = fresh_rw;
+	neg_lock = fresh;
+	pwent.lock = fresh;
+	grent.lock = fresh;
+}
+
+__attribute__((constructor)) static void module_init(void)
+{
+	pthread_atfork(NULL, NULL, reset_after_fork);
+}
 
 static void ent_reset(struct ent *e)
 {
