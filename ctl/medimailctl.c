@@ -295,7 +295,7 @@ static int call(struct mm_msg *req)
 static char *prompt(const char *label, bool secret)
 {
 	struct termios old, t;
-	bool tty = isatty(STDIN_FILENO);
+	bool tty = isatty(STDIN_FILENO), noecho = false;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -305,10 +305,10 @@ static char *prompt(const char *label, bool secret)
 	if (secret && tty && tcgetattr(STDIN_FILENO, &old) == 0) {
 		t = old;
 		t.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+		noecho = tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0;
 	}
 	n = getline(&line, &cap, stdin);
-	if (secret && tty) {
+	if (noecho) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 		fputc('\n', stderr);
 	}
