@@ -147,6 +147,22 @@ static void json_fields(const struct mm_msg *m, size_t from, size_t to)
 	putchar('}');
 }
 
+/* A value from the daemon on a terminal: control characters (a newline that
+ * would forge another "key value" line, an escape sequence) shown escaped. */
+static void put_text(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
 static void print_reply(const struct mm_msg *rep)
 {
 	size_t first_rec = rep->nfields;
@@ -177,19 +193,28 @@ static void print_reply(const struct mm_msg *rep)
 		return;
 	}
 	if (rep->status < 0) {
-		fprintf(stderr, "medimailctl: %s\n",
-			rep->message && *rep->message ? rep->message : strerror(-rep->status));
-		for (size_t i = 0; i < rep->nfields; i++)
-			fprintf(stderr, "  %s: %s\n", rep->fields[i].key, rep->fields[i].value);
+		fputs("medimailctl: ", stderr);
+		put_text(stderr, rep->message && *rep->message ? rep->message : strerror(-rep->status));
+		fputc('\n', stderr);
+		for (size_t i = 0; i < rep->nfields; i++) {
+			fprintf(stderr, "  %s: ", rep->fields[i].key);
+			put_text(stderr, rep->fields[i].value);
+			fputc('\n', stderr);
+		}
 		return;
 	}
-	if (rep->message && *rep->message)
-		printf("%s\n", rep->message);
+	if (rep->message && *rep->message) {
+		put_text(stdout, rep->message);
+		putchar('\n');
+	}
 	for (size_t i = 0; i < rep->nfields; i++) {
-		if (!strcmp(rep->fields[i].key, "#"))
-			printf("%s---\n", i ? "" : "");
-		else
-			printf("%-16s %s\n", rep->fields[i].key, rep->fields[i].value);
+		if (!strcmp(rep->fields[i].key, "#")) {
+			printf("---\n");
+			continue;
+		}
+		printf("%-16s ", rep->fields[i].key);
+		put_text(stdout, rep->fields[i].value);
+		putchar('\n');
 	}
 }
 
