@@ -902,7 +902,14 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': socket_path = optarg; break;
 		case 'j': json = true; break;
-		case 't': timeout_ms = atoi(optarg) * 1000; break;
+		case 't': {
+			char *end;
+			long sec = strtol(optarg, &end, 10);
+
+			/* 0 (refused below) for what is not 1..86400 seconds: no int overflow */
+			timeout_ms = end != optarg && !*end && sec >= 1 && sec <= 86400 ? (int)sec * 1000 : 0;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
