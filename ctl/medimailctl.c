@@ -260,8 +260,10 @@ static int cmd_ecps(int argc, char **argv)
 		json_string(mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "");
 		printf("}\n");
 	} else {
-		printf("Code e-CPS : %s\nChoisissez ce code dans l'application e-CPS.\n",
+		fputs("Code e-CPS : ", stdout);
+		put_text(stdout,
 			mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "?");
+		puts("\nChoisissez ce code dans l'application e-CPS.");
 	}
 	fflush(stdout);
 	mm_msg_free(rep);
