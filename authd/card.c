@@ -1203,8 +1203,9 @@ static void monitor_free(struct monitor *m)
 	free(m);
 }
 
-/* Runs the configured command (no shell): argv split on blanks, MEDIMAIL_* in the environment. */
-static int removal_run(const struct monitor *m)
+/* Runs the configured command (no shell): argv split on blanks, MEDIMAIL_* in the environment.
+ * login: the caller's copy of m->login, which monitor_start() may rewrite meanwhile. */
+static int removal_run(const struct monitor *m, const char *login)
 {
 	char *copy = NULL, *argv[32], *save = NULL, *tok;
 	char env_login[300], env_action[40], env_token[80];
@@ -1214,7 +1215,7 @@ static int removal_run(const struct monitor *m)
 	pid_t pid;
 	int st = 0, r;
 
-	snprintf(env_login, sizeof(env_login), "MEDIMAIL_LOGIN=%s", m->login);
+	snprintf(env_login, sizeof(env_login), "MEDIMAIL_LOGIN=%s", login);
 	snprintf(env_action, sizeof(env_action), "MEDIMAIL_CARD_ACTION=%s", m->action);
 	snprintf(env_token, sizeof(env_token), "MEDIMAIL_CARD_TOKEN=%s", m->token);
 	if (m->command && *m->command) {
@@ -1224,7 +1225,7 @@ static int removal_run(const struct monitor *m)
 		if (!strcmp(m->action, "lock"))
 			snprintf(def, sizeof(def), "/usr/bin/loginctl lock-sessions");
 		else
-			snprintf(def, sizeof(def), "/usr/bin/loginctl terminate-user %s", m->login);
+			snprintf(def, sizeof(def), "/usr/bin/loginctl terminate-user %s", login);
 		copy = strdup(def);
 	}
 	if (!copy)
@@ -1288,7 +1289,7 @@ static void *monitor_main(void *arg)
 			snprintf(login, sizeof(login), "%s", m->login);
 			pthread_mutex_unlock(&monitors_lock);
 			ac.account = login;
-			rc = removal_run(m);
+			rc = removal_run(m, login);
 			audit(&ac, rc == 0, rc == 0 ? m->action : "removal command failed");
 		} else {
 			log_msg(LOG_WARNING, "card monitor for token %s ended: %s", m->token,

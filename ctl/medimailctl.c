@@ -147,6 +147,22 @@ static void json_fields(const struct mm_msg *m, size_t from, size_t to)
 	putchar('}');
 }
 
+/* A value from the daemon on a terminal: control characters (a newline that
+ * would forge another "key value" line, an escape sequence) shown escaped. */
+static void put_text(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
 static void print_reply(const struct mm_msg *rep)
 {
 	size_t first_rec = rep->nfields;
@@ -177,19 +193,28 @@ static void print_reply(const struct mm_msg *rep)
 		return;
 	}
 	if (rep->status < 0) {
-		fprintf(stderr, "medimailctl: %s\n",
-			rep->message && *rep->message ? rep->message : strerror(-rep->status));
-		for (size_t i = 0; i < rep->nfields; i++)
-			fprintf(stderr, "  %s: %s\n", rep->fields[i].key, rep->fields[i].value);
+		fputs("medimailctl: ", stderr);
+		put_text(stderr, rep->message && *rep->message ? rep->message : strerror(-rep->status));
+		fputc('\n', stderr);
+		for (size_t i = 0; i < rep->nfields; i++) {
+			fprintf(stderr, "  %s: ", rep->fields[i].key);
+			put_text(stderr, rep->fields[i].value);
+			fputc('\n', stderr);
+		}
 		return;
 	}
-	if (rep->message && *rep->message)
-		printf("%s\n", rep->message);
+	if (rep->message && *rep->message) {
+		put_text(stdout, rep->message);
+		putchar('\n');
+	}
 	for (size_t i = 0; i < rep->nfields; i++) {
-		if (!strcmp(rep->fields[i].key, "#"))
-			printf("%s---\n", i ? "" : "");
-		else
-			printf("%-16s %s\n", rep->fields[i].key, rep->fields[i].value);
+		if (!strcmp(rep->fields[i].key, "#")) {
+			printf("---\n");
+			continue;
+		}
+		printf("%-16s ", rep->fields[i].key);
+		put_text(stdout, rep->fields[i].value);
+		putchar('\n');
 	}
 }
 
@@ -235,8 +260,10 @@ static int cmd_ecps(int argc, char **argv)
 		json_string(mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "");
 		printf("}\n");
 	} else {
-		printf("Code e-CPS : %s\nChoisissez ce code dans l'application e-CPS.\n",
+		fputs("Code e-CPS : ", stdout);
+		put_text(stdout,
 			mm_msg_get(rep, "binding_message") ? mm_msg_get(rep, "binding_message") : "?");
+		puts("\nChoisissez ce code dans l'application e-CPS.");
 	}
 	fflush(stdout);
 	mm_msg_free(rep);
@@ -295,7 +322,7 @@ static int call(struct mm_msg *req)
 static char *prompt(const char *label, bool secret)
 {
 	struct termios old, t;
-	bool tty = isatty(STDIN_FILENO);
+	bool tty = isatty(STDIN_FILENO), noecho = false;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -305,10 +332,10 @@ static char *prompt(const char *label, bool secret)
 	if (secret && tty && tcgetattr(STDIN_FILENO, &old) == 0) {
 		t = old;
 		t.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+		noecho = tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0;
 	}
 	n = getline(&line, &cap, stdin);
-	if (secret && tty) {
+	if (noecho) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 		fputc('\n', stderr);
 	}
@@ -877,7 +904,14 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': socket_path = optarg; break;
 		case 'j': json = true; break;
-		case 't': timeout_ms = atoi(optarg) * 1000; break;
+		case 't': {
+			char *end;
+			long sec = strtol(optarg, &end, 10);
+
+			/* 0 (refused below) for what is not 1..86400 seconds: no int overflow */
+			timeout_ms = end != optarg && !*end && sec >= 1 && sec <= 86400 ? (int)sec * 1000 : 0;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}

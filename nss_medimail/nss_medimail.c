@@ -99,18 +99,6 @@ static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct mc_map maps[2];
 static long long map_tried[2];
 
-static void reset_after_fork(void)
-{
-	pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
-
-	map_lock = fresh;
-}
-
-__attribute__((constructor)) static void module_init(void)
-{
-	pthread_atfork(NULL, NULL, reset_after_fork);
-}
-
 /* Opens (again) the cache file of map idx; true when a current map is in place. */
 static bool map_refresh(int idx)
 {
@@ -458,86 +446,58 @@ static int lookup(
 	return r;
 }
 
-EXPORT enum nss_status _nss_medimail_getpwnam_r(
-	const char *name, struct passwd *pw, char *buf, size_t buflen, int *errnop)
+/* One by-key lookup as an NSS status; none: a key never served (root, -1, ""). errno is kept. */
+static enum nss_status key_lookup(int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t code,
+	const char *key, const char *value, bool none, int *errnop)
 {
 	int saved = errno, r;
-	struct pw_arg a = {.name = name, .pw = pw, .buf = buf, .buflen = buflen};
 	enum nss_status st;
 
-	if (bypassed()) {
-		*errnop = ENOENT;
-		errno = saved;
-		return NSS_STATUS_UNAVAIL;
-	}
-	r = !name || !*name ? -ENOENT
-			    : lookup(MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name);
+	/* Bypassed: NO_MAP maps to NSS_STATUS_UNAVAIL, ENOENT. */
+	r = bypassed() ? NO_MAP : none ? -ENOENT : lookup(idx, fn, a, negkind, code, key, value);
 	st = map_status(r, errnop);
 	errno = saved;
 	return st;
+}
+
+EXPORT enum nss_status _nss_medimail_getpwnam_r(
+	const char *name, struct passwd *pw, char *buf, size_t buflen, int *errnop)
+{
+	struct pw_arg a = {.name = name, .pw = pw, .buf = buf, .buflen = buflen};
+
+	return key_lookup(
+		MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name, !name || !*name, errnop);
 }
 
 EXPORT enum nss_status _nss_medimail_getpwuid_r(
 	uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
-	int saved = errno, r;
 	struct pw_arg a = {.id = (uint32_t)uid, .pw = pw, .buf = buf, .buflen = buflen};
-	enum nss_status st;
 	char num[16];
 
-	if (bypassed()) {
-		*errnop = ENOENT;
-		errno = saved;
-		return NSS_STATUS_UNAVAIL;
-	}
 	snprintf(num, sizeof(num), "%u", (unsigned)uid);
-	r = uid == 0 || uid == (uid_t)-1
-		? -ENOENT
-		: lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", num);
-	st = map_status(r, errnop);
-	errno = saved;
-	return st;
+	return key_lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", num,
+		uid == 0 || uid == (uid_t)-1, errnop);
 }
 
 EXPORT enum nss_status _nss_medimail_getgrnam_r(
 	const char *name, struct group *gr, char *buf, size_t buflen, int *errnop)
 {
-	int saved = errno, r;
 	struct pw_arg a = {.name = name, .gr = gr, .buf = buf, .buflen = buflen};
-	enum nss_status st;
 
-	if (bypassed()) {
-		*errnop = ENOENT;
-		errno = saved;
-		return NSS_STATUS_UNAVAIL;
-	}
-	r = !name || !*name ? -ENOENT
-			    : lookup(MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name);
-	st = map_status(r, errnop);
-	errno = saved;
-	return st;
+	return key_lookup(
+		MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name, !name || !*name, errnop);
 }
 
 EXPORT enum nss_status _nss_medimail_getgrgid_r(
 	gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop)
 {
-	int saved = errno, r;
 	struct pw_arg a = {.id = (uint32_t)gid, .gr = gr, .buf = buf, .buflen = buflen};
-	enum nss_status st;
 	char num[16];
 
-	if (bypassed()) {
-		*errnop = ENOENT;
-		errno = saved;
-		return NSS_STATUS_UNAVAIL;
-	}
 	snprintf(num, sizeof(num), "%u", (unsigned)gid);
-	r = gid == 0 || gid == (gid_t)-1
-		? -ENOENT
-		: lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", num);
-	st = map_status(r, errnop);
-	errno = saved;
-	return st;
+	return key_lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", num,
+		gid == 0 || gid == (gid_t)-1, errnop);
 }
 
 /* ------------------------------------------------------------ initgroups */
@@ -691,6 +651,25 @@ struct ent {
 
 static struct ent pwent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_PWENT, .more = true};
 static struct ent grent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_GRENT, .more = true};
+
+/* A lock another thread held at fork() stays held for ever in the child: every
+ * lock of the module starts afresh there (the enumeration waits up to
+ * CALL_TIMEOUT_MS on the daemon with its lock held). */
+static void reset_after_fork(void)
+{
+	pthread_rwlock_t fresh_rw = PTHREAD_RWLOCK_INITIALIZER;
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	map_lock = fresh_rw;
+	neg_lock = fresh;
+	pwent.lock = fresh;
+	grent.lock = fresh;
+}
+
+__attribute__((constructor)) static void module_init(void)
+{
+	pthread_atfork(NULL, NULL, reset_after_fork);
+}
 
 static void ent_reset(struct ent *e)
 {

@@ -642,11 +642,11 @@ static int password_login(pam_handle_t *pamh, const struct opts *o, const char *
 		rc = PAM_BUF_ERR;
 		goto out;
 	}
-	if (prompted)
-		(void)pam_set_item(pamh, PAM_AUTHTOK, password);
-	explicit_bzero(password, strlen(password));
 	rc = code_step(pamh, o, login, txn, then_link);
 	if (rc == PAM_SUCCESS) {
+		/* Only a complete login hands the password on to the modules below. */
+		if (prompted)
+			(void)pam_set_item(pamh, PAM_AUTHTOK, password);
 		*ret_login = login;
 		login = NULL;
 		if (then_link) {
