@@ -732,6 +732,24 @@ int account_confirm(struct req *r)
 	return 0;
 }
 
+/* The "login" field is required: the refusal every administrative request gives. */
+static int login_required(struct req *r)
+{
+	return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
+}
+
+/* The account named by the request's "login" field, or the reply's refusal. */
+static int account_named(struct req *r, struct entry **ret)
+{
+	int rc;
+
+	*ret = NULL;
+	if (!get(r, "login"))
+		return login_required(r);
+	rc = account_find(r, get(r, "login"), ret);
+	return rc < 0 ? store_fail(r, rc, get(r, "login")) : 0;
+}
+
 int account_confirm_resend(struct req *r)
 {
 	char token[SECRET_TOKEN_HEX], h[SECRET_HASH_HEX], expires[16];
@@ -741,10 +759,8 @@ int account_confirm_resend(struct req *r)
 
 	if (!r->admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
-	if (!get(r, "login"))
-		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
-	if ((rc = account_find(r, get(r, "login"), &e)) < 0)
-		return store_fail(r, rc, get(r, "login"));
+	if ((rc = account_named(r, &e)) < 0)
+		return rc;
 	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_PENDING_CONFIRMATION)) {
 		entry_free(e);
 		return req_fail(r, -EPERM, "ce compte n'attend pas de confirmation");
@@ -886,10 +902,8 @@ int account_validate(struct req *r)
 
 	if (!r->admin)
 		return req_fail(r, -EACCES, "réservé au centre de services (administrateurs)");
-	if (!get(r, "login"))
-		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
-	if ((rc = account_find(r, get(r, "login"), &e)) < 0)
-		return store_fail(r, rc, get(r, "login"));
+	if ((rc = account_named(r, &e)) < 0)
+		return rc;
 	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_PENDING_VALIDATION)) {
 		rc = req_fail(r, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide",
 			entry_get(e, "uid"), entry_get(e, "mmStatus"));
@@ -1163,11 +1177,11 @@ int account_set_status(struct req *r, const char *status)
 	if (!r->admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if (!get(r, "login"))
-		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
+		return login_required(r);
 	if (reason && validate_text(reason, 256) < 0)
 		return req_fail_field(r, "reason", "characters", "motif : texte de 256 octets au plus");
-	if ((rc = account_find(r, get(r, "login"), &e)) < 0)
-		return store_fail(r, rc, get(r, "login"));
+	if ((rc = account_named(r, &e)) < 0)
+		return rc;
 	cur = entry_get(e, "mmStatus");
 	if (!strcmp(cur, MM_STATUS_CLOSED)) {
 		rc = req_fail(r, -EPERM, "le compte %s est clos", entry_get(e, "uid"));
@@ -1216,12 +1230,12 @@ int account_convert(struct req *r)
 	if (!r->admin)
 		return req_fail(r, -EACCES, "réservé au centre de services (administrateurs)");
 	if (!get(r, "login"))
-		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
+		return login_required(r);
 	if (!rpps || validate_rpps(rpps) < 0)
 		return req_fail_field(r, "rpps", "check_digit",
 			"numéro RPPS : 11 chiffres dont une clé de contrôle (Luhn) valide");
-	if ((rc = account_find(r, get(r, "login"), &e)) < 0)
-		return store_fail(r, rc, get(r, "login"));
+	if ((rc = account_named(r, &e)) < 0)
+		return rc;
 	if (strcmp(entry_get(e, "mmAccountType"), MM_TYPE_INT)) {
 		rc = req_fail(r, -EPERM, "seul un compte INT se convertit en PER (type : %s)",
 			entry_get(e, "mmAccountType"));
@@ -1357,10 +1371,8 @@ int account_cgu_accept(struct req *r)
 	struct mods m;
 	int rc;
 
-	if (!get(r, "login"))
-		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
-	if ((rc = account_find(r, get(r, "login"), &e)) < 0)
-		return store_fail(r, rc, get(r, "login"));
+	if ((rc = account_named(r, &e)) < 0)
+		return rc;
 	if (!r->admin && !caller_owns(r, e)) {
 		entry_free(e);
 		return req_fail(r, -ENOENT, "%s : compte introuvable", get(r, "login"));
