@@ -1,5 +1,6 @@
 /* pam_medimail: the PAM module of medimail-auth. It gathers the inputs, asks medimail-authd and maps the answer; every rule lives in the daemon. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #define DATA_METHOD "pam_medimail_method" /* how pam_sm_authenticate succeeded, for the session */
 #define ECPS_TIMEOUT_DEFAULT 120
 #define ECPS_INTERVAL_MAX 60
+#define HOST_PASSWD "/etc/passwd"
 
 enum lang { FR, EN };
 
@@ -378,6 +380,33 @@ static void wipe_free(char *s)
 	}
 }
 
+/* A user the host itself knows (root, local accounts) is not ours: found in
+ * /etc/passwd read directly, never through NSS, so that our own NSS module
+ * is not asked and a down daemon cannot lock the console. */
+static bool host_user(const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char buf[16384];
+	bool found = false;
+	FILE *f = fopen(HOST_PASSWD, "re");
+
+	if (!f)
+		return false;
+	while (!found && fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0)
+		found = res && res->pw_name && !strcmp(res->pw_name, user);
+	fclose(f);
+	explicit_bzero(buf, sizeof(buf));
+	return found;
+}
+
+/* PAM_IGNORE for a host user, so the rest of the stack decides alone. */
+static int stand_aside(pam_handle_t *pamh, const struct opts *o, const char *user)
+{
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "%s is a local user of this host: ignored", user);
+	return PAM_IGNORE;
+}
+
 static int get_user(pam_handle_t *pamh, const struct opts *o, const char **ret)
 {
 	const char *user = NULL;
@@ -385,6 +414,8 @@ static int get_user(pam_handle_t *pamh, const struct opts *o, const char **ret)
 
 	if (r != PAM_SUCCESS || !user || !*user)
 		return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
+	if (host_user(user))
+		return stand_aside(pamh, o, user);
 	if (strlen(user) > USER_MAX) {
 		error_msg(pamh, o, M_BAD_USER, NULL);
 		return PAM_USER_UNKNOWN;
@@ -985,6 +1016,12 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
+	struct opts o;
+	const void *user = NULL;
+
+	parse_opts(pamh, argc, argv, &o);
+	if (pam_get_item(pamh, PAM_USER, &user) == PAM_SUCCESS && user && host_user(user))
+		return stand_aside(pamh, &o, user);
 	return PAM_SUCCESS;
 }
 
@@ -1227,6 +1264,9 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 	int r, rc = PAM_SUCCESS;
 
 	parse_opts(pamh, argc, argv, &o);
+	if (pam_get_item(pamh, PAM_USER, &data) == PAM_SUCCESS && data && host_user(data))
+		return stand_aside(pamh, &o, data);
+	data = NULL;
 	if (pam_get_data(pamh, DATA_SESSION, &data) == PAM_SUCCESS && data)
 		handle = data;
 	else

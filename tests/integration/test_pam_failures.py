@@ -13,8 +13,8 @@ import pytest
 
 import mmwire
 from mmstack import SUFFIX, Daemon, free_port
-from pamstack import (P_CODE, P_PASSWORD, PW, Codes, PamService, attrs_of, login_answers, pamclient, pamtester,
-                      register_med, uid_of)
+from pamstack import (P_CODE, P_PASSWORD, PW, Codes, InstalledStack, PamService, attrs_of, login_answers,
+                      pamclient, pamtester, register_med, uid_of)
 
 CONF = """fail_delay_ms = 50
 lockout_threshold = 5
@@ -370,3 +370,32 @@ def test_use_authtok_in_password_stack(state, fd, account, slapd):
     assert child.exitstatus == 0, child.before
     assert "Mot de passe" not in child.before.replace("Mot de passe changé", "")  # nothing prompted
     assert attrs_of(slapd, login)["userPassword"] != before
+
+
+def test_root_logs_in_when_daemon_is_down(state, slapd, smtp, account):
+    """The daemon (or slapd) down must not lock the console: root, known to the host, gets
+    PAM_IGNORE from every phase; a Medimail user is refused and told why."""
+    login, _ = account
+    d = Daemon(state, slapd, smtp.port, name="downd", extra=CONF).start()
+    svc = InstalledStack(state, d, "medimail-installed", {"root": "Racine#Locale1"},
+                         {"root": 0, login: uid_of(slapd, login)})
+    d.stop()
+    assert not d.socket.exists() or mmwire_unreachable(d.socket)
+    r = pamtester(svc, "root", ["authenticate", "acct_mgmt", "open_session", "close_session"],
+                  [(r"[Pp]assword: ", "Racine#Locale1")])
+    assert r.status == 0, r
+    assert "injoignable" not in r.output, r
+    r = pamtester(svc, login, ["acct_mgmt"], [])
+    assert r.status != 0, r
+    assert "Service d'authentification Medimail injoignable" in r.output, r
+    r = pamtester(svc, login, ["authenticate"], [(r"[Pp]assword: ", PW)])
+    assert r.status != 0, r
+    assert "Service d'authentification Medimail injoignable" in r.output, r
+
+
+def mmwire_unreachable(sock):
+    try:
+        mmwire.call(sock, mmwire.PING)
+    except OSError:
+        return True
+    return False
