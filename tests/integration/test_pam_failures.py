@@ -1,6 +1,7 @@
 """pam_medimail and the login requests when things go wrong: SMTP down, slapd stopped, the daemon
 gone or hung, hostile input, rate limits, callers that are not root, and many logins at once."""
 import concurrent.futures
+import json
 import os
 import re
 import signal
@@ -201,6 +202,30 @@ def test_rate_limits(state, slapd, smtp, authd, account):
         s = PamService(state, d, "medimail-rated")
         res = pamtester(s, login, ["authenticate"], [(P_PASSWORD, PW)])
         assert res.status != 0 and "Trop de tentatives : réessayez dans" in res.output
+    finally:
+        d.stop()
+
+
+def test_unprivileged_rhost_does_not_give_a_fresh_bucket(state, slapd, smtp, authd, account):
+    """rhost is the caller's word: from a non-root caller it must not name a new source bucket."""
+    login, _ = account
+    uid = uid_of(slapd, login)
+    d = Daemon(state, slapd, smtp.port, name="rhostd",
+               extra="fail_delay_ms = 0\nrate_per_account = 1000000\nrate_per_source = 3\n").start()
+    try:
+        prog = ("import sys, json, mmwire; print(json.dumps([mmwire.call(sys.argv[1], mmwire.AUTH_PASSWORD, "
+                "user=sys.argv[2], password=sys.argv[3], rhost=f'203.0.113.{i}').status for i in range(6)]))")
+        out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
+                              prog, str(d.socket), login, PW], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(HERE)), timeout=60)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)
+        assert got[:3] == [0, 0, 0] and got[3:] == [-11, -11, -11], got  # -EAGAIN
+        assert re.search(rf'caller="uid={uid}".*result="refused" reason="rate limit per source"', d.log_text())
+        # root (sshd, login) still names the remote host: each host has its own bucket
+        got = [mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW, rhost=f"198.51.100.{i}").status
+               for i in range(4)]
+        assert got == [0, 0, 0, 0], got
     finally:
         d.stop()
 
