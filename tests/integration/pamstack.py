@@ -173,7 +173,7 @@ def register_med(authd, smtp, validate=True, confirm=True, mail=None, password=P
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
     if confirm:
-        c = authd.ctl("confirm", smtp.token(mail))
+        c = authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n")
         assert c.returncode == 0, c.stdout
     if validate:
         v = authd.ctl("validate", login)
@@ -190,7 +190,7 @@ def register_org(authd, smtp, member, name):
                   "--region", "Occitanie", input="")
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
-    assert authd.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     v = authd.ctl("validate", login)
     assert v.returncode == 0, v.stdout
     return login, v.json["fields"].get("mss_address")

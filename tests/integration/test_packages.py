@@ -399,7 +399,7 @@ otp_resend_interval = 1
         login = ctl("register", "MED", "--password-stdin", "--login-mail", mail, "--sn", "INSTALLE" + stamp.upper(),
                     "--given-name", "Camille", "--raison-sociale", "Cabinet CI", "--region", "Occitanie",
                     input=password + "\n")["login"]
-        ctl("confirm", smtp.token(mail))
+        ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n")
         ctl("validate", login)
         uid = int(slapd.search(SUFFIX, f"(uid={login})", "uidNumber")[0]["uidNumber"][0])
 
