@@ -91,13 +91,14 @@ class Run:
         return f"Run(status={self.status}, output={self.output!r})"
 
 
-def pamtester(svc, user, ops, answers, uid=None, timeout=60, namespace=False):
+def pamtester(svc, user, ops, answers, uid=None, timeout=60, namespace=False, wrap=()):
     """Runs the real pamtester on a pty under pam_wrapper. answers: list of (prompt regex, answer
     or callable returning the answer); each prompt seen is answered by the first matching entry,
     which is then consumed unless it is marked with a trailing '*' in the regex.
     namespace=True: no pam_wrapper (it has only 36 config directories, so at most 36 processes at
-    once); the real libpam reads svc.dir bind-mounted over /etc/pam.d in a private mount namespace."""
-    cmd = ["pamtester", "-v", svc.name, user] + list(ops)
+    once); the real libpam reads svc.dir bind-mounted over /etc/pam.d in a private mount namespace.
+    wrap: a command prefix that ends by exec-ing its arguments."""
+    cmd = list(wrap) + ["pamtester", "-v", svc.name, user] + list(ops)
     if uid is not None:
         cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + cmd
     env = svc.env()

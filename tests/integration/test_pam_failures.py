@@ -418,6 +418,30 @@ def test_root_logs_in_when_daemon_is_down(state, slapd, smtp, account):
     assert "Service d'authentification Medimail injoignable" in r.output, r
 
 
+def test_user_of_another_nss_source_logs_in_when_daemon_is_down(state, slapd, smtp, account):
+    """A host user from another NSS source than files (here systemd's userdb, standing for sssd or
+    LDAP) is not ours either: ignored in every phase, daemon down or not."""
+    login, _ = account
+    d = Daemon(state, slapd, smtp.port, name="down2d", extra=CONF).start()
+    svc = InstalledStack(state, d, "medimail-installed2", {"annuaire-admin": "Annuaire#Local1"},
+                         {"annuaire-admin": 60123, login: uid_of(slapd, login)})
+    d.stop()
+    rec = svc.dir / "annuaire-admin.user"
+    rec.write_text('{"userName": "annuaire-admin", "uid": 60123, "gid": 60123, "homeDirectory": "/nonexistent"}\n')
+    nsswitch = svc.dir / "nsswitch.conf"
+    nsswitch.write_text("passwd: files [NOTFOUND=continue] systemd medimail\ngroup: files systemd medimail\n")
+    # A private /run holds the userdb record, a private /etc/nsswitch.conf names the sources.
+    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs /run && mkdir /run/userdb && cp "$0" /run/userdb/ && '
+            'mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', str(rec), str(nsswitch)]
+    r = pamtester(svc, "annuaire-admin", ["authenticate", "acct_mgmt", "open_session", "close_session"],
+                  [(r"[Pp]assword: ", "Annuaire#Local1")], wrap=wrap)
+    assert r.status == 0, r
+    assert "injoignable" not in r.output, r
+    r = pamtester(svc, login, ["acct_mgmt"], [], wrap=wrap)
+    assert r.status != 0 and "Service d'authentification Medimail injoignable" in r.output, r
+
+
 def mmwire_unreachable(sock):
     try:
         mmwire.call(sock, mmwire.PING)
