@@ -470,11 +470,30 @@ static bool host_user(const char *user)
 }
 
 /* PAM_IGNORE for a host user, so the rest of the stack decides alone. */
-static int stand_aside(pam_handle_t *pamh, const struct opts *o, const char *user)
+static int stand_aside(pam_handle_t *pamh, const struct opts *o)
 {
 	if (o->debug)
-		pam_syslog(pamh, LOG_DEBUG, "%s is a local user of this host: ignored", user);
+		pam_syslog(pamh, LOG_DEBUG, "a user of this host, not of Medimail: ignored");
 	return PAM_IGNORE;
+}
+
+static bool user_name_ok(const char *user)
+{
+	if (strlen(user) > USER_MAX)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* A PAM_USER already set that names a user of the host (setcred, close_session). */
+static bool host_user_item(pam_handle_t *pamh)
+{
+	const void *user = NULL;
+
+	return pam_get_item(pamh, PAM_USER, &user) == PAM_SUCCESS && user && user_name_ok(user) &&
+		host_user(user);
 }
 
 static int get_user(pam_handle_t *pamh, const struct opts *o, const char **ret)
@@ -484,17 +503,13 @@ static int get_user(pam_handle_t *pamh, const struct opts *o, const char **ret)
 
 	if (r != PAM_SUCCESS || !user || !*user)
 		return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
-	if (host_user(user))
-		return stand_aside(pamh, o, user);
-	if (strlen(user) > USER_MAX) {
+	if (!user_name_ok(user)) {
 		error_msg(pamh, o, M_BAD_USER, NULL);
 		return PAM_USER_UNKNOWN;
 	}
-	for (const unsigned char *p = (const unsigned char *)user; *p; p++)
-		if (*p < 0x20 || *p == 0x7f) {
-			error_msg(pamh, o, M_BAD_USER, NULL);
-			return PAM_USER_UNKNOWN;
-		}
+	/* After that check: only a well-formed name reaches the NSS modules. */
+	if (host_user(user))
+		return stand_aside(pamh, o);
 	*ret = user;
 	return PAM_SUCCESS;
 }
@@ -1087,11 +1102,10 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct opts o;
-	const void *user = NULL;
 
 	parse_opts(pamh, argc, argv, &o);
-	if (pam_get_item(pamh, PAM_USER, &user) == PAM_SUCCESS && user && host_user(user))
-		return stand_aside(pamh, &o, user);
+	if (host_user_item(pamh))
+		return stand_aside(pamh, &o);
 	return PAM_SUCCESS;
 }
 
@@ -1334,9 +1348,8 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 	int r, rc = PAM_SUCCESS;
 
 	parse_opts(pamh, argc, argv, &o);
-	if (pam_get_item(pamh, PAM_USER, &data) == PAM_SUCCESS && data && host_user(data))
-		return stand_aside(pamh, &o, data);
-	data = NULL;
+	if (host_user_item(pamh))
+		return stand_aside(pamh, &o);
 	if (pam_get_data(pamh, DATA_SESSION, &data) == PAM_SUCCESS && data)
 		handle = data;
 	else
