@@ -15,6 +15,7 @@
 #include "login.h"
 #include "mail.h"
 #include "offline.h"
+#include "ratelimit.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -265,17 +266,19 @@ static void handles_sweep(struct req *r)
 
 /* ------------------------------------------------------------ rate limits (per daemon) */
 
-#define RATE_SLOTS 4096
+#define RATE_SETS 2048 /* of RATELIMIT_WAYS buckets each */
 
-struct bucket {
-	uint64_t key;
-	double tokens;
-	long long stamp_ms;
-};
+static struct ratelimit *login_limits;
+static pthread_once_t login_limits_once = PTHREAD_ONCE_INIT;
 
-static struct bucket buckets[RATE_SLOTS];
-static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
+static void login_limits_init(void)
+{
+	/* A key of this process: callers choose the ids, never where they land. */
+	if (ratelimit_new(RATE_SETS, NULL, &login_limits) < 0)
+		login_limits = NULL;
+}
 
+/* For the offline failure table below. */
 static uint64_t fnv1a(const char *a, const char *b)
 {
 	uint64_t h = 1469598103934665603ull;
@@ -288,61 +291,43 @@ static uint64_t fnv1a(const char *a, const char *b)
 	return h | 1; /* 0 marks an empty slot */
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A token bucket of per_minute tokens; 0 means no limit. */
-static int rate_take(const char *kind, const char *key, unsigned per_minute, unsigned *ret_retry)
-{
-	uint64_t h;
-	struct bucket *b;
-	long long t = now_ms();
-	int r = 0;
-
-	if (per_minute == 0)
-		return 0;
-	h = fnv1a(kind, key);
-	pthread_mutex_lock(&rate_lock);
-	b = &buckets[h % RATE_SLOTS];
-	if (b->key != h) {
-		b->key = h;
-		b->tokens = per_minute;
-		b->stamp_ms = t;
-	}
-	b->tokens += (double)(t - b->stamp_ms) * per_minute / 60000.0;
-	if (b->tokens > per_minute)
-		b->tokens = per_minute;
-	b->stamp_ms = t;
-	if (b->tokens < 1.0) {
-		*ret_retry = (unsigned)((1.0 - b->tokens) * 60.0 / per_minute) + 1;
-		r = -EAGAIN;
-	} else {
-		b->tokens -= 1.0;
-	}
-	pthread_mutex_unlock(&rate_lock);
-	return r;
-}
-
 static int login_rate(struct req *r, const char *event, const char *account)
 {
 	char src[200], num[16];
-	unsigned retry = 0;
-	const char *why = NULL;
+	const char *rhost, *id, *why;
+	unsigned per_minute = account ? r->cfg->rate_per_account : r->cfg->rate_per_source, retry = 0;
+	struct rate_rule rule = {.burst = per_minute, .per_second = per_minute / 60.0};
+	int rc;
 
-	/* Called once per request without the account (the source bucket),
-	 * then once the account is known (its bucket). */
-	snprintf(src, sizeof(src), "%s/%s", r->caller, printable(login_field(r, "rhost")) ?: "-");
-	if (!account && rate_take("source", src, r->cfg->rate_per_source, &retry) < 0)
-		why = "rate limit per source";
-	else if (account && rate_take("account", account, r->cfg->rate_per_account, &retry) < 0)
-		why = "rate limit per account";
-	if (!why)
+	if (per_minute == 0)
 		return 0;
+	/* Called once per request without the account (the source bucket),
+	 * then once the account is known (its bucket). The source is the caller;
+	 * the remote host counts only when root says it (sshd, login; the HTTP
+	 * door, which runs as root, gives the peer it saw): any other caller
+	 * would name a new rhost for each fresh bucket. */
+	rhost = r->uid == 0 ? printable(login_field(r, "rhost")) : NULL;
+	if (rhost)
+		snprintf(src, sizeof(src), "%s/%s", r->caller, rhost);
+	else
+		snprintf(src, sizeof(src), "%s", r->caller);
+	id = account ? account : src;
+	pthread_once(&login_limits_once, login_limits_init);
+	rc = -ENOMEM;
+	if (login_limits)
+		rc = ratelimit_take(login_limits, account ? RATE_LOGIN_ACCOUNT : RATE_LOGIN_SOURCE, id,
+			strlen(id), &rule, ratelimit_now_ms(), &retry);
+	if (rc == 0)
+		return 0;
+	if (rc != -EAGAIN && rc != -ENOBUFS) {
+		/* Fail closed: no limit, no login. */
+		login_audit(r, event, NULL, account, false, "rate limit unavailable");
+		return req_fail(r, rc, "limite de tentatives indisponible");
+	}
+	if (rc == -ENOBUFS)
+		why = "rate limit table full";
+	else
+		why = account ? "rate limit per account" : "rate limit per source";
 	login_audit(r, event, NULL, account, false, why);
 	snprintf(num, sizeof(num), "%u", retry);
 	req_put(r, "retry_after", num);

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"              --department --raison-sociale --service --struct-type FINESS|SIRET|SIREN\n"
 		"              --struct-id --org-name --description --resp-sn --resp-given-name\n"
 		"              --resp-profession --resp-rpps --member LOGIN (ORG)\n"
-		"  confirm TOKEN          confirm an e-mail address with the token of the link\n"
+		"  confirm [--token-stdin]  confirm an e-mail address with the token of the link (asked\n"
+		"                         for on the terminal, or one line of stdin; never in argv)\n"
 		"  show [LOGIN]           show an account (your own without LOGIN)\n"
 		"  cgu accept LOGIN       record the acceptance of the terms of use\n"
 		"\n"
@@ -44,7 +45,8 @@ static void usage(FILE *f)
 		"              --struct-id --description --resp-sn --resp-given-name --resp-profession "
 		"--resp-rpps]\n"
 		"  password forgot LOGIN_MAIL     mail a single-use reset link\n"
-		"  password reset TOKEN [--password-stdin]\n"
+		"  password reset [--token-stdin] [--password-stdin]   the token of the mailed link, then\n"
+		"                         the new password (terminal, or lines of stdin in that order)\n"
 		"  signature list | signature add --title T --html H|--html-file F [--default yes]\n"
 		"  signature set ID [--title T] [--html H|--html-file F] [--default yes|no] | signature "
 		"remove ID\n"
@@ -56,7 +58,8 @@ static void usage(FILE *f)
 		"  delegate list | delegate add ADDRESS | delegate remove ADDRESS\n"
 		"  demat show | demat set yes|no\n"
 		"  device enrol NAME [--svg FILE] [--png FILE]   QR code for the Medimail Mobile app\n"
-		"  device list | device revoke ID | device complete CODE\n"
+		"  device list | device revoke ID | device complete [--code-stdin]  (code from the\n"
+		"                         terminal, or one line of stdin)\n"
 		"  device verify              (admin) reads a device credential on standard input\n"
 		"  Any --FIELD-file PATH sends the file's content as FIELD.\n"
 		"\n"
@@ -91,6 +94,9 @@ static void usage(FILE *f)
 		"  card link LOGIN [--pin-stdin]            link the card in the reader (administrators)\n"
 		"  card list [LOGIN]                        linked cards (your own without LOGIN)\n"
 		"  card unlink LOGIN FINGERPRINT            unlink a card (\"désassocier\")\n"
+		"\n"
+		"Single-use tokens, codes, PINs and passwords are never taken from the command line,\n"
+		"where every local user can read them.\n"
 		"\n"
 		"Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable.\n");
 }
@@ -355,6 +361,53 @@ static void free_secret(char *s)
 	}
 }
 
+/* A single-use secret (the token of a mailed link, a device code): from the
+ * terminal without echo, or one line of stdin with its --*-stdin flag. Never
+ * from argv: any local user reads /proc/PID/cmdline and could spend it first
+ * while we prompt for something else. */
+static char *single_use_read(
+	const char *cmd, const char *what, const char *label, const char *flag, bool from_stdin)
+{
+	char *s, *p;
+	size_t n;
+
+	if (!from_stdin && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "medimailctl: %s: no terminal to ask for the %s; use %s\n", cmd, what, flag);
+		return NULL;
+	}
+	s = prompt(label, true);
+	if (!s) {
+		fprintf(stderr, "medimailctl: %s: no %s given\n", cmd, what);
+		return NULL;
+	}
+	/* A pasted token may come with blanks around it. */
+	for (p = s; *p == ' ' || *p == '\t'; p++)
+		;
+	n = strlen(p);
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	memmove(s, p, n);
+	explicit_bzero(s + n, strlen(s + n));
+	if (!n) {
+		fprintf(stderr, "medimailctl: %s: no %s given\n", cmd, what);
+		free_secret(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The old "CMD TOKEN" form: refused, saying how to give it now. */
+static int single_use_on_argv(const char *cmd, const char *what, const char *flag)
+{
+	fprintf(stderr,
+		"medimailctl: %s: the %s is not taken from the command line, where every local user can read "
+		"it "
+		"and use it first; run \"medimailctl %s\" and paste it at the prompt, or give it on standard "
+		"input with %s (e.g. medimailctl %s %s < FILE)\n",
+		cmd, what, cmd, flag, cmd, flag);
+	return EXIT_USAGE;
+}
+
 static int add_or_die(struct mm_msg *m, const char *key, const char *value)
 {
 	int r = mm_msg_add(m, key, value);
@@ -549,23 +602,70 @@ static int simple(
 	return call(m);
 }
 
-/* password reset TOKEN: the new password from the terminal (twice) or --password-stdin. */
+/* CMD [FLAG]: one request whose only field is a single-use secret (confirm, device complete). */
+static int cmd_single_use(uint16_t code, const char *cmd, const char *key, const char *what,
+	const char *label, const char *flag, int argc, char **argv)
+{
+	struct mm_msg *m;
+	bool from_stdin = false;
+	char *secret;
+	int bad;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], flag)) {
+			from_stdin = true;
+		} else if (strncmp(argv[i], "--", 2)) {
+			return single_use_on_argv(cmd, what, flag);
+		} else {
+			fprintf(stderr, "medimailctl: %s: unexpected argument %s\n", cmd, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!(secret = single_use_read(cmd, what, label, flag, from_stdin)))
+		return EXIT_USAGE;
+	m = mm_msg_new(code, false);
+	bad = !m || add_or_die(m, key, secret) < 0;
+	free_secret(secret);
+	if (bad) {
+		mm_msg_free(m);
+		return EXIT_USAGE;
+	}
+	return call(m);
+}
+
+/* password reset: the token of the mailed link, then the new password (twice
+ * on a terminal); --token-stdin and --password-stdin read lines of stdin, in
+ * that order. */
 static int cmd_password_reset(int argc, char **argv)
 {
 	struct mm_msg *m;
-	bool pw_stdin = argc == 3 && !strcmp(argv[2], "--password-stdin");
-	char *pw, *again;
+	bool tok_stdin = false, pw_stdin = false;
+	char *token, *pw, *again;
 	int r;
 
-	if (argc != 2 && !pw_stdin) {
-		fprintf(stderr, "medimailctl: usage: password reset TOKEN [--password-stdin]\n");
-		return EXIT_USAGE;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--token-stdin")) {
+			tok_stdin = true;
+		} else if (!strcmp(argv[i], "--password-stdin")) {
+			pw_stdin = true;
+		} else if (strncmp(argv[i], "--", 2)) {
+			return single_use_on_argv("password reset", "token", "--token-stdin");
+		} else {
+			fprintf(stderr,
+				"medimailctl: usage: password reset [--token-stdin] [--password-stdin]\n");
+			return EXIT_USAGE;
+		}
 	}
+	token = single_use_read(
+		"password reset", "token", "Jeton du lien de réinitialisation", "--token-stdin", tok_stdin);
+	if (!token)
+		return EXIT_USAGE;
 	pw = prompt("Nouveau mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 chiffre, 1 "
 		    "caractère spécial)",
 		true);
 	if (!pw) {
 		fprintf(stderr, "medimailctl: no password given\n");
+		free_secret(token);
 		return EXIT_USAGE;
 	}
 	if (isatty(STDIN_FILENO) && !pw_stdin) {
@@ -574,13 +674,15 @@ static int cmd_password_reset(int argc, char **argv)
 			fprintf(stderr, "medimailctl: the two passwords differ\n");
 			free_secret(again);
 			free_secret(pw);
+			free_secret(token);
 			return EXIT_USAGE;
 		}
 		free_secret(again);
 	}
 	m = mm_msg_new(MM_REQ_PASSWORD_RESET, false);
-	r = !m || add_or_die(m, "token", argv[1]) < 0 || add_or_die(m, "password", pw) < 0;
+	r = !m || add_or_die(m, "token", token) < 0 || add_or_die(m, "password", pw) < 0;
 	free_secret(pw);
+	free_secret(token);
 	if (r) {
 		mm_msg_free(m);
 		return EXIT_USAGE;
@@ -700,7 +802,6 @@ static int cmd_settings(int argc, char **argv, bool *handled)
 		{"demat", "set", MM_REQ_DEMAT_SET, {"dematerialisation"}, 1, 1},
 		{"device", "list", MM_REQ_DEVICE_LIST, {NULL}, 0, 0},
 		{"device", "revoke", MM_REQ_DEVICE_REVOKE, {"id"}, 1, 1},
-		{"device", "complete", MM_REQ_DEVICE_COMPLETE, {"code"}, 1, 1},
 	};
 
 	*handled = true;
@@ -710,6 +811,9 @@ static int cmd_settings(int argc, char **argv, bool *handled)
 		return cmd_device_enrol(argc - 1, argv + 1);
 	if (argc == 2 && !strcmp(argv[0], "device") && !strcmp(argv[1], "verify"))
 		return cmd_device_verify();
+	if (argc >= 2 && !strcmp(argv[0], "device") && !strcmp(argv[1], "complete"))
+		return cmd_single_use(MM_REQ_DEVICE_COMPLETE, "device complete", "code", "code",
+			"Code d'association de l'appareil", "--code-stdin", argc - 1, argv + 1);
 	for (size_t i = 0; argc >= 2 && i < sizeof(t) / sizeof(t[0]); i++)
 		if (!strcmp(argv[0], t[i].group) && !strcmp(argv[1], t[i].verb))
 			return simple(t[i].code, argc - 1, argv + 1, t[i].keys, t[i].nkeys, t[i].nreq);
@@ -887,7 +991,6 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const k_login[] = {"login"};
-	static const char *const k_token[] = {"token"};
 	static const char *const k_org[] = {"org", "member"};
 	static const char *const k_q[] = {"q"};
 	static const char *const k_visibility[] = {"directory", "visible"};
@@ -928,7 +1031,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "register"))
 		return cmd_register(argc, argv);
 	if (!strcmp(cmd, "confirm"))
-		return simple(MM_REQ_CONFIRM, argc, argv, k_token, 1, 1);
+		return cmd_single_use(MM_REQ_CONFIRM, "confirm", "token", "token",
+			"Jeton du lien de confirmation", "--token-stdin", argc, argv);
 	if (!strcmp(cmd, "resend-confirmation"))
 		return simple(MM_REQ_CONFIRM_RESEND, argc, argv, k_login, 1, 1);
 	if (!strcmp(cmd, "validate"))

@@ -1,5 +1,8 @@
 /* pam_medimail: the PAM module of medimail-auth. It gathers the inputs, asks medimail-authd and maps the answer; every rule lives in the daemon. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <nss.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +29,9 @@
 #define DATA_METHOD "pam_medimail_method" /* how pam_sm_authenticate succeeded, for the session */
 #define ECPS_TIMEOUT_DEFAULT 120
 #define ECPS_INTERVAL_MAX 60
+#define HOST_PASSWD "/etc/passwd"
+#define HOST_NSSWITCH "/etc/nsswitch.conf"
+#define NSS_SOURCE_MAX 32
 
 enum lang { FR, EN };
 
@@ -378,6 +384,118 @@ static void wipe_free(char *s)
 	}
 }
 
+typedef enum nss_status (*getpwnam_r_fn)(const char *, struct passwd *, char *, size_t, int *);
+
+/* Asks one NSS source the way glibc does, through its module's entry point.
+ * The handle is kept, as glibc keeps it: a module may own thread keys. */
+static bool nss_source_knows(const char *source, const char *user)
+{
+	char lib[NSS_SOURCE_MAX + 16], sym[NSS_SOURCE_MAX + 24], buf[16384];
+	struct passwd pw;
+	getpwnam_r_fn fn;
+	void *h;
+	int err = 0;
+	bool found;
+
+	snprintf(lib, sizeof(lib), "libnss_%s.so.2", source);
+	snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", source);
+	if (!(h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL)))
+		return false;
+	fn = (getpwnam_r_fn)dlsym(h, sym);
+	found = fn && fn(user, &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
+	explicit_bzero(buf, sizeof(buf));
+	return found;
+}
+
+static bool nss_source_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n < NSS_SOURCE_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* The passwd sources of nsswitch.conf but files (read directly) and ours
+ * (never asked: the daemon may be down, and a host name is never ours). */
+static bool other_source_knows(const char *user)
+{
+	FILE *f = fopen(HOST_NSSWITCH, "re");
+	char *line = NULL, *tok, *save = NULL;
+	size_t cap = 0;
+	bool found = false, action = false;
+
+	if (!f)
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		char *p = line + strspn(line, " \t");
+
+		p[strcspn(p, "#\n")] = '\0';
+		if (strncmp(p, "passwd:", 7))
+			continue;
+		for (tok = strtok_r(p + 7, " \t", &save); tok && !found; tok = strtok_r(NULL, " \t", &save)) {
+			/* [STATUS=action] items name no source. */
+			if (strchr(tok, '['))
+				action = true;
+			if (action) {
+				action = !strchr(tok, ']');
+				continue;
+			}
+			if (nss_source_name(tok) && strcmp(tok, "files") && strcmp(tok, "medimail"))
+				found = nss_source_knows(tok, user);
+		}
+		break;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* A user the host itself knows (root, local or directory administrators) is
+ * not ours: in /etc/passwd, read directly, or in another NSS source than
+ * medimail. Our own NSS module is never asked, so a down daemon cannot lock
+ * the console. */
+static bool host_user(const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char buf[16384];
+	bool found = false;
+	FILE *f = fopen(HOST_PASSWD, "re");
+
+	if (f) {
+		while (!found && fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0)
+			found = res && res->pw_name && !strcmp(res->pw_name, user);
+		fclose(f);
+		explicit_bzero(buf, sizeof(buf));
+	}
+	return found || other_source_knows(user);
+}
+
+/* PAM_IGNORE for a host user, so the rest of the stack decides alone. */
+static int stand_aside(pam_handle_t *pamh, const struct opts *o)
+{
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "a user of this host, not of Medimail: ignored");
+	return PAM_IGNORE;
+}
+
+static bool user_name_ok(const char *user)
+{
+	if (strlen(user) > USER_MAX)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* A PAM_USER already set that names a user of the host (setcred, close_session). */
+static bool host_user_item(pam_handle_t *pamh)
+{
+	const void *user = NULL;
+
+	return pam_get_item(pamh, PAM_USER, &user) == PAM_SUCCESS && user && user_name_ok(user) &&
+		host_user(user);
+}
+
 static int get_user(pam_handle_t *pamh, const struct opts *o, const char **ret)
 {
 	const char *user = NULL;
@@ -385,15 +503,13 @@ static int get_user(pam_handle_t *pamh, const struct opts *o, const char **ret)
 
 	if (r != PAM_SUCCESS || !user || !*user)
 		return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
-	if (strlen(user) > USER_MAX) {
+	if (!user_name_ok(user)) {
 		error_msg(pamh, o, M_BAD_USER, NULL);
 		return PAM_USER_UNKNOWN;
 	}
-	for (const unsigned char *p = (const unsigned char *)user; *p; p++)
-		if (*p < 0x20 || *p == 0x7f) {
-			error_msg(pamh, o, M_BAD_USER, NULL);
-			return PAM_USER_UNKNOWN;
-		}
+	/* After that check: only a well-formed name reaches the NSS modules. */
+	if (host_user(user))
+		return stand_aside(pamh, o);
 	*ret = user;
 	return PAM_SUCCESS;
 }
@@ -985,6 +1101,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
+	struct opts o;
+
+	parse_opts(pamh, argc, argv, &o);
+	if (host_user_item(pamh))
+		return stand_aside(pamh, &o);
 	return PAM_SUCCESS;
 }
 
@@ -1227,6 +1348,8 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 	int r, rc = PAM_SUCCESS;
 
 	parse_opts(pamh, argc, argv, &o);
+	if (host_user_item(pamh))
+		return stand_aside(pamh, &o);
 	if (pam_get_data(pamh, DATA_SESSION, &data) == PAM_SUCCESS && data)
 		handle = data;
 	else

@@ -83,7 +83,7 @@ register() {
   else
     printf '%s\n' "$pw" | ctl register "$type" --password-stdin "$@" >/dev/null
   fi
-  ctl confirm "$(token_for "$mail")" >/dev/null
+  token_for "$mail" | ctl confirm --token-stdin >/dev/null
   login=$(ctl --json show "$mail" | sed -n 's/.*"login":"\([^"]*\)".*/\1/p')
   ctl validate "$login" >/dev/null
 }
@@ -117,7 +117,7 @@ Try next:
   build/ctl/medimailctl --socket $sock show pharmacie-du-centre
   build/ctl/medimailctl --socket $sock register PER        # the interactive form
   $py scripts/mailread.py $MM_STATE/mail list               # the mails sent
-  build/ctl/medimailctl --socket $sock confirm TOKEN; build/ctl/medimailctl --socket $sock validate LOGIN
+  build/ctl/medimailctl --socket $sock confirm   # paste the token; then: ... validate LOGIN
   ldapsearch -LLL -Y EXTERNAL -H $(MM_STATE=$MM_STATE "$top/scripts/slapd.sh" url | sed -n 2p) -b ou=people,$suffix uid mmMssAddress
   make stop
 TXT

@@ -54,7 +54,7 @@ def main():
             r = d.ctl("register", "MED", "--password-stdin", "--login-mail", mail, "--sn", f"MODELE{'AB'[i]}",
                       "--given-name", "Bench", "--region", "Occitanie", input=PW + "\n", check=0)
             login = r.json["fields"]["login"]
-            d.ctl("confirm", smtp.token(mail), check=0)
+            d.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n", check=0)
             d.ctl("validate", login, check=0)
             pw_hash = slapd.search(SUFFIX, f"(uid={login})", "userPassword")[0]["userPassword"][0]
             ldif, users = [], []

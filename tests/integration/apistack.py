@@ -169,7 +169,7 @@ def register_active(authd, smtp, kind, fields, mail):
     r = authd.ctl(*args, input=PW + "\n")
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
-    c = authd.ctl("confirm", smtp.token(mail))
+    c = authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n")
     assert c.returncode == 0, c.stdout
     v = authd.ctl("validate", login)
     assert v.returncode == 0, v.stdout

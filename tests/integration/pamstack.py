@@ -91,13 +91,14 @@ class Run:
         return f"Run(status={self.status}, output={self.output!r})"
 
 
-def pamtester(svc, user, ops, answers, uid=None, timeout=60, namespace=False):
+def pamtester(svc, user, ops, answers, uid=None, timeout=60, namespace=False, wrap=()):
     """Runs the real pamtester on a pty under pam_wrapper. answers: list of (prompt regex, answer
     or callable returning the answer); each prompt seen is answered by the first matching entry,
     which is then consumed unless it is marked with a trailing '*' in the regex.
     namespace=True: no pam_wrapper (it has only 36 config directories, so at most 36 processes at
-    once); the real libpam reads svc.dir bind-mounted over /etc/pam.d in a private mount namespace."""
-    cmd = ["pamtester", "-v", svc.name, user] + list(ops)
+    once); the real libpam reads svc.dir bind-mounted over /etc/pam.d in a private mount namespace.
+    wrap: a command prefix that ends by exec-ing its arguments."""
+    cmd = list(wrap) + ["pamtester", "-v", svc.name, user] + list(ops)
     if uid is not None:
         cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + cmd
     env = svc.env()
@@ -173,7 +174,7 @@ def register_med(authd, smtp, validate=True, confirm=True, mail=None, password=P
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
     if confirm:
-        c = authd.ctl("confirm", smtp.token(mail))
+        c = authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n")
         assert c.returncode == 0, c.stdout
     if validate:
         v = authd.ctl("validate", login)
@@ -190,7 +191,7 @@ def register_org(authd, smtp, member, name):
                   "--region", "Occitanie", input="")
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
-    assert authd.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     v = authd.ctl("validate", login)
     assert v.returncode == 0, v.stdout
     return login, v.json["fields"].get("mss_address")
@@ -208,3 +209,61 @@ def ldap_modify(slapd, ldif):
     r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+PROFILE = TOP / "conf/pam-configs/medimail"
+NSS_WRAPPER = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
+PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+PAM_DIR = "/lib/x86_64-linux-gnu/security"
+
+
+def profile_lines(section):
+    """The lines of one section (Auth, Account, ...) of the pam-auth-update profile."""
+    lines, cur = [], None
+    for line in PROFILE.read_text().splitlines():
+        if line and not line[0].isspace():
+            cur = line[:-1] if line.endswith(":") else None
+        elif cur == section and line.strip():
+            lines.append(line.strip())
+    assert lines, section
+    return lines
+
+
+class InstalledStack(PamService):
+    """A service shaped like the common-* files pam-auth-update writes with pam_unix and this
+    profile: the profile's own lines, unchanged but for the module path and socket. pam_matrix
+    holds pam_unix's place in auth (root's real password is not the tests' to know); the
+    account and session stacks use the real pam_unix."""
+
+    def __init__(self, state: Path, daemon, name, local_passwords, nss_users):
+        """local_passwords: {user: password} for pam_matrix; nss_users: {user: uid}, what NSS
+        (files, then the medimail module's cache) resolves, served by nss_wrapper."""
+        super().__init__(state, daemon, name)
+        self.passdb = self.dir / f"{name}.passdb"
+        self.passdb.write_text("".join(f"{u}:{p}:{name}\n" for u, p in local_passwords.items()))
+        os.chmod(self.passdb, 0o600)
+        self.nss_passwd = self.dir / f"{name}.passwd"
+        # "*" as nss_medimail answers; root's "x" sends pam_unix to the real /etc/shadow.
+        self.nss_passwd.write_text("".join(f"{u}:{'x' if uid == 0 else '*'}:{uid}:{uid}::/home/{u}:/bin/sh\n"
+                                           for u, uid in nss_users.items()))
+        self.nss_group = self.dir / f"{name}.group"
+        self.nss_group.write_text("".join(f"{u}:x:{uid}:\n" for u, uid in nss_users.items()))
+
+        def ours(line):
+            # pam-auth-update turns "end" into the jump over the rest of the primary block.
+            return (line.replace("pam_medimail.so", f"{MODULE} socket={self.socket}")
+                    .replace("success=end", "success=1"))
+        lines = [f"auth [success=2 default=ignore] {PAM_MATRIX} passdb={self.passdb}"]
+        lines += [f"auth {ours(line)}" for line in profile_lines("Auth")]
+        lines += [f"auth requisite {PAM_DIR}/pam_deny.so", f"auth required {PAM_DIR}/pam_permit.so"]
+        lines += [f"account [success=1 new_authtok_reqd=done default=ignore] {PAM_DIR}/pam_unix.so",
+                  f"account requisite {PAM_DIR}/pam_deny.so", f"account required {PAM_DIR}/pam_permit.so"]
+        lines += [f"account {ours(line)}" for line in profile_lines("Account")]
+        lines += [f"session [default=1] {PAM_DIR}/pam_permit.so", f"session requisite {PAM_DIR}/pam_deny.so",
+                  f"session required {PAM_DIR}/pam_permit.so", f"session required {PAM_DIR}/pam_unix.so"]
+        lines += [f"session {ours(line)}" for line in profile_lines("Session")]
+        (self.dir / name).write_text("\n".join(lines) + "\n")
+
+    def env(self):
+        return dict(super().env(), LD_PRELOAD=f"{PAM_WRAPPER} {NSS_WRAPPER}", NSS_WRAPPER_PASSWD=str(self.nss_passwd),
+                    NSS_WRAPPER_GROUP=str(self.nss_group))

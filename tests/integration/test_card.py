@@ -25,7 +25,7 @@ def account(authd, smtp, kind, fields, mail):
     r = authd.ctl(*args, input=PW + "\n")
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
-    assert authd.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     assert authd.ctl("validate", login).returncode == 0
     return login
 

@@ -49,7 +49,7 @@ def full_registration(authd, smtp, kind, fields, mail, validate=True):
     r = register(authd, kind, fields)
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
-    assert authd.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     if validate:
         v = authd.ctl("validate", login)
         assert v.returncode == 0, v.stdout

@@ -3,9 +3,10 @@ slapd and the SMTP sink: registration of each type, confirmation, validation,
 status changes, conversion, ORG connection accounts, and every refusal."""
 import subprocess
 
+import pexpect
 import pytest
 
-from mmstack import SUFFIX, NOBODY, int_fields, med_fields, org_fields, per_fields
+from mmstack import BUILD, SUFFIX, NOBODY, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
 
@@ -20,7 +21,7 @@ def register(authd, smtp, kind, fields, password=PW, uid=None):
 
 def confirm(authd, smtp, mail):
     token = smtp.token(mail)
-    return authd.ctl("confirm", token)
+    return authd.ctl("confirm", "--token-stdin", input=token + "\n")
 
 
 def entry(slapd, login):
@@ -199,12 +200,34 @@ def test_validate_requires_confirmation(authd, smtp, slapd):
 def test_confirmation_link_is_single_use(authd, smtp, slapd):
     r = register(authd, smtp, "MED", med_fields("once@example.org", "ONCE", "Only"))
     token = smtp.token("once@example.org")
-    assert authd.ctl("confirm", token).returncode == 0
-    again = authd.ctl("confirm", token)
+    assert authd.ctl("confirm", "--token-stdin", input=token + "\n").returncode == 0
+    again = authd.ctl("confirm", "--token-stdin", input=token + "\n")
     assert again.returncode == 1 and again.json["status"] == -2
-    assert authd.ctl("confirm", "0" * 64).returncode == 1
-    assert authd.ctl("confirm", "not-a-token").json["fields"]["field"] == "token"
+    assert authd.ctl("confirm", "--token-stdin", input="0" * 64 + "\n").returncode == 1
+    assert authd.ctl("confirm", "--token-stdin", input="not-a-token\n").json["fields"]["field"] == "token"
     assert r.returncode == 0
+
+
+def test_confirm_token_never_on_command_line(authd, smtp, slapd):
+    """The old "confirm TOKEN" form put a single-use token where every local user reads it: it is
+    refused with the way to give it, without spending it; the prompt takes it unechoed."""
+    r = register(authd, smtp, "MED", med_fields("argv.jeton@example.org", "ARGVJETON", "Anne"))
+    token = smtp.token("argv.jeton@example.org")
+    old = authd.ctl("confirm", token)
+    assert old.returncode == 2 and "--token-stdin" in old.stderr and "command line" in old.stderr, old
+    assert entry(slapd, r.json["fields"]["login"])["mmStatus"] == ["pending-confirmation"]
+    child = pexpect.spawn(str(BUILD / "ctl/medimailctl"), ["--socket", str(authd.socket), "confirm"],
+                          encoding="utf-8", timeout=30)
+    child.expect("Jeton du lien de confirmation : ")
+    assert cmdlines_holding(token) == []
+    child.sendline(token)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and token not in child.before, child.before
+    assert entry(slapd, r.json["fields"]["login"])["mmStatus"] != ["pending-confirmation"]
+    # no terminal and no --token-stdin: refused, not read from a pipe by surprise
+    piped = authd.ctl("confirm", input=token + "\n")
+    assert piped.returncode == 2 and "--token-stdin" in piped.stderr
 
 
 def test_confirmation_resend_replaces_the_link(authd, smtp, slapd):
@@ -214,8 +237,8 @@ def test_confirmation_resend_replaces_the_link(authd, smtp, slapd):
     assert authd.ctl("resend-confirmation", r.json["fields"]["login"]).returncode == 0
     second = smtp.wait_message("resend@example.org", r"jeton=([0-9a-f]{64})", count_before=n).group(1)
     assert second != first
-    assert authd.ctl("confirm", first).returncode == 1
-    assert authd.ctl("confirm", second).returncode == 0
+    assert authd.ctl("confirm", "--token-stdin", input=first + "\n").returncode == 1
+    assert authd.ctl("confirm", "--token-stdin", input=second + "\n").returncode == 0
 
 
 def test_cgu_acceptance_recorded_once(authd, smtp, slapd):

@@ -212,6 +212,9 @@ def test_install_run_purge(debs, clean_system, tmp_path, slapd):
                                                               "common-session")}
     for f, text in common.items():
         assert "pam_medimail.so" in text, f
+    # host users get PAM_IGNORE from the module: the account line must not turn it into "bad"
+    acct = [line for line in common["common-account"].splitlines() if "pam_medimail.so" in line]
+    assert len(acct) == 1 and "ignore=ignore" in acct[0] and "default=bad" in acct[0], acct
     # reinstalling the modules adds nothing twice
     sh("dpkg", "-i", str(debs["libnss-medimail"]), str(debs["libpam-medimail"]))
     assert Path("/etc/nsswitch.conf").read_text() == nsswitch
@@ -399,7 +402,7 @@ otp_resend_interval = 1
         login = ctl("register", "MED", "--password-stdin", "--login-mail", mail, "--sn", "INSTALLE" + stamp.upper(),
                     "--given-name", "Camille", "--raison-sociale", "Cabinet CI", "--region", "Occitanie",
                     input=password + "\n")["login"]
-        ctl("confirm", smtp.token(mail))
+        ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n")
         ctl("validate", login)
         uid = int(slapd.search(SUFFIX, f"(uid={login})", "uidNumber")[0]["uidNumber"][0])
 

@@ -1,6 +1,7 @@
 """pam_medimail and the login requests when things go wrong: SMTP down, slapd stopped, the daemon
 gone or hung, hostile input, rate limits, callers that are not root, and many logins at once."""
 import concurrent.futures
+import json
 import os
 import re
 import signal
@@ -13,8 +14,8 @@ import pytest
 
 import mmwire
 from mmstack import SUFFIX, Daemon, free_port
-from pamstack import (P_CODE, P_PASSWORD, PW, Codes, PamService, attrs_of, login_answers, pamclient, pamtester,
-                      register_med, uid_of)
+from pamstack import (P_CODE, P_PASSWORD, PW, Codes, InstalledStack, PamService, attrs_of, login_answers,
+                      pamclient, pamtester, register_med, uid_of)
 
 CONF = """fail_delay_ms = 50
 lockout_threshold = 5
@@ -205,6 +206,30 @@ def test_rate_limits(state, slapd, smtp, authd, account):
         d.stop()
 
 
+def test_unprivileged_rhost_does_not_give_a_fresh_bucket(state, slapd, smtp, authd, account):
+    """rhost is the caller's word: from a non-root caller it must not name a new source bucket."""
+    login, _ = account
+    uid = uid_of(slapd, login)
+    d = Daemon(state, slapd, smtp.port, name="rhostd",
+               extra="fail_delay_ms = 0\nrate_per_account = 1000000\nrate_per_source = 3\n").start()
+    try:
+        prog = ("import sys, json, mmwire; print(json.dumps([mmwire.call(sys.argv[1], mmwire.AUTH_PASSWORD, "
+                "user=sys.argv[2], password=sys.argv[3], rhost=f'203.0.113.{i}').status for i in range(6)]))")
+        out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
+                              prog, str(d.socket), login, PW], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(HERE)), timeout=60)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)
+        assert got[:3] == [0, 0, 0] and got[3:] == [-11, -11, -11], got  # -EAGAIN
+        assert re.search(rf'caller="uid={uid}".*result="refused" reason="rate limit per source"', d.log_text())
+        # root (sshd, login) still names the remote host: each host has its own bucket
+        got = [mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW, rhost=f"198.51.100.{i}").status
+               for i in range(4)]
+        assert got == [0, 0, 0, 0], got
+    finally:
+        d.stop()
+
+
 def test_use_first_pass(state, fd, codes, account):
     """pam_wrapper's pam_set_items puts PAM_AUTHTOK before us; use_first_pass takes it without prompting."""
     login, mail = account
@@ -370,3 +395,56 @@ def test_use_authtok_in_password_stack(state, fd, account, slapd):
     assert child.exitstatus == 0, child.before
     assert "Mot de passe" not in child.before.replace("Mot de passe changé", "")  # nothing prompted
     assert attrs_of(slapd, login)["userPassword"] != before
+
+
+def test_root_logs_in_when_daemon_is_down(state, slapd, smtp, account):
+    """The daemon (or slapd) down must not lock the console: root, known to the host, gets
+    PAM_IGNORE from every phase; a Medimail user is refused and told why."""
+    login, _ = account
+    d = Daemon(state, slapd, smtp.port, name="downd", extra=CONF).start()
+    svc = InstalledStack(state, d, "medimail-installed", {"root": "Racine#Locale1"},
+                         {"root": 0, login: uid_of(slapd, login)})
+    d.stop()
+    assert not d.socket.exists() or mmwire_unreachable(d.socket)
+    r = pamtester(svc, "root", ["authenticate", "acct_mgmt", "open_session", "close_session"],
+                  [(r"[Pp]assword: ", "Racine#Locale1")])
+    assert r.status == 0, r
+    assert "injoignable" not in r.output, r
+    r = pamtester(svc, login, ["acct_mgmt"], [])
+    assert r.status != 0, r
+    assert "Service d'authentification Medimail injoignable" in r.output, r
+    r = pamtester(svc, login, ["authenticate"], [(r"[Pp]assword: ", PW)])
+    assert r.status != 0, r
+    assert "Service d'authentification Medimail injoignable" in r.output, r
+
+
+def test_user_of_another_nss_source_logs_in_when_daemon_is_down(state, slapd, smtp, account):
+    """A host user from another NSS source than files (here systemd's userdb, standing for sssd or
+    LDAP) is not ours either: ignored in every phase, daemon down or not."""
+    login, _ = account
+    d = Daemon(state, slapd, smtp.port, name="down2d", extra=CONF).start()
+    svc = InstalledStack(state, d, "medimail-installed2", {"annuaire-admin": "Annuaire#Local1"},
+                         {"annuaire-admin": 60123, login: uid_of(slapd, login)})
+    d.stop()
+    rec = svc.dir / "annuaire-admin.user"
+    rec.write_text('{"userName": "annuaire-admin", "uid": 60123, "gid": 60123, "homeDirectory": "/nonexistent"}\n')
+    nsswitch = svc.dir / "nsswitch.conf"
+    nsswitch.write_text("passwd: files [NOTFOUND=continue] systemd medimail\ngroup: files systemd medimail\n")
+    # A private /run holds the userdb record, a private /etc/nsswitch.conf names the sources.
+    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs /run && mkdir /run/userdb && cp "$0" /run/userdb/ && '
+            'mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', str(rec), str(nsswitch)]
+    r = pamtester(svc, "annuaire-admin", ["authenticate", "acct_mgmt", "open_session", "close_session"],
+                  [(r"[Pp]assword: ", "Annuaire#Local1")], wrap=wrap)
+    assert r.status == 0, r
+    assert "injoignable" not in r.output, r
+    r = pamtester(svc, login, ["acct_mgmt"], [], wrap=wrap)
+    assert r.status != 0 and "Service d'authentification Medimail injoignable" in r.output, r
+
+
+def mmwire_unreachable(sock):
+    try:
+        mmwire.call(sock, mmwire.PING)
+    except OSError:
+        return True
+    return False

@@ -98,11 +98,11 @@ def test_registered_on_a_confirmed_validated_and_bound_on_b(pair, providers, smt
     wait_for(lambda: on(b, login), 10, "the account on provider B")
     # the secret (confirmation hash) replicated too: B's daemon confirms A's link
     token = smtp.token("rep.one@example.org")
-    c = db.ctl("confirm", token)
+    c = db.ctl("confirm", "--token-stdin", input=token + "\n")
     assert c.returncode == 0 and c.json["fields"]["status"] == "pending-validation", c.stdout
     # ... and the link cannot be used again on A once B's write reached A
     wait_for(lambda: on(a, login)[0]["mmStatus"] == ["pending-validation"], 10, "confirmation on A")
-    again = da.ctl("confirm", token)
+    again = da.ctl("confirm", "--token-stdin", input=token + "\n")
     assert again.returncode == 1 and again.json["status"] < 0
     v = db.ctl("validate", login)
     assert v.returncode == 0, v.stdout
@@ -166,7 +166,7 @@ def _active_on_both(da, providers, smtp, mail, sn, given):
     """An account registered, confirmed and validated through daemon A, active on provider B."""
     a, b = providers
     login = register_med(da, mail, sn, given)
-    assert da.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert da.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     assert da.ctl("validate", login).returncode == 0
     wait_for(lambda: on(b, login) and on(b, login)[0]["mmStatus"] == ["active"], 10, "the active account on B")
     return login

@@ -12,9 +12,10 @@ import xml.etree.ElementTree as ET
 import zlib
 
 import ldap
+import pexpect
 import pytest
 
-from mmstack import SUFFIX, Daemon, med_fields, org_fields, per_fields
+from mmstack import BUILD, SUFFIX, Daemon, cmdlines_holding, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
 MAIL_DN = f"cn=mail,ou=system,{SUFFIX}"
@@ -64,7 +65,7 @@ def make_account(authd, smtp, kind, fields, mail):
         args.insert(2, "--password-stdin")
     r = authd.ctl(*args, input=PW + "\n")
     login = ok(r)["login"]
-    ok(authd.ctl("confirm", smtp.token(mail)))
+    ok(authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n"))
     v = ok(authd.ctl("validate", login))
     return {"login": login, "mail": mail, "uid": int(v.get("uid_number", 0)) or None,
             "mss": v.get("mss_address")}
@@ -91,6 +92,13 @@ def people(authd, smtp, slapd):
 
 def as_user(authd, who, *args, **kw):
     return authd.ctl(*args, uid=who["uid"], **kw)
+
+
+def ctl_on_tty(authd, uid, *args):
+    """medimailctl on a pseudo-terminal, as a user types at it."""
+    return pexpect.spawn("setpriv", [f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                                     str(BUILD / "ctl/medimailctl"), "--socket", str(authd.socket), *args],
+                         encoding="utf-8", timeout=30)
 
 
 # ----------------------------------------------------------- informations personnelles
@@ -192,16 +200,18 @@ def test_password_forgotten_then_reset_once(authd, smtp, slapd, people):
     # The policy names the failed rule; the link survives a refused password.
     for bad, rule in (("Sh#1", "min_length"), ("alllower#1", "upper"), ("ALLUPPER#1", "lower"),
                       ("NoDigits#x", "digit"), ("NoSpecial12", "special")):
-        r = authd.ctl("password", "reset", token, "--password-stdin", input=bad + "\n", uid=65534)
+        r = authd.ctl("password", "reset", "--token-stdin", "--password-stdin", input=f"{token}\n{bad}\n",
+                      uid=65534)
         refused(r, "password", rule)
     new = "Nouveau#Mot2passe"
-    ok(authd.ctl("password", "reset", token, "--password-stdin", input=new + "\n", uid=65534))
+    ok(authd.ctl("password", "reset", "--token-stdin", "--password-stdin", input=f"{token}\n{new}\n", uid=65534))
     dn = f"uid={col['login']},ou=people,{SUFFIX}"
     bind = subprocess.run(["ldapwhoami", "-x", "-H", slapd.ldap_url, "-D", dn, "-w", new], capture_output=True)
     assert bind.returncode == 0
     old = subprocess.run(["ldapwhoami", "-x", "-H", slapd.ldap_url, "-D", dn, "-w", PW], capture_output=True)
     assert old.returncode == 49
-    again = authd.ctl("password", "reset", token, "--password-stdin", input="Encore#Autre3\n", uid=65534)
+    again = authd.ctl("password", "reset", "--token-stdin", "--password-stdin", input=f"{token}\nEncore#Autre3\n",
+                      uid=65534)
     assert again.returncode == 1 and again.json["status"] == -2
     assert "mmResetHash" not in entry(slapd, col["login"])
     assert audited(authd, "password-reset", col["login"])
@@ -214,6 +224,57 @@ PNG_1X1 = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d4944415478da63f8cfc0f01f0005000201e4b0a0b40000000049454e44ae426082")).decode()
 
+
+
+def test_reset_token_never_on_command_line(authd, smtp, slapd):
+    """While medimailctl waits for the new password it holds a single-use token: any local user
+    reading /proc/*/cmdline must not find it there and spend it first."""
+    mail = "paul.jeton@example.org"
+    me = make_account(authd, smtp, "MED", med_fields(mail, "JETON", "Paul"), mail)
+    n = len(smtp.messages(mail))
+    ok(authd.ctl("password", "forgot", mail, uid=65534))
+    token = smtp.wait_message(mail, r"reinitialiser\?jeton=([0-9a-f]{64})", count_before=n).group(1)
+    # The old form is refused, says how, and leaves the token unspent.
+    old = authd.ctl("password", "reset", token, "--password-stdin", input="Jamais#Servi12\n", uid=65534)
+    assert old.returncode == 2 and old.stdout == "", old
+    assert "command line" in old.stderr and "--token-stdin" in old.stderr, old.stderr
+    new = "Secret#Ecran42"
+    child = ctl_on_tty(authd, 65534, "password", "reset")
+    child.expect("Jeton du lien de réinitialisation : ")
+    child.sendline(token)
+    child.expect(r"Nouveau mot de passe \(")
+    assert child.isalive()
+    assert cmdlines_holding(token) == []
+    child.sendline(new)
+    child.expect("Confirmation du mot de passe : ")
+    assert cmdlines_holding(token) == []
+    child.sendline(new)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert token not in child.before  # not echoed either
+    dn = f"uid={me['login']},ou=people,{SUFFIX}"
+    bind = subprocess.run(["ldapwhoami", "-x", "-H", slapd.ldap_url, "-D", dn, "-w", new], capture_output=True)
+    assert bind.returncode == 0
+
+
+def test_device_code_never_on_command_line(authd, smtp):
+    """The enrolment code is exchanged once for the device's credential: the old argv form is
+    refused without spending it; the terminal and --code-stdin take it."""
+    mail = "ines.appareil@example.org"
+    me = make_account(authd, smtp, "MED", med_fields(mail, "APPAREIL", "Ines"), mail)
+    code = ok(as_user(authd, me, "device", "enrol", "Téléphone jeton"))["code"]
+    old = authd.ctl("device", "complete", code, uid=65534)
+    assert old.returncode == 2 and "--code-stdin" in old.stderr, old
+    child = ctl_on_tty(authd, 65534, "--json", "device", "complete")
+    child.expect("Code d'association de l'appareil : ")
+    assert cmdlines_holding(code) == []
+    child.sendline(code)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and '"credential":' in child.before, child.before
+    again = authd.ctl("device", "complete", "--code-stdin", input=code + "\n", uid=65534)
+    assert again.returncode == 1 and again.json["status"] == -2
 
 def test_signatures(authd, slapd, people):
     doc, sec, org = people["doc"], people["sec"], people["org"]
@@ -536,10 +597,10 @@ def test_device_enrolment_works_once(authd, slapd, smtp, state, people, tmp_path
     assert len(e["mmDeviceEnrolHash"]) == 2 and code not in str(e)
     assert audited(authd, "device-enrol", doc["login"])
 
-    done = ok(authd.ctl("device", "complete", code, uid=65534))
+    done = ok(authd.ctl("device", "complete", "--code-stdin", input=code + "\n", uid=65534))
     cred = done["credential"]
     assert done["login"] == doc["login"] and done["id"] == dev and re.fullmatch(r"[0-9a-f]{64}", cred)
-    again = authd.ctl("device", "complete", code, uid=65534)
+    again = authd.ctl("device", "complete", "--code-stdin", input=code + "\n", uid=65534)
     assert again.returncode == 1 and again.json["status"] == -2
     assert audited(authd, "device-complete", doc["login"])
     e = entry(slapd, doc["login"])
@@ -549,7 +610,7 @@ def test_device_enrolment_works_once(authd, slapd, smtp, state, people, tmp_path
     r = as_user(authd, doc, "device", "enrol", "Poste", "--login", org["login"])
     assert r.returncode == 1 and r.json["status"] == -1  # EPERM: devices belong to individual accounts
     refused(as_user(authd, doc, "device", "enrol", "x" * 80), "name", "characters")
-    bad = authd.ctl("device", "complete", "0" * 64, uid=65534)
+    bad = authd.ctl("device", "complete", "--code-stdin", input="0" * 64 + "\n", uid=65534)
     assert bad.returncode == 1 and bad.json["status"] == -2
 
     # Two daemons on one slapd: both accept the credential, then both refuse it once revoked.
@@ -601,9 +662,9 @@ def test_expired_codes_and_links_are_refused(authd, slapd, smtp, people):
         old = next(v for v in attrs["mmDevice"] if b'"name":"Ancien t' in v)
         aged = re.sub(rb'"expires":"\d{14}Z"', b'"expires":"20200101000000Z"', old)
         conn.modify_s(dn, [(ldap.MOD_DELETE, "mmDevice", [old]), (ldap.MOD_ADD, "mmDevice", [aged])])
-        r = authd.ctl("device", "complete", code, uid=65534)
+        r = authd.ctl("device", "complete", "--code-stdin", input=code + "\n", uid=65534)
         assert r.returncode == 1 and r.json["status"] == -110, r.stdout
-        r = authd.ctl("device", "complete", code, uid=65534)
+        r = authd.ctl("device", "complete", "--code-stdin", input=code + "\n", uid=65534)
         assert r.returncode == 1 and r.json["status"] == -2, r.stdout
         assert audited(authd, "device-complete", doc["login"], "refused")
         names = [x["name"] for x in as_user(authd, doc, "device", "list").json.get("records", [])]
@@ -614,7 +675,8 @@ def test_expired_codes_and_links_are_refused(authd, slapd, smtp, people):
         token = smtp.wait_message(sec["mail"], r"reinitialiser\?jeton=([0-9a-f]{64})", count_before=n).group(1)
         sdn = f"uid={sec['login']},ou=people,{SUFFIX}"
         conn.modify_s(sdn, [(ldap.MOD_REPLACE, "mmResetExpires", [b"20200101000000Z"])])
-        r = authd.ctl("password", "reset", token, "--password-stdin", input="Valide#Mot2passe\n", uid=65534)
+        r = authd.ctl("password", "reset", "--token-stdin", "--password-stdin", input=f"{token}\nValide#Mot2passe\n",
+                      uid=65534)
         assert r.returncode == 1 and r.json["status"] == -110, r.stdout
         assert audited(authd, "password-reset", sec["login"], "refused")
     finally:
