@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"\n"
 		"Changer de compte (your own account; root may add --user LOGIN):\n"
 		"  accounts               the accounts you may use: yours and the BAL ORG you connect to\n"
-		"  switch TARGET [--session HANDLE]   switch the open session (default: $MEDIMAIL_SESSION)\n"
+		"  switch TARGET [--session-stdin]   switch the open session ($MEDIMAIL_SESSION or stdin)\n"
 		"  default TARGET         the account selected at login\n"
 		"\n"
 		"Account settings (your own account, or --login LOGIN: an ORG you connect to; admins: any):\n"
@@ -868,15 +868,22 @@ usage:
 	return EXIT_USAGE;
 }
 
-/* switch TARGET [--session HANDLE]: the handle defaults to the one PAM exported. */
+/* switch TARGET [--session-stdin]: the handle is the one PAM exported
+ * (MEDIMAIL_SESSION, readable by its owner only) or a line of stdin; never
+ * argv, which every local user reads in /proc. */
 static int cmd_switch(int argc, char **argv)
 {
-	const char *session = getenv("MEDIMAIL_SESSION"), *target = NULL;
+	const char *target = NULL;
+	char *session = NULL;
+	bool from_stdin = false;
 	struct mm_msg *m;
+	int r;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--session") && i + 1 < argc)
-			session = argv[++i];
+		if (!strcmp(argv[i], "--session-stdin"))
+			from_stdin = true;
+		else if (!strcmp(argv[i], "--session"))
+			return single_use_on_argv("switch", "session handle", "--session-stdin");
 		else if (argv[i][0] != '-' && !target)
 			target = argv[i];
 		else {
@@ -884,16 +891,26 @@ static int cmd_switch(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!target || !session || !*session) {
+	if (from_stdin)
+		session = single_use_read(
+			"switch", "session handle", "Identifiant de session", "--session-stdin", true);
+	else if (getenv("MEDIMAIL_SESSION") && *getenv("MEDIMAIL_SESSION"))
+		session = strdup(getenv("MEDIMAIL_SESSION"));
+	if (!target || !session) {
+		free_secret(session);
 		fprintf(stderr,
-			"medimailctl: switch TARGET [--session HANDLE] (no MEDIMAIL_SESSION in the "
+			"medimailctl: switch TARGET [--session-stdin] (no MEDIMAIL_SESSION in the "
 			"environment)\n");
 		return EXIT_USAGE;
 	}
 	m = mm_msg_new(MM_REQ_SWITCH, false);
-	if (!m)
+	if (!m) {
+		free_secret(session);
 		return EXIT_REFUSED;
-	if (add_or_die(m, "session", session) < 0 || add_or_die(m, "target", target) < 0) {
+	}
+	r = add_or_die(m, "session", session);
+	free_secret(session);
+	if (r < 0 || add_or_die(m, "target", target) < 0) {
 		mm_msg_free(m);
 		return EXIT_USAGE;
 	}

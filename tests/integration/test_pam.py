@@ -329,20 +329,23 @@ def test_switch_to_org_and_back_and_default(svc, codes, authd, smtp, slapd, pamd
     lst = pamd.ctl("accounts", uid=uid, check=0).json
     logins = [(x["login"], x["self"], x["default"]) for x in lst["records"]]
     assert logins == [(login, "yes", "yes"), (org, "no", "no")]
-    sw = pamd.ctl("switch", org, "--session", handle, uid=uid, check=0).json
+    sw = pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0).json
     assert sw["fields"]["account"] == org and sw["fields"]["address"] == org_addr
     assert org_addr.endswith("@pharmacien.oc.mssante.fr") or "@" in org_addr
     s = slapd.search(f"ou=sessions,{SUFFIX}", "(mmSessionAccount=*)", "mmSessionAccount")
     assert any(x["mmSessionAccount"][0].startswith(f"uid={org},") for x in s)
-    back = pamd.ctl("switch", login, "--session", handle, uid=uid, check=0).json
+    back = pamd.ctl("switch", login, "--session-stdin", input=handle + "\n", uid=uid, check=0).json
     assert back["fields"]["account"] == login
     # a foreign ORG: refused and audited
-    bad = pamd.ctl("switch", foreign, "--session", handle, uid=uid, check=1)
+    bad = pamd.ctl("switch", foreign, "--session-stdin", input=handle + "\n", uid=uid, check=1)
     assert "ne fait pas partie de vos comptes" in bad.json["message"]
     assert re.search(rf'audit="switch".*account="{re.escape(login)}" result="refused" '
                      r'reason="target is not an account of the user"', pamd.log_text())
     # another user cannot use this session handle
-    assert pamd.ctl("switch", org, "--session", handle, uid=uid_of(slapd, other), check=1)
+    assert pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid_of(slapd, other), check=1)
+    # the handle is never taken from the command line, where any local user reads it
+    old = pamd.ctl("switch", org, "--session", handle, uid=uid, check=2)
+    assert "--session-stdin" in old.stderr and old.json is None
     # the default account at login
     pamd.ctl("default", org, uid=uid, check=0)
     assert pamd.ctl("default", foreign, uid=uid, check=1)
