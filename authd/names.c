@@ -230,101 +230,115 @@ void host_view_put(struct host_view *h)
 		host_view_free(h);
 }
 
-/* Runs one getpw/getgr lookup with a growing buffer; true when it found an entry. */
-static bool ask_pwnam(const char *name)
+/* What a lookup asked: a user or group name, a uid or a gid. */
+enum ask_kind { ASK_PWNAM, ASK_GRNAM, ASK_PWUID, ASK_GRGID };
+
+/* One getpw*_r / getgr*_r lookup with a growing buffer: 1 found, 0 not, -1 cannot tell. */
+static int ask_once(enum ask_kind kind, const char *name, uint32_t id)
 {
 	size_t sz = 4096;
-	bool found = false;
 
 	for (;;) {
 		char *buf = malloc(sz);
-		struct passwd pw, *res = NULL;
+		struct passwd pw, *pres = NULL;
+		struct group gr, *gres = NULL;
 		int e;
 
 		if (!buf)
-			return true; /* cannot tell: the safe answer */
-		e = getpwnam_r(name, &pw, buf, sz, &res);
+			return -1;
+		switch (kind) {
+		case ASK_PWNAM: e = getpwnam_r(name, &pw, buf, sz, &pres); break;
+		case ASK_GRNAM: e = getgrnam_r(name, &gr, buf, sz, &gres); break;
+		case ASK_PWUID: e = getpwuid_r((uid_t)id, &pw, buf, sz, &pres); break;
+		default: e = getgrgid_r((gid_t)id, &gr, buf, sz, &gres); break;
+		}
 		free(buf);
 		if (e == ERANGE && sz < LOOKUP_BUF_MAX) {
 			sz *= 2;
 			continue;
 		}
-		found = e == 0 && res;
-		break;
+		if (pres || gres)
+			return 1;
+		/* ENOENT and friends mean "no such entry" for glibc; other errors: unknown. */
+		return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM ? 0 : -1;
 	}
-	return found;
 }
 
-static bool ask_grnam(const char *name)
+/* Answers of the host's sources, remembered for MEMO_TTL seconds: a lookup
+ * through nss-systemd or sss costs 50-200 µs, and socket answers ask for the
+ * same names again and again. */
+#define MEMO_SETS 2048
+#define MEMO_WAYS 4
+#define MEMO_TTL 30
+#define MEMO_KEY 64
+
+static struct memo {
+	uint64_t hash;
+	long long expires;
+	uint8_t kind;
+	bool known;
+	char key[MEMO_KEY];
+} memo[MEMO_SETS][MEMO_WAYS];
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t memo_hash(enum ask_kind kind, const char *key)
 {
-	size_t sz = 4096;
-	bool found = false;
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
 
-	for (;;) {
-		char *buf = malloc(sz);
-		struct group gr, *res = NULL;
-		int e;
-
-		if (!buf)
-			return true;
-		e = getgrnam_r(name, &gr, buf, sz, &res);
-		free(buf);
-		if (e == ERANGE && sz < LOOKUP_BUF_MAX) {
-			sz *= 2;
-			continue;
-		}
-		found = e == 0 && res;
-		break;
-	}
-	return found;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	/* FNV's high bits barely move on short keys ("210001"): mix them (murmur3 fmix64) */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
 }
 
-static bool ask_pwuid(uint32_t uid)
+/* Does the host know this name or number (kind)? Unknown answers count as known. */
+static bool ask(enum ask_kind kind, const char *name, uint32_t id)
 {
-	size_t sz = 4096;
-	bool found = false;
+	char num[16];
+	const char *key = name;
+	struct memo *m, *set;
+	uint64_t h;
+	long long t = mono_now();
+	int found;
 
-	for (;;) {
-		char *buf = malloc(sz);
-		struct passwd pw, *res = NULL;
-		int e;
-
-		if (!buf)
-			return true;
-		e = getpwuid_r((uid_t)uid, &pw, buf, sz, &res);
-		free(buf);
-		if (e == ERANGE && sz < LOOKUP_BUF_MAX) {
-			sz *= 2;
-			continue;
-		}
-		found = e == 0 && res;
-		break;
+	if (kind == ASK_PWUID || kind == ASK_GRGID) {
+		snprintf(num, sizeof(num), "%u", (unsigned)id);
+		key = num;
 	}
-	return found;
-}
+	h = memo_hash(kind, key);
+	set = memo[(h >> 32) % MEMO_SETS];
+	if (strlen(key) < MEMO_KEY) {
+		bool hit = false, known = false;
 
-static bool ask_grgid(uint32_t gid)
-{
-	size_t sz = 4096;
-	bool found = false;
-
-	for (;;) {
-		char *buf = malloc(sz);
-		struct group gr, *res = NULL;
-		int e;
-
-		if (!buf)
-			return true;
-		e = getgrgid_r((gid_t)gid, &gr, buf, sz, &res);
-		free(buf);
-		if (e == ERANGE && sz < LOOKUP_BUF_MAX) {
-			sz *= 2;
-			continue;
+		pthread_mutex_lock(&memo_lock);
+		for (size_t w = 0; w < MEMO_WAYS && !hit; w++) {
+			m = &set[w];
+			hit = m->hash == h && m->kind == kind && m->expires > t && !strcmp(m->key, key);
+			known = m->known;
 		}
-		found = e == 0 && res;
-		break;
+		pthread_mutex_unlock(&memo_lock);
+		if (hit)
+			return known;
 	}
-	return found;
+	found = ask_once(kind, name, id);
+	if (found >= 0 && strlen(key) < MEMO_KEY) {
+		pthread_mutex_lock(&memo_lock);
+		/* the way that expires first makes room */
+		m = &set[0];
+		for (size_t w = 1; w < MEMO_WAYS; w++)
+			if (set[w].expires < m->expires)
+				m = &set[w];
+		m->hash = h;
+		m->kind = (uint8_t)kind;
+		m->known = found == 1;
+		m->expires = t + MEMO_TTL;
+		snprintf(m->key, sizeof(m->key), "%s", key);
+		pthread_mutex_unlock(&memo_lock);
+	}
+	return found != 0;
 }
 
 bool host_knows_name(const struct host_view *h, const char *name, unsigned flags)
@@ -338,9 +352,13 @@ bool host_knows_name(const struct host_view *h, const char *name, unsigned flags
 	if (h && bsearch(&key, h->names, h->nnames, sizeof(char *), str_cmp))
 		return true;
 	if (flags & NAMES_ASK_HOST) {
-		if (ask_pwnam(name) || ask_grnam(name))
+		/* a user name against the host's users, a group name against its groups (both by default) */
+		bool users = !(flags & NAMES_GROUP) || (flags & NAMES_USER);
+		bool groups = !(flags & NAMES_USER) || (flags & NAMES_GROUP);
+
+		if ((users && ask(ASK_PWNAM, name, 0)) || (groups && ask(ASK_GRNAM, name, 0)))
 			return true;
-		if (strcmp(f, name) && (ask_pwnam(f) || ask_grnam(f)))
+		if (strcmp(f, name) && ((users && ask(ASK_PWNAM, f, 0)) || (groups && ask(ASK_GRNAM, f, 0))))
 			return true;
 	}
 	return false;
@@ -350,14 +368,14 @@ bool host_knows_uid(const struct host_view *h, uint32_t uid, unsigned flags)
 {
 	if (h && bsearch(&uid, h->uids, h->nuids, sizeof(uint32_t), u32_cmp))
 		return true;
-	return (flags & NAMES_ASK_HOST) && ask_pwuid(uid);
+	return (flags & NAMES_ASK_HOST) && ask(ASK_PWUID, NULL, uid);
 }
 
 bool host_knows_gid(const struct host_view *h, uint32_t gid, unsigned flags)
 {
 	if (h && bsearch(&gid, h->gids, h->ngids, sizeof(uint32_t), u32_cmp))
 		return true;
-	return (flags & NAMES_ASK_HOST) && ask_grgid(gid);
+	return (flags & NAMES_ASK_HOST) && ask(ASK_GRGID, NULL, gid);
 }
 
 /* ------------------------------------------------------------------ rules */

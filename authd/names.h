@@ -9,8 +9,13 @@
 
 /* Also ask the host's NSS sources for the exact name or number (getpwnam_r,
  * getgrnam_r, ...), which sees sources that do not enumerate (sss, ldap);
- * without it only the enumerated view and the reserved lists are consulted. */
+ * without it only the enumerated view and the reserved lists are consulted.
+ * Answers are remembered for 30 seconds. */
 #define NAMES_ASK_HOST 1u
+/* With NAMES_ASK_HOST: ask only the host's users (a user name) or only its
+ * groups (a group name); neither: both. The enumerated view always has both. */
+#define NAMES_USER 2u
+#define NAMES_GROUP 4u
 
 /* What the host's other NSS sources (files, systemd, ...) enumerate: names
  * (folded to lower case) of its users and groups, uids and gids. Read with

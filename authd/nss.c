@@ -140,7 +140,7 @@ static int user_find(struct req *r, const char *name, struct entry **ret, unsign
 	/* Logins are case-sensitive names in Unix (the directory matches case-blind). */
 	if (!is_user(e) || !login || (!by_mail && strcmp(login, name)) || strchr(login, '@') ||
 		!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid) ||
-		!user_servable(r, login, *ret_uid, NAMES_ASK_HOST)) {
+		!user_servable(r, login, *ret_uid, NAMES_ASK_HOST | NAMES_USER)) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -212,7 +212,8 @@ int nss_getpwuid(struct req *r)
 	if (rc == 0 &&
 		(!is_user(e) || !entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
 			!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &got) ||
-			got != uid || !user_servable(r, entry_get(e, "uid"), uid, NAMES_ASK_HOST)))
+			got != uid ||
+			!user_servable(r, entry_get(e, "uid"), uid, NAMES_ASK_HOST | NAMES_USER)))
 		rc = -ENOENT;
 	if (rc < 0) {
 		entry_free(e);
@@ -361,7 +362,7 @@ static int group_answer(struct req *r, const char *filter_tail, const char *exac
 			/* group names are case-sensitive (the directory matches case-blind) */
 			(exact_name && strcmp(entry_get(e, "uid"), exact_name)) ||
 			names_group_name(r->cfg, entry_get(e, "uid"), name, sizeof(name)) < 0 ||
-			!group_servable(r, name, gid, NAMES_ASK_HOST)))
+			!group_servable(r, name, gid, NAMES_ASK_HOST | NAMES_GROUP)))
 		rc = -ENOENT;
 	if (rc < 0) {
 		rc = store_fail(r, rc == -ENOTUNIQ ? -ENOENT : rc);
@@ -467,7 +468,7 @@ int nss_initgroups(struct req *r)
 		if (!is_org(v[i]) || !entry_get(v[i], "uid") ||
 			!id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid) ||
 			names_group_name(r->cfg, entry_get(v[i], "uid"), gname, sizeof(gname)) < 0 ||
-			!group_servable(r, gname, gid, NAMES_ASK_HOST))
+			!group_servable(r, gname, gid, NAMES_ASK_HOST | NAMES_GROUP))
 			continue;
 		if (asprintf(&gids[n], "%lu", gid) < 0)
 			goto out;
