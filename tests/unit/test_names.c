@@ -154,6 +154,31 @@ static void test_numbers(void **state)
 	config_free(c);
 }
 
+/* The host view: what this machine's own sources enumerate (root is in every /etc/passwd). */
+static void test_host_view(void **state)
+{
+	struct host_view *h = NULL;
+	struct mm_config *c = parse("uid_min = 1\nuid_max = 100\n");
+	const char *rule = NULL;
+
+	(void)state;
+	assert_int_equal(host_view_load(&h), 0);
+	assert_true(host_knows_uid(h, 0, 0));
+	assert_true(host_knows_gid(h, 0, 0));
+	assert_true(host_knows_name(h, "root", 0));
+	assert_true(host_knows_name(h, "ROOT", 0)); /* case-blind */
+	assert_false(host_knows_name(h, "no-such-name-on-any-host.x", 0));
+	assert_false(host_knows_name(h, "no-such-name-on-any-host.x", NAMES_ASK_HOST));
+	assert_true(host_knows_name(NULL, "root", NAMES_ASK_HOST | NAMES_USER));
+	assert_true(host_knows_uid(NULL, 0, NAMES_ASK_HOST));
+	assert_false(host_knows_uid(NULL, 0, 0));
+	/* uid 0 is refused before the host is even asked */
+	assert_int_equal(names_check_uid(c, h, 0, 0, &rule), -EPERM);
+	assert_string_equal(rule, "uid_range");
+	host_view_free(h);
+	config_free(c);
+}
+
 static char *write_defs(const char *text)
 {
 	static char path[] = "/tmp/test_names_defs.XXXXXX";
@@ -209,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_group_prefix),
 		cmocka_unit_test(test_bad_prefix_refused),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_host_view),
 		cmocka_unit_test(test_ranges_against_login_defs),
 	};
 
