@@ -570,6 +570,12 @@ int account_register(struct req *r)
 			"impossible de former un identifiant à partir du nom");
 		goto out;
 	}
+	/* The name itself is refused (ORG "Sudo"): say so before any work. */
+	if ((rc = login_servable(r, org, login, org ? "org_name" : "sn", org ? "nom de la BAL ORG" : "nom")) <
+		0) {
+		audit_req(r, "register", login, false, "name refused by the name-service rule");
+		goto out;
+	}
 
 	if (!org && (rc = secret_password_hash(get(r, "password"), pwhash)) < 0) {
 		rc = req_fail(r, rc, "mot de passe : hachage impossible");
@@ -594,14 +600,7 @@ int account_register(struct req *r)
 			rc = -ENAMETOOLONG;
 			goto out;
 		}
-		/* The name itself is refused (ORG "Sudo"): say so; a numbered
-		 * candidate that happens to be taken by the host is skipped. */
-		if (n == 1 &&
-			(rc = login_servable(r, org, cand, org ? "org_name" : "sn",
-				 org ? "nom de la BAL ORG" : "nom")) < 0) {
-			audit_req(r, "register", cand, false, "name refused by the name-service rule");
-			goto out;
-		}
+		/* A numbered candidate that happens to be the host's is skipped. */
 		if (n > 1) {
 			char name[300];
 
