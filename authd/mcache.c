@@ -103,6 +103,8 @@ static char *base_of(const struct mm_config *c, const char *ou)
 	return asprintf(&s, "ou=%s,%s", ou, c->ldap_base) < 0 ? NULL : s;
 }
 
+static atomic_size_t refused_last;
+
 int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_snapshot **ret)
 {
 	static const char *const uattrs[] = {
@@ -199,11 +201,11 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 				g->members[g->nmembers++] = (*hit)->login;
 		}
 	}
-	if (refused)
-		log_msg(LOG_NOTICE,
-			"name-service cache: %zu entries not served (a reserved name, or a name or number "
-			"the "
-			"host already knows)",
+	/* Once per change, not at every rebuild: the debug lines name them. */
+	if (refused != atomic_exchange(&refused_last, refused))
+		log_msg(refused ? LOG_NOTICE : LOG_INFO,
+			"name-service cache: %zu entries not served (reserved names, or names or numbers "
+			"the host already knows)",
 			refused);
 	*ret = s;
 	s = NULL;
