@@ -268,11 +268,6 @@ def check_config(state, slapd, smtp, name, extra):
                           capture_output=True, text=True)
 
 
-def test_the_suites_own_ranges_pass_the_host_check(state, slapd, smtp):
-    r = check_config(state, slapd, smtp, "rangeok", "")
-    assert r.returncode == 0, r.stderr
-
-
 @pytest.mark.parametrize("extra,message", [
     ("uid_min = 50000\nuid_max = 70000\n", "overlaps the host's UID_MIN..UID_MAX (1000..60000) in /etc/login.defs"),
     ("gid_min = 500\ngid_max = 900\n", "overlaps the host's SYS_GID_MIN..SYS_GID_MAX"),
@@ -280,6 +275,9 @@ def test_the_suites_own_ranges_pass_the_host_check(state, slapd, smtp):
     ("gid_min = 65000\ngid_max = 66000\n", "contains gid 65534, which the host already uses (group nogroup)"),
 ])
 def test_uid_gid_range_overlapping_the_hosts_is_a_configuration_error(state, slapd, smtp, extra, message):
+    # the control: the suite's own ranges (those of every other test) pass the check
+    ok = check_config(state, slapd, smtp, "rangeok", "")
+    assert ok.returncode == 0 and "ok" in ok.stdout, ok.stderr
     r = check_config(state, slapd, smtp, "rangebad", extra)
     assert r.returncode == 1 and message in r.stderr, r.stderr
     # and the daemon refuses to start with it
@@ -292,3 +290,18 @@ def test_range_check_reads_the_configured_login_defs(state, slapd, smtp, tmp_pat
     defs.write_text("UID_MIN 1000\nUID_MAX 250000\nGID_MIN 1000\nGID_MAX 60000\n")
     r = check_config(state, slapd, smtp, "rangedefs", f"login_defs = {defs}\n")
     assert r.returncode == 1 and f"UID_MIN..UID_MAX (1000..250000) in {defs}" in r.stderr, r.stderr
+
+
+def test_site_reserved_names_are_refused_like_the_builtin_ones(state, slapd, smtp, member):
+    d = Daemon(state, slapd, smtp.port, name="sitereserved", extra="reserved_names = comptabilite, dsi-*\n").start()
+    try:
+        for name, login in (("Comptabilité", "comptabilite"), ("DSI Admins", "dsi-admins")):
+            r = register(d, smtp, "ORG", org_fields(member, mail=f"site.{login}@example.org", name=name))
+            assert r.returncode == 1, r.stdout
+            assert (r.json["fields"]["field"], r.json["fields"]["rule"]) == ("org_name", "reserved_name"), r.json
+            assert f"« {login} »" in r.json["message"]
+        # a name on no list is still welcome
+        r = register(d, smtp, "ORG", org_fields(member, mail="site.dsi@example.org", name="DSI"))
+        assert r.returncode == 0, r.stdout
+    finally:
+        d.stop()
