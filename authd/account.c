@@ -14,10 +14,13 @@
 #include "mail.h"
 #include "offline.h"
 #include "mcache.h"
+#include "names.h"
 #include "secret.h"
 #include "validate.h"
 
 #define MAX_CANDIDATES 200
+#define HOST_VIEW_AGE 5 /* seconds */
+#define ID_TRIES 100 /* numbers skipped because the host took them */
 
 enum fkind {
 	F_NAME,
@@ -490,6 +493,36 @@ static int resolve_member(struct req *r, struct entry **ret)
 	return 0;
 }
 
+/* The rule of names.h on the name the name service would serve for this
+ * login (a user, or the group of an ORG, written to name): NULL when it
+ * may be served, else the rule that refuses it. */
+static const char *login_refusal(struct req *r, bool org, const char *login, char *name, size_t namesz)
+{
+	struct host_view *h;
+	const char *rule = NULL;
+
+	if (org ? names_group_name(r->cfg, login, name, namesz) < 0
+		: snprintf(name, namesz, "%s", login) >= (int)namesz)
+		return "name_syntax";
+	h = host_view_get(HOST_VIEW_AGE);
+	if (names_check(r->cfg, h, name, NAMES_ASK_HOST, &rule) == 0)
+		rule = NULL;
+	host_view_put(h);
+	return rule;
+}
+
+/* 0, or the reply's refusal naming the field and the rule. */
+static int login_servable(struct req *r, bool org, const char *login, const char *field, const char *label)
+{
+	char name[300];
+	const char *rule = login_refusal(r, org, login, name, sizeof(name));
+
+	if (!rule)
+		return 0;
+	return req_fail_field(r, field, rule, "%s : le nom %s « %s » est refusé : %s (règle %s)", label,
+		org ? "de groupe" : "d'utilisateur", name, names_rule_message(rule), rule);
+}
+
 int account_register(struct req *r)
 {
 	const char *type = get(r, "type");
@@ -537,6 +570,12 @@ int account_register(struct req *r)
 			"impossible de former un identifiant à partir du nom");
 		goto out;
 	}
+	/* The name itself is refused (ORG "Sudo"): say so before any work. */
+	if ((rc = login_servable(r, org, login, org ? "org_name" : "sn", org ? "nom de la BAL ORG" : "nom")) <
+		0) {
+		audit_req(r, "register", login, false, "name refused by the name-service rule");
+		goto out;
+	}
 
 	if (!org && (rc = secret_password_hash(get(r, "password"), pwhash)) < 0) {
 		rc = req_fail(r, rc, "mot de passe : hachage impossible");
@@ -560,6 +599,15 @@ int account_register(struct req *r)
 		if (login_candidate(login, n, cand, sizeof(cand)) < 0) {
 			rc = -ENAMETOOLONG;
 			goto out;
+		}
+		/* A numbered candidate that happens to be the host's is skipped. */
+		if (n > 1) {
+			char name[300];
+
+			if (login_refusal(r, org, cand, name, sizeof(name))) {
+				rc = -EEXIST;
+				continue;
+			}
 		}
 		if ((rc = exists_with(r, "uid", cand, &taken)) < 0) {
 			rc = store_fail(r, rc, "inscription");
@@ -891,6 +939,31 @@ static void send_validated(struct req *r, const struct entry *e, const char *add
 	free(body);
 }
 
+/* A number already in the entry (written straight into the directory) must not be the host's. */
+static int id_servable(struct req *r, const struct entry *e, bool org)
+{
+	struct host_view *h = host_view_get(HOST_VIEW_AGE);
+	const char *v = entry_get(e, org ? "gidNumber" : "uidNumber"), *rule = NULL;
+	char *end;
+	unsigned long n;
+	int rc;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n > UINT32_MAX) {
+		rc = -EINVAL;
+		rule = org ? "gid_range" : "uid_range";
+	} else {
+		rc = org ? names_check_gid(r->cfg, h, (uint32_t)n, NAMES_ASK_HOST, &rule)
+			 : names_check_uid(r->cfg, h, (uint32_t)n, NAMES_ASK_HOST, &rule);
+	}
+	host_view_put(h);
+	if (rc == 0)
+		return 0;
+	return req_fail_field(r, org ? "gid_number" : "uid_number", rule, "%s %s : %s (règle %s)",
+		org ? "gid" : "uid", v, names_rule_message(rule), rule);
+}
+
 int account_validate(struct req *r)
 {
 	struct entry *e = NULL;
@@ -911,6 +984,15 @@ int account_validate(struct req *r)
 		goto out;
 	}
 	org = !strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG);
+	/* The login may have been written into the directory after registration. */
+	if ((rc = login_servable(r, org, entry_get(e, "uid"), "login", "identifiant")) < 0) {
+		audit_req(r, "validate", entry_get(e, "uid"), false, "name refused by the name-service rule");
+		goto out;
+	}
+	if (entry_get(e, org ? "gidNumber" : "uidNumber") && (rc = id_servable(r, e, org)) < 0) {
+		audit_req(r, "validate", entry_get(e, "uid"), false, "number known to the host");
+		goto out;
+	}
 	has_address = strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED) != 0;
 	if (has_address && entry_get(e, "mmMssAddress"))
 		snprintf(address, sizeof(address), "%s", entry_get(e, "mmMssAddress"));
@@ -920,8 +1002,22 @@ int account_validate(struct req *r)
 		goto out;
 	}
 	if (!entry_get(e, org ? "gidNumber" : "uidNumber")) {
-		rc = org ? id_allocate(r, "gidNumber", r->cfg->gid_min, r->cfg->gid_max, &id)
-			 : id_allocate(r, "uidNumber", r->cfg->uid_min, r->cfg->uid_max, &id);
+		struct host_view *h = host_view_get(HOST_VIEW_AGE);
+
+		/* A number the host took since start-up is skipped, not handed out twice. */
+		for (unsigned t = 0; t < ID_TRIES; t++) {
+			const char *rule;
+
+			rc = org ? id_allocate(r, "gidNumber", r->cfg->gid_min, r->cfg->gid_max, &id)
+				 : id_allocate(r, "uidNumber", r->cfg->uid_min, r->cfg->uid_max, &id);
+			if (rc < 0 ||
+				(org ? names_check_gid(r->cfg, h, id, NAMES_ASK_HOST, &rule)
+				     : names_check_uid(r->cfg, h, id, NAMES_ASK_HOST, &rule)) == 0)
+				break;
+			log_msg(LOG_WARNING, "%s %u is the host's: skipped", org ? "gid" : "uid", id);
+			rc = -ENOSPC;
+		}
+		host_view_put(h);
 		if (rc == -ENOSPC) {
 			rc = req_fail(r, rc, "plage de numéros %s épuisée", org ? "gid" : "uid");
 			goto out;

@@ -207,6 +207,8 @@ static const struct option options[] = {
 	O("cache_dir", K_STR, cache_dir, 0),
 	O("cache_refresh", K_UINT, cache_refresh, 86400),
 	O("enumerate", K_BOOL, enumerate, 0),
+	O("org_group_prefix", K_STR, org_group_prefix, 0),
+	O("login_defs", K_STR, login_defs, 0),
 	O("http_listen", K_STR, http_listen, 0),
 	O("http_tls_cert", K_STR, http_tls_cert, 0),
 	O("http_tls_key", K_STR, http_tls_key, 0),
@@ -265,6 +267,13 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 	}
 	if (!strcmp(key, "regions_open"))
 		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
+	if (!strcmp(key, "reserved_names")) {
+		int r = split_list(v, c->reserved_names, MM_MAX_RESERVED, &c->nreserved_names);
+
+		if (r == -E2BIG)
+			*why = "too many reserved names";
+		return r;
+	}
 	if (!strcmp(key, "card_crl_file")) {
 		/* May be given several times: every file is loaded. */
 		if (c->ncard_crl_files == MM_MAX_CRL_FILES) {
@@ -349,6 +358,20 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A group-name prefix: lower-case, portable, short enough to leave room for the login. */
+static bool group_prefix_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n > MM_GROUP_PREFIX_MAX || p[0] < 'a' || p[0] > 'z')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+			    p[i] == '_' || p[i] == '.'))
+			return false;
+	return true;
+}
+
 static int config_check(struct mm_config *c, const char **why)
 {
 #define DEF(f, v)                                                                                            \
@@ -377,7 +400,21 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(card_cert_label, "Certificat d'Authentification CPS");
 	DEF(card_removal_action, "none");
 	DEF(offline_dir, "/var/lib/medimail/offline");
+	DEF(login_defs, "/etc/login.defs");
 #undef DEF
+	if (c->org_group_prefix && *c->org_group_prefix && !group_prefix_ok(c->org_group_prefix)) {
+		*why = "org_group_prefix: at most 16 characters among a-z, 0-9, '-', '_' and '.', starting "
+		       "with a letter";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->nreserved_names; i++) {
+		const char *n = c->reserved_names[i], *star = strchr(n, '*');
+
+		if (star && star[1]) {
+			*why = "reserved_names: '*' may only end a name (a prefix pattern)";
+			return -EINVAL;
+		}
+	}
 	if (strcmp(c->card_removal_action, "lock") && strcmp(c->card_removal_action, "logout") &&
 		strcmp(c->card_removal_action, "none")) {
 		*why = "card_removal_action must be lock, logout or none";
@@ -555,6 +592,8 @@ void config_free(struct mm_config *c)
 			free(*(char **)((char *)c + options[i].off));
 	for (size_t i = 0; i < c->nregions; i++)
 		free(c->regions[i]);
+	for (size_t i = 0; i < c->nreserved_names; i++)
+		free(c->reserved_names[i]);
 	for (size_t i = 0; i < c->ncard_crl_files; i++)
 		free(c->card_crl_files[i]);
 	for (size_t i = 0; i < c->ndomains; i++) {

@@ -10,6 +10,8 @@
 #define MM_MAX_DOMAINS 64
 #define MM_MAX_REGIONS 32
 #define MM_MAX_CRL_FILES 16
+#define MM_MAX_RESERVED 64
+#define MM_GROUP_PREFIX_MAX 16
 
 struct mm_domain_map {
 	char *key; /* profession slug (validate.h profession_domain_key) */
@@ -77,6 +79,10 @@ struct mm_config {
 	char *cache_dir;
 	unsigned cache_refresh; /* seconds */
 	bool enumerate;
+	char *org_group_prefix; /* put before an ORG's login to make its group name; NULL: none */
+	char *reserved_names[MM_MAX_RESERVED]; /* added to the built-in list (common/names.h) */
+	size_t nreserved_names;
+	char *login_defs; /* the host's SYS_UID_MIN.. ranges, checked against ours at start-up */
 	/* HTTP API (http.c) */
 	char *http_listen; /* "127.0.0.1:8443"; unset: no HTTP API */
 	char *http_tls_cert; /* PEM; plain HTTP only on loopback */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "psc.h"
 #include "mcache.h"
+#include "names.h"
 #include "secret.h"
 #include "server.h"
 
@@ -44,9 +45,11 @@ static void on_signal(struct server *srv)
 			struct store *ns = NULL;
 			char err[512];
 
-			if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0) {
+			if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0 ||
+				names_check_ranges(nc, err, sizeof(err)) < 0) {
 				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
 					err);
+				config_free(nc);
 				continue;
 			}
 			if (store_new(nc, &ns) < 0) {
@@ -153,6 +156,13 @@ int main(int argc, char **argv)
 	r = config_load(path, &d.cfg, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: configuration: %s\n", err);
+		return 1;
+	}
+	/* Our numbers must never be the host's: a uid it hands out later would be two users. */
+	r = names_check_ranges(d.cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: configuration %s: %s\n", path, err);
+		config_free(d.cfg);
 		return 1;
 	}
 	if (test) {

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mcache.h"
 #include "mcfile.h"
+#include "names.h"
 
 /* ---------------------------------------------------------------- snapshot */
 
@@ -102,6 +103,8 @@ static char *base_of(const struct mm_config *c, const char *ou)
 	return asprintf(&s, "ou=%s,%s", ou, c->ldap_base) < 0 ? NULL : s;
 }
 
+static atomic_size_t refused_last;
+
 int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_snapshot **ret)
 {
 	static const char *const uattrs[] = {
@@ -112,10 +115,13 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	struct mc_snapshot *s = NULL;
 	struct mc_user **bydn = NULL;
 	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
+	/* Fresh at every rebuild: a package that adds a local group takes the name at once. */
+	struct host_view *host = host_view_get(0);
+	size_t refused = 0;
 	int r;
 
 	*ret = NULL;
-	if (!people || !orgs) {
+	if (!people || !orgs || !host) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -141,9 +147,19 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 		uint32_t uid = parse_id(entry_get(ue[i], "uidNumber"), c->uid_min, c->uid_max);
 		struct mc_user *u = &s->users[s->nusers];
 
+		const char *rule = NULL;
+
 		/* Out of the configured range (or malformed): never served, above all never uid 0. */
 		if (!login || !uid || strlen(login) > MC_KEY_MAX || strchr(login, '@'))
 			continue;
+		/* A name or uid the host knows would inherit what the host grants it. */
+		if (names_check(c, host, login, 0, &rule) < 0 ||
+			names_check_uid(c, host, uid, 0, &rule) < 0) {
+			log_msg(LOG_DEBUG, "name-service cache: user %s (uid %u) not served: %s", login,
+				(unsigned)uid, rule);
+			refused++;
+			continue;
+		}
 		u->uid = uid;
 		u->login = strdup(login);
 		u->mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL;
@@ -160,11 +176,20 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 		uint32_t gid = parse_id(entry_get(ge[i], "gidNumber"), c->gid_min, c->gid_max);
 		const struct attr *mem = entry_attr(ge[i], "mmMember");
 		struct mc_group *g = &s->groups[s->ngroups];
+		char gname[MC_KEY_MAX + 1];
+		const char *rule = NULL;
 
-		if (!name || !gid || strlen(name) > MC_KEY_MAX)
+		if (!name || !gid || names_group_name(c, name, gname, sizeof(gname)) < 0)
 			continue;
+		if (names_check(c, host, gname, 0, &rule) < 0 ||
+			names_check_gid(c, host, gid, 0, &rule) < 0) {
+			log_msg(LOG_DEBUG, "name-service cache: group %s (gid %u) not served: %s", gname,
+				(unsigned)gid, rule);
+			refused++;
+			continue;
+		}
 		g->gid = gid;
-		g->name = strdup(name);
+		g->name = strdup(gname);
 		s->ngroups++;
 		if (!g->name || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
 			goto out;
@@ -176,10 +201,17 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 				g->members[g->nmembers++] = (*hit)->login;
 		}
 	}
+	/* Once per change, not at every rebuild: the debug lines name them. */
+	if (refused != atomic_exchange(&refused_last, refused))
+		log_msg(refused ? LOG_NOTICE : LOG_INFO,
+			"name-service cache: %zu entries not served (reserved names, or names or numbers "
+			"the host already knows)",
+			refused);
 	*ret = s;
 	s = NULL;
 	r = 0;
 out:
+	host_view_put(host);
 	snapshot_free(s);
 	free(bydn);
 	entries_free(ue, nue);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "mcache.h"
 #include "mcfile.h"
+#include "names.h"
 
 /* Searches use one indexed equality term; the other conditions are checked
  * on the entry (slapd would otherwise intersect ~100k-entry index slots). */
@@ -15,6 +16,7 @@
 #define PWENT_PAGE 32
 #define GRENT_FIELDS 240
 #define GRENT_BYTES (MM_FRAME_MAX / 2)
+#define HOST_VIEW_AGE 5 /* seconds a socket answer trusts the host's enumerated users and groups */
 
 static const char *const user_attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
 	"mmStatus", "mmAccountType", "objectClass", NULL};
@@ -74,6 +76,34 @@ static bool id_parse(const char *s, unsigned long min, unsigned long max, unsign
 	return true;
 }
 
+/* May the name service serve this user (names.h: never a name or uid the host knows)? */
+static bool user_servable(const struct req *r, const char *login, unsigned long uid, unsigned flags)
+{
+	struct host_view *h = host_view_get(HOST_VIEW_AGE);
+	const char *rule = NULL;
+	bool ok = names_check(r->cfg, h, login, flags, &rule) == 0 &&
+		names_check_uid(r->cfg, h, (uint32_t)uid, flags, &rule) == 0;
+
+	host_view_put(h);
+	if (!ok)
+		log_msg(LOG_DEBUG, "name service: user %s (uid %lu) not served: %s", login, uid, rule);
+	return ok;
+}
+
+/* The same for the group of an ORG, under its group name (org_group_prefix + login). */
+static bool group_servable(const struct req *r, const char *name, unsigned long gid, unsigned flags)
+{
+	struct host_view *h = host_view_get(HOST_VIEW_AGE);
+	const char *rule = NULL;
+	bool ok = names_check(r->cfg, h, name, flags, &rule) == 0 &&
+		names_check_gid(r->cfg, h, (uint32_t)gid, flags, &rule) == 0;
+
+	host_view_put(h);
+	if (!ok)
+		log_msg(LOG_DEBUG, "name service: group %s (gid %lu) not served: %s", name, gid, rule);
+	return ok;
+}
+
 static char *base_of(const struct req *r, const char *ou)
 {
 	char *s = NULL;
@@ -109,7 +139,8 @@ static int user_find(struct req *r, const char *name, struct entry **ret, unsign
 	login = entry_get(e, "uid");
 	/* Logins are case-sensitive names in Unix (the directory matches case-blind). */
 	if (!is_user(e) || !login || (!by_mail && strcmp(login, name)) || strchr(login, '@') ||
-		!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid)) {
+		!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid) ||
+		!user_servable(r, login, *ret_uid, NAMES_ASK_HOST | NAMES_USER)) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -181,7 +212,8 @@ int nss_getpwuid(struct req *r)
 	if (rc == 0 &&
 		(!is_user(e) || !entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
 			!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, &got) ||
-			got != uid))
+			got != uid ||
+			!user_servable(r, entry_get(e, "uid"), uid, NAMES_ASK_HOST | NAMES_USER)))
 		rc = -ENOENT;
 	if (rc < 0) {
 		entry_free(e);
@@ -290,7 +322,8 @@ static int org_members(struct req *r, const struct entry *org, char ***ret, size
 			if (!is_user(v[k]) || !login || strchr(login, '@') ||
 				!id_parse(entry_get(v[k], "uidNumber"), r->cfg->uid_min, r->cfg->uid_max,
 					&uid) ||
-				!entry_has_value(org, "mmMember", v[k]->dn))
+				!entry_has_value(org, "mmMember", v[k]->dn) ||
+				!user_servable(r, login, uid, 0))
 				continue;
 			if (!(out[n] = strdup(login)))
 				rc = -ENOMEM;
@@ -314,7 +347,7 @@ done:
 
 static int group_answer(struct req *r, const char *filter_tail, const char *exact_name)
 {
-	char *base = base_of(r, "orgs"), *filter = NULL, **members = NULL;
+	char *base = base_of(r, "orgs"), *filter = NULL, **members = NULL, name[MC_KEY_MAX + 1];
 	struct entry *e = NULL;
 	unsigned long gid;
 	size_t n = 0, bytes = 0;
@@ -327,7 +360,9 @@ static int group_answer(struct req *r, const char *filter_tail, const char *exac
 		(!is_org(e) || !entry_get(e, "uid") || !name_ok(entry_get(e, "uid")) ||
 			!id_parse(entry_get(e, "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid) ||
 			/* group names are case-sensitive (the directory matches case-blind) */
-			(exact_name && strcmp(entry_get(e, "uid"), exact_name))))
+			(exact_name && strcmp(entry_get(e, "uid"), exact_name)) ||
+			names_group_name(r->cfg, entry_get(e, "uid"), name, sizeof(name)) < 0 ||
+			!group_servable(r, name, gid, NAMES_ASK_HOST | NAMES_GROUP)))
 		rc = -ENOENT;
 	if (rc < 0) {
 		rc = store_fail(r, rc == -ENOTUNIQ ? -ENOENT : rc);
@@ -344,7 +379,7 @@ static int group_answer(struct req *r, const char *filter_tail, const char *exac
 		rc = req_fail(r, -E2BIG, "groupe trop grand pour une réponse (voir le cache)");
 		goto out;
 	}
-	req_put(r, "name", entry_get(e, "uid"));
+	req_put(r, "name", name);
 	if (mm_msg_addf(r->out, "gid", "%lu", gid) < 0 || put_chunks(r, "members", members, n) < 0)
 		rc = -ENOMEM;
 out:
@@ -359,12 +394,17 @@ out:
 
 int nss_getgrnam(struct req *r)
 {
-	const char *name = get(r, "name");
+	const char *name = get(r, "name"), *login;
 	char *esc, tail[MC_KEY_MAX * 3 + 16];
 	int rc;
 
 	if (!name_ok(name))
 		return req_fail_field(r, "name", "format", "nom invalide");
+	/* Without the site's org_group_prefix the name is not one of ours. */
+	login = names_group_login(r->cfg, name);
+	if (!login)
+		return store_fail(r, -ENOENT);
+	name = login;
 	esc = store_escape(name);
 	if (!esc)
 		return -ENOMEM;
@@ -387,7 +427,8 @@ int nss_getgrgid(struct req *r)
 
 int nss_initgroups(struct req *r)
 {
-	static const char *const attrs[] = {"gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL};
+	static const char *const attrs[] = {
+		"uid", "gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL};
 	const char *name = get(r, "name");
 	char *esc = NULL, *filter = NULL, *base = base_of(r, "orgs");
 	char **gids = NULL;
@@ -422,9 +463,12 @@ int nss_initgroups(struct req *r)
 		goto out;
 	for (size_t i = 0; i < nv; i++) {
 		unsigned long gid;
+		char gname[MC_KEY_MAX + 1];
 
-		if (!is_org(v[i]) ||
-			!id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid))
+		if (!is_org(v[i]) || !entry_get(v[i], "uid") ||
+			!id_parse(entry_get(v[i], "gidNumber"), r->cfg->gid_min, r->cfg->gid_max, &gid) ||
+			names_group_name(r->cfg, entry_get(v[i], "uid"), gname, sizeof(gname)) < 0 ||
+			!group_servable(r, gname, gid, NAMES_ASK_HOST | NAMES_GROUP))
 			continue;
 		if (asprintf(&gids[n], "%lu", gid) < 0)
 			goto out;

@@ -14,6 +14,7 @@
 
 #include "mcfile.h"
 #include "protocol.h"
+#include "reserved.h"
 #include "wire.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -429,6 +430,15 @@ static int sock_gr(
 
 /* ---------------------------------------------------------- lookups */
 
+/* The daemon never serves a reserved name (common/reserved.h); an answer
+ * carrying one (a cache file or daemon of another version) is not passed on. */
+static int answer_checked(int idx, const struct pw_arg *a)
+{
+	const char *name = idx == MAP_PASSWD ? a->pw->pw_name : a->gr->gr_name;
+
+	return mm_name_reserved_builtin(name) ? -ENOENT : 0;
+}
+
 /* Cache first; on a miss (or a damaged/replaced file) the daemon, with a short negative cache. */
 static int lookup(
 	int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t code, const char *key, const char *value)
@@ -436,14 +446,14 @@ static int lookup(
 	int r = with_map(idx, fn, a);
 
 	if (r == 0 || r == -ERANGE)
-		return r;
+		return r == 0 ? answer_checked(idx, a) : r;
 	if (neg_hit(negkind, a->name, a->id))
 		return -ENOENT;
 	r = idx == MAP_PASSWD ? sock_pw(code, key, value, a->pw, a->buf, a->buflen)
 			      : sock_gr(code, key, value, a->gr, a->buf, a->buflen);
 	if (r == -ENOENT)
 		neg_add(negkind, a->name, a->id);
-	return r;
+	return r == 0 ? answer_checked(idx, a) : r;
 }
 
 /* One by-key lookup as an NSS status; none: a key never served (root, -1, ""). errno is kept. */
@@ -465,8 +475,8 @@ EXPORT enum nss_status _nss_medimail_getpwnam_r(
 {
 	struct pw_arg a = {.name = name, .pw = pw, .buf = buf, .buflen = buflen};
 
-	return key_lookup(
-		MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name, !name || !*name, errnop);
+	return key_lookup(MAP_PASSWD, fn_pwnam, &a, NEG_PWNAM, MM_REQ_GETPWNAM, "name", name,
+		!name || !*name || mm_name_reserved_builtin(name), errnop);
 }
 
 EXPORT enum nss_status _nss_medimail_getpwuid_r(
@@ -485,8 +495,8 @@ EXPORT enum nss_status _nss_medimail_getgrnam_r(
 {
 	struct pw_arg a = {.name = name, .gr = gr, .buf = buf, .buflen = buflen};
 
-	return key_lookup(
-		MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name, !name || !*name, errnop);
+	return key_lookup(MAP_GROUP, fn_grnam, &a, NEG_GRNAM, MM_REQ_GETGRNAM, "name", name,
+		!name || !*name || mm_name_reserved_builtin(name), errnop);
 }
 
 EXPORT enum nss_status _nss_medimail_getgrgid_r(

@@ -14,6 +14,8 @@ PKGS=(
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates python3-pexpect
   curl nodejs python3-jwt python3-cryptography
+  # a real sudo resolving groups through our module (tests/integration/test_names.py)
+  sudo
   # packaging (debian/), man pages, the systemd unit check
   debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd
   # the mail system's own LDAP lookups (postmap -q against the test slapd)

@@ -89,12 +89,15 @@ static int setup(void **state)
 		mc_builder_add_pw(b, "ana.martin", "ana@example.org", 210001, 100, "Ana MARTIN",
 			"/home/ana.martin", "/bin/bash") ||
 		mc_builder_add_pw(b, "bob", NULL, 210002, 100, longname, "/home/bob", "/bin/sh") ||
+		/* a cache written by a daemon that did not filter it */
+		mc_builder_add_pw(b, "docker", NULL, 210009, 100, "", "/home/docker", "/bin/sh") ||
 		mc_builder_finish(b, 77, 0, &img, &len))
 		return -1;
 	mc_builder_free(b);
 	write_file("passwd", img, len);
 	free(img);
 	if (mc_builder_new(MC_GROUP, 5, &b) || mc_builder_add_gr(b, "pharmacie", 310001, members, 2) ||
+		mc_builder_add_gr(b, "sudo", 310009, members, 1) ||
 		mc_builder_add_memberof(b, "ana.martin", ana_gids, 1) ||
 		mc_builder_finish(b, 77, 0, &img, &len))
 		return -1;
@@ -195,6 +198,29 @@ static void test_getpwnam_from_cache(void **state)
 	assert_true(pw.pw_shell >= buf && pw.pw_shell < buf + sizeof(buf));
 	assert_int_equal(f("ana@example.org", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
 	assert_string_equal(pw.pw_name, "ana.martin");
+}
+
+/* A reserved name is never passed on, whatever the cache (or the daemon) says. */
+static void test_reserved_names_never_answered(void **state)
+{
+	pwnam_fn pwnam = (pwnam_fn)sym("_nss_medimail_getpwnam_r");
+	pwuid_fn pwuid = (pwuid_fn)sym("_nss_medimail_getpwuid_r");
+	grnam_fn grnam = (grnam_fn)sym("_nss_medimail_getgrnam_r");
+	grgid_fn grgid = (grgid_fn)sym("_nss_medimail_getgrgid_r");
+	struct passwd pw;
+	struct group gr;
+	char buf[512];
+	int err = 0;
+
+	assert_int_equal(pwnam("docker", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(pwuid(210009, &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(grnam("sudo", &gr, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(grnam("SUDO", &gr, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(grgid(310009, &gr, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(grnam("systemd-journal", &gr, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	/* the control: the same cache answers an ordinary group */
+	assert_int_equal(grgid(310001, &gr, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(gr.gr_name, "pharmacie");
 }
 
 static void test_small_buffer_erange(void **state)
@@ -313,6 +339,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_only_nss_symbols_exported),
 		cmocka_unit_test(test_getpwnam_from_cache),
+		cmocka_unit_test(test_reserved_names_never_answered),
 		cmocka_unit_test(test_small_buffer_erange),
 		cmocka_unit_test(test_miss_without_daemon_is_quick_unavail),
 		cmocka_unit_test(test_initgroups_dyn),

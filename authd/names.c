@@ -1,0 +1,606 @@
+/* Which user and group names and numbers the name service may serve: never one the host already knows. */
+#include <errno.h>
+#include <stddef.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "names.h"
+#include "reserved.h"
+
+#define NAME_MAX_LEN 256
+#define LOOKUP_BUF_MAX (1u << 20)
+
+struct host_view {
+	char **names; /* sorted, folded */
+	size_t nnames;
+	uint32_t *uids; /* sorted */
+	size_t nuids;
+	uint32_t *gids; /* sorted */
+	size_t ngids;
+	long long loaded; /* CLOCK_MONOTONIC seconds */
+	atomic_uint refs;
+};
+
+/* ------------------------------------------------------------- host view */
+
+static long long mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec;
+}
+
+static void fold(const char *in, char *out, size_t outsz)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 1 < outsz; i++)
+		out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] - 'A' + 'a') : in[i];
+	out[i] = '\0';
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct grow {
+	void *v;
+	size_t n, cap, size;
+};
+
+static int grow_push(struct grow *g, const void *item)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 64;
+		void *v = reallocarray(g->v, cap, g->size);
+
+		if (!v)
+			return -ENOMEM;
+		g->v = v;
+		g->cap = cap;
+	}
+	memcpy((char *)g->v + g->n * g->size, item, g->size);
+	g->n++;
+	return 0;
+}
+
+static int push_name(struct grow *names, const char *name)
+{
+	char f[NAME_MAX_LEN + 1], *s;
+
+	fold(name, f, sizeof(f));
+	s = strdup(f);
+	if (!s || grow_push(names, &s) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Enumeration is process-wide state in glibc: one enumeration at a time. */
+static pthread_mutex_t enum_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int enumerate(struct host_view *h)
+{
+	struct grow names = {.size = sizeof(char *)}, uids = {.size = sizeof(uint32_t)},
+		    gids = {.size = sizeof(uint32_t)};
+	size_t bufsz = 16384;
+	char *buf = malloc(bufsz);
+	int r = buf ? 0 : -ENOMEM, e;
+
+	setpwent();
+	while (r == 0) {
+		struct passwd pw, *res = NULL;
+		uint32_t id;
+
+		e = getpwent_r(&pw, buf, bufsz, &res);
+		if (e == ERANGE && bufsz < LOOKUP_BUF_MAX) {
+			char *nb = realloc(buf, bufsz * 2);
+
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			bufsz *= 2;
+			continue;
+		}
+		if (e || !res)
+			break; /* ENOENT: the end */
+		id = (uint32_t)pw.pw_uid;
+		if (push_name(&names, pw.pw_name) < 0 || grow_push(&uids, &id) < 0)
+			r = -ENOMEM;
+	}
+	endpwent();
+	setgrent();
+	while (r == 0) {
+		struct group gr, *res = NULL;
+		uint32_t id;
+
+		e = getgrent_r(&gr, buf, bufsz, &res);
+		if (e == ERANGE && bufsz < LOOKUP_BUF_MAX) {
+			char *nb = realloc(buf, bufsz * 2);
+
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			bufsz *= 2;
+			continue;
+		}
+		if (e || !res)
+			break;
+		id = (uint32_t)gr.gr_gid;
+		if (push_name(&names, gr.gr_name) < 0 || grow_push(&gids, &id) < 0)
+			r = -ENOMEM;
+	}
+	endgrent();
+	free(buf);
+	h->names = names.v;
+	h->nnames = names.n;
+	h->uids = uids.v;
+	h->nuids = uids.n;
+	h->gids = gids.v;
+	h->ngids = gids.n;
+	if (r == 0) {
+		qsort(h->names, h->nnames, sizeof(char *), str_cmp);
+		qsort(h->uids, h->nuids, sizeof(uint32_t), u32_cmp);
+		qsort(h->gids, h->ngids, sizeof(uint32_t), u32_cmp);
+	}
+	return r;
+}
+
+int host_view_load(struct host_view **ret)
+{
+	struct host_view *h = calloc(1, sizeof(*h));
+	int r;
+
+	*ret = NULL;
+	if (!h)
+		return -ENOMEM;
+	atomic_init(&h->refs, 1);
+	pthread_mutex_lock(&enum_lock);
+	r = enumerate(h);
+	pthread_mutex_unlock(&enum_lock);
+	if (r < 0) {
+		host_view_free(h);
+		return r;
+	}
+	h->loaded = mono_now();
+	*ret = h;
+	return 0;
+}
+
+void host_view_free(struct host_view *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->nnames; i++)
+		free(h->names[i]);
+	free(h->names);
+	free(h->uids);
+	free(h->gids);
+	free(h);
+}
+
+static struct {
+	pthread_mutex_t lock;
+	struct host_view *cur;
+} shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct host_view *host_view_get(unsigned max_age)
+{
+	struct host_view *h = NULL, *old = NULL;
+
+	pthread_mutex_lock(&shared.lock);
+	if (!shared.cur || max_age == 0 || mono_now() - shared.cur->loaded >= (long long)max_age) {
+		if (host_view_load(&h) == 0) {
+			old = shared.cur;
+			shared.cur = h;
+		}
+	}
+	h = shared.cur;
+	if (h)
+		atomic_fetch_add(&h->refs, 1);
+	pthread_mutex_unlock(&shared.lock);
+	host_view_put(old);
+	return h;
+}
+
+void host_view_put(struct host_view *h)
+{
+	if (h && atomic_fetch_sub(&h->refs, 1) == 1)
+		host_view_free(h);
+}
+
+/* What a lookup asked: a user or group name, a uid or a gid. */
+enum ask_kind { ASK_PWNAM, ASK_GRNAM, ASK_PWUID, ASK_GRGID };
+
+/* One getpw*_r / getgr*_r lookup with a growing buffer: 1 found, 0 not, -1 cannot tell. */
+static int ask_once(enum ask_kind kind, const char *name, uint32_t id)
+{
+	size_t sz = 4096;
+
+	for (;;) {
+		char *buf = malloc(sz);
+		struct passwd pw, *pres = NULL;
+		struct group gr, *gres = NULL;
+		int e;
+
+		if (!buf)
+			return -1;
+		switch (kind) {
+		case ASK_PWNAM: e = getpwnam_r(name, &pw, buf, sz, &pres); break;
+		case ASK_GRNAM: e = getgrnam_r(name, &gr, buf, sz, &gres); break;
+		case ASK_PWUID: e = getpwuid_r((uid_t)id, &pw, buf, sz, &pres); break;
+		default: e = getgrgid_r((gid_t)id, &gr, buf, sz, &gres); break;
+		}
+		free(buf);
+		if (e == ERANGE && sz < LOOKUP_BUF_MAX) {
+			sz *= 2;
+			continue;
+		}
+		if (pres || gres)
+			return 1;
+		/* ENOENT and friends mean "no such entry" for glibc; other errors: unknown. */
+		return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM ? 0 : -1;
+	}
+}
+
+/* Answers of the host's sources, remembered for MEMO_TTL seconds: a lookup
+ * through nss-systemd or sss costs 50-200 µs, and socket answers ask for the
+ * same names again and again. */
+#define MEMO_SETS 2048
+#define MEMO_WAYS 4
+#define MEMO_TTL 30
+#define MEMO_KEY 64
+
+static struct memo {
+	uint64_t hash;
+	long long expires;
+	uint8_t kind;
+	bool known;
+	char key[MEMO_KEY];
+} memo[MEMO_SETS][MEMO_WAYS];
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t memo_hash(enum ask_kind kind, const char *key)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	/* FNV's high bits barely move on short keys ("210001"): mix them (murmur3 fmix64) */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Does the host know this name or number (kind)? Unknown answers count as known. */
+static bool ask(enum ask_kind kind, const char *name, uint32_t id)
+{
+	char num[16];
+	const char *key = name;
+	struct memo *m, *set;
+	uint64_t h;
+	long long t = mono_now();
+	int found;
+
+	if (kind == ASK_PWUID || kind == ASK_GRGID) {
+		snprintf(num, sizeof(num), "%u", (unsigned)id);
+		key = num;
+	}
+	h = memo_hash(kind, key);
+	set = memo[(h >> 32) % MEMO_SETS];
+	if (strlen(key) < MEMO_KEY) {
+		bool hit = false, known = false;
+
+		pthread_mutex_lock(&memo_lock);
+		for (size_t w = 0; w < MEMO_WAYS && !hit; w++) {
+			m = &set[w];
+			hit = m->hash == h && m->kind == kind && m->expires > t && !strcmp(m->key, key);
+			known = m->known;
+		}
+		pthread_mutex_unlock(&memo_lock);
+		if (hit)
+			return known;
+	}
+	found = ask_once(kind, name, id);
+	if (found >= 0 && strlen(key) < MEMO_KEY) {
+		pthread_mutex_lock(&memo_lock);
+		/* the way that expires first makes room */
+		m = &set[0];
+		for (size_t w = 1; w < MEMO_WAYS; w++)
+			if (set[w].expires < m->expires)
+				m = &set[w];
+		m->hash = h;
+		m->kind = (uint8_t)kind;
+		m->known = found == 1;
+		m->expires = t + MEMO_TTL;
+		snprintf(m->key, sizeof(m->key), "%s", key);
+		pthread_mutex_unlock(&memo_lock);
+	}
+	return found != 0;
+}
+
+bool host_knows_name(const struct host_view *h, const char *name, unsigned flags)
+{
+	char f[NAME_MAX_LEN + 1];
+	const char *key = f;
+
+	if (!name)
+		return false;
+	fold(name, f, sizeof(f));
+	if (h && bsearch(&key, h->names, h->nnames, sizeof(char *), str_cmp))
+		return true;
+	if (flags & NAMES_ASK_HOST) {
+		/* a user name against the host's users, a group name against its groups (both by default) */
+		bool users = !(flags & NAMES_GROUP) || (flags & NAMES_USER);
+		bool groups = !(flags & NAMES_USER) || (flags & NAMES_GROUP);
+
+		if ((users && ask(ASK_PWNAM, name, 0)) || (groups && ask(ASK_GRNAM, name, 0)))
+			return true;
+		if (strcmp(f, name) && ((users && ask(ASK_PWNAM, f, 0)) || (groups && ask(ASK_GRNAM, f, 0))))
+			return true;
+	}
+	return false;
+}
+
+bool host_knows_uid(const struct host_view *h, uint32_t uid, unsigned flags)
+{
+	if (h && bsearch(&uid, h->uids, h->nuids, sizeof(uint32_t), u32_cmp))
+		return true;
+	return (flags & NAMES_ASK_HOST) && ask(ASK_PWUID, NULL, uid);
+}
+
+bool host_knows_gid(const struct host_view *h, uint32_t gid, unsigned flags)
+{
+	if (h && bsearch(&gid, h->gids, h->ngids, sizeof(uint32_t), u32_cmp))
+		return true;
+	return (flags & NAMES_ASK_HOST) && ask(ASK_GRGID, NULL, gid);
+}
+
+/* ------------------------------------------------------------------ rules */
+
+static bool reserved(const struct mm_config *c, const char *name)
+{
+	if (mm_name_reserved_builtin(name))
+		return true;
+	for (size_t i = 0; i < c->nreserved_names; i++)
+		if (mm_name_match(c->reserved_names[i], name))
+			return true;
+	return false;
+}
+
+int names_check(const struct mm_config *c, const struct host_view *h, const char *name, unsigned flags,
+	const char **ret_rule)
+{
+	const char *rule = NULL;
+
+	if (!name || !*name || strlen(name) > NAME_MAX_LEN)
+		rule = "name_syntax";
+	else if (reserved(c, name))
+		rule = "reserved_name";
+	else if (host_knows_name(h, name, flags))
+		rule = "host_name";
+	if (ret_rule)
+		*ret_rule = rule;
+	return rule ? -EPERM : 0;
+}
+
+int names_check_uid(const struct mm_config *c, const struct host_view *h, uint32_t uid, unsigned flags,
+	const char **ret_rule)
+{
+	const char *rule = NULL;
+
+	if (uid == 0 || uid < c->uid_min || uid > c->uid_max)
+		rule = "uid_range";
+	else if (host_knows_uid(h, uid, flags))
+		rule = "host_uid";
+	if (ret_rule)
+		*ret_rule = rule;
+	return rule ? -EPERM : 0;
+}
+
+int names_check_gid(const struct mm_config *c, const struct host_view *h, uint32_t gid, unsigned flags,
+	const char **ret_rule)
+{
+	const char *rule = NULL;
+
+	if (gid == 0 || gid < c->gid_min || gid > c->gid_max)
+		rule = "gid_range";
+	else if (host_knows_gid(h, gid, flags))
+		rule = "host_gid";
+	if (ret_rule)
+		*ret_rule = rule;
+	return rule ? -EPERM : 0;
+}
+
+const char *names_rule_message(const char *rule)
+{
+	if (!rule)
+		return "";
+	if (!strcmp(rule, "reserved_name"))
+		return "nom réservé au système (root, sudo, adm, docker, systemd-*... : il donnerait les "
+		       "droits du groupe local de même nom)";
+	if (!strcmp(rule, "host_name"))
+		return "nom déjà connu de la machine (utilisateur ou groupe local)";
+	if (!strcmp(rule, "host_uid"))
+		return "uid déjà attribué à un utilisateur local de la machine";
+	if (!strcmp(rule, "host_gid"))
+		return "gid déjà attribué à un groupe local de la machine";
+	if (!strcmp(rule, "uid_range") || !strcmp(rule, "gid_range"))
+		return "numéro hors de la plage configurée";
+	return "nom invalide";
+}
+
+int names_group_name(const struct mm_config *c, const char *login, char *out, size_t outsz)
+{
+	const char *p = c->org_group_prefix ? c->org_group_prefix : "";
+	int n = snprintf(out, outsz, "%s%s", p, login);
+
+	if (n < 0 || (size_t)n >= outsz) {
+		if (outsz)
+			out[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+const char *names_group_login(const struct mm_config *c, const char *name)
+{
+	size_t n = c->org_group_prefix ? strlen(c->org_group_prefix) : 0;
+
+	if (!name || strncmp(name, c->org_group_prefix ? c->org_group_prefix : "", n) || !name[n])
+		return NULL;
+	return name + n;
+}
+
+/* ----------------------------------------------------------------- ranges */
+
+struct host_ranges {
+	unsigned long sys_uid_min, sys_uid_max, uid_min, uid_max;
+	unsigned long sys_gid_min, sys_gid_max, gid_min, gid_max;
+	bool have_sys_uid_max, have_sys_gid_max;
+};
+
+/* login.defs as shadow reads it: "KEY value", '#' comments, shadow's defaults for what is absent. */
+static int read_login_defs(const char *path, struct host_ranges *h, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{"SYS_UID_MIN", offsetof(struct host_ranges, sys_uid_min)},
+		{"SYS_UID_MAX", offsetof(struct host_ranges, sys_uid_max)},
+		{"UID_MIN", offsetof(struct host_ranges, uid_min)},
+		{"UID_MAX", offsetof(struct host_ranges, uid_max)},
+		{"SYS_GID_MIN", offsetof(struct host_ranges, sys_gid_min)},
+		{"SYS_GID_MAX", offsetof(struct host_ranges, sys_gid_max)},
+		{"GID_MIN", offsetof(struct host_ranges, gid_min)},
+		{"GID_MAX", offsetof(struct host_ranges, gid_max)},
+	};
+	char line[512];
+	FILE *f;
+
+	*h = (struct host_ranges){.sys_uid_min = 101,
+		.uid_min = 1000,
+		.uid_max = 60000,
+		.sys_gid_min = 101,
+		.gid_min = 1000,
+		.gid_max = 60000};
+	f = fopen(path, "re");
+	if (!f && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (f && fgets(line, sizeof(line), f)) {
+		char key[32];
+		unsigned long v;
+
+		if (sscanf(line, " %31s %lu", key, &v) != 2 || key[0] == '#')
+			continue;
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(key, keys[i].key)) {
+				*(unsigned long *)((char *)h + keys[i].off) = v;
+				if (!strcmp(key, "SYS_UID_MAX"))
+					h->have_sys_uid_max = true;
+				if (!strcmp(key, "SYS_GID_MAX"))
+					h->have_sys_gid_max = true;
+			}
+	}
+	if (f)
+		fclose(f);
+	if (!h->have_sys_uid_max)
+		h->sys_uid_max = h->uid_min ? h->uid_min - 1 : 0;
+	if (!h->have_sys_gid_max)
+		h->sys_gid_max = h->gid_min ? h->gid_min - 1 : 0;
+	return 0;
+}
+
+static bool overlap(unsigned long a, unsigned long b, unsigned long c, unsigned long d)
+{
+	return a <= d && c <= b;
+}
+
+int names_check_ranges_with(const struct mm_config *c, const struct host_view *h, char *err, size_t errlen)
+{
+	struct host_ranges hr;
+	int r = read_login_defs(c->login_defs, &hr, err, errlen);
+
+	if (r < 0)
+		return r;
+#define CHECK(kind, lo, hi, klo, khi, vlo, vhi)                                                              \
+	do {                                                                                                 \
+		if (overlap(lo, hi, vlo, vhi)) {                                                             \
+			snprintf(err, errlen,                                                                \
+				"%s_min..%s_max (%lu..%lu) overlaps the host's " klo ".." khi " (%lu..%lu) " \
+				"in %s: choose a range the host never allocates",                            \
+				kind, kind, (unsigned long)(lo), (unsigned long)(hi), vlo, vhi,              \
+				c->login_defs);                                                              \
+			return -EINVAL;                                                                      \
+		}                                                                                            \
+	} while (0)
+	CHECK("uid", c->uid_min, c->uid_max, "SYS_UID_MIN", "SYS_UID_MAX", hr.sys_uid_min, hr.sys_uid_max);
+	CHECK("uid", c->uid_min, c->uid_max, "UID_MIN", "UID_MAX", hr.uid_min, hr.uid_max);
+	CHECK("gid", c->gid_min, c->gid_max, "SYS_GID_MIN", "SYS_GID_MAX", hr.sys_gid_min, hr.sys_gid_max);
+	CHECK("gid", c->gid_min, c->gid_max, "GID_MIN", "GID_MAX", hr.gid_min, hr.gid_max);
+#undef CHECK
+	if (!h)
+		return 0;
+	for (size_t i = 0; i < h->nuids; i++)
+		if (h->uids[i] >= c->uid_min && h->uids[i] <= c->uid_max) {
+			struct passwd *pw = getpwuid(h->uids[i]);
+
+			snprintf(err, errlen,
+				"uid_min..uid_max (%lu..%lu) contains uid %u, which the host already "
+				"uses%s%s%s",
+				(unsigned long)c->uid_min, (unsigned long)c->uid_max, (unsigned)h->uids[i],
+				pw ? " (user " : "", pw ? pw->pw_name : "", pw ? ")" : "");
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < h->ngids; i++)
+		if (h->gids[i] >= c->gid_min && h->gids[i] <= c->gid_max) {
+			struct group *gr = getgrgid(h->gids[i]);
+
+			snprintf(err, errlen,
+				"gid_min..gid_max (%lu..%lu) contains gid %u, which the host already "
+				"uses%s%s%s",
+				(unsigned long)c->gid_min, (unsigned long)c->gid_max, (unsigned)h->gids[i],
+				gr ? " (group " : "", gr ? gr->gr_name : "", gr ? ")" : "");
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int names_check_ranges(const struct mm_config *c, char *err, size_t errlen)
+{
+	struct host_view *h = NULL;
+	int r = host_view_load(&h);
+
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the host's users and groups: %s", strerror(-r));
+		return r;
+	}
+	r = names_check_ranges_with(c, h, err, errlen);
+	host_view_free(h);
+	return r;
+}

@@ -1,0 +1,307 @@
+"""A BAL ORG or an account named after a local user or group (sudo, root, adm,
+docker, systemd-*, or anything the host's other NSS sources know) would inherit what
+the host grants that name: sudo, sshd AllowGroups, pam_access and polkit match
+groups by name. Such names, and uid/gid numbers the host knows, are refused at
+registration and validation and never served by the name service (cache files and
+socket answers alike), even when written straight into the directory. The uid/gid
+ranges themselves are checked against the host's at start-up."""
+import grp
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mmstack import BUILD, SUFFIX, Daemon, med_fields, org_fields, wait_for
+from test_lifecycle import confirm, full_registration, register
+from test_nss import cache_dir, cache_generation, getent, nss, wait_cache_fresh
+
+RESERVED_ORGS = [("Sudo", "sudo"), ("Root", "root"), ("Docker", "docker"),
+                 ("systemd-journal", "systemd-journal")]
+
+
+def ldap(slapd, tool, ldif):
+    r = subprocess.run([tool, "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def add_user(slapd, login, uid):
+    ldap(slapd, "ldapadd", f"dn: uid={login},ou=people,{SUFFIX}\nobjectClass: mmAccount\nuid: {login}\n"
+                           f"mmAccountType: MED\nmmStatus: active\nmmLoginMail: {login}@example.org\n"
+                           f"cn: Direct {login}\nsn: DIRECT\nuidNumber: {uid}\n")
+
+
+def add_org(slapd, login, gid, members):
+    mem = "".join(f"mmMember: uid={m},ou=people,{SUFFIX}\n" for m in members)
+    ldap(slapd, "ldapadd", f"dn: uid={login},ou=orgs,{SUFFIX}\nobjectClass: mmAccount\nuid: {login}\n"
+                           f"mmAccountType: ORG\nmmStatus: active\nmmLoginMail: {login}.org@example.org\n"
+                           f"cn: {login}\ngidNumber: {gid}\n{mem}")
+
+
+# ---------------------------------------------------------------- registration and validation
+
+@pytest.fixture(scope="module")
+def member(authd, smtp):
+    """An individual account to attach the ORGs to (registered, not yet validated: enough)."""
+    mail = "membre.names@example.org"
+    r = register(authd, smtp, "MED", med_fields(mail, "NAMES", "Membre"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return mail
+
+
+@pytest.mark.parametrize("org_name,login", RESERVED_ORGS)
+def test_org_named_after_local_group_is_refused(authd, smtp, slapd, member, org_name, login):
+    mail = f"reg.{login}@example.org"
+    r = register(authd, smtp, "ORG", org_fields(member, mail=mail, name=org_name))
+    assert r.returncode == 1, r.stdout
+    f = r.json["fields"]
+    assert (f["field"], f["rule"]) == ("org_name", "reserved_name"), r.json
+    assert f"« {login} »" in r.json["message"] and "réservé" in r.json["message"], r.json["message"]
+    assert not slapd.search(f"ou=orgs,{SUFFIX}", f"(mmLoginMail={mail})")
+
+
+def test_org_named_after_a_group_only_the_host_knows_is_refused(authd, smtp, slapd, member):
+    """A name on no list, known only because the host has such a group."""
+    tried = 0
+    for g in grp.getgrall():
+        n = g.gr_name
+        if not (n.isascii() and n[:1].isalpha() and n.replace("-", "").isalnum() and n == n.lower()):
+            continue
+        mail = f"host.{n}@example.org"
+        r = register(authd, smtp, "ORG", org_fields(member, mail=mail, name=n))
+        assert r.returncode == 1, (n, r.stdout)
+        tried += 1
+        if r.json["fields"]["rule"] == "reserved_name":
+            continue  # on the built-in list as well: try another one
+        assert (r.json["fields"]["field"], r.json["fields"]["rule"]) == ("org_name", "host_name"), r.json
+        assert f"« {n} »" in r.json["message"] and "connu de la machine" in r.json["message"]
+        assert not slapd.search(f"ou=orgs,{SUFFIX}", f"(mmLoginMail={mail})")
+        return
+    raise AssertionError(f"every one of the {tried} groups of this host is on the reserved list")
+
+
+@pytest.mark.parametrize("org_name,login", RESERVED_ORGS)
+def test_org_renamed_in_ldap_after_registration_is_refused_at_validation(authd, smtp, slapd, member,
+                                                                         org_name, login):
+    mail = f"ren.{login}@example.org"
+    r = register(authd, smtp, "ORG", org_fields(member, mail=mail, name=f"Labo Renomme {len(login)}x"))
+    assert r.returncode == 0, r.stdout
+    first = r.json["fields"]["login"]
+    assert confirm(authd, smtp, mail).returncode == 0
+    # Written straight into the directory, past the registration's rule.
+    ldap(slapd, "ldapmodify", f"dn: uid={first},ou=orgs,{SUFFIX}\nchangetype: modrdn\nnewrdn: uid={login}\n"
+                              "deleteoldrdn: 1\n")
+    try:
+        v = authd.ctl("validate", login)
+        assert v.returncode == 1, v.stdout
+        assert (v.json["fields"]["field"], v.json["fields"]["rule"]) == ("login", "reserved_name"), v.json
+        assert f"« {login} »" in v.json["message"], v.json["message"]
+        e = slapd.search(f"ou=orgs,{SUFFIX}", f"(mmLoginMail={mail})")
+        assert e[0]["mmStatus"] == ["pending-validation"] and "gidNumber" not in e[0]
+    finally:
+        ldap(slapd, "ldapdelete", f"uid={login},ou=orgs,{SUFFIX}\n")
+
+
+# ---------------------------------------------------------------- the name service
+
+class NsDaemon(Daemon):
+    """A daemon in its own mount namespace, whose /etc/passwd and /etc/group are
+    copies the test may extend while it runs (the host's files are never touched)."""
+
+    def start(self):
+        self.passwd, self.group = self.state / f"{self.name}-passwd", self.state / f"{self.name}-group"
+        if not self.passwd.exists():
+            shutil.copyfile("/etc/passwd", self.passwd)
+            shutil.copyfile("/etc/group", self.group)
+        self.write_conf()
+        self.logf = open(self.log, "ab")
+        script = (f'mount --bind "{self.passwd}" /etc/passwd && mount --bind "{self.group}" /etc/group'
+                  ' && exec "$@"')
+        self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                                      str(BUILD / "authd/medimail-authd"), "-f", "-c", str(self.conf)],
+                                     stdout=self.logf, stderr=self.logf)
+        wait_for(lambda: self.socket.exists() or self.proc.poll() is not None, what="daemon socket")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"medimail-authd exited: {self.log.read_text()}")
+        return self
+
+    def host_add(self, passwd_line=None, group_line=None):
+        """A local user or group created on the host while the daemon runs (in place: the bind follows)."""
+        for path, line in ((self.passwd, passwd_line), (self.group, group_line)):
+            if line:
+                with open(path, "a") as f:
+                    f.write(line + "\n")
+
+
+@pytest.fixture(scope="module")
+def nsd(state, slapd, smtp):
+    d = NsDaemon(state, slapd, smtp.port, name="namesd", extra="enumerate = yes\ncache_refresh = 1\n").start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def nsswitch(state):
+    p = state / "names-nsswitch.conf"
+    p.write_text("passwd: files medimail\ngroup: files medimail\nshadow: files\nhosts: files\n")
+    return p
+
+
+@pytest.fixture(scope="module")
+def direct(nsd, nsswitch, slapd):
+    """Entries written straight into the directory with ldapadd, past every daemon rule."""
+    add_user(slapd, "membre.direct", 219901)   # an ordinary user: the control
+    add_user(slapd, "docker", 219902)          # a user named after a local group
+    add_org(slapd, "adm", 310901, ["membre.direct"])            # a group named after a local group
+    add_org(slapd, "sudo", 310902, ["membre.direct"])           # the attack itself
+    add_org(slapd, "labo-direct", 310903, ["membre.direct"])    # an ordinary ORG: the control
+    # The host creates a user and a group whose numbers the directory already holds.
+    add_user(slapd, "uid.pris", 219903)
+    add_org(slapd, "gid-pris", 310904, ["membre.direct"])
+    wait_for(lambda: getent(nsd, nsswitch, "group", "labo-direct")[0] == 0, 20, "the entries in the cache")
+    before = cache_generation(nsd, "group")[0]
+    nsd.host_add("hostuser:x:219903:100::/nonexistent:/usr/sbin/nologin", "hostgroup:x:310904:")
+    # two rebuilds later (cache_refresh = 1), the host's new entries were read
+    wait_for(lambda: cache_generation(nsd, "group")[0] != before, 20, "a rebuilt cache")
+    before = cache_generation(nsd, "group")[0]
+    wait_for(lambda: cache_generation(nsd, "group")[0] != before, 20, "a rebuilt cache")
+    wait_cache_fresh(nsd)
+    return nsd
+
+
+@pytest.mark.parametrize("via", ["cache", "socket"])
+def test_entries_named_after_local_names_written_into_ldap_are_not_served(direct, nsswitch, tmp_path, via):
+    d = direct
+    cache = None if via == "cache" else tmp_path
+    # the controls are served: the module answers in this namespace
+    rc, out = getent(d, nsswitch, "passwd", "membre.direct", cache=cache)
+    assert rc == 0 and out.split(":")[2] == "219901", out
+    rc, out = getent(d, nsswitch, "group", "310903", cache=cache)
+    assert rc == 0 and out.startswith("labo-direct:*:310903:membre.direct"), out
+    # a user "docker", by name and by number
+    assert getent(d, nsswitch, "passwd", "docker", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "passwd", "219902", cache=cache) == (2, "")
+    # groups "adm" and "sudo": the host's own answer by name, nothing of ours by number
+    for gid in (310901, 310902):
+        assert getent(d, nsswitch, "group", str(gid), cache=cache) == (2, ""), gid
+    rc, out = getent(d, nsswitch, "group", "sudo", cache=cache)
+    assert rc == 0 and out.split(":")[2] == str(grp.getgrnam("sudo").gr_gid), out
+    # numbers the host took: neither the directory's user nor its group is served
+    assert getent(d, nsswitch, "passwd", "uid.pris", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "passwd", "219903", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "group", "gid-pris", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "group", "310904", cache=cache) == (2, "")
+    # initgroups gives the member the control ORG only
+    r = nss(d, nsswitch, "getent", "initgroups", "membre.direct", cache=cache)
+    assert r.returncode == 0 and r.stdout.split()[1:] == ["310903"], r.stdout
+
+
+def test_enumeration_skips_entries_named_after_local_names(direct, nsswitch):
+    d = direct
+    rc, out = getent(d, nsswitch, "passwd")
+    ours = [line for line in out.splitlines() if line.split(":")[2].startswith("2199")]
+    assert [line.split(":")[0] for line in ours] == ["membre.direct"], ours
+    rc, out = getent(d, nsswitch, "group")
+    ours = [line.split(":")[0] for line in out.splitlines() if line.split(":")[2].startswith("3109")]
+    assert ours == ["labo-direct"], ours
+
+
+def sudo_l(d, nsswitch, sudoers, user, cache=None):
+    """sudo -l -U user with this nsswitch.conf and this sudoers, in a private mount namespace."""
+    env = dict(os.environ, LD_LIBRARY_PATH=str(BUILD / "nss_medimail"), MEDIMAIL_SOCKET=str(d.socket),
+               MEDIMAIL_NSS_CACHE_DIR=str(cache if cache is not None else cache_dir(d)), LC_ALL="C.UTF-8")
+    env.pop("MEDIMAIL_NSS_BYPASS", None)
+    script = (f'mount --bind "{nsswitch}" /etc/nsswitch.conf && mount --bind "{sudoers}" /etc/sudoers'
+              ' && exec sudo -l -U "$1"')
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", user],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("via", ["cache", "socket"])
+def test_member_of_org_named_sudo_is_no_sudoer(direct, nsswitch, tmp_path, via):
+    assert shutil.which("sudo"), "sudo is installed by scripts/deps.sh"
+    sudoers = tmp_path / "sudoers"
+    # Debian's rule, and one for the control ORG: proves sudo sees our groups here.
+    sudoers.write_text("root ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n%labo-direct ALL=(root) /usr/bin/id\n")
+    os.chmod(sudoers, 0o440)
+    cache = None if via == "cache" else tmp_path / "empty"
+    if cache:
+        cache.mkdir()
+    r = sudo_l(direct, nsswitch, sudoers, "membre.direct", cache=cache)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "/usr/bin/id" in r.stdout, r.stdout
+    assert "(ALL : ALL) ALL" not in r.stdout, r.stdout
+
+
+def test_org_group_prefix_puts_org_groups_in_their_own_namespace(state, slapd, smtp, nsswitch, member):
+    d = Daemon(state, slapd, smtp.port, name="prefixd", extra="org_group_prefix = mss-\nenumerate = yes\n").start()
+    try:
+        # "Wheel" is no local group once prefixed: registered, validated, served as "mss-wheel".
+        mail = "prefixed.wheel@example.org"
+        login, v = full_registration(d, smtp, "ORG", org_fields(member, mail=mail, name="Wheel"), mail)
+        assert login == "wheel"
+        gid = int(v["gid_number"])
+        wait_cache_fresh(d)
+        for cache in (None, state / "prefix-empty"):
+            if cache:
+                cache.mkdir(exist_ok=True)
+            rc, out = getent(d, nsswitch, "group", str(gid), cache=cache)
+            assert rc == 0 and out.startswith(f"mss-wheel:*:{gid}:"), out
+            rc, out = getent(d, nsswitch, "group", "mss-wheel", cache=cache)
+            assert rc == 0 and out.split(":")[2] == str(gid), out
+            # the bare login is not one of our group names
+            rc, out = getent(d, nsswitch, "group", "wheel", cache=cache)
+            assert rc == 2 or out.split(":")[2] != str(gid), out
+    finally:
+        d.stop()
+
+
+# ---------------------------------------------------------------- start-up range check
+
+def check_config(state, slapd, smtp, name, extra):
+    d = Daemon(state, slapd, smtp.port, name=name, extra=extra)
+    d.write_conf()
+    return subprocess.run([str(BUILD / "authd/medimail-authd"), "-t", "-c", str(d.conf)],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("uid_min = 50000\nuid_max = 70000\n", "overlaps the host's UID_MIN..UID_MAX (1000..60000) in /etc/login.defs"),
+    ("gid_min = 500\ngid_max = 900\n", "overlaps the host's SYS_GID_MIN..SYS_GID_MAX"),
+    ("uid_min = 65000\nuid_max = 66000\n", "contains uid 65534, which the host already uses (user nobody)"),
+    ("gid_min = 65000\ngid_max = 66000\n", "contains gid 65534, which the host already uses (group nogroup)"),
+])
+def test_uid_gid_range_overlapping_the_hosts_is_a_configuration_error(state, slapd, smtp, extra, message):
+    # the control: the suite's own ranges (those of every other test) pass the check
+    ok = check_config(state, slapd, smtp, "rangeok", "")
+    assert ok.returncode == 0 and "ok" in ok.stdout, ok.stderr
+    r = check_config(state, slapd, smtp, "rangebad", extra)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    # and the daemon refuses to start with it
+    with pytest.raises(RuntimeError, match="host"):
+        Daemon(state, slapd, smtp.port, name="rangebad", extra=extra).start()
+
+
+def test_range_check_reads_the_configured_login_defs(state, slapd, smtp, tmp_path):
+    defs = tmp_path / "login.defs"
+    defs.write_text("UID_MIN 1000\nUID_MAX 250000\nGID_MIN 1000\nGID_MAX 60000\n")
+    r = check_config(state, slapd, smtp, "rangedefs", f"login_defs = {defs}\n")
+    assert r.returncode == 1 and f"UID_MIN..UID_MAX (1000..250000) in {defs}" in r.stderr, r.stderr
+
+
+def test_site_reserved_names_are_refused_like_the_builtin_ones(state, slapd, smtp, member):
+    d = Daemon(state, slapd, smtp.port, name="sitereserved", extra="reserved_names = comptabilite, dsi-*\n").start()
+    try:
+        for name, login in (("Comptabilité", "comptabilite"), ("DSI Admins", "dsi-admins")):
+            r = register(d, smtp, "ORG", org_fields(member, mail=f"site.{login}@example.org", name=name))
+            assert r.returncode == 1, r.stdout
+            assert (r.json["fields"]["field"], r.json["fields"]["rule"]) == ("org_name", "reserved_name"), r.json
+            assert f"« {login} »" in r.json["message"]
+        # a name on no list is still welcome
+        r = register(d, smtp, "ORG", org_fields(member, mail="site.dsi@example.org", name="DSI"))
+        assert r.returncode == 0, r.stdout
+    finally:
+        d.stop()
