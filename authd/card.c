@@ -1089,6 +1089,14 @@ static int target_account(struct req *r, struct entry **ret)
 		entry_free(me);
 		return req_fail(r, -ENOENT, "%s : compte introuvable", login);
 	}
+	if (!entry_has_value(me, "mmStatus", MM_STATUS_ACTIVE)) {
+		/* A suspended or closed account manages no card. */
+		audit_card(r, "card_manage", entry_get(me, "uid"), false, "account_state");
+		req_put(r, "reason", "account_state");
+		rc = req_fail(r, -EPERM, "le compte %s n'est pas actif", entry_get(me, "uid"));
+		entry_free(me);
+		return rc;
+	}
 	*ret = me;
 	return 0;
 }
