@@ -355,3 +355,32 @@ def test_switch_to_org_and_back_and_default(svc, codes, authd, smtp, slapd, pamd
     pamd.ctl("default", login, "--user", login, check=0)
     r = pamclient(svc, login, ["open_session"], [])
     assert session_env(r.output)["MEDIMAIL_ACCOUNT"] == login
+
+
+def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, pamd):
+    """A PAM session lasts a week: each switch re-checks the user, the ORG and the membership."""
+    login, _ = register_med(authd, smtp)
+    org, _ = register_org(authd, smtp, login, "Pharmacie Suspension")
+    uid = uid_of(slapd, login)
+    handle = session_env(pamclient(svc, login, ["open_session"], []).output)["MEDIMAIL_SESSION"]
+    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
+    pamd.ctl("switch", login, "--session", handle, uid=uid, check=0)
+    assert authd.ctl("suspend", login, "--reason", "départ").returncode == 0
+    for target in (org, login):
+        r = pamd.ctl("switch", target, "--session", handle, uid=uid, check=1)
+        assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
+    r = pamd.ctl("default", org, uid=uid, check=1)
+    assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
+    s = slapd.search(f"ou=sessions,{SUFFIX}", "(mmSessionUser=*)", "mmSessionUser", "mmSessionAccount")
+    mine = [x for x in s if x["mmSessionUser"][0].startswith(f"uid={login},")]
+    assert [x["mmSessionAccount"][0].split(",")[0] for x in mine] == [f"uid={login}"]
+    assert "mmDefaultAccount" not in attrs_of(slapd, login)
+    assert re.search(rf'audit="switch".*account="{re.escape(login)}" result="refused" reason="suspended"',
+                     pamd.log_text())
+    # Reactivated: the same session switches again; closing always works.
+    assert authd.ctl("reactivate", login).returncode == 0
+    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
+    assert authd.ctl("suspend", login).returncode == 0
+    r = mmwire.call(pamd.socket, mmwire.SESSION_CLOSE, session=handle)
+    assert r.status == 0, r
+
