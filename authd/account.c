@@ -1314,17 +1314,20 @@ static int org_member_change(struct req *r, bool add)
 		return req_fail_field(r, get(r, "org") ? "member" : "org", "required", "champ obligatoire");
 	if ((rc = caller_active(r, add ? "org-member-add" : "org-member-del")) < 0)
 		return rc;
-	if ((rc = account_find(r, get(r, "org"), &org)) < 0)
+	rc = account_find(r, get(r, "org"), &org);
+	/* To others, an unknown account and someone else's get one answer. */
+	if ((rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !caller_owns(r, org))) && !r->admin) {
+		audit_req(r, add ? "org-member-add" : "org-member-del",
+			org ? entry_get(org, "uid") : get(r, "org"), false,
+			rc == 0 ? "caller is not a connection account" : "unknown account");
+		rc = req_fail(r, -EACCES,
+			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
+		goto out;
+	}
+	if (rc < 0)
 		return store_fail(r, rc, get(r, "org"));
 	if (strcmp(entry_get(org, "mmAccountType"), MM_TYPE_ORG)) {
 		rc = req_fail_field(r, "org", "not_org", "%s n'est pas une BAL ORG", get(r, "org"));
-		goto out;
-	}
-	if (!r->admin && !caller_owns(r, org)) {
-		audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), false,
-			"caller is not a connection account");
-		rc = req_fail(r, -EACCES,
-			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
 		goto out;
 	}
 	if ((rc = account_find(r, get(r, "member"), &mem)) < 0) {
