@@ -104,14 +104,17 @@ int card_answer_parse(const struct mm_msg *m, struct card_answer *ret)
 	copy_word(a.result, sizeof(a.result), result);
 	copy_word(a.tries, sizeof(a.tries), tries);
 	copy_word(a.token, sizeof(a.token), token);
-	if (!strcmp(result, "ok")) {
-		if (!cert || !sig || !*cert || !*sig)
+	if (!strcmp(result, "ok") && (!cert || !sig || !*cert || !*sig))
+		return -EBADMSG;
+	/* A read (MM_CARD_OP_READ) answers "present" with the certificate alone. */
+	if (!strcmp(result, "ok") || (!strcmp(result, "present") && cert)) {
+		if (!*cert)
 			return -EBADMSG;
 		a.cert = malloc(strlen(cert) / 2 + 1);
 		if (!a.cert)
 			return -ENOMEM;
 		if (hex_decode(cert, a.cert, MM_CARD_CERT_MAX, &a.cert_len) < 0 ||
-			hex_decode(sig, a.sig, sizeof(a.sig), &a.sig_len) < 0) {
+			(sig && hex_decode(sig, a.sig, sizeof(a.sig), &a.sig_len) < 0)) {
 			card_answer_clear(&a);
 			return -EBADMSG;
 		}
@@ -424,6 +427,39 @@ static int card_query_present(const struct mm_config *c, struct card_answer *ret
 	return r;
 }
 
+/* Reads the card's certificate and PIN flags (no PIN): 0 with ret->result "present" and the certificate, or why not. */
+static int card_read(const struct mm_config *c, struct card_answer *ret)
+{
+	struct helper h;
+	struct mm_msg *req = mm_msg_new(MM_CARD_OP_READ, false), *rep = NULL;
+	int r;
+
+	if (!req)
+		return -ENOMEM;
+	r = add_common(c, req);
+	if (r == 0)
+		r = mm_msg_add(req, "cert_label", c->card_cert_label);
+	if (r == 0)
+		r = helper_start(c, &h);
+	if (r == 0) {
+		r = mm_msg_send(h.fd, req, (int)c->card_timeout * 1000);
+		if (r == 0)
+			r = mm_msg_recv(h.fd, true, (int)c->card_timeout * 1000, &rep);
+		helper_stop(&h);
+	}
+	mm_msg_free(req);
+	if (r == 0 && rep->code != MM_CARD_OP_READ)
+		r = -EPROTO;
+	if (r == 0)
+		r = card_answer_parse(rep, ret);
+	if (r == 0 && !strcmp(ret->result, "present") && !ret->cert) {
+		card_answer_clear(ret);
+		r = -EBADMSG;
+	}
+	mm_msg_free(rep);
+	return r;
+}
+
 /* ------------------------------------------------------------ certificate checks */
 
 struct card_proof {
@@ -709,6 +745,73 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 	return 0;
 }
 
+/* ------------------------------------------------------------ the card before its PIN */
+
+/* The card in the reader, read before its PIN is tried. */
+struct card_seen {
+	char fingerprint[FP_LEN + 1];
+	struct card_subject subject;
+	char tries[8]; /* "", "low" or "final", as the token tells */
+};
+
+/* Which card is there (certificate and PIN flags, no PIN). 0, or the refusal in the reply. */
+static int card_see(struct req *r, const char *event, const char *account, struct card_seen *ret)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	struct card_answer a;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = card_read(r->cfg, &a);
+	if (rc < 0) {
+		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
+		audit_card(r, event, account, false, rc == -ETIMEDOUT ? "card_timeout" : "card_error");
+		req_put(r, "reason", rc == -ETIMEDOUT ? "card_timeout" : "card_error");
+		return req_fail(r, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "lecture de la carte impossible");
+	}
+	if (strcmp(a.result, "present")) {
+		audit_card(r, event, account, false, a.result);
+		rc = helper_refusal(r, &a);
+		card_answer_clear(&a);
+		return rc;
+	}
+	crypto_hash_sha256(h, a.cert, a.cert_len);
+	memcpy(ret->fingerprint, "sha256:", 7);
+	hex_encode(h, sizeof(h), ret->fingerprint + 7);
+	{
+		gnutls_x509_crt_t crt = NULL;
+		gnutls_datum_t der = {a.cert, (unsigned)a.cert_len}, dn = {NULL, 0};
+
+		/* Unreadable: no national id to map by (the proof refuses such a certificate). */
+		if (gnutls_x509_crt_init(&crt) < 0 ||
+			gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0 ||
+			gnutls_x509_crt_get_raw_dn(crt, &dn) < 0 ||
+			card_subject_parse(dn.data, dn.size, &ret->subject) < 0)
+			memset(&ret->subject, 0, sizeof(ret->subject));
+		gnutls_free(dn.data);
+		if (crt)
+			gnutls_x509_crt_deinit(crt);
+	}
+	copy_word(ret->tries, sizeof(ret->tries), a.tries);
+	card_answer_clear(&a);
+	return 0;
+}
+
+/* Runs the card with the PIN: the card that signs must be the one seen (no swap in between). */
+static int card_prove_seen(struct req *r, const char *event, const char *account,
+	const struct card_seen *seen, struct card_proof *p)
+{
+	int rc = card_prove(r, event, account, p);
+
+	if (rc == 0 && strcmp(p->fingerprint, seen->fingerprint)) {
+		audit_card(r, event, account, false, "card_changed");
+		proof_clear(p);
+		req_put(r, "reason", "card_changed");
+		return req_fail(r, -EAGAIN, "la carte a changé pendant la lecture : recommencez");
+	}
+	return rc;
+}
+
 static bool pin_ok(struct req *r, int *ret)
 {
 	const char *pin = get(r, "pin");
@@ -836,26 +939,68 @@ static int ticket_take(const char *handle, struct card_proof *p)
 
 static void monitor_start(const struct mm_config *c, const char *login, const char *token);
 
+/* The account a card maps to: a linked certificate first, then the national id of its subject. */
+static int card_owner(
+	struct req *r, const char *fingerprint, const struct card_subject *subject, struct entry **ret)
+{
+	int rc = find_by(r, "mmCardCert", fingerprint, "", ret);
+
+	if (rc == -ENOENT && subject->kind != CARD_ID_NONE)
+		rc = find_by(r, subject->kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli", subject->id,
+			"(mmAccountType=PER)", ret);
+	return rc;
+}
+
+/* May this caller log in as the card's account? The user it named, and a
+ * non-root caller only as itself (a screen locker). */
+static bool card_caller_may(const struct req *r, const char *user, const struct entry *e)
+{
+	if (user && strcmp(user, entry_get(e, "uid")) && strcasecmp(user, login_mail_of(e)))
+		return false;
+	return r->uid == 0 ||
+		(entry_get(e, "uidNumber") &&
+			strtoul(entry_get(e, "uidNumber"), NULL, 10) == (unsigned long)r->uid);
+}
+
+static int card_mismatch(struct req *r, const char *user, const struct entry *e)
+{
+	audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
+	req_put(r, "reason", "card_mismatch");
+	return req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
+}
+
 int card_auth(struct req *r)
 {
 	static const char *const allowed[] = {"pin", "user", "service", "rhost", NULL};
 	const char *user = get(r, "user");
+	struct card_seen seen;
 	struct card_proof p;
 	struct entry *e = NULL;
 	const char *status;
 	int rc;
 
+	memset(&p, 0, sizeof(p));
 	if ((rc = unknown_fields(r, allowed)) < 0 || !pin_ok(r, &rc))
 		return rc;
 	if (user && validate_text(user, 254) < 0)
 		return req_fail_field(r, "user", "characters", "identifiant invalide");
-	if ((rc = card_prove(r, "auth", user, &p)) < 0)
+	/* Whose card it is, before its PIN is tried: a caller that may not log in
+	 * as that account spends none of the card's tries. */
+	if ((rc = card_see(r, "auth", user, &seen)) < 0)
 		return rc;
-	/* A linked certificate first, then the national id of the subject. */
-	rc = find_by(r, "mmCardCert", p.fingerprint, "", &e);
-	if (rc == -ENOENT && p.subject.kind != CARD_ID_NONE)
-		rc = find_by(r, p.subject.kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli", p.subject.id,
-			"(mmAccountType=PER)", &e);
+	rc = card_owner(r, seen.fingerprint, &seen.subject, &e);
+	if (rc < 0 && rc != -ENOENT)
+		return store_refusal(r, rc);
+	if (rc == 0 && !card_caller_may(r, user, e)) {
+		rc = card_mismatch(r, user, e);
+		goto out;
+	}
+	entry_free(e);
+	e = NULL;
+	if ((rc = card_prove_seen(r, "auth", user, &seen, &p)) < 0)
+		goto out;
+	/* Mapped again from the proven certificate (the account may have changed meanwhile). */
+	rc = card_owner(r, p.fingerprint, &p.subject, &e);
 	if (rc == -ENOENT) {
 		char reason[128];
 		snprintf(reason, sizeof(reason), "link_required %s", p.fingerprint);
@@ -876,13 +1021,8 @@ int card_auth(struct req *r)
 		rc = store_refusal(r, rc);
 		goto out;
 	}
-	if ((user && strcmp(user, entry_get(e, "uid")) && strcasecmp(user, login_mail_of(e))) ||
-		(r->uid != 0 &&
-			(!entry_get(e, "uidNumber") ||
-				strtoul(entry_get(e, "uidNumber"), NULL, 10) != (unsigned long)r->uid))) {
-		audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
-		req_put(r, "reason", "card_mismatch");
-		rc = req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
+	if (!card_caller_may(r, user, e)) {
+		rc = card_mismatch(r, user, e);
 		goto out;
 	}
 	status = entry_get(e, "mmStatus");
@@ -985,10 +1125,15 @@ int card_link(struct req *r)
 		rc = req_fail(r, -EPERM, "une carte se lie à un compte individuel non clos");
 		goto out;
 	}
-	if (by_user)
+	if (by_user) {
 		rc = link_by_user(r, e, &p);
-	else
-		rc = card_prove(r, "card_link", entry_get(e, "uid"), &p);
+	} else {
+		struct card_seen seen;
+
+		rc = card_see(r, "card_link", entry_get(e, "uid"), &seen);
+		if (rc == 0)
+			rc = card_prove_seen(r, "card_link", entry_get(e, "uid"), &seen, &p);
+	}
 	if (rc < 0)
 		goto out;
 	/* The card of another professional does not go on this account. */

@@ -3,6 +3,7 @@ IGC-Santé PKI, the medimail-card helper, the daemon's certificate checks and
 account mapping, linking/unlinking, and the card-removal hook."""
 import base64
 import os
+import subprocess
 import time
 
 import pytest
@@ -103,6 +104,25 @@ def card_authd(state, slapd, smtp, pki, removal_log):
     d.stop()
 
 
+def card_tries(state, name):
+    """Wrong PINs the card itself has counted (the shim's state: 3 blocks it)."""
+    f = state / "cards" / "shim" / f"CPS-{name}.tries"
+    return int(f.read_text().split()[0]) if f.exists() else 0
+
+
+def unblock(state, slapd, name):
+    """The card's PUK step, and the daemons' count of its PIN tries forgotten."""
+    (state / "cards" / "shim" / f"CPS-{name}.tries").unlink(missing_ok=True)
+    for e in slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "dn"):
+        subprocess.run(["ldapdelete", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url, e["dn"]], check=True,
+                       capture_output=True)
+
+
+def pin_counts(slapd):
+    return [int(e["mmFailCount"][0]) for e in
+            slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "mmFailCount")]
+
+
 @pytest.fixture(scope="module")
 def accounts(card_authd, smtp):
     good = account(card_authd, smtp, "PER",
@@ -197,6 +217,23 @@ def test_blocked_pin(card_authd, accounts, insert):
     r = card_auth(card_authd, PIN)  # the right PIN no longer opens a blocked card
     assert r.returncode == 1 and r.json["fields"]["reason"] == "pin_locked" and r.json["status"] == -37
     assert "bloquée" in r.json["message"]
+
+
+def test_other_uid_cannot_spend_victim_card_pin_tries(card_authd, accounts, insert, state, slapd):
+    """Another local user (or root naming another account) cannot try PINs on a
+    professional's card: refused before the card sees a PIN."""
+    insert("good")
+    unblock(state, slapd, "good")
+    for _ in range(4):
+        for uid, extra in ((uid_of(slapd, accounts["other"]), ()), (NOBODY, ()),
+                           (None, ("--user", accounts["other"]))):
+            r = card_auth(card_authd, WRONG, *extra, uid=uid)
+            assert r.returncode == 1 and r.json["status"] == -13, r.stdout
+            assert r.json["fields"]["reason"] == "card_mismatch", r.stdout
+    assert card_tries(state, "good") == 0 and pin_counts(slapd) == []
+    assert f'account="{accounts["other"]}" result="refused" reason="card_mismatch"' in card_authd.log_text()
+    own = card_auth(card_authd, uid=uid_of(slapd, accounts["good"]))
+    assert own.returncode == 0 and own.json["fields"]["login"] == accounts["good"], own.stdout
 
 
 # ---------------------------------------------------------------- certificate checks
