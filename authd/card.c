@@ -745,7 +745,7 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 	return 0;
 }
 
-/* ------------------------------------------------------------ the card before its PIN */
+/* ------------------------------------------------------------ PIN tries per card */
 
 /* The card in the reader, read before its PIN is tried. */
 struct card_seen {
@@ -797,6 +797,110 @@ static int card_see(struct req *r, const char *event, const char *account, struc
 	return 0;
 }
 
+static int pin_count_dn(const struct req *r, const struct card_seen *seen, char **ret)
+{
+	char hash[SECRET_HASH_HEX];
+
+	*ret = NULL;
+	if (secret_keyed_hash("card-pin", seen->fingerprint, hash) < 0)
+		return -EIO;
+	if (asprintf(ret, "mmSessionId=%s,ou=sessions,%s", hash, r->cfg->ldap_base) < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Reserves one PIN try of this card in the directory (so that every daemon
+ * counts it), before the card sees the PIN: increment, then compare. A count
+ * lasts card_pin_lockout seconds from its first try, or until a right PIN.
+ * 0 with the try reserved, or the refusal in the reply. */
+static int pin_try_reserve(
+	struct req *r, const char *event, const char *account, const struct card_seen *seen)
+{
+	static const char *const attrs[] = {"mmSessionExpires", NULL};
+	struct entry *e = NULL;
+	char *dn = NULL, expires[16], hash[SECRET_HASH_HEX];
+	long long n = 0;
+	int rc;
+
+	if ((rc = pin_count_dn(r, seen, &dn)) < 0)
+		return rc;
+	rc = store_read(r->store, dn, attrs, &e);
+	if (rc == 0 && store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now() &&
+		store_delete(r->store, dn) < 0)
+		log_msg(LOG_DEBUG, "expired PIN count not deleted");
+	entry_free(e);
+	rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
+	if (rc == -ENOENT) {
+		struct mods m;
+
+		if ((rc = secret_keyed_hash("card-pin", seen->fingerprint, hash)) < 0)
+			goto out;
+		store_time(login_now() + r->cfg->card_pin_lockout, expires);
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_ADD, "objectClass", "mmSession");
+		mods_add(&m, LDAP_MOD_ADD, "objectClass", "mmCardPinCount");
+		mods_add(&m, LDAP_MOD_ADD, "mmSessionId", hash);
+		mods_add(&m, LDAP_MOD_ADD, "mmSessionExpires", expires);
+		mods_add(&m, LDAP_MOD_ADD, "mmFailCount", "1");
+		mods_add(&m, LDAP_MOD_ADD, "description", "card-pin");
+		rc = store_add(r->store, dn, &m);
+		mods_free(&m);
+		n = 1;
+		if (rc == -EEXIST) /* created meanwhile by another request */
+			rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
+	}
+	if (rc < 0) {
+		rc = store_refusal(r, rc);
+		goto out;
+	}
+	if (n > (long long)r->cfg->card_pin_tries) {
+		audit_card(r, event, account, false, "pin_tries");
+		req_put(r, "reason", "pin_tries");
+		rc = req_fail(r, -ENOLCK, "carte CPS : trop de codes PIN faux, essais suspendus ici");
+	} else if (!strcmp(seen->tries, "final")) {
+		/* The card says its next wrong PIN blocks it (tries made elsewhere, or
+		 * before this count lapsed): that try is never spent here. */
+		audit_card(r, event, account, false, "pin_final_try");
+		req_put(r, "reason", "pin_tries");
+		rc = req_fail(r, -ENOLCK, "carte CPS : dernier essai de code PIN, gardé pour le code PUK");
+	}
+out:
+	free(dn);
+	return rc;
+}
+
+/* After the try: a right PIN (the card signed) clears the count; a try the
+ * card did not count (no card, invalid PIN length...) is given back; a wrong
+ * PIN, a locked card or an unknown outcome (timeout) stays counted. */
+static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
+{
+	const char *reason = mm_msg_get(r->out, "reason");
+	char *dn = NULL;
+	long long n;
+	int e = 0;
+
+	if (pin_count_dn(r, seen, &dn) < 0)
+		return;
+	if (rc == 0 ||
+		(reason &&
+			(!strcmp(reason, "expired") || !strcmp(reason, "not_yet_valid") ||
+				!strcmp(reason, "unknown_ca") || !strcmp(reason, "revoked") ||
+				!strcmp(reason, "key_usage") || !strcmp(reason, "bad_signature") ||
+				!strcmp(reason, "invalid_cert"))))
+		e = store_delete(r->store, dn);
+	else if (reason &&
+		(!strcmp(reason, "no_card") || !strcmp(reason, "no_reader") ||
+			!strcmp(reason, "pin_invalid") || !strcmp(reason, "no_cert") ||
+			!strcmp(reason, "no_key") || !strcmp(reason, "module_error") ||
+			!strcmp(reason, "bad_request")))
+		e = store_increment(r->store, dn, "mmFailCount", -1, &n);
+	if (e < 0 && e != -ENOENT)
+		log_msg(LOG_WARNING, "card PIN count not updated: %s", strerror(-e));
+	free(dn);
+}
+
 /* Runs the card with the PIN: the card that signs must be the one seen (no swap in between). */
 static int card_prove_seen(struct req *r, const char *event, const char *account,
 	const struct card_seen *seen, struct card_proof *p)
@@ -809,6 +913,20 @@ static int card_prove_seen(struct req *r, const char *event, const char *account
 		req_put(r, "reason", "card_changed");
 		return req_fail(r, -EAGAIN, "la carte a changé pendant la lecture : recommencez");
 	}
+	return rc;
+}
+
+/* Reserves a try, runs the card with the PIN, settles the count. */
+static int card_prove_counted(struct req *r, const char *event, const char *account,
+	const struct card_seen *seen, struct card_proof *p)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = pin_try_reserve(r, event, account, seen)) < 0)
+		return rc;
+	rc = card_prove_seen(r, event, account, seen, p);
+	pin_try_settle(r, seen, rc);
 	return rc;
 }
 
@@ -997,7 +1115,7 @@ int card_auth(struct req *r)
 	}
 	entry_free(e);
 	e = NULL;
-	if ((rc = card_prove_seen(r, "auth", user, &seen, &p)) < 0)
+	if ((rc = card_prove_counted(r, "auth", user, &seen, &p)) < 0)
 		goto out;
 	/* Mapped again from the proven certificate (the account may have changed meanwhile). */
 	rc = card_owner(r, p.fingerprint, &p.subject, &e);
@@ -1132,7 +1250,7 @@ int card_link(struct req *r)
 
 		rc = card_see(r, "card_link", entry_get(e, "uid"), &seen);
 		if (rc == 0)
-			rc = card_prove_seen(r, "card_link", entry_get(e, "uid"), &seen, &p);
+			rc = card_prove_counted(r, "card_link", entry_get(e, "uid"), &seen, &p);
 	}
 	if (rc < 0)
 		goto out;
