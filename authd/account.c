@@ -1174,7 +1174,7 @@ static void put_entry(struct req *r, const struct entry *e, bool full)
 	}
 }
 
-/* Is the caller this account (or a connection account of this ORG)? */
+/* Is the caller this account (or an active connection account of this ORG)? */
 bool caller_owns(struct req *r, const struct entry *e)
 {
 	struct entry *me = NULL;
@@ -1185,9 +1185,36 @@ bool caller_owns(struct req *r, const struct entry *e)
 	if (!strcmp(me->dn, e->dn))
 		own = true;
 	else if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG))
-		own = entry_has_value(e, "mmMember", me->dn);
+		/* A suspended or closed connection account manages nothing. */
+		own = entry_has_value(me, "mmStatus", MM_STATUS_ACTIVE) &&
+			entry_has_value(e, "mmMember", me->dn);
 	entry_free(me);
 	return own;
+}
+
+int caller_active(struct req *r, const char *event)
+{
+	struct entry *me = NULL;
+	const char *status;
+	int rc;
+
+	if (r->admin)
+		return 0;
+	rc = account_by_uid(r, r->uid, &me);
+	if (rc == -ENOENT)
+		return 0; /* no account of its own: each request refuses that its own way */
+	if (rc < 0)
+		return store_fail(r, rc, "compte");
+	status = entry_get(me, "mmStatus");
+	if (!status || strcmp(status, MM_STATUS_ACTIVE)) {
+		audit_req(r, event, entry_get(me, "uid"), false, "caller account not active");
+		req_put(r, "reason", "account_state");
+		req_put(r, "status", status);
+		rc = req_fail(r, -EPERM, "votre compte %s n'est pas actif (statut : %s) : action impossible",
+			entry_get(me, "uid"), status ? status : "?");
+	}
+	entry_free(me);
+	return rc;
 }
 
 int account_show(struct req *r)
@@ -1381,17 +1408,22 @@ static int org_member_change(struct req *r, bool add)
 
 	if (!get(r, "org") || !get(r, "member"))
 		return req_fail_field(r, get(r, "org") ? "member" : "org", "required", "champ obligatoire");
-	if ((rc = account_find(r, get(r, "org"), &org)) < 0)
+	if ((rc = caller_active(r, add ? "org-member-add" : "org-member-del")) < 0)
+		return rc;
+	rc = account_find(r, get(r, "org"), &org);
+	/* To others, an unknown account and someone else's get one answer. */
+	if ((rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !caller_owns(r, org))) && !r->admin) {
+		audit_req(r, add ? "org-member-add" : "org-member-del",
+			org ? entry_get(org, "uid") : get(r, "org"), false,
+			rc == 0 ? "caller is not a connection account" : "unknown account");
+		rc = req_fail(r, -EACCES,
+			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
+		goto out;
+	}
+	if (rc < 0)
 		return store_fail(r, rc, get(r, "org"));
 	if (strcmp(entry_get(org, "mmAccountType"), MM_TYPE_ORG)) {
 		rc = req_fail_field(r, "org", "not_org", "%s n'est pas une BAL ORG", get(r, "org"));
-		goto out;
-	}
-	if (!r->admin && !caller_owns(r, org)) {
-		audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), false,
-			"caller is not a connection account");
-		rc = req_fail(r, -EACCES,
-			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
 		goto out;
 	}
 	if ((rc = account_find(r, get(r, "member"), &mem)) < 0) {

@@ -128,6 +128,16 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		return req_fail_field(r, "user", "characters", "identifiant invalide");
 	}
 	rc = account_find_attrs(r, user, attrs, &e);
+	if (!r->admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->uid)))) {
+		/* An unprivileged caller acts only for itself: someone else's account
+		 * and an unknown one get one answer (-ENOENT, so that PAM still sees
+		 * "user unknown" for local users); only the audit log tells them apart. */
+		login_audit(r, event, NULL, rc == 0 ? entry_get(e, "uid") : user, false,
+			rc == 0 ? "caller may only act for its own account" : "unknown account");
+		entry_free(e);
+		return req_fail(r, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
+			(unsigned)r->uid);
+	}
 	if (rc == -ENOENT) {
 		login_audit(r, event, NULL, user, false, "unknown account");
 		return req_fail(r, -ENOENT, "%s : compte introuvable", user);
@@ -136,13 +146,6 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		login_audit(r, event, NULL, user, false,
 			rc == -EHOSTDOWN ? "directory unavailable" : "directory error");
 		return store_fail(r, rc, user);
-	}
-	if (!r->admin && !login_owned_by(e, r->uid)) {
-		login_audit(r, event, NULL, entry_get(e, "uid"), false,
-			"caller may only act for its own account");
-		entry_free(e);
-		return req_fail(
-			r, -EACCES, "un utilisateur non privilégié n'agit que pour son propre compte");
 	}
 	*ret = e;
 	return 0;

@@ -56,6 +56,8 @@ static void config_defaults(struct mm_config *c)
 	c->psc_flow_ttl = 600;
 	c->card_timeout = 30;
 	c->card_poll_ms = 1000;
+	c->card_pin_tries = 2;
+	c->card_pin_lockout = 86400;
 }
 
 static int set_str(char **dst, const char *v)
@@ -248,6 +250,8 @@ static const struct option options[] = {
 	O("card_removal_action", K_STR, card_removal_action, 0),
 	O("card_removal_command", K_STR, card_removal_command, 0),
 	O("card_poll_ms", K_UINT, card_poll_ms, 60000),
+	O("card_pin_tries", K_UINT, card_pin_tries, 10),
+	O("card_pin_lockout", K_UINT, card_pin_lockout, 30u * 86400),
 };
 #undef O
 
@@ -418,6 +422,10 @@ static int config_check(struct mm_config *c, const char **why)
 	if (strcmp(c->card_removal_action, "lock") && strcmp(c->card_removal_action, "logout") &&
 		strcmp(c->card_removal_action, "none")) {
 		*why = "card_removal_action must be lock, logout or none";
+		return -EINVAL;
+	}
+	if (c->card_pin_tries == 0 || c->card_pin_lockout == 0) {
+		*why = "card_pin_tries and card_pin_lockout must be > 0";
 		return -EINVAL;
 	}
 	if (c->card_timeout == 0 || c->card_poll_ms < 50) {

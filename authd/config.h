@@ -128,6 +128,8 @@ struct mm_config {
 	char *card_removal_action; /* lock | logout | none */
 	char *card_removal_command;
 	unsigned card_poll_ms;
+	unsigned card_pin_tries; /* wrong PINs per card the daemons allow (the card blocks at 3) */
+	unsigned card_pin_lockout; /* seconds that count lasts without a right PIN */
 };
 
 /* Parses path into a new configuration; on error writes a message naming the

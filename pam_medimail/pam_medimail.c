@@ -96,6 +96,7 @@ enum msg {
 	M_PIN_LOW,
 	M_PIN_FINAL,
 	M_PIN_LOCKED,
+	M_PIN_TRIES,
 	M_PIN_INVALID,
 	M_NO_CARD,
 	M_NO_READER,
@@ -209,6 +210,9 @@ static const char *const messages[M_COUNT][2] = {
 		"Wrong PIN: one try left before the card is blocked."},
 	[M_PIN_LOCKED] = {"Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK.",
 		"CPS card blocked: too many wrong PINs. Unblock it with its PUK."},
+	[M_PIN_TRIES] =
+		{"Trop de codes PIN faux : carte CPS protégée, plus d'essai ici pour ne pas la bloquer.",
+			"Too many wrong PINs: no more tries here, so that the CPS card is not blocked."},
 	[M_PIN_INVALID] = {"Code PIN de longueur invalide.", "PIN of invalid length."},
 	[M_NO_CARD] = {"Aucune carte CPS dans le lecteur.", "No CPS card in the reader."},
 	[M_NO_READER] = {"Lecteur de carte introuvable.", "Card reader not found."},
@@ -813,6 +817,7 @@ static const struct {
 	int pam;
 } card_reasons[] = {
 	{"pin_locked", M_PIN_LOCKED, PAM_MAXTRIES},
+	{"pin_tries", M_PIN_TRIES, PAM_MAXTRIES},
 	{"pin_invalid", M_PIN_INVALID, PAM_AUTH_ERR},
 	{"no_card", M_NO_CARD, PAM_AUTHINFO_UNAVAIL},
 	{"no_reader", M_NO_READER, PAM_AUTHINFO_UNAVAIL},

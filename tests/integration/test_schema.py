@@ -569,6 +569,10 @@ CONFIG_DB = "olcDatabase={1}mdb,cn=config"
 @pytest.fixture(scope="module")
 def config_slapd(tmp_path_factory, request):
     """A slapd run from a cn=config directory loading medimail.ldif."""
+    return start_config_slapd(tmp_path_factory, request, SCHEMA_DIR / "medimail.ldif")
+
+
+def start_config_slapd(tmp_path_factory, request, schema_ldif):
     base = tmp_path_factory.mktemp("cfg")
     confdir, dbdir = base / "slapd.d", base / "db"
     confdir.mkdir()
@@ -579,7 +583,7 @@ def config_slapd(tmp_path_factory, request):
     peer_root = "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth"
     includes = "".join("include: file://%s/%s.ldif\n\n" % (SYS_SCHEMA, s)
                        for s in ("core", "cosine", "nis", "inetorgperson"))
-    includes += "include: file://%s\n\n" % (SCHEMA_DIR / "medimail.ldif")
+    includes += "include: file://%s\n\n" % schema_ldif
     ldif = (
         "dn: cn=config\nobjectClass: olcGlobal\ncn: config\nolcPidFile: %s\nolcArgsFile: %s\n"
         "olcLogLevel: none\n\n"
@@ -618,7 +622,7 @@ def test_ldif_in_sync_with_schema(tmp_path):
 def test_ldif_loads_into_cn_config(config_slapd):
     schema_attrs, schema_classes = schema_names((SCHEMA_DIR / "medimail.schema").read_text())
     ldif_attrs, ldif_classes = schema_names((SCHEMA_DIR / "medimail.ldif").read_text())
-    assert len(schema_attrs) >= 60 and len(schema_classes) == 5
+    assert len(schema_attrs) >= 60 and len(schema_classes) == 6
     assert all(n.startswith("mm") for n in schema_attrs | schema_classes)
     assert (ldif_attrs, ldif_classes) == (schema_attrs, schema_classes)
 
@@ -632,6 +636,30 @@ def test_ldif_loads_into_cn_config(config_slapd):
         input="dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: cfg\no: cfg\n\n"
               "dn: uid=x,%s\nobjectClass: mmAccount\nuid: x\nmmAccountType: MED\nmmStatus: active\n"
               "mmLoginMail: x@example.org\nmmVisibleMedimail: TRUE\n\n" % (CONFIG_SUFFIX, CONFIG_SUFFIX))
+
+
+def test_schema_load_adds_the_object_classes_of_an_upgrade(tmp_path_factory, request, tmp_path):
+    """A directory loaded with an older schema gains the classes added since
+    (mmCardPinCount) when the loader runs again; a second run changes nothing."""
+    text = (SCHEMA_DIR / "medimail.ldif").read_text()
+    start = text.index("olcObjectClasses: ( mmClass:5 NAME 'mmCardPinCount'")
+    end = text.index("olcObjectClasses:", start + 1)
+    old = tmp_path / "medimail-old.ldif"
+    old.write_text(text[:start] + text[end:])
+    url = start_config_slapd(tmp_path_factory, request, old)
+    loader = [str(SCHEMA_DIR / "medimail-ldap-schema-load"), "-H", url, "-D", CONFIG_DB]
+    env = dict(os.environ, MEDIMAIL_SCHEMA_DIR=str(SCHEMA_DIR))
+    first = run(loader, env=env)
+    assert "object class mmCardPinCount added" in first.stdout, first.stdout
+    proc = run(["ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", url, "-b", "cn=schema,cn=config",
+                "(cn=*medimail)", "olcAttributeTypes", "olcObjectClasses"])
+    assert schema_names(proc.stdout) == schema_names((SCHEMA_DIR / "medimail.schema").read_text())
+    second = run(loader, env=env)
+    assert "added" not in second.stdout and "already loaded" in second.stdout, second.stdout
+    run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", url],
+        input="dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: cfg\no: cfg\n\n"
+              "dn: mmSessionId=x,%s\nobjectClass: mmSession\nobjectClass: mmCardPinCount\nmmSessionId: x\n"
+              "mmFailCount: 1\n\n" % (CONFIG_SUFFIX, CONFIG_SUFFIX))
 
 
 def test_indexes_ldif_applies(config_slapd):
