@@ -159,6 +159,42 @@ def test_full_table_cuts_the_oldest_header_readers_for_a_new_client(state, slapd
         d.stop()
 
 
+def test_full_table_never_cuts_a_request_being_answered(state, slapd, smtp):
+    import base64
+    import threading
+    d, port = listener(state, slapd, smtp, "http-busy",
+                       "http_max_connections = 20\nhttp_max_conn_per_source = 100\nfail_delay_ms = 2500\n")
+    try:
+        r = d.ctl("service", "add", "busyweb")
+        assert r.returncode == 0, r.stdout
+        auth = "Basic " + base64.b64encode(b"busyweb:" + r.json["fields"]["secret"].encode()).decode()
+        answer = {}
+
+        def slow_login():
+            t = time.monotonic()
+            answer["status"] = request(port, "/v1/login/password", "POST", source="127.0.0.3", timeout=10,
+                                       headers={"Content-Type": "application/json", "Authorization": auth},
+                                       body=b'{"user":"nobody.here@example.org","password":"Wrong-pass1!"}')[0]
+            answer["took"] = time.monotonic() - t
+        th = threading.Thread(target=slow_login)
+        th.start()
+        time.sleep(0.5)  # the login is being answered (fail_delay_ms)
+        flood = slow_clients(port, 20, 2.5, "--interval", "1")
+        time.sleep(0.8)
+        codes = [request(port, timeout=2)[0] for _ in range(3)]
+        th.join(10)
+        r = report(flood)
+        assert codes == [200] * 3
+        # the request being answered got its answer; header readers made the room
+        assert answer.get("status") == 401 and answer["took"] >= 2.4, answer
+        # room was made twice (the 20th slow connection, the first new client), from the oldest
+        assert r["cut"][0] is not None and r["cut"][1] is not None, r["cut"]
+        assert r["cut"][-1] is None, r["cut"]
+        assert refused(port, "table_full_evicted") >= 2
+    finally:
+        d.stop()
+
+
 def test_connections_per_source_are_limited_at_accept(state, slapd, smtp):
     d, port = listener(state, slapd, smtp, "http-persource", "http_max_conn_per_source = 5\n")
     try:
