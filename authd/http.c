@@ -532,6 +532,7 @@ const char *http_body_str(const struct http_req *r, const char *name)
 /* --- the request cycle --------------------------------------------------- */
 
 struct conn_ctx {
+	struct src *fsrc; /* behind a proxy: the client's count of requests under way */
 	double start;
 	unsigned char addr[16]; /* the client (client_addr) */
 	char remote[64];
@@ -603,7 +604,7 @@ static void forwarded_malformed(const char *peer, const char *name, int r)
  * see: the peer, or behind a trusted proxy the client the chain reports
  * (Forwarded, else X-Forwarded-For). From anyone else those headers mean
  * nothing. */
-static void client_addr(struct MHD_Connection *conn, const struct mm_config *c, unsigned char out[16],
+static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, unsigned char out[16],
 	char *text, size_t textlen)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -615,11 +616,11 @@ static void client_addr(struct MHD_Connection *conn, const struct mm_config *c, 
 
 	if (!sockaddr_addr(ci ? ci->client_addr : NULL, out)) {
 		snprintf(text, textlen, "?");
-		return;
+		return false;
 	}
 	net_addr_format(out, text, textlen);
 	if (!c->nhttp_proxies || !net_prefixes_match(c->http_proxies, c->nhttp_proxies, out))
-		return;
+		return false;
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
 	if (!hv.n) {
 		hv = (struct hdr_values){.name = "X-Forwarded-For"};
@@ -627,14 +628,53 @@ static void client_addr(struct MHD_Connection *conn, const struct mm_config *c, 
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
 	}
 	if (!hv.n)
-		return;
+		return false;
 	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, c->http_proxies, c->nhttp_proxies, a);
 	if (r < 0) {
 		forwarded_malformed(text, hv.name, r);
-		return;
+		return false;
 	}
 	memcpy(out, a, 16);
 	net_addr_format(out, text, textlen);
+	return true;
+}
+
+/* Behind a trusted proxy the table counts the peer as one source; the
+ * client the proxy names is held to the same limit by its requests under
+ * way. false when it is over. */
+static bool forwarded_take(struct http *h, struct conn_ctx *cx)
+{
+	unsigned char key[16];
+	struct src *s;
+	bool ok = true;
+
+	src_key_of(cx->addr, key);
+	pthread_mutex_lock(&h->tlock);
+	s = src_find(h, key);
+	if (!s && (s = calloc(1, sizeof(*s)))) {
+		struct src **slot = src_slot(h, key);
+		memcpy(s->key, key, 16);
+		s->next = *slot;
+		*slot = s;
+	}
+	if (!s || s->n >= h->per_source) {
+		ok = false;
+	} else {
+		s->n++;
+		cx->fsrc = s;
+	}
+	pthread_mutex_unlock(&h->tlock);
+	return ok;
+}
+
+static void forwarded_release(struct http *h, struct conn_ctx *cx)
+{
+	if (!cx->fsrc)
+		return;
+	pthread_mutex_lock(&h->tlock);
+	src_put(h, cx->fsrc);
+	pthread_mutex_unlock(&h->tlock);
+	cx->fsrc = NULL;
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *cx, struct http_req *r)
@@ -733,6 +773,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		const struct mm_config *c;
 		struct hdr_sum hs = {0};
 		const char *cl;
+		bool forwarded;
 
 		cx = calloc(1, sizeof(*cx));
 		if (!cx)
@@ -742,10 +783,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cx->route = route_find(url);
 		pthread_rwlock_rdlock(h->lock);
 		c = h->d->cfg;
-		client_addr(conn, c, cx->addr, cx->remote, sizeof(cx->remote));
+		forwarded = client_addr(conn, c, cx->addr, cx->remote, sizeof(cx->remote));
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (!rate_allow(c, cx->addr)) {
+		if (forwarded && !forwarded_take(h, cx)) {
+			atomic_fetch_add(&m_conn_cut[CUT_PER_SOURCE], 1);
+			cx->early = 429;
+			cx->early_code = "too_many_connections";
+			cx->early_msg = "too many requests under way from this address";
+		} else if (!rate_allow(c, cx->addr)) {
 			atomic_fetch_add(&m_rate_limited, 1);
 			cx->early = 429;
 			cx->early_code = "rate_limited";
@@ -859,6 +905,7 @@ static void on_completed(
 	conn_phase(h, conn, PH_HEAD, (double)h->header_timeout);
 	if (!cx)
 		return;
+	forwarded_release(h, cx);
 	if (cx->body) {
 		secret_wipe(cx->body, cx->len);
 		free(cx->body);

@@ -23,15 +23,17 @@ def main():
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--byte", action="store_true", help="one byte per interval instead of one line")
     ap.add_argument("--body", type=int, default=0, help="POST with this Content-Length, trickled")
+    ap.add_argument("--header", action="append", default=[], help="an extra header line of the request")
     a = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     sel = selectors.DefaultSelector()
     socks, opened, cut = [], [], []
-    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    extra = b"".join(h.encode() + b"\r\n" for h in a.header)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + extra
     if a.body:
-        head = (b"POST /v1/introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head = (b"POST /v1/introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + extra +
                 b"Content-Length: %d\r\n\r\n" % a.body)
     elif a.byte:
         head += b"X-Pad: " + b"a" * 1000 + b"\r\n\r\n"  # a 1 KB header

@@ -244,6 +244,28 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(state, slapd, smt
         d.stop()
 
 
+def test_one_client_behind_a_proxy_cannot_hold_all_its_connections(state, slapd, smtp):
+    d, port = listener(state, slapd, smtp, "http-xff-persource",
+                       "http_trusted_proxies = 127.0.0.1\nhttp_max_conn_per_source = 2\nhttp_body_rate = 100\n")
+    try:
+        # two requests of 10.7.7.7 under way through the proxy (slow bodies)
+        flood = slow_clients(port, 2, 2.5, "--source", "127.0.0.1", "--body", "1000", "--interval", "0.5",
+                             "--header", "X-Forwarded-For: 10.7.7.7")
+        time.sleep(1.0)
+        st, body = request(port, headers={"X-Forwarded-For": "10.7.7.7"})
+        assert st == 429 and json.loads(body)["error"] == "too_many_connections", body
+        # other clients of the same proxy are served: the proxy is not limited as one source
+        assert request(port, headers={"X-Forwarded-For": "10.7.7.8"})[0] == 200
+        r = report(flood)
+        assert r["cut"] == [None, None], r
+        assert refused(port, "per_source_limit") == 1
+        # the slots come back when the requests end
+        wait_for(lambda: request(port, headers={"X-Forwarded-For": "10.7.7.7"})[0] == 200, timeout=5,
+                 what="10.7.7.7 served again")
+    finally:
+        d.stop()
+
+
 def test_forged_forwarded_chain_takes_the_rightmost_untrusted_hop(state, slapd, smtp):
     d, port = listener(state, slapd, smtp, "http-xff-forged", "http_trusted_proxies = 127.0.0.0/8\n")
     try:
