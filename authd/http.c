@@ -1001,7 +1001,7 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	struct sockaddr_storage ss;
 	struct http *h;
 	bool loopback = false;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	int r;
 
 	*ret = NULL;
