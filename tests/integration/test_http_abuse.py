@@ -61,6 +61,11 @@ def refused(port, cause):
     return int(hit.group(1))
 
 
+def opened(port):
+    _, text = request(port, "/metrics")
+    return int(re.search(r"^medimail_http_connections_open (\d+)$", text, re.M).group(1))
+
+
 def slow_clients(port, count, duration, *args):
     """Starts slowclients.py; .communicate() gives its JSON report."""
     return subprocess.Popen([sys.executable, str(HERE / "slowclients.py"), "--port", str(port), "--count",
@@ -107,6 +112,8 @@ def test_slow_header_flood_from_one_source_does_not_starve_others(state, slapd, 
         assert max(cut) <= HEADER_TIMEOUT + 1.0, max(cut)
         assert refused(port, "per_source_limit") >= 1500 - 36
         assert refused(port, "header_deadline") >= len(kept) - 4
+        # and the listener let go of them, not only the clients
+        wait_for(lambda: opened(port) <= 1, timeout=3, what="the slow connections closed by the listener")
     finally:
         d.stop()
 
