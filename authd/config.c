@@ -47,6 +47,9 @@ static void config_defaults(struct mm_config *c)
 	c->http_timeout = 30;
 	c->http_rate = 50;
 	c->http_rate_burst = 100;
+	c->http_max_conn_per_source = 32;
+	c->http_header_timeout = 10;
+	c->http_body_rate = 4096;
 	c->session_ttl = 8 * 3600;
 	c->session_cache_ttl = 5;
 	c->service_cache_ttl = 30;
@@ -221,6 +224,9 @@ static const struct option options[] = {
 	O("http_timeout", K_UINT, http_timeout, 3600),
 	O("http_rate", K_UINT, http_rate, 10000000),
 	O("http_rate_burst", K_UINT, http_rate_burst, 10000000),
+	O("http_max_conn_per_source", K_UINT, http_max_conn_per_source, 65536),
+	O("http_header_timeout", K_UINT, http_header_timeout, 3600),
+	O("http_body_rate", K_UINT, http_body_rate, 1024 * 1024 * 1024),
 	O("session_ttl", K_UINT, session_ttl, 30u * 86400),
 	O("session_cache_ttl", K_UINT, session_cache_ttl, 60),
 	O("service_cache_ttl", K_UINT, service_cache_ttl, 3600),
@@ -269,6 +275,8 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 		c->admin_gid_set = true;
 		return 0;
 	}
+	if (!strcmp(key, "http_trusted_proxies"))
+		return net_prefixes_parse(v, &c->http_proxies, &c->nhttp_proxies, why);
 	if (!strcmp(key, "regions_open"))
 		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
 	if (!strcmp(key, "reserved_names")) {
@@ -438,9 +446,10 @@ static int config_check(struct mm_config *c, const char **why)
 	}
 	if (c->http_threads == 0 || c->http_max_connections == 0 || c->http_body_max == 0 ||
 		c->http_header_max < 1024 || c->http_rate == 0 || c->http_rate_burst == 0 ||
+		c->http_max_conn_per_source == 0 || c->http_header_timeout == 0 || c->http_body_rate == 0 ||
 		c->session_ttl == 0) {
-		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst and "
-		       "session_ttl "
+		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst, "
+		       "http_max_conn_per_source, http_header_timeout, http_body_rate and session_ttl "
 		       "must be > 0, http_header_max >= 1024";
 		return -EINVAL;
 	}
@@ -608,6 +617,7 @@ void config_free(struct mm_config *c)
 		free(c->domains[i].key);
 		free(c->domains[i].domain);
 	}
+	free(c->http_proxies);
 	free(c->path);
 	free(c);
 }

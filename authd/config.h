@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "forwarded.h"
+
 #define MM_CONFIG_MAX_BYTES (256 * 1024)
 #define MM_MAX_DOMAINS 64
 #define MM_MAX_REGIONS 32
@@ -94,6 +96,11 @@ struct mm_config {
 	unsigned http_timeout; /* idle seconds */
 	unsigned http_rate; /* requests per second per source address */
 	unsigned http_rate_burst;
+	unsigned http_max_conn_per_source; /* open connections per address (IPv6: per /64) */
+	unsigned http_header_timeout; /* seconds for the request line and headers, whatever trickles */
+	unsigned http_body_rate; /* bytes per second a body must at least arrive at */
+	struct net_prefix *http_proxies; /* http_trusted_proxies: who may say X-Forwarded-For */
+	size_t nhttp_proxies;
 	/* sessions (session.c) */
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,27 @@
 #include "names.h"
 #include "secret.h"
 #include "server.h"
+
+/* Every HTTP connection is a descriptor: the soft limit goes up to the hard
+ * one, and a limit too small for http_max_connections is said at start. */
+static void raise_fd_limit(const struct mm_config *c)
+{
+	struct rlimit rl;
+	rlim_t need;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	need = 2 * (rlim_t)c->http_max_connections + 16 * (rlim_t)c->http_threads + 256;
+	if (c->http_listen && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_msg(LOG_WARNING,
+			"open file limit %llu is below the %llu that http_max_connections %u may need",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)need, c->http_max_connections);
+}
 
 static void usage(FILE *f)
 {
@@ -227,6 +249,7 @@ int main(int argc, char **argv)
 	srv.d = &d;
 	srv.on_wake = on_signal;
 	pthread_rwlock_init(&srv.reload_lock, NULL);
+	raise_fd_limit(d.cfg);
 	/* Listener settings, TLS key and PSC secret stay those of the start. */
 	r = http_start(&d, &srv.reload_lock, &http, err, sizeof(err));
 	if (r < 0) {
