@@ -44,6 +44,7 @@ static int map_ldap(int rc)
 	case LDAP_CONSTRAINT_VIOLATION:
 	case LDAP_TYPE_OR_VALUE_EXISTS: return -EEXIST;
 	case LDAP_NO_SUCH_ATTRIBUTE: return -ESTALE;
+	case LDAP_ASSERTION_FAILED: return -ECANCELED;
 	case LDAP_INSUFFICIENT_ACCESS:
 	case LDAP_INVALID_CREDENTIALS:
 	case LDAP_STRONG_AUTH_REQUIRED: return -EACCES;
@@ -705,6 +706,7 @@ int store_delete(struct store *s, const char *dn)
 struct incr_arg {
 	const char *dn;
 	const char *attr;
+	const char *assertion; /* RFC 4528 filter the entry must match, or NULL */
 	long long delta;
 	long long value;
 };
@@ -716,7 +718,7 @@ static int op_increment(LDAP *ld, void *p)
 	char *attrs[2] = {(char *)a->attr, NULL};
 	LDAPMod mod = {.mod_op = LDAP_MOD_INCREMENT, .mod_type = (char *)a->attr, .mod_values = vals};
 	LDAPMod *mods[2] = {&mod, NULL};
-	LDAPControl *ctrl = NULL, *sctrls[2] = {NULL, NULL}, **rctrls = NULL;
+	LDAPControl *ctrl = NULL, *actrl = NULL, *sctrls[3] = {NULL, NULL, NULL}, **rctrls = NULL;
 	BerElement *ber = NULL;
 	LDAPMessage *res = NULL;
 	int rc, msgid, err = 0, r = -EIO;
@@ -745,8 +747,18 @@ static int op_increment(LDAP *ld, void *p)
 		return -ENOMEM;
 	}
 	sctrls[0] = ctrl;
+	if (a->assertion) {
+		/* The assertion control makes the check and the increment one operation. */
+		rc = ldap_create_assertion_control(ld, (char *)a->assertion, 1, &actrl);
+		if (rc != LDAP_SUCCESS) {
+			ldap_control_free(ctrl);
+			return rc == LDAP_FILTER_ERROR ? -EINVAL : -ENOMEM;
+		}
+		sctrls[1] = actrl;
+	}
 	rc = ldap_modify_ext(ld, a->dn, mods, sctrls, NULL, &msgid);
 	ldap_control_free(ctrl);
+	ldap_control_free(actrl);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);
 	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0) {
@@ -792,9 +804,32 @@ static int op_increment(LDAP *ld, void *p)
 
 int store_increment(struct store *s, const char *dn, const char *attr, long long delta, long long *ret_value)
 {
-	struct incr_arg a = {dn, attr, delta, 0};
+	struct incr_arg a = {dn, attr, NULL, delta, 0};
 	int r = with_conn(s, op_increment, &a);
 
+	if (r == 0)
+		*ret_value = a.value;
+	return r;
+}
+
+int store_reserve(
+	struct store *s, const char *dn, const char *attr, const char *assertion, long long *ret_value)
+{
+	struct incr_arg a = {dn, attr, assertion, 1, 0};
+	int r = with_conn(s, op_increment, &a);
+
+	if (r == -ESTALE) {
+		/* No counter yet: create it at 0 (a concurrent request may have
+		 * done so: -EEXIST), then increment under the assertion. */
+		struct mods m;
+
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_ADD, attr, "0");
+		r = store_modify(s, dn, &m);
+		mods_free(&m);
+		if (r == 0 || r == -EEXIST)
+			r = with_conn(s, op_increment, &a);
+	}
 	if (r == 0)
 		*ret_value = a.value;
 	return r;
