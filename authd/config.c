@@ -30,6 +30,7 @@ static void config_defaults(struct mm_config *c)
 	c->otp_resend_interval = 30;
 	c->lockout_threshold = 5;
 	c->lockout_duration = 900;
+	c->ldap_ppolicy = true;
 	c->fail_delay_ms = 1000;
 	c->rate_per_source = 120;
 	c->rate_per_account = 30;
@@ -195,6 +196,7 @@ static const struct option options[] = {
 	O("rate_per_source", K_UINT, rate_per_source, 1000000),
 	O("rate_per_account", K_UINT, rate_per_account, 1000000),
 	O("offline_login", K_BOOL, offline_login, 0),
+	O("ldap_ppolicy", K_BOOL, ldap_ppolicy, 0),
 	O("offline_ttl", K_UINT, offline_ttl, 90u * 86400),
 	O("offline_dir", K_STR, offline_dir, 0),
 	O("uid_min", K_UID, uid_min, 0),

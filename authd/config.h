@@ -66,6 +66,7 @@ struct mm_config {
 	unsigned rate_per_source; /* requests per minute */
 	unsigned rate_per_account;
 	bool offline_login; /* keep a local verifier after an online login */
+	bool ldap_ppolicy; /* slapd runs the ppolicy overlay: a lock also holds for binds */
 	unsigned offline_ttl; /* seconds an offline login stays possible */
 	char *offline_dir;
 	/* name service */
