@@ -21,7 +21,7 @@ PW = "Repli#2024x"
 @pytest.fixture(scope="module")
 def providers(state):
     pa, pb = free_port(), free_port()
-    common = {"MM_REPL_PW": os.urandom(12).hex(), "MM_AUTHD_PW": os.urandom(12).hex()}
+    common = {"MM_REPL_PW": os.urandom(12).hex(), "MM_AUTHD_PW": os.urandom(12).hex(), "MM_USER_BINDS": "yes"}
     a = Slapd(state / "provA", pa, dict(common, MM_SERVER_ID="1", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pb}/"))
     b = Slapd(state / "provB", pb, dict(common, MM_SERVER_ID="2", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pa}/"))
     for s in (a, b):
