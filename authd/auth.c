@@ -446,6 +446,31 @@ static long long bind_failures(const struct req *r, const struct entry *e)
 	return n;
 }
 
+/* Failure counters live on the provider of ldap_lockout_uri, the same for
+ * every daemon; when it is unreachable (or has not received the account
+ * yet) the daemon's own provider counts, one budget per provider. */
+static int counters_reserve(struct req *r, const char *dn, const char *filter, long long *ret_n)
+{
+	struct store *c = store_counters(r->store);
+	int rc = store_reserve(c, dn, "mmFailCount", filter, ret_n);
+
+	if ((rc == -EHOSTDOWN || rc == -ENOENT) && c != r->store) {
+		log_msg(LOG_WARNING, "lockout provider: %s; counting on the local provider", strerror(-rc));
+		rc = store_reserve(r->store, dn, "mmFailCount", filter, ret_n);
+	}
+	return rc;
+}
+
+static int counters_modify(struct req *r, const char *dn, struct mods *m)
+{
+	struct store *c = store_counters(r->store);
+	int rc = store_modify(c, dn, m);
+
+	if ((rc == -EHOSTDOWN || rc == -ENOENT) && c != r->store)
+		rc = store_modify(r->store, dn, m);
+	return rc;
+}
+
 /* Reserves one password attempt before it is evaluated: mmFailCount goes
  * up by one in the directory only while it is under the threshold and the
  * account is not locked, in one operation (assertion control). So that N
@@ -459,12 +484,12 @@ static int attempt_reserve(struct req *r, const struct entry *e, long long *ret_
 
 	*ret_n = 0;
 	if (!r->cfg->lockout_threshold)
-		return store_reserve(r->store, e->dn, "mmFailCount", "(objectClass=*)", ret_n);
+		return counters_reserve(r, e->dn, "(objectClass=*)", ret_n);
 	if (limit <= 0)
 		return -ECANCELED;
 	store_time(login_now(), stamp);
 	snprintf(filter, sizeof(filter), "(&(!(mmFailCount>=%lld))(!(mmLockedUntil>=%s)))", limit, stamp);
-	return store_reserve(r->store, e->dn, "mmFailCount", filter, ret_n);
+	return counters_reserve(r, e->dn, filter, ret_n);
 }
 
 /* The reserved attempt n failed: at the threshold, lock the account, for
@@ -487,7 +512,7 @@ static int attempt_failed(struct req *r, const struct entry *e, long long n, lon
 	mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
 	if (r->cfg->ldap_ppolicy)
 		mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", now);
-	rc = store_modify(r->store, e->dn, &m);
+	rc = counters_modify(r, e->dn, &m);
 	mods_free(&m);
 	if (rc < 0)
 		return rc;
@@ -508,7 +533,7 @@ int login_failures_reset(struct req *r, const struct entry *e)
 	if (entry_get(e, "pwdAccountLockedTime") &&
 		strcmp(entry_get(e, "pwdAccountLockedTime"), PPOLICY_LOCKED_FOREVER))
 		mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", NULL);
-	rc = store_modify(r->store, e->dn, &m);
+	rc = counters_modify(r, e->dn, &m);
 	mods_free(&m);
 	return rc;
 }

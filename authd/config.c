@@ -165,6 +165,7 @@ static const struct option options[] = {
 	O("log_level", K_LEVEL, log_level, 0),
 	O("log_stderr", K_BOOL, log_stderr, 0),
 	O("ldap_uri", K_STR, ldap_uri, 0),
+	O("ldap_lockout_uri", K_STR, ldap_lockout_uri, 0),
 	O("ldap_base", K_STR, ldap_base, 0),
 	O("ldap_bind_dn", K_STR, ldap_bind_dn, 0),
 	O("ldap_bind_password_file", K_STR, ldap_bind_password_file, 0),

@@ -28,6 +28,7 @@ struct mm_config {
 	bool log_stderr;
 	/* directory */
 	char *ldap_uri;
+	char *ldap_lockout_uri; /* one provider for every daemon's attempt counters, or NULL */
 	char *ldap_base;
 	char *ldap_bind_dn; /* empty with ldapi: SASL EXTERNAL */
 	char *ldap_bind_password_file;

@@ -20,6 +20,8 @@ struct conn {
 
 struct store {
 	const struct mm_config *cfg;
+	const char *uri;
+	struct store *counters; /* ldap_lockout_uri's pool, or NULL */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	size_t n;
@@ -78,7 +80,7 @@ static char *read_secret_file(const char *path)
 	}
 }
 
-int store_new(const struct mm_config *c, struct store **ret)
+static int store_alloc(const struct mm_config *c, const char *uri, struct store **ret)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
@@ -86,6 +88,7 @@ int store_new(const struct mm_config *c, struct store **ret)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = c;
+	s->uri = uri;
 	s->n = c->ldap_pool;
 	s->conns = calloc(s->n, sizeof(*s->conns));
 	if (!s->conns) {
@@ -106,8 +109,32 @@ int store_new(const struct mm_config *c, struct store **ret)
 	return 0;
 }
 
+int store_new(const struct mm_config *c, struct store **ret)
+{
+	struct store *s = NULL;
+	int r = store_alloc(c, c->ldap_uri, &s);
+
+	*ret = NULL;
+	if (r < 0)
+		return r;
+	if (c->ldap_lockout_uri && *c->ldap_lockout_uri &&
+		(r = store_alloc(c, c->ldap_lockout_uri, &s->counters)) < 0) {
+		store_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct store *store_counters(struct store *s)
+{
+	return s->counters ? s->counters : s;
+}
+
 void store_reset(struct store *s)
 {
+	if (s->counters)
+		store_reset(s->counters);
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->conns[i].busy && s->conns[i].ld) {
@@ -121,6 +148,7 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	store_free(s->counters);
 	for (size_t i = 0; i < s->n; i++)
 		if (s->conns[i].ld)
 			ldap_unbind_ext_s(s->conns[i].ld, NULL, NULL);
@@ -138,7 +166,7 @@ static int conn_open(struct store *s, LDAP **ret)
 	int version = LDAP_VERSION3, rc;
 	LDAP *ld = NULL;
 
-	rc = ldap_initialize(&ld, c->ldap_uri);
+	rc = ldap_initialize(&ld, s->uri);
 	if (rc != LDAP_SUCCESS)
 		return -EINVAL;
 	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
@@ -156,7 +184,7 @@ static int conn_open(struct store *s, LDAP **ret)
 	if (rc != LDAP_SUCCESS) {
 		int r = map_ldap(rc);
 		if (!atomic_exchange(&s->warned_down, true))
-			log_msg(LOG_ERR, "directory %s: bind failed: %s", c->ldap_uri, ldap_err2string(rc));
+			log_msg(LOG_ERR, "directory %s: bind failed: %s", s->uri, ldap_err2string(rc));
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return r == -EACCES ? -EACCES : -EHOSTDOWN;
 	}
@@ -169,7 +197,7 @@ static int conn_open(struct store *s, LDAP **ret)
 				sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_TRANSPORT, NULL);
 	}
 	if (atomic_exchange(&s->warned_down, false))
-		log_msg(LOG_NOTICE, "directory %s: connected again", c->ldap_uri);
+		log_msg(LOG_NOTICE, "directory %s: connected again", s->uri);
 	*ret = ld;
 	return 0;
 }

@@ -26,6 +26,11 @@ struct entry {
 
 int store_new(const struct mm_config *c, struct store **ret) MM_WUR;
 void store_free(struct store *s);
+/* Where attempt counters and locks are reserved and written: the provider
+ * of ldap_lockout_uri, one for every daemon of a replicated directory (a
+ * counter incremented on two providers at once is only as atomic as each
+ * one), else s itself. */
+struct store *store_counters(struct store *s);
 /* Closes every connection (after slapd restarts or on SIGHUP). */
 void store_reset(struct store *s);
 
