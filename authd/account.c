@@ -458,8 +458,6 @@ static int resolve_member(struct req *r, struct entry **ret)
 			return store_fail(r, rc, "compte de connexion");
 		}
 		rc = login_password_check(r, "register-org-member-proof", p, pw);
-		if (rc == 0 && (rc = login_failures_reset(r, p)) < 0)
-			rc = store_fail(r, rc, "compte de connexion");
 		entry_free(p);
 		if (rc < 0) {
 			entry_free(m);

@@ -521,7 +521,7 @@ static int attempt_failed(struct req *r, const struct entry *e, long long n, lon
 }
 
 /* A right password: the failures are forgiven, the attempt given back. */
-int login_failures_reset(struct req *r, const struct entry *e)
+static int failures_reset(struct req *r, const struct entry *e)
 {
 	struct mods m;
 	int rc;
@@ -564,8 +564,16 @@ int login_password_check(struct req *r, const char *event, const struct entry *e
 			"attempt not reserved: directory error");
 		return store_fail(r, rc, "authentification");
 	}
-	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0)
+	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0) {
+		/* Given back at once: what follows (an inactive account, a new
+		 * password refused by the rules) is no guess. */
+		if ((rc = failures_reset(r, e)) < 0) {
+			login_audit(r, event, "password", entry_get(e, "uid"), false,
+				"right password; failures not reset");
+			return store_fail(r, rc, "authentification");
+		}
 		return 0;
+	}
 	rc = attempt_failed(r, e, n, &until);
 	fail_delay(r);
 	if (rc < 0) {
@@ -722,10 +730,6 @@ int auth_password(struct req *r)
 		goto out;
 	if ((rc = login_password_check(r, "auth", e, password)) < 0)
 		goto out;
-	if ((rc = login_failures_reset(r, e)) < 0) {
-		rc = store_fail(r, rc, "authentification");
-		goto out;
-	}
 	if ((reason = login_inactive_reason(e))) {
 		offline_forget(r->cfg, e);
 		rc = refuse_inactive(r, "auth", "password", e, reason);
@@ -1153,8 +1157,6 @@ int auth_password_change(struct req *r)
 	mods_add(&m, LDAP_MOD_REPLACE, "userPassword", hashed);
 	rc = store_modify(r->store, e->dn, &m);
 	mods_free(&m);
-	if (rc == 0)
-		rc = login_failures_reset(r, e);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "changement de mot de passe");
 		goto out;

@@ -44,13 +44,12 @@ int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
 extern const char *const login_password_attrs[];
 /* Verifies a password of the account e (read with login_password_attrs)
  * under the lockout shared with every door and with slapd's ppolicy: the
- * attempt is reserved in the directory before it is evaluated. 0 on success
- * (then call login_failures_reset once the login is accepted); otherwise the
- * reply is set, the refusal audited under event, and the status returned. */
+ * attempt is reserved in the directory before it is evaluated, and given back
+ * (the failures forgiven, an expired lock lifted) when the password is right.
+ * 0 on success; otherwise the reply is set, the refusal audited under event,
+ * and the status returned. */
 int login_password_check(struct req *r, const char *event, const struct entry *e, const char *password)
 	__attribute__((warn_unused_result));
-/* Forgets the failures and lifts an expired or current lock of e. */
-int login_failures_reset(struct req *r, const struct entry *e) __attribute__((warn_unused_result));
 
 /* Puts lockout_threshold and lockout_duration on slapd's ppolicy entry
  * cn=lockout,ou=policies,<base> (ldap_ppolicy), so that failed simple binds
