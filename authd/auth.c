@@ -507,13 +507,21 @@ static int attempt_failed(struct req *r, const struct entry *e, long long n, lon
 	*ret_until = login_now() + r->cfg->lockout_duration;
 	store_time(*ret_until, until);
 	store_time(login_now(), now);
-	mods_init(&m);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", until);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
-	if (r->cfg->ldap_ppolicy)
-		mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", now);
-	rc = counters_modify(r, e->dn, &m);
-	mods_free(&m);
+	for (bool pp = r->cfg->ldap_ppolicy;; pp = false) {
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", until);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
+		if (pp)
+			mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", now);
+		rc = counters_modify(r, e->dn, &m);
+		mods_free(&m);
+		if (rc != -EINVAL || !pp)
+			break;
+		/* A slapd without ppolicy does not know the attribute: lock logins all the same. */
+		log_msg(LOG_WARNING,
+			"%s: pwdAccountLockedTime refused (slapd without ppolicy? ldap_ppolicy = no)",
+			entry_get(e, "uid"));
+	}
 	if (rc < 0)
 		return rc;
 	login_audit(r, "lockout", "password", entry_get(e, "uid"), true, "failure threshold reached");
