@@ -128,6 +128,23 @@ def test_parallel_org_member_proofs_verify_at_most_threshold(ld, authd, smtp, sl
     assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=member, password=PW).status == ENOLCK
 
 
+def test_unreachable_lockout_provider_still_counts_on_the_local_one(state, slapd, smtp, authd):
+    """ldap_lockout_uri down: the guesses are still reserved (on the daemon's own provider), not free."""
+    login, _ = register_med(authd, smtp)
+    d = Daemon(state, slapd, smtp.port, name="lockout-uri-down",
+               extra=CONF + "ldap_lockout_uri = ldap://127.0.0.1:1/\n").start()
+    try:
+        assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == 0
+        statuses = in_parallel(lambda _: mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login,
+                                                     password=WRONG).status, range(20))
+        assert set(statuses) <= {EACCES, ENOLCK} and ENOLCK in statuses, statuses
+        assert audit_count(d, "auth", login, "bad password") <= THRESHOLD
+        assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+        assert "lockout provider" in d.log_text()
+    finally:
+        d.stop()
+
+
 # ---------------------------------------------------------------- one lock for logins and binds
 
 def bind(slapd, login, password):
