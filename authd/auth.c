@@ -991,7 +991,8 @@ int auth_otp_verify(struct req *r)
 	}
 	/* Reserve the try before the comparison, in one operation that also
 	 * asserts the code is still the one read: of N parallel guesses at most
-	 * otp_max_tries are compared, whichever daemon they reach. */
+	 * otp_max_tries are compared, whichever daemon of this provider they
+	 * reach (the code may not have replicated to ldap_lockout_uri yet). */
 	{
 		char *esc = store_escape(stored), *filter = NULL;
 
