@@ -563,9 +563,17 @@ int login_password_check(struct req *r, const char *event, const struct entry *e
 	rc = attempt_reserve(r, e, &n);
 	if (rc == -ECANCELED) {
 		/* Every attempt left is taken by requests in flight, or a lock was
-		 * set since the entry was read: not evaluated. */
+		 * set since the entry was read: not evaluated.  Tell its end if it
+		 * is known by now. */
+		static const char *const lock_attrs[] = {"mmLockedUntil", "pwdAccountLockedTime", NULL};
+		struct entry *now = NULL;
+
+		until = store_read(store_counters(r->store), e->dn, lock_attrs, &now) == 0
+			? locked_until(r, now)
+			: 0;
+		entry_free(now);
 		fail_delay(r);
-		return refuse_locked(r, event, e, 0);
+		return refuse_locked(r, event, e, until);
 	}
 	if (rc < 0) {
 		login_audit(r, event, "password", entry_get(e, "uid"), false,

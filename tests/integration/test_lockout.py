@@ -81,6 +81,9 @@ def test_parallel_wrong_passwords_verify_at_most_threshold(ld, authd, smtp, slap
     results = in_parallel(lambda _: pamtester(svc, login, ["authenticate"], [(P_PASSWORD, WRONG)],
                                               timeout=120, namespace=True), range(N))
     assert all(r.status != 0 for r in results)
+    # the guesses refused unevaluated say the account is locked, with its end once it is known
+    assert sum("Compte verrouillé après trop d'échecs" in r.output for r in results) >= N - THRESHOLD
+    assert not any("jusqu'au ?" in r.output for r in results)
     verified = audit_count(ld, "auth", login, "bad password")
     print(f"{verified} password verifications out of {N} parallel guesses (threshold {THRESHOLD})")
     assert 1 <= verified <= THRESHOLD
