@@ -11,6 +11,7 @@
 #include "address.h"
 #include "daemon.h"
 #include "log.h"
+#include "login.h"
 #include "mail.h"
 #include "offline.h"
 #include "mcache.h"
@@ -444,50 +445,29 @@ static int resolve_member(struct req *r, struct entry **ret)
 			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
 	}
 	if (!r->admin) {
-		static const char *const pw_attr[] = {"userPassword", "mmFailCount", "mmLockedUntil", NULL};
 		struct entry *p = NULL;
 		const char *pw = get(r, "member_password");
-		unsigned limit = r->cfg->lockout_threshold;
-		bool locked;
 
 		if (!pw) {
 			entry_free(m);
 			return req_fail_field(r, "member_password", "required",
 				"mot de passe du compte de connexion : champ obligatoire");
 		}
-		rc = store_read(r->store, m->dn, pw_attr, &p);
-		/* A password guess by another door than the login: it honours the
-		 * lockout and counts with the login failures (the next failed login
-		 * past the threshold locks the account). */
-		locked = rc == 0 &&
-			(store_parse_time(entry_get(p, "mmLockedUntil")) > now() ||
-				(limit && atoll(entry_get(p, "mmFailCount") ?: "0") >= limit));
-		if (rc < 0 || locked || secret_password_verify(entry_get(p, "userPassword"), pw) < 0) {
-			if (rc == 0 && !locked) {
-				long long n = 0;
-				int frc = store_increment(r->store, m->dn, "mmFailCount", 1, &n);
-
-				if (frc == -ESTALE) { /* first failure: no counter yet */
-					struct mods f;
-
-					mods_init(&f);
-					mods_add(&f, LDAP_MOD_ADD, "mmFailCount", "1");
-					frc = store_modify(r->store, m->dn, &f);
-					mods_free(&f);
-				}
-				if (frc < 0)
-					log_msg(LOG_WARNING, "%s: failure not counted: %s", get(r, "member"),
-						strerror(-frc));
-				if (r->cfg->fail_delay_ms)
-					usleep(r->cfg->fail_delay_ms * 1000u);
-			}
-			entry_free(p);
+		/* A password guess by another door than the login: the same
+		 * lockout, the attempt reserved before the password is verified. */
+		rc = store_read(r->store, m->dn, login_password_attrs, &p);
+		if (rc < 0) {
 			entry_free(m);
-			audit_req(r, "register-org-member-proof", get(r, "member"), false,
-				locked ? "account locked" : "wrong password");
-			return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
+			return store_fail(r, rc, "compte de connexion");
 		}
+		rc = login_password_check(r, "register-org-member-proof", p, pw);
 		entry_free(p);
+		if (rc < 0) {
+			entry_free(m);
+			if (rc == -EACCES)
+				return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
+			return rc;
+		}
 	}
 	*ret = m;
 	return 0;

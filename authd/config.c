@@ -30,6 +30,7 @@ static void config_defaults(struct mm_config *c)
 	c->otp_resend_interval = 30;
 	c->lockout_threshold = 5;
 	c->lockout_duration = 900;
+	c->ldap_ppolicy = true;
 	c->fail_delay_ms = 1000;
 	c->rate_per_source = 120;
 	c->rate_per_account = 30;
@@ -169,6 +170,7 @@ static const struct option options[] = {
 	O("log_level", K_LEVEL, log_level, 0),
 	O("log_stderr", K_BOOL, log_stderr, 0),
 	O("ldap_uri", K_STR, ldap_uri, 0),
+	O("ldap_lockout_uri", K_STR, ldap_lockout_uri, 0),
 	O("ldap_base", K_STR, ldap_base, 0),
 	O("ldap_bind_dn", K_STR, ldap_bind_dn, 0),
 	O("ldap_bind_password_file", K_STR, ldap_bind_password_file, 0),
@@ -200,6 +202,7 @@ static const struct option options[] = {
 	O("rate_per_source", K_UINT, rate_per_source, 1000000),
 	O("rate_per_account", K_UINT, rate_per_account, 1000000),
 	O("offline_login", K_BOOL, offline_login, 0),
+	O("ldap_ppolicy", K_BOOL, ldap_ppolicy, 0),
 	O("offline_ttl", K_UINT, offline_ttl, 90u * 86400),
 	O("offline_dir", K_STR, offline_dir, 0),
 	O("uid_min", K_UID, uid_min, 0),

@@ -32,6 +32,7 @@ struct mm_config {
 	bool log_stderr;
 	/* directory */
 	char *ldap_uri;
+	char *ldap_lockout_uri; /* one provider for every daemon's attempt counters, or NULL */
 	char *ldap_base;
 	char *ldap_bind_dn; /* empty with ldapi: SASL EXTERNAL */
 	char *ldap_bind_password_file;
@@ -70,6 +71,7 @@ struct mm_config {
 	unsigned rate_per_source; /* requests per minute */
 	unsigned rate_per_account;
 	bool offline_login; /* keep a local verifier after an online login */
+	bool ldap_ppolicy; /* slapd runs the ppolicy overlay: a lock also holds for binds */
 	unsigned offline_ttl; /* seconds an offline login stays possible */
 	char *offline_dir;
 	/* name service */

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "login.h"
 #include "psc.h"
 #include "mcache.h"
 #include "names.h"
@@ -53,6 +54,15 @@ static void usage(FILE *f)
 		"  -V, --version       print the version\n");
 }
 
+static void policy_sync(const struct mm_config *c, struct store *s)
+{
+	int r = login_policy_sync(c, s);
+
+	if (r < 0)
+		log_msg(LOG_WARNING, "lockout policy of slapd (cn=lockout,ou=policies) not updated: %s",
+			strerror(-r));
+}
+
 static void on_signal(struct server *srv)
 {
 	struct signalfd_siginfo si;
@@ -88,6 +98,7 @@ static void on_signal(struct server *srv)
 			log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
 			pthread_rwlock_unlock(&srv->reload_lock);
 			log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
+			policy_sync(nc, ns);
 		}
 	}
 }
@@ -258,6 +269,7 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
+	policy_sync(d.cfg, d.store);
 	if ((r = mcache_start(&d, &srv.reload_lock)) < 0) {
 		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
 		return 1;

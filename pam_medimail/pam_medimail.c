@@ -56,6 +56,7 @@ enum msg {
 	M_CODE_NOT_SENT,
 	M_BAD_CREDENTIALS,
 	M_LOCKED,
+	M_LOCKED_NOW,
 	M_RATE,
 	M_BAD_CODE,
 	M_CODE_EXHAUSTED,
@@ -138,6 +139,8 @@ static const char *const messages[M_COUNT][2] = {
 	[M_BAD_CREDENTIALS] = {"Identifiant ou mot de passe incorrect.", "Wrong login or password."},
 	[M_LOCKED] = {"Compte verrouillé après trop d'échecs, jusqu'au %s.",
 		"Account locked after too many failures, until %s."},
+	[M_LOCKED_NOW] = {"Compte verrouillé après trop d'échecs.",
+		"Account locked after too many failures."},
 	[M_RATE] = {"Trop de tentatives : réessayez dans %s s.", "Too many attempts: try again in %s s."},
 	[M_BAD_CODE] = {"Code incorrect (%s essai(s) restant(s)).", "Wrong code (%s tries left)."},
 	[M_CODE_EXHAUSTED] =
@@ -531,9 +534,11 @@ static int explain(pam_handle_t *pamh, const struct opts *o, const struct mm_msg
 		time_t t = until ? (time_t)strtoll(until, NULL, 10) : 0;
 		struct tm tm;
 
-		if (t > 0 && localtime_r(&t, &tm))
-			strftime(when, sizeof(when), "%d/%m/%Y %H:%M:%S", &tm);
-		error_msg(pamh, o, M_LOCKED, when);
+		/* No end: the attempts left are all being checked right now. */
+		if (t > 0 && localtime_r(&t, &tm) && strftime(when, sizeof(when), "%d/%m/%Y %H:%M:%S", &tm))
+			error_msg(pamh, o, M_LOCKED, when);
+		else
+			error_msg(pamh, o, M_LOCKED_NOW, NULL);
 		return PAM_MAXTRIES;
 	}
 	case -EAGAIN: error_msg(pamh, o, M_RATE, mm_msg_get(rep, "retry_after") ?: "?"); return PAM_AUTH_ERR;

@@ -64,7 +64,7 @@ def main():
     a = ap.parse_args()
     st = Path(tempfile.mkdtemp(prefix="mm-bench-"))
     os.chmod(st, 0o755)
-    slapd = Slapd(st).start()
+    slapd = Slapd(st, env={"MM_USER_BINDS": "yes"}).start()  # the raw bind comparison binds as accounts
     smtp = SmtpSink(st).start()
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/v1/psc/callback"

@@ -213,9 +213,10 @@ def test_lockout_holds_on_both_daemons(svc, svc2, codes, account, slapd, pamd2):
     assert a.status == -37 and int(a.get("locked_until")) > time.time() + 60  # -ENOLCK
     assert re.search(rf'audit="auth".*account="{re.escape(login)}" result="refused" reason="account locked"',
                      pamd2.log_text())
-    # the lock ends: an administrator (here the directory) clears it, and the password works again
+    # the lock ends: an administrator (here the directory) clears it, and the password works again;
+    # the daemon's lock and its copy for LDAP binds (ppolicy's pwdAccountLockedTime)
     ldap_modify(slapd, f"dn: {attrs_of(slapd, login)['dn']}\nchangetype: modify\nreplace: mmLockedUntil\n"
-                       f"mmLockedUntil: 20000101000000Z\n")
+                       f"mmLockedUntil: 20000101000000Z\n-\ndelete: pwdAccountLockedTime\n")
     r = pamtester(svc2, login, ["authenticate"], login_answers(codes, mail))
     assert r.status == 0, r
     assert "mmLockedUntil" not in attrs_of(slapd, login)

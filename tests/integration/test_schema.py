@@ -171,10 +171,12 @@ def kill_pidfile(pidfile):
 class Slapd:
     """One scripts/slapd.sh instance."""
 
-    def __init__(self, state, port):
+    def __init__(self, state, port, user_binds=True):
         self.state = Path(state)
         self.port = port
-        self.env = dict(os.environ, MM_STATE=str(state), MM_LDAP_PORT=str(port))
+        # Most tests here read the views as bound accounts: user binds on.
+        self.env = dict(os.environ, MM_STATE=str(state), MM_LDAP_PORT=str(port),
+                        MM_USER_BINDS="yes" if user_binds else "no")
         self.env.pop("MM_SUFFIX", None)
         self.env.pop("MM_AUTHD_PW", None)
 
@@ -270,7 +272,8 @@ def test_slapd_sh_lifecycle(tmp_path_factory, request):
     dns = {dn.lower() for dn, _ in server.root_search(SUFFIX, "(objectClass=*)", "1.1")}
     expected = {SUFFIX, PEOPLE, ORGS, "ou=sessions," + SUFFIX, "ou=services," + SUFFIX,
                 "ou=system," + SUFFIX, AUTHD_DN, "cn=mail,ou=system," + SUFFIX,
-                "cn=annuaire-sante,ou=system," + SUFFIX}
+                "cn=annuaire-sante,ou=system," + SUFFIX, "ou=policies," + SUFFIX,
+                "cn=lockout,ou=policies," + SUFFIX}
     assert dns == {d.lower() for d in expected}
     assert run(["ldapwhoami", "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_url]).stdout.strip() == \
         "dn:cn=admin," + SUFFIX
@@ -529,6 +532,47 @@ def test_acl_user_cannot_write(slapd, acl_users):
     assert slapd.whoami(alice, PASSWORD).returncode == 0
 
 
+def test_owner_cannot_write_a_newline_in_a_name(slapd, acl_users):
+    """Names, places and activity reach GECOS and the directories: only the daemon's validators
+    write them, never the owner's own bind."""
+    import base64
+    alice, _ = acl_users
+    bad = base64.b64encode(b"Alice\nroot:x:0:0").decode()
+    for attr in ("sn", "givenName", "l", "o", "mmProfessionCode", "street", "mmSpeciality"):
+        proc = slapd.modify(alice, PASSWORD, "dn: %s\nchangetype: modify\nreplace: %s\n%s:: %s\n\n"
+                            % (alice, attr, attr, bad))
+        assert proc.returncode == 50, (attr, proc.stderr)  # insufficientAccessRights
+    # the visibility flags stay the owner's (Boolean syntax: nothing else to smuggle)
+    proc = slapd.modify(alice, PASSWORD, "dn: %s\nchangetype: modify\nreplace: mmVisibleMedimail\n"
+                        "mmVisibleMedimail: FALSE\n\n" % alice)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_ldap_bind_guesses_lock_the_bind(slapd):
+    """slapd.sh runs ppolicy with the shipped lockout.ldif: 10 wrong binds lock the account."""
+    dn = "uid=guessed,%s" % PEOPLE
+    slapd.root_add(account_ldif("guessed", password=argon2_slappasswd(PASSWORD)))
+    assert slapd.whoami(dn, PASSWORD).returncode == 0
+    for _ in range(10):
+        assert slapd.whoami(dn, PASSWORD + "x").returncode == 49
+    assert slapd.whoami(dn, PASSWORD).returncode == 49
+    [(_, attrs)] = slapd.root_search(dn, "(objectClass=*)", "pwdAccountLockedTime", scope="base")
+    assert attrs.get("pwdaccountlockedtime"), attrs
+
+
+def test_user_binds_off_by_default_refuse_the_right_password(tmp_path_factory, request):
+    """Without MM_USER_BINDS=yes an account cannot bind at all, even with its right password:
+    the directory is no password oracle beside the login; the system identities still bind."""
+    server = Slapd(tmp_path_factory.mktemp("nobind"), free_port(), user_binds=False)
+    server.env.pop("MM_USER_BINDS")
+    request.addfinalizer(server.stop)
+    server.start()
+    dn = "uid=nobind,%s" % PEOPLE
+    server.root_add(account_ldif("nobind", password=argon2_slappasswd(PASSWORD)))
+    assert server.whoami(dn, PASSWORD).returncode == 49
+    assert server.whoami(AUTHD_DN, server.authd_pw).returncode == 0
+
+
 def test_acl_authd_writes(slapd, acl_users):
     alice, _ = acl_users
     pw = slapd.authd_pw
@@ -549,7 +593,9 @@ def test_acl_authd_writes(slapd, acl_users):
     assert entries == [(sess, {"mmtokenhash": ["t"]})]
     assert run(["ldapdelete", "-x", "-H", slapd.ldap_url, "-D", AUTHD_DN, "-w", pw, sess],
                check=False).returncode == 0
-    # the daemon sets a password, the user binds with it
+    # the daemon sets a password, the user binds with it (an active account: only those bind)
+    slapd.modify(AUTHD_DN, pw, "dn: %s\nchangetype: modify\nreplace: mmStatus\nmmStatus: active\n\n" % alice,
+                 check=True)
     new_pw = argon2_slappasswd("N3w-pass!word")
     proc = slapd.modify(AUTHD_DN, pw, "dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n\n"
                         % (alice, new_pw))
@@ -678,3 +724,28 @@ def test_indexes_ldif_applies(config_slapd):
     proc = run(["ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", config_slapd, "-b", CONFIG_SUFFIX,
                 "(mmLoginMail=X@example.org)", "1.1"])
     assert "uid=x," + CONFIG_SUFFIX in proc.stdout
+
+
+def test_loader_sets_the_bind_lockout(config_slapd):
+    """The shipped loader gives a cn=config slapd the same lockout as scripts/slapd.sh: the ppolicy
+    overlay and the policy entry of lockout.ldif (twice: harmless)."""
+    run(["ldapadd", "-c", "-Q", "-Y", "EXTERNAL", "-H", config_slapd],
+        input="dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: cfg\no: cfg\n\n" % CONFIG_SUFFIX,
+        check=False)
+    env = dict(os.environ, MEDIMAIL_SCHEMA_DIR=str(SCHEMA_DIR))
+    for _ in range(2):
+        run([str(SCHEMA_DIR / "medimail-ldap-schema-load"), "-H", config_slapd, "-b", CONFIG_SUFFIX], env=env)
+    proc = run(["ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", config_slapd, "-b",
+                "cn=lockout,ou=policies," + CONFIG_SUFFIX, "-s", "base", "pwdMaxFailure"])
+    assert "pwdMaxFailure: 5" in proc.stdout
+    # a bind lock on that server (a {SSHA} password: no argon2 module there)
+    pw = run(["slappasswd", "-n", "-h", "{SSHA}", "-s", PASSWORD]).stdout
+    dn = "uid=cfgguess," + CONFIG_SUFFIX
+    run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", config_slapd],
+        input="dn: %s\nobjectClass: mmAccount\nuid: cfgguess\nmmAccountType: MED\nmmStatus: active\n"
+              "mmLoginMail: cfgguess@example.org\nuserPassword: %s\n\n" % (dn, pw))
+    whoami = ["ldapwhoami", "-x", "-H", config_slapd, "-D", dn, "-w"]
+    assert run(whoami + [PASSWORD], check=False).returncode == 0
+    for _ in range(10):
+        assert run(whoami + [PASSWORD + "x"], check=False).returncode == 49
+    assert run(whoami + [PASSWORD], check=False).returncode == 49
