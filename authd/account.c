@@ -429,48 +429,59 @@ static int send_confirmation(struct req *r, const char *to, const char *token)
 /* Proves that the caller may attach `member` to a new ORG. */
 static int resolve_member(struct req *r, struct entry **ret)
 {
-	struct entry *m = NULL;
-	int rc = account_find(r, get(r, "member"), &m);
+	static const char *const event = "register-org-member-proof";
+	struct entry *m = NULL, *p = NULL;
+	const char *pw = get(r, "member_password");
+	int rc;
 
 	*ret = NULL;
+	/* A password guess by another door than the login: the login's rate
+	 * limits and lockout, and an unknown member answered like a wrong
+	 * password, so that the form probes no account. */
+	if (!r->admin && !pw)
+		return req_fail_field(r, "member_password", "required",
+			"mot de passe du compte de connexion : champ obligatoire");
+	if (!r->admin && (rc = login_rate(r, event, NULL)) < 0)
+		return rc;
+	rc = account_find(r, get(r, "member"), &m);
+	if (rc == -ENOENT && !r->admin) {
+		login_audit(r, event, "password", get(r, "member"), false, "unknown account");
+		(void)login_password_unknown(r, pw);
+		return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
+	}
 	if (rc == -ENOENT)
 		return req_fail_field(
 			r, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
 	if (rc < 0)
 		return store_fail(r, rc, "compte de connexion");
-	if (!strcmp(entry_get(m, "mmAccountType"), MM_TYPE_ORG) ||
-		!strcmp(entry_get(m, "mmStatus"), MM_STATUS_CLOSED)) {
-		entry_free(m);
-		return req_fail_field(r, "member", "not_individual",
-			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
-	}
 	if (!r->admin) {
-		struct entry *p = NULL;
-		const char *pw = get(r, "member_password");
-
-		if (!pw) {
-			entry_free(m);
-			return req_fail_field(r, "member_password", "required",
-				"mot de passe du compte de connexion : champ obligatoire");
-		}
-		/* A password guess by another door than the login: the same
-		 * lockout, the attempt reserved before the password is verified. */
+		/* The attempt reserved before the password is verified; the kind
+		 * of account is told only to who proved its password. */
+		if ((rc = login_rate(r, event, entry_get(m, "uid"))) < 0)
+			goto fail;
 		rc = store_read(r->store, m->dn, login_password_attrs, &p);
 		if (rc < 0) {
-			entry_free(m);
-			return store_fail(r, rc, "compte de connexion");
+			rc = store_fail(r, rc, "compte de connexion");
+			goto fail;
 		}
-		rc = login_password_check(r, "register-org-member-proof", p, pw);
+		rc = login_password_check(r, event, p, pw);
 		entry_free(p);
-		if (rc < 0) {
-			entry_free(m);
-			if (rc == -EACCES)
-				return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
-			return rc;
-		}
+		if (rc == -EACCES)
+			rc = req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
+		if (rc < 0)
+			goto fail;
+	}
+	if (!strcmp(entry_get(m, "mmAccountType"), MM_TYPE_ORG) ||
+		!strcmp(entry_get(m, "mmStatus"), MM_STATUS_CLOSED)) {
+		rc = req_fail_field(r, "member", "not_individual",
+			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
+		goto fail;
 	}
 	*ret = m;
 	return 0;
+fail:
+	entry_free(m);
+	return rc;
 }
 
 /* The rule of names.h on the name the name service would serve for this

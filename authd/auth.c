@@ -281,7 +281,7 @@ static void login_limits_init(void)
 		login_limits = NULL;
 }
 
-static int login_rate(struct req *r, const char *event, const char *account)
+int login_rate(struct req *r, const char *event, const char *account)
 {
 	char src[200], num[16];
 	const char *rhost, *id, *why;
@@ -345,6 +345,14 @@ static void dummy_verify(const char *password)
 	pthread_once(&dummy_once, dummy_init);
 	if (dummy_hash[0] && secret_password_verify(dummy_hash, password) == 0)
 		log_msg(LOG_DEBUG, "dummy password matched");
+}
+
+/* Same work, delay and answer as a wrong password: no account probing. */
+int login_password_unknown(struct req *r, const char *password)
+{
+	dummy_verify(password);
+	fail_delay(r);
+	return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 }
 
 /* ------------------------------------------------------------ lockout */
@@ -709,12 +717,8 @@ int auth_password(struct req *r)
 	rc = login_user(r, "auth", auth_attrs, &e);
 	if (rc == -EHOSTDOWN && r->cfg->offline_login)
 		return auth_password_offline(r, password);
-	if (rc == -ENOENT && login_field(r, "user")) {
-		/* Same work, delay and answer as a wrong password: no account probing. */
-		dummy_verify(password);
-		fail_delay(r);
-		return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
-	}
+	if (rc == -ENOENT && login_field(r, "user"))
+		return login_password_unknown(r, password);
 	if (rc < 0)
 		return rc;
 	if ((rc = login_rate(r, "auth", entry_get(e, "uid"))) < 0)

@@ -40,6 +40,14 @@ long long login_now(void);
 int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
 	__attribute__((warn_unused_result));
 
+/* The per-daemon rate limits of every password door: once per request
+ * with account NULL (the caller's bucket), then once the account is known.
+ * 0, or the reply set (retry_after) and -EAGAIN. */
+int login_rate(struct req *r, const char *event, const char *account) __attribute__((warn_unused_result));
+/* Refuses a password for an account that does not exist with the work,
+ * the delay and the answer of a wrong one. */
+int login_password_unknown(struct req *r, const char *password);
+
 /* The attributes login_password_check reads (with those login_user needs). */
 extern const char *const login_password_attrs[];
 /* Verifies a password of the account e (read with login_password_attrs)
