@@ -1170,6 +1170,38 @@ out:
 
 /* ------------------------------------------------------------ slapd's lockout policy */
 
+/* Adds ou=policies and the policy entry (on a directory loaded before its
+ * suffix existed, the loader could not). */
+static int policy_create(const struct mm_config *c, struct store *s, const char *dn)
+{
+	char *ou = NULL;
+	struct mods m;
+	int rc;
+
+	if (asprintf(&ou, "ou=policies,%s", c->ldap_base) < 0)
+		return -ENOMEM;
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_ADD, "objectClass", "organizationalUnit");
+	mods_add(&m, LDAP_MOD_ADD, "ou", "policies");
+	rc = store_add(s, ou, &m);
+	mods_free(&m);
+	free(ou);
+	if (rc < 0 && rc != -EEXIST)
+		return rc;
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_ADD, "objectClass", "organizationalRole");
+	mods_add(&m, LDAP_MOD_ADD, "objectClass", "pwdPolicy");
+	mods_add(&m, LDAP_MOD_ADD, "cn", "lockout");
+	mods_add(&m, LDAP_MOD_ADD, "pwdAttribute", "userPassword");
+	mods_add(&m, LDAP_MOD_ADD, "pwdLockout", c->lockout_threshold ? "TRUE" : "FALSE");
+	mods_addf(&m, LDAP_MOD_ADD, "pwdMaxFailure", "%u", c->lockout_threshold);
+	mods_addf(&m, LDAP_MOD_ADD, "pwdLockoutDuration", "%u", c->lockout_duration);
+	mods_addf(&m, LDAP_MOD_ADD, "pwdFailureCountInterval", "%u", c->lockout_duration);
+	rc = store_add(s, dn, &m);
+	mods_free(&m);
+	return rc == -EEXIST ? 0 : rc;
+}
+
 int login_policy_sync(const struct mm_config *c, struct store *s)
 {
 	char *dn = NULL;
@@ -1188,6 +1220,8 @@ int login_policy_sync(const struct mm_config *c, struct store *s)
 	mods_addf(&m, LDAP_MOD_REPLACE, "pwdFailureCountInterval", "%u", c->lockout_duration);
 	rc = store_modify(s, dn, &m);
 	mods_free(&m);
+	if (rc == -ENOENT)
+		rc = policy_create(c, s, dn);
 	free(dn);
 	return rc;
 }
