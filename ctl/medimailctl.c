@@ -891,17 +891,18 @@ static int cmd_switch(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (from_stdin)
-		session = single_use_read(
-			"switch", "session handle", "Identifiant de session", "--session-stdin", true);
-	else if (getenv("MEDIMAIL_SESSION") && *getenv("MEDIMAIL_SESSION"))
-		session = strdup(getenv("MEDIMAIL_SESSION"));
-	if (!target || !session) {
-		free_secret(session);
-		fprintf(stderr,
-			"medimailctl: switch TARGET [--session-stdin] (no MEDIMAIL_SESSION in the "
-			"environment)\n");
+	if (!target) {
+		fprintf(stderr, "medimailctl: usage: switch TARGET [--session-stdin]\n");
 		return EXIT_USAGE;
+	}
+	if (!from_stdin && getenv("MEDIMAIL_SESSION") && *getenv("MEDIMAIL_SESSION")) {
+		if (!(session = strdup(getenv("MEDIMAIL_SESSION")))) {
+			fprintf(stderr, "medimailctl: switch: out of memory\n");
+			return EXIT_REFUSED;
+		}
+	} else if (!(session = single_use_read("switch", "session handle", "Identifiant de session",
+			     "--session-stdin", from_stdin))) {
+		return EXIT_USAGE; /* it said why */
 	}
 	m = mm_msg_new(MM_REQ_SWITCH, false);
 	if (!m) {
