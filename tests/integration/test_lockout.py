@@ -270,7 +270,7 @@ def test_offline_failure_counts_of_two_logins_never_collide(state, slapd, smtp, 
     assert r.returncode == 0, r.stdout
     b = r.json["fields"]["login"]
     assert _fnv1a_slot(b) == _fnv1a_slot(a) and b != a
-    assert authd.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     assert authd.ctl("validate", b).returncode == 0
     odir = offline_accounts([(a, amail), (b, mail)])
     off = Daemon(state, no_directory(state, slapd), smtp.port, name="offline-slots", extra=offline_conf(odir)).start()
