@@ -787,9 +787,19 @@ static void cleanup_method(pam_handle_t *pamh, void *data, int error_status)
 static int auth_done(
 	pam_handle_t *pamh, const struct opts *o, const char *user, const char *login, const char *method)
 {
-	char *m = strdup(method);
+	char *m;
 	int rc;
 
+	/* The daemon answered another name than the one typed (the login
+	 * e-mail, another case): were that name the host's, the Medimail
+	 * password would open the host account's session. */
+	if (login && strcmp(user, login) && (!user_name_ok(login) || host_user(login))) {
+		pam_syslog(pamh, LOG_WARNING, "Medimail account %s is also a user of this host: refused",
+			user_name_ok(login) ? login : "(invalid)");
+		error_msg(pamh, o, M_BAD_USER, NULL);
+		return PAM_AUTH_ERR;
+	}
+	m = strdup(method);
 	if (!m)
 		return PAM_BUF_ERR;
 	if ((rc = pam_set_data(pamh, DATA_METHOD, m, cleanup_method)) != PAM_SUCCESS) {

@@ -448,3 +448,39 @@ def mmwire_unreachable(sock):
     except OSError:
         return True
     return False
+
+
+def host_userdb(svc, name, uid):
+    """A command prefix giving the commands it runs a host user `name` of another NSS source (a
+    systemd userdb record in a private /run, a private /etc/nsswitch.conf naming systemd)."""
+    rec = svc.dir / f"{name}.user"
+    rec.write_text(f'{{"userName": "{name}", "uid": {uid}, "gid": {uid}, "homeDirectory": "/nonexistent"}}\n')
+    nsswitch = svc.dir / "nsswitch.conf"
+    nsswitch.write_text("passwd: files [NOTFOUND=continue] systemd medimail\ngroup: files systemd medimail\n")
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs /run && mkdir /run/userdb && cp "$0" /run/userdb/ && '
+            'mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', str(rec), str(nsswitch)]
+
+
+def test_login_by_mail_does_not_become_a_host_user_of_the_same_name(state, slapd, smtp, codes, account):
+    """A Medimail account whose login is also a user of this host (registered on the central
+    daemon, which never saw this workstation's users, or written into the directory): typing the
+    login e-mail must not turn PAM_USER into the host user's name, or the Medimail password and
+    code would open the host account's session (its uid, its sudo rights)."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="shadowd", extra=CONF + "otp_resend_interval = 0\n").start()
+    try:
+        svc = PamService(state, d, "medimail-shadow")
+        wrap = host_userdb(svc, login, 60124)
+        # the host user itself is the host's: ignored, the Medimail password is not even asked
+        r = pamtester(svc, login, ["authenticate"], [], wrap=wrap)
+        assert r.status != 0 and "Mot de passe" not in r.output, r
+        # through the e-mail, the daemon answers the same login: refused, not rewritten
+        r = pamtester(svc, mail, ["authenticate"], login_answers(codes, mail), wrap=wrap)
+        assert r.status != 0, r
+        assert "successfully authenticated" not in r.output and "Identifiant invalide" in r.output, r
+        # the same account is still a Medimail login where the host has no such user
+        r = pamtester(svc, mail, ["authenticate"], login_answers(codes, mail))
+        assert r.status == 0, r
+    finally:
+        d.stop()
