@@ -20,6 +20,7 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "nsswitch.h"
 #include "wire.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -31,7 +32,7 @@
 #define ECPS_INTERVAL_MAX 60
 #define HOST_PASSWD "/etc/passwd"
 #define HOST_NSSWITCH "/etc/nsswitch.conf"
-#define NSS_SOURCE_MAX 32
+#define NSS_SOURCE_COUNT 16 /* sources of one passwd line */
 
 enum lang { FR, EN };
 
@@ -390,15 +391,16 @@ typedef enum nss_status (*getpwnam_r_fn)(const char *, struct passwd *, char *, 
  * The handle is kept, as glibc keeps it: a module may own thread keys. */
 static bool nss_source_knows(const char *source, const char *user)
 {
-	char lib[NSS_SOURCE_MAX + 16], sym[NSS_SOURCE_MAX + 24], buf[16384];
+	char lib[NSSWITCH_SOURCE_MAX + 16], sym[NSSWITCH_SOURCE_MAX + 24], buf[16384];
 	struct passwd pw;
 	getpwnam_r_fn fn;
 	void *h;
 	int err = 0;
 	bool found;
 
-	snprintf(lib, sizeof(lib), "libnss_%s.so.2", source);
-	snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", source);
+	if (snprintf(lib, sizeof(lib), "libnss_%s.so.2", source) >= (int)sizeof(lib) ||
+		snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", source) >= (int)sizeof(sym))
+		return false;
 	if (!(h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL)))
 		return false;
 	fn = (getpwnam_r_fn)dlsym(h, sym);
@@ -407,42 +409,24 @@ static bool nss_source_knows(const char *source, const char *user)
 	return found;
 }
 
-static bool nss_source_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n < NSS_SOURCE_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
 /* The passwd sources of nsswitch.conf but files (read directly) and ours
- * (never asked: the daemon may be down, and a host name is never ours). */
+ * (never asked: the daemon may be down, and a host name is never ours).
+ * Every passwd line counts: a source named anywhere makes its users the host's. */
 static bool other_source_knows(const char *user)
 {
 	FILE *f = fopen(HOST_NSSWITCH, "re");
-	char *line = NULL, *tok, *save = NULL;
+	char *line = NULL, src[NSS_SOURCE_COUNT][NSSWITCH_SOURCE_MAX];
 	size_t cap = 0;
-	bool found = false, action = false;
+	bool found = false;
 
 	if (!f)
 		return false;
-	while (getline(&line, &cap, f) > 0) {
-		char *p = line + strspn(line, " \t");
+	while (!found && getline(&line, &cap, f) > 0) {
+		int n = nsswitch_line_sources(line, "passwd", src, NSS_SOURCE_COUNT);
 
-		p[strcspn(p, "#\n")] = '\0';
-		if (strncmp(p, "passwd:", 7))
-			continue;
-		for (tok = strtok_r(p + 7, " \t", &save); tok && !found; tok = strtok_r(NULL, " \t", &save)) {
-			/* [STATUS=action] items name no source. */
-			if (strchr(tok, '['))
-				action = true;
-			if (action) {
-				action = !strchr(tok, ']');
-				continue;
-			}
-			if (nss_source_name(tok) && strcmp(tok, "files") && strcmp(tok, "medimail"))
-				found = nss_source_knows(tok, user);
-		}
-		break;
+		for (int i = 0; i < n && !found; i++)
+			if (strcmp(src[i], "files") && strcmp(src[i], "medimail"))
+				found = nss_source_knows(src[i], user);
 	}
 	free(line);
 	fclose(f);

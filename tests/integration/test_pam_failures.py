@@ -450,13 +450,13 @@ def mmwire_unreachable(sock):
     return False
 
 
-def host_userdb(svc, name, uid):
+def host_userdb(svc, name, uid, passwd_line="passwd: files [NOTFOUND=continue] systemd medimail"):
     """A command prefix giving the commands it runs a host user `name` of another NSS source (a
     systemd userdb record in a private /run, a private /etc/nsswitch.conf naming systemd)."""
     rec = svc.dir / f"{name}.user"
     rec.write_text(f'{{"userName": "{name}", "uid": {uid}, "gid": {uid}, "homeDirectory": "/nonexistent"}}\n')
     nsswitch = svc.dir / "nsswitch.conf"
-    nsswitch.write_text("passwd: files [NOTFOUND=continue] systemd medimail\ngroup: files systemd medimail\n")
+    nsswitch.write_text(f"{passwd_line}\ngroup: files systemd medimail\n")
     return ["unshare", "-m", "--propagation", "private", "sh", "-c",
             'mount -t tmpfs tmpfs /run && mkdir /run/userdb && cp "$0" /run/userdb/ && '
             'mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', str(rec), str(nsswitch)]
@@ -482,5 +482,25 @@ def test_login_by_mail_does_not_become_a_host_user_of_the_same_name(state, slapd
         # the same account is still a Medimail login where the host has no such user
         r = pamtester(svc, mail, ["authenticate"], login_answers(codes, mail))
         assert r.status == 0, r
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("passwd_line", [
+    "passwd: files systemd[NOTFOUND=continue] medimail",  # glibc ends a source name at '['
+    "passwd : files systemd medimail",  # and takes a blank before the colon
+    "passwd: files medimail\npasswd: files systemd",  # every passwd line is read
+])
+def test_host_user_of_an_odd_nsswitch_line_is_not_taken_for_ours(state, slapd, smtp, codes, account, passwd_line):
+    """nsswitch.conf lines glibc accepts must name the same sources to the module: a host user
+    whose source it missed would be authenticated by the Medimail account of the same login
+    and get the host account's session."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="oddnssd", extra=CONF).start()
+    try:
+        svc = PamService(state, d, "medimail-oddnss")
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail),
+                      wrap=host_userdb(svc, login, 60125, passwd_line))
+        assert r.status != 0 and "Mot de passe" not in r.output, r
     finally:
         d.stop()
