@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
@@ -479,6 +480,9 @@ const char *names_group_login(const struct mm_config *c, const char *name)
 struct host_ranges {
 	unsigned long sys_uid_min, sys_uid_max, uid_min, uid_max;
 	unsigned long sys_gid_min, sys_gid_max, gid_min, gid_max;
+	/* where useradd takes the subordinate ids of new users (user namespaces) */
+	unsigned long sub_uid_min, sub_uid_max, sub_uid_count;
+	unsigned long sub_gid_min, sub_gid_max, sub_gid_count;
 	bool have_sys_uid_max, have_sys_gid_max;
 };
 
@@ -497,6 +501,12 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 		{"SYS_GID_MAX", offsetof(struct host_ranges, sys_gid_max)},
 		{"GID_MIN", offsetof(struct host_ranges, gid_min)},
 		{"GID_MAX", offsetof(struct host_ranges, gid_max)},
+		{"SUB_UID_MIN", offsetof(struct host_ranges, sub_uid_min)},
+		{"SUB_UID_MAX", offsetof(struct host_ranges, sub_uid_max)},
+		{"SUB_UID_COUNT", offsetof(struct host_ranges, sub_uid_count)},
+		{"SUB_GID_MIN", offsetof(struct host_ranges, sub_gid_min)},
+		{"SUB_GID_MAX", offsetof(struct host_ranges, sub_gid_max)},
+		{"SUB_GID_COUNT", offsetof(struct host_ranges, sub_gid_count)},
 	};
 	char line[512];
 	FILE *f;
@@ -506,7 +516,13 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 		.uid_max = 60000,
 		.sys_gid_min = 101,
 		.gid_min = 1000,
-		.gid_max = 60000};
+		.gid_max = 60000,
+		.sub_uid_min = 100000,
+		.sub_uid_max = 600100000,
+		.sub_uid_count = 65536,
+		.sub_gid_min = 100000,
+		.sub_gid_max = 600100000,
+		.sub_gid_count = 65536};
 	f = fopen(path, "re");
 	if (!f && errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -541,6 +557,50 @@ static bool overlap(unsigned long a, unsigned long b, unsigned long c, unsigned 
 	return a <= d && c <= b;
 }
 
+/* The first range of a subordinate id file (/etc/subuid: "owner:start:count")
+ * that meets lo..hi, in *ret_line; 0 none (or no file), 1 found, -errno. A
+ * user given such a range maps it in a user namespace: a file it makes there
+ * belongs, on the host, to the Medimail user with that uid (a setuid one
+ * too). Shadow reads the file as text lines; so do we, whole lines only. */
+static int subid_file_overlap(const char *path, unsigned long lo, unsigned long hi, char *ret_line,
+	size_t linesz, bool *ret_present)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int found = 0;
+	FILE *f = fopen(path, "re");
+
+	*ret_present = f != NULL;
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (!found && (n = getline(&line, &cap, f)) > 0) {
+		char *owner = line, *a, *b, *end;
+		unsigned long start, count;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!(a = strchr(owner, ':')) || !(b = strchr(a + 1, ':')))
+			continue;
+		*a++ = '\0';
+		*b++ = '\0';
+		errno = 0;
+		start = strtoul(a, &end, 10);
+		if (errno || end == a || *end || *a == '-')
+			continue;
+		count = strtoul(b, &end, 10);
+		if (errno || end == b || *end || *b == '-' || count == 0)
+			continue;
+		/* count so large it wraps: up to the top */
+		if (overlap(lo, hi, start, start + count - 1 < start ? ULONG_MAX : start + count - 1)) {
+			snprintf(ret_line, linesz, "%.64s:%lu:%lu", owner, start, count);
+			found = 1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 int names_check_ranges_with(const struct mm_config *c, const struct host_view *h, char *err, size_t errlen)
 {
 	struct host_ranges hr;
@@ -563,6 +623,35 @@ int names_check_ranges_with(const struct mm_config *c, const struct host_view *h
 	CHECK("uid", c->uid_min, c->uid_max, "UID_MIN", "UID_MAX", hr.uid_min, hr.uid_max);
 	CHECK("gid", c->gid_min, c->gid_max, "SYS_GID_MIN", "SYS_GID_MAX", hr.sys_gid_min, hr.sys_gid_max);
 	CHECK("gid", c->gid_min, c->gid_max, "GID_MIN", "GID_MAX", hr.gid_min, hr.gid_max);
+	for (int g = 0; g < 2; g++) {
+		const char *path = g ? c->subgid_file : c->subuid_file, *kind = g ? "gid" : "uid";
+		unsigned long lo = g ? c->gid_min : c->uid_min, hi = g ? c->gid_max : c->uid_max;
+		char got[128];
+		bool present = false;
+
+		r = subid_file_overlap(path, lo, hi, got, sizeof(got), &present);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(-r));
+			return r;
+		}
+		if (r > 0) {
+			snprintf(err, errlen,
+				"%s_min..%s_max (%lu..%lu) overlaps the subordinate ids \"%s\" of %s: that "
+				"user "
+				"could own files as a Medimail user in a user namespace",
+				kind, kind, lo, hi, got, path);
+			return -EINVAL;
+		}
+		/* useradd hands out new subordinate ranges only where the file exists */
+		if (present && (g ? hr.sub_gid_count : hr.sub_uid_count)) {
+			if (g)
+				CHECK("gid", lo, hi, "SUB_GID_MIN", "SUB_GID_MAX", hr.sub_gid_min,
+					hr.sub_gid_max);
+			else
+				CHECK("uid", lo, hi, "SUB_UID_MIN", "SUB_UID_MAX", hr.sub_uid_min,
+					hr.sub_uid_max);
+		}
+	}
 #undef CHECK
 	if (!h)
 		return 0;

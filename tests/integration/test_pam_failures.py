@@ -277,7 +277,7 @@ def test_many_concurrent_logins(slapd, fd, fsvc, codes, authd, smtp):
         users.append((login, mail))
         ldif.append(f"dn: uid={login},ou=people,{SUFFIX}\nobjectClass: mmAccount\nuid: {login}\n"
                     f"mmAccountType: MED\nmmStatus: active\nmmLoginMail: {mail}\ncn: Bulk {i}\nsn: BULK\n"
-                    f"uidNumber: {218000 + i}\nmmCguAcceptedAt: 20260101000000Z\nuserPassword: {pw_hash}\n")
+                    f"uidNumber: {1900218000 + i}\nmmCguAcceptedAt: 20260101000000Z\nuserPassword: {pw_hash}\n")
     r = subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input="\n".join(ldif),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -199,7 +199,10 @@ static void test_ranges_against_login_defs(void **state)
 	struct mm_config *c;
 
 	(void)state;
-	snprintf(extra, sizeof(extra), "login_defs = %s\nuid_min = 200000\nuid_max = 299999\n", defs);
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = /nonexistent/subuid\nsubgid_file = /nonexistent/subgid\n"
+		"uid_min = 200000\nuid_max = 299999\n",
+		defs);
 	c = parse(extra);
 	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), 0);
 	config_free(c);
@@ -224,6 +227,68 @@ static void test_ranges_against_login_defs(void **state)
 	config_free(c);
 }
 
+/* A local user given subordinate ids (useradd does it for every new user
+ * where /etc/subuid exists) maps them in a user namespace: uid 200000 there
+ * is a Medimail user's on the host, setuid files included. */
+static void test_ranges_against_subordinate_ids(void **state)
+{
+	char *defs = write_defs("UID_MIN 1000\nUID_MAX 60000\nGID_MIN 1000\nGID_MAX 60000\n"
+				"SUB_UID_MIN 100000\nSUB_UID_MAX 600100000\nSUB_UID_COUNT 65536\n");
+	char *subuid = write_defs("alice:100000:65536\nbob:165536:65536\n");
+	char *empty = write_defs("");
+	char extra[1024], err[512] = "";
+	struct mm_config *c;
+
+	(void)state;
+	/* bob's range holds uid 200000: refused, naming the line */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = %s\nsubgid_file = /nonexistent\nuid_min = 200000\n"
+		"uid_max = 299999\n",
+		defs, subuid);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bob:165536:65536"));
+	config_free(c);
+	/* no range given yet, but useradd takes the next ones from SUB_UID_MIN..SUB_UID_MAX */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = %s\nsubgid_file = /nonexistent\nuid_min = 200000\n"
+		"uid_max = 299999\n",
+		defs, empty);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "SUB_UID_MIN..SUB_UID_MAX (100000..600100000)"));
+	config_free(c);
+	/* the same for gids, with shadow's defaults when login.defs says nothing */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = /nonexistent\nsubgid_file = %s\ngid_min = 300000\n"
+		"gid_max = 309999\n",
+		defs, empty);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "SUB_GID_MIN..SUB_GID_MAX (100000..600100000)"));
+	config_free(c);
+	/* the defaults lie above all of it */
+	snprintf(extra, sizeof(extra), "login_defs = %s\nsubuid_file = %s\nsubgid_file = %s\n", defs, subuid,
+		empty);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	/* no subordinate file: useradd gives none, only what a file lists counts */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = /nonexistent\nsubgid_file = /nonexistent\nuid_min = 200000\n"
+		"uid_max = 299999\ngid_min = 300000\ngid_max = 309999\n",
+		defs);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	unlink(defs);
+	unlink(subuid);
+	unlink(empty);
+	free(defs);
+	free(subuid);
+	free(empty);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_host_view),
 		cmocka_unit_test(test_ranges_against_login_defs),
+		cmocka_unit_test(test_ranges_against_subordinate_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
