@@ -486,7 +486,30 @@ struct host_ranges {
 	bool have_sys_uid_max, have_sys_gid_max;
 };
 
-/* login.defs as shadow reads it: "KEY value", '#' comments, shadow's defaults for what is absent. */
+/* A value as shadow's getdef reads it: surrounding double quotes dropped,
+ * then a whole unsigned number in C notation (1000, 0x3e8, 01750). */
+static bool defs_number(char *v, unsigned long *ret)
+{
+	size_t n = strlen(v);
+	char *end;
+	unsigned long x;
+
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v[n - 1] = '\0';
+		v++;
+	}
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	x = strtoul(v, &end, 0);
+	if (errno || *end)
+		return false;
+	*ret = x;
+	return true;
+}
+
+/* login.defs as shadow reads it: "KEY value" lines of any length, '#'
+ * comments, shadow's defaults for what is absent or unreadable. */
 static int read_login_defs(const char *path, struct host_ranges *h, char *err, size_t errlen)
 {
 	static const struct {
@@ -508,7 +531,8 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 		{"SUB_GID_MAX", offsetof(struct host_ranges, sub_gid_max)},
 		{"SUB_GID_COUNT", offsetof(struct host_ranges, sub_gid_count)},
 	};
-	char line[512];
+	char *line = NULL;
+	size_t cap = 0;
 	FILE *f;
 
 	*h = (struct host_ranges){.sys_uid_min = 101,
@@ -528,21 +552,33 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	while (f && fgets(line, sizeof(line), f)) {
-		char key[32];
-		unsigned long v;
+	while (f && getline(&line, &cap, f) > 0) {
+		char *key = line + strspn(line, " \t"), *v, *e;
+		unsigned long n;
 
-		if (sscanf(line, " %31s %lu", key, &v) != 2 || key[0] == '#')
+		if (*key == '#')
+			continue;
+		v = key + strcspn(key, " \t\r\n");
+		if (!*v)
+			continue;
+		*v++ = '\0';
+		v += strspn(v, " \t");
+		/* the value runs to the end of the line, blanks at its end dropped */
+		e = v + strlen(v);
+		while (e > v && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (!defs_number(v, &n))
 			continue;
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(key, keys[i].key)) {
-				*(unsigned long *)((char *)h + keys[i].off) = v;
+				*(unsigned long *)((char *)h + keys[i].off) = n;
 				if (!strcmp(key, "SYS_UID_MAX"))
 					h->have_sys_uid_max = true;
 				if (!strcmp(key, "SYS_GID_MAX"))
 					h->have_sys_gid_max = true;
 			}
 	}
+	free(line);
 	if (f)
 		fclose(f);
 	if (!h->have_sys_uid_max)

@@ -17,7 +17,7 @@
 static struct mm_config *parse(const char *extra)
 {
 	struct mm_config *c = NULL;
-	char text[1024], err[256] = "";
+	char text[2048], err[256] = "";
 
 	snprintf(text, sizeof(text), "hash_key_file = /k\n%s", extra);
 	if (config_parse(text, strlen(text), &c, err, sizeof(err)) < 0)
@@ -289,6 +289,43 @@ static void test_ranges_against_subordinate_ids(void **state)
 	free(empty);
 }
 
+/* A login.defs value misread as 0 empties the host's range it bounds, and a
+ * Medimail range inside it would pass: read it as shadow does. */
+static void test_login_defs_misread_hides_no_overlap(void **state)
+{
+	static const char *const defs_texts[] = {
+		/* hex, as shadow's getdef takes it (sscanf %lu read 0) */
+		"UID_MIN 1000\nUID_MAX 0xEA60\n",
+		/* quoted */
+		"UID_MIN 1000\nUID_MAX \"60000\"\n",
+		/* a comment longer than a line buffer whose tail looks like a setting */
+		NULL,
+	};
+	char longdefs[1200], extra[1600], err[512];
+
+	(void)state;
+	memset(longdefs, 0, sizeof(longdefs));
+	strcpy(longdefs, "# ");
+	memset(longdefs + 2, 'x', 509);
+	strcat(longdefs, "UID_MAX 0\nUID_MIN 1000\n");
+	for (size_t i = 0; i < 3; i++) {
+		char *defs = write_defs(defs_texts[i] ? defs_texts[i] : longdefs);
+		struct mm_config *c;
+
+		snprintf(extra, sizeof(extra),
+			"login_defs = %s\nsubuid_file = /nonexistent\nsubgid_file = /nonexistent\n"
+			"uid_min = 50000\nuid_max = 50100\n",
+			defs);
+		c = parse(extra);
+		err[0] = '\0';
+		assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "UID_MIN..UID_MAX (1000..60000)"));
+		config_free(c);
+		unlink(defs);
+		free(defs);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_host_view),
 		cmocka_unit_test(test_ranges_against_login_defs),
 		cmocka_unit_test(test_ranges_against_subordinate_ids),
+		cmocka_unit_test(test_login_defs_misread_hides_no_overlap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
