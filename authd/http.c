@@ -18,6 +18,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "secret.h"
 #include "session.h"
 
@@ -106,15 +107,10 @@ char *http_metrics_render(void)
 
 /* --- per-source rate limit: token buckets ------------------------------ */
 
-#define RATE_SLOTS 4096u
-#define RATE_STRIPES 32u
-struct bucket {
-	unsigned char addr[16];
-	double tokens;
-	double at;
-};
-static struct bucket rate[RATE_SLOTS];
-static pthread_mutex_t rate_lock[RATE_STRIPES] = {[0 ... RATE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+#define RATE_SETS 4096u /* of RATELIMIT_WAYS buckets each: 65536 sources refilling at once */
+
+static struct ratelimit *http_limits;
+static pthread_once_t http_limits_once = PTHREAD_ONCE_INIT;
 
 static double mono(void)
 {
@@ -124,33 +120,25 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* true when the source may go on. Different sources never share a bucket:
- * a colliding slot is taken over by the newcomer (full bucket). */
+static void http_limits_init(void)
+{
+	/* A key of this process: a client picks its addresses, never where they land. */
+	if (ratelimit_new(RATE_SETS, NULL, &http_limits) < 0)
+		http_limits = NULL;
+}
+
+/* true when the source may go on. A source's bucket is its own (ratelimit.h):
+ * no other address, colliding or not, hands it back full; with no table, or
+ * a set whose buckets all refill, the request waits (fail closed). */
 static bool rate_allow(const struct mm_config *c, const unsigned char addr[16])
 {
-	unsigned h = 2166136261u;
-	struct bucket *b;
-	double t = mono();
-	bool ok;
+	struct rate_rule rule = {.burst = c->http_rate_burst, .per_second = c->http_rate};
+	unsigned retry = 0;
 
-	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	b = &rate[h % RATE_SLOTS];
-	pthread_mutex_lock(&rate_lock[h % RATE_STRIPES]);
-	if (memcmp(b->addr, addr, 16) || b->at == 0) {
-		memcpy(b->addr, addr, 16);
-		b->tokens = c->http_rate_burst;
-		b->at = t;
-	}
-	b->tokens += (t - b->at) * c->http_rate;
-	if (b->tokens > c->http_rate_burst)
-		b->tokens = c->http_rate_burst;
-	b->at = t;
-	ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
-	pthread_mutex_unlock(&rate_lock[h % RATE_STRIPES]);
-	return ok;
+	pthread_once(&http_limits_once, http_limits_init);
+	return http_limits &&
+		ratelimit_take(http_limits, RATE_HTTP_SOURCE, addr, 16, &rule, ratelimit_now_ms(), &retry) ==
+		0;
 }
 
 /* --- replies ------------------------------------------------------------- */
