@@ -199,14 +199,44 @@ def test_entries_named_after_local_names_written_into_ldap_are_not_served(direct
     assert r.returncode == 0 and r.stdout.split()[1:] == ["1910310903"], r.stdout
 
 
+def test_host_user_named_like_a_login_mail_gets_no_org(direct, nsswitch, slapd, tmp_path):
+    """The module answers a login e-mail as well as a login (getpwnam, initgroups). A host user
+    of that name (sssd's fully-qualified names, here in the files) logging in had glibc merge our
+    initgroups answer into its groups: the ORG of the Medimail account that has that e-mail."""
+    d = direct
+    add_user(slapd, "mail.pris", 1900219905)
+    add_org(slapd, "labo-mail", 1910310905, ["mail.pris"])
+    before = cache_generation(d, "group")[0]
+    d.host_add("mail.pris@example.org:x:60205:100::/nonexistent:/usr/sbin/nologin")
+    wait_for(lambda: cache_generation(d, "group")[0] != before, 20, "a rebuilt cache")
+    before = cache_generation(d, "group")[0]
+    wait_for(lambda: cache_generation(d, "group")[0] != before, 20, "a rebuilt cache")
+    wait_cache_fresh(d)
+    ours_first = tmp_path / "nsswitch-ours-first.conf"
+    ours_first.write_text("passwd: medimail files\ngroup: files medimail\n")
+    for cache in (None, tmp_path / "empty"):
+        # the control: the Medimail account by its login has its ORG
+        r = nss(d, nsswitch, "getent", "initgroups", "mail.pris", cache=cache)
+        assert r.returncode == 0 and "1910310905" in r.stdout.split(), r.stdout
+        # the host user of the e-mail's name does not
+        r = nss(d, nsswitch, "getent", "initgroups", "mail.pris@example.org", cache=cache)
+        assert "1910310905" not in r.stdout.split(), (cache, r.stdout)
+        # nor is the name answered with our account, whatever the order of the sources (the
+        # host user lives in the daemon's files only: here no one answers)
+        assert getent(d, ours_first, "passwd", "mail.pris@example.org", cache=cache) == (2, ""), cache
+        rc, out = getent(d, ours_first, "passwd", "mail.pris", cache=cache)
+        assert rc == 0 and out.split(":")[2] == "1900219905", (cache, out)
+
+
 def test_enumeration_skips_entries_named_after_local_names(direct, nsswitch):
     d = direct
     rc, out = getent(d, nsswitch, "passwd")
     ours = [line for line in out.splitlines() if line.split(":")[2].startswith("19002199")]
-    assert [line.split(":")[0] for line in ours] == ["membre.direct"], ours
+    # (mail.pris, labo-mail: the e-mail test's own entries, ordinary ones)
+    assert [line.split(":")[0] for line in ours if not line.startswith("mail.pris:")] == ["membre.direct"], ours
     rc, out = getent(d, nsswitch, "group")
     ours = [line.split(":")[0] for line in out.splitlines() if line.split(":")[2].startswith("19103109")]
-    assert ours == ["labo-direct"], ours
+    assert [n for n in ours if n != "labo-mail"] == ["labo-direct"], ours
 
 
 def sudo_l(d, nsswitch, sudoers, user, cache=None):
