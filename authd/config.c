@@ -454,6 +454,11 @@ static int config_check(struct mm_config *c, const char **why)
 		*why = "uid_min..uid_max and gid_min..gid_max must be non-empty ranges above 0";
 		return -EINVAL;
 	}
+	/* Every account's primary group: root's, or an ORG's, would give it to all of them. */
+	if (c->user_gid == 0 || (c->user_gid >= c->gid_min && c->user_gid <= c->gid_max)) {
+		*why = "user_gid must be neither 0 (group root) nor in gid_min..gid_max (a BAL ORG's gid)";
+		return -EINVAL;
+	}
 	if (c->argon2_memlimit < 8192 || c->argon2_opslimit < 1) {
 		*why = "argon2_memlimit must be >= 8192 and argon2_opslimit >= 1";
 		return -EINVAL;
