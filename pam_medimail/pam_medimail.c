@@ -437,20 +437,32 @@ static bool other_source_knows(const char *user)
  * not ours: in /etc/passwd, read directly, or in another NSS source than
  * medimail. Our own NSS module is never asked, so a down daemon cannot lock
  * the console. */
+/* Does /etc/passwd have a line for user? Its name field compared as glibc's
+ * files source does, on lines of any length (a 16 KiB buffer stopped at the
+ * first longer line and missed every user after it). A file that cannot be
+ * read counts as knowing the user: standing aside is the safe answer. */
+static bool passwd_file_has(const char *user)
+{
+	FILE *f = fopen(HOST_PASSWD, "re");
+	size_t len = strlen(user), cap = 0;
+	char *line = NULL;
+	ssize_t n;
+	bool found = false;
+
+	if (!f)
+		return errno != ENOENT;
+	while (!found && (n = getline(&line, &cap, f)) > 0)
+		found = (size_t)n > len && !strncmp(line, user, len) && line[len] == ':';
+	if (!found && ferror(f))
+		found = true;
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static bool host_user(const char *user)
 {
-	struct passwd pw, *res = NULL;
-	char buf[16384];
-	bool found = false;
-	FILE *f = fopen(HOST_PASSWD, "re");
-
-	if (f) {
-		while (!found && fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0)
-			found = res && res->pw_name && !strcmp(res->pw_name, user);
-		fclose(f);
-		explicit_bzero(buf, sizeof(buf));
-	}
-	return found || other_source_knows(user);
+	return passwd_file_has(user) || other_source_knows(user);
 }
 
 /* PAM_IGNORE for a host user, so the rest of the stack decides alone. */

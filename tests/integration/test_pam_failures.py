@@ -504,3 +504,26 @@ def test_host_user_of_an_odd_nsswitch_line_is_not_taken_for_ours(state, slapd, s
         assert r.status != 0 and "Mot de passe" not in r.output, r
     finally:
         d.stop()
+
+
+def test_host_user_after_a_long_passwd_line_is_not_taken_for_ours(state, slapd, smtp, codes, account):
+    """/etc/passwd was read with a 16 KiB line buffer: fgetpwent_r's ERANGE on a longer line ended
+    the scan, and every local user after it was taken for a Medimail one, so the Medimail account
+    of the same login authenticated and got the local account's session."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="longpwd", extra=CONF).start()
+    try:
+        svc = PamService(state, d, "medimail-longpwd")
+        passwd = svc.dir / "passwd"
+        passwd.write_text(Path("/etc/passwd").read_text()
+                          + f"longgecos:x:60130:60130:{'G' * 20000}:/nonexistent:/usr/sbin/nologin\n"
+                          + f"{login}:x:60131:60131::/nonexistent:/usr/sbin/nologin\n")
+        wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/passwd && exec "$@"', str(passwd)]
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail), wrap=wrap)
+        assert r.status != 0 and "Mot de passe" not in r.output, r
+        # the control: without the local user, the same login is Medimail's
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail))
+        assert r.status == 0, r
+    finally:
+        d.stop()
