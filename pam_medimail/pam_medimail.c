@@ -33,6 +33,7 @@
 #define HOST_PASSWD "/etc/passwd"
 #define HOST_NSSWITCH "/etc/nsswitch.conf"
 #define NSS_SOURCE_COUNT 16 /* sources of one passwd line */
+#define NSS_BUF_MAX (1u << 20)
 
 enum lang { FR, EN };
 
@@ -391,21 +392,39 @@ typedef enum nss_status (*getpwnam_r_fn)(const char *, struct passwd *, char *, 
  * The handle is kept, as glibc keeps it: a module may own thread keys. */
 static bool nss_source_knows(const char *source, const char *user)
 {
-	char lib[NSSWITCH_SOURCE_MAX + 16], sym[NSSWITCH_SOURCE_MAX + 24], buf[16384];
+	char lib[NSSWITCH_SOURCE_MAX + 16], sym[NSSWITCH_SOURCE_MAX + 24], *buf = NULL;
 	struct passwd pw;
 	getpwnam_r_fn fn;
 	void *h;
-	int err = 0;
-	bool found;
+	bool found = false;
 
 	if (snprintf(lib, sizeof(lib), "libnss_%s.so.2", source) >= (int)sizeof(lib) ||
 		snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", source) >= (int)sizeof(sym))
 		return false;
-	if (!(h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL)))
+	if (!(h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL)) || !(fn = (getpwnam_r_fn)dlsym(h, sym)))
 		return false;
-	fn = (getpwnam_r_fn)dlsym(h, sym);
-	found = fn && fn(user, &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
-	explicit_bzero(buf, sizeof(buf));
+	/* An entry larger than the buffer is TRYAGAIN/ERANGE, not "unknown": grow
+	 * it as glibc does (a long GECOS must not make a host user ours). */
+	for (size_t sz = 16384; sz <= NSS_BUF_MAX; sz *= 2) {
+		char *nb = realloc(buf, sz);
+		int err = 0;
+		enum nss_status st;
+
+		if (!nb) {
+			found = true; /* cannot tell: stand aside */
+			break;
+		}
+		buf = nb;
+		st = fn(user, &pw, buf, sz, &err);
+		explicit_bzero(buf, sz);
+		if (st == NSS_STATUS_TRYAGAIN && err == ERANGE) {
+			found = sz * 2 > NSS_BUF_MAX; /* too large to read: cannot tell */
+			continue;
+		}
+		found = st == NSS_STATUS_SUCCESS;
+		break;
+	}
+	free(buf);
 	return found;
 }
 

@@ -450,11 +450,12 @@ def mmwire_unreachable(sock):
     return False
 
 
-def host_userdb(svc, name, uid, passwd_line="passwd: files [NOTFOUND=continue] systemd medimail"):
+def host_userdb(svc, name, uid, passwd_line="passwd: files [NOTFOUND=continue] systemd medimail", **fields):
     """A command prefix giving the commands it runs a host user `name` of another NSS source (a
     systemd userdb record in a private /run, a private /etc/nsswitch.conf naming systemd)."""
     rec = svc.dir / f"{name}.user"
-    rec.write_text(f'{{"userName": "{name}", "uid": {uid}, "gid": {uid}, "homeDirectory": "/nonexistent"}}\n')
+    rec.write_text(json.dumps(dict({"userName": name, "uid": uid, "gid": uid, "homeDirectory": "/nonexistent"},
+                                   **fields)) + "\n")
     nsswitch = svc.dir / "nsswitch.conf"
     nsswitch.write_text(f"{passwd_line}\ngroup: files systemd medimail\n")
     return ["unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -525,5 +526,20 @@ def test_host_user_after_a_long_passwd_line_is_not_taken_for_ours(state, slapd, 
         # the control: without the local user, the same login is Medimail's
         r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail))
         assert r.status == 0, r
+    finally:
+        d.stop()
+
+
+def test_host_user_with_a_large_entry_in_another_source_is_not_taken_for_ours(state, slapd, smtp, codes,
+                                                                             account):
+    """Another source's answer larger than the module's 16 KiB buffer (a long GECOS) came back as
+    TRYAGAIN/ERANGE, which was taken for "unknown": the host user was taken for a Medimail one."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="bigent", extra=CONF).start()
+    try:
+        svc = PamService(state, d, "medimail-bigent")
+        wrap = host_userdb(svc, login, 60132, realName="G" * 40000)
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail), wrap=wrap)
+        assert r.status != 0 and "Mot de passe" not in r.output, r
     finally:
         d.stop()
