@@ -11,6 +11,7 @@
 #include "address.h"
 #include "daemon.h"
 #include "log.h"
+#include "login.h"
 #include "mail.h"
 #include "offline.h"
 #include "mcache.h"
@@ -428,69 +429,59 @@ static int send_confirmation(struct req *r, const char *to, const char *token)
 /* Proves that the caller may attach `member` to a new ORG. */
 static int resolve_member(struct req *r, struct entry **ret)
 {
-	struct entry *m = NULL;
-	int rc = account_find(r, get(r, "member"), &m);
+	static const char *const event = "register-org-member-proof";
+	struct entry *m = NULL, *p = NULL;
+	const char *pw = get(r, "member_password");
+	int rc;
 
 	*ret = NULL;
+	/* A password guess by another door than the login: the login's rate
+	 * limits and lockout, and an unknown member answered like a wrong
+	 * password, so that the form probes no account. */
+	if (!r->admin && !pw)
+		return req_fail_field(r, "member_password", "required",
+			"mot de passe du compte de connexion : champ obligatoire");
+	if (!r->admin && (rc = login_rate(r, event, NULL)) < 0)
+		return rc;
+	rc = account_find(r, get(r, "member"), &m);
+	if (rc == -ENOENT && !r->admin) {
+		login_audit(r, event, "password", get(r, "member"), false, "unknown account");
+		(void)login_password_unknown(r, pw);
+		return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
+	}
 	if (rc == -ENOENT)
 		return req_fail_field(
 			r, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
 	if (rc < 0)
 		return store_fail(r, rc, "compte de connexion");
+	if (!r->admin) {
+		/* The attempt reserved before the password is verified; the kind
+		 * of account is told only to who proved its password. */
+		if ((rc = login_rate(r, event, entry_get(m, "uid"))) < 0)
+			goto fail;
+		rc = store_read(r->store, m->dn, login_password_attrs, &p);
+		if (rc < 0) {
+			rc = store_fail(r, rc, "compte de connexion");
+			goto fail;
+		}
+		rc = login_password_check(r, event, p, pw);
+		entry_free(p);
+		if (rc == -EACCES)
+			rc = req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
+		if (rc < 0)
+			goto fail;
+	}
 	if (!strcmp(entry_get(m, "mmAccountType"), MM_TYPE_ORG) ||
 		!strcmp(entry_get(m, "mmStatus"), MM_STATUS_CLOSED)) {
-		entry_free(m);
-		return req_fail_field(r, "member", "not_individual",
+		rc = req_fail_field(r, "member", "not_individual",
 			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
-	}
-	if (!r->admin) {
-		static const char *const pw_attr[] = {"userPassword", "mmFailCount", "mmLockedUntil", NULL};
-		struct entry *p = NULL;
-		const char *pw = get(r, "member_password");
-		unsigned limit = r->cfg->lockout_threshold;
-		bool locked;
-
-		if (!pw) {
-			entry_free(m);
-			return req_fail_field(r, "member_password", "required",
-				"mot de passe du compte de connexion : champ obligatoire");
-		}
-		rc = store_read(r->store, m->dn, pw_attr, &p);
-		/* A password guess by another door than the login: it honours the
-		 * lockout and counts with the login failures (the next failed login
-		 * past the threshold locks the account). */
-		locked = rc == 0 &&
-			(store_parse_time(entry_get(p, "mmLockedUntil")) > now() ||
-				(limit && atoll(entry_get(p, "mmFailCount") ?: "0") >= limit));
-		if (rc < 0 || locked || secret_password_verify(entry_get(p, "userPassword"), pw) < 0) {
-			if (rc == 0 && !locked) {
-				long long n = 0;
-				int frc = store_increment(r->store, m->dn, "mmFailCount", 1, &n);
-
-				if (frc == -ESTALE) { /* first failure: no counter yet */
-					struct mods f;
-
-					mods_init(&f);
-					mods_add(&f, LDAP_MOD_ADD, "mmFailCount", "1");
-					frc = store_modify(r->store, m->dn, &f);
-					mods_free(&f);
-				}
-				if (frc < 0)
-					log_msg(LOG_WARNING, "%s: failure not counted: %s", get(r, "member"),
-						strerror(-frc));
-				if (r->cfg->fail_delay_ms)
-					usleep(r->cfg->fail_delay_ms * 1000u);
-			}
-			entry_free(p);
-			entry_free(m);
-			audit_req(r, "register-org-member-proof", get(r, "member"), false,
-				locked ? "account locked" : "wrong password");
-			return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
-		}
-		entry_free(p);
+		goto fail;
 	}
 	*ret = m;
 	return 0;
+fail:
+	entry_free(m);
+	return rc;
 }
 
 /* The rule of names.h on the name the name service would serve for this
@@ -1174,7 +1165,7 @@ static void put_entry(struct req *r, const struct entry *e, bool full)
 	}
 }
 
-/* Is the caller this account (or a connection account of this ORG)? */
+/* Is the caller this account (or an active connection account of this ORG)? */
 bool caller_owns(struct req *r, const struct entry *e)
 {
 	struct entry *me = NULL;
@@ -1185,9 +1176,36 @@ bool caller_owns(struct req *r, const struct entry *e)
 	if (!strcmp(me->dn, e->dn))
 		own = true;
 	else if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG))
-		own = entry_has_value(e, "mmMember", me->dn);
+		/* A suspended or closed connection account manages nothing. */
+		own = entry_has_value(me, "mmStatus", MM_STATUS_ACTIVE) &&
+			entry_has_value(e, "mmMember", me->dn);
 	entry_free(me);
 	return own;
+}
+
+int caller_active(struct req *r, const char *event)
+{
+	struct entry *me = NULL;
+	const char *status;
+	int rc;
+
+	if (r->admin)
+		return 0;
+	rc = account_by_uid(r, r->uid, &me);
+	if (rc == -ENOENT)
+		return 0; /* no account of its own: each request refuses that its own way */
+	if (rc < 0)
+		return store_fail(r, rc, "compte");
+	status = entry_get(me, "mmStatus");
+	if (!status || strcmp(status, MM_STATUS_ACTIVE)) {
+		audit_req(r, event, entry_get(me, "uid"), false, "caller account not active");
+		req_put(r, "reason", "account_state");
+		req_put(r, "status", status);
+		rc = req_fail(r, -EPERM, "votre compte %s n'est pas actif (statut : %s) : action impossible",
+			entry_get(me, "uid"), status ? status : "?");
+	}
+	entry_free(me);
+	return rc;
 }
 
 int account_show(struct req *r)
@@ -1381,17 +1399,22 @@ static int org_member_change(struct req *r, bool add)
 
 	if (!get(r, "org") || !get(r, "member"))
 		return req_fail_field(r, get(r, "org") ? "member" : "org", "required", "champ obligatoire");
-	if ((rc = account_find(r, get(r, "org"), &org)) < 0)
+	if ((rc = caller_active(r, add ? "org-member-add" : "org-member-del")) < 0)
+		return rc;
+	rc = account_find(r, get(r, "org"), &org);
+	/* To others, an unknown account and someone else's get one answer. */
+	if ((rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !caller_owns(r, org))) && !r->admin) {
+		audit_req(r, add ? "org-member-add" : "org-member-del",
+			org ? entry_get(org, "uid") : get(r, "org"), false,
+			rc == 0 ? "caller is not a connection account" : "unknown account");
+		rc = req_fail(r, -EACCES,
+			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
+		goto out;
+	}
+	if (rc < 0)
 		return store_fail(r, rc, get(r, "org"));
 	if (strcmp(entry_get(org, "mmAccountType"), MM_TYPE_ORG)) {
 		rc = req_fail_field(r, "org", "not_org", "%s n'est pas une BAL ORG", get(r, "org"));
-		goto out;
-	}
-	if (!r->admin && !caller_owns(r, org)) {
-		audit_req(r, add ? "org-member-add" : "org-member-del", entry_get(org, "uid"), false,
-			"caller is not a connection account");
-		rc = req_fail(r, -EACCES,
-			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
 		goto out;
 	}
 	if ((rc = account_find(r, get(r, "member"), &mem)) < 0) {

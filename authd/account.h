@@ -15,8 +15,12 @@ int account_find(struct req *r, const char *ident, struct entry **ret);
 int account_find_attrs(struct req *r, const char *ident, const char *const *attrs, struct entry **ret);
 /* The individual account whose uidNumber is uid. */
 int account_by_uid(struct req *r, uid_t uid, struct entry **ret);
-/* Is the caller this account, or a connection account of this ORG? */
+/* Is the caller this account, or an active connection account of this ORG? */
 bool caller_owns(struct req *r, const struct entry *e);
+/* The refusal in the reply (-EPERM) when the caller is no administrator and its
+ * own individual account is not active (a suspended or closed account acts for
+ * nobody); else 0, also for a caller without an account. */
+int caller_active(struct req *r, const char *event) MM_WUR;
 /* Maps a directory error to a reply (message, status). */
 int store_fail(struct req *r, int rc, const char *what);
 /* One audit line for the request's caller. */

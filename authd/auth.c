@@ -128,6 +128,16 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		return req_fail_field(r, "user", "characters", "identifiant invalide");
 	}
 	rc = account_find_attrs(r, user, attrs, &e);
+	if (!r->admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->uid)))) {
+		/* An unprivileged caller acts only for itself: someone else's account
+		 * and an unknown one get one answer (-ENOENT, so that PAM still sees
+		 * "user unknown" for local users); only the audit log tells them apart. */
+		login_audit(r, event, NULL, rc == 0 ? entry_get(e, "uid") : user, false,
+			rc == 0 ? "caller may only act for its own account" : "unknown account");
+		entry_free(e);
+		return req_fail(r, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
+			(unsigned)r->uid);
+	}
 	if (rc == -ENOENT) {
 		login_audit(r, event, NULL, user, false, "unknown account");
 		return req_fail(r, -ENOENT, "%s : compte introuvable", user);
@@ -136,13 +146,6 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		login_audit(r, event, NULL, user, false,
 			rc == -EHOSTDOWN ? "directory unavailable" : "directory error");
 		return store_fail(r, rc, user);
-	}
-	if (!r->admin && !login_owned_by(e, r->uid)) {
-		login_audit(r, event, NULL, entry_get(e, "uid"), false,
-			"caller may only act for its own account");
-		entry_free(e);
-		return req_fail(
-			r, -EACCES, "un utilisateur non privilégié n'agit que pour son propre compte");
 	}
 	*ret = e;
 	return 0;
@@ -278,20 +281,7 @@ static void login_limits_init(void)
 		login_limits = NULL;
 }
 
-/* For the offline failure table below. */
-static uint64_t fnv1a(const char *a, const char *b)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (const char *p = a; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	h = (h ^ 0xff) * 1099511628211ull;
-	for (const char *p = b; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return h | 1; /* 0 marks an empty slot */
-}
-
-static int login_rate(struct req *r, const char *event, const char *account)
+int login_rate(struct req *r, const char *event, const char *account)
 {
 	char src[200], num[16];
 	const char *rhost, *id, *why;
@@ -357,11 +347,24 @@ static void dummy_verify(const char *password)
 		log_msg(LOG_DEBUG, "dummy password matched");
 }
 
+/* Same work, delay and answer as a wrong password: no account probing. */
+int login_password_unknown(struct req *r, const char *password)
+{
+	dummy_verify(password);
+	fail_delay(r);
+	return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
+}
+
 /* ------------------------------------------------------------ lockout */
 
 static const char *const auth_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "uidNumber",
 	"userPassword", "mmFailCount", "mmLockedUntil", "mmOtpHash", "mmOtpExpires", "mmOtpTries",
-	"mmOtpSentAt", "mmCguAcceptedAt", "mmStatusReason", "mmMssAddress", NULL};
+	"mmOtpSentAt", "mmCguAcceptedAt", "mmStatusReason", "mmMssAddress", "pwdAccountLockedTime",
+	"pwdFailureTime", "mmLastLogin", NULL};
+
+/* The attributes login_password_check needs. */
+const char *const login_password_attrs[] = {"uid", "mmAccountType", "userPassword", "mmFailCount",
+	"mmLockedUntil", "pwdAccountLockedTime", "pwdFailureTime", "mmLastLogin", NULL};
 
 static void format_time(long long t, char *out, size_t outsz)
 {
@@ -372,91 +375,166 @@ static void format_time(long long t, char *out, size_t outsz)
 	strftime(out, outsz, "%d/%m/%Y %H:%M:%S", &tm);
 }
 
-static int refuse_locked(struct req *r, const char *event, const struct entry *e, long long until)
+/* until 0: locked, end unknown (the failure budget is spent by requests in flight). */
+static int locked_reply(struct req *r, long long until)
 {
 	char num[24], when[32];
 
+	if (!until)
+		return req_fail(r, -ENOLCK, "compte verrouillé après trop d'échecs");
 	snprintf(num, sizeof(num), "%lld", until);
 	format_time(until, when, sizeof(when));
 	req_put(r, "locked_until", num);
-	login_audit(r, event, "password", entry_get(e, "uid"), false, "account locked");
 	return req_fail(r, -ENOLCK, "compte verrouillé après trop d'échecs, jusqu'au %s", when);
 }
 
-/* Counts one failed password in the directory (every daemon sees it) and
- * locks the account at the threshold. Sets *ret_until when it locked. */
-static int record_failure(struct req *r, const struct entry *e, long long *ret_until)
+static int refuse_locked(struct req *r, const char *event, const struct entry *e, long long until)
 {
-	long long n = 0;
-	int rc;
-
-	*ret_until = 0;
-	rc = store_increment(r->store, e->dn, "mmFailCount", 1, &n);
-	if (rc == -ESTALE) {
-		/* First failure: the counter does not exist yet. */
-		struct mods m;
-
-		mods_init(&m);
-		mods_add(&m, LDAP_MOD_ADD, "mmFailCount", "1");
-		rc = store_modify(r->store, e->dn, &m);
-		mods_free(&m);
-		n = 1;
-		if (rc == -EEXIST) /* created meanwhile by another request */
-			rc = store_increment(r->store, e->dn, "mmFailCount", 1, &n);
-	}
-	if (rc < 0)
-		return rc;
-	if (r->cfg->lockout_threshold && n >= (long long)r->cfg->lockout_threshold) {
-		char until[16];
-		struct mods m;
-
-		*ret_until = login_now() + r->cfg->lockout_duration;
-		store_time(*ret_until, until);
-		mods_init(&m);
-		mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", until);
-		mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
-		rc = store_modify(r->store, e->dn, &m);
-		mods_free(&m);
-		if (rc < 0)
-			return rc;
-		login_audit(r, "lockout", "password", entry_get(e, "uid"), true, "failure threshold reached");
-	}
-	return 0;
+	login_audit(r, event, "password", entry_get(e, "uid"), false, "account locked");
+	return locked_reply(r, until);
 }
 
-static int reset_failures(struct req *r, const struct entry *e)
+/* ppolicy's permanent lock (an administrator's, or pwdLockoutDuration 0). */
+#define PPOLICY_LOCKED_FOREVER "000001010000Z"
+
+/* The end of the lock the account is under, 0 when none: the daemon's own
+ * (mmLockedUntil) or the one slapd's ppolicy overlay set after failed binds
+ * (pwdAccountLockedTime, for lockout_duration, the policy's pwdLockoutDuration). */
+static long long locked_until(const struct req *r, const struct entry *e)
 {
-	const char *fc = entry_get(e, "mmFailCount");
+	long long t = store_parse_time(entry_get(e, "mmLockedUntil")), now = login_now();
+	const char *pp = entry_get(e, "pwdAccountLockedTime");
+
+	if (pp && !strcmp(pp, PPOLICY_LOCKED_FOREVER))
+		return now + 365LL * 86400;
+	if (pp && store_parse_time(pp) + (long long)r->cfg->lockout_duration > t)
+		t = store_parse_time(pp) + (long long)r->cfg->lockout_duration;
+	return t > now ? t : 0;
+}
+
+/* Failed simple binds that ppolicy still counts (pwdFailureTime values
+ * within the lockout window, since the last login): they spend the same
+ * failure budget. */
+static long long bind_failures(const struct req *r, const struct entry *e)
+{
+	const struct attr *a = entry_attr(e, "pwdFailureTime");
+	long long n = 0, since = login_now() - (long long)r->cfg->lockout_duration;
+	long long last = store_parse_time(entry_get(e, "mmLastLogin"));
+
+	if (last > since)
+		since = last;
+	for (size_t i = 0; a && i < a->nvals; i++)
+		if (store_parse_time(a->vals[i]) > since)
+			n++;
+	return n;
+}
+
+/* Failure counters live on the provider of ldap_lockout_uri, the same for
+ * every daemon; when it is unreachable (or has not received the account
+ * yet) the daemon's own provider counts, one budget per provider. */
+static int counters_reserve(struct req *r, const char *dn, const char *filter, long long *ret_n)
+{
+	struct store *c = store_counters(r->store);
+	int rc = store_reserve(c, dn, "mmFailCount", filter, ret_n);
+
+	if ((rc == -EHOSTDOWN || rc == -ENOENT) && c != r->store) {
+		log_msg(LOG_WARNING, "lockout provider: %s; counting on the local provider", strerror(-rc));
+		rc = store_reserve(r->store, dn, "mmFailCount", filter, ret_n);
+	}
+	return rc;
+}
+
+static int counters_modify(struct req *r, const char *dn, struct mods *m)
+{
+	struct store *c = store_counters(r->store);
+	int rc = store_modify(c, dn, m);
+
+	if ((rc == -EHOSTDOWN || rc == -ENOENT) && c != r->store)
+		rc = store_modify(r->store, dn, m);
+	return rc;
+}
+
+/* Reserves one password attempt before it is evaluated: mmFailCount goes
+ * up by one in the directory only while it is under the threshold and the
+ * account is not locked, in one operation (assertion control). So that N
+ * parallel guesses, on one daemon or on several, cannot all read a count
+ * under the threshold and then each be verified. -ECANCELED: no attempt
+ * left. *ret_n: this attempt's number. */
+static int attempt_reserve(struct req *r, const struct entry *e, long long *ret_n)
+{
+	char filter[160], stamp[16];
+	long long limit = (long long)r->cfg->lockout_threshold - bind_failures(r, e);
+
+	*ret_n = 0;
+	if (!r->cfg->lockout_threshold)
+		return counters_reserve(r, e->dn, "(objectClass=*)", ret_n);
+	if (limit <= 0)
+		return -ECANCELED;
+	store_time(login_now(), stamp);
+	snprintf(filter, sizeof(filter), "(&(!(mmFailCount>=%lld))(!(mmLockedUntil>=%s)))", limit, stamp);
+	return counters_reserve(r, e->dn, filter, ret_n);
+}
+
+/* The reserved attempt n failed: at the threshold, lock the account, for
+ * the daemon's logins (mmLockedUntil) and for simple binds (ppolicy's
+ * pwdAccountLockedTime). Sets *ret_until when it locked. */
+static int attempt_failed(struct req *r, const struct entry *e, long long n, long long *ret_until)
+{
+	char until[16], now[16];
 	struct mods m;
 	int rc;
 
-	if ((!fc || !strcmp(fc, "0")) && !entry_get(e, "mmLockedUntil"))
+	*ret_until = 0;
+	if (!r->cfg->lockout_threshold || n + bind_failures(r, e) < (long long)r->cfg->lockout_threshold)
 		return 0;
-	mods_init(&m);
-	if (fc && strcmp(fc, "0"))
+	*ret_until = login_now() + r->cfg->lockout_duration;
+	store_time(*ret_until, until);
+	store_time(login_now(), now);
+	for (bool pp = r->cfg->ldap_ppolicy;; pp = false) {
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", until);
 		mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
+		if (pp)
+			mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", now);
+		rc = counters_modify(r, e->dn, &m);
+		mods_free(&m);
+		if (rc != -EINVAL || !pp)
+			break;
+		/* A slapd without ppolicy does not know the attribute: lock logins all the same. */
+		log_msg(LOG_WARNING,
+			"%s: pwdAccountLockedTime refused (slapd without ppolicy? ldap_ppolicy = no)",
+			entry_get(e, "uid"));
+	}
+	if (rc < 0)
+		return rc;
+	login_audit(r, "lockout", "password", entry_get(e, "uid"), true, "failure threshold reached");
+	return 0;
+}
+
+/* A right password: the failures are forgiven, the attempt given back. */
+static int failures_reset(struct req *r, const struct entry *e)
+{
+	struct mods m;
+	int rc;
+
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
 	if (entry_get(e, "mmLockedUntil"))
 		mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", NULL);
-	rc = store_modify(r->store, e->dn, &m);
+	if (entry_get(e, "pwdAccountLockedTime") &&
+		strcmp(entry_get(e, "pwdAccountLockedTime"), PPOLICY_LOCKED_FOREVER))
+		mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", NULL);
+	rc = counters_modify(r, e->dn, &m);
 	mods_free(&m);
 	return rc;
 }
 
-static long long locked_until(const struct entry *e)
+int login_password_check(struct req *r, const char *event, const struct entry *e, const char *password)
 {
-	long long t = store_parse_time(entry_get(e, "mmLockedUntil"));
-
-	return t > login_now() ? t : 0;
-}
-
-/* Verifies a password against the account with the lockout rules. 0 on
- * success; otherwise the reply is set and the status returned. */
-static int password_check(struct req *r, const char *event, const struct entry *e, const char *password)
-{
-	long long until;
+	long long until, n = 0;
 	int rc;
 
-	if ((until = locked_until(e)))
+	if ((until = locked_until(r, e)))
 		return refuse_locked(r, event, e, until);
 	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG)) {
 		dummy_verify(password);
@@ -465,17 +543,47 @@ static int password_check(struct req *r, const char *event, const struct entry *
 			"an ORG logs in through an individual account");
 		return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 	}
-	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0)
-		return 0;
-	rc = record_failure(r, e, &until);
-	fail_delay(r);
+	rc = attempt_reserve(r, e, &n);
+	if (rc == -ECANCELED) {
+		/* Every attempt left is taken by requests in flight, or a lock was
+		 * set since the entry was read: not evaluated.  Tell its end if it
+		 * is known by now. */
+		static const char *const lock_attrs[] = {"mmLockedUntil", "pwdAccountLockedTime", NULL};
+		struct entry *now = NULL;
+
+		until = store_read(store_counters(r->store), e->dn, lock_attrs, &now) == 0
+			? locked_until(r, now)
+			: 0;
+		entry_free(now);
+		fail_delay(r);
+		return refuse_locked(r, event, e, until);
+	}
 	if (rc < 0) {
 		login_audit(r, event, "password", entry_get(e, "uid"), false,
-			"bad password; failure not recorded");
+			"attempt not reserved: directory error");
 		return store_fail(r, rc, "authentification");
 	}
-	if (until)
-		return refuse_locked(r, event, e, until);
+	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0) {
+		/* Given back at once: what follows (an inactive account, a new
+		 * password refused by the rules) is no guess. */
+		if ((rc = failures_reset(r, e)) < 0) {
+			login_audit(r, event, "password", entry_get(e, "uid"), false,
+				"right password; failures not reset");
+			return store_fail(r, rc, "authentification");
+		}
+		return 0;
+	}
+	rc = attempt_failed(r, e, n, &until);
+	fail_delay(r);
+	if (rc < 0) {
+		login_audit(
+			r, event, "password", entry_get(e, "uid"), false, "bad password; lock not recorded");
+		return store_fail(r, rc, "authentification");
+	}
+	if (until) {
+		login_audit(r, event, "password", entry_get(e, "uid"), false, "bad password; account locked");
+		return locked_reply(r, until);
+	}
 	login_audit(r, event, "password", entry_get(e, "uid"), false, "bad password");
 	return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 }
@@ -509,39 +617,6 @@ static int refuse_inactive(
 
 /* ------------------------------------------------------------ offline login */
 
-/* Failures of offline logins, counted in memory (the directory is away). */
-#define OFFLINE_SLOTS 256
-static struct {
-	uint64_t key;
-	unsigned fails;
-	long long locked_until;
-} offline_fails[OFFLINE_SLOTS];
-static pthread_mutex_t offline_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static long long offline_locked(const struct req *r, const char *login, bool failed, bool success)
-{
-	uint64_t h = fnv1a("offline", login);
-	long long until = 0;
-
-	pthread_mutex_lock(&offline_lock);
-	if (offline_fails[h % OFFLINE_SLOTS].key != h) {
-		offline_fails[h % OFFLINE_SLOTS].key = h;
-		offline_fails[h % OFFLINE_SLOTS].fails = 0;
-		offline_fails[h % OFFLINE_SLOTS].locked_until = 0;
-	}
-	if (success)
-		offline_fails[h % OFFLINE_SLOTS].fails = 0;
-	if (failed && ++offline_fails[h % OFFLINE_SLOTS].fails >= r->cfg->lockout_threshold &&
-		r->cfg->lockout_threshold) {
-		offline_fails[h % OFFLINE_SLOTS].fails = 0;
-		offline_fails[h % OFFLINE_SLOTS].locked_until = login_now() + r->cfg->lockout_duration;
-	}
-	if (offline_fails[h % OFFLINE_SLOTS].locked_until > login_now())
-		until = offline_fails[h % OFFLINE_SLOTS].locked_until;
-	pthread_mutex_unlock(&offline_lock);
-	return until;
-}
-
 /* The directory is unreachable: the password alone, against the verifier
  * kept at the last online login, within offline_ttl. */
 static int auth_password_offline(struct req *r, const char *password)
@@ -557,33 +632,39 @@ static int auth_password_offline(struct req *r, const char *password)
 		return req_fail(r, -EHOSTDOWN,
 			"annuaire indisponible, et pas de connexion hors ligne possible pour ce compte");
 	}
-	if (!r->admin) {
-		/* Without the directory the uid cannot be checked: only root logs in offline. */
+	if (r->uid != 0) {
+		/* Without the directory the uid cannot be checked: only root (the
+		 * login program) logs in offline, not an admin_group member. */
 		offline_rec_wipe(&rec);
-		login_audit(r, "auth", "offline", user, false, "offline login needs a privileged caller");
+		login_audit(r, "auth", "offline", user, false, "offline login needs a root caller");
 		return req_fail(r, -EHOSTDOWN, "annuaire indisponible");
 	}
-	if ((until = offline_locked(r, rec.login, false, false))) {
-		snprintf(num, sizeof(num), "%lld", until);
-		req_put(r, "locked_until", num);
+	/* Reserved before the password is verified, in a file that outlives the daemon. */
+	rc = offline_attempt_reserve(r->cfg, rec.login, &until);
+	if (rc == -ENOLCK) {
+		fail_delay(r);
 		login_audit(r, "auth", "offline", rec.login, false, "account locked (offline)");
-		rc = req_fail(r, -ENOLCK, "compte verrouillé après trop d'échecs");
+		rc = locked_reply(r, until);
+		goto out;
+	}
+	if (rc < 0) {
+		login_audit(r, "auth", "offline", rec.login, false, "offline failure count unusable");
+		rc = req_fail(r, -EHOSTDOWN, "annuaire indisponible");
 		goto out;
 	}
 	if (secret_password_verify(rec.verifier, password) < 0) {
-		until = offline_locked(r, rec.login, true, false);
+		rc = offline_attempt_failed(r->cfg, rec.login, &until);
 		fail_delay(r);
-		login_audit(r, "auth", "offline", rec.login, false, "bad password (offline)");
-		if (until) {
-			snprintf(num, sizeof(num), "%lld", until);
-			req_put(r, "locked_until", num);
-			rc = req_fail(r, -ENOLCK, "compte verrouillé après trop d'échecs");
-		} else {
-			rc = req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
-		}
+		if (rc < 0)
+			log_msg(LOG_WARNING, "%s: offline lock not recorded: %s", rec.login, strerror(-rc));
+		login_audit(r, "auth", "offline", rec.login, false,
+			until ? "bad password (offline); account locked" : "bad password (offline)");
+		rc = until ? locked_reply(r, until)
+			   : req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 		goto out;
 	}
-	(void)offline_locked(r, rec.login, false, true);
+	if ((rc = offline_attempt_reset(r->cfg, rec.login)) < 0)
+		log_msg(LOG_WARNING, "%s: offline failures not reset: %s", rec.login, strerror(-rc));
 	login_audit(r, "auth", "offline", rec.login, true,
 		"offline login: password checked locally, no one-time code");
 	req_put(r, "login", rec.login);
@@ -636,22 +717,14 @@ int auth_password(struct req *r)
 	rc = login_user(r, "auth", auth_attrs, &e);
 	if (rc == -EHOSTDOWN && r->cfg->offline_login)
 		return auth_password_offline(r, password);
-	if (rc == -ENOENT && login_field(r, "user")) {
-		/* Same work, delay and answer as a wrong password: no account probing. */
-		dummy_verify(password);
-		fail_delay(r);
-		return req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
-	}
+	if (rc == -ENOENT && login_field(r, "user"))
+		return login_password_unknown(r, password);
 	if (rc < 0)
 		return rc;
 	if ((rc = login_rate(r, "auth", entry_get(e, "uid"))) < 0)
 		goto out;
-	if ((rc = password_check(r, "auth", e, password)) < 0)
+	if ((rc = login_password_check(r, "auth", e, password)) < 0)
 		goto out;
-	if ((rc = reset_failures(r, e)) < 0) {
-		rc = store_fail(r, rc, "authentification");
-		goto out;
-	}
 	if ((reason = login_inactive_reason(e))) {
 		offline_forget(r->cfg, e);
 		rc = refuse_inactive(r, "auth", "password", e, reason);
@@ -903,6 +976,33 @@ int auth_otp_verify(struct req *r)
 		rc = req_fail(r, -ETIMEDOUT, "code expiré : un nouveau code est nécessaire");
 		goto out;
 	}
+	/* Reserve the try before the comparison, in one operation that also
+	 * asserts the code is still the one read: of N parallel guesses at most
+	 * otp_max_tries are compared, whichever daemon of this provider they
+	 * reach (the code may not have replicated to ldap_lockout_uri yet). */
+	{
+		char *esc = store_escape(stored), *filter = NULL;
+
+		if (!esc ||
+			asprintf(&filter, "(&(mmOtpHash=%s)(!(mmOtpTries>=%u)))", esc,
+				r->cfg->otp_max_tries) < 0)
+			filter = NULL;
+		free(esc);
+		rc = filter ? store_reserve(r->store, e->dn, "mmOtpTries", filter, &tries) : -ENOMEM;
+		free(filter);
+	}
+	if (rc == -ECANCELED) {
+		fail_delay(r);
+		login_audit(
+			r, "otp-verify", "otp", entry_get(e, "uid"), false, "no pending code; tries spent");
+		req_put(r, "tries_left", "0");
+		rc = req_fail(r, -ESTALE, "code incorrect, trop d'essais : un nouveau code est nécessaire");
+		goto out;
+	}
+	if (rc < 0) {
+		rc = store_fail(r, rc, "code à usage unique");
+		goto out;
+	}
 	snprintf(ctx, sizeof(ctx), "otp:%s", e->dn);
 	/* Anything but 6 digits is a wrong code, counted like one. */
 	if (strlen(code) <= CODE_MAX && strspn(code, "0123456789") == strlen(code) &&
@@ -937,14 +1037,7 @@ int auth_otp_verify(struct req *r)
 		rc = 0;
 		goto out;
 	}
-	rc = store_increment(r->store, e->dn, "mmOtpTries", 1, &tries);
 	fail_delay(r);
-	if (rc == -ESTALE) /* the code went away meanwhile */
-		tries = r->cfg->otp_max_tries;
-	else if (rc < 0) {
-		rc = store_fail(r, rc, "code à usage unique");
-		goto out;
-	}
 	if (tries >= (long long)r->cfg->otp_max_tries) {
 		(void)otp_discard(r, e, stored);
 		login_audit(r, "otp-verify", "otp", entry_get(e, "uid"), false, "wrong code; too many tries");
@@ -973,7 +1066,7 @@ int auth_acct_check(struct req *r)
 	int rc;
 
 	if ((rc = login_user(r, "account", auth_attrs, &e)) == -EHOSTDOWN && r->cfg->offline_login &&
-		r->admin && login_field(r, "user")) {
+		r->uid == 0 && login_field(r, "user")) {
 		struct offline_rec rec;
 
 		if (offline_load(r->cfg, login_field(r, "user"), &rec) < 0)
@@ -1041,7 +1134,7 @@ int auth_password_change(struct req *r)
 		return rc;
 	if ((rc = login_rate(r, "password-change", entry_get(e, "uid"))) < 0)
 		goto out;
-	if ((rc = password_check(r, "password-change", e, old)) < 0)
+	if ((rc = login_password_check(r, "password-change", e, old)) < 0)
 		goto out;
 	if (validate_password(new, &rule) < 0) {
 		login_audit(r, "password-change", "password", entry_get(e, "uid"), false, rule);
@@ -1060,8 +1153,6 @@ int auth_password_change(struct req *r)
 	mods_add(&m, LDAP_MOD_REPLACE, "userPassword", hashed);
 	rc = store_modify(r->store, e->dn, &m);
 	mods_free(&m);
-	if (rc == 0)
-		rc = reset_failures(r, e);
 	if (rc < 0) {
 		rc = store_fail(r, rc, "changement de mot de passe");
 		goto out;
@@ -1074,5 +1165,29 @@ int auth_password_change(struct req *r)
 out:
 	secret_wipe(hashed, sizeof(hashed));
 	entry_free(e);
+	return rc;
+}
+
+/* ------------------------------------------------------------ slapd's lockout policy */
+
+int login_policy_sync(const struct mm_config *c, struct store *s)
+{
+	char *dn = NULL;
+	struct mods m;
+	int rc;
+
+	if (!c->ldap_ppolicy)
+		return 0;
+	/* ppolicy counts failed binds under the daemon's own rules. */
+	if (asprintf(&dn, "cn=lockout,ou=policies,%s", c->ldap_base) < 0)
+		return -ENOMEM;
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "pwdLockout", c->lockout_threshold ? "TRUE" : "FALSE");
+	mods_addf(&m, LDAP_MOD_REPLACE, "pwdMaxFailure", "%u", c->lockout_threshold);
+	mods_addf(&m, LDAP_MOD_REPLACE, "pwdLockoutDuration", "%u", c->lockout_duration);
+	mods_addf(&m, LDAP_MOD_REPLACE, "pwdFailureCountInterval", "%u", c->lockout_duration);
+	rc = store_modify(s, dn, &m);
+	mods_free(&m);
+	free(dn);
 	return rc;
 }

@@ -104,14 +104,17 @@ int card_answer_parse(const struct mm_msg *m, struct card_answer *ret)
 	copy_word(a.result, sizeof(a.result), result);
 	copy_word(a.tries, sizeof(a.tries), tries);
 	copy_word(a.token, sizeof(a.token), token);
-	if (!strcmp(result, "ok")) {
-		if (!cert || !sig || !*cert || !*sig)
+	if (!strcmp(result, "ok") && (!cert || !sig || !*cert || !*sig))
+		return -EBADMSG;
+	/* A read (MM_CARD_OP_READ) answers "present" with the certificate alone. */
+	if (!strcmp(result, "ok") || (!strcmp(result, "present") && cert)) {
+		if (!*cert)
 			return -EBADMSG;
 		a.cert = malloc(strlen(cert) / 2 + 1);
 		if (!a.cert)
 			return -ENOMEM;
 		if (hex_decode(cert, a.cert, MM_CARD_CERT_MAX, &a.cert_len) < 0 ||
-			hex_decode(sig, a.sig, sizeof(a.sig), &a.sig_len) < 0) {
+			(sig && hex_decode(sig, a.sig, sizeof(a.sig), &a.sig_len) < 0)) {
 			card_answer_clear(&a);
 			return -EBADMSG;
 		}
@@ -424,6 +427,39 @@ static int card_query_present(const struct mm_config *c, struct card_answer *ret
 	return r;
 }
 
+/* Reads the card's certificate and PIN flags (no PIN): 0 with ret->result "present" and the certificate, or why not. */
+static int card_read(const struct mm_config *c, struct card_answer *ret)
+{
+	struct helper h;
+	struct mm_msg *req = mm_msg_new(MM_CARD_OP_READ, false), *rep = NULL;
+	int r;
+
+	if (!req)
+		return -ENOMEM;
+	r = add_common(c, req);
+	if (r == 0)
+		r = mm_msg_add(req, "cert_label", c->card_cert_label);
+	if (r == 0)
+		r = helper_start(c, &h);
+	if (r == 0) {
+		r = mm_msg_send(h.fd, req, (int)c->card_timeout * 1000);
+		if (r == 0)
+			r = mm_msg_recv(h.fd, true, (int)c->card_timeout * 1000, &rep);
+		helper_stop(&h);
+	}
+	mm_msg_free(req);
+	if (r == 0 && rep->code != MM_CARD_OP_READ)
+		r = -EPROTO;
+	if (r == 0)
+		r = card_answer_parse(rep, ret);
+	if (r == 0 && !strcmp(ret->result, "present") && !ret->cert) {
+		card_answer_clear(ret);
+		r = -EBADMSG;
+	}
+	mm_msg_free(rep);
+	return r;
+}
+
 /* ------------------------------------------------------------ certificate checks */
 
 struct card_proof {
@@ -709,6 +745,191 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 	return 0;
 }
 
+/* ------------------------------------------------------------ PIN tries per card */
+
+/* The card in the reader, read before its PIN is tried. */
+struct card_seen {
+	char fingerprint[FP_LEN + 1];
+	struct card_subject subject;
+	char tries[8]; /* "", "low" or "final", as the token tells */
+};
+
+/* Which card is there (certificate and PIN flags, no PIN). 0, or the refusal in the reply. */
+static int card_see(struct req *r, const char *event, const char *account, struct card_seen *ret)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	struct card_answer a;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = card_read(r->cfg, &a);
+	if (rc < 0) {
+		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
+		audit_card(r, event, account, false, rc == -ETIMEDOUT ? "card_timeout" : "card_error");
+		req_put(r, "reason", rc == -ETIMEDOUT ? "card_timeout" : "card_error");
+		return req_fail(r, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "lecture de la carte impossible");
+	}
+	if (strcmp(a.result, "present")) {
+		audit_card(r, event, account, false, a.result);
+		rc = helper_refusal(r, &a);
+		card_answer_clear(&a);
+		return rc;
+	}
+	crypto_hash_sha256(h, a.cert, a.cert_len);
+	memcpy(ret->fingerprint, "sha256:", 7);
+	hex_encode(h, sizeof(h), ret->fingerprint + 7);
+	{
+		gnutls_x509_crt_t crt = NULL;
+		gnutls_datum_t der = {a.cert, (unsigned)a.cert_len}, dn = {NULL, 0};
+
+		/* Unreadable: no national id to map by (the proof refuses such a certificate). */
+		if (gnutls_x509_crt_init(&crt) < 0 ||
+			gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0 ||
+			gnutls_x509_crt_get_raw_dn(crt, &dn) < 0 ||
+			card_subject_parse(dn.data, dn.size, &ret->subject) < 0)
+			memset(&ret->subject, 0, sizeof(ret->subject));
+		gnutls_free(dn.data);
+		if (crt)
+			gnutls_x509_crt_deinit(crt);
+	}
+	copy_word(ret->tries, sizeof(ret->tries), a.tries);
+	card_answer_clear(&a);
+	return 0;
+}
+
+static int pin_count_dn(const struct req *r, const struct card_seen *seen, char **ret)
+{
+	char hash[SECRET_HASH_HEX];
+
+	*ret = NULL;
+	if (secret_keyed_hash("card-pin", seen->fingerprint, hash) < 0)
+		return -EIO;
+	if (asprintf(ret, "mmSessionId=%s,ou=sessions,%s", hash, r->cfg->ldap_base) < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Reserves one PIN try of this card in the directory (so that every daemon
+ * counts it), before the card sees the PIN: increment, then compare. A count
+ * lasts card_pin_lockout seconds from its first try, or until a right PIN.
+ * 0 with the try reserved, or the refusal in the reply. */
+static int pin_try_reserve(
+	struct req *r, const char *event, const char *account, const struct card_seen *seen)
+{
+	static const char *const attrs[] = {"mmSessionExpires", NULL};
+	struct entry *e = NULL;
+	char *dn = NULL, expires[16], hash[SECRET_HASH_HEX];
+	long long n = 0;
+	int rc;
+
+	if ((rc = pin_count_dn(r, seen, &dn)) < 0)
+		return rc;
+	rc = store_read(r->store, dn, attrs, &e);
+	if (rc == 0 && store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now() &&
+		store_delete(r->store, dn) < 0)
+		log_msg(LOG_DEBUG, "expired PIN count not deleted");
+	entry_free(e);
+	rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
+	if (rc == -ENOENT) {
+		struct mods m;
+
+		if ((rc = secret_keyed_hash("card-pin", seen->fingerprint, hash)) < 0)
+			goto out;
+		store_time(login_now() + r->cfg->card_pin_lockout, expires);
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_ADD, "objectClass", "mmSession");
+		mods_add(&m, LDAP_MOD_ADD, "objectClass", "mmCardPinCount");
+		mods_add(&m, LDAP_MOD_ADD, "mmSessionId", hash);
+		mods_add(&m, LDAP_MOD_ADD, "mmSessionExpires", expires);
+		mods_add(&m, LDAP_MOD_ADD, "mmFailCount", "1");
+		mods_add(&m, LDAP_MOD_ADD, "description", "card-pin");
+		rc = store_add(r->store, dn, &m);
+		mods_free(&m);
+		n = 1;
+		if (rc == -EEXIST) /* created meanwhile by another request */
+			rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
+	}
+	if (rc < 0) {
+		rc = store_refusal(r, rc);
+		goto out;
+	}
+	if (n > (long long)r->cfg->card_pin_tries) {
+		audit_card(r, event, account, false, "pin_tries");
+		req_put(r, "reason", "pin_tries");
+		rc = req_fail(r, -ENOLCK, "carte CPS : trop de codes PIN faux, essais suspendus ici");
+	} else if (!strcmp(seen->tries, "final")) {
+		/* The card says its next wrong PIN blocks it (tries made elsewhere, or
+		 * before this count lapsed): that try is never spent here. */
+		audit_card(r, event, account, false, "pin_final_try");
+		req_put(r, "reason", "pin_tries");
+		rc = req_fail(r, -ENOLCK, "carte CPS : dernier essai de code PIN, gardé pour le code PUK");
+	}
+out:
+	free(dn);
+	return rc;
+}
+
+/* After the try: a right PIN (the card signed) clears the count; a try the
+ * card did not count (no card, invalid PIN length...) is given back; a wrong
+ * PIN, a locked card or an unknown outcome (timeout) stays counted. */
+static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
+{
+	const char *reason = mm_msg_get(r->out, "reason");
+	char *dn = NULL;
+	long long n;
+	int e = 0;
+
+	if (pin_count_dn(r, seen, &dn) < 0)
+		return;
+	if (rc == 0 ||
+		(reason &&
+			(!strcmp(reason, "expired") || !strcmp(reason, "not_yet_valid") ||
+				!strcmp(reason, "unknown_ca") || !strcmp(reason, "revoked") ||
+				!strcmp(reason, "key_usage") || !strcmp(reason, "bad_signature") ||
+				!strcmp(reason, "invalid_cert"))))
+		e = store_delete(r->store, dn);
+	else if (reason &&
+		(!strcmp(reason, "no_card") || !strcmp(reason, "no_reader") ||
+			!strcmp(reason, "pin_invalid") || !strcmp(reason, "no_cert") ||
+			!strcmp(reason, "no_key") || !strcmp(reason, "module_error") ||
+			!strcmp(reason, "bad_request")))
+		e = store_increment(r->store, dn, "mmFailCount", -1, &n);
+	if (e < 0 && e != -ENOENT)
+		log_msg(LOG_WARNING, "card PIN count not updated: %s", strerror(-e));
+	free(dn);
+}
+
+/* Runs the card with the PIN: the card that signs must be the one seen (no swap in between). */
+static int card_prove_seen(struct req *r, const char *event, const char *account,
+	const struct card_seen *seen, struct card_proof *p)
+{
+	int rc = card_prove(r, event, account, p);
+
+	if (rc == 0 && strcmp(p->fingerprint, seen->fingerprint)) {
+		audit_card(r, event, account, false, "card_changed");
+		proof_clear(p);
+		req_put(r, "reason", "card_changed");
+		return req_fail(r, -EAGAIN, "la carte a changé pendant la lecture : recommencez");
+	}
+	return rc;
+}
+
+/* Reserves a try, runs the card with the PIN, settles the count. */
+static int card_prove_counted(struct req *r, const char *event, const char *account,
+	const struct card_seen *seen, struct card_proof *p)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = pin_try_reserve(r, event, account, seen)) < 0)
+		return rc;
+	rc = card_prove_seen(r, event, account, seen, p);
+	pin_try_settle(r, seen, rc);
+	return rc;
+}
+
 static bool pin_ok(struct req *r, int *ret)
 {
 	const char *pin = get(r, "pin");
@@ -836,26 +1057,68 @@ static int ticket_take(const char *handle, struct card_proof *p)
 
 static void monitor_start(const struct mm_config *c, const char *login, const char *token);
 
+/* The account a card maps to: a linked certificate first, then the national id of its subject. */
+static int card_owner(
+	struct req *r, const char *fingerprint, const struct card_subject *subject, struct entry **ret)
+{
+	int rc = find_by(r, "mmCardCert", fingerprint, "", ret);
+
+	if (rc == -ENOENT && subject->kind != CARD_ID_NONE)
+		rc = find_by(r, subject->kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli", subject->id,
+			"(mmAccountType=PER)", ret);
+	return rc;
+}
+
+/* May this caller log in as the card's account? The user it named, and a
+ * non-root caller only as itself (a screen locker). */
+static bool card_caller_may(const struct req *r, const char *user, const struct entry *e)
+{
+	if (user && strcmp(user, entry_get(e, "uid")) && strcasecmp(user, login_mail_of(e)))
+		return false;
+	return r->uid == 0 ||
+		(entry_get(e, "uidNumber") &&
+			strtoul(entry_get(e, "uidNumber"), NULL, 10) == (unsigned long)r->uid);
+}
+
+static int card_mismatch(struct req *r, const char *user, const struct entry *e)
+{
+	audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
+	req_put(r, "reason", "card_mismatch");
+	return req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
+}
+
 int card_auth(struct req *r)
 {
 	static const char *const allowed[] = {"pin", "user", "service", "rhost", NULL};
 	const char *user = get(r, "user");
+	struct card_seen seen;
 	struct card_proof p;
 	struct entry *e = NULL;
 	const char *status;
 	int rc;
 
+	memset(&p, 0, sizeof(p));
 	if ((rc = unknown_fields(r, allowed)) < 0 || !pin_ok(r, &rc))
 		return rc;
 	if (user && validate_text(user, 254) < 0)
 		return req_fail_field(r, "user", "characters", "identifiant invalide");
-	if ((rc = card_prove(r, "auth", user, &p)) < 0)
+	/* Whose card it is, before its PIN is tried: a caller that may not log in
+	 * as that account spends none of the card's tries. */
+	if ((rc = card_see(r, "auth", user, &seen)) < 0)
 		return rc;
-	/* A linked certificate first, then the national id of the subject. */
-	rc = find_by(r, "mmCardCert", p.fingerprint, "", &e);
-	if (rc == -ENOENT && p.subject.kind != CARD_ID_NONE)
-		rc = find_by(r, p.subject.kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli", p.subject.id,
-			"(mmAccountType=PER)", &e);
+	rc = card_owner(r, seen.fingerprint, &seen.subject, &e);
+	if (rc < 0 && rc != -ENOENT)
+		return store_refusal(r, rc);
+	if (rc == 0 && !card_caller_may(r, user, e)) {
+		rc = card_mismatch(r, user, e);
+		goto out;
+	}
+	entry_free(e);
+	e = NULL;
+	if ((rc = card_prove_counted(r, "auth", user, &seen, &p)) < 0)
+		goto out;
+	/* Mapped again from the proven certificate (the account may have changed meanwhile). */
+	rc = card_owner(r, p.fingerprint, &p.subject, &e);
 	if (rc == -ENOENT) {
 		char reason[128];
 		snprintf(reason, sizeof(reason), "link_required %s", p.fingerprint);
@@ -876,13 +1139,8 @@ int card_auth(struct req *r)
 		rc = store_refusal(r, rc);
 		goto out;
 	}
-	if ((user && strcmp(user, entry_get(e, "uid")) && strcasecmp(user, login_mail_of(e))) ||
-		(r->uid != 0 &&
-			(!entry_get(e, "uidNumber") ||
-				strtoul(entry_get(e, "uidNumber"), NULL, 10) != (unsigned long)r->uid))) {
-		audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
-		req_put(r, "reason", "card_mismatch");
-		rc = req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
+	if (!card_caller_may(r, user, e)) {
+		rc = card_mismatch(r, user, e);
 		goto out;
 	}
 	status = entry_get(e, "mmStatus");
@@ -985,10 +1243,15 @@ int card_link(struct req *r)
 		rc = req_fail(r, -EPERM, "une carte se lie à un compte individuel non clos");
 		goto out;
 	}
-	if (by_user)
+	if (by_user) {
 		rc = link_by_user(r, e, &p);
-	else
-		rc = card_prove(r, "card_link", entry_get(e, "uid"), &p);
+	} else {
+		struct card_seen seen;
+
+		rc = card_see(r, "card_link", entry_get(e, "uid"), &seen);
+		if (rc == 0)
+			rc = card_prove_counted(r, "card_link", entry_get(e, "uid"), &seen, &p);
+	}
 	if (rc < 0)
 		goto out;
 	/* The card of another professional does not go on this account. */
@@ -1088,6 +1351,14 @@ static int target_account(struct req *r, struct entry **ret)
 	if (login && strcmp(login, entry_get(me, "uid")) && strcasecmp(login, login_mail_of(me))) {
 		entry_free(me);
 		return req_fail(r, -ENOENT, "%s : compte introuvable", login);
+	}
+	if (!entry_has_value(me, "mmStatus", MM_STATUS_ACTIVE)) {
+		/* A suspended or closed account manages no card. */
+		audit_card(r, "card_manage", entry_get(me, "uid"), false, "account_state");
+		req_put(r, "reason", "account_state");
+		rc = req_fail(r, -EPERM, "le compte %s n'est pas actif", entry_get(me, "uid"));
+		entry_free(me);
+		return rc;
 	}
 	*ret = me;
 	return 0;

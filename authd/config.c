@@ -30,6 +30,7 @@ static void config_defaults(struct mm_config *c)
 	c->otp_resend_interval = 30;
 	c->lockout_threshold = 5;
 	c->lockout_duration = 900;
+	c->ldap_ppolicy = true;
 	c->fail_delay_ms = 1000;
 	c->rate_per_source = 120;
 	c->rate_per_account = 30;
@@ -49,6 +50,9 @@ static void config_defaults(struct mm_config *c)
 	c->http_timeout = 30;
 	c->http_rate = 50;
 	c->http_rate_burst = 100;
+	c->http_max_conn_per_source = 32;
+	c->http_header_timeout = 10;
+	c->http_body_rate = 4096;
 	c->session_ttl = 8 * 3600;
 	c->session_cache_ttl = 5;
 	c->service_cache_ttl = 30;
@@ -58,6 +62,8 @@ static void config_defaults(struct mm_config *c)
 	c->psc_flow_ttl = 600;
 	c->card_timeout = 30;
 	c->card_poll_ms = 1000;
+	c->card_pin_tries = 2;
+	c->card_pin_lockout = 86400;
 }
 
 static int set_str(char **dst, const char *v)
@@ -166,6 +172,7 @@ static const struct option options[] = {
 	O("log_level", K_LEVEL, log_level, 0),
 	O("log_stderr", K_BOOL, log_stderr, 0),
 	O("ldap_uri", K_STR, ldap_uri, 0),
+	O("ldap_lockout_uri", K_STR, ldap_lockout_uri, 0),
 	O("ldap_base", K_STR, ldap_base, 0),
 	O("ldap_bind_dn", K_STR, ldap_bind_dn, 0),
 	O("ldap_bind_password_file", K_STR, ldap_bind_password_file, 0),
@@ -197,6 +204,7 @@ static const struct option options[] = {
 	O("rate_per_source", K_UINT, rate_per_source, 1000000),
 	O("rate_per_account", K_UINT, rate_per_account, 1000000),
 	O("offline_login", K_BOOL, offline_login, 0),
+	O("ldap_ppolicy", K_BOOL, ldap_ppolicy, 0),
 	O("offline_ttl", K_UINT, offline_ttl, 90u * 86400),
 	O("offline_dir", K_STR, offline_dir, 0),
 	O("uid_min", K_UID, uid_min, 0),
@@ -223,6 +231,9 @@ static const struct option options[] = {
 	O("http_timeout", K_UINT, http_timeout, 3600),
 	O("http_rate", K_UINT, http_rate, 10000000),
 	O("http_rate_burst", K_UINT, http_rate_burst, 10000000),
+	O("http_max_conn_per_source", K_UINT, http_max_conn_per_source, 65536),
+	O("http_header_timeout", K_UINT, http_header_timeout, 3600),
+	O("http_body_rate", K_UINT, http_body_rate, 1024 * 1024 * 1024),
 	O("session_ttl", K_UINT, session_ttl, 30u * 86400),
 	O("session_cache_ttl", K_UINT, session_cache_ttl, 60),
 	O("service_cache_ttl", K_UINT, service_cache_ttl, 3600),
@@ -252,6 +263,8 @@ static const struct option options[] = {
 	O("card_removal_action", K_STR, card_removal_action, 0),
 	O("card_removal_command", K_STR, card_removal_command, 0),
 	O("card_poll_ms", K_UINT, card_poll_ms, 60000),
+	O("card_pin_tries", K_UINT, card_pin_tries, 10),
+	O("card_pin_lockout", K_UINT, card_pin_lockout, 30u * 86400),
 };
 #undef O
 
@@ -269,6 +282,8 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 		c->admin_gid_set = true;
 		return 0;
 	}
+	if (!strcmp(key, "http_trusted_proxies"))
+		return net_prefixes_parse(v, &c->http_proxies, &c->nhttp_proxies, why);
 	if (!strcmp(key, "regions_open"))
 		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
 	if (!strcmp(key, "reserved_names")) {
@@ -426,6 +441,10 @@ static int config_check(struct mm_config *c, const char **why)
 		*why = "card_removal_action must be lock, logout or none";
 		return -EINVAL;
 	}
+	if (c->card_pin_tries == 0 || c->card_pin_lockout == 0) {
+		*why = "card_pin_tries and card_pin_lockout must be > 0";
+		return -EINVAL;
+	}
 	if (c->card_timeout == 0 || c->card_poll_ms < 50) {
 		*why = "card_timeout must be > 0 and card_poll_ms >= 50";
 		return -EINVAL;
@@ -436,9 +455,10 @@ static int config_check(struct mm_config *c, const char **why)
 	}
 	if (c->http_threads == 0 || c->http_max_connections == 0 || c->http_body_max == 0 ||
 		c->http_header_max < 1024 || c->http_rate == 0 || c->http_rate_burst == 0 ||
+		c->http_max_conn_per_source == 0 || c->http_header_timeout == 0 || c->http_body_rate == 0 ||
 		c->session_ttl == 0) {
-		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst and "
-		       "session_ttl "
+		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst, "
+		       "http_max_conn_per_source, http_header_timeout, http_body_rate and session_ttl "
 		       "must be > 0, http_header_max >= 1024";
 		return -EINVAL;
 	}
@@ -611,6 +631,7 @@ void config_free(struct mm_config *c)
 		free(c->domains[i].key);
 		free(c->domains[i].domain);
 	}
+	free(c->http_proxies);
 	free(c->path);
 	free(c);
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "forwarded.h"
+
 #define MM_CONFIG_MAX_BYTES (256 * 1024)
 #define MM_MAX_DOMAINS 64
 #define MM_MAX_REGIONS 32
@@ -30,6 +32,7 @@ struct mm_config {
 	bool log_stderr;
 	/* directory */
 	char *ldap_uri;
+	char *ldap_lockout_uri; /* one provider for every daemon's attempt counters, or NULL */
 	char *ldap_base;
 	char *ldap_bind_dn; /* empty with ldapi: SASL EXTERNAL */
 	char *ldap_bind_password_file;
@@ -68,6 +71,7 @@ struct mm_config {
 	unsigned rate_per_source; /* requests per minute */
 	unsigned rate_per_account;
 	bool offline_login; /* keep a local verifier after an online login */
+	bool ldap_ppolicy; /* slapd runs the ppolicy overlay: a lock also holds for binds */
 	unsigned offline_ttl; /* seconds an offline login stays possible */
 	char *offline_dir;
 	/* name service */
@@ -95,6 +99,11 @@ struct mm_config {
 	unsigned http_timeout; /* idle seconds */
 	unsigned http_rate; /* requests per second per source address */
 	unsigned http_rate_burst;
+	unsigned http_max_conn_per_source; /* open connections per address (IPv6: per /64) */
+	unsigned http_header_timeout; /* seconds for the request line and headers, whatever trickles */
+	unsigned http_body_rate; /* bytes per second a body must at least arrive at */
+	struct net_prefix *http_proxies; /* http_trusted_proxies: who may say X-Forwarded-For */
+	size_t nhttp_proxies;
 	/* sessions (session.c) */
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */
@@ -129,6 +138,8 @@ struct mm_config {
 	char *card_removal_action; /* lock | logout | none */
 	char *card_removal_command;
 	unsigned card_poll_ms;
+	unsigned card_pin_tries; /* wrong PINs per card the daemons allow (the card blocks at 3) */
+	unsigned card_pin_lockout; /* seconds that count lasts without a right PIN */
 };
 
 /* Parses path into a new configuration; on error writes a message naming the

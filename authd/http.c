@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "forwarded.h"
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
@@ -22,12 +24,50 @@
 #include "secret.h"
 #include "session.h"
 
+/* The connection table: every open connection, in the list of its phase.
+ * Headers and bodies have deadlines; a connection past its deadline, or the
+ * oldest still reading headers when the table is full, is cut with
+ * shutdown(2): its worker sees the end of the stream and closes it, and the
+ * descriptor stays ours until MHD_CONNECTION_NOTIFY_CLOSED, which takes the
+ * table lock, so a cut never reaches a reused descriptor. */
+enum conn_phase { PH_HEAD, PH_BODY, PH_BUSY, PH_CUT };
+struct src {
+	struct src *next;
+	unsigned char key[16];
+	unsigned n;
+};
+struct tconn {
+	struct tconn *prev, *next;
+	struct src *src; /* NULL for a trusted proxy: not limited per source */
+	int fd;
+	enum conn_phase phase;
+	double deadline; /* PH_HEAD, PH_BODY */
+};
+struct tlist {
+	struct tconn *head, *tail;
+	size_t n;
+};
+#define SRC_BUCKETS 4096u
+
 struct http {
 	struct MHD_Daemon *mhd;
 	struct daemon *d;
 	pthread_rwlock_t *lock;
 	bool tls;
 	char *cert, *key;
+	/* limits, read at start */
+	unsigned max_conn, per_source, header_timeout, body_rate, body_max;
+	struct net_prefix *proxies;
+	size_t nproxies;
+	/* the table */
+	pthread_mutex_t tlock;
+	struct tlist lists[PH_CUT + 1];
+	struct src *srcs[SRC_BUCKETS];
+	unsigned char src_key[crypto_shorthash_KEYBYTES];
+	/* the sweeper */
+	pthread_t sweeper;
+	bool sweeping, stopping;
+	pthread_cond_t wake;
 };
 
 /* --- metrics ---------------------------------------------------------- */
@@ -40,6 +80,20 @@ static atomic_ulong m_hist[ROUTE_N][NBUCKETS];
 static atomic_ulong m_total[ROUTE_N];
 static atomic_ulong m_sum_us[ROUTE_N];
 static atomic_ulong m_rate_limited;
+/* connections refused or cut, by cause */
+enum conn_cause {
+	CUT_PER_SOURCE,
+	CUT_HEADER_DEADLINE,
+	CUT_BODY_DEADLINE,
+	CUT_TABLE_FULL,
+	CUT_EVICTED,
+	CUT_N
+};
+static const char *const cause_names[CUT_N] = {
+	"per_source_limit", "header_deadline", "body_deadline", "table_full", "table_full_evicted"};
+static atomic_ulong m_conn_cut[CUT_N];
+static atomic_long m_conn_open;
+static atomic_ulong m_fwd_malformed;
 
 static void metrics_record(enum http_route rt, unsigned status, double seconds)
 {
@@ -101,16 +155,40 @@ char *http_metrics_render(void)
 		"# TYPE medimail_http_rate_limited_total counter\n"
 		"medimail_http_rate_limited_total %lu\n",
 		atomic_load(&m_rate_limited));
+	fprintf(f,
+		"# HELP medimail_http_connections_refused_total Connections refused at accept or cut, by "
+		"cause.\n"
+		"# TYPE medimail_http_connections_refused_total counter\n");
+	for (int i = 0; i < CUT_N; i++)
+		fprintf(f, "medimail_http_connections_refused_total{cause=\"%s\"} %lu\n", cause_names[i],
+			atomic_load(&m_conn_cut[i]));
+	fprintf(f,
+		"# HELP medimail_http_connections_open Connections open on the HTTP listener.\n"
+		"# TYPE medimail_http_connections_open gauge\n"
+		"medimail_http_connections_open %ld\n"
+		"# HELP medimail_http_forwarded_malformed_total Proxy address headers ignored as malformed.\n"
+		"# TYPE medimail_http_forwarded_malformed_total counter\n"
+		"medimail_http_forwarded_malformed_total %lu\n",
+		atomic_load(&m_conn_open), atomic_load(&m_fwd_malformed));
 	fclose(f);
 	return buf;
 }
 
 /* --- per-source rate limit: token buckets ------------------------------ */
 
+/* The shared keyed limiter (ratelimit.h): a peer picks its source address
+ * (any of 127.0.0.0/8, an IPv6 /64), never where its bucket lives, and a new
+ * address never refills another's bucket. */
 #define RATE_SETS 4096u /* of RATELIMIT_WAYS buckets each: 65536 sources refilling at once */
 
 static struct ratelimit *http_limits;
 static pthread_once_t http_limits_once = PTHREAD_ONCE_INIT;
+
+static void http_limits_init(void)
+{
+	if (ratelimit_new(RATE_SETS, NULL, &http_limits) < 0)
+		http_limits = NULL;
+}
 
 static double mono(void)
 {
@@ -120,16 +198,7 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void http_limits_init(void)
-{
-	/* A key of this process: a client picks its addresses, never where they land. */
-	if (ratelimit_new(RATE_SETS, NULL, &http_limits) < 0)
-		http_limits = NULL;
-}
-
-/* true when the source may go on. A source's bucket is its own (ratelimit.h):
- * no other address, colliding or not, hands it back full; with no table, or
- * a set whose buckets all refill, the request waits (fail closed). */
+/* true when the source may go on; refused when the table cannot be had. */
 static bool rate_allow(const struct mm_config *c, const unsigned char addr[16])
 {
 	struct rate_rule rule = {.burst = c->http_rate_burst, .per_second = c->http_rate};
@@ -139,6 +208,251 @@ static bool rate_allow(const struct mm_config *c, const unsigned char addr[16])
 	return http_limits &&
 		ratelimit_take(http_limits, RATE_HTTP_SOURCE, addr, 16, &rule, ratelimit_now_ms(), &retry) ==
 		0;
+}
+
+/* --- the connection table ---------------------------------------------- */
+
+/* The peer as 16 bytes, IPv4 mapped (forwarded.h). */
+static bool sockaddr_addr(const struct sockaddr *sa, unsigned char out[16])
+{
+	memset(out, 0, 16);
+	if (sa && sa->sa_family == AF_INET) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+/* A host holds a /64 of IPv6: one source. */
+static void src_key_of(const unsigned char addr[16], unsigned char key[16])
+{
+	memcpy(key, addr, 16);
+	if (!net_addr_is_v4(addr))
+		memset(key + 8, 0, 8);
+}
+
+static struct src **src_slot(struct http *h, const unsigned char key[16])
+{
+	unsigned char hash[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	/* keyed: a client cannot pick addresses that share one chain */
+	crypto_shorthash(hash, key, 16, h->src_key);
+	memcpy(&v, hash, sizeof(v));
+	return &h->srcs[v % SRC_BUCKETS];
+}
+
+static struct src *src_find(struct http *h, const unsigned char key[16])
+{
+	for (struct src *s = *src_slot(h, key); s; s = s->next)
+		if (!memcmp(s->key, key, 16))
+			return s;
+	return NULL;
+}
+
+static void src_put(struct http *h, struct src *s)
+{
+	struct src **pp;
+
+	if (!s || --s->n)
+		return;
+	for (pp = src_slot(h, s->key); *pp != s; pp = &(*pp)->next)
+		;
+	*pp = s->next;
+	free(s);
+}
+
+static void tlist_append(struct tlist *l, struct tconn *t)
+{
+	t->next = NULL;
+	t->prev = l->tail;
+	if (l->tail)
+		l->tail->next = t;
+	else
+		l->head = t;
+	l->tail = t;
+	l->n++;
+}
+
+static void tlist_remove(struct tlist *l, struct tconn *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		l->tail = t->prev;
+	t->prev = t->next = NULL;
+	l->n--;
+}
+
+static void conn_move(struct http *h, struct tconn *t, enum conn_phase ph, double deadline)
+{
+	tlist_remove(&h->lists[t->phase], t);
+	t->phase = ph;
+	t->deadline = deadline;
+	tlist_append(&h->lists[ph], t);
+}
+
+/* Table lock held. */
+static void conn_cut(struct http *h, struct tconn *t, enum conn_cause why)
+{
+	shutdown(t->fd, SHUT_RDWR);
+	conn_move(h, t, PH_CUT, 0);
+	atomic_fetch_add(&m_conn_cut[why], 1);
+}
+
+static size_t conn_live(const struct http *h)
+{
+	return h->lists[PH_HEAD].n + h->lists[PH_BODY].n + h->lists[PH_BUSY].n;
+}
+
+/* At accept, before MHD sets the connection up: the per-source limit, and
+ * room in the table, made by cutting the oldest connection still reading
+ * its headers (never one whose request is being answered). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t salen)
+{
+	struct http *h = cls;
+	unsigned char addr[16], key[16];
+	enum MHD_Result ok = MHD_YES;
+
+	(void)salen;
+	if (!sockaddr_addr(sa, addr))
+		return MHD_NO;
+	src_key_of(addr, key);
+	pthread_mutex_lock(&h->tlock);
+	if (!net_prefixes_match(h->proxies, h->nproxies, addr)) {
+		struct src *s = src_find(h, key);
+		if (s && s->n >= h->per_source) {
+			atomic_fetch_add(&m_conn_cut[CUT_PER_SOURCE], 1);
+			ok = MHD_NO;
+			goto out;
+		}
+	}
+	if (conn_live(h) >= h->max_conn) {
+		struct tconn *oldest = h->lists[PH_HEAD].head;
+		if (!oldest) {
+			atomic_fetch_add(&m_conn_cut[CUT_TABLE_FULL], 1);
+			ok = MHD_NO;
+			goto out;
+		}
+		conn_cut(h, oldest, CUT_EVICTED);
+	}
+out:
+	pthread_mutex_unlock(&h->tlock);
+	return ok;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	struct http *h = cls;
+	struct tconn *t = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!t)
+			return;
+		pthread_mutex_lock(&h->tlock);
+		tlist_remove(&h->lists[t->phase], t);
+		src_put(h, t->src);
+		pthread_mutex_unlock(&h->tlock);
+		atomic_fetch_sub(&m_conn_open, 1);
+		free(t);
+		*socket_context = NULL;
+		return;
+	}
+	const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ai =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	unsigned char addr[16], key[16];
+
+	if (!fi)
+		return;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		shutdown(fi->connect_fd, SHUT_RDWR);
+		return;
+	}
+	t->fd = fi->connect_fd;
+	(void)sockaddr_addr(ai ? ai->client_addr : NULL, addr);
+	src_key_of(addr, key);
+	pthread_mutex_lock(&h->tlock);
+	if (!net_prefixes_match(h->proxies, h->nproxies, addr)) {
+		struct src *s = src_find(h, key);
+		if (!s && (s = calloc(1, sizeof(*s)))) {
+			struct src **slot = src_slot(h, key);
+			memcpy(s->key, key, 16);
+			s->next = *slot;
+			*slot = s;
+		}
+		if (s)
+			s->n++;
+		t->src = s;
+	}
+	t->phase = PH_HEAD;
+	t->deadline = mono() + h->header_timeout;
+	tlist_append(&h->lists[PH_HEAD], t);
+	/* accepted by another worker at the same time: over the limit after all */
+	if (!t->src && !net_prefixes_match(h->proxies, h->nproxies, addr))
+		conn_cut(h, t, CUT_PER_SOURCE);
+	else if (t->src && t->src->n > h->per_source)
+		conn_cut(h, t, CUT_PER_SOURCE);
+	pthread_mutex_unlock(&h->tlock);
+	atomic_fetch_add(&m_conn_open, 1);
+	*socket_context = t;
+}
+
+/* The request went on to its next phase (deadline 0: none). */
+static void conn_phase(struct http *h, struct MHD_Connection *conn, enum conn_phase ph, double seconds)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct tconn *t = ci ? ci->socket_context : NULL;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&h->tlock);
+	if (t->phase != PH_CUT && t->phase != ph)
+		conn_move(h, t, ph, seconds > 0 ? mono() + seconds : 0);
+	pthread_mutex_unlock(&h->tlock);
+}
+
+static void *sweep(void *arg)
+{
+	struct http *h = arg;
+
+	pthread_mutex_lock(&h->tlock);
+	while (!h->stopping) {
+		struct timespec ts;
+		struct tconn *t, *next;
+		double now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		pthread_cond_timedwait(&h->wake, &h->tlock, &ts);
+		now = mono();
+		/* headers: one deadline for all, so the list is in deadline order */
+		while ((t = h->lists[PH_HEAD].head) && t->deadline <= now)
+			conn_cut(h, t, CUT_HEADER_DEADLINE);
+		for (t = h->lists[PH_BODY].head; t; t = next) {
+			next = t->next;
+			if (t->deadline <= now)
+				conn_cut(h, t, CUT_BODY_DEADLINE);
+		}
+	}
+	pthread_mutex_unlock(&h->tlock);
+	return NULL;
 }
 
 /* --- replies ------------------------------------------------------------- */
@@ -206,7 +520,10 @@ const char *http_body_str(const struct http_req *r, const char *name)
 /* --- the request cycle --------------------------------------------------- */
 
 struct conn_ctx {
+	struct src *fsrc; /* behind a proxy: the client's count of requests under way */
 	double start;
+	unsigned char addr[16]; /* the client (client_addr) */
+	char remote[64];
 	enum http_route route;
 	unsigned early; /* a refusal decided before the body (status) */
 	const char *early_code, *early_msg;
@@ -236,23 +553,116 @@ static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-static void addr_of(struct MHD_Connection *conn, unsigned char out[16], char *text, size_t textlen)
+struct hdr_values {
+	const char *name;
+	const char *v[HTTP_MAX_HEADERS];
+	size_t n;
+	bool over;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_values *hv = cls;
+
+	(void)kind;
+	if (!key || strcasecmp(key, hv->name))
+		return MHD_YES;
+	if (hv->n == HTTP_MAX_HEADERS) {
+		hv->over = true;
+		return MHD_NO;
+	}
+	hv->v[hv->n++] = value ? value : "";
+	return MHD_YES;
+}
+
+/* Logged once a minute at most: a proxy sending bad headers sends many. */
+static void forwarded_malformed(const char *peer, const char *name, int r)
+{
+	static atomic_long last = -1;
+	unsigned long n = atomic_fetch_add(&m_fwd_malformed, 1) + 1;
+	long now = (long)mono(), prev = atomic_load(&last);
+
+	if ((prev < 0 || now - prev >= 60) && atomic_compare_exchange_strong(&last, &prev, now))
+		log_msg(LOG_WARNING,
+			"http: %s from proxy %s ignored (%s), the proxy's address is used; %lu so far", name,
+			peer, r == -E2BIG ? "too many hops" : "malformed", n);
+}
+
+/* The address that rate limits, lockouts, the login limits and the audit
+ * see: the peer, or behind a trusted proxy the client the chain reports
+ * (Forwarded, else X-Forwarded-For). From anyone else those headers mean
+ * nothing. */
+static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, unsigned char out[16],
+	char *text, size_t textlen)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	struct hdr_values hv = {.name = "Forwarded"};
+	enum fwd_kind kind = FWD_FORWARDED;
+	unsigned char a[16];
+	int r;
 
-	memset(out, 0, 16);
-	snprintf(text, textlen, "?");
-	if (sa && sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		memcpy(out, &in->sin_addr, 4);
-		inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)textlen);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		memcpy(out, &in6->sin6_addr, 16);
-		inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)textlen);
+	if (!sockaddr_addr(ci ? ci->client_addr : NULL, out)) {
+		snprintf(text, textlen, "?");
+		return false;
 	}
+	net_addr_format(out, text, textlen);
+	if (!c->nhttp_proxies || !net_prefixes_match(c->http_proxies, c->nhttp_proxies, out))
+		return false;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
+	if (!hv.n) {
+		hv = (struct hdr_values){.name = "X-Forwarded-For"};
+		kind = FWD_X_FORWARDED_FOR;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
+	}
+	if (!hv.n)
+		return false;
+	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, c->http_proxies, c->nhttp_proxies, a);
+	if (r < 0) {
+		forwarded_malformed(text, hv.name, r);
+		return false;
+	}
+	memcpy(out, a, 16);
+	net_addr_format(out, text, textlen);
+	return true;
+}
+
+/* Behind a trusted proxy the table counts the peer as one source; the
+ * client the proxy names is held to the same limit by its requests under
+ * way. false when it is over. */
+static bool forwarded_take(struct http *h, struct conn_ctx *cx)
+{
+	unsigned char key[16];
+	struct src *s;
+	bool ok = true;
+
+	src_key_of(cx->addr, key);
+	pthread_mutex_lock(&h->tlock);
+	s = src_find(h, key);
+	if (!s && (s = calloc(1, sizeof(*s)))) {
+		struct src **slot = src_slot(h, key);
+		memcpy(s->key, key, 16);
+		s->next = *slot;
+		*slot = s;
+	}
+	if (!s || s->n >= h->per_source) {
+		ok = false;
+	} else {
+		s->n++;
+		cx->fsrc = s;
+	}
+	pthread_mutex_unlock(&h->tlock);
+	return ok;
+}
+
+static void forwarded_release(struct http *h, struct conn_ctx *cx)
+{
+	if (!cx->fsrc)
+		return;
+	pthread_mutex_lock(&h->tlock);
+	src_put(h, cx->fsrc);
+	pthread_mutex_unlock(&h->tlock);
+	cx->fsrc = NULL;
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *cx, struct http_req *r)
@@ -346,12 +756,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct conn_ctx *cx = *con_cls;
 	struct http_req r = {0};
 	enum MHD_Result ret;
-	unsigned char addr[16];
 
 	if (!cx) {
 		const struct mm_config *c;
 		struct hdr_sum hs = {0};
 		const char *cl;
+		bool forwarded;
 
 		cx = calloc(1, sizeof(*cx));
 		if (!cx)
@@ -359,12 +769,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = cx;
 		cx->start = mono();
 		cx->route = route_find(url);
-		addr_of(conn, addr, r.remote, sizeof(r.remote));
 		pthread_rwlock_rdlock(h->lock);
 		c = h->d->cfg;
+		forwarded = client_addr(conn, c, cx->addr, cx->remote, sizeof(cx->remote));
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (!rate_allow(c, addr)) {
+		if (forwarded && !forwarded_take(h, cx)) {
+			atomic_fetch_add(&m_conn_cut[CUT_PER_SOURCE], 1);
+			cx->early = 429;
+			cx->early_code = "too_many_connections";
+			cx->early_msg = "too many requests under way from this address";
+		} else if (!rate_allow(c, cx->addr)) {
 			atomic_fetch_add(&m_rate_limited, 1);
 			cx->early = 429;
 			cx->early_code = "rate_limited";
@@ -381,11 +796,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		pthread_rwlock_unlock(h->lock);
 		if (cx->early == 413 || cx->early == 431) {
 			/* Answer before reading the body: the connection is closed after. */
+			conn_phase(h, conn, PH_BUSY, 0);
 			r.status = cx->early;
 			r.reply = json_pack("{s:s, s:s}", "error", cx->early_code, "message", cx->early_msg);
 			ret = send_reply(conn, cx, &r);
 			req_clear(&r);
 			return ret;
+		}
+		/* The body gets a deadline in proportion to what it declares (a
+		 * chunked one: to the largest accepted). */
+		if (cl || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding")) {
+			double len = cl ? (double)strtoull(cl, NULL, 10) : (double)h->body_max;
+			conn_phase(h, conn, len > 0 ? PH_BODY : PH_BUSY,
+				(double)h->header_timeout + len / (double)h->body_rate);
+		} else {
+			conn_phase(h, conn, PH_BUSY, 0);
 		}
 		return MHD_YES;
 	}
@@ -409,6 +834,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
+	conn_phase(h, conn, PH_BUSY, 0);
 	pthread_rwlock_rdlock(h->lock);
 	r.d = h->d;
 	r.cfg = h->d->cfg;
@@ -417,7 +843,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	r.method = method;
 	r.url = url;
 	r.tls = h->tls;
-	addr_of(conn, addr, r.remote, sizeof(r.remote));
+	snprintf(r.remote, sizeof(r.remote), "%s", cx->remote);
 	if (cx->early) {
 		http_fail(&r, cx->early, cx->early_code, "%s", cx->early_msg);
 	} else if (cx->too_big) {
@@ -459,10 +885,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(
 	void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+	struct http *h = cls;
 	struct conn_ctx *cx = *con_cls;
 
+	/* keep-alive: the next request's headers are on the clock from now */
+	(void)toe;
+	conn_phase(h, conn, PH_HEAD, (double)h->header_timeout);
 	if (!cx)
 		return;
+	forwarded_release(h, cx);
 	if (cx->body) {
 		secret_wipe(cx->body, cx->len);
 		free(cx->body);
@@ -558,7 +989,7 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	struct sockaddr_storage ss;
 	struct http *h;
 	bool loopback = false;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	int r;
 
 	*ret = NULL;
@@ -580,6 +1011,23 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		return -ENOMEM;
 	h->d = d;
 	h->lock = lock;
+	h->max_conn = c->http_max_connections;
+	h->per_source = c->http_max_conn_per_source;
+	h->header_timeout = c->http_header_timeout;
+	h->body_rate = c->http_body_rate;
+	h->body_max = c->http_body_max;
+	pthread_mutex_init(&h->tlock, NULL);
+	pthread_cond_init(&h->wake, NULL);
+	randombytes_buf(h->src_key, sizeof(h->src_key));
+	if (c->nhttp_proxies) {
+		h->proxies = calloc(c->nhttp_proxies, sizeof(*h->proxies));
+		if (!h->proxies) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		memcpy(h->proxies, c->http_proxies, c->nhttp_proxies * sizeof(*h->proxies));
+		h->nproxies = c->nhttp_proxies;
+	}
 	if (c->http_tls_cert) {
 		if ((r = read_pem(c->http_tls_cert, &h->cert)) < 0 ||
 			(r = read_pem(c->http_tls_key, &h->key)) < 0) {
@@ -597,7 +1045,11 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 #define OPT(o, v, p) ops[n++] = (struct MHD_OptionItem){o, (intptr_t)(v), p}
 		OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
 		OPT(MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL);
-		OPT(MHD_OPTION_CONNECTION_LIMIT, c->http_max_connections, NULL);
+		/* The table (on_accept) keeps http_max_connections; MHD's own limit,
+		 * shared out between its workers, only has to leave room for cut
+		 * connections still closing. */
+		OPT(MHD_OPTION_CONNECTION_LIMIT, 2 * (size_t)c->http_max_connections + 16 * c->http_threads,
+			NULL);
 		OPT(MHD_OPTION_CONNECTION_TIMEOUT, c->http_timeout, NULL);
 		/* a backstop above http_header_max: headers past it are refused in JSON first */
 		OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 2 * (size_t)c->http_header_max + 32 * 1024, NULL);
@@ -607,8 +1059,9 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		}
 		OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-			on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY, ops,
+		h->mhd = MHD_start_daemon(flags, 0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+			on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, ops,
 			MHD_OPTION_END);
 	}
 	if (!h->mhd) {
@@ -617,6 +1070,11 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		r = -EADDRINUSE;
 		goto fail;
 	}
+	if ((r = -pthread_create(&h->sweeper, NULL, sweep, h)) < 0) {
+		snprintf(errbuf, errlen, "http: cannot start the deadline sweeper: %s", strerror(-r));
+		goto fail;
+	}
+	h->sweeping = true;
 	log_msg(LOG_NOTICE, "HTTP API on %s%s", c->http_listen, h->tls ? " (TLS)" : " (plain, loopback)");
 	*ret = h;
 	return 0;
@@ -629,8 +1087,25 @@ void http_stop(struct http *h)
 {
 	if (!h)
 		return;
+	if (h->sweeping) {
+		pthread_mutex_lock(&h->tlock);
+		h->stopping = true;
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->tlock);
+		pthread_join(h->sweeper, NULL);
+	}
+	/* closes every connection: the table empties through on_connection */
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	for (size_t i = 0; i < SRC_BUCKETS; i++)
+		while (h->srcs[i]) {
+			struct src *s = h->srcs[i];
+			h->srcs[i] = s->next;
+			free(s);
+		}
+	pthread_mutex_destroy(&h->tlock);
+	pthread_cond_destroy(&h->wake);
+	free(h->proxies);
 	if (h->key) {
 		secret_wipe(h->key, strlen(h->key));
 		free(h->key);

@@ -40,6 +40,30 @@ long long login_now(void);
 int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
 	__attribute__((warn_unused_result));
 
+/* The per-daemon rate limits of every password door: once per request
+ * with account NULL (the caller's bucket), then once the account is known.
+ * 0, or the reply set (retry_after) and -EAGAIN. */
+int login_rate(struct req *r, const char *event, const char *account) __attribute__((warn_unused_result));
+/* Refuses a password for an account that does not exist with the work,
+ * the delay and the answer of a wrong one. */
+int login_password_unknown(struct req *r, const char *password);
+
+/* The attributes login_password_check reads (with those login_user needs). */
+extern const char *const login_password_attrs[];
+/* Verifies a password of the account e (read with login_password_attrs)
+ * under the lockout shared with every door and with slapd's ppolicy: the
+ * attempt is reserved in the directory before it is evaluated, and given back
+ * (the failures forgiven, an expired lock lifted) when the password is right.
+ * 0 on success; otherwise the reply is set, the refusal audited under event,
+ * and the status returned. */
+int login_password_check(struct req *r, const char *event, const struct entry *e, const char *password)
+	__attribute__((warn_unused_result));
+
+/* Puts lockout_threshold and lockout_duration on slapd's ppolicy entry
+ * cn=lockout,ou=policies,<base> (ldap_ppolicy), so that failed simple binds
+ * lock the account as failed logins do. */
+int login_policy_sync(const struct mm_config *c, struct store *s) __attribute__((warn_unused_result));
+
 /* login_session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
 int login_session_open(struct req *r);
 int login_session_close(struct req *r);

@@ -18,9 +18,12 @@ static const char *const user_attrs[] = {"uid", "mmAccountType", "mmStatus", "mm
 	"mmDefaultAccount", "uidNumber", "mmStatusReason", NULL};
 
 /* Is target (an entry) an account that user may act as? Its own account, or
- * an active ORG that lists it among its connection accounts. */
+ * an active ORG that lists it among its connection accounts; the user's own
+ * account active in both cases. */
 static bool may_act_as(const struct entry *user, const struct entry *target)
 {
+	if (login_inactive_reason(user))
+		return false;
 	if (!strcasecmp(user->dn, target->dn))
 		return true;
 	return !strcmp(entry_get(target, "mmAccountType") ?: "", MM_TYPE_ORG) &&
@@ -131,6 +134,19 @@ out:
 	entry_free(def);
 	entry_free(u);
 	return rc;
+}
+
+/* The user of a session that is used (not closed) must still be active: a
+ * session lasts a week, a suspension applies at once. */
+static int session_user_live(struct req *r, const char *event, const struct entry *u)
+{
+	const char *reason = login_inactive_reason(u);
+
+	if (!reason)
+		return 0;
+	login_audit(r, event, NULL, entry_get(u, "uid"), false, reason);
+	req_put(r, "reason", reason);
+	return req_fail(r, -EPERM, "%s : compte inactif (%s)", entry_get(u, "uid"), reason);
 }
 
 /* The session of the field "session" and its user, after the caller rules. */
@@ -247,7 +263,8 @@ int login_switch(struct req *r)
 
 	if ((rc = login_session_load(r, "switch", &s, &u)) < 0)
 		return rc;
-	if ((rc = resolve_target(r, "switch", u, &t)) < 0)
+	/* Checked again at each switch: the user, then the ORG and the membership. */
+	if ((rc = session_user_live(r, "switch", u)) < 0 || (rc = resolve_target(r, "switch", u, &t)) < 0)
 		goto out;
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmSessionAccount", t->dn);
@@ -276,7 +293,8 @@ int login_default_set(struct req *r)
 
 	if ((rc = login_user(r, "default-set", user_attrs, &u)) < 0)
 		return rc;
-	if ((rc = resolve_target(r, "default-set", u, &t)) < 0)
+	if ((rc = session_user_live(r, "default-set", u)) < 0 ||
+		(rc = resolve_target(r, "default-set", u, &t)) < 0)
 		goto out;
 	mods_init(&m);
 	/* The individual account is the default when none is set. */

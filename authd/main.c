@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,11 +15,33 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "login.h"
 #include "psc.h"
 #include "mcache.h"
 #include "names.h"
 #include "secret.h"
 #include "server.h"
+
+/* Every HTTP connection is a descriptor: the soft limit goes up to the hard
+ * one, and a limit too small for http_max_connections is said at start. */
+static void raise_fd_limit(const struct mm_config *c)
+{
+	struct rlimit rl;
+	rlim_t need;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	need = 2 * (rlim_t)c->http_max_connections + 16 * (rlim_t)c->http_threads + 256;
+	if (c->http_listen && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_msg(LOG_WARNING,
+			"open file limit %llu is below the %llu that http_max_connections %u may need",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)need, c->http_max_connections);
+}
 
 static void usage(FILE *f)
 {
@@ -29,6 +52,15 @@ static void usage(FILE *f)
 		"  -d, --debug         log at debug level\n"
 		"  -t, --test          check the configuration and exit\n"
 		"  -V, --version       print the version\n");
+}
+
+static void policy_sync(const struct mm_config *c, struct store *s)
+{
+	int r = login_policy_sync(c, s);
+
+	if (r < 0)
+		log_msg(LOG_WARNING, "lockout policy of slapd (cn=lockout,ou=policies) not updated: %s",
+			strerror(-r));
 }
 
 static void on_signal(struct server *srv)
@@ -66,6 +98,7 @@ static void on_signal(struct server *srv)
 			log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
 			pthread_rwlock_unlock(&srv->reload_lock);
 			log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
+			policy_sync(nc, ns);
 		}
 	}
 }
@@ -227,6 +260,7 @@ int main(int argc, char **argv)
 	srv.d = &d;
 	srv.on_wake = on_signal;
 	pthread_rwlock_init(&srv.reload_lock, NULL);
+	raise_fd_limit(d.cfg);
 	/* Listener settings, TLS key and PSC secret stay those of the start. */
 	r = http_start(&d, &srv.reload_lock, &http, err, sizeof(err));
 	if (r < 0) {
@@ -235,6 +269,7 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
+	policy_sync(d.cfg, d.store);
 	if ((r = mcache_start(&d, &srv.reload_lock)) < 0) {
 		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
 		return 1;

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +121,9 @@ int offline_store(const struct mm_config *c, const struct entry *e)
 	rec.stamp = (long long)time(NULL);
 	rec.cgu = entry_get(e, "mmCguAcceptedAt") != NULL;
 	r = store_rec(c, &rec);
+	/* A login with the password and the code forgives offline failures. */
+	if (r == 0)
+		r = offline_attempt_reset(c, rec.login);
 	offline_rec_wipe(&rec);
 	return r;
 }
@@ -178,6 +183,127 @@ int offline_load(const struct mm_config *c, const char *ident, struct offline_re
 	return 0;
 }
 
+/* ------------------------------------------------------------ failures */
+
+/* <record>.fails: "fails=N locked_until=T", one short record rewritten in
+ * place under an exclusive flock (a daemon restarting, or two daemons on
+ * one offline_dir, see the same count; a record shorter than a disk
+ * sector is written whole or not at all). */
+#define FAILS_MAX 64
+
+static int fails_open(const struct mm_config *c, const char *login, bool create, int *ret_fd)
+{
+	char path[4096];
+	struct stat st;
+	int fd, r;
+
+	*ret_fd = -1;
+	if ((r = rec_path(c, login, path, sizeof(path))) < 0)
+		return r;
+	if (strlen(path) + sizeof(".fails") > sizeof(path))
+		return -ENAMETOOLONG;
+	strcat(path, ".fails");
+	if (create && mkdir(c->offline_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		close(fd);
+		return -EPERM;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static void fails_read(int fd, unsigned *ret_fails, long long *ret_until)
+{
+	char buf[FAILS_MAX + 1];
+	ssize_t n = pread(fd, buf, FAILS_MAX, 0);
+
+	*ret_fails = 0;
+	*ret_until = 0;
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (sscanf(buf, "fails=%u locked_until=%lld", ret_fails, ret_until) != 2) {
+		/* Unreadable: count it as spent rather than as forgiven. */
+		*ret_fails = UINT32_MAX / 2;
+		*ret_until = 0;
+	}
+}
+
+static int fails_write(int fd, unsigned fails, long long until)
+{
+	char buf[FAILS_MAX];
+	int n = snprintf(buf, sizeof(buf), "fails=%u locked_until=%lld\n", fails, until);
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -EINVAL;
+	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0 || fsync(fd) < 0)
+		return -EIO;
+	return 0;
+}
+
+int offline_attempt_reserve(const struct mm_config *c, const char *login, long long *ret_until)
+{
+	unsigned fails;
+	long long until, now = (long long)time(NULL);
+	int fd, r;
+
+	*ret_until = 0;
+	if ((r = fails_open(c, login, true, &fd)) < 0)
+		return r;
+	fails_read(fd, &fails, &until);
+	if (until > now) {
+		*ret_until = until;
+		r = -ENOLCK;
+	} else if (c->lockout_threshold && fails >= c->lockout_threshold) {
+		r = -ENOLCK; /* every attempt left is in flight */
+	} else {
+		r = fails_write(fd, fails + 1, 0);
+	}
+	close(fd);
+	return r;
+}
+
+int offline_attempt_failed(const struct mm_config *c, const char *login, long long *ret_until)
+{
+	unsigned fails;
+	long long until;
+	int fd, r;
+
+	*ret_until = 0;
+	if ((r = fails_open(c, login, true, &fd)) < 0)
+		return r;
+	fails_read(fd, &fails, &until);
+	r = 0;
+	if (c->lockout_threshold && fails >= c->lockout_threshold) {
+		*ret_until = (long long)time(NULL) + c->lockout_duration;
+		r = fails_write(fd, 0, *ret_until);
+	}
+	close(fd);
+	return r;
+}
+
+int offline_attempt_reset(const struct mm_config *c, const char *login)
+{
+	int fd, r = fails_open(c, login, false, &fd);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = fails_write(fd, 0, 0);
+	close(fd);
+	return r;
+}
+
 void offline_forget(const struct mm_config *c, const struct entry *e)
 {
 	const char *ids[2] = {entry_get(e, "uid"), entry_get(e, "mmLoginMail")};
@@ -188,6 +314,7 @@ void offline_forget(const struct mm_config *c, const struct entry *e)
 	for (int i = 0; i < 2; i++)
 		if (ids[i] && rec_path(c, ids[i], path, sizeof(path)) == 0)
 			unlink(path);
+	/* The failures stay: a verifier stored later starts from them. */
 }
 
 void offline_rec_wipe(struct offline_rec *rec)

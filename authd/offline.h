@@ -26,3 +26,16 @@ int offline_mark_cgu(const struct mm_config *c, const char *login) __attribute__
 /* Forgets an account (password changed, account refused online). */
 void offline_forget(const struct mm_config *c, const struct entry *e);
 void offline_rec_wipe(struct offline_rec *rec);
+
+/* Offline failures of a login (its record's login), kept in a file beside
+ * the record, so that they survive restarts and never share a slot.  The
+ * attempt is reserved before the password is verified: -ENOLCK when the
+ * login is locked (*ret_until its end, or 0 when the attempts left are all
+ * in flight). */
+int offline_attempt_reserve(const struct mm_config *c, const char *login, long long *ret_until)
+	__attribute__((warn_unused_result));
+/* The reserved attempt failed: locks at lockout_threshold (*ret_until). */
+int offline_attempt_failed(const struct mm_config *c, const char *login, long long *ret_until)
+	__attribute__((warn_unused_result));
+/* The right password: the failures are forgiven. */
+int offline_attempt_reset(const struct mm_config *c, const char *login) __attribute__((warn_unused_result));

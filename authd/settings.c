@@ -88,6 +88,9 @@ static int target(struct req *r, bool change, struct entry **ret)
 	int rc;
 
 	*ret = NULL;
+	/* A suspended or closed caller manages neither its own settings nor an ORG's. */
+	if ((rc = caller_active(r, change ? "settings-set" : "settings-get")) < 0)
+		return rc;
 	if (login) {
 		if (validate_text(login, 254) < 0)
 			return req_fail_field(r, "login", "characters", "identifiant invalide");

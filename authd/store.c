@@ -20,6 +20,8 @@ struct conn {
 
 struct store {
 	const struct mm_config *cfg;
+	const char *uri;
+	struct store *counters; /* ldap_lockout_uri's pool, or NULL */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	size_t n;
@@ -44,6 +46,7 @@ static int map_ldap(int rc)
 	case LDAP_CONSTRAINT_VIOLATION:
 	case LDAP_TYPE_OR_VALUE_EXISTS: return -EEXIST;
 	case LDAP_NO_SUCH_ATTRIBUTE: return -ESTALE;
+	case LDAP_ASSERTION_FAILED: return -ECANCELED;
 	case LDAP_INSUFFICIENT_ACCESS:
 	case LDAP_INVALID_CREDENTIALS:
 	case LDAP_STRONG_AUTH_REQUIRED: return -EACCES;
@@ -77,7 +80,7 @@ static char *read_secret_file(const char *path)
 	}
 }
 
-int store_new(const struct mm_config *c, struct store **ret)
+static int store_alloc(const struct mm_config *c, const char *uri, struct store **ret)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
@@ -85,6 +88,7 @@ int store_new(const struct mm_config *c, struct store **ret)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = c;
+	s->uri = uri;
 	s->n = c->ldap_pool;
 	s->conns = calloc(s->n, sizeof(*s->conns));
 	if (!s->conns) {
@@ -105,8 +109,32 @@ int store_new(const struct mm_config *c, struct store **ret)
 	return 0;
 }
 
+int store_new(const struct mm_config *c, struct store **ret)
+{
+	struct store *s = NULL;
+	int r = store_alloc(c, c->ldap_uri, &s);
+
+	*ret = NULL;
+	if (r < 0)
+		return r;
+	if (c->ldap_lockout_uri && *c->ldap_lockout_uri &&
+		(r = store_alloc(c, c->ldap_lockout_uri, &s->counters)) < 0) {
+		store_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct store *store_counters(struct store *s)
+{
+	return s->counters ? s->counters : s;
+}
+
 void store_reset(struct store *s)
 {
+	if (s->counters)
+		store_reset(s->counters);
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->conns[i].busy && s->conns[i].ld) {
@@ -120,6 +148,7 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	store_free(s->counters);
 	for (size_t i = 0; i < s->n; i++)
 		if (s->conns[i].ld)
 			ldap_unbind_ext_s(s->conns[i].ld, NULL, NULL);
@@ -137,7 +166,7 @@ static int conn_open(struct store *s, LDAP **ret)
 	int version = LDAP_VERSION3, rc;
 	LDAP *ld = NULL;
 
-	rc = ldap_initialize(&ld, c->ldap_uri);
+	rc = ldap_initialize(&ld, s->uri);
 	if (rc != LDAP_SUCCESS)
 		return -EINVAL;
 	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
@@ -155,7 +184,7 @@ static int conn_open(struct store *s, LDAP **ret)
 	if (rc != LDAP_SUCCESS) {
 		int r = map_ldap(rc);
 		if (!atomic_exchange(&s->warned_down, true))
-			log_msg(LOG_ERR, "directory %s: bind failed: %s", c->ldap_uri, ldap_err2string(rc));
+			log_msg(LOG_ERR, "directory %s: bind failed: %s", s->uri, ldap_err2string(rc));
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return r == -EACCES ? -EACCES : -EHOSTDOWN;
 	}
@@ -168,7 +197,7 @@ static int conn_open(struct store *s, LDAP **ret)
 				sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_TRANSPORT, NULL);
 	}
 	if (atomic_exchange(&s->warned_down, false))
-		log_msg(LOG_NOTICE, "directory %s: connected again", c->ldap_uri);
+		log_msg(LOG_NOTICE, "directory %s: connected again", s->uri);
 	*ret = ld;
 	return 0;
 }
@@ -705,6 +734,7 @@ int store_delete(struct store *s, const char *dn)
 struct incr_arg {
 	const char *dn;
 	const char *attr;
+	const char *assertion; /* RFC 4528 filter the entry must match, or NULL */
 	long long delta;
 	long long value;
 };
@@ -716,7 +746,7 @@ static int op_increment(LDAP *ld, void *p)
 	char *attrs[2] = {(char *)a->attr, NULL};
 	LDAPMod mod = {.mod_op = LDAP_MOD_INCREMENT, .mod_type = (char *)a->attr, .mod_values = vals};
 	LDAPMod *mods[2] = {&mod, NULL};
-	LDAPControl *ctrl = NULL, *sctrls[2] = {NULL, NULL}, **rctrls = NULL;
+	LDAPControl *ctrl = NULL, *actrl = NULL, *sctrls[3] = {NULL, NULL, NULL}, **rctrls = NULL;
 	BerElement *ber = NULL;
 	LDAPMessage *res = NULL;
 	int rc, msgid, err = 0, r = -EIO;
@@ -745,8 +775,18 @@ static int op_increment(LDAP *ld, void *p)
 		return -ENOMEM;
 	}
 	sctrls[0] = ctrl;
+	if (a->assertion) {
+		/* The assertion control makes the check and the increment one operation. */
+		rc = ldap_create_assertion_control(ld, (char *)a->assertion, 1, &actrl);
+		if (rc != LDAP_SUCCESS) {
+			ldap_control_free(ctrl);
+			return rc == LDAP_FILTER_ERROR ? -EINVAL : -ENOMEM;
+		}
+		sctrls[1] = actrl;
+	}
 	rc = ldap_modify_ext(ld, a->dn, mods, sctrls, NULL, &msgid);
 	ldap_control_free(ctrl);
+	ldap_control_free(actrl);
 	if (rc != LDAP_SUCCESS)
 		return map_ldap(rc);
 	if (ldap_result(ld, msgid, LDAP_MSG_ALL, NULL, &res) <= 0) {
@@ -792,9 +832,32 @@ static int op_increment(LDAP *ld, void *p)
 
 int store_increment(struct store *s, const char *dn, const char *attr, long long delta, long long *ret_value)
 {
-	struct incr_arg a = {dn, attr, delta, 0};
+	struct incr_arg a = {dn, attr, NULL, delta, 0};
 	int r = with_conn(s, op_increment, &a);
 
+	if (r == 0)
+		*ret_value = a.value;
+	return r;
+}
+
+int store_reserve(
+	struct store *s, const char *dn, const char *attr, const char *assertion, long long *ret_value)
+{
+	struct incr_arg a = {dn, attr, assertion, 1, 0};
+	int r = with_conn(s, op_increment, &a);
+
+	if (r == -ESTALE) {
+		/* No counter yet: create it at 0 (a concurrent request may have
+		 * done so: -EEXIST), then increment under the assertion. */
+		struct mods m;
+
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_ADD, attr, "0");
+		r = store_modify(s, dn, &m);
+		mods_free(&m);
+		if (r == 0 || r == -EEXIST)
+			r = with_conn(s, op_increment, &a);
+	}
 	if (r == 0)
 		*ret_value = a.value;
 	return r;

@@ -26,6 +26,11 @@ struct entry {
 
 int store_new(const struct mm_config *c, struct store **ret) MM_WUR;
 void store_free(struct store *s);
+/* Where attempt counters and locks are reserved and written: the provider
+ * of ldap_lockout_uri, one for every daemon of a replicated directory (a
+ * counter incremented on two providers at once is only as atomic as each
+ * one), else s itself. */
+struct store *store_counters(struct store *s);
 /* Closes every connection (after slapd restarts or on SIGHUP). */
 void store_reset(struct store *s);
 
@@ -78,6 +83,12 @@ int store_delete(struct store *s, const char *dn) MM_WUR;
  * (LDAP modify-increment with the post-read control). */
 int store_increment(
 	struct store *s, const char *dn, const char *attr, long long delta, long long *ret_value) MM_WUR;
+/* Reserves one attempt: adds 1 to attr (created at 0 when absent) only if
+ * the entry matches the assertion filter, in one LDAP operation (RFC 4528),
+ * so that parallel requests cannot all pass a check made before they act.
+ * -ECANCELED when the entry does not match; *ret_value: the new count. */
+int store_reserve(struct store *s, const char *dn, const char *attr, const char *assertion,
+	long long *ret_value) MM_WUR;
 
 /* RFC 4515 escaping of a filter value; the result is freed with free(). */
 char *store_escape(const char *value);

@@ -23,6 +23,13 @@
  *   no login), then the helper exits.
  *   request: module, [token], [reader]
  *
+ * MM_CARD_OP_READ: which card is there, before any PIN: one request, one
+ *   reply, then the helper exits. No login: the certificate is a public object.
+ *   request: module, [token], [reader], cert_label
+ *   reply:   result ("present", "pin_locked" or why not), [tries] ("low" |
+ *            "final", from the token's flags), [token], cert (hex DER) when
+ *            result is "present"
+ *
  * result: ok | present | removed | pin_incorrect | pin_locked | pin_invalid |
  *         no_card | no_reader | no_cert | no_key | module_error | bad_request
  */
@@ -30,6 +37,7 @@
 #define MM_CARD_OP_SIGN 0x0f01
 #define MM_CARD_OP_WATCH 0x0f02
 #define MM_CARD_OP_PRESENT 0x0f03
+#define MM_CARD_OP_READ 0x0f04
 
 #define MM_CARD_CHALLENGE_MIN 16u
 #define MM_CARD_CHALLENGE_MAX 128u

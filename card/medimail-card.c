@@ -538,6 +538,80 @@ static int op_present(int fd, const struct mm_msg *req)
 	return reply(fd, MM_CARD_OP_PRESENT, "present", NULL, NULL);
 }
 
+/* The card's certificate and PIN state, read without the PIN. */
+static int op_read(int fd, const struct mm_msg *req)
+{
+	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
+	const char *label = mm_msg_get(req, "cert_label"), *why = NULL;
+	unsigned char *cert = NULL;
+	size_t cert_len = 0;
+	struct token_spec spec;
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE ocert;
+	CK_RV rv;
+	struct mm_msg *m = NULL;
+	char found_label[40];
+	int r;
+
+	if (!module || !*module || !label || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0)
+		return reply(fd, MM_CARD_OP_READ, "bad_request", "invalid request", NULL);
+	if (spec.has_object)
+		label = spec.object;
+	if (reader && *reader) {
+		const char *st = reader_state(reader);
+		if (strcmp(st, "present"))
+			return reply(fd, MM_CARD_OP_READ, st, "PC/SC", NULL);
+	}
+	if (module_load(module, &why) < 0)
+		return reply(fd, MM_CARD_OP_READ, "module_error", why, NULL);
+	r = slot_find(&spec, &slot, &ti);
+	if (r < 0) {
+		r = reply(fd, MM_CARD_OP_READ, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
+		goto out;
+	}
+	padded_copy(ti.label, sizeof(ti.label), found_label, sizeof(found_label));
+	if (ti.flags & CKF_USER_PIN_LOCKED) {
+		r = reply(fd, MM_CARD_OP_READ, "pin_locked", "token flags", NULL);
+		goto out;
+	}
+	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &sess);
+	if (rv != CKR_OK) {
+		r = reply(fd, MM_CARD_OP_READ, rv_result(rv), "C_OpenSession", NULL);
+		goto out;
+	}
+	{
+		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			{CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
+			{CKA_LABEL, (void *)label, strlen(label)}};
+		cert = malloc(MM_CARD_CERT_MAX);
+		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
+			get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0) {
+			r = reply(fd, MM_CARD_OP_READ, "no_cert", "certificate", NULL);
+			goto out;
+		}
+	}
+	m = mm_msg_new(MM_CARD_OP_READ, true);
+	if (!m || mm_msg_add(m, "token", found_label) < 0 || put_hex(m, "cert", cert, cert_len) < 0 ||
+		((ti.flags & CKF_USER_PIN_FINAL_TRY) && mm_msg_add(m, "tries", "final") < 0) ||
+		(!(ti.flags & CKF_USER_PIN_FINAL_TRY) && (ti.flags & CKF_USER_PIN_COUNT_LOW) &&
+			mm_msg_add(m, "tries", "low") < 0)) {
+		mm_msg_free(m);
+		r = reply(fd, MM_CARD_OP_READ, "module_error", "out of memory", NULL);
+		goto out;
+	}
+	r = reply(fd, MM_CARD_OP_READ, "present", NULL, m);
+out:
+	if (sess != CK_INVALID_HANDLE)
+		p11->C_CloseSession(sess);
+	free(cert);
+	module_unload();
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct rlimit no_core = {0, 0};
@@ -557,6 +631,7 @@ int main(int argc, char **argv)
 	case MM_CARD_OP_SIGN: r = op_sign(STDOUT_FILENO, req); break;
 	case MM_CARD_OP_WATCH: r = op_watch(STDOUT_FILENO, req); break;
 	case MM_CARD_OP_PRESENT: r = op_present(STDOUT_FILENO, req); break;
+	case MM_CARD_OP_READ: r = op_read(STDOUT_FILENO, req); break;
 	default: r = reply(STDOUT_FILENO, req->code, "bad_request", "unknown operation", NULL); break;
 	}
 	mm_msg_free(req); /* wipes the PIN */

@@ -55,10 +55,12 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Set in the daemon's own environment: never resolve through ourselves. */
+/* Set in the daemon's own environment: never resolve through ourselves.
+ * Ignored in setuid programs: a user must not make Medimail users and groups
+ * vanish inside a privileged program (its group checks, its file owners). */
 static bool bypassed(void)
 {
-	const char *v = getenv("MEDIMAIL_NSS_BYPASS");
+	const char *v = secure_getenv("MEDIMAIL_NSS_BYPASS");
 
 	return v && *v && strcmp(v, "0") != 0;
 }

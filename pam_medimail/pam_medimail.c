@@ -58,6 +58,7 @@ enum msg {
 	M_CODE_NOT_SENT,
 	M_BAD_CREDENTIALS,
 	M_LOCKED,
+	M_LOCKED_NOW,
 	M_RATE,
 	M_BAD_CODE,
 	M_CODE_EXHAUSTED,
@@ -98,6 +99,7 @@ enum msg {
 	M_PIN_LOW,
 	M_PIN_FINAL,
 	M_PIN_LOCKED,
+	M_PIN_TRIES,
 	M_PIN_INVALID,
 	M_NO_CARD,
 	M_NO_READER,
@@ -139,6 +141,8 @@ static const char *const messages[M_COUNT][2] = {
 	[M_BAD_CREDENTIALS] = {"Identifiant ou mot de passe incorrect.", "Wrong login or password."},
 	[M_LOCKED] = {"Compte verrouillé après trop d'échecs, jusqu'au %s.",
 		"Account locked after too many failures, until %s."},
+	[M_LOCKED_NOW] = {"Compte verrouillé après trop d'échecs.",
+		"Account locked after too many failures."},
 	[M_RATE] = {"Trop de tentatives : réessayez dans %s s.", "Too many attempts: try again in %s s."},
 	[M_BAD_CODE] = {"Code incorrect (%s essai(s) restant(s)).", "Wrong code (%s tries left)."},
 	[M_CODE_EXHAUSTED] =
@@ -211,6 +215,9 @@ static const char *const messages[M_COUNT][2] = {
 		"Wrong PIN: one try left before the card is blocked."},
 	[M_PIN_LOCKED] = {"Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK.",
 		"CPS card blocked: too many wrong PINs. Unblock it with its PUK."},
+	[M_PIN_TRIES] =
+		{"Trop de codes PIN faux : carte CPS protégée, plus d'essai ici pour ne pas la bloquer.",
+			"Too many wrong PINs: no more tries here, so that the CPS card is not blocked."},
 	[M_PIN_INVALID] = {"Code PIN de longueur invalide.", "PIN of invalid length."},
 	[M_NO_CARD] = {"Aucune carte CPS dans le lecteur.", "No CPS card in the reader."},
 	[M_NO_READER] = {"Lecteur de carte introuvable.", "Card reader not found."},
@@ -542,9 +549,11 @@ static int explain(pam_handle_t *pamh, const struct opts *o, const struct mm_msg
 		time_t t = until ? (time_t)strtoll(until, NULL, 10) : 0;
 		struct tm tm;
 
-		if (t > 0 && localtime_r(&t, &tm))
-			strftime(when, sizeof(when), "%d/%m/%Y %H:%M:%S", &tm);
-		error_msg(pamh, o, M_LOCKED, when);
+		/* No end: the attempts left are all being checked right now. */
+		if (t > 0 && localtime_r(&t, &tm) && strftime(when, sizeof(when), "%d/%m/%Y %H:%M:%S", &tm))
+			error_msg(pamh, o, M_LOCKED, when);
+		else
+			error_msg(pamh, o, M_LOCKED_NOW, NULL);
 		return PAM_MAXTRIES;
 	}
 	case -EAGAIN: error_msg(pamh, o, M_RATE, mm_msg_get(rep, "retry_after") ?: "?"); return PAM_AUTH_ERR;
@@ -838,6 +847,7 @@ static const struct {
 	int pam;
 } card_reasons[] = {
 	{"pin_locked", M_PIN_LOCKED, PAM_MAXTRIES},
+	{"pin_tries", M_PIN_TRIES, PAM_MAXTRIES},
 	{"pin_invalid", M_PIN_INVALID, PAM_AUTH_ERR},
 	{"no_card", M_NO_CARD, PAM_AUTHINFO_UNAVAIL},
 	{"no_reader", M_NO_READER, PAM_AUTHINFO_UNAVAIL},

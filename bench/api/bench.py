@@ -64,7 +64,7 @@ def main():
     a = ap.parse_args()
     st = Path(tempfile.mkdtemp(prefix="mm-bench-"))
     os.chmod(st, 0o755)
-    slapd = Slapd(st).start()
+    slapd = Slapd(st, env={"MM_USER_BINDS": "yes"}).start()  # the raw bind comparison binds as accounts
     smtp = SmtpSink(st).start()
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/v1/psc/callback"
@@ -75,6 +75,8 @@ def main():
                extra=f"http_listen = 127.0.0.1:{port}\nhttp_threads = 2\nhttp_rate = 10000000\n"
                      f"http_rate_burst = 10000000\nsession_cache_ttl = 5\nlog_level = notice\n"
                      f"rate_per_source = 0\nrate_per_account = 0\n"
+                     # wrk is one source with many connections
+                     f"http_max_conn_per_source = 4096\n"
                      + prov.daemon_config(redirect))
     d.start()
     # the same, trusting nothing from memory: every introspection reads the directory
@@ -82,6 +84,7 @@ def main():
     d0 = Daemon(st, slapd, smtp.port, name="bench-nocache",
                 extra=f"http_listen = 127.0.0.1:{port0}\nhttp_threads = 2\nhttp_rate = 10000000\n"
                       f"http_rate_burst = 10000000\nsession_cache_ttl = 0\nlog_level = notice\n"
+                      f"http_max_conn_per_source = 4096\n"
                       + prov.daemon_config(redirect)).start()
     out = {}
     try:

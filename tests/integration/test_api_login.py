@@ -177,7 +177,9 @@ def test_lockout_is_shared_across_daemons(api, smtp, slapd):
     assert mails(smtp, mail) == before
     # once the lockout ran out (moved into the past here), the login goes through and clears it
     dn = account_entry(slapd, login)["dn"]
-    ldap_modify(slapd, f"dn: {dn}\nchangetype: modify\nreplace: mmLockedUntil\nmmLockedUntil: 20200101000000Z\n")
+    # (the daemon's lock and its copy for LDAP binds, ppolicy's pwdAccountLockedTime)
+    ldap_modify(slapd, f"dn: {dn}\nchangetype: modify\nreplace: mmLockedUntil\nmmLockedUntil: 20200101000000Z\n"
+                       f"-\ndelete: pwdAccountLockedTime\n")
     password_step(api.svc_b, smtp, login, mail)
     assert "mmLockedUntil" not in account_entry(slapd, login)
 

@@ -3,6 +3,7 @@ IGC-Santé PKI, the medimail-card helper, the daemon's certificate checks and
 account mapping, linking/unlinking, and the card-removal hook."""
 import base64
 import os
+import subprocess
 import time
 
 import pytest
@@ -43,6 +44,8 @@ def pki(state):
     cards.make("good", k, c, PIN)
     k, c = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"))
     cards.make("block", k, c, PIN)
+    k, c = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"))
+    cards.make("guard", k, c, PIN)
     k, c = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"), not_before=NOW - 4 * 365 * DAY,
                          not_after=NOW - DAY)
     cards.make("expired", k, c, PIN)
@@ -81,14 +84,14 @@ def removal_log(state):
 
 
 @pytest.fixture(scope="module")
-def card_authd(state, slapd, smtp, pki, removal_log):
+def card_conf(state, pki, removal_log):
     cards, ca_file, crl_files = pki
     os.environ["SOFTHSM2_CONF"] = str(cards.conf)
     os.environ["MM_SHIM_MODULE"] = SOFTHSM
     shim_state = state / "cards" / "shim"
     shim_state.mkdir()
     os.environ["MM_SHIM_STATE"] = str(shim_state)
-    extra = "\n".join([
+    return "\n".join([
         f"card_helper = {BUILD / 'card/medimail-card'}",
         f"card_module = {BUILD / 'tests/cps_shim.so'}",
         f"card_ca_file = {ca_file}",
@@ -98,9 +101,32 @@ def card_authd(state, slapd, smtp, pki, removal_log):
         f"card_removal_command = /bin/sh {removal_log[1]}",
         "card_poll_ms = 200",
     ])
-    d = Daemon(state, slapd, smtp.port, name="authd-card", extra=extra).start()
+
+
+@pytest.fixture(scope="module")
+def card_authd(state, slapd, smtp, card_conf):
+    d = Daemon(state, slapd, smtp.port, name="authd-card", extra=card_conf).start()
     yield d
     d.stop()
+
+
+def card_tries(state, name):
+    """Wrong PINs the card itself has counted (the shim's state: 3 blocks it)."""
+    f = state / "cards" / "shim" / f"CPS-{name}.tries"
+    return int(f.read_text().split()[0]) if f.exists() else 0
+
+
+def unblock(state, slapd, name):
+    """The card's PUK step, and the daemons' count of its PIN tries forgotten."""
+    (state / "cards" / "shim" / f"CPS-{name}.tries").unlink(missing_ok=True)
+    for e in slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "dn"):
+        subprocess.run(["ldapdelete", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url, e["dn"]], check=True,
+                       capture_output=True)
+
+
+def pin_counts(slapd):
+    return [int(e["mmFailCount"][0]) for e in
+            slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "mmFailCount")]
 
 
 @pytest.fixture(scope="module")
@@ -175,28 +201,82 @@ def test_no_card_in_the_reader(card_authd, accounts):
 
 # ---------------------------------------------------------------- PIN
 
-def test_wrong_pin_reports_tries_left_and_a_right_pin_resets(card_authd, accounts, insert):
+def test_wrong_pin_reports_tries_left_and_a_right_pin_resets(card_authd, accounts, insert, state, slapd):
     insert("good")
     r = card_auth(card_authd, WRONG)
     assert r.returncode == 1 and r.json["status"] == -13
     assert r.json["fields"]["reason"] == "pin_incorrect" and r.json["fields"]["tries"] == "low"
+    ok = card_auth(card_authd)
+    assert ok.returncode == 0, ok.stdout
+    assert card_tries(state, "good") == 0 and pin_counts(slapd) == []  # both counts went back to zero
+    r = card_auth(card_authd, WRONG)
+    assert r.json["fields"]["tries"] == "low"
     r = card_auth(card_authd, WRONG)
     assert r.json["fields"]["reason"] == "pin_incorrect" and r.json["fields"]["tries"] == "final"
     assert "dernier essai" in r.json["message"]
-    ok = card_auth(card_authd)
-    assert ok.returncode == 0, ok.stdout
-    r = card_auth(card_authd, WRONG)
-    assert r.json["fields"]["tries"] == "low"   # the counter went back to full
+    # The daemon keeps the card's last try: not even the right PIN is tried now.
+    r = card_auth(card_authd)
+    assert r.returncode == 1 and r.json["status"] == -37 and r.json["fields"]["reason"] == "pin_tries", r.stdout
+    assert card_tries(state, "good") == 2
+    unblock(state, slapd, "good")
     assert card_auth(card_authd).returncode == 0
 
 
-def test_blocked_pin(card_authd, accounts, insert):
+def test_blocked_pin(card_authd, accounts, insert, state):
     insert("block")
-    for _ in range(3):
-        assert card_auth(card_authd, WRONG).json["fields"]["reason"] in ("pin_incorrect", "pin_locked")
+    (state / "cards" / "shim" / "CPS-block.tries").write_text("3\n")  # blocked elsewhere
     r = card_auth(card_authd, PIN)  # the right PIN no longer opens a blocked card
     assert r.returncode == 1 and r.json["fields"]["reason"] == "pin_locked" and r.json["status"] == -37
     assert "bloquée" in r.json["message"]
+
+
+def test_other_uid_cannot_spend_victim_card_pin_tries(card_authd, accounts, insert, state, slapd):
+    """Another local user (or root naming another account) cannot try PINs on a
+    professional's card: refused before the card sees a PIN."""
+    insert("good")
+    unblock(state, slapd, "good")
+    for _ in range(4):
+        for uid, extra in ((uid_of(slapd, accounts["other"]), ()), (NOBODY, ()),
+                           (None, ("--user", accounts["other"]))):
+            r = card_auth(card_authd, WRONG, *extra, uid=uid)
+            assert r.returncode == 1 and r.json["status"] == -13, r.stdout
+            assert r.json["fields"]["reason"] == "card_mismatch", r.stdout
+    assert card_tries(state, "good") == 0 and pin_counts(slapd) == []
+    assert f'account="{accounts["other"]}" result="refused" reason="card_mismatch"' in card_authd.log_text()
+    own = card_auth(card_authd, uid=uid_of(slapd, accounts["good"]))
+    assert own.returncode == 0 and own.json["fields"]["login"] == accounts["good"], own.stdout
+
+
+@pytest.fixture
+def card_authd2(state, slapd, smtp, card_conf, card_authd):
+    # A second daemon on the same directory (same hash key): the count is shared.
+    d = Daemon(state, slapd, smtp.port, name="authd-card2", extra=card_conf).start()
+    yield d
+    d.stop()
+
+
+def test_wrong_pins_stop_before_the_token_locks(card_authd, card_authd2, accounts, insert, state, slapd):
+    insert("guard")
+    refusals = lambda: card_authd.log_text().count('reason="pin_tries"') + \
+        card_authd2.log_text().count('reason="pin_tries"')
+    before = refusals()
+    reasons = []
+    for d in (card_authd, card_authd2, card_authd, card_authd2, card_authd):
+        r = card_auth(d, WRONG)
+        assert r.returncode == 1, r.stdout
+        reasons.append(r.json["fields"]["reason"])
+    assert reasons == ["pin_incorrect", "pin_incorrect", "pin_tries", "pin_tries", "pin_tries"], reasons
+    assert card_tries(state, "guard") == 2  # the card's own count never reached 3
+    assert pin_counts(slapd) == [5]  # reserved before each try, refused past 2
+    assert refusals() == before + 3
+    # Past the daemons' count (it lapsed), the card's own "last try" flag still keeps that try.
+    for e in slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "dn"):
+        subprocess.run(["ldapdelete", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url, e["dn"]], check=True)
+    r = card_auth(card_authd, WRONG)
+    assert r.json["fields"]["reason"] == "pin_tries" and card_tries(state, "guard") == 2, r.stdout
+    assert 'result="refused" reason="pin_final_try"' in card_authd.log_text()
+    unblock(state, slapd, "guard")
+    assert card_auth(card_authd2).returncode == 0 and pin_counts(slapd) == []
 
 
 # ---------------------------------------------------------------- certificate checks
@@ -379,25 +459,28 @@ def test_pam_card_login_through_pamtester_in_english(card_authd, accounts, inser
     assert r.status == 0 and "successfully authenticated" in r.output, r
 
 
-def test_pam_wrong_pin_tells_the_tries_left(card_authd, accounts, insert, card_pam):
+def test_pam_wrong_pin_tells_the_tries_left(card_authd, accounts, insert, card_pam, state, slapd):
     from pamstack import pamclient
     insert("good")
+    unblock(state, slapd, "good")
     svc = card_pam["cps"]
     r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, WRONG)])
     assert pam_result(r.output, "authenticate") == PAM_AUTH_ERR, r
     assert "ERROR: Code PIN incorrect : peu d'essais restants avant le blocage de la carte." in r.output
     r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, WRONG)])
     assert "ERROR: Code PIN incorrect : il ne reste qu'un essai avant le blocage de la carte." in r.output, r
-    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])  # the right PIN resets the counter
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])  # the last try is kept
+    assert pam_result(r.output, "authenticate") == PAM_MAXTRIES, r
+    assert "ERROR: Trop de codes PIN faux : carte CPS protégée" in r.output, r
+    unblock(state, slapd, "good")
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])
     assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
 
 
-def test_pam_blocked_pin(card_authd, accounts, insert, card_pam):
+def test_pam_blocked_pin(card_authd, accounts, insert, card_pam, state):
     from pamstack import pamclient
     insert("block")
-    for _ in range(3):  # block it (a no-op when an earlier test already did)
-        if card_auth(card_authd, WRONG).json["fields"]["reason"] == "pin_locked":
-            break
+    (state / "cards" / "shim" / "CPS-block.tries").write_text("3\n")  # blocked elsewhere
     r = pamclient(card_pam["cps"], accounts["good"], ["authenticate"], [(P_PIN, PIN)])
     assert pam_result(r.output, "authenticate") == PAM_MAXTRIES, r
     assert "ERROR: Carte CPS bloquée : code PIN faux trop de fois. Débloquez-la avec son code PUK." in r.output

@@ -150,6 +150,20 @@ def test_org_needs_member_password_from_non_admin(authd, smtp, slapd):
     assert ok.returncode == 0, ok.stdout
 
 
+def test_org_member_proof_does_not_tell_which_accounts_exist(authd, smtp, slapd):
+    """Anyone may fill in the ORG form: an unknown member, an ORG named as member and an
+    existing account with a wrong password get the same answer."""
+    replies = []
+    for member in ("isabelle.martin@example.org", "nobody.here@example.org", "pharmacie-du-centre"):
+        fields = org_fields(member, mail="contact-probe@example.org", name="Cabinet Sonde")
+        r = register(authd, smtp, "ORG", fields, password="Nope#2024", uid=NOBODY)
+        assert r.returncode == 1, r.stdout
+        replies.append((r.json["status"], r.json["message"], r.json.get("fields")))
+    assert replies[0] == replies[1] == replies[2], replies
+    assert replies[0][0] == -13
+    assert slapd.search(SUFFIX, "(mmLoginMail=contact-probe@example.org)") == []
+
+
 def test_org_collision_gets_next_address(authd, smtp, slapd):
     fields = org_fields("isabelle.martin@example.org", mail="contact3@example.org")
     login, v = full_registration(authd, smtp, "ORG", fields, "contact3@example.org")

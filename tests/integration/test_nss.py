@@ -329,6 +329,28 @@ def test_bypass_variable_disables_the_module(nssd, nsswitch, people):
     assert r.returncode == 2 and r.stdout == ""
 
 
+def test_bypass_variable_cannot_hide_users_from_setuid_programs(nssd, state, people):
+    """A user running a setuid/setgid program must not make Medimail users vanish
+    inside it with MEDIMAIL_NSS_BYPASS. A setgid copy of the helper gets AT_SECURE from
+    the kernel; the overrides of the socket and cache paths are ignored there too,
+    so the daemon's socket is bound on the default path in a private namespace."""
+    ana = people["ana"]
+    helper = state / "nss_secure_setgid"
+    shutil.copy(BUILD / "tests/nss_secure", helper)
+    os.chown(helper, 0, 65534)
+    os.chmod(helper, 0o2755)
+    sock_dir = "/run/medimail"
+    script = (f'mount -t tmpfs tmpfs /run && mkdir -p {sock_dir} && touch {sock_dir}/authd.sock && '
+              f'mount --bind "{nssd.socket}" {sock_dir}/authd.sock && exec "$@"')
+    env = dict(os.environ, MEDIMAIL_NSS_BYPASS="1", MEDIMAIL_SOCKET="/nonexistent",
+               MEDIMAIL_NSS_CACHE_DIR="/nonexistent")
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(helper),
+                        str(BUILD / "nss_medimail/libnss_medimail.so.2"), ana["login"]],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["secure=1", f"found {ana['login']}:{ana['uid']}"], r.stdout
+
+
 # ---------------------------------------------------------------- enumeration
 
 def test_enumeration_when_enabled(nssd, nsswitch, people):

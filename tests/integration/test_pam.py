@@ -5,6 +5,9 @@ import hashlib
 import os
 import re
 import signal
+import struct
+import subprocess
+import sys
 import time
 
 import pytest
@@ -210,9 +213,10 @@ def test_lockout_holds_on_both_daemons(svc, svc2, codes, account, slapd, pamd2):
     assert a.status == -37 and int(a.get("locked_until")) > time.time() + 60  # -ENOLCK
     assert re.search(rf'audit="auth".*account="{re.escape(login)}" result="refused" reason="account locked"',
                      pamd2.log_text())
-    # the lock ends: an administrator (here the directory) clears it, and the password works again
+    # the lock ends: an administrator (here the directory) clears it, and the password works again;
+    # the daemon's lock and its copy for LDAP binds (ppolicy's pwdAccountLockedTime)
     ldap_modify(slapd, f"dn: {attrs_of(slapd, login)['dn']}\nchangetype: modify\nreplace: mmLockedUntil\n"
-                       f"mmLockedUntil: 20000101000000Z\n")
+                       f"mmLockedUntil: 20000101000000Z\n-\ndelete: pwdAccountLockedTime\n")
     r = pamtester(svc2, login, ["authenticate"], login_answers(codes, mail))
     assert r.status == 0, r
     assert "mmLockedUntil" not in attrs_of(slapd, login)
@@ -358,3 +362,91 @@ def test_switch_to_org_and_back_and_default(svc, codes, authd, smtp, slapd, pamd
     pamd.ctl("default", login, "--user", login, check=0)
     r = pamclient(svc, login, ["open_session"], [])
     assert session_env(r.output)["MEDIMAIL_ACCOUNT"] == login
+
+
+def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, pamd):
+    """A PAM session lasts a week: each switch re-checks the user, the ORG and the membership."""
+    login, _ = register_med(authd, smtp)
+    org, _ = register_org(authd, smtp, login, "Pharmacie Suspension")
+    uid = uid_of(slapd, login)
+    handle = session_env(pamclient(svc, login, ["open_session"], []).output)["MEDIMAIL_SESSION"]
+    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
+    pamd.ctl("switch", login, "--session", handle, uid=uid, check=0)
+    assert authd.ctl("suspend", login, "--reason", "départ").returncode == 0
+    for target in (org, login):
+        r = pamd.ctl("switch", target, "--session", handle, uid=uid, check=1)
+        assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
+    r = pamd.ctl("default", org, uid=uid, check=1)
+    assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
+    s = slapd.search(f"ou=sessions,{SUFFIX}", "(mmSessionUser=*)", "mmSessionUser", "mmSessionAccount")
+    mine = [x for x in s if x["mmSessionUser"][0].startswith(f"uid={login},")]
+    assert [x["mmSessionAccount"][0].split(",")[0] for x in mine] == [f"uid={login}"]
+    assert "mmDefaultAccount" not in attrs_of(slapd, login)
+    assert re.search(rf'audit="switch".*account="{re.escape(login)}" result="refused" reason="suspended"',
+                     pamd.log_text())
+    # Reactivated: the same session switches again; closing always works.
+    assert authd.ctl("reactivate", login).returncode == 0
+    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
+    assert authd.ctl("suspend", login).returncode == 0
+    r = mmwire.call(pamd.socket, mmwire.SESSION_CLOSE, session=handle)
+    assert r.status == 0, r
+
+
+RAW_AS_USER = """
+import socket, struct, sys
+sys.path.insert(0, {here!r})
+import mmwire
+code, path = int(sys.argv[1], 16), sys.argv[2]
+fields = [tuple(a.split("=", 1)) for a in sys.argv[3:]]
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.settimeout(30)
+    s.connect(path)
+    s.sendall(mmwire.encode(code, fields))
+    head = mmwire._read(s, 12)
+    body = mmwire._read(s, struct.unpack(">IHHI", head)[3])
+sys.stdout.write((head + body).hex())
+"""
+
+
+def raw_reply_as(uid, sock, code, **fields):
+    """The reply frame's bytes to a request sent by an unprivileged uid."""
+    script = RAW_AS_USER.format(here=os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
+                        script, f"{code:x}", str(sock)] + [f"{k}={v}" for k, v in fields.items()],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return bytes.fromhex(r.stdout)
+
+
+def test_unknown_and_foreign_account_answers_are_identical(authd, smtp, slapd, pamd):
+    """To an unprivileged caller, someone else's account and an account that does not
+    exist get the same bytes back; only the audit log tells them apart."""
+    me, _ = register_med(authd, smtp)
+    other, other_mail = register_med(authd, smtp)
+    uid = uid_of(slapd, me)
+    missing = "personne.inexistante"
+    for code, extra in ((mmwire.ACCOUNTS, {}), (mmwire.DEFAULT_SET, {"target": me}),
+                        (mmwire.SESSION_OPEN, {}), (mmwire.AUTH_PASSWORD, {"password": PW}),
+                        (mmwire.OTP_SEND, {}), (mmwire.ACCT_CHECK, {})):
+        unknown = raw_reply_as(uid, pamd.socket, code, user=missing, **extra)
+        assert struct.unpack(">i", unknown[12:16])[0] < 0, (hex(code), unknown)
+        for name in (other, other_mail):
+            foreign = raw_reply_as(uid, pamd.socket, code, user=name, **extra)
+            assert foreign == unknown, (hex(code), foreign, unknown)
+    log = pamd.log_text()
+    assert re.search(rf'account="{re.escape(other)}" result="refused" reason="caller may only act for its own',
+                     log)
+    assert re.search(rf'account="{missing}" result="refused" reason="unknown account"', log)
+    # Managing an ORG: an unknown ORG and someone else's get the same answer.
+    org, _ = register_org(authd, smtp, other, "Pharmacie Oracle")
+    a = pamd.ctl("org", "member", "add", org, me, uid=uid, check=1)
+    b = pamd.ctl("org", "member", "add", missing, me, uid=uid, check=1)
+    assert (a.json["status"], a.json["message"], a.stderr) == (b.json["status"], b.json["message"], b.stderr)
+    # The account resolvers answer alike too (they echo the name they were given).
+    for args in (("show", "{}"), ("notify", "show", "--login", "{}"), ("card", "list", "{}"),
+                 ("search", "--login", "{}", "martin")):
+        got = []
+        for name in (other, missing):
+            r = pamd.ctl(*[x.format(name) for x in args], uid=uid, check=1)
+            got.append((r.json["status"], r.json["message"].replace(name, "NAME"), r.json["fields"]))
+        assert got[0] == got[1], (args, got)

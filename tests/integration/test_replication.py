@@ -21,7 +21,7 @@ PW = "Repli#2024x"
 @pytest.fixture(scope="module")
 def providers(state):
     pa, pb = free_port(), free_port()
-    common = {"MM_REPL_PW": os.urandom(12).hex(), "MM_AUTHD_PW": os.urandom(12).hex()}
+    common = {"MM_REPL_PW": os.urandom(12).hex(), "MM_AUTHD_PW": os.urandom(12).hex(), "MM_USER_BINDS": "yes"}
     a = Slapd(state / "provA", pa, dict(common, MM_SERVER_ID="1", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pb}/"))
     b = Slapd(state / "provB", pb, dict(common, MM_SERVER_ID="2", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pa}/"))
     for s in (a, b):
@@ -61,10 +61,12 @@ ESTALE, EACCES, ENOLCK = -116, -13, -37
 
 @pytest.fixture(scope="module")
 def login_pair(state, providers, smtp, pair):
-    """Daemons for PAM requests, one on each provider (lockout after 3 failures)."""
+    """Daemons for PAM requests, one on each provider (lockout after 3 failures), both counting
+    failures on provider A (ldap_lockout_uri)."""
     a, b = providers
-    da = Daemon(state, a, smtp.port, name="replLA", hash_key=pair[0].key, extra=LOGIN_CONF).start()
-    db = Daemon(state, b, smtp.port, name="replLB", hash_key=pair[0].key, extra=LOGIN_CONF).start()
+    conf = LOGIN_CONF + f"ldap_lockout_uri = {a.ldap_url}\n"
+    da = Daemon(state, a, smtp.port, name="replLA", hash_key=pair[0].key, extra=conf).start()
+    db = Daemon(state, b, smtp.port, name="replLB", hash_key=pair[0].key, extra=conf).start()
     yield da, db
     da.stop()
     db.stop()
@@ -233,3 +235,26 @@ def test_lockout_earned_on_a_holds_on_b(login_pair, providers, smtp):
     wait_for(lambda: "mmLockedUntil" in on(a, login2)[0], 10, "B's lock on provider A")
     r = mmwire.call(la.socket, mmwire.AUTH_PASSWORD, user=login2, password=PW)
     assert r.status == ENOLCK, r
+
+
+def test_parallel_wrong_passwords_on_two_providers_verify_at_most_threshold_plus_one(login_pair, providers, smtp):
+    """50 wrong passwords at once, half through each daemon on its own provider: the attempt is
+    reserved on the provider before it is verified, so replication lag buys at most one more."""
+    import concurrent.futures
+    import re
+    la, lb = login_pair
+    mail = "rep.race@example.org"
+    login = _active_on_both(la, providers, smtp, mail, "COURSE", "Repr")
+
+    def one(i):
+        d = (la, lb)[i % 2]
+        return mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=f"Wrong#{i}x").status
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as ex:
+        statuses = list(ex.map(one, range(50)))
+    assert all(st in (EACCES, ENOLCK) for st in statuses), statuses
+    verified = sum(len(re.findall(rf'audit="auth".*account="{re.escape(login)}".*reason="bad password',
+                                  d.log_text())) for d in (la, lb))
+    print(f"{verified} verifications out of 50 on two providers (threshold 3)")
+    assert 1 <= verified <= 3 + 1
+    for d in (la, lb):
+        assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK

@@ -171,10 +171,12 @@ def kill_pidfile(pidfile):
 class Slapd:
     """One scripts/slapd.sh instance."""
 
-    def __init__(self, state, port):
+    def __init__(self, state, port, user_binds=True):
         self.state = Path(state)
         self.port = port
-        self.env = dict(os.environ, MM_STATE=str(state), MM_LDAP_PORT=str(port))
+        # Most tests here read the views as bound accounts: user binds on.
+        self.env = dict(os.environ, MM_STATE=str(state), MM_LDAP_PORT=str(port),
+                        MM_USER_BINDS="yes" if user_binds else "no")
         self.env.pop("MM_SUFFIX", None)
         self.env.pop("MM_AUTHD_PW", None)
 
@@ -270,7 +272,8 @@ def test_slapd_sh_lifecycle(tmp_path_factory, request):
     dns = {dn.lower() for dn, _ in server.root_search(SUFFIX, "(objectClass=*)", "1.1")}
     expected = {SUFFIX, PEOPLE, ORGS, "ou=sessions," + SUFFIX, "ou=services," + SUFFIX,
                 "ou=system," + SUFFIX, AUTHD_DN, "cn=mail,ou=system," + SUFFIX,
-                "cn=annuaire-sante,ou=system," + SUFFIX}
+                "cn=annuaire-sante,ou=system," + SUFFIX, "ou=policies," + SUFFIX,
+                "cn=lockout,ou=policies," + SUFFIX}
     assert dns == {d.lower() for d in expected}
     assert run(["ldapwhoami", "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_url]).stdout.strip() == \
         "dn:cn=admin," + SUFFIX
@@ -529,6 +532,47 @@ def test_acl_user_cannot_write(slapd, acl_users):
     assert slapd.whoami(alice, PASSWORD).returncode == 0
 
 
+def test_owner_cannot_write_a_newline_in_a_name(slapd, acl_users):
+    """Names, places and activity reach GECOS and the directories: only the daemon's validators
+    write them, never the owner's own bind."""
+    import base64
+    alice, _ = acl_users
+    bad = base64.b64encode(b"Alice\nroot:x:0:0").decode()
+    for attr in ("sn", "givenName", "l", "o", "mmProfessionCode", "street", "mmSpeciality"):
+        proc = slapd.modify(alice, PASSWORD, "dn: %s\nchangetype: modify\nreplace: %s\n%s:: %s\n\n"
+                            % (alice, attr, attr, bad))
+        assert proc.returncode == 50, (attr, proc.stderr)  # insufficientAccessRights
+    # the visibility flags stay the owner's (Boolean syntax: nothing else to smuggle)
+    proc = slapd.modify(alice, PASSWORD, "dn: %s\nchangetype: modify\nreplace: mmVisibleMedimail\n"
+                        "mmVisibleMedimail: FALSE\n\n" % alice)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_ldap_bind_guesses_lock_the_bind(slapd):
+    """slapd.sh runs ppolicy with the shipped lockout.ldif: 10 wrong binds lock the account."""
+    dn = "uid=guessed,%s" % PEOPLE
+    slapd.root_add(account_ldif("guessed", password=argon2_slappasswd(PASSWORD)))
+    assert slapd.whoami(dn, PASSWORD).returncode == 0
+    for _ in range(10):
+        assert slapd.whoami(dn, PASSWORD + "x").returncode == 49
+    assert slapd.whoami(dn, PASSWORD).returncode == 49
+    [(_, attrs)] = slapd.root_search(dn, "(objectClass=*)", "pwdAccountLockedTime", scope="base")
+    assert attrs.get("pwdaccountlockedtime"), attrs
+
+
+def test_user_binds_off_by_default_refuse_the_right_password(tmp_path_factory, request):
+    """Without MM_USER_BINDS=yes an account cannot bind at all, even with its right password:
+    the directory is no password oracle beside the login; the system identities still bind."""
+    server = Slapd(tmp_path_factory.mktemp("nobind"), free_port(), user_binds=False)
+    server.env.pop("MM_USER_BINDS")
+    request.addfinalizer(server.stop)
+    server.start()
+    dn = "uid=nobind,%s" % PEOPLE
+    server.root_add(account_ldif("nobind", password=argon2_slappasswd(PASSWORD)))
+    assert server.whoami(dn, PASSWORD).returncode == 49
+    assert server.whoami(AUTHD_DN, server.authd_pw).returncode == 0
+
+
 def test_acl_authd_writes(slapd, acl_users):
     alice, _ = acl_users
     pw = slapd.authd_pw
@@ -549,7 +593,9 @@ def test_acl_authd_writes(slapd, acl_users):
     assert entries == [(sess, {"mmtokenhash": ["t"]})]
     assert run(["ldapdelete", "-x", "-H", slapd.ldap_url, "-D", AUTHD_DN, "-w", pw, sess],
                check=False).returncode == 0
-    # the daemon sets a password, the user binds with it
+    # the daemon sets a password, the user binds with it (an active account: only those bind)
+    slapd.modify(AUTHD_DN, pw, "dn: %s\nchangetype: modify\nreplace: mmStatus\nmmStatus: active\n\n" % alice,
+                 check=True)
     new_pw = argon2_slappasswd("N3w-pass!word")
     proc = slapd.modify(AUTHD_DN, pw, "dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n\n"
                         % (alice, new_pw))
@@ -569,6 +615,10 @@ CONFIG_DB = "olcDatabase={1}mdb,cn=config"
 @pytest.fixture(scope="module")
 def config_slapd(tmp_path_factory, request):
     """A slapd run from a cn=config directory loading medimail.ldif."""
+    return start_config_slapd(tmp_path_factory, request, SCHEMA_DIR / "medimail.ldif")
+
+
+def start_config_slapd(tmp_path_factory, request, schema_ldif):
     base = tmp_path_factory.mktemp("cfg")
     confdir, dbdir = base / "slapd.d", base / "db"
     confdir.mkdir()
@@ -579,7 +629,7 @@ def config_slapd(tmp_path_factory, request):
     peer_root = "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth"
     includes = "".join("include: file://%s/%s.ldif\n\n" % (SYS_SCHEMA, s)
                        for s in ("core", "cosine", "nis", "inetorgperson"))
-    includes += "include: file://%s\n\n" % (SCHEMA_DIR / "medimail.ldif")
+    includes += "include: file://%s\n\n" % schema_ldif
     ldif = (
         "dn: cn=config\nobjectClass: olcGlobal\ncn: config\nolcPidFile: %s\nolcArgsFile: %s\n"
         "olcLogLevel: none\n\n"
@@ -618,7 +668,7 @@ def test_ldif_in_sync_with_schema(tmp_path):
 def test_ldif_loads_into_cn_config(config_slapd):
     schema_attrs, schema_classes = schema_names((SCHEMA_DIR / "medimail.schema").read_text())
     ldif_attrs, ldif_classes = schema_names((SCHEMA_DIR / "medimail.ldif").read_text())
-    assert len(schema_attrs) >= 60 and len(schema_classes) == 5
+    assert len(schema_attrs) >= 60 and len(schema_classes) == 6
     assert all(n.startswith("mm") for n in schema_attrs | schema_classes)
     assert (ldif_attrs, ldif_classes) == (schema_attrs, schema_classes)
 
@@ -632,6 +682,30 @@ def test_ldif_loads_into_cn_config(config_slapd):
         input="dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: cfg\no: cfg\n\n"
               "dn: uid=x,%s\nobjectClass: mmAccount\nuid: x\nmmAccountType: MED\nmmStatus: active\n"
               "mmLoginMail: x@example.org\nmmVisibleMedimail: TRUE\n\n" % (CONFIG_SUFFIX, CONFIG_SUFFIX))
+
+
+def test_schema_load_adds_the_object_classes_of_an_upgrade(tmp_path_factory, request, tmp_path):
+    """A directory loaded with an older schema gains the classes added since
+    (mmCardPinCount) when the loader runs again; a second run changes nothing."""
+    text = (SCHEMA_DIR / "medimail.ldif").read_text()
+    start = text.index("olcObjectClasses: ( mmClass:5 NAME 'mmCardPinCount'")
+    end = text.index("olcObjectClasses:", start + 1)
+    old = tmp_path / "medimail-old.ldif"
+    old.write_text(text[:start] + text[end:])
+    url = start_config_slapd(tmp_path_factory, request, old)
+    loader = [str(SCHEMA_DIR / "medimail-ldap-schema-load"), "-H", url, "-D", CONFIG_DB]
+    env = dict(os.environ, MEDIMAIL_SCHEMA_DIR=str(SCHEMA_DIR))
+    first = run(loader, env=env)
+    assert "object class mmCardPinCount added" in first.stdout, first.stdout
+    proc = run(["ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", url, "-b", "cn=schema,cn=config",
+                "(cn=*medimail)", "olcAttributeTypes", "olcObjectClasses"])
+    assert schema_names(proc.stdout) == schema_names((SCHEMA_DIR / "medimail.schema").read_text())
+    second = run(loader, env=env)
+    assert "added" not in second.stdout and "already loaded" in second.stdout, second.stdout
+    run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", url],
+        input="dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: cfg\no: cfg\n\n"
+              "dn: mmSessionId=x,%s\nobjectClass: mmSession\nobjectClass: mmCardPinCount\nmmSessionId: x\n"
+              "mmFailCount: 1\n\n" % (CONFIG_SUFFIX, CONFIG_SUFFIX))
 
 
 def test_indexes_ldif_applies(config_slapd):
@@ -650,3 +724,28 @@ def test_indexes_ldif_applies(config_slapd):
     proc = run(["ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", config_slapd, "-b", CONFIG_SUFFIX,
                 "(mmLoginMail=X@example.org)", "1.1"])
     assert "uid=x," + CONFIG_SUFFIX in proc.stdout
+
+
+def test_loader_sets_the_bind_lockout(config_slapd):
+    """The shipped loader gives a cn=config slapd the same lockout as scripts/slapd.sh: the ppolicy
+    overlay and the policy entry of lockout.ldif (twice: harmless)."""
+    run(["ldapadd", "-c", "-Q", "-Y", "EXTERNAL", "-H", config_slapd],
+        input="dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: cfg\no: cfg\n\n" % CONFIG_SUFFIX,
+        check=False)
+    env = dict(os.environ, MEDIMAIL_SCHEMA_DIR=str(SCHEMA_DIR))
+    for _ in range(2):
+        run([str(SCHEMA_DIR / "medimail-ldap-schema-load"), "-H", config_slapd, "-b", CONFIG_SUFFIX], env=env)
+    proc = run(["ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", config_slapd, "-b",
+                "cn=lockout,ou=policies," + CONFIG_SUFFIX, "-s", "base", "pwdMaxFailure"])
+    assert "pwdMaxFailure: 5" in proc.stdout
+    # a bind lock on that server (a {SSHA} password: no argon2 module there)
+    pw = run(["slappasswd", "-n", "-h", "{SSHA}", "-s", PASSWORD]).stdout
+    dn = "uid=cfgguess," + CONFIG_SUFFIX
+    run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", config_slapd],
+        input="dn: %s\nobjectClass: mmAccount\nuid: cfgguess\nmmAccountType: MED\nmmStatus: active\n"
+              "mmLoginMail: cfgguess@example.org\nuserPassword: %s\n\n" % (dn, pw))
+    whoami = ["ldapwhoami", "-x", "-H", config_slapd, "-D", dn, "-w"]
+    assert run(whoami + [PASSWORD], check=False).returncode == 0
+    for _ in range(10):
+        assert run(whoami + [PASSWORD + "x"], check=False).returncode == 49
+    assert run(whoami + [PASSWORD], check=False).returncode == 49

@@ -671,6 +671,38 @@ def test_unknown_fields_and_other_accounts_refused(authd, slapd, people):
     refused(authd.ctl("notify", "show"), "login", "required")
 
 
+def test_suspended_member_cannot_manage_org(authd, smtp, slapd):
+    """A suspended connection account keeps no hold on its ORG (members, settings,
+    delegations) nor on its own settings; reactivated, it manages them again."""
+    mem = make_account(authd, smtp, "MED", med_fields("paul.suspens@example.org", "SUSPENS", "Paul"),
+                       "paul.suspens@example.org")
+    new = make_account(authd, smtp, "MED", med_fields("rita.recrue@example.org", "RECRUE", "Rita"),
+                       "rita.recrue@example.org")
+    org = make_account(authd, smtp, "ORG",
+                       org_fields(mem["mail"], mail="officine.suspens@example.org", name="Officine Suspens"),
+                       "officine.suspens@example.org")
+    # Active, the member manages the ORG.
+    ok(as_user(authd, mem, "notify", "set", "--login", org["login"], "--digest", "yes"))
+    ok(authd.ctl("suspend", mem["login"], "--reason", "départ"))
+    before = {k: entry(slapd, x["login"]) for k, x in (("org", org), ("mem", mem), ("new", new))}
+    for args in (("org", "member", "add", org["login"], new["login"]),
+                 ("notify", "set", "--login", org["login"], "--digest", "no"),
+                 ("demat", "set", "--login", org["login"], "no"),
+                 ("delegate", "add", "--login", org["login"], new["mail"]),
+                 ("delegate", "add", new["mail"]),
+                 ("notify", "set", "--digest", "yes")):
+        r = as_user(authd, mem, *args)
+        assert r.returncode == 1 and r.json["status"] == -1, (args, r.stdout)
+        assert r.json["fields"].get("reason") == "account_state", (args, r.stdout)
+    after = {k: entry(slapd, x["login"]) for k, x in (("org", org), ("mem", mem), ("new", new))}
+    assert after == before
+    assert audited(authd, "org-member-add", mem["login"], "refused")
+    # The refusal was the status: reactivated, the same request goes through.
+    ok(authd.ctl("reactivate", mem["login"]))
+    ok(as_user(authd, mem, "org", "member", "add", org["login"], new["login"]))
+    assert f"uid={new['login']}," in " ".join(entry(slapd, org["login"])["mmMember"])
+
+
 def root_ldap(slapd):
     conn = ldap.initialize(slapd.ldapi_url)
     conn.sasl_external_bind_s()

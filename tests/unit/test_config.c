@@ -129,6 +129,31 @@ static void test_api_options(void **state)
 	parse_fails("hash_key_file = /k\nsession_cache_ttl = 61\n", "expected a number in range");
 }
 
+static void test_listener_limits(void **state)
+{
+	struct mm_config *c = parse_ok("hash_key_file = /k\n");
+
+	(void)state;
+	/* defaults: one address cannot take the table, a slow sender is cut */
+	assert_int_equal(c->http_max_conn_per_source, 32);
+	assert_int_equal(c->http_header_timeout, 10);
+	assert_int_equal(c->http_body_rate, 4096);
+	assert_int_equal(c->nhttp_proxies, 0);
+	config_free(c);
+	c = parse_ok("hash_key_file = /k\nhttp_max_conn_per_source = 4\nhttp_header_timeout = 3\n"
+		     "http_trusted_proxies = 127.0.0.1, 10.0.0.0/8 fd00::/8\n");
+	assert_int_equal(c->http_max_conn_per_source, 4);
+	assert_int_equal(c->http_header_timeout, 3);
+	assert_int_equal(c->nhttp_proxies, 3);
+	assert_int_equal(c->http_proxies[1].bits, 96 + 8);
+	config_free(c);
+	parse_fails(
+		"hash_key_file = /k\nhttp_trusted_proxies = proxy.example\n", "line 2: http_trusted_proxies");
+	parse_fails("hash_key_file = /k\nhttp_trusted_proxies = 10.0.0.1/8\n", "host bits");
+	parse_fails("hash_key_file = /k\nhttp_header_timeout = 0\n", "must be > 0");
+	parse_fails("hash_key_file = /k\nhttp_max_conn_per_source = 0\n", "must be > 0");
+}
+
 static void test_load_safety(void **state)
 {
 	char dir[] = "/tmp/mmconfXXXXXX", path[128], link[128], err[256];
@@ -203,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_api_options),
+		cmocka_unit_test(test_listener_limits),
 		cmocka_unit_test(test_load_safety),
 		cmocka_unit_test(test_card_keys),
 	};

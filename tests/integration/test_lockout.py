@@ -1,0 +1,307 @@
+"""The lockout against guessing: every attempt is reserved in the directory before it is evaluated
+(passwords, one-time codes, the ORG member proof), one lock for logins and LDAP simple binds, and
+offline-login failures that survive restarts and never share a slot."""
+import concurrent.futures
+import ctypes
+import ctypes.util
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import mmwire
+from mmstack import NOBODY, SUFFIX, Daemon, org_fields
+from pamstack import P_PASSWORD, PW, Codes, PamService, ldap_modify, pamtester, register_med
+
+HERE = Path(__file__).parent
+THRESHOLD = 5
+CONF = f"""fail_delay_ms = 50
+lockout_threshold = {THRESHOLD}
+lockout_duration = 600
+otp_max_tries = 5
+otp_resend_interval = 0
+rate_per_source = 1000000
+rate_per_account = 1000000
+max_clients = 512
+"""
+EACCES, ENOLCK, EHOSTDOWN, ESTALE = -13, -37, -112, -116
+WRONG = "Wrong#pass1"
+N = 50
+
+
+@pytest.fixture(scope="module")
+def ld(state, slapd, smtp, authd):
+    d = Daemon(state, slapd, smtp.port, name="lockd", extra=CONF).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def codes(smtp):
+    return Codes(smtp)
+
+
+def audit_count(daemon, event, login, reason_re):
+    return len(re.findall(rf'audit="{event}".*account="{re.escape(login)}".*reason="{reason_re}',
+                          daemon.log_text()))
+
+
+def interactive_hash(slapd, login, password=PW):
+    """Gives the account a verifier of libsodium's interactive cost (64 MiB): the argon2 queue of a
+    real deployment, where every waiting guess had read the failure count before its turn."""
+    lib = ctypes.CDLL(ctypes.util.find_library("sodium"))
+    assert lib.sodium_init() >= 0
+    lib.crypto_pwhash_opslimit_interactive.restype = ctypes.c_size_t
+    lib.crypto_pwhash_memlimit_interactive.restype = ctypes.c_size_t
+    out, pw = ctypes.create_string_buffer(128), password.encode()
+    assert lib.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)),
+                                 ctypes.c_ulonglong(lib.crypto_pwhash_opslimit_interactive()),
+                                 ctypes.c_size_t(lib.crypto_pwhash_memlimit_interactive())) == 0
+    ldap_modify(slapd, f"dn: uid={login},ou=people,{SUFFIX}\nchangetype: modify\nreplace: userPassword\n"
+                       f"userPassword: {{ARGON2}}{out.value.decode()}\n")
+
+
+def in_parallel(fn, items):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(items)) as ex:
+        return list(ex.map(fn, items))
+
+
+# ---------------------------------------------------------------- reserved attempts
+
+def test_parallel_wrong_passwords_verify_at_most_threshold(ld, authd, smtp, slapd):
+    """50 PAM logins with a wrong password at once: at most lockout_threshold verifications."""
+    login, _ = register_med(authd, smtp)
+    interactive_hash(slapd, login)
+    svc = PamService(ld.state, ld, "medimail-lockout")
+    results = in_parallel(lambda _: pamtester(svc, login, ["authenticate"], [(P_PASSWORD, WRONG)],
+                                              timeout=120, namespace=True), range(N))
+    assert all(r.status != 0 for r in results)
+    # the guesses refused unevaluated say the account is locked, with its end once it is known
+    assert sum("Compte verrouillé après trop d'échecs" in r.output for r in results) >= N - THRESHOLD
+    assert not any("jusqu'au ?" in r.output for r in results)
+    verified = audit_count(ld, "auth", login, "bad password")
+    print(f"{verified} password verifications out of {N} parallel guesses (threshold {THRESHOLD})")
+    assert 1 <= verified <= THRESHOLD
+    # ... and the account is locked: the right password is refused
+    r = mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+    assert r.status == ENOLCK, r
+
+
+def test_parallel_wrong_codes_compare_at_most_otp_max_tries(ld, authd, smtp, codes):
+    """50 wrong one-time codes at once for one pending code: at most otp_max_tries compared."""
+    login, mail = register_med(authd, smtp)
+    t = mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+    assert t.status == 0, t
+    txn = t.get("txn")
+    before = codes.count(mail)
+    assert mmwire.call(ld.socket, mmwire.OTP_SEND, user=login, txn=txn).status == 0
+    code = codes.wait_new(mail, before)
+    wrong = [f"{(int(code) + 1 + i) % 1000000:06d}" for i in range(N)]
+    results = in_parallel(lambda c: mmwire.call(ld.socket, mmwire.OTP_VERIFY, user=login, txn=txn, code=c).status,
+                          wrong)
+    assert 0 not in results
+    compared = audit_count(ld, "otp-verify", login, "wrong code")
+    print(f"{compared} one-time codes compared out of {N} parallel guesses (otp_max_tries 5)")
+    assert 1 <= compared <= 5
+    # the code is spent: even the right one no longer opens the session
+    r = mmwire.call(ld.socket, mmwire.OTP_VERIFY, user=login, txn=txn, code=code)
+    assert r.status == ESTALE, r
+
+
+def test_parallel_org_member_proofs_verify_at_most_threshold(ld, authd, smtp, slapd):
+    """50 ORG registrations at once by a local user, each guessing the member's password."""
+    member, _ = register_med(authd, smtp)
+    interactive_hash(slapd, member)
+
+    def one(i):
+        return ld.ctl("register", "ORG", *org_fields(member, mail=f"guess{i}.{member}@example.org",
+                                                     name=f"Guess {i}"),
+                      uid=NOBODY, input=WRONG + "\n")
+    results = in_parallel(one, range(N))
+    assert all(r.returncode != 0 for r in results)
+    verified = audit_count(ld, "register-org-member-proof", member, "(bad|wrong) password")
+    print(f"{verified} member-password verifications out of {N} parallel guesses (threshold {THRESHOLD})")
+    assert 1 <= verified <= THRESHOLD
+    # the proof obeys the lock it earned, and so does the login
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=member, password=PW).status == ENOLCK
+
+
+def test_unreachable_lockout_provider_still_counts_on_the_local_one(state, slapd, smtp, authd):
+    """ldap_lockout_uri down: the guesses are still reserved (on the daemon's own provider), not free."""
+    login, _ = register_med(authd, smtp)
+    d = Daemon(state, slapd, smtp.port, name="lockout-uri-down",
+               extra=CONF + "ldap_lockout_uri = ldap://127.0.0.1:1/\n").start()
+    try:
+        assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == 0
+        statuses = in_parallel(lambda _: mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login,
+                                                     password=WRONG).status, range(20))
+        assert set(statuses) <= {EACCES, ENOLCK} and ENOLCK in statuses, statuses
+        assert audit_count(d, "auth", login, "bad password") <= THRESHOLD
+        assert mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+        assert "lockout provider" in d.log_text()
+    finally:
+        d.stop()
+
+
+# ---------------------------------------------------------------- one lock for logins and binds
+
+def bind(slapd, login, password):
+    return subprocess.run(["ldapwhoami", "-x", "-H", slapd.ldap_url, "-D", f"uid={login},ou=people,{SUFFIX}",
+                           "-w", password], capture_output=True, text=True).returncode
+
+
+def test_ldap_bind_guesses_lock_the_pam_login(ld, authd, smtp, slapd):
+    login, _ = register_med(authd, smtp)
+    assert bind(slapd, login, PW) == 0  # this session's slapd lets accounts bind
+    for _ in range(10):
+        assert bind(slapd, login, WRONG) == 49
+    assert bind(slapd, login, PW) == 49  # locked for binds
+    svc = PamService(ld.state, ld, "medimail-bindlock")
+    r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW)])
+    assert r.status != 0 and "verrouillé" in r.output, r
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+
+
+def test_wrong_pam_passwords_lock_the_ldap_bind(ld, authd, smtp, slapd):
+    login, _ = register_med(authd, smtp)
+    for _ in range(THRESHOLD):
+        assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG).status in (EACCES, ENOLCK)
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+    assert bind(slapd, login, PW) == 49
+
+
+def test_bind_failures_spend_the_login_budget(ld, authd, smtp, slapd):
+    """Binds and logins share one budget: threshold-1 wrong binds leave one login guess."""
+    login, _ = register_med(authd, smtp)
+    for _ in range(THRESHOLD - 1):
+        assert bind(slapd, login, WRONG) == 49
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG).status == ENOLCK
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+
+
+# ---------------------------------------------------------------- offline login
+
+def offline_conf(odir, extra=""):
+    return CONF + f"offline_login = yes\noffline_ttl = 3600\noffline_dir = {odir}\n" + extra
+
+
+def online_login(d, codes, login, mail):
+    t = mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+    assert t.status == 0, t
+    before = codes.count(mail)
+    assert mmwire.call(d.socket, mmwire.OTP_SEND, user=login, txn=t.get("txn")).status == 0
+    r = mmwire.call(d.socket, mmwire.OTP_VERIFY, user=login, txn=t.get("txn"), code=codes.wait_new(mail, before))
+    assert r.status == 0, r
+
+
+def no_directory(state, slapd):
+    """A directory that is not there (the shared slapd keeps serving the other tests)."""
+    return SimpleNamespace(ldapi_url="ldapi://" + str(state / "no-such-ldapi").replace("/", "%2F"),
+                           authd_pw_file=slapd.authd_pw_file)
+
+
+def offline_try(d, login, password):
+    return mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=password)
+
+
+@pytest.fixture
+def offline_accounts(state, slapd, smtp, authd, ld, codes, request):
+    """n accounts with an offline verifier (one online login each) in a fresh offline_dir."""
+    odir = state / f"offline-{request.node.name}"
+    online = Daemon(state, slapd, smtp.port, name=f"on-{request.node.name}"[:40], extra=offline_conf(odir)).start()
+
+    def make(logins):
+        for login, mail in logins:
+            online_login(online, codes, login, mail)
+        return odir
+    yield make
+    online.stop()
+
+
+def test_offline_failures_survive_a_daemon_restart(state, slapd, smtp, authd, offline_accounts):
+    login, mail = register_med(authd, smtp)
+    odir = offline_accounts([(login, mail)])
+    off = Daemon(state, no_directory(state, slapd), smtp.port, name="offline-restart", extra=offline_conf(odir))
+    off.start()
+    try:
+        for _ in range(THRESHOLD):
+            assert offline_try(off, login, WRONG).status in (EACCES, ENOLCK)
+        assert offline_try(off, login, PW).status == ENOLCK
+    finally:
+        off.stop()
+    off.start()  # a restart forgets nothing
+    try:
+        r = offline_try(off, login, PW)
+        assert r.status == ENOLCK, r
+        assert re.search(rf'audit="auth".*method="offline".*account="{re.escape(login)}".*reason="account locked',
+                         off.log_text())
+    finally:
+        off.stop()
+
+
+def _fnv1a_slot(login):
+    # the slot of the former in-memory table: fnv1a("offline", login) % 256
+    h = 1469598103934665603
+    for b in b"offline":
+        h = ((h ^ b) * 1099511628211) % (1 << 64)
+    h = ((h ^ 0xFF) * 1099511628211) % (1 << 64)
+    for b in login.encode():
+        h = ((h ^ b) * 1099511628211) % (1 << 64)
+    return (h | 1) % 256
+
+
+def test_offline_failure_counts_of_two_logins_never_collide(state, slapd, smtp, authd, offline_accounts):
+    """Two logins that shared a slot of the in-memory table: one's failure no longer erases the other's."""
+    a, amail = register_med(authd, smtp)
+    given, sn = a.split(".", 1)
+    # a second account whose login lands in the same former slot
+    for i in range(100000):
+        cand = sn + "".join(chr(ord("a") + int(d)) for d in str(i))
+        if _fnv1a_slot(f"{given}.{cand}") == _fnv1a_slot(a):
+            break
+    mail = f"{cand}.user@example.org"
+    r = authd.ctl("register", "MED", "--password-stdin", "--login-mail", mail, "--sn", cand.upper(), "--given-name",
+                  given.capitalize(), "--raison-sociale", "Cabinet test", "--region", "Occitanie", input=PW + "\n")
+    assert r.returncode == 0, r.stdout
+    b = r.json["fields"]["login"]
+    assert _fnv1a_slot(b) == _fnv1a_slot(a) and b != a
+    assert authd.ctl("confirm", smtp.token(mail)).returncode == 0
+    assert authd.ctl("validate", b).returncode == 0
+    odir = offline_accounts([(a, amail), (b, mail)])
+    off = Daemon(state, no_directory(state, slapd), smtp.port, name="offline-slots", extra=offline_conf(odir)).start()
+    try:
+        for _ in range(THRESHOLD - 1):
+            assert offline_try(off, b, WRONG).status == EACCES
+        assert offline_try(off, a, WRONG).status == EACCES
+        r = offline_try(off, b, WRONG)
+        assert r.status == ENOLCK, r  # b's fifth failure locks b
+        assert offline_try(off, b, PW).status == ENOLCK
+        assert offline_try(off, a, PW).status == 0  # a had one failure: not locked
+    finally:
+        off.stop()
+
+
+def test_offline_login_refuses_admin_group_callers(state, slapd, smtp, authd, offline_accounts):
+    """Offline, the uid of the account cannot be checked: root only, not an admin_group member."""
+    login, mail = register_med(authd, smtp)
+    odir = offline_accounts([(login, mail)])
+    gid = 4243
+    off = Daemon(state, no_directory(state, slapd), smtp.port, name="offline-admin",
+                 extra=offline_conf(odir, f"admin_group = {gid}\n")).start()
+    try:
+        prog = ("import sys, mmwire; r = mmwire.call(sys.argv[1], mmwire.AUTH_PASSWORD, user=sys.argv[2],"
+                " password=sys.argv[3]); print(r.status)")
+        out = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={gid}", "--clear-groups", sys.executable,
+                              "-c", prog, str(off.socket), login, PW], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(HERE)), timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert int(out.stdout) == EHOSTDOWN
+        assert 'reason="offline login needs a root caller"' in off.log_text()
+        assert offline_try(off, login, PW).status == 0  # root still logs in offline
+    finally:
+        off.stop()
