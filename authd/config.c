@@ -35,10 +35,12 @@ static void config_defaults(struct mm_config *c)
 	c->rate_per_source = 120;
 	c->rate_per_account = 30;
 	c->offline_ttl = 7 * 86400;
-	c->uid_min = 200000;
-	c->uid_max = 299999;
-	c->gid_min = 300000;
-	c->gid_max = 309999;
+	/* Above the ranges the host hands out: its users, subordinate ids
+	 * (100000..600100000) and systemd's containers (524288..1879048191). */
+	c->uid_min = 1900000000;
+	c->uid_max = 1909999999;
+	c->gid_min = 1910000000;
+	c->gid_max = 1910999999;
 	c->user_gid = 100;
 	c->cache_refresh = 60;
 	c->http_threads = 4;
@@ -217,6 +219,8 @@ static const struct option options[] = {
 	O("enumerate", K_BOOL, enumerate, 0),
 	O("org_group_prefix", K_STR, org_group_prefix, 0),
 	O("login_defs", K_STR, login_defs, 0),
+	O("subuid_file", K_STR, subuid_file, 0),
+	O("subgid_file", K_STR, subgid_file, 0),
 	O("http_listen", K_STR, http_listen, 0),
 	O("http_tls_cert", K_STR, http_tls_cert, 0),
 	O("http_tls_key", K_STR, http_tls_key, 0),
@@ -416,6 +420,8 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(card_removal_action, "none");
 	DEF(offline_dir, "/var/lib/medimail/offline");
 	DEF(login_defs, "/etc/login.defs");
+	DEF(subuid_file, "/etc/subuid");
+	DEF(subgid_file, "/etc/subgid");
 #undef DEF
 	if (c->org_group_prefix && *c->org_group_prefix && !group_prefix_ok(c->org_group_prefix)) {
 		*why = "org_group_prefix: at most 16 characters among a-z, 0-9, '-', '_' and '.', starting "
@@ -466,6 +472,11 @@ static int config_check(struct mm_config *c, const char **why)
 	}
 	if (c->uid_min == 0 || c->uid_min > c->uid_max || c->gid_min == 0 || c->gid_min > c->gid_max) {
 		*why = "uid_min..uid_max and gid_min..gid_max must be non-empty ranges above 0";
+		return -EINVAL;
+	}
+	/* Every account's primary group: root's, or an ORG's, would give it to all of them. */
+	if (c->user_gid == 0 || (c->user_gid >= c->gid_min && c->user_gid <= c->gid_max)) {
+		*why = "user_gid must be neither 0 (group root) nor in gid_min..gid_max (a BAL ORG's gid)";
 		return -EINVAL;
 	}
 	if (c->argon2_memlimit < 8192 || c->argon2_opslimit < 1) {

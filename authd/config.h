@@ -87,6 +87,7 @@ struct mm_config {
 	char *reserved_names[MM_MAX_RESERVED]; /* added to the built-in list (common/names.h) */
 	size_t nreserved_names;
 	char *login_defs; /* the host's SYS_UID_MIN.. ranges, checked against ours at start-up */
+	char *subuid_file, *subgid_file; /* the host's subordinate ids, checked likewise */
 	/* HTTP API (http.c) */
 	char *http_listen; /* "127.0.0.1:8443"; unset: no HTTP API */
 	char *http_tls_cert; /* PEM; plain HTTP only on loopback */

@@ -179,7 +179,7 @@ char *http_metrics_render(void)
 /* The shared keyed limiter (ratelimit.h): a peer picks its source address
  * (any of 127.0.0.0/8, an IPv6 /64), never where its bucket lives, and a new
  * address never refills another's bucket. */
-#define RATE_SETS 1024u /* of RATELIMIT_WAYS buckets each */
+#define RATE_SETS 4096u /* of RATELIMIT_WAYS buckets each: 65536 sources refilling at once */
 
 static struct ratelimit *http_limits;
 static pthread_once_t http_limits_once = PTHREAD_ONCE_INIT;

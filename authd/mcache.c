@@ -160,6 +160,14 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 			refused++;
 			continue;
 		}
+		/* The login e-mail is a name the module answers too (getpwnam,
+		 * initgroups): not when the host has a user of that name (sssd's
+		 * fully-qualified names), whom initgroups would give our ORGs. */
+		if (mail && names_check(c, host, mail, 0, &rule) < 0) {
+			log_msg(LOG_DEBUG, "name-service cache: user %s not served by e-mail: %s", login,
+				rule);
+			mail = NULL;
+		}
 		u->uid = uid;
 		u->login = strdup(login);
 		u->mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
@@ -479,10 +480,36 @@ const char *names_group_login(const struct mm_config *c, const char *name)
 struct host_ranges {
 	unsigned long sys_uid_min, sys_uid_max, uid_min, uid_max;
 	unsigned long sys_gid_min, sys_gid_max, gid_min, gid_max;
+	/* where useradd takes the subordinate ids of new users (user namespaces) */
+	unsigned long sub_uid_min, sub_uid_max, sub_uid_count;
+	unsigned long sub_gid_min, sub_gid_max, sub_gid_count;
 	bool have_sys_uid_max, have_sys_gid_max;
 };
 
-/* login.defs as shadow reads it: "KEY value", '#' comments, shadow's defaults for what is absent. */
+/* A value as shadow's getdef reads it: surrounding double quotes dropped,
+ * then a whole unsigned number in C notation (1000, 0x3e8, 01750). */
+static bool defs_number(char *v, unsigned long *ret)
+{
+	size_t n = strlen(v);
+	char *end;
+	unsigned long x;
+
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v[n - 1] = '\0';
+		v++;
+	}
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	x = strtoul(v, &end, 0);
+	if (errno || *end)
+		return false;
+	*ret = x;
+	return true;
+}
+
+/* login.defs as shadow reads it: "KEY value" lines of any length, '#'
+ * comments, shadow's defaults for what is absent or unreadable. */
 static int read_login_defs(const char *path, struct host_ranges *h, char *err, size_t errlen)
 {
 	static const struct {
@@ -497,8 +524,15 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 		{"SYS_GID_MAX", offsetof(struct host_ranges, sys_gid_max)},
 		{"GID_MIN", offsetof(struct host_ranges, gid_min)},
 		{"GID_MAX", offsetof(struct host_ranges, gid_max)},
+		{"SUB_UID_MIN", offsetof(struct host_ranges, sub_uid_min)},
+		{"SUB_UID_MAX", offsetof(struct host_ranges, sub_uid_max)},
+		{"SUB_UID_COUNT", offsetof(struct host_ranges, sub_uid_count)},
+		{"SUB_GID_MIN", offsetof(struct host_ranges, sub_gid_min)},
+		{"SUB_GID_MAX", offsetof(struct host_ranges, sub_gid_max)},
+		{"SUB_GID_COUNT", offsetof(struct host_ranges, sub_gid_count)},
 	};
-	char line[512];
+	char *line = NULL;
+	size_t cap = 0;
 	FILE *f;
 
 	*h = (struct host_ranges){.sys_uid_min = 101,
@@ -506,27 +540,45 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 		.uid_max = 60000,
 		.sys_gid_min = 101,
 		.gid_min = 1000,
-		.gid_max = 60000};
+		.gid_max = 60000,
+		.sub_uid_min = 100000,
+		.sub_uid_max = 600100000,
+		.sub_uid_count = 65536,
+		.sub_gid_min = 100000,
+		.sub_gid_max = 600100000,
+		.sub_gid_count = 65536};
 	f = fopen(path, "re");
 	if (!f && errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	while (f && fgets(line, sizeof(line), f)) {
-		char key[32];
-		unsigned long v;
+	while (f && getline(&line, &cap, f) > 0) {
+		char *key = line + strspn(line, " \t"), *v, *e;
+		unsigned long n;
 
-		if (sscanf(line, " %31s %lu", key, &v) != 2 || key[0] == '#')
+		if (*key == '#')
+			continue;
+		v = key + strcspn(key, " \t\r\n");
+		if (!*v)
+			continue;
+		*v++ = '\0';
+		v += strspn(v, " \t");
+		/* the value runs to the end of the line, blanks at its end dropped */
+		e = v + strlen(v);
+		while (e > v && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (!defs_number(v, &n))
 			continue;
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(key, keys[i].key)) {
-				*(unsigned long *)((char *)h + keys[i].off) = v;
+				*(unsigned long *)((char *)h + keys[i].off) = n;
 				if (!strcmp(key, "SYS_UID_MAX"))
 					h->have_sys_uid_max = true;
 				if (!strcmp(key, "SYS_GID_MAX"))
 					h->have_sys_gid_max = true;
 			}
 	}
+	free(line);
 	if (f)
 		fclose(f);
 	if (!h->have_sys_uid_max)
@@ -539,6 +591,50 @@ static int read_login_defs(const char *path, struct host_ranges *h, char *err, s
 static bool overlap(unsigned long a, unsigned long b, unsigned long c, unsigned long d)
 {
 	return a <= d && c <= b;
+}
+
+/* The first range of a subordinate id file (/etc/subuid: "owner:start:count")
+ * that meets lo..hi, in *ret_line; 0 none (or no file), 1 found, -errno. A
+ * user given such a range maps it in a user namespace: a file it makes there
+ * belongs, on the host, to the Medimail user with that uid (a setuid one
+ * too). Shadow reads the file as text lines; so do we, whole lines only. */
+static int subid_file_overlap(const char *path, unsigned long lo, unsigned long hi, char *ret_line,
+	size_t linesz, bool *ret_present)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int found = 0;
+	FILE *f = fopen(path, "re");
+
+	*ret_present = f != NULL;
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (!found && (n = getline(&line, &cap, f)) > 0) {
+		char *owner = line, *a, *b, *end;
+		unsigned long start, count;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!(a = strchr(owner, ':')) || !(b = strchr(a + 1, ':')))
+			continue;
+		*a++ = '\0';
+		*b++ = '\0';
+		errno = 0;
+		start = strtoul(a, &end, 10);
+		if (errno || end == a || *end || *a == '-')
+			continue;
+		count = strtoul(b, &end, 10);
+		if (errno || end == b || *end || *b == '-' || count == 0)
+			continue;
+		/* count so large it wraps: up to the top */
+		if (overlap(lo, hi, start, start + count - 1 < start ? ULONG_MAX : start + count - 1)) {
+			snprintf(ret_line, linesz, "%.64s:%lu:%lu", owner, start, count);
+			found = 1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
 }
 
 int names_check_ranges_with(const struct mm_config *c, const struct host_view *h, char *err, size_t errlen)
@@ -563,6 +659,35 @@ int names_check_ranges_with(const struct mm_config *c, const struct host_view *h
 	CHECK("uid", c->uid_min, c->uid_max, "UID_MIN", "UID_MAX", hr.uid_min, hr.uid_max);
 	CHECK("gid", c->gid_min, c->gid_max, "SYS_GID_MIN", "SYS_GID_MAX", hr.sys_gid_min, hr.sys_gid_max);
 	CHECK("gid", c->gid_min, c->gid_max, "GID_MIN", "GID_MAX", hr.gid_min, hr.gid_max);
+	for (int g = 0; g < 2; g++) {
+		const char *path = g ? c->subgid_file : c->subuid_file, *kind = g ? "gid" : "uid";
+		unsigned long lo = g ? c->gid_min : c->uid_min, hi = g ? c->gid_max : c->uid_max;
+		char got[128];
+		bool present = false;
+
+		r = subid_file_overlap(path, lo, hi, got, sizeof(got), &present);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(-r));
+			return r;
+		}
+		if (r > 0) {
+			snprintf(err, errlen,
+				"%s_min..%s_max (%lu..%lu) overlaps the subordinate ids \"%s\" of %s: that "
+				"user "
+				"could own files as a Medimail user in a user namespace",
+				kind, kind, lo, hi, got, path);
+			return -EINVAL;
+		}
+		/* useradd hands out new subordinate ranges only where the file exists */
+		if (present && (g ? hr.sub_gid_count : hr.sub_uid_count)) {
+			if (g)
+				CHECK("gid", lo, hi, "SUB_GID_MIN", "SUB_GID_MAX", hr.sub_gid_min,
+					hr.sub_gid_max);
+			else
+				CHECK("uid", lo, hi, "SUB_UID_MIN", "SUB_UID_MAX", hr.sub_uid_min,
+					hr.sub_uid_max);
+		}
+	}
 #undef CHECK
 	if (!h)
 		return 0;

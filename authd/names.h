@@ -60,7 +60,9 @@ const char *names_group_login(const struct mm_config *c, const char *name);
 
 /* Start-up check: uid_min..uid_max and gid_min..gid_max must not overlap the
  * host's ranges of c->login_defs (SYS_UID_MIN..SYS_UID_MAX, UID_MIN..UID_MAX,
- * the same for gids) nor contain a uid or gid the host already uses.
+ * the same for gids) nor contain a uid or gid the host already uses, nor meet
+ * a local user's subordinate ids (c->subuid_file, c->subgid_file) or, where
+ * such a file exists, the SUB_UID_MIN..SUB_UID_MAX range useradd takes them from.
  * -EINVAL with a message in err on overlap. */
 int names_check_ranges(const struct mm_config *c, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

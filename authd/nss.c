@@ -90,6 +90,19 @@ static bool user_servable(const struct req *r, const char *login, unsigned long 
 	return ok;
 }
 
+/* May the name service answer for this user name (a login e-mail asked for)? */
+static bool name_servable(const struct req *r, const char *name)
+{
+	struct host_view *h = host_view_get(HOST_VIEW_AGE);
+	const char *rule = NULL;
+	bool ok = names_check(r->cfg, h, name, NAMES_ASK_HOST | NAMES_USER, &rule) == 0;
+
+	host_view_put(h);
+	if (!ok)
+		log_msg(LOG_DEBUG, "name service: e-mail %s not answered: %s", name, rule);
+	return ok;
+}
+
 /* The same for the group of an ORG, under its group name (org_group_prefix + login). */
 static bool group_servable(const struct req *r, const char *name, unsigned long gid, unsigned flags)
 {
@@ -137,6 +150,11 @@ static int user_find(struct req *r, const char *name, struct entry **ret, unsign
 	if (rc < 0)
 		goto out;
 	login = entry_get(e, "uid");
+	/* The e-mail asked for is a name we would answer as well: not one the host knows. */
+	if (by_mail && !name_servable(r, name)) {
+		rc = -ENOENT;
+		goto out;
+	}
 	/* Logins are case-sensitive names in Unix (the directory matches case-blind). */
 	if (!is_user(e) || !login || (!by_mail && strcmp(login, name)) || strchr(login, '@') ||
 		!id_parse(entry_get(e, "uidNumber"), r->cfg->uid_min, r->cfg->uid_max, ret_uid) ||

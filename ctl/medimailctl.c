@@ -325,14 +325,21 @@ static int call(struct mm_msg *req)
 }
 
 /* Reads a line from the terminal, without echo for secrets. */
+/* One line of stdin without its end of line, or NULL. Refused (NULL, said
+ * on stderr): a NUL byte, which would cut the value short unseen, and a
+ * line longer than a wire value. stdin is unbuffered (main) and the line
+ * buffer is allocated once at its full size, so no copy of a secret is
+ * left in a stdio buffer or in a block freed by realloc. */
 static char *prompt(const char *label, bool secret)
 {
 	struct termios old, t;
-	bool tty = isatty(STDIN_FILENO), noecho = false;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	bool tty = isatty(STDIN_FILENO), noecho = false, bad = false, got = false;
+	char *line = malloc(MM_VALUE_MAX + 1);
+	size_t n = 0;
+	int ch;
 
+	if (!line)
+		return NULL;
 	if (tty)
 		fprintf(stderr, "%s : ", label);
 	if (secret && tty && tcgetattr(STDIN_FILENO, &old) == 0) {
@@ -340,16 +347,31 @@ static char *prompt(const char *label, bool secret)
 		t.c_lflag &= ~(tcflag_t)ECHO;
 		noecho = tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0;
 	}
-	n = getline(&line, &cap, stdin);
+	while ((ch = getc(stdin)) != EOF) {
+		got = true;
+		if (ch == '\n')
+			break;
+		if (ch == '\0' || n == MM_VALUE_MAX)
+			bad = true; /* read on to the end of the line all the same */
+		else
+			line[n++] = (char)ch;
+	}
 	if (noecho) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 		fputc('\n', stderr);
 	}
-	if (n < 0) {
+	if (n && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	if (!got || bad) {
+		if (bad)
+			fprintf(stderr,
+				"medimailctl: %s: input refused (a NUL byte, or more than %u bytes)\n", label,
+				MM_VALUE_MAX);
+		explicit_bzero(line, MM_VALUE_MAX + 1);
 		free(line);
 		return NULL;
 	}
-	line[strcspn(line, "\r\n")] = '\0';
 	return line;
 }
 
@@ -1019,6 +1041,8 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c;
 
+	/* Secrets come on stdin: no stdio buffer keeps them (see prompt()). */
+	setvbuf(stdin, NULL, _IONBF, 0);
 	if (getenv("MEDIMAIL_SOCKET"))
 		socket_path = getenv("MEDIMAIL_SOCKET");
 	while ((c = getopt_long(argc, argv, "+s:jt:h", longopts, NULL)) != -1) {

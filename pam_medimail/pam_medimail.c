@@ -20,6 +20,7 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "nsswitch.h"
 #include "wire.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -31,7 +32,8 @@
 #define ECPS_INTERVAL_MAX 60
 #define HOST_PASSWD "/etc/passwd"
 #define HOST_NSSWITCH "/etc/nsswitch.conf"
-#define NSS_SOURCE_MAX 32
+#define NSS_SOURCE_COUNT 16 /* sources of one passwd line */
+#define NSS_BUF_MAX (1u << 20)
 
 enum lang { FR, EN };
 
@@ -397,59 +399,60 @@ typedef enum nss_status (*getpwnam_r_fn)(const char *, struct passwd *, char *, 
  * The handle is kept, as glibc keeps it: a module may own thread keys. */
 static bool nss_source_knows(const char *source, const char *user)
 {
-	char lib[NSS_SOURCE_MAX + 16], sym[NSS_SOURCE_MAX + 24], buf[16384];
+	char lib[NSSWITCH_SOURCE_MAX + 16], sym[NSSWITCH_SOURCE_MAX + 24], *buf = NULL;
 	struct passwd pw;
 	getpwnam_r_fn fn;
 	void *h;
-	int err = 0;
-	bool found;
+	bool found = false;
 
-	snprintf(lib, sizeof(lib), "libnss_%s.so.2", source);
-	snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", source);
-	if (!(h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL)))
+	if (snprintf(lib, sizeof(lib), "libnss_%s.so.2", source) >= (int)sizeof(lib) ||
+		snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", source) >= (int)sizeof(sym))
 		return false;
-	fn = (getpwnam_r_fn)dlsym(h, sym);
-	found = fn && fn(user, &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
-	explicit_bzero(buf, sizeof(buf));
+	if (!(h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL)) || !(fn = (getpwnam_r_fn)dlsym(h, sym)))
+		return false;
+	/* An entry larger than the buffer is TRYAGAIN/ERANGE, not "unknown": grow
+	 * it as glibc does (a long GECOS must not make a host user ours). */
+	for (size_t sz = 16384; sz <= NSS_BUF_MAX; sz *= 2) {
+		char *nb = realloc(buf, sz);
+		int err = 0;
+		enum nss_status st;
+
+		if (!nb) {
+			found = true; /* cannot tell: stand aside */
+			break;
+		}
+		buf = nb;
+		st = fn(user, &pw, buf, sz, &err);
+		explicit_bzero(buf, sz);
+		if (st == NSS_STATUS_TRYAGAIN && err == ERANGE) {
+			found = sz * 2 > NSS_BUF_MAX; /* too large to read: cannot tell */
+			continue;
+		}
+		found = st == NSS_STATUS_SUCCESS;
+		break;
+	}
+	free(buf);
 	return found;
 }
 
-static bool nss_source_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n < NSS_SOURCE_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
 /* The passwd sources of nsswitch.conf but files (read directly) and ours
- * (never asked: the daemon may be down, and a host name is never ours). */
+ * (never asked: the daemon may be down, and a host name is never ours).
+ * Every passwd line counts: a source named anywhere makes its users the host's. */
 static bool other_source_knows(const char *user)
 {
 	FILE *f = fopen(HOST_NSSWITCH, "re");
-	char *line = NULL, *tok, *save = NULL;
+	char *line = NULL, src[NSS_SOURCE_COUNT][NSSWITCH_SOURCE_MAX];
 	size_t cap = 0;
-	bool found = false, action = false;
+	bool found = false;
 
 	if (!f)
 		return false;
-	while (getline(&line, &cap, f) > 0) {
-		char *p = line + strspn(line, " \t");
+	while (!found && getline(&line, &cap, f) > 0) {
+		int n = nsswitch_line_sources(line, "passwd", src, NSS_SOURCE_COUNT);
 
-		p[strcspn(p, "#\n")] = '\0';
-		if (strncmp(p, "passwd:", 7))
-			continue;
-		for (tok = strtok_r(p + 7, " \t", &save); tok && !found; tok = strtok_r(NULL, " \t", &save)) {
-			/* [STATUS=action] items name no source. */
-			if (strchr(tok, '['))
-				action = true;
-			if (action) {
-				action = !strchr(tok, ']');
-				continue;
-			}
-			if (nss_source_name(tok) && strcmp(tok, "files") && strcmp(tok, "medimail"))
-				found = nss_source_knows(tok, user);
-		}
-		break;
+		for (int i = 0; i < n && !found; i++)
+			if (strcmp(src[i], "files") && strcmp(src[i], "medimail"))
+				found = nss_source_knows(src[i], user);
 	}
 	free(line);
 	fclose(f);
@@ -460,20 +463,32 @@ static bool other_source_knows(const char *user)
  * not ours: in /etc/passwd, read directly, or in another NSS source than
  * medimail. Our own NSS module is never asked, so a down daemon cannot lock
  * the console. */
+/* Does /etc/passwd have a line for user? Its name field compared as glibc's
+ * files source does, on lines of any length (a 16 KiB buffer stopped at the
+ * first longer line and missed every user after it). A file that cannot be
+ * read counts as knowing the user: standing aside is the safe answer. */
+static bool passwd_file_has(const char *user)
+{
+	FILE *f = fopen(HOST_PASSWD, "re");
+	size_t len = strlen(user), cap = 0;
+	char *line = NULL;
+	ssize_t n;
+	bool found = false;
+
+	if (!f)
+		return errno != ENOENT;
+	while (!found && (n = getline(&line, &cap, f)) > 0)
+		found = (size_t)n > len && !strncmp(line, user, len) && line[len] == ':';
+	if (!found && ferror(f))
+		found = true;
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static bool host_user(const char *user)
 {
-	struct passwd pw, *res = NULL;
-	char buf[16384];
-	bool found = false;
-	FILE *f = fopen(HOST_PASSWD, "re");
-
-	if (f) {
-		while (!found && fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0)
-			found = res && res->pw_name && !strcmp(res->pw_name, user);
-		fclose(f);
-		explicit_bzero(buf, sizeof(buf));
-	}
-	return found || other_source_knows(user);
+	return passwd_file_has(user) || other_source_knows(user);
 }
 
 /* PAM_IGNORE for a host user, so the rest of the stack decides alone. */
@@ -796,9 +811,19 @@ static void cleanup_method(pam_handle_t *pamh, void *data, int error_status)
 static int auth_done(
 	pam_handle_t *pamh, const struct opts *o, const char *user, const char *login, const char *method)
 {
-	char *m = strdup(method);
+	char *m;
 	int rc;
 
+	/* The daemon answered another name than the one typed (the login
+	 * e-mail, another case): were that name the host's, the Medimail
+	 * password would open the host account's session. */
+	if (login && strcmp(user, login) && (!user_name_ok(login) || host_user(login))) {
+		pam_syslog(pamh, LOG_WARNING, "Medimail account %s is also a user of this host: refused",
+			user_name_ok(login) ? login : "(invalid)");
+		error_msg(pamh, o, M_BAD_USER, NULL);
+		return PAM_AUTH_ERR;
+	}
+	m = strdup(method);
 	if (!m)
 		return PAM_BUF_ERR;
 	if ((rc = pam_set_data(pamh, DATA_METHOD, m, cleanup_method)) != PAM_SUCCESS) {

@@ -110,6 +110,10 @@ uid_min = 100000
 uid_max = 199999
 gid_min = 200000
 gid_max = 209999
+# the peers' data set numbers from 100000, where useradd puts subordinate ids:
+# this throwaway bench host delegates none
+subuid_file = $MM_STATE/no-subuid
+subgid_file = $MM_STATE/no-subgid
 user_gid = 100
 cache_dir = $MM_STATE/mc
 cache_refresh = 3600

@@ -63,7 +63,7 @@ def main():
                 users.append(f"{u} {m}")
                 ldif.append(f"dn: uid={u},ou=people,{SUFFIX}\nobjectClass: mmAccount\nuid: {u}\n"
                             f"mmAccountType: MED\nmmStatus: active\nmmLoginMail: {m}\ncn: Bench\nsn: BENCH\n"
-                            f"uidNumber: {211000 + i * 4000 + k}\nmmCguAcceptedAt: 20260101000000Z\n"
+                            f"uidNumber: {1900211000 + i * 4000 + k}\nmmCguAcceptedAt: 20260101000000Z\n"
                             f"userPassword: {pw_hash}\n")
             sh(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input="\n".join(ldif))
             (state / f"users-{name}.txt").write_text("\n".join(users) + "\n")

@@ -191,10 +191,10 @@ regions_open = Occitanie, Bretagne
 domain.pharmacien = pharmacien.oc.mssante.fr
 domain.medecin = medecin.oc.mssante.fr
 domain_default = oc.mssante.fr
-uid_min = 210000
-uid_max = 219999
-gid_min = 310000
-gid_max = 310999
+uid_min = 1900210000
+uid_max = 1900219999
+gid_min = 1910310000
+gid_max = 1910310999
 cache_dir = {self.state / (self.name + '-mc')}
 {self.extra if extra is None else extra}
 """

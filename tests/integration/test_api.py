@@ -171,6 +171,41 @@ def test_rate_limit_per_source(state, slapd, smtp):
         d.stop()
 
 
+def _fnv_slot(a):
+    h = 2166136261
+    for b in bytes(int(x) for x in a.split(".")) + bytes(12):
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h % 4096
+
+
+def test_colliding_address_does_not_refill_an_exhausted_bucket(state, slapd, smtp):
+    """The per-source table was an unkeyed hash of the address, one bucket a slot, taken over by
+    a newcomer: a client that spent its bucket sent one request from an address of the same slot
+    (any second address; an IPv6 /64 holds plenty) and came back to a full bucket, for ever."""
+    import http.client
+    port = free_port()
+    me = "127.0.0.1"
+    other = next(f"127.0.{i // 256}.{i % 256}" for i in range(2, 65536)
+                 if _fnv_slot(f"127.0.{i // 256}.{i % 256}") == _fnv_slot(me))
+    d = Daemon(state, slapd, smtp.port, name="api-collide",
+               extra=f"http_listen = 127.0.0.1:{port}\nhttp_rate = 1\nhttp_rate_burst = 3\n").start()
+
+    def get(src):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(src, 0))
+        c.request("GET", "/healthz")
+        status = c.getresponse().status
+        c.close()
+        return status
+    try:
+        wait_for(lambda: _port_open(port), what="listener")
+        codes = [get(me) for _ in range(6)]
+        assert codes[:3] == [200, 200, 200] and codes[-1] == 429, codes
+        assert get(other) == 200  # its own bucket
+        assert get(me) == 429, "the colliding request refilled the spent bucket"
+    finally:
+        d.stop()
+
+
 def test_plain_http_refused_off_loopback(state, slapd, smtp):
     d = Daemon(state, slapd, smtp.port, name="api-plain", extra=f"http_listen = 0.0.0.0:{free_port()}\n")
     with pytest.raises(RuntimeError, match="plain HTTP is refused off loopback"):

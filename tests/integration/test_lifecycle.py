@@ -66,7 +66,7 @@ def test_per_registration_end_to_end(authd, smtp, slapd):
     e = entry(slapd, login)
     assert e["mmStatus"] == ["active"]
     assert e["mmMssAddress"] == ["isabelle.martin@pharmacien.oc.mssante.fr"]
-    assert 210000 <= int(e["uidNumber"][0]) <= 219999
+    assert 1900210000 <= int(e["uidNumber"][0]) <= 1900219999
     assert e["homeDirectory"] == [f"/home/{login}"]
     assert e["mmVisibleMedimail"] == ["TRUE"] and e["mmVisibleMssante"] == ["TRUE"]
     assert e["mmDematerialisation"] == ["TRUE"]
@@ -125,7 +125,7 @@ def test_org_registration_with_connection_accounts(authd, smtp, slapd):
     assert e["mmAccountType"] == ["ORG"]
     assert e["mmMember"] == [f"uid=isabelle.martin,ou=people,{SUFFIX}"]
     assert e["dn"].endswith(f"ou=orgs,{SUFFIX}")
-    assert 310000 <= int(e["gidNumber"][0]) <= 310999
+    assert 1910310000 <= int(e["gidNumber"][0]) <= 1910310999
     assert "userPassword" not in e
     # A second connection account, then removal; the last one stays.
     assert authd.ctl("org", "member", "add", login, "lea.roux@example.org").returncode == 0

@@ -153,17 +153,17 @@ def nsswitch(state):
 @pytest.fixture(scope="module")
 def direct(nsd, nsswitch, slapd):
     """Entries written straight into the directory with ldapadd, past every daemon rule."""
-    add_user(slapd, "membre.direct", 219901)   # an ordinary user: the control
-    add_user(slapd, "docker", 219902)          # a user named after a local group
-    add_org(slapd, "adm", 310901, ["membre.direct"])            # a group named after a local group
-    add_org(slapd, "sudo", 310902, ["membre.direct"])           # the attack itself
-    add_org(slapd, "labo-direct", 310903, ["membre.direct"])    # an ordinary ORG: the control
+    add_user(slapd, "membre.direct", 1900219901)   # an ordinary user: the control
+    add_user(slapd, "docker", 1900219902)          # a user named after a local group
+    add_org(slapd, "adm", 1910310901, ["membre.direct"])            # a group named after a local group
+    add_org(slapd, "sudo", 1910310902, ["membre.direct"])           # the attack itself
+    add_org(slapd, "labo-direct", 1910310903, ["membre.direct"])    # an ordinary ORG: the control
     # The host creates a user and a group whose numbers the directory already holds.
-    add_user(slapd, "uid.pris", 219903)
-    add_org(slapd, "gid-pris", 310904, ["membre.direct"])
+    add_user(slapd, "uid.pris", 1900219903)
+    add_org(slapd, "gid-pris", 1910310904, ["membre.direct"])
     wait_for(lambda: getent(nsd, nsswitch, "group", "labo-direct")[0] == 0, 20, "the entries in the cache")
     before = cache_generation(nsd, "group")[0]
-    nsd.host_add("hostuser:x:219903:100::/nonexistent:/usr/sbin/nologin", "hostgroup:x:310904:")
+    nsd.host_add("hostuser:x:1900219903:100::/nonexistent:/usr/sbin/nologin", "hostgroup:x:1910310904:")
     # two rebuilds later (cache_refresh = 1), the host's new entries were read
     wait_for(lambda: cache_generation(nsd, "group")[0] != before, 20, "a rebuilt cache")
     before = cache_generation(nsd, "group")[0]
@@ -178,35 +178,65 @@ def test_entries_named_after_local_names_written_into_ldap_are_not_served(direct
     cache = None if via == "cache" else tmp_path
     # the controls are served: the module answers in this namespace
     rc, out = getent(d, nsswitch, "passwd", "membre.direct", cache=cache)
-    assert rc == 0 and out.split(":")[2] == "219901", out
-    rc, out = getent(d, nsswitch, "group", "310903", cache=cache)
-    assert rc == 0 and out.startswith("labo-direct:*:310903:membre.direct"), out
+    assert rc == 0 and out.split(":")[2] == "1900219901", out
+    rc, out = getent(d, nsswitch, "group", "1910310903", cache=cache)
+    assert rc == 0 and out.startswith("labo-direct:*:1910310903:membre.direct"), out
     # a user "docker", by name and by number
     assert getent(d, nsswitch, "passwd", "docker", cache=cache) == (2, "")
-    assert getent(d, nsswitch, "passwd", "219902", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "passwd", "1900219902", cache=cache) == (2, "")
     # groups "adm" and "sudo": the host's own answer by name, nothing of ours by number
-    for gid in (310901, 310902):
+    for gid in (1910310901, 1910310902):
         assert getent(d, nsswitch, "group", str(gid), cache=cache) == (2, ""), gid
     rc, out = getent(d, nsswitch, "group", "sudo", cache=cache)
     assert rc == 0 and out.split(":")[2] == str(grp.getgrnam("sudo").gr_gid), out
     # numbers the host took: neither the directory's user nor its group is served
     assert getent(d, nsswitch, "passwd", "uid.pris", cache=cache) == (2, "")
-    assert getent(d, nsswitch, "passwd", "219903", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "passwd", "1900219903", cache=cache) == (2, "")
     assert getent(d, nsswitch, "group", "gid-pris", cache=cache) == (2, "")
-    assert getent(d, nsswitch, "group", "310904", cache=cache) == (2, "")
+    assert getent(d, nsswitch, "group", "1910310904", cache=cache) == (2, "")
     # initgroups gives the member the control ORG only
     r = nss(d, nsswitch, "getent", "initgroups", "membre.direct", cache=cache)
-    assert r.returncode == 0 and r.stdout.split()[1:] == ["310903"], r.stdout
+    assert r.returncode == 0 and r.stdout.split()[1:] == ["1910310903"], r.stdout
+
+
+def test_host_user_named_like_a_login_mail_gets_no_org(direct, nsswitch, slapd, tmp_path):
+    """The module answers a login e-mail as well as a login (getpwnam, initgroups). A host user
+    of that name (sssd's fully-qualified names, here in the files) logging in had glibc merge our
+    initgroups answer into its groups: the ORG of the Medimail account that has that e-mail."""
+    d = direct
+    add_user(slapd, "mail.pris", 1900219905)
+    add_org(slapd, "labo-mail", 1910310905, ["mail.pris"])
+    before = cache_generation(d, "group")[0]
+    d.host_add("mail.pris@example.org:x:60205:100::/nonexistent:/usr/sbin/nologin")
+    wait_for(lambda: cache_generation(d, "group")[0] != before, 20, "a rebuilt cache")
+    before = cache_generation(d, "group")[0]
+    wait_for(lambda: cache_generation(d, "group")[0] != before, 20, "a rebuilt cache")
+    wait_cache_fresh(d)
+    ours_first = tmp_path / "nsswitch-ours-first.conf"
+    ours_first.write_text("passwd: medimail files\ngroup: files medimail\n")
+    for cache in (None, tmp_path / "empty"):
+        # the control: the Medimail account by its login has its ORG
+        r = nss(d, nsswitch, "getent", "initgroups", "mail.pris", cache=cache)
+        assert r.returncode == 0 and "1910310905" in r.stdout.split(), r.stdout
+        # the host user of the e-mail's name does not
+        r = nss(d, nsswitch, "getent", "initgroups", "mail.pris@example.org", cache=cache)
+        assert "1910310905" not in r.stdout.split(), (cache, r.stdout)
+        # nor is the name answered with our account, whatever the order of the sources (the
+        # host user lives in the daemon's files only: here no one answers)
+        assert getent(d, ours_first, "passwd", "mail.pris@example.org", cache=cache) == (2, ""), cache
+        rc, out = getent(d, ours_first, "passwd", "mail.pris", cache=cache)
+        assert rc == 0 and out.split(":")[2] == "1900219905", (cache, out)
 
 
 def test_enumeration_skips_entries_named_after_local_names(direct, nsswitch):
     d = direct
     rc, out = getent(d, nsswitch, "passwd")
-    ours = [line for line in out.splitlines() if line.split(":")[2].startswith("2199")]
-    assert [line.split(":")[0] for line in ours] == ["membre.direct"], ours
+    ours = [line for line in out.splitlines() if line.split(":")[2].startswith("19002199")]
+    # (mail.pris, labo-mail: the e-mail test's own entries, ordinary ones)
+    assert [line.split(":")[0] for line in ours if not line.startswith("mail.pris:")] == ["membre.direct"], ours
     rc, out = getent(d, nsswitch, "group")
-    ours = [line.split(":")[0] for line in out.splitlines() if line.split(":")[2].startswith("3109")]
-    assert ours == ["labo-direct"], ours
+    ours = [line.split(":")[0] for line in out.splitlines() if line.split(":")[2].startswith("19103109")]
+    assert [n for n in ours if n != "labo-mail"] == ["labo-direct"], ours
 
 
 def sudo_l(d, nsswitch, sudoers, user, cache=None):
@@ -273,6 +303,8 @@ def check_config(state, slapd, smtp, name, extra):
     ("gid_min = 500\ngid_max = 900\n", "overlaps the host's SYS_GID_MIN..SYS_GID_MAX"),
     ("uid_min = 65000\nuid_max = 66000\n", "contains uid 65534, which the host already uses (user nobody)"),
     ("gid_min = 65000\ngid_max = 66000\n", "contains gid 65534, which the host already uses (group nogroup)"),
+    # where useradd hands out subordinate ids (Debian: /etc/subuid, SUB_UID_MIN 100000..600100000)
+    ("uid_min = 200000\nuid_max = 299999\n", "overlaps the host's SUB_UID_MIN..SUB_UID_MAX (100000..600100000)"),
 ])
 def test_uid_gid_range_overlapping_the_hosts_is_a_configuration_error(state, slapd, smtp, extra, message):
     # the control: the suite's own ranges (those of every other test) pass the check
@@ -285,11 +317,20 @@ def test_uid_gid_range_overlapping_the_hosts_is_a_configuration_error(state, sla
         Daemon(state, slapd, smtp.port, name="rangebad", extra=extra).start()
 
 
+def test_uid_range_inside_a_local_users_subordinate_ids_is_refused(state, slapd, smtp, tmp_path):
+    """A local user with subordinate ids maps them in a user namespace (podman, unshare): a
+    setuid file made there belongs, on the host, to the Medimail user of that uid."""
+    sub = tmp_path / "subuid"
+    sub.write_text("alice:1900200000:65536\n")
+    r = check_config(state, slapd, smtp, "rangesub", f"subuid_file = {sub}\n")
+    assert r.returncode == 1 and '"alice:1900200000:65536"' in r.stderr, r.stderr
+
+
 def test_range_check_reads_the_configured_login_defs(state, slapd, smtp, tmp_path):
     defs = tmp_path / "login.defs"
-    defs.write_text("UID_MIN 1000\nUID_MAX 250000\nGID_MIN 1000\nGID_MAX 60000\n")
+    defs.write_text("UID_MIN 1000\nUID_MAX 1900250000\nGID_MIN 1000\nGID_MAX 60000\n")
     r = check_config(state, slapd, smtp, "rangedefs", f"login_defs = {defs}\n")
-    assert r.returncode == 1 and f"UID_MIN..UID_MAX (1000..250000) in {defs}" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"UID_MIN..UID_MAX (1000..1900250000) in {defs}" in r.stderr, r.stderr
 
 
 def test_site_reserved_names_are_refused_like_the_builtin_ones(state, slapd, smtp, member):

@@ -277,7 +277,7 @@ def test_many_concurrent_logins(slapd, fd, fsvc, codes, authd, smtp):
         users.append((login, mail))
         ldif.append(f"dn: uid={login},ou=people,{SUFFIX}\nobjectClass: mmAccount\nuid: {login}\n"
                     f"mmAccountType: MED\nmmStatus: active\nmmLoginMail: {mail}\ncn: Bulk {i}\nsn: BULK\n"
-                    f"uidNumber: {218000 + i}\nmmCguAcceptedAt: 20260101000000Z\nuserPassword: {pw_hash}\n")
+                    f"uidNumber: {1900218000 + i}\nmmCguAcceptedAt: 20260101000000Z\nuserPassword: {pw_hash}\n")
     r = subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input="\n".join(ldif),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -448,3 +448,98 @@ def mmwire_unreachable(sock):
     except OSError:
         return True
     return False
+
+
+def host_userdb(svc, name, uid, passwd_line="passwd: files [NOTFOUND=continue] systemd medimail", **fields):
+    """A command prefix giving the commands it runs a host user `name` of another NSS source (a
+    systemd userdb record in a private /run, a private /etc/nsswitch.conf naming systemd)."""
+    rec = svc.dir / f"{name}.user"
+    rec.write_text(json.dumps(dict({"userName": name, "uid": uid, "gid": uid, "homeDirectory": "/nonexistent"},
+                                   **fields)) + "\n")
+    nsswitch = svc.dir / "nsswitch.conf"
+    nsswitch.write_text(f"{passwd_line}\ngroup: files systemd medimail\n")
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs /run && mkdir /run/userdb && cp "$0" /run/userdb/ && '
+            'mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', str(rec), str(nsswitch)]
+
+
+def test_login_by_mail_does_not_become_a_host_user_of_the_same_name(state, slapd, smtp, codes, account):
+    """A Medimail account whose login is also a user of this host (registered on the central
+    daemon, which never saw this workstation's users, or written into the directory): typing the
+    login e-mail must not turn PAM_USER into the host user's name, or the Medimail password and
+    code would open the host account's session (its uid, its sudo rights)."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="shadowd", extra=CONF + "otp_resend_interval = 0\n").start()
+    try:
+        svc = PamService(state, d, "medimail-shadow")
+        wrap = host_userdb(svc, login, 60124)
+        # the host user itself is the host's: ignored, the Medimail password is not even asked
+        r = pamtester(svc, login, ["authenticate"], [], wrap=wrap)
+        assert r.status != 0 and "Mot de passe" not in r.output, r
+        # through the e-mail, the daemon answers the same login: refused, not rewritten
+        r = pamtester(svc, mail, ["authenticate"], login_answers(codes, mail), wrap=wrap)
+        assert r.status != 0, r
+        assert "successfully authenticated" not in r.output and "Identifiant invalide" in r.output, r
+        # the same account is still a Medimail login where the host has no such user
+        r = pamtester(svc, mail, ["authenticate"], login_answers(codes, mail))
+        assert r.status == 0, r
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("passwd_line", [
+    "passwd: files systemd[NOTFOUND=continue] medimail",  # glibc ends a source name at '['
+    "passwd : files systemd medimail",  # and takes a blank before the colon
+    "passwd: files medimail\npasswd: files systemd",  # every passwd line is read
+])
+def test_host_user_of_an_odd_nsswitch_line_is_not_taken_for_ours(state, slapd, smtp, codes, account, passwd_line):
+    """nsswitch.conf lines glibc accepts must name the same sources to the module: a host user
+    whose source it missed would be authenticated by the Medimail account of the same login
+    and get the host account's session."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="oddnssd", extra=CONF).start()
+    try:
+        svc = PamService(state, d, "medimail-oddnss")
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail),
+                      wrap=host_userdb(svc, login, 60125, passwd_line))
+        assert r.status != 0 and "Mot de passe" not in r.output, r
+    finally:
+        d.stop()
+
+
+def test_host_user_after_a_long_passwd_line_is_not_taken_for_ours(state, slapd, smtp, codes, account):
+    """/etc/passwd was read with a 16 KiB line buffer: fgetpwent_r's ERANGE on a longer line ended
+    the scan, and every local user after it was taken for a Medimail one, so the Medimail account
+    of the same login authenticated and got the local account's session."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="longpwd", extra=CONF).start()
+    try:
+        svc = PamService(state, d, "medimail-longpwd")
+        passwd = svc.dir / "passwd"
+        passwd.write_text(Path("/etc/passwd").read_text()
+                          + f"longgecos:x:60130:60130:{'G' * 20000}:/nonexistent:/usr/sbin/nologin\n"
+                          + f"{login}:x:60131:60131::/nonexistent:/usr/sbin/nologin\n")
+        wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/passwd && exec "$@"', str(passwd)]
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail), wrap=wrap)
+        assert r.status != 0 and "Mot de passe" not in r.output, r
+        # the control: without the local user, the same login is Medimail's
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail))
+        assert r.status == 0, r
+    finally:
+        d.stop()
+
+
+def test_host_user_with_a_large_entry_in_another_source_is_not_taken_for_ours(state, slapd, smtp, codes,
+                                                                             account):
+    """Another source's answer larger than the module's 16 KiB buffer (a long GECOS) came back as
+    TRYAGAIN/ERANGE, which was taken for "unknown": the host user was taken for a Medimail one."""
+    login, mail = account
+    d = Daemon(state, slapd, smtp.port, name="bigent", extra=CONF).start()
+    try:
+        svc = PamService(state, d, "medimail-bigent")
+        wrap = host_userdb(svc, login, 60132, realName="G" * 40000)
+        r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail), wrap=wrap)
+        assert r.status != 0 and "Mot de passe" not in r.output, r
+    finally:
+        d.stop()

@@ -258,6 +258,32 @@ def test_reset_token_never_on_command_line(authd, smtp, slapd):
     assert bind.returncode == 0
 
 
+def test_reset_from_stdin_with_a_nul_sets_no_cut_password(authd, smtp, slapd):
+    """A NUL in the new password read from stdin cut it short unseen: "Abcdef#12\\0..." became the
+    password "Abcdef#12". Such input, and a line longer than a wire value, is refused, and the
+    single-use token stays unspent."""
+    mail = "nina.octet@example.org"
+    me = make_account(authd, smtp, "MED", med_fields(mail, "OCTET", "Nina"), mail)
+    n = len(smtp.messages(mail))
+    ok(authd.ctl("password", "forgot", mail, uid=65534))
+    token = smtp.wait_message(mail, r"reinitialiser\?jeton=([0-9a-f]{64})", count_before=n).group(1)
+    dn = f"uid={me['login']},ou=people,{SUFFIX}"
+    for bad in ("Abcdef#12\0Suite#Invisible99", "Abcdef#12" + "x" * 70000):
+        r = authd.ctl("password", "reset", "--token-stdin", "--password-stdin", input=f"{token}\n{bad}\n",
+                      uid=65534)
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+        assert "refused" in r.stderr, r.stderr
+        cut = subprocess.run(["ldapwhoami", "-x", "-H", slapd.ldap_url, "-D", dn, "-w", "Abcdef#12"],
+                             capture_output=True)
+        assert cut.returncode == 49
+    # the same for the token itself
+    r = authd.ctl("password", "reset", "--token-stdin", "--password-stdin",
+                  input=f"{token}\0x\nAbcdef#12\n", uid=65534)
+    assert r.returncode == 2 and "refused" in r.stderr, r.stderr
+    ok(authd.ctl("password", "reset", "--token-stdin", "--password-stdin", input=f"{token}\nAbcdef#12\n",
+                 uid=65534))
+
+
 def test_device_code_never_on_command_line(authd, smtp):
     """The enrolment code is exchanged once for the device's credential: the old argv form is
     refused without spending it; the terminal and --code-stdin take it."""

@@ -79,6 +79,9 @@ static void test_refusals(void **state)
 {
 	(void)state;
 	parse_fails("hash_key_file = /k\nbogus = 1\n", "line 2: bogus: unknown option");
+	/* user_gid = 0 made every Medimail user a member of group root (its primary group) */
+	parse_fails("hash_key_file = /k\nuser_gid = 0\n", "user_gid must be neither 0");
+	parse_fails("hash_key_file = /k\nuser_gid = 1910000005\n", "in gid_min..gid_max");
 	parse_fails("hash_key_file = /k\nno equals sign\n", "line 2");
 	parse_fails("hash_key_file = /k\nsmtp_starttls = maybe\n", "yes or no");
 	parse_fails("hash_key_file = /k\notp_ttl = -1\n", "number");

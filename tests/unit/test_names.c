@@ -17,7 +17,7 @@
 static struct mm_config *parse(const char *extra)
 {
 	struct mm_config *c = NULL;
-	char text[1024], err[256] = "";
+	char text[2048], err[256] = "";
 
 	snprintf(text, sizeof(text), "hash_key_file = /k\n%s", extra);
 	if (config_parse(text, strlen(text), &c, err, sizeof(err)) < 0)
@@ -199,7 +199,10 @@ static void test_ranges_against_login_defs(void **state)
 	struct mm_config *c;
 
 	(void)state;
-	snprintf(extra, sizeof(extra), "login_defs = %s\nuid_min = 200000\nuid_max = 299999\n", defs);
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = /nonexistent/subuid\nsubgid_file = /nonexistent/subgid\n"
+		"uid_min = 200000\nuid_max = 299999\n",
+		defs);
 	c = parse(extra);
 	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), 0);
 	config_free(c);
@@ -224,6 +227,105 @@ static void test_ranges_against_login_defs(void **state)
 	config_free(c);
 }
 
+/* A local user given subordinate ids (useradd does it for every new user
+ * where /etc/subuid exists) maps them in a user namespace: uid 200000 there
+ * is a Medimail user's on the host, setuid files included. */
+static void test_ranges_against_subordinate_ids(void **state)
+{
+	char *defs = write_defs("UID_MIN 1000\nUID_MAX 60000\nGID_MIN 1000\nGID_MAX 60000\n"
+				"SUB_UID_MIN 100000\nSUB_UID_MAX 600100000\nSUB_UID_COUNT 65536\n");
+	char *subuid = write_defs("alice:100000:65536\nbob:165536:65536\n");
+	char *empty = write_defs("");
+	char extra[1024], err[512] = "";
+	struct mm_config *c;
+
+	(void)state;
+	/* bob's range holds uid 200000: refused, naming the line */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = %s\nsubgid_file = /nonexistent\nuid_min = 200000\n"
+		"uid_max = 299999\n",
+		defs, subuid);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bob:165536:65536"));
+	config_free(c);
+	/* no range given yet, but useradd takes the next ones from SUB_UID_MIN..SUB_UID_MAX */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = %s\nsubgid_file = /nonexistent\nuid_min = 200000\n"
+		"uid_max = 299999\n",
+		defs, empty);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "SUB_UID_MIN..SUB_UID_MAX (100000..600100000)"));
+	config_free(c);
+	/* the same for gids, with shadow's defaults when login.defs says nothing */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = /nonexistent\nsubgid_file = %s\ngid_min = 300000\n"
+		"gid_max = 309999\n",
+		defs, empty);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "SUB_GID_MIN..SUB_GID_MAX (100000..600100000)"));
+	config_free(c);
+	/* the defaults lie above all of it */
+	snprintf(extra, sizeof(extra), "login_defs = %s\nsubuid_file = %s\nsubgid_file = %s\n", defs, subuid,
+		empty);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	/* no subordinate file: useradd gives none, only what a file lists counts */
+	snprintf(extra, sizeof(extra),
+		"login_defs = %s\nsubuid_file = /nonexistent\nsubgid_file = /nonexistent\nuid_min = 200000\n"
+		"uid_max = 299999\ngid_min = 300000\ngid_max = 309999\n",
+		defs);
+	c = parse(extra);
+	assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	unlink(defs);
+	unlink(subuid);
+	unlink(empty);
+	free(defs);
+	free(subuid);
+	free(empty);
+}
+
+/* A login.defs value misread as 0 empties the host's range it bounds, and a
+ * Medimail range inside it would pass: read it as shadow does. */
+static void test_login_defs_misread_hides_no_overlap(void **state)
+{
+	static const char *const defs_texts[] = {
+		/* hex, as shadow's getdef takes it (sscanf %lu read 0) */
+		"UID_MIN 1000\nUID_MAX 0xEA60\n",
+		/* quoted */
+		"UID_MIN 1000\nUID_MAX \"60000\"\n",
+		/* a comment longer than a line buffer whose tail looks like a setting */
+		NULL,
+	};
+	char longdefs[1200], extra[1600], err[512];
+
+	(void)state;
+	memset(longdefs, 0, sizeof(longdefs));
+	strcpy(longdefs, "# ");
+	memset(longdefs + 2, 'x', 509);
+	strcat(longdefs, "UID_MAX 0\nUID_MIN 1000\n");
+	for (size_t i = 0; i < 3; i++) {
+		char *defs = write_defs(defs_texts[i] ? defs_texts[i] : longdefs);
+		struct mm_config *c;
+
+		snprintf(extra, sizeof(extra),
+			"login_defs = %s\nsubuid_file = /nonexistent\nsubgid_file = /nonexistent\n"
+			"uid_min = 50000\nuid_max = 50100\n",
+			defs);
+		c = parse(extra);
+		err[0] = '\0';
+		assert_int_equal(names_check_ranges_with(c, NULL, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "UID_MIN..UID_MAX (1000..60000)"));
+		config_free(c);
+		unlink(defs);
+		free(defs);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +338,8 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_host_view),
 		cmocka_unit_test(test_ranges_against_login_defs),
+		cmocka_unit_test(test_ranges_against_subordinate_ids),
+		cmocka_unit_test(test_login_defs_misread_hides_no_overlap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
