@@ -362,21 +362,31 @@ static int add_common(const struct mm_config *c, struct mm_msg *m)
 	return r;
 }
 
-/* Asks the card to sign challenge; the helper is killed on timeout. */
-static int card_sign(const struct mm_config *c, const char *pin, const unsigned char *chal, size_t chal_len,
-	struct card_answer *ret)
+/* Asks the card to sign challenge; the helper is killed on timeout. The
+ * helper sends the PIN only to a card that holds expect (expect_len bytes of
+ * DER, the certificate read before), else answers "card_changed". */
+static int card_sign(const struct mm_config *c, const char *pin, const unsigned char *expect,
+	size_t expect_len, const unsigned char *chal, size_t chal_len, struct card_answer *ret)
 {
 	struct helper h;
 	struct mm_msg *req = mm_msg_new(MM_CARD_OP_SIGN, false), *rep = NULL;
-	char hex[2 * MM_CARD_CHALLENGE_MAX + 1];
+	char hex[2 * MM_CARD_CHALLENGE_MAX + 1], *expect_hex = NULL;
 	int r;
 
 	if (!req)
 		return -ENOMEM;
+	if (!(expect_hex = malloc(2 * expect_len + 1))) {
+		mm_msg_free(req);
+		return -ENOMEM;
+	}
+	hex_encode(expect, expect_len, expect_hex);
 	hex_encode(chal, chal_len, hex);
 	r = add_common(c, req);
 	if (r == 0)
 		r = mm_msg_add(req, "cert_label", c->card_cert_label);
+	if (r == 0)
+		r = mm_msg_add(req, "expect_cert", expect_hex);
+	free(expect_hex);
 	if (r == 0)
 		r = mm_msg_add(req, "challenge", hex);
 	if (r == 0)
@@ -678,6 +688,8 @@ static int helper_refusal(struct req *r, const struct card_answer *a)
 			"carte CPS bloquée : code PIN saisi trop de fois (déblocage avec le code PUK)");
 	if (!strcmp(res, "pin_invalid"))
 		return req_fail(r, -EINVAL, "code PIN de longueur invalide");
+	if (!strcmp(res, "card_changed"))
+		return req_fail(r, -EAGAIN, "la carte a changé pendant la lecture : recommencez");
 	if (!strcmp(res, "no_card"))
 		return req_fail(r, -ENODEV, "aucune carte CPS dans le lecteur");
 	if (!strcmp(res, "no_reader"))
@@ -710,8 +722,24 @@ static int check_refusal(struct req *r, const char *why)
 	return req_fail(r, -EIO, "vérification de la carte impossible");
 }
 
-/* Runs the card with pin and checks what it returns. 0 with *p filled, or a refusal already in the reply. */
-static int card_prove(struct req *r, const char *event, const char *account, struct card_proof *p)
+/* The card in the reader, read before its PIN is tried. */
+struct card_seen {
+	char fingerprint[FP_LEN + 1];
+	struct card_subject subject;
+	char tries[8]; /* "", "low" or "final", as the token tells */
+	unsigned char *cert; /* its certificate (DER): the PIN goes to no other card */
+	size_t cert_len;
+};
+
+static void seen_clear(struct card_seen *s)
+{
+	free(s->cert);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Runs the card seen with pin and checks what it returns. 0 with *p filled, or a refusal already in the reply. */
+static int card_prove(struct req *r, const char *event, const char *account, const struct card_seen *seen,
+	struct card_proof *p)
 {
 	unsigned char chal[32];
 	struct card_answer a;
@@ -720,7 +748,7 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 
 	memset(p, 0, sizeof(*p));
 	randombytes_buf(chal, sizeof(chal));
-	rc = card_sign(r->cfg, get(r, "pin"), chal, sizeof(chal), &a);
+	rc = card_sign(r->cfg, get(r, "pin"), seen->cert, seen->cert_len, chal, sizeof(chal), &a);
 	if (rc < 0) {
 		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
 		audit_card(r, event, account, false, rc == -ETIMEDOUT ? "card_timeout" : "card_error");
@@ -746,13 +774,6 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 }
 
 /* ------------------------------------------------------------ PIN tries per card */
-
-/* The card in the reader, read before its PIN is tried. */
-struct card_seen {
-	char fingerprint[FP_LEN + 1];
-	struct card_subject subject;
-	char tries[8]; /* "", "low" or "final", as the token tells */
-};
 
 /* Which card is there (certificate and PIN flags, no PIN). 0, or the refusal in the reply. */
 static int card_see(struct req *r, const char *event, const char *account, struct card_seen *ret)
@@ -793,6 +814,9 @@ static int card_see(struct req *r, const char *event, const char *account, struc
 			gnutls_x509_crt_deinit(crt);
 	}
 	copy_word(ret->tries, sizeof(ret->tries), a.tries);
+	ret->cert = a.cert; /* moves */
+	ret->cert_len = a.cert_len;
+	a.cert = NULL;
 	card_answer_clear(&a);
 	return 0;
 }
@@ -891,10 +915,10 @@ static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
 				!strcmp(reason, "invalid_cert"))))
 		e = store_delete(r->store, dn);
 	else if (reason &&
-		(!strcmp(reason, "no_card") || !strcmp(reason, "no_reader") ||
-			!strcmp(reason, "pin_invalid") || !strcmp(reason, "no_cert") ||
-			!strcmp(reason, "no_key") || !strcmp(reason, "module_error") ||
-			!strcmp(reason, "bad_request")))
+		(!strcmp(reason, "card_changed") || !strcmp(reason, "no_card") ||
+			!strcmp(reason, "no_reader") || !strcmp(reason, "pin_invalid") ||
+			!strcmp(reason, "no_cert") || !strcmp(reason, "no_key") ||
+			!strcmp(reason, "module_error") || !strcmp(reason, "bad_request")))
 		e = store_increment(r->store, dn, "mmFailCount", -1, &n);
 	if (e < 0 && e != -ENOENT)
 		log_msg(LOG_WARNING, "card PIN count not updated: %s", strerror(-e));
@@ -905,7 +929,7 @@ static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
 static int card_prove_seen(struct req *r, const char *event, const char *account,
 	const struct card_seen *seen, struct card_proof *p)
 {
-	int rc = card_prove(r, event, account, p);
+	int rc = card_prove(r, event, account, seen, p);
 
 	if (rc == 0 && strcmp(p->fingerprint, seen->fingerprint)) {
 		audit_card(r, event, account, false, "card_changed");
@@ -1107,8 +1131,10 @@ int card_auth(struct req *r)
 	if ((rc = card_see(r, "auth", user, &seen)) < 0)
 		return rc;
 	rc = card_owner(r, seen.fingerprint, &seen.subject, &e);
-	if (rc < 0 && rc != -ENOENT)
-		return store_refusal(r, rc);
+	if (rc < 0 && rc != -ENOENT) {
+		rc = store_refusal(r, rc);
+		goto out;
+	}
 	if (rc == 0 && !card_caller_may(r, user, e)) {
 		rc = card_mismatch(r, user, e);
 		goto out;
@@ -1163,6 +1189,7 @@ int card_auth(struct req *r)
 out:
 	entry_free(e);
 	proof_clear(&p);
+	seen_clear(&seen);
 	return rc;
 }
 
@@ -1251,6 +1278,7 @@ int card_link(struct req *r)
 		rc = card_see(r, "card_link", entry_get(e, "uid"), &seen);
 		if (rc == 0)
 			rc = card_prove_counted(r, "card_link", entry_get(e, "uid"), &seen, &p);
+		seen_clear(&seen);
 	}
 	if (rc < 0)
 		goto out;

@@ -279,6 +279,79 @@ def test_wrong_pins_stop_before_the_token_locks(card_authd, card_authd2, account
     assert card_auth(card_authd2).returncode == 0 and pin_counts(slapd) == []
 
 
+class HelperHooks:
+    """The real medimail-card behind a wrapper that counts its runs (one per
+    helper process: the read, then the PIN step), runs what a test hooked to a
+    run number (a card swapped in the reader), can make every run wait a while
+    (requests in parallel all read before any PIN step) and runs one helper at a
+    time, as one card in one reader answers one command at a time."""
+
+    def __init__(self, root: "os.PathLike"):
+        from pathlib import Path
+        self.dir = Path(root)
+        self.dir.mkdir(exist_ok=True)
+        self.script = self.dir / "medimail-card-hooked"
+        d = self.dir
+        self.script.write_text(f"""#!/bin/sh
+n=$(flock {d}/runs.lock sh -c 'n=$(($(cat {d}/runs 2>/dev/null || echo 0) + 1)); echo $n > {d}/runs; echo $n')
+[ -f {d}/hook.$n ] && . {d}/hook.$n
+[ -f {d}/delay ] && sleep "$(cat {d}/delay)"
+exec flock {d}/card.lock {BUILD / 'card/medimail-card'}
+""")
+        self.script.chmod(0o755)
+
+    def reset(self, delay=None):
+        for f in self.dir.glob("hook.*"):
+            f.unlink()
+        (self.dir / "runs").unlink(missing_ok=True)
+        (self.dir / "delay").unlink(missing_ok=True)
+        if delay:
+            (self.dir / "delay").write_text(f"{delay}\n")
+
+    def swap_before_run(self, n, cards, out, into):
+        """Before helper run n: card out leaves the reader, card into comes in."""
+        d_out, u_out, _ = cards.cards[out]
+        d_in, u_in, _ = cards.cards[into]
+        (self.dir / f"hook.{n}").write_text(f"mv '{cards.live / u_out}' '{d_out}/'\nmv '{d_in / u_in}' '{cards.live}/'\n")
+
+
+@pytest.fixture(scope="module")
+def hooks(state):
+    return HelperHooks(state / "cards" / "hooks")
+
+
+@pytest.fixture(scope="module")
+def hooked_authd(state, slapd, smtp, card_conf, card_authd, hooks):
+    conf = card_conf.replace(f"card_helper = {BUILD / 'card/medimail-card'}", f"card_helper = {hooks.script}")
+    d = Daemon(state, slapd, smtp.port, name="authd-hooked", extra=conf).start()
+    yield d
+    d.stop()
+
+
+def test_card_swapped_between_the_read_and_the_pin_step_gets_no_pin(hooked_authd, hooks, accounts, insert,
+                                                                     state, slapd, pki):
+    """A local user shows a card of no account (nobody to check it against: its
+    PIN may be tried), then puts the victim's card in the reader before the PIN
+    step: that PIN must not reach a card the caller was never cleared for."""
+    cards = pki[0]
+    unblock(state, slapd, "good")
+    unblock(state, slapd, "unlinked")
+    insert("unlinked")
+    hooks.reset()
+    hooks.swap_before_run(2, cards, "unlinked", "good")
+    try:
+        r = card_auth(hooked_authd, WRONG, uid=uid_of(slapd, accounts["other"]))
+        assert r.returncode == 1, r.stdout
+        assert r.json["fields"]["reason"] == "card_changed" and r.json["status"] == -11, r.stdout
+        assert card_tries(state, "good") == 0  # the victim's card never saw the PIN
+        assert card_tries(state, "unlinked") == 0
+        assert pin_counts(slapd) in ([], [0])  # no PIN was tried: the reserved try is given back
+        assert 'result="refused" reason="card_changed"' in hooked_authd.log_text()
+    finally:
+        hooks.reset()
+        cards.remove("good")
+
+
 # ---------------------------------------------------------------- certificate checks
 
 @pytest.mark.parametrize("card,reason", [
