@@ -851,9 +851,23 @@ static int pin_try_reserve(
 	if ((rc = pin_count_dn(r, seen, &dn)) < 0)
 		return rc;
 	rc = store_read(r->store, dn, attrs, &e);
-	if (rc == 0 && store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now() &&
-		store_delete(r->store, dn) < 0)
-		log_msg(LOG_DEBUG, "expired PIN count not deleted");
+	if (rc == 0 && entry_get(e, "mmSessionExpires") &&
+		store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now()) {
+		struct mods m;
+
+		/* A lapsed count starts again in place, and only once: the old expiry
+		 * is the compare. Deleting it instead would also delete the fresh count
+		 * a parallel request just made, and both would count from 1. */
+		store_time(login_now() + r->cfg->card_pin_lockout, expires);
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_DELETE, "mmSessionExpires", entry_get(e, "mmSessionExpires"));
+		mods_add(&m, LDAP_MOD_ADD, "mmSessionExpires", expires);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
+		rc = store_modify(r->store, dn, &m);
+		mods_free(&m);
+		if (rc < 0 && rc != -ESTALE && rc != -ENOENT) /* else reset or cleared meanwhile */
+			log_msg(LOG_WARNING, "lapsed PIN count not reset: %s", strerror(-rc));
+	}
 	entry_free(e);
 	rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
 	if (rc == -ENOENT) {
@@ -875,6 +889,11 @@ static int pin_try_reserve(
 		if (rc == -EEXIST) /* created meanwhile by another request */
 			rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
 	}
+	/* The card has counted wrong PINs this count did not see (made before it
+	 * lapsed, or elsewhere): the first try it knows of is its last here, so
+	 * that requests reading the card at the same time cannot each spend one. */
+	if (rc == 0 && n == 1 && !strcmp(seen->tries, "low") && r->cfg->card_pin_tries > 1)
+		rc = store_increment(r->store, dn, "mmFailCount", (long long)r->cfg->card_pin_tries - 1, &n);
 	if (rc < 0) {
 		rc = store_refusal(r, rc);
 		goto out;

@@ -352,6 +352,55 @@ def test_card_swapped_between_the_read_and_the_pin_step_gets_no_pin(hooked_authd
         cards.remove("good")
 
 
+@pytest.fixture
+def hooked_authd2(state, slapd, smtp, card_conf, hooked_authd, hooks):
+    conf = card_conf.replace(f"card_helper = {BUILD / 'card/medimail-card'}", f"card_helper = {hooks.script}")
+    d = Daemon(state, slapd, smtp.port, name="authd-hooked2", extra=conf).start()
+    yield d
+    d.stop()
+
+
+def expire_pin_counts(slapd):
+    """The daemons' counts lapse (card_pin_lockout went by)."""
+    for e in slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "dn"):
+        ldif = f"dn: {e['dn']}\nchangetype: modify\nreplace: mmSessionExpires\nmmSessionExpires: 20200101000000Z\n"
+        subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif, text=True,
+                       check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("count", ["lapsed", "never_seen"])
+def test_parallel_wrong_pins_on_a_card_with_a_failure_cannot_block_it(hooked_authd, hooked_authd2, card_authd, hooks,
+                                                                       accounts, insert, state, slapd, count):
+    """The card counts one wrong PIN the daemons no longer count (their count
+    lapsed) or never saw (typed elsewhere). Two wrong PINs at once through two
+    daemons both read the card (not yet at its last try) before either tries:
+    together they must not spend the card's last try."""
+    import threading
+    insert("guard")
+    unblock(state, slapd, "guard")
+    if count == "lapsed":
+        assert card_auth(card_authd, WRONG).json["fields"]["reason"] == "pin_incorrect"
+        expire_pin_counts(slapd)
+    else:
+        (state / "cards" / "shim" / "CPS-guard.tries").write_text("1\n")
+    assert card_tries(state, "guard") == 1
+    hooks.reset(delay=1)
+    results = {}
+    try:
+        ts = [threading.Thread(target=lambda d=d: results.__setitem__(d.name, card_auth(d, WRONG)))
+              for d in (hooked_authd, hooked_authd2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        hooks.reset()
+    reasons = sorted(r.json["fields"]["reason"] for r in results.values())
+    assert card_tries(state, "guard") == 2, reasons  # the last try is still the owner's
+    assert reasons == ["pin_incorrect", "pin_tries"], reasons
+    unblock(state, slapd, "guard")
+
+
 # ---------------------------------------------------------------- certificate checks
 
 @pytest.mark.parametrize("card,reason", [
