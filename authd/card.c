@@ -99,6 +99,9 @@ int card_answer_parse(const struct mm_msg *m, struct card_answer *ret)
 		return -EBADMSG;
 	if (tries && strcmp(tries, "low") && strcmp(tries, "final"))
 		return -EBADMSG;
+	if (mm_msg_get(m, "pin_tried") && strcmp(mm_msg_get(m, "pin_tried"), "yes"))
+		return -EBADMSG;
+	a.pin_tried = mm_msg_get(m, "pin_tried") != NULL;
 	if (token && (strlen(token) >= sizeof(a.token) || validate_text(token, sizeof(a.token) - 1) < 0))
 		return -EBADMSG;
 	copy_word(a.result, sizeof(a.result), result);
@@ -737,9 +740,10 @@ static void seen_clear(struct card_seen *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Runs the card seen with pin and checks what it returns. 0 with *p filled, or a refusal already in the reply. */
+/* Runs the card seen with pin and checks what it returns. 0 with *p filled, or a refusal already in the reply.
+ * *ret_tried: whether the card may have seen the PIN (also when the helper did not answer). */
 static int card_prove(struct req *r, const char *event, const char *account, const struct card_seen *seen,
-	struct card_proof *p)
+	struct card_proof *p, bool *ret_tried)
 {
 	unsigned char chal[32];
 	struct card_answer a;
@@ -747,6 +751,7 @@ static int card_prove(struct req *r, const char *event, const char *account, con
 	int rc;
 
 	memset(p, 0, sizeof(*p));
+	*ret_tried = true;
 	randombytes_buf(chal, sizeof(chal));
 	rc = card_sign(r->cfg, get(r, "pin"), seen->cert, seen->cert_len, chal, sizeof(chal), &a);
 	if (rc < 0) {
@@ -755,6 +760,7 @@ static int card_prove(struct req *r, const char *event, const char *account, con
 		req_put(r, "reason", rc == -ETIMEDOUT ? "card_timeout" : "card_error");
 		return req_fail(r, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "lecture de la carte impossible");
 	}
+	*ret_tried = a.pin_tried;
 	if (strcmp(a.result, "ok")) {
 		audit_card(r, event, account, false, a.result);
 		rc = helper_refusal(r, &a);
@@ -915,9 +921,11 @@ out:
 }
 
 /* After the try: a right PIN (the card signed) clears the count; a try the
- * card did not count (no card, invalid PIN length...) is given back; a wrong
- * PIN, a locked card or an unknown outcome (timeout) stays counted. */
-static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
+ * card never saw (the helper stopped before C_Login: no card, another card, a
+ * PIN of a length the token refuses...) is given back; a PIN the card saw
+ * stays counted whatever C_Login answered (a card pulled while it checks the
+ * PIN has counted it), and so does an unknown outcome (timeout). */
+static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc, bool tried)
 {
 	const char *reason = mm_msg_get(r->out, "reason");
 	char *dn = NULL;
@@ -933,11 +941,7 @@ static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
 				!strcmp(reason, "key_usage") || !strcmp(reason, "bad_signature") ||
 				!strcmp(reason, "invalid_cert"))))
 		e = store_delete(r->store, dn);
-	else if (reason &&
-		(!strcmp(reason, "card_changed") || !strcmp(reason, "no_card") ||
-			!strcmp(reason, "no_reader") || !strcmp(reason, "pin_invalid") ||
-			!strcmp(reason, "no_cert") || !strcmp(reason, "no_key") ||
-			!strcmp(reason, "module_error") || !strcmp(reason, "bad_request")))
+	else if (!tried)
 		e = store_increment(r->store, dn, "mmFailCount", -1, &n);
 	if (e < 0 && e != -ENOENT)
 		log_msg(LOG_WARNING, "card PIN count not updated: %s", strerror(-e));
@@ -946,9 +950,9 @@ static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
 
 /* Runs the card with the PIN: the card that signs must be the one seen (no swap in between). */
 static int card_prove_seen(struct req *r, const char *event, const char *account,
-	const struct card_seen *seen, struct card_proof *p)
+	const struct card_seen *seen, struct card_proof *p, bool *ret_tried)
 {
-	int rc = card_prove(r, event, account, seen, p);
+	int rc = card_prove(r, event, account, seen, p, ret_tried);
 
 	if (rc == 0 && strcmp(p->fingerprint, seen->fingerprint)) {
 		audit_card(r, event, account, false, "card_changed");
@@ -963,13 +967,14 @@ static int card_prove_seen(struct req *r, const char *event, const char *account
 static int card_prove_counted(struct req *r, const char *event, const char *account,
 	const struct card_seen *seen, struct card_proof *p)
 {
+	bool tried;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	if ((rc = pin_try_reserve(r, event, account, seen)) < 0)
 		return rc;
-	rc = card_prove_seen(r, event, account, seen, p);
-	pin_try_settle(r, seen, rc);
+	rc = card_prove_seen(r, event, account, seen, p, &tried);
+	pin_try_settle(r, seen, rc, tried);
 	return rc;
 }
 

@@ -16,6 +16,8 @@
  *            C_Login, else result "card_changed"), pin,
  *            challenge (hex, 16..128 bytes)
  *   reply:   result, [tries] ("low" | "final"), [token] (label found),
+ *            [pin_tried] ("yes" once the PIN went to the card, whatever the
+ *            result: only a PIN the card never saw is a try given back),
  *            cert (hex DER), sig (hex) when result is "ok"
  * MM_CARD_OP_WATCH: reply "present" at once (or a failure result), then a
  *   second reply "removed" when the token goes away; the helper exits when

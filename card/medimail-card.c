@@ -21,6 +21,9 @@
 
 static CK_FUNCTION_LIST_PTR p11;
 static void *module_handle;
+/* Set once the PIN went to the card: every later reply says so, whatever
+ * C_Login answers (a card pulled while it checks the PIN has counted it). */
+static bool pin_tried;
 
 struct token_spec {
 	char token[LABEL_MAX];
@@ -279,7 +282,8 @@ static int reply(int fd, uint16_t code, const char *result, const char *detail, 
 	m->status =
 		strcmp(result, "ok") && strcmp(result, "present") && strcmp(result, "removed") ? -EACCES : 0;
 	mm_msg_set_message(m, "%s", detail ? detail : "");
-	if ((r = mm_msg_add(m, "result", result)) == 0)
+	r = pin_tried ? mm_msg_add(m, "pin_tried", "yes") : 0;
+	if (r == 0 && (r = mm_msg_add(m, "result", result)) == 0)
 		r = mm_msg_send(fd, m, IO_TIMEOUT_MS);
 	mm_msg_free(m);
 	return r;
@@ -397,6 +401,14 @@ static int op_sign(int fd, const struct mm_msg *req)
 		r = reply(fd, MM_CARD_OP_SIGN, "card_changed", "certificate", NULL);
 		goto out;
 	}
+	/* A length the token refuses never reaches the card. */
+	if (ti.ulMaxPinLen && ti.ulMaxPinLen != CK_UNAVAILABLE_INFORMATION &&
+		ti.ulMinPinLen <= ti.ulMaxPinLen &&
+		(strlen(pin) < ti.ulMinPinLen || strlen(pin) > ti.ulMaxPinLen)) {
+		r = reply(fd, MM_CARD_OP_SIGN, "pin_invalid", "PIN length", NULL);
+		goto out;
+	}
+	pin_tried = true;
 	rv = p11->C_Login(sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
 		const char *res = rv_result(rv);

@@ -401,6 +401,27 @@ def test_parallel_wrong_pins_on_a_card_with_a_failure_cannot_block_it(hooked_aut
     unblock(state, slapd, "guard")
 
 
+def test_card_pulled_while_it_checks_a_wrong_pin_gets_no_try_back(card_authd, accounts, insert, state, slapd):
+    """Pulling the card while it checks a wrong PIN: the card has counted it, so
+    the daemons must not give that try back. With a module that tells none of
+    the PIN counter flags, their count is all that stops the third wrong PIN."""
+    insert("good")
+    unblock(state, slapd, "good")
+    shim = state / "cards" / "shim"
+    marks = [shim / "CPS-good.noflags", shim / "CPS-good.pull"]
+    for m in marks:
+        m.touch()
+    try:
+        reasons = [card_auth(card_authd, WRONG).json["fields"]["reason"] for _ in range(3)]
+    finally:
+        for m in marks:
+            m.unlink()
+    assert card_tries(state, "good") == 2, reasons  # not blocked
+    assert reasons == ["no_card", "no_card", "pin_tries"], reasons
+    unblock(state, slapd, "good")
+    assert card_auth(card_authd).returncode == 0
+
+
 # ---------------------------------------------------------------- certificate checks
 
 @pytest.mark.parametrize("card,reason", [
