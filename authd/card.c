@@ -920,26 +920,23 @@ out:
 	return rc;
 }
 
-/* After the try: a right PIN (the card signed) clears the count; a try the
+/* After the try: a right PIN (the card proved the certificate) clears the count; a try the
  * card never saw (the helper stopped before C_Login: no card, another card, a
  * PIN of a length the token refuses...) is given back; a PIN the card saw
  * stays counted whatever C_Login answered (a card pulled while it checks the
  * PIN has counted it), and so does an unknown outcome (timeout). */
 static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc, bool tried)
 {
-	const char *reason = mm_msg_get(r->out, "reason");
 	char *dn = NULL;
 	long long n;
 	int e = 0;
 
 	if (pin_count_dn(r, seen, &dn) < 0)
 		return;
-	if (rc == 0 ||
-		(reason &&
-			(!strcmp(reason, "expired") || !strcmp(reason, "not_yet_valid") ||
-				!strcmp(reason, "unknown_ca") || !strcmp(reason, "revoked") ||
-				!strcmp(reason, "key_usage") || !strcmp(reason, "bad_signature") ||
-				!strcmp(reason, "invalid_cert"))))
+	/* Only a proof clears it: a card that logged in but whose signature or
+	 * certificate did not verify may be any card showing this certificate
+	 * (it is public), and its PIN says nothing of the card the count is for. */
+	if (rc == 0)
 		e = store_delete(r->store, dn);
 	else if (!tried)
 		e = store_increment(r->store, dn, "mmFailCount", -1, &n);

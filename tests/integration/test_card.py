@@ -66,6 +66,9 @@ def pki(state):
     cards.make("forged", k2, c, PIN)
     k, c = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"), digital_signature=False)
     cards.make("nosig", k, c, PIN)
+    # A second card with the certificate of "good" (public) and a key and PIN of its own.
+    k2, _ = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"))
+    cards.make("clone", k2, cards.cert("good"), WRONG)
 
     ca_file = state / "cards" / "ca.pem"
     ca_file.write_bytes(root.pem() + persons.pem())
@@ -418,6 +421,36 @@ def test_card_pulled_while_it_checks_a_wrong_pin_gets_no_try_back(card_authd, ac
             m.unlink()
     assert card_tries(state, "good") == 2, reasons  # not blocked
     assert reasons == ["no_card", "no_card", "pin_tries"], reasons
+    unblock(state, slapd, "good")
+    assert card_auth(card_authd).returncode == 0
+
+
+def test_second_card_with_the_victims_certificate_cannot_clear_its_pin_count(card_authd, accounts, insert, state,
+                                                                            slapd, pki):
+    """Two cards, one certificate: between wrong PINs on the victim's card, a
+    card of the attacker's making holding the victim's (public) certificate
+    with the attacker's own key and PIN signs; the signature does not verify.
+    That must not clear the count of the victim's card, or it takes a third
+    wrong PIN (with a module that tells no PIN counter flags, that count is all
+    that stands before it)."""
+    cards = pki[0]
+    insert("good")
+    unblock(state, slapd, "good")
+    noflags = state / "cards" / "shim" / "CPS-good.noflags"
+    noflags.touch()
+    reasons = []
+    try:
+        for _ in range(3):
+            reasons.append(card_auth(card_authd, WRONG).json["fields"]["reason"])
+            cards.remove("good")
+            insert("clone")
+            reasons.append(card_auth(card_authd, WRONG).json["fields"]["reason"])  # the clone's own PIN
+            cards.remove("clone")
+            cards.insert("good")
+    finally:
+        noflags.unlink()
+    assert card_tries(state, "good") < 3, reasons  # not blocked
+    assert reasons == ["pin_incorrect", "bad_signature"] + ["pin_tries"] * 4, reasons
     unblock(state, slapd, "good")
     assert card_auth(card_authd).returncode == 0
 
