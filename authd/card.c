@@ -1282,7 +1282,17 @@ int card_link(struct req *r)
 		return rc;
 	if (!login)
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
-	if ((rc = find_login(r, login, &e)) < 0)
+	rc = find_login(r, login, &e);
+	if (!r->admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->uid)))) {
+		/* To a user, someone else's account and an unknown one get one answer
+		 * (as for a login); only the audit log tells them apart. */
+		audit_card(r, "card_link", rc == 0 ? entry_get(e, "uid") : login, false,
+			rc == 0 ? "caller may only act for its own account" : "unknown account");
+		entry_free(e);
+		return req_fail(r, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
+			(unsigned)r->uid);
+	}
+	if (rc < 0)
 		return store_refusal(r, rc);
 	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG) ||
 		!strcmp(entry_get(e, "mmStatus"), MM_STATUS_CLOSED)) {

@@ -776,6 +776,34 @@ def test_card_link_needs_a_completed_login_and_the_ticket(card_authd, accounts, 
     assert ticket not in card_authd.log_text() and txn not in card_authd.log_text()
 
 
+def call_as(uid, socket_path, code, **fields):
+    """One request on the daemon's socket from another local uid."""
+    import json
+    import sys
+    from pathlib import Path
+    code_s = ("import json, sys; sys.path.insert(0, %r); from mmwire import call; "
+              "r = call(%r, %d, **json.loads(sys.argv[1])); "
+              "print(json.dumps([r.status, r.message, r.fields]))") % (str(Path(__file__).parent), str(socket_path), code)
+    p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", code_s,
+                        json.dumps(fields)], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(p.stdout)
+
+
+def test_card_link_tells_another_uid_nothing_of_which_accounts_exist(card_authd, accounts, slapd):
+    """A local user sends the user's own link request (with made-up handles)
+    naming other logins: an unknown one, someone's login, someone's login
+    e-mail, a suspended account. All get one answer, as for a login."""
+    me = uid_of(slapd, accounts["other"])
+    answers = []
+    for login in ("personne.inconnue@example.org", accounts["good"], "isabelle.donnat@example.org",
+                  accounts["suspended"]):
+        status, message, _ = call_as(me, card_authd.socket, 0x0602, login=login, txn="0" * 64,
+                                     link_ticket="0" * 64)
+        answers.append((status, message.replace(login, "LOGIN")))
+    assert len(set(answers)) == 1, answers
+    assert answers[0][0] in (-2, -13), answers
+
+
 def test_card_present_query(card_authd, insert):
     from mmwire import call
     r = call(card_authd.socket, 0x0605)
