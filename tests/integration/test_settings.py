@@ -645,6 +645,46 @@ def test_unknown_fields_and_other_accounts_refused(authd, slapd, people):
     refused(authd.ctl("notify", "show"), "login", "required")
 
 
+def timed_as(uid, socket_path, code, rounds, **variants):
+    """Median answer time in microseconds of each variant of one request, from
+    another local uid, the variants interleaved so that load hits them alike;
+    and the last answer (status, message) of each."""
+    import json
+    import sys
+    from pathlib import Path
+    code_s = ("import json, sys, time, statistics; sys.path.insert(0, %r); from mmwire import call\n"
+              "v = json.loads(sys.argv[1]); t = {k: [] for k in v}; a = {}\n"
+              "for i in range(%d):\n"
+              "    for k, f in v.items():\n"
+              "        t0 = time.perf_counter(); r = call(%r, %d, **f); t[k].append(time.perf_counter() - t0)\n"
+              "        a[k] = [r.status, r.message]\n"
+              "print(json.dumps([{k: statistics.median(x) * 1e6 for k, x in t.items()}, a]))"
+              ) % (str(Path(__file__).parent), rounds, str(socket_path), code)
+    p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", code_s,
+                        json.dumps(variants)], capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("code,field,extra", [
+    (0x0104, "login", {}),                                  # account show
+    (0x0701, "login", {}),                                  # profile (settings)
+    (0x010c, "login", {}),                                  # CGU acceptance
+    (0x010a, "org", {"member": "sonia.secr@example.org"}),  # ORG member add
+])
+def test_unknown_account_is_not_answered_faster_than_someone_elses(authd, people, code, field, extra):
+    """These requests answer an unknown login and someone else's in the same
+    words; the time they take must not tell them apart either."""
+    col = people["col"]
+    other = people["org"]["mail"] if field == "org" else people["doc"]["mail"]
+    med, answers = timed_as(col["uid"], authd.socket, code, 150,
+                            unknown={field: "personne.inconnue@example.org", **extra},
+                            other={field: other, **extra})
+    assert answers["unknown"][0] == answers["other"][0] < 0, answers
+    assert answers["unknown"][1].replace("personne.inconnue@example.org", "X") == \
+        answers["other"][1].replace(other, "X"), answers
+    assert abs(med["unknown"] - med["other"]) < 0.25 * min(med.values()), med
+
+
 def test_suspended_member_cannot_manage_org(authd, smtp, slapd):
     """A suspended connection account keeps no hold on its ORG (members, settings,
     delegations) nor on its own settings; reactivated, it manages them again."""
