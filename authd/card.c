@@ -732,6 +732,8 @@ struct card_seen {
 	char tries[8]; /* "", "low" or "final", as the token tells */
 	unsigned char *cert; /* its certificate (DER): the PIN goes to no other card */
 	size_t cert_len;
+	char owner[128]; /* the account it maps to, "" if none: named in the audit */
+	long long prior; /* wrong PINs the count held before this try */
 };
 
 static void seen_clear(struct card_seen *s)
@@ -845,8 +847,7 @@ static int pin_count_dn(const struct req *r, const struct card_seen *seen, char 
  * counts it), before the card sees the PIN: increment, then compare. A count
  * lasts card_pin_lockout seconds from its first try, or until a right PIN.
  * 0 with the try reserved, or the refusal in the reply. */
-static int pin_try_reserve(
-	struct req *r, const char *event, const char *account, const struct card_seen *seen)
+static int pin_try_reserve(struct req *r, const char *event, const char *account, struct card_seen *seen)
 {
 	static const char *const attrs[] = {"mmSessionExpires", NULL};
 	struct entry *e = NULL;
@@ -904,6 +905,7 @@ static int pin_try_reserve(
 		rc = store_refusal(r, rc);
 		goto out;
 	}
+	seen->prior = n - 1;
 	if (n > (long long)r->cfg->card_pin_tries) {
 		audit_card(r, event, account, false, "pin_tries");
 		req_put(r, "reason", "pin_tries");
@@ -961,8 +963,8 @@ static int card_prove_seen(struct req *r, const char *event, const char *account
 }
 
 /* Reserves a try, runs the card with the PIN, settles the count. */
-static int card_prove_counted(struct req *r, const char *event, const char *account,
-	const struct card_seen *seen, struct card_proof *p)
+static int card_prove_counted(
+	struct req *r, const char *event, const char *account, struct card_seen *seen, struct card_proof *p)
 {
 	bool tried;
 	int rc;
@@ -1160,9 +1162,13 @@ int card_auth(struct req *r)
 		rc = card_mismatch(r, user, e);
 		goto out;
 	}
+	/* The wrong PINs are audited under the card's account (the owner's
+	 * record), not only under the name the caller typed, if any. */
+	if (rc == 0)
+		snprintf(seen.owner, sizeof(seen.owner), "%s", entry_get(e, "uid") ?: "");
 	entry_free(e);
 	e = NULL;
-	if ((rc = card_prove_counted(r, "auth", user, &seen, &p)) < 0)
+	if ((rc = card_prove_counted(r, "auth", seen.owner[0] ? seen.owner : user, &seen, &p)) < 0)
 		goto out;
 	/* Mapped again from the proven certificate (the account may have changed meanwhile). */
 	rc = card_owner(r, p.fingerprint, &p.subject, &e);
@@ -1199,7 +1205,17 @@ int card_auth(struct req *r)
 			entry_get(e, "uid"), status ? status : "?");
 		goto out;
 	}
-	audit_card(r, "auth", entry_get(e, "uid"), true, p.fingerprint);
+	if (seen.prior > 0) {
+		/* Someone typed wrong PINs on this card since its last right PIN: the owner is told. */
+		char reason[FP_LEN + 64], n[24];
+
+		snprintf(reason, sizeof(reason), "%s after %lld wrong PIN(s)", p.fingerprint, seen.prior);
+		snprintf(n, sizeof(n), "%lld", seen.prior);
+		audit_card(r, "auth", entry_get(e, "uid"), true, reason);
+		req_put(r, "pin_failures", n);
+	} else {
+		audit_card(r, "auth", entry_get(e, "uid"), true, p.fingerprint);
+	}
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "method", "cps");
 	req_put(r, "fingerprint", p.fingerprint);

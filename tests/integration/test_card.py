@@ -471,8 +471,9 @@ def test_refused_cards(card_authd, accounts, insert, card, reason):
     assert r.returncode == 1, r.stdout
     assert r.json["fields"]["reason"] == reason and r.json["status"] == -13
     assert "login" not in r.json["fields"]
-    assert f'audit="auth" caller="uid=0" method="cps" service="-" remote="-" account="-" result="refused" reason="{reason}' \
-        in card_authd.log_text()
+    # Under the account the card claims (by the RPPS of its subject), though it is refused.
+    assert f'audit="auth" caller="uid=0" method="cps" service="-" remote="-" account="{accounts["good"]}" ' \
+        f'result="refused" reason="{reason}' in card_authd.log_text()
 
 
 def test_suspended_account_refused(card_authd, accounts, insert):
@@ -651,6 +652,28 @@ def test_pam_wrong_pin_tells_the_tries_left(card_authd, accounts, insert, card_p
     unblock(state, slapd, "good")
     r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])
     assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+
+
+def test_wrong_pins_on_a_card_are_audited_to_its_owner_and_told_at_the_next_login(card_authd, accounts, insert,
+                                                                                  card_pam, state, slapd):
+    """Someone types wrong PINs on a professional's card (the count lapses, so
+    this can go on, a try or two at a time): each is audited under the card's
+    account even when no user was named, and the owner's next card login says
+    how many there were."""
+    from pamstack import pamclient
+    insert("good")
+    unblock(state, slapd, "good")
+    r = card_auth(card_authd, WRONG)  # no user named
+    assert r.json["fields"]["reason"] == "pin_incorrect", r.stdout
+    assert f'account="{accounts["good"]}" result="refused" reason="pin_incorrect"' in card_authd.log_text()
+    svc = card_pam["cps"]
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])
+    assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+    assert "Attention : 1 code(s) PIN faux saisi(s) sur votre carte CPS depuis sa dernière utilisation." in r.output, r
+    assert f'account="{accounts["good"]}" result="ok" reason="sha256:' in card_authd.log_text()
+    assert "after 1 wrong PIN(s)" in card_authd.log_text()
+    ok = card_auth(card_authd)  # told once: the count went with the right PIN
+    assert ok.returncode == 0 and "pin_failures" not in ok.json["fields"], ok.stdout
 
 
 def test_pam_blocked_pin(card_authd, accounts, insert, card_pam, state):
