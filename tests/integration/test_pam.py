@@ -369,11 +369,11 @@ def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, 
     org, _ = register_org(authd, smtp, login, "Pharmacie Suspension")
     uid = uid_of(slapd, login)
     handle = session_env(pamclient(svc, login, ["open_session"], []).output)["MEDIMAIL_SESSION"]
-    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
-    pamd.ctl("switch", login, "--session", handle, uid=uid, check=0)
+    pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0)
+    pamd.ctl("switch", login, "--session-stdin", input=handle + "\n", uid=uid, check=0)
     assert authd.ctl("suspend", login, "--reason", "départ").returncode == 0
     for target in (org, login):
-        r = pamd.ctl("switch", target, "--session", handle, uid=uid, check=1)
+        r = pamd.ctl("switch", target, "--session-stdin", input=handle + "\n", uid=uid, check=1)
         assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
     r = pamd.ctl("default", org, uid=uid, check=1)
     assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
@@ -385,7 +385,7 @@ def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, 
                      pamd.log_text())
     # Reactivated: the same session switches again; closing always works.
     assert authd.ctl("reactivate", login).returncode == 0
-    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
+    pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0)
     assert authd.ctl("suspend", login).returncode == 0
     r = mmwire.call(pamd.socket, mmwire.SESSION_CLOSE, session=handle)
     assert r.status == 0, r
