@@ -391,6 +391,25 @@ def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, 
     assert r.status == 0, r
 
 
+def test_org_suspended_while_a_session_is_switched_to_it_is_refused_at_next_use(svc, authd, smtp, slapd, pamd):
+    """A member's session is switched to its ORG (the ORG is also its default),
+    then the ORG is suspended: switching to it again is refused, and the next
+    session opens on the individual account, not on the suspended ORG."""
+    login, _ = register_med(authd, smtp)
+    org, _ = register_org(authd, smtp, login, "Pharmacie Suspendue")
+    uid = uid_of(slapd, login)
+    handle = session_env(pamclient(svc, login, ["open_session"], []).output)["MEDIMAIL_SESSION"]
+    pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0)
+    pamd.ctl("default", org, uid=uid, check=0)
+    assert authd.ctl("suspend", org, "--reason", "fermeture").returncode == 0
+    r = pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=1)
+    assert "ne fait pas partie de vos comptes" in r.json["message"], r.stdout
+    assert pamd.ctl("switch", login, "--session-stdin", input=handle + "\n", uid=uid, check=0)
+    env = session_env(pamclient(svc, login, ["open_session"], []).output)
+    assert env["MEDIMAIL_ACCOUNT"] == login, env
+    assert [x["login"] for x in pamd.ctl("accounts", uid=uid, check=0).json["records"]] == [login]
+
+
 RAW_AS_USER = """
 import socket, struct, sys
 sys.path.insert(0, {here!r})
