@@ -1127,6 +1127,33 @@ static bool card_caller_may(const struct req *r, const char *user, const struct 
 			strtoul(entry_get(e, "uidNumber"), NULL, 10) == (unsigned long)r->uid);
 }
 
+/* A card of no account, to a caller that is not root: its PIN is worth a try
+ * only to link it to the caller's own account (a link ticket). A caller with
+ * no account, or whose national id is not the card's, spends none of its tries. */
+static int card_unmapped_may(struct req *r, const char *user, const struct card_subject *s)
+{
+	struct entry *me = NULL;
+	const char *own = NULL;
+	int rc;
+
+	if (r->uid == 0)
+		return 0;
+	rc = find_caller(r, &me);
+	if (rc < 0 && rc != -ENOENT)
+		return store_refusal(r, rc);
+	if (me && s->kind != CARD_ID_NONE)
+		own = entry_get(me, s->kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli");
+	if (!me || (own && strcasecmp(own, s->id)) ||
+		(user && strcmp(user, entry_get(me, "uid")) && strcasecmp(user, login_mail_of(me)))) {
+		audit_card(r, "auth", user ? user : me ? entry_get(me, "uid") : NULL, false, "card_mismatch");
+		entry_free(me);
+		req_put(r, "reason", "card_mismatch");
+		return req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
+	}
+	entry_free(me);
+	return 0;
+}
+
 static int card_mismatch(struct req *r, const char *user, const struct entry *e)
 {
 	audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
@@ -1162,9 +1189,11 @@ int card_auth(struct req *r)
 		rc = card_mismatch(r, user, e);
 		goto out;
 	}
+	if (rc == -ENOENT && (rc = card_unmapped_may(r, user, &seen.subject)) < 0)
+		goto out;
 	/* The wrong PINs are audited under the card's account (the owner's
 	 * record), not only under the name the caller typed, if any. */
-	if (rc == 0)
+	if (e)
 		snprintf(seen.owner, sizeof(seen.owner), "%s", entry_get(e, "uid") ?: "");
 	entry_free(e);
 	e = NULL;

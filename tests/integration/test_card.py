@@ -250,6 +250,22 @@ def test_other_uid_cannot_spend_victim_card_pin_tries(card_authd, accounts, inse
     assert own.returncode == 0 and own.json["fields"]["login"] == accounts["good"], own.stdout
 
 
+def test_other_uid_cannot_spend_the_pin_tries_of_a_card_of_no_account(card_authd, accounts, insert, state, slapd):
+    """A card that maps to no account yet (a professional about to link it) is
+    in the reader: another local user, whose own national id is not the card's,
+    or who has no account at all, could never link it nor log in with it, so
+    spends none of its tries. A user who may link it (no national id of its
+    own) still may try its PIN (the link ticket)."""
+    insert("unlinked")
+    unblock(state, slapd, "unlinked")
+    for uid in (uid_of(slapd, accounts["other"]), NOBODY):
+        r = card_auth(card_authd, WRONG, uid=uid)
+        assert r.returncode == 1 and r.json["fields"]["reason"] == "card_mismatch", r.stdout
+    assert card_tries(state, "unlinked") == 0 and pin_counts(slapd) == []
+    r = card_auth(card_authd, PIN, uid=uid_of(slapd, accounts["med"]))
+    assert r.json["fields"]["reason"] == "link_required" and r.json["fields"].get("link_ticket"), r.stdout
+
+
 @pytest.fixture
 def card_authd2(state, slapd, smtp, card_conf, card_authd):
     # A second daemon on the same directory (same hash key): the count is shared.
@@ -333,9 +349,10 @@ def hooked_authd(state, slapd, smtp, card_conf, card_authd, hooks):
 
 def test_card_swapped_between_the_read_and_the_pin_step_gets_no_pin(hooked_authd, hooks, accounts, insert,
                                                                      state, slapd, pki):
-    """A local user shows a card of no account (nobody to check it against: its
-    PIN may be tried), then puts the victim's card in the reader before the PIN
-    step: that PIN must not reach a card the caller was never cleared for."""
+    """A local user (a MED account: no national id) shows a card of no account,
+    which it may link to its own (its PIN may be tried), then puts the victim's
+    card in the reader before the PIN step: that PIN must not reach a card the
+    caller was never cleared for."""
     cards = pki[0]
     unblock(state, slapd, "good")
     unblock(state, slapd, "unlinked")
@@ -343,7 +360,7 @@ def test_card_swapped_between_the_read_and_the_pin_step_gets_no_pin(hooked_authd
     hooks.reset()
     hooks.swap_before_run(2, cards, "unlinked", "good")
     try:
-        r = card_auth(hooked_authd, WRONG, uid=uid_of(slapd, accounts["other"]))
+        r = card_auth(hooked_authd, WRONG, uid=uid_of(slapd, accounts["med"]))
         assert r.returncode == 1, r.stdout
         assert r.json["fields"]["reason"] == "card_changed" and r.json["status"] == -11, r.stdout
         assert card_tries(state, "good") == 0  # the victim's card never saw the PIN
