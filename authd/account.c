@@ -1165,7 +1165,8 @@ static void put_entry(struct req *r, const struct entry *e, bool full)
 	}
 }
 
-/* Is the caller this account (or an active connection account of this ORG)? */
+/* Is the caller this account (or an active connection account of this ORG)?
+ * e NULL: no account, after the same lookup of the caller. */
 bool caller_owns(struct req *r, const struct entry *e)
 {
 	struct entry *me = NULL;
@@ -1173,7 +1174,9 @@ bool caller_owns(struct req *r, const struct entry *e)
 
 	if (account_by_uid(r, r->uid, &me) < 0)
 		return false;
-	if (!strcmp(me->dn, e->dn))
+	if (!e)
+		own = false;
+	else if (!strcmp(me->dn, e->dn))
 		own = true;
 	else if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG))
 		/* A suspended or closed connection account manages nothing. */
@@ -1181,6 +1184,15 @@ bool caller_owns(struct req *r, const struct entry *e)
 			entry_has_value(e, "mmMember", me->dn);
 	entry_free(me);
 	return own;
+}
+
+bool account_hidden(struct req *r, int rc, const struct entry *e)
+{
+	if (r->admin || (rc != 0 && rc != -ENOENT && rc != -ENOTUNIQ))
+		return false;
+	/* The caller is looked up in every case: an unknown account answered
+	 * sooner than someone else's would tell them apart. */
+	return !caller_owns(r, rc == 0 ? e : NULL);
 }
 
 int caller_active(struct req *r, const char *event)
@@ -1222,14 +1234,14 @@ int account_show(struct req *r)
 				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
 	} else {
 		rc = account_find(r, get(r, "login"), &e);
+		if (account_hidden(r, rc, e)) {
+			entry_free(e);
+			/* Same answer as a missing account: no probing of other accounts. */
+			return req_fail(r, -ENOENT, "%s : compte introuvable", get(r, "login"));
+		}
 	}
 	if (rc < 0)
 		return store_fail(r, rc, get(r, "login") ? get(r, "login") : "compte");
-	if (!r->admin && !caller_owns(r, e)) {
-		entry_free(e);
-		/* Same answer as a missing account: no probing of other accounts. */
-		return req_fail(r, -ENOENT, "%s : compte introuvable", get(r, "login"));
-	}
 	put_entry(r, e, true);
 	entry_free(e);
 	return 0;
@@ -1403,7 +1415,7 @@ static int org_member_change(struct req *r, bool add)
 		return rc;
 	rc = account_find(r, get(r, "org"), &org);
 	/* To others, an unknown account and someone else's get one answer. */
-	if ((rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !caller_owns(r, org))) && !r->admin) {
+	if (account_hidden(r, rc, org)) {
 		audit_req(r, add ? "org-member-add" : "org-member-del",
 			org ? entry_get(org, "uid") : get(r, "org"), false,
 			rc == 0 ? "caller is not a connection account" : "unknown account");
@@ -1490,12 +1502,15 @@ int account_cgu_accept(struct req *r)
 	struct mods m;
 	int rc;
 
-	if ((rc = account_named(r, &e)) < 0)
-		return rc;
-	if (!r->admin && !caller_owns(r, e)) {
+	if (!get(r, "login"))
+		return login_required(r);
+	rc = account_find(r, get(r, "login"), &e);
+	if (account_hidden(r, rc, e)) {
 		entry_free(e);
 		return req_fail(r, -ENOENT, "%s : compte introuvable", get(r, "login"));
 	}
+	if (rc < 0)
+		return store_fail(r, rc, get(r, "login"));
 	if (strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG) == 0) {
 		entry_free(e);
 		return req_fail(r, -EPERM, "les CGU s'acceptent depuis un compte individuel");

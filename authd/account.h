@@ -21,6 +21,11 @@ bool caller_owns(struct req *r, const struct entry *e);
  * own individual account is not active (a suspended or closed account acts for
  * nobody); else 0, also for a caller without an account. */
 int caller_active(struct req *r, const char *event) MM_WUR;
+/* For a user's request naming an account (rc and e as account_find left
+ * them): true when the user gets the answer of an unknown account -- the
+ * account is unknown, ambiguous or someone else's --, after the same
+ * directory work in each case. False for administrators and directory errors. */
+bool account_hidden(struct req *r, int rc, const struct entry *e);
 /* Maps a directory error to a reply (message, status). */
 int store_fail(struct req *r, int rc, const char *what);
 /* One audit line for the request's caller. */

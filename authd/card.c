@@ -99,6 +99,9 @@ int card_answer_parse(const struct mm_msg *m, struct card_answer *ret)
 		return -EBADMSG;
 	if (tries && strcmp(tries, "low") && strcmp(tries, "final"))
 		return -EBADMSG;
+	if (mm_msg_get(m, "pin_tried") && strcmp(mm_msg_get(m, "pin_tried"), "yes"))
+		return -EBADMSG;
+	a.pin_tried = mm_msg_get(m, "pin_tried") != NULL;
 	if (token && (strlen(token) >= sizeof(a.token) || validate_text(token, sizeof(a.token) - 1) < 0))
 		return -EBADMSG;
 	copy_word(a.result, sizeof(a.result), result);
@@ -362,21 +365,31 @@ static int add_common(const struct mm_config *c, struct mm_msg *m)
 	return r;
 }
 
-/* Asks the card to sign challenge; the helper is killed on timeout. */
-static int card_sign(const struct mm_config *c, const char *pin, const unsigned char *chal, size_t chal_len,
-	struct card_answer *ret)
+/* Asks the card to sign challenge; the helper is killed on timeout. The
+ * helper sends the PIN only to a card that holds expect (expect_len bytes of
+ * DER, the certificate read before), else answers "card_changed". */
+static int card_sign(const struct mm_config *c, const char *pin, const unsigned char *expect,
+	size_t expect_len, const unsigned char *chal, size_t chal_len, struct card_answer *ret)
 {
 	struct helper h;
 	struct mm_msg *req = mm_msg_new(MM_CARD_OP_SIGN, false), *rep = NULL;
-	char hex[2 * MM_CARD_CHALLENGE_MAX + 1];
+	char hex[2 * MM_CARD_CHALLENGE_MAX + 1], *expect_hex = NULL;
 	int r;
 
 	if (!req)
 		return -ENOMEM;
+	if (!(expect_hex = malloc(2 * expect_len + 1))) {
+		mm_msg_free(req);
+		return -ENOMEM;
+	}
+	hex_encode(expect, expect_len, expect_hex);
 	hex_encode(chal, chal_len, hex);
 	r = add_common(c, req);
 	if (r == 0)
 		r = mm_msg_add(req, "cert_label", c->card_cert_label);
+	if (r == 0)
+		r = mm_msg_add(req, "expect_cert", expect_hex);
+	free(expect_hex);
 	if (r == 0)
 		r = mm_msg_add(req, "challenge", hex);
 	if (r == 0)
@@ -678,6 +691,8 @@ static int helper_refusal(struct req *r, const struct card_answer *a)
 			"carte CPS bloquée : code PIN saisi trop de fois (déblocage avec le code PUK)");
 	if (!strcmp(res, "pin_invalid"))
 		return req_fail(r, -EINVAL, "code PIN de longueur invalide");
+	if (!strcmp(res, "card_changed"))
+		return req_fail(r, -EAGAIN, "la carte a changé pendant la lecture : recommencez");
 	if (!strcmp(res, "no_card"))
 		return req_fail(r, -ENODEV, "aucune carte CPS dans le lecteur");
 	if (!strcmp(res, "no_reader"))
@@ -710,8 +725,27 @@ static int check_refusal(struct req *r, const char *why)
 	return req_fail(r, -EIO, "vérification de la carte impossible");
 }
 
-/* Runs the card with pin and checks what it returns. 0 with *p filled, or a refusal already in the reply. */
-static int card_prove(struct req *r, const char *event, const char *account, struct card_proof *p)
+/* The card in the reader, read before its PIN is tried. */
+struct card_seen {
+	char fingerprint[FP_LEN + 1];
+	struct card_subject subject;
+	char tries[8]; /* "", "low" or "final", as the token tells */
+	unsigned char *cert; /* its certificate (DER): the PIN goes to no other card */
+	size_t cert_len;
+	char owner[128]; /* the account it maps to, "" if none: named in the audit */
+	long long prior; /* wrong PINs the count held before this try */
+};
+
+static void seen_clear(struct card_seen *s)
+{
+	free(s->cert);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Runs the card seen with pin and checks what it returns. 0 with *p filled, or a refusal already in the reply.
+ * *ret_tried: whether the card may have seen the PIN (also when the helper did not answer). */
+static int card_prove(struct req *r, const char *event, const char *account, const struct card_seen *seen,
+	struct card_proof *p, bool *ret_tried)
 {
 	unsigned char chal[32];
 	struct card_answer a;
@@ -719,14 +753,16 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 	int rc;
 
 	memset(p, 0, sizeof(*p));
+	*ret_tried = true;
 	randombytes_buf(chal, sizeof(chal));
-	rc = card_sign(r->cfg, get(r, "pin"), chal, sizeof(chal), &a);
+	rc = card_sign(r->cfg, get(r, "pin"), seen->cert, seen->cert_len, chal, sizeof(chal), &a);
 	if (rc < 0) {
 		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
 		audit_card(r, event, account, false, rc == -ETIMEDOUT ? "card_timeout" : "card_error");
 		req_put(r, "reason", rc == -ETIMEDOUT ? "card_timeout" : "card_error");
 		return req_fail(r, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "lecture de la carte impossible");
 	}
+	*ret_tried = a.pin_tried;
 	if (strcmp(a.result, "ok")) {
 		audit_card(r, event, account, false, a.result);
 		rc = helper_refusal(r, &a);
@@ -746,13 +782,6 @@ static int card_prove(struct req *r, const char *event, const char *account, str
 }
 
 /* ------------------------------------------------------------ PIN tries per card */
-
-/* The card in the reader, read before its PIN is tried. */
-struct card_seen {
-	char fingerprint[FP_LEN + 1];
-	struct card_subject subject;
-	char tries[8]; /* "", "low" or "final", as the token tells */
-};
 
 /* Which card is there (certificate and PIN flags, no PIN). 0, or the refusal in the reply. */
 static int card_see(struct req *r, const char *event, const char *account, struct card_seen *ret)
@@ -793,6 +822,9 @@ static int card_see(struct req *r, const char *event, const char *account, struc
 			gnutls_x509_crt_deinit(crt);
 	}
 	copy_word(ret->tries, sizeof(ret->tries), a.tries);
+	ret->cert = a.cert; /* moves */
+	ret->cert_len = a.cert_len;
+	a.cert = NULL;
 	card_answer_clear(&a);
 	return 0;
 }
@@ -815,8 +847,7 @@ static int pin_count_dn(const struct req *r, const struct card_seen *seen, char 
  * counts it), before the card sees the PIN: increment, then compare. A count
  * lasts card_pin_lockout seconds from its first try, or until a right PIN.
  * 0 with the try reserved, or the refusal in the reply. */
-static int pin_try_reserve(
-	struct req *r, const char *event, const char *account, const struct card_seen *seen)
+static int pin_try_reserve(struct req *r, const char *event, const char *account, struct card_seen *seen)
 {
 	static const char *const attrs[] = {"mmSessionExpires", NULL};
 	struct entry *e = NULL;
@@ -827,9 +858,23 @@ static int pin_try_reserve(
 	if ((rc = pin_count_dn(r, seen, &dn)) < 0)
 		return rc;
 	rc = store_read(r->store, dn, attrs, &e);
-	if (rc == 0 && store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now() &&
-		store_delete(r->store, dn) < 0)
-		log_msg(LOG_DEBUG, "expired PIN count not deleted");
+	if (rc == 0 && entry_get(e, "mmSessionExpires") &&
+		store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now()) {
+		struct mods m;
+
+		/* A lapsed count starts again in place, and only once: the old expiry
+		 * is the compare. Deleting it instead would also delete the fresh count
+		 * a parallel request just made, and both would count from 1. */
+		store_time(login_now() + r->cfg->card_pin_lockout, expires);
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_DELETE, "mmSessionExpires", entry_get(e, "mmSessionExpires"));
+		mods_add(&m, LDAP_MOD_ADD, "mmSessionExpires", expires);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
+		rc = store_modify(r->store, dn, &m);
+		mods_free(&m);
+		if (rc < 0 && rc != -ESTALE && rc != -ENOENT) /* else reset or cleared meanwhile */
+			log_msg(LOG_WARNING, "lapsed PIN count not reset: %s", strerror(-rc));
+	}
 	entry_free(e);
 	rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
 	if (rc == -ENOENT) {
@@ -851,10 +896,16 @@ static int pin_try_reserve(
 		if (rc == -EEXIST) /* created meanwhile by another request */
 			rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
 	}
+	/* The card has counted wrong PINs this count did not see (made before it
+	 * lapsed, or elsewhere): the first try it knows of is its last here, so
+	 * that requests reading the card at the same time cannot each spend one. */
+	if (rc == 0 && n == 1 && !strcmp(seen->tries, "low") && r->cfg->card_pin_tries > 1)
+		rc = store_increment(r->store, dn, "mmFailCount", (long long)r->cfg->card_pin_tries - 1, &n);
 	if (rc < 0) {
 		rc = store_refusal(r, rc);
 		goto out;
 	}
+	seen->prior = n - 1;
 	if (n > (long long)r->cfg->card_pin_tries) {
 		audit_card(r, event, account, false, "pin_tries");
 		req_put(r, "reason", "pin_tries");
@@ -871,30 +922,25 @@ out:
 	return rc;
 }
 
-/* After the try: a right PIN (the card signed) clears the count; a try the
- * card did not count (no card, invalid PIN length...) is given back; a wrong
- * PIN, a locked card or an unknown outcome (timeout) stays counted. */
-static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
+/* After the try: a right PIN (the card proved the certificate) clears the count; a try the
+ * card never saw (the helper stopped before C_Login: no card, another card, a
+ * PIN of a length the token refuses...) is given back; a PIN the card saw
+ * stays counted whatever C_Login answered (a card pulled while it checks the
+ * PIN has counted it), and so does an unknown outcome (timeout). */
+static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc, bool tried)
 {
-	const char *reason = mm_msg_get(r->out, "reason");
 	char *dn = NULL;
 	long long n;
 	int e = 0;
 
 	if (pin_count_dn(r, seen, &dn) < 0)
 		return;
-	if (rc == 0 ||
-		(reason &&
-			(!strcmp(reason, "expired") || !strcmp(reason, "not_yet_valid") ||
-				!strcmp(reason, "unknown_ca") || !strcmp(reason, "revoked") ||
-				!strcmp(reason, "key_usage") || !strcmp(reason, "bad_signature") ||
-				!strcmp(reason, "invalid_cert"))))
+	/* Only a proof clears it: a card that logged in but whose signature or
+	 * certificate did not verify may be any card showing this certificate
+	 * (it is public), and its PIN says nothing of the card the count is for. */
+	if (rc == 0)
 		e = store_delete(r->store, dn);
-	else if (reason &&
-		(!strcmp(reason, "no_card") || !strcmp(reason, "no_reader") ||
-			!strcmp(reason, "pin_invalid") || !strcmp(reason, "no_cert") ||
-			!strcmp(reason, "no_key") || !strcmp(reason, "module_error") ||
-			!strcmp(reason, "bad_request")))
+	else if (!tried)
 		e = store_increment(r->store, dn, "mmFailCount", -1, &n);
 	if (e < 0 && e != -ENOENT)
 		log_msg(LOG_WARNING, "card PIN count not updated: %s", strerror(-e));
@@ -903,9 +949,9 @@ static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc)
 
 /* Runs the card with the PIN: the card that signs must be the one seen (no swap in between). */
 static int card_prove_seen(struct req *r, const char *event, const char *account,
-	const struct card_seen *seen, struct card_proof *p)
+	const struct card_seen *seen, struct card_proof *p, bool *ret_tried)
 {
-	int rc = card_prove(r, event, account, p);
+	int rc = card_prove(r, event, account, seen, p, ret_tried);
 
 	if (rc == 0 && strcmp(p->fingerprint, seen->fingerprint)) {
 		audit_card(r, event, account, false, "card_changed");
@@ -917,16 +963,17 @@ static int card_prove_seen(struct req *r, const char *event, const char *account
 }
 
 /* Reserves a try, runs the card with the PIN, settles the count. */
-static int card_prove_counted(struct req *r, const char *event, const char *account,
-	const struct card_seen *seen, struct card_proof *p)
+static int card_prove_counted(
+	struct req *r, const char *event, const char *account, struct card_seen *seen, struct card_proof *p)
 {
+	bool tried;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	if ((rc = pin_try_reserve(r, event, account, seen)) < 0)
 		return rc;
-	rc = card_prove_seen(r, event, account, seen, p);
-	pin_try_settle(r, seen, rc);
+	rc = card_prove_seen(r, event, account, seen, p, &tried);
+	pin_try_settle(r, seen, rc, tried);
 	return rc;
 }
 
@@ -1080,6 +1127,33 @@ static bool card_caller_may(const struct req *r, const char *user, const struct 
 			strtoul(entry_get(e, "uidNumber"), NULL, 10) == (unsigned long)r->uid);
 }
 
+/* A card of no account, to a caller that is not root: its PIN is worth a try
+ * only to link it to the caller's own account (a link ticket). A caller with
+ * no account, or whose national id is not the card's, spends none of its tries. */
+static int card_unmapped_may(struct req *r, const char *user, const struct card_subject *s)
+{
+	struct entry *me = NULL;
+	const char *own = NULL;
+	int rc;
+
+	if (r->uid == 0)
+		return 0;
+	rc = find_caller(r, &me);
+	if (rc < 0 && rc != -ENOENT)
+		return store_refusal(r, rc);
+	if (me && s->kind != CARD_ID_NONE)
+		own = entry_get(me, s->kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli");
+	if (!me || (own && strcasecmp(own, s->id)) ||
+		(user && strcmp(user, entry_get(me, "uid")) && strcasecmp(user, login_mail_of(me)))) {
+		audit_card(r, "auth", user ? user : me ? entry_get(me, "uid") : NULL, false, "card_mismatch");
+		entry_free(me);
+		req_put(r, "reason", "card_mismatch");
+		return req_fail(r, -EACCES, "cette carte n'est pas celle de ce compte");
+	}
+	entry_free(me);
+	return 0;
+}
+
 static int card_mismatch(struct req *r, const char *user, const struct entry *e)
 {
 	audit_card(r, "auth", user ? user : entry_get(e, "uid"), false, "card_mismatch");
@@ -1107,15 +1181,23 @@ int card_auth(struct req *r)
 	if ((rc = card_see(r, "auth", user, &seen)) < 0)
 		return rc;
 	rc = card_owner(r, seen.fingerprint, &seen.subject, &e);
-	if (rc < 0 && rc != -ENOENT)
-		return store_refusal(r, rc);
+	if (rc < 0 && rc != -ENOENT) {
+		rc = store_refusal(r, rc);
+		goto out;
+	}
 	if (rc == 0 && !card_caller_may(r, user, e)) {
 		rc = card_mismatch(r, user, e);
 		goto out;
 	}
+	if (rc == -ENOENT && (rc = card_unmapped_may(r, user, &seen.subject)) < 0)
+		goto out;
+	/* The wrong PINs are audited under the card's account (the owner's
+	 * record), not only under the name the caller typed, if any. */
+	if (e)
+		snprintf(seen.owner, sizeof(seen.owner), "%s", entry_get(e, "uid") ?: "");
 	entry_free(e);
 	e = NULL;
-	if ((rc = card_prove_counted(r, "auth", user, &seen, &p)) < 0)
+	if ((rc = card_prove_counted(r, "auth", seen.owner[0] ? seen.owner : user, &seen, &p)) < 0)
 		goto out;
 	/* Mapped again from the proven certificate (the account may have changed meanwhile). */
 	rc = card_owner(r, p.fingerprint, &p.subject, &e);
@@ -1152,7 +1234,17 @@ int card_auth(struct req *r)
 			entry_get(e, "uid"), status ? status : "?");
 		goto out;
 	}
-	audit_card(r, "auth", entry_get(e, "uid"), true, p.fingerprint);
+	if (seen.prior > 0) {
+		/* Someone typed wrong PINs on this card since its last right PIN: the owner is told. */
+		char reason[FP_LEN + 64], n[24];
+
+		snprintf(reason, sizeof(reason), "%s after %lld wrong PIN(s)", p.fingerprint, seen.prior);
+		snprintf(n, sizeof(n), "%lld", seen.prior);
+		audit_card(r, "auth", entry_get(e, "uid"), true, reason);
+		req_put(r, "pin_failures", n);
+	} else {
+		audit_card(r, "auth", entry_get(e, "uid"), true, p.fingerprint);
+	}
 	req_put(r, "login", entry_get(e, "uid"));
 	req_put(r, "method", "cps");
 	req_put(r, "fingerprint", p.fingerprint);
@@ -1163,6 +1255,7 @@ int card_auth(struct req *r)
 out:
 	entry_free(e);
 	proof_clear(&p);
+	seen_clear(&seen);
 	return rc;
 }
 
@@ -1234,7 +1327,17 @@ int card_link(struct req *r)
 		return rc;
 	if (!login)
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
-	if ((rc = find_login(r, login, &e)) < 0)
+	rc = find_login(r, login, &e);
+	if (!r->admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->uid)))) {
+		/* To a user, someone else's account and an unknown one get one answer
+		 * (as for a login); only the audit log tells them apart. */
+		audit_card(r, "card_link", rc == 0 ? entry_get(e, "uid") : login, false,
+			rc == 0 ? "caller may only act for its own account" : "unknown account");
+		entry_free(e);
+		return req_fail(r, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
+			(unsigned)r->uid);
+	}
+	if (rc < 0)
 		return store_refusal(r, rc);
 	if (!strcmp(entry_get(e, "mmAccountType"), MM_TYPE_ORG) ||
 		!strcmp(entry_get(e, "mmStatus"), MM_STATUS_CLOSED)) {
@@ -1251,6 +1354,7 @@ int card_link(struct req *r)
 		rc = card_see(r, "card_link", entry_get(e, "uid"), &seen);
 		if (rc == 0)
 			rc = card_prove_counted(r, "card_link", entry_get(e, "uid"), &seen, &p);
+		seen_clear(&seen);
 	}
 	if (rc < 0)
 		goto out;

@@ -37,6 +37,7 @@ struct card_answer {
 	size_t cert_len;
 	unsigned char sig[1024];
 	size_t sig_len;
+	bool pin_tried; /* the helper gave the PIN to the card (C_Login) */
 };
 int card_answer_parse(const struct mm_msg *m, struct card_answer *ret) MM_WUR;
 void card_answer_clear(struct card_answer *a);

@@ -95,7 +95,7 @@ static int target(struct req *r, bool change, struct entry **ret)
 		if (validate_text(login, 254) < 0)
 			return req_fail_field(r, "login", "characters", "identifiant invalide");
 		rc = account_find(r, login, &e);
-		if (rc == 0 && !r->admin && !caller_owns(r, e)) {
+		if (account_hidden(r, rc, e)) {
 			entry_free(e);
 			/* Same answer as a missing account: no probing of other accounts. */
 			return req_fail(r, -ENOENT, "%s : compte introuvable", login);

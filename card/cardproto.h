@@ -11,8 +11,13 @@
  * MM_CARD_OP_SIGN: one request, one reply, then the helper exits.
  *   request: module, [token] (label or "pkcs11:token=...;serial=..." URI),
  *            [reader] (PC/SC reader name: presence checked first),
- *            cert_label, pin, challenge (hex, 16..128 bytes)
+ *            cert_label, [expect_cert] (hex DER: the PIN goes only to a card
+ *            holding this certificate, compared in the login session before
+ *            C_Login, else result "card_changed"), pin,
+ *            challenge (hex, 16..128 bytes)
  *   reply:   result, [tries] ("low" | "final"), [token] (label found),
+ *            [pin_tried] ("yes" once the PIN went to the card, whatever the
+ *            result: only a PIN the card never saw is a try given back),
  *            cert (hex DER), sig (hex) when result is "ok"
  * MM_CARD_OP_WATCH: reply "present" at once (or a failure result), then a
  *   second reply "removed" when the token goes away; the helper exits when
@@ -31,7 +36,7 @@
  *            result is "present"
  *
  * result: ok | present | removed | pin_incorrect | pin_locked | pin_invalid |
- *         no_card | no_reader | no_cert | no_key | module_error | bad_request
+ *         card_changed | no_card | no_reader | no_cert | no_key | module_error | bad_request
  */
 
 #define MM_CARD_OP_SIGN 0x0f01

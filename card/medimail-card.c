@@ -21,6 +21,9 @@
 
 static CK_FUNCTION_LIST_PTR p11;
 static void *module_handle;
+/* Set once the PIN went to the card: every later reply says so, whatever
+ * C_Login answers (a card pulled while it checks the PIN has counted it). */
+static bool pin_tried;
 
 struct token_spec {
 	char token[LABEL_MAX];
@@ -279,7 +282,8 @@ static int reply(int fd, uint16_t code, const char *result, const char *detail, 
 	m->status =
 		strcmp(result, "ok") && strcmp(result, "present") && strcmp(result, "removed") ? -EACCES : 0;
 	mm_msg_set_message(m, "%s", detail ? detail : "");
-	if ((r = mm_msg_add(m, "result", result)) == 0)
+	r = pin_tried ? mm_msg_add(m, "pin_tried", "yes") : 0;
+	if (r == 0 && (r = mm_msg_add(m, "result", result)) == 0)
 		r = mm_msg_send(fd, m, IO_TIMEOUT_MS);
 	mm_msg_free(m);
 	return r;
@@ -319,9 +323,11 @@ static int op_sign(int fd, const struct mm_msg *req)
 {
 	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
 	const char *label = mm_msg_get(req, "cert_label"), *pin = mm_msg_get(req, "pin");
-	const char *chal_hex = mm_msg_get(req, "challenge"), *why = NULL;
+	const char *chal_hex = mm_msg_get(req, "challenge"), *expect_hex = mm_msg_get(req, "expect_cert");
+	const char *why = NULL;
 	unsigned char chal[MM_CARD_CHALLENGE_MAX], id[256], *cert = NULL, sig[MM_CARD_SIG_MAX];
-	size_t chal_len = 0, id_len = 0, cert_len = 0;
+	unsigned char *expect = NULL;
+	size_t chal_len = 0, id_len = 0, cert_len = 0, expect_len = 0;
 	CK_ULONG sig_len = sizeof(sig);
 	struct token_spec spec;
 	CK_SLOT_ID slot;
@@ -338,15 +344,26 @@ static int op_sign(int fd, const struct mm_msg *req)
 		hex_decode(chal_hex, chal, sizeof(chal), &chal_len) < 0 || chal_len < MM_CARD_CHALLENGE_MIN ||
 		strlen(pin) > MM_CARD_PIN_MAX)
 		return reply(fd, MM_CARD_OP_SIGN, "bad_request", "invalid request", NULL);
+	if (expect_hex) {
+		if (!(expect = malloc(MM_CARD_CERT_MAX)) ||
+			hex_decode(expect_hex, expect, MM_CARD_CERT_MAX, &expect_len) < 0 || !expect_len) {
+			free(expect);
+			return reply(fd, MM_CARD_OP_SIGN, "bad_request", "invalid expect_cert", NULL);
+		}
+	}
 	if (spec.has_object)
 		label = spec.object;
 	if (reader && *reader) {
 		const char *st = reader_state(reader);
-		if (strcmp(st, "present"))
-			return reply(fd, MM_CARD_OP_SIGN, st, "PC/SC", NULL);
+		if (strcmp(st, "present")) {
+			r = reply(fd, MM_CARD_OP_SIGN, st, "PC/SC", NULL);
+			goto out;
+		}
 	}
-	if (module_load(module, &why) < 0)
-		return reply(fd, MM_CARD_OP_SIGN, "module_error", why, NULL);
+	if (module_load(module, &why) < 0) {
+		r = reply(fd, MM_CARD_OP_SIGN, "module_error", why, NULL);
+		goto out;
+	}
 	r = slot_find(&spec, &slot, &ti);
 	if (r < 0) {
 		r = reply(fd, MM_CARD_OP_SIGN, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
@@ -362,6 +379,36 @@ static int op_sign(int fd, const struct mm_msg *req)
 		r = reply(fd, MM_CARD_OP_SIGN, rv_result(rv), "C_OpenSession", NULL);
 		goto out;
 	}
+	/* The certificate is public: read in this session, before the PIN. A card
+	 * swapped since the daemon read it (and mapped it to an account) is not
+	 * the card this PIN was allowed for; a removal ends the session, so the
+	 * card that logs in below is the one compared here. */
+	{
+		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			{CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
+			{CKA_LABEL, (void *)label, strlen(label)}};
+		cert = malloc(MM_CARD_CERT_MAX);
+		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
+			get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0 ||
+			get_attr(sess, ocert, CKA_ID, id, sizeof(id), &id_len) < 0) {
+			r = reply(fd, MM_CARD_OP_SIGN, "no_cert", "certificate", NULL);
+			goto out;
+		}
+	}
+	if (expect && (expect_len != cert_len || memcmp(expect, cert, cert_len))) {
+		r = reply(fd, MM_CARD_OP_SIGN, "card_changed", "certificate", NULL);
+		goto out;
+	}
+	/* A length the token refuses never reaches the card. */
+	if (ti.ulMaxPinLen && ti.ulMaxPinLen != CK_UNAVAILABLE_INFORMATION &&
+		ti.ulMinPinLen <= ti.ulMaxPinLen &&
+		(strlen(pin) < ti.ulMinPinLen || strlen(pin) > ti.ulMaxPinLen)) {
+		r = reply(fd, MM_CARD_OP_SIGN, "pin_invalid", "PIN length", NULL);
+		goto out;
+	}
+	pin_tried = true;
 	rv = p11->C_Login(sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
 		const char *res = rv_result(rv);
@@ -378,20 +425,6 @@ static int op_sign(int fd, const struct mm_msg *req)
 		r = reply(fd, MM_CARD_OP_SIGN, res, "C_Login", m);
 		m = NULL;
 		goto out;
-	}
-	{
-		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
-		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			{CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
-			{CKA_LABEL, (void *)label, strlen(label)}};
-		cert = malloc(MM_CARD_CERT_MAX);
-		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
-			get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0 ||
-			get_attr(sess, ocert, CKA_ID, id, sizeof(id), &id_len) < 0) {
-			r = reply(fd, MM_CARD_OP_SIGN, "no_cert", "certificate", NULL);
-			goto out;
-		}
 	}
 	{
 		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -425,6 +458,7 @@ out:
 		p11->C_CloseSession(sess);
 	}
 	free(cert);
+	free(expect);
 	module_unload();
 	return r;
 }

@@ -230,7 +230,9 @@ enum mm_request {
 	 * only authenticate as itself.
 	 *   pin (secret), [user] (login or login e-mail: the card must map to it),
 	 *   [service], [rhost] (audit only, as for 0x02xx)
-	 *   -> login, method ("cps"), fingerprint, national_id
+	 *   -> login, method ("cps"), fingerprint, national_id, [pin_failures]
+	 *      (wrong PINs the daemons counted on this card since its last
+	 *      right PIN: for the owner to know someone tried)
 	 * Refusals carry "reason": pin_incorrect (field "tries": low|final when
 	 * the card says so), pin_locked, no_card, no_reader, no_cert, no_key,
 	 * expired, not_yet_valid, unknown_ca, revoked, invalid_cert,

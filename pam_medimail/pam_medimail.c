@@ -100,6 +100,7 @@ enum msg {
 	M_PIN_FINAL,
 	M_PIN_LOCKED,
 	M_PIN_TRIES,
+	M_PIN_FAILURES,
 	M_PIN_INVALID,
 	M_NO_CARD,
 	M_NO_READER,
@@ -218,6 +219,9 @@ static const char *const messages[M_COUNT][2] = {
 	[M_PIN_TRIES] =
 		{"Trop de codes PIN faux : carte CPS protégée, plus d'essai ici pour ne pas la bloquer.",
 			"Too many wrong PINs: no more tries here, so that the CPS card is not blocked."},
+	[M_PIN_FAILURES] = {"Attention : %s code(s) PIN faux saisi(s) sur votre carte CPS depuis sa dernière "
+			    "utilisation.",
+		"Warning: %s wrong PIN(s) were typed on your CPS card since it was last used."},
 	[M_PIN_INVALID] = {"Code PIN de longueur invalide.", "PIN of invalid length."},
 	[M_NO_CARD] = {"Aucune carte CPS dans le lecteur.", "No CPS card in the reader."},
 	[M_NO_READER] = {"Lecteur de carte introuvable.", "Card reader not found."},
@@ -960,6 +964,11 @@ static int card_login(pam_handle_t *pamh, const struct opts *o, const char *user
 	if (rep->status == 0) {
 		rc = mm_msg_get(rep, "login") ? auth_done(pamh, o, user, mm_msg_get(rep, "login"), "cps")
 					      : PAM_AUTH_ERR;
+		/* Someone else may have tried: the owner is told at once. */
+		if (rc == PAM_SUCCESS && mm_msg_get(rep, "pin_failures") &&
+			strspn(mm_msg_get(rep, "pin_failures"), "0123456789") ==
+				strlen(mm_msg_get(rep, "pin_failures")))
+			say(pamh, PAM_TEXT_INFO, T(o, M_PIN_FAILURES), mm_msg_get(rep, "pin_failures"));
 		goto out;
 	}
 	if (rep->status == -ENOENT && !strcmp(mm_msg_get(rep, "reason") ?: "", "link_required") &&

@@ -66,6 +66,9 @@ def pki(state):
     cards.make("forged", k2, c, PIN)
     k, c = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"), digital_signature=False)
     cards.make("nosig", k, c, PIN)
+    # A second card with the certificate of "good" (public) and a key and PIN of its own.
+    k2, _ = persons.issue(subj(RPPS_GOOD, "DONNAT-GADY", "ISABELLE"))
+    cards.make("clone", k2, cards.cert("good"), WRONG)
 
     ca_file = state / "cards" / "ca.pem"
     ca_file.write_bytes(root.pem() + persons.pem())
@@ -247,6 +250,22 @@ def test_other_uid_cannot_spend_victim_card_pin_tries(card_authd, accounts, inse
     assert own.returncode == 0 and own.json["fields"]["login"] == accounts["good"], own.stdout
 
 
+def test_other_uid_cannot_spend_the_pin_tries_of_a_card_of_no_account(card_authd, accounts, insert, state, slapd):
+    """A card that maps to no account yet (a professional about to link it) is
+    in the reader: another local user, whose own national id is not the card's,
+    or who has no account at all, could never link it nor log in with it, so
+    spends none of its tries. A user who may link it (no national id of its
+    own) still may try its PIN (the link ticket)."""
+    insert("unlinked")
+    unblock(state, slapd, "unlinked")
+    for uid in (uid_of(slapd, accounts["other"]), NOBODY):
+        r = card_auth(card_authd, WRONG, uid=uid)
+        assert r.returncode == 1 and r.json["fields"]["reason"] == "card_mismatch", r.stdout
+    assert card_tries(state, "unlinked") == 0 and pin_counts(slapd) == []
+    r = card_auth(card_authd, PIN, uid=uid_of(slapd, accounts["med"]))
+    assert r.json["fields"]["reason"] == "link_required" and r.json["fields"].get("link_ticket"), r.stdout
+
+
 @pytest.fixture
 def card_authd2(state, slapd, smtp, card_conf, card_authd):
     # A second daemon on the same directory (same hash key): the count is shared.
@@ -279,6 +298,180 @@ def test_wrong_pins_stop_before_the_token_locks(card_authd, card_authd2, account
     assert card_auth(card_authd2).returncode == 0 and pin_counts(slapd) == []
 
 
+class HelperHooks:
+    """The real medimail-card behind a wrapper that counts its runs (one per
+    helper process: the read, then the PIN step), runs what a test hooked to a
+    run number (a card swapped in the reader), can make every run wait a while
+    (requests in parallel all read before any PIN step) and runs one helper at a
+    time, as one card in one reader answers one command at a time."""
+
+    def __init__(self, root: "os.PathLike"):
+        from pathlib import Path
+        self.dir = Path(root)
+        self.dir.mkdir(exist_ok=True)
+        self.script = self.dir / "medimail-card-hooked"
+        d = self.dir
+        self.script.write_text(f"""#!/bin/sh
+n=$(flock {d}/runs.lock sh -c 'n=$(($(cat {d}/runs 2>/dev/null || echo 0) + 1)); echo $n > {d}/runs; echo $n')
+[ -f {d}/hook.$n ] && . {d}/hook.$n
+[ -f {d}/delay ] && sleep "$(cat {d}/delay)"
+exec flock {d}/card.lock {BUILD / 'card/medimail-card'}
+""")
+        self.script.chmod(0o755)
+
+    def reset(self, delay=None):
+        for f in self.dir.glob("hook.*"):
+            f.unlink()
+        (self.dir / "runs").unlink(missing_ok=True)
+        (self.dir / "delay").unlink(missing_ok=True)
+        if delay:
+            (self.dir / "delay").write_text(f"{delay}\n")
+
+    def swap_before_run(self, n, cards, out, into):
+        """Before helper run n: card out leaves the reader, card into comes in."""
+        d_out, u_out, _ = cards.cards[out]
+        d_in, u_in, _ = cards.cards[into]
+        (self.dir / f"hook.{n}").write_text(f"mv '{cards.live / u_out}' '{d_out}/'\nmv '{d_in / u_in}' '{cards.live}/'\n")
+
+
+@pytest.fixture(scope="module")
+def hooks(state):
+    return HelperHooks(state / "cards" / "hooks")
+
+
+@pytest.fixture(scope="module")
+def hooked_authd(state, slapd, smtp, card_conf, card_authd, hooks):
+    conf = card_conf.replace(f"card_helper = {BUILD / 'card/medimail-card'}", f"card_helper = {hooks.script}")
+    d = Daemon(state, slapd, smtp.port, name="authd-hooked", extra=conf).start()
+    yield d
+    d.stop()
+
+
+def test_card_swapped_between_the_read_and_the_pin_step_gets_no_pin(hooked_authd, hooks, accounts, insert,
+                                                                     state, slapd, pki):
+    """A local user (a MED account: no national id) shows a card of no account,
+    which it may link to its own (its PIN may be tried), then puts the victim's
+    card in the reader before the PIN step: that PIN must not reach a card the
+    caller was never cleared for."""
+    cards = pki[0]
+    unblock(state, slapd, "good")
+    unblock(state, slapd, "unlinked")
+    insert("unlinked")
+    hooks.reset()
+    hooks.swap_before_run(2, cards, "unlinked", "good")
+    try:
+        r = card_auth(hooked_authd, WRONG, uid=uid_of(slapd, accounts["med"]))
+        assert r.returncode == 1, r.stdout
+        assert r.json["fields"]["reason"] == "card_changed" and r.json["status"] == -11, r.stdout
+        assert card_tries(state, "good") == 0  # the victim's card never saw the PIN
+        assert card_tries(state, "unlinked") == 0
+        assert pin_counts(slapd) in ([], [0])  # no PIN was tried: the reserved try is given back
+        assert 'result="refused" reason="card_changed"' in hooked_authd.log_text()
+    finally:
+        hooks.reset()
+        cards.remove("good")
+
+
+@pytest.fixture
+def hooked_authd2(state, slapd, smtp, card_conf, hooked_authd, hooks):
+    conf = card_conf.replace(f"card_helper = {BUILD / 'card/medimail-card'}", f"card_helper = {hooks.script}")
+    d = Daemon(state, slapd, smtp.port, name="authd-hooked2", extra=conf).start()
+    yield d
+    d.stop()
+
+
+def expire_pin_counts(slapd):
+    """The daemons' counts lapse (card_pin_lockout went by)."""
+    for e in slapd.search(f"ou=sessions,{SUFFIX}", "(objectClass=mmCardPinCount)", "dn"):
+        ldif = f"dn: {e['dn']}\nchangetype: modify\nreplace: mmSessionExpires\nmmSessionExpires: 20200101000000Z\n"
+        subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif, text=True,
+                       check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("count", ["lapsed", "never_seen"])
+def test_parallel_wrong_pins_on_a_card_with_a_failure_cannot_block_it(hooked_authd, hooked_authd2, card_authd, hooks,
+                                                                       accounts, insert, state, slapd, count):
+    """The card counts one wrong PIN the daemons no longer count (their count
+    lapsed) or never saw (typed elsewhere). Two wrong PINs at once through two
+    daemons both read the card (not yet at its last try) before either tries:
+    together they must not spend the card's last try."""
+    import threading
+    insert("guard")
+    unblock(state, slapd, "guard")
+    if count == "lapsed":
+        assert card_auth(card_authd, WRONG).json["fields"]["reason"] == "pin_incorrect"
+        expire_pin_counts(slapd)
+    else:
+        (state / "cards" / "shim" / "CPS-guard.tries").write_text("1\n")
+    assert card_tries(state, "guard") == 1
+    hooks.reset(delay=1)
+    results = {}
+    try:
+        ts = [threading.Thread(target=lambda d=d: results.__setitem__(d.name, card_auth(d, WRONG)))
+              for d in (hooked_authd, hooked_authd2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        hooks.reset()
+    reasons = sorted(r.json["fields"]["reason"] for r in results.values())
+    assert card_tries(state, "guard") == 2, reasons  # the last try is still the owner's
+    assert reasons == ["pin_incorrect", "pin_tries"], reasons
+    unblock(state, slapd, "guard")
+
+
+def test_card_pulled_while_it_checks_a_wrong_pin_gets_no_try_back(card_authd, accounts, insert, state, slapd):
+    """Pulling the card while it checks a wrong PIN: the card has counted it, so
+    the daemons must not give that try back. With a module that tells none of
+    the PIN counter flags, their count is all that stops the third wrong PIN."""
+    insert("good")
+    unblock(state, slapd, "good")
+    shim = state / "cards" / "shim"
+    marks = [shim / "CPS-good.noflags", shim / "CPS-good.pull"]
+    for m in marks:
+        m.touch()
+    try:
+        reasons = [card_auth(card_authd, WRONG).json["fields"]["reason"] for _ in range(3)]
+    finally:
+        for m in marks:
+            m.unlink()
+    assert card_tries(state, "good") == 2, reasons  # not blocked
+    assert reasons == ["no_card", "no_card", "pin_tries"], reasons
+    unblock(state, slapd, "good")
+    assert card_auth(card_authd).returncode == 0
+
+
+def test_second_card_with_the_victims_certificate_cannot_clear_its_pin_count(card_authd, accounts, insert, state,
+                                                                            slapd, pki):
+    """Two cards, one certificate: between wrong PINs on the victim's card, a
+    card of the attacker's making holding the victim's (public) certificate
+    with the attacker's own key and PIN signs; the signature does not verify.
+    That must not clear the count of the victim's card, or it takes a third
+    wrong PIN (with a module that tells no PIN counter flags, that count is all
+    that stands before it)."""
+    cards = pki[0]
+    insert("good")
+    unblock(state, slapd, "good")
+    noflags = state / "cards" / "shim" / "CPS-good.noflags"
+    noflags.touch()
+    reasons = []
+    try:
+        for _ in range(3):
+            reasons.append(card_auth(card_authd, WRONG).json["fields"]["reason"])
+            cards.remove("good")
+            insert("clone")
+            reasons.append(card_auth(card_authd, WRONG).json["fields"]["reason"])  # the clone's own PIN
+            cards.remove("clone")
+            cards.insert("good")
+    finally:
+        noflags.unlink()
+    assert card_tries(state, "good") < 3, reasons  # not blocked
+    assert reasons == ["pin_incorrect", "bad_signature"] + ["pin_tries"] * 4, reasons
+    unblock(state, slapd, "good")
+    assert card_auth(card_authd).returncode == 0
+
+
 # ---------------------------------------------------------------- certificate checks
 
 @pytest.mark.parametrize("card,reason", [
@@ -295,8 +488,9 @@ def test_refused_cards(card_authd, accounts, insert, card, reason):
     assert r.returncode == 1, r.stdout
     assert r.json["fields"]["reason"] == reason and r.json["status"] == -13
     assert "login" not in r.json["fields"]
-    assert f'audit="auth" caller="uid=0" method="cps" service="-" remote="-" account="-" result="refused" reason="{reason}' \
-        in card_authd.log_text()
+    # Under the account the card claims (by the RPPS of its subject), though it is refused.
+    assert f'audit="auth" caller="uid=0" method="cps" service="-" remote="-" account="{accounts["good"]}" ' \
+        f'result="refused" reason="{reason}' in card_authd.log_text()
 
 
 def test_suspended_account_refused(card_authd, accounts, insert):
@@ -477,6 +671,28 @@ def test_pam_wrong_pin_tells_the_tries_left(card_authd, accounts, insert, card_p
     assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
 
 
+def test_wrong_pins_on_a_card_are_audited_to_its_owner_and_told_at_the_next_login(card_authd, accounts, insert,
+                                                                                  card_pam, state, slapd):
+    """Someone types wrong PINs on a professional's card (the count lapses, so
+    this can go on, a try or two at a time): each is audited under the card's
+    account even when no user was named, and the owner's next card login says
+    how many there were."""
+    from pamstack import pamclient
+    insert("good")
+    unblock(state, slapd, "good")
+    r = card_auth(card_authd, WRONG)  # no user named
+    assert r.json["fields"]["reason"] == "pin_incorrect", r.stdout
+    assert f'account="{accounts["good"]}" result="refused" reason="pin_incorrect"' in card_authd.log_text()
+    svc = card_pam["cps"]
+    r = pamclient(svc, accounts["good"], ["authenticate"], [(P_PIN, PIN)])
+    assert pam_result(r.output, "authenticate") == PAM_SUCCESS, r
+    assert "Attention : 1 code(s) PIN faux saisi(s) sur votre carte CPS depuis sa dernière utilisation." in r.output, r
+    assert f'account="{accounts["good"]}" result="ok" reason="sha256:' in card_authd.log_text()
+    assert "after 1 wrong PIN(s)" in card_authd.log_text()
+    ok = card_auth(card_authd)  # told once: the count went with the right PIN
+    assert ok.returncode == 0 and "pin_failures" not in ok.json["fields"], ok.stdout
+
+
 def test_pam_blocked_pin(card_authd, accounts, insert, card_pam, state):
     from pamstack import pamclient
     insert("block")
@@ -598,6 +814,34 @@ def test_card_link_needs_a_completed_login_and_the_ticket(card_authd, accounts, 
     assert r.status == -13
     assert card_authd.ctl("card", "unlink", login, pki[0].fingerprint("unlinked")).returncode == 0
     assert ticket not in card_authd.log_text() and txn not in card_authd.log_text()
+
+
+def call_as(uid, socket_path, code, **fields):
+    """One request on the daemon's socket from another local uid."""
+    import json
+    import sys
+    from pathlib import Path
+    code_s = ("import json, sys; sys.path.insert(0, %r); from mmwire import call; "
+              "r = call(%r, %d, **json.loads(sys.argv[1])); "
+              "print(json.dumps([r.status, r.message, r.fields]))") % (str(Path(__file__).parent), str(socket_path), code)
+    p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", code_s,
+                        json.dumps(fields)], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(p.stdout)
+
+
+def test_card_link_tells_another_uid_nothing_of_which_accounts_exist(card_authd, accounts, slapd):
+    """A local user sends the user's own link request (with made-up handles)
+    naming other logins: an unknown one, someone's login, someone's login
+    e-mail, a suspended account. All get one answer, as for a login."""
+    me = uid_of(slapd, accounts["other"])
+    answers = []
+    for login in ("personne.inconnue@example.org", accounts["good"], "isabelle.donnat@example.org",
+                  accounts["suspended"]):
+        status, message, _ = call_as(me, card_authd.socket, 0x0602, login=login, txn="0" * 64,
+                                     link_ticket="0" * 64)
+        answers.append((status, message.replace(login, "LOGIN")))
+    assert len(set(answers)) == 1, answers
+    assert answers[0][0] in (-2, -13), answers
 
 
 def test_card_present_query(card_authd, insert):

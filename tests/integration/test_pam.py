@@ -370,11 +370,11 @@ def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, 
     org, _ = register_org(authd, smtp, login, "Pharmacie Suspension")
     uid = uid_of(slapd, login)
     handle = session_env(pamclient(svc, login, ["open_session"], []).output)["MEDIMAIL_SESSION"]
-    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
-    pamd.ctl("switch", login, "--session", handle, uid=uid, check=0)
+    pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0)
+    pamd.ctl("switch", login, "--session-stdin", input=handle + "\n", uid=uid, check=0)
     assert authd.ctl("suspend", login, "--reason", "départ").returncode == 0
     for target in (org, login):
-        r = pamd.ctl("switch", target, "--session", handle, uid=uid, check=1)
+        r = pamd.ctl("switch", target, "--session-stdin", input=handle + "\n", uid=uid, check=1)
         assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
     r = pamd.ctl("default", org, uid=uid, check=1)
     assert r.json["status"] == -1 and r.json["fields"]["reason"] == "suspended", r.stdout
@@ -386,10 +386,29 @@ def test_suspended_member_session_can_no_longer_switch(svc, authd, smtp, slapd, 
                      pamd.log_text())
     # Reactivated: the same session switches again; closing always works.
     assert authd.ctl("reactivate", login).returncode == 0
-    pamd.ctl("switch", org, "--session", handle, uid=uid, check=0)
+    pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0)
     assert authd.ctl("suspend", login).returncode == 0
     r = mmwire.call(pamd.socket, mmwire.SESSION_CLOSE, session=handle)
     assert r.status == 0, r
+
+
+def test_org_suspended_while_a_session_is_switched_to_it_is_refused_at_next_use(svc, authd, smtp, slapd, pamd):
+    """A member's session is switched to its ORG (the ORG is also its default),
+    then the ORG is suspended: switching to it again is refused, and the next
+    session opens on the individual account, not on the suspended ORG."""
+    login, _ = register_med(authd, smtp)
+    org, _ = register_org(authd, smtp, login, "Pharmacie Suspendue")
+    uid = uid_of(slapd, login)
+    handle = session_env(pamclient(svc, login, ["open_session"], []).output)["MEDIMAIL_SESSION"]
+    pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=0)
+    pamd.ctl("default", org, uid=uid, check=0)
+    assert authd.ctl("suspend", org, "--reason", "fermeture").returncode == 0
+    r = pamd.ctl("switch", org, "--session-stdin", input=handle + "\n", uid=uid, check=1)
+    assert "ne fait pas partie de vos comptes" in r.json["message"], r.stdout
+    assert pamd.ctl("switch", login, "--session-stdin", input=handle + "\n", uid=uid, check=0)
+    env = session_env(pamclient(svc, login, ["open_session"], []).output)
+    assert env["MEDIMAIL_ACCOUNT"] == login, env
+    assert [x["login"] for x in pamd.ctl("accounts", uid=uid, check=0).json["records"]] == [login]
 
 
 RAW_AS_USER = """

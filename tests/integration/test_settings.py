@@ -671,6 +671,56 @@ def test_unknown_fields_and_other_accounts_refused(authd, slapd, people):
     refused(authd.ctl("notify", "show"), "login", "required")
 
 
+def timed_as(uid, socket_path, code, rounds, unknown, other):
+    """The same request naming an unknown account and another one, in turns,
+    from another local uid: the median of the per-turn differences of their
+    answer times (other - unknown) and of the unknown one's, in microseconds
+    (turns side by side share the machine's load); and each last answer."""
+    import json
+    import sys
+    from pathlib import Path
+    code_s = ("import json, sys, time, statistics; sys.path.insert(0, %r); from mmwire import call\n"
+              "u, o = json.loads(sys.argv[1]); d = []; tu = []; a = {}\n"
+              "def once(f):\n"
+              "    t0 = time.perf_counter(); r = call(%r, %d, **f); return time.perf_counter() - t0, r\n"
+              "for i in range(%d):\n"
+              "    x, ru = once(u); y, ro = once(o)\n"
+              "    if i %% 2: y, ro = once(o); x, ru = once(u)\n"
+              "    d.append(y - x); tu.append(x)\n"
+              "a = {'unknown': [ru.status, ru.message], 'other': [ro.status, ro.message]}\n"
+              "print(json.dumps([statistics.median(d) * 1e6, statistics.median(tu) * 1e6, a]))"
+              ) % (str(Path(__file__).parent), str(socket_path), code, rounds)
+    p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", code_s,
+                        json.dumps([unknown, other])], capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("code,field,extra", [
+    (0x0104, "login", {}),                                  # account show
+    (0x0701, "login", {}),                                  # profile (settings)
+    (0x010c, "login", {}),                                  # CGU acceptance
+    (0x010a, "org", {"member": "sonia.secr@example.org"}),  # ORG member add
+])
+def test_unknown_account_is_not_answered_faster_than_someone_elses(authd, people, code, field, extra):
+    """These requests answer an unknown login and someone else's in the same
+    words; the time they take must not tell them apart either (one directory
+    search more for one of them is some 30 % of the answer time)."""
+    col = people["col"]
+    other = people["org"]["mail"] if field == "org" else people["doc"]["mail"]
+    seen = []
+    for _ in range(3):  # a busy machine may blur one measure; a real difference shows in each
+        diff, base, answers = timed_as(col["uid"], authd.socket, code, 100, {field: "personne.inconnue@example.org",
+                                                                            **extra}, {field: other, **extra})
+        assert answers["unknown"][0] == answers["other"][0] < 0, answers
+        assert answers["unknown"][1].replace("personne.inconnue@example.org", "X") == \
+            answers["other"][1].replace(other, "X"), answers
+        seen.append((round(diff), round(base)))
+        if abs(diff) < 0.2 * base:
+            break
+    else:
+        raise AssertionError(f"answer time tells the accounts apart: (median difference, median time) us {seen}")
+
+
 def test_suspended_member_cannot_manage_org(authd, smtp, slapd):
     """A suspended connection account keeps no hold on its ORG (members, settings,
     delegations) nor on its own settings; reactivated, it manages them again."""

@@ -13,6 +13,12 @@
  * CKF_USER_PIN_COUNT_LOW, after two CKF_USER_PIN_FINAL_TRY, after three
  * CKF_USER_PIN_LOCKED and C_Login answers CKR_PIN_LOCKED even to the right
  * PIN, as a CPS card does until it is unblocked with its PUK.
+ *
+ * Two more files in that directory model other cards and readers:
+ * <label>.noflags: the module reports none of the PIN counter flags (only the
+ * lock), as many do; <label>.pull: the card leaves the reader while it checks
+ * the PIN: the try is counted (a card counts before it compares, so that
+ * tearing does not save a try) and C_Login answers CKR_DEVICE_REMOVED.
  */
 
 #define MAX_TRIES 3
@@ -21,7 +27,7 @@ static CK_FUNCTION_LIST real_copy, shim;
 static CK_FUNCTION_LIST_PTR real;
 static CK_SLOT_ID session_slot[4096];
 
-static void state_path(CK_SLOT_ID slot, char *out, size_t outsz)
+static void state_path_of(CK_SLOT_ID slot, const char *suffix, char *out, size_t outsz)
 {
 	CK_TOKEN_INFO ti;
 	const char *dir = getenv("MM_SHIM_STATE");
@@ -39,7 +45,24 @@ static void state_path(CK_SLOT_ID slot, char *out, size_t outsz)
 	for (char *p = label; *p; p++)
 		if (*p == '/')
 			*p = '_';
-	snprintf(out, outsz, "%s/%s.tries", dir, label);
+	snprintf(out, outsz, "%s/%s.%s", dir, label, suffix);
+}
+
+static void state_path(CK_SLOT_ID slot, char *out, size_t outsz)
+{
+	state_path_of(slot, "tries", out, outsz);
+}
+
+static int marked(CK_SLOT_ID slot, const char *suffix)
+{
+	char path[512];
+	FILE *f;
+
+	state_path_of(slot, suffix, path, sizeof(path));
+	if (!path[0] || !(f = fopen(path, "r")))
+		return 0;
+	fclose(f);
+	return 1;
 }
 
 static int failures(CK_SLOT_ID slot)
@@ -80,6 +103,8 @@ static CK_RV shim_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 	info->flags &= ~(CK_FLAGS)(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED);
 	if (n >= MAX_TRIES)
 		info->flags |= CKF_USER_PIN_LOCKED;
+	else if (marked(slot, "noflags"))
+		;
 	else if (n == MAX_TRIES - 1)
 		info->flags |= CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY;
 	else if (n > 0)
@@ -112,6 +137,11 @@ static CK_RV shim_Login(CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
 		set_failures(slot, n + 1);
 	else if (rv == CKR_OK && n)
 		set_failures(slot, 0);
+	if (marked(slot, "pull")) {
+		if (rv == CKR_OK)
+			real->C_Logout(s);
+		return CKR_DEVICE_REMOVED;
+	}
 	return rv;
 }
 
