@@ -857,7 +857,7 @@ static int pin_try_reserve(struct req *r, const char *event, const char *account
 
 	if ((rc = pin_count_dn(r, seen, &dn)) < 0)
 		return rc;
-	rc = store_read(r->store, dn, attrs, &e);
+	rc = store_read(store_counters(r->store), dn, attrs, &e);
 	if (rc == 0 && entry_get(e, "mmSessionExpires") &&
 		store_parse_time(entry_get(e, "mmSessionExpires")) <= login_now()) {
 		struct mods m;
@@ -870,13 +870,13 @@ static int pin_try_reserve(struct req *r, const char *event, const char *account
 		mods_add(&m, LDAP_MOD_DELETE, "mmSessionExpires", entry_get(e, "mmSessionExpires"));
 		mods_add(&m, LDAP_MOD_ADD, "mmSessionExpires", expires);
 		mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
-		rc = store_modify(r->store, dn, &m);
+		rc = store_modify(store_counters(r->store), dn, &m);
 		mods_free(&m);
 		if (rc < 0 && rc != -ESTALE && rc != -ENOENT) /* else reset or cleared meanwhile */
 			log_msg(LOG_WARNING, "lapsed PIN count not reset: %s", strerror(-rc));
 	}
 	entry_free(e);
-	rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
+	rc = store_increment(store_counters(r->store), dn, "mmFailCount", 1, &n);
 	if (rc == -ENOENT) {
 		struct mods m;
 
@@ -890,17 +890,18 @@ static int pin_try_reserve(struct req *r, const char *event, const char *account
 		mods_add(&m, LDAP_MOD_ADD, "mmSessionExpires", expires);
 		mods_add(&m, LDAP_MOD_ADD, "mmFailCount", "1");
 		mods_add(&m, LDAP_MOD_ADD, "description", "card-pin");
-		rc = store_add(r->store, dn, &m);
+		rc = store_add(store_counters(r->store), dn, &m);
 		mods_free(&m);
 		n = 1;
 		if (rc == -EEXIST) /* created meanwhile by another request */
-			rc = store_increment(r->store, dn, "mmFailCount", 1, &n);
+			rc = store_increment(store_counters(r->store), dn, "mmFailCount", 1, &n);
 	}
 	/* The card has counted wrong PINs this count did not see (made before it
 	 * lapsed, or elsewhere): the first try it knows of is its last here, so
 	 * that requests reading the card at the same time cannot each spend one. */
 	if (rc == 0 && n == 1 && !strcmp(seen->tries, "low") && r->cfg->card_pin_tries > 1)
-		rc = store_increment(r->store, dn, "mmFailCount", (long long)r->cfg->card_pin_tries - 1, &n);
+		rc = store_increment(store_counters(r->store), dn, "mmFailCount",
+			(long long)r->cfg->card_pin_tries - 1, &n);
 	if (rc < 0) {
 		rc = store_refusal(r, rc);
 		goto out;
@@ -939,9 +940,9 @@ static void pin_try_settle(struct req *r, const struct card_seen *seen, int rc, 
 	 * certificate did not verify may be any card showing this certificate
 	 * (it is public), and its PIN says nothing of the card the count is for. */
 	if (rc == 0)
-		e = store_delete(r->store, dn);
+		e = store_delete(store_counters(r->store), dn);
 	else if (!tried)
-		e = store_increment(r->store, dn, "mmFailCount", -1, &n);
+		e = store_increment(store_counters(r->store), dn, "mmFailCount", -1, &n);
 	if (e < 0 && e != -ENOENT)
 		log_msg(LOG_WARNING, "card PIN count not updated: %s", strerror(-e));
 	free(dn);
