@@ -1170,6 +1170,15 @@ out:
 
 /* ------------------------------------------------------------ slapd's lockout policy */
 
+/* The daemon's lockout rules in ppolicy's words. */
+static void policy_values(const struct mm_config *c, struct mods *m, int op)
+{
+	mods_add(m, op, "pwdLockout", c->lockout_threshold ? "TRUE" : "FALSE");
+	mods_addf(m, op, "pwdMaxFailure", "%u", c->lockout_threshold);
+	mods_addf(m, op, "pwdLockoutDuration", "%u", c->lockout_duration);
+	mods_addf(m, op, "pwdFailureCountInterval", "%u", c->lockout_duration);
+}
+
 /* Adds ou=policies and the policy entry (on a directory loaded before its
  * suffix existed, the loader could not). */
 static int policy_create(const struct mm_config *c, struct store *s, const char *dn)
@@ -1193,10 +1202,7 @@ static int policy_create(const struct mm_config *c, struct store *s, const char 
 	mods_add(&m, LDAP_MOD_ADD, "objectClass", "pwdPolicy");
 	mods_add(&m, LDAP_MOD_ADD, "cn", "lockout");
 	mods_add(&m, LDAP_MOD_ADD, "pwdAttribute", "userPassword");
-	mods_add(&m, LDAP_MOD_ADD, "pwdLockout", c->lockout_threshold ? "TRUE" : "FALSE");
-	mods_addf(&m, LDAP_MOD_ADD, "pwdMaxFailure", "%u", c->lockout_threshold);
-	mods_addf(&m, LDAP_MOD_ADD, "pwdLockoutDuration", "%u", c->lockout_duration);
-	mods_addf(&m, LDAP_MOD_ADD, "pwdFailureCountInterval", "%u", c->lockout_duration);
+	policy_values(c, &m, LDAP_MOD_ADD);
 	rc = store_add(s, dn, &m);
 	mods_free(&m);
 	return rc == -EEXIST ? 0 : rc;
@@ -1214,10 +1220,7 @@ int login_policy_sync(const struct mm_config *c, struct store *s)
 	if (asprintf(&dn, "cn=lockout,ou=policies,%s", c->ldap_base) < 0)
 		return -ENOMEM;
 	mods_init(&m);
-	mods_add(&m, LDAP_MOD_REPLACE, "pwdLockout", c->lockout_threshold ? "TRUE" : "FALSE");
-	mods_addf(&m, LDAP_MOD_REPLACE, "pwdMaxFailure", "%u", c->lockout_threshold);
-	mods_addf(&m, LDAP_MOD_REPLACE, "pwdLockoutDuration", "%u", c->lockout_duration);
-	mods_addf(&m, LDAP_MOD_REPLACE, "pwdFailureCountInterval", "%u", c->lockout_duration);
+	policy_values(c, &m, LDAP_MOD_REPLACE);
 	rc = store_modify(s, dn, &m);
 	mods_free(&m);
 	if (rc == -ENOENT)

@@ -305,3 +305,23 @@ def test_offline_login_refuses_admin_group_callers(state, slapd, smtp, authd, of
         assert offline_try(off, login, PW).status == 0  # root still logs in offline
     finally:
         off.stop()
+
+
+def test_daemon_restores_a_missing_bind_lockout_policy(state, slapd, smtp):
+    """Without cn=lockout,ou=policies (the schema was loaded before the suffix existed, or the
+    entry was removed), ppolicy would count failed binds under no rule: the daemon adds it back at
+    its start, with its own threshold (the suite's, so that the shared slapd is left as it was)."""
+    dn = f"cn=lockout,ou=policies,{SUFFIX}"
+    attrs = ("pwdMaxFailure", "pwdLockoutDuration", "pwdLockout")
+    before = slapd.search(dn, "(objectClass=pwdPolicy)", *attrs)
+    assert len(before) == 1, before
+    subprocess.run(["ldapdelete", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url, dn], check=True)
+    assert slapd.search(dn, "(objectClass=*)") == []
+    conf = (f"lockout_threshold = {before[0]['pwdMaxFailure'][0]}\n"
+            f"lockout_duration = {before[0]['pwdLockoutDuration'][0]}\n")
+    d = Daemon(state, slapd, smtp.port, name="policyd", extra=conf).start()
+    try:
+        after = slapd.search(dn, "(objectClass=pwdPolicy)", *attrs)
+        assert [{k: x[k] for k in attrs} for x in after] == [{k: before[0][k] for k in attrs}], after
+    finally:
+        d.stop()
