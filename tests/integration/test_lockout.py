@@ -184,6 +184,18 @@ def test_bind_failures_spend_the_login_budget(ld, authd, smtp, slapd):
     assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
 
 
+def test_login_failures_spend_the_bind_budget(ld, authd, smtp, slapd):
+    """The reverse: threshold-1 wrong logins leave one guess, by a bind too, not a fresh threshold
+    of bind guesses (ppolicy counts only pwdFailureTime, not the daemon's mmFailCount)."""
+    login, _ = register_med(authd, smtp)
+    for _ in range(THRESHOLD - 1):
+        assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG).status == EACCES
+    assert bind(slapd, login, WRONG) == 49
+    # the budget is spent: the right password neither binds nor logs in
+    assert bind(slapd, login, PW) == 49
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+
+
 # ---------------------------------------------------------------- offline login
 
 def offline_conf(odir, extra=""):
