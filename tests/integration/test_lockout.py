@@ -51,17 +51,16 @@ def audit_count(daemon, event, login, reason_re):
                           daemon.log_text()))
 
 
-def interactive_hash(slapd, login, password=PW):
+def interactive_hash(slapd, login, password=PW, cost="interactive"):
     """Gives the account a verifier of libsodium's interactive cost (64 MiB): the argon2 queue of a
     real deployment, where every waiting guess had read the failure count before its turn."""
     lib = ctypes.CDLL(ctypes.util.find_library("sodium"))
     assert lib.sodium_init() >= 0
-    lib.crypto_pwhash_opslimit_interactive.restype = ctypes.c_size_t
-    lib.crypto_pwhash_memlimit_interactive.restype = ctypes.c_size_t
+    ops, mem = getattr(lib, f"crypto_pwhash_opslimit_{cost}"), getattr(lib, f"crypto_pwhash_memlimit_{cost}")
+    ops.restype = mem.restype = ctypes.c_size_t
     out, pw = ctypes.create_string_buffer(128), password.encode()
-    assert lib.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)),
-                                 ctypes.c_ulonglong(lib.crypto_pwhash_opslimit_interactive()),
-                                 ctypes.c_size_t(lib.crypto_pwhash_memlimit_interactive())) == 0
+    assert lib.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)), ctypes.c_ulonglong(ops()),
+                                 ctypes.c_size_t(mem())) == 0
     ldap_modify(slapd, f"dn: uid={login},ou=people,{SUFFIX}\nchangetype: modify\nreplace: userPassword\n"
                        f"userPassword: {{ARGON2}}{out.value.decode()}\n")
 
@@ -129,6 +128,35 @@ def test_parallel_org_member_proofs_verify_at_most_threshold(ld, authd, smtp, sl
     assert 1 <= verified <= THRESHOLD
     # the proof obeys the lock it earned, and so does the login
     assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=member, password=PW).status == ENOLCK
+
+
+def fail_count(slapd, login):
+    e = slapd.search(f"uid={login},ou=people,{SUFFIX}", "(objectClass=*)", "mmFailCount", scope="base")
+    return int(e[0].get("mmFailCount", ["0"])[0])
+
+
+def test_right_password_does_not_forgive_guesses_reserved_while_it_is_checked(ld, authd, smtp, slapd):
+    """A right password is being verified (its attempt reserved); guesses reserved meanwhile must
+    stay counted: resetting the count to 0 gave them back, and the guessing went on at full speed."""
+    login, _ = register_med(authd, smtp)
+    interactive_hash(slapd, login, cost="moderate")  # a verification long enough to guess in
+    with concurrent.futures.ThreadPoolExecutor(max_workers=THRESHOLD) as ex:
+        right = ex.submit(mmwire.call, ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        deadline = time.monotonic() + 30
+        while fail_count(slapd, login) < 1:  # the right password's attempt is reserved
+            assert time.monotonic() < deadline and not right.done()
+        wrong = [ex.submit(mmwire.call, ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG)
+                 for _ in range(THRESHOLD - 2)]
+        while fail_count(slapd, login) < THRESHOLD - 1:  # ... and so are the guesses
+            assert time.monotonic() < deadline
+        assert not right.done(), "the right password was verified before the guesses were reserved"
+        assert right.result().status == 0
+        assert [w.result().status for w in wrong] == [EACCES] * (THRESHOLD - 2)
+    # only the right password's own attempt (and what came before it) is forgiven
+    assert fail_count(slapd, login) == THRESHOLD - 2
+    for _ in range(2):
+        mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG)
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
 
 
 def test_unreachable_lockout_provider_still_counts_on_the_local_one(state, slapd, smtp, authd):
