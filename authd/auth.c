@@ -511,20 +511,37 @@ static int attempt_failed(struct req *r, const struct entry *e, long long n, lon
 	return 0;
 }
 
-/* A right password: the failures are forgiven, the attempt given back. */
-static int failures_reset(struct req *r, const struct entry *e)
+/* A right password, attempt n: the failures are forgiven, the attempt
+ * given back. Only the attempts reserved up to this one: a guess reserved
+ * while this password was verified (in flight, or failed) stays counted;
+ * setting the count to 0 would give it back too. A count that fell under n
+ * meanwhile (a lock zeroed it) is left as it is. */
+static int failures_reset(struct req *r, const struct entry *e, long long n)
 {
+	struct store *c = store_counters(r->store);
+	char filter[48];
+	long long left;
 	struct mods m;
-	int rc;
+	int rc = 0;
 
+	if (n > 0) {
+		snprintf(filter, sizeof(filter), "(mmFailCount>=%lld)", n);
+		rc = store_increment_if(c, e->dn, "mmFailCount", -n, filter, &left);
+		if ((rc == -EHOSTDOWN || rc == -ENOENT) && c != r->store)
+			rc = store_increment_if(r->store, e->dn, "mmFailCount", -n, filter, &left);
+		if (rc == -ECANCELED || rc == -ESTALE)
+			rc = 0;
+		if (rc < 0)
+			return rc;
+	}
 	mods_init(&m);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
 	if (entry_get(e, "mmLockedUntil"))
 		mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", NULL);
 	if (entry_get(e, "pwdAccountLockedTime") &&
 		strcmp(entry_get(e, "pwdAccountLockedTime"), PPOLICY_LOCKED_FOREVER))
 		mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", NULL);
-	rc = counters_modify(r, e->dn, &m);
+	if (m.n)
+		rc = counters_modify(r, e->dn, &m);
 	mods_free(&m);
 	return rc;
 }
@@ -566,7 +583,7 @@ int login_password_check(struct req *r, const char *event, const struct entry *e
 	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0) {
 		/* Given back at once: what follows (an inactive account, a new
 		 * password refused by the rules) is no guess. */
-		if ((rc = failures_reset(r, e)) < 0) {
+		if ((rc = failures_reset(r, e, n)) < 0) {
 			login_audit(r, event, "password", entry_get(e, "uid"), false,
 				"right password; failures not reset");
 			return store_fail(r, rc, "authentification");
