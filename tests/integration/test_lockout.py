@@ -112,6 +112,30 @@ def test_parallel_wrong_codes_compare_at_most_otp_max_tries(ld, authd, smtp, cod
     assert r.status == ESTALE, r
 
 
+def test_new_codes_do_not_give_back_the_tries_of_the_old_ones(ld, authd, smtp, codes):
+    """Someone who has the password asks for a new code whenever the tries of one are spent: each
+    code gave otp_max_tries again, guesses without end on a 6-digit code (10 a minute at the
+    default resend interval). The tries are the account's until a login, not the code's."""
+    login, mail = register_med(authd, smtp)
+    for _ in range(4):
+        t = mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        assert t.status == 0, t
+        before = codes.count(mail)
+        s = mmwire.call(ld.socket, mmwire.OTP_SEND, user=login, txn=t.get("txn"))
+        if s.status != 0:
+            assert s.status == ENOLCK, s
+            break
+        code = codes.wait_new(mail, before)
+        for i in range(5):
+            v = mmwire.call(ld.socket, mmwire.OTP_VERIFY, user=login, txn=t.get("txn"),
+                            code=f"{(int(code) + 1 + i) % 1000000:06d}")
+            assert v.status in (EACCES, ESTALE), v
+            if v.status == ESTALE:
+                break
+    compared = audit_count(ld, "otp-verify", login, "wrong code")
+    assert 1 <= compared <= 5, f"{compared} wrong codes compared, otp_max_tries 5"
+
+
 def test_parallel_org_member_proofs_verify_at_most_threshold(ld, authd, smtp, slapd):
     """50 ORG registrations at once by a local user, each guessing the member's password."""
     member, _ = register_med(authd, smtp)
