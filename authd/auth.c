@@ -825,7 +825,8 @@ int auth_otp_send(struct req *r)
 		num[16];
 	char *body = NULL;
 	const char *reason;
-	long long t = login_now(), last;
+	long long t = login_now(), last, carried = 0;
+	char tries_s[24];
 	struct mods m;
 	int rc;
 
@@ -860,6 +861,28 @@ int auth_otp_send(struct req *r)
 			rc = req_fail(r, -EAGAIN, "un nouveau code pourra être envoyé dans %s s", num);
 		goto out;
 	}
+	/* The tries are the account's, not the code's: a new code within
+	 * lockout_duration of the last one keeps the wrong tries made so far
+	 * (a successful login clears them), else whoever has the password
+	 * would get otp_max_tries again at each resend, without end. */
+	if (last > 0 && t >= last && t - last < (long long)r->cfg->lockout_duration) {
+		const char *tries = entry_get(e, "mmOtpTries");
+
+		carried = tries ? atoll(tries) : 0;
+		if (carried < 0)
+			carried = 0;
+	}
+	if (carried >= (long long)r->cfg->otp_max_tries) {
+		snprintf(num, sizeof(num), "%lld", last + (long long)r->cfg->lockout_duration);
+		req_put(r, "locked_until", num);
+		snprintf(num, sizeof(num), "%lld", last + (long long)r->cfg->lockout_duration - t);
+		req_put(r, "retry_after", num);
+		login_audit(r, "otp-send", "otp", entry_get(e, "uid"), false, "code tries spent");
+		rc = req_fail(
+			r, -ENOLCK, "trop de codes faux : un nouveau code pourra être envoyé dans %s s", num);
+		goto out;
+	}
+	snprintf(tries_s, sizeof(tries_s), "%lld", carried);
 	secret_code(code, sizeof(code), OTP_DIGITS);
 	snprintf(ctx, sizeof(ctx), "otp:%s", e->dn);
 	if ((rc = secret_keyed_hash(ctx, code, hash)) < 0)
@@ -869,7 +892,7 @@ int auth_otp_send(struct req *r)
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpHash", hash);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpExpires", expires);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpTries", "0");
+	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpTries", tries_s);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpSentAt", sent);
 	rc = store_modify(r->store, e->dn, &m);
 	mods_free(&m);
@@ -1044,6 +1067,7 @@ int auth_otp_verify(struct req *r)
 		store_time(login_now(), stamp);
 		mods_init(&m);
 		mods_add(&m, LDAP_MOD_REPLACE, "mmLastLogin", stamp);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmOtpTries", "0"); /* the next code starts afresh */
 		if (store_modify(r->store, e->dn, &m) < 0)
 			log_msg(LOG_WARNING, "%s: last login time not recorded", entry_get(e, "uid"));
 		mods_free(&m);
