@@ -308,6 +308,45 @@ def test_offline_failures_survive_a_daemon_restart(state, slapd, smtp, authd, of
         off.stop()
 
 
+def offline_fails(odir):
+    """The offline failure count of the one account of odir."""
+    files = list(Path(odir).glob("*.fails"))
+    if not files:
+        return 0
+    assert len(files) == 1, files
+    m = re.match(r"fails=(\d+) ", files[0].read_text())
+    return int(m.group(1)) if m else 0
+
+
+def test_offline_right_password_does_not_forgive_guesses_reserved_while_it_is_checked(
+        state, slapd, smtp, authd, offline_accounts):
+    """Offline (sshd, login: root callers in parallel), the same: a right password being verified
+    must not give back the guesses reserved meanwhile by writing fails=0."""
+    login, mail = register_med(authd, smtp)
+    interactive_hash(slapd, login, cost="moderate")  # the verifier kept offline is this one
+    odir = offline_accounts([(login, mail)])
+    off = Daemon(state, no_directory(state, slapd), smtp.port, name="offline-race", extra=offline_conf(odir))
+    off.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=THRESHOLD) as ex:
+            right = ex.submit(offline_try, off, login, PW)
+            deadline = time.monotonic() + 30
+            while offline_fails(odir) < 1:
+                assert time.monotonic() < deadline and not right.done()
+            wrong = [ex.submit(offline_try, off, login, WRONG) for _ in range(THRESHOLD - 2)]
+            while offline_fails(odir) < THRESHOLD - 1:
+                assert time.monotonic() < deadline
+            assert not right.done(), "the right password was verified before the guesses were reserved"
+            assert right.result().status == 0
+            assert [w.result().status for w in wrong] == [EACCES] * (THRESHOLD - 2)
+        assert offline_fails(odir) == THRESHOLD - 2
+        for _ in range(2):
+            offline_try(off, login, WRONG)
+        assert offline_try(off, login, PW).status == ENOLCK
+    finally:
+        off.stop()
+
+
 def _fnv1a_slot(login):
     # the slot of the former in-memory table: fnv1a("offline", login) % 256
     h = 1469598103934665603
