@@ -642,6 +642,7 @@ static int auth_password_offline(struct req *r, const char *password)
 	const char *user = login_field(r, "user");
 	char num[24];
 	long long until;
+	unsigned n;
 	int rc;
 
 	if (!user || offline_load(r->cfg, user, &rec) < 0) {
@@ -657,7 +658,7 @@ static int auth_password_offline(struct req *r, const char *password)
 		return req_fail(r, -EHOSTDOWN, "annuaire indisponible");
 	}
 	/* Reserved before the password is verified, in a file that outlives the daemon. */
-	rc = offline_attempt_reserve(r->cfg, rec.login, &until);
+	rc = offline_attempt_reserve(r->cfg, rec.login, &until, &n);
 	if (rc == -ENOLCK) {
 		fail_delay(r);
 		login_audit(r, "auth", "offline", rec.login, false, "account locked (offline)");
@@ -680,7 +681,7 @@ static int auth_password_offline(struct req *r, const char *password)
 			   : req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 		goto out;
 	}
-	if ((rc = offline_attempt_reset(r->cfg, rec.login)) < 0)
+	if ((rc = offline_attempt_reset(r->cfg, rec.login, n)) < 0)
 		log_msg(LOG_WARNING, "%s: offline failures not reset: %s", rec.login, strerror(-rc));
 	login_audit(r, "auth", "offline", rec.login, true,
 		"offline login: password checked locally, no one-time code");
