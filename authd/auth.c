@@ -511,20 +511,37 @@ static int attempt_failed(struct req *r, const struct entry *e, long long n, lon
 	return 0;
 }
 
-/* A right password: the failures are forgiven, the attempt given back. */
-static int failures_reset(struct req *r, const struct entry *e)
+/* A right password, attempt n: the failures are forgiven, the attempt
+ * given back. Only the attempts reserved up to this one: a guess reserved
+ * while this password was verified (in flight, or failed) stays counted;
+ * setting the count to 0 would give it back too. A count that fell under n
+ * meanwhile (a lock zeroed it) is left as it is. */
+static int failures_reset(struct req *r, const struct entry *e, long long n)
 {
+	struct store *c = store_counters(r->store);
+	char filter[48];
+	long long left;
 	struct mods m;
-	int rc;
+	int rc = 0;
 
+	if (n > 0) {
+		snprintf(filter, sizeof(filter), "(mmFailCount>=%lld)", n);
+		rc = store_increment_if(c, e->dn, "mmFailCount", -n, filter, &left);
+		if ((rc == -EHOSTDOWN || rc == -ENOENT) && c != r->store)
+			rc = store_increment_if(r->store, e->dn, "mmFailCount", -n, filter, &left);
+		if (rc == -ECANCELED || rc == -ESTALE)
+			rc = 0;
+		if (rc < 0)
+			return rc;
+	}
 	mods_init(&m);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmFailCount", "0");
 	if (entry_get(e, "mmLockedUntil"))
 		mods_add(&m, LDAP_MOD_REPLACE, "mmLockedUntil", NULL);
 	if (entry_get(e, "pwdAccountLockedTime") &&
 		strcmp(entry_get(e, "pwdAccountLockedTime"), PPOLICY_LOCKED_FOREVER))
 		mods_add(&m, LDAP_MOD_REPLACE, "pwdAccountLockedTime", NULL);
-	rc = counters_modify(r, e->dn, &m);
+	if (m.n)
+		rc = counters_modify(r, e->dn, &m);
 	mods_free(&m);
 	return rc;
 }
@@ -566,7 +583,7 @@ int login_password_check(struct req *r, const char *event, const struct entry *e
 	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0) {
 		/* Given back at once: what follows (an inactive account, a new
 		 * password refused by the rules) is no guess. */
-		if ((rc = failures_reset(r, e)) < 0) {
+		if ((rc = failures_reset(r, e, n)) < 0) {
 			login_audit(r, event, "password", entry_get(e, "uid"), false,
 				"right password; failures not reset");
 			return store_fail(r, rc, "authentification");
@@ -625,6 +642,7 @@ static int auth_password_offline(struct req *r, const char *password)
 	const char *user = login_field(r, "user");
 	char num[24];
 	long long until;
+	unsigned n;
 	int rc;
 
 	if (!user || offline_load(r->cfg, user, &rec) < 0) {
@@ -640,7 +658,7 @@ static int auth_password_offline(struct req *r, const char *password)
 		return req_fail(r, -EHOSTDOWN, "annuaire indisponible");
 	}
 	/* Reserved before the password is verified, in a file that outlives the daemon. */
-	rc = offline_attempt_reserve(r->cfg, rec.login, &until);
+	rc = offline_attempt_reserve(r->cfg, rec.login, &until, &n);
 	if (rc == -ENOLCK) {
 		fail_delay(r);
 		login_audit(r, "auth", "offline", rec.login, false, "account locked (offline)");
@@ -663,7 +681,7 @@ static int auth_password_offline(struct req *r, const char *password)
 			   : req_fail(r, -EACCES, "identifiant ou mot de passe incorrect");
 		goto out;
 	}
-	if ((rc = offline_attempt_reset(r->cfg, rec.login)) < 0)
+	if ((rc = offline_attempt_reset(r->cfg, rec.login, n)) < 0)
 		log_msg(LOG_WARNING, "%s: offline failures not reset: %s", rec.login, strerror(-rc));
 	login_audit(r, "auth", "offline", rec.login, true,
 		"offline login: password checked locally, no one-time code");
@@ -808,7 +826,8 @@ int auth_otp_send(struct req *r)
 		num[16];
 	char *body = NULL;
 	const char *reason;
-	long long t = login_now(), last;
+	long long t = login_now(), last, carried = 0;
+	char tries_s[24];
 	struct mods m;
 	int rc;
 
@@ -843,6 +862,28 @@ int auth_otp_send(struct req *r)
 			rc = req_fail(r, -EAGAIN, "un nouveau code pourra être envoyé dans %s s", num);
 		goto out;
 	}
+	/* The tries are the account's, not the code's: a new code within
+	 * lockout_duration of the last one keeps the wrong tries made so far
+	 * (a successful login clears them), else whoever has the password
+	 * would get otp_max_tries again at each resend, without end. */
+	if (last > 0 && t >= last && t - last < (long long)r->cfg->lockout_duration) {
+		const char *tries = entry_get(e, "mmOtpTries");
+
+		carried = tries ? atoll(tries) : 0;
+		if (carried < 0)
+			carried = 0;
+	}
+	if (carried >= (long long)r->cfg->otp_max_tries) {
+		snprintf(num, sizeof(num), "%lld", last + (long long)r->cfg->lockout_duration);
+		req_put(r, "locked_until", num);
+		snprintf(num, sizeof(num), "%lld", last + (long long)r->cfg->lockout_duration - t);
+		req_put(r, "retry_after", num);
+		login_audit(r, "otp-send", "otp", entry_get(e, "uid"), false, "code tries spent");
+		rc = req_fail(
+			r, -ENOLCK, "trop de codes faux : un nouveau code pourra être envoyé dans %s s", num);
+		goto out;
+	}
+	snprintf(tries_s, sizeof(tries_s), "%lld", carried);
 	secret_code(code, sizeof(code), OTP_DIGITS);
 	snprintf(ctx, sizeof(ctx), "otp:%s", e->dn);
 	if ((rc = secret_keyed_hash(ctx, code, hash)) < 0)
@@ -852,7 +893,7 @@ int auth_otp_send(struct req *r)
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpHash", hash);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpExpires", expires);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpTries", "0");
+	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpTries", tries_s);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmOtpSentAt", sent);
 	rc = store_modify(r->store, e->dn, &m);
 	mods_free(&m);
@@ -1027,6 +1068,7 @@ int auth_otp_verify(struct req *r)
 		store_time(login_now(), stamp);
 		mods_init(&m);
 		mods_add(&m, LDAP_MOD_REPLACE, "mmLastLogin", stamp);
+		mods_add(&m, LDAP_MOD_REPLACE, "mmOtpTries", "0"); /* the next code starts afresh */
 		if (store_modify(r->store, e->dn, &m) < 0)
 			log_msg(LOG_WARNING, "%s: last login time not recorded", entry_get(e, "uid"));
 		mods_free(&m);

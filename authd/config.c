@@ -441,6 +441,13 @@ static int config_check(struct mm_config *c, const char **why)
 		*why = "card_removal_action must be lock, logout or none";
 		return -EINVAL;
 	}
+	/* 0 would be a lock that ends at once (and zeroes the count): unlimited
+	 * guessing; ppolicy reads the same 0 as "until an administrator acts".
+	 * lockout_threshold = 0 is how the lockout is turned off. */
+	if (c->lockout_duration == 0) {
+		*why = "lockout_duration must be > 0 (lockout_threshold = 0 turns the lockout off)";
+		return -EINVAL;
+	}
 	if (c->card_pin_tries == 0 || c->card_pin_lockout == 0) {
 		*why = "card_pin_tries and card_pin_lockout must be > 0";
 		return -EINVAL;

@@ -123,7 +123,7 @@ int offline_store(const struct mm_config *c, const struct entry *e)
 	r = store_rec(c, &rec);
 	/* A login with the password and the code forgives offline failures. */
 	if (r == 0)
-		r = offline_attempt_reset(c, rec.login);
+		r = offline_attempt_reset(c, rec.login, 0);
 	offline_rec_wipe(&rec);
 	return r;
 }
@@ -250,13 +250,15 @@ static int fails_write(int fd, unsigned fails, long long until)
 	return 0;
 }
 
-int offline_attempt_reserve(const struct mm_config *c, const char *login, long long *ret_until)
+int offline_attempt_reserve(
+	const struct mm_config *c, const char *login, long long *ret_until, unsigned *ret_n)
 {
 	unsigned fails;
 	long long until, now = (long long)time(NULL);
 	int fd, r;
 
 	*ret_until = 0;
+	*ret_n = 0;
 	if ((r = fails_open(c, login, true, &fd)) < 0)
 		return r;
 	fails_read(fd, &fails, &until);
@@ -265,8 +267,8 @@ int offline_attempt_reserve(const struct mm_config *c, const char *login, long l
 		r = -ENOLCK;
 	} else if (c->lockout_threshold && fails >= c->lockout_threshold) {
 		r = -ENOLCK; /* every attempt left is in flight */
-	} else {
-		r = fails_write(fd, fails + 1, 0);
+	} else if ((r = fails_write(fd, fails + 1, 0)) == 0) {
+		*ret_n = fails + 1;
 	}
 	close(fd);
 	return r;
@@ -291,15 +293,21 @@ int offline_attempt_failed(const struct mm_config *c, const char *login, long lo
 	return r;
 }
 
-int offline_attempt_reset(const struct mm_config *c, const char *login)
+int offline_attempt_reset(const struct mm_config *c, const char *login, unsigned n)
 {
+	unsigned fails;
+	long long until;
 	int fd, r = fails_open(c, login, false, &fd);
 
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
-	r = fails_write(fd, 0, 0);
+	fails_read(fd, &fails, &until);
+	if (!n)
+		r = fails_write(fd, 0, 0);
+	else if (fails >= n) /* else a lock zeroed the count meanwhile: it stays */
+		r = fails_write(fd, fails - n, until);
 	close(fd);
 	return r;
 }

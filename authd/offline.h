@@ -32,10 +32,13 @@ void offline_rec_wipe(struct offline_rec *rec);
  * attempt is reserved before the password is verified: -ENOLCK when the
  * login is locked (*ret_until its end, or 0 when the attempts left are all
  * in flight). */
-int offline_attempt_reserve(const struct mm_config *c, const char *login, long long *ret_until)
-	__attribute__((warn_unused_result));
+int offline_attempt_reserve(const struct mm_config *c, const char *login, long long *ret_until,
+	unsigned *ret_n) __attribute__((warn_unused_result));
 /* The reserved attempt failed: locks at lockout_threshold (*ret_until). */
 int offline_attempt_failed(const struct mm_config *c, const char *login, long long *ret_until)
 	__attribute__((warn_unused_result));
-/* The right password: the failures are forgiven. */
-int offline_attempt_reset(const struct mm_config *c, const char *login) __attribute__((warn_unused_result));
+/* The right password, attempt n (*ret_n of the reservation): the failures
+ * up to it are forgiven, not the attempts reserved since (in flight, or
+ * failed). n 0: all of them (a login with the password and the code). */
+int offline_attempt_reset(const struct mm_config *c, const char *login, unsigned n)
+	__attribute__((warn_unused_result));

@@ -840,6 +840,17 @@ int store_increment(struct store *s, const char *dn, const char *attr, long long
 	return r;
 }
 
+int store_increment_if(struct store *s, const char *dn, const char *attr, long long delta,
+	const char *assertion, long long *ret_value)
+{
+	struct incr_arg a = {dn, attr, assertion, delta, 0};
+	int r = with_conn(s, op_increment, &a);
+
+	if (r == 0)
+		*ret_value = a.value;
+	return r;
+}
+
 int store_reserve(
 	struct store *s, const char *dn, const char *attr, const char *assertion, long long *ret_value)
 {

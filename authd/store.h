@@ -89,6 +89,10 @@ int store_increment(
  * -ECANCELED when the entry does not match; *ret_value: the new count. */
 int store_reserve(struct store *s, const char *dn, const char *attr, const char *assertion,
 	long long *ret_value) MM_WUR;
+/* Adds delta to attr only if the entry matches the assertion filter, in one
+ * operation: -ECANCELED when it does not, -ESTALE when attr is absent. */
+int store_increment_if(struct store *s, const char *dn, const char *attr, long long delta,
+	const char *assertion, long long *ret_value) MM_WUR;
 
 /* RFC 4515 escaping of a filter value; the result is freed with free(). */
 char *store_escape(const char *value);

@@ -113,7 +113,9 @@ enum mm_request {
 	MM_REQ_AUTH_PASSWORD = 0x0201,
 	/* user, txn, service, rhost -> sent_to (masked address), expires_in.
 	 * -EAGAIN resend too early (retry_after; pending yes|no: whether the
-	 * code sent before may still be used), -ECOMM mail not sent. */
+	 * code sent before may still be used), -ECOMM mail not sent,
+	 * -ENOLCK otp_max_tries wrong codes since the last login, the last
+	 * code sent less than lockout_duration ago (locked_until, retry_after). */
 	MM_REQ_OTP_SEND = 0x0202,
 	/* user, txn, code, [then], service, rhost -> login. Ends the
 	 * transaction; with then = "card_link" the transaction is kept, marked

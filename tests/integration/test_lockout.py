@@ -51,17 +51,16 @@ def audit_count(daemon, event, login, reason_re):
                           daemon.log_text()))
 
 
-def interactive_hash(slapd, login, password=PW):
+def interactive_hash(slapd, login, password=PW, cost="interactive"):
     """Gives the account a verifier of libsodium's interactive cost (64 MiB): the argon2 queue of a
     real deployment, where every waiting guess had read the failure count before its turn."""
     lib = ctypes.CDLL(ctypes.util.find_library("sodium"))
     assert lib.sodium_init() >= 0
-    lib.crypto_pwhash_opslimit_interactive.restype = ctypes.c_size_t
-    lib.crypto_pwhash_memlimit_interactive.restype = ctypes.c_size_t
+    ops, mem = getattr(lib, f"crypto_pwhash_opslimit_{cost}"), getattr(lib, f"crypto_pwhash_memlimit_{cost}")
+    ops.restype = mem.restype = ctypes.c_size_t
     out, pw = ctypes.create_string_buffer(128), password.encode()
-    assert lib.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)),
-                                 ctypes.c_ulonglong(lib.crypto_pwhash_opslimit_interactive()),
-                                 ctypes.c_size_t(lib.crypto_pwhash_memlimit_interactive())) == 0
+    assert lib.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)), ctypes.c_ulonglong(ops()),
+                                 ctypes.c_size_t(mem())) == 0
     ldap_modify(slapd, f"dn: uid={login},ou=people,{SUFFIX}\nchangetype: modify\nreplace: userPassword\n"
                        f"userPassword: {{ARGON2}}{out.value.decode()}\n")
 
@@ -113,6 +112,30 @@ def test_parallel_wrong_codes_compare_at_most_otp_max_tries(ld, authd, smtp, cod
     assert r.status == ESTALE, r
 
 
+def test_new_codes_do_not_give_back_the_tries_of_the_old_ones(ld, authd, smtp, codes):
+    """Someone who has the password asks for a new code whenever the tries of one are spent: each
+    code gave otp_max_tries again, guesses without end on a 6-digit code (10 a minute at the
+    default resend interval). The tries are the account's until a login, not the code's."""
+    login, mail = register_med(authd, smtp)
+    for _ in range(4):
+        t = mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        assert t.status == 0, t
+        before = codes.count(mail)
+        s = mmwire.call(ld.socket, mmwire.OTP_SEND, user=login, txn=t.get("txn"))
+        if s.status != 0:
+            assert s.status == ENOLCK, s
+            break
+        code = codes.wait_new(mail, before)
+        for i in range(5):
+            v = mmwire.call(ld.socket, mmwire.OTP_VERIFY, user=login, txn=t.get("txn"),
+                            code=f"{(int(code) + 1 + i) % 1000000:06d}")
+            assert v.status in (EACCES, ESTALE), v
+            if v.status == ESTALE:
+                break
+    compared = audit_count(ld, "otp-verify", login, "wrong code")
+    assert 1 <= compared <= 5, f"{compared} wrong codes compared, otp_max_tries 5"
+
+
 def test_parallel_org_member_proofs_verify_at_most_threshold(ld, authd, smtp, slapd):
     """50 ORG registrations at once by a local user, each guessing the member's password."""
     member, _ = register_med(authd, smtp)
@@ -129,6 +152,35 @@ def test_parallel_org_member_proofs_verify_at_most_threshold(ld, authd, smtp, sl
     assert 1 <= verified <= THRESHOLD
     # the proof obeys the lock it earned, and so does the login
     assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=member, password=PW).status == ENOLCK
+
+
+def fail_count(slapd, login):
+    e = slapd.search(f"uid={login},ou=people,{SUFFIX}", "(objectClass=*)", "mmFailCount", scope="base")
+    return int(e[0].get("mmFailCount", ["0"])[0])
+
+
+def test_right_password_does_not_forgive_guesses_reserved_while_it_is_checked(ld, authd, smtp, slapd):
+    """A right password is being verified (its attempt reserved); guesses reserved meanwhile must
+    stay counted: resetting the count to 0 gave them back, and the guessing went on at full speed."""
+    login, _ = register_med(authd, smtp)
+    interactive_hash(slapd, login, cost="moderate")  # a verification long enough to guess in
+    with concurrent.futures.ThreadPoolExecutor(max_workers=THRESHOLD) as ex:
+        right = ex.submit(mmwire.call, ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        deadline = time.monotonic() + 30
+        while fail_count(slapd, login) < 1:  # the right password's attempt is reserved
+            assert time.monotonic() < deadline and not right.done()
+        wrong = [ex.submit(mmwire.call, ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG)
+                 for _ in range(THRESHOLD - 2)]
+        while fail_count(slapd, login) < THRESHOLD - 1:  # ... and so are the guesses
+            assert time.monotonic() < deadline
+        assert not right.done(), "the right password was verified before the guesses were reserved"
+        assert right.result().status == 0
+        assert [w.result().status for w in wrong] == [EACCES] * (THRESHOLD - 2)
+    # only the right password's own attempt (and what came before it) is forgiven
+    assert fail_count(slapd, login) == THRESHOLD - 2
+    for _ in range(2):
+        mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG)
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
 
 
 def test_unreachable_lockout_provider_still_counts_on_the_local_one(state, slapd, smtp, authd):
@@ -181,6 +233,18 @@ def test_bind_failures_spend_the_login_budget(ld, authd, smtp, slapd):
     for _ in range(THRESHOLD - 1):
         assert bind(slapd, login, WRONG) == 49
     assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG).status == ENOLCK
+    assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
+
+
+def test_login_failures_spend_the_bind_budget(ld, authd, smtp, slapd):
+    """The reverse: threshold-1 wrong logins leave one guess, by a bind too, not a fresh threshold
+    of bind guesses (ppolicy counts only pwdFailureTime, not the daemon's mmFailCount)."""
+    login, _ = register_med(authd, smtp)
+    for _ in range(THRESHOLD - 1):
+        assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG).status == EACCES
+    assert bind(slapd, login, WRONG) == 49
+    # the budget is spent: the right password neither binds nor logs in
+    assert bind(slapd, login, PW) == 49
     assert mmwire.call(ld.socket, mmwire.AUTH_PASSWORD, user=login, password=PW).status == ENOLCK
 
 
@@ -240,6 +304,45 @@ def test_offline_failures_survive_a_daemon_restart(state, slapd, smtp, authd, of
         assert r.status == ENOLCK, r
         assert re.search(rf'audit="auth".*method="offline".*account="{re.escape(login)}".*reason="account locked',
                          off.log_text())
+    finally:
+        off.stop()
+
+
+def offline_fails(odir):
+    """The offline failure count of the one account of odir."""
+    files = list(Path(odir).glob("*.fails"))
+    if not files:
+        return 0
+    assert len(files) == 1, files
+    m = re.match(r"fails=(\d+) ", files[0].read_text())
+    return int(m.group(1)) if m else 0
+
+
+def test_offline_right_password_does_not_forgive_guesses_reserved_while_it_is_checked(
+        state, slapd, smtp, authd, offline_accounts):
+    """Offline (sshd, login: root callers in parallel), the same: a right password being verified
+    must not give back the guesses reserved meanwhile by writing fails=0."""
+    login, mail = register_med(authd, smtp)
+    interactive_hash(slapd, login, cost="moderate")  # the verifier kept offline is this one
+    odir = offline_accounts([(login, mail)])
+    off = Daemon(state, no_directory(state, slapd), smtp.port, name="offline-race", extra=offline_conf(odir))
+    off.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=THRESHOLD) as ex:
+            right = ex.submit(offline_try, off, login, PW)
+            deadline = time.monotonic() + 30
+            while offline_fails(odir) < 1:
+                assert time.monotonic() < deadline and not right.done()
+            wrong = [ex.submit(offline_try, off, login, WRONG) for _ in range(THRESHOLD - 2)]
+            while offline_fails(odir) < THRESHOLD - 1:
+                assert time.monotonic() < deadline
+            assert not right.done(), "the right password was verified before the guesses were reserved"
+            assert right.result().status == 0
+            assert [w.result().status for w in wrong] == [EACCES] * (THRESHOLD - 2)
+        assert offline_fails(odir) == THRESHOLD - 2
+        for _ in range(2):
+            offline_try(off, login, WRONG)
+        assert offline_try(off, login, PW).status == ENOLCK
     finally:
         off.stop()
 

@@ -482,8 +482,9 @@ def test_argon2_bind(slapd, maker):
 @pytest.fixture(scope="module")
 def acl_users(slapd):
     pw = argon2_slappasswd(PASSWORD)
+    # mmFailCount 0: an account with a failed login not yet forgiven does not bind
     secrets = ["mmOtpHash: otp-secret", "mmOtpTries: 1", "mmConfirmHash: confirm-secret",
-               "mmFailCount: 2", "mmLockedUntil: 20200101000000Z", "mmSearchKey: alice"]
+               "mmFailCount: 0", "mmLockedUntil: 20200101000000Z", "mmSearchKey: alice"]
     slapd.root_add(account_ldif("alice", password=pw, extra=secrets) +
                    account_ldif("bob", password=pw, extra=secrets))
     return "uid=alice," + PEOPLE, "uid=bob," + PEOPLE

@@ -93,6 +93,12 @@ static void test_refusals(void **state)
 	parse_fails("hash_key_file = /k\nuid_min = 10\nuid_max = 5\n", "range");
 	parse_fails("hash_key_file = /k\nldap_bind_dn = cn=x\n", "ldap_bind_password_file");
 	parse_fails("hash_key_file = /k\nmax_clients = 0\n", "> 0");
+	/* a lock of 0 s: every guess at the threshold "locked" the account for
+	 * no time and zeroed its count, unlimited guessing; ppolicy's
+	 * pwdLockoutDuration 0 meanwhile locked binds for good */
+	parse_fails("hash_key_file = /k\nlockout_duration = 0\n", "lockout_duration must be > 0");
+	parse_fails("hash_key_file = /k\nlockout_threshold = 0\nlockout_duration = 0\n",
+		"lockout_duration must be > 0");
 	{
 		const char nul[] = "hash_key_file = /k\n\0x = y\n";
 		struct mm_config *c = NULL;

@@ -66,17 +66,18 @@ static void test_reserved_attempts_are_capped_and_lock(void **state)
 {
 	struct mm_config c = conf("cap");
 	long long until = -1;
+	unsigned n;
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(offline_attempt_reserve(&c, "alice", &until), 0);
+		assert_int_equal(offline_attempt_reserve(&c, "alice", &until, &n), 0);
 	/* three attempts in flight: a fourth is not evaluated */
-	assert_int_equal(offline_attempt_reserve(&c, "alice", &until), -ENOLCK);
+	assert_int_equal(offline_attempt_reserve(&c, "alice", &until, &n), -ENOLCK);
 	assert_int_equal(until, 0);
 	/* the third failure locks */
 	assert_int_equal(offline_attempt_failed(&c, "alice", &until), 0);
 	assert_true(until > (long long)time(NULL) + 500);
-	assert_int_equal(offline_attempt_reserve(&c, "alice", &until), -ENOLCK);
+	assert_int_equal(offline_attempt_reserve(&c, "alice", &until, &n), -ENOLCK);
 	assert_true(until > (long long)time(NULL) + 500);
 }
 
@@ -84,31 +85,33 @@ static void test_two_logins_never_share_a_count(void **state)
 {
 	struct mm_config c = conf("share");
 	long long until;
+	unsigned n;
 
 	(void)state;
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(offline_attempt_reserve(&c, "bob", &until), 0);
-		assert_int_equal(offline_attempt_reserve(&c, "carol", &until), 0);
+		assert_int_equal(offline_attempt_reserve(&c, "bob", &until, &n), 0);
+		assert_int_equal(offline_attempt_reserve(&c, "carol", &until, &n), 0);
 	}
-	assert_int_equal(offline_attempt_reserve(&c, "bob", &until), -ENOLCK);
-	assert_int_equal(offline_attempt_reset(&c, "carol"), 0);
-	assert_int_equal(offline_attempt_reserve(&c, "carol", &until), 0);
-	assert_int_equal(offline_attempt_reserve(&c, "bob", &until), -ENOLCK);
+	assert_int_equal(offline_attempt_reserve(&c, "bob", &until, &n), -ENOLCK);
+	assert_int_equal(offline_attempt_reset(&c, "carol", 0), 0);
+	assert_int_equal(offline_attempt_reserve(&c, "carol", &until, &n), 0);
+	assert_int_equal(offline_attempt_reserve(&c, "bob", &until, &n), -ENOLCK);
 }
 
 static void test_right_password_forgives(void **state)
 {
 	struct mm_config c = conf("forgive");
 	long long until;
+	unsigned n;
 
 	(void)state;
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(offline_attempt_reserve(&c, "dan", &until), 0);
-	assert_int_equal(offline_attempt_reset(&c, "dan"), 0);
+		assert_int_equal(offline_attempt_reserve(&c, "dan", &until, &n), 0);
+	assert_int_equal(offline_attempt_reset(&c, "dan", 0), 0);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(offline_attempt_reserve(&c, "dan", &until), 0);
+		assert_int_equal(offline_attempt_reserve(&c, "dan", &until, &n), 0);
 	/* nothing to reset for a login without failures */
-	assert_int_equal(offline_attempt_reset(&c, "nobody-yet"), 0);
+	assert_int_equal(offline_attempt_reset(&c, "nobody-yet", 0), 0);
 }
 
 /* The .fails file of a login: the only one in its directory besides what other tests made. */
@@ -130,24 +133,25 @@ static void test_damaged_or_exposed_files_are_not_trusted(void **state)
 	struct mm_config c = conf("damage");
 	char path[512];
 	long long until;
+	unsigned n;
 	int fd;
 
 	(void)state;
-	assert_int_equal(offline_attempt_reserve(&c, "erin", &until), 0);
+	assert_int_equal(offline_attempt_reserve(&c, "erin", &until, &n), 0);
 	fails_path(&c, path, sizeof(path));
 	/* garbage counts as spent, not as forgiven */
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "fails=x", 7), 7);
 	close(fd);
-	assert_int_equal(offline_attempt_reserve(&c, "erin", &until), -ENOLCK);
+	assert_int_equal(offline_attempt_reserve(&c, "erin", &until, &n), -ENOLCK);
 	/* readable by others: refused */
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(offline_attempt_reserve(&c, "erin", &until), -EPERM);
+	assert_int_equal(offline_attempt_reserve(&c, "erin", &until, &n), -EPERM);
 	/* a symbolic link in its place: refused */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink("/dev/null", path), 0);
-	assert_true(offline_attempt_reserve(&c, "erin", &until) < 0);
+	assert_true(offline_attempt_reserve(&c, "erin", &until, &n) < 0);
 }
 
 int main(void)
