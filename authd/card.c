@@ -413,44 +413,19 @@ static int card_sign(const struct mm_config *c, const char *pin, const unsigned 
 	return r;
 }
 
-/* Asks the helper whether the card is there (no PIN): 0 with ret->result "present" or why not. */
-static int card_query_present(const struct mm_config *c, struct card_answer *ret)
+/* One question to the helper without a PIN (op PRESENT or READ; READ also
+ * names the certificate to read): 0 with ret->result "present" (and, for
+ * READ, the certificate) or why not. */
+static int card_ask(const struct mm_config *c, uint16_t op, struct card_answer *ret)
 {
 	struct helper h;
-	struct mm_msg *req = mm_msg_new(MM_CARD_OP_PRESENT, false), *rep = NULL;
+	struct mm_msg *req = mm_msg_new(op, false), *rep = NULL;
 	int r;
 
 	if (!req)
 		return -ENOMEM;
 	r = add_common(c, req);
-	if (r == 0)
-		r = helper_start(c, &h);
-	if (r == 0) {
-		r = mm_msg_send(h.fd, req, (int)c->card_timeout * 1000);
-		if (r == 0)
-			r = mm_msg_recv(h.fd, true, (int)c->card_timeout * 1000, &rep);
-		helper_stop(&h);
-	}
-	mm_msg_free(req);
-	if (r == 0 && rep->code != MM_CARD_OP_PRESENT)
-		r = -EPROTO;
-	if (r == 0)
-		r = card_answer_parse(rep, ret);
-	mm_msg_free(rep);
-	return r;
-}
-
-/* Reads the card's certificate and PIN flags (no PIN): 0 with ret->result "present" and the certificate, or why not. */
-static int card_read(const struct mm_config *c, struct card_answer *ret)
-{
-	struct helper h;
-	struct mm_msg *req = mm_msg_new(MM_CARD_OP_READ, false), *rep = NULL;
-	int r;
-
-	if (!req)
-		return -ENOMEM;
-	r = add_common(c, req);
-	if (r == 0)
+	if (r == 0 && op == MM_CARD_OP_READ)
 		r = mm_msg_add(req, "cert_label", c->card_cert_label);
 	if (r == 0)
 		r = helper_start(c, &h);
@@ -461,11 +436,11 @@ static int card_read(const struct mm_config *c, struct card_answer *ret)
 		helper_stop(&h);
 	}
 	mm_msg_free(req);
-	if (r == 0 && rep->code != MM_CARD_OP_READ)
+	if (r == 0 && rep->code != op)
 		r = -EPROTO;
 	if (r == 0)
 		r = card_answer_parse(rep, ret);
-	if (r == 0 && !strcmp(ret->result, "present") && !ret->cert) {
+	if (r == 0 && op == MM_CARD_OP_READ && !strcmp(ret->result, "present") && !ret->cert) {
 		card_answer_clear(ret);
 		r = -EBADMSG;
 	}
@@ -791,7 +766,7 @@ static int card_see(struct req *r, const char *event, const char *account, struc
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
-	rc = card_read(r->cfg, &a);
+	rc = card_ask(r->cfg, MM_CARD_OP_READ, &a);
 	if (rc < 0) {
 		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
 		audit_card(r, event, account, false, rc == -ETIMEDOUT ? "card_timeout" : "card_error");
@@ -1423,7 +1398,7 @@ int card_present(struct req *r)
 
 	if ((rc = unknown_fields(r, allowed)) < 0)
 		return rc;
-	rc = card_query_present(r->cfg, &a);
+	rc = card_ask(r->cfg, MM_CARD_OP_PRESENT, &a);
 	if (rc < 0) {
 		log_msg(LOG_ERR, "card helper %s: %s", r->cfg->card_helper, strerror(-rc));
 		req_put(r, "reason", rc == -ETIMEDOUT ? "card_timeout" : "card_error");
