@@ -434,7 +434,7 @@ static void *sweep(void *arg)
 		struct tconn *t, *next;
 		double now;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 200 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
 			ts.tv_sec++;
@@ -1017,7 +1017,12 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	h->body_rate = c->http_body_rate;
 	h->body_max = c->http_body_max;
 	pthread_mutex_init(&h->tlock, NULL);
-	pthread_cond_init(&h->wake, NULL);
+	/* monotonic: a wall clock set back must not hold the deadlines off */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	randombytes_buf(h->src_key, sizeof(h->src_key));
 	if (c->nhttp_proxies) {
 		h->proxies = calloc(c->nhttp_proxies, sizeof(*h->proxies));
