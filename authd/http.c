@@ -592,8 +592,8 @@ static void forwarded_malformed(const char *peer, const char *name, int r)
  * see: the peer, or behind a trusted proxy the client the chain reports
  * (Forwarded, else X-Forwarded-For). From anyone else those headers mean
  * nothing. */
-static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, unsigned char out[16],
-	char *text, size_t textlen)
+static bool client_addr(
+	struct MHD_Connection *conn, const struct http *h, unsigned char out[16], char *text, size_t textlen)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -607,7 +607,8 @@ static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, 
 		return false;
 	}
 	net_addr_format(out, text, textlen);
-	if (!c->nhttp_proxies || !net_prefixes_match(c->http_proxies, c->nhttp_proxies, out))
+	/* the list of the start, the one the table exempts at accept */
+	if (!h->nproxies || !net_prefixes_match(h->proxies, h->nproxies, out))
 		return false;
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
 	if (!hv.n) {
@@ -617,7 +618,7 @@ static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, 
 	}
 	if (!hv.n)
 		return false;
-	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, c->http_proxies, c->nhttp_proxies, a);
+	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, h->proxies, h->nproxies, a);
 	if (r < 0) {
 		forwarded_malformed(text, hv.name, r);
 		return false;
@@ -771,7 +772,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cx->route = route_find(url);
 		pthread_rwlock_rdlock(h->lock);
 		c = h->d->cfg;
-		forwarded = client_addr(conn, c, cx->addr, cx->remote, sizeof(cx->remote));
+		forwarded = client_addr(conn, h, cx->addr, cx->remote, sizeof(cx->remote));
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (forwarded && !forwarded_take(h, cx)) {
