@@ -198,15 +198,26 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A host holds a /64 of IPv6: one source. */
+static void src_key_of(const unsigned char addr[16], unsigned char key[16])
+{
+	memcpy(key, addr, 16);
+	if (!net_addr_is_v4(addr))
+		memset(key + 8, 0, 8);
+}
+
 /* true when the source may go on; refused when the table cannot be had. */
 static bool rate_allow(const struct mm_config *c, const unsigned char addr[16])
 {
 	struct rate_rule rule = {.burst = c->http_rate_burst, .per_second = c->http_rate};
+	unsigned char key[16];
 	unsigned retry = 0;
 
+	/* by source, as the connection table counts: an IPv6 /64 is one bucket */
+	src_key_of(addr, key);
 	pthread_once(&http_limits_once, http_limits_init);
 	return http_limits &&
-		ratelimit_take(http_limits, RATE_HTTP_SOURCE, addr, 16, &rule, ratelimit_now_ms(), &retry) ==
+		ratelimit_take(http_limits, RATE_HTTP_SOURCE, key, 16, &rule, ratelimit_now_ms(), &retry) ==
 		0;
 }
 
@@ -226,14 +237,6 @@ static bool sockaddr_addr(const struct sockaddr *sa, unsigned char out[16])
 		return true;
 	}
 	return false;
-}
-
-/* A host holds a /64 of IPv6: one source. */
-static void src_key_of(const unsigned char addr[16], unsigned char key[16])
-{
-	memcpy(key, addr, 16);
-	if (!net_addr_is_v4(addr))
-		memset(key + 8, 0, 8);
 }
 
 static struct src **src_slot(struct http *h, const unsigned char key[16])

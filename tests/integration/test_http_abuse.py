@@ -309,3 +309,16 @@ def test_a_reload_keeps_the_trusted_proxies_of_the_start(state, slapd, smtp):
         assert audited_remotes(d)[-1:] == ["10.8.8.2"]
     finally:
         d.stop()
+
+
+def test_ipv6_clients_of_one_64_share_a_rate_bucket(state, slapd, smtp):
+    # A host holds a whole /64: one source for the rate limit as for the table.
+    d, port = listener(state, slapd, smtp, "http-xff-v6",
+                       "http_trusted_proxies = 127.0.0.1\nhttp_rate = 1\nhttp_rate_burst = 3\n")
+    try:
+        codes = [request(port, headers={"X-Forwarded-For": f"2001:db8:0:1::{i + 1:x}"})[0] for i in range(6)]
+        assert 429 in codes, codes
+        # another /64 has its own bucket
+        assert request(port, headers={"X-Forwarded-For": "2001:db8:0:2::1"})[0] == 200
+    finally:
+        d.stop()
