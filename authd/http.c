@@ -198,15 +198,26 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A host holds a /64 of IPv6: one source. */
+static void src_key_of(const unsigned char addr[16], unsigned char key[16])
+{
+	memcpy(key, addr, 16);
+	if (!net_addr_is_v4(addr))
+		memset(key + 8, 0, 8);
+}
+
 /* true when the source may go on; refused when the table cannot be had. */
 static bool rate_allow(const struct mm_config *c, const unsigned char addr[16])
 {
 	struct rate_rule rule = {.burst = c->http_rate_burst, .per_second = c->http_rate};
+	unsigned char key[16];
 	unsigned retry = 0;
 
+	/* by source, as the connection table counts: an IPv6 /64 is one bucket */
+	src_key_of(addr, key);
 	pthread_once(&http_limits_once, http_limits_init);
 	return http_limits &&
-		ratelimit_take(http_limits, RATE_HTTP_SOURCE, addr, 16, &rule, ratelimit_now_ms(), &retry) ==
+		ratelimit_take(http_limits, RATE_HTTP_SOURCE, key, 16, &rule, ratelimit_now_ms(), &retry) ==
 		0;
 }
 
@@ -226,14 +237,6 @@ static bool sockaddr_addr(const struct sockaddr *sa, unsigned char out[16])
 		return true;
 	}
 	return false;
-}
-
-/* A host holds a /64 of IPv6: one source. */
-static void src_key_of(const unsigned char addr[16], unsigned char key[16])
-{
-	memcpy(key, addr, 16);
-	if (!net_addr_is_v4(addr))
-		memset(key + 8, 0, 8);
 }
 
 static struct src **src_slot(struct http *h, const unsigned char key[16])
@@ -434,7 +437,7 @@ static void *sweep(void *arg)
 		struct tconn *t, *next;
 		double now;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 200 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
 			ts.tv_sec++;
@@ -592,8 +595,8 @@ static void forwarded_malformed(const char *peer, const char *name, int r)
  * see: the peer, or behind a trusted proxy the client the chain reports
  * (Forwarded, else X-Forwarded-For). From anyone else those headers mean
  * nothing. */
-static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, unsigned char out[16],
-	char *text, size_t textlen)
+static bool client_addr(
+	struct MHD_Connection *conn, const struct http *h, unsigned char out[16], char *text, size_t textlen)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -607,7 +610,8 @@ static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, 
 		return false;
 	}
 	net_addr_format(out, text, textlen);
-	if (!c->nhttp_proxies || !net_prefixes_match(c->http_proxies, c->nhttp_proxies, out))
+	/* the list of the start, the one the table exempts at accept */
+	if (!h->nproxies || !net_prefixes_match(h->proxies, h->nproxies, out))
 		return false;
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
 	if (!hv.n) {
@@ -617,7 +621,7 @@ static bool client_addr(struct MHD_Connection *conn, const struct mm_config *c, 
 	}
 	if (!hv.n)
 		return false;
-	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, c->http_proxies, c->nhttp_proxies, a);
+	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, h->proxies, h->nproxies, a);
 	if (r < 0) {
 		forwarded_malformed(text, hv.name, r);
 		return false;
@@ -771,7 +775,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cx->route = route_find(url);
 		pthread_rwlock_rdlock(h->lock);
 		c = h->d->cfg;
-		forwarded = client_addr(conn, c, cx->addr, cx->remote, sizeof(cx->remote));
+		forwarded = client_addr(conn, h, cx->addr, cx->remote, sizeof(cx->remote));
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (forwarded && !forwarded_take(h, cx)) {
@@ -1017,7 +1021,12 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	h->body_rate = c->http_body_rate;
 	h->body_max = c->http_body_max;
 	pthread_mutex_init(&h->tlock, NULL);
-	pthread_cond_init(&h->wake, NULL);
+	/* monotonic: a wall clock set back must not hold the deadlines off */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	randombytes_buf(h->src_key, sizeof(h->src_key));
 	if (c->nhttp_proxies) {
 		h->proxies = calloc(c->nhttp_proxies, sizeof(*h->proxies));

@@ -6,6 +6,7 @@ import http.client
 import json
 import re
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -289,5 +290,35 @@ def test_forged_forwarded_chain_takes_the_rightmost_untrusted_hop(state, slapd, 
             bad_login(port, "127.0.0.1", {"X-Forwarded-For": v})
         assert audited_remotes(d)[-3:] == ["127.0.0.1"] * 3
         assert d.log_text().count("X-Forwarded-For from proxy") == before + 1
+    finally:
+        d.stop()
+
+
+def test_a_reload_keeps_the_trusted_proxies_of_the_start(state, slapd, smtp):
+    # Read at start like the rest of the listener: the proxy stays exempt from the
+    # per-source limit at accept, so its headers must go on naming the client.
+    d, port = listener(state, slapd, smtp, "http-xff-reload", "http_trusted_proxies = 127.0.0.1\n")
+    try:
+        bad_login(port, "127.0.0.1", {"X-Forwarded-For": "10.8.8.1"})
+        assert audited_remotes(d)[-1:] == ["10.8.8.1"]
+        d.write_conf(extra=f"http_listen = 127.0.0.1:{port}\nhttp_header_timeout = {HEADER_TIMEOUT}\n"
+                           "http_rate = 5000\nhttp_rate_burst = 5000\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in d.log_text(), what="reload")
+        bad_login(port, "127.0.0.1", {"X-Forwarded-For": "10.8.8.2"})
+        assert audited_remotes(d)[-1:] == ["10.8.8.2"]
+    finally:
+        d.stop()
+
+
+def test_ipv6_clients_of_one_64_share_a_rate_bucket(state, slapd, smtp):
+    # A host holds a whole /64: one source for the rate limit as for the table.
+    d, port = listener(state, slapd, smtp, "http-xff-v6",
+                       "http_trusted_proxies = 127.0.0.1\nhttp_rate = 1\nhttp_rate_burst = 3\n")
+    try:
+        codes = [request(port, headers={"X-Forwarded-For": f"2001:db8:0:1::{i + 1:x}"})[0] for i in range(6)]
+        assert 429 in codes, codes
+        # another /64 has its own bucket
+        assert request(port, headers={"X-Forwarded-For": "2001:db8:0:2::1"})[0] == 200
     finally:
         d.stop()
