@@ -284,6 +284,17 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 	}
 	if (!strcmp(key, "http_trusted_proxies"))
 		return net_prefixes_parse(v, &c->http_proxies, &c->nhttp_proxies, why);
+	if (!strcmp(key, "http_proxy_header")) {
+		if (!strcasecmp(v, "x-forwarded-for"))
+			c->http_proxy_header = FWD_X_FORWARDED_FOR;
+		else if (!strcasecmp(v, "forwarded"))
+			c->http_proxy_header = FWD_FORWARDED;
+		else {
+			*why = "expected x-forwarded-for or forwarded";
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(key, "regions_open"))
 		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
 	if (!strcmp(key, "reserved_names")) {

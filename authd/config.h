@@ -104,6 +104,9 @@ struct mm_config {
 	unsigned http_body_rate; /* bytes per second a body must at least arrive at */
 	struct net_prefix *http_proxies; /* http_trusted_proxies: who may say X-Forwarded-For */
 	size_t nhttp_proxies;
+	/* http_proxy_header: the one header those proxies set (a proxy passes the
+	 * client's own copy of the other one through) */
+	enum fwd_kind http_proxy_header;
 	/* sessions (session.c) */
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */

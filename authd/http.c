@@ -59,6 +59,7 @@ struct http {
 	unsigned max_conn, per_source, header_timeout, body_rate, body_max;
 	struct net_prefix *proxies;
 	size_t nproxies;
+	enum fwd_kind proxy_header; /* the header they set, of the start too */
 	/* the table */
 	pthread_mutex_t tlock;
 	struct tlist lists[PH_CUT + 1];
@@ -600,8 +601,7 @@ static bool client_addr(
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct hdr_values hv = {.name = "Forwarded"};
-	enum fwd_kind kind = FWD_FORWARDED;
+	struct hdr_values hv = {.name = h->proxy_header == FWD_FORWARDED ? "Forwarded" : "X-Forwarded-For"};
 	unsigned char a[16];
 	int r;
 
@@ -613,15 +613,12 @@ static bool client_addr(
 	/* the list of the start, the one the table exempts at accept */
 	if (!h->nproxies || !net_prefixes_match(h->proxies, h->nproxies, out))
 		return false;
+	/* Only the header the proxy sets: it passes a client's own copy of the
+	 * other one through, and that copy would name any address. */
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
-	if (!hv.n) {
-		hv = (struct hdr_values){.name = "X-Forwarded-For"};
-		kind = FWD_X_FORWARDED_FOR;
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hv);
-	}
 	if (!hv.n)
 		return false;
-	r = hv.over ? -E2BIG : fwd_client(kind, hv.v, hv.n, h->proxies, h->nproxies, a);
+	r = hv.over ? -E2BIG : fwd_client(h->proxy_header, hv.v, hv.n, h->proxies, h->nproxies, a);
 	if (r < 0) {
 		forwarded_malformed(text, hv.name, r);
 		return false;
@@ -1036,6 +1033,7 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		}
 		memcpy(h->proxies, c->http_proxies, c->nhttp_proxies * sizeof(*h->proxies));
 		h->nproxies = c->nhttp_proxies;
+		h->proxy_header = c->http_proxy_header;
 	}
 	if (c->http_tls_cert) {
 		if ((r = read_pem(c->http_tls_cert, &h->cert)) < 0 ||

@@ -239,10 +239,9 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(state, slapd, smt
         codes = [request(port, source="127.0.0.2", headers={"X-Forwarded-For": f"10.2.0.{i}"})[0]
                  for i in range(4)]
         assert 429 in codes, codes
-        # from the trusted proxy they name the client
+        # from the trusted proxy the header it sets names the client
         bad_login(port, "127.0.0.1", {"X-Forwarded-For": "10.1.1.1"})
-        bad_login(port, "127.0.0.1", {"Forwarded": 'for="[2001:db8::7]:4711";proto=https'})
-        assert audited_remotes(d)[-2:] == ["10.1.1.1", "2001:db8::7"]
+        assert audited_remotes(d)[-1:] == ["10.1.1.1"]
         # a bucket per client behind the proxy
         codes = [request(port, headers={"X-Forwarded-For": f"10.3.0.{i}"})[0] for i in range(8)]
         assert codes == [200] * 8, codes
@@ -270,6 +269,31 @@ def test_one_client_behind_a_proxy_cannot_hold_all_its_connections(state, slapd,
         # the slots come back when the requests end
         wait_for(lambda: request(port, headers={"X-Forwarded-For": "10.7.7.7"})[0] == 200, timeout=5,
                  what="10.7.7.7 served again")
+    finally:
+        d.stop()
+
+
+def test_client_forwarded_header_passed_through_by_the_proxy_names_no_address(state, slapd, smtp):
+    """nginx and HAProxy keep X-Forwarded-For and pass a client's own Forwarded header through:
+    only the header the proxy is said to set (http_proxy_header) is read."""
+    d, port = listener(state, slapd, smtp, "http-fwd-pass",
+                       "http_trusted_proxies = 127.0.0.1\nhttp_rate = 1\nhttp_rate_burst = 3\n")
+    try:
+        bad_login(port, "127.0.0.1", [("Forwarded", "for=203.0.113.9"), ("X-Forwarded-For", "10.9.9.9")])
+        bad_login(port, "127.0.0.1", {"Forwarded": "for=203.0.113.10"})
+        assert audited_remotes(d)[-2:] == ["10.9.9.9", "127.0.0.1"]
+        # a fresh Forwarded address per request is no fresh bucket
+        codes = [request(port, headers=[("Forwarded", f"for=203.0.114.{i}"), ("X-Forwarded-For", "10.9.9.8")])[0]
+                 for i in range(6)]
+        assert 429 in codes, codes
+    finally:
+        d.stop()
+    d, port = listener(state, slapd, smtp, "http-fwd-rfc",
+                       "http_trusted_proxies = 127.0.0.1\nhttp_proxy_header = forwarded\n")
+    try:
+        bad_login(port, "127.0.0.1", [("Forwarded", 'for="[2001:db8::7]:4711";proto=https'),
+                                      ("X-Forwarded-For", "10.9.9.7")])
+        assert audited_remotes(d)[-1:] == ["2001:db8::7"]
     finally:
         d.stop()
 

@@ -145,7 +145,12 @@ static void test_listener_limits(void **state)
 	assert_int_equal(c->http_header_timeout, 10);
 	assert_int_equal(c->http_body_rate, 4096);
 	assert_int_equal(c->nhttp_proxies, 0);
+	assert_int_equal(c->http_proxy_header, FWD_X_FORWARDED_FOR);
 	config_free(c);
+	c = parse_ok("hash_key_file = /k\nhttp_proxy_header = Forwarded\n");
+	assert_int_equal(c->http_proxy_header, FWD_FORWARDED);
+	config_free(c);
+	parse_fails("hash_key_file = /k\nhttp_proxy_header = both\n", "x-forwarded-for or forwarded");
 	c = parse_ok("hash_key_file = /k\nhttp_max_conn_per_source = 4\nhttp_header_timeout = 3\n"
 		     "http_trusted_proxies = 127.0.0.1, 10.0.0.0/8 fd00::/8\n");
 	assert_int_equal(c->http_max_conn_per_source, 4);
