@@ -407,32 +407,34 @@ int names_check(const struct mm_config *c, const struct host_view *h, const char
 	return rule ? -EPERM : 0;
 }
 
-int names_check_uid(const struct mm_config *c, const struct host_view *h, uint32_t uid, unsigned flags,
-	const char **ret_rule)
+/* A number of [min, max] that the host does not hold (asked only when in range). */
+static int number_check(const struct host_view *h, uint32_t n, uint32_t min, uint32_t max,
+	bool (*knows)(const struct host_view *, uint32_t, unsigned), unsigned flags, const char *range_rule,
+	const char *host_rule, const char **ret_rule)
 {
 	const char *rule = NULL;
 
-	if (uid == 0 || uid < c->uid_min || uid > c->uid_max)
-		rule = "uid_range";
-	else if (host_knows_uid(h, uid, flags))
-		rule = "host_uid";
+	if (n == 0 || n < min || n > max)
+		rule = range_rule;
+	else if (knows(h, n, flags))
+		rule = host_rule;
 	if (ret_rule)
 		*ret_rule = rule;
 	return rule ? -EPERM : 0;
 }
 
+int names_check_uid(const struct mm_config *c, const struct host_view *h, uint32_t uid, unsigned flags,
+	const char **ret_rule)
+{
+	return number_check(
+		h, uid, c->uid_min, c->uid_max, host_knows_uid, flags, "uid_range", "host_uid", ret_rule);
+}
+
 int names_check_gid(const struct mm_config *c, const struct host_view *h, uint32_t gid, unsigned flags,
 	const char **ret_rule)
 {
-	const char *rule = NULL;
-
-	if (gid == 0 || gid < c->gid_min || gid > c->gid_max)
-		rule = "gid_range";
-	else if (host_knows_gid(h, gid, flags))
-		rule = "host_gid";
-	if (ret_rule)
-		*ret_rule = rule;
-	return rule ? -EPERM : 0;
+	return number_check(
+		h, gid, c->gid_min, c->gid_max, host_knows_gid, flags, "gid_range", "host_gid", ret_rule);
 }
 
 const char *names_rule_message(const char *rule)
