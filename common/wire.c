@@ -45,6 +45,13 @@ void mm_msg_free(struct mm_msg *m)
 	free(m);
 }
 
+void mm_msg_clear_fields(struct mm_msg *m)
+{
+	for (size_t i = 0; i < m->nfields; i++)
+		field_wipe(&m->fields[i]);
+	m->nfields = 0;
+}
+
 bool mm_key_valid(const char *key, size_t len)
 {
 	if (len == 0 || len > MM_KEY_MAX)

@@ -29,6 +29,8 @@ struct mm_msg {
 struct mm_msg *mm_msg_new(uint16_t code, bool reply) MM_WUR;
 /* Wipes every value (values may be secrets) and frees; accepts NULL. */
 void mm_msg_free(struct mm_msg *m);
+/* Wipes and drops every field (the message stays). */
+void mm_msg_clear_fields(struct mm_msg *m);
 int mm_msg_add(struct mm_msg *m, const char *key, const char *value) MM_WUR;
 int mm_msg_addf(struct mm_msg *m, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4))) MM_WUR;

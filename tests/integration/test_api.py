@@ -42,13 +42,13 @@ def ecps_session(api, svc=None, user=None):
 # ------------------------------------------------------------ the OpenAPI document
 
 def served_routes():
-    """The route table compiled into the daemon (authd/api.c)."""
-    src = (TOP / "authd" / "api.c").read_text()
+    """The route table compiled into the daemon (authd/http/api.c)."""
+    src = (TOP / "authd" / "http" / "api.c").read_text()
     return {(m.group(1), m.group(2)) for m in re.finditer(r'\[ROUTE_\w+\] = \{\s*"(/[^"]*)",\s*"(\w+)"', src)}
 
 
 def test_openapi_matches_the_served_paths(api):
-    doc = yaml.safe_load((TOP / "authd" / "openapi.yaml").read_text())
+    doc = yaml.safe_load((TOP / "authd" / "http" / "openapi.yaml").read_text())
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     assert documented == served_routes()
     # every documented operation is answered by the daemon (not "no such endpoint")

@@ -40,7 +40,7 @@ def _terms(page):
 
 
 def test_conf_page_documents_every_option():
-    src = (TOP / "authd/config.c").read_text()
+    src = (TOP / "authd/core/config.c").read_text()
     keys = set(re.findall(r'O\("([a-z0-9_]+)"', src))
     keys |= set(re.findall(r'strcmp\(key, "([a-z_]+)"\)', src))
     assert {"ldap_uri", "hash_key_file", "admin_group", "regions_open"} <= keys

@@ -79,7 +79,7 @@ int login_session_open(struct req *r)
 	int rc;
 
 	rc = login_user(r, "session-open", user_attrs, &u);
-	if (rc == -EHOSTDOWN && r->cfg->offline_login && r->admin && login_field(r, "user")) {
+	if (rc == -EHOSTDOWN && r->cfg->offline_login && r->who.admin && login_field(r, "user")) {
 		struct offline_rec rec;
 
 		if (offline_load(r->cfg, login_field(r, "user"), &rec) < 0)
@@ -168,7 +168,7 @@ static int login_session_load(struct req *r, const char *event, struct entry **r
 		entry_free(s);
 		return store_fail(r, rc, "session");
 	}
-	if (!r->admin && !login_owned_by(u, r->uid)) {
+	if (!r->who.admin && !login_owned_by(u, r->who.uid)) {
 		login_audit(r, event, NULL, entry_get(u, "uid"), false, "session of another user");
 		entry_free(s);
 		entry_free(u);

@@ -254,7 +254,7 @@ int store_fail(struct req *r, int rc, const char *what)
 
 void audit_req(const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = {.event = event, .caller = r->caller, .account = account};
+	struct audit_ctx a = {.event = event, .caller = r->who.name, .account = account};
 
 	audit(&a, ok, reason);
 }
@@ -438,13 +438,13 @@ static int resolve_member(struct req *r, struct entry **ret)
 	/* A password guess by another door than the login: the login's rate
 	 * limits and lockout, and an unknown member answered like a wrong
 	 * password, so that the form probes no account. */
-	if (!r->admin && !pw)
+	if (!r->who.admin && !pw)
 		return req_fail_field(r, "member_password", "required",
 			"mot de passe du compte de connexion : champ obligatoire");
-	if (!r->admin && (rc = login_rate(r, event, NULL)) < 0)
+	if (!r->who.admin && (rc = login_rate(r, event, NULL)) < 0)
 		return rc;
 	rc = account_find(r, get(r, "member"), &m);
-	if (rc == -ENOENT && !r->admin) {
+	if (rc == -ENOENT && !r->who.admin) {
 		login_audit(r, event, "password", get(r, "member"), false, "unknown account");
 		(void)login_password_unknown(r, pw);
 		return req_fail(r, -EACCES, "compte de connexion : mot de passe incorrect");
@@ -454,7 +454,7 @@ static int resolve_member(struct req *r, struct entry **ret)
 			r, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
 	if (rc < 0)
 		return store_fail(r, rc, "compte de connexion");
-	if (!r->admin) {
+	if (!r->who.admin) {
 		/* The attempt reserved before the password is verified; the kind
 		 * of account is told only to who proved its password. */
 		if ((rc = login_rate(r, event, entry_get(m, "uid"))) < 0)
@@ -796,7 +796,7 @@ int account_confirm_resend(struct req *r)
 	struct mods m;
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if ((rc = account_named(r, &e)) < 0)
 		return rc;
@@ -964,7 +964,7 @@ int account_validate(struct req *r)
 	bool org, has_address;
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé au centre de services (administrateurs)");
 	if ((rc = account_named(r, &e)) < 0)
 		return rc;
@@ -1172,7 +1172,7 @@ bool caller_owns(struct req *r, const struct entry *e)
 	struct entry *me = NULL;
 	bool own = false;
 
-	if (account_by_uid(r, r->uid, &me) < 0)
+	if (account_by_uid(r, r->who.uid, &me) < 0)
 		return false;
 	if (!e)
 		own = false;
@@ -1188,7 +1188,7 @@ bool caller_owns(struct req *r, const struct entry *e)
 
 bool account_hidden(struct req *r, int rc, const struct entry *e)
 {
-	if (r->admin || (rc != 0 && rc != -ENOENT && rc != -ENOTUNIQ))
+	if (r->who.admin || (rc != 0 && rc != -ENOENT && rc != -ENOTUNIQ))
 		return false;
 	/* The caller is looked up in every case: an unknown account answered
 	 * sooner than someone else's would tell them apart. */
@@ -1201,9 +1201,9 @@ int caller_active(struct req *r, const char *event)
 	const char *status;
 	int rc;
 
-	if (r->admin)
+	if (r->who.admin)
 		return 0;
-	rc = account_by_uid(r, r->uid, &me);
+	rc = account_by_uid(r, r->who.uid, &me);
 	if (rc == -ENOENT)
 		return 0; /* no account of its own: each request refuses that its own way */
 	if (rc < 0)
@@ -1226,12 +1226,12 @@ int account_show(struct req *r)
 	int rc;
 
 	if (!get(r, "login")) {
-		if (r->admin)
+		if (r->who.admin)
 			return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
-		rc = account_by_uid(r, r->uid, &e);
+		rc = account_by_uid(r, r->who.uid, &e);
 		if (rc == -ENOENT)
 			return req_fail(
-				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->who.uid);
 	} else {
 		rc = account_find(r, get(r, "login"), &e);
 		if (account_hidden(r, rc, e)) {
@@ -1255,7 +1255,7 @@ int account_list(struct req *r)
 	char *filter = NULL, *es = NULL, *et = NULL;
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	for (size_t i = 0; i < r->in->nfields; i++)
 		if (strcmp(r->in->fields[i].key, "status") && strcmp(r->in->fields[i].key, "type"))
@@ -1300,7 +1300,7 @@ int account_set_status(struct req *r, const char *status)
 	struct mods m;
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if (!get(r, "login"))
 		return login_required(r);
@@ -1353,7 +1353,7 @@ int account_convert(struct req *r)
 	bool dup = false;
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé au centre de services (administrateurs)");
 	if (!get(r, "login"))
 		return login_required(r);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,52 +13,13 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dispatch.h"
 #include "log.h"
-#include "login.h"
 #include "server.h"
-#include "settings.h"
 
 #define MAX_REQUESTS_PER_CONN 10000
 
 static atomic_uint nclients;
-
-int req_fail(struct req *r, int status, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	free(r->out->message);
-	r->out->message = s;
-	return status;
-}
-
-int req_fail_field(struct req *r, const char *field, const char *rule, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	free(r->out->message);
-	r->out->message = s;
-	/* The field name comes from the request: only echo a valid key. */
-	if (mm_key_valid(field, strlen(field)))
-		req_put(r, "field", field);
-	req_put(r, "rule", rule);
-	return -EINVAL;
-}
-
-void req_put(struct req *r, const char *key, const char *value)
-{
-	if (value && mm_msg_add(r->out, key, value) < 0)
-		log_msg(LOG_WARNING, "reply field %s dropped", key);
-}
 
 int server_listen(const char *path, int *ret_fd)
 {
@@ -113,68 +73,6 @@ static bool caller_is_admin(const struct mm_config *c, int fd, const struct ucre
 		if (groups[i] == c->admin_gid)
 			return true;
 	return false;
-}
-
-static int dispatch(struct req *r)
-{
-	switch (r->in->code) {
-	case MM_REQ_PING:
-		req_put(r, "version", MM_VERSION);
-		req_put(r, "daemon", "medimail-authd");
-		return 0;
-	case MM_REQ_REGISTER: return account_register(r);
-	case MM_REQ_CONFIRM: return account_confirm(r);
-	case MM_REQ_CONFIRM_RESEND: return account_confirm_resend(r);
-	case MM_REQ_VALIDATE: return account_validate(r);
-	case MM_REQ_SHOW: return account_show(r);
-	case MM_REQ_LIST: return account_list(r);
-	case MM_REQ_SUSPEND: return account_set_status(r, MM_STATUS_SUSPENDED);
-	case MM_REQ_REACTIVATE: return account_set_status(r, MM_STATUS_ACTIVE);
-	case MM_REQ_CLOSE: return account_set_status(r, MM_STATUS_CLOSED);
-	case MM_REQ_CONVERT: return account_convert(r);
-	case MM_REQ_ORG_MEMBER_ADD: return org_member_add(r);
-	case MM_REQ_ORG_MEMBER_DEL: return org_member_del(r);
-	case MM_REQ_CGU_ACCEPT: return account_cgu_accept(r);
-	case MM_REQ_ECPS_START: return api_sock_ecps_start(r);
-	case MM_REQ_ECPS_POLL: return api_sock_ecps_poll(r);
-	case MM_REQ_SERVICE_ADD: return api_sock_service_add(r);
-	case MM_REQ_SERVICE_REMOVE: return api_sock_service_remove(r);
-	case MM_REQ_PSC_LIST: return api_sock_psc_list(r);
-	case MM_REQ_PSC_UNLINK: return api_sock_psc_unlink(r);
-	case MM_REQ_CARD_AUTH: return card_auth(r);
-	case MM_REQ_CARD_LINK: return card_link(r);
-	case MM_REQ_CARD_LIST: return card_list(r);
-	case MM_REQ_CARD_UNLINK: return card_unlink(r);
-	case MM_REQ_CARD_PRESENT: return card_present(r);
-	case MM_REQ_AUTH_PASSWORD: return auth_password(r);
-	case MM_REQ_OTP_SEND: return auth_otp_send(r);
-	case MM_REQ_OTP_VERIFY: return auth_otp_verify(r);
-	case MM_REQ_ACCT_CHECK: return auth_acct_check(r);
-	case MM_REQ_PASSWORD_CHANGE: return auth_password_change(r);
-	case MM_REQ_SESSION_OPEN: return login_session_open(r);
-	case MM_REQ_SESSION_CLOSE: return login_session_close(r);
-	case MM_REQ_ACCOUNTS: return login_accounts(r);
-	case MM_REQ_SWITCH: return login_switch(r);
-	case MM_REQ_DEFAULT_SET: return login_default_set(r);
-	case MM_REQ_LOGIN_MODE: return auth_login_mode(r);
-	case MM_REQ_DIR_SEARCH: return directory_search(r);
-	case MM_REQ_DIR_FAVORITE_ADD: return directory_favorite_add(r);
-	case MM_REQ_DIR_FAVORITE_DEL: return directory_favorite_del(r);
-	case MM_REQ_DIR_FAVORITE_LIST: return directory_favorite_list(r);
-	case MM_REQ_DIR_VISIBILITY: return directory_visibility(r);
-	case MM_REQ_DIR_EXPORT: return directory_export(r);
-	case MM_REQ_GETPWNAM: return nss_getpwnam(r);
-	case MM_REQ_GETPWUID: return nss_getpwuid(r);
-	case MM_REQ_GETGRNAM: return nss_getgrnam(r);
-	case MM_REQ_GETGRGID: return nss_getgrgid(r);
-	case MM_REQ_INITGROUPS: return nss_initgroups(r);
-	case MM_REQ_PWENT: return nss_pwent(r);
-	case MM_REQ_GRENT: return nss_grent(r);
-	default:
-		if ((r->in->code & 0xff00) == 0x0700)
-			return settings_dispatch(r);
-		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
-	}
 }
 
 static int send_error(int fd, uint16_t code, int status, const char *msg)
@@ -231,18 +129,12 @@ static void *client_main(void *arg)
 		r.d = srv->d;
 		r.cfg = srv->d->cfg;
 		r.store = srv->d->store;
-		r.uid = cr.uid;
-		r.gid = cr.gid;
-		r.pid = cr.pid;
-		r.admin = caller_is_admin(r.cfg, fd, &cr);
-		snprintf(r.caller, sizeof(r.caller), "uid=%u", (unsigned)cr.uid);
+		caller_from_peer(&r.who, cr.uid, cr.gid, cr.pid, caller_is_admin(r.cfg, fd, &cr));
 		r.in = in;
 		r.out = out;
 		r.fd = fd;
-		out->status = dispatch(&r);
+		out->status = req_finish(&r, dispatch(&r));
 		pthread_rwlock_unlock(&srv->reload_lock);
-		if (out->status < 0 && !out->message)
-			mm_msg_set_message(out, "%s", strerror(-out->status));
 		rc = mm_msg_send(fd, out, MM_IO_TIMEOUT_MS);
 		mm_msg_free(in);
 		mm_msg_free(out);

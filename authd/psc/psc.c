@@ -15,7 +15,7 @@
 
 #include "jwt.h"
 #include "psc.h"
-#include "session.h"
+#include "records.h"
 
 #define HTTP_MAX_BODY (1024u * 1024u)
 #define DISCOVERY_TTL 3600

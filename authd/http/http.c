@@ -22,7 +22,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "secret.h"
-#include "session.h"
+#include "records.h"
 
 /* The connection table: every open connection, in the list of its phase.
  * Headers and bodies have deadlines; a connection past its deadline, or the

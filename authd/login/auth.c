@@ -58,7 +58,7 @@ void login_audit(const struct req *r, const char *event, const char *method, con
 {
 	struct audit_ctx a = {
 		.event = event,
-		.caller = r->caller,
+		.caller = r->who.name,
 		.method = method,
 		.service = printable(login_field(r, "service")),
 		.remote = printable(login_field(r, "rhost")),
@@ -110,14 +110,14 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 	if (!user) {
 		char filter[96];
 
-		if (r->admin)
+		if (r->who.admin)
 			return req_fail_field(r, "user", "required", "identifiant : champ obligatoire");
 		snprintf(filter, sizeof(filter),
-			"(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))", (unsigned)r->uid);
+			"(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))", (unsigned)r->who.uid);
 		rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 		if (rc == -ENOENT)
 			return req_fail(
-				r, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+				r, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->who.uid);
 		if (rc < 0)
 			return store_fail(r, rc, "compte");
 		*ret = e;
@@ -128,7 +128,7 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 		return req_fail_field(r, "user", "characters", "identifiant invalide");
 	}
 	rc = account_find_attrs(r, user, attrs, &e);
-	if (!r->admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->uid)))) {
+	if (!r->who.admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->who.uid)))) {
 		/* An unprivileged caller acts only for itself: someone else's account
 		 * and an unknown one get one answer (-ENOENT, so that PAM still sees
 		 * "user unknown" for local users); only the audit log tells them apart. */
@@ -136,7 +136,7 @@ int login_user(struct req *r, const char *event, const char *const *attrs, struc
 			rc == 0 ? "caller may only act for its own account" : "unknown account");
 		entry_free(e);
 		return req_fail(r, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
-			(unsigned)r->uid);
+			(unsigned)r->who.uid);
 	}
 	if (rc == -ENOENT) {
 		login_audit(r, event, NULL, user, false, "unknown account");
@@ -296,11 +296,11 @@ int login_rate(struct req *r, const char *event, const char *account)
 	 * the remote host counts only when root says it (sshd, login; the HTTP
 	 * door, which runs as root, gives the peer it saw): any other caller
 	 * would name a new rhost for each fresh bucket. */
-	rhost = r->uid == 0 ? printable(login_field(r, "rhost")) : NULL;
+	rhost = r->who.uid == 0 ? printable(login_field(r, "rhost")) : NULL;
 	if (rhost)
-		snprintf(src, sizeof(src), "%s/%s", r->caller, rhost);
+		snprintf(src, sizeof(src), "%s/%s", r->who.name, rhost);
 	else
-		snprintf(src, sizeof(src), "%s", r->caller);
+		snprintf(src, sizeof(src), "%s", r->who.name);
 	id = account ? account : src;
 	pthread_once(&login_limits_once, login_limits_init);
 	rc = -ENOMEM;
@@ -650,7 +650,7 @@ static int auth_password_offline(struct req *r, const char *password)
 		return req_fail(r, -EHOSTDOWN,
 			"annuaire indisponible, et pas de connexion hors ligne possible pour ce compte");
 	}
-	if (r->uid != 0) {
+	if (r->who.uid != 0) {
 		/* Without the directory the uid cannot be checked: only root (the
 		 * login program) logs in offline, not an admin_group member. */
 		offline_rec_wipe(&rec);
@@ -1108,7 +1108,7 @@ int auth_acct_check(struct req *r)
 	int rc;
 
 	if ((rc = login_user(r, "account", auth_attrs, &e)) == -EHOSTDOWN && r->cfg->offline_login &&
-		r->uid == 0 && login_field(r, "user")) {
+		r->who.uid == 0 && login_field(r, "user")) {
 		struct offline_rec rec;
 
 		if (offline_load(r->cfg, login_field(r, "user"), &rec) < 0)

@@ -10,7 +10,7 @@
 #include "log.h"
 #include "psc.h"
 #include "secret.h"
-#include "session.h"
+#include "records.h"
 
 #define PSC_COOKIE "mm_psc_state"
 
@@ -301,7 +301,7 @@ const struct route api_routes[ROUTE_N] = {
 
 static void sock_audit(const struct req *r, const char *event, const char *account, bool ok, const char *why)
 {
-	struct audit_ctx a = {.event = event, .caller = r->caller, .method = "ecps", .account = account};
+	struct audit_ctx a = {.event = event, .caller = r->who.name, .method = "ecps", .account = account};
 
 	audit(&a, ok, why);
 }
@@ -326,14 +326,14 @@ int api_sock_ecps_start(struct req *r)
 	if (!login || !*login || strlen(login) > 254)
 		return req_fail_field(r, "login", "required", "identifiant requis");
 	/* A non-admin caller may only start a push for its own account. */
-	if (!r->admin) {
+	if (!r->who.admin) {
 		static const char *const attrs[] = {"uid", "mmLoginMail", NULL};
 		struct entry *e = NULL;
 		char filter[96];
 		bool own;
 
 		snprintf(
-			filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u))", (unsigned)r->uid);
+			filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u))", (unsigned)r->who.uid);
 		rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 		own = rc == 0 &&
 			(entry_has_value(e, "uid", login) || entry_has_value(e, "mmLoginMail", login));
@@ -383,10 +383,10 @@ int api_sock_ecps_poll(struct req *r)
 		return req_fail(r, -ETIMEDOUT, "demande expirée");
 	if (st != ECPS_DONE)
 		return 0;
-	if (!r->admin) {
+	if (!r->who.admin) {
 		/* Only the account's own user may collect the approval it started. */
 		struct entry *me = NULL;
-		bool mine = account_by_uid(r, r->uid, &me) == 0 && !strcasecmp(me->dn, account);
+		bool mine = account_by_uid(r, r->who.uid, &me) == 0 && !strcasecmp(me->dn, account);
 
 		entry_free(me);
 		if (!mine) {
@@ -404,7 +404,7 @@ int api_sock_ecps_poll(struct req *r)
 		req_put(r, "account", login);
 		return 0;
 	}
-	struct session_open_args a = {.account_dn = account, .method = "ecps", .service = r->caller};
+	struct session_open_args a = {.account_dn = account, .method = "ecps", .service = r->who.name};
 	rc = session_open(r->store, r->cfg, &a, token, &exp);
 	dn_login(account, login, sizeof(login));
 	free(account);
@@ -423,10 +423,10 @@ int api_sock_service_add(struct req *r)
 {
 	const char *id = mm_msg_get(r->in, "id");
 	char secret[SECRET_TOKEN_HEX];
-	struct audit_ctx a = {.event = "service-add", .caller = r->caller, .account = id};
+	struct audit_ctx a = {.event = "service-add", .caller = r->who.name, .account = id};
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if (!id || !service_id_valid(id))
 		return req_fail_field(
@@ -446,10 +446,10 @@ int api_sock_service_add(struct req *r)
 int api_sock_service_remove(struct req *r)
 {
 	const char *id = mm_msg_get(r->in, "id");
-	struct audit_ctx a = {.event = "service-remove", .caller = r->caller, .account = id};
+	struct audit_ctx a = {.event = "service-remove", .caller = r->who.name, .account = id};
 	int rc;
 
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if (!id || !service_id_valid(id))
 		return req_fail_field(r, "id", "format", "identifiant de service invalide");

@@ -632,7 +632,7 @@ static int find_caller(struct req *r, struct entry **ret)
 {
 	char uid[16];
 
-	snprintf(uid, sizeof(uid), "%u", (unsigned)r->uid);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)r->who.uid);
 	return find_by(r, "uidNumber", uid, "(!(mmAccountType=ORG))", ret);
 }
 
@@ -1098,9 +1098,9 @@ static bool card_caller_may(const struct req *r, const char *user, const struct 
 {
 	if (user && strcmp(user, entry_get(e, "uid")) && strcasecmp(user, login_mail_of(e)))
 		return false;
-	return r->uid == 0 ||
+	return r->who.uid == 0 ||
 		(entry_get(e, "uidNumber") &&
-			strtoul(entry_get(e, "uidNumber"), NULL, 10) == (unsigned long)r->uid);
+			strtoul(entry_get(e, "uidNumber"), NULL, 10) == (unsigned long)r->who.uid);
 }
 
 /* A card of no account, to a caller that is not root: its PIN is worth a try
@@ -1112,7 +1112,7 @@ static int card_unmapped_may(struct req *r, const char *user, const struct card_
 	const char *own = NULL;
 	int rc;
 
-	if (r->uid == 0)
+	if (r->who.uid == 0)
 		return 0;
 	rc = find_caller(r, &me);
 	if (rc < 0 && rc != -ENOENT)
@@ -1247,7 +1247,7 @@ static int link_by_user(struct req *r, const struct entry *e, struct card_proof 
 	const char *txn = get(r, "txn");
 	int rc;
 
-	if (!r->admin && !login_owned_by(e, r->uid)) {
+	if (!r->who.admin && !login_owned_by(e, r->who.uid)) {
 		audit_card(r, "card_link", entry_get(e, "uid"), false,
 			"caller may only act for its own account");
 		return req_fail(
@@ -1293,7 +1293,7 @@ int card_link(struct req *r)
 	struct mods m;
 	int rc;
 
-	if (!r->admin && !by_user)
+	if (!r->who.admin && !by_user)
 		return req_fail(r, -EACCES, "réservé aux administrateurs");
 	if ((rc = unknown_fields(r, allowed)) < 0)
 		return rc;
@@ -1304,14 +1304,14 @@ int card_link(struct req *r)
 	if (!login)
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
 	rc = find_login(r, login, &e);
-	if (!r->admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->uid)))) {
+	if (!r->who.admin && (rc == -ENOENT || rc == -ENOTUNIQ || (rc == 0 && !login_owned_by(e, r->who.uid)))) {
 		/* To a user, someone else's account and an unknown one get one answer
 		 * (as for a login); only the audit log tells them apart. */
 		audit_card(r, "card_link", rc == 0 ? entry_get(e, "uid") : login, false,
 			rc == 0 ? "caller may only act for its own account" : "unknown account");
 		entry_free(e);
 		return req_fail(r, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
-			(unsigned)r->uid);
+			(unsigned)r->who.uid);
 	}
 	if (rc < 0)
 		return store_refusal(r, rc);
@@ -1419,7 +1419,7 @@ static int target_account(struct req *r, struct entry **ret)
 	int rc;
 
 	*ret = NULL;
-	if (r->admin) {
+	if (r->who.admin) {
 		if (!login)
 			return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
 		rc = find_login(r, login, ret);
@@ -1427,7 +1427,7 @@ static int target_account(struct req *r, struct entry **ret)
 	}
 	rc = find_caller(r, &me);
 	if (rc < 0)
-		return req_fail(r, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+		return req_fail(r, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->who.uid);
 	if (login && strcmp(login, entry_get(me, "uid")) && strcasecmp(login, login_mail_of(me))) {
 		entry_free(me);
 		return req_fail(r, -ENOENT, "%s : compte introuvable", login);

@@ -6,35 +6,13 @@
 
 #include "config.h"
 #include "store.h"
+#include "request.h"
 #include "wire.h"
 
 struct daemon {
 	struct mm_config *cfg;
 	struct store *store;
 };
-
-/* One request being served. */
-struct req {
-	struct daemon *d;
-	const struct mm_config *cfg;
-	struct store *store;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	bool admin;
-	char caller[48]; /* "uid=1000" for the audit trail */
-	const struct mm_msg *in;
-	struct mm_msg *out;
-	int fd; /* the client's socket, for streamed replies */
-};
-
-/* Sets the reply message and returns status, for one-line refusals. */
-int req_fail(struct req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* An invalid field: reply fields "field" and "rule", message, -EINVAL. */
-int req_fail_field(struct req *r, const char *field, const char *rule, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* Adds a reply field, remembering an allocation failure. */
-void req_put(struct req *r, const char *key, const char *value);
 
 /* account.c: the lifecycle requests (MM_REQ_REGISTER .. MM_REQ_CONFIRM_RESEND) */
 int account_register(struct req *r);

@@ -788,7 +788,7 @@ static int check_keys(struct req *r, const char *const *allowed)
 static void audit_dir(
 	const struct req *r, const char *event, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = {.event = event, .caller = r->caller, .account = account};
+	struct audit_ctx a = {.event = event, .caller = r->who.name, .account = account};
 
 	audit(&a, ok, reason);
 }
@@ -811,11 +811,11 @@ static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 			return -ENOMEM;
 		rc = asprintf(&filter, "(&(objectClass=mmAccount)(|(uid=%s)(mmLoginMail=%s)))", esc, esc);
 	} else {
-		if (r->admin && r->uid == 0)
+		if (r->who.admin && r->who.uid == 0)
 			return req_fail_field(r, "login", "required",
 				"identifiant : champ obligatoire pour un administrateur");
 		rc = asprintf(&filter, "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))",
-			(unsigned)r->uid);
+			(unsigned)r->who.uid);
 	}
 	free(esc);
 	if (rc < 0)
@@ -825,19 +825,19 @@ static int acting_account(struct req *r, bool allow_org, struct entry **ret)
 	if (rc == -ENOENT && !login)
 		return req_fail(r, -EACCES,
 			"réservé aux utilisateurs de Medimail (aucun compte pour l'utilisateur %u)",
-			(unsigned)r->uid);
+			(unsigned)r->who.uid);
 	if (rc == -ENOENT || rc == -ENOTUNIQ)
 		return req_fail(r, -ENOENT, "%s : compte introuvable", login);
 	if (rc < 0)
 		return dir_fail(r, rc, "compte");
-	if (login && !r->admin) {
+	if (login && !r->who.admin) {
 		/* A user acts for itself, or for an ORG it is a connection account of. */
 		struct entry *me = NULL;
 		bool mine = false;
 		char f[96];
 
 		snprintf(f, sizeof(f), "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))",
-			(unsigned)r->uid);
+			(unsigned)r->who.uid);
 		if (store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, f, attrs, &me) == 0) {
 			mine = !strcmp(me->dn, e->dn) ||
 				(allow_org && entry_has_value(e, "mmAccountType", MM_TYPE_ORG) &&
@@ -963,7 +963,7 @@ int directory_search(struct req *r)
 	if (rc < 0)
 		return rc;
 	/* Medimail users (and administrators) search; the caller's view applies. */
-	if (!r->admin || get(r, "login")) {
+	if (!r->who.admin || get(r, "login")) {
 		if ((rc = acting_account(r, false, &me)) < 0)
 			goto out;
 	}
@@ -1146,7 +1146,7 @@ int directory_export(struct req *r)
 
 	if ((rc = check_keys(r, allowed)) < 0)
 		return rc;
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé aux administrateurs (export vers l'annuaire national)");
 	if (r->fd < 0)
 		return req_fail(r, -ENOSYS, "export : pas de flux");

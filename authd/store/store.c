@@ -258,63 +258,6 @@ static int with_conn(struct store *s, store_op op, void *arg)
 	return r;
 }
 
-const struct attr *entry_attr(const struct entry *e, const char *attr)
-{
-	for (size_t i = 0; i < e->nattrs; i++)
-		if (!strcasecmp(e->attrs[i].name, attr))
-			return &e->attrs[i];
-	return NULL;
-}
-
-const char *entry_get(const struct entry *e, const char *attr)
-{
-	const struct attr *a = entry_attr(e, attr);
-
-	return a && a->nvals ? a->vals[0] : NULL;
-}
-
-bool entry_has_value(const struct entry *e, const char *attr, const char *value)
-{
-	const struct attr *a = entry_attr(e, attr);
-
-	if (!a)
-		return false;
-	for (size_t i = 0; i < a->nvals; i++)
-		if (!strcasecmp(a->vals[i], value))
-			return true;
-	return false;
-}
-
-void entry_free(struct entry *e)
-{
-	if (!e)
-		return;
-	if (e->packed_size) {
-		/* Values may be secrets (hashes read by the daemon): wipe them all. */
-		secret_wipe(e, e->packed_size);
-		free(e);
-		return;
-	}
-	for (size_t i = 0; i < e->nattrs; i++) {
-		for (size_t j = 0; j < e->attrs[i].nvals; j++)
-			secret_free(e->attrs[i].vals[j]);
-		free(e->attrs[i].vals);
-		free(e->attrs[i].name);
-	}
-	free(e->attrs);
-	free(e->dn);
-	free(e);
-}
-
-void entries_free(struct entry **v, size_t n)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		entry_free(v[i]);
-	free(v);
-}
-
 /* An entry read from slapd, copied into one allocation: one pass over the
  * message's BER (ldap_get_values_len would rescan it for every attribute)
  * collects borrowed values, then one malloc holds the entry, its attribute

@@ -12,7 +12,7 @@
 #include "protocol.h"
 #include "psc.h"
 #include "secret.h"
-#include "session.h"
+#include "records.h"
 #include "validate.h"
 
 #define LINK_KIND "psc-link"
@@ -44,8 +44,8 @@ static int call_begin(struct http_req *h, struct login_call *c, uint16_t code)
 	c->r.d = h->d;
 	c->r.cfg = &c->cfg;
 	c->r.store = h->store;
-	c->r.admin = true;
-	snprintf(c->r.caller, sizeof(c->r.caller), "api:%.40s", h->client);
+	c->r.who.admin = true;
+	snprintf(c->r.who.name, sizeof(c->r.who.name), "api:%.40s", h->client);
 	c->r.in = c->in;
 	c->r.out = c->out;
 	return 0;

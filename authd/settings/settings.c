@@ -100,13 +100,13 @@ static int target(struct req *r, bool change, struct entry **ret)
 			/* Same answer as a missing account: no probing of other accounts. */
 			return req_fail(r, -ENOENT, "%s : compte introuvable", login);
 		}
-	} else if (r->admin && r->uid == 0) {
+	} else if (r->who.admin && r->who.uid == 0) {
 		return req_fail_field(r, "login", "required", "identifiant : champ obligatoire");
 	} else {
-		rc = account_by_uid(r, r->uid, &e);
+		rc = account_by_uid(r, r->who.uid, &e);
 		if (rc == -ENOENT)
 			return req_fail(
-				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->uid);
+				r, rc, "aucun compte Medimail pour l'utilisateur %u", (unsigned)r->who.uid);
 	}
 	if (rc < 0)
 		return store_fail(r, rc, login ? login : "compte");
@@ -257,7 +257,7 @@ static bool pfield_editable(const struct req *r, const struct pfield *f, bool or
 {
 	if (!pfield_applies(f, org))
 		return false;
-	return org ? (f->who & W_ORG) || r->admin : true;
+	return org ? (f->who & W_ORG) || r->who.admin : true;
 }
 
 static int pfield_check(struct req *r, const struct pfield *f, const char *v)
@@ -1562,7 +1562,7 @@ int settings_device_verify(struct req *r)
 
 	if ((rc = check_keys(r, keys)) < 0)
 		return rc;
-	if (!r->admin)
+	if (!r->who.admin)
 		return req_fail(r, -EACCES, "réservé au service de l'application mobile (administrateurs)");
 	if (!valid_token(cred))
 		return req_fail_field(r, "credential", "syntax", "identifiant d'appareil invalide");

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "session.h"
+#include "records.h"
 
 #define CACHE_SLOTS 8192u
 #define CACHE_STRIPES 64u

@@ -1,0 +1,171 @@
+/* The unix socket's request table (dispatch.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "dispatch.h"
+#include "log.h"
+#include "login.h"
+#include "protocol.h"
+#include "settings.h"
+
+static int ping(struct req *r)
+{
+	req_put(r, "version", MM_VERSION);
+	req_put(r, "daemon", "medimail-authd");
+	return 0;
+}
+
+static int suspend(struct req *r)
+{
+	return account_set_status(r, MM_STATUS_SUSPENDED);
+}
+
+static int reactivate(struct req *r)
+{
+	return account_set_status(r, MM_STATUS_ACTIVE);
+}
+
+static int close_account(struct req *r)
+{
+	return account_set_status(r, MM_STATUS_CLOSED);
+}
+
+#define PUBLIC ACCESS_PUBLIC
+#define SELF ACCESS_SELF
+#define SELF_OR_ORG ACCESS_SELF_OR_ORG
+#define ADMIN ACCESS_ADMIN
+#define ACTIVE ACCESS_CALLER_ACTIVE
+#define INDIVIDUAL ACCESS_INDIVIDUAL
+#define REQUIRED ACCESS_NAME_REQUIRED
+#define ADMIN_MAY_OMIT ACCESS_ADMIN_MAY_OMIT
+
+/* Sorted by code. A NULL target_key on a SELF row: the handler finds the
+ * account from a credential the request carries, or (the login requests)
+ * must still answer when the directory is down; it calls access_resolve
+ * itself. */
+static const struct request_type table[] = {
+	{MM_REQ_PING, "ping", PUBLIC, 0, NULL, NULL, ping},
+
+	{MM_REQ_REGISTER, "register", PUBLIC, 0, NULL, NULL, account_register},
+	{MM_REQ_CONFIRM, "confirm", PUBLIC, 0, NULL, NULL, account_confirm},
+	{MM_REQ_VALIDATE, "validate", ADMIN, 0, NULL, NULL, account_validate},
+	{MM_REQ_SHOW, "show", SELF_OR_ORG, 0, NULL, NULL, account_show},
+	{MM_REQ_LIST, "list", ADMIN, 0, NULL, NULL, account_list},
+	{MM_REQ_SUSPEND, "suspend", ADMIN, 0, NULL, NULL, suspend},
+	{MM_REQ_REACTIVATE, "reactivate", ADMIN, 0, NULL, NULL, reactivate},
+	{MM_REQ_CLOSE, "close", ADMIN, 0, NULL, NULL, close_account},
+	{MM_REQ_CONVERT, "convert", ADMIN, 0, NULL, NULL, account_convert},
+	{MM_REQ_ORG_MEMBER_ADD, "org-member-add", PUBLIC, 0, NULL, NULL, org_member_add},
+	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, 0, NULL, NULL, org_member_del},
+	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, 0, NULL, NULL, account_cgu_accept},
+	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, 0, NULL, NULL, account_confirm_resend},
+
+	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, auth_password},
+	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, auth_otp_send},
+	{MM_REQ_OTP_VERIFY, "otp-verify", SELF, 0, NULL, NULL, auth_otp_verify},
+	{MM_REQ_ACCT_CHECK, "acct", SELF, 0, NULL, NULL, auth_acct_check},
+	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, auth_password_change},
+	{MM_REQ_SESSION_OPEN, "session-open", SELF, 0, NULL, NULL, login_session_open},
+	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_session_close},
+	{MM_REQ_ACCOUNTS, "accounts", SELF, 0, NULL, NULL, login_accounts},
+	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_switch},
+	{MM_REQ_DEFAULT_SET, "default-set", SELF, 0, NULL, NULL, login_default_set},
+	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, auth_login_mode},
+
+	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_getpwnam},
+	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_getpwuid},
+	{MM_REQ_GETGRNAM, "getgrnam", PUBLIC, 0, NULL, NULL, nss_getgrnam},
+	{MM_REQ_GETGRGID, "getgrgid", PUBLIC, 0, NULL, NULL, nss_getgrgid},
+	{MM_REQ_INITGROUPS, "initgroups", PUBLIC, 0, NULL, NULL, nss_initgroups},
+	{MM_REQ_PWENT, "pwent", PUBLIC, 0, NULL, NULL, nss_pwent},
+	{MM_REQ_GRENT, "grent", PUBLIC, 0, NULL, NULL, nss_grent},
+
+	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT, NULL, NULL, directory_search},
+	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, directory_favorite_add},
+	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, directory_favorite_del},
+	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, directory_favorite_list},
+	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, NULL, NULL, directory_visibility},
+	{MM_REQ_DIR_EXPORT, "dir-export", ADMIN, 0, NULL, NULL, directory_export},
+
+	{MM_REQ_ECPS_START, "ecps-start", SELF, 0, NULL, NULL, api_sock_ecps_start},
+	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, api_sock_ecps_poll},
+	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, api_sock_service_add},
+	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, api_sock_service_remove},
+	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, NULL, NULL, api_sock_psc_list},
+	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, 0, NULL, NULL, api_sock_psc_unlink},
+
+	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_auth},
+	{MM_REQ_CARD_LINK, "card-link", SELF, 0, NULL, NULL, card_link},
+	{MM_REQ_CARD_LIST, "card-list", SELF, ACTIVE, NULL, NULL, card_list},
+	{MM_REQ_CARD_UNLINK, "card-unlink", SELF, ACTIVE, NULL, NULL, card_unlink},
+	{MM_REQ_CARD_PRESENT, "card-present", PUBLIC, 0, NULL, NULL, card_present},
+
+	{MM_REQ_PROFILE_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_profile_get},
+	{MM_REQ_PROFILE_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_profile_set},
+	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, 0, NULL, NULL, settings_password_forgot},
+	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, 0, NULL, NULL, settings_password_reset},
+	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_signature_list},
+	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_signature_set},
+	{MM_REQ_SIGNATURE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_signature_del},
+	{MM_REQ_AUTOREPLY_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_autoreply_get},
+	{MM_REQ_AUTOREPLY_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_autoreply_set},
+	{MM_REQ_NOTIFY_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_notify_get},
+	{MM_REQ_NOTIFY_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_notify_set},
+	{MM_REQ_DELEGATE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_delegate_list},
+	{MM_REQ_DELEGATE_ADD, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_delegate_add},
+	{MM_REQ_DELEGATE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_delegate_del},
+	{MM_REQ_DEMAT_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_demat_get},
+	{MM_REQ_DEMAT_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_demat_set},
+	{MM_REQ_DEVICE_ENROL, "device-enrol", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, settings_device_enrol},
+	{MM_REQ_DEVICE_COMPLETE, "device-complete", PUBLIC, 0, NULL, NULL, settings_device_complete},
+	{MM_REQ_DEVICE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_device_list},
+	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_device_revoke},
+	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_device_verify},
+};
+
+const struct request_type *dispatch_table(size_t *n)
+{
+	*n = sizeof(table) / sizeof(table[0]);
+	return table;
+}
+
+const struct request_type *dispatch_find(uint16_t code)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].code == code)
+			return &table[i];
+	return NULL;
+}
+
+/* Service and remote host go to the audit trail only: printable, short. */
+static const char *audit_text(const char *s)
+{
+	if (!s || strlen(s) > 255)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			return NULL;
+	return s;
+}
+
+int dispatch(struct req *r)
+{
+	const struct request_type *t = dispatch_find(r->in->code);
+	struct fault f = {0};
+	int rc;
+
+	if (!t)
+		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
+	r->who.service = audit_text(req_get(r, "service"));
+	r->who.rhost = audit_text(req_get(r, "rhost"));
+	rc = access_resolve(r->cfg, r->store, &r->who, t->access, t->flags, t->target_key,
+		t->target_key ? req_get(r, t->target_key) : NULL, t->attrs, t->name, &r->target, &f);
+	if (rc < 0)
+		return req_fault(r, &f);
+	rc = t->handler(r);
+	entry_free(r->target);
+	r->target = NULL;
+	return rc;
+}

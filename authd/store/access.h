@@ -1,0 +1,80 @@
+/* Who may act on which account: the one place this rule is written.
+ *
+ * Every door (the unix socket's dispatch table, the HTTP endpoints) names a
+ * caller, an access level and, when the request is about an account, the
+ * name it was given; access_resolve() finds that account, decides, audits a
+ * refusal, and hands the service an account it may act on.
+ *
+ * The rule, for callers that are not administrators: a caller acts for its
+ * own individual account (found by its uid, or by the account of its HTTP
+ * session) and, where the level says so, for a BAL ORG that this account is
+ * an active connection account of. An account that does not exist, one that
+ * is ambiguous and one that is someone else's get the same answer (-ENOENT,
+ * "compte introuvable") after the same directory work. Administrators (uid 0
+ * or a member of admin_group) may name any account; root must name one. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "fault.h"
+#include "store.h"
+
+enum access {
+	ACCESS_PUBLIC, /* anyone; the request is about no account of the caller's */
+	ACCESS_SELF, /* the caller's own individual account; an administrator names any */
+	ACCESS_SELF_OR_ORG, /* the same, or a BAL ORG the caller is an active connection account of */
+	ACCESS_ADMIN, /* administrators only */
+};
+
+/* Flags of a request's access row. */
+enum {
+	/* A caller who is no administrator must have an active account of its
+	 * own (a suspended or closed account acts for nobody): -EPERM, facts
+	 * reason "account_state" and status. */
+	ACCESS_CALLER_ACTIVE = 1 << 0,
+	/* The account acted on may not be a BAL ORG (-EPERM): an ORG is used
+	 * from an individual account. */
+	ACCESS_INDIVIDUAL = 1 << 1,
+	/* The name is required from every caller, not only from root. */
+	ACCESS_NAME_REQUIRED = 1 << 2,
+	/* An administrator who names no account acts for no account (the
+	 * service centre searching the directory): *ret NULL, 0. */
+	ACCESS_ADMIN_MAY_OMIT = 1 << 3,
+};
+
+struct caller {
+	uid_t uid; /* SO_PEERCRED; over HTTP the uid of no one ((uid_t)-1) */
+	gid_t gid;
+	pid_t pid;
+	bool admin; /* uid 0 or a member of admin_group; never over HTTP */
+	const char *dn; /* over HTTP: the account the session acts as; NULL: found by uid */
+	char name[64]; /* for the audit trail: "uid=1000", "session" */
+	const char *service; /* PAM service or API client, audit only; may be NULL */
+	const char *rhost; /* remote host, audit only; may be NULL */
+};
+
+/* Fills a caller for a unix-socket peer. */
+void caller_from_peer(struct caller *who, uid_t uid, gid_t gid, pid_t pid, bool admin);
+
+/* Decides whether who may act on the account called name (login or login
+ * e-mail; NULL when the request gave none) under level a and flags, for the
+ * request event (audit). On success *ret is the account read with attrs
+ * (plus accounts_identity_attrs; attrs may be NULL), or NULL for
+ * ACCESS_PUBLIC and for an ACCESS_ADMIN request that names no account
+ * (key NULL). key is the request's field that names the account ("login",
+ * "user"), used in refusals. On refusal f is set, the refusal audited and
+ * the status returned. */
+int access_resolve(const struct mm_config *c, struct store *s, const struct caller *who, enum access a,
+	unsigned flags, const char *key, const char *name, const char *const *attrs, const char *event,
+	struct entry **ret, struct fault *f) MM_WUR;
+
+/* The caller's own individual account (by dn over HTTP, else by uid), read
+ * with attrs (plus the identity attributes). -ENOENT when it has none. */
+int access_own_account(const struct mm_config *c, struct store *s, const struct caller *who,
+	const char *const *attrs, struct entry **ret) MM_WUR;
+
+/* Is who this account, or an active connection account of this ORG (me:
+ * the caller's own account, may be NULL)? */
+bool access_may_act_for(const struct entry *me, const struct entry *target, bool org_too);
