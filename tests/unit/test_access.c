@@ -1,0 +1,325 @@
+/* Unit tests of the access rule (store/access.c) and of the socket's request
+ * table (ipc/dispatch.c): for every request code, which callers are let in
+ * -- root, a member of the admin group, the owner, a connection account of
+ * the ORG, another user, a suspended owner, a uid without an account --, on
+ * a fake directory (fake_accounts.c): no root, no slapd. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "access.h"
+#include "accounts.h"
+#include "dispatch.h"
+#include "fake_accounts.h"
+#include "log.h"
+
+/* The people of the fake directory. */
+enum { UID_ALICE = 2000, UID_BOB = 2001, UID_SUSAN = 2002, UID_GERARD = 2003, UID_CAROL = 2004, UID_NOBODY = 3000 };
+
+static struct mm_config cfg;
+
+static int setup(void **state)
+{
+	(void)state;
+	fake_reset();
+	fake_add("alice", "PER", "active", UID_ALICE, NULL); /* the owner */
+	fake_add("bob", "PER", "active", UID_BOB, NULL); /* a connection account of cabinet */
+	fake_add("susan", "PER", "suspended", UID_SUSAN, NULL); /* suspended, also of cabinet */
+	fake_add("gerard", "PER", "active", UID_GERARD, NULL); /* in the admin group */
+	fake_add("carol", "MED", "active", UID_CAROL, NULL); /* someone else */
+	fake_add("cabinet", "ORG", "active", 5000, "bob,susan");
+	return 0;
+}
+
+struct who {
+	const char *what;
+	uid_t uid;
+	bool admin;
+	const char *own; /* login of its own account, NULL: none */
+};
+
+static const struct who callers[] = {
+	{"root", 0, true, NULL},
+	{"admin group", UID_GERARD, true, "gerard"},
+	{"owner", UID_ALICE, false, "alice"},
+	{"ORG connection account", UID_BOB, false, "bob"},
+	{"another user", UID_CAROL, false, "carol"},
+	{"suspended owner", UID_SUSAN, false, "susan"},
+	{"uid without an account", UID_NOBODY, false, NULL},
+};
+
+static const char *const names[] = {NULL, "alice", "cabinet", "susan", "nosuch"};
+
+static bool is_org(const char *n)
+{
+	return n && !strcmp(n, "cabinet");
+}
+
+static bool exists(const char *n)
+{
+	return n && strcmp(n, "nosuch");
+}
+
+/* The rule as the protocol documents it (protocol.h, access.h), written out
+ * independently of access.c: the status access_resolve must give, and the
+ * login of the account it must hand over (NULL: none). */
+static int expected(const struct request_type *t, const struct who *w, const char *name, const char **ret)
+{
+	bool member;
+
+	*ret = NULL;
+	if (t->access == ACCESS_PUBLIC)
+		return 0;
+	if (t->access == ACCESS_ADMIN && !w->admin)
+		return -EACCES;
+	if (!t->target_key)
+		return 0;
+	if (!name && t->access == ACCESS_ADMIN && !(t->flags & ACCESS_NAME_REQUIRED))
+		return 0;
+	if (!name && w->admin && (t->flags & ACCESS_ADMIN_MAY_OMIT))
+		return 0;
+	if (!name && (t->access == ACCESS_ADMIN || (t->flags & ACCESS_NAME_REQUIRED) || w->uid == 0))
+		return -EINVAL;
+	if (w->admin) {
+		const char *n = name ? name : w->own;
+
+		if (!exists(n))
+			return -ENOENT;
+		if ((t->flags & ACCESS_INDIVIDUAL) && is_org(n))
+			return -EPERM;
+		*ret = n;
+		return 0;
+	}
+	if ((t->flags & ACCESS_CALLER_ACTIVE) && w->own && !strcmp(w->own, "susan"))
+		return -EPERM;
+	if (!name) {
+		if (!w->own)
+			return -ENOENT;
+		*ret = w->own;
+		return 0;
+	}
+	/* bob and susan are cabinet's connection accounts; only an active one acts for it. */
+	member = w->own && !strcmp(w->own, "bob");
+	if (!exists(name) || !w->own ||
+		!(!strcmp(name, w->own) || (t->access == ACCESS_SELF_OR_ORG && is_org(name) && member)))
+		return -ENOENT;
+	if ((t->flags & ACCESS_INDIVIDUAL) && is_org(name))
+		return -EPERM;
+	*ret = name;
+	return 0;
+}
+
+static void test_every_request_every_caller(void **state)
+{
+	size_t n;
+	const struct request_type *table = dispatch_table(&n);
+	unsigned checked = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		const struct request_type *t = &table[i];
+
+		for (size_t c = 0; c < sizeof(callers) / sizeof(callers[0]); c++) {
+			const struct who *w = &callers[c];
+			struct caller who;
+
+			caller_from_peer(&who, w->uid, w->uid, 1, w->admin);
+			for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+				struct entry *e = NULL;
+				struct fault f = {0};
+				const char *want_login;
+				int want = expected(t, w, names[k], &want_login);
+				int rc = access_resolve(&cfg, NULL, &who, t->access, t->flags, t->target_key,
+					t->target_key ? names[k] : NULL, t->attrs, t->name, &e, &f);
+
+				if (rc != want)
+					fail_msg("%s (0x%04x) by %s naming %s: %d, expected %d (%s)", t->name, t->code,
+						w->what, names[k] ? names[k] : "nothing", rc, want,
+						f.message ? f.message : "");
+				if (want_login && (!e || strcmp(entry_get(e, "uid"), want_login)))
+					fail_msg("%s by %s naming %s: acted on %s, expected %s", t->name, w->what,
+						names[k] ? names[k] : "nothing", e ? entry_get(e, "uid") : "nothing",
+						want_login);
+				if (!want_login)
+					assert_null(e);
+				if (rc < 0)
+					assert_non_null(f.message);
+				entry_free(e);
+				fault_clear(&f);
+				checked++;
+			}
+		}
+	}
+	assert_true(checked >= 60 * 7 * 5);
+}
+
+/* Someone else's account and an unknown one: the same status, the same
+ * message (but for the name), the same directory work. */
+static void test_someone_elses_account_looks_unknown(void **state)
+{
+	enum access levels[] = {ACCESS_SELF, ACCESS_SELF_OR_ORG};
+	struct caller who;
+
+	(void)state;
+	caller_from_peer(&who, UID_CAROL, UID_CAROL, 1, false);
+	for (size_t l = 0; l < 2; l++) {
+		struct fault f1 = {0}, f2 = {0};
+		struct entry *e = NULL;
+		unsigned work1, work2;
+		int r1, r2;
+
+		fake_lookups = 0;
+		r1 = access_resolve(&cfg, NULL, &who, levels[l], 0, "login", "alice", NULL, "t", &e, &f1);
+		work1 = fake_lookups;
+		fake_lookups = 0;
+		r2 = access_resolve(&cfg, NULL, &who, levels[l], 0, "login", "nosuch", NULL, "t", &e, &f2);
+		work2 = fake_lookups;
+		assert_int_equal(r1, -ENOENT);
+		assert_int_equal(r2, -ENOENT);
+		assert_int_equal(work1, work2);
+		assert_string_equal(f1.message, "alice : compte introuvable");
+		assert_string_equal(f2.message, "nosuch : compte introuvable");
+		assert_int_equal(f1.nfacts, f2.nfacts);
+		fault_clear(&f1);
+		fault_clear(&f2);
+	}
+}
+
+static void test_suspended_connection_account_acts_for_no_org(void **state)
+{
+	struct caller who;
+	struct entry *e = NULL;
+	struct fault f = {0};
+
+	(void)state;
+	caller_from_peer(&who, UID_SUSAN, UID_SUSAN, 1, false);
+	/* Without the active-caller flag: the ORG is not hers to act for. */
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, 0, "login", "cabinet", NULL, "t", &e, &f),
+		-ENOENT);
+	assert_null(e);
+	fault_clear(&f);
+	/* With it: her own state is the refusal, and it says why. */
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "login",
+				 "cabinet", NULL, "t", &e, &f),
+		-EPERM);
+	assert_string_equal(fault_get(&f, "reason"), "account_state");
+	assert_string_equal(fault_get(&f, "status"), "suspended");
+	fault_clear(&f);
+}
+
+static void test_active_connection_account_acts_for_its_org(void **state)
+{
+	struct caller who;
+	struct entry *e = NULL;
+	struct fault f = {0};
+
+	(void)state;
+	caller_from_peer(&who, UID_BOB, UID_BOB, 1, false);
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "login",
+				 "cabinet", NULL, "t", &e, &f),
+		0);
+	assert_string_equal(entry_get(e, "uid"), "cabinet");
+	entry_free(e);
+	/* ... but not where the request is about individual accounts only. */
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_INDIVIDUAL, "login", "cabinet",
+				 NULL, "t", &e, &f),
+		-EPERM);
+	fault_clear(&f);
+	/* ... nor where only its own account is meant. */
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", "cabinet", NULL, "t", &e, &f), -ENOENT);
+	fault_clear(&f);
+}
+
+static void test_root_names_the_account(void **state)
+{
+	struct caller who;
+	struct entry *e = NULL;
+	struct fault f = {0};
+
+	(void)state;
+	caller_from_peer(&who, 0, 0, 1, true);
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "user", NULL, NULL, "t", &e, &f), -EINVAL);
+	assert_string_equal(fault_get(&f, "field"), "user");
+	assert_string_equal(fault_get(&f, "rule"), "required");
+	fault_clear(&f);
+}
+
+static void test_malformed_name_is_refused_before_any_lookup(void **state)
+{
+	static const char *const bad[] = {"al\nice", "a\tb", "x\x7f"};
+	struct caller who;
+
+	(void)state;
+	caller_from_peer(&who, UID_ALICE, UID_ALICE, 1, false);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct entry *e = NULL;
+		struct fault f = {0};
+
+		fake_lookups = 0;
+		assert_int_equal(
+			access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", bad[i], NULL, "t", &e, &f), -EINVAL);
+		assert_string_equal(fault_get(&f, "rule"), "characters");
+		assert_int_equal(fake_lookups, 0);
+		fault_clear(&f);
+	}
+}
+
+/* An HTTP caller is the account of its session, never an administrator. */
+static void test_session_caller_is_its_account(void **state)
+{
+	struct caller who = {.uid = (uid_t)-1, .dn = "uid=alice,ou=people,dc=test"};
+	struct entry *e = NULL;
+	struct fault f = {0};
+
+	(void)state;
+	snprintf(who.name, sizeof(who.name), "session");
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", NULL, NULL, "t", &e, &f), 0);
+	assert_string_equal(entry_get(e, "uid"), "alice");
+	entry_free(e);
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", "carol", NULL, "t", &e, &f), -ENOENT);
+	fault_clear(&f);
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, 0, NULL, NULL, NULL, "t", &e, &f), -EACCES);
+	fault_clear(&f);
+}
+
+static void test_table_codes_are_unique_and_named(void **state)
+{
+	size_t n;
+	const struct request_type *t = dispatch_table(&n);
+
+	(void)state;
+	assert_true(n > 60);
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(t[i].handler);
+		assert_non_null(t[i].name);
+		assert_ptr_equal(dispatch_find(t[i].code), &t[i]);
+		for (size_t j = 0; j < i; j++)
+			assert_int_not_equal(t[i].code, t[j].code);
+	}
+	assert_null(dispatch_find(0x7fff));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_every_request_every_caller, setup),
+		cmocka_unit_test_setup(test_someone_elses_account_looks_unknown, setup),
+		cmocka_unit_test_setup(test_suspended_connection_account_acts_for_no_org, setup),
+		cmocka_unit_test_setup(test_active_connection_account_acts_for_its_org, setup),
+		cmocka_unit_test_setup(test_root_names_the_account, setup),
+		cmocka_unit_test_setup(test_malformed_name_is_refused_before_any_lookup, setup),
+		cmocka_unit_test_setup(test_session_caller_is_its_account, setup),
+		cmocka_unit_test_setup(test_table_codes_are_unique_and_named, setup),
+	};
+
+	log_setup(true, LOG_WARNING); /* the refusals are audited: keep them off syslog */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
