@@ -35,10 +35,10 @@ static const struct cat_attr catalog[] = {
 	{"national_id", "mmNationalId", CAT_READONLY, 12, "identifiant national", SHOW, 0},
 	{"struct_type", "mmStructIdType", CAT_STRUCT_TYPE, 6, "type d'identifiant de structure",
 		REG | SHOW | PROF | REQ | ORG, ADMIN},
-	{"struct_id", "mmStructId", CAT_STRUCT_ID, 14, "FINESS (ou SIRET / SIREN)", REG | SHOW | PROF | REQ | ORG,
-		ADMIN},
-	{"profession", "mmProfessionCode", CAT_PROFESSION, 4, "profession", REG | SHOW | PROF | DIRM | DIRS | IND,
-		OWNER | ADMIN},
+	{"struct_id", "mmStructId", CAT_STRUCT_ID, 14, "FINESS (ou SIRET / SIREN)",
+		REG | SHOW | PROF | REQ | ORG, ADMIN},
+	{"profession", "mmProfessionCode", CAT_PROFESSION, 4, "profession",
+		REG | SHOW | PROF | DIRM | DIRS | IND, OWNER | ADMIN},
 	{"speciality", "mmSpeciality", CAT_TEXT, 128, "spécialité", REG | SHOW | PROF | DIRM | DIRS | IND,
 		OWNER | ADMIN},
 	{"liberal", "mmLiberal", CAT_BOOL, 5, "activité libérale", REG | SHOW | IND, 0},
@@ -63,12 +63,14 @@ static const struct cat_attr catalog[] = {
 		REG | SHOW | PROF | REQ | ORG, ADMIN},
 	{"resp_profession", "mmRespProfession", CAT_PROFESSION, 4, "profession du responsable",
 		REG | SHOW | PROF | REQ | ORG, ADMIN},
-	{"resp_rpps", "mmRespRpps", CAT_RPPS, 11, "RPPS du responsable", REG | SHOW | PROF | REQ | ORG, ADMIN},
+	{"resp_rpps", "mmRespRpps", CAT_RPPS, 11, "RPPS du responsable", REG | SHOW | PROF | REQ | ORG,
+		ADMIN},
 	{"cgu_accepted_at", "mmCguAcceptedAt", CAT_READONLY, 16, "CGU acceptées le", SHOW, 0},
 	{"validated_at", "mmValidatedAt", CAT_READONLY, 16, "validé le", SHOW, 0},
 	{"registered_at", "mmRegisteredAt", CAT_READONLY, 16, "inscrit le", SHOW, 0},
 	{"status_reason", "mmStatusReason", CAT_READONLY, 256, "motif du statut", SHOW, 0},
-	{"visible_medimail", "mmVisibleMedimail", CAT_READONLY, 5, "visible dans l'annuaire Medimail", SHOW, 0},
+	{"visible_medimail", "mmVisibleMedimail", CAT_READONLY, 5, "visible dans l'annuaire Medimail", SHOW,
+		0},
 	{"visible_mssante", "mmVisibleMssante", CAT_READONLY, 5, "visible dans l'annuaire santé", SHOW, 0},
 	{"dematerialisation", "mmDematerialisation", CAT_READONLY, 5, "dématérialisation", SHOW, 0},
 	{"uid_number", "uidNumber", CAT_READONLY, 10, "numéro d'utilisateur", SHOW, 0},
@@ -147,8 +149,8 @@ int catalog_check(const struct cat_attr *a, const char *v, struct fault *f)
 	case CAT_TEXT:
 	case CAT_READONLY:
 		if (validate_text(v, a->max) < 0)
-			return fault_field(
-				f, a->key, "characters", "%s : texte vide ou caractères de contrôle", a->label);
+			return fault_field(f, a->key, "characters",
+				"%s : texte vide ou caractères de contrôle", a->label);
 		break;
 	case CAT_EMAIL:
 		if (validate_email(v) < 0)
@@ -156,7 +158,8 @@ int catalog_check(const struct cat_attr *a, const char *v, struct fault *f)
 		break;
 	case CAT_PHONE:
 		if (validate_phone(v) < 0)
-			return fault_field(f, a->key, "syntax", "%s : numéro de téléphone invalide", a->label);
+			return fault_field(
+				f, a->key, "syntax", "%s : numéro de téléphone invalide", a->label);
 		break;
 	case CAT_POSTCODE:
 		if (validate_postal_code(v) < 0)
@@ -178,7 +181,8 @@ int catalog_check(const struct cat_attr *a, const char *v, struct fault *f)
 		break;
 	case CAT_ADELI:
 		if (validate_adeli(v) < 0)
-			return fault_field(f, a->key, "syntax", "%s : 9 caractères alphanumériques", a->label);
+			return fault_field(
+				f, a->key, "syntax", "%s : 9 caractères alphanumériques", a->label);
 		break;
 	case CAT_STRUCT_TYPE:
 		if (strcmp(v, "FINESS") && strcmp(v, "SIRET") && strcmp(v, "SIREN"))
@@ -187,7 +191,8 @@ int catalog_check(const struct cat_attr *a, const char *v, struct fault *f)
 	case CAT_STRUCT_ID: break; /* checked with its type by the caller */
 	case CAT_DEPARTMENT:
 		if (!valid_department(v))
-			return fault_field(f, a->key, "syntax", "%s : numéro de département invalide", a->label);
+			return fault_field(
+				f, a->key, "syntax", "%s : numéro de département invalide", a->label);
 		break;
 	}
 	return 0;

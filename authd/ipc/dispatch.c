@@ -82,10 +82,14 @@ static const struct request_type table[] = {
 	{MM_REQ_PWENT, "pwent", PUBLIC, 0, NULL, NULL, nss_pwent},
 	{MM_REQ_GRENT, "grent", PUBLIC, 0, NULL, NULL, nss_grent},
 
-	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT, NULL, NULL, directory_search},
-	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, directory_favorite_add},
-	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, directory_favorite_del},
-	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, directory_favorite_list},
+	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT, NULL, NULL,
+		directory_search},
+	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL, NULL, NULL,
+		directory_favorite_add},
+	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL, NULL, NULL,
+		directory_favorite_del},
+	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, NULL, NULL,
+		directory_favorite_list},
 	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, NULL, NULL, directory_visibility},
 	{MM_REQ_DIR_EXPORT, "dir-export", ADMIN, 0, NULL, NULL, directory_export},
 

@@ -69,7 +69,8 @@ bool access_may_act_for(const struct entry *me, const struct entry *target, bool
 }
 
 /* The refusal of a caller whose own account is not active. */
-static int inactive_caller(const struct caller *who, const char *event, const struct entry *me, struct fault *f)
+static int inactive_caller(
+	const struct caller *who, const char *event, const struct entry *me, struct fault *f)
 {
 	const char *status = entry_get(me, "mmStatus");
 
@@ -81,7 +82,8 @@ static int inactive_caller(const struct caller *who, const char *event, const st
 	return -EPERM;
 }
 
-static int unknown(const struct caller *who, const char *event, const char *name, const char *why, struct fault *f)
+static int unknown(
+	const struct caller *who, const char *event, const char *name, const char *why, struct fault *f)
 {
 	refused(who, event, name, why);
 	return fault_set(f, -ENOENT, "%s : compte introuvable", name);
@@ -95,8 +97,8 @@ static int no_account_of_caller(const struct caller *who, const char *event, str
 	return fault_set(f, -ENOENT, "aucun compte Medimail pour l'utilisateur %u", (unsigned)who->uid);
 }
 
-static int check_target(const struct caller *who, unsigned flags, const char *event, struct entry **t,
-	struct fault *f)
+static int check_target(
+	const struct caller *who, unsigned flags, const char *event, struct entry **t, struct fault *f)
 {
 	if ((flags & ACCESS_INDIVIDUAL) && accounts_is_org(*t)) {
 		refused(who, event, entry_get(*t, "uid"), "an ORG is used from an individual account");
@@ -132,7 +134,8 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 		return fault_field(f, key, "characters", "identifiant invalide");
 	}
 	if (!name && !(who->admin && (flags & ACCESS_ADMIN_MAY_OMIT)) &&
-		(a == ACCESS_ADMIN || (flags & ACCESS_NAME_REQUIRED) || (who->admin && who->uid == 0 && !who->dn)))
+		(a == ACCESS_ADMIN || (flags & ACCESS_NAME_REQUIRED) ||
+			(who->admin && who->uid == 0 && !who->dn)))
 		return fault_field(f, key, "required", "identifiant : champ obligatoire");
 	if (!name && who->admin && (flags & ACCESS_ADMIN_MAY_OMIT))
 		return 0;
@@ -144,7 +147,8 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 		rc = name ? accounts_find(s, c, name, all, &t) : access_own_account(c, s, who, all, &t);
 		free(all);
 		if (rc == -ENOENT || rc == -ENOTUNIQ)
-			return name ? unknown(who, event, name, rc == -ENOENT ? "unknown account" : "ambiguous name", f)
+			return name ? unknown(who, event, name,
+					      rc == -ENOENT ? "unknown account" : "ambiguous name", f)
 				    : no_account_of_caller(who, event, f);
 		if (rc < 0)
 			return fault_store(f, rc, name ? name : "compte");

@@ -7,8 +7,8 @@
 #include "accounts.h"
 #include "protocol.h"
 
-const char *const accounts_identity_attrs[] = {"uid", "mmAccountType", "mmStatus", "uidNumber",
-	"gidNumber", "mmMember", "mmLoginMail", NULL};
+const char *const accounts_identity_attrs[] = {
+	"uid", "mmAccountType", "mmStatus", "uidNumber", "gidNumber", "mmMember", "mmLoginMail", NULL};
 
 bool accounts_owned_by(const struct entry *e, uid_t uid)
 {

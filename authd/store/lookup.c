@@ -19,7 +19,8 @@ int accounts_find(struct store *s, const struct mm_config *c, const char *ident,
 	free(esc);
 	if (rc < 0)
 		return -ENOMEM;
-	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs ? attrs : accounts_identity_attrs, ret);
+	rc = store_search_one(
+		s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs ? attrs : accounts_identity_attrs, ret);
 	free(filter);
 	return rc;
 }
@@ -29,14 +30,15 @@ void accounts_uid_filter(uid_t uid, char *buf, size_t size)
 	snprintf(buf, size, "(&(objectClass=mmAccount)(uidNumber=%u)(!(mmAccountType=ORG)))", (unsigned)uid);
 }
 
-int accounts_by_uid(struct store *s, const struct mm_config *c, uid_t uid, const char *const *attrs,
-	struct entry **ret)
+int accounts_by_uid(
+	struct store *s, const struct mm_config *c, uid_t uid, const char *const *attrs, struct entry **ret)
 {
 	char filter[96];
 
 	*ret = NULL;
 	accounts_uid_filter(uid, filter, sizeof(filter));
-	return store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs ? attrs : accounts_identity_attrs, ret);
+	return store_search_one(
+		s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs ? attrs : accounts_identity_attrs, ret);
 }
 
 int accounts_by_dn(struct store *s, const struct mm_config *c, const char *dn, const char *const *attrs,

@@ -88,8 +88,8 @@ int accounts_find(struct store *s, const struct mm_config *c, const char *ident,
 	return -ENOENT;
 }
 
-int accounts_by_uid(struct store *s, const struct mm_config *c, uid_t uid, const char *const *attrs,
-	struct entry **ret)
+int accounts_by_uid(
+	struct store *s, const struct mm_config *c, uid_t uid, const char *const *attrs, struct entry **ret)
 {
 	(void)s, (void)c, (void)attrs;
 	fake_lookups++;

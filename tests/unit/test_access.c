@@ -20,7 +20,14 @@
 #include "log.h"
 
 /* The people of the fake directory. */
-enum { UID_ALICE = 2000, UID_BOB = 2001, UID_SUSAN = 2002, UID_GERARD = 2003, UID_CAROL = 2004, UID_NOBODY = 3000 };
+enum {
+	UID_ALICE = 2000,
+	UID_BOB = 2001,
+	UID_SUSAN = 2002,
+	UID_GERARD = 2003,
+	UID_CAROL = 2004,
+	UID_NOBODY = 3000
+};
 
 static struct mm_config cfg;
 
@@ -139,13 +146,13 @@ static void test_every_request_every_caller(void **state)
 					t->target_key ? names[k] : NULL, t->attrs, t->name, &e, &f);
 
 				if (rc != want)
-					fail_msg("%s (0x%04x) by %s naming %s: %d, expected %d (%s)", t->name, t->code,
-						w->what, names[k] ? names[k] : "nothing", rc, want,
+					fail_msg("%s (0x%04x) by %s naming %s: %d, expected %d (%s)", t->name,
+						t->code, w->what, names[k] ? names[k] : "nothing", rc, want,
 						f.message ? f.message : "");
 				if (want_login && (!e || strcmp(entry_get(e, "uid"), want_login)))
-					fail_msg("%s by %s naming %s: acted on %s, expected %s", t->name, w->what,
-						names[k] ? names[k] : "nothing", e ? entry_get(e, "uid") : "nothing",
-						want_login);
+					fail_msg("%s by %s naming %s: acted on %s, expected %s", t->name,
+						w->what, names[k] ? names[k] : "nothing",
+						e ? entry_get(e, "uid") : "nothing", want_login);
 				if (!want_login)
 					assert_null(e);
 				if (rc < 0)
@@ -200,7 +207,8 @@ static void test_suspended_connection_account_acts_for_no_org(void **state)
 	(void)state;
 	caller_from_peer(&who, UID_SUSAN, UID_SUSAN, 1, false);
 	/* Without the active-caller flag: the ORG is not hers to act for. */
-	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, 0, "login", "cabinet", NULL, "t", &e, &f),
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, 0, "login", "cabinet", NULL,
+				 "t", &e, &f),
 		-ENOENT);
 	assert_null(e);
 	fault_clear(&f);
@@ -227,13 +235,14 @@ static void test_active_connection_account_acts_for_its_org(void **state)
 	assert_string_equal(entry_get(e, "uid"), "cabinet");
 	entry_free(e);
 	/* ... but not where the request is about individual accounts only. */
-	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_INDIVIDUAL, "login", "cabinet",
-				 NULL, "t", &e, &f),
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_INDIVIDUAL, "login",
+				 "cabinet", NULL, "t", &e, &f),
 		-EPERM);
 	fault_clear(&f);
 	/* ... nor where only its own account is meant. */
 	assert_int_equal(
-		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", "cabinet", NULL, "t", &e, &f), -ENOENT);
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", "cabinet", NULL, "t", &e, &f),
+		-ENOENT);
 	fault_clear(&f);
 }
 
@@ -245,7 +254,8 @@ static void test_root_names_the_account(void **state)
 
 	(void)state;
 	caller_from_peer(&who, 0, 0, 1, true);
-	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "user", NULL, NULL, "t", &e, &f), -EINVAL);
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "user", NULL, NULL, "t", &e, &f), -EINVAL);
 	assert_string_equal(fault_get(&f, "field"), "user");
 	assert_string_equal(fault_get(&f, "rule"), "required");
 	fault_clear(&f);
@@ -264,7 +274,8 @@ static void test_malformed_name_is_refused_before_any_lookup(void **state)
 
 		fake_lookups = 0;
 		assert_int_equal(
-			access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", bad[i], NULL, "t", &e, &f), -EINVAL);
+			access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", bad[i], NULL, "t", &e, &f),
+			-EINVAL);
 		assert_string_equal(fault_get(&f, "rule"), "characters");
 		assert_int_equal(fake_lookups, 0);
 		fault_clear(&f);
@@ -280,13 +291,16 @@ static void test_session_caller_is_its_account(void **state)
 
 	(void)state;
 	snprintf(who.name, sizeof(who.name), "session");
-	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", NULL, NULL, "t", &e, &f), 0);
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", NULL, NULL, "t", &e, &f), 0);
 	assert_string_equal(entry_get(e, "uid"), "alice");
 	entry_free(e);
 	assert_int_equal(
-		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", "carol", NULL, "t", &e, &f), -ENOENT);
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF, 0, "login", "carol", NULL, "t", &e, &f),
+		-ENOENT);
 	fault_clear(&f);
-	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, 0, NULL, NULL, NULL, "t", &e, &f), -EACCES);
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, 0, NULL, NULL, NULL, "t", &e, &f), -EACCES);
 	fault_clear(&f);
 }
 
