@@ -12,11 +12,11 @@
 #include "secret.h"
 #include "validate.h"
 
-const char *const card_account_attrs[] = {"uid", "mmStatus", "mmAccountType", "uidNumber", "mmRpps", "mmAdeli",
-	"mmCardCert", "mmCardInfo", "mmLoginMail", NULL};
+const char *const card_account_attrs[] = {"uid", "mmStatus", "mmAccountType", "uidNumber", "mmRpps",
+	"mmAdeli", "mmCardCert", "mmCardInfo", "mmLoginMail", NULL};
 
-int card_find_by(const struct card_op *op, const char *attr, const char *value, const char *extra,
-	struct entry **ret)
+int card_find_by(
+	const struct card_op *op, const char *attr, const char *value, const char *extra, struct entry **ret)
 {
 	char *esc = store_escape(value), *filter = NULL;
 	int rc;
@@ -33,8 +33,8 @@ int card_find_by(const struct card_op *op, const char *attr, const char *value, 
 }
 
 /* The account a card maps to: a linked certificate first, then the national id of its subject. */
-static int card_owner(
-	const struct card_op *op, const char *fingerprint, const struct card_subject *subject, struct entry **ret)
+static int card_owner(const struct card_op *op, const char *fingerprint, const struct card_subject *subject,
+	struct entry **ret)
 {
 	int rc = card_find_by(op, "mmCardCert", fingerprint, "", ret);
 
@@ -167,8 +167,8 @@ int card_auth(struct store *s, const struct mm_config *c, const struct caller *w
 		card_audit(&op, entry_get(e, "uid"), false, status ? status : "no status");
 		fault_put(f, "reason", "account_state");
 		fault_put(f, "status", status);
-		rc = fault_set(f, -EPERM, "compte %s : connexion impossible (statut : %s)", entry_get(e, "uid"),
-			status ? status : "?");
+		rc = fault_set(f, -EPERM, "compte %s : connexion impossible (statut : %s)",
+			entry_get(e, "uid"), status ? status : "?");
 		goto out;
 	}
 	if (seen.prior > 0) {

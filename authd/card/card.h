@@ -99,8 +99,9 @@ struct card_link_result {
 
 /* Links the card to account (resolved and authorised by the caller's door,
  * read with card_account_attrs). */
-int card_link(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *account,
-	const struct card_link_args *a, struct card_link_result *ret, struct fault *f) MM_WUR;
+int card_link(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *account, const struct card_link_args *a, struct card_link_result *ret,
+	struct fault *f) MM_WUR;
 
 /* One card linked to an account; the strings point into the entry. */
 struct card_record {
@@ -114,8 +115,8 @@ struct card_record {
 int card_records(const struct entry *account, struct card_record **ret, size_t *ret_n) MM_WUR;
 
 /* Unlinks the card of this fingerprint ("sha256:" + 64 hex) from account. */
-int card_unlink(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *account,
-	const char *fingerprint, struct fault *f) MM_WUR;
+int card_unlink(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *account, const char *fingerprint, struct fault *f) MM_WUR;
 
 /* Is a card in the configured reader/token (no PIN)? */
 struct card_presence {

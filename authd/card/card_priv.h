@@ -32,8 +32,8 @@ void card_helper_stop(struct card_helper *h);
 /* Adds module, token and reader of c to a question to the helper. */
 int card_helper_common(const struct mm_config *c, struct mm_msg *m);
 /* Asks the card to sign chal with pin; only a card holding expect (DER) sees the PIN. */
-int card_helper_sign(const struct mm_config *c, const char *pin, const unsigned char *expect, size_t expect_len,
-	const unsigned char *chal, size_t chal_len, struct card_answer *ret);
+int card_helper_sign(const struct mm_config *c, const char *pin, const unsigned char *expect,
+	size_t expect_len, const unsigned char *chal, size_t chal_len, struct card_answer *ret);
 /* A question without a PIN (MM_CARD_OP_PRESENT or MM_CARD_OP_READ). */
 int card_helper_ask(const struct mm_config *c, uint16_t op, struct card_answer *ret);
 
@@ -85,8 +85,8 @@ void card_seen_clear(struct card_seen *s);
 int card_see(const struct card_op *op, const char *account, struct card_seen *ret) MM_WUR;
 /* Runs the card seen with pin: the card that signs must be the one seen.
  * *ret_tried: whether the card may have seen the PIN. */
-int card_prove_seen(const struct card_op *op, const char *account, const char *pin, const struct card_seen *seen,
-	struct card_proof *p, bool *ret_tried) MM_WUR;
+int card_prove_seen(const struct card_op *op, const char *account, const char *pin,
+	const struct card_seen *seen, struct card_proof *p, bool *ret_tried) MM_WUR;
 
 /* ------------------------------------------------------------ pins.c */
 
@@ -104,7 +104,8 @@ int card_find_by(const struct card_op *op, const char *attr, const char *value, 
 /* ------------------------------------------------------------ link.c */
 
 /* A single-use ticket for the card that proved itself but maps to no account. */
-int card_ticket_issue(const struct mm_config *c, const struct card_proof *p, char ret[SECRET_TOKEN_HEX]) MM_WUR;
+int card_ticket_issue(
+	const struct mm_config *c, const struct card_proof *p, char ret[SECRET_TOKEN_HEX]) MM_WUR;
 
 /* A PIN as a service takes it: given, not longer than MM_CARD_PIN_MAX (verify.c). */
 int card_pin_check(struct fault *f, const char *pin) MM_WUR;

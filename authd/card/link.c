@@ -14,7 +14,6 @@
 
 /* ------------------------------------------------------------ link tickets */
 
-
 /* A card that proved itself with its PIN but maps to no account: what a link
  * needs of it, held here (never in the directory: the card is in this
  * machine's reader) under the keyed hash of a single-use ticket, so that the
@@ -123,7 +122,8 @@ static int link_by_user(
 		card_audit(op, login, false, "account_state");
 		fault_put(op->f, "reason", "account_state");
 		fault_put(op->f, "status", entry_get(e, "mmStatus"));
-		return fault_set(op->f, -EPERM, "compte %s non actif : la carte ne peut pas y être liée", login);
+		return fault_set(
+			op->f, -EPERM, "compte %s non actif : la carte ne peut pas y être liée", login);
 	}
 	/* The ticket first: a wrong one does not burn the login. */
 	if ((rc = ticket_take(a->link_ticket, p)) < 0) {
@@ -146,7 +146,8 @@ static int link_by_user(
 }
 
 /* The administrator's link: the card in the reader, with its PIN. */
-static int link_by_admin(const struct card_op *op, const struct entry *e, const char *pin, struct card_proof *p)
+static int link_by_admin(
+	const struct card_op *op, const struct entry *e, const char *pin, struct card_proof *p)
 {
 	struct card_seen seen;
 	int rc;
@@ -175,14 +176,15 @@ static int link_store(const struct card_op *op, const struct entry *e, const str
 		(p->subject.kind == CARD_ID_ADELI && entry_get(e, "mmAdeli") &&
 			strcasecmp(p->subject.id, entry_get(e, "mmAdeli")))) {
 		card_audit(op, login, false, "card_mismatch");
-		return card_refuse(
-			op->f, -EACCES, "card_mismatch", "le numéro national de la carte n'est pas celui du compte");
+		return card_refuse(op->f, -EACCES, "card_mismatch",
+			"le numéro national de la carte n'est pas celui du compte");
 	}
 	rc = card_find_by(op, "mmCardCert", p->fingerprint, "", &other);
 	if (rc == 0 && strcmp(other->dn, e->dn)) {
 		entry_free(other);
 		card_audit(op, login, false, "linked_elsewhere");
-		return card_refuse(op->f, -EEXIST, "linked_elsewhere", "cette carte est déjà liée à un autre compte");
+		return card_refuse(
+			op->f, -EEXIST, "linked_elsewhere", "cette carte est déjà liée à un autre compte");
 	}
 	entry_free(other);
 	if (rc < 0 && rc != -ENOENT)
@@ -210,8 +212,9 @@ static int link_store(const struct card_op *op, const struct entry *e, const str
 	return 0;
 }
 
-int card_link(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *account,
-	const struct card_link_args *a, struct card_link_result *ret, struct fault *f)
+int card_link(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *account, const struct card_link_args *a, struct card_link_result *ret,
+	struct fault *f)
 {
 	const struct card_op op = {s, c, who, "card_link", f};
 	bool by_user = a->txn || a->link_ticket;
@@ -229,7 +232,8 @@ int card_link(struct store *s, const struct mm_config *c, const struct caller *w
 		return rc;
 	if (accounts_is_org(account) || entry_has_value(account, "mmStatus", MM_STATUS_CLOSED)) {
 		card_audit(&op, entry_get(account, "uid"), false, "account_state");
-		return card_refuse(f, -EPERM, "account_state", "une carte se lie à un compte individuel non clos");
+		return card_refuse(
+			f, -EPERM, "account_state", "une carte se lie à un compte individuel non clos");
 	}
 	rc = by_user ? link_by_user(&op, account, a, &p) : link_by_admin(&op, account, a->pin, &p);
 	if (rc == 0)
@@ -242,7 +246,8 @@ int card_link(struct store *s, const struct mm_config *c, const struct caller *w
 
 int card_records(const struct entry *account, struct card_record **ret, size_t *ret_n)
 {
-	const struct attr *certs = entry_attr(account, "mmCardCert"), *infos = entry_attr(account, "mmCardInfo");
+	const struct attr *certs = entry_attr(account, "mmCardCert"),
+			  *infos = entry_attr(account, "mmCardInfo");
 	struct card_record *v;
 	size_t n = certs ? certs->nvals : 0;
 
@@ -279,8 +284,8 @@ int card_records(const struct entry *account, struct card_record **ret, size_t *
 	return 0;
 }
 
-int card_unlink(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *account,
-	const char *fingerprint, struct fault *f)
+int card_unlink(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *account, const char *fingerprint, struct fault *f)
 {
 	const struct card_op op = {s, c, who, "card_unlink", f};
 	const char *login = entry_get(account, "uid"), *fp = fingerprint;
@@ -290,7 +295,8 @@ int card_unlink(struct store *s, const struct mm_config *c, const struct caller 
 
 	if (!fp || strlen(fp) != CARD_FP_LEN || strncmp(fp, "sha256:", 7) ||
 		strspn(fp + 7, "0123456789abcdef") != 64)
-		return fault_field(f, "fingerprint", "syntax", "empreinte : sha256: suivi de 64 chiffres hexadécimaux");
+		return fault_field(
+			f, "fingerprint", "syntax", "empreinte : sha256: suivi de 64 chiffres hexadécimaux");
 	if (!entry_has_value(account, "mmCardCert", fp)) {
 		card_audit(&op, login, false, "not linked");
 		return fault_set(f, -ENOENT, "aucune carte liée avec cette empreinte");

@@ -94,13 +94,14 @@ static int pin_try_reserve(const struct card_op *op, const char *account, struct
 	seen->prior = n - 1;
 	if (n > (long long)c->card_pin_tries) {
 		card_audit(op, account, false, "pin_tries");
-		rc = card_refuse(op->f, -ENOLCK, "pin_tries", "carte CPS : trop de codes PIN faux, essais suspendus ici");
+		rc = card_refuse(op->f, -ENOLCK, "pin_tries",
+			"carte CPS : trop de codes PIN faux, essais suspendus ici");
 	} else if (!strcmp(seen->tries, "final")) {
 		/* The card says its next wrong PIN blocks it (tries made elsewhere, or
 		 * before this count lapsed): that try is never spent here. */
 		card_audit(op, account, false, "pin_final_try");
-		rc = card_refuse(
-			op->f, -ENOLCK, "pin_tries", "carte CPS : dernier essai de code PIN, gardé pour le code PUK");
+		rc = card_refuse(op->f, -ENOLCK, "pin_tries",
+			"carte CPS : dernier essai de code PIN, gardé pour le code PUK");
 	}
 out:
 	free(dn);

@@ -223,7 +223,8 @@ static int helper_failed(const struct card_op *op, const char *account, int rc)
 
 	log_msg(LOG_ERR, "card helper %s: %s", op->c->card_helper, strerror(-rc));
 	card_audit(op, account, false, reason);
-	return card_refuse(op->f, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, reason, "lecture de la carte impossible");
+	return card_refuse(
+		op->f, rc == -ETIMEDOUT ? -ETIMEDOUT : -EIO, reason, "lecture de la carte impossible");
 }
 
 void card_seen_clear(struct card_seen *s)
@@ -292,7 +293,8 @@ int card_see(const struct card_op *op, const char *account, struct card_seen *re
 	der.data = a.cert;
 	der.size = (unsigned)a.cert_len;
 	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0 ||
-		gnutls_x509_crt_get_raw_dn(crt, &dn) < 0 || card_subject_parse(dn.data, dn.size, &ret->subject) < 0)
+		gnutls_x509_crt_get_raw_dn(crt, &dn) < 0 ||
+		card_subject_parse(dn.data, dn.size, &ret->subject) < 0)
 		memset(&ret->subject, 0, sizeof(ret->subject));
 	gnutls_free(dn.data);
 	if (crt)
@@ -305,15 +307,16 @@ int card_see(const struct card_op *op, const char *account, struct card_seen *re
 	return 0;
 }
 
-int card_prove_seen(const struct card_op *op, const char *account, const char *pin, const struct card_seen *seen,
-	struct card_proof *p, bool *ret_tried)
+int card_prove_seen(const struct card_op *op, const char *account, const char *pin,
+	const struct card_seen *seen, struct card_proof *p, bool *ret_tried)
 {
 	int rc = card_prove(op, account, pin, seen, p, ret_tried);
 
 	if (rc == 0 && strcmp(p->fingerprint, seen->fingerprint)) {
 		card_audit(op, account, false, "card_changed");
 		card_proof_clear(p);
-		return card_refuse(op->f, -EAGAIN, "card_changed", "la carte a changé pendant la lecture : recommencez");
+		return card_refuse(
+			op->f, -EAGAIN, "card_changed", "la carte a changé pendant la lecture : recommencez");
 	}
 	return rc;
 }

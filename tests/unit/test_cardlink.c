@@ -71,7 +71,8 @@ static void test_records(void **state)
 	fake_put(&f, "mmCardCert", (const char *const[]){FP_A, FP_B, NULL});
 	/* Details of B only; one that merely starts like A's fingerprint; one cut short. */
 	fake_put(&f, "mmCardInfo",
-		(const char *const[]){FP_B " 20260101000000Z 20250101000000Z 20280101000000Z CN=8 1+SN=NOUVEAU,C=FR",
+		(const char *const[]){FP_B
+			" 20260101000000Z 20250101000000Z 20280101000000Z CN=8 1+SN=NOUVEAU,C=FR",
 			FP_A "0 20260101000000Z 20250101000000Z 20280101000000Z CN=faux",
 			FP_A " 20260101000000Z 20250101000000Z", NULL});
 	assert_int_equal(card_records(&f.e, &v, &n), 0);
@@ -104,7 +105,8 @@ static void test_unlink_refusals(void **state)
 	fake_init(&a, MM_TYPE_MED, MM_STATUS_ACTIVE);
 	fake_put(&a, "mmCardCert", (const char *const[]){FP_A, NULL});
 	for (size_t i = 0; i < 4; i++) {
-		static const char *const bad[] = {"md5:abc", FP_A "a", "sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ""};
+		static const char *const bad[] = {"md5:abc", FP_A "a",
+			"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ""};
 
 		assert_int_equal(card_unlink(NULL, NULL, &who, &a.e, bad[i], &f), -EINVAL);
 		assert_string_equal(fault_get(&f, "field"), "fingerprint");
@@ -133,11 +135,13 @@ static void test_link_refusals(void **state)
 	fake_init(&closed, MM_TYPE_PER, MM_STATUS_CLOSED);
 
 	/* The PIN form is the administrators'. */
-	assert_int_equal(card_link(NULL, NULL, &who, &a.e, &(struct card_link_args){.pin = "1234"}, &res, &f), -EACCES);
+	assert_int_equal(card_link(NULL, NULL, &who, &a.e, &(struct card_link_args){.pin = "1234"}, &res, &f),
+		-EACCES);
 	fault_clear(&f);
 	/* The owner's form carries no PIN. */
-	assert_int_equal(card_link(NULL, NULL, &who, &a.e,
-				 &(struct card_link_args){.pin = "1234", .link_ticket = "x", .txn = "y"}, &res, &f),
+	assert_int_equal(
+		card_link(NULL, NULL, &who, &a.e,
+			&(struct card_link_args){.pin = "1234", .link_ticket = "x", .txn = "y"}, &res, &f),
 		-EINVAL);
 	assert_string_equal(fault_get(&f, "field"), "pin");
 	assert_string_equal(fault_get(&f, "rule"), "unexpected");
@@ -151,17 +155,20 @@ static void test_link_refusals(void **state)
 
 		memset(pin, '1', sizeof(pin) - 1);
 		pin[sizeof(pin) - 1] = '\0';
-		assert_int_equal(card_link(NULL, NULL, &admin, &a.e, &(struct card_link_args){.pin = pin}, &res, &f),
+		assert_int_equal(
+			card_link(NULL, NULL, &admin, &a.e, &(struct card_link_args){.pin = pin}, &res, &f),
 			-EINVAL);
 		assert_string_equal(fault_get(&f, "rule"), "max_length");
 		fault_clear(&f);
 	}
 	/* A card goes on an individual account that is not closed. */
-	assert_int_equal(card_link(NULL, NULL, &admin, &org.e, &(struct card_link_args){.pin = "1234"}, &res, &f),
+	assert_int_equal(
+		card_link(NULL, NULL, &admin, &org.e, &(struct card_link_args){.pin = "1234"}, &res, &f),
 		-EPERM);
 	assert_string_equal(fault_get(&f, "reason"), "account_state");
 	fault_clear(&f);
-	assert_int_equal(card_link(NULL, NULL, &admin, &closed.e, &(struct card_link_args){.pin = "1234"}, &res, &f),
+	assert_int_equal(
+		card_link(NULL, NULL, &admin, &closed.e, &(struct card_link_args){.pin = "1234"}, &res, &f),
 		-EPERM);
 	assert_string_equal(fault_get(&f, "reason"), "account_state");
 	fault_clear(&f);
