@@ -93,18 +93,18 @@ static int card_unmapped_may(const struct card_op *op, const char *user, const s
 }
 
 /* The card proved itself but maps to no account: a ticket to link it. */
-static int link_required(const struct card_op *op, const char *user, const struct card_proof *p)
+static int link_required(const struct card_op *op, const char *user, const struct card_proof *p,
+	char ret_ticket[SECRET_TOKEN_HEX])
 {
-	char reason[128], ticket[SECRET_TOKEN_HEX];
+	char reason[128];
 
 	snprintf(reason, sizeof(reason), "link_required %s", p->fingerprint);
 	card_audit(op, user, false, reason);
 	fault_put(op->f, "reason", "link_required");
 	fault_put(op->f, "fingerprint", p->fingerprint);
 	fault_put(op->f, "national_id", p->subject.cn);
-	if (card_ticket_issue(op->c, p, ticket) == 0)
-		fault_put(op->f, "link_ticket", ticket);
-	secret_wipe(ticket, sizeof(ticket));
+	if (card_ticket_issue(op->c, p, ret_ticket) < 0)
+		ret_ticket[0] = '\0';
 	return fault_set(
 		op->f, -ENOENT, "carte CPS non liée à un compte Medimail : liez-la une fois à votre compte");
 }
@@ -151,7 +151,7 @@ int card_auth(struct store *s, const struct mm_config *c, const struct caller *w
 	/* Mapped again from the proven certificate (the account may have changed meanwhile). */
 	rc = card_owner(&op, p.fingerprint, &p.subject, &e);
 	if (rc == -ENOENT) {
-		rc = link_required(&op, user, &p);
+		rc = link_required(&op, user, &p, ret->link_ticket);
 		goto out;
 	}
 	if (rc < 0) {

@@ -9,6 +9,7 @@
 #include "access.h"
 #include "config.h"
 #include "fault.h"
+#include "secret.h"
 #include "store.h"
 #include "wire.h"
 
@@ -62,6 +63,9 @@ struct card_auth_result {
 	char fingerprint[CARD_FP_LEN + 1];
 	char national_id[CARD_FIELD_MAX];
 	long long pin_failures; /* wrong PINs counted on the card since its last right PIN */
+	/* Refused with link_required: the single-use ticket to link the card (a
+	 * secret, so not a fact of the fault; wipe it once sent). */
+	char link_ticket[SECRET_TOKEN_HEX];
 };
 
 /* Logs in with the card in the reader and its PIN: checks the certificate
@@ -70,7 +74,7 @@ struct card_auth_result {
  * card decides the account; a caller that is not root authenticates only
  * as itself, and spends none of the card's PIN tries otherwise. A card of
  * no account: -ENOENT, facts reason "link_required", fingerprint,
- * national_id, link_ticket. */
+ * national_id, and ret->link_ticket. */
 int card_auth(struct store *s, const struct mm_config *c, const struct caller *who, const char *pin,
 	const char *user, struct card_auth_result *ret, struct fault *f) MM_WUR;
 

@@ -8,6 +8,7 @@
 #include "card.h"
 #include "card_req.h"
 #include "login.h"
+#include "secret.h"
 
 /* A refusal as the reply; a status the service left without words keeps its errno. */
 static int refused(struct req *r, int rc, struct fault *f)
@@ -27,8 +28,13 @@ int card_req_auth(struct req *r)
 	if ((rc = req_keys(r, allowed)) < 0)
 		return rc;
 	rc = card_auth(r->store, r->cfg, &r->who, req_get(r, "pin"), req_get(r, "user"), &res, &f);
-	if (rc < 0)
-		return refused(r, rc, &f);
+	if (rc < 0) {
+		rc = refused(r, rc, &f);
+		if (res.link_ticket[0])
+			req_put(r, "link_ticket", res.link_ticket);
+		secret_wipe(res.link_ticket, sizeof(res.link_ticket));
+		return rc;
+	}
 	req_put(r, "login", res.login);
 	req_put(r, "method", "cps");
 	req_put(r, "fingerprint", res.fingerprint);
