@@ -319,24 +319,107 @@ static int find_one(CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJE
 	return found ? 0 : -ENOENT;
 }
 
+/* The token a request names, as SIGN and READ open it. */
+struct token {
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE sess;
+	char label[40]; /* the token's label, for the daemon's removal watch */
+	unsigned char *cert; /* the certificate's DER (MM_CARD_CERT_MAX bytes allocated) */
+	size_t cert_len;
+	unsigned char id[256]; /* its CKA_ID, to find the key */
+	size_t id_len;
+};
+
+/* Finds the token: the configured reader holds a card (PC/SC), the module
+ * loads, a slot holds the token spec names. NULL, or the result to answer
+ * (*ret_detail says which step). token_close() in every case. */
+static const char *token_find(const char *module, const char *reader, const struct token_spec *spec,
+	struct token *t, const char **ret_detail)
+{
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->sess = CK_INVALID_HANDLE;
+	if (reader && *reader) {
+		const char *st = reader_state(reader);
+		if (strcmp(st, "present")) {
+			*ret_detail = "PC/SC";
+			return st;
+		}
+	}
+	if (module_load(module, ret_detail) < 0)
+		return "module_error";
+	r = slot_find(spec, &t->slot, &t->ti);
+	if (r < 0) {
+		*ret_detail = "token";
+		return r == -ENODEV ? "no_card" : "module_error";
+	}
+	padded_copy(t->ti.label, sizeof(t->ti.label), t->label, sizeof(t->label));
+	return NULL;
+}
+
+/* Finds the token, refuses a locked PIN, opens a session and reads the
+ * certificate labelled label (and its CKA_ID when want_id), all without the
+ * PIN. NULL, or the result to answer (*ret_detail says which step). */
+static const char *token_open(const char *module, const char *reader, const struct token_spec *spec,
+	const char *label, bool want_id, struct token *t, const char **ret_detail)
+{
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
+		{CKA_LABEL, (void *)label, strlen(label)}};
+	CK_OBJECT_HANDLE ocert;
+	const char *res;
+	CK_RV rv;
+
+	if ((res = token_find(module, reader, spec, t, ret_detail)))
+		return res;
+	if (t->ti.flags & CKF_USER_PIN_LOCKED) {
+		*ret_detail = "token flags";
+		return "pin_locked";
+	}
+	rv = p11->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &t->sess);
+	if (rv != CKR_OK) {
+		t->sess = CK_INVALID_HANDLE;
+		*ret_detail = "C_OpenSession";
+		return rv_result(rv);
+	}
+	*ret_detail = "certificate";
+	t->cert = malloc(MM_CARD_CERT_MAX);
+	if (!t->cert || find_one(t->sess, tmpl, 3, &ocert) < 0 ||
+		get_attr(t->sess, ocert, CKA_VALUE, t->cert, MM_CARD_CERT_MAX, &t->cert_len) < 0 ||
+		(want_id && get_attr(t->sess, ocert, CKA_ID, t->id, sizeof(t->id), &t->id_len) < 0))
+		return "no_cert";
+	*ret_detail = NULL;
+	return NULL;
+}
+
+static void token_close(struct token *t)
+{
+	if (t->sess != CK_INVALID_HANDLE)
+		p11->C_CloseSession(t->sess);
+	free(t->cert);
+	module_unload();
+	memset(t, 0, sizeof(*t));
+	t->sess = CK_INVALID_HANDLE;
+}
+
 static int op_sign(int fd, const struct mm_msg *req)
 {
 	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
 	const char *label = mm_msg_get(req, "cert_label"), *pin = mm_msg_get(req, "pin");
 	const char *chal_hex = mm_msg_get(req, "challenge"), *expect_hex = mm_msg_get(req, "expect_cert");
-	const char *why = NULL;
-	unsigned char chal[MM_CARD_CHALLENGE_MAX], id[256], *cert = NULL, sig[MM_CARD_SIG_MAX];
+	const char *res, *detail = NULL;
+	unsigned char chal[MM_CARD_CHALLENGE_MAX], sig[MM_CARD_SIG_MAX];
 	unsigned char *expect = NULL;
-	size_t chal_len = 0, id_len = 0, cert_len = 0, expect_len = 0;
+	size_t chal_len = 0, expect_len = 0;
 	CK_ULONG sig_len = sizeof(sig);
 	struct token_spec spec;
-	CK_SLOT_ID slot;
-	CK_TOKEN_INFO ti;
-	CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE ocert, okey;
+	struct token t = {.sess = CK_INVALID_HANDLE};
+	CK_OBJECT_HANDLE okey;
 	CK_RV rv;
 	struct mm_msg *m = NULL;
-	char found_label[40];
 	int r;
 
 	if (!module || !*module || !label || !pin || !chal_hex ||
@@ -353,68 +436,34 @@ static int op_sign(int fd, const struct mm_msg *req)
 	}
 	if (spec.has_object)
 		label = spec.object;
-	if (reader && *reader) {
-		const char *st = reader_state(reader);
-		if (strcmp(st, "present")) {
-			r = reply(fd, MM_CARD_OP_SIGN, st, "PC/SC", NULL);
-			goto out;
-		}
-	}
-	if (module_load(module, &why) < 0) {
-		r = reply(fd, MM_CARD_OP_SIGN, "module_error", why, NULL);
-		goto out;
-	}
-	r = slot_find(&spec, &slot, &ti);
-	if (r < 0) {
-		r = reply(fd, MM_CARD_OP_SIGN, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
-		goto out;
-	}
-	padded_copy(ti.label, sizeof(ti.label), found_label, sizeof(found_label));
-	if (ti.flags & CKF_USER_PIN_LOCKED) {
-		r = reply(fd, MM_CARD_OP_SIGN, "pin_locked", "token flags", NULL);
-		goto out;
-	}
-	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &sess);
-	if (rv != CKR_OK) {
-		r = reply(fd, MM_CARD_OP_SIGN, rv_result(rv), "C_OpenSession", NULL);
-		goto out;
-	}
 	/* The certificate is public: read in this session, before the PIN. A card
 	 * swapped since the daemon read it (and mapped it to an account) is not
 	 * the card this PIN was allowed for; a removal ends the session, so the
 	 * card that logs in below is the one compared here. */
-	{
-		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
-		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			{CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
-			{CKA_LABEL, (void *)label, strlen(label)}};
-		cert = malloc(MM_CARD_CERT_MAX);
-		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
-			get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0 ||
-			get_attr(sess, ocert, CKA_ID, id, sizeof(id), &id_len) < 0) {
-			r = reply(fd, MM_CARD_OP_SIGN, "no_cert", "certificate", NULL);
-			goto out;
-		}
+	if ((res = token_open(module, reader, &spec, label, true, &t, &detail))) {
+		r = reply(fd, MM_CARD_OP_SIGN, res, detail, NULL);
+		goto out;
 	}
-	if (expect && (expect_len != cert_len || memcmp(expect, cert, cert_len))) {
+	if (expect && (expect_len != t.cert_len || memcmp(expect, t.cert, t.cert_len))) {
 		r = reply(fd, MM_CARD_OP_SIGN, "card_changed", "certificate", NULL);
 		goto out;
 	}
 	/* A length the token refuses never reaches the card. */
-	if (ti.ulMaxPinLen && ti.ulMaxPinLen != CK_UNAVAILABLE_INFORMATION &&
-		ti.ulMinPinLen <= ti.ulMaxPinLen &&
-		(strlen(pin) < ti.ulMinPinLen || strlen(pin) > ti.ulMaxPinLen)) {
+	if (t.ti.ulMaxPinLen && t.ti.ulMaxPinLen != CK_UNAVAILABLE_INFORMATION &&
+		t.ti.ulMinPinLen <= t.ti.ulMaxPinLen &&
+		(strlen(pin) < t.ti.ulMinPinLen || strlen(pin) > t.ti.ulMaxPinLen)) {
 		r = reply(fd, MM_CARD_OP_SIGN, "pin_invalid", "PIN length", NULL);
 		goto out;
 	}
 	pin_tried = true;
-	rv = p11->C_Login(sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
+	rv = p11->C_Login(t.sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		const char *res = rv_result(rv);
+		CK_TOKEN_INFO ti;
+
+		res = rv_result(rv);
 		m = mm_msg_new(MM_CARD_OP_SIGN, true);
 		/* How many tries are left, as far as the token tells. */
-		if (m && rv == CKR_PIN_INCORRECT && p11->C_GetTokenInfo(slot, &ti) == CKR_OK) {
+		if (m && rv == CKR_PIN_INCORRECT && p11->C_GetTokenInfo(t.slot, &ti) == CKR_OK) {
 			if (ti.flags & CKF_USER_PIN_LOCKED)
 				res = "pin_locked";
 			else if (ti.flags & CKF_USER_PIN_FINAL_TRY)
@@ -428,24 +477,24 @@ static int op_sign(int fd, const struct mm_msg *req)
 	}
 	{
 		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, id, id_len}};
-		if (find_one(sess, t, 2, &okey) < 0) {
+		CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, t.id, t.id_len}};
+		if (find_one(t.sess, tmpl, 2, &okey) < 0) {
 			r = reply(fd, MM_CARD_OP_SIGN, "no_key", "private key", NULL);
 			goto out;
 		}
 	}
 	{
 		CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
-		rv = p11->C_SignInit(sess, &mech, okey);
+		rv = p11->C_SignInit(t.sess, &mech, okey);
 		if (rv == CKR_OK)
-			rv = p11->C_Sign(sess, chal, chal_len, sig, &sig_len);
+			rv = p11->C_Sign(t.sess, chal, chal_len, sig, &sig_len);
 		if (rv != CKR_OK) {
 			r = reply(fd, MM_CARD_OP_SIGN, rv_result(rv), "C_Sign", NULL);
 			goto out;
 		}
 	}
 	m = mm_msg_new(MM_CARD_OP_SIGN, true);
-	if (!m || mm_msg_add(m, "token", found_label) < 0 || put_hex(m, "cert", cert, cert_len) < 0 ||
+	if (!m || mm_msg_add(m, "token", t.label) < 0 || put_hex(m, "cert", t.cert, t.cert_len) < 0 ||
 		put_hex(m, "sig", sig, sig_len) < 0) {
 		mm_msg_free(m);
 		r = reply(fd, MM_CARD_OP_SIGN, "module_error", "out of memory", NULL);
@@ -453,13 +502,10 @@ static int op_sign(int fd, const struct mm_msg *req)
 	}
 	r = reply(fd, MM_CARD_OP_SIGN, "ok", NULL, m);
 out:
-	if (sess != CK_INVALID_HANDLE) {
-		p11->C_Logout(sess);
-		p11->C_CloseSession(sess);
-	}
-	free(cert);
+	if (t.sess != CK_INVALID_HANDLE)
+		p11->C_Logout(t.sess);
+	token_close(&t);
 	free(expect);
-	module_unload();
 	return r;
 }
 
@@ -549,89 +595,40 @@ static int op_watch(int fd, const struct mm_msg *req)
 /* Is the card there? PC/SC when a reader is configured, else the token's slot. */
 static int op_present(int fd, const struct mm_msg *req)
 {
-	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader"), *why = NULL;
+	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
+	const char *res, *detail = NULL;
 	struct token_spec spec;
-	CK_SLOT_ID slot;
-	CK_TOKEN_INFO ti;
-	int r;
+	struct token t;
 
 	if (!module || !*module || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0)
 		return reply(fd, MM_CARD_OP_PRESENT, "bad_request", "invalid request", NULL);
-	if (reader && *reader) {
-		const char *st = reader_state(reader);
-		if (strcmp(st, "present"))
-			return reply(fd, MM_CARD_OP_PRESENT, st, "PC/SC", NULL);
-	}
-	if (module_load(module, &why) < 0)
-		return reply(fd, MM_CARD_OP_PRESENT, "module_error", why, NULL);
-	r = slot_find(&spec, &slot, &ti);
-	module_unload();
-	if (r < 0)
-		return reply(
-			fd, MM_CARD_OP_PRESENT, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
-	return reply(fd, MM_CARD_OP_PRESENT, "present", NULL, NULL);
+	res = token_find(module, reader, &spec, &t, &detail);
+	token_close(&t);
+	return reply(fd, MM_CARD_OP_PRESENT, res ? res : "present", detail, NULL);
 }
 
 /* The card's certificate and PIN state, read without the PIN. */
 static int op_read(int fd, const struct mm_msg *req)
 {
 	const char *module = mm_msg_get(req, "module"), *reader = mm_msg_get(req, "reader");
-	const char *label = mm_msg_get(req, "cert_label"), *why = NULL;
-	unsigned char *cert = NULL;
-	size_t cert_len = 0;
+	const char *label = mm_msg_get(req, "cert_label"), *res, *detail = NULL;
 	struct token_spec spec;
-	CK_SLOT_ID slot;
-	CK_TOKEN_INFO ti;
-	CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE ocert;
-	CK_RV rv;
+	struct token t;
 	struct mm_msg *m = NULL;
-	char found_label[40];
 	int r;
 
 	if (!module || !*module || !label || token_spec_parse(mm_msg_get(req, "token"), &spec) < 0)
 		return reply(fd, MM_CARD_OP_READ, "bad_request", "invalid request", NULL);
 	if (spec.has_object)
 		label = spec.object;
-	if (reader && *reader) {
-		const char *st = reader_state(reader);
-		if (strcmp(st, "present"))
-			return reply(fd, MM_CARD_OP_READ, st, "PC/SC", NULL);
-	}
-	if (module_load(module, &why) < 0)
-		return reply(fd, MM_CARD_OP_READ, "module_error", why, NULL);
-	r = slot_find(&spec, &slot, &ti);
-	if (r < 0) {
-		r = reply(fd, MM_CARD_OP_READ, r == -ENODEV ? "no_card" : "module_error", "token", NULL);
+	if ((res = token_open(module, reader, &spec, label, false, &t, &detail))) {
+		r = reply(fd, MM_CARD_OP_READ, res, detail, NULL);
 		goto out;
-	}
-	padded_copy(ti.label, sizeof(ti.label), found_label, sizeof(found_label));
-	if (ti.flags & CKF_USER_PIN_LOCKED) {
-		r = reply(fd, MM_CARD_OP_READ, "pin_locked", "token flags", NULL);
-		goto out;
-	}
-	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &sess);
-	if (rv != CKR_OK) {
-		r = reply(fd, MM_CARD_OP_READ, rv_result(rv), "C_OpenSession", NULL);
-		goto out;
-	}
-	{
-		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-		CK_CERTIFICATE_TYPE ctype = CKC_X_509;
-		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			{CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)},
-			{CKA_LABEL, (void *)label, strlen(label)}};
-		cert = malloc(MM_CARD_CERT_MAX);
-		if (!cert || find_one(sess, t, 3, &ocert) < 0 ||
-			get_attr(sess, ocert, CKA_VALUE, cert, MM_CARD_CERT_MAX, &cert_len) < 0) {
-			r = reply(fd, MM_CARD_OP_READ, "no_cert", "certificate", NULL);
-			goto out;
-		}
 	}
 	m = mm_msg_new(MM_CARD_OP_READ, true);
-	if (!m || mm_msg_add(m, "token", found_label) < 0 || put_hex(m, "cert", cert, cert_len) < 0 ||
-		((ti.flags & CKF_USER_PIN_FINAL_TRY) && mm_msg_add(m, "tries", "final") < 0) ||
-		(!(ti.flags & CKF_USER_PIN_FINAL_TRY) && (ti.flags & CKF_USER_PIN_COUNT_LOW) &&
+	if (!m || mm_msg_add(m, "token", t.label) < 0 || put_hex(m, "cert", t.cert, t.cert_len) < 0 ||
+		((t.ti.flags & CKF_USER_PIN_FINAL_TRY) && mm_msg_add(m, "tries", "final") < 0) ||
+		(!(t.ti.flags & CKF_USER_PIN_FINAL_TRY) && (t.ti.flags & CKF_USER_PIN_COUNT_LOW) &&
 			mm_msg_add(m, "tries", "low") < 0)) {
 		mm_msg_free(m);
 		r = reply(fd, MM_CARD_OP_READ, "module_error", "out of memory", NULL);
@@ -639,10 +636,7 @@ static int op_read(int fd, const struct mm_msg *req)
 	}
 	r = reply(fd, MM_CARD_OP_READ, "present", NULL, m);
 out:
-	if (sess != CK_INVALID_HANDLE)
-		p11->C_CloseSession(sess);
-	free(cert);
-	module_unload();
+	token_close(&t);
 	return r;
 }
 

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "card.h"
+#include "card_req.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
@@ -100,11 +102,11 @@ static const struct request_type table[] = {
 	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, NULL, NULL, api_sock_psc_list},
 	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, 0, NULL, NULL, api_sock_psc_unlink},
 
-	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_auth},
-	{MM_REQ_CARD_LINK, "card-link", SELF, 0, NULL, NULL, card_link},
-	{MM_REQ_CARD_LIST, "card-list", SELF, ACTIVE, NULL, NULL, card_list},
-	{MM_REQ_CARD_UNLINK, "card-unlink", SELF, ACTIVE, NULL, NULL, card_unlink},
-	{MM_REQ_CARD_PRESENT, "card-present", PUBLIC, 0, NULL, NULL, card_present},
+	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_req_auth}, /* the card names the account */
+	{MM_REQ_CARD_LINK, "card-link", SELF, REQUIRED, "login", card_account_attrs, card_req_link},
+	{MM_REQ_CARD_LIST, "card-list", SELF, ACTIVE, "login", card_account_attrs, card_req_list},
+	{MM_REQ_CARD_UNLINK, "card-unlink", SELF, ACTIVE, "login", card_account_attrs, card_req_unlink},
+	{MM_REQ_CARD_PRESENT, "card-present", PUBLIC, 0, NULL, NULL, card_req_present},
 
 	{MM_REQ_PROFILE_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_profile_get},
 	{MM_REQ_PROFILE_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_profile_set},

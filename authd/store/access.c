@@ -183,7 +183,9 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 			 * the audit trail tells them apart. */
 			const char *why = rc < 0 ? "unknown account" : "caller may not act for this account";
 
-			rc = unknown(who, event, t ? entry_get(t, "uid") : name, why, f);
+			/* The audit names the account; the answer only the name given. */
+			refused(who, event, t ? entry_get(t, "uid") : name, why);
+			rc = fault_set(f, -ENOENT, "%s : compte introuvable", name);
 			entry_free(t);
 			entry_free(me);
 			return rc;

@@ -510,9 +510,15 @@ def test_link_required_then_link_then_login_then_unlink(card_authd, accounts, in
     assert r.returncode == 1 and r.json["status"] == -2
     assert r.json["fields"]["reason"] == "link_required" and r.json["fields"]["fingerprint"] == fp
 
-    # Only an administrator links, and the PIN must open the card.
+    # Only an administrator links with the PIN, and the PIN must open the card.
+    # To a caller that is not the account's, the account is unknown (the one
+    # access rule: someone else's account and an unknown one answer alike);
+    # the owner is told the PIN form is for administrators.
     r = card_authd.ctl("card", "link", accounts["med"], "--pin-stdin", input=PIN + "\n", uid=NOBODY)
-    assert r.returncode == 1 and r.json["status"] == -13
+    assert r.returncode == 1 and r.json["status"] == -2 and "compte introuvable" in r.json["message"], r.stdout
+    r = card_authd.ctl("card", "link", accounts["med"], "--pin-stdin", input=PIN + "\n",
+                       uid=uid_of(slapd, accounts["med"]))
+    assert r.returncode == 1 and r.json["status"] == -13, r.stdout
     r = card_authd.ctl("card", "link", accounts["med"], "--pin-stdin", input=WRONG + "\n")
     assert r.returncode == 1 and r.json["fields"]["reason"] == "pin_incorrect"
     assert card_auth(card_authd).returncode == 1  # resets the card's counter, still unlinked

@@ -1,4 +1,4 @@
-/* Unit tests for the CPS certificate subject parser and the helper's answers (authd/card.c). */
+/* Unit tests for the CPS certificate subject parser and the helper's answers (authd/card/parse.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
