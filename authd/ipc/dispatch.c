@@ -11,6 +11,7 @@
 #include "login.h"
 #include "protocol.h"
 #include "settings.h"
+#include "settings_req.h"
 
 static int ping(struct req *r)
 {
@@ -108,27 +109,27 @@ static const struct request_type table[] = {
 	{MM_REQ_CARD_UNLINK, "card-unlink", SELF, ACTIVE, "login", card_account_attrs, card_req_unlink},
 	{MM_REQ_CARD_PRESENT, "card-present", PUBLIC, 0, NULL, NULL, card_req_present},
 
-	{MM_REQ_PROFILE_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_profile_get},
-	{MM_REQ_PROFILE_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_profile_set},
-	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, 0, NULL, NULL, settings_password_forgot},
-	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, 0, NULL, NULL, settings_password_reset},
-	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_signature_list},
-	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_signature_set},
-	{MM_REQ_SIGNATURE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_signature_del},
-	{MM_REQ_AUTOREPLY_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_autoreply_get},
-	{MM_REQ_AUTOREPLY_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_autoreply_set},
-	{MM_REQ_NOTIFY_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_notify_get},
-	{MM_REQ_NOTIFY_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_notify_set},
-	{MM_REQ_DELEGATE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_delegate_list},
-	{MM_REQ_DELEGATE_ADD, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_delegate_add},
-	{MM_REQ_DELEGATE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_delegate_del},
-	{MM_REQ_DEMAT_GET, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_demat_get},
-	{MM_REQ_DEMAT_SET, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_demat_set},
-	{MM_REQ_DEVICE_ENROL, "device-enrol", SELF, ACTIVE | INDIVIDUAL, NULL, NULL, settings_device_enrol},
-	{MM_REQ_DEVICE_COMPLETE, "device-complete", PUBLIC, 0, NULL, NULL, settings_device_complete},
-	{MM_REQ_DEVICE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_device_list},
-	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE, NULL, NULL, settings_device_revoke},
-	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_device_verify},
+	{MM_REQ_PROFILE_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_profile_get},
+	{MM_REQ_PROFILE_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_profile_set},
+	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, 0, NULL, NULL, settings_req_password_forgot},
+	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, 0, NULL, NULL, settings_req_password_reset},
+	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_signature_list},
+	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_signature_set},
+	{MM_REQ_SIGNATURE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_signature_del},
+	{MM_REQ_AUTOREPLY_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_autoreply_get},
+	{MM_REQ_AUTOREPLY_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_autoreply_set},
+	{MM_REQ_NOTIFY_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_notify_get},
+	{MM_REQ_NOTIFY_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_notify_set},
+	{MM_REQ_DELEGATE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_delegate_list},
+	{MM_REQ_DELEGATE_ADD, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_delegate_add},
+	{MM_REQ_DELEGATE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_delegate_del},
+	{MM_REQ_DEMAT_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_demat_get},
+	{MM_REQ_DEMAT_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_demat_set},
+	{MM_REQ_DEVICE_ENROL, "device-enrol", SELF_OR_ORG, ACTIVE | INDIVIDUAL, "login", settings_attrs, settings_req_device_enrol},
+	{MM_REQ_DEVICE_COMPLETE, "device-complete", PUBLIC, 0, NULL, NULL, settings_req_device_complete},
+	{MM_REQ_DEVICE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_device_list},
+	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs, settings_req_device_revoke},
+	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_req_device_verify},
 };
 
 const struct request_type *dispatch_table(size_t *n)

@@ -1,14 +1,22 @@
 /* "Gérer mon compte": the account settings of the guide (requests 0x07xx of protocol.h).
  *
- * Every function serves one request: it reads its fields from r->in, checks
- * that the caller (r->uid, r->admin) may act on the account, writes the
- * directory, audits the change and fills r->out. The unix-socket server and
- * the HTTP API call the same functions. They return 0 or a negative errno
- * (protocol.h "Status"); a refused field is named by the reply fields
- * "field" and "rule". */
+ * Typed services: each takes the directory, the configuration, the caller
+ * and, when it is about an account, that account already found and
+ * authorised by the access rule (access.h), read with settings_attrs. They
+ * check the arguments, write the directory, audit the change and return 0,
+ * or a negative errno with f set (the field and rule at fault, if any).
+ * They know nothing of the unix socket or of HTTP; the doors print their
+ * results. A result that borrows from an entry lives as long as it. */
 #pragma once
 
-#include "daemon.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "access.h"
+#include "catalog.h"
+#include "config.h"
+#include "fault.h"
+#include "store.h"
 
 #define SETTINGS_RESET_TTL 3600 /* seconds a password reset link lives */
 #define SETTINGS_RESET_INTERVAL 60 /* at most one reset mail per account per interval */
@@ -18,36 +26,188 @@
 #define SETTINGS_SIGNATURES_MAX_BYTES (160u * 1024u)
 #define SETTINGS_MAX_DELEGATES 10
 #define SETTINGS_MAX_DEVICES 10
+#define SETTINGS_ID_LEN 12 /* hex characters of a signature or device id */
+#define SETTINGS_TOKEN_LEN 64 /* hex characters of a reset link, enrolment code or device credential */
+#define SETTINGS_DEVICE_NAME_MAX 64
 
-/* Informations personnelles, activité */
-int settings_profile_get(struct req *r);
-int settings_profile_set(struct req *r);
-/* Identifiants de connexion: "Mot de passe oublié ?" */
-int settings_password_forgot(struct req *r);
-int settings_password_reset(struct req *r);
-/* Signatures */
-int settings_signature_list(struct req *r);
-int settings_signature_set(struct req *r);
-int settings_signature_del(struct req *r);
-/* Réponse automatique */
-int settings_autoreply_get(struct req *r);
-int settings_autoreply_set(struct req *r);
-/* Notifications (and the ORG-to-individual switch of "Identifiants de connexion") */
-int settings_notify_get(struct req *r);
-int settings_notify_set(struct req *r);
-/* Délégations */
-int settings_delegate_list(struct req *r);
-int settings_delegate_add(struct req *r);
-int settings_delegate_del(struct req *r);
-/* Dématérialisation */
-int settings_demat_get(struct req *r);
-int settings_demat_set(struct req *r);
-/* Appareils mobiles */
-int settings_device_enrol(struct req *r);
-int settings_device_complete(struct req *r);
-int settings_device_list(struct req *r);
-int settings_device_revoke(struct req *r);
-int settings_device_verify(struct req *r);
+/* What every service reads on the account it acts on (the dispatch rows' attrs). */
+extern const char *const settings_attrs[];
 
-/* Serves any 0x07xx request; -ENOSYS for an unknown one. */
-int settings_dispatch(struct req *r);
+/* --- Informations personnelles, activité (profile.c) --- */
+
+/* The account type screen of the guide ("Compte Personnel"...). */
+struct settings_type_screen {
+	const char *title;
+	const char *info[3];
+	const char *help; /* NULL for an ORG */
+};
+
+struct settings_profile_field {
+	const struct cat_attr *a;
+	const char *value; /* NULL: not set */
+};
+
+struct settings_profile {
+	const char *login, *type, *login_mail, *mss_address;
+	const char *name; /* an ORG's name, NULL for an individual account */
+	struct settings_type_screen screen; /* title NULL when the type is unknown */
+	size_t nfields;
+	struct settings_profile_field fields[48]; /* the catalogue's profile attributes that apply */
+	const char *profession_label;
+	size_t nmembers; /* an ORG's connection accounts (logins) */
+	char (*members)[80];
+	size_t neditable;
+	const struct cat_attr *editable[48]; /* what this caller may change */
+};
+
+/* The profile of e as who sees it; borrows from e. settings_profile_free
+ * frees what it allocated. -ENOMEM. */
+int settings_profile_view(
+	const struct entry *e, const struct caller *who, struct settings_profile *ret) MM_WUR;
+void settings_profile_free(struct settings_profile *p);
+
+/* One field of a profile change: a catalogue wire key and its new value ("" clears). */
+struct settings_change {
+	const char *key;
+	const char *value;
+};
+/* May who change attribute a on this kind of account (catalogue writers)? */
+bool settings_profile_may_write(const struct cat_attr *a, bool org, const struct caller *who);
+/* Checks a change of t's profile against the catalogue without writing:
+ * unknown | not_allowed | admin_only (-EACCES) | required | the rule's. */
+int settings_profile_check(const struct entry *t, const struct caller *who, const struct settings_change *in,
+	size_t n, struct fault *f) MM_WUR;
+/* Changes t's profile; *ret: the account read again (settings_attrs). */
+int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
+	struct fault *f) MM_WUR;
+
+/* --- Identifiants de connexion: "Mot de passe oublié ?" (password_reset.c) --- */
+
+/* Mails a reset link if an active individual account uses mail; the same
+ * 0 whether or not (only a mail that could not be sent is -ECOMM). */
+int settings_password_forgot(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *mail, struct fault *f) MM_WUR;
+/* Sets the password of the account the link token was sent to (confirm may
+ * be NULL); ret_login: that account's login. */
+int settings_password_reset(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *token, const char *password, const char *confirm, char ret_login[65],
+	struct fault *f) MM_WUR;
+
+/* --- Signatures (signatures.c) --- */
+
+struct settings_signature {
+	char *id, *title, *html;
+	bool is_default;
+};
+/* t's signatures in stored order (unreadable values skipped). */
+int settings_signature_list(const struct entry *t, struct settings_signature **ret, size_t *ret_n) MM_WUR;
+void settings_signatures_free(struct settings_signature *v, size_t n);
+
+struct settings_signature_change {
+	const char *id; /* NULL: a new signature */
+	const char *title, *html; /* NULL: unchanged ("" is refused for the title) */
+	bool title_given; /* the request named a title, even empty */
+	int is_default; /* 1, 0, -1 unchanged */
+};
+/* Checks a change without the account: id syntax, required, title, HTML allow-list. */
+int settings_signature_check(const struct settings_signature_change *in, struct fault *f) MM_WUR;
+int settings_signature_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const struct settings_signature_change *in, char ret_id[SETTINGS_ID_LEN + 1],
+	struct fault *f) MM_WUR;
+int settings_signature_del(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const char *id, struct fault *f) MM_WUR;
+
+/* --- Réponse automatique (autoreply.c) --- */
+
+struct settings_autoreply {
+	const char *login;
+	bool enabled;
+	const char *start, *end, *subject, *body;
+	bool active_now;
+};
+void settings_autoreply_view(const struct entry *t, long long now, struct settings_autoreply *ret);
+
+struct settings_autoreply_change {
+	int enabled; /* 1, 0, -1 unchanged */
+	const char *start, *end, *subject, *body; /* NULL unchanged, "" cleared */
+};
+/* "YYYY-MM-DD" (start, or end of that day when end, UTC) or "YYYYmmddHHMMSSZ". */
+int settings_parse_date(const char *v, bool end, long long *ret) MM_WUR;
+/* The rules on what would be stored over what t holds (t NULL: nothing stored yet). */
+int settings_autoreply_check(
+	const struct entry *t, const struct settings_autoreply_change *in, struct fault *f) MM_WUR;
+int settings_autoreply_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const struct settings_autoreply_change *in, struct entry **ret,
+	struct fault *f) MM_WUR;
+
+/* --- Notifications, dématérialisation (notify.c) --- */
+
+#define SETTINGS_NOTIFY_N 4
+/* receipt, opening, digest, org_to_individual (individual accounts only). */
+extern const char *const settings_notify_keys[SETTINGS_NOTIFY_N];
+
+struct settings_notify {
+	const char *login;
+	size_t n;
+	struct {
+		const char *key;
+		bool on;
+	} item[SETTINGS_NOTIFY_N];
+	const char *receipt_address, *opening_caveat;
+};
+void settings_notify_view(const struct entry *t, struct settings_notify *ret);
+/* v[i]: the new value of settings_notify_keys[i] (1, 0, -1 unchanged). */
+int settings_notify_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const int v[SETTINGS_NOTIFY_N], struct entry **ret, struct fault *f) MM_WUR;
+
+bool settings_demat_get(const struct entry *t);
+int settings_demat_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, bool on, struct fault *f) MM_WUR;
+
+/* --- Délégations (delegates.c) --- */
+
+struct settings_delegates {
+	const char *login;
+	const char *advice; /* to a Medimail (MED) account, else NULL */
+	size_t n;
+	char **address; /* borrowed from the entry */
+};
+void settings_delegate_list(const struct entry *t, struct settings_delegates *ret);
+/* Adds or removes a delegation; ret_address: the address as stored (lower case). */
+int settings_delegate_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, bool add, const char *address, char ret_address[256], struct fault *f) MM_WUR;
+const char *settings_delegate_advice(const struct entry *t);
+
+/* --- Appareils mobiles (devices.c) --- */
+
+struct settings_enrolment {
+	char id[SETTINGS_ID_LEN + 1];
+	char code[SETTINGS_TOKEN_LEN + 1]; /* secret: wiped by settings_enrolment_wipe */
+	char expires[16];
+	char uri[48 + SETTINGS_TOKEN_LEN];
+};
+void settings_enrolment_wipe(struct settings_enrolment *e);
+int settings_device_enrol(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const char *name, struct settings_enrolment *ret, struct fault *f) MM_WUR;
+
+struct settings_device_id {
+	char login[65];
+	char id[SETTINGS_ID_LEN + 1];
+	char name[SETTINGS_DEVICE_NAME_MAX + 1];
+	char credential[SETTINGS_TOKEN_LEN + 1]; /* complete only; secret, wiped by the door */
+};
+int settings_device_complete(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *code, struct settings_device_id *ret, struct fault *f) MM_WUR;
+int settings_device_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *credential, struct settings_device_id *ret, struct fault *f) MM_WUR;
+
+struct settings_device {
+	char *id, *name, *state, *created, *expires, *enrolled;
+};
+int settings_device_list(const struct entry *t, struct settings_device **ret, size_t *ret_n) MM_WUR;
+void settings_devices_free(struct settings_device *v, size_t n);
+/* ret_name: the revoked device's name. */
+int settings_device_revoke(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const char *id, char ret_name[SETTINGS_DEVICE_NAME_MAX + 1],
+	struct fault *f) MM_WUR;

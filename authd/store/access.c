@@ -82,10 +82,13 @@ static int inactive_caller(
 	return -EPERM;
 }
 
-static int unknown(
-	const struct caller *who, const char *event, const char *name, const char *why, struct fault *f)
+/* The answer names the account as the caller did: echoing the login of
+ * someone else's account found by its e-mail would tell that it exists.
+ * The audit trail names the account found (audited; NULL: name). */
+static int unknown(const struct caller *who, const char *event, const char *name, const char *audited,
+	const char *why, struct fault *f)
 {
-	refused(who, event, name, why);
+	refused(who, event, audited ? audited : name, why);
 	return fault_set(f, -ENOENT, "%s : compte introuvable", name);
 }
 
@@ -147,7 +150,7 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 		rc = name ? accounts_find(s, c, name, all, &t) : access_own_account(c, s, who, all, &t);
 		free(all);
 		if (rc == -ENOENT || rc == -ENOTUNIQ)
-			return name ? unknown(who, event, name,
+			return name ? unknown(who, event, name, NULL,
 					      rc == -ENOENT ? "unknown account" : "ambiguous name", f)
 				    : no_account_of_caller(who, event, f);
 		if (rc < 0)
@@ -183,9 +186,7 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 			 * the audit trail tells them apart. */
 			const char *why = rc < 0 ? "unknown account" : "caller may not act for this account";
 
-			/* The audit names the account; the answer only the name given. */
-			refused(who, event, t ? entry_get(t, "uid") : name, why);
-			rc = fault_set(f, -ENOENT, "%s : compte introuvable", name);
+			rc = unknown(who, event, name, t ? entry_get(t, "uid") : NULL, why, f);
 			entry_free(t);
 			entry_free(me);
 			return rc;
