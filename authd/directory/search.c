@@ -1,8 +1,10 @@
 /* The typeahead search of the two directories, and the records it shows. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "address.h"
 #include "accounts.h"
@@ -78,16 +80,62 @@ void dir_entries_sort(struct entry **e, size_t n)
 	free(v);
 }
 
+/* The catalogue's directory-record attributes by LDAP name (case-blind),
+ * built once: a record is made for each of up to 51 entries per search, so
+ * an attribute costs one hash and one comparison, not a walk of the
+ * catalogue. */
+#define REC_SLOTS 64 /* a power of two, well above the catalogue's record attributes */
+static const struct cat_attr *rec_slot[REC_SLOTS];
+static pthread_once_t rec_once = PTHREAD_ONCE_INIT;
+
+static unsigned rec_hash(const char *name)
+{
+	unsigned h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ (unsigned)(*p | 0x20)) * 16777619u; /* ASCII case folded */
+	return h;
+}
+
+static void rec_build(void)
+{
+	size_t n;
+	const struct cat_attr *all = catalog_all(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cat_attr *a = catalog_by_attr(all[i].attr);
+		unsigned h;
+
+		/* catalog_by_attr: the attribute's first entry (phone2 is a second value) */
+		if (a != &all[i] || !(a->where & (CAT_DIR_MEDIMAIL | CAT_DIR_MSSANTE)))
+			continue;
+		for (h = rec_hash(a->attr); rec_slot[h & (REC_SLOTS - 1)]; h++)
+			;
+		rec_slot[h & (REC_SLOTS - 1)] = a;
+	}
+}
+
+static const struct cat_attr *rec_attr(const char *name)
+{
+	for (unsigned h = rec_hash(name);; h++) {
+		const struct cat_attr *a = rec_slot[h & (REC_SLOTS - 1)];
+
+		if (!a || !strcasecmp(a->attr, name))
+			return a;
+	}
+}
+
 void dir_record_fields(const struct entry *e, enum dir_view v, dir_field_fn put, void *ctx)
 {
 	unsigned where = v == DIR_VIEW_MSSANTE ? CAT_DIR_MSSANTE : CAT_DIR_MEDIMAIL;
 	/* In the Medimail view the MSSanté address shows only where it is public. */
 	bool mss_public = v == DIR_VIEW_MSSANTE || entry_has_value(e, "mmVisibleMssante", "TRUE");
 
+	pthread_once(&rec_once, rec_build);
 	/* One pass over the entry's attributes (slapd returns only those asked for). */
 	for (size_t k = 0; k < e->nattrs; k++) {
 		const struct attr *a = &e->attrs[k];
-		const struct cat_attr *ca = catalog_by_attr(a->name);
+		const struct cat_attr *ca = rec_attr(a->name);
 
 		if (!ca || !(ca->where & where))
 			continue;
