@@ -129,8 +129,8 @@ int directory_visibility(struct req *r)
 		if (after.has_mssante)
 			req_put(r, "visible_mssante", after.mssante ? "on" : "off");
 	}
-	mm_msg_set_message(r->out, "%s : adresse %s dans l'annuaire %s", after.login, on ? "visible" : "masquée",
-		which == DIR_VIEW_MEDIMAIL ? "Medimail" : "santé");
+	mm_msg_set_message(r->out, "%s : adresse %s dans l'annuaire %s", after.login,
+		on ? "visible" : "masquée", which == DIR_VIEW_MEDIMAIL ? "Medimail" : "santé");
 	return 0;
 }
 

@@ -34,8 +34,8 @@ static void strv_free(char **v, size_t n)
 }
 
 /* Logins of the active users among the member DNs of an ORG. */
-static int org_members(struct store *s, const struct mm_config *c, const struct entry *org, char ***ret,
-	size_t *ret_n)
+static int org_members(
+	struct store *s, const struct mm_config *c, const struct entry *org, char ***ret, size_t *ret_n)
 {
 	const struct attr *mem = entry_attr(org, "mmMember");
 	char *base = nss_base(c, "people"), **out = NULL;
@@ -100,7 +100,8 @@ static int org_members(struct store *s, const struct mm_config *c, const struct 
 
 			if (!nss_is_user(v[k]) || !login || strchr(login, '@') ||
 				!nss_id_parse(entry_get(v[k], "uidNumber"), c->uid_min, c->uid_max, &uid) ||
-				!entry_has_value(org, "mmMember", v[k]->dn) || !nss_user_servable(c, login, uid, 0))
+				!entry_has_value(org, "mmMember", v[k]->dn) ||
+				!nss_user_servable(c, login, uid, 0))
 				continue;
 			if (!(out[n] = strdup(login)))
 				rc = -ENOMEM;
@@ -121,8 +122,8 @@ done:
 }
 
 /* The group of the one ORG the filter finds (exact_name: its login, case-sensitive). */
-static int group_answer(struct store *s, const struct mm_config *c, const char *filter, const char *exact_name,
-	struct nss_group *ret, struct fault *f)
+static int group_answer(struct store *s, const struct mm_config *c, const char *filter,
+	const char *exact_name, struct nss_group *ret, struct fault *f)
 {
 	char *base = nss_base(c, "orgs"), **members = NULL, name[MC_KEY_MAX + 1];
 	struct entry *e = NULL;
@@ -212,7 +213,8 @@ int nss_getgrgid(struct store *s, const struct mm_config *c, const struct caller
 int nss_initgroups(struct store *s, const struct mm_config *c, const struct caller *who, const char *name,
 	struct nss_groups_of *ret, struct fault *f)
 {
-	static const char *const attrs[] = {"uid", "gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL};
+	static const char *const attrs[] = {
+		"uid", "gidNumber", "mmStatus", "mmAccountType", "objectClass", NULL};
 	char *esc = NULL, *filter = NULL, *base = NULL;
 	struct entry *e = NULL, **v = NULL;
 	unsigned long uid;
@@ -285,7 +287,8 @@ int nss_grent(const struct mm_config *c, const struct caller *who, size_t offset
 		return fault_set(f, -EAGAIN, "cache en construction, réessayez");
 	ret->snapshot = snap;
 	if (offset < snap->ngroups &&
-		!(ret->items = calloc(snap->ngroups - offset < GRENT_FIELDS ? snap->ngroups - offset : GRENT_FIELDS,
+		!(ret->items = calloc(
+			  snap->ngroups - offset < GRENT_FIELDS ? snap->ngroups - offset : GRENT_FIELDS,
 			  sizeof(*ret->items)))) {
 		nss_group_page_clear(ret);
 		return fault_set(f, -ENOMEM, "mémoire insuffisante");

@@ -48,7 +48,8 @@ void mcache_home(const struct mm_config *c, const char *login, char *out, size_t
  * after mcache_invalidate(). reload_lock is held shared while it reads the
  * daemon's configuration and directory pool (*cfg, *store: a reload
  * replaces them). */
-int mcache_start(struct mm_config *const *cfg, struct store *const *store, pthread_rwlock_t *reload_lock) MM_WUR;
+int mcache_start(
+	struct mm_config *const *cfg, struct store *const *store, pthread_rwlock_t *reload_lock) MM_WUR;
 void mcache_stop(void);
 /* The directory was changed through the daemon: the current files are
  * marked stale at once (readers ask the daemon, which asks the directory),

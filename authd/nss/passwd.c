@@ -65,7 +65,8 @@ bool nss_user_servable(const struct mm_config *c, const char *login, unsigned lo
 {
 	struct host_view *h = host_view_get(HOST_VIEW_AGE);
 	const char *rule = NULL;
-	bool ok = names_check(c, h, login, flags, &rule) == 0 && names_check_uid(c, h, (uint32_t)uid, flags, &rule) == 0;
+	bool ok = names_check(c, h, login, flags, &rule) == 0 &&
+		names_check_uid(c, h, (uint32_t)uid, flags, &rule) == 0;
 
 	host_view_put(h);
 	if (!ok)
@@ -90,7 +91,8 @@ bool nss_group_servable(const struct mm_config *c, const char *name, unsigned lo
 {
 	struct host_view *h = host_view_get(HOST_VIEW_AGE);
 	const char *rule = NULL;
-	bool ok = names_check(c, h, name, flags, &rule) == 0 && names_check_gid(c, h, (uint32_t)gid, flags, &rule) == 0;
+	bool ok = names_check(c, h, name, flags, &rule) == 0 &&
+		names_check_gid(c, h, (uint32_t)gid, flags, &rule) == 0;
 
 	host_view_put(h);
 	if (!ok)
@@ -160,7 +162,6 @@ static int passwd_of(const struct mm_config *c, const char *login, const char *g
 	const char *cn, unsigned long uid, struct nss_passwd *ret, struct fault *f)
 {
 	char home[512];
-	int rc;
 
 	memset(ret, 0, sizeof(*ret));
 	mcache_home(c, login, home, sizeof(home));
@@ -169,14 +170,11 @@ static int passwd_of(const struct mm_config *c, const char *login, const char *g
 	ret->shell = c->shell;
 	ret->name = strdup(login);
 	ret->dir = strdup(home);
-	if (given && sn)
-		rc = asprintf(&ret->gecos, "%s %s", given, sn) < 0 ? -ENOMEM : 0;
-	else
-		rc = (ret->gecos = strdup(cn ? cn : sn ? sn : "")) ? 0 : -ENOMEM;
-	if (rc < 0) {
+	if (!given || !sn)
+		ret->gecos = strdup(cn ? cn : sn ? sn : "");
+	else if (asprintf(&ret->gecos, "%s %s", given, sn) < 0)
 		ret->gecos = NULL;
-	}
-	if (rc < 0 || !ret->name || !ret->dir) {
+	if (!ret->name || !ret->dir || !ret->gecos) {
 		nss_passwd_clear(ret);
 		return fault_set(f, -ENOMEM, "mémoire insuffisante");
 	}
@@ -233,7 +231,8 @@ int nss_getpwuid(struct store *s, const struct mm_config *c, const struct caller
 	free(base);
 	if (rc == 0 &&
 		(!nss_is_user(e) || !entry_get(e, "uid") || strchr(entry_get(e, "uid"), '@') ||
-			!nss_id_parse(entry_get(e, "uidNumber"), c->uid_min, c->uid_max, &got) || got != uid ||
+			!nss_id_parse(entry_get(e, "uidNumber"), c->uid_min, c->uid_max, &got) ||
+			got != uid ||
 			!nss_user_servable(c, entry_get(e, "uid"), uid, NAMES_ASK_HOST | NAMES_USER)))
 		rc = -ENOENT;
 	if (rc < 0) {
