@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
 	policy_sync(d.cfg, d.store);
-	if ((r = mcache_start(&d, &srv.reload_lock)) < 0) {
+	if ((r = mcache_start(&d.cfg, &d.store, &srv.reload_lock)) < 0) {
 		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
 		return 1;
 	}

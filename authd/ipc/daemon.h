@@ -35,18 +35,3 @@ int api_sock_service_remove(struct req *r);
 /* api_login.c: linked Pro Santé Connect identities (MM_REQ_PSC_LIST, MM_REQ_PSC_UNLINK) */
 int api_sock_psc_list(struct req *r);
 int api_sock_psc_unlink(struct req *r);
-/* directory.c: the directories (MM_REQ_DIR_SEARCH .. MM_REQ_DIR_EXPORT) */
-int directory_search(struct req *r);
-int directory_favorite_add(struct req *r);
-int directory_favorite_del(struct req *r);
-int directory_favorite_list(struct req *r);
-int directory_visibility(struct req *r);
-int directory_export(struct req *r);
-/* nss.c: the name-service requests (MM_REQ_GETPWNAM .. MM_REQ_GRENT); public data */
-int nss_getpwnam(struct req *r);
-int nss_getpwuid(struct req *r);
-int nss_getgrnam(struct req *r);
-int nss_getgrgid(struct req *r);
-int nss_initgroups(struct req *r);
-int nss_pwent(struct req *r);
-int nss_grent(struct req *r);

@@ -6,9 +6,11 @@
 #include "card.h"
 #include "card_req.h"
 #include "daemon.h"
+#include "directory_req.h"
 #include "dispatch.h"
 #include "log.h"
 #include "login.h"
+#include "nss_req.h"
 #include "protocol.h"
 #include "settings.h"
 #include "settings_req.h"
@@ -77,23 +79,19 @@ static const struct request_type table[] = {
 	{MM_REQ_DEFAULT_SET, "default-set", SELF, 0, NULL, NULL, login_default_set},
 	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, auth_login_mode},
 
-	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_getpwnam},
-	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_getpwuid},
-	{MM_REQ_GETGRNAM, "getgrnam", PUBLIC, 0, NULL, NULL, nss_getgrnam},
-	{MM_REQ_GETGRGID, "getgrgid", PUBLIC, 0, NULL, NULL, nss_getgrgid},
-	{MM_REQ_INITGROUPS, "initgroups", PUBLIC, 0, NULL, NULL, nss_initgroups},
-	{MM_REQ_PWENT, "pwent", PUBLIC, 0, NULL, NULL, nss_pwent},
-	{MM_REQ_GRENT, "grent", PUBLIC, 0, NULL, NULL, nss_grent},
+	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_req_getpwnam},
+	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_req_getpwuid},
+	{MM_REQ_GETGRNAM, "getgrnam", PUBLIC, 0, NULL, NULL, nss_req_getgrnam},
+	{MM_REQ_GETGRGID, "getgrgid", PUBLIC, 0, NULL, NULL, nss_req_getgrgid},
+	{MM_REQ_INITGROUPS, "initgroups", PUBLIC, 0, NULL, NULL, nss_req_initgroups},
+	{MM_REQ_PWENT, "pwent", PUBLIC, 0, NULL, NULL, nss_req_pwent},
+	{MM_REQ_GRENT, "grent", PUBLIC, 0, NULL, NULL, nss_req_grent},
 
-	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT, NULL, NULL,
-		directory_search},
-	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL, NULL, NULL,
-		directory_favorite_add},
-	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL, NULL, NULL,
-		directory_favorite_del},
-	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, NULL, NULL,
-		directory_favorite_list},
-	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, NULL, NULL, directory_visibility},
+	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT, "login", NULL, directory_search},
+	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL, "login", NULL, directory_favorite_add},
+	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL, "login", NULL, directory_favorite_del},
+	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, "login", NULL, directory_favorite_list},
+	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, "login", NULL, directory_visibility},
 	{MM_REQ_DIR_EXPORT, "dir-export", ADMIN, 0, NULL, NULL, directory_export},
 
 	{MM_REQ_ECPS_START, "ecps-start", SELF, 0, NULL, NULL, api_sock_ecps_start},

@@ -427,7 +427,8 @@ static struct {
 	char *dir; /* cache_dir of the files currently published */
 	struct mc_snapshot *snap; /* latest snapshot */
 	unsigned refresh; /* cache_refresh of the configuration last read */
-	struct daemon *d;
+	struct mm_config *const *cfg; /* the daemon's, replaced by a reload */
+	struct store *const *store;
 	pthread_rwlock_t *reload_lock;
 } mc = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
@@ -478,13 +479,13 @@ static int rebuild(unsigned long *ret_seen)
 	pthread_mutex_lock(&mc.lock);
 	*ret_seen = mc.dirty;
 	pthread_mutex_unlock(&mc.lock);
-	r = mcache_snapshot_load(mc.d->store, mc.d->cfg, &snap);
+	r = mcache_snapshot_load(*mc.store, (*mc.cfg), &snap);
 	if (r == 0) {
 		snap->generation = next_generation();
-		r = mcache_write(mc.d->cfg, snap);
+		r = mcache_write((*mc.cfg), snap);
 	}
-	dir = strdup(mc.d->cfg->cache_dir);
-	__atomic_store_n(&mc.refresh, mc.d->cfg->cache_refresh, __ATOMIC_RELAXED);
+	dir = strdup((*mc.cfg)->cache_dir);
+	__atomic_store_n(&mc.refresh, (*mc.cfg)->cache_refresh, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(mc.reload_lock);
 	if (r < 0) {
 		mcache_snapshot_put(snap);
@@ -555,7 +556,7 @@ static void *builder_main(void *arg)
 	return NULL;
 }
 
-int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock)
+int mcache_start(struct mm_config *const *cfg, struct store *const *store, pthread_rwlock_t *reload_lock)
 {
 	pthread_condattr_t ca;
 	int r;
@@ -567,11 +568,12 @@ int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock)
 	pthread_cond_destroy(&mc.wake);
 	pthread_cond_init(&mc.wake, &ca);
 	pthread_condattr_destroy(&ca);
-	mc.d = d;
+	mc.cfg = cfg;
+	mc.store = store;
 	mc.reload_lock = reload_lock;
-	mc.refresh = d->cfg->cache_refresh;
+	mc.refresh = (*cfg)->cache_refresh;
 	mc.stopping = false;
-	mc.dir = strdup(d->cfg->cache_dir);
+	mc.dir = strdup((*cfg)->cache_dir);
 	if (!mc.dir)
 		return -ENOMEM;
 	/* Files a previous run left keep answering until the first rebuild

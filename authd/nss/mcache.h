@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "config.h"
+#include "store.h"
 
 struct mc_user {
 	char *login;
@@ -45,8 +46,10 @@ void mcache_home(const struct mm_config *c, const char *login, char *out, size_t
 
 /* The builder thread: builds at start, every cache_refresh seconds, and
  * after mcache_invalidate(). reload_lock is held shared while it reads the
- * daemon's configuration and directory pool. */
-int mcache_start(struct daemon *d, pthread_rwlock_t *reload_lock) MM_WUR;
+ * daemon's configuration and directory pool (*cfg, *store: a reload
+ * replaces them). */
+int mcache_start(
+	struct mm_config *const *cfg, struct store *const *store, pthread_rwlock_t *reload_lock) MM_WUR;
 void mcache_stop(void);
 /* The directory was changed through the daemon: the current files are
  * marked stale at once (readers ask the daemon, which asks the directory),

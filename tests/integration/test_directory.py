@@ -292,7 +292,7 @@ def test_search_mssante_view(authd, slapd, people):
 
 def test_search_needs_an_active_medimail_account(authd, people):
     r = search(authd, "quirinal", uid=NOBODY)
-    assert r.returncode == 1 and r.json["status"] == -13
+    assert r.returncode == 1 and r.json["status"] == -2
 
 
 def test_fifty_results_and_refine(authd, slapd, people):

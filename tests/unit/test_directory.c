@@ -1,9 +1,10 @@
-/* Unit tests for the directory filters and the national export line (authd/directory.c). */
+/* Unit tests for the directory filters, records and the national export line (authd/directory/). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,6 +274,79 @@ static void test_export_line_org_and_intern(void **state)
 	entry_free(bad);
 }
 
+/* The record a reply shows, as "key=value;" pairs in order. */
+struct rec {
+	char s[2048];
+	size_t len;
+};
+
+static void rec_put(void *ctx, const char *key, const char *value)
+{
+	struct rec *r = ctx;
+
+	if (!value)
+		return;
+	r->len += (size_t)snprintf(r->s + r->len, sizeof(r->s) - r->len, "%s=%s;", key, value);
+}
+
+static void test_record_fields_follow_the_catalogue(void **state)
+{
+	/* A result-list entry as slapd returns it (the attributes asked for, in that order). */
+	static const char *const kv[] = {"uid", "jdupont", "mmAccountType", "PER", "cn", "Jean DUPONT",
+		"mmLoginMail", "jean@example.org", "mmMssAddress", "jean.dupont@medecin.oc.mssante.fr",
+		"mmVisibleMssante", "TRUE", "mmProfessionCode", "10", "postalcode", "34500", "l", "Béziers",
+		"mmFoo", "bar", NULL};
+	struct entry *e = entry_make(kv);
+	struct rec r = {0};
+
+	(void)state;
+	dir_record_fields(e, DIR_VIEW_MEDIMAIL, rec_put, &r);
+	assert_string_equal(r.s,
+		"login=jdupont;type=PER;name=Jean DUPONT;login_mail=jean@example.org;"
+		"mss_address=jean.dupont@medecin.oc.mssante.fr;profession=10;profession_label=Médecin;"
+		"postal_code=34500;city=Béziers;");
+	/* the national directory: no login, no login e-mail */
+	r = (struct rec){0};
+	dir_record_fields(e, DIR_VIEW_MSSANTE, rec_put, &r);
+	assert_string_equal(r.s,
+		"type=PER;name=Jean DUPONT;mss_address=jean.dupont@medecin.oc.mssante.fr;profession=10;"
+		"profession_label=Médecin;postal_code=34500;city=Béziers;");
+	/* in the Medimail view a hidden MSSanté address does not show */
+	free(e->attrs[5].vals[0]);
+	e->attrs[5].vals[0] = strdup("FALSE");
+	r = (struct rec){0};
+	dir_record_fields(e, DIR_VIEW_MEDIMAIL, rec_put, &r);
+	assert_null(strstr(r.s, "mss_address"));
+	assert_non_null(strstr(r.s, "login_mail=jean@example.org;profession=10;"));
+	entry_free(e);
+}
+
+static void test_query_refusals_as_faults(void **state)
+{
+	struct dir_query q = {0};
+	struct fault f = {0};
+	char *filter = NULL;
+
+	(void)state;
+	assert_int_equal(dir_query_filter(&q, DIR_VIEW_MEDIMAIL, &filter, &f), -EINVAL);
+	assert_null(filter);
+	assert_int_equal(f.status, -EINVAL);
+	assert_string_equal(fault_get(&f, "field"), "q");
+	assert_string_equal(fault_get(&f, "rule"), "required");
+	assert_string_equal(f.message, "q : au moins un critère de recherche");
+	fault_clear(&f);
+	q.profession = "boulanger";
+	assert_int_equal(dir_query_filter(&q, DIR_VIEW_MEDIMAIL, &filter, &f), -EINVAL);
+	assert_string_equal(fault_get(&f, "field"), "profession");
+	assert_string_equal(f.message, "profession : profession inconnue (nomenclature TRE_G15)");
+	fault_clear(&f);
+	q.profession = "pharm";
+	assert_int_equal(dir_query_filter(&q, DIR_VIEW_MEDIMAIL, &filter, &f), 0);
+	assert_string_equal(filter, "(&" VIEW_MM "(mmProfessionCode=21))");
+	assert_int_equal(f.status, 0);
+	free(filter);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +357,8 @@ int main(void)
 		cmocka_unit_test(test_filter_refusals),
 		cmocka_unit_test(test_export_line_person),
 		cmocka_unit_test(test_export_line_org_and_intern),
+		cmocka_unit_test(test_record_fields_follow_the_catalogue),
+		cmocka_unit_test(test_query_refusals_as_faults),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,38 @@
+/* What the directory's service files share (not for other folders). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "access.h"
+#include "fault.h"
+#include "store.h"
+
+/* The view terms; acl.conf grants the same (the ACLs are the enforcement for
+ * every other LDAP client; the daemon binds as cn=authd and applies them
+ * itself). */
+#define VIEW_MEDIMAIL "(objectClass=mmAccount)(mmStatus=active)(!(mmVisibleMedimail=FALSE))"
+#define VIEW_MSSANTE                                                                                         \
+	"(objectClass=mmAccount)(mmStatus=active)(mmVisibleMssante=TRUE)(mmMssAddress=*)"                    \
+	"(|(mmAccountType=PER)(mmAccountType=INT)(mmAccountType=ORG))"
+
+/* A growing string; err remembers an allocation failure. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	int err;
+};
+
+void sb_add(struct sbuf *b, const char *s, size_t n);
+void sb_str(struct sbuf *b, const char *s);
+
+/* A directory error as the directory requests say it ("<what> : introuvable
+ * dans l'annuaire"...); returns the status. */
+int dir_store_fault(struct fault *f, int rc, const char *what);
+/* The account a request acts for must be active (-EPERM, fact reason =
+ * its status). */
+int dir_account_usable(const struct entry *acct, struct fault *f);
+/* Sorts by folded display name (cn). */
+void dir_entries_sort(struct entry **e, size_t n);
+/* The audit line of a directory change. */
+void dir_audit(const struct caller *who, const char *event, const char *account, bool ok, const char *reason);

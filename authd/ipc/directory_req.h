@@ -1,0 +1,12 @@
+/* The directory requests on the unix socket (MM_REQ_DIR_SEARCH ..
+ * MM_REQ_DIR_EXPORT): adapters from struct req to directory/directory.h. */
+#pragma once
+
+#include "request.h"
+
+int directory_search(struct req *r);
+int directory_favorite_add(struct req *r);
+int directory_favorite_del(struct req *r);
+int directory_favorite_list(struct req *r);
+int directory_visibility(struct req *r);
+int directory_export(struct req *r);
