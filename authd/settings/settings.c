@@ -6,7 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "account.h"
+#include "account_compat.h"
 #include "address.h"
 #include "html.h"
 #include "json.h"
