@@ -42,16 +42,16 @@ bool account_registration_knows(const char *key);
  * max entries with the NULL); returns how many, or -ENOBUFS. */
 int account_registration_keys(const char **keys, size_t max);
 /* Sets a field by its wire name: 0, or -EINVAL (f: rule unknown). */
-int account_registration_set(struct account_registration *reg, const char *key, const char *value,
-	struct fault *f) MM_WUR;
+int account_registration_set(
+	struct account_registration *reg, const char *key, const char *value, struct fault *f) MM_WUR;
 /* A field's value by wire name, NULL when not given (or empty). */
 const char *account_registration_get(const struct account_registration *reg, const char *key);
 /* Every rule that needs no directory: each value against its rule (the
  * catalogue's for attributes), the type's required and refused fields,
  * the structure identifier, the region, the password policy. 0 or -EINVAL
  * with f naming field and rule. */
-int account_registration_check(const struct mm_config *c, const struct account_registration *reg,
-	struct fault *f) MM_WUR;
+int account_registration_check(
+	const struct mm_config *c, const struct account_registration *reg, struct fault *f) MM_WUR;
 
 /* How the registration proves the password of an ORG's first connection
  * account: with the login's rate limits and lockout (login/), given by the
@@ -65,7 +65,8 @@ struct account_password_proof {
 	/* An unknown account: the work, delay and audit of a wrong password. */
 	void (*unknown)(void *ctx, const char *event, const char *name, const char *password);
 	/* The password of e (read with attrs) under the shared lockout. */
-	int (*check)(void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f);
+	int (*check)(
+		void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f);
 	const char *const *attrs;
 };
 
@@ -141,8 +142,8 @@ extern const char *account_show_attrs[];
 
 /* Gives each field of the account as SHOW (full) or LIST (the summary)
  * says it, in the catalogue's order, to put. */
-void account_fields(const struct entry *e, bool full, void (*put)(void *ctx, const char *key, const char *value),
-	void *ctx);
+void account_fields(const struct entry *e, bool full,
+	void (*put)(void *ctx, const char *key, const char *value), void *ctx);
 
 #define ACCOUNT_LIST_MAX 1000
 /* The accounts with this status and type (NULL: any), ACCOUNT_LIST_MAX at

@@ -19,7 +19,8 @@ long long account_now(void)
 	return (long long)time(NULL);
 }
 
-void account_audit(const struct caller *who, const char *event, const char *account, bool ok, const char *reason)
+void account_audit(
+	const struct caller *who, const char *event, const char *account, bool ok, const char *reason)
 {
 	struct audit_ctx a = {.event = event,
 		.caller = who->name,
@@ -30,7 +31,8 @@ void account_audit(const struct caller *who, const char *event, const char *acco
 	audit(&a, ok, reason);
 }
 
-int account_exists_with(struct store *s, const struct mm_config *c, const char *attr, const char *value, bool *ret)
+int account_exists_with(
+	struct store *s, const struct mm_config *c, const char *attr, const char *value, bool *ret)
 {
 	char *esc = store_escape(value), *filter = NULL;
 	size_t n = 0;
@@ -50,8 +52,8 @@ int account_exists_with(struct store *s, const struct mm_config *c, const char *
 	return rc;
 }
 
-const char *account_login_refusal(const struct mm_config *c, bool org, const char *login, char *name,
-	size_t namesz)
+const char *account_login_refusal(
+	const struct mm_config *c, bool org, const char *login, char *name, size_t namesz)
 {
 	struct host_view *h;
 	const char *rule = NULL;
@@ -95,8 +97,8 @@ int account_send_confirmation(const struct mm_config *c, const char *to, const c
 	return rc;
 }
 
-int account_assign_address(struct store *s, const struct mm_config *c, const struct entry *e, char *out,
-	size_t outsz)
+int account_assign_address(
+	struct store *s, const struct mm_config *c, const struct entry *e, char *out, size_t outsz)
 {
 	const char *type = entry_get(e, "mmAccountType");
 	bool org = !strcmp(type, MM_TYPE_ORG);

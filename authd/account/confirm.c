@@ -18,7 +18,8 @@ int account_confirm(struct store *s, const struct mm_config *c, const struct cal
 	int rc;
 
 	*ret_login = NULL;
-	if (!token || strlen(token) != SECRET_TOKEN_HEX - 1 || strspn(token, "0123456789abcdef") != strlen(token))
+	if (!token || strlen(token) != SECRET_TOKEN_HEX - 1 ||
+		strspn(token, "0123456789abcdef") != strlen(token))
 		return fault_field(f, "token", "syntax", "lien de confirmation invalide");
 	if ((rc = secret_keyed_hash("confirm", token, h)) < 0)
 		return fault_set(f, rc, "confirmation impossible");

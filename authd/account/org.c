@@ -20,11 +20,12 @@ int account_org_member_change(struct store *s, const struct mm_config *c, const 
 		return fault_field(f, name && *name ? "member" : "org", "required", "champ obligatoire");
 	/* The one access rule: an administrator, or an active connection
 	 * account of this ORG; a suspended caller acts for nobody. */
-	rc = access_resolve(c, s, who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "org", name, NULL, event, &org, f);
+	rc = access_resolve(
+		c, s, who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "org", name, NULL, event, &org, f);
 	if (rc == -ENOENT && !who->admin) {
 		/* Unknown and someone else's: one answer, the request's own. */
-		return fault_set(
-			f, -EACCES, "seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
+		return fault_set(f, -EACCES,
+			"seuls les administrateurs et les comptes de connexion de la BAL ORG la gèrent");
 	}
 	if (rc < 0)
 		return rc;
@@ -37,7 +38,8 @@ int account_org_member_change(struct store *s, const struct mm_config *c, const 
 		goto out;
 	}
 	if (accounts_is_org(mem)) {
-		rc = fault_field(f, "member", "not_individual", "un compte de connexion est un compte individuel");
+		rc = fault_field(
+			f, "member", "not_individual", "un compte de connexion est un compte individuel");
 		goto out;
 	}
 	if (add && !strcmp(entry_get(mem, "mmStatus"), MM_STATUS_CLOSED)) {
@@ -48,8 +50,8 @@ int account_org_member_change(struct store *s, const struct mm_config *c, const 
 		const struct attr *a = entry_attr(org, "mmMember");
 
 		if (!entry_has_value(org, "mmMember", mem->dn)) {
-			rc = fault_set(f, -ENOENT, "%s n'est pas un compte de connexion de %s", entry_get(mem, "uid"),
-				entry_get(org, "uid"));
+			rc = fault_set(f, -ENOENT, "%s n'est pas un compte de connexion de %s",
+				entry_get(mem, "uid"), entry_get(org, "uid"));
 			goto out;
 		}
 		if (a && a->nvals <= 1) {

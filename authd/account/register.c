@@ -91,8 +91,8 @@ int account_registration_keys(const char **keys, size_t max)
 	return (int)k;
 }
 
-int account_registration_set(struct account_registration *reg, const char *key, const char *value,
-	struct fault *f)
+int account_registration_set(
+	struct account_registration *reg, const char *key, const char *value, struct fault *f)
 {
 	const struct param *p = param_find(key);
 	size_t i;
@@ -136,15 +136,16 @@ static int param_check(const struct param *p, const char *v, struct fault *f)
 	if (strlen(v) > p->max)
 		return fault_field(f, p->key, "max_length", "%s : %zu caractères au plus", p->label, p->max);
 	if (p->kind == P_TEXT && validate_text(v, p->max) < 0)
-		return fault_field(f, p->key, "characters", "%s : texte vide ou caractères de contrôle", p->label);
+		return fault_field(
+			f, p->key, "characters", "%s : texte vide ou caractères de contrôle", p->label);
 	if (p->kind == P_LOGIN && validate_text(v, p->max) < 0)
 		return fault_field(f, p->key, "characters", "%s : identifiant invalide", p->label);
 	return 0;
 }
 
 /* Which fields each account type requires and refuses. */
-static int check_type_fields(const struct mm_config *c, const struct account_registration *reg, const char *type,
-	struct fault *f)
+static int check_type_fields(
+	const struct mm_config *c, const struct account_registration *reg, const char *type, struct fault *f)
 {
 	static const char *const individual_req[] = {"password", "sn", "given_name", NULL};
 	static const char *const org_req[] = {"org_name", "description", "struct_type", "struct_id",
@@ -190,16 +191,17 @@ static int check_type_fields(const struct mm_config *c, const struct account_reg
 				"compte PER");
 	}
 	if (!!get("struct_type") != !!get("struct_id"))
-		return fault_field(
-			f, "struct_id", "required", "type et numéro d'identifiant de structure vont ensemble");
+		return fault_field(f, "struct_id", "required",
+			"type et numéro d'identifiant de structure vont ensemble");
 	if (get("struct_id") && validate_struct_id(get("struct_type"), get("struct_id")) < 0)
 		return fault_field(f, "struct_id", "check_digit",
-			"identifiant de structure : format ou clé de contrôle invalide pour %s", get("struct_type"));
+			"identifiant de structure : format ou clé de contrôle invalide pour %s",
+			get("struct_type"));
 	if (c->nregions && !get("region"))
 		return fault_field(f, "region", "required", "région : champ obligatoire");
 	if (get("region") && !config_region_open(c, get("region")))
-		return fault_field(f, "region", "closed", "la création de compte n'est pas ouverte dans la région %s",
-			get("region"));
+		return fault_field(f, "region", "closed",
+			"la création de compte n'est pas ouverte dans la région %s", get("region"));
 	if (!org) {
 		const char *rule = NULL, *pw = get("password");
 
@@ -213,8 +215,8 @@ static int check_type_fields(const struct mm_config *c, const struct account_reg
 #undef get
 }
 
-int account_registration_check(const struct mm_config *c, const struct account_registration *reg,
-	struct fault *f)
+int account_registration_check(
+	const struct mm_config *c, const struct account_registration *reg, struct fault *f)
 {
 	const char *type = reg->type;
 	size_t n;
@@ -240,8 +242,8 @@ int account_registration_check(const struct mm_config *c, const struct account_r
 	return check_type_fields(c, reg, type, f);
 }
 
-static int check_duplicates(struct store *s, const struct mm_config *c, const struct account_registration *reg,
-	bool org, struct fault *f)
+static int check_duplicates(struct store *s, const struct mm_config *c,
+	const struct account_registration *reg, bool org, struct fault *f)
 {
 	const char *rpps = account_registration_get(reg, "rpps");
 	bool dup = false;
@@ -251,14 +253,16 @@ static int check_duplicates(struct store *s, const struct mm_config *c, const st
 	if (rc < 0)
 		return fault_store(f, rc, "inscription");
 	if (dup) {
-		fault_field(f, "login_mail", "duplicate", "adresse e-mail : un compte existe déjà avec cette adresse");
+		fault_field(f, "login_mail", "duplicate",
+			"adresse e-mail : un compte existe déjà avec cette adresse");
 		return f->status = -EEXIST;
 	}
 	if (!org && rpps) {
 		if ((rc = account_exists_with(s, c, "mmRpps", rpps, &dup)) < 0)
 			return fault_store(f, rc, "inscription");
 		if (dup) {
-			fault_field(f, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
+			fault_field(
+				f, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
 			return f->status = -EEXIST;
 		}
 	}
@@ -267,8 +271,8 @@ static int check_duplicates(struct store *s, const struct mm_config *c, const st
 
 /* Proves that the caller may attach the registration's member to a new ORG. */
 static int member_proof(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct account_registration *reg, const struct account_password_proof *proof, struct entry **ret,
-	struct fault *f)
+	const struct account_registration *reg, const struct account_password_proof *proof,
+	struct entry **ret, struct fault *f)
 {
 	static const char *const event = "register-org-member-proof";
 	const char *pw = account_registration_get(reg, "member_password");
@@ -293,7 +297,8 @@ static int member_proof(struct store *s, const struct mm_config *c, const struct
 		return fault_set(f, -EACCES, "compte de connexion : mot de passe incorrect");
 	}
 	if (rc == -ENOENT)
-		return fault_field(f, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
+		return fault_field(
+			f, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
 	if (rc < 0)
 		return fault_store(f, rc, "compte de connexion");
 	if (!who->admin) {
@@ -453,8 +458,8 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		goto out;
 	}
 	/* The name itself is refused (ORG "Sudo"): say so before any work. */
-	if ((rc = account_login_servable(c, org, login, org ? "org_name" : "sn",
-		     org ? "nom de la BAL ORG" : "nom", f)) < 0) {
+	if ((rc = account_login_servable(
+		     c, org, login, org ? "org_name" : "sn", org ? "nom de la BAL ORG" : "nom", f)) < 0) {
 		account_audit(who, "register", login, false, "name refused by the name-service rule");
 		goto out;
 	}

@@ -64,8 +64,8 @@ static void dn_login(const char *dn, char *out, size_t outsz)
 	out[n] = '\0';
 }
 
-void account_fields(const struct entry *e, bool full, void (*put)(void *ctx, const char *key, const char *value),
-	void *ctx)
+void account_fields(const struct entry *e, bool full,
+	void (*put)(void *ctx, const char *key, const char *value), void *ctx)
 {
 	size_t n;
 	const struct cat_attr *all = catalog_all(&n);

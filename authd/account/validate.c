@@ -15,15 +15,15 @@
 
 #define ID_TRIES 100 /* numbers skipped because the host took them */
 
-const char *const account_validate_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
-	"sn", "givenName", "cn", "mmProfessionCode", "mmRespProfession", "postalCode", "l", "uidNumber",
-	"gidNumber", NULL};
+const char *const account_validate_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail",
+	"mmMssAddress", "sn", "givenName", "cn", "mmProfessionCode", "mmRespProfession", "postalCode", "l",
+	"uidNumber", "gidNumber", NULL};
 
 const char *const account_status_attrs[] = {"uid", "mmStatus", "mmValidatedAt", NULL};
 
 /* Allocates the next number of a range from a counter in the directory. */
-static int id_allocate(
-	struct store *s, const struct mm_config *c, const char *attr, unsigned min, unsigned max, unsigned *ret)
+static int id_allocate(struct store *s, const struct mm_config *c, const char *attr, unsigned min,
+	unsigned max, unsigned *ret)
 {
 	char *dn = NULL;
 	long long v = 0;
@@ -113,8 +113,8 @@ static int id_servable(const struct mm_config *c, const struct entry *e, bool or
 	host_view_put(h);
 	if (rc == 0)
 		return 0;
-	return fault_field(f, org ? "gid_number" : "uid_number", rule, "%s %s : %s (règle %s)", org ? "gid" : "uid",
-		v, names_rule_message(rule), rule);
+	return fault_field(f, org ? "gid_number" : "uid_number", rule, "%s %s : %s (règle %s)",
+		org ? "gid" : "uid", v, names_rule_message(rule), rule);
 }
 
 /* A new uid (gid for an ORG), skipping the numbers the host took since start-up. */
@@ -172,8 +172,8 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	memset(ret, 0, sizeof(*ret));
 	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_PENDING_VALIDATION)) {
 		account_audit(who, "validate", login, false, "wrong status");
-		return fault_set(f, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide", login,
-			entry_get(e, "mmStatus"));
+		return fault_set(f, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide",
+			login, entry_get(e, "mmStatus"));
 	}
 	org = ret->org = accounts_is_org(e);
 	/* The login may have been written into the directory after registration. */
@@ -188,7 +188,8 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	has_address = strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED) != 0;
 	if (has_address && entry_get(e, "mmMssAddress"))
 		snprintf(ret->mss_address, sizeof(ret->mss_address), "%s", entry_get(e, "mmMssAddress"));
-	else if (has_address && (rc = account_assign_address(s, c, e, ret->mss_address, sizeof(ret->mss_address))) < 0)
+	else if (has_address &&
+		(rc = account_assign_address(s, c, e, ret->mss_address, sizeof(ret->mss_address))) < 0)
 		return rc == -ENOSPC ? fault_set(f, rc, "aucune adresse MSSanté libre pour ce nom")
 				     : fault_store(f, rc, "validation");
 	if (!entry_get(e, org ? "gidNumber" : "uidNumber") && (rc = id_new(s, c, org, &ret->id, f)) < 0)
@@ -211,13 +212,15 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	if (rc < 0)
 		return fault_store(f, rc, "validation");
 	mcache_invalidate(); /* a new user or group for the name service */
-	account_audit(who, "validate", login, true, ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
+	account_audit(
+		who, "validate", login, true, ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
 	ret->notice_failed = !send_validated(c, e, ret->mss_address[0] ? ret->mss_address : NULL);
 	return 0;
 }
 
 int account_set_status(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct entry *e, const char *status, const char *reason, const char **ret_status, struct fault *f)
+	const struct entry *e, const char *status, const char *reason, const char **ret_status,
+	struct fault *f)
 {
 	const char *cur = entry_get(e, "mmStatus"), *target = status;
 	struct mods m;
@@ -262,8 +265,8 @@ int account_convert(struct store *s, const struct mm_config *c, const struct cal
 
 	ret_address[0] = '\0';
 	if (!rpps || validate_rpps(rpps) < 0)
-		return fault_field(
-			f, "rpps", "check_digit", "numéro RPPS : 11 chiffres dont une clé de contrôle (Luhn) valide");
+		return fault_field(f, "rpps", "check_digit",
+			"numéro RPPS : 11 chiffres dont une clé de contrôle (Luhn) valide");
 	if (strcmp(entry_get(e, "mmAccountType"), MM_TYPE_INT))
 		return fault_set(f, -EPERM, "seul un compte INT se convertit en PER (type : %s)",
 			entry_get(e, "mmAccountType"));

@@ -52,7 +52,8 @@ static void proof_unknown(void *ctx, const char *event, const char *name, const 
 	fault_clear(&ignored);
 }
 
-static int proof_check(void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f)
+static int proof_check(
+	void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f)
 {
 	struct req *r = ctx;
 	int rc = login_password_check(r, event, e, password);
@@ -65,8 +66,10 @@ static int proof_check(void *ctx, const char *event, const struct entry *e, cons
 int account_req_register(struct req *r)
 {
 	const char *keys[ACCOUNT_REG_ATTRS_MAX + 16];
-	struct account_password_proof proof = {
-		.ctx = r, .rate = proof_rate, .unknown = proof_unknown, .check = proof_check,
+	struct account_password_proof proof = {.ctx = r,
+		.rate = proof_rate,
+		.unknown = proof_unknown,
+		.check = proof_check,
 		.attrs = login_password_attrs};
 	struct account_registration reg = {0};
 	struct account_registered done = {0};
@@ -142,7 +145,8 @@ int account_req_validate(struct req *r)
 	if (v.id)
 		req_putf(r, v.org ? "gid_number" : "uid_number", "%u", v.id);
 	if (v.notice_failed)
-		mm_msg_set_message(r->out, "compte validé, mais l'e-mail de notification n'a pas pu être envoyé");
+		mm_msg_set_message(
+			r->out, "compte validé, mais l'e-mail de notification n'a pas pu être envoyé");
 	else
 		mm_msg_set_message(r->out, "compte %s validé", entry_get(r->target, "uid"));
 	return 0;
@@ -191,8 +195,8 @@ static int set_status(struct req *r, const char *status)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (account_set_status(r->store, r->cfg, &r->who, r->target, status, req_get(r, "reason"), &written, &f) <
-		0)
+	if (account_set_status(
+		    r->store, r->cfg, &r->who, r->target, status, req_get(r, "reason"), &written, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", entry_get(r->target, "uid"));
 	req_put(r, "status", written);
@@ -243,8 +247,8 @@ static int org_member(struct req *r, bool add)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (account_org_member_change(
-		    r->store, r->cfg, &r->who, req_get(r, "org"), req_get(r, "member"), add, &org, &mem, &f) < 0)
+	if (account_org_member_change(r->store, r->cfg, &r->who, req_get(r, "org"), req_get(r, "member"), add,
+		    &org, &mem, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "org", entry_get(org, "uid"));
 	req_put(r, "member", entry_get(mem, "uid"));

@@ -41,7 +41,8 @@ static const struct request_type table[] = {
 	{MM_REQ_SHOW, "show", SELF_OR_ORG, 0, "login", account_show_attrs, account_req_show},
 	{MM_REQ_LIST, "list", ADMIN, 0, NULL, NULL, account_req_list},
 	{MM_REQ_SUSPEND, "suspend", ADMIN, REQUIRED, "login", account_status_attrs, account_req_suspend},
-	{MM_REQ_REACTIVATE, "reactivate", ADMIN, REQUIRED, "login", account_status_attrs, account_req_reactivate},
+	{MM_REQ_REACTIVATE, "reactivate", ADMIN, REQUIRED, "login", account_status_attrs,
+		account_req_reactivate},
 	{MM_REQ_CLOSE, "close", ADMIN, REQUIRED, "login", account_status_attrs, account_req_close},
 	{MM_REQ_CONVERT, "convert", ADMIN, REQUIRED, "login", account_validate_attrs, account_req_convert},
 	/* An administrator or an active connection account of the ORG: the

@@ -147,7 +147,8 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 		rc = name ? accounts_find(s, c, name, all, &t) : access_own_account(c, s, who, all, &t);
 		free(all);
 		if (rc == -ENOENT || rc == -ENOTUNIQ)
-			return name ? unknown(who, event, name, name, rc == -ENOENT ? "unknown account" : "ambiguous name", f)
+			return name ? unknown(who, event, name, name,
+					      rc == -ENOENT ? "unknown account" : "ambiguous name", f)
 				    : no_account_of_caller(who, event, f);
 		if (rc < 0)
 			return fault_store(f, rc, name ? name : "compte");

@@ -47,13 +47,15 @@ static void set_all(struct account_registration *reg, ...)
 static void per(struct account_registration *reg)
 {
 	memset(reg, 0, sizeof(*reg));
-	set_all(reg, "type", "PER", "password", "Pharma#2024", "login_mail", "isabelle.martin@example.org", "sn",
-		"MARTIN", "given_name", "Isabelle", "rpps", "10002813839", "profession", "21", "liberal", "yes",
-		"postal_code", "81000", "city", "Albi", "region", "Occitanie", "department", "81", NULL);
+	set_all(reg, "type", "PER", "password", "Pharma#2024", "login_mail", "isabelle.martin@example.org",
+		"sn", "MARTIN", "given_name", "Isabelle", "rpps", "10002813839", "profession", "21",
+		"liberal", "yes", "postal_code", "81000", "city", "Albi", "region", "Occitanie", "department",
+		"81", NULL);
 }
 
 /* The fault's field and rule, "ok" when the check passed. */
-static const char *check(const struct mm_config *c, const struct account_registration *reg, char *out, size_t size)
+static const char *check(
+	const struct mm_config *c, const struct account_registration *reg, char *out, size_t size)
 {
 	struct fault f = {0};
 	int rc = account_registration_check(c, reg, &f);
@@ -153,7 +155,8 @@ static void test_registration_type_rules(void **state)
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "org_name/required");
 	memset(&reg, 0, sizeof(reg));
 	set_all(&reg, "type", "INT", "login_mail", "k@example.org", "password", "Pharma#2024", "sn", "BENALI",
-		"given_name", "Karim", "profession", "10", "struct_type", "FINESS", "struct_id", "310000121", NULL);
+		"given_name", "Karim", "profession", "10", "struct_type", "FINESS", "struct_id", "310000121",
+		NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "struct_id/check_digit");
 	set_all(&reg, "struct_id", "310000120", NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
@@ -182,8 +185,8 @@ static void collect(void *ctx, const char *key, const char *value)
 
 static void test_show_and_list_through_the_catalogue(void **state)
 {
-	char *phones[] = {"05 63 00 00 01", "06 00 00 00 02"}, *uid[] = {"isabelle.martin"}, *type[] = {"PER"},
-	     *status[] = {"active"}, *mail[] = {"i@example.org"}, *pw[] = {"{ARGON2}x"},
+	char *phones[] = {"05 63 00 00 01", "06 00 00 00 02"}, *uid[] = {"isabelle.martin"},
+	     *type[] = {"PER"}, *status[] = {"active"}, *mail[] = {"i@example.org"}, *pw[] = {"{ARGON2}x"},
 	     *member[] = {"uid=lea.roux,ou=people,dc=x"}, *city[] = {"Albi"};
 	struct attr attrs[] = {
 		{"uid", 1, uid},
@@ -203,10 +206,12 @@ static void test_show_and_list_through_the_catalogue(void **state)
 	assert_string_equal(full.text,
 		"login=isabelle.martin;type=PER;status=active;login_mail=i@example.org;"
 		"phone=05 63 00 00 01;phone=06 00 00 00 02;city=Albi;"
-		"type_label=Compte Personnel : professionnel de santé avec RPPS, adresse MSSanté dans l'annuaire "
+		"type_label=Compte Personnel : professionnel de santé avec RPPS, adresse MSSanté dans "
+		"l'annuaire "
 		"santé;member=lea.roux;");
 	account_fields(&e, false, collect, &summary);
-	assert_string_equal(summary.text, "login=isabelle.martin;type=PER;status=active;login_mail=i@example.org;");
+	assert_string_equal(
+		summary.text, "login=isabelle.martin;type=PER;status=active;login_mail=i@example.org;");
 }
 
 static void test_show_reads_the_catalogue_attributes(void **state)
