@@ -1,32 +1,158 @@
-/* Account look-ups shared by the request handlers (account.c, settings.c, auth.c, session.c). */
+/* The account lifecycle of the guides as typed services: registration,
+ * confirmation, validation, status changes, conversion, ORG connection
+ * accounts, SHOW / LIST and the terms of use.
+ *
+ * Every service takes (store, config, caller, typed arguments, typed
+ * results, fault) and returns 0 or a negative errno with f filled. The
+ * account a service acts on (`target`) has been found and authorised by the
+ * caller's door (access_resolve) and read with the attributes the service
+ * names below. No door's request type appears here. */
 #pragma once
 
 #include <stdbool.h>
-#include <sys/types.h>
+#include <stddef.h>
 
-#include "daemon.h"
+#include "access.h"
+#include "catalog.h"
+#include "config.h"
+#include "fault.h"
+#include "store.h"
 
-/* The attributes account_find and account_by_uid read. */
-extern const char *const account_attrs[];
+/* ---------------------------------------------------------- registration */
 
-/* An account by login or login e-mail (any status); -ENOENT when none. */
-int account_find(struct req *r, const char *ident, struct entry **ret);
-/* The same, reading attrs instead of account_attrs (auth.c needs the secret ones). */
-int account_find_attrs(struct req *r, const char *ident, const char *const *attrs, struct entry **ret);
-/* The individual account whose uidNumber is uid. */
-int account_by_uid(struct req *r, uid_t uid, struct entry **ret);
-/* Is the caller this account, or an active connection account of this ORG? */
-bool caller_owns(struct req *r, const struct entry *e);
-/* The refusal in the reply (-EPERM) when the caller is no administrator and its
- * own individual account is not active (a suspended or closed account acts for
- * nobody); else 0, also for a caller without an account. */
-int caller_active(struct req *r, const char *event) MM_WUR;
-/* For a user's request naming an account (rc and e as account_find left
- * them): true when the user gets the answer of an unknown account -- the
- * account is unknown, ambiguous or someone else's --, after the same
- * directory work in each case. False for administrators and directory errors. */
-bool account_hidden(struct req *r, int rc, const struct entry *e);
-/* Maps a directory error to a reply (message, status). */
-int store_fail(struct req *r, int rc, const char *what);
-/* One audit line for the request's caller. */
-void audit_req(const struct req *r, const char *event, const char *account, bool ok, const char *reason);
+#define ACCOUNT_REG_ATTRS_MAX 64 /* catalogue entries a registration may carry */
+
+/* A registration as the form gives it; NULL or "" for a field not given.
+ * The catalogue's attributes (CAT_REGISTER) are set with
+ * account_registration_set; the parameters that are not attributes are
+ * plain members. */
+struct account_registration {
+	const char *type; /* PER | INT | MED | ORG */
+	const char *password;
+	const char *password_confirm;
+	const char *org_name; /* ORG: the name of the BAL */
+	const char *member; /* ORG: login or e-mail of its first connection account */
+	const char *member_password; /* ORG: that account's password (not from an administrator) */
+	const char *attr[ACCOUNT_REG_ATTRS_MAX]; /* by index in catalog_all() */
+};
+
+/* Is key a field of the registration (parameter or CAT_REGISTER attribute)? */
+bool account_registration_knows(const char *key);
+/* Writes the wire name of every registration field to keys (NULL-terminated,
+ * max entries with the NULL); returns how many, or -ENOBUFS. */
+int account_registration_keys(const char **keys, size_t max);
+/* Sets a field by its wire name: 0, or -EINVAL (f: rule unknown). */
+int account_registration_set(
+	struct account_registration *reg, const char *key, const char *value, struct fault *f) MM_WUR;
+/* A field's value by wire name, NULL when not given (or empty). */
+const char *account_registration_get(const struct account_registration *reg, const char *key);
+/* Every rule that needs no directory: each value against its rule (the
+ * catalogue's for attributes), the type's required and refused fields,
+ * the structure identifier, the region, the password policy. 0 or -EINVAL
+ * with f naming field and rule. */
+int account_registration_check(
+	const struct mm_config *c, const struct account_registration *reg, struct fault *f) MM_WUR;
+
+/* How the registration proves the password of an ORG's first connection
+ * account: with the login's rate limits and lockout (login/), given by the
+ * door until the login offers them typed. Each returns 0 or a negative
+ * errno with f filled (rate: retry_after; check: locked_until...). */
+struct account_password_proof {
+	void *ctx;
+	/* The rate limits of every password door: once with account NULL (the
+	 * caller's bucket), once the account is known. */
+	int (*rate)(void *ctx, const char *event, const char *account, struct fault *f);
+	/* An unknown account: the work, delay and audit of a wrong password. */
+	void (*unknown)(void *ctx, const char *event, const char *name, const char *password);
+	/* The password of e (read with attrs) under the shared lockout. */
+	int (*check)(
+		void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f);
+	const char *const *attrs;
+};
+
+struct account_registered {
+	char login[40];
+	char *dn; /* malloc'ed */
+};
+
+/* Registers an account pending confirmation and mails its link. proof may
+ * be NULL for an administrator (who->admin) only. */
+int account_register(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct account_registration *reg, const struct account_password_proof *proof,
+	struct account_registered *ret, struct fault *f) MM_WUR;
+void account_registered_clear(struct account_registered *r);
+
+/* ---------------------------------------------------------- confirmation */
+
+/* Confirms the login e-mail with the link's token; *ret_login (malloc'ed)
+ * the account now pending validation. */
+int account_confirm(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	char **ret_login, struct fault *f) MM_WUR;
+/* A new link for target (pending confirmation), the old one void. */
+int account_confirm_resend(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, struct fault *f) MM_WUR;
+
+/* ------------------------------------------------- validation and status */
+
+/* What account_validate and account_convert read on their target. */
+extern const char *const account_validate_attrs[];
+
+struct account_validated {
+	char mss_address[256]; /* "" for a MED account */
+	unsigned id; /* the uid (gid for an ORG) given now; 0 when it had one */
+	bool org;
+	bool notice_failed; /* validated, but the notice mail was not sent */
+};
+
+/* The service centre validates a confirmed registration: MSSanté address,
+ * uid or gid number, home, status active, notice mail. */
+int account_validate(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, struct account_validated *ret, struct fault *f) MM_WUR;
+
+/* What account_set_status reads on its target. */
+extern const char *const account_status_attrs[];
+/* Suspends (MM_STATUS_SUSPENDED), reactivates (MM_STATUS_ACTIVE) or closes
+ * (MM_STATUS_CLOSED) target, with an optional reason; *ret_status is the
+ * status written (a reactivation before validation goes back to
+ * pending-validation). */
+int account_set_status(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, const char *status, const char *reason, const char **ret_status,
+	struct fault *f) MM_WUR;
+
+/* INT -> PER once the RPPS arrives; ret_address the MSSanté address (given
+ * now or kept; "" when none). */
+int account_convert(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, const char *rpps, char ret_address[256], struct fault *f) MM_WUR;
+
+/* ---------------------------------------------------------- ORG members */
+
+/* Adds (add) or removes a connection account of the ORG named org: an
+ * administrator, or an active connection account of that ORG (the same
+ * refusal for an unknown ORG and someone else's). *ret_org and *ret_member
+ * are the two accounts. */
+int account_org_member_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *org, const char *member, bool add, struct entry **ret_org, struct entry **ret_member,
+	struct fault *f) MM_WUR;
+
+/* ------------------------------------------------------- show, list, CGU */
+
+/* The attributes SHOW reads (the catalogue's CAT_SHOW ones; mmMember comes
+ * with the identity attributes). */
+extern const char *account_show_attrs[];
+
+/* Gives each field of the account as SHOW (full) or LIST (the summary)
+ * says it, in the catalogue's order, to put. */
+void account_fields(const struct entry *e, bool full,
+	void (*put)(void *ctx, const char *key, const char *value), void *ctx);
+
+#define ACCOUNT_LIST_MAX 1000
+/* The accounts with this status and type (NULL: any), ACCOUNT_LIST_MAX at
+ * most, read with the summary attributes. */
+int account_list(struct store *s, const struct mm_config *c, const struct caller *who, const char *status,
+	const char *type, struct entry ***ret_v, size_t *ret_n, struct fault *f) MM_WUR;
+
+/* What account_cgu_accept reads on its target. */
+extern const char *const account_cgu_attrs[];
+/* Records the acceptance of the terms of use once; ret_stamp its date. */
+int account_cgu_accept(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, char ret_stamp[16], struct fault *f) MM_WUR;

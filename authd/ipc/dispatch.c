@@ -5,6 +5,8 @@
 
 #include "card.h"
 #include "card_req.h"
+#include "account.h"
+#include "account_req.h"
 #include "daemon.h"
 #include "directory_req.h"
 #include "dispatch.h"
@@ -20,21 +22,6 @@ static int ping(struct req *r)
 	req_put(r, "version", MM_VERSION);
 	req_put(r, "daemon", "medimail-authd");
 	return 0;
-}
-
-static int suspend(struct req *r)
-{
-	return account_set_status(r, MM_STATUS_SUSPENDED);
-}
-
-static int reactivate(struct req *r)
-{
-	return account_set_status(r, MM_STATUS_ACTIVE);
-}
-
-static int close_account(struct req *r)
-{
-	return account_set_status(r, MM_STATUS_CLOSED);
 }
 
 #define PUBLIC ACCESS_PUBLIC
@@ -53,19 +40,22 @@ static int close_account(struct req *r)
 static const struct request_type table[] = {
 	{MM_REQ_PING, "ping", PUBLIC, 0, NULL, NULL, ping},
 
-	{MM_REQ_REGISTER, "register", PUBLIC, 0, NULL, NULL, account_register},
-	{MM_REQ_CONFIRM, "confirm", PUBLIC, 0, NULL, NULL, account_confirm},
-	{MM_REQ_VALIDATE, "validate", ADMIN, 0, NULL, NULL, account_validate},
-	{MM_REQ_SHOW, "show", SELF_OR_ORG, 0, NULL, NULL, account_show},
-	{MM_REQ_LIST, "list", ADMIN, 0, NULL, NULL, account_list},
-	{MM_REQ_SUSPEND, "suspend", ADMIN, 0, NULL, NULL, suspend},
-	{MM_REQ_REACTIVATE, "reactivate", ADMIN, 0, NULL, NULL, reactivate},
-	{MM_REQ_CLOSE, "close", ADMIN, 0, NULL, NULL, close_account},
-	{MM_REQ_CONVERT, "convert", ADMIN, 0, NULL, NULL, account_convert},
-	{MM_REQ_ORG_MEMBER_ADD, "org-member-add", PUBLIC, 0, NULL, NULL, org_member_add},
-	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, 0, NULL, NULL, org_member_del},
-	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, 0, NULL, NULL, account_cgu_accept},
-	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, 0, NULL, NULL, account_confirm_resend},
+	{MM_REQ_REGISTER, "register", PUBLIC, 0, NULL, NULL, account_req_register},
+	{MM_REQ_CONFIRM, "confirm", PUBLIC, 0, NULL, NULL, account_req_confirm},
+	{MM_REQ_VALIDATE, "validate", ADMIN, REQUIRED, "login", account_validate_attrs, account_req_validate},
+	{MM_REQ_SHOW, "show", SELF_OR_ORG, 0, "login", account_show_attrs, account_req_show},
+	{MM_REQ_LIST, "list", ADMIN, 0, NULL, NULL, account_req_list},
+	{MM_REQ_SUSPEND, "suspend", ADMIN, REQUIRED, "login", account_status_attrs, account_req_suspend},
+	{MM_REQ_REACTIVATE, "reactivate", ADMIN, REQUIRED, "login", account_status_attrs,
+		account_req_reactivate},
+	{MM_REQ_CLOSE, "close", ADMIN, REQUIRED, "login", account_status_attrs, account_req_close},
+	{MM_REQ_CONVERT, "convert", ADMIN, REQUIRED, "login", account_validate_attrs, account_req_convert},
+	/* An administrator or an active connection account of the ORG: the
+	 * service applies the access rule with its own refusal (-EACCES). */
+	{MM_REQ_ORG_MEMBER_ADD, "org-member-add", PUBLIC, 0, NULL, NULL, account_req_org_member_add},
+	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, 0, NULL, NULL, account_req_org_member_del},
+	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, REQUIRED, "login", account_cgu_attrs, account_req_cgu_accept},
+	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, REQUIRED, "login", NULL, account_req_confirm_resend},
 
 	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, auth_password},
 	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, auth_otp_send},

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "account.h"
+#include "account_compat.h"
 #include "log.h"
 #include "login.h"
 #include "mail.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "account.h"
+#include "account_compat.h"
 #include "log.h"
 #include "login.h"
 #include "offline.h"

@@ -1,0 +1,33 @@
+/* What the account services share among themselves (not for other folders). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "account.h"
+#include "accounts.h"
+
+#define ACCOUNT_MAX_CANDIDATES 200
+#define ACCOUNT_HOST_VIEW_AGE 5 /* seconds */
+
+long long account_now(void);
+/* One audit line for the caller. */
+void account_audit(
+	const struct caller *who, const char *event, const char *account, bool ok, const char *reason);
+/* Is an account with this value already registered (any status, closed included)? */
+int account_exists_with(
+	struct store *s, const struct mm_config *c, const char *attr, const char *value, bool *ret) MM_WUR;
+/* The rule of names.h on the name the name service would serve for this
+ * login (a user, or the group of an ORG, written to name): NULL when it
+ * may be served, else the rule that refuses it. */
+const char *account_login_refusal(
+	const struct mm_config *c, bool org, const char *login, char *name, size_t namesz);
+/* 0, or f naming field and rule when the login's name may not be served. */
+int account_login_servable(const struct mm_config *c, bool org, const char *login, const char *field,
+	const char *label, struct fault *f) MM_WUR;
+/* Mails the confirmation link of token to `to`. */
+int account_send_confirmation(const struct mm_config *c, const char *to, const char *token) MM_WUR;
+/* The MSSanté address of a validated account: the first free candidate,
+ * written to the entry and to out. */
+int account_assign_address(
+	struct store *s, const struct mm_config *c, const struct entry *e, char *out, size_t outsz) MM_WUR;

@@ -1,0 +1,294 @@
+/* Validation by the service centre, status changes and INT -> PER conversion (account.h). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account_int.h"
+#include "log.h"
+#include "mail.h"
+#include "mcache.h"
+#include "names.h"
+#include "protocol.h"
+#include "validate.h"
+
+#define ID_TRIES 100 /* numbers skipped because the host took them */
+
+const char *const account_validate_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail",
+	"mmMssAddress", "sn", "givenName", "cn", "mmProfessionCode", "mmRespProfession", "postalCode", "l",
+	"uidNumber", "gidNumber", NULL};
+
+const char *const account_status_attrs[] = {"uid", "mmStatus", "mmValidatedAt", NULL};
+
+/* Allocates the next number of a range from a counter in the directory. */
+static int id_allocate(struct store *s, const struct mm_config *c, const char *attr, unsigned min,
+	unsigned max, unsigned *ret)
+{
+	char *dn = NULL;
+	long long v = 0;
+	int rc;
+
+	if (asprintf(&dn, "cn=idpool,ou=system,%s", c->ldap_base) < 0)
+		return -ENOMEM;
+	rc = store_increment(s, dn, attr, 1, &v);
+	if (rc == -ENOENT || rc == -ESTALE) {
+		/* First allocation: create the counter (or its attribute), then retry. */
+		struct mods m;
+
+		mods_init(&m);
+		if (rc == -ENOENT) {
+			mods_add(&m, LDAP_MOD_ADD, "objectClass", "mmIdPool");
+			mods_add(&m, LDAP_MOD_ADD, "cn", "idpool");
+			mods_addf(&m, LDAP_MOD_ADD, attr, "%u", min - 1);
+			rc = store_add(s, dn, &m);
+		} else {
+			mods_addf(&m, LDAP_MOD_ADD, attr, "%u", min - 1);
+			rc = store_modify(s, dn, &m);
+		}
+		mods_free(&m);
+		if (rc == 0 || rc == -EEXIST)
+			rc = store_increment(s, dn, attr, 1, &v);
+	}
+	free(dn);
+	if (rc < 0)
+		return rc;
+	if (v < (long long)min || v > (long long)max)
+		return -ENOSPC;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* The notice mail; false when it could not be sent. */
+static bool send_validated(const struct mm_config *c, const struct entry *e, const char *address)
+{
+	char *body = NULL;
+	const char *type = entry_get(e, "mmAccountType");
+	bool ok;
+
+	if (asprintf(&body,
+		    "Bonjour,\n\nLe centre de services a validé votre compte Medimail.\n\n"
+		    "Identifiant de connexion : %s\n%s%s%s\n"
+		    "À la première connexion, saisissez votre mot de passe puis le code à usage unique\n"
+		    "reçu par e-mail, et acceptez les conditions générales d'utilisation.\n",
+		    entry_get(e, "mmLoginMail"), address ? "Adresse MSSanté : " : "", address ? address : "",
+		    address ? "\n" : "") < 0)
+		return true; /* as before: no mail, no complaint */
+	if (!strcmp(type, MM_TYPE_MED)) {
+		char *more = NULL;
+
+		if (asprintf(&more,
+			    "%s\nCompte Medimail : sans adresse MSSanté, vous ne pouvez pas répondre aux "
+			    "messages des autres opérateurs MSSanté. Une délégation vers un compte PER ou "
+			    "une BAL ORG "
+			    "est conseillée.\n",
+			    body) >= 0) {
+			free(body);
+			body = more;
+		}
+	}
+	ok = mail_send(c, entry_get(e, "mmLoginMail"), c->validated_subject, body) >= 0;
+	free(body);
+	return ok;
+}
+
+/* A number already in the entry (written straight into the directory) must not be the host's. */
+static int id_servable(const struct mm_config *c, const struct entry *e, bool org, struct fault *f)
+{
+	struct host_view *h = host_view_get(ACCOUNT_HOST_VIEW_AGE);
+	const char *v = entry_get(e, org ? "gidNumber" : "uidNumber"), *rule = NULL;
+	char *end;
+	unsigned long n;
+	int rc;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n > UINT32_MAX) {
+		rc = -EINVAL;
+		rule = org ? "gid_range" : "uid_range";
+	} else {
+		rc = org ? names_check_gid(c, h, (uint32_t)n, NAMES_ASK_HOST, &rule)
+			 : names_check_uid(c, h, (uint32_t)n, NAMES_ASK_HOST, &rule);
+	}
+	host_view_put(h);
+	if (rc == 0)
+		return 0;
+	return fault_field(f, org ? "gid_number" : "uid_number", rule, "%s %s : %s (règle %s)",
+		org ? "gid" : "uid", v, names_rule_message(rule), rule);
+}
+
+/* A new uid (gid for an ORG), skipping the numbers the host took since start-up. */
+static int id_new(struct store *s, const struct mm_config *c, bool org, unsigned *ret, struct fault *f)
+{
+	struct host_view *h = host_view_get(ACCOUNT_HOST_VIEW_AGE);
+	int rc = -ENOSPC;
+
+	for (unsigned t = 0; t < ID_TRIES; t++) {
+		const char *rule;
+
+		rc = org ? id_allocate(s, c, "gidNumber", c->gid_min, c->gid_max, ret)
+			 : id_allocate(s, c, "uidNumber", c->uid_min, c->uid_max, ret);
+		if (rc < 0 ||
+			(org ? names_check_gid(c, h, *ret, NAMES_ASK_HOST, &rule)
+			     : names_check_uid(c, h, *ret, NAMES_ASK_HOST, &rule)) == 0)
+			break;
+		log_msg(LOG_WARNING, "%s %u is the host's: skipped", org ? "gid" : "uid", *ret);
+		rc = -ENOSPC;
+	}
+	host_view_put(h);
+	if (rc == -ENOSPC)
+		return fault_set(f, rc, "plage de numéros %s épuisée", org ? "gid" : "uid");
+	if (rc < 0)
+		return fault_store(f, rc, "validation");
+	return 0;
+}
+
+/* home_template with %u replaced by the login. */
+static void home_of(const struct mm_config *c, const char *login, char *home, size_t size)
+{
+	const char *t = c->home_template;
+	size_t o = 0;
+
+	for (; *t && o + 1 < size; t++) {
+		if (t[0] == '%' && t[1] == 'u') {
+			o += (size_t)snprintf(home + o, size - o, "%s", login);
+			t++;
+		} else {
+			home[o++] = *t;
+		}
+	}
+	home[o < size ? o : size - 1] = '\0';
+}
+
+int account_validate(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, struct account_validated *ret, struct fault *f)
+{
+	const char *login = entry_get(e, "uid");
+	char stamp[16], home[512];
+	struct mods m;
+	bool org, has_address;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_PENDING_VALIDATION)) {
+		account_audit(who, "validate", login, false, "wrong status");
+		return fault_set(f, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide",
+			login, entry_get(e, "mmStatus"));
+	}
+	org = ret->org = accounts_is_org(e);
+	/* The login may have been written into the directory after registration. */
+	if ((rc = account_login_servable(c, org, login, "login", "identifiant", f)) < 0) {
+		account_audit(who, "validate", login, false, "name refused by the name-service rule");
+		return rc;
+	}
+	if (entry_get(e, org ? "gidNumber" : "uidNumber") && (rc = id_servable(c, e, org, f)) < 0) {
+		account_audit(who, "validate", login, false, "number known to the host");
+		return rc;
+	}
+	has_address = strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED) != 0;
+	if (has_address && entry_get(e, "mmMssAddress"))
+		snprintf(ret->mss_address, sizeof(ret->mss_address), "%s", entry_get(e, "mmMssAddress"));
+	else if (has_address &&
+		(rc = account_assign_address(s, c, e, ret->mss_address, sizeof(ret->mss_address))) < 0)
+		return rc == -ENOSPC ? fault_set(f, rc, "aucune adresse MSSanté libre pour ce nom")
+				     : fault_store(f, rc, "validation");
+	if (!entry_get(e, org ? "gidNumber" : "uidNumber") && (rc = id_new(s, c, org, &ret->id, f)) < 0)
+		return rc;
+	store_time(account_now(), stamp);
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmStatus", MM_STATUS_ACTIVE);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmValidatedAt", stamp);
+	if (ret->id && org) {
+		mods_addf(&m, LDAP_MOD_REPLACE, "gidNumber", "%u", ret->id);
+	} else if (ret->id) {
+		home_of(c, login, home, sizeof(home));
+		mods_addf(&m, LDAP_MOD_REPLACE, "uidNumber", "%u", ret->id);
+		mods_addf(&m, LDAP_MOD_REPLACE, "gidNumber", "%u", (unsigned)c->user_gid);
+		mods_add(&m, LDAP_MOD_REPLACE, "homeDirectory", home);
+		mods_add(&m, LDAP_MOD_REPLACE, "loginShell", c->shell);
+	}
+	rc = store_modify(s, e->dn, &m);
+	mods_free(&m);
+	if (rc < 0)
+		return fault_store(f, rc, "validation");
+	mcache_invalidate(); /* a new user or group for the name service */
+	account_audit(
+		who, "validate", login, true, ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
+	ret->notice_failed = !send_validated(c, e, ret->mss_address[0] ? ret->mss_address : NULL);
+	return 0;
+}
+
+int account_set_status(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *status, const char *reason, const char **ret_status,
+	struct fault *f)
+{
+	const char *cur = entry_get(e, "mmStatus"), *target = status;
+	struct mods m;
+	int rc;
+
+	(void)c;
+	*ret_status = NULL;
+	if (reason && !*reason)
+		reason = NULL;
+	if (reason && validate_text(reason, 256) < 0)
+		return fault_field(f, "reason", "characters", "motif : texte de 256 octets au plus");
+	if (!strcmp(cur, MM_STATUS_CLOSED))
+		return fault_set(f, -EPERM, "le compte %s est clos", entry_get(e, "uid"));
+	if (!strcmp(status, MM_STATUS_ACTIVE)) {
+		if (strcmp(cur, MM_STATUS_SUSPENDED))
+			return fault_set(f, -EPERM, "seul un compte suspendu se réactive (statut : %s)", cur);
+		/* Suspended before its validation: back to the validation queue. */
+		if (!entry_get(e, "mmValidatedAt"))
+			target = MM_STATUS_PENDING_VALIDATION;
+	} else if (!strcmp(status, MM_STATUS_SUSPENDED) && !strcmp(cur, MM_STATUS_SUSPENDED)) {
+		return fault_set(f, -EPERM, "le compte %s est déjà suspendu", entry_get(e, "uid"));
+	}
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmStatus", target);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmStatusReason", reason);
+	rc = store_modify(s, e->dn, &m);
+	mods_free(&m);
+	if (rc < 0)
+		return fault_store(f, rc, "statut");
+	mcache_invalidate(); /* users and groups appear or disappear with the status */
+	account_audit(who, status, entry_get(e, "uid"), true, reason);
+	*ret_status = target;
+	return 0;
+}
+
+int account_convert(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *rpps, char ret_address[256], struct fault *f)
+{
+	struct mods m;
+	bool dup = false;
+	int rc;
+
+	ret_address[0] = '\0';
+	if (!rpps || validate_rpps(rpps) < 0)
+		return fault_field(f, "rpps", "check_digit",
+			"numéro RPPS : 11 chiffres dont une clé de contrôle (Luhn) valide");
+	if (strcmp(entry_get(e, "mmAccountType"), MM_TYPE_INT))
+		return fault_set(f, -EPERM, "seul un compte INT se convertit en PER (type : %s)",
+			entry_get(e, "mmAccountType"));
+	if ((rc = account_exists_with(s, c, "mmRpps", rpps, &dup)) < 0)
+		return fault_store(f, rc, "conversion");
+	if (dup) {
+		fault_field(f, "rpps", "duplicate", "numéro RPPS : un compte existe déjà avec ce RPPS");
+		return f->status = -EEXIST;
+	}
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmAccountType", MM_TYPE_PER);
+	mods_add(&m, LDAP_MOD_REPLACE, "mmRpps", rpps);
+	mods_addf(&m, LDAP_MOD_REPLACE, "mmNationalId", "8%s", rpps);
+	rc = store_modify(s, e->dn, &m);
+	mods_free(&m);
+	if (rc < 0)
+		return fault_store(f, rc, "conversion");
+	if (entry_get(e, "mmMssAddress"))
+		snprintf(ret_address, 256, "%s", entry_get(e, "mmMssAddress"));
+	else if (!strcmp(entry_get(e, "mmStatus"), MM_STATUS_ACTIVE) &&
+		(rc = account_assign_address(s, c, e, ret_address, 256)) < 0)
+		return fault_store(f, rc, "conversion");
+	account_audit(who, "convert", entry_get(e, "uid"), true, "INT -> PER");
+	return 0;
+}

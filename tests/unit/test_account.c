@@ -1,0 +1,247 @@
+/* Unit tests of the account services' typed logic that needs no directory:
+ * the registration's fields and rules (catalogue and parameters), and SHOW /
+ * LIST through the catalogue. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "account.h"
+#include "catalog.h"
+#include "config.h"
+
+static struct mm_config *parse(const char *extra)
+{
+	struct mm_config *c = NULL;
+	char text[1024], err[256] = "";
+
+	snprintf(text, sizeof(text), "hash_key_file = /k\n%s", extra);
+	if (config_parse(text, strlen(text), &c, err, sizeof(err)) < 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+/* Sets "key", "value", ... (NULL-terminated) on reg. */
+static void set_all(struct account_registration *reg, ...)
+{
+	struct fault f = {0};
+	va_list ap;
+	const char *k;
+
+	va_start(ap, reg);
+	while ((k = va_arg(ap, const char *))) {
+		const char *v = va_arg(ap, const char *);
+
+		if (account_registration_set(reg, k, v, &f) < 0)
+			fail_msg("set %s: %s", k, f.message);
+	}
+	va_end(ap);
+}
+
+static void per(struct account_registration *reg)
+{
+	memset(reg, 0, sizeof(*reg));
+	set_all(reg, "type", "PER", "password", "Pharma#2024", "login_mail", "isabelle.martin@example.org",
+		"sn", "MARTIN", "given_name", "Isabelle", "rpps", "10002813839", "profession", "21",
+		"liberal", "yes", "postal_code", "81000", "city", "Albi", "region", "Occitanie", "department",
+		"81", NULL);
+}
+
+/* The fault's field and rule, "ok" when the check passed. */
+static const char *check(
+	const struct mm_config *c, const struct account_registration *reg, char *out, size_t size)
+{
+	struct fault f = {0};
+	int rc = account_registration_check(c, reg, &f);
+
+	if (rc == 0) {
+		snprintf(out, size, "ok");
+	} else {
+		assert_non_null(f.message);
+		snprintf(out, size, "%s/%s", fault_get(&f, "field"), fault_get(&f, "rule"));
+	}
+	fault_clear(&f);
+	return out;
+}
+
+static void test_registration_keys_are_the_catalogue_and_the_parameters(void **state)
+{
+	const char *keys[128];
+	int n = account_registration_keys(keys, 128);
+	size_t nc;
+	const struct cat_attr *all = catalog_all(&nc);
+	size_t want = 6;
+
+	(void)state;
+	for (size_t i = 0; i < nc; i++)
+		want += (all[i].where & CAT_REGISTER) != 0;
+	assert_int_equal(n, (int)want);
+	assert_null(keys[n]);
+	assert_true(account_registration_knows("member_password"));
+	assert_true(account_registration_knows("phone2"));
+	assert_false(account_registration_knows("status")); /* an attribute, not a registration field */
+	assert_false(account_registration_knows("bogus"));
+	assert_int_equal(account_registration_keys(keys, 3), -ENOBUFS);
+}
+
+static void test_registration_set_and_get(void **state)
+{
+	struct account_registration reg = {0};
+	struct fault f = {0};
+
+	(void)state;
+	assert_int_equal(account_registration_set(&reg, "status", "active", &f), -EINVAL);
+	assert_string_equal(fault_get(&f, "field"), "status");
+	assert_string_equal(fault_get(&f, "rule"), "unknown");
+	fault_clear(&f);
+	set_all(&reg, "org_name", "Pharmacie", "city", "Albi", "sn", "", NULL);
+	assert_string_equal(reg.org_name, "Pharmacie");
+	assert_string_equal(account_registration_get(&reg, "city"), "Albi");
+	assert_null(account_registration_get(&reg, "sn")); /* empty: not given */
+	assert_null(account_registration_get(&reg, "rpps"));
+}
+
+static void test_registration_rules_name_field_and_rule(void **state)
+{
+	struct mm_config *c = parse("regions_open = Occitanie, Bretagne\n");
+	struct account_registration reg;
+	char buf[128];
+	static const struct {
+		const char *key, *value, *want;
+	} cases[] = {
+		{"rpps", "10002813838", "rpps/check_digit"},
+		{"login_mail", "a@b", "login_mail/syntax"},
+		{"profession", "99", "profession/unknown"},
+		{"region", "Normandie", "region/closed"},
+		{"postal_code", "8100", "postal_code/syntax"},
+		{"liberal", "oui", "liberal/syntax"},
+		{"department", "00", "department/syntax"},
+		{"sn", "D*)(uid=*", "sn/characters"},
+		{"sn", "\xc3\x28", "sn/utf8"},
+		{"password", "Abcdefgh1", "password/special"},
+		{"password_confirm", "Pharma#2025", "password_confirm/mismatch"},
+		{"type", "XYZ", "type/unknown"},
+		{"type", "ABCD", "type/max_length"},
+		{"adeli", "123456789", "rpps/required"}, /* RPPS and ADELI both */
+		{"resp_sn", "X", "resp_sn/not_allowed"}, /* an ORG field on a PER */
+		{"region", "", "region/required"},
+	};
+
+	(void)state;
+	per(&reg);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		per(&reg);
+		set_all(&reg, cases[i].key, cases[i].value, NULL);
+		assert_string_equal(check(c, &reg, buf, sizeof(buf)), cases[i].want);
+	}
+	config_free(c);
+}
+
+static void test_registration_type_rules(void **state)
+{
+	struct mm_config *c = parse("");
+	struct account_registration reg = {0};
+	char buf[128];
+
+	(void)state;
+	set_all(&reg, "type", "ORG", "login_mail", "contact@example.org", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "org_name/required");
+	memset(&reg, 0, sizeof(reg));
+	set_all(&reg, "type", "INT", "login_mail", "k@example.org", "password", "Pharma#2024", "sn", "BENALI",
+		"given_name", "Karim", "profession", "10", "struct_type", "FINESS", "struct_id", "310000121",
+		NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "struct_id/check_digit");
+	set_all(&reg, "struct_id", "310000120", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	set_all(&reg, "rpps", "99700427869", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "rpps/not_allowed");
+	memset(&reg, 0, sizeof(reg));
+	set_all(&reg, "type", "MED", "password", "Pharma#2024", "sn", "ROUX", "given_name", "Léa", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "login_mail/required");
+	config_free(c);
+}
+
+/* ----------------------------------------------------------- show, list */
+
+struct collect {
+	char text[2048];
+};
+
+static void collect(void *ctx, const char *key, const char *value)
+{
+	struct collect *c = ctx;
+	size_t n = strlen(c->text);
+
+	if (value)
+		snprintf(c->text + n, sizeof(c->text) - n, "%s=%s;", key, value);
+}
+
+static void test_show_and_list_through_the_catalogue(void **state)
+{
+	char *phones[] = {"05 63 00 00 01", "06 00 00 00 02"}, *uid[] = {"isabelle.martin"},
+	     *type[] = {"PER"}, *status[] = {"active"}, *mail[] = {"i@example.org"}, *pw[] = {"{ARGON2}x"},
+	     *member[] = {"uid=lea.roux,ou=people,dc=x"}, *city[] = {"Albi"};
+	struct attr attrs[] = {
+		{"uid", 1, uid},
+		{"mmAccountType", 1, type},
+		{"mmStatus", 1, status},
+		{"mmLoginMail", 1, mail},
+		{"telephoneNumber", 2, phones},
+		{"userPassword", 1, pw},
+		{"mmMember", 1, member},
+		{"l", 1, city},
+	};
+	struct entry e = {.dn = "uid=isabelle.martin,ou=people,dc=x", .nattrs = 8, .attrs = attrs};
+	struct collect full = {""}, summary = {""};
+
+	(void)state;
+	account_fields(&e, true, collect, &full);
+	assert_string_equal(full.text,
+		"login=isabelle.martin;type=PER;status=active;login_mail=i@example.org;"
+		"phone=05 63 00 00 01;phone=06 00 00 00 02;city=Albi;"
+		"type_label=Compte Personnel : professionnel de santé avec RPPS, adresse MSSanté dans "
+		"l'annuaire "
+		"santé;member=lea.roux;");
+	account_fields(&e, false, collect, &summary);
+	assert_string_equal(
+		summary.text, "login=isabelle.martin;type=PER;status=active;login_mail=i@example.org;");
+}
+
+static void test_show_reads_the_catalogue_attributes(void **state)
+{
+	const char **want = catalog_attrs(CAT_SHOW);
+	size_t i;
+
+	(void)state;
+	assert_non_null(want);
+	for (i = 0; want[i]; i++) {
+		assert_non_null(account_show_attrs[i]);
+		assert_string_equal(account_show_attrs[i], want[i]);
+	}
+	assert_null(account_show_attrs[i]);
+	for (i = 0; account_show_attrs[i]; i++)
+		assert_true(strcasecmp(account_show_attrs[i], "userPassword") &&
+			strcasecmp(account_show_attrs[i], "mmConfirmHash"));
+	free(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registration_keys_are_the_catalogue_and_the_parameters),
+		cmocka_unit_test(test_registration_set_and_get),
+		cmocka_unit_test(test_registration_rules_name_field_and_rule),
+		cmocka_unit_test(test_registration_type_rules),
+		cmocka_unit_test(test_show_and_list_through_the_catalogue),
+		cmocka_unit_test(test_show_reads_the_catalogue_attributes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
