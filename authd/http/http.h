@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "access.h"
 #include "daemon.h"
 
 #define MM_WUR __attribute__((warn_unused_result))
@@ -41,6 +42,11 @@ struct http_req {
 int http_start(
 	struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char *errbuf, size_t errlen) MM_WUR;
 void http_stop(struct http *h);
+
+/* The request's caller for the typed services: the service client that
+ * authenticated it (or none: "http"), no uid, not an administrator; the
+ * remote address for the audit. */
+void http_client_caller(const struct http_req *r, struct caller *who);
 
 /* Sets a JSON error reply {"error": code, "message": msg}; returns status. */
 unsigned http_fail(struct http_req *r, unsigned status, const char *code, const char *fmt, ...)
