@@ -141,7 +141,7 @@ static unsigned ep_logout(struct http_req *r)
 }
 
 /* A refusal of ecps_start or ecps_poll, in the API's words. */
-static unsigned ecps_fault(struct http_req *r, const struct fault *f, const char *why)
+static unsigned ecps_fault(struct http_req *r, const struct fault *f)
 {
 	const char *reason = fault_get(f, "reason");
 
@@ -188,7 +188,7 @@ static unsigned ep_ecps_start(struct http_req *r)
 	rc = ecps_start(r->store, r->cfg, &who, account, &st, &f);
 	entry_free(account);
 	if (rc < 0) {
-		status = ecps_fault(r, &f, NULL);
+		status = ecps_fault(r, &f);
 		fault_clear(&f);
 		return status;
 	}

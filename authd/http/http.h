@@ -1,4 +1,6 @@
-/* The HTTP API listener (libmicrohttpd): TLS, bounded requests, per-source rate limits, metrics, JSON replies. */
+/* The HTTP API (libmicrohttpd): TLS, bounded requests, per-source rate limits, metrics, JSON replies.
+ * listener.c, routes.c, tokens.c, metrics.c make the listener (listener.h);
+ * api.c and api_login.c are the endpoints, adapters over typed services. */
 #pragma once
 
 #include <jansson.h>

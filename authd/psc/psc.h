@@ -1,4 +1,9 @@
-/* Pro Santé Connect relying party: discovery, authorization code flow with PKCE, e-CPS (CIBA poll mode). */
+/* Pro Santé Connect relying party, as typed services for both doors (the
+ * unix socket's adapters in ipc/psc_req.c, the HTTP endpoints in http/):
+ *   provider.c  client secret, HTTP client, discovery, JWKS, ID token and userinfo
+ *   login.c     the authorization code flow with PKCE, identity to account
+ *   ecps.c      e-CPS push (CIBA poll mode)
+ *   clients.c   the HTTP API's service clients */
 #pragma once
 
 #include <stdbool.h>
