@@ -8,12 +8,14 @@
 #include <stdbool.h>
 
 #include "access.h"
-#include "daemon.h"
+#include "config.h"
+#include "store.h"
 
 #define MM_WUR __attribute__((warn_unused_result))
 #define HTTP_JSON_DEPTH 4 /* request bodies are flat objects */
 #define HTTP_MAX_HEADERS 64
 
+struct daemon;
 struct http;
 struct MHD_Connection;
 

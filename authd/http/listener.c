@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "ratelimit.h"

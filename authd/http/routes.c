@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "jwt.h"
+#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "secret.h"
