@@ -313,13 +313,15 @@ int ecps_poll(struct store *s, const struct mm_config *c, const struct caller *w
 	 * unknown one, and stays the owner's. */
 	r = access_resolve(c, s, who, collect, 0, "request_id", ret->login, NULL, "ecps", &mine, f);
 	entry_free(mine);
-	if (r < 0) {
+	if (r == -ENOENT) {
 		fault_clear(f);
 		memset(ret, 0, sizeof(*ret));
 		ret->state = ECPS_EXPIRED;
 		r = 0;
 		goto out;
 	}
+	if (r < 0)
+		goto out; /* the directory could not tell */
 	if ((r = ciba_poll(c, s, request_id, arid, ret, &tok, f)) < 0 || !tok)
 		goto out;
 	if ((r = approval_check(c, s, tok, account, ret, f)) < 0)
