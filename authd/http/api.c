@@ -1,11 +1,14 @@
-/* HTTP API endpoints and their unix-socket twins: sessions, service clients, Pro Santé Connect, e-CPS. */
+/* The HTTP API's endpoints and its route table: sessions, Pro Santé Connect,
+ * e-CPS. Each endpoint reads its body, calls the typed service (psc/,
+ * store/records.c) with the request's caller and writes the JSON reply;
+ * the unix socket's twins are in ipc/psc_req.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "account_compat.h"
+#include "accounts.h"
 #include "http.h"
 #include "log.h"
 #include "psc.h"
@@ -137,28 +140,58 @@ static unsigned ep_logout(struct http_req *r)
 	return http_ok(r, 200, json_pack("{s:b}", "revoked", rc == 0));
 }
 
-static unsigned ecps_start_fail(struct http_req *r, int rc, const char *why)
+/* A refusal of ecps_start or ecps_poll, in the API's words. */
+static unsigned ecps_fault(struct http_req *r, const struct fault *f)
 {
-	switch (rc) {
-	case -ENOENT: return http_fail(r, 404, "unknown_user", "%s", why ? why : "unknown account");
-	case -EPERM: return http_fail(r, 403, "not_permitted", "%s", why ? why : "account not active");
-	default: return fail_errno(r, rc, "e-CPS");
+	const char *reason = fault_get(f, "reason");
+
+	switch (f->status) {
+	case -ENOENT:
+		return http_fail(r, 404, "unknown_user", "%s",
+			reason && !strcmp(reason, "unknown_user") ? "unknown to Pro Santé Connect" : "unknown account");
+	case -EPERM:
+		if (reason && !strcmp(reason, "no_national_id"))
+			return http_fail(r, 403, "not_permitted", "no national id: link a CPS/e-CPS first");
+		return http_fail(r, 403, "not_permitted", "account not active");
+	default: return fail_errno(r, f->status ? f->status : -EIO, "e-CPS");
 	}
 }
 
+/* A service client starts a push for any account it names: the approval
+ * on the person's phone is what authenticates. */
 static unsigned ep_ecps_start(struct http_req *r)
 {
-	static const struct body_field f[] = {{"user", true, 254}};
+	static const struct body_field fields[] = {{"user", true, 254}};
+	const char **attrs = accounts_attrs_with_identity(ecps_account_attrs);
+	struct entry *account = NULL;
+	struct fault f = {0};
 	struct ecps_start st;
-	const char *why = NULL;
+	struct caller who;
+	unsigned status;
 	int rc;
 
-	if ((rc = (int)http_body_check(r, f, 1)))
+	if (!attrs)
+		return http_fail(r, 500, "internal", "out of memory");
+	if ((rc = (int)http_body_check(r, fields, 1))) {
+		free(attrs);
 		return (unsigned)rc;
-	rc = psc_ecps_start(r->cfg, r->store, http_body_str(r, "user"), &st, &why);
-	audit_http(r, "ecps-start", "ecps", http_body_str(r, "user"), rc == 0, rc == 0 ? "push sent" : why);
+	}
+	http_client_caller(r, &who);
+	rc = accounts_find(r->store, r->cfg, http_body_str(r, "user"), attrs, &account);
+	free(attrs);
+	if (rc == -ENOENT || rc == -ENOTUNIQ) {
+		audit_http(r, "ecps-start", "ecps", http_body_str(r, "user"), false, "unknown account");
+		return http_fail(r, 404, "unknown_user", "unknown account");
+	}
 	if (rc < 0)
-		return ecps_start_fail(r, rc, why);
+		return fail_errno(r, rc, "e-CPS");
+	rc = ecps_start(r->store, r->cfg, &who, account, &st, &f);
+	entry_free(account);
+	if (rc < 0) {
+		status = ecps_fault(r, &f);
+		fault_clear(&f);
+		return status;
+	}
 	http_ok(r, 200,
 		json_pack("{s:s, s:s, s:i, s:i}", "request_id", st.request_id, "binding_message",
 			st.binding_message, "interval", (int)st.interval, "expires_in", (int)st.expires_in));
@@ -166,29 +199,36 @@ static unsigned ep_ecps_start(struct http_req *r)
 	return 200;
 }
 
+/* A service client collects any approval (ACCESS_PUBLIC): it holds the
+ * request id it was given at the start. */
 static unsigned ep_ecps_poll(struct http_req *r)
 {
-	static const struct body_field f[] = {{"request_id", true, 128}};
-	enum ecps_state st;
-	char *account = NULL;
-	const char *why = NULL;
+	static const struct body_field fields[] = {{"request_id", true, 128}};
+	struct ecps_result res;
+	struct fault f = {0};
+	struct caller who;
 	unsigned status;
 	int rc;
 
-	if ((rc = (int)http_body_check(r, f, 1)))
+	if ((rc = (int)http_body_check(r, fields, 1)))
 		return (unsigned)rc;
-	rc = psc_ecps_poll(r->cfg, r->store, http_body_str(r, "request_id"), &st, &account, &why);
-	if (rc == -EINVAL)
-		return http_fail(r, 400, "invalid_field", "request_id is malformed");
-	if (rc == -EACCES || rc == -EPERM) {
-		audit_http(r, "ecps", "ecps", NULL, false, why);
-		return http_fail(r, 403, "access_denied", "%s", why ? why : "refused");
+	http_client_caller(r, &who);
+	rc = ecps_poll(r->store, r->cfg, &who, ACCESS_PUBLIC, http_body_str(r, "request_id"), &res, &f);
+	if (rc < 0) {
+		if (f.status == -EINVAL)
+			status = http_fail(r, 400, "invalid_field", "request_id is malformed");
+		else if (f.status == -EACCES || f.status == -EPERM) {
+			audit_http(r, "ecps", "ecps", NULL, false, res.why);
+			status = http_fail(r, 403, "access_denied", "%s", res.why ? res.why : "refused");
+		} else {
+			status = fail_errno(r, f.status ? f.status : -EIO, "e-CPS");
+		}
+		fault_clear(&f);
+		return status;
 	}
-	if (rc < 0)
-		return fail_errno(r, rc, "e-CPS");
-	switch (st) {
+	switch (res.state) {
 	case ECPS_PENDING:
-	case ECPS_SLOW_DOWN: return http_ok(r, 200, json_pack("{s:s}", "status", ecps_state_name(st)));
+	case ECPS_SLOW_DOWN: return http_ok(r, 200, json_pack("{s:s}", "status", ecps_state_name(res.state)));
 	case ECPS_DENIED:
 		audit_http(r, "ecps", "ecps", NULL, false, "denied by the user");
 		status = http_fail(r, 403, "access_denied", "the user refused the request");
@@ -200,8 +240,8 @@ static unsigned ep_ecps_poll(struct http_req *r)
 		return status;
 	case ECPS_DONE: break;
 	}
-	status = api_session_reply(r, account, "ecps", 200);
-	free(account);
+	status = api_session_reply(r, res.account_dn, "ecps", 200);
+	ecps_result_clear(&res);
 	return status;
 }
 
@@ -296,169 +336,3 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_PSC_LINK] = {"/v1/psc/link", "POST", true, api_psc_link, "psc_link"},
 	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},
 };
-
-/* --- the same over the unix socket ------------------------------------------ */
-
-static void sock_audit(const struct req *r, const char *event, const char *account, bool ok, const char *why)
-{
-	struct audit_ctx a = {.event = event, .caller = r->who.name, .method = "ecps", .account = account};
-
-	audit(&a, ok, why);
-}
-
-static int sock_errno(struct req *r, int rc, const char *why)
-{
-	switch (rc) {
-	case -ENOSYS: return req_fail(r, rc, "Pro Santé Connect n'est pas configuré");
-	case -EHOSTDOWN: return req_fail(r, rc, "annuaire indisponible, réessayez plus tard");
-	case -EHOSTUNREACH: return req_fail(r, -ECOMM, "Pro Santé Connect injoignable");
-	default: return req_fail(r, rc, "%s", why ? why : strerror(-rc));
-	}
-}
-
-int api_sock_ecps_start(struct req *r)
-{
-	const char *login = mm_msg_get(r->in, "login");
-	struct ecps_start st;
-	const char *why = NULL;
-	int rc;
-
-	if (!login || !*login || strlen(login) > 254)
-		return req_fail_field(r, "login", "required", "identifiant requis");
-	/* A non-admin caller may only start a push for its own account. */
-	if (!r->who.admin) {
-		static const char *const attrs[] = {"uid", "mmLoginMail", NULL};
-		struct entry *e = NULL;
-		char filter[96];
-		bool own;
-
-		snprintf(
-			filter, sizeof(filter), "(&(objectClass=mmAccount)(uidNumber=%u))", (unsigned)r->who.uid);
-		rc = store_search_one(r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-		own = rc == 0 &&
-			(entry_has_value(e, "uid", login) || entry_has_value(e, "mmLoginMail", login));
-		entry_free(e);
-		if (!own) {
-			sock_audit(r, "ecps-start", login, false, "caller not permitted");
-			return req_fail(r, -EACCES, "vous ne pouvez demander e-CPS que pour votre compte");
-		}
-	}
-	rc = psc_ecps_start(r->cfg, r->store, login, &st, &why);
-	sock_audit(r, "ecps-start", login, rc == 0, rc == 0 ? "push sent" : why);
-	if (rc < 0)
-		return sock_errno(r, rc, why);
-	req_put(r, "request_id", st.request_id);
-	req_put(r, "binding_message", st.binding_message);
-	{
-		char n[16];
-		snprintf(n, sizeof(n), "%u", st.interval);
-		req_put(r, "interval", n);
-		snprintf(n, sizeof(n), "%u", st.expires_in);
-		req_put(r, "expires_in", n);
-	}
-	secret_wipe(&st, sizeof(st));
-	return 0;
-}
-
-int api_sock_ecps_poll(struct req *r)
-{
-	const char *rid = mm_msg_get(r->in, "request_id"), *why = NULL;
-	char token[SECRET_TOKEN_HEX], login[128], exp_s[24];
-	enum ecps_state st;
-	char *account = NULL;
-	long long exp;
-	int rc;
-
-	if (!rid || !psc_handle_valid(rid))
-		return req_fail_field(r, "request_id", "format", "identifiant de demande invalide");
-	rc = psc_ecps_poll(r->cfg, r->store, rid, &st, &account, &why);
-	if (rc < 0) {
-		sock_audit(r, "ecps", NULL, false, why);
-		return sock_errno(r, rc == -EACCES ? -EACCES : rc, why);
-	}
-	req_put(r, "status", ecps_state_name(st));
-	if (st == ECPS_DENIED)
-		return req_fail(r, -EACCES, "demande refusée sur le téléphone");
-	if (st == ECPS_EXPIRED)
-		return req_fail(r, -ETIMEDOUT, "demande expirée");
-	if (st != ECPS_DONE)
-		return 0;
-	if (!r->who.admin) {
-		/* Only the account's own user may collect the approval it started. */
-		struct entry *me = NULL;
-		bool mine = account_by_uid(r, r->who.uid, &me) == 0 && !strcasecmp(me->dn, account);
-
-		entry_free(me);
-		if (!mine) {
-			dn_login(account, login, sizeof(login));
-			free(account);
-			sock_audit(r, "ecps", login, false, "request of another account");
-			return req_fail(r, -EACCES, "cette demande e-CPS n'est pas la vôtre");
-		}
-	}
-	if (!strcmp(mm_msg_get(r->in, "session") ?: "", "none")) {
-		/* PAM: the login is proven; the PAM session is opened by SESSION_OPEN. */
-		dn_login(account, login, sizeof(login));
-		free(account);
-		sock_audit(r, "ecps", login, true, "authenticated (no API session)");
-		req_put(r, "account", login);
-		return 0;
-	}
-	struct session_open_args a = {.account_dn = account, .method = "ecps", .service = r->who.name};
-	rc = session_open(r->store, r->cfg, &a, token, &exp);
-	dn_login(account, login, sizeof(login));
-	free(account);
-	sock_audit(r, "ecps", login, rc == 0, rc == 0 ? "session opened" : "session not stored");
-	if (rc < 0)
-		return sock_errno(r, rc, "session");
-	req_put(r, "account", login);
-	req_put(r, "session_token", token);
-	snprintf(exp_s, sizeof(exp_s), "%lld", exp);
-	req_put(r, "expires_at", exp_s);
-	secret_wipe(token, sizeof(token));
-	return 0;
-}
-
-int api_sock_service_add(struct req *r)
-{
-	const char *id = mm_msg_get(r->in, "id");
-	char secret[SECRET_TOKEN_HEX];
-	struct audit_ctx a = {.event = "service-add", .caller = r->who.name, .account = id};
-	int rc;
-
-	if (!r->who.admin)
-		return req_fail(r, -EACCES, "réservé aux administrateurs");
-	if (!id || !service_id_valid(id))
-		return req_fail_field(
-			r, "id", "format", "identifiant de service : [a-z0-9][a-z0-9._-]{0,62}");
-	rc = service_add(r->store, r->cfg, id, secret);
-	audit(&a, rc == 0, rc == 0 ? "created" : rc == -EEXIST ? "exists" : "directory error");
-	if (rc == -EEXIST)
-		return req_fail(r, rc, "le service %s existe déjà", id);
-	if (rc < 0)
-		return sock_errno(r, rc, "annuaire");
-	req_put(r, "id", id);
-	req_put(r, "secret", secret);
-	secret_wipe(secret, sizeof(secret));
-	return 0;
-}
-
-int api_sock_service_remove(struct req *r)
-{
-	const char *id = mm_msg_get(r->in, "id");
-	struct audit_ctx a = {.event = "service-remove", .caller = r->who.name, .account = id};
-	int rc;
-
-	if (!r->who.admin)
-		return req_fail(r, -EACCES, "réservé aux administrateurs");
-	if (!id || !service_id_valid(id))
-		return req_fail_field(r, "id", "format", "identifiant de service invalide");
-	rc = service_remove(r->store, r->cfg, id);
-	audit(&a, rc == 0, rc == 0 ? "removed" : "not found");
-	if (rc == -ENOENT)
-		return req_fail(r, rc, "service %s inconnu", id);
-	if (rc < 0)
-		return sock_errno(r, rc, "annuaire");
-	req_put(r, "id", id);
-	return 0;
-}

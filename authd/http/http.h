@@ -1,16 +1,21 @@
-/* The HTTP API listener (libmicrohttpd): TLS, bounded requests, per-source rate limits, metrics, JSON replies. */
+/* The HTTP API (libmicrohttpd): TLS, bounded requests, per-source rate limits, metrics, JSON replies.
+ * listener.c, routes.c, tokens.c, metrics.c make the listener (listener.h);
+ * api.c and api_login.c are the endpoints, adapters over typed services. */
 #pragma once
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "daemon.h"
+#include "access.h"
+#include "config.h"
+#include "store.h"
 
 #define MM_WUR __attribute__((warn_unused_result))
 #define HTTP_JSON_DEPTH 4 /* request bodies are flat objects */
 #define HTTP_MAX_HEADERS 64
 
+struct daemon;
 struct http;
 struct MHD_Connection;
 
@@ -41,6 +46,11 @@ struct http_req {
 int http_start(
 	struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char *errbuf, size_t errlen) MM_WUR;
 void http_stop(struct http *h);
+
+/* The request's caller for the typed services: the service client that
+ * authenticated it (or none: "http"), no uid, not an administrator; the
+ * remote address for the audit. */
+void http_client_caller(const struct http_req *r, struct caller *who);
 
 /* Sets a JSON error reply {"error": code, "message": msg}; returns status. */
 unsigned http_fail(struct http_req *r, unsigned status, const char *code, const char *fmt, ...)

@@ -14,6 +14,8 @@
 #include "login.h"
 #include "nss_req.h"
 #include "protocol.h"
+#include "psc.h"
+#include "psc_req.h"
 #include "settings.h"
 #include "settings_req.h"
 
@@ -84,10 +86,10 @@ static const struct request_type table[] = {
 	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, "login", NULL, directory_visibility},
 	{MM_REQ_DIR_EXPORT, "dir-export", ADMIN, 0, NULL, NULL, directory_export},
 
-	{MM_REQ_ECPS_START, "ecps-start", SELF, 0, NULL, NULL, api_sock_ecps_start},
-	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, api_sock_ecps_poll},
-	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, api_sock_service_add},
-	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, api_sock_service_remove},
+	{MM_REQ_ECPS_START, "ecps-start", SELF, 0, "login", ecps_account_attrs, psc_req_ecps_start},
+	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, psc_req_ecps_poll},
+	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
+	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
 	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, NULL, NULL, api_sock_psc_list},
 	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, 0, NULL, NULL, api_sock_psc_unlink},
 
