@@ -1,7 +1,14 @@
 """The account lifecycle of the guides, end to end through medimailctl, the daemon,
 slapd and the SMTP sink: registration of each type, confirmation, validation,
-status changes, conversion, ORG connection accounts, and every refusal."""
+status changes, conversion, ORG connection accounts, and every refusal.
+
+Every test makes its own accounts with identities of its own (person(), org_name()):
+no test depends on another one, and each runs alone with -k."""
+import itertools
+import random
+import string
 import subprocess
+import unicodedata
 
 import pexpect
 import pytest
@@ -9,6 +16,70 @@ import pytest
 from mmstack import BUILD, SUFFIX, NOBODY, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
+
+# A random start: identities differ from one run to the next too (a shared directory).
+_serial = itertools.count(random.randrange(26 ** 4))
+
+
+def luhn_complete(prefix):
+    """prefix + its Luhn check digit (an RPPS number is Luhn over its 11 digits)."""
+    total = 0
+    for i, ch in enumerate(reversed(prefix)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return prefix + str(-total % 10)
+
+
+assert luhn_complete("1000281383") == "10002813839" and luhn_complete("9970042786") == "99700427869"
+
+
+def _letters(n, width=4):
+    out = ""
+    for _ in range(width):
+        n, r = divmod(n, 26)
+        out = string.ascii_lowercase[r] + out
+    return out
+
+
+def _fold(text):
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+class Person:
+    """A person nobody else uses: unique login mail, surname (hence login and
+    MSSanté address) and RPPS with a valid check digit."""
+
+    def __init__(self, tag, given, sn):
+        n = next(_serial)
+        self.tag = _letters(n)
+        self.given = given
+        self.sn = sn + self.tag.upper()
+        self.mail = f"{tag}.{self.tag}@example.org"
+        self.rpps = luhn_complete(f"9978{n % 10 ** 6:06d}")
+        self.login = f"{_fold(given)}.{_fold(self.sn)}"
+
+    def per(self):
+        return per_fields(self.mail, self.sn, self.given, self.rpps)
+
+    def int(self):
+        return int_fields(self.mail, self.sn, self.given)
+
+    def med(self):
+        return med_fields(self.mail, self.sn, self.given)
+
+
+def person(tag="isabelle.martin", given="Isabelle", sn="MARTIN"):
+    return Person(tag, given, sn)
+
+
+def unique_rpps():
+    return luhn_complete(f"9979{next(_serial) % 10 ** 6:06d}")
+
+
+def org_name(base="Pharmacie du Centre"):
+    """A BAL ORG name nobody else uses, its login and its address's local part."""
+    name = f"{base} {_letters(next(_serial)).capitalize()}"
+    return name, _fold(name).replace(" ", "-"), _fold(name).replace(" ", ".")
 
 
 def register(authd, smtp, kind, fields, password=PW, uid=None):
@@ -41,43 +112,65 @@ def full_registration(authd, smtp, kind, fields, mail):
     return login, v.json["fields"]
 
 
+def active_per(authd, smtp, **kw):
+    """An active PER account of its own: (person, login)."""
+    p = person(**kw)
+    login, _ = full_registration(authd, smtp, "PER", p.per(), p.mail)
+    assert login == p.login
+    return p, login
+
+
+def active_med(authd, smtp, tag="lea.roux", given="Léa", sn="ROUX"):
+    p = person(tag, given, sn)
+    login, _ = full_registration(authd, smtp, "MED", p.med(), p.mail)
+    assert login == p.login
+    return p, login
+
+
+def active_org(authd, smtp, member_mail, name=None):
+    """An active BAL ORG whose connection account is member_mail: (login, name, mail, fields)."""
+    name, org_login, _ = name or org_name()
+    mail = f"contact.{org_login}@example.org"
+    login, v = full_registration(authd, smtp, "ORG", org_fields(member_mail, mail=mail, name=name), mail)
+    return login, v
+
+
 # ---------------------------------------------------------------- the four paths
 
 def test_per_registration_end_to_end(authd, smtp, slapd):
-    r = register(authd, smtp, "PER", per_fields())
+    p = person()
+    r = register(authd, smtp, "PER", p.per())
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
-    assert login == "isabelle.martin"
+    assert login == p.login
     e = entry(slapd, login)
     assert e["mmStatus"] == ["pending-confirmation"]
     assert e["mmAccountType"] == ["PER"]
-    assert e["mmNationalId"] == ["810002813839"]
+    assert e["mmNationalId"] == ["8" + p.rpps]
     assert e["userPassword"][0].startswith("{ARGON2}$argon2id$")
     assert "mmMssAddress" not in e
 
-    c = confirm(authd, smtp, "isabelle.martin@example.org")
+    c = confirm(authd, smtp, p.mail)
     assert c.returncode == 0 and c.json["fields"]["status"] == "pending-validation"
     assert entry(slapd, login)["mmStatus"] == ["pending-validation"]
     assert "mmConfirmHash" not in entry(slapd, login)
 
     v = authd.ctl("validate", login)
     assert v.returncode == 0, v.stdout
-    assert v.json["fields"]["mss_address"] == "isabelle.martin@pharmacien.oc.mssante.fr"
+    assert v.json["fields"]["mss_address"] == f"{login}@pharmacien.oc.mssante.fr"
     e = entry(slapd, login)
     assert e["mmStatus"] == ["active"]
-    assert e["mmMssAddress"] == ["isabelle.martin@pharmacien.oc.mssante.fr"]
+    assert e["mmMssAddress"] == [f"{login}@pharmacien.oc.mssante.fr"]
     assert 1900210000 <= int(e["uidNumber"][0]) <= 1900219999
     assert e["homeDirectory"] == [f"/home/{login}"]
     assert e["mmVisibleMedimail"] == ["TRUE"] and e["mmVisibleMssante"] == ["TRUE"]
     assert e["mmDematerialisation"] == ["TRUE"]
-    notice = smtp.wait_message("isabelle.martin@example.org", r"validé")
+    notice = smtp.wait_message(p.mail, r"validé")
     assert notice
 
 
 def test_argon2_password_binds_through_slapd(authd, smtp, slapd):
-    login, _ = full_registration(authd, smtp, "PER",
-                                 per_fields("paul.bind@example.org", "BIND", "Paul", "10001045367"),
-                                 "paul.bind@example.org")
+    _, login = active_per(authd, smtp, tag="paul.bind", given="Paul", sn="BIND")
     dn = f"uid={login},ou=people,{SUFFIX}"
     ok = subprocess.run(["ldapwhoami", "-x", "-H", slapd.ldap_url, "-D", dn, "-w", PW], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
@@ -87,65 +180,75 @@ def test_argon2_password_binds_through_slapd(authd, smtp, slapd):
 
 
 def test_int_registration_and_conversion(authd, smtp, slapd):
-    login, v = full_registration(authd, smtp, "INT", int_fields(), "karim.benali@example.org")
+    k = person("karim.benali", "Karim", "BENALI")
+    login, v = full_registration(authd, smtp, "INT", k.int(), k.mail)
     e = entry(slapd, login)
     assert e["mmAccountType"] == ["INT"] and e["mmStructIdType"] == ["FINESS"]
-    assert v["mss_address"] == "karim.benali@medecin.oc.mssante.fr"
+    assert v["mss_address"] == f"{k.login}@medecin.oc.mssante.fr"
     # The RPPS arrives: INT -> PER.
-    bad = authd.ctl("convert", login, "--rpps", "10002813838")
+    bad = authd.ctl("convert", login, "--rpps", "10002813838")   # wrong check digit
     assert bad.returncode == 1 and bad.json["fields"]["field"] == "rpps"
-    dup = authd.ctl("convert", login, "--rpps", "10002813839")   # Isabelle's
+    other, _ = active_per(authd, smtp)
+    dup = authd.ctl("convert", login, "--rpps", other.rpps)      # someone else's
     assert dup.returncode == 1 and dup.json["fields"]["rule"] == "duplicate"
-    ok = authd.ctl("convert", login, "--rpps", "99700427869")
+    rpps = unique_rpps()
+    ok = authd.ctl("convert", login, "--rpps", rpps)
     assert ok.returncode == 0, ok.stdout
     e = entry(slapd, login)
-    assert e["mmAccountType"] == ["PER"] and e["mmRpps"] == ["99700427869"]
-    assert e["mmNationalId"] == ["899700427869"]
-    again = authd.ctl("convert", login, "--rpps", "99700427869")
+    assert e["mmAccountType"] == ["PER"] and e["mmRpps"] == [rpps]
+    assert e["mmNationalId"] == ["8" + rpps]
+    again = authd.ctl("convert", login, "--rpps", rpps)
     assert again.returncode == 1
 
 
 def test_med_registration_has_no_mssante_address(authd, smtp, slapd):
-    login, v = full_registration(authd, smtp, "MED", med_fields(), "lea.roux@example.org")
+    p = person("lea.roux", "Léa", "ROUX")
+    login, v = full_registration(authd, smtp, "MED", p.med(), p.mail)
     assert "mss_address" not in v
     e = entry(slapd, login)
     assert "mmMssAddress" not in e and "mmVisibleMssante" not in e
     assert e["givenName"] == ["Léa"]
-    body = smtp.body(smtp.messages("lea.roux@example.org")[-1])
+    body = smtp.body(smtp.messages(p.mail)[-1])
     assert "délégation" in body
 
 
 def test_org_registration_with_connection_accounts(authd, smtp, slapd):
-    # The first connection account: an existing individual account (Isabelle).
-    login, v = full_registration(authd, smtp, "ORG", org_fields("isabelle.martin@example.org"),
-                                 "contact.pharmacie@example.org")
-    assert login == "pharmacie-du-centre"
-    assert v["mss_address"] == "pharmacie.du.centre.81000.albi@pharmacien.oc.mssante.fr"
+    # The first connection account: an existing individual account.
+    first, first_login = active_per(authd, smtp)
+    second, second_login = active_med(authd, smtp)
+    name, org_login, org_local = org_name()
+    mail = f"contact.{org_login}@example.org"
+    login, v = full_registration(authd, smtp, "ORG", org_fields(first.mail, mail=mail, name=name), mail)
+    assert login == org_login
+    assert v["mss_address"] == f"{org_local}.81000.albi@pharmacien.oc.mssante.fr"
     e = entry(slapd, login)
     assert e["mmAccountType"] == ["ORG"]
-    assert e["mmMember"] == [f"uid=isabelle.martin,ou=people,{SUFFIX}"]
+    assert e["mmMember"] == [f"uid={first_login},ou=people,{SUFFIX}"]
     assert e["dn"].endswith(f"ou=orgs,{SUFFIX}")
     assert 1910310000 <= int(e["gidNumber"][0]) <= 1910310999
     assert "userPassword" not in e
     # A second connection account, then removal; the last one stays.
-    assert authd.ctl("org", "member", "add", login, "lea.roux@example.org").returncode == 0
+    assert authd.ctl("org", "member", "add", login, second.mail).returncode == 0
     assert len(entry(slapd, login)["mmMember"]) == 2
-    assert authd.ctl("org", "member", "add", login, "lea.roux").returncode == 1  # already
-    assert authd.ctl("org", "member", "remove", login, "lea.roux").returncode == 0
-    last = authd.ctl("org", "member", "remove", login, "isabelle.martin")
+    assert authd.ctl("org", "member", "add", login, second_login).returncode == 1  # already
+    assert authd.ctl("org", "member", "remove", login, second_login).returncode == 0
+    last = authd.ctl("org", "member", "remove", login, first_login)
     assert last.returncode == 1 and "au moins un" in last.json["message"]
     # An ORG cannot be a connection account.
     assert authd.ctl("org", "member", "add", login, login).returncode == 1
 
 
 def test_org_needs_member_password_from_non_admin(authd, smtp, slapd):
-    fields = org_fields("isabelle.martin@example.org", mail="contact2@example.org", name="Cabinet Test")
-    fails = int(entry(slapd, "isabelle.martin").get("mmFailCount", ["0"])[0])
+    member, member_login = active_per(authd, smtp)
+    name, org_login, _ = org_name("Cabinet Test")
+    mail = f"contact.{org_login}@example.org"
+    fields = org_fields(member.mail, mail=mail, name=name)
+    fails = int(entry(slapd, member_login).get("mmFailCount", ["0"])[0])
     wrong = register(authd, smtp, "ORG", fields, password="Nope#2024", uid=NOBODY)
     assert wrong.returncode == 1 and wrong.json["status"] == -13, wrong.stdout
-    assert slapd.search(SUFFIX, "(mmLoginMail=contact2@example.org)") == []
+    assert slapd.search(SUFFIX, f"(mmLoginMail={mail})") == []
     # A wrong guess counts like a failed login: no guessing beside the lockout.
-    assert entry(slapd, "isabelle.martin")["mmFailCount"] == [str(fails + 1)]
+    assert entry(slapd, member_login)["mmFailCount"] == [str(fails + 1)]
     ok = register(authd, smtp, "ORG", fields, password=PW, uid=NOBODY)
     assert ok.returncode == 0, ok.stdout
 
@@ -153,41 +256,51 @@ def test_org_needs_member_password_from_non_admin(authd, smtp, slapd):
 def test_org_member_proof_does_not_tell_which_accounts_exist(authd, smtp, slapd):
     """Anyone may fill in the ORG form: an unknown member, an ORG named as member and an
     existing account with a wrong password get the same answer."""
+    member, _ = active_per(authd, smtp)
+    org_login, _ = active_org(authd, smtp, member.mail)
+    nobody = person("nobody.here")
+    name, probe_login, _ = org_name("Cabinet Sonde")
+    mail = f"contact.{probe_login}@example.org"
     replies = []
-    for member in ("isabelle.martin@example.org", "nobody.here@example.org", "pharmacie-du-centre"):
-        fields = org_fields(member, mail="contact-probe@example.org", name="Cabinet Sonde")
+    for who in (member.mail, nobody.mail, org_login):
+        fields = org_fields(who, mail=mail, name=name)
         r = register(authd, smtp, "ORG", fields, password="Nope#2024", uid=NOBODY)
         assert r.returncode == 1, r.stdout
         replies.append((r.json["status"], r.json["message"], r.json.get("fields")))
     assert replies[0] == replies[1] == replies[2], replies
     assert replies[0][0] == -13
-    assert slapd.search(SUFFIX, "(mmLoginMail=contact-probe@example.org)") == []
+    assert slapd.search(SUFFIX, f"(mmLoginMail={mail})") == []
 
 
 def test_org_collision_gets_next_address(authd, smtp, slapd):
-    fields = org_fields("isabelle.martin@example.org", mail="contact3@example.org")
-    login, v = full_registration(authd, smtp, "ORG", fields, "contact3@example.org")
-    assert login == "pharmacie-du-centre2"
-    assert v["mss_address"] == "pharmacie.du.centre.81000.albi2@pharmacien.oc.mssante.fr"
+    member, _ = active_per(authd, smtp)
+    name, org_login, org_local = org_name()
+    first, _ = active_org(authd, smtp, member.mail, name=(name, org_login, org_local))
+    assert first == org_login
+    mail = f"contact2.{org_login}@example.org"
+    login, v = full_registration(authd, smtp, "ORG", org_fields(member.mail, mail=mail, name=name), mail)
+    assert login == org_login + "2"
+    assert v["mss_address"] == f"{org_local}.81000.albi2@pharmacien.oc.mssante.fr"
     addrs = [x["mmMssAddress"][0] for x in slapd.search(SUFFIX, "(mmAccountType=ORG)", "mmMssAddress")
              if "mmMssAddress" in x]
     assert len(addrs) == len(set(addrs))
 
 
 def test_person_collision_gets_next_login_and_address(authd, smtp, slapd):
-    login, v = full_registration(authd, smtp, "PER",
-                                 per_fields("isabelle.martin2@example.org", rpps="99700427877"),
-                                 "isabelle.martin2@example.org")
-    assert login == "isabelle.martin2"
-    assert v["mss_address"] != "isabelle.martin@pharmacien.oc.mssante.fr"
+    first, first_login = active_per(authd, smtp)
+    same = person()
+    same.sn, same.login = first.sn, first.login   # the same name, another mail and RPPS
+    login, v = full_registration(authd, smtp, "PER", same.per(), same.mail)
+    assert login == first_login + "2"
+    assert v["mss_address"] != f"{first_login}@pharmacien.oc.mssante.fr"
     assert v["mss_address"].endswith("@pharmacien.oc.mssante.fr")
 
 
 # ---------------------------------------------------------------- statuses
 
 def test_status_transitions(authd, smtp, slapd):
-    login, _ = full_registration(authd, smtp, "MED",
-                                 med_fields("sus.pend@example.org", "PEND", "Sus"), "sus.pend@example.org")
+    p = person("sus.pend", "Sus", "PEND")
+    login, _ = full_registration(authd, smtp, "MED", p.med(), p.mail)
     assert authd.ctl("suspend", login, "--reason", "départ").returncode == 0
     e = entry(slapd, login)
     assert e["mmStatus"] == ["suspended"] and e["mmStatusReason"] == ["départ"]
@@ -199,12 +312,13 @@ def test_status_transitions(authd, smtp, slapd):
     assert authd.ctl("reactivate", login).returncode == 1
     assert entry(slapd, login)["mmStatus"] == ["closed"]
     # A closed account's e-mail stays taken.
-    again = register(authd, smtp, "MED", med_fields("sus.pend@example.org", "PEND", "Sus"))
+    again = register(authd, smtp, "MED", p.med())
     assert again.returncode == 1 and again.json["fields"]["rule"] == "duplicate"
 
 
 def test_validate_requires_confirmation(authd, smtp, slapd):
-    r = register(authd, smtp, "MED", med_fields("not.confirmed@example.org", "CONFIRMED", "Not"))
+    p = person("not.confirmed", "Not", "CONFIRMED")
+    r = register(authd, smtp, "MED", p.med())
     login = r.json["fields"]["login"]
     v = authd.ctl("validate", login)
     assert v.returncode == 1 and v.json["status"] == -1  # -EPERM
@@ -212,8 +326,9 @@ def test_validate_requires_confirmation(authd, smtp, slapd):
 
 
 def test_confirmation_link_is_single_use(authd, smtp, slapd):
-    r = register(authd, smtp, "MED", med_fields("once@example.org", "ONCE", "Only"))
-    token = smtp.token("once@example.org")
+    p = person("once", "Only", "ONCE")
+    r = register(authd, smtp, "MED", p.med())
+    token = smtp.token(p.mail)
     assert authd.ctl("confirm", "--token-stdin", input=token + "\n").returncode == 0
     again = authd.ctl("confirm", "--token-stdin", input=token + "\n")
     assert again.returncode == 1 and again.json["status"] == -2
@@ -225,8 +340,9 @@ def test_confirmation_link_is_single_use(authd, smtp, slapd):
 def test_confirm_token_never_on_command_line(authd, smtp, slapd):
     """The old "confirm TOKEN" form put a single-use token where every local user reads it: it is
     refused with the way to give it, without spending it; the prompt takes it unechoed."""
-    r = register(authd, smtp, "MED", med_fields("argv.jeton@example.org", "ARGVJETON", "Anne"))
-    token = smtp.token("argv.jeton@example.org")
+    p = person("argv.jeton", "Anne", "ARGVJETON")
+    r = register(authd, smtp, "MED", p.med())
+    token = smtp.token(p.mail)
     old = authd.ctl("confirm", token)
     assert old.returncode == 2 and "--token-stdin" in old.stderr and "command line" in old.stderr, old
     assert entry(slapd, r.json["fields"]["login"])["mmStatus"] == ["pending-confirmation"]
@@ -245,19 +361,20 @@ def test_confirm_token_never_on_command_line(authd, smtp, slapd):
 
 
 def test_confirmation_resend_replaces_the_link(authd, smtp, slapd):
-    r = register(authd, smtp, "MED", med_fields("resend@example.org", "RESEND", "Re"))
-    first = smtp.token("resend@example.org")
-    n = len(smtp.messages("resend@example.org"))
+    p = person("resend", "Re", "RESEND")
+    r = register(authd, smtp, "MED", p.med())
+    first = smtp.token(p.mail)
+    n = len(smtp.messages(p.mail))
     assert authd.ctl("resend-confirmation", r.json["fields"]["login"]).returncode == 0
-    second = smtp.wait_message("resend@example.org", r"jeton=([0-9a-f]{64})", count_before=n).group(1)
+    second = smtp.wait_message(p.mail, r"jeton=([0-9a-f]{64})", count_before=n).group(1)
     assert second != first
     assert authd.ctl("confirm", "--token-stdin", input=first + "\n").returncode == 1
     assert authd.ctl("confirm", "--token-stdin", input=second + "\n").returncode == 0
 
 
 def test_cgu_acceptance_recorded_once(authd, smtp, slapd):
-    login, _ = full_registration(authd, smtp, "MED", med_fields("cgu@example.org", "CGU", "Accept"),
-                                 "cgu@example.org")
+    p = person("cgu", "Accept", "CGU")
+    login, _ = full_registration(authd, smtp, "MED", p.med(), p.mail)
     first = authd.ctl("cgu", "accept", login)
     assert first.returncode == 0
     stamp = entry(slapd, login)["mmCguAcceptedAt"]
@@ -271,20 +388,30 @@ def test_cgu_acceptance_recorded_once(authd, smtp, slapd):
 # ---------------------------------------------------------------- caller rules
 
 def test_administration_needs_root(authd, smtp, slapd):
-    for args in (["list"], ["validate", "isabelle.martin"], ["suspend", "isabelle.martin"],
-                 ["convert", "isabelle.martin", "--rpps", "99700427869"],
-                 ["org", "member", "add", "pharmacie-du-centre", "lea.roux"]):
+    member, login = active_per(authd, smtp)
+    _, other = active_med(authd, smtp)
+    org_login, _ = active_org(authd, smtp, member.mail)
+    before = len(authd.log_text())
+    for args in (["list"], ["validate", login], ["suspend", login],
+                 ["convert", login, "--rpps", unique_rpps()],
+                 ["org", "member", "add", org_login, other]):
         r = authd.ctl(*args, uid=NOBODY)
         assert r.returncode == 1 and r.json["status"] == -13, (args, r.stdout)
-    assert entry(slapd, "isabelle.martin")["mmStatus"] == ["active"]
+    assert entry(slapd, login)["mmStatus"] == ["active"]
+    assert len(entry(slapd, org_login)["mmMember"]) == 1
     # Nobody else's account is shown to an unprivileged caller.
-    r = authd.ctl("show", "isabelle.martin", uid=NOBODY)
+    r = authd.ctl("show", login, uid=NOBODY)
     assert r.returncode == 1 and "ARGON2" not in r.stdout
-    assert "denied" not in authd.log_text() or True
+    # Every refusal is audited as one, and nothing that caller asked succeeded.
+    mine = [line for line in authd.log_text()[before:].splitlines() if f'caller="uid={NOBODY}"' in line]
+    for event in ("list", "validate", "suspend", "convert", "org-member-add"):
+        assert any(f'audit="{event}"' in line and 'result="refused"' in line for line in mine), (event, mine)
+    assert not any('result="ok"' in line for line in mine), mine
 
 
-def test_show_never_returns_secrets(authd):
-    r = authd.ctl("show", "isabelle.martin")
+def test_show_never_returns_secrets(authd, smtp):
+    _, login = active_per(authd, smtp)
+    r = authd.ctl("show", login)
     assert r.returncode == 0
     for secret in ("ARGON2", "userPassword", "mmConfirmHash", "mmOtp"):
         assert secret not in r.stdout
@@ -313,9 +440,8 @@ REFUSALS = [
 
 @pytest.mark.parametrize("kind,overrides,field,rule", REFUSALS)
 def test_field_refusals_name_field_and_rule(authd, smtp, slapd, kind, overrides, field, rule):
-    base = per_fields("refused@example.org", rpps="99700427885") if kind == "PER" else \
-        int_fields("refused@example.org")
-    fields = list(base)
+    p = person("refused")
+    fields = p.per() if kind == "PER" else p.int()
     for k, v in overrides.items():
         fields[fields.index(k) + 1] = v
     r = register(authd, smtp, kind, fields)
@@ -323,7 +449,7 @@ def test_field_refusals_name_field_and_rule(authd, smtp, slapd, kind, overrides,
     assert r.json["status"] == -22
     assert r.json["fields"]["field"] == field and r.json["fields"]["rule"] == rule, r.json
     assert r.json["message"]
-    assert slapd.search(SUFFIX, "(mmLoginMail=refused@example.org)") == []
+    assert slapd.search(SUFFIX, f"(mmLoginMail={p.mail})") == []
 
 
 @pytest.mark.parametrize("password,rule", [
@@ -331,41 +457,45 @@ def test_field_refusals_name_field_and_rule(authd, smtp, slapd, kind, overrides,
     ("Abcdefgh!", "digit"), ("Abcdefgh1", "special"), ("Aa1!" + "x" * 1100, "max_length"),
 ])
 def test_password_policy(authd, smtp, slapd, password, rule):
-    r = register(authd, smtp, "MED", med_fields("pw@example.org", "PW", "Policy"), password=password)
+    p = person("pw", "Policy", "PW")
+    r = register(authd, smtp, "MED", p.med(), password=password)
     assert r.returncode == 1
     assert r.json["fields"] == {"field": "password", "rule": rule}, r.json
-    assert slapd.search(SUFFIX, "(mmLoginMail=pw@example.org)") == []
+    assert slapd.search(SUFFIX, f"(mmLoginMail={p.mail})") == []
 
 
 @pytest.mark.parametrize("kind,extra,field", [
     ("PER", ["--adeli", "123456789"], "rpps"),                 # both RPPS and ADELI
-    ("INT", ["--rpps", "99700427869"], "rpps"),                 # INT has no RPPS yet
-    ("MED", ["--rpps", "99700427869"], "rpps"),                 # MED is for professionals without RPPS
+    ("INT", ["--rpps", None], "rpps"),                          # INT has no RPPS yet
+    ("MED", ["--rpps", None], "rpps"),                          # MED is for professionals without RPPS
     ("MED", ["--resp-sn", "X"], "resp_sn"),                     # ORG-only field
     ("MED", ["--bogus", "1"], "bogus"),                         # unknown field
 ])
 def test_type_rules(authd, smtp, slapd, kind, extra, field):
-    base = {"PER": per_fields("type@example.org", rpps="99700427885"),
-            "INT": int_fields("type@example.org"),
-            "MED": med_fields("type@example.org", "TYPE", "Rule")}[kind]
+    p = person("type", "Rule", "TYPE")
+    base = {"PER": p.per, "INT": p.int, "MED": p.med}[kind]()
+    extra = [unique_rpps() if x is None else x for x in extra]   # a valid RPPS of nobody
     r = register(authd, smtp, kind, base + extra)
     assert r.returncode == 1 and r.json["fields"]["field"] == field, r.json
-    assert slapd.search(SUFFIX, "(mmLoginMail=type@example.org)") == []
+    assert slapd.search(SUFFIX, f"(mmLoginMail={p.mail})") == []
 
 
 def test_missing_required_fields(authd, smtp):
-    r = register(authd, smtp, "PER", ["--login-mail", "req@example.org", "--sn", "REQ", "--given-name", "Req"])
+    p = person("req", "Req", "REQ")
+    r = register(authd, smtp, "PER", ["--login-mail", p.mail, "--sn", p.sn, "--given-name", p.given])
     assert r.returncode == 1 and r.json["fields"]["field"] == "rpps"
-    r = register(authd, smtp, "ORG", ["--login-mail", "req@example.org"])
+    r = register(authd, smtp, "ORG", ["--login-mail", p.mail])
     assert r.returncode == 1 and r.json["fields"]["rule"] == "required"
-    r = register(authd, smtp, "XYZ", ["--login-mail", "req@example.org"])
+    r = register(authd, smtp, "XYZ", ["--login-mail", p.mail])
     assert r.returncode == 1 and r.json["fields"]["field"] == "type"
 
 
 def test_duplicates_refused(authd, smtp, slapd):
-    same_mail = register(authd, smtp, "PER", per_fields(rpps="99700427885"))
+    first, _ = active_per(authd, smtp)
+    again = person()
+    same_mail = register(authd, smtp, "PER", per_fields(first.mail, again.sn, again.given, again.rpps))
     assert same_mail.returncode == 1 and same_mail.json["fields"] == {"field": "login_mail", "rule": "duplicate"}
-    same_rpps = register(authd, smtp, "PER", per_fields("other@example.org"))
+    same_rpps = register(authd, smtp, "PER", per_fields(again.mail, again.sn, again.given, first.rpps))
     assert same_rpps.returncode == 1 and same_rpps.json["fields"] == {"field": "rpps", "rule": "duplicate"}
     assert same_mail.json["status"] == -17
 
@@ -378,8 +508,7 @@ def test_ldap_injection_in_every_text_field(authd, smtp, slapd, value):
     keys = ("--sn", "--given-name", "--login-mail", "--city", "--street", "--speciality", "--region",
             "--phone", "--raison-sociale", "--service")
     for n, key in enumerate(keys):
-        mail = f"inject{n}.{len(value)}.{abs(hash(value)) % 1000}@example.org"
-        fields = med_fields(mail, "INJECT", "Test")
+        fields = person(f"inject{n}", "Test", "INJECT").med()
         if key in fields:
             fields[fields.index(key) + 1] = value
         else:
@@ -405,30 +534,33 @@ def test_ldap_injection_in_every_text_field(authd, smtp, slapd, value):
 def test_invalid_utf8_and_nul_refused(authd, smtp, slapd):
     # medimailctl passes argv bytes as they are: invalid UTF-8 reaches the daemon.
     import os
+    mail = person("utf8").mail
     cmd = [os.fsencode(a) for a in [str(authd.socket)]]
     r = subprocess.run([os.fsencode(str(__import__("mmstack").BUILD / "ctl/medimailctl")), b"--socket",
                         cmd[0], b"--json", b"register", b"MED", b"--password-stdin",
-                        b"--login-mail", b"utf8@example.org", b"--sn", b"\xc3\x28", b"--given-name", b"X",
+                        b"--login-mail", mail.encode(), b"--sn", b"\xc3\x28", b"--given-name", b"X",
                         b"--region", b"Occitanie"], input=b"Pharma#2024\n", capture_output=True)
     assert r.returncode == 1
     assert b'"rule":"utf8"' in r.stdout
-    assert slapd.search(SUFFIX, "(mmLoginMail=utf8@example.org)") == []
+    assert slapd.search(SUFFIX, f"(mmLoginMail={mail})") == []
 
 
 def test_smtp_down_cancels_registration(authd, smtp, slapd):
+    p = person("nomail", "No", "MAIL")
     smtp.stop()
     try:
-        r = register(authd, smtp, "MED", med_fields("nomail@example.org", "MAIL", "No"))
+        r = register(authd, smtp, "MED", p.med())
         assert r.returncode == 1 and r.json["status"] == -70  # -ECOMM
         assert "e-mail" in r.json["message"]
-        assert slapd.search(SUFFIX, "(mmLoginMail=nomail@example.org)") == []
+        assert slapd.search(SUFFIX, f"(mmLoginMail={p.mail})") == []
     finally:
         smtp.start()
-    r = register(authd, smtp, "MED", med_fields("nomail@example.org", "MAIL", "No"))
+    r = register(authd, smtp, "MED", p.med())
     assert r.returncode == 0, r.stdout
 
 
-def test_no_secret_in_the_log(authd):
+def test_no_secret_in_the_log(authd, smtp):
+    active_per(authd, smtp)   # a registration and a validation, whatever ran before
     log = authd.log_text()
     for secret in (PW, "Pharma#2024", "$argon2id$"):
         assert secret not in log
