@@ -8,6 +8,7 @@
 #include "store.h"
 #include "request.h"
 #include "wire.h"
+#include "login_req.h" /* transitional: login_audit, login_rate... for account.c, card.c */
 
 struct daemon {
 	struct mm_config *cfg;
@@ -32,9 +33,6 @@ int api_sock_ecps_start(struct req *r);
 int api_sock_ecps_poll(struct req *r);
 int api_sock_service_add(struct req *r);
 int api_sock_service_remove(struct req *r);
-/* api_login.c: linked Pro Santé Connect identities (MM_REQ_PSC_LIST, MM_REQ_PSC_UNLINK) */
-int api_sock_psc_list(struct req *r);
-int api_sock_psc_unlink(struct req *r);
 /* card.c: CPS cards (MM_REQ_CARD_AUTH .. MM_REQ_CARD_UNLINK) */
 int card_auth(struct req *r);
 int card_link(struct req *r);

@@ -7,6 +7,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "login.h"
+#include "login_req.h"
 #include "protocol.h"
 #include "settings.h"
 
@@ -44,7 +45,10 @@ static int close_account(struct req *r)
 /* Sorted by code. A NULL target_key on a SELF row: the handler finds the
  * account from a credential the request carries, or (the login requests)
  * must still answer when the directory is down; it calls access_resolve
- * itself. */
+ * itself. The login rows AUTH_PASSWORD .. SESSION_OPEN resolve "user" in
+ * their service (login/login.h): the rate limit comes before the look-up,
+ * an unknown account costs the work of a wrong password, and the directory
+ * may be down (offline login). */
 static const struct request_type table[] = {
 	{MM_REQ_PING, "ping", PUBLIC, 0, NULL, NULL, ping},
 
@@ -62,17 +66,17 @@ static const struct request_type table[] = {
 	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, 0, NULL, NULL, account_cgu_accept},
 	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, 0, NULL, NULL, account_confirm_resend},
 
-	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, auth_password},
-	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, auth_otp_send},
-	{MM_REQ_OTP_VERIFY, "otp-verify", SELF, 0, NULL, NULL, auth_otp_verify},
-	{MM_REQ_ACCT_CHECK, "acct", SELF, 0, NULL, NULL, auth_acct_check},
-	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, auth_password_change},
-	{MM_REQ_SESSION_OPEN, "session-open", SELF, 0, NULL, NULL, login_session_open},
-	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_session_close},
-	{MM_REQ_ACCOUNTS, "accounts", SELF, 0, NULL, NULL, login_accounts},
-	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_switch},
-	{MM_REQ_DEFAULT_SET, "default-set", SELF, 0, NULL, NULL, login_default_set},
-	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, auth_login_mode},
+	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},
+	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, login_req_otp_send},
+	{MM_REQ_OTP_VERIFY, "otp-verify", SELF, 0, NULL, NULL, login_req_otp_verify},
+	{MM_REQ_ACCT_CHECK, "acct", SELF, 0, NULL, NULL, login_req_acct_check},
+	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, login_req_password_change},
+	{MM_REQ_SESSION_OPEN, "session-open", SELF, 0, NULL, NULL, login_req_session_open},
+	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_req_session_close},
+	{MM_REQ_ACCOUNTS, "accounts", SELF, 0, "user", login_user_attrs, login_req_accounts},
+	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_req_switch},
+	{MM_REQ_DEFAULT_SET, "default-set", SELF, 0, "user", login_user_attrs, login_req_default_set},
+	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, login_req_mode},
 
 	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_getpwnam},
 	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_getpwuid},
@@ -93,8 +97,8 @@ static const struct request_type table[] = {
 	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, api_sock_ecps_poll},
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, api_sock_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, api_sock_service_remove},
-	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, NULL, NULL, api_sock_psc_list},
-	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, 0, NULL, NULL, api_sock_psc_unlink},
+	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, "user", login_psc_attrs, login_req_psc_list},
+	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, REQUIRED, "user", login_psc_attrs, login_req_psc_unlink},
 
 	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_auth},
 	{MM_REQ_CARD_LINK, "card-link", SELF, 0, NULL, NULL, card_link},
