@@ -41,6 +41,7 @@ static int close_account(struct req *r)
 #define INDIVIDUAL ACCESS_INDIVIDUAL
 #define REQUIRED ACCESS_NAME_REQUIRED
 #define ADMIN_MAY_OMIT ACCESS_ADMIN_MAY_OMIT
+#define QUIET ACCESS_QUIET
 
 /* Sorted by code. A NULL target_key on a SELF row: the handler finds the
  * account from a credential the request carries, or (the login requests)
@@ -73,9 +74,9 @@ static const struct request_type table[] = {
 	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, login_req_password_change},
 	{MM_REQ_SESSION_OPEN, "session-open", SELF, 0, NULL, NULL, login_req_session_open},
 	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_req_session_close},
-	{MM_REQ_ACCOUNTS, "accounts", SELF, 0, "user", login_user_attrs, login_req_accounts},
+	{MM_REQ_ACCOUNTS, "accounts", SELF, QUIET, "user", login_user_attrs, login_req_accounts},
 	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_req_switch},
-	{MM_REQ_DEFAULT_SET, "default-set", SELF, 0, "user", login_user_attrs, login_req_default_set},
+	{MM_REQ_DEFAULT_SET, "default-set", SELF, QUIET, "user", login_user_attrs, login_req_default_set},
 	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, login_req_mode},
 
 	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_getpwnam},

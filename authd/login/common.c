@@ -61,7 +61,7 @@ const char *login_inactive_reason(const struct entry *e)
 int login_find(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
 	const char *user, const char *const *attrs, struct entry **ret, struct fault *f)
 {
-	return access_resolve(c, s, who, ACCESS_SELF, 0, "user", user, attrs, event, ret, f);
+	return access_resolve(c, s, who, ACCESS_SELF, ACCESS_QUIET, "user", user, attrs, event, ret, f);
 }
 
 /* ------------------------------------------------------------ rate limits (per daemon) */

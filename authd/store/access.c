@@ -81,9 +81,12 @@ static int inactive_caller(const struct caller *who, const char *event, const st
 	return -EPERM;
 }
 
-static int unknown(const struct caller *who, const char *event, const char *name, const char *why, struct fault *f)
+static int unknown(const struct caller *who, unsigned flags, const char *event, const char *name, const char *why,
+	struct fault *f)
 {
 	refused(who, event, name, why);
+	if (flags & ACCESS_QUIET)
+		return fault_set(f, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u", (unsigned)who->uid);
 	return fault_set(f, -ENOENT, "%s : compte introuvable", name);
 }
 
@@ -144,7 +147,7 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 		rc = name ? accounts_find(s, c, name, all, &t) : access_own_account(c, s, who, all, &t);
 		free(all);
 		if (rc == -ENOENT || rc == -ENOTUNIQ)
-			return name ? unknown(who, event, name, rc == -ENOENT ? "unknown account" : "ambiguous name", f)
+			return name ? unknown(who, 0, event, name, rc == -ENOENT ? "unknown account" : "ambiguous name", f)
 				    : no_account_of_caller(who, event, f);
 		if (rc < 0)
 			return fault_store(f, rc, name ? name : "compte");
@@ -179,7 +182,7 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 			 * the audit trail tells them apart. */
 			const char *why = rc < 0 ? "unknown account" : "caller may not act for this account";
 
-			rc = unknown(who, event, t ? entry_get(t, "uid") : name, why, f);
+			rc = unknown(who, flags, event, t ? entry_get(t, "uid") : name, why, f);
 			entry_free(t);
 			entry_free(me);
 			return rc;
