@@ -666,7 +666,9 @@ void records_sweeper_stop(void)
 int flow_put(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
 	const char *account_dn, const char *data, unsigned ttl)
 {
-	struct record rec = {.account_dn = account_dn, .data = data, .expires = (long long)time(NULL) + ttl};
+	/* A flow has no login method: its kind again, as flows always said. */
+	struct record rec = {
+		.account_dn = account_dn, .method = kind, .data = data, .expires = (long long)time(NULL) + ttl};
 
 	return record_put(s, c, kind, handle, &rec);
 }

@@ -63,7 +63,7 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
  *   mmSessionUser     the account that logged in (may be absent)
  *   mmSessionAccount  the account it acts as (may be absent)
  *   mmSessionExpires  end of life; records_sweep() removes the expired ones
- *   mmSessionMethod   login method or step (IA5; may be absent)
+ *   mmSessionMethod   login method or step (IA5; may be absent); a flow's kind
  *   mmSessionService, mmSessionRemote  who opened it (IA5, audit only)
  * (card.c's PIN counters, mmCardPinCount, live beside them and are swept too.) */
 #define RECORD_SESSION "session" /* HTTP API session tokens */
