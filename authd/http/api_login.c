@@ -60,8 +60,8 @@ static unsigned call_fail(struct http_req *h, struct fault *f, int rc)
 		break;
 	case -ESTALE: st = http_fail(h, 401, "new_code_required", "%s", msg); break;
 	case -ETIMEDOUT:
-		st = http_fail(h, 410, reason && !strcmp(reason, "transaction") ? "txn_expired" : "code_expired",
-			"%s", msg);
+		st = http_fail(h, 410,
+			reason && !strcmp(reason, "transaction") ? "txn_expired" : "code_expired", "%s", msg);
 		break;
 	case -ENOLCK:
 		st = http_fail(h, 423, "locked", "%s", msg);
@@ -120,8 +120,8 @@ unsigned api_login_password(struct http_req *h)
 		return st;
 	api_caller(h, &who);
 	memset(&step, 0, sizeof(step));
-	rc = login_password(h->store, h->cfg, &who, http_body_str(h, "user"), http_body_str(h, "password"), false,
-		&step, &f);
+	rc = login_password(h->store, h->cfg, &who, http_body_str(h, "user"), http_body_str(h, "password"),
+		false, &step, &f);
 	body_wipe(h, "password");
 	if (rc < 0) {
 		st = call_fail(h, &f, rc);
@@ -138,7 +138,8 @@ unsigned api_login_password(struct http_req *h)
 		o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", step.txn, "login", step.login, "expires_in",
 			(int)h->cfg->otp_ttl + 60, "code_sent", 0, "message", f.message ?: "");
 		if (o && fault_get(&f, "retry_after"))
-			json_object_set_new(o, "retry_after", json_integer(atoll(fault_get(&f, "retry_after"))));
+			json_object_set_new(
+				o, "retry_after", json_integer(atoll(fault_get(&f, "retry_after"))));
 		fault_clear(&f);
 		st = http_ok(h, 200, o);
 		goto out;
@@ -177,7 +178,8 @@ static unsigned code_step(struct http_req *h, const char *txn, const char *code,
 	rc = login_txn_user(h->store, h->cfg, txn, &user_dn);
 	if (rc == -ETIMEDOUT) {
 		login_event(&who, "otp-verify", "otp", NULL, false, "password step expired");
-		st = http_fail(h, 410, "txn_expired", "login transaction expired: start again with the password");
+		st = http_fail(
+			h, 410, "txn_expired", "login transaction expired: start again with the password");
 		goto out;
 	}
 	if (rc == -ENOENT) {
@@ -198,7 +200,8 @@ static unsigned code_step(struct http_req *h, const char *txn, const char *code,
 			st = http_fail(h, 401, "invalid_txn", "the account of this transaction is gone");
 		goto out;
 	}
-	if ((rc = login_otp_verify(h->store, h->cfg, &who, entry_get(a, "uid"), txn, code, false, login, &f)) < 0) {
+	if ((rc = login_otp_verify(
+		     h->store, h->cfg, &who, entry_get(a, "uid"), txn, code, false, login, &f)) < 0) {
 		st = call_fail(h, &f, rc);
 		goto out;
 	}

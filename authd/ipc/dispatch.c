@@ -42,14 +42,15 @@ static int close_account(struct req *r)
 #define REQUIRED ACCESS_NAME_REQUIRED
 #define ADMIN_MAY_OMIT ACCESS_ADMIN_MAY_OMIT
 #define QUIET ACCESS_QUIET
+#define OFFLINE_OK ACCESS_OFFLINE_OK
 
 /* Sorted by code. A NULL target_key on a SELF row: the handler finds the
  * account from a credential the request carries, or (the login requests)
  * must still answer when the directory is down; it calls access_resolve
- * itself. The login rows AUTH_PASSWORD .. SESSION_OPEN resolve "user" in
- * their service (login/login.h): the rate limit comes before the look-up,
- * an unknown account costs the work of a wrong password, and the directory
- * may be down (offline login). */
+ * itself. AUTH_PASSWORD, OTP_SEND, OTP_VERIFY and PASSWORD_CHANGE resolve
+ * "user" in their service (login/login.h) through the same access_resolve:
+ * the per-source rate limit comes before the look-up, and an unknown
+ * account costs the work of a wrong password. */
 static const struct request_type table[] = {
 	{MM_REQ_PING, "ping", PUBLIC, 0, NULL, NULL, ping},
 
@@ -70,9 +71,9 @@ static const struct request_type table[] = {
 	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},
 	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, login_req_otp_send},
 	{MM_REQ_OTP_VERIFY, "otp-verify", SELF, 0, NULL, NULL, login_req_otp_verify},
-	{MM_REQ_ACCT_CHECK, "acct", SELF, 0, NULL, NULL, login_req_acct_check},
+	{MM_REQ_ACCT_CHECK, "acct", SELF, QUIET | OFFLINE_OK, "user", login_auth_attrs, login_req_acct_check},
 	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, login_req_password_change},
-	{MM_REQ_SESSION_OPEN, "session-open", SELF, 0, NULL, NULL, login_req_session_open},
+	{MM_REQ_SESSION_OPEN, "session-open", SELF, QUIET | OFFLINE_OK, "user", login_user_attrs, login_req_session_open},
 	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_req_session_close},
 	{MM_REQ_ACCOUNTS, "accounts", SELF, QUIET, "user", login_user_attrs, login_req_accounts},
 	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_req_switch},
@@ -167,7 +168,9 @@ int dispatch(struct req *r)
 	r->who.rhost = audit_text(req_get(r, "rhost"));
 	rc = access_resolve(r->cfg, r->store, &r->who, t->access, t->flags, t->target_key,
 		t->target_key ? req_get(r, t->target_key) : NULL, t->attrs, t->name, &r->target, &f);
-	if (rc < 0)
+	if (rc == -EHOSTDOWN && (t->flags & ACCESS_OFFLINE_OK))
+		fault_clear(&f); /* the handler runs with r->target NULL (access.h) */
+	else if (rc < 0)
 		return req_fault(r, &f);
 	rc = t->handler(r);
 	entry_free(r->target);

@@ -21,14 +21,16 @@ int login_req_password(struct req *r)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	rc = login_password(r->store, r->cfg, &r->who, req_get(r, "user"), req_get(r, "password"), OFFLINE_OK, &st, &f);
+	rc = login_password(
+		r->store, r->cfg, &r->who, req_get(r, "user"), req_get(r, "password"), OFFLINE_OK, &st, &f);
 	if (rc < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", st.login);
 	if (st.offline) {
 		req_put(r, "offline", "yes");
 		req_putf(r, "offline_until", "%lld", st.offline_until);
-		mm_msg_set_message(r->out, "connexion hors ligne : annuaire injoignable, mot de passe vérifié localement");
+		mm_msg_set_message(r->out,
+			"connexion hors ligne : annuaire injoignable, mot de passe vérifié localement");
 		return 0;
 	}
 	req_put(r, "txn", st.txn);
@@ -66,8 +68,8 @@ int login_req_otp_verify(struct req *r)
 		return rc;
 	if (req_get(r, "code") && then && strcmp(then, "card_link"))
 		return req_fail_field(r, "then", "value", "then : card_link ou rien");
-	if (login_otp_verify(r->store, r->cfg, &r->who, req_get(r, "user"), req_get(r, "txn"), req_get(r, "code"),
-		    then != NULL, login, &f) < 0)
+	if (login_otp_verify(r->store, r->cfg, &r->who, req_get(r, "user"), req_get(r, "txn"),
+		    req_get(r, "code"), then != NULL, login, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", login);
 	return 0;
@@ -82,7 +84,8 @@ int login_req_acct_check(struct req *r)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (login_acct_check(r->store, r->cfg, &r->who, req_get(r, "user"), OFFLINE_OK, &st, &f) < 0)
+	if (login_acct_check(r->store, r->cfg, &r->who, r->target, req_get(r, "user"), OFFLINE_OK, &st, &f) <
+		0)
 		return req_fault(r, &f);
 	req_put(r, "login", st.login);
 	req_put(r, "status", st.status);
@@ -128,8 +131,8 @@ int login_req_session_open(struct req *r)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	rc = login_session_open(
-		r->store, r->cfg, &r->who, req_get(r, "user"), req_get(r, "method"), OFFLINE_OK, &ss, &f);
+	rc = login_session_open(r->store, r->cfg, &r->who, r->target, req_get(r, "user"),
+		req_get(r, "method"), OFFLINE_OK, &ss, &f);
 	if (rc < 0)
 		return req_fault(r, &f);
 	req_put(r, "session", ss.handle);

@@ -31,4 +31,5 @@ int login_rate(struct req *r, const char *event, const char *account) __attribut
 int login_password_unknown(struct req *r, const char *password);
 int login_password_check(struct req *r, const char *event, const struct entry *e, const char *password)
 	__attribute__((warn_unused_result));
-int login_txn_consume(struct req *r, const char *txn, const char *user_dn) __attribute__((warn_unused_result));
+int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
+	__attribute__((warn_unused_result));

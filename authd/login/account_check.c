@@ -7,8 +7,8 @@
 #include "login_int.h"
 #include "offline.h"
 
-int login_refuse_inactive(const struct caller *who, const char *event, const char *method, const struct entry *e,
-	const char *reason, struct fault *f)
+int login_refuse_inactive(const struct caller *who, const char *event, const char *method,
+	const struct entry *e, const char *reason, struct fault *f)
 {
 	static const struct {
 		const char *reason, *text;
@@ -29,7 +29,8 @@ int login_refuse_inactive(const struct caller *who, const char *event, const cha
 	fault_put(f, "reason", reason);
 	fault_put(f, "status", entry_get(e, "mmStatus"));
 	if (entry_get(e, "mmStatusReason"))
-		return fault_set(f, -EPERM, "%s : %s (%s)", entry_get(e, "uid"), text, entry_get(e, "mmStatusReason"));
+		return fault_set(
+			f, -EPERM, "%s : %s (%s)", entry_get(e, "uid"), text, entry_get(e, "mmStatusReason"));
 	return fault_set(f, -EPERM, "%s : %s", entry_get(e, "uid"), text);
 }
 
@@ -55,32 +56,32 @@ static int acct_offline(const struct mm_config *c, const struct caller *who, con
 		fault_put(f, "reason", "cgu");
 		rc = fault_set(f, -EPERM, "les CGU doivent être acceptées en ligne");
 	}
-	login_event(who, "account", "offline", rec.login, rec.cgu, rec.cgu ? "offline" : "terms of use not accepted");
+	login_event(who, "account", "offline", rec.login, rec.cgu,
+		rec.cgu ? "offline" : "terms of use not accepted");
 	offline_rec_wipe(&rec);
 	return rc;
 }
 
-int login_acct_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	bool offline_ok, struct acct_state *ret, struct fault *f)
+int login_acct_check(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *user, bool offline_ok, struct acct_state *ret, struct fault *f)
 {
-	struct entry *e = NULL;
 	const char *reason;
-	int rc;
 
+	(void)s;
 	memset(ret, 0, sizeof(*ret));
-	rc = login_find(s, c, who, "account", user, login_auth_attrs, &e, f);
-	if (rc == -EHOSTDOWN && offline_ok && c->offline_login && who->uid == 0 && user)
-		return acct_offline(c, who, user, ret, f);
-	if (rc < 0)
-		return rc;
+	if (!e) {
+		/* The directory is down (the table's ACCESS_OFFLINE_OK). */
+		fault_store(f, -EHOSTDOWN, "compte");
+		if (offline_ok && c->offline_login && who->uid == 0 && user)
+			return acct_offline(c, who, user, ret, f);
+		return -EHOSTDOWN;
+	}
 	if (!strcmp(entry_get(e, "mmAccountType") ?: "", MM_TYPE_ORG))
 		reason = "org";
 	else
 		reason = login_inactive_reason(e);
-	if (reason) {
-		rc = login_refuse_inactive(who, "account", NULL, e, reason, f);
-		goto out;
-	}
+	if (reason)
+		return login_refuse_inactive(who, "account", NULL, e, reason, f);
 	ret->cgu_required = !entry_get(e, "mmCguAcceptedAt");
 	if (!ret->cgu_required && offline_mark_cgu(c, entry_get(e, "uid")) < 0)
 		log_msg(LOG_WARNING, "%s: offline record not updated", entry_get(e, "uid"));
@@ -88,9 +89,7 @@ int login_acct_check(struct store *s, const struct mm_config *c, const struct ca
 	snprintf(ret->status, sizeof(ret->status), "%s", entry_get(e, "mmStatus") ?: "");
 	login_event(who, "account", NULL, entry_get(e, "uid"), true,
 		ret->cgu_required ? "active; terms of use to accept" : "active");
-out:
-	entry_free(e);
-	return rc;
+	return 0;
 }
 
 int login_mode(struct store *s, const struct mm_config *c, bool *ret_offline, struct fault *f)

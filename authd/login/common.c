@@ -33,8 +33,8 @@ const char *login_printable(const char *s)
 	return s;
 }
 
-void login_event(const struct caller *who, const char *event, const char *method, const char *account, bool ok,
-	const char *reason)
+void login_event(const struct caller *who, const char *event, const char *method, const char *account,
+	bool ok, const char *reason)
 {
 	struct audit_ctx a = {
 		.event = event,
@@ -78,8 +78,8 @@ static void login_limits_init(void)
 		login_limits = NULL;
 }
 
-int login_rate_take(const struct mm_config *c, const struct caller *who, const char *event, const char *account,
-	struct fault *f)
+int login_rate_take(const struct mm_config *c, const struct caller *who, const char *event,
+	const char *account, struct fault *f)
 {
 	char src[200];
 	const char *rhost, *id, *why;

@@ -11,8 +11,8 @@ const struct attr *login_psc_links(const struct entry *e)
 	return entry_attr(e, "mmPscSub");
 }
 
-int login_psc_unlink(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *e,
-	const char *sub, size_t *ret_removed, struct fault *f)
+int login_psc_unlink(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *sub, size_t *ret_removed, struct fault *f)
 {
 	const struct attr *subs = entry_attr(e, "mmPscSub");
 	struct mods m;
@@ -24,8 +24,8 @@ int login_psc_unlink(struct store *s, const struct mm_config *c, const struct ca
 	n = sub ? (entry_has_value(e, "mmPscSub", sub) ? 1 : 0) : subs ? subs->nvals : 0;
 	if (n == 0) {
 		login_event(who, "psc-unlink", "psc", entry_get(e, "uid"), false, "not linked");
-		return fault_set(f, -ENOENT, "%s : aucune identité Pro Santé Connect liée%s", entry_get(e, "uid"),
-			sub ? " sous ce sujet" : "");
+		return fault_set(f, -ENOENT, "%s : aucune identité Pro Santé Connect liée%s",
+			entry_get(e, "uid"), sub ? " sous ce sujet" : "");
 	}
 	mods_init(&m);
 	/* Deleting the exact value (or every value) the entry had: a concurrent change fails. */
@@ -38,7 +38,8 @@ int login_psc_unlink(struct store *s, const struct mm_config *c, const struct ca
 		login_event(who, "psc-unlink", "psc", entry_get(e, "uid"), false, "directory error");
 		return fault_store(f, rc, "Pro Santé Connect");
 	}
-	login_event(who, "psc-unlink", "psc", entry_get(e, "uid"), true, "Pro Santé Connect identity unlinked");
+	login_event(
+		who, "psc-unlink", "psc", entry_get(e, "uid"), true, "Pro Santé Connect identity unlinked");
 	*ret_removed = n;
 	return 0;
 }

@@ -16,8 +16,8 @@ const char *const login_password_attrs[] = {"uid", "mmAccountType", "userPasswor
 
 /* ------------------------------------------------------------ arithmetic (no directory) */
 
-long long lockout_until(long long now, long long mm_until, long long pp_locked_at, bool pp_forever,
-	unsigned duration)
+long long lockout_until(
+	long long now, long long mm_until, long long pp_locked_at, bool pp_forever, unsigned duration)
 {
 	long long t = mm_until;
 
@@ -28,8 +28,8 @@ long long lockout_until(long long now, long long mm_until, long long pp_locked_a
 	return t > now ? t : 0;
 }
 
-long long lockout_bind_failures(const long long *times, size_t n, long long now, unsigned duration,
-	long long last_login)
+long long lockout_bind_failures(
+	const long long *times, size_t n, long long now, unsigned duration, long long last_login)
 {
 	long long since = now - (long long)duration, count = 0;
 
@@ -66,7 +66,8 @@ static long long locked_until(const struct mm_config *c, const struct entry *e)
 	const char *pp = entry_get(e, "pwdAccountLockedTime");
 
 	return lockout_until(login_now(), store_parse_time(entry_get(e, "mmLockedUntil")),
-		pp ? store_parse_time(pp) : 0, pp && !strcmp(pp, PPOLICY_LOCKED_FOREVER), c->lockout_duration);
+		pp ? store_parse_time(pp) : 0, pp && !strcmp(pp, PPOLICY_LOCKED_FOREVER),
+		c->lockout_duration);
 }
 
 /* Failed simple binds that ppolicy still counts: they spend the same failure budget. */
@@ -115,7 +116,8 @@ static int counters_modify(struct store *s, const char *dn, struct mods *m)
  * parallel guesses, on one daemon or on several, cannot all read a count
  * under the threshold and then each be verified. -ECANCELED: no attempt
  * left. *ret_n: this attempt's number. */
-static int attempt_reserve(struct store *s, const struct mm_config *c, const struct entry *e, long long *ret_n)
+static int attempt_reserve(
+	struct store *s, const struct mm_config *c, const struct entry *e, long long *ret_n)
 {
 	char filter[160], stamp[16];
 	long long limit = lockout_attempt_limit(c->lockout_threshold, bind_failures(c, e));
@@ -202,15 +204,15 @@ static int failures_reset(struct store *s, const struct entry *e, long long n)
 	return rc;
 }
 
-static int refuse_locked(const struct caller *who, const char *event, const struct entry *e, long long until,
-	struct fault *f)
+static int refuse_locked(
+	const struct caller *who, const char *event, const struct entry *e, long long until, struct fault *f)
 {
 	login_event(who, event, "password", entry_get(e, "uid"), false, "account locked");
 	return login_locked_fault(until, f);
 }
 
-int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
-	const struct entry *e, const char *password, struct fault *f)
+int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *e, const char *password, struct fault *f)
 {
 	long long until, n = 0;
 	int rc;
@@ -232,7 +234,8 @@ int login_password_verify(struct store *s, const struct mm_config *c, const stru
 		static const char *const lock_attrs[] = {"mmLockedUntil", "pwdAccountLockedTime", NULL};
 		struct entry *now = NULL;
 
-		until = store_read(store_counters(s), e->dn, lock_attrs, &now) == 0 ? locked_until(c, now) : 0;
+		until = store_read(store_counters(s), e->dn, lock_attrs, &now) == 0 ? locked_until(c, now)
+										    : 0;
 		entry_free(now);
 		login_fail_delay(c);
 		return refuse_locked(who, event, e, until, f);
@@ -255,11 +258,13 @@ int login_password_verify(struct store *s, const struct mm_config *c, const stru
 	rc = attempt_failed(s, c, who, e, n, &until);
 	login_fail_delay(c);
 	if (rc < 0) {
-		login_event(who, event, "password", entry_get(e, "uid"), false, "bad password; lock not recorded");
+		login_event(who, event, "password", entry_get(e, "uid"), false,
+			"bad password; lock not recorded");
 		return fault_store(f, rc, "authentification");
 	}
 	if (until) {
-		login_event(who, event, "password", entry_get(e, "uid"), false, "bad password; account locked");
+		login_event(
+			who, event, "password", entry_get(e, "uid"), false, "bad password; account locked");
 		return login_locked_fault(until, f);
 	}
 	login_event(who, event, "password", entry_get(e, "uid"), false, "bad password");

@@ -8,9 +8,10 @@
  * (ipc/login_req.c) and the HTTP API (http/api_login.c) are adapters over
  * them. The account a request names ("user") is found and authorised by
  * access_resolve (store/access.h): by the services themselves for the
- * password-bearing and offline-capable steps (the rate limit comes before
- * the look-up, an unknown account costs the work of a wrong password, and
- * the directory may be down), by the dispatch table otherwise. */
+ * password and code steps (the rate limit comes before the look-up, an
+ * unknown account costs the work of a wrong password), by the dispatch
+ * table otherwise (the services get the entry; NULL with ACCESS_OFFLINE_OK
+ * when the directory is down). */
 #pragma once
 
 #include <stdbool.h>
@@ -27,8 +28,8 @@
 
 long long login_now(void);
 /* One audit line of a login event, with the caller's service and remote host. */
-void login_event(const struct caller *who, const char *event, const char *method, const char *account, bool ok,
-	const char *reason);
+void login_event(const struct caller *who, const char *event, const char *method, const char *account,
+	bool ok, const char *reason);
 /* "pending", "suspended", "closed" or NULL for an active account. */
 const char *login_inactive_reason(const struct entry *e);
 /* Does the account's uidNumber equal uid? (accounts_owned_by; kept for card.c) */
@@ -39,8 +40,8 @@ bool login_owned_by(const struct entry *e, uid_t uid);
 /* The per-daemon rate limits of every password door: once per request
  * with account NULL (the caller's bucket), then once the account is known.
  * 0, or -EAGAIN with the fact retry_after. */
-int login_rate_take(const struct mm_config *c, const struct caller *who, const char *event, const char *account,
-	struct fault *f) MM_WUR;
+int login_rate_take(const struct mm_config *c, const struct caller *who, const char *event,
+	const char *account, struct fault *f) MM_WUR;
 /* Refuses a password for an account that does not exist with the work,
  * the delay and the answer of a wrong one (-EACCES). */
 int login_unknown_refuse(const struct mm_config *c, const char *password, struct fault *f);
@@ -53,19 +54,19 @@ extern const char *const login_password_attrs[];
  * (the failures forgiven, an expired lock lifted) when the password is right.
  * 0 on success; otherwise f set (-EACCES, -ENOLCK with locked_until), the
  * refusal audited under event. */
-int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
-	const struct entry *e, const char *password, struct fault *f) MM_WUR;
+int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *e, const char *password, struct fault *f) MM_WUR;
 
 /* The lockout arithmetic, without a directory (lockout.c; unit-tested).
  * The end of the lock an account is under, 0 when none: the daemon's own
  * (mm_until, mmLockedUntil) or ppolicy's (pp_locked_at, pwdAccountLockedTime,
  * for duration; pp_forever: ppolicy's permanent lock). */
-long long lockout_until(long long now, long long mm_until, long long pp_locked_at, bool pp_forever,
-	unsigned duration);
+long long lockout_until(
+	long long now, long long mm_until, long long pp_locked_at, bool pp_forever, unsigned duration);
 /* How many failed binds (times, pwdFailureTime) still count: within
  * duration of now and after the last login. */
-long long lockout_bind_failures(const long long *times, size_t n, long long now, unsigned duration,
-	long long last_login);
+long long lockout_bind_failures(
+	const long long *times, size_t n, long long now, unsigned duration, long long last_login);
 /* The ceiling mmFailCount must stay under for one more attempt (threshold
  * minus the binds that count); <= 0: no attempt left. */
 long long lockout_attempt_limit(unsigned threshold, long long bind_failures);
@@ -97,8 +98,9 @@ struct login_step {
 int login_password(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
 	const char *password, bool offline_ok, struct login_step *ret, struct fault *f) MM_WUR;
 /* MM_REQ_PASSWORD_CHANGE; ret_login: the account's login. */
-int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *old_password, const char *new_password, char ret_login[LOGIN_NAME_MAX], struct fault *f) MM_WUR;
+int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *user, const char *old_password, const char *new_password, char ret_login[LOGIN_NAME_MAX],
+	struct fault *f) MM_WUR;
 
 /* ------------------------------------------------------------ the code (otp.c) */
 
@@ -113,7 +115,8 @@ int login_otp_send(struct store *s, const struct mm_config *c, const struct call
 	const char *txn, struct otp_sent *ret, struct fault *f) MM_WUR;
 /* MM_REQ_OTP_VERIFY; then_link: keep the transaction for one card link. */
 int login_otp_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *txn, const char *code, bool then_link, char ret_login[LOGIN_NAME_MAX], struct fault *f) MM_WUR;
+	const char *txn, const char *code, bool then_link, char ret_login[LOGIN_NAME_MAX],
+	struct fault *f) MM_WUR;
 /* The transaction of the password step of this account (dn): 0, or f set
  * (-ETIMEDOUT reason transaction, -EACCES). */
 int login_txn_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
@@ -137,15 +140,22 @@ struct acct_state {
 	bool offline;
 };
 
-/* MM_REQ_ACCT_CHECK (PAM's acct_mgmt): may the account log in now? */
-int login_acct_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	bool offline_ok, struct acct_state *ret, struct fault *f) MM_WUR;
+/* The attributes the password, code and account steps read (the ACCT_CHECK row's). */
+extern const char *const login_auth_attrs[];
+
+/* MM_REQ_ACCT_CHECK (PAM's acct_mgmt): may the account e (authorised,
+ * read with login_auth_attrs) log in now? e NULL: the directory is down,
+ * and the account named user is checked against the offline record
+ * (offline_ok, offline_login, root callers). */
+int login_acct_check(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *user, bool offline_ok, struct acct_state *ret,
+	struct fault *f) MM_WUR;
 /* MM_REQ_LOGIN_MODE: *ret_offline when the directory is down and offline login on. */
 int login_mode(struct store *s, const struct mm_config *c, bool *ret_offline, struct fault *f) MM_WUR;
 /* The refusal of an inactive account (reason: pending, suspended, closed,
  * org): -EPERM with the facts reason and status. */
-int login_refuse_inactive(const struct caller *who, const char *event, const char *method, const struct entry *e,
-	const char *reason, struct fault *f);
+int login_refuse_inactive(const struct caller *who, const char *event, const char *method,
+	const struct entry *e, const char *reason, struct fault *f);
 
 /* ------------------------------------------------------------ sessions, Changer de compte (login_session.c) */
 
@@ -165,11 +175,15 @@ struct login_session {
 	bool offline;
 };
 
-/* MM_REQ_SESSION_OPEN (user NULL: the caller's own account). */
-int login_session_open(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *method, bool offline_ok, struct login_session *ret, struct fault *f) MM_WUR;
-int login_session_close(struct store *s, const struct mm_config *c, const struct caller *who, const char *handle,
-	struct fault *f) MM_WUR;
+/* MM_REQ_SESSION_OPEN for the account u (authorised, read with
+ * login_user_attrs). u NULL: the directory is down, and an offline session
+ * is opened for the account named user (offline_ok, offline_login,
+ * administrators). */
+int login_session_open(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const char *user, const char *method, bool offline_ok,
+	struct login_session *ret, struct fault *f) MM_WUR;
+int login_session_close(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *handle, struct fault *f) MM_WUR;
 /* MM_REQ_SWITCH: the session acts as target (ret: user and account; no handle). */
 int login_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *handle,
 	const char *target, struct login_session *ret, struct fault *f) MM_WUR;
@@ -185,11 +199,12 @@ struct login_choice {
 
 /* MM_REQ_ACCOUNTS: user (authorised, read with login_user_attrs) and the
  * active ORGs it is a connection account of; *ret malloc'ed (n). */
-int login_accounts(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *user,
-	struct login_choice **ret, size_t *ret_n, struct fault *f) MM_WUR;
+int login_accounts(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *user, struct login_choice **ret, size_t *ret_n, struct fault *f) MM_WUR;
 /* MM_REQ_DEFAULT_SET: ret_default: the login of the new default. */
-int login_default_set(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *user,
-	const char *target, char ret_default[LOGIN_NAME_MAX], struct fault *f) MM_WUR;
+int login_default_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *user, const char *target, char ret_default[LOGIN_NAME_MAX],
+	struct fault *f) MM_WUR;
 
 /* ------------------------------------------------------------ Pro Santé Connect links (links.c) */
 
@@ -197,5 +212,5 @@ extern const char *const login_psc_attrs[];
 /* The subjects linked to account e (read with login_psc_attrs): borrowed from e. */
 const struct attr *login_psc_links(const struct entry *e);
 /* Unlinks sub (NULL: every one) from e; *ret_removed: how many. */
-int login_psc_unlink(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *e,
-	const char *sub, size_t *ret_removed, struct fault *f) MM_WUR;
+int login_psc_unlink(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *sub, size_t *ret_removed, struct fault *f) MM_WUR;

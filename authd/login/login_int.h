@@ -20,5 +20,3 @@ int login_find(struct store *s, const struct mm_config *c, const struct caller *
 	const char *user, const char *const *attrs, struct entry **ret, struct fault *f) MM_WUR;
 /* -ENOLCK "compte verrouillé", with locked_until when until is known. */
 int login_locked_fault(long long until, struct fault *f);
-/* The attributes the password and code steps read. */
-extern const char *const login_auth_attrs[];

@@ -44,8 +44,8 @@ static void account_of(const struct entry *a, struct login_account *ret)
 }
 
 /* The account named target if user may act as it; else f set, the refusal audited. */
-static int resolve_target(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
-	const struct entry *user, const char *target, struct entry **ret, struct fault *f)
+static int resolve_target(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *user, const char *target, struct entry **ret, struct fault *f)
 {
 	struct entry *t = NULL;
 	int rc;
@@ -91,22 +91,26 @@ static int session_offline(const struct mm_config *c, const struct caller *who, 
 	return 0;
 }
 
-int login_session_open(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *method, bool offline_ok, struct login_session *ret, struct fault *f)
+int login_session_open(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const char *user, const char *method, bool offline_ok,
+	struct login_session *ret, struct fault *f)
 {
-	struct record rec = {.service = who->service, .remote = who->rhost, .expires = login_now() + SESSION_TTL};
-	struct entry *u = NULL, *def = NULL;
+	struct record rec = {
+		.service = who->service, .remote = who->rhost, .expires = login_now() + SESSION_TTL};
+	struct entry *def = NULL;
 	const struct entry *acct;
 	const char *reason;
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
 	method = method && *method ? method : "password+otp";
-	rc = login_find(s, c, who, "session-open", user, login_user_attrs, &u, f);
-	if (rc == -EHOSTDOWN && offline_ok && c->offline_login && who->admin && user)
-		return session_offline(c, who, user, ret, f);
-	if (rc < 0)
-		return rc;
+	if (!u) {
+		/* The directory is down (the table's ACCESS_OFFLINE_OK). */
+		fault_store(f, -EHOSTDOWN, "compte");
+		if (offline_ok && c->offline_login && who->admin && user)
+			return session_offline(c, who, user, ret, f);
+		return -EHOSTDOWN;
+	}
 	reason = accounts_is_org(u) ? "org" : login_inactive_reason(u);
 	if (reason) {
 		login_event(who, "session-open", method, entry_get(u, "uid"), false, reason);
@@ -138,13 +142,13 @@ int login_session_open(struct store *s, const struct mm_config *c, const struct 
 	account_of(acct, &ret->account);
 out:
 	entry_free(def);
-	entry_free(u);
 	return rc;
 }
 
 /* The user of a session that is used (not closed) must still be active: a
  * session lasts a week, a suspension applies at once. */
-static int session_user_live(const struct caller *who, const char *event, const struct entry *u, struct fault *f)
+static int session_user_live(
+	const struct caller *who, const char *event, const struct entry *u, struct fault *f)
 {
 	const char *reason = login_inactive_reason(u);
 
@@ -157,8 +161,8 @@ static int session_user_live(const struct caller *who, const char *event, const 
 
 /* The session handle and its user, who must be one the caller may act for
  * (the one access rule: access_resolve); "unknown session" otherwise. */
-static int session_load(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
-	const char *handle, struct entry **ret_s, struct entry **ret_u, struct fault *f)
+static int session_load(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const char *handle, struct entry **ret_s, struct entry **ret_u, struct fault *f)
 {
 	struct entry *se = NULL, *u = NULL, *owner = NULL;
 	size_t n = handle ? strlen(handle) : 0;
@@ -202,8 +206,8 @@ static int session_load(struct store *s, const struct mm_config *c, const struct
 	return 0;
 }
 
-int login_session_close(struct store *s, const struct mm_config *c, const struct caller *who, const char *handle,
-	struct fault *f)
+int login_session_close(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *handle, struct fault *f)
 {
 	struct entry *se = NULL, *u = NULL;
 	int rc;
@@ -260,8 +264,8 @@ static void choice_of(const struct entry *a, bool is_default, bool self, struct 
 	ret->self = self;
 }
 
-int login_accounts(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *u,
-	struct login_choice **ret, size_t *ret_n, struct fault *f)
+int login_accounts(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, struct login_choice **ret, size_t *ret_n, struct fault *f)
 {
 	struct entry **orgs = NULL;
 	struct login_choice *v = NULL;
@@ -276,7 +280,8 @@ int login_accounts(struct store *s, const struct mm_config *c, const struct call
 	*ret_n = 0;
 	esc = store_escape(u->dn);
 	if (!esc ||
-		asprintf(&filter, "(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(mmMember=%s))",
+		asprintf(&filter,
+			"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(mmMember=%s))",
 			esc) < 0) {
 		filter = NULL;
 		rc = fault_set(f, -ENOMEM, "mémoire insuffisante");
@@ -307,8 +312,8 @@ out:
 	return rc;
 }
 
-int login_default_set(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *u,
-	const char *target, char ret_default[LOGIN_NAME_MAX], struct fault *f)
+int login_default_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const char *target, char ret_default[LOGIN_NAME_MAX], struct fault *f)
 {
 	struct entry *t = NULL;
 	struct mods m;

@@ -54,7 +54,8 @@ int login_txn_check(struct store *s, const struct mm_config *c, const struct cal
 	}
 	if (rc == -ENOENT) {
 		login_event(who, event, "otp", entry_get(e, "uid"), false, "no password step");
-		return fault_set(f, -EACCES, "le mot de passe doit être vérifié avant le code à usage unique");
+		return fault_set(
+			f, -EACCES, "le mot de passe doit être vérifié avant le code à usage unique");
 	}
 	return fault_store(f, rc, "code à usage unique");
 }
@@ -124,8 +125,8 @@ static int otp_discard(struct store *s, const struct entry *e, const char *hash)
 }
 
 /* The account of a code step, after the rate limits and its transaction. */
-static int code_account(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
-	const char *user, const char *txn, struct entry **ret, struct fault *f)
+static int code_account(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const char *user, const char *txn, struct entry **ret, struct fault *f)
 {
 	struct entry *e = NULL;
 	const char *reason;
@@ -193,15 +194,16 @@ int login_otp_send(struct store *s, const struct mm_config *c, const struct call
 	 * lockout_duration of the last one keeps the wrong tries made so far
 	 * (a successful login clears them), else whoever has the password
 	 * would get otp_max_tries again at each resend, without end. */
-	carried = lockout_otp_carried(t, last, entry_get(e, "mmOtpTries") ? atoll(entry_get(e, "mmOtpTries")) : 0,
-		c->lockout_duration);
+	carried = lockout_otp_carried(t, last,
+		entry_get(e, "mmOtpTries") ? atoll(entry_get(e, "mmOtpTries")) : 0, c->lockout_duration);
 	if (carried >= (long long)c->otp_max_tries) {
 		long long wait = last + (long long)c->lockout_duration - t;
 
 		fault_putf(f, "locked_until", "%lld", last + (long long)c->lockout_duration);
 		fault_putf(f, "retry_after", "%lld", wait);
 		login_event(who, "otp-send", "otp", entry_get(e, "uid"), false, "code tries spent");
-		rc = fault_set(f, -ENOLCK, "trop de codes faux : un nouveau code pourra être envoyé dans %lld s", wait);
+		rc = fault_set(f, -ENOLCK,
+			"trop de codes faux : un nouveau code pourra être envoyé dans %lld s", wait);
 		goto out;
 	}
 	snprintf(tries_s, sizeof(tries_s), "%lld", carried);
@@ -280,8 +282,8 @@ static int try_reserve(struct store *s, const struct mm_config *c, const struct 
 }
 
 /* The right code: single use, the login recorded. */
-static int code_right(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *e,
-	const char *stored, const char *txn, bool then_link, struct fault *f)
+static int code_right(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *stored, const char *txn, bool then_link, struct fault *f)
 {
 	struct entry *t = NULL;
 	char stamp[16];
@@ -349,7 +351,8 @@ int login_otp_verify(struct store *s, const struct mm_config *c, const struct ca
 	rc = try_reserve(s, c, e, stored, &tries);
 	if (rc == -ECANCELED) {
 		login_fail_delay(c);
-		login_event(who, "otp-verify", "otp", entry_get(e, "uid"), false, "no pending code; tries spent");
+		login_event(
+			who, "otp-verify", "otp", entry_get(e, "uid"), false, "no pending code; tries spent");
 		fault_put(f, "tries_left", "0");
 		rc = fault_set(f, -ESTALE, "code incorrect, trop d'essais : un nouveau code est nécessaire");
 		goto out;
@@ -371,14 +374,16 @@ int login_otp_verify(struct store *s, const struct mm_config *c, const struct ca
 	login_fail_delay(c);
 	if (tries >= (long long)c->otp_max_tries) {
 		(void)otp_discard(s, e, stored);
-		login_event(who, "otp-verify", "otp", entry_get(e, "uid"), false, "wrong code; too many tries");
+		login_event(
+			who, "otp-verify", "otp", entry_get(e, "uid"), false, "wrong code; too many tries");
 		fault_put(f, "tries_left", "0");
 		rc = fault_set(f, -ESTALE, "code incorrect, trop d'essais : un nouveau code est nécessaire");
 		goto out;
 	}
 	fault_putf(f, "tries_left", "%lld", (long long)c->otp_max_tries - tries);
 	login_event(who, "otp-verify", "otp", entry_get(e, "uid"), false, "wrong code");
-	rc = fault_set(f, -EACCES, "code incorrect (%lld essai(s) restant(s))", (long long)c->otp_max_tries - tries);
+	rc = fault_set(
+		f, -EACCES, "code incorrect (%lld essai(s) restant(s))", (long long)c->otp_max_tries - tries);
 out:
 	secret_wipe(hash, sizeof(hash));
 	entry_free(e);

@@ -22,7 +22,8 @@ static int password_offline(const struct mm_config *c, const struct caller *who,
 	int rc;
 
 	if (!user || offline_load(c, user, &rec) < 0) {
-		login_event(who, "auth", "offline", user, false, "directory unavailable; no offline verifier");
+		login_event(
+			who, "auth", "offline", user, false, "directory unavailable; no offline verifier");
 		return fault_set(f, -EHOSTDOWN,
 			"annuaire indisponible, et pas de connexion hors ligne possible pour ce compte");
 	}
@@ -116,7 +117,8 @@ int login_password(struct store *s, const struct mm_config *c, const struct call
 		rc = fault_store(f, rc, "authentification");
 		goto out;
 	}
-	login_event(who, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
+	login_event(
+		who, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
 	snprintf(ret->login, sizeof(ret->login), "%s", entry_get(e, "uid"));
 	ret->txn_expires_in = c->otp_ttl + 60;
 out:
@@ -124,8 +126,8 @@ out:
 	return rc;
 }
 
-int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *old, const char *new, char ret_login[LOGIN_NAME_MAX], struct fault *f)
+int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *user, const char *old, const char *new, char ret_login[LOGIN_NAME_MAX], struct fault *f)
 {
 	char hashed[SECRET_PWHASH_MAX];
 	const char *rule = NULL;
@@ -156,7 +158,8 @@ int login_password_change(struct store *s, const struct mm_config *c, const stru
 	}
 	if (!strcmp(old, new)) {
 		login_event(who, "password-change", "password", entry_get(e, "uid"), false, "same");
-		rc = fault_field(f, "new_password", "same", "le nouveau mot de passe doit différer de l'ancien");
+		rc = fault_field(
+			f, "new_password", "same", "le nouveau mot de passe doit différer de l'ancien");
 		goto out;
 	}
 	if ((rc = secret_password_hash(new, hashed)) < 0)

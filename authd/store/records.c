@@ -489,8 +489,8 @@ int record_create(struct store *s, const struct mm_config *c, const char *kind, 
 	return r;
 }
 
-int record_load(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
-	struct entry **ret)
+int record_load(
+	struct store *s, const struct mm_config *c, const char *kind, const char *handle, struct entry **ret)
 {
 	struct entry *e = NULL;
 	char *dn = NULL;
@@ -627,7 +627,8 @@ static void *sweep_loop(void *arg)
 		pthread_mutex_lock(&sweeper.lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += SWEEP_INTERVAL;
-		while (!sweeper.stop && pthread_cond_timedwait(&sweeper.cond, &sweeper.lock, &until) != ETIMEDOUT)
+		while (!sweeper.stop &&
+			pthread_cond_timedwait(&sweeper.cond, &sweeper.lock, &until) != ETIMEDOUT)
 			;
 	}
 	pthread_mutex_unlock(&sweeper.lock);
@@ -667,8 +668,10 @@ int flow_put(struct store *s, const struct mm_config *c, const char *kind, const
 	const char *account_dn, const char *data, unsigned ttl)
 {
 	/* A flow has no login method: its kind again, as flows always said. */
-	struct record rec = {
-		.account_dn = account_dn, .method = kind, .data = data, .expires = (long long)time(NULL) + ttl};
+	struct record rec = {.account_dn = account_dn,
+		.method = kind,
+		.data = data,
+		.expires = (long long)time(NULL) + ttl};
 
 	return record_put(s, c, kind, handle, &rec);
 }
