@@ -1,4 +1,4 @@
-/* Session tokens and API service clients, stored hashed under ou=sessions and ou=services. */
+/* ou=sessions records (records.c, sessions.c) and the API service clients of ou=services, stored hashed. */
 #pragma once
 
 #include <pthread.h>
@@ -80,6 +80,8 @@ struct record {
 	long long expires; /* absolute, seconds */
 };
 
+/* The DN of the record whose mmSessionId is id (malloc'ed; NULL: ENOMEM). */
+char *records_dn(const struct mm_config *c, const char *id);
 /* Writes the record of kind under handle (any text; the caller checks its shape). */
 int record_put(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
 	const struct record *rec) MM_WUR;
