@@ -178,7 +178,14 @@ static int session_load(struct store *s, const struct mm_config *c, const struct
 	}
 	if (rc < 0)
 		return fault_store(f, rc, "session");
-	rc = store_read(s, entry_get(se, "mmSessionUser") ?: "", login_user_attrs, &u);
+	rc = entry_get(se, "mmSessionUser")
+		? accounts_by_dn(s, c, entry_get(se, "mmSessionUser"), login_user_attrs, &u)
+		: -ENOENT;
+	if (rc == -ENOENT) {
+		login_event(who, event, NULL, NULL, false, "session of no account");
+		entry_free(se);
+		return fault_set(f, -ENOENT, "session inconnue ou expirée");
+	}
 	if (rc < 0) {
 		entry_free(se);
 		return fault_store(f, rc, "session");
