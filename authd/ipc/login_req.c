@@ -229,7 +229,7 @@ int login_req_mode(struct req *r)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (login_mode(r->store, r->cfg, &offline, &f) < 0)
+	if (login_mode(r->store, r->cfg, &r->who, &offline, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "mode", offline ? "offline" : "online");
 	return 0;

@@ -92,7 +92,8 @@ int login_acct_check(struct store *s, const struct mm_config *c, const struct ca
 	return 0;
 }
 
-int login_mode(struct store *s, const struct mm_config *c, bool *ret_offline, struct fault *f)
+int login_mode(struct store *s, const struct mm_config *c, const struct caller *who, bool *ret_offline,
+	struct fault *f)
 {
 	static const char *const attrs[] = {"objectClass", NULL};
 	struct entry *e = NULL;

@@ -151,7 +151,8 @@ int login_acct_check(struct store *s, const struct mm_config *c, const struct ca
 	const struct entry *e, const char *user, bool offline_ok, struct acct_state *ret,
 	struct fault *f) MM_WUR;
 /* MM_REQ_LOGIN_MODE: *ret_offline when the directory is down and offline login on. */
-int login_mode(struct store *s, const struct mm_config *c, bool *ret_offline, struct fault *f) MM_WUR;
+int login_mode(struct store *s, const struct mm_config *c, const struct caller *who, bool *ret_offline,
+	struct fault *f) MM_WUR;
 /* The refusal of an inactive account (reason: pending, suspended, closed,
  * org): -EPERM with the facts reason and status. */
 int login_refuse_inactive(const struct caller *who, const char *event, const char *method,
