@@ -17,6 +17,7 @@
 #include "log.h"
 #include "login.h"
 #include "psc.h"
+#include "records.h"
 #include "mcache.h"
 #include "names.h"
 #include "secret.h"
@@ -274,7 +275,10 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
 		return 1;
 	}
+	if ((r = records_sweeper_start(&d.store, &d.cfg, &srv.reload_lock)) < 0)
+		log_msg(LOG_WARNING, "no sweep of expired ou=sessions records: %s", strerror(-r));
 	server_run(&srv);
+	records_sweeper_stop();
 	http_stop(http);
 	mcache_stop();
 	close(srv.listen_fd);

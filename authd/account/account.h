@@ -57,28 +57,17 @@ int account_registration_check(
  * account: with the login's rate limits and lockout (login/), given by the
  * door until the login offers them typed. Each returns 0 or a negative
  * errno with f filled (rate: retry_after; check: locked_until...). */
-struct account_password_proof {
-	void *ctx;
-	/* The rate limits of every password door: once with account NULL (the
-	 * caller's bucket), once the account is known. */
-	int (*rate)(void *ctx, const char *event, const char *account, struct fault *f);
-	/* An unknown account: the work, delay and audit of a wrong password. */
-	void (*unknown)(void *ctx, const char *event, const char *name, const char *password);
-	/* The password of e (read with attrs) under the shared lockout. */
-	int (*check)(
-		void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f);
-	const char *const *attrs;
-};
 
 struct account_registered {
 	char login[40];
 	char *dn; /* malloc'ed */
 };
 
-/* Registers an account pending confirmation and mails its link. proof may
- * be NULL for an administrator (who->admin) only. */
+/* Registers an account pending confirmation and mails its link. An ORG's
+ * member is proven by its password (under the login's rate limits and
+ * lockout), except by an administrator. */
 int account_register(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct account_registration *reg, const struct account_password_proof *proof,
+	const struct account_registration *reg,
 	struct account_registered *ret, struct fault *f) MM_WUR;
 void account_registered_clear(struct account_registered *r);
 

@@ -8,6 +8,7 @@
 #include "account_int.h"
 #include "address.h"
 #include "log.h"
+#include "login.h"
 #include "protocol.h"
 #include "secret.h"
 #include "validate.h"
@@ -271,8 +272,7 @@ static int check_duplicates(struct store *s, const struct mm_config *c,
 
 /* Proves that the caller may attach the registration's member to a new ORG. */
 static int member_proof(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct account_registration *reg, const struct account_password_proof *proof,
-	struct entry **ret, struct fault *f)
+	const struct account_registration *reg, struct entry **ret, struct fault *f)
 {
 	static const char *const event = "register-org-member-proof";
 	const char *pw = account_registration_get(reg, "member_password");
@@ -287,13 +287,15 @@ static int member_proof(struct store *s, const struct mm_config *c, const struct
 	if (!who->admin && !pw)
 		return fault_field(f, "member_password", "required",
 			"mot de passe du compte de connexion : champ obligatoire");
-	if (!who->admin && !proof)
-		return fault_set(f, -EACCES, "compte de connexion : mot de passe incorrect");
-	if (!who->admin && (rc = proof->rate(proof->ctx, event, NULL, f)) < 0)
+	if (!who->admin && (rc = login_rate_take(c, who, event, NULL, f)) < 0)
 		return rc;
 	rc = accounts_find(s, c, member, NULL, &m);
 	if (rc == -ENOENT && !who->admin) {
-		proof->unknown(proof->ctx, event, member, pw);
+		struct fault ignored = {0};
+
+		login_event(who, event, "password", member, false, "unknown account");
+		login_unknown_refuse(c, pw, &ignored);
+		fault_clear(&ignored);
 		return fault_set(f, -EACCES, "compte de connexion : mot de passe incorrect");
 	}
 	if (rc == -ENOENT)
@@ -304,13 +306,13 @@ static int member_proof(struct store *s, const struct mm_config *c, const struct
 	if (!who->admin) {
 		/* The attempt reserved before the password is verified; the kind
 		 * of account is told only to who proved its password. */
-		if ((rc = proof->rate(proof->ctx, event, entry_get(m, "uid"), f)) < 0)
+		if ((rc = login_rate_take(c, who, event, entry_get(m, "uid"), f)) < 0)
 			goto fail;
-		if ((rc = store_read(s, m->dn, proof->attrs, &p)) < 0) {
+		if ((rc = store_read(s, m->dn, login_password_attrs, &p)) < 0) {
 			rc = fault_store(f, rc, "compte de connexion");
 			goto fail;
 		}
-		rc = proof->check(proof->ctx, event, p, pw, f);
+		rc = login_password_verify(s, c, who, event, p, pw, f);
 		entry_free(p);
 		if (rc == -EACCES)
 			rc = fault_set(f, -EACCES, "compte de connexion : mot de passe incorrect");
@@ -428,7 +430,7 @@ void account_registered_clear(struct account_registered *r)
 }
 
 int account_register(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct account_registration *reg, const struct account_password_proof *proof,
+	const struct account_registration *reg,
 	struct account_registered *ret, struct fault *f)
 {
 #define get(k) account_registration_get(reg, k)
@@ -447,7 +449,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	org = !strcmp(reg->type, MM_TYPE_ORG);
 	if ((rc = check_duplicates(s, c, reg, org, f)) < 0)
 		return rc;
-	if (org && (rc = member_proof(s, c, who, reg, proof, &member, f)) < 0)
+	if (org && (rc = member_proof(s, c, who, reg, &member, f)) < 0)
 		return rc;
 
 	rc = org ? login_org(get("org_name"), login, sizeof(login))

@@ -79,7 +79,7 @@ int card_auth(struct store *s, const struct mm_config *c, const struct caller *w
 	const char *user, struct card_auth_result *ret, struct fault *f) MM_WUR;
 
 /* Consumes the txn of a password + one-time code login of the account at
- * user_dn (the login service's login_txn_consume): 0, -ENOENT, -ETIMEDOUT
+ * user_dn (the login service's login_txn_take): 0, -ENOENT, -ETIMEDOUT
  * or a directory error. */
 typedef int (*card_txn_consume_fn)(void *ctx, const char *txn, const char *user_dn);
 

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "account_compat.h"
 #include "http.h"
 #include "log.h"
 #include "login.h"
@@ -17,109 +16,76 @@
 
 #define LINK_KIND "psc-link"
 
-/* The login policy lives in auth.c behind the unix-socket request shape; an
- * API call runs the same handlers on a request built from the JSON body. The
- * service client is privileged (it names the user, like root on the socket);
- * the audit trail and the per-source rate limit see the client id and the
- * HTTP peer. */
-struct login_call {
-	struct req r;
-	struct mm_config cfg;
-	struct mm_msg *in, *out;
-};
-
-static int call_begin(struct http_req *h, struct login_call *c, uint16_t code)
+/* The login services (login/login.h) called for an API client. The client
+ * is privileged: it names the user, like root on the unix socket (admin,
+ * uid 0, so that the per-source rate limit counts the HTTP peer); the audit
+ * trail sees the client id and the peer. Offline login is for the
+ * workstation's PAM stack: over the API, with the directory away, it would
+ * answer a password guess with no lockout seen by other daemons, and a
+ * verifier has no business on an API server (offline_ok false). */
+static void api_caller(const struct http_req *h, struct caller *who)
 {
-	memset(c, 0, sizeof(*c));
-	c->in = mm_msg_new(code, false);
-	c->out = mm_msg_new(code, true);
-	if (!c->in || !c->out || mm_msg_add(c->in, "service", h->client) < 0 ||
-		mm_msg_add(c->in, "rhost", h->remote) < 0)
-		return -ENOMEM;
-	/* Offline login is for the workstation's PAM stack: over the API, with the
-	 * directory away, it would answer a password guess with no lockout seen by
-	 * other daemons, and a verifier has no business on an API server. */
-	c->cfg = *h->cfg;
-	c->cfg.offline_login = false;
-	c->r.d = h->d;
-	c->r.cfg = &c->cfg;
-	c->r.store = h->store;
-	c->r.who.admin = true;
-	snprintf(c->r.who.name, sizeof(c->r.who.name), "api:%.40s", h->client);
-	c->r.in = c->in;
-	c->r.out = c->out;
-	return 0;
+	caller_from_peer(who, 0, 0, 0, true);
+	snprintf(who->name, sizeof(who->name), "api:%.40s", h->client);
+	who->service = h->client;
+	who->rhost = h->remote;
 }
 
-static int call_arg(struct login_call *c, const char *key, const char *value)
+/* Copies a numeric fact of the refusal into the JSON error. */
+static void reply_int(struct http_req *h, const struct fault *f, const char *key)
 {
-	return value ? mm_msg_add(c->in, key, value) : 0;
-}
-
-static void call_end(struct login_call *c)
-{
-	/* mm_msg_free wipes the values: passwords, codes, transactions. */
-	mm_msg_free(c->in);
-	mm_msg_free(c->out);
-	c->in = c->out = NULL;
-}
-
-static const char *out_get(const struct login_call *c, const char *key)
-{
-	return mm_msg_get(c->out, key);
-}
-
-/* Copies a numeric reply field into the JSON error. */
-static void reply_int(struct http_req *h, const struct login_call *c, const char *key)
-{
-	const char *v = out_get(c, key);
+	const char *v = fault_get(f, key);
 
 	if (v && h->reply)
 		json_object_set_new(h->reply, key, json_integer(strtoll(v, NULL, 10)));
 }
 
-/* One mapping of the login handlers' statuses to HTTP. */
-static unsigned call_fail(struct http_req *h, const struct login_call *c, int rc)
+/* One mapping of the login services' refusals to HTTP; clears f. */
+static unsigned call_fail(struct http_req *h, struct fault *f, int rc)
 {
-	const char *msg = c->out && c->out->message ? c->out->message : "refused";
-	const char *reason = out_get(c, "reason");
+	const char *msg = f->message ? f->message : "refused";
+	const char *reason = fault_get(f, "reason");
 	unsigned st;
 
 	switch (rc) {
 	case -EINVAL:
 		st = http_fail(h, 400, "invalid_field", "%s", msg);
-		if (out_get(c, "field"))
-			json_object_set_new(h->reply, "field", json_string(out_get(c, "field")));
-		return st;
+		if (fault_get(f, "field"))
+			json_object_set_new(h->reply, "field", json_string(fault_get(f, "field")));
+		break;
 	case -EACCES:
 		st = http_fail(h, 401, "invalid_credentials", "%s", msg);
-		reply_int(h, c, "tries_left");
-		return st;
-	case -ESTALE: return http_fail(h, 401, "new_code_required", "%s", msg);
+		reply_int(h, f, "tries_left");
+		break;
+	case -ESTALE: st = http_fail(h, 401, "new_code_required", "%s", msg); break;
 	case -ETIMEDOUT:
-		return http_fail(h, 410,
+		st = http_fail(h, 410,
 			reason && !strcmp(reason, "transaction") ? "txn_expired" : "code_expired", "%s", msg);
+		break;
 	case -ENOLCK:
 		st = http_fail(h, 423, "locked", "%s", msg);
-		reply_int(h, c, "locked_until");
-		return st;
+		reply_int(h, f, "locked_until");
+		break;
 	case -EAGAIN:
 		st = http_fail(h, 429, "rate_limited", "%s", msg);
-		reply_int(h, c, "retry_after");
-		return st;
+		reply_int(h, f, "retry_after");
+		break;
 	case -EPERM:
 		st = http_fail(h, 403, "not_permitted", "%s", msg);
 		if (reason)
 			json_object_set_new(h->reply, "reason", json_string(reason));
-		return st;
-	case -ENOENT: return http_fail(h, 401, "invalid_credentials", "%s", msg);
+		break;
+	case -ENOENT: st = http_fail(h, 401, "invalid_credentials", "%s", msg); break;
 	case -EHOSTDOWN:
-		return http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
-	case -ECOMM: return http_fail(h, 502, "mail_failed", "%s", msg);
+		st = http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
+		break;
+	case -ECOMM: st = http_fail(h, 502, "mail_failed", "%s", msg); break;
 	default:
 		log_msg(LOG_ERR, "api login: %s", strerror(rc < 0 ? -rc : EIO));
-		return http_fail(h, 500, "internal", "login failed");
+		st = http_fail(h, 500, "internal", "login failed");
 	}
+	fault_clear(f);
+	return st;
 }
 
 /* The parsed body keeps its own copy of a password or code: wiped once used
@@ -139,76 +105,56 @@ static const struct body_field password_fields[] = {
 	{"password", true, MM_PASSWORD_MAX_BYTES},
 };
 
-/* Withdraws a transaction whose code could not be sent. */
-static void txn_drop(struct login_call *c, const char *txn)
-{
-	struct entry *t = NULL;
-
-	if (login_handle_load(&c->r, "pam-txn", txn, &t) == 0 && login_handle_delete(&c->r, t) < 0)
-		log_msg(LOG_DEBUG, "transaction not withdrawn");
-	entry_free(t);
-}
-
 unsigned api_login_password(struct http_req *h)
 {
-	struct login_call pw, send;
-	char txn[SECRET_TOKEN_HEX] = "", login[128] = "";
+	struct login_step step;
+	struct otp_sent sent;
+	struct caller who;
+	struct fault f = {0};
 	unsigned st;
 	json_t *o;
 	int rc;
 
 	if ((st = http_body_check(h, password_fields, 2)))
 		return st;
-	memset(&send, 0, sizeof(send));
-	if (call_begin(h, &pw, MM_REQ_AUTH_PASSWORD) < 0 ||
-		call_arg(&pw, "user", http_body_str(h, "user")) < 0 ||
-		call_arg(&pw, "password", http_body_str(h, "password")) < 0) {
-		st = http_fail(h, 500, "internal", "out of memory");
-		goto out;
-	}
-	if ((rc = auth_password(&pw.r)) < 0) {
-		st = call_fail(h, &pw, rc);
+	api_caller(h, &who);
+	memset(&step, 0, sizeof(step));
+	rc = login_password(h->store, h->cfg, &who, http_body_str(h, "user"), http_body_str(h, "password"),
+		false, &step, &f);
+	body_wipe(h, "password");
+	if (rc < 0) {
+		st = call_fail(h, &f, rc);
 		goto out;
 	}
 	/* Without a transaction there is nothing to send a code for. */
-	if (!out_get(&pw, "txn") || strlen(out_get(&pw, "txn")) != SECRET_TOKEN_HEX - 1 ||
-		!out_get(&pw, "login")) {
+	if (step.offline || strlen(step.txn) != SECRET_TOKEN_HEX - 1) {
 		st = http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
 		goto out;
 	}
-	memcpy(txn, out_get(&pw, "txn"), SECRET_TOKEN_HEX);
-	snprintf(login, sizeof(login), "%s", out_get(&pw, "login"));
-	if (call_begin(h, &send, MM_REQ_OTP_SEND) < 0 || call_arg(&send, "user", login) < 0 ||
-		call_arg(&send, "txn", txn) < 0) {
-		st = http_fail(h, 500, "internal", "out of memory");
-		goto out;
-	}
-	rc = auth_otp_send(&send.r);
-	if (rc == -EAGAIN && out_get(&send, "pending") && !strcmp(out_get(&send, "pending"), "yes")) {
+	rc = login_otp_send(h->store, h->cfg, &who, step.login, step.txn, &sent, &f);
+	if (rc == -EAGAIN && fault_get(&f, "pending") && !strcmp(fault_get(&f, "pending"), "yes")) {
 		/* A code sent moments ago is still good: the new transaction goes with it. */
-		o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", txn, "login", login, "expires_in",
-			(int)h->cfg->otp_ttl + 60, "code_sent", 0, "message", send.out->message ?: "");
-		if (o && out_get(&send, "retry_after"))
+		o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", step.txn, "login", step.login, "expires_in",
+			(int)h->cfg->otp_ttl + 60, "code_sent", 0, "message", f.message ?: "");
+		if (o && fault_get(&f, "retry_after"))
 			json_object_set_new(
-				o, "retry_after", json_integer(atoll(out_get(&send, "retry_after"))));
+				o, "retry_after", json_integer(atoll(fault_get(&f, "retry_after"))));
+		fault_clear(&f);
 		st = http_ok(h, 200, o);
 		goto out;
 	}
 	if (rc < 0) {
-		txn_drop(&send, txn);
-		st = call_fail(h, &send, rc);
+		login_txn_drop(h->store, h->cfg, step.txn);
+		st = call_fail(h, &f, rc);
 		goto out;
 	}
-	o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", txn, "login", login, "expires_in",
-		(int)h->cfg->otp_ttl + 60, "code_sent", 1, "sent_to", out_get(&send, "sent_to") ?: "");
-	if (o && out_get(&send, "expires_in"))
-		json_object_set_new(o, "code_expires_in", json_integer(atoll(out_get(&send, "expires_in"))));
+	o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", step.txn, "login", step.login, "expires_in",
+		(int)h->cfg->otp_ttl + 60, "code_sent", 1, "sent_to", sent.sent_to);
+	if (o)
+		json_object_set_new(o, "code_expires_in", json_integer(sent.expires_in));
 	st = http_ok(h, 200, o);
 out:
-	secret_wipe(txn, sizeof(txn));
-	body_wipe(h, "password");
-	call_end(&pw);
-	call_end(&send);
+	secret_wipe(step.txn, sizeof(step.txn));
 	return st;
 }
 
@@ -219,48 +165,43 @@ out:
 static unsigned code_step(struct http_req *h, const char *txn, const char *code, char **ret_account_dn)
 {
 	static const char *const attrs[] = {"uid", NULL};
-	struct login_call c;
-	struct entry *t = NULL, *a = NULL;
-	const char *user_dn;
+	char login[LOGIN_NAME_MAX], *user_dn = NULL;
+	struct entry *a = NULL;
+	struct caller who;
+	struct fault f = {0};
 	unsigned st;
 	int rc;
 
 	*ret_account_dn = NULL;
-	if (call_begin(h, &c, MM_REQ_OTP_VERIFY) < 0) {
-		st = http_fail(h, 500, "internal", "out of memory");
-		goto out;
-	}
-	rc = login_handle_load(&c.r, "pam-txn", txn, &t);
+	api_caller(h, &who);
+	rc = login_txn_user(h->store, h->cfg, txn, &user_dn);
 	if (rc == -ETIMEDOUT) {
-		login_audit(&c.r, "otp-verify", "otp", NULL, false, "password step expired");
+		login_event(&who, "otp-verify", "otp", NULL, false, "password step expired");
 		st = http_fail(
 			h, 410, "txn_expired", "login transaction expired: start again with the password");
 		goto out;
 	}
 	if (rc == -ENOENT) {
-		login_audit(&c.r, "otp-verify", "otp", NULL, false, "unknown transaction");
+		login_event(&who, "otp-verify", "otp", NULL, false, "unknown transaction");
 		st = http_fail(h, 401, "invalid_txn", "unknown or finished login transaction");
 		goto out;
 	}
 	if (rc < 0) {
-		st = call_fail(h, &c, rc);
+		fault_store(&f, rc, "code à usage unique");
+		st = call_fail(h, &f, rc);
 		goto out;
 	}
-	user_dn = entry_get(t, "mmSessionUser");
-	rc = user_dn ? store_read(h->store, user_dn, attrs, &a) : -ENOENT;
+	rc = store_read(h->store, user_dn, attrs, &a);
 	if (rc < 0 || !entry_get(a, "uid")) {
-		st = rc == -EHOSTDOWN
-			? call_fail(h, &c, rc)
-			: http_fail(h, 401, "invalid_txn", "the account of this transaction is gone");
+		if (rc == -EHOSTDOWN)
+			st = call_fail(h, &f, rc);
+		else
+			st = http_fail(h, 401, "invalid_txn", "the account of this transaction is gone");
 		goto out;
 	}
-	if (call_arg(&c, "user", entry_get(a, "uid")) < 0 || call_arg(&c, "txn", txn) < 0 ||
-		call_arg(&c, "code", code) < 0) {
-		st = http_fail(h, 500, "internal", "out of memory");
-		goto out;
-	}
-	if ((rc = auth_otp_verify(&c.r)) < 0) {
-		st = call_fail(h, &c, rc);
+	if ((rc = login_otp_verify(
+		     h->store, h->cfg, &who, entry_get(a, "uid"), txn, code, false, login, &f)) < 0) {
+		st = call_fail(h, &f, rc);
 		goto out;
 	}
 	if (!(*ret_account_dn = strdup(a->dn))) {
@@ -270,8 +211,7 @@ static unsigned code_step(struct http_req *h, const char *txn, const char *code,
 	st = 0;
 out:
 	entry_free(a);
-	entry_free(t);
-	call_end(&c);
+	free(user_dn);
 	return st;
 }
 
@@ -454,73 +394,4 @@ out:
 	free(account);
 	entry_free(e);
 	return st;
-}
-
-/* --- the linked identities over the unix socket ("Suppression d'un mode de connexion") --- */
-
-static const char *const psc_attrs[] = {"uid", "mmAccountType", "mmStatus", "uidNumber", "mmPscSub", NULL};
-
-int api_sock_psc_list(struct req *r)
-{
-	const struct attr *subs;
-	struct entry *e = NULL;
-	int rc;
-
-	if ((rc = login_user(r, "psc-list", psc_attrs, &e)) < 0)
-		return rc;
-	req_put(r, "login", entry_get(e, "uid"));
-	subs = entry_attr(e, "mmPscSub");
-	for (size_t i = 0; subs && i < subs->nvals; i++) {
-		char idx[24];
-
-		snprintf(idx, sizeof(idx), "%zu", i);
-		req_put(r, "#", idx);
-		req_put(r, "sub", subs->vals[i]);
-	}
-	entry_free(e);
-	return 0;
-}
-
-int api_sock_psc_unlink(struct req *r)
-{
-	const char *sub = login_field(r, "sub");
-	const struct attr *subs;
-	struct entry *e = NULL;
-	struct mods m;
-	char num[24];
-	size_t n;
-	int rc;
-
-	if (!login_field(r, "user"))
-		return req_fail_field(r, "user", "required", "identifiant : champ obligatoire");
-	if ((rc = login_user(r, "psc-unlink", psc_attrs, &e)) < 0)
-		return rc;
-	subs = entry_attr(e, "mmPscSub");
-	n = sub ? (entry_has_value(e, "mmPscSub", sub) ? 1 : 0) : subs ? subs->nvals : 0;
-	if (n == 0) {
-		login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), false, "not linked");
-		rc = req_fail(r, -ENOENT, "%s : aucune identité Pro Santé Connect liée%s",
-			entry_get(e, "uid"), sub ? " sous ce sujet" : "");
-		goto out;
-	}
-	mods_init(&m);
-	/* Deleting the exact value (or every value) the entry had: a concurrent change fails. */
-	for (size_t i = 0; subs && i < subs->nvals; i++)
-		if (!sub || !strcmp(subs->vals[i], sub))
-			mods_add(&m, LDAP_MOD_DELETE, "mmPscSub", subs->vals[i]);
-	rc = store_modify(r->store, e->dn, &m);
-	mods_free(&m);
-	if (rc < 0) {
-		login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), false, "directory error");
-		rc = store_fail(r, rc, "Pro Santé Connect");
-		goto out;
-	}
-	login_audit(r, "psc-unlink", "psc", entry_get(e, "uid"), true, "Pro Santé Connect identity unlinked");
-	req_put(r, "login", entry_get(e, "uid"));
-	snprintf(num, sizeof(num), "%zu", n);
-	req_put(r, "removed", num);
-	mm_msg_set_message(r->out, "mode de connexion Pro Santé Connect supprimé");
-out:
-	entry_free(e);
-	return rc;
 }

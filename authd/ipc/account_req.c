@@ -17,60 +17,11 @@ static void put(void *ctx, const char *key, const char *value)
 	req_put(ctx, key, value);
 }
 
-/* ------------------------------------------------- the member's password
- * The login's password primitives still write a socket reply: their
- * refusal is taken back from the reply into the fault, so that the
- * registration service decides what the caller is told. Replaced by the
- * login's typed functions once it has them. */
-
-static int take_reply(struct req *r, int rc, struct fault *f)
-{
-	fault_set(f, rc, "%s", r->out->message ? r->out->message : strerror(-rc));
-	for (size_t i = 0; i < r->out->nfields; i++)
-		fault_put(f, r->out->fields[i].key, r->out->fields[i].value);
-	mm_msg_clear_fields(r->out);
-	free(r->out->message);
-	r->out->message = NULL;
-	return rc;
-}
-
-static int proof_rate(void *ctx, const char *event, const char *account, struct fault *f)
-{
-	struct req *r = ctx;
-	int rc = login_rate(r, event, account);
-
-	return rc < 0 ? take_reply(r, rc, f) : 0;
-}
-
-static void proof_unknown(void *ctx, const char *event, const char *name, const char *password)
-{
-	struct req *r = ctx;
-	struct fault ignored = {0};
-
-	login_audit(r, event, "password", name, false, "unknown account");
-	take_reply(r, login_password_unknown(r, password), &ignored);
-	fault_clear(&ignored);
-}
-
-static int proof_check(
-	void *ctx, const char *event, const struct entry *e, const char *password, struct fault *f)
-{
-	struct req *r = ctx;
-	int rc = login_password_check(r, event, e, password);
-
-	return rc < 0 ? take_reply(r, rc, f) : 0;
-}
-
 /* ---------------------------------------------------------- the adapters */
 
 int account_req_register(struct req *r)
 {
 	const char *keys[ACCOUNT_REG_ATTRS_MAX + 16];
-	struct account_password_proof proof = {.ctx = r,
-		.rate = proof_rate,
-		.unknown = proof_unknown,
-		.check = proof_check,
-		.attrs = login_password_attrs};
 	struct account_registration reg = {0};
 	struct account_registered done = {0};
 	struct fault f = {0};
@@ -83,7 +34,7 @@ int account_req_register(struct req *r)
 	for (size_t i = 0; i < r->in->nfields; i++)
 		if (account_registration_set(&reg, r->in->fields[i].key, r->in->fields[i].value, &f) < 0)
 			return req_fault(r, &f);
-	if (account_register(r->store, r->cfg, &r->who, &reg, &proof, &done, &f) < 0)
+	if (account_register(r->store, r->cfg, &r->who, &reg, &done, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", done.login);
 	req_put(r, "dn", done.dn);

@@ -47,7 +47,9 @@ int card_req_auth(struct req *r)
 /* The owner's link proves a login through the login service (login.h). */
 static int txn_consume(void *ctx, const char *txn, const char *user_dn)
 {
-	return login_txn_consume(ctx, txn, user_dn);
+	struct req *r = ctx;
+
+	return login_txn_take(r->store, r->cfg, txn, user_dn);
 }
 
 int card_req_link(struct req *r)

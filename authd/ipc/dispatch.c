@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "login.h"
+#include "login_req.h"
 #include "nss_req.h"
 #include "protocol.h"
 #include "psc.h"
@@ -34,11 +35,16 @@ static int ping(struct req *r)
 #define INDIVIDUAL ACCESS_INDIVIDUAL
 #define REQUIRED ACCESS_NAME_REQUIRED
 #define ADMIN_MAY_OMIT ACCESS_ADMIN_MAY_OMIT
+#define QUIET ACCESS_QUIET
+#define OFFLINE_OK ACCESS_OFFLINE_OK
 
 /* Sorted by code. A NULL target_key on a SELF row: the handler finds the
  * account from a credential the request carries, or (the login requests)
  * must still answer when the directory is down; it calls access_resolve
- * itself. */
+ * itself. AUTH_PASSWORD, OTP_SEND, OTP_VERIFY and PASSWORD_CHANGE resolve
+ * "user" in their service (login/login.h) through the same access_resolve:
+ * the per-source rate limit comes before the look-up, and an unknown
+ * account costs the work of a wrong password. */
 static const struct request_type table[] = {
 	{MM_REQ_PING, "ping", PUBLIC, 0, NULL, NULL, ping},
 
@@ -59,17 +65,17 @@ static const struct request_type table[] = {
 	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, REQUIRED, "login", account_cgu_attrs, account_req_cgu_accept},
 	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, REQUIRED, "login", NULL, account_req_confirm_resend},
 
-	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, auth_password},
-	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, auth_otp_send},
-	{MM_REQ_OTP_VERIFY, "otp-verify", SELF, 0, NULL, NULL, auth_otp_verify},
-	{MM_REQ_ACCT_CHECK, "acct", SELF, 0, NULL, NULL, auth_acct_check},
-	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, auth_password_change},
-	{MM_REQ_SESSION_OPEN, "session-open", SELF, 0, NULL, NULL, login_session_open},
-	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_session_close},
-	{MM_REQ_ACCOUNTS, "accounts", SELF, 0, NULL, NULL, login_accounts},
-	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_switch},
-	{MM_REQ_DEFAULT_SET, "default-set", SELF, 0, NULL, NULL, login_default_set},
-	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, auth_login_mode},
+	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},
+	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, login_req_otp_send},
+	{MM_REQ_OTP_VERIFY, "otp-verify", SELF, 0, NULL, NULL, login_req_otp_verify},
+	{MM_REQ_ACCT_CHECK, "acct", SELF, QUIET | OFFLINE_OK, "user", login_auth_attrs, login_req_acct_check},
+	{MM_REQ_PASSWORD_CHANGE, "password-change", SELF, 0, NULL, NULL, login_req_password_change},
+	{MM_REQ_SESSION_OPEN, "session-open", SELF, QUIET | OFFLINE_OK, "user", login_user_attrs, login_req_session_open},
+	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_req_session_close},
+	{MM_REQ_ACCOUNTS, "accounts", SELF, QUIET, "user", login_user_attrs, login_req_accounts},
+	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_req_switch},
+	{MM_REQ_DEFAULT_SET, "default-set", SELF, QUIET, "user", login_user_attrs, login_req_default_set},
+	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, login_req_mode},
 
 	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_req_getpwnam},
 	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_req_getpwuid},
@@ -90,8 +96,8 @@ static const struct request_type table[] = {
 	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, psc_req_ecps_poll},
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
-	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, NULL, NULL, api_sock_psc_list},
-	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, 0, NULL, NULL, api_sock_psc_unlink},
+	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, "user", login_psc_attrs, login_req_psc_list},
+	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, REQUIRED, "user", login_psc_attrs, login_req_psc_unlink},
 
 	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_req_auth}, /* the card names the account */
 	{MM_REQ_CARD_LINK, "card-link", SELF, REQUIRED, "login", card_account_attrs, card_req_link},
@@ -159,7 +165,9 @@ int dispatch(struct req *r)
 	r->who.rhost = audit_text(req_get(r, "rhost"));
 	rc = access_resolve(r->cfg, r->store, &r->who, t->access, t->flags, t->target_key,
 		t->target_key ? req_get(r, t->target_key) : NULL, t->attrs, t->name, &r->target, &f);
-	if (rc < 0)
+	if (rc == -EHOSTDOWN && (t->flags & ACCESS_OFFLINE_OK))
+		fault_clear(&f); /* the handler runs with r->target NULL (access.h) */
+	else if (rc < 0)
 		return req_fault(r, &f);
 	rc = t->handler(r);
 	entry_free(r->target);

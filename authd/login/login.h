@@ -1,79 +1,217 @@
-/* Helpers of the login requests (auth.c, session.c): who is asking, for whom, the audit line. */
+/* The login services: the password step, the e-mailed code, the account
+ * check, password change, PAM sessions and "Changer de compte", the login
+ * mode, the linked Pro Santé Connect identities.
+ *
+ * Each takes (store, config, caller, typed arguments, typed result, fault)
+ * and returns 0 or a negative errno with f filled (message, facts such as
+ * retry_after, locked_until, tries_left, reason, status). The unix socket
+ * (ipc/login_req.c) and the HTTP API (http/api_login.c) are adapters over
+ * them. The account a request names ("user") is found and authorised by
+ * access_resolve (store/access.h): by the services themselves for the
+ * password and code steps (the rate limit comes before the look-up, an
+ * unknown account costs the work of a wrong password), by the dispatch
+ * table otherwise (the services get the entry; NULL with ACCESS_OFFLINE_OK
+ * when the directory is down). */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "daemon.h"
+#include "access.h"
+#include "config.h"
+#include "fault.h"
+#include "records.h"
+#include "secret.h"
 #include "store.h"
 
-/* Value of a request field, NULL when absent or empty. */
-const char *login_field(const struct req *r, const char *key);
-/* One audit line with the request's service and remote host. */
-void login_audit(const struct req *r, const char *event, const char *method, const char *account, bool ok,
-	const char *reason);
-/* The individual account named by the request field "user" (login or login
- * e-mail), read with attrs (which must include uid, mmAccountType, mmStatus
- * and uidNumber), after the caller rules: an admin may name anyone, another
- * caller only the account whose uidNumber is its uid. Without "user", a
- * non-admin caller gets its own account. On refusal the reply is set, the
- * refusal audited under event, and the status returned. */
-int login_user(struct req *r, const char *event, const char *const *attrs, struct entry **ret)
-	__attribute__((warn_unused_result));
-/* Does the account's uidNumber equal uid? */
-bool login_owned_by(const struct entry *e, uid_t uid);
+#define LOGIN_NAME_MAX 256
+
+long long login_now(void);
+/* One audit line of a login event, with the caller's service and remote host. */
+void login_event(const struct caller *who, const char *event, const char *method, const char *account,
+	bool ok, const char *reason);
 /* "pending", "suspended", "closed" or NULL for an active account. */
 const char *login_inactive_reason(const struct entry *e);
-/* Reads the mmSession entry whose mmSessionId is the keyed hash of handle
- * under context ("pam-txn" or "pam-session": distinct from the HTTP API's
- * "session" tokens, so that neither kind of handle works as the other); -ENOENT when unknown or malformed,
- * -ETIMEDOUT when expired (then deleted). */
-int login_handle_load(struct req *r, const char *context, const char *handle, struct entry **ret)
-	__attribute__((warn_unused_result));
-/* Creates such an entry; writes the new handle (64 hex) to ret_handle. */
-int login_handle_create(struct req *r, const char *context, const char *user_dn, const char *account_dn,
-	const char *method, long long ttl, char ret_handle[65]) __attribute__((warn_unused_result));
-int login_handle_delete(struct req *r, const struct entry *e) __attribute__((warn_unused_result));
-long long login_now(void);
-/* Checks and consumes the txn of a password + one-time code login of the
- * account user_dn completed with OTP_VERIFY then=card_link: 0, or -ENOENT
- * (unknown, another account's, not completed, already used), -ETIMEDOUT. */
-int login_txn_consume(struct req *r, const char *txn, const char *user_dn)
-	__attribute__((warn_unused_result));
+/* Does the account's uidNumber equal uid? (accounts_owned_by; kept for card.c) */
+bool login_owned_by(const struct entry *e, uid_t uid);
+
+/* ------------------------------------------------------------ rate limits, lockout (rate.c, lockout.c) */
 
 /* The per-daemon rate limits of every password door: once per request
  * with account NULL (the caller's bucket), then once the account is known.
- * 0, or the reply set (retry_after) and -EAGAIN. */
-int login_rate(struct req *r, const char *event, const char *account) __attribute__((warn_unused_result));
+ * 0, or -EAGAIN with the fact retry_after. */
+int login_rate_take(const struct mm_config *c, const struct caller *who, const char *event,
+	const char *account, struct fault *f) MM_WUR;
 /* Refuses a password for an account that does not exist with the work,
- * the delay and the answer of a wrong one. */
-int login_password_unknown(struct req *r, const char *password);
+ * the delay and the answer of a wrong one (-EACCES). */
+int login_unknown_refuse(const struct mm_config *c, const char *password, struct fault *f);
 
-/* The attributes login_password_check reads (with those login_user needs). */
+/* The attributes login_password_verify reads. */
 extern const char *const login_password_attrs[];
 /* Verifies a password of the account e (read with login_password_attrs)
  * under the lockout shared with every door and with slapd's ppolicy: the
  * attempt is reserved in the directory before it is evaluated, and given back
  * (the failures forgiven, an expired lock lifted) when the password is right.
- * 0 on success; otherwise the reply is set, the refusal audited under event,
- * and the status returned. */
-int login_password_check(struct req *r, const char *event, const struct entry *e, const char *password)
-	__attribute__((warn_unused_result));
+ * 0 on success; otherwise f set (-EACCES, -ENOLCK with locked_until), the
+ * refusal audited under event. */
+int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *e, const char *password, struct fault *f) MM_WUR;
+
+/* The lockout arithmetic, without a directory (lockout.c; unit-tested).
+ * The end of the lock an account is under, 0 when none: the daemon's own
+ * (mm_until, mmLockedUntil) or ppolicy's (pp_locked_at, pwdAccountLockedTime,
+ * for duration; pp_forever: ppolicy's permanent lock). */
+long long lockout_until(
+	long long now, long long mm_until, long long pp_locked_at, bool pp_forever, unsigned duration);
+/* How many failed binds (times, pwdFailureTime) still count: within
+ * duration of now and after the last login. */
+long long lockout_bind_failures(
+	const long long *times, size_t n, long long now, unsigned duration, long long last_login);
+/* The ceiling mmFailCount must stay under for one more attempt (threshold
+ * minus the binds that count); <= 0: no attempt left. */
+long long lockout_attempt_limit(unsigned threshold, long long bind_failures);
+/* Does failed attempt n (with the binds that count) reach the threshold? */
+bool lockout_reached(unsigned threshold, long long n, long long bind_failures);
+/* Code tries carried to a new code sent at now (the last one sent at last):
+ * those of a code sent within duration, none otherwise. */
+long long lockout_otp_carried(long long now, long long last, long long tries, unsigned duration);
 
 /* Puts lockout_threshold and lockout_duration on slapd's ppolicy entry
  * cn=lockout,ou=policies,<base> (ldap_ppolicy), so that failed simple binds
  * lock the account as failed logins do. */
-int login_policy_sync(const struct mm_config *c, struct store *s) __attribute__((warn_unused_result));
+int login_policy_sync(const struct mm_config *c, struct store *s) MM_WUR;
 
-/* login_session.c: MM_REQ_SESSION_OPEN .. MM_REQ_DEFAULT_SET */
-int login_session_open(struct req *r);
-int login_session_close(struct req *r);
-int login_accounts(struct req *r);
-int login_switch(struct req *r);
-int login_default_set(struct req *r);
-/* auth.c: MM_REQ_AUTH_PASSWORD .. MM_REQ_PASSWORD_CHANGE */
-int auth_password(struct req *r);
-int auth_otp_send(struct req *r);
-int auth_otp_verify(struct req *r);
-int auth_acct_check(struct req *r);
-int auth_password_change(struct req *r);
-int auth_login_mode(struct req *r);
+/* ------------------------------------------------------------ the password step, change (password.c) */
+
+struct login_step {
+	char login[LOGIN_NAME_MAX];
+	char txn[SECRET_TOKEN_HEX]; /* empty for an offline login */
+	unsigned txn_expires_in;
+	bool offline; /* the directory is down: checked against the local verifier */
+	long long offline_until;
+};
+
+/* MM_REQ_AUTH_PASSWORD: the password of user (NULL: the caller's own
+ * account). offline_ok: with the directory down and offline_login on, a
+ * root caller's login is checked against the local verifier (the socket;
+ * never the HTTP API). */
+int login_password(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
+	const char *password, bool offline_ok, struct login_step *ret, struct fault *f) MM_WUR;
+/* MM_REQ_PASSWORD_CHANGE; ret_login: the account's login. */
+int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *user, const char *old_password, const char *new_password, char ret_login[LOGIN_NAME_MAX],
+	struct fault *f) MM_WUR;
+
+/* ------------------------------------------------------------ the code (otp.c) */
+
+struct otp_sent {
+	char sent_to[300]; /* the login e-mail, masked */
+	unsigned expires_in;
+};
+
+/* MM_REQ_OTP_SEND after the password step txn. Refusals carry retry_after
+ * and pending (yes: the code sent moments ago is still good). */
+int login_otp_send(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
+	const char *txn, struct otp_sent *ret, struct fault *f) MM_WUR;
+/* MM_REQ_OTP_VERIFY; then_link: keep the transaction for one card link. */
+int login_otp_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
+	const char *txn, const char *code, bool then_link, char ret_login[LOGIN_NAME_MAX],
+	struct fault *f) MM_WUR;
+/* The transaction of the password step of this account (dn): 0, or f set
+ * (-ETIMEDOUT reason transaction, -EACCES). */
+int login_txn_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
+	const char *txn, const struct entry *e, struct fault *f) MM_WUR;
+/* The user (dn, malloc'ed) of a live password-step transaction: -ENOENT,
+ * -ETIMEDOUT, or a directory error. */
+int login_txn_user(struct store *s, const struct mm_config *c, const char *txn, char **ret_user_dn) MM_WUR;
+/* Withdraws a transaction (its code could not be sent). */
+void login_txn_drop(struct store *s, const struct mm_config *c, const char *txn);
+/* Checks and consumes the txn of a password + one-time code login of the
+ * account user_dn completed with then_link: 0, or -ENOENT (unknown,
+ * another account's, not completed, already used), -ETIMEDOUT. */
+int login_txn_take(struct store *s, const struct mm_config *c, const char *txn, const char *user_dn) MM_WUR;
+
+/* ------------------------------------------------------------ account check, mode (account_check.c) */
+
+struct acct_state {
+	char login[LOGIN_NAME_MAX];
+	char status[32];
+	bool cgu_required;
+	bool offline;
+};
+
+/* The attributes the password, code and account steps read (the ACCT_CHECK row's). */
+extern const char *const login_auth_attrs[];
+
+/* MM_REQ_ACCT_CHECK (PAM's acct_mgmt): may the account e (authorised,
+ * read with login_auth_attrs) log in now? e NULL: the directory is down,
+ * and the account named user is checked against the offline record
+ * (offline_ok, offline_login, root callers). */
+int login_acct_check(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *user, bool offline_ok, struct acct_state *ret,
+	struct fault *f) MM_WUR;
+/* MM_REQ_LOGIN_MODE: *ret_offline when the directory is down and offline login on. */
+int login_mode(struct store *s, const struct mm_config *c, const struct caller *who, bool *ret_offline,
+	struct fault *f) MM_WUR;
+/* The refusal of an inactive account (reason: pending, suspended, closed,
+ * org): -EPERM with the facts reason and status. */
+int login_refuse_inactive(const struct caller *who, const char *event, const char *method,
+	const struct entry *e, const char *reason, struct fault *f);
+
+/* ------------------------------------------------------------ sessions, Changer de compte (login_session.c) */
+
+/* The attributes the session services read on the user (the dispatch rows'). */
+extern const char *const login_user_attrs[];
+
+struct login_account {
+	char login[LOGIN_NAME_MAX];
+	char address[256]; /* MSSanté address, else login e-mail */
+	char account_type[16];
+};
+
+struct login_session {
+	char handle[SECRET_TOKEN_HEX];
+	char user[LOGIN_NAME_MAX];
+	struct login_account account; /* the account the session acts as */
+	bool offline;
+};
+
+/* MM_REQ_SESSION_OPEN for the account u (authorised, read with
+ * login_user_attrs). u NULL: the directory is down, and an offline session
+ * is opened for the account named user (offline_ok, offline_login,
+ * administrators). */
+int login_session_open(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const char *user, const char *method, bool offline_ok,
+	struct login_session *ret, struct fault *f) MM_WUR;
+int login_session_close(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *handle, struct fault *f) MM_WUR;
+/* MM_REQ_SWITCH: the session acts as target (ret: user and account; no handle). */
+int login_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *handle,
+	const char *target, struct login_session *ret, struct fault *f) MM_WUR;
+
+struct login_choice {
+	char login[LOGIN_NAME_MAX];
+	char type[16];
+	char status[16];
+	char mss_address[256];
+	char login_mail[256];
+	bool is_default, self;
+};
+
+/* MM_REQ_ACCOUNTS: user (authorised, read with login_user_attrs) and the
+ * active ORGs it is a connection account of; *ret malloc'ed (n). */
+int login_accounts(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *user, struct login_choice **ret, size_t *ret_n, struct fault *f) MM_WUR;
+/* MM_REQ_DEFAULT_SET: ret_default: the login of the new default. */
+int login_default_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *user, const char *target, char ret_default[LOGIN_NAME_MAX],
+	struct fault *f) MM_WUR;
+
+/* ------------------------------------------------------------ Pro Santé Connect links (links.c) */
+
+extern const char *const login_psc_attrs[];
+/* The subjects linked to account e (read with login_psc_attrs): borrowed from e. */
+const struct attr *login_psc_links(const struct entry *e);
+/* Unlinks sub (NULL: every one) from e; *ret_removed: how many. */
+int login_psc_unlink(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *sub, size_t *ret_removed, struct fault *f) MM_WUR;

@@ -5,17 +5,19 @@
 #include <string.h>
 #include <strings.h>
 
-#include "account_compat.h"
+#include "accounts.h"
 #include "log.h"
-#include "login.h"
+#include "login_int.h"
 #include "offline.h"
-#include "secret.h"
 #include "validate.h"
 
 #define SESSION_TTL (7 * 24 * 3600) /* a forgotten session entry goes away after a week */
 
-static const char *const user_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
+const char *const login_user_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
 	"mmDefaultAccount", "uidNumber", "mmStatusReason", NULL};
+
+static const char *const target_attrs[] = {
+	"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "mmMember", NULL};
 
 /* Is target (an entry) an account that user may act as? Its own account, or
  * an active ORG that lists it among its connection accounts; the user's own
@@ -26,290 +28,319 @@ static bool may_act_as(const struct entry *user, const struct entry *target)
 		return false;
 	if (!strcasecmp(user->dn, target->dn))
 		return true;
-	return !strcmp(entry_get(target, "mmAccountType") ?: "", MM_TYPE_ORG) &&
-		!strcmp(entry_get(target, "mmStatus") ?: "", MM_STATUS_ACTIVE) &&
-		entry_has_value(target, "mmMember", user->dn);
+	return accounts_is_org(target) && accounts_active(target) && access_may_act_for(user, target, true);
 }
 
-static const char *const target_attrs[] = {
-	"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress", "mmMember", NULL};
-
-static void put_account(struct req *r, const struct entry *a)
+static void copy(char *dst, size_t n, const char *src)
 {
-	req_put(r, "account", entry_get(a, "uid"));
-	req_put(r, "address", entry_get(a, "mmMssAddress") ?: entry_get(a, "mmLoginMail"));
-	req_put(r, "account_type", entry_get(a, "mmAccountType"));
+	snprintf(dst, n, "%s", src ? src : "");
 }
 
-/* The account named by the field "target" if user may act as it; else the
- * reply is set, the refusal audited, and the status returned. */
-static int resolve_target(struct req *r, const char *event, const struct entry *user, struct entry **ret)
+static void account_of(const struct entry *a, struct login_account *ret)
 {
-	const char *target = login_field(r, "target");
+	copy(ret->login, sizeof(ret->login), entry_get(a, "uid"));
+	copy(ret->address, sizeof(ret->address), entry_get(a, "mmMssAddress") ?: entry_get(a, "mmLoginMail"));
+	copy(ret->account_type, sizeof(ret->account_type), entry_get(a, "mmAccountType"));
+}
+
+/* The account named target if user may act as it; else f set, the refusal audited. */
+static int resolve_target(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *user, const char *target, struct entry **ret, struct fault *f)
+{
 	struct entry *t = NULL;
 	int rc;
 
 	*ret = NULL;
-	if (!target)
-		return req_fail_field(r, "target", "required", "compte cible : champ obligatoire");
-	if (validate_text(target, 254) < 0)
-		return req_fail_field(r, "target", "characters", "compte cible invalide");
-	rc = account_find_attrs(r, target, target_attrs, &t);
+	if (!target || !*target)
+		return fault_field(f, "target", "required", "compte cible : champ obligatoire");
+	if (validate_text(target, LOGIN_USER_MAX) < 0)
+		return fault_field(f, "target", "characters", "compte cible invalide");
+	rc = accounts_find(s, c, target, target_attrs, &t);
 	if (rc == -ENOENT || (rc == 0 && !may_act_as(user, t))) {
-		login_audit(r, event, NULL, entry_get(user, "uid"), false,
+		login_event(who, event, NULL, entry_get(user, "uid"), false,
 			rc == 0 ? "target is not an account of the user" : "unknown target");
 		entry_free(t);
-		return req_fail(r, -EACCES,
+		return fault_set(f, -EACCES,
 			"%s ne fait pas partie de vos comptes (compte individuel ou BAL ORG dont vous êtes "
 			"compte de connexion)",
 			target);
 	}
 	if (rc < 0)
-		return store_fail(r, rc, target);
+		return fault_store(f, rc, target);
 	*ret = t;
 	return 0;
 }
 
-int login_session_open(struct req *r)
+/* The directory is down: a session it does not know, for the individual
+ * account, with a handle of no use elsewhere. */
+static int session_offline(const struct mm_config *c, const struct caller *who, const char *user,
+	struct login_session *ret, struct fault *f)
 {
-	struct entry *u = NULL, *def = NULL;
+	struct offline_rec rec;
+
+	if (offline_load(c, user, &rec) < 0)
+		return -EHOSTDOWN; /* f still says why */
+	fault_clear(f);
+	secret_token(ret->handle);
+	copy(ret->user, sizeof(ret->user), rec.login);
+	copy(ret->account.login, sizeof(ret->account.login), rec.login);
+	copy(ret->account.address, sizeof(ret->account.address), rec.address);
+	ret->offline = true;
+	login_event(who, "session-open", "offline", rec.login, true, "offline session");
+	offline_rec_wipe(&rec);
+	return 0;
+}
+
+int login_session_open(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const char *user, const char *method, bool offline_ok,
+	struct login_session *ret, struct fault *f)
+{
+	struct record rec = {
+		.service = who->service, .remote = who->rhost, .expires = login_now() + SESSION_TTL};
+	struct entry *def = NULL;
 	const struct entry *acct;
-	const char *reason, *method = login_field(r, "method") ?: "password+otp";
-	char handle[SECRET_TOKEN_HEX];
+	const char *reason;
 	int rc;
 
-	rc = login_user(r, "session-open", user_attrs, &u);
-	if (rc == -EHOSTDOWN && r->cfg->offline_login && r->who.admin && login_field(r, "user")) {
-		struct offline_rec rec;
-
-		if (offline_load(r->cfg, login_field(r, "user"), &rec) < 0)
-			return rc;
-		/* A session the directory does not know: the individual account, a handle of no use elsewhere. */
-		secret_token(handle);
-		mm_msg_set_message(r->out, "session hors ligne");
-		req_put(r, "session", handle);
-		req_put(r, "user", rec.login);
-		req_put(r, "account", rec.login);
-		req_put(r, "address", rec.address);
-		req_put(r, "offline", "yes");
-		login_audit(r, "session-open", "offline", rec.login, true, "offline session");
-		secret_wipe(handle, sizeof(handle));
-		offline_rec_wipe(&rec);
-		return 0;
+	memset(ret, 0, sizeof(*ret));
+	method = method && *method ? method : "password+otp";
+	if (!u) {
+		/* The directory is down (the table's ACCESS_OFFLINE_OK). */
+		fault_store(f, -EHOSTDOWN, "compte");
+		if (offline_ok && c->offline_login && who->admin && user)
+			return session_offline(c, who, user, ret, f);
+		return -EHOSTDOWN;
 	}
-	if (rc < 0)
-		return rc;
-	if (!strcmp(entry_get(u, "mmAccountType"), MM_TYPE_ORG))
-		reason = "org";
-	else
-		reason = login_inactive_reason(u);
+	reason = accounts_is_org(u) ? "org" : login_inactive_reason(u);
 	if (reason) {
-		login_audit(r, "session-open", method, entry_get(u, "uid"), false, reason);
-		req_put(r, "reason", reason);
-		rc = req_fail(r, -EPERM, "%s : compte inactif (%s)", entry_get(u, "uid"), reason);
+		login_event(who, "session-open", method, entry_get(u, "uid"), false, reason);
+		fault_put(f, "reason", reason);
+		rc = fault_set(f, -EPERM, "%s : compte inactif (%s)", entry_get(u, "uid"), reason);
 		goto out;
 	}
 	acct = u;
 	/* The default account, if it is still one the user may use. */
 	if (entry_get(u, "mmDefaultAccount") && strcasecmp(entry_get(u, "mmDefaultAccount"), u->dn)) {
-		rc = store_read(r->store, entry_get(u, "mmDefaultAccount"), target_attrs, &def);
+		rc = store_read(s, entry_get(u, "mmDefaultAccount"), target_attrs, &def);
 		if (rc == 0 && may_act_as(u, def))
 			acct = def;
 		else if (rc < 0 && rc != -ENOENT) {
-			rc = store_fail(r, rc, "session");
+			rc = fault_store(f, rc, "session");
 			goto out;
 		}
 	}
-	rc = login_handle_create(r, "pam-session", u->dn, acct->dn, method, SESSION_TTL, handle);
+	rec.user_dn = u->dn;
+	rec.account_dn = acct->dn;
+	rec.method = method;
+	rc = record_create(s, c, RECORD_PAM_SESSION, &rec, ret->handle);
 	if (rc < 0) {
-		rc = store_fail(r, rc, "session");
+		rc = fault_store(f, rc, "session");
 		goto out;
 	}
-	login_audit(r, "session-open", method, entry_get(u, "uid"), true, entry_get(acct, "uid"));
-	req_put(r, "session", handle);
-	req_put(r, "user", entry_get(u, "uid"));
-	put_account(r, acct);
-	secret_wipe(handle, sizeof(handle));
+	login_event(who, "session-open", method, entry_get(u, "uid"), true, entry_get(acct, "uid"));
+	copy(ret->user, sizeof(ret->user), entry_get(u, "uid"));
+	account_of(acct, &ret->account);
 out:
 	entry_free(def);
-	entry_free(u);
 	return rc;
 }
 
 /* The user of a session that is used (not closed) must still be active: a
  * session lasts a week, a suspension applies at once. */
-static int session_user_live(struct req *r, const char *event, const struct entry *u)
+static int session_user_live(
+	const struct caller *who, const char *event, const struct entry *u, struct fault *f)
 {
 	const char *reason = login_inactive_reason(u);
 
 	if (!reason)
 		return 0;
-	login_audit(r, event, NULL, entry_get(u, "uid"), false, reason);
-	req_put(r, "reason", reason);
-	return req_fail(r, -EPERM, "%s : compte inactif (%s)", entry_get(u, "uid"), reason);
+	login_event(who, event, NULL, entry_get(u, "uid"), false, reason);
+	fault_put(f, "reason", reason);
+	return fault_set(f, -EPERM, "%s : compte inactif (%s)", entry_get(u, "uid"), reason);
 }
 
-/* The session of the field "session" and its user, after the caller rules. */
-static int login_session_load(struct req *r, const char *event, struct entry **ret_s, struct entry **ret_u)
+/* The session handle and its user, who must be one the caller may act for
+ * (the one access rule: access_resolve); "unknown session" otherwise. */
+static int session_load(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const char *handle, struct entry **ret_s, struct entry **ret_u, struct fault *f)
 {
-	struct entry *s = NULL, *u = NULL;
+	struct entry *se = NULL, *u = NULL, *owner = NULL;
+	size_t n = handle ? strlen(handle) : 0;
 	int rc;
 
 	*ret_s = *ret_u = NULL;
-	rc = login_handle_load(r, "pam-session", login_field(r, "session"), &s);
+	rc = n == SECRET_TOKEN_HEX - 1 && strspn(handle, "0123456789abcdef") == n
+		? record_load(s, c, RECORD_PAM_SESSION, handle, &se)
+		: -ENOENT;
 	if (rc == -ENOENT || rc == -ETIMEDOUT) {
-		login_audit(r, event, NULL, NULL, false, "unknown session");
-		return req_fail(r, -ENOENT, "session inconnue ou expirée");
+		login_event(who, event, NULL, NULL, false, "unknown session");
+		return fault_set(f, -ENOENT, "session inconnue ou expirée");
 	}
 	if (rc < 0)
-		return store_fail(r, rc, "session");
-	rc = store_read(r->store, entry_get(s, "mmSessionUser"), user_attrs, &u);
+		return fault_store(f, rc, "session");
+	rc = entry_get(se, "mmSessionUser")
+		? accounts_by_dn(s, c, entry_get(se, "mmSessionUser"), login_user_attrs, &u)
+		: -ENOENT;
+	if (rc == -ENOENT) {
+		login_event(who, event, NULL, NULL, false, "session of no account");
+		entry_free(se);
+		return fault_set(f, -ENOENT, "session inconnue ou expirée");
+	}
 	if (rc < 0) {
-		entry_free(s);
-		return store_fail(r, rc, "session");
+		entry_free(se);
+		return fault_store(f, rc, "session");
 	}
-	if (!r->who.admin && !login_owned_by(u, r->who.uid)) {
-		login_audit(r, event, NULL, entry_get(u, "uid"), false, "session of another user");
-		entry_free(s);
-		entry_free(u);
-		return req_fail(r, -ENOENT, "session inconnue ou expirée");
+	if (!who->admin) {
+		/* The caller's own account (access.h), which must be the session's user. */
+		rc = access_own_account(c, s, who, NULL, &owner);
+		if (rc == 0 && strcasecmp(owner->dn, u->dn))
+			rc = -ENOENT;
+		entry_free(owner);
+		if (rc == -EHOSTDOWN) {
+			entry_free(se);
+			entry_free(u);
+			return fault_store(f, rc, "session");
+		}
+		if (rc < 0) {
+			login_event(who, event, NULL, entry_get(u, "uid"), false, "session of another user");
+			entry_free(se);
+			entry_free(u);
+			return fault_set(f, -ENOENT, "session inconnue ou expirée");
+		}
 	}
-	*ret_s = s;
+	*ret_s = se;
 	*ret_u = u;
 	return 0;
 }
 
-int login_session_close(struct req *r)
+int login_session_close(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *handle, struct fault *f)
 {
-	struct entry *s = NULL, *u = NULL;
+	struct entry *se = NULL, *u = NULL;
 	int rc;
 
-	if ((rc = login_session_load(r, "session-close", &s, &u)) < 0)
+	if ((rc = session_load(s, c, who, "session-close", handle, &se, &u, f)) < 0)
 		return rc;
-	rc = login_handle_delete(r, s);
+	rc = record_delete(s, se);
 	if (rc == -ENOENT)
 		rc = 0; /* closed meanwhile elsewhere */
 	if (rc < 0)
-		rc = store_fail(r, rc, "session");
+		rc = fault_store(f, rc, "session");
 	else
-		login_audit(r, "session-close", NULL, entry_get(u, "uid"), true, NULL);
-	entry_free(s);
+		login_event(who, "session-close", NULL, entry_get(u, "uid"), true, NULL);
+	entry_free(se);
 	entry_free(u);
 	return rc;
 }
 
-static void put_record(struct req *r, size_t i, const struct entry *a, bool is_default, bool self)
+int login_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *handle,
+	const char *target, struct login_session *ret, struct fault *f)
 {
-	char idx[24];
+	struct entry *se = NULL, *u = NULL, *t = NULL;
+	int rc;
 
-	snprintf(idx, sizeof(idx), "%zu", i);
-	req_put(r, "#", idx);
-	req_put(r, "login", entry_get(a, "uid"));
-	req_put(r, "type", entry_get(a, "mmAccountType"));
-	req_put(r, "status", entry_get(a, "mmStatus"));
-	req_put(r, "mss_address", entry_get(a, "mmMssAddress"));
-	req_put(r, "login_mail", entry_get(a, "mmLoginMail"));
-	req_put(r, "default", is_default ? "yes" : "no");
-	req_put(r, "self", self ? "yes" : "no");
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = session_load(s, c, who, "switch", handle, &se, &u, f)) < 0)
+		return rc;
+	/* Checked again at each switch: the user, then the ORG and the membership. */
+	if ((rc = session_user_live(who, "switch", u, f)) < 0 ||
+		(rc = resolve_target(s, c, who, "switch", u, target, &t, f)) < 0)
+		goto out;
+	if ((rc = record_set_account(s, se, t->dn)) < 0) {
+		rc = fault_store(f, rc, "changement de compte");
+		goto out;
+	}
+	login_event(who, "switch", NULL, entry_get(u, "uid"), true, entry_get(t, "uid"));
+	copy(ret->user, sizeof(ret->user), entry_get(u, "uid"));
+	account_of(t, &ret->account);
+out:
+	entry_free(t);
+	entry_free(se);
+	entry_free(u);
+	return rc;
 }
 
-int login_accounts(struct req *r)
+static void choice_of(const struct entry *a, bool is_default, bool self, struct login_choice *ret)
 {
-	struct entry *u = NULL, **orgs = NULL;
+	copy(ret->login, sizeof(ret->login), entry_get(a, "uid"));
+	copy(ret->type, sizeof(ret->type), entry_get(a, "mmAccountType"));
+	copy(ret->status, sizeof(ret->status), entry_get(a, "mmStatus"));
+	copy(ret->mss_address, sizeof(ret->mss_address), entry_get(a, "mmMssAddress"));
+	copy(ret->login_mail, sizeof(ret->login_mail), entry_get(a, "mmLoginMail"));
+	ret->is_default = is_default;
+	ret->self = self;
+}
+
+int login_accounts(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, struct login_choice **ret, size_t *ret_n, struct fault *f)
+{
+	struct entry **orgs = NULL;
+	struct login_choice *v = NULL;
 	size_t n = 0;
 	char *esc = NULL, *filter = NULL;
-	const char *def;
+	const char *def = entry_get(u, "mmDefaultAccount");
 	bool def_found = false;
 	int rc;
 
-	if ((rc = login_user(r, "accounts", user_attrs, &u)) < 0)
-		return rc;
-	def = entry_get(u, "mmDefaultAccount");
+	(void)who;
+	*ret = NULL;
+	*ret_n = 0;
 	esc = store_escape(u->dn);
 	if (!esc ||
 		asprintf(&filter,
 			"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(mmMember=%s))",
 			esc) < 0) {
 		filter = NULL;
-		rc = -ENOMEM;
+		rc = fault_set(f, -ENOMEM, "mémoire insuffisante");
 		goto out;
 	}
-	rc = store_search(
-		r->store, r->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, target_attrs, 500, &orgs, &n);
+	rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, target_attrs, 500, &orgs, &n);
 	if (rc < 0) {
-		rc = store_fail(r, rc, "comptes");
+		rc = fault_store(f, rc, "comptes");
+		goto out;
+	}
+	if (!(v = calloc(n + 1, sizeof(*v)))) {
+		rc = fault_set(f, -ENOMEM, "mémoire insuffisante");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (def && !strcasecmp(def, orgs[i]->dn))
 			def_found = true;
-	put_record(r, 0, u, !def_found, true);
+	choice_of(u, !def_found, true, &v[0]);
 	for (size_t i = 0; i < n; i++)
-		put_record(r, i + 1, orgs[i], def && !strcasecmp(def, orgs[i]->dn), false);
+		choice_of(orgs[i], def && !strcasecmp(def, orgs[i]->dn), false, &v[i + 1]);
+	*ret = v;
+	*ret_n = n + 1;
 	rc = 0;
 out:
 	entries_free(orgs, n);
 	free(esc);
 	free(filter);
-	entry_free(u);
 	return rc;
 }
 
-int login_switch(struct req *r)
+int login_default_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const char *target, char ret_default[LOGIN_NAME_MAX], struct fault *f)
 {
-	struct entry *s = NULL, *u = NULL, *t = NULL;
+	struct entry *t = NULL;
 	struct mods m;
 	int rc;
 
-	if ((rc = login_session_load(r, "switch", &s, &u)) < 0)
-		return rc;
-	/* Checked again at each switch: the user, then the ORG and the membership. */
-	if ((rc = session_user_live(r, "switch", u)) < 0 || (rc = resolve_target(r, "switch", u, &t)) < 0)
-		goto out;
-	mods_init(&m);
-	mods_add(&m, LDAP_MOD_REPLACE, "mmSessionAccount", t->dn);
-	rc = store_modify(r->store, s->dn, &m);
-	mods_free(&m);
-	if (rc < 0) {
-		rc = store_fail(r, rc, "changement de compte");
-		goto out;
-	}
-	login_audit(r, "switch", NULL, entry_get(u, "uid"), true, entry_get(t, "uid"));
-	req_put(r, "user", entry_get(u, "uid"));
-	put_account(r, t);
-	mm_msg_set_message(r->out, "session basculée sur %s", entry_get(t, "uid"));
-out:
-	entry_free(t);
-	entry_free(s);
-	entry_free(u);
-	return rc;
-}
-
-int login_default_set(struct req *r)
-{
-	struct entry *u = NULL, *t = NULL;
-	struct mods m;
-	int rc;
-
-	if ((rc = login_user(r, "default-set", user_attrs, &u)) < 0)
-		return rc;
-	if ((rc = session_user_live(r, "default-set", u)) < 0 ||
-		(rc = resolve_target(r, "default-set", u, &t)) < 0)
+	if ((rc = session_user_live(who, "default-set", u, f)) < 0 ||
+		(rc = resolve_target(s, c, who, "default-set", u, target, &t, f)) < 0)
 		goto out;
 	mods_init(&m);
 	/* The individual account is the default when none is set. */
 	mods_add(&m, LDAP_MOD_REPLACE, "mmDefaultAccount", strcasecmp(t->dn, u->dn) ? t->dn : NULL);
-	rc = store_modify(r->store, u->dn, &m);
+	rc = store_modify(s, u->dn, &m);
 	mods_free(&m);
 	if (rc < 0) {
-		rc = store_fail(r, rc, "compte par défaut");
+		rc = fault_store(f, rc, "compte par défaut");
 		goto out;
 	}
-	login_audit(r, "default-set", NULL, entry_get(u, "uid"), true, entry_get(t, "uid"));
-	req_put(r, "default", entry_get(t, "uid"));
-	mm_msg_set_message(r->out, "compte par défaut : %s", entry_get(t, "uid"));
+	login_event(who, "default-set", NULL, entry_get(u, "uid"), true, entry_get(t, "uid"));
+	copy(ret_default, LOGIN_NAME_MAX, entry_get(t, "uid"));
 out:
 	entry_free(t);
-	entry_free(u);
 	return rc;
 }

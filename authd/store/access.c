@@ -84,11 +84,15 @@ static int inactive_caller(
 
 /* The answer names the account as the caller did: echoing the login of
  * someone else's account found by its e-mail would tell that it exists.
- * The audit trail names the account found (audited; NULL: name). */
-static int unknown(const struct caller *who, const char *event, const char *name, const char *audited,
-	const char *why, struct fault *f)
+ * The audit trail names the account found (audited; NULL: name). With
+ * ACCESS_QUIET the answer names no account at all. */
+static int unknown(const struct caller *who, unsigned flags, const char *event, const char *name,
+	const char *audited, const char *why, struct fault *f)
 {
 	refused(who, event, audited ? audited : name, why);
+	if (flags & ACCESS_QUIET)
+		return fault_set(f, -ENOENT, "aucun compte Medimail de ce nom pour l'utilisateur %u",
+			(unsigned)who->uid);
 	return fault_set(f, -ENOENT, "%s : compte introuvable", name);
 }
 
@@ -150,7 +154,7 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 		rc = name ? accounts_find(s, c, name, all, &t) : access_own_account(c, s, who, all, &t);
 		free(all);
 		if (rc == -ENOENT || rc == -ENOTUNIQ)
-			return name ? unknown(who, event, name, NULL,
+			return name ? unknown(who, 0, event, name, NULL,
 					      rc == -ENOENT ? "unknown account" : "ambiguous name", f)
 				    : no_account_of_caller(who, event, f);
 		if (rc < 0)
@@ -186,7 +190,7 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 			 * the audit trail tells them apart. */
 			const char *why = rc < 0 ? "unknown account" : "caller may not act for this account";
 
-			rc = unknown(who, event, name, t ? entry_get(t, "uid") : NULL, why, f);
+			rc = unknown(who, flags, event, name, t ? entry_get(t, "uid") : NULL, why, f);
 			entry_free(t);
 			entry_free(me);
 			return rc;

@@ -42,6 +42,15 @@ enum {
 	/* An administrator who names no account acts for no account (the
 	 * service centre searching the directory): *ret NULL, 0. */
 	ACCESS_ADMIN_MAY_OMIT = 1 << 3,
+	/* The refusal of an unknown or someone else's account names no account
+	 * ("aucun compte Medimail de ce nom pour l'utilisateur N"): the same
+	 * bytes whatever name was given, as PAM's requests compare them. */
+	ACCESS_QUIET = 1 << 4,
+	/* The request must still be served with the directory down (offline
+	 * login: login/account_check.c, login/login_session.c): when the look-up
+	 * fails with -EHOSTDOWN, the dispatch table calls the handler with
+	 * r->target NULL, and the service decides from its offline verifier. */
+	ACCESS_OFFLINE_OK = 1 << 5,
 };
 
 struct caller {

@@ -1,6 +1,7 @@
-/* Session tokens and API service clients, stored hashed under ou=sessions and ou=services. */
+/* ou=sessions records (records.c, sessions.c) and the API service clients of ou=services, stored hashed. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -50,9 +51,67 @@ int service_remove(struct store *s, const struct mm_config *c, const char *id) M
 /* 0 when id/secret is a registered client; -EACCES otherwise. */
 int service_verify(struct store *s, const struct mm_config *c, const char *id, const char *secret) MM_WUR;
 
-/* Generic single-use, expiring records under ou=sessions for flows that another
- * daemon may finish (PSC login state, e-CPS requests): keyed by the hash of a
- * random handle; data is opaque text kept in "description". */
+/* --- the one encoding of an ou=sessions record ------------------------------
+ *
+ * Every record under ou=sessions is an mmSession entry written and read here:
+ *   mmSessionId       keyed hash of its handle; the hashing context is the
+ *                     record's kind, so a handle of one kind never finds a
+ *                     record of another
+ *   description       the kind ("session", "pam-txn", "pam-session",
+ *                     "psc-link", "psc-state", "ecps"), and for a flow its
+ *                     opaque data as a second value "data:<text>"
+ *   mmSessionUser     the account that logged in (may be absent)
+ *   mmSessionAccount  the account it acts as (may be absent)
+ *   mmSessionExpires  end of life; records_sweep() removes the expired ones
+ *   mmSessionMethod   login method or step (IA5; may be absent); a flow's kind
+ *   mmSessionService, mmSessionRemote  who opened it (IA5, audit only)
+ * (card.c's PIN counters, mmCardPinCount, live beside them and are swept too.) */
+#define RECORD_SESSION "session" /* HTTP API session tokens */
+#define RECORD_TXN "pam-txn" /* a login between its password step and its code */
+#define RECORD_PAM_SESSION "pam-session" /* a PAM session handle */
+
+struct record {
+	const char *user_dn;
+	const char *account_dn;
+	const char *method;
+	const char *service; /* kept only when printable ASCII, 128 bytes at most */
+	const char *remote; /* likewise */
+	const char *data; /* flows only */
+	long long expires; /* absolute, seconds */
+};
+
+/* The DN of the record whose mmSessionId is id (malloc'ed; NULL: ENOMEM). */
+char *records_dn(const struct mm_config *c, const char *id);
+/* Writes the record of kind under handle (any text; the caller checks its shape). */
+int record_put(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
+	const struct record *rec) MM_WUR;
+/* The same under a fresh handle (64 hex + NUL, written to ret_handle on success only). */
+int record_create(struct store *s, const struct mm_config *c, const char *kind, const struct record *rec,
+	char ret_handle[SECRET_TOKEN_HEX]) MM_WUR;
+/* Reads a live record of this kind (all the attributes above): -ENOENT when
+ * unknown or of another kind, -ETIMEDOUT when expired (then deleted). */
+int record_load(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
+	struct entry **ret) MM_WUR;
+/* The data of a loaded flow record, NULL when it has none. */
+const char *record_data(const struct entry *e);
+/* Changes a loaded record's method and expiry (method NULL: unchanged). */
+int record_update(struct store *s, const struct entry *e, const char *method, long long expires) MM_WUR;
+/* Points a loaded record at another account (Changer de compte). */
+int record_set_account(struct store *s, const struct entry *e, const char *account_dn) MM_WUR;
+/* Deletes a loaded record; -ENOENT when another request deleted it first. */
+int record_delete(struct store *s, const struct entry *e) MM_WUR;
+/* Removes at most max expired records (any kind); returns how many, or a
+ * negative errno. Run on a timer by the daemon (main.c), never from a request. */
+int records_sweep(struct store *s, const struct mm_config *c, size_t max);
+
+/* Starts the thread that runs records_sweep (200 records at most) once a
+ * minute, on *s and *c read under lock held shared (a reload swaps them
+ * under it held exclusively), until records_sweeper_stop(). */
+int records_sweeper_start(struct store *const *s, struct mm_config *const *c, pthread_rwlock_t *lock) MM_WUR;
+void records_sweeper_stop(void);
+
+/* Generic single-use, expiring records for flows that another daemon may
+ * finish (PSC login state, e-CPS requests, PSC link offers). */
 int flow_put(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
 	const char *account_dn, const char *data, unsigned ttl) MM_WUR;
 /* Reads a live record of this kind; *ret_account_dn and *ret_data are malloc'ed
