@@ -67,8 +67,7 @@ struct account_registered {
  * member is proven by its password (under the login's rate limits and
  * lockout), except by an administrator. */
 int account_register(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct account_registration *reg,
-	struct account_registered *ret, struct fault *f) MM_WUR;
+	const struct account_registration *reg, struct account_registered *ret, struct fault *f) MM_WUR;
 void account_registered_clear(struct account_registered *r);
 
 /* ---------------------------------------------------------- confirmation */

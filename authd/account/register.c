@@ -430,8 +430,7 @@ void account_registered_clear(struct account_registered *r)
 }
 
 int account_register(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct account_registration *reg,
-	struct account_registered *ret, struct fault *f)
+	const struct account_registration *reg, struct account_registered *ret, struct fault *f)
 {
 #define get(k) account_registration_get(reg, k)
 	char pwhash[SECRET_PWHASH_MAX] = "", token[SECRET_TOKEN_HEX], tokhash[SECRET_HASH_HEX];

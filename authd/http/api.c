@@ -148,7 +148,8 @@ static unsigned ecps_fault(struct http_req *r, const struct fault *f)
 	switch (f->status) {
 	case -ENOENT:
 		return http_fail(r, 404, "unknown_user", "%s",
-			reason && !strcmp(reason, "unknown_user") ? "unknown to Pro Santé Connect" : "unknown account");
+			reason && !strcmp(reason, "unknown_user") ? "unknown to Pro Santé Connect"
+								  : "unknown account");
 	case -EPERM:
 		if (reason && !strcmp(reason, "no_national_id"))
 			return http_fail(r, 403, "not_permitted", "no national id: link a CPS/e-CPS first");

@@ -306,7 +306,6 @@ static void *sweep(void *arg)
 	return NULL;
 }
 
-
 /* --- the client address ------------------------------------------------ */
 
 struct hdr_values {
@@ -417,7 +416,6 @@ void forwarded_release(struct http *h, struct src **s)
 	pthread_mutex_unlock(&h->tlock);
 	*s = NULL;
 }
-
 
 /* --- start and stop ------------------------------------------------------ */
 
@@ -584,10 +582,10 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		}
 		OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-		h->mhd = MHD_start_daemon(flags, 0, on_accept, h, http_on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-			on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h,
-			MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, ops,
-			MHD_OPTION_END);
+		h->mhd = MHD_start_daemon(flags, 0, on_accept, h, http_on_request, h,
+			MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED,
+			http_on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+			MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	}
 	if (!h->mhd) {
 		snprintf(errbuf, errlen, "http_listen %s: cannot start the listener (address in use?)",

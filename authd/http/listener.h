@@ -98,7 +98,8 @@ void forwarded_release(struct http *h, struct src **s);
 /* --- routes.c: the MHD callbacks of a request --- */
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	const char *version, const char *upload, size_t *upload_size, void **con_cls);
-void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
+void http_on_completed(
+	void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
 
 /* --- tokens.c --- */
 /* HTTP Basic with a registered service client: 0 and r->client set, or the

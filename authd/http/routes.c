@@ -112,7 +112,6 @@ static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *cx, struct http_req *r)
 {
 	struct MHD_Response *resp;
@@ -161,7 +160,6 @@ static void req_clear(struct http_req *r)
 	free(r->cookie);
 	free(r->text);
 }
-
 
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -296,7 +294,8 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 	return ret;
 }
 
-void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+void http_on_completed(
+	void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct http *h = cls;
 	struct conn_ctx *cx = *con_cls;

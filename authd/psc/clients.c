@@ -7,10 +7,14 @@
 #include "psc.h"
 #include "records.h"
 
-static void audit_client(const struct caller *who, const char *event, const char *id, bool ok, const char *why)
+static void audit_client(
+	const struct caller *who, const char *event, const char *id, bool ok, const char *why)
 {
-	struct audit_ctx a = {
-		.event = event, .caller = who->name, .service = who->service, .remote = who->rhost, .account = id};
+	struct audit_ctx a = {.event = event,
+		.caller = who->name,
+		.service = who->service,
+		.remote = who->rhost,
+		.account = id};
 
 	audit(&a, ok, why);
 }
@@ -23,7 +27,10 @@ int clients_add(struct store *s, const struct mm_config *c, const struct caller 
 	if (!id || !service_id_valid(id))
 		return fault_field(f, "id", "format", "identifiant de service : [a-z0-9][a-z0-9._-]{0,62}");
 	rc = service_add(s, c, id, ret_secret);
-	audit_client(who, "service-add", id, rc == 0, rc == 0 ? "created" : rc == -EEXIST ? "exists" : "directory error");
+	audit_client(who, "service-add", id, rc == 0,
+		rc == 0                 ? "created"
+			: rc == -EEXIST ? "exists"
+					: "directory error");
 	if (rc == -EEXIST)
 		return fault_set(f, rc, "le service %s existe déjà", id);
 	if (rc < 0)
@@ -31,8 +38,8 @@ int clients_add(struct store *s, const struct mm_config *c, const struct caller 
 	return 0;
 }
 
-int clients_remove(struct store *s, const struct mm_config *c, const struct caller *who, const char *id,
-	struct fault *f)
+int clients_remove(
+	struct store *s, const struct mm_config *c, const struct caller *who, const char *id, struct fault *f)
 {
 	int rc;
 

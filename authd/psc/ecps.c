@@ -33,7 +33,8 @@ void ecps_result_clear(struct ecps_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void audit_ecps(const struct caller *who, const char *event, const char *account, bool ok, const char *why)
+static void audit_ecps(
+	const struct caller *who, const char *event, const char *account, bool ok, const char *why)
 {
 	struct audit_ctx a = {.event = event,
 		.caller = who->name,
@@ -73,7 +74,8 @@ static int account_refusal(const struct entry *e, const char **why, struct fault
 	}
 	if (!entry_get(e, "mmNationalId")) {
 		*why = "no national id: link a CPS/e-CPS first";
-		fault_set(f, -EPERM, "le compte %s n'a pas d'identifiant national : liez d'abord une carte CPS ou e-CPS",
+		fault_set(f, -EPERM,
+			"le compte %s n'a pas d'identifiant national : liez d'abord une carte CPS ou e-CPS",
 			login);
 		fault_put(f, "reason", "no_national_id");
 		return -EPERM;
@@ -149,8 +151,8 @@ out:
 	return r;
 }
 
-int ecps_start(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *account,
-	struct ecps_start *ret, struct fault *f)
+int ecps_start(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *account, struct ecps_start *ret, struct fault *f)
 {
 	const char *login = entry_get(account, "uid"), *why = NULL;
 	char *arid = NULL;
@@ -202,7 +204,8 @@ static int ciba_poll(const struct mm_config *c, struct store *s, const char *req
 		r = unreachable(f);
 		goto out;
 	}
-	if (asprintf(&form, "grant_type=urn%%3Aopenid%%3Aparams%%3Agrant-type%%3Aciba&auth_req_id=%s", earid) < 0) {
+	if (asprintf(&form, "grant_type=urn%%3Aopenid%%3Aparams%%3Agrant-type%%3Aciba&auth_req_id=%s",
+		    earid) < 0) {
 		form = NULL;
 		r = fault_set(f, -ENOMEM, "mémoire insuffisante");
 		goto out;
@@ -252,8 +255,8 @@ out:
 }
 
 /* The person who approved must be the one the request named, still active. */
-static int approval_check(const struct mm_config *c, struct store *s, const json_t *tok, const char *account_dn,
-	struct ecps_result *ret, struct fault *f)
+static int approval_check(const struct mm_config *c, struct store *s, const json_t *tok,
+	const char *account_dn, struct ecps_result *ret, struct fault *f)
 {
 	static const char *const attrs[] = {"mmNationalId", "mmPscSub", "mmStatus", NULL};
 	struct psc_identity id = {0};

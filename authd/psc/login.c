@@ -205,4 +205,3 @@ void psc_login_abort(const struct mm_config *c, struct store *s, const char *sta
 	r = flow_take(s, c, "psc-state", state); /* best effort: it expires anyway */
 	(void)r;
 }
-

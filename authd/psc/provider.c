@@ -107,7 +107,6 @@ void psc_identity_clear(struct psc_identity *id)
 	memset(id, 0, sizeof(*id));
 }
 
-
 /* --- HTTP client ------------------------------------------------------- */
 
 static size_t on_data(char *p, size_t sz, size_t nm, void *arg)

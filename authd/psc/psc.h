@@ -70,8 +70,8 @@ extern const char *const ecps_account_attrs[];
  * -EPERM account not active (reason pending|suspended|closed) or without a
  * national id (reason "no_national_id"); -ENOSYS not configured;
  * -EHOSTUNREACH provider unreachable or failing. */
-int ecps_start(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *account,
-	struct ecps_start *ret, struct fault *f) MM_WUR;
+int ecps_start(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *account, struct ecps_start *ret, struct fault *f) MM_WUR;
 
 enum ecps_state { ECPS_PENDING, ECPS_SLOW_DOWN, ECPS_DENIED, ECPS_EXPIRED, ECPS_DONE };
 const char *ecps_state_name(enum ecps_state st);

@@ -21,17 +21,26 @@ static char secret_path[64];
 static struct mm_config cfg;
 static struct caller who = {.uid = 0, .admin = true, .name = "uid=0"};
 
-#define ATTR(n, v) {.name = (char *)(n), .nvals = 1, .vals = (char *[]){(char *)(v)}}
+#define ATTR(n, v)                                                                                           \
+	{                                                                                                    \
+		.name = (char *)(n), .nvals = 1, .vals = (char *[])                                          \
+		{                                                                                            \
+			(char *)(v)                                                                          \
+		}                                                                                            \
+	}
 
-static struct attr org_attrs[] = {ATTR("uid", "cabinet"), ATTR("mmAccountType", "ORG"), ATTR("mmStatus", "active")};
+static struct attr org_attrs[] = {
+	ATTR("uid", "cabinet"), ATTR("mmAccountType", "ORG"), ATTR("mmStatus", "active")};
 static struct entry org = {.dn = (char *)"uid=cabinet,ou=accounts,dc=test", .nattrs = 3, .attrs = org_attrs};
 static struct attr susp_attrs[] = {ATTR("uid", "jean.per"), ATTR("mmAccountType", "PER"),
 	ATTR("mmStatus", "suspended"), ATTR("mmNationalId", "810001234567")};
-static struct entry suspended = {.dn = (char *)"uid=jean.per,ou=accounts,dc=test", .nattrs = 4, .attrs = susp_attrs};
-static struct attr med_attrs[] = {ATTR("uid", "anne.med"), ATTR("mmAccountType", "MED"), ATTR("mmStatus", "active")};
+static struct entry suspended = {
+	.dn = (char *)"uid=jean.per,ou=accounts,dc=test", .nattrs = 4, .attrs = susp_attrs};
+static struct attr med_attrs[] = {
+	ATTR("uid", "anne.med"), ATTR("mmAccountType", "MED"), ATTR("mmStatus", "active")};
 static struct entry med = {.dn = (char *)"uid=anne.med,ou=accounts,dc=test", .nattrs = 3, .attrs = med_attrs};
-static struct attr per_attrs[] = {ATTR("uid", "paul.per"), ATTR("mmAccountType", "PER"), ATTR("mmStatus", "active"),
-	ATTR("mmNationalId", "810009876543")};
+static struct attr per_attrs[] = {ATTR("uid", "paul.per"), ATTR("mmAccountType", "PER"),
+	ATTR("mmStatus", "active"), ATTR("mmNationalId", "810009876543")};
 static struct entry per = {.dn = (char *)"uid=paul.per,ou=accounts,dc=test", .nattrs = 4, .attrs = per_attrs};
 
 static int setup(void **state)
@@ -138,7 +147,8 @@ static void test_provider_unreachable_leaves_nothing(void **state)
 
 static void test_poll_refuses_a_malformed_request_id(void **state)
 {
-	static const char *const bad[] = {"", "../../etc", "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB",
+	static const char *const bad[] = {"", "../../etc",
+		"ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB",
 		"abababababababababababababababababababababababababababababababab0", NULL};
 	struct ecps_result res;
 	struct fault f = {0};
