@@ -1,0 +1,12 @@
+/* Shared by the store's files only (store.c, modify.c). */
+#pragma once
+
+#include <ldap.h>
+
+#include "store.h"
+
+/* An LDAP result code as the store's negative errno. */
+int store_map_ldap(int rc);
+/* Runs op on a pooled connection, reconnecting once when slapd went away. */
+typedef int (*store_op)(LDAP *ld, void *arg);
+int store_with_conn(struct store *s, store_op op, void *arg);
