@@ -38,7 +38,7 @@ int req_keys(struct req *r, const char *const *allowed)
 	return 0;
 }
 
-static void set_message(struct req *r, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void set_message(struct req *r, const char *fmt, va_list ap)
 {
 	char *s = NULL;
 
