@@ -297,7 +297,7 @@ enum mm_request {
 	/* [login] -> records of id, title, html, default (yes|no) */
 	MM_REQ_SIGNATURE_LIST = 0x0710,
 	/* [login], [id] (absent: a new signature), title, html (allow-listed
-	 * HTML, authd/html.h; refused otherwise with rule = the HTML rule),
+	 * HTML, authd/core/html.h; refused otherwise with rule = the HTML rule),
 	 * [default yes|no]; with id, title and html may be left out -> id */
 	MM_REQ_SIGNATURE_SET = 0x0711,
 	/* [login], id -> id */

@@ -84,11 +84,11 @@ struct mm_config {
 	unsigned cache_refresh; /* seconds */
 	bool enumerate;
 	char *org_group_prefix; /* put before an ORG's login to make its group name; NULL: none */
-	char *reserved_names[MM_MAX_RESERVED]; /* added to the built-in list (common/names.h) */
+	char *reserved_names[MM_MAX_RESERVED]; /* added to the built-in list (common/reserved.h) */
 	size_t nreserved_names;
 	char *login_defs; /* the host's SYS_UID_MIN.. ranges, checked against ours at start-up */
 	char *subuid_file, *subgid_file; /* the host's subordinate ids, checked likewise */
-	/* HTTP API (http.c) */
+	/* HTTP API (http/) */
 	char *http_listen; /* "127.0.0.1:8443"; unset: no HTTP API */
 	char *http_tls_cert; /* PEM; plain HTTP only on loopback */
 	char *http_tls_key;
@@ -107,11 +107,11 @@ struct mm_config {
 	/* http_proxy_header: the one header those proxies set (a proxy passes the
 	 * client's own copy of the other one through) */
 	enum fwd_kind http_proxy_header;
-	/* sessions (session.c) */
+	/* API sessions (store/sessions.c) */
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */
 	unsigned service_cache_ttl; /* seconds a verified service secret is trusted from memory */
-	/* Pro Santé Connect (psc.c) */
+	/* Pro Santé Connect (psc/) */
 	char *psc_issuer;
 	char *psc_discovery_url; /* default {issuer}/.well-known/wallet-openid-configuration */
 	char *psc_client_id;
@@ -128,7 +128,7 @@ struct mm_config {
 	unsigned psc_leeway; /* seconds of clock skew accepted */
 	unsigned psc_timeout; /* seconds per HTTP exchange */
 	unsigned psc_flow_ttl; /* seconds a login (state) or e-CPS request may last */
-	/* CPS cards (card.c; the PKCS#11 code runs in card_helper only) */
+	/* CPS cards (card/; the PKCS#11 code runs in card_helper only) */
 	char *card_helper;
 	char *card_module; /* PKCS#11 module path */
 	char *card_token; /* token label or "pkcs11:" URI; empty: the first token */

@@ -89,7 +89,7 @@ static unsigned call_fail(struct http_req *h, struct fault *f, int rc)
 }
 
 /* The parsed body keeps its own copy of a password or code: wiped once used
- * (the raw body is wiped by http.c). */
+ * (the raw body is wiped by routes.c). */
 static void body_wipe(struct http_req *h, const char *name)
 {
 	json_t *v = json_object_get(h->body, name);

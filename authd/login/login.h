@@ -35,7 +35,7 @@ const char *login_inactive_reason(const struct entry *e);
 /* Does the account's uidNumber equal uid? (accounts_owned_by; kept for card.c) */
 bool login_owned_by(const struct entry *e, uid_t uid);
 
-/* ------------------------------------------------------------ rate limits, lockout (rate.c, lockout.c) */
+/* ------------------------------------------------------------ rate limits, lockout (common.c, lockout.c) */
 
 /* The per-daemon rate limits of every password door: once per request
  * with account NULL (the caller's bucket), then once the account is known.

@@ -65,7 +65,7 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
  *   mmSessionExpires  end of life; records_sweep() removes the expired ones
  *   mmSessionMethod   login method or step (IA5; may be absent); a flow's kind
  *   mmSessionService, mmSessionRemote  who opened it (IA5, audit only)
- * (card.c's PIN counters, mmCardPinCount, live beside them and are swept too.) */
+ * (card/pins.c's PIN counters, mmCardPinCount, live beside them and are swept too.) */
 #define RECORD_SESSION "session" /* HTTP API session tokens */
 #define RECORD_TXN "pam-txn" /* a login between its password step and its code */
 #define RECORD_PAM_SESSION "pam-session" /* a PAM session handle */

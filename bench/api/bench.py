@@ -41,7 +41,7 @@ wrk.headers["Authorization"] = "%s"
 wrk.body = '{"user":"%s","password":"%s"}'
 """ + LUA[LUA.index("done = function"):]
 
-# libsodium's interactive limits, the daemon's defaults (authd/config.c)
+# libsodium's interactive limits, the daemon's defaults (authd/core/config.c)
 DEFAULT_COST = "argon2_opslimit = 2\nargon2_memlimit = 67108864\n"
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """dirgen: a deterministic, realistic Medimail directory as LDIF for slapadd.
 
-Entries look like the ones medimail-authd writes (authd/account.c): French
+Entries look like the ones medimail-authd writes (authd/account/register.c): French
 names, TRE_G15 professions, RPPS / FINESS with valid Luhn keys, MSSanté
 addresses, folded search keys (plain and field-tagged), a PER / INT / MED /
 ORG mix shaped like the national extraction (about 85 % PER, 15 % ORG among
@@ -93,7 +93,7 @@ ORG_NAMES = ["du Centre", "de la Gare", "des Arcades", "Saint-Jacques", "du Marc
 
 
 def fold(text):
-    """Like text_fold() in authd/address.c: lower-case ASCII words."""
+    """Like text_fold() in authd/core/address.c: lower-case ASCII words."""
     out, word = [], []
     for ch in text:
         low = ch.lower()

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the rich-text allow-list (authd/html.c) and the flat JSON codec (authd/json.c). */
+/* libFuzzer harness: the rich-text allow-list (authd/core/html.c) and the flat JSON codec (authd/core/json.c). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

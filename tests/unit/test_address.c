@@ -1,4 +1,4 @@
-/* Unit tests for address and login derivation (authd/address.c). */
+/* Unit tests for address and login derivation (authd/core/address.c). */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>

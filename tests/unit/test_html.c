@@ -1,4 +1,4 @@
-/* Unit tests for the rich-text allow-list (authd/html.c) and the flat JSON codec (authd/json.c). */
+/* Unit tests for the rich-text allow-list (authd/core/html.c) and the flat JSON codec (authd/core/json.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

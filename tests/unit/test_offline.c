@@ -1,4 +1,4 @@
-/* Unit tests for the offline-login failure counts (authd/offline.c): reserved before the check, kept in files, never shared, never trusted when tampered with. */
+/* Unit tests for the offline-login failure counts (authd/login/offline.c): reserved before the check, kept in files, never shared, never trusted when tampered with. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>

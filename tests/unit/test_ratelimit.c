@@ -1,4 +1,4 @@
-/* Unit tests of the login rate limiter (authd/ratelimit.c): keyed placement, no reset by a colliding key. */
+/* Unit tests of the login rate limiter (authd/core/ratelimit.c): keyed placement, no reset by a colliding key. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the field validators (authd/validate.c). */
+/* Unit tests for the field validators (authd/core/validate.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
