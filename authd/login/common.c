@@ -48,11 +48,6 @@ void login_event(const struct caller *who, const char *event, const char *method
 	audit(&a, ok, reason);
 }
 
-bool login_owned_by(const struct entry *e, uid_t uid)
-{
-	return accounts_owned_by(e, uid);
-}
-
 const char *login_inactive_reason(const struct entry *e)
 {
 	return accounts_inactive_reason(e);

@@ -32,8 +32,6 @@ void login_event(const struct caller *who, const char *event, const char *method
 	bool ok, const char *reason);
 /* "pending", "suspended", "closed" or NULL for an active account. */
 const char *login_inactive_reason(const struct entry *e);
-/* Does the account's uidNumber equal uid? (accounts_owned_by; kept for card.c) */
-bool login_owned_by(const struct entry *e, uid_t uid);
 
 /* ------------------------------------------------------------ rate limits, lockout (common.c, lockout.c) */
 

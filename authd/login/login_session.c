@@ -6,7 +6,6 @@
 #include <strings.h>
 
 #include "accounts.h"
-#include "log.h"
 #include "login_int.h"
 #include "offline.h"
 #include "validate.h"
