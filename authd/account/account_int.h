@@ -11,9 +11,6 @@
 #define ACCOUNT_HOST_VIEW_AGE 5 /* seconds */
 
 long long account_now(void);
-/* One audit line for the caller. */
-void account_audit(
-	const struct caller *who, const char *event, const char *account, bool ok, const char *reason);
 /* Is an account with this value already registered (any status, closed included)? */
 int account_exists_with(
 	struct store *s, const struct mm_config *c, const char *attr, const char *value, bool *ret) MM_WUR;

@@ -7,7 +7,6 @@
 
 #include "account_int.h"
 #include "address.h"
-#include "log.h"
 #include "mail.h"
 #include "names.h"
 #include "protocol.h"
@@ -17,18 +16,6 @@
 long long account_now(void)
 {
 	return (long long)time(NULL);
-}
-
-void account_audit(
-	const struct caller *who, const char *event, const char *account, bool ok, const char *reason)
-{
-	struct audit_ctx a = {.event = event,
-		.caller = who->name,
-		.service = who->service,
-		.remote = who->rhost,
-		.account = account};
-
-	audit(&a, ok, reason);
 }
 
 int account_exists_with(

@@ -26,13 +26,13 @@ int account_confirm(struct store *s, const struct mm_config *c, const struct cal
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(mmConfirmHash=%s))", h);
 	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 	if (rc == -ENOENT) {
-		account_audit(who, "confirm", NULL, false, "unknown or used token");
+		caller_audit(who, "confirm", NULL, NULL, false, "unknown or used token");
 		return fault_set(f, -ENOENT, "lien de confirmation inconnu ou déjà utilisé");
 	}
 	if (rc < 0)
 		return fault_store(f, rc, "confirmation");
 	if (store_parse_time(entry_get(e, "mmConfirmExpires")) < account_now()) {
-		account_audit(who, "confirm", entry_get(e, "uid"), false, "token expired");
+		caller_audit(who, "confirm", NULL, entry_get(e, "uid"), false, "token expired");
 		entry_free(e);
 		return fault_set(f, -ETIMEDOUT, "lien de confirmation expiré : demandez un nouveau lien");
 	}
@@ -55,7 +55,7 @@ int account_confirm(struct store *s, const struct mm_config *c, const struct cal
 		entry_free(e);
 		return fault_store(f, rc, "confirmation");
 	}
-	account_audit(who, "confirm", entry_get(e, "uid"), true, NULL);
+	caller_audit(who, "confirm", NULL, entry_get(e, "uid"), true, NULL);
 	*ret_login = strdup(entry_get(e, "uid"));
 	entry_free(e);
 	if (!*ret_login)
@@ -84,7 +84,8 @@ int account_confirm_resend(struct store *s, const struct mm_config *c, const str
 	if (rc == 0)
 		rc = account_send_confirmation(c, entry_get(target, "mmLoginMail"), token);
 	secret_wipe(token, sizeof(token));
-	account_audit(who, "confirm-resend", entry_get(target, "uid"), rc == 0, rc ? strerror(-rc) : NULL);
+	caller_audit(
+		who, "confirm-resend", NULL, entry_get(target, "uid"), rc == 0, rc ? strerror(-rc) : NULL);
 	if (rc == -ECOMM)
 		return fault_set(f, rc, "l'e-mail de confirmation n'a pas pu être envoyé");
 	if (rc < 0)

@@ -78,7 +78,7 @@ int account_org_member_change(struct store *s, const struct mm_config *c, const 
 		goto out;
 	}
 	mcache_invalidate(); /* group members and the member's groups changed */
-	account_audit(who, event, entry_get(org, "uid"), true, entry_get(mem, "uid"));
+	caller_audit(who, event, NULL, entry_get(org, "uid"), true, entry_get(mem, "uid"));
 	*ret_org = org;
 	*ret_member = mem;
 	return 0;

@@ -461,7 +461,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	/* The name itself is refused (ORG "Sudo"): say so before any work. */
 	if ((rc = account_login_servable(
 		     c, org, login, org ? "org_name" : "sn", org ? "nom de la BAL ORG" : "nom", f)) < 0) {
-		account_audit(who, "register", login, false, "name refused by the name-service rule");
+		caller_audit(who, "register", NULL, login, false, "name refused by the name-service rule");
 		goto out;
 	}
 
@@ -545,13 +545,13 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		if (store_delete(s, dn) < 0)
 			log_msg(LOG_ERR, "registration of %s: mail failed and the entry could not be removed",
 				login);
-		account_audit(who, "register", login, false, "confirmation mail not sent");
+		caller_audit(who, "register", NULL, login, false, "confirmation mail not sent");
 		rc = fault_set(f, -ECOMM,
 			"l'e-mail de confirmation n'a pas pu être envoyé : inscription annulée, réessayez "
 			"plus tard");
 		goto out;
 	}
-	account_audit(who, "register", login, true, reg->type);
+	caller_audit(who, "register", NULL, login, true, reg->type);
 	snprintf(ret->login, sizeof(ret->login), "%s", login);
 	ret->dn = dn;
 	dn = NULL;

@@ -155,7 +155,7 @@ int account_cgu_accept(struct store *s, const struct mm_config *c, const struct 
 		rc = 0; /* accepted meanwhile on another daemon */
 	if (rc < 0)
 		return fault_store(f, rc, "CGU");
-	account_audit(who, "cgu-accept", entry_get(e, "uid"), true, NULL);
+	caller_audit(who, "cgu-accept", NULL, entry_get(e, "uid"), true, NULL);
 	if (offline_mark_cgu(c, entry_get(e, "uid")) < 0)
 		log_msg(LOG_WARNING, "%s: offline record not updated", entry_get(e, "uid"));
 	snprintf(ret_stamp, 16, "%s", stamp);

@@ -171,18 +171,18 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 
 	memset(ret, 0, sizeof(*ret));
 	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_PENDING_VALIDATION)) {
-		account_audit(who, "validate", login, false, "wrong status");
+		caller_audit(who, "validate", NULL, login, false, "wrong status");
 		return fault_set(f, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide",
 			login, entry_get(e, "mmStatus"));
 	}
 	org = ret->org = accounts_is_org(e);
 	/* The login may have been written into the directory after registration. */
 	if ((rc = account_login_servable(c, org, login, "login", "identifiant", f)) < 0) {
-		account_audit(who, "validate", login, false, "name refused by the name-service rule");
+		caller_audit(who, "validate", NULL, login, false, "name refused by the name-service rule");
 		return rc;
 	}
 	if (entry_get(e, org ? "gidNumber" : "uidNumber") && (rc = id_servable(c, e, org, f)) < 0) {
-		account_audit(who, "validate", login, false, "number known to the host");
+		caller_audit(who, "validate", NULL, login, false, "number known to the host");
 		return rc;
 	}
 	has_address = strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED) != 0;
@@ -212,8 +212,8 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	if (rc < 0)
 		return fault_store(f, rc, "validation");
 	mcache_invalidate(); /* a new user or group for the name service */
-	account_audit(
-		who, "validate", login, true, ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
+	caller_audit(who, "validate", NULL, login, true,
+		ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
 	ret->notice_failed = !send_validated(c, e, ret->mss_address[0] ? ret->mss_address : NULL);
 	return 0;
 }
@@ -251,7 +251,7 @@ int account_set_status(struct store *s, const struct mm_config *c, const struct 
 	if (rc < 0)
 		return fault_store(f, rc, "statut");
 	mcache_invalidate(); /* users and groups appear or disappear with the status */
-	account_audit(who, status, entry_get(e, "uid"), true, reason);
+	caller_audit(who, status, NULL, entry_get(e, "uid"), true, reason);
 	*ret_status = target;
 	return 0;
 }
@@ -289,6 +289,6 @@ int account_convert(struct store *s, const struct mm_config *c, const struct cal
 	else if (!strcmp(entry_get(e, "mmStatus"), MM_STATUS_ACTIVE) &&
 		(rc = account_assign_address(s, c, e, ret_address, 256)) < 0)
 		return fault_store(f, rc, "conversion");
-	account_audit(who, "convert", entry_get(e, "uid"), true, "INT -> PER");
+	caller_audit(who, "convert", NULL, entry_get(e, "uid"), true, "INT -> PER");
 	return 0;
 }

@@ -19,16 +19,7 @@
 
 void card_audit(const struct card_op *op, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = {
-		.event = op->event,
-		.caller = op->who->name,
-		.method = "cps",
-		.service = op->who->service,
-		.remote = op->who->rhost,
-		.account = account,
-	};
-
-	audit(&a, ok, reason);
+	caller_audit(op->who, op->event, "cps", account, ok, reason);
 }
 
 int card_refuse(struct fault *f, int status, const char *reason, const char *fmt, ...)

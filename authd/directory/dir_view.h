@@ -34,5 +34,3 @@ int dir_store_fault(struct fault *f, int rc, const char *what);
 int dir_account_usable(const struct entry *acct, struct fault *f);
 /* Sorts by folded display name (cn). */
 void dir_entries_sort(struct entry **e, size_t n);
-/* The audit line of a directory change. */
-void dir_audit(const struct caller *who, const char *event, const char *account, bool ok, const char *reason);

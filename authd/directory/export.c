@@ -268,7 +268,7 @@ int dir_export(struct store *s, const struct mm_config *c, const struct caller *
 		rc = export_flush(&x);
 	free(x.chunk);
 	*ret_count = x.count;
-	dir_audit(who, "export", NULL, rc == 0, rc == 0 ? "mssante extraction" : strerror(-rc));
+	caller_audit(who, "export", NULL, NULL, rc == 0, rc == 0 ? "mssante extraction" : strerror(-rc));
 	if (rc < 0)
 		return dir_store_fault(f, rc, "export");
 	return 0;

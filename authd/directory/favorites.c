@@ -126,7 +126,7 @@ int dir_favorite_add(struct store *s, const struct mm_config *c, const struct ca
 	} else if (rc < 0) {
 		rc = dir_store_fault(f, rc, "favoris");
 	}
-	dir_audit(who, "favorite-add", entry_get(acct, "uid"), rc == 0, target_login);
+	caller_audit(who, "favorite-add", NULL, entry_get(acct, "uid"), rc == 0, target_login);
 	return rc;
 }
 
@@ -143,7 +143,7 @@ int dir_favorite_del(struct store *s, const struct mm_config *c, const struct ca
 		fault_set(f, rc, "%s : pas dans vos favoris", target_login);
 	else if (rc < 0)
 		rc = dir_store_fault(f, rc, "favoris");
-	dir_audit(who, "favorite-del", entry_get(acct, "uid"), rc == 0, target_login);
+	caller_audit(who, "favorite-del", NULL, entry_get(acct, "uid"), rc == 0, target_login);
 	return rc;
 }
 

@@ -37,17 +37,6 @@ int dir_account_usable(const struct entry *acct, struct fault *f)
 	return -EPERM;
 }
 
-void dir_audit(const struct caller *who, const char *event, const char *account, bool ok, const char *reason)
-{
-	struct audit_ctx a = {.event = event,
-		.caller = who->name,
-		.service = who->service,
-		.remote = who->rhost,
-		.account = account};
-
-	audit(&a, ok, reason);
-}
-
 /* Sort by folded display name; each key is folded once, not per comparison. */
 struct sort_item {
 	char key[128];

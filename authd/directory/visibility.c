@@ -33,7 +33,7 @@ int dir_visibility_set(struct store *s, const struct mm_config *c, const struct 
 	mods_free(&m);
 	if (rc < 0)
 		return dir_store_fault(f, rc, "visibilité");
-	dir_audit(who, "visibility", login, true,
+	caller_audit(who, "visibility", NULL, login, true,
 		which == DIR_VIEW_MEDIMAIL ? (on ? "medimail on" : "medimail off")
 					   : (on ? "mssante on" : "mssante off"));
 	if (store_read(s, acct->dn, attrs, &after) == 0) {

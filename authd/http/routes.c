@@ -11,7 +11,6 @@
 #include "jwt.h"
 #include "daemon.h"
 #include "listener.h"
-#include "log.h"
 #include "secret.h"
 
 /* --- replies ------------------------------------------------------------- */

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
 #include "mcache.h"
 #include "mcfile.h"
 #include "protocol.h"

@@ -7,18 +7,6 @@
 #include "psc.h"
 #include "records.h"
 
-static void audit_client(
-	const struct caller *who, const char *event, const char *id, bool ok, const char *why)
-{
-	struct audit_ctx a = {.event = event,
-		.caller = who->name,
-		.service = who->service,
-		.remote = who->rhost,
-		.account = id};
-
-	audit(&a, ok, why);
-}
-
 int clients_add(struct store *s, const struct mm_config *c, const struct caller *who, const char *id,
 	char ret_secret[SECRET_TOKEN_HEX], struct fault *f)
 {
@@ -27,7 +15,7 @@ int clients_add(struct store *s, const struct mm_config *c, const struct caller 
 	if (!id || !service_id_valid(id))
 		return fault_field(f, "id", "format", "identifiant de service : [a-z0-9][a-z0-9._-]{0,62}");
 	rc = service_add(s, c, id, ret_secret);
-	audit_client(who, "service-add", id, rc == 0,
+	caller_audit(who, "service-add", NULL, id, rc == 0,
 		rc == 0                 ? "created"
 			: rc == -EEXIST ? "exists"
 					: "directory error");
@@ -46,7 +34,7 @@ int clients_remove(
 	if (!id || !service_id_valid(id))
 		return fault_field(f, "id", "format", "identifiant de service invalide");
 	rc = service_remove(s, c, id);
-	audit_client(who, "service-remove", id, rc == 0, rc == 0 ? "removed" : "not found");
+	caller_audit(who, "service-remove", NULL, id, rc == 0, rc == 0 ? "removed" : "not found");
 	if (rc == -ENOENT)
 		return fault_set(f, rc, "service %s inconnu", id);
 	if (rc < 0)

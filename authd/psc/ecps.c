@@ -36,14 +36,7 @@ void ecps_result_clear(struct ecps_result *r)
 static void audit_ecps(
 	const struct caller *who, const char *event, const char *account, bool ok, const char *why)
 {
-	struct audit_ctx a = {.event = event,
-		.caller = who->name,
-		.method = "ecps",
-		.service = who->service,
-		.remote = who->rhost,
-		.account = account};
-
-	audit(&a, ok, why);
+	caller_audit(who, event, "ecps", account, ok, why);
 }
 
 static int not_configured(struct fault *f)

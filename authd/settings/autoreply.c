@@ -159,6 +159,6 @@ int settings_autoreply_set(struct store *s, const struct mm_config *c, const str
 		mods_add(&m, LDAP_MOD_REPLACE, "mmAutoReplyBody", *in->body ? in->body : NULL);
 	if ((rc = settings_modify(s, t, &m, "réponse automatique", f)) < 0)
 		return rc;
-	settings_audit(who, "autoreply-set", entry_get(t, "uid"), true, on ? "enabled" : "disabled");
+	caller_audit(who, "autoreply-set", NULL, entry_get(t, "uid"), true, on ? "enabled" : "disabled");
 	return settings_reread(s, t, "réponse automatique", ret, f);
 }

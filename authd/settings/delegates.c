@@ -56,7 +56,7 @@ static int delegate_target(struct store *s, const struct mm_config *c, const str
 	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &d);
 	free(filter);
 	if (rc == -ENOENT || (rc == 0 && strcmp(entry_get(d, "mmStatus"), MM_STATUS_ACTIVE))) {
-		settings_audit(who, "delegate-add", entry_get(t, "uid"), false, "not a Medimail account");
+		caller_audit(who, "delegate-add", NULL, entry_get(t, "uid"), false, "not a Medimail account");
 		rc = fault_field(f, "address", "not_medimail",
 			"%s n'est pas l'adresse d'un compte Medimail actif : une délégation ne se fait que "
 			"vers "
@@ -110,7 +110,7 @@ int settings_delegate_change(struct store *s, const struct mm_config *c, const s
 	}
 	if ((rc = settings_modify(s, t, &m, "délégation", f)) < 0)
 		return rc;
-	settings_audit(who, add ? "delegate-add" : "delegate-del", entry_get(t, "uid"), true, addr);
+	caller_audit(who, add ? "delegate-add" : "delegate-del", NULL, entry_get(t, "uid"), true, addr);
 	memcpy(ret_address, addr, sizeof(addr));
 	return 0;
 }

@@ -95,7 +95,7 @@ int settings_device_enrol(struct store *s, const struct mm_config *c, const stru
 	mods_add(&m, LDAP_MOD_ADD, "mmDeviceEnrolHash", h);
 	if ((rc = settings_modify(s, t, &m, "appareil mobile", f)) < 0)
 		goto out;
-	settings_audit(who, "device-enrol", entry_get(t, "uid"), true, ret->id);
+	caller_audit(who, "device-enrol", NULL, entry_get(t, "uid"), true, ret->id);
 out:
 	if (rc < 0)
 		settings_enrolment_wipe(ret);
@@ -132,7 +132,7 @@ int settings_device_complete(struct store *s, const struct mm_config *c, const s
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(mmDeviceEnrolHash=%s))", h);
 	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 	if (rc == -ENOENT) {
-		settings_audit(who, "device-complete", NULL, false, "unknown or used code");
+		caller_audit(who, "device-complete", NULL, NULL, false, "unknown or used code");
 		return fault_set(f, -ENOENT, "code d'association inconnu ou déjà utilisé");
 	}
 	if (rc < 0)
@@ -149,12 +149,12 @@ int settings_device_complete(struct store *s, const struct mm_config *c, const s
 		if (rc < 0 && rc != -ESTALE)
 			log_msg(LOG_WARNING, "%s: expired enrolment not removed: %s", entry_get(e, "uid"),
 				strerror(-rc));
-		settings_audit(who, "device-complete", entry_get(e, "uid"), false, "code expired");
+		caller_audit(who, "device-complete", NULL, entry_get(e, "uid"), false, "code expired");
 		rc = fault_set(f, -ETIMEDOUT, "code d'association expiré : générez un nouveau QR code");
 		goto out;
 	}
 	if (!active(e)) {
-		settings_audit(who, "device-complete", entry_get(e, "uid"), false, "account not active");
+		caller_audit(who, "device-complete", NULL, entry_get(e, "uid"), false, "account not active");
 		rc = fault_set(f, -EPERM, "le compte n'est pas actif");
 		goto out;
 	}
@@ -181,7 +181,8 @@ int settings_device_complete(struct store *s, const struct mm_config *c, const s
 	mods_add(&m, LDAP_MOD_ADD, "mmDeviceCredHash", ch);
 	rc = m.err ? m.err : store_modify(s, e->dn, &m);
 	if (rc == -ESTALE) {
-		settings_audit(who, "device-complete", entry_get(e, "uid"), false, "code used concurrently");
+		caller_audit(
+			who, "device-complete", NULL, entry_get(e, "uid"), false, "code used concurrently");
 		rc = fault_set(f, -ENOENT, "code d'association déjà utilisé");
 		goto out;
 	}
@@ -189,7 +190,7 @@ int settings_device_complete(struct store *s, const struct mm_config *c, const s
 		rc = fault_store(f, rc, "appareil mobile");
 		goto out;
 	}
-	settings_audit(who, "device-complete", entry_get(e, "uid"), true, json_flat_get(&d, "id"));
+	caller_audit(who, "device-complete", NULL, entry_get(e, "uid"), true, json_flat_get(&d, "id"));
 	fill_id(ret, e, &d);
 	memcpy(ret->credential, cred, sizeof(ret->credential));
 out:
@@ -220,18 +221,18 @@ int settings_device_verify(struct store *s, const struct mm_config *c, const str
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(mmDeviceCredHash=%s))", ch);
 	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 	if (rc == -ENOENT) {
-		settings_audit(who, "device-verify", NULL, false, "unknown or revoked device");
+		caller_audit(who, "device-verify", NULL, NULL, false, "unknown or revoked device");
 		return fault_set(f, -EACCES, "appareil inconnu ou révoqué");
 	}
 	if (rc < 0)
 		return fault_store(f, rc, "appareil mobile");
 	if (device_find(e, "cred", ch, &raw, &d) < 0 || !active(e)) {
-		settings_audit(who, "device-verify", entry_get(e, "uid"), false,
+		caller_audit(who, "device-verify", NULL, entry_get(e, "uid"), false,
 			"revoked device or inactive account");
 		rc = fault_set(f, -EACCES, "appareil inconnu ou révoqué");
 		goto out;
 	}
-	settings_audit(who, "device-verify", entry_get(e, "uid"), true, json_flat_get(&d, "id"));
+	caller_audit(who, "device-verify", NULL, entry_get(e, "uid"), true, json_flat_get(&d, "id"));
 	fill_id(ret, e, &d);
 out:
 	json_flat_free(&d);
@@ -324,7 +325,7 @@ int settings_device_revoke(struct store *s, const struct mm_config *c, const str
 	if (json_flat_get(&d, "code"))
 		mods_add(&m, LDAP_MOD_DELETE, "mmDeviceEnrolHash", json_flat_get(&d, "code"));
 	if ((rc = settings_modify(s, t, &m, "appareil mobile", f)) == 0) {
-		settings_audit(who, "device-revoke", entry_get(t, "uid"), true, id);
+		caller_audit(who, "device-revoke", NULL, entry_get(t, "uid"), true, id);
 		snprintf(ret_name, SETTINGS_DEVICE_NAME_MAX + 1, "%s",
 			json_flat_get(&d, "name") ? json_flat_get(&d, "name") : "");
 	}

@@ -72,7 +72,7 @@ int settings_notify_set(struct store *s, const struct mm_config *c, const struct
 	}
 	if ((rc = settings_modify(s, t, &m, "notifications", f)) < 0)
 		return rc;
-	settings_audit(who, "notify-set", entry_get(t, "uid"), true, changed);
+	caller_audit(who, "notify-set", NULL, entry_get(t, "uid"), true, changed);
 	return settings_reread(s, t, "notifications", ret, f);
 }
 
@@ -94,6 +94,6 @@ int settings_demat_set(struct store *s, const struct mm_config *c, const struct 
 	mods_add(&m, LDAP_MOD_REPLACE, "mmDematerialisation", on ? "TRUE" : "FALSE");
 	if ((rc = settings_modify(s, t, &m, "dématérialisation", f)) < 0)
 		return rc;
-	settings_audit(who, "demat-set", entry_get(t, "uid"), true, on ? "yes" : "no");
+	caller_audit(who, "demat-set", NULL, entry_get(t, "uid"), true, on ? "yes" : "no");
 	return 0;
 }

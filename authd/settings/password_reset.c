@@ -47,13 +47,13 @@ int settings_password_forgot(struct store *s, const struct mm_config *c, const s
 	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 	free(filter);
 	if (rc == -ENOENT) {
-		settings_audit(who, "password-forgot", NULL, false, "no such account");
+		caller_audit(who, "password-forgot", NULL, NULL, false, "no such account");
 		return 0; /* the same answer whether the address is known or not */
 	}
 	if (rc < 0)
 		return fault_store(f, rc, "réinitialisation");
 	if ((why = no_link(e))) {
-		settings_audit(who, "password-forgot", entry_get(e, "uid"), false, why);
+		caller_audit(who, "password-forgot", NULL, entry_get(e, "uid"), false, why);
 		rc = 0;
 		goto out;
 	}
@@ -84,11 +84,11 @@ int settings_password_forgot(struct store *s, const struct mm_config *c, const s
 	}
 	if (mail_send(c, entry_get(e, "mmLoginMail"), "Réinitialisation de votre mot de passe Medimail",
 		    body) < 0) {
-		settings_audit(who, "password-forgot", entry_get(e, "uid"), false, "mail not sent");
+		caller_audit(who, "password-forgot", NULL, entry_get(e, "uid"), false, "mail not sent");
 		rc = fault_set(f, -ECOMM, "l'e-mail n'a pas pu être envoyé, réessayez plus tard");
 		goto out;
 	}
-	settings_audit(who, "password-forgot", entry_get(e, "uid"), true, "link sent");
+	caller_audit(who, "password-forgot", NULL, entry_get(e, "uid"), true, "link sent");
 	rc = 0;
 out:
 	secret_wipe(token, sizeof(token));
@@ -122,19 +122,19 @@ int settings_password_reset(struct store *s, const struct mm_config *c, const st
 	snprintf(filter, sizeof(filter), "(&(objectClass=mmAccount)(mmResetHash=%s))", h);
 	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
 	if (rc == -ENOENT) {
-		settings_audit(who, "password-reset", NULL, false, "unknown or used token");
+		caller_audit(who, "password-reset", NULL, NULL, false, "unknown or used token");
 		return fault_set(f, -ENOENT, "lien de réinitialisation inconnu ou déjà utilisé");
 	}
 	if (rc < 0)
 		return fault_store(f, rc, "réinitialisation");
 	if (store_parse_time(entry_get(e, "mmResetExpires")) < settings_now()) {
-		settings_audit(who, "password-reset", entry_get(e, "uid"), false, "token expired");
+		caller_audit(who, "password-reset", NULL, entry_get(e, "uid"), false, "token expired");
 		rc = fault_set(
 			f, -ETIMEDOUT, "lien de réinitialisation expiré : faites une nouvelle demande");
 		goto out;
 	}
 	if (strcmp(entry_get(e, "mmStatus"), MM_STATUS_ACTIVE)) {
-		settings_audit(who, "password-reset", entry_get(e, "uid"), false, "account not active");
+		caller_audit(who, "password-reset", NULL, entry_get(e, "uid"), false, "account not active");
 		rc = fault_set(f, -EPERM, "le compte n'est pas actif");
 		goto out;
 	}
@@ -150,7 +150,8 @@ int settings_password_reset(struct store *s, const struct mm_config *c, const st
 	rc = m.err ? m.err : store_modify(s, e->dn, &m);
 	mods_free(&m);
 	if (rc == -ESTALE) {
-		settings_audit(who, "password-reset", entry_get(e, "uid"), false, "token used concurrently");
+		caller_audit(
+			who, "password-reset", NULL, entry_get(e, "uid"), false, "token used concurrently");
 		rc = fault_set(f, -ENOENT, "lien de réinitialisation déjà utilisé");
 		goto out;
 	}
@@ -158,7 +159,7 @@ int settings_password_reset(struct store *s, const struct mm_config *c, const st
 		rc = fault_store(f, rc, "réinitialisation");
 		goto out;
 	}
-	settings_audit(who, "password-reset", entry_get(e, "uid"), true, NULL);
+	caller_audit(who, "password-reset", NULL, entry_get(e, "uid"), true, NULL);
 	snprintf(ret_login, 65, "%s", entry_get(e, "uid"));
 out:
 	secret_wipe(pwhash, sizeof(pwhash));

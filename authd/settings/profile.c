@@ -260,7 +260,8 @@ int settings_profile_set(struct store *s, const struct mm_config *c, const struc
 		return rc;
 	if ((rc = settings_profile_check(t, who, in, n, f)) < 0) {
 		if (rc == -EACCES)
-			settings_audit(who, "profile-set", entry_get(t, "uid"), false, fault_get(f, "field"));
+			caller_audit(
+				who, "profile-set", NULL, entry_get(t, "uid"), false, fault_get(f, "field"));
 		return rc;
 	}
 	mods_init(&m);
@@ -302,6 +303,6 @@ int settings_profile_set(struct store *s, const struct mm_config *c, const struc
 	}
 	if ((rc = settings_modify(s, t, &m, "informations personnelles", f)) < 0)
 		return rc;
-	settings_audit(who, "profile-set", entry_get(t, "uid"), true, changed);
+	caller_audit(who, "profile-set", NULL, entry_get(t, "uid"), true, changed);
 	return settings_reread(s, t, "informations personnelles", ret, f);
 }

@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "html.h"
-#include "log.h"
 #include "protocol.h"
 #include "secret.h"
 #include "settings_int.h"
@@ -73,18 +72,6 @@ int settings_reread(
 	if (rc < 0)
 		return fault_store(f, rc, what);
 	return 0;
-}
-
-void settings_audit(
-	const struct caller *who, const char *event, const char *account, bool ok, const char *reason)
-{
-	struct audit_ctx a = {.event = event,
-		.caller = who->name,
-		.service = who->service,
-		.remote = who->rhost,
-		.account = account};
-
-	audit(&a, ok, reason);
 }
 
 void settings_new_id(char out[SETTINGS_ID_LEN + 1])

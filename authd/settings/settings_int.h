@@ -24,9 +24,6 @@ int settings_modify(
 /* e read again with settings_attrs. */
 int settings_reread(
 	struct store *s, const struct entry *e, const char *what, struct entry **ret, struct fault *f) MM_WUR;
-/* One audit line for a decision on account (a login, may be NULL). */
-void settings_audit(
-	const struct caller *who, const char *event, const char *account, bool ok, const char *reason);
 /* 12 hex characters: ids of signatures and devices. */
 void settings_new_id(char out[SETTINGS_ID_LEN + 1]);
 bool settings_valid_id(const char *s);

@@ -170,7 +170,7 @@ int settings_signature_set(struct store *s, const struct mm_config *c, const str
 		mods_add(&m, LDAP_MOD_REPLACE, "mmDefaultSignature", NULL);
 	if ((rc = settings_modify(s, t, &m, "signature", f)) < 0)
 		goto out;
-	settings_audit(who, "signature-set", entry_get(t, "uid"), true, id);
+	caller_audit(who, "signature-set", NULL, entry_get(t, "uid"), true, id);
 	memcpy(ret_id, id, sizeof(id));
 out:
 	mods_free(&m);
@@ -202,6 +202,6 @@ int settings_signature_del(struct store *s, const struct mm_config *c, const str
 	json_flat_free(&old);
 	if (rc < 0)
 		return rc;
-	settings_audit(who, "signature-del", entry_get(t, "uid"), true, id);
+	caller_audit(who, "signature-del", NULL, entry_get(t, "uid"), true, id);
 	return 0;
 }

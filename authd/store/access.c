@@ -21,15 +21,22 @@ void caller_from_peer(struct caller *who, uid_t uid, gid_t gid, pid_t pid, bool 
 	snprintf(who->name, sizeof(who->name), "uid=%u", (unsigned)uid);
 }
 
-static void refused(const struct caller *who, const char *event, const char *account, const char *why)
+void caller_audit(const struct caller *who, const char *event, const char *method, const char *account,
+	bool ok, const char *reason)
 {
 	struct audit_ctx a = {.event = event,
 		.caller = who->name,
+		.method = method,
 		.service = who->service,
 		.remote = who->rhost,
 		.account = account};
 
-	audit(&a, false, why);
+	audit(&a, ok, reason);
+}
+
+static void refused(const struct caller *who, const char *event, const char *account, const char *why)
+{
+	caller_audit(who, event, NULL, account, false, why);
 }
 
 int access_own_account(const struct mm_config *c, struct store *s, const struct caller *who,

@@ -66,6 +66,10 @@ struct caller {
 
 /* Fills a caller for a unix-socket peer. */
 void caller_from_peer(struct caller *who, uid_t uid, gid_t gid, pid_t pid, bool admin);
+/* One audit line of a decision taken for who: the caller, its service and
+ * remote host, the method (NULL: none), the account concerned. */
+void caller_audit(const struct caller *who, const char *event, const char *method, const char *account,
+	bool ok, const char *reason);
 
 /* Decides whether who may act on the account called name (login or login
  * e-mail; NULL when the request gave none) under level a and flags, for the

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "secret.h"
 #include "store.h"
 #include "store_int.h"
