@@ -10,20 +10,16 @@
 #include "accounts.h"
 #include "catalog.h"
 #include "directory.h"
-#include "log.h"
 #include "validate.h"
 #include "dir_view.h"
 
 int dir_store_fault(struct fault *f, int rc, const char *what)
 {
-	switch (rc) {
-	case -EHOSTDOWN: return fault_set(f, rc, "annuaire indisponible, réessayez plus tard");
-	case -ENOENT: return fault_set(f, rc, "%s : introuvable dans l'annuaire", what);
-	case -EACCES: return fault_set(f, rc, "%s : accès refusé par l'annuaire", what);
-	default:
-		log_msg(LOG_ERR, "directory %s: %s", what, strerror(-rc));
-		return fault_set(f, rc, "%s : erreur de l'annuaire", what);
-	}
+	/* What is missing here is a record or a favourite, not always an account;
+	 * every other status reads as the store's one mapping says. */
+	if (rc == -ENOENT)
+		return fault_set(f, rc, "%s : introuvable dans l'annuaire", what);
+	return fault_store(f, rc, what);
 }
 
 int dir_account_usable(const struct entry *acct, struct fault *f)

@@ -109,14 +109,10 @@ char *nss_base(const struct mm_config *c, const char *ou)
 
 int nss_store_fault(struct fault *f, int rc)
 {
+	/* An ambiguous name is no name to the name service. */
 	if (rc == -ENOENT || rc == -ENOTUNIQ)
 		return fault_set(f, -ENOENT, "introuvable");
-	if (rc == -EHOSTDOWN)
-		return fault_set(f, rc, "annuaire indisponible");
-	if (rc == -ENOMEM)
-		return fault_set(f, rc, "mémoire insuffisante");
-	log_msg(LOG_ERR, "name service: directory error %s", strerror(-rc));
-	return fault_set(f, rc, "erreur de l'annuaire");
+	return fault_store(f, rc, "service de noms");
 }
 
 int nss_user_find(struct store *s, const struct mm_config *c, const char *name, struct entry **ret,
