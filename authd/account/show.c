@@ -52,18 +52,6 @@ static const char *type_label(const char *type)
 	       "individuel";
 }
 
-/* The login of a DN "uid=x,ou=...". */
-static void dn_login(const char *dn, char *out, size_t outsz)
-{
-	const char *p = dn + (strncasecmp(dn, "uid=", 4) ? 0 : 4);
-	size_t n = strcspn(p, ",");
-
-	if (n >= outsz)
-		n = outsz - 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
-
 void account_fields(const struct entry *e, bool full,
 	void (*put)(void *ctx, const char *key, const char *value), void *ctx)
 {
@@ -89,7 +77,7 @@ void account_fields(const struct entry *e, bool full,
 		for (size_t j = 0; mem && j < mem->nvals; j++) {
 			char login[80];
 
-			dn_login(mem->vals[j], login, sizeof(login));
+			accounts_dn_login(mem->vals[j], login, sizeof(login));
 			put(ctx, "member", login);
 		}
 	}

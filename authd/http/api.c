@@ -48,15 +48,6 @@ static unsigned fail_errno(struct http_req *r, int rc, const char *what)
 	}
 }
 
-static void dn_login(const char *dn, char *out, size_t n)
-{
-	/* uid=LOGIN,ou=... */
-	const char *p = dn && !strncmp(dn, "uid=", 4) ? dn + 4 : "";
-	size_t len = strcspn(p, ",");
-
-	snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), p);
-}
-
 unsigned api_session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status)
 {
 	char token[SECRET_TOKEN_HEX], login[128];
@@ -67,7 +58,7 @@ unsigned api_session_reply(struct http_req *r, const char *account_dn, const cha
 	long long exp;
 	int rc = session_open(r->store, r->cfg, &a, token, &exp);
 
-	dn_login(account_dn, login, sizeof(login));
+	accounts_dn_login(account_dn, login, sizeof(login));
 	if (rc < 0) {
 		audit_http(r, "session", method, login, false, "session could not be stored");
 		return fail_errno(r, rc, "session");

@@ -172,15 +172,6 @@ out:
 	return r;
 }
 
-/* The login of uid=LOGIN,ou=... */
-static void dn_login(const char *dn, char *out, size_t n)
-{
-	const char *p = dn && !strncmp(dn, "uid=", 4) ? dn + 4 : "";
-	size_t len = strcspn(p, ",");
-
-	snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), p);
-}
-
 /* The token endpoint's answer on the request; 0 with ret->state set for an
  * answer that is not an approval (*doc NULL), else *doc the tokens. */
 static int ciba_poll(const struct mm_config *c, struct store *s, const char *request_id, const char *arid,
@@ -303,7 +294,7 @@ int ecps_poll(struct store *s, const struct mm_config *c, const struct caller *w
 		r = fault_set(f, -EIO, "demande e-CPS illisible");
 		goto out;
 	}
-	dn_login(account, ret->login, sizeof(ret->login));
+	accounts_dn_login(account, ret->login, sizeof(ret->login));
 	/* Who may collect the approval: the one access rule, before anything
 	 * is asked of the provider. Someone else's request answers as an
 	 * unknown one, and stays the owner's. */

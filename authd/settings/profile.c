@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accounts.h"
 #include "address.h"
 #include "catalog.h"
 #include "log.h"
@@ -103,14 +104,8 @@ int settings_profile_view(const struct entry *e, const struct caller *who, struc
 		if (mem && mem->nvals) {
 			if (!(ret->members = calloc(mem->nvals, sizeof(*ret->members))))
 				return -ENOMEM;
-			for (size_t j = 0; j < mem->nvals; j++) {
-				const char *p = mem->vals[j] + (strncasecmp(mem->vals[j], "uid=", 4) ? 0 : 4);
-				size_t n = strcspn(p, ",");
-
-				snprintf(ret->members[j], sizeof(ret->members[j]), "%.*s",
-					(int)(n < sizeof(ret->members[j]) ? n : sizeof(ret->members[j]) - 1),
-					p);
-			}
+			for (size_t j = 0; j < mem->nvals; j++)
+				accounts_dn_login(mem->vals[j], ret->members[j], sizeof(ret->members[j]));
 			ret->nmembers = mem->nvals;
 		}
 	}

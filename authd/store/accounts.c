@@ -3,12 +3,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "accounts.h"
 #include "protocol.h"
 
 const char *const accounts_identity_attrs[] = {
 	"uid", "mmAccountType", "mmStatus", "uidNumber", "gidNumber", "mmMember", "mmLoginMail", NULL};
+
+void accounts_dn_login(const char *dn, char *out, size_t n)
+{
+	const char *p = dn && !strncasecmp(dn, "uid=", 4) ? dn + 4 : "";
+	size_t len = strcspn(p, ",");
+
+	if (!n)
+		return;
+	snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), p);
+}
 
 bool accounts_owned_by(const struct entry *e, uid_t uid)
 {

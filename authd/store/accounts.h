@@ -26,6 +26,9 @@ int accounts_by_dn(struct store *s, const struct mm_config *c, const char *dn, c
 	struct entry **ret) MM_WUR;
 /* Writes "(&(objectClass=mmAccount)(uidNumber=N)(!(mmAccountType=ORG)))" to buf. */
 void accounts_uid_filter(uid_t uid, char *buf, size_t size);
+/* The login of an account DN "uid=LOGIN,ou=..." into out (n bytes, cut to
+ * fit); "" for NULL or a DN that names no uid. */
+void accounts_dn_login(const char *dn, char *out, size_t n);
 /* Does the account's uidNumber equal uid? */
 bool accounts_owned_by(const struct entry *e, uid_t uid);
 /* Is the account active (mmStatus active)? */
