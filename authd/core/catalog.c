@@ -125,9 +125,10 @@ static bool valid_department(const char *s)
 {
 	size_t n = strlen(s);
 
+	/* 01..95 but 20 (Corsica is 2A and 2B); "96".."99" number no department. */
 	if (n == 2)
 		return (s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && strcmp(s, "00") &&
-			       strcmp(s, "20")) ||
+			       strcmp(s, "20") && strcmp(s, "95") <= 0) ||
 			!strcmp(s, "2A") || !strcmp(s, "2B");
 	if (n == 3)
 		return !strncmp(s, "97", 2) && s[2] >= '1' && s[2] <= '6';

@@ -122,6 +122,7 @@ static void test_registration_rules_name_field_and_rule(void **state)
 		{"postal_code", "8100", "postal_code/syntax"},
 		{"liberal", "oui", "liberal/syntax"},
 		{"department", "00", "department/syntax"},
+		{"department", "96", "department/syntax"},
 		{"sn", "D*)(uid=*", "sn/characters"},
 		{"sn", "\xc3\x28", "sn/utf8"},
 		{"password", "Abcdefgh1", "password/special"},
