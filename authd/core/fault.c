@@ -35,10 +35,18 @@ void fault_put(struct fault *f, const char *key, const char *value)
 	size_t i, n = strlen(key);
 	char *v;
 
-	if (!value || n == 0 || n > FAULT_KEY_MAX || !mm_key_valid(key, n))
+	if (!value)
 		return;
-	if (!(v = strdup(value)))
+	/* Never silently: a client reading retry_after or reason would act on
+	 * half an answer without anyone knowing why. */
+	if (n == 0 || n > FAULT_KEY_MAX || !mm_key_valid(key, n)) {
+		log_msg(LOG_ERR, "refusal fact with an invalid key dropped");
 		return;
+	}
+	if (!(v = strdup(value))) {
+		log_msg(LOG_WARNING, "refusal fact %s dropped: out of memory", key);
+		return;
+	}
 	for (i = 0; i < f->nfacts; i++)
 		if (!strcmp(f->facts[i].key, key))
 			break;
@@ -64,6 +72,10 @@ void fault_putf(struct fault *f, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	s = vformat(fmt, ap);
 	va_end(ap);
+	if (!s) {
+		log_msg(LOG_WARNING, "refusal fact %s dropped: out of memory", key);
+		return;
+	}
 	fault_put(f, key, s);
 	free(s);
 }
@@ -85,8 +97,10 @@ int fault_field(struct fault *f, const char *field, const char *rule, const char
 	f->message = vformat(fmt, ap);
 	va_end(ap);
 	f->status = -EINVAL;
-	/* The field name may come from the request: fault_put keeps only a valid key. */
-	fault_put(f, "field", field);
+	/* The field name may come from the request (an HTTP body's key, say):
+	 * only a valid wire key is echoed, as req_fail_field does. */
+	if (field && mm_key_valid(field, strlen(field)))
+		fault_put(f, "field", field);
 	fault_put(f, "rule", rule);
 	return -EINVAL;
 }
