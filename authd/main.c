@@ -165,8 +165,9 @@ int main(int argc, char **argv)
 	struct daemon d = {0};
 	struct http *http = NULL;
 	char err[512], *socket_at_start = NULL, *pidfile_at_start = NULL;
+	bool listening = false, lock_made = false;
 	sigset_t mask;
-	int c, r;
+	int c, r, status = 1;
 
 	while ((c = getopt_long(argc, argv, "c:fdtVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -209,39 +210,41 @@ int main(int argc, char **argv)
 	log_setup(foreground || d.cfg->log_stderr, debug ? LOG_DEBUG : d.cfg->log_level);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "medimail-authd: libcurl failed to initialise\n");
+		config_free(d.cfg);
 		return 1;
 	}
 	r = secret_init(d.cfg->hash_key_file, d.cfg->argon2_opslimit, d.cfg->argon2_memlimit,
 		d.cfg->argon2_parallel, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: hash key: %s\n", err);
-		return 1;
+		goto out;
 	}
 	r = psc_init(d.cfg, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: Pro Santé Connect: %s\n", err);
-		return 1;
+		goto out;
 	}
 	r = store_new(d.cfg, &d.store);
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n",
 			strerror(-r));
-		return 1;
+		goto out;
 	}
 	socket_at_start = strdup(d.cfg->socket_path);
 	pidfile_at_start = d.cfg->pid_file ? strdup(d.cfg->pid_file) : NULL;
 	if (!socket_at_start || (d.cfg->pid_file && !pidfile_at_start)) {
 		fprintf(stderr, "medimail-authd: out of memory\n");
-		return 1;
+		goto out;
 	}
 	r = server_listen(d.cfg->socket_path, &srv.listen_fd);
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: socket %s: %s\n", d.cfg->socket_path, strerror(-r));
-		return 1;
+		goto out;
 	}
+	listening = true;
 	if (!foreground && (r = detach()) < 0) {
 		fprintf(stderr, "medimail-authd: cannot detach: %s\n", strerror(-r));
-		return 1;
+		goto out;
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -252,48 +255,61 @@ int main(int argc, char **argv)
 	srv.wake_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (srv.wake_fd < 0) {
 		log_msg(LOG_ERR, "signalfd: %s", strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (d.cfg->pid_file && (r = write_pidfile(d.cfg->pid_file)) < 0) {
 		log_msg(LOG_ERR, "pid file %s: %s", d.cfg->pid_file, strerror(-r));
-		return 1;
+		free(pidfile_at_start); /* not ours to remove */
+		pidfile_at_start = NULL;
+		goto out;
 	}
 	srv.d = &d;
 	srv.on_wake = on_signal;
 	pthread_rwlock_init(&srv.reload_lock, NULL);
+	lock_made = true;
 	raise_fd_limit(d.cfg);
 	/* Listener settings, TLS key and PSC secret stay those of the start. */
 	r = http_start(&d, &srv.reload_lock, &http, err, sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, "HTTP API: %s", err);
-		return 1;
+		goto out;
 	}
 	log_msg(LOG_NOTICE, "medimail-authd %s serving %s (directory %s)", MM_VERSION, d.cfg->socket_path,
 		d.cfg->ldap_uri);
 	policy_sync(d.cfg, d.store);
 	if ((r = mcache_start(&d.cfg, &d.store, &srv.reload_lock)) < 0) {
 		log_msg(LOG_ERR, "name-service cache: %s", strerror(-r));
-		return 1;
+		goto out;
 	}
 	if ((r = records_sweeper_start(&d.store, &d.cfg, &srv.reload_lock)) < 0)
 		log_msg(LOG_WARNING, "no sweep of expired ou=sessions records: %s", strerror(-r));
 	server_run(&srv);
+	status = 0;
+out:
+	/* A start that fails half-way undoes what it made: no socket or pid
+	 * file is left behind for the next start or a client to trip on. */
 	records_sweeper_stop();
 	http_stop(http);
 	mcache_stop();
-	close(srv.listen_fd);
-	/* The files made at start, whatever a reload changed since. */
-	unlink(socket_at_start);
-	if (pidfile_at_start)
-		unlink(pidfile_at_start);
+	if (srv.wake_fd > 0)
+		close(srv.wake_fd);
+	if (listening) {
+		close(srv.listen_fd);
+		/* The files made at start, whatever a reload changed since. */
+		unlink(socket_at_start);
+		if (pidfile_at_start)
+			unlink(pidfile_at_start);
+	}
 	free(socket_at_start);
 	free(pidfile_at_start);
-	pthread_rwlock_wrlock(&srv.reload_lock);
+	if (lock_made)
+		pthread_rwlock_wrlock(&srv.reload_lock);
 	store_free(d.store);
 	psc_cleanup();
 	secret_cleanup();
 	config_free(d.cfg);
 	curl_global_cleanup();
-	log_msg(LOG_NOTICE, "stopped");
-	return 0;
+	if (status == 0)
+		log_msg(LOG_NOTICE, "stopped");
+	return status;
 }
