@@ -253,18 +253,6 @@ void settings_devices_free(struct settings_device *v, size_t n)
 	free(v);
 }
 
-static char *dup_opt(const struct json_flat *j, const char *key, bool *oom)
-{
-	const char *v = json_flat_get(j, key);
-	char *d;
-
-	if (!v)
-		return NULL;
-	if (!(d = strdup(v)))
-		*oom = true;
-	return d;
-}
-
 int settings_device_list(const struct entry *t, struct settings_device **ret, size_t *ret_n)
 {
 	const struct attr *a = entry_attr(t, "mmDevice");
@@ -284,12 +272,12 @@ int settings_device_list(const struct entry *t, struct settings_device **ret, si
 		if (json_flat_parse(a->vals[i], &j) < 0)
 			continue;
 		/* Never the code or credential hashes: the list shows what the person may see. */
-		v[n].id = dup_opt(&j, "id", &oom);
-		v[n].name = dup_opt(&j, "name", &oom);
-		v[n].state = dup_opt(&j, "state", &oom);
-		v[n].created = dup_opt(&j, "created", &oom);
-		v[n].expires = dup_opt(&j, "expires", &oom);
-		v[n].enrolled = dup_opt(&j, "enrolled", &oom);
+		v[n].id = settings_json_dup(&j, "id", &oom);
+		v[n].name = settings_json_dup(&j, "name", &oom);
+		v[n].state = settings_json_dup(&j, "state", &oom);
+		v[n].created = settings_json_dup(&j, "created", &oom);
+		v[n].expires = settings_json_dup(&j, "expires", &oom);
+		v[n].enrolled = settings_json_dup(&j, "enrolled", &oom);
 		n++;
 		json_flat_free(&j);
 	}

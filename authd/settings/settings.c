@@ -74,6 +74,18 @@ int settings_reread(
 	return 0;
 }
 
+char *settings_json_dup(const struct json_flat *j, const char *key, bool *oom)
+{
+	const char *v = json_flat_get(j, key);
+	char *d;
+
+	if (!v)
+		return NULL;
+	if (!(d = strdup(v)))
+		*oom = true;
+	return d;
+}
+
 void settings_new_id(char out[SETTINGS_ID_LEN + 1])
 {
 	char tok[SECRET_TOKEN_HEX];

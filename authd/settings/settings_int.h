@@ -5,6 +5,7 @@
 
 #include "access.h"
 #include "fault.h"
+#include "json.h"
 #include "settings.h"
 #include "store.h"
 
@@ -24,6 +25,9 @@ int settings_modify(
 /* e read again with settings_attrs. */
 int settings_reread(
 	struct store *s, const struct entry *e, const char *what, struct entry **ret, struct fault *f) MM_WUR;
+/* A copy of a stored JSON value's key (NULL when absent); *oom set when the
+ * copy failed. */
+char *settings_json_dup(const struct json_flat *j, const char *key, bool *oom);
 /* 12 hex characters: ids of signatures and devices. */
 void settings_new_id(char out[SETTINGS_ID_LEN + 1]);
 bool settings_valid_id(const char *s);

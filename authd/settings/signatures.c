@@ -9,17 +9,6 @@
 #include "settings_int.h"
 #include "validate.h"
 
-static char *dup_or_null(const char *s, bool *oom)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	if (!(d = strdup(s)))
-		*oom = true;
-	return d;
-}
-
 void settings_signatures_free(struct settings_signature *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++) {
@@ -47,13 +36,18 @@ int settings_signature_list(const struct entry *t, struct settings_signature **r
 	for (size_t i = 0; i < a->nvals; i++) {
 		struct json_flat j;
 
-		if (json_flat_parse(a->vals[i], &j) < 0 || !json_flat_get(&j, "id")) {
+		if (json_flat_parse(a->vals[i], &j) < 0) {
 			log_msg(LOG_WARNING, "%s: unreadable signature value skipped", entry_get(t, "uid"));
 			continue;
 		}
-		v[n].id = dup_or_null(json_flat_get(&j, "id"), &oom);
-		v[n].title = dup_or_null(json_flat_get(&j, "title"), &oom);
-		v[n].html = dup_or_null(json_flat_get(&j, "html"), &oom);
+		if (!json_flat_get(&j, "id")) {
+			log_msg(LOG_WARNING, "%s: signature value without id skipped", entry_get(t, "uid"));
+			json_flat_free(&j);
+			continue;
+		}
+		v[n].id = settings_json_dup(&j, "id", &oom);
+		v[n].title = settings_json_dup(&j, "title", &oom);
+		v[n].html = settings_json_dup(&j, "html", &oom);
 		v[n].is_default = def && !strcmp(def, json_flat_get(&j, "id"));
 		n++;
 		json_flat_free(&j);
