@@ -15,21 +15,7 @@
 static int device_find(const struct entry *e, const char *key, const char *value, const char **ret_raw,
 	struct json_flat *ret)
 {
-	const struct attr *a = entry_attr(e, "mmDevice");
-
-	for (size_t i = 0; a && i < a->nvals; i++) {
-		struct json_flat j;
-
-		if (json_flat_parse(a->vals[i], &j) < 0)
-			continue;
-		if (json_flat_get(&j, key) && !strcmp(json_flat_get(&j, key), value)) {
-			*ret_raw = a->vals[i];
-			*ret = j;
-			return 0;
-		}
-		json_flat_free(&j);
-	}
-	return -ENOENT;
+	return settings_json_find(e, "mmDevice", key, value, ret_raw, ret);
 }
 
 static bool active(const struct entry *e)

@@ -74,6 +74,26 @@ int settings_reread(
 	return 0;
 }
 
+int settings_json_find(const struct entry *e, const char *attr, const char *key, const char *value,
+	const char **ret_raw, struct json_flat *ret)
+{
+	const struct attr *a = entry_attr(e, attr);
+
+	for (size_t i = 0; a && i < a->nvals; i++) {
+		struct json_flat j;
+
+		if (json_flat_parse(a->vals[i], &j) < 0)
+			continue;
+		if (json_flat_get(&j, key) && !strcmp(json_flat_get(&j, key), value)) {
+			*ret_raw = a->vals[i];
+			*ret = j;
+			return 0;
+		}
+		json_flat_free(&j);
+	}
+	return -ENOENT;
+}
+
 char *settings_json_dup(const struct json_flat *j, const char *key, bool *oom)
 {
 	const char *v = json_flat_get(j, key);

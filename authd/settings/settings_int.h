@@ -25,6 +25,11 @@ int settings_modify(
 /* e read again with settings_attrs. */
 int settings_reread(
 	struct store *s, const struct entry *e, const char *what, struct entry **ret, struct fault *f) MM_WUR;
+/* The value of the multi-valued JSON attribute attr whose key is value,
+ * parsed in *ret (json_flat_free it) with the stored string in *ret_raw;
+ * -ENOENT when none. */
+int settings_json_find(const struct entry *e, const char *attr, const char *key, const char *value,
+	const char **ret_raw, struct json_flat *ret) MM_WUR;
 /* A copy of a stored JSON value's key (NULL when absent); *oom set when the
  * copy failed. */
 char *settings_json_dup(const struct json_flat *j, const char *key, bool *oom);

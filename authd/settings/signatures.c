@@ -64,21 +64,7 @@ int settings_signature_list(const struct entry *t, struct settings_signature **r
 /* The stored value of signature id, parsed; -ENOENT when none. */
 static int signature_find(const struct entry *e, const char *id, const char **ret_raw, struct json_flat *ret)
 {
-	const struct attr *a = entry_attr(e, "mmSignature");
-
-	for (size_t i = 0; a && i < a->nvals; i++) {
-		struct json_flat j;
-
-		if (json_flat_parse(a->vals[i], &j) < 0)
-			continue;
-		if (json_flat_get(&j, "id") && !strcmp(json_flat_get(&j, "id"), id)) {
-			*ret_raw = a->vals[i];
-			*ret = j;
-			return 0;
-		}
-		json_flat_free(&j);
-	}
-	return -ENOENT;
+	return settings_json_find(e, "mmSignature", "id", id, ret_raw, ret);
 }
 
 int settings_signature_check(const struct settings_signature_change *in, struct fault *f)
