@@ -1,6 +1,5 @@
 /* The unix socket's request table (dispatch.h). */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "card.h"
