@@ -13,7 +13,7 @@ import unicodedata
 import pexpect
 import pytest
 
-from mmstack import BUILD, SUFFIX, NOBODY, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
+from mmstack import BUILD, SUFFIX, NOBODY, Daemon, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
 
@@ -358,6 +358,37 @@ def test_org_validation_mail_says_changer_de_compte_and_72h(authd, smtp, slapd):
     assert "Identifiant de connexion" not in flat and f": {mail}" not in flat
     assert "Changer de compte" in html and "dans les 72h" in html
     assert_footer(text, html)
+
+
+def test_sender_per_kind_is_configurable(state, slapd, smtp):
+    """"Expéditeur cerbere@mipih.fr" for account mails, medimail for codes: each sender is an
+    option (mail_from_account, mail_from_code); a display name out of ASCII is encoded."""
+    d = Daemon(state, slapd, smtp.port, name="senders",
+               extra="mail_from_account = Cerbère Médimail <cerbere@region.test>\n"
+                     "mail_from_code = codes@region.test\n").start()
+    try:
+        p = person("rose.senders", "Rose", "SENDERS")
+        r = register(d, smtp, "MED", p.med())
+        assert r.returncode == 0, r.stdout + r.stderr
+        smtp.token(p.mail)
+        m = smtp.messages(p.mail)[-1]
+        assert smtp.parts(m)[0] == "cerbere@region.test"
+        assert m["From"].addresses[0].display_name == "Cerbère Médimail"
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("line", ["mail_from_code = Medimail <pas une adresse>",
+                                  "mail_from_account = Medimail <a@b.fr>, <c@d.fr> x",
+                                  "smtp_from = nobody"])
+def test_sender_not_an_address_refused_at_start(state, slapd, smtp, line):
+    """A sender that is not "Name <address>" or an address stops the daemon at start-up,
+    naming the option, rather than mailing with a broken From."""
+    d = Daemon(state, slapd, smtp.port, name="badfrom", extra=line + "\n")
+    with pytest.raises(RuntimeError) as e:
+        d.start()
+    d.stop()
+    assert line.split(" =")[0] in str(e.value)
 
 
 # ---------------------------------------------------------------- statuses
