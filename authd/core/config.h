@@ -40,7 +40,9 @@ struct mm_config {
 	unsigned ldap_pool; /* connections */
 	/* mail */
 	char *smtp_url;
-	char *smtp_from;
+	char *smtp_from; /* both senders when theirs is not set */
+	char *mail_from_account; /* confirmation, validation, password reset */
+	char *mail_from_code; /* one-time codes */
 	bool smtp_starttls;
 	char *smtp_user;
 	char *smtp_password_file;
