@@ -265,7 +265,8 @@ static void test_suspended_org_is_managed_by_administrators_only(void **state)
 	fault_clear(&f);
 	/* Showing it to its connection account is still fine. */
 	assert_int_equal(
-		access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, 0, "login", "ferme", NULL, "t", &e, &f), 0);
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, 0, "login", "ferme", NULL, "t", &e, &f),
+		0);
 	entry_free(e);
 	e = NULL;
 	/* Someone else still gets "unknown", not the state. */
