@@ -185,10 +185,12 @@ def fields_for(row, name):
     return ([(key, name)] if name is not None else []) + extra
 
 
+@pytest.mark.parametrize("victim", ["vic", "org", "org_off"])
 @pytest.mark.parametrize("row", NAMED, ids=IDS)
-def test_someone_elses_account_answers_as_an_unknown_one(authd, people, row):
-    """Another user naming the victim, by login and by login e-mail: the same bytes as an unknown name."""
-    vic, att = people["vic"], people["att"]
+def test_someone_elses_account_answers_as_an_unknown_one(authd, people, row, victim):
+    """Another user naming the victim (a person, an ORG, a suspended ORG), by login and by login
+    e-mail: the same bytes as an unknown name."""
+    vic, att = people[victim], people["att"]
     code = C[row[0]]
     unknown_login, unknown_mail = "inconnu-acces-9z", "personne.inconnue.acces@example.org"
     got = calls(authd, att["uid"], [(code, fields_for(row, vic["login"])), (code, fields_for(row, unknown_login)),
@@ -200,7 +202,7 @@ def test_someone_elses_account_answers_as_an_unknown_one(authd, people, row):
     # nothing of the victim's beyond what the attacker typed itself
     for r, typed in ((by_login, vic["login"]), (by_mail, vic["mail"])):
         leak = text_of(r).replace(typed, "")
-        for v in victim_values(people):
+        for v in victim_values(people, victim):
             assert v not in leak, (v, r)
 
 
