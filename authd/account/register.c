@@ -92,19 +92,40 @@ int account_registration_keys(const char **keys, size_t max)
 	return (int)k;
 }
 
+/* value in its canonical form, copied into reg->norm when that differs
+ * from value; value itself when it is canonical already, when normalising
+ * fails (invalid UTF-8: the check refuses it) or when the canonical form is
+ * still longer than max (the check says so on the value as given). */
+static const char *reg_normalize(struct account_registration *reg, const struct cat_attr *a, enum pkind kind,
+	size_t max, const char *value)
+{
+	char *out = reg->norm + reg->nnorm;
+	size_t room = sizeof(reg->norm) - reg->nnorm;
+	int r;
+
+	if (!value || kind == P_SECRET)
+		return value;
+	r = a ? catalog_normalize(a, value, out, room) : text_squeeze(value, out, room);
+	if (r < 0 || (size_t)r > max || !strcmp(out, value))
+		return value;
+	reg->nnorm += (size_t)r + 1;
+	return out;
+}
+
 int account_registration_set(
 	struct account_registration *reg, const char *key, const char *value, struct fault *f)
 {
 	const struct param *p = param_find(key);
+	const struct cat_attr *a;
 	size_t i;
 
 	if (p) {
-		*(const char **)((char *)reg + p->offset) = value;
+		*(const char **)((char *)reg + p->offset) = reg_normalize(reg, NULL, p->kind, p->max, value);
 		return 0;
 	}
-	if (!reg_attr(key, &i))
+	if (!(a = reg_attr(key, &i)))
 		return fault_field(f, key, "unknown", "champ inconnu : %s", key);
-	reg->attr[i] = value;
+	reg->attr[i] = reg_normalize(reg, a, P_TEXT, a->max, value);
 	return 0;
 }
 
