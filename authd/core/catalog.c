@@ -70,10 +70,12 @@ static const struct cat_attr catalog[] = {
 	{"validated_at", "mmValidatedAt", CAT_READONLY, 16, "validé le", SHOW, 0},
 	{"registered_at", "mmRegisteredAt", CAT_READONLY, 16, "inscrit le", SHOW, 0},
 	{"status_reason", "mmStatusReason", CAT_READONLY, 256, "motif du statut", SHOW, 0},
-	{"visible_medimail", "mmVisibleMedimail", CAT_READONLY, 5, "visible dans l'annuaire Medimail", SHOW,
+	/* The form's boxes, "yes" unless unchecked (TRUE | FALSE stored); changed
+	 * afterwards by the visibility and notification settings, not the profile. */
+	{"visible_medimail", "mmVisibleMedimail", CAT_BOOL, 5, "visible dans l'annuaire Medimail", REG | SHOW,
 		0},
-	{"visible_mssante", "mmVisibleMssante", CAT_READONLY, 5, "visible dans l'annuaire santé", SHOW, 0},
-	{"dematerialisation", "mmDematerialisation", CAT_READONLY, 5, "dématérialisation", SHOW, 0},
+	{"visible_mssante", "mmVisibleMssante", CAT_BOOL, 5, "visible dans l'annuaire santé", REG | SHOW, 0},
+	{"dematerialisation", "mmDematerialisation", CAT_BOOL, 5, "dématérialisation", REG | SHOW, 0},
 	{"uid_number", "uidNumber", CAT_READONLY, 10, "numéro d'utilisateur", SHOW, 0},
 	{"gid_number", "gidNumber", CAT_READONLY, 10, "numéro de groupe", SHOW, 0},
 	{"home", "homeDirectory", CAT_READONLY, 256, "répertoire personnel", SHOW, 0},
