@@ -49,7 +49,9 @@ static const struct ctl_command commands[] = {
 			"              --department --raison-sociale --service --struct-type "
 			"FINESS|SIRET|SIREN\n"
 			"              --struct-id --org-name --description --resp-sn --resp-given-name\n"
-			"              --resp-profession --resp-rpps --member LOGIN (ORG)\n",
+			"              --resp-profession --resp-rpps --member LOGIN (ORG)\n"
+			"              --visible-medimail --visible-mssante --dematerialisation yes|no\n"
+			"              (checked by default); --region is required\n",
 		.section = SECTION_ACCOUNTS,
 		RUN(MM_REQ_REGISTER, cmd_register),
 		.flags = CMD_SECRET},

@@ -673,14 +673,19 @@ const char *config_domain_for(const struct mm_config *c, const char *slug)
 	return c->domain_default;
 }
 
-bool config_region_open(const struct mm_config *c, const char *region)
+const char *config_region_name(const struct mm_config *c, const char *region)
 {
-	if (c->nregions == 0)
-		return true;
 	if (!region)
-		return false;
+		return NULL;
+	if (c->nregions == 0)
+		return region;
 	for (size_t i = 0; i < c->nregions; i++)
 		if (!strcasecmp(c->regions[i], region))
-			return true;
-	return false;
+			return c->regions[i];
+	return NULL;
+}
+
+bool config_region_open(const struct mm_config *c, const char *region)
+{
+	return c->nregions == 0 || config_region_name(c, region);
 }

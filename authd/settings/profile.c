@@ -245,7 +245,7 @@ static int phones(
 	return 0;
 }
 
-int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
+static int profile_set_canonical(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
 	struct fault *f)
 {
@@ -304,4 +304,54 @@ int settings_profile_set(struct store *s, const struct mm_config *c, const struc
 		return rc;
 	settings_audit(who, "profile-set", entry_get(t, "uid"), true, changed);
 	return settings_reread(s, t, "informations personnelles", ret, f);
+}
+
+/* The change with each value in its canonical form (catalog_normalize, as
+ * registration does): *ret_v and *ret_buf malloc'ed, the values pointing
+ * into the change or into *ret_buf. */
+static int profile_normalize(const struct settings_change *in, size_t n, struct settings_change **ret_v,
+	char **ret_buf, struct fault *f)
+{
+	struct settings_change *v = calloc(n ? n : 1, sizeof(*v));
+	size_t room = 1, used = 0;
+	char *buf;
+
+	for (size_t i = 0; i < n; i++)
+		room += strlen(in[i].value) + 1;
+	if (!v || !(buf = malloc(room))) {
+		free(v);
+		return fault_set(f, -ENOMEM, "mémoire insuffisante");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cat_attr *a = profile_attr(in[i].key);
+		int r = a ? catalog_normalize(a, in[i].value, buf + used, room - used) : -EINVAL;
+
+		v[i] = in[i];
+		/* Kept as given when it cannot be normalised or is still too long:
+		 * the check refuses it in the words of the value typed. */
+		if (r < 0 || (size_t)r > a->max || !strcmp(buf + used, in[i].value))
+			continue;
+		v[i].value = buf + used;
+		used += (size_t)r + 1;
+	}
+	*ret_v = v;
+	*ret_buf = buf;
+	return 0;
+}
+
+int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
+	struct fault *f)
+{
+	struct settings_change *canon = NULL;
+	char *buf = NULL;
+	int rc;
+
+	*ret = NULL;
+	if ((rc = profile_normalize(in, n, &canon, &buf, f)) < 0)
+		return rc;
+	rc = profile_set_canonical(s, c, who, t, canon, n, ret, f);
+	free(canon);
+	free(buf);
+	return rc;
 }

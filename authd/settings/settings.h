@@ -77,7 +77,9 @@ bool settings_profile_may_write(const struct cat_attr *a, bool org, const struct
  * unknown | not_allowed | admin_only (-EACCES) | required | the rule's. */
 int settings_profile_check(const struct entry *t, const struct caller *who, const struct settings_change *in,
 	size_t n, struct fault *f) MM_WUR;
-/* Changes t's profile; *ret: the account read again (settings_attrs). */
+/* Changes t's profile, each value first put in its canonical form as at
+ * registration (catalog_normalize); *ret: the account read again
+ * (settings_attrs). */
 int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
 	struct fault *f) MM_WUR;
