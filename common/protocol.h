@@ -167,10 +167,13 @@ enum mm_request {
 	 * [login] (admin), and at
 	 * least one of: q (free text: names, ORG name, city), name (sn or ORG
 	 * name), first_name, profession (TRE_G15 code or the start of its
-	 * label), city, postal_code (1..5 digits), address (street).  Each
+	 * label), city, postal_code (1..5 digits), address (street),
+	 * raison_sociale.  Each
 	 * field: at most MM_DIR_FIELD_MAX bytes and 8 words; every word is an
 	 * accent- and case-insensitive prefix and all must match.  Unknown or
-	 * repeated fields are refused (-EINVAL, "field", "rule").
+	 * repeated fields are refused (-EINVAL, "field", "rule").  The words
+	 * are those the account holds now: registration and every profile edit
+	 * write them again from the entry (directory/keys.c).
 	 * -> refine (yes|no: more than MM_DIR_MAX_RESULTS matched, "précisez
 	 * votre recherche"), count, then at most MM_DIR_MAX_RESULTS records
 	 * sorted by name: login (medimail view), type, name, login_mail

@@ -209,7 +209,8 @@ static const struct ctl_command commands[] = {
 	/* ---------------------------------------------------------- directories */
 	{.name = "search",
 		.args = "[TEXT] [--name N] [--first-name P] [--profession CODE|LABEL] [--city C]\n"
-			"[--postal-code DIGITS] [--address A] [--view medimail|mssante]",
+			"[--postal-code DIGITS] [--address A] [--raison-sociale R]\n"
+			"[--view medimail|mssante]",
 		.help = "prefixes, accents and case ignored; at most 50 results",
 		.section = SECTION_DIRECTORY,
 		REQ(MM_REQ_DIR_SEARCH, "q", NULL, 0, 1)},
