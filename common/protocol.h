@@ -316,11 +316,21 @@ enum mm_request {
 	MM_REQ_AUTOREPLY_SET = 0x0721,
 
 	/* [login] -> receipt, opening, digest, [org_to_individual] (individual
-	 * accounts: notify my own address of mail to my ORGs), receipt_address,
+	 * accounts: notify my own address of mail to my ORGs; yes: every ORG
+	 * does, no: none does, some: as each record says), receipt_address,
 	 * opening_caveat (the guide's warning: no opening notice from other
-	 * MSS operators) */
+	 * MSS operators); individual accounts then one record per ORG they are
+	 * a connection account of (not closed, at most 100): org (its login),
+	 * name, org_to_individual (yes|no, that ORG's switch) */
 	MM_REQ_NOTIFY_GET = 0x0730,
-	/* [login], any of receipt, opening, digest, org_to_individual -> as GET */
+	/* [login], any of receipt, opening, digest, org_to_individual, and
+	 * [org]: without org, org_to_individual is the switch for every ORG
+	 * (as before: each ORG's own choice is dropped); with org (the login,
+	 * login e-mail or MSSanté address of one of the account's ORGs, else
+	 * rule "not_member", the same for an unknown ORG), org_to_individual
+	 * (then required) sets that ORG's switch alone. -> as GET.
+	 * Stored on the individual account: mmNotifyOrgToIndividual FALSE, no
+	 * ORG notifies; else every ORG but those in mmNotifyOrgOff (DNs). */
 	MM_REQ_NOTIFY_SET = 0x0731,
 
 	/* [login] -> records of address; [advice] for a MED account */

@@ -1,5 +1,6 @@
 """Gérer mon compte (guide 003), issue 14: a profile edit keeps the account
-findable by every field the directory searches on (item 12)."""
+findable by every field the directory searches on (item 12), and the
+ORG -> individual notification switch is one per ORG (item 15)."""
 import pytest
 
 from mmstack import SUFFIX, med_fields, org_fields, per_fields
@@ -91,6 +92,10 @@ def accts(authd, smtp, slapd):
                                      street="1 rue Pélissier", city="Saint-Sulpice-la-Pointe"),
                             "officine.garance14@example.org")
     ok(authd.ctl("org", "member", "add", a["org"]["login"], a["med"]["login"]))
+    a["org2"] = make_account(authd, smtp, "ORG",
+                             replaced(org_fields("zephyrin.quillebeuf@example.org", mail="labo.mirabeau14@example.org",
+                                                 name="Labo Mirabelier")),
+                             "labo.mirabeau14@example.org")
     return a
 
 
@@ -208,3 +213,133 @@ def test_une_modification_refusee_ne_change_pas_la_recherche(authd, slapd, accts
     r = authd.ctl("search", "--raison-sociale", "a" * 300)
     assert r.returncode == 1 and r.json["fields"] == {"field": "raison_sociale", "rule": "max_length"}
 
+
+# --------------------------------------------------------------- item 15
+
+MAIL_DN = f"cn=mail,ou=system,{SUFFIX}"
+
+
+def mail_read(slapd, login, *attrs):
+    """What the mail system's notifier reads, bound as cn=mail."""
+    import ldap
+    conn = ldap.initialize(slapd.ldap_url)
+    conn.simple_bind_s(MAIL_DN, (slapd.state / "slapd" / "mail.pw").read_text())
+    try:
+        res = conn.search_s(SUFFIX, ldap.SCOPE_SUBTREE, f"(uid={login})", list(attrs))
+    finally:
+        conn.unbind_s()
+    (_, a), = [(dn, a) for dn, a in res if dn]
+    return {k: [v.decode() for v in vs] for k, vs in a.items()}
+
+
+def org_states(r):
+    """{ORG login: its org_to_individual} of a NOTIFY_GET/SET answer, and the summary."""
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return {x["org"]: x["org_to_individual"] for x in r.json.get("records", [])}, \
+        r.json["fields"]["org_to_individual"]
+
+
+def test_par_defaut_une_notification_est_envoyee_pour_chaque_compte_organisationnel(authd, accts):
+    """"Par défaut, lorsqu'un message Medimail est reçu sur un compte
+    organisationnel, une notification est envoyée sur votre adresse mail
+    individuelle et sur votre adresse organisationnelle": each ORG the account
+    connects to is listed, with its name, switched on."""
+    per, org, org2 = accts["per"], accts["org"], accts["org2"]
+    r = as_user(authd, per, "notify", "show")
+    states, summary = org_states(r)
+    assert states == {org["login"]: "yes", org2["login"]: "yes"} and summary == "yes"
+    names = {x["org"]: x["name"] for x in r.json["records"]}
+    assert names == {org["login"]: "Officine Garancière", org2["login"]: "Labo Mirabelier"}
+
+
+def test_decocher_la_case_pour_un_seul_compte_organisationnel(authd, slapd, accts):
+    """"Si vous ne souhaitez pas recevoir de notification sur votre adresse mail
+    individuelle, décocher la case" — one box per ORG: unticking it for one ORG
+    leaves the others, and the other connection accounts of that ORG, as they
+    were; the mail system reads it."""
+    per, med, org, org2 = accts["per"], accts["med"], accts["org"], accts["org2"]
+    states, summary = org_states(as_user(authd, per, "notify", "set", "--org", org2["login"],
+                                         "--org-to-individual", "no"))
+    assert states == {org["login"]: "yes", org2["login"]: "no"} and summary == "some"
+    e = entry(slapd, per["login"])
+    org2_dn = entry(slapd, org2["login"])["dn"]
+    assert e["mmNotifyOrgOff"] == [org2_dn] and e.get("mmNotifyOrgToIndividual") == ["TRUE"]
+    seen = mail_read(slapd, per["login"], "mmNotifyOrgToIndividual", "mmNotifyOrgOff")
+    assert seen == {"mmNotifyOrgToIndividual": ["TRUE"], "mmNotifyOrgOff": [org2_dn]}
+    # The ORG named by its address is the same ORG.
+    states, _ = org_states(as_user(authd, per, "notify", "set", "--org", org["mail"],
+                                   "--org-to-individual", "no"))
+    assert states == {org["login"]: "no", org2["login"]: "no"}
+    states, _ = org_states(as_user(authd, per, "notify", "set", "--org", org["login"],
+                                   "--org-to-individual", "yes"))
+    assert states == {org["login"]: "yes", org2["login"]: "no"}
+    # Another connection account of the same ORG keeps its own box.
+    states, summary = org_states(as_user(authd, med, "notify", "show"))
+    assert states == {org["login"]: "yes"} and summary == "yes"
+
+
+def test_l_ancienne_case_unique_vaut_pour_tous_les_comptes_organisationnels(authd, slapd, accts):
+    """The single switch of before still means "every ORG": off, none
+    notifies (and no ORG keeps a choice of its own); one ORG ticked again
+    after that leaves the others off; on, every ORG notifies."""
+    per, org, org2 = accts["per"], accts["org"], accts["org2"]
+    states, summary = org_states(as_user(authd, per, "notify", "set", "--org-to-individual", "no"))
+    assert states == {org["login"]: "no", org2["login"]: "no"} and summary == "no"
+    e = entry(slapd, per["login"])
+    assert e["mmNotifyOrgToIndividual"] == ["FALSE"] and "mmNotifyOrgOff" not in e
+    states, summary = org_states(as_user(authd, per, "notify", "set", "--org", org["login"],
+                                         "--org-to-individual", "yes"))
+    assert states == {org["login"]: "yes", org2["login"]: "no"} and summary == "some"
+    e = entry(slapd, per["login"])
+    assert e["mmNotifyOrgToIndividual"] == ["TRUE"]
+    assert e["mmNotifyOrgOff"] == [entry(slapd, org2["login"])["dn"]]
+    states, summary = org_states(as_user(authd, per, "notify", "set", "--org-to-individual", "yes"))
+    assert states == {org["login"]: "yes", org2["login"]: "yes"} and summary == "yes"
+    assert "mmNotifyOrgOff" not in entry(slapd, per["login"])
+
+
+def test_un_compte_de_connexion_retire_perd_son_choix(authd, slapd, accts):
+    """"Pour supprimer l'accès d'un utilisateur à la boite organisationnelle,
+    cliquer sur la croix": the choice for that ORG goes with the access; added
+    again, the account starts from its switch for every ORG."""
+    med, org = accts["med"], accts["org"]
+    states, _ = org_states(as_user(authd, med, "notify", "set", "--org", org["login"],
+                                   "--org-to-individual", "no"))
+    assert states == {org["login"]: "no"}
+    ok(authd.ctl("org", "member", "remove", org["login"], med["login"]))
+    assert "mmNotifyOrgOff" not in entry(slapd, med["login"])
+    states, summary = org_states(as_user(authd, med, "notify", "show"))
+    assert states == {} and summary == "yes"
+    ok(authd.ctl("org", "member", "add", org["login"], med["login"]))
+    states, _ = org_states(as_user(authd, med, "notify", "show"))
+    assert states == {org["login"]: "yes"}
+
+
+def test_notification_par_compte_organisationnel_refus(authd, slapd, accts):
+    """The attacker's requests: an ORG the account is not a connection account
+    of and an unknown one get the same answer; a newline, an oversized value, no
+    switch with the ORG, the ORG's own account, another user's account: refused,
+    nothing written."""
+    per, med, org, org2 = accts["per"], accts["med"], accts["org"], accts["org2"]
+    before = entry(slapd, med["login"])
+    other = refused(as_user(authd, med, "notify", "set", "--org", org2["login"], "--org-to-individual", "no"),
+                    "org", "not_member")
+    unknown = refused(as_user(authd, med, "notify", "set", "--org", "nosuchorg14", "--org-to-individual", "no"),
+                      "org", "not_member")
+    assert other["message"] == unknown["message"]
+    refused(as_user(authd, med, "notify", "set", "--org", org["login"] + "\nx", "--org-to-individual", "no"),
+            "org", "characters")
+    refused(as_user(authd, med, "notify", "set", "--org", "o" * 300, "--org-to-individual", "no"),
+            "org", "max_length")
+    refused(as_user(authd, med, "notify", "set", "--org", org["login"]), "org_to_individual", "required")
+    refused(as_user(authd, med, "notify", "set", "--org", org["login"], "--org-to-individual", "maybe"),
+            "org_to_individual", "syntax")
+    refused(as_user(authd, med, "notify", "set", "--login", org["login"], "--org", org["login"],
+                    "--org-to-individual", "no"), "org_to_individual", "not_allowed")
+    assert entry(slapd, med["login"])["modifyTimestamp"] == before["modifyTimestamp"]
+    # Another user's account: not answered as a setting of it.
+    before = entry(slapd, per["login"])
+    r = as_user(authd, med, "notify", "set", "--login", per["login"], "--org", org["login"],
+                "--org-to-individual", "no")
+    assert r.returncode == 1 and r.json["status"] in (-2, -13), r.stdout
+    assert entry(slapd, per["login"])["modifyTimestamp"] == before["modifyTimestamp"]
