@@ -7,6 +7,7 @@
 
 #include "account_int.h"
 #include "address.h"
+#include "directory.h"
 #include "log.h"
 #include "login.h"
 #include "protocol.h"
@@ -385,41 +386,6 @@ fail:
 	return rc;
 }
 
-/* Folded words for typeahead search (mmSearchKey): plain for free text
- * ("jean"), and tagged for searches by field ("n:" name, "g:" first name,
- * "c:" city, "s:" street, "o:" raison sociale; see authd/directory). */
-static bool mods_has(const struct mods *m, const char *attr, const char *value)
-{
-	for (size_t i = 0; i < m->n; i++)
-		for (size_t k = 0;
-			!strcasecmp(m->v[i]->mod_type, attr) && m->v[i]->mod_values && m->v[i]->mod_values[k];
-			k++)
-			if (!strcmp(m->v[i]->mod_values[k], value))
-				return true;
-	return false;
-}
-
-static void add_search_keys_tagged(struct mods *m, const char *text, const char *tag, bool plain)
-{
-	char folded[256], tagged[300], *save = NULL;
-
-	if (!text || text_fold(text, ' ', folded, sizeof(folded)) <= 0)
-		return;
-	for (char *w = strtok_r(folded, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		/* "Jean Paris" living in Paris: a value twice would fail the add. */
-		if (plain && !mods_has(m, "mmSearchKey", w))
-			mods_add(m, LDAP_MOD_ADD, "mmSearchKey", w);
-		snprintf(tagged, sizeof(tagged), "%s:%s", tag ? tag : "", w);
-		if (tag && !mods_has(m, "mmSearchKey", tagged))
-			mods_add(m, LDAP_MOD_ADD, "mmSearchKey", tagged);
-	}
-}
-
-static void add_search_keys(struct mods *m, const char *text, const char *tag)
-{
-	add_search_keys_tagged(m, text, tag, true);
-}
-
 /* The pending entry of candidate login cand. */
 static void entry_mods(struct mods *m, const struct mm_config *c, const struct account_registration *reg,
 	const char *cand, const struct entry *member, const char *pwhash, const char *tokhash,
@@ -429,6 +395,7 @@ static void entry_mods(struct mods *m, const struct mm_config *c, const struct a
 	const char *type = reg->type;
 	size_t n;
 	const struct cat_attr *all = catalog_all(&n);
+	struct entry *e = NULL;
 
 	mods_add(m, LDAP_MOD_ADD, "objectClass", "mmAccount");
 	mods_add(m, LDAP_MOD_ADD, "uid", cand);
@@ -467,21 +434,22 @@ static void entry_mods(struct mods *m, const struct mm_config *c, const struct a
 		mods_add(m, LDAP_MOD_ADD, "cn", get("org_name"));
 		mods_add(m, LDAP_MOD_ADD, "displayName", get("org_name"));
 		mods_add(m, LDAP_MOD_ADD, "mmMember", member->dn);
-		add_search_keys(m, get("org_name"), "n");
 	} else {
 		mods_addf(m, LDAP_MOD_ADD, "cn", "%s %s", get("given_name"), get("sn"));
 		mods_addf(m, LDAP_MOD_ADD, "displayName", "%s %s", get("given_name"), get("sn"));
 		mods_add(m, LDAP_MOD_ADD, "userPassword", pwhash);
-		add_search_keys(m, get("given_name"), "g");
-		add_search_keys(m, get("sn"), "n");
 		if (get("rpps"))
 			mods_addf(m, LDAP_MOD_ADD, "mmNationalId", "8%s", get("rpps"));
 		else if (get("adeli"))
 			mods_addf(m, LDAP_MOD_ADD, "mmNationalId", "0%s", get("adeli"));
 	}
-	add_search_keys(m, get("city"), "c");
-	add_search_keys_tagged(m, get("street"), "s", false);
-	add_search_keys_tagged(m, get("raison_sociale"), "o", false);
+	/* The directory's keys, from the entry these modifications make. */
+	if (entry_apply(NULL, m, &e) < 0) {
+		m->err = -ENOMEM;
+		return;
+	}
+	dir_search_keys(e, m, LDAP_MOD_ADD);
+	entry_free(e);
 #undef get
 }
 

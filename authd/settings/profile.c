@@ -7,6 +7,7 @@
 
 #include "address.h"
 #include "catalog.h"
+#include "directory.h"
 #include "log.h"
 #include "protocol.h"
 #include "settings_int.h"
@@ -205,21 +206,6 @@ int settings_profile_check(const struct entry *t, const struct caller *who, cons
 	return 0;
 }
 
-/* Folded words of the names and the city, for the directory's typeahead search. */
-static void search_keys(struct mods *m, const char *a, const char *b, const char *c)
-{
-	const char *src[3] = {a, b, c};
-	char folded[256], *save = NULL;
-
-	mods_add(m, LDAP_MOD_REPLACE, "mmSearchKey", NULL);
-	for (size_t i = 0; i < 3; i++) {
-		if (!src[i] || text_fold(src[i], ' ', folded, sizeof(folded)) <= 0)
-			continue;
-		for (char *w = strtok_r(folded, " ", &save); w; w = strtok_r(NULL, " ", &save))
-			mods_add(m, LDAP_MOD_REPLACE, "mmSearchKey", w);
-	}
-}
-
 /* telephoneNumber holds the first phone then the optional second one. */
 static int phones(
 	const struct entry *t, const struct settings_change *in, size_t n, struct mods *m, struct fault *f)
@@ -251,6 +237,7 @@ static int profile_set_canonical(struct store *s, const struct mm_config *c, con
 {
 	char changed[512] = "";
 	bool org = settings_is_org(t), names = false, tel = false;
+	struct entry *after = NULL;
 	struct mods m;
 	int rc;
 
@@ -275,7 +262,7 @@ static int profile_set_canonical(struct store *s, const struct mm_config *c, con
 			tel = true;
 			continue;
 		}
-		if (!strcmp(a->key, "sn") || !strcmp(a->key, "given_name") || !strcmp(a->key, "city"))
+		if (!strcmp(a->key, "sn") || !strcmp(a->key, "given_name"))
 			names = true;
 		mods_add(&m, LDAP_MOD_REPLACE, a->attr, *v ? v : NULL);
 	}
@@ -283,23 +270,22 @@ static int profile_set_canonical(struct store *s, const struct mm_config *c, con
 		mods_free(&m);
 		return rc;
 	}
-	if (names) {
-		const char *city = given(in, n, "city") ? given(in, n, "city") : entry_get(t, "l");
+	if (names && !org) {
+		const char *sn = given(in, n, "sn") ? given(in, n, "sn") : entry_get(t, "sn");
+		const char *gn =
+			given(in, n, "given_name") ? given(in, n, "given_name") : entry_get(t, "givenName");
 
-		if (city && !*city)
-			city = NULL;
-		if (org) {
-			search_keys(&m, entry_get(t, "cn"), NULL, city);
-		} else {
-			const char *sn = given(in, n, "sn") ? given(in, n, "sn") : entry_get(t, "sn");
-			const char *gn = given(in, n, "given_name") ? given(in, n, "given_name")
-								    : entry_get(t, "givenName");
-
-			mods_addf(&m, LDAP_MOD_REPLACE, "cn", "%s %s", gn, sn);
-			mods_addf(&m, LDAP_MOD_REPLACE, "displayName", "%s %s", gn, sn);
-			search_keys(&m, gn, sn, city);
-		}
+		mods_addf(&m, LDAP_MOD_REPLACE, "cn", "%s %s", gn, sn);
+		mods_addf(&m, LDAP_MOD_REPLACE, "displayName", "%s %s", gn, sn);
 	}
+	/* The directory finds the account by what it will hold: its keys are
+	 * computed again from the entry as these changes leave it. */
+	if ((rc = entry_apply(t, &m, &after)) < 0) {
+		mods_free(&m);
+		return fault_set(f, rc, "mémoire insuffisante");
+	}
+	dir_search_keys(after, &m, LDAP_MOD_REPLACE);
+	entry_free(after);
 	if ((rc = settings_modify(s, t, &m, "informations personnelles", f)) < 0)
 		return rc;
 	settings_audit(who, "profile-set", entry_get(t, "uid"), true, changed);
