@@ -167,10 +167,13 @@ enum mm_request {
 	 * [login] (admin), and at
 	 * least one of: q (free text: names, ORG name, city), name (sn or ORG
 	 * name), first_name, profession (TRE_G15 code or the start of its
-	 * label), city, postal_code (1..5 digits), address (street).  Each
+	 * label), city, postal_code (1..5 digits), address (street),
+	 * raison_sociale.  Each
 	 * field: at most MM_DIR_FIELD_MAX bytes and 8 words; every word is an
 	 * accent- and case-insensitive prefix and all must match.  Unknown or
-	 * repeated fields are refused (-EINVAL, "field", "rule").
+	 * repeated fields are refused (-EINVAL, "field", "rule").  The words
+	 * are those the account holds now: registration and every profile edit
+	 * write them again from the entry (directory/keys.c).
 	 * -> refine (yes|no: more than MM_DIR_MAX_RESULTS matched, "précisez
 	 * votre recherche"), count, then at most MM_DIR_MAX_RESULTS records
 	 * sorted by name: login (medimail view), type, name, login_mail
@@ -313,11 +316,21 @@ enum mm_request {
 	MM_REQ_AUTOREPLY_SET = 0x0721,
 
 	/* [login] -> receipt, opening, digest, [org_to_individual] (individual
-	 * accounts: notify my own address of mail to my ORGs), receipt_address,
+	 * accounts: notify my own address of mail to my ORGs; yes: every ORG
+	 * does, no: none does, some: as each record says), receipt_address,
 	 * opening_caveat (the guide's warning: no opening notice from other
-	 * MSS operators) */
+	 * MSS operators); individual accounts then one record per ORG they are
+	 * a connection account of (not closed, at most 100): org (its login),
+	 * name, org_to_individual (yes|no, that ORG's switch) */
 	MM_REQ_NOTIFY_GET = 0x0730,
-	/* [login], any of receipt, opening, digest, org_to_individual -> as GET */
+	/* [login], any of receipt, opening, digest, org_to_individual, and
+	 * [org]: without org, org_to_individual is the switch for every ORG
+	 * (as before: each ORG's own choice is dropped); with org (the login,
+	 * login e-mail or MSSanté address of one of the account's ORGs, else
+	 * rule "not_member", the same for an unknown ORG), org_to_individual
+	 * (then required) sets that ORG's switch alone. -> as GET.
+	 * Stored on the individual account: mmNotifyOrgToIndividual FALSE, no
+	 * ORG notifies; else every ORG but those in mmNotifyOrgOff (DNs). */
 	MM_REQ_NOTIFY_SET = 0x0731,
 
 	/* [login] -> records of address; [advice] for a MED account */

@@ -49,7 +49,9 @@ static const struct ctl_command commands[] = {
 			"              --department --raison-sociale --service --struct-type "
 			"FINESS|SIRET|SIREN\n"
 			"              --struct-id --org-name --description --resp-sn --resp-given-name\n"
-			"              --resp-profession --resp-rpps --member LOGIN (ORG)\n",
+			"              --resp-profession --resp-rpps --member LOGIN (ORG)\n"
+			"              --visible-medimail --visible-mssante --dematerialisation yes|no\n"
+			"              (checked by default); --region is required\n",
 		.section = SECTION_ACCOUNTS,
 		RUN(MM_REQ_REGISTER, cmd_register),
 		.flags = CMD_SECRET},
@@ -144,13 +146,13 @@ static const struct ctl_command commands[] = {
 		.section = SECTION_SETTINGS,
 		REQ(MM_REQ_AUTOREPLY_SET, NULL, NULL, 0, 0)},
 	{.name = "notify show",
-		.help = "the notices you receive",
+		.help = "the notices you receive, and each of your ORGs",
 		.section = SECTION_SETTINGS,
 		REQ(MM_REQ_NOTIFY_GET, NULL, NULL, 0, 0)},
 	{.name = "notify set",
 		.args = "[--receipt yes|no] [--opening yes|no] [--digest yes|no]\n"
-			"[--org-to-individual yes|no]",
-		.help = "change them",
+			"[--org-to-individual yes|no [--org ORG]]",
+		.help = "change them; with --org, the notices of that ORG only",
 		.section = SECTION_SETTINGS,
 		REQ(MM_REQ_NOTIFY_SET, NULL, NULL, 0, 0)},
 	{.name = "delegate list",
@@ -209,7 +211,8 @@ static const struct ctl_command commands[] = {
 	/* ---------------------------------------------------------- directories */
 	{.name = "search",
 		.args = "[TEXT] [--name N] [--first-name P] [--profession CODE|LABEL] [--city C]\n"
-			"[--postal-code DIGITS] [--address A] [--view medimail|mssante]",
+			"[--postal-code DIGITS] [--address A] [--raison-sociale R]\n"
+			"[--view medimail|mssante]",
 		.help = "prefixes, accents and case ignored; at most 50 results",
 		.section = SECTION_DIRECTORY,
 		REQ(MM_REQ_DIR_SEARCH, "q", NULL, 0, 1)},

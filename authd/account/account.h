@@ -21,11 +21,15 @@
 /* ---------------------------------------------------------- registration */
 
 #define ACCOUNT_REG_ATTRS_MAX 64 /* catalogue entries a registration may carry */
+#define ACCOUNT_REG_NORM_MAX 4096 /* room for the values set in their canonical form */
 
 /* A registration as the form gives it; NULL or "" for a field not given.
- * The catalogue's attributes (CAT_REGISTER) are set with
- * account_registration_set; the parameters that are not attributes are
- * plain members. */
+ * account_registration_set puts each field in its canonical form
+ * (catalog_normalize: names trimmed, an RPPS without its spaces, a
+ * profession by its label as its code...), kept in norm[]: the pointers
+ * stay valid as long as the registration and the given values do. The
+ * catalogue's attributes (CAT_REGISTER) are in attr[]; the parameters that
+ * are not attributes are plain members. */
 struct account_registration {
 	const char *type; /* PER | INT | MED | ORG */
 	const char *password;
@@ -34,6 +38,8 @@ struct account_registration {
 	const char *member; /* ORG: login or e-mail of its first connection account */
 	const char *member_password; /* ORG: that account's password (not from an administrator) */
 	const char *attr[ACCOUNT_REG_ATTRS_MAX]; /* by index in catalog_all() */
+	char norm[ACCOUNT_REG_NORM_MAX]; /* the normalised values the pointers above may point into */
+	size_t nnorm; /* bytes of norm[] used */
 };
 
 /* Is key a field of the registration (parameter or CAT_REGISTER attribute)? */
@@ -41,7 +47,8 @@ bool account_registration_knows(const char *key);
 /* Writes the wire name of every registration field to keys (NULL-terminated,
  * max entries with the NULL); returns how many, or -ENOBUFS. */
 int account_registration_keys(const char **keys, size_t max);
-/* Sets a field by its wire name: 0, or -EINVAL (f: rule unknown). */
+/* Sets a field by its wire name, in its canonical form: 0, or -EINVAL (f:
+ * rule unknown). */
 int account_registration_set(
 	struct account_registration *reg, const char *key, const char *value, struct fault *f) MM_WUR;
 /* A field's value by wire name, NULL when not given (or empty). */

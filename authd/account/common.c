@@ -76,10 +76,10 @@ int account_send_confirmation(const struct mm_config *c, const char *to, const c
 		    "Bonjour,\n\nVous venez de demander la création d'un compte Medimail.\n"
 		    "Pour confirmer votre adresse e-mail, ouvrez ce lien (valable %u heures, une seule fois) "
 		    ":\n\n"
-		    "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+		    "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.",
 		    c->confirm_ttl / 3600, c->confirm_url, token) < 0)
 		return -ENOMEM;
-	rc = mail_send(c, to, c->confirm_subject, body);
+	rc = mail_send(c, MAIL_ACCOUNT, to, c->confirm_subject, body);
 	secret_free(body);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "account_int.h"
+#include "log.h"
 #include "mcache.h"
 #include "protocol.h"
 
@@ -76,6 +77,17 @@ int account_org_member_change(struct store *s, const struct mm_config *c, const 
 	if (rc < 0) {
 		rc = fault_store(f, rc, "BAL ORG");
 		goto out;
+	}
+	if (!add) {
+		/* Its per-ORG notification choice goes with the membership, so
+		 * that the account added again starts from its switch for all;
+		 * absent, nothing to remove (the error is not the request's). */
+		mods_init(&m);
+		mods_add(&m, LDAP_MOD_DELETE, "mmNotifyOrgOff", org->dn);
+		if (store_modify(s, mem->dn, &m) < 0)
+			log_msg(LOG_DEBUG, "%s: no per-ORG notification choice to drop",
+				entry_get(mem, "uid"));
+		mods_free(&m);
 	}
 	mcache_invalidate(); /* group members and the member's groups changed */
 	caller_audit(who, event, NULL, entry_get(org, "uid"), true, entry_get(mem, "uid"));

@@ -7,6 +7,7 @@
 
 #include "account_int.h"
 #include "address.h"
+#include "directory.h"
 #include "log.h"
 #include "login.h"
 #include "protocol.h"
@@ -92,19 +93,40 @@ int account_registration_keys(const char **keys, size_t max)
 	return (int)k;
 }
 
+/* value in its canonical form, copied into reg->norm when that differs
+ * from value; value itself when it is canonical already, when normalising
+ * fails (invalid UTF-8: the check refuses it) or when the canonical form is
+ * still longer than max (the check says so on the value as given). */
+static const char *reg_normalize(struct account_registration *reg, const struct cat_attr *a, enum pkind kind,
+	size_t max, const char *value)
+{
+	char *out = reg->norm + reg->nnorm;
+	size_t room = sizeof(reg->norm) - reg->nnorm;
+	int r;
+
+	if (!value || kind == P_SECRET)
+		return value;
+	r = a ? catalog_normalize(a, value, out, room) : text_squeeze(value, out, room);
+	if (r < 0 || (size_t)r > max || !strcmp(out, value))
+		return value;
+	reg->nnorm += (size_t)r + 1;
+	return out;
+}
+
 int account_registration_set(
 	struct account_registration *reg, const char *key, const char *value, struct fault *f)
 {
 	const struct param *p = param_find(key);
+	const struct cat_attr *a;
 	size_t i;
 
 	if (p) {
-		*(const char **)((char *)reg + p->offset) = value;
+		*(const char **)((char *)reg + p->offset) = reg_normalize(reg, NULL, p->kind, p->max, value);
 		return 0;
 	}
-	if (!reg_attr(key, &i))
+	if (!(a = reg_attr(key, &i)))
 		return fault_field(f, key, "unknown", "champ inconnu : %s", key);
-	reg->attr[i] = value;
+	reg->attr[i] = reg_normalize(reg, a, P_TEXT, a->max, value);
 	return 0;
 }
 
@@ -144,6 +166,38 @@ static int param_check(const struct param *p, const char *v, struct fault *f)
 	return 0;
 }
 
+/* "Choisir la région dans laquelle vous exercez" on every form: "la
+ * création de compte est disponible seulement dans les régions où Medimail
+ * a été choisi", the open ones named in the refusal. */
+static int check_region(const struct mm_config *c, const char *region, struct fault *f)
+{
+	char open[512] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < c->nregions; i++) {
+		int r = snprintf(open + len, sizeof(open) - len, "%s%s", i ? ", " : "", c->regions[i]);
+
+		if (r < 0 || (size_t)r >= sizeof(open) - len)
+			break;
+		len += (size_t)r;
+	}
+	if (!region) {
+		fault_field(f, "region", "required", "région : champ obligatoire%s%s%s", len ? " (" : "",
+			len ? open : "", len ? ")" : "");
+		fault_put(f, "regions", len ? open : NULL);
+		return -EINVAL;
+	}
+	if (!config_region_open(c, region)) {
+		fault_field(f, "region", "closed",
+			"la création de compte n'est pas ouverte dans la région %s (Medimail n'y a pas "
+			"été choisi) ; régions ouvertes : %s",
+			region, open);
+		fault_put(f, "regions", open);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Which fields each account type requires and refuses. */
 static int check_type_fields(
 	const struct mm_config *c, const struct account_registration *reg, const char *type, struct fault *f)
@@ -160,6 +214,7 @@ static int check_type_fields(
 	bool org = !strcmp(type, MM_TYPE_ORG);
 	const char *const *req_list = org ? org_req : individual_req;
 	const char *const *ref_list = org ? org_refused : individual_refused;
+	int rc;
 
 	for (size_t i = 0; req_list[i]; i++)
 		if (!get(req_list[i]))
@@ -198,11 +253,11 @@ static int check_type_fields(
 		return fault_field(f, "struct_id", "check_digit",
 			"identifiant de structure : format ou clé de contrôle invalide pour %s",
 			get("struct_type"));
-	if (c->nregions && !get("region"))
-		return fault_field(f, "region", "required", "région : champ obligatoire");
-	if (get("region") && !config_region_open(c, get("region")))
-		return fault_field(f, "region", "closed",
-			"la création de compte n'est pas ouverte dans la région %s", get("region"));
+	if (!strcmp(type, MM_TYPE_MED) && get("visible_mssante"))
+		return fault_field(f, "visible_mssante", "not_allowed",
+			"visible dans l'annuaire santé : un compte Medimail n'a pas d'adresse MSSanté");
+	if ((rc = check_region(c, get("region"), f)) < 0)
+		return rc;
 	if (!org) {
 		const char *rule = NULL, *pw = get("password");
 
@@ -331,50 +386,16 @@ fail:
 	return rc;
 }
 
-/* Folded words for typeahead search (mmSearchKey): plain for free text
- * ("jean"), and tagged for searches by field ("n:" name, "g:" first name,
- * "c:" city, "s:" street, "o:" raison sociale; see authd/directory). */
-static bool mods_has(const struct mods *m, const char *attr, const char *value)
-{
-	for (size_t i = 0; i < m->n; i++)
-		for (size_t k = 0;
-			!strcasecmp(m->v[i]->mod_type, attr) && m->v[i]->mod_values && m->v[i]->mod_values[k];
-			k++)
-			if (!strcmp(m->v[i]->mod_values[k], value))
-				return true;
-	return false;
-}
-
-static void add_search_keys_tagged(struct mods *m, const char *text, const char *tag, bool plain)
-{
-	char folded[256], tagged[300], *save = NULL;
-
-	if (!text || text_fold(text, ' ', folded, sizeof(folded)) <= 0)
-		return;
-	for (char *w = strtok_r(folded, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		/* "Jean Paris" living in Paris: a value twice would fail the add. */
-		if (plain && !mods_has(m, "mmSearchKey", w))
-			mods_add(m, LDAP_MOD_ADD, "mmSearchKey", w);
-		snprintf(tagged, sizeof(tagged), "%s:%s", tag ? tag : "", w);
-		if (tag && !mods_has(m, "mmSearchKey", tagged))
-			mods_add(m, LDAP_MOD_ADD, "mmSearchKey", tagged);
-	}
-}
-
-static void add_search_keys(struct mods *m, const char *text, const char *tag)
-{
-	add_search_keys_tagged(m, text, tag, true);
-}
-
 /* The pending entry of candidate login cand. */
-static void entry_mods(struct mods *m, const struct account_registration *reg, const char *cand,
-	const struct entry *member, const char *pwhash, const char *tokhash, const char *stamp,
-	const char *expires)
+static void entry_mods(struct mods *m, const struct mm_config *c, const struct account_registration *reg,
+	const char *cand, const struct entry *member, const char *pwhash, const char *tokhash,
+	const char *stamp, const char *expires)
 {
 #define get(k) account_registration_get(reg, k)
 	const char *type = reg->type;
 	size_t n;
 	const struct cat_attr *all = catalog_all(&n);
+	struct entry *e = NULL;
 
 	mods_add(m, LDAP_MOD_ADD, "objectClass", "mmAccount");
 	mods_add(m, LDAP_MOD_ADD, "uid", cand);
@@ -384,10 +405,16 @@ static void entry_mods(struct mods *m, const struct account_registration *reg, c
 	mods_add(m, LDAP_MOD_ADD, "mmRegisteredAt", stamp);
 	mods_add(m, LDAP_MOD_ADD, "mmConfirmHash", tokhash);
 	mods_add(m, LDAP_MOD_ADD, "mmConfirmExpires", expires);
-	mods_add(m, LDAP_MOD_ADD, "mmVisibleMedimail", "TRUE");
-	if (strcmp(type, MM_TYPE_MED))
+	/* The form's boxes, checked unless the person unchecked them: "Par
+	 * défaut, votre adresse mail est visible dans l'annuaire Medimail",
+	 * "l'option dématérialisation est cochée". A MED account has no
+	 * MSSanté address to show. */
+	if (!get("visible_medimail"))
+		mods_add(m, LDAP_MOD_ADD, "mmVisibleMedimail", "TRUE");
+	if (strcmp(type, MM_TYPE_MED) && !get("visible_mssante"))
 		mods_add(m, LDAP_MOD_ADD, "mmVisibleMssante", "TRUE");
-	mods_add(m, LDAP_MOD_ADD, "mmDematerialisation", "TRUE");
+	if (!get("dematerialisation"))
+		mods_add(m, LDAP_MOD_ADD, "mmDematerialisation", "TRUE");
 	/* The guide's defaults, stored so that the mail system reads them as is. */
 	mods_add(m, LDAP_MOD_ADD, "mmNotifyReceipt", "TRUE");
 	if (strcmp(type, MM_TYPE_ORG))
@@ -399,27 +426,30 @@ static void entry_mods(struct mods *m, const struct account_registration *reg, c
 			continue;
 		if (all[i].kind == CAT_BOOL)
 			v = !strcmp(v, "yes") ? "TRUE" : "FALSE";
+		else if (!strcmp(all[i].key, "region") && config_region_name(c, v))
+			v = config_region_name(c, v); /* as regions_open spells it */
 		mods_add(m, LDAP_MOD_ADD, all[i].attr, v);
 	}
 	if (!strcmp(type, MM_TYPE_ORG)) {
 		mods_add(m, LDAP_MOD_ADD, "cn", get("org_name"));
 		mods_add(m, LDAP_MOD_ADD, "displayName", get("org_name"));
 		mods_add(m, LDAP_MOD_ADD, "mmMember", member->dn);
-		add_search_keys(m, get("org_name"), "n");
 	} else {
 		mods_addf(m, LDAP_MOD_ADD, "cn", "%s %s", get("given_name"), get("sn"));
 		mods_addf(m, LDAP_MOD_ADD, "displayName", "%s %s", get("given_name"), get("sn"));
 		mods_add(m, LDAP_MOD_ADD, "userPassword", pwhash);
-		add_search_keys(m, get("given_name"), "g");
-		add_search_keys(m, get("sn"), "n");
 		if (get("rpps"))
 			mods_addf(m, LDAP_MOD_ADD, "mmNationalId", "8%s", get("rpps"));
 		else if (get("adeli"))
 			mods_addf(m, LDAP_MOD_ADD, "mmNationalId", "0%s", get("adeli"));
 	}
-	add_search_keys(m, get("city"), "c");
-	add_search_keys_tagged(m, get("street"), "s", false);
-	add_search_keys_tagged(m, get("raison_sociale"), "o", false);
+	/* The directory's keys, from the entry these modifications make. */
+	if (entry_apply(NULL, m, &e) < 0) {
+		m->err = -ENOMEM;
+		return;
+	}
+	dir_search_keys(e, m, LDAP_MOD_ADD);
+	entry_free(e);
 #undef get
 }
 
@@ -510,7 +540,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		}
 		mods_free(&m);
 		mods_init(&m);
-		entry_mods(&m, reg, cand, member, pwhash, tokhash, stamp, expires);
+		entry_mods(&m, c, reg, cand, member, pwhash, tokhash, stamp, expires);
 		free(dn);
 		dn = NULL;
 		e = store_escape_dn(cand);

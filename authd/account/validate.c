@@ -59,35 +59,69 @@ static int id_allocate(struct store *s, const struct mm_config *c, const char *a
 	return 0;
 }
 
-/* The notice mail; false when it could not be sent. */
-static bool send_validated(const struct mm_config *c, const struct entry *e, const char *address)
+/* The ORG's notice, as guides 001 and 002 say: nobody logs in to a BAL ORG;
+ * its members reach it from their individual account with "Changer de
+ * compte", and its address shows in the annuaire santé within 72 h. */
+static int org_validated_text(const struct entry *e, const char *address, char **ret)
 {
-	char *body = NULL;
+	return asprintf(ret,
+		"Bonjour,\n\nLe centre de services a validé le compte organisationnel (BAL ORG) « %s ».\n\n"
+		"%s%s%s"
+		"Le compte sera visible dans l'annuaire santé dans les 72h, après que le Centre de "
+		"Services du GRADeS ait finalisé le paramétrage du compte, notamment la création de "
+		"l'adresse MSSanté.\n\n"
+		"Pour accéder à la boîte organisationnelle :\n"
+		"1. Connectez-vous à Medimail avec votre compte individuel nominatif : son identifiant "
+		"(l'adresse mail de ce compte individuel) et son mot de passe. On ne se connecte pas "
+		"avec l'adresse du compte organisationnel.\n"
+		"2. Saisissez le code à usage unique (code OTP) envoyé sur votre adresse mail.\n"
+		"3. Par défaut, vous arrivez sur votre compte individuel : cliquez sur l'intitulé du "
+		"compte en haut à droite, puis sur « Changer de compte », et sur l'adresse du compte "
+		"organisationnel.",
+		entry_get(e, "cn") ? entry_get(e, "cn") : entry_get(e, "uid"),
+		address ? "Adresse MSSanté du compte : " : "", address ? address : "", address ? "\n" : "");
+}
+
+static int person_validated_text(const struct entry *e, const char *address, char **ret)
+{
 	const char *type = entry_get(e, "mmAccountType");
-	bool ok;
+	char *body = NULL;
 
 	if (asprintf(&body,
 		    "Bonjour,\n\nLe centre de services a validé votre compte Medimail.\n\n"
 		    "Identifiant de connexion : %s\n%s%s%s\n"
 		    "À la première connexion, saisissez votre mot de passe puis le code à usage unique\n"
-		    "reçu par e-mail, et acceptez les conditions générales d'utilisation.\n",
+		    "reçu par e-mail, et acceptez les conditions générales d'utilisation.",
 		    entry_get(e, "mmLoginMail"), address ? "Adresse MSSanté : " : "", address ? address : "",
 		    address ? "\n" : "") < 0)
-		return true; /* as before: no mail, no complaint */
+		return -1;
 	if (!strcmp(type, MM_TYPE_MED)) {
 		char *more = NULL;
 
 		if (asprintf(&more,
-			    "%s\nCompte Medimail : sans adresse MSSanté, vous ne pouvez pas répondre aux "
+			    "%s\n\nCompte Medimail : sans adresse MSSanté, vous ne pouvez pas répondre aux "
 			    "messages des autres opérateurs MSSanté. Une délégation vers un compte PER ou "
 			    "une BAL ORG "
-			    "est conseillée.\n",
+			    "est conseillée.",
 			    body) >= 0) {
 			free(body);
 			body = more;
 		}
 	}
-	ok = mail_send(c, entry_get(e, "mmLoginMail"), c->validated_subject, body) >= 0;
+	*ret = body;
+	return 0;
+}
+
+/* The notice mail; false when it could not be sent. */
+static bool send_validated(const struct mm_config *c, const struct entry *e, const char *address)
+{
+	char *body = NULL;
+	bool ok;
+
+	if ((accounts_is_org(e) ? org_validated_text(e, address, &body)
+				: person_validated_text(e, address, &body)) < 0)
+		return true; /* as before: no mail, no complaint */
+	ok = mail_send(c, MAIL_ACCOUNT, entry_get(e, "mmLoginMail"), c->validated_subject, body) >= 0;
 	free(body);
 	return ok;
 }

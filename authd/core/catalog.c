@@ -1,5 +1,6 @@
 /* The attribute catalogue (catalog.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -69,10 +70,12 @@ static const struct cat_attr catalog[] = {
 	{"validated_at", "mmValidatedAt", CAT_READONLY, 16, "validé le", SHOW, 0},
 	{"registered_at", "mmRegisteredAt", CAT_READONLY, 16, "inscrit le", SHOW, 0},
 	{"status_reason", "mmStatusReason", CAT_READONLY, 256, "motif du statut", SHOW, 0},
-	{"visible_medimail", "mmVisibleMedimail", CAT_READONLY, 5, "visible dans l'annuaire Medimail", SHOW,
+	/* The form's boxes, "yes" unless unchecked (TRUE | FALSE stored); changed
+	 * afterwards by the visibility and notification settings, not the profile. */
+	{"visible_medimail", "mmVisibleMedimail", CAT_BOOL, 5, "visible dans l'annuaire Medimail", REG | SHOW,
 		0},
-	{"visible_mssante", "mmVisibleMssante", CAT_READONLY, 5, "visible dans l'annuaire santé", SHOW, 0},
-	{"dematerialisation", "mmDematerialisation", CAT_READONLY, 5, "dématérialisation", SHOW, 0},
+	{"visible_mssante", "mmVisibleMssante", CAT_BOOL, 5, "visible dans l'annuaire santé", REG | SHOW, 0},
+	{"dematerialisation", "mmDematerialisation", CAT_BOOL, 5, "dématérialisation", REG | SHOW, 0},
 	{"uid_number", "uidNumber", CAT_READONLY, 10, "numéro d'utilisateur", SHOW, 0},
 	{"gid_number", "gidNumber", CAT_READONLY, 10, "numéro de groupe", SHOW, 0},
 	{"home", "homeDirectory", CAT_READONLY, 256, "répertoire personnel", SHOW, 0},
@@ -135,11 +138,41 @@ static bool valid_department(const char *s)
 	return false;
 }
 
+int catalog_normalize(const struct cat_attr *a, const char *v, char *out, size_t size)
+{
+	const char *code;
+	int r;
+
+	switch (a->kind) {
+	case CAT_RPPS:
+	case CAT_ADELI:
+	case CAT_STRUCT_ID: return text_unspace(v, out, size);
+	case CAT_PROFESSION:
+		if ((r = text_squeeze(v, out, size)) > 0 && (code = profession_code_of(out))) {
+			/* A code is never longer than the label or slug it was found by. */
+			snprintf(out, size, "%s", code);
+			r = (int)strlen(out);
+		}
+		return r;
+	case CAT_READONLY:
+		if (!out || !size)
+			return -ENOSPC;
+		if (strlen(v) >= size) {
+			out[0] = '\0';
+			return -ENOSPC;
+		}
+		memcpy(out, v, strlen(v) + 1);
+		return (int)strlen(out);
+	default: return text_squeeze(v, out, size);
+	}
+}
+
 int catalog_check(const struct cat_attr *a, const char *v, struct fault *f)
 {
 	if (validate_utf8(v, strlen(v)) < 0)
 		return fault_field(f, a->key, "utf8", "%s : texte UTF-8 invalide", a->label);
-	if (strlen(v) > a->max)
+	/* An unknown profession is answered with the list, whatever its length. */
+	if (strlen(v) > a->max && a->kind != CAT_PROFESSION)
 		return fault_field(f, a->key, "max_length", "%s : %zu caractères au plus", a->label, a->max);
 	switch (a->kind) {
 	case CAT_NAME:
@@ -167,9 +200,16 @@ int catalog_check(const struct cat_attr *a, const char *v, struct fault *f)
 			return fault_field(f, a->key, "syntax", "%s : 5 chiffres attendus", a->label);
 		break;
 	case CAT_PROFESSION:
-		if (validate_profession_code(v) < 0)
+		if (validate_profession_code(v) < 0) {
+			char list[1024];
+
+			if (profession_list(list, sizeof(list)) < 0)
+				list[0] = '\0';
 			return fault_field(f, a->key, "unknown",
-				"%s : code profession inconnu (nomenclature TRE_G15)", a->label);
+				"%s inconnue : choisissez parmi %s (nomenclature TRE_G15, code ou "
+				"libellé)",
+				a->label, list);
+		}
 		break;
 	case CAT_BOOL:
 		if (strcmp(v, "yes") && strcmp(v, "no"))

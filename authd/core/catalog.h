@@ -13,6 +13,10 @@
 
 #include "fault.h"
 
+#ifndef MM_WUR
+#define MM_WUR __attribute__((warn_unused_result))
+#endif
+
 enum cat_kind {
 	CAT_NAME, /* letters, spaces, apostrophes, hyphens, dots */
 	CAT_TEXT, /* one line of text without control characters */
@@ -72,6 +76,15 @@ bool catalog_applies(const struct cat_attr *a, bool org);
  * centre; else the owner of an individual account, or a connection
  * account of an ORG)? */
 bool catalog_may_write(const struct cat_attr *a, bool org, bool admin);
+/* The canonical form of a value as a person types it, before
+ * catalog_check and before it is stored: names and text trimmed with inner
+ * runs of spaces collapsed, identifiers (RPPS, ADELI, FINESS / SIRET /
+ * SIREN) without their spaces, a profession named by its label or slug as
+ * its TRE_G15 code. Registration and the profile both call it. Writes out
+ * (never longer than value) and returns its length, or -EINVAL (invalid
+ * UTF-8) or -ENOSPC; out is then "" and the value is to be checked as
+ * given. */
+int catalog_normalize(const struct cat_attr *a, const char *value, char *out, size_t size) MM_WUR;
 /* Checks a value against the attribute's rule: 0, or f set (field = key,
  * rule utf8 | max_length | characters | syntax | unknown | check_digit)
  * and -EINVAL. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mail.h"
 
 static void config_defaults(struct mm_config *c)
 {
@@ -180,6 +181,8 @@ static const struct option options[] = {
 	O("ldap_pool", K_UINT, ldap_pool, 64),
 	O("smtp_url", K_STR, smtp_url, 0),
 	O("smtp_from", K_STR, smtp_from, 0),
+	O("mail_from_account", K_STR, mail_from_account, 0),
+	O("mail_from_code", K_STR, mail_from_code, 0),
 	O("smtp_starttls", K_BOOL, smtp_starttls, 0),
 	O("smtp_user", K_STR, smtp_user, 0),
 	O("smtp_password_file", K_STR, smtp_password_file, 0),
@@ -413,10 +416,12 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(ldap_uri, "ldapi:///");
 	DEF(ldap_base, "dc=medimail,dc=test");
 	DEF(smtp_url, "smtp://127.0.0.1:25");
-	DEF(smtp_from, "Medimail <ne-pas-repondre@medimail.localhost>");
+	/* The senders the guides show; smtp_from, when set, stands for both. */
+	DEF(mail_from_account, c->smtp_from ? c->smtp_from : "Medimail <cerbere@mipih.fr>");
+	DEF(mail_from_code, c->smtp_from ? c->smtp_from : "Medimail <medimail@mipih.fr>");
 	DEF(confirm_url, "https://medimail.localhost/inscription/confirmer?jeton=");
 	DEF(reset_url, "https://medimail.localhost/mot-de-passe/reinitialiser?jeton=");
-	DEF(otp_subject, "Votre code d'accès Medimail");
+	DEF(otp_subject, "Votre code d'accès à Medimail");
 	DEF(confirm_subject, "Confirmez votre adresse e-mail Medimail");
 	DEF(validated_subject, "Votre compte Medimail est validé");
 	DEF(domain_default, "medimail.localhost");
@@ -434,6 +439,11 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(subuid_file, "/etc/subuid");
 	DEF(subgid_file, "/etc/subgid");
 #undef DEF
+	if (mail_sender_check(c->mail_from_account) < 0 || mail_sender_check(c->mail_from_code) < 0 ||
+		(c->smtp_from && mail_sender_check(c->smtp_from) < 0)) {
+		*why = "smtp_from, mail_from_account, mail_from_code: \"Name <address>\" or an address";
+		return -EINVAL;
+	}
 	if (c->org_group_prefix && *c->org_group_prefix && !group_prefix_ok(c->org_group_prefix)) {
 		*why = "org_group_prefix: at most 16 characters among a-z, 0-9, '-', '_' and '.', starting "
 		       "with a letter";
@@ -663,14 +673,19 @@ const char *config_domain_for(const struct mm_config *c, const char *slug)
 	return c->domain_default;
 }
 
-bool config_region_open(const struct mm_config *c, const char *region)
+const char *config_region_name(const struct mm_config *c, const char *region)
 {
-	if (c->nregions == 0)
-		return true;
 	if (!region)
-		return false;
+		return NULL;
+	if (c->nregions == 0)
+		return region;
 	for (size_t i = 0; i < c->nregions; i++)
 		if (!strcasecmp(c->regions[i], region))
-			return true;
-	return false;
+			return c->regions[i];
+	return NULL;
+}
+
+bool config_region_open(const struct mm_config *c, const char *region)
+{
+	return c->nregions == 0 || config_region_name(c, region);
 }

@@ -40,7 +40,9 @@ struct mm_config {
 	unsigned ldap_pool; /* connections */
 	/* mail */
 	char *smtp_url;
-	char *smtp_from;
+	char *smtp_from; /* both senders when theirs is not set */
+	char *mail_from_account; /* confirmation, validation, password reset */
+	char *mail_from_code; /* one-time codes */
 	bool smtp_starttls;
 	char *smtp_user;
 	char *smtp_password_file;
@@ -155,4 +157,9 @@ int config_parse(const char *text, size_t len, struct mm_config **ret, char *err
 void config_free(struct mm_config *c);
 /* Domain for a profession slug, else the default. */
 const char *config_domain_for(const struct mm_config *c, const char *slug);
+/* Is registration open in region (case aside; every region when none is
+ * configured)? */
 bool config_region_open(const struct mm_config *c, const char *region);
+/* The region as regions_open spells it, region itself when every region is
+ * open, NULL when it is not open. */
+const char *config_region_name(const struct mm_config *c, const char *region);

@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "address.h"
 
 static bool is_digit(char c)
 {
@@ -508,6 +511,42 @@ int validate_profession_code(const char *code)
 	return profession_find(code) ? 0 : -EINVAL;
 }
 
+const char *profession_code_of(const char *text)
+{
+	char want[128], label[128];
+	const struct profession *p = profession_find(text);
+
+	if (p)
+		return p->code;
+	/* Folded with one separator: "Sage-Femme", "sage femme", "SAGE_FEMME" alike. */
+	if (!text || text_fold(text, '-', want, sizeof(want)) <= 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(professions) / sizeof(professions[0]); i++)
+		if (text_fold(professions[i].label, '-', label, sizeof(label)) > 0 && !strcmp(label, want))
+			return professions[i].code;
+	if ((p = profession_find(want)))
+		return p->code; /* " 21 " */
+	return NULL;
+}
+
+int profession_list(char *out, size_t size)
+{
+	size_t len = 0;
+
+	if (!out || !size)
+		return -ENOSPC;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(professions) / sizeof(professions[0]); i++) {
+		int r = snprintf(out + len, size - len, "%s%s (%s)", i ? ", " : "", professions[i].label,
+			professions[i].code);
+
+		if (r < 0 || (size_t)r >= size - len)
+			return -ENOSPC;
+		len += (size_t)r;
+	}
+	return (int)len;
+}
+
 const char *profession_label(const char *code)
 {
 	const struct profession *p = profession_find(code);
@@ -518,4 +557,63 @@ const char *profession_domain_key(const char *code)
 {
 	const struct profession *p = profession_find(code);
 	return p ? p->key : NULL;
+}
+
+/* Length of the space (U+0020, U+00A0, U+202F) at s, 0 when none. */
+static size_t space_at(const char *s, size_t len)
+{
+	uint32_t cp;
+	int r = mm_utf8_decode(s, len, &cp);
+
+	return r > 0 && (cp == ' ' || cp == 0xA0 || cp == 0x202F) ? (size_t)r : 0;
+}
+
+/* Copies s to out, each run of spaces replaced by sep (none when sep is 0),
+ * never leading or trailing. */
+static int spaces_rewrite(const char *s, char sep, char *out, size_t size)
+{
+	size_t n, i = 0, len = 0;
+	bool pending = false;
+
+	if (!out || !size)
+		return -ENOSPC;
+	out[0] = '\0';
+	if (!s || validate_utf8(s, n = strlen(s)) < 0)
+		return -EINVAL;
+	while (i < n) {
+		size_t sp = space_at(s + i, n - i);
+		uint32_t cp;
+		int r;
+
+		if (sp) {
+			pending = len > 0;
+			i += sp;
+			continue;
+		}
+		r = mm_utf8_decode(s + i, n - i, &cp);
+		if (r < 0)
+			return -EINVAL;
+		if (len + (pending && sep) + (size_t)r >= size) {
+			out[0] = '\0';
+			return -ENOSPC;
+		}
+		if (pending && sep)
+			out[len++] = sep;
+		pending = false;
+		memcpy(out + len, s + i, (size_t)r);
+		len += (size_t)r;
+		i += (size_t)r;
+	}
+	out[len] = '\0';
+	return (int)len;
+}
+
+int text_squeeze(const char *s, char *out, size_t size)
+{
+	return spaces_rewrite(s, ' ', out, size);
+}
+
+int text_unspace(const char *s, char *out, size_t size)
+{
+	return spaces_rewrite(s, 0, out, size);
 }

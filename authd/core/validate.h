@@ -46,5 +46,22 @@ int validate_postal_code(const char *s) MM_WUR;
 
 /* TRE_G15 profession codes ("10", "21", ...). */
 int validate_profession_code(const char *code) MM_WUR;
+/* The code of a profession as a person names it: its code, its label or
+ * its slug, case, accents and separators aside ("21", "Pharmacien",
+ * "pharmacien", "sage femme" for "Sage-Femme"); NULL when none. */
+const char *profession_code_of(const char *text);
+/* Every profession as "Médecin (10), Pharmacien (21), ..." for a message;
+ * returns the length, or -ENOSPC (out then holds a cut list). */
+int profession_list(char *out, size_t size);
+
+/* Canonical forms of what a person types, never longer than the input.
+ * The spaces are U+0020 and the no-break ones (U+00A0, U+202F); a control
+ * character is kept, for the validator to refuse. Each writes a NUL-ended
+ * string to out and returns its length, or -EINVAL (invalid UTF-8) or
+ * -ENOSPC (out too small); out is "" on failure. */
+/* Trimmed, every inner run of spaces one U+0020: " Jean   Pierre " -> "Jean Pierre". */
+int text_squeeze(const char *s, char *out, size_t size) MM_WUR;
+/* Without any space: an RPPS printed "100 028 138 39" -> "10002813839". */
+int text_unspace(const char *s, char *out, size_t size) MM_WUR;
 const char *profession_label(const char *code);
 const char *profession_domain_key(const char *code);

@@ -38,6 +38,7 @@ struct dir_query {
 	const char *city;
 	const char *postal_code; /* 1..5 digits, a prefix */
 	const char *address; /* street */
+	const char *raison_sociale; /* o */
 };
 
 /* ------------------------------------------------------- query.c */
@@ -57,6 +58,16 @@ int dir_query_filter(const struct dir_query *q, enum dir_view v, char **ret_filt
 /* Attributes a view returns (NULL-terminated): the contact's card (full),
  * or what a result list shows (name, addresses, profession, city). */
 const char *const *dir_view_attrs(enum dir_view v, bool full);
+
+/* ------------------------------------------------------- keys.c */
+
+/* The typeahead keys (mmSearchKey) of the account entry e, as the searches
+ * of dir_filter find them: folded words of the names, the ORG's name and the
+ * city (free text and "n:", "g:", "c:"), of the street ("s:") and of the
+ * raison sociale ("o:").  op LDAP_MOD_ADD: the keys of a new entry;
+ * LDAP_MOD_REPLACE: every stored key replaced.  Every writer of those
+ * fields computes them here, from the entry as it will be (entry_apply). */
+void dir_search_keys(const struct entry *e, struct mods *m, int op);
 
 /* ------------------------------------------------------ search.c */
 

@@ -234,6 +234,7 @@ int dir_filter(const struct dir_query *q, enum dir_view v, char **ret_filter, co
 		{"first_name", q->first_name, "g:"},
 		{"city", q->city, "c:"},
 		{"address", q->address, "s:"},
+		{"raison_sociale", q->raison_sociale, "o:"},
 	};
 	struct sbuf b = {0};
 	size_t before;

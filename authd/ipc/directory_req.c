@@ -27,11 +27,12 @@ static void put_records(struct req *r, const struct dir_results *res, enum dir_v
 int directory_search(struct req *r)
 {
 	static const char *const allowed[] = {"view", "detail", "login", "q", "name", "first_name",
-		"profession", "city", "postal_code", "address", NULL};
+		"profession", "city", "postal_code", "address", "raison_sociale", NULL};
 	const char *detail = req_get(r, "detail");
-	struct dir_search_args a = {.query = {req_get(r, "q"), req_get(r, "name"), req_get(r, "first_name"),
-					    req_get(r, "profession"), req_get(r, "city"),
-					    req_get(r, "postal_code"), req_get(r, "address")}};
+	struct dir_search_args a = {
+		.query = {req_get(r, "q"), req_get(r, "name"), req_get(r, "first_name"),
+			req_get(r, "profession"), req_get(r, "city"), req_get(r, "postal_code"),
+			req_get(r, "address"), req_get(r, "raison_sociale")}};
 	struct dir_results res = {0};
 	struct fault f = {0};
 	int rc;

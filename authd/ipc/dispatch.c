@@ -99,7 +99,8 @@ static const struct request_type table[] = {
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
 	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, "user", login_psc_attrs, login_req_psc_list},
-	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, REQUIRED, "user", login_psc_attrs, login_req_psc_unlink},
+	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, ACTIVE | REQUIRED, "user", login_psc_attrs,
+		login_req_psc_unlink},
 
 	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_req_auth}, /* the card names the account */
 	{MM_REQ_CARD_LINK, "card-link", SELF, REQUIRED, "login", card_account_attrs, card_req_link},

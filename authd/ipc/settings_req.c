@@ -247,16 +247,30 @@ int settings_req_autoreply_set(struct req *r)
 
 /* --- Notifications, dématérialisation ------------------------------------- */
 
-static void put_notify(struct req *r, const struct entry *e)
+static int put_notify(struct req *r, const struct entry *e)
 {
 	struct settings_notify n;
+	struct fault f = {0};
 
-	settings_notify_view(e, &n);
+	if (settings_notify_get(r->store, r->cfg, &r->who, e, &n, &f) < 0)
+		return req_fault(r, &f);
 	req_put(r, "login", n.login);
-	for (size_t i = 0; i < n.n; i++)
-		req_put_bool(r, n.item[i].key, n.item[i].on);
+	for (size_t i = 0; i < n.n; i++) {
+		if (!strcmp(n.item[i].key, "org_to_individual"))
+			req_put(r, "org_to_individual", n.org_to_individual);
+		else
+			req_put_bool(r, n.item[i].key, n.item[i].on);
+	}
 	req_put(r, "receipt_address", n.receipt_address);
 	req_put(r, "opening_caveat", n.opening_caveat);
+	for (size_t i = 0; i < n.norgs; i++) {
+		req_put_index(r, i);
+		req_put(r, "org", n.orgs[i].login);
+		req_put(r, "name", n.orgs[i].name);
+		req_put_bool(r, "org_to_individual", n.orgs[i].on);
+	}
+	settings_notify_free(&n);
+	return 0;
 }
 
 int settings_req_notify_get(struct req *r)
@@ -265,14 +279,13 @@ int settings_req_notify_get(struct req *r)
 
 	if ((rc = login_only(r)) < 0)
 		return rc;
-	put_notify(r, r->target);
-	return 0;
+	return put_notify(r, r->target);
 }
 
 int settings_req_notify_set(struct req *r)
 {
 	static const char *const keys[] = {
-		"login", "receipt", "opening", "digest", "org_to_individual", NULL};
+		"login", "receipt", "opening", "digest", "org_to_individual", "org", NULL};
 	int v[SETTINGS_NOTIFY_N], rc;
 	struct entry *e = NULL;
 	struct fault f = {0};
@@ -282,12 +295,13 @@ int settings_req_notify_set(struct req *r)
 	for (size_t i = 0; i < SETTINGS_NOTIFY_N; i++)
 		if ((rc = get_bool(r, settings_notify_keys[i], &v[i])) < 0)
 			return rc;
-	if (settings_notify_set(r->store, r->cfg, &r->who, r->target, v, &e, &f) < 0)
+	if (settings_notify_set(r->store, r->cfg, &r->who, r->target, v, req_raw(r, "org"), &e, &f) < 0)
 		return req_fault(r, &f);
-	put_notify(r, e);
+	rc = put_notify(r, e);
 	entry_free(e);
-	mm_msg_set_message(r->out, "notifications enregistrées");
-	return 0;
+	if (rc == 0)
+		mm_msg_set_message(r->out, "notifications enregistrées");
+	return rc;
 }
 
 int settings_req_demat_get(struct req *r)

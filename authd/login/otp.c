@@ -226,17 +226,18 @@ int login_otp_send(struct store *s, const struct mm_config *c, const struct call
 		goto out;
 	}
 	if (asprintf(&body,
-		    "Bonjour,\n\nVotre code d'accès à Medimail vient d'être demandé pour le compte %s.\n"
+		    "Bonjour,\n\nVous avez demandé un code à usage unique pour accéder à votre compte "
+		    "Medimail %s.\n"
 		    "Il est valable %u minutes et ne sert qu'une seule fois.\n\n"
 		    "Ce code est le : %s\n\n"
 		    "Si vous n'êtes pas à l'origine de cette connexion, changez votre mot de passe "
-		    "et prévenez le centre de services.\n",
+		    "et prévenez le centre de services.",
 		    entry_get(e, "uid"), (c->otp_ttl + 59) / 60, code) < 0) {
 		body = NULL;
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = mail_send(c, entry_get(e, "mmLoginMail"), c->otp_subject, body);
+	rc = mail_send(c, MAIL_CODE, entry_get(e, "mmLoginMail"), c->otp_subject, body);
 	if (rc < 0) {
 		/* Nothing was delivered: withdraw the code and do not throttle a retry. */
 		mods_init(&m);

@@ -130,7 +130,7 @@ int login_password_change(struct store *s, const struct mm_config *c, const stru
 	const char *user, const char *old, const char *new, char ret_login[LOGIN_NAME_MAX], struct fault *f)
 {
 	char hashed[SECRET_PWHASH_MAX];
-	const char *rule = NULL;
+	const char *rule = NULL, *reason;
 	struct entry *e = NULL;
 	struct mods m;
 	int rc;
@@ -151,6 +151,12 @@ int login_password_change(struct store *s, const struct mm_config *c, const stru
 		goto out;
 	if ((rc = login_password_verify(s, c, who, "password-change", e, old, f)) < 0)
 		goto out;
+	/* A suspended, closed or pending account changes nothing, as it logs
+	 * in nowhere; told only to who proved its password. */
+	if ((reason = login_inactive_reason(e))) {
+		rc = login_refuse_inactive(who, "password-change", "password", e, reason, f);
+		goto out;
+	}
 	if (validate_password(new, &rule) < 0) {
 		login_event(who, "password-change", "password", entry_get(e, "uid"), false, rule);
 		rc = fault_field(f, "new_password", rule, "%s", password_rule_message(rule));

@@ -76,14 +76,14 @@ int settings_password_forgot(struct store *s, const struct mm_config *c, const s
 		    "fois) :\n\n"
 		    "%s%s\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot "
 		    "de "
-		    "passe actuel reste valable.\n",
+		    "passe actuel reste valable.",
 		    SETTINGS_RESET_TTL / 60, c->reset_url, token) < 0) {
 		body = NULL;
 		rc = fault_set(f, -ENOMEM, "mémoire insuffisante");
 		goto out;
 	}
-	if (mail_send(c, entry_get(e, "mmLoginMail"), "Réinitialisation de votre mot de passe Medimail",
-		    body) < 0) {
+	if (mail_send(c, MAIL_ACCOUNT, entry_get(e, "mmLoginMail"),
+		    "Réinitialisation de votre mot de passe Medimail", body) < 0) {
 		caller_audit(who, "password-forgot", NULL, entry_get(e, "uid"), false, "mail not sent");
 		rc = fault_set(f, -ECOMM, "l'e-mail n'a pas pu être envoyé, réessayez plus tard");
 		goto out;

@@ -8,6 +8,7 @@
 #include "accounts.h"
 #include "address.h"
 #include "catalog.h"
+#include "directory.h"
 #include "log.h"
 #include "protocol.h"
 #include "settings_int.h"
@@ -200,21 +201,6 @@ int settings_profile_check(const struct entry *t, const struct caller *who, cons
 	return 0;
 }
 
-/* Folded words of the names and the city, for the directory's typeahead search. */
-static void search_keys(struct mods *m, const char *a, const char *b, const char *c)
-{
-	const char *src[3] = {a, b, c};
-	char folded[256], *save = NULL;
-
-	mods_add(m, LDAP_MOD_REPLACE, "mmSearchKey", NULL);
-	for (size_t i = 0; i < 3; i++) {
-		if (!src[i] || text_fold(src[i], ' ', folded, sizeof(folded)) <= 0)
-			continue;
-		for (char *w = strtok_r(folded, " ", &save); w; w = strtok_r(NULL, " ", &save))
-			mods_add(m, LDAP_MOD_REPLACE, "mmSearchKey", w);
-	}
-}
-
 /* telephoneNumber holds the first phone then the optional second one. */
 static int phones(
 	const struct entry *t, const struct settings_change *in, size_t n, struct mods *m, struct fault *f)
@@ -240,12 +226,13 @@ static int phones(
 	return 0;
 }
 
-int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
+static int profile_set_canonical(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
 	struct fault *f)
 {
 	char changed[512] = "";
 	bool org = settings_is_org(t), names = false, tel = false;
+	struct entry *after = NULL;
 	struct mods m;
 	int rc;
 
@@ -271,7 +258,7 @@ int settings_profile_set(struct store *s, const struct mm_config *c, const struc
 			tel = true;
 			continue;
 		}
-		if (!strcmp(a->key, "sn") || !strcmp(a->key, "given_name") || !strcmp(a->key, "city"))
+		if (!strcmp(a->key, "sn") || !strcmp(a->key, "given_name"))
 			names = true;
 		mods_add(&m, LDAP_MOD_REPLACE, a->attr, *v ? v : NULL);
 	}
@@ -279,25 +266,74 @@ int settings_profile_set(struct store *s, const struct mm_config *c, const struc
 		mods_free(&m);
 		return rc;
 	}
-	if (names) {
-		const char *city = given(in, n, "city") ? given(in, n, "city") : entry_get(t, "l");
+	if (names && !org) {
+		const char *sn = given(in, n, "sn") ? given(in, n, "sn") : entry_get(t, "sn");
+		const char *gn =
+			given(in, n, "given_name") ? given(in, n, "given_name") : entry_get(t, "givenName");
 
-		if (city && !*city)
-			city = NULL;
-		if (org) {
-			search_keys(&m, entry_get(t, "cn"), NULL, city);
-		} else {
-			const char *sn = given(in, n, "sn") ? given(in, n, "sn") : entry_get(t, "sn");
-			const char *gn = given(in, n, "given_name") ? given(in, n, "given_name")
-								    : entry_get(t, "givenName");
-
-			mods_addf(&m, LDAP_MOD_REPLACE, "cn", "%s %s", gn, sn);
-			mods_addf(&m, LDAP_MOD_REPLACE, "displayName", "%s %s", gn, sn);
-			search_keys(&m, gn, sn, city);
-		}
+		mods_addf(&m, LDAP_MOD_REPLACE, "cn", "%s %s", gn, sn);
+		mods_addf(&m, LDAP_MOD_REPLACE, "displayName", "%s %s", gn, sn);
 	}
+	/* The directory finds the account by what it will hold: its keys are
+	 * computed again from the entry as these changes leave it. */
+	if ((rc = entry_apply(t, &m, &after)) < 0) {
+		mods_free(&m);
+		return fault_set(f, rc, "mémoire insuffisante");
+	}
+	dir_search_keys(after, &m, LDAP_MOD_REPLACE);
+	entry_free(after);
 	if ((rc = settings_modify(s, t, &m, "informations personnelles", f)) < 0)
 		return rc;
 	caller_audit(who, "profile-set", NULL, entry_get(t, "uid"), true, changed);
 	return settings_reread(s, t, "informations personnelles", ret, f);
+}
+
+/* The change with each value in its canonical form (catalog_normalize, as
+ * registration does): *ret_v and *ret_buf malloc'ed, the values pointing
+ * into the change or into *ret_buf. */
+static int profile_normalize(const struct settings_change *in, size_t n, struct settings_change **ret_v,
+	char **ret_buf, struct fault *f)
+{
+	struct settings_change *v = calloc(n ? n : 1, sizeof(*v));
+	size_t room = 1, used = 0;
+	char *buf;
+
+	for (size_t i = 0; i < n; i++)
+		room += strlen(in[i].value) + 1;
+	if (!v || !(buf = malloc(room))) {
+		free(v);
+		return fault_set(f, -ENOMEM, "mémoire insuffisante");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cat_attr *a = profile_attr(in[i].key);
+		int r = a ? catalog_normalize(a, in[i].value, buf + used, room - used) : -EINVAL;
+
+		v[i] = in[i];
+		/* Kept as given when it cannot be normalised or is still too long:
+		 * the check refuses it in the words of the value typed. */
+		if (r < 0 || (size_t)r > a->max || !strcmp(buf + used, in[i].value))
+			continue;
+		v[i].value = buf + used;
+		used += (size_t)r + 1;
+	}
+	*ret_v = v;
+	*ret_buf = buf;
+	return 0;
+}
+
+int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
+	struct fault *f)
+{
+	struct settings_change *canon = NULL;
+	char *buf = NULL;
+	int rc;
+
+	*ret = NULL;
+	if ((rc = profile_normalize(in, n, &canon, &buf, f)) < 0)
+		return rc;
+	rc = profile_set_canonical(s, c, who, t, canon, n, ret, f);
+	free(canon);
+	free(buf);
+	return rc;
 }

@@ -15,8 +15,8 @@ const char *const settings_attrs[] = {"uid", "objectClass", "mmAccountType", "mm
 	"mmProfessionCode", "mmSpeciality", "mmStructIdType", "mmStructId", "description", "mmRespSn",
 	"mmRespGivenName", "mmRespProfession", "mmRespRpps", "mmSignature", "mmDefaultSignature",
 	"mmAutoReplyActive", "mmAutoReplyStart", "mmAutoReplyEnd", "mmAutoReplySubject", "mmAutoReplyBody",
-	"mmNotifyReceipt", "mmNotifyOpening", "mmNotifyDigest", "mmNotifyOrgToIndividual", "mmDelegate",
-	"mmDevice", "mmDematerialisation", "mmMember", "uidNumber", NULL};
+	"mmNotifyReceipt", "mmNotifyOpening", "mmNotifyDigest", "mmNotifyOrgToIndividual", "mmNotifyOrgOff",
+	"mmDelegate", "mmDevice", "mmDematerialisation", "mmMember", "uidNumber", NULL};
 
 long long settings_now(void)
 {

@@ -77,7 +77,9 @@ bool settings_profile_may_write(const struct cat_attr *a, bool org, const struct
  * unknown | not_allowed | admin_only (-EACCES) | required | the rule's. */
 int settings_profile_check(const struct entry *t, const struct caller *who, const struct settings_change *in,
 	size_t n, struct fault *f) MM_WUR;
-/* Changes t's profile; *ret: the account read again (settings_attrs). */
+/* Changes t's profile, each value first put in its canonical form as at
+ * registration (catalog_normalize); *ret: the account read again
+ * (settings_attrs). */
 int settings_profile_set(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const struct settings_change *in, size_t n, struct entry **ret,
 	struct fault *f) MM_WUR;
@@ -147,6 +149,16 @@ int settings_autoreply_set(struct store *s, const struct mm_config *c, const str
 /* receipt, opening, digest, org_to_individual (individual accounts only). */
 extern const char *const settings_notify_keys[SETTINGS_NOTIFY_N];
 
+#define SETTINGS_NOTIFY_ORGS_MAX 100 /* ORGs listed with their ORG -> individual switch */
+
+/* One ORG the individual account connects to, and whether its mail is
+ * notified to the individual's own address ("Gérer les notifications de
+ * réception du compte organisationnel vers le compte individuel"). */
+struct settings_notify_org {
+	char login[80], name[256];
+	bool on;
+};
+
 struct settings_notify {
 	const char *login;
 	size_t n;
@@ -154,12 +166,29 @@ struct settings_notify {
 		const char *key;
 		bool on;
 	} item[SETTINGS_NOTIFY_N];
+	/* Individual accounts: "yes" when every ORG notifies (or the switch is
+	 * on and there is no ORG), "no" when none does, "some" otherwise. */
+	const char *org_to_individual;
+	size_t norgs;
+	struct settings_notify_org *orgs; /* malloc'ed, sorted as the directory returns them */
 	const char *receipt_address, *opening_caveat;
 };
+/* What t's entry alone says (no ORG listed). */
 void settings_notify_view(const struct entry *t, struct settings_notify *ret);
-/* v[i]: the new value of settings_notify_keys[i] (1, 0, -1 unchanged). */
+/* The same and, for an individual account, each ORG it is a connection
+ * account of (not closed) with its switch. */
+int settings_notify_get(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, struct settings_notify *ret, struct fault *f) MM_WUR;
+void settings_notify_free(struct settings_notify *n);
+/* v[i]: the new value of settings_notify_keys[i] (1, 0, -1 unchanged).
+ * org NULL: org_to_individual is the switch for every ORG (the per-ORG
+ * choices are dropped); else the login or address of one of t's ORGs, whose
+ * switch alone org_to_individual sets (required then). Stored as
+ * mmNotifyOrgToIndividual (FALSE: no ORG notifies) and mmNotifyOrgOff (the
+ * DNs of the ORGs that do not, when the switch is on). */
 int settings_notify_set(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct entry *t, const int v[SETTINGS_NOTIFY_N], struct entry **ret, struct fault *f) MM_WUR;
+	const struct entry *t, const int v[SETTINGS_NOTIFY_N], const char *org, struct entry **ret,
+	struct fault *f) MM_WUR;
 
 bool settings_demat_get(const struct entry *t);
 int settings_demat_set(struct store *s, const struct mm_config *c, const struct caller *who,

@@ -89,6 +89,19 @@ static int inactive_caller(
 	return -EPERM;
 }
 
+/* The refusal of an ORG, not active, that the caller is a connection account of. */
+static int inactive_org(const struct caller *who, const char *event, const struct entry *org, struct fault *f)
+{
+	const char *status = entry_get(org, "mmStatus");
+
+	refused(who, event, entry_get(org, "uid"), "ORG not active");
+	fault_set(f, -EPERM, "la BAL ORG %s n'est pas active (statut : %s) : action impossible",
+		entry_get(org, "uid"), status ? status : "?");
+	fault_put(f, "reason", "account_state");
+	fault_put(f, "status", status);
+	return -EPERM;
+}
+
 /* The answer names the account as the caller did: echoing the login of
  * someone else's account found by its e-mail would tell that it exists.
  * The audit trail names the account found (audited; NULL: name). With
@@ -198,6 +211,14 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 			const char *why = rc < 0 ? "unknown account" : "caller may not act for this account";
 
 			rc = unknown(who, flags, event, name, t ? entry_get(t, "uid") : NULL, why, f);
+			entry_free(t);
+			entry_free(me);
+			return rc;
+		}
+		if ((flags & ACCESS_CALLER_ACTIVE) && strcasecmp(me->dn, t->dn) && !accounts_active(t)) {
+			/* An ORG the service centre suspended is managed by its
+			 * administrators only; its users may know its state. */
+			rc = inactive_org(who, event, t, f);
 			entry_free(t);
 			entry_free(me);
 			return rc;

@@ -32,7 +32,9 @@ enum access {
 enum {
 	/* A caller who is no administrator must have an active account of its
 	 * own (a suspended or closed account acts for nobody): -EPERM, facts
-	 * reason "account_state" and status. */
+	 * reason "account_state" and status. The same for a BAL ORG the caller
+	 * acts for as its connection account: a suspended ORG is managed by
+	 * administrators only. */
 	ACCESS_CALLER_ACTIVE = 1 << 0,
 	/* The account acted on may not be a BAL ORG (-EPERM): an ORG is used
 	 * from an individual account. */

@@ -76,6 +76,10 @@ void mods_addf(struct mods *m, int op, const char *attr, const char *fmt, ...)
 /* Wipes values (they may hold password hashes) and frees. */
 void mods_free(struct mods *m);
 
+/* What base would hold once m is written (base NULL: the entry m adds), in
+ * memory: ADD appends, REPLACE sets, DELETE removes; freed with entry_free. */
+int entry_apply(const struct entry *base, const struct mods *m, struct entry **ret) MM_WUR;
+
 int store_add(struct store *s, const char *dn, struct mods *m) MM_WUR;
 int store_modify(struct store *s, const char *dn, struct mods *m) MM_WUR;
 int store_delete(struct store *s, const char *dn) MM_WUR;

@@ -51,6 +51,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)!validate_profession_code(s);
 	(void)profession_label(s);
 	(void)profession_domain_key(s);
+	(void)profession_code_of(s);
+
+	/* The canonical forms never grow, never keep an edge space, and stay UTF-8. */
+	r = text_squeeze(s, out, sizeof(out));
+	if (r >= 0)
+		check((size_t)r == strlen(out) && (size_t)r <= strlen(s) &&
+			validate_utf8(out, (size_t)r) == 0 &&
+			(r == 0 || (out[0] != ' ' && out[r - 1] != ' ' && !strstr(out, "  "))));
+	r = text_unspace(s, out, sizeof(out));
+	if (r >= 0)
+		check((size_t)r == strlen(out) && (size_t)r <= strlen(s) && !strchr(out, ' '));
+	(void)!text_squeeze(s, out, 4);
 
 	r = text_fold(s, '.', out, sizeof(out));
 	if (r >= 0) {

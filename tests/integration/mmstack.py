@@ -131,6 +131,23 @@ class SmtpSink:
     def body(m):
         return m.get_body(preferencelist=("plain",)).get_content()
 
+    @staticmethod
+    def parts(m):
+        """(sender address, plain text, HTML) of a daemon's mail, checking its MIME
+        shape: multipart/alternative of a text/plain and a text/html part, both
+        UTF-8, quoted-printable or base64, and a header that stays ASCII."""
+        assert m.get_content_type() == "multipart/alternative", m.get_content_type()
+        subtypes = [p.get_content_type() for p in m.iter_parts()]
+        assert subtypes == ["text/plain", "text/html"], subtypes
+        for p in m.iter_parts():
+            assert p.get_content_charset() == "utf-8"
+            assert p["Content-Transfer-Encoding"] in ("quoted-printable", "base64")
+        for name, value in m.raw_items():
+            assert value.isascii(), (name, value)
+        text = m.get_body(preferencelist=("plain",)).get_content()
+        html = m.get_body(preferencelist=("html",)).get_content()
+        return m["From"].addresses[0].addr_spec, text, html
+
     def wait_message(self, to, pattern, count_before=0, timeout=10):
         found = []
 

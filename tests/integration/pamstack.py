@@ -1,5 +1,7 @@
 """pamstack: the PAM side of the tests -- a private pam.d for pam_wrapper, the real pamtester
 driven on a pty, the ctypes PAM client, one-time codes read from the SMTP sink, accounts."""
+import email
+import email.policy
 import os
 import re
 import subprocess
@@ -47,7 +49,7 @@ class PamService:
 
 class Codes:
     """One-time codes from the SMTP sink's maildir, read as they arrive (cached per file)."""
-    RE = re.compile(rb"Ce code est le : (\d{6})")
+    RE = re.compile(r"Ce code est le : (\d{6})")
 
     def __init__(self, smtp):
         self.dir = Path(smtp.dir)
@@ -63,10 +65,13 @@ class Codes:
                 if f in self.seen:
                     continue
                 raw = (d / f).read_bytes()
-                to = re.search(rb"^To: <?([^>\r\n]+)>?", raw, re.M)
-                code = self.RE.search(raw)
-                self.seen[f] = (os.stat(d / f).st_mtime_ns, to.group(1).decode().lower() if to else "",
-                                code.group(1).decode() if code else None)
+                # the parts are quoted-printable: read the decoded plain-text part
+                m = email.message_from_bytes(raw, policy=email.policy.default)
+                text = m.get_body(preferencelist=("plain",)).get_content()
+                to = re.search(r"<?([^<>\s]+@[^<>\s]+)>?", str(m["To"] or ""))
+                code = self.RE.search(text)
+                self.seen[f] = (os.stat(d / f).st_mtime_ns, to.group(1).lower() if to else "",
+                                code.group(1) if code else None)
 
     def all(self, to):
         with self.lock:

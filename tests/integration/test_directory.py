@@ -360,7 +360,8 @@ def raw_search(authd, fields, uid=None):
 NOT_A_WORD_FIELD = {"profession": "unknown", "postal_code": "syntax"}
 
 
-@pytest.mark.parametrize("field", ["q", "name", "first_name", "profession", "city", "postal_code", "address"])
+@pytest.mark.parametrize("field", ["q", "name", "first_name", "profession", "city", "postal_code", "address",
+                                   "raison_sociale"])
 def test_injection_attempts_in_every_field(authd, slapd, people, field):
     login = people["med"]
     for value in ("*", ")(", "*)(|", "\\", "(&)"):

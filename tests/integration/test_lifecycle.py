@@ -13,7 +13,7 @@ import unicodedata
 import pexpect
 import pytest
 
-from mmstack import BUILD, SUFFIX, NOBODY, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
+from mmstack import BUILD, SUFFIX, NOBODY, Daemon, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
 
@@ -294,6 +294,101 @@ def test_person_collision_gets_next_login_and_address(authd, smtp, slapd):
     assert login == first_login + "2"
     assert v["mss_address"] != f"{first_login}@pharmacien.oc.mssante.fr"
     assert v["mss_address"].endswith("@pharmacien.oc.mssante.fr")
+
+
+# ---------------------------------------------------------------- the mails
+
+FOOTER = ("Cordialement, le service Medimail", "Ceci est un email automatique, merci de ne pas y répondre")
+
+
+def assert_footer(text, html):
+    """The fiche réflexe's code mail ends: "Cordialement, le service Medimail" /
+    "Ceci est un email automatique, merci de ne pas y répondre"."""
+    tail = [line for line in text.strip().splitlines() if line.strip()][-2:]
+    assert tail == [FOOTER[0], FOOTER[1] + "."], tail
+    for sentence in FOOTER:
+        assert sentence in html, html
+
+
+def test_account_mails_from_cerbere_with_text_and_html(authd, smtp, slapd):
+    """Guide 000: "Un mail vous sera envoyé – Expéditeur cerbere@mipih.fr"; "Depuis le mail
+    reçu, cliquer sur le lien de confirmation": the confirmation and the validation
+    notice come from the cerbere address, each with a plain-text and an HTML part."""
+    p = person()
+    r = register(authd, smtp, "PER", p.per())
+    assert r.returncode == 0, r.stdout + r.stderr
+    token = smtp.token(p.mail)
+    sender, text, html = smtp.parts(smtp.messages(p.mail)[-1])
+    assert sender == "cerbere@mipih.fr"
+    assert f"jeton={token}" in text
+    assert f'<a href="https://medimail.localhost/inscription/confirmer?jeton={token}">' in html
+    assert_footer(text, html)
+    assert authd.ctl("confirm", "--token-stdin", input=token + "\n").returncode == 0
+    n = len(smtp.messages(p.mail))
+    assert authd.ctl("validate", r.json["fields"]["login"]).returncode == 0
+    smtp.wait_message(p.mail, r"validé", count_before=n)
+    m = smtp.messages(p.mail)[-1]
+    assert str(m["Subject"]) == "Votre compte Medimail est validé"
+    sender, text, html = smtp.parts(m)
+    assert sender == "cerbere@mipih.fr"
+    assert f"Identifiant de connexion : {p.mail}" in text and "Identifiant de connexion" in html
+    assert_footer(text, html)
+
+
+def test_org_validation_mail_says_changer_de_compte_and_72h(authd, smtp, slapd):
+    """Guides 001/002: "Se connecter à Medimail avec son identifiant (adresse mail du compte
+    individuel nominatif)", then "« Changer de compte »"; "Le compte sera visible dans
+    l'annuaire santé dans les 72h": the ORG's notice says so and never gives the ORG's
+    own mail as a login."""
+    member, _ = active_per(authd, smtp)
+    name, org_login, org_local = org_name()
+    mail = f"contact.{org_login}@example.org"
+    login, v = full_registration(authd, smtp, "ORG", org_fields(member.mail, mail=mail, name=name), mail)
+    smtp.wait_message(mail, r"compte organisationnel")
+    m = smtp.messages(mail)[-1]
+    sender, text, html = smtp.parts(m)
+    assert sender == "cerbere@mipih.fr"
+    flat = " ".join(text.split())
+    assert "compte individuel nominatif" in flat
+    assert "« Changer de compte »" in flat
+    assert "visible dans l'annuaire santé dans les 72h" in flat
+    assert "Centre de Services du GRADeS ait finalisé le paramétrage du compte" in flat
+    assert f"Adresse MSSanté du compte : {v['mss_address']}" in flat
+    assert name in flat
+    assert "Identifiant de connexion" not in flat and f": {mail}" not in flat
+    assert "Changer de compte" in html and "dans les 72h" in html
+    assert_footer(text, html)
+
+
+def test_sender_per_kind_is_configurable(state, slapd, smtp):
+    """"Expéditeur cerbere@mipih.fr" for account mails, medimail for codes: each sender is an
+    option (mail_from_account, mail_from_code); a display name out of ASCII is encoded."""
+    d = Daemon(state, slapd, smtp.port, name="senders",
+               extra="mail_from_account = Cerbère Médimail <cerbere@region.test>\n"
+                     "mail_from_code = codes@region.test\n").start()
+    try:
+        p = person("rose.senders", "Rose", "SENDERS")
+        r = register(d, smtp, "MED", p.med())
+        assert r.returncode == 0, r.stdout + r.stderr
+        smtp.token(p.mail)
+        m = smtp.messages(p.mail)[-1]
+        assert smtp.parts(m)[0] == "cerbere@region.test"
+        assert m["From"].addresses[0].display_name == "Cerbère Médimail"
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("line", ["mail_from_code = Medimail <pas une adresse>",
+                                  "mail_from_account = Medimail <a@b.fr>, <c@d.fr> x",
+                                  "smtp_from = nobody"])
+def test_sender_not_an_address_refused_at_start(state, slapd, smtp, line):
+    """A sender that is not "Name <address>" or an address stops the daemon at start-up,
+    naming the option, rather than mailing with a broken From."""
+    d = Daemon(state, slapd, smtp.port, name="badfrom", extra=line + "\n")
+    with pytest.raises(RuntimeError) as e:
+        d.start()
+    d.stop()
+    assert line.split(" =")[0] in str(e.value)
 
 
 # ---------------------------------------------------------------- statuses

@@ -79,3 +79,26 @@ def test_pam_page_documents_every_module_option():
     example = (TOP / "conf/pam.d-medimail.example").read_text()
     for o in opts:
         assert (o.split("=")[0] + "=" if "=" in o else o) in example, o
+
+
+def test_ctl_page_lists_every_registration_field():
+    """medimailctl register passes each --field to the daemon: the page names
+    every field of the catalogue's registration (CAT_REGISTER) and the
+    parameters, the form's boxes included (issue 14, item 6)."""
+    src = (TOP / "authd/core/catalog.c").read_text()
+    rows = re.findall(r'\{"([a-z_0-9]+)", "[A-Za-z]+", CAT_\w+, \d+, "[^"]*",\s*([^,}]*)', src)
+    fields = {k for k, where in rows if re.search(r"\bREG\b", where)}
+    params = set(re.findall(r'\{"([a-z_]+)", offsetof\(struct account_registration',
+                            (TOP / "authd/account/register.c").read_text()))
+    assert {"visible_medimail", "visible_mssante", "dematerialisation", "region", "rpps"} <= fields
+    assert {"type", "org_name", "member", "password"} <= params
+    # The type is the first argument, the passwords are read from the terminal or stdin.
+    fields |= params - {"type", "password", "password_confirm", "member_password"}
+    text = _rendered("medimailctl.1")
+    entry = text[text.index("register PER|INT|MED|ORG"):text.index("confirm [--token-stdin]")]
+    entry = re.sub(r"\s+", " ", entry)
+    missing = {f for f in fields if "--" + f.replace("_", "-") not in re.findall(r"--[a-z0-9-]+", entry)}
+    assert missing == set()
+    usage = (TOP / "ctl/medimailctl.c").read_text()
+    block = usage[usage.index('.name = "register"'):usage.index('.name = "confirm"')]
+    assert {f for f in fields if "--" + f.replace("_", "-") not in block} == set()

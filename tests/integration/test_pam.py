@@ -78,6 +78,31 @@ def test_login_password_and_code(svc, codes, account, slapd, pamd):
         assert c not in log
 
 
+def test_code_mail_cordialement_le_service_medimail(svc, codes, account, smtp):
+    """Fiche réflexe: « Medimail <medimail@mipih.fr> — Votre code d'accès à Medimail — Bonjour,
+    Vous avez demandé un code à usage unique pour accéder à votre compte… Ce code est le :
+    510762 Cordialement, le service Medimail Ceci est un email automatique, merci de ne pas y
+    répondre. »: the code comes from the medimail address, not the cerbere one, in a
+    plain-text and an HTML part."""
+    login, mail = account
+    r = pamtester(svc, login, ["authenticate"], login_answers(codes, mail))
+    assert r.status == 0, r
+    m = [m for m in smtp.messages(mail) if "Ce code est le" in smtp.body(m)][-1]
+    sender, text, html = smtp.parts(m)
+    assert sender == "medimail@mipih.fr"
+    assert str(m["Subject"]) == "Votre code d'accès à Medimail"
+    code = codes.all(mail)[-1]
+    assert text.startswith("Bonjour,\n\nVous avez demandé un code à usage unique pour accéder à votre compte")
+    assert f"Ce code est le : {code}" in text and f"Ce code est le : {code}" in html
+    assert text.rstrip().endswith("Cordialement, le service Medimail\n\n"
+                                  "Ceci est un email automatique, merci de ne pas y répondre.")
+    assert "Cordialement, le service Medimail" in html
+    assert "Ceci est un email automatique, merci de ne pas y répondre" in html
+    # the account mails of the same person come from the other sender
+    confirmation = [m for m in smtp.messages(mail) if "jeton=" in smtp.body(m)][-1]
+    assert smtp.parts(confirmation)[0] == "cerbere@mipih.fr"
+
+
 def test_login_email_as_user(svc, codes, account):
     login, mail = account
     r = pamclient(svc, mail, ["authenticate", "open_session"], login_answers(codes, mail))

@@ -226,6 +226,25 @@ PNG_1X1 = base64.b64encode(bytes.fromhex(
 
 
 
+def test_reset_mail_envoye_par_cerbere(authd, smtp, slapd):
+    """Guide 003: "Dans le mail envoyé par cerbere@mipih.fr, cliquer sur le lien afin de définir
+    un nouveau mot de passe": the reset link comes from the cerbere address, in a plain-text
+    and an HTML part, and ends with the service's footer."""
+    mail = "rose.cerbere@example.org"
+    make_account(authd, smtp, "MED", med_fields(mail, "CERBERE", "Rose"), mail)
+    n = len(smtp.messages(mail))
+    ok(authd.ctl("password", "forgot", mail, uid=65534))
+    token = smtp.wait_message(mail, r"reinitialiser\?jeton=([0-9a-f]{64})", count_before=n).group(1)
+    m = smtp.messages(mail)[-1]
+    sender, text, html = smtp.parts(m)
+    assert sender == "cerbere@mipih.fr"
+    assert str(m["Subject"]) == "Réinitialisation de votre mot de passe Medimail"
+    assert f'<a href="https://medimail.localhost/mot-de-passe/reinitialiser?jeton={token}">' in html
+    assert text.rstrip().endswith("Cordialement, le service Medimail\n\n"
+                                  "Ceci est un email automatique, merci de ne pas y répondre.")
+    assert "Ceci est un email automatique, merci de ne pas y répondre" in html
+
+
 def test_reset_token_never_on_command_line(authd, smtp, slapd):
     """While medimailctl waits for the new password it holds a single-use token: any local user
     reading /proc/*/cmdline must not find it there and spend it first."""

@@ -246,6 +246,43 @@ static void test_active_connection_account_acts_for_its_org(void **state)
 	fault_clear(&f);
 }
 
+static void test_suspended_org_is_managed_by_administrators_only(void **state)
+{
+	struct caller who;
+	struct entry *e = NULL;
+	struct fault f = {0};
+
+	(void)state;
+	fake_add("ferme", "ORG", "suspended", 5001, "bob");
+	caller_from_peer(&who, UID_BOB, UID_BOB, 1, false);
+	/* A request that changes something: the ORG's state is the refusal. */
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "login",
+				 "ferme", NULL, "t", &e, &f),
+		-EPERM);
+	assert_null(e);
+	assert_string_equal(fault_get(&f, "reason"), "account_state");
+	assert_string_equal(fault_get(&f, "status"), "suspended");
+	fault_clear(&f);
+	/* Showing it to its connection account is still fine. */
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, 0, "login", "ferme", NULL, "t", &e, &f),
+		0);
+	entry_free(e);
+	e = NULL;
+	/* Someone else still gets "unknown", not the state. */
+	caller_from_peer(&who, UID_CAROL, UID_CAROL, 1, false);
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "login",
+				 "ferme", NULL, "t", &e, &f),
+		-ENOENT);
+	fault_clear(&f);
+	/* An administrator manages it. */
+	caller_from_peer(&who, 0, 0, 1, true);
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_SELF_OR_ORG, ACCESS_CALLER_ACTIVE, "login",
+				 "ferme", NULL, "t", &e, &f),
+		0);
+	entry_free(e);
+}
+
 static void test_root_names_the_account(void **state)
 {
 	struct caller who;
@@ -328,6 +365,7 @@ int main(void)
 		cmocka_unit_test_setup(test_someone_elses_account_looks_unknown, setup),
 		cmocka_unit_test_setup(test_suspended_connection_account_acts_for_no_org, setup),
 		cmocka_unit_test_setup(test_active_connection_account_acts_for_its_org, setup),
+		cmocka_unit_test_setup(test_suspended_org_is_managed_by_administrators_only, setup),
 		cmocka_unit_test_setup(test_root_names_the_account, setup),
 		cmocka_unit_test_setup(test_malformed_name_is_refused_before_any_lookup, setup),
 		cmocka_unit_test_setup(test_session_caller_is_its_account, setup),

@@ -160,6 +160,9 @@ static void test_registration_type_rules(void **state)
 		NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "struct_id/check_digit");
 	set_all(&reg, "struct_id", "310000120", NULL);
+	/* "Région *": required even with every region open (no regions_open). */
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "region/required");
+	set_all(&reg, "region", "Normandie", NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
 	set_all(&reg, "rpps", "99700427869", NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "rpps/not_allowed");
@@ -167,6 +170,158 @@ static void test_registration_type_rules(void **state)
 	set_all(&reg, "type", "MED", "password", "Pharma#2024", "sn", "ROUX", "given_name", "Léa", NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "login_mail/required");
 	config_free(c);
+}
+
+/* Guide 000: "Région *" on every form, and "la création de compte est
+ * disponible seulement dans les régions où Medimail a été choisi". */
+static void test_registration_region_is_required_and_names_the_open_ones(void **state)
+{
+	struct mm_config *c = parse("regions_open = Occitanie, Bretagne\n");
+	struct account_registration reg = {0};
+	struct fault f = {0};
+
+	(void)state;
+	set_all(&reg, "type", "ORG", "login_mail", "contact@example.org", "org_name", "Pharmacie",
+		"description", "Officine", "struct_type", "FINESS", "struct_id", "810000034", "postal_code",
+		"81000", "city", "Albi", "resp_sn", "MARTIN", "resp_given_name", "Isabelle",
+		"resp_profession", "21", "resp_rpps", "10002813839", "member", "isabelle.martin", NULL);
+	assert_int_equal(account_registration_check(c, &reg, &f), -EINVAL);
+	assert_string_equal(fault_get(&f, "field"), "region");
+	assert_string_equal(fault_get(&f, "rule"), "required");
+	assert_string_equal(fault_get(&f, "regions"), "Occitanie, Bretagne");
+	fault_clear(&f);
+	set_all(&reg, "region", "Normandie", NULL);
+	assert_int_equal(account_registration_check(c, &reg, &f), -EINVAL);
+	assert_string_equal(fault_get(&f, "rule"), "closed");
+	assert_non_null(strstr(f.message, "Normandie"));
+	assert_non_null(strstr(f.message, "régions ouvertes : Occitanie, Bretagne"));
+	fault_clear(&f);
+	set_all(&reg, "region", "  bretagne ", NULL);
+	assert_int_equal(account_registration_check(c, &reg, &f), 0);
+	config_free(c);
+}
+
+/* Guide 000: "Par défaut, votre adresse mail est visible dans l'annuaire
+ * Medimail", "Par défaut, l'option dématérialisation est cochée": boxes of
+ * the form, yes or no. */
+static void test_registration_boxes_are_choices(void **state)
+{
+	struct mm_config *c = parse("");
+	struct account_registration reg;
+	char buf[128];
+
+	(void)state;
+	per(&reg);
+	set_all(&reg, "visible_medimail", "no", "visible_mssante", "no", "dematerialisation", "no", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	assert_string_equal(account_registration_get(&reg, "visible_medimail"), "no");
+	set_all(&reg, "dematerialisation", "oui", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "dematerialisation/syntax");
+	set_all(&reg, "dematerialisation", " yes ", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	memset(&reg, 0, sizeof(reg));
+	set_all(&reg, "type", "MED", "password", "Pharma#2024", "login_mail", "lea@example.org", "sn", "ROUX",
+		"given_name", "Léa", "region", "Occitanie", "visible_medimail", "no", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	set_all(&reg, "visible_mssante", "yes", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "visible_mssante/not_allowed");
+	config_free(c);
+}
+
+/* Issue 14: "an RPPS printed with spaces (100 028 138 39) is normalised, not
+ * refused"; "a profession given by its label or slug (pharmacien, Médecin) is
+ * accepted, and an unknown one is refused with the list of valid ones";
+ * "names are trimmed and inner runs of spaces collapsed before they are
+ * stored". */
+static void test_registration_takes_what_a_person_types(void **state)
+{
+	struct mm_config *c = parse("regions_open = Occitanie\n");
+	struct account_registration reg;
+	struct fault f = {0};
+	char buf[128];
+
+	(void)state;
+	per(&reg);
+	set_all(&reg, "rpps", "100 028 138 39", "profession", "pharmacien", "sn", "  DURAND   DE  LA  TOUR ",
+		"given_name", " Jean  Pierre", "city", " Albi ", "login_mail", " jean.durand@example.org ",
+		"struct_type", "FINESS", "struct_id", "810 000 034", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	assert_string_equal(account_registration_get(&reg, "rpps"), "10002813839");
+	assert_string_equal(account_registration_get(&reg, "profession"), "21");
+	assert_string_equal(account_registration_get(&reg, "sn"), "DURAND DE LA TOUR");
+	assert_string_equal(account_registration_get(&reg, "given_name"), "Jean Pierre");
+	assert_string_equal(account_registration_get(&reg, "city"), "Albi");
+	assert_string_equal(account_registration_get(&reg, "login_mail"), "jean.durand@example.org");
+	assert_string_equal(account_registration_get(&reg, "struct_id"), "810000034");
+	set_all(&reg, "profession", "Médecin", NULL);
+	assert_string_equal(account_registration_get(&reg, "profession"), "10");
+	/* A name of spaces only is no name. */
+	set_all(&reg, "sn", "    ", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "sn/required");
+	/* An unknown profession: the list, not "4 caractères au plus". */
+	per(&reg);
+	set_all(&reg, "profession", "Boulanger", NULL);
+	assert_int_equal(account_registration_check(c, &reg, &f), -EINVAL);
+	assert_string_equal(fault_get(&f, "field"), "profession");
+	assert_string_equal(fault_get(&f, "rule"), "unknown");
+	assert_non_null(strstr(f.message, "Médecin (10)"));
+	assert_non_null(strstr(f.message, "Pharmacien (21)"));
+	assert_null(strstr(f.message, "caractères au plus"));
+	fault_clear(&f);
+	/* What normalising must not let through: a newline, a wrong key, a long value. */
+	per(&reg);
+	set_all(&reg, "sn", " DUR\nAND ", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "sn/characters");
+	per(&reg);
+	set_all(&reg, "rpps", "100 028 138 38", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "rpps/check_digit");
+	per(&reg);
+	set_all(&reg, "rpps", "100 028 138 39 1", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "rpps/max_length");
+	per(&reg);
+	{
+		char big[300];
+
+		memset(big, 'A', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		set_all(&reg, "given_name", big, NULL);
+		assert_string_equal(check(c, &reg, buf, sizeof(buf)), "given_name/max_length");
+	}
+	config_free(c);
+}
+
+/* The same canonical forms for the profile ("Gérer mon compte"): the catalogue's. */
+static void test_catalog_normalize(void **state)
+{
+	static const struct {
+		const char *key, *in, *out;
+	} cases[] = {
+		{"sn", "  DURAND   Jean ", "DURAND Jean"},
+		{"city", "Saint  Affrique", "Saint Affrique"},
+		{"rpps", "100 028 138 39", "10002813839"},
+		{"resp_rpps", " 10002813839 ", "10002813839"},
+		{"adeli", "81 123 456 7", "811234567"},
+		{"struct_id", "356 000 000 00048", "35600000000048"},
+		{"profession", "Pharmacien", "21"},
+		{"profession", " sage  femme ", "50"},
+		{"profession", "Boulanger", "Boulanger"},
+		{"resp_profession", "médecin", "10"},
+		{"street", " 1  place du Vigan ", "1 place du Vigan"},
+		{"phone", " 05 63 00 00 01 ", "05 63 00 00 01"},
+		{"status", " active ", " active "},
+	};
+	char out[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct cat_attr *a = catalog_find(cases[i].key);
+
+		assert_non_null(a);
+		assert_true(catalog_normalize(a, cases[i].in, out, sizeof(out)) >= 0);
+		assert_string_equal(out, cases[i].out);
+	}
+	assert_int_equal(catalog_normalize(catalog_find("sn"), "\xc3\x28", out, sizeof(out)), -EINVAL);
+	assert_int_equal(catalog_normalize(catalog_find("sn"), "DURAND", out, 4), -ENOSPC);
 }
 
 /* ----------------------------------------------------------- show, list */
@@ -240,6 +395,10 @@ int main(void)
 		cmocka_unit_test(test_registration_set_and_get),
 		cmocka_unit_test(test_registration_rules_name_field_and_rule),
 		cmocka_unit_test(test_registration_type_rules),
+		cmocka_unit_test(test_registration_region_is_required_and_names_the_open_ones),
+		cmocka_unit_test(test_registration_boxes_are_choices),
+		cmocka_unit_test(test_registration_takes_what_a_person_types),
+		cmocka_unit_test(test_catalog_normalize),
 		cmocka_unit_test(test_show_and_list_through_the_catalogue),
 		cmocka_unit_test(test_show_reads_the_catalogue_attributes),
 	};

@@ -51,6 +51,29 @@ static void test_defaults(void **state)
 	config_free(c);
 }
 
+/* "Un mail vous sera envoyé – Expéditeur cerbere@mipih.fr": account mails
+ * from cerbere, codes from medimail (fiche réflexe), each configurable;
+ * smtp_from stands for both when set; a sender that is not an address is
+ * refused at start-up. */
+static void test_mail_senders(void **state)
+{
+	struct mm_config *c = parse_ok("hash_key_file = /k\n");
+
+	(void)state;
+	assert_string_equal(c->mail_from_account, "Medimail <cerbere@mipih.fr>");
+	assert_string_equal(c->mail_from_code, "Medimail <medimail@mipih.fr>");
+	assert_string_equal(c->otp_subject, "Votre code d'accès à Medimail");
+	config_free(c);
+	c = parse_ok("hash_key_file = /k\nsmtp_from = Medimail <ne-pas-repondre@example.org>\n"
+		     "mail_from_code = codes@example.org\n");
+	assert_string_equal(c->mail_from_account, "Medimail <ne-pas-repondre@example.org>");
+	assert_string_equal(c->mail_from_code, "codes@example.org");
+	config_free(c);
+	parse_fails("hash_key_file = /k\nmail_from_code = Medimail <pas une adresse>\n", "mail_from_code");
+	parse_fails("hash_key_file = /k\nmail_from_account = Medimail <a@b.fr> x\n", "mail_from_account");
+	parse_fails("hash_key_file = /k\nsmtp_from = nobody\n", "smtp_from");
+}
+
 static void test_values(void **state)
 {
 	struct mm_config *c =
@@ -237,6 +260,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_mail_senders),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_api_options),
 		cmocka_unit_test(test_listener_limits),

@@ -52,13 +52,15 @@ static void test_filter_fields_are_tagged(void **state)
 		.city = "B\xc3\xa9ziers",
 		.address = "rue Pasteur",
 		.postal_code = "345",
-		.profession = "21"};
+		.profession = "21",
+		.raison_sociale = "Lac"};
 	char *f = filter_ok(&q, DIR_VIEW_MEDIMAIL);
 
 	(void)state;
 	assert_string_equal(f,
 		"(&" VIEW_MM "(mmSearchKey=n:dupont*)(mmSearchKey=g:jean*)(mmSearchKey=c:beziers*)"
-		"(mmSearchKey=s:rue*)(mmSearchKey=s:pasteur*)(mmProfessionCode=21)(postalCode=345*))");
+		"(mmSearchKey=s:rue*)(mmSearchKey=s:pasteur*)(mmSearchKey=o:lac*)(mmProfessionCode=21)"
+		"(postalCode=345*))");
 	free(f);
 }
 
@@ -145,6 +147,90 @@ static struct entry *entry_make(const char *const *kv)
 		a->vals[0] = strdup(kv[i + 1]);
 	}
 	return e;
+}
+
+/* The values of mmSearchKey in m, joined by spaces, in order. */
+static void keys_of(const struct mods *m, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t k = 0; !strcmp(m->v[i]->mod_type, "mmSearchKey") && m->v[i]->mod_values &&
+			m->v[i]->mod_values[k];
+			k++)
+			snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? " " : "",
+				m->v[i]->mod_values[k]);
+}
+
+/* "Toutes les informations saisies précédemment apparaitront dans votre fiche
+ * contact dans l'annuaire": every searchable field of a person is keyed. */
+static void test_search_keys_of_a_person(void **state)
+{
+	static const char *const kv[] = {"mmAccountType", "PER", "givenName", "Jean-Luc", "sn", "Dupont",
+		"cn", "Jean-Luc Dupont", "l", "Béziers", "street", "12 rue Pasteur", "o", "Pharmacie du Lac",
+		NULL};
+	struct entry *e = entry_make(kv);
+	struct mods m;
+	char keys[1024];
+
+	(void)state;
+	mods_init(&m);
+	dir_search_keys(e, &m, LDAP_MOD_ADD);
+	keys_of(&m, keys, sizeof(keys));
+	assert_string_equal(keys,
+		"jean g:jean luc g:luc dupont n:dupont beziers c:beziers s:12 s:rue "
+		"s:pasteur o:pharmacie o:du o:lac");
+	mods_free(&m);
+	entry_free(e);
+}
+
+/* "Renseigner ces champs permet d'être retrouvé plus facilement dans
+ * l'annuaire": an ORG by its name, city, street and raison sociale; a word
+ * twice ("Paris" in the name and the city) is one key. */
+static void test_search_keys_of_an_org_replace(void **state)
+{
+	static const char *const kv[] = {"mmAccountType", "ORG", "cn", "Cardio Paris", "sn", "ignored", "l",
+		"Paris", "street", "rue Haute", NULL};
+	struct entry *e = entry_make(kv);
+	struct mods m;
+	char keys[1024];
+
+	(void)state;
+	mods_init(&m);
+	dir_search_keys(e, &m, LDAP_MOD_REPLACE);
+	assert_int_equal(m.v[0]->mod_op, LDAP_MOD_REPLACE);
+	keys_of(&m, keys, sizeof(keys));
+	assert_string_equal(keys, "cardio n:cardio paris n:paris c:paris s:rue s:haute");
+	mods_free(&m);
+	entry_free(e);
+}
+
+/* The keys of an edit come from the entry as the edit leaves it. */
+static void test_entry_apply_then_keys(void **state)
+{
+	static const char *const kv[] = {"mmAccountType", "MED", "givenName", "Ana", "sn", "Old", "l", "Albi",
+		"street", "rue Vieille", NULL};
+	struct entry *e = entry_make(kv), *after = NULL;
+	struct mods m;
+	char keys[1024];
+
+	(void)state;
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_REPLACE, "sn", "Neuf");
+	mods_add(&m, LDAP_MOD_REPLACE, "street", NULL);
+	mods_add(&m, LDAP_MOD_ADD, "o", "Clinique");
+	assert_int_equal(entry_apply(e, &m, &after), 0);
+	assert_string_equal(entry_get(after, "sn"), "Neuf");
+	assert_null(entry_get(after, "street"));
+	assert_string_equal(entry_get(after, "o"), "Clinique");
+	assert_string_equal(entry_get(e, "sn"), "Old");
+	mods_free(&m);
+	mods_init(&m);
+	dir_search_keys(after, &m, LDAP_MOD_REPLACE);
+	keys_of(&m, keys, sizeof(keys));
+	assert_string_equal(keys, "ana g:ana neuf n:neuf albi c:albi o:clinique");
+	mods_free(&m);
+	entry_free(after);
+	entry_free(e);
 }
 
 static size_t split(char *line, char **cols, size_t max)
@@ -359,6 +445,9 @@ int main(void)
 		cmocka_unit_test(test_export_line_org_and_intern),
 		cmocka_unit_test(test_record_fields_follow_the_catalogue),
 		cmocka_unit_test(test_query_refusals_as_faults),
+		cmocka_unit_test(test_search_keys_of_a_person),
+		cmocka_unit_test(test_search_keys_of_an_org_replace),
+		cmocka_unit_test(test_entry_apply_then_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -497,6 +498,118 @@ static void test_profession(void **state)
 	assert_null(profession_domain_key(NULL));
 }
 
+/* Guide 000 prints the RPPS "Identifiant RPPS (11 caractères)"; a person
+ * copies it from a card as "100 028 138 39". */
+static void test_text_unspace(void **state)
+{
+	char out[32];
+
+	(void)state;
+	assert_int_equal(text_unspace("100 028 138 39", out, sizeof(out)), 11);
+	assert_string_equal(out, "10002813839");
+	/* No-break spaces (U+00A0, U+202F) as a word processor prints them. */
+	assert_int_equal(text_unspace(" 100\xc2\xa0"
+				      "028\xe2\x80\xaf"
+				      "138 39 ",
+				 out, sizeof(out)),
+		11);
+	assert_string_equal(out, "10002813839");
+	assert_int_equal(text_unspace("10002813839", out, sizeof(out)), 11);
+	/* A newline is not a space: kept, for the validator to refuse. */
+	assert_int_equal(text_unspace("1000281\n3839", out, sizeof(out)), 12);
+	assert_int_equal(validate_rpps(out), -EINVAL);
+	assert_int_equal(text_unspace("   ", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(text_unspace("1234567890123", out, 8), -ENOSPC);
+	assert_string_equal(out, "");
+	assert_int_equal(text_unspace("\xc3\x28", out, sizeof(out)), -EINVAL);
+	assert_int_equal(text_unspace(NULL, out, sizeof(out)), -EINVAL);
+	assert_int_equal(text_unspace("1", out, 0), -ENOSPC);
+}
+
+/* "names are trimmed and inner runs of spaces collapsed before they are stored" */
+static void test_text_squeeze(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(text_squeeze("  Jean   Pierre  ", out, sizeof(out)), 11);
+	assert_string_equal(out, "Jean Pierre");
+	assert_int_equal(text_squeeze("DURAND", out, sizeof(out)), 6);
+	assert_string_equal(out, "DURAND");
+	assert_int_equal(text_squeeze("L\xc3\xa9"
+				      "a\xc2\xa0\xc2\xa0"
+				      "Marie",
+				 out, sizeof(out)),
+		10);
+	assert_string_equal(out,
+		"L\xc3\xa9"
+		"a Marie");
+	assert_int_equal(text_squeeze(" \xc2\xa0 ", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	/* Control characters stay where they are. */
+	assert_int_equal(text_squeeze(" a\nb ", out, sizeof(out)), 3);
+	assert_string_equal(out, "a\nb");
+	assert_int_equal(validate_name(out), -EINVAL);
+	/* Exactly fits, one byte short. */
+	assert_int_equal(text_squeeze(" ab  cd ", out, 6), 5);
+	assert_int_equal(text_squeeze(" ab  cd ", out, 5), -ENOSPC);
+	assert_string_equal(out, "");
+	assert_int_equal(text_squeeze("\xe2\x80", out, sizeof(out)), -EINVAL);
+}
+
+/* "Sélectionner la Profession dans la liste": the label or its slug is the code. */
+static void test_profession_code_of(void **state)
+{
+	static const struct {
+		const char *text, *code;
+	} cases[] = {
+		{"21", "21"},
+		{"pharmacien", "21"},
+		{"Pharmacien", "21"},
+		{"PHARMACIEN", "21"},
+		{"M\xc3\xa9"
+		 "decin",
+			"10"},
+		{"medecin", "10"},
+		{"sage femme", "50"},
+		{"Sage-Femme", "50"},
+		{"masseur-kinesitherapeute", "70"},
+		{"Infirmier", "60"},
+		{"infirmier psychiatrique", "69"},
+		{"Manipulateur ERM", "98"},
+		{" 21 ", "21"},
+		{"technicien-de-laboratoire-medical", "86"},
+	};
+	static const char *const unknown[] = {"", "boulanger", "pharma", "99", "21x", "\xc3\x28", "medecin2"};
+	char list[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *code = profession_code_of(cases[i].text);
+
+		assert_non_null(code);
+		assert_string_equal(code, cases[i].code);
+	}
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		assert_null(profession_code_of(unknown[i]));
+	assert_null(profession_code_of(NULL));
+	/* Every label is found again from its own spelling. */
+	for (unsigned n = 0; n < 100; n++) {
+		char code[3];
+
+		snprintf(code, sizeof(code), "%02u", n);
+		if (profession_label(code))
+			assert_string_equal(profession_code_of(profession_label(code)), code);
+	}
+	assert_true(profession_list(list, sizeof(list)) > 0);
+	assert_non_null(strstr(list,
+		"M\xc3\xa9"
+		"decin (10), Pharmacien (21)"));
+	assert_non_null(strstr(list, "Manipulateur ERM (98)"));
+	assert_int_equal(profession_list(list, 20), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +630,9 @@ int main(void)
 		cmocka_unit_test(test_phone),
 		cmocka_unit_test(test_postal_code),
 		cmocka_unit_test(test_profession),
+		cmocka_unit_test(test_text_unspace),
+		cmocka_unit_test(test_text_squeeze),
+		cmocka_unit_test(test_profession_code_of),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
