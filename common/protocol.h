@@ -90,8 +90,9 @@ enum mm_request {
 	MM_REQ_CLOSE = 0x0108,
 	/* admin: login, rpps -> login, type (PER), mss_address */
 	MM_REQ_CONVERT = 0x0109,
-	/* admin (or member of the org proven by member_password): org, member
-	 * -> org, members */
+	/* admin, or an active connection account of the (active) ORG: org,
+	 * member -> org, members. Others get -EACCES, whether or not the ORG
+	 * exists. */
 	MM_REQ_ORG_MEMBER_ADD = 0x010a,
 	MM_REQ_ORG_MEMBER_DEL = 0x010b,
 	/* login (admin, or the caller itself) -> cgu_accepted_at */
