@@ -71,7 +71,11 @@ enum mm_request {
 	 * struct_type (FINESS|SIRET|SIREN), struct_id, org_name, service,
 	 * description; ORG also: resp_sn, resp_given_name, resp_profession,
 	 * resp_rpps, member (login of an existing account), member_password
-	 * (its password; not needed from an admin)
+	 * (its password; not needed from an admin); the form's boxes
+	 * visible_medimail, visible_mssante (not MED), dematerialisation
+	 * (yes|no, default yes). region is required (refused where Medimail is
+	 * not open: field "regions" lists the open ones); the fields are read
+	 * as catalog_normalize() says (spaces in numbers, a profession's label).
 	 * -> login, dn, status; a confirmation e-mail is sent. */
 	MM_REQ_REGISTER = 0x0101,
 	/* token -> login, status */
