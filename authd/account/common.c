@@ -96,7 +96,15 @@ int account_assign_address(
 
 	rc = org ? address_org(entry_get(e, "cn"), entry_get(e, "postalCode"), entry_get(e, "l"), domain,
 			   base, sizeof(base))
-		 : address_person(entry_get(e, "givenName"), entry_get(e, "sn"), domain, base, sizeof(base));
+		 : -EINVAL;
+	/* Guide 000: "C'est sur la base de l'adresse mail saisie que sera
+	 * ensuite définie l'adresse MSS" (clagarde@iess.fr -> clagarde@...);
+	 * prenom.nom when mss_local_part = name or that local part is unusable. */
+	if (!org && !c->mss_local_part_name)
+		rc = address_mail(entry_get(e, "mmLoginMail"), domain, base, sizeof(base));
+	if (!org && rc < 0)
+		rc = address_person(
+			entry_get(e, "givenName"), entry_get(e, "sn"), domain, base, sizeof(base));
 	if (rc < 0)
 		return rc;
 	for (unsigned n = 1; n <= ACCOUNT_MAX_CANDIDATES; n++) {

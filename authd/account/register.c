@@ -203,9 +203,11 @@ static int check_type_fields(
 	const struct mm_config *c, const struct account_registration *reg, const char *type, struct fault *f)
 {
 	static const char *const individual_req[] = {"password", "sn", "given_name", NULL};
-	static const char *const org_req[] = {"org_name", "description", "struct_type", "struct_id",
-		"postal_code", "city", "resp_sn", "resp_given_name", "resp_profession", "resp_rpps", "member",
-		NULL};
+	/* The ORG form's starred fields (guides 001/002): "Adresse", "Ville",
+	 * "Code postal" and the responsible's "Identifiant" carry no star, and
+	 * the form has no name field (org_name_of() derives it). */
+	static const char *const org_req[] = {"description", "struct_type", "struct_id", "resp_sn",
+		"resp_given_name", "resp_profession", "member", NULL};
 	static const char *const org_refused[] = {"password", "password_confirm", "sn", "given_name", "rpps",
 		"adeli", "profession", "speciality", "liberal", NULL};
 	static const char *const individual_refused[] = {"org_name", "resp_sn", "resp_given_name",
@@ -386,6 +388,16 @@ fail:
 	return rc;
 }
 
+/* The ORG's name, for its login and its MSSanté address: org_name when
+ * given, else the form's "Description du compte" (mandatory, and the
+ * account's own: the raison sociale is the structure's, shared by its ORGs). */
+static const char *org_name_of(const struct account_registration *reg)
+{
+	const char *n = account_registration_get(reg, "org_name");
+
+	return n ? n : account_registration_get(reg, "description");
+}
+
 /* The pending entry of candidate login cand. */
 static void entry_mods(struct mods *m, const struct mm_config *c, const struct account_registration *reg,
 	const char *cand, const struct entry *member, const char *pwhash, const char *tokhash,
@@ -431,8 +443,8 @@ static void entry_mods(struct mods *m, const struct mm_config *c, const struct a
 		mods_add(m, LDAP_MOD_ADD, all[i].attr, v);
 	}
 	if (!strcmp(type, MM_TYPE_ORG)) {
-		mods_add(m, LDAP_MOD_ADD, "cn", get("org_name"));
-		mods_add(m, LDAP_MOD_ADD, "displayName", get("org_name"));
+		mods_add(m, LDAP_MOD_ADD, "cn", org_name_of(reg));
+		mods_add(m, LDAP_MOD_ADD, "displayName", org_name_of(reg));
 		mods_add(m, LDAP_MOD_ADD, "mmMember", member->dn);
 	} else {
 		mods_addf(m, LDAP_MOD_ADD, "cn", "%s %s", get("given_name"), get("sn"));
@@ -481,10 +493,10 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	if (org && (rc = member_proof(s, c, who, reg, &member, f)) < 0)
 		return rc;
 
-	rc = org ? login_org(get("org_name"), login, sizeof(login))
+	rc = org ? login_org(org_name_of(reg), login, sizeof(login))
 		 : login_person(get("given_name"), get("sn"), login, sizeof(login));
 	if (rc < 0) {
-		rc = fault_field(f, org ? "org_name" : "sn", "login",
+		rc = fault_field(f, org ? (get("org_name") ? "org_name" : "description") : "sn", "login",
 			"impossible de former un identifiant à partir du nom");
 		goto out;
 	}

@@ -232,22 +232,59 @@ int address_org(
 	const char *name, const char *postcode, const char *city, const char *domain, char *out, size_t outsz)
 {
 	char buf[MM_ADDRESS_LOCAL_MAX + 1 + 253 + 1], cbuf[32 + 1];
-	int ln, lc;
+	bool has_pc = postcode && *postcode;
+	size_t tail = 0;
+	int ln, lc = 0;
 
-	if (validate_postal_code(postcode) < 0)
+	/* Guide 001: "Nom de la pharmacie, code postal, commune + nom de
+	 * domaine pharmacien". The form leaves postcode and city optional:
+	 * the parts not given are left out, a postcode given must be valid. */
+	if (has_pc && validate_postal_code(postcode) < 0)
 		return -EINVAL;
 	/* The city is capped at half the local part so the name stays readable. */
-	lc = fold_capped(city, '.', cbuf, 32);
-	if (lc <= 0)
+	if (city && *city && (lc = fold_capped(city, '.', cbuf, 32)) < 0)
 		return -EINVAL;
-	ln = fold_capped(name, '.', buf, MM_ADDRESS_LOCAL_MAX - 7 - (size_t)lc);
+	tail = (has_pc ? 6 : 0) + (lc > 0 ? 1 + (size_t)lc : 0);
+	ln = fold_capped(name, '.', buf, MM_ADDRESS_LOCAL_MAX - tail);
 	if (ln <= 0)
 		return -EINVAL;
-	buf[ln] = '.';
-	memcpy(buf + ln + 1, postcode, 5);
-	buf[ln + 6] = '.';
-	memcpy(buf + ln + 7, cbuf, (size_t)lc);
-	return finish_address(buf, (size_t)(ln + 7 + lc), domain, out, outsz);
+	if (has_pc) {
+		buf[ln] = '.';
+		memcpy(buf + ln + 1, postcode, 5);
+		ln += 6;
+	}
+	if (lc > 0) {
+		buf[ln] = '.';
+		memcpy(buf + ln + 1, cbuf, (size_t)lc);
+		ln += 1 + lc;
+	}
+	return finish_address(buf, (size_t)ln, domain, out, outsz);
+}
+
+int address_mail(const char *mail, const char *domain, char *out, size_t outsz)
+{
+	char buf[MM_ADDRESS_LOCAL_MAX + 1 + 253 + 1], local[MM_ADDRESS_LOCAL_MAX + 1];
+	const char *at;
+	bool letter = false;
+	int r;
+
+	if (!mail || validate_email(mail) < 0 || !(at = strrchr(mail, '@')))
+		return -EINVAL;
+	if ((size_t)(at - mail) > MM_ADDRESS_LOCAL_MAX)
+		return -EINVAL;
+	memcpy(local, mail, (size_t)(at - mail));
+	local[at - mail] = '\0';
+	/* Folded as names are, with '.' between the words the address had. */
+	r = fold_capped(local, '.', buf, MM_ADDRESS_LOCAL_MAX);
+	if (r <= 0)
+		return -EINVAL;
+	for (int i = 0; i < r; i++)
+		if (buf[i] >= 'a' && buf[i] <= 'z')
+			letter = true;
+	/* "0612345678@x.fr" names nobody: the caller uses prenom.nom. */
+	if (!letter)
+		return -EINVAL;
+	return finish_address(buf, (size_t)r, domain, out, outsz);
 }
 
 /* local (ll bytes) shortened to fit max with n appended, then suffix. */

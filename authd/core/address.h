@@ -26,9 +26,17 @@ int address_person(
 	const char *given_name, const char *sn, const char *domain, char *out, size_t outsz) MM_WUR;
 
 /* "<name>.<postcode>.<city>@<domain>", name and city folded with '.';
- * local part capped at 64 bytes by shortening the name. */
+ * local part capped at 64 bytes by shortening the name. A NULL or empty
+ * postcode or city is left out ("<name>.<city>", "<name>"); a postcode
+ * given must be 5 digits. */
 int address_org(const char *name, const char *postcode, const char *city, const char *domain, char *out,
 	size_t outsz) MM_WUR;
+
+/* The local part of the e-mail mail folded with '.' (as names are) on
+ * domain: "CLagarde@iess.fr" -> "clagarde@<domain>". -EINVAL when mail is
+ * invalid or its folded local part has no letter (the caller then uses
+ * address_person). */
+int address_mail(const char *mail, const char *domain, char *out, size_t outsz) MM_WUR;
 
 /* n-th candidate for a taken address: n == 1 is base itself, n >= 2 appends n
  * to the local part ("jean.durand2@dom"), shortening it to stay <= 64. */

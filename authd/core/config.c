@@ -298,6 +298,17 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 		}
 		return 0;
 	}
+	if (!strcmp(key, "mss_local_part")) {
+		if (!strcasecmp(v, "mail"))
+			c->mss_local_part_name = false;
+		else if (!strcasecmp(v, "name"))
+			c->mss_local_part_name = true;
+		else {
+			*why = "expected mail or name";
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(key, "regions_open"))
 		return split_list(v, c->regions, MM_MAX_REGIONS, &c->nregions);
 	if (!strcmp(key, "reserved_names")) {

@@ -63,6 +63,9 @@ struct mm_config {
 	struct mm_domain_map domains[MM_MAX_DOMAINS];
 	size_t ndomains;
 	char *domain_default;
+	/* mss_local_part: the local part of an individual's MSSanté address
+	 * taken from the e-mail entered (default, guide 000) or from prenom.nom. */
+	bool mss_local_part_name;
 	unsigned confirm_ttl; /* seconds */
 	unsigned otp_ttl;
 	unsigned otp_max_tries;

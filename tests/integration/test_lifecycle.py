@@ -157,10 +157,13 @@ def test_per_registration_end_to_end(authd, smtp, slapd):
 
     v = authd.ctl("validate", login)
     assert v.returncode == 0, v.stdout
-    assert v.json["fields"]["mss_address"] == f"{login}@pharmacien.oc.mssante.fr"
+    # Guide 000: "C'est sur la base de l'adresse mail saisie que sera ensuite
+    # définie l'adresse MSS": the local part of the mail entered, not prenom.nom.
+    local = p.mail.split("@")[0]
+    assert v.json["fields"]["mss_address"] == f"{local}@pharmacien.oc.mssante.fr"
     e = entry(slapd, login)
     assert e["mmStatus"] == ["active"]
-    assert e["mmMssAddress"] == [f"{login}@pharmacien.oc.mssante.fr"]
+    assert e["mmMssAddress"] == [f"{local}@pharmacien.oc.mssante.fr"]
     assert 1900210000 <= int(e["uidNumber"][0]) <= 1900219999
     assert e["homeDirectory"] == [f"/home/{login}"]
     assert e["mmVisibleMedimail"] == ["TRUE"] and e["mmVisibleMssante"] == ["TRUE"]
@@ -184,7 +187,7 @@ def test_int_registration_and_conversion(authd, smtp, slapd):
     login, v = full_registration(authd, smtp, "INT", k.int(), k.mail)
     e = entry(slapd, login)
     assert e["mmAccountType"] == ["INT"] and e["mmStructIdType"] == ["FINESS"]
-    assert v["mss_address"] == f"{k.login}@medecin.oc.mssante.fr"
+    assert v["mss_address"] == f"{k.mail.split('@')[0]}@medecin.oc.mssante.fr"  # the mail entered
     # The RPPS arrives: INT -> PER.
     bad = authd.ctl("convert", login, "--rpps", "10002813838")   # wrong check digit
     assert bad.returncode == 1 and bad.json["fields"]["field"] == "rpps"

@@ -227,14 +227,94 @@ static void test_address_org(void **state)
 
 	assert_int_equal(address_org("Pharmacie", "8100", "Albi", "a.fr", out, sizeof(out)), -EINVAL);
 	assert_int_equal(address_org("Pharmacie", "2A000", "Ajaccio", "a.fr", out, sizeof(out)), -EINVAL);
-	assert_int_equal(address_org("Pharmacie", NULL, "Albi", "a.fr", out, sizeof(out)), -EINVAL);
-	assert_int_equal(address_org("Pharmacie", "81000", "", "a.fr", out, sizeof(out)), -EINVAL);
-	assert_int_equal(address_org("Pharmacie", "81000", NULL, "a.fr", out, sizeof(out)), -EINVAL);
 	assert_int_equal(address_org("", "81000", "Albi", "a.fr", out, sizeof(out)), -EINVAL);
 	assert_int_equal(address_org("- -", "81000", "Albi", "a.fr", out, sizeof(out)), -EINVAL);
 	assert_int_equal(address_org("Pharmacie", "81000", "Albi", "fr", out, sizeof(out)), -EINVAL);
 	strcpy(out, "keep");
 	assert_int_equal(address_org("Pharmacie", "81000", "Albi", "a.fr", out, 10), -ENOSPC);
+	assert_string_equal(out, "keep");
+}
+
+/* Guides 001/002: "Adresse", "Ville", "Code postal" carry no star on the ORG
+ * form, while the address is "Nom de la pharmacie, code postal, commune + nom
+ * de domaine pharmacien": the parts not given are left out, the rest stays
+ * well-formed. */
+static void test_address_org_without_postcode_or_city(void **state)
+{
+	char name[200], expected[200], out[300];
+
+	(void)state;
+	expect_org("Pharmacie du Centre", NULL, "Albi", "pharmacien.oc.mssante.fr",
+		"pharmacie.du.centre.albi@pharmacien.oc.mssante.fr");
+	expect_org("Pharmacie du Centre", "81000", NULL, "pharmacien.oc.mssante.fr",
+		"pharmacie.du.centre.81000@pharmacien.oc.mssante.fr");
+	expect_org("Pharmacie du Centre", "", "", "pharmacien.oc.mssante.fr",
+		"pharmacie.du.centre@pharmacien.oc.mssante.fr");
+	expect_org("Pharmacie du Centre", NULL, NULL, "a.fr", "pharmacie.du.centre@a.fr");
+	/* A city that folds to nothing is left out too. */
+	expect_org("Pharmacie", "81000", "- -", "a.fr", "pharmacie.81000@a.fr");
+	/* A long name alone takes the whole 64 bytes, no '.' left at the cut. */
+	fill(name, 'n', 100);
+	fill(expected, 'n', 64);
+	strcat(expected, "@a.fr");
+	expect_org(name, NULL, NULL, "a.fr", expected);
+	/* A postcode given is still checked; a name is still needed. */
+	assert_int_equal(address_org("Pharmacie", "8100", NULL, "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_org("Pharmacie", "81000\n", NULL, "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_org(NULL, NULL, NULL, "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_org("- -", NULL, NULL, "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_org("Pharmacie", NULL, "Albi\xff", "a.fr", out, sizeof(out)), -EINVAL);
+}
+
+static void expect_mail(const char *mail, const char *domain, const char *expected)
+{
+	char out[300];
+
+	assert_int_equal(address_mail(mail, domain, out, sizeof(out)), (int)strlen(expected));
+	assert_string_equal(out, expected);
+	assert_int_equal(validate_email(out), 0);
+}
+
+/* Guide 000: "C'est sur la base de l'adresse mail saisie que sera ensuite
+ * définie l'adresse MSS"; fiche réflexe: clagarde@iess.fr beside
+ * clagarde@iess.mssante.fr. */
+static void test_address_mail_local_part_of_the_mail_entered(void **state)
+{
+	char mail[300], expected[300], out[300];
+
+	(void)state;
+	expect_mail("clagarde@iess.fr", "iess.mssante.fr", "clagarde@iess.mssante.fr");
+	expect_mail(
+		"jean.durand@gmail.com", "pharmacien.oc.mssante.fr", "jean.durand@pharmacien.oc.mssante.fr");
+	/* Folded as names are: case, accents, separators. */
+	expect_mail("CLagarde@IESS.fr", "Iess.Mssante.fr", "clagarde@iess.mssante.fr");
+	expect_mail("pharmacie-du-centre-albi@gmail.com", "a.fr", "pharmacie.du.centre.albi@a.fr");
+	expect_mail("jean_durand+medimail@gmail.com", "a.fr", "jean.durand.medimail@a.fr");
+	expect_mail("dr.dupont2@x.fr", "a.fr", "dr.dupont2@a.fr");
+	/* A 64-byte local part stays whole. */
+	fill(mail, 'm', 64);
+	strcat(mail, "@x.fr");
+	fill(expected, 'm', 64);
+	strcat(expected, "@a.fr");
+	expect_mail(mail, "a.fr", expected);
+
+	/* Not usable: no letter, nothing left after folding: the caller uses prenom.nom. */
+	assert_int_equal(address_mail("0612345678@x.fr", "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("1.2-3@x.fr", "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("--@x.fr", "a.fr", out, sizeof(out)), -EINVAL);
+	/* The attacker's values: invalid mail, newline, oversized, no domain. */
+	assert_int_equal(address_mail(NULL, "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("clagarde", "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("cla\ngarde@x.fr", "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("clagarde@x.fr\n", "a.fr", out, sizeof(out)), -EINVAL);
+	fill(mail, 'm', 65);
+	strcat(mail, "@x.fr");
+	assert_int_equal(address_mail(mail, "a.fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("clagarde@iess.fr", "fr", out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("clagarde@iess.fr", NULL, out, sizeof(out)), -EINVAL);
+	assert_int_equal(address_mail("clagarde@iess.fr", "a\nb.fr", out, sizeof(out)), -EINVAL);
+	strcpy(out, "keep");
+	assert_int_equal(address_mail("clagarde@iess.fr", "a.fr", out, 8), -ENOSPC);
 	assert_string_equal(out, "keep");
 }
 
@@ -427,6 +507,8 @@ int main(void)
 		cmocka_unit_test(test_fold_errors),
 		cmocka_unit_test(test_address_person),
 		cmocka_unit_test(test_address_org),
+		cmocka_unit_test(test_address_org_without_postcode_or_city),
+		cmocka_unit_test(test_address_mail_local_part_of_the_mail_entered),
 		cmocka_unit_test(test_address_candidate),
 		cmocka_unit_test(test_login_person),
 		cmocka_unit_test(test_login_org),
