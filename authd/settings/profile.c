@@ -136,9 +136,9 @@ static bool required_here(const struct cat_attr *a, const struct entry *t, bool 
 
 	if (a->where & CAT_REQUIRED)
 		return true;
-	if (!org && !strcmp(a->key, "profession"))
-		return !type || strcmp(type, MM_TYPE_MED);
-	return org && (!strcmp(a->key, "postal_code") || !strcmp(a->key, "city"));
+	/* An ORG's address, city and postcode are optional, as on its
+	 * registration form (no star); only a professional keeps a profession. */
+	return !org && !strcmp(a->key, "profession") && (!type || strcmp(type, MM_TYPE_MED));
 }
 
 /* The given value of key, or NULL when the change does not name it. */

@@ -126,8 +126,9 @@ static void test_profile_rules_of_an_org(void **state)
 	assert_int_equal(check1(&org.e, &owner, "resp_sn", "AUTRE", &f), -EACCES);
 	assert_int_equal(check1(&org.e, &owner, "sn", "X", &f), -EINVAL);
 	assert_fault(&f, -EINVAL, "sn", "not_allowed");
-	assert_int_equal(check1(&org.e, &owner, "city", "", &f), -EINVAL);
-	assert_fault(&f, -EINVAL, "city", "required");
+	/* Its city and postcode are optional, as on the ORG's registration form. */
+	assert_int_equal(check1(&org.e, &owner, "city", "", &f), 0);
+	assert_int_equal(check1(&org.e, &owner, "postal_code", "", &f), 0);
 	/* The service centre changes the FINESS, checked by its key against the stored type. */
 	assert_int_equal(check1(&org.e, &admin, "struct_id", "810000035", &f), -EINVAL);
 	assert_fault(&f, -EINVAL, "struct_id", "check_digit");
