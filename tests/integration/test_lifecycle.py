@@ -208,7 +208,7 @@ def pending(authd, smtp, kind, fields, mail):
     return r.json["fields"]["login"]
 
 
-def test_int_compte_pouvant_donner_lieu_a_une_adresse_mssante(authd, smtp, slapd):
+def test_int_compte_pouvant_donner_lieu_a_une_adresse_mssante(authd, smtp, slapd, tmp_path):
     """Guide 000, BAL INT: "Compte pouvant donner lieu à une adresse MSSanté
     dans l'annuaire MSS national" (a PER is a "compte donnant lieu"): the
     service centre decides at validation. Without its decision the INT gets no
@@ -254,6 +254,11 @@ def test_int_compte_pouvant_donner_lieu_a_une_adresse_mssante(authd, smtp, slapd
     assert entry(slapd, login)["mmMssAddress"] == [v["mss_address"]]
     mss = authd.ctl("search", "AVECADRESSE", "--view", "mssante")
     assert any(x.get("mss_address") == v["mss_address"] for x in mss.json.get("records") or []), mss.stdout
+    # The national extraction of the MSSanté view: the INT with an address, not the one without.
+    out = tmp_path / "export.txt"
+    assert authd.ctl("export", "--output", str(out)).returncode == 0
+    text = out.read_text(encoding="utf-8")
+    assert "AVECADRESSE" in text and "REFUSEE" not in text
 
 
 def test_validate_mss_is_yes_or_no_and_follows_the_type(authd, smtp, slapd):
