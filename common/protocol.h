@@ -80,7 +80,15 @@ enum mm_request {
 	MM_REQ_REGISTER = 0x0101,
 	/* token -> login, status */
 	MM_REQ_CONFIRM = 0x0102,
-	/* admin: login -> login, status, mss_address, uid_number */
+	/* admin: login, [mss] (yes|no) -> login, status, [mss_address],
+	 * uid_number (gid_number for an ORG). Guide 000: a PER and an ORG
+	 * always get an MSSanté address ("donnant lieu"; mss=no is refused), a
+	 * MED never (mss=yes is refused), an INT is a "compte pouvant donner
+	 * lieu à une adresse MSSanté": it gets one only with mss=yes, the
+	 * centre's decision; without it (the default) it has no address, is not
+	 * in the MSSanté view, and its visible_mssante box does not apply. A
+	 * later CONVERT to PER gives the address. Refusal: field "mss", rule
+	 * yes_no or type. */
 	MM_REQ_VALIDATE = 0x0103,
 	/* login -> every stored public field of the account (admin, or the
 	 * caller's own account) */

@@ -249,8 +249,9 @@ static const struct ctl_command commands[] = {
 		.section = SECTION_ADMIN,
 		REQ(MM_REQ_LIST, NULL, NULL, 0, 0)},
 	{.name = "validate",
-		.args = "LOGIN",
-		.help = "validate a confirmed registration (assigns the MSSanté address)",
+		.args = "LOGIN [--mss yes|no]",
+		.help = "validate a confirmed registration (assigns the MSSanté address;\n"
+			"an INT gets one only with --mss yes)",
 		.section = SECTION_ADMIN,
 		REQ(MM_REQ_VALIDATE, "login", NULL, 1, 1)},
 	{.name = "resend-confirmation",

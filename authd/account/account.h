@@ -93,16 +93,31 @@ int account_confirm_resend(struct store *s, const struct mm_config *c, const str
 extern const char *const account_validate_attrs[];
 
 struct account_validated {
-	char mss_address[256]; /* "" for a MED account */
+	char mss_address[256]; /* "" for a MED, and an INT given none */
 	unsigned id; /* the uid (gid for an ORG) given now; 0 when it had one */
 	bool org;
 	bool notice_failed; /* validated, but the notice mail was not sent */
 };
 
-/* The service centre validates a confirmed registration: MSSanté address,
- * uid or gid number, home, status active, notice mail. */
+/* Whether the service centre gives the account an MSSanté address (guide
+ * 000): a PER and an ORG always do ("donnant lieu"), a MED never does, an
+ * INT only when the centre decides so ("pouvant donner lieu"): by default
+ * it has none. */
+enum account_mss {
+	ACCOUNT_MSS_DEFAULT, /* not said: what the account's type gives */
+	ACCOUNT_MSS_YES,
+	ACCOUNT_MSS_NO,
+};
+
+/* "yes", "no" or NULL (not said) -> *ret; else a fault on field "mss". */
+int account_mss_parse(const char *value, enum account_mss *ret, struct fault *f) MM_WUR;
+
+/* The service centre validates a confirmed registration: MSSanté address
+ * (as mss says, for an INT), uid or gid number, home, status active,
+ * notice mail. */
 int account_validate(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct entry *target, struct account_validated *ret, struct fault *f) MM_WUR;
+	const struct entry *target, enum account_mss mss, struct account_validated *ret,
+	struct fault *f) MM_WUR;
 
 /* What account_set_status reads on its target. */
 extern const char *const account_status_attrs[];

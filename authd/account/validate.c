@@ -95,7 +95,17 @@ static int person_validated_text(const struct entry *e, const char *address, cha
 		    entry_get(e, "mmLoginMail"), address ? "Adresse MSSanté : " : "", address ? address : "",
 		    address ? "\n" : "") < 0)
 		return -1;
-	if (!strcmp(type, MM_TYPE_MED)) {
+	if (!strcmp(type, MM_TYPE_INT) && !address) {
+		char *more = NULL;
+
+		if (asprintf(&more,
+			    "%s\n\nCompte INT : le centre de services ne lui a pas attribué d'adresse "
+			    "MSSanté ; il n'apparaît pas dans l'annuaire santé.",
+			    body) >= 0) {
+			free(body);
+			body = more;
+		}
+	} else if (!strcmp(type, MM_TYPE_MED)) {
 		char *more = NULL;
 
 		if (asprintf(&more,
@@ -194,8 +204,48 @@ static void home_of(const struct mm_config *c, const char *login, char *home, si
 	home[o < size ? o : size - 1] = '\0';
 }
 
+int account_mss_parse(const char *value, enum account_mss *ret, struct fault *f)
+{
+	*ret = ACCOUNT_MSS_DEFAULT;
+	if (!value)
+		return 0;
+	if (!strcmp(value, "yes"))
+		*ret = ACCOUNT_MSS_YES;
+	else if (!strcmp(value, "no"))
+		*ret = ACCOUNT_MSS_NO;
+	else
+		return fault_field(f, "mss", "yes_no", "adresse MSSanté : yes ou no");
+	return 0;
+}
+
+/* Does the account get an MSSanté address? Guide 000: a BAL PER is a "compte
+ * donnant lieu à une adresse MSSanté", a BAL INT a "compte pouvant donner
+ * lieu à une adresse MSSanté dans l'annuaire MSS national": the centre
+ * decides, and without its decision an INT has none. */
+static int mss_wanted(const struct entry *e, enum account_mss mss, bool *ret, struct fault *f)
+{
+	const char *type = entry_get(e, "mmAccountType");
+
+	*ret = false;
+	if (!strcmp(type, MM_TYPE_INT)) {
+		*ret = mss == ACCOUNT_MSS_YES;
+		return 0;
+	}
+	if (!strcmp(type, MM_TYPE_MED)) {
+		if (mss == ACCOUNT_MSS_YES)
+			return fault_field(
+				f, "mss", "type", "adresse MSSanté : un compte Medimail (MED) n'en a pas");
+		return 0;
+	}
+	if (mss == ACCOUNT_MSS_NO)
+		return fault_field(f, "mss", "type",
+			"adresse MSSanté : un compte %s donne toujours lieu à une adresse MSSanté", type);
+	*ret = true;
+	return 0;
+}
+
 int account_validate(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct entry *e, struct account_validated *ret, struct fault *f)
+	const struct entry *e, enum account_mss mss, struct account_validated *ret, struct fault *f)
 {
 	const char *login = entry_get(e, "uid");
 	char stamp[16], home[512];
@@ -219,7 +269,10 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 		caller_audit(who, "validate", NULL, login, false, "number known to the host");
 		return rc;
 	}
-	has_address = strcmp(entry_get(e, "mmAccountType"), MM_TYPE_MED) != 0;
+	if ((rc = mss_wanted(e, mss, &has_address, f)) < 0) {
+		caller_audit(who, "validate", NULL, login, false, "mss refused for the type");
+		return rc;
+	}
 	if (has_address && entry_get(e, "mmMssAddress"))
 		snprintf(ret->mss_address, sizeof(ret->mss_address), "%s", entry_get(e, "mmMssAddress"));
 	else if (has_address &&

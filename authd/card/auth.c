@@ -32,13 +32,16 @@ int card_find_by(
 	return rc;
 }
 
-/* The account a card maps to: a linked certificate first, then the national id of its subject. */
+/* The account a card maps to: a linked certificate first; then, only with
+ * card_map_by_rpps, the PER of its subject's national id. By default the
+ * fiche réflexe holds: "Votre carte CPx doit être préalablement liée à votre
+ * compte", so an unlinked card gets link_required and its link ticket. */
 static int card_owner(const struct card_op *op, const char *fingerprint, const struct card_subject *subject,
 	struct entry **ret)
 {
 	int rc = card_find_by(op, "mmCardCert", fingerprint, "", ret);
 
-	if (rc == -ENOENT && subject->kind != CARD_ID_NONE)
+	if (rc == -ENOENT && op->c->card_map_by_rpps && subject->kind != CARD_ID_NONE)
 		rc = card_find_by(op, subject->kind == CARD_ID_RPPS ? "mmRpps" : "mmAdeli", subject->id,
 			"(mmAccountType=PER)", ret);
 	return rc;

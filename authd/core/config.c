@@ -267,6 +267,7 @@ static const struct option options[] = {
 	O("card_removal_command", K_STR, card_removal_command, 0),
 	O("card_poll_ms", K_UINT, card_poll_ms, 60000),
 	O("card_pin_tries", K_UINT, card_pin_tries, 10),
+	O("card_map_by_rpps", K_BOOL, card_map_by_rpps, 0),
 	O("card_pin_lockout", K_UINT, card_pin_lockout, 30u * 86400),
 };
 #undef O

@@ -147,6 +147,7 @@ struct mm_config {
 	char *card_removal_command;
 	unsigned card_poll_ms;
 	unsigned card_pin_tries; /* wrong PINs per card the daemons allow (the card blocks at 3) */
+	bool card_map_by_rpps; /* an unlinked card logs in to the PER of its CN's RPPS (default no) */
 	unsigned card_pin_lockout; /* seconds that count lasts without a right PIN */
 };
 

@@ -118,6 +118,8 @@ struct dir_visibility {
 	bool mssante;
 };
 
+/* What dir_visibility_set reads on its target. */
+extern const char *const dir_visibility_attrs[];
 /* Shows or hides the (active) account acct in the directory `which`;
  * *ret: its visibility afterwards. */
 int dir_visibility_set(struct store *s, const struct mm_config *c, const struct caller *who,

@@ -7,11 +7,13 @@
 #include "directory.h"
 #include "dir_view.h"
 
+const char *const dir_visibility_attrs[] = {"uid", "mmAccountType", "mmMssAddress", NULL};
+
 int dir_visibility_set(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *acct, enum dir_view which, bool on, struct dir_visibility *ret, struct fault *f)
 {
 	static const char *const attrs[] = {
-		"uid", "mmAccountType", "mmVisibleMedimail", "mmVisibleMssante", NULL};
+		"uid", "mmAccountType", "mmMssAddress", "mmVisibleMedimail", "mmVisibleMssante", NULL};
 	const char *attr = which == DIR_VIEW_MEDIMAIL ? "mmVisibleMedimail" : "mmVisibleMssante";
 	const char *login = entry_get(acct, "uid");
 	struct entry *after = NULL;
@@ -27,6 +29,13 @@ int dir_visibility_set(struct store *s, const struct mm_config *c, const struct 
 		return fault_set(f, -EPERM,
 			"un compte Medimail n'a pas d'adresse MSSanté : rien à afficher dans l'annuaire "
 			"santé");
+	/* An INT is a "compte pouvant donner lieu à une adresse MSSanté" (guide
+	 * 000): until the service centre gives it one, the box does not apply. */
+	if (which == DIR_VIEW_MSSANTE && entry_has_value(acct, "mmAccountType", MM_TYPE_INT) &&
+		!entry_get(acct, "mmMssAddress"))
+		return fault_set(f, -EPERM,
+			"le centre de services n'a pas attribué d'adresse MSSanté à ce compte INT : "
+			"rien à afficher dans l'annuaire santé");
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, attr, on ? "TRUE" : "FALSE");
 	rc = store_modify(s, acct->dn, &m);
@@ -42,7 +51,9 @@ int dir_visibility_set(struct store *s, const struct mm_config *c, const struct 
 		ret->read = true;
 		snprintf(ret->login, sizeof(ret->login), "%s", l ? l : "");
 		ret->medimail = !entry_has_value(after, "mmVisibleMedimail", "FALSE");
-		ret->has_mssante = !entry_has_value(after, "mmAccountType", MM_TYPE_MED);
+		ret->has_mssante = !entry_has_value(after, "mmAccountType", MM_TYPE_MED) &&
+			(!entry_has_value(after, "mmAccountType", MM_TYPE_INT) ||
+				entry_get(after, "mmMssAddress"));
 		ret->mssante = entry_has_value(after, "mmVisibleMssante", "TRUE");
 		entry_free(after);
 	}

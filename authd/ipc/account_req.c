@@ -80,14 +80,16 @@ int account_req_confirm_resend(struct req *r)
 
 int account_req_validate(struct req *r)
 {
-	static const char *const keys[] = {"login", AUDIT_KEYS, NULL};
+	static const char *const keys[] = {"login", "mss", AUDIT_KEYS, NULL};
 	struct account_validated v;
+	enum account_mss mss;
 	struct fault f = {0};
 	int rc;
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (account_validate(r->store, r->cfg, &r->who, r->target, &v, &f) < 0)
+	if (account_mss_parse(req_get(r, "mss"), &mss, &f) < 0 ||
+		account_validate(r->store, r->cfg, &r->who, r->target, mss, &v, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", entry_get(r->target, "uid"));
 	req_put(r, "status", MM_STATUS_ACTIVE);

@@ -6,6 +6,7 @@
 #include "card_req.h"
 #include "account.h"
 #include "account_req.h"
+#include "directory.h"
 #include "directory_req.h"
 #include "dispatch.h"
 #include "login.h"
@@ -91,7 +92,8 @@ static const struct request_type table[] = {
 		directory_favorite_del},
 	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, "login", NULL,
 		directory_favorite_list},
-	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, "login", NULL, directory_visibility},
+	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, "login", dir_visibility_attrs,
+		directory_visibility},
 	{MM_REQ_DIR_EXPORT, "dir-export", ADMIN, 0, NULL, NULL, directory_export},
 
 	{MM_REQ_ECPS_START, "ecps-start", SELF, 0, "login", ecps_account_attrs, psc_req_ecps_start},

@@ -103,6 +103,9 @@ def card_conf(state, pki, removal_log):
         "card_removal_action = lock",
         f"card_removal_command = /bin/sh {removal_log[1]}",
         "card_poll_ms = 200",
+        # Most tests here log in by the card's RPPS without linking it first;
+        # the default (no) is tested by link_first_authd below.
+        "card_map_by_rpps = yes",
     ])
 
 
@@ -172,6 +175,8 @@ def uid_of(slapd, login):
 # ---------------------------------------------------------------- login
 
 def test_good_card_logs_in_the_per_account_of_its_rpps(card_authd, accounts, insert, pki):
+    """With card_map_by_rpps = yes, an unlinked card whose CN is 8 + RPPS logs in
+    to the PER of that RPPS."""
     insert("good")
     r = card_auth(card_authd)
     assert r.returncode == 0, r.stdout
@@ -559,6 +564,75 @@ def test_link_required_then_link_then_login_then_unlink(card_authd, accounts, in
     assert card_authd.ctl("card", "list", accounts["med"]).json.get("records") is None
 
 
+@pytest.fixture(scope="module")
+def link_first_authd(state, slapd, smtp, card_conf, card_authd):
+    """The default: no card_map_by_rpps line at all."""
+    conf = card_conf.replace("\ncard_map_by_rpps = yes", "")
+    assert "card_map_by_rpps" not in conf
+    d = Daemon(state, slapd, smtp.port, name="authd-card-linkfirst", extra=conf).start()
+    yield d
+    d.stop()
+
+
+def test_votre_carte_cpx_doit_etre_prealablement_liee_a_votre_compte(link_first_authd, card_authd, accounts,
+                                                                      insert, pki, slapd):
+    """Fiche réflexe: "Votre carte CPx doit être préalablement liée à votre
+    compte". By default (card_map_by_rpps off) a card whose CN is the RPPS of a
+    PER account does not log in to it until it is linked: link_required and a
+    link ticket, to root and to the owner; once linked it logs in; unlinked
+    again, it is refused again."""
+    d = link_first_authd
+    fp = pki[0].fingerprint("good")
+    insert("good")
+    r = card_auth(d)
+    assert r.returncode == 1 and r.json["status"] == -2, r.stdout
+    f = r.json["fields"]
+    assert f["reason"] == "link_required" and f["fingerprint"] == fp and f.get("link_ticket"), r.stdout
+    assert "login" not in f
+    owner = uid_of(slapd, accounts["good"])
+    r = card_auth(d, uid=owner)
+    assert r.returncode == 1 and r.json["fields"]["reason"] == "link_required", r.stdout
+    assert r.json["fields"].get("link_ticket")
+    r = card_auth(d, PIN, "--user", accounts["good"])
+    assert r.returncode == 1 and r.json["fields"]["reason"] == "link_required", r.stdout
+    assert 'audit="auth"' in d.log_text() and "link_required " + fp in d.log_text()
+    # The same card, the same account, on the daemon that maps by RPPS: logs in.
+    assert card_auth(card_authd).json["fields"]["login"] == accounts["good"]
+
+    r = d.ctl("card", "link", accounts["good"], "--pin-stdin", input=PIN + "\n")
+    assert r.returncode == 0 and r.json["fields"]["fingerprint"] == fp, r.stdout
+    try:
+        r = card_auth(d)
+        assert r.returncode == 0 and r.json["fields"]["login"] == accounts["good"], r.stdout
+        r = card_auth(d, uid=owner)
+        assert r.returncode == 0 and r.json["fields"]["login"] == accounts["good"], r.stdout
+    finally:
+        assert d.ctl("card", "unlink", accounts["good"], fp).returncode == 0
+    r = card_auth(d)
+    assert r.returncode == 1 and r.json["fields"]["reason"] == "link_required", r.stdout
+
+
+def test_without_rpps_mapping_another_uid_gets_no_link_ticket_for_someone_elses_card(link_first_authd, accounts,
+                                                                                     insert, state, slapd):
+    """"Votre carte CPx doit être préalablement liée à votre compte": to your
+    own account only. With the mapping off, another local user (a PER of
+    another RPPS, or a uid with no account) gets card_mismatch for the card of
+    a PER, no ticket to link it, and spends none of its tries."""
+    insert("good")
+    unblock(state, slapd, "good")
+    for uid in (uid_of(slapd, accounts["other"]), NOBODY):
+        r = card_auth(link_first_authd, WRONG, uid=uid)
+        assert r.returncode == 1 and r.json["fields"]["reason"] == "card_mismatch", r.stdout
+        assert not r.json["fields"].get("link_ticket")
+    assert card_tries(state, "good") == 0
+
+
+def test_card_map_by_rpps_takes_only_a_boolean(state, slapd, smtp, card_conf):
+    bad = card_conf.replace("card_map_by_rpps = yes", "card_map_by_rpps = maybe")
+    with pytest.raises(RuntimeError, match="card_map_by_rpps.*expected yes or no|expected yes or no"):
+        Daemon(state, slapd, smtp.port, name="authd-card-badbool", extra=bad).start()
+
+
 def test_link_refuses_a_card_of_another_rpps(card_authd, accounts, insert):
     insert("good")
     r = card_authd.ctl("card", "link", accounts["other"], "--pin-stdin", input=PIN + "\n")
@@ -944,6 +1018,7 @@ def pcsc_authd(state, slapd, smtp, pki, removal_log, card_authd, pcscd):
         "card_removal_action = logout",
         f"card_removal_command = /bin/sh {removal_log[1]}",
         "card_poll_ms = 200",
+        "card_map_by_rpps = yes",  # the good card logs in unlinked, as in card_conf
     ])
     d = Daemon(state, slapd, smtp.port, name="authd-pcsc", extra=extra).start()
     yield d

@@ -45,13 +45,13 @@ def register(authd, kind, fields, password=PW):
     return authd.ctl(*args, input=password + "\n")
 
 
-def full_registration(authd, smtp, kind, fields, mail, validate=True):
+def full_registration(authd, smtp, kind, fields, mail, validate=True, validate_args=()):
     r = register(authd, kind, fields)
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
     assert authd.ctl("confirm", "--token-stdin", input=smtp.token(mail) + "\n").returncode == 0
     if validate:
-        v = authd.ctl("validate", login)
+        v = authd.ctl("validate", login, *validate_args)
         assert v.returncode == 0, v.stdout
     return login
 
@@ -115,7 +115,7 @@ def people(authd, smtp, slapd):
         authd, smtp, "INT", person("ilan.quirinal@example.org", "QUIRINAL", "Ilan", profession="60",
                                    extra=["--profession", "60", "--struct-type", "FINESS",
                                           "--struct-id", "310000120"]),
-        "ilan.quirinal@example.org")
+        "ilan.quirinal@example.org", validate_args=("--mss", "yes"))  # an INT: the centre's decision
     org = ["--login-mail", "contact.quirinal@example.org", "--org-name", "Pharmacie Quirinal",
            "--description", "Officine, Pharmacie Quirinal, Béziers 34500", "--struct-type", "FINESS",
            "--struct-id", "810000034", "--raison-sociale", "Pharmacie Quirinal", "--street", "3 rue Pasteur",

@@ -101,13 +101,13 @@ def entry(slapd, login):
     return found[0]
 
 
-def full_registration(authd, smtp, kind, fields, mail):
+def full_registration(authd, smtp, kind, fields, mail, *validate_args):
     r = register(authd, smtp, kind, fields)
     assert r.returncode == 0, r.stdout + r.stderr
     login = r.json["fields"]["login"]
     c = confirm(authd, smtp, mail)
     assert c.returncode == 0, c.stdout
-    v = authd.ctl("validate", login)
+    v = authd.ctl("validate", login, *validate_args)
     assert v.returncode == 0, v.stdout
     return login, v.json["fields"]
 
@@ -184,7 +184,7 @@ def test_argon2_password_binds_through_slapd(authd, smtp, slapd):
 
 def test_int_registration_and_conversion(authd, smtp, slapd):
     k = person("karim.benali", "Karim", "BENALI")
-    login, v = full_registration(authd, smtp, "INT", k.int(), k.mail)
+    login, v = full_registration(authd, smtp, "INT", k.int(), k.mail, "--mss", "yes")
     e = entry(slapd, login)
     assert e["mmAccountType"] == ["INT"] and e["mmStructIdType"] == ["FINESS"]
     assert v["mss_address"] == f"{k.mail.split('@')[0]}@medecin.oc.mssante.fr"  # the mail entered
@@ -202,6 +202,98 @@ def test_int_registration_and_conversion(authd, smtp, slapd):
     assert e["mmNationalId"] == ["8" + rpps]
     again = authd.ctl("convert", login, "--rpps", rpps)
     assert again.returncode == 1
+
+
+def pending(authd, smtp, kind, fields, mail):
+    r = register(authd, smtp, kind, fields)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert confirm(authd, smtp, mail).returncode == 0
+    return r.json["fields"]["login"]
+
+
+def test_int_compte_pouvant_donner_lieu_a_une_adresse_mssante(authd, smtp, slapd, tmp_path):
+    """Guide 000, BAL INT: "Compte pouvant donner lieu à une adresse MSSanté
+    dans l'annuaire MSS national" (a PER is a "compte donnant lieu"): the
+    service centre decides at validation. Without its decision the INT gets no
+    address, is not in the MSSanté view and its visible_mssante box does not
+    apply; with --mss yes it gets one; the later conversion to PER gives it one."""
+    k = person("ines.sansadresse", "Inès", "SANSADRESSE")
+    login, v = full_registration(authd, smtp, "INT", k.int(), k.mail)
+    assert "mss_address" not in v and v["status"] == "active" and v.get("uid_number")
+    e = entry(slapd, login)
+    assert e["mmStatus"] == ["active"] and "mmMssAddress" not in e
+    assert "annuaire santé" in smtp.body(smtp.messages(k.mail)[-1])
+    assert 'audit="validate" caller="uid=0"' in authd.log_text() and "no MSSanté address" in authd.log_text()
+    # Not in the MSSanté view; still in the Medimail one.
+    mss = authd.ctl("search", "SANSADRESSE", "--view", "mssante")
+    assert mss.returncode == 0 and not any("SANSADRESSE" in x.get("name", "") for x in
+                                           mss.json.get("records") or []), mss.stdout
+    med = authd.ctl("search", "SANSADRESSE")
+    assert any("SANSADRESSE" in x.get("name", "") for x in med.json.get("records") or []), med.stdout
+    assert not slapd.search(SUFFIX, f"(&(uid={login})(mmMssAddress=*))", "uid")
+    # Its visible_mssante box does not apply: neither for the owner nor an administrator.
+    uid = int(e["uidNumber"][0])
+    for extra in ({"uid": uid}, {}):
+        r = authd.ctl("visibility", "mssante", "on", "--login", login, **extra)
+        assert r.returncode == 1 and r.json["status"] == -1 and "INT" in r.json["message"], r.stdout
+    assert authd.ctl("visibility", "medimail", "off", "--login", login).returncode == 0
+    # The RPPS arrives: as a PER it gets its address.
+    ok = authd.ctl("convert", login, "--rpps", unique_rpps())
+    assert ok.returncode == 0 and ok.json["fields"]["mss_address"] == f"{k.login}@medecin.oc.mssante.fr", ok.stdout
+    assert authd.ctl("visibility", "mssante", "on", "--login", login).returncode == 0
+    mss = authd.ctl("search", "SANSADRESSE", "--view", "mssante")
+    assert any(x.get("mss_address") == f"{k.login}@medecin.oc.mssante.fr" for x in
+               mss.json.get("records") or []), mss.stdout
+
+    # --mss no says the same as the default.
+    n = person("ines.refusee", "Inès", "REFUSEE")
+    login, v = full_registration(authd, smtp, "INT", n.int(), n.mail, "--mss", "no")
+    assert "mss_address" not in v and "mmMssAddress" not in entry(slapd, login)
+
+    # The centre decides yes: an address, and the MSSanté view.
+    y = person("ines.avecadresse", "Inès", "AVECADRESSE")
+    login, v = full_registration(authd, smtp, "INT", y.int(), y.mail, "--mss", "yes")
+    assert v["mss_address"] == f"{y.login}@medecin.oc.mssante.fr"
+    assert entry(slapd, login)["mmMssAddress"] == [v["mss_address"]]
+    mss = authd.ctl("search", "AVECADRESSE", "--view", "mssante")
+    assert any(x.get("mss_address") == v["mss_address"] for x in mss.json.get("records") or []), mss.stdout
+    # The national extraction of the MSSanté view: the INT with an address, not the one without.
+    out = tmp_path / "export.txt"
+    assert authd.ctl("export", "--output", str(out)).returncode == 0
+    text = out.read_text(encoding="utf-8")
+    assert "AVECADRESSE" in text and "REFUSEE" not in text
+
+
+def test_validate_mss_is_yes_or_no_and_follows_the_type(authd, smtp, slapd):
+    """"Compte donnant lieu à une adresse MSSanté" (PER, ORG): mss=no is
+    refused; a MED has none: mss=yes is refused; anything but yes|no (a
+    newline, an oversized value) is refused, and the account stays pending."""
+    i = person("ines.attente", "Inès", "ATTENTE")
+    login = pending(authd, smtp, "INT", i.int(), i.mail)
+    for bad in ("oui", "yes\nno", "y" * 5000, "YES", " yes"):  # (an empty value is no value: the default)
+        r = authd.ctl("validate", login, "--mss", bad)
+        assert r.returncode != 0, r.stdout
+        if r.json:
+            assert r.json["fields"].get("field") in ("mss", None), r.stdout
+    assert entry(slapd, login)["mmStatus"] == ["pending-validation"]
+    r = authd.ctl("validate", login, "--mss", "oui")
+    assert r.returncode == 1 and r.json["fields"]["field"] == "mss" and r.json["fields"]["rule"] == "yes_no"
+    p = person("paul.toujours", "Paul", "TOUJOURS")
+    login = pending(authd, smtp, "PER", p.per(), p.mail)
+    r = authd.ctl("validate", login, "--mss", "no")
+    assert r.returncode == 1 and r.json["fields"]["field"] == "mss" and r.json["fields"]["rule"] == "type"
+    assert entry(slapd, login)["mmStatus"] == ["pending-validation"]
+    r = authd.ctl("validate", login, "--mss", "yes")
+    assert r.returncode == 0 and r.json["fields"]["mss_address"], r.stdout
+    m = person("lea.jamais", "Léa", "JAMAIS")
+    login = pending(authd, smtp, "MED", m.med(), m.mail)
+    r = authd.ctl("validate", login, "--mss", "yes")
+    assert r.returncode == 1 and r.json["fields"]["rule"] == "type", r.stdout
+    r = authd.ctl("validate", login, "--mss", "no")
+    assert r.returncode == 0 and "mss_address" not in r.json["fields"], r.stdout
+    # Someone other than an administrator may not validate, with or without mss.
+    r = authd.ctl("validate", login, "--mss", "yes", uid=NOBODY)
+    assert r.returncode == 1
 
 
 def test_med_registration_has_no_mssante_address(authd, smtp, slapd):

@@ -389,6 +389,30 @@ static void test_show_reads_the_catalogue_attributes(void **state)
 	free(want);
 }
 
+/* Guide 000: a BAL INT is a "compte pouvant donner lieu à une adresse
+ * MSSanté": VALIDATE's mss is yes, no or not said, nothing else. */
+static void test_validate_mss_pouvant_donner_lieu_is_yes_no_or_unsaid(void **state)
+{
+	static const char *const bad[] = {"oui", "YES", " yes", "yes\nno", "1", "true", NULL};
+	enum account_mss m = ACCOUNT_MSS_YES;
+	struct fault f = {0};
+
+	(void)state;
+	assert_int_equal(account_mss_parse(NULL, &m, &f), 0);
+	assert_int_equal(m, ACCOUNT_MSS_DEFAULT);
+	assert_int_equal(account_mss_parse("yes", &m, &f), 0);
+	assert_int_equal(m, ACCOUNT_MSS_YES);
+	assert_int_equal(account_mss_parse("no", &m, &f), 0);
+	assert_int_equal(m, ACCOUNT_MSS_NO);
+	assert_int_equal(f.status, 0);
+	for (size_t i = 0; bad[i]; i++) {
+		assert_int_equal(account_mss_parse(bad[i], &m, &f), -EINVAL);
+		assert_string_equal(fault_get(&f, "field"), "mss");
+		assert_string_equal(fault_get(&f, "rule"), "yes_no");
+		fault_clear(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_catalog_normalize),
 		cmocka_unit_test(test_show_and_list_through_the_catalogue),
 		cmocka_unit_test(test_show_reads_the_catalogue_attributes),
+		cmocka_unit_test(test_validate_mss_pouvant_donner_lieu_is_yes_no_or_unsaid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
