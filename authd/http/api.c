@@ -11,6 +11,7 @@
 #include "accounts.h"
 #include "http.h"
 #include "log.h"
+#include "login.h"
 #include "psc.h"
 #include "secret.h"
 #include "records.h"
@@ -48,26 +49,57 @@ static unsigned fail_errno(struct http_req *r, int rc, const char *what)
 	}
 }
 
+/* The reply of a session: the account it acts as, or cgu_required (403,
+ * with the token that POST /v1/cgu/accept takes). */
+unsigned api_session_json(
+	struct http_req *r, const struct login_api_session *ls, const char *token, unsigned status)
+{
+	json_t *o;
+
+	if (ls->cgu_required) {
+		status = http_fail(r, 403, "cgu_required",
+			"les conditions générales d'utilisation doivent être acceptées avant la première "
+			"connexion (POST /v1/cgu/accept)");
+		o = r->reply;
+		json_object_set_new(o, "cgu_required", json_true());
+		json_object_set_new(o, "status", json_string("cgu_required"));
+	} else {
+		o = json_pack("{s:s, s:s, s:s, s:b}", "status", "authenticated", "account", ls->account.login,
+			"account_type", ls->account.account_type, "cgu_required", 0);
+		http_ok(r, status, o);
+	}
+	if (!o)
+		return status;
+	json_object_set_new(o, "user", json_string(ls->user));
+	json_object_set_new(o, "method", json_string(ls->method));
+	json_object_set_new(o, "expires_at", json_integer(ls->expires_at));
+	if (token)
+		json_object_set_new(o, "session_token", json_string(token));
+	return status;
+}
+
 unsigned api_session_reply(struct http_req *r, const char *account_dn, const char *method, unsigned status)
 {
-	char token[SECRET_TOKEN_HEX], login[128];
-	struct session_open_args a = {.account_dn = account_dn,
-		.method = method,
-		.service = r->client[0] ? r->client : NULL,
-		.remote = r->remote};
-	long long exp;
-	int rc = session_open(r->store, r->cfg, &a, token, &exp);
+	struct login_api_session ls;
+	struct fault f = {0};
+	struct caller who;
+	int rc;
 
-	accounts_dn_login(account_dn, login, sizeof(login));
-	if (rc < 0) {
-		audit_http(r, "session", method, login, false, "session could not be stored");
-		return fail_errno(r, rc, "session");
+	http_client_caller(r, &who);
+	rc = login_api_session_open(r->store, r->cfg, &who, account_dn, method, &ls, &f);
+	if (rc == -EPERM) {
+		status = http_fail(
+			r, 403, "not_permitted", "%s", f.message ? f.message : "account not active");
+		if (fault_get(&f, "reason"))
+			json_object_set_new(r->reply, "reason", json_string(fault_get(&f, "reason")));
+		fault_clear(&f);
+		return status;
 	}
-	audit_http(r, "session", method, login, true, "session opened");
-	http_ok(r, status,
-		json_pack("{s:s, s:s, s:s, s:I, s:s}", "status", "authenticated", "session_token", token,
-			"account", login, "expires_at", (json_int_t)exp, "method", method));
-	secret_wipe(token, sizeof(token));
+	fault_clear(&f);
+	if (rc < 0)
+		return fail_errno(r, rc == -ENOENT ? -EIO : rc, "session");
+	status = api_session_json(r, &ls, ls.token, status);
+	secret_wipe(&ls, sizeof(ls));
 	return status;
 }
 
@@ -326,5 +358,7 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_LOGIN_PASSWORD] = {"/v1/login/password", "POST", true, api_login_password, "login_password"},
 	[ROUTE_LOGIN_CODE] = {"/v1/login/code", "POST", true, api_login_code, "login_code"},
 	[ROUTE_PSC_LINK] = {"/v1/psc/link", "POST", true, api_psc_link, "psc_link"},
+	[ROUTE_CGU_ACCEPT] = {"/v1/cgu/accept", "POST", true, api_cgu_accept, "cgu_accept"},
+	[ROUTE_SESSION_SWITCH] = {"/v1/session/switch", "POST", true, api_session_switch, "session_switch"},
 	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "account.h"
 #include "http.h"
 #include "log.h"
 #include "login.h"
@@ -393,5 +394,78 @@ out:
 	free(unused);
 	free(account);
 	entry_free(e);
+	return st;
+}
+
+/* --- POST /v1/cgu/accept, POST /v1/session/switch ---------------------------- */
+
+/* A refusal of the session services: an unknown token is invalid_token. */
+static unsigned session_fail(struct http_req *h, struct fault *f, int rc)
+{
+	unsigned st;
+
+	switch (rc) {
+	case -ENOENT:
+		st = http_fail(h, 401, "invalid_token", "%s", f->message ?: "unknown session");
+		fault_clear(f);
+		return st;
+	case -EACCES:
+		st = http_fail(h, 403, "not_permitted", "%s", f->message ?: "refused");
+		fault_clear(f);
+		return st;
+	default: return call_fail(h, f, rc);
+	}
+}
+
+static const struct body_field cgu_fields[] = {{"token", true, 256}};
+
+unsigned api_cgu_accept(struct http_req *h)
+{
+	struct login_api_session ls;
+	struct entry *u = NULL;
+	struct fault f = {0};
+	struct caller who;
+	char stamp[16];
+	unsigned st;
+	int rc;
+
+	if ((st = http_body_check(h, cgu_fields, 1)))
+		return st;
+	http_client_caller(h, &who);
+	/* The user of the session accepts (account/), then the session is put on its default account (login/). */
+	if ((rc = login_api_user(h->store, h->cfg, &who, "cgu-accept", http_body_str(h, "token"), &u, &f)) <
+			0 ||
+		(rc = account_cgu_accept(h->store, h->cfg, &who, u, stamp, &f)) < 0 ||
+		(rc = login_api_resume(h->store, h->cfg, &who, http_body_str(h, "token"), &ls, &f)) < 0) {
+		entry_free(u);
+		return session_fail(h, &f, rc);
+	}
+	entry_free(u);
+	st = api_session_json(h, &ls, NULL, 200);
+	if (st == 200)
+		json_object_set_new(h->reply, "cgu_accepted_at", json_string(stamp));
+	return st;
+}
+
+static const struct body_field switch_fields[] = {{"token", true, 256}, {"target", true, 254}};
+
+unsigned api_session_switch(struct http_req *h)
+{
+	struct login_api_session ls;
+	struct fault f = {0};
+	struct caller who;
+	unsigned st;
+	int rc;
+
+	if ((st = http_body_check(h, switch_fields, 2)))
+		return st;
+	http_client_caller(h, &who);
+	rc = login_api_switch(
+		h->store, h->cfg, &who, http_body_str(h, "token"), http_body_str(h, "target"), &ls, &f);
+	if (rc < 0)
+		return session_fail(h, &f, rc);
+	st = api_session_json(h, &ls, NULL, 200);
+	if (st == 200 && ls.account.address[0])
+		json_object_set_new(h->reply, "address", json_string(ls.account.address));
 	return st;
 }

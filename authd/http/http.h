@@ -85,6 +85,8 @@ enum http_route {
 	ROUTE_LOGIN_PASSWORD,
 	ROUTE_LOGIN_CODE,
 	ROUTE_PSC_LINK,
+	ROUTE_CGU_ACCEPT,
+	ROUTE_SESSION_SWITCH,
 	ROUTE_OTHER,
 	ROUTE_N
 };
@@ -103,6 +105,13 @@ struct psc_identity;
 unsigned api_login_password(struct http_req *r);
 unsigned api_login_code(struct http_req *r);
 unsigned api_psc_link(struct http_req *r);
+/* POST /v1/cgu/accept, POST /v1/session/switch: a session token's CGU and Changer de compte. */
+unsigned api_cgu_accept(struct http_req *r);
+unsigned api_session_switch(struct http_req *r);
+struct login_api_session;
+/* The JSON reply of a session (token NULL: not repeated); returns the status. */
+unsigned api_session_json(
+	struct http_req *r, const struct login_api_session *ls, const char *token, unsigned status);
 /* Adds a single-use link handle for an unmapped identity to the reply. */
 void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
 /* Renders the Prometheus text exposition (malloc'ed). */

@@ -187,6 +187,37 @@ int login_session_close(struct store *s, const struct mm_config *c, const struct
 int login_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *handle,
 	const char *target, struct login_session *ret, struct fault *f) MM_WUR;
 
+/* The HTTP API's sessions (token records of kind "session"): the same rules
+ * as a PAM session. A login opens the session on the default account; an
+ * account that has not accepted the CGU gets a session acting as no account
+ * (cgu_required: introspected inactive) until login_api_resume after the
+ * acceptance; Changer de compte moves it to an ORG of the user's. */
+struct login_api_session {
+	char token[SECRET_TOKEN_HEX]; /* login_api_session_open only */
+	char user[LOGIN_NAME_MAX];
+	struct login_account account; /* empty while cgu_required */
+	char method[32];
+	long long expires_at;
+	bool cgu_required;
+};
+
+/* The attributes login_api_user reads on a session's user (with mmCguAcceptedAt). */
+extern const char *const login_api_user_attrs[];
+/* A session for the individual account user_dn that has just logged in by method. */
+int login_api_session_open(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *user_dn, const char *method, struct login_api_session *ret, struct fault *f) MM_WUR;
+/* The user of the live session token (*ret_user read with
+ * login_api_user_attrs): -ENOENT unknown, revoked, expired or malformed. */
+int login_api_user(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
+	const char *token, struct entry **ret_user, struct fault *f) MM_WUR;
+/* The session token again, once its user has accepted the CGU: a session
+ * acting as no account is put on the default account. */
+int login_api_resume(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	struct login_api_session *ret, struct fault *f) MM_WUR;
+/* Changer de compte for a session token, the rule of MM_REQ_SWITCH. */
+int login_api_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	const char *target, struct login_api_session *ret, struct fault *f) MM_WUR;
+
 struct login_choice {
 	char login[LOGIN_NAME_MAX];
 	char type[16];

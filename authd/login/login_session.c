@@ -70,6 +70,26 @@ static int resolve_target(struct store *s, const struct mm_config *c, const stru
 	return 0;
 }
 
+/* The account a new session of u acts as: its default account if it is
+ * still one the user may use, else u itself (*ret_def: to free). */
+static int default_of(struct store *s, const struct entry *u, struct entry **ret_def,
+	const struct entry **ret_acct, struct fault *f)
+{
+	const char *def = entry_get(u, "mmDefaultAccount");
+	int rc;
+
+	*ret_def = NULL;
+	*ret_acct = u;
+	if (!def || !strcasecmp(def, u->dn))
+		return 0;
+	rc = store_read(s, def, target_attrs, ret_def);
+	if (rc == 0 && may_act_as(u, *ret_def))
+		*ret_acct = *ret_def;
+	else if (rc < 0 && rc != -ENOENT)
+		return fault_store(f, rc, "session");
+	return 0;
+}
+
 /* The directory is down: a session it does not know, for the individual
  * account, with a handle of no use elsewhere. */
 static int session_offline(const struct mm_config *c, const struct caller *who, const char *user,
@@ -117,17 +137,8 @@ int login_session_open(struct store *s, const struct mm_config *c, const struct 
 		rc = fault_set(f, -EPERM, "%s : compte inactif (%s)", entry_get(u, "uid"), reason);
 		goto out;
 	}
-	acct = u;
-	/* The default account, if it is still one the user may use. */
-	if (entry_get(u, "mmDefaultAccount") && strcasecmp(entry_get(u, "mmDefaultAccount"), u->dn)) {
-		rc = store_read(s, entry_get(u, "mmDefaultAccount"), target_attrs, &def);
-		if (rc == 0 && may_act_as(u, def))
-			acct = def;
-		else if (rc < 0 && rc != -ENOENT) {
-			rc = fault_store(f, rc, "session");
-			goto out;
-		}
-	}
+	if ((rc = default_of(s, u, &def, &acct, f)) < 0)
+		goto out;
 	rec.user_dn = u->dn;
 	rec.account_dn = acct->dn;
 	rec.method = method;
@@ -341,5 +352,190 @@ int login_default_set(struct store *s, const struct mm_config *c, const struct c
 	copy(ret_default, LOGIN_NAME_MAX, entry_get(t, "uid"));
 out:
 	entry_free(t);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the HTTP API's sessions */
+
+const char *const login_api_user_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmLoginMail", "mmMssAddress",
+	"mmDefaultAccount", "uidNumber", "mmStatusReason", "mmCguAcceptedAt", NULL};
+
+static bool cgu_accepted(const struct entry *u)
+{
+	return entry_get(u, "mmCguAcceptedAt") != NULL;
+}
+
+/* The session record of token and its user; "unknown session" otherwise
+ * (a token of another shape, with a newline, revoked or expired alike). */
+static int api_load(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
+	const char *token, struct entry **ret_s, struct entry **ret_u, struct fault *f)
+{
+	struct entry *se = NULL, *u = NULL;
+	size_t n = token ? strlen(token) : 0;
+	int rc;
+
+	*ret_s = *ret_u = NULL;
+	rc = n == SECRET_TOKEN_HEX - 1 && strspn(token, "0123456789abcdef") == n
+		? record_load(s, c, RECORD_SESSION, token, &se)
+		: -ENOENT;
+	if (rc == 0 && !entry_get(se, "mmSessionUser"))
+		rc = -ENOENT;
+	if (rc == 0) {
+		rc = accounts_by_dn(s, c, entry_get(se, "mmSessionUser"), login_api_user_attrs, &u);
+		if (rc == -ENOENT)
+			rc = -ESRCH;
+	}
+	if (rc == -ENOENT || rc == -ETIMEDOUT || rc == -ESRCH) {
+		login_event(who, event, NULL, NULL, false,
+			rc == -ESRCH ? "session of no account" : "unknown session");
+		entry_free(se);
+		return fault_set(f, -ENOENT, "session inconnue, révoquée ou expirée");
+	}
+	if (rc < 0) {
+		entry_free(se);
+		return fault_store(f, rc, "session");
+	}
+	*ret_s = se;
+	*ret_u = u;
+	return 0;
+}
+
+/* ret from the session record se of user u acting as acct (NULL: none yet). */
+static void api_fill(const struct entry *se, const struct entry *u, const struct entry *acct,
+	struct login_api_session *ret)
+{
+	copy(ret->user, sizeof(ret->user), entry_get(u, "uid"));
+	copy(ret->method, sizeof(ret->method), entry_get(se, "mmSessionMethod"));
+	ret->expires_at = store_parse_time(entry_get(se, "mmSessionExpires"));
+	ret->cgu_required = !cgu_accepted(u);
+	if (acct && !ret->cgu_required)
+		account_of(acct, &ret->account);
+}
+
+int login_api_session_open(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *user_dn, const char *method, struct login_api_session *ret, struct fault *f)
+{
+	struct entry *u = NULL, *def = NULL;
+	const struct entry *acct = NULL;
+	const char *reason;
+	struct session_open_args a = {
+		.user_dn = user_dn, .method = method, .service = who->service, .remote = who->rhost};
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = accounts_by_dn(s, c, user_dn, login_api_user_attrs, &u);
+	if (rc < 0)
+		return fault_store(f, rc, "compte");
+	reason = accounts_is_org(u) ? "org" : login_inactive_reason(u);
+	if (reason) {
+		rc = login_refuse_inactive(who, "session-open", method, u, reason, f);
+		goto out;
+	}
+	/* CGU first: until they are accepted the session acts as no account. */
+	if (cgu_accepted(u) && (rc = default_of(s, u, &def, &acct, f)) < 0)
+		goto out;
+	a.account_dn = acct ? acct->dn : NULL;
+	rc = session_open(s, c, &a, ret->token, &ret->expires_at);
+	if (rc < 0) {
+		rc = fault_store(f, rc, "session");
+		goto out;
+	}
+	copy(ret->user, sizeof(ret->user), entry_get(u, "uid"));
+	copy(ret->method, sizeof(ret->method), method);
+	ret->cgu_required = !acct;
+	if (acct)
+		account_of(acct, &ret->account);
+	login_event(who, "session-open", method, entry_get(u, "uid"), true,
+		acct ? entry_get(acct, "uid") : "terms of use to accept");
+out:
+	entry_free(def);
+	entry_free(u);
+	return rc;
+}
+
+int login_api_user(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,
+	const char *token, struct entry **ret_user, struct fault *f)
+{
+	struct entry *se = NULL;
+	int rc = api_load(s, c, who, event, token, &se, ret_user, f);
+
+	entry_free(se);
+	return rc;
+}
+
+int login_api_resume(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	struct login_api_session *ret, struct fault *f)
+{
+	struct entry *se = NULL, *u = NULL, *def = NULL, *cur = NULL;
+	const struct entry *acct = NULL;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = api_load(s, c, who, "session-resume", token, &se, &u, f)) < 0 ||
+		(rc = session_user_live(who, "session-resume", u, f)) < 0)
+		goto out;
+	if (!cgu_accepted(u)) {
+		api_fill(se, u, NULL, ret);
+		goto out;
+	}
+	if (entry_get(se, "mmSessionAccount")) {
+		rc = store_read(s, entry_get(se, "mmSessionAccount"), target_attrs, &cur);
+		if (rc < 0 && rc != -ENOENT) {
+			rc = fault_store(f, rc, "session");
+			goto out;
+		}
+		acct = cur;
+	} else {
+		/* Opened before the acceptance: now on the default account. */
+		if ((rc = default_of(s, u, &def, &acct, f)) < 0)
+			goto out;
+		if ((rc = record_set_account(s, se, acct->dn)) < 0) {
+			rc = fault_store(f, rc, "session");
+			goto out;
+		}
+		session_cache_forget(token);
+		login_event(who, "session-open", entry_get(se, "mmSessionMethod"), entry_get(u, "uid"), true,
+			entry_get(acct, "uid"));
+	}
+	api_fill(se, u, acct, ret);
+	rc = 0;
+out:
+	entry_free(cur);
+	entry_free(def);
+	entry_free(se);
+	entry_free(u);
+	return rc;
+}
+
+int login_api_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	const char *target, struct login_api_session *ret, struct fault *f)
+{
+	struct entry *se = NULL, *u = NULL, *t = NULL;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = api_load(s, c, who, "switch", token, &se, &u, f)) < 0 ||
+		(rc = session_user_live(who, "switch", u, f)) < 0)
+		goto out;
+	if (!cgu_accepted(u)) {
+		login_event(who, "switch", NULL, entry_get(u, "uid"), false, "terms of use not accepted");
+		fault_put(f, "reason", "cgu_required");
+		rc = fault_set(f, -EPERM, "les CGU doivent être acceptées avant de changer de compte");
+		goto out;
+	}
+	/* Checked again at each switch: the user, then the ORG and the membership. */
+	if ((rc = resolve_target(s, c, who, "switch", u, target, &t, f)) < 0)
+		goto out;
+	if ((rc = record_set_account(s, se, t->dn)) < 0) {
+		rc = fault_store(f, rc, "changement de compte");
+		goto out;
+	}
+	session_cache_forget(token);
+	login_event(who, "switch", NULL, entry_get(u, "uid"), true, entry_get(t, "uid"));
+	api_fill(se, u, t, ret);
+out:
+	entry_free(t);
+	entry_free(se);
+	entry_free(u);
 	return rc;
 }

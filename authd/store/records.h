@@ -20,9 +20,13 @@ struct session_info {
 	long long iat, exp;
 };
 
-/* What opening a session needs; strings may be NULL except account_dn and method. */
+/* What opening a session needs; strings may be NULL except method and one
+ * of user_dn, account_dn. user_dn: the account that logged in (NULL: the
+ * account itself); account_dn: the account the session acts as, NULL for a
+ * session of no use yet (introspected as inactive) until record_set_account. */
 struct session_open_args {
 	const char *account_dn;
+	const char *user_dn;
 	const char *method;
 	const char *service;
 	const char *remote;
@@ -39,6 +43,8 @@ int session_introspect(
 	struct store *s, const struct mm_config *c, const char *token, struct session_info *ret) MM_WUR;
 /* Deletes the session; -ENOENT when there was none. */
 int session_revoke(struct store *s, const struct mm_config *c, const char *token) MM_WUR;
+/* Forgets the cached verification of token (its record was changed). */
+void session_cache_forget(const char *token);
 /* Drops every cached verification (tests, reload). */
 void session_cache_clear(void);
 

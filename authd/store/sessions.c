@@ -114,7 +114,7 @@ int session_open(struct store *s, const struct mm_config *c, const struct sessio
 	char ret_token[SECRET_TOKEN_HEX], long long *ret_exp)
 {
 	long long exp = (long long)time(NULL) + c->session_ttl;
-	struct record rec = {.user_dn = a->account_dn,
+	struct record rec = {.user_dn = a->user_dn ? a->user_dn : a->account_dn,
 		.account_dn = a->account_dn,
 		.method = a->method,
 		.service = a->service,
@@ -225,6 +225,14 @@ int session_introspect(
 	}
 	*ret = info;
 	return 0;
+}
+
+void session_cache_forget(const char *token)
+{
+	char id[SECRET_HASH_HEX];
+
+	if (token_valid(token) && secret_keyed_hash("session", token, id) == 0)
+		cache_drop(id, true);
 }
 
 int session_revoke(struct store *s, const struct mm_config *c, const char *token)

@@ -163,8 +163,9 @@ def poll_until(fn, timeout=15, interval=0.3):
 PW = "Pharma#2024"
 
 
-def register_active(authd, smtp, kind, fields, mail):
-    """Registration -> confirmation -> validation, as the guides describe it."""
+def register_active(authd, smtp, kind, fields, mail, cgu=True):
+    """Registration -> confirmation -> validation, as the guides describe it; then
+    (cgu) the CGU accepted, as at the first login, without which no door opens a session."""
     args = ["register", kind, "--password-stdin"] + fields
     r = authd.ctl(*args, input=PW + "\n")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -173,4 +174,7 @@ def register_active(authd, smtp, kind, fields, mail):
     assert c.returncode == 0, c.stdout
     v = authd.ctl("validate", login)
     assert v.returncode == 0, v.stdout
+    if cgu:
+        a = authd.ctl("cgu", "accept", login)
+        assert a.returncode == 0, a.stdout + a.stderr
     return login
