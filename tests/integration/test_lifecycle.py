@@ -237,12 +237,14 @@ def test_int_compte_pouvant_donner_lieu_a_une_adresse_mssante(authd, smtp, slapd
         r = authd.ctl("visibility", "mssante", "on", "--login", login, **extra)
         assert r.returncode == 1 and r.json["status"] == -1 and "INT" in r.json["message"], r.stdout
     assert authd.ctl("visibility", "medimail", "off", "--login", login).returncode == 0
-    # The RPPS arrives: as a PER it gets its address.
+    # The RPPS arrives: as a PER it gets its address, on the e-mail entered
+    # ("C'est sur la base de l'adresse mail saisie que sera ensuite définie l'adresse MSS").
+    address = f"{k.mail.split('@')[0].lower()}@medecin.oc.mssante.fr"
     ok = authd.ctl("convert", login, "--rpps", unique_rpps())
-    assert ok.returncode == 0 and ok.json["fields"]["mss_address"] == f"{k.login}@medecin.oc.mssante.fr", ok.stdout
+    assert ok.returncode == 0 and ok.json["fields"]["mss_address"] == address, ok.stdout
     assert authd.ctl("visibility", "mssante", "on", "--login", login).returncode == 0
     mss = authd.ctl("search", "SANSADRESSE", "--view", "mssante")
-    assert any(x.get("mss_address") == f"{k.login}@medecin.oc.mssante.fr" for x in
+    assert any(x.get("mss_address") == address for x in
                mss.json.get("records") or []), mss.stdout
 
     # --mss no says the same as the default.
