@@ -255,7 +255,7 @@ def test_int_compte_pouvant_donner_lieu_a_une_adresse_mssante(authd, smtp, slapd
     # The centre decides yes: an address, and the MSSanté view.
     y = person("ines.avecadresse", "Inès", "AVECADRESSE")
     login, v = full_registration(authd, smtp, "INT", y.int(), y.mail, "--mss", "yes")
-    assert v["mss_address"] == f"{y.login}@medecin.oc.mssante.fr"
+    assert v["mss_address"] == f"{y.mail.split('@')[0].lower()}@medecin.oc.mssante.fr"
     assert entry(slapd, login)["mmMssAddress"] == [v["mss_address"]]
     mss = authd.ctl("search", "AVECADRESSE", "--view", "mssante")
     assert any(x.get("mss_address") == v["mss_address"] for x in mss.json.get("records") or []), mss.stdout
