@@ -24,7 +24,7 @@ static void put_records(struct req *r, const struct dir_results *res, enum dir_v
 	}
 }
 
-int directory_search(struct req *r)
+int directory_req_search(struct req *r)
 {
 	static const char *const allowed[] = {"view", "detail", "login", "q", "name", "first_name",
 		"profession", "city", "postal_code", "address", "raison_sociale", NULL};
@@ -79,17 +79,17 @@ static int favorite_change(struct req *r, bool add)
 	return 0;
 }
 
-int directory_favorite_add(struct req *r)
+int directory_req_favorite_add(struct req *r)
 {
 	return favorite_change(r, true);
 }
 
-int directory_favorite_del(struct req *r)
+int directory_req_favorite_del(struct req *r)
 {
 	return favorite_change(r, false);
 }
 
-int directory_favorite_list(struct req *r)
+int directory_req_favorite_list(struct req *r)
 {
 	static const char *const allowed[] = {"login", NULL};
 	struct dir_results res = {0};
@@ -105,7 +105,7 @@ int directory_favorite_list(struct req *r)
 	return 0;
 }
 
-int directory_visibility(struct req *r)
+int directory_req_visibility(struct req *r)
 {
 	static const char *const allowed[] = {"login", "directory", "visible", NULL};
 	const char *dir = req_get(r, "directory"), *vis = req_get(r, "visible");
@@ -160,7 +160,7 @@ static int export_emit_frame(void *ctx, const char *data, size_t len)
 	return rc;
 }
 
-int directory_export(struct req *r)
+int directory_req_export(struct req *r)
 {
 	static const char *const allowed[] = {NULL};
 	struct fault f = {0};

@@ -4,9 +4,9 @@
 
 #include "request.h"
 
-int directory_search(struct req *r);
-int directory_favorite_add(struct req *r);
-int directory_favorite_del(struct req *r);
-int directory_favorite_list(struct req *r);
-int directory_visibility(struct req *r);
-int directory_export(struct req *r);
+int directory_req_search(struct req *r);
+int directory_req_favorite_add(struct req *r);
+int directory_req_favorite_del(struct req *r);
+int directory_req_favorite_list(struct req *r);
+int directory_req_visibility(struct req *r);
+int directory_req_export(struct req *r);
