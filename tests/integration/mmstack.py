@@ -19,6 +19,34 @@ SUFFIX = "dc=medimail,dc=test"
 NOBODY = 65534
 
 
+def luhn_complete(prefix):
+    """prefix + its Luhn check digit (RPPS numbers and FINESS are Luhn over all their digits)."""
+    total = 0
+    for i, ch in enumerate(reversed(prefix)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return prefix + str(-total % 10)
+
+
+assert luhn_complete("1000281383") == "10002813839" and luhn_complete("9970042786") == "99700427869"
+
+
+def ctl_ok(r):
+    """The fields of a medimailctl answer that must have succeeded."""
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r.json["fields"] if r.json else None
+
+
+def ctl_refused(r, field, rule, status=-22):
+    """A medimailctl answer refusing field by rule, with a message."""
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.json["status"] == status, r.stdout
+    assert r.json["fields"].get("field") == field, r.stdout
+    assert r.json["fields"].get("rule") == rule, r.stdout
+    assert r.json["message"], r.stdout
+    return r.json
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import unicodedata
 import pexpect
 import pytest
 
-from mmstack import BUILD, SUFFIX, NOBODY, Daemon, cmdlines_holding, int_fields, med_fields, org_fields, per_fields
+from mmstack import BUILD, SUFFIX, NOBODY, Daemon, cmdlines_holding, luhn_complete, int_fields, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
 
@@ -21,16 +21,7 @@ PW = "Pharma#2024"
 _serial = itertools.count(random.randrange(26 ** 4))
 
 
-def luhn_complete(prefix):
-    """prefix + its Luhn check digit (an RPPS number is Luhn over its 11 digits)."""
-    total = 0
-    for i, ch in enumerate(reversed(prefix)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return prefix + str(-total % 10)
 
-
-assert luhn_complete("1000281383") == "10002813839" and luhn_complete("9970042786") == "99700427869"
 
 
 def _letters(n, width=4):

@@ -15,37 +15,13 @@ import ldap
 import pexpect
 import pytest
 
-from mmstack import BUILD, SUFFIX, Daemon, cmdlines_holding, med_fields, org_fields, per_fields
+from mmstack import BUILD, SUFFIX, Daemon, cmdlines_holding, ctl_ok as ok, ctl_refused as refused, luhn_complete, med_fields, org_fields, per_fields
 
 PW = "Pharma#2024"
 MAIL_DN = f"cn=mail,ou=system,{SUFFIX}"
 
 
-def luhn_complete(prefix):
-    """prefix + the digit that makes the whole pass Luhn (RPPS, FINESS)."""
-    for d in "0123456789":
-        s = prefix + d
-        total = 0
-        for i, c in enumerate(reversed(s)):
-            n = int(c) * (2 if i % 2 else 1)
-            total += n - 9 if n > 9 else n
-        if total % 10 == 0:
-            return s
-    raise AssertionError
 
-
-def ok(r):
-    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
-    return r.json["fields"] if r.json else None
-
-
-def refused(r, field, rule, status=-22):
-    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
-    assert r.json["status"] == status, r.stdout
-    assert r.json["fields"].get("field") == field, r.stdout
-    assert r.json["fields"].get("rule") == rule, r.stdout
-    assert r.json["message"], r.stdout
-    return r.json
 
 
 def entry(slapd, login):
