@@ -18,6 +18,11 @@
  * requests and makes every earlier link void. Addresses hold no space. */
 #define KIND_LINK "email-change"
 #define KIND_LAST "email-change-last"
+/* slapd's unique overlay searches before it writes, so two accounts taking
+ * one address at the same moment both pass it: a confirmation first adds a
+ * record named by the address (one add succeeds), then checks and writes. */
+#define KIND_CLAIM "email-claim"
+#define CLAIM_TTL 30
 
 static int find_other(
 	struct store *s, const struct mm_config *c, const char *mail, const char *self_dn, bool *ret_taken)
@@ -41,6 +46,42 @@ static int find_other(
 		*ret_taken = true;
 	entry_free(e);
 	return rc == -ENOENT || rc == -ENOTUNIQ ? 0 : rc;
+}
+
+/* 0 with the address claimed, -EBUSY when another confirmation holds it. */
+static int claim_take(struct store *s, const struct mm_config *c, const char *mail, char *key, size_t keysz)
+{
+	struct entry *e = NULL;
+	int rc;
+
+	snprintf(key, keysz, "%s", mail);
+	for (char *p = key; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	for (int i = 0; i < 2; i++) {
+		rc = record_put(s, c, KIND_CLAIM, key,
+			&(struct record){.method = KIND_CLAIM, .expires = settings_now() + CLAIM_TTL});
+		if (rc != -EEXIST)
+			return rc;
+		/* One left by a daemon that stopped midway expires. */
+		rc = record_load(s, c, KIND_CLAIM, key, &e);
+		entry_free(e);
+		e = NULL;
+		if (rc != -ETIMEDOUT && rc != -ENOENT)
+			return rc < 0 ? rc : -EBUSY;
+	}
+	return -EBUSY;
+}
+
+static void claim_drop(struct store *s, const struct mm_config *c, const char *key)
+{
+	struct entry *e = NULL;
+	int rc = record_load(s, c, KIND_CLAIM, key, &e);
+
+	if (rc == 0)
+		rc = record_delete(s, e); /* on failure it expires on its own */
+	entry_free(e);
+	(void)rc;
 }
 
 static int taken_fault(struct fault *f)
@@ -109,6 +150,16 @@ int settings_email_change(struct store *s, const struct mm_config *c, const stru
 	memset(ret, 0, sizeof(*ret));
 	if ((rc = settings_writable(t, f)) < 0)
 		return rc;
+	/* Guide 003: an ORG's users "visualiser l'adresse mail associée à la
+	 * boite organisationnelle"; the service centre changes it. */
+	if (settings_is_org(t) && !who->admin) {
+		caller_audit(who, "email-change", NULL, login, false, "ORG address: administrators only");
+		fault_field(f, "login_mail", "admin_only",
+			"l'adresse de la boîte organisationnelle se consulte ici ; pour la changer, "
+			"contactez le "
+			"Centre De Services");
+		return f->status = -EACCES;
+	}
 	if (strcmp(entry_get(t, "mmStatus") ?: "", MM_STATUS_ACTIVE))
 		return fault_set(f, -EPERM, "le compte n'est pas actif");
 	if (!mail || !*mail)
@@ -231,7 +282,7 @@ int settings_email_confirm(struct store *s, const struct mm_config *c, const str
 {
 	static const char *const attrs[] = {"uid", "mmStatus", "mmLoginMail", "mail", NULL};
 	char *dn = NULL, *data = NULL, mail[256] = "", old[256] = "", h[SECRET_HASH_HEX],
-	     last_h[SECRET_HASH_HEX];
+	     last_h[SECRET_HASH_HEX], claim[256] = "";
 	struct entry *e = NULL, *last = NULL;
 	const char *login = NULL;
 	long long at;
@@ -289,6 +340,19 @@ int settings_email_confirm(struct store *s, const struct mm_config *c, const str
 			"l'adresse du compte a changé depuis la demande : faites-en une nouvelle");
 		goto drop;
 	}
+	if ((rc = claim_take(s, c, mail, claim, sizeof(claim))) < 0) {
+		claim[0] = '\0';
+		if (rc == -EBUSY) {
+			caller_audit(
+				who, "email-confirm", NULL, login, false, "address being taken meanwhile");
+			rc = fault_set(f, -EAGAIN,
+				"cette adresse est en cours d'attribution : réessayez dans un instant");
+			fault_put(f, "retry_after", "1");
+		} else {
+			rc = fault_store(f, rc, "changement d'adresse");
+		}
+		goto out;
+	}
 	if ((rc = find_other(s, c, mail, dn, &taken)) < 0) {
 		rc = fault_store(f, rc, "changement d'adresse");
 		goto out;
@@ -343,8 +407,10 @@ int settings_email_confirm(struct store *s, const struct mm_config *c, const str
 drop:
 	/* A link that can never serve is not kept. */
 	if (flow_take(s, c, KIND_LINK, token) < 0)
-		login = NULL; /* consumed meanwhile, or swept later */
+		caller_audit(who, "email-confirm", NULL, login, false, "void link left to expire");
 out:
+	if (claim[0])
+		claim_drop(s, c, claim);
 	free(dn);
 	secret_free(data);
 	entry_free(e);

@@ -4,7 +4,7 @@ accounts share one; every refusal changes nothing."""
 import concurrent.futures
 import subprocess
 
-from mmstack import SUFFIX, ctl_ok as ok, ctl_refused as refused, med_fields
+from mmstack import SUFFIX, ctl_ok as ok, ctl_refused as refused, med_fields, org_fields
 
 PW = "Adresse#2026"
 LINK = r"changement-adresse\?t=([0-9a-f]{64})"
@@ -110,7 +110,8 @@ def test_deux_confirmations_simultanees(authd, smtp, slapd):
         results = list(pool.map(lambda _: confirm(authd, token), range(8)))
     assert sorted(r.returncode for r in results) == [0] + [1] * 7, [r.stdout for r in results]
     assert entry(slapd, me["login"])["mmLoginMail"] == [new]
-    # two accounts racing for one address: slapd's unique overlay keeps one
+    # two accounts racing for one address: one has it (slapd's unique overlay alone would let
+    # both through: it searches before it writes)
     x = make_med(authd, smtp, "xavier.course@example.org", "COURSEX")
     y = make_med(authd, smtp, "yann.course@example.org", "COURSEY")
     target = "disputee@example.org"
@@ -167,3 +168,24 @@ def test_le_compte_d_un_autre_est_refuse(authd, smtp, slapd):
     # the token is never taken from the command line
     old = authd.ctl("email", "confirm", "0" * 64, uid=65534)
     assert old.returncode == 2 and "--token-stdin" in old.stderr
+
+
+def test_l_adresse_de_la_boite_organisationnelle_se_visualise(authd, smtp, slapd):
+    """Guide 003 (BAL ORG): "Dans cet encart, vous pouvez visualiser l’adresse mail qui est associée
+    à votre boite organisationnelle": its connection accounts see it, only an administrator
+    changes it (through the same confirmed link)."""
+    me = make_med(authd, smtp, "carla.membre@example.org", "MEMBRE")
+    org_mail = "officine.adresse@example.org"
+    org = ok(authd.ctl("register", "ORG", *org_fields(me["mail"], mail=org_mail, name="Officine Adresse")))["login"]
+    ok(authd.ctl("confirm", "--token-stdin", input=smtp.token(org_mail) + "\n"))
+    ok(authd.ctl("validate", org))
+    assert ok(authd.ctl("profile", "show", "--login", org, uid=me["uid"]))["login_mail"] == org_mail
+    r = authd.ctl("email", "change", "officine.nouvelle@example.org", "--login", org, uid=me["uid"])
+    refused(r, "login_mail", "admin_only", status=-13)
+    assert smtp.messages("officine.nouvelle@example.org") == []
+    n = len(smtp.messages("officine.nouvelle@example.org"))
+    ok(authd.ctl("email", "change", "officine.nouvelle@example.org", "--login", org))
+    token = smtp.wait_message("officine.nouvelle@example.org", LINK, count_before=n).group(1)
+    ok(confirm(authd, token))
+    e = slapd.search(SUFFIX, f"(uid={org})", "mmLoginMail")[0]
+    assert e["mmLoginMail"] == ["officine.nouvelle@example.org"]
