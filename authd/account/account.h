@@ -91,6 +91,15 @@ struct account_psc_prefill {
 	char raison_sociale[256], street[256], postal_code[8], city[128];
 	char struct_type[8], struct_id[16]; /* FINESS, else SIRET, of the site */
 };
+/* The identity of an offer's data (JSON: sub, national_id, given_name,
+ * family_name, ref_pro as the claim), text with a control character left
+ * out; -EIO when unreadable or without sub and national id. */
+int account_psc_prefill_parse(const char *data, struct account_psc_prefill *ret) MM_WUR;
+/* Completes reg from the identity p: type PER, the RPPS, names and
+ * profession p proves (a different value in reg: -EINVAL, rule psc_claim),
+ * the site's fields where reg has none. */
+int account_psc_merge(
+	struct account_registration *reg, const struct account_psc_prefill *p, struct fault *f) MM_WUR;
 /* The form's pre-filled values for the single-use handle the PSC login of
  * an unmapped identity offered (store/records.h RECORD_PSC_LINK); the
  * handle is not spent. -EINVAL malformed (field link), -ENOENT unknown,

@@ -88,13 +88,13 @@ static void ref_pro_fill(const json_t *ref, struct account_psc_prefill *p)
 	}
 }
 
-/* The identity an offer was made for (the data api_psc_link_offer stores). */
-static int prefill_parse(const char *data, struct account_psc_prefill *p)
+int account_psc_prefill_parse(const char *data, struct account_psc_prefill *p)
 {
 	json_t *d = data ? json_loads(data, 0, NULL) : NULL;
 	const char *nid;
 	int rc = -EIO;
 
+	memset(p, 0, sizeof(*p));
 	if (!d)
 		return rc;
 	copy(p->sub, sizeof(p->sub), str_of(d, "sub"));
@@ -133,7 +133,7 @@ static int offer_load(struct store *s, const struct mm_config *c, const struct c
 	}
 	if (rc < 0)
 		return fault_store(f, rc, "inscription Pro Santé Connect");
-	rc = prefill_parse(data, ret);
+	rc = account_psc_prefill_parse(data, ret);
 	secret_free(data);
 	if (rc < 0)
 		return fault_set(f, -EIO, "lien Pro Santé Connect illisible");
@@ -165,8 +165,7 @@ static const char *proven(const struct account_psc_prefill *p, const char *key)
 	return v && *v ? v : NULL;
 }
 
-/* Fills what the form left out from the identity; refuses a proven value the form changes. */
-static int merge(struct account_registration *reg, const struct account_psc_prefill *p, struct fault *f)
+int account_psc_merge(struct account_registration *reg, const struct account_psc_prefill *p, struct fault *f)
 {
 	static const char *const fixed[] = {"rpps", "sn", "given_name", "profession"};
 	static const struct {
@@ -245,7 +244,7 @@ int account_register_psc(struct store *s, const struct mm_config *c, const struc
 	memset(ret, 0, sizeof(*ret));
 	if ((rc = offer_load(s, c, who, handle, event, &p, f)) < 0)
 		return rc;
-	if ((rc = merge(reg, &p, f)) < 0)
+	if ((rc = account_psc_merge(reg, &p, f)) < 0)
 		return rc;
 	/* Every rule before the handle is spent (account_register checks the
 	 * duplicates again, and slapd's unique overlay at the write). */
