@@ -103,7 +103,8 @@ int account_psc_merge(
 /* The form's pre-filled values for the single-use handle the PSC login of
  * an unmapped identity offered (store/records.h RECORD_PSC_LINK); the
  * handle is not spent. -EINVAL malformed (field link), -ENOENT unknown,
- * expired or used, -EPERM an identity without an RPPS (reason no_rpps). */
+ * expired or used, -EPERM an identity without an RPPS (reason no_rpps), -EEXIST one
+ * linked meanwhile (reason already_linked). */
 int account_psc_prefill(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *handle, struct account_psc_prefill *ret, struct fault *f) MM_WUR;
 /* Registers a PER account from the form reg completed by the identity of

@@ -147,10 +147,35 @@ static int offer_load(struct store *s, const struct mm_config *c, const struct c
 	return 0;
 }
 
+static int sub_linked(struct store *s, const struct mm_config *c, const char *sub, bool *ret)
+{
+	bool dup = false;
+	int rc = account_exists_with(s, c, "mmPscSub", sub, &dup);
+
+	*ret = dup;
+	return rc;
+}
+
+static int already_linked(
+	const struct caller *who, const char *event, const struct account_psc_prefill *p, struct fault *f)
+{
+	caller_audit(who, event, "psc", p->national_id, false, "identity already linked");
+	fault_put(f, "reason", "already_linked");
+	return fault_set(f, -EEXIST, "cette identité Pro Santé Connect est déjà liée à un compte");
+}
+
 int account_psc_prefill(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *handle, struct account_psc_prefill *ret, struct fault *f)
 {
-	return offer_load(s, c, who, handle, "register-psc-prefill", ret, f);
+	bool linked;
+	int rc;
+
+	if ((rc = offer_load(s, c, who, handle, "register-psc-prefill", ret, f)) < 0)
+		return rc;
+	/* Another handle of the same identity may have registered it meanwhile. */
+	if ((rc = sub_linked(s, c, ret->sub, &linked)) < 0)
+		return fault_store(f, rc, "inscription Pro Santé Connect");
+	return linked ? already_linked(who, "register-psc-prefill", ret, f) : 0;
 }
 
 /* The value of key the identity proves, or NULL when it proves none. */
@@ -223,15 +248,6 @@ int account_psc_merge(struct account_registration *reg, const struct account_psc
 	return 0;
 }
 
-static int sub_linked(struct store *s, const struct mm_config *c, const char *sub, bool *ret)
-{
-	bool dup = false;
-	int rc = account_exists_with(s, c, "mmPscSub", sub, &dup);
-
-	*ret = dup;
-	return rc;
-}
-
 int account_register_psc(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *handle, struct account_registration *reg, struct account_registered *ret, struct fault *f)
 {
@@ -250,15 +266,12 @@ int account_register_psc(struct store *s, const struct mm_config *c, const struc
 	 * duplicates again, and slapd's unique overlay at the write). */
 	if ((rc = account_registration_check(c, reg, f)) < 0)
 		return rc;
-	if ((rc = account_registration_duplicates(s, c, reg, f)) < 0)
-		return rc;
 	if ((rc = sub_linked(s, c, p.sub, &linked)) < 0)
 		return fault_store(f, rc, "inscription Pro Santé Connect");
-	if (linked) {
-		caller_audit(who, event, "psc", p.national_id, false, "identity already linked");
-		fault_put(f, "reason", "already_linked");
-		return fault_set(f, -EEXIST, "cette identité Pro Santé Connect est déjà liée à un compte");
-	}
+	if (linked)
+		return already_linked(who, event, &p, f);
+	if ((rc = account_registration_duplicates(s, c, reg, f)) < 0)
+		return rc;
 	/* Single use: of two registrations with one handle, one deletes it. */
 	if ((rc = flow_take(s, c, RECORD_PSC_LINK, handle)) < 0) {
 		caller_audit(who, event, "psc", p.national_id, false, "link handle used meanwhile");

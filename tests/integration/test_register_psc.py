@@ -113,8 +113,14 @@ def test_un_lien_ne_sert_qu_une_fois(stack, slapd):
     """A handle reused: the second registration is refused and creates nothing."""
     s = stack
     link = offer(s, "psc-reg-jules")
+    other = offer(s, "psc-reg-jules")  # a second login before registering: a second handle
     r = s.svc.post("/v1/psc/register", form(link, "jules.verne@example.org"))
     assert r.status == 201, r
+    # the other handle of the same identity registers nothing more
+    p = s.svc.post("/v1/psc/register/prefill", {"link": other})
+    assert p.status == 409 and p.json["error"] == "already_linked", p
+    p = s.svc.post("/v1/psc/register", form(other, "jules.ter@example.org"))
+    assert p.status == 409 and p.json["error"] == "already_linked", p
     again = s.svc.post("/v1/psc/register", form(link, "jules.bis@example.org"))
     assert again.status == 410 and again.json["error"] == "link_expired", again
     assert s.svc.post("/v1/psc/register/prefill", {"link": link}).status == 410
