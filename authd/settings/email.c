@@ -140,7 +140,8 @@ static int link_mail(const struct mm_config *c, const struct entry *t, const cha
 int settings_email_change(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const char *mail, struct settings_email_pending *ret, struct fault *f)
 {
-	char token[SECRET_TOKEN_HEX] = "", h[SECRET_HASH_HEX], old_h[SECRET_HASH_HEX], *data = NULL;
+	char token[SECRET_TOKEN_HEX] = "", h[SECRET_HASH_HEX], old_h[SECRET_HASH_HEX], *data = NULL,
+	     canon[256];
 	const char *login = entry_get(t, "uid"), *old = entry_get(t, "mmLoginMail");
 	struct entry *last = NULL;
 	long long now = settings_now(), at = 0;
@@ -156,14 +157,17 @@ int settings_email_change(struct store *s, const struct mm_config *c, const stru
 		caller_audit(who, "email-change", NULL, login, false, "ORG address: administrators only");
 		fault_field(f, "login_mail", "admin_only",
 			"l'adresse de la boîte organisationnelle se consulte ici ; pour la changer, "
-			"contactez le "
-			"Centre De Services");
+			"contactez "
+			"le Centre De Services");
 		return f->status = -EACCES;
 	}
 	if (strcmp(entry_get(t, "mmStatus") ?: "", MM_STATUS_ACTIVE))
 		return fault_set(f, -EPERM, "le compte n'est pas actif");
 	if (!mail || !*mail)
 		return fault_field(f, "login_mail", "required", "adresse e-mail : champ obligatoire");
+	/* As typed at registration: spaces around it dropped (catalog_normalize). */
+	if (catalog_normalize(catalog_find("login_mail"), mail, canon, sizeof(canon)) > 0)
+		mail = canon;
 	/* validate_email refuses a space, a newline or any control character. */
 	if (validate_email(mail) < 0)
 		return fault_field(f, "login_mail", "syntax", "adresse e-mail : adresse e-mail invalide");

@@ -134,6 +134,11 @@ def test_adresse_avec_un_saut_de_ligne_ou_trop_longue(authd, smtp, slapd):
         refused(authd.ctl("email", "change", bad, uid=me["uid"]), "login_mail", "syntax")
     assert smtp.messages("victim@example.org") == []
     assert entry(slapd, me["login"])["mmLoginMail"] == [me["mail"]]
+    # spaces around it, as a person pastes it, are dropped as at registration
+    n = len(smtp.messages("nina.espace@example.org"))
+    r = ok(authd.ctl("email", "change", "  nina.espace@example.org ", uid=me["uid"]))
+    assert r["pending"] == "nina.espace@example.org"
+    assert smtp.wait_message("nina.espace@example.org", LINK, count_before=n)
     # a malformed token is refused before any look-up
     r = confirm(authd, "zz" * 32)
     refused(r, "token", "syntax")
