@@ -280,7 +280,7 @@ enum mm_request {
 
 	/* --- 0x07xx: account settings ("Gérer mon compte") ---------------- */
 	/* Every request below except PASSWORD_FORGOT, PASSWORD_RESET,
-	 * DEVICE_COMPLETE and DEVICE_VERIFY acts on [login]: the caller's own
+	 * EMAIL_CONFIRM, DEVICE_COMPLETE and DEVICE_VERIFY acts on [login]: the caller's own
 	 * account when absent (SO_PEERCRED uid -> uidNumber), else an account
 	 * the caller owns or an ORG it is a connection account of; admin: any
 	 * account (login required). Booleans are "yes" | "no"; times are
@@ -309,6 +309,20 @@ enum mm_request {
 	/* token, password, [password_confirm] -> login. The password policy
 	 * names the failed rule (field "password"). */
 	MM_REQ_PASSWORD_RESET = 0x0704,
+	/* [login], login_mail (the new address) -> login, login_mail (still
+	 * the old one), pending (the new one), expires_in. Mails a single-use
+	 * link (token, SETTINGS_EMAIL_TTL, email_change_url) to the new
+	 * address; nothing changes until it is confirmed. -EEXIST another
+	 * account uses it (field login_mail, rule duplicate); -EINVAL syntax
+	 * or rule "same"; -EAGAIN one request per SETTINGS_EMAIL_INTERVAL
+	 * (retry_after); a new request voids the link of the previous one. */
+	MM_REQ_EMAIL_CHANGE = 0x0705,
+	/* anyone (the link's page POSTs it): token -> login, login_mail (the
+	 * new address). The old address is told of the change. -ENOENT
+	 * unknown, expired or used token; -ESTALE replaced by a newer request
+	 * or the account changed meanwhile; -EEXIST the address was taken
+	 * meanwhile (checked again, and by slapd's unique overlay). */
+	MM_REQ_EMAIL_CONFIRM = 0x0706,
 
 	/* [login] -> records of id, title, html, default (yes|no) */
 	MM_REQ_SIGNATURE_LIST = 0x0710,

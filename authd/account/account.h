@@ -77,6 +77,47 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	const struct account_registration *reg, struct account_registered *ret, struct fault *f) MM_WUR;
 void account_registered_clear(struct account_registered *r);
 
+/* ---------------------------------- "Inscription simplifiée par Pro Santé Connect" */
+
+/* What a verified PSC identity says of the person (register_psc.c): its
+ * SubjectNameID ("8" + RPPS), names, and from SubjectRefPro the profession
+ * and the site of the first activity. Empty strings for what it does not say. */
+struct account_psc_prefill {
+	char sub[256];
+	char national_id[64];
+	char rpps[12];
+	char sn[128], given_name[128];
+	char profession[8]; /* TRE_G15 code */
+	char raison_sociale[256], street[256], postal_code[8], city[128];
+	char struct_type[8], struct_id[16]; /* FINESS, else SIRET, of the site */
+};
+/* The identity of an offer's data (JSON: sub, national_id, given_name,
+ * family_name, ref_pro as the claim), text with a control character left
+ * out; -EIO when unreadable or without sub and national id. */
+int account_psc_prefill_parse(const char *data, struct account_psc_prefill *ret) MM_WUR;
+/* Completes reg from the identity p: type PER, the RPPS, names and
+ * profession p proves (a different value in reg: -EINVAL, rule psc_claim),
+ * the site's fields where reg has none. */
+int account_psc_merge(
+	struct account_registration *reg, const struct account_psc_prefill *p, struct fault *f) MM_WUR;
+/* The form's pre-filled values for the single-use handle the PSC login of
+ * an unmapped identity offered (store/records.h RECORD_PSC_LINK); the
+ * handle is not spent. -EINVAL malformed (field link), -ENOENT unknown,
+ * expired or used, -EPERM an identity without an RPPS (reason no_rpps), -EEXIST one
+ * linked meanwhile (reason already_linked). */
+int account_psc_prefill(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *handle, struct account_psc_prefill *ret, struct fault *f) MM_WUR;
+/* Registers a PER account from the form reg completed by the identity of
+ * handle: the RPPS, names and profession are the identity's (a different
+ * value in the form: rule psc_claim), the site's fields fill what the form
+ * leaves out. The handle is spent once every rule that needs no directory
+ * holds; the PSC subject is linked to the new account at once (-EEXIST,
+ * reason already_linked, when another account holds it). Then as
+ * account_register: pending confirmation of the login e-mail. */
+int account_register_psc(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *handle, struct account_registration *reg, struct account_registered *ret,
+	struct fault *f) MM_WUR;
+
 /* ---------------------------------------------------------- confirmation */
 
 /* Confirms the login e-mail with the link's token; *ret_login (malloc'ed)

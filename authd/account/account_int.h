@@ -22,6 +22,11 @@ const char *account_login_refusal(
 /* 0, or f naming field and rule when the login's name may not be served. */
 int account_login_servable(const struct mm_config *c, bool org, const char *login, const char *field,
 	const char *label, struct fault *f) MM_WUR;
+/* The registration's login e-mail or RPPS already registered: -EEXIST
+ * (field, rule duplicate), as account_register says (register.c), for a
+ * door that must know before it spends a single-use credential. */
+int account_registration_duplicates(struct store *s, const struct mm_config *c,
+	const struct account_registration *reg, struct fault *f) MM_WUR;
 /* Mails the confirmation link of token to `to`. */
 int account_send_confirmation(const struct mm_config *c, const char *to, const char *token) MM_WUR;
 /* The MSSanté address of a validated account: the first free candidate,

@@ -608,3 +608,9 @@ out:
 	return rc;
 #undef get
 }
+
+int account_registration_duplicates(
+	struct store *s, const struct mm_config *c, const struct account_registration *reg, struct fault *f)
+{
+	return check_duplicates(s, c, reg, reg->type && !strcmp(reg->type, MM_TYPE_ORG), f);
+}

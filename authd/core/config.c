@@ -189,6 +189,7 @@ static const struct option options[] = {
 	O("smtp_timeout", K_UINT, smtp_timeout, 600),
 	O("confirm_url", K_STR, confirm_url, 0),
 	O("reset_url", K_STR, reset_url, 0),
+	O("email_change_url", K_STR, email_change_url, 0),
 	O("otp_subject", K_STR, otp_subject, 0),
 	O("confirm_subject", K_STR, confirm_subject, 0),
 	O("validated_subject", K_STR, validated_subject, 0),
@@ -433,6 +434,7 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(mail_from_code, c->smtp_from ? c->smtp_from : "Medimail <medimail@mipih.fr>");
 	DEF(confirm_url, "https://medimail.localhost/inscription/confirmer?jeton=");
 	DEF(reset_url, "https://medimail.localhost/mot-de-passe/reinitialiser?jeton=");
+	DEF(email_change_url, "https://medimail.localhost/changement-adresse?t=");
 	DEF(otp_subject, "Votre code d'accès à Medimail");
 	DEF(confirm_subject, "Confirmez votre adresse e-mail Medimail");
 	DEF(validated_subject, "Votre compte Medimail est validé");

@@ -49,6 +49,7 @@ struct mm_config {
 	unsigned smtp_timeout;
 	char *confirm_url; /* the token is appended */
 	char *reset_url;
+	char *email_change_url; /* the page that POSTs the token of a login e-mail change */
 	char *otp_subject;
 	char *confirm_subject;
 	char *validated_subject;

@@ -360,5 +360,8 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_PSC_LINK] = {"/v1/psc/link", "POST", true, api_psc_link, "psc_link"},
 	[ROUTE_CGU_ACCEPT] = {"/v1/cgu/accept", "POST", true, api_cgu_accept, "cgu_accept"},
 	[ROUTE_SESSION_SWITCH] = {"/v1/session/switch", "POST", true, api_session_switch, "session_switch"},
+	[ROUTE_PSC_REGISTER_PREFILL] = {"/v1/psc/register/prefill", "POST", true, api_psc_register_prefill,
+		"psc_register_prefill"},
+	[ROUTE_PSC_REGISTER] = {"/v1/psc/register", "POST", true, api_psc_register, "psc_register"},
 	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},
 };

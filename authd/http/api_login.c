@@ -15,7 +15,7 @@
 #include "records.h"
 #include "validate.h"
 
-#define LINK_KIND "psc-link"
+#define LINK_KIND RECORD_PSC_LINK
 
 /* The login services (login/login.h) called for an API client. The client
  * is privileged: it names the user, like root on the unix socket (admin,
@@ -244,8 +244,16 @@ void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
 {
 	char handle[SECRET_TOKEN_HEX];
 	char *data = NULL;
-	json_t *d = json_pack("{s:s, s:s}", "sub", id->sub, "national_id", id->national_id);
+	json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "sub", id->sub, "national_id", id->national_id,
+		"given_name", id->given_name, "family_name", id->family_name);
+	json_t *ref = id->ref_pro ? json_loads(id->ref_pro, 0, NULL) : NULL;
 
+	/* The same handle serves a registration (account_register_psc), which
+	 * fills the form from the identity's claims. */
+	if (d && ref)
+		json_object_set_new(d, "ref_pro", ref);
+	else
+		json_decref(ref);
 	if (!d || !(data = json_dumps(d, JSON_COMPACT)) || !id->sub[0]) {
 		json_decref(d);
 		free(data);
@@ -258,6 +266,7 @@ void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
 		h->reply) {
 		json_object_set_new(h->reply, "link", json_string(handle));
 		json_object_set_new(h->reply, "link_expires_in", json_integer(h->cfg->psc_flow_ttl));
+		json_object_set_new(h->reply, "register", json_string("/v1/psc/register"));
 	} else {
 		log_msg(LOG_WARNING, "psc: link handle not stored");
 	}

@@ -87,6 +87,8 @@ enum http_route {
 	ROUTE_PSC_LINK,
 	ROUTE_CGU_ACCEPT,
 	ROUTE_SESSION_SWITCH,
+	ROUTE_PSC_REGISTER_PREFILL,
+	ROUTE_PSC_REGISTER,
 	ROUTE_OTHER,
 	ROUTE_N
 };
@@ -112,6 +114,9 @@ struct login_api_session;
 /* The JSON reply of a session (token NULL: not repeated); returns the status. */
 unsigned api_session_json(
 	struct http_req *r, const struct login_api_session *ls, const char *token, unsigned status);
+/* api_register.c: "Inscription simplifiée par Pro Santé Connect" with the handle of an unmapped identity. */
+unsigned api_psc_register_prefill(struct http_req *r);
+unsigned api_psc_register(struct http_req *r);
 /* Adds a single-use link handle for an unmapped identity to the reply. */
 void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
 /* Renders the Prometheus text exposition (malloc'ed). */

@@ -116,6 +116,10 @@ static const struct request_type table[] = {
 		settings_req_profile_set},
 	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, 0, NULL, NULL, settings_req_password_forgot},
 	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, 0, NULL, NULL, settings_req_password_reset},
+	{MM_REQ_EMAIL_CHANGE, "email-change", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+		settings_req_email_change},
+	/* The token of the link mailed to the new address is the credential. */
+	{MM_REQ_EMAIL_CONFIRM, "email-confirm", PUBLIC, 0, NULL, NULL, settings_req_email_confirm},
 	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
 		settings_req_signature_list},
 	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,

@@ -1,5 +1,6 @@
 /* The unix socket's "Gérer mon compte" requests: fields in, a settings service call, the reply out (settings_req.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -134,6 +135,48 @@ int settings_req_password_reset(struct req *r)
 		return req_fault(r, &f);
 	req_put(r, "login", login);
 	mm_msg_set_message(r->out, "mot de passe modifié");
+	return 0;
+}
+
+/* --- L'adresse de connexion ---------------------------------------------- */
+
+int settings_req_email_change(struct req *r)
+{
+	static const char *const keys[] = {"login", "login_mail", NULL};
+	struct settings_email_pending p;
+	struct fault f = {0};
+	char n[16];
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (settings_email_change(r->store, r->cfg, &r->who, r->target, req_get(r, "login_mail"), &p, &f) < 0)
+		return req_fault(r, &f);
+	snprintf(n, sizeof(n), "%u", p.expires_in);
+	req_put(r, "login", p.login);
+	req_put(r, "login_mail", entry_get(r->target, "mmLoginMail"));
+	req_put(r, "pending", p.mail);
+	req_put(r, "expires_in", n);
+	mm_msg_set_message(r->out,
+		"un lien de confirmation a été envoyé à la nouvelle adresse : elle deviendra votre "
+		"identifiant une fois le lien confirmé");
+	return 0;
+}
+
+int settings_req_email_confirm(struct req *r)
+{
+	static const char *const keys[] = {"token", NULL};
+	struct settings_email_pending p;
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (settings_email_confirm(r->store, r->cfg, &r->who, req_get(r, "token"), &p, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", p.login);
+	req_put(r, "login_mail", p.mail);
+	mm_msg_set_message(r->out, "adresse de connexion modifiée");
 	return 0;
 }
 

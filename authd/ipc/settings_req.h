@@ -7,6 +7,8 @@ int settings_req_profile_get(struct req *r);
 int settings_req_profile_set(struct req *r);
 int settings_req_password_forgot(struct req *r);
 int settings_req_password_reset(struct req *r);
+int settings_req_email_change(struct req *r);
+int settings_req_email_confirm(struct req *r);
 int settings_req_signature_list(struct req *r);
 int settings_req_signature_set(struct req *r);
 int settings_req_signature_del(struct req *r);

@@ -104,6 +104,7 @@ void psc_cleanup(void)
 void psc_identity_clear(struct psc_identity *id)
 {
 	free(id->account_dn);
+	free(id->ref_pro);
 	memset(id, 0, sizeof(*id));
 }
 
@@ -420,6 +421,18 @@ static void claim(const json_t *o, const char *name, char *out, size_t n)
 		snprintf(out, n, "%s", v);
 }
 
+/* The professional record (SubjectRefPro), kept as JSON for the registration it may fill. */
+static void claim_ref_pro(const json_t *o, struct psc_identity *id)
+{
+	const json_t *v = json_object_get(o, "SubjectRefPro");
+	char *text;
+
+	if (!json_is_object(v) || !(text = json_dumps(v, JSON_COMPACT)))
+		return;
+	free(id->ref_pro);
+	id->ref_pro = text;
+}
+
 /* The aud of a signed userinfo: our client id, or an array holding it. */
 static bool aud_names(const json_t *aud, const char *client_id)
 {
@@ -471,6 +484,7 @@ int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *
 	claim(claims, "SubjectNameID", id->national_id, sizeof(id->national_id));
 	claim(claims, "given_name", id->given_name, sizeof(id->given_name));
 	claim(claims, "family_name", id->family_name, sizeof(id->family_name));
+	claim_ref_pro(claims, id);
 	if (c->psc_userinfo && at) {
 		url = endpoint(c, c->psc_userinfo_endpoint, &disc.userinfo);
 		r = url ? psc_call(c, url, NULL, false, at, &rs) : -EHOSTUNREACH;
@@ -515,6 +529,7 @@ int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *
 		claim(ui, "SubjectNameID", id->national_id, sizeof(id->national_id));
 		claim(ui, "given_name", id->given_name, sizeof(id->given_name));
 		claim(ui, "family_name", id->family_name, sizeof(id->family_name));
+		claim_ref_pro(ui, id);
 	}
 	*why = NULL;
 	r = 0;

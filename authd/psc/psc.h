@@ -36,6 +36,7 @@ struct psc_identity {
 	char national_id[64]; /* SubjectNameID / preferred_username (8 + RPPS) */
 	char given_name[128];
 	char family_name[128];
+	char *ref_pro; /* malloc'ed: the SubjectRefPro claim as JSON text, NULL when absent */
 	char *account_dn; /* malloc'ed; NULL when no account is linked */
 	char login[128];
 };

@@ -20,6 +20,8 @@
 
 #define SETTINGS_RESET_TTL 3600 /* seconds a password reset link lives */
 #define SETTINGS_RESET_INTERVAL 60 /* at most one reset mail per account per interval */
+#define SETTINGS_EMAIL_TTL 86400 /* seconds a login e-mail change link lives */
+#define SETTINGS_EMAIL_INTERVAL 60 /* at most one change request per account per interval */
 #define SETTINGS_ENROL_TTL 600 /* seconds an enrolment code lives */
 #define SETTINGS_MAX_SIGNATURES 10
 /* All of an account's signatures together, so that a list fits in one reply frame. */
@@ -95,6 +97,29 @@ int settings_password_forgot(struct store *s, const struct mm_config *c, const s
 int settings_password_reset(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *token, const char *password, const char *confirm, char ret_login[65],
 	struct fault *f) MM_WUR;
+
+/* --- Identifiants de connexion: the login e-mail (email.c) --- */
+
+/* "L'adresse Medimail est l'adresse de connexion à votre compte Medimail.
+ * C'est votre identifiant." A change takes effect only when the link
+ * mailed to the new address is confirmed. */
+struct settings_email_pending {
+	char login[65];
+	char mail[256]; /* the new address, as it will be stored */
+	unsigned expires_in;
+};
+/* Mails a single-use link to mail for t (active, not closed): refused when
+ * another account uses mail (-EEXIST, rule duplicate), when it is t's
+ * (rule same), more often than SETTINGS_EMAIL_INTERVAL (-EAGAIN,
+ * retry_after). The link of an earlier request no longer serves. */
+int settings_email_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const char *mail, struct settings_email_pending *ret, struct fault *f) MM_WUR;
+/* Sets the login e-mail the link's token was sent for, once: -ENOENT
+ * unknown, expired or used; -ESTALE replaced by a newer request, or the
+ * account's address changed meanwhile; -EEXIST taken meanwhile by another
+ * account. The old address is told. ret: the account and its new address. */
+int settings_email_confirm(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *token, struct settings_email_pending *ret, struct fault *f) MM_WUR;
 
 /* --- Signatures (signatures.c) --- */
 

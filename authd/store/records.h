@@ -75,6 +75,7 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
 #define RECORD_SESSION "session" /* HTTP API session tokens */
 #define RECORD_TXN "pam-txn" /* a login between its password step and its code */
 #define RECORD_PAM_SESSION "pam-session" /* a PAM session handle */
+#define RECORD_PSC_LINK "psc-link" /* an unmapped PSC identity: its link or registration offer */
 
 struct record {
 	const char *user_dn;

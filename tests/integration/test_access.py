@@ -145,6 +145,7 @@ NAMED = [
     ("CARD_UNLINK", "login", [("fingerprint", "00" * 32)]),
     ("PROFILE_GET", "login", []),
     ("PROFILE_SET", "login", [("city", "Castres")]),
+    ("EMAIL_CHANGE", "login", [("login_mail", "pirate.acces@example.org")]),
     ("SIGNATURE_LIST", "login", []),
     ("SIGNATURE_SET", "login", [("title", "Pirate"), ("html", "<p>pirate</p>")]),
     ("SIGNATURE_DEL", "login", [("id", "1")]),
@@ -176,7 +177,7 @@ ORG_ROWS = ["SHOW", "DIR_VISIBILITY", "PROFILE_GET", "PROFILE_SET", "SIGNATURE_L
             "DEMAT_GET", "DEMAT_SET", "DEVICE_LIST", "ORG_MEMBER_ADD"]
 ACTIVE_ROWS = ["DIR_SEARCH", "DIR_FAVORITE_LIST", "DIR_VISIBILITY", "CARD_LIST", "PROFILE_GET", "PROFILE_SET",
                "SIGNATURE_LIST", "AUTOREPLY_GET", "NOTIFY_GET", "DELEGATE_LIST", "DEMAT_GET", "DEVICE_LIST",
-               "DEVICE_ENROL", "PSC_UNLINK"]
+               "DEVICE_ENROL", "PSC_UNLINK", "EMAIL_CHANGE"]
 NAME_REQUIRED = ["PSC_UNLINK", "CGU_ACCEPT", "CARD_LINK"]
 
 

@@ -1,6 +1,6 @@
 // A test OpenID Connect + CIBA provider shaped like Pro Santé Connect (node oidc-provider 8).
 // Environment: PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, ACCOUNTS (JSON: {sub: {national_id,
-// given_name, family_name}}), ID_TOKEN_ALG (RS256|ES256), USERINFO_ALG (unset: JSON userinfo).
+// given_name, family_name, [ref_pro: the SubjectRefPro claim]}}), ID_TOKEN_ALG (RS256|ES256), USERINFO_ALG (unset: JSON userinfo).
 // Test control (loopback only, used by the tests): POST /test/config {account, acr, ciba, ciba_ttl},
 // GET /test/ciba-last -> {binding_message, login_hint, count}.
 import crypto from 'node:crypto';
@@ -30,6 +30,7 @@ function claimsOf(sub) {
     preferred_username: a.national_id,
     given_name: a.given_name,
     family_name: a.family_name,
+    ...(a.ref_pro ? { SubjectRefPro: a.ref_pro } : {}),
   };
 }
 
@@ -52,7 +53,7 @@ const configuration = {
   scopes: ['openid', 'scope_all'],
   claims: {
     openid: ['sub'],
-    scope_all: ['SubjectNameID', 'preferred_username', 'given_name', 'family_name'],
+    scope_all: ['SubjectNameID', 'preferred_username', 'given_name', 'family_name', 'SubjectRefPro'],
   },
   acrValues: ['eidas1'],
   conformIdTokenClaims: false,
