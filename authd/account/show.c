@@ -87,12 +87,15 @@ int account_list(struct store *s, const struct mm_config *c, const struct caller
 	const char *type, struct entry ***ret_v, size_t *ret_n, struct fault *f)
 {
 	const char **attrs = catalog_attrs(CAT_SUMMARY);
-	char *filter = NULL, *es = NULL, *et = NULL;
+	char *filter = NULL, *es = NULL, *et = NULL, *scope = NULL;
 	int rc;
 
-	(void)who;
 	*ret_v = NULL;
 	*ret_n = 0;
+	if ((rc = access_structure_scope(c, s, who, "list", &scope, f)) < 0) {
+		free(attrs);
+		return rc;
+	}
 	if (status && !*status)
 		status = NULL;
 	if (type && !*type)
@@ -100,9 +103,9 @@ int account_list(struct store *s, const struct mm_config *c, const struct caller
 	es = store_escape(status ? status : "*");
 	et = store_escape(type ? type : "*");
 	if (!attrs || !es || !et ||
-		asprintf(&filter, "(&(objectClass=mmAccount)%s%s%s%s%s%s)", status ? "(mmStatus=" : "",
+		asprintf(&filter, "(&(objectClass=mmAccount)%s%s%s%s%s%s%s)", status ? "(mmStatus=" : "",
 			status ? es : "", status ? ")" : "", type ? "(mmAccountType=" : "", type ? et : "",
-			type ? ")" : "") < 0) {
+			type ? ")" : "", scope ? scope : "") < 0) {
 		filter = NULL;
 		rc = fault_set(f, -ENOMEM, "mémoire insuffisante");
 		goto out;
@@ -112,6 +115,7 @@ int account_list(struct store *s, const struct mm_config *c, const struct caller
 		rc = fault_store(f, rc, "liste");
 out:
 	free(attrs);
+	free(scope);
 	free(filter);
 	free(es);
 	free(et);

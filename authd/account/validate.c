@@ -269,6 +269,12 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 		caller_audit(who, "validate", NULL, login, false, "number known to the host");
 		return rc;
 	}
+	if (mss == ACCOUNT_MSS_YES && !who->admin && !strcmp(entry_get(e, "mmAccountType"), MM_TYPE_INT)) {
+		/* A structure administrator validates; the INT's address is the centre's decision. */
+		caller_audit(who, "validate", NULL, login, false, "mss decided by the service centre");
+		return fault_field(f, "mss", "service_centre",
+			"adresse MSSanté d'un compte INT : décidée par le centre de services");
+	}
 	if ((rc = mss_wanted(e, mss, &has_address, f)) < 0) {
 		caller_audit(who, "validate", NULL, login, false, "mss refused for the type");
 		return rc;
@@ -285,6 +291,11 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmStatus", MM_STATUS_ACTIVE);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmValidatedAt", stamp);
+	/* Guides 001/002, "dans les 72h": an ORG's address waits for the
+	 * service centre's publication (account_publish, publish.c). */
+	ret->pending_publication = org && ret->mss_address[0];
+	if (ret->pending_publication)
+		mods_add(&m, LDAP_MOD_REPLACE, "mmMssPending", "TRUE");
 	if (ret->id && org) {
 		mods_addf(&m, LDAP_MOD_REPLACE, "gidNumber", "%u", ret->id);
 	} else if (ret->id) {
