@@ -248,6 +248,10 @@ def test_gestionnaire_role_is_given_and_taken_by_the_centre_only(authd, smtp, sl
                           FINESS_A + "\n"), "struct_id", "check_digit")
     ctl_refused(authd.ctl("gestionnaire", "add", other_login, "--struct-type", "FINESS", "--struct-id",
                           "310000121"), "struct_id", "check_digit")
+    r = authd.ctl("gestionnaire", "add", other_login, "--struct-type", "FINESS", "--struct-id", "3" * 5000)
+    assert r.returncode == 1 and r.json["fields"].get("field") == "struct_id", r.stdout
+    ctl_refused(authd.ctl("gestionnaire", "add", other_login + "\nroot", "--struct-type", "FINESS",
+                          "--struct-id", FINESS_A), "login", "characters")
     ctl_refused(authd.ctl("gestionnaire", "add", other_login, "--struct-id", FINESS_A), "struct_id", "required")
     ctl_refused(authd.ctl("gestionnaire", "add", other_login), "struct_id", "required")  # a PER of no structure
     dup = authd.ctl("gestionnaire", "add", g, "--struct-type", "FINESS", "--struct-id", FINESS_A)
