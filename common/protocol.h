@@ -95,8 +95,9 @@ enum mm_request {
 	/* login -> every stored public field of the account (admin, or the
 	 * caller's own account) */
 	MM_REQ_SHOW = 0x0104,
-	/* admin: [status], [type] -> records of login, type, status, login_mail,
-	 * mss_address, [mss_pending]; a structure administrator gets the
+	/* admin: [status], [type], [published] (no: the ORGs whose address
+	 * waits for MM_REQ_PUBLISH; yes: the others) -> records of login, type,
+	 * status, login_mail, mss_address, [mss_pending]; a structure administrator gets the
 	 * accounts of its structures only (its validation queue: status
 	 * pending-validation) */
 	MM_REQ_LIST = 0x0105,

@@ -249,8 +249,8 @@ static const struct ctl_command commands[] = {
 
 	/* ---------------------------------------------------------- administrators */
 	{.name = "list",
-		.args = "[--status S] [--type T]",
-		.help = "the accounts",
+		.args = "[--status S] [--type T] [--published yes|no]",
+		.help = "the accounts (--published no: the ORGs to publish)",
 		.section = SECTION_ADMIN,
 		REQ(MM_REQ_LIST, NULL, NULL, 0, 0)},
 	{.name = "validate",

@@ -192,11 +192,14 @@ void account_fields(const struct entry *e, bool full,
 	void (*put)(void *ctx, const char *key, const char *value), void *ctx);
 
 #define ACCOUNT_LIST_MAX 1000
-/* The accounts with this status and type (NULL: any), ACCOUNT_LIST_MAX at
- * most, read with the summary attributes; for a structure administrator,
- * those of its structures only (access_structure_scope). */
+/* The accounts with this status and type (NULL: any) and, with published
+ * "no", only those whose MSSanté address waits for account_publish ("yes":
+ * the others; else field published, rule yes_no), ACCOUNT_LIST_MAX at most,
+ * read with the summary attributes; for a structure administrator, those
+ * of its structures only (access_structure_scope). */
 int account_list(struct store *s, const struct mm_config *c, const struct caller *who, const char *status,
-	const char *type, struct entry ***ret_v, size_t *ret_n, struct fault *f) MM_WUR;
+	const char *type, const char *published, struct entry ***ret_v, size_t *ret_n,
+	struct fault *f) MM_WUR;
 
 /* What account_cgu_accept reads on its target. */
 extern const char *const account_cgu_attrs[];

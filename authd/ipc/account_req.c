@@ -120,7 +120,7 @@ int account_req_show(struct req *r)
 
 int account_req_list(struct req *r)
 {
-	static const char *const keys[] = {"status", "type", NULL};
+	static const char *const keys[] = {"status", "type", "published", NULL};
 	struct entry **v = NULL;
 	struct fault f = {0};
 	size_t n = 0;
@@ -128,7 +128,8 @@ int account_req_list(struct req *r)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (account_list(r->store, r->cfg, &r->who, req_get(r, "status"), req_get(r, "type"), &v, &n, &f) < 0)
+	if (account_list(r->store, r->cfg, &r->who, req_get(r, "status"), req_get(r, "type"),
+		    req_get(r, "published"), &v, &n, &f) < 0)
 		return req_fault(r, &f);
 	for (size_t i = 0; i < n; i++) {
 		req_put_index(r, i);

@@ -64,6 +64,11 @@ def test_org_visible_in_annuaire_sante_dans_les_72h_once_the_centre_publishes(au
     assert ctl_ok(authd.ctl("show", login))["mss_pending"] == "TRUE"
     listed = authd.ctl("list", "--type", "ORG", "--status", "active")
     assert any(x["login"] == login and x.get("mss_pending") == "TRUE" for x in listed.json["records"])
+    r = authd.ctl("list", "--published", "no")      # the centre's queue
+    assert r.returncode == 0, r.stdout
+    queue = r.json.get("records") or []
+    assert login in [x["login"] for x in queue] and all(x.get("mss_pending") == "TRUE" for x in queue)
+    ctl_refused(authd.ctl("list", "--published", "peut-être"), "published", "yes_no")
     # Not in the annuaire santé, nor in the national export; no MSSanté address in the Medimail view.
     assert address not in in_mssante_view(authd, name)
     out = tmp_path / "before.txt"
@@ -76,6 +81,8 @@ def test_org_visible_in_annuaire_sante_dans_les_72h_once_the_centre_publishes(au
     p = ctl_ok(authd.ctl("publish", login))
     assert p["mss_address"] == address
     assert "mmMssPending" not in lc.entry(slapd, login)
+    assert login not in [x["login"] for x in authd.ctl("list", "--published", "no").json.get("records") or []]
+    assert login in [x["login"] for x in authd.ctl("list", "--published", "yes", "--type", "ORG").json["records"]]
     assert address in in_mssante_view(authd, name)
     out = tmp_path / "after.txt"
     ctl_ok(authd.ctl("export", "--output", str(out)))
