@@ -102,7 +102,10 @@ enum mm_request {
 	 * pending-validation) */
 	MM_REQ_LIST = 0x0105,
 	/* admin, or a structure administrator of the account's structure
-	 * (SUSPEND, REACTIVATE; CLOSE: admin only): login, [reason] -> status */
+	 * (SUSPEND, REACTIVATE; CLOSE: admin only): login, [reason] -> status.
+	 * A structure administrator reactivates only what a structure
+	 * administrator suspended (mmSuspendedByStructure): what the service
+	 * centre suspended, it alone reactivates (-EACCES). */
 	MM_REQ_SUSPEND = 0x0106,
 	MM_REQ_REACTIVATE = 0x0107,
 	MM_REQ_CLOSE = 0x0108,

@@ -212,7 +212,15 @@ def test_gestionnaire_validates_and_manages_the_accounts_of_its_structure(authd,
     assert f'audit="validate" caller="uid={guid}"' in authd.log_text()
     assert "structure administrator" in authd.log_text()
     assert ctl_ok(authd.ctl("suspend", mine, "--reason", "départ", uid=guid))["status"] == "suspended"
+    assert lc.entry(slapd, mine)["mmSuspendedByStructure"] == ["TRUE"]
     assert ctl_ok(authd.ctl("reactivate", mine, uid=guid))["status"] == "active"
+    assert "mmSuspendedByStructure" not in lc.entry(slapd, mine)
+    # What the service centre suspended, the centre alone reactivates.
+    ctl_ok(authd.ctl("suspend", mine, "--reason", "abus"))
+    r = authd.ctl("reactivate", mine, uid=guid)
+    assert r.returncode == 1 and r.json["status"] == -13 and "centre de services" in r.json["message"], r.stdout
+    assert lc.entry(slapd, mine)["mmStatus"] == ["suspended"]
+    assert ctl_ok(authd.ctl("reactivate", mine))["status"] == "active"
     r = authd.ctl("close", mine, uid=guid)
     assert r.returncode == 1 and r.json["status"] == -13, r.stdout
     assert lc.entry(slapd, mine)["mmStatus"] == ["active"]
