@@ -274,7 +274,9 @@ static int structure_resolve(const struct mm_config *c, struct store *s, const s
 	entry_free(me);
 	if ((rc = check_target(who, flags, event, &t, f)) < 0)
 		return rc;
-	caller_audit(who, event, NULL, entry_get(t, "uid"), true, "structure administrator");
+	/* Its own event: the request's event is audited by the service, with
+	 * its outcome; this line says on which role the caller was let in. */
+	caller_audit(who, "structure-admin", NULL, entry_get(t, "uid"), true, event);
 	*ret = t;
 	return 0;
 }

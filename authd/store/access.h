@@ -66,7 +66,8 @@ enum {
 	 * the role gets the administrators' refusal (-EACCES); a suspended
 	 * holder -EPERM (reason account_state). Rows without a target key
 	 * (LIST) are let through: the service narrows what it reads with
-	 * access_structure_scope(). */
+	 * access_structure_scope(). Letting one in is audited (event
+	 * "structure-admin", the request's event as the reason). */
 	ACCESS_STRUCTURE = 1 << 8,
 };
 

@@ -210,7 +210,8 @@ def test_gestionnaire_validates_and_manages_the_accounts_of_its_structure(authd,
     v = ctl_ok(authd.ctl("validate", mine, uid=guid))
     assert v["status"] == "active" and "mss_address" not in v
     assert f'audit="validate" caller="uid={guid}"' in authd.log_text()
-    assert "structure administrator" in authd.log_text()
+    assert f'audit="structure-admin" caller="uid={guid}"' in authd.log_text()
+    assert f'account="{mine}" result="ok" reason="validate"' in authd.log_text()
     assert ctl_ok(authd.ctl("suspend", mine, "--reason", "départ", uid=guid))["status"] == "suspended"
     assert lc.entry(slapd, mine)["mmSuspendedByStructure"] == ["TRUE"]
     assert ctl_ok(authd.ctl("reactivate", mine, uid=guid))["status"] == "active"
