@@ -80,7 +80,9 @@ enum mm_request {
 	MM_REQ_REGISTER = 0x0101,
 	/* token -> login, status */
 	MM_REQ_CONFIRM = 0x0102,
-	/* admin: login, [mss] (yes|no) -> login, status, [mss_address],
+	/* admin, or a structure administrator of the account's structure
+	 * (MM_REQ_STRUCT_ADMIN_ADD): login, [mss] (yes|no) -> login, status,
+	 * [mss_address], [published] (no: an ORG, see MM_REQ_PUBLISH),
 	 * uid_number (gid_number for an ORG). Guide 000: a PER and an ORG
 	 * always get an MSSanté address ("donnant lieu"; mss=no is refused), a
 	 * MED never (mss=yes is refused), an INT is a "compte pouvant donner
@@ -93,10 +95,17 @@ enum mm_request {
 	/* login -> every stored public field of the account (admin, or the
 	 * caller's own account) */
 	MM_REQ_SHOW = 0x0104,
-	/* admin: [status], [type] -> records of login, type, status, login_mail,
-	 * mss_address */
+	/* admin: [status], [type], [published] (no: the ORGs whose address
+	 * waits for MM_REQ_PUBLISH; yes: the others) -> records of login, type,
+	 * status, login_mail, mss_address, [mss_pending]; a structure administrator gets the
+	 * accounts of its structures only (its validation queue: status
+	 * pending-validation) */
 	MM_REQ_LIST = 0x0105,
-	/* admin: login, [reason] -> status */
+	/* admin, or a structure administrator of the account's structure
+	 * (SUSPEND, REACTIVATE; CLOSE: admin only): login, [reason] -> status.
+	 * A structure administrator reactivates only what a structure
+	 * administrator suspended (mmSuspendedByStructure): what the service
+	 * centre suspended, it alone reactivates (-EACCES). */
 	MM_REQ_SUSPEND = 0x0106,
 	MM_REQ_REACTIVATE = 0x0107,
 	MM_REQ_CLOSE = 0x0108,
@@ -111,6 +120,35 @@ enum mm_request {
 	MM_REQ_CGU_ACCEPT = 0x010c,
 	/* admin: login -> status (pending-confirmation again, with a new link) */
 	MM_REQ_CONFIRM_RESEND = 0x010d,
+
+	/* 0x012x: the service centre's steps after a validation. */
+	/* admin: login (a BAL ORG) -> login, mss_address. Guides 001/002: "Le
+	 * compte sera visible dans l'annuaire santé dans les 72h, après que le
+	 * Centre de Services du GRADeS ait finalisé le paramétrage du compte":
+	 * VALIDATE gives an ORG its address pending (SHOW/LIST: mss_pending
+	 * TRUE; VALIDATE's reply: published no), in neither directory view nor
+	 * the national export until this request publishes it. PER and INT
+	 * addresses are published at validation. -EPERM, reason type (not an
+	 * ORG), account_state (not validated, or not active: field status),
+	 * published (nothing pending). */
+	MM_REQ_PUBLISH = 0x0120,
+	/* admin: login (a validated, active INT without an address) -> login,
+	 * mss_address; the owner is mailed. The centre's later decision for a
+	 * "compte pouvant donner lieu à une adresse MSSanté" (guide 000).
+	 * -EPERM, reason type, account_state or has_address. */
+	MM_REQ_MSS_GRANT = 0x0121,
+	/* admin: login (an individual account), [struct_type, struct_id]
+	 * (FINESS|SIRET|SIREN and its number; absent: the account's own
+	 * structure) -> login, struct_admin ("TYPE:ID"). Gives the structure
+	 * administrator role ("Vos informations Gestionnaire"): its holder, when
+	 * active, may VALIDATE (an INT without mss=yes: field mss, rule
+	 * service_centre), SUSPEND, REACTIVATE and LIST the accounts registered
+	 * with that structure, and no other (the answer of an unknown account:
+	 * -ENOENT). -EEXIST already held. */
+	MM_REQ_STRUCT_ADMIN_ADD = 0x0122,
+	/* admin: login, [struct_type, struct_id] (absent: every role) ->
+	 * login, struct_admin ("" for every role). -ENOENT not held. */
+	MM_REQ_STRUCT_ADMIN_DEL = 0x0123,
 
 	/* --- 0x02xx: login (PAM, screen lockers) and sessions ------------- */
 	/* Common to every 0x02xx request: "user" is the login or the login
@@ -372,6 +410,14 @@ enum mm_request {
 	MM_REQ_DEMAT_GET = 0x0750,
 	/* [login], dematerialisation -> dematerialisation */
 	MM_REQ_DEMAT_SET = 0x0751,
+
+	/* [login] -> [struct_type, struct_id] (the account's structure), then
+	 * records of name, mail (MSSanté address, else login e-mail), [phone]:
+	 * "Vos informations Gestionnaire : Contactez le ou les administrateurs
+	 * Medimail de votre structure" (fiche réflexe), the active structure
+	 * administrators of that structure (MM_REQ_STRUCT_ADMIN_ADD); none
+	 * without a structure or an administrator: the service centre. */
+	MM_REQ_MANAGERS_GET = 0x0770,
 
 	/* individual accounts: [login], name -> id, name, code (single use,
 	 * SETTINGS_ENROL_TTL), expires, enrol_uri (what the QR code holds) */

@@ -21,7 +21,8 @@ static const char *const section_heading[SECTION_COUNT] = {
 	[SECTION_SETTINGS] =
 		"Account settings (your own account, or --login LOGIN: an ORG you connect to; admins: any):",
 	[SECTION_DIRECTORY] = "Directories (annuaire Medimail, annuaire santé):",
-	[SECTION_ADMIN] = "Administrators (root or the admin group):",
+	[SECTION_ADMIN] = "Administrators (root or the admin group; validate, suspend, reactivate and list\n"
+			  "also a structure's gestionnaires, for its accounts):",
 	[SECTION_ECPS] = "e-CPS and Pro Santé Connect:",
 	[SECTION_CARDS] = "CPS cards (the PIN is read from the terminal, or from stdin with --pin-stdin):",
 };
@@ -197,6 +198,10 @@ static const struct ctl_command commands[] = {
 		.help = "QR code for the Medimail Mobile app",
 		.section = SECTION_SETTINGS,
 		RUN(MM_REQ_DEVICE_ENROL, cmd_device_enrol)},
+	{.name = "gestionnaires",
+		.help = "the Medimail administrators of your structure, to contact",
+		.section = SECTION_SETTINGS,
+		REQ(MM_REQ_MANAGERS_GET, NULL, NULL, 0, 0)},
 	{.name = "device list",
 		.help = "your enrolled devices",
 		.section = SECTION_SETTINGS,
@@ -258,8 +263,8 @@ static const struct ctl_command commands[] = {
 
 	/* ---------------------------------------------------------- administrators */
 	{.name = "list",
-		.args = "[--status S] [--type T]",
-		.help = "the accounts",
+		.args = "[--status S] [--type T] [--published yes|no]",
+		.help = "the accounts (--published no: the ORGs to publish)",
 		.section = SECTION_ADMIN,
 		REQ(MM_REQ_LIST, NULL, NULL, 0, 0)},
 	{.name = "validate",
@@ -268,6 +273,29 @@ static const struct ctl_command commands[] = {
 			"an INT gets one only with --mss yes)",
 		.section = SECTION_ADMIN,
 		REQ(MM_REQ_VALIDATE, "login", NULL, 1, 1)},
+	{.name = "publish",
+		.args = "ORG",
+		.help = "publish a validated BAL ORG's MSSanté address in the annuaire\n"
+			"santé (until then it is in no directory view)",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_PUBLISH, "login", NULL, 1, 1)},
+	{.name = "mss grant",
+		.args = "LOGIN",
+		.help = "give a validated INT its MSSanté address",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_MSS_GRANT, "login", NULL, 1, 1)},
+	{.name = "gestionnaire add",
+		.args = "LOGIN [--struct-type FINESS|SIRET|SIREN --struct-id ID]",
+		.help = "make LOGIN a structure administrator (of its own\n"
+			"structure without --struct-id): it may validate, suspend,\n"
+			"reactivate and list that structure's accounts",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_STRUCT_ADMIN_ADD, "login", NULL, 1, 1)},
+	{.name = "gestionnaire remove",
+		.args = "LOGIN [--struct-type T --struct-id ID]",
+		.help = "take the role back (every structure without --struct-id)",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_STRUCT_ADMIN_DEL, "login", NULL, 1, 1)},
 	{.name = "resend-confirmation",
 		.args = "LOGIN",
 		.help = "mail the confirmation link again",

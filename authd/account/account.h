@@ -138,6 +138,7 @@ struct account_validated {
 	unsigned id; /* the uid (gid for an ORG) given now; 0 when it had one */
 	bool org;
 	bool notice_failed; /* validated, but the notice mail was not sent */
+	bool pending_publication; /* an ORG: its address waits for account_publish */
 };
 
 /* Whether the service centre gives the account an MSSanté address (guide
@@ -158,6 +159,41 @@ int account_mss_parse(const char *value, enum account_mss *ret, struct fault *f)
  * notice mail. */
 int account_validate(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *target, enum account_mss mss, struct account_validated *ret,
+	struct fault *f) MM_WUR;
+
+/* ------------------------------------ publication, INT address, gestionnaires */
+
+/* What account_publish reads on its target. */
+extern const char *const account_publish_attrs[];
+/* Guides 001/002: "Le compte sera visible dans l'annuaire santé dans les
+ * 72h, après que le Centre de Services du GRADeS ait finalisé le paramétrage
+ * du compte, notamment la création de l'adresse MSSanté." A validated ORG
+ * keeps its MSSanté address pending (mmMssPending: in neither directory
+ * view, nor the national export) until the service centre publishes it
+ * here. Only a validated, active ORG with an address pending: else -EPERM
+ * with reason type | account_state | published. PER and INT addresses are
+ * published at once (the guides say the 72 h of the ORG only).
+ * ret_address: the address published. */
+int account_publish(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, char ret_address[256], struct fault *f) MM_WUR;
+
+/* Guide 000, BAL INT: "Compte pouvant donner lieu à une adresse MSSanté":
+ * the service centre gives a validated, active INT without one its MSSanté
+ * address (read with account_mss_grant_attrs), and mails it; -EPERM with
+ * reason type | account_state | has_address. */
+extern const char *const account_mss_grant_attrs[];
+int account_mss_grant(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, char ret_address[256], bool *ret_notice_failed, struct fault *f) MM_WUR;
+
+/* What account_struct_admin_change reads on its target. */
+extern const char *const account_struct_admin_attrs[];
+/* Gives (add) or takes the structure administrator role of an individual
+ * account for the structure type:id (both NULL: its own structure; to take,
+ * both NULL takes every role). ret_key: "TYPE:ID" changed ("" for all).
+ * -EPERM an ORG, or (add) an account not active; -EEXIST already; -ENOENT
+ * not held; -EINVAL field struct_id. */
+int account_struct_admin_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, const char *type, const char *id, bool add, char ret_key[32],
 	struct fault *f) MM_WUR;
 
 /* What account_set_status reads on its target. */
@@ -197,10 +233,14 @@ void account_fields(const struct entry *e, bool full,
 	void (*put)(void *ctx, const char *key, const char *value), void *ctx);
 
 #define ACCOUNT_LIST_MAX 1000
-/* The accounts with this status and type (NULL: any), ACCOUNT_LIST_MAX at
- * most, read with the summary attributes. */
+/* The accounts with this status and type (NULL: any) and, with published
+ * "no", only those whose MSSanté address waits for account_publish ("yes":
+ * the others; else field published, rule yes_no), ACCOUNT_LIST_MAX at most,
+ * read with the summary attributes; for a structure administrator, those
+ * of its structures only (access_structure_scope). */
 int account_list(struct store *s, const struct mm_config *c, const struct caller *who, const char *status,
-	const char *type, struct entry ***ret_v, size_t *ret_n, struct fault *f) MM_WUR;
+	const char *type, const char *published, struct entry ***ret_v, size_t *ret_n,
+	struct fault *f) MM_WUR;
 
 /* What account_cgu_accept reads on its target. */
 extern const char *const account_cgu_attrs[];

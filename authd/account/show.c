@@ -84,15 +84,26 @@ void account_fields(const struct entry *e, bool full,
 }
 
 int account_list(struct store *s, const struct mm_config *c, const struct caller *who, const char *status,
-	const char *type, struct entry ***ret_v, size_t *ret_n, struct fault *f)
+	const char *type, const char *published, struct entry ***ret_v, size_t *ret_n, struct fault *f)
 {
+	const char *pub = "";
 	const char **attrs = catalog_attrs(CAT_SUMMARY);
-	char *filter = NULL, *es = NULL, *et = NULL;
+	char *filter = NULL, *es = NULL, *et = NULL, *scope = NULL;
 	int rc;
 
-	(void)who;
 	*ret_v = NULL;
 	*ret_n = 0;
+	/* The ORGs waiting for their publication (account_publish), or the others. */
+	if (published && !strcmp(published, "no"))
+		pub = "(mmMssPending=TRUE)";
+	else if (published && !strcmp(published, "yes"))
+		pub = "(!(mmMssPending=TRUE))";
+	else if (published && *published)
+		return fault_field(f, "published", "yes_no", "publiée : yes ou no");
+	if ((rc = access_structure_scope(c, s, who, "list", &scope, f)) < 0) {
+		free(attrs);
+		return rc;
+	}
 	if (status && !*status)
 		status = NULL;
 	if (type && !*type)
@@ -100,9 +111,9 @@ int account_list(struct store *s, const struct mm_config *c, const struct caller
 	es = store_escape(status ? status : "*");
 	et = store_escape(type ? type : "*");
 	if (!attrs || !es || !et ||
-		asprintf(&filter, "(&(objectClass=mmAccount)%s%s%s%s%s%s)", status ? "(mmStatus=" : "",
+		asprintf(&filter, "(&(objectClass=mmAccount)%s%s%s%s%s%s%s%s)", status ? "(mmStatus=" : "",
 			status ? es : "", status ? ")" : "", type ? "(mmAccountType=" : "", type ? et : "",
-			type ? ")" : "") < 0) {
+			type ? ")" : "", pub, scope ? scope : "") < 0) {
 		filter = NULL;
 		rc = fault_set(f, -ENOMEM, "mémoire insuffisante");
 		goto out;
@@ -112,6 +123,7 @@ int account_list(struct store *s, const struct mm_config *c, const struct caller
 		rc = fault_store(f, rc, "liste");
 out:
 	free(attrs);
+	free(scope);
 	free(filter);
 	free(es);
 	free(et);

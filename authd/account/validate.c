@@ -19,7 +19,8 @@ const char *const account_validate_attrs[] = {"uid", "mmAccountType", "mmStatus"
 	"mmMssAddress", "sn", "givenName", "cn", "mmProfessionCode", "mmRespProfession", "postalCode", "l",
 	"uidNumber", "gidNumber", NULL};
 
-const char *const account_status_attrs[] = {"uid", "mmStatus", "mmValidatedAt", NULL};
+const char *const account_status_attrs[] = {
+	"uid", "mmStatus", "mmValidatedAt", "mmSuspendedByStructure", NULL};
 
 /* Allocates the next number of a range from a counter in the directory. */
 static int id_allocate(struct store *s, const struct mm_config *c, const char *attr, unsigned min,
@@ -269,6 +270,12 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 		caller_audit(who, "validate", NULL, login, false, "number known to the host");
 		return rc;
 	}
+	if (mss == ACCOUNT_MSS_YES && !who->admin && !strcmp(entry_get(e, "mmAccountType"), MM_TYPE_INT)) {
+		/* A structure administrator validates; the INT's address is the centre's decision. */
+		caller_audit(who, "validate", NULL, login, false, "mss decided by the service centre");
+		return fault_field(f, "mss", "service_centre",
+			"adresse MSSanté d'un compte INT : décidée par le centre de services");
+	}
 	if ((rc = mss_wanted(e, mss, &has_address, f)) < 0) {
 		caller_audit(who, "validate", NULL, login, false, "mss refused for the type");
 		return rc;
@@ -285,6 +292,11 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmStatus", MM_STATUS_ACTIVE);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmValidatedAt", stamp);
+	/* Guides 001/002, "dans les 72h": an ORG's address waits for the
+	 * service centre's publication (account_publish, publish.c). */
+	ret->pending_publication = org && ret->mss_address[0];
+	if (ret->pending_publication)
+		mods_add(&m, LDAP_MOD_REPLACE, "mmMssPending", "TRUE");
 	if (ret->id && org) {
 		mods_addf(&m, LDAP_MOD_REPLACE, "gidNumber", "%u", ret->id);
 	} else if (ret->id) {
@@ -324,6 +336,15 @@ int account_set_status(struct store *s, const struct mm_config *c, const struct 
 	if (!strcmp(status, MM_STATUS_ACTIVE)) {
 		if (strcmp(cur, MM_STATUS_SUSPENDED))
 			return fault_set(f, -EPERM, "seul un compte suspendu se réactive (statut : %s)", cur);
+		/* A structure administrator undoes its own kind of suspension only. */
+		if (!who->admin && !entry_has_value(e, "mmSuspendedByStructure", "TRUE")) {
+			caller_audit(who, status, NULL, entry_get(e, "uid"), false,
+				"suspended by the service centre");
+			return fault_set(f, -EACCES,
+				"le compte %s a été suspendu par le centre de services : lui seul le "
+				"réactive",
+				entry_get(e, "uid"));
+		}
 		/* Suspended before its validation: back to the validation queue. */
 		if (!entry_get(e, "mmValidatedAt"))
 			target = MM_STATUS_PENDING_VALIDATION;
@@ -333,6 +354,9 @@ int account_set_status(struct store *s, const struct mm_config *c, const struct 
 	mods_init(&m);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmStatus", target);
 	mods_add(&m, LDAP_MOD_REPLACE, "mmStatusReason", reason);
+	/* Who suspended: a structure administrator, or the service centre. */
+	mods_add(&m, LDAP_MOD_REPLACE, "mmSuspendedByStructure",
+		!strcmp(target, MM_STATUS_SUSPENDED) && !who->admin ? "TRUE" : NULL);
 	rc = store_modify(s, e->dn, &m);
 	mods_free(&m);
 	if (rc < 0)

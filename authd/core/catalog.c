@@ -75,6 +75,11 @@ static const struct cat_attr catalog[] = {
 		0},
 	{"visible_mssante", "mmVisibleMssante", CAT_BOOL, 5, "visible dans l'annuaire santé", REG | SHOW, 0},
 	{"dematerialisation", "mmDematerialisation", CAT_BOOL, 5, "dématérialisation", REG | SHOW, 0},
+	/* The service centre's steps: an ORG's address not yet published
+	 * (account_publish), the structures an account administers. */
+	{"mss_pending", "mmMssPending", CAT_READONLY, 5, "adresse MSSanté en attente de publication",
+		SUM | SHOW, 0},
+	{"struct_admin", "mmStructAdmin", CAT_READONLY, 32, "gestionnaire de la structure", SHOW, 0},
 	{"uid_number", "uidNumber", CAT_READONLY, 10, "numéro d'utilisateur", SHOW, 0},
 	{"gid_number", "gidNumber", CAT_READONLY, 10, "numéro de groupe", SHOW, 0},
 	{"home", "homeDirectory", CAT_READONLY, 256, "répertoire personnel", SHOW, 0},

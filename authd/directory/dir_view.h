@@ -12,9 +12,12 @@
  * every other LDAP client; the daemon binds as cn=authd and applies them
  * itself). */
 #define VIEW_MEDIMAIL "(objectClass=mmAccount)(mmStatus=active)(!(mmVisibleMedimail=FALSE))"
+/* An address the service centre has not published yet (mmMssPending: a
+ * validated ORG until MM_REQ_PUBLISH, guides 001/002 "dans les 72h") is in
+ * neither view's MSSanté terms. */
 #define VIEW_MSSANTE                                                                                         \
 	"(objectClass=mmAccount)(mmStatus=active)(mmVisibleMssante=TRUE)(mmMssAddress=*)"                    \
-	"(|(mmAccountType=PER)(mmAccountType=INT)(mmAccountType=ORG))"
+	"(!(mmMssPending=TRUE))(|(mmAccountType=PER)(mmAccountType=INT)(mmAccountType=ORG))"
 
 /* A growing string; err remembers an allocation failure. */
 struct sbuf {

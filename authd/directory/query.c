@@ -11,15 +11,15 @@
 #include "dir_view.h"
 
 static const char *const medimail_attrs[] = {"uid", "mmAccountType", "cn", "sn", "givenName", "mmLoginMail",
-	"mmMssAddress", "mmVisibleMssante", "mmProfessionCode", "mmSpeciality", "o", "ou", "street",
-	"postalCode", "l", "telephoneNumber", NULL};
+	"mmMssAddress", "mmVisibleMssante", "mmMssPending", "mmProfessionCode", "mmSpeciality", "o", "ou",
+	"street", "postalCode", "l", "telephoneNumber", NULL};
 /* No login, no login e-mail: the national directory knows MSSanté addresses only. */
 static const char *const mssante_attrs[] = {"mmAccountType", "cn", "sn", "givenName", "mmMssAddress",
 	"mmProfessionCode", "mmSpeciality", "o", "ou", "street", "postalCode", "l", "telephoneNumber", NULL};
 /* A typeahead list shows who, which address, which profession, where (the
  * guides' result list); the rest is the contact's card (detail=full). */
 static const char *const medimail_summary_attrs[] = {"uid", "mmAccountType", "cn", "mmLoginMail",
-	"mmMssAddress", "mmVisibleMssante", "mmProfessionCode", "postalCode", "l", NULL};
+	"mmMssAddress", "mmVisibleMssante", "mmMssPending", "mmProfessionCode", "postalCode", "l", NULL};
 static const char *const mssante_summary_attrs[] = {
 	"mmAccountType", "cn", "mmMssAddress", "mmProfessionCode", "postalCode", "l", NULL};
 

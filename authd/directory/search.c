@@ -113,8 +113,11 @@ static const struct cat_attr *rec_attr(const char *name)
 void dir_record_fields(const struct entry *e, enum dir_view v, dir_field_fn put, void *ctx)
 {
 	unsigned where = v == DIR_VIEW_MSSANTE ? CAT_DIR_MSSANTE : CAT_DIR_MEDIMAIL;
-	/* In the Medimail view the MSSanté address shows only where it is public. */
-	bool mss_public = v == DIR_VIEW_MSSANTE || entry_has_value(e, "mmVisibleMssante", "TRUE");
+	/* In the Medimail view the MSSanté address shows only where it is public:
+	 * visible, and published by the service centre. */
+	bool mss_public = v == DIR_VIEW_MSSANTE ||
+		(entry_has_value(e, "mmVisibleMssante", "TRUE") &&
+			!entry_has_value(e, "mmMssPending", "TRUE"));
 
 	pthread_once(&rec_once, rec_build);
 	/* One pass over the entry's attributes (slapd returns only those asked for). */

@@ -95,6 +95,8 @@ int account_req_validate(struct req *r)
 	req_put(r, "status", MM_STATUS_ACTIVE);
 	if (v.mss_address[0])
 		req_put(r, "mss_address", v.mss_address);
+	if (v.pending_publication)
+		req_put(r, "published", "no");
 	if (v.id)
 		req_putf(r, v.org ? "gid_number" : "uid_number", "%u", v.id);
 	if (v.notice_failed)
@@ -118,7 +120,7 @@ int account_req_show(struct req *r)
 
 int account_req_list(struct req *r)
 {
-	static const char *const keys[] = {"status", "type", NULL};
+	static const char *const keys[] = {"status", "type", "published", NULL};
 	struct entry **v = NULL;
 	struct fault f = {0};
 	size_t n = 0;
@@ -126,7 +128,8 @@ int account_req_list(struct req *r)
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (account_list(r->store, r->cfg, &r->who, req_get(r, "status"), req_get(r, "type"), &v, &n, &f) < 0)
+	if (account_list(r->store, r->cfg, &r->who, req_get(r, "status"), req_get(r, "type"),
+		    req_get(r, "published"), &v, &n, &f) < 0)
 		return req_fault(r, &f);
 	for (size_t i = 0; i < n; i++) {
 		req_put_index(r, i);
@@ -235,4 +238,73 @@ int account_req_cgu_accept(struct req *r)
 		return req_fault(r, &f);
 	req_put(r, "cgu_accepted_at", stamp);
 	return 0;
+}
+
+int account_req_publish(struct req *r)
+{
+	static const char *const keys[] = {"login", AUDIT_KEYS, NULL};
+	char address[256];
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (account_publish(r->store, r->cfg, &r->who, r->target, address, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", entry_get(r->target, "uid"));
+	req_put(r, "mss_address", address);
+	mm_msg_set_message(r->out, "adresse MSSanté %s publiée dans l'annuaire santé", address);
+	return 0;
+}
+
+int account_req_mss_grant(struct req *r)
+{
+	static const char *const keys[] = {"login", AUDIT_KEYS, NULL};
+	char address[256];
+	bool notice_failed;
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (account_mss_grant(r->store, r->cfg, &r->who, r->target, address, &notice_failed, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", entry_get(r->target, "uid"));
+	req_put(r, "mss_address", address);
+	if (notice_failed)
+		mm_msg_set_message(
+			r->out, "adresse %s attribuée, mais l'e-mail n'a pas pu être envoyé", address);
+	else
+		mm_msg_set_message(
+			r->out, "adresse MSSanté %s attribuée à %s", address, entry_get(r->target, "uid"));
+	return 0;
+}
+
+static int struct_admin(struct req *r, bool add)
+{
+	static const char *const keys[] = {"login", "struct_type", "struct_id", AUDIT_KEYS, NULL};
+	char key[32];
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (account_struct_admin_change(r->store, r->cfg, &r->who, r->target, req_get(r, "struct_type"),
+		    req_get(r, "struct_id"), add, key, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", entry_get(r->target, "uid"));
+	req_put(r, "struct_admin", key);
+	mm_msg_set_message(r->out, "%s %s gestionnaire de %s", entry_get(r->target, "uid"),
+		add ? "est" : "n'est plus", key[0] ? key : "aucune structure");
+	return 0;
+}
+
+int account_req_struct_admin_add(struct req *r)
+{
+	return struct_admin(r, true);
+}
+
+int account_req_struct_admin_del(struct req *r)
+{
+	return struct_admin(r, false);
 }

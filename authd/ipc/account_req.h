@@ -17,3 +17,7 @@ int account_req_convert(struct req *r);
 int account_req_org_member_add(struct req *r);
 int account_req_org_member_del(struct req *r);
 int account_req_cgu_accept(struct req *r);
+int account_req_publish(struct req *r);
+int account_req_mss_grant(struct req *r);
+int account_req_struct_admin_add(struct req *r);
+int account_req_struct_admin_del(struct req *r);

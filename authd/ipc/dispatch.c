@@ -35,6 +35,7 @@ static int ping(struct req *r)
 #define ADMIN_MAY_OMIT ACCESS_ADMIN_MAY_OMIT
 #define QUIET ACCESS_QUIET
 #define OFFLINE_OK ACCESS_OFFLINE_OK
+#define STRUCTURE ACCESS_STRUCTURE
 
 /* Sorted by code. A NULL target_key on a SELF row: the handler finds the
  * account from a credential the request carries, or (the login requests)
@@ -48,11 +49,13 @@ static const struct request_type table[] = {
 
 	{MM_REQ_REGISTER, "register", PUBLIC, 0, NULL, NULL, account_req_register},
 	{MM_REQ_CONFIRM, "confirm", PUBLIC, 0, NULL, NULL, account_req_confirm},
-	{MM_REQ_VALIDATE, "validate", ADMIN, REQUIRED, "login", account_validate_attrs, account_req_validate},
+	{MM_REQ_VALIDATE, "validate", ADMIN, REQUIRED | STRUCTURE, "login", account_validate_attrs,
+		account_req_validate},
 	{MM_REQ_SHOW, "show", SELF_OR_ORG, 0, "login", account_show_attrs, account_req_show},
-	{MM_REQ_LIST, "list", ADMIN, 0, NULL, NULL, account_req_list},
-	{MM_REQ_SUSPEND, "suspend", ADMIN, REQUIRED, "login", account_status_attrs, account_req_suspend},
-	{MM_REQ_REACTIVATE, "reactivate", ADMIN, REQUIRED, "login", account_status_attrs,
+	{MM_REQ_LIST, "list", ADMIN, STRUCTURE, NULL, NULL, account_req_list},
+	{MM_REQ_SUSPEND, "suspend", ADMIN, REQUIRED | STRUCTURE, "login", account_status_attrs,
+		account_req_suspend},
+	{MM_REQ_REACTIVATE, "reactivate", ADMIN, REQUIRED | STRUCTURE, "login", account_status_attrs,
 		account_req_reactivate},
 	{MM_REQ_CLOSE, "close", ADMIN, REQUIRED, "login", account_status_attrs, account_req_close},
 	{MM_REQ_CONVERT, "convert", ADMIN, REQUIRED, "login", account_validate_attrs, account_req_convert},
@@ -62,6 +65,13 @@ static const struct request_type table[] = {
 	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, 0, NULL, NULL, account_req_org_member_del},
 	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, REQUIRED, "login", account_cgu_attrs, account_req_cgu_accept},
 	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, REQUIRED, "login", NULL, account_req_confirm_resend},
+	{MM_REQ_PUBLISH, "publish", ADMIN, REQUIRED, "login", account_publish_attrs, account_req_publish},
+	{MM_REQ_MSS_GRANT, "mss-grant", ADMIN, REQUIRED, "login", account_mss_grant_attrs,
+		account_req_mss_grant},
+	{MM_REQ_STRUCT_ADMIN_ADD, "struct-admin-add", ADMIN, REQUIRED, "login", account_struct_admin_attrs,
+		account_req_struct_admin_add},
+	{MM_REQ_STRUCT_ADMIN_DEL, "struct-admin-del", ADMIN, REQUIRED, "login", account_struct_admin_attrs,
+		account_req_struct_admin_del},
 
 	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},
 	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, login_req_otp_send},
@@ -152,6 +162,8 @@ static const struct request_type table[] = {
 	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
 		settings_req_device_revoke},
 	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_req_device_verify},
+	{MM_REQ_MANAGERS_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+		settings_req_managers_get},
 };
 
 const struct request_type *dispatch_table(size_t *n)

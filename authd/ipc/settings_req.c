@@ -527,3 +527,32 @@ int settings_req_device_verify(struct req *r)
 	req_put(r, "name", d.name);
 	return 0;
 }
+
+int settings_req_managers_get(struct req *r)
+{
+	static const char *const keys[] = {"login", NULL};
+	struct settings_managers m;
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (settings_managers(r->store, r->cfg, &r->who, r->target, &m, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "struct_type", m.struct_type);
+	req_put(r, "struct_id", m.struct_id);
+	if (!m.n)
+		mm_msg_set_message(
+			r->out, "aucun gestionnaire pour votre structure : contactez le centre de services");
+	for (size_t i = 0; i < m.n; i++) {
+		const char *name, *mail, *phone;
+
+		settings_manager_contact(m.e[i], &name, &mail, &phone);
+		req_put_index(r, i);
+		req_put(r, "name", name);
+		req_put(r, "mail", mail);
+		req_put(r, "phone", phone);
+	}
+	settings_managers_free(&m);
+	return 0;
+}

@@ -265,3 +265,23 @@ void settings_devices_free(struct settings_device *v, size_t n);
 int settings_device_revoke(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const char *id, char ret_name[SETTINGS_DEVICE_NAME_MAX + 1],
 	struct fault *f) MM_WUR;
+
+/* --- Vos informations Gestionnaire (managers.c) --- */
+
+#define SETTINGS_MAX_MANAGERS 20
+
+/* Fiche réflexe: "Vos informations Gestionnaire : Contactez le ou les
+ * administrateurs Medimail de votre structure." */
+struct settings_managers {
+	const char *struct_type, *struct_id; /* e's structure (borrowed); NULL: none */
+	struct entry **e; /* its active structure administrators */
+	size_t n;
+};
+/* The structure administrators of e's structure (none without one). */
+int settings_managers(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, struct settings_managers *ret, struct fault *f) MM_WUR;
+/* What is shown of one: the display name, the MSSanté address (else the
+ * login e-mail), the phone (may be NULL). */
+void settings_manager_contact(
+	const struct entry *m, const char **ret_name, const char **ret_mail, const char **ret_phone);
+void settings_managers_free(struct settings_managers *m);

@@ -1,5 +1,6 @@
 /* Who may act on which account (access.h). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,150 @@ static int check_target(
 	return 0;
 }
 
+int access_structure_key(const char *type, const char *id, char *buf, size_t size)
+{
+	if (!type || !id || validate_struct_id(type, id) < 0)
+		return -EINVAL;
+	if ((size_t)snprintf(buf, size, "%s:%s", type, id) >= size)
+		return -ENOSPC;
+	return 0;
+}
+
+bool access_structure_admin_of(const struct entry *me, const struct entry *target)
+{
+	char want[32];
+
+	if (!me || !target || !accounts_active(me) || accounts_is_org(me))
+		return false;
+	if (access_structure_key(entry_get(target, "mmStructIdType"), entry_get(target, "mmStructId"), want,
+		    sizeof(want)) < 0)
+		return false;
+	return entry_has_value(me, "mmStructAdmin", want);
+}
+
+/* The caller's own account if it holds the role; else the refusal (name:
+ * the account the request names, for the audit trail; NULL: none). */
+static int structure_holder(const struct mm_config *c, struct store *s, const struct caller *who,
+	const char *event, const char *name, struct entry **ret_me, struct fault *f)
+{
+	struct entry *me = NULL;
+	int rc = access_own_account(c, s, who, NULL, &me);
+
+	*ret_me = NULL;
+	if (rc < 0 && rc != -ENOENT)
+		return fault_store(f, rc, "compte");
+	if (rc == -ENOENT || accounts_is_org(me) || !entry_attr(me, "mmStructAdmin")) {
+		entry_free(me);
+		refused(who, event, name, "administrators only");
+		return fault_set(f, -EACCES, "réservé aux administrateurs");
+	}
+	if (!accounts_active(me)) {
+		rc = inactive_caller(who, event, me, f);
+		entry_free(me);
+		return rc;
+	}
+	*ret_me = me;
+	return 0;
+}
+
+int access_structure_scope(const struct mm_config *c, struct store *s, const struct caller *who,
+	const char *event, char **ret_filter, struct fault *f)
+{
+	struct entry *me = NULL;
+	const struct attr *roles;
+	size_t len = 4, o;
+	char *out;
+	int rc;
+
+	*ret_filter = NULL;
+	if (who->admin)
+		return 0;
+	if ((rc = structure_holder(c, s, who, event, NULL, &me, f)) < 0)
+		return rc;
+	roles = entry_attr(me, "mmStructAdmin");
+	for (size_t i = 0; i < roles->nvals; i++)
+		len += strlen(roles->vals[i]) + 48;
+	if (!(out = malloc(len))) {
+		entry_free(me);
+		return fault_set(f, -ENOMEM, "mémoire insuffisante");
+	}
+	o = (size_t)snprintf(out, len, "(|");
+	for (size_t i = 0; i < roles->nvals; i++) {
+		const char *v = roles->vals[i], *colon = strchr(v, ':');
+		char type[8];
+
+		/* Only what access_structure_key writes: letters, ':' and digits
+		 * (validate_struct_id), nothing a filter would read as syntax. */
+		if (!colon || colon - v >= (ptrdiff_t)sizeof(type))
+			continue;
+		snprintf(type, sizeof(type), "%.*s", (int)(colon - v), v);
+		if (validate_struct_id(type, colon + 1) < 0)
+			continue;
+		o += (size_t)snprintf(
+			out + o, len - o, "(&(mmStructIdType=%s)(mmStructId=%s))", type, colon + 1);
+	}
+	/* No usable role: a filter that holds nothing. */
+	snprintf(out + o, len - o, "%s)", o == 2 ? "(!(objectClass=*))" : "");
+	entry_free(me);
+	*ret_filter = out;
+	return 0;
+}
+
+/* access_resolve for a structure administrator on an ACCESS_STRUCTURE row:
+ * its own account first, then the named one, which must be of one of its
+ * structures; anything else reads as unknown. */
+static int structure_resolve(const struct mm_config *c, struct store *s, const struct caller *who,
+	unsigned flags, const char *key, const char *name, const char *const *attrs, const char *event,
+	struct entry **ret, struct fault *f)
+{
+	struct entry *me = NULL, *t = NULL;
+	const char **all;
+	int rc;
+
+	if (name && !*name)
+		name = NULL;
+	if (name && validate_text(name, NAME_MAX_BYTES) < 0) {
+		refused(who, event, NULL, "malformed account name");
+		return fault_field(f, key ? key : "login", "characters", "identifiant invalide");
+	}
+	if ((rc = structure_holder(c, s, who, event, name, &me, f)) < 0)
+		return rc;
+	if (!key) {
+		entry_free(me);
+		return 0;
+	}
+	if (!name) {
+		entry_free(me);
+		return fault_field(f, key, "required", "identifiant : champ obligatoire");
+	}
+	if (!(all = accounts_attrs_with_identity(attrs))) {
+		entry_free(me);
+		return fault_set(f, -ENOMEM, "mémoire insuffisante");
+	}
+	rc = accounts_find(s, c, name, all, &t);
+	free(all);
+	if (rc < 0 && rc != -ENOENT && rc != -ENOTUNIQ) {
+		entry_free(me);
+		return fault_store(f, rc, name);
+	}
+	if (rc < 0 || !access_structure_admin_of(me, t)) {
+		const char *why = rc < 0 ? "unknown account" : "not an account of the caller's structures";
+
+		rc = unknown(who, flags, event, name, t ? entry_get(t, "uid") : NULL, why, f);
+		entry_free(t);
+		entry_free(me);
+		return rc;
+	}
+	entry_free(me);
+	if ((rc = check_target(who, flags, event, &t, f)) < 0)
+		return rc;
+	/* Its own event: the request's event is audited by the service, with
+	 * its outcome; this line says on which role the caller was let in. */
+	caller_audit(who, "structure-admin", NULL, entry_get(t, "uid"), true, event);
+	*ret = t;
+	return 0;
+}
+
 int access_resolve(const struct mm_config *c, struct store *s, const struct caller *who, enum access a,
 	unsigned flags, const char *key, const char *name, const char *const *attrs, const char *event,
 	struct entry **ret, struct fault *f)
@@ -147,6 +292,8 @@ int access_resolve(const struct mm_config *c, struct store *s, const struct call
 	*ret = NULL;
 	if (a == ACCESS_PUBLIC)
 		return 0;
+	if (a == ACCESS_ADMIN && !who->admin && (flags & ACCESS_STRUCTURE))
+		return structure_resolve(c, s, who, flags, key, name, attrs, event, ret, f);
 	if (a == ACCESS_ADMIN && !who->admin) {
 		refused(who, event, name && validate_text(name, NAME_MAX_BYTES) == 0 ? name : NULL,
 			"administrators only");

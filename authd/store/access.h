@@ -11,7 +11,15 @@
  * an active connection account of. An account that does not exist, one that
  * is ambiguous and one that is someone else's get the same answer (-ENOENT,
  * "compte introuvable") after the same directory work. Administrators (uid 0
- * or a member of admin_group) may name any account; root must name one. */
+ * or a member of admin_group) may name any account; root must name one.
+ *
+ * Structure administrators ("Vos informations Gestionnaire", guide 003 and
+ * the fiche réflexe: "Contactez le ou les administrateurs Medimail de votre
+ * structure"): an active individual account the service centre gave the
+ * role for a FINESS / SIRET / SIREN (mmStructAdmin "TYPE:ID") may, on the
+ * rows flagged ACCESS_STRUCTURE, act on the accounts registered with that
+ * structure (mmStructIdType, mmStructId) and on no other: every other
+ * account gets the answer of an unknown one, after the same work. */
 #pragma once
 
 #include <stdbool.h>
@@ -53,6 +61,14 @@ enum {
 	 * fails with -EHOSTDOWN, the dispatch table calls the handler with
 	 * r->target NULL, and the service decides from its offline verifier. */
 	ACCESS_OFFLINE_OK = 1 << 5,
+	/* On an ACCESS_ADMIN row: a structure administrator acts too, on the
+	 * accounts of its structures only (the rule above). A caller without
+	 * the role gets the administrators' refusal (-EACCES); a suspended
+	 * holder -EPERM (reason account_state). Rows without a target key
+	 * (LIST) are let through: the service narrows what it reads with
+	 * access_structure_scope(). Letting one in is audited (event
+	 * "structure-admin", the request's event as the reason). */
+	ACCESS_STRUCTURE = 1 << 8,
 };
 
 struct caller {
@@ -93,3 +109,20 @@ int access_own_account(const struct mm_config *c, struct store *s, const struct 
 /* Is who this account, or an active connection account of this ORG (me:
  * the caller's own account, may be NULL)? */
 bool access_may_act_for(const struct entry *me, const struct entry *target, bool org_too);
+
+/* The value of mmStructAdmin for a structure: "TYPE:ID" (FINESS, SIRET or
+ * SIREN and its number, as validate_struct_id checks them) into buf; 0, or
+ * -EINVAL when type or id is not a structure identifier, -ENOSPC. */
+int access_structure_key(const char *type, const char *id, char *buf, size_t size) MM_WUR;
+
+/* Is me a structure administrator of target's structure (me active and
+ * holding mmStructAdmin for target's mmStructIdType:mmStructId)? */
+bool access_structure_admin_of(const struct entry *me, const struct entry *target);
+
+/* What an ACCESS_STRUCTURE request without a target (LIST) may read: for an
+ * administrator *ret_filter is NULL (every account); for an active
+ * structure administrator an LDAP filter that holds the accounts of its
+ * structures ("(|(&(mmStructIdType=T)(mmStructId=I))...)", malloc'ed);
+ * anyone else -EACCES (audited as event). */
+int access_structure_scope(const struct mm_config *c, struct store *s, const struct caller *who,
+	const char *event, char **ret_filter, struct fault *f) MM_WUR;

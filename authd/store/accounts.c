@@ -8,8 +8,10 @@
 #include "accounts.h"
 #include "protocol.h"
 
-const char *const accounts_identity_attrs[] = {
-	"uid", "mmAccountType", "mmStatus", "uidNumber", "gidNumber", "mmMember", "mmLoginMail", NULL};
+const char *const accounts_identity_attrs[] = {"uid", "mmAccountType", "mmStatus", "uidNumber", "gidNumber",
+	"mmMember", "mmLoginMail",
+	/* the structure administrators' rule (access.h) */
+	"mmStructIdType", "mmStructId", "mmStructAdmin", NULL};
 
 void accounts_dn_login(const char *dn, char *out, size_t n)
 {

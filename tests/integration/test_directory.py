@@ -201,10 +201,20 @@ def test_mssante_view_for_the_national_operator(authd, slapd, people):
     assert ldapsearch(slapd, op, SUFFIX, "(mmAccountType=MED)") == []
     assert ldapsearch(slapd, op, SUFFIX, "(sn=QUIRINAL)", "givenName") and \
         dn(people, "med") not in [e["dn"] for e in ldapsearch(slapd, op, SUFFIX, "(sn=QUIRINAL)")]
-    # the ORG appears only once validated
+    # the ORG appears only once validated, and then only once the service centre
+    # published its address (guides 001/002: "Le compte sera visible dans l'annuaire
+    # santé dans les 72h, après que le Centre de Services du GRADeS ait finalisé le
+    # paramétrage du compte, notamment la création de l'adresse MSSanté")
     assert ldapsearch(slapd, op, SUFFIX, "(cn=Pharmacie Quirinal)") == []
     v = authd.ctl("validate", people["org"])
     assert v.returncode == 0, v.stdout
+    assert v.json["fields"]["published"] == "no" and v.json["fields"]["mss_address"]
+    assert ldapsearch(slapd, op, SUFFIX, "(cn=Pharmacie Quirinal)") == []
+    assert ldapsearch(slapd, op, SUFFIX, f"(mmMssAddress={v.json['fields']['mss_address']})") == []
+    [med_sees] = ldapsearch(slapd, user(people, "med"), SUFFIX, "(cn=Pharmacie Quirinal)", "cn", "mmMssAddress")
+    assert "mmMssAddress" not in med_sees          # in the Medimail view, its MSSanté address not yet public
+    p = authd.ctl("publish", people["org"])
+    assert p.returncode == 0 and p.json["fields"]["mss_address"] == v.json["fields"]["mss_address"], p.stdout
     [org] = ldapsearch(slapd, op, SUFFIX, "(cn=Pharmacie Quirinal)", "mmMssAddress", "description", "mmMember")
     assert org["mmMssAddress"][0].startswith("pharmacie.quirinal.34500.beziers@")
     assert "mmMember" not in org
@@ -486,12 +496,14 @@ FINESS_TYPES = {"1"}
 
 
 def test_export_national_format(authd, slapd, people, tmp_path):
-    # The ORG is exported once validated: test_mssante_view_for_the_national_operator validates
-    # it; run without that test, this one does.
+    # The ORG is exported once validated and published: test_mssante_view_for_the_national_operator
+    # does both; run without that test, this one does.
     if status_of(slapd, people["org"]) == "pending-validation":
         v = authd.ctl("validate", people["org"])
         assert v.returncode == 0, v.stdout
     assert status_of(slapd, people["org"]) == "active"
+    if "mmMssPending" in slapd.search(SUFFIX, f"(uid={people['org']})", "mmMssPending")[0]:
+        assert authd.ctl("publish", people["org"]).returncode == 0
     out = tmp_path / "export.txt"
     r = authd.ctl("export", "--output", str(out))
     assert r.returncode == 0, r.stdout + r.stderr

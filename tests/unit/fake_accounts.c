@@ -25,12 +25,36 @@ void fake_add(const char *login, const char *type, const char *status, unsigned 
 {
 	struct fake_account *a = &accounts[naccounts++];
 
+	memset(a, 0, sizeof(*a));
 	snprintf(a->login, sizeof(a->login), "%s", login);
 	snprintf(a->dn, sizeof(a->dn), "uid=%s,ou=people,dc=test", login);
 	snprintf(a->type, sizeof(a->type), "%s", type);
 	snprintf(a->status, sizeof(a->status), "%s", status);
 	a->uid = uid;
 	snprintf(a->members, sizeof(a->members), "%s", members ? members : "");
+}
+
+static struct fake_account *by_login(const char *login)
+{
+	for (size_t i = 0; i < naccounts; i++)
+		if (!strcmp(accounts[i].login, login))
+			return &accounts[i];
+	return NULL;
+}
+
+void fake_set_structure(const char *login, const char *type, const char *id)
+{
+	struct fake_account *a = by_login(login);
+
+	snprintf(a->struct_type, sizeof(a->struct_type), "%s", type);
+	snprintf(a->struct_id, sizeof(a->struct_id), "%s", id);
+}
+
+void fake_set_struct_admin(const char *login, const char *value)
+{
+	struct fake_account *a = by_login(login);
+
+	snprintf(a->struct_admin, sizeof(a->struct_admin), "%s", value);
 }
 
 static void put(struct entry *e, const char *name, const char *value)
@@ -67,6 +91,12 @@ static struct entry *entry_of(const struct fake_account *a)
 		snprintf(dn, sizeof(dn), "uid=%s,ou=people,dc=test", m);
 		put(e, "mmMember", dn);
 	}
+	if (a->struct_type[0]) {
+		put(e, "mmStructIdType", a->struct_type);
+		put(e, "mmStructId", a->struct_id);
+	}
+	if (a->struct_admin[0])
+		put(e, "mmStructAdmin", a->struct_admin);
 	if (a->uid) {
 		snprintf(n, sizeof(n), "%u", a->uid);
 		put(e, strcmp(a->type, "ORG") ? "uidNumber" : "gidNumber", n);

@@ -26,8 +26,14 @@ enum {
 	UID_SUSAN = 2002,
 	UID_GERARD = 2003,
 	UID_CAROL = 2004,
+	UID_DIANE = 2005,
 	UID_NOBODY = 3000
 };
+
+/* Two structures: alice and cabinet are of A, susan of B; diane is the
+ * structure administrator ("gestionnaire") of A. */
+#define FINESS_A "310000120"
+#define FINESS_B "810000034"
 
 static struct mm_config cfg;
 
@@ -41,6 +47,11 @@ static int setup(void **state)
 	fake_add("gerard", "PER", "active", UID_GERARD, NULL); /* in the admin group */
 	fake_add("carol", "MED", "active", UID_CAROL, NULL); /* someone else */
 	fake_add("cabinet", "ORG", "active", 5000, "bob,susan");
+	fake_add("diane", "PER", "active", UID_DIANE, NULL); /* structure administrator of A */
+	fake_set_structure("alice", "FINESS", FINESS_A);
+	fake_set_structure("cabinet", "FINESS", FINESS_A);
+	fake_set_structure("susan", "FINESS", FINESS_B);
+	fake_set_struct_admin("diane", "FINESS:" FINESS_A);
 	return 0;
 }
 
@@ -59,6 +70,7 @@ static const struct who callers[] = {
 	{"another user", UID_CAROL, false, "carol"},
 	{"suspended owner", UID_SUSAN, false, "susan"},
 	{"uid without an account", UID_NOBODY, false, NULL},
+	{"structure administrator", UID_DIANE, false, "diane"},
 };
 
 static const char *const names[] = {NULL, "alice", "cabinet", "susan", "nosuch"};
@@ -73,6 +85,12 @@ static bool exists(const char *n)
 	return n && strcmp(n, "nosuch");
 }
 
+/* The accounts of structure A, which diane administers. */
+static bool of_structure_a(const char *n)
+{
+	return n && (!strcmp(n, "alice") || !strcmp(n, "cabinet"));
+}
+
 /* The rule as the protocol documents it (protocol.h, access.h), written out
  * independently of access.c: the status access_resolve must give, and the
  * login of the account it must hand over (NULL: none). */
@@ -83,8 +101,22 @@ static int expected(const struct request_type *t, const struct who *w, const cha
 	*ret = NULL;
 	if (t->access == ACCESS_PUBLIC)
 		return 0;
-	if (t->access == ACCESS_ADMIN && !w->admin)
-		return -EACCES;
+	if (t->access == ACCESS_ADMIN && !w->admin) {
+		/* A structure administrator, on the rows that let one in: the
+		 * accounts of its structure; any other reads as unknown. */
+		if (!(t->flags & ACCESS_STRUCTURE) || !w->own || strcmp(w->own, "diane"))
+			return -EACCES;
+		if (!t->target_key)
+			return 0;
+		if (!name)
+			return -EINVAL;
+		if (!of_structure_a(name))
+			return -ENOENT;
+		if ((t->flags & ACCESS_INDIVIDUAL) && is_org(name))
+			return -EPERM;
+		*ret = name;
+		return 0;
+	}
 	if (!t->target_key)
 		return 0;
 	if (!name && t->access == ACCESS_ADMIN && !(t->flags & ACCESS_NAME_REQUIRED))
@@ -341,6 +373,137 @@ static void test_session_caller_is_its_account(void **state)
 	fault_clear(&f);
 }
 
+/* Fiche réflexe, "Vos informations Gestionnaire : Contactez le ou les
+ * administrateurs Medimail de votre structure": the structure administrator
+ * of FINESS A validates and manages the accounts of A. */
+static void test_structure_administrator_manages_the_accounts_of_its_structure(void **state)
+{
+	const struct request_type *validate = dispatch_find(0x0103), *list = dispatch_find(0x0105);
+	struct caller who;
+	struct entry *e = NULL;
+	struct fault f = {0};
+
+	(void)state;
+	assert_non_null(validate);
+	assert_true(validate->flags & ACCESS_STRUCTURE);
+	assert_true(list->flags & ACCESS_STRUCTURE);
+	caller_from_peer(&who, UID_DIANE, UID_DIANE, 1, false);
+	for (const char *const *n = (const char *const[]){"alice", "cabinet", NULL}; *n; n++) {
+		assert_int_equal(access_resolve(&cfg, NULL, &who, validate->access, validate->flags, "login",
+					 *n, NULL, "validate", &e, &f),
+			0);
+		assert_string_equal(entry_get(e, "uid"), *n);
+		entry_free(e);
+		e = NULL;
+	}
+	/* The validation queue: let in; the service narrows it to structure A. */
+	assert_int_equal(access_resolve(&cfg, NULL, &who, list->access, list->flags, list->target_key, NULL,
+				 NULL, "list", &e, &f),
+		0);
+	assert_null(e);
+}
+
+/* The structure administrator of FINESS A acting on an account of FINESS B
+ * gets what an unknown account gets: status, message, facts, work. */
+static void test_structure_administrator_of_another_structure_sees_an_unknown_account(void **state)
+{
+	struct caller who;
+	struct fault f1 = {0}, f2 = {0};
+	struct entry *e = NULL;
+	unsigned work1, work2;
+	int r1, r2;
+	unsigned flags = ACCESS_NAME_REQUIRED | ACCESS_STRUCTURE;
+
+	(void)state;
+	caller_from_peer(&who, UID_DIANE, UID_DIANE, 1, false);
+	fake_lookups = 0;
+	r1 = access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, flags, "login", "susan", NULL, "t", &e, &f1);
+	work1 = fake_lookups;
+	fake_lookups = 0;
+	r2 = access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, flags, "login", "nosuch", NULL, "t", &e, &f2);
+	work2 = fake_lookups;
+	assert_int_equal(r1, -ENOENT);
+	assert_int_equal(r2, -ENOENT);
+	assert_null(e);
+	assert_int_equal(work1, work2);
+	assert_string_equal(f1.message, "susan : compte introuvable");
+	assert_string_equal(f2.message, "nosuch : compte introuvable");
+	assert_int_equal(f1.nfacts, f2.nfacts);
+	fault_clear(&f1);
+	fault_clear(&f2);
+	/* An account of no structure (carol, bob) and the caller's own: the same. */
+	for (const char *const *n = (const char *const[]){"carol", "bob", "diane", NULL}; *n; n++) {
+		assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, flags, "login", *n, NULL, "t",
+					 &e, &f1),
+			-ENOENT);
+		fault_clear(&f1);
+	}
+	/* A row that does not let structure administrators in (close, publish): administrators only. */
+	assert_int_equal(access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, ACCESS_NAME_REQUIRED, "login",
+				 "alice", NULL, "t", &e, &f1),
+		-EACCES);
+	fault_clear(&f1);
+}
+
+static void test_structure_role_of_a_suspended_or_plain_account_gives_nothing(void **state)
+{
+	unsigned flags = ACCESS_NAME_REQUIRED | ACCESS_STRUCTURE;
+	struct caller who;
+	struct entry *e = NULL;
+	struct fault f = {0};
+	char *filter = NULL;
+
+	(void)state;
+	/* A plain user: the administrators' refusal, whatever it names. */
+	caller_from_peer(&who, UID_ALICE, UID_ALICE, 1, false);
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, flags, "login", "alice", NULL, "t", &e, &f),
+		-EACCES);
+	fault_clear(&f);
+	assert_int_equal(access_structure_scope(&cfg, NULL, &who, "list", &filter, &f), -EACCES);
+	assert_null(filter);
+	fault_clear(&f);
+	/* A suspended holder acts for no structure. */
+	fake_set_struct_admin("susan", "FINESS:" FINESS_B);
+	caller_from_peer(&who, UID_SUSAN, UID_SUSAN, 1, false);
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, flags, "login", "susan", NULL, "t", &e, &f),
+		-EPERM);
+	assert_string_equal(fault_get(&f, "reason"), "account_state");
+	fault_clear(&f);
+	/* A name with a newline: refused before any look-up. */
+	caller_from_peer(&who, UID_DIANE, UID_DIANE, 1, false);
+	fake_lookups = 0;
+	assert_int_equal(
+		access_resolve(&cfg, NULL, &who, ACCESS_ADMIN, flags, "login", "al\nice", NULL, "t", &e, &f),
+		-EINVAL);
+	assert_string_equal(fault_get(&f, "rule"), "characters");
+	assert_int_equal(fake_lookups, 0);
+	assert_null(e);
+	fault_clear(&f);
+}
+
+static void test_structure_scope_is_the_filter_of_its_structures(void **state)
+{
+	struct caller who;
+	struct fault f = {0};
+	char *filter = NULL;
+
+	(void)state;
+	caller_from_peer(&who, 0, 0, 1, true);
+	assert_int_equal(access_structure_scope(&cfg, NULL, &who, "list", &filter, &f), 0);
+	assert_null(filter); /* the service centre: every account */
+	caller_from_peer(&who, UID_DIANE, UID_DIANE, 1, false);
+	assert_int_equal(access_structure_scope(&cfg, NULL, &who, "list", &filter, &f), 0);
+	assert_string_equal(filter, "(|(&(mmStructIdType=FINESS)(mmStructId=" FINESS_A ")))");
+	free(filter);
+	/* A stored value that is not what the service writes holds nothing. */
+	fake_set_struct_admin("diane", "FINESS:*)(uid=*");
+	assert_int_equal(access_structure_scope(&cfg, NULL, &who, "list", &filter, &f), 0);
+	assert_string_equal(filter, "(|(!(objectClass=*)))");
+	free(filter);
+}
+
 static void test_table_codes_are_unique_and_named(void **state)
 {
 	size_t n;
@@ -369,6 +532,13 @@ int main(void)
 		cmocka_unit_test_setup(test_root_names_the_account, setup),
 		cmocka_unit_test_setup(test_malformed_name_is_refused_before_any_lookup, setup),
 		cmocka_unit_test_setup(test_session_caller_is_its_account, setup),
+		cmocka_unit_test_setup(
+			test_structure_administrator_manages_the_accounts_of_its_structure, setup),
+		cmocka_unit_test_setup(
+			test_structure_administrator_of_another_structure_sees_an_unknown_account, setup),
+		cmocka_unit_test_setup(
+			test_structure_role_of_a_suspended_or_plain_account_gives_nothing, setup),
+		cmocka_unit_test_setup(test_structure_scope_is_the_filter_of_its_structures, setup),
 		cmocka_unit_test_setup(test_table_codes_are_unique_and_named, setup),
 	};
 

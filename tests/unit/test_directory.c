@@ -88,6 +88,9 @@ static void test_filter_mssante_view_terms(void **state)
 	assert_non_null(strstr(f, "(mmVisibleMssante=TRUE)(mmMssAddress=*)"));
 	assert_non_null(strstr(f, "(|(mmAccountType=PER)(mmAccountType=INT)(mmAccountType=ORG))"));
 	assert_null(strstr(f, "MED"));
+	/* Guides 001/002: "visible dans l'annuaire santé dans les 72h, après que le
+	 * Centre de Services ... ait finalisé le paramétrage": not before publication. */
+	assert_non_null(strstr(f, "(!(mmMssPending=TRUE))"));
 	free(f);
 }
 
@@ -407,6 +410,22 @@ static void test_record_fields_follow_the_catalogue(void **state)
 	entry_free(e);
 }
 
+/* An ORG validated, its address not yet published by the service centre:
+ * in the Medimail view, without its MSSanté address. */
+static void test_record_fields_hide_an_address_not_yet_published(void **state)
+{
+	static const char *const kv[] = {"uid", "pharmacie", "mmAccountType", "ORG", "cn", "Pharmacie",
+		"mmMssAddress", "pharmacie.81000.albi@pharmacien.oc.mssante.fr", "mmVisibleMssante", "TRUE",
+		"mmMssPending", "TRUE", NULL};
+	struct entry *e = entry_make(kv);
+	struct rec r = {0};
+
+	(void)state;
+	dir_record_fields(e, DIR_VIEW_MEDIMAIL, rec_put, &r);
+	assert_string_equal(r.s, "login=pharmacie;type=ORG;name=Pharmacie;");
+	entry_free(e);
+}
+
 static void test_query_refusals_as_faults(void **state)
 {
 	struct dir_query q = {0};
@@ -444,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_export_line_person),
 		cmocka_unit_test(test_export_line_org_and_intern),
 		cmocka_unit_test(test_record_fields_follow_the_catalogue),
+		cmocka_unit_test(test_record_fields_hide_an_address_not_yet_published),
 		cmocka_unit_test(test_query_refusals_as_faults),
 		cmocka_unit_test(test_search_keys_of_a_person),
 		cmocka_unit_test(test_search_keys_of_an_org_replace),
