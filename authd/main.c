@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 	}
 	r = psc_init(d.cfg, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "medimail-authd: Pro Santé Connect: %s\n", err);
+		fprintf(stderr, "medimail-authd: identity provider: %s\n", err);
 		goto out;
 	}
 	r = store_new(d.cfg, &d.store);
