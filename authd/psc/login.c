@@ -47,13 +47,15 @@ static int identity_map(const struct mm_config *c, struct store *s, struct psc_i
 	int r;
 
 	r = login_link_filter(idp_name(c, id->idp), id->subject, &filter);
-	if (r == -EINVAL)
-		return -ENOLINK; /* a subject no link can hold */
-	if (r < 0)
-		return r;
-	r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-	free(filter);
-	filter = NULL;
+	if (r == 0) {
+		r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
+		free(filter);
+		filter = NULL;
+	} else if (r == -EINVAL) {
+		r = -ENOENT; /* a subject no link can hold: linked to no account */
+	}
+	if (r < 0 && r != -ENOENT)
+		return r == -ENOTUNIQ ? -ENOLINK : r;
 	if (r == -ENOENT && id->idp == IDP_PSC && rpps_of(id->national_id, rpps)) {
 		/* rpps is 11 digits: nothing to escape */
 		if (asprintf(&filter, "(&(objectClass=mmAccount)(mmAccountType=PER)(mmRpps=%s))", rpps) < 0)

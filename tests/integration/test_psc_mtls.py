@@ -132,6 +132,12 @@ def test_without_the_client_certificate_the_login_fails_with_a_clear_error(mtls)
     svc = Api(mtls.url_off, "webmail", mtls.api.secret)
     r = svc.post("/v1/ecps/start", {"user": mtls.api.per})
     assert r.status == 502, r
+    # and over the unix socket (PAM, medimailctl ecps): refused, the log says why
+    before = mtls.off.log_text().count("e-CPS: https://")
+    c = mtls.off.ctl("ecps", mtls.api.per)
+    assert c.returncode != 0, c.stdout
+    log = mtls.off.log_text()
+    assert log.count("e-CPS: https://") == before + 1 and "client certificate (psc_mtls" in log
 
 
 def test_a_certificate_of_another_ca_is_refused_by_the_provider(mtls):
