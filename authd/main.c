@@ -90,6 +90,14 @@ static void on_signal(struct server *srv)
 				config_free(nc);
 				continue;
 			}
+			/* The providers' secrets and TLS client key, checked as at start. */
+			if (psc_init(nc, err, sizeof(err)) < 0) {
+				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
+					err);
+				store_free(ns);
+				config_free(nc);
+				continue;
+			}
 			/* Socket path, key and hashing costs stay those of the start. */
 			pthread_rwlock_wrlock(&srv->reload_lock);
 			store_free(d->store);

@@ -203,25 +203,31 @@ static int mtls_check(const struct mm_config *c, char *errbuf, size_t errlen)
 
 int psc_init(const struct mm_config *c, char *errbuf, size_t errlen)
 {
+	char *sec[IDP_N] = {NULL};
 	struct idp_conf p;
-	char *sec = NULL;
-	int r;
+	int r = 0;
 
+	/* Everything checked and read first: a reload that fails changes nothing. */
 	if (c->psc_issuer && c->psc_mtls && (r = mtls_check(c, errbuf, errlen)) < 0)
 		return r;
 	for (int i = 0; i < IDP_N; i++) {
 		idp_conf_of(c, (enum idp)i, &p);
-		if (!p.issuer)
-			continue;
-		if ((r = secret_read(p.secret_file, &sec, errbuf, errlen)) < 0)
-			return r;
-		pthread_mutex_lock(&lock);
-		secret_free(idps[i].client_secret);
-		idps[i].client_secret = sec;
-		pthread_mutex_unlock(&lock);
-		sec = NULL;
+		if (p.issuer && (r = secret_read(p.secret_file, &sec[i], errbuf, errlen)) < 0)
+			goto out;
 	}
-	return 0;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < IDP_N; i++) {
+		secret_free(idps[i].client_secret);
+		idps[i].client_secret = sec[i];
+		sec[i] = NULL;
+		/* the issuer or its endpoints may have changed: discover again */
+		idps[i].disc.at = 0;
+	}
+	pthread_mutex_unlock(&lock);
+out:
+	for (int i = 0; i < IDP_N; i++)
+		secret_free(sec[i]);
+	return r;
 }
 
 void psc_cleanup(void)
@@ -411,7 +417,18 @@ int idp_call(const struct mm_config *c, enum idp id, const char *url, const char
 	if (id == IDP_PSC && c->psc_tls_ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->psc_tls_ca_file);
 	if (p.mtls) {
-		/* Checked at start (psc_init): a root-only key matching the certificate. */
+		/* Checked at start and reload (psc_init): a root-only key matching the
+		 * certificate. curl reads it at each call: one that has since become
+		 * readable by others is not shown. */
+		struct stat st;
+
+		if (lstat(c->psc_tls_client_key, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+			(st.st_uid != 0 && st.st_uid != geteuid())) {
+			snprintf(last_error, sizeof(last_error),
+				"psc_tls_client_key %s: no longer a root-only regular file: not used",
+				c->psc_tls_client_key);
+			goto out;
+		}
 		curl_easy_setopt(h, CURLOPT_SSLCERT, c->psc_tls_client_cert);
 		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
 		curl_easy_setopt(h, CURLOPT_SSLKEY, c->psc_tls_client_key);

@@ -28,7 +28,8 @@ enum idp { IDP_PSC, IDP_OIDC };
 #define IDP_N 2
 
 /* Reads the client secrets and checks PSC's TLS client key (root-only, the
- * certificate's); a no-op for a provider that is not configured. */
+ * certificate's), at start and at each reload; a no-op for a provider that
+ * is not configured. On failure nothing changes (*errbuf says why). */
 int psc_init(const struct mm_config *c, char *errbuf, size_t errlen) MM_WUR;
 void psc_cleanup(void);
 bool psc_enabled(const struct mm_config *c);

@@ -180,3 +180,40 @@ def test_client_key_readable_by_others_is_refused_at_start(state, slapd, smtp, m
     msg = _start_refused(state, slapd, smtp, "mtls-nocert",
                          f"{mtls.prov.daemon_config('http://127.0.0.1:1/v1/psc/callback')}psc_mtls = yes\n")
     assert "psc_mtls needs psc_tls_client_cert and psc_tls_client_key" in msg, msg
+
+
+def test_reload_checks_the_client_key_again(state, slapd, smtp, mtls):
+    """A reload (SIGHUP) checks the key as the start does and is refused with a loose
+    one; a key that became readable by others since is not shown to the provider."""
+    import shutil
+    import signal
+    import time
+    cert, key = mtls.pki.dir / "reload-rp.pem", mtls.pki.dir / "reload-rp.key"
+    shutil.copy(mtls.rp_cert, cert)
+    shutil.copy(mtls.rp_key, key)
+    os.chmod(key, 0o600)
+    port = free_port()
+    d = Daemon(state, slapd, smtp.port, name="mtls-reload",
+               extra=f"http_listen = 127.0.0.1:{port}\n{mtls.common}"
+                     f"{mtls.prov.daemon_config(f'http://127.0.0.1:{port}/v1/psc/callback')}"
+                     f"psc_mtls = yes\npsc_tls_client_cert = {cert}\npsc_tls_client_key = {key}\n").start()
+    try:
+        wait_for(lambda: _port_open(port), what="listener")
+        svc = Api(f"http://127.0.0.1:{port}", "webmail", mtls.api.secret)
+        mtls.prov.control(ciba="approve", ciba_ttl=120)
+        assert svc.post("/v1/ecps/start", {"user": mtls.api.per}).status == 200
+        os.chmod(key, 0o644)
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in d.log_text(), what="reload refused")
+        assert "group or others may read it" in d.log_text()
+        r = svc.post("/v1/ecps/start", {"user": mtls.api.per})
+        assert r.status == 502, r
+        assert f"psc_tls_client_key {key}: no longer a root-only regular file" in d.log_text()
+        os.chmod(key, 0o600)
+        assert svc.post("/v1/ecps/start", {"user": mtls.api.per}).status == 200
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in d.log_text(), what="reload")
+        time.sleep(0.2)
+        assert svc.post("/v1/ecps/start", {"user": mtls.api.per}).status == 200
+    finally:
+        d.stop()
