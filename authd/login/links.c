@@ -158,7 +158,7 @@ int login_psc_unlink(struct store *s, const struct mm_config *c, const struct ca
 	struct login_link links[LOGIN_LINKS_MAX];
 	size_t nl = login_links(e, links, LOGIN_LINKS_MAX), n = 0;
 	const char *name = provider ? provider : "psc", *who_label = label ? label : name;
-	const char *method = is_psc(provider) ? "psc" : "oidc";
+	const char *method = name; /* as the sessions of that provider say */
 	struct mods m;
 	int rc;
 

@@ -137,7 +137,7 @@ def test_pass_link_login_and_unlink_like_psc(pass_stack, smtp, slapd):
     assert un.returncode == 0, un.stdout
     assert un.json["fields"]["removed"] == "1" and "PASS Occitanie" in un.json["message"]
     assert "mmOidcLink" not in account_entry(slapd, login)
-    assert re.search(rf'audit="psc-unlink" .*account="{login}" result="ok"', s.d.log_text())
+    assert re.search(rf'audit="psc-unlink" .*method="pass" .*account="{login}" result="ok"', s.d.log_text())
     b = browser(s)
     assert_error(b.visit(b.authorize()), 403, "link_required")
 
