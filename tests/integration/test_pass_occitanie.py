@@ -218,6 +218,39 @@ def test_pass_id_token_presented_as_psc_is_refused(state, slapd, smtp, pass_stac
         pas.stop()
 
 
+def test_psc_id_token_presented_as_pass_is_refused(state, slapd, smtp, pass_stack):
+    """Attack (mix-up), the other way: PSC's ID token in the PASS flow, refused on iss."""
+    s = pass_stack
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    psc = OidcProvider(state, {"psc-sub-linked": {"national_id": "8" + s.api.rpps_linked, "given_name": "Paul",
+                                                  "family_name": "DURAND", "pass_id": "occ-000123"}},
+                       [base + "/v1/oidc/callback"], name="oidc-psc-mix", secret=s.pas.secret).start()
+    d = Daemon(state, slapd, smtp.port, name="api-mixup2",
+               extra=f"http_listen = 127.0.0.1:{port}\n{s.pas.daemon_config(base + '/v1/oidc/callback', 'oidc')}"
+                     f"oidc_subject_claim = pass_id\noidc_token_endpoint = {psc.issuer}/token\n"
+                     f"oidc_jwks_uri = {psc.issuer}/jwks\noidc_userinfo = no\n").start()
+    try:
+        wait_for(lambda: _port_open(port), what="listener")
+        psc.control(account="psc-sub-linked", acr="eidas1")
+        r = Api(base).get("/v1/oidc/login")
+        state_ = params(r.headers["Location"])["state"]
+        q = urllib.parse.urlsplit(r.headers["Location"]).query
+        b = TlsBrowser(base, None, path="/v1/oidc")
+        try:
+            b.opener.open(f"{psc.issuer}/auth?{q}", timeout=30)
+        except Exception:
+            pass
+        cb = b.stop.caught
+        assert cb and params(cb)["state"] == state_, cb
+        r = Api(base).get("", url=cb, headers={"Cookie": f"mm_oidc_state={state_}"})
+        assert_error(r, 401, "invalid_token")
+        assert r.json["message"] == "PASS Occitanie answer refused: iss", r.json
+    finally:
+        d.stop()
+        psc.stop()
+
+
 def test_a_state_of_one_provider_is_refused_on_the_other(pass_stack):
     """Attack: the state PSC issued replayed on the PASS callback, and the other way round."""
     s = pass_stack
