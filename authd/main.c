@@ -90,6 +90,14 @@ static void on_signal(struct server *srv)
 				config_free(nc);
 				continue;
 			}
+			/* The providers' secrets and TLS client key, checked as at start. */
+			if (psc_init(nc, err, sizeof(err)) < 0) {
+				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
+					err);
+				store_free(ns);
+				config_free(nc);
+				continue;
+			}
 			/* Socket path, key and hashing costs stay those of the start. */
 			pthread_rwlock_wrlock(&srv->reload_lock);
 			store_free(d->store);
@@ -221,7 +229,7 @@ int main(int argc, char **argv)
 	}
 	r = psc_init(d.cfg, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "medimail-authd: Pro Santé Connect: %s\n", err);
+		fprintf(stderr, "medimail-authd: identity provider: %s\n", err);
 		goto out;
 	}
 	r = store_new(d.cfg, &d.store);

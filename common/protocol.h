@@ -271,10 +271,12 @@ enum mm_request {
 	/* admin: id -> id */
 	MM_REQ_SERVICE_REMOVE = 0x0511,
 	/* [user] (admin, else the caller's own account) -> login, records of
-	 * sub (the linked Pro Santé Connect subjects) */
+	 * provider ("psc", or the generic provider's oidc_name), label (its
+	 * name for people), sub (the linked subject) */
 	MM_REQ_PSC_LIST = 0x0520,
-	/* user, [sub] (admin, or the caller's own account) -> login, removed
-	 * (count); without sub every linked subject goes. -ENOENT none linked. */
+	/* user, [sub], [provider] (admin, or the caller's own account) ->
+	 * login, provider, removed (count); only that provider's links (default
+	 * "psc"); without sub every one of them goes. -ENOENT none linked. */
 	MM_REQ_PSC_UNLINK = 0x0521,
 
 	/* --- 0x06xx: CPS cards ------------------------------------------- */

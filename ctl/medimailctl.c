@@ -353,12 +353,14 @@ static const struct ctl_command commands[] = {
 		.max_args = 1},
 	{.name = "psc list",
 		.args = "[USER]",
-		.help = "the Pro Santé Connect identities linked (your own without USER)",
+		.help = "the identities linked, each naming its provider: Pro Santé Connect, the\n"
+			"OpenID Connect provider (PASS Occitanie) (your own without USER)",
 		.section = SECTION_ECPS,
 		REQ(MM_REQ_PSC_LIST, "user", NULL, 0, 1)},
 	{.name = "psc unlink",
-		.args = "USER [SUB]",
-		.help = "unlink one (every one without SUB)",
+		.args = "USER [SUB] [--provider NAME]",
+		.help = "unlink one (every one without SUB) of Pro Santé Connect, or of the\n"
+			"provider NAME that psc list shows (oidc_name, e.g. pass)",
 		.section = SECTION_ECPS,
 		REQ(MM_REQ_PSC_UNLINK, "user", "sub", 1, 2)},
 	{.name = "ping",

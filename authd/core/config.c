@@ -61,6 +61,7 @@ static void config_defaults(struct mm_config *c)
 	c->psc_leeway = 60;
 	c->psc_timeout = 10;
 	c->psc_flow_ttl = 600;
+	c->oidc_userinfo = true;
 	c->card_timeout = 30;
 	c->card_poll_ms = 1000;
 	c->card_pin_tries = 2;
@@ -257,6 +258,25 @@ static const struct option options[] = {
 	O("psc_leeway", K_UINT, psc_leeway, 600),
 	O("psc_timeout", K_UINT, psc_timeout, 120),
 	O("psc_flow_ttl", K_UINT, psc_flow_ttl, 3600),
+	O("psc_mtls", K_BOOL, psc_mtls, 0),
+	O("psc_tls_client_cert", K_STR, psc_tls_client_cert, 0),
+	O("psc_tls_client_key", K_STR, psc_tls_client_key, 0),
+	O("psc_tls_ca_file", K_STR, psc_tls_ca_file, 0),
+	O("oidc_name", K_STR, oidc_name, 0),
+	O("oidc_label", K_STR, oidc_label, 0),
+	O("oidc_issuer", K_STR, oidc_issuer, 0),
+	O("oidc_discovery_url", K_STR, oidc_discovery_url, 0),
+	O("oidc_client_id", K_STR, oidc_client_id, 0),
+	O("oidc_client_secret_file", K_STR, oidc_client_secret_file, 0),
+	O("oidc_redirect_uri", K_STR, oidc_redirect_uri, 0),
+	O("oidc_scope", K_STR, oidc_scope, 0),
+	O("oidc_acr", K_STR, oidc_acr, 0),
+	O("oidc_subject_claim", K_STR, oidc_subject_claim, 0),
+	O("oidc_authorization_endpoint", K_STR, oidc_authorization_endpoint, 0),
+	O("oidc_token_endpoint", K_STR, oidc_token_endpoint, 0),
+	O("oidc_userinfo_endpoint", K_STR, oidc_userinfo_endpoint, 0),
+	O("oidc_jwks_uri", K_STR, oidc_jwks_uri, 0),
+	O("oidc_userinfo", K_BOOL, oidc_userinfo, 0),
 	O("card_helper", K_STR, card_helper, 0),
 	O("card_module", K_STR, card_module, 0),
 	O("card_token", K_STR, card_token, 0),
@@ -418,6 +438,19 @@ static bool group_prefix_ok(const char *p)
 	return true;
 }
 
+/* The second provider's name: part of every link stored under it ("name:subject"). */
+static bool oidc_name_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > 32 || p[0] < 'a' || p[0] > 'z')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
+			return false;
+	return true;
+}
+
 static int config_check(struct mm_config *c, const char **why)
 {
 #define DEF(f, v)                                                                                            \
@@ -444,6 +477,10 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(cache_dir, MM_DEFAULT_CACHEDIR);
 	DEF(psc_scope, "openid scope_all");
 	DEF(psc_acr, "eidas1");
+	DEF(oidc_name, "pass");
+	DEF(oidc_label, "PASS Occitanie");
+	DEF(oidc_scope, "openid");
+	DEF(oidc_subject_claim, "sub");
 	DEF(card_helper, MM_DEFAULT_CARD_HELPER);
 	DEF(card_module, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
 	DEF(card_cert_label, "Certificat d'Authentification CPS");
@@ -506,6 +543,23 @@ static int config_check(struct mm_config *c, const char **why)
 	}
 	if (c->psc_issuer && (!c->psc_client_id || !c->psc_client_secret_file)) {
 		*why = "psc_issuer needs psc_client_id and psc_client_secret_file";
+		return -EINVAL;
+	}
+	if (c->psc_mtls && (!c->psc_tls_client_cert || !c->psc_tls_client_key)) {
+		*why = "psc_mtls needs psc_tls_client_cert and psc_tls_client_key";
+		return -EINVAL;
+	}
+	if (c->oidc_issuer && (!c->oidc_client_id || !c->oidc_client_secret_file)) {
+		*why = "oidc_issuer needs oidc_client_id and oidc_client_secret_file";
+		return -EINVAL;
+	}
+	if (!oidc_name_ok(c->oidc_name) || !strcmp(c->oidc_name, "psc")) {
+		*why = "oidc_name: 1 to 32 characters among a-z, 0-9 and '-', starting with a letter, not "
+		       "\"psc\"";
+		return -EINVAL;
+	}
+	if (strlen(c->oidc_subject_claim) > 64 || !*c->oidc_subject_claim) {
+		*why = "oidc_subject_claim: the name of a claim, 1 to 64 characters";
 		return -EINVAL;
 	}
 	if (!c->hash_key_file) {

@@ -134,6 +134,29 @@ struct mm_config {
 	unsigned psc_leeway; /* seconds of clock skew accepted */
 	unsigned psc_timeout; /* seconds per HTTP exchange */
 	unsigned psc_flow_ttl; /* seconds a login (state) or e-CPS request may last */
+	/* mutual TLS towards the provider: every call (discovery, JWKS, token,
+	 * userinfo, CIBA) shows this client certificate */
+	bool psc_mtls;
+	char *psc_tls_client_cert; /* PEM; the chain the provider is to see */
+	char *psc_tls_client_key; /* PEM; root-only (checked at start) */
+	char *psc_tls_ca_file; /* the CAs the provider's server certificate is checked against */
+	/* A second, generic OpenID Connect identity provider (PASS Occitanie):
+	 * code flow, link, login and unlink as PSC, without CIBA or RPPS */
+	char *oidc_name; /* short name: links are stored under it, routes /v1/oidc/... */
+	char *oidc_label; /* what a person reads ("PASS Occitanie") */
+	char *oidc_issuer;
+	char *oidc_discovery_url; /* default {issuer}/.well-known/openid-configuration */
+	char *oidc_client_id;
+	char *oidc_client_secret_file;
+	char *oidc_redirect_uri;
+	char *oidc_scope;
+	char *oidc_acr; /* unset: none asked, none checked */
+	char *oidc_subject_claim; /* the claim that identifies the person (default sub) */
+	char *oidc_authorization_endpoint; /* each overrides the discovery */
+	char *oidc_token_endpoint;
+	char *oidc_userinfo_endpoint;
+	char *oidc_jwks_uri;
+	bool oidc_userinfo;
 	/* CPS cards (card/; the PKCS#11 code runs in card_helper only) */
 	char *card_helper;
 	char *card_module; /* PKCS#11 module path */

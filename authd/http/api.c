@@ -1,5 +1,5 @@
-/* The HTTP API's endpoints and its route table: sessions, Pro Santé Connect,
- * e-CPS. Each endpoint reads its body, calls the typed service (psc/,
+/* The HTTP API's endpoints and its route table: sessions, Pro Santé Connect
+ * and the generic OpenID Connect provider (/v1/oidc/...), e-CPS. Each endpoint reads its body, calls the typed service (psc/,
  * store/records.c) with the request's caller and writes the JSON reply;
  * the unix socket's twins are in ipc/psc_req.c. */
 #include <errno.h>
@@ -17,6 +17,15 @@
 #include "records.h"
 
 #define PSC_COOKIE "mm_psc_state"
+#define OIDC_COOKIE "mm_oidc_state"
+
+/* Each provider's browser binding: its own cookie on its own path. */
+static const struct {
+	const char *cookie, *path;
+} idp_http[IDP_N] = {
+	[IDP_PSC] = {PSC_COOKIE, "/v1/psc"},
+	[IDP_OIDC] = {OIDC_COOKIE, "/v1/oidc"},
+};
 
 static void audit_http(const struct http_req *r, const char *event, const char *method, const char *account,
 	bool ok, const char *reason)
@@ -38,11 +47,16 @@ static unsigned fail_errno(struct http_req *r, int rc, const char *what)
 	case -EHOSTDOWN:
 		return http_fail(r, 503, "directory_unavailable", "directory unavailable, retry later");
 	case -EHOSTUNREACH:
-		return http_fail(
-			r, 502, "provider_error", "%s: Pro Santé Connect unreachable or failing", what);
+		/* TLS refused, no client certificate, unreachable: said once, in the log */
+		if (*idp_transport_error())
+			log_msg(LOG_WARNING, "api %s: %s", what, idp_transport_error());
+		return http_fail(r, 502, "provider_error", "%s: identity provider unreachable or failing%s",
+			what,
+			strstr(idp_transport_error(), "TLS") ? " (TLS session refused: see the daemon's log)"
+							     : "");
 	case -ENOSYS:
 		return http_fail(
-			r, 404, "not_configured", "Pro Santé Connect is not configured on this daemon");
+			r, 404, "not_configured", "this identity provider is not configured on this daemon");
 	default:
 		log_msg(LOG_ERR, "api %s: %s", what, strerror(-rc));
 		return http_fail(r, 500, "internal", "%s failed", what);
@@ -269,76 +283,98 @@ static unsigned ep_ecps_poll(struct http_req *r)
 	return status;
 }
 
-static unsigned ep_psc_login(struct http_req *r)
+static unsigned idp_login(struct http_req *r, enum idp idp)
 {
 	char state[SECRET_TOKEN_HEX];
 	char *url = NULL;
-	int rc = psc_login_begin(r->cfg, r->store, &url, state);
+	int rc = idp_login_begin(r->cfg, r->store, idp, &url, state);
 
 	if (rc < 0)
 		return fail_errno(r, rc, "login");
-	if (asprintf(&r->cookie, PSC_COOKIE "=%s; Path=/v1/psc; Max-Age=%u; HttpOnly; SameSite=Lax%s", state,
-		    r->cfg->psc_flow_ttl, r->tls ? "; Secure" : "") < 0)
+	if (asprintf(&r->cookie, "%s=%s; Path=%s; Max-Age=%u; HttpOnly; SameSite=Lax%s", idp_http[idp].cookie,
+		    state, idp_http[idp].path, r->cfg->psc_flow_ttl, r->tls ? "; Secure" : "") < 0)
 		r->cookie = NULL;
 	secret_wipe(state, sizeof(state));
 	r->location = url;
 	return http_ok(r, 302, json_pack("{s:s}", "authorization_url", url));
 }
 
-static unsigned ep_psc_callback(struct http_req *r)
+static unsigned idp_callback(struct http_req *r, enum idp idp)
 {
 	const char *state = http_arg(r, "state"), *code = http_arg(r, "code"), *err = http_arg(r, "error");
-	const char *cookie = http_cookie(r, PSC_COOKIE), *why = NULL;
+	const char *cookie = http_cookie(r, idp_http[idp].cookie), *why = NULL;
+	const char *method = idp_name(r->cfg, idp), *label = idp_label(r->cfg, idp);
 	struct psc_identity id;
 	unsigned status;
 	int rc;
 
 	/* The flow belongs to the browser that started it. */
 	if (!state || !cookie || strlen(state) != strlen(cookie) || !secret_equal(state, cookie)) {
-		audit_http(r, "psc", "psc", NULL, false, "state mismatch");
+		audit_http(r, method, method, NULL, false, "state mismatch");
 		return http_fail(r, 400, "invalid_state", "state missing or not this browser's");
 	}
-	if (asprintf(&r->cookie, PSC_COOKIE "=; Path=/v1/psc; Max-Age=0; HttpOnly; SameSite=Lax%s",
-		    r->tls ? "; Secure" : "") < 0)
+	if (asprintf(&r->cookie, "%s=; Path=%s; Max-Age=0; HttpOnly; SameSite=Lax%s", idp_http[idp].cookie,
+		    idp_http[idp].path, r->tls ? "; Secure" : "") < 0)
 		r->cookie = NULL;
 	if (err) {
 		/* consume the state so that it cannot serve again */
-		psc_login_abort(r->cfg, r->store, state);
-		audit_http(r, "psc", "psc", NULL, false, "provider returned an error");
-		return http_fail(r, 403, "access_denied", "Pro Santé Connect refused the login");
+		idp_login_abort(r->cfg, r->store, idp, state);
+		audit_http(r, method, method, NULL, false, "provider returned an error");
+		return http_fail(r, 403, "access_denied", "%s refused the login", label);
 	}
-	rc = psc_login_finish(r->cfg, r->store, state, code, &id, &why);
+	rc = idp_login_finish(r->cfg, r->store, idp, state, code, &id, &why);
 	switch (rc) {
-	case 0: status = api_session_reply(r, id.account_dn, "psc", 200); break;
+	case 0: status = api_session_reply(r, id.account_dn, method, 200); break;
 	case -EINVAL:
-		audit_http(r, "psc", "psc", NULL, false, why);
+		audit_http(r, method, method, NULL, false, why);
 		status = http_fail(r, 400, "invalid_request", "%s missing, unknown, expired or already used",
 			why ? why : "state");
 		break;
 	case -EACCES:
-		audit_http(r, "psc", "psc", NULL, false, why);
-		status = http_fail(
-			r, 401, "invalid_token", "Pro Santé Connect answer refused: %s", why ? why : "?");
+		audit_http(r, method, method, NULL, false, why);
+		status = http_fail(r, 401, "invalid_token", "%s answer refused: %s", label, why ? why : "?");
 		break;
 	case -ENOLINK:
-		audit_http(r, "psc", "psc", id.national_id, false, "link required");
-		/* Linking needs one password + code login: POST /v1/psc/link with the handle. */
+		audit_http(r, method, method, idp == IDP_PSC ? id.national_id : NULL, false, "link required");
+		/* Linking needs one password + code login: POST <path>/link with the handle. */
 		status = http_fail(r, 403, "link_required",
-			"no account is linked to this Pro Santé Connect identity; log in with your "
-			"password and code once to link it");
-		json_object_set_new(r->reply, "national_id", json_string(id.national_id));
+			"no account is linked to this %s identity; log in with your password and code "
+			"once to link it",
+			label);
+		if (idp == IDP_PSC)
+			json_object_set_new(r->reply, "national_id", json_string(id.national_id));
 		json_object_set_new(r->reply, "given_name", json_string(id.given_name));
 		json_object_set_new(r->reply, "family_name", json_string(id.family_name));
 		api_psc_link_offer(r, &id);
 		break;
 	case -EPERM:
-		audit_http(r, "psc", "psc", id.login, false, "account not active");
+		audit_http(r, method, method, id.login, false, "account not active");
 		status = http_fail(r, 403, "not_permitted", "account not active");
 		break;
-	default: status = fail_errno(r, rc, "Pro Santé Connect login");
+	default: status = fail_errno(r, rc, idp == IDP_PSC ? "Pro Santé Connect login" : "login");
 	}
 	psc_identity_clear(&id);
 	return status;
+}
+
+static unsigned ep_psc_login(struct http_req *r)
+{
+	return idp_login(r, IDP_PSC);
+}
+
+static unsigned ep_psc_callback(struct http_req *r)
+{
+	return idp_callback(r, IDP_PSC);
+}
+
+static unsigned ep_oidc_login(struct http_req *r)
+{
+	return idp_login(r, IDP_OIDC);
+}
+
+static unsigned ep_oidc_callback(struct http_req *r)
+{
+	return idp_callback(r, IDP_OIDC);
 }
 
 static unsigned ep_other(struct http_req *r)
@@ -363,5 +399,8 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_PSC_REGISTER_PREFILL] = {"/v1/psc/register/prefill", "POST", true, api_psc_register_prefill,
 		"psc_register_prefill"},
 	[ROUTE_PSC_REGISTER] = {"/v1/psc/register", "POST", true, api_psc_register, "psc_register"},
+	[ROUTE_OIDC_LOGIN] = {"/v1/oidc/login", "GET", false, ep_oidc_login, "oidc_login"},
+	[ROUTE_OIDC_CALLBACK] = {"/v1/oidc/callback", "GET", false, ep_oidc_callback, "oidc_callback"},
+	[ROUTE_OIDC_LINK] = {"/v1/oidc/link", "POST", true, api_oidc_link, "oidc_link"},
 	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},
 };

@@ -238,75 +238,58 @@ unsigned api_login_code(struct http_req *h)
 	return st;
 }
 
-/* --- Pro Santé Connect: linking an unmapped identity ------------------------- */
+/* --- identity providers: linking an unmapped identity ----------------------- */
+
+/* A link handle is bound to its provider: of another kind, it is unknown to
+ * the other provider's link endpoint. */
+static const char *const link_kind[IDP_N] = {[IDP_PSC] = LINK_KIND, [IDP_OIDC] = "oidc-link"};
 
 void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
 {
 	char handle[SECRET_TOKEN_HEX];
 	char *data = NULL;
-	json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "sub", id->sub, "national_id", id->national_id,
+	json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "sub", id->subject, "national_id", id->national_id,
 		"given_name", id->given_name, "family_name", id->family_name);
 	json_t *ref = id->ref_pro ? json_loads(id->ref_pro, 0, NULL) : NULL;
 
-	/* The same handle serves a registration (account_register_psc), which
+	/* A PSC handle also serves a registration (account_register_psc), which
 	 * fills the form from the identity's claims. */
 	if (d && ref)
 		json_object_set_new(d, "ref_pro", ref);
 	else
 		json_decref(ref);
-	if (!d || !(data = json_dumps(d, JSON_COMPACT)) || !id->sub[0]) {
+	if (!d || !(data = json_dumps(d, JSON_COMPACT)) || !id->subject[0]) {
 		json_decref(d);
 		free(data);
 		return;
 	}
 	json_decref(d);
 	secret_token(handle);
-	/* Stored hashed, single use, bound to this subject and national id. */
-	if (flow_put(h->store, h->cfg, LINK_KIND, handle, NULL, data, h->cfg->psc_flow_ttl) == 0 &&
+	/* Stored hashed, single use, bound to this provider, subject and national id. */
+	if (flow_put(h->store, h->cfg, link_kind[id->idp], handle, NULL, data, h->cfg->psc_flow_ttl) == 0 &&
 		h->reply) {
 		json_object_set_new(h->reply, "link", json_string(handle));
 		json_object_set_new(h->reply, "link_expires_in", json_integer(h->cfg->psc_flow_ttl));
-		json_object_set_new(h->reply, "register", json_string("/v1/psc/register"));
+		if (id->idp == IDP_PSC)
+			json_object_set_new(h->reply, "register", json_string("/v1/psc/register"));
 	} else {
-		log_msg(LOG_WARNING, "psc: link handle not stored");
+		log_msg(LOG_WARNING, "%s: link handle not stored", idp_name(h->cfg, id->idp));
 	}
 	secret_wipe(handle, sizeof(handle));
 	free(data);
 }
 
-static void audit_link(const struct http_req *h, const char *account, bool ok, const char *reason)
+static void audit_link(
+	const struct http_req *h, enum idp idp, const char *account, bool ok, const char *reason)
 {
-	struct audit_ctx a = {.event = "psc-link",
+	struct audit_ctx a = {.event = idp == IDP_PSC ? "psc-link" : "oidc-link",
 		.caller = h->client,
-		.method = "psc",
+		.method = idp_name(h->cfg, idp),
 		.service = h->client,
 		.remote = h->remote,
 		.account = account};
 
 	audit(&a, ok, reason);
-}
-
-/* Another account already holds this subject? */
-static int sub_taken(struct http_req *h, const char *sub, const char *account_dn)
-{
-	static const char *const attrs[] = {"1.1", NULL};
-	struct entry *e = NULL;
-	char *esc = store_escape(sub), *filter = NULL;
-	int rc;
-
-	if (!esc || asprintf(&filter, "(&(objectClass=mmAccount)(mmPscSub=%s))", esc) < 0) {
-		free(esc);
-		return -ENOMEM;
-	}
-	free(esc);
-	rc = store_search_one(h->store, h->cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-	free(filter);
-	if (rc == 0)
-		rc = strcasecmp(e->dn, account_dn) ? -EEXIST : 0;
-	else if (rc == -ENOENT || rc == -ENOTUNIQ)
-		rc = rc == -ENOENT ? 0 : -EEXIST;
-	entry_free(e);
-	return rc;
 }
 
 static const struct body_field link_fields[] = {
@@ -315,26 +298,24 @@ static const struct body_field link_fields[] = {
 	{"code", true, 16},
 };
 
-unsigned api_psc_link(struct http_req *h)
+static unsigned idp_link(struct http_req *h, enum idp idp)
 {
-	static const char *const attrs[] = {"uid", "mmNationalId", "mmPscSub", NULL};
-	const char *link = NULL, *sub, *nid;
+	const char *link = NULL, *sub, *nid, *label = idp_label(h->cfg, idp);
 	char *unused = NULL, *data = NULL, *account = NULL, login[128] = "";
 	json_t *d = NULL;
 	struct entry *e = NULL;
-	struct mods m;
 	unsigned st;
 	int rc;
 
 	if ((st = http_body_check(h, link_fields, 3)))
 		return st;
 	link = http_body_str(h, "link");
-	rc = psc_handle_valid(link) ? flow_get(h->store, h->cfg, LINK_KIND, link, &unused, &data) : -ENOENT;
+	rc = psc_handle_valid(link) ? flow_get(h->store, h->cfg, link_kind[idp], link, &unused, &data)
+				    : -ENOENT;
 	if (rc == -ENOENT) {
-		audit_link(h, NULL, false, "unknown, expired or used link handle");
+		audit_link(h, idp, NULL, false, "unknown, expired or used link handle");
 		st = http_fail(h, 410, "link_expired",
-			"link handle unknown, expired or already used: log in "
-			"with Pro Santé Connect again");
+			"link handle unknown, expired or already used: log in with %s again", label);
 		goto out;
 	}
 	if (rc < 0) {
@@ -356,7 +337,7 @@ unsigned api_psc_link(struct http_req *h)
 	body_wipe(h, "txn");
 	if (st)
 		goto out;
-	rc = store_read(h->store, account, attrs, &e);
+	rc = store_read(h->store, account, login_psc_attrs, &e);
 	if (rc < 0) {
 		st = http_fail(h, 503, "directory_unavailable", "directory unavailable, retry later");
 		goto out;
@@ -364,13 +345,13 @@ unsigned api_psc_link(struct http_req *h)
 	snprintf(login, sizeof(login), "%s", entry_get(e, "uid") ?: "");
 	/* An account that already carries another national id is another person. */
 	if (entry_get(e, "mmNationalId") && nid[0] && strcmp(entry_get(e, "mmNationalId"), nid)) {
-		audit_link(h, login, false, "national id differs from the account's");
+		audit_link(h, idp, login, false, "national id differs from the account's");
 		st = http_fail(h, 409, "identity_mismatch",
-			"this Pro Santé Connect identity belongs to another professional than this account");
+			"this %s identity belongs to another professional than this account", label);
 		goto out;
 	}
-	if ((rc = sub_taken(h, sub, account)) < 0) {
-		audit_link(h, login, false,
+	if ((rc = login_link_taken(h->store, h->cfg, idp_name(h->cfg, idp), sub, account)) < 0) {
+		audit_link(h, idp, login, false,
 			rc == -EEXIST ? "subject linked to another account" : "directory error");
 		st = rc == -EEXIST
 			? http_fail(h, 409, "already_linked", "this identity is linked to another account")
@@ -378,25 +359,24 @@ unsigned api_psc_link(struct http_req *h)
 		goto out;
 	}
 	/* Single use: of two requests with the same handle, one deletes it. */
-	rc = flow_take(h->store, h->cfg, LINK_KIND, link);
+	rc = flow_take(h->store, h->cfg, link_kind[idp], link);
 	if (rc < 0) {
-		audit_link(h, login, false, "link handle used meanwhile");
+		audit_link(h, idp, login, false, "link handle used meanwhile");
 		st = http_fail(h, 410, "link_expired", "link handle already used");
 		goto out;
 	}
-	if (!entry_has_value(e, "mmPscSub", sub)) {
-		mods_init(&m);
-		mods_add(&m, LDAP_MOD_ADD, "mmPscSub", sub);
-		rc = store_modify(h->store, account, &m);
-		mods_free(&m);
-		if (rc < 0 && rc != -EEXIST) {
-			audit_link(h, login, false, "directory error");
-			st = http_fail(h, 503, "directory_unavailable", "the link could not be stored");
-			goto out;
-		}
+	rc = login_link_add(h->store, h->cfg, e, idp_name(h->cfg, idp), sub);
+	if (rc < 0) {
+		audit_link(h, idp, login, false,
+			rc == -EEXIST ? "subject linked to another account" : "directory error");
+		st = rc == -EEXIST
+			? http_fail(h, 409, "already_linked", "this identity is linked to another account")
+			: http_fail(h, 503, "directory_unavailable", "the link could not be stored");
+		goto out;
 	}
-	audit_link(h, login, true, "Pro Santé Connect identity linked");
-	st = api_session_reply(h, account, "psc", 200);
+	audit_link(h, idp, login, true,
+		idp == IDP_PSC ? "Pro Santé Connect identity linked" : "identity linked");
+	st = api_session_reply(h, account, idp_name(h->cfg, idp), 200);
 out:
 	json_decref(d);
 	secret_free(data);
@@ -404,6 +384,16 @@ out:
 	free(account);
 	entry_free(e);
 	return st;
+}
+
+unsigned api_psc_link(struct http_req *h)
+{
+	return idp_link(h, IDP_PSC);
+}
+
+unsigned api_oidc_link(struct http_req *h)
+{
+	return idp_link(h, IDP_OIDC);
 }
 
 /* --- POST /v1/cgu/accept, POST /v1/session/switch ---------------------------- */

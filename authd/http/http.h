@@ -89,6 +89,9 @@ enum http_route {
 	ROUTE_SESSION_SWITCH,
 	ROUTE_PSC_REGISTER_PREFILL,
 	ROUTE_PSC_REGISTER,
+	ROUTE_OIDC_LOGIN,
+	ROUTE_OIDC_CALLBACK,
+	ROUTE_OIDC_LINK,
 	ROUTE_OTHER,
 	ROUTE_N
 };
@@ -107,6 +110,7 @@ struct psc_identity;
 unsigned api_login_password(struct http_req *r);
 unsigned api_login_code(struct http_req *r);
 unsigned api_psc_link(struct http_req *r);
+unsigned api_oidc_link(struct http_req *r);
 /* POST /v1/cgu/accept, POST /v1/session/switch: a session token's CGU and Changer de compte. */
 unsigned api_cgu_accept(struct http_req *r);
 unsigned api_session_switch(struct http_req *r);

@@ -5,6 +5,7 @@
 
 #include "login.h"
 #include "login_req.h"
+#include "psc.h"
 #include "wire.h"
 
 /* The socket may log in offline (offline_login, root callers: login.h). */
@@ -238,33 +239,40 @@ int login_req_mode(struct req *r)
 int login_req_psc_list(struct req *r)
 {
 	static const char *const keys[] = {"user", META, NULL};
-	const struct attr *subs;
+	struct login_link links[LOGIN_LINKS_MAX];
+	size_t n;
 	int rc;
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
 	req_put(r, "login", entry_get(r->target, "uid"));
-	subs = login_psc_links(r->target);
-	for (size_t i = 0; subs && i < subs->nvals; i++) {
+	n = login_links(r->target, links, LOGIN_LINKS_MAX);
+	for (size_t i = 0; i < n; i++) {
 		req_put_index(r, i);
-		req_put(r, "sub", subs->vals[i]);
+		req_put(r, "provider", links[i].provider);
+		req_put(r, "label", idp_label_by_name(r->cfg, links[i].provider));
+		req_put(r, "sub", links[i].subject);
 	}
 	return 0;
 }
 
 int login_req_psc_unlink(struct req *r)
 {
-	static const char *const keys[] = {"user", "sub", META, NULL};
+	static const char *const keys[] = {"user", "sub", "provider", META, NULL};
+	const char *provider = req_get(r, "provider"), *label;
 	struct fault f = {0};
 	size_t n = 0;
 	int rc;
 
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	if (login_psc_unlink(r->store, r->cfg, &r->who, r->target, req_get(r, "sub"), &n, &f) < 0)
+	label = idp_label_by_name(r->cfg, provider ? provider : "psc");
+	if (login_psc_unlink(
+		    r->store, r->cfg, &r->who, r->target, provider, label, req_get(r, "sub"), &n, &f) < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", entry_get(r->target, "uid"));
+	req_put(r, "provider", provider ? provider : "psc");
 	req_putf(r, "removed", "%zu", n);
-	mm_msg_set_message(r->out, "mode de connexion Pro Santé Connect supprimé");
+	mm_msg_set_message(r->out, "mode de connexion %s supprimé", label);
 	return 0;
 }

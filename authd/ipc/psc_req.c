@@ -16,8 +16,12 @@
  * tells it from a refusal). */
 static int psc_fault(struct req *r, struct fault *f)
 {
-	if (f->status == -EHOSTUNREACH)
+	if (f->status == -EHOSTUNREACH) {
+		/* TLS refused, no client certificate, unreachable: said once, in the log */
+		if (*idp_transport_error())
+			log_msg(LOG_WARNING, "e-CPS: %s", idp_transport_error());
 		f->status = -ECOMM;
+	}
 	return req_fault(r, f);
 }
 

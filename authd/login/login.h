@@ -236,11 +236,37 @@ int login_default_set(struct store *s, const struct mm_config *c, const struct c
 	const struct entry *user, const char *target, char ret_default[LOGIN_NAME_MAX],
 	struct fault *f) MM_WUR;
 
-/* ------------------------------------------------------------ Pro Santé Connect links (links.c) */
+/* ------------------------------------------------------------ identity provider links (links.c) */
 
+/* A provider is named by its short name: "psc" for Pro Santé Connect, the
+ * configured oidc_name for the generic one. */
+#define LOGIN_LINK_PROVIDER_MAX 32
+#define LOGIN_LINKS_MAX 64
+struct login_link {
+	char provider[LOGIN_LINK_PROVIDER_MAX + 1];
+	const char *subject; /* borrowed from the entry */
+};
 extern const char *const login_psc_attrs[];
-/* The subjects linked to account e (read with login_psc_attrs): borrowed from e. */
+/* The PSC subjects linked to account e (read with login_psc_attrs): borrowed from e. */
 const struct attr *login_psc_links(const struct entry *e);
-/* Unlinks sub (NULL: every one) from e; *ret_removed: how many. */
+/* Every provider's links of e, PSC's first; how many (at most max). */
+size_t login_links(const struct entry *e, struct login_link *out, size_t max);
+bool login_link_provider_valid(const char *provider);
+bool login_link_subject_valid(const char *subject);
+/* *ret_filter (malloc'ed): the account holding provider's link to subject.
+ * -EINVAL a name or subject that cannot be a link. */
+int login_link_filter(const char *provider, const char *subject, char **ret_filter) MM_WUR;
+/* 0 when no account but account_dn holds provider's link to subject, -EEXIST
+ * when another does. */
+int login_link_taken(struct store *s, const struct mm_config *c, const char *provider, const char *subject,
+	const char *account_dn) MM_WUR;
+/* Links provider's subject to account e (read with login_psc_attrs), whose
+ * holder the caller has proven. -EEXIST another account holds it, -EINVAL. */
+int login_link_add(struct store *s, const struct mm_config *c, const struct entry *e, const char *provider,
+	const char *subject) MM_WUR;
+/* Unlinks provider's (NULL: PSC's) subject sub (NULL: every one of that
+ * provider) from e; label names the provider in the messages; never
+ * another provider's link. *ret_removed: how many. */
 int login_psc_unlink(struct store *s, const struct mm_config *c, const struct caller *who,
-	const struct entry *e, const char *sub, size_t *ret_removed, struct fault *f) MM_WUR;
+	const struct entry *e, const char *provider, const char *label, const char *sub, size_t *ret_removed,
+	struct fault *f) MM_WUR;

@@ -1,6 +1,7 @@
-/* Pro Santé Connect login: the authorization code flow with PKCE, its state
- * single use under ou=sessions, and the mapping of a verified identity to
- * its account. */
+/* The login at a provider of the table (Pro Santé Connect, the generic
+ * OpenID Connect one): the authorization code flow with PKCE, its state
+ * single use under ou=sessions and bound to that provider, and the mapping
+ * of a verified identity to its account through that provider's links. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "jwt.h"
+#include "login.h"
 #include "provider.h"
 #include "records.h"
 
@@ -26,25 +28,35 @@ static bool rpps_of(const char *national_id, char out[12])
 	return true;
 }
 
-/* The account linked to this PSC subject, else the PER account of that RPPS. */
+/* The record kinds and derivation labels of each provider: a state one
+ * provider issued is unknown to the other's callback. */
+static const struct {
+	const char *state, *nonce, *pkce;
+} flow_names[IDP_N] = {
+	[IDP_PSC] = {"psc-state", "psc-nonce", "psc-pkce"},
+	[IDP_OIDC] = {"oidc-state", "oidc-nonce", "oidc-pkce"},
+};
+
+/* The account linked to this subject at this provider, else (PSC) the PER
+ * account of that RPPS. */
 static int identity_map(const struct mm_config *c, struct store *s, struct psc_identity *id)
 {
 	static const char *const attrs[] = {"uid", "mmStatus", NULL};
 	struct entry *e = NULL;
-	char *esc = store_escape(id->sub), *filter = NULL, rpps[12];
+	char *filter = NULL, rpps[12];
 	int r;
 
-	if (!esc)
-		return -ENOMEM;
-	if (asprintf(&filter, "(&(objectClass=mmAccount)(mmPscSub=%s))", esc) < 0)
+	r = login_link_filter(idp_name(c, id->idp), id->subject, &filter);
+	if (r == 0) {
+		r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
+		free(filter);
 		filter = NULL;
-	free(esc);
-	if (!filter)
-		return -ENOMEM;
-	r = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-	free(filter);
-	filter = NULL;
-	if (r == -ENOENT && rpps_of(id->national_id, rpps)) {
+	} else if (r == -EINVAL) {
+		r = -ENOENT; /* a subject no link can hold: linked to no account */
+	}
+	if (r < 0 && r != -ENOENT)
+		return r == -ENOTUNIQ ? -ENOLINK : r;
+	if (r == -ENOENT && id->idp == IDP_PSC && rpps_of(id->national_id, rpps)) {
 		/* rpps is 11 digits: nothing to escape */
 		if (asprintf(&filter, "(&(objectClass=mmAccount)(mmAccountType=PER)(mmRpps=%s))", rpps) < 0)
 			return -ENOMEM;
@@ -80,35 +92,41 @@ static void challenge_of(const char *verifier, char out[64])
 	b64url_encode(h, sizeof(h), out, 64);
 }
 
-int psc_login_begin(
-	const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX])
+int idp_login_begin(const struct mm_config *c, struct store *s, enum idp idp, char **ret_url,
+	char ret_state[SECRET_TOKEN_HEX])
 {
+	struct idp_conf p;
 	char state[SECRET_TOKEN_HEX], nonce[SECRET_HASH_HEX], verifier[SECRET_HASH_HEX], chal[64];
 	char *ep = NULL, *cid = NULL, *ru = NULL, *sc = NULL, *acr = NULL, *url = NULL;
 	int r;
 
-	if (!psc_enabled(c) || !c->psc_redirect_uri)
+	if (idp < 0 || idp >= IDP_N)
 		return -ENOSYS;
-	ep = psc_endpoint(c, PSC_EP_AUTHORIZATION);
+	idp_conf_of(c, idp, &p);
+	if (!idp_enabled(c, idp) || !p.redirect_uri)
+		return -ENOSYS;
+	ep = idp_endpoint(c, idp, PSC_EP_AUTHORIZATION);
 	if (!ep)
 		return -EHOSTUNREACH;
 	secret_token(state);
-	if ((r = derive("psc-nonce", state, nonce)) < 0 || (r = derive("psc-pkce", state, verifier)) < 0)
+	if ((r = derive(flow_names[idp].nonce, state, nonce)) < 0 ||
+		(r = derive(flow_names[idp].pkce, state, verifier)) < 0)
 		goto out;
 	challenge_of(verifier, chal);
 	/* The state is single use and expires: recorded (hashed) where every daemon sees it. */
-	r = flow_put(s, c, "psc-state", state, NULL, NULL, c->psc_flow_ttl);
+	r = flow_put(s, c, flow_names[idp].state, state, NULL, NULL, c->psc_flow_ttl);
 	if (r < 0)
 		goto out;
-	cid = psc_esc(c->psc_client_id);
-	ru = psc_esc(c->psc_redirect_uri);
-	sc = psc_esc(c->psc_scope);
-	acr = psc_esc(c->psc_acr);
-	if (!cid || !ru || !sc || !acr ||
+	cid = psc_esc(p.client_id);
+	ru = psc_esc(p.redirect_uri);
+	sc = psc_esc(p.scope);
+	acr = p.acr ? psc_esc(p.acr) : NULL;
+	if (!cid || !ru || !sc || (p.acr && !acr) ||
 		asprintf(&url,
-			"%s%cresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s&acr_values=%s"
+			"%s%cresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s%s%s"
 			"&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256",
-			ep, strchr(ep, '?') ? '&' : '?', cid, ru, sc, acr, state, nonce, chal) < 0) {
+			ep, strchr(ep, '?') ? '&' : '?', cid, ru, sc, acr ? "&acr_values=" : "",
+			acr ? acr : "", state, nonce, chal) < 0) {
 		url = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -128,9 +146,10 @@ out:
 	return r;
 }
 
-int psc_login_finish(const struct mm_config *c, struct store *s, const char *state, const char *code,
-	struct psc_identity *ret, const char **ret_why)
+int idp_login_finish(const struct mm_config *c, struct store *s, enum idp idp, const char *state,
+	const char *code, struct psc_identity *ret, const char **ret_why)
 {
+	struct idp_conf p;
 	char nonce[SECRET_HASH_HEX], verifier[SECRET_HASH_HEX];
 	char *ep = NULL, *ecode = NULL, *ru = NULL, *form = NULL;
 	struct psc_resp rs = {0};
@@ -139,12 +158,14 @@ int psc_login_finish(const struct mm_config *c, struct store *s, const char *sta
 
 	*ret_why = "state";
 	memset(ret, 0, sizeof(*ret));
-	if (!psc_enabled(c))
+	ret->idp = idp;
+	if (idp < 0 || idp >= IDP_N || !idp_enabled(c, idp))
 		return -ENOSYS;
+	idp_conf_of(c, idp, &p);
 	if (!psc_handle_valid(state))
 		return -EINVAL;
-	/* Single use: the first request to delete the record owns the flow. */
-	r = flow_take(s, c, "psc-state", state);
+	/* Single use, and this provider's: the first request to delete the record owns the flow. */
+	r = flow_take(s, c, flow_names[idp].state, state);
 	if (r == -ENOENT)
 		return -EINVAL;
 	if (r < 0)
@@ -152,11 +173,12 @@ int psc_login_finish(const struct mm_config *c, struct store *s, const char *sta
 	*ret_why = "code";
 	if (!code || !*code || strlen(code) > 2048)
 		return -EINVAL;
-	if ((r = derive("psc-nonce", state, nonce)) < 0 || (r = derive("psc-pkce", state, verifier)) < 0)
+	if ((r = derive(flow_names[idp].nonce, state, nonce)) < 0 ||
+		(r = derive(flow_names[idp].pkce, state, verifier)) < 0)
 		goto out;
-	ep = psc_endpoint(c, PSC_EP_TOKEN);
+	ep = idp_endpoint(c, idp, PSC_EP_TOKEN);
 	ecode = psc_esc(code);
-	ru = psc_esc(c->psc_redirect_uri);
+	ru = psc_esc(p.redirect_uri);
 	if (!ep || !ecode || !ru) {
 		r = -EHOSTUNREACH;
 		goto out;
@@ -167,7 +189,7 @@ int psc_login_finish(const struct mm_config *c, struct store *s, const char *sta
 		r = -ENOMEM;
 		goto out;
 	}
-	r = psc_call(c, ep, form, true, NULL, &rs);
+	r = idp_call(c, idp, ep, form, true, NULL, &rs);
 	if (r < 0) {
 		*ret_why = "token endpoint unreachable";
 		goto out;
@@ -179,7 +201,7 @@ int psc_login_finish(const struct mm_config *c, struct store *s, const char *sta
 		r = -EACCES;
 		goto out;
 	}
-	r = psc_identity_from(c, tok, nonce, ret, ret_why);
+	r = idp_identity_from(c, idp, tok, nonce, ret, ret_why);
 	if (r < 0)
 		goto out;
 	r = identity_map(c, s, ret);
@@ -196,12 +218,12 @@ out:
 	return r;
 }
 
-void psc_login_abort(const struct mm_config *c, struct store *s, const char *state)
+void idp_login_abort(const struct mm_config *c, struct store *s, enum idp idp, const char *state)
 {
 	int r;
 
-	if (!psc_handle_valid(state))
+	if (idp < 0 || idp >= IDP_N || !psc_handle_valid(state))
 		return;
-	r = flow_take(s, c, "psc-state", state); /* best effort: it expires anyway */
+	r = flow_take(s, c, flow_names[idp].state, state); /* best effort: it expires anyway */
 	(void)r;
 }

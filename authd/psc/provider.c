@@ -1,8 +1,10 @@
-/* Pro Santé Connect, the provider side (provider.h): client secret, HTTP client, discovery, JWKS,
- * ID token and userinfo verification. */
+/* The identity providers' table (provider.h): client secrets, HTTP client
+ * (mutual TLS towards Pro Santé Connect), discovery, JWKS, ID token and
+ * userinfo verification, each provider with its own keys and issuer. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -22,24 +24,96 @@
 #define JWKS_MIN_REFRESH 5 /* seconds between two refreshes forced by the same unknown kid */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char *client_secret;
-/* Discovered endpoints, when the configuration does not name them. */
-static struct {
-	long long at;
-	char *authorization, *token, *userinfo, *jwks, *ciba;
-} disc;
-static struct jwks *keys;
-static long long keys_at;
-static char keys_miss_kid[64]; /* the unknown kid that forced the last refresh */
+/* What the daemon keeps of each provider of the table: its client secret,
+ * the endpoints it discovered, its keys. */
+static struct idp_state {
+	char *client_secret;
+	struct {
+		long long at;
+		char *ep[PSC_EP_N];
+	} disc;
+	struct jwks *keys;
+	long long keys_at;
+	char keys_miss_kid[64]; /* the unknown kid that forced the last refresh */
+} idps[IDP_N];
+
+void idp_conf_of(const struct mm_config *c, enum idp id, struct idp_conf *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->id = id;
+	if (id == IDP_PSC) {
+		ret->name = "psc";
+		ret->label = "Pro Santé Connect";
+		ret->issuer = c->psc_issuer;
+		ret->discovery_url = c->psc_discovery_url;
+		ret->discovery_path = "/.well-known/wallet-openid-configuration";
+		ret->client_id = c->psc_client_id;
+		ret->secret_file = c->psc_client_secret_file;
+		ret->redirect_uri = c->psc_redirect_uri;
+		ret->scope = c->psc_scope;
+		ret->acr = c->psc_acr;
+		ret->ep[PSC_EP_AUTHORIZATION] = c->psc_authorization_endpoint;
+		ret->ep[PSC_EP_TOKEN] = c->psc_token_endpoint;
+		ret->ep[PSC_EP_USERINFO] = c->psc_userinfo_endpoint;
+		ret->ep[PSC_EP_JWKS] = c->psc_jwks_uri;
+		ret->ep[PSC_EP_CIBA] = c->psc_ciba_endpoint;
+		ret->userinfo = c->psc_userinfo;
+		ret->mtls = c->psc_mtls;
+		return;
+	}
+	ret->name = c->oidc_name;
+	ret->label = c->oidc_label;
+	ret->issuer = c->oidc_issuer;
+	ret->discovery_url = c->oidc_discovery_url;
+	ret->discovery_path = "/.well-known/openid-configuration";
+	ret->client_id = c->oidc_client_id;
+	ret->secret_file = c->oidc_client_secret_file;
+	ret->redirect_uri = c->oidc_redirect_uri;
+	ret->scope = c->oidc_scope;
+	ret->acr = c->oidc_acr;
+	ret->subject_claim = c->oidc_subject_claim;
+	ret->ep[PSC_EP_AUTHORIZATION] = c->oidc_authorization_endpoint;
+	ret->ep[PSC_EP_TOKEN] = c->oidc_token_endpoint;
+	ret->ep[PSC_EP_USERINFO] = c->oidc_userinfo_endpoint;
+	ret->ep[PSC_EP_JWKS] = c->oidc_jwks_uri;
+	ret->userinfo = c->oidc_userinfo;
+}
+
+const char *idp_name(const struct mm_config *c, enum idp id)
+{
+	return id == IDP_PSC ? "psc" : c->oidc_name;
+}
+
+const char *idp_label(const struct mm_config *c, enum idp id)
+{
+	return id == IDP_PSC ? "Pro Santé Connect" : c->oidc_label;
+}
+
+const char *idp_label_by_name(const struct mm_config *c, const char *name)
+{
+	if (!name || !strcmp(name, "psc"))
+		return "Pro Santé Connect";
+	return !strcmp(name, c->oidc_name) ? c->oidc_label : name;
+}
 
 long long psc_now(void)
 {
 	return (long long)time(NULL);
 }
 
+bool idp_enabled(const struct mm_config *c, enum idp id)
+{
+	bool on;
+
+	pthread_mutex_lock(&lock);
+	on = idps[id].client_secret && (id == IDP_PSC ? c->psc_issuer : c->oidc_issuer);
+	pthread_mutex_unlock(&lock);
+	return on;
+}
+
 bool psc_enabled(const struct mm_config *c)
 {
-	return c->psc_issuer && client_secret;
+	return idp_enabled(c, IDP_PSC);
 }
 
 bool psc_handle_valid(const char *h)
@@ -52,52 +126,120 @@ bool psc_handle_valid(const char *h)
 	return n == PSC_HANDLE_LEN;
 }
 
-int psc_init(const struct mm_config *c, char *errbuf, size_t errlen)
+static int secret_read(const char *path, char **ret, char *errbuf, size_t errlen)
 {
 	char buf[512];
 	struct stat st;
 	ssize_t n;
 	int fd;
 
-	if (!c->psc_issuer)
-		return 0;
-	fd = open(c->psc_client_secret_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(errbuf, errlen, "%s: %s", c->psc_client_secret_file, strerror(errno));
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
 		close(fd);
-		snprintf(
-			errbuf, errlen, "%s: must be a regular file of mode 0600", c->psc_client_secret_file);
+		snprintf(errbuf, errlen, "%s: must be a regular file of mode 0600", path);
 		return -EPERM;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0 || n == (ssize_t)sizeof(buf) - 1) {
-		snprintf(errbuf, errlen, "%s: empty or too long", c->psc_client_secret_file);
+		snprintf(errbuf, errlen, "%s: empty or too long", path);
 		return -EINVAL;
 	}
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
-	client_secret = strdup(buf);
+	*ret = strdup(buf);
 	sodium_memzero(buf, sizeof(buf));
-	return client_secret ? 0 : -ENOMEM;
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* The client key of mutual TLS: a regular file (no symlink) of root (or the
+ * daemon's user) that no one else may read, a key GnuTLS reads and that
+ * matches the certificate. curl reads both again at each call. */
+static int mtls_check(const struct mm_config *c, char *errbuf, size_t errlen)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	const char *key = c->psc_tls_client_key, *cert = c->psc_tls_client_cert;
+	struct stat st;
+	int fd, r;
+
+	fd = open(key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "psc_tls_client_key %s: %s", key, strerror(errno));
+		return -errno;
+	}
+	r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "psc_tls_client_key %s: not a regular file", key);
+		return -EINVAL;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077)) {
+		snprintf(errbuf, errlen,
+			"psc_tls_client_key %s: must be owned by root (or the daemon's user) and of mode "
+			"0600 or 0400: group or others may read it",
+			key);
+		return -EPERM;
+	}
+	fd = open(cert, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "psc_tls_client_cert %s: %s", cert, strerror(errno));
+		return -errno;
+	}
+	close(fd);
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return -ENOMEM;
+	r = gnutls_certificate_set_x509_key_file(cred, cert, key, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(cred);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "psc_tls_client_cert/psc_tls_client_key: %s", gnutls_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int psc_init(const struct mm_config *c, char *errbuf, size_t errlen)
+{
+	char *sec[IDP_N] = {NULL};
+	struct idp_conf p;
+	int r = 0;
+
+	/* Everything checked and read first: a reload that fails changes nothing. */
+	if (c->psc_issuer && c->psc_mtls && (r = mtls_check(c, errbuf, errlen)) < 0)
+		return r;
+	for (int i = 0; i < IDP_N; i++) {
+		idp_conf_of(c, (enum idp)i, &p);
+		if (p.issuer && (r = secret_read(p.secret_file, &sec[i], errbuf, errlen)) < 0)
+			goto out;
+	}
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < IDP_N; i++) {
+		secret_free(idps[i].client_secret);
+		idps[i].client_secret = sec[i];
+		sec[i] = NULL;
+		/* the issuer or its endpoints may have changed: discover again */
+		idps[i].disc.at = 0;
+	}
+	pthread_mutex_unlock(&lock);
+out:
+	for (int i = 0; i < IDP_N; i++)
+		secret_free(sec[i]);
+	return r;
 }
 
 void psc_cleanup(void)
 {
 	pthread_mutex_lock(&lock);
-	secret_free(client_secret);
-	client_secret = NULL;
-	free(disc.authorization);
-	free(disc.token);
-	free(disc.userinfo);
-	free(disc.jwks);
-	free(disc.ciba);
-	memset(&disc, 0, sizeof(disc));
-	jwks_free(keys);
-	keys = NULL;
+	for (int i = 0; i < IDP_N; i++) {
+		secret_free(idps[i].client_secret);
+		for (int e = 0; e < PSC_EP_N; e++)
+			free(idps[i].disc.ep[e]);
+		jwks_free(idps[i].keys);
+		memset(&idps[i], 0, sizeof(idps[i]));
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -193,23 +335,62 @@ out:
 	return hdr;
 }
 
-int psc_call(const struct mm_config *c, const char *url, const char *form, bool client_auth,
+/* Why the last call of this thread did not reach the provider, for the
+ * daemon's log (idp_transport_error). */
+static __thread char last_error[320];
+
+const char *idp_transport_error(void)
+{
+	return last_error;
+}
+
+/* A refused TLS session says nothing of why: name the likely cause. */
+static void transport_error(
+	const struct mm_config *c, enum idp id, const char *url, CURLcode cc, const char *detail)
+{
+	const char *hint = "";
+
+	if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+		cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_GOT_NOTHING) {
+		if (id == IDP_PSC && c->psc_mtls)
+			hint = "the provider refused the TLS session: is psc_tls_client_cert a certificate "
+			       "it "
+			       "accepts? ";
+		else if (!strncmp(url, "https:", 6))
+			hint = "the provider refused the TLS session: it may require a client certificate "
+			       "(psc_mtls, psc_tls_client_cert, psc_tls_client_key); ";
+	} else if (cc == CURLE_PEER_FAILED_VERIFICATION) {
+		hint = "the provider's server certificate is not trusted (psc_tls_ca_file); ";
+	}
+	snprintf(last_error, sizeof(last_error), "%s: %s%s (%s)", url, hint, curl_easy_strerror(cc),
+		detail && *detail ? detail : "no detail");
+}
+
+int idp_call(const struct mm_config *c, enum idp id, const char *url, const char *form, bool client_auth,
 	const char *bearer, struct psc_resp *ret)
 {
+	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
 	char *auth = NULL, *ct = NULL;
+	struct idp_conf p;
+	CURLcode cc;
 	CURL *h;
 	int r = -EHOSTUNREACH;
 
 	memset(ret, 0, sizeof(*ret));
-	if (!url || !url_allowed(url))
+	last_error[0] = '\0';
+	if (!url || !url_allowed(url)) {
+		snprintf(last_error, sizeof(last_error), "%s: neither https nor loopback http",
+			url ? url : "(no endpoint)");
 		return -EHOSTUNREACH;
+	}
+	idp_conf_of(c, id, &p);
 	h = curl_easy_init();
 	if (!h)
 		return -ENOMEM;
 	if (client_auth) {
 		pthread_mutex_lock(&lock);
-		auth = client_secret ? basic_header(c->psc_client_id, client_secret) : NULL;
+		auth = idps[id].client_secret ? basic_header(p.client_id, idps[id].client_secret) : NULL;
 		pthread_mutex_unlock(&lock);
 		if (!auth) {
 			r = -ENOMEM;
@@ -233,10 +414,33 @@ int psc_call(const struct mm_config *c, const char *url, const char *form, bool 
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, ret);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (id == IDP_PSC && c->psc_tls_ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->psc_tls_ca_file);
+	if (p.mtls) {
+		/* Checked at start and reload (psc_init): a root-only key matching the
+		 * certificate. curl reads it at each call: one that has since become
+		 * readable by others is not shown. */
+		struct stat st;
+
+		if (lstat(c->psc_tls_client_key, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+			(st.st_uid != 0 && st.st_uid != geteuid())) {
+			snprintf(last_error, sizeof(last_error),
+				"psc_tls_client_key %s: no longer a root-only regular file: not used",
+				c->psc_tls_client_key);
+			goto out;
+		}
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->psc_tls_client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->psc_tls_client_key);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	}
 	if (form)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
-	if (curl_easy_perform(h) != CURLE_OK)
+	if ((cc = curl_easy_perform(h)) != CURLE_OK) {
+		transport_error(c, id, url, cc, errbuf);
 		goto out;
+	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
 	if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		snprintf(ret->ctype, sizeof(ret->ctype), "%s", ct);
@@ -274,45 +478,54 @@ static void set_disc(char **dst, const json_t *doc, const char *name)
 	*dst = v ? strdup(v) : NULL;
 }
 
-static int discover(const struct mm_config *c)
+static int discover(const struct mm_config *c, enum idp id)
 {
+	static const char *const names[PSC_EP_N] = {
+		[PSC_EP_AUTHORIZATION] = "authorization_endpoint",
+		[PSC_EP_TOKEN] = "token_endpoint",
+		[PSC_EP_USERINFO] = "userinfo_endpoint",
+		[PSC_EP_JWKS] = "jwks_uri",
+		[PSC_EP_CIBA] = "backchannel_authentication_endpoint",
+	};
+	struct idp_state *st = &idps[id];
+	struct idp_conf p;
 	char *url = NULL;
 	struct psc_resp rs;
 	json_t *doc = NULL;
 	const char *iss;
 	int r;
 
-	if (c->psc_authorization_endpoint && c->psc_token_endpoint && c->psc_jwks_uri)
+	idp_conf_of(c, id, &p);
+	if (!p.issuer)
+		return -ENOSYS;
+	if (p.ep[PSC_EP_AUTHORIZATION] && p.ep[PSC_EP_TOKEN] && p.ep[PSC_EP_JWKS])
 		return 0;
 	pthread_mutex_lock(&lock);
-	r = disc.at && disc.at + DISCOVERY_TTL > psc_now();
+	r = st->disc.at && st->disc.at + DISCOVERY_TTL > psc_now();
 	pthread_mutex_unlock(&lock);
 	if (r)
 		return 0;
-	if (c->psc_discovery_url)
-		url = strdup(c->psc_discovery_url);
-	else if (asprintf(&url, "%s/.well-known/wallet-openid-configuration", c->psc_issuer) < 0)
+	if (p.discovery_url)
+		url = strdup(p.discovery_url);
+	else if (asprintf(&url, "%s%s", p.issuer, p.discovery_path) < 0)
 		url = NULL;
 	if (!url)
 		return -ENOMEM;
-	r = psc_call(c, url, NULL, false, NULL, &rs);
+	r = idp_call(c, id, url, NULL, false, NULL, &rs);
 	free(url);
 	if (r < 0)
 		return r;
 	doc = psc_resp_json(&rs);
 	iss = json_string_value(json_object_get(doc, "issuer"));
 	/* A discovery document that names another issuer is not ours to trust. */
-	if (rs.status != 200 || !iss || strcmp(iss, c->psc_issuer)) {
+	if (rs.status != 200 || !iss || strcmp(iss, p.issuer)) {
 		r = -EHOSTUNREACH;
 		goto out;
 	}
 	pthread_mutex_lock(&lock);
-	set_disc(&disc.authorization, doc, "authorization_endpoint");
-	set_disc(&disc.token, doc, "token_endpoint");
-	set_disc(&disc.userinfo, doc, "userinfo_endpoint");
-	set_disc(&disc.jwks, doc, "jwks_uri");
-	set_disc(&disc.ciba, doc, "backchannel_authentication_endpoint");
-	disc.at = psc_now();
+	for (int e = 0; e < PSC_EP_N; e++)
+		set_disc(&st->disc.ep[e], doc, names[e]);
+	st->disc.at = psc_now();
 	pthread_mutex_unlock(&lock);
 	r = 0;
 out:
@@ -321,31 +534,22 @@ out:
 	return r;
 }
 
-/* The endpoint from the configuration, else from discovery (a copy). */
-static char *endpoint(const struct mm_config *c, const char *configured, char **discovered)
+char *idp_endpoint(const struct mm_config *c, enum idp id, enum psc_endpoint ep)
 {
+	struct idp_conf p;
 	char *v;
 
-	if (configured)
-		return strdup(configured);
-	if (discover(c) < 0)
+	idp_conf_of(c, id, &p);
+	if (ep < 0 || ep >= PSC_EP_N || (ep == PSC_EP_CIBA && id != IDP_PSC))
+		return NULL;
+	if (p.ep[ep])
+		return strdup(p.ep[ep]);
+	if (discover(c, id) < 0)
 		return NULL;
 	pthread_mutex_lock(&lock);
-	v = *discovered ? strdup(*discovered) : NULL;
+	v = idps[id].disc.ep[ep] ? strdup(idps[id].disc.ep[ep]) : NULL;
 	pthread_mutex_unlock(&lock);
 	return v;
-}
-
-char *psc_endpoint(const struct mm_config *c, enum psc_endpoint ep)
-{
-	switch (ep) {
-	case PSC_EP_AUTHORIZATION: return endpoint(c, c->psc_authorization_endpoint, &disc.authorization);
-	case PSC_EP_TOKEN: return endpoint(c, c->psc_token_endpoint, &disc.token);
-	case PSC_EP_USERINFO: return endpoint(c, c->psc_userinfo_endpoint, &disc.userinfo);
-	case PSC_EP_JWKS: return endpoint(c, c->psc_jwks_uri, &disc.jwks);
-	case PSC_EP_CIBA: return endpoint(c, c->psc_ciba_endpoint, &disc.ciba);
-	}
-	return NULL;
 }
 
 char *psc_esc(const char *v)
@@ -355,9 +559,10 @@ char *psc_esc(const char *v)
 
 /* Fetches the JWKS. forced_by: the unknown kid that asks for it (NULL: first
  * fetch); a kid already refreshed for is not fetched again for a few seconds. */
-static int keys_refresh(const struct mm_config *c, const char *forced_by)
+static int keys_refresh(const struct mm_config *c, enum idp id, const char *forced_by)
 {
-	char *url = endpoint(c, c->psc_jwks_uri, &disc.jwks);
+	struct idp_state *st = &idps[id];
+	char *url = idp_endpoint(c, id, PSC_EP_JWKS);
 	struct jwks *nk = NULL;
 	struct psc_resp rs;
 	int r;
@@ -365,15 +570,15 @@ static int keys_refresh(const struct mm_config *c, const char *forced_by)
 	if (!url)
 		return -EHOSTUNREACH;
 	pthread_mutex_lock(&lock);
-	r = forced_by && !strcmp(forced_by, keys_miss_kid) && keys_at + JWKS_MIN_REFRESH > psc_now();
+	r = forced_by && !strcmp(forced_by, st->keys_miss_kid) && st->keys_at + JWKS_MIN_REFRESH > psc_now();
 	if (!r && forced_by)
-		snprintf(keys_miss_kid, sizeof(keys_miss_kid), "%s", forced_by);
+		snprintf(st->keys_miss_kid, sizeof(st->keys_miss_kid), "%s", forced_by);
 	pthread_mutex_unlock(&lock);
 	if (r) {
 		free(url);
 		return -EAGAIN;
 	}
-	r = psc_call(c, url, NULL, false, NULL, &rs);
+	r = idp_call(c, id, url, NULL, false, NULL, &rs);
 	free(url);
 	if (r < 0)
 		return r;
@@ -383,30 +588,32 @@ static int keys_refresh(const struct mm_config *c, const char *forced_by)
 	}
 	psc_resp_free(&rs);
 	pthread_mutex_lock(&lock);
-	jwks_free(keys);
-	keys = nk;
-	keys_at = psc_now();
+	jwks_free(st->keys);
+	st->keys = nk;
+	st->keys_at = psc_now();
 	pthread_mutex_unlock(&lock);
 	return 0;
 }
 
-/* Verifies a JWS with the cached JWKS, refreshing it once on an unknown kid. */
-static int verify_jws(const struct mm_config *c, const char *jws, json_t **ret)
+/* Verifies a JWS with this provider's cached JWKS (never another's),
+ * refreshing it once on an unknown kid. */
+static int verify_jws(const struct mm_config *c, enum idp id, const char *jws, json_t **ret)
 {
+	struct idp_state *st = &idps[id];
 	char kid[64] = "";
 	bool had;
 	int r;
 
 	pthread_mutex_lock(&lock);
-	had = keys != NULL;
-	r = jws_verify(keys, jws, ret, kid);
+	had = st->keys != NULL;
+	r = jws_verify(st->keys, jws, ret, kid);
 	pthread_mutex_unlock(&lock);
 	if (r != -ENOKEY)
 		return r;
-	if (keys_refresh(c, had ? kid : NULL) < 0)
+	if (keys_refresh(c, id, had ? kid : NULL) < 0)
 		return -ENOKEY;
 	pthread_mutex_lock(&lock);
-	r = jws_verify(keys, jws, ret, NULL);
+	r = jws_verify(st->keys, jws, ret, NULL);
 	pthread_mutex_unlock(&lock);
 	return r;
 }
@@ -449,27 +656,56 @@ static bool aud_names(const json_t *aud, const char *client_id)
 	return false;
 }
 
+/* The claims that say who the person is: PSC's (sub, national id), or the
+ * one a generic provider is configured with. */
+static void identity_claims(const struct idp_conf *p, const json_t *o, struct psc_identity *id)
+{
+	if (p->subject_claim) {
+		const json_t *v = json_object_get(o, p->subject_claim);
+		char num[32];
+
+		if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+			snprintf(id->subject, sizeof(id->subject), "%s", num);
+		} else {
+			claim(o, p->subject_claim, id->subject, sizeof(id->subject));
+		}
+	} else {
+		claim(o, "preferred_username", id->national_id, sizeof(id->national_id));
+		claim(o, "SubjectNameID", id->national_id, sizeof(id->national_id));
+		claim_ref_pro(o, id);
+	}
+	claim(o, "given_name", id->given_name, sizeof(id->given_name));
+	claim(o, "family_name", id->family_name, sizeof(id->family_name));
+}
+
 /* Verifies the ID token of a token response, reads userinfo, fills id. */
-int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *nonce,
+int idp_identity_from(const struct mm_config *c, enum idp idp, const json_t *tok, const char *nonce,
 	struct psc_identity *id, const char **why)
 {
 	const char *idt = json_string_value(json_object_get(tok, "id_token"));
 	const char *at = json_string_value(json_object_get(tok, "access_token"));
-	struct idtoken_expect x = {.issuer = c->psc_issuer,
-		.audience = c->psc_client_id,
-		.nonce = nonce,
-		.acr = c->psc_acr,
-		.now = psc_now(),
-		.leeway = c->psc_leeway};
+	struct idp_conf p;
+	struct idtoken_expect x;
 	json_t *claims = NULL, *ui = NULL;
 	char *url = NULL;
 	struct psc_resp rs = {0};
 	int r;
 
+	idp_conf_of(c, idp, &p);
+	/* This provider's issuer and our client id at it: a token another provider
+	 * of the table issued is refused here (iss, aud), and by its keys. */
+	x = (struct idtoken_expect){.issuer = p.issuer,
+		.audience = p.client_id,
+		.nonce = nonce,
+		.acr = p.acr,
+		.now = psc_now(),
+		.leeway = c->psc_leeway};
+	id->idp = idp;
 	*why = "id_token";
-	if (!idt)
+	if (!idt || !p.issuer || !p.client_id)
 		return -EACCES;
-	r = verify_jws(c, idt, &claims);
+	r = verify_jws(c, idp, idt, &claims);
 	if (r < 0) {
 		*why = r == -ENOKEY     ? "id_token: unknown key"
 			: r == -ENOTSUP ? "id_token: algorithm refused"
@@ -480,14 +716,10 @@ int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *
 	if (r < 0)
 		goto out;
 	claim(claims, "sub", id->sub, sizeof(id->sub));
-	claim(claims, "preferred_username", id->national_id, sizeof(id->national_id));
-	claim(claims, "SubjectNameID", id->national_id, sizeof(id->national_id));
-	claim(claims, "given_name", id->given_name, sizeof(id->given_name));
-	claim(claims, "family_name", id->family_name, sizeof(id->family_name));
-	claim_ref_pro(claims, id);
-	if (c->psc_userinfo && at) {
-		url = endpoint(c, c->psc_userinfo_endpoint, &disc.userinfo);
-		r = url ? psc_call(c, url, NULL, false, at, &rs) : -EHOSTUNREACH;
+	identity_claims(&p, claims, id);
+	if (p.userinfo && at) {
+		url = idp_endpoint(c, idp, PSC_EP_USERINFO);
+		r = url ? idp_call(c, idp, url, NULL, false, at, &rs) : -EHOSTUNREACH;
 		if (r < 0 || rs.status != 200) {
 			*why = "userinfo";
 			r = -EHOSTUNREACH;
@@ -496,7 +728,7 @@ int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *
 		if (!strncasecmp(rs.ctype, "application/jwt", 15)) {
 			/* A signed userinfo: same keys, same issuer and audience. */
 			char *jws = strndup(rs.body ? rs.body : "", rs.len);
-			r = jws ? verify_jws(c, jws, &ui) : -ENOMEM;
+			r = jws ? verify_jws(c, idp, jws, &ui) : -ENOMEM;
 			free(jws);
 			if (r < 0) {
 				*why = "userinfo: signature";
@@ -504,14 +736,14 @@ int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *
 				goto out;
 			}
 			const char *iss = json_string_value(json_object_get(ui, "iss"));
-			if (iss && strcmp(iss, c->psc_issuer)) {
+			if (iss && strcmp(iss, p.issuer)) {
 				*why = "userinfo: iss";
 				r = -EACCES;
 				goto out;
 			}
 			/* OIDC Core 5.3.2: a signed userinfo's aud, if present, names this client. */
 			if (json_object_get(ui, "aud") &&
-				!aud_names(json_object_get(ui, "aud"), c->psc_client_id)) {
+				!aud_names(json_object_get(ui, "aud"), p.client_id)) {
 				*why = "userinfo: aud";
 				r = -EACCES;
 				goto out;
@@ -525,12 +757,15 @@ int psc_identity_from(const struct mm_config *c, const json_t *tok, const char *
 			r = -EACCES;
 			goto out;
 		}
-		claim(ui, "preferred_username", id->national_id, sizeof(id->national_id));
-		claim(ui, "SubjectNameID", id->national_id, sizeof(id->national_id));
-		claim(ui, "given_name", id->given_name, sizeof(id->given_name));
-		claim(ui, "family_name", id->family_name, sizeof(id->family_name));
-		claim_ref_pro(ui, id);
+		identity_claims(&p, ui, id);
 	}
+	if (p.subject_claim && !id->subject[0]) {
+		*why = "identifying claim missing";
+		r = -EACCES;
+		goto out;
+	}
+	if (!p.subject_claim)
+		snprintf(id->subject, sizeof(id->subject), "%s", id->sub);
 	*why = NULL;
 	r = 0;
 out:

@@ -1,6 +1,9 @@
-/* Pro Santé Connect relying party, as typed services for both doors (the
- * unix socket's adapters in ipc/psc_req.c, the HTTP endpoints in http/):
- *   provider.c  client secret, HTTP client, discovery, JWKS, ID token and userinfo
+/* Pro Santé Connect relying party, and a second, generic OpenID Connect
+ * identity provider (PASS Occitanie) beside it, as typed services for both
+ * doors (the unix socket's adapters in ipc/psc_req.c, the HTTP endpoints in
+ * http/):
+ *   provider.c  the provider table: client secret, HTTP client (mutual TLS
+ *               towards PSC), discovery, JWKS, ID token and userinfo
  *   login.c     the authorization code flow with PKCE, identity to account
  *   ecps.c      e-CPS push (CIBA poll mode)
  *   clients.c   the HTTP API's service clients */
@@ -18,20 +21,48 @@
 #define MM_WUR __attribute__((warn_unused_result))
 #define PSC_HANDLE_LEN 64 /* hex characters of a state or e-CPS request id */
 
-/* Reads the client secret; a no-op when PSC is not configured. */
+/* The providers of the table. PSC has CIBA (e-CPS), acr eidas1 and the
+ * RPPS; the generic one is configured by issuer, client, scopes and the claim
+ * that identifies the person (oidc_* options). */
+enum idp { IDP_PSC, IDP_OIDC };
+#define IDP_N 2
+
+/* Reads the client secrets and checks PSC's TLS client key (root-only, the
+ * certificate's), at start and at each reload; a no-op for a provider that
+ * is not configured. On failure nothing changes (*errbuf says why). */
 int psc_init(const struct mm_config *c, char *errbuf, size_t errlen) MM_WUR;
 void psc_cleanup(void);
 bool psc_enabled(const struct mm_config *c);
+bool idp_enabled(const struct mm_config *c, enum idp id);
+/* The provider's short name (links are stored under it: "psc", oidc_name)
+ * and the name a person reads. */
+const char *idp_name(const struct mm_config *c, enum idp id);
+const char *idp_label(const struct mm_config *c, enum idp id);
+/* The label of the provider a link names; the name itself for a provider no
+ * longer configured. */
+const char *idp_label_by_name(const struct mm_config *c, const char *name);
+/* Why the last call of this thread to a provider failed (TLS refused, no
+ * client certificate, unreachable), "" when it did not: for the log. */
+const char *idp_transport_error(void);
 bool psc_handle_valid(const char *h);
 
-/* Starts a login: *ret_url (malloc'ed) is the authorization request, ret_state
- * the state to bind to the browser. Nonce and PKCE verifier are derived from
- * the state with the shared hash key, so any daemon can finish the flow. */
-int psc_login_begin(
-	const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX]) MM_WUR;
+/* Starts a login at provider idp: *ret_url (malloc'ed) is the authorization
+ * request, ret_state the state to bind to the browser. Nonce and PKCE
+ * verifier are derived from the state with the shared hash key, so any
+ * daemon can finish the flow; the state is recorded as this provider's. */
+int idp_login_begin(const struct mm_config *c, struct store *s, enum idp idp, char **ret_url,
+	char ret_state[SECRET_TOKEN_HEX]) MM_WUR;
 
-/* The outcome of a verified PSC authentication. */
+static inline int psc_login_begin(
+	const struct mm_config *c, struct store *s, char **ret_url, char ret_state[SECRET_TOKEN_HEX])
+{
+	return idp_login_begin(c, s, IDP_PSC, ret_url, ret_state);
+}
+
+/* The outcome of a verified authentication at a provider. */
 struct psc_identity {
+	enum idp idp; /* the provider that vouched for it */
+	char subject[256]; /* what the link holds: PSC's sub, or the identifying claim */
 	char sub[256];
 	char national_id[64]; /* SubjectNameID / preferred_username (8 + RPPS) */
 	char given_name[128];
@@ -42,16 +73,30 @@ struct psc_identity {
 };
 void psc_identity_clear(struct psc_identity *id);
 
-/* Finishes a login: state single use, code exchanged with the derived PKCE
- * verifier, ID token verified, userinfo read, identity mapped. Errors:
- * -EINVAL bad state/code, -EACCES token refused (*ret_why), -ENOLINK no linked
- * account (identity filled), -EPERM account not active, -EHOSTUNREACH provider
+/* Finishes a login at provider idp: state single use and this provider's,
+ * code exchanged with the derived PKCE verifier, ID token verified against
+ * this provider's issuer, client id and keys, userinfo read, identity mapped
+ * through this provider's links (PSC: else the PER account of the RPPS).
+ * Errors: -EINVAL bad state/code (a state another provider issued is
+ * unknown here), -EACCES token refused (*ret_why), -ENOLINK no linked account
+ * (identity filled), -EPERM account not active, -EHOSTUNREACH provider
  * unreachable or failing. */
-int psc_login_finish(const struct mm_config *c, struct store *s, const char *state, const char *code,
-	struct psc_identity *ret, const char **ret_why) MM_WUR;
+int idp_login_finish(const struct mm_config *c, struct store *s, enum idp idp, const char *state,
+	const char *code, struct psc_identity *ret, const char **ret_why) MM_WUR;
+
+static inline int psc_login_finish(const struct mm_config *c, struct store *s, const char *state,
+	const char *code, struct psc_identity *ret, const char **ret_why)
+{
+	return idp_login_finish(c, s, IDP_PSC, state, code, ret, ret_why);
+}
 
 /* Consumes a state after the provider reported an error. */
-void psc_login_abort(const struct mm_config *c, struct store *s, const char *state);
+void idp_login_abort(const struct mm_config *c, struct store *s, enum idp idp, const char *state);
+
+static inline void psc_login_abort(const struct mm_config *c, struct store *s, const char *state)
+{
+	idp_login_abort(c, s, IDP_PSC, state);
+}
 
 /* --- e-CPS push (CIBA poll mode), ecps.c: typed services for both doors --- */
 

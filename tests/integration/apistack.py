@@ -20,10 +20,13 @@ CLIENT_ID = "medimail"
 
 class OidcProvider:
     def __init__(self, state: Path, accounts, redirect_uris, name="oidc", id_token_alg="RS256",
-                 userinfo_alg=None, port=None, secret=None):
+                 userinfo_alg=None, port=None, secret=None, tls=None):
+        """tls: {cert, key, ca, client_context}: served over https, a client certificate
+        required of every connection (client_context is the tests' own)."""
         self.state = state
         self.port = port or free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.issuer = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.secret = secret or base64.b32encode(os.urandom(20)).decode().lower()
         self.secret_file = state / f"{name}.secret"
         self.log = state / f"{name}.log"
@@ -45,6 +48,8 @@ class OidcProvider:
         env["REDIRECT_URIS"] = json.dumps(self.redirect_uris)
         if self.userinfo_alg:
             env["USERINFO_ALG"] = self.userinfo_alg
+        if self.tls:
+            env.update(TLS_CERT=str(self.tls["cert"]), TLS_KEY=str(self.tls["key"]), TLS_CA=str(self.tls["ca"]))
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(["node", str(OIDC_DIR / "provider.js")], env=env, stdout=self.logf,
                                      stderr=self.logf)
@@ -63,15 +68,21 @@ class OidcProvider:
     def control(self, **kw):
         req = urllib.request.Request(f"{self.issuer}/test/config", data=json.dumps(kw).encode(),
                                      headers={"Content-Type": "application/json"})
-        return json.loads(urllib.request.urlopen(req, timeout=5).read())
+        return json.loads(self._open(req).read())
+
+    def _open(self, req):
+        ctx = self.tls["client_context"] if self.tls else None
+        return urllib.request.urlopen(req, timeout=5, context=ctx)
 
     def ciba_last(self):
-        return json.loads(urllib.request.urlopen(f"{self.issuer}/test/ciba-last", timeout=5).read())
+        return json.loads(self._open(f"{self.issuer}/test/ciba-last").read())
 
-    def daemon_config(self, redirect_uri):
-        return (f"psc_issuer = {self.issuer}\npsc_client_id = {CLIENT_ID}\n"
-                f"psc_client_secret_file = {self.secret_file}\npsc_redirect_uri = {redirect_uri}\n"
-                f"psc_leeway = 5\n")
+    def daemon_config(self, redirect_uri, prefix="psc"):
+        """The daemon's options for this provider: as Pro Sante Connect (psc_*) or as the
+        second, generic provider (oidc_*)."""
+        return (f"{prefix}_issuer = {self.issuer}\n{prefix}_client_id = {CLIENT_ID}\n"
+                f"{prefix}_client_secret_file = {self.secret_file}\n{prefix}_redirect_uri = {redirect_uri}\n"
+                + ("psc_leeway = 5\n" if prefix == "psc" else ""))
 
 
 class Reply:

@@ -1,14 +1,23 @@
-// A test OpenID Connect + CIBA provider shaped like Pro Santé Connect (node oidc-provider 8).
+// A test OpenID Connect + CIBA provider shaped like Pro Santé Connect (node oidc-provider 8);
+// a second instance on another port (another issuer) stands for PASS Occitanie.
 // Environment: PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, ACCOUNTS (JSON: {sub: {national_id,
-// given_name, family_name, [ref_pro: the SubjectRefPro claim]}}), ID_TOKEN_ALG (RS256|ES256), USERINFO_ALG (unset: JSON userinfo).
+// given_name, family_name, pass_id, [ref_pro: the SubjectRefPro claim]}}), ID_TOKEN_ALG (RS256|ES256), USERINFO_ALG (unset: JSON
+// userinfo). TLS_CERT, TLS_KEY, TLS_CA (PEM files): served over https, and every connection must
+// show a client certificate issued by TLS_CA (mutual TLS, as PSC requires of relying parties).
 // Test control (loopback only, used by the tests): POST /test/config {account, acr, ciba, ciba_ttl},
 // GET /test/ciba-last -> {binding_message, login_hint, count}.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import Provider, { errors } from 'oidc-provider';
 
 const port = Number(process.env.PORT);
-const issuer = `http://127.0.0.1:${port}`;
+const tls = process.env.TLS_CERT
+  ? { cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFileSync(process.env.TLS_KEY),
+      ca: fs.readFileSync(process.env.TLS_CA), requestCert: true, rejectUnauthorized: true }
+  : null;
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 const accounts = JSON.parse(process.env.ACCOUNTS || '{}');
 
 // Test-controlled behaviour: who logs in at the next interaction, with which acr,
@@ -31,6 +40,7 @@ function claimsOf(sub) {
     given_name: a.given_name,
     family_name: a.family_name,
     ...(a.ref_pro ? { SubjectRefPro: a.ref_pro } : {}),
+    ...(a.pass_id ? { pass_id: a.pass_id } : {}),
   };
 }
 
@@ -52,7 +62,7 @@ const configuration = {
   jwks: { keys: [keyPair('rsa', `psc-rsa-${crypto.randomUUID()}`), keyPair('ec', `psc-ec-${crypto.randomUUID()}`)] },
   scopes: ['openid', 'scope_all'],
   claims: {
-    openid: ['sub'],
+    openid: ['sub', 'pass_id'],
     scope_all: ['SubjectNameID', 'preferred_username', 'given_name', 'family_name', 'SubjectRefPro'],
   },
   acrValues: ['eidas1'],
@@ -126,7 +136,7 @@ function readBody(req) {
 }
 
 const callback = provider.callback();
-http.createServer(async (req, res) => {
+const handler = async (req, res) => {
   try {
     const url = new URL(req.url, issuer);
     if (url.pathname === '/.well-known/wallet-openid-configuration') {
@@ -150,4 +160,7 @@ http.createServer(async (req, res) => {
     res.writeHead(500);
     return res.end(String(e));
   }
-}).listen(port, '127.0.0.1', () => console.log(`ready ${issuer}`));
+};
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+server.on('tlsClientError', (e) => console.log(`tls client refused: ${e.code || e.message}`));
+server.listen(port, '127.0.0.1', () => console.log(`ready ${issuer}`));

@@ -158,6 +158,43 @@ static void test_api_options(void **state)
 	parse_fails("hash_key_file = /k\nsession_cache_ttl = 61\n", "expected a number in range");
 }
 
+/* Issue 14, items 17 and 18: PSC over mutual TLS, a second OpenID Connect provider. */
+static void test_mtls_and_second_provider_options(void **state)
+{
+	struct mm_config *c = parse_ok("hash_key_file = /k\n");
+
+	(void)state;
+	assert_false(c->psc_mtls);
+	assert_null(c->psc_tls_client_cert);
+	assert_null(c->oidc_issuer);
+	assert_string_equal(c->oidc_name, "pass");
+	assert_string_equal(c->oidc_label, "PASS Occitanie");
+	assert_string_equal(c->oidc_scope, "openid");
+	assert_string_equal(c->oidc_subject_claim, "sub");
+	assert_null(c->oidc_acr);
+	assert_true(c->oidc_userinfo);
+	config_free(c);
+	c = parse_ok("hash_key_file = /k\npsc_mtls = yes\npsc_tls_client_cert = /c.pem\n"
+		     "psc_tls_client_key = /c.key\npsc_tls_ca_file = /ca.pem\noidc_issuer = https://pass\n"
+		     "oidc_client_id = medimail\noidc_client_secret_file = /s\noidc_name = pass-oc\n"
+		     "oidc_subject_claim = pass_id\n");
+	assert_true(c->psc_mtls);
+	assert_string_equal(c->psc_tls_client_key, "/c.key");
+	assert_string_equal(c->oidc_name, "pass-oc");
+	assert_string_equal(c->oidc_subject_claim, "pass_id");
+	config_free(c);
+	parse_fails("hash_key_file = /k\npsc_mtls = yes\npsc_tls_client_cert = /c\n", "psc_mtls needs");
+	parse_fails("hash_key_file = /k\noidc_issuer = https://pass\n", "oidc_client_id");
+	/* the name is part of every stored link: no separator, no upper case, not PSC's */
+	parse_fails("hash_key_file = /k\noidc_name = psc\n", "oidc_name");
+	parse_fails("hash_key_file = /k\noidc_name = pass:x\n", "oidc_name");
+	parse_fails("hash_key_file = /k\noidc_name = Pass\n", "oidc_name");
+	parse_fails("hash_key_file = /k\noidc_name = abcdefghijklmnopqrstuvwxyz0123456\n", "oidc_name");
+	parse_fails("hash_key_file = /k\noidc_subject_claim = "
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		"oidc_subject_claim");
+}
+
 static void test_listener_limits(void **state)
 {
 	struct mm_config *c = parse_ok("hash_key_file = /k\n");
@@ -263,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_mail_senders),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_api_options),
+		cmocka_unit_test(test_mtls_and_second_provider_options),
 		cmocka_unit_test(test_listener_limits),
 		cmocka_unit_test(test_load_safety),
 		cmocka_unit_test(test_card_keys),
