@@ -62,6 +62,9 @@ static const struct request_type table[] = {
 	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, 0, NULL, NULL, account_req_org_member_del},
 	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, REQUIRED, "login", account_cgu_attrs, account_req_cgu_accept},
 	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, REQUIRED, "login", NULL, account_req_confirm_resend},
+	/* The password of the member is the proof: the service applies the login's rules. */
+	{MM_REQ_REGISTER_ORG_PROOF, "register-org-proof", PUBLIC, 0, NULL, NULL,
+		account_req_register_org_proof},
 
 	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},
 	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, login_req_otp_send},
