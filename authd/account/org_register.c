@@ -360,6 +360,7 @@ int account_register_org_new_member(struct store *s, const struct mm_config *c, 
 #define get(r, k) account_registration_get(r, k)
 	struct account_registration org = *org_in;
 	const char *type;
+	bool taken = false;
 	struct mods m;
 	int rc;
 
@@ -398,6 +399,14 @@ int account_register_org_new_member(struct store *s, const struct mm_config *c, 
 		return fault_field(f, ACCOUNT_MEMBER_PREFIX "login_mail", "same_as_org",
 			"compte de connexion : une adresse nominative, autre que l'adresse générique de la "
 			"BAL ORG");
+	/* The ORG's own address taken: said before the member is created (and mailed). */
+	if ((rc = account_exists_with(s, c, "mmLoginMail", get(&org, "login_mail"), &taken)) < 0)
+		return fault_store(f, rc, "inscription");
+	if (taken) {
+		fault_field(f, "login_mail", "duplicate",
+			"adresse e-mail : un compte existe déjà avec cette adresse");
+		return f->status = -EEXIST;
+	}
 	if ((rc = account_register(s, c, who, mem, ret_member, f)) < 0)
 		return member_fault(f, rc);
 	org.new_member_dn = ret_member->dn;

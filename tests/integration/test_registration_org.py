@@ -516,6 +516,19 @@ def test_non_duplicate_member_mail_creates_nothing(authd, smtp, slapd):
     assert _no_org(slapd, mail)
 
 
+def test_non_org_mail_taken_creates_no_member(authd, smtp, slapd):
+    """The ORG's generic address already registered: refused before the member is created, so
+    that no confirmation link is mailed for an account that would not exist."""
+    fields, login, mail, p = _non("non.orgdup")
+    first = _register_non(authd, fields)
+    assert first.returncode == 0, first.stdout
+    again, _, _, q = _non("non.orgdup2")
+    again = with_field(again, "--login-mail", mail)
+    r = _register_non(authd, again)
+    refused(r, "login_mail", "duplicate")
+    assert _no_org(slapd, q.mail) and smtp.messages(q.mail) == []
+
+
 NON_KEYS = ["member.login_mail", "member.sn", "member.given_name", "member.rpps", "member.profession",
             "member.phone", "member.city"]
 
