@@ -70,8 +70,17 @@ enum mm_request {
 	 * phone2, street, postal_code, city, region, department,
 	 * struct_type (FINESS|SIRET|SIREN), struct_id, org_name, service,
 	 * description; ORG also: resp_sn, resp_given_name, resp_profession,
-	 * resp_rpps, member (login of an existing account), member_password
-	 * (its password; not needed from an admin); the form's boxes
+	 * resp_rpps, member (login or e-mail of an existing individual
+	 * account, "Oui") with member_txn and member_code (the transaction of
+	 * REGISTER_ORG_PROOF and the code it mailed to the member; not needed
+	 * from an admin), or instead of member ("Non") the fields of a new
+	 * connection account prefixed "member." (member.login_mail,
+	 * member.password, member.sn, ...: a PER with member.rpps or
+	 * member.adeli, else a MED; -> also member_login, member_dn,
+	 * member_type; the two are validated together); PER, INT, MED also:
+	 * org ("Créer un compte de connexion": an administrator or an active
+	 * connection account of that ORG, others get -EACCES; the account
+	 * becomes its connection account once validated); the form's boxes
 	 * visible_medimail, visible_mssante (not MED), dematerialisation
 	 * (yes|no, default yes). region is required (refused where Medimail is
 	 * not open: field "regions" lists the open ones); the fields are read
@@ -120,6 +129,14 @@ enum mm_request {
 	MM_REQ_CGU_ACCEPT = 0x010c,
 	/* admin: login -> status (pending-confirmation again, with a new link) */
 	MM_REQ_CONFIRM_RESEND = 0x010d,
+	/* The first step of an ORG registration, "Oui" (guides 001, 002):
+	 * member, member_password (the existing individual account's) ->
+	 * member (its login), txn, sent_to (masked), expires_in; the login's
+	 * one-time code is mailed to the member's login e-mail, for REGISTER's
+	 * member_txn and member_code. Anyone may ask; the login's rate limits,
+	 * lockout and code tries apply; an unknown account, an ORG and a wrong
+	 * password get the same -EACCES. */
+	MM_REQ_REGISTER_ORG_PROOF = 0x0141,
 
 	/* 0x012x: the service centre's steps after a validation. */
 	/* admin: login (a BAL ORG) -> login, mss_address. Guides 001/002: "Le

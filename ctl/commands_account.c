@@ -8,6 +8,56 @@
 #include "ctl.h"
 #include "wire.h"
 
+/* The first step of an ORG registration by "Oui" (MM_REQ_REGISTER_ORG_PROOF):
+ * the member's password, sent; then the code mailed to the member, read
+ * the same way; both the transaction and the code go into m. Returns 0 or
+ * the exit status. */
+static int org_member_proof(struct mm_msg *m)
+{
+	struct mm_msg *req = mm_msg_new(MM_REQ_REGISTER_ORG_PROOF, false), *rep = NULL;
+	char *pw = NULL, *code = NULL;
+	int r = EXIT_USAGE;
+
+	if (!req)
+		return EXIT_REFUSED;
+	pw = ctl_prompt("Mot de passe du compte individuel", true);
+	if (!pw) {
+		fprintf(stderr, "medimailctl: register: no password given\n");
+		goto out;
+	}
+	if (ctl_add(req, "member", mm_msg_get(m, "member")) < 0 || ctl_add(req, "member_password", pw) < 0)
+		goto out;
+	if (mm_msg_get(m, "service") && ctl_add(req, "service", mm_msg_get(m, "service")) < 0)
+		goto out;
+	if ((r = mm_client_call(ctl_socket, ctl_timeout_ms, req, &rep)) < 0) {
+		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", ctl_socket,
+			strerror(-r));
+		r = EXIT_UNREACHABLE;
+		goto out;
+	}
+	if (rep->status < 0 || !mm_msg_get(rep, "txn")) {
+		ctl_print_reply(rep);
+		r = EXIT_REFUSED;
+		goto out;
+	}
+	fprintf(stderr, "%s\n", rep->message ? rep->message : "code envoyé");
+	code = ctl_prompt("Code à usage unique reçu sur votre adresse mail", true);
+	if (!code) {
+		fprintf(stderr, "medimailctl: register: no code given\n");
+		r = EXIT_USAGE;
+		goto out;
+	}
+	r = ctl_add(m, "member_txn", mm_msg_get(rep, "txn")) < 0 || ctl_add(m, "member_code", code) < 0
+		? EXIT_USAGE
+		: 0;
+out:
+	ctl_free_secret(pw);
+	ctl_free_secret(code);
+	mm_msg_free(req);
+	mm_msg_free(rep);
+	return r;
+}
+
 int cmd_register(const struct ctl_command *c, int argc, char **argv)
 {
 	static const struct {
@@ -56,7 +106,9 @@ int cmd_register(const struct ctl_command *c, int argc, char **argv)
 		for (char *p = key; *p; p++)
 			if (*p == '-')
 				*p = '_';
-		if (!strcmp(key, "password") || !strcmp(key, "member_password")) {
+		if (!strcmp(key, "password") || !strcmp(key, "member_password") ||
+			!strcmp(key, "member_txn") || !strcmp(key, "member_code") ||
+			!strcmp(key, "member.password") || !strcmp(key, "member.password_confirm")) {
 			fprintf(stderr,
 				"medimailctl: register: give passwords on the terminal or with "
 				"--password-stdin\n");
@@ -72,6 +124,9 @@ int cmd_register(const struct ctl_command *c, int argc, char **argv)
 			char *v;
 			if (mm_msg_get(m, key))
 				continue;
+			/* "Non": the connection account comes with the ORG (--member.FIELD). */
+			if (!strcmp(key, "member") && mm_msg_get(m, "member.login_mail"))
+				continue;
 			v = ctl_prompt(is_org ? org[i].label : individual[i].label, false);
 			if (!v || ctl_add(m, key, v) < 0) {
 				free(v);
@@ -80,17 +135,22 @@ int cmd_register(const struct ctl_command *c, int argc, char **argv)
 			free(v);
 		}
 	}
-	if (!is_org || (getuid() != 0 && mm_msg_get(m, "member"))) {
-		const char *key = is_org ? "member_password" : "password";
-		char *pw = ctl_prompt(is_org ? "Mot de passe du compte de connexion"
-					     : "Mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 "
-					       "chiffre, 1 caractère spécial)",
+	if (is_org && getuid() != 0 && mm_msg_get(m, "member")) {
+		/* "Oui": the member's password, then the code mailed to it. */
+		r = org_member_proof(m);
+		if (r != 0)
+			goto fail;
+	} else if (!is_org || mm_msg_get(m, "member.login_mail")) {
+		/* An individual account, or "Non": the ORG's new connection account. */
+		const char *key = is_org ? "member.password" : "password";
+		char *pw = ctl_prompt("Mot de passe (8 caractères min, 1 majuscule, 1 minuscule, 1 chiffre, "
+				      "1 caractère spécial)",
 			true);
 		if (!pw) {
 			fprintf(stderr, "medimailctl: register: no password given\n");
 			goto fail;
 		}
-		if (!is_org && isatty(STDIN_FILENO) && !pw_stdin) {
+		if (isatty(STDIN_FILENO) && !pw_stdin) {
 			char *again = ctl_prompt("Confirmation du mot de passe", true);
 			if (!again || strcmp(again, pw)) {
 				fprintf(stderr, "medimailctl: the two passwords differ\n");

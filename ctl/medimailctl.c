@@ -51,8 +51,15 @@ static const struct ctl_command commands[] = {
 			"FINESS|SIRET|SIREN\n"
 			"              --struct-id --org-name --description --resp-sn --resp-given-name\n"
 			"              --resp-profession --resp-rpps --member LOGIN (ORG)\n"
+			"              --org ORG (PER, INT, MED: a connection account of ORG once\n"
+			"              validated; its connection accounts and administrators)\n"
 			"              --visible-medimail --visible-mssante --dematerialisation yes|no\n"
-			"              (checked by default); --region is required\n",
+			"              (checked by default); --region is required\n"
+			"      ORG --member, not as root: the member's password, then the one-time\n"
+			"              code mailed to it (both on the terminal or stdin)\n"
+			"      ORG without --member: --member.FIELD VALUE... registers its connection\n"
+			"              account with it (PER with --member.rpps, else MED; its password\n"
+			"              asked); both are validated together\n",
 		.section = SECTION_ACCOUNTS,
 		RUN(MM_REQ_REGISTER, cmd_register),
 		.flags = CMD_SECRET},

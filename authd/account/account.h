@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "fault.h"
+#include "secret.h"
 #include "store.h"
 
 /* ---------------------------------------------------------- registration */
@@ -36,7 +37,13 @@ struct account_registration {
 	const char *password_confirm;
 	const char *org_name; /* ORG: the name of the BAL */
 	const char *member; /* ORG: login or e-mail of its first connection account */
-	const char *member_password; /* ORG: that account's password (not from an administrator) */
+	const char
+		*member_txn; /* ORG: the transaction of account_org_proof_start (not from an administrator) */
+	const char *member_code; /* ORG: the code it mailed to the member */
+	const char *org; /* PER, INT, MED: the ORG it becomes a connection account of once validated */
+	/* Not a field: set by account_register_org_new_member only, the ORG's
+	 * connection account registered with it ("Non"). */
+	const char *new_member_dn;
 	const char *attr[ACCOUNT_REG_ATTRS_MAX]; /* by index in catalog_all() */
 	char norm[ACCOUNT_REG_NORM_MAX]; /* the normalised values the pointers above may point into */
 	size_t nnorm; /* bytes of norm[] used */
@@ -60,10 +67,24 @@ const char *account_registration_get(const struct account_registration *reg, con
 int account_registration_check(
 	const struct mm_config *c, const struct account_registration *reg, struct fault *f) MM_WUR;
 
-/* How the registration proves the password of an ORG's first connection
- * account: with the login's rate limits and lockout (login/), given by the
- * door until the login offers them typed. Each returns 0 or a negative
- * errno with f filled (rate: retry_after; check: locked_until...). */
+/* "Oui" (guides 001, 002): the ORG's first connection account, an existing
+ * individual account, is proven in two steps as a login is. First its
+ * password (account_org_proof_start: the login's password step, rate
+ * limits and lockout; an unknown account answered as a wrong password),
+ * which mails the login's one-time code to the account's own address;
+ * then account_register with member, member_txn and member_code beside
+ * the ORG form (the code's tries and lockout are the login's, the
+ * transaction single use). An administrator names the member without
+ * proof. */
+struct account_org_proof {
+	char member[256]; /* the login of the account proven */
+	char txn[SECRET_TOKEN_HEX];
+	char sent_to[300]; /* its login e-mail, masked */
+	unsigned expires_in; /* of the code */
+};
+
+int account_org_proof_start(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *member, const char *password, struct account_org_proof *ret, struct fault *f) MM_WUR;
 
 struct account_registered {
 	char login[40];
@@ -71,8 +92,8 @@ struct account_registered {
 };
 
 /* Registers an account pending confirmation and mails its link. An ORG's
- * member is proven by its password (under the login's rate limits and
- * lockout), except by an administrator. */
+ * member is proven by its password and code (account_org_proof_start),
+ * except by an administrator. */
 int account_register(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct account_registration *reg, struct account_registered *ret, struct fault *f) MM_WUR;
 void account_registered_clear(struct account_registered *r);
@@ -117,6 +138,21 @@ int account_psc_prefill(struct store *s, const struct mm_config *c, const struct
 int account_register_psc(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *handle, struct account_registration *reg, struct account_registered *ret,
 	struct fault *f) MM_WUR;
+/* "Non" (guide 001, "Créer un compte individuel directement rattaché au
+ * compte partagé en création"): the ORG form with the fields of a new
+ * individual account (on the wire: the registration's keys prefixed with
+ * ACCOUNT_MEMBER_PREFIX) instead of member. That account is a PER with an
+ * RPPS or ADELI, else a MED ("Adresse mail visible uniquement par les
+ * utilisateurs de Medimail", guide 002: "cela va créer un compte non
+ * visible dans l'annuaire"); its region is the ORG's unless given. Both are
+ * registered pending confirmation, each address with its link; the member
+ * is the ORG's connection account and carries mmJoinOrg: the two are
+ * validated together (account_validate of either, once both are
+ * confirmed). A refusal of a member field names it with the prefix. */
+#define ACCOUNT_MEMBER_PREFIX "member."
+int account_register_org_new_member(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct account_registration *org, struct account_registration *member,
+	struct account_registered *ret_org, struct account_registered *ret_member, struct fault *f) MM_WUR;
 
 /* ---------------------------------------------------------- confirmation */
 

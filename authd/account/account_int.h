@@ -33,3 +33,24 @@ int account_send_confirmation(const struct mm_config *c, const char *to, const c
  * written to the entry and to out. */
 int account_assign_address(
 	struct store *s, const struct mm_config *c, const struct entry *e, char *out, size_t outsz) MM_WUR;
+/* The second step of account_org_proof_start: the code of member's
+ * transaction txn, verified and spent as the login's; *ret the member. */
+int account_org_proof_finish(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *member, const char *txn, const char *code, struct entry **ret, struct fault *f) MM_WUR;
+/* "Créer un compte de connexion" (fiche réflexe): may who register an
+ * individual account attached to the ORG called name once validated (an
+ * administrator, or an active connection account of that active ORG; the
+ * same -EACCES for an unknown ORG and someone else's)? *ret the ORG. */
+int account_org_join_check(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *name, struct entry **ret, struct fault *f) MM_WUR;
+/* Before the validation of e: 0, or -EPERM when e was registered with its
+ * ORG or its connection account ("Non") and that one has not confirmed its
+ * address yet (the two are validated together). */
+int account_org_joint_ready(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, struct fault *f) MM_WUR;
+/* After the validation of e. An individual account registered for an ORG
+ * (mmJoinOrg) becomes its connection account, unless that ORG is gone or
+ * closed meanwhile; mmJoinOrg is removed. The account registered together
+ * with e ("Non"), confirmed, is validated with it. */
+void account_org_join_validated(
+	struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *e);

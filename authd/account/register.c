@@ -1,4 +1,4 @@
-/* Registration (account.h): the form's rules, the ORG's member proof, a free login, the pending entry. */
+/* Registration (account.h): the form's rules, a free login, the pending entry (the ORG's member proof: org_register.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +34,11 @@ static const struct param {
 		"confirmation du mot de passe"},
 	{"org_name", offsetof(struct account_registration, org_name), P_TEXT, 64, "nom de la BAL ORG"},
 	{"member", offsetof(struct account_registration, member), P_LOGIN, 254, "compte de connexion"},
-	{"member_password", offsetof(struct account_registration, member_password), P_SECRET, 1024,
-		"mot de passe du compte de connexion"},
+	{"member_txn", offsetof(struct account_registration, member_txn), P_SECRET, 64,
+		"transaction du compte de connexion"},
+	{"member_code", offsetof(struct account_registration, member_code), P_SECRET, 16,
+		"code à usage unique du compte de connexion"},
+	{"org", offsetof(struct account_registration, org), P_LOGIN, 254, "BAL ORG de rattachement"},
 };
 
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
@@ -209,9 +212,9 @@ static int check_type_fields(
 	static const char *const org_req[] = {"description", "struct_type", "struct_id", "resp_sn",
 		"resp_given_name", "resp_profession", "member", NULL};
 	static const char *const org_refused[] = {"password", "password_confirm", "sn", "given_name", "rpps",
-		"adeli", "profession", "speciality", "liberal", NULL};
+		"adeli", "profession", "speciality", "liberal", "org", NULL};
 	static const char *const individual_refused[] = {"org_name", "resp_sn", "resp_given_name",
-		"resp_profession", "resp_rpps", "member", "member_password", NULL};
+		"resp_profession", "resp_rpps", "member", "member_txn", "member_code", NULL};
 #define get(k) account_registration_get(reg, k)
 	bool org = !strcmp(type, MM_TYPE_ORG);
 	const char *const *req_list = org ? org_req : individual_req;
@@ -327,65 +330,33 @@ static int check_duplicates(struct store *s, const struct mm_config *c,
 	return 0;
 }
 
-/* Proves that the caller may attach the registration's member to a new ORG. */
+/* The registration's member, that the caller may attach to a new ORG: an
+ * administrator names it, anyone else proves it (org_register.c). */
 static int member_proof(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct account_registration *reg, struct entry **ret, struct fault *f)
 {
-	static const char *const event = "register-org-member-proof";
-	const char *pw = account_registration_get(reg, "member_password");
 	const char *member = account_registration_get(reg, "member");
-	struct entry *m = NULL, *p = NULL;
+	struct entry *m = NULL;
 	int rc;
 
 	*ret = NULL;
-	/* A password guess by another door than the login: the login's rate
-	 * limits and lockout, and an unknown member answered like a wrong
-	 * password, so that the form probes no account. */
-	if (!who->admin && !pw)
-		return fault_field(f, "member_password", "required",
-			"mot de passe du compte de connexion : champ obligatoire");
-	if (!who->admin && (rc = login_rate_take(c, who, event, NULL, f)) < 0)
-		return rc;
+	if (!who->admin)
+		return account_org_proof_finish(s, c, who, member,
+			account_registration_get(reg, "member_txn"),
+			account_registration_get(reg, "member_code"), ret, f);
 	rc = accounts_find(s, c, member, NULL, &m);
-	if (rc == -ENOENT && !who->admin) {
-		struct fault ignored = {0};
-
-		login_event(who, event, "password", member, false, "unknown account");
-		login_unknown_refuse(c, pw, &ignored);
-		fault_clear(&ignored);
-		return fault_set(f, -EACCES, "compte de connexion : mot de passe incorrect");
-	}
 	if (rc == -ENOENT)
 		return fault_field(
 			f, "member", "unknown", "compte de connexion : aucun compte individuel à ce nom");
 	if (rc < 0)
 		return fault_store(f, rc, "compte de connexion");
-	if (!who->admin) {
-		/* The attempt reserved before the password is verified; the kind
-		 * of account is told only to who proved its password. */
-		if ((rc = login_rate_take(c, who, event, entry_get(m, "uid"), f)) < 0)
-			goto fail;
-		if ((rc = store_read(s, m->dn, login_password_attrs, &p)) < 0) {
-			rc = fault_store(f, rc, "compte de connexion");
-			goto fail;
-		}
-		rc = login_password_verify(s, c, who, event, p, pw, f);
-		entry_free(p);
-		if (rc == -EACCES)
-			rc = fault_set(f, -EACCES, "compte de connexion : mot de passe incorrect");
-		if (rc < 0)
-			goto fail;
-	}
 	if (accounts_is_org(m) || !strcmp(entry_get(m, "mmStatus"), MM_STATUS_CLOSED)) {
-		rc = fault_field(f, "member", "not_individual",
+		entry_free(m);
+		return fault_field(f, "member", "not_individual",
 			"compte de connexion : une BAL ORG s'ouvre depuis un compte individuel non clos");
-		goto fail;
 	}
 	*ret = m;
 	return 0;
-fail:
-	entry_free(m);
-	return rc;
 }
 
 /* The ORG's name, for its login and its MSSanté address: org_name when
@@ -400,8 +371,8 @@ static const char *org_name_of(const struct account_registration *reg)
 
 /* The pending entry of candidate login cand. */
 static void entry_mods(struct mods *m, const struct mm_config *c, const struct account_registration *reg,
-	const char *cand, const struct entry *member, const char *pwhash, const char *tokhash,
-	const char *stamp, const char *expires)
+	const char *cand, const struct entry *member, const char *join_dn, const char *pwhash,
+	const char *tokhash, const char *stamp, const char *expires)
 {
 #define get(k) account_registration_get(reg, k)
 	const char *type = reg->type;
@@ -445,11 +416,13 @@ static void entry_mods(struct mods *m, const struct mm_config *c, const struct a
 	if (!strcmp(type, MM_TYPE_ORG)) {
 		mods_add(m, LDAP_MOD_ADD, "cn", org_name_of(reg));
 		mods_add(m, LDAP_MOD_ADD, "displayName", org_name_of(reg));
-		mods_add(m, LDAP_MOD_ADD, "mmMember", member->dn);
+		mods_add(m, LDAP_MOD_ADD, "mmMember", member ? member->dn : reg->new_member_dn);
 	} else {
 		mods_addf(m, LDAP_MOD_ADD, "cn", "%s %s", get("given_name"), get("sn"));
 		mods_addf(m, LDAP_MOD_ADD, "displayName", "%s %s", get("given_name"), get("sn"));
 		mods_add(m, LDAP_MOD_ADD, "userPassword", pwhash);
+		if (join_dn)
+			mods_add(m, LDAP_MOD_ADD, "mmJoinOrg", join_dn);
 		if (get("rpps"))
 			mods_addf(m, LDAP_MOD_ADD, "mmNationalId", "8%s", get("rpps"));
 		else if (get("adeli"))
@@ -477,7 +450,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 #define get(k) account_registration_get(reg, k)
 	char pwhash[SECRET_PWHASH_MAX] = "", token[SECRET_TOKEN_HEX], tokhash[SECRET_HASH_HEX];
 	char stamp[16], expires[16], login[40] = "", cand[40] = "";
-	struct entry *member = NULL;
+	struct entry *member = NULL, *join = NULL;
 	struct mods m;
 	char *dn = NULL, *ou = NULL;
 	bool org;
@@ -490,7 +463,9 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	org = !strcmp(reg->type, MM_TYPE_ORG);
 	if ((rc = check_duplicates(s, c, reg, org, f)) < 0)
 		return rc;
-	if (org && (rc = member_proof(s, c, who, reg, &member, f)) < 0)
+	if (org && !reg->new_member_dn && (rc = member_proof(s, c, who, reg, &member, f)) < 0)
+		return rc;
+	if (!org && get("org") && (rc = account_org_join_check(s, c, who, get("org"), &join, f)) < 0)
 		return rc;
 
 	rc = org ? login_org(org_name_of(reg), login, sizeof(login))
@@ -552,7 +527,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		}
 		mods_free(&m);
 		mods_init(&m);
-		entry_mods(&m, c, reg, cand, member, pwhash, tokhash, stamp, expires);
+		entry_mods(&m, c, reg, cand, member, join ? join->dn : NULL, pwhash, tokhash, stamp, expires);
 		free(dn);
 		dn = NULL;
 		e = store_escape_dn(cand);
@@ -594,6 +569,9 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		goto out;
 	}
 	caller_audit(who, "register", NULL, login, true, reg->type);
+	if (join)
+		caller_audit(
+			who, "register", NULL, login, true, "connection account of a BAL ORG once validated");
 	snprintf(ret->login, sizeof(ret->login), "%s", login);
 	ret->dn = dn;
 	dn = NULL;
@@ -603,6 +581,7 @@ out:
 	secret_wipe(token, sizeof(token));
 	mods_free(&m);
 	entry_free(member);
+	entry_free(join);
 	free(dn);
 	free(ou);
 	return rc;

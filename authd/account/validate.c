@@ -260,6 +260,8 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 		return fault_set(f, -EPERM, "le compte %s est %s : seule une inscription confirmée se valide",
 			login, entry_get(e, "mmStatus"));
 	}
+	if ((rc = account_org_joint_ready(s, c, who, e, f)) < 0) /* "Non": validated together */
+		return rc;
 	org = ret->org = accounts_is_org(e);
 	/* The login may have been written into the directory after registration. */
 	if ((rc = account_login_servable(c, org, login, "login", "identifiant", f)) < 0) {
@@ -311,6 +313,7 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	if (rc < 0)
 		return fault_store(f, rc, "validation");
 	mcache_invalidate(); /* a new user or group for the name service */
+	account_org_join_validated(s, c, who, e); /* "Créer un compte de connexion" (org_register.c) */
 	caller_audit(who, "validate", NULL, login, true,
 		ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
 	ret->notice_failed = !send_validated(c, e, ret->mss_address[0] ? ret->mss_address : NULL);

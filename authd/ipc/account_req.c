@@ -21,27 +21,86 @@ static void put(void *ctx, const char *key, const char *value)
 
 int account_req_register(struct req *r)
 {
-	const char *keys[ACCOUNT_REG_ATTRS_MAX + 16];
-	struct account_registration reg = {0};
-	struct account_registered done = {0};
+	enum { NKEYS = ACCOUNT_REG_ATTRS_MAX + 16 };
+	const char *keys[2 * NKEYS];
+	char member_keys[NKEYS][64];
+	struct account_registration reg = {0}, member = {0};
+	struct account_registered done = {0}, done_member = {0};
 	struct fault f = {0};
-	int rc;
+	const size_t plen = strlen(ACCOUNT_MEMBER_PREFIX);
+	bool with_member = false;
+	int n, rc;
 
-	if (account_registration_keys(keys, sizeof(keys) / sizeof(keys[0])) < 0)
+	/* The registration's fields, and the same prefixed for the ORG's new
+	 * connection account ("Non"). */
+	if ((n = account_registration_keys(keys, NKEYS)) < 0)
 		return req_fail(r, -ENOMEM, "inscription : table des champs trop longue");
+	for (int i = 0; i < n; i++) {
+		snprintf(member_keys[i], sizeof(member_keys[i]), "%s%s", ACCOUNT_MEMBER_PREFIX, keys[i]);
+		keys[n + i] = member_keys[i];
+	}
+	keys[2 * n] = NULL;
 	if ((rc = req_keys(r, keys)) < 0)
 		return rc;
-	for (size_t i = 0; i < r->in->nfields; i++)
-		if (account_registration_set(&reg, r->in->fields[i].key, r->in->fields[i].value, &f) < 0)
+	for (size_t i = 0; i < r->in->nfields; i++) {
+		const char *key = r->in->fields[i].key, *value = r->in->fields[i].value;
+		bool of_member = !strncmp(key, ACCOUNT_MEMBER_PREFIX, plen);
+
+		with_member |= of_member;
+		if (account_registration_set(
+			    of_member ? &member : &reg, of_member ? key + plen : key, value, &f) < 0)
 			return req_fault(r, &f);
-	if (account_register(r->store, r->cfg, &r->who, &reg, &done, &f) < 0)
+	}
+	if (with_member)
+		rc = account_register_org_new_member(
+			r->store, r->cfg, &r->who, &reg, &member, &done, &done_member, &f);
+	else
+		rc = account_register(r->store, r->cfg, &r->who, &reg, &done, &f);
+	if (rc < 0)
 		return req_fault(r, &f);
 	req_put(r, "login", done.login);
 	req_put(r, "dn", done.dn);
 	req_put(r, "status", MM_STATUS_PENDING_CONFIRMATION);
-	mm_msg_set_message(r->out, "compte %s créé : un lien de confirmation a été envoyé à %s", done.login,
-		account_registration_get(&reg, "login_mail"));
+	if (with_member) {
+		req_put(r, "member_login", done_member.login);
+		req_put(r, "member_dn", done_member.dn);
+		req_put(r, "member_type", member.type);
+		mm_msg_set_message(r->out,
+			"BAL ORG %s et compte de connexion %s créés : un lien de confirmation a été envoyé à "
+			"%s et "
+			"à %s ; les deux comptes seront validés ensemble",
+			done.login, done_member.login, account_registration_get(&reg, "login_mail"),
+			account_registration_get(&member, "login_mail"));
+	} else {
+		mm_msg_set_message(r->out, "compte %s créé : un lien de confirmation a été envoyé à %s",
+			done.login, account_registration_get(&reg, "login_mail"));
+	}
 	account_registered_clear(&done);
+	account_registered_clear(&done_member);
+	return 0;
+}
+
+int account_req_register_org_proof(struct req *r)
+{
+	static const char *const keys[] = {"member", "member_password", AUDIT_KEYS, NULL};
+	struct account_org_proof p;
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	rc = account_org_proof_start(
+		r->store, r->cfg, &r->who, req_get(r, "member"), req_get(r, "member_password"), &p, &f);
+	if (rc < 0)
+		return req_fault(r, &f);
+	req_put(r, "member", p.member);
+	req_put(r, "txn", p.txn);
+	req_put(r, "sent_to", p.sent_to);
+	req_putf(r, "expires_in", "%u", p.expires_in);
+	mm_msg_set_message(r->out,
+		"code à usage unique envoyé à %s : renseignez-le avec le formulaire de la BAL ORG",
+		p.sent_to);
+	secret_wipe(p.txn, sizeof(p.txn));
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "request.h"
 
 int account_req_register(struct req *r);
+int account_req_register_org_proof(struct req *r);
 int account_req_confirm(struct req *r);
 int account_req_confirm_resend(struct req *r);
 int account_req_validate(struct req *r);

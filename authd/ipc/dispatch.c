@@ -72,6 +72,9 @@ static const struct request_type table[] = {
 		account_req_struct_admin_add},
 	{MM_REQ_STRUCT_ADMIN_DEL, "struct-admin-del", ADMIN, REQUIRED, "login", account_struct_admin_attrs,
 		account_req_struct_admin_del},
+	/* The password of the member is the proof: the service applies the login's rules. */
+	{MM_REQ_REGISTER_ORG_PROOF, "register-org-proof", PUBLIC, 0, NULL, NULL,
+		account_req_register_org_proof},
 
 	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},
 	{MM_REQ_OTP_SEND, "otp-send", SELF, 0, NULL, NULL, login_req_otp_send},

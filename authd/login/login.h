@@ -95,6 +95,14 @@ struct login_step {
  * never the HTTP API). */
 int login_password(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
 	const char *password, bool offline_ok, struct login_step *ret, struct fault *f) MM_WUR;
+/* The password step for the account e another service found (read with
+ * login_auth_attrs), audited under event: the rate limit of the account,
+ * login_password_verify, the account's state, the transaction the code
+ * step needs. The ORG registration's proof of its connection account
+ * (account/org_register.c) is this login's password step. */
+int login_password_step(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *e, const char *password, struct login_step *ret,
+	struct fault *f) MM_WUR;
 /* MM_REQ_PASSWORD_CHANGE; ret_login: the account's login. */
 int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *user, const char *old_password, const char *new_password, char ret_login[LOGIN_NAME_MAX],
@@ -115,6 +123,15 @@ int login_otp_send(struct store *s, const struct mm_config *c, const struct call
 int login_otp_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
 	const char *txn, const char *code, bool then_link, char ret_login[LOGIN_NAME_MAX],
 	struct fault *f) MM_WUR;
+/* The same two steps for the account e another service found (read with
+ * login_auth_attrs) rather than one the caller names: the code mailed to
+ * e's login e-mail, its tries, its lockout and its transaction are the
+ * login's. */
+int login_otp_send_to(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *txn, struct otp_sent *ret, struct fault *f) MM_WUR;
+int login_otp_verify_of(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *txn, const char *code, bool then_link,
+	char ret_login[LOGIN_NAME_MAX], struct fault *f) MM_WUR;
 /* The transaction of the password step of this account (dn): 0, or f set
  * (-ETIMEDOUT reason transaction, -EACCES). */
 int login_txn_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *event,

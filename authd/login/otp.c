@@ -124,12 +124,27 @@ static int otp_discard(struct store *s, const struct entry *e, const char *hash)
 	return rc;
 }
 
+/* May the code step go on for the account e: its rate limit, its
+ * transaction, its state. */
+static int code_entry_check(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const char *txn, const struct entry *e, struct fault *f)
+{
+	const char *reason;
+	int rc;
+
+	if ((rc = login_rate_take(c, who, event, entry_get(e, "uid"), f)) < 0 ||
+		(rc = login_txn_check(s, c, who, event, txn, e, f)) < 0)
+		return rc;
+	if ((reason = login_inactive_reason(e)))
+		return login_refuse_inactive(who, event, "otp", e, reason, f);
+	return 0;
+}
+
 /* The account of a code step, after the rate limits and its transaction. */
 static int code_account(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *event, const char *user, const char *txn, struct entry **ret, struct fault *f)
 {
 	struct entry *e = NULL;
-	const char *reason;
 	int rc;
 
 	*ret = NULL;
@@ -137,18 +152,12 @@ static int code_account(struct store *s, const struct mm_config *c, const struct
 		return rc;
 	if ((rc = login_find(s, c, who, event, user, login_auth_attrs, &e, f)) < 0)
 		return rc;
-	if ((rc = login_rate_take(c, who, event, entry_get(e, "uid"), f)) < 0 ||
-		(rc = login_txn_check(s, c, who, event, txn, e, f)) < 0)
-		goto fail;
-	if ((reason = login_inactive_reason(e))) {
-		rc = login_refuse_inactive(who, event, "otp", e, reason, f);
-		goto fail;
+	if ((rc = code_entry_check(s, c, who, event, txn, e, f)) < 0) {
+		entry_free(e);
+		return rc;
 	}
 	*ret = e;
 	return 0;
-fail:
-	entry_free(e);
-	return rc;
 }
 
 /* ------------------------------------------------------------ MM_REQ_OTP_SEND */
@@ -171,10 +180,10 @@ static int resend_throttled(const struct mm_config *c, const struct caller *who,
 	return fault_set(f, -EAGAIN, "un nouveau code pourra être envoyé dans %lld s", wait);
 }
 
-int login_otp_send(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *txn, struct otp_sent *ret, struct fault *f)
+/* Sends a code to the account e, whose code step may go on. */
+static int code_send(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, struct otp_sent *ret, struct fault *f)
 {
-	struct entry *e = NULL;
 	char code[OTP_DIGITS + 1], hash[SECRET_HASH_HEX], ctx[600], expires[16], sent[16], tries_s[24];
 	char *body = NULL;
 	long long t = login_now(), last, carried;
@@ -182,9 +191,6 @@ int login_otp_send(struct store *s, const struct mm_config *c, const struct call
 	int rc;
 
 	code[0] = hash[0] = '\0';
-	memset(ret, 0, sizeof(*ret));
-	if ((rc = code_account(s, c, who, "otp-send", user, txn, &e, f)) < 0)
-		return rc;
 	last = store_parse_time(entry_get(e, "mmOtpSentAt"));
 	if (last > 0 && t >= last && t - last < (long long)c->otp_resend_interval) {
 		rc = resend_throttled(c, who, e, t, last, f);
@@ -258,8 +264,33 @@ out:
 	secret_wipe(code, sizeof(code));
 	secret_wipe(hash, sizeof(hash));
 	secret_free(body);
+	return rc;
+}
+
+int login_otp_send(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
+	const char *txn, struct otp_sent *ret, struct fault *f)
+{
+	struct entry *e = NULL;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = code_account(s, c, who, "otp-send", user, txn, &e, f)) < 0)
+		return rc;
+	rc = code_send(s, c, who, e, ret, f);
 	entry_free(e);
 	return rc;
+}
+
+int login_otp_send_to(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *txn, struct otp_sent *ret, struct fault *f)
+{
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = login_rate_take(c, who, "otp-send", NULL, f)) < 0 ||
+		(rc = code_entry_check(s, c, who, "otp-send", txn, e, f)) < 0)
+		return rc;
+	return code_send(s, c, who, e, ret, f);
 }
 
 /* ------------------------------------------------------------ MM_REQ_OTP_VERIFY */
@@ -319,20 +350,17 @@ static int code_right(struct store *s, const struct mm_config *c, const struct c
 	return 0;
 }
 
-int login_otp_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
-	const char *txn, const char *code, bool then_link, char ret_login[LOGIN_NAME_MAX], struct fault *f)
+/* Verifies code for the account e, whose code step may go on. */
+static int code_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *txn, const char *code, bool then_link,
+	char ret_login[LOGIN_NAME_MAX], struct fault *f)
 {
-	struct entry *e = NULL;
 	const char *stored, *tries_s;
 	char hash[SECRET_HASH_HEX], ctx[600];
 	long long tries;
 	int rc;
 
 	hash[0] = '\0';
-	if (!code)
-		return fault_field(f, "code", "required", "code : champ obligatoire");
-	if ((rc = code_account(s, c, who, "otp-verify", user, txn, &e, f)) < 0)
-		return rc;
 	stored = entry_get(e, "mmOtpHash");
 	tries_s = entry_get(e, "mmOtpTries");
 	tries = tries_s ? atoll(tries_s) : 0;
@@ -387,6 +415,34 @@ int login_otp_verify(struct store *s, const struct mm_config *c, const struct ca
 		f, -EACCES, "code incorrect (%lld essai(s) restant(s))", (long long)c->otp_max_tries - tries);
 out:
 	secret_wipe(hash, sizeof(hash));
+	return rc;
+}
+
+int login_otp_verify(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
+	const char *txn, const char *code, bool then_link, char ret_login[LOGIN_NAME_MAX], struct fault *f)
+{
+	struct entry *e = NULL;
+	int rc;
+
+	if (!code)
+		return fault_field(f, "code", "required", "code : champ obligatoire");
+	if ((rc = code_account(s, c, who, "otp-verify", user, txn, &e, f)) < 0)
+		return rc;
+	rc = code_verify(s, c, who, e, txn, code, then_link, ret_login, f);
 	entry_free(e);
 	return rc;
+}
+
+int login_otp_verify_of(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, const char *txn, const char *code, bool then_link,
+	char ret_login[LOGIN_NAME_MAX], struct fault *f)
+{
+	int rc;
+
+	if (!code)
+		return fault_field(f, "code", "required", "code : champ obligatoire");
+	if ((rc = login_rate_take(c, who, "otp-verify", NULL, f)) < 0 ||
+		(rc = code_entry_check(s, c, who, "otp-verify", txn, e, f)) < 0)
+		return rc;
+	return code_verify(s, c, who, e, txn, code, then_link, ret_login, f);
 }

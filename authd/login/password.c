@@ -71,12 +71,41 @@ out:
 	return rc;
 }
 
+int login_password_step(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *e, const char *password, struct login_step *ret,
+	struct fault *f)
+{
+	struct record txn = {.method = TXN_OPEN, .service = who->service, .remote = who->rhost};
+	const char *reason;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = login_rate_take(c, who, event, entry_get(e, "uid"), f)) < 0)
+		return rc;
+	if ((rc = login_password_verify(s, c, who, event, e, password, f)) < 0)
+		return rc;
+	if ((reason = login_inactive_reason(e))) {
+		offline_forget(c, e);
+		return login_refuse_inactive(who, event, "password", e, reason, f);
+	}
+	/* The transaction outlives the code by a minute, so that an expired
+	 * code is reported as such rather than as a stale login. */
+	txn.user_dn = e->dn;
+	txn.expires = login_now() + (long long)c->otp_ttl + 60;
+	rc = record_create(s, c, RECORD_TXN, &txn, ret->txn);
+	if (rc < 0)
+		return fault_store(f, rc, "authentification");
+	login_event(
+		who, event, "password", entry_get(e, "uid"), true, "password step; one-time code required");
+	snprintf(ret->login, sizeof(ret->login), "%s", entry_get(e, "uid"));
+	ret->txn_expires_in = c->otp_ttl + 60;
+	return 0;
+}
+
 int login_password(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
 	const char *password, bool offline_ok, struct login_step *ret, struct fault *f)
 {
-	struct record txn = {.method = TXN_OPEN, .service = who->service, .remote = who->rhost};
 	struct entry *e = NULL;
-	const char *reason;
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
@@ -99,29 +128,7 @@ int login_password(struct store *s, const struct mm_config *c, const struct call
 	}
 	if (rc < 0)
 		return rc;
-	if ((rc = login_rate_take(c, who, "auth", entry_get(e, "uid"), f)) < 0)
-		goto out;
-	if ((rc = login_password_verify(s, c, who, "auth", e, password, f)) < 0)
-		goto out;
-	if ((reason = login_inactive_reason(e))) {
-		offline_forget(c, e);
-		rc = login_refuse_inactive(who, "auth", "password", e, reason, f);
-		goto out;
-	}
-	/* The transaction outlives the code by a minute, so that an expired
-	 * code is reported as such rather than as a stale login. */
-	txn.user_dn = e->dn;
-	txn.expires = login_now() + (long long)c->otp_ttl + 60;
-	rc = record_create(s, c, RECORD_TXN, &txn, ret->txn);
-	if (rc < 0) {
-		rc = fault_store(f, rc, "authentification");
-		goto out;
-	}
-	login_event(
-		who, "auth", "password", entry_get(e, "uid"), true, "password step; one-time code required");
-	snprintf(ret->login, sizeof(ret->login), "%s", entry_get(e, "uid"));
-	ret->txn_expires_in = c->otp_ttl + 60;
-out:
+	rc = login_password_step(s, c, who, "auth", e, password, ret, f);
 	entry_free(e);
 	return rc;
 }

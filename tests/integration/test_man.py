@@ -92,8 +92,9 @@ def test_ctl_page_lists_every_registration_field():
                             (TOP / "authd/account/register.c").read_text()))
     assert {"visible_medimail", "visible_mssante", "dematerialisation", "region", "rpps"} <= fields
     assert {"type", "org_name", "member", "password"} <= params
-    # The type is the first argument, the passwords are read from the terminal or stdin.
-    fields |= params - {"type", "password", "password_confirm", "member_password"}
+    # The type is the first argument, the passwords are read from the terminal or stdin; the
+    # member's transaction and code (issue 14, item 1) come from its proof step, never argv.
+    fields |= params - {"type", "password", "password_confirm", "member_txn", "member_code"}
     text = _rendered("medimailctl.1")
     entry = text[text.index("register PER|INT|MED|ORG"):text.index("confirm [--token-stdin]")]
     entry = re.sub(r"\s+", " ", entry)

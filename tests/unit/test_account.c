@@ -76,14 +76,18 @@ static void test_registration_keys_are_the_catalogue_and_the_parameters(void **s
 	int n = account_registration_keys(keys, 128);
 	size_t nc;
 	const struct cat_attr *all = catalog_all(&nc);
-	size_t want = 6;
+	size_t want = 8;
 
 	(void)state;
 	for (size_t i = 0; i < nc; i++)
 		want += (all[i].where & CAT_REGISTER) != 0;
 	assert_int_equal(n, (int)want);
 	assert_null(keys[n]);
-	assert_true(account_registration_knows("member_password"));
+	/* "Oui": the member's password goes to its own first step; the form
+	 * carries that step's transaction and the code mailed to the member. */
+	assert_true(account_registration_knows("member_txn"));
+	assert_true(account_registration_knows("member_code"));
+	assert_false(account_registration_knows("member_password"));
 	assert_true(account_registration_knows("phone2"));
 	assert_false(account_registration_knows("status")); /* an attribute, not a registration field */
 	assert_false(account_registration_knows("bogus"));
@@ -170,6 +174,40 @@ static void test_registration_type_rules(void **state)
 	memset(&reg, 0, sizeof(reg));
 	set_all(&reg, "type", "MED", "password", "Pharma#2024", "sn", "ROUX", "given_name", "Léa", NULL);
 	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "login_mail/required");
+	config_free(c);
+}
+
+/* Issue 14, items 1 and 3, the parameters' rules that need no directory:
+ * "Oui" carries the member's transaction and code, never on an individual
+ * account; "Créer un compte de connexion" (org) is for a PER, INT or MED,
+ * never an ORG; each is bounded and free of control characters. */
+static void test_registration_org_connection_account_fields(void **state)
+{
+	struct mm_config *c = parse("");
+	struct account_registration reg;
+	char buf[128];
+
+	(void)state;
+	per(&reg);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	set_all(&reg, "org", "pharmacie-du-lac", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	set_all(&reg, "org", "pharmacie\nroot", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "org/characters");
+	per(&reg);
+	set_all(&reg, "member_code", "123456", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "member_code/not_allowed");
+	memset(&reg, 0, sizeof(reg));
+	set_all(&reg, "type", "ORG", "login_mail", "contact@example.org", "description", "Officine",
+		"struct_type", "FINESS", "struct_id", "810000034", "resp_sn", "MARTIN", "resp_given_name",
+		"Isabelle", "resp_profession", "21", "member", "isabelle.martin", "region", "Occitanie",
+		"member_txn", "ab", "member_code", "123456", NULL);
+	/* The proof is checked with the directory (account_register), not here. */
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "ok");
+	set_all(&reg, "org", "autre-org", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "org/not_allowed");
+	set_all(&reg, "org", "", "member_code", "12345678901234567", NULL);
+	assert_string_equal(check(c, &reg, buf, sizeof(buf)), "member_code/max_length");
 	config_free(c);
 }
 
@@ -420,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_registration_set_and_get),
 		cmocka_unit_test(test_registration_rules_name_field_and_rule),
 		cmocka_unit_test(test_registration_type_rules),
+		cmocka_unit_test(test_registration_org_connection_account_fields),
 		cmocka_unit_test(test_registration_region_is_required_and_names_the_open_ones),
 		cmocka_unit_test(test_registration_boxes_are_choices),
 		cmocka_unit_test(test_registration_takes_what_a_person_types),
