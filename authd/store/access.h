@@ -53,6 +53,11 @@ enum {
 	 * fails with -EHOSTDOWN, the dispatch table calls the handler with
 	 * r->target NULL, and the service decides from its offline verifier. */
 	ACCESS_OFFLINE_OK = 1 << 5,
+	/* The web pages may call the request over the bridge (ipc/json_door.c,
+	 * POST /v1/call/<name>): a row without it is refused there. Never on
+	 * the login rows (HTTP has its own login routes) nor, for now, on the
+	 * administrators' rows. */
+	ACCESS_WEB = 1 << 6,
 };
 
 struct caller {
