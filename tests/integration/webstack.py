@@ -24,7 +24,7 @@ import time
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -37,6 +37,7 @@ CODE_RE = r"Ce code est le : (\d{6})"
 WAIT = 10  # seconds a page may take to show what a test waits for
 
 _serial = iter(range(1, 1_000_000))
+IGNORED = (NoSuchElementException, StaleElementReferenceException)  # a page being replaced
 
 
 def browser():
@@ -100,6 +101,15 @@ class WebStack:
         login = register_active(self.authd, self.smtp, kind, fields, mail, cgu=cgu)
         return login, mail
 
+    def org(self, member, name=None):
+        """A validated BAL ORG whose first connection account is member; (login, mss_address)."""
+        from pamstack import register_org
+        return register_org(self.authd, self.smtp, member, name or f"Cabinet Web {next(_serial)}")
+
+    def as_cookie(self, token):
+        """Headers of a client without the browser presenting token as the session cookie, from our origin."""
+        return {"Cookie": f"mm_session={token}", "Origin": self.url}
+
     def mails(self, to):
         return len(self.smtp.messages(to))
 
@@ -129,12 +139,17 @@ class WebStack:
         return e
 
     def text(self, id_):
+        for _ in range(3):
+            try:
+                return self.find(id_).text
+            except StaleElementReferenceException:
+                time.sleep(0.2)
         return self.find(id_).text
 
     def wait_text(self, id_, fragment, timeout=WAIT):
         """The element's visible text holds fragment (case-insensitive); returns it."""
         try:
-            WebDriverWait(self.driver, timeout).until(
+            WebDriverWait(self.driver, timeout, ignored_exceptions=IGNORED).until(
                 lambda d: fragment.lower() in (d.find_element(By.ID, id_).text or "").lower())
         except TimeoutException:
             raise AssertionError(f"#{id_} never showed {fragment!r}; page {self.driver.current_url}:\n"

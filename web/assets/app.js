@@ -9,8 +9,19 @@ export function setCsrf(token) {
   csrf = token || null;
 }
 
-// POST a JSON object to a route of the daemon; {ok, status, data}.
+// POST a JSON object to a route of the daemon; {ok, status, data}. A CSRF
+// token gone stale (the session was rotated in another tab) is fetched
+// again once.
 export async function post(path, body = {}) {
+  const r = await postOnce(path, body);
+  if (r.status === 403 && r.data && r.data.error === "csrf_token") {
+    const s = await session();
+    if (s.authenticated) return postOnce(path, body);
+  }
+  return r;
+}
+
+async function postOnce(path, body) {
   const headers = { "Content-Type": "application/json" };
   if (csrf) headers["X-CSRF-Token"] = csrf;
   let res;
@@ -179,7 +190,7 @@ export function header(s) {
     el("p", { class: "mm-name", id: "mm-name" }, personName(s.user)),
     el("p", { class: "mm-login", id: "mm-login" }, s.user.login_mail || s.user.login),
     el("p", { class: "mm-mss", id: "mm-mss" }, "Votre adresse MSSanté associée : ",
-      el("span", { id: "mm-mss-address" }, mine.mss_address || acct.address || "aucune")));
+      el("span", { id: "mm-mss-address" }, mine.mss_address || "aucune")));
   if (acct.login && acct.login !== s.user.login) {
     who.append(el("p", { class: "mm-acting", id: "mm-acting" }, "Compte utilisé : ",
       el("strong", {}, mine.login_mail || acct.address || acct.login)));
