@@ -23,6 +23,8 @@ PKGS=(
   # CPS cards: PC/SC, OpenSC's PKCS#11 module; vpcd (virtual reader), SoftHSM2, pkcs11-tool and
   # python3-cryptography for the test cards
   pcscd vsmartcard-vpcd opensc opensc-pkcs11 softhsm2 gnutls-bin
+  # the web pages in a real browser (tests/integration/webstack.py); zbarimg reads the QR codes
+  chromium chromium-driver python3-selenium zbar-tools
 )
 
 missing=()

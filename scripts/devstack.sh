@@ -4,13 +4,15 @@
 #
 # Usage: scripts/devstack.sh start|stop|status|demo
 # Environment: MM_STATE (default ./state), MM_BUILD (default ./build),
-#              MM_LDAP_PORT (3890), MM_SMTP_PORT (2525)
+#              MM_LDAP_PORT (3890), MM_SMTP_PORT (2525), MM_HTTP_PORT (8080: the web pages)
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export MM_STATE=${MM_STATE:-$top/state}
 build=${MM_BUILD:-$top/build}
 smtp_port=${MM_SMTP_PORT:-2525}
+http_port=${MM_HTTP_PORT:-8080}
+web_url=http://127.0.0.1:$http_port
 export MM_LDAP_PORT=${MM_LDAP_PORT:-3890}
 suffix=dc=medimail,dc=test
 py=/usr/bin/python3
@@ -50,6 +52,11 @@ domain.medecin = medecin.oc.mssante.fr
 domain.infirmier = infirmier.oc.mssante.fr
 domain_default = oc.mssante.fr
 cache_dir = $MM_STATE/mc
+# the web pages of the tree, on loopback (plain HTTP: loopback only)
+http_listen = 127.0.0.1:$http_port
+web_root = $top/web
+confirm_url = $web_url/inscription/confirmer?jeton=
+reset_url = $web_url/mot-de-passe/reinitialiser?jeton=
 CONF
   chmod 0600 "$MM_STATE/authd.conf"
 }
@@ -69,6 +76,7 @@ start() {
   fi
   ctl ping >/dev/null || { echo "medimail-authd did not start; see $MM_STATE/authd.log" >&2; exit 1; }
   echo "[devstack] slapd, SMTP sink (127.0.0.1:$smtp_port) and medimail-authd are running under $MM_STATE"
+  echo "[devstack] web pages: $web_url/connexion (mails in $MM_STATE/mail)"
 }
 
 token_for() { "$py" "$top/scripts/mailread.py" "$MM_STATE/mail" token "$1"; }

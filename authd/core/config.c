@@ -56,6 +56,8 @@ static void config_defaults(struct mm_config *c)
 	c->http_body_rate = 4096;
 	c->session_ttl = 8 * 3600;
 	c->session_cache_ttl = 5;
+	c->web_idle_timeout = 30 * 60;
+	c->web_absolute_timeout = 12 * 3600;
 	c->service_cache_ttl = 30;
 	c->psc_userinfo = true;
 	c->psc_leeway = 60;
@@ -242,6 +244,10 @@ static const struct option options[] = {
 	O("session_ttl", K_UINT, session_ttl, 30u * 86400),
 	O("session_cache_ttl", K_UINT, session_cache_ttl, 60),
 	O("service_cache_ttl", K_UINT, service_cache_ttl, 3600),
+	O("web_root", K_STR, web_root, 0),
+	O("web_origin", K_STR, web_origin, 0),
+	O("web_idle_timeout", K_UINT, web_idle_timeout, 86400),
+	O("web_absolute_timeout", K_UINT, web_absolute_timeout, 30u * 86400),
 	O("psc_issuer", K_STR, psc_issuer, 0),
 	O("psc_discovery_url", K_STR, psc_discovery_url, 0),
 	O("psc_client_id", K_STR, psc_client_id, 0),
@@ -465,6 +471,7 @@ static int config_check(struct mm_config *c, const char **why)
 	/* The senders the guides show; smtp_from, when set, stands for both. */
 	DEF(mail_from_account, c->smtp_from ? c->smtp_from : "Medimail <cerbere@mipih.fr>");
 	DEF(mail_from_code, c->smtp_from ? c->smtp_from : "Medimail <medimail@mipih.fr>");
+	DEF(web_root, MM_DEFAULT_WEB_ROOT);
 	DEF(confirm_url, "https://medimail.localhost/inscription/confirmer?jeton=");
 	DEF(reset_url, "https://medimail.localhost/mot-de-passe/reinitialiser?jeton=");
 	DEF(email_change_url, "https://medimail.localhost/changement-adresse?t=");
@@ -535,10 +542,12 @@ static int config_check(struct mm_config *c, const char **why)
 	if (c->http_threads == 0 || c->http_max_connections == 0 || c->http_body_max == 0 ||
 		c->http_header_max < 1024 || c->http_rate == 0 || c->http_rate_burst == 0 ||
 		c->http_max_conn_per_source == 0 || c->http_header_timeout == 0 || c->http_body_rate == 0 ||
-		c->session_ttl == 0) {
+		c->session_ttl == 0 || c->web_idle_timeout < 60 ||
+		c->web_absolute_timeout < c->web_idle_timeout) {
 		*why = "http_threads, http_max_connections, http_body_max, http_rate, http_rate_burst, "
 		       "http_max_conn_per_source, http_header_timeout, http_body_rate and session_ttl "
-		       "must be > 0, http_header_max >= 1024";
+		       "must be > 0, http_header_max >= 1024, web_idle_timeout >= 60 and "
+		       "web_absolute_timeout >= web_idle_timeout";
 		return -EINVAL;
 	}
 	if (c->psc_issuer && (!c->psc_client_id || !c->psc_client_secret_file)) {

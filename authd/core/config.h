@@ -117,6 +117,11 @@ struct mm_config {
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */
 	unsigned service_cache_ttl; /* seconds a verified service secret is trusted from memory */
+	/* the web pages (http/static.c, http/web.c) */
+	char *web_root; /* the pages' files, read at start */
+	char *web_origin; /* "https://host[:port]" the pages are served from; NULL: the request's Host */
+	unsigned web_idle_timeout; /* seconds of a browser session without use */
+	unsigned web_absolute_timeout; /* seconds from the login, whatever the use */
 	/* Pro Santé Connect (psc/) */
 	char *psc_issuer;
 	char *psc_discovery_url; /* default {issuer}/.well-known/wallet-openid-configuration */

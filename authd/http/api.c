@@ -99,6 +99,8 @@ unsigned api_session_reply(struct http_req *r, const char *account_dn, const cha
 	struct caller who;
 	int rc;
 
+	if (r->web)
+		return web_session_open_reply(r, account_dn, method, status);
 	http_client_caller(r, &who);
 	rc = login_api_session_open(r->store, r->cfg, &who, account_dn, method, &ls, &f);
 	if (rc == -EPERM) {
@@ -197,7 +199,7 @@ static unsigned ecps_fault(struct http_req *r, const struct fault *f)
 
 /* A service client starts a push for any account it names: the approval
  * on the person's phone is what authenticates. */
-static unsigned ep_ecps_start(struct http_req *r)
+unsigned api_ecps_start(struct http_req *r)
 {
 	static const struct body_field fields[] = {{"user", true, 254}};
 	const char **attrs = accounts_attrs_with_identity(ecps_account_attrs);
@@ -239,7 +241,7 @@ static unsigned ep_ecps_start(struct http_req *r)
 
 /* A service client collects any approval (ACCESS_PUBLIC): it holds the
  * request id it was given at the start. */
-static unsigned ep_ecps_poll(struct http_req *r)
+unsigned api_ecps_poll(struct http_req *r)
 {
 	static const struct body_field fields[] = {{"request_id", true, 128}};
 	struct ecps_result res;
@@ -299,6 +301,29 @@ static unsigned idp_login(struct http_req *r, enum idp idp)
 	return http_ok(r, 302, json_pack("{s:s}", "authorization_url", url));
 }
 
+/* A browser's Pro Santé Connect login ends on a page: the account's, the
+ * CGU's, or the login page saying why (its error code in the query). */
+static unsigned psc_web_landing(struct http_req *r, unsigned status)
+{
+	const char *err = json_string_value(json_object_get(r->reply, "error"));
+	const char *st = json_string_value(json_object_get(r->reply, "status"));
+	char *c = NULL;
+
+	if (asprintf(&c, "mm_psc_web=; Path=/v1/psc; Max-Age=0; HttpOnly; SameSite=Lax%s",
+		    r->tls ? "; Secure" : "") >= 0)
+		http_add_cookie(r, c);
+	free(r->location);
+	r->location = NULL;
+	if (status == 200)
+		r->location = strdup(st && !strcmp(st, "cgu_required") ? "/cgu" : "/");
+	else if (asprintf(&r->location, "/connexion?psc=%s",
+			 err && strspn(err, "abcdefghijklmnopqrstuvwxyz_") == strlen(err) ? err : "error") <
+		0)
+		r->location = NULL;
+	r->status = r->location ? 302 : status;
+	return r->status;
+}
+
 static unsigned idp_callback(struct http_req *r, enum idp idp)
 {
 	const char *state = http_arg(r, "state"), *code = http_arg(r, "code"), *err = http_arg(r, "error");
@@ -308,10 +333,12 @@ static unsigned idp_callback(struct http_req *r, enum idp idp)
 	unsigned status;
 	int rc;
 
+	r->web = http_cookie(r, "mm_psc_web") != NULL;
 	/* The flow belongs to the browser that started it. */
 	if (!state || !cookie || strlen(state) != strlen(cookie) || !secret_equal(state, cookie)) {
 		audit_http(r, method, method, NULL, false, "state mismatch");
-		return http_fail(r, 400, "invalid_state", "state missing or not this browser's");
+		status = http_fail(r, 400, "invalid_state", "state missing or not this browser's");
+		return r->web ? psc_web_landing(r, status) : status;
 	}
 	if (asprintf(&r->cookie, "%s=; Path=%s; Max-Age=0; HttpOnly; SameSite=Lax%s", idp_http[idp].cookie,
 		    idp_http[idp].path, r->tls ? "; Secure" : "") < 0)
@@ -320,7 +347,8 @@ static unsigned idp_callback(struct http_req *r, enum idp idp)
 		/* consume the state so that it cannot serve again */
 		idp_login_abort(r->cfg, r->store, idp, state);
 		audit_http(r, method, method, NULL, false, "provider returned an error");
-		return http_fail(r, 403, "access_denied", "%s refused the login", label);
+		status = http_fail(r, 403, "access_denied", "%s refused the login", label);
+		return r->web ? psc_web_landing(r, status) : status;
 	}
 	rc = idp_login_finish(r->cfg, r->store, idp, state, code, &id, &why);
 	switch (rc) {
@@ -354,10 +382,10 @@ static unsigned idp_callback(struct http_req *r, enum idp idp)
 	default: status = fail_errno(r, rc, idp == IDP_PSC ? "Pro Santé Connect login" : "login");
 	}
 	psc_identity_clear(&id);
-	return status;
+	return r->web ? psc_web_landing(r, status) : status;
 }
 
-static unsigned ep_psc_login(struct http_req *r)
+unsigned api_psc_login(struct http_req *r)
 {
 	return idp_login(r, IDP_PSC);
 }
@@ -387,9 +415,9 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_METRICS] = {"/metrics", "GET", false, ep_metrics, "metrics"},
 	[ROUTE_INTROSPECT] = {"/v1/introspect", "POST", true, ep_introspect, "introspect"},
 	[ROUTE_LOGOUT] = {"/v1/logout", "POST", true, ep_logout, "logout"},
-	[ROUTE_ECPS_START] = {"/v1/ecps/start", "POST", true, ep_ecps_start, "ecps_start"},
-	[ROUTE_ECPS_POLL] = {"/v1/ecps/poll", "POST", true, ep_ecps_poll, "ecps_poll"},
-	[ROUTE_PSC_LOGIN] = {"/v1/psc/login", "GET", false, ep_psc_login, "psc_login"},
+	[ROUTE_ECPS_START] = {"/v1/ecps/start", "POST", true, api_ecps_start, "ecps_start"},
+	[ROUTE_ECPS_POLL] = {"/v1/ecps/poll", "POST", true, api_ecps_poll, "ecps_poll"},
+	[ROUTE_PSC_LOGIN] = {"/v1/psc/login", "GET", false, api_psc_login, "psc_login"},
 	[ROUTE_PSC_CALLBACK] = {"/v1/psc/callback", "GET", false, ep_psc_callback, "psc_callback"},
 	[ROUTE_LOGIN_PASSWORD] = {"/v1/login/password", "POST", true, api_login_password, "login_password"},
 	[ROUTE_LOGIN_CODE] = {"/v1/login/code", "POST", true, api_login_code, "login_code"},
@@ -402,5 +430,19 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_OIDC_LOGIN] = {"/v1/oidc/login", "GET", false, ep_oidc_login, "oidc_login"},
 	[ROUTE_OIDC_CALLBACK] = {"/v1/oidc/callback", "GET", false, ep_oidc_callback, "oidc_callback"},
 	[ROUTE_OIDC_LINK] = {"/v1/oidc/link", "POST", true, api_oidc_link, "oidc_link"},
+	[ROUTE_WEB_SESSION] = {"/v1/web/session", "GET", false, web_session_get, "web_session"},
+	[ROUTE_WEB_LOGIN_PASSWORD] = {"/v1/web/login/password", "POST", false, web_login_password,
+		"web_login_password"},
+	[ROUTE_WEB_LOGIN_CODE] = {"/v1/web/login/code", "POST", false, web_login_code, "web_login_code"},
+	[ROUTE_WEB_LOGIN_RESEND] = {"/v1/web/login/resend", "POST", false, web_login_resend,
+		"web_login_resend"},
+	[ROUTE_WEB_CGU_ACCEPT] = {"/v1/web/cgu/accept", "POST", false, web_cgu_accept, "web_cgu_accept"},
+	[ROUTE_WEB_SWITCH] = {"/v1/web/switch", "POST", false, web_switch, "web_switch"},
+	[ROUTE_WEB_LOGOUT] = {"/v1/web/logout", "POST", false, web_logout, "web_logout"},
+	[ROUTE_WEB_ECPS_START] = {"/v1/web/ecps/start", "POST", false, web_ecps_start, "web_ecps_start"},
+	[ROUTE_WEB_ECPS_POLL] = {"/v1/web/ecps/poll", "POST", false, web_ecps_poll, "web_ecps_poll"},
+	[ROUTE_WEB_PSC_LOGIN] = {"/v1/web/psc/login", "GET", false, web_psc_login, "web_psc_login"},
+	[ROUTE_CALL] = {"/v1/call/{name}", "POST", false, web_call, "call"},
+	[ROUTE_PAGE] = {"/{page}", "GET", false, web_page, "page"},
 	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},
 };

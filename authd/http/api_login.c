@@ -238,6 +238,53 @@ unsigned api_login_code(struct http_req *h)
 	return st;
 }
 
+/* --- POST /v1/web/login/resend: a new code for the same transaction ------------- */
+
+static const struct body_field resend_fields[] = {{"txn", true, SECRET_TOKEN_HEX - 1}};
+
+unsigned api_login_resend(struct http_req *h)
+{
+	static const char *const attrs[] = {"uid", NULL};
+	struct otp_sent sent;
+	struct entry *a = NULL;
+	struct caller who;
+	struct fault f = {0};
+	char *user_dn = NULL;
+	unsigned st;
+	int rc;
+
+	if ((st = http_body_check(h, resend_fields, 1)))
+		return st;
+	api_caller(h, &who);
+	rc = login_txn_user(h->store, h->cfg, http_body_str(h, "txn"), &user_dn);
+	if (rc == -ETIMEDOUT || rc == -ENOENT) {
+		st = rc == -ETIMEDOUT
+			? http_fail(h, 410, "txn_expired",
+				  "login transaction expired: start again with the password")
+			: http_fail(h, 401, "invalid_txn", "unknown or finished login transaction");
+		goto out;
+	}
+	if (rc < 0 || (rc = store_read(h->store, user_dn, attrs, &a)) < 0 || !entry_get(a, "uid")) {
+		fault_store(&f, rc < 0 ? rc : -ENOENT, "code à usage unique");
+		st = call_fail(h, &f, rc < 0 ? rc : -ENOENT);
+		goto out;
+	}
+	/* The throttle of otp_resend_interval applies: 429 with retry_after. */
+	rc = login_otp_send(h->store, h->cfg, &who, entry_get(a, "uid"), http_body_str(h, "txn"), &sent, &f);
+	if (rc < 0) {
+		st = call_fail(h, &f, rc);
+		goto out;
+	}
+	st = http_ok(h, 200,
+		json_pack("{s:b, s:s, s:i, s:i}", "code_sent", 1, "sent_to", sent.sent_to, "code_expires_in",
+			(int)sent.expires_in, "retry_after", (int)h->cfg->otp_resend_interval));
+out:
+	body_wipe(h, "txn");
+	entry_free(a);
+	free(user_dn);
+	return st;
+}
+
 /* --- identity providers: linking an unmapped identity ----------------------- */
 
 /* A link handle is bound to its provider: of another kind, it is unknown to

@@ -18,6 +18,7 @@
 struct daemon;
 struct http;
 struct MHD_Connection;
+struct web_files;
 
 /* One API request, as the handlers in api.c see it. */
 struct http_req {
@@ -39,6 +40,12 @@ struct http_req {
 	bool www_auth; /* 401: ask for Basic credentials */
 	char *text; /* non-JSON body (metrics) */
 	const char *text_type;
+	/* the web pages */
+	const struct web_files *files; /* web_root, read at start (static.c) */
+	bool web; /* a browser's request: a session goes to the cookie (web.c) */
+	const unsigned char *blob; /* a page or asset (not copied), of blob_len bytes */
+	size_t blob_len;
+	char *cookie2, *cookie3; /* more Set-Cookie (http_add_cookie) */
 };
 
 /* Starts the listener when http_listen is configured; lock is the daemon's
@@ -57,6 +64,8 @@ unsigned http_fail(struct http_req *r, unsigned status, const char *code, const 
 	__attribute__((format(printf, 4, 5)));
 /* Sets a JSON reply (takes the reference); returns status. */
 unsigned http_ok(struct http_req *r, unsigned status, json_t *reply);
+/* Adds a Set-Cookie header (takes the malloc'ed value; NULL: nothing). */
+void http_add_cookie(struct http_req *r, char *cookie);
 /* A query-string or cookie value (NULL when absent). */
 const char *http_arg(const struct http_req *r, const char *name);
 const char *http_cookie(const struct http_req *r, const char *name);
@@ -92,6 +101,18 @@ enum http_route {
 	ROUTE_OIDC_LOGIN,
 	ROUTE_OIDC_CALLBACK,
 	ROUTE_OIDC_LINK,
+	ROUTE_WEB_SESSION,
+	ROUTE_WEB_LOGIN_PASSWORD,
+	ROUTE_WEB_LOGIN_CODE,
+	ROUTE_WEB_LOGIN_RESEND,
+	ROUTE_WEB_CGU_ACCEPT,
+	ROUTE_WEB_SWITCH,
+	ROUTE_WEB_LOGOUT,
+	ROUTE_WEB_ECPS_START,
+	ROUTE_WEB_ECPS_POLL,
+	ROUTE_WEB_PSC_LOGIN,
+	ROUTE_CALL, /* POST /v1/call/<request-name> */
+	ROUTE_PAGE, /* GET of anything else outside /v1/: a file of web_root */
 	ROUTE_OTHER,
 	ROUTE_N
 };
@@ -109,6 +130,7 @@ unsigned api_session_reply(struct http_req *r, const char *account_dn, const cha
 struct psc_identity;
 unsigned api_login_password(struct http_req *r);
 unsigned api_login_code(struct http_req *r);
+unsigned api_login_resend(struct http_req *r);
 unsigned api_psc_link(struct http_req *r);
 unsigned api_oidc_link(struct http_req *r);
 /* POST /v1/cgu/accept, POST /v1/session/switch: a session token's CGU and Changer de compte. */
@@ -125,3 +147,33 @@ unsigned api_psc_register(struct http_req *r);
 void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
 /* Renders the Prometheus text exposition (malloc'ed). */
 char *http_metrics_render(void);
+
+/* --- the web pages (static.c, web.c) --- */
+/* Reads the allowed files under root (web_root): -errno when root cannot be opened. */
+int web_files_load(const char *root, struct web_files **ret) MM_WUR;
+void web_files_free(struct web_files *w);
+size_t web_files_count(const struct web_files *w);
+/* The file served at url (borrowed), false when there is none. */
+bool web_file_find(const struct web_files *w, const char *url, const unsigned char **ret_data,
+	size_t *ret_len, const char **ret_type);
+/* The endpoints of web.c. */
+unsigned web_page(struct http_req *r);
+unsigned web_session_get(struct http_req *r);
+unsigned web_login_password(struct http_req *r);
+unsigned web_login_code(struct http_req *r);
+unsigned web_login_resend(struct http_req *r);
+unsigned web_cgu_accept(struct http_req *r);
+unsigned web_switch(struct http_req *r);
+unsigned web_logout(struct http_req *r);
+unsigned web_ecps_start(struct http_req *r);
+unsigned web_ecps_poll(struct http_req *r);
+unsigned web_psc_login(struct http_req *r);
+unsigned web_call(struct http_req *r);
+/* For a browser (r->web): a browser session for account_dn, its cookie set,
+ * the reply {status, account..., csrf_token}; returns the status. */
+unsigned web_session_open_reply(
+	struct http_req *r, const char *account_dn, const char *method, unsigned status);
+/* The endpoints of api.c that web.c calls for a browser. */
+unsigned api_ecps_start(struct http_req *r);
+unsigned api_ecps_poll(struct http_req *r);
+unsigned api_psc_login(struct http_req *r);

@@ -562,6 +562,11 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* The pages: read once; without them the API still serves. */
+	if ((r = web_files_load(c->web_root, &h->files)) < 0)
+		log_msg(LOG_WARNING, "web_root %s: %s: no web pages served", c->web_root, strerror(-r));
+	else
+		log_msg(LOG_INFO, "web_root %s: %zu files", c->web_root, web_files_count(h->files));
 	{
 		struct MHD_OptionItem ops[16];
 		size_t n = 0;
@@ -634,5 +639,6 @@ void http_stop(struct http *h)
 		free(h->key);
 	}
 	free(h->cert);
+	web_files_free(h->files);
 	free(h);
 }

@@ -60,6 +60,8 @@ struct http {
 	pthread_t sweeper;
 	bool sweeping, stopping;
 	pthread_cond_t wake;
+	/* the web pages, read at start (static.c) */
+	struct web_files *files;
 };
 
 /* Connections refused or cut, by cause. */

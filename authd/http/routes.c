@@ -92,10 +92,40 @@ struct conn_ctx {
 
 static enum http_route route_find(const char *url)
 {
-	for (int i = 0; i < ROUTE_OTHER; i++)
+	for (int i = 0; i < ROUTE_CALL; i++)
 		if (!strcmp(api_routes[i].path, url))
 			return (enum http_route)i;
+	if (!strncmp(url, "/v1/call/", 9))
+		return ROUTE_CALL;
+	/* Outside the API, a page (web.c answers 404 when web_root has no such file). */
+	if (strncmp(url, "/v1/", 4) && strcmp(url, "/v1"))
+		return ROUTE_PAGE;
 	return ROUTE_OTHER;
+}
+
+void http_add_cookie(struct http_req *r, char *cookie)
+{
+	if (!cookie)
+		return;
+	if (!r->cookie)
+		r->cookie = cookie;
+	else if (!r->cookie2)
+		r->cookie2 = cookie;
+	else if (!r->cookie3)
+		r->cookie3 = cookie;
+	else
+		free(cookie);
+}
+
+/* On every answer, page or JSON (docs/architecture.md, "Web pages"). */
+static void security_headers(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "Content-Security-Policy",
+		"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+		"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 }
 
 struct hdr_sum {
@@ -118,6 +148,19 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *
 	size_t len;
 	enum MHD_Result ret;
 
+	if (r->blob) {
+		/* a file of web_root: in memory until the listener stops */
+		resp = MHD_create_response_from_buffer(r->blob_len, (void *)r->blob, MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		MHD_add_response_header(resp, "Content-Type", r->text_type);
+		MHD_add_response_header(resp, "Cache-Control", "no-cache");
+		security_headers(resp);
+		ret = MHD_queue_response(conn, r->status, resp);
+		MHD_destroy_response(resp);
+		metrics_record(cx->route, r->status, http_mono() - cx->start);
+		return ret;
+	}
 	if (r->text) {
 		out = r->text;
 		r->text = NULL;
@@ -136,11 +179,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *
 	}
 	MHD_add_response_header(resp, "Content-Type", r->text_type ? r->text_type : "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	security_headers(resp);
 	if (r->location)
 		MHD_add_response_header(resp, "Location", r->location);
 	if (r->cookie)
 		MHD_add_response_header(resp, "Set-Cookie", r->cookie);
+	if (r->cookie2)
+		MHD_add_response_header(resp, "Set-Cookie", r->cookie2);
+	if (r->cookie3)
+		MHD_add_response_header(resp, "Set-Cookie", r->cookie3);
 	if (r->www_auth)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"medimail-authd\"");
 	if (r->status == 413 || r->status == 431)
@@ -157,6 +204,8 @@ static void req_clear(struct http_req *r)
 	json_decref(r->body);
 	free(r->location);
 	free(r->cookie);
+	free(r->cookie2);
+	free(r->cookie3);
 	free(r->text);
 }
 
@@ -254,6 +303,7 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 	r.method = method;
 	r.url = url;
 	r.tls = h->tls;
+	r.files = h->files;
 	snprintf(r.remote, sizeof(r.remote), "%s", cx->remote);
 	if (cx->early) {
 		http_fail(&r, cx->early, cx->early_code, "%s", cx->early_msg);

@@ -36,6 +36,7 @@ static int ping(struct req *r)
 #define QUIET ACCESS_QUIET
 #define OFFLINE_OK ACCESS_OFFLINE_OK
 #define STRUCTURE ACCESS_STRUCTURE
+#define WEB ACCESS_WEB
 
 /* Sorted by code. A NULL target_key on a SELF row: the handler finds the
  * account from a credential the request carries, or (the login requests)
@@ -47,11 +48,11 @@ static int ping(struct req *r)
 static const struct request_type table[] = {
 	{MM_REQ_PING, "ping", PUBLIC, 0, NULL, NULL, ping},
 
-	{MM_REQ_REGISTER, "register", PUBLIC, 0, NULL, NULL, account_req_register},
-	{MM_REQ_CONFIRM, "confirm", PUBLIC, 0, NULL, NULL, account_req_confirm},
+	{MM_REQ_REGISTER, "register", PUBLIC, WEB, NULL, NULL, account_req_register},
+	{MM_REQ_CONFIRM, "confirm", PUBLIC, WEB, NULL, NULL, account_req_confirm},
 	{MM_REQ_VALIDATE, "validate", ADMIN, REQUIRED | STRUCTURE, "login", account_validate_attrs,
 		account_req_validate},
-	{MM_REQ_SHOW, "show", SELF_OR_ORG, 0, "login", account_show_attrs, account_req_show},
+	{MM_REQ_SHOW, "show", SELF_OR_ORG, WEB, "login", account_show_attrs, account_req_show},
 	{MM_REQ_LIST, "list", ADMIN, STRUCTURE, NULL, NULL, account_req_list},
 	{MM_REQ_SUSPEND, "suspend", ADMIN, REQUIRED | STRUCTURE, "login", account_status_attrs,
 		account_req_suspend},
@@ -84,9 +85,10 @@ static const struct request_type table[] = {
 	{MM_REQ_SESSION_OPEN, "session-open", SELF, QUIET | OFFLINE_OK, "user", login_user_attrs,
 		login_req_session_open},
 	{MM_REQ_SESSION_CLOSE, "session-close", PUBLIC, 0, NULL, NULL, login_req_session_close},
-	{MM_REQ_ACCOUNTS, "accounts", SELF, QUIET, "user", login_user_attrs, login_req_accounts},
+	{MM_REQ_ACCOUNTS, "accounts", SELF, QUIET | WEB, "user", login_user_attrs, login_req_accounts},
 	{MM_REQ_SWITCH, "switch", PUBLIC, 0, NULL, NULL, login_req_switch},
-	{MM_REQ_DEFAULT_SET, "default-set", SELF, QUIET, "user", login_user_attrs, login_req_default_set},
+	{MM_REQ_DEFAULT_SET, "default-set", SELF, QUIET | WEB, "user", login_user_attrs,
+		login_req_default_set},
 	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, login_req_mode},
 
 	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_req_getpwnam},
@@ -97,15 +99,15 @@ static const struct request_type table[] = {
 	{MM_REQ_PWENT, "pwent", PUBLIC, 0, NULL, NULL, nss_req_pwent},
 	{MM_REQ_GRENT, "grent", PUBLIC, 0, NULL, NULL, nss_req_grent},
 
-	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT, "login", NULL,
+	{MM_REQ_DIR_SEARCH, "dir-search", SELF, ACTIVE | INDIVIDUAL | ADMIN_MAY_OMIT | WEB, "login", NULL,
 		directory_req_search},
-	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL, "login", NULL,
+	{MM_REQ_DIR_FAVORITE_ADD, "dir-favorite-add", SELF, ACTIVE | INDIVIDUAL | WEB, "login", NULL,
 		directory_req_favorite_add},
-	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL, "login", NULL,
+	{MM_REQ_DIR_FAVORITE_DEL, "dir-favorite-del", SELF, ACTIVE | INDIVIDUAL | WEB, "login", NULL,
 		directory_req_favorite_del},
-	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL, "login", NULL,
+	{MM_REQ_DIR_FAVORITE_LIST, "dir-favorite-list", SELF, ACTIVE | INDIVIDUAL | WEB, "login", NULL,
 		directory_req_favorite_list},
-	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE, "login", dir_visibility_attrs,
+	{MM_REQ_DIR_VISIBILITY, "dir-visibility", SELF_OR_ORG, ACTIVE | WEB, "login", dir_visibility_attrs,
 		directory_req_visibility},
 	{MM_REQ_DIR_EXPORT, "dir-export", ADMIN, 0, NULL, NULL, directory_req_export},
 
@@ -113,56 +115,56 @@ static const struct request_type table[] = {
 	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, psc_req_ecps_poll},
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
-	{MM_REQ_PSC_LIST, "psc-list", SELF, 0, "user", login_psc_attrs, login_req_psc_list},
-	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, ACTIVE | REQUIRED, "user", login_psc_attrs,
+	{MM_REQ_PSC_LIST, "psc-list", SELF, WEB, "user", login_psc_attrs, login_req_psc_list},
+	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, ACTIVE | REQUIRED | WEB, "user", login_psc_attrs,
 		login_req_psc_unlink},
 
 	{MM_REQ_CARD_AUTH, "card-auth", SELF, 0, NULL, NULL, card_req_auth}, /* the card names the account */
 	{MM_REQ_CARD_LINK, "card-link", SELF, REQUIRED, "login", card_account_attrs, card_req_link},
-	{MM_REQ_CARD_LIST, "card-list", SELF, ACTIVE, "login", card_account_attrs, card_req_list},
-	{MM_REQ_CARD_UNLINK, "card-unlink", SELF, ACTIVE, "login", card_account_attrs, card_req_unlink},
+	{MM_REQ_CARD_LIST, "card-list", SELF, ACTIVE | WEB, "login", card_account_attrs, card_req_list},
+	{MM_REQ_CARD_UNLINK, "card-unlink", SELF, ACTIVE | WEB, "login", card_account_attrs, card_req_unlink},
 	{MM_REQ_CARD_PRESENT, "card-present", PUBLIC, 0, NULL, NULL, card_req_present},
 
-	{MM_REQ_PROFILE_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_PROFILE_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_profile_get},
-	{MM_REQ_PROFILE_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_PROFILE_SET, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_profile_set},
-	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, 0, NULL, NULL, settings_req_password_forgot},
-	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, 0, NULL, NULL, settings_req_password_reset},
+	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, WEB, NULL, NULL, settings_req_password_forgot},
+	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, WEB, NULL, NULL, settings_req_password_reset},
 	{MM_REQ_EMAIL_CHANGE, "email-change", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
 		settings_req_email_change},
 	/* The token of the link mailed to the new address is the credential. */
 	{MM_REQ_EMAIL_CONFIRM, "email-confirm", PUBLIC, 0, NULL, NULL, settings_req_email_confirm},
-	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_signature_list},
-	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_signature_set},
-	{MM_REQ_SIGNATURE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_SIGNATURE_DEL, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_signature_del},
-	{MM_REQ_AUTOREPLY_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_AUTOREPLY_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_autoreply_get},
-	{MM_REQ_AUTOREPLY_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_AUTOREPLY_SET, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_autoreply_set},
-	{MM_REQ_NOTIFY_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_NOTIFY_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_notify_get},
-	{MM_REQ_NOTIFY_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_NOTIFY_SET, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_notify_set},
-	{MM_REQ_DELEGATE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DELEGATE_LIST, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_delegate_list},
-	{MM_REQ_DELEGATE_ADD, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DELEGATE_ADD, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_delegate_add},
-	{MM_REQ_DELEGATE_DEL, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DELEGATE_DEL, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_delegate_del},
-	{MM_REQ_DEMAT_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DEMAT_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_demat_get},
-	{MM_REQ_DEMAT_SET, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DEMAT_SET, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_demat_set},
-	{MM_REQ_DEVICE_ENROL, "device-enrol", SELF_OR_ORG, ACTIVE | INDIVIDUAL, "login", settings_attrs,
+	{MM_REQ_DEVICE_ENROL, "device-enrol", SELF_OR_ORG, ACTIVE | INDIVIDUAL | WEB, "login", settings_attrs,
 		settings_req_device_enrol},
 	{MM_REQ_DEVICE_COMPLETE, "device-complete", PUBLIC, 0, NULL, NULL, settings_req_device_complete},
-	{MM_REQ_DEVICE_LIST, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DEVICE_LIST, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_device_list},
-	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_device_revoke},
 	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_req_device_verify},
 	{MM_REQ_MANAGERS_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
@@ -197,13 +199,19 @@ static const char *audit_text(const char *s)
 int dispatch(struct req *r)
 {
 	const struct request_type *t = dispatch_find(r->in->code);
-	struct fault f = {0};
-	int rc;
 
 	if (!t)
 		return req_fail(r, -ENOSYS, "requête inconnue 0x%04x", r->in->code);
 	r->who.service = audit_text(req_get(r, "service"));
 	r->who.rhost = audit_text(req_get(r, "rhost"));
+	return dispatch_row(r, t);
+}
+
+int dispatch_row(struct req *r, const struct request_type *t)
+{
+	struct fault f = {0};
+	int rc;
+
 	rc = access_resolve(r->cfg, r->store, &r->who, t->access, t->flags, t->target_key,
 		t->target_key ? req_get(r, t->target_key) : NULL, t->attrs, t->name, &r->target, &f);
 	if (rc == -EHOSTDOWN && (t->flags & ACCESS_OFFLINE_OK))

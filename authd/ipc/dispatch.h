@@ -29,3 +29,6 @@ const struct request_type *dispatch_table(size_t *n);
 /* Serves r: finds its row, applies its access, calls the handler, frees
  * r->target. Returns the reply status (the reply is not finished). */
 int dispatch(struct req *r);
+/* Serves r by row t (the caller's service and remote host already set):
+ * the row's access, then its handler; frees r->target. */
+int dispatch_row(struct req *r, const struct request_type *t);

@@ -235,6 +235,33 @@ int login_api_resume(struct store *s, const struct mm_config *c, const struct ca
 int login_api_switch(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
 	const char *target, struct login_api_session *ret, struct fault *f) MM_WUR;
 
+/* Browser sessions (http/web.c): API session records whose expiry is the
+ * idle deadline (web_idle_timeout, moved forward with use) and whose data
+ * keeps the login time for the absolute end (web_absolute_timeout). Read
+ * from the directory at every request, never from the cache: a deleted
+ * record is refused at once on every daemon. */
+struct login_web_session {
+	struct login_api_session s; /* s.token: set by open and rotate only */
+	char user_dn[512]; /* the person who logged in */
+	char account_dn[512]; /* the account the session acts as; empty: CGU to accept */
+	long long ends_at; /* the absolute end */
+};
+/* A browser session for the individual account user_dn that has just logged in. */
+int login_web_open(struct store *s, const struct mm_config *c, const struct caller *who, const char *user_dn,
+	const char *method, struct login_web_session *ret, struct fault *f) MM_WUR;
+/* The live browser session of token (-ENOENT: unknown, deleted, idle or past
+ * its end, or an API token); its idle deadline moved forward. */
+int login_web_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	struct login_web_session *ret, struct fault *f) MM_WUR;
+/* A new token for the session of token, which is deleted: acting as target
+ * (Changer de compte, the rule of MM_REQ_SWITCH), or target NULL: the same
+ * account, or the default one when cgu_now (the CGU just accepted). */
+int login_web_rotate(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	const char *target, bool cgu_now, struct login_web_session *ret, struct fault *f) MM_WUR;
+/* Déconnexion: the record deleted (unknown already: 0). */
+int login_web_close(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	struct fault *f) MM_WUR;
+
 struct login_choice {
 	char login[LOGIN_NAME_MAX];
 	char type[16];

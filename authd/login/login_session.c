@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "accounts.h"
 #include "login_int.h"
@@ -538,4 +539,214 @@ out:
 	entry_free(se);
 	entry_free(u);
 	return rc;
+}
+
+/* ------------------------------------------------------------ browser sessions */
+
+#define WEB_SINCE "since:"
+
+/* The absolute end of a browser session record (its data "since:<login time>"). */
+static long long web_end(const struct mm_config *c, const struct entry *se)
+{
+	const char *d = record_data(se);
+	long long since =
+		d && !strncmp(d, WEB_SINCE, strlen(WEB_SINCE)) ? strtoll(d + strlen(WEB_SINCE), NULL, 10) : 0;
+
+	return since > 0 ? since + (long long)c->web_absolute_timeout : 0;
+}
+
+static long long web_deadline(const struct mm_config *c, long long now, long long end)
+{
+	long long idle = now + (long long)c->web_idle_timeout;
+
+	return end && end < idle ? end : idle;
+}
+
+/* A new record for user u acting as acct (NULL: CGU to accept) logged in
+ * at since; ret filled, ret->token the new handle. */
+static int web_create(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *u, const struct entry *acct, const char *method, long long since,
+	struct login_web_session *ret, struct fault *f)
+{
+	char data[48];
+	long long now = (long long)time(NULL);
+	struct record rec = {.user_dn = u->dn,
+		.account_dn = acct ? acct->dn : NULL,
+		.method = method,
+		.service = who->service,
+		.remote = who->rhost,
+		.data = data};
+	int rc;
+
+	snprintf(data, sizeof(data), WEB_SINCE "%lld", since);
+	rec.expires = web_deadline(c, now, since + (long long)c->web_absolute_timeout);
+	if ((rc = record_create(s, c, RECORD_SESSION, &rec, ret->s.token)) < 0)
+		return fault_store(f, rc, "session");
+	copy(ret->s.user, sizeof(ret->s.user), entry_get(u, "uid"));
+	copy(ret->s.method, sizeof(ret->s.method), method);
+	copy(ret->user_dn, sizeof(ret->user_dn), u->dn);
+	copy(ret->account_dn, sizeof(ret->account_dn), acct ? acct->dn : NULL);
+	ret->s.expires_at = rec.expires;
+	ret->s.cgu_required = !acct;
+	ret->ends_at = since + (long long)c->web_absolute_timeout;
+	if (acct)
+		account_of(acct, &ret->s.account);
+	return 0;
+}
+
+int login_web_open(struct store *s, const struct mm_config *c, const struct caller *who, const char *user_dn,
+	const char *method, struct login_web_session *ret, struct fault *f)
+{
+	struct entry *u = NULL, *def = NULL;
+	const struct entry *acct = NULL;
+	const char *reason;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = accounts_by_dn(s, c, user_dn, login_api_user_attrs, &u)) < 0)
+		return fault_store(f, rc, "compte");
+	reason = accounts_is_org(u) ? "org" : login_inactive_reason(u);
+	if (reason) {
+		rc = login_refuse_inactive(who, "session-open", method, u, reason, f);
+		goto out;
+	}
+	if (cgu_accepted(u) && (rc = default_of(s, u, &def, &acct, f)) < 0)
+		goto out;
+	if ((rc = web_create(s, c, who, u, acct, method, (long long)time(NULL), ret, f)) < 0)
+		goto out;
+	login_event(who, "session-open", method, entry_get(u, "uid"), true,
+		acct ? entry_get(acct, "uid") : "terms of use to accept");
+out:
+	entry_free(def);
+	entry_free(u);
+	return rc;
+}
+
+int login_web_check(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	struct login_web_session *ret, struct fault *f)
+{
+	struct entry *se = NULL, *u = NULL, *cur = NULL;
+	long long now = (long long)time(NULL), end, exp;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = api_load(s, c, who, "web-session", token, &se, &u, f)) < 0)
+		return rc;
+	end = web_end(c, se);
+	if (!end || end <= now) {
+		/* Not a browser session, or past its absolute end: gone. */
+		if (end && record_delete(s, se) < 0)
+			login_event(who, "web-session", NULL, entry_get(u, "uid"), false, "not deleted");
+		login_event(who, "web-session", NULL, entry_get(u, "uid"), false,
+			end ? "absolute timeout" : "not a browser session");
+		rc = fault_set(f, -ENOENT, "session inconnue, révoquée ou expirée");
+		goto out;
+	}
+	if ((rc = session_user_live(who, "web-session", u, f)) < 0)
+		goto out;
+	if (entry_get(se, "mmSessionAccount") && cgu_accepted(u)) {
+		rc = store_read(s, entry_get(se, "mmSessionAccount"), target_attrs, &cur);
+		if (rc < 0 && rc != -ENOENT) {
+			rc = fault_store(f, rc, "session");
+			goto out;
+		}
+	}
+	api_fill(se, u, cur, &ret->s);
+	copy(ret->user_dn, sizeof(ret->user_dn), u->dn);
+	copy(ret->account_dn, sizeof(ret->account_dn), cur ? cur->dn : NULL);
+	ret->ends_at = end;
+	/* Idle timeout: the expiry moves with use, at most once a minute. */
+	exp = web_deadline(c, now, end);
+	if (exp - ret->s.expires_at >= 60) {
+		if ((rc = record_update(s, se, NULL, exp)) < 0) {
+			rc = fault_store(f, rc, "session");
+			goto out;
+		}
+		ret->s.expires_at = exp;
+	}
+	rc = 0;
+out:
+	entry_free(cur);
+	entry_free(se);
+	entry_free(u);
+	return rc;
+}
+
+int login_web_rotate(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	const char *target, bool cgu_now, struct login_web_session *ret, struct fault *f)
+{
+	struct entry *se = NULL, *u = NULL, *t = NULL, *def = NULL;
+	const struct entry *acct = NULL;
+	long long now = (long long)time(NULL), end;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = api_load(s, c, who, target ? "switch" : "session-resume", token, &se, &u, f)) < 0)
+		return rc;
+	end = web_end(c, se);
+	if (!end || end <= now) {
+		rc = fault_set(f, -ENOENT, "session inconnue, révoquée ou expirée");
+		goto out;
+	}
+	if ((rc = session_user_live(who, target ? "switch" : "session-resume", u, f)) < 0)
+		goto out;
+	if (!cgu_accepted(u)) {
+		login_event(who, "switch", NULL, entry_get(u, "uid"), false, "terms of use not accepted");
+		fault_put(f, "reason", "cgu_required");
+		rc = fault_set(f, -EPERM, "les CGU doivent être acceptées avant de changer de compte");
+		goto out;
+	}
+	if (target) {
+		if ((rc = resolve_target(s, c, who, "switch", u, target, &t, f)) < 0)
+			goto out;
+		acct = t;
+	} else if (cgu_now || !entry_get(se, "mmSessionAccount")) {
+		if ((rc = default_of(s, u, &def, &acct, f)) < 0)
+			goto out;
+	} else {
+		rc = store_read(s, entry_get(se, "mmSessionAccount"), target_attrs, &def);
+		if (rc < 0) {
+			rc = fault_store(f, rc, "session");
+			goto out;
+		}
+		acct = def;
+	}
+	/* The new token first, then the old one dies: a copy of it is of no use. */
+	if ((rc = web_create(s, c, who, u, acct, entry_get(se, "mmSessionMethod") ?: "password",
+		     end - (long long)c->web_absolute_timeout, ret, f)) < 0)
+		goto out;
+	rc = record_delete(s, se);
+	if (rc < 0 && rc != -ENOENT) {
+		login_event(who, target ? "switch" : "session-resume", NULL, entry_get(u, "uid"), false,
+			"old session not deleted");
+		rc = fault_store(f, rc, "session");
+		goto out;
+	}
+	session_cache_forget(token);
+	login_event(who, target ? "switch" : "session-open", entry_get(se, "mmSessionMethod"),
+		entry_get(u, "uid"), true, entry_get(acct, "uid"));
+	rc = 0;
+out:
+	entry_free(def);
+	entry_free(t);
+	entry_free(se);
+	entry_free(u);
+	return rc;
+}
+
+int login_web_close(struct store *s, const struct mm_config *c, const struct caller *who, const char *token,
+	struct fault *f)
+{
+	struct entry *se = NULL, *u = NULL;
+	int rc;
+
+	if ((rc = api_load(s, c, who, "logout", token, &se, &u, f)) < 0)
+		return rc;
+	rc = record_delete(s, se);
+	session_cache_forget(token);
+	login_event(who, "logout", entry_get(se, "mmSessionMethod"), entry_get(u, "uid"),
+		rc == 0 || rc == -ENOENT, "browser session deleted");
+	entry_free(se);
+	entry_free(u);
+	return rc == -ENOENT ? 0 : rc < 0 ? fault_store(f, rc, "session") : 0;
 }

@@ -69,6 +69,11 @@ enum {
 	 * access_structure_scope(). Letting one in is audited (event
 	 * "structure-admin", the request's event as the reason). */
 	ACCESS_STRUCTURE = 1 << 8,
+	/* The web pages may call the request over the bridge (ipc/json_door.c,
+	 * POST /v1/call/<name>): a row without it is refused there. Never on
+	 * the login rows (HTTP has its own login routes) nor, for now, on the
+	 * administrators' rows. */
+	ACCESS_WEB = 1 << 6,
 };
 
 struct caller {

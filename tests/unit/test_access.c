@@ -2,7 +2,8 @@
  * table (ipc/dispatch.c): for every request code, which callers are let in
  * -- root, a member of the admin group, the owner, a connection account of
  * the ORG, another user, a suspended owner, a uid without an account --, on
- * a fake directory (fake_accounts.c): no root, no slapd. */
+ * a fake directory (fake_accounts.c): no root, no slapd. And the web's
+ * bridge (ipc/json_door.c): only the rows flagged ACCESS_WEB answer it. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "accounts.h"
 #include "dispatch.h"
 #include "fake_accounts.h"
+#include "json_door.h"
 #include "log.h"
 
 /* The people of the fake directory. */
@@ -521,6 +523,116 @@ static void test_table_codes_are_unique_and_named(void **state)
 	assert_null(dispatch_find(0x7fff));
 }
 
+/* The rows the web pages may call: each has one bridge name; no login row
+ * (HTTP has its own login routes) and no administrators' row. */
+static void test_web_flag_rows(void **state)
+{
+	static const char *const login_rows[] = {"auth", "otp-send", "otp-verify", "acct", "password-change",
+		"session-open", "session-close", "switch", "login-mode", "card-auth", "card-link", NULL};
+	size_t n, nn, web = 0;
+	const struct request_type *t = dispatch_table(&n);
+	const struct json_door_name *names_ = json_door_names(&nn);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		size_t named = 0;
+
+		if (!(t[i].flags & ACCESS_WEB))
+			continue;
+		web++;
+		if (t[i].access == ACCESS_ADMIN)
+			fail_msg("%s (0x%04x): an administrators' row carries WEB", t[i].name, t[i].code);
+		for (size_t k = 0; login_rows[k]; k++)
+			if (!strcmp(t[i].name, login_rows[k]))
+				fail_msg("%s: a login row carries WEB", t[i].name);
+		for (size_t j = 0; j < nn; j++)
+			named += names_[j].code == t[i].code;
+		if (named != 1)
+			fail_msg("%s (0x%04x): %zu bridge names", t[i].name, t[i].code, named);
+	}
+	assert_true(web >= 30);
+	for (size_t j = 0; j < nn; j++) {
+		assert_non_null(dispatch_find(names_[j].code));
+		for (size_t k = 0; k < j; k++)
+			assert_string_not_equal(names_[j].name, names_[k].name);
+	}
+}
+
+static int bridge(const char *dn, const char *name, const char *login, json_t **ret)
+{
+	struct caller who = {.uid = (uid_t)-1, .gid = (gid_t)-1, .dn = dn};
+	json_t *in = login ? json_pack("{s:s}", "login", login) : json_object();
+	int rc;
+
+	snprintf(who.name, sizeof(who.name), "web-session");
+	rc = json_door_call(NULL, &cfg, NULL, &who, name, in, ret);
+	json_decref(in);
+	return rc;
+}
+
+/* Over the bridge: a row without WEB answers as an unknown name, before any
+ * look-up (the store is NULL: a handler would crash); a row for a session
+ * needs one; a WEB row applies the same access rule as the socket. */
+static void test_web_bridge_refusals(void **state)
+{
+	const char *alice = "uid=alice,ou=people,dc=test";
+	size_t n;
+	const struct request_type *t = dispatch_table(&n);
+	json_t *reply = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		size_t nn;
+		const struct json_door_name *names_ = json_door_names(&nn);
+
+		for (size_t j = 0; j < nn; j++) {
+			if (names_[j].code != t[i].code || (t[i].flags & ACCESS_WEB))
+				continue;
+			assert_int_equal(bridge(alice, names_[j].name, NULL, &reply), -ENOSYS);
+			assert_non_null(reply);
+			json_decref(reply);
+			assert_int_equal(bridge(NULL, names_[j].name, NULL, &reply), -ENOSYS);
+			json_decref(reply);
+		}
+	}
+	assert_int_equal(bridge(alice, "validate", "alice", &reply), -ENOSYS);
+	json_decref(reply);
+	assert_int_equal(bridge(alice, "no-such-request", NULL, &reply), -ENOSYS);
+	json_decref(reply);
+	assert_int_equal(bridge(alice, "../settings-get", NULL, &reply), -ENOSYS);
+	json_decref(reply);
+	/* no session: only the PUBLIC rows */
+	assert_int_equal(bridge(NULL, "settings-get", NULL, &reply), -ENOTCONN);
+	json_decref(reply);
+	/* someone else's account, another's ORG: refused by the access rule, as unknown */
+	assert_int_equal(bridge(alice, "settings-get", "carol", &reply), -ENOENT);
+	assert_non_null(json_object_get(reply, "message"));
+	json_decref(reply);
+	assert_int_equal(bridge(alice, "settings-get", "cabinet", &reply), -ENOENT);
+	json_decref(reply);
+	assert_int_equal(bridge(alice, "dir-search", "nosuch", &reply), -ENOENT);
+	json_decref(reply);
+	/* a suspended caller acts for nobody */
+	assert_int_equal(bridge("uid=susan,ou=people,dc=test", "settings-get", NULL, &reply), -EPERM);
+	json_decref(reply);
+	/* fields are strings with valid keys; service and rhost are the session's */
+	{
+		struct caller who = {.uid = (uid_t)-1, .dn = alice};
+		json_t *in = json_pack("{s:i}", "login", 3);
+		assert_int_equal(json_door_call(NULL, &cfg, NULL, &who, "settings-get", in, &reply), -EINVAL);
+		json_decref(reply);
+		json_decref(in);
+		in = json_pack("{s:s}", "rhost", "elsewhere");
+		assert_int_equal(json_door_call(NULL, &cfg, NULL, &who, "settings-get", in, &reply), -EINVAL);
+		json_decref(reply);
+		json_decref(in);
+		in = json_pack("{s:s}", "Bad Key", "x");
+		assert_int_equal(json_door_call(NULL, &cfg, NULL, &who, "settings-get", in, &reply), -EINVAL);
+		json_decref(reply);
+		json_decref(in);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +652,8 @@ int main(void)
 			test_structure_role_of_a_suspended_or_plain_account_gives_nothing, setup),
 		cmocka_unit_test_setup(test_structure_scope_is_the_filter_of_its_structures, setup),
 		cmocka_unit_test_setup(test_table_codes_are_unique_and_named, setup),
+		cmocka_unit_test_setup(test_web_flag_rows, setup),
+		cmocka_unit_test_setup(test_web_bridge_refusals, setup),
 	};
 
 	log_setup(true, LOG_WARNING); /* the refusals are audited: keep them off syslog */

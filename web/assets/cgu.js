@@ -1,0 +1,16 @@
+// The CGU at the first login: the session acts as no account until they are accepted.
+import { post, session, checkRequired, showError, logout } from "/assets/app.js";
+
+const s = await session();
+if (!s.authenticated) location.assign("/connexion");
+else if (!s.cgu_required) location.assign("/");
+
+document.getElementById("cgu-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  if (!checkRequired(form)) return;
+  const r = await post("/v1/web/cgu/accept", {});
+  if (r.ok) location.assign("/");
+  else showError(form, r.data, "L'acceptation des CGU n'a pas pu être enregistrée.");
+});
+document.getElementById("cgu-logout").addEventListener("click", logout);
