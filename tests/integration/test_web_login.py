@@ -127,9 +127,9 @@ def test_old_session_refused_after_login_switch_and_logout(web):
     assert re.search(rf'audit="switch".*account="{login}" result="ok" reason="{org}"', web.authd.log_text())
     web.click("mm-switch")
     web.driver.find_element("css selector", f'#mm-switch-list button[data-account="{login}"]').click()
-    web.wait_path("/")
-    until_back = web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json
-    assert until_back["account"]["login"] == login
+    from webstack import until
+    until(lambda: web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json.get(
+        "account", {}).get("login") == login, what="back on the individual account")
     # Déconnexion: the record is gone, the cookie refused everywhere
     last = web.cookie()
     csrf = web.csrf()
@@ -142,3 +142,231 @@ def test_old_session_refused_after_login_switch_and_logout(web):
     assert r.status == 401 and r.json["error"] == "login_required", r
     r = web.api.post("/v1/web/switch", {"target": org}, headers=h)
     assert r.status == 401, r
+
+
+def test_je_continue_confirms_only_on_submit(web):
+    """Guide 000: "Depuis le mail reçu, cliquer sur le lien de confirmation de création
+    de votre compte. Puis cliquer sur Je continue." Opening the link (a mail scanner, a
+    preview) changes nothing; the form's POST confirms."""
+    from mmstack import med_fields
+    mail = "web.confirm.landing@example.org"
+    r = web.authd.ctl("register", "MED", "--password-stdin", *med_fields(mail, "CONFIRME", "Anna"), input=PW + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    login = r.json["fields"]["login"]
+    link = web.smtp.wait_message(mail, r"(http://\S+/inscription/confirmer\?jeton=[0-9a-f]{64})").group(1)
+    assert link.startswith(web.url + "/inscription/confirmer?jeton=")
+    status = lambda: web.authd.ctl("show", login).json["fields"]["status"]  # noqa: E731
+    before = status()
+    assert web.api.get(link[len(web.url):]).status == 200  # a scanner's GET
+    web.driver.get(link)
+    assert web.text("confirm-submit") == "Je continue"
+    assert status() == before
+    web.click("confirm-submit")
+    web.wait_text("confirm-status", "confirmée")
+    assert status() != before and status().startswith("pending")
+    # the same link again: used
+    web.driver.get(link)
+    web.click("confirm-submit")
+    web.wait_text("main", "inconnu, expiré ou déjà utilisé")
+    # a link cut short
+    web.go("/inscription/confirmer")
+    web.wait_text("main", "incomplet")
+
+
+def test_mot_de_passe_oublie_and_the_reset_link(web):
+    """Guide 003: "Vous avez perdu ou oublié votre mot de passe : Cliquer sur « Mot de
+    passe oublié ? » et suivre la procédure." The mailed link lands on a form; the
+    password policy's refusal is shown next to the field, in words."""
+    login, mail = web.account("MED")
+    web.go("/connexion")
+    web.click("forgot-link")
+    web.wait_path("/mot-de-passe-oublie")
+    web.click("forgot-submit")
+    assert "obligatoire" in web.error_of("login_mail")
+    before = web.mails(mail)
+    web.fill("login_mail", mail)
+    web.click("forgot-submit")
+    web.wait_text("forgot-status", "lien de réinitialisation")
+    # an unknown address gets the same words
+    web.go("/mot-de-passe-oublie")
+    web.fill("login_mail", "nobody.at.all@example.org")
+    web.click("forgot-submit")
+    web.wait_text("forgot-status", "lien de réinitialisation")
+    link = web.smtp.wait_message(mail, r"(http://\S+/mot-de-passe/reinitialiser\?jeton=[0-9a-f]{64})",
+                                 before).group(1)
+    web.driver.get(link)  # opening it changes nothing: the token still serves below
+    web.fill("password", "court")
+    web.fill("password_confirm", "court")
+    web.click("reset-submit")
+    err = until_error(web, "password")
+    assert err and "8" in err, err
+    new = "Nouveau#Mdp2026"
+    web.fill("password", new)
+    web.fill("password_confirm", new + "x")
+    web.click("reset-submit")
+    assert "diffèrent" in until_error(web, "password_confirm")
+    web.fill("password", new)
+    web.fill("password_confirm", new)
+    web.click("reset-submit")
+    web.wait_text("reset-status", "modifié")
+    # the new password opens the session; the link is spent
+    web.login(mail, password=new)
+    web.logout()
+    web.driver.get(link)
+    web.fill("password", new)
+    web.fill("password_confirm", new)
+    web.click("reset-submit")
+    web.wait_text("main", "déjà utilisé")
+
+
+def until_error(web, id_):
+    from webstack import until
+    return until(lambda: web.error_of(id_), what=f"an error next to #{id_}")
+
+
+def test_code_resend_after_the_throttle(web):
+    """Guide 004: "Un code OTP va vous être demandé pour finaliser l'identification
+    (code à usage unique reçu par e-mail à chaque demande de connexion)": "Renvoyer le
+    code" waits for the resend interval, then mails a new code that opens the session."""
+    login, mail = web.account("MED")
+    before = web.password_step(mail)
+    first = web.code(mail, before)
+    # not yet: the button waits for the resend interval, and says so
+    assert web.find("code-resend").get_attribute("disabled") is not None
+    assert "nouveau code dans" in web.text("resend-wait")
+    # a made-up transaction gets nothing
+    r = web.fetch("/v1/web/login/resend", {"txn": "0" * 64})
+    assert r["status"] == 401 and r["json"]["error"] == "invalid_txn"
+    from webstack import until
+    until(lambda: web.find("code-resend").get_attribute("disabled") is None, timeout=15,
+          what="the resend button enabled")
+    n = web.mails(mail)
+    web.click("code-resend")
+    web.wait_text("code-sent", "nouveau code")
+    second = web.code(mail, n)
+    assert web.find("code-resend").get_attribute("disabled") is not None
+    web.fill("code", second)
+    web.click("code-submit")
+    web.wait_path("/")
+    assert first or second
+    web.logout()
+
+
+def test_ten_wrong_codes_lock_as_pam_does(web):
+    """Issue 15: ten wrong codes in the page give the same lockout as PAM: the code is
+    spent after otp_max_tries, the right one no longer opens a session, and a new
+    code is refused to the page and to PAM's OTP_SEND alike (locked)."""
+    import mmwire
+    login, mail = web.account("MED")
+    before = web.password_step(mail)
+    right = web.code(mail, before)
+    wrong = f"{(int(right) + 1) % 1000000:06d}"
+    seen = []
+    for i in range(10):
+        web.fill("code", wrong)
+        web.click("code-submit")
+        seen.append(until_error(web, "code"))
+        web.wait_text("code-form", seen[-1][:20])
+    assert "essai(s) restant(s)" in seen[0] and "trop d'essais" in seen[4], seen
+    assert all("nouveau code est nécessaire" in s for s in seen[5:]), seen
+    web.fill("code", right)
+    web.click("code-submit")
+    assert "nouveau code" in until_error(web, "code")
+    assert web.cookie() is None
+    # a new login: the password is right, the code refused (the account's tries are spent)
+    web.go("/connexion")
+    web.fill("user", mail)
+    web.fill("password", PW)
+    web.click("login-submit")
+    web.wait_text("login-form", "jusqu'au")
+    # PAM sees the same lock
+    t = mmwire.call(web.authd.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+    assert t.status == 0, t
+    s = mmwire.call(web.authd.socket, mmwire.OTP_SEND, user=login, txn=t.get("txn"))
+    assert s.status == -37, s  # ENOLCK
+    compared = len(re.findall(rf'audit="otp-verify".*account="{login}" result="refused" reason="wrong code',
+                              web.authd.log_text()))
+    assert 1 <= compared <= 5, compared
+
+
+PAYLOADS = ['<script>window.__mm_xss=1</script>', '"><img src=x onerror="window.__mm_xss=1">',
+            "javascript:window.__mm_xss=1"]
+
+
+def test_xss_payloads_stay_text(web, slapd):
+    """Issue 15: `<script>`, `"><img onerror>` and `javascript:` in the text fields and in
+    the directory's values are rendered inert: text in the DOM, no element, no handler."""
+    import subprocess
+    from mmstack import SUFFIX
+    for p in PAYLOADS:
+        web.go("/connexion")
+        web.fill("user", p)
+        web.fill("password", p)
+        web.click("login-submit")
+        web.wait_text("login-form", "")
+        until_any_error(web)
+        assert web.dom_inert() == [], web.dom_inert()
+        web.go("/mot-de-passe-oublie")
+        web.fill("login_mail", p)
+        web.click("forgot-submit")
+        until_any_error(web)
+        assert web.dom_inert() == []
+        web.go("/connexion?psc=" + p)
+        web.wait_text("psc-error", "Pro Santé Connect")
+        assert web.dom_inert() == []
+    # values of the directory (written by another tool) in the header
+    login, mail = web.account("MED")
+    dn = slapd.search(SUFFIX, f"(uid={login})")[0]["dn"]
+    subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], check=True, text=True,
+                   capture_output=True, input=f"dn: {dn}\nchangetype: modify\nreplace: givenName\n"
+                   f"givenName: {PAYLOADS[1]}\n-\nreplace: sn\nsn: {PAYLOADS[0]}\n")
+    web.login(mail)
+    web.wait_text("mm-name", "onerror")
+    assert web.text("mm-name") == f"{PAYLOADS[1]} {PAYLOADS[0]}"
+    assert web.dom_inert() == []
+    assert web.driver.execute_script("return document.querySelectorAll('#mm-header img, #mm-header script').length") == 0
+    web.logout()
+
+
+def until_any_error(web):
+    from webstack import until
+    return until(lambda: web.driver.execute_script(
+        "return [...document.querySelectorAll('.mm-error')].some(e => !e.hidden && e.textContent)"),
+        what="an error shown")
+
+
+def test_se_connecter_avec_e_cps(web):
+    """Guide 000: "Renseigner son identifiant puis cliquer sur « Se connecter avec
+    e-CPS ». Un code PIN va s'afficher à l'écran. Sur l'application e-CPS, sélectionner
+    le bon code." The page shows the code while it polls, then opens the session."""
+    login, mail = web.psc_account()
+    web.provider.control(ciba="approve", ciba_ttl=120)
+    web.go("/connexion")
+    web.fill("user", mail)
+    web.click("ecps-start")
+    code = web.visible("ecps-code").text
+    assert code and code == web.provider.ciba_last()["binding_message"]
+    web.wait_path("/", timeout=20)
+    web.wait_text("mm-name", "Hugo")
+    assert web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json["method"] == "ecps"
+    web.logout()
+    # refused on the phone: said on the page
+    web.provider.control(ciba="deny", ciba_ttl=120)
+    web.fill("user", mail)
+    web.click("ecps-start")
+    web.wait_text("login-form", "refusé", timeout=20)
+    web.provider.control(ciba="approve", ciba_ttl=120)
+
+
+def test_pro_sante_connect_button(web):
+    """Guide 004: "Connexion avec votre carte CPx via le bouton « PRO Santé Connect »":
+    the provider's answer ends in the browser session on the linked account."""
+    login, mail = web.psc_account()
+    web.provider.control(account=web.psc_sub, acr="eidas1")
+    web.go("/connexion")
+    web.click("psc-login")
+    web.wait_path("/", timeout=20)
+    web.wait_text("mm-name", "Hugo")
+    s = web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json
+    assert s["user"]["login"] == login and s["method"] == "psc"
+    web.logout()

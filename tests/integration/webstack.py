@@ -62,7 +62,13 @@ class WebStack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         redirect = f"{self.url}/v1/psc/callback"
-        self.psc_accounts = {}
+        # One Pro Sante Connect identity per stack (the provider logs it in at once):
+        # psc_account() registers the PER that carries its RPPS.
+        from mmstack import luhn_complete
+        self.psc_rpps = luhn_complete(f"995{self.port:07d}")
+        self.psc_sub = f"web-psc-{name}"
+        self.psc_accounts = {self.psc_sub: {"national_id": "8" + self.psc_rpps, "given_name": "Hugo",
+                                            "family_name": "PSCWEB"}}
         self.provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
         self.provider.start()
         self.authd = Daemon(state, slapd, smtp.port, name=name, extra=(
@@ -71,6 +77,8 @@ class WebStack:
             f"confirm_url = {self.url}/inscription/confirmer?jeton=\n"
             f"reset_url = {self.url}/mot-de-passe/reinitialiser?jeton=\n"
             "http_rate = 2000\nhttp_rate_burst = 4000\n"
+            # quick failures, a short resend interval, one source for every test
+            "fail_delay_ms = 50\notp_resend_interval = 5\nrate_per_source = 100000\n"
             f"{self.provider.daemon_config(redirect)}{extra}")).start()
         wait_for(lambda: _port_open(self.port), what="http listener")
         self.api = Api(self.url)  # a client without the browser (headers, attacks)
@@ -101,6 +109,16 @@ class WebStack:
         login = register_active(self.authd, self.smtp, kind, fields, mail, cgu=cgu)
         return login, mail
 
+    def psc_account(self):
+        """The PER that the stack's Pro Sante Connect identity (and e-CPS) maps to; (login, mail)."""
+        if not getattr(self, "_psc", None):
+            from mmstack import per_fields
+            mail = f"hugo.pscweb.{self.port}@example.org"
+            login = register_active(self.authd, self.smtp, "PER",
+                                    per_fields(mail, "PSCWEB", "Hugo", self.psc_rpps), mail)
+            self._psc = (login, mail)
+        return self._psc
+
     def org(self, member, name=None):
         """A validated BAL ORG whose first connection account is member; (login, mss_address)."""
         from pamstack import register_org
@@ -117,6 +135,11 @@ class WebStack:
         return self.smtp.wait_message(mail, CODE_RE, before).group(1)
 
     # --- the browser ----------------------------------------------------------
+
+    def reset(self):
+        """No cookie, no page: logged out, as a new visitor."""
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        self.driver.get("about:blank")
 
     def go(self, path):
         self.driver.get(self.url + path)
@@ -254,17 +277,37 @@ class WebStack:
         """)
 
 
-def web_stack(request, state, slapd, smtp, extra=""):
-    """The stack of one test module (a daemon name of its own)."""
-    name = "web-" + re.sub(r"[^a-z0-9]", "", request.module.__name__.split(".")[-1].lower())[-20:]
-    s = WebStack(state, slapd, smtp, name, extra)
+def web_stack(request, state, slapd, smtp, extra="", suffix="x"):
+    """Another stack, for a test that needs other options (extra: daemon
+    configuration lines); stopped after the test."""
+    s = WebStack(state, slapd, smtp, stack_name(request.module.__name__) + suffix, extra)
     request.addfinalizer(s.stop)
     return s
 
 
-@pytest.fixture(scope="module")
+_stacks = {}
+
+
+@pytest.fixture
 def web(request, state, slapd, smtp):
-    return web_stack(request, state, slapd, smtp)
+    """The module's stack (started by its first test, stopped after its last), with a
+    browser that holds no cookie: every test starts logged out."""
+    key = request.module.__name__
+    s = _stacks.get(key)
+    if s is None:
+        mod = request.node.getparent(pytest.Module)
+        s = _stacks[key] = WebStack(state, slapd, smtp, stack_name(key))
+
+        def stop():
+            _stacks.pop(key, None)
+            s.stop()
+        mod.addfinalizer(stop)
+    s.reset()
+    return s
+
+
+def stack_name(module):
+    return "web-" + re.sub(r"[^a-z0-9]", "", module.split(".")[-1].lower())[-20:]
 
 
 def until(pred, timeout=WAIT, what="condition"):
