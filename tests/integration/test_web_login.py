@@ -370,3 +370,58 @@ def test_pro_sante_connect_button(web):
     s = web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json
     assert s["user"]["login"] == login and s["method"] == "psc"
     web.logout()
+
+
+def test_idle_and_absolute_timeouts(web, slapd):
+    """Issue 15: idle and absolute timeouts. The record's expiry is the idle deadline,
+    moved forward by use; its login time bounds it whatever the use."""
+    import subprocess
+    import time
+    from mmstack import SUFFIX
+
+    def record(login):
+        dn = slapd.search(SUFFIX, f"(uid={login})")[0]["dn"]
+        hits = [e for e in slapd.search("ou=sessions," + SUFFIX, f"(mmSessionUser={dn})")
+                if "session" in e.get("description", [])]
+        assert len(hits) == 1, hits
+        return hits[0]
+
+    def modify(dn, attr, value):
+        subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], check=True, text=True,
+                       capture_output=True, input=f"dn: {dn}\nchangetype: modify\nreplace: {attr}\n{attr}: {value}\n")
+
+    def gtime(t):
+        return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
+
+    def alive():
+        return web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json["authenticated"]
+
+    login, mail = web.account("MED")
+    web.login(mail)
+    rec = record(login)
+    since = int(next(v for v in rec["description"] if v.startswith("data:since:")).split(":")[2])
+    assert abs(since - time.time()) < 120
+    exp = time.mktime(time.strptime(rec["mmSessionExpires"][0], "%Y%m%d%H%M%SZ")) - time.timezone
+    assert 1700 <= exp - time.time() <= 1810  # web_idle_timeout, 1800 s by default
+    # used: the idle deadline moves forward
+    modify(rec["dn"], "mmSessionExpires", gtime(time.time() + 100))
+    assert alive()
+    moved = record(login)["mmSessionExpires"][0]
+    assert moved > gtime(time.time() + 1700)
+    # idle past the deadline: gone
+    modify(rec["dn"], "mmSessionExpires", gtime(time.time() - 1))
+    assert not alive()
+    web.go("/")
+    web.wait_path("/connexion")
+    # past the absolute end (43200 s from the login), however recently used
+    web.reset()
+    login2, mail2 = web.account("MED")
+    web.login(mail2)
+    rec = record(login2)
+    modify(rec["dn"], "description", "session")
+    subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], check=True, text=True,
+                   capture_output=True, input=f"dn: {rec['dn']}\nchangetype: modify\nadd: description\n"
+                   f"description: data:since:{int(time.time()) - 43200 - 5}\n")
+    assert not alive()
+    assert re.search(rf'audit="web-session".*account="{login2}" result="refused" reason="absolute timeout"',
+                     web.authd.log_text())

@@ -145,10 +145,10 @@ class WebStack:
         self.driver.get(self.url + path)
 
     def find(self, id_):
-        return WebDriverWait(self.driver, WAIT).until(EC.presence_of_element_located((By.ID, id_)))
+        return WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(EC.presence_of_element_located((By.ID, id_)))
 
     def visible(self, id_):
-        return WebDriverWait(self.driver, WAIT).until(EC.visibility_of_element_located((By.ID, id_)))
+        return WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(EC.visibility_of_element_located((By.ID, id_)))
 
     def fill(self, id_, value):
         e = self.visible(id_)
@@ -157,7 +157,7 @@ class WebStack:
         return e
 
     def click(self, id_):
-        e = WebDriverWait(self.driver, WAIT).until(EC.element_to_be_clickable((By.ID, id_)))
+        e = WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(EC.element_to_be_clickable((By.ID, id_)))
         e.click()
         return e
 
@@ -172,7 +172,7 @@ class WebStack:
     def wait_text(self, id_, fragment, timeout=WAIT):
         """The element's visible text holds fragment (case-insensitive); returns it."""
         try:
-            WebDriverWait(self.driver, timeout, ignored_exceptions=IGNORED).until(
+            WebDriverWait(self.driver, timeout, poll_frequency=0.1, ignored_exceptions=IGNORED).until(
                 lambda d: fragment.lower() in (d.find_element(By.ID, id_).text or "").lower())
         except TimeoutException:
             raise AssertionError(f"#{id_} never showed {fragment!r}; page {self.driver.current_url}:\n"
@@ -182,7 +182,7 @@ class WebStack:
 
     def wait_path(self, path, timeout=WAIT):
         try:
-            WebDriverWait(self.driver, timeout).until(
+            WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
                 lambda d: d.current_url.split("?")[0] == self.url + path)
         except TimeoutException:
             raise AssertionError(f"still at {self.driver.current_url}, expected {path}:\n"
@@ -249,7 +249,7 @@ class WebStack:
         self.fill("code", self.code(mail, before))
         self.click("code-submit")
         if cgu:
-            WebDriverWait(self.driver, WAIT).until(
+            WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(
                 lambda d: d.current_url.split("?")[0] in (self.url + "/", self.url + "/cgu"))
             if self.driver.current_url.split("?")[0] == self.url + "/cgu":
                 self.click("accept")
