@@ -425,3 +425,33 @@ def test_idle_and_absolute_timeouts(web, slapd):
     assert not alive()
     assert re.search(rf'audit="web-session".*account="{login2}" result="refused" reason="absolute timeout"',
                      web.authd.log_text())
+
+
+def test_pro_sante_connect_first_login_links_the_card(web, slapd):
+    """Guide 004: "Si votre carte n'est pas liée à votre compte, une interface vous invite
+    à vous identifier sur votre compte Medimail : Saisissez vos identifiants puis
+    cliquez sur "Connexion" : votre carte CPx est liée à votre compte Medimail." """
+    from mmstack import SUFFIX
+    login, mail = web.account("MED", given="Ines")
+    web.provider.control(account=web.psc_unlinked_sub, acr="eidas1")
+    web.go("/connexion")
+    web.click("psc-login")
+    web.wait_path("/connexion")
+    web.wait_text("psc-error", "pas encore liée")
+    assert "link" not in web.driver.current_url.split("?")[1].replace("link_required", "")
+    before = web.mails(mail)
+    web.fill("user", mail)
+    web.fill("password", PW)
+    web.click("login-submit")
+    web.fill("code", web.code(mail, before))
+    web.click("code-submit")
+    web.wait_path("/")
+    web.wait_text("mm-name", "Ines")
+    assert web.psc_unlinked_sub in slapd.search(SUFFIX, f"(uid={login})")[0]["mmPscSub"]
+    web.logout()
+    # the next Pro Santé Connect login opens the session at once
+    web.click("psc-login")
+    web.wait_path("/")
+    web.wait_text("mm-name", "Ines")
+    web.logout()
+    web.provider.control(account=web.psc_sub, acr="eidas1")

@@ -67,8 +67,12 @@ class WebStack:
         from mmstack import luhn_complete
         self.psc_rpps = luhn_complete(f"995{self.port:07d}")
         self.psc_sub = f"web-psc-{name}"
+        self.psc_unlinked_sub = f"web-psc-unlinked-{name}"
         self.psc_accounts = {self.psc_sub: {"national_id": "8" + self.psc_rpps, "given_name": "Hugo",
-                                            "family_name": "PSCWEB"}}
+                                            "family_name": "PSCWEB"},
+                             # an identity no account carries: its first login asks for a link
+                             self.psc_unlinked_sub: {"national_id": "8" + luhn_complete(f"994{self.port:07d}"),
+                                                     "given_name": "Ines", "family_name": "NONLIEE"}}
         self.provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
         self.provider.start()
         self.authd = Daemon(state, slapd, smtp.port, name=name, extra=(
