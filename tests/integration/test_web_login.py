@@ -512,3 +512,22 @@ def test_pages_labelled_ordered_and_phone_width(web):
 def until_focus(web, id_):
     from webstack import until
     until(lambda: web.driver.switch_to.active_element.get_attribute("id") == id_, what=f"focus on #{id_}")
+
+
+def test_cookie_after_deconnexion_refused_on_every_daemon(web, api):
+    """Issue 15: "a session cookie stolen after « Déconnexion » → refused on every
+    daemon": the record is deleted and every daemon reads it from the directory."""
+    from apistack import Api
+    login, mail = web.account("MED")
+    web.login(mail)
+    token = web.cookie()
+    others = [Api(api.url_a), Api(api.url_b)]
+    for o in others:
+        s = o.get("/v1/web/session", headers={"Cookie": f"mm_session={token}"}).json
+        assert s["authenticated"] is True and s["user"]["login"] == login, s
+    web.logout()
+    for o in others:
+        assert o.get("/v1/web/session", headers={"Cookie": f"mm_session={token}"}).json == {"authenticated": False}
+        r = o.post("/v1/call/settings-get", {}, headers={"Cookie": f"mm_session={token}",
+                                                        "Origin": o.base})
+        assert r.status == 401 and r.json["error"] == "login_required", r
