@@ -528,3 +528,45 @@ def test_cookie_after_deconnexion_refused_on_every_daemon(web, api):
         r = o.post("/v1/call/settings-get", {}, headers={"Cookie": f"mm_session={token}",
                                                         "Origin": o.base})
         assert r.status == 401 and r.json["error"] == "login_required", r
+
+
+def test_tls_cookie_is_host_prefixed_and_secure(web, state):
+    """Issue 15: the session cookie is `Secure`, `HttpOnly`, `SameSite=Strict` with the
+    `__Host-` prefix; only plain-HTTP loopback gets `mm_session` without them."""
+    import ssl
+    import subprocess
+    from apistack import Api
+    from mmstack import Daemon, _port_open, free_port, wait_for
+    cert, key = state / "web-tls.crt", state / "web-tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = free_port()
+    d = Daemon(state, web.slapd, web.smtp.port, name="web-tls",
+               extra=f"http_listen = 127.0.0.1:{port}\nhttp_tls_cert = {cert}\nhttp_tls_key = {key}\n"
+                     "fail_delay_ms = 50\nrate_per_source = 100000\n").start()
+    try:
+        wait_for(lambda: _port_open(port), what="TLS listener")
+        base = f"https://127.0.0.1:{port}"
+        c = Api(base, tls_context=ssl.create_default_context(cafile=str(cert)))
+        login, mail = web.account("MED")
+        before = web.mails(mail)
+        o = {"Origin": base}
+        step = c.post("/v1/web/login/password", {"user": mail, "password": PW}, headers=o)
+        assert step.status == 200, step
+        # an http:// origin is another origin
+        bad = c.post("/v1/web/login/code", {"txn": step.json["txn"], "code": "000000"},
+                     headers={"Origin": f"http://127.0.0.1:{port}"})
+        assert bad.status == 403 and bad.json["error"] == "csrf_origin"
+        done = c.post("/v1/web/login/code", {"txn": step.json["txn"], "code": web.code(mail, before)}, headers=o)
+        assert done.status == 200, done
+        sc = done.headers["Set-Cookie"]
+        token = re.match(r"__Host-mm_session=([0-9a-f]{64}); ", sc).group(1)
+        flags = {f.strip() for f in sc.split(";")[1:]}
+        assert flags == {"Path=/", "HttpOnly", "SameSite=Strict", "Secure"}, sc
+        assert "Domain" not in sc
+        assert c.get("/v1/web/session", headers={"Cookie": f"__Host-mm_session={token}"}).json["authenticated"]
+        # the name without the prefix is not this listener's cookie
+        assert c.get("/v1/web/session", headers={"Cookie": f"mm_session={token}"}).json == {"authenticated": False}
+    finally:
+        d.stop()
