@@ -130,6 +130,9 @@ def test_old_session_refused_after_login_switch_and_logout(web):
     from webstack import until
     until(lambda: web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json.get(
         "account", {}).get("login") == login, what="back on the individual account")
+    # the ORG as default account (Gérer mon compte): the next login opens on it
+    r = web.fetch("/v1/call/default-set", {"user": login, "target": org}, {"X-CSRF-Token": web.csrf()})
+    assert r["status"] == 200, r
     # Déconnexion: the record is gone, the cookie refused everywhere
     last = web.cookie()
     csrf = web.csrf()
@@ -142,6 +145,13 @@ def test_old_session_refused_after_login_switch_and_logout(web):
     assert r.status == 401 and r.json["error"] == "login_required", r
     r = web.api.post("/v1/web/switch", {"target": org}, headers=h)
     assert r.status == 401, r
+    # password, code: the session on the default account, the ORG
+    web.login(mail)
+    web.wait_text("mm-mss-address", org_mss)
+    s = web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json
+    assert s["account"]["login"] == org and s["user"]["login"] == login
+    assert [a["login"] for a in s["accounts"] if a["default"]] == [org]
+    web.logout()
 
 
 def test_je_continue_confirms_only_on_submit(web):

@@ -19,6 +19,7 @@ A test module uses it by importing the fixture:
 Keep browser tests few and broad: pages are reused, the browser is not.
 """
 import json
+import os
 import re
 import time
 
@@ -73,8 +74,12 @@ class WebStack:
                              # an identity no account carries: its first login asks for a link
                              self.psc_unlinked_sub: {"national_id": "8" + luhn_complete(f"994{self.port:07d}"),
                                                      "given_name": "Ines", "family_name": "NONLIEE"}}
-        self.provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
-        self.provider.start()
+        # started at its first use (web.provider): most modules never need it, and
+        # the daemon reads only the secret file at start (discovery comes later)
+        self._provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
+        self._provider.secret_file.write_text(self._provider.secret + "\n")
+        os.chmod(self._provider.secret_file, 0o600)
+        self._provider_started = False
         self.authd = Daemon(state, slapd, smtp.port, name=name, extra=(
             f"http_listen = 127.0.0.1:{self.port}\n"
             f"web_root = {TOP / 'web'}\n"
@@ -83,17 +88,26 @@ class WebStack:
             "http_rate = 2000\nhttp_rate_burst = 4000\n"
             # quick failures, a short resend interval, one source for every test
             "fail_delay_ms = 50\notp_resend_interval = 5\nrate_per_source = 100000\n"
-            f"{self.provider.daemon_config(redirect)}{extra}")).start()
+            f"{self._provider.daemon_config(redirect)}{extra}")).start()
         wait_for(lambda: _port_open(self.port), what="http listener")
         self.api = Api(self.url)  # a client without the browser (headers, attacks)
         self.driver = browser()
+
+    @property
+    def provider(self):
+        """The test OpenID Connect provider (Pro Sante Connect, e-CPS), started on first use."""
+        if not self._provider_started:
+            self._provider.start()
+            self._provider_started = True
+        return self._provider
 
     def stop(self):
         try:
             self.driver.quit()
         finally:
             self.authd.stop()
-            self.provider.stop()
+            if self._provider_started:
+                self._provider.stop()
 
     # --- accounts -------------------------------------------------------------
 
