@@ -314,6 +314,13 @@ static unsigned psc_web_landing(struct http_req *r, unsigned status)
 		http_add_cookie(r, c);
 	free(r->location);
 	r->location = NULL;
+	/* An identity to link: its handle waits in a cookie for the password +
+	 * code login of the account (POST /v1/web/psc/link), never in the URL. */
+	if (err && !strcmp(err, "link_required") && json_string_value(json_object_get(r->reply, "link")) &&
+		asprintf(&c, "mm_psc_link=%s; Path=/v1/web/psc; Max-Age=%u; HttpOnly; SameSite=Strict%s",
+			json_string_value(json_object_get(r->reply, "link")), r->cfg->psc_flow_ttl,
+			r->tls ? "; Secure" : "") >= 0)
+		http_add_cookie(r, c);
 	if (status == 200)
 		r->location = strdup(st && !strcmp(st, "cgu_required") ? "/cgu" : "/");
 	else if (asprintf(&r->location, "/connexion?psc=%s",
@@ -442,6 +449,7 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_WEB_ECPS_START] = {"/v1/web/ecps/start", "POST", false, web_ecps_start, "web_ecps_start"},
 	[ROUTE_WEB_ECPS_POLL] = {"/v1/web/ecps/poll", "POST", false, web_ecps_poll, "web_ecps_poll"},
 	[ROUTE_WEB_PSC_LOGIN] = {"/v1/web/psc/login", "GET", false, web_psc_login, "web_psc_login"},
+	[ROUTE_WEB_PSC_LINK] = {"/v1/web/psc/link", "POST", false, web_psc_link, "web_psc_link"},
 	[ROUTE_CALL] = {"/v1/call/{name}", "POST", false, web_call, "call"},
 	[ROUTE_PAGE] = {"/{page}", "GET", false, web_page, "page"},
 	[ROUTE_OTHER] = {"", "", false, ep_other, "other"},

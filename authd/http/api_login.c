@@ -151,8 +151,11 @@ unsigned api_login_password(struct http_req *h)
 	}
 	o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "txn", step.txn, "login", step.login, "expires_in",
 		(int)h->cfg->otp_ttl + 60, "code_sent", 1, "sent_to", sent.sent_to);
-	if (o)
+	if (o) {
 		json_object_set_new(o, "code_expires_in", json_integer(sent.expires_in));
+		/* when a new code may be asked for (the page's "Renvoyer le code") */
+		json_object_set_new(o, "retry_after", json_integer(h->cfg->otp_resend_interval));
+	}
 	st = http_ok(h, 200, o);
 out:
 	secret_wipe(step.txn, sizeof(step.txn));

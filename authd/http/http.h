@@ -111,6 +111,7 @@ enum http_route {
 	ROUTE_WEB_ECPS_START,
 	ROUTE_WEB_ECPS_POLL,
 	ROUTE_WEB_PSC_LOGIN,
+	ROUTE_WEB_PSC_LINK,
 	ROUTE_CALL, /* POST /v1/call/<request-name> */
 	ROUTE_PAGE, /* GET of anything else outside /v1/: a file of web_root */
 	ROUTE_OTHER,
@@ -168,6 +169,7 @@ unsigned web_logout(struct http_req *r);
 unsigned web_ecps_start(struct http_req *r);
 unsigned web_ecps_poll(struct http_req *r);
 unsigned web_psc_login(struct http_req *r);
+unsigned web_psc_link(struct http_req *r);
 unsigned web_call(struct http_req *r);
 /* For a browser (r->web): a browser session for account_dn, its cookie set,
  * the reply {status, account..., csrf_token}; returns the status. */

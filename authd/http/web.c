@@ -353,6 +353,32 @@ unsigned web_psc_login(struct http_req *r)
 	return st;
 }
 
+/* The Pro Santé Connect identity of this browser's last login, not yet
+ * linked (its handle in the cookie mm_psc_link), linked to the account of a
+ * password + code login: the API's /v1/psc/link, the session to the cookie. */
+unsigned web_psc_link(struct http_req *r)
+{
+	const char *link = http_cookie(r, "mm_psc_link");
+	char *c = NULL;
+	unsigned st;
+
+	if ((st = origin_check(r)))
+		return st;
+	if (!link || json_object_get(r->body, "link"))
+		return http_fail(r, 410, "link_expired",
+			"aucune identité Pro Santé Connect à lier : connectez-vous d'abord avec Pro Santé "
+			"Connect");
+	if (json_object_set_new(r->body, "link", json_string(link)))
+		return http_fail(r, 400, "invalid_field", "link is malformed");
+	st = as_browser(r, api_psc_link);
+	/* done, used or refused for good: the handle goes; a wrong code keeps it */
+	if ((st == 200 || st == 409 || st == 410) &&
+		asprintf(&c, "mm_psc_link=; Path=/v1/web/psc; Max-Age=0; HttpOnly; SameSite=Strict%s",
+			r->tls ? "; Secure" : "") >= 0)
+		http_add_cookie(r, c);
+	return st;
+}
+
 /* A rotation's refusal. */
 static unsigned rotate_fail(struct http_req *r, struct fault *f, int rc)
 {

@@ -19,6 +19,7 @@ A test module uses it by importing the fixture:
 Keep browser tests few and broad: pages are reused, the browser is not.
 """
 import json
+import os
 import re
 import time
 
@@ -62,26 +63,51 @@ class WebStack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         redirect = f"{self.url}/v1/psc/callback"
-        self.psc_accounts = {}
-        self.provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
-        self.provider.start()
+        # One Pro Sante Connect identity per stack (the provider logs it in at once):
+        # psc_account() registers the PER that carries its RPPS.
+        from mmstack import luhn_complete
+        self.psc_rpps = luhn_complete(f"995{self.port:07d}")
+        self.psc_sub = f"web-psc-{name}"
+        self.psc_unlinked_sub = f"web-psc-unlinked-{name}"
+        self.psc_accounts = {self.psc_sub: {"national_id": "8" + self.psc_rpps, "given_name": "Hugo",
+                                            "family_name": "PSCWEB"},
+                             # an identity no account carries: its first login asks for a link
+                             self.psc_unlinked_sub: {"national_id": "8" + luhn_complete(f"994{self.port:07d}"),
+                                                     "given_name": "Ines", "family_name": "NONLIEE"}}
+        # started at its first use (web.provider): most modules never need it, and
+        # the daemon reads only the secret file at start (discovery comes later)
+        self._provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
+        self._provider.secret_file.write_text(self._provider.secret + "\n")
+        os.chmod(self._provider.secret_file, 0o600)
+        self._provider_started = False
         self.authd = Daemon(state, slapd, smtp.port, name=name, extra=(
             f"http_listen = 127.0.0.1:{self.port}\n"
             f"web_root = {TOP / 'web'}\n"
             f"confirm_url = {self.url}/inscription/confirmer?jeton=\n"
             f"reset_url = {self.url}/mot-de-passe/reinitialiser?jeton=\n"
             "http_rate = 2000\nhttp_rate_burst = 4000\n"
-            f"{self.provider.daemon_config(redirect)}{extra}")).start()
+            # quick failures, a short resend interval, one source for every test
+            "fail_delay_ms = 50\notp_resend_interval = 5\nrate_per_source = 100000\n"
+            f"{self._provider.daemon_config(redirect)}{extra}")).start()
         wait_for(lambda: _port_open(self.port), what="http listener")
         self.api = Api(self.url)  # a client without the browser (headers, attacks)
         self.driver = browser()
+
+    @property
+    def provider(self):
+        """The test OpenID Connect provider (Pro Sante Connect, e-CPS), started on first use."""
+        if not self._provider_started:
+            self._provider.start()
+            self._provider_started = True
+        return self._provider
 
     def stop(self):
         try:
             self.driver.quit()
         finally:
             self.authd.stop()
-            self.provider.stop()
+            if self._provider_started:
+                self._provider.stop()
 
     # --- accounts -------------------------------------------------------------
 
@@ -101,6 +127,16 @@ class WebStack:
         login = register_active(self.authd, self.smtp, kind, fields, mail, cgu=cgu)
         return login, mail
 
+    def psc_account(self):
+        """The PER that the stack's Pro Sante Connect identity (and e-CPS) maps to; (login, mail)."""
+        if not getattr(self, "_psc", None):
+            from mmstack import per_fields
+            mail = f"hugo.pscweb.{self.port}@example.org"
+            login = register_active(self.authd, self.smtp, "PER",
+                                    per_fields(mail, "PSCWEB", "Hugo", self.psc_rpps), mail)
+            self._psc = (login, mail)
+        return self._psc
+
     def org(self, member, name=None):
         """A validated BAL ORG whose first connection account is member; (login, mss_address)."""
         from pamstack import register_org
@@ -118,14 +154,19 @@ class WebStack:
 
     # --- the browser ----------------------------------------------------------
 
+    def reset(self):
+        """No cookie, no page: logged out, as a new visitor."""
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        self.driver.get("about:blank")
+
     def go(self, path):
         self.driver.get(self.url + path)
 
     def find(self, id_):
-        return WebDriverWait(self.driver, WAIT).until(EC.presence_of_element_located((By.ID, id_)))
+        return WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(EC.presence_of_element_located((By.ID, id_)))
 
     def visible(self, id_):
-        return WebDriverWait(self.driver, WAIT).until(EC.visibility_of_element_located((By.ID, id_)))
+        return WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(EC.visibility_of_element_located((By.ID, id_)))
 
     def fill(self, id_, value):
         e = self.visible(id_)
@@ -134,7 +175,7 @@ class WebStack:
         return e
 
     def click(self, id_):
-        e = WebDriverWait(self.driver, WAIT).until(EC.element_to_be_clickable((By.ID, id_)))
+        e = WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(EC.element_to_be_clickable((By.ID, id_)))
         e.click()
         return e
 
@@ -149,7 +190,7 @@ class WebStack:
     def wait_text(self, id_, fragment, timeout=WAIT):
         """The element's visible text holds fragment (case-insensitive); returns it."""
         try:
-            WebDriverWait(self.driver, timeout, ignored_exceptions=IGNORED).until(
+            WebDriverWait(self.driver, timeout, poll_frequency=0.1, ignored_exceptions=IGNORED).until(
                 lambda d: fragment.lower() in (d.find_element(By.ID, id_).text or "").lower())
         except TimeoutException:
             raise AssertionError(f"#{id_} never showed {fragment!r}; page {self.driver.current_url}:\n"
@@ -159,7 +200,7 @@ class WebStack:
 
     def wait_path(self, path, timeout=WAIT):
         try:
-            WebDriverWait(self.driver, timeout).until(
+            WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
                 lambda d: d.current_url.split("?")[0] == self.url + path)
         except TimeoutException:
             raise AssertionError(f"still at {self.driver.current_url}, expected {path}:\n"
@@ -226,7 +267,7 @@ class WebStack:
         self.fill("code", self.code(mail, before))
         self.click("code-submit")
         if cgu:
-            WebDriverWait(self.driver, WAIT).until(
+            WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(
                 lambda d: d.current_url.split("?")[0] in (self.url + "/", self.url + "/cgu"))
             if self.driver.current_url.split("?")[0] == self.url + "/cgu":
                 self.click("accept")
@@ -254,17 +295,37 @@ class WebStack:
         """)
 
 
-def web_stack(request, state, slapd, smtp, extra=""):
-    """The stack of one test module (a daemon name of its own)."""
-    name = "web-" + re.sub(r"[^a-z0-9]", "", request.module.__name__.split(".")[-1].lower())[-20:]
-    s = WebStack(state, slapd, smtp, name, extra)
+def web_stack(request, state, slapd, smtp, extra="", suffix="x"):
+    """Another stack, for a test that needs other options (extra: daemon
+    configuration lines); stopped after the test."""
+    s = WebStack(state, slapd, smtp, stack_name(request.module.__name__) + suffix, extra)
     request.addfinalizer(s.stop)
     return s
 
 
-@pytest.fixture(scope="module")
+_stacks = {}
+
+
+@pytest.fixture
 def web(request, state, slapd, smtp):
-    return web_stack(request, state, slapd, smtp)
+    """The module's stack (started by its first test, stopped after its last), with a
+    browser that holds no cookie: every test starts logged out."""
+    key = request.module.__name__
+    s = _stacks.get(key)
+    if s is None:
+        mod = request.node.getparent(pytest.Module)
+        s = _stacks[key] = WebStack(state, slapd, smtp, stack_name(key))
+
+        def stop():
+            _stacks.pop(key, None)
+            s.stop()
+        mod.addfinalizer(stop)
+    s.reset()
+    return s
+
+
+def stack_name(module):
+    return "web-" + re.sub(r"[^a-z0-9]", "", module.split(".")[-1].lower())[-20:]
 
 
 def until(pred, timeout=WAIT, what="condition"):

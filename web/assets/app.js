@@ -215,6 +215,13 @@ export function header(s) {
         if (!list.hidden) list.querySelector("button").focus();
       },
     }, "Changer de compte");
+    list.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") {
+        list.hidden = true;
+        btn.setAttribute("aria-expanded", "false");
+        btn.focus();
+      }
+    });
     nav.append(el("div", { class: "mm-switch" }, btn, list));
   }
   nav.append(el("button", { type: "button", id: "mm-logout", class: "mm-button mm-secondary", onclick: logout }, "Déconnexion"));

@@ -79,9 +79,14 @@ $("code-form").addEventListener("submit", async (ev) => {
   const form = ev.currentTarget;
   if (!checkRequired(form)) return;
   $("code-submit").disabled = true;
-  const r = await post("/v1/web/login/code", { txn, code: $("code").value.trim() });
+  // After an unlinked Pro Santé Connect login, the same code also links the identity.
+  const r = await post(linking ? "/v1/web/psc/link" : "/v1/web/login/code", { txn, code: $("code").value.trim() });
   $("code-submit").disabled = false;
   if (r.ok) return next(r.data);
+  if (linking && (r.status === 409 || r.status === 410)) {
+    clearErrors(form);
+    return formError(form, r.data.message || "La carte n'a pas pu être liée à votre compte.");
+  }
   const code = $("code");
   code.value = "";
   clearErrors(form);
@@ -159,12 +164,13 @@ $("ecps-cancel").addEventListener("click", stopEcps);
 // --- Pro Santé Connect's answer, and an open session -------------------------
 
 const PSC_ERRORS = {
-  link_required: "Aucun compte Medimail n'est lié à cette identité Pro Santé Connect : connectez-vous une première fois avec votre adresse mail et votre mot de passe, puis liez votre carte depuis « Gérer mon compte ».",
+  link_required: "Votre carte CPx n'est pas encore liée à votre compte Medimail : saisissez vos identifiants puis cliquez sur « Connexion » ; après le code reçu par mail, votre carte CPx sera liée à votre compte Medimail.",
   access_denied: "Pro Santé Connect a refusé la connexion.",
   not_permitted: "Votre compte n'est pas actif.",
   not_configured: "La connexion par Pro Santé Connect n'est pas disponible sur ce service.",
 };
 const pscError = param("psc");
+const linking = pscError === "link_required";
 if (pscError) say($("psc-error"), PSC_ERRORS[pscError] || "La connexion par Pro Santé Connect a échoué : réessayez.");
 
 session().then((s) => {
