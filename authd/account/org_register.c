@@ -400,7 +400,7 @@ int account_register_org_new_member(struct store *s, const struct mm_config *c, 
 			"compte de connexion : une adresse nominative, autre que l'adresse générique de la "
 			"BAL ORG");
 	/* The ORG's own address taken: said before the member is created (and mailed). */
-	if ((rc = account_exists_with(s, c, "mmLoginMail", get(&org, "login_mail"), &taken)) < 0)
+	if ((rc = accounts_mail_taken(s, c, get(&org, "login_mail"), NULL, &taken)) < 0)
 		return fault_store(f, rc, "inscription");
 	if (taken) {
 		fault_field(f, "login_mail", "duplicate",

@@ -311,7 +311,7 @@ static int check_duplicates(struct store *s, const struct mm_config *c,
 	bool dup = false;
 	int rc;
 
-	rc = account_exists_with(s, c, "mmLoginMail", account_registration_get(reg, "login_mail"), &dup);
+	rc = accounts_mail_taken(s, c, account_registration_get(reg, "login_mail"), NULL, &dup);
 	if (rc < 0)
 		return fault_store(f, rc, "inscription");
 	if (dup) {

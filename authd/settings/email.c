@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accounts.h"
 #include "mail.h"
 #include "protocol.h"
 #include "records.h"
@@ -19,30 +20,6 @@
 #define KIND_LINK "email-change"
 #define KIND_LAST "email-change-last"
 /* The new address is claimed (records.h, mail_claim_take) before it is checked and written. */
-
-static int find_other(
-	struct store *s, const struct mm_config *c, const char *mail, const char *self_dn, bool *ret_taken)
-{
-	static const char *const attrs[] = {"1.1", NULL};
-	struct entry *e = NULL;
-	char *esc = store_escape(mail), *filter = NULL;
-	int rc;
-
-	*ret_taken = false;
-	if (!esc || asprintf(&filter, "(&(objectClass=mmAccount)(mmLoginMail=%s))", esc) < 0) {
-		free(esc);
-		return -ENOMEM;
-	}
-	free(esc);
-	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-	free(filter);
-	if (rc == 0)
-		*ret_taken = strcasecmp(e->dn, self_dn) != 0;
-	else if (rc == -ENOTUNIQ)
-		*ret_taken = true;
-	entry_free(e);
-	return rc == -ENOENT || rc == -ENOTUNIQ ? 0 : rc;
-}
 
 static int taken_fault(struct fault *f)
 {
@@ -134,7 +111,7 @@ int settings_email_change(struct store *s, const struct mm_config *c, const stru
 	if (old && !strcasecmp(old, mail))
 		return fault_field(f, "login_mail", "same",
 			"adresse e-mail : c'est déjà l'adresse de connexion du compte");
-	if ((rc = find_other(s, c, mail, t->dn, &taken)) < 0)
+	if ((rc = accounts_mail_taken(s, c, mail, t->dn, &taken)) < 0)
 		return fault_store(f, rc, "adresse e-mail");
 	if (taken) {
 		caller_audit(who, "email-change", NULL, login, false, "address used by another account");
@@ -316,7 +293,7 @@ int settings_email_confirm(struct store *s, const struct mm_config *c, const str
 		}
 		goto out;
 	}
-	if ((rc = find_other(s, c, mail, dn, &taken)) < 0) {
+	if ((rc = accounts_mail_taken(s, c, mail, dn, &taken)) < 0) {
 		rc = fault_store(f, rc, "changement d'adresse");
 		goto out;
 	}

@@ -3,7 +3,8 @@ the web foundation): each test names the hole it closes and the rule it keeps.""
 import concurrent.futures
 
 from mmstack import SUFFIX, med_fields
-from test_lifecycle import PW, person
+from test_email_change import make_med
+from test_lifecycle import PW, active_per, entry, person
 
 EAGAIN, EEXIST = -11, -17
 
@@ -32,4 +33,21 @@ def test_n_inscriptions_simultanees_d_une_adresse_un_seul_compte(authd, smtp, sl
     r = register_med(authd, mail.upper(), people[0].sn + "BIS")
     assert r.returncode == 1 and r.json["status"] == EEXIST, r.stdout
     assert slapd.search(f"ou=sessions,{SUFFIX}", "(description=email-claim)", "1.1", scope="one") == []
+
+
+def test_l_adresse_mssante_d_un_autre_compte_n_est_pas_une_adresse_de_connexion(authd, smtp, slapd):
+    """Guide 003 ("Gestion de votre compte Medimail : adresse mail"), issue 14 item 13: "the
+    login mail unique". Another account's MSSanté address (a person's, or the generic address
+    of a BAL ORG whose mailbox its members read) is not free: taken as a login e-mail it would
+    sit in the mail attribute beside the owner's. Refused at registration and at the change."""
+    _, victim = active_per(authd, smtp, tag="victime.mss", given="Vera", sn="VICTIME")
+    mss = entry(slapd, victim)["mmMssAddress"][0]
+    r = register_med(authd, mss, "INTRUS")
+    assert r.returncode == 1 and r.json["status"] == EEXIST, r.stdout
+    assert r.json["fields"]["field"] == "login_mail" and r.json["fields"]["rule"] == "duplicate"
+    me = make_med(authd, smtp, "ivan.intrus@example.org", "INTRUSMSS")
+    r = authd.ctl("email", "change", mss.upper(), uid=me["uid"])
+    assert r.returncode == 1 and r.json["status"] == EEXIST, r.stdout
+    assert r.json["fields"]["rule"] == "duplicate"
+    assert slapd.search(SUFFIX, f"(mmLoginMail={mss})", "uid") == []
 
