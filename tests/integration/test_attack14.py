@@ -4,7 +4,8 @@ import concurrent.futures
 
 from mmstack import SUFFIX, med_fields
 from test_email_change import make_med
-from test_lifecycle import PW, active_per, entry, person
+from test_lifecycle import PW, active_per, confirm, entry, person, register
+from test_service_centre import FINESS_A, gestionnaire, int_of  # noqa: F401 (a fixture)
 
 EAGAIN, EEXIST = -11, -17
 
@@ -50,4 +51,30 @@ def test_l_adresse_mssante_d_un_autre_compte_n_est_pas_une_adresse_de_connexion(
     assert r.returncode == 1 and r.json["status"] == EEXIST, r.stdout
     assert r.json["fields"]["rule"] == "duplicate"
     assert slapd.search(SUFFIX, f"(mmLoginMail={mss})", "uid") == []
+
+
+def test_suspendre_puis_reactiver_ne_confirme_pas_l_adresse(authd, smtp, slapd, gestionnaire):
+    """Guide 000: the account is created once its owner confirms the login e-mail by the link
+    mailed to it ("Un email vous est envoyé afin de confirmer votre adresse mail"). A structure
+    administrator (or the centre) suspending a registration that was never confirmed, then
+    reactivating it, sent it to the validation queue: validated, it was an account on an
+    address nobody proved. It goes back to waiting for its confirmation, the link still good."""
+    g, guid, _ = gestionnaire
+    for by in (guid, None):
+        p = person("jamais.confirme", "Inès", "NONCONF")
+        r = register(authd, smtp, "INT", int_of(p, FINESS_A))
+        assert r.returncode == 0, r.stdout
+        login = r.json["fields"]["login"]
+        assert entry(slapd, login)["mmStatus"] == ["pending-confirmation"]
+        assert authd.ctl("suspend", login, "--reason", "doute", uid=by).returncode == 0
+        r = authd.ctl("reactivate", login, uid=by)
+        assert r.returncode == 0 and r.json["fields"]["status"] == "pending-confirmation", r.stdout
+        assert entry(slapd, login)["mmStatus"] == ["pending-confirmation"]
+        r = authd.ctl("validate", login, uid=by)
+        assert r.returncode == 1, r.stdout
+        assert entry(slapd, login)["mmStatus"] == ["pending-confirmation"]
+        # its owner's link still serves, and then the validation does
+        assert confirm(authd, smtp, p.mail).returncode == 0
+        assert authd.ctl("validate", login, uid=by).returncode == 0
+        assert entry(slapd, login)["mmStatus"] == ["active"]
 
