@@ -5,7 +5,8 @@ import concurrent.futures
 from mmstack import SUFFIX, med_fields
 from test_email_change import make_med
 from test_lifecycle import PW, active_per, confirm, entry, person, register
-from test_service_centre import FINESS_A, gestionnaire, int_of  # noqa: F401 (a fixture)
+from test_registration_org import _non
+from test_service_centre import FINESS_A, FINESS_B, gestionnaire, int_of  # noqa: F401 (a fixture)
 
 EAGAIN, EEXIST = -11, -17
 
@@ -78,3 +79,31 @@ def test_suspendre_puis_reactiver_ne_confirme_pas_l_adresse(authd, smtp, slapd, 
         assert authd.ctl("validate", login, uid=by).returncode == 0
         assert entry(slapd, login)["mmStatus"] == ["active"]
 
+
+def test_gestionnaire_ne_valide_pas_avec_son_compte_une_bal_org_d_une_autre_structure(
+        authd, smtp, slapd, gestionnaire):
+    """Fiche réflexe: the administrators of a structure "valident et gèrent les comptes de leur
+    structure"; issue 14 item 2: the "Non" accounts "are confirmed and validated together". A
+    member declared in FINESS A registered with an ORG of FINESS B: A's administrator
+    validating the member validated B's ORG with it (an MSSanté address in B's name). Refused
+    (the centre validates both); with an ORG of A and its member of B, likewise."""
+    g, guid, _ = gestionnaire
+    for org_finess, member_finess in ((FINESS_B, FINESS_A), (FINESS_A, FINESS_B)):
+        fields, login, mail, p = _non(f"non.cross.{org_finess}", struct_type="FINESS", struct_id=member_finess)
+        fields[fields.index("--struct-id") + 1] = org_finess
+        r = authd.ctl("register", "ORG", *fields, input=PW + "\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        member_login = r.json["fields"]["member_login"]
+        assert confirm(authd, smtp, mail).returncode == 0 and confirm(authd, smtp, p.mail).returncode == 0
+        mine = member_login if member_finess == FINESS_A else login
+        r = authd.ctl("validate", mine, uid=guid)
+        assert r.returncode == 1 and r.json["status"] == -13, r.stdout
+        assert entry(slapd, login)["mmStatus"] == ["pending-validation"]
+        assert entry(slapd, member_login)["mmStatus"] == ["pending-validation"]
+        # the other one is no account of A's administrator at all
+        other = login if mine == member_login else member_login
+        assert authd.ctl("validate", other, uid=guid).returncode == 1
+        assert entry(slapd, other)["mmStatus"] == ["pending-validation"]
+        # the service centre validates both
+        assert authd.ctl("validate", mine).returncode == 0
+        assert entry(slapd, login)["mmStatus"] == ["active"] and entry(slapd, member_login)["mmStatus"] == ["active"]
