@@ -450,7 +450,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 {
 #define get(k) account_registration_get(reg, k)
 	char pwhash[SECRET_PWHASH_MAX] = "", token[SECRET_TOKEN_HEX], tokhash[SECRET_HASH_HEX];
-	char stamp[16], expires[16], login[40] = "", cand[40] = "", claim[256] = "";
+	char stamp[16], expires[16], login[40] = "", cand[40] = "", claim[256] = "", rclaim[32] = "";
 	struct entry *member = NULL, *join = NULL;
 	struct mods m;
 	char *dn = NULL, *ou = NULL;
@@ -480,6 +480,18 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		caller_audit(who, "register", NULL, NULL, false, "address being taken meanwhile");
 		rc = fault_set(
 			f, -EAGAIN, "cette adresse est en cours d'attribution : réessayez dans un instant");
+		fault_put(f, "retry_after", "1");
+		goto out;
+	}
+	/* The RPPS likewise: one account per person. */
+	if (!org && get("rpps") &&
+		(rc = record_claim_take(s, c, RECORD_RPPS_CLAIM, get("rpps"), rclaim, sizeof(rclaim))) < 0) {
+		if (rc != -EBUSY) {
+			rc = fault_store(f, rc, "inscription");
+			goto out;
+		}
+		caller_audit(who, "register", NULL, NULL, false, "RPPS being registered meanwhile");
+		rc = fault_set(f, -EAGAIN, "ce RPPS est en cours d'inscription : réessayez dans un instant");
 		fault_put(f, "retry_after", "1");
 		goto out;
 	}
@@ -568,7 +580,8 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	}
 	/* Written (or not): the directory now answers for the address. */
 	mail_claim_drop(s, c, claim);
-	claim[0] = '\0';
+	record_claim_drop(s, c, RECORD_RPPS_CLAIM, rclaim);
+	claim[0] = rclaim[0] = '\0';
 	if (rc == -EEXIST) {
 		rc = fault_set(f, -EEXIST, "aucun identifiant libre pour ce nom");
 		goto out;
@@ -599,6 +612,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	rc = 0;
 out:
 	mail_claim_drop(s, c, claim);
+	record_claim_drop(s, c, RECORD_RPPS_CLAIM, rclaim);
 	secret_wipe(pwhash, sizeof(pwhash));
 	secret_wipe(token, sizeof(token));
 	mods_free(&m);

@@ -141,3 +141,9 @@ int mail_claim_take(
 	struct store *s, const struct mm_config *c, const char *mail, char *key, size_t keysz) MM_WUR;
 /* Drops the claim of key (empty: none); on failure it expires on its own. */
 void mail_claim_drop(struct store *s, const struct mm_config *c, const char *key);
+/* The same for any value an account alone may have (the RPPS at
+ * registration: RECORD_RPPS_CLAIM), the claim's kind naming the value. */
+#define RECORD_RPPS_CLAIM "rpps-claim"
+int record_claim_take(struct store *s, const struct mm_config *c, const char *kind, const char *value,
+	char *key, size_t keysz) MM_WUR;
+void record_claim_drop(struct store *s, const struct mm_config *c, const char *kind, const char *key);

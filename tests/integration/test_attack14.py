@@ -2,7 +2,7 @@
 the web foundation): each test names the hole it closes and the rule it keeps."""
 import concurrent.futures
 
-from mmstack import SUFFIX, med_fields
+from mmstack import SUFFIX, med_fields, per_fields
 from test_email_change import make_med
 from test_lifecycle import PW, active_per, confirm, entry, person, register
 from test_registration_org import _non
@@ -107,3 +107,21 @@ def test_gestionnaire_ne_valide_pas_avec_son_compte_une_bal_org_d_une_autre_stru
         # the service centre validates both
         assert authd.ctl("validate", mine).returncode == 0
         assert entry(slapd, login)["mmStatus"] == ["active"] and entry(slapd, member_login)["mmStatus"] == ["active"]
+
+
+def test_n_inscriptions_simultanees_d_un_rpps_un_seul_compte(authd, smtp, slapd):
+    """Guide 000: a PER account is a person's, identified by "son numéro RPPS"; the RPPS is
+    unique as the login mail is, and the same race (slapd's unique overlay searches before it
+    writes) gave one RPPS to two accounts: the registration claims it first too."""
+    people = [person(f"course.rpps{i}", "Rémi", "COURSERPPS") for i in range(6)]
+    rpps = people[0].rpps
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda p: authd.ctl(
+            "register", "PER", "--password-stdin", *per_fields(p.mail, p.sn, p.given, rpps), input=PW + "\n"),
+            people))
+    assert len([r for r in results if r.returncode == 0]) == 1, [r.stdout for r in results]
+    for r in results:
+        if r.returncode:
+            assert r.json["status"] in (EAGAIN, EEXIST), r.stdout
+    assert len(slapd.search(SUFFIX, f"(mmRpps={rpps})", "uid")) == 1
+    assert slapd.search(f"ou=sessions,{SUFFIX}", "(description=rpps-claim)", "1.1", scope="one") == []
