@@ -260,6 +260,28 @@ int account_org_joint_ready(struct store *s, const struct mm_config *c, const st
 
 	if (joint_partner(s, c, e, NULL, &p) < 0)
 		return 0;
+	/* Validated together, by one who may validate both: a structure
+	 * administrator validating its structure's account does not validate,
+	 * with it, an ORG or a member of another structure (a member of no
+	 * structure, created for an ORG of its own, goes with that ORG). */
+	if (!who->admin) {
+		struct entry *me = NULL;
+		bool mine = (!accounts_is_org(p) && !entry_get(p, "mmStructId")) ||
+			(access_own_account(c, s, who, NULL, &me) == 0 && access_structure_admin_of(me, p));
+
+		entry_free(me);
+		if (!mine) {
+			caller_audit(who, "validate", NULL, entry_get(e, "uid"), false,
+				"joint account of another structure");
+			rc = fault_set(f, -EACCES,
+				"%s a été inscrit avec %s, qui n'est pas d'une structure que vous gérez : le "
+				"centre de services les valide",
+				entry_get(e, "uid"), entry_get(p, "uid"));
+			fault_put(f, "joint", entry_get(p, "uid"));
+			entry_free(p);
+			return rc;
+		}
+	}
 	/* "Les deux comptes sont confirmés et validés ensemble" (issue 14, item 2). */
 	if (!strcmp(entry_get(p, "mmStatus"), MM_STATUS_PENDING_CONFIRMATION)) {
 		caller_audit(
@@ -400,7 +422,7 @@ int account_register_org_new_member(struct store *s, const struct mm_config *c, 
 			"compte de connexion : une adresse nominative, autre que l'adresse générique de la "
 			"BAL ORG");
 	/* The ORG's own address taken: said before the member is created (and mailed). */
-	if ((rc = account_exists_with(s, c, "mmLoginMail", get(&org, "login_mail"), &taken)) < 0)
+	if ((rc = accounts_mail_taken(s, c, get(&org, "login_mail"), NULL, &taken)) < 0)
 		return fault_store(f, rc, "inscription");
 	if (taken) {
 		fault_field(f, "login_mail", "duplicate",

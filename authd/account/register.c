@@ -11,6 +11,7 @@
 #include "log.h"
 #include "login.h"
 #include "protocol.h"
+#include "records.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -310,7 +311,7 @@ static int check_duplicates(struct store *s, const struct mm_config *c,
 	bool dup = false;
 	int rc;
 
-	rc = account_exists_with(s, c, "mmLoginMail", account_registration_get(reg, "login_mail"), &dup);
+	rc = accounts_mail_taken(s, c, account_registration_get(reg, "login_mail"), NULL, &dup);
 	if (rc < 0)
 		return fault_store(f, rc, "inscription");
 	if (dup) {
@@ -449,7 +450,7 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 {
 #define get(k) account_registration_get(reg, k)
 	char pwhash[SECRET_PWHASH_MAX] = "", token[SECRET_TOKEN_HEX], tokhash[SECRET_HASH_HEX];
-	char stamp[16], expires[16], login[40] = "", cand[40] = "";
+	char stamp[16], expires[16], login[40] = "", cand[40] = "", claim[256] = "", rclaim[32] = "";
 	struct entry *member = NULL, *join = NULL;
 	struct mods m;
 	char *dn = NULL, *ou = NULL;
@@ -466,7 +467,36 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	if (org && !reg->new_member_dn && (rc = member_proof(s, c, who, reg, &member, f)) < 0)
 		return rc;
 	if (!org && get("org") && (rc = account_org_join_check(s, c, who, get("org"), &join, f)) < 0)
-		return rc;
+		goto out;
+	/* Two registrations of one address at the same moment both pass slapd's
+	 * unique overlay (it searches before it writes): the address is claimed
+	 * (records.h), as a login e-mail change claims it, checked again and
+	 * held until the entry is written. */
+	if ((rc = mail_claim_take(s, c, get("login_mail"), claim, sizeof(claim))) < 0) {
+		if (rc != -EBUSY) {
+			rc = fault_store(f, rc, "inscription");
+			goto out;
+		}
+		caller_audit(who, "register", NULL, NULL, false, "address being taken meanwhile");
+		rc = fault_set(
+			f, -EAGAIN, "cette adresse est en cours d'attribution : réessayez dans un instant");
+		fault_put(f, "retry_after", "1");
+		goto out;
+	}
+	/* The RPPS likewise: one account per person. */
+	if (!org && get("rpps") &&
+		(rc = record_claim_take(s, c, RECORD_RPPS_CLAIM, get("rpps"), rclaim, sizeof(rclaim))) < 0) {
+		if (rc != -EBUSY) {
+			rc = fault_store(f, rc, "inscription");
+			goto out;
+		}
+		caller_audit(who, "register", NULL, NULL, false, "RPPS being registered meanwhile");
+		rc = fault_set(f, -EAGAIN, "ce RPPS est en cours d'inscription : réessayez dans un instant");
+		fault_put(f, "retry_after", "1");
+		goto out;
+	}
+	if ((rc = check_duplicates(s, c, reg, org, f)) < 0)
+		goto out;
 
 	rc = org ? login_org(org_name_of(reg), login, sizeof(login))
 		 : login_person(get("given_name"), get("sn"), login, sizeof(login));
@@ -548,6 +578,10 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 		}
 		break;
 	}
+	/* Written (or not): the directory now answers for the address. */
+	mail_claim_drop(s, c, claim);
+	record_claim_drop(s, c, RECORD_RPPS_CLAIM, rclaim);
+	claim[0] = rclaim[0] = '\0';
 	if (rc == -EEXIST) {
 		rc = fault_set(f, -EEXIST, "aucun identifiant libre pour ce nom");
 		goto out;
@@ -577,6 +611,8 @@ int account_register(struct store *s, const struct mm_config *c, const struct ca
 	dn = NULL;
 	rc = 0;
 out:
+	mail_claim_drop(s, c, claim);
+	record_claim_drop(s, c, RECORD_RPPS_CLAIM, rclaim);
 	secret_wipe(pwhash, sizeof(pwhash));
 	secret_wipe(token, sizeof(token));
 	mods_free(&m);

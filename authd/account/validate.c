@@ -20,7 +20,7 @@ const char *const account_validate_attrs[] = {"uid", "mmAccountType", "mmStatus"
 	"uidNumber", "gidNumber", NULL};
 
 const char *const account_status_attrs[] = {
-	"uid", "mmStatus", "mmValidatedAt", "mmSuspendedByStructure", NULL};
+	"uid", "mmStatus", "mmValidatedAt", "mmSuspendedByStructure", "mmConfirmHash", NULL};
 
 /* Allocates the next number of a range from a counter in the directory. */
 static int id_allocate(struct store *s, const struct mm_config *c, const char *attr, unsigned min,
@@ -348,9 +348,13 @@ int account_set_status(struct store *s, const struct mm_config *c, const struct 
 				"réactive",
 				entry_get(e, "uid"));
 		}
-		/* Suspended before its validation: back to the validation queue. */
+		/* Suspended before its validation: back to the validation queue, or
+		 * before its confirmation (its link unused, confirm.c) back to
+		 * waiting for it: a suspension never stands for the proof of the
+		 * login e-mail. */
 		if (!entry_get(e, "mmValidatedAt"))
-			target = MM_STATUS_PENDING_VALIDATION;
+			target = entry_get(e, "mmConfirmHash") ? MM_STATUS_PENDING_CONFIRMATION
+							       : MM_STATUS_PENDING_VALIDATION;
 	} else if (!strcmp(status, MM_STATUS_SUSPENDED) && !strcmp(cur, MM_STATUS_SUSPENDED)) {
 		return fault_set(f, -EPERM, "le compte %s est déjà suspendu", entry_get(e, "uid"));
 	}

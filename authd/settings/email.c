@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accounts.h"
 #include "mail.h"
 #include "protocol.h"
 #include "records.h"
@@ -18,71 +19,7 @@
  * requests and makes every earlier link void. Addresses hold no space. */
 #define KIND_LINK "email-change"
 #define KIND_LAST "email-change-last"
-/* slapd's unique overlay searches before it writes, so two accounts taking
- * one address at the same moment both pass it: a confirmation first adds a
- * record named by the address (one add succeeds), then checks and writes. */
-#define KIND_CLAIM "email-claim"
-#define CLAIM_TTL 30
-
-static int find_other(
-	struct store *s, const struct mm_config *c, const char *mail, const char *self_dn, bool *ret_taken)
-{
-	static const char *const attrs[] = {"1.1", NULL};
-	struct entry *e = NULL;
-	char *esc = store_escape(mail), *filter = NULL;
-	int rc;
-
-	*ret_taken = false;
-	if (!esc || asprintf(&filter, "(&(objectClass=mmAccount)(mmLoginMail=%s))", esc) < 0) {
-		free(esc);
-		return -ENOMEM;
-	}
-	free(esc);
-	rc = store_search_one(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, &e);
-	free(filter);
-	if (rc == 0)
-		*ret_taken = strcasecmp(e->dn, self_dn) != 0;
-	else if (rc == -ENOTUNIQ)
-		*ret_taken = true;
-	entry_free(e);
-	return rc == -ENOENT || rc == -ENOTUNIQ ? 0 : rc;
-}
-
-/* 0 with the address claimed, -EBUSY when another confirmation holds it. */
-static int claim_take(struct store *s, const struct mm_config *c, const char *mail, char *key, size_t keysz)
-{
-	struct entry *e = NULL;
-	int rc;
-
-	snprintf(key, keysz, "%s", mail);
-	for (char *p = key; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	for (int i = 0; i < 2; i++) {
-		rc = record_put(s, c, KIND_CLAIM, key,
-			&(struct record){.method = KIND_CLAIM, .expires = settings_now() + CLAIM_TTL});
-		if (rc != -EEXIST)
-			return rc;
-		/* One left by a daemon that stopped midway expires. */
-		rc = record_load(s, c, KIND_CLAIM, key, &e);
-		entry_free(e);
-		e = NULL;
-		if (rc != -ETIMEDOUT && rc != -ENOENT)
-			return rc < 0 ? rc : -EBUSY;
-	}
-	return -EBUSY;
-}
-
-static void claim_drop(struct store *s, const struct mm_config *c, const char *key)
-{
-	struct entry *e = NULL;
-	int rc = record_load(s, c, KIND_CLAIM, key, &e);
-
-	if (rc == 0)
-		rc = record_delete(s, e); /* on failure it expires on its own */
-	entry_free(e);
-	(void)rc;
-}
+/* The new address is claimed (records.h, mail_claim_take) before it is checked and written. */
 
 static int taken_fault(struct fault *f)
 {
@@ -174,7 +111,7 @@ int settings_email_change(struct store *s, const struct mm_config *c, const stru
 	if (old && !strcasecmp(old, mail))
 		return fault_field(f, "login_mail", "same",
 			"adresse e-mail : c'est déjà l'adresse de connexion du compte");
-	if ((rc = find_other(s, c, mail, t->dn, &taken)) < 0)
+	if ((rc = accounts_mail_taken(s, c, mail, t->dn, &taken)) < 0)
 		return fault_store(f, rc, "adresse e-mail");
 	if (taken) {
 		caller_audit(who, "email-change", NULL, login, false, "address used by another account");
@@ -344,8 +281,7 @@ int settings_email_confirm(struct store *s, const struct mm_config *c, const str
 			"l'adresse du compte a changé depuis la demande : faites-en une nouvelle");
 		goto drop;
 	}
-	if ((rc = claim_take(s, c, mail, claim, sizeof(claim))) < 0) {
-		claim[0] = '\0';
+	if ((rc = mail_claim_take(s, c, mail, claim, sizeof(claim))) < 0) {
 		if (rc == -EBUSY) {
 			caller_audit(
 				who, "email-confirm", NULL, login, false, "address being taken meanwhile");
@@ -357,7 +293,7 @@ int settings_email_confirm(struct store *s, const struct mm_config *c, const str
 		}
 		goto out;
 	}
-	if ((rc = find_other(s, c, mail, dn, &taken)) < 0) {
+	if ((rc = accounts_mail_taken(s, c, mail, dn, &taken)) < 0) {
 		rc = fault_store(f, rc, "changement d'adresse");
 		goto out;
 	}
@@ -413,8 +349,7 @@ drop:
 	if (flow_take(s, c, KIND_LINK, token) < 0)
 		caller_audit(who, "email-confirm", NULL, login, false, "void link left to expire");
 out:
-	if (claim[0])
-		claim_drop(s, c, claim);
+	mail_claim_drop(s, c, claim);
 	free(dn);
 	secret_free(data);
 	entry_free(e);

@@ -18,6 +18,13 @@ extern const char *const accounts_identity_attrs[];
  * -ENOTUNIQ several, -EHOSTDOWN, -ENOMEM. */
 int accounts_find(struct store *s, const struct mm_config *c, const char *ident, const char *const *attrs,
 	struct entry **ret) MM_WUR;
+/* Is mail an address of an account other than self_dn (NULL: any), its
+ * login e-mail or its MSSanté address? A login e-mail names one account
+ * (accounts_find) and is written to its mail attribute beside the MSSanté
+ * address: none may be another's, whichever door gives it (registration,
+ * login e-mail change). */
+int accounts_mail_taken(
+	struct store *s, const struct mm_config *c, const char *mail, const char *self_dn, bool *ret) MM_WUR;
 /* The individual (not ORG) account whose uidNumber is uid. */
 int accounts_by_uid(struct store *s, const struct mm_config *c, uid_t uid, const char *const *attrs,
 	struct entry **ret) MM_WUR;

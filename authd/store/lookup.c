@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "accounts.h"
 
@@ -57,5 +58,32 @@ int accounts_by_dn(struct store *s, const struct mm_config *c, const char *dn, c
 		return -ENOENT;
 	}
 	*ret = e;
+	return 0;
+}
+
+int accounts_mail_taken(
+	struct store *s, const struct mm_config *c, const char *mail, const char *self_dn, bool *ret)
+{
+	static const char *const attrs[] = {"1.1", NULL};
+	struct entry **v = NULL;
+	char *esc, *filter = NULL;
+	size_t n = 0;
+	int rc;
+
+	*ret = false;
+	if (!(esc = store_escape(mail)))
+		return -ENOMEM;
+	rc = asprintf(&filter, "(&(objectClass=mmAccount)(|(mmLoginMail=%s)(mmMssAddress=%s)))", esc, esc);
+	free(esc);
+	if (rc < 0)
+		return -ENOMEM;
+	rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, &v, &n);
+	free(filter);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (!self_dn || strcasecmp(v[i]->dn, self_dn))
+			*ret = true;
+	entries_free(v, n);
 	return 0;
 }

@@ -336,3 +336,61 @@ int flow_take(struct store *s, const struct mm_config *c, const char *kind, cons
 	free(dn);
 	return r;
 }
+
+/* --- claims of a unique value --------------------------------------------- */
+
+int record_claim_take(struct store *s, const struct mm_config *c, const char *kind, const char *value,
+	char *key, size_t keysz)
+{
+	struct entry *e = NULL;
+	int rc;
+
+	if (!value || !*value || keysz == 0 || strlen(value) >= keysz)
+		return -EINVAL;
+	snprintf(key, keysz, "%s", value);
+	for (char *p = key; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	for (int i = 0; i < 2; i++) {
+		rc = record_put(s, c, kind, key,
+			&(struct record){.method = kind, .expires = (long long)time(NULL) + MAIL_CLAIM_TTL});
+		if (rc != -EEXIST)
+			break;
+		/* One left by a daemon that stopped midway expires. */
+		rc = record_load(s, c, kind, key, &e);
+		entry_free(e);
+		e = NULL;
+		if (rc != -ETIMEDOUT && rc != -ENOENT) {
+			rc = rc < 0 ? rc : -EBUSY;
+			break;
+		}
+		rc = -EBUSY;
+	}
+	if (rc < 0)
+		key[0] = '\0';
+	return rc;
+}
+
+void record_claim_drop(struct store *s, const struct mm_config *c, const char *kind, const char *key)
+{
+	struct entry *e = NULL;
+	int rc;
+
+	if (!key || !*key)
+		return;
+	rc = record_load(s, c, kind, key, &e);
+	if (rc == 0)
+		rc = record_delete(s, e); /* on failure it expires on its own */
+	entry_free(e);
+	(void)rc;
+}
+
+int mail_claim_take(struct store *s, const struct mm_config *c, const char *mail, char *key, size_t keysz)
+{
+	return record_claim_take(s, c, RECORD_MAIL_CLAIM, mail, key, keysz);
+}
+
+void mail_claim_drop(struct store *s, const struct mm_config *c, const char *key)
+{
+	record_claim_drop(s, c, RECORD_MAIL_CLAIM, key);
+}

@@ -127,3 +127,23 @@ int flow_get(struct store *s, const struct mm_config *c, const char *kind, const
 	char **ret_account_dn, char **ret_data) MM_WUR;
 /* Deletes it; -ENOENT when another request consumed it first (single use). */
 int flow_take(struct store *s, const struct mm_config *c, const char *kind, const char *handle) MM_WUR;
+
+/* The login e-mail's claim. slapd's unique overlay searches before it
+ * writes, so two accounts taking one address at the same moment both pass
+ * it: whoever gives an account an address (a registration of any kind, a
+ * login e-mail change) first adds the record named by the address, folded
+ * (one add succeeds), then checks that no account has it and writes, then
+ * drops the claim. 0 with the claim held and its key (the folded address)
+ * in key; -EBUSY when another request holds it (key emptied). */
+#define RECORD_MAIL_CLAIM "email-claim"
+#define MAIL_CLAIM_TTL 30
+int mail_claim_take(
+	struct store *s, const struct mm_config *c, const char *mail, char *key, size_t keysz) MM_WUR;
+/* Drops the claim of key (empty: none); on failure it expires on its own. */
+void mail_claim_drop(struct store *s, const struct mm_config *c, const char *key);
+/* The same for any value an account alone may have (the RPPS at
+ * registration: RECORD_RPPS_CLAIM), the claim's kind naming the value. */
+#define RECORD_RPPS_CLAIM "rpps-claim"
+int record_claim_take(struct store *s, const struct mm_config *c, const char *kind, const char *value,
+	char *key, size_t keysz) MM_WUR;
+void record_claim_drop(struct store *s, const struct mm_config *c, const char *kind, const char *key);
