@@ -3,6 +3,7 @@ CGU, the account header, Changer de compte, Déconnexion; and the attacks on
 the browser session (CSRF, another origin, an old session id, a cookie after
 Déconnexion, ten wrong codes, XSS payloads)."""
 import re
+import time
 
 from apistack import PW
 from webstack import web  # noqa: F401 (the fixture)
@@ -93,6 +94,9 @@ def test_bridge_csrf_origin_and_headers(web):
     web.logout()
 
 
+WEB_RESEND_INTERVAL = 5  # otp_resend_interval of webstack's daemon
+
+
 def test_old_session_refused_after_login_switch_and_logout(web):
     """Issue 15: the session id is rotated at login and at "Changer de compte" (the old
     one refused), and a cookie stolen after "Déconnexion" is refused. Guide 001:
@@ -145,7 +149,10 @@ def test_old_session_refused_after_login_switch_and_logout(web):
     assert r.status == 401 and r.json["error"] == "login_required", r
     r = web.api.post("/v1/web/switch", {"target": org}, headers=h)
     assert r.status == 401, r
-    # password, code: the session on the default account, the ORG
+    # password, code: the session on the default account, the ORG. The code of the
+    # first login was mailed moments ago: a new one waits for otp_resend_interval
+    # (5 s in webstack), as a PAM login would.
+    time.sleep(WEB_RESEND_INTERVAL)
     web.login(mail)
     web.wait_text("mm-mss-address", org_mss)
     s = web.api.get("/v1/web/session", headers=web.as_cookie(web.cookie())).json
