@@ -11,11 +11,10 @@ import urllib.parse
 import pytest
 
 from apistack import Api, OidcProvider, register_active
-from mmstack import SUFFIX, Daemon, _port_open, free_port, med_fields, wait_for
+from mmstack import Daemon, _port_open, free_port, med_fields, wait_for
 from test_api import assert_error
 from test_api_login import CODE_RE, account_entry, ldap_modify, mails
-from test_psc import params
-from test_psc_mtls import TlsBrowser
+from test_psc import Browser, params
 
 GUIDE = "Pour désassocier le mode de connexion via le PASS Occitanie, cliquer sur la croix."
 _names = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -57,7 +56,7 @@ def pass_stack(state, slapd, smtp, api):
 
 
 def browser(s, path="/v1/oidc"):
-    return TlsBrowser(s.url, None, path=path)
+    return Browser(s.url, None, path=path)
 
 
 def fresh(s, smtp):
@@ -201,7 +200,7 @@ def test_pass_id_token_presented_as_psc_is_refused(state, slapd, smtp, pass_stac
         state_ = params(r.headers["Location"])["state"]
         # the same authorization request, sent to PASS instead of PSC
         q = urllib.parse.urlsplit(r.headers["Location"]).query
-        b = TlsBrowser(base, None, path="/v1/psc")
+        b = Browser(base, None, path="/v1/psc")
         b.stop.caught = None
         try:
             b.opener.open(f"{pas.issuer}/auth?{q}", timeout=30)
@@ -236,7 +235,7 @@ def test_psc_id_token_presented_as_pass_is_refused(state, slapd, smtp, pass_stac
         r = Api(base).get("/v1/oidc/login")
         state_ = params(r.headers["Location"])["state"]
         q = urllib.parse.urlsplit(r.headers["Location"]).query
-        b = TlsBrowser(base, None, path="/v1/oidc")
+        b = Browser(base, None, path="/v1/oidc")
         try:
             b.opener.open(f"{psc.issuer}/auth?{q}", timeout=30)
         except Exception:

@@ -28,17 +28,24 @@ class StopAtCallback(urllib.request.HTTPRedirectHandler):
 
 
 class Browser:
-    def __init__(self, base):
-        self.base = base
+    """A browser-style client of one provider's login routes (path: /v1/psc, or
+    /v1/oidc for the second provider); ctx: the TLS context it reaches an https
+    provider with (its client certificate, for mutual TLS)."""
+
+    def __init__(self, base, ctx=None, path="/v1/psc"):
+        self.base, self.path = base, path
         self.jar = http.cookiejar.CookieJar()
-        self.stop = StopAtCallback(base + "/v1/psc/callback")
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), self.stop)
+        self.stop = StopAtCallback(base + path + "/callback")
+        handlers = [urllib.request.HTTPCookieProcessor(self.jar), self.stop]
+        if ctx:
+            handlers.append(urllib.request.HTTPSHandler(context=ctx))
+        self.opener = urllib.request.build_opener(*handlers)
 
     def authorize(self):
         """GET /v1/psc/login and through the provider; returns the callback URL (not yet visited)."""
         self.stop.caught = None
         try:
-            self.opener.open(self.base + "/v1/psc/login", timeout=30)
+            self.opener.open(self.base + self.path + "/login", timeout=30)
         except urllib.error.HTTPError as e:
             if not self.stop.caught:
                 raise AssertionError(f"no redirect back: {e.code} {e.read()[:300]!r}")

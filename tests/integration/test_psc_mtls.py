@@ -12,38 +12,8 @@ import pytest
 from apistack import Api, OidcProvider, poll_until
 from mmstack import Daemon, _port_open, free_port, wait_for
 from test_api import assert_error
-from test_psc import StopAtCallback, _reply, params
+from test_psc import Browser, params
 from tlspki import Pki
-
-
-class TlsBrowser:
-    """A browser that reaches the provider with its own client certificate (the
-    test provider asks one of everybody) and stops at the daemon's callback."""
-
-    def __init__(self, base, ctx, path="/v1/psc"):
-        import http.cookiejar
-        self.base, self.path = base, path
-        self.jar = http.cookiejar.CookieJar()
-        self.stop = StopAtCallback(base + path + "/callback")
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), self.stop,
-                                                  urllib.request.HTTPSHandler(context=ctx))
-
-    def authorize(self):
-        self.stop.caught = None
-        try:
-            self.opener.open(self.base + self.path + "/login", timeout=30)
-        except urllib.error.HTTPError as e:
-            if not self.stop.caught:
-                raise AssertionError(f"no redirect back: {e.code} {e.read()[:300]!r}")
-        assert self.stop.caught, "the provider did not redirect back"
-        return self.stop.caught
-
-    def visit(self, url):
-        try:
-            r = self.opener.open(url, timeout=30)
-            return _reply(r.status, r.headers, r.read())
-        except urllib.error.HTTPError as e:
-            return _reply(e.code, e.headers, e.read())
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +70,7 @@ def test_psc_login_over_mutual_tls(mtls):
     """"every RP <-> PSC call needs a client certificate": discovery, JWKS, token and
     userinfo made with psc_tls_client_cert, the login goes through."""
     mtls.prov.control(account="psc-sub-linked", acr="eidas1")
-    b = TlsBrowser(mtls.url, mtls.ctx)
+    b = Browser(mtls.url, mtls.ctx)
     cb = b.authorize()
     assert params(cb)["state"]
     r = b.visit(cb)
