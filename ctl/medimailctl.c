@@ -21,8 +21,9 @@ static const char *const section_heading[SECTION_COUNT] = {
 	[SECTION_SETTINGS] =
 		"Account settings (your own account, or --login LOGIN: an ORG you connect to; admins: any):",
 	[SECTION_DIRECTORY] = "Directories (annuaire Medimail, annuaire santé):",
-	[SECTION_ADMIN] = "Administrators (root or the admin group; validate, suspend, reactivate and list\n"
-			  "also a structure's gestionnaires, for its accounts):",
+	/* parenthesised: one string on two lines, not two array elements */
+	[SECTION_ADMIN] = ("Administrators (root or the admin group; validate, suspend, reactivate and list\n"
+			   "also a structure's gestionnaires, for its accounts):"),
 	[SECTION_ECPS] = "e-CPS and Pro Santé Connect:",
 	[SECTION_CARDS] = "CPS cards (the PIN is read from the terminal, or from stdin with --pin-stdin):",
 };
