@@ -134,6 +134,7 @@ DefaultRuntimeDir {d}/run
 Mutex file:{d}/run default
 ErrorLog {d}/error.log
 LogLevel warn auth_openidc:info
+CustomLog {d}/access.log "%m %U%q %>s"
 StartServers 1
 MinSpareServers 1
 MaxSpareServers 2
@@ -163,6 +164,10 @@ OIDCScope "{scope}"
 
     def error_log(self):
         p = self.dir.path / "error.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def access_log(self):
+        p = self.dir.path / "access.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
     def stop(self):

@@ -65,6 +65,7 @@ class NodeOp:
              "redirect_uris": [apache.redirect_uri], "response_types": ["code"],
              "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic",
              "backchannel_logout_uri": apache.backchannel_logout_uri,
+             "backchannel_logout_session_required": True,
              "post_logout_redirect_uris": [apache.base + "/"]},
             {"client_id": self.dovecot_client[0], "client_secret": self.dovecot_client[1],
              "redirect_uris": [DOVECOT_CB], "response_types": ["code"],
@@ -115,6 +116,13 @@ class NodeOp:
     def browser_login(self, driver, user):
         """The node provider logs in whoever the tests chose, without a form."""
         self.p.control(account=user)
+
+    def browser_logout(self, driver):
+        """Logout at the provider (RP-initiated logout's end-session page, confirmed)."""
+        driver.get(self.meta["end_session_endpoint"])
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=logout]"))
+        driver.find_element(By.CSS_SELECTOR, "button[name=logout][value=yes]").click()
+        WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "button[name=logout]"))
 
     def stop(self):
         self.p.stop()
@@ -193,6 +201,45 @@ def test_apache_page_shows_the_claims_after_login(op, driver):
     assert claims.get("OIDC_CLAIM_sub") == "rp-sub-camille", (claims, op.apache.error_log()[-2000:])
     assert claims.get("OIDC_CLAIM_email") == "camille.durand@example.org"
     assert claims.get("OIDC_CLAIM_iss") == op.meta["issuer"]
+
+
+def _claims(driver, op):
+    driver.get(op.apache.page)
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(op.apache.page)
+                                    and d.find_elements(By.ID, "claims"))
+    return {e.get_attribute("id"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "#claims dd")}
+
+
+def test_provider_logout_ends_the_apache_session_by_back_channel(op, driver):
+    """Logged in at Apache as Camille; logout at the provider posts a logout token to Apache's
+    redirect URI (?logout=backchannel), which kills its session: the next visit logs in again
+    (as whoever the provider now logs in), it does not reuse Camille's session."""
+    driver.delete_all_cookies()
+    op.browser_login(driver, "rp-sub-camille")
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-camille"
+    # without a logout, the Apache session holds whoever the provider would log in next
+    op.browser_login(driver, "rp-sub-karim")
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-camille"
+    op.browser_logout(driver)
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-karim", op.apache.error_log()[-3000:]
+    assert "POST /protected/redirect_uri?logout=backchannel 200" in op.apache.access_log()
+
+
+def test_apache_refuses_a_forged_logout_token(op):
+    """An unsigned (alg none) logout token posted to the back-channel URI is refused."""
+    def b64(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    forged = b64({"alg": "none"}) + "." + b64({
+        "iss": op.meta["issuer"], "aud": op.apache_client[0], "iat": 0, "jti": "x", "sub": "rp-sub-camille",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}) + "."
+    body = urllib.parse.urlencode({"logout_token": forged}).encode()
+    try:
+        status = urllib.request.urlopen(urllib.request.Request(op.apache.backchannel_logout_uri, data=body),
+                                        timeout=5).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    assert status == 400
 
 
 def test_apache_refuses_a_forged_callback(op):
