@@ -24,6 +24,7 @@ from pathlib import Path
 from mmstack import _port_open, free_port, wait_for
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
+PAM_WRAPPER = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
 UNPRIV = "nobody"
 
 
@@ -181,7 +182,9 @@ class Dovecot(_Proc):
     def __init__(self, port=None):
         self.port = port or free_port()
 
-    def start(self, introspection_url, client_id, client_secret, username_attribute="email"):
+    def start(self, introspection_url, client_id, client_secret, username_attribute="email", pam=None):
+        """pam: (pam.d directory for pam_wrapper, service name): a second passdb, `passdb pam`,
+        for the LOGIN and PLAIN mechanisms (the mail clients' app passwords and device credentials)."""
         self.dir = RpDir("mm-dovecot-")
         d = self.dir.path
         for sub in ("run", "state", "mail"):
@@ -197,6 +200,13 @@ force_introspection = yes
 timeout_msecs = 5000
 """)
         os.chmod(d / "oauth2.ext", 0o600)  # the client secret
+        pam_passdb, env = "", None
+        if pam:
+            pam_dir, service = pam
+            pam_passdb = (f"passdb {{\n  driver = pam\n  mechanisms = plain login\n"
+                          f"  args = failure_show_msg=yes {service}\n}}\n")
+            # Linux-PAM reads only /etc/pam.d: pam_wrapper gives the auth workers a private one.
+            env = dict(os.environ, LD_PRELOAD=PAM_WRAPPER, PAM_WRAPPER="1", PAM_WRAPPER_SERVICE_DIR=str(pam_dir))
         u = UNPRIV if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         pw = pwd.getpwnam(u)
         (d / "dovecot.conf").write_text(f"""protocols = imap
@@ -214,12 +224,13 @@ default_internal_user = {u}
 default_internal_group = {grp.getgrgid(pw.pw_gid).gr_name}
 default_login_user = {u}
 mail_location = maildir:{d}/mail/%u
+import_environment = TZ LD_PRELOAD PAM_WRAPPER PAM_WRAPPER_SERVICE_DIR
 passdb {{
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
   args = {d}/oauth2.ext
 }}
-userdb {{
+{pam_passdb}userdb {{
   driver = static
   args = uid={pw.pw_uid} gid={pw.pw_gid} home={d}/mail/%u
 }}
@@ -244,7 +255,7 @@ service auth {{
 """)
         self.dir.own()
         self._start(["/usr/sbin/dovecot", "-F", "-c", str(d / "dovecot.conf")], d / "dovecot.out",
-                    self.port, "dovecot")
+                    self.port, "dovecot", env=env)
         return self
 
     def log(self):
