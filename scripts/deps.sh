@@ -25,6 +25,9 @@ PKGS=(
   pcscd vsmartcard-vpcd opensc opensc-pkcs11 softhsm2 gnutls-bin
   # the web pages in a real browser (tests/integration/webstack.py); zbarimg reads the QR codes
   chromium chromium-driver python3-selenium zbar-tools
+  # real relying parties in the tests (tests/integration/rpstack.py): Apache with mod_auth_openidc,
+  # Dovecot IMAP with passdb oauth2 and passdb pam
+  apache2 libapache2-mod-auth-openidc dovecot-imapd
 )
 
 missing=()

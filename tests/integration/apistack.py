@@ -20,7 +20,7 @@ CLIENT_ID = "medimail"
 
 class OidcProvider:
     def __init__(self, state: Path, accounts, redirect_uris, name="oidc", id_token_alg="RS256",
-                 userinfo_alg=None, port=None, secret=None, tls=None):
+                 userinfo_alg=None, port=None, secret=None, tls=None, extra_clients=None):
         """tls: {cert, key, ca, client_context}: served over https, a client certificate
         required of every connection (client_context is the tests' own)."""
         self.state = state
@@ -34,6 +34,7 @@ class OidcProvider:
         self.redirect_uris = redirect_uris
         self.id_token_alg = id_token_alg
         self.userinfo_alg = userinfo_alg
+        self.extra_clients = extra_clients or []  # more clients' metadata (rpstack.py's relying parties)
         self.proc = None
 
     def start(self):
@@ -46,6 +47,7 @@ class OidcProvider:
                    REDIRECT_URI=self.redirect_uris[0], ACCOUNTS=json.dumps(self.accounts),
                    ID_TOKEN_ALG=self.id_token_alg)
         env["REDIRECT_URIS"] = json.dumps(self.redirect_uris)
+        env["EXTRA_CLIENTS"] = json.dumps(self.extra_clients)
         if self.userinfo_alg:
             env["USERINFO_ALG"] = self.userinfo_alg
         if self.tls:

@@ -6,6 +6,11 @@
 // show a client certificate issued by TLS_CA (mutual TLS, as PSC requires of relying parties).
 // Test control (loopback only, used by the tests): POST /test/config {account, acr, ciba, ciba_ttl},
 // GET /test/ciba-last -> {binding_message, login_hint, count}.
+// EXTRA_CLIENTS (JSON array of oidc-provider client metadata): more relying parties, e.g. the
+// Apache (mod_auth_openidc) and Dovecot (introspection) of tests/integration/rpstack.py.
+// Introspection (RFC 7662), revocation (RFC 7009), RP-initiated and back-channel logout are on;
+// an account's `email` is added to its access tokens, so introspection answers it (Dovecot's
+// username_attribute).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -41,6 +46,7 @@ function claimsOf(sub) {
     family_name: a.family_name,
     ...(a.ref_pro ? { SubjectRefPro: a.ref_pro } : {}),
     ...(a.pass_id ? { pass_id: a.pass_id } : {}),
+    ...(a.email ? { email: a.email } : {}),
   };
 }
 
@@ -57,12 +63,13 @@ const configuration = {
     backchannel_token_delivery_mode: 'poll',
     id_token_signed_response_alg: process.env.ID_TOKEN_ALG || 'RS256',
     ...(process.env.USERINFO_ALG ? { userinfo_signed_response_alg: process.env.USERINFO_ALG } : {}),
-  }],
+  }, ...JSON.parse(process.env.EXTRA_CLIENTS || '[]')],
   // kids change at every start: a restarted provider is a key rotation for its relying parties
   jwks: { keys: [keyPair('rsa', `psc-rsa-${crypto.randomUUID()}`), keyPair('ec', `psc-ec-${crypto.randomUUID()}`)] },
-  scopes: ['openid', 'scope_all'],
+  scopes: ['openid', 'scope_all', 'email'],
   claims: {
     openid: ['sub', 'pass_id'],
+    email: ['email'],
     scope_all: ['SubjectNameID', 'preferred_username', 'given_name', 'family_name', 'SubjectRefPro'],
   },
   acrValues: ['eidas1'],
@@ -72,11 +79,19 @@ const configuration = {
   ttl: {
     BackchannelAuthenticationRequest: () => control.ciba_ttl,
   },
+  extraTokenClaims: async (ctx, token) => {
+    const a = token.kind === 'AccessToken' && accounts[token.accountId];
+    return a && a.email ? { email: a.email } : undefined;
+  },
   findAccount: async (ctx, sub) => (accounts[sub] ? { accountId: sub, claims: async () => claimsOf(sub) } : undefined),
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
     devInteractions: { enabled: false },
     userinfo: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    backchannelLogout: { enabled: true },
     jwtUserinfo: { enabled: true },
     ciba: {
       enabled: true,

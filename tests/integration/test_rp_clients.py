@@ -1,0 +1,352 @@
+"""Real relying parties (rpstack.py) against an OpenID Connect provider: Apache + mod_auth_openidc
+logs a user in through Chromium and sees the claims; Dovecot accepts an access token over IMAP
+(AUTHENTICATE OAUTHBEARER and XOAUTH2) and refuses a revoked one.
+
+The tests are parametrised by the provider (fixture `op`): today the node oidc-provider the tests
+already run (tests/oidc/provider.js); medimail-authd's own provider is to be added as a second
+parameter ("ours") giving the same interface:
+  discovery_url, introspection_url, apache_client / dovecot_client (id, secret),
+  token(user) -> access token, revoke(token), browser_login(driver, user), users (name -> claims).
+"""
+import base64
+import hashlib
+import http.cookiejar
+import imaplib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from apistack import OidcProvider
+from rpstack import Apache, Dovecot, RpDir
+
+PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+from webstack import browser
+
+USERS = {
+    "rp-sub-camille": {"national_id": "810002813839", "given_name": "Camille", "family_name": "Durand",
+                       "email": "camille.durand@example.org"},
+    "rp-sub-karim": {"national_id": "810002813840", "given_name": "Karim", "family_name": "Benali",
+                     "email": "karim.benali@example.org"},
+}
+DOVECOT_CB = "http://127.0.0.1:9/dovecot-token-cb"  # never visited: the code is read from the redirect
+
+
+class _Stop(urllib.request.HTTPRedirectHandler):
+    def __init__(self, prefix):
+        self.prefix, self.caught = prefix, None
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if newurl.startswith(self.prefix):
+            self.caught = newurl
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _basic(cid, secret):
+    return "Basic " + base64.b64encode(f"{urllib.parse.quote(cid)}:{urllib.parse.quote(secret)}".encode()).decode()
+
+
+class NodeOp:
+    """The node oidc-provider with two more clients: Apache's and one for Dovecot's introspection
+    (also used by the tests to obtain tokens through the code flow)."""
+
+    name = "node"
+
+    def __init__(self, state, apache, dovecot_port):
+        self.apache_client = ("rp-apache", base64.b32encode(os.urandom(20)).decode().lower())
+        self.dovecot_client = ("rp-dovecot", base64.b32encode(os.urandom(20)).decode().lower())
+        self.users = USERS
+        extra = [
+            {"client_id": self.apache_client[0], "client_secret": self.apache_client[1],
+             "redirect_uris": [apache.redirect_uri], "response_types": ["code"],
+             "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic",
+             "backchannel_logout_uri": apache.backchannel_logout_uri,
+             "backchannel_logout_session_required": True,
+             "post_logout_redirect_uris": [apache.base + "/"]},
+            {"client_id": self.dovecot_client[0], "client_secret": self.dovecot_client[1],
+             "redirect_uris": [DOVECOT_CB], "response_types": ["code"],
+             "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic"},
+        ]
+        self.p = OidcProvider(state, USERS, ["http://127.0.0.1:9/unused"], name="rp-node",
+                              extra_clients=extra).start()
+        self.discovery_url = self.p.issuer + "/.well-known/openid-configuration"
+        self.meta = json.loads(urllib.request.urlopen(self.discovery_url, timeout=5).read())
+        self.introspection_url = self.meta["introspection_endpoint"]
+
+    def token(self, user):
+        """An access token for `user` (code flow with PKCE, as the Dovecot client)."""
+        self.p.control(account=user)
+        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        stop = _Stop(DOVECOT_CB)
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), stop)
+        q = urllib.parse.urlencode({"client_id": self.dovecot_client[0], "response_type": "code",
+                                    "scope": "openid email", "redirect_uri": DOVECOT_CB,
+                                    "code_challenge": challenge, "code_challenge_method": "S256",
+                                    "state": os.urandom(8).hex(), "nonce": os.urandom(8).hex()})
+        try:
+            opener.open(self.meta["authorization_endpoint"] + "?" + q, timeout=5)
+        except urllib.error.HTTPError as e:
+            if not stop.caught:
+                raise AssertionError(f"authorize failed: {e.code} {e.read()[:300]}")
+        assert stop.caught, "the provider did not redirect back"
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(stop.caught).query)["code"][0]
+        body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": DOVECOT_CB,
+                                       "code_verifier": verifier}).encode()
+        req = urllib.request.Request(self.meta["token_endpoint"], data=body,
+                                     headers={"Authorization": _basic(*self.dovecot_client)})
+        return json.loads(urllib.request.urlopen(req, timeout=5).read())["access_token"]
+
+    def revoke(self, token):
+        body = urllib.parse.urlencode({"token": token, "token_type_hint": "access_token"}).encode()
+        req = urllib.request.Request(self.meta["revocation_endpoint"], data=body,
+                                     headers={"Authorization": _basic(*self.dovecot_client)})
+        assert urllib.request.urlopen(req, timeout=5).status == 200
+
+    def introspect(self, token):
+        body = urllib.parse.urlencode({"token": token}).encode()
+        req = urllib.request.Request(self.introspection_url, data=body,
+                                     headers={"Authorization": _basic(*self.dovecot_client)})
+        return json.loads(urllib.request.urlopen(req, timeout=5).read())
+
+    def browser_login(self, driver, user):
+        """The node provider logs in whoever the tests chose, without a form."""
+        self.p.control(account=user)
+
+    def browser_logout(self, driver):
+        """Logout at the provider (RP-initiated logout's end-session page, confirmed)."""
+        driver.get(self.meta["end_session_endpoint"])
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=logout]"))
+        driver.find_element(By.CSS_SELECTOR, "button[name=logout][value=yes]").click()
+        WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "button[name=logout]"))
+
+    def stop(self):
+        self.p.stop()
+
+
+@pytest.fixture(scope="module", params=["node"])
+def op(request, state):
+    apache, dovecot = Apache(), Dovecot()
+    o = NodeOp(state, apache, dovecot.port)
+    started, pam = [], _matrix_pam()
+    try:
+        started.append(apache.start(o.discovery_url, *o.apache_client))
+        started.append(dovecot.start(o.introspection_url, *o.dovecot_client,
+                                     pam=(pam.path / "pam.d", "medimail-mail")))
+        o.apache, o.dovecot = apache, dovecot
+        yield o
+    finally:
+        for s in reversed(started):
+            s.stop()
+        o.stop()
+        pam.remove()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = browser()
+    yield d
+    d.quit()
+
+
+MATRIX_USER, MATRIX_PW = "matrix.user@example.org", "Matrix#2024-pw"
+
+
+def _matrix_pam():
+    """The second passdb's plumbing with pam_wrapper's pam_matrix (a user:password:service file)
+    standing for pam_medimail's mail mode, which is not built yet."""
+    d = RpDir("mm-pam-")
+    (d.path / "pam.d").mkdir()
+    (d.path / "passdb").write_text(f"{MATRIX_USER}:{MATRIX_PW}:medimail-mail\n")
+    (d.path / "pam.d" / "medimail-mail").write_text(
+        f"auth required {PAM_MATRIX} passdb={d.path}/passdb\naccount required {PAM_MATRIX} passdb={d.path}/passdb\n")
+    d.own()
+    return d
+
+
+def _imap(op):
+    # Dovecot delays failures from one address more each time (auth penalty, up to 15 s)
+    return imaplib.IMAP4("127.0.0.1", op.dovecot.port, timeout=40)
+
+
+def _sasl(op, mech, payload):
+    m = _imap(op)
+    sent = []
+
+    def answer(_challenge):
+        # First the initial response; after a failure the server sends its error as a challenge
+        # and waits for the client's dummy answer (RFC 7628 3.2.3: %x01; XOAUTH2: empty).
+        sent.append(1)
+        return payload if len(sent) == 1 else (b"\x01" if mech == "OAUTHBEARER" else b"")
+
+    try:
+        typ, _ = m.authenticate(mech, answer)
+        ok = typ == "OK"
+    except imaplib.IMAP4.error:
+        ok = False
+    try:
+        if ok:
+            m.select("INBOX")
+            m.logout()
+        else:
+            m.shutdown()
+    except (imaplib.IMAP4.error, OSError):
+        pass
+    return ok
+
+
+def oauthbearer(user, token):
+    return f"n,a={user},\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def xoauth2(user, token):
+    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+# ---- Apache + mod_auth_openidc ----
+
+def test_apache_page_shows_the_claims_after_login(op, driver):
+    op.browser_login(driver, "rp-sub-camille")
+    driver.get(op.apache.page)
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(op.apache.page)
+                                    and d.find_elements(By.ID, "claims"))
+    claims = {e.get_attribute("id"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "#claims dd")}
+    assert claims.get("OIDC_CLAIM_sub") == "rp-sub-camille", (claims, op.apache.error_log()[-2000:])
+    assert claims.get("OIDC_CLAIM_email") == "camille.durand@example.org"
+    assert claims.get("OIDC_CLAIM_iss") == op.meta["issuer"]
+
+
+def _claims(driver, op):
+    driver.get(op.apache.page)
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(op.apache.page)
+                                    and d.find_elements(By.ID, "claims"))
+    return {e.get_attribute("id"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "#claims dd")}
+
+
+def test_provider_logout_ends_the_apache_session_by_back_channel(op, driver):
+    """Logged in at Apache as Camille; logout at the provider posts a logout token to Apache's
+    redirect URI (?logout=backchannel), which kills its session: the next visit logs in again
+    (as whoever the provider now logs in), it does not reuse Camille's session."""
+    driver.delete_all_cookies()
+    op.browser_login(driver, "rp-sub-camille")
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-camille"
+    # without a logout, the Apache session holds whoever the provider would log in next
+    op.browser_login(driver, "rp-sub-karim")
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-camille"
+    op.browser_logout(driver)
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-karim", op.apache.error_log()[-3000:]
+    assert "POST /protected/redirect_uri?logout=backchannel 200" in op.apache.access_log()
+
+
+def test_apache_refuses_a_forged_logout_token(op):
+    """An unsigned (alg none) logout token posted to the back-channel URI is refused."""
+    def b64(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    forged = b64({"alg": "none"}) + "." + b64({
+        "iss": op.meta["issuer"], "aud": op.apache_client[0], "iat": 0, "jti": "x", "sub": "rp-sub-camille",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}) + "."
+    body = urllib.parse.urlencode({"logout_token": forged}).encode()
+    try:
+        status = urllib.request.urlopen(urllib.request.Request(op.apache.backchannel_logout_uri, data=body),
+                                        timeout=5).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    assert status == 400
+
+
+def test_apache_refuses_a_forged_callback(op):
+    """The redirect URI with a code but no state cookie of ours is refused, no claims."""
+    url = op.apache.redirect_uri + "?code=forged&state=forged"
+    try:
+        r = urllib.request.urlopen(url, timeout=5)
+        body = r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace")
+        assert e.code >= 400
+    assert "OIDC_CLAIM_" not in body
+
+
+def test_apache_page_without_login_goes_to_the_provider(op):
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+
+    try:
+        # a browser's Accept (mod_auth_openidc answers 401, not a redirect, to non-browser clients)
+        req = urllib.request.Request(op.apache.page, headers={"Accept": "text/html"})
+        urllib.request.build_opener(NoRedirect).open(req, timeout=5)
+        raise AssertionError("the page was served without a login")
+    except urllib.error.HTTPError as e:
+        assert e.code == 302
+        loc = e.headers["Location"]
+    assert loc.startswith(op.meta["authorization_endpoint"] + "?")
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)
+    assert q["client_id"] == [op.apache_client[0]]
+    assert q["code_challenge_method"] == ["S256"]
+    assert q["redirect_uri"] == [op.apache.redirect_uri]
+    assert q["state"] and q["nonce"]
+
+
+# ---- Dovecot passdb oauth2 ----
+
+@pytest.mark.parametrize("mech,payload", [("OAUTHBEARER", oauthbearer), ("XOAUTH2", xoauth2)])
+def test_dovecot_accepts_an_access_token(op, mech, payload):
+    user = "rp-sub-karim"
+    mail = op.users[user]["email"]
+    token = op.token(user)
+    assert _sasl(op, mech, payload(mail, token)), op.dovecot.log()[-3000:]
+
+
+def test_dovecot_refuses_a_revoked_token(op):
+    user = "rp-sub-karim"
+    mail = op.users[user]["email"]
+    token = op.token(user)
+    assert _sasl(op, "XOAUTH2", xoauth2(mail, token))
+    op.revoke(token)
+    assert not _sasl(op, "XOAUTH2", xoauth2(mail, token))
+    assert not _sasl(op, "OAUTHBEARER", oauthbearer(mail, token))
+
+
+def test_dovecot_refuses_a_token_for_another_user(op):
+    token = op.token("rp-sub-karim")
+    assert not _sasl(op, "XOAUTH2", xoauth2(op.users["rp-sub-camille"]["email"], token))
+
+
+def test_dovecot_refuses_a_forged_token(op):
+    assert not _sasl(op, "OAUTHBEARER", oauthbearer(op.users["rp-sub-karim"]["email"], "forged" * 8))
+
+
+# ---- Dovecot's second passdb: passdb pam through pam_wrapper ----
+
+def _login(op, user, password):
+    m = _imap(op)
+    try:
+        m.login(user, password)
+        m.select("INBOX")
+        m.logout()
+        return True
+    except imaplib.IMAP4.error:
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+        return False
+
+
+def test_dovecot_pam_passdb_login_and_plain(op):
+    assert _login(op, MATRIX_USER, MATRIX_PW), op.dovecot.log()[-3000:]
+    plain = f"\0{MATRIX_USER}\0{MATRIX_PW}".encode()
+    assert _sasl(op, "PLAIN", plain)
+    assert not _login(op, MATRIX_USER, "wrong-" + MATRIX_PW)
+
+
+def test_dovecot_pam_passdb_refuses_nul_and_newline_usernames(op):
+    assert not _sasl(op, "PLAIN", f"\0{MATRIX_USER}\0extra\0{MATRIX_PW}".encode())
+    assert not _sasl(op, "PLAIN", f"\0{MATRIX_USER}\n\0{MATRIX_PW}".encode())
