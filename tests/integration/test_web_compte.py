@@ -185,3 +185,60 @@ def test_compte_individual_every_section(web):
     assert web.dom_inert() == [] and a11y(web) == []
     press(web, "delegate-del-" + re.sub(r"[^A-Za-z0-9_-]", "_", peer_mail))
     until(lambda: "mmDelegate" not in ldap_entry(web, login), what="delegate removed")
+
+
+def test_compte_device_qr_and_revoke(web, tmp_path):
+    """Guide 003 "Appareils mobiles": a name, "Générer le QR Code", the code drawn on
+    the page decodes (zbarimg, from a screenshot) to the enrolment URI holding the
+    same code; "Révoquer" removes the device."""
+    login, mail = web.account("PER")
+    web.login(mail)
+    open_compte(web)
+    set_value(web, "dv-name", "Téléphone " + XSS)
+    press(web, "device-submit")
+    canvas = web.visible("device-qr-canvas")
+    code = web.text("device-code")
+    assert code
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    png = tmp_path / "qr.png"
+    png.write_bytes(base64.b64decode(canvas.screenshot_as_base64))
+    r = subprocess.run(["zbarimg", "-q", "--raw", str(png)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    uri = r.stdout.strip()
+    assert code in uri, (uri, code)
+    # the device as the directory holds it: pending, then revoked from the page
+    assert any("Téléphone" in d for d in ldap_entry(web, login).get("mmDevice", []))
+    web.wait_text("device-list", "en attente")
+    assert web.dom_inert() == []
+    button = web.driver.find_element(By.CSS_SELECTOR, "#device-list button")
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    until(lambda: not web.driver.find_elements(By.CSS_SELECTOR, "#device-list li"), what="device revoked")
+    assert not ldap_entry(web, login).get("mmDevice")
+
+
+def test_compte_email_change_through_the_mailed_link(web):
+    """The login e-mail change: the link mailed to the new address opens a page
+    that changes nothing until "Je confirme"."""
+    login, mail = web.account("MED")
+    new = mail.replace("web.", "neuf.")
+    web.login(mail)
+    open_compte(web)
+    before = web.mails(new)
+    set_value(web, "new-mail", new)
+    press(web, "email-submit")
+    web.wait_text("email-status", new)
+    m = web.smtp.wait_message(new, r"(/compte/confirmer-email\?jeton=[0-9a-f]{64})", before)
+    link = m.group(1)
+    web.go(link)
+    web.visible("email-confirm-submit")
+    time.sleep(0.5)
+    assert ldap_entry(web, login)["mmLoginMail"] == [mail]  # the GET changed nothing
+    assert a11y(web) == []
+    web.click("email-confirm-submit")
+    web.wait_text("email-confirm-status", new)
+    assert ldap_entry(web, login)["mmLoginMail"] == [new]
+    # the link is single use
+    web.go(link)
+    web.click("email-confirm-submit")
+    until(lambda: "inconnu" in web.driver.find_element(By.ID, "email-confirm-form").text, what="used link refused")
