@@ -242,3 +242,98 @@ def test_compte_email_change_through_the_mailed_link(web):
     web.go(link)
     web.click("email-confirm-submit")
     until(lambda: "inconnu" in web.driver.find_element(By.ID, "email-confirm-form").text, what="used link refused")
+
+
+def switch(web, target):
+    web.click("mm-switch")
+    web.driver.find_element(By.CSS_SELECTOR, f'#mm-switch-list button[data-account="{target}"]').click()
+    until(lambda: web.driver.execute_script("return document.body.dataset.ready") == "yes"
+          and web.driver.find_elements(By.ID, "mm-acting"), what="switched")
+
+
+def test_compte_org_after_switch_connection_accounts(web):
+    """Guide 003, part 2: the BAL ORG's /compte after "Changer de compte": its own
+    fields (téléphone, adresse; FINESS and responsable read only), its
+    connection accounts added and removed, no device section."""
+    login, mail = web.account("PER")
+    other, other_mail = web.account("MED")
+    org, mss = web.org(login)
+    web.login(mail)
+    open_compte(web)
+    switch(web, org)
+    assert "organisationnel" in web.text("compte-who")
+    assert a11y(web) == [] and not web.driver.find_elements(By.ID, "appareils")
+    assert not web.driver.find_elements(By.ID, "p-sn")  # an ORG has no nom / prénom
+    set_value(web, "p-phone", "0562000002")
+    press(web, "person-submit")
+    web.wait_text("person-status", "enregistr")
+    assert ldap_entry(web, org)["telephoneNumber"][0] == "0562000002"
+    assert ldap_entry(web, login).get("telephoneNumber", [""])[0] != "0562000002"
+    web.wait_text("member-list", login)
+    set_value(web, "member-mail", other_mail)
+    press(web, "member-submit")
+    web.wait_text("member-list", other)
+    members = ldap_entry(web, org)["mmMember"]
+    assert len(members) == 2 and any(f"uid={other}," in m for m in members)
+    press(web, "member-del-" + re.sub(r"[^A-Za-z0-9_-]", "_", other))
+    until(lambda: len(ldap_entry(web, org)["mmMember"]) == 1, what="member removed")
+    # the ORG's signature is the ORG's
+    set_value(web, "sig-title-0", "Accueil")
+    z = web.find("sig-html-0")
+    web.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", z)
+    z.click()
+    z.send_keys("Le secrétariat")
+    press(web, "sig-save-0")
+    web.wait_text("sig-status-0", "enregistr")
+    assert "Le secrétariat" in " ".join(ldap_entry(web, org)["mmSignature"])
+    assert "mmSignature" not in ldap_entry(web, login)
+
+
+def test_compte_attacks(web):
+    """Another user's login in login/org is refused; without the CSRF token nothing
+    changes; without a session the ORG's connection accounts do not answer; a
+    signature outside the allow-list is refused by the daemon."""
+    login, mail = web.account("PER")
+    victim, victim_mail = web.account("PER")
+    vorg, _ = web.org(victim)
+    web.login(mail)
+    open_compte(web)
+    csrf = web.csrf()
+    h = {"X-CSRF-Token": csrf}
+    for name, body in (("settings-set", {"login": victim, "phone": "0100000000"}),
+                       ("signature-set", {"login": victim, "title": "x", "html": "x"}),
+                       ("device-enrol", {"login": victim, "name": "x"}),
+                       ("email-change", {"login": victim, "login_mail": "pirate@example.org"}),
+                       ("managers-get", {"login": victim}),
+                       ("delegate-add", {"login": vorg, "address": mail})):
+        r = web.fetch(f"/v1/call/{name}", body, h)
+        assert r["status"] in (403, 404), (name, r)
+    for name in ("org-member-add", "org-member-del"):
+        r = web.fetch(f"/v1/call/{name}", {"org": vorg, "member": mail}, h)
+        assert r["status"] == 403, (name, r)
+    assert len(ldap_entry(web, vorg)["mmMember"]) == 1
+    e = ldap_entry(web, victim)
+    assert "telephoneNumber" not in e or e["telephoneNumber"][0] != "0100000000"
+    assert "mmSignature" not in e and "mmDevice" not in e and e["mmLoginMail"] == [victim_mail]
+    # no CSRF token: refused, nothing written
+    r = web.fetch("/v1/call/settings-set", {"phone": "0100000001"}, {})
+    assert r["status"] == 403 and r["json"]["error"] == "csrf_token"
+    r = web.fetch("/v1/call/device-enrol", {"name": "x"}, {})
+    assert r["status"] == 403 and r["json"]["error"] == "csrf_token"
+    assert "mmDevice" not in ldap_entry(web, login)
+    # a signature the page's editor would never write: refused with the HTML rule
+    for html in (SCRIPT, XSS, '<a href="javascript:alert(1)">x</a>', '<span style="background:url(x)">x</span>'):
+        r = web.fetch("/v1/call/signature-set", {"title": "t", "html": html}, h)
+        assert r["status"] == 400 and r["json"]["field"] == "html", (html, r)
+    assert "mmSignature" not in ldap_entry(web, login)
+    # the managers' section answers for one's own account
+    r = web.fetch("/v1/call/managers-get", {"login": login}, h)
+    assert r["status"] == 200, r
+    # logged out: the ORG rows need a session even though PUBLIC on the socket
+    web.logout()
+    web.go("/connexion")
+    for name in ("org-member-add", "org-member-del", "email-change", "managers-get"):
+        r = web.fetch(f"/v1/call/{name}", {"org": vorg, "member": mail}, {})
+        assert r["status"] in (401, 403), (name, r)
+        assert r["json"]["error"] != "unknown_request", (name, r)
+    assert len(ldap_entry(web, vorg)["mmMember"]) == 1
