@@ -336,3 +336,61 @@ def test_compte_attacks(web):
         r = web.fetch(f"/v1/call/{name}", {"org": vorg, "member": mail}, {})
         assert r["status"] == 401 and r["json"]["error"] == "login_required", (name, r)
     assert len(ldap_entry(web, vorg)["mmMember"]) == 1
+
+
+def ldap_modify(web, login, mods):
+    conn = ldap.initialize(web.slapd.ldapi_url)
+    conn.sasl_external_bind_s()
+    try:
+        (dn, _), = [r for r in conn.search_s(SUFFIX, ldap.SCOPE_SUBTREE, f"(uid={login})", ["uid"]) if r[0]]
+        conn.modify_s(dn, mods)
+    finally:
+        conn.unbind_s()
+
+
+def test_compte_identifiants(web):
+    """Guide 003 "Identifiants de connexion": the reset link asked from the account,
+    désassocier the e-CPS / Pro Santé Connect link ("la croix"), the default account
+    and the ORG's notifications to the individual address; a newline in a field is
+    refused next to it; two e-mail changes at once: one passes, the other waits."""
+    login, mail = web.account("PER")
+    org, mss = web.org(login)
+    ldap_modify(web, login, [(ldap.MOD_ADD, "mmPscSub", [b"sub-web-" + login.encode()])])
+    web.login(mail)
+    open_compte(web)
+    # A – the reset link, mailed as for "Mot de passe oublié ?"
+    before = web.mails(mail)
+    press(web, "password-submit")
+    web.wait_text("password-status", "envoyé")
+    web.smtp.wait_message(mail, r"(/mot-de-passe/reinitialiser\?jeton=[0-9a-f]+)", before)
+    # B – the PSC link, removed by its cross
+    web.wait_text("card-list", "Pro Santé Connect")
+    press(web, "unlink-psc")
+    until(lambda: "mmPscSub" not in ldap_entry(web, login), what="psc unlinked")
+    assert "Pro Santé Connect" not in web.text("card-list")
+    # C – the ORG as the default account, its notifications off for me
+    tick(web, "default-" + org, True)
+    tick(web, "notify-org-" + org, False)
+    press(web, "default-submit")
+    web.wait_text("default-status", "enregistr")
+    e = ldap_entry(web, login)
+    assert any(f"uid={org}," in v for v in e["mmDefaultAccount"]), e.get("mmDefaultAccount")
+    assert any(f"uid={org}," in v for v in e.get("mmNotifyOrgOff", [])) or e.get("mmNotifyOrgToIndividual") == ["FALSE"], e
+    open_compte(web)
+    assert web.find("default-" + org).is_selected() and not web.find("notify-org-" + org).is_selected()
+    # a newline in a text field: refused next to the field, nothing written
+    web.driver.execute_script("arguments[0].value = 'Toulouse\\nX-Injected: 1'", web.find("p-city"))
+    press(web, "person-submit")
+    until(lambda: web.error_of("p-city"), what="newline refused")
+    assert "X-Injected" not in " ".join(ldap_entry(web, login).get("l", []))
+    # two e-mail changes in parallel: one per interval
+    csrf = web.csrf()
+    r = web.driver.execute_async_script("""
+        const [csrf, a, b, done] = arguments;
+        const one = (m) => fetch('/v1/call/email-change', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+            body: JSON.stringify({login_mail: m})}).then(r => r.status);
+        Promise.all([one(a), one(b)]).then(done);
+    """, csrf, mail.replace("web.", "un."), mail.replace("web.", "deux."))
+    assert sorted(r) == [200, 429], r
+    assert ldap_entry(web, login)["mmLoginMail"] == [mail]
