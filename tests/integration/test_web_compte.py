@@ -394,3 +394,29 @@ def test_compte_identifiants(web):
     """, csrf, mail.replace("web.", "un."), mail.replace("web.", "deux."))
     assert sorted(r) == [200, 429], r
     assert ldap_entry(web, login)["mmLoginMail"] == [mail]
+
+
+def test_compte_phone_width_and_keyboard(web):
+    """Readable at 360 px (nothing wider than the screen) and usable with the
+    keyboard: every control of /compte is reachable by Tab."""
+    login, mail = web.account("MED")
+    web.login(mail)
+    web.driver.set_window_size(360, 800)
+    try:
+        open_compte(web)
+        width = web.driver.execute_script("return window.innerWidth")
+        wide = web.driver.execute_script("""
+            const w = arguments[0];
+            return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > w + 1)
+                .map(e => e.tagName + '#' + e.id).slice(0, 10);""", width)
+        assert web.driver.execute_script("return document.documentElement.scrollWidth") <= width, wide
+        assert wide == []
+        # no positive tabindex, no control taken out of the tab order
+        assert web.driver.execute_script("""
+            return [...document.querySelectorAll('main button, main input, main select, main a, [contenteditable]')]
+              .filter(e => e.tabIndex < 0 || e.getAttribute('tabindex') > 0).map(e => e.id)""") == []
+        # the device name typed and submitted with the keyboard alone
+        web.find("dv-name").send_keys("Tablette\n")
+        web.visible("device-qr-canvas")
+    finally:
+        web.driver.set_window_size(1280, 900)

@@ -144,7 +144,7 @@ export function editorSet(zone, html) {
 // A labelled editor: returns {node, zone}. id names the zone; label its text.
 export function editor(id, label) {
   const zone = el("div", {
-    id, class: "mm-editor", contenteditable: "true", role: "textbox", "aria-multiline": "true",
+    id, class: "mm-editor", contenteditable: "true", tabindex: "0", role: "textbox", "aria-multiline": "true",
     "aria-labelledby": id + "-label",
   });
   const cmd = (name, value) => () => {
