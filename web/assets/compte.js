@@ -1,7 +1,7 @@
 // "Gérer mon compte" (guide 003, 004): every section for an individual
 // account and for a BAL ORG, each on its own rows of the bridge. The acting
 // account (after "Changer de compte") is sent as the rows' login.
-import { call, checkRequired, clearErrors, el, formError, header, requireSession, say, showError } from "/assets/app.js";
+import { call, checkRequired, clearErrors, el, fieldError, formError, header, requireSession, say, showError } from "/assets/app.js";
 import { editor, editorHtml, editorSet } from "/assets/editor.js";
 import { qrDraw } from "/assets/qr.js";
 
@@ -286,7 +286,7 @@ async function signatures() {
       const body = { login: acting, title: val("sig-title-" + k), html: editorHtml(ed.zone), default: yes("sig-default-" + k) };
       if (f.dataset.id) body.id = f.dataset.id;
       const w = await call("signature-set", body);
-      if (!w.ok) return w.data.field === "html" ? formError(f, w.data.message) : showError(f, w.data);
+      if (!w.ok) return w.data.field === "html" ? (clearErrors(f), fieldError(ed.zone, w.data.message)) : showError(f, w.data);
       f.dataset.id = w.data.id;
       clearErrors(f);
       say(document.getElementById("sig-status-" + k), "Signature enregistrée.");
@@ -310,6 +310,8 @@ async function signatures() {
 
 // --- Réponse automatique ------------------------------------------------------
 
+// YYYYmmddHHMMSSZ -> "jj/mm/aaaa hh:mm (UTC)"
+const when = (t) => (t && t.length >= 12 ? `${t.slice(6, 8)}/${t.slice(4, 6)}/${t.slice(0, 4)} ${t.slice(8, 10)}:${t.slice(10, 12)} (UTC)` : t || "");
 const toDate = (t) => (t && t.length >= 8 ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}` : "");
 
 async function autoreply() {
@@ -328,7 +330,7 @@ async function autoreply() {
     if (val("ar-start")) body.start = val("ar-start");
     if (val("ar-end")) body.end = val("ar-end");
     const w = await call("autoreply-set", body);
-    if (!w.ok) return w.data.field === "body" ? formError(f, w.data.message) : showError(f, w.data);
+    if (!w.ok) return w.data.field === "body" ? (clearErrors(f), fieldError(ed.zone, w.data.message)) : showError(f, w.data);
     clearErrors(f);
     say(document.getElementById("autoreply-status"), "Réponse automatique enregistrée.");
   });
@@ -437,7 +439,7 @@ async function devices() {
     qrDraw(canvas, w.data.enrol_uri, 6);
     qr.replaceChildren(canvas,
       el("p", {}, "Avec votre téléphone, scannez le QR Code. Code d'association : ", el("strong", { id: "device-code" }, w.data.code)),
-      el("p", { class: "mm-hint" }, "Valable jusqu'au " + (w.data.expires || "") + "."));
+      el("p", { class: "mm-hint" }, "Valable jusqu'au " + when(w.data.expires) + "."));
     qr.hidden = false;
     await draw();
   });
