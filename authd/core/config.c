@@ -474,7 +474,7 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(web_root, MM_DEFAULT_WEB_ROOT);
 	DEF(confirm_url, "https://medimail.localhost/inscription/confirmer?jeton=");
 	DEF(reset_url, "https://medimail.localhost/mot-de-passe/reinitialiser?jeton=");
-	DEF(email_change_url, "https://medimail.localhost/changement-adresse?t=");
+	DEF(email_change_url, "https://medimail.localhost/compte/confirmer-email?jeton=");
 	DEF(otp_subject, "Votre code d'accès à Medimail");
 	DEF(confirm_subject, "Confirmez votre adresse e-mail Medimail");
 	DEF(validated_subject, "Votre compte Medimail est validé");

@@ -62,8 +62,8 @@ static const struct request_type table[] = {
 	{MM_REQ_CONVERT, "convert", ADMIN, REQUIRED, "login", account_validate_attrs, account_req_convert},
 	/* An administrator or an active connection account of the ORG: the
 	 * service applies the access rule with its own refusal (-EACCES). */
-	{MM_REQ_ORG_MEMBER_ADD, "org-member-add", PUBLIC, 0, NULL, NULL, account_req_org_member_add},
-	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, 0, NULL, NULL, account_req_org_member_del},
+	{MM_REQ_ORG_MEMBER_ADD, "org-member-add", PUBLIC, WEB, NULL, NULL, account_req_org_member_add},
+	{MM_REQ_ORG_MEMBER_DEL, "org-member-del", PUBLIC, WEB, NULL, NULL, account_req_org_member_del},
 	{MM_REQ_CGU_ACCEPT, "cgu-accept", SELF, REQUIRED, "login", account_cgu_attrs, account_req_cgu_accept},
 	{MM_REQ_CONFIRM_RESEND, "confirm-resend", ADMIN, REQUIRED, "login", NULL, account_req_confirm_resend},
 	{MM_REQ_PUBLISH, "publish", ADMIN, REQUIRED, "login", account_publish_attrs, account_req_publish},
@@ -131,10 +131,10 @@ static const struct request_type table[] = {
 		settings_req_profile_set},
 	{MM_REQ_PASSWORD_FORGOT, "password-forgot", PUBLIC, WEB, NULL, NULL, settings_req_password_forgot},
 	{MM_REQ_PASSWORD_RESET, "password-reset", PUBLIC, WEB, NULL, NULL, settings_req_password_reset},
-	{MM_REQ_EMAIL_CHANGE, "email-change", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_EMAIL_CHANGE, "email-change", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_email_change},
 	/* The token of the link mailed to the new address is the credential. */
-	{MM_REQ_EMAIL_CONFIRM, "email-confirm", PUBLIC, 0, NULL, NULL, settings_req_email_confirm},
+	{MM_REQ_EMAIL_CONFIRM, "email-confirm", PUBLIC, WEB, NULL, NULL, settings_req_email_confirm},
 	{MM_REQ_SIGNATURE_LIST, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_signature_list},
 	{MM_REQ_SIGNATURE_SET, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
@@ -167,7 +167,7 @@ static const struct request_type table[] = {
 	{MM_REQ_DEVICE_REVOKE, "settings-set", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_device_revoke},
 	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_req_device_verify},
-	{MM_REQ_MANAGERS_GET, "settings-get", SELF_OR_ORG, ACTIVE, "login", settings_attrs,
+	{MM_REQ_MANAGERS_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_managers_get},
 };
 

@@ -1,5 +1,6 @@
 /* The web pages' bridge to the request table (json_door.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "dispatch.h"
@@ -43,6 +44,11 @@ static const struct json_door_name names[] = {
 	{"device-enrol", MM_REQ_DEVICE_ENROL},
 	{"device-list", MM_REQ_DEVICE_LIST},
 	{"device-revoke", MM_REQ_DEVICE_REVOKE},
+	{"managers-get", MM_REQ_MANAGERS_GET},
+	{"email-change", MM_REQ_EMAIL_CHANGE},
+	{"email-confirm", MM_REQ_EMAIL_CONFIRM},
+	{"org-member-add", MM_REQ_ORG_MEMBER_ADD},
+	{"org-member-del", MM_REQ_ORG_MEMBER_DEL},
 	/* rows without ACCESS_WEB, named so that the refusal is tested */
 	{"validate", MM_REQ_VALIDATE},
 	{"auth", MM_REQ_AUTH_PASSWORD},
@@ -107,6 +113,16 @@ static int refuse(json_t **ret, int status, const char *msg, const char *field, 
 	return status;
 }
 
+/* Over the bridge a PUBLIC row answers without a session, but for the
+ * connection accounts of an ORG: PUBLIC on the socket only because their
+ * service applies the access rule itself (the same -EACCES whether or not
+ * the ORG exists); here its caller must be a session's person. */
+static bool session_required(const struct request_type *t)
+{
+	return t->access != ACCESS_PUBLIC || t->code == MM_REQ_ORG_MEMBER_ADD ||
+		t->code == MM_REQ_ORG_MEMBER_DEL;
+}
+
 int json_door_call(struct daemon *d, const struct mm_config *c, struct store *s, const struct caller *who,
 	const char *name, const json_t *in, json_t **ret_reply)
 {
@@ -123,7 +139,7 @@ int json_door_call(struct daemon *d, const struct mm_config *c, struct store *s,
 			t = dispatch_find(names[i].code);
 	if (!t || !(t->flags & ACCESS_WEB))
 		return refuse(ret_reply, -ENOSYS, "requête inconnue", NULL, NULL);
-	if (!who->dn && t->access != ACCESS_PUBLIC)
+	if (!who->dn && session_required(t))
 		return refuse(ret_reply, -ENOTCONN, "connexion requise", NULL, NULL);
 	if (!(msg = mm_msg_new(t->code, false)) || !(r.out = mm_msg_new(t->code, true))) {
 		rc = refuse(ret_reply, -ENOMEM, "mémoire insuffisante", NULL, NULL);

@@ -7,7 +7,7 @@ import subprocess
 from mmstack import SUFFIX, ctl_ok as ok, ctl_refused as refused, med_fields, org_fields
 
 PW = "Adresse#2026"
-LINK = r"changement-adresse\?t=([0-9a-f]{64})"
+LINK = r"compte/confirmer-email\?jeton=([0-9a-f]{64})"
 
 
 def entry(slapd, login):
@@ -55,7 +55,7 @@ def test_l_adresse_de_connexion_change_par_un_lien_confirme(authd, smtp, slapd):
     m = smtp.messages(new)[-1]
     sender, text, html = smtp.parts(m)
     assert sender == "cerbere@mipih.fr"
-    assert f"https://medimail.localhost/changement-adresse?t={token}" in text
+    assert f"https://medimail.localhost/compte/confirmer-email?jeton={token}" in text
     assert "L'adresse Medimail est l'adresse de connexion à votre compte Medimail" in text
     e = entry(slapd, me["login"])
     assert e["mmLoginMail"] == [me["mail"]]  # not yet

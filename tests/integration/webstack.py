@@ -85,6 +85,7 @@ class WebStack:
             f"web_root = {TOP / 'web'}\n"
             f"confirm_url = {self.url}/inscription/confirmer?jeton=\n"
             f"reset_url = {self.url}/mot-de-passe/reinitialiser?jeton=\n"
+            f"email_change_url = {self.url}/compte/confirmer-email?jeton=\n"
             "http_rate = 2000\nhttp_rate_burst = 4000\n"
             # quick failures, a short resend interval, one source for every test
             "fail_delay_ms = 50\notp_resend_interval = 5\nrate_per_source = 100000\n"
