@@ -367,3 +367,31 @@ int account_req_struct_admin_del(struct req *r)
 {
 	return struct_admin(r, false);
 }
+
+static int operator_change(struct req *r, bool add)
+{
+	static const char *const keys[] = {"login", AUDIT_KEYS, NULL};
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (account_operator_change(r->store, r->cfg, &r->who, r->target, add, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", entry_get(r->target, "uid"));
+	if (add)
+		req_put(r, "role", MM_ROLE_OPERATOR);
+	mm_msg_set_message(r->out, "%s %s opérateur du centre de service", entry_get(r->target, "uid"),
+		add ? "est" : "n'est plus");
+	return 0;
+}
+
+int account_req_operator_grant(struct req *r)
+{
+	return operator_change(r, true);
+}
+
+int account_req_operator_revoke(struct req *r)
+{
+	return operator_change(r, false);
+}
