@@ -155,3 +155,125 @@ def test_gestionnaire_sees_only_its_structure(web):
     r = web.fetch("/v1/call/suspend", {"login": mine}, {})
     assert r["status"] == 403 and r["json"]["error"] == "csrf_token", r
     web.logout()
+
+
+def act(web, row_button, login, **fields):
+    """The "Agir sur un compte" form: login, optional fields, one button; the status text."""
+    web.fill("login", login)
+    for k, v in fields.items():
+        e = web.find(k)
+        if e.tag_name == "select":
+            from selenium.webdriver.support.ui import Select
+            Select(e).select_by_value(v)
+        else:
+            web.fill(k, v)
+    web.driver.execute_script("document.getElementById('act-status').textContent = ''")
+    web.click(row_button)
+
+
+def done(web, fragment):
+    return web.wait_text("act-status", fragment)
+
+
+def test_operator_in_the_page(web):
+    """The back office page: the queue, validate (a PER; an INT with the MSSanté
+    decision), suspend, reactivate, convert, name a gestionnaire, close, publish a
+    BAL ORG's address."""
+    op, op_mail = web.account("PER", given="Opera")
+    assert web.authd.ctl("operator", "grant", op).returncode == 0
+    per, _ = registered(web, "PER")
+    int_, _ = registered(web, "INT")
+    member, _ = web.account("PER")
+    org, _ = web.org(member)
+    web.login(op_mail)
+    web.go("/gestion")
+    web.visible("mm-logout")
+    web.click("queue-submit")
+    web.wait_text("queue", per)
+    assert int_ in web.text("queue")
+    web.driver.find_element("css selector", f'[id="q-{per}"] button').click()
+    assert web.find("login").get_attribute("value") == per
+    web.click("do-validate")
+    until_status(web, per, "active")
+    act(web, "do-validate", int_, mss="no")
+    until_status(web, int_, "active")
+    act(web, "do-suspend", per, reason="contrôle")
+    until_status(web, per, "suspended")
+    act(web, "do-reactivate", per)
+    until_status(web, per, "active")
+    act(web, "do-convert", int_, rpps=luhn_complete(f"991{web.port % 10000:04d}{next(N):03d}"))
+    done(web, int_)
+    assert web.authd.ctl("show", int_).json["fields"]["type"] == "PER"
+    act(web, "do-admin-add", per, struct_type="FINESS", struct_id="310000120")
+    done(web, "gestionnaire")
+    act(web, "do-close", per, reason="départ")
+    until_status(web, per, "closed")
+    # an ORG's address: the queue of those not published, then publish
+    from selenium.webdriver.support.ui import Select
+    Select(web.find("f-status")).select_by_value("")
+    Select(web.find("f-type")).select_by_value("ORG")
+    Select(web.find("f-published")).select_by_value("no")
+    web.click("queue-submit")
+    web.wait_text("queue", org)
+    act(web, "do-publish", org)
+    done(web, "publiée dans l'annuaire santé")
+    r = web.authd.ctl("list", "--type", "ORG", "--published", "no")
+    assert org not in {x.get("login") for x in r.json.get("records", [])}
+    # a refusal shows next to its field, in words
+    act(web, "do-validate", "nosuch-account")
+    assert web.wait_text("act-form", "compte introuvable")
+    assert web.dom_inert() == []
+    web.logout()
+
+
+def until_status(web, login, want):
+    from webstack import until
+    until(lambda: status(web, login) == want, what=f"{login} {want}")
+
+
+def test_gestionnaire_page_and_inert_values(web):
+    """A gestionnaire's page lists only its structure's accounts; a name carrying
+    markup stays text; another structure's account is unknown."""
+    boss, boss_mail = web.account("PER", given="Gest")
+    assert web.authd.ctl("gestionnaire", "add", boss, "--struct-type", "FINESS",
+                         "--struct-id", "310000120").returncode == 0
+    mine, _ = registered(web, "INT")
+    theirs, _ = registered(web, "PER")
+    payload = '"><img src=x onerror="window.__mm_xss=1"><script>window.__mm_xss=1</script>'
+    import subprocess
+    ldif = (f"dn: uid={mine},ou=people,{SUFFIX}\nchangetype: modify\nreplace: cn\ncn: {payload}\n")
+    r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", web.slapd.ldapi_url], input=ldif,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    web.login(boss_mail)
+    web.go("/gestion")
+    web.visible("mm-logout")
+    web.click("queue-submit")
+    web.wait_text("queue", mine)
+    assert theirs not in web.text("queue")
+    assert payload in web.find(f"q-{mine}").text
+    assert web.dom_inert() == []
+    act(web, "do-suspend", theirs)
+    web.wait_text("act-form", "compte introuvable")
+    assert status(web, theirs) != "suspended"
+    act(web, "do-suspend", mine)
+    until_status(web, mine, "suspended")
+    web.logout()
+
+
+def test_gestion_page_a11y(web):
+    from webstack import until  # noqa: F401
+    from test_web_annuaire import A11Y
+    _, mail = web.account("MED")
+    web.login(mail)
+    web.driver.set_window_size(360, 800)
+    try:
+        web.go("/gestion")
+        web.visible("mm-logout")
+        assert web.driver.execute_script(A11Y) == []
+        # a non-operator's queue: refused in words, in the form
+        web.click("queue-submit")
+        web.wait_text("queue-form", "administrateurs")
+    finally:
+        web.driver.set_window_size(1200, 900)
+    web.logout()
