@@ -174,6 +174,10 @@ enum mm_request {
 	MM_REQ_OPERATOR_GRANT = 0x0124,
 	/* root only: login -> login. -ENOENT not held. */
 	MM_REQ_OPERATOR_REVOKE = 0x0125,
+	/* admin (or a structure administrator for its structures): login ->
+	 * login, then records (at: Unix time, line: the audit line), newest
+	 * first, at most 200, from this daemon's memory (core/log.h). */
+	MM_REQ_AUDIT_TRAIL = 0x0126,
 #define MM_ROLE_OPERATOR "centre-operator" /* mmRole of a service-centre operator */
 
 	/* --- 0x02xx: login (PAM, screen lockers) and sessions ------------- */

@@ -75,6 +75,8 @@ static const struct request_type table[] = {
 		account_struct_admin_attrs, account_req_struct_admin_add},
 	{MM_REQ_STRUCT_ADMIN_DEL, "struct-admin-del", ADMIN, REQUIRED | WEB, "login",
 		account_struct_admin_attrs, account_req_struct_admin_del},
+	{MM_REQ_AUDIT_TRAIL, "audit-trail", ADMIN, REQUIRED | STRUCTURE | WEB, "login", account_status_attrs,
+		account_req_audit_trail},
 	/* Root only (the service); never WEB: the role makes browser sessions administrators. */
 	{MM_REQ_OPERATOR_GRANT, "operator-grant", ADMIN, REQUIRED, "login", account_operator_attrs,
 		account_req_operator_grant},

@@ -11,7 +11,7 @@ from mmstack import SUFFIX, int_fields, luhn_complete, per_fields
 from webstack import web  # noqa: F401 (the fixture)
 
 BACK_OFFICE = ("validate", "list", "suspend", "reactivate", "close", "convert", "publish", "mss-grant",
-               "struct-admin-add", "struct-admin-del")
+               "struct-admin-add", "struct-admin-del", "audit-trail")
 N = iter(range(1, 10_000))
 
 
@@ -219,6 +219,15 @@ def test_operator_in_the_page(web):
     done(web, "publiée dans l'annuaire santé")
     r = web.authd.ctl("list", "--type", "ORG", "--published", "no")
     assert org not in {x.get("login") for x in r.json.get("records", [])}
+    # the audit trail of the PER: every decision above, newest first
+    act(web, "do-audit", per)
+    web.wait_text("audit-count", "événements pour")
+    trail = web.text("audit")
+    # (a status change is audited under the status it writes)
+    for event in ("closed", "struct-admin-add", "active", "suspended", "validate"):
+        assert f'audit="{event}"' in trail, (event, trail)
+    assert trail.index('audit="closed"') < trail.index('audit="validate"')
+    assert 'caller="web-operator"' in trail
     # a refusal shows next to its field, in words
     act(web, "do-validate", "nosuch-account")
     assert web.wait_text("act-form", "compte introuvable")
@@ -258,6 +267,14 @@ def test_gestionnaire_page_and_inert_values(web):
     assert status(web, theirs) != "suspended"
     act(web, "do-suspend", mine)
     until_status(web, mine, "suspended")
+    # the audit trail: of its structure's account, not of another's
+    act(web, "do-audit", mine)
+    web.wait_text("audit", 'audit="suspended"')
+    csrf = web.csrf()
+    r = call(web, "audit-trail", {"login": theirs}, csrf)
+    assert r["status"] == 404 and r["json"]["error"] == "not_found", r
+    r = call(web, "audit-trail", {"login": boss}, csrf)
+    assert r["status"] == 404, r
     web.logout()
 
 

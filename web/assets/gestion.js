@@ -61,4 +61,21 @@ for (const b of actForm.querySelectorAll("button[data-row]")) {
   });
 }
 
+// The account's audit trail: this daemon's last 200 decisions about it.
+document.getElementById("do-audit").addEventListener("click", async () => {
+  say(status, "");
+  if (!checkRequired(actForm)) return;
+  const r = await call("audit-trail", { login: actForm.elements.login.value.trim() });
+  if (!r.ok) return showError(actForm, r.data, "La demande a été refusée.");
+  const list = document.getElementById("audit");
+  list.replaceChildren();
+  for (const x of r.data.records || []) {
+    const when = new Date(Number(first(x.at)) * 1000).toLocaleString("fr-FR");
+    list.append(el("li", {}, el("time", { datetime: new Date(Number(first(x.at)) * 1000).toISOString() }, when),
+      " " + first(x.line)));
+  }
+  say(document.getElementById("audit-count"), r.data.message || "");
+  document.getElementById("audit-section").hidden = false;
+});
+
 if (s) header(s);
