@@ -166,6 +166,19 @@ enum mm_request {
 	/* admin: login, [struct_type, struct_id] (absent: every role) ->
 	 * login, struct_admin ("" for every role). -ENOENT not held. */
 	MM_REQ_STRUCT_ADMIN_DEL = 0x0123,
+	/* root only (uid 0 on the socket, not admin_group): login (an active
+	 * individual account) -> login, role. Makes it a service-centre
+	 * operator (mmRole centre-operator): its browser sessions call the
+	 * back office's ADMIN rows as an administrator while the role and the
+	 * account stay active. Never answers the web bridge. -EEXIST held. */
+	MM_REQ_OPERATOR_GRANT = 0x0124,
+	/* root only: login -> login. -ENOENT not held. */
+	MM_REQ_OPERATOR_REVOKE = 0x0125,
+	/* admin (or a structure administrator for its structures): login ->
+	 * login, then records (at: Unix time, line: the audit line), newest
+	 * first, at most 200, from this daemon's memory (core/log.h). */
+	MM_REQ_AUDIT_TRAIL = 0x0126,
+#define MM_ROLE_OPERATOR "centre-operator" /* mmRole of a service-centre operator */
 
 	/* --- 0x02xx: login (PAM, screen lockers) and sessions ------------- */
 	/* Common to every 0x02xx request: "user" is the login or the login

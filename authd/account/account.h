@@ -232,6 +232,16 @@ int account_struct_admin_change(struct store *s, const struct mm_config *c, cons
 	const struct entry *target, const char *type, const char *id, bool add, char ret_key[32],
 	struct fault *f) MM_WUR;
 
+/* What account_operator_change reads on its target. */
+extern const char *const account_operator_attrs[];
+/* The service-centre operator role (mmRole centre-operator), given (add) or
+ * taken by root only (uid 0 on the socket, no session): -EACCES another
+ * caller; -EPERM an ORG or (add) an account not active; -EEXIST already;
+ * -ENOENT not held. No settings row, registration or import writes mmRole
+ * (it is in no catalogue entry). */
+int account_operator_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *target, bool add, struct fault *f) MM_WUR;
+
 /* What account_set_status reads on its target. */
 extern const char *const account_status_attrs[];
 /* Suspends (MM_STATUS_SUSPENDED), reactivates (MM_STATUS_ACTIVE) or closes

@@ -83,3 +83,46 @@ int account_struct_admin_change(struct store *s, const struct mm_config *c, cons
 	caller_audit(who, event, NULL, login, true, ret_key[0] ? ret_key : "every structure");
 	return 0;
 }
+
+const char *const account_operator_attrs[] = {"uid", "mmAccountType", "mmStatus", "mmRole", NULL};
+
+int account_operator_change(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *e, bool add, struct fault *f)
+{
+	const char *event = add ? "operator-grant" : "operator-revoke", *login = entry_get(e, "uid");
+	bool held = entry_has_value(e, "mmRole", MM_ROLE_OPERATOR);
+	struct mods m;
+	int rc;
+
+	(void)c;
+	/* The role makes browser sessions administrators: root's alone to give. */
+	if (who->uid != 0 || who->dn) {
+		caller_audit(who, event, NULL, login, false, "root only");
+		return fault_set(f, -EACCES, "réservé à root");
+	}
+	if (accounts_is_org(e)) {
+		caller_audit(who, event, NULL, login, false, "an ORG");
+		return fault_set(
+			f, -EPERM, "une BAL ORG n'est pas opérateur : donnez le rôle à un compte individuel");
+	}
+	if (add && !accounts_active(e)) {
+		caller_audit(who, event, NULL, login, false, "account not active");
+		fault_set(f, -EPERM, "le compte %s n'est pas actif (statut : %s)", login,
+			entry_get(e, "mmStatus"));
+		fault_put(f, "reason", "account_state");
+		return f->status;
+	}
+	if (add == held) {
+		caller_audit(who, event, NULL, login, false, add ? "already" : "no role");
+		return add ? fault_set(f, -EEXIST, "%s est déjà opérateur du centre de service", login)
+			   : fault_set(f, -ENOENT, "%s n'est pas opérateur du centre de service", login);
+	}
+	mods_init(&m);
+	mods_add(&m, add ? LDAP_MOD_ADD : LDAP_MOD_DELETE, "mmRole", MM_ROLE_OPERATOR);
+	rc = store_modify(s, e->dn, &m);
+	mods_free(&m);
+	if (rc < 0)
+		return fault_store(f, rc, "opérateur");
+	caller_audit(who, event, NULL, login, true, MM_ROLE_OPERATOR);
+	return 0;
+}

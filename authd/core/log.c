@@ -81,6 +81,52 @@ static size_t put_kv(char *out, size_t off, size_t cap, const char *key, const c
 	return off;
 }
 
+/* The last audit lines of this daemon, for the back office's audit-trail
+ * request (log.h): a ring, oldest overwritten; per daemon, not shared. */
+#define RING_N 4096
+static struct ring_line {
+	long long at;
+	char account[64];
+	char line[448];
+} ring[RING_N];
+static size_t ring_next, ring_used;
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void ring_put(const char *account, const char *line)
+{
+	struct ring_line *r;
+
+	if (!account || !*account || strlen(account) >= sizeof(r->account))
+		return;
+	pthread_mutex_lock(&ring_lock);
+	r = &ring[ring_next];
+	r->at = (long long)time(NULL);
+	snprintf(r->account, sizeof(r->account), "%s", account);
+	snprintf(r->line, sizeof(r->line), "%s", line);
+	ring_next = (ring_next + 1) % RING_N;
+	if (ring_used < RING_N)
+		ring_used++;
+	pthread_mutex_unlock(&ring_lock);
+}
+
+size_t audit_trail(
+	const char *account, size_t max, void (*put)(void *ctx, long long at, const char *line), void *ctx)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&ring_lock);
+	for (size_t i = 0; i < ring_used && n < max; i++) {
+		const struct ring_line *r = &ring[(ring_next + RING_N - 1 - i) % RING_N];
+
+		if (!strcmp(r->account, account)) {
+			put(ctx, r->at, r->line);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&ring_lock);
+	return n;
+}
+
 void audit(const struct audit_ctx *ctx, bool ok, const char *reason)
 {
 	char line[2048];
@@ -96,4 +142,5 @@ void audit(const struct audit_ctx *ctx, bool ok, const char *reason)
 	off = put_kv(line, off, sizeof(line), "result", ok ? "ok" : "refused");
 	put_kv(line, off, sizeof(line), "reason", reason);
 	emit(ok ? LOG_INFO : LOG_NOTICE, line);
+	ring_put(ctx->account, line);
 }

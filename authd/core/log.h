@@ -17,3 +17,8 @@ struct audit_ctx {
 	const char *account; /* login or DN of the account concerned */
 };
 void audit(const struct audit_ctx *ctx, bool ok, const char *reason);
+/* This daemon's last audit lines about account (its login, exactly),
+ * newest first, at most max (the ring holds the last 4096 lines of every
+ * account): put(ctx, time, line) for each; the count. */
+size_t audit_trail(
+	const char *account, size_t max, void (*put)(void *ctx, long long at, const char *line), void *ctx);

@@ -6,6 +6,7 @@
 
 #include "account.h"
 #include "account_req.h"
+#include "log.h"
 #include "login.h"
 #include "protocol.h"
 
@@ -366,4 +367,63 @@ int account_req_struct_admin_add(struct req *r)
 int account_req_struct_admin_del(struct req *r)
 {
 	return struct_admin(r, false);
+}
+
+static int operator_change(struct req *r, bool add)
+{
+	static const char *const keys[] = {"login", AUDIT_KEYS, NULL};
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (account_operator_change(r->store, r->cfg, &r->who, r->target, add, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", entry_get(r->target, "uid"));
+	if (add)
+		req_put(r, "role", MM_ROLE_OPERATOR);
+	mm_msg_set_message(r->out, "%s %s opérateur du centre de service", entry_get(r->target, "uid"),
+		add ? "est" : "n'est plus");
+	return 0;
+}
+
+int account_req_operator_grant(struct req *r)
+{
+	return operator_change(r, true);
+}
+
+int account_req_operator_revoke(struct req *r)
+{
+	return operator_change(r, false);
+}
+
+struct audit_put {
+	struct req *r;
+	size_t i;
+};
+
+static void put_audit(void *ctx, long long at, const char *line)
+{
+	struct audit_put *p = ctx;
+
+	req_put_index(p->r, p->i++);
+	req_putf(p->r, "at", "%lld", at);
+	req_put(p->r, "line", line);
+}
+
+int account_req_audit_trail(struct req *r)
+{
+	static const char *const keys[] = {"login", AUDIT_KEYS, NULL};
+	const char *login = entry_get(r->target, "uid");
+	struct audit_put p = {.r = r};
+	size_t n;
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	req_put(r, "login", login);
+	n = audit_trail(login, 200, put_audit, &p);
+	mm_msg_set_message(r->out, "%zu événement%s pour %s (ce démon, les plus récents d'abord)", n,
+		n > 1 ? "s" : "", login);
+	return 0;
 }

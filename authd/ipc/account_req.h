@@ -21,4 +21,7 @@ int account_req_cgu_accept(struct req *r);
 int account_req_publish(struct req *r);
 int account_req_mss_grant(struct req *r);
 int account_req_struct_admin_add(struct req *r);
+int account_req_operator_grant(struct req *r);
+int account_req_audit_trail(struct req *r);
+int account_req_operator_revoke(struct req *r);
 int account_req_struct_admin_del(struct req *r);

@@ -1,7 +1,11 @@
 /* The web pages' bridge to the request table (json_door.h). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "accounts.h"
+#include "access.h"
 
 #include "dispatch.h"
 #include "json_door.h"
@@ -49,8 +53,22 @@ static const struct json_door_name names[] = {
 	{"email-confirm", MM_REQ_EMAIL_CONFIRM},
 	{"org-member-add", MM_REQ_ORG_MEMBER_ADD},
 	{"org-member-del", MM_REQ_ORG_MEMBER_DEL},
-	/* rows without ACCESS_WEB, named so that the refusal is tested */
+	/* the back office (/gestion): a service-centre operator, or a
+	 * structure administrator on the ACCESS_STRUCTURE rows */
 	{"validate", MM_REQ_VALIDATE},
+	{"list", MM_REQ_LIST},
+	{"suspend", MM_REQ_SUSPEND},
+	{"reactivate", MM_REQ_REACTIVATE},
+	{"close", MM_REQ_CLOSE},
+	{"convert", MM_REQ_CONVERT},
+	{"publish", MM_REQ_PUBLISH},
+	{"mss-grant", MM_REQ_MSS_GRANT},
+	{"struct-admin-add", MM_REQ_STRUCT_ADMIN_ADD},
+	{"struct-admin-del", MM_REQ_STRUCT_ADMIN_DEL},
+	{"audit-trail", MM_REQ_AUDIT_TRAIL},
+	/* rows without ACCESS_WEB, named so that the refusal is tested */
+	{"operator-grant", MM_REQ_OPERATOR_GRANT},
+	{"operator-revoke", MM_REQ_OPERATOR_REVOKE},
 	{"auth", MM_REQ_AUTH_PASSWORD},
 };
 
@@ -101,6 +119,24 @@ static json_t *reply_json(const struct mm_msg *out)
 fail:
 	json_decref(o);
 	return NULL;
+}
+
+/* An ADMIN row over the bridge: the session's person is an administrator
+ * when it is an active service-centre operator, read now (a revoked role
+ * counts at once). Anyone else stays a plain caller, whom the row's access
+ * rule refuses or, on ACCESS_STRUCTURE rows, scopes to its structures. */
+static void operator_elevate(const struct mm_config *c, struct store *s, struct caller *who)
+{
+	static const char *const attrs[] = {"mmRole", NULL};
+	struct entry *me = NULL;
+
+	if (!who->dn || access_own_account(c, s, who, attrs, &me) < 0)
+		return;
+	if (accounts_active(me) && !accounts_is_org(me) && entry_has_value(me, "mmRole", MM_ROLE_OPERATOR)) {
+		who->admin = true;
+		snprintf(who->name, sizeof(who->name), "web-operator");
+	}
+	entry_free(me);
 }
 
 static int refuse(json_t **ret, int status, const char *msg, const char *field, const char *rule)
@@ -168,6 +204,8 @@ int json_door_call(struct daemon *d, const struct mm_config *c, struct store *s,
 	r.who = *who;
 	r.in = msg;
 	r.fd = -1;
+	if (t->access == ACCESS_ADMIN)
+		operator_elevate(c, s, &r.who);
 	rc = req_finish(&r, dispatch_row(&r, t));
 	r.out->status = rc;
 	if (!(*ret_reply = reply_json(r.out)))

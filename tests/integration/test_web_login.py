@@ -74,7 +74,7 @@ def test_bridge_csrf_origin_and_headers(web):
                                                          "Sec-Fetch-Site": "same-origin"})
     assert r.status == 200, r
     # rows without WEB: administrators' and login rows answer as unknown
-    for name in ("validate", "auth", "nosuch"):
+    for name in ("operator-grant", "auth", "nosuch"):
         r = web.fetch(f"/v1/call/{name}", {"login": login}, {"X-CSRF-Token": csrf})
         assert r["status"] == 404 and r["json"]["error"] == "unknown_request", (name, r)
     # the headers, on pages and on JSON
