@@ -338,8 +338,8 @@ int oidc_client_list(struct store *s, const struct mm_config *c, struct oidc_cli
 	*ret_n = 0;
 	if (asprintf(&base, "ou=services,%s", c->ldap_base) < 0)
 		return -ENOMEM;
-	r = store_search_all(s, base, LDAP_SCOPE_ONELEVEL,
-		"(&(objectClass=mmServiceClient)(mmClientId=oidc:*))", client_attrs, &v, &n);
+	r = store_search_all(
+		s, base, LDAP_SCOPE_ONELEVEL, "(objectClass=mmServiceClient)", client_attrs, &v, &n);
 	free(base);
 	if (r < 0)
 		return r;

@@ -89,9 +89,7 @@ int oidc_session_end(struct store *s, const struct mm_config *c, const char *iss
 		strspn(sid, "0123456789abcdef") != SECRET_HASH_HEX - 1)
 		return -EINVAL;
 	if (asprintf(&base, "ou=sessions,%s", c->ldap_base) < 0 ||
-		asprintf(&filter,
-			"(&(objectClass=mmSession)(mmSessionService=oidc:*)(description=*\"sid\":\"%s\"*))",
-			sid) < 0) {
+		asprintf(&filter, "(&(objectClass=mmSession)(description=*\"sid\":\"%s\"*))", sid) < 0) {
 		free(base);
 		return -ENOMEM;
 	}
