@@ -362,6 +362,51 @@ def test_consent_for_third_party(op):
     assert nocsrf.status == 403
     path, q2 = authz_url(op, cl, prompt="none")
     assert "error=consent_required" in authorize(op, cookie, path).headers["Location"]
+    # the page in the browser (logged in by browser_login): the client's name inert, then "Autoriser"
+    op.go(r.headers["Location"])
+    op.wait_text("client-id", cl["id"])
+    assert op.dom_inert() == []
+    assert op.driver.execute_script("""
+        const bad = [];
+        for (const i of document.querySelectorAll('input,select,textarea'))
+          if (!document.querySelector('label[for="' + i.id + '"]')) bad.push(i.id);
+        for (const i of document.querySelectorAll('img')) if (!i.alt) bad.push('img');
+        let last = 0;
+        for (const h of document.querySelectorAll('h1,h2,h3,h4')) {
+          const n = +h.tagName[1]; if (n > last + 1) bad.push(h.tagName); last = n;
+        }
+        return bad;""") == []
+    op.click("consent-accept")
+    op.wait_path(f"/rp/{cl['id']}/callback")
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["code"]
+    # consent remembered: the next request goes straight back with a code
+    path, q3 = authz_url(op, cl)
+    assert "code=" in authorize(op, cookie, path).headers["Location"]
+    # refusing, for another client: access_denied to the client
+    other = client(op, first_party="no")
+    path, q4 = authz_url(op, other)
+    op.go(authorize(op, cookie, path).headers["Location"])
+    op.wait_text("client-id", other["id"])
+    op.click("consent-refuse")
+    op.wait_path(f"/rp/{other['id']}/callback")
+    assert "error=access_denied" in op.driver.current_url
+
+
+def test_login_hint_and_xss_in_client_name(op):
+    name = '"><img src=x onerror=window.__mm_xss=1><script>window.__mm_xss=1</script>'
+    cl = client(op, first_party="no", extra=("--name", name))
+    login, mail, cookie = browser_login(op)
+    path, q = authz_url(op, cl)
+    op.go(authorize(op, cookie, path).headers["Location"])
+    op.wait_text("client-id", cl["id"])
+    assert op.text("client-name") == name
+    assert op.dom_inert() == []
+    op.reset()
+    path, q = authz_url(op, client(op), login_hint="hint@example.org")
+    op.go(path)
+    op.wait_path("/connexion")
+    assert op.find("user").get_attribute("value") == "hint@example.org"
 
 
 def test_logout_ends_the_session(op):
