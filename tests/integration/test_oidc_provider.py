@@ -422,3 +422,74 @@ def test_logout_ends_the_session(op):
     s = op.api.get("/v1/web/session", headers={"Cookie": f"mm_session={cookie}"}).json
     assert s["authenticated"] is False, "the web session ended"
     assert op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]}).status == 401
+
+
+def test_private_key_jwt(op, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="rp-key-1", use="sig", alg="ES256")
+    f = tmp_path / "jwks.json"
+    f.write_text(json.dumps({"keys": [jwk]}))
+    cl = client(op, method="private_key_jwt", extra=("--jwks-file", str(f)))
+    assert cl["secret"] is None
+    login, mail, cookie = browser_login(op)
+    path, q = authz_url(op, cl)
+    code, _ = code_of(authorize(op, cookie, path), q)
+    d = disco(op)
+
+    def assertion(**over):
+        now = int(time.time())
+        c = {"iss": cl["id"], "sub": cl["id"], "aud": d["token_endpoint"], "iat": now, "exp": now + 60,
+             "jti": secrets.token_hex(8)}
+        c.update(over)
+        return jwt.encode(c, key, algorithm="ES256", headers={"kid": "rp-key-1"})
+
+    def send(a, c=code):
+        body = {"grant_type": "authorization_code", "code": c, "redirect_uri": cl["redirect"],
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": a}
+        return op.api.post("/oidc/token", raw=urllib.parse.urlencode(body).encode(), headers=FORM)
+    other = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode({"iss": cl["id"], "sub": cl["id"], "aud": d["token_endpoint"], "iat": int(time.time()),
+                         "exp": int(time.time()) + 60, "jti": "x1"}, other, algorithm="ES256",
+                        headers={"kid": "rp-key-1"})
+    assert send(forged).status == 401, "signed by another key"
+    assert send(assertion(aud="https://elsewhere.example/token")).status == 401
+    assert send(assertion(exp=int(time.time()) - 100)).status == 401
+    good = assertion()
+    r = send(good)
+    assert r.status == 200, r
+    path, q = authz_url(op, cl)
+    code2, _ = code_of(authorize(op, cookie, path), q)
+    assert send(good, code2).status == 401, "an assertion is single use (jti)"
+    assert send(assertion(), code2).status == 200
+
+
+def test_key_rotation_keeps_the_old_key_published(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t = full_flow(op, cl, cookie)
+    old_kid = jwt.get_unverified_header(t["id_token"])["kid"]
+    f = ctl_ok(op.authd.ctl("oidc", "key", "rotate"))
+    assert f["kid"] and f["kid"] != old_kid
+    kids = {k["kid"] for k in op.api.get("/oidc/jwks").json["keys"]}
+    assert old_kid in kids and f["kid"] in kids
+    q, code, t2 = full_flow(op, cl, cookie)
+    assert jwt.get_unverified_header(t2["id_token"])["kid"] == f["kid"]
+    verify_id_token(op, t["id_token"], cl, q["nonce"] if False else None)
+    st = os.stat(op.authd.state / "oidc-keys.json")
+    assert st.st_mode & 0o777 == 0o600
+    # a non-root caller cannot rotate
+    r = op.authd.ctl("oidc", "key", "rotate", uid=65534)
+    assert r.returncode != 0
+
+
+def test_key_file_with_a_wide_mode_is_refused(state, slapd, smtp, tmp_path):
+    kf = tmp_path / "keys.json"
+    kf.write_text('{"keys": []}')
+    os.chmod(kf, 0o644)
+    d = Daemon(state, slapd, smtp.port, name="authd-oidcmode", extra=f"op_key_file = {kf}\n")
+    with pytest.raises(RuntimeError, match="mode 0600"):
+        d.start()
+    d.stop()
