@@ -493,3 +493,41 @@ def test_key_file_with_a_wide_mode_is_refused(state, slapd, smtp, tmp_path):
     with pytest.raises(RuntimeError, match="mode 0600"):
         d.start()
     d.stop()
+
+
+def test_backchannel_logout(op):
+    import http.server
+    import threading
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            got.append((self.headers.get("Content-Type"), self.rfile.read(n).decode()))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    port = free_port()
+    srv = http.server.HTTPServer(("127.0.0.1", port), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cl = client(op, extra=("--backchannel-logout-uri", f"http://127.0.0.1:{port}/bcl"))
+        login, mail, cookie = browser_login(op)
+        q, code, t = full_flow(op, cl, cookie)
+        sid = verify_id_token(op, t["id_token"], cl, q["nonce"])["sid"]
+        # the user logs out at the provider (the page's own request, same site)
+        op.go("/oidc/logout")
+        op.wait_path("/connexion")
+        wait_for(lambda: got, what="logout token")
+        form = dict(urllib.parse.parse_qsl(got[0][1]))
+        tok = form["logout_token"]
+        assert jwt.get_unverified_header(tok)["typ"] == "logout+jwt"
+        key = jwt.PyJWKClient(op.url + "/oidc/jwks").get_signing_key_from_jwt(tok)
+        c = jwt.decode(tok, key.key, algorithms=["ES256"], audience=cl["id"], issuer=disco(op)["issuer"])
+        assert c["sid"] == sid and "http://schemas.openid.net/event/backchannel-logout" in c["events"]
+        assert "nonce" not in c
+        assert op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]}).status == 401
+    finally:
+        srv.shutdown()
