@@ -41,7 +41,7 @@ static bool provider_on(struct http_req *r)
 {
 	if (r->cfg->op_key_file)
 		return true;
-	http_fail(r, 404, "not_found", "no OpenID Connect provider here (op_key_file is not set)");
+	http_fail(r, 404, "no_provider", "no OpenID Connect provider here (op_key_file is not set)");
 	return false;
 }
 
