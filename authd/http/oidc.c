@@ -839,7 +839,7 @@ unsigned oidc_logout(struct http_req *r)
 	json_t *claims = NULL;
 	char iss[300], url[2048], own_sid[SECRET_HASH_HEX] = "";
 	unsigned st;
-	int rc, ended = 0;
+	int rc;
 
 	if (!provider_on(r))
 		return r->status;
@@ -872,8 +872,8 @@ unsigned oidc_logout(struct http_req *r)
 			"post_logout_redirect_uri n'est pas une adresse enregistrée pour ce client");
 		goto out;
 	}
-	if (sid && (rc = oidc_session_end(r->store, r->cfg, iss, sid)) > 0)
-		ended += rc;
+	if (sid && (rc = oidc_session_end(r->store, r->cfg, iss, sid)) < 0 && rc != -EINVAL)
+		oidc_audit(r, "oidc-logout", aud, NULL, false, "the session's grants were not all revoked");
 	rc = web_session_current(r, &ws, &token, &st);
 	if (rc < 0)
 		goto out;
