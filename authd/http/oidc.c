@@ -277,7 +277,7 @@ static unsigned authorize_finish(
 	if (rc < 0)
 		return st;
 	auth_time = rc ? ws.ends_at - (long long)r->cfg->web_absolute_timeout : 0;
-	if (rc == 0 || !ws.account_dn[0] || (prompt && !strcmp(prompt, "login") && auth_time < created) ||
+	if (rc == 0 || !ws.account_dn[0] || (prompt && !strcmp(prompt, "login") && auth_time <= created) ||
 		(max_age >= 0 && now - auth_time > max_age)) {
 		if (prompt && !strcmp(prompt, "none")) {
 			oidc_authz_drop(r->store, r->cfg, handle);
@@ -669,6 +669,9 @@ static unsigned token_reply(struct http_req *r, const struct oidc_client *cl, co
 		(void)d;
 		return oauth_fail(r, 400, "invalid_grant", "the account is no longer active");
 	}
+	if (rc == -EACCES)
+		return oauth_fail(
+			r, 400, "invalid_grant", "the grant was revoked (a token of it was reused)");
 	if (rc < 0)
 		return oauth_fail(r, rc == -EHOSTDOWN ? 503 : 500, "server_error", "tokens not issued");
 	oidc_audit(r, "oidc-token", cl->id, g->user_dn, true, NULL);

@@ -131,6 +131,12 @@ int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *f
 
 	if (!family || !*family)
 		return 0;
+	/* The mark first, then the search: a rotation racing with this writes its
+	 * tokens, then looks for the mark (oidc_tokens_issue), so one of the two
+	 * sees the other's work. */
+	r = flow_put(s, c, RECORD_OIDC_FAMILY_DEAD, family, NULL, "revoked", c->op_refresh_token_ttl);
+	if (r < 0 && r != -EEXIST)
+		return r;
 	esc = store_escape(family);
 	if (!esc || asprintf(&base, "ou=sessions,%s", c->ldap_base) < 0 ||
 		asprintf(&filter, "(&(objectClass=mmSession)(mmSessionService=" FAMILY_PREFIX "%s))", esc) <
@@ -262,6 +268,17 @@ int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct o
 	r = grant_put(s, c, RECORD_OIDC_AT, at, g, now + c->op_access_token_ttl);
 	if (r == 0)
 		r = grant_put(s, c, RECORD_OIDC_RT, rt, g, now + c->op_refresh_token_ttl);
+	if (r == 0) {
+		/* revoked meanwhile (a parallel reuse)? then these go too */
+		char *acct = NULL, *data = NULL;
+		if (flow_get(s, c, RECORD_OIDC_FAMILY_DEAD, g->family, &acct, &data) == 0) {
+			int d = oidc_family_revoke(s, c, g->family);
+			(void)d;
+			r = -EACCES;
+		}
+		free(acct);
+		free(data);
+	}
 	if (r == 0) {
 		memcpy(ret_at, at, sizeof(at));
 		memcpy(ret_rt, rt, sizeof(rt));

@@ -93,6 +93,7 @@ bool oidc_client_post_logout_ok(const struct oidc_client *cl, const char *uri);
 #define RECORD_OIDC_RT "oidc-rt"
 #define RECORD_OIDC_RT_USED "oidc-rt-used"
 #define RECORD_OIDC_JTI "oidc-jti"
+#define RECORD_OIDC_FAMILY_DEAD "oidc-family-revoked" /* a revoked family: no token of it is issued again */
 
 struct oidc_grant {
 	char client_id[OIDC_ID_MAX];
@@ -121,7 +122,7 @@ int oidc_code_issue(struct store *s, const struct mm_config *c, struct oidc_gran
  * redirect_uri, PKCE); a code seen before revokes what its first use gave. */
 int oidc_code_redeem(struct store *s, const struct mm_config *c, const char *code, const char *client_id,
 	const char *redirect_uri, const char *verifier, struct oidc_grant *ret, struct fault *f) MM_WUR;
-/* An access token and a refresh token of g's family. */
+/* An access token and a refresh token of g's family; -EACCES when the family was revoked meanwhile. */
 int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct oidc_grant *g,
 	char ret_at[SECRET_TOKEN_HEX], char ret_rt[SECRET_TOKEN_HEX]) MM_WUR;
 /* Rotation: the refresh token is consumed; an old one presented again revokes its family. */

@@ -531,3 +531,39 @@ def test_backchannel_logout(op):
         assert op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]}).status == 401
     finally:
         srv.shutdown()
+
+
+def test_parallel_refresh_gives_one_rotation(op):
+    """The same refresh token sent eight times at once: at most one succeeds, and
+    the reuse revokes the family, so no two live chains come out of one token."""
+    from concurrent.futures import ThreadPoolExecutor
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t = full_flow(op, cl, cookie)
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda _: token(op, cl, {"grant_type": "refresh_token",
+                                                   "refresh_token": t["refresh_token"]}), range(8)))
+    ok = [r for r in rs if r.status == 200]
+    assert len(ok) <= 1, [r.status for r in rs]
+    assert all(r.status in (200, 400) for r in rs)
+    for r in ok:
+        assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": r.json["refresh_token"]}).status == 400
+
+
+def test_newline_and_repeated_parameters_refused(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    path, q = authz_url(op, cl, state="a\nb")
+    r = authorize(op, cookie, path)
+    assert r.status == 302 and "error=invalid_request" in r.headers["Location"] and "a%0Ab" not in r.headers["Location"]
+    path, q = authz_url(op, cl)
+    r = authorize(op, cookie, path + "&scope=openid+orgs")
+    assert "error=invalid_request" in r.headers["Location"]
+    # a form body with a parameter twice
+    h = dict(FORM)
+    h["Authorization"] = "Basic " + base64.b64encode(f"{cl['id']}:{cl['secret']}".encode()).decode()
+    r = op.api.post("/oidc/token", raw=b"grant_type=refresh_token&grant_type=authorization_code", headers=h)
+    assert r.status == 400 and r.json["error"] == "invalid_request"
+    # JSON is not what the token endpoint takes
+    r = op.api.post("/oidc/token", {"grant_type": "authorization_code"}, headers={"Authorization": h["Authorization"]})
+    assert r.status == 415
