@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "login.h"
+#include "oidc.h"
 #include "psc.h"
 #include "records.h"
 #include "mcache.h"
@@ -92,6 +93,13 @@ static void on_signal(struct server *srv)
 			}
 			/* The providers' secrets and TLS client key, checked as at start. */
 			if (psc_init(nc, err, sizeof(err)) < 0) {
+				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
+					err);
+				store_free(ns);
+				config_free(nc);
+				continue;
+			}
+			if (oidc_keys_init(nc, err, sizeof(err)) < 0) {
 				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
 					err);
 				store_free(ns);
@@ -232,6 +240,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "medimail-authd: identity provider: %s\n", err);
 		goto out;
 	}
+	r = oidc_keys_init(d.cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "medimail-authd: OpenID Connect provider: %s\n", err);
+		goto out;
+	}
 	r = store_new(d.cfg, &d.store);
 	if (r < 0) {
 		fprintf(stderr, "medimail-authd: directory: cannot read the bind password: %s\n",
@@ -314,6 +327,7 @@ out:
 		pthread_rwlock_wrlock(&srv.reload_lock);
 	store_free(d.store);
 	psc_cleanup();
+	oidc_keys_cleanup();
 	secret_cleanup();
 	config_free(d.cfg);
 	curl_global_cleanup();

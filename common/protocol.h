@@ -300,6 +300,20 @@ enum mm_request {
 	MM_REQ_SERVICE_ADD = 0x0510,
 	/* admin: id -> id */
 	MM_REQ_SERVICE_REMOVE = 0x0511,
+	/* --- the OpenID Connect provider (admin) --- */
+	/* id, [name], [type] (public|confidential), [first_party] (yes|no),
+	 * [token_endpoint_auth_method], [id_token_signed_response_alg] (ES256|RS256),
+	 * redirect_uris (space separated, matched exactly), [post_logout_redirect_uris],
+	 * [backchannel_logout_uri], [jwks] (private_key_jwt) -> id, [secret] (shown
+	 * once; only its keyed hash is stored) */
+	MM_REQ_OIDC_CLIENT_ADD = 0x0530,
+	/* -> count, records of id, name, type, first_party,
+	 * token_endpoint_auth_method, id_token_signed_response_alg, redirect_uris */
+	MM_REQ_OIDC_CLIENT_LIST = 0x0531,
+	/* id -> id */
+	MM_REQ_OIDC_CLIENT_REMOVE = 0x0532,
+	/* -> kid (the new current ES256 key; the previous keys stay published) */
+	MM_REQ_OIDC_KEY_ROTATE = 0x0533,
 	/* [user] (admin, else the caller's own account) -> login, records of
 	 * provider ("psc", or the generic provider's oidc_name), label (its
 	 * name for people), sub (the linked subject) */

@@ -360,6 +360,28 @@ static const struct ctl_command commands[] = {
 		.help = "remove an HTTP API client",
 		.section = SECTION_ADMIN,
 		REQ(MM_REQ_SERVICE_REMOVE, "id", NULL, 1, 1)},
+	{.name = "oidc client add",
+		.args = "ID --redirect-uris \"URI...\" [--name N] [--type public|confidential]\n"
+			"[--first-party yes|no] [--token-endpoint-auth-method M]\n"
+			"[--id-token-signed-response-alg ES256|RS256] [--post-logout-redirect-uris "
+			"\"URI...\"]\n"
+			"[--backchannel-logout-uri URI] [--jwks-file F]",
+		.help = "register an OpenID Connect client; prints its secret once",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_OIDC_CLIENT_ADD, "id", NULL, 1, 1)},
+	{.name = "oidc client list",
+		.help = "the OpenID Connect clients",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_OIDC_CLIENT_LIST, NULL, NULL, 0, 0)},
+	{.name = "oidc client remove",
+		.args = "ID",
+		.help = "remove an OpenID Connect client",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_OIDC_CLIENT_REMOVE, "id", NULL, 1, 1)},
+	{.name = "oidc key rotate",
+		.help = "new signing keys; the previous ones stay published until their tokens expire",
+		.section = SECTION_ADMIN,
+		REQ(MM_REQ_OIDC_KEY_ROTATE, NULL, NULL, 0, 0)},
 
 	/* ---------------------------------------------------------- e-CPS, PSC, daemon */
 	{.name = "ecps",

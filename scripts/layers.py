@@ -2,7 +2,7 @@
 """The daemon's layers, checked: what a folder of authd/ includes and what its
 library calls may only point down (docs/architecture.md).
 
-    core < store < services (account login settings directory nss card psc) < doors (ipc http) < main.c
+    core < store < services (account login settings directory nss card psc oidc) < doors (ipc http) < main.c
 
 1. Includes: a file includes headers of its own folder or of a lower layer
    (services may include each other's headers; a door never includes the
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 RANK = {"core": 0, "store": 1, "account": 2, "login": 2, "settings": 2, "directory": 2, "nss": 2,
-        "card": 2, "psc": 2, "ipc": 3, "http": 3}
+        "card": 2, "psc": 2, "oidc": 2, "ipc": 3, "http": 3}
 SERVICES = [f for f, r in RANK.items() if r == 2]
 # The bridge of the web pages (docs/architecture.md, "Web pages"): the one
 # header and the one call of ipc that http may use.

@@ -59,6 +59,10 @@ static void config_defaults(struct mm_config *c)
 	c->web_idle_timeout = 30 * 60;
 	c->web_absolute_timeout = 12 * 3600;
 	c->service_cache_ttl = 30;
+	c->op_code_ttl = 60;
+	c->op_id_token_ttl = 300;
+	c->op_access_token_ttl = 900;
+	c->op_refresh_token_ttl = 16 * 3600;
 	c->psc_userinfo = true;
 	c->psc_leeway = 60;
 	c->psc_timeout = 10;
@@ -248,6 +252,12 @@ static const struct option options[] = {
 	O("web_origin", K_STR, web_origin, 0),
 	O("web_idle_timeout", K_UINT, web_idle_timeout, 86400),
 	O("web_absolute_timeout", K_UINT, web_absolute_timeout, 30u * 86400),
+	O("op_issuer", K_STR, op_issuer, 0),
+	O("op_key_file", K_STR, op_key_file, 0),
+	O("op_code_ttl", K_UINT, op_code_ttl, 600),
+	O("op_id_token_ttl", K_UINT, op_id_token_ttl, 86400),
+	O("op_access_token_ttl", K_UINT, op_access_token_ttl, 86400),
+	O("op_refresh_token_ttl", K_UINT, op_refresh_token_ttl, 90u * 86400),
 	O("psc_issuer", K_STR, psc_issuer, 0),
 	O("psc_discovery_url", K_STR, psc_discovery_url, 0),
 	O("psc_client_id", K_STR, psc_client_id, 0),

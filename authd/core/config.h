@@ -122,6 +122,13 @@ struct mm_config {
 	char *web_origin; /* "https://host[:port]" the pages are served from; NULL: the request's Host */
 	unsigned web_idle_timeout; /* seconds of a browser session without use */
 	unsigned web_absolute_timeout; /* seconds from the login, whatever the use */
+	/* the OpenID Connect provider (oidc/) */
+	char *op_issuer; /* NULL: the web origin of the request (web_origin, else scheme and Host) */
+	char *op_key_file; /* the signing keys, root-owned 0600; created at first start */
+	unsigned op_code_ttl; /* seconds an authorization code lives */
+	unsigned op_id_token_ttl;
+	unsigned op_access_token_ttl;
+	unsigned op_refresh_token_ttl; /* a refresh family's whole life */
 	/* Pro Santé Connect (psc/) */
 	char *psc_issuer;
 	char *psc_discovery_url; /* default {issuer}/.well-known/wallet-openid-configuration */

@@ -4,6 +4,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -363,4 +364,237 @@ int idtoken_check(const json_t *claims, const struct idtoken_expect *x, const ch
 #undef FAIL
 	*ret_why = NULL;
 	return 0;
+}
+
+/* --- signing ---------------------------------------------------------------- */
+
+struct jws_key {
+	char kid[64];
+	bool ec;
+	gnutls_privkey_t sk;
+	gnutls_pubkey_t pk;
+};
+
+int jws_key_generate(bool ec, char **ret_pem)
+{
+	gnutls_x509_privkey_t x = NULL;
+	gnutls_datum_t out = {0};
+	char *pem = NULL;
+	int r = -ENOMEM;
+
+	*ret_pem = NULL;
+	if (gnutls_x509_privkey_init(&x) < 0)
+		return -ENOMEM;
+	if (gnutls_x509_privkey_generate(x, ec ? GNUTLS_PK_ECDSA : GNUTLS_PK_RSA,
+		    ec ? GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1) : 3072, 0) < 0 ||
+		gnutls_x509_privkey_export2_pkcs8(x, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &out) <
+			0) {
+		r = -EIO;
+		goto out;
+	}
+	pem = malloc(out.size + 1);
+	if (!pem)
+		goto out;
+	memcpy(pem, out.data, out.size);
+	pem[out.size] = '\0';
+	*ret_pem = pem;
+	r = 0;
+out:
+	if (out.data) {
+		sodium_memzero(out.data, out.size);
+		gnutls_free(out.data);
+	}
+	gnutls_x509_privkey_deinit(x);
+	return r;
+}
+
+void jws_key_free(struct jws_key *k)
+{
+	if (!k)
+		return;
+	gnutls_privkey_deinit(k->sk);
+	gnutls_pubkey_deinit(k->pk);
+	free(k);
+}
+
+int jws_key_load(const char *pem, const char *kid, struct jws_key **ret)
+{
+	gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
+	struct jws_key *k;
+	unsigned bits = 0;
+	int alg;
+
+	*ret = NULL;
+	if (!kid || !*kid || strlen(kid) >= sizeof(k->kid))
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	if (gnutls_privkey_init(&k->sk) < 0 || gnutls_pubkey_init(&k->pk) < 0)
+		goto bad;
+	if (gnutls_privkey_import_x509_raw(k->sk, &d, GNUTLS_X509_FMT_PEM, NULL, 0) < 0 ||
+		gnutls_pubkey_import_privkey(k->pk, k->sk, 0, 0) < 0)
+		goto bad;
+	alg = gnutls_privkey_get_pk_algorithm(k->sk, &bits);
+	if (alg == GNUTLS_PK_ECDSA) {
+		gnutls_ecc_curve_t curve;
+		gnutls_datum_t x = {0}, y = {0};
+		if (gnutls_pubkey_export_ecc_raw(k->pk, &curve, &x, &y) < 0)
+			goto bad;
+		gnutls_free(x.data);
+		gnutls_free(y.data);
+		if (curve != GNUTLS_ECC_CURVE_SECP256R1)
+			goto bad;
+		k->ec = true;
+	} else if (alg != GNUTLS_PK_RSA || bits < 2048) {
+		goto bad;
+	}
+	snprintf(k->kid, sizeof(k->kid), "%s", kid);
+	*ret = k;
+	return 0;
+bad:
+	jws_key_free(k);
+	return -EBADMSG;
+}
+
+const char *jws_key_alg(const struct jws_key *k)
+{
+	return k->ec ? "ES256" : "RS256";
+}
+
+/* base64url of an unsigned big-endian integer, left-padded or stripped to width bytes (0: as is, no leading zeros). */
+static json_t *b64_int(const gnutls_datum_t *d, size_t width)
+{
+	unsigned char buf[1024];
+	const unsigned char *p = d->data;
+	size_t n = d->size;
+	char out[1400];
+
+	while (n > 1 && *p == 0) {
+		p++;
+		n--;
+	}
+	if (width) {
+		if (n > width || width > sizeof(buf))
+			return NULL;
+		memset(buf, 0, width - n);
+		memcpy(buf + width - n, p, n);
+		p = buf;
+		n = width;
+	}
+	if (n > sizeof(buf))
+		return NULL;
+	b64url_encode(p, n, out, sizeof(out));
+	return json_string(out);
+}
+
+json_t *jws_key_jwk(const struct jws_key *k)
+{
+	gnutls_datum_t a = {0}, b = {0};
+	gnutls_ecc_curve_t curve;
+	json_t *o = NULL;
+
+	if (k->ec) {
+		if (gnutls_pubkey_export_ecc_raw(k->pk, &curve, &a, &b) < 0)
+			return NULL;
+		o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:o*}", "kty", "EC", "kid", k->kid, "use",
+			"sig", "alg", "ES256", "crv", "P-256", "x", b64_int(&a, 32), "y", b64_int(&b, 32));
+	} else {
+		if (gnutls_pubkey_export_rsa_raw(k->pk, &a, &b) < 0)
+			return NULL;
+		o = json_pack("{s:s, s:s, s:s, s:s, s:o*, s:o*}", "kty", "RSA", "kid", k->kid, "use", "sig",
+			"alg", "RS256", "n", b64_int(&a, 0), "e", b64_int(&b, 0));
+	}
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	return o;
+}
+
+static char *b64_json(const json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), *out;
+	size_t n, cap;
+
+	if (!text)
+		return NULL;
+	n = strlen(text);
+	cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	out = malloc(cap);
+	if (out)
+		b64url_encode((const unsigned char *)text, n, out, cap);
+	free(text);
+	return out;
+}
+
+int jws_sign(const struct jws_key *k, const char *typ, const json_t *payload, char **ret)
+{
+	json_t *hdr =
+		json_pack("{s:s, s:s, s:s}", "alg", jws_key_alg(k), "kid", k->kid, "typ", typ ? typ : "JWT");
+	char *h = NULL, *p = NULL, *input = NULL, *out = NULL;
+	gnutls_datum_t data, sig = {0}, rr = {0}, ss = {0};
+	unsigned char raw[64];
+	const unsigned char *sp;
+	size_t sn, cap;
+	char sigb[1400];
+	int r = -ENOMEM;
+
+	*ret = NULL;
+	if (!hdr || !(h = b64_json(hdr)) || !(p = b64_json(payload)) || asprintf(&input, "%s.%s", h, p) < 0) {
+		input = NULL;
+		goto out;
+	}
+	data.data = (unsigned char *)input;
+	data.size = (unsigned)strlen(input);
+	if (gnutls_privkey_sign_data(k->sk, GNUTLS_DIG_SHA256, 0, &data, &sig) < 0) {
+		r = -EIO;
+		goto out;
+	}
+	if (k->ec) {
+		/* GnuTLS gives DER; JWS wants r||s, 32 bytes each */
+		gnutls_datum_t w[2];
+		if (gnutls_decode_rs_value(&sig, &rr, &ss) < 0) {
+			r = -EIO;
+			goto out;
+		}
+		w[0] = rr;
+		w[1] = ss;
+		for (int i = 0; i < 2; i++) {
+			const unsigned char *q = w[i].data;
+			size_t n = w[i].size;
+			while (n > 32 && *q == 0) {
+				q++;
+				n--;
+			}
+			if (n > 32) {
+				r = -EIO;
+				goto out;
+			}
+			memset(raw + 32 * i, 0, 32 - n);
+			memcpy(raw + 32 * i + 32 - n, q, n);
+		}
+		sp = raw;
+		sn = 64;
+	} else {
+		sp = sig.data;
+		sn = sig.size;
+	}
+	cap = sodium_base64_ENCODED_LEN(sn, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	if (cap > sizeof(sigb)) {
+		r = -EIO;
+		goto out;
+	}
+	b64url_encode(sp, sn, sigb, sizeof(sigb));
+	if (asprintf(&out, "%s.%s", input, sigb) < 0)
+		goto out;
+	*ret = out;
+	r = 0;
+out:
+	gnutls_free(sig.data);
+	gnutls_free(rr.data);
+	gnutls_free(ss.data);
+	free(h);
+	free(p);
+	free(input);
+	json_decref(hdr);
+	return r;
 }

@@ -42,3 +42,18 @@ bool json_depth_ok(const char *text, size_t len, unsigned max_depth);
 int b64url_decode(const char *in, size_t inlen, unsigned char **ret, size_t *ret_len) MM_WUR;
 /* base64url without padding of bin; out must hold 4*n/3+4 bytes. */
 void b64url_encode(const unsigned char *bin, size_t n, char *out, size_t outsz);
+
+/* --- signing (the OpenID Connect provider's ID tokens) --------------------- */
+
+struct jws_key;
+/* A new private key as PKCS#8 PEM (malloc'ed): EC P-256 (ES256) when ec, else RSA 3072 (RS256). */
+int jws_key_generate(bool ec, char **ret_pem) MM_WUR;
+/* Imports a PEM private key under kid; -EBADMSG when it is no P-256 / RSA >= 2048 key. */
+int jws_key_load(const char *pem, const char *kid, struct jws_key **ret) MM_WUR;
+void jws_key_free(struct jws_key *k);
+/* "ES256" or "RS256". */
+const char *jws_key_alg(const struct jws_key *k);
+/* The public half as a JWK {kty, kid, use, alg, crv/x/y | n/e} (new reference). */
+json_t *jws_key_jwk(const struct jws_key *k);
+/* A compact JWS of payload (header {alg, kid, typ}); *ret malloc'ed. typ NULL: "JWT". */
+int jws_sign(const struct jws_key *k, const char *typ, const json_t *payload, char **ret) MM_WUR;

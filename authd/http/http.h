@@ -38,6 +38,7 @@ struct http_req {
 	char *location; /* 302 target */
 	char *cookie; /* Set-Cookie value */
 	bool www_auth; /* 401: ask for Basic credentials */
+	const char *www_authenticate; /* 401: this WWW-Authenticate instead (OAuth) */
 	char *text; /* non-JSON body (metrics) */
 	const char *text_type;
 	/* the web pages */
@@ -112,6 +113,16 @@ enum http_route {
 	ROUTE_WEB_ECPS_POLL,
 	ROUTE_WEB_PSC_LOGIN,
 	ROUTE_WEB_PSC_LINK,
+	ROUTE_OIDC_DISCOVERY, /* the OpenID Connect provider (oidc.c) */
+	ROUTE_OIDC_JWKS,
+	ROUTE_OIDC_AUTHORIZE,
+	ROUTE_OIDC_TOKEN,
+	ROUTE_OIDC_USERINFO,
+	ROUTE_OIDC_INTROSPECT,
+	ROUTE_OIDC_REVOKE,
+	ROUTE_OIDC_LOGOUT,
+	ROUTE_OIDC_CONSENT_INFO,
+	ROUTE_OIDC_CONSENT,
 	ROUTE_CALL, /* POST /v1/call/<request-name> */
 	ROUTE_PAGE, /* GET of anything else outside /v1/: a file of web_root */
 	ROUTE_OTHER,
@@ -123,6 +134,7 @@ struct route {
 	bool service_auth; /* HTTP Basic with a service client */
 	unsigned (*handler)(struct http_req *r);
 	const char *name; /* metrics label */
+	bool form; /* POST body application/x-www-form-urlencoded (OAuth), read as a flat object */
 };
 extern const struct route api_routes[ROUTE_N];
 /* A session for account_dn as the JSON reply {session_token, ...} (api.c). */
@@ -175,6 +187,24 @@ unsigned web_call(struct http_req *r);
  * the reply {status, account..., csrf_token}; returns the status. */
 unsigned web_session_open_reply(
 	struct http_req *r, const char *account_dn, const char *method, unsigned status);
+/* The browser session of the request's cookie: 1 and *ws (and *ret_token,
+ * the cookie's token), 0 none, -1 the error reply set and *st its status. */
+struct login_web_session;
+int web_session_current(
+	struct http_req *r, struct login_web_session *ws, const char **ret_token, unsigned *st);
+/* Origin, the session (required), the CSRF token: 0, or the refusal's status. */
+unsigned web_guard(struct http_req *r, struct login_web_session *ws);
+/* The OpenID Connect provider (oidc.c). */
+unsigned oidc_discovery(struct http_req *r);
+unsigned oidc_jwks_get(struct http_req *r);
+unsigned oidc_authorize(struct http_req *r);
+unsigned oidc_token(struct http_req *r);
+unsigned oidc_userinfo(struct http_req *r);
+unsigned oidc_introspect(struct http_req *r);
+unsigned oidc_revoke(struct http_req *r);
+unsigned oidc_logout(struct http_req *r);
+unsigned oidc_consent_info(struct http_req *r);
+unsigned oidc_consent(struct http_req *r);
 /* The endpoints of api.c that web.c calls for a browser. */
 unsigned api_ecps_start(struct http_req *r);
 unsigned api_ecps_poll(struct http_req *r);

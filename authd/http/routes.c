@@ -75,6 +75,81 @@ const char *http_body_str(const struct http_req *r, const char *name)
 	return json_string_value(json_object_get(r->body, name));
 }
 
+/* An application/x-www-form-urlencoded body (OAuth's endpoints) as a flat
+ * object of strings; a name given twice, a NUL or a bad escape: NULL. */
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static char *form_decode(const char *p, size_t n)
+{
+	char *out = malloc(n + 1);
+	size_t k = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '+') {
+			out[k++] = ' ';
+		} else if (p[i] == '%') {
+			int hi = i + 2 < n ? hexval(p[i + 1]) : -1, lo = i + 2 < n ? hexval(p[i + 2]) : -1;
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[k++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			out[k++] = p[i];
+		}
+	}
+	out[k] = '\0';
+	return out;
+}
+
+static json_t *form_parse(const char *body, size_t len)
+{
+	json_t *o = json_object();
+	size_t i = 0;
+
+	while (o && i < len) {
+		const char *amp = memchr(body + i, '&', len - i);
+		size_t end = amp ? (size_t)(amp - body) : len;
+		const char *eq = memchr(body + i, '=', end - i);
+		if (end > i) {
+			size_t klen = eq ? (size_t)(eq - body) - i : end - i;
+			char *k = form_decode(body + i, klen);
+			char *v = eq ? form_decode(eq + 1, end - (size_t)(eq + 1 - body)) : strdup("");
+			bool bad = !k || !v || !*k || json_object_get(o, k) ||
+				json_object_set_new(o, k, json_string(v)) < 0;
+			if (bad) {
+				json_decref(o);
+				o = NULL;
+			}
+			if (v)
+				secret_wipe(v, strlen(v));
+			free(k);
+			free(v);
+		}
+		i = end + 1;
+	}
+	return o;
+}
+
+static bool method_ok(const char *method, const char *allowed)
+{
+	if (!strcmp(allowed, "GET|POST"))
+		return !strcmp(method, "GET") || !strcmp(method, "POST");
+	return !strcmp(method, allowed);
+}
+
 /* --- the request cycle --------------------------------------------------- */
 
 struct conn_ctx {
@@ -188,7 +263,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *
 		MHD_add_response_header(resp, "Set-Cookie", r->cookie2);
 	if (r->cookie3)
 		MHD_add_response_header(resp, "Set-Cookie", r->cookie3);
-	if (r->www_auth)
+	if (r->www_authenticate)
+		MHD_add_response_header(resp, "WWW-Authenticate", r->www_authenticate);
+	else if (r->www_auth)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"medimail-authd\"");
 	if (r->status == 413 || r->status == 431)
 		MHD_add_response_header(resp, "Connection", "close");
@@ -311,8 +388,21 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 		http_fail(&r, 413, "body_too_large", "request body too large");
 	} else if (cx->route == ROUTE_OTHER) {
 		http_fail(&r, 404, "not_found", "no such endpoint");
-	} else if (strcmp(method, api_routes[cx->route].method)) {
+	} else if (!method_ok(method, api_routes[cx->route].method)) {
 		http_fail(&r, 405, "method_not_allowed", "use %s", api_routes[cx->route].method);
+	} else if (!strcmp(method, "POST") && api_routes[cx->route].form) {
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+
+		if (cx->len &&
+			(!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) ||
+				(ct[33] && ct[33] != ';' && ct[33] != ' ')))
+			http_fail(
+				&r, 415, "unsupported_media_type", "send application/x-www-form-urlencoded");
+		else if (memchr(cx->body ? cx->body : "", '\0', cx->len) ||
+			!(r.body = form_parse(cx->body ? cx->body : "", cx->len)))
+			http_ok(&r, 400,
+				json_pack("{s:s, s:s}", "error", "invalid_request", "error_description",
+					"malformed form body or a parameter repeated"));
 	} else if (!strcmp(method, "POST")) {
 		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 		json_error_t je;

@@ -142,6 +142,22 @@ static int session_of(struct http_req *r, struct login_web_session *ws, unsigned
 	return -1;
 }
 
+static unsigned guard(struct http_req *r, struct login_web_session *ws);
+
+int web_session_current(
+	struct http_req *r, struct login_web_session *ws, const char **ret_token, unsigned *st)
+{
+	int rc = session_of(r, ws, st);
+
+	*ret_token = rc == 1 ? http_cookie(r, cookie_name(r)) : NULL;
+	return rc;
+}
+
+unsigned web_guard(struct http_req *r, struct login_web_session *ws)
+{
+	return guard(r, ws);
+}
+
 /* Origin, then the session (required), then the CSRF token. */
 static unsigned guard(struct http_req *r, struct login_web_session *ws)
 {

@@ -12,6 +12,7 @@
 #include "login.h"
 #include "login_req.h"
 #include "nss_req.h"
+#include "oidc_req.h"
 #include "protocol.h"
 #include "psc.h"
 #include "psc_req.h"
@@ -124,6 +125,10 @@ static const struct request_type table[] = {
 	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, psc_req_ecps_poll},
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
+	{MM_REQ_OIDC_CLIENT_ADD, "oidc-client-add", ADMIN, 0, NULL, NULL, oidc_req_client_add},
+	{MM_REQ_OIDC_CLIENT_LIST, "oidc-client-list", ADMIN, 0, NULL, NULL, oidc_req_client_list},
+	{MM_REQ_OIDC_CLIENT_REMOVE, "oidc-client-remove", ADMIN, 0, NULL, NULL, oidc_req_client_remove},
+	{MM_REQ_OIDC_KEY_ROTATE, "oidc-key-rotate", ADMIN, 0, NULL, NULL, oidc_req_key_rotate},
 	{MM_REQ_PSC_LIST, "psc-list", SELF, WEB, "user", login_psc_attrs, login_req_psc_list},
 	{MM_REQ_PSC_UNLINK, "psc-unlink", SELF, ACTIVE | REQUIRED | WEB, "user", login_psc_attrs,
 		login_req_psc_unlink},

@@ -44,7 +44,8 @@ def ecps_session(api, svc=None, user=None):
 def served_routes():
     """The route table compiled into the daemon (authd/http/api.c)."""
     src = (TOP / "authd" / "http" / "api.c").read_text()
-    return {(m.group(1), m.group(2)) for m in re.finditer(r'\[ROUTE_\w+\] = \{\s*"(/[^"]*)",\s*"(\w+)"', src)}
+    return {(m.group(1), meth) for m in re.finditer(r'\[ROUTE_\w+\] = \{\s*"(/[^"]*)",\s*"([A-Z|]+)"', src)
+            for meth in m.group(2).split("|")}
 
 
 def test_openapi_matches_the_served_paths(api):

@@ -176,3 +176,7 @@ if (pscError) say($("psc-error"), PSC_ERRORS[pscError] || "La connexion par Pro 
 session().then((s) => {
   if (s.authenticated && !param("psc")) next(s);
 });
+
+// An OpenID Connect client may say who logs in (login_hint): the field is filled, never submitted.
+const hint = param("login_hint");
+if (hint && !$("user").value) $("user").value = hint;

@@ -1,0 +1,159 @@
+/* The OpenID Connect provider: signing keys, registered clients, authorization codes, tokens and claims. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "access.h"
+#include "config.h"
+#include "fault.h"
+#include "records.h"
+#include "store.h"
+
+#define MM_WUR __attribute__((warn_unused_result))
+#define OIDC_ID_MAX 64
+#define OIDC_URIS_MAX 8
+#define OIDC_URI_MAX 512
+#define OIDC_SCOPE_MAX 256
+#define OIDC_NONCE_MAX 256
+
+/* --- keys.c: the signing keys (op_key_file) -------------------------------
+ * One file on each host (like hash_key_file, the same on every daemon of a
+ * directory): a JSON object {"keys": [{kid, alg, created, retired, pem}]},
+ * root-owned (or the daemon's user's) and 0600. The current key of an
+ * algorithm is its newest one not retired; retired keys stay published until
+ * every token they signed has expired. Re-read when the file changes. */
+/* Loads op_key_file, creating it (one ES256 and one RS256 key) when missing;
+ * refuses a file with a wider mode or another owner. */
+int oidc_keys_init(const struct mm_config *c, char *errbuf, size_t errlen) MM_WUR;
+void oidc_keys_cleanup(void);
+/* New current keys (ES256 and RS256); the previous ones retired now, keys
+ * retired longer than the longest token life dropped. ret_kid: the new ES256 kid. */
+int oidc_keys_rotate(const struct mm_config *c, char ret_kid[64], struct fault *f) MM_WUR;
+/* The public JWK Set (new reference). */
+json_t *oidc_jwks(const struct mm_config *c);
+/* A compact JWS of payload with the current key of alg ("ES256", "RS256"). */
+int oidc_sign(const struct mm_config *c, const char *alg, const char *typ, const json_t *payload,
+	char **ret) MM_WUR;
+/* Verifies a JWS signed by one of our published keys. */
+int oidc_verify_own(const struct mm_config *c, const char *jwt, json_t **ret_payload) MM_WUR;
+
+/* --- clients.c: registered clients (ou=services, mmClientId "oidc:<id>") --- */
+struct oidc_client {
+	char id[OIDC_ID_MAX];
+	char name[128];
+	bool public_client; /* no secret: PKCE S256 required */
+	bool first_party; /* no consent screen */
+	char auth_method[32]; /* client_secret_basic, client_secret_post, private_key_jwt, none */
+	char alg[8]; /* id_token_signed_response_alg */
+	size_t nredirect, npost_logout;
+	char redirect_uris[OIDC_URIS_MAX][OIDC_URI_MAX];
+	char post_logout_uris[OIDC_URIS_MAX][OIDC_URI_MAX];
+	char backchannel_logout_uri[OIDC_URI_MAX];
+	char *jwks; /* private_key_jwt: the client's public keys (JSON text) */
+	char secret_hash[SECRET_HASH_HEX];
+};
+struct oidc_client_args {
+	const char *id, *name, *type, *first_party, *auth_method, *alg;
+	const char *redirect_uris, *post_logout_redirect_uris; /* space separated */
+	const char *backchannel_logout_uri, *jwks;
+};
+/* Registers a client; a confidential client with a secret method gets a
+ * fresh secret in ret_secret (shown once, stored as a keyed hash), else "". */
+int oidc_client_add(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct oidc_client_args *a, char ret_secret[SECRET_TOKEN_HEX], struct fault *f) MM_WUR;
+int oidc_client_remove(struct store *s, const struct mm_config *c, const struct caller *who, const char *id,
+	struct fault *f) MM_WUR;
+/* -ENOENT unknown. */
+int oidc_client_get(
+	struct store *s, const struct mm_config *c, const char *id, struct oidc_client **ret) MM_WUR;
+int oidc_client_list(
+	struct store *s, const struct mm_config *c, struct oidc_client ***ret, size_t *ret_n) MM_WUR;
+void oidc_client_free(struct oidc_client *cl);
+void oidc_clients_free(struct oidc_client **v, size_t n);
+/* 0 when secret is the client's; -EACCES otherwise (constant time). */
+int oidc_client_secret_check(const struct oidc_client *cl, const char *secret) MM_WUR;
+/* private_key_jwt: the assertion is signed by the client's keys, iss = sub =
+ * the client, aud our token endpoint or issuer, not expired, its jti unseen. */
+int oidc_client_assertion_check(struct store *s, const struct mm_config *c, const struct oidc_client *cl,
+	const char *assertion, const char *issuer, const char *token_endpoint) MM_WUR;
+/* Exact match, byte for byte, with a registered URI. */
+bool oidc_client_redirect_ok(const struct oidc_client *cl, const char *uri);
+bool oidc_client_post_logout_ok(const struct oidc_client *cl, const char *uri);
+
+/* --- grants.c: codes and tokens as ou=sessions records --------------------
+ * Every code, access token and refresh token of one authorization belongs to
+ * a family (mmSessionService "oidc:<family>"): a code used twice or an old
+ * refresh token used again revokes the family on every daemon. */
+#define RECORD_OIDC_AUTHZ "oidc-authz" /* an authorization request waiting for the login */
+#define RECORD_OIDC_CODE "oidc-code"
+#define RECORD_OIDC_CODE_USED "oidc-code-used"
+#define RECORD_OIDC_AT "oidc-at"
+#define RECORD_OIDC_RT "oidc-rt"
+#define RECORD_OIDC_RT_USED "oidc-rt-used"
+#define RECORD_OIDC_JTI "oidc-jti"
+#define RECORD_OIDC_FAMILY_DEAD "oidc-family-revoked" /* a revoked family: no token of it is issued again */
+
+struct oidc_grant {
+	char client_id[OIDC_ID_MAX];
+	char scope[OIDC_SCOPE_MAX];
+	char nonce[OIDC_NONCE_MAX];
+	char user_dn[512]; /* the person who logged in */
+	char method[32]; /* the web session's login method */
+	long long auth_time;
+	char family[SECRET_TOKEN_HEX];
+	char sid[SECRET_HASH_HEX]; /* the browser session (keyed hash of its token) */
+	char redirect_uri[OIDC_URI_MAX];
+	char code_challenge[128];
+	long long exp; /* of the token read */
+};
+
+/* A pending authorization request (its validated parameters) for the login to finish. */
+int oidc_authz_put(struct store *s, const struct mm_config *c, const json_t *params,
+	char ret_handle[SECRET_TOKEN_HEX]) MM_WUR;
+int oidc_authz_get(struct store *s, const struct mm_config *c, const char *handle, json_t **ret) MM_WUR;
+void oidc_authz_drop(struct store *s, const struct mm_config *c, const char *handle);
+
+/* A code for g (a new family). */
+int oidc_code_issue(struct store *s, const struct mm_config *c, struct oidc_grant *g,
+	char ret_code[SECRET_TOKEN_HEX]) MM_WUR;
+/* Single use: -EACCES with f saying why (unknown, of another client, other
+ * redirect_uri, PKCE); a code seen before revokes what its first use gave. */
+int oidc_code_redeem(struct store *s, const struct mm_config *c, const char *code, const char *client_id,
+	const char *redirect_uri, const char *verifier, struct oidc_grant *ret, struct fault *f) MM_WUR;
+/* An access token and a refresh token of g's family; -EACCES when the family was revoked meanwhile. */
+int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct oidc_grant *g,
+	char ret_at[SECRET_TOKEN_HEX], char ret_rt[SECRET_TOKEN_HEX]) MM_WUR;
+/* Rotation: the refresh token is consumed; an old one presented again revokes its family. */
+int oidc_refresh_redeem(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
+	struct oidc_grant *ret, struct fault *f) MM_WUR;
+/* A live access token: 0 and *ret; -ENOENT unknown, revoked or expired. */
+int oidc_access_check(
+	struct store *s, const struct mm_config *c, const char *at, struct oidc_grant *ret) MM_WUR;
+/* RFC 7009: the client's access or refresh token (a refresh token: its whole family). */
+int oidc_token_revoke(
+	struct store *s, const struct mm_config *c, const char *token, const char *client_id) MM_WUR;
+int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *family) MM_WUR;
+
+/* --- claims.c: what a grant says of its user -------------------------------- */
+/* The claims of user_dn for scope into o: sub (entryUUID), and by scope
+ * profile, email, medimail (mss_address, rpps, profession, account_type),
+ * orgs (the BAL ORGs the user may open). -ENOENT: no active account. */
+int oidc_claims(
+	struct store *s, const struct mm_config *c, const char *user_dn, const char *scope, json_t *o) MM_WUR;
+/* acr and amr of a login method. */
+const char *oidc_acr(const char *method);
+json_t *oidc_amr(const char *method);
+/* The ID token of g for client cl (signed with its alg); access_token NULL: no at_hash. */
+int oidc_id_token(struct store *s, const struct mm_config *c, const struct oidc_client *cl,
+	const struct oidc_grant *g, const char *issuer, char **ret) MM_WUR;
+/* true when scope (space separated) holds word. */
+bool oidc_scope_has(const char *scope, const char *word);
+
+/* --- logout.c ---------------------------------------------------------------- */
+/* Ends the browser session whose record id is sid (the ID tokens' sid): its
+ * grants' families revoked, the session record deleted, a logout token POSTed
+ * to the backchannel_logout_uri of each client that had a grant in it.
+ * Returns how many clients had one, or a negative errno. */
+int oidc_session_end(struct store *s, const struct mm_config *c, const char *issuer, const char *sid) MM_WUR;

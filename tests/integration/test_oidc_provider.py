@@ -1,0 +1,569 @@
+"""The OpenID Connect provider (issue 16): a conformance run from the discovery
+document, the code flow through the web login (/connexion, password + mailed
+code) in a real browser, the API parts over plain HTTP, and the classic attacks."""
+import base64
+import hashlib
+import json
+import os
+import secrets
+import time
+import urllib.parse
+
+import jwt
+import pytest
+
+from apistack import Api
+from mmstack import SUFFIX, Daemon, ctl_ok, free_port, wait_for, _port_open
+from webstack import WebStack, stack_name
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture(scope="module")
+def op(request, state, slapd, smtp):
+    s = WebStack(state, slapd, smtp, stack_name(request.module.__name__),
+                 extra=f"op_key_file = {state / 'oidc-keys.json'}\n")
+    request.addfinalizer(s.stop)
+    return s
+
+
+def disco(op):
+    r = op.api.get("/.well-known/openid-configuration")
+    assert r.status == 200, r
+    return r.json
+
+
+def client(op, kind="confidential", method="client_secret_basic", alg="ES256", first_party="yes", extra=()):
+    cid = f"rp{secrets.token_hex(4)}"
+    redirect = f"{op.url}/rp/{cid}/callback"
+    args = ["oidc", "client", "add", cid, "--redirect-uris", redirect, "--type", kind,
+            "--first-party", first_party, "--token-endpoint-auth-method", method,
+            "--id-token-signed-response-alg", alg, *extra]
+    f = ctl_ok(op.authd.ctl(*args))
+    return {"id": cid, "secret": f.get("secret"), "redirect": redirect}
+
+
+def pkce():
+    v = secrets.token_urlsafe(48)
+    c = base64.urlsafe_b64encode(hashlib.sha256(v.encode()).digest()).rstrip(b"=").decode()
+    return v, c
+
+
+def authz_url(op, cl, challenge=None, **kw):
+    q = {"client_id": cl["id"], "redirect_uri": cl["redirect"], "response_type": "code",
+         "scope": "openid profile email medimail", "state": "st-" + secrets.token_hex(4),
+         "nonce": "n-" + secrets.token_hex(4)}
+    if challenge:
+        q.update(code_challenge=challenge, code_challenge_method="S256")
+    q.update(kw)
+    return "/oidc/authorize?" + urllib.parse.urlencode({k: v for k, v in q.items() if v is not None}), q
+
+
+def browser_login(op):
+    """A fresh account logged in through /connexion in the browser; its cookie."""
+    login, mail = op.account("PER")
+    op.reset()
+    op.login(mail)
+    return login, mail, op.cookie()
+
+
+def authorize(op, cookie, path):
+    """GET /oidc/authorize with the session cookie, without following: the reply."""
+    return op.api.get(path, headers={"Cookie": f"mm_session={cookie}"} if cookie else {})
+
+
+def code_of(reply, q):
+    loc = reply.headers["Location"]
+    u = urllib.parse.urlparse(loc)
+    args = dict(urllib.parse.parse_qsl(u.query))
+    assert args.get("state") == q["state"], loc
+    return args.get("code"), args
+
+
+def token(op, cl, body, basic=True):
+    h = dict(FORM)
+    body = dict(body)
+    if cl.get("secret") and basic:
+        h["Authorization"] = "Basic " + base64.b64encode(f"{cl['id']}:{cl['secret']}".encode()).decode()
+    elif cl.get("secret"):
+        body.update(client_id=cl["id"], client_secret=cl["secret"])
+    else:
+        body.setdefault("client_id", cl["id"])
+    return op.api.post("/oidc/token", raw=urllib.parse.urlencode(body).encode(), headers=h)
+
+
+def form_post(op, path, cl, body):
+    h = dict(FORM)
+    h["Authorization"] = "Basic " + base64.b64encode(f"{cl['id']}:{cl['secret']}".encode()).decode()
+    return op.api.post(path, raw=urllib.parse.urlencode(body).encode(), headers=h)
+
+
+def verify_id_token(op, tok, cl, nonce):
+    jwks = jwt.PyJWKClient(op.url + "/oidc/jwks")
+    key = jwks.get_signing_key_from_jwt(tok)
+    alg = jwt.get_unverified_header(tok)["alg"]
+    return jwt.decode(tok, key.key, algorithms=[alg], audience=cl["id"], issuer=disco(op)["issuer"],
+                      options={"require": ["exp", "iat", "sub"]}) | {"_alg": alg, "_nonce_ok": None} \
+        if nonce is None else _check_nonce(jwt.decode(tok, key.key, algorithms=[alg], audience=cl["id"],
+                                                      issuer=disco(op)["issuer"]), nonce, alg)
+
+
+def _check_nonce(claims, nonce, alg):
+    assert claims["nonce"] == nonce
+    claims["_alg"] = alg
+    return claims
+
+
+def full_flow(op, cl, cookie, challenge=None, verifier=None, **kw):
+    path, q = authz_url(op, cl, challenge, **kw)
+    r = authorize(op, cookie, path)
+    assert r.status == 302, r
+    code, _ = code_of(r, q)
+    assert code, r.headers["Location"]
+    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": cl["redirect"]}
+    if verifier:
+        body["code_verifier"] = verifier
+    t = token(op, cl, body)
+    assert t.status == 200, t
+    return q, code, t.json
+
+
+# --- discovery and keys -------------------------------------------------------
+
+def test_discovery_and_jwks(op):
+    d = disco(op)
+    for k in ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+              "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"):
+        assert d[k].startswith(op.url), (k, d[k])
+    assert d["response_types_supported"] == ["code"]
+    assert d["code_challenge_methods_supported"] == ["S256"]
+    assert set(d["id_token_signing_alg_values_supported"]) == {"ES256", "RS256"}
+    keys = op.api.get("/oidc/jwks").json["keys"]
+    assert {k["alg"] for k in keys} == {"ES256", "RS256"}
+    assert all("d" not in k and "p" not in k for k in keys), "no private part published"
+    st = os.stat(op.authd.state / "oidc-keys.json")
+    assert st.st_mode & 0o777 == 0o600 and st.st_uid == 0
+
+
+def test_client_add_list_remove(op):
+    cl = client(op)
+    assert len(cl["secret"]) == 64
+    listed = op.authd.ctl("oidc", "client", "list")
+    assert cl["id"] in listed.stdout
+    stored = json.dumps(op.slapd.search(f"ou=services,{SUFFIX}"))
+    assert cl["id"] in stored and cl["secret"] not in stored, "only a keyed hash of the secret is kept"
+    assert cl["secret"] not in op.authd.log_text()
+    r = op.authd.ctl("oidc", "client", "add", cl["id"] + "x", "--redirect-uris", "javascript:alert(1)")
+    assert r.returncode != 0
+    ctl_ok(op.authd.ctl("oidc", "client", "remove", cl["id"]))
+    assert cl["id"] not in op.authd.ctl("oidc", "client", "list").stdout
+
+
+# --- the code flow ------------------------------------------------------------
+
+def test_code_flow_in_the_browser(op):
+    """The RP sends the browser to /oidc/authorize: our login, the mailed code, back with a code."""
+    cl = client(op)
+    login, mail = op.account("PER")
+    op.reset()
+    path, q = authz_url(op, cl)
+    before = op.mails(mail)
+    op.go(path)
+    op.wait_path("/connexion")
+    op.fill("user", mail)
+    op.fill("password", "Pharma#2024")
+    op.click("login-submit")
+    op.visible("code")
+    op.fill("code", op.code(mail, before))
+    op.click("code-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback")
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"]
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "pwd+otp" and claims["amr"][:2] == ["pwd", "otp"]
+    assert claims["auth_time"] <= time.time() and claims["sid"]
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t.json["access_token"]})
+    assert ui.status == 200 and ui.json["sub"] == claims["sub"] and ui.json["email"] == mail
+    assert ui.json["mss_address"] and ui.json["account_type"] == "PER" and ui.json["rpps"]
+
+
+def test_each_auth_method_and_alg(op):
+    login, mail, cookie = browser_login(op)
+    subs = set()
+    for method, alg, basic in (("client_secret_basic", "ES256", True), ("client_secret_post", "RS256", False)):
+        cl = client(op, method=method, alg=alg)
+        path, q = authz_url(op, cl)
+        code, _ = code_of(authorize(op, cookie, path), q)
+        t = token(op, cl, {"grant_type": "authorization_code", "code": code, "redirect_uri": cl["redirect"]},
+                  basic=basic)
+        assert t.status == 200, (method, t)
+        c = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+        assert c["_alg"] == alg
+        subs.add(c["sub"])
+        # the other method is refused for this client
+        wrong = token(op, cl, {"grant_type": "authorization_code", "code": code, "redirect_uri": cl["redirect"]},
+                      basic=not basic)
+        assert wrong.status == 401 and wrong.json["error"] == "invalid_client"
+    assert len(subs) == 1, "sub is stable across clients"
+
+
+def test_public_client_requires_pkce_s256(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op, kind="public", method="none")
+    assert cl["secret"] is None
+    path, q = authz_url(op, cl)  # no PKCE
+    r = authorize(op, cookie, path)
+    assert r.status == 302 and "error=invalid_request" in r.headers["Location"]
+    v, c = pkce()
+    path, q = authz_url(op, cl, code_challenge=c, code_challenge_method="plain")
+    r = authorize(op, cookie, path)
+    assert "error=invalid_request" in r.headers["Location"], "plain refused"
+    path, q = authz_url(op, cl, code_challenge=v[:43])  # no method: plain
+    assert "error=invalid_request" in authorize(op, cookie, path).headers["Location"]
+    # downgrade: a code asked with S256 and redeemed without / with a wrong verifier
+    path, q = authz_url(op, cl, c)
+    code, _ = code_of(authorize(op, cookie, path), q)
+    bad = token(op, cl, {"grant_type": "authorization_code", "code": code, "redirect_uri": cl["redirect"]})
+    assert bad.status == 400 and bad.json["error"] == "invalid_grant"
+    path, q = authz_url(op, cl, c)
+    code, _ = code_of(authorize(op, cookie, path), q)
+    ok = token(op, cl, {"grant_type": "authorization_code", "code": code, "redirect_uri": cl["redirect"],
+                        "code_verifier": v})
+    assert ok.status == 200, ok
+
+
+def test_redirect_uri_tricks_and_unknown_client(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    for evil in (cl["redirect"] + "/x", cl["redirect"] + "?a=1", cl["redirect"][:-1], cl["redirect"] + "#f",
+                 cl["redirect"].upper(), "https://evil.example/cb", cl["redirect"] + "%2F.."):
+        path, q = authz_url(op, cl, redirect_uri=evil)
+        r = authorize(op, cookie, path)
+        assert r.status == 400 and "Location" not in r.headers, (evil, r)
+    path, q = authz_url(op, cl, client_id="nosuchclient")
+    r = authorize(op, cookie, path)
+    assert r.status == 400 and "Location" not in r.headers
+    # a valid client and URI: errors do go back, with state
+    path, q = authz_url(op, cl, response_type="token")
+    r = authorize(op, cookie, path)
+    assert "error=unsupported_response_type" in r.headers["Location"] and q["state"] in r.headers["Location"]
+    path, q = authz_url(op, cl, scope="profile")
+    assert "error=invalid_scope" in authorize(op, cookie, path).headers["Location"]
+
+
+def test_code_reuse_revokes_and_other_client_refused(op):
+    login, mail, cookie = browser_login(op)
+    a, b = client(op), client(op)
+    q, code, tok = full_flow(op, a, cookie)
+    # a code of client a presented by client b
+    path, q2 = authz_url(op, a)
+    code2, _ = code_of(authorize(op, cookie, path), q2)
+    stolen = token(op, b, {"grant_type": "authorization_code", "code": code2, "redirect_uri": a["redirect"]})
+    assert stolen.status == 400 and stolen.json["error"] == "invalid_grant"
+    # the code used a second time: refused, and the first tokens revoked
+    again = token(op, a, {"grant_type": "authorization_code", "code": code, "redirect_uri": a["redirect"]})
+    assert again.status == 400 and again.json["error"] == "invalid_grant"
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + tok["access_token"]})
+    assert ui.status == 401
+    assert token(op, a, {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}).status == 400
+    # a refresh token of a presented by b
+    q, code, tok = full_flow(op, a, cookie)
+    r = token(op, b, {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]})
+    assert r.status == 400
+
+
+def test_refresh_rotation_and_reuse(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t1 = full_flow(op, cl, cookie)
+    t2 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]})
+    assert t2.status == 200 and t2.json["refresh_token"] != t1["refresh_token"]
+    # the old one again: refused and the whole family revoked
+    reuse = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]})
+    assert reuse.status == 400 and reuse.json["error"] == "invalid_grant"
+    assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2.json["refresh_token"]}).status == 400
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t2.json["access_token"]})
+    assert ui.status == 401
+
+
+def test_id_token_is_no_access_token_and_alg_none(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t = full_flow(op, cl, cookie)
+    r = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["id_token"]})
+    assert r.status == 401 and "invalid_token" in r.headers["WWW-Authenticate"]
+    claims = jwt.decode(t["id_token"], options={"verify_signature": False})
+    forged = jwt.encode(claims, None, algorithm="none")
+    r = op.api.get("/oidc/logout?" + urllib.parse.urlencode({"id_token_hint": forged}))
+    assert r.status == 400, "an unsigned id_token_hint is refused"
+    hs = jwt.encode(claims, "secret", algorithm="HS256", headers={"kid": jwt.get_unverified_header(t["id_token"])["kid"]})
+    assert op.api.get("/oidc/logout?" + urllib.parse.urlencode({"id_token_hint": hs})).status == 400
+
+
+def test_introspect_and_revoke_on_a_second_daemon(op, state, slapd, smtp):
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)  # rs: the resource server (Dovecot) introspects
+    q, code, t = full_flow(op, rp, cookie)
+    port = free_port()
+    other = Daemon(state, slapd, smtp.port, name="authd-oidc2", hash_key=op.authd.key, extra=(
+        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n")).start()
+    try:
+        wait_for(lambda: _port_open(port), what="second listener")
+        two = Api(f"http://127.0.0.1:{port}")
+        assert two.get("/oidc/jwks").json == op.api.get("/oidc/jwks").json, "one key set for the directory"
+
+        def introspect(api):
+            h = dict(FORM)
+            h["Authorization"] = "Basic " + base64.b64encode(f"{rs['id']}:{rs['secret']}".encode()).decode()
+            return api.post("/oidc/introspect", raw=urllib.parse.urlencode({"token": t["access_token"]}).encode(),
+                            headers=h)
+        i = introspect(two)
+        assert i.status == 200 and i.json["active"] is True and i.json["email"] == mail
+        assert i.json["client_id"] == rp["id"] and i.json["token_type"] == "bearer"
+        assert all(not isinstance(v, (dict, list)) for v in i.json.values()), "flat, for Dovecot"
+        # without client authentication: refused
+        assert two.post("/oidc/introspect", raw=b"token=" + t["access_token"].encode(), headers=FORM).status == 401
+        # another client cannot revoke it
+        assert form_post(op, "/oidc/revoke", rs, {"token": t["access_token"]}).status == 200
+        assert introspect(two).json["active"] is True
+        r = form_post(op, "/oidc/revoke", rp, {"token": t["access_token"]})
+        assert r.status == 200
+        assert introspect(two).json == {"active": False}, "revoked on one daemon, refused at once on the other"
+    finally:
+        other.stop()
+
+
+def test_prompt_none_and_login(op):
+    cl = client(op)
+    path, q = authz_url(op, cl, prompt="none")
+    r = authorize(op, None, path)
+    assert r.status == 302 and "error=login_required" in r.headers["Location"]
+    login, mail, cookie = browser_login(op)
+    path, q = authz_url(op, cl, prompt="login")
+    r = authorize(op, cookie, path)
+    assert r.status == 302 and r.headers["Location"].startswith("/connexion?suite=")
+    path, q = authz_url(op, cl, max_age="0")
+    time.sleep(1.1)
+    assert authorize(op, cookie, path).headers["Location"].startswith("/connexion?suite=")
+
+
+def test_consent_for_third_party(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op, first_party="no")
+    path, q = authz_url(op, cl)
+    r = authorize(op, cookie, path)
+    assert r.status == 302 and r.headers["Location"].startswith("/oidc/consentement?requete="), r.headers["Location"]
+    handle = r.headers["Location"].split("=", 1)[1]
+    # the decision needs the page's CSRF token
+    nocsrf = op.api.post("/v1/oidc/consent/decide", {"requete": handle, "decision": "accept"},
+                         headers={"Cookie": f"mm_session={cookie}", "Origin": op.url})
+    assert nocsrf.status == 403
+    path, q2 = authz_url(op, cl, prompt="none")
+    assert "error=consent_required" in authorize(op, cookie, path).headers["Location"]
+    # the page in the browser (logged in by browser_login): the client's name inert, then "Autoriser"
+    op.go(r.headers["Location"])
+    op.wait_text("client-id", cl["id"])
+    assert op.dom_inert() == []
+    assert op.driver.execute_script("""
+        const bad = [];
+        for (const i of document.querySelectorAll('input,select,textarea'))
+          if (!document.querySelector('label[for="' + i.id + '"]')) bad.push(i.id);
+        for (const i of document.querySelectorAll('img')) if (!i.alt) bad.push('img');
+        let last = 0;
+        for (const h of document.querySelectorAll('h1,h2,h3,h4')) {
+          const n = +h.tagName[1]; if (n > last + 1) bad.push(h.tagName); last = n;
+        }
+        return bad;""") == []
+    op.click("consent-accept")
+    op.wait_path(f"/rp/{cl['id']}/callback")
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["code"]
+    # consent remembered: the next request goes straight back with a code
+    path, q3 = authz_url(op, cl)
+    assert "code=" in authorize(op, cookie, path).headers["Location"]
+    # refusing, for another client: access_denied to the client
+    other = client(op, first_party="no")
+    path, q4 = authz_url(op, other)
+    op.go(authorize(op, cookie, path).headers["Location"])
+    op.wait_text("client-id", other["id"])
+    op.click("consent-refuse")
+    op.wait_path(f"/rp/{other['id']}/callback")
+    assert "error=access_denied" in op.driver.current_url
+
+
+def test_login_hint_and_xss_in_client_name(op):
+    name = '"><img src=x onerror=window.__mm_xss=1><script>window.__mm_xss=1</script>'
+    cl = client(op, first_party="no", extra=("--name", name))
+    login, mail, cookie = browser_login(op)
+    path, q = authz_url(op, cl)
+    op.go(authorize(op, cookie, path).headers["Location"])
+    op.wait_text("client-id", cl["id"])
+    assert op.text("client-name") == name
+    assert op.dom_inert() == []
+    op.reset()
+    path, q = authz_url(op, client(op), login_hint="hint@example.org")
+    op.go(path)
+    op.wait_path("/connexion")
+    assert op.find("user").get_attribute("value") == "hint@example.org"
+
+
+def test_logout_ends_the_session(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op, extra=("--post-logout-redirect-uris", f"{op.url}/rp/bye"))
+    q, code, t = full_flow(op, cl, cookie)
+    bad = op.api.get("/oidc/logout?" + urllib.parse.urlencode(
+        {"id_token_hint": t["id_token"], "post_logout_redirect_uri": f"{op.url}/rp/bye/x"}))
+    assert bad.status == 400
+    r = op.api.get("/oidc/logout?" + urllib.parse.urlencode(
+        {"id_token_hint": t["id_token"], "post_logout_redirect_uri": f"{op.url}/rp/bye", "state": "s1"}))
+    assert r.status == 302 and r.headers["Location"] == f"{op.url}/rp/bye?state=s1"
+    s = op.api.get("/v1/web/session", headers={"Cookie": f"mm_session={cookie}"}).json
+    assert s["authenticated"] is False, "the web session ended"
+    assert op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]}).status == 401
+
+
+def test_private_key_jwt(op, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="rp-key-1", use="sig", alg="ES256")
+    f = tmp_path / "jwks.json"
+    f.write_text(json.dumps({"keys": [jwk]}))
+    cl = client(op, method="private_key_jwt", extra=("--jwks-file", str(f)))
+    assert cl["secret"] is None
+    login, mail, cookie = browser_login(op)
+    path, q = authz_url(op, cl)
+    code, _ = code_of(authorize(op, cookie, path), q)
+    d = disco(op)
+
+    def assertion(**over):
+        now = int(time.time())
+        c = {"iss": cl["id"], "sub": cl["id"], "aud": d["token_endpoint"], "iat": now, "exp": now + 60,
+             "jti": secrets.token_hex(8)}
+        c.update(over)
+        return jwt.encode(c, key, algorithm="ES256", headers={"kid": "rp-key-1"})
+
+    def send(a, c=code):
+        body = {"grant_type": "authorization_code", "code": c, "redirect_uri": cl["redirect"],
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": a}
+        return op.api.post("/oidc/token", raw=urllib.parse.urlencode(body).encode(), headers=FORM)
+    other = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode({"iss": cl["id"], "sub": cl["id"], "aud": d["token_endpoint"], "iat": int(time.time()),
+                         "exp": int(time.time()) + 60, "jti": "x1"}, other, algorithm="ES256",
+                        headers={"kid": "rp-key-1"})
+    assert send(forged).status == 401, "signed by another key"
+    assert send(assertion(aud="https://elsewhere.example/token")).status == 401
+    assert send(assertion(exp=int(time.time()) - 100)).status == 401
+    good = assertion()
+    r = send(good)
+    assert r.status == 200, r
+    path, q = authz_url(op, cl)
+    code2, _ = code_of(authorize(op, cookie, path), q)
+    assert send(good, code2).status == 401, "an assertion is single use (jti)"
+    assert send(assertion(), code2).status == 200
+
+
+def test_key_rotation_keeps_the_old_key_published(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t = full_flow(op, cl, cookie)
+    old_kid = jwt.get_unverified_header(t["id_token"])["kid"]
+    f = ctl_ok(op.authd.ctl("oidc", "key", "rotate"))
+    assert f["kid"] and f["kid"] != old_kid
+    kids = {k["kid"] for k in op.api.get("/oidc/jwks").json["keys"]}
+    assert old_kid in kids and f["kid"] in kids
+    q, code, t2 = full_flow(op, cl, cookie)
+    assert jwt.get_unverified_header(t2["id_token"])["kid"] == f["kid"]
+    verify_id_token(op, t["id_token"], cl, q["nonce"] if False else None)
+    st = os.stat(op.authd.state / "oidc-keys.json")
+    assert st.st_mode & 0o777 == 0o600
+    # a non-root caller cannot rotate
+    r = op.authd.ctl("oidc", "key", "rotate", uid=65534)
+    assert r.returncode != 0
+
+
+def test_key_file_with_a_wide_mode_is_refused(state, slapd, smtp, tmp_path):
+    kf = tmp_path / "keys.json"
+    kf.write_text('{"keys": []}')
+    os.chmod(kf, 0o644)
+    d = Daemon(state, slapd, smtp.port, name="authd-oidcmode", extra=f"op_key_file = {kf}\n")
+    with pytest.raises(RuntimeError, match="mode 0600"):
+        d.start()
+    d.stop()
+
+
+def test_backchannel_logout(op):
+    import http.server
+    import threading
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            got.append((self.headers.get("Content-Type"), self.rfile.read(n).decode()))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    port = free_port()
+    srv = http.server.HTTPServer(("127.0.0.1", port), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cl = client(op, extra=("--backchannel-logout-uri", f"http://127.0.0.1:{port}/bcl"))
+        login, mail, cookie = browser_login(op)
+        q, code, t = full_flow(op, cl, cookie)
+        sid = verify_id_token(op, t["id_token"], cl, q["nonce"])["sid"]
+        # the user logs out at the provider (the page's own request, same site)
+        op.go("/oidc/logout")
+        op.wait_path("/connexion")
+        wait_for(lambda: got, what="logout token")
+        form = dict(urllib.parse.parse_qsl(got[0][1]))
+        tok = form["logout_token"]
+        assert jwt.get_unverified_header(tok)["typ"] == "logout+jwt"
+        key = jwt.PyJWKClient(op.url + "/oidc/jwks").get_signing_key_from_jwt(tok)
+        c = jwt.decode(tok, key.key, algorithms=["ES256"], audience=cl["id"], issuer=disco(op)["issuer"])
+        assert c["sid"] == sid and "http://schemas.openid.net/event/backchannel-logout" in c["events"]
+        assert "nonce" not in c
+        assert op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]}).status == 401
+    finally:
+        srv.shutdown()
+
+
+def test_parallel_refresh_gives_one_rotation(op):
+    """The same refresh token sent eight times at once: at most one succeeds, and
+    the reuse revokes the family, so no two live chains come out of one token."""
+    from concurrent.futures import ThreadPoolExecutor
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t = full_flow(op, cl, cookie)
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda _: token(op, cl, {"grant_type": "refresh_token",
+                                                   "refresh_token": t["refresh_token"]}), range(8)))
+    ok = [r for r in rs if r.status == 200]
+    assert len(ok) <= 1, [r.status for r in rs]
+    assert all(r.status in (200, 400) for r in rs)
+    for r in ok:
+        assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": r.json["refresh_token"]}).status == 400
+
+
+def test_newline_and_repeated_parameters_refused(op):
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    path, q = authz_url(op, cl, state="a\nb")
+    r = authorize(op, cookie, path)
+    assert r.status == 302 and "error=invalid_request" in r.headers["Location"] and "a%0Ab" not in r.headers["Location"]
+    path, q = authz_url(op, cl)
+    r = authorize(op, cookie, path + "&scope=openid+orgs")
+    assert "error=invalid_request" in r.headers["Location"]
+    # a form body with a parameter twice
+    h = dict(FORM)
+    h["Authorization"] = "Basic " + base64.b64encode(f"{cl['id']}:{cl['secret']}".encode()).decode()
+    r = op.api.post("/oidc/token", raw=b"grant_type=refresh_token&grant_type=authorization_code", headers=h)
+    assert r.status == 400 and r.json["error"] == "invalid_request"
+    # JSON is not what the token endpoint takes
+    r = op.api.post("/oidc/token", {"grant_type": "authorization_code"}, headers={"Authorization": h["Authorization"]})
+    assert r.status == 415
