@@ -3,7 +3,7 @@ PY := /usr/bin/python3
 BUILD := build
 ASAN := build-asan
 
-.PHONY: all deps build run stop test unit asan integration format-check clean
+.PHONY: all deps build run stop test unit asan integration format-check clean screenshots
 
 all: build
 
@@ -41,6 +41,11 @@ asan: deps $(ASAN)/build.ninja
 integration: build
 	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider \
 		--basetemp=/tmp/medimail-integration tests/integration
+
+# The README's pictures of the main pages (docs/screenshots/), in Chromium.
+screenshots: build
+	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider \
+		--basetemp=/tmp/medimail-screens tests/integration/screens.py
 
 # The C sources follow .clang-format.
 format-check: deps
