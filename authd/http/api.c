@@ -440,6 +440,8 @@ const struct route api_routes[ROUTE_N] = {
 	[ROUTE_OIDC_CALLBACK] = {"/v1/oidc/callback", "GET", false, ep_oidc_callback, "oidc_callback", false},
 	[ROUTE_OIDC_LINK] = {"/v1/oidc/link", "POST", true, api_oidc_link, "oidc_link", false},
 	[ROUTE_WEB_SESSION] = {"/v1/web/session", "GET", false, web_session_get, "web_session", false},
+	[ROUTE_WEB_REGISTRATION] = {"/v1/web/registration", "GET", false, web_registration_get,
+		"web_registration", false},
 	[ROUTE_WEB_LOGIN_PASSWORD] = {"/v1/web/login/password", "POST", false, web_login_password,
 		"web_login_password", false},
 	[ROUTE_WEB_LOGIN_CODE] = {"/v1/web/login/code", "POST", false, web_login_code, "web_login_code",

@@ -103,6 +103,7 @@ enum http_route {
 	ROUTE_OIDC_CALLBACK,
 	ROUTE_OIDC_LINK,
 	ROUTE_WEB_SESSION,
+	ROUTE_WEB_REGISTRATION,
 	ROUTE_WEB_LOGIN_PASSWORD,
 	ROUTE_WEB_LOGIN_CODE,
 	ROUTE_WEB_LOGIN_RESEND,
@@ -172,6 +173,7 @@ bool web_file_find(const struct web_files *w, const char *url, const unsigned ch
 /* The endpoints of web.c. */
 unsigned web_page(struct http_req *r);
 unsigned web_session_get(struct http_req *r);
+unsigned web_registration_get(struct http_req *r);
 unsigned web_login_password(struct http_req *r);
 unsigned web_login_code(struct http_req *r);
 unsigned web_login_resend(struct http_req *r);

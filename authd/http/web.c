@@ -252,6 +252,24 @@ unsigned web_page(struct http_req *r)
 	return r->status;
 }
 
+/* --- GET /v1/web/registration ----------------------------------------------- */
+
+/* What the "Créer un compte" page needs before any field: the regions where
+ * registration is open ("disponible seulement dans les régions où Medimail a
+ * été choisi", guide 000), as regions_open spells them; none listed: every
+ * region is open and the page offers France's. */
+unsigned web_registration_get(struct http_req *r)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < r->cfg->nregions; i++)
+		json_array_append_new(list, json_string(r->cfg->regions[i]));
+	if (!list)
+		return http_fail(r, 500, "internal", "mémoire insuffisante");
+	return http_ok(
+		r, 200, json_pack("{s:o, s:b}", "regions", list, "every_region", r->cfg->nregions == 0));
+}
+
 /* --- GET /v1/web/session ---------------------------------------------------- */
 
 unsigned web_session_get(struct http_req *r)

@@ -84,7 +84,7 @@ static const struct request_type table[] = {
 	{MM_REQ_OPERATOR_REVOKE, "operator-revoke", ADMIN, REQUIRED, "login", account_operator_attrs,
 		account_req_operator_revoke},
 	/* The password of the member is the proof: the service applies the login's rules. */
-	{MM_REQ_REGISTER_ORG_PROOF, "register-org-proof", PUBLIC, 0, NULL, NULL,
+	{MM_REQ_REGISTER_ORG_PROOF, "register-org-proof", PUBLIC, WEB, NULL, NULL,
 		account_req_register_org_proof},
 
 	{MM_REQ_AUTH_PASSWORD, "auth", SELF, 0, NULL, NULL, login_req_password},

@@ -16,6 +16,7 @@
  * events. Only rows carrying ACCESS_WEB are served (json_door_call). */
 static const struct json_door_name names[] = {
 	{"register", MM_REQ_REGISTER},
+	{"register-org-proof", MM_REQ_REGISTER_ORG_PROOF},
 	{"confirm", MM_REQ_CONFIRM},
 	{"show", MM_REQ_SHOW},
 	{"accounts", MM_REQ_ACCOUNTS},
