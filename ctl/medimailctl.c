@@ -48,7 +48,7 @@ static const struct ctl_command commands[] = {
 			"--speciality\n"
 			"              --liberal yes|no --phone --phone2 --street --postal-code --city "
 			"--region\n"
-			"              --department --raison-sociale --service --struct-type "
+			"              --department --raison-sociale --attached-service --struct-type "
 			"FINESS|SIRET|SIREN\n"
 			"              --struct-id --org-name --description --resp-sn --resp-given-name\n"
 			"              --resp-profession --resp-rpps --member LOGIN (ORG)\n"

@@ -56,7 +56,9 @@ static const struct cat_attr catalog[] = {
 	{"department", "mmDepartment", CAT_DEPARTMENT, 3, "département", REG | SHOW, 0},
 	{"raison_sociale", "o", CAT_TEXT, 128, "raison sociale", REG | SHOW | PROF | DIRM | DIRS,
 		OWNER | MEMBER | ADMIN},
-	{"service", "ou", CAT_TEXT, 128, "service", REG | SHOW | DIRM | DIRS, 0},
+	/* "Service de rattachement": not "service", which on the socket (and in
+	 * the audit) names the PAM service asking; the bridge refuses that key. */
+	{"attached_service", "ou", CAT_TEXT, 128, "service de rattachement", REG | SHOW | DIRM | DIRS, 0},
 	{"description", "description", CAT_TEXT, 1024, "description du compte", REG | SHOW | PROF | REQ | ORG,
 		ADMIN},
 	{"resp_sn", "mmRespSn", CAT_NAME, 64, "nom du responsable", REG | SHOW | PROF | REQ | ORG, ADMIN},

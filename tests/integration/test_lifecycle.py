@@ -732,7 +732,7 @@ INJECTIONS = ["*)(uid=*", "*", "\\2a", ")(|(objectClass=*)", "x" * 10240]
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_ldap_injection_in_every_text_field(authd, smtp, slapd, value):
     keys = ("--sn", "--given-name", "--login-mail", "--city", "--street", "--speciality", "--region",
-            "--phone", "--raison-sociale", "--service")
+            "--phone", "--raison-sociale", "--attached-service")
     for n, key in enumerate(keys):
         fields = person(f"inject{n}", "Test", "INJECT").med()
         if key in fields:

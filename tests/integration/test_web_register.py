@@ -93,11 +93,12 @@ def test_individual_accounts_through_the_pages(web, kind):
         web.fill("struct_id", "310000120")
     web.fill("city", "Albi")
     web.fill("postal_code", "81000")
+    web.fill("attached_service", "Service de pharmacie")
     web.click("dematerialisation")  # unticked: the only default changed
     assert "lien de confirmation" in submit(web)
     login, e = login_of(web, mail)
     assert e["mmAccountType"] == [kind] and e["mmStatus"] == ["pending-confirmation"]
-    assert e["mmRegion"] == ["Occitanie"] and e["l"] == ["Albi"]
+    assert e["mmRegion"] == ["Occitanie"] and e["l"] == ["Albi"] and e["ou"] == ["Service de pharmacie"]
     assert e["mmVisibleMedimail"] == ["TRUE"] and e["mmDematerialisation"] == ["FALSE"]
     assert e.get("mmLiberal") == (["TRUE"] if kind == "PER" else ["FALSE"] if kind == "INT" else None)
     assert PW not in web.authd.log_text()
@@ -226,3 +227,44 @@ def test_closed_region_and_another_origin(web):
         body["region"] = "Nulle-Part"
         r = web.api.post("/v1/call/register", body, headers={"Origin": web.url})
         assert r.status >= 400 and r.json["field"] == "region", r
+
+
+def _per(tag):
+    n, _ = globals()["tag"]()
+    return {"type": "PER", "password": PW, "password_confirm": PW, "login_mail": f"reg.{tag}{n}@example.org",
+            "sn": "INSCRIT" + "ABCDEFGHIJ"[n % 10], "given_name": "Paule",
+            "rpps": luhn_complete(f"993{n:07d}"), "profession": "21", "liberal": "yes",
+            "postal_code": "81000", "city": "Albi", "region": "Occitanie", "department": "81"}
+
+
+def test_bridge_register_carries_attached_service(web, slapd):
+    """Issue 15 item 3: "Service de rattachement" goes through POST /v1/call/register
+    as attached_service and lands in ou; "service" is still refused by the bridge,
+    and another origin is refused."""
+    web.go("/connexion")
+    csrf = web.csrf() or ""  # logged out: no session, no token; the Origin is checked
+    body = _per("svc")
+    body["attached_service"] = "Service cardiologie, clinique du Château"
+    r = web.fetch("/v1/call/register", body, {"X-CSRF-Token": csrf})
+    assert r["status"] == 200, r
+    login = r["json"]["login"]
+    assert r["json"]["status"] == "pending-confirmation", r
+    found = slapd.search(SUFFIX, f"(uid={login})")
+    assert len(found) == 1 and found[0]["ou"] == ["Service cardiologie, clinique du Château"], found
+    # the socket's meta key stays refused, with the field's rule in the answer
+    other = _per("svc")
+    other["service"] = "cardiologie"
+    r = web.fetch("/v1/call/register", other, {"X-CSRF-Token": csrf})
+    assert r["status"] >= 400 and r["json"]["rule"] == "unknown", r
+    assert slapd.search(SUFFIX, f"(mmLoginMail={other['login_mail']})") == []
+    # another origin: refused, nothing created
+    third = _per("svc")
+    r = web.api.post("/v1/call/register", third, headers={"Origin": "http://evil.example"})
+    assert r.status == 403 and r.json["error"] == "csrf_origin", r
+    assert slapd.search(SUFFIX, f"(mmLoginMail={third['login_mail']})") == []
+    # a newline in the field: refused by its rule, named
+    bad = _per("svc")
+    bad["attached_service"] = "cardiologie\nou: admin"
+    r = web.fetch("/v1/call/register", bad, {"X-CSRF-Token": csrf})
+    assert r["status"] >= 400 and r["json"].get("field") == "attached_service", r
+    assert re.search(r"\S", r["json"]["message"])

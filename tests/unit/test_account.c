@@ -91,6 +91,9 @@ static void test_registration_keys_are_the_catalogue_and_the_parameters(void **s
 	assert_true(account_registration_knows("phone2"));
 	assert_false(account_registration_knows("status")); /* an attribute, not a registration field */
 	assert_false(account_registration_knows("bogus"));
+	/* "service" is the socket's PAM service (audit), never a field. */
+	assert_true(account_registration_knows("attached_service"));
+	assert_false(account_registration_knows("service"));
 	assert_int_equal(account_registration_keys(keys, 3), -ENOBUFS);
 }
 

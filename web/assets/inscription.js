@@ -40,6 +40,7 @@ const PLACE = [
   ["postal_code", "Code postal", { auto: "postal-code", numeric: true }],
   ["department", "Département", { numeric: true, hint: "Son numéro : 81, 2A…" }],
   ["raison_sociale", "Raison Sociale", {}],
+  ["attached_service", "Service de rattachement", {}],
 ];
 const BOXES = (mss) => [
   ["visible_medimail", "Je souhaite que mon adresse mail apparaisse dans l'annuaire Medimail.", { kind: "check", on: true, legend: "Visible dans l'annuaire Medimail" }],
