@@ -114,6 +114,8 @@ enum http_route {
 	ROUTE_WEB_ECPS_POLL,
 	ROUTE_WEB_PSC_LOGIN,
 	ROUTE_WEB_PSC_LINK,
+	ROUTE_WEB_PSC_REGISTER_PREFILL,
+	ROUTE_WEB_PSC_REGISTER,
 	ROUTE_OIDC_DISCOVERY, /* the OpenID Connect provider (oidc.c) */
 	ROUTE_OIDC_JWKS,
 	ROUTE_OIDC_AUTHORIZE,
@@ -174,6 +176,8 @@ bool web_file_find(const struct web_files *w, const char *url, const unsigned ch
 unsigned web_page(struct http_req *r);
 unsigned web_session_get(struct http_req *r);
 unsigned web_registration_get(struct http_req *r);
+unsigned web_psc_register_prefill(struct http_req *r);
+unsigned web_psc_register(struct http_req *r);
 unsigned web_login_password(struct http_req *r);
 unsigned web_login_code(struct http_req *r);
 unsigned web_login_resend(struct http_req *r);

@@ -390,7 +390,11 @@ unsigned web_psc_login(struct http_req *r)
 /* The Pro Santé Connect identity of this browser's last login, not yet
  * linked (its handle in the cookie mm_psc_link), linked to the account of a
  * password + code login: the API's /v1/psc/link, the session to the cookie. */
-unsigned web_psc_link(struct http_req *r)
+/* The API's handler h with the link handle that Pro Santé Connect's callback
+ * left in its HttpOnly cookie (never in the URL nor the body). When done, used
+ * or refused for good (a status in ends), the handle goes; a wrong code or a
+ * field to correct keeps it. */
+static unsigned with_psc_link(struct http_req *r, unsigned (*h)(struct http_req *), const unsigned *ends)
 {
 	const char *link = http_cookie(r, "mm_psc_link");
 	char *c = NULL;
@@ -400,17 +404,42 @@ unsigned web_psc_link(struct http_req *r)
 		return st;
 	if (!link || json_object_get(r->body, "link"))
 		return http_fail(r, 410, "link_expired",
-			"aucune identité Pro Santé Connect à lier : connectez-vous d'abord avec Pro Santé "
-			"Connect");
+			"aucune identité Pro Santé Connect en attente : connectez-vous d'abord avec Pro "
+			"Santé Connect");
 	if (json_object_set_new(r->body, "link", json_string(link)))
 		return http_fail(r, 400, "invalid_field", "link is malformed");
-	st = as_browser(r, api_psc_link);
-	/* done, used or refused for good: the handle goes; a wrong code keeps it */
-	if ((st == 200 || st == 409 || st == 410) &&
-		asprintf(&c, "mm_psc_link=; Path=/v1/web/psc; Max-Age=0; HttpOnly; SameSite=Strict%s",
-			r->tls ? "; Secure" : "") >= 0)
-		http_add_cookie(r, c);
+	st = as_browser(r, h);
+	for (; *ends; ends++)
+		if (st == *ends &&
+			asprintf(&c, "mm_psc_link=; Path=/v1/web/psc; Max-Age=0; HttpOnly; SameSite=Strict%s",
+				r->tls ? "; Secure" : "") >= 0) {
+			http_add_cookie(r, c);
+			break;
+		}
 	return st;
+}
+
+unsigned web_psc_link(struct http_req *r)
+{
+	static const unsigned ends[] = {200, 409, 410, 0};
+
+	return with_psc_link(r, api_psc_link, ends);
+}
+
+/* "Inscription simplifiée par Pro Santé Connect" (guide 000) from the pages:
+ * the identity no account carries, its claims first, then the registration. */
+unsigned web_psc_register_prefill(struct http_req *r)
+{
+	static const unsigned ends[] = {410, 0};
+
+	return with_psc_link(r, api_psc_register_prefill, ends);
+}
+
+unsigned web_psc_register(struct http_req *r)
+{
+	static const unsigned ends[] = {201, 409, 410, 0};
+
+	return with_psc_link(r, api_psc_register, ends);
 }
 
 /* A rotation's refusal. */

@@ -268,3 +268,53 @@ def test_bridge_register_carries_attached_service(web, slapd):
     r = web.fetch("/v1/call/register", bad, {"X-CSRF-Token": csrf})
     assert r["status"] >= 400 and r["json"].get("field") == "attached_service", r
     assert re.search(r"\S", r["json"]["message"])
+
+
+def test_inscription_simplifiee_par_pro_sante_connect(web):
+    """Guide 000: "Inscription simplifiée par Pro Santé Connect": an identity no account
+    carries registers from the login page; its RPPS, names and profession are the
+    identity's (shown, not editable), the handle is in an HttpOnly cookie, usable once."""
+    web.provider.control(account=web.psc_unlinked_sub, acr="eidas1")
+    web.reset()
+    # without a Pro Santé Connect login first, nothing to register
+    r = web.api.post("/v1/web/psc/register/prefill", {}, headers={"Origin": web.url})
+    assert r.status == 410, r
+    web.go("/connexion")
+    assert not web.find("psc-register").is_displayed()
+    web.click("psc-login")
+    web.wait_path("/connexion")
+    web.click("psc-register-link")
+    web.wait_path("/inscription/psc")
+    web.wait_text("fixed-sn", "NONLIEE")
+    rpps = web.psc_accounts[web.psc_unlinked_sub]["national_id"][1:]
+    assert web.text("fixed-rpps") == rpps and web.text("fixed-given_name") == "Ines"
+    assert not web.driver.find_elements("id", "rpps") and not web.driver.find_elements("id", "sn")
+    link = web.driver.get_cookie("mm_psc_link")
+    assert link is None  # scoped to /v1/web/psc: the page itself never sees it
+    n, t = tag()
+    mail = f"{t}.psc@example.org"
+    web.fill("login_mail", mail)
+    web.fill("password", PW)
+    web.fill("password_confirm", PW)
+    web.fill("city", "<script>window.__mm_xss=1</script>")
+    select(web, "region", "Occitanie")
+    select(web, "profession", "21")  # not among this identity's claims: asked for
+    web.click("psc-submit")  # refused by the field's rule, said in words, nothing run
+    web.wait_text("city-error", "lettres")
+    assert web.dom_inert() == []
+    web.fill("city", "Albi")
+    web.click("psc-submit")
+    web.wait_text("psc-done-status", "confirmez")
+    login, e = login_of(web, mail)
+    assert e["mmRpps"] == [rpps] and e["sn"] == ["NONLIEE"] and e["givenName"] == ["Ines"]
+    assert web.psc_unlinked_sub in e["mmPscSub"]
+    assert e["l"] == ["Albi"]
+    # the handle went with the registration: a second one is refused, nothing created
+    again = web.fetch("/v1/web/psc/register", {"login_mail": f"{t}.bis@example.org", "password": PW,
+                                               "password_confirm": PW, "region": "Occitanie"}, {})
+    assert again["status"] == 410, again
+    assert web.slapd.search(SUFFIX, f"(mmLoginMail={t}.bis@example.org)") == []
+    # a handle in the body is refused: only the callback's cookie counts
+    r = web.api.post("/v1/web/psc/register", {"link": "0" * 64}, headers={"Origin": web.url})
+    assert r.status == 410, r
+    web.provider.control(account=web.psc_sub, acr="eidas1")

@@ -172,6 +172,8 @@ const PSC_ERRORS = {
 const pscError = param("psc");
 const linking = pscError === "link_required";
 if (pscError) say($("psc-error"), PSC_ERRORS[pscError] || "La connexion par Pro Santé Connect a échoué : réessayez.");
+// An identity no account carries may also register ("Inscription simplifiée par Pro Santé Connect").
+$("psc-register").hidden = !linking;
 
 session().then((s) => {
   if (s.authenticated && !param("psc")) next(s);
