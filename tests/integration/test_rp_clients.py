@@ -2,11 +2,12 @@
 logs a user in through Chromium and sees the claims; Dovecot accepts an access token over IMAP
 (AUTHENTICATE OAUTHBEARER and XOAUTH2) and refuses a revoked one.
 
-The tests are parametrised by the provider (fixture `op`): today the node oidc-provider the tests
-already run (tests/oidc/provider.js); medimail-authd's own provider is to be added as a second
-parameter ("ours") giving the same interface:
+The tests are parametrised by the provider (fixture `op`): the node oidc-provider the tests
+already run (tests/oidc/provider.js), and medimail-authd's own ("ours"), giving the same interface:
   discovery_url, introspection_url, apache_client / dovecot_client (id, secret),
-  token(user) -> access token, revoke(token), browser_login(driver, user), users (name -> claims).
+  token(user) -> access token, revoke(token), browser_login(driver, user), users (name -> claims),
+  sub(user), after_redirect(driver) (ours: the login typed at /connexion when the RP sent the
+  browser there), apache_scope and expected_claims(user) (ours: OIDC_CLAIM_mss_address).
 """
 import base64
 import hashlib
@@ -23,6 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from apistack import OidcProvider
+from mmstack import ctl_ok
+from webstack import WebStack, PW
 from rpstack import Apache, Dovecot, RpDir
 
 PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
@@ -126,17 +129,154 @@ class NodeOp:
         driver.find_element(By.CSS_SELECTOR, "button[name=logout][value=yes]").click()
         WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "button[name=logout]"))
 
+    apache_scope = "openid email"
+
+    def sub(self, user):
+        return user
+
+    def expected_claims(self, user):
+        return {}
+
+    def after_redirect(self, driver):
+        """The node provider logs the chosen user in without a page."""
+
     def stop(self):
         self.p.stop()
 
 
-@pytest.fixture(scope="module", params=["node"])
-def op(request, state):
+def _code_flow(meta, client, cookie, redirect, scope):
+    """An access token through the code flow with PKCE, plain HTTP with a session cookie."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    stop = _Stop(redirect)
+    opener = urllib.request.build_opener(stop)
+    q = urllib.parse.urlencode({"client_id": client[0], "response_type": "code", "scope": scope,
+                                "redirect_uri": redirect, "code_challenge": challenge,
+                                "code_challenge_method": "S256", "state": os.urandom(8).hex(),
+                                "nonce": os.urandom(8).hex()})
+    req = urllib.request.Request(meta["authorization_endpoint"] + "?" + q, headers={"Cookie": cookie})
+    try:
+        opener.open(req, timeout=10)
+    except urllib.error.HTTPError as e:
+        if not stop.caught:
+            raise AssertionError(f"authorize failed: {e.code} {e.read()[:300]}")
+    assert stop.caught, "the provider did not redirect back"
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(stop.caught).query)["code"][0]
+    body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                                   "code_verifier": verifier}).encode()
+    req = urllib.request.Request(meta["token_endpoint"], data=body, headers={"Authorization": _basic(*client)})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())["access_token"]
+
+
+class OursOp(NodeOp):
+    """medimail-authd's own provider (authd/oidc/): a daemon serving web/ with the provider on,
+    the two clients registered with `medimailctl oidc client add`, two PER accounts whose logins
+    are typed (password and mailed code) at /connexion."""
+
+    name = "ours"
+    apache_scope = "openid email medimail"
+
+    def __init__(self, request, state, slapd, smtp, apache):
+        self.ws = WebStack(state, slapd, smtp, "rp-ours", extra=f"op_key_file = {state / 'rp-oidc-keys.json'}\n")
+        ctl = self.ws.authd.ctl
+        self.apache_client = ("rp-apache", ctl_ok(ctl(
+            "oidc", "client", "add", "rp-apache", "--redirect-uris", apache.redirect_uri,
+            "--type", "confidential", "--first-party", "yes",
+            "--token-endpoint-auth-method", "client_secret_basic",
+            "--backchannel-logout-uri", apache.backchannel_logout_uri,
+            "--post-logout-redirect-uris", apache.base + "/"))["secret"])
+        self.dovecot_client = ("rp-dovecot", ctl_ok(ctl(
+            "oidc", "client", "add", "rp-dovecot", "--redirect-uris", DOVECOT_CB, "--type", "confidential",
+            "--first-party", "yes", "--token-endpoint-auth-method", "client_secret_basic"))["secret"])
+        self.users, self._cookies, self._subs, self.pending = {}, {}, {}, None
+        for user, given in (("rp-sub-camille", "Camille"), ("rp-sub-karim", "Karim")):
+            login, mail = self.ws.account("PER", given=given)
+            self.users[user] = {"email": mail, "login": login}
+        self.discovery_url = self.ws.url + "/.well-known/openid-configuration"
+        self.meta = json.loads(urllib.request.urlopen(self.discovery_url, timeout=5).read())
+        self.introspection_url = self.meta["introspection_endpoint"]
+        # each user's web session (and sub) now, before the tests type their logins: a second
+        # mailed code within otp_resend_interval would not be sent
+        for user in self.users:
+            self.sub(user)
+
+    def _cookie(self, user):
+        """A web session of user's (the stack's own browser), as a Cookie header."""
+        if user not in self._cookies:
+            self.ws.reset()
+            self.ws.login(self.users[user]["email"])
+            self._cookies[user] = "mm_session=" + self.ws.cookie()
+            self.ws.reset()
+        return self._cookies[user]
+
+    def token(self, user):
+        return _code_flow(self.meta, self.dovecot_client, self._cookie(user), DOVECOT_CB, "openid email")
+
+    def _userinfo(self, user):
+        tok = _code_flow(self.meta, self.dovecot_client, self._cookie(user), DOVECOT_CB, "openid email medimail")
+        req = urllib.request.Request(self.meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + tok})
+        return json.loads(urllib.request.urlopen(req, timeout=5).read())
+
+    def sub(self, user):
+        if user not in self._subs:
+            self._subs[user] = self._userinfo(user)
+        return self._subs[user]["sub"]
+
+    def expected_claims(self, user):
+        self.sub(user)
+        ui = self._subs[user]
+        assert ui.get("mss_address"), ui
+        return {"OIDC_CLAIM_mss_address": ui["mss_address"], "OIDC_CLAIM_account_type": "PER"}
+
+    def browser_login(self, driver, user):
+        """The next time the RP sends the browser to our /connexion, user's login is typed there."""
+        self.pending = user
+
+    def after_redirect(self, driver):
+        """If the RP's redirect landed at our /connexion (no session of ours), type the pending
+        user's password and mailed code; /connexion?suite= sends the browser back to finish."""
+        connexion = self.ws.url + "/connexion"
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(self.apache.base + "/protected/")
+                                        or d.current_url.split("?")[0] == connexion)
+        if driver.current_url.split("?")[0] != connexion:
+            return
+        assert "suite=" in driver.current_url, driver.current_url
+        mail = self.users[self.pending]["email"]
+        import time
+        time.sleep(6)  # the stack's otp_resend_interval (5 s) since this user's last mailed code
+        before = self.ws.mails(mail)
+        wait = WebDriverWait(driver, 15)
+        for id_, value in (("user", mail), ("password", PW)):
+            e = wait.until(lambda d: d.find_element(By.ID, id_) if d.find_element(By.ID, id_).is_displayed() else None)
+            e.clear()
+            e.send_keys(value)
+        driver.find_element(By.ID, "login-submit").click()
+        try:
+            e = wait.until(lambda d: d.find_element(By.ID, "code") if d.find_element(By.ID, "code").is_displayed()
+                           else None)
+        except Exception:
+            raise AssertionError(f"no code step at {driver.current_url}: "
+                                 f"{driver.find_element(By.TAG_NAME, 'body').text[:1500]}")
+        e.send_keys(self.ws.code(mail, before))
+        driver.find_element(By.ID, "code-submit").click()
+
+    def browser_logout(self, driver):
+        """Logout at our provider (the page's own request): back-channel logout to Apache."""
+        driver.get(self.ws.url + "/oidc/logout")
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.split("?")[0] == self.ws.url + "/connexion")
+
+    def stop(self):
+        self.ws.stop()
+
+
+@pytest.fixture(scope="module", params=["node", "ours"])
+def op(request, state, slapd, smtp):
     apache, dovecot = Apache(), Dovecot()
-    o = NodeOp(state, apache, dovecot.port)
+    o = NodeOp(state, apache, dovecot.port) if request.param == "node" else OursOp(request, state, slapd, smtp, apache)
+    o.apache = apache
     started, pam = [], _matrix_pam()
     try:
-        started.append(apache.start(o.discovery_url, *o.apache_client))
+        started.append(apache.start(o.discovery_url, *o.apache_client, scope=o.apache_scope))
         started.append(dovecot.start(o.introspection_url, *o.dovecot_client,
                                      pam=(pam.path / "pam.d", "medimail-mail")))
         o.apache, o.dovecot = apache, dovecot
@@ -214,16 +354,20 @@ def xoauth2(user, token):
 def test_apache_page_shows_the_claims_after_login(op, driver):
     op.browser_login(driver, "rp-sub-camille")
     driver.get(op.apache.page)
+    op.after_redirect(driver)
     WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(op.apache.page)
                                     and d.find_elements(By.ID, "claims"))
     claims = {e.get_attribute("id"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "#claims dd")}
-    assert claims.get("OIDC_CLAIM_sub") == "rp-sub-camille", (claims, op.apache.error_log()[-2000:])
-    assert claims.get("OIDC_CLAIM_email") == "camille.durand@example.org"
+    assert claims.get("OIDC_CLAIM_sub") == op.sub("rp-sub-camille"), (claims, op.apache.error_log()[-2000:])
+    assert claims.get("OIDC_CLAIM_email") == op.users["rp-sub-camille"]["email"]
     assert claims.get("OIDC_CLAIM_iss") == op.meta["issuer"]
+    for k, v in op.expected_claims("rp-sub-camille").items():
+        assert claims.get(k) == v, (k, claims)
 
 
 def _claims(driver, op):
     driver.get(op.apache.page)
+    op.after_redirect(driver)
     WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(op.apache.page)
                                     and d.find_elements(By.ID, "claims"))
     return {e.get_attribute("id"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "#claims dd")}
@@ -235,12 +379,12 @@ def test_provider_logout_ends_the_apache_session_by_back_channel(op, driver):
     (as whoever the provider now logs in), it does not reuse Camille's session."""
     driver.delete_all_cookies()
     op.browser_login(driver, "rp-sub-camille")
-    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-camille"
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == op.sub("rp-sub-camille")
     # without a logout, the Apache session holds whoever the provider would log in next
     op.browser_login(driver, "rp-sub-karim")
-    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-camille"
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == op.sub("rp-sub-camille")
     op.browser_logout(driver)
-    assert _claims(driver, op).get("OIDC_CLAIM_sub") == "rp-sub-karim", op.apache.error_log()[-3000:]
+    assert _claims(driver, op).get("OIDC_CLAIM_sub") == op.sub("rp-sub-karim"), op.apache.error_log()[-3000:]
     assert "POST /protected/redirect_uri?logout=backchannel 200" in op.apache.access_log()
 
 
