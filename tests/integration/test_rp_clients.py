@@ -18,6 +18,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import time
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -242,7 +243,6 @@ class OursOp(NodeOp):
             return
         assert "suite=" in driver.current_url, driver.current_url
         mail = self.users[self.pending]["email"]
-        import time
         time.sleep(6)  # the stack's otp_resend_interval (5 s) since this user's last mailed code
         before = self.ws.mails(mail)
         wait = WebDriverWait(driver, 15)
