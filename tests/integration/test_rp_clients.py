@@ -15,10 +15,10 @@ import http.cookiejar
 import imaplib
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import time
 
 import pytest
 from selenium.webdriver.common.by import By
