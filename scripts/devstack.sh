@@ -112,6 +112,11 @@ demo() {
     --phone "05 63 00 00 00" --resp-sn MARTIN --resp-given-name Isabelle --resp-profession 21 \
     --resp-rpps 10002813839 --member isabelle.martin@example.org --region Occitanie
   ctl org member add pharmacie-du-centre lea.roux@example.org >/dev/null 2>&1 || true
+  # The service centre's operator, for the back office /gestion.
+  register MED 'Centre#2024' --login-mail centre.services@example.org --sn SERVICES --given-name Centre \
+    --raison-sociale "Centre de services" --region Occitanie --department 31
+  ctl operator grant "$(ctl --json show centre.services@example.org | sed -n 's/.*"login":"\([^"]*\)".*/\1/p')" \
+    >/dev/null 2>&1 || true
   cat <<TXT
 
 Demo accounts (passwords in quotes):
@@ -119,8 +124,10 @@ Demo accounts (passwords in quotes):
   INT intern       karim.benali@example.org     'Interne#2024'
   MED secretary    lea.roux@example.org         'Secret#2024'
   ORG pharmacy     pharmacie-du-centre (connection accounts: isabelle.martin, lea.roux)
+  service centre   centre.services@example.org  'Centre#2024'  (the back office: $web_url/gestion)
 
 Try next:
+  $web_url/connexion                  # the web pages (the mailed codes: mailread.py below)
   scripts/try-login.sh isabelle.martin                      # a PAM login: password, then the mailed code
   build/ctl/medimailctl --socket $sock list
   build/ctl/medimailctl --socket $sock show pharmacie-du-centre
