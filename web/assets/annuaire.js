@@ -9,7 +9,7 @@ const LIMIT_MESSAGE = "Pour des raisons de performance, le nombre de résultats 
 const LABELS = [
   ["name", "Nom"], ["given_name", "Prénom"], ["sn", "Nom de famille"], ["type", "Type de compte"],
   ["profession_label", "Profession"], ["speciality", "Spécialité"], ["raison_sociale", "Raison sociale"],
-  ["service", "Service"], ["mss_address", "Adresse MSSanté"], ["phone", "Téléphone"], ["street", "Adresse"],
+  ["attached_service", "Service de rattachement"], ["mss_address", "Adresse MSSanté"], ["phone", "Téléphone"], ["street", "Adresse"],
   ["postal_code", "Code postal"], ["city", "Ville"],
 ];
 const FIELDS = ["q", "name", "first_name", "profession", "city", "postal_code", "raison_sociale"];
