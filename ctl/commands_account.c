@@ -27,8 +27,6 @@ static int org_member_proof(struct mm_msg *m)
 	}
 	if (ctl_add(req, "member", mm_msg_get(m, "member")) < 0 || ctl_add(req, "member_password", pw) < 0)
 		goto out;
-	if (mm_msg_get(m, "service") && ctl_add(req, "service", mm_msg_get(m, "service")) < 0)
-		goto out;
 	if ((r = mm_client_call(ctl_socket, ctl_timeout_ms, req, &rep)) < 0) {
 		fprintf(stderr, "medimailctl: cannot talk to medimail-authd at %s: %s\n", ctl_socket,
 			strerror(-r));
