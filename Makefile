@@ -38,9 +38,17 @@ asan: deps $(ASAN)/build.ninja
 
 # Its own base directory: another pytest run resets /tmp/pytest-of-root to 0700,
 # which would lock the unprivileged test clients out of the daemon's socket.
+# The modules run side by side, IT_JOBS at a time (pytest-xdist, one module per worker, each with
+# its own slapd, SMTP sink and daemons); most of their time is spent waiting on timers, browsers
+# and child processes, not on the CPU. test_packages.py installs the packages on this machine
+# (/etc/nsswitch.conf, the PAM profiles), so it runs alone, after the others.
+IT_JOBS ?= 3
 integration: build
+	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider -n $(IT_JOBS) --dist loadfile \
+		--basetemp=/tmp/medimail-integration \
+		--ignore=tests/integration/test_packages.py tests/integration
 	MM_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider \
-		--basetemp=/tmp/medimail-integration tests/integration
+		--basetemp=/tmp/medimail-packages tests/integration/test_packages.py
 
 # The README's pictures of the main pages (docs/screenshots/), in Chromium.
 screenshots: build

@@ -14,6 +14,8 @@ PKGS=(
   slapd ldap-utils python3 python3-pytest python3-aiosmtpd python3-ldap
   pamtester libpam-wrapper libnss-wrapper ca-certificates python3-pexpect
   curl nodejs python3-jwt python3-cryptography
+  # the integration modules run side by side (make integration, IT_JOBS)
+  python3-pytest-xdist
   # a real sudo resolving groups through our module (tests/integration/test_names.py)
   sudo
   # packaging (debian/), man pages, the systemd unit check

@@ -6,6 +6,33 @@ import pytest
 from mmstack import Daemon, Slapd, SmtpSink, _port_open, free_port, wait_for
 
 
+# The modules that take longest (browsers, real relying parties, hundreds of PAM clients) go to
+# the workers first, so that side by side (make integration, pytest-xdist --dist loadfile) the
+# run does not end waiting on one of them started last. The figures printed at the end of a
+# run (the modules' times) are how this list is kept true.
+SLOW_FIRST = ["test_web_register.py", "test_rp_clients.py", "test_web_login.py", "test_web_compte.py",
+              "test_web_gestion.py", "test_access.py", "test_oidc_provider.py", "test_pam_failures.py",
+              "test_registration_org.py", "test_card.py", "test_lifecycle.py", "test_web_annuaire.py"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda it: rank.get(it.path.name, len(rank)))  # stable: file order kept otherwise
+
+
+def pytest_terminal_summary(terminalreporter):
+    per_module = {}
+    for reports in terminalreporter.stats.values():
+        for r in reports:
+            if hasattr(r, "duration") and hasattr(r, "nodeid"):
+                name = r.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+                per_module[name] = per_module.get(name, 0.0) + r.duration
+    if per_module:
+        terminalreporter.write_sep("=", "time per module (setup + call + teardown)")
+        for name, secs in sorted(per_module.items(), key=lambda kv: -kv[1])[:20]:
+            terminalreporter.write_line(f"{secs:8.1f} s  {name}")
+
+
 def pytest_configure(config):
     # The stack binds ldapi as local root and runs clients as other users.
     if os.geteuid() != 0:
