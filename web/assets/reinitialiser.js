@@ -1,30 +1,24 @@
 // The reset link's landing: opening it changes nothing; the form sets the new password.
-import { call, checkRequired, showError, formError, fieldError, param } from "/assets/app.js";
+import { checkRequired, fieldError } from "/assets/app.js";
+import { landing } from "/assets/landing.js";
 
-const form = document.getElementById("reset-form");
-const token = param("jeton");
-if (!token) formError(form, "Ce lien de réinitialisation est incomplet : ouvrez le lien reçu par mail en entier.");
+const pw = document.getElementById("password");
+const confirm = document.getElementById("password_confirm");
 
-form.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  if (!checkRequired(form)) return;
-  const pw = document.getElementById("password");
-  const confirm = document.getElementById("password_confirm");
-  if (pw.value !== confirm.value) {
+landing({
+  prefix: "reset",
+  row: "password-reset",
+  incomplete: "Ce lien de réinitialisation est incomplet : ouvrez le lien reçu par mail en entier.",
+  gone: "Ce lien de réinitialisation est inconnu, expiré ou déjà utilisé : refaites une demande depuis « Mot de passe oublié ? ».",
+  failed: "Le mot de passe n'a pas pu être modifié.",
+  check: (form) => {
+    if (!checkRequired(form)) return false;
+    if (pw.value === confirm.value) return true;
     fieldError(confirm, "Confirmation du mot de passe : les deux mots de passe diffèrent");
     confirm.focus();
-    return;
-  }
-  const r = await call("password-reset", { token, password: pw.value, password_confirm: confirm.value });
-  pw.value = "";
-  confirm.value = "";
-  if (!r.ok) {
-    if (!r.data.field && (r.status === 404 || r.status === 410))
-      return formError(form, "Ce lien de réinitialisation est inconnu, expiré ou déjà utilisé : refaites une demande depuis « Mot de passe oublié ? ».");
-    return showError(form, r.data, "Le mot de passe n'a pas pu être modifié.");
-  }
-  form.hidden = true;
-  document.getElementById("reset-done").hidden = false;
-  document.getElementById("reset-status").textContent = "Votre mot de passe a été modifié : connectez-vous avec le nouveau.";
-  document.getElementById("reset-login").focus();
+    return false;
+  },
+  fields: () => ({ password: pw.value, password_confirm: confirm.value }),
+  after: () => { pw.value = ""; confirm.value = ""; },
+  done: () => "Votre mot de passe a été modifié : connectez-vous avec le nouveau.",
 });
