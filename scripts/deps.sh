@@ -30,6 +30,8 @@ PKGS=(
   # real relying parties in the tests (tests/integration/rpstack.py): Apache with mod_auth_openidc,
   # Dovecot IMAP with passdb oauth2 and passdb pam
   apache2 libapache2-mod-auth-openidc dovecot-imapd
+  # the packages under a real systemd in a debootstrap tree (make nspawn, tests/nspawn/run.py)
+  debootstrap systemd-container
 )
 
 missing=()
