@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "follow.h"
 #include "http.h"
 #include "log.h"
 #include "login.h"
@@ -164,6 +165,14 @@ static int detach(void)
 	return chdir("/") < 0 ? -errno : 0;
 }
 
+/* What another daemon changes in the directory and this one holds in memory: a revoked session,
+ * an account locked or disabled (its sessions' cached verification). */
+static const struct follow_base followed[] = {
+	{.rdn = "ou=sessions", .whole = true, .changed = session_cache_record_changed},
+	{.rdn = "ou=people", .whole = false, .changed = session_cache_account_changed},
+	{.rdn = "ou=orgs", .whole = false, .changed = session_cache_account_changed},
+};
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -304,11 +313,15 @@ int main(int argc, char **argv)
 	}
 	if ((r = records_sweeper_start(&d.store, &d.cfg, &srv.reload_lock)) < 0)
 		log_msg(LOG_WARNING, "no sweep of expired ou=sessions records: %s", strerror(-r));
+	if ((r = follow_start(
+		     &d.store, &d.cfg, &srv.reload_lock, followed, sizeof(followed) / sizeof(*followed))) < 0)
+		log_msg(LOG_WARNING, "the directory is not followed (timers only): %s", strerror(-r));
 	server_run(&srv);
 	status = 0;
 out:
 	/* A start that fails half-way undoes what it made: no socket or pid
 	 * file is left behind for the next start or a client to trip on. */
+	follow_stop();
 	records_sweeper_stop();
 	http_stop(http);
 	mcache_stop();

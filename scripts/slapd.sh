@@ -12,6 +12,9 @@
 #                 server's serverID (1..4095); enables syncprov and
 #                 "multiprovider on". Only server 1 is seeded with the base
 #                 entries; the others receive everything from their peers.
+#   MM_SYNCPROV   no: no syncprov overlay (a directory without content
+#                 synchronization: the daemons fall back to their timers);
+#                 default yes, the daemons follow ou=sessions and the accounts
 #   MM_SYNC_PEERS space-separated ldap:// URLs of the other providers
 #   MM_REPL_PW    password of cn=replicator,ou=system,<suffix>, the same on
 #                 every provider (kept in $MM_STATE/slapd/repl.pw)
@@ -48,6 +51,9 @@ case $port in ''|*[!0-9]*) die "bad MM_LDAP_PORT: $port" ;; esac
 case $suffix in ''|*[!A-Za-z0-9=,.\ -]*) die "bad MM_SUFFIX: $suffix" ;; esac
 server_id=${MM_SERVER_ID:-}
 user_binds=${MM_USER_BINDS:-no}
+syncprov=${MM_SYNCPROV:-yes}
+case $syncprov in yes|no) ;; *) die "bad MM_SYNCPROV: $syncprov (yes or no)" ;; esac
+[ -z "$server_id" ] || [ "$syncprov" = yes ] || die "MM_SERVER_ID needs the syncprov overlay (MM_SYNCPROV=yes)"
 case $user_binds in yes|no) ;; *) die "bad MM_USER_BINDS: $user_binds (yes or no)" ;; esac
 lockout_threshold=${MM_LOCKOUT_THRESHOLD:-5}
 lockout_duration=${MM_LOCKOUT_DURATION:-900}
@@ -182,8 +188,10 @@ write_conf() {
 		done
 		echo "unique_uri \"ldap:///ou=people,$suffix?uidNumber?sub\""
 		echo "unique_uri \"ldap:///ou=orgs,$suffix?gidNumber?sub\""
-		if [ -n "$server_id" ]; then
+		if [ "$syncprov" = yes ]; then
 			echo
+			echo "# Content synchronization: the peers' replication and the daemons' follow"
+			echo "# of ou=sessions and the accounts (docs/architecture.md, store/follow.c)."
 			echo "overlay syncprov"
 			echo "syncprov-checkpoint 100 1"
 		fi

@@ -56,6 +56,7 @@ static void config_defaults(struct mm_config *c)
 	c->http_body_rate = 4096;
 	c->session_ttl = 8 * 3600;
 	c->session_cache_ttl = 5;
+	c->ldap_follow = true;
 	c->web_idle_timeout = 30 * 60;
 	c->web_absolute_timeout = 12 * 3600;
 	c->service_cache_ttl = 30;
@@ -247,6 +248,7 @@ static const struct option options[] = {
 	O("http_body_rate", K_UINT, http_body_rate, 1024 * 1024 * 1024),
 	O("session_ttl", K_UINT, session_ttl, 30u * 86400),
 	O("session_cache_ttl", K_UINT, session_cache_ttl, 60),
+	O("ldap_follow", K_BOOL, ldap_follow, 0),
 	O("service_cache_ttl", K_UINT, service_cache_ttl, 3600),
 	O("web_root", K_STR, web_root, 0),
 	O("web_origin", K_STR, web_origin, 0),

@@ -116,6 +116,7 @@ struct mm_config {
 	/* API sessions (store/sessions.c) */
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */
+	bool ldap_follow; /* follow ou=sessions and the accounts by content synchronization */
 	unsigned service_cache_ttl; /* seconds a verified service secret is trusted from memory */
 	/* the web pages (http/static.c, http/web.c) */
 	char *web_root; /* the pages' files, read at start */

@@ -47,6 +47,12 @@ int session_revoke(struct store *s, const struct mm_config *c, const char *token
 void session_cache_forget(const char *token);
 /* Drops every cached verification (tests, reload). */
 void session_cache_clear(void);
+/* The directory said (store/follow.h) that an ou=sessions entry changed or went: dn is its name
+ * (NULL: anything may have changed: drop everything). */
+void session_cache_record_changed(const char *dn);
+/* The directory said that the account entry dn changed (locked, disabled...): the sessions of
+ * that account are verified again at their next use (NULL: all of them). */
+void session_cache_account_changed(const char *dn);
 
 /* A service client: id [a-z0-9][a-z0-9._-]{0,62}. */
 bool service_id_valid(const char *id);

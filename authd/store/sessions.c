@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "records.h"
@@ -85,6 +86,62 @@ static void cache_drop(const char *id, bool revoking)
 	if (revoking)
 		stripe_gen[i % CACHE_STRIPES]++;
 	pthread_mutex_unlock(m);
+}
+
+/* The value of a DN's first RDN when its attribute is attr: "attr=value,..." (escaped values,
+ * which no session id or login has, are refused). */
+static bool rdn_value(const char *dn, const char *attr, char *out, size_t outsz)
+{
+	size_t a = strlen(attr), n;
+	const char *v;
+
+	if (strncasecmp(dn, attr, a) || dn[a] != '=')
+		return false;
+	v = dn + a + 1;
+	n = strcspn(v, ",\\+");
+	if (v[n] != ',' || n == 0 || n >= outsz)
+		return false;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return true;
+}
+
+void session_cache_record_changed(const char *dn)
+{
+	char id[SECRET_HASH_HEX];
+
+	if (!dn) {
+		session_cache_clear();
+		return;
+	}
+	if (!rdn_value(dn, "mmSessionId", id, sizeof(id)) || strlen(id) != SECRET_HASH_HEX - 1)
+		return;
+	for (size_t i = 0; id[i]; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return;
+	cache_drop(id, true);
+}
+
+void session_cache_account_changed(const char *dn)
+{
+	char login[sizeof(cache[0].info.login)];
+
+	if (!dn) {
+		session_cache_clear();
+		return;
+	}
+	if (!rdn_value(dn, "uid", login, sizeof(login)))
+		return;
+	for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+		pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
+
+		pthread_mutex_lock(m);
+		if (cache[i].id[0] && !strcmp(cache[i].info.login, login))
+			memset(&cache[i], 0, sizeof(cache[i]));
+		/* A read of this account's state under way must not cache what it read before. */
+		stripe_gen[i % CACHE_STRIPES]++;
+		pthread_mutex_unlock(m);
+	}
 }
 
 static bool token_valid(const char *t)

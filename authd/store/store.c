@@ -203,6 +203,11 @@ static int conn_open(struct store *s, LDAP **ret)
 	return 0;
 }
 
+int store_open_conn(struct store *s, LDAP **ret)
+{
+	return conn_open(s, ret);
+}
+
 static struct conn *conn_take(struct store *s)
 {
 	struct conn *cn = NULL;

@@ -10,3 +10,6 @@ int store_map_ldap(int rc);
 /* Runs op on a pooled connection, reconnecting once when slapd went away. */
 typedef int (*store_op)(LDAP *ld, void *arg);
 int store_with_conn(struct store *s, store_op op, void *arg);
+/* A connection of the caller's own (not from the pool), bound like the pool's; the caller
+ * unbinds it. */
+int store_open_conn(struct store *s, LDAP **ret);
