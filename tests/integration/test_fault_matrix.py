@@ -4,16 +4,20 @@ user's message, the PAM or wire result, and what is left in the directory."""
 import concurrent.futures
 import email
 import email.policy
+import json
 import re
 import signal
 import threading
 import time
+import urllib.parse
 
 import pytest
 from aiosmtpd.controller import Controller
 
 import mmwire
-from mmstack import Daemon, free_port, med_fields, wait_for
+from apistack import Api
+from mmstack import Daemon, _port_open, free_port, med_fields, wait_for
+from test_api import assert_error
 from pamstack import P_CODE, P_PASSWORD, PW, PamService, attrs_of, pamtester
 
 CONF = """fail_delay_ms = 50
@@ -184,3 +188,180 @@ def test_sighup_under_load_loses_no_request(state, slapd, smtp):
         assert "bogus_option: unknown option" in d.log_text()
     finally:
         d.stop()
+
+
+# ---------------------------------------------------------------- row 5: the OpenID provider
+
+class BadProvider:
+    """An OpenID provider on a loopback port that is down, slow (answers after 30 s) or answers
+    garbage, for its discovery document or for its token endpoint, as a test says."""
+
+    def __init__(self):
+        import http.server
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.discovery, self.token = "ok", "ok"
+        self.stop_ev = threading.Event()
+        self.hits = []
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def answer(self, mode, body):
+                me.hits.append(self.path.split("?")[0])
+                if mode == "slow":
+                    me.stop_ev.wait(30)
+                    return
+                if mode == "garbage":
+                    body, ctype = b"<html><body>502 Bad Gateway \xff\xfe{", "text/html"
+                else:
+                    body, ctype = json.dumps(body).encode(), "application/json"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path.startswith("/.well-known/wallet-openid-configuration"):
+                    i = me.issuer
+                    self.answer(me.discovery, {"issuer": i, "authorization_endpoint": i + "/auth",
+                                               "token_endpoint": i + "/token", "jwks_uri": i + "/jwks"})
+                else:
+                    self.answer("ok", {"keys": []})
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                self.answer(me.token, {"error": "invalid_grant"})
+
+        self.handler = H
+        self.srv = self.thread = None  # down until up(): nothing listens on the port
+
+    def up(self):
+        import http.server
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self.srv.daemon_threads = True
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def down(self):
+        self.stop_ev.set()
+        if self.srv:
+            self.srv.shutdown()
+            self.srv.server_close()
+
+
+PSC_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def bad_idp(state, slapd, relay):
+    import os
+    p = BadProvider()
+    http_port = free_port()
+    secret = state / "badidp.secret"
+    secret.write_text("s3cret-of-the-bad-idp\n")
+    os.chmod(secret, 0o600)
+    d = Daemon(state, slapd, relay.port, name="faultidp",
+               extra=CONF + f"http_listen = 127.0.0.1:{http_port}\npsc_issuer = {p.issuer}\n"
+                     f"psc_client_id = medimail\npsc_client_secret_file = {secret}\n"
+                     f"psc_redirect_uri = http://127.0.0.1:{http_port}/v1/psc/callback\n"
+                     f"psc_timeout = {PSC_TIMEOUT}\n").start()
+    wait_for(lambda: _port_open(http_port), what="http listener")
+    p.url = f"http://127.0.0.1:{http_port}"
+    p.daemon = d
+    yield p
+    d.stop()
+    p.down()
+
+
+def psc_login(base):
+    """GET /v1/psc/login: (status, json or Location, seconds taken)."""
+    t0 = time.monotonic()
+    r = Api(base).get("/v1/psc/login")
+    return r, time.monotonic() - t0
+
+
+def password_login_meanwhile(d, relay, login, mail, svc):
+    """A password + code login through PAM, timed."""
+    before = relay.count(mail)
+    t0 = time.monotonic()
+    r = pamtester(svc, login, ["authenticate"],
+                  [(P_PASSWORD, PW), (P_CODE, lambda: relay.wait(mail, CODE_RE, before))])
+    return r, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("fault", ["down", "slow", "garbage"])
+def test_provider_down_slow_or_garbage_bounded_clear_and_other_flows_unaffected(bad_idp, relay, state, fault):
+    """Row 5: "Pro Santé Connect / the OpenID provider unreachable, slow (30 s), or answering
+    garbage → bounded wait, a clear error, other flows unaffected" (here for the discovery
+    document: the first exchange of every login)."""
+    d = bad_idp.daemon
+    login, mail = registered(d, relay)
+    svc = PamService(state, d, f"medimail-faultidp-{fault}")
+    bad_idp.discovery = {"down": "ok", "slow": "slow", "garbage": "garbage"}[fault]
+    if fault == "down":
+        assert not bad_idp.thread  # the first case: nothing listens on the issuer's port yet
+    elif not bad_idp.thread:
+        bad_idp.up()
+    mark = len(d.log_text())
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            psc = [ex.submit(psc_login, bad_idp.url) for _ in range(2)]
+            time.sleep(0.2)
+            pw = ex.submit(password_login_meanwhile, d, relay, login, mail, svc)
+            results = [f.result() for f in psc]
+            r_pw, t_pw = pw.result()
+        for r, took in results:
+            assert_error(r, 502, "provider_error")
+            assert r.json["message"] == "login: identity provider unreachable or failing", r
+            assert took < PSC_TIMEOUT + 3, took  # the daemon's psc_timeout, not the provider's 30 s
+            assert "Location" not in r.headers and "Set-Cookie" not in r.headers
+        # the password login at the same time did not queue behind the provider
+        assert r_pw.status == 0, r_pw
+        assert t_pw < 15, t_pw
+        log = d.log_text()[mark:]
+        why = {"down": "Couldn't connect to server", "slow": "Timeout was reached",
+               "garbage": "HTTP 200, not a JSON object"}[fault]
+        assert re.search(rf"api login: {re.escape(bad_idp.issuer)}/\.well-known/wallet-openid-configuration"
+                         rf".*{why}", log), log[-1500:]
+        assert "s3cret-of-the-bad-idp" not in log
+        # the HTTP door still answers everything else at once
+        t0 = time.monotonic()
+        assert Api(bad_idp.url).get("/v1/psc/nope").status == 404
+        assert time.monotonic() - t0 < 1
+    finally:
+        bad_idp.discovery = "ok"
+
+
+@pytest.mark.parametrize("fault", ["slow", "garbage"])
+def test_provider_token_endpoint_slow_or_garbage(bad_idp, fault):
+    """Row 5, the second exchange: the discovery answered, the token endpoint is slow or
+    answers garbage; the callback ends within psc_timeout with a clear error and the
+    flow's state is consumed (the same callback cannot be replayed)."""
+    if not bad_idp.thread:
+        pytest.fail("the provider of the discovery test must be up")  # ordering of this module
+    bad_idp.discovery, bad_idp.token = "ok", fault
+    try:
+        r = Api(bad_idp.url).get("/v1/psc/login")
+        assert r.status == 302, r
+        assert r.headers["Location"].startswith(bad_idp.issuer + "/auth?")
+        st = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))["state"]
+        cb = f"{bad_idp.url}/v1/psc/callback?state={st}&code=abc"
+        t0 = time.monotonic()
+        r = Api(bad_idp.url).get("", url=cb, headers={"Cookie": f"mm_psc_state={st}"})
+        took = time.monotonic() - t0
+        assert took < PSC_TIMEOUT + 3, took
+        if fault == "slow":
+            assert_error(r, 502, "provider_error")
+        else:
+            assert_error(r, 401, "invalid_token")
+            assert "token exchange refused" in r.json["message"], r
+        assert "Set-Cookie" not in r.headers or "mm_psc_state=;" in r.headers["Set-Cookie"]
+        r = Api(bad_idp.url).get("", url=cb, headers={"Cookie": f"mm_psc_state={st}"})
+        assert_error(r, 400, "invalid_request")
+    finally:
+        bad_idp.token = "ok"
