@@ -365,3 +365,119 @@ def test_provider_token_endpoint_slow_or_garbage(bad_idp, fault):
         assert_error(r, 400, "invalid_request")
     finally:
         bad_idp.token = "ok"
+
+
+# ---------------------------------------------------------------- row 8: the cache directory
+
+def _mc_header(d, name="passwd"):
+    """(generation, stale) of one published cache file."""
+    data = (d.state / f"{d.name}-mc" / name).read_bytes()[:32]
+    return int.from_bytes(data[16:24], "little"), int.from_bytes(data[24:28], "little")
+
+
+def _mc_fresh(d):
+    try:
+        return _mc_header(d, "passwd")[1] == 0 and _mc_header(d, "group")[1] == 0
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.fixture()
+def tiny_tmpfs(state):
+    """A 256 KiB tmpfs mounted where the next daemon named faultmc keeps its cache."""
+    import subprocess
+    made = []
+
+    def make(name, ro=False):
+        p = state / f"{name}-mc"
+        p.mkdir()
+        opts = "size=256k,mode=0755" + (",ro" if ro else "")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(p)], check=True)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        subprocess.run(["umount", "-l", str(p)], check=False)
+
+
+def _getent(d, nsswitch, *keys):
+    from test_nss import nss
+    r = nss(d, nsswitch, "getent", "passwd", *keys)
+    return r.returncode, r.stdout
+
+
+def _fill(path):
+    """Writes path until the file system is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+
+
+def test_cache_dir_full_falls_back_to_the_socket_and_says_why_once(state, slapd, relay, tiny_tmpfs):
+    """Row 8: "the cache directory full or read-only → NSS falls back to the socket; the daemon
+    says why in its log, once" (full here: a tiny tmpfs filled up)."""
+    import subprocess
+    nsswitch = state / "fault-nsswitch.conf"
+    nsswitch.write_text("passwd: files medimail\ngroup: files medimail\nshadow: files\nhosts: files\n")
+    mc = tiny_tmpfs("faultmc")
+    d = Daemon(state, slapd, relay.port, name="faultmc", extra=CONF + "cache_refresh = 1\n").start()
+    try:
+        login, _ = registered(d, relay)
+        other, _ = registered(d, relay)
+        wait_for(lambda: _mc_fresh(d), 20, "a fresh cache")
+        wait_for(lambda: _getent(d, nsswitch, login)[0] == 0, 10, "the user in the cache")
+        gen_before = _mc_header(d)[0]
+        _fill(mc / "filler")
+        mark = len(d.log_text())
+        assert d.ctl("suspend", login, "--reason", "test").returncode == 0
+        # the published files are stale (the daemon flagged them) and cannot be rewritten
+        wait_for(lambda: "name-service cache not rebuilt: No space left on device" in d.log_text()[mark:],
+                 10, "the reason in the log")
+        assert _mc_header(d)[1] == 1 and _mc_header(d)[0] == gen_before
+        # readers ask the socket: the suspended user is gone, the other one still answers
+        assert _getent(d, nsswitch, login) == (2, "")
+        rc, out = _getent(d, nsswitch, other)
+        assert rc == 0 and out.startswith(other + ":*:"), out
+        time.sleep(3.5)  # three more failed rebuilds (cache_refresh = 1): still said once
+        log = d.log_text()[mark:]
+        assert log.count("name-service cache not rebuilt") == 1, log[-2000:]
+        assert "previous files marked stale: lookups go to the socket" in log
+        # room again: the next rebuild writes fresh files, said once too
+        (mc / "filler").unlink()
+        wait_for(lambda: _mc_fresh(d) and _mc_header(d)[0] != gen_before, 15, "a rebuilt cache")
+        assert "name-service cache written again after: No space left on device" in d.log_text()[mark:]
+        assert _getent(d, nsswitch, login) == (2, "")
+        assert _getent(d, nsswitch, other)[0] == 0
+        # the cache alone answers again (no socket)
+        sock, d.socket = d.socket, state / "no-such.sock"
+        try:
+            assert _getent(d, nsswitch, other)[0] == 0
+        finally:
+            d.socket = sock
+    finally:
+        d.stop()
+
+
+def test_cache_dir_read_only_falls_back_to_the_socket_and_says_why_once(state, slapd, relay, tiny_tmpfs):
+    """Row 8, read-only: a cache directory the daemon cannot write from the start (a read-only
+    mount): no file is published, every lookup is answered by the socket, the log says why once."""
+    nsswitch = state / "fault-nsswitch.conf"
+    nsswitch.write_text("passwd: files medimail\ngroup: files medimail\nshadow: files\nhosts: files\n")
+    mc = tiny_tmpfs("faultro", ro=True)
+    d = Daemon(state, slapd, relay.port, name="faultro", extra=CONF + "cache_refresh = 1\n").start()
+    try:
+        login, _ = registered(d, relay)
+        wait_for(lambda: "name-service cache not rebuilt: Read-only file system" in d.log_text(), 10, "the reason")
+        assert list(mc.iterdir()) == []
+        rc, out = _getent(d, nsswitch, login)
+        assert rc == 0 and out.startswith(login + ":*:"), out
+        assert d.ctl("suspend", login, "--reason", "test").returncode == 0
+        assert _getent(d, nsswitch, login) == (2, "")
+        time.sleep(3)
+        assert d.log_text().count("name-service cache not rebuilt") == 1
+    finally:
+        d.stop()
