@@ -481,3 +481,103 @@ def test_cache_dir_read_only_falls_back_to_the_socket_and_says_why_once(state, s
         assert d.log_text().count("name-service cache not rebuilt") == 1
     finally:
         d.stop()
+
+
+# ---------------------------------------------------------------- row 9: the clock stepped
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+@pytest.fixture(scope="module")
+def stepped(state, slapd, relay):
+    """A daemon whose wall clock (time, CLOCK_REALTIME, not CLOCK_MONOTONIC: as a real clock
+    step) is offset by what the test writes in a file, through libfaketime."""
+    import os
+    clock = state / "faultclock.offset"
+    clock.write_text("+0\n")
+    env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": str(clock), "FAKETIME_NO_CACHE": "1",
+           "DONT_FAKE_MONOTONIC": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        d = Daemon(state, slapd, relay.port, name="faultclock",
+                   extra=CONF + "otp_ttl = 600\nlockout_duration = 900\n").start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    d.clock = clock
+    yield d
+    d.stop()
+
+
+def step(d, seconds):
+    d.clock.write_text(f"{seconds:+d}\n")
+    time.sleep(0.1)
+
+
+@pytest.mark.parametrize("offset", [3600, -3600])
+def test_clock_stepped_an_hour_code_expires_by_its_own_rule(stepped, relay, slapd, state, offset):
+    """Row 9: "the clock stepped back or forward an hour → codes, locks and sessions expire by
+    their own clock rules, none becomes eternal". A code mailed just before the step is refused
+    after it, both ways: forward it is past its otp_ttl; back, it would otherwise live an hour
+    more than otp_ttl. It is discarded, and a new code mailed under the new clock works."""
+    login, mail = registered(stepped, relay)
+    svc = PamService(state, stepped, f"medimail-faultclock{offset}")
+    before = relay.count(mail)
+
+    def code_then_step():
+        code = relay.wait(mail, CODE_RE, before)
+        step(stepped, offset)
+        return code
+    try:
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, code_then_step)])
+        assert r.status != 0, r
+        e = attrs_of(slapd, login)
+        assert "mmLockedUntil" not in e and e.get("mmFailCount", ["0"]) == ["0"], e
+        if offset > 0:
+            # forward: the password step (shorter-lived than the code) is over first
+            assert "Délai dépassé : recommencez la connexion." in r.output, r
+            why = "password step expired"
+            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + offset))
+            assert "mmOtpHash" not in e or e["mmOtpExpires"][0][:14] < stamp, e
+        else:
+            assert "Code expiré : reconnectez-vous pour recevoir un nouveau code." in r.output, r
+            assert "mmOtpHash" not in e, e
+            why = "code expired (the clock stepped back)"
+        assert re.search(rf'audit="otp-verify".*account="{re.escape(login)}" result="refused" reason="{re.escape(why)}"',
+                         stepped.log_text()), stepped.log_text()[-1500:]
+        before = relay.count(mail)
+        r = pamtester(svc, login, ["authenticate"],
+                      [(P_PASSWORD, PW), (P_CODE, lambda: relay.wait(mail, CODE_RE, before))])
+        assert r.status == 0, r
+    finally:
+        step(stepped, 0)
+
+
+def test_clock_stepped_an_hour_lock_is_not_eternal(stepped, relay, slapd, state):
+    """A lock taken at t: the clock stepped back an hour keeps it (it errs on the safe side,
+    for at most that hour); stepped forward past its lockout_duration it is over, and the
+    right password and code log in."""
+    login, mail = registered(stepped, relay)
+    svc = PamService(state, stepped, "medimail-faultclock-lock")
+    try:
+        for _ in range(5):  # lockout_threshold
+            r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, "Wrong#2024"), (P_CODE, "000000")])
+            assert r.status != 0
+        until = int(attrs_of(slapd, login)["mmLockedUntil"][0][:14])
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, "000000")])
+        assert r.status != 0 and "Compte verrouillé après trop d'échecs" in r.output, r
+        step(stepped, -3600)
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, "000000")])
+        assert r.status != 0 and "Compte verrouillé après trop d'échecs" in r.output, r
+        step(stepped, 3600)  # beyond lockout_duration (900 s): over
+        before = relay.count(mail)
+        r = pamtester(svc, login, ["authenticate"],
+                      [(P_PASSWORD, PW), (P_CODE, lambda: relay.wait(mail, CODE_RE, before))])
+        assert r.status == 0, r
+        assert until > 0
+    finally:
+        step(stepped, 0)
