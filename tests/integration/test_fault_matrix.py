@@ -581,3 +581,94 @@ def test_clock_stepped_an_hour_lock_is_not_eternal(stepped, relay, slapd, state)
         assert until > 0
     finally:
         step(stepped, 0)
+
+
+# ---------------------------------------------------------------- row 4: a daemon killed mid-transaction
+
+@pytest.fixture()
+def pair(state, slapd, smtp):
+    """Two daemons with HTTP listeners on the shared slapd, and a service allowed on both."""
+    common = CONF + "http_rate = 2000\nhttp_rate_burst = 4000\nsession_cache_ttl = 1\nservice_cache_ttl = 1\n"
+    ports = free_port(), free_port()
+    ds = [Daemon(state, slapd, smtp.port, name=f"faultkill{i}", extra=f"http_listen = 127.0.0.1:{p}\n{common}")
+          for i, p in enumerate(ports)]
+    for d in ds:
+        d.start()
+    wait_for(lambda: all(_port_open(p) for p in ports), what="http listeners")
+    name = f"faultsvc{free_port()}"
+    r = ds[0].ctl("service", "add", name)
+    assert r.returncode == 0, r.stdout
+    secret = r.json["fields"]["secret"]
+    svcs = [Api(f"http://127.0.0.1:{p}", name, secret) for p in ports]
+    yield ds, svcs
+    for d in ds:
+        d.stop()
+
+
+def _txns(slapd, login):
+    from mmstack import SUFFIX
+    dn = slapd.search(SUFFIX, f"(uid={login})")[0]["dn"]
+    return slapd.search(f"ou=sessions,{SUFFIX}", f"(&(description=pam-txn)(mmSessionUser={dn}))", scope="one")
+
+
+def _kill9(d):
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(timeout=10)
+
+
+def _fresh(d, smtp):
+    from apistack import register_active
+    from pamstack import _unique_name
+    sn = _unique_name().upper()
+    mail = f"{sn.lower()}.kill@example.org"
+    return register_active(d, smtp, "MED", med_fields(mail, sn, "Tuee"), mail), mail
+
+
+def _password_step(svc, smtp, login, mail):
+    before = len(smtp.messages(mail))
+    r = svc.post("/v1/login/password", {"user": login, "password": PW})
+    assert r.status == 200 and r.json["code_sent"] is True, r
+    return r.json["txn"], smtp.wait_message(mail, CODE_RE, before).group(1)
+
+
+def test_daemon_killed_mid_transaction_the_other_finishes_it(pair, smtp, slapd):
+    """Row 4: "a daemon killed with kill -9 mid-transaction → the other daemon finishes it, or it
+    fails cleanly": the password step on A, A killed, the code on B opens the session; the
+    transaction record is then gone, the code spent (refused a second time, on either)."""
+    (a, b), (sa, sb) = pair
+    login, mail = _fresh(a, smtp)
+    txn, code = _password_step(sa, smtp, login, mail)
+    assert len(_txns(slapd, login)) == 1
+    _kill9(a)
+    r = sb.post("/v1/login/code", {"txn": txn, "code": code})
+    assert r.status == 200, r
+    assert r.json["account"] == login and r.json["session_token"]
+    assert sb.post("/v1/introspect", {"token": r.json["session_token"]}).json["active"] is True
+    assert _txns(slapd, login) == []
+    assert "mmOtpHash" not in attrs_of(slapd, login)
+    assert_error(sb.post("/v1/login/code", {"txn": txn, "code": code}), 401, "invalid_txn")
+
+
+def test_daemon_killed_mid_transaction_leaves_no_orphan_past_its_expiry(pair, smtp, slapd):
+    """Row 4, nobody finishes: the record A left is refused once expired, and the sweep (at the
+    start of a daemon, then once an interval) removes it from the directory, with nothing else
+    of the account touched (no lock, no failure counted)."""
+    (a, b), (sa, sb) = pair
+    login, mail = _fresh(a, smtp)
+    txn, code = _password_step(sa, smtp, login, mail)
+    _kill9(a)
+    (t,) = _txns(slapd, login)
+    # its expiry passes (moved into the past rather than waiting its TTL)
+    from pamstack import ldap_modify
+    ldap_modify(slapd, f"dn: {t['dn']}\nchangetype: modify\nreplace: mmSessionExpires\n"
+                       f"mmSessionExpires: 20200101000000Z\n")
+    assert len(_txns(slapd, login)) == 1  # still in the directory until someone sweeps
+    a.start()  # a daemon starting sweeps ou=sessions at once
+    wait_for(lambda: _txns(slapd, login) == [], 15, "the orphan transaction swept")
+    assert_error(sb.post("/v1/login/code", {"txn": txn, "code": code}), 401, "invalid_txn")
+    e = attrs_of(slapd, login)
+    assert "mmLockedUntil" not in e and e.get("mmFailCount", ["0"]) == ["0"], e
+    # and the account logs in normally on either daemon
+    txn, code = _password_step(sa, smtp, login, mail)
+    assert sb.post("/v1/login/code", {"txn": txn, "code": code}).status == 200
+    assert _txns(slapd, login) == []
