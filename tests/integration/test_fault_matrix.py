@@ -673,3 +673,92 @@ def test_daemon_killed_mid_transaction_leaves_no_orphan_past_its_expiry(pair, sm
     txn, code = _password_step(sa, smtp, login, mail)
     assert sb.post("/v1/login/code", {"txn": txn, "code": code}).status == 200
     assert _txns(slapd, login) == []
+
+
+# ---------------------------------------------------------------- row 6: the phone never answers
+
+def _ecps_flows(slapd, login):
+    from mmstack import SUFFIX
+    dn = slapd.search(SUFFIX, f"(uid={login})")[0]["dn"]
+    return slapd.search(f"ou=sessions,{SUFFIX}", f"(&(description=ecps)(mmSessionAccount={dn}))", scope="one")
+
+
+@pytest.mark.parametrize("end", ["sigint", "timeout"])
+def test_phone_never_answers_the_wait_ends_and_the_daemon_drops_the_request(api, state, slapd, end):
+    """Row 6: "the phone never answers an e-CPS push → the wait ends at its timeout; Ctrl-C ends
+    it at once" and the daemon forgets the pending request either way (an approval on the phone
+    afterwards has nothing to open), audited as cancelled."""
+    import sys
+    import pexpect
+    import pexpect.popen_spawn
+    from pamstack import PAMCLIENT
+    p_code = r"Code à vérifier dans l'application e-CPS : (\S+)"
+    timeout = 30 if end == "sigint" else 2
+    svc = PamService(state, api.a, name=f"fault-ecps-{end}", options=f"ecps ecps_timeout={timeout}")
+    api.provider.control(ciba="expire", ciba_ttl=120)  # the phone stays silent
+    before = len(_ecps_flows(slapd, api.per))
+    mark = len(api.a.log_text())
+    env = dict(svc.env(), PAMCLIENT_SIGINT="1")
+    try:
+        t0 = time.monotonic()
+        child = pexpect.popen_spawn.PopenSpawn([sys.executable, str(PAMCLIENT), svc.name, api.per, "authenticate"],
+                                               env=env, encoding="utf-8", timeout=20)
+        child.expect(p_code)
+        assert len(_ecps_flows(slapd, api.per)) == before + 1  # pending in the directory
+        if end == "sigint":
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            child.kill(signal.SIGINT)
+        child.expect(pexpect.EOF)
+        took = time.monotonic() - t0
+        out = child.before
+        assert child.wait() == 1
+        if end == "sigint":
+            assert "ERROR: Connexion e-CPS annulée." in out and "RESULT authenticate 26" in out, out
+            assert took < 5, took
+        else:
+            assert "ERROR: Pas de réponse de l'application e-CPS dans le délai : recommencez la connexion." in out, out
+            assert "RESULT authenticate 7" in out, out
+            assert 1.5 < took < 10, took
+        assert len(_ecps_flows(slapd, api.per)) == before, "the pending request outlived the wait"
+        log = api.a.log_text()[mark:]
+        assert re.search(rf'audit="ecps" .*account="{re.escape(api.per)}" result="refused" '
+                         r'reason="cancelled by the user"', log), log[-1500:]
+    finally:
+        api.provider.control(ciba="approve", ciba_ttl=120)
+
+
+def _cancel(sock, rid, uid=None):
+    """MM_REQ_ECPS_CANCEL on the wire, as root or (uid) as another unix user: (status, field)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import mmwire,sys; r = mmwire.call(sys.argv[1], 0x0503, request_id=sys.argv[2], timeout=10); "
+            "print(r.status, r.get('status'))")
+    cmd = [sys.executable, "-c", code, str(sock), rid]
+    if uid is not None:
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                         env={"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    st, field = out.stdout.split()
+    return int(st), field
+
+
+def test_ecps_cancel_of_another_accounts_request_changes_nothing(api, state, slapd):
+    """The cancel request under the poll's rule: a unix user who is not the account's cannot
+    drop its pending request (answered unknown, the record stays); a malformed id is refused."""
+    api.provider.control(ciba="expire", ciba_ttl=120)
+    try:
+        st = mmwire.call(api.a.socket, 0x0501, login=api.per, timeout=10)
+        assert st.status == 0, st.message
+        rid = st.get("request_id")
+        n = len(_ecps_flows(slapd, api.per))
+        assert _cancel(api.a.socket, rid, uid=65534) == (0, "unknown")
+        assert len(_ecps_flows(slapd, api.per)) == n
+        assert _cancel(api.a.socket, rid) == (0, "cancelled")
+        assert len(_ecps_flows(slapd, api.per)) == n - 1
+        assert _cancel(api.a.socket, rid) == (0, "unknown")
+        assert _cancel(api.a.socket, "x" * 63 + "\n")[0] == -22
+    finally:
+        api.provider.control(ciba="approve", ciba_ttl=120)
