@@ -19,9 +19,10 @@
  *            [pin_tried] ("yes" once the PIN went to the card, whatever the
  *            result: only a PIN the card never saw is a try given back),
  *            cert (hex DER), sig (hex) when result is "ok"
- * MM_CARD_OP_WATCH: reply "present" at once (or a failure result), then a
- *   second reply "removed" when the token goes away; the helper exits when
- *   the daemon closes its end.
+ * MM_CARD_OP_WATCH: reply "present" at once (or a failure result), then
+ *   "present" again after each poll round (a heartbeat: the daemon treats a
+ *   silence of poll_ms + card_timeout as a hung module) and "removed" when
+ *   the token goes away; the helper exits when the daemon closes its end.
  *   request: module, [token], [reader], poll_ms
  *
  * MM_CARD_OP_PRESENT: one request, one reply ("present" or why not: no PIN,

@@ -553,7 +553,9 @@ static int op_watch(int fd, const struct mm_msg *req)
 			rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
 			rc = SCardGetStatusChange(ctx, (DWORD)poll_ms, &rs, 1);
 			if (rc == SCARD_E_TIMEOUT) {
-				if (daemon_gone(fd, 0))
+				/* Still there, said each round: the daemon knows this helper is alive. */
+				if (daemon_gone(fd, 0) ||
+					reply(fd, MM_CARD_OP_WATCH, "present", NULL, NULL) < 0)
 					break;
 				continue;
 			}
@@ -588,6 +590,9 @@ static int op_watch(int fd, const struct mm_msg *req)
 		module_unload();
 		if (!present)
 			return reply(fd, MM_CARD_OP_WATCH, "removed", "PKCS#11", NULL);
+		/* A heartbeat: a module that hangs in a round leaves the daemon a silence to see. */
+		if ((r = reply(fd, MM_CARD_OP_WATCH, "present", NULL, NULL)) < 0)
+			return r;
 	}
 	return 0;
 }

@@ -296,6 +296,11 @@ enum mm_request {
 	 * status=denied; -ETIMEDOUT with status=expired. [session] = "none"
 	 * (PAM, which opens its own session): no API session, no token. */
 	MM_REQ_ECPS_POLL = 0x0502,
+	/* request_id -> status (cancelled|unknown): the user ended the wait
+	 * (Ctrl-C); the pending request is forgotten, so that an approval on the
+	 * phone afterwards opens nothing. Another account's request: unknown,
+	 * left as it was. */
+	MM_REQ_ECPS_CANCEL = 0x0503,
 	/* admin: id -> id, secret (shown once; only its keyed hash is stored) */
 	MM_REQ_SERVICE_ADD = 0x0510,
 	/* admin: id -> id */

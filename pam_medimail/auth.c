@@ -350,6 +350,16 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The wait ended here (Ctrl-C, timeout): the daemon forgets the request, so that
+ * the phone approving it afterwards opens nothing. Best effort: it expires anyway. */
+static void ecps_cancel(pam_handle_t *pamh, const struct opts *o, const char *rid)
+{
+	struct mm_msg *rep = NULL;
+
+	if (pmm_call(pamh, o, MM_REQ_ECPS_CANCEL, &rep, "request_id", rid, NULL) == 0)
+		mm_msg_free(rep);
+}
+
 static int ecps_login(pam_handle_t *pamh, const struct opts *o, const char *user)
 {
 	struct mm_msg *rep = NULL;
@@ -385,11 +395,13 @@ static int ecps_login(pam_handle_t *pamh, const struct opts *o, const char *user
 	}
 	/* The code must reach the user; a conversation that refuses it cancels. */
 	if (pmm_say(pamh, PAM_TEXT_INFO, pmm_text(o, M_ECPS_CODE), code) != PAM_SUCCESS) {
+		ecps_cancel(pamh, o, rid);
 		rc = PAM_ABORT;
 		goto out;
 	}
 	snprintf(limit, sizeof(limit), "%d", o->ecps_timeout);
 	if (pmm_say(pamh, PAM_TEXT_INFO, pmm_text(o, M_ECPS_WAIT), limit) != PAM_SUCCESS) {
+		ecps_cancel(pamh, o, rid);
 		rc = PAM_ABORT;
 		goto out;
 	}
@@ -402,11 +414,13 @@ static int ecps_login(pam_handle_t *pamh, const struct opts *o, const char *user
 		rep = NULL;
 		if (left <= 0) {
 			pmm_error(pamh, o, M_ECPS_TIMEOUT, NULL);
+			ecps_cancel(pamh, o, rid);
 			rc = PAM_AUTH_ERR;
 			break;
 		}
 		if (!wait_ms(left < interval * 1000 ? (long)left : interval * 1000)) {
 			pmm_error(pamh, o, M_ECPS_CANCELLED, NULL);
+			ecps_cancel(pamh, o, rid);
 			rc = PAM_ABORT;
 			break;
 		}

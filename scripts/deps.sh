@@ -18,6 +18,8 @@ PKGS=(
   python3-pytest-xdist
   # a real sudo resolving groups through our module (tests/integration/test_names.py)
   sudo
+  # the clock stepped an hour under a running daemon (tests/integration/test_fault_matrix.py)
+  libfaketime
   # packaging (debian/), man pages, the systemd unit check
   debhelper dpkg-dev build-essential fakeroot lintian groff-base man-db adduser systemd
   # the mail system's own LDAP lookups (postmap -q against the test slapd)

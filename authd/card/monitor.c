@@ -20,7 +20,7 @@ struct monitor {
 	char action[8];
 	char *command;
 	char *module, *token_spec, *reader, *helper;
-	unsigned poll_ms;
+	unsigned poll_ms, timeout_s;
 };
 
 static pthread_mutex_t monitors_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -110,13 +110,43 @@ static void *monitor_main(void *arg)
 	mm_msg_free(rep);
 	rep = NULL;
 	if (rc == 0) {
-		struct pollfd p = {.fd = h.fd, .events = POLLIN};
-		/* Until the helper says the card left (or dies). */
-		while (poll(&p, 1, -1) < 0)
-			;
-		rc = mm_msg_recv(h.fd, true, 5000, &rep);
-		card_answer_clear(&a);
-		if (rc == 0 && card_answer_parse(rep, &a) == 0 && !strcmp(a.result, "removed")) {
+		/* The helper says "present" each poll round, "removed" when the card left. Silent
+		 * longer than a round and card_timeout: its module hangs; the card cannot be
+		 * vouched for any more, so the removal action runs (the safe side). */
+		int wait_ms = (int)m->poll_ms + (int)m->timeout_s * 1000, n;
+
+		for (;;) {
+			struct pollfd p = {.fd = h.fd, .events = POLLIN};
+
+			if ((n = poll(&p, 1, wait_ms)) < 0 && errno == EINTR)
+				continue;
+			if (n == 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			mm_msg_free(rep);
+			rep = NULL;
+			card_answer_clear(&a);
+			rc = mm_msg_recv(h.fd, true, 5000, &rep);
+			if (rc < 0 || card_answer_parse(rep, &a) < 0 || strcmp(a.result, "present"))
+				break;
+		}
+		if (rc == -ETIMEDOUT) {
+			struct audit_ctx ac = {.event = "card_removed", .caller = "monitor", .method = "cps"};
+			char login[256];
+
+			log_msg(LOG_WARNING,
+				"card monitor for token %s: helper silent for %d ms (hung PKCS#11 module?): "
+				"killed, the removal action runs",
+				m->token, wait_ms);
+			card_helper_stop(&h); /* before the action: the token can be watched again */
+			pthread_mutex_lock(&monitors_lock);
+			snprintf(login, sizeof(login), "%s", m->login);
+			pthread_mutex_unlock(&monitors_lock);
+			ac.account = login;
+			rc = removal_run(m, login);
+			audit(&ac, rc == 0, rc == 0 ? "helper hung" : "removal command failed");
+		} else if (rc == 0 && !strcmp(a.result, "removed")) {
 			struct audit_ctx ac = {.event = "card_removed", .caller = "monitor", .method = "cps"};
 			char login[256];
 
@@ -176,6 +206,7 @@ void card_monitor_start(const struct mm_config *c, const char *login, const char
 	snprintf(m->login, sizeof(m->login), "%s", login);
 	snprintf(m->action, sizeof(m->action), "%s", c->card_removal_action);
 	m->poll_ms = c->card_poll_ms;
+	m->timeout_s = c->card_timeout;
 	m->command = dup_or_null(c->card_removal_command);
 	m->module = dup_or_null(c->card_module);
 	m->helper = dup_or_null(c->card_helper);

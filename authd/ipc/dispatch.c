@@ -123,6 +123,7 @@ static const struct request_type table[] = {
 
 	{MM_REQ_ECPS_START, "ecps-start", SELF, 0, "login", ecps_account_attrs, psc_req_ecps_start},
 	{MM_REQ_ECPS_POLL, "ecps-poll", PUBLIC, 0, NULL, NULL, psc_req_ecps_poll},
+	{MM_REQ_ECPS_CANCEL, "ecps-cancel", PUBLIC, 0, NULL, NULL, psc_req_ecps_cancel},
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
 	{MM_REQ_OIDC_CLIENT_ADD, "oidc-client-add", ADMIN, 0, NULL, NULL, oidc_req_client_add},

@@ -61,6 +61,25 @@ static void audit_poll(const struct req *r, const char *account, bool ok, const 
  * account the request turns out to be about. */
 #define ECPS_COLLECT ACCESS_SELF
 
+int psc_req_ecps_cancel(struct req *r)
+{
+	static const char *const keys[] = {"request_id", "service", "rhost", NULL};
+	char login[128];
+	struct fault f = {0};
+	bool cancelled;
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (ecps_cancel(r->store, r->cfg, &r->who, ECPS_COLLECT, req_get(r, "request_id"), &cancelled, login,
+		    &f) < 0)
+		return req_fault(r, &f);
+	if (cancelled)
+		audit_poll(r, login, false, "cancelled by the user");
+	req_put(r, "status", cancelled ? "cancelled" : "unknown");
+	return 0;
+}
+
 int psc_req_ecps_poll(struct req *r)
 {
 	static const char *const keys[] = {"request_id", "session", "service", "rhost", NULL};

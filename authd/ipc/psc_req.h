@@ -7,5 +7,6 @@
 
 int psc_req_ecps_start(struct req *r);
 int psc_req_ecps_poll(struct req *r);
+int psc_req_ecps_cancel(struct req *r);
 int psc_req_service_add(struct req *r);
 int psc_req_service_remove(struct req *r);

@@ -16,6 +16,7 @@
 #define TXN_OPEN "password"
 #define TXN_DONE "password+otp"
 #define TXN_LINK_TTL 120
+#define OTP_CLOCK_SLACK 60 /* seconds of clock drift between two daemons */
 
 /* A login handle: 64 lowercase hex, anything else is unknown. */
 static bool handle_valid(const char *h)
@@ -357,7 +358,7 @@ static int code_verify(struct store *s, const struct mm_config *c, const struct 
 {
 	const char *stored, *tries_s;
 	char hash[SECRET_HASH_HEX], ctx[600];
-	long long tries;
+	long long tries, exp;
 	int rc;
 
 	hash[0] = '\0';
@@ -371,9 +372,13 @@ static int code_verify(struct store *s, const struct mm_config *c, const struct 
 		rc = fault_set(f, -ESTALE, "aucun code en attente : un nouveau code est nécessaire");
 		goto out;
 	}
-	if (store_parse_time(entry_get(e, "mmOtpExpires")) <= login_now()) {
+	exp = store_parse_time(entry_get(e, "mmOtpExpires"));
+	/* A code lives otp_ttl on the clock of its check too: one that expires further ahead
+	 * was issued before the clock stepped back, and is not given the extra hour. */
+	if (exp <= login_now() || exp - login_now() > (long long)c->otp_ttl + OTP_CLOCK_SLACK) {
 		(void)otp_discard(s, e, stored);
-		login_event(who, "otp-verify", "otp", entry_get(e, "uid"), false, "code expired");
+		login_event(who, "otp-verify", "otp", entry_get(e, "uid"), false,
+			exp <= login_now() ? "code expired" : "code expired (the clock stepped back)");
 		rc = fault_set(f, -ETIMEDOUT, "code expiré : un nouveau code est nécessaire");
 		goto out;
 	}

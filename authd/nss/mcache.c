@@ -237,8 +237,15 @@ static void mark_stale_path(const char *path)
 	static const uint32_t one = 1;
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
-	if (fd < 0)
+	if (fd < 0) {
+		/* A read-only cache_dir: readers keep trusting this file (said once per cause). */
+		static _Atomic int said;
+		int e = errno;
+
+		if (e != ENOENT && atomic_exchange(&said, e) != e)
+			log_msg(LOG_WARNING, "cache %s: cannot mark stale: %s", path, strerror(e));
 		return;
+	}
 	/* 0 -> 1 changes a single byte: readers can never see a torn value. */
 	if (pwrite(fd, &one, sizeof(one), offsetof(struct mc_header, stale)) != sizeof(one))
 		log_msg(LOG_WARNING, "cache %s: cannot mark stale: %s", path, strerror(errno));
@@ -488,6 +495,10 @@ static int rebuild(unsigned long *ret_seen)
 	__atomic_store_n(&mc.refresh, (*mc.cfg)->cache_refresh, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(mc.reload_lock);
 	if (r < 0) {
+		/* What is published may be outdated now: readers ask the socket instead. */
+		pthread_mutex_lock(&mc.lock);
+		mark_stale_dir(mc.dir);
+		pthread_mutex_unlock(&mc.lock);
 		mcache_snapshot_put(snap);
 		free(dir);
 		return r;
@@ -515,6 +526,7 @@ static int rebuild(unsigned long *ret_seen)
 static void *builder_main(void *arg)
 {
 	unsigned retry = 0;
+	int failing = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&mc.lock);
@@ -543,13 +555,17 @@ static void *builder_main(void *arg)
 		mc.pending = false;
 		pthread_mutex_unlock(&mc.lock);
 		r = rebuild(&seen);
-		if (r < 0) {
-			log_msg(LOG_ERR, "name-service cache not rebuilt: %s (keeping the previous files)",
+		/* Said once per cause (a full or read-only cache_dir fails every retry), and
+		 * once when it is over; meanwhile the files are stale and readers ask the socket. */
+		if (r < 0 && r != failing)
+			log_msg(LOG_ERR,
+				"name-service cache not rebuilt: %s (previous files marked stale: "
+				"lookups go to the socket; retrying every 5 s, said once)",
 				strerror(-r));
-			retry = 5;
-		} else {
-			retry = 0;
-		}
+		else if (r == 0 && failing)
+			log_msg(LOG_NOTICE, "name-service cache written again after: %s", strerror(-failing));
+		failing = r < 0 ? r : 0;
+		retry = r < 0 ? 5 : 0;
 		pthread_mutex_lock(&mc.lock);
 	}
 	pthread_mutex_unlock(&mc.lock);

@@ -266,6 +266,55 @@ static int approval_check(const struct mm_config *c, struct store *s, const json
 	return r;
 }
 
+int ecps_cancel(struct store *s, const struct mm_config *c, const struct caller *who, enum access collect,
+	const char *request_id, bool *ret_cancelled, char ret_login[128], struct fault *f)
+{
+	char *account = NULL, *arid = NULL;
+	struct entry *mine = NULL;
+	int r;
+
+	*ret_cancelled = false;
+	ret_login[0] = '\0';
+	if (!psc_enabled(c))
+		return not_configured(f);
+	if (!request_id || !psc_handle_valid(request_id))
+		return fault_field(f, "request_id", "format", "identifiant de demande invalide");
+	r = flow_get(s, c, "ecps", request_id, &account, &arid);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return fault_store(f, r, "demande e-CPS");
+	if (!account) {
+		r = fault_set(f, -EIO, "demande e-CPS illisible");
+		goto out;
+	}
+	accounts_dn_login(account, ret_login, 128);
+	r = access_resolve(c, s, who, collect, 0, "request_id", ret_login, NULL, "ecps", &mine, f);
+	entry_free(mine);
+	if (r == -ENOENT) {
+		fault_clear(f);
+		ret_login[0] = '\0';
+		r = 0;
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	r = flow_take(s, c, "ecps", request_id);
+	if (r == -ENOENT) {
+		r = 0; /* a poll finished it first */
+		goto out;
+	}
+	if (r < 0) {
+		fault_store(f, r, "demande e-CPS");
+		goto out;
+	}
+	*ret_cancelled = true;
+out:
+	secret_free(arid);
+	free(account);
+	return r;
+}
+
 int ecps_poll(struct store *s, const struct mm_config *c, const struct caller *who, enum access collect,
 	const char *request_id, struct ecps_result *ret, struct fault *f)
 {

@@ -512,13 +512,19 @@ static int discover(const struct mm_config *c, enum idp id)
 	if (!url)
 		return -ENOMEM;
 	r = idp_call(c, id, url, NULL, false, NULL, &rs);
-	free(url);
-	if (r < 0)
+	if (r < 0) {
+		free(url);
 		return r;
+	}
 	doc = psc_resp_json(&rs);
 	iss = json_string_value(json_object_get(doc, "issuer"));
 	/* A discovery document that names another issuer is not ours to trust. */
 	if (rs.status != 200 || !iss || strcmp(iss, p.issuer)) {
+		/* Garbage, an error page or another issuer: said in the log like a transport error. */
+		snprintf(last_error, sizeof(last_error), "%s: HTTP %ld, %s", url, rs.status,
+			!doc           ? "not a JSON object"
+				: !iss ? "no issuer"
+				       : "names another issuer");
 		r = -EHOSTUNREACH;
 		goto out;
 	}
@@ -529,6 +535,7 @@ static int discover(const struct mm_config *c, enum idp id)
 	pthread_mutex_unlock(&lock);
 	r = 0;
 out:
+	free(url);
 	json_decref(doc);
 	psc_resp_free(&rs);
 	return r;

@@ -139,6 +139,12 @@ void ecps_result_clear(struct ecps_result *r);
  * -EPERM account no longer active, -ENOSYS, -EHOSTUNREACH, directory errors. */
 int ecps_poll(struct store *s, const struct mm_config *c, const struct caller *who, enum access collect,
 	const char *request_id, struct ecps_result *ret, struct fault *f) MM_WUR;
+/* Forgets the pending request request_id (the user cancelled the wait): a later
+ * approval on the phone finds nothing to collect. Under the same rule as
+ * ecps_poll: someone else's request, or one already gone, answers 0 and stays
+ * as it was. Sets *ret_cancelled when a request was dropped. */
+int ecps_cancel(struct store *s, const struct mm_config *c, const struct caller *who, enum access collect,
+	const char *request_id, bool *ret_cancelled, char ret_login[128], struct fault *f) MM_WUR;
 
 /* --- the HTTP API's service clients, clients.c --- */
 

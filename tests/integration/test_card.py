@@ -688,6 +688,45 @@ def test_hung_helper_is_killed_at_the_timeout(state, slapd, smtp, pki, card_auth
         d.stop()
 
 
+def test_hung_module_does_not_hang_the_removal_watcher(state, slapd, smtp, card_conf, accounts, insert, pki,
+                                                      removal_log):
+    """Fault matrix row 7 (issue 18), "a hung PKCS#11 module → the removal watcher does not hang":
+    the watch helper says "present" each poll round; when the module blocks (the shim's .hang
+    file) the daemon hears nothing for card_poll_ms + card_timeout, kills the helper and runs the
+    removal action (the card can no longer be vouched for); the token can be watched again."""
+    log = removal_log[0]
+    hang = state / "cards" / "shim" / "CPS-good.hang"
+    d = Daemon(state, slapd, smtp.port, name="authd-hungwatch",
+               extra=card_conf.replace("card_timeout = 20", "card_timeout = 2")).start()
+    line = f"{accounts['good']} lock CPS-good"
+    count = lambda: log.read_text().count(line) if log.exists() else 0
+    try:
+        insert("good")
+        before = count()
+        assert card_auth(d).returncode == 0
+        time.sleep(1.0)
+        assert count() == before  # in the reader, heard from: nothing happens
+        hang.write_text("")
+        t0 = time.monotonic()
+        wait_for(lambda: count() == before + 1, timeout=10, what="removal action after the hang")
+        assert time.monotonic() - t0 < 2.2 + 3
+        text = d.log_text()
+        assert "card monitor for token CPS-good: helper silent for 2200 ms (hung PKCS#11 module?)" in text
+        assert f'audit="card_removed" caller="monitor" method="cps" service="-" remote="-" ' \
+               f'account="{accounts["good"]}" result="ok" reason="helper hung"' in text
+        # the watcher is gone, not stuck: once the module answers, a new login is watched again
+        hang.unlink()
+        time.sleep(0.5)  # the old watcher leaves the list just after its audit line
+        assert card_auth(d).returncode == 0
+        time.sleep(1.0)
+        assert count() == before + 1
+        pki[0].remove("good")
+        wait_for(lambda: count() == before + 2, timeout=10, what="removal action of the new watcher")
+    finally:
+        hang.unlink(missing_ok=True)
+        d.stop()
+
+
 # ---------------------------------------------------------------- through PAM (pam_medimail cps / cps_auto)
 
 P_PIN = "Code PIN de la carte CPS : "

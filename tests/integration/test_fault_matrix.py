@@ -4,16 +4,20 @@ user's message, the PAM or wire result, and what is left in the directory."""
 import concurrent.futures
 import email
 import email.policy
+import json
 import re
 import signal
 import threading
 import time
+import urllib.parse
 
 import pytest
 from aiosmtpd.controller import Controller
 
 import mmwire
-from mmstack import Daemon, free_port, med_fields, wait_for
+from apistack import Api
+from mmstack import Daemon, _port_open, free_port, med_fields, wait_for
+from test_api import assert_error
 from pamstack import P_CODE, P_PASSWORD, PW, PamService, attrs_of, pamtester
 
 CONF = """fail_delay_ms = 50
@@ -184,3 +188,577 @@ def test_sighup_under_load_loses_no_request(state, slapd, smtp):
         assert "bogus_option: unknown option" in d.log_text()
     finally:
         d.stop()
+
+
+# ---------------------------------------------------------------- row 5: the OpenID provider
+
+class BadProvider:
+    """An OpenID provider on a loopback port that is down, slow (answers after 30 s) or answers
+    garbage, for its discovery document or for its token endpoint, as a test says."""
+
+    def __init__(self):
+        import http.server
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.discovery, self.token = "ok", "ok"
+        self.stop_ev = threading.Event()
+        self.hits = []
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def answer(self, mode, body):
+                me.hits.append(self.path.split("?")[0])
+                if mode == "slow":
+                    me.stop_ev.wait(30)
+                    return
+                if mode == "garbage":
+                    body, ctype = b"<html><body>502 Bad Gateway \xff\xfe{", "text/html"
+                else:
+                    body, ctype = json.dumps(body).encode(), "application/json"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path.startswith("/.well-known/wallet-openid-configuration"):
+                    i = me.issuer
+                    self.answer(me.discovery, {"issuer": i, "authorization_endpoint": i + "/auth",
+                                               "token_endpoint": i + "/token", "jwks_uri": i + "/jwks"})
+                else:
+                    self.answer("ok", {"keys": []})
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                self.answer(me.token, {"error": "invalid_grant"})
+
+        self.handler = H
+        self.srv = self.thread = None  # down until up(): nothing listens on the port
+
+    def up(self):
+        import http.server
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self.srv.daemon_threads = True
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def down(self):
+        self.stop_ev.set()
+        if self.srv:
+            self.srv.shutdown()
+            self.srv.server_close()
+
+
+PSC_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def bad_idp(state, slapd, relay):
+    import os
+    p = BadProvider()
+    http_port = free_port()
+    secret = state / "badidp.secret"
+    secret.write_text("s3cret-of-the-bad-idp\n")
+    os.chmod(secret, 0o600)
+    d = Daemon(state, slapd, relay.port, name="faultidp",
+               extra=CONF + f"http_listen = 127.0.0.1:{http_port}\npsc_issuer = {p.issuer}\n"
+                     f"psc_client_id = medimail\npsc_client_secret_file = {secret}\n"
+                     f"psc_redirect_uri = http://127.0.0.1:{http_port}/v1/psc/callback\n"
+                     f"psc_timeout = {PSC_TIMEOUT}\n").start()
+    wait_for(lambda: _port_open(http_port), what="http listener")
+    p.url = f"http://127.0.0.1:{http_port}"
+    p.daemon = d
+    yield p
+    d.stop()
+    p.down()
+
+
+def psc_login(base):
+    """GET /v1/psc/login: (status, json or Location, seconds taken)."""
+    t0 = time.monotonic()
+    r = Api(base).get("/v1/psc/login")
+    return r, time.monotonic() - t0
+
+
+def password_login_meanwhile(d, relay, login, mail, svc):
+    """A password + code login through PAM, timed."""
+    before = relay.count(mail)
+    t0 = time.monotonic()
+    r = pamtester(svc, login, ["authenticate"],
+                  [(P_PASSWORD, PW), (P_CODE, lambda: relay.wait(mail, CODE_RE, before))])
+    return r, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("fault", ["down", "slow", "garbage"])
+def test_provider_down_slow_or_garbage_bounded_clear_and_other_flows_unaffected(bad_idp, relay, state, fault):
+    """Row 5: "Pro Santé Connect / the OpenID provider unreachable, slow (30 s), or answering
+    garbage → bounded wait, a clear error, other flows unaffected" (here for the discovery
+    document: the first exchange of every login)."""
+    d = bad_idp.daemon
+    login, mail = registered(d, relay)
+    svc = PamService(state, d, f"medimail-faultidp-{fault}")
+    bad_idp.discovery = {"down": "ok", "slow": "slow", "garbage": "garbage"}[fault]
+    if fault == "down":
+        assert not bad_idp.thread  # the first case: nothing listens on the issuer's port yet
+    elif not bad_idp.thread:
+        bad_idp.up()
+    mark = len(d.log_text())
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            psc = [ex.submit(psc_login, bad_idp.url) for _ in range(2)]
+            time.sleep(0.2)
+            pw = ex.submit(password_login_meanwhile, d, relay, login, mail, svc)
+            results = [f.result() for f in psc]
+            r_pw, t_pw = pw.result()
+        for r, took in results:
+            assert_error(r, 502, "provider_error")
+            assert r.json["message"] == "login: identity provider unreachable or failing", r
+            assert took < PSC_TIMEOUT + 3, took  # the daemon's psc_timeout, not the provider's 30 s
+            assert "Location" not in r.headers and "Set-Cookie" not in r.headers
+        # the password login at the same time did not queue behind the provider
+        assert r_pw.status == 0, r_pw
+        assert t_pw < 15, t_pw
+        log = d.log_text()[mark:]
+        why = {"down": "Couldn't connect to server", "slow": "Timeout was reached",
+               "garbage": "HTTP 200, not a JSON object"}[fault]
+        assert re.search(rf"api login: {re.escape(bad_idp.issuer)}/\.well-known/wallet-openid-configuration"
+                         rf".*{why}", log), log[-1500:]
+        assert "s3cret-of-the-bad-idp" not in log
+        # the HTTP door still answers everything else at once
+        t0 = time.monotonic()
+        assert Api(bad_idp.url).get("/v1/psc/nope").status == 404
+        assert time.monotonic() - t0 < 1
+    finally:
+        bad_idp.discovery = "ok"
+
+
+@pytest.mark.parametrize("fault", ["slow", "garbage"])
+def test_provider_token_endpoint_slow_or_garbage(bad_idp, fault):
+    """Row 5, the second exchange: the discovery answered, the token endpoint is slow or
+    answers garbage; the callback ends within psc_timeout with a clear error and the
+    flow's state is consumed (the same callback cannot be replayed)."""
+    if not bad_idp.thread:
+        bad_idp.up()
+    bad_idp.discovery, bad_idp.token = "ok", fault
+    try:
+        r = Api(bad_idp.url).get("/v1/psc/login")
+        assert r.status == 302, r
+        assert r.headers["Location"].startswith(bad_idp.issuer + "/auth?")
+        st = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))["state"]
+        cb = f"{bad_idp.url}/v1/psc/callback?state={st}&code=abc"
+        t0 = time.monotonic()
+        r = Api(bad_idp.url).get("", url=cb, headers={"Cookie": f"mm_psc_state={st}"})
+        took = time.monotonic() - t0
+        assert took < PSC_TIMEOUT + 3, took
+        if fault == "slow":
+            assert_error(r, 502, "provider_error")
+        else:
+            assert_error(r, 401, "invalid_token")
+            assert "token exchange refused" in r.json["message"], r
+        assert "Set-Cookie" not in r.headers or "mm_psc_state=;" in r.headers["Set-Cookie"]
+        r = Api(bad_idp.url).get("", url=cb, headers={"Cookie": f"mm_psc_state={st}"})
+        assert_error(r, 400, "invalid_request")
+    finally:
+        bad_idp.token = "ok"
+
+
+# ---------------------------------------------------------------- row 8: the cache directory
+
+def _mc_header(d, name="passwd"):
+    """(generation, stale) of one published cache file."""
+    data = (d.state / f"{d.name}-mc" / name).read_bytes()[:32]
+    return int.from_bytes(data[16:24], "little"), int.from_bytes(data[24:28], "little")
+
+
+def _mc_fresh(d):
+    try:
+        return _mc_header(d, "passwd")[1] == 0 and _mc_header(d, "group")[1] == 0
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.fixture()
+def tiny_tmpfs(state):
+    """A 256 KiB tmpfs mounted where the next daemon named faultmc keeps its cache."""
+    import subprocess
+    made = []
+
+    def make(name, ro=False):
+        p = state / f"{name}-mc"
+        p.mkdir()
+        opts = "size=256k,mode=0755" + (",ro" if ro else "")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(p)], check=True)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        subprocess.run(["umount", "-l", str(p)], check=False)
+
+
+def _getent(d, nsswitch, *keys):
+    from test_nss import nss
+    r = nss(d, nsswitch, "getent", "passwd", *keys)
+    return r.returncode, r.stdout
+
+
+def _fill(path):
+    """Writes path until the file system is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+
+
+def test_cache_dir_full_falls_back_to_the_socket_and_says_why_once(state, slapd, relay, tiny_tmpfs):
+    """Row 8: "the cache directory full or read-only → NSS falls back to the socket; the daemon
+    says why in its log, once" (full here: a tiny tmpfs filled up)."""
+    import subprocess
+    nsswitch = state / "fault-nsswitch.conf"
+    nsswitch.write_text("passwd: files medimail\ngroup: files medimail\nshadow: files\nhosts: files\n")
+    mc = tiny_tmpfs("faultmc")
+    d = Daemon(state, slapd, relay.port, name="faultmc", extra=CONF + "cache_refresh = 1\n").start()
+    try:
+        login, _ = registered(d, relay)
+        other, _ = registered(d, relay)
+        wait_for(lambda: _mc_fresh(d), 20, "a fresh cache")
+        wait_for(lambda: _getent(d, nsswitch, login)[0] == 0, 10, "the user in the cache")
+        gen_before = _mc_header(d)[0]
+        _fill(mc / "filler")
+        mark = len(d.log_text())
+        assert d.ctl("suspend", login, "--reason", "test").returncode == 0
+        # the published files are stale (the daemon flagged them) and cannot be rewritten
+        wait_for(lambda: "name-service cache not rebuilt: No space left on device" in d.log_text()[mark:],
+                 10, "the reason in the log")
+        assert _mc_header(d)[1] == 1 and _mc_header(d)[0] == gen_before
+        # readers ask the socket: the suspended user is gone, the other one still answers
+        assert _getent(d, nsswitch, login) == (2, "")
+        rc, out = _getent(d, nsswitch, other)
+        assert rc == 0 and out.startswith(other + ":*:"), out
+        time.sleep(3.5)  # three more failed rebuilds (cache_refresh = 1): still said once
+        log = d.log_text()[mark:]
+        assert log.count("name-service cache not rebuilt") == 1, log[-2000:]
+        assert "previous files marked stale: lookups go to the socket" in log
+        # room again: the next rebuild writes fresh files, said once too
+        (mc / "filler").unlink()
+        wait_for(lambda: _mc_fresh(d) and _mc_header(d)[0] != gen_before, 15, "a rebuilt cache")
+        assert "name-service cache written again after: No space left on device" in d.log_text()[mark:]
+        assert _getent(d, nsswitch, login) == (2, "")
+        assert _getent(d, nsswitch, other)[0] == 0
+        # the cache alone answers again (no socket)
+        sock, d.socket = d.socket, state / "no-such.sock"
+        try:
+            assert _getent(d, nsswitch, other)[0] == 0
+        finally:
+            d.socket = sock
+    finally:
+        d.stop()
+
+
+def test_cache_dir_read_only_falls_back_to_the_socket_and_says_why_once(state, slapd, relay, tiny_tmpfs):
+    """Row 8, read-only: a cache directory the daemon cannot write from the start (a read-only
+    mount): no file is published, every lookup is answered by the socket, the log says why once."""
+    nsswitch = state / "fault-nsswitch.conf"
+    nsswitch.write_text("passwd: files medimail\ngroup: files medimail\nshadow: files\nhosts: files\n")
+    mc = tiny_tmpfs("faultro", ro=True)
+    d = Daemon(state, slapd, relay.port, name="faultro", extra=CONF + "cache_refresh = 1\n").start()
+    try:
+        login, _ = registered(d, relay)
+        wait_for(lambda: "name-service cache not rebuilt: Read-only file system" in d.log_text(), 10, "the reason")
+        assert list(mc.iterdir()) == []
+        rc, out = _getent(d, nsswitch, login)
+        assert rc == 0 and out.startswith(login + ":*:"), out
+        assert d.ctl("suspend", login, "--reason", "test").returncode == 0
+        assert _getent(d, nsswitch, login) == (2, "")
+        time.sleep(3)
+        assert d.log_text().count("name-service cache not rebuilt") == 1
+    finally:
+        d.stop()
+
+
+# ---------------------------------------------------------------- row 9: the clock stepped
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+@pytest.fixture(scope="module")
+def stepped(state, slapd, relay):
+    """A daemon whose wall clock (time, CLOCK_REALTIME, not CLOCK_MONOTONIC: as a real clock
+    step) is offset by what the test writes in a file, through libfaketime."""
+    import os
+    clock = state / "faultclock.offset"
+    clock.write_text("+0\n")
+    env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": str(clock), "FAKETIME_NO_CACHE": "1",
+           "DONT_FAKE_MONOTONIC": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        d = Daemon(state, slapd, relay.port, name="faultclock",
+                   extra=CONF + "otp_ttl = 600\nlockout_duration = 900\n").start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    d.clock = clock
+    yield d
+    d.stop()
+
+
+def step(d, seconds):
+    d.clock.write_text(f"{seconds:+d}\n")
+    time.sleep(0.1)
+
+
+@pytest.mark.parametrize("offset", [3600, -3600])
+def test_clock_stepped_an_hour_code_expires_by_its_own_rule(stepped, relay, slapd, state, offset):
+    """Row 9: "the clock stepped back or forward an hour → codes, locks and sessions expire by
+    their own clock rules, none becomes eternal". A code mailed just before the step is refused
+    after it, both ways: forward it is past its otp_ttl; back, it would otherwise live an hour
+    more than otp_ttl. It is discarded, and a new code mailed under the new clock works."""
+    login, mail = registered(stepped, relay)
+    svc = PamService(state, stepped, f"medimail-faultclock{offset}")
+    before = relay.count(mail)
+
+    def code_then_step():
+        code = relay.wait(mail, CODE_RE, before)
+        step(stepped, offset)
+        return code
+    try:
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, code_then_step)])
+        assert r.status != 0, r
+        e = attrs_of(slapd, login)
+        assert "mmLockedUntil" not in e and e.get("mmFailCount", ["0"]) == ["0"], e
+        if offset > 0:
+            # forward: the password step (shorter-lived than the code) is over first
+            assert "Délai dépassé : recommencez la connexion." in r.output, r
+            why = "password step expired"
+            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + offset))
+            assert "mmOtpHash" not in e or e["mmOtpExpires"][0][:14] < stamp, e
+        else:
+            assert "Code expiré : reconnectez-vous pour recevoir un nouveau code." in r.output, r
+            assert "mmOtpHash" not in e, e
+            why = "code expired (the clock stepped back)"
+        assert re.search(rf'audit="otp-verify".*account="{re.escape(login)}" result="refused" reason="{re.escape(why)}"',
+                         stepped.log_text()), stepped.log_text()[-1500:]
+        before = relay.count(mail)
+        r = pamtester(svc, login, ["authenticate"],
+                      [(P_PASSWORD, PW), (P_CODE, lambda: relay.wait(mail, CODE_RE, before))])
+        assert r.status == 0, r
+    finally:
+        step(stepped, 0)
+
+
+def test_clock_stepped_an_hour_lock_is_not_eternal(stepped, relay, slapd, state):
+    """A lock taken at t: the clock stepped back an hour keeps it (it errs on the safe side,
+    for at most that hour); stepped forward past its lockout_duration it is over, and the
+    right password and code log in."""
+    login, mail = registered(stepped, relay)
+    svc = PamService(state, stepped, "medimail-faultclock-lock")
+    try:
+        for _ in range(5):  # lockout_threshold
+            r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, "Wrong#2024"), (P_CODE, "000000")])
+            assert r.status != 0
+        import calendar
+        until_s = calendar.timegm(time.strptime(attrs_of(slapd, login)["mmLockedUntil"][0][:14], "%Y%m%d%H%M%S"))
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, "000000")])
+        assert r.status != 0 and "Compte verrouillé après trop d'échecs" in r.output, r
+        step(stepped, -3600)
+        r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, "000000")])
+        assert r.status != 0 and "Compte verrouillé après trop d'échecs" in r.output, r
+        step(stepped, 3600)  # beyond lockout_duration (900 s): over
+        before = relay.count(mail)
+        r = pamtester(svc, login, ["authenticate"],
+                      [(P_PASSWORD, PW), (P_CODE, lambda: relay.wait(mail, CODE_RE, before))])
+        assert r.status == 0, r
+        assert time.time() + 3600 > until_s and time.time() < until_s  # over by the step, not by time
+    finally:
+        step(stepped, 0)
+
+
+# ---------------------------------------------------------------- row 4: a daemon killed mid-transaction
+
+@pytest.fixture()
+def pair(state, slapd, smtp):
+    """Two daemons with HTTP listeners on the shared slapd, and a service allowed on both."""
+    common = CONF + "http_rate = 2000\nhttp_rate_burst = 4000\nsession_cache_ttl = 1\nservice_cache_ttl = 1\n"
+    ports = free_port(), free_port()
+    ds = [Daemon(state, slapd, smtp.port, name=f"faultkill{i}", extra=f"http_listen = 127.0.0.1:{p}\n{common}")
+          for i, p in enumerate(ports)]
+    for d in ds:
+        d.start()
+    wait_for(lambda: all(_port_open(p) for p in ports), what="http listeners")
+    name = f"faultsvc{free_port()}"
+    r = ds[0].ctl("service", "add", name)
+    assert r.returncode == 0, r.stdout
+    secret = r.json["fields"]["secret"]
+    svcs = [Api(f"http://127.0.0.1:{p}", name, secret) for p in ports]
+    yield ds, svcs
+    for d in ds:
+        d.stop()
+
+
+def _txns(slapd, login):
+    from mmstack import SUFFIX
+    dn = slapd.search(SUFFIX, f"(uid={login})")[0]["dn"]
+    return slapd.search(f"ou=sessions,{SUFFIX}", f"(&(description=pam-txn)(mmSessionUser={dn}))", scope="one")
+
+
+def _kill9(d):
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(timeout=10)
+
+
+def _fresh(d, smtp):
+    from apistack import register_active
+    from pamstack import _unique_name
+    sn = _unique_name().upper()
+    mail = f"{sn.lower()}.kill@example.org"
+    return register_active(d, smtp, "MED", med_fields(mail, sn, "Tuee"), mail), mail
+
+
+def _password_step(svc, smtp, login, mail):
+    before = len(smtp.messages(mail))
+    r = svc.post("/v1/login/password", {"user": login, "password": PW})
+    assert r.status == 200 and r.json["code_sent"] is True, r
+    return r.json["txn"], smtp.wait_message(mail, CODE_RE, before).group(1)
+
+
+def test_daemon_killed_mid_transaction_the_other_finishes_it(pair, smtp, slapd):
+    """Row 4: "a daemon killed with kill -9 mid-transaction → the other daemon finishes it, or it
+    fails cleanly": the password step on A, A killed, the code on B opens the session; the
+    transaction record is then gone, the code spent (refused a second time, on either)."""
+    (a, b), (sa, sb) = pair
+    login, mail = _fresh(a, smtp)
+    txn, code = _password_step(sa, smtp, login, mail)
+    assert len(_txns(slapd, login)) == 1
+    _kill9(a)
+    r = sb.post("/v1/login/code", {"txn": txn, "code": code})
+    assert r.status == 200, r
+    assert r.json["account"] == login and r.json["session_token"]
+    assert sb.post("/v1/introspect", {"token": r.json["session_token"]}).json["active"] is True
+    assert _txns(slapd, login) == []
+    assert "mmOtpHash" not in attrs_of(slapd, login)
+    assert_error(sb.post("/v1/login/code", {"txn": txn, "code": code}), 401, "invalid_txn")
+
+
+def test_daemon_killed_mid_transaction_leaves_no_orphan_past_its_expiry(pair, smtp, slapd):
+    """Row 4, nobody finishes: the record A left is refused once expired, and the sweep (at the
+    start of a daemon, then once an interval) removes it from the directory, with nothing else
+    of the account touched (no lock, no failure counted)."""
+    (a, b), (sa, sb) = pair
+    login, mail = _fresh(a, smtp)
+    txn, code = _password_step(sa, smtp, login, mail)
+    _kill9(a)
+    (t,) = _txns(slapd, login)
+    # its expiry passes (moved into the past rather than waiting its TTL)
+    from pamstack import ldap_modify
+    ldap_modify(slapd, f"dn: {t['dn']}\nchangetype: modify\nreplace: mmSessionExpires\n"
+                       f"mmSessionExpires: 20200101000000Z\n")
+    assert len(_txns(slapd, login)) == 1  # still in the directory until someone sweeps
+    a.start()  # a daemon starting sweeps ou=sessions at once
+    wait_for(lambda: _txns(slapd, login) == [], 15, "the orphan transaction swept")
+    assert_error(sb.post("/v1/login/code", {"txn": txn, "code": code}), 401, "invalid_txn")
+    e = attrs_of(slapd, login)
+    assert "mmLockedUntil" not in e and e.get("mmFailCount", ["0"]) == ["0"], e
+    # and the account logs in normally on either daemon
+    txn, code = _password_step(sa, smtp, login, mail)
+    assert sb.post("/v1/login/code", {"txn": txn, "code": code}).status == 200
+    assert _txns(slapd, login) == []
+
+
+# ---------------------------------------------------------------- row 6: the phone never answers
+
+def _ecps_flows(slapd, login):
+    from mmstack import SUFFIX
+    dn = slapd.search(SUFFIX, f"(uid={login})")[0]["dn"]
+    return slapd.search(f"ou=sessions,{SUFFIX}", f"(&(description=ecps)(mmSessionAccount={dn}))", scope="one")
+
+
+@pytest.mark.parametrize("end", ["sigint", "timeout"])
+def test_phone_never_answers_the_wait_ends_and_the_daemon_drops_the_request(api, state, slapd, end):
+    """Row 6: "the phone never answers an e-CPS push → the wait ends at its timeout; Ctrl-C ends
+    it at once" and the daemon forgets the pending request either way (an approval on the phone
+    afterwards has nothing to open), audited as cancelled."""
+    import sys
+    import pexpect
+    import pexpect.popen_spawn
+    from pamstack import PAMCLIENT
+    p_code = r"Code à vérifier dans l'application e-CPS : (\S+)"
+    timeout = 30 if end == "sigint" else 2
+    svc = PamService(state, api.a, name=f"fault-ecps-{end}", options=f"ecps ecps_timeout={timeout}")
+    api.provider.control(ciba="expire", ciba_ttl=120)  # the phone stays silent
+    before = len(_ecps_flows(slapd, api.per))
+    mark = len(api.a.log_text())
+    env = dict(svc.env(), PAMCLIENT_SIGINT="1")
+    try:
+        t0 = time.monotonic()
+        child = pexpect.popen_spawn.PopenSpawn([sys.executable, str(PAMCLIENT), svc.name, api.per, "authenticate"],
+                                               env=env, encoding="utf-8", timeout=20)
+        child.expect(p_code)
+        assert len(_ecps_flows(slapd, api.per)) == before + 1  # pending in the directory
+        if end == "sigint":
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            child.kill(signal.SIGINT)
+        child.expect(pexpect.EOF)
+        took = time.monotonic() - t0
+        out = child.before
+        assert child.wait() == 1
+        if end == "sigint":
+            assert "ERROR: Connexion e-CPS annulée." in out and "RESULT authenticate 26" in out, out
+            assert took < 5, took
+        else:
+            assert "ERROR: Pas de réponse de l'application e-CPS dans le délai : recommencez la connexion." in out, out
+            assert "RESULT authenticate 7" in out, out
+            assert 1.5 < took < 10, took
+        assert len(_ecps_flows(slapd, api.per)) == before, "the pending request outlived the wait"
+        log = api.a.log_text()[mark:]
+        assert re.search(rf'audit="ecps" .*account="{re.escape(api.per)}" result="refused" '
+                         r'reason="cancelled by the user"', log), log[-1500:]
+    finally:
+        api.provider.control(ciba="approve", ciba_ttl=120)
+
+
+def _cancel(sock, rid, uid=None):
+    """MM_REQ_ECPS_CANCEL on the wire, as root or (uid) as another unix user: (status, field)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import mmwire,sys; r = mmwire.call(sys.argv[1], 0x0503, request_id=sys.argv[2], timeout=10); "
+            "print(r.status, r.get('status'))")
+    cmd = [sys.executable, "-c", code, str(sock), rid]
+    if uid is not None:
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                         env={"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    st, field = out.stdout.split()
+    return int(st), field
+
+
+def test_ecps_cancel_of_another_accounts_request_changes_nothing(api, state, slapd):
+    """The cancel request under the poll's rule: a unix user who is not the account's cannot
+    drop its pending request (answered unknown, the record stays); a malformed id is refused."""
+    api.provider.control(ciba="expire", ciba_ttl=120)
+    try:
+        st = mmwire.call(api.a.socket, 0x0501, login=api.per, timeout=10)
+        assert st.status == 0, st.message
+        rid = st.get("request_id")
+        n = len(_ecps_flows(slapd, api.per))
+        assert _cancel(api.a.socket, rid, uid=65534) == (0, "unknown")
+        assert len(_ecps_flows(slapd, api.per)) == n
+        assert _cancel(api.a.socket, rid) == (0, "cancelled")
+        assert len(_ecps_flows(slapd, api.per)) == n - 1
+        assert _cancel(api.a.socket, rid) == (0, "unknown")
+        assert _cancel(api.a.socket, "x" * 63 + "\n")[0] == -22
+    finally:
+        api.provider.control(ciba="approve", ciba_ttl=120)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -18,7 +19,8 @@
  * <label>.noflags: the module reports none of the PIN counter flags (only the
  * lock), as many do; <label>.pull: the card leaves the reader while it checks
  * the PIN: the try is counted (a card counts before it compares, so that
- * tearing does not save a try) and C_Login answers CKR_DEVICE_REMOVED.
+ * tearing does not save a try) and C_Login answers CKR_DEVICE_REMOVED;
+ * <label>.hang: C_GetTokenInfo blocks while the file exists (a hung module).
  */
 
 #define MAX_TRIES 3
@@ -99,6 +101,9 @@ static CK_RV shim_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 
 	if (rv != CKR_OK)
 		return rv;
+	/* <label>.hang: a module that blocks in the call (a reader gone mute). */
+	while (marked(slot, "hang"))
+		sleep(1);
 	n = failures(slot);
 	info->flags &= ~(CK_FLAGS)(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED);
 	if (n >= MAX_TRIES)
