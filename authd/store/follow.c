@@ -151,7 +151,7 @@ static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, con
 				atomic_store(&fw.told_unsupported, false);
 				atomic_fetch_add(&fw.live, 1);
 				fw.bases[i].changed(NULL);
-				log_msg(LOG_INFO, "following %s by content synchronization", dns[i]);
+				log_msg(LOG_NOTICE, "following %s by content synchronization", dns[i]);
 			}
 		} else if (rc == LDAP_RES_SEARCH_RESULT) {
 			int err = LDAP_OTHER;
