@@ -183,6 +183,12 @@ static const struct request_type table[] = {
 	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_req_device_verify},
 	{MM_REQ_MANAGERS_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_managers_get},
+	{MM_REQ_APP_PASSWORD_CREATE, "app-password-create", SELF_OR_ORG, ACTIVE | INDIVIDUAL | WEB, "login",
+		settings_attrs, settings_req_app_password_create},
+	{MM_REQ_APP_PASSWORD_LIST, "app-password-list", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
+		settings_req_app_password_list},
+	{MM_REQ_APP_PASSWORD_REVOKE, "app-password-revoke", SELF_OR_ORG, ACTIVE | WEB, "login",
+		settings_attrs, settings_req_app_password_revoke},
 };
 
 const struct request_type *dispatch_table(size_t *n)
