@@ -100,6 +100,8 @@ static const struct request_type table[] = {
 	{MM_REQ_DEFAULT_SET, "default-set", SELF, QUIET | WEB, "user", login_user_attrs,
 		login_req_default_set},
 	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, login_req_mode},
+	/* As AUTH_PASSWORD: the service resolves "user" after the rate limit. */
+	{MM_REQ_MAIL_AUTH, "mail-auth", SELF, 0, NULL, NULL, login_req_mail_auth},
 
 	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_req_getpwnam},
 	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_req_getpwuid},

@@ -74,6 +74,7 @@ static const struct json_door_name names[] = {
 	{"operator-grant", MM_REQ_OPERATOR_GRANT},
 	{"operator-revoke", MM_REQ_OPERATOR_REVOKE},
 	{"auth", MM_REQ_AUTH_PASSWORD},
+	{"mail-auth", MM_REQ_MAIL_AUTH},
 };
 
 const struct json_door_name *json_door_names(size_t *n)
