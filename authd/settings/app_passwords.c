@@ -32,6 +32,31 @@ void settings_app_password_wipe(struct settings_app_password_new *p)
 	secret_wipe(p, sizeof(*p));
 }
 
+/* 1 when t holds more app passwords than allowed (ours, val and h, then
+ * removed), 0 when not, a negative errno when it could not tell. */
+static int over_limit_withdraw(struct store *s, const struct entry *t, const char *val, const char *h)
+{
+	static const char *const attrs[] = {"mmAppPassword", NULL};
+	const struct attr *a;
+	struct entry *now = NULL;
+	struct mods m;
+	int rc;
+
+	if ((rc = store_read(s, t->dn, attrs, &now)) < 0)
+		return rc;
+	a = entry_attr(now, "mmAppPassword");
+	rc = a && a->nvals > SETTINGS_MAX_APP_PASSWORDS;
+	entry_free(now);
+	if (!rc)
+		return 0;
+	mods_init(&m);
+	mods_add(&m, LDAP_MOD_DELETE, "mmAppPassword", val);
+	mods_add(&m, LDAP_MOD_DELETE, "mmAppPasswordHash", h);
+	rc = m.err ? m.err : store_modify(s, t->dn, &m);
+	mods_free(&m);
+	return rc < 0 ? rc : 1;
+}
+
 int settings_app_password_create(struct store *s, const struct mm_config *c, const struct caller *who,
 	const struct entry *t, const char *name, struct settings_app_password_new *ret, struct fault *f)
 {
@@ -97,6 +122,17 @@ int settings_app_password_create(struct store *s, const struct mm_config *c, con
 	mods_add(&m, LDAP_MOD_ADD, "mmAppPasswordHash", h);
 	if ((rc = settings_modify(s, t, &m, "mot de passe d'application", f)) < 0)
 		goto out;
+	/* Parallel creations all read a count under the limit: counted again
+	 * after the write, and ours withdrawn when over it (never more than the limit). */
+	if ((rc = over_limit_withdraw(s, t, val, h)) != 0) {
+		if (rc > 0)
+			rc = fault_field(f, "name", "too_many",
+				"%d mots de passe d'application au plus : révoquez-en un",
+				SETTINGS_MAX_APP_PASSWORDS);
+		else
+			rc = fault_store(f, rc, "mot de passe d'application");
+		goto out;
+	}
 	caller_audit(who, "app-password-create", NULL, entry_get(t, "uid"), true, ret->id);
 out:
 	if (rc < 0)
