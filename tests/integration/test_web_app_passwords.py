@@ -89,6 +89,9 @@ def test_compte_app_password_attacks(web):
     r = _call(web, "app-password-create", {"login": other, "name": "Pas à moi"})
     assert r["status"] >= 400, r
     assert not ldap_entry(web, other).get("mmAppPasswordHash")
+    # the mail server's row is not the page's: unknown over the bridge
+    r = _call(web, "mail-auth", {"user": login, "secret": "0" * 64})
+    assert r["status"] == 404, r
     # the same name twice
     assert _call(web, "app-password-create", {"login": login, "name": "Mail"})["status"] == 200
     r = _call(web, "app-password-create", {"login": login, "name": "Mail"})
