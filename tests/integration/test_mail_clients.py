@@ -21,7 +21,7 @@ from mmstack import Daemon, med_fields
 from pamstack import MODULE, PW
 from rpstack import Dovecot, RpDir
 
-EACCES, EINVAL, ENOLCK = -13, -22, -37
+EPERM, EACCES, EINVAL, ENOLCK = -1, -13, -22, -37
 THRESHOLD = 3
 _n = [0]
 
@@ -231,3 +231,30 @@ def test_unprivileged_caller_names_no_one_else(authd, md, smtp):
                           code, str(authd.socket), user, secret], capture_output=True, text=True,
                          cwd=os.path.dirname(__file__), env=dict(os.environ, PYTHONPATH=os.path.dirname(__file__)))
     assert out.stdout.strip() == str(EACCES), out
+
+
+def test_pam_mail_mode_asks_one_secret_never_a_code(state, authd, md, smtp):
+    """pamtester on the mail mode: one password prompt, no code prompt, success with the app
+    password; the account password and its code are never asked for."""
+    from pamstack import P_CODE, P_PASSWORD, PamService, pamtester
+    user, mail = account(authd, smtp)
+    _, secret = app_password(authd, user)
+    svc = PamService(state, md, name="medimail-mailmode", options="mail")
+    before = len(smtp.messages(mail))
+    r = pamtester(svc, user, ["authenticate", "acct_mgmt"], [(P_PASSWORD, secret), (P_CODE, "000000")])
+    assert r.status == 0, r
+    assert r.output.count(P_PASSWORD.strip()) == 1 and P_CODE.strip() not in r.output, r
+    assert len(smtp.messages(mail)) == before
+    r = pamtester(svc, user, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, "000000")])
+    assert r.status != 0 and P_CODE.strip() not in r.output, r
+
+
+def test_suspended_account_is_refused(authd, md, smtp, imap):
+    user, _ = account(authd, smtp)
+    _, secret = app_password(authd, user)
+    assert login(imap, user, secret)
+    s = authd.ctl("suspend", user, "--reason", "test des clients de messagerie")
+    assert s.returncode == 0, s.stdout + s.stderr
+    r = mmwire.call(md.socket, mmwire.MAIL_AUTH, user=user, secret=secret)
+    assert r.status == EPERM and r.get("reason") == "suspended", r
+    assert not login(imap, user, secret)

@@ -70,7 +70,7 @@ def test_compte_app_password_attacks(web):
     assert r["status"] >= 400 and r["json"]["field"] == "name", r
     set_value(web, "ap-name", "x" * 65)
     press(web, "app-password-submit")
-    assert "64 octets" in web.error_of("ap-name")
+    until(lambda: "64 octets" in (web.error_of("ap-name") or ""), what="the name's error next to it")
     # CSRF token missing, another origin
     r = _call(web, "app-password-create", {"login": login, "name": "Sans jeton"}, csrf=False)
     assert r["status"] == 403, r
