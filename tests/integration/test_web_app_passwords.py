@@ -27,9 +27,17 @@ def test_compte_app_password_create_shown_once_and_revoke(web):
     open_compte(web)
     assert a11y(web) == []
     web.wait_text("app-password-list", "Aucun")
-    set_value(web, "ap-name", "Thunderbird " + XSS)
-    press(web, "app-password-submit")
+    # at 360 px, with the keyboard alone: the name typed, Enter, the secret shown
+    web.driver.set_window_size(360, 800)
+    set_value(web, "ap-name", "Thunderbird " + XSS + "\n")
     secret_box = web.visible("app-password-secret")
+    width = web.driver.execute_script("return window.innerWidth")
+    wide = web.driver.execute_script("""
+        return [...document.querySelectorAll('#mots-de-passe-application *')]
+          .filter(e => e.getBoundingClientRect().right > arguments[0] + 1).map(e => e.tagName + '#' + e.id);""", width)
+    assert wide == [], wide
+    assert web.driver.switch_to.active_element.get_attribute("id") == "app-password-secret"
+    web.driver.set_window_size(1200, 900)
     secret = secret_box.get_attribute("value")
     assert re.fullmatch(r"[0-9a-f]{64}", secret), secret
     assert "plus jamais affiché" in web.text("app-password-hint") and "Ctrl+C" in web.text("app-password-hint")
