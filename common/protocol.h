@@ -235,6 +235,16 @@ enum mm_request {
 	 * txn: there is no one-time code offline. ACCT_CHECK and SESSION_OPEN
 	 * answer from that record too, with offline (yes). */
 	MM_REQ_LOGIN_MODE = 0x020b,
+	/* user, secret, service, rhost -> login, method (app-password|device).
+	 * A mail client's login (pam_medimail "mail"): secret is one of the
+	 * account's app passwords (MM_REQ_APP_PASSWORD_CREATE) or active
+	 * device credentials (MM_REQ_DEVICE_COMPLETE), never its password;
+	 * no one-time code. Checked in the directory at every call (a
+	 * revocation counts on every daemon at once), under the password's
+	 * rate limits and lockout (a wrong secret is a failed attempt).
+	 * -EACCES bad credentials, -ENOLCK locked (locked_until), -EPERM not
+	 * active (reason), -EAGAIN rate limited. */
+	MM_REQ_MAIL_AUTH = 0x020c,
 
 	/* --- 0x04xx: the directories (annuaire Medimail, annuaire santé) - */
 	/* Who: a caller with an active individual account acts for itself; an
@@ -484,6 +494,15 @@ enum mm_request {
 	/* admin (the service the device talks to): credential -> login, id,
 	 * name; -EACCES when unknown or revoked (checked in the directory) */
 	MM_REQ_DEVICE_VERIFY = 0x0764,
+	/* "Mots de passe d'application", one per mail client (individual
+	 * accounts): [login], name (64 bytes, unique on the account) -> login,
+	 * id, name, created, secret (64 hex, made by the daemon, shown once;
+	 * stored as a keyed hash). At most SETTINGS_MAX_APP_PASSWORDS (10). */
+	MM_REQ_APP_PASSWORD_CREATE = 0x0780,
+	/* [login] -> records of id, name, created, [used] (last login, to the hour) */
+	MM_REQ_APP_PASSWORD_LIST = 0x0781,
+	/* [login], id -> id; the next MM_REQ_MAIL_AUTH with it is refused */
+	MM_REQ_APP_PASSWORD_REVOKE = 0x0782,
 	/* --- 0x03xx: name service (NSS) --------------------------------- */
 	/* Public data: any caller may ask. Users are the active individual
 	 * accounts that have a uidNumber; groups are the active BAL ORGs that

@@ -43,6 +43,12 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	rc = PAM_SUCCESS;
 	if (strcmp(mm_msg_get(rep, "cgu_required") ?: "no", "yes"))
 		goto out;
+	/* A mail client cannot answer the question: the terms are accepted on the web or at a login. */
+	if (o.mail) {
+		pmm_error(pamh, &o, M_CGU_REFUSED, NULL);
+		rc = PAM_PERM_DENIED;
+		goto out;
+	}
 	/* First login: the terms of use, asked and recorded. */
 	if (pam_prompt(pamh, PAM_PROMPT_ECHO_ON, &answer, "%s", pmm_text(&o, M_CGU_PROMPT)) != PAM_SUCCESS ||
 		!answer) {

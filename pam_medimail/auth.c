@@ -458,6 +458,45 @@ out:
 
 /* ------------------------------------------------------------ auth entry point */
 
+/* The mail mode: the secret a mail client was given (an app password or
+ * a device credential), one MM_REQ_MAIL_AUTH, never a code, never a card. */
+static int mail_login(pam_handle_t *pamh, const struct opts *o, const char *user)
+{
+	struct mm_msg *rep = NULL;
+	char *secret = NULL, *login = NULL;
+	int r, rc;
+
+	if ((rc = pmm_get_secret(pamh, o, PAM_AUTHTOK, M_PASSWORD_PROMPT, true, &secret)) != PAM_SUCCESS)
+		return rc;
+	if (strlen(secret) > MM_VALUE_MAX) {
+		pmm_error(pamh, o, M_TOO_LONG, NULL);
+		rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	r = pmm_call(pamh, o, MM_REQ_MAIL_AUTH, &rep, "user", user, "secret", secret, NULL);
+	if (r < 0) {
+		rc = pmm_unreachable(pamh, o, r, PAM_AUTHINFO_UNAVAIL);
+		goto out;
+	}
+	if (rep->status < 0) {
+		rc = pmm_explain(pamh, o, rep, PAM_AUTH_ERR);
+		if (rc == PAM_USER_UNKNOWN && rep->status == -ENOENT)
+			rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	if (!mm_msg_get(rep, "login") || !(login = strdup(mm_msg_get(rep, "login")))) {
+		rc = mm_msg_get(rep, "login") ? PAM_BUF_ERR : PAM_AUTH_ERR;
+		goto out;
+	}
+	rc = auth_done(pamh, o, user, login,
+		!strcmp(mm_msg_get(rep, "method") ?: "", "device") ? "device" : "app-password");
+out:
+	free(login);
+	mm_msg_free(rep);
+	pmm_wipe_free(secret);
+	return rc;
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct opts o;
@@ -468,6 +507,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	pmm_parse_opts(pamh, argc, argv, &o);
 	if ((rc = pmm_get_user(pamh, &o, &user)) != PAM_SUCCESS)
 		return rc;
+	if (o.mail)
+		return mail_login(pamh, &o, user);
 	if (card_wanted(pamh, &o))
 		return card_login(pamh, &o, user);
 	if (o.ecps)

@@ -35,6 +35,8 @@ void pmm_parse_opts(pam_handle_t *pamh, int argc, const char **argv, struct opts
 			o->cps_auto = true;
 		else if (!strcmp(a, "ecps"))
 			o->ecps = true;
+		else if (!strcmp(a, "mail"))
+			o->mail = true;
 		else if (!strncmp(a, "ecps_timeout=", 13)) {
 			char *end;
 			long s = strtol(a + 13, &end, 10);

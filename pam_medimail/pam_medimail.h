@@ -21,6 +21,7 @@ enum lang { FR, EN };
 struct opts {
 	bool debug, use_first_pass, try_first_pass, use_authtok;
 	bool cps, cps_auto, ecps;
+	bool mail; /* a mail client: an app password or device credential, never a code */
 	const char *socket;
 	int timeout_ms;
 	int ecps_timeout; /* seconds */

@@ -100,6 +100,8 @@ static const struct request_type table[] = {
 	{MM_REQ_DEFAULT_SET, "default-set", SELF, QUIET | WEB, "user", login_user_attrs,
 		login_req_default_set},
 	{MM_REQ_LOGIN_MODE, "login-mode", PUBLIC, 0, NULL, NULL, login_req_mode},
+	/* As AUTH_PASSWORD: the service resolves "user" after the rate limit. */
+	{MM_REQ_MAIL_AUTH, "mail-auth", SELF, 0, NULL, NULL, login_req_mail_auth},
 
 	{MM_REQ_GETPWNAM, "getpwnam", PUBLIC, 0, NULL, NULL, nss_req_getpwnam},
 	{MM_REQ_GETPWUID, "getpwuid", PUBLIC, 0, NULL, NULL, nss_req_getpwuid},
@@ -184,6 +186,12 @@ static const struct request_type table[] = {
 	{MM_REQ_DEVICE_VERIFY, "device-verify", ADMIN, 0, NULL, NULL, settings_req_device_verify},
 	{MM_REQ_MANAGERS_GET, "settings-get", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
 		settings_req_managers_get},
+	{MM_REQ_APP_PASSWORD_CREATE, "app-password-create", SELF_OR_ORG, ACTIVE | INDIVIDUAL | WEB, "login",
+		settings_attrs, settings_req_app_password_create},
+	{MM_REQ_APP_PASSWORD_LIST, "app-password-list", SELF_OR_ORG, ACTIVE | WEB, "login", settings_attrs,
+		settings_req_app_password_list},
+	{MM_REQ_APP_PASSWORD_REVOKE, "app-password-revoke", SELF_OR_ORG, ACTIVE | WEB, "login",
+		settings_attrs, settings_req_app_password_revoke},
 };
 
 const struct request_type *dispatch_table(size_t *n)

@@ -49,6 +49,9 @@ static const struct json_door_name names[] = {
 	{"device-enrol", MM_REQ_DEVICE_ENROL},
 	{"device-list", MM_REQ_DEVICE_LIST},
 	{"device-revoke", MM_REQ_DEVICE_REVOKE},
+	{"app-password-create", MM_REQ_APP_PASSWORD_CREATE},
+	{"app-password-list", MM_REQ_APP_PASSWORD_LIST},
+	{"app-password-revoke", MM_REQ_APP_PASSWORD_REVOKE},
 	{"managers-get", MM_REQ_MANAGERS_GET},
 	{"email-change", MM_REQ_EMAIL_CHANGE},
 	{"email-confirm", MM_REQ_EMAIL_CONFIRM},
@@ -71,6 +74,7 @@ static const struct json_door_name names[] = {
 	{"operator-grant", MM_REQ_OPERATOR_GRANT},
 	{"operator-revoke", MM_REQ_OPERATOR_REVOKE},
 	{"auth", MM_REQ_AUTH_PASSWORD},
+	{"mail-auth", MM_REQ_MAIL_AUTH},
 };
 
 const struct json_door_name *json_door_names(size_t *n)

@@ -40,6 +40,24 @@ int login_req_password(struct req *r)
 	return 0;
 }
 
+int login_req_mail_auth(struct req *r)
+{
+	static const char *const keys[] = {"user", "secret", META, NULL};
+	char login[LOGIN_NAME_MAX];
+	const char *method = NULL;
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (login_mail_auth(r->store, r->cfg, &r->who, req_get(r, "user"), req_get(r, "secret"), login,
+		    &method, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", login);
+	req_put(r, "method", method);
+	return 0;
+}
+
 int login_req_otp_send(struct req *r)
 {
 	static const char *const keys[] = {"user", "txn", META, NULL};

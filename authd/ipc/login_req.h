@@ -8,6 +8,7 @@
 #include "store.h"
 
 int login_req_password(struct req *r);
+int login_req_mail_auth(struct req *r);
 int login_req_otp_send(struct req *r);
 int login_req_otp_verify(struct req *r);
 int login_req_acct_check(struct req *r);

@@ -528,6 +528,69 @@ int settings_req_device_verify(struct req *r)
 	return 0;
 }
 
+/* --- Mots de passe d'application ------------------------------------------ */
+
+int settings_req_app_password_create(struct req *r)
+{
+	static const char *const keys[] = {"login", "name", NULL};
+	const char *name = req_get(r, "name");
+	struct settings_app_password_new p;
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (settings_app_password_create(r->store, r->cfg, &r->who, r->target, name, &p, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "login", entry_get(r->target, "uid"));
+	req_put(r, "id", p.id);
+	req_put(r, "name", name);
+	req_put(r, "created", p.created);
+	req_put(r, "secret", p.secret);
+	settings_app_password_wipe(&p);
+	mm_msg_set_message(r->out,
+		"copiez ce mot de passe dans votre client de messagerie : il ne sera plus jamais affiché");
+	return 0;
+}
+
+int settings_req_app_password_list(struct req *r)
+{
+	struct settings_app_password *v = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = login_only(r)) < 0)
+		return rc;
+	if (settings_app_password_list(r->target, &v, &n) < 0)
+		return req_fail(r, -ENOMEM, "mémoire insuffisante");
+	for (size_t i = 0; i < n; i++) {
+		req_put_index(r, i);
+		req_put(r, "id", v[i].id);
+		req_put(r, "name", v[i].name);
+		req_put(r, "created", v[i].created);
+		req_put(r, "used", v[i].used);
+	}
+	settings_app_passwords_free(v, n);
+	return 0;
+}
+
+int settings_req_app_password_revoke(struct req *r)
+{
+	static const char *const keys[] = {"login", "id", NULL};
+	const char *id = req_get(r, "id");
+	char name[SETTINGS_APP_NAME_MAX + 1];
+	struct fault f = {0};
+	int rc;
+
+	if ((rc = req_keys(r, keys)) < 0)
+		return rc;
+	if (settings_app_password_revoke(r->store, r->cfg, &r->who, r->target, id, name, &f) < 0)
+		return req_fault(r, &f);
+	req_put(r, "id", id);
+	mm_msg_set_message(r->out, "mot de passe d'application « %s » révoqué", name);
+	return 0;
+}
+
 int settings_req_managers_get(struct req *r)
 {
 	static const char *const keys[] = {"login", NULL};

@@ -26,4 +26,7 @@ int settings_req_device_complete(struct req *r);
 int settings_req_device_list(struct req *r);
 int settings_req_device_revoke(struct req *r);
 int settings_req_device_verify(struct req *r);
+int settings_req_app_password_create(struct req *r);
+int settings_req_app_password_list(struct req *r);
+int settings_req_app_password_revoke(struct req *r);
 int settings_req_managers_get(struct req *r);

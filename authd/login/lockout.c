@@ -204,25 +204,34 @@ static int failures_reset(struct store *s, const struct entry *e, long long n)
 	return rc;
 }
 
-static int refuse_locked(
-	const struct caller *who, const char *event, const struct entry *e, long long until, struct fault *f)
+static int refuse_locked(const struct caller *who, const char *event, const char *method,
+	const struct entry *e, long long until, struct fault *f)
 {
-	login_event(who, event, "password", entry_get(e, "uid"), false, "account locked");
+	login_event(who, event, method, entry_get(e, "uid"), false, "account locked");
 	return login_locked_fault(until, f);
 }
 
-int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who,
-	const char *event, const struct entry *e, const char *password, struct fault *f)
+static bool password_right(const struct entry *e, const char *password, void *arg)
+{
+	(void)arg;
+	return secret_password_verify(entry_get(e, "userPassword"), password) == 0;
+}
+
+int login_secret_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const char *method, const struct entry *e, const char *secret,
+	login_secret_check check, void *arg, struct fault *f)
 {
 	long long until, n = 0;
+	const char *bad;
+	char why[64];
 	int rc;
 
 	if ((until = locked_until(c, e)))
-		return refuse_locked(who, event, e, until, f);
+		return refuse_locked(who, event, method, e, until, f);
 	if (!strcmp(entry_get(e, "mmAccountType") ?: "", MM_TYPE_ORG)) {
-		login_dummy_verify(password);
+		login_dummy_verify(secret);
 		login_fail_delay(c);
-		login_event(who, event, "password", entry_get(e, "uid"), false,
+		login_event(who, event, method, entry_get(e, "uid"), false,
 			"an ORG logs in through an individual account");
 		return fault_set(f, -EACCES, "identifiant ou mot de passe incorrect");
 	}
@@ -238,37 +247,44 @@ int login_password_verify(struct store *s, const struct mm_config *c, const stru
 										    : 0;
 		entry_free(now);
 		login_fail_delay(c);
-		return refuse_locked(who, event, e, until, f);
+		return refuse_locked(who, event, method, e, until, f);
 	}
 	if (rc < 0) {
-		login_event(who, event, "password", entry_get(e, "uid"), false,
+		login_event(who, event, method, entry_get(e, "uid"), false,
 			"attempt not reserved: directory error");
 		return fault_store(f, rc, "authentification");
 	}
-	if (secret_password_verify(entry_get(e, "userPassword"), password) == 0) {
+	if (check(e, secret, arg)) {
 		/* Given back at once: what follows (an inactive account, a new
 		 * password refused by the rules) is no guess. */
 		if ((rc = failures_reset(s, e, n)) < 0) {
-			login_event(who, event, "password", entry_get(e, "uid"), false,
-				"right password; failures not reset");
+			login_event(who, event, method, entry_get(e, "uid"), false,
+				"right secret; failures not reset");
 			return fault_store(f, rc, "authentification");
 		}
 		return 0;
 	}
 	rc = attempt_failed(s, c, who, e, n, &until);
 	login_fail_delay(c);
+	bad = strcmp(method, "password") ? "bad secret" : "bad password";
 	if (rc < 0) {
-		login_event(who, event, "password", entry_get(e, "uid"), false,
-			"bad password; lock not recorded");
+		snprintf(why, sizeof(why), "%s; lock not recorded", bad);
+		login_event(who, event, method, entry_get(e, "uid"), false, why);
 		return fault_store(f, rc, "authentification");
 	}
 	if (until) {
-		login_event(
-			who, event, "password", entry_get(e, "uid"), false, "bad password; account locked");
+		snprintf(why, sizeof(why), "%s; account locked", bad);
+		login_event(who, event, method, entry_get(e, "uid"), false, why);
 		return login_locked_fault(until, f);
 	}
-	login_event(who, event, "password", entry_get(e, "uid"), false, "bad password");
+	login_event(who, event, method, entry_get(e, "uid"), false, bad);
 	return fault_set(f, -EACCES, "identifiant ou mot de passe incorrect");
+}
+
+int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const struct entry *e, const char *password, struct fault *f)
+{
+	return login_secret_verify(s, c, who, event, "password", e, password, password_right, NULL, f);
 }
 
 /* ------------------------------------------------------------ slapd's lockout policy */

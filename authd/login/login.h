@@ -55,6 +55,14 @@ extern const char *const login_password_attrs[];
 int login_password_verify(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *event, const struct entry *e, const char *password, struct fault *f) MM_WUR;
 
+/* The same lockout for any secret of the account: check says whether
+ * secret is right for e (login_mail_auth: an app password or a device
+ * credential); method names it in the audit. */
+typedef bool (*login_secret_check)(const struct entry *e, const char *secret, void *arg);
+int login_secret_verify(struct store *s, const struct mm_config *c, const struct caller *who,
+	const char *event, const char *method, const struct entry *e, const char *secret,
+	login_secret_check check, void *arg, struct fault *f) MM_WUR;
+
 /* The lockout arithmetic, without a directory (lockout.c; unit-tested).
  * The end of the lock an account is under, 0 when none: the daemon's own
  * (mm_until, mmLockedUntil) or ppolicy's (pp_locked_at, pwdAccountLockedTime,
@@ -107,6 +115,15 @@ int login_password_step(struct store *s, const struct mm_config *c, const struct
 int login_password_change(struct store *s, const struct mm_config *c, const struct caller *who,
 	const char *user, const char *old_password, const char *new_password, char ret_login[LOGIN_NAME_MAX],
 	struct fault *f) MM_WUR;
+
+/* ------------------------------------------------------------ mail clients (mail.c) */
+
+/* MM_REQ_MAIL_AUTH: user's app password or active device credential,
+ * never the account password nor a code; the rate limits, lockout and
+ * audit of the password step; read from the directory at each call.
+ * ret_login: the account's login; ret_method "app-password" | "device". */
+int login_mail_auth(struct store *s, const struct mm_config *c, const struct caller *who, const char *user,
+	const char *secret, char ret_login[LOGIN_NAME_MAX], const char **ret_method, struct fault *f) MM_WUR;
 
 /* ------------------------------------------------------------ the code (otp.c) */
 

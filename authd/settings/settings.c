@@ -16,7 +16,7 @@ const char *const settings_attrs[] = {"uid", "objectClass", "mmAccountType", "mm
 	"mmRespGivenName", "mmRespProfession", "mmRespRpps", "mmSignature", "mmDefaultSignature",
 	"mmAutoReplyActive", "mmAutoReplyStart", "mmAutoReplyEnd", "mmAutoReplySubject", "mmAutoReplyBody",
 	"mmNotifyReceipt", "mmNotifyOpening", "mmNotifyDigest", "mmNotifyOrgToIndividual", "mmNotifyOrgOff",
-	"mmDelegate", "mmDevice", "mmDematerialisation", "mmMember", "uidNumber", NULL};
+	"mmDelegate", "mmDevice", "mmAppPassword", "mmDematerialisation", "mmMember", "uidNumber", NULL};
 
 long long settings_now(void)
 {

@@ -266,6 +266,51 @@ int settings_device_revoke(struct store *s, const struct mm_config *c, const str
 	const struct entry *t, const char *id, char ret_name[SETTINGS_DEVICE_NAME_MAX + 1],
 	struct fault *f) MM_WUR;
 
+/* --- Mots de passe d'application (app_passwords.c) --- */
+
+#define SETTINGS_MAX_APP_PASSWORDS 10
+#define SETTINGS_APP_NAME_MAX 64
+
+struct settings_app_password_new {
+	char id[SETTINGS_ID_LEN + 1];
+	char secret[SETTINGS_TOKEN_LEN + 1]; /* shown once; wiped by settings_app_password_wipe */
+	char created[16];
+};
+void settings_app_password_wipe(struct settings_app_password_new *p);
+/* A new app password named name (validate_text, unique on the account): the
+ * daemon makes the secret, keeps its keyed hash only. */
+int settings_app_password_create(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const char *name, struct settings_app_password_new *ret,
+	struct fault *f) MM_WUR;
+
+struct settings_app_password {
+	char *id, *name, *created, *used; /* used: NULL when never */
+};
+int settings_app_password_list(
+	const struct entry *t, struct settings_app_password **ret, size_t *ret_n) MM_WUR;
+void settings_app_passwords_free(struct settings_app_password *v, size_t n);
+int settings_app_password_revoke(struct store *s, const struct mm_config *c, const struct caller *who,
+	const struct entry *t, const char *id, char ret_name[SETTINGS_APP_NAME_MAX + 1],
+	struct fault *f) MM_WUR;
+
+/* What a mail client may present (login/mail.c): the account's app
+ * passwords and active device credentials, read with settings_mail_attrs. */
+extern const char *const settings_mail_attrs[];
+enum settings_mail_kind { SETTINGS_MAIL_NONE, SETTINGS_MAIL_APP_PASSWORD, SETTINGS_MAIL_DEVICE };
+struct settings_mail_match {
+	enum settings_mail_kind kind;
+	char id[SETTINGS_ID_LEN + 1];
+	char name[SETTINGS_APP_NAME_MAX + 1];
+	long long used; /* an app password's last use, -1 when never */
+};
+/* 0 when secret is one of e's app passwords or active device credentials
+ * (keyed hashes compared in constant time), else -EACCES. */
+int settings_mail_secret_match(
+	const struct entry *e, const char *secret, struct settings_mail_match *ret) MM_WUR;
+/* Records an app password's use (at most one write an hour). */
+int settings_app_password_touch(
+	struct store *s, const struct entry *e, const struct settings_mail_match *m) MM_WUR;
+
 /* --- Vos informations Gestionnaire (managers.c) --- */
 
 #define SETTINGS_MAX_MANAGERS 20

@@ -27,9 +27,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from apistack import OidcProvider
 from mmstack import ctl_ok
 from webstack import WebStack, PW
-from rpstack import Apache, Dovecot, RpDir
+from rpstack import Apache, Dovecot
 
-PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
 from webstack import browser
 
 USERS = {
@@ -274,18 +273,16 @@ def op(request, state, slapd, smtp):
     apache, dovecot = Apache(), Dovecot()
     o = NodeOp(state, apache, dovecot.port) if request.param == "node" else OursOp(request, state, slapd, smtp, apache)
     o.apache = apache
-    started, pam = [], _matrix_pam()
+    started = []
     try:
         started.append(apache.start(o.discovery_url, *o.apache_client, scope=o.apache_scope))
-        started.append(dovecot.start(o.introspection_url, *o.dovecot_client,
-                                     pam=(pam.path / "pam.d", "medimail-mail")))
+        started.append(dovecot.start(o.introspection_url, *o.dovecot_client))
         o.apache, o.dovecot = apache, dovecot
         yield o
     finally:
         for s in reversed(started):
             s.stop()
         o.stop()
-        pam.remove()
 
 
 @pytest.fixture(scope="module")
@@ -293,21 +290,6 @@ def driver():
     d = browser()
     yield d
     d.quit()
-
-
-MATRIX_USER, MATRIX_PW = "matrix.user@example.org", "Matrix#2024-pw"
-
-
-def _matrix_pam():
-    """The second passdb's plumbing with pam_wrapper's pam_matrix (a user:password:service file)
-    standing for pam_medimail's mail mode, which is not built yet."""
-    d = RpDir("mm-pam-")
-    (d.path / "pam.d").mkdir()
-    (d.path / "passdb").write_text(f"{MATRIX_USER}:{MATRIX_PW}:medimail-mail\n")
-    (d.path / "pam.d" / "medimail-mail").write_text(
-        f"auth required {PAM_MATRIX} passdb={d.path}/passdb\naccount required {PAM_MATRIX} passdb={d.path}/passdb\n")
-    d.own()
-    return d
 
 
 def _imap(op):
@@ -467,30 +449,4 @@ def test_dovecot_refuses_a_forged_token(op):
     assert not _sasl(op, "OAUTHBEARER", oauthbearer(op.users["rp-sub-karim"]["email"], "forged" * 8))
 
 
-# ---- Dovecot's second passdb: passdb pam through pam_wrapper ----
-
-def _login(op, user, password):
-    m = _imap(op)
-    try:
-        m.login(user, password)
-        m.select("INBOX")
-        m.logout()
-        return True
-    except imaplib.IMAP4.error:
-        try:
-            m.shutdown()
-        except OSError:
-            pass
-        return False
-
-
-def test_dovecot_pam_passdb_login_and_plain(op):
-    assert _login(op, MATRIX_USER, MATRIX_PW), op.dovecot.log()[-3000:]
-    plain = f"\0{MATRIX_USER}\0{MATRIX_PW}".encode()
-    assert _sasl(op, "PLAIN", plain)
-    assert not _login(op, MATRIX_USER, "wrong-" + MATRIX_PW)
-
-
-def test_dovecot_pam_passdb_refuses_nul_and_newline_usernames(op):
-    assert not _sasl(op, "PLAIN", f"\0{MATRIX_USER}\0extra\0{MATRIX_PW}".encode())
-    assert not _sasl(op, "PLAIN", f"\0{MATRIX_USER}\n\0{MATRIX_PW}".encode())
+# Dovecot's second passdb (passdb pam -> pam_medimail mail mode -> the daemon): test_mail_clients.py

@@ -528,7 +528,8 @@ static void test_table_codes_are_unique_and_named(void **state)
 static void test_web_flag_rows(void **state)
 {
 	static const char *const login_rows[] = {"auth", "otp-send", "otp-verify", "acct", "password-change",
-		"session-open", "session-close", "switch", "login-mode", "card-auth", "card-link", NULL};
+		"session-open", "session-close", "switch", "login-mode", "card-auth", "card-link",
+		"mail-auth", NULL};
 	size_t n, nn, web = 0;
 	const struct request_type *t = dispatch_table(&n);
 	const struct json_door_name *names_ = json_door_names(&nn);

@@ -11,8 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
+#include "secret.h"
 #include "settings.h"
 
 /* An entry of up to 8 single- or double-valued attributes, in static storage. */
@@ -367,6 +371,67 @@ static void test_notify_and_delegate_views(void **state)
 	assert_true(settings_demat_get(&med.e)); /* default yes */
 }
 
+/* A mail client's secret (settings_mail_secret_match): an app password or an
+ * active device credential of this account, nothing else, by keyed hash. */
+static void test_mail_secret_match(void **state)
+{
+	char dir[] = "/tmp/mm-unit-mail-XXXXXX", key[128], err[256];
+	char app[SECRET_TOKEN_HEX], dev[SECRET_TOKEN_HEX], pend[SECRET_TOKEN_HEX];
+	char ha[SECRET_HASH_HEX], hd[SECRET_HASH_HEX], hp[SECRET_HASH_HEX], hx[SECRET_HASH_HEX];
+	char japp[256], jdev[256], jpend[256];
+	struct settings_mail_match m;
+	struct fake f;
+	FILE *kf;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(key, sizeof(key), "%s/key", dir);
+	assert_non_null(kf = fopen(key, "w"));
+	fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", kf);
+	fclose(kf);
+	chmod(key, 0600);
+	assert_int_equal(secret_init(key, 1, 8192 * 1024, 1, err, sizeof(err)), 0);
+	secret_token(app);
+	secret_token(dev);
+	secret_token(pend);
+	assert_int_equal(secret_keyed_hash("app-password", app, ha), 0);
+	assert_int_equal(secret_keyed_hash("device-cred", dev, hd), 0);
+	assert_int_equal(secret_keyed_hash("device-cred", pend, hp), 0);
+	/* the app password's hash under the device's context is no device credential */
+	assert_int_equal(secret_keyed_hash("device-cred", app, hx), 0);
+	snprintf(
+		japp, sizeof(japp), "{\"id\":\"a1a1a1a1a1a1\",\"name\":\"Thunderbird\",\"hash\":\"%s\"}", ha);
+	snprintf(jdev, sizeof(jdev),
+		"{\"id\":\"d1d1d1d1d1d1\",\"name\":\"iPhone\",\"state\":\"active\",\"cred\":\"%s\"}", hd);
+	snprintf(jpend, sizeof(jpend),
+		"{\"id\":\"d2d2d2d2d2d2\",\"name\":\"Vieux\",\"state\":\"pending\",\"cred\":\"%s\"}", hp);
+	fake_account(&f, "PER");
+	fake_put(&f, "mmAppPassword", japp, NULL);
+	fake_put(&f, "mmAppPasswordHash", ha, NULL);
+	fake_put(&f, "mmDevice", jdev, jpend);
+	fake_put(&f, "mmDeviceCredHash", hd, hp);
+
+	assert_int_equal(settings_mail_secret_match(&f.e, app, &m), 0);
+	assert_int_equal(m.kind, SETTINGS_MAIL_APP_PASSWORD);
+	assert_string_equal(m.id, "a1a1a1a1a1a1");
+	assert_true(m.used < 0);
+	assert_int_equal(settings_mail_secret_match(&f.e, dev, &m), 0);
+	assert_int_equal(m.kind, SETTINGS_MAIL_DEVICE);
+	assert_string_equal(m.name, "iPhone");
+	/* a device whose record is not active, a hash given as the secret, a wrong one */
+	assert_int_equal(settings_mail_secret_match(&f.e, pend, &m), -EACCES);
+	assert_int_equal(settings_mail_secret_match(&f.e, ha, &m), -EACCES);
+	assert_int_equal(settings_mail_secret_match(&f.e, "Pharma#2024", &m), -EACCES);
+	assert_int_equal(m.kind, SETTINGS_MAIL_NONE);
+	/* a hash with no record of its own (a revocation half done) is refused */
+	fake_account(&f, "PER");
+	fake_put(&f, "mmAppPasswordHash", ha, NULL);
+	assert_int_equal(settings_mail_secret_match(&f.e, app, &m), -EACCES);
+	unlink(key);
+	rmdir(dir);
+	secret_cleanup();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_autoreply_rules),
 		cmocka_unit_test(test_signature_rules),
 		cmocka_unit_test(test_notify_and_delegate_views),
+		cmocka_unit_test(test_mail_secret_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

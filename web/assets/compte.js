@@ -447,6 +447,64 @@ async function devices() {
   await draw();
 }
 
+// --- Mots de passe d'application (issue 16: mail clients) --------------------------------
+
+async function appPasswords() {
+  const s = section("mots-de-passe-application", "Mots de passe d'application",
+    "Un logiciel de messagerie (Thunderbird, Outlook, l'application Mail…) ne peut pas saisir le code reçu par e-mail : "
+    + "donnez-lui un mot de passe d'application, un par logiciel. Il ne sert qu'à la messagerie (IMAP, SMTP), "
+    + "jamais à la connexion à Medimail ; le mot de passe de votre compte n'y est jamais accepté.");
+  const ul = el("ul", { class: "mm-list", id: "app-password-list" });
+  const f = form("form-app-password", el("h3", {}, "A – Créer un mot de passe d'application"),
+    field("ap-name", "Nom du logiciel de messagerie", "", { name: "name", required: true }),
+    submit("app-password-submit", "Créer le mot de passe"), status("app-password-status"));
+  const shown = el("div", { id: "app-password-shown", hidden: true });
+  const draw = async () => {
+    const r = await call("app-password-list", { login: acting });
+    ul.replaceChildren();
+    for (const p of list(r.ok && r.data.records)) {
+      const used = p.used ? "dernière utilisation le " + when(p.used) : "jamais utilisé";
+      ul.append(el("li", { "data-app-password": p.id },
+        el("span", { class: "ap-label" }, `${p.name} (créé le ${when(p.created)}, ${used})`),
+        el("button", {
+          type: "button", class: "mm-button mm-secondary", id: "app-password-revoke-" + p.id,
+          "aria-label": "Révoquer le mot de passe d'application " + p.name,
+          onclick: async () => {
+            const w = await call("app-password-revoke", { login: acting, id: p.id });
+            if (!w.ok) return formError(f, w.data.message || "Refusé.");
+            say(document.getElementById("app-password-status"), w.data.message || "Mot de passe révoqué.");
+            await draw();
+          },
+        }, "Révoquer")));
+    }
+    if (!ul.children.length) ul.append(el("li", { id: "app-password-none" }, "Aucun mot de passe d'application."));
+  };
+  onSubmit(f, async () => {
+    const w = await call("app-password-create", { login: acting, name: val("ap-name") });
+    if (!w.ok) return showError(f, w.data);
+    clearErrors(f);
+    document.getElementById("ap-name").value = "";
+    const secret = el("input", { id: "app-password-secret", type: "text", readonly: true, class: "mm-secret",
+      autocomplete: "off", spellcheck: "false" });
+    secret.value = w.data.secret;
+    const hide = el("button", { type: "button", class: "mm-button mm-secondary", id: "app-password-done",
+      onclick: () => { shown.replaceChildren(); shown.hidden = true; } }, "J'ai copié le mot de passe");
+    shown.replaceChildren(
+      el("p", {}, "Mot de passe d'application pour « ", el("strong", { id: "app-password-for" }, w.data.name), " » :"),
+      el("div", {}, el("label", { for: "app-password-secret" }, "Mot de passe (à copier)"), secret),
+      el("p", { class: "mm-hint", id: "app-password-hint" },
+        "Copiez-le maintenant (sélectionnez-le puis Ctrl+C) et collez-le dans le champ mot de passe de votre logiciel de messagerie, "
+        + "avec votre identifiant Medimail. Il ne sera plus jamais affiché : en cas de perte, révoquez-le et créez-en un autre."),
+      hide);
+    shown.hidden = false;
+    secret.focus();
+    secret.select();
+    await draw();
+  });
+  s.append(f, shown, el("h3", {}, "B – Révoquer un mot de passe d'application"), ul);
+  await draw();
+}
+
 // --- Informations gestionnaire ------------------------------------------------------------
 
 async function managers() {
@@ -477,6 +535,7 @@ async function main() {
   await delegations();
   await demat();
   if (!isOrg) await devices();
+  if (!isOrg) await appPasswords();
   await managers();
   document.body.dataset.ready = "yes";
 }
