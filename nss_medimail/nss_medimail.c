@@ -631,14 +631,22 @@ static int add_group(gid_t gid, gid_t skip, long int *start, long int *size, gid
 	return 0;
 }
 
-/* The gids from the cache: 0, or NO_MAP/-ENOENT/... to ask the daemon. */
+/* The gids from the cache: 0, or NO_MAP/-ENOENT/... to ask the daemon.
+ * One probe: the daemon writes a memberof record (the per-user group index)
+ * for every user, an empty one for a user without ORG. A name without one
+ * (a login e-mail, a file from an older daemon) goes through passwd. */
 static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, size_t loginsz)
 {
 	char pwbuf[1024];
 	struct passwd pw;
 	struct pw_arg a = {.name = user, .pw = &pw, .buf = pwbuf, .buflen = sizeof(pwbuf)};
-	int r = with_map(MAP_PASSWD, fn_pwnam, &a);
+	int r;
 
+	ig->login = user;
+	r = with_map(MAP_GROUP, fn_memberof, ig);
+	if (r != -ENOENT)
+		return r;
+	r = with_map(MAP_PASSWD, fn_pwnam, &a);
 	if (r < 0)
 		return r; /* unknown to the cache: maybe new, ask the daemon */
 	snprintf(login, loginsz, "%s", pw.pw_name);
