@@ -523,48 +523,42 @@ static int find_id(
 	return -ENOENT;
 }
 
-/* Copies the data of a record out, then proves the copy: checksum, header
- * unchanged, strings well formed, file still current. */
-static int rec_copy(const struct mc_map *m, uint32_t off, const struct mc_rec *h, void *dst)
+/* Copies the data of a record out, then proves the copy: guard unchanged,
+ * file still current (the one generation check of a lookup), checksum, and
+ * exactly nstrs NUL-terminated strings, the last one ending the data. The
+ * start of each string goes to strs[0 .. nstrs-1] (from the walk that
+ * validates them: nothing scans the copy again). */
+static int rec_copy(const struct mc_map *m, uint32_t off, const struct mc_rec *h, void *dst, char **strs)
 {
-	const uint8_t *d;
-	struct mc_rec again;
-	uint32_t n = 0;
+	const uint8_t *d, *end;
+	uint32_t guard, n = 0;
 
 	memcpy(dst, m->base + off + sizeof(*h), h->data_len);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	memcpy(&again, m->base + off, sizeof(again));
-	if (memcmp(&again, h, sizeof(again)))
-		return -ESTALE;
-	if (!mc_map_current(m))
+	memcpy(&guard, m->base + off, sizeof(guard));
+	if (guard != h->guard || !mc_map_current(m))
 		return -ESTALE;
 	if (rec_sum(h, dst) != h->sum)
 		return -EBADMSG;
 	d = (const uint8_t *)dst + (size_t)h->nids * 4;
-	if (h->data_len == h->nids * 4 || d[h->data_len - h->nids * 4 - 1] != '\0')
+	end = (const uint8_t *)dst + h->data_len;
+	if (d == end || end[-1] != '\0')
 		return -EBADMSG;
-	/* Exactly nstrs NUL-terminated strings, the last one ending the data. */
-	for (const uint8_t *end = (const uint8_t *)dst + h->data_len; d < end; n++) {
+	while (d < end) {
 		const uint8_t *z = memchr(d, '\0', (size_t)(end - d));
 
-		d = z + 1; /* z != NULL: the data ends with a NUL */
 		if (n >= h->nstrs)
 			return -EBADMSG;
+		strs[n++] = (char *)(uintptr_t)d;
+		d = z + 1; /* z != NULL: the data ends with a NUL */
 	}
 	return n == h->nstrs ? 0 : -EBADMSG;
 }
 
-/* Next string after s (known NUL-terminated inside the copy). */
-static char *next_str(char *s)
-{
-	return s + strlen(s) + 1;
-}
-
 static int pw_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h, struct passwd *ret,
-	char *buf, size_t buflen, size_t *ret_need)
+	char *buf, size_t buflen, size_t *ret_need, char **strs)
 {
 	size_t need = (size_t)h->data_len + 2;
-	char *s;
 	int r;
 
 	if (h->nstrs != 5 || h->nids != 0)
@@ -573,16 +567,13 @@ static int pw_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h,
 		*ret_need = need;
 	if (buflen < need)
 		return -ERANGE;
-	r = rec_copy(m, off, h, buf);
+	r = rec_copy(m, off, h, buf, strs);
 	if (r < 0)
 		return r;
-	s = buf;
-	ret->pw_name = s;
-	s = next_str(next_str(s)); /* skip the e-mail */
-	ret->pw_gecos = s;
-	s = next_str(s);
-	ret->pw_dir = s;
-	ret->pw_shell = next_str(s);
+	ret->pw_name = strs[0]; /* strs[1]: the e-mail */
+	ret->pw_gecos = strs[2];
+	ret->pw_dir = strs[3];
+	ret->pw_shell = strs[4];
 	ret->pw_passwd = buf + h->data_len;
 	memcpy(ret->pw_passwd, "*", 2);
 	ret->pw_uid = h->id;
@@ -607,28 +598,32 @@ static int gr_fill(const struct mc_map *m, uint32_t off, const struct mc_rec *h,
 		return -ERANGE;
 	mem = (char **)(void *)(buf + pad);
 	s = buf + pad + ptrs;
-	r = rec_copy(m, off, h, s);
+	/* nstrs slots: the name, then the members, moved down one below */
+	r = rec_copy(m, off, h, s, mem);
 	if (r < 0)
 		return r;
-	ret->gr_name = s;
+	ret->gr_name = mem[0];
 	ret->gr_gid = h->id;
 	ret->gr_passwd = s + h->data_len;
 	memcpy(ret->gr_passwd, "*", 2);
-	s = next_str(s);
-	for (size_t i = 0; i < nmem; i++) {
-		mem[i] = s;
-		s = next_str(s);
-	}
+	memmove(mem, mem + 1, nmem * sizeof(char *));
 	mem[nmem] = NULL;
 	ret->gr_mem = mem;
 	return 0;
 }
 
+/* The length of string i of a validated copy (strs from rec_copy, data ends at end). */
+static size_t str_len(char *const *strs, uint32_t i, uint32_t nstrs, const char *end)
+{
+	return (size_t)((i + 1 < nstrs ? strs[i + 1] : end) - strs[i]) - 1;
+}
+
 int mc_getpwnam(const struct mc_map *m, const char *name, struct passwd *ret, char *buf, size_t buflen,
 	size_t *ret_need)
 {
-	char key[MC_KEY_MAX];
+	char key[MC_KEY_MAX], *strs[5];
 	size_t n = strlen(name);
+	bool mail;
 	struct mc_rec h;
 	uint32_t off;
 	int r;
@@ -637,7 +632,8 @@ int mc_getpwnam(const struct mc_map *m, const char *name, struct passwd *ret, ch
 		return -ENOENT;
 	if (n == 0 || n > MC_KEY_MAX)
 		return -ENOENT;
-	if (strchr(name, '@')) {
+	mail = memchr(name, '@', n) != NULL;
+	if (mail) {
 		fold_ascii(key, name, n);
 		r = find_str(m, 1, MC_REC_PW, 1, key, n, &off, &h);
 	} else {
@@ -645,16 +641,12 @@ int mc_getpwnam(const struct mc_map *m, const char *name, struct passwd *ret, ch
 		r = find_str(m, 0, MC_REC_PW, 0, key, n, &off, &h);
 	}
 	if (r == 0)
-		r = pw_fill(m, off, &h, ret, buf, buflen, ret_need);
+		r = pw_fill(m, off, &h, ret, buf, buflen, ret_need, strs);
 	if (r < 0)
 		return r;
 	/* The key is proven again on the verified copy. */
-	{
-		const char *got = strchr(name, '@') ? next_str(ret->pw_name) : ret->pw_name;
-
-		if (strlen(got) != n || memcmp(got, key, n))
-			return -EBADMSG;
-	}
+	if (str_len(strs, mail, 5, buf + h.data_len) != n || memcmp(strs[mail], key, n))
+		return -EBADMSG;
 	return 0;
 }
 
@@ -667,8 +659,10 @@ int mc_getpwuid(
 
 	if (!m->base || m->kind != MC_PASSWD)
 		return -ENOENT;
+	char *strs[5];
+
 	r = find_id(m, 2, MC_REC_PW, uid, &off, &h);
-	return r < 0 ? r : pw_fill(m, off, &h, ret, buf, buflen, ret_need);
+	return r < 0 ? r : pw_fill(m, off, &h, ret, buf, buflen, ret_need, strs);
 }
 
 int mc_getgrnam(const struct mc_map *m, const char *name, struct group *ret, char *buf, size_t buflen,
@@ -684,7 +678,10 @@ int mc_getgrnam(const struct mc_map *m, const char *name, struct group *ret, cha
 	r = find_str(m, 0, MC_REC_GR, 0, name, n, &off, &h);
 	if (r == 0)
 		r = gr_fill(m, off, &h, ret, buf, buflen, ret_need);
-	if (r == 0 && strcmp(ret->gr_name, name))
+	/* string 0 ends where the first member (or the data) starts */
+	if (r == 0 &&
+		((size_t)((ret->gr_mem[0] ? ret->gr_mem[0] : ret->gr_passwd) - ret->gr_name) != n + 1 ||
+			memcmp(ret->gr_name, name, n)))
 		r = -EBADMSG;
 	return r;
 }
@@ -705,6 +702,7 @@ int mc_getgrgid(
 int mc_initgroups(const struct mc_map *m, const char *user, void *scratch, size_t scratchlen,
 	const uint32_t **ret_gids, size_t *ret_n, size_t *ret_need)
 {
+	char *login;
 	size_t n = strlen(user);
 	struct mc_rec h;
 	uint32_t off;
@@ -721,10 +719,10 @@ int mc_initgroups(const struct mc_map *m, const char *user, void *scratch, size_
 		*ret_need = h.data_len;
 	if (scratchlen < h.data_len)
 		return -ERANGE;
-	r = rec_copy(m, off, &h, scratch);
+	r = rec_copy(m, off, &h, scratch, &login);
 	if (r < 0)
 		return r;
-	if (strcmp((const char *)scratch + (size_t)h.nids * 4, user))
+	if ((size_t)((const char *)scratch + h.data_len - login) != n + 1 || memcmp(login, user, n))
 		return -EBADMSG;
 	*ret_gids = scratch;
 	*ret_n = h.nids;

@@ -28,7 +28,8 @@
  *           group:  0 group name, 1 gid, 2 member login (memberof records)
  * Records:  MC_REC_PW        id=uid id2=gid; strings login, mail ("" if none), gecos, dir, shell
  *           MC_REC_GR        id=gid; strings name, member logins...
- *           MC_REC_MEMBEROF  ids = gids of the groups of the user; strings login
+ *           MC_REC_MEMBEROF  ids = gids of the groups of the user; strings login (the daemon
+ *                            writes one for every user, empty for a user in no group)
  */
 
 #define MC_MAGIC 0x314d434du /* "MCM1" */

@@ -4,6 +4,7 @@
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,52 +99,109 @@ static enum nss_status map_status(int r, int *errnop)
 
 /* -------------------------------------------------------------- the maps */
 
-static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct mc_map maps[2];
+/* A map, once published, is never changed: readers load the pointer and use
+ * it without a lock. One that was replaced is unmapped only once no reader
+ * can still hold it: every reader counts itself in `readers` around its use,
+ * and a replaced map waits in `retired` until the count is seen at 0 after
+ * the swap (a reader that started later loaded the new pointer). */
+static _Atomic(struct mc_map *) maps[2];
+static atomic_uint readers;
+static atomic_bool retired_any;
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER; /* writers: refresh, reap */
+static struct mc_map *retired[8];
+static size_t nretired;
 static long long map_tried[2];
+
+static void map_free(struct mc_map *m)
+{
+	if (m) {
+		mc_map_close(m);
+		free(m);
+	}
+}
+
+/* Under map_lock: unmaps the retired maps if no reader is running now. */
+static void reap_locked(void)
+{
+	if (!nretired || atomic_load(&readers) != 0)
+		return;
+	for (size_t i = 0; i < nretired; i++)
+		map_free(retired[i]);
+	nretired = 0;
+	atomic_store(&retired_any, false);
+}
 
 /* Opens (again) the cache file of map idx; true when a current map is in place. */
 static bool map_refresh(int idx)
 {
 	char path[4096];
-	struct mc_map nm;
+	struct mc_map nm, *cur, *fresh;
 	long long t = now_ms();
 	bool ok;
 
-	pthread_rwlock_wrlock(&map_lock);
-	if (maps[idx].base && mc_map_current(&maps[idx])) {
-		pthread_rwlock_unlock(&map_lock);
+	pthread_mutex_lock(&map_lock);
+	reap_locked();
+	cur = atomic_load(&maps[idx]);
+	if (cur && mc_map_current(cur)) {
+		pthread_mutex_unlock(&map_lock);
 		return true;
 	}
 	if (map_tried[idx] && t - map_tried[idx] < REOPEN_MIN_MS) {
-		pthread_rwlock_unlock(&map_lock);
+		pthread_mutex_unlock(&map_lock);
 		return false;
 	}
 	map_tried[idx] = t;
-	mc_map_close(&maps[idx]);
+	if (nretired == sizeof(retired) / sizeof(retired[0])) {
+		/* readers are still on every retired map: keep the current one too */
+		pthread_mutex_unlock(&map_lock);
+		return false;
+	}
+	fresh = NULL;
 	if (snprintf(path, sizeof(path), "%s/%s", cache_dir(), idx == MAP_PASSWD ? "passwd" : "group") <
 			(int)sizeof(path) &&
 		mc_map_open(path, idx == MAP_PASSWD ? MC_PASSWD : MC_GROUP, &nm) == 0) {
-		maps[idx] = nm;
+		if ((fresh = malloc(sizeof(*fresh))))
+			*fresh = nm;
+		else
+			mc_map_close(&nm);
 		map_tried[idx] = 0;
 	}
-	ok = maps[idx].base && mc_map_current(&maps[idx]);
-	pthread_rwlock_unlock(&map_lock);
+	/* The old map (gone or stale) is withdrawn either way. */
+	atomic_store(&maps[idx], fresh);
+	if (cur) {
+		retired[nretired++] = cur;
+		atomic_store(&retired_any, true);
+		reap_locked();
+	}
+	ok = fresh && mc_map_current(fresh);
+	pthread_mutex_unlock(&map_lock);
 	return ok;
 }
 
 typedef int (*map_fn)(const struct mc_map *m, void *arg);
 
-/* Runs fn on the current map idx: its result, or NO_MAP when there is no usable file. */
+/* Runs fn on the current map idx: its result, or NO_MAP when there is no
+ * usable file. fn checks the generation after its copy (-ESTALE); a miss on
+ * a map that is no longer current is asked again of the new file. */
 static int with_map(int idx, map_fn fn, void *arg)
 {
 	for (int attempt = 0; attempt < MAP_RETRIES; attempt++) {
+		struct mc_map *m;
 		int r = -ESTALE;
 
-		pthread_rwlock_rdlock(&map_lock);
-		if (maps[idx].base && mc_map_current(&maps[idx]))
-			r = fn(&maps[idx], arg);
-		pthread_rwlock_unlock(&map_lock);
+		atomic_fetch_add(&readers, 1);
+		m = atomic_load(&maps[idx]);
+		if (m) {
+			r = fn(m, arg);
+			if (r == -ENOENT && !mc_map_current(m))
+				r = -ESTALE;
+		}
+		if (atomic_fetch_sub(&readers, 1) == 1 &&
+			atomic_load_explicit(&retired_any, memory_order_relaxed)) {
+			pthread_mutex_lock(&map_lock);
+			reap_locked();
+			pthread_mutex_unlock(&map_lock);
+		}
 		if (r != -ESTALE)
 			return r;
 		if (!map_refresh(idx))
@@ -433,24 +491,33 @@ static int sock_gr(
 /* ---------------------------------------------------------- lookups */
 
 /* The daemon never serves a reserved name (common/reserved.h); an answer
- * carrying one (a cache file or daemon of another version) is not passed on. */
+ * carrying one (a cache file or daemon of another version) is not passed on.
+ * An answer to a by-name key was proven equal to the key, already checked. */
 static int answer_checked(int idx, const struct pw_arg *a)
 {
 	const char *name = idx == MAP_PASSWD ? a->pw->pw_name : a->gr->gr_name;
 
+	if (a->name && !strcmp(name, a->name))
+		return 0;
 	return mm_name_reserved_builtin(name) ? -ENOENT : 0;
 }
 
-/* Cache first; on a miss (or a damaged/replaced file) the daemon, with a short negative cache. */
+/* Cache first; on a miss (or a damaged/replaced file) the daemon, with a
+ * short negative cache. key = value, or key = the id in decimal (value NULL). */
 static int lookup(
 	int idx, map_fn fn, struct pw_arg *a, int negkind, uint16_t code, const char *key, const char *value)
 {
 	int r = with_map(idx, fn, a);
+	char num[16];
 
 	if (r == 0 || r == -ERANGE)
 		return r == 0 ? answer_checked(idx, a) : r;
 	if (neg_hit(negkind, a->name, a->id))
 		return -ENOENT;
+	if (!value) {
+		snprintf(num, sizeof(num), "%u", (unsigned)a->id);
+		value = num;
+	}
 	r = idx == MAP_PASSWD ? sock_pw(code, key, value, a->pw, a->buf, a->buflen)
 			      : sock_gr(code, key, value, a->gr, a->buf, a->buflen);
 	if (r == -ENOENT)
@@ -485,10 +552,8 @@ EXPORT enum nss_status _nss_medimail_getpwuid_r(
 	uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
 	struct pw_arg a = {.id = (uint32_t)uid, .pw = pw, .buf = buf, .buflen = buflen};
-	char num[16];
 
-	snprintf(num, sizeof(num), "%u", (unsigned)uid);
-	return key_lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", num,
+	return key_lookup(MAP_PASSWD, fn_pwuid, &a, NEG_PWUID, MM_REQ_GETPWUID, "uid", NULL,
 		uid == 0 || uid == (uid_t)-1, errnop);
 }
 
@@ -505,10 +570,8 @@ EXPORT enum nss_status _nss_medimail_getgrgid_r(
 	gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop)
 {
 	struct pw_arg a = {.id = (uint32_t)gid, .gr = gr, .buf = buf, .buflen = buflen};
-	char num[16];
 
-	snprintf(num, sizeof(num), "%u", (unsigned)gid);
-	return key_lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", num,
+	return key_lookup(MAP_GROUP, fn_grgid, &a, NEG_GRGID, MM_REQ_GETGRGID, "gid", NULL,
 		gid == 0 || gid == (gid_t)-1, errnop);
 }
 
@@ -568,14 +631,22 @@ static int add_group(gid_t gid, gid_t skip, long int *start, long int *size, gid
 	return 0;
 }
 
-/* The gids from the cache: 0, or NO_MAP/-ENOENT/... to ask the daemon. */
+/* The gids from the cache: 0, or NO_MAP/-ENOENT/... to ask the daemon.
+ * One probe: the daemon writes a memberof record (the per-user group index)
+ * for every user, an empty one for a user without ORG. A name without one
+ * (a login e-mail, a file from an older daemon) goes through passwd. */
 static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, size_t loginsz)
 {
 	char pwbuf[1024];
 	struct passwd pw;
 	struct pw_arg a = {.name = user, .pw = &pw, .buf = pwbuf, .buflen = sizeof(pwbuf)};
-	int r = with_map(MAP_PASSWD, fn_pwnam, &a);
+	int r;
 
+	ig->login = user;
+	r = with_map(MAP_GROUP, fn_memberof, ig);
+	if (r != -ENOENT)
+		return r;
+	r = with_map(MAP_PASSWD, fn_pwnam, &a);
 	if (r < 0)
 		return r; /* unknown to the cache: maybe new, ask the daemon */
 	snprintf(login, loginsz, "%s", pw.pw_name);
@@ -669,10 +740,10 @@ static struct ent grent = {.lock = PTHREAD_MUTEX_INITIALIZER, .code = MM_REQ_GRE
  * CALL_TIMEOUT_MS on the daemon with its lock held). */
 static void reset_after_fork(void)
 {
-	pthread_rwlock_t fresh_rw = PTHREAD_RWLOCK_INITIALIZER;
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
-	map_lock = fresh_rw;
+	map_lock = fresh;
+	atomic_store(&readers, 0); /* the other threads' lookups ended with them */
 	neg_lock = fresh;
 	pwent.lock = fresh;
 	grent.lock = fresh;

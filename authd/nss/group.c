@@ -32,12 +32,17 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
+static int casecmp_ptr(const void *a, const void *b)
+{
+	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Logins of the active users among the member DNs of an ORG. */
 static int org_members(
 	struct store *s, const struct mm_config *c, const struct entry *org, char ***ret, size_t *ret_n)
 {
 	const struct attr *mem = entry_attr(org, "mmMember");
-	char *base = nss_base(c, "people"), **out = NULL;
+	char *base = nss_base(c, "people"), **out = NULL, **sorted = NULL;
 	size_t n = 0;
 	int rc = 0;
 
@@ -48,10 +53,15 @@ static int org_members(
 	if (!mem || !mem->nvals)
 		goto done;
 	out = calloc(mem->nvals + 1, sizeof(*out));
-	if (!out) {
+	/* The member values sorted once: each answer's DN is found by bisection
+	 * (a scan per answer was quadratic, ~2/3 of the daemon's CPU on groups). */
+	sorted = malloc(mem->nvals * sizeof(*sorted));
+	if (!out || !sorted) {
 		rc = -ENOMEM;
 		goto done;
 	}
+	memcpy(sorted, mem->vals, mem->nvals * sizeof(*sorted));
+	qsort(sorted, mem->nvals, sizeof(*sorted), casecmp_ptr);
 	/* One search per batch of member logins (the RDN of the DN); the DN of
 	 * each answer is then compared with the member value itself. */
 	for (size_t i = 0; i < mem->nvals && rc == 0; i += MEMBER_BATCH) {
@@ -99,7 +109,7 @@ static int org_members(
 
 			if (!nss_is_user(v[k]) || !login || strchr(login, '@') ||
 				!nss_id_parse(entry_get(v[k], "uidNumber"), c->uid_min, c->uid_max, &uid) ||
-				!entry_has_value(org, "mmMember", v[k]->dn) ||
+				!bsearch(&v[k]->dn, sorted, mem->nvals, sizeof(*sorted), casecmp_ptr) ||
 				!nss_user_servable(c, login, uid, 0))
 				continue;
 			if (!(out[n] = strdup(login)))
@@ -111,6 +121,7 @@ static int org_members(
 	}
 done:
 	free(base);
+	free(sorted);
 	if (rc < 0) {
 		strv_free(out, n);
 		return rc;

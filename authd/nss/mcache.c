@@ -393,6 +393,17 @@ static int build_group(
 			r = 0;
 		i = j;
 	}
+	/* An empty record for each user in no ORG: initgroups then answers
+	 * every user from one probe (mcfile.h). */
+	for (size_t i = 0; r == 0 && i < snap->nusers; i++) {
+		struct link key = {snap->users[i].login, 0};
+
+		if (bsearch(&key, links, nlinks, sizeof(*links), ptr_cmp))
+			continue;
+		r = mc_builder_add_memberof(b, snap->users[i].login, NULL, 0);
+		if (r == -EINVAL)
+			r = 0;
+	}
 	if (r == 0)
 		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
 	free(gids);

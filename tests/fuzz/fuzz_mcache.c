@@ -29,8 +29,15 @@ static void lookups(const struct mc_map *m, const char *name, uint32_t id)
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) + 1; i++) {
 		const char *k = i < sizeof(names) / sizeof(names[0]) ? names[i] : name;
 
-		if (mc_getpwnam(m, k, &pw, buf, sizeof(buf), &need) == 0)
-			check(pw.pw_name >= buf && pw.pw_shell < buf + sizeof(buf) && need <= sizeof(buf));
+		if (mc_getpwnam(m, k, &pw, buf, sizeof(buf), &need) == 0) {
+			const char *f[] = {pw.pw_name, pw.pw_passwd, pw.pw_gecos, pw.pw_dir, pw.pw_shell};
+
+			check(need <= sizeof(buf));
+			/* every string inside the answer, ended inside it */
+			for (size_t j = 0; j < 5; j++)
+				check(f[j] >= buf && f[j] < buf + need &&
+					memchr(f[j], '\0', (size_t)(buf + need - f[j])));
+		}
 		if (mc_getgrnam(m, k, &gr, buf, sizeof(buf), &need) == 0) {
 			check(!strcmp(gr.gr_name, k));
 			for (size_t j = 0; gr.gr_mem[j]; j++)

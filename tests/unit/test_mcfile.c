@@ -63,6 +63,8 @@ static void build_group(uint8_t **img, size_t *len)
 	assert_int_equal(mc_builder_add_gr(b, "empty-org", 310003, NULL, 0), 0);
 	assert_int_equal(mc_builder_add_memberof(b, "ana.martin", ana, 2), 0);
 	assert_int_equal(mc_builder_add_memberof(b, "bob", bob, 1), 0);
+	/* the daemon writes an empty one for a user in no ORG */
+	assert_int_equal(mc_builder_add_memberof(b, "dan", NULL, 0), 0);
 	assert_int_equal(mc_builder_finish(b, GEN, 0, img, len), 0);
 	mc_builder_free(b);
 }
@@ -173,6 +175,13 @@ static void test_group_roundtrip(void **state)
 	assert_int_equal(mc_initgroups(&m, "bob", scratch, sizeof(scratch), &gids, &n, NULL), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(mc_initgroups(&m, "carol", scratch, sizeof(scratch), &gids, &n, NULL), -ENOENT);
+	n = 99;
+	assert_int_equal(mc_initgroups(&m, "dan", scratch, sizeof(scratch), &gids, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	/* a key is the whole name: neither a prefix nor a longer name of a record */
+	assert_int_equal(mc_initgroups(&m, "da", scratch, sizeof(scratch), &gids, &n, NULL), -ENOENT);
+	assert_int_equal(mc_getgrnam(&m, "pharmacie", &gr, buf, sizeof(buf), NULL), -ENOENT);
+	assert_int_equal(mc_getgrnam(&m, "labo-x", &gr, buf, sizeof(buf), NULL), -ENOENT);
 	assert_int_equal(mc_initgroups(&m, "ana.martin", scratch, 4, &gids, &n, &need), -ERANGE);
 	assert_true(need > 4);
 	/* A group name is not a memberof key and the other way round. */
