@@ -349,22 +349,60 @@ unsigned oidc_userinfo(struct http_req *r)
 	return http_ok(r, 200, o);
 }
 
+/* A refresh token's answer (RFC 7662 2.2): what it grants, not who holds it. */
+static unsigned introspect_refresh(struct http_req *r, const struct oidc_grant *g)
+{
+	json_t *o = json_object();
+	char iss[300];
+
+	if (!o || oidc_claims(r->store, r->cfg, g->user_dn, "openid", o) < 0) {
+		json_decref(o);
+		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
+	}
+	oidc_door_issuer(r, iss, sizeof(iss));
+	json_object_set_new(o, "active", json_true());
+	json_object_set_new(o, "scope", json_string(g->scope));
+	json_object_set_new(o, "client_id", json_string(g->client_id));
+	json_object_set_new(o, "aud", json_string(g->client_id));
+	json_object_set_new(o, "iss", json_string(iss));
+	json_object_set_new(o, "exp", json_integer(g->exp));
+	json_object_set_new(o, "auth_time", json_integer(g->auth_time));
+	return http_ok(r, 200, o);
+}
+
 unsigned oidc_introspect(struct http_req *r)
 {
 	struct oidc_client *cl = NULL;
 	struct oidc_grant g;
+	const char *hint = form(r, "token_type_hint"), *tok = form(r, "token");
 	json_t *o;
 	char iss[300];
 	unsigned st;
+	int rc;
 
 	if (!oidc_door_on(r))
 		return r->status;
 	if ((st = client_auth(r, false, &cl)))
 		return st;
+	/* the hint says where to look first, the other kind is looked at after (RFC 7662 2.1) */
+	if (hint && !strcmp(hint, "refresh_token")) {
+		rc = oidc_refresh_check(r->store, r->cfg, tok, cl->id, &g);
+		if (rc == 0) {
+			oidc_client_free(cl);
+			return introspect_refresh(r, &g);
+		}
+		rc = oidc_access_check(r->store, r->cfg, tok, &g);
+	} else {
+		rc = oidc_access_check(r->store, r->cfg, tok, &g);
+		if (rc < 0 && oidc_refresh_check(r->store, r->cfg, tok, cl->id, &g) == 0) {
+			oidc_client_free(cl);
+			return introspect_refresh(r, &g);
+		}
+	}
 	oidc_client_free(cl);
-	if (oidc_access_check(r->store, r->cfg, form(r, "token"), &g) < 0)
+	if (rc < 0)
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
-	/* flat, as Dovecot's passdb oauth2 reads it */
+	/* an access token: flat, as Dovecot's passdb oauth2 reads it */
 	o = json_object();
 	if (!o || oidc_claims(r->store, r->cfg, g.user_dn, "openid email medimail profile", o) < 0) {
 		json_decref(o);

@@ -288,6 +288,63 @@ def test_refresh_rotation_and_reuse(op):
     assert ui.status == 401
 
 
+def test_introspect_refresh_token(op):
+    """RFC 7662 for refresh tokens: active with what it grants while live and
+    unrotated, for its own client only; a rotated one answers false and, like
+    its reuse at the token endpoint, revokes the family."""
+    login, mail, cookie = browser_login(op)
+    cl, other = client(op), client(op)
+    q, code, t1 = full_flow(op, cl, cookie)
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t1["access_token"]})
+    assert ui.status == 200
+    for body in ({"token": t1["refresh_token"]},
+                 {"token": t1["refresh_token"], "token_type_hint": "refresh_token"},
+                 {"token": t1["refresh_token"], "token_type_hint": "access_token"}):
+        i = form_post(op, "/oidc/introspect", cl, body)
+        assert i.status == 200 and i.json["active"] is True, (body, i.json)
+        assert i.json["client_id"] == cl["id"] and i.json["scope"] == q["scope"]
+        assert i.json["sub"] == ui.json["sub"] and i.json["exp"] > time.time() + 3600
+        assert "token_type" not in i.json, "no bearer: a refresh token is no access token"
+        assert "email" not in i.json, "a refresh token's answer names no more than sub"
+    # the access token with the refresh hint: still found (the hint is only where to look first)
+    i = form_post(op, "/oidc/introspect", cl, {"token": t1["access_token"], "token_type_hint": "refresh_token"})
+    assert i.json["active"] is True and i.json["token_type"] == "bearer"
+    # another client introspecting it: as unknown, and it stays usable by its own client
+    for body in ({"token": t1["refresh_token"]}, {"token": t1["refresh_token"], "token_type_hint": "refresh_token"}):
+        assert form_post(op, "/oidc/introspect", other, body).json == {"active": False}
+    # introspection is no use of it: it rotates once, normally
+    t2 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]})
+    assert t2.status == 200, t2
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2.json["refresh_token"]}).json["active"] is True
+    # the rotated one introspected: false, and the family is revoked
+    i = form_post(op, "/oidc/introspect", cl, {"token": t1["refresh_token"], "token_type_hint": "refresh_token"})
+    assert i.json == {"active": False}
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2.json["refresh_token"]}).json == {"active": False}
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2.json["access_token"]}).json == {"active": False}
+    assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2.json["refresh_token"]}).status == 400
+    # a revoked one: false
+    q, code, t3 = full_flow(op, cl, cookie)
+    assert form_post(op, "/oidc/revoke", cl, {"token": t3["refresh_token"],
+                                               "token_type_hint": "refresh_token"}).status == 200
+    assert form_post(op, "/oidc/introspect", cl, {"token": t3["refresh_token"]}).json == {"active": False}
+    # garbage and a newline: false, never an error
+    for junk in ("x" * 63, t3["refresh_token"] + "\n", "<script>alert(1)</script>"):
+        r = form_post(op, "/oidc/introspect", cl, {"token": junk, "token_type_hint": "refresh_token"})
+        assert r.status == 200 and r.json == {"active": False}
+
+
+def test_introspect_rotated_refresh_token_by_another_client_revokes(op):
+    """A rotated refresh token that leaked and is shown by another client: false,
+    and its family is revoked all the same (it has left its client)."""
+    login, mail, cookie = browser_login(op)
+    cl, other = client(op), client(op)
+    q, code, t1 = full_flow(op, cl, cookie)
+    t2 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]}).json
+    assert form_post(op, "/oidc/introspect", other, {"token": t1["refresh_token"]}).json == {"active": False}
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2["refresh_token"]}).json == {"active": False}
+    assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2["refresh_token"]}).status == 400
+
+
 def test_id_token_is_no_access_token_and_alg_none(op):
     login, mail, cookie = browser_login(op)
     cl = client(op)
