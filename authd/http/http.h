@@ -177,6 +177,12 @@ unsigned web_page(struct http_req *r);
 unsigned web_session_get(struct http_req *r);
 unsigned web_registration_get(struct http_req *r);
 unsigned web_psc_register_prefill(struct http_req *r);
+/* Pro Santé Connect reached from /oidc/authorize: the pending request's
+ * handle rides in this cookie through the provider and back, so that the
+ * callback resumes /oidc/authorize?requete=<handle> instead of landing on /. */
+#define PSC_RESUME_COOKIE "mm_psc_suite"
+/* true when h is an authorization request's handle (hex, SECRET_TOKEN_HEX - 1 long). */
+bool web_resume_handle_ok(const char *h);
 unsigned web_psc_register(struct http_req *r);
 unsigned web_login_password(struct http_req *r);
 unsigned web_login_code(struct http_req *r);

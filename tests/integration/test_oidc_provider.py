@@ -11,6 +11,7 @@ import urllib.parse
 
 import jwt
 import pytest
+from selenium.webdriver.support.ui import WebDriverWait
 
 from apistack import Api
 from mmstack import SUFFIX, Daemon, ctl_ok, free_port, wait_for, _port_open
@@ -187,6 +188,47 @@ def test_code_flow_in_the_browser(op):
     ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t.json["access_token"]})
     assert ui.status == 200 and ui.json["sub"] == claims["sub"] and ui.json["email"] == mail
     assert ui.json["mss_address"] and ui.json["account_type"] == "PER" and ui.json["rpps"]
+
+
+def test_pro_sante_connect_from_authorize(op):
+    """Pro Santé Connect chosen at the provider's login: its callback resumes the pending
+    /oidc/authorize (handle carried in an HttpOnly cookie through PSC), not the home page."""
+    login, mail = op.psc_account()
+    op.provider.control(account=op.psc_sub, acr="eidas1")
+    cl = client(op)
+    op.reset()
+    path, q = authz_url(op, cl)
+    op.go(path)
+    op.wait_path("/connexion")
+    href = op.find("psc-login").get_attribute("href")
+    assert "/v1/web/psc/login?suite=" in href and "requete" in href, href
+    op.click("psc-login")
+    op.wait_path(f"/rp/{cl['id']}/callback", timeout=20)
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"]
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"]
+    # the handle is spent: the cookie is gone, the request cannot be resumed again
+    assert not op.driver.get_cookie("mm_psc_suite")
+    again = authorize(op, "mm_session=" + op.cookie(), "/oidc/authorize?requete=" + urllib.parse.parse_qs(
+        urllib.parse.urlparse(href).query)["suite"][0].split("requete=")[1])
+    assert again.status == 400
+    # attacker: a suite that is no authorization request's path is never a destination
+    for suite in ("https://evil.example/", "//evil.example/", "/oidc/authorize?requete=" + "0" * 63 + "\n",
+                  "/oidc/authorize?requete=../../compte", "javascript:alert(1)"):
+        op.reset()
+        op.go("/v1/web/psc/login?" + urllib.parse.urlencode({"suite": suite}))
+        op.wait_path("/", timeout=20)
+        assert op.driver.current_url.startswith(op.url + "/"), (suite, op.driver.current_url)
+        assert not op.driver.get_cookie("mm_psc_suite")
+    # a well-formed but unknown handle: PSC logs in, the provider then refuses the request
+    op.reset()
+    op.go("/v1/web/psc/login?" + urllib.parse.urlencode({"suite": "/oidc/authorize?requete=" + "ab" * 32}))
+    WebDriverWait(op.driver, 20).until(lambda d: "/oidc/authorize" in d.current_url)
+    r = op.api.get("/oidc/authorize?requete=" + "ab" * 32, headers={"Cookie": "mm_session=" + op.cookie()})
+    assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r.json
 
 
 def test_each_auth_method_and_alg(op):
