@@ -508,6 +508,55 @@ def test_login_hint_and_xss_in_client_name(op):
     assert op.find("user").get_attribute("value") == "hint@example.org"
 
 
+def test_back_office_lists_the_clients(op):
+    """/gestion shows the OpenID Connect clients to a service-centre operator (the ADMIN row
+    oidc-client-list over the bridge), names written inert; anyone else is refused."""
+    name = '"><img src=x onerror=window.__mm_xss=1><script>window.__mm_xss=1</script>'
+    cl = client(op, first_party="no", extra=("--name", name))
+    login, mail = op.account("PER")
+    op.reset()
+    op.login(mail)
+    csrf = op.csrf()
+    r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": csrf})
+    assert r["status"] in (403, 404) and cl["id"] not in r["text"], r
+    assert op.fetch("/v1/call/oidc-client-list", {}, {})["status"] == 403, "no CSRF token: refused"
+    assert op.authd.ctl("operator", "grant", login).returncode == 0
+    try:
+        op.go("/gestion")
+        op.click("do-oidc-list")
+        op.wait_text("oidc-count", "client")
+        li = op.find(f"oidc-{cl['id']}")
+        assert li.find_element("css selector", "strong").text == name
+        assert "tiers (consentement)" in li.text and "client_secret_basic" in li.text and cl["redirect"] in li.text
+        assert op.dom_inert() == []
+        # the page's own checks: labels, alt, heading order
+        assert op.driver.execute_script("""
+            const bad = [];
+            for (const i of document.querySelectorAll('input, select, textarea'))
+              if (i.type !== 'hidden' && !document.querySelector(`label[for="${i.id}"]`)) bad.push('no label: ' + i.id);
+            for (const i of document.querySelectorAll('img')) if (!i.hasAttribute('alt')) bad.push('img without alt');
+            let last = 0;
+            for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+              const n = Number(h.tagName[1]);
+              if (n > last + 1) bad.push('heading skips: ' + h.tagName);
+              last = n;
+            }
+            return bad;""") == []
+        # no secret in the list, ever
+        r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": op.csrf()})
+        assert r["status"] == 200 and cl["secret"] not in r["text"] and "secret_hash" not in r["text"], r
+        # another origin: refused
+        r = op.api.post("/v1/call/oidc-client-list", {}, headers={"Cookie": "mm_session=" + op.cookie(),
+                                                                  "Origin": "https://evil.example",
+                                                                  "X-CSRF-Token": op.csrf()})
+        assert r.status == 403, r
+    finally:
+        assert op.authd.ctl("operator", "revoke", login).returncode == 0
+    r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": op.csrf()})
+    assert r["status"] in (403, 404), "the role revoked: refused at once"
+    op.reset()
+
+
 def test_logout_ends_the_session(op):
     login, mail, cookie = browser_login(op)
     cl = client(op, extra=("--post-logout-redirect-uris", f"{op.url}/rp/bye"))
