@@ -321,11 +321,24 @@ static unsigned psc_web_landing(struct http_req *r, unsigned status)
 			json_string_value(json_object_get(r->reply, "link")), r->cfg->psc_flow_ttl,
 			r->tls ? "; Secure" : "") >= 0)
 		http_add_cookie(r, c);
-	if (status == 200)
-		r->location = strdup(st && !strcmp(st, "cgu_required") ? "/cgu" : "/");
-	else if (asprintf(&r->location, "/connexion?psc=%s",
-			 err && strspn(err, "abcdefghijklmnopqrstuvwxyz_") == strlen(err) ? err : "error") <
-		0)
+	/* from /oidc/authorize: back there (the request is kept server-side under its handle) */
+	const char *resume = http_cookie(r, PSC_RESUME_COOKIE);
+	if (!web_resume_handle_ok(resume))
+		resume = NULL;
+	if (resume &&
+		asprintf(&c, PSC_RESUME_COOKIE "=; Path=/v1/psc; Max-Age=0; HttpOnly; SameSite=Lax%s",
+			r->tls ? "; Secure" : "") >= 0)
+		http_add_cookie(r, c);
+	if (status == 200 && st && !strcmp(st, "cgu_required"))
+		r->location = strdup("/cgu");
+	else if (status == 200 && resume) {
+		if (asprintf(&r->location, "/oidc/authorize?requete=%s", resume) < 0)
+			r->location = NULL;
+	} else if (status == 200)
+		r->location = strdup("/");
+	else if (asprintf(&r->location, "/connexion?psc=%s%s%s",
+			 err && strspn(err, "abcdefghijklmnopqrstuvwxyz_") == strlen(err) ? err : "error",
+			 resume ? "&suite=%2Foidc%2Fauthorize%3Frequete%3D" : "", resume ? resume : "") < 0)
 		r->location = NULL;
 	r->status = r->location ? 302 : status;
 	return r->status;

@@ -116,7 +116,7 @@ enum http_route {
 	ROUTE_WEB_PSC_LINK,
 	ROUTE_WEB_PSC_REGISTER_PREFILL,
 	ROUTE_WEB_PSC_REGISTER,
-	ROUTE_OIDC_DISCOVERY, /* the OpenID Connect provider (oidc.c) */
+	ROUTE_OIDC_DISCOVERY, /* the OpenID Connect provider (oidc_web.c, oidc_token.c) */
 	ROUTE_OIDC_JWKS,
 	ROUTE_OIDC_AUTHORIZE,
 	ROUTE_OIDC_TOKEN,
@@ -177,6 +177,12 @@ unsigned web_page(struct http_req *r);
 unsigned web_session_get(struct http_req *r);
 unsigned web_registration_get(struct http_req *r);
 unsigned web_psc_register_prefill(struct http_req *r);
+/* Pro Santé Connect reached from /oidc/authorize: the pending request's
+ * handle rides in this cookie through the provider and back, so that the
+ * callback resumes /oidc/authorize?requete=<handle> instead of landing on /. */
+#define PSC_RESUME_COOKIE "mm_psc_suite"
+/* true when h is an authorization request's handle (hex, SECRET_TOKEN_HEX - 1 long). */
+bool web_resume_handle_ok(const char *h);
 unsigned web_psc_register(struct http_req *r);
 unsigned web_login_password(struct http_req *r);
 unsigned web_login_code(struct http_req *r);
@@ -200,7 +206,7 @@ int web_session_current(
 	struct http_req *r, struct login_web_session *ws, const char **ret_token, unsigned *st);
 /* Origin, the session (required), the CSRF token: 0, or the refusal's status. */
 unsigned web_guard(struct http_req *r, struct login_web_session *ws);
-/* The OpenID Connect provider (oidc.c). */
+/* The OpenID Connect provider (oidc_web.c: browser; oidc_token.c: clients). */
 unsigned oidc_discovery(struct http_req *r);
 unsigned oidc_jwks_get(struct http_req *r);
 unsigned oidc_authorize(struct http_req *r);

@@ -373,8 +373,26 @@ unsigned web_ecps_poll(struct http_req *r)
 
 /* A top-level navigation: no Origin to check, nothing changed but a flow
  * started; the callback knows by the cookie that a browser session is due. */
+bool web_resume_handle_ok(const char *h)
+{
+	return h && strlen(h) == SECRET_TOKEN_HEX - 1 &&
+		strspn(h, "0123456789abcdef") == SECRET_TOKEN_HEX - 1;
+}
+
+/* suite: where /connexion was to go next; only an authorization request's
+ * own path is kept (as its handle), anything else is no destination. */
+static const char *resume_handle(const char *suite)
+{
+	static const char prefix[] = "/oidc/authorize?requete=";
+
+	if (!suite || strncmp(suite, prefix, sizeof(prefix) - 1))
+		return NULL;
+	return web_resume_handle_ok(suite + sizeof(prefix) - 1) ? suite + sizeof(prefix) - 1 : NULL;
+}
+
 unsigned web_psc_login(struct http_req *r)
 {
+	const char *handle = resume_handle(http_arg(r, "suite"));
 	char *c = NULL;
 	unsigned st;
 
@@ -383,6 +401,12 @@ unsigned web_psc_login(struct http_req *r)
 	if (st == 302 &&
 		asprintf(&c, PSC_WEB_COOKIE "=1; Path=/v1/psc; Max-Age=%u; HttpOnly; SameSite=Lax%s",
 			r->cfg->psc_flow_ttl, r->tls ? "; Secure" : "") >= 0)
+		http_add_cookie(r, c);
+	/* Lax: sent on the provider's top-level redirect back to the callback */
+	if (st == 302 &&
+		asprintf(&c, PSC_RESUME_COOKIE "=%s; Path=/v1/psc; Max-Age=%u; HttpOnly; SameSite=Lax%s",
+			handle ? handle : "", handle ? r->cfg->psc_flow_ttl : 0,
+			r->tls ? "; Secure" : "") >= 0)
 		http_add_cookie(r, c);
 	return st;
 }

@@ -129,7 +129,7 @@ static const struct request_type table[] = {
 	{MM_REQ_SERVICE_ADD, "service-add", ADMIN, 0, NULL, NULL, psc_req_service_add},
 	{MM_REQ_SERVICE_REMOVE, "service-remove", ADMIN, 0, NULL, NULL, psc_req_service_remove},
 	{MM_REQ_OIDC_CLIENT_ADD, "oidc-client-add", ADMIN, 0, NULL, NULL, oidc_req_client_add},
-	{MM_REQ_OIDC_CLIENT_LIST, "oidc-client-list", ADMIN, 0, NULL, NULL, oidc_req_client_list},
+	{MM_REQ_OIDC_CLIENT_LIST, "oidc-client-list", ADMIN, WEB, NULL, NULL, oidc_req_client_list},
 	{MM_REQ_OIDC_CLIENT_REMOVE, "oidc-client-remove", ADMIN, 0, NULL, NULL, oidc_req_client_remove},
 	{MM_REQ_OIDC_KEY_ROTATE, "oidc-key-rotate", ADMIN, 0, NULL, NULL, oidc_req_key_rotate},
 	{MM_REQ_PSC_LIST, "psc-list", SELF, WEB, "user", login_psc_attrs, login_req_psc_list},

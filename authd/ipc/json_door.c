@@ -70,6 +70,7 @@ static const struct json_door_name names[] = {
 	{"struct-admin-add", MM_REQ_STRUCT_ADMIN_ADD},
 	{"struct-admin-del", MM_REQ_STRUCT_ADMIN_DEL},
 	{"audit-trail", MM_REQ_AUDIT_TRAIL},
+	{"oidc-client-list", MM_REQ_OIDC_CLIENT_LIST},
 	/* rows without ACCESS_WEB, named so that the refusal is tested */
 	{"operator-grant", MM_REQ_OPERATOR_GRANT},
 	{"operator-revoke", MM_REQ_OPERATOR_REVOKE},

@@ -357,6 +357,41 @@ int oidc_access_check(struct store *s, const struct mm_config *c, const char *at
 	return r;
 }
 
+int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
+	struct oidc_grant *ret)
+{
+	struct entry *e = NULL;
+	struct oidc_grant g;
+	int r;
+
+	if (!rt || strlen(rt) != SECRET_TOKEN_HEX - 1 || !client_id)
+		return -ENOENT;
+	r = record_load(s, c, RECORD_OIDC_RT, rt, &e);
+	if (r == -ENOENT || r == -ETIMEDOUT) {
+		/* rotated already: whoever holds it now is not its client, so the family goes */
+		entry_free(e);
+		e = NULL;
+		if (record_load(s, c, RECORD_OIDC_RT_USED, rt, &e) == 0 && grant_read(e, &g) == 0) {
+			int d = oidc_family_revoke(s, c, g.family);
+			(void)d;
+			struct audit_ctx au = {
+				.event = "oidc-refresh-reuse", .caller = client_id, .account = g.user_dn};
+			audit(&au, false, "an old refresh token was introspected: its family is revoked");
+		}
+		entry_free(e);
+		return -ENOENT;
+	}
+	if (r == 0)
+		r = grant_read(e, &g);
+	entry_free(e);
+	if (r < 0)
+		return r;
+	if (strcmp(g.client_id, client_id))
+		return -ENOENT; /* another client's: as unknown */
+	*ret = g;
+	return 0;
+}
+
 int oidc_token_revoke(struct store *s, const struct mm_config *c, const char *token, const char *client_id)
 {
 	static const char *const kinds[] = {RECORD_OIDC_AT, RECORD_OIDC_RT};

@@ -131,6 +131,11 @@ int oidc_refresh_redeem(struct store *s, const struct mm_config *c, const char *
 /* A live access token: 0 and *ret; -ENOENT unknown, revoked or expired. */
 int oidc_access_check(
 	struct store *s, const struct mm_config *c, const char *at, struct oidc_grant *ret) MM_WUR;
+/* RFC 7662 for a refresh token: 0 and *ret while it is live, unrotated and
+ * client_id's; -ENOENT otherwise. An already rotated one presented here
+ * revokes its family, as its reuse at the token endpoint does. */
+int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
+	struct oidc_grant *ret) MM_WUR;
 /* RFC 7009: the client's access or refresh token (a refresh token: its whole family). */
 int oidc_token_revoke(
 	struct store *s, const struct mm_config *c, const char *token, const char *client_id) MM_WUR;

@@ -11,6 +11,7 @@ import urllib.parse
 
 import jwt
 import pytest
+from selenium.webdriver.support.ui import WebDriverWait
 
 from apistack import Api
 from mmstack import SUFFIX, Daemon, ctl_ok, free_port, wait_for, _port_open
@@ -189,6 +190,47 @@ def test_code_flow_in_the_browser(op):
     assert ui.json["mss_address"] and ui.json["account_type"] == "PER" and ui.json["rpps"]
 
 
+def test_pro_sante_connect_from_authorize(op):
+    """Pro Santé Connect chosen at the provider's login: its callback resumes the pending
+    /oidc/authorize (handle carried in an HttpOnly cookie through PSC), not the home page."""
+    login, mail = op.psc_account()
+    op.provider.control(account=op.psc_sub, acr="eidas1")
+    cl = client(op)
+    op.reset()
+    path, q = authz_url(op, cl)
+    op.go(path)
+    op.wait_path("/connexion")
+    href = op.find("psc-login").get_attribute("href")
+    assert "/v1/web/psc/login?suite=" in href and "requete" in href, href
+    op.click("psc-login")
+    op.wait_path(f"/rp/{cl['id']}/callback", timeout=20)
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"]
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"]
+    # the handle is spent: the cookie is gone, the request cannot be resumed again
+    assert not op.driver.get_cookie("mm_psc_suite")
+    again = authorize(op, "mm_session=" + op.cookie(), "/oidc/authorize?requete=" + urllib.parse.parse_qs(
+        urllib.parse.urlparse(href).query)["suite"][0].split("requete=")[1])
+    assert again.status == 400
+    # attacker: a suite that is no authorization request's path is never a destination
+    for suite in ("https://evil.example/", "//evil.example/", "/oidc/authorize?requete=" + "0" * 63 + "\n",
+                  "/oidc/authorize?requete=../../compte", "javascript:alert(1)"):
+        op.reset()
+        op.go("/v1/web/psc/login?" + urllib.parse.urlencode({"suite": suite}))
+        op.wait_path("/", timeout=20)
+        assert op.driver.current_url.startswith(op.url + "/"), (suite, op.driver.current_url)
+        assert not op.driver.get_cookie("mm_psc_suite")
+    # a well-formed but unknown handle: PSC logs in, the provider then refuses the request
+    op.reset()
+    op.go("/v1/web/psc/login?" + urllib.parse.urlencode({"suite": "/oidc/authorize?requete=" + "ab" * 32}))
+    WebDriverWait(op.driver, 20).until(lambda d: "/oidc/authorize" in d.current_url)
+    r = op.api.get("/oidc/authorize?requete=" + "ab" * 32, headers={"Cookie": "mm_session=" + op.cookie()})
+    assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r.json
+
+
 def test_each_auth_method_and_alg(op):
     login, mail, cookie = browser_login(op)
     subs = set()
@@ -286,6 +328,63 @@ def test_refresh_rotation_and_reuse(op):
     assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2.json["refresh_token"]}).status == 400
     ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t2.json["access_token"]})
     assert ui.status == 401
+
+
+def test_introspect_refresh_token(op):
+    """RFC 7662 for refresh tokens: active with what it grants while live and
+    unrotated, for its own client only; a rotated one answers false and, like
+    its reuse at the token endpoint, revokes the family."""
+    login, mail, cookie = browser_login(op)
+    cl, other = client(op), client(op)
+    q, code, t1 = full_flow(op, cl, cookie)
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t1["access_token"]})
+    assert ui.status == 200
+    for body in ({"token": t1["refresh_token"]},
+                 {"token": t1["refresh_token"], "token_type_hint": "refresh_token"},
+                 {"token": t1["refresh_token"], "token_type_hint": "access_token"}):
+        i = form_post(op, "/oidc/introspect", cl, body)
+        assert i.status == 200 and i.json["active"] is True, (body, i.json)
+        assert i.json["client_id"] == cl["id"] and i.json["scope"] == q["scope"]
+        assert i.json["sub"] == ui.json["sub"] and i.json["exp"] > time.time() + 3600
+        assert "token_type" not in i.json, "no bearer: a refresh token is no access token"
+        assert "email" not in i.json, "a refresh token's answer names no more than sub"
+    # the access token with the refresh hint: still found (the hint is only where to look first)
+    i = form_post(op, "/oidc/introspect", cl, {"token": t1["access_token"], "token_type_hint": "refresh_token"})
+    assert i.json["active"] is True and i.json["token_type"] == "bearer"
+    # another client introspecting it: as unknown, and it stays usable by its own client
+    for body in ({"token": t1["refresh_token"]}, {"token": t1["refresh_token"], "token_type_hint": "refresh_token"}):
+        assert form_post(op, "/oidc/introspect", other, body).json == {"active": False}
+    # introspection is no use of it: it rotates once, normally
+    t2 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]})
+    assert t2.status == 200, t2
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2.json["refresh_token"]}).json["active"] is True
+    # the rotated one introspected: false, and the family is revoked
+    i = form_post(op, "/oidc/introspect", cl, {"token": t1["refresh_token"], "token_type_hint": "refresh_token"})
+    assert i.json == {"active": False}
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2.json["refresh_token"]}).json == {"active": False}
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2.json["access_token"]}).json == {"active": False}
+    assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2.json["refresh_token"]}).status == 400
+    # a revoked one: false
+    q, code, t3 = full_flow(op, cl, cookie)
+    assert form_post(op, "/oidc/revoke", cl, {"token": t3["refresh_token"],
+                                               "token_type_hint": "refresh_token"}).status == 200
+    assert form_post(op, "/oidc/introspect", cl, {"token": t3["refresh_token"]}).json == {"active": False}
+    # garbage and a newline: false, never an error
+    for junk in ("x" * 63, t3["refresh_token"] + "\n", "<script>alert(1)</script>"):
+        r = form_post(op, "/oidc/introspect", cl, {"token": junk, "token_type_hint": "refresh_token"})
+        assert r.status == 200 and r.json == {"active": False}
+
+
+def test_introspect_rotated_refresh_token_by_another_client_revokes(op):
+    """A rotated refresh token that leaked and is shown by another client: false,
+    and its family is revoked all the same (it has left its client)."""
+    login, mail, cookie = browser_login(op)
+    cl, other = client(op), client(op)
+    q, code, t1 = full_flow(op, cl, cookie)
+    t2 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]}).json
+    assert form_post(op, "/oidc/introspect", other, {"token": t1["refresh_token"]}).json == {"active": False}
+    assert form_post(op, "/oidc/introspect", cl, {"token": t2["refresh_token"]}).json == {"active": False}
+    assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2["refresh_token"]}).status == 400
 
 
 def test_id_token_is_no_access_token_and_alg_none(op):
@@ -407,6 +506,55 @@ def test_login_hint_and_xss_in_client_name(op):
     op.go(path)
     op.wait_path("/connexion")
     assert op.find("user").get_attribute("value") == "hint@example.org"
+
+
+def test_back_office_lists_the_clients(op):
+    """/gestion shows the OpenID Connect clients to a service-centre operator (the ADMIN row
+    oidc-client-list over the bridge), names written inert; anyone else is refused."""
+    name = '"><img src=x onerror=window.__mm_xss=1><script>window.__mm_xss=1</script>'
+    cl = client(op, first_party="no", extra=("--name", name))
+    login, mail = op.account("PER")
+    op.reset()
+    op.login(mail)
+    csrf = op.csrf()
+    r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": csrf})
+    assert r["status"] in (403, 404) and cl["id"] not in r["text"], r
+    assert op.fetch("/v1/call/oidc-client-list", {}, {})["status"] == 403, "no CSRF token: refused"
+    assert op.authd.ctl("operator", "grant", login).returncode == 0
+    try:
+        op.go("/gestion")
+        op.click("do-oidc-list")
+        op.wait_text("oidc-count", "client")
+        li = op.find(f"oidc-{cl['id']}")
+        assert li.find_element("css selector", "strong").text == name
+        assert "tiers (consentement)" in li.text and "client_secret_basic" in li.text and cl["redirect"] in li.text
+        assert op.dom_inert() == []
+        # the page's own checks: labels, alt, heading order
+        assert op.driver.execute_script("""
+            const bad = [];
+            for (const i of document.querySelectorAll('input, select, textarea'))
+              if (i.type !== 'hidden' && !document.querySelector(`label[for="${i.id}"]`)) bad.push('no label: ' + i.id);
+            for (const i of document.querySelectorAll('img')) if (!i.hasAttribute('alt')) bad.push('img without alt');
+            let last = 0;
+            for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+              const n = Number(h.tagName[1]);
+              if (n > last + 1) bad.push('heading skips: ' + h.tagName);
+              last = n;
+            }
+            return bad;""") == []
+        # no secret in the list, ever
+        r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": op.csrf()})
+        assert r["status"] == 200 and cl["secret"] not in r["text"] and "secret_hash" not in r["text"], r
+        # another origin: refused
+        r = op.api.post("/v1/call/oidc-client-list", {}, headers={"Cookie": "mm_session=" + op.cookie(),
+                                                                  "Origin": "https://evil.example",
+                                                                  "X-CSRF-Token": op.csrf()})
+        assert r.status == 403, r
+    finally:
+        assert op.authd.ctl("operator", "revoke", login).returncode == 0
+    r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": op.csrf()})
+    assert r["status"] in (403, 404), "the role revoked: refused at once"
+    op.reset()
 
 
 def test_logout_ends_the_session(op):

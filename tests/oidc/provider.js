@@ -126,6 +126,13 @@ const configuration = {
   },
 };
 
+// Benchmarks only (bench/oidc): STORE_UNBOUNDED=1 replaces the in-memory adapter's 1000-entry
+// LRU with a Map, so that codes minted ahead of a run are not evicted before they are redeemed.
+if (process.env.STORE_UNBOUNDED) {
+  const memory = new URL('./node_modules/oidc-provider/lib/adapters/memory_adapter.js', import.meta.url);
+  (await import(memory)).setStorage(new Map());
+}
+
 provider = new Provider(issuer, configuration);
 provider.proxy = false;
 

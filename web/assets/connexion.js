@@ -179,6 +179,12 @@ session().then((s) => {
   if (s.authenticated && !param("psc")) next(s);
 });
 
+// From /oidc/authorize (suite): Pro Santé Connect's callback comes back to it too.
+const suiteParam = param("suite");
+if (suiteParam && suiteParam.startsWith("/oidc/authorize?")) {
+  $("psc-login").href = "/v1/web/psc/login?suite=" + encodeURIComponent(suiteParam);
+}
+
 // An OpenID Connect client may say who logs in (login_hint): the field is filled, never submitted.
 const hint = param("login_hint");
 if (hint && !$("user").value) $("user").value = hint;

@@ -78,4 +78,24 @@ document.getElementById("do-audit").addEventListener("click", async () => {
   document.getElementById("audit-section").hidden = false;
 });
 
+// The OpenID Connect clients (an operator's row, oidc-client-list): read only here.
+document.getElementById("do-oidc-list").addEventListener("click", async () => {
+  const list = document.getElementById("oidc-clients");
+  const count = document.getElementById("oidc-count");
+  list.replaceChildren();
+  const r = await call("oidc-client-list", {});
+  if (!r.ok) return say(count, (r.data && r.data.message) || "La liste a été refusée.");
+  const recs = r.data.records || [];
+  for (const x of recs) {
+    const id = first(x.id);
+    list.append(el("li", { id: `oidc-${id}` },
+      el("strong", {}, first(x.name) || id),
+      el("span", { class: "mm-meta" }, " " + [id, first(x.type) === "public" ? "public" : "confidentiel",
+        first(x.first_party) === "yes" ? "interne (sans consentement)" : "tiers (consentement)",
+        first(x.token_endpoint_auth_method), first(x.id_token_signed_response_alg)].filter(Boolean).join(" – ")),
+      el("span", { class: "mm-meta" }, " " + (first(x.redirect_uris) || ""))));
+  }
+  say(count, recs.length ? `${recs.length} client${recs.length > 1 ? "s" : ""}` : "Aucun client.");
+});
+
 if (s) header(s);
