@@ -16,7 +16,8 @@
 
 static void config_defaults(struct mm_config *c)
 {
-	c->max_clients = 256;
+	c->max_clients = 1024;
+	c->max_clients_per_uid = 64;
 	c->admin_gid = (gid_t)-1;
 	c->log_level = LOG_INFO;
 	c->ldap_timeout = 5;
@@ -178,6 +179,7 @@ static const struct option options[] = {
 	O("socket", K_STR, socket_path, 0),
 	O("pid_file", K_STR, pid_file, 0),
 	O("max_clients", K_UINT, max_clients, 65536),
+	O("max_clients_per_uid", K_UINT, max_clients_per_uid, 65536),
 	O("log_level", K_LEVEL, log_level, 0),
 	O("log_stderr", K_BOOL, log_stderr, 0),
 	O("ldap_uri", K_STR, ldap_uri, 0),

@@ -26,6 +26,7 @@ struct mm_config {
 	char *socket_path;
 	char *pid_file;
 	unsigned max_clients;
+	unsigned max_clients_per_uid; /* 0: no cap; root is never capped */
 	gid_t admin_gid; /* (gid_t)-1 when unset */
 	bool admin_gid_set;
 	int log_level; /* syslog priority threshold */

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -20,6 +21,69 @@
 #define MAX_REQUESTS_PER_CONN 10000
 
 static atomic_uint nclients;
+
+/* Connections open per uid, so that one local user holding connections (or stalling in the
+ * middle of a frame) cannot take every slot of max_clients from the others. Open addressing
+ * on the uid, deletion by backward shift; only the accept loop adds, client threads remove. */
+#define UID_SLOTS 8192u
+static struct {
+	uid_t uid;
+	unsigned n; /* 0: free */
+} per_uid[UID_SLOTS];
+static pthread_mutex_t per_uid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned uid_home(uid_t uid)
+{
+	return (unsigned)((uid * 2654435761u) % UID_SLOTS);
+}
+
+/* Takes a slot for uid unless it holds cap already (cap 0: no cap); false when refused. */
+static bool uid_take(uid_t uid, unsigned cap)
+{
+	unsigned i = uid_home(uid);
+	bool ok = false;
+
+	pthread_mutex_lock(&per_uid_lock);
+	for (unsigned probes = 0; probes < UID_SLOTS; probes++, i = (i + 1) % UID_SLOTS) {
+		if (per_uid[i].n && per_uid[i].uid != uid)
+			continue;
+		if (!per_uid[i].n)
+			per_uid[i].uid = uid;
+		if (!cap || per_uid[i].n < cap) {
+			per_uid[i].n++;
+			ok = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&per_uid_lock);
+	return ok;
+}
+
+static void uid_give(uid_t uid)
+{
+	unsigned i = uid_home(uid), j;
+
+	pthread_mutex_lock(&per_uid_lock);
+	for (unsigned probes = 0; probes < UID_SLOTS && per_uid[i].n; probes++, i = (i + 1) % UID_SLOTS) {
+		if (per_uid[i].uid != uid)
+			continue;
+		if (--per_uid[i].n)
+			break;
+		/* Backward shift: later entries of the run that could live here move up. */
+		for (j = (i + 1) % UID_SLOTS; per_uid[j].n; j = (j + 1) % UID_SLOTS) {
+			unsigned h = uid_home(per_uid[j].uid);
+			bool between = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+
+			if (between)
+				continue;
+			per_uid[i] = per_uid[j];
+			per_uid[j].n = 0;
+			i = j;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&per_uid_lock);
+}
 
 int server_listen(const char *path, int *ret_fd)
 {
@@ -41,7 +105,7 @@ int server_listen(const char *path, int *ret_fd)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		/* Everyone may connect: each request checks who the caller is. */
-		chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
+		chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -53,6 +117,7 @@ int server_listen(const char *path, int *ret_fd)
 struct client {
 	int fd;
 	struct server *srv;
+	struct ucred cr;
 };
 
 static bool caller_is_admin(const struct mm_config *c, int fd, const struct ucred *cr)
@@ -75,6 +140,18 @@ static bool caller_is_admin(const struct mm_config *c, int fd, const struct ucre
 	return false;
 }
 
+/* At most one "too many connections" line a second: the refusals themselves are the flood. */
+static bool ratelimit_log_ok(void)
+{
+	static atomic_llong last;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec;
+	return atomic_exchange(&last, now) != now;
+}
+
 static int send_error(int fd, uint16_t code, int status, const char *msg)
 {
 	struct mm_msg *m = mm_msg_new(code, true);
@@ -93,15 +170,10 @@ static void *client_main(void *arg)
 {
 	struct client *cl = arg;
 	struct server *srv = cl->srv;
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
+	struct ucred cr = cl->cr;
 	int fd = cl->fd;
 
 	free(cl);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
-		log_msg(LOG_WARNING, "SO_PEERCRED failed: %s", strerror(errno));
-		goto out;
-	}
 	for (unsigned n = 0; n < MAX_REQUESTS_PER_CONN && !atomic_load(&srv->stopping); n++) {
 		struct mm_msg *in = NULL, *out = NULL;
 		struct req r = {0};
@@ -141,8 +213,9 @@ static void *client_main(void *arg)
 		if (rc < 0)
 			break;
 	}
-out:
 	close(fd);
+	if (cr.uid != 0)
+		uid_give(cr.uid);
 	atomic_fetch_sub(&nclients, 1);
 	return NULL;
 }
@@ -158,6 +231,8 @@ int server_run(struct server *srv)
 		struct pollfd p[2] = {
 			{.fd = srv->listen_fd, .events = POLLIN}, {.fd = srv->wake_fd, .events = POLLIN}};
 		struct client *cl;
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
 		pthread_t t;
 		int fd;
 
@@ -177,23 +252,46 @@ int server_run(struct server *srv)
 		fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			continue;
+		/* Who it is, from the kernel, before it costs a thread. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+			log_msg(LOG_WARNING, "SO_PEERCRED failed: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
 		if (atomic_fetch_add(&nclients, 1) >= srv->d->cfg->max_clients) {
 			atomic_fetch_sub(&nclients, 1);
 			(void)send_error(fd, 0, -EAGAIN, "démon saturé, réessayez");
 			close(fd);
 			continue;
 		}
+		/* root (sshd, login, the system's services) is not capped: its callers are many users. */
+		if (cr.uid != 0 && !uid_take(cr.uid, srv->d->cfg->max_clients_per_uid)) {
+			atomic_fetch_sub(&nclients, 1);
+			if (ratelimit_log_ok())
+				log_msg(LOG_WARNING,
+					"uid %u: more than max_clients_per_uid (%u) connections: refused",
+					(unsigned)cr.uid, srv->d->cfg->max_clients_per_uid);
+			(void)send_error(
+				fd, 0, -EAGAIN, "trop de connexions ouvertes par cet utilisateur, réessayez");
+			close(fd);
+			continue;
+		}
 		cl = malloc(sizeof(*cl));
 		if (!cl) {
+			if (cr.uid != 0)
+				uid_give(cr.uid);
 			atomic_fetch_sub(&nclients, 1);
 			close(fd);
 			continue;
 		}
 		cl->fd = fd;
 		cl->srv = srv;
+		cl->cr = cr;
 		if (pthread_create(&t, &attr, client_main, cl) != 0) {
 			free(cl);
 			close(fd);
+			if (cr.uid != 0)
+				uid_give(cr.uid);
 			atomic_fetch_sub(&nclients, 1);
 		}
 	}
