@@ -28,6 +28,21 @@ P_NEW = "Nouveau mot de passe : "
 P_NEW2 = "Confirmez le nouveau mot de passe : "
 
 
+class SystemPam:
+    """The system's own PAM configuration (no pam_wrapper): pamtester reads /etc/pam.d/<name>
+    (the host's, or a container's when pamtester runs in it)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def env(self):
+        env = dict(os.environ, LANG="C.UTF-8")
+        for k in ("LD_PRELOAD", "PAM_WRAPPER", "PAM_WRAPPER_SERVICE_DIR", "MEDIMAIL_SOCKET",
+                  "MEDIMAIL_NSS_CACHE_DIR", "MEDIMAIL_NSS_BYPASS", "LD_LIBRARY_PATH"):
+            env.pop(k, None)
+        return env
+
+
 class PamService:
     """A pam.d directory for pam_wrapper with one service using pam_medimail for all four types."""
 

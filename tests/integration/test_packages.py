@@ -321,26 +321,12 @@ o: medimail
         assert (after[f] and after[f][0]) == (etc_before[f] and etc_before[f][0]), f
 
 
-class _SystemPam:
-    """The system's own PAM configuration (no pam_wrapper): pamtester reads /etc/pam.d/<name>."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def env(self):
-        env = dict(os.environ, LANG="C.UTF-8")
-        for k in ("LD_PRELOAD", "PAM_WRAPPER", "PAM_WRAPPER_SERVICE_DIR", "MEDIMAIL_SOCKET",
-                  "MEDIMAIL_NSS_CACHE_DIR", "MEDIMAIL_NSS_BYPASS", "LD_LIBRARY_PATH"):
-            env.pop(k, None)
-        return env
-
-
 def test_ci_installed_modules_log_in_and_resolve(debs, clean_system, tmp_path, slapd, smtp):
     """Issue 9, CI: the installed daemon on its compiled-in paths (/run/medimail/authd.sock,
     /var/lib/medimail/mc), an account made with the installed medimailctl, then the installed
     NSS module through the nsswitch.conf the package edited and the installed PAM module
     through the system's libpam and a service file in /etc/pam.d."""
-    from pamstack import P_CODE, P_PASSWORD, Codes, pamtester
+    from pamstack import P_CODE, P_PASSWORD, Codes, SystemPam, pamtester
 
     etc_before, pamd_before, daemons = clean_system
     sh("dpkg", "-i", *debs_of(debs))
@@ -407,7 +393,7 @@ otp_resend_interval = 1
         uid = int(slapd.search(SUFFIX, f"(uid={login})", "uidNumber")[0]["uidNumber"][0])
 
         # (a) the installed NSS module, through the real /etc/nsswitch.conf, no override
-        env = _SystemPam("").env()
+        env = SystemPam("").env()
 
         def getent():
             return subprocess.run(["getent", "passwd", login], capture_output=True, text=True, env=env)
@@ -429,7 +415,7 @@ otp_resend_interval = 1
         os.chmod(CI_SERVICE, 0o644)
         codes = Codes(smtp)
         before = codes.count(mail)
-        svc = _SystemPam(CI_SERVICE.name)
+        svc = SystemPam(CI_SERVICE.name)
         r = pamtester(svc, login, ["authenticate", "acct_mgmt"],
                       [(P_PASSWORD, password), (P_CODE, lambda: codes.wait_new(mail, before)),
                        (r"\(oui/non\)", "oui")])

@@ -29,7 +29,7 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "tests/integration"))
 from mmstack import SUFFIX, Slapd, SmtpSink, wait_for  # noqa: E402
-from pamstack import P_CODE, P_PASSWORD, Codes, pamtester  # noqa: E402
+from pamstack import P_CODE, P_PASSWORD, Codes, SystemPam, pamtester  # noqa: E402
 
 PKGS = ["medimail-authd", "medimail-ldap-schema", "libpam-medimail", "libnss-medimail"]
 # What the tree needs besides the packages' own dependencies (apt resolves those).
@@ -139,20 +139,6 @@ class Container:
             self.log.close()
 
 
-class ContainerPam:
-    """pamtester in the container reads the container's /etc/pam.d/<name>."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def env(self):
-        env = dict(os.environ, LANG="C.UTF-8")
-        for k in ("LD_PRELOAD", "PAM_WRAPPER", "PAM_WRAPPER_SERVICE_DIR", "MEDIMAIL_SOCKET",
-                  "MEDIMAIL_NSS_CACHE_DIR", "MEDIMAIL_NSS_BYPASS", "LD_LIBRARY_PATH"):
-            env.pop(k, None)
-        return env
-
-
 def proc_status(c: Container, pid: str):
     text = c.sh("cat", f"/proc/{pid}/status").stdout
     return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
@@ -248,7 +234,7 @@ def main():
             codes = Codes(smtp)
             before = codes.count(mail)
             t = time.monotonic()
-            r = pamtester(ContainerPam("medimail-nspawn"), login, ["authenticate", "acct_mgmt"],
+            r = pamtester(SystemPam("medimail-nspawn"), login, ["authenticate", "acct_mgmt"],
                           [(P_PASSWORD, password), (P_CODE, lambda: codes.wait_new(mail, before)),
                            (r"\(oui/non\)", "oui")], wrap=c.wrap())
             return r, time.monotonic() - t
