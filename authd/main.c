@@ -115,6 +115,15 @@ static void on_signal(struct server *srv)
 			d->store = ns;
 			log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
 			pthread_rwlock_unlock(&srv->reload_lock);
+			/* Reopened: logrotate moved the file and sent SIGHUP. A failure keeps the old one. */
+			{
+				int ar = audit_file_open(nc->audit_file);
+
+				if (ar < 0)
+					log_msg(LOG_ERR,
+						"audit_file %s not reopened: %s (still writing the old one)",
+						nc->audit_file, strerror(-ar));
+			}
 			log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
 			policy_sync(nc, ns);
 		}
@@ -233,6 +242,12 @@ int main(int argc, char **argv)
 	if (foreground)
 		setenv("MEDIMAIL_FOREGROUND", "1", 1);
 	log_setup(foreground || d.cfg->log_stderr, debug ? LOG_DEBUG : d.cfg->log_level);
+	if ((r = audit_file_open(d.cfg->audit_file)) < 0) {
+		fprintf(stderr, "medimail-authd: audit_file %s: %s\n", d.cfg->audit_file,
+			r == -EPERM ? "not a regular file of the daemon's user of mode 0600" : strerror(-r));
+		config_free(d.cfg);
+		return 1;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "medimail-authd: libcurl failed to initialise\n");
 		config_free(d.cfg);

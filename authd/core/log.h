@@ -17,6 +17,9 @@ struct audit_ctx {
 	const char *account; /* login or DN of the account concerned */
 };
 void audit(const struct audit_ctx *ctx, bool ok, const char *reason);
+/* Opens (again, at a reload) the audit file every audit line is also appended to;
+ * NULL closes it. 0 or a negative errno (-EPERM: not ours or readable by others). */
+int audit_file_open(const char *path);
 /* This daemon's last audit lines about account (its login, exactly),
  * newest first, at most max (the ring holds the last 4096 lines of every
  * account): put(ctx, time, line) for each; the count. */
