@@ -136,6 +136,32 @@ def test_counters_move_by_exactly_the_logins_done(md, authd, smtp, codes):
         assert secret not in text
 
 
+def test_mail_client_logins_counted_by_credential(md, authd, smtp):
+    login, _ = register_med(authd, smtp)
+    r = mmwire.call(authd.socket, mmwire.APP_PASSWORD_CREATE, login=login, name="Thunderbird")
+    assert r.status == 0, r
+    secret = r.get("secret")
+    e = mmwire.call(authd.socket, mmwire.DEVICE_ENROL, login=login, name="Téléphone")
+    c = mmwire.call(authd.socket, mmwire.DEVICE_COMPLETE, code=e.get("code"))
+    assert e.status == 0 and c.status == 0, (e, c)
+    before = scrape(md)
+    assert mmwire.call(md.socket, mmwire.MAIL_AUTH, user=login, secret=secret).status == 0
+    assert mmwire.call(md.socket, mmwire.MAIL_AUTH, user=login, secret=c.get("credential")).status == 0
+    assert mmwire.call(md.socket, mmwire.MAIL_AUTH, user=login, secret=PW).status != 0
+    after = scrape(md)
+    ev = 'medimail_audit_events_total{event="mail-auth",method="%s",door="socket",result="%s"}'
+    assert delta(after, before, ev % ("app-password", "ok")) == 1
+    assert delta(after, before, ev % ("device", "ok")) == 1
+    refused = [k for k in after if k.startswith('medimail_audit_events_total{event="mail-auth"')
+               and 'result="refused"' in k]
+    assert sum(delta(after, before, k) for k in refused) == 1
+    logins = [k for k in after if k.startswith("medimail_logins_total{")]
+    assert sum(delta(after, before, k) for k in logins) == 3
+    # the LDAP work of those three logins is in the histogram, the relay untouched
+    assert delta(after, before, "medimail_ldap_operation_seconds_count") >= 3
+    assert delta(after, before, "medimail_smtp_send_seconds_count") == 0
+
+
 def test_unknown_event_and_method_names_stay_in_bounded_labels(md):
     before = scrape(md)
     # a login attempt for a name nobody has: refused, counted, the name never a label
