@@ -117,7 +117,8 @@ static void on_signal(struct server *srv)
 			pthread_rwlock_unlock(&srv->reload_lock);
 			/* Reopened: logrotate moved the file and sent SIGHUP. A failure keeps the old one. */
 			{
-				int ar = audit_file_open(nc->audit_file);
+				int ar = audit_file_open(
+					nc->audit_file, nc->admin_gid_set ? nc->admin_gid : (gid_t)-1);
 
 				if (ar < 0)
 					log_msg(LOG_ERR,
@@ -242,9 +243,11 @@ int main(int argc, char **argv)
 	if (foreground)
 		setenv("MEDIMAIL_FOREGROUND", "1", 1);
 	log_setup(foreground || d.cfg->log_stderr, debug ? LOG_DEBUG : d.cfg->log_level);
-	if ((r = audit_file_open(d.cfg->audit_file)) < 0) {
+	if ((r = audit_file_open(d.cfg->audit_file, d.cfg->admin_gid_set ? d.cfg->admin_gid : (gid_t)-1)) <
+		0) {
 		fprintf(stderr, "medimail-authd: audit_file %s: %s\n", d.cfg->audit_file,
-			r == -EPERM ? "not a regular file of the daemon's user of mode 0600" : strerror(-r));
+			r == -EPERM ? "not a regular file of the daemon's user that only it may write"
+				    : strerror(-r));
 		config_free(d.cfg);
 		return 1;
 	}

@@ -173,7 +173,8 @@ int cmd_audit(const struct ctl_command *c, int argc, char **argv)
 		fprintf(stderr, "medimailctl audit: %s: %s\n", path, strerror(errno));
 		return EXIT_REFUSED;
 	}
-	/* The daemon's file only: root's or the reader's own, that no one else may write. */
+	/* The daemon's file only: root's or the reader's own, that no one else may write
+	 * (the daemon makes it 0640 of admin_group when that is set: its members read it). */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
 		(st.st_mode & 022)) {
 		fprintf(stderr, "medimailctl audit: %s: not the daemon's audit file (owner or mode)\n", path);

@@ -86,13 +86,14 @@ static size_t put_kv(char *out, size_t off, size_t cap, const char *key, const c
 	return off;
 }
 
-/* The audit file (audit_file): append-only, 0600, one line per decision with its UTC
+/* The audit file (audit_file): append-only, 0600 (0640 of admin_group when set), one line per decision with its UTC
  * instant; the fd is swapped under the lock at a reopen (logrotate's SIGHUP). */
 static int audit_fd = -1;
 static pthread_mutex_t audit_fd_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int audit_file_open(const char *path)
+int audit_file_open(const char *path, gid_t group)
 {
+	mode_t mode = group == (gid_t)-1 ? 0600 : 0640;
 	int fd = -1, old;
 	struct stat st;
 
@@ -100,9 +101,10 @@ int audit_file_open(const char *path)
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 		if (fd < 0)
 			return -errno;
-		/* An existing file another user owns, or that others may read, is not ours. */
+		/* An existing file another user owns is not ours; then only admin_group may read it. */
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-			(st.st_mode & 077)) {
+			(st.st_mode & 0002) || (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) < 0) ||
+			fchmod(fd, mode) < 0) {
 			close(fd);
 			return -EPERM;
 		}

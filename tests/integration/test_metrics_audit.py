@@ -1,6 +1,7 @@
 """The flow metrics on /metrics (moved by exactly the logins done), who may read them (the
 allow-list, the bearer token from a root-owned file), and `medimailctl audit` over the daemon's
 audit_file (by account, time, result; strict parsing; reopened at SIGHUP)."""
+import grp
 import json
 import os
 import re
@@ -284,6 +285,26 @@ def test_audit_file_is_private_and_the_query_root_only(md, audit_path):
     assert (audit_path.stat().st_mode & 0o777) == 0o600
     r = ctl_audit(md, uid=NOBODY)
     assert r.returncode == 1 and r.stdout == ""
+
+
+def test_admin_group_reads_the_audit_others_do_not(state, slapd, smtp, authd):
+    gid = grp.getgrnam("nogroup").gr_gid
+    path = state / "ops-admin-audit.log"
+    d = start(state, slapd, smtp, "ops-admin", f"admin_group = {gid}\naudit_file = {path}\n")
+    try:
+        mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user="nobody.here", password=WRONG)
+        wait_for(lambda: 'account="nobody.here"' in path.read_text(), what="audit line")
+        st = path.stat()
+        assert (st.st_mode & 0o777) == 0o640 and st.st_gid == gid
+        cmd = [str(BUILD / "ctl/medimailctl"), "audit", "--file", str(path), "--account", "nobody.here"]
+        member = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={gid}", "--clear-groups"] + cmd,
+                                capture_output=True, text=True)
+        assert member.returncode == 0 and 'account="nobody.here"' in member.stdout, member
+        other = subprocess.run(["setpriv", f"--reuid={NOBODY}", "--regid=1", "--clear-groups"] + cmd,
+                               capture_output=True, text=True)
+        assert other.returncode == 1 and other.stdout == "" and "Permission denied" in other.stderr, other
+    finally:
+        d.stop()
 
 
 def test_a_forged_line_cannot_be_written_and_a_forged_file_line_is_refused(md, audit_path, state):
