@@ -51,7 +51,9 @@ static enum door door_of(const struct audit_ctx *ctx)
 
 	if (!strncmp(c, "uid=", 4))
 		return DOOR_SOCKET;
-	if (!strncmp(c, "web", 3))
+	/* the web pages' callers (http/web.c, ipc/json_door.c); not a prefix: a service
+	 * client may well be called "webmail" */
+	if (!strcmp(c, "web") || !strcmp(c, "web-session") || !strcmp(c, "web-operator"))
 		return DOOR_WEB;
 	if (ctx->service && !strcmp(ctx->service, "oidc"))
 		return DOOR_OIDC;

@@ -83,6 +83,43 @@ static void test_unknown_names_stay_bounded(void **state)
 	free(t);
 }
 
+static void test_every_login_kind_has_its_method_and_door(void **state)
+{
+	static const struct {
+		struct audit_ctx a;
+		const char *series;
+	} kinds[] = {
+		{{.event = "auth", .caller = "uid=0", .method = "cps"},
+			"medimail_logins_total{method=\"cps\",door=\"socket\",result=\"ok\"}"},
+		{{.event = "ecps", .caller = "webmail", .method = "ecps"},
+			"medimail_logins_total{method=\"ecps\",door=\"http\",result=\"ok\"}"},
+		{{.event = "session-open", .caller = "web-session", .method = "psc"},
+			"medimail_logins_total{method=\"psc\",door=\"web\",result=\"ok\"}"},
+		{{.event = "oidc-token", .caller = "rp-client", .service = "oidc"},
+			"medimail_logins_total{method=\"none\",door=\"oidc\",result=\"ok\"}"},
+		{{.event = "mail-auth", .caller = "uid=0", .method = "app-password"},
+			"medimail_logins_total{method=\"app-password\",door=\"socket\",result=\"ok\"}"},
+	};
+	struct audit_ctx not_login = {.event = "register", .caller = "uid=0", .method = "psc"};
+	char *t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		metrics_audit(&kinds[i].a, true);
+	metrics_audit(&not_login, true);
+	t = render();
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		assert_int_equal(value(t, kinds[i].series), 1);
+	/* a registration is audited, not a login */
+	assert_int_equal(
+		value(t,
+			"medimail_audit_events_total{event=\"register\",method=\"psc\",door=\"socket\","
+			"result=\"ok\"}"),
+		1);
+	assert_int_equal(value(t, "medimail_logins_total{method=\"psc\",door=\"socket\",result=\"ok\"}"), 0);
+	free(t);
+}
+
 static void test_histograms_are_cumulative(void **state)
 {
 	char *t;
@@ -111,6 +148,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_names_are_counted_exactly),
 		cmocka_unit_test(test_unknown_names_stay_bounded),
+		cmocka_unit_test(test_every_login_kind_has_its_method_and_door),
 		cmocka_unit_test(test_histograms_are_cumulative),
 	};
 
