@@ -137,6 +137,27 @@ def test_counters_move_by_exactly_the_logins_done(md, authd, smtp, codes):
         assert secret not in text
 
 
+def test_relay_down_counts_a_failed_code_and_a_failed_send(state, slapd, smtp, authd):
+    login, _ = register_med(authd, smtp)
+    d = Daemon(state, slapd, free_port(), name="ops-norelay", extra=CONF + f"http_listen = 127.0.0.1:{free_port()}\n")
+    d.port = int(re.search(r"http_listen = 127.0.0.1:(\d+)", d.extra).group(1))
+    d.start()
+    try:
+        wait_for(lambda: _port_open(d.port), what="http listener")
+        before = scrape(d)
+        t = mmwire.call(d.socket, mmwire.AUTH_PASSWORD, user=login, password=PW)
+        assert t.status == 0, t
+        assert mmwire.call(d.socket, mmwire.OTP_SEND, user=login, txn=t.get("txn")).status != 0
+        after = scrape(d)
+        assert delta(after, before, "medimail_codes_failed_total") == 1
+        assert delta(after, before, "medimail_codes_sent_total") == 0
+        assert delta(after, before, "medimail_smtp_send_failed_total") >= 1
+        assert delta(after, before, "medimail_smtp_send_seconds_count") == \
+            delta(after, before, "medimail_smtp_send_failed_total")
+    finally:
+        d.stop()
+
+
 def test_mail_client_logins_counted_by_credential(md, authd, smtp):
     login, _ = register_med(authd, smtp)
     r = mmwire.call(authd.socket, mmwire.APP_PASSWORD_CREATE, login=login, name="Thunderbird")
