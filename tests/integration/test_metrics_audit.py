@@ -368,3 +368,15 @@ def test_audit_file_reopened_at_sighup(md, authd, smtp, audit_path, state):
     wait_for(lambda: f'account="{login}"' in audit_path.read_text(), what="line in the new file")
     assert f'account="{login}"' not in rotated.read_text()
     assert (audit_path.stat().st_mode & 0o777) == 0o600
+    # a configuration broken meanwhile: the reload is refused, the file reopened all the same
+    good = md.conf.read_text()
+    md.conf.write_text(good + "no_such_option = 1\n")
+    try:
+        os.rename(audit_path, state / "ops-audit.log.2")
+        md.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: audit_path.exists(), what="audit file reopened after a refused reload")
+        assert mmwire.call(md.socket, mmwire.AUTH_PASSWORD, user=login, password=WRONG).status != 0
+        wait_for(lambda: f'account="{login}"' in audit_path.read_text(), what="line in the new file")
+        assert "reload refused" in md.log_text()
+    finally:
+        md.conf.write_text(good)
