@@ -290,6 +290,12 @@ def test_audit_query_by_account_result_and_time(md, authd, smtp, audit_path):
     mine = [line for line in audit_lines(audit_path) if f'account="{login}"' in line]
     assert len(r.stdout.splitlines()) == len(mine) >= 2
     assert all(f'account="{login}"' in line for line in r.stdout.splitlines())
+    # exactly the two decisions this daemon took about the account, oldest first
+    every = json.loads(ctl_audit(md, "--json", "--account", login).stdout)
+    assert [(x["event"], x["method"], x["caller"], x["result"], x["reason"]) for x in every] == [
+        ("auth", "password", "uid=0", "refused", "bad password"),
+        ("auth", "password", "uid=0", "ok", "password step; one-time code required")]
+    assert every[0]["service"] is None and every[0]["remote"] is None
     j = ctl_audit(md, "--json", "--account", login, "--result", "refused")
     recs = json.loads(j.stdout)
     assert [x["result"] for x in recs] == ["refused"] * len(recs) and len(recs) == \
