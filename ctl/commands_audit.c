@@ -9,102 +9,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit_parse.h"
 #include "ctl.h"
 
 #define AUDIT_DEFAULT_FILE "/var/log/medimail/audit.log"
 #define LINE_MAX_BYTES 4096
 
-/* The keys of an audit line, in the order the daemon writes them (core/log.c audit()). */
-static const char *const keys[] = {
-	"audit", "caller", "method", "service", "remote", "account", "result", "reason"};
-#define NKEYS (sizeof(keys) / sizeof(keys[0]))
-
-struct record {
-	char stamp[32];
-	time_t at;
-	char *v[NKEYS];
-};
-
-/* "YYYY-MM-DDTHH:MM:SS[.mmm]Z", "YYYY-MM-DD" (midnight UTC) or "@SECONDS"; -1 if not. */
-static time_t time_parse(const char *s)
-{
-	struct tm tm = {0};
-	const char *end;
-
-	if (s[0] == '@') {
-		char *e;
-		long long v = strtoll(s + 1, &e, 10);
-
-		return e != s + 1 && !*e && v >= 0 ? (time_t)v : -1;
-	}
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (!end)
-		return -1;
-	if (*end == 'T') {
-		end = strptime(end + 1, "%H:%M:%S", &tm);
-		if (!end)
-			return -1;
-		if (*end == '.') {
-			int n = 0;
-
-			for (end++; *end >= '0' && *end <= '9' && n < 9; end++)
-				n++;
-			if (!n)
-				return -1;
-		}
-		if (*end == 'Z')
-			end++;
-	}
-	return *end ? -1 : timegm(&tm);
-}
-
-/* One line, in place: the instant, then exactly the keys above, each
- * key="value" with no quote, backslash or control character in the value
- * (the daemon replaces them), separated by one space, nothing after. */
-static int record_parse(char *line, struct record *ret)
-{
-	char *p = strchr(line, ' ');
-	size_t len;
-
-	memset(ret, 0, sizeof(*ret));
-	if (!p || (len = (size_t)(p - line)) >= sizeof(ret->stamp))
-		return -EINVAL;
-	memcpy(ret->stamp, line, len);
-	ret->stamp[len] = '\0';
-	if (len != 24 || (ret->at = time_parse(ret->stamp)) < 0)
-		return -EINVAL;
-	for (size_t k = 0; k < NKEYS; k++) {
-		size_t kl = strlen(keys[k]);
-		char *q;
-
-		if (*p != ' ' || strncmp(p + 1, keys[k], kl) || p[1 + kl] != '=' || p[2 + kl] != '"')
-			return -EINVAL;
-		p += 3 + kl;
-		ret->v[k] = p;
-		for (q = p; *q && *q != '"'; q++)
-			if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '\\')
-				return -EINVAL;
-		if (*q != '"')
-			return -EINVAL;
-		*q = '\0';
-		p = q + 1;
-	}
-	return *p ? -EINVAL : 0;
-}
-
-static void record_print(const struct record *r, bool first)
+static void record_print(const struct audit_record *r, bool first)
 {
 	if (!ctl_json) {
 		printf("%s", r->stamp);
-		for (size_t k = 0; k < NKEYS; k++)
-			printf(" %s=\"%s\"", k == 0 ? "event" : keys[k], r->v[k]);
+		for (size_t k = 0; k < AUDIT_NKEYS; k++)
+			printf(" %s=\"%s\"", k == 0 ? "event" : audit_keys[k], r->v[k]);
 		putchar('\n');
 		return;
 	}
 	printf("%s{\"time\":", first ? "" : ",\n");
 	ctl_json_string(r->stamp);
-	for (size_t k = 0; k < NKEYS; k++) {
-		printf(",\"%s\":", k == 0 ? "event" : keys[k]);
+	for (size_t k = 0; k < AUDIT_NKEYS; k++) {
+		printf(",\"%s\":", k == 0 ? "event" : audit_keys[k]);
 		/* "-" is how the daemon writes an empty value */
 		if (!strcmp(r->v[k], "-"))
 			printf("null");
@@ -145,7 +68,7 @@ int cmd_audit(const struct ctl_command *c, int argc, char **argv)
 		case 'j': ctl_json = true; break;
 		case 's':
 		case 'u': {
-			time_t t = time_parse(optarg);
+			time_t t = audit_time_parse(optarg);
 
 			if (t < 0) {
 				fprintf(stderr,
@@ -190,7 +113,7 @@ int cmd_audit(const struct ctl_command *c, int argc, char **argv)
 		putchar('[');
 	while (fgets(line, sizeof(line), f)) {
 		size_t len = strlen(line);
-		struct record r;
+		struct audit_record r;
 
 		lineno++;
 		if (len == 0 || line[len - 1] != '\n') {
@@ -205,7 +128,7 @@ int cmd_audit(const struct ctl_command *c, int argc, char **argv)
 			continue;
 		}
 		line[len - 1] = '\0';
-		if (record_parse(line, &r) < 0) {
+		if (audit_record_parse(line, &r) < 0) {
 			fprintf(stderr, "medimailctl audit: %s:%lu: malformed line skipped\n", path, lineno);
 			bad++;
 			continue;
