@@ -66,6 +66,16 @@ static void policy_sync(const struct mm_config *c, struct store *s)
 			strerror(-r));
 }
 
+/* Reopens audit_file (moved by logrotate, or changed by a reload); a failure keeps the old one. */
+static void audit_reopen(const struct mm_config *c)
+{
+	int r = audit_file_open(c->audit_file, c->admin_gid_set ? c->admin_gid : (gid_t)-1);
+
+	if (r < 0)
+		log_msg(LOG_ERR, "audit_file %s not reopened: %s (still writing the old one)", c->audit_file,
+			strerror(-r));
+}
+
 static void on_signal(struct server *srv)
 {
 	struct signalfd_siginfo si;
@@ -79,6 +89,10 @@ static void on_signal(struct server *srv)
 			struct mm_config *nc = NULL;
 			struct store *ns = NULL;
 			char err[512];
+
+			/* logrotate's SIGHUP reopens the audit file even if the new
+			 * configuration is refused below (this thread alone replaces d->cfg). */
+			audit_reopen(d->cfg);
 
 			if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0 ||
 				names_check_ranges(nc, err, sizeof(err)) < 0) {
@@ -115,6 +129,7 @@ static void on_signal(struct server *srv)
 			d->store = ns;
 			log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
 			pthread_rwlock_unlock(&srv->reload_lock);
+			audit_reopen(nc); /* the new configuration's file and group */
 			log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
 			policy_sync(nc, ns);
 		}
@@ -233,6 +248,14 @@ int main(int argc, char **argv)
 	if (foreground)
 		setenv("MEDIMAIL_FOREGROUND", "1", 1);
 	log_setup(foreground || d.cfg->log_stderr, debug ? LOG_DEBUG : d.cfg->log_level);
+	if ((r = audit_file_open(d.cfg->audit_file, d.cfg->admin_gid_set ? d.cfg->admin_gid : (gid_t)-1)) <
+		0) {
+		fprintf(stderr, "medimail-authd: audit_file %s: %s\n", d.cfg->audit_file,
+			r == -EPERM ? "not a regular file of the daemon's user that only it may write"
+				    : strerror(-r));
+		config_free(d.cfg);
+		return 1;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "medimail-authd: libcurl failed to initialise\n");
 		config_free(d.cfg);

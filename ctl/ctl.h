@@ -79,6 +79,9 @@ int ctl_single_use_on_argv(const char *cmd, const char *what, const char *flag);
 int ctl_add(struct mm_msg *m, const char *key, const char *value);
 char *ctl_read_small_file(const char *path);
 
+/* commands_audit.c */
+int cmd_audit(const struct ctl_command *c, int argc, char **argv);
+
 /* The handlers of the table. */
 ctl_handler ctl_request, ctl_single_use; /* input.c */
 ctl_handler cmd_register, cmd_switch, cmd_card_pin, cmd_ecps; /* commands_account.c */

@@ -406,6 +406,14 @@ static const struct ctl_command commands[] = {
 		.handler = cmd_ecps,
 		.min_args = 1,
 		.max_args = 1},
+	{.name = "audit",
+		.args = "[--account LOGIN] [--since T] [--until T] [--result ok|refused]\n"
+			"[--event EVENT] [--file PATH]",
+		.help = "the audit lines of the daemon's audit_file that match (T: YYYY-MM-DD,\n"
+			"YYYY-MM-DDTHH:MM:SSZ or @SECONDS, UTC); root or the daemon's user",
+		.section = SECTION_ADMIN,
+		.handler = cmd_audit,
+		.max_args = -1},
 	{.name = "psc list",
 		.args = "[USER]",
 		.help = "the identities linked, each naming its provider: Pro Santé Connect, the\n"

@@ -182,6 +182,8 @@ static const struct option options[] = {
 	O("max_clients_per_uid", K_UINT, max_clients_per_uid, 65536),
 	O("log_level", K_LEVEL, log_level, 0),
 	O("log_stderr", K_BOOL, log_stderr, 0),
+	O("audit_file", K_STR, audit_file, 0),
+	O("metrics_token_file", K_STR, metrics_token_file, 0),
 	O("ldap_uri", K_STR, ldap_uri, 0),
 	O("ldap_lockout_uri", K_STR, ldap_lockout_uri, 0),
 	O("ldap_base", K_STR, ldap_base, 0),
@@ -329,6 +331,20 @@ static int set_option(struct mm_config *c, const char *key, const char *v, const
 	}
 	if (!strcmp(key, "http_trusted_proxies"))
 		return net_prefixes_parse(v, &c->http_proxies, &c->nhttp_proxies, why);
+	if (!strcmp(key, "metrics_allow")) {
+		free(c->metrics_allow);
+		c->metrics_allow = NULL;
+		if (net_prefixes_parse(v, &c->metrics_allow, &c->nmetrics_allow, why) < 0) {
+			*why = "metrics_allow: expected IPv4 or IPv6 addresses or CIDR prefixes";
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "metrics_token")) {
+		/* A secret in the configuration file is one more copy to leak. */
+		*why = "metrics_token: put the token in a file, metrics_token_file";
+		return -EINVAL;
+	}
 	if (!strcmp(key, "http_proxy_header")) {
 		if (!strcasecmp(v, "x-forwarded-for"))
 			c->http_proxy_header = FWD_X_FORWARDED_FOR;
@@ -511,6 +527,15 @@ static int config_check(struct mm_config *c, const char **why)
 	DEF(subuid_file, "/etc/subuid");
 	DEF(subgid_file, "/etc/subgid");
 #undef DEF
+	if (!c->nmetrics_allow) {
+		const char *why2 = NULL;
+
+		free(c->metrics_allow);
+		c->metrics_allow = NULL;
+		if (net_prefixes_parse("127.0.0.0/8 ::1/128", &c->metrics_allow, &c->nmetrics_allow, &why2) <
+			0)
+			return -ENOMEM;
+	}
 	if (mail_sender_check(c->mail_from_account) < 0 || mail_sender_check(c->mail_from_code) < 0 ||
 		(c->smtp_from && mail_sender_check(c->smtp_from) < 0)) {
 		*why = "smtp_from, mail_from_account, mail_from_code: \"Name <address>\" or an address";
@@ -751,6 +776,7 @@ void config_free(struct mm_config *c)
 		free(c->domains[i].domain);
 	}
 	free(c->http_proxies);
+	free(c->metrics_allow);
 	free(c->path);
 	free(c);
 }

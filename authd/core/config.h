@@ -114,6 +114,12 @@ struct mm_config {
 	/* http_proxy_header: the one header those proxies set (a proxy passes the
 	 * client's own copy of the other one through) */
 	enum fwd_kind http_proxy_header;
+	/* /metrics: the sources allowed (metrics_allow; default loopback) and, when set, the
+	 * file of the bearer token it also needs (root-owned, 0600 or 0400) */
+	struct net_prefix *metrics_allow;
+	size_t nmetrics_allow;
+	char *metrics_token_file;
+	char *audit_file; /* every audit line appended here too, 0600; reopened at SIGHUP */
 	/* API sessions (store/sessions.c) */
 	unsigned session_ttl; /* seconds */
 	unsigned session_cache_ttl; /* seconds a verified token is trusted from memory */

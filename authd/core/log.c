@@ -1,11 +1,16 @@
 /* Daemon logging (syslog or stderr) and the audit trail: one structured line per decision. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 static bool use_stderr;
 static int level_max = LOG_INFO;
@@ -81,6 +86,58 @@ static size_t put_kv(char *out, size_t off, size_t cap, const char *key, const c
 	return off;
 }
 
+/* The audit file (audit_file): append-only, 0600 (0640 of admin_group when set), one line per decision with its UTC
+ * instant; the fd is swapped under the lock at a reopen (logrotate's SIGHUP). */
+static int audit_fd = -1;
+static pthread_mutex_t audit_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int audit_file_open(const char *path, gid_t group)
+{
+	mode_t mode = group == (gid_t)-1 ? 0600 : 0640;
+	int fd = -1, old;
+	struct stat st;
+
+	if (path) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		if (fd < 0)
+			return -errno;
+		/* An existing file another user owns is not ours; then only admin_group may read it. */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+			(st.st_mode & 0002) || (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) < 0) ||
+			fchmod(fd, mode) < 0) {
+			close(fd);
+			return -EPERM;
+		}
+	}
+	pthread_mutex_lock(&audit_fd_lock);
+	old = audit_fd;
+	audit_fd = fd;
+	pthread_mutex_unlock(&audit_fd_lock);
+	if (old >= 0)
+		close(old);
+	return 0;
+}
+
+static void audit_file_put(const char *line)
+{
+	struct timespec ts;
+	struct tm tm;
+	char out[2100];
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s\n", tm.tm_year + 1900,
+		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, line);
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return;
+	pthread_mutex_lock(&audit_fd_lock);
+	/* One write(2) of O_APPEND: lines of several daemons never interleave. */
+	if (audit_fd >= 0 && write(audit_fd, out, (size_t)n) != n)
+		emit(LOG_ERR, "audit file: a line could not be written");
+	pthread_mutex_unlock(&audit_fd_lock);
+}
+
 /* The last audit lines of this daemon, for the back office's audit-trail
  * request (log.h): a ring, oldest overwritten; per daemon, not shared. */
 #define RING_N 4096
@@ -142,5 +199,7 @@ void audit(const struct audit_ctx *ctx, bool ok, const char *reason)
 	off = put_kv(line, off, sizeof(line), "result", ok ? "ok" : "refused");
 	put_kv(line, off, sizeof(line), "reason", reason);
 	emit(ok ? LOG_INFO : LOG_NOTICE, line);
+	audit_file_put(line);
 	ring_put(ctx->account, line);
+	metrics_audit(ctx, ok);
 }

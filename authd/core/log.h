@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <syslog.h>
 
 void log_setup(bool to_stderr, int max_level);
@@ -17,6 +18,10 @@ struct audit_ctx {
 	const char *account; /* login or DN of the account concerned */
 };
 void audit(const struct audit_ctx *ctx, bool ok, const char *reason);
+/* Opens (again, at a reload) the audit file every audit line is also appended to,
+ * mode 0600, or 0640 of group (admin_group; (gid_t)-1: none); NULL closes it.
+ * 0 or a negative errno (-EPERM: not the daemon's user's, or writable by others). */
+int audit_file_open(const char *path, gid_t group);
 /* This daemon's last audit lines about account (its login, exactly),
  * newest first, at most max (the ring holds the last 4096 lines of every
  * account): put(ctx, time, line) for each; the count. */

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "mail.h"
+#include "metrics.h"
 #include "secret.h"
 
 #define QP_LINE 76 /* RFC 2045: encoded lines of at most 76 characters */
@@ -481,7 +482,12 @@ int mail_send(
 		curl_easy_setopt(curl, CURLOPT_USERNAME, c->smtp_user);
 		curl_easy_setopt(curl, CURLOPT_PASSWORD, pw);
 	}
-	rc = curl_easy_perform(curl);
+	{
+		double t0 = metrics_mono();
+
+		rc = curl_easy_perform(curl);
+		metrics_smtp(metrics_mono() - t0, rc == CURLE_OK);
+	}
 	if (rc != CURLE_OK) {
 		log_msg(LOG_ERR, "mail to <%s> not sent: %s (%s)", to, curl_easy_strerror(rc), c->smtp_url);
 		goto out;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <microhttpd.h>
 #include <strings.h>
 
 #include "accounts.h"
@@ -135,6 +136,13 @@ static unsigned ep_healthz(struct http_req *r)
 
 static unsigned ep_metrics(struct http_req *r)
 {
+	const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+
+	/* A token in the URL lands in proxies' and browsers' logs: refused, whatever it is. */
+	if (http_arg(r, "token") || http_arg(r, "access_token"))
+		return http_fail(r, 403, "forbidden", "the token goes in an Authorization header");
+	if (!metrics_allowed(r->cfg, r->remote, auth))
+		return http_fail(r, 403, "forbidden", "not allowed to read the metrics");
 	r->text = http_metrics_render();
 	r->text_type = "text/plain; version=0.0.4";
 	r->status = r->text ? 200 : 500;

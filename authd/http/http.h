@@ -163,6 +163,8 @@ unsigned api_psc_register(struct http_req *r);
 void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
 /* Renders the Prometheus text exposition (malloc'ed). */
 char *http_metrics_render(void);
+/* May this source, with this Authorization header (NULL: none), read /metrics? */
+bool metrics_allowed(const struct mm_config *c, const char *remote, const char *authorization);
 
 /* --- the web pages (static.c, web.c) --- */
 /* Reads the allowed files under root (web_root): -errno when root cannot be opened. */

@@ -551,6 +551,8 @@ int http_start(struct daemon *d, pthread_rwlock_t *lock, struct http **ret, char
 		h->nproxies = c->nhttp_proxies;
 		h->proxy_header = c->http_proxy_header;
 	}
+	if ((r = metrics_token_load(c->metrics_token_file, errbuf, errlen)) < 0)
+		goto fail;
 	if (c->http_tls_cert) {
 		if ((r = read_pem(c->http_tls_cert, &h->cert)) < 0 ||
 			(r = read_pem(c->http_tls_key, &h->key)) < 0) {

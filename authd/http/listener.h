@@ -81,6 +81,8 @@ void metrics_conn_open(long delta);
 void metrics_rate_limited(void);
 /* Counts one malformed proxy header; returns the count so far. */
 unsigned long metrics_fwd_malformed(void);
+/* Reads metrics_token_file (NULL: no token needed); 0 or a negative errno with errbuf set. */
+int metrics_token_load(const char *path, char *errbuf, size_t errlen);
 
 /* --- listener.c --- */
 double http_mono(void);

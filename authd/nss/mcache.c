@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "mcache.h"
+#include "metrics.h"
 #include "mcfile.h"
 #include "names.h"
 
@@ -565,7 +566,12 @@ static void *builder_main(void *arg)
 		}
 		mc.pending = false;
 		pthread_mutex_unlock(&mc.lock);
-		r = rebuild(&seen);
+		{
+			double t0 = metrics_mono();
+
+			r = rebuild(&seen);
+			metrics_nss_rebuild(metrics_mono() - t0, r >= 0);
+		}
 		/* Said once per cause (a full or read-only cache_dir fails every retry), and
 		 * once when it is over; meanwhile the files are stale and readers ask the socket. */
 		if (r < 0 && r != failing)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "secret.h"
 #include "store.h"
 #include "store_int.h"
@@ -244,6 +245,7 @@ static void conn_give(struct store *s, struct conn *cn, bool broken)
 int store_with_conn(struct store *s, store_op op, void *arg)
 {
 	struct conn *cn = conn_take(s);
+	double t0 = metrics_mono();
 	int r = 0;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -259,6 +261,8 @@ int store_with_conn(struct store *s, store_op op, void *arg)
 		cn->ld = NULL;
 	}
 	conn_give(s, cn, r == -EHOSTDOWN);
+	/* "not found" is an answer, not a failure of the directory */
+	metrics_ldap(metrics_mono() - t0, r >= 0 || r == -ENOENT);
 	return r;
 }
 
