@@ -260,7 +260,11 @@ int store_with_conn(struct store *s, store_op op, void *arg)
 		ldap_unbind_ext_s(cn->ld, NULL, NULL);
 		cn->ld = NULL;
 	}
-	conn_give(s, cn, r == -EHOSTDOWN);
+	/* -EIO is no answer of the directory's (store_map_ldap's default: a decoding error, a reply
+	 * cut when the server died mid-operation): the handle may hold half a message in its read
+	 * buffer, and the next operation on it aborted in liblber (sb_rdahead_read's assertion)
+	 * when a provider was killed under load. Dropped, not retried: an entry may have gone out. */
+	conn_give(s, cn, r == -EHOSTDOWN || r == -EIO);
 	/* "not found" is an answer, not a failure of the directory */
 	metrics_ldap(metrics_mono() - t0, r >= 0 || r == -ENOENT);
 	return r;

@@ -5,6 +5,7 @@ import concurrent.futures
 import email
 import email.policy
 import json
+import os
 import re
 import signal
 import threading
@@ -762,3 +763,217 @@ def test_ecps_cancel_of_another_accounts_request_changes_nothing(api, state, sla
         assert _cancel(api.a.socket, "x" * 63 + "\n")[0] == -22
     finally:
         api.provider.control(ciba="approve", ciba_ttl=120)
+
+
+# ---------------------------------------------------------------- row 3: a provider killed under load
+
+G_SECONDS = float(os.environ.get("MM_FAULT_G_SECONDS", "15"))  # the issue's figure is 60
+G_RATE = float(os.environ.get("MM_FAULT_G_RATE", "20"))         # logins per second, both daemons
+G_CONF = CONF.replace("otp_resend_interval = 1", "otp_resend_interval = 0") + """lockout_duration = 900
+http_rate = 100000
+http_rate_burst = 100000
+ldap_timeout = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def providers2(state):
+    """Two providers in multi-provider replication (docs/replication.md)."""
+    from mmstack import SUFFIX, Slapd
+    pa, pb = free_port(), free_port()
+    common = {"MM_REPL_PW": os.urandom(12).hex(), "MM_AUTHD_PW": os.urandom(12).hex()}
+    a = Slapd(state / "gprovA", pa, dict(common, MM_SERVER_ID="1", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pb}/"))
+    b = Slapd(state / "gprovB", pb, dict(common, MM_SERVER_ID="2", MM_SYNC_PEERS=f"ldap://127.0.0.1:{pa}/"))
+    for s in (a, b):
+        s.state.mkdir()
+        s.start()
+    try:
+        wait_for(lambda: b.search(f"ou=people,{SUFFIX}", scope="base"), 15, "provider B to fill from A")
+        yield a, b
+    finally:
+        for s in (a, b):
+            s.stop()
+
+
+def _slapd_kill9(s):
+    pid = int((s.state / "slapd" / "slapd.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "slapd gone")
+
+
+def _active(d, relay, sn):
+    mail = f"{sn.lower()}.prov@example.org"
+    before = relay.count(mail)
+    r = d.ctl("register", "MED", "--password-stdin", *med_fields(mail, sn, "Charge"), input=PW + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    login = r.json["fields"]["login"]
+    token = relay.wait(mail, r"jeton=([0-9a-f]{64})", before)
+    assert d.ctl("confirm", "--token-stdin", input=token + "\n").returncode == 0
+    assert d.ctl("validate", login).returncode == 0
+    assert d.ctl("cgu", "accept", login).returncode == 0
+    return login, mail
+
+
+def _people(s, flt, attr="uid"):
+    from mmstack import SUFFIX
+    return {e[attr][0] for e in s.search(f"ou=people,{SUFFIX}", flt, attr) if attr in e}
+
+
+def test_provider_killed_under_load_loses_nothing(state, providers2, relay):
+    """Row 3: "one of two providers killed with kill -9 during 20 logins/s for 60 s → 0 writes
+    lost when it returns (count them), no code accepted twice, no lockout lost". Two daemons,
+    each on its own provider first and the other as failover (ldap_uri lists both); password +
+    code logins through the HTTP API at a steady rate (MM_FAULT_G_RATE, MM_FAULT_G_SECONDS: 15 s
+    here), registrations and accounts driven into lockout meanwhile; provider A is killed a third
+    of the way in and restarted at two thirds. Once replication converged: every session opened
+    exists on both providers and is active through both daemons, every registered account is on
+    both, every code used is refused when replayed on the other daemon, every lock holds on
+    both providers and both daemons."""
+    import queue
+    from mmstack import SUFFIX
+    a, b = providers2
+    key = state / "g-hash.key"
+    key.write_text(os.urandom(32).hex())
+    os.chmod(key, 0o600)
+    ports = free_port(), free_port()
+    ds = [Daemon(state, p, relay.port, name=f"gprov{i}", hash_key=key,
+                 extra=f"ldap_uri = {p.ldap_url} {q.ldap_url}\nhttp_listen = 127.0.0.1:{port}\n{G_CONF}")
+          for i, (p, q, port) in enumerate(((a, b, ports[0]), (b, a, ports[1])))]
+    try:
+        for d in ds:
+            d.start()
+        wait_for(lambda: all(_port_open(p) for p in ports), what="http listeners")
+        r = ds[0].ctl("service", "add", f"gsvc{ports[0]}")
+        assert r.returncode == 0, r.stdout
+        svcs = [Api(f"http://127.0.0.1:{p}", f"gsvc{ports[0]}", r.json["fields"]["secret"]) for p in ports]
+        wait_for(lambda: svcs[1].post("/v1/introspect", {"token": "0" * 64}).status == 200, 10,
+                 "the service on provider B")
+        from pamstack import _unique_name
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            users = list(ex.map(lambda i: _active(ds[0], relay, _unique_name().upper()), range(24)))
+            lockers = list(ex.map(lambda i: _active(ds[0], relay, _unique_name().upper()), range(6)))
+        idle = queue.Queue()
+        for u in users:
+            idle.put(u)
+        lock = threading.Lock()
+        sessions, used, errors, registered, locked = [], [], [], [], []
+
+        def err(kind, started):
+            with lock:
+                errors.append((started - t0, time.monotonic() - t0, kind))
+
+        def login(i):
+            user, mail = idle.get()
+            started = time.monotonic()
+            try:
+                k = i % 2
+                before = relay.count(mail)
+                r = svcs[k].post("/v1/login/password", {"user": user, "password": PW})
+                if r.status != 200:
+                    return err(f"password {r.status} {(r.json or {}).get('error')}", started)
+                code = relay.wait(mail, CODE_RE, before)
+                c = svcs[k].post("/v1/login/code", {"txn": r.json["txn"], "code": code})
+                if c.status != 200:
+                    return err(f"code {c.status} {(c.json or {}).get('error')}", started)
+                with lock:
+                    sessions.append((user, c.json["session_token"]))
+                    used.append((k, r.json["txn"], code))
+            except Exception as e:  # noqa: BLE001 - counted, the test fails on it below
+                err(f"{type(e).__name__}", started)
+            finally:
+                idle.put((user, mail))
+
+        def register(i):
+            sn = _unique_name().upper()
+            started = time.monotonic()
+            r = ds[i % 2].ctl("register", "MED", "--password-stdin",
+                              *med_fields(f"{sn.lower()}.g@example.org", sn, "Pendant"), input=PW + "\n")
+            if r.returncode != 0:
+                return err(f"register {r.stdout.strip()[:80]}", started)
+            with lock:
+                registered.append(r.json["fields"]["login"])
+
+        def lockout(i):
+            user, _ = lockers[i]
+            for j in range(10):  # lockout_threshold is 5: a try lost at the kill is made again
+                started = time.monotonic()
+                try:
+                    st = svcs[(i + j) % 2].post("/v1/login/password", {"user": user, "password": f"Wrong#{j}x"}).status
+                except OSError as e:
+                    err(f"lockout {type(e).__name__}", started)
+                    continue
+                if st == 423:
+                    with lock:
+                        locked.append(user)
+                    return
+                if st != 401:
+                    err(f"lockout {st}", started)
+
+        n = int(G_SECONDS * G_RATE)
+        t0 = time.monotonic()
+        killed = back = None
+        with concurrent.futures.ThreadPoolExecutor(24) as ex:
+            futs = []
+            for i in range(n):
+                wait = t0 + i / G_RATE - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                el = time.monotonic() - t0
+                if killed is None and el >= G_SECONDS / 3:
+                    _slapd_kill9(a)
+                    killed = el
+                if back is None and el >= 2 * G_SECONDS / 3:
+                    a.start()
+                    back = el
+                futs.append(ex.submit(login, i))
+                if i % int(G_RATE) == 0:
+                    futs.append(ex.submit(register, i))
+                if i % int(G_RATE * G_SECONDS / len(lockers)) == 0 and i // int(G_RATE * G_SECONDS / len(lockers)) < len(lockers):
+                    futs.append(ex.submit(lockout, i // int(G_RATE * G_SECONDS / len(lockers))))
+            for f in futs:
+                f.result()
+        took = time.monotonic() - t0
+        print(f"{n} logins in {took:.1f} s ({n / took:.1f}/s), provider A killed at {killed:.1f} s, back at "
+              f"{back:.1f} s; {len(sessions)} sessions, {len(registered)} registered, {len(locked)} locked, "
+              f"errors {errors}")
+        assert took < G_SECONDS * 4 + 30, "the load hung"  # the rate is the machine's: 2 shared cores
+        # the daemon whose provider died failed over. Only requests around the kill may fail
+        # (docs/faults.md, open: a 500 from an operation cut mid-way, or from the first operation
+        # on each pooled connection to the dead provider, which ends in EIO rather than "server
+        # down" and so is not retried on the other one; a code step on the failover provider for
+        # a transaction A had not replicated yet): each started at most ldap_timeout (2 s) after
+        # the kill and ended within two ldap_timeout of it; everything else passed.
+        late = [e for e in errors if not (e[0] <= killed + 2 and e[1] <= killed + 2 * 2 + 1)]
+        assert late == [] and len(errors) <= 24, errors
+        assert len(sessions) + sum(1 for e in errors if not e[2].startswith(("register", "lockout"))) == n
+        assert len(locked) == len(lockers)
+
+        # replication converges: every write exists on both providers
+        def sessions_on(s):
+            return len(s.search(f"ou=sessions,{SUFFIX}", "(&(objectClass=mmSession)(description=session))",
+                                "mmSessionId", scope="one"))
+        regs = set(registered)
+        wait_for(lambda: regs <= _people(a, "(uid=*)") and regs <= _people(b, "(uid=*)"), 30,
+                 "the accounts registered during the run on both providers")
+        wait_for(lambda: sessions_on(a) == sessions_on(b) >= len(sessions), 30, "the sessions on both providers")
+        for user, _ in lockers:
+            wait_for(lambda: "mmLockedUntil" in (a.search(f"ou=people,{SUFFIX}", f"(uid={user})")[0])
+                     and "mmLockedUntil" in (b.search(f"ou=people,{SUFFIX}", f"(uid={user})")[0]), 30,
+                     f"the lock of {user} on both providers")
+        lost = [t for _, t in sessions for svc in svcs
+                if svc.post("/v1/introspect", {"token": t}).json.get("active") is not True]
+        assert lost == [], f"{len(lost)} sessions lost"
+        # no code accepted twice: each used code replayed on the other daemon
+        replays = [svcs[1 - k].post("/v1/login/code", {"txn": txn, "code": code}).status for k, txn, code in used]
+        assert replays and all(st == 401 for st in replays), set(replays)
+        # no lockout lost: the right password refused on both daemons
+        for user, _ in lockers:
+            for svc in svcs:
+                r = svc.post("/v1/login/password", {"user": user, "password": PW})
+                assert r.status == 423, (user, r)
+        for d in ds:
+            assert d.proc.poll() is None
+    finally:
+        for d in ds:
+            d.stop()
+        a.start()
