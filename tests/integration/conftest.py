@@ -13,6 +13,7 @@ from mmstack import Daemon, Slapd, SmtpSink, _port_open, free_port, wait_for
 SLOW_FIRST = ["test_web_register.py", "test_rp_clients.py", "test_web_login.py", "test_web_compte.py",
               "test_web_gestion.py", "test_access.py", "test_oidc_provider.py", "test_pam_failures.py",
               "test_fault_matrix.py", "test_registration_org.py", "test_mail_clients.py", "test_follow.py",
+              "test_load.py", "test_soak.py",
               "test_card.py", "test_lifecycle.py", "test_web_annuaire.py"]
 
 
