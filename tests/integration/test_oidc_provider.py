@@ -225,6 +225,45 @@ def test_bal_org_after_changer_de_compte_at_the_provider(op):
     assert "bal_org" in disco(op)["scopes_supported"] and "bal_org" in disco(op)["claims_supported"]
 
 
+def test_cgu_at_the_first_login_keeps_the_authorization_request(op):
+    """A first login from /oidc/authorize goes through the CGU and comes back to the request,
+    not to "/". A suite that leaves the site ("/\\host", "//host") is not followed."""
+    cl = client(op)
+    login, mail = op.account("PER", cgu=False)
+    op.reset()
+    path, q = authz_url(op, cl)
+    op.go(path)
+    op.wait_path("/connexion")
+    before = op.mails(mail)
+    op.fill("user", mail)
+    op.fill("password", "Pharma#2024")
+    op.click("login-submit")
+    op.visible("code")
+    op.fill("code", op.code(mail, before))
+    op.click("code-submit")
+    op.wait_path("/cgu")
+    assert "requete" in urllib.parse.parse_qs(urllib.parse.urlparse(op.driver.current_url).query)["suite"][0]
+    op.click("accept")
+    op.click("cgu-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback")
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["code"]
+    # another site as the suite of a login: the browser stays here
+    for bad in ("/\\evil.example/x", "//evil.example/x", "https://evil.example/x"):
+        login2, mail2 = op.account("PER")
+        op.reset()
+        op.go("/connexion?suite=" + urllib.parse.quote(bad, safe=""))
+        before = op.mails(mail2)
+        op.fill("user", mail2)
+        op.fill("password", "Pharma#2024")
+        op.click("login-submit")
+        op.visible("code")
+        op.fill("code", op.code(mail2, before))
+        op.click("code-submit")
+        op.wait_path("/")
+        assert urllib.parse.urlparse(op.driver.current_url).netloc == urllib.parse.urlparse(op.url).netloc
+
+
 def test_pro_sante_connect_from_authorize(op):
     """Pro Santé Connect chosen at the provider's login: its callback resumes the pending
     /oidc/authorize (handle carried in an HttpOnly cookie through PSC), not the home page."""
