@@ -337,9 +337,12 @@ static unsigned psc_web_landing(struct http_req *r, unsigned status)
 		asprintf(&c, PSC_RESUME_COOKIE "=; Path=/v1/psc; Max-Age=0; HttpOnly; SameSite=Lax%s",
 			r->tls ? "; Secure" : "") >= 0)
 		http_add_cookie(r, c);
-	if (status == 200 && st && !strcmp(st, "cgu_required"))
-		r->location = strdup("/cgu");
-	else if (status == 200 && resume) {
+	if (status == 200 && st && !strcmp(st, "cgu_required")) {
+		/* the CGU first, then back to the pending authorization request */
+		if (asprintf(&r->location, "/cgu%s%s", resume ? "?suite=%2Foidc%2Fauthorize%3Frequete%3D" : "",
+			    resume ? resume : "") < 0)
+			r->location = NULL;
+	} else if (status == 200 && resume) {
 		if (asprintf(&r->location, "/oidc/authorize?requete=%s", resume) < 0)
 			r->location = NULL;
 	} else if (status == 200)

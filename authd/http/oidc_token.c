@@ -88,8 +88,9 @@ unsigned oidc_discovery(struct http_req *r)
 		snprintf(ep[i], sizeof(ep[i]), "%s%s", iss, paths[i]);
 	return http_ok(r, 200,
 		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s, s], s:[s], s:[s, s], "
-			  "s:[s, s, s, s], s:[s, s], s:[s, s, s], s:[s, s, s], s:[s, s, s, s, s, s], "
-			  "s:[s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s], s:[s], s:[s, s], "
+			  "s:[s, s, s, s], s:[s, s], s:[s, s, s], s:[s, s, s], s:[s, s, s, s, s, s, s], "
+			  "s:[s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s], s:[s], "
+			  "s:[s, s], "
 			  "s:[s, s, s, s], s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:[s]}",
 			"issuer", iss, "authorization_endpoint", ep[0], "token_endpoint", ep[1],
 			"userinfo_endpoint", ep[2], "jwks_uri", ep[3], "introspection_endpoint", ep[4],
@@ -103,12 +104,12 @@ unsigned oidc_discovery(struct http_req *r)
 			"introspection_endpoint_auth_methods_supported", "client_secret_basic",
 			"client_secret_post", "private_key_jwt", "revocation_endpoint_auth_methods_supported",
 			"client_secret_basic", "client_secret_post", "private_key_jwt", "scopes_supported",
-			"openid", "profile", "email", "medimail", "orgs", "offline_access",
+			"openid", "profile", "email", "medimail", "orgs", "bal_org", "offline_access",
 			"claims_supported", "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
 			"amr", "sid", "name", "given_name", "family_name", "preferred_username", "email",
-			"email_verified", "mss_address", "rpps", "profession", "account_type",
-			"code_challenge_methods_supported", "S256", "prompt_values_supported", "none",
-			"login", "acr_values_supported", "pwd+otp", "sc+pin", "e-cps", "psc",
+			"email_verified", "mss_address", "rpps", "profession", "account_type", "orgs",
+			"bal_org", "code_challenge_methods_supported", "S256", "prompt_values_supported",
+			"none", "login", "acr_values_supported", "pwd+otp", "sc+pin", "e-cps", "psc",
 			"claims_parameter_supported", 0, "request_parameter_supported", 0,
 			"request_uri_parameter_supported", 0, "require_request_uri_registration", 0,
 			"authorization_response_iss_parameter_supported", 1, "backchannel_logout_supported",
@@ -340,7 +341,7 @@ unsigned oidc_userinfo(struct http_req *r)
 		return oauth_fail(r, 401, "invalid_token", "access token unknown, revoked or expired");
 	}
 	o = json_object();
-	rc = o ? oidc_claims(r->store, r->cfg, g.user_dn, g.scope, o) : -ENOMEM;
+	rc = o ? oidc_claims(r->store, r->cfg, g.user_dn, g.account_dn, g.scope, o) : -ENOMEM;
 	if (rc < 0) {
 		json_decref(o);
 		r->www_authenticate = "Bearer error=\"invalid_token\"";
@@ -355,7 +356,7 @@ static unsigned introspect_refresh(struct http_req *r, const struct oidc_grant *
 	json_t *o = json_object();
 	char iss[300];
 
-	if (!o || oidc_claims(r->store, r->cfg, g->user_dn, "openid", o) < 0) {
+	if (!o || oidc_claims(r->store, r->cfg, g->user_dn, NULL, "openid", o) < 0) {
 		json_decref(o);
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
 	}
@@ -404,7 +405,7 @@ unsigned oidc_introspect(struct http_req *r)
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
 	/* an access token: flat, as Dovecot's passdb oauth2 reads it */
 	o = json_object();
-	if (!o || oidc_claims(r->store, r->cfg, g.user_dn, "openid email medimail profile", o) < 0) {
+	if (!o || oidc_claims(r->store, r->cfg, g.user_dn, NULL, "openid email medimail profile", o) < 0) {
 		json_decref(o);
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
 	}

@@ -205,6 +205,10 @@ static unsigned authorize_finish(
 	snprintf(g.scope, sizeof(g.scope), "%s", scope);
 	snprintf(g.nonce, sizeof(g.nonce), "%s", jstr(p, "nonce") ?: "");
 	snprintf(g.user_dn, sizeof(g.user_dn), "%s", ws.user_dn);
+	/* "Changer de compte" at the provider's pages (their header): a client asking bal_org learns
+	 * the BAL ORG the session acts as; the claim checks again that the person may open it. */
+	if (oidc_scope_has(scope, "bal_org") && strcmp(ws.account_dn, ws.user_dn))
+		snprintf(g.account_dn, sizeof(g.account_dn), "%s", ws.account_dn);
 	snprintf(g.method, sizeof(g.method), "%s", ws.s.method);
 	g.auth_time = auth_time;
 	snprintf(g.redirect_uri, sizeof(g.redirect_uri), "%s", redirect_uri);

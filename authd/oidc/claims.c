@@ -57,7 +57,59 @@ static void put(json_t *o, const char *claim, const struct entry *e, const char 
 		json_object_set_new(o, claim, json_string(v));
 }
 
-int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *scope, json_t *o)
+/* The person's accounts (login_accounts: the rule of Changer de compte), or NULL. */
+static struct login_choice *accounts_of(
+	struct store *s, const struct mm_config *c, const char *user_dn, const struct entry *e, size_t *n)
+{
+	struct caller who = {.uid = (uid_t)-1, .gid = (gid_t)-1, .dn = user_dn, .name = "oidc"};
+	struct login_choice *v = NULL;
+	struct fault f = {0};
+
+	*n = 0;
+	if (login_accounts(s, c, &who, e, &v, n, &f) < 0) {
+		free(v);
+		v = NULL;
+		*n = 0;
+	}
+	fault_clear(&f);
+	return v;
+}
+
+/* {login, name, mss_address} of the BAL ORG account_dn when the person may open it now (not
+ * only when the code was issued: a member removed since loses it at the next refresh). */
+static json_t *bal_org(struct store *s, const struct mm_config *c, const char *user_dn, const struct entry *e,
+	const char *account_dn)
+{
+	static const char *const attrs[] = {"uid", "cn", "mmMssAddress", "mmAccountType", "mmStatus", NULL};
+	struct entry *org = NULL;
+	struct login_choice *v;
+	json_t *b = NULL;
+	size_t n;
+
+	if (store_read(s, account_dn, attrs, &org) < 0)
+		return NULL;
+	if (!entry_has_value(org, "mmAccountType", "ORG") || !entry_has_value(org, "mmStatus", "active") ||
+		!entry_get(org, "uid")) {
+		entry_free(org);
+		return NULL;
+	}
+	v = accounts_of(s, c, user_dn, e, &n);
+	for (size_t i = 0; v && i < n && !b; i++)
+		if (!v[i].self && !strcmp(v[i].login, entry_get(org, "uid"))) {
+			b = json_object();
+			if (b) {
+				put(b, "login", org, "uid");
+				put(b, "name", org, "cn");
+				put(b, "mss_address", org, "mmMssAddress");
+			}
+		}
+	free(v);
+	entry_free(org);
+	return b;
+}
+
+int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
+	const char *scope, json_t *o)
 {
 	static const char *const attrs[] = {"entryUUID", "uid", "cn", "givenName", "sn", "mmLoginMail",
 		"mmMssAddress", "mmRpps", "mmProfessionCode", "mmAccountType", "mmStatus", "mmDefaultAccount",
@@ -94,20 +146,23 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 		put(o, "account_type", e, "mmAccountType");
 	}
 	if (oidc_scope_has(scope, "orgs")) {
-		struct caller who = {.uid = (uid_t)-1, .gid = (gid_t)-1, .dn = user_dn, .name = "oidc"};
-		struct login_choice *v = NULL;
-		struct fault f = {0};
 		size_t n = 0;
+		struct login_choice *v = accounts_of(s, c, user_dn, e, &n);
 		json_t *a = json_array();
-		if (login_accounts(s, c, &who, e, &v, &n, &f) == 0)
-			for (size_t i = 0; a && i < n; i++)
-				if (!v[i].self)
-					json_array_append_new(a,
-						json_pack("{s:s, s:s}", "login", v[i].login, "mss_address",
-							v[i].mss_address));
-		fault_clear(&f);
+
+		for (size_t i = 0; a && v && i < n; i++)
+			if (!v[i].self)
+				json_array_append_new(a,
+					json_pack("{s:s, s:s}", "login", v[i].login, "mss_address",
+						v[i].mss_address));
 		free(v);
 		json_object_set_new(o, "orgs", a);
+	}
+	if (account_dn && *account_dn && oidc_scope_has(scope, "bal_org")) {
+		json_t *b = bal_org(s, c, user_dn, e, account_dn);
+
+		if (b)
+			json_object_set_new(o, "bal_org", b);
 	}
 	entry_free(e);
 	return 0;
@@ -125,7 +180,7 @@ int oidc_id_token(struct store *s, const struct mm_config *c, const struct oidc_
 	*ret = NULL;
 	if (!o)
 		return -ENOMEM;
-	r = oidc_claims(s, c, g->user_dn, g->scope, o);
+	r = oidc_claims(s, c, g->user_dn, g->account_dn, g->scope, o);
 	if (r < 0)
 		goto out;
 	randombytes_buf(jti, sizeof(jti));

@@ -68,10 +68,10 @@ void oidc_authz_drop(struct store *s, const struct mm_config *c, const char *han
 
 static char *grant_text(const struct oidc_grant *g, long long exp)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "client", g->client_id,
-		"scope", g->scope, "nonce", g->nonce, "method", g->method, "auth_time",
-		(json_int_t)g->auth_time, "family", g->family, "sid", g->sid, "redirect_uri", g->redirect_uri,
-		"code_challenge", g->code_challenge, "exp", (json_int_t)exp);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "client",
+		g->client_id, "account", g->account_dn, "scope", g->scope, "nonce", g->nonce, "method",
+		g->method, "auth_time", (json_int_t)g->auth_time, "family", g->family, "sid", g->sid,
+		"redirect_uri", g->redirect_uri, "code_challenge", g->code_challenge, "exp", (json_int_t)exp);
 	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -98,6 +98,7 @@ static int grant_read(const struct entry *e, struct oidc_grant *g)
 	COPY(g->sid, o, "sid");
 	COPY(g->redirect_uri, o, "redirect_uri");
 	COPY(g->code_challenge, o, "code_challenge");
+	COPY(g->account_dn, o, "account");
 	g->auth_time = json_integer_value(json_object_get(o, "auth_time"));
 	g->exp = json_integer_value(json_object_get(o, "exp"));
 	snprintf(g->user_dn, sizeof(g->user_dn), "%s", u);

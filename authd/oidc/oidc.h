@@ -100,6 +100,7 @@ struct oidc_grant {
 	char scope[OIDC_SCOPE_MAX];
 	char nonce[OIDC_NONCE_MAX];
 	char user_dn[512]; /* the person who logged in */
+	char account_dn[512]; /* scope bal_org: the BAL ORG the browser session acted as; empty: none */
 	char method[32]; /* the web session's login method */
 	long long auth_time;
 	char family[SECRET_TOKEN_HEX];
@@ -144,9 +145,11 @@ int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *f
 /* --- claims.c: what a grant says of its user -------------------------------- */
 /* The claims of user_dn for scope into o: sub (entryUUID), and by scope
  * profile, email, medimail (mss_address, rpps, profession, account_type),
- * orgs (the BAL ORGs the user may open). -ENOENT: no active account. */
-int oidc_claims(
-	struct store *s, const struct mm_config *c, const char *user_dn, const char *scope, json_t *o) MM_WUR;
+ * orgs (the BAL ORGs the user may open), bal_org (account_dn, the BAL ORG the
+ * user acted as at the provider, while the user may still open it). -ENOENT:
+ * no active account. account_dn may be NULL. */
+int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
+	const char *scope, json_t *o) MM_WUR;
 /* acr and amr of a login method. */
 const char *oidc_acr(const char *method);
 json_t *oidc_amr(const char *method);

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import secrets
+import subprocess
 import time
 import urllib.parse
 
@@ -188,6 +189,79 @@ def test_code_flow_in_the_browser(op):
     ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t.json["access_token"]})
     assert ui.status == 200 and ui.json["sub"] == claims["sub"] and ui.json["email"] == mail
     assert ui.json["mss_address"] and ui.json["account_type"] == "PER" and ui.json["rpps"]
+
+
+def test_bal_org_after_changer_de_compte_at_the_provider(op):
+    """Issue 16: an RP may ask to act as a BAL ORG the user connects to. "Changer de compte" in
+    the header of the provider's pages, then the RP's request with scope bal_org: the ID token
+    and userinfo name the BAL ORG (the person stays the subject). Without the scope, or acting
+    as oneself, no bal_org; a member removed from the ORG since loses it at userinfo."""
+    login, mail, cookie = browser_login(op)
+    org, org_mss = op.org(login, "Pharmacie Oidc")
+    cl = client(op)
+    q, _, t = full_flow(op, cl, cookie, scope="openid profile bal_org")
+    assert "bal_org" not in verify_id_token(op, t["id_token"], cl, q["nonce"])  # acting as oneself
+    op.go("/")
+    op.click("mm-switch")
+    op.driver.find_element("css selector", f'#mm-switch-list button[data-account="{org}"]').click()
+    op.wait_text("mm-mss-address", org_mss)
+    cookie = op.cookie()
+    q, _, t = full_flow(op, cl, cookie, scope="openid profile bal_org")
+    idt = verify_id_token(op, t["id_token"], cl, q["nonce"])
+    assert idt["bal_org"] == {"login": org, "name": "Pharmacie Oidc", "mss_address": org_mss}, idt
+    assert idt["preferred_username"] == login
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]})
+    assert ui.status == 200 and ui.json["bal_org"]["login"] == org and ui.json["sub"] == idt["sub"]
+    # the same session, a client that does not ask: nothing of the ORG
+    q2, _, t2 = full_flow(op, cl, cookie, scope="openid profile")
+    assert "bal_org" not in verify_id_token(op, t2["id_token"], cl, q2["nonce"])
+    # the person is no longer a member: the claim goes at the next read
+    r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", op.slapd.ldapi_url], text=True,
+                       input=f"dn: uid={org},ou=orgs,{SUFFIX}\nchangetype: modify\ndelete: mmMember\n"
+                             f"mmMember: uid={login},ou=people,{SUFFIX}\n", capture_output=True)
+    assert r.returncode == 0, r.stderr
+    ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]})
+    assert ui.status == 200 and "bal_org" not in ui.json, ui.json
+    assert "bal_org" in disco(op)["scopes_supported"] and "bal_org" in disco(op)["claims_supported"]
+
+
+def test_cgu_at_the_first_login_keeps_the_authorization_request(op):
+    """A first login from /oidc/authorize goes through the CGU and comes back to the request,
+    not to "/". A suite that leaves the site ("/\\host", "//host") is not followed."""
+    cl = client(op)
+    login, mail = op.account("PER", cgu=False)
+    op.reset()
+    path, q = authz_url(op, cl)
+    op.go(path)
+    op.wait_path("/connexion")
+    before = op.mails(mail)
+    op.fill("user", mail)
+    op.fill("password", "Pharma#2024")
+    op.click("login-submit")
+    op.visible("code")
+    op.fill("code", op.code(mail, before))
+    op.click("code-submit")
+    op.wait_path("/cgu")
+    assert "requete" in urllib.parse.parse_qs(urllib.parse.urlparse(op.driver.current_url).query)["suite"][0]
+    op.click("accept")
+    op.click("cgu-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback")
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["code"]
+    # another site as the suite of a login: the browser stays here
+    for bad in ("/\\evil.example/x", "//evil.example/x", "https://evil.example/x"):
+        login2, mail2 = op.account("PER")
+        op.reset()
+        op.go("/connexion?suite=" + urllib.parse.quote(bad, safe=""))
+        before = op.mails(mail2)
+        op.fill("user", mail2)
+        op.fill("password", "Pharma#2024")
+        op.click("login-submit")
+        op.visible("code")
+        op.fill("code", op.code(mail2, before))
+        op.click("code-submit")
+        op.wait_path("/")
+        assert urllib.parse.urlparse(op.driver.current_url).netloc == urllib.parse.urlparse(op.url).netloc
 
 
 def test_pro_sante_connect_from_authorize(op):

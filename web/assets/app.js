@@ -244,3 +244,9 @@ export async function logout() {
 export function param(name) {
   return new URLSearchParams(location.search).get(name);
 }
+
+// Where a page may send the browser once it is done (the "suite" parameter): a path of this site
+// only. Not "//host", and no backslash anywhere: browsers read "/\\host" as "//host".
+export function safeSuite(s) {
+  return typeof s === "string" && /^\/(?!\/)[\x21-\x7e]*$/.test(s) && !s.includes("\\") ? s : "/";
+}

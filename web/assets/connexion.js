@@ -1,6 +1,6 @@
 // Connexion: adresse mail + mot de passe, then the mailed code; e-CPS with
 // the code shown while the page polls; the Pro Santé Connect button.
-import { post, checkRequired, showError, fieldError, formError, clearErrors, say, param, session } from "/assets/app.js";
+import { post, checkRequired, showError, fieldError, formError, clearErrors, say, param, safeSuite, session } from "/assets/app.js";
 
 const $ = (id) => document.getElementById(id);
 let txn = null;
@@ -8,11 +8,10 @@ let resendTimer = null;
 let ecpsTimer = null;
 
 function next(data) {
-  if (data.status === "cgu_required") location.assign("/cgu");
-  else {
-    const suite = param("suite");
-    location.assign(suite && suite.startsWith("/") && !suite.startsWith("//") ? suite : "/");
-  }
+  const suite = safeSuite(param("suite"));
+  // the CGU first, then where the login was going (an /oidc/authorize request waits there)
+  if (data.status === "cgu_required") location.assign(suite === "/" ? "/cgu" : "/cgu?suite=" + encodeURIComponent(suite));
+  else location.assign(suite);
 }
 
 function waitResend(seconds) {
