@@ -71,6 +71,8 @@ static const struct json_door_name names[] = {
 	{"struct-admin-del", MM_REQ_STRUCT_ADMIN_DEL},
 	{"audit-trail", MM_REQ_AUDIT_TRAIL},
 	{"oidc-client-list", MM_REQ_OIDC_CLIENT_LIST},
+	{"oidc-client-add", MM_REQ_OIDC_CLIENT_ADD},
+	{"oidc-client-remove", MM_REQ_OIDC_CLIENT_REMOVE},
 	/* rows without ACCESS_WEB, named so that the refusal is tested */
 	{"operator-grant", MM_REQ_OPERATOR_GRANT},
 	{"operator-revoke", MM_REQ_OPERATOR_REVOKE},

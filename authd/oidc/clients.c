@@ -238,7 +238,11 @@ int oidc_client_remove(
 		return -ENOMEM;
 	r = store_delete(s, dn);
 	free(dn);
-	if (r == -ENOENT)
+	/* Its tokens go with it: a removed client's access tokens must not keep opening userinfo
+	 * or the mail server until they expire. */
+	if (r == 0 && (r = oidc_client_grants_revoke(s, c, id)) < 0)
+		r = fault_store(f, r, "révocation des jetons du client");
+	else if (r == -ENOENT)
 		r = fault_set(f, -ENOENT, "aucun client %s", id);
 	else if (r < 0)
 		r = fault_store(f, r, "suppression du client");

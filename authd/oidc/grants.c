@@ -159,6 +159,40 @@ int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *f
 	return r;
 }
 
+int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const char *client_id)
+{
+	static const char *const attrs[] = {"mmSessionService", NULL};
+	struct entry **v = NULL;
+	char needle[OIDC_ID_MAX + 16], *base = NULL, *filter = NULL, *esc;
+	size_t n = 0;
+	int r;
+
+	/* The grant's one encoding (grant_text) is compact JSON: the client as "client":"<id>", the
+	 * closing quote keeping "rpa" from matching "rpab". */
+	snprintf(needle, sizeof(needle), "\"client\":\"%s\"", client_id);
+	esc = store_escape(needle);
+	if (!esc || asprintf(&base, "ou=sessions,%s", c->ldap_base) < 0 ||
+		asprintf(&filter, "(&(objectClass=mmSession)(description=*%s*))", esc) < 0) {
+		free(esc);
+		free(base);
+		return -ENOMEM;
+	}
+	free(esc);
+	r = store_search_all(s, base, LDAP_SCOPE_ONELEVEL, filter, attrs, &v, &n);
+	if (r == -ENOENT)
+		r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *fam = entry_get(v[i], "mmSessionService");
+
+		if (fam && !strncmp(fam, FAMILY_PREFIX, strlen(FAMILY_PREFIX)))
+			r = oidc_family_revoke(s, c, fam + strlen(FAMILY_PREFIX));
+	}
+	entries_free(v, n);
+	free(base);
+	free(filter);
+	return r;
+}
+
 int oidc_code_issue(
 	struct store *s, const struct mm_config *c, struct oidc_grant *g, char ret_code[SECRET_TOKEN_HEX])
 {

@@ -141,6 +141,8 @@ int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *r
 int oidc_token_revoke(
 	struct store *s, const struct mm_config *c, const char *token, const char *client_id) MM_WUR;
 int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *family) MM_WUR;
+/* Every family of client_id revoked (its codes and tokens gone): the client was removed. */
+int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const char *client_id) MM_WUR;
 
 /* --- claims.c: what a grant says of its user -------------------------------- */
 /* The claims of user_dn for scope into o: sub (entryUUID), and by scope

@@ -593,6 +593,12 @@ def test_back_office_lists_the_clients(op):
     csrf = op.csrf()
     r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": csrf})
     assert r["status"] in (403, 404) and cl["id"] not in r["text"], r
+    # nor add or remove one
+    r = op.fetch("/v1/call/oidc-client-add", {"id": "rpintrus", "redirect_uris": f"{op.url}/x"}, {"X-CSRF-Token": csrf})
+    assert r["status"] in (403, 404), r
+    r = op.fetch("/v1/call/oidc-client-remove", {"id": cl["id"]}, {"X-CSRF-Token": csrf})
+    assert r["status"] in (403, 404), r
+    assert "rpintrus" not in op.authd.ctl("oidc", "client", "list").stdout
     assert op.fetch("/v1/call/oidc-client-list", {}, {})["status"] == 403, "no CSRF token: refused"
     assert op.authd.ctl("operator", "grant", login).returncode == 0
     try:
@@ -616,6 +622,37 @@ def test_back_office_lists_the_clients(op):
               last = n;
             }
             return bad;""") == []
+        # the operator adds a client on the page: its secret shown once, and it works
+        cid = f"rpweb{secrets.token_hex(3)}"
+        redirect = f"{op.url}/rp/{cid}/callback"
+        op.fill("oidc-id", cid)
+        op.fill("oidc-name", "Intranet <b>CH</b>")
+        op.fill("oidc-redirect", redirect)
+        from selenium.webdriver.support.ui import Select
+        Select(op.find("oidc-first")).select_by_value("yes")  # internal: no consent page in the flow below
+        op.click("oidc-add-submit")
+        op.wait_text("oidc-added", cid)
+        secret = op.text("oidc-secret")
+        assert len(secret) == 64 and op.find(f"oidc-{cid}").find_element("css selector", "strong").text == "Intranet <b>CH</b>"
+        added = {"id": cid, "secret": secret, "redirect": redirect}
+        _, _, t = full_flow(op, added, op.cookie())
+        assert t["access_token"] and t["id_token"]
+        r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": op.csrf()})
+        assert secret not in r["text"], "shown once: never in the list"
+        # a bad redirect address: refused next to its field
+        op.fill("oidc-id", cid + "b")
+        op.fill("oidc-redirect", "javascript:alert(1)")
+        op.click("oidc-add-submit")
+        assert "redirect_uris" in (op.error_of("oidc-redirect") or ""), op.error_of("oidc-redirect")
+        assert cid + "b" not in op.authd.ctl("oidc", "client", "list").stdout
+        # removed on the page: its tokens refused at once
+        op.click(f"oidc-remove-{cid}")
+        op.wait_text("oidc-count", "retiré")
+        assert cid not in op.authd.ctl("oidc", "client", "list").stdout
+        ui = op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + t["access_token"]})
+        assert ui.status == 401, "a removed client's access token opens nothing"
+        rt = token(op, added, {"grant_type": "refresh_token", "refresh_token": t.get("refresh_token", "0" * 64)})
+        assert rt.status in (400, 401), rt
         # no secret in the list, ever
         r = op.fetch("/v1/call/oidc-client-list", {}, {"X-CSRF-Token": op.csrf()})
         assert r["status"] == 200 and cl["secret"] not in r["text"] and "secret_hash" not in r["text"], r

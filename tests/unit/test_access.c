@@ -546,7 +546,8 @@ static void test_web_flag_rows(void **state)
 		if (t[i].access == ACCESS_ADMIN) {
 			static const char *const back_office[] = {"validate", "list", "suspend", "reactivate",
 				"close", "convert", "publish", "mss-grant", "struct-admin-add",
-				"struct-admin-del", "audit-trail", "oidc-client-list", NULL};
+				"struct-admin-del", "audit-trail", "oidc-client-list", "oidc-client-add",
+				"oidc-client-remove", NULL};
 			bool ok = false;
 
 			for (size_t k = 0; back_office[k]; k++)

@@ -78,8 +78,16 @@ document.getElementById("do-audit").addEventListener("click", async () => {
   document.getElementById("audit-section").hidden = false;
 });
 
-// The OpenID Connect clients (an operator's row, oidc-client-list): read only here.
-document.getElementById("do-oidc-list").addEventListener("click", async () => {
+// The OpenID Connect clients (the operator's rows oidc-client-list, -add, -remove).
+async function removeClient(id, name) {
+  const r = await call("oidc-client-remove", { id });
+  const count = document.getElementById("oidc-count");
+  if (!r.ok) return say(count, (r.data && r.data.message) || "Le retrait a été refusé.");
+  await listClients();
+  say(count, `Client ${name} retiré : ses jetons ne sont plus acceptés.`);
+}
+
+async function listClients() {
   const list = document.getElementById("oidc-clients");
   const count = document.getElementById("oidc-count");
   list.replaceChildren();
@@ -93,9 +101,34 @@ document.getElementById("do-oidc-list").addEventListener("click", async () => {
       el("span", { class: "mm-meta" }, " " + [id, first(x.type) === "public" ? "public" : "confidentiel",
         first(x.first_party) === "yes" ? "interne (sans consentement)" : "tiers (consentement)",
         first(x.token_endpoint_auth_method), first(x.id_token_signed_response_alg)].filter(Boolean).join(" – ")),
-      el("span", { class: "mm-meta" }, " " + (first(x.redirect_uris) || ""))));
+      el("span", { class: "mm-meta" }, " " + (first(x.redirect_uris) || "")),
+      " ",
+      el("button", { type: "button", class: "mm-button mm-secondary", id: `oidc-remove-${id}`,
+                     "aria-label": `Retirer le client ${first(x.name) || id}` }, "Retirer")));
+    document.getElementById(`oidc-remove-${id}`).addEventListener("click", () => removeClient(id, first(x.name) || id));
   }
   say(count, recs.length ? `${recs.length} client${recs.length > 1 ? "s" : ""}` : "Aucun client.");
+}
+document.getElementById("do-oidc-list").addEventListener("click", listClients);
+
+const addForm = document.getElementById("oidc-add-form");
+addForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  clearErrors(addForm);
+  document.getElementById("oidc-secret-box").hidden = true;
+  if (!checkRequired(addForm)) return;
+  const fields = {};
+  for (const f of addForm.querySelectorAll("input, select"))
+    if (f.value.trim()) fields[f.name] = f.value.trim();
+  const r = await call("oidc-client-add", fields);
+  if (!r.ok) return showError(addForm, r.data, "Le client n'a pas pu être ajouté.");
+  const id = first(r.data.id) || fields.id;
+  document.getElementById("oidc-added").textContent = `Client ${id} ajouté.`;
+  // shown once: the daemon keeps only its keyed hash
+  document.getElementById("oidc-secret").textContent = first(r.data.secret) || "(client public : pas de secret)";
+  document.getElementById("oidc-secret-box").hidden = false;
+  addForm.reset();
+  await listClients();
 });
 
 if (s) header(s);
