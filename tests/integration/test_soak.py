@@ -6,8 +6,10 @@ clients from MM_BUILD. Zero errors, zero writes lost, and no sanitizer report in
 after their clean stop."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from mmstack import BUILD, TOP
@@ -20,10 +22,17 @@ def test_short_soak_zero_errors_zero_lost_no_sanitizer_report(tmp_path):
     if daemon_build == BUILD:
         print(f"no AddressSanitizer daemon in {ASAN} (make asan): the soak runs on {BUILD}")
     out = tmp_path / "soak.json"
-    r = subprocess.run([sys.executable, str(TOP / "bench/soak/soak.py"), "--seconds", "45", "--rate", "8",
-                        "--interval", "15", "--accounts", "8", "--workers", "16", "--affinity", "--build", str(BUILD),
-                        "--daemon-build", str(daemon_build), "--state-dir", str(tmp_path), "--json", str(out)],
-                       capture_output=True, text=True, timeout=170)
+    # A short directory of its own: pytest-xdist's paths (popen-gwN/<test name>) make the
+    # providers' ldapi socket paths longer than a unix socket may be (scripts/slapd.sh refuses).
+    state = Path(tempfile.mkdtemp(prefix="mms-", dir="/tmp"))
+    os.chmod(state, 0o755)
+    try:
+        r = subprocess.run([sys.executable, str(TOP / "bench/soak/soak.py"), "--seconds", "45", "--rate", "8",
+                            "--interval", "15", "--accounts", "8", "--workers", "16", "--affinity", "--build",
+                            str(BUILD), "--daemon-build", str(daemon_build), "--state-dir", str(state), "--json",
+                            str(out)], capture_output=True, text=True, timeout=170)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
     print(r.stdout[-4000:], r.stderr[-4000:])
     s = json.loads(out.read_text())
     assert s["requests"] >= 45 * 8 * 0.9, s["done"]
