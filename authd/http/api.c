@@ -339,7 +339,8 @@ static unsigned psc_web_landing(struct http_req *r, unsigned status)
 		http_add_cookie(r, c);
 	if (status == 200 && st && !strcmp(st, "cgu_required")) {
 		/* the CGU first, then back to the pending authorization request */
-		if (asprintf(&r->location, "/cgu%s%s", resume ? "?suite=%2Foidc%2Fauthorize%3Frequete%3D" : "",
+		if (asprintf(&r->location, "/cgu%s%s",
+			    resume ? "?suite=%2Foidc%2Fauthorize%3Frequete%3D" : "",
 			    resume ? resume : "") < 0)
 			r->location = NULL;
 	} else if (status == 200 && resume) {
