@@ -1,4 +1,4 @@
-/* Authorization requests, codes, access and refresh tokens as ou=sessions records, in families revoked as one. */
+/* Authorization requests, and each authorization's code and tokens in one ou=sessions record changed by compare-and-swap. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -12,7 +12,12 @@
 #include "secret.h"
 
 #define AUTHZ_TTL 900 /* the login may take a while (mailed code) */
-#define FAMILY_PREFIX "oidc:"
+#define GRANT_METHOD "oidc-grant." /* mmSessionMethod: the record's serial, compared by record_swap */
+#define HASH_CODE "oidc-code" /* keyed-hash contexts: a token of one kind is never another */
+#define HASH_AT "oidc-at"
+#define HASH_RT "oidc-rt"
+#define PART (OIDC_FAMILY_HEX - 1) /* hex of the family, and of a token's own secret */
+#define SWAP_TRIES 4
 
 static long long now_s(void)
 {
@@ -64,33 +69,122 @@ void oidc_authz_drop(struct store *s, const struct mm_config *c, const char *han
 	(void)r;
 }
 
-/* --- the one encoding of a grant in a record's data ----------------------- */
+/* --- codes and tokens: the family's handle, then a secret of their own ------- */
 
-static char *grant_text(const struct oidc_grant *g, long long exp)
+static bool lower_hex(const char *p, size_t n)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "client",
-		g->client_id, "account", g->account_dn, "scope", g->scope, "nonce", g->nonce, "method",
-		g->method, "auth_time", (json_int_t)g->auth_time, "family", g->family, "sid", g->sid,
-		"redirect_uri", g->redirect_uri, "code_challenge", g->code_challenge, "exp", (json_int_t)exp);
-	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
 
+static bool family_valid(const char *family)
+{
+	return family && strlen(family) == PART && lower_hex(family, PART);
+}
+
+/* The family of a well-formed code or token; false for anything else. */
+static bool token_family(const char *tok, char fam[OIDC_FAMILY_HEX])
+{
+	if (!tok || strlen(tok) != 2 * PART || !lower_hex(tok, 2 * PART))
+		return false;
+	memcpy(fam, tok, PART);
+	fam[PART] = '\0';
+	return true;
+}
+
+/* A new code or token of family: the text into tok, its keyed hash (all that is stored) into hash. */
+static int token_mint(
+	const char *family, const char *ctx, char tok[SECRET_TOKEN_HEX], char hash[SECRET_HASH_HEX])
+{
+	char rnd[SECRET_TOKEN_HEX];
+	int r;
+
+	secret_token(rnd);
+	memcpy(tok, family, PART);
+	memcpy(tok + PART, rnd, PART);
+	tok[2 * PART] = '\0';
+	secret_wipe(rnd, sizeof(rnd));
+	r = secret_keyed_hash(ctx, tok, hash);
+	if (r < 0)
+		secret_wipe(tok, SECRET_TOKEN_HEX);
+	return r;
+}
+
+/* tok is the one whose hash the record keeps (constant time; an empty hash matches nothing). */
+static bool token_is(const char *ctx, const char *tok, const char *hash)
+{
+	char h[SECRET_HASH_HEX];
+	bool ok;
+
+	if (strlen(hash) != SECRET_HASH_HEX - 1 || secret_keyed_hash(ctx, tok, h) < 0)
+		return false;
+	ok = sodium_memcmp(h, hash, SECRET_HASH_HEX - 1) == 0;
+	sodium_memzero(h, sizeof(h));
+	return ok;
+}
+
+static bool rt_was_used(const struct oidc_grant *g, const char *rt)
+{
+	bool hit = false;
+
+	for (size_t i = 0; i < g->rec.n_rt_used; i++)
+		hit |= token_is(HASH_RT, rt, g->rec.rt_used[i]);
+	return hit;
+}
+
+/* --- the one encoding of a grant in its record's data -------------------- */
+
+static char *grant_text(const struct oidc_grant *g)
+{
+	const struct oidc_grant_state *w = &g->rec;
+	json_t *used = json_array(), *o;
+	char *t;
+
+	for (size_t i = 0; used && i < w->n_rt_used; i++)
+		if (json_array_append_new(used, json_string(w->rt_used[i])) < 0) {
+			json_decref(used);
+			return NULL;
+		}
+	if (!used)
+		return NULL;
+	/* compact: logout finds a session's grants by "sid":"<sid>", a client's by "client":"<id>" */
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, "
+		      "s:I, s:s, s:s, s:I, s:o}",
+		"client", g->client_id, "account", g->account_dn, "scope", w->granted, "nonce", g->nonce,
+		"method", g->method, "auth_time", (json_int_t)g->auth_time, "family", g->family, "sid",
+		g->sid, "redirect_uri", g->redirect_uri, "code_challenge", g->code_challenge, "state",
+		w->live ? "live" : "code", "code", w->code, "code_exp", (json_int_t)w->code_exp, "at", w->at,
+		"at_exp", (json_int_t)w->at_exp, "at_scope", w->at_scope, "at_prev", w->at_prev,
+		"at_prev_exp", (json_int_t)w->at_prev_exp, "at_prev_scope", w->at_prev_scope, "rt", w->rt,
+		"rt_exp", (json_int_t)w->rt_exp, "rt_used", used);
+	t = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return t;
 }
 
 #define COPY(dst, o, k) snprintf((dst), sizeof(dst), "%s", json_string_value(json_object_get((o), (k))) ?: "")
+#define INT(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
 
-static int grant_read(const struct entry *e, struct oidc_grant *g)
+static int grant_read(const struct entry *e, const char *family, struct oidc_grant *g)
 {
-	const char *d = record_data(e), *u = entry_get(e, "mmSessionUser");
-	json_t *o = d ? json_loads(d, 0, NULL) : NULL;
+	const char *d = record_data(e), *u = entry_get(e, "mmSessionUser"),
+		   *m = entry_get(e, "mmSessionMethod");
+	json_t *o = d ? json_loads(d, 0, NULL) : NULL, *used;
+	struct oidc_grant_state *w = &g->rec;
+	char *end = NULL;
+	int r = -EBADMSG;
 
 	memset(g, 0, sizeof(*g));
-	if (!json_is_object(o) || !u) {
-		json_decref(o);
-		return -EBADMSG;
-	}
+	if (!json_is_object(o) || !u || !m || strncmp(m, GRANT_METHOD, strlen(GRANT_METHOD)))
+		goto out;
+	errno = 0;
+	w->serial = strtoull(m + strlen(GRANT_METHOD), &end, 10);
+	if (errno || !end || *end || end == m + strlen(GRANT_METHOD))
+		goto out;
 	COPY(g->client_id, o, "client");
+	COPY(w->granted, o, "scope");
 	COPY(g->scope, o, "scope");
 	COPY(g->nonce, o, "nonce");
 	COPY(g->method, o, "method");
@@ -99,55 +193,111 @@ static int grant_read(const struct entry *e, struct oidc_grant *g)
 	COPY(g->redirect_uri, o, "redirect_uri");
 	COPY(g->code_challenge, o, "code_challenge");
 	COPY(g->account_dn, o, "account");
-	g->auth_time = json_integer_value(json_object_get(o, "auth_time"));
-	g->exp = json_integer_value(json_object_get(o, "exp"));
+	g->auth_time = INT(o, "auth_time");
 	snprintf(g->user_dn, sizeof(g->user_dn), "%s", u);
+	w->live = !strcmp(json_string_value(json_object_get(o, "state")) ?: "", "live");
+	COPY(w->code, o, "code");
+	COPY(w->at, o, "at");
+	COPY(w->at_prev, o, "at_prev");
+	COPY(w->rt, o, "rt");
+	COPY(w->at_scope, o, "at_scope");
+	COPY(w->at_prev_scope, o, "at_prev_scope");
+	w->code_exp = INT(o, "code_exp");
+	w->at_exp = INT(o, "at_exp");
+	w->at_prev_exp = INT(o, "at_prev_exp");
+	w->rt_exp = INT(o, "rt_exp");
+	used = json_object_get(o, "rt_used");
+	for (size_t i = 0; i < json_array_size(used) && w->n_rt_used < OIDC_RT_USED_MAX; i++)
+		snprintf(w->rt_used[w->n_rt_used++], sizeof(w->rt_used[0]), "%s",
+			json_string_value(json_array_get(used, i)) ?: "");
+	/* the record named by family says it is family's */
+	if (strcmp(g->family, family))
+		goto out;
+	r = 0;
+out:
 	json_decref(o);
-	return 0;
+	return r;
+}
+#undef COPY
+#undef INT
+
+/* The grant of family: -ENOENT unknown (or revoked), -ETIMEDOUT expired, -EBADMSG unreadable. */
+static int grant_load(struct store *s, const struct mm_config *c, const char *family, struct oidc_grant *g)
+{
+	struct entry *e = NULL;
+	int r = record_load(s, c, RECORD_OIDC_GRANT, family, &e);
+
+	if (r == 0)
+		r = grant_read(e, family, g);
+	entry_free(e);
+	return r;
 }
 
-static int grant_put(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
-	const struct oidc_grant *g, long long exp)
+static long long grant_expires(const struct oidc_grant *g)
 {
-	char fam[80], *text = grant_text(g, exp);
-	struct record rec = {
-		.user_dn = g->user_dn, .method = kind, .service = fam, .data = text, .expires = exp};
+	const struct oidc_grant_state *w = &g->rec;
+	long long t = w->live ? 0 : w->code_exp;
+
+	if (w->at_exp > t)
+		t = w->at_exp;
+	if (w->at_prev_exp > t)
+		t = w->at_prev_exp;
+	return w->rt_exp > t ? w->rt_exp : t;
+}
+
+/* g->rec as it is now written in the place of the version g->rec.serial was read at. */
+static int grant_swap(struct store *s, const struct mm_config *c, struct oidc_grant *g)
+{
+	char was[48], now[48], *text;
 	int r;
 
-	snprintf(fam, sizeof(fam), FAMILY_PREFIX "%s", g->family);
-	if (!text)
+	snprintf(was, sizeof(was), GRANT_METHOD "%llu", g->rec.serial);
+	snprintf(now, sizeof(now), GRANT_METHOD "%llu", g->rec.serial + 1);
+	if (!(text = grant_text(g)))
 		return -ENOMEM;
-	r = record_put(s, c, kind, handle, &rec);
+	r = record_swap(s, c, RECORD_OIDC_GRANT, g->family,
+		&(struct record_swap){
+			.old_method = was, .new_method = now, .data = text, .expires = grant_expires(g)});
 	free(text);
+	if (r == 0)
+		g->rec.serial++;
 	return r;
 }
 
 int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *family)
 {
+	int r;
+
+	if (!family_valid(family))
+		return 0;
+	r = flow_take(s, c, RECORD_OIDC_GRANT, family);
+	return r == -ENOENT ? 0 : r;
+}
+
+int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const char *client_id)
+{
 	static const char *const attrs[] = {"1.1", NULL};
 	struct entry **v = NULL;
-	char *base = NULL, *filter = NULL, *esc;
+	char needle[OIDC_ID_MAX + 16], *base = NULL, *filter = NULL, *esc;
 	size_t n = 0;
 	int r;
 
-	if (!family || !*family)
-		return 0;
-	/* The mark first, then the search: a rotation racing with this writes its
-	 * tokens, then looks for the mark (oidc_tokens_issue), so one of the two
-	 * sees the other's work. */
-	r = flow_put(s, c, RECORD_OIDC_FAMILY_DEAD, family, NULL, "revoked", c->op_refresh_token_ttl);
-	if (r < 0 && r != -EEXIST)
-		return r;
-	esc = store_escape(family);
+	/* The grant's one encoding (grant_text) is compact JSON: the client as "client":"<id>", the
+	 * closing quote keeping "rpa" from matching "rpab". */
+	snprintf(needle, sizeof(needle), "\"client\":\"%s\"", client_id);
+	esc = store_escape(needle);
 	if (!esc || asprintf(&base, "ou=sessions,%s", c->ldap_base) < 0 ||
-		asprintf(&filter, "(&(objectClass=mmSession)(mmSessionService=" FAMILY_PREFIX "%s))", esc) <
-			0) {
+		asprintf(&filter,
+			"(&(objectClass=mmSession)(description=" RECORD_OIDC_GRANT ")(description=*%s*))",
+			esc) < 0) {
 		free(esc);
 		free(base);
 		return -ENOMEM;
 	}
 	free(esc);
 	r = store_search_all(s, base, LDAP_SCOPE_ONELEVEL, filter, attrs, &v, &n);
+	if (r == -ENOENT)
+		r = 0;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		int d = store_delete(s, v[i]->dn);
 		if (d < 0 && d != -ENOENT)
@@ -159,49 +309,31 @@ int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *f
 	return r;
 }
 
-int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const char *client_id)
-{
-	static const char *const attrs[] = {"mmSessionService", NULL};
-	struct entry **v = NULL;
-	char needle[OIDC_ID_MAX + 16], *base = NULL, *filter = NULL, *esc;
-	size_t n = 0;
-	int r;
-
-	/* The grant's one encoding (grant_text) is compact JSON: the client as "client":"<id>", the
-	 * closing quote keeping "rpa" from matching "rpab". */
-	snprintf(needle, sizeof(needle), "\"client\":\"%s\"", client_id);
-	esc = store_escape(needle);
-	if (!esc || asprintf(&base, "ou=sessions,%s", c->ldap_base) < 0 ||
-		asprintf(&filter, "(&(objectClass=mmSession)(description=*%s*))", esc) < 0) {
-		free(esc);
-		free(base);
-		return -ENOMEM;
-	}
-	free(esc);
-	r = store_search_all(s, base, LDAP_SCOPE_ONELEVEL, filter, attrs, &v, &n);
-	if (r == -ENOENT)
-		r = 0;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const char *fam = entry_get(v[i], "mmSessionService");
-
-		if (fam && !strncmp(fam, FAMILY_PREFIX, strlen(FAMILY_PREFIX)))
-			r = oidc_family_revoke(s, c, fam + strlen(FAMILY_PREFIX));
-	}
-	entries_free(v, n);
-	free(base);
-	free(filter);
-	return r;
-}
-
 int oidc_code_issue(
 	struct store *s, const struct mm_config *c, struct oidc_grant *g, char ret_code[SECRET_TOKEN_HEX])
 {
-	char code[SECRET_TOKEN_HEX];
+	char code[SECRET_TOKEN_HEX], rnd[SECRET_TOKEN_HEX], method[48], *text;
+	struct oidc_grant_state *w = &g->rec;
 	int r;
 
-	secret_token(g->family);
-	secret_token(code);
-	r = grant_put(s, c, RECORD_OIDC_CODE, code, g, now_s() + c->op_code_ttl);
+	memset(w, 0, sizeof(*w));
+	secret_token(rnd);
+	memcpy(g->family, rnd, PART);
+	g->family[PART] = '\0';
+	secret_wipe(rnd, sizeof(rnd));
+	snprintf(w->granted, sizeof(w->granted), "%s", g->scope);
+	if ((r = token_mint(g->family, HASH_CODE, code, w->code)) < 0)
+		return r;
+	w->code_exp = now_s() + c->op_code_ttl;
+	snprintf(method, sizeof(method), GRANT_METHOD "%llu", w->serial);
+	if (!(text = grant_text(g))) {
+		secret_wipe(code, sizeof(code));
+		return -ENOMEM;
+	}
+	r = record_put(s, c, RECORD_OIDC_GRANT, g->family,
+		&(struct record){
+			.user_dn = g->user_dn, .method = method, .data = text, .expires = w->code_exp});
+	free(text);
 	if (r == 0)
 		memcpy(ret_code, code, sizeof(code));
 	secret_wipe(code, sizeof(code));
@@ -228,226 +360,243 @@ static bool pkce_ok(const char *verifier, const char *challenge)
 	return strlen(want) == strlen(challenge) && sodium_memcmp(want, challenge, strlen(want)) == 0;
 }
 
+/* The code, now useless, and whatever its first exchange gave. */
+static void family_drop(struct store *s, const struct mm_config *c, const char *family)
+{
+	int r = oidc_family_revoke(s, c, family);
+
+	(void)r;
+}
+
 int oidc_code_redeem(struct store *s, const struct mm_config *c, const char *code, const char *client_id,
 	const char *redirect_uri, const char *verifier, struct oidc_grant *ret, struct fault *f)
 {
-	struct entry *e = NULL;
+	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
 	int r;
 
-	if (!code || strlen(code) != SECRET_TOKEN_HEX - 1)
+	if (!token_family(code, fam))
 		return fault_set(f, -EACCES, "code inconnu");
-	r = record_load(s, c, RECORD_OIDC_CODE, code, &e);
-	if (r == -ENOENT || r == -ETIMEDOUT) {
-		/* used before? then what its first use gave is revoked (RFC 6749 4.1.2) */
-		struct entry *u = NULL;
-		if (record_load(s, c, RECORD_OIDC_CODE_USED, code, &u) == 0 && grant_read(u, &g) == 0) {
-			int d = oidc_family_revoke(s, c, g.family);
-			(void)d;
-			entry_free(u);
-			return fault_set(
-				f, -EACCES, "code déjà utilisé : les jetons qu'il a donnés sont révoqués");
-		}
-		entry_free(u);
-		return fault_set(f, -EACCES, r == -ETIMEDOUT ? "code expiré" : "code inconnu");
-	}
+	r = grant_load(s, c, fam, &g);
+	if (r == -ENOENT || r == -EBADMSG)
+		return fault_set(f, -EACCES, "code inconnu");
+	if (r == -ETIMEDOUT)
+		return fault_set(f, -EACCES, "code expiré");
 	if (r < 0)
 		return fault_store(f, r, "lecture du code");
-	r = grant_read(e, &g);
-	if (r < 0)
-		goto out;
-	if (strcmp(g.client_id, client_id)) {
-		r = fault_set(f, -EACCES, "code donné à un autre client");
-		goto out;
+	/* another secret under a real family: a guess, which revokes nothing */
+	if (!token_is(HASH_CODE, code, g.rec.code))
+		return fault_set(f, -EACCES, "code inconnu");
+	if (g.rec.live) {
+		/* exchanged before: what its first use gave is revoked (RFC 6749 4.1.2) */
+		family_drop(s, c, fam);
+		return fault_set(f, -EACCES, "code déjà utilisé : les jetons qu'il a donnés sont révoqués");
 	}
-	/* single use: the first delete wins, on any daemon */
-	r = record_delete(s, e);
-	if (r == -ENOENT) {
-		r = fault_set(f, -EACCES, "code déjà utilisé");
-		goto out;
-	}
-	if (r < 0) {
-		r = fault_store(f, r, "code");
-		goto out;
-	}
-	r = grant_put(s, c, RECORD_OIDC_CODE_USED, code, &g, now_s() + c->op_refresh_token_ttl);
-	(void)r;
+	if (g.rec.code_exp <= now_s())
+		return fault_set(f, -EACCES, "code expiré");
+	if (strcmp(g.client_id, client_id))
+		return fault_set(f, -EACCES, "code donné à un autre client");
+	/* a wrong redirect_uri or verifier spends the code: no second try */
 	if (!redirect_uri || strcmp(g.redirect_uri, redirect_uri)) {
-		r = fault_set(f, -EACCES, "redirect_uri différente de celle de la demande");
-		goto out;
+		family_drop(s, c, fam);
+		return fault_set(f, -EACCES, "redirect_uri différente de celle de la demande");
 	}
 	if (g.code_challenge[0] ? !pkce_ok(verifier, g.code_challenge) : verifier != NULL) {
-		r = fault_set(f, -EACCES, "code_verifier ne correspond pas au code_challenge (PKCE S256)");
-		goto out;
+		family_drop(s, c, fam);
+		return fault_set(f, -EACCES, "code_verifier ne correspond pas au code_challenge (PKCE S256)");
 	}
 	*ret = g;
-	r = 0;
-out:
-	if (r < 0 && r != -ENOMEM && g.family[0] && f->status == -EACCES && strstr(f->message, "PKCE")) {
-		int d = oidc_family_revoke(s, c, g.family);
-		(void)d;
-	}
-	entry_free(e);
-	return r;
+	return 0;
+}
+
+/* What was read is still what we may act on: the code not exchanged, or the
+ * refresh token not rotated, by anyone else (a revoked access token changes neither). */
+static bool grant_still_ours(const struct oidc_grant *was, const struct oidc_grant *cur)
+{
+	if (!was->rec.live)
+		return !cur->rec.live;
+	return cur->rec.live && !strcmp(was->rec.rt, cur->rec.rt);
 }
 
 int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct oidc_grant *g,
 	char ret_at[SECRET_TOKEN_HEX], char ret_rt[SECRET_TOKEN_HEX])
 {
 	char at[SECRET_TOKEN_HEX], rt[SECRET_TOKEN_HEX];
-	long long now = now_s();
-	int r;
+	struct oidc_grant n = *g, cur;
+	int r = -ESTALE;
 
-	secret_token(at);
-	secret_token(rt);
-	r = grant_put(s, c, RECORD_OIDC_AT, at, g, now + c->op_access_token_ttl);
-	if (r == 0)
-		r = grant_put(s, c, RECORD_OIDC_RT, rt, g, now + c->op_refresh_token_ttl);
-	if (r == 0) {
-		/* revoked meanwhile (a parallel reuse)? then these go too */
-		char *acct = NULL, *data = NULL;
-		if (flow_get(s, c, RECORD_OIDC_FAMILY_DEAD, g->family, &acct, &data) == 0) {
-			int d = oidc_family_revoke(s, c, g->family);
-			(void)d;
-			r = -EACCES;
+	for (int tries = 0; r == -ESTALE && tries < SWAP_TRIES; tries++) {
+		struct oidc_grant_state *w = &n.rec;
+		long long now = now_s();
+
+		if (tries) {
+			/* changed meanwhile: by the same code or refresh token used twice (then the
+			 * family goes), or by a revoked access token (then again on what is there now) */
+			r = grant_load(s, c, g->family, &cur);
+			if (r < 0)
+				break;
+			if (!grant_still_ours(g, &cur)) {
+				r = -ESTALE;
+				break;
+			}
+			n.rec = cur.rec;
 		}
-		free(acct);
-		free(data);
+		if (w->live) {
+			/* rotation: the access token given with the spent refresh token lives on, the
+			 * spent one is remembered (its reuse revokes the family) */
+			snprintf(w->at_prev, sizeof(w->at_prev), "%s", w->at);
+			snprintf(w->at_prev_scope, sizeof(w->at_prev_scope), "%s", w->at_scope);
+			w->at_prev_exp = w->at_exp;
+			if (w->n_rt_used == OIDC_RT_USED_MAX) {
+				memmove(w->rt_used[0], w->rt_used[1],
+					sizeof(w->rt_used[0]) * (OIDC_RT_USED_MAX - 1));
+				w->n_rt_used--;
+			}
+			snprintf(w->rt_used[w->n_rt_used++], sizeof(w->rt_used[0]), "%s", w->rt);
+		}
+		w->live = true;
+		if ((r = token_mint(n.family, HASH_AT, at, w->at)) < 0 ||
+			(r = token_mint(n.family, HASH_RT, rt, w->rt)) < 0)
+			break;
+		snprintf(w->at_scope, sizeof(w->at_scope), "%s", g->scope);
+		w->at_exp = now + c->op_access_token_ttl;
+		w->rt_exp = now + c->op_refresh_token_ttl;
+		r = grant_swap(s, c, &n);
 	}
+	if (r == -ESTALE)
+		family_drop(s, c, g->family);
+	if (r == -ESTALE || r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
+		r = -EACCES;
 	if (r == 0) {
 		memcpy(ret_at, at, sizeof(at));
 		memcpy(ret_rt, rt, sizeof(rt));
 	}
 	secret_wipe(at, sizeof(at));
 	secret_wipe(rt, sizeof(rt));
+	sodium_memzero(&n, sizeof(n));
 	return r;
+}
+
+static void refresh_reused(struct store *s, const struct mm_config *c, const struct oidc_grant *g,
+	const char *client_id, const char *where)
+{
+	struct audit_ctx au = {.event = "oidc-refresh-reuse", .caller = client_id, .account = g->user_dn};
+
+	family_drop(s, c, g->family);
+	audit(&au, false, where);
 }
 
 int oidc_refresh_redeem(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
 	struct oidc_grant *ret, struct fault *f)
 {
-	struct entry *e = NULL;
+	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
 	int r;
 
-	if (!rt || strlen(rt) != SECRET_TOKEN_HEX - 1)
+	if (!token_family(rt, fam))
 		return fault_set(f, -EACCES, "refresh_token inconnu");
-	r = record_load(s, c, RECORD_OIDC_RT, rt, &e);
-	if (r == -ENOENT || r == -ETIMEDOUT) {
-		struct entry *u = NULL;
-		if (record_load(s, c, RECORD_OIDC_RT_USED, rt, &u) == 0 && grant_read(u, &g) == 0) {
-			int d = oidc_family_revoke(s, c, g.family);
-			(void)d;
-			entry_free(u);
-			struct audit_ctx au = {
-				.event = "oidc-refresh-reuse", .caller = client_id, .account = g.user_dn};
-			audit(&au, false, "an old refresh token was presented: its family is revoked");
-			return fault_set(
-				f, -EACCES, "refresh_token déjà utilisé : toute la famille est révoquée");
-		}
-		entry_free(u);
+	r = grant_load(s, c, fam, &g);
+	if (r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
 		return fault_set(f, -EACCES, "refresh_token inconnu ou expiré");
-	}
 	if (r < 0)
 		return fault_store(f, r, "lecture du refresh_token");
-	if ((r = grant_read(e, &g)) < 0)
-		goto out;
-	if (strcmp(g.client_id, client_id)) {
-		r = fault_set(f, -EACCES, "refresh_token d'un autre client");
-		goto out;
+	if (g.rec.live && token_is(HASH_RT, rt, g.rec.rt) && g.rec.rt_exp > now_s()) {
+		if (strcmp(g.client_id, client_id))
+			return fault_set(f, -EACCES, "refresh_token d'un autre client");
+		*ret = g;
+		return 0;
 	}
-	r = record_delete(s, e);
-	if (r == -ENOENT) {
-		int d = oidc_family_revoke(s, c, g.family);
-		(void)d;
-		r = fault_set(f, -EACCES, "refresh_token déjà utilisé : toute la famille est révoquée");
-		goto out;
+	if (rt_was_used(&g, rt)) {
+		refresh_reused(
+			s, c, &g, client_id, "an old refresh token was presented: its family is revoked");
+		return fault_set(f, -EACCES, "refresh_token déjà utilisé : toute la famille est révoquée");
 	}
-	if (r < 0) {
-		r = fault_store(f, r, "refresh_token");
-		goto out;
-	}
-	r = grant_put(s, c, RECORD_OIDC_RT_USED, rt, &g, now_s() + c->op_refresh_token_ttl);
-	(void)r;
-	*ret = g;
-	r = 0;
-out:
-	entry_free(e);
-	return r;
+	return fault_set(f, -EACCES, "refresh_token inconnu ou expiré");
 }
 
 int oidc_access_check(struct store *s, const struct mm_config *c, const char *at, struct oidc_grant *ret)
 {
-	struct entry *e = NULL;
+	char fam[OIDC_FAMILY_HEX];
+	struct oidc_grant g;
+	long long now = now_s();
 	int r;
 
-	if (!at || strlen(at) != SECRET_TOKEN_HEX - 1)
+	if (!token_family(at, fam))
 		return -ENOENT;
-	r = record_load(s, c, RECORD_OIDC_AT, at, &e);
-	if (r == -ETIMEDOUT)
+	r = grant_load(s, c, fam, &g);
+	if (r == -ETIMEDOUT || r == -EBADMSG)
 		r = -ENOENT;
-	if (r == 0)
-		r = grant_read(e, ret);
-	entry_free(e);
-	return r;
+	if (r < 0)
+		return r;
+	if (!g.rec.live)
+		return -ENOENT;
+	if (g.rec.at_exp > now && token_is(HASH_AT, at, g.rec.at)) {
+		snprintf(g.scope, sizeof(g.scope), "%s", g.rec.at_scope);
+		g.exp = g.rec.at_exp;
+	} else if (g.rec.at_prev_exp > now && token_is(HASH_AT, at, g.rec.at_prev)) {
+		snprintf(g.scope, sizeof(g.scope), "%s", g.rec.at_prev_scope);
+		g.exp = g.rec.at_prev_exp;
+	} else
+		return -ENOENT;
+	*ret = g;
+	return 0;
 }
 
 int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
 	struct oidc_grant *ret)
 {
-	struct entry *e = NULL;
+	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
 	int r;
 
-	if (!rt || strlen(rt) != SECRET_TOKEN_HEX - 1 || !client_id)
+	if (!client_id || !token_family(rt, fam))
 		return -ENOENT;
-	r = record_load(s, c, RECORD_OIDC_RT, rt, &e);
-	if (r == -ENOENT || r == -ETIMEDOUT) {
-		/* rotated already: whoever holds it now is not its client, so the family goes */
-		entry_free(e);
-		e = NULL;
-		if (record_load(s, c, RECORD_OIDC_RT_USED, rt, &e) == 0 && grant_read(e, &g) == 0) {
-			int d = oidc_family_revoke(s, c, g.family);
-			(void)d;
-			struct audit_ctx au = {
-				.event = "oidc-refresh-reuse", .caller = client_id, .account = g.user_dn};
-			audit(&au, false, "an old refresh token was introspected: its family is revoked");
-		}
-		entry_free(e);
-		return -ENOENT;
-	}
-	if (r == 0)
-		r = grant_read(e, &g);
-	entry_free(e);
+	r = grant_load(s, c, fam, &g);
+	if (r == -ETIMEDOUT || r == -EBADMSG)
+		r = -ENOENT;
 	if (r < 0)
 		return r;
-	if (strcmp(g.client_id, client_id))
-		return -ENOENT; /* another client's: as unknown */
-	*ret = g;
-	return 0;
+	if (g.rec.live && token_is(HASH_RT, rt, g.rec.rt) && g.rec.rt_exp > now_s()) {
+		if (strcmp(g.client_id, client_id))
+			return -ENOENT; /* another client's: as unknown */
+		g.exp = g.rec.rt_exp;
+		*ret = g;
+		return 0;
+	}
+	/* rotated already: whoever holds it now is not its client, so the family goes */
+	if (rt_was_used(&g, rt))
+		refresh_reused(
+			s, c, &g, client_id, "an old refresh token was introspected: its family is revoked");
+	return -ENOENT;
 }
 
 int oidc_token_revoke(struct store *s, const struct mm_config *c, const char *token, const char *client_id)
 {
-	static const char *const kinds[] = {RECORD_OIDC_AT, RECORD_OIDC_RT};
+	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
+	int r = -ESTALE;
 
-	if (!token || strlen(token) != SECRET_TOKEN_HEX - 1)
+	if (!token_family(token, fam))
 		return 0; /* RFC 7009: an invalid token is no error */
-	for (size_t i = 0; i < 2; i++) {
-		struct entry *e = NULL;
-		int r = record_load(s, c, kinds[i], token, &e);
-		if (r == -ENOENT || r == -ETIMEDOUT)
-			continue;
+	for (int tries = 0; r == -ESTALE && tries < SWAP_TRIES; tries++) {
+		r = grant_load(s, c, fam, &g);
+		if (r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
+			return 0;
 		if (r < 0)
 			return r;
-		r = grant_read(e, &g);
-		if (r == 0 && strcmp(g.client_id, client_id))
-			r = -EACCES; /* another client's token: left alone */
-		else if (r == 0)
-			r = i == 0 ? record_delete(s, e) : oidc_family_revoke(s, c, g.family);
-		entry_free(e);
-		return r == -ENOENT ? 0 : r;
+		if (strcmp(g.client_id, client_id))
+			return -EACCES; /* another client's token: left alone */
+		if (token_is(HASH_RT, token, g.rec.rt) || rt_was_used(&g, token))
+			return oidc_family_revoke(s, c, fam);
+		if (token_is(HASH_AT, token, g.rec.at)) {
+			g.rec.at[0] = g.rec.at_scope[0] = '\0';
+			g.rec.at_exp = 0;
+		} else if (token_is(HASH_AT, token, g.rec.at_prev)) {
+			g.rec.at_prev[0] = g.rec.at_prev_scope[0] = '\0';
+			g.rec.at_prev_exp = 0;
+		} else
+			return 0; /* not one of this family's: nothing to do */
+		r = grant_swap(s, c, &g);
 	}
-	return 0;
+	return r == -ENOENT ? 0 : r;
 }

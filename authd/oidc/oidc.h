@@ -82,32 +82,47 @@ int oidc_client_assertion_check(struct store *s, const struct mm_config *c, cons
 bool oidc_client_redirect_ok(const struct oidc_client *cl, const char *uri);
 bool oidc_client_post_logout_ok(const struct oidc_client *cl, const char *uri);
 
-/* --- grants.c: codes and tokens as ou=sessions records --------------------
- * Every code, access token and refresh token of one authorization belongs to
- * a family (mmSessionService "oidc:<family>"): a code used twice or an old
- * refresh token used again revokes the family on every daemon. */
+/* --- grants.c: one ou=sessions record per authorization ---------------------
+ * An authorization is a family: its code, then its access and refresh tokens,
+ * all in one record (RECORD_OIDC_GRANT) named by the family's handle. Every
+ * code and token is that handle (OIDC_FAMILY_HEX - 1 hex) followed by a
+ * secret of its own of the same length, which the record keeps as a keyed
+ * hash only. Each change of the record (the code exchanged, a rotation, an
+ * access token revoked) is one compare-and-swap on its serial (record_swap):
+ * of two requests racing with one code or one refresh token, one wins and the
+ * other revokes the family (the record deleted) on every daemon. */
 #define RECORD_OIDC_AUTHZ "oidc-authz" /* an authorization request waiting for the login */
-#define RECORD_OIDC_CODE "oidc-code"
-#define RECORD_OIDC_CODE_USED "oidc-code-used"
-#define RECORD_OIDC_AT "oidc-at"
-#define RECORD_OIDC_RT "oidc-rt"
-#define RECORD_OIDC_RT_USED "oidc-rt-used"
+#define RECORD_OIDC_GRANT "oidc-grant"
 #define RECORD_OIDC_JTI "oidc-jti"
-#define RECORD_OIDC_FAMILY_DEAD "oidc-family-revoked" /* a revoked family: no token of it is issued again */
+#define OIDC_FAMILY_HEX 33
+#define OIDC_RT_USED_MAX 16 /* rotated refresh tokens remembered, to tell reuse from forgery */
+
+/* What the record says besides the grant itself (grants.c reads and writes it). */
+struct oidc_grant_state {
+	unsigned long long serial;
+	bool live; /* false: the code is not exchanged yet */
+	char granted[OIDC_SCOPE_MAX]; /* the scope of the authorization (refreshes may narrow) */
+	char code[SECRET_HASH_HEX], at[SECRET_HASH_HEX], at_prev[SECRET_HASH_HEX], rt[SECRET_HASH_HEX];
+	char at_scope[OIDC_SCOPE_MAX], at_prev_scope[OIDC_SCOPE_MAX];
+	long long code_exp, at_exp, at_prev_exp, rt_exp;
+	char rt_used[OIDC_RT_USED_MAX][SECRET_HASH_HEX];
+	size_t n_rt_used;
+};
 
 struct oidc_grant {
 	char client_id[OIDC_ID_MAX];
-	char scope[OIDC_SCOPE_MAX];
+	char scope[OIDC_SCOPE_MAX]; /* of the token read, or to issue */
 	char nonce[OIDC_NONCE_MAX];
 	char user_dn[512]; /* the person who logged in */
 	char account_dn[512]; /* scope bal_org: the BAL ORG the browser session acted as; empty: none */
 	char method[32]; /* the web session's login method */
 	long long auth_time;
-	char family[SECRET_TOKEN_HEX];
+	char family[OIDC_FAMILY_HEX];
 	char sid[SECRET_HASH_HEX]; /* the browser session (keyed hash of its token) */
 	char redirect_uri[OIDC_URI_MAX];
 	char code_challenge[128];
 	long long exp; /* of the token read */
+	struct oidc_grant_state rec;
 };
 
 /* A pending authorization request (its validated parameters) for the login to finish. */
@@ -119,14 +134,20 @@ void oidc_authz_drop(struct store *s, const struct mm_config *c, const char *han
 /* A code for g (a new family). */
 int oidc_code_issue(struct store *s, const struct mm_config *c, struct oidc_grant *g,
 	char ret_code[SECRET_TOKEN_HEX]) MM_WUR;
-/* Single use: -EACCES with f saying why (unknown, of another client, other
- * redirect_uri, PKCE); a code seen before revokes what its first use gave. */
+/* Checks a code for client_id without changing anything (oidc_tokens_issue
+ * consumes it): -EACCES with f saying why (unknown, expired, of another
+ * client, other redirect_uri, PKCE: then the code is revoked); a code
+ * exchanged before revokes what its first use gave. */
 int oidc_code_redeem(struct store *s, const struct mm_config *c, const char *code, const char *client_id,
 	const char *redirect_uri, const char *verifier, struct oidc_grant *ret, struct fault *f) MM_WUR;
-/* An access token and a refresh token of g's family; -EACCES when the family was revoked meanwhile. */
+/* An access token and a refresh token of g's family, in one swap of the record
+ * as g->rec read it: -EACCES when another request changed it meanwhile (the
+ * same code or refresh token used twice: the family is revoked) or it is gone. */
 int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct oidc_grant *g,
 	char ret_at[SECRET_TOKEN_HEX], char ret_rt[SECRET_TOKEN_HEX]) MM_WUR;
-/* Rotation: the refresh token is consumed; an old one presented again revokes its family. */
+/* A refresh token of client_id, checked (oidc_tokens_issue rotates it): an old
+ * one presented again revokes its family; an unknown secret under a real
+ * family revokes nothing. */
 int oidc_refresh_redeem(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
 	struct oidc_grant *ret, struct fault *f) MM_WUR;
 /* A live access token: 0 and *ret; -ENOENT unknown, revoked or expired. */
@@ -137,7 +158,7 @@ int oidc_access_check(
  * revokes its family, as its reuse at the token endpoint does. */
 int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *rt, const char *client_id,
 	struct oidc_grant *ret) MM_WUR;
-/* RFC 7009: the client's access or refresh token (a refresh token: its whole family). */
+/* RFC 7009: the client's access token (that one alone) or refresh token (its whole family). */
 int oidc_token_revoke(
 	struct store *s, const struct mm_config *c, const char *token, const char *client_id) MM_WUR;
 int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *family) MM_WUR;

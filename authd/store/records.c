@@ -168,6 +168,37 @@ int record_update(struct store *s, const struct entry *e, const char *method, lo
 	return r;
 }
 
+int record_swap(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
+	const struct record_swap *w)
+{
+	char exp_s[16], *dn = NULL, *data = NULL;
+	struct mods m;
+	int r;
+
+	if (!ia5(w->old_method) || !ia5(w->new_method) || !strcmp(w->old_method, w->new_method))
+		return -EINVAL;
+	if ((r = record_dn(c, kind, handle, &dn, NULL)) < 0)
+		return r;
+	if (w->data && asprintf(&data, DATA_PREFIX "%s", w->data) < 0) {
+		free(dn);
+		return -ENOMEM;
+	}
+	store_time(w->expires, exp_s);
+	mods_init(&m);
+	/* Deleting the value read fails (noSuchAttribute) when a concurrent swap replaced it. */
+	mods_add(&m, LDAP_MOD_DELETE, "mmSessionMethod", w->old_method);
+	mods_add(&m, LDAP_MOD_ADD, "mmSessionMethod", w->new_method);
+	mods_add(&m, LDAP_MOD_REPLACE, "description", kind);
+	if (data)
+		mods_add(&m, LDAP_MOD_REPLACE, "description", data); /* merged: one replace, two values */
+	mods_add(&m, LDAP_MOD_REPLACE, "mmSessionExpires", exp_s);
+	r = store_modify(s, dn, &m);
+	mods_free(&m);
+	secret_free(data);
+	free(dn);
+	return r;
+}
+
 int record_set_account(struct store *s, const struct entry *e, const char *account_dn)
 {
 	struct mods m;

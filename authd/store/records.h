@@ -109,6 +109,18 @@ int record_load(struct store *s, const struct mm_config *c, const char *kind, co
 const char *record_data(const struct entry *e);
 /* Changes a loaded record's method and expiry (method NULL: unchanged). */
 int record_update(struct store *s, const struct entry *e, const char *method, long long expires) MM_WUR;
+/* A compare-and-swap of a record whose mmSessionMethod says its version: in
+ * one modify, old_method is deleted (the value read), new_method added, the
+ * data and the expiry replaced. -ESTALE when another request changed the
+ * record since it was read, -ENOENT when it is gone: then nothing changed. */
+struct record_swap {
+	const char *old_method;
+	const char *new_method;
+	const char *data;
+	long long expires;
+};
+int record_swap(struct store *s, const struct mm_config *c, const char *kind, const char *handle,
+	const struct record_swap *w) MM_WUR;
 /* Points a loaded record at another account (Changer de compte). */
 int record_set_account(struct store *s, const struct entry *e, const char *account_dn) MM_WUR;
 /* Deletes a loaded record; -ENOENT when another request deleted it first. */

@@ -826,3 +826,81 @@ def test_newline_and_repeated_parameters_refused(op):
     # JSON is not what the token endpoint takes
     r = op.api.post("/oidc/token", {"grant_type": "authorization_code"}, headers={"Authorization": h["Authorization"]})
     assert r.status == 415
+
+
+# --- one record per authorization, each change one compare-and-swap ------------
+
+def _userinfo(op, at):
+    return op.api.get("/oidc/userinfo", headers={"Authorization": "Bearer " + at}).status
+
+
+def test_parallel_code_redemption_gives_no_live_tokens(op):
+    """One code exchanged eight times at once: at most one exchange answers, and
+    since the code was used more than once, whatever it gave is revoked."""
+    from concurrent.futures import ThreadPoolExecutor
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    path, q = authz_url(op, cl)
+    code, _ = code_of(authorize(op, cookie, path), q)
+    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": cl["redirect"]}
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda _: token(op, cl, body), range(8)))
+    assert all(r.status in (200, 400) for r in rs), [r.status for r in rs]
+    ok = [r for r in rs if r.status == 200]
+    assert len(ok) <= 1, [r.status for r in rs]
+    for r in ok:
+        assert _userinfo(op, r.json["access_token"]) == 401
+        assert token(op, cl, {"grant_type": "refresh_token", "refresh_token": r.json["refresh_token"]}).status == 400
+
+
+def test_rotation_keeps_the_old_access_token_and_revocation_is_per_token(op):
+    """A refresh leaves the access token given before it alive until it expires;
+    revoking one access token (RFC 7009) ends that one, not its family."""
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t1 = full_flow(op, cl, cookie)
+    t2 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t1["refresh_token"]})
+    assert t2.status == 200
+    t2 = t2.json
+    assert _userinfo(op, t1["access_token"]) == 200 and _userinfo(op, t2["access_token"]) == 200
+    assert form_post(op, "/oidc/revoke", cl, {"token": t1["access_token"]}).status == 200
+    assert _userinfo(op, t1["access_token"]) == 401
+    assert _userinfo(op, t2["access_token"]) == 200
+    assert form_post(op, "/oidc/introspect", cl, {"token": t1["access_token"]}).json == {"active": False}
+    t3 = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t2["refresh_token"]})
+    assert t3.status == 200, t3
+    assert form_post(op, "/oidc/revoke", cl, {"token": t3.json["access_token"]}).status == 200
+    assert _userinfo(op, t3.json["access_token"]) == 401 and _userinfo(op, t2["access_token"]) == 200
+    # a refresh token revoked: the whole family
+    assert form_post(op, "/oidc/revoke", cl, {"token": t3.json["refresh_token"]}).status == 200
+    assert _userinfo(op, t2["access_token"]) == 401
+
+
+def test_a_forged_token_of_a_real_family_revokes_nothing(op):
+    """Every code and token is its family's handle then a secret of its own: a
+    guessed secret under a real family is unknown everywhere and revokes nothing;
+    the directory holds one record for the authorization and none of the texts."""
+    import secrets
+    login, mail, cookie = browser_login(op)
+    cl = client(op)
+    q, code, t = full_flow(op, cl, cookie)
+    fam = t["refresh_token"][:32]
+    assert t["access_token"][:32] == fam and code[:32] == fam
+    forged = fam + secrets.token_hex(16)
+    r = token(op, cl, {"grant_type": "refresh_token", "refresh_token": forged})
+    assert r.status == 400 and r.json["error"] == "invalid_grant"
+    r = token(op, cl, {"grant_type": "authorization_code", "code": forged, "redirect_uri": cl["redirect"]})
+    assert r.status == 400
+    assert form_post(op, "/oidc/revoke", cl, {"token": forged}).status == 200
+    assert form_post(op, "/oidc/introspect", cl, {"token": forged}).json == {"active": False}
+    assert _userinfo(op, forged) == 401
+    for bad in (fam.upper() + t["access_token"][32:], t["access_token"] + "0", t["access_token"][:-1]):
+        assert _userinfo(op, bad) == 401, bad
+    assert _userinfo(op, t["access_token"]) == 200
+    grants = op.slapd.search(f"ou=sessions,{SUFFIX}", f'(&(description=oidc-grant)(description=*"family":"{fam}"*))')
+    assert len(grants) == 1, grants
+    stored = json.dumps(op.slapd.search(f"ou=sessions,{SUFFIX}"))
+    for secret in (code, t["access_token"], t["refresh_token"], code[32:], t["access_token"][32:]):
+        assert secret not in stored
+    r = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
+    assert r.status == 200, r
