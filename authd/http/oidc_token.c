@@ -241,9 +241,15 @@ static unsigned token_reply(struct http_req *r, const struct oidc_client *cl, co
 	int rc;
 
 	oidc_door_issuer(r, iss, sizeof(iss));
-	rc = oidc_tokens_issue(r->store, r->cfg, g, at, rt);
+	/* the ID token first: once the tokens are issued the code or refresh token is spent, and a
+	 * failure after that would leave the client only a retry that counts as a reuse */
+	rc = oidc_id_token(r->store, r->cfg, cl, g, iss, &idt);
 	if (rc == 0)
-		rc = oidc_id_token(r->store, r->cfg, cl, g, iss, &idt);
+		rc = oidc_tokens_issue(r->store, r->cfg, g, at, rt);
+	if (rc < 0) {
+		free(idt);
+		idt = NULL;
+	}
 	if (rc == -ENOENT) {
 		int d = oidc_family_revoke(r->store, r->cfg, g->family);
 		(void)d;
@@ -252,8 +258,10 @@ static unsigned token_reply(struct http_req *r, const struct oidc_client *cl, co
 	if (rc == -EACCES)
 		return oauth_fail(
 			r, 400, "invalid_grant", "the grant was revoked (a token of it was reused)");
-	if (rc < 0)
-		return oauth_fail(r, rc == -EHOSTDOWN ? 503 : 500, "server_error", "tokens not issued");
+	if (rc < 0) {
+		return oauth_fail(r, rc == -EHOSTDOWN || rc == -EAGAIN ? 503 : 500, "server_error",
+			"tokens not issued");
+	}
 	oidc_door_audit(r, "oidc-token", cl->id, g->user_dn, true, NULL);
 	unsigned st = http_ok(r, 200,
 		json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "access_token", at, "token_type", "Bearer",
@@ -284,6 +292,8 @@ unsigned oidc_token(struct http_req *r)
 	} else if (gt && !strcmp(gt, "refresh_token")) {
 		rc = oidc_refresh_redeem(r->store, r->cfg, form(r, "refresh_token"), cl->id, &g, &f);
 		const char *scope = form(r, "scope");
+		if (rc == 0 && scope && strlen(scope) >= sizeof(g.scope))
+			rc = fault_set(&f, -EACCES, "scope trop long");
 		if (rc == 0 && scope) {
 			/* a narrower scope only */
 			char *copy = strdup(scope), *save = NULL;

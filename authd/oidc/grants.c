@@ -179,6 +179,8 @@ static int grant_read(const struct entry *e, const char *family, struct oidc_gra
 	memset(g, 0, sizeof(*g));
 	if (!json_is_object(o) || !u || !m || strncmp(m, GRANT_METHOD, strlen(GRANT_METHOD)))
 		goto out;
+	if (!(m[strlen(GRANT_METHOD)] >= '0' && m[strlen(GRANT_METHOD)] <= '9'))
+		goto out;
 	errno = 0;
 	w->serial = strtoull(m + strlen(GRANT_METHOD), &end, 10);
 	if (errno || !end || *end || end == m + strlen(GRANT_METHOD))
@@ -435,8 +437,14 @@ int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct o
 			r = grant_load(s, c, g->family, &cur);
 			if (r < 0)
 				break;
+			/* our own swap, applied before the connection failed and repeated by the store */
+			if (!strcmp(cur.rec.rt, n.rec.rt) && !strcmp(cur.rec.at, n.rec.at)) {
+				r = 0;
+				break;
+			}
 			if (!grant_still_ours(g, &cur)) {
-				r = -ESTALE;
+				family_drop(s, c, g->family);
+				r = -EACCES;
 				break;
 			}
 			n.rec = cur.rec;
@@ -464,8 +472,8 @@ int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct o
 		r = grant_swap(s, c, &n);
 	}
 	if (r == -ESTALE)
-		family_drop(s, c, g->family);
-	if (r == -ESTALE || r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
+		r = -EAGAIN; /* still ours, but changed at every try: nothing spent, the client may retry */
+	if (r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
 		r = -EACCES;
 	if (r == 0) {
 		memcpy(ret_at, at, sizeof(at));

@@ -90,7 +90,10 @@ bool oidc_client_post_logout_ok(const struct oidc_client *cl, const char *uri);
  * hash only. Each change of the record (the code exchanged, a rotation, an
  * access token revoked) is one compare-and-swap on its serial (record_swap):
  * of two requests racing with one code or one refresh token, one wins and the
- * other revokes the family (the record deleted) on every daemon. */
+ * other revokes the family (the record deleted) on every daemon writing to
+ * the same provider. Two providers (docs/replication.md) each accept their
+ * own swap within the replication delay, and replication keeps one version:
+ * the race is closed per provider only, as single use was before. */
 #define RECORD_OIDC_AUTHZ "oidc-authz" /* an authorization request waiting for the login */
 #define RECORD_OIDC_GRANT "oidc-grant"
 #define RECORD_OIDC_JTI "oidc-jti"
@@ -141,8 +144,9 @@ int oidc_code_issue(struct store *s, const struct mm_config *c, struct oidc_gran
 int oidc_code_redeem(struct store *s, const struct mm_config *c, const char *code, const char *client_id,
 	const char *redirect_uri, const char *verifier, struct oidc_grant *ret, struct fault *f) MM_WUR;
 /* An access token and a refresh token of g's family, in one swap of the record
- * as g->rec read it: -EACCES when another request changed it meanwhile (the
- * same code or refresh token used twice: the family is revoked) or it is gone. */
+ * as g->rec read it: -EACCES when another request spent the same code or
+ * refresh token meanwhile (the family is revoked) or it is gone; -EAGAIN when
+ * the record changed at every try without that (nothing spent). */
 int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct oidc_grant *g,
 	char ret_at[SECRET_TOKEN_HEX], char ret_rt[SECRET_TOKEN_HEX]) MM_WUR;
 /* A refresh token of client_id, checked (oidc_tokens_issue rotates it): an old
