@@ -592,18 +592,21 @@ int oidc_token_revoke(struct store *s, const struct mm_config *c, const char *to
 			return 0;
 		if (r < 0)
 			return r;
+		bool rt = token_is(HASH_RT, token, g.rec.rt) || rt_was_used(&g, token);
+		bool at = token_is(HASH_AT, token, g.rec.at), prev = token_is(HASH_AT, token, g.rec.at_prev);
+		if (!rt && !at && !prev)
+			return 0; /* not one of this family's (a guess tells nothing of whose family it is) */
 		if (strcmp(g.client_id, client_id))
 			return -EACCES; /* another client's token: left alone */
-		if (token_is(HASH_RT, token, g.rec.rt) || rt_was_used(&g, token))
+		if (rt)
 			return oidc_family_revoke(s, c, fam);
-		if (token_is(HASH_AT, token, g.rec.at)) {
+		if (at) {
 			g.rec.at[0] = g.rec.at_scope[0] = '\0';
 			g.rec.at_exp = 0;
-		} else if (token_is(HASH_AT, token, g.rec.at_prev)) {
+		} else {
 			g.rec.at_prev[0] = g.rec.at_prev_scope[0] = '\0';
 			g.rec.at_prev_exp = 0;
-		} else
-			return 0; /* not one of this family's: nothing to do */
+		}
 		r = grant_swap(s, c, &g);
 	}
 	return r == -ENOENT ? 0 : r;

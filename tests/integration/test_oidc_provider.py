@@ -897,6 +897,10 @@ def test_a_forged_token_of_a_real_family_revokes_nothing(op):
     for bad in (fam.upper() + t["access_token"][32:], t["access_token"] + "0", t["access_token"][:-1]):
         assert _userinfo(op, bad) == 401, bad
     assert _userinfo(op, t["access_token"]) == 200
+    # a narrower scope longer than any grant's: refused, not cut to a prefix
+    r = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"],
+                       "scope": " ".join(["openid"] * 60)})
+    assert r.status == 400 and r.json["error"] == "invalid_grant", r
     grants = op.slapd.search(f"ou=sessions,{SUFFIX}", f'(&(description=oidc-grant)(description=*"family":"{fam}"*))')
     assert len(grants) == 1, grants
     stored = json.dumps(op.slapd.search(f"ou=sessions,{SUFFIX}"))
