@@ -634,7 +634,9 @@ static int add_group(gid_t gid, gid_t skip, long int *start, long int *size, gid
 /* The gids from the cache: 0, or NO_MAP/-ENOENT/... to ask the daemon.
  * One probe: the daemon writes a memberof record (the per-user group index)
  * for every user, an empty one for a user without ORG. A name without one
- * (a login e-mail, a file from an older daemon) goes through passwd. */
+ * (a login e-mail) goes through passwd. A known login still without one is
+ * not "no ORG": a chain walk cannot prove an absence (a damaged record's
+ * kind, hash or key is read before its checksum), so the daemon answers. */
 static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, size_t loginsz)
 {
 	char pwbuf[1024];
@@ -651,8 +653,7 @@ static int initgroups_cached(const char *user, struct ig_arg *ig, char *login, s
 		return r; /* unknown to the cache: maybe new, ask the daemon */
 	snprintf(login, loginsz, "%s", pw.pw_name);
 	ig->login = login;
-	r = with_map(MAP_GROUP, fn_memberof, ig);
-	return r == -ENOENT ? 0 : r; /* a known user without a memberof record has no ORG */
+	return with_map(MAP_GROUP, fn_memberof, ig);
 }
 
 EXPORT enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skipgroup, long int *start,

@@ -272,6 +272,61 @@ static void test_every_bit_flip(void **state)
 	free(img);
 }
 
+/* The same for a group file: a lookup is exactly right or an error, and a
+ * found memberof record carries exactly its user's gids. */
+static void check_group_lookups(const uint8_t *mem, size_t len, unsigned *ret_ok)
+{
+	struct mc_map m;
+	struct group gr;
+	char buf[512];
+	uint64_t scratch[64];
+	const uint32_t *gids = NULL;
+	size_t n = 0;
+
+	if (mc_map_memory(mem, len, MC_GROUP, &m) < 0)
+		return;
+	if (mc_getgrnam(&m, "pharmacie-du-centre", &gr, buf, sizeof(buf), NULL) == 0) {
+		assert_int_equal(gr.gr_gid, 310001);
+		assert_string_equal(gr.gr_mem[0], "ana.martin");
+		assert_string_equal(gr.gr_mem[1], "bob");
+		assert_null(gr.gr_mem[2]);
+	}
+	if (mc_getgrgid(&m, 310002, &gr, buf, sizeof(buf), NULL) == 0) {
+		assert_string_equal(gr.gr_name, "labo");
+		assert_string_equal(gr.gr_mem[0], "ana.martin");
+		assert_null(gr.gr_mem[1]);
+	}
+	if (mc_initgroups(&m, "ana.martin", scratch, sizeof(scratch), &gids, &n, NULL) == 0) {
+		assert_int_equal(n, 2);
+		assert_int_equal(gids[0], 310001);
+		assert_int_equal(gids[1], 310002);
+		(*ret_ok)++;
+	}
+	if (mc_initgroups(&m, "dan", scratch, sizeof(scratch), &gids, &n, NULL) == 0)
+		assert_int_equal(n, 0);
+	assert_int_not_equal(mc_initgroups(&m, "carol", scratch, sizeof(scratch), &gids, &n, NULL), 0);
+}
+
+static void test_every_bit_flip_of_a_group_file(void **state)
+{
+	uint8_t *img = NULL, *mem;
+	size_t len = 0;
+	unsigned ok = 0, tried = 0;
+
+	build_group(&img, &len);
+	mem = aligned_copy(img, len);
+	for (size_t off = 0; off < len; off++)
+		for (int bit = 0; bit < 8; bit++) {
+			mem[off] ^= (uint8_t)(1u << bit);
+			check_group_lookups(mem, len, &ok);
+			mem[off] ^= (uint8_t)(1u << bit);
+			tried++;
+		}
+	assert_true(ok > tried / 2);
+	free(mem);
+	free(img);
+}
+
 static void test_truncation_and_garbage(void **state)
 {
 	uint8_t *img = NULL, *mem;
@@ -472,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_group_roundtrip),
 		cmocka_unit_test(test_wrong_kind_and_stale),
 		cmocka_unit_test(test_every_bit_flip),
+		cmocka_unit_test(test_every_bit_flip_of_a_group_file),
 		cmocka_unit_test(test_truncation_and_garbage),
 		cmocka_unit_test(test_hostile_chains),
 		cmocka_unit_test(test_files_on_disk),

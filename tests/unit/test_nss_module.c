@@ -99,6 +99,7 @@ static int setup(void **state)
 	if (mc_builder_new(MC_GROUP, 5, &b) || mc_builder_add_gr(b, "pharmacie", 310001, members, 2) ||
 		mc_builder_add_gr(b, "sudo", 310009, members, 1) ||
 		mc_builder_add_memberof(b, "ana.martin", ana_gids, 1) ||
+		mc_builder_add_memberof(b, "bob", NULL, 0) || /* docker: none, as if damaged */
 		mc_builder_finish(b, 77, 0, &img, &len))
 		return -1;
 	mc_builder_free(b);
@@ -298,6 +299,11 @@ static void test_initgroups_dyn(void **state)
 	/* A known user without ORG: success, nothing added. */
 	start = 1;
 	assert_int_equal(f("bob", 100, &start, &size, &groups, 0, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(start, 1);
+	/* A user the passwd file knows but whose memberof record cannot be found
+	 * (a damaged chain looks the same) is asked of the daemon, here absent:
+	 * never a success with no group. */
+	assert_int_equal(f("docker", 100, &start, &size, &groups, 0, &err), NSS_STATUS_UNAVAIL);
 	assert_int_equal(start, 1);
 	free(groups);
 }
