@@ -180,12 +180,35 @@ static int detach(void)
 	return chdir("/") < 0 ? -errno : 0;
 }
 
-/* What another daemon changes in the directory and this one holds in memory: a revoked session,
- * an account locked or disabled (its sessions' cached verification). */
+/* What another daemon changes in the directory and this one holds in memory: a revoked session
+ * or OpenID grant (a grant's version is its mmSessionMethod), an account locked or disabled (its
+ * sessions' cached verification, its cached claims), a client removed. */
+static void sessions_changed(const char *dn, const char *method)
+{
+	session_cache_record_changed(dn);
+	oidc_grant_cache_changed(dn, method);
+}
+
+static void accounts_changed(const char *dn, const char *value)
+{
+	(void)value;
+	session_cache_account_changed(dn);
+	oidc_claims_cache_changed(dn);
+}
+
+static void services_changed(const char *dn, const char *value)
+{
+	(void)dn;
+	(void)value;
+	service_cache_clear();
+	oidc_client_cache_clear();
+}
+
 static const struct follow_base followed[] = {
-	{.rdn = "ou=sessions", .whole = true, .changed = session_cache_record_changed},
-	{.rdn = "ou=people", .whole = false, .changed = session_cache_account_changed},
-	{.rdn = "ou=orgs", .whole = false, .changed = session_cache_account_changed},
+	{.rdn = "ou=sessions", .whole = true, .attr = "mmSessionMethod", .changed = sessions_changed},
+	{.rdn = "ou=people", .whole = false, .changed = accounts_changed},
+	{.rdn = "ou=orgs", .whole = false, .changed = accounts_changed},
+	{.rdn = "ou=services", .whole = true, .changed = services_changed},
 };
 
 int main(int argc, char **argv)

@@ -1,9 +1,12 @@
 /* What the provider says of a user: the claims by scope, acr/amr of the login method, the ID token. */
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "jwt.h"
@@ -108,8 +111,8 @@ static json_t *bal_org(struct store *s, const struct mm_config *c, const char *u
 	return b;
 }
 
-int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
-	const char *scope, json_t *o)
+static int claims_read(struct store *s, const struct mm_config *c, const char *user_dn,
+	const char *account_dn, const char *scope, json_t *o)
 {
 	static const char *const attrs[] = {"entryUUID", "uid", "cn", "givenName", "sn", "mmLoginMail",
 		"mmMssAddress", "mmRpps", "mmProfessionCode", "mmAccountType", "mmStatus", "mmDefaultAccount",
@@ -166,6 +169,152 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 	}
 	entry_free(e);
 	return 0;
+}
+
+/* --- the claims given lately -------------------------------------------------
+ * A token exchange, a refresh, an introspection or userinfo each give the
+ * claims of a user: those given for a (user, BAL ORG, scope) are kept
+ * session_cache_ttl seconds, like a verified session, and dropped at once
+ * when the directory (followed, main.c) reports a change of the user's entry
+ * or of the BAL ORG's, and of any ORG for the claims that list them (orgs).
+ * Only an active account's claims are kept. */
+#define CLAIMS_SLOTS 1024u
+#define CLAIMS_STRIPES 16u
+struct claims_slot {
+	char *key; /* user_dn LF account_dn LF scope */
+	char user[128], account[128]; /* the uid values of their DNs, for the follower */
+	bool lists_orgs;
+	char *text;
+	long long until; /* monotonic seconds */
+};
+static struct claims_slot ccl[CLAIMS_SLOTS];
+static pthread_mutex_t ccl_lock[CLAIMS_STRIPES] = {[0 ... CLAIMS_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+static unsigned long ccl_gen[CLAIMS_STRIPES];
+
+static long long mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static unsigned char ccl_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t ccl_key_once = PTHREAD_ONCE_INIT;
+
+static void ccl_key_make(void)
+{
+	crypto_shorthash_keygen(ccl_key);
+}
+
+static const unsigned char *claims_hash_key(void)
+{
+	pthread_once(&ccl_key_once, ccl_key_make);
+	return ccl_key;
+}
+
+static unsigned claims_slot_of(const char *key)
+{
+	uint64_t h;
+
+	/* keyed: a caller who picks DNs cannot pick collisions */
+	crypto_shorthash((unsigned char *)&h, (const unsigned char *)key, strlen(key), claims_hash_key());
+	return (unsigned)(h % CLAIMS_SLOTS);
+}
+
+/* The value of dn's first RDN when it is uid=..., else "". */
+static void uid_of(const char *dn, char *out, size_t outsz)
+{
+	size_t n;
+
+	out[0] = '\0';
+	if (!dn || strncasecmp(dn, "uid=", 4))
+		return;
+	n = strcspn(dn + 4, ",\\+");
+	if (dn[4 + n] == ',' && n > 0 && n < outsz) {
+		memcpy(out, dn + 4, n);
+		out[n] = '\0';
+	}
+}
+
+static void claims_slot_clear(struct claims_slot *sl)
+{
+	free(sl->key);
+	free(sl->text);
+	memset(sl, 0, sizeof(*sl));
+}
+
+void oidc_claims_cache_changed(const char *dn)
+{
+	char uid[128];
+	bool org;
+
+	uid_of(dn, uid, sizeof(uid));
+	if (dn && !uid[0])
+		return; /* not an account */
+	org = dn && strcasestr(dn, ",ou=orgs,") != NULL;
+	for (unsigned i = 0; i < CLAIMS_SLOTS; i++) {
+		pthread_mutex_t *m = &ccl_lock[i % CLAIMS_STRIPES];
+		struct claims_slot *sl = &ccl[i];
+
+		pthread_mutex_lock(m);
+		if (sl->key &&
+			(!dn || !strcmp(sl->user, uid) || !strcmp(sl->account, uid) ||
+				(org && sl->lists_orgs)))
+			claims_slot_clear(sl);
+		ccl_gen[i % CLAIMS_STRIPES]++;
+		pthread_mutex_unlock(m);
+	}
+}
+
+int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
+	const char *scope, json_t *o)
+{
+	char *key = NULL, *text = NULL;
+	unsigned i = 0;
+	unsigned long gen = 0;
+	json_t *kept = NULL;
+	int r;
+
+	if (c->session_cache_ttl &&
+		asprintf(&key, "%s\n%s\n%s", user_dn, account_dn ? account_dn : "", scope) < 0)
+		key = NULL;
+	if (key) {
+		i = claims_slot_of(key);
+		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
+		if (ccl[i].key && !strcmp(ccl[i].key, key) && ccl[i].until > mono_s())
+			text = strdup(ccl[i].text);
+		gen = ccl_gen[i % CLAIMS_STRIPES];
+		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
+		kept = text ? json_loads(text, 0, NULL) : NULL;
+		free(text);
+		if (json_is_object(kept) && json_object_update(o, kept) == 0) {
+			json_decref(kept);
+			free(key);
+			return 0;
+		}
+		json_decref(kept);
+	}
+	r = claims_read(s, c, user_dn, account_dn, scope, o);
+	text = r == 0 && key ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (text) {
+		struct claims_slot n = {
+			.key = key, .text = text, .lists_orgs = oidc_scope_has(scope, "orgs")};
+
+		uid_of(user_dn, n.user, sizeof(n.user));
+		uid_of(account_dn, n.account, sizeof(n.account));
+		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
+		if (gen == ccl_gen[i % CLAIMS_STRIPES]) {
+			claims_slot_clear(&ccl[i]);
+			n.until = mono_s() + c->session_cache_ttl;
+			ccl[i] = n;
+			key = text = NULL;
+		}
+		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
+	}
+	free(text);
+	free(key);
+	return r;
 }
 
 int oidc_id_token(struct store *s, const struct mm_config *c, const struct oidc_client *cl,

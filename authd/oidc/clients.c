@@ -1,5 +1,6 @@
 /* The provider's registered clients: one mmServiceClient entry each (mmClientId "oidc:<id>"), metadata in description. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,7 @@ int oidc_client_add(struct store *s, const struct mm_config *c, const struct cal
 	mods_add(&m, LDAP_MOD_ADD, "mmClientSecretHash", h);
 	mods_add(&m, LDAP_MOD_ADD, "description", text);
 	r = store_add(s, dn, &m);
+	oidc_client_cache_clear();
 	mods_free(&m);
 	if (r == -EEXIST) {
 		r = fault_field(f, "id", "taken", "un client %s existe déjà", a->id);
@@ -238,6 +240,7 @@ int oidc_client_remove(
 		return -ENOMEM;
 	r = store_delete(s, dn);
 	free(dn);
+	oidc_client_cache_clear();
 	/* Its tokens go with it: a removed client's access tokens must not keep opening userinfo
 	 * or the mail server until they expire. */
 	if (r == 0 && (r = oidc_client_grants_revoke(s, c, id)) < 0)
@@ -309,15 +312,111 @@ static int client_from_entry(const struct entry *e, struct oidc_client **ret)
 
 static const char *const client_attrs[] = {"mmClientId", "description", "mmClientSecretHash", "cn", NULL};
 
+/* --- the clients read lately -------------------------------------------------
+ * Every token, introspection and userinfo request reads its client: an entry
+ * read is kept session_cache_ttl seconds, and dropped at once when a client
+ * is added or removed here or, the directory followed (main.c), on another
+ * daemon. A read begun before a drop does not put what it read back (gen). */
+#define CLIENT_SLOTS 64u
+static struct {
+	pthread_mutex_t lock;
+	unsigned long gen;
+	struct {
+		char id[OIDC_ID_MAX];
+		long long until; /* monotonic seconds */
+		struct oidc_client *cl;
+	} slot[CLIENT_SLOTS];
+} ccache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static long long mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static unsigned client_slot(const char *id)
+{
+	unsigned h = 2166136261u; /* FNV-1a: ids are chosen by the administrators, not by callers */
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % CLIENT_SLOTS;
+}
+
+static int client_dup(const struct oidc_client *src, struct oidc_client **ret)
+{
+	struct oidc_client *cl = malloc(sizeof(*cl));
+
+	if (!cl)
+		return -ENOMEM;
+	*cl = *src;
+	cl->jwks = NULL;
+	if (src->jwks && !(cl->jwks = strdup(src->jwks))) {
+		oidc_client_free(cl);
+		return -ENOMEM;
+	}
+	*ret = cl;
+	return 0;
+}
+
+void oidc_client_cache_clear(void)
+{
+	pthread_mutex_lock(&ccache.lock);
+	for (unsigned i = 0; i < CLIENT_SLOTS; i++) {
+		oidc_client_free(ccache.slot[i].cl);
+		memset(&ccache.slot[i], 0, sizeof(ccache.slot[i]));
+	}
+	ccache.gen++;
+	pthread_mutex_unlock(&ccache.lock);
+}
+
+/* 0 and a copy, or 1: not cached; *gen for client_keep. */
+static int client_cached(const char *id, struct oidc_client **ret, unsigned long *gen)
+{
+	unsigned i = client_slot(id);
+	int r = 1;
+
+	pthread_mutex_lock(&ccache.lock);
+	if (ccache.slot[i].cl && !strcmp(ccache.slot[i].id, id) && ccache.slot[i].until > mono_s())
+		r = client_dup(ccache.slot[i].cl, ret);
+	*gen = ccache.gen;
+	pthread_mutex_unlock(&ccache.lock);
+	return r;
+}
+
+static void client_keep(const struct mm_config *c, const struct oidc_client *cl, unsigned long gen)
+{
+	struct oidc_client *copy = NULL;
+	unsigned i = client_slot(cl->id);
+
+	if (client_dup(cl, &copy) < 0)
+		return;
+	pthread_mutex_lock(&ccache.lock);
+	if (gen == ccache.gen) {
+		oidc_client_free(ccache.slot[i].cl);
+		snprintf(ccache.slot[i].id, sizeof(ccache.slot[i].id), "%s", cl->id);
+		ccache.slot[i].cl = copy;
+		ccache.slot[i].until = mono_s() + c->session_cache_ttl;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&ccache.lock);
+	oidc_client_free(copy);
+}
+
 int oidc_client_get(struct store *s, const struct mm_config *c, const char *id, struct oidc_client **ret)
 {
 	struct entry *e = NULL;
+	unsigned long gen = 0;
 	char *dn;
 	int r;
 
 	*ret = NULL;
 	if (!id_valid(id))
 		return -ENOENT;
+	if (c->session_cache_ttl && (r = client_cached(id, ret, &gen)) <= 0)
+		return r;
 	dn = client_dn(c, id);
 	if (!dn)
 		return -ENOMEM;
@@ -327,6 +426,8 @@ int oidc_client_get(struct store *s, const struct mm_config *c, const char *id, 
 		return r;
 	r = client_from_entry(e, ret);
 	entry_free(e);
+	if (r == 0 && c->session_cache_ttl)
+		client_keep(c, *ret, gen);
 	return r;
 }
 

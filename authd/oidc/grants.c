@@ -1,9 +1,11 @@
 /* Authorization requests, and each authorization's code and tokens in one ou=sessions record changed by compare-and-swap. */
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "jwt.h"
@@ -167,10 +169,9 @@ static char *grant_text(const struct oidc_grant *g)
 #define COPY(dst, o, k) snprintf((dst), sizeof(dst), "%s", json_string_value(json_object_get((o), (k))) ?: "")
 #define INT(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
 
-static int grant_read(const struct entry *e, const char *family, struct oidc_grant *g)
+/* The grant of family from its record's data d, user u and method m (the serial). */
+static int grant_parse(const char *d, const char *u, const char *m, const char *family, struct oidc_grant *g)
 {
-	const char *d = record_data(e), *u = entry_get(e, "mmSessionUser"),
-		   *m = entry_get(e, "mmSessionMethod");
 	json_t *o = d ? json_loads(d, 0, NULL) : NULL, *used;
 	struct oidc_grant_state *w = &g->rec;
 	char *end = NULL;
@@ -223,18 +224,6 @@ out:
 #undef COPY
 #undef INT
 
-/* The grant of family: -ENOENT unknown (or revoked), -ETIMEDOUT expired, -EBADMSG unreadable. */
-static int grant_load(struct store *s, const struct mm_config *c, const char *family, struct oidc_grant *g)
-{
-	struct entry *e = NULL;
-	int r = record_load(s, c, RECORD_OIDC_GRANT, family, &e);
-
-	if (r == 0)
-		r = grant_read(e, family, g);
-	entry_free(e);
-	return r;
-}
-
 static long long grant_expires(const struct oidc_grant *g)
 {
 	const struct oidc_grant_state *w = &g->rec;
@@ -247,22 +236,222 @@ static long long grant_expires(const struct oidc_grant *g)
 	return w->rt_exp > t ? w->rt_exp : t;
 }
 
+/* --- the versions read or written lately ------------------------------------
+ * Every code exchange, refresh, introspection and userinfo reads its grant.
+ * The version last read or written here is kept (direct-mapped by record id,
+ * the keyed hash of the family: callers choose no slot), as its record's
+ * user, method (the serial) and data:
+ *  - a change that ends in a compare-and-swap (GRANT_SWAP: a code exchanged,
+ *    a refresh) may start from it however old, as the swap fails if the
+ *    record changed since, and the request then reads it again;
+ *  - an answer that changes nothing (GRANT_ANSWER: introspection, userinfo)
+ *    trusts it session_cache_ttl seconds from when it was known current,
+ *    like a verified session, and reads the record again before a refusal;
+ *  - the follower (main.c) drops it when the directory reports another
+ *    version of the record, or its deletion; a local revocation drops it.
+ * A version read or written while the directory reported a change of its
+ * stripe may be older than the report: it serves swaps only (until = 0). */
+#define GCACHE_SLOTS 8192u
+#define GCACHE_STRIPES 64u
+enum grant_use { GRANT_FRESH, GRANT_SWAP, GRANT_ANSWER };
+struct gcache_slot {
+	char id[SECRET_HASH_HEX];
+	long long until; /* monotonic seconds; 0: for swaps only */
+	char *blob; /* user NUL method NUL data NUL */
+	size_t len;
+};
+static struct gcache_slot gcache[GCACHE_SLOTS];
+static pthread_mutex_t gstripes[GCACHE_STRIPES] = {[0 ... GCACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+static unsigned long gstripe_gen[GCACHE_STRIPES];
+
+static long long mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static unsigned gslot_of(const char *id)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v * 16 + (unsigned)(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
+	return v % GCACHE_SLOTS;
+}
+
+static void gslot_clear(struct gcache_slot *sl)
+{
+	free(sl->blob);
+	memset(sl, 0, sizeof(*sl));
+}
+
+static unsigned long gcache_gen(const char *id)
+{
+	pthread_mutex_t *m = &gstripes[gslot_of(id) % GCACHE_STRIPES];
+	unsigned long g;
+
+	pthread_mutex_lock(m);
+	g = gstripe_gen[gslot_of(id) % GCACHE_STRIPES];
+	pthread_mutex_unlock(m);
+	return g;
+}
+
+/* Keeps the version (user, method, data) of record id, read or written when the stripe was at gen. */
+static void gcache_put(const struct mm_config *c, const char *id, unsigned long gen, const char *user,
+	const char *method, const char *data)
+{
+	unsigned i = gslot_of(id);
+	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
+	size_t lu = strlen(user), lm = strlen(method), ld = strlen(data);
+	char *b = malloc(lu + lm + ld + 3);
+
+	if (!b)
+		return;
+	memcpy(b, user, lu + 1);
+	memcpy(b + lu + 1, method, lm + 1);
+	memcpy(b + lu + lm + 2, data, ld + 1);
+	pthread_mutex_lock(m);
+	gslot_clear(&gcache[i]);
+	memcpy(gcache[i].id, id, SECRET_HASH_HEX);
+	gcache[i].blob = b;
+	gcache[i].len = lu + lm + ld + 3;
+	gcache[i].until = gen == gstripe_gen[i % GCACHE_STRIPES] && c->session_cache_ttl
+		? mono_s() + c->session_cache_ttl
+		: 0;
+	pthread_mutex_unlock(m);
+}
+
+static void gcache_drop(const char *id)
+{
+	unsigned i = gslot_of(id);
+	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
+
+	pthread_mutex_lock(m);
+	if (!strcmp(gcache[i].id, id))
+		gslot_clear(&gcache[i]);
+	gstripe_gen[i % GCACHE_STRIPES]++;
+	pthread_mutex_unlock(m);
+}
+
+/* A copy of the kept version of id fit for use, or NULL. */
+static char *gcache_get(const char *id, enum grant_use use)
+{
+	unsigned i = gslot_of(id);
+	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
+	char *b = NULL;
+
+	pthread_mutex_lock(m);
+	if (gcache[i].blob && !strcmp(gcache[i].id, id) &&
+		(use == GRANT_SWAP || (use == GRANT_ANSWER && gcache[i].until > mono_s())) &&
+		(b = malloc(gcache[i].len)))
+		memcpy(b, gcache[i].blob, gcache[i].len);
+	pthread_mutex_unlock(m);
+	return b;
+}
+
+void oidc_grant_cache_changed(const char *dn, const char *method)
+{
+	static const char prefix[] = "mmSessionId=";
+	char id[SECRET_HASH_HEX];
+	unsigned i;
+
+	if (!dn) {
+		for (i = 0; i < GCACHE_SLOTS; i++) {
+			pthread_mutex_lock(&gstripes[i % GCACHE_STRIPES]);
+			gslot_clear(&gcache[i]);
+			gstripe_gen[i % GCACHE_STRIPES]++;
+			pthread_mutex_unlock(&gstripes[i % GCACHE_STRIPES]);
+		}
+		return;
+	}
+	if (strncasecmp(dn, prefix, strlen(prefix)) || strlen(dn) <= strlen(prefix) + SECRET_HASH_HEX - 1 ||
+		dn[strlen(prefix) + SECRET_HASH_HEX - 1] != ',' ||
+		!lower_hex(dn + strlen(prefix), SECRET_HASH_HEX - 1))
+		return;
+	memcpy(id, dn + strlen(prefix), SECRET_HASH_HEX - 1);
+	id[SECRET_HASH_HEX - 1] = '\0';
+	i = gslot_of(id);
+	pthread_mutex_lock(&gstripes[i % GCACHE_STRIPES]);
+	/* the version kept is the one reported (our own write): kept */
+	if (!strcmp(gcache[i].id, id) &&
+		(!method || strcmp(gcache[i].blob + strlen(gcache[i].blob) + 1, method)))
+		gslot_clear(&gcache[i]);
+	gstripe_gen[i % GCACHE_STRIPES]++;
+	pthread_mutex_unlock(&gstripes[i % GCACHE_STRIPES]);
+}
+
+static int grant_id(const char *family, char id[SECRET_HASH_HEX])
+{
+	return secret_keyed_hash(RECORD_OIDC_GRANT, family, id);
+}
+
+/* The grant of family: -ENOENT unknown (or revoked), -ETIMEDOUT expired, -EBADMSG unreadable.
+ * *ret_cached (may be NULL): true when the version came from memory (then a refusal is made
+ * only after reading the record again). */
+static int grant_load(struct store *s, const struct mm_config *c, const char *family, struct oidc_grant *g,
+	enum grant_use use, bool *ret_cached)
+{
+	char id[SECRET_HASH_HEX], *b = NULL;
+	struct entry *e = NULL;
+	unsigned long gen;
+	int r;
+
+	if (ret_cached)
+		*ret_cached = false;
+	if ((r = grant_id(family, id)) < 0)
+		return r;
+	if (use != GRANT_FRESH && (b = gcache_get(id, use))) {
+		const char *u = b, *m = u + strlen(u) + 1, *d = m + strlen(m) + 1;
+
+		r = grant_parse(d, u, m, family, g);
+		free(b);
+		if (r == 0 && grant_expires(g) > now_s()) {
+			if (ret_cached)
+				*ret_cached = true;
+			return 0;
+		}
+	}
+	gen = gcache_gen(id);
+	r = record_load(s, c, RECORD_OIDC_GRANT, family, &e);
+	if (r == 0)
+		r = grant_parse(record_data(e), entry_get(e, "mmSessionUser"),
+			entry_get(e, "mmSessionMethod"), family, g);
+	if (r == 0)
+		gcache_put(c, id, gen, entry_get(e, "mmSessionUser"), entry_get(e, "mmSessionMethod"),
+			record_data(e));
+	else if (r != -EHOSTDOWN)
+		gcache_drop(id);
+	entry_free(e);
+	return r;
+}
+
 /* g->rec as it is now written in the place of the version g->rec.serial was read at. */
 static int grant_swap(struct store *s, const struct mm_config *c, struct oidc_grant *g)
 {
 	char was[48], now[48], *text;
 	int r;
 
+	char id[SECRET_HASH_HEX];
+	unsigned long gen;
+
 	snprintf(was, sizeof(was), GRANT_METHOD "%llu", g->rec.serial);
 	snprintf(now, sizeof(now), GRANT_METHOD "%llu", g->rec.serial + 1);
+	if ((r = grant_id(g->family, id)) < 0)
+		return r;
 	if (!(text = grant_text(g)))
 		return -ENOMEM;
+	gen = gcache_gen(id);
 	r = record_swap(s, c, RECORD_OIDC_GRANT, g->family,
 		&(struct record_swap){
 			.old_method = was, .new_method = now, .data = text, .expires = grant_expires(g)});
-	free(text);
-	if (r == 0)
+	if (r == 0) {
 		g->rec.serial++;
+		gcache_put(c, id, gen, g->user_dn, now, text);
+	} else if (r != -EHOSTDOWN)
+		gcache_drop(id);
+	free(text);
 	return r;
 }
 
@@ -270,9 +459,13 @@ int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *f
 {
 	int r;
 
+	char id[SECRET_HASH_HEX];
+
 	if (!family_valid(family))
 		return 0;
 	r = flow_take(s, c, RECORD_OIDC_GRANT, family);
+	if (grant_id(family, id) == 0)
+		gcache_drop(id);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -304,6 +497,7 @@ int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const 
 		int d = store_delete(s, v[i]->dn);
 		if (d < 0 && d != -ENOENT)
 			r = d;
+		oidc_grant_cache_changed(v[i]->dn, NULL);
 	}
 	entries_free(v, n);
 	free(base);
@@ -314,8 +508,9 @@ int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const 
 int oidc_code_issue(
 	struct store *s, const struct mm_config *c, struct oidc_grant *g, char ret_code[SECRET_TOKEN_HEX])
 {
-	char code[SECRET_TOKEN_HEX], rnd[SECRET_TOKEN_HEX], method[48], *text;
+	char code[SECRET_TOKEN_HEX], rnd[SECRET_TOKEN_HEX], method[48], id[SECRET_HASH_HEX], *text;
 	struct oidc_grant_state *w = &g->rec;
+	unsigned long gen = 0;
 	int r;
 
 	memset(w, 0, sizeof(*w));
@@ -332,12 +527,19 @@ int oidc_code_issue(
 		secret_wipe(code, sizeof(code));
 		return -ENOMEM;
 	}
-	r = record_put(s, c, RECORD_OIDC_GRANT, g->family,
-		&(struct record){
-			.user_dn = g->user_dn, .method = method, .data = text, .expires = w->code_exp});
-	free(text);
-	if (r == 0)
+	if ((r = grant_id(g->family, id)) == 0) {
+		gen = gcache_gen(id);
+		r = record_put(s, c, RECORD_OIDC_GRANT, g->family,
+			&(struct record){.user_dn = g->user_dn,
+				.method = method,
+				.data = text,
+				.expires = w->code_exp});
+	}
+	if (r == 0) {
+		gcache_put(c, id, gen, g->user_dn, method, text);
 		memcpy(ret_code, code, sizeof(code));
+	}
+	free(text);
 	secret_wipe(code, sizeof(code));
 	return r;
 }
@@ -379,7 +581,9 @@ int oidc_code_redeem(struct store *s, const struct mm_config *c, const char *cod
 
 	if (!token_family(code, fam))
 		return fault_set(f, -EACCES, "code inconnu");
-	r = grant_load(s, c, fam, &g);
+	/* what decides below never changes in a record, or only one way (exchanged): a kept
+	 * version serves, and the swap that spends the code proves it is still current */
+	r = grant_load(s, c, fam, &g, GRANT_SWAP, NULL);
 	if (r == -ENOENT || r == -EBADMSG)
 		return fault_set(f, -EACCES, "code inconnu");
 	if (r == -ETIMEDOUT)
@@ -434,7 +638,7 @@ int oidc_tokens_issue(struct store *s, const struct mm_config *c, const struct o
 		if (tries) {
 			/* changed meanwhile: by the same code or refresh token used twice (then the
 			 * family goes), or by a revoked access token (then again on what is there now) */
-			r = grant_load(s, c, g->family, &cur);
+			r = grant_load(s, c, g->family, &cur, GRANT_FRESH, NULL);
 			if (r < 0)
 				break;
 			/* our own swap, applied before the connection failed and repeated by the store */
@@ -499,11 +703,16 @@ int oidc_refresh_redeem(struct store *s, const struct mm_config *c, const char *
 {
 	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
+	bool cached = false;
 	int r;
 
 	if (!token_family(rt, fam))
 		return fault_set(f, -EACCES, "refresh_token inconnu");
-	r = grant_load(s, c, fam, &g);
+	/* a kept version serves a rotation (its swap proves it current); a token it does not
+	 * know may have been issued since, by another daemon: the record is read again */
+	r = grant_load(s, c, fam, &g, GRANT_SWAP, &cached);
+	if (r == 0 && cached && !(g.rec.live && token_is(HASH_RT, rt, g.rec.rt)) && !rt_was_used(&g, rt))
+		r = grant_load(s, c, fam, &g, GRANT_FRESH, NULL);
 	if (r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
 		return fault_set(f, -EACCES, "refresh_token inconnu ou expiré");
 	if (r < 0)
@@ -522,29 +731,43 @@ int oidc_refresh_redeem(struct store *s, const struct mm_config *c, const char *
 	return fault_set(f, -EACCES, "refresh_token inconnu ou expiré");
 }
 
+/* at is the grant's current or previous live access token: its scope and expiry into g. */
+static bool access_of(struct oidc_grant *g, const char *at, long long now)
+{
+	if (!g->rec.live)
+		return false;
+	if (g->rec.at_exp > now && token_is(HASH_AT, at, g->rec.at)) {
+		snprintf(g->scope, sizeof(g->scope), "%s", g->rec.at_scope);
+		g->exp = g->rec.at_exp;
+		return true;
+	}
+	if (g->rec.at_prev_exp > now && token_is(HASH_AT, at, g->rec.at_prev)) {
+		snprintf(g->scope, sizeof(g->scope), "%s", g->rec.at_prev_scope);
+		g->exp = g->rec.at_prev_exp;
+		return true;
+	}
+	return false;
+}
+
 int oidc_access_check(struct store *s, const struct mm_config *c, const char *at, struct oidc_grant *ret)
 {
 	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
 	long long now = now_s();
+	bool cached = false;
 	int r;
 
 	if (!token_family(at, fam))
 		return -ENOENT;
-	r = grant_load(s, c, fam, &g);
+	r = grant_load(s, c, fam, &g, GRANT_ANSWER, &cached);
+	/* unknown to the version kept: maybe issued since (a rotation on another daemon) */
+	if (r == 0 && cached && !access_of(&g, at, now))
+		r = grant_load(s, c, fam, &g, GRANT_FRESH, NULL);
 	if (r == -ETIMEDOUT || r == -EBADMSG)
 		r = -ENOENT;
 	if (r < 0)
 		return r;
-	if (!g.rec.live)
-		return -ENOENT;
-	if (g.rec.at_exp > now && token_is(HASH_AT, at, g.rec.at)) {
-		snprintf(g.scope, sizeof(g.scope), "%s", g.rec.at_scope);
-		g.exp = g.rec.at_exp;
-	} else if (g.rec.at_prev_exp > now && token_is(HASH_AT, at, g.rec.at_prev)) {
-		snprintf(g.scope, sizeof(g.scope), "%s", g.rec.at_prev_scope);
-		g.exp = g.rec.at_prev_exp;
-	} else
+	if (!access_of(&g, at, now))
 		return -ENOENT;
 	*ret = g;
 	return 0;
@@ -555,11 +778,15 @@ int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *r
 {
 	char fam[OIDC_FAMILY_HEX];
 	struct oidc_grant g;
+	bool cached = false;
 	int r;
 
 	if (!client_id || !token_family(rt, fam))
 		return -ENOENT;
-	r = grant_load(s, c, fam, &g);
+	r = grant_load(s, c, fam, &g, GRANT_ANSWER, &cached);
+	if (r == 0 && cached && !(g.rec.live && token_is(HASH_RT, rt, g.rec.rt) && g.rec.rt_exp > now_s()) &&
+		!rt_was_used(&g, rt))
+		r = grant_load(s, c, fam, &g, GRANT_FRESH, NULL);
 	if (r == -ETIMEDOUT || r == -EBADMSG)
 		r = -ENOENT;
 	if (r < 0)
@@ -587,7 +814,7 @@ int oidc_token_revoke(struct store *s, const struct mm_config *c, const char *to
 	if (!token_family(token, fam))
 		return 0; /* RFC 7009: an invalid token is no error */
 	for (int tries = 0; r == -ESTALE && tries < SWAP_TRIES; tries++) {
-		r = grant_load(s, c, fam, &g);
+		r = grant_load(s, c, fam, &g, GRANT_FRESH, NULL);
 		if (r == -ENOENT || r == -ETIMEDOUT || r == -EBADMSG)
 			return 0;
 		if (r < 0)

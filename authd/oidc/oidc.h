@@ -71,6 +71,8 @@ int oidc_client_get(
 int oidc_client_list(
 	struct store *s, const struct mm_config *c, struct oidc_client ***ret, size_t *ret_n) MM_WUR;
 void oidc_client_free(struct oidc_client *cl);
+/* Forgets the clients read lately (one was added or removed, here or on another daemon). */
+void oidc_client_cache_clear(void);
 void oidc_clients_free(struct oidc_client **v, size_t n);
 /* 0 when secret is the client's; -EACCES otherwise (constant time). */
 int oidc_client_secret_check(const struct oidc_client *cl, const char *secret) MM_WUR;
@@ -166,6 +168,10 @@ int oidc_refresh_check(struct store *s, const struct mm_config *c, const char *r
 int oidc_token_revoke(
 	struct store *s, const struct mm_config *c, const char *token, const char *client_id) MM_WUR;
 int oidc_family_revoke(struct store *s, const struct mm_config *c, const char *family) MM_WUR;
+/* The directory (store/follow.h) reported the ou=sessions entry dn at version method (its
+ * mmSessionMethod; NULL: gone or unknown; dn NULL: anything may have changed): a grant version
+ * kept in memory that is not that one is dropped. */
+void oidc_grant_cache_changed(const char *dn, const char *method);
 /* Every family of client_id revoked (its codes and tokens gone): the client was removed. */
 int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const char *client_id) MM_WUR;
 
@@ -177,6 +183,9 @@ int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const 
  * no active account. account_dn may be NULL. */
 int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
 	const char *scope, json_t *o) MM_WUR;
+/* The directory reported a change of the account entry dn (NULL: anything may have changed):
+ * the claims given lately of that account, or that name it, are read again. */
+void oidc_claims_cache_changed(const char *dn);
 /* acr and amr of a login method. */
 const char *oidc_acr(const char *method);
 json_t *oidc_amr(const char *method);

@@ -1,6 +1,7 @@
 /* The directory followed by LDAP Content Synchronization (RFC 4533): one thread, one connection
  * of its own, one refreshAndPersist search per followed base. Only the entries' names are asked
- * for ("1.1"): what changed is re-read from the directory by whoever needs it. */
+ * for ("1.1"), or one attribute that tells versions apart: what changed is re-read from the
+ * directory by whoever needs it. */
 #include <errno.h>
 #include <lber.h>
 #include <pthread.h>
@@ -93,16 +94,18 @@ static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, con
 	ctrls[0] = ctrl;
 	snprintf(filter_since, sizeof(filter_since), "(modifyTimestamp>=%s)", since);
 	for (size_t i = 0; i < fw.n; i++) {
+		const char *one[] = {fw.bases[i].attr, NULL};
 		int rc = ldap_search_ext(ld, dns[i], LDAP_SCOPE_SUBTREE,
-			fw.bases[i].whole ? "(objectClass=*)" : filter_since, (char **)names_only, 0, ctrls,
-			NULL, NULL, LDAP_NO_LIMIT, &msgid[i]);
+			fw.bases[i].whole ? "(objectClass=*)" : filter_since,
+			(char **)(fw.bases[i].attr ? one : names_only), 0, ctrls, NULL, NULL, LDAP_NO_LIMIT,
+			&msgid[i]);
 		if (rc != LDAP_SUCCESS) {
 			log_msg(LOG_WARNING, "following %s: %s", dns[i], ldap_err2string(rc));
 			ldap_control_free(ctrl);
 			return DOWN;
 		}
 		/* Whatever happened while nobody listened is unknown. */
-		fw.bases[i].changed(NULL);
+		fw.bases[i].changed(NULL, NULL);
 	}
 	ldap_control_free(ctrl);
 
@@ -139,9 +142,20 @@ static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, con
 		}
 		if (rc == LDAP_RES_SEARCH_ENTRY) {
 			char *dn = ldap_get_dn(ld, msg);
+			struct berval **v =
+				fw.bases[i].attr ? ldap_get_values_len(ld, msg, fw.bases[i].attr) : NULL;
+			char value[256];
 
+			/* a value too long or with a NUL tells no version: as none */
+			value[0] = '\0';
+			if (v && v[0] && v[0]->bv_len < sizeof(value) &&
+				!memchr(v[0]->bv_val, '\0', v[0]->bv_len)) {
+				memcpy(value, v[0]->bv_val, v[0]->bv_len);
+				value[v[0]->bv_len] = '\0';
+			}
 			if (dn)
-				fw.bases[i].changed(dn);
+				fw.bases[i].changed(dn, value[0] ? value : NULL);
+			ldap_value_free_len(v);
 			ldap_memfree(dn);
 		} else if (rc == LDAP_RES_INTERMEDIATE) {
 			/* A syncInfo message: the first one ends the refresh (refreshDone). Reads made while
@@ -150,7 +164,7 @@ static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, con
 				live[i] = true;
 				atomic_store(&fw.told_unsupported, false);
 				atomic_fetch_add(&fw.live, 1);
-				fw.bases[i].changed(NULL);
+				fw.bases[i].changed(NULL, NULL);
 				log_msg(LOG_NOTICE, "following %s by content synchronization", dns[i]);
 			}
 		} else if (rc == LDAP_RES_SEARCH_RESULT) {

@@ -12,8 +12,10 @@
 
 /* dn: an entry under the base was added, changed or deleted (NULL: the follow has just
  * (re)started or finished its refresh, and what was missed meanwhile is unknown: forget
- * everything learnt from this base). Called on the follower's thread. */
-typedef void (*follow_fn)(const char *dn);
+ * everything learnt from this base). value: the first value of the base's attr in the entry as
+ * it is now, NULL when the base asks for none or the entry went or has none. Called on the
+ * follower's thread. */
+typedef void (*follow_fn)(const char *dn, const char *value);
 
 struct follow_base {
 	const char *rdn; /* "ou=sessions": under ldap_base */
@@ -21,6 +23,7 @@ struct follow_base {
 	 * from the moment the search starts, so that a million accounts are not sent at connect
 	 * (a delete of an entry not modified since is then not seen: the timers catch it). */
 	bool whole;
+	const char *attr; /* NULL: names only */
 	follow_fn changed;
 };
 

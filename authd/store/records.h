@@ -54,6 +54,8 @@ void session_cache_record_changed(const char *dn);
  * that account are verified again at their next use (NULL: all of them). */
 void session_cache_account_changed(const char *dn);
 
+/* Drops the cached verifications of service clients (one was removed, maybe on another daemon). */
+void service_cache_clear(void);
 /* A service client: id [a-z0-9][a-z0-9._-]{0,62}. */
 bool service_id_valid(const char *id);
 /* Adds a service client with a fresh secret (written to ret_secret, shown once). */

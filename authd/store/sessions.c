@@ -54,7 +54,7 @@ static unsigned slot_of(const char *id)
 	return v % CACHE_SLOTS;
 }
 
-static void svc_cache_clear(void)
+void service_cache_clear(void)
 {
 	pthread_mutex_lock(&svc_lock);
 	secret_wipe(svc_cache, sizeof(svc_cache));
@@ -71,7 +71,7 @@ void session_cache_clear(void)
 		stripe_gen[i % CACHE_STRIPES]++;
 		pthread_mutex_unlock(m);
 	}
-	svc_cache_clear();
+	service_cache_clear();
 }
 
 /* revoking: also stops the reads under way from caching the token. */
@@ -398,7 +398,7 @@ int service_remove(struct store *s, const struct mm_config *c, const char *id)
 		return -ENOMEM;
 	r = store_delete(s, dn);
 	free(dn);
-	svc_cache_clear();
+	service_cache_clear();
 	return r;
 }
 
