@@ -169,22 +169,28 @@ static char *grant_text(const struct oidc_grant *g)
 #define COPY(dst, o, k) snprintf((dst), sizeof(dst), "%s", json_string_value(json_object_get((o), (k))) ?: "")
 #define INT(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
 
+/* The serial of a grant record's method ("oidc-grant.<n>"); false for another text. */
+static bool method_serial(const char *m, unsigned long long *ret)
+{
+	char *end = NULL;
+
+	if (!m || strncmp(m, GRANT_METHOD, strlen(GRANT_METHOD)) ||
+		!(m[strlen(GRANT_METHOD)] >= '0' && m[strlen(GRANT_METHOD)] <= '9'))
+		return false;
+	errno = 0;
+	*ret = strtoull(m + strlen(GRANT_METHOD), &end, 10);
+	return !errno && end && !*end;
+}
+
 /* The grant of family from its record's data d, user u and method m (the serial). */
 static int grant_parse(const char *d, const char *u, const char *m, const char *family, struct oidc_grant *g)
 {
 	json_t *o = d ? json_loads(d, 0, NULL) : NULL, *used;
 	struct oidc_grant_state *w = &g->rec;
-	char *end = NULL;
 	int r = -EBADMSG;
 
 	memset(g, 0, sizeof(*g));
-	if (!json_is_object(o) || !u || !m || strncmp(m, GRANT_METHOD, strlen(GRANT_METHOD)))
-		goto out;
-	if (!(m[strlen(GRANT_METHOD)] >= '0' && m[strlen(GRANT_METHOD)] <= '9'))
-		goto out;
-	errno = 0;
-	w->serial = strtoull(m + strlen(GRANT_METHOD), &end, 10);
-	if (errno || !end || *end || end == m + strlen(GRANT_METHOD))
+	if (!json_is_object(o) || !u || !method_serial(m, &w->serial))
 		goto out;
 	COPY(g->client_id, o, "client");
 	COPY(w->granted, o, "scope");
@@ -281,6 +287,15 @@ static unsigned gslot_of(const char *id)
 	return v % GCACHE_SLOTS;
 }
 
+/* The slot holds a version of id at least as new as method's. */
+static bool gslot_newer(const struct gcache_slot *sl, const char *id, const char *method)
+{
+	unsigned long long have, other;
+
+	return sl->blob && !strcmp(sl->id, id) && method_serial(sl->blob + strlen(sl->blob) + 1, &have) &&
+		method_serial(method, &other) && have >= other;
+}
+
 static void gslot_clear(struct gcache_slot *sl)
 {
 	free(sl->blob);
@@ -313,6 +328,13 @@ static void gcache_put(const struct mm_config *c, const char *id, unsigned long 
 	memcpy(b + lu + 1, method, lm + 1);
 	memcpy(b + lu + lm + 2, data, ld + 1);
 	pthread_mutex_lock(m);
+	/* a read that began before a swap here must not put the older version back */
+	if (gslot_newer(&gcache[i], id, method) &&
+		strcmp(gcache[i].blob + strlen(gcache[i].blob) + 1, method)) {
+		pthread_mutex_unlock(m);
+		free(b);
+		return;
+	}
 	gslot_clear(&gcache[i]);
 	memcpy(gcache[i].id, id, SECRET_HASH_HEX);
 	gcache[i].blob = b;
@@ -374,9 +396,8 @@ void oidc_grant_cache_changed(const char *dn, const char *method)
 	id[SECRET_HASH_HEX - 1] = '\0';
 	i = gslot_of(id);
 	pthread_mutex_lock(&gstripes[i % GCACHE_STRIPES]);
-	/* the version kept is the one reported (our own write): kept */
-	if (!strcmp(gcache[i].id, id) &&
-		(!method || strcmp(gcache[i].blob + strlen(gcache[i].blob) + 1, method)))
+	/* the version reported is the one kept (our own write) or older (reported late): kept */
+	if (!strcmp(gcache[i].id, id) && !(method && gslot_newer(&gcache[i], id, method)))
 		gslot_clear(&gcache[i]);
 	gstripe_gen[i % GCACHE_STRIPES]++;
 	pthread_mutex_unlock(&gstripes[i % GCACHE_STRIPES]);
