@@ -305,6 +305,137 @@ def test_pro_sante_connect_from_authorize(op):
     assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r.json
 
 
+def psc_walk(op, suite, forge=None):
+    """A client without the browser through /v1/web/psc/login?suite= and the provider, up to
+    our callback; forge (not None) replaces the HttpOnly cookie mm_psc_suite that the login
+    left. Returns (client, the callback's reply, not followed)."""
+    c = Api(op.url)
+    url = op.url + "/v1/web/psc/login?" + urllib.parse.urlencode({"suite": suite})
+    r = c.get("", url=url)
+    for _ in range(12):
+        assert r.status in (302, 303), r
+        url = urllib.parse.urljoin(url, r.headers["Location"])
+        if url.startswith(op.url + "/v1/psc/callback"):
+            break
+        r = c.get("", url=url)
+    else:
+        raise AssertionError("the provider did not come back")
+    jar = {k.name: k.value for k in c.jar if k.name.startswith("mm_")}
+    if forge is not None:
+        jar["mm_psc_suite"] = forge
+    return c, c.get("", url=url, headers={"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
+
+
+def cgu_forget(op, login):
+    """The account's CGU as never accepted (the next login asks for them again)."""
+    r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", op.slapd.ldapi_url], text=True,
+                       input=f"dn: uid={login},ou=people,{SUFFIX}\nchangetype: modify\n"
+                             "delete: mmCguAcceptedAt\n", capture_output=True)
+    assert r.returncode == 0, r.stderr
+
+
+def cgu_accepted(op, login):
+    return bool(op.slapd.search(SUFFIX, f"(uid={login})")[0].get("mmCguAcceptedAt"))
+
+
+def test_pro_sante_connect_with_the_cgu_to_accept_resumes_the_request(op):
+    """Issue 16: Pro Santé Connect chosen at the provider's login for an account whose CGU are
+    not yet accepted: our /cgu page, then the pending request resumes at the RP's callback
+    (acr psc). CGU refused or left give no code, and the session they leave authorizes
+    nothing; the spent request does not resume again; an altered or forged handle and a
+    suite to another site lead to no code and off no site."""
+    login, mail = op.psc_account(cgu=False)
+    op.provider.control(account=op.psc_cgu_sub, acr="eidas1")
+    cl = client(op)
+
+    def to_cgu():
+        op.reset()
+        path, q = authz_url(op, cl)
+        op.go(path)
+        op.wait_path("/connexion")
+        op.click("psc-login")
+        op.wait_path("/cgu", timeout=20)
+        suite = urllib.parse.parse_qs(urllib.parse.urlparse(op.driver.current_url).query)["suite"][0]
+        assert suite.startswith("/oidc/authorize?requete="), suite
+        assert not op.driver.get_cookie("mm_psc_suite")
+        return path, q, suite.split("requete=", 1)[1]
+
+    def no_code(reply):
+        assert reply.status in (302, 400), reply
+        if reply.status == 302:
+            loc = reply.headers["Location"]
+            assert loc.startswith("/connexion?") and "code=" not in loc, loc
+
+    # refused: the box left unticked sends nothing; "Déconnexion" ends the session
+    path, q, handle = to_cgu()
+    cookie = op.cookie()
+    op.click("cgu-submit")
+    assert "obligatoire" in (op.error_of("accept") or "")
+    assert op.driver.current_url.split("?")[0] == op.url + "/cgu" and not cgu_accepted(op, login)
+    s = op.api.get("/v1/web/session", headers=op.as_cookie(cookie)).json
+    assert s["cgu_required"] and "account" not in s, s
+    # left without accepting: neither the pending request nor a new one gets a code
+    no_code(authorize(op, cookie, "/oidc/authorize?requete=" + handle))
+    no_code(authorize(op, cookie, authz_url(op, cl)[0]))
+    op.go(path)  # the RP's request again in this browser: back to the CGU, not to the RP
+    op.wait_path("/cgu")
+    op.click("cgu-logout")
+    op.wait_path("/connexion")
+    no_code(authorize(op, cookie, "/oidc/authorize?requete=" + handle))
+    assert not cgu_accepted(op, login)
+
+    # the suite of the CGU to another site: accepted, the browser stays here
+    for bad in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/x"):
+        to_cgu()
+        op.go("/cgu?suite=" + urllib.parse.quote(bad, safe=""))
+        op.click("accept")
+        op.click("cgu-submit")
+        op.wait_path("/")
+        assert cgu_accepted(op, login)
+        cgu_forget(op, login)
+
+    # an altered handle: accepted, the provider knows no such request, no code
+    path, q, handle = to_cgu()
+    altered = handle[:-1] + ("0" if handle[-1] != "0" else "1")
+    op.go("/cgu?suite=" + urllib.parse.quote("/oidc/authorize?requete=" + altered, safe=""))
+    op.click("accept")
+    op.click("cgu-submit")
+    WebDriverWait(op.driver, 10).until(lambda d: d.current_url.startswith(op.url + "/oidc/authorize"))
+    assert "inconnue" in op.driver.find_element("tag name", "body").text
+    assert "/rp/" not in op.driver.current_url
+    cgu_forget(op, login)
+
+    # the handle's cookie forged between the login and the callback: no destination but ours
+    pending = authorize(op, None, authz_url(op, cl)[0]).headers["Location"]
+    handle = urllib.parse.parse_qs(urllib.parse.urlparse(pending).query)["suite"][0].split("requete=")[1]
+    for forged in ("%2F%2Fevil.example", "https://evil.example/", "../../compte", "0" * 63 + "g", ""):
+        _, r = psc_walk(op, "/oidc/authorize?requete=" + handle, forge=forged)
+        assert r.status == 302 and r.headers["Location"] == "/cgu", (forged, r.headers["Location"])
+    altered = handle[:-1] + ("0" if handle[-1] != "0" else "1")
+    c, r = psc_walk(op, "/oidc/authorize?requete=" + handle, forge=altered)
+    assert r.status == 302 and r.headers["Location"] == "/cgu?suite=%2Foidc%2Fauthorize%3Frequete%3D" + altered
+    assert not cgu_accepted(op, login)
+
+    # accepted: the request resumes at the RP's callback with its state, once
+    path, q, handle = to_cgu()
+    op.click("accept")
+    op.click("cgu-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback", timeout=20)
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"] and cgu_accepted(op, login)
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"], claims
+    # replayed: the spent request is unknown, to the browser as to a client
+    r = authorize(op, op.cookie(), "/oidc/authorize?requete=" + handle)
+    assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r
+    op.go("/cgu?suite=" + urllib.parse.quote("/oidc/authorize?requete=" + handle, safe=""))
+    WebDriverWait(op.driver, 10).until(lambda d: d.current_url.startswith(op.url + "/oidc/authorize"))
+    assert "inconnue" in op.driver.find_element("tag name", "body").text
+    op.provider.control(account=op.psc_sub, acr="eidas1")
+
+
 def test_each_auth_method_and_alg(op):
     login, mail, cookie = browser_login(op)
     subs = set()
