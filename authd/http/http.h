@@ -46,7 +46,9 @@ struct http_req {
 	bool web; /* a browser's request: a session goes to the cookie (web.c) */
 	const unsigned char *blob; /* a page or asset (not copied), of blob_len bytes */
 	size_t blob_len;
-	char *cookie2, *cookie3; /* more Set-Cookie (http_add_cookie) */
+	/* more Set-Cookie (http_add_cookie): a Pro Santé Connect landing clears the
+	 * state, the web flag and the resume handle, and sets a session or a link */
+	char *more_cookies[5];
 };
 
 /* Starts the listener when http_listen is configured; lock is the daemon's
