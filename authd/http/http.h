@@ -161,8 +161,10 @@ unsigned api_session_json(
 /* api_register.c: "Inscription simplifiée par Pro Santé Connect" with the handle of an unmapped identity. */
 unsigned api_psc_register_prefill(struct http_req *r);
 unsigned api_psc_register(struct http_req *r);
-/* Adds a single-use link handle for an unmapped identity to the reply. */
-void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
+/* Adds a single-use link handle for an unmapped identity to the reply; resume
+ * (NULL: none), the authorization request the login came from, is kept with it
+ * and is where the link's browser session goes (its reply's "suite"). */
+void api_psc_link_offer(struct http_req *r, const struct psc_identity *id, const char *resume);
 /* Renders the Prometheus text exposition (malloc'ed). */
 char *http_metrics_render(void);
 /* May this source, with this Authorization header (NULL: none), read /metrics? */

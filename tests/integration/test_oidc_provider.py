@@ -442,6 +442,85 @@ def test_pro_sante_connect_with_the_cgu_to_accept_resumes_the_request(op):
     op.provider.control(account=op.psc_sub, acr="eidas1")
 
 
+def test_pro_sante_connect_link_required_resumes_the_request(op):
+    """Issue 16 and guide 004: a Pro Santé Connect identity no account carries, chosen at the
+    provider's login: the link page (the account's password + mailed code, as at /connexion)
+    links it, then the request the login came from resumes at the RP's callback. Another
+    user's account cannot be linked without its password; a link page naming another pending
+    request still resumes only the first (the request is kept with the link handle); the
+    spent link handle and the spent request serve no more."""
+    other, other_mail = op.account("MED")
+    login, mail = op.account("MED", given="Ines")
+    op.provider.control(account=op.psc_unlinked_sub, acr="eidas1")
+    cl, cl2 = client(op), client(op)
+
+    def linked(who):
+        return op.psc_unlinked_sub in op.slapd.search(SUFFIX, f"(uid={who})")[0].get("mmPscSub", [])
+
+    def pending(path):
+        loc = authorize(op, None, path).headers["Location"]
+        return urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)["suite"][0].split("requete=")[1]
+
+    op.reset()
+    path, q = authz_url(op, cl)
+    op.go(path)
+    op.wait_path("/connexion")
+    op.click("psc-login")
+    WebDriverWait(op.driver, 20).until(lambda d: "psc=link_required" in d.current_url)
+    op.wait_text("psc-error", "pas encore liée")
+    suite = urllib.parse.parse_qs(urllib.parse.urlparse(op.driver.current_url).query)["suite"][0]
+    assert suite.startswith("/oidc/authorize?requete="), suite
+    handle = suite.split("requete=", 1)[1]
+    link = browser_cookie(op, "mm_psc_link")
+    assert link and len(link) == 64 and link not in op.driver.current_url
+    assert not browser_cookie(op, "mm_psc_suite") and not op.cookie()
+
+    # attacker: another user's account without its password, or a forged transaction
+    op.fill("user", other_mail)
+    op.fill("password", "Devine#2024x")
+    op.click("login-submit")
+    WebDriverWait(op.driver, 10).until(
+        lambda d: any(e.text for e in d.find_elements("css selector", "#login-form [data-form-error]")))
+    assert not op.find("step-code").is_displayed()
+    r = op.fetch("/v1/web/psc/link", {"txn": "ab" * 32, "code": "123456"})
+    assert r["status"] in (400, 401) and "session" not in r["text"], r
+    assert not linked(other) and not linked(login) and not op.cookie()
+    assert authorize(op, None, "/oidc/authorize?requete=" + handle).headers["Location"].startswith("/connexion?")
+
+    # the link page's suite changed to another pending request: the link resumes the first only
+    other_handle = pending(authz_url(op, cl2)[0])
+    op.go("/connexion?psc=link_required&suite=" + urllib.parse.quote("/oidc/authorize?requete=" + other_handle,
+                                                                     safe=""))
+    op.wait_text("psc-error", "pas encore liée")
+    before = op.mails(mail)
+    op.fill("user", mail)
+    op.fill("password", "Pharma#2024")
+    op.click("login-submit")
+    op.fill("code", op.code(mail, before))
+    op.click("code-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback", timeout=20)
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"]
+    assert linked(login) and not linked(other)
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"], claims
+    # the other request was not resumed: still pending, a login away
+    r = authorize(op, None, "/oidc/authorize?requete=" + other_handle)
+    assert r.status == 302 and r.headers["Location"].startswith("/connexion?"), r
+
+    # replayed: the link handle is spent (and gone from the browser), the request too
+    assert not browser_cookie(op, "mm_psc_link")
+    r = Api(op.url).post("/v1/web/psc/link", {"txn": "cd" * 32, "code": "000000"},
+                         headers={"Origin": op.url, "Cookie": "mm_psc_link=" + link})
+    assert r.status == 410 and r.json["error"] == "link_expired" and "suite" not in r.json, r
+    assert "mm_session=" not in (r.headers.get("Set-Cookie") or "").replace("mm_session=;", "")
+    r = authorize(op, op.cookie(), "/oidc/authorize?requete=" + handle)
+    assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r
+    op.provider.control(account=op.psc_sub, acr="eidas1")
+
+
 def test_each_auth_method_and_alg(op):
     login, mail, cookie = browser_login(op)
     subs = set()
