@@ -405,7 +405,8 @@ static unsigned idp_callback(struct http_req *r, enum idp idp)
 			json_object_set_new(r->reply, "national_id", json_string(id.national_id));
 		json_object_set_new(r->reply, "given_name", json_string(id.given_name));
 		json_object_set_new(r->reply, "family_name", json_string(id.family_name));
-		api_psc_link_offer(r, &id);
+		/* from /oidc/authorize: the link, once made, resumes that request */
+		api_psc_link_offer(r, &id, r->web ? http_cookie(r, PSC_RESUME_COOKIE) : NULL);
 		break;
 	case -EPERM:
 		audit_http(r, method, method, id.login, false, "account not active");

@@ -294,7 +294,7 @@ out:
  * the other provider's link endpoint. */
 static const char *const link_kind[IDP_N] = {[IDP_PSC] = LINK_KIND, [IDP_OIDC] = "oidc-link"};
 
-void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
+void api_psc_link_offer(struct http_req *h, const struct psc_identity *id, const char *resume)
 {
 	char handle[SECRET_TOKEN_HEX];
 	char *data = NULL;
@@ -308,6 +308,9 @@ void api_psc_link_offer(struct http_req *h, const struct psc_identity *id)
 		json_object_set_new(d, "ref_pro", ref);
 	else
 		json_decref(ref);
+	/* bound to the handle: the page's own suite does not choose where the link goes */
+	if (d && web_resume_handle_ok(resume))
+		json_object_set_new(d, "resume", json_string(resume));
 	if (!d || !(data = json_dumps(d, JSON_COMPACT)) || !id->subject[0]) {
 		json_decref(d);
 		free(data);
@@ -350,8 +353,9 @@ static const struct body_field link_fields[] = {
 
 static unsigned idp_link(struct http_req *h, enum idp idp)
 {
-	const char *link = NULL, *sub, *nid, *label = idp_label(h->cfg, idp);
+	const char *link = NULL, *sub, *nid, *resume, *label = idp_label(h->cfg, idp);
 	char *unused = NULL, *data = NULL, *account = NULL, login[128] = "";
+	char suite[sizeof("/oidc/authorize?requete=") + SECRET_TOKEN_HEX];
 	json_t *d = NULL;
 	struct entry *e = NULL;
 	unsigned st;
@@ -427,6 +431,12 @@ static unsigned idp_link(struct http_req *h, enum idp idp)
 	audit_link(h, idp, login, true,
 		idp == IDP_PSC ? "Pro Santé Connect identity linked" : "identity linked");
 	st = api_session_reply(h, account, idp_name(h->cfg, idp), 200);
+	/* the authorization request the login came from, resumed once the link is made */
+	resume = json_string_value(json_object_get(d, "resume"));
+	if (st == 200 && web_resume_handle_ok(resume)) {
+		snprintf(suite, sizeof(suite), "/oidc/authorize?requete=%s", resume);
+		json_object_set_new(h->reply, "suite", json_string(suite));
+	}
 out:
 	json_decref(d);
 	secret_free(data);

@@ -46,7 +46,9 @@ struct http_req {
 	bool web; /* a browser's request: a session goes to the cookie (web.c) */
 	const unsigned char *blob; /* a page or asset (not copied), of blob_len bytes */
 	size_t blob_len;
-	char *cookie2, *cookie3; /* more Set-Cookie (http_add_cookie) */
+	/* more Set-Cookie (http_add_cookie): a Pro Santé Connect landing clears the
+	 * state, the web flag and the resume handle, and sets a session or a link */
+	char *more_cookies[5];
 };
 
 /* Starts the listener when http_listen is configured; lock is the daemon's
@@ -159,8 +161,10 @@ unsigned api_session_json(
 /* api_register.c: "Inscription simplifiée par Pro Santé Connect" with the handle of an unmapped identity. */
 unsigned api_psc_register_prefill(struct http_req *r);
 unsigned api_psc_register(struct http_req *r);
-/* Adds a single-use link handle for an unmapped identity to the reply. */
-void api_psc_link_offer(struct http_req *r, const struct psc_identity *id);
+/* Adds a single-use link handle for an unmapped identity to the reply; resume
+ * (NULL: none), the authorization request the login came from, is kept with it
+ * and is where the link's browser session goes (its reply's "suite"). */
+void api_psc_link_offer(struct http_req *r, const struct psc_identity *id, const char *resume);
 /* Renders the Prometheus text exposition (malloc'ed). */
 char *http_metrics_render(void);
 /* May this source, with this Authorization header (NULL: none), read /metrics? */

@@ -178,18 +178,22 @@ static enum http_route route_find(const char *url)
 	return ROUTE_OTHER;
 }
 
+#define MORE_COOKIES (sizeof(((struct http_req *)0)->more_cookies) / sizeof(char *))
+
 void http_add_cookie(struct http_req *r, char *cookie)
 {
 	if (!cookie)
 		return;
-	if (!r->cookie)
+	if (!r->cookie) {
 		r->cookie = cookie;
-	else if (!r->cookie2)
-		r->cookie2 = cookie;
-	else if (!r->cookie3)
-		r->cookie3 = cookie;
-	else
-		free(cookie);
+		return;
+	}
+	for (size_t i = 0; i < MORE_COOKIES; i++)
+		if (!r->more_cookies[i]) {
+			r->more_cookies[i] = cookie;
+			return;
+		}
+	free(cookie); /* beyond what any reply sets */
 }
 
 /* On every answer, page or JSON (docs/architecture.md, "Web pages"). */
@@ -259,10 +263,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct conn_ctx *
 		MHD_add_response_header(resp, "Location", r->location);
 	if (r->cookie)
 		MHD_add_response_header(resp, "Set-Cookie", r->cookie);
-	if (r->cookie2)
-		MHD_add_response_header(resp, "Set-Cookie", r->cookie2);
-	if (r->cookie3)
-		MHD_add_response_header(resp, "Set-Cookie", r->cookie3);
+	for (size_t i = 0; i < MORE_COOKIES && r->more_cookies[i]; i++)
+		MHD_add_response_header(resp, "Set-Cookie", r->more_cookies[i]);
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", r->www_authenticate);
 	else if (r->www_auth)
@@ -281,8 +283,8 @@ static void req_clear(struct http_req *r)
 	json_decref(r->body);
 	free(r->location);
 	free(r->cookie);
-	free(r->cookie2);
-	free(r->cookie3);
+	for (size_t i = 0; i < MORE_COOKIES; i++)
+		free(r->more_cookies[i]);
 	free(r->text);
 }
 

@@ -74,6 +74,12 @@ def authorize(op, cookie, path):
     return op.api.get(path, headers={"Cookie": f"mm_session={cookie}"} if cookie else {})
 
 
+def browser_cookie(op, name):
+    """A cookie of the browser whatever its Path (an HttpOnly one too), or None."""
+    return next((c["value"] for c in op.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+                 if c["name"] == name), None)
+
+
 def code_of(reply, q):
     loc = reply.headers["Location"]
     u = urllib.parse.urlparse(loc)
@@ -287,8 +293,8 @@ def test_pro_sante_connect_from_authorize(op):
     claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
     assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"]
     # the handle is spent: the cookie is gone, the request cannot be resumed again
-    assert not op.driver.get_cookie("mm_psc_suite")
-    again = authorize(op, "mm_session=" + op.cookie(), "/oidc/authorize?requete=" + urllib.parse.parse_qs(
+    assert not browser_cookie(op, "mm_psc_suite")
+    again = authorize(op, op.cookie(), "/oidc/authorize?requete=" + urllib.parse.parse_qs(
         urllib.parse.urlparse(href).query)["suite"][0].split("requete=")[1])
     assert again.status == 400
     # attacker: a suite that is no authorization request's path is never a destination
@@ -298,13 +304,223 @@ def test_pro_sante_connect_from_authorize(op):
         op.go("/v1/web/psc/login?" + urllib.parse.urlencode({"suite": suite}))
         op.wait_path("/", timeout=20)
         assert op.driver.current_url.startswith(op.url + "/"), (suite, op.driver.current_url)
-        assert not op.driver.get_cookie("mm_psc_suite")
+        assert not browser_cookie(op, "mm_psc_suite")
     # a well-formed but unknown handle: PSC logs in, the provider then refuses the request
     op.reset()
     op.go("/v1/web/psc/login?" + urllib.parse.urlencode({"suite": "/oidc/authorize?requete=" + "ab" * 32}))
     WebDriverWait(op.driver, 20).until(lambda d: "/oidc/authorize" in d.current_url)
     r = op.api.get("/oidc/authorize?requete=" + "ab" * 32, headers={"Cookie": "mm_session=" + op.cookie()})
     assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r.json
+
+
+def psc_walk(op, suite, forge=None):
+    """A client without the browser through /v1/web/psc/login?suite= and the provider, up to
+    our callback; forge (not None) replaces the HttpOnly cookie mm_psc_suite that the login
+    left. Returns (client, the callback's reply, not followed)."""
+    c = Api(op.url)
+    url = op.url + "/v1/web/psc/login?" + urllib.parse.urlencode({"suite": suite})
+    r = c.get("", url=url)
+    for _ in range(12):
+        assert r.status in (302, 303), r
+        url = urllib.parse.urljoin(url, r.headers["Location"])
+        if url.startswith(op.url + "/v1/psc/callback"):
+            break
+        r = c.get("", url=url)
+    else:
+        raise AssertionError("the provider did not come back")
+    jar = {k.name: k.value for k in c.jar if k.name.startswith("mm_")}
+    if forge is not None:
+        jar["mm_psc_suite"] = forge
+    return c, c.get("", url=url, headers={"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
+
+
+def cgu_forget(op, login):
+    """The account's CGU as never accepted (the next login asks for them again)."""
+    r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", op.slapd.ldapi_url], text=True,
+                       input=f"dn: uid={login},ou=people,{SUFFIX}\nchangetype: modify\n"
+                             "delete: mmCguAcceptedAt\n", capture_output=True)
+    assert r.returncode == 0, r.stderr
+
+
+def cgu_accepted(op, login):
+    return bool(op.slapd.search(SUFFIX, f"(uid={login})")[0].get("mmCguAcceptedAt"))
+
+
+def test_pro_sante_connect_with_the_cgu_to_accept_resumes_the_request(op):
+    """Issue 16: Pro Santé Connect chosen at the provider's login for an account whose CGU are
+    not yet accepted: our /cgu page, then the pending request resumes at the RP's callback
+    (acr psc). CGU refused or left give no code, and the session they leave authorizes
+    nothing; the spent request does not resume again; an altered or forged handle and a
+    suite to another site lead to no code and off no site."""
+    login, mail = op.psc_account(cgu=False)
+    op.provider.control(account=op.psc_cgu_sub, acr="eidas1")
+    cl = client(op)
+
+    def to_cgu():
+        op.reset()
+        path, q = authz_url(op, cl)
+        op.go(path)
+        op.wait_path("/connexion")
+        op.click("psc-login")
+        op.wait_path("/cgu", timeout=20)
+        suite = urllib.parse.parse_qs(urllib.parse.urlparse(op.driver.current_url).query)["suite"][0]
+        assert suite.startswith("/oidc/authorize?requete="), suite
+        assert not browser_cookie(op, "mm_psc_suite")
+        return path, q, suite.split("requete=", 1)[1]
+
+    def no_code(reply):
+        assert reply.status in (302, 400), reply
+        if reply.status == 302:
+            loc = reply.headers["Location"]
+            assert loc.startswith("/connexion?") and "code=" not in loc, loc
+
+    # refused: the box left unticked sends nothing; "Déconnexion" ends the session
+    path, q, handle = to_cgu()
+    cookie = op.cookie()
+    op.click("cgu-submit")
+    assert "obligatoire" in (op.error_of("accept") or "")
+    assert op.driver.current_url.split("?")[0] == op.url + "/cgu" and not cgu_accepted(op, login)
+    s = op.api.get("/v1/web/session", headers=op.as_cookie(cookie)).json
+    assert s["cgu_required"] and "account" not in s, s
+    # left without accepting: neither the pending request nor a new one gets a code
+    no_code(authorize(op, cookie, "/oidc/authorize?requete=" + handle))
+    no_code(authorize(op, cookie, authz_url(op, cl)[0]))
+    op.go(path)  # the RP's request again in this browser: back to the CGU, not to the RP
+    op.wait_path("/cgu")
+    op.click("cgu-logout")
+    op.wait_path("/connexion")
+    no_code(authorize(op, cookie, "/oidc/authorize?requete=" + handle))
+    assert not cgu_accepted(op, login)
+
+    # the suite of the CGU to another site: accepted, the browser stays here
+    for bad in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/x"):
+        to_cgu()
+        op.go("/cgu?suite=" + urllib.parse.quote(bad, safe=""))
+        op.click("accept")
+        op.click("cgu-submit")
+        op.wait_path("/")
+        assert cgu_accepted(op, login)
+        cgu_forget(op, login)
+
+    # an altered handle: accepted, the provider knows no such request, no code
+    path, q, handle = to_cgu()
+    altered = handle[:-1] + ("0" if handle[-1] != "0" else "1")
+    op.go("/cgu?suite=" + urllib.parse.quote("/oidc/authorize?requete=" + altered, safe=""))
+    op.click("accept")
+    op.click("cgu-submit")
+    WebDriverWait(op.driver, 10).until(lambda d: d.current_url.startswith(op.url + "/oidc/authorize"))
+    assert "inconnue" in op.driver.find_element("tag name", "body").text
+    assert "/rp/" not in op.driver.current_url
+    cgu_forget(op, login)
+
+    # the handle's cookie forged between the login and the callback: no destination but ours
+    pending = authorize(op, None, authz_url(op, cl)[0]).headers["Location"]
+    handle = urllib.parse.parse_qs(urllib.parse.urlparse(pending).query)["suite"][0].split("requete=")[1]
+    for forged in ("%2F%2Fevil.example", "https://evil.example/", "../../compte", "0" * 63 + "g", ""):
+        _, r = psc_walk(op, "/oidc/authorize?requete=" + handle, forge=forged)
+        assert r.status == 302 and r.headers["Location"] == "/cgu", (forged, r.headers["Location"])
+    altered = handle[:-1] + ("0" if handle[-1] != "0" else "1")
+    c, r = psc_walk(op, "/oidc/authorize?requete=" + handle, forge=altered)
+    assert r.status == 302 and r.headers["Location"] == "/cgu?suite=%2Foidc%2Fauthorize%3Frequete%3D" + altered
+    assert not cgu_accepted(op, login)
+
+    # accepted: the request resumes at the RP's callback with its state, once
+    path, q, handle = to_cgu()
+    op.click("accept")
+    op.click("cgu-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback", timeout=20)
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"] and cgu_accepted(op, login)
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"], claims
+    # replayed: the spent request is unknown, to the browser as to a client
+    r = authorize(op, op.cookie(), "/oidc/authorize?requete=" + handle)
+    assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r
+    op.go("/cgu?suite=" + urllib.parse.quote("/oidc/authorize?requete=" + handle, safe=""))
+    WebDriverWait(op.driver, 10).until(lambda d: d.current_url.startswith(op.url + "/oidc/authorize"))
+    assert "inconnue" in op.driver.find_element("tag name", "body").text
+    op.provider.control(account=op.psc_sub, acr="eidas1")
+
+
+def test_pro_sante_connect_link_required_resumes_the_request(op):
+    """Issue 16 and guide 004: a Pro Santé Connect identity no account carries, chosen at the
+    provider's login: the link page (the account's password + mailed code, as at /connexion)
+    links it, then the request the login came from resumes at the RP's callback. Another
+    user's account cannot be linked without its password; a link page naming another pending
+    request still resumes only the first (the request is kept with the link handle); the
+    spent link handle and the spent request serve no more."""
+    other, other_mail = op.account("MED")
+    login, mail = op.account("MED", given="Ines")
+    op.provider.control(account=op.psc_unlinked_sub, acr="eidas1")
+    cl, cl2 = client(op), client(op)
+
+    def linked(who):
+        return op.psc_unlinked_sub in op.slapd.search(SUFFIX, f"(uid={who})")[0].get("mmPscSub", [])
+
+    def pending(path):
+        loc = authorize(op, None, path).headers["Location"]
+        return urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)["suite"][0].split("requete=")[1]
+
+    op.reset()
+    path, q = authz_url(op, cl)
+    op.go(path)
+    op.wait_path("/connexion")
+    op.click("psc-login")
+    WebDriverWait(op.driver, 20).until(lambda d: "psc=link_required" in d.current_url)
+    op.wait_text("psc-error", "pas encore liée")
+    suite = urllib.parse.parse_qs(urllib.parse.urlparse(op.driver.current_url).query)["suite"][0]
+    assert suite.startswith("/oidc/authorize?requete="), suite
+    handle = suite.split("requete=", 1)[1]
+    link = browser_cookie(op, "mm_psc_link")
+    assert link and len(link) == 64 and link not in op.driver.current_url
+    assert not browser_cookie(op, "mm_psc_suite") and not op.cookie()
+
+    # attacker: another user's account without its password, or a forged transaction
+    op.fill("user", other_mail)
+    op.fill("password", "Devine#2024x")
+    op.click("login-submit")
+    WebDriverWait(op.driver, 10).until(
+        lambda d: any(e.text for e in d.find_elements("css selector", "#login-form [data-form-error]")))
+    assert not op.find("step-code").is_displayed()
+    r = op.fetch("/v1/web/psc/link", {"txn": "ab" * 32, "code": "123456"})
+    assert r["status"] in (400, 401) and "session" not in r["text"], r
+    assert not linked(other) and not linked(login) and not op.cookie()
+    assert authorize(op, None, "/oidc/authorize?requete=" + handle).headers["Location"].startswith("/connexion?")
+
+    # the link page's suite changed to another pending request: the link resumes the first only
+    other_handle = pending(authz_url(op, cl2)[0])
+    op.go("/connexion?psc=link_required&suite=" + urllib.parse.quote("/oidc/authorize?requete=" + other_handle,
+                                                                     safe=""))
+    op.wait_text("psc-error", "pas encore liée")
+    before = op.mails(mail)
+    op.fill("user", mail)
+    op.fill("password", "Pharma#2024")
+    op.click("login-submit")
+    op.fill("code", op.code(mail, before))
+    op.click("code-submit")
+    op.wait_path(f"/rp/{cl['id']}/callback", timeout=20)
+    args = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(op.driver.current_url).query))
+    assert args["state"] == q["state"] and args["iss"] == disco(op)["issuer"]
+    assert linked(login) and not linked(other)
+    t = token(op, cl, {"grant_type": "authorization_code", "code": args["code"], "redirect_uri": cl["redirect"]})
+    assert t.status == 200, t
+    claims = verify_id_token(op, t.json["id_token"], cl, q["nonce"])
+    assert claims["email"] == mail and claims["acr"] == "psc" and "psc" in claims["amr"], claims
+    # the other request was not resumed: still pending, a login away
+    r = authorize(op, None, "/oidc/authorize?requete=" + other_handle)
+    assert r.status == 302 and r.headers["Location"].startswith("/connexion?"), r
+
+    # replayed: the link handle is spent (and gone from the browser), the request too
+    assert not browser_cookie(op, "mm_psc_link")
+    r = Api(op.url).post("/v1/web/psc/link", {"txn": "cd" * 32, "code": "000000"},
+                         headers={"Origin": op.url, "Cookie": "mm_psc_link=" + link})
+    assert r.status == 410 and r.json["error"] == "link_expired" and "suite" not in r.json, r
+    assert "mm_session=" not in (r.headers.get("Set-Cookie") or "").replace("mm_session=;", "")
+    r = authorize(op, op.cookie(), "/oidc/authorize?requete=" + handle)
+    assert r.status == 400 and "inconnue" in json.dumps(r.json, ensure_ascii=False), r
+    op.provider.control(account=op.psc_sub, acr="eidas1")
 
 
 def test_each_auth_method_and_alg(op):

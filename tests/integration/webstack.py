@@ -69,11 +69,15 @@ class WebStack:
         self.psc_rpps = luhn_complete(f"995{self.port:07d}")
         self.psc_sub = f"web-psc-{name}"
         self.psc_unlinked_sub = f"web-psc-unlinked-{name}"
+        self.psc_cgu_sub = f"web-psc-cgu-{name}"
         self.psc_accounts = {self.psc_sub: {"national_id": "8" + self.psc_rpps, "given_name": "Hugo",
                                             "family_name": "PSCWEB"},
                              # an identity no account carries: its first login asks for a link
                              self.psc_unlinked_sub: {"national_id": "8" + luhn_complete(f"994{self.port:07d}"),
-                                                     "given_name": "Ines", "family_name": "NONLIEE"}}
+                                                     "given_name": "Ines", "family_name": "NONLIEE"},
+                             # the PER of psc_account(cgu=False): its CGU still to accept
+                             self.psc_cgu_sub: {"national_id": "8" + luhn_complete(f"993{self.port:07d}"),
+                                                "given_name": "Lea", "family_name": "PSCCGU"}}
         # started at its first use (web.provider): most modules never need it, and
         # the daemon reads only the secret file at start (discovery comes later)
         self._provider = OidcProvider(state, self.psc_accounts, [redirect], name=f"oidc-{name}")
@@ -128,8 +132,15 @@ class WebStack:
         login = register_active(self.authd, self.smtp, kind, fields, mail, cgu=cgu)
         return login, mail
 
-    def psc_account(self):
-        """The PER that the stack's Pro Sante Connect identity (and e-CPS) maps to; (login, mail)."""
+    def psc_account(self, cgu=True):
+        """The PER that the stack's Pro Sante Connect identity (and e-CPS) maps to; (login, mail).
+        cgu=False: the PER of the identity psc_cgu_sub, its CGU not accepted (once per stack)."""
+        if not cgu:
+            from mmstack import per_fields
+            mail = f"lea.psccgu.{self.port}@example.org"
+            rpps = self.psc_accounts[self.psc_cgu_sub]["national_id"][1:]
+            return register_active(self.authd, self.smtp, "PER", per_fields(mail, "PSCCGU", "Lea", rpps), mail,
+                                   cgu=False), mail
         if not getattr(self, "_psc", None):
             from mmstack import per_fields
             mail = f"hugo.pscweb.{self.port}@example.org"

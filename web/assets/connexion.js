@@ -7,8 +7,9 @@ let txn = null;
 let resendTimer = null;
 let ecpsTimer = null;
 
-function next(data) {
-  const suite = safeSuite(param("suite"));
+// to: where the login goes, the page's suite unless the daemon says (a link's reply)
+function next(data, to = param("suite")) {
+  const suite = safeSuite(to);
   // the CGU first, then where the login was going (an /oidc/authorize request waits there)
   if (data.status === "cgu_required") location.assign(suite === "/" ? "/cgu" : "/cgu?suite=" + encodeURIComponent(suite));
   else location.assign(suite);
@@ -81,7 +82,8 @@ $("code-form").addEventListener("submit", async (ev) => {
   // After an unlinked Pro Santé Connect login, the same code also links the identity.
   const r = await post(linking ? "/v1/web/psc/link" : "/v1/web/login/code", { txn, code: $("code").value.trim() });
   $("code-submit").disabled = false;
-  if (r.ok) return next(r.data);
+  // a link resumes the authorization request its Pro Santé Connect login came from, or none
+  if (r.ok) return next(r.data, linking ? r.data.suite : param("suite"));
   if (linking && (r.status === 409 || r.status === 410)) {
     clearErrors(form);
     return formError(form, r.data.message || "La carte n'a pas pu être liée à votre compte.");
