@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "names.h"
 #include "reserved.h"
 
@@ -30,14 +31,6 @@ struct host_view {
 };
 
 /* ------------------------------------------------------------- host view */
-
-static long long mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec;
-}
 
 static void fold(const char *in, char *out, size_t outsz)
 {
@@ -184,7 +177,7 @@ int host_view_load(struct host_view **ret)
 		host_view_free(h);
 		return r;
 	}
-	h->loaded = mono_now();
+	h->loaded = mm_mono_s();
 	*ret = h;
 	return 0;
 }
@@ -211,7 +204,7 @@ struct host_view *host_view_get(unsigned max_age)
 	struct host_view *h = NULL, *old = NULL;
 
 	pthread_mutex_lock(&shared.lock);
-	if (!shared.cur || max_age == 0 || mono_now() - shared.cur->loaded >= (long long)max_age) {
+	if (!shared.cur || max_age == 0 || mm_mono_s() - shared.cur->loaded >= (long long)max_age) {
 		if (host_view_load(&h) == 0) {
 			old = shared.cur;
 			shared.cur = h;
@@ -302,7 +295,7 @@ static bool ask(enum ask_kind kind, const char *name, uint32_t id)
 	const char *key = name;
 	struct memo *m, *set;
 	uint64_t h;
-	long long t = mono_now();
+	long long t = mm_mono_s();
 	int found;
 
 	if (kind == ASK_PWUID || kind == ASK_GRGID) {

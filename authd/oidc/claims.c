@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "jwt.h"
 #include "login.h"
 #include "oidc.h"
@@ -191,14 +192,6 @@ static struct claims_slot ccl[CLAIMS_SLOTS];
 static pthread_mutex_t ccl_lock[CLAIMS_STRIPES] = {[0 ... CLAIMS_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 static unsigned long ccl_gen[CLAIMS_STRIPES];
 
-static long long mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 static unsigned char ccl_key[crypto_shorthash_KEYBYTES];
 static pthread_once_t ccl_key_once = PTHREAD_ONCE_INIT;
 
@@ -282,7 +275,7 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 	if (key) {
 		i = claims_slot_of(key);
 		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
-		if (ccl[i].key && !strcmp(ccl[i].key, key) && ccl[i].until > mono_s())
+		if (ccl[i].key && !strcmp(ccl[i].key, key) && ccl[i].until > mm_mono_s())
 			text = strdup(ccl[i].text);
 		gen = ccl_gen[i % CLAIMS_STRIPES];
 		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
@@ -306,7 +299,7 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
 		if (gen == ccl_gen[i % CLAIMS_STRIPES]) {
 			claims_slot_clear(&ccl[i]);
-			n.until = mono_s() + c->session_cache_ttl;
+			n.until = mm_mono_s() + c->session_cache_ttl;
 			ccl[i] = n;
 			key = text = NULL;
 		}

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "jwt.h"
 #include "log.h"
 #include "oidc.h"
@@ -328,14 +329,6 @@ static struct {
 	} slot[CLIENT_SLOTS];
 } ccache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static long long mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 static unsigned client_slot(const char *id)
 {
 	unsigned h = 2166136261u; /* FNV-1a: ids are chosen by the administrators, not by callers */
@@ -379,7 +372,7 @@ static int client_cached(const char *id, struct oidc_client **ret, unsigned long
 	int r = 1;
 
 	pthread_mutex_lock(&ccache.lock);
-	if (ccache.slot[i].cl && !strcmp(ccache.slot[i].id, id) && ccache.slot[i].until > mono_s())
+	if (ccache.slot[i].cl && !strcmp(ccache.slot[i].id, id) && ccache.slot[i].until > mm_mono_s())
 		r = client_dup(ccache.slot[i].cl, ret);
 	*gen = ccache.gen;
 	pthread_mutex_unlock(&ccache.lock);
@@ -398,7 +391,7 @@ static void client_keep(const struct mm_config *c, const struct oidc_client *cl,
 		oidc_client_free(ccache.slot[i].cl);
 		snprintf(ccache.slot[i].id, sizeof(ccache.slot[i].id), "%s", cl->id);
 		ccache.slot[i].cl = copy;
-		ccache.slot[i].until = mono_s() + c->session_cache_ttl;
+		ccache.slot[i].until = mm_mono_s() + c->session_cache_ttl;
 		copy = NULL;
 	}
 	pthread_mutex_unlock(&ccache.lock);

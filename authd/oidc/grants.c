@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "jwt.h"
 #include "log.h"
 #include "oidc.h"
@@ -270,14 +271,6 @@ static struct gcache_slot gcache[GCACHE_SLOTS];
 static pthread_mutex_t gstripes[GCACHE_STRIPES] = {[0 ... GCACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 static unsigned long gstripe_gen[GCACHE_STRIPES];
 
-static long long mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 static unsigned gslot_of(const char *id)
 {
 	unsigned v = 0;
@@ -340,7 +333,7 @@ static void gcache_put(const struct mm_config *c, const char *id, unsigned long 
 	gcache[i].blob = b;
 	gcache[i].len = lu + lm + ld + 3;
 	gcache[i].until = gen == gstripe_gen[i % GCACHE_STRIPES] && c->session_cache_ttl
-		? mono_s() + c->session_cache_ttl
+		? mm_mono_s() + c->session_cache_ttl
 		: 0;
 	pthread_mutex_unlock(m);
 }
@@ -366,7 +359,7 @@ static char *gcache_get(const char *id, enum grant_use use)
 
 	pthread_mutex_lock(m);
 	if (gcache[i].blob && !strcmp(gcache[i].id, id) &&
-		(use == GRANT_SWAP || (use == GRANT_ANSWER && gcache[i].until > mono_s())) &&
+		(use == GRANT_SWAP || (use == GRANT_ANSWER && gcache[i].until > mm_mono_s())) &&
 		(b = malloc(gcache[i].len)))
 		memcpy(b, gcache[i].blob, gcache[i].len);
 	pthread_mutex_unlock(m);

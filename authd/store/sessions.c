@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "records.h"
 
 #define CACHE_SLOTS 8192u
@@ -34,14 +35,6 @@ struct svc_slot {
 static struct svc_slot svc_cache[SVC_SLOTS];
 static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long svc_gen; /* the same, for service_remove */
-
-static long long mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static unsigned slot_of(const char *id)
 {
@@ -243,7 +236,7 @@ int session_introspect(
 {
 	char id[SECRET_HASH_HEX];
 	struct session_info info;
-	long long t = mono();
+	long long t = mm_mono_s();
 	unsigned long gen;
 	unsigned i;
 	pthread_mutex_t *m;
@@ -408,7 +401,7 @@ int service_verify(struct store *s, const struct mm_config *c, const char *id, c
 	char h[SECRET_HASH_HEX];
 	struct entry *e = NULL;
 	const char *stored;
-	long long t = mono();
+	long long t = mm_mono_s();
 	unsigned long gen;
 	unsigned i;
 	char *dn = NULL;
