@@ -306,7 +306,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-class PostfixSubmission(_Proc):
+class PostfixSubmission:
     """A private Postfix 3.7 instance for SMTP submission: its own config directory, queue and
     log under /tmp, smtpd on a loopback port, no chroot. Clients authenticate through Dovecot's
     SASL socket; only they may relay, and everything goes to one relay host (the tests' sink).
