@@ -6,12 +6,15 @@ unprivileged processes on loopback ports (never the system services):
   the crypto passphrase (plus PKCE S256, not the default in 2.4.12); back-channel logout reaches it
   at its redirect URI with `?logout=backchannel`;
 - Dovecot 2.3 IMAP with `passdb oauth2` (token introspection, introspection_mode = post, the
-  client's credentials as HTTP Basic in the URL's userinfo), mail in a temporary directory.
+  client's credentials as HTTP Basic in the URL's userinfo), mail in a temporary directory;
+- Postfix 3.7 as a submission server (`PostfixSubmission`) authenticating through Dovecot's SASL
+  socket; it alone runs its master as root (Postfix requires it), its daemons as `postfix`.
 
-Both run as `nobody` (the tests run as root) in a directory of their own under /tmp that nobody
-can read; the provider is anything with a discovery URL (see test_rp_clients.py's fixture).
+Apache and Dovecot run as `nobody` (the tests run as root) in a directory of their own under /tmp
+that nobody can read; the provider is anything with a discovery URL (see test_rp_clients.py's fixture).
 """
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -182,11 +185,17 @@ class Dovecot(_Proc):
     def __init__(self, port=None):
         self.port = port or free_port()
 
-    def start(self, introspection_url, client_id, client_secret, username_attribute="email", pam=None):
+    def start(self, introspection_url, client_id, client_secret, username_attribute="email", pam=None,
+              sasl_group=None, throttle=True):
         """pam: (pam.d directory for pam_wrapper, service name): a second passdb, `passdb pam`,
-        for the LOGIN and PLAIN mechanisms (the mail clients' app passwords and device credentials)."""
+        for the LOGIN and PLAIN mechanisms (the mail clients' app passwords and device credentials).
+        sasl_group: a group (Postfix's) whose members may ask this Dovecot to authenticate their
+        clients (Postfix's `smtpd_sasl_type = dovecot`) at self.sasl_socket; no one else may.
+        throttle=False: no auth_failure_delay and no per-address auth penalty (which grows to 15 s,
+        past the 10 s Postfix waits for Dovecot's answer before a 454): the daemon's lockout stays."""
         self.dir = RpDir("mm-dovecot-")
         d = self.dir.path
+        self.sasl_socket = d / "sasl" / "auth" if sasl_group else None
         for sub in ("run", "state", "mail"):
             (d / sub).mkdir()
         scheme, rest = introspection_url.split("://", 1)
@@ -209,6 +218,12 @@ timeout_msecs = 5000
             env = dict(os.environ, LD_PRELOAD=PAM_WRAPPER, PAM_WRAPPER="1", PAM_WRAPPER_SERVICE_DIR=str(pam_dir))
         u = UNPRIV if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         pw = pwd.getpwnam(u)
+        # mode 0: no anvil-auth-penalty socket, and without it the auth process applies no penalty
+        anvil = ("service anvil {\n  chroot =\n}\n" if throttle else
+                 "auth_failure_delay = 0\nservice anvil {\n  chroot =\n"
+                 "  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n")
+        sasl_listener = (f"  unix_listener {self.sasl_socket} {{\n    mode = 0666\n  }}\n"
+                         if sasl_group else "")
         (d / "dovecot.conf").write_text(f"""protocols = imap
 listen = 127.0.0.1
 base_dir = {d}/run
@@ -244,16 +259,18 @@ service imap-login {{
     port = 0
   }}
 }}
-service anvil {{
-  chroot =
-}}
-service auth {{
+{anvil}service auth {{
   unix_listener auth-userdb {{
     mode = 0600
   }}
-}}
+{sasl_listener}}}
 """)
         self.dir.own()
+        if sasl_group:
+            # Dovecot (nobody) cannot give its socket to another group: the directory does.
+            (d / "sasl").mkdir()
+            os.chown(d / "sasl", pw.pw_uid, grp.getgrnam(sasl_group).gr_gid)
+            os.chmod(d / "sasl", 0o750)
         self._start(["/usr/sbin/dovecot", "-F", "-c", str(d / "dovecot.conf")], d / "dovecot.out",
                     self.port, "dovecot", env=env)
         return self
@@ -265,3 +282,121 @@ service auth {{
     def stop(self):
         self._stop(self.dir.path / "run" / "master.pid")
         self.dir.remove()
+
+
+POSTFIX_SERVICES = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class PostfixSubmission:
+    """A private Postfix 3.7 instance for SMTP submission: its own config directory, queue and
+    log under /tmp, smtpd on a loopback port, no chroot. Clients authenticate through Dovecot's
+    SASL socket; only they may relay, and everything goes to one relay host (the tests' sink).
+    Postfix needs root to start (master as root, its daemons as the `postfix` user)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+
+    def start(self, sasl_socket, relayhost):
+        self.path = Path(tempfile.mkdtemp(prefix="mm-postfix-", dir="/tmp"))
+        os.chmod(self.path, 0o755)
+        d = self.path
+        for sub in ("conf", "queue", "data"):
+            (d / sub).mkdir()
+        shutil.chown(d / "data", "postfix", "postfix")
+        self.conf = d / "conf"
+        (self.conf / "main.cf").write_text(f"""compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = submission.test
+mydomain = submission.test
+myorigin = submission.test
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost = {relayhost}
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = {sasl_socket}
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+""")
+        (self.conf / "master.cf").write_text(
+            f"127.0.0.1:{self.port} inet n - n - - smtpd\n" + POSTFIX_SERVICES)
+        self.logf = open(d / "postfix.out", "ab")
+        # start-fg: master in the foreground (not PID 1: under postfix-script), logging to maillog
+        self.proc = subprocess.Popen(["/usr/sbin/postfix", "-c", str(self.conf), "start-fg"],
+                                     stdout=self.logf, stderr=self.logf, start_new_session=True)
+        wait_for(lambda: _port_open(self.port) or self.proc.poll() is not None, 20, "postfix")
+        if self.proc.poll() is not None:
+            text = (d / "postfix.out").read_text() + self.log()
+            self.stop()
+            raise RuntimeError(f"postfix exited: {text}")
+        return self
+
+    def log(self):
+        p = self.path / "maillog"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def queue(self):
+        """The queue IDs of the messages still in the queue (postqueue -j)."""
+        r = subprocess.run(["/usr/sbin/postqueue", "-c", str(self.conf), "-j"], capture_output=True,
+                           text=True, check=True)
+        return [json.loads(line)["queue_id"] for line in r.stdout.splitlines()]
+
+    def _sessions(self, sid):
+        # The master makes its own session: whatever is left in it is this instance's
+        left = []
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    state, _ppid, _pgrp, session = (p / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+                    if int(session) == sid and state != "Z":  # a zombie is init's to reap
+                        left.append(int(p.name))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return left
+
+    def stop(self):
+        # SIGTERM to the master, which ends its daemons; postfix-script, waiting on it, then exits
+        pidfile = self.path / "queue" / "pid" / "master.pid"
+        master = int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+        try:
+            os.kill(master or self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if master:
+            wait_for(lambda: not self._sessions(master), 10, "postfix's processes to end")
+        self.logf.close()
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,6 +1,8 @@
 """Mail clients (issue 16 item 2): a real Dovecot IMAP with `passdb pam` -> pam_medimail's mail
 mode -> medimail-authd. App passwords and device credentials log in without the mailed code; the
 account password never does; a revocation on another daemon counts at the very next login.
+The same holds for SMTP submission: a real Postfix (`smtpd_sasl_type = dovecot`) asks a Dovecot
+whose passdb is the same PAM service, and relays only for the authenticated, to the sink.
 
 Dovecot runs as nobody (rpstack); its auth worker calls PAM as nobody, so the daemon it talks to
 puts nobody's group in admin_group (as root is in production: Dovecot's auth worker runs as root).
@@ -8,18 +10,20 @@ The accounts are made and the secrets revoked through the session's daemon (`aut
 daemon (`md`) only ever reads them from the directory.
 """
 import grp
+import base64
 import imaplib
 import os
 import re
+import smtplib
 import time
 
 import pytest
 
 import mmwire
 from apistack import register_active
-from mmstack import Daemon, med_fields
+from mmstack import Daemon, med_fields, wait_for
 from pamstack import MODULE, PW
-from rpstack import Dovecot, RpDir
+from rpstack import Dovecot, PostfixSubmission, RpDir
 
 EPERM, EACCES, EINVAL, ENOLCK = -1, -13, -22, -37
 THRESHOLD = 3
@@ -42,17 +46,43 @@ def md(state, slapd, smtp, authd):
     d.stop()
 
 
-@pytest.fixture(scope="module")
-def imap(md):
+def _pam_dir(md):
     pam = RpDir("mm-pam-")
     (pam.path / "pam.d").mkdir()
     line = f"required {MODULE} socket={md.socket} mail"
     (pam.path / "pam.d" / "medimail-mail").write_text(f"auth {line}\naccount {line}\n")
     pam.own()
+    return pam
+
+
+@pytest.fixture(scope="module")
+def imap(md):
+    pam = _pam_dir(md)
     dov = Dovecot()
     # passdb oauth2 is not used here (no such mechanism is offered by the tests): any URL will do
     dov.start("http://127.0.0.1:9/introspect", "unused", "unused", pam=(pam.path / "pam.d", "medimail-mail"))
     yield dov
+    dov.stop()
+    pam.remove()
+
+
+@pytest.fixture(scope="module")
+def submission(md, smtp):
+    """Postfix submission authenticating through a Dovecot of its own, without Dovecot's failure
+    delays (see Dovecot.start), relaying to the session's sink."""
+    pam = _pam_dir(md)
+    dov = Dovecot().start("http://127.0.0.1:9/introspect", "unused", "unused",
+                          pam=(pam.path / "pam.d", "medimail-mail"), sasl_group="postfix", throttle=False)
+    pf = PostfixSubmission()
+    try:
+        pf.start(dov.sasl_socket, f"[127.0.0.1]:{smtp.port}")
+    except Exception:
+        dov.stop()
+        pam.remove()
+        raise
+    pf.dovecot = dov
+    yield pf
+    pf.stop()
     dov.stop()
     pam.remove()
 
@@ -258,3 +288,128 @@ def test_suspended_account_is_refused(authd, md, smtp, imap):
     r = mmwire.call(md.socket, mmwire.MAIL_AUTH, user=user, secret=secret)
     assert r.status == EPERM and r.get("reason") == "suspended", r
     assert not login(imap, user, secret)
+
+
+# --- SMTP submission: Postfix, smtpd_sasl_type = dovecot, the same passdb pam ---
+
+def _smtp(sub):
+    s = smtplib.SMTP("127.0.0.1", sub.port, timeout=20)
+    s.ehlo("client.test")
+    return s
+
+
+def smtp_auth(sub, mech, user, secret):
+    """A submission session authenticated by mech (PLAIN with an initial response, LOGIN by its
+    two prompts, as Thunderbird does), or None when the server answers 535."""
+    s = _smtp(sub)
+    assert mech in s.esmtp_features["auth"].split(), s.esmtp_features
+    s.user, s.password = user, secret
+    try:
+        code, _ = s.auth(mech, getattr(s, f"auth_{mech.lower()}"), initial_response_ok=(mech == "PLAIN"))
+    except smtplib.SMTPAuthenticationError as e:
+        assert e.smtp_code == 535, e
+        s.quit()
+        return None
+    assert code == 235
+    return s
+
+
+def smtp_plain(sub, payload):
+    """The code answering AUTH PLAIN with a raw payload."""
+    s = _smtp(sub)
+    code, _ = s.docmd("AUTH", "PLAIN " + base64.b64encode(payload).decode())
+    s.close()
+    return code
+
+
+def _message(sender, rcpt, tag):
+    return f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {tag}\r\n\r\nenvoi {tag}\r\n"
+
+
+def test_app_password_submits_over_smtp_plain_and_login(authd, md, smtp, submission):
+    user, mail = account(authd, smtp)
+    _, secret = app_password(authd, user)
+    mails_before = len(smtp.messages(mail))
+    for mech in ("PLAIN", "LOGIN"):
+        s = smtp_auth(submission, mech, user, secret)
+        assert s, submission.log()[-3000:] + submission.dovecot.log()[-3000:]
+        rcpt, tag = f"{_unique()}@destinataire.test", f"smtp-{mech.lower()}-{_unique()}"
+        assert s.sendmail(mail, [rcpt], _message(mail, rcpt, tag)) == {}
+        s.quit()
+        # relayed to the sink: queued by Postfix, delivered, gone from the queue
+        got = smtp.wait_message(rcpt, rf"envoi ({tag})")
+        assert got.group(1) == tag
+        assert smtp.messages(rcpt)[0]["X-Envelope-To"] == rcpt
+        assert re.search(rf"sasl_method={mech}, sasl_username={re.escape(user)}$", submission.log(), re.M)
+    wait_for(lambda: submission.queue() == [], what="an empty queue")
+    # the code is never asked: no mail to the account, no code event on the mail daemon
+    assert len(smtp.messages(mail)) == mails_before
+    assert not audits(md, "otp-send", user) and not audits(md, "otp-verify", user)
+    assert len(audits(md, "mail-auth", user)) >= 2, md.log_text()[-2000:]
+
+
+def test_device_credential_submits_until_revoked_over_smtp(authd, md, smtp, submission):
+    user, mail = account(authd, smtp)
+    did, cred = device(authd, user)
+    s = smtp_auth(submission, "PLAIN", user, cred)
+    assert s, submission.dovecot.log()[-3000:]
+    rcpt, tag = f"{_unique()}@destinataire.test", f"device-{_unique()}"
+    assert s.sendmail(mail, [rcpt], _message(mail, rcpt, tag)) == {}
+    s.quit()
+    assert smtp.wait_message(rcpt, rf"envoi ({tag})").group(1) == tag
+    assert mmwire.call(authd.socket, mmwire.DEVICE_REVOKE, login=user, id=did).status == 0
+    # revoked on the session's daemon, refused by the mail daemon at the very next AUTH
+    assert smtp_auth(submission, "PLAIN", user, cred) is None
+    assert smtp_auth(submission, "LOGIN", user, cred) is None
+
+
+def test_account_password_refused_over_smtp(authd, md, smtp, submission):
+    user, mail = account(authd, smtp)
+    app_password(authd, user)
+    assert smtp_auth(submission, "PLAIN", user, PW) is None
+    assert smtp_auth(submission, "LOGIN", user, PW) is None
+    # refused by the daemon (the password is no mail secret), not lost on the way
+    refused = [a for a in audits(md, "mail-auth", user) if 'result="refused" reason="bad secret"' in a]
+    assert len(refused) == 2, md.log_text()[-2000:]
+
+
+def test_no_relay_without_authentication(authd, smtp, submission):
+    user, mail = account(authd, smtp)
+    rcpt = f"{_unique()}@destinataire.test"
+    s = _smtp(submission)
+    assert s.has_extn("auth")
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
+        s.sendmail(mail, [rcpt], _message(mail, rcpt, "relais"))
+    code, text = e.value.recipients[rcpt]
+    # smtpd_relay_restrictions' final `reject`: no authentication, no relay
+    assert (code, text) == (554, f"5.7.1 <{rcpt}>: Recipient address rejected: Access denied".encode())
+    s.quit()
+    # nothing was queued nor relayed
+    assert submission.queue() == [] and smtp.messages(rcpt) == []
+    assert re.search(rf"NOQUEUE: reject: RCPT from \S+: 554 5\.7\.1 <{re.escape(rcpt)}>: Recipient address "
+                     rf"rejected: Access denied; from=<{re.escape(mail)}>", submission.log()), submission.log()
+
+
+def test_newline_and_nul_in_the_user_name_refused_over_smtp(authd, md, smtp, submission):
+    user, _ = account(authd, smtp)
+    _, secret = app_password(authd, user)
+    assert smtp_plain(submission, f"\0{user}\0extra\0{secret}".encode()) == 535
+    assert smtp_plain(submission, f"\0{user}\n\0{secret}".encode()) == 535
+    assert smtp_plain(submission, f"\0{user}\nforged\0{secret}".encode()) == 535
+    assert smtp_auth(submission, "LOGIN", f"{user}\n", secret) is None
+    assert smtp_auth(submission, "LOGIN", f"{user}\0x", secret) is None
+    s = smtp_auth(submission, "PLAIN", user, secret)  # the right name still logs in
+    assert s
+    s.quit()
+
+
+def test_another_users_app_password_refused_over_smtp(authd, md, smtp, submission):
+    alice, _ = account(authd, smtp)
+    bob, _ = account(authd, smtp)
+    _, bob_secret = app_password(authd, bob)
+    app_password(authd, alice)
+    assert smtp_auth(submission, "PLAIN", alice, bob_secret) is None
+    assert smtp_auth(submission, "LOGIN", alice, bob_secret) is None
+    s = smtp_auth(submission, "PLAIN", bob, bob_secret)
+    assert s
+    s.quit()

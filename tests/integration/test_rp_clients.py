@@ -1,6 +1,7 @@
 """Real relying parties (rpstack.py) against an OpenID Connect provider: Apache + mod_auth_openidc
 logs a user in through Chromium and sees the claims; Dovecot accepts an access token over IMAP
-(AUTHENTICATE OAUTHBEARER and XOAUTH2) and refuses a revoked one.
+(AUTHENTICATE OAUTHBEARER and XOAUTH2) and refuses a revoked one, and so does Postfix over SMTP
+submission (AUTH through Dovecot's SASL socket).
 
 The tests are parametrised by the provider (fixture `op`): the node oidc-provider the tests
 already run (tests/oidc/provider.js), and medimail-authd's own ("ours"), giving the same interface:
@@ -15,6 +16,7 @@ import http.cookiejar
 import imaplib
 import json
 import os
+import smtplib
 import time
 import urllib.error
 import urllib.parse
@@ -27,7 +29,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from apistack import OidcProvider
 from mmstack import ctl_ok
 from webstack import WebStack, PW
-from rpstack import Apache, Dovecot
+from rpstack import Apache, Dovecot, PostfixSubmission
 
 from webstack import browser
 
@@ -447,6 +449,78 @@ def test_dovecot_refuses_a_token_for_another_user(op):
 
 def test_dovecot_refuses_a_forged_token(op):
     assert not _sasl(op, "OAUTHBEARER", oauthbearer(op.users["rp-sub-karim"]["email"], "forged" * 8))
+
+
+# ---- the same tokens over SMTP submission: Postfix, smtpd_sasl_type = dovecot ----
+
+@pytest.fixture(scope="module")
+def submission(op, smtp):
+    """Postfix asking a Dovecot of its own (the same introspection client) to check the token,
+    without Dovecot's failure delays (Postfix waits 10 s for its answer), relaying to the sink."""
+    dov = Dovecot().start(op.introspection_url, *op.dovecot_client, sasl_group="postfix", throttle=False)
+    pf = PostfixSubmission()
+    try:
+        pf.start(dov.sasl_socket, f"[127.0.0.1]:{smtp.port}")
+    except Exception:
+        dov.stop()
+        raise
+    pf.dovecot = dov
+    yield pf
+    pf.stop()
+    dov.stop()
+
+
+def _smtp_sasl(sub, mech, payload):
+    """An SMTP session authenticated by mech with an initial response, or None on a 535."""
+    s = smtplib.SMTP("127.0.0.1", sub.port, timeout=20)
+    s.ehlo("client.test")
+    assert mech in s.esmtp_features["auth"].split(), s.esmtp_features
+    sent = []
+
+    def answer(challenge=None):
+        # after a failure the server sends its error as a challenge, as over IMAP (see _sasl)
+        sent.append(challenge)
+        return payload.decode() if len(sent) == 1 else ("\x01" if mech == "OAUTHBEARER" else "")
+
+    try:
+        code, _ = s.auth(mech, answer)
+    except smtplib.SMTPAuthenticationError as e:
+        assert e.smtp_code == 535, e
+        s.quit()
+        return None
+    assert code == 235
+    return s
+
+
+@pytest.mark.parametrize("mech,payload", [("OAUTHBEARER", oauthbearer), ("XOAUTH2", xoauth2)])
+def test_submission_relays_for_an_access_token(op, submission, smtp, mech, payload):
+    mail = op.users["rp-sub-karim"]["email"]
+    s = _smtp_sasl(submission, mech, payload(mail, op.token("rp-sub-karim")))
+    assert s, submission.dovecot.log()[-3000:]
+    rcpt, tag = f"{os.urandom(6).hex()}@destinataire.test", f"{mech}-{os.urandom(6).hex()}"
+    assert s.sendmail(mail, [rcpt], f"From: {mail}\r\nTo: {rcpt}\r\nSubject: {tag}\r\n\r\nenvoi {tag}\r\n") == {}
+    s.quit()
+    assert smtp.wait_message(rcpt, rf"envoi ({tag})").group(1) == tag
+    assert f"sasl_method={mech}, sasl_username={mail}\n" in submission.log()
+
+
+def test_submission_refuses_a_revoked_token(op, submission):
+    mail = op.users["rp-sub-karim"]["email"]
+    token = op.token("rp-sub-karim")
+    s = _smtp_sasl(submission, "XOAUTH2", xoauth2(mail, token))
+    assert s
+    s.quit()
+    op.revoke(token)
+    assert _smtp_sasl(submission, "XOAUTH2", xoauth2(mail, token)) is None
+    assert _smtp_sasl(submission, "OAUTHBEARER", oauthbearer(mail, token)) is None
+
+
+def test_submission_refuses_a_token_for_another_user(op, submission):
+    token = op.token("rp-sub-karim")
+    assert _smtp_sasl(submission, "XOAUTH2", xoauth2(op.users["rp-sub-camille"]["email"], token)) is None
+    s = _smtp_sasl(submission, "XOAUTH2", xoauth2(op.users["rp-sub-karim"]["email"], token))
+    assert s  # the token's own user still logs in with it
+    s.quit()
 
 
 # Dovecot's second passdb (passdb pam -> pam_medimail mail mode -> the daemon): test_mail_clients.py
