@@ -21,6 +21,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -190,6 +191,7 @@ def main():
     ap.add_argument("--codes-ours", type=int, default=6000)
     ap.add_argument("--codes-node", type=int, default=3000)
     ap.add_argument("--perf", action="store_true", help="perf record the daemon during its 64-connection runs")
+    ap.add_argument("--keep", action="store_true", help="keep the state directory (logs, codes) for a look")
     a = ap.parse_args()
     conns = [int(x) for x in a.connections.split(",")]
     st = Path(tempfile.mkdtemp(prefix="mm-bench-oidc-"))
@@ -301,6 +303,10 @@ def main():
                 ws.stop()
         smtp.stop()
         slapd.stop()
+        if a.keep:
+            print(f"state kept in {st}", file=sys.stderr)
+        else:
+            shutil.rmtree(st, ignore_errors=True)  # spent codes, the node client's secret, logs
     out["load_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 
