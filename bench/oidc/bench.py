@@ -144,7 +144,7 @@ def cpu(pid):
 SYNC_EVENTS = "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_msync"
 
 
-def run_wrk(a, lua, url, connections, perf_side=None, sync_pid=None):
+def run_wrk(a, lua, url, connections, perf_side=None, sync_pid=None, threads=None):
     """wrk once; perf_side: perf record the daemon meanwhile, its top symbols kept."""
     perf = None
     if perf_side:
@@ -158,7 +158,7 @@ def run_wrk(a, lua, url, connections, perf_side=None, sync_pid=None):
         syncs = subprocess.Popen(["perf", "stat", "-x", ",", "-e", SYNC_EVENTS, "-p", str(sync_pid), "--",
                                   "sleep", str(a.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                  text=True)
-    cmd = ["wrk", "-t", str(a.threads), "-c", str(connections), "-d", f"{a.seconds}s", "--latency",
+    cmd = ["wrk", "-t", str(threads or a.threads), "-c", str(connections), "-d", f"{a.seconds}s", "--latency",
            "--timeout", "10s", "-s", str(lua), url]
     w = subprocess.run(cmd, capture_output=True, text=True, check=True)
     if syncs:
@@ -273,9 +273,9 @@ def main():
                 codes = side.mint(ncodes, challenge)
                 mint_s = time.time() - t0
                 prefix = st / f"codes-{side.name}-{c}-"
-                per = (len(codes) + a.threads - 1) // a.threads
-                for t in range(a.threads):
-                    Path(f"{prefix}{t}.txt").write_text("\n".join(codes[t * per:(t + 1) * per]) + "\n")
+                # one wrk thread for the token runs: each Lua state has its own codes, and with two
+                # one of them ran out first and spun on "spent" while the other still had codes
+                Path(f"{prefix}0.txt").write_text("\n".join(codes) + "\n")
                 tlua = st / f"token-{side.name}.lua"
                 tlua.write_text(lua_vars(CODES=str(prefix), AUTH=basic(*side.client),
                                          REDIRECT=urllib.parse.quote(side.redirect, safe=""),
@@ -283,7 +283,7 @@ def main():
                                          VERIFIER=verifier) + LUA_TOKEN)
                 cpu0 = {k: cpu(p) for k, p in side.pids.items()}
                 r = run_wrk(a, tlua, side.token_ep, c, side if a.perf and side.name == "ours" and c == conns[-1] else None,
-                            side.pids.get("slapd") if a.perf else None)
+                            side.pids.get("slapd") if a.perf else None, threads=1)
                 r["cpu_seconds"] = {k: round(cpu(p) - cpu0[k], 2) for k, p in side.pids.items()}
                 r.update(codes=len(codes), mint_seconds=round(mint_s, 1), mint_rps=round(len(codes) / mint_s, 1),
                          load=os.getloadavg())
