@@ -1403,3 +1403,53 @@ def test_cache_attack_orgs_membership_on_the_second_daemon(op, second):
     assert r.returncode == 0, r.stderr
     within_a_second(lambda: orgs() == [], "the membership's end seen on the second daemon")
 
+
+
+def test_cache_attack_a_daemon_that_does_not_follow(op, state, slapd, smtp):
+    """A daemon that does not follow the directory keeps what it read until session_cache_ttl
+    (for a swap, however old): a token issued since by another daemon must still be known to it
+    (read again before a refusal, which would revoke the family), a spent one refused, and a
+    revocation seen within session_cache_ttl."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    port = free_port()
+    c = Daemon(state, slapd, smtp.port, name="authd-oidc4", hash_key=op.authd.key, extra=(
+        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n"
+        "ldap_follow = no\nsession_cache_ttl = 3\n")).start()
+    try:
+        wait_for(lambda: _port_open(port), what="third listener")
+        cu = f"http://127.0.0.1:{port}"
+        refresh = lambda url, tok: token_like(url, "/oidc/token", rp, {"grant_type": "refresh_token",
+                                                                     "refresh_token": tok["refresh_token"]})
+        q, code, t = full_flow(op, rp, cookie)
+        assert introspect_on(cu, rs, t["access_token"]).json["active"] is True  # C keeps this version
+        # rotated on A: the new tokens unknown to C's version, known to the directory
+        r = refresh(op.url, t)
+        assert r.status == 200, r.json
+        t = r.json
+        r = refresh(cu, t)
+        assert r.status == 200, ("a refresh token issued by A refused by C", r.json)
+        t = r.json
+        assert introspect_on(op.url, rs, t["access_token"]).json["active"] is True
+        r = refresh(op.url, t)
+        assert r.status == 200, r.json
+        t2 = r.json
+        assert introspect_on(cu, rs, t2["access_token"]).json["active"] is True
+        assert userinfo_on(cu, t2["access_token"]).status == 200
+        assert introspect_on(cu, rp, t2["refresh_token"], "refresh_token").json["active"] is True
+        # the refresh token A spent, replayed on C (whose version still has it current): refused,
+        # and the family revoked for both
+        r = refresh(cu, t)
+        assert r.status == 400, r.json
+        assert introspect_on(op.url, rs, t2["access_token"]).json == {"active": False}
+        assert refresh(op.url, t2).status == 400
+
+        # a revocation on A: seen on C within its session_cache_ttl
+        q, code, t = full_flow(op, rp, cookie)
+        assert introspect_on(cu, rs, t["access_token"]).json["active"] is True
+        assert form_post(op, "/oidc/revoke", rp, {"token": t["refresh_token"]}).status == 200
+        wait_for(lambda: introspect_on(cu, rs, t["access_token"]).json == {"active": False}, timeout=4.5,
+                 what="the revocation seen on C within session_cache_ttl")
+        assert refresh(cu, t).status == 400
+    finally:
+        c.stop()
