@@ -1444,6 +1444,22 @@ def test_cache_attack_a_daemon_that_does_not_follow(op, state, slapd, smtp):
         assert introspect_on(op.url, rs, t2["access_token"]).json == {"active": False}
         assert refresh(op.url, t2).status == 400
 
+        # a code issued by C (which keeps its version for swaps however old), exchanged on A, then
+        # replayed on C: refused, and what the first exchange gave revoked
+        path, q = authz_url(op, rp)
+        r = Api(cu).get(path, headers={"Cookie": f"mm_session={cookie}"})
+        assert r.status == 302, r
+        code, _ = code_of(r, q)
+        body = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp["redirect"]}
+        time.sleep(3.2)  # past C's session_cache_ttl: the version kept serves swaps only
+        r = token_like(op.url, "/oidc/token", rp, body)
+        assert r.status == 200, r.json
+        t = r.json
+        r = token_like(cu, "/oidc/token", rp, body)
+        assert r.status == 400, ("a code exchanged twice", r.json)
+        assert introspect_on(op.url, rs, t["access_token"]).json == {"active": False}
+        assert refresh(op.url, t).status == 400
+
         # a revocation on A: seen on C within its session_cache_ttl
         q, code, t = full_flow(op, rp, cookie)
         assert introspect_on(cu, rs, t["access_token"]).json["active"] is True
