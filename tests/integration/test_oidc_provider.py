@@ -1173,3 +1173,299 @@ def test_a_forged_token_of_a_real_family_revokes_nothing(op):
         assert secret not in stored
     r = token(op, cl, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
     assert r.status == 200, r
+
+
+# --- the caches of the token, introspection and userinfo endpoints, attacked ------------------
+# (a second daemon on the same directory, following it: what one changes, the other must see
+# within a second, and a code or refresh token raced on both is spent once)
+
+import threading  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def second(op, state, slapd, smtp):
+    port = free_port()
+    d = Daemon(state, slapd, smtp.port, name="authd-oidc3", hash_key=op.authd.key, extra=(
+        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n"
+        # hammered by the tests below from one address
+        "http_rate = 100000\nhttp_rate_burst = 100000\n")).start()
+    try:
+        wait_for(lambda: _port_open(port), what="second listener")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        d.stop()
+
+
+def raced(calls):
+    """The calls (functions of nothing) at the same moment, one thread each: their results."""
+    out = [None] * len(calls)
+    go = threading.Barrier(len(calls))
+
+    def run(i):
+        go.wait()
+        try:
+            out[i] = calls[i]()
+        except Exception as e:  # noqa: BLE001 (reported by the assertion below)
+            out[i] = e
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert not any(isinstance(o, Exception) for o in out), out
+    return out
+
+
+def introspect_on(url, rs, tok, hint=None):
+    body = {"token": tok} | ({"token_type_hint": hint} if hint else {})
+    return token_like(url, "/oidc/introspect", rs, body)
+
+
+def token_like(url, path, cl, body):
+    h = dict(FORM)
+    h["Authorization"] = "Basic " + base64.b64encode(f"{cl['id']}:{cl['secret']}".encode()).decode()
+    return Api(url).post(path, raw=urllib.parse.urlencode(body).encode(), headers=h)
+
+
+def userinfo_on(url, at):
+    return Api(url).get("/oidc/userinfo", headers={"Authorization": "Bearer " + at})
+
+
+def test_cache_attack_code_raced_on_two_daemons(op, second):
+    """A code exchanged at once on both daemons (the first holding its fresh version in memory):
+    one exchange only gives tokens, and the others, reuses, revoke them on both daemons."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    for _ in range(3):
+        path, q = authz_url(op, rp)
+        code, _ = code_of(authorize(op, cookie, path), q)
+        body = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp["redirect"]}
+        urls = [op.url, second] * 3
+        out = raced([lambda u=u: token_like(u, "/oidc/token", rp, body) for u in urls])
+        ok = [o for o in out if o.status == 200]
+        assert len(ok) == 1, [(o.status, o.json) for o in out]
+        assert all(o.status == 400 for o in out if o.status != 200), [(o.status, o.json) for o in out]
+        t = ok[0].json
+        for url in (op.url, second):
+            within_a_second(lambda: introspect_on(url, rs, t["access_token"]).json == {"active": False},
+                            "the tokens of a code used twice revoked")
+            assert userinfo_on(url, t["access_token"]).status == 401
+        assert token_like(second, "/oidc/token", rp, {"grant_type": "refresh_token",
+                                                     "refresh_token": t["refresh_token"]}).status == 400
+
+
+def test_cache_attack_refresh_raced_on_two_daemons(op, second):
+    """A refresh token presented at once on both daemons, both holding the grant in memory: one
+    rotation at most, and the reuse revokes the family everywhere."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    q, code, t = full_flow(op, rp, cookie)
+    # both daemons keep the version that knows this refresh token
+    for url in (op.url, second):
+        assert introspect_on(url, rs, t["access_token"]).json["active"] is True
+    body = {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]}
+    out = raced([lambda u=u: token_like(u, "/oidc/token", rp, body) for u in [op.url, second] * 3])
+    ok = [o.json for o in out if o.status == 200]
+    assert len(ok) <= 1, [(o.status, o.json) for o in out]
+    for tok in [t] + ok:
+        for url in (op.url, second):
+            within_a_second(lambda: introspect_on(url, rs, tok["access_token"]).json == {"active": False},
+                            "a raced refresh token's family revoked")
+            assert token_like(url, "/oidc/token", rp, {"grant_type": "refresh_token",
+                                                      "refresh_token": tok["refresh_token"]}).status == 400
+
+
+def test_cache_attack_rotation_ping_pong(op, second):
+    """The rightful client rotating its refresh token on one daemon then the other, with no pause:
+    never taken for a reuse (a false refusal revokes the family: a denial of service), and each
+    new token known at once on the daemon that did not issue it, even though it holds an older
+    version of the grant."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    q, code, t = full_flow(op, rp, cookie)
+    urls = [op.url, second]
+    for url in urls:
+        assert introspect_on(url, rs, t["access_token"]).json["active"] is True
+    for n in range(12):
+        here, there = urls[n % 2], urls[(n + 1) % 2]
+        r = token_like(here, "/oidc/token", rp, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
+        assert r.status == 200, (n, r.status, r.json)
+        prev, t = t, r.json
+        i = introspect_on(there, rs, t["access_token"])
+        assert i.json["active"] is True, (n, i.json)
+        assert userinfo_on(there, t["access_token"]).status == 200, n
+        # the current refresh token introspected on the other daemon by its client: active
+        assert introspect_on(there, rp, t["refresh_token"], "refresh_token").json["active"] is True, n
+        # the access token given with the spent refresh token lives on until it expires
+        assert introspect_on(there, rs, prev["access_token"]).json["active"] is True, n
+    # and the last refresh token still works on both: the family was never revoked
+    r = token_like(second, "/oidc/token", rp, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
+    assert r.status == 200, r.json
+
+
+def hammer(fn, stop, seen):
+    """fn without pause until stop: (when it answered, its answer), but for the rate limit's."""
+    while not stop.is_set():
+        r = fn()
+        if r is not None:
+            seen.append((time.monotonic(), r))
+        else:
+            time.sleep(0.05)
+
+
+def hammers(urls, rs, at, stop, seen):
+    """Threads asking each daemon of urls without pause whether at opens introspection and
+    userinfo (None: rate limited)."""
+    def intro(url):
+        r = introspect_on(url, rs, at)
+        return None if r.status == 429 else r.json.get("active")
+
+    def ui(url):
+        r = userinfo_on(url, at)
+        return None if r.status == 429 else r.status == 200
+    ts = [threading.Thread(target=hammer, args=(lambda u=u, f=f: f(u), stop, seen)) for u in urls for f in (intro, ui)]
+    for th in ts:
+        th.start()
+    return ts
+
+
+def test_cache_attack_revocation_under_load(op, second):
+    """Both daemons answering introspection and userinfo without pause while the access token is
+    revoked through the first: inactive on both within a second, and never active again (a read
+    begun before the revocation, or before its report, must not put the revoked version back for
+    session_cache_ttl)."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    q, code, t = full_flow(op, rp, cookie)
+    at = t["access_token"]
+    stop, seen = threading.Event(), []
+    ts = hammers([op.url, second], rs, at, stop, seen)
+    try:
+        time.sleep(0.5)
+        asked = time.monotonic()
+        assert form_post(op, "/oidc/revoke", rp, {"token": at}).status == 200
+        revoked = time.monotonic()
+        time.sleep(3.5)
+    finally:
+        stop.set()
+        for th in ts:
+            th.join(10)
+    before = [ok for when, ok in seen if when < asked]
+    assert before and all(before), "active before the revocation"
+    late = [(round(when - revoked, 2), ok) for when, ok in seen if when > revoked + 1.0]
+    assert late and not any(ok for _, ok in late), late
+    # the refresh token lives on (RFC 7009: an access token revoked alone), on both daemons
+    r = token_like(second, "/oidc/token", rp, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
+    assert r.status == 200, r.json
+
+
+def test_cache_attack_suspension_under_load(op, second):
+    """The account suspended while both daemons answer for its token without pause: the claims
+    kept in memory go within a second and do not come back until the reactivation."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    q, code, t = full_flow(op, rp, cookie)
+    at = t["access_token"]
+    stop, seen = threading.Event(), []
+    ts = hammers([op.url, second], rs, at, stop, seen)
+    try:
+        time.sleep(0.5)
+        before = [ok for when, ok in seen]
+        assert before and all(before), "active before the suspension"
+        ctl_ok(op.authd.ctl("suspend", login))
+        suspended = time.monotonic()
+        time.sleep(3.5)
+        stop.set()
+        for th in ts:
+            th.join(10)
+        late = [(round(when - suspended, 2), ok) for when, ok in seen if when > suspended + 1.0]
+        assert late and not any(ok for _, ok in late), late
+        assert token_like(second, "/oidc/token", rp, {"grant_type": "refresh_token",
+                                                     "refresh_token": t["refresh_token"]}).status == 400
+    finally:
+        stop.set()
+        ctl_ok(op.authd.ctl("reactivate", login))
+
+
+def test_cache_attack_orgs_membership_on_the_second_daemon(op, second):
+    """The orgs claim served by the second daemon from memory: a membership ended through the
+    directory is gone there within a second."""
+    login, mail, cookie = browser_login(op)
+    org, org_mss = op.org(login, "Pharmacie Cache")
+    rp = client(op)
+    q, code, t = full_flow(op, rp, cookie, scope="openid profile orgs")
+    orgs = lambda: [o["login"] for o in userinfo_on(second, t["access_token"]).json.get("orgs", [])]
+    assert orgs() == [org]
+    assert orgs() == [org]  # kept
+    r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", op.slapd.ldapi_url], text=True,
+                       input=f"dn: uid={org},ou=orgs,{SUFFIX}\nchangetype: modify\ndelete: mmMember\n"
+                             f"mmMember: uid={login},ou=people,{SUFFIX}\n", capture_output=True)
+    assert r.returncode == 0, r.stderr
+    within_a_second(lambda: orgs() == [], "the membership's end seen on the second daemon")
+
+
+
+def test_cache_attack_a_daemon_that_does_not_follow(op, state, slapd, smtp):
+    """A daemon that does not follow the directory keeps what it read until session_cache_ttl
+    (for a swap, however old): a token issued since by another daemon must still be known to it
+    (read again before a refusal, which would revoke the family), a spent one refused, and a
+    revocation seen within session_cache_ttl."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    port = free_port()
+    c = Daemon(state, slapd, smtp.port, name="authd-oidc4", hash_key=op.authd.key, extra=(
+        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n"
+        "ldap_follow = no\nsession_cache_ttl = 3\n")).start()
+    try:
+        wait_for(lambda: _port_open(port), what="third listener")
+        cu = f"http://127.0.0.1:{port}"
+        refresh = lambda url, tok: token_like(url, "/oidc/token", rp, {"grant_type": "refresh_token",
+                                                                     "refresh_token": tok["refresh_token"]})
+        q, code, t = full_flow(op, rp, cookie)
+        assert introspect_on(cu, rs, t["access_token"]).json["active"] is True  # C keeps this version
+        # rotated on A: the new tokens unknown to C's version, known to the directory
+        r = refresh(op.url, t)
+        assert r.status == 200, r.json
+        t = r.json
+        r = refresh(cu, t)
+        assert r.status == 200, ("a refresh token issued by A refused by C", r.json)
+        t = r.json
+        assert introspect_on(op.url, rs, t["access_token"]).json["active"] is True
+        r = refresh(op.url, t)
+        assert r.status == 200, r.json
+        t2 = r.json
+        assert introspect_on(cu, rs, t2["access_token"]).json["active"] is True
+        assert userinfo_on(cu, t2["access_token"]).status == 200
+        assert introspect_on(cu, rp, t2["refresh_token"], "refresh_token").json["active"] is True
+        # the refresh token A spent, replayed on C (whose version still has it current): refused,
+        # and the family revoked for both
+        r = refresh(cu, t)
+        assert r.status == 400, r.json
+        assert introspect_on(op.url, rs, t2["access_token"]).json == {"active": False}
+        assert refresh(op.url, t2).status == 400
+
+        # a code issued by C (which keeps its version for swaps however old), exchanged on A, then
+        # replayed on C: refused, and what the first exchange gave revoked
+        path, q = authz_url(op, rp)
+        r = Api(cu).get(path, headers={"Cookie": f"mm_session={cookie}"})
+        assert r.status == 302, r
+        code, _ = code_of(r, q)
+        body = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp["redirect"]}
+        time.sleep(3.2)  # past C's session_cache_ttl: the version kept serves swaps only
+        r = token_like(op.url, "/oidc/token", rp, body)
+        assert r.status == 200, r.json
+        t = r.json
+        r = token_like(cu, "/oidc/token", rp, body)
+        assert r.status == 400, ("a code exchanged twice", r.json)
+        assert introspect_on(op.url, rs, t["access_token"]).json == {"active": False}
+        assert refresh(op.url, t).status == 400
+
+        # a revocation on A: seen on C within its session_cache_ttl
+        q, code, t = full_flow(op, rp, cookie)
+        assert introspect_on(cu, rs, t["access_token"]).json["active"] is True
+        assert form_post(op, "/oidc/revoke", rp, {"token": t["refresh_token"]}).status == 200
+        wait_for(lambda: introspect_on(cu, rs, t["access_token"]).json == {"active": False}, timeout=4.5,
+                 what="the revocation seen on C within session_cache_ttl")
+        assert refresh(cu, t).status == 400
+    finally:
+        c.stop()
