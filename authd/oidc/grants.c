@@ -291,6 +291,9 @@ static bool gslot_newer(const struct gcache_slot *sl, const char *id, const char
 
 static void gslot_clear(struct gcache_slot *sl)
 {
+	/* keyed hashes only, but wiped as every value read from ou=sessions is (entry_free) */
+	if (sl->blob)
+		secret_wipe(sl->blob, sl->len);
 	free(sl->blob);
 	memset(sl, 0, sizeof(*sl));
 }
@@ -325,6 +328,7 @@ static void gcache_put(const struct mm_config *c, const char *id, unsigned long 
 	if (gslot_newer(&gcache[i], id, method) &&
 		strcmp(gcache[i].blob + strlen(gcache[i].blob) + 1, method)) {
 		pthread_mutex_unlock(m);
+		secret_wipe(b, lu + lm + ld + 3);
 		free(b);
 		return;
 	}
@@ -420,6 +424,7 @@ static int grant_load(struct store *s, const struct mm_config *c, const char *fa
 		const char *u = b, *m = u + strlen(u) + 1, *d = m + strlen(m) + 1;
 
 		r = grant_parse(d, u, m, family, g);
+		secret_wipe(b, strlen(u) + strlen(m) + strlen(d) + 3);
 		free(b);
 		if (r == 0 && grant_expires(g) > now_s()) {
 			if (ret_cached)
