@@ -58,7 +58,11 @@ int store_map_ldap(int rc)
 	case LDAP_INVALID_DN_SYNTAX:
 	case LDAP_NOT_ALLOWED_ON_RDN: return -EINVAL;
 	case LDAP_SIZELIMIT_EXCEEDED: return -E2BIG;
-	default: return -EIO;
+	default:
+		/* no answer this daemon expects (docs/faults.md: seen when a provider is killed under
+		 * load): which one, for the next engineer */
+		log_msg(LOG_WARNING, "directory: unexpected result %d (%s)", rc, ldap_err2string(rc));
+		return -EIO;
 	}
 }
 

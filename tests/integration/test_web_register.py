@@ -26,7 +26,10 @@ def start(web, kind, region="Occitanie"):
     web.reset()
     web.go("/inscription")
     web.visible("region-choice")
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    # the regions are filled in by the page's script from the daemon: wait for the one wanted
+    WebDriverWait(web.driver, 20).until(
+        lambda d: d.find_elements("css selector", f'#region-choice option[value="{region}"]'))
     Select(web.find("region-choice")).select_by_value(region)
     web.click("region-next")
     if kind == "ORG-oui":
