@@ -36,6 +36,12 @@ struct histogram {
 };
 static struct histogram h_ldap, h_smtp;
 static atomic_ulong nss_rebuilds, nss_failures, nss_last_us;
+static atomic_ulong m_cache[METRICS_CACHE_N][2];
+static const char *const cache_names[METRICS_CACHE_N] = {
+	[METRICS_CACHE_OIDC_CLIENT] = "oidc_client",
+	[METRICS_CACHE_OIDC_GRANT] = "oidc_grant",
+	[METRICS_CACHE_OIDC_CLAIMS] = "oidc_claims",
+};
 
 static size_t index_of(const char *const *v, size_t n, const char *s, size_t dflt)
 {
@@ -97,6 +103,12 @@ void metrics_nss_rebuild(double seconds, bool ok)
 {
 	atomic_fetch_add_explicit(ok ? &nss_rebuilds : &nss_failures, 1, memory_order_relaxed);
 	atomic_store_explicit(&nss_last_us, (unsigned long)(seconds * 1e6), memory_order_relaxed);
+}
+
+void metrics_cache(enum metrics_cache which, bool hit)
+{
+	if ((unsigned)which < METRICS_CACHE_N)
+		atomic_fetch_add_explicit(&m_cache[which][hit], 1, memory_order_relaxed);
 }
 
 double metrics_mono(void)
@@ -204,4 +216,13 @@ void metrics_flows_render(FILE *f)
 		"# TYPE medimail_nss_cache_last_rebuild_seconds gauge\n"
 		"medimail_nss_cache_last_rebuild_seconds %.6f\n",
 		get(&nss_rebuilds), get(&nss_failures), (double)get(&nss_last_us) / 1e6);
+	fprintf(f,
+		"# HELP medimail_cache_lookups_total Lookups of what the daemon keeps in memory, "
+		"answered from it (hit) or from the directory (miss).\n"
+		"# TYPE medimail_cache_lookups_total counter\n");
+	for (size_t i = 0; i < METRICS_CACHE_N; i++)
+		fprintf(f,
+			"medimail_cache_lookups_total{cache=\"%s\",result=\"hit\"} %lu\n"
+			"medimail_cache_lookups_total{cache=\"%s\",result=\"miss\"} %lu\n",
+			cache_names[i], get(&m_cache[i][1]), cache_names[i], get(&m_cache[i][0]));
 }

@@ -16,6 +16,14 @@ void metrics_ldap(double seconds, bool ok);
 void metrics_smtp(double seconds, bool ok);
 /* One rebuild of the name-service cache, written or not. */
 void metrics_nss_rebuild(double seconds, bool ok);
+/* What the OpenID provider keeps in memory (oidc/): one lookup, answered from memory or not. */
+enum metrics_cache {
+	METRICS_CACHE_OIDC_CLIENT,
+	METRICS_CACHE_OIDC_GRANT,
+	METRICS_CACHE_OIDC_CLAIMS,
+	METRICS_CACHE_N
+};
+void metrics_cache(enum metrics_cache which, bool hit);
 /* A monotonic clock in seconds, for the durations above. */
 double metrics_mono(void);
 /* Appends the counters above to f. */

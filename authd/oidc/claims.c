@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "metrics.h"
 #include "jwt.h"
 #include "login.h"
 #include "oidc.h"
@@ -284,10 +285,12 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 		if (json_is_object(kept) && json_object_update(o, kept) == 0) {
 			json_decref(kept);
 			free(key);
+			metrics_cache(METRICS_CACHE_OIDC_CLAIMS, true);
 			return 0;
 		}
 		json_decref(kept);
 	}
+	metrics_cache(METRICS_CACHE_OIDC_CLAIMS, false);
 	r = claims_read(s, c, user_dn, account_dn, scope, o);
 	text = r == 0 && key ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (text) {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "metrics.h"
 #include "jwt.h"
 #include "log.h"
 #include "oidc.h"
@@ -408,8 +409,11 @@ int oidc_client_get(struct store *s, const struct mm_config *c, const char *id, 
 	*ret = NULL;
 	if (!id_valid(id))
 		return -ENOENT;
-	if (c->session_cache_ttl && (r = client_cached(id, ret, &gen)) <= 0)
+	if (c->session_cache_ttl && (r = client_cached(id, ret, &gen)) <= 0) {
+		metrics_cache(METRICS_CACHE_OIDC_CLIENT, true);
 		return r;
+	}
+	metrics_cache(METRICS_CACHE_OIDC_CLIENT, false);
 	dn = client_dn(c, id);
 	if (!dn)
 		return -ENOMEM;

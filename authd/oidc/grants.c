@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "metrics.h"
 #include "jwt.h"
 #include "log.h"
 #include "oidc.h"
@@ -429,9 +430,11 @@ static int grant_load(struct store *s, const struct mm_config *c, const char *fa
 		if (r == 0 && grant_expires(g) > now_s()) {
 			if (ret_cached)
 				*ret_cached = true;
+			metrics_cache(METRICS_CACHE_OIDC_GRANT, true);
 			return 0;
 		}
 	}
+	metrics_cache(METRICS_CACHE_OIDC_GRANT, false);
 	gen = gcache_gen(id);
 	r = record_load(s, c, RECORD_OIDC_GRANT, family, &e);
 	if (r == 0)

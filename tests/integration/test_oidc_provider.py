@@ -1469,3 +1469,37 @@ def test_cache_attack_a_daemon_that_does_not_follow(op, state, slapd, smtp):
         assert refresh(cu, t).status == 400
     finally:
         c.stop()
+
+
+def test_the_kept_versions_are_counted_in_metrics(op):
+    """/metrics says how often the provider answered from what it keeps in memory: a token
+    introspected again is a grant hit, its client and claims too; a revoked one is read again."""
+    def counts():
+        r = op.api.get("/metrics")
+        assert r.status == 200, r
+        out = {}
+        for line in (r.body.decode() if isinstance(r.body, bytes) else r.body).splitlines():
+            if line.startswith("medimail_cache_lookups_total{"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    def n(c, cache, result):
+        return c.get(f'medimail_cache_lookups_total{{cache="{cache}",result="{result}"}}', 0)
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    q, code, t = full_flow(op, rp, cookie)
+    first = form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]})
+    assert first.json["active"] is True
+    before = counts()
+    for _ in range(3):
+        assert form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]}).json["active"] is True
+    after = counts()
+    for cache in ("oidc_grant", "oidc_client", "oidc_claims"):
+        assert n(after, cache, "hit") - n(before, cache, "hit") >= 3, (cache, before, after)
+    assert n(after, "oidc_grant", "miss") == n(before, "oidc_grant", "miss")
+    # revoked here: the kept version is dropped, the next answer reads the record again
+    assert form_post(op, "/oidc/revoke", rp, {"token": t["access_token"]}).status == 200
+    mid = counts()
+    assert form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]}).json == {"active": False}
+    assert n(counts(), "oidc_grant", "miss") > n(mid, "oidc_grant", "miss")

@@ -143,6 +143,24 @@ static void test_histograms_are_cumulative(void **state)
 	free(t);
 }
 
+static void test_cache_lookups_by_cache_and_result(void **state)
+{
+	char *t;
+
+	(void)state;
+	metrics_cache(METRICS_CACHE_OIDC_GRANT, true);
+	metrics_cache(METRICS_CACHE_OIDC_GRANT, true);
+	metrics_cache(METRICS_CACHE_OIDC_GRANT, false);
+	metrics_cache(METRICS_CACHE_OIDC_CLAIMS, false);
+	metrics_cache(METRICS_CACHE_N, true); /* out of range: counted nowhere */
+	t = render();
+	assert_int_equal(value(t, "medimail_cache_lookups_total{cache=\"oidc_grant\",result=\"hit\"}"), 2);
+	assert_int_equal(value(t, "medimail_cache_lookups_total{cache=\"oidc_grant\",result=\"miss\"}"), 1);
+	assert_int_equal(value(t, "medimail_cache_lookups_total{cache=\"oidc_claims\",result=\"miss\"}"), 1);
+	assert_int_equal(value(t, "medimail_cache_lookups_total{cache=\"oidc_client\",result=\"hit\"}"), 0);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_names_stay_bounded),
 		cmocka_unit_test(test_every_login_kind_has_its_method_and_door),
 		cmocka_unit_test(test_histograms_are_cumulative),
+		cmocka_unit_test(test_cache_lookups_by_cache_and_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
