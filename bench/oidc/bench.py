@@ -192,6 +192,8 @@ def main():
     ap.add_argument("--codes-node", type=int, default=3000)
     ap.add_argument("--perf", action="store_true", help="perf record the daemon during its 64-connection runs")
     ap.add_argument("--keep", action="store_true", help="keep the state directory (logs, codes) for a look")
+    ap.add_argument("--conf", action="append", default=[],
+                    help="one more line of our daemon's configuration, e.g. 'ldap_follow = no' (what it costs)")
     a = ap.parse_args()
     conns = [int(x) for x in a.connections.split(",")]
     st = Path(tempfile.mkdtemp(prefix="mm-bench-oidc-"))
@@ -208,7 +210,7 @@ def main():
         ws = WebStack(st, slapd, smtp, "bench-op", extra=(
             f"op_key_file = {st / 'oidc-keys.json'}\nop_code_ttl = 600\nlog_level = notice\n"
             "http_rate = 10000000\nhttp_rate_burst = 10000000\nhttp_max_conn_per_source = 4096\n"
-            "rate_per_source = 0\nrate_per_account = 0\n"))
+            "rate_per_source = 0\nrate_per_account = 0\n" + "".join(f"{x}\n" for x in a.conf)))
         redirect = f"{ws.url}/rp/bench/callback"
         secret = ctl_ok(ws.authd.ctl("oidc", "client", "add", "bench", "--redirect-uris", redirect,
                                      "--type", "confidential", "--first-party", "yes",
