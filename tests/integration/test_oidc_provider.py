@@ -1329,31 +1329,40 @@ def hammers(urls, rs, at, stop, seen):
     return ts
 
 
-def test_cache_attack_revocation_under_load(op, second):
-    """Both daemons answering introspection and userinfo without pause while the access token is
-    revoked through the first: inactive on both within a second, and never active again (a read
-    begun before the revocation, or before its report, must not put the revoked version back for
-    session_cache_ttl)."""
+def under_load(op, second, change):
+    """A fresh token asked about without pause on both daemons (hammers) while change(login, rp,
+    tokens) is made through the first: checks it was active before, and that every answer more
+    than a second after the change refused it. Returns (login, rp, tokens)."""
     login, mail, cookie = browser_login(op)
     rp, rs = client(op), client(op)
     q, code, t = full_flow(op, rp, cookie)
-    at = t["access_token"]
     stop, seen = threading.Event(), []
-    ts = hammers([op.url, second], rs, at, stop, seen)
+    ts = hammers([op.url, second], rs, t["access_token"], stop, seen)
     try:
         time.sleep(0.5)
         asked = time.monotonic()
-        assert form_post(op, "/oidc/revoke", rp, {"token": at}).status == 200
-        revoked = time.monotonic()
+        change(login, rp, t)
+        changed = time.monotonic()
         time.sleep(3.5)
     finally:
         stop.set()
         for th in ts:
             th.join(10)
     before = [ok for when, ok in seen if when < asked]
-    assert before and all(before), "active before the revocation"
-    late = [(round(when - revoked, 2), ok) for when, ok in seen if when > revoked + 1.0]
+    assert before and all(before), "active before the change"
+    late = [(round(when - changed, 2), ok) for when, ok in seen if when > changed + 1.0]
     assert late and not any(ok for _, ok in late), late
+    return login, rp, t
+
+
+def test_cache_attack_revocation_under_load(op, second):
+    """Both daemons answering introspection and userinfo without pause while the access token is
+    revoked through the first: inactive on both within a second, and never active again (a read
+    begun before the revocation, or before its report, must not put the revoked version back for
+    session_cache_ttl)."""
+    def revoke(login, rp, t):
+        assert form_post(op, "/oidc/revoke", rp, {"token": t["access_token"]}).status == 200
+    login, rp, t = under_load(op, second, revoke)
     # the refresh token lives on (RFC 7009: an access token revoked alone), on both daemons
     r = token_like(second, "/oidc/token", rp, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
     assert r.status == 200, r.json
@@ -1362,29 +1371,18 @@ def test_cache_attack_revocation_under_load(op, second):
 def test_cache_attack_suspension_under_load(op, second):
     """The account suspended while both daemons answer for its token without pause: the claims
     kept in memory go within a second and do not come back until the reactivation."""
-    login, mail, cookie = browser_login(op)
-    rp, rs = client(op), client(op)
-    q, code, t = full_flow(op, rp, cookie)
-    at = t["access_token"]
-    stop, seen = threading.Event(), []
-    ts = hammers([op.url, second], rs, at, stop, seen)
-    try:
-        time.sleep(0.5)
-        before = [ok for when, ok in seen]
-        assert before and all(before), "active before the suspension"
+    suspended = []
+
+    def suspend(login, rp, t):
         ctl_ok(op.authd.ctl("suspend", login))
-        suspended = time.monotonic()
-        time.sleep(3.5)
-        stop.set()
-        for th in ts:
-            th.join(10)
-        late = [(round(when - suspended, 2), ok) for when, ok in seen if when > suspended + 1.0]
-        assert late and not any(ok for _, ok in late), late
+        suspended.append(login)
+    try:
+        login, rp, t = under_load(op, second, suspend)
         assert token_like(second, "/oidc/token", rp, {"grant_type": "refresh_token",
                                                      "refresh_token": t["refresh_token"]}).status == 400
     finally:
-        stop.set()
-        ctl_ok(op.authd.ctl("reactivate", login))
+        for login in suspended:
+            ctl_ok(op.authd.ctl("reactivate", login))
 
 
 def test_cache_attack_orgs_membership_on_the_second_daemon(op, second):
