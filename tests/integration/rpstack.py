@@ -19,6 +19,7 @@ import os
 import pwd
 import shutil
 import signal
+import smtplib
 import subprocess
 import tempfile
 import time
@@ -311,6 +312,26 @@ class PostfixSubmission:
     log under /tmp, smtpd on a loopback port, no chroot. Clients authenticate through Dovecot's
     SASL socket; only they may relay, and everything goes to one relay host (the tests' sink).
     Postfix needs root to start (master as root, its daemons as the `postfix` user)."""
+
+    def session(self):
+        """A new SMTP session, greeted (EHLO)."""
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=20)
+        s.ehlo("client.test")
+        return s
+
+    def login(self, mech, authobject_of, initial_response_ok=True):
+        """A session authenticated by mech, authobject_of(session) giving smtplib's answer to
+        each challenge, or None when the server answers 535."""
+        s = self.session()
+        assert mech in s.esmtp_features["auth"].split(), s.esmtp_features
+        try:
+            code, _ = s.auth(mech, authobject_of(s), initial_response_ok=initial_response_ok)
+        except smtplib.SMTPAuthenticationError as e:
+            assert e.smtp_code == 535, e
+            s.quit()
+            return None
+        assert code == 235
+        return s
 
     def __init__(self, port=None):
         self.port = port or free_port()
