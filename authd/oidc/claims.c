@@ -219,16 +219,8 @@ static unsigned claims_slot_of(const char *key)
 /* The value of dn's first RDN when it is uid=..., else "". */
 static void uid_of(const char *dn, char *out, size_t outsz)
 {
-	size_t n;
-
-	out[0] = '\0';
-	if (!dn || strncasecmp(dn, "uid=", 4))
-		return;
-	n = strcspn(dn + 4, ",\\+");
-	if (dn[4 + n] == ',' && n > 0 && n < outsz) {
-		memcpy(out, dn + 4, n);
-		out[n] = '\0';
-	}
+	if (!dn || !dn_rdn_value(dn, "uid", out, outsz))
+		out[0] = '\0';
 }
 
 static void claims_slot_clear(struct claims_slot *sl)

@@ -373,7 +373,6 @@ static char *gcache_get(const char *id, enum grant_use use)
 
 void oidc_grant_cache_changed(const char *dn, const char *method)
 {
-	static const char prefix[] = "mmSessionId=";
 	char id[SECRET_HASH_HEX];
 	unsigned i;
 
@@ -386,12 +385,9 @@ void oidc_grant_cache_changed(const char *dn, const char *method)
 		}
 		return;
 	}
-	if (strncasecmp(dn, prefix, strlen(prefix)) || strlen(dn) <= strlen(prefix) + SECRET_HASH_HEX - 1 ||
-		dn[strlen(prefix) + SECRET_HASH_HEX - 1] != ',' ||
-		!lower_hex(dn + strlen(prefix), SECRET_HASH_HEX - 1))
+	if (!dn_rdn_value(dn, "mmSessionId", id, sizeof(id)) || strlen(id) != SECRET_HASH_HEX - 1 ||
+		!lower_hex(id, SECRET_HASH_HEX - 1))
 		return;
-	memcpy(id, dn + strlen(prefix), SECRET_HASH_HEX - 1);
-	id[SECRET_HASH_HEX - 1] = '\0';
 	i = gslot_of(id);
 	pthread_mutex_lock(&gstripes[i % GCACHE_STRIPES]);
 	/* the version reported is the one kept (our own write) or older (reported late): kept */

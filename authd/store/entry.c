@@ -1,4 +1,4 @@
-/* Entries read from the directory: attribute look-ups and freeing (store.h). */
+/* Entries read from the directory: attribute look-ups and freeing, a DN's first RDN (store.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,4 +162,20 @@ int entry_apply(const struct entry *base, const struct mods *m, struct entry **r
 	}
 	*ret = e;
 	return 0;
+}
+
+bool dn_rdn_value(const char *dn, const char *attr, char *out, size_t outsz)
+{
+	size_t a = strlen(attr), n;
+	const char *v;
+
+	if (strncasecmp(dn, attr, a) || dn[a] != '=')
+		return false;
+	v = dn + a + 1;
+	n = strcspn(v, ",\\+");
+	if (v[n] != ',' || n == 0 || n >= outsz)
+		return false;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return true;
 }

@@ -81,24 +81,6 @@ static void cache_drop(const char *id, bool revoking)
 	pthread_mutex_unlock(m);
 }
 
-/* The value of a DN's first RDN when its attribute is attr: "attr=value,..." (escaped values,
- * which no session id or login has, are refused). */
-static bool rdn_value(const char *dn, const char *attr, char *out, size_t outsz)
-{
-	size_t a = strlen(attr), n;
-	const char *v;
-
-	if (strncasecmp(dn, attr, a) || dn[a] != '=')
-		return false;
-	v = dn + a + 1;
-	n = strcspn(v, ",\\+");
-	if (v[n] != ',' || n == 0 || n >= outsz)
-		return false;
-	memcpy(out, v, n);
-	out[n] = '\0';
-	return true;
-}
-
 void session_cache_record_changed(const char *dn)
 {
 	char id[SECRET_HASH_HEX];
@@ -107,7 +89,7 @@ void session_cache_record_changed(const char *dn)
 		session_cache_clear();
 		return;
 	}
-	if (!rdn_value(dn, "mmSessionId", id, sizeof(id)) || strlen(id) != SECRET_HASH_HEX - 1)
+	if (!dn_rdn_value(dn, "mmSessionId", id, sizeof(id)) || strlen(id) != SECRET_HASH_HEX - 1)
 		return;
 	for (size_t i = 0; id[i]; i++)
 		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
@@ -123,7 +105,7 @@ void session_cache_account_changed(const char *dn)
 		session_cache_clear();
 		return;
 	}
-	if (!rdn_value(dn, "uid", login, sizeof(login)))
+	if (!dn_rdn_value(dn, "uid", login, sizeof(login)))
 		return;
 	for (unsigned i = 0; i < CACHE_SLOTS; i++) {
 		pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];

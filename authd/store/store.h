@@ -35,6 +35,9 @@ struct store *store_counters(struct store *s);
 void store_reset(struct store *s);
 
 const char *entry_get(const struct entry *e, const char *attr);
+/* The value of a DN's first RDN when its attribute is attr: "attr=value,..." into out (escaped
+ * values, which no record id or login has, are refused; as is one of outsz bytes or more). */
+bool dn_rdn_value(const char *dn, const char *attr, char *out, size_t outsz);
 const struct attr *entry_attr(const struct entry *e, const char *attr);
 bool entry_has_value(const struct entry *e, const char *attr, const char *value);
 void entry_free(struct entry *e);
