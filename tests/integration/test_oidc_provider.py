@@ -2,6 +2,7 @@
 document, the code flow through the web login (/connexion, password + mailed
 code) in a real browser, the API parts over plain HTTP, and the classic attacks."""
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -693,16 +694,25 @@ def test_id_token_is_no_access_token_and_alg_none(op):
     assert op.api.get("/oidc/logout?" + urllib.parse.urlencode({"id_token_hint": hs})).status == 400
 
 
+@contextlib.contextmanager
+def another_daemon(op, state, slapd, smtp, name, extra=""):
+    """One more daemon on op's directory, with its hash key and signing keys: its HTTP URL."""
+    port = free_port()
+    d = Daemon(state, slapd, smtp.port, name=name, hash_key=op.authd.key, extra=(
+        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n" + extra)).start()
+    try:
+        wait_for(lambda: _port_open(port), what=f"{name}'s listener")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        d.stop()
+
+
 def test_introspect_and_revoke_on_a_second_daemon(op, state, slapd, smtp):
     login, mail, cookie = browser_login(op)
     rp, rs = client(op), client(op)  # rs: the resource server (Dovecot) introspects
     q, code, t = full_flow(op, rp, cookie)
-    port = free_port()
-    other = Daemon(state, slapd, smtp.port, name="authd-oidc2", hash_key=op.authd.key, extra=(
-        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n")).start()
-    try:
-        wait_for(lambda: _port_open(port), what="second listener")
-        two = Api(f"http://127.0.0.1:{port}")
+    with another_daemon(op, state, slapd, smtp, "authd-oidc2") as url:
+        two = Api(url)
         assert two.get("/oidc/jwks").json == op.api.get("/oidc/jwks").json, "one key set for the directory"
 
         def introspect(api):
@@ -754,8 +764,6 @@ def test_introspect_and_revoke_on_a_second_daemon(op, state, slapd, smtp):
         assert introspect(two).status == 200
         ctl_ok(op.authd.ctl("oidc", "client", "remove", rs["id"]))
         within_a_second(lambda: introspect(two).status == 401, "the client's removal seen on B")
-    finally:
-        other.stop()
 
 
 def within_a_second(pred, what):
@@ -1184,16 +1192,9 @@ import threading  # noqa: E402
 
 @pytest.fixture(scope="module")
 def second(op, state, slapd, smtp):
-    port = free_port()
-    d = Daemon(state, slapd, smtp.port, name="authd-oidc3", hash_key=op.authd.key, extra=(
-        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n"
-        # hammered by the tests below from one address
-        "http_rate = 100000\nhttp_rate_burst = 100000\n")).start()
-    try:
-        wait_for(lambda: _port_open(port), what="second listener")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        d.stop()
+    # hammered by the tests below from one address
+    with another_daemon(op, state, slapd, smtp, "authd-oidc3", "http_rate = 100000\nhttp_rate_burst = 100000\n") as url:
+        yield url
 
 
 def raced(calls):
@@ -1410,13 +1411,7 @@ def test_cache_attack_a_daemon_that_does_not_follow(op, state, slapd, smtp):
     revocation seen within session_cache_ttl."""
     login, mail, cookie = browser_login(op)
     rp, rs = client(op), client(op)
-    port = free_port()
-    c = Daemon(state, slapd, smtp.port, name="authd-oidc4", hash_key=op.authd.key, extra=(
-        f"http_listen = 127.0.0.1:{port}\nop_key_file = {state / 'oidc-keys.json'}\n"
-        "ldap_follow = no\nsession_cache_ttl = 3\n")).start()
-    try:
-        wait_for(lambda: _port_open(port), what="third listener")
-        cu = f"http://127.0.0.1:{port}"
+    with another_daemon(op, state, slapd, smtp, "authd-oidc4", "ldap_follow = no\nsession_cache_ttl = 3\n") as cu:
         refresh = lambda url, tok: token_like(url, "/oidc/token", rp, {"grant_type": "refresh_token",
                                                                      "refresh_token": tok["refresh_token"]})
         q, code, t = full_flow(op, rp, cookie)
@@ -1465,8 +1460,6 @@ def test_cache_attack_a_daemon_that_does_not_follow(op, state, slapd, smtp):
         wait_for(lambda: introspect_on(cu, rs, t["access_token"]).json == {"active": False}, timeout=4.5,
                  what="the revocation seen on C within session_cache_ttl")
         assert refresh(cu, t).status == 400
-    finally:
-        c.stop()
 
 
 def test_the_kept_versions_are_counted_in_metrics(op):
