@@ -193,10 +193,6 @@ static int code_send(struct store *s, const struct mm_config *c, const struct ca
 
 	code[0] = hash[0] = '\0';
 	last = store_parse_time(entry_get(e, "mmOtpSentAt"));
-	if (last > 0 && t >= last && t - last < (long long)c->otp_resend_interval) {
-		rc = resend_throttled(c, who, e, t, last, f);
-		goto out;
-	}
 	/* The tries are the account's, not the code's: a new code within
 	 * lockout_duration of the last one keeps the wrong tries made so far
 	 * (a successful login clears them), else whoever has the password
@@ -211,6 +207,11 @@ static int code_send(struct store *s, const struct mm_config *c, const struct ca
 		login_event(who, "otp-send", "otp", entry_get(e, "uid"), false, "code tries spent");
 		rc = fault_set(f, -ENOLCK,
 			"trop de codes faux : un nouveau code pourra être envoyé dans %lld s", wait);
+		goto out;
+	}
+	/* after the lock: an account whose tries are spent is told so, not to wait for a resend */
+	if (last > 0 && t >= last && t - last < (long long)c->otp_resend_interval) {
+		rc = resend_throttled(c, who, e, t, last, f);
 		goto out;
 	}
 	snprintf(tries_s, sizeof(tries_s), "%lld", carried);

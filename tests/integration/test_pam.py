@@ -149,10 +149,11 @@ def test_wrong_code_five_times_then_new_code_needed(svc, codes, account, pamd):
     assert a.status == 0, a
     v = mmwire.call(pamd.socket, mmwire.OTP_VERIFY, user=login, txn=a.get("txn"), code=right)
     assert v.status == -116, v  # -ESTALE: a new code is needed
-    # And through PAM, within the resend interval, no code is pending: refused without prompting.
+    # And through PAM no code is pending and the tries are spent: refused without prompting, told
+    # until when (the lock, not the resend interval, which would end first and still lock)
     r = pamtester(svc, login, ["authenticate"], [(P_PASSWORD, PW), (P_CODE, right)])
     assert r.status != 0
-    assert "Un nouveau code pourra être envoyé dans" in r.output
+    assert "jusqu'au" in r.output and "Code à usage unique" not in r.output, r.output
 
 
 def test_reused_code_refused(svc, codes, account):
