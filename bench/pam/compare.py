@@ -147,3 +147,12 @@ for label, cost in COSTS:
         verdict = "met" if r <= 0.25 else "**not met**"
     print(f"- Goal (password step minus KDF ≤ 0.25× nslcd's whole pam_ldap auth), {cost}: "
           f"{d[0]:.2f} ms / {base:.2f} ms = **{r:.2f}×** (mean-based {d[1] / base:.2f}×) — {verdict}")
+strace = [r for r in mm if r["mode"] == "strace"]
+if strace:
+    print()
+    print(f"System calls per password step at the minimal cost (strace -c -f, {strace[0]['label']}, "
+          f"n={strace[0]['n']}, not timed), the most frequent and every sync:")
+    for who in ("slapd", "daemon"):
+        mine = sorted((r for r in strace if r["step"] == who), key=lambda r: -float(r["calls_per_op"]))
+        keep = mine[:6] + [r for r in mine[6:] if "sync" in r["syscall"]]
+        print(f"- {who}: " + ", ".join(f"{r['syscall']} {float(r['calls_per_op']):.1f}" for r in keep))

@@ -15,6 +15,7 @@ Scratch in $MM_BENCH_STATE (default /tmp/mm-pam-bench).
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -64,6 +65,35 @@ def settle(pid):
         now = cpu_ticks(pid)
         still = still + 1 if now == last else 0
         last = now
+
+
+def profile(state, slapd_pid, name, d, smtp, bench):
+    """What bounds the step at the minimal cost (the KDF all but gone): the system calls of slapd
+    and of the daemon over a password-step-alone run, under strace -c (not timed)."""
+    if shutil.which("strace"):
+        n = min(N, 100)
+        tr = {who: state / f"strace-{who}.txt" for who in ("slapd", "daemon")}
+        st = [subprocess.Popen(["strace", "-c", "-f", "-qq", "-o", str(tr[who]), "-p", str(pid)])
+              for who, pid in (("slapd", slapd_pid), ("daemon", d.proc.pid))]
+        time.sleep(1)
+        r = subprocess.run([bench, "-u", str(state / f"users-{name}.txt"), "-M", str(smtp.dir), "-P", PW,
+                            "-l", name + "-strace", "-m", "password", "-s", str(d.socket), "-n", str(n),
+                            "-j", "1"], capture_output=True, text=True)
+        time.sleep(0.5)
+        for p in st:
+            p.send_signal(signal.SIGINT)
+            p.wait(10)
+        print(f"# strace -c -f of slapd and of the daemon over {n} password steps ({name}); "
+              f"run rc={r.returncode}")
+        for who, path in tr.items():
+            for row in path.read_text().splitlines():
+                f = row.split()
+                # "% time seconds usecs/call calls [errors] syscall"
+                if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                    print(f"RESULT {name} strace {who} j=1 n={n} syscall={f[-1]} calls={f[3]} "
+                          f"calls_per_op={int(f[3]) / n:.2f} seconds={f[1]}")
+    else:
+        print("# strace not installed: no system-call profile")
 
 
 def main():
@@ -139,6 +169,12 @@ def main():
                           f"slapd_cpu_ms_per_op={(t1[0] - t0[0]) * 1000 / clk / n:.3f} "
                           f"daemon_cpu_ms_per_op={(t1[1] - t0[1]) * 1000 / clk / n:.3f} clk_tck={clk}")
                 sys.stdout.flush()
+        # What bounds the step at the minimal cost (the KDF all but gone): the system calls of slapd
+        # and of the daemon over a password-step-alone run, under strace -c (not timed).
+        try:
+            profile(state, slapd_pid, *list(daemons.items())[-1], smtp, bench)
+        except Exception as e:  # noqa: BLE001 -- a diagnostic: the timed rows are already out
+            print(f"# strace profile failed: {e}")
     finally:
         for d in daemons.values():
             d.stop()
