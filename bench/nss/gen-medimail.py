@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""gen-medimail.py PEERS_DATA OUT.ldif -- the peer baseline's directory, as medimail accounts.
+"""gen-medimail.py PEERS_DATA OUT.ldif [--password-hash H]... [--cgu]
+-- the peer baseline's directory, as medimail accounts.
 
 Reads the files gen-users.py wrote (passwd, group) and writes an LDIF for
 slapadd with the same people and the same memberships:
@@ -8,9 +9,13 @@ slapadd with the same people and the same memberships:
   each group -> an active BAL ORG (mmAccountType ORG) under ou=orgs: uid = the
                 group name, same gidNumber, mmMember = the DNs of the users the
                 group lists (memberUid), so a user's ORGs are its extra groups.
-The users' primary group is the daemon's user_gid (as for every medimail user)."""
+The users' primary group is the daemon's user_gid (as for every medimail user).
+--password-hash H (repeatable; bench/pam): user number i (line i of passwd, from 0) gets
+  userPassword H[i % k] of the k values given, each a daemon "{ARGON2}" value of the peers'
+  PASSWORD made once per cost (bench/pam/kdf-bench -H), so that k daemons, one a cost, log in
+  users of the same directory. --cgu: mmCguAcceptedAt set, as after a first login."""
+import argparse
 import base64
-import sys
 
 SUFFIX = "dc=medimail,dc=test"
 
@@ -23,7 +28,15 @@ def line(attr, value):
 
 
 def main():
-    data, out = sys.argv[1], sys.argv[2]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data")
+    ap.add_argument("out")
+    ap.add_argument("--password-hash", action="append", default=[])
+    ap.add_argument("--cgu", action="store_true")
+    a = ap.parse_args()
+    data, out, hashes = a.data, a.out, a.password_hash
+    if any(not h.startswith("{ARGON2}$argon2id$") for h in hashes):
+        ap.error("--password-hash: an {ARGON2}$argon2id$... value")
     people, orgs = f"ou=people,{SUFFIX}", f"ou=orgs,{SUFFIX}"
     n_users = n_orgs = n_links = 0
     with open(out, "w", encoding="utf-8") as w:
@@ -34,7 +47,12 @@ def main():
             w.write("mmAccountType: MED\nmmStatus: active\n")
             w.write(f"mmLoginMail: {login}@bench.medimail.test\n")
             w.write(line("cn", gecos) + line("givenName", given) + line("sn", sn or given))
-            w.write(f"uidNumber: {uid}\ngidNumber: 100\nhomeDirectory: /home/{login}\nloginShell: /bin/bash\n\n")
+            w.write(f"uidNumber: {uid}\ngidNumber: 100\nhomeDirectory: /home/{login}\nloginShell: /bin/bash\n")
+            if hashes:
+                w.write(f"userPassword: {hashes[n_users % len(hashes)]}\n")
+            if a.cgu:
+                w.write("mmCguAcceptedAt: 20260101000000Z\n")
+            w.write("\n")
             n_users += 1
         for row in open(f"{data}/group", encoding="utf-8"):
             name, _, gid, members = row.rstrip("\n").split(":")

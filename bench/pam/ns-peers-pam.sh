@@ -1,10 +1,11 @@
 #!/bin/bash
 # bench/pam/ns-peers-pam.sh -- the PAM steps of peers/ns-run.sh only (pam_ldap -> nslcd,
-# pam_sss with the default sssd.conf, the pam_permit floor), with the peers' own
-# pam-bench, service files and daemon configs, in a PRIVATE mount namespace:
+# pam_sss with the default sssd.conf, the pam_permit floor, pam_unix with a local shadow),
+# with the peers' own pam-bench, service files and daemon configs, in a PRIVATE mount namespace:
 #     unshare -m --propagation private bench/pam/ns-peers-pam.sh
 # Same mounts as ns-run.sh (tmpfs /run, private pam.d, nsswitch.conf, /var/lib/sss,
-# /var/log/sssd, /etc/nslcd.conf); they vanish with the namespace. Daemons by PID.
+# /var/log/sssd, /etc/nslcd.conf, /etc/passwd and /etc/shadow for pam_unix); they vanish
+# with the namespace. Daemons by PID.
 # env (from bench/pam/run.sh): PEERS_RUN PEERS_DATA PEERS_BIN PEERS_CONF PEERS_OUT PAM_N PAM_W JOBS
 set -euo pipefail
 RUN=${PEERS_RUN:?} DATA=${PEERS_DATA:?} BIN=${PEERS_BIN:?} CONF=${PEERS_CONF:?} OUT=${PEERS_OUT:?}
@@ -40,6 +41,34 @@ pambench() { "$BIN/pam-bench" -u "$DATA/users.txt" -P "$PW" "$@" | tee -a "$OUT"
 cp "$CONF/nsswitch.files.conf" "$NS/nsswitch.files.conf"
 mount --bind "$NS/nsswitch.files.conf" /etc/nsswitch.conf
 pambench -S peers-permit -l pam_permit-floor -p run -n "$PAM_N" -w 0
+
+# pam_unix with a local shadow (as ns-run.sh run_files): SHA-512-crypt hashes of the
+# peers' PASSWORD for the first PAM_UNIX_N users of the data set, over bind-mounted copies
+python3 -W ignore - "$DATA" "$NS" "${PAM_UNIX_N:-2000}" <<'PY'
+import crypt, sys, random
+data, ns, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pw = open(f"{data}/PASSWORD").read().strip()
+rng = random.Random(1)
+alpha = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+users = [l.rstrip("\n") for l in open(f"{data}/passwd")][:n]
+with open(f"{ns}/passwd-unix", "w") as f:
+    f.write(open("/etc/passwd").read() + "\n".join(users) + "\n")
+with open(f"{ns}/shadow-unix", "w") as f:
+    f.write(open("/etc/shadow").read())
+    for u in users:
+        salt = "$6$" + "".join(rng.choice(alpha) for _ in range(16))
+        f.write(f"{u.split(':')[0]}:{crypt.crypt(pw, salt)}:19700:0:99999:7:::\n")
+with open(f"{ns}/unix-users.txt", "w") as f:
+    f.write("\n".join(u.split(":")[0] for u in users) + "\n")
+PY
+chmod 640 "$NS/shadow-unix"
+mount --bind "$NS/passwd-unix" /etc/passwd
+mount --bind "$NS/shadow-unix" /etc/shadow
+"$BIN/pam-bench" -u "$NS/unix-users.txt" -P "$PW" -S peers-unix -l files-pam_unix -p run \
+	-n "$PAM_N" -w "$PAM_W" | tee -a "$OUT"
+"$BIN/pam-bench" -u "$NS/unix-users.txt" -P "$PW" -S peers-unix -l files-pam_unix -p run \
+	-n "$PAM_N" -w "$PAM_W" -j "$JOBS" | tee -a "$OUT"
+umount /etc/shadow /etc/passwd
 umount /etc/nsswitch.conf
 
 # pam_ldap -> nslcd (as ns-run.sh run_nslcd)

@@ -14,10 +14,12 @@
 #include "wire.h"
 
 /*
- * usage: pam-otp-bench -m pam|wire -u USERS -M MAILDIR -P PASSWORD [-n N] [-j THREADS]
+ * usage: pam-otp-bench -m pam|wire|password -u USERS -M MAILDIR -P PASSWORD [-n N] [-j THREADS]
  *                      [-S SERVICE -c CONFDIR] [-s SOCKET] [-l LABEL]
  * USERS: one "login mail" pair a line; each op uses its own user (N <= users).
  * MAILDIR: the SMTP sink's Maildir; each code is read from it and the message removed.
+ * -m password: AUTH_PASSWORD alone on the wire (no code), to account the daemon's and slapd's CPU
+ * for that step alone.
  * Output: one "RESULT label mode step n=... p50_ms=... p99_ms=... ops_s=... mean_ms=..." line a step.
  */
 
@@ -32,7 +34,7 @@ struct user {
 static struct user *users;
 static size_t nusers, nops;
 static const char *maildir, *password, *service, *confdir, *sock_path, *label = "medimail";
-static bool pam_mode;
+static bool pam_mode, password_only;
 static double *lat[S_COUNT];
 static atomic_size_t next_op, failures;
 
@@ -179,6 +181,12 @@ static bool wire_op(size_t i)
 	if (wire_call(MM_REQ_AUTH_PASSWORD, &a, "user", users[i].login, "password", password, NULL, NULL) < 0)
 		goto out;
 	t1 = now_ms();
+	lat[S_PASSWORD][i] = t1 - t0;
+	if (password_only) {
+		lat[S_TOTAL][i] = t1 - t0;
+		ok = true;
+		goto out;
+	}
 	snprintf(txn, sizeof(txn), "%s", mm_msg_get(a, "txn"));
 	if (wire_call(MM_REQ_OTP_SEND, &s, "user", users[i].login, "txn", txn, NULL, NULL) < 0)
 		goto out;
@@ -189,7 +197,6 @@ static bool wire_op(size_t i)
 	if (wire_call(MM_REQ_OTP_VERIFY, &v, "user", users[i].login, "txn", txn, "code", code) < 0)
 		goto out;
 	t4 = now_ms();
-	lat[S_PASSWORD][i] = t1 - t0;
 	lat[S_OTP_SEND][i] = t2 - t1;
 	lat[S_MAIL][i] = t3 - t2;
 	lat[S_OTP_VERIFY][i] = t4 - t3;
@@ -241,8 +248,10 @@ static void report(enum step s, int threads, double wall_ms)
 		/* ops_s: completed transactions over wall time (whole transaction only);
 		 * mean_ms: mean time of this step, so 1000/mean_ms is its serial rate at j=1 */
 		printf("RESULT %s %s %s j=%d n=%zu p50_ms=%.2f p99_ms=%.2f ops_s=%.1f mean_ms=%.3f\n", label,
-			pam_mode ? "pam" : "wire", step_names[s], threads, n, v[n / 2],
-			v[(size_t)((double)(n - 1) * 0.99)],
+			pam_mode                ? "pam"
+				: password_only ? "password"
+						: "wire",
+			step_names[s], threads, n, v[n / 2], v[(size_t)((double)(n - 1) * 0.99)],
 			s == S_TOTAL ? (double)n * 1000.0 / wall_ms : 0.0, sum / (double)n);
 	}
 	free(v);
@@ -260,7 +269,10 @@ int main(int argc, char **argv)
 	nops = 200;
 	while ((opt = getopt(argc, argv, "m:u:M:P:n:j:S:c:s:l:")) != -1) {
 		switch (opt) {
-		case 'm': pam_mode = !strcmp(optarg, "pam"); break;
+		case 'm':
+			pam_mode = !strcmp(optarg, "pam");
+			password_only = !strcmp(optarg, "password");
+			break;
 		case 'u': users_file = optarg; break;
 		case 'M': maildir = optarg; break;
 		case 'P': password = optarg; break;
@@ -276,7 +288,8 @@ int main(int argc, char **argv)
 	if (!users_file || !maildir || !password || threads < 1 || (pam_mode && (!service || !confdir)) ||
 		(!pam_mode && !sock_path)) {
 		fprintf(stderr,
-			"usage: pam-otp-bench -m pam|wire -u USERS -M MAILDIR -P PASSWORD [-n N] [-j "
+			"usage: pam-otp-bench -m pam|wire|password -u USERS -M MAILDIR -P PASSWORD [-n N] "
+			"[-j "
 			"THREADS] "
 			"[-S SERVICE -c CONFDIR] [-s SOCKET] [-l LABEL]\n");
 		return 2;
@@ -310,7 +323,9 @@ int main(int argc, char **argv)
 		pthread_join(t[i], NULL);
 	wall = now_ms() - t0;
 	for (int s = 0; s < S_COUNT; s++)
-		if (pam_mode ? s != S_PASSWORD && s != S_OTP_SEND : s != S_PW_AND_SEND)
+		if (password_only          ? s == S_PASSWORD
+				: pam_mode ? s != S_PASSWORD && s != S_OTP_SEND
+					   : s != S_PW_AND_SEND)
 			report((enum step)s, threads, wall);
 	if (failures)
 		fprintf(stderr, "%s: %zu of %zu operations failed\n", label, (size_t)failures, nops);

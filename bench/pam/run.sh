@@ -7,9 +7,10 @@
 #    (../shared/peers beside the checkout stays read-only), its install-deps.sh, pam-bench,
 #    100k-user data set (gen-users.py, seed 42) in its private slapd (slapd-up.sh), and the
 #    PAM steps of its ns-run.sh (ns-peers-pam.sh, private mount namespace):
-#    pam_permit floor, pam_ldap -> nslcd, pam_sss with the default sssd.conf
-# 2. bench/pam/run.py: pam_medimail (password + code by e-mail), per step, with the
-#    default argon2id cost and with the minimal cost, on its own private slapd
+#    pam_permit floor, pam_unix (local shadow), pam_ldap -> nslcd, pam_sss (default sssd.conf)
+# 2. bench/pam/run.py: pam_medimail (password + code by e-mail), per step, and the KDF alone,
+#    with the default argon2id cost and with the minimal cost, on the same 100k users
+#    (bench/nss/gen-medimail.py) slapadd-ed into medimail's private slapd
 # 3. compare.py: one table
 #
 # /etc/nsswitch.conf and /etc/pam.d are snapshotted first and compared (and restored if
@@ -94,7 +95,7 @@ fi
 log "peers' private slapd with $(basename "$DATA")"
 PEERS_STARTED=1
 "$RUN/peers/slapd-up.sh" start "$DATA/data.ldif" >>"$OUT/run.log" 2>&1
-log "peers' PAM steps: pam_permit floor, pam_ldap -> nslcd, pam_sss (PAM_N=$PAM_N PAM_W=$PAM_W JOBS=$JOBS)"
+log "peers' PAM steps: pam_permit floor, pam_unix, pam_ldap -> nslcd, pam_sss (PAM_N=$PAM_N PAM_W=$PAM_W JOBS=$JOBS)"
 : >"$OUT/peers-results.txt"
 PEERS_DATA=$DATA PEERS_BIN=$PEERS_RUN/build PEERS_CONF=$RUN/peers/conf PEERS_OUT=$OUT/peers-results.txt \
 	unshare -m --propagation private "$HERE/ns-peers-pam.sh" 2>>"$OUT/run.log" >/dev/null
@@ -104,7 +105,7 @@ log "$(grep -c '^RESULT' "$OUT/peers-results.txt") peer RESULT lines"
 
 # ---------------------------------------------------------------- 2 medimail
 log "medimail: bench/pam/run.py $MM_N"
-MM_BUILD=$BUILD MM_BENCH_STATE=$RUN/mm /usr/bin/python3 "$HERE/run.py" "$MM_N" \
+MM_BUILD=$BUILD MM_BENCH_STATE=$RUN/mm /usr/bin/python3 "$HERE/run.py" "$DATA" "$MM_N" \
 	>"$OUT/medimail-results.txt" 2>>"$OUT/run.log"
 log "$(grep -c '^RESULT' "$OUT/medimail-results.txt") medimail RESULT lines"
 
@@ -124,5 +125,7 @@ cleanup
 trap - EXIT INT TERM
 cmp -s "$RUN/guard/nsswitch.conf" /etc/nsswitch.conf && diff -r "$RUN/guard/now/pam.d" /etc/pam.d >/dev/null &&
 	log "/etc/nsswitch.conf and /etc/pam.d unchanged"
+left=$(ps -eo pid=,comm= | awk '$2 ~ /^(slapd|sssd|nslcd|medimail-authd)$/' || true)
+log "left running after the run (slapd, sssd, nslcd, medimail-authd): ${left:-none}"
 log "done: $OUT/compare.md"
 cat "$OUT/env.txt" "$OUT/compare.md"
