@@ -48,10 +48,13 @@ static void snapshot_free(struct mc_snapshot *s)
 	}
 	for (size_t i = 0; i < s->ngroups; i++) {
 		free(s->groups[i].name);
+		free(s->groups[i].dn);
 		free(s->groups[i].members); /* the strings belong to the users */
 	}
 	free(s->users);
 	free(s->groups);
+	free(s->users_by_dn);
+	free(s->groups_by_dn);
 	free(s);
 }
 
@@ -97,6 +100,13 @@ static int dn_cmp(const void *a, const void *b)
 	return strcasecmp((*x)->dn, (*y)->dn);
 }
 
+static int group_dn_cmp(const void *a, const void *b)
+{
+	const struct mc_group *const *x = a, *const *y = b;
+
+	return strcasecmp((*x)->dn, (*y)->dn);
+}
+
 static char *base_of(const struct mm_config *c, const char *ou)
 {
 	char *s = NULL;
@@ -115,6 +125,7 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	size_t nue = 0, nge = 0;
 	struct mc_snapshot *s = NULL;
 	struct mc_user **bydn = NULL;
+	struct mc_group **gbydn = NULL;
 	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
 	/* Fresh at every rebuild: a package that adds a local group takes the name at once. */
 	struct host_view *host = host_view_get(0);
@@ -140,7 +151,7 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->users = calloc(nue + 1, sizeof(*s->users))) ||
 		!(s->groups = calloc(nge + 1, sizeof(*s->groups))) ||
-		!(bydn = calloc(nue + 1, sizeof(*bydn))))
+		!(bydn = calloc(nue + 1, sizeof(*bydn))) || !(gbydn = calloc(nge + 1, sizeof(*gbydn))))
 		goto out;
 	atomic_init(&s->refs, 1);
 	for (size_t i = 0; i < nue; i++) {
@@ -199,9 +210,11 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 		}
 		g->gid = gid;
 		g->name = strdup(gname);
+		g->dn = strdup(ge[i]->dn);
 		s->ngroups++;
-		if (!g->name || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
+		if (!g->name || !g->dn || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
 			goto out;
+		gbydn[s->ngroups - 1] = g;
 		for (size_t j = 0; mem && j < mem->nvals; j++) {
 			struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
 
@@ -210,6 +223,11 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 				g->members[g->nmembers++] = (*hit)->login;
 		}
 	}
+	qsort(gbydn, s->ngroups, sizeof(*gbydn), group_dn_cmp);
+	s->users_by_dn = bydn;
+	s->groups_by_dn = gbydn;
+	bydn = NULL;
+	gbydn = NULL;
 	/* Once per change, not at every rebuild: the debug lines name them. */
 	if (refused != atomic_exchange(&refused_last, refused))
 		log_msg(refused ? LOG_NOTICE : LOG_INFO,
@@ -223,6 +241,7 @@ out:
 	host_view_put(host);
 	snapshot_free(s);
 	free(bydn);
+	free(gbydn);
 	entries_free(ue, nue);
 	entries_free(ge, nge);
 	free(people);
@@ -341,7 +360,8 @@ static int build_passwd(
 			r = 0;
 	}
 	if (r == 0)
-		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
+		r = mc_builder_finish(
+			b, gen, MC_FLAG_CHANGES | (c->enumerate ? MC_FLAG_ENUMERATE : 0), img, len);
 	mc_builder_free(b);
 	return r;
 }
@@ -406,12 +426,17 @@ static int build_group(
 			r = 0;
 	}
 	if (r == 0)
-		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
+		r = mc_builder_finish(
+			b, gen, MC_FLAG_CHANGES | (c->enumerate ? MC_FLAG_ENUMERATE : 0), img, len);
 	free(gids);
 	free(links);
 	mc_builder_free(b);
 	return r;
 }
+
+static int chg_publish(const struct mm_config *c);
+static void chg_fold(const struct mm_config *c, uint64_t mark);
+static uint64_t chg_mark(void);
 
 int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
 {
@@ -421,7 +446,11 @@ int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
 
 	if (mkdir(c->cache_dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	r = build_passwd(c, snap, snap->generation, &img, &len);
+	/* The files below promise a changed-keys file (MC_FLAG_CHANGES): it is there first, still
+	 * listing every change seen (rebuild() then drops those this build read). */
+	r = chg_publish(c);
+	if (r == 0)
+		r = build_passwd(c, snap, snap->generation, &img, &len);
 	if (r == 0)
 		r = publish(c->cache_dir, "passwd", img, len);
 	free(img);
@@ -446,6 +475,7 @@ static struct {
 	char *dir; /* cache_dir of the files currently published */
 	struct mc_snapshot *snap; /* latest snapshot */
 	unsigned refresh; /* cache_refresh of the configuration last read */
+	long build_ms; /* how long the last build took */
 	struct mm_config *const *cfg; /* the daemon's, replaced by a reload */
 	struct store *const *store;
 	pthread_rwlock_t *reload_lock;
@@ -490,6 +520,7 @@ static int rebuild(unsigned long *ret_seen)
 {
 	struct mc_snapshot *snap = NULL, *old;
 	struct timespec t0, t1;
+	uint64_t mark;
 	char *dir;
 	int r;
 
@@ -498,11 +529,14 @@ static int rebuild(unsigned long *ret_seen)
 	pthread_mutex_lock(&mc.lock);
 	*ret_seen = mc.dirty;
 	pthread_mutex_unlock(&mc.lock);
+	mark = chg_mark(); /* the changes seen so far are in what the load reads */
 	r = mcache_snapshot_load(*mc.store, (*mc.cfg), &snap);
 	if (r == 0) {
 		snap->generation = next_generation();
 		r = mcache_write((*mc.cfg), snap);
 	}
+	if (r == 0)
+		chg_fold(*mc.cfg, mark);
 	dir = strdup((*mc.cfg)->cache_dir);
 	__atomic_store_n(&mc.refresh, (*mc.cfg)->cache_refresh, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(mc.reload_lock);
@@ -519,6 +553,7 @@ static int rebuild(unsigned long *ret_seen)
 	log_msg(LOG_INFO, "name-service cache rebuilt: %zu users, %zu groups in %ld ms", snap->nusers,
 		snap->ngroups, (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	pthread_mutex_lock(&mc.lock);
+	mc.build_ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	old = mc.snap;
 	mc.snap = snap;
 	if (dir) {
@@ -633,4 +668,350 @@ void mcache_stop(void)
 	mc.snap = NULL;
 	free(mc.dir);
 	mc.dir = NULL;
+}
+
+/* ------------------------------------------------------------- changed keys */
+
+/* Keys whose answer in the published files may be wrong since a change was seen, each with the
+ * number of the change (a build folds in what was seen before its read began). */
+enum chg_kind { CHG_PW, CHG_GR, CHG_MEMBEROF };
+
+struct chg {
+	uint64_t seq;
+	enum chg_kind kind;
+	uint32_t id; /* uid, gid; 0 for a memberof login */
+	char *name; /* login, group name */
+	char *mail; /* CHG_PW: login e-mail, or NULL */
+};
+
+#define CHG_MAX 20000 /* changed keys before the next build: past that, a build now */
+
+static struct {
+	pthread_mutex_t lock;
+	struct chg *v;
+	size_t n, cap;
+	uint64_t seq;
+} chg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void chg_clear(struct chg *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].mail);
+	}
+}
+
+/* Under chg.lock: the two changed-keys files from chg.v. */
+static int chg_publish_locked(const struct mm_config *c)
+{
+	struct mc_builder *pw = NULL, *gr = NULL;
+	uint8_t *img = NULL;
+	size_t len = 0;
+	uint64_t gen = next_generation();
+	int r = mc_builder_new(MC_PASSWD, random_seed(), &pw);
+
+	if (r == 0)
+		r = mc_builder_new(MC_GROUP, random_seed(), &gr);
+	for (size_t i = 0; r == 0 && i < chg.n; i++) {
+		const struct chg *k = &chg.v[i];
+
+		if (k->kind == CHG_PW)
+			r = mc_builder_add_pw(pw, k->name, k->mail, k->id, 0, "", "", "");
+		else if (k->kind == CHG_GR)
+			r = mc_builder_add_gr(gr, k->name, k->id, NULL, 0);
+		else
+			r = mc_builder_add_memberof(gr, k->name, NULL, 0);
+	}
+	if (r == 0)
+		r = mc_builder_finish(pw, gen, 0, &img, &len);
+	if (r == 0)
+		r = publish(c->cache_dir, "passwd.changed", img, len);
+	free(img);
+	img = NULL;
+	if (r == 0)
+		r = mc_builder_finish(gr, gen, 0, &img, &len);
+	if (r == 0)
+		r = publish(c->cache_dir, "group.changed", img, len);
+	free(img);
+	mc_builder_free(pw);
+	mc_builder_free(gr);
+	return r;
+}
+
+static int chg_publish(const struct mm_config *c)
+{
+	int r;
+
+	pthread_mutex_lock(&chg.lock);
+	r = chg_publish_locked(c);
+	pthread_mutex_unlock(&chg.lock);
+	return r;
+}
+
+/* After a build that read the directory once the changes up to mark were seen: those are in
+ * the new files, the later ones stay listed. */
+static void chg_fold(const struct mm_config *c, uint64_t mark)
+{
+	size_t k = 0;
+	int r;
+
+	pthread_mutex_lock(&chg.lock);
+	for (size_t i = 0; i < chg.n; i++) {
+		if (chg.v[i].seq <= mark)
+			chg_clear(&chg.v[i], 1);
+		else
+			chg.v[k++] = chg.v[i];
+	}
+	chg.n = k;
+	r = chg_publish_locked(c);
+	pthread_mutex_unlock(&chg.lock);
+	if (r < 0) /* the previous, larger list stays in place: more questions, never a wrong answer */
+		log_msg(LOG_WARNING, "name-service cache: changed keys not rewritten: %s", strerror(-r));
+}
+
+static uint64_t chg_mark(void)
+{
+	uint64_t m;
+
+	pthread_mutex_lock(&chg.lock);
+	m = chg.seq;
+	pthread_mutex_unlock(&chg.lock);
+	return m;
+}
+
+/* The keys of one change, gathered before they are listed. */
+struct chg_set {
+	struct chg *v;
+	size_t n, cap;
+	int err;
+};
+
+static void set_add(struct chg_set *set, enum chg_kind kind, const char *name, const char *mail, uint32_t id)
+{
+	struct chg *k;
+
+	if (set->err)
+		return;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		struct chg *nv = reallocarray(set->v, cap, sizeof(*nv));
+
+		if (!nv) {
+			set->err = -ENOMEM;
+			return;
+		}
+		set->v = nv;
+		set->cap = cap;
+	}
+	k = &set->v[set->n];
+	*k = (struct chg){.kind = kind, .id = id, .name = strdup(name), .mail = mail ? strdup(mail) : NULL};
+	if (!k->name || (mail && !k->mail)) {
+		chg_clear(k, 1);
+		set->err = -ENOMEM;
+		return;
+	}
+	set->n++;
+}
+
+static const struct mc_user *snap_user(const struct mc_snapshot *snap, const char *dn)
+{
+	struct mc_user key = {.dn = (char *)dn}, *kp = &key, **hit;
+
+	hit = bsearch(&kp, snap->users_by_dn, snap->nusers, sizeof(*snap->users_by_dn), dn_cmp);
+	return hit ? *hit : NULL;
+}
+
+static const struct mc_group *snap_group(const struct mc_snapshot *snap, const char *dn)
+{
+	struct mc_group key = {.dn = (char *)dn}, *kp = &key, **hit;
+
+	hit = bsearch(&kp, snap->groups_by_dn, snap->ngroups, sizeof(*snap->groups_by_dn), group_dn_cmp);
+	return hit ? *hit : NULL;
+}
+
+static void set_user(struct chg_set *set, const struct mc_user *u)
+{
+	if (!u)
+		return;
+	set_add(set, CHG_PW, u->login, u->mail, u->uid);
+	set_add(set, CHG_MEMBEROF, u->login, NULL, 0);
+}
+
+static void set_group(struct chg_set *set, const struct mc_group *g)
+{
+	if (!g)
+		return;
+	set_add(set, CHG_GR, g->name, NULL, g->gid);
+	for (size_t i = 0; i < g->nmembers; i++)
+		set_add(set, CHG_MEMBEROF, g->members[i], NULL, 0);
+}
+
+/* An account: its own keys, and the groups of every ORG that lists it (a member's status
+ * decides whether the ORG's group shows it). */
+static int user_keys(struct store *s, const char *orgs, const struct mc_snapshot *snap, const char *dn,
+	struct chg_set *set)
+{
+	static const char *const attrs[] = {"1.1", NULL};
+	struct entry **v = NULL;
+	size_t nv = 0;
+	char *esc = store_escape(dn), *filter = NULL;
+	int r;
+
+	set_user(set, snap_user(snap, dn));
+	if (!esc || asprintf(&filter, "(mmMember=%s)", esc) < 0) {
+		free(esc);
+		return -ENOMEM;
+	}
+	free(esc);
+	r = store_search_all(s, orgs, LDAP_SCOPE_SUBTREE, filter, attrs, &v, &nv);
+	free(filter);
+	for (size_t i = 0; r == 0 && i < nv; i++) {
+		const struct mc_group *g = snap_group(snap, v[i]->dn);
+
+		if (g)
+			set_add(set, CHG_GR, g->name, NULL, g->gid);
+	}
+	entries_free(v, nv);
+	return r;
+}
+
+/* An ORG: its group's keys and the group lists of its members, before and after. */
+static int org_keys(struct store *s, const struct mc_snapshot *snap, const char *dn, struct chg_set *set)
+{
+	static const char *const attrs[] = {"mmMember", NULL};
+	struct entry *e = NULL;
+	const struct attr *mem;
+	int r;
+
+	set_group(set, snap_group(snap, dn));
+	r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+	if (r == -ENOENT)
+		return 0; /* gone: its members' lists were its group's, listed above */
+	if (r < 0)
+		return r;
+	mem = entry_attr(e, "mmMember");
+	for (size_t i = 0; mem && i < mem->nvals; i++) {
+		const struct mc_user *u = snap_user(snap, mem->vals[i]);
+
+		if (u)
+			set_add(set, CHG_MEMBEROF, u->login, NULL, 0);
+	}
+	entry_free(e);
+	return 0;
+}
+
+static bool same_key(const struct chg *a, const struct chg *b)
+{
+	return a->kind == b->kind && a->id == b->id && !strcmp(a->name, b->name) && !a->mail == !b->mail &&
+		(!a->mail || !strcmp(a->mail, b->mail));
+}
+
+/* dn ends with ",base" (case-blind). */
+static bool dn_under(const char *dn, const char *base)
+{
+	size_t n = strlen(dn), b = strlen(base);
+
+	return n > b + 1 && dn[n - b - 1] == ',' && !strcasecmp(dn + n - b, base);
+}
+
+void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
+{
+	struct mc_snapshot *snap = mcache_snapshot_get();
+	struct chg_set set = {0};
+	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
+	size_t added = 0;
+	bool full = false;
+	int r;
+
+	if (!snap) {
+		/* Nothing built yet by this run: files a previous run left are outdated now. */
+		r = -EAGAIN;
+	} else if (!people || !orgs) {
+		r = -ENOMEM;
+	} else if (dn_under(dn, people)) {
+		r = user_keys(s, orgs, snap, dn, &set);
+	} else if (dn_under(dn, orgs)) {
+		r = org_keys(s, snap, dn, &set);
+	} else {
+		r = 0;
+	}
+	r = r < 0 ? r : set.err;
+	if (r == 0) {
+		pthread_mutex_lock(&chg.lock);
+		chg.seq++;
+		for (size_t i = 0; i < set.n; i++) {
+			size_t j;
+
+			for (j = 0; j < chg.n && !same_key(&chg.v[j], &set.v[i]); j++)
+				;
+			if (j < chg.n) {
+				chg.v[j].seq = chg.seq; /* seen again: kept until a build after this one */
+				continue;
+			}
+			if (chg.n == CHG_MAX) {
+				full = true;
+				break;
+			}
+			if (chg.n == chg.cap) {
+				size_t cap = chg.cap ? chg.cap * 2 : 64;
+				struct chg *nv = reallocarray(chg.v, cap, sizeof(*nv));
+
+				if (!nv) {
+					r = -ENOMEM;
+					break;
+				}
+				chg.v = nv;
+				chg.cap = cap;
+			}
+			chg.v[chg.n] = set.v[i];
+			chg.v[chg.n++].seq = chg.seq;
+			set.v[i] = (struct chg){0};
+			added++;
+		}
+		if (r == 0 && !full && added)
+			r = chg_publish_locked(c);
+		pthread_mutex_unlock(&chg.lock);
+	}
+	if (r < 0 || full) {
+		/* Not known what to list: every lookup asks the daemon until the next build. */
+		if (r != -EAGAIN)
+			log_msg(LOG_NOTICE, "name-service cache: change of %s not listed (%s): full rebuild",
+				dn, full ? "too many changes since the last build" : strerror(-r));
+		mcache_invalidate();
+	} else {
+		if (added)
+			log_msg(LOG_DEBUG, "name-service cache: %s changed, %zu keys listed", dn, added);
+		/* A quick build makes the files current again at once (a small directory), and shows
+		 * what no key listed can: a new account or ORG. */
+		pthread_mutex_lock(&mc.lock);
+		if (mc.running && mc.build_ms < (long)c->cache_fold_ms) {
+			mc.pending = true;
+			pthread_cond_signal(&mc.wake);
+		}
+		pthread_mutex_unlock(&mc.lock);
+	}
+	for (size_t i = 0; i < set.n; i++)
+		chg_clear(&set.v[i], 1);
+	free(set.v);
+	free(people);
+	free(orgs);
+	mcache_snapshot_put(snap);
+}
+
+void mcache_followed(const char *dn)
+{
+	if (!mc.running)
+		return;
+	if (!dn) {
+		/* What happened while nobody listened is unknown: read it all again (the files stay
+		 * trusted meanwhile, as they are between two timed builds). */
+		pthread_mutex_lock(&mc.lock);
+		mc.pending = true;
+		pthread_cond_signal(&mc.wake);
+		pthread_mutex_unlock(&mc.lock);
+		return;
+	}
+	pthread_rwlock_rdlock(mc.reload_lock);
+	mcache_changed(*mc.store, *mc.cfg, dn);
+	pthread_rwlock_unlock(mc.reload_lock);
 }
