@@ -535,8 +535,6 @@ static int rebuild(unsigned long *ret_seen)
 		snap->generation = next_generation();
 		r = mcache_write((*mc.cfg), snap);
 	}
-	if (r == 0)
-		chg_fold(*mc.cfg, mark);
 	dir = strdup((*mc.cfg)->cache_dir);
 	__atomic_store_n(&mc.refresh, (*mc.cfg)->cache_refresh, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(mc.reload_lock);
@@ -567,6 +565,11 @@ static int rebuild(unsigned long *ret_seen)
 	}
 	pthread_mutex_unlock(&mc.lock);
 	mcache_snapshot_put(old);
+	/* Only now that the new snapshot is served: a key dropped from the list earlier would
+	 * leave the old snapshot's answer current for members' lookups (group.c). */
+	pthread_rwlock_rdlock(mc.reload_lock);
+	chg_fold(*mc.cfg, mark);
+	pthread_rwlock_unlock(mc.reload_lock);
 	return 0;
 }
 
@@ -1014,4 +1017,36 @@ void mcache_followed(const char *dn)
 	pthread_rwlock_rdlock(mc.reload_lock);
 	mcache_changed(*mc.store, *mc.cfg, dn);
 	pthread_rwlock_unlock(mc.reload_lock);
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void mcache_members_current(
+	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users)
+{
+	const char **listed = NULL;
+	size_t nlisted = 0;
+
+	for (size_t i = 0; i < n; i++)
+		users[i] = NULL;
+	pthread_mutex_lock(&chg.lock);
+	if (chg.n && !(listed = calloc(chg.n, sizeof(*listed)))) {
+		pthread_mutex_unlock(&chg.lock);
+		return; /* every member read from the directory */
+	}
+	for (size_t i = 0; i < chg.n; i++)
+		if (chg.v[i].kind == CHG_PW)
+			listed[nlisted++] = chg.v[i].name;
+	qsort(listed, nlisted, sizeof(*listed), str_ptr_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct mc_user *u = snap_user(snap, dns[i]);
+
+		if (u && !bsearch(&u->login, listed, nlisted, sizeof(*listed), str_ptr_cmp))
+			users[i] = u;
+	}
+	pthread_mutex_unlock(&chg.lock);
+	free(listed);
 }

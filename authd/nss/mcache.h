@@ -54,6 +54,12 @@ void mcache_changed(struct store *s, const struct mm_config *c, const char *dn);
  * its reload lock. dn NULL: the follow (re)started, what was missed is unknown: a full build. */
 void mcache_followed(const char *dn);
 
+/* For each member DN of an ORG, the snapshot's active user of that DN when no change of its
+ * account was listed since (users[i] points into snap), else NULL: that member is to be read
+ * from the directory. Current only while the directory is followed. */
+void mcache_members_current(
+	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users);
+
 /* Home directory of a login from the configured template (%u = login). */
 void mcache_home(const struct mm_config *c, const char *login, char *out, size_t outsz);
 

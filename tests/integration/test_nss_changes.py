@@ -206,3 +206,31 @@ def test_the_next_build_folds_the_changes_in(pair, nsswitch, people):
         assert getent(a, nsswitch, "passwd", bob["login"]) == (0, pw_line(bob) + "\n")
     finally:
         a.socket = sock
+
+
+def test_the_socket_answers_a_group_from_the_snapshot_only_while_following(
+        pair, nsswitch, people, state, slapd, smtp, tmp_path):
+    """getgrnam through the socket (no cache files) takes its members' state from the daemon's
+    snapshot and changed-keys list only while the directory is followed; a daemon that does not
+    follow it reads every member, so a member suspended elsewhere is gone from its answer at once."""
+    a, b = pair
+    ana, org = people["ana"], people["org"]
+    c = Daemon(state, slapd, smtp.port, name="chg-c", extra=EXTRA + "ldap_follow = no\n").start()
+    try:
+        wait_for(lambda: built(c), 30, "a build")
+        for d in (b, c):
+            assert ana["login"] in members_via_socket(d, nsswitch, org["name"], tmp_path)
+        assert a.ctl("suspend", ana["login"], "--reason", "test").returncode == 0
+        assert ana["login"] not in members_via_socket(c, nsswitch, org["name"], tmp_path)
+        within("ana out of the socket's answer on chg-b",
+               lambda: ana["login"] not in members_via_socket(b, nsswitch, org["name"], tmp_path))
+    finally:
+        assert a.ctl("reactivate", ana["login"]).returncode == 0
+        c.stop()
+    within("ana back on chg-b", lambda: ana["login"] in members_via_socket(b, nsswitch, org["name"], tmp_path))
+
+
+def members_via_socket(d, nsswitch, group, empty):
+    rc, out = getent(d, nsswitch, "group", group, cache=empty)
+    assert rc == 0, out
+    return set(filter(None, out.strip().split(":")[3].split(",")))
