@@ -675,12 +675,18 @@ void mcache_stop(void)
 
 /* ------------------------------------------------------------- changed keys */
 
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Keys whose answer in the published files may be wrong since a change was seen, each with the
  * number of the change (a build folds in what was seen before its read began). */
 enum chg_kind { CHG_PW, CHG_GR, CHG_MEMBEROF };
 
 struct chg {
 	uint64_t seq;
+	char *dn; /* the entry whose change listed it */
 	enum chg_kind kind;
 	uint32_t id; /* uid, gid; 0 for a memberof login */
 	char *name; /* login, group name */
@@ -699,6 +705,7 @@ static struct {
 static void chg_clear(struct chg *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		free(v[i].dn);
 		free(v[i].name);
 		free(v[i].mail);
 	}
@@ -784,6 +791,7 @@ static uint64_t chg_mark(void)
 
 /* The keys of one change, gathered before they are listed. */
 struct chg_set {
+	const char *dn;
 	struct chg *v;
 	size_t n, cap;
 	int err;
@@ -807,8 +815,12 @@ static void set_add(struct chg_set *set, enum chg_kind kind, const char *name, c
 		set->cap = cap;
 	}
 	k = &set->v[set->n];
-	*k = (struct chg){.kind = kind, .id = id, .name = strdup(name), .mail = mail ? strdup(mail) : NULL};
-	if (!k->name || (mail && !k->mail)) {
+	*k = (struct chg){.dn = strdup(set->dn),
+		.kind = kind,
+		.id = id,
+		.name = strdup(name),
+		.mail = mail ? strdup(mail) : NULL};
+	if (!k->dn || !k->name || (mail && !k->mail)) {
 		chg_clear(k, 1);
 		set->err = -ENOMEM;
 		return;
@@ -849,24 +861,73 @@ static void set_group(struct chg_set *set, const struct mc_group *g)
 		set_add(set, CHG_MEMBEROF, g->members[i], NULL, 0);
 }
 
-/* An account: its own keys, and the groups of every ORG that lists it (a member's status
- * decides whether the ORG's group shows it). */
-static int user_keys(struct store *s, const char *orgs, const struct mc_snapshot *snap, const char *dn,
-	struct chg_set *set)
+static bool str_same(const char *a, const char *b)
 {
-	static const char *const attrs[] = {"1.1", NULL};
-	struct entry **v = NULL;
-	size_t nv = 0;
-	char *esc = store_escape(dn), *filter = NULL;
-	int r;
+	return !a == !b && (!a || !strcmp(a, b));
+}
 
-	set_user(set, snap_user(snap, dn));
+/* What the name service shows of an account entry now equals what the snapshot has (absent
+ * from both included): a report that changes nothing it shows (a failed login's counters, a
+ * session) lists nothing and starts no build, so no one can make every daemon rebuild. */
+static bool user_unchanged(const struct mm_config *c, const struct mc_user *u, const struct entry *e)
+{
+	const char *login = e ? entry_get(e, "uid") : NULL, *type = e ? entry_get(e, "mmAccountType") : NULL;
+	uint32_t uid = e ? parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max) : 0;
+	bool shown = e && login && uid && entry_has_value(e, "objectClass", "mmAccount") &&
+		str_same(entry_get(e, "mmStatus"), "active") && !(type && !strcmp(type, "ORG"));
+	char *gecos;
+	bool same;
+
+	if (!u || !shown)
+		return !u && !shown;
+	if (strcmp(u->login, login) || u->uid != uid || !str_same(u->mail, entry_get(e, "mmLoginMail")))
+		return false;
+	gecos = make_gecos(e);
+	same = gecos && !strcmp(gecos, u->gecos);
+	free(gecos);
+	return same;
+}
+
+/* An account: its own keys, and the groups of every ORG that lists it (a member's status
+ * decides whether the ORG's group shows it). 1: nothing shown changed. */
+static int user_keys(struct store *s, const struct mm_config *c, const char *orgs,
+	const struct mc_snapshot *snap, const char *dn, bool listed, struct chg_set *set)
+{
+	static const char *const attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
+		"mmStatus", "mmAccountType", "objectClass", NULL};
+	static const char *const none[] = {"1.1", NULL};
+	const struct mc_user *u = snap_user(snap, dn);
+	struct entry **v = NULL, *e = NULL;
+	size_t nv = 0;
+	char *esc, *filter = NULL;
+	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (!listed && user_unchanged(c, u, e)) {
+		entry_free(e);
+		return 1;
+	}
+	set_user(set, u); /* what the files show */
+	if (e && entry_get(e, "uid") && !strchr(entry_get(e, "uid"), '@') &&
+		strlen(entry_get(e, "uid")) <= MC_KEY_MAX) {
+		/* and what it is now, which a build under way may show */
+		uint32_t uid = parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
+		const char *mail = entry_get(e, "mmLoginMail");
+
+		if (uid)
+			set_add(set, CHG_PW, entry_get(e, "uid"),
+				mail && strlen(mail) <= MC_KEY_MAX ? mail : NULL, uid);
+		set_add(set, CHG_MEMBEROF, entry_get(e, "uid"), NULL, 0);
+	}
+	entry_free(e);
+	esc = store_escape(dn);
 	if (!esc || asprintf(&filter, "(mmMember=%s)", esc) < 0) {
 		free(esc);
 		return -ENOMEM;
 	}
 	free(esc);
-	r = store_search_all(s, orgs, LDAP_SCOPE_SUBTREE, filter, attrs, &v, &nv);
+	r = store_search_all(s, orgs, LDAP_SCOPE_SUBTREE, filter, none, &v, &nv);
 	free(filter);
 	for (size_t i = 0; r == 0 && i < nv; i++) {
 		const struct mc_group *g = snap_group(snap, v[i]->dn);
@@ -878,35 +939,110 @@ static int user_keys(struct store *s, const char *orgs, const struct mc_snapshot
 	return r;
 }
 
-/* An ORG: its group's keys and the group lists of its members, before and after. */
-static int org_keys(struct store *s, const struct mc_snapshot *snap, const char *dn, struct chg_set *set)
+/* The logins of the snapshot's users among an ORG entry's members, sorted. */
+static const char **member_logins(const struct mc_snapshot *snap, const struct entry *e, size_t *ret_n)
 {
-	static const char *const attrs[] = {"mmMember", NULL};
-	struct entry *e = NULL;
-	const struct attr *mem;
-	int r;
+	const struct attr *mem = entry_attr(e, "mmMember");
+	const char **v = calloc((mem ? mem->nvals : 0) + 1, sizeof(*v));
+	size_t n = 0;
 
-	set_group(set, snap_group(snap, dn));
-	r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
-	if (r == -ENOENT)
-		return 0; /* gone: its members' lists were its group's, listed above */
-	if (r < 0)
-		return r;
-	mem = entry_attr(e, "mmMember");
-	for (size_t i = 0; mem && i < mem->nvals; i++) {
+	for (size_t i = 0; v && mem && i < mem->nvals; i++) {
 		const struct mc_user *u = snap_user(snap, mem->vals[i]);
 
 		if (u)
-			set_add(set, CHG_MEMBEROF, u->login, NULL, 0);
+			v[n++] = u->login;
 	}
+	if (v)
+		qsort(v, n, sizeof(*v), str_ptr_cmp);
+	*ret_n = n;
+	return v;
+}
+
+static bool org_unchanged(const struct mm_config *c, const struct mc_group *g, const struct entry *e,
+	const char **logins, size_t nlogins)
+{
+	const char *login = e ? entry_get(e, "uid") : NULL;
+	uint32_t gid = e ? parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max) : 0;
+	char name[MC_KEY_MAX + 1];
+	bool shown = e && login && gid && entry_has_value(e, "objectClass", "mmAccount") &&
+		str_same(entry_get(e, "mmAccountType"), "ORG") &&
+		str_same(entry_get(e, "mmStatus"), "active") &&
+		names_group_name(c, login, name, sizeof(name)) == 0;
+	const char **old;
+	bool same;
+
+	if (!g || !shown)
+		return !g && !shown;
+	if (strcmp(g->name, name) || g->gid != gid || g->nmembers != nlogins)
+		return false;
+	if (!(old = calloc(g->nmembers + 1, sizeof(*old))))
+		return false;
+	memcpy(old, g->members, g->nmembers * sizeof(*old));
+	qsort(old, g->nmembers, sizeof(*old), str_ptr_cmp);
+	same = true;
+	for (size_t i = 0; same && i < nlogins; i++)
+		same = !strcmp(old[i], logins[i]);
+	free(old);
+	return same;
+}
+
+/* An ORG: its group's keys and the group lists of its members, before and after. 1: nothing
+ * shown changed. */
+static int org_keys(struct store *s, const struct mm_config *c, const struct mc_snapshot *snap,
+	const char *dn, bool listed, struct chg_set *set)
+{
+	static const char *const attrs[] = {
+		"uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType", "objectClass", NULL};
+	const struct mc_group *g = snap_group(snap, dn);
+	struct entry *e = NULL;
+	const char **logins = NULL;
+	size_t n = 0;
+	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = 0;
+	if (e && !(logins = member_logins(snap, e, &n)))
+		r = -ENOMEM;
+	else if (!listed && org_unchanged(c, g, e, logins, n))
+		r = 1;
+	else if (e) {
+		const struct attr *mem = entry_attr(e, "mmMember");
+		const char *login = entry_get(e, "uid");
+		uint32_t gid = parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
+		char name[MC_KEY_MAX + 1];
+
+		set_group(set, g); /* what the files show, and what it is now */
+		if (login && gid && names_group_name(c, login, name, sizeof(name)) == 0)
+			set_add(set, CHG_GR, name, NULL, gid);
+		/* every member by its DN (a build under way may know one the snapshot does not) */
+		for (size_t i = 0; mem && i < mem->nvals; i++)
+			if (dn_rdn_value(mem->vals[i], "uid", name, sizeof(name)) && !strchr(name, '@'))
+				set_add(set, CHG_MEMBEROF, name, NULL, 0);
+	} else {
+		set_group(set, g);
+	}
+	free(logins);
 	entry_free(e);
-	return 0;
+	return r;
 }
 
 static bool same_key(const struct chg *a, const struct chg *b)
 {
-	return a->kind == b->kind && a->id == b->id && !strcmp(a->name, b->name) && !a->mail == !b->mail &&
-		(!a->mail || !strcmp(a->mail, b->mail));
+	return a->kind == b->kind && a->id == b->id && !strcmp(a->name, b->name) &&
+		str_same(a->mail, b->mail) && !strcasecmp(a->dn, b->dn);
+}
+
+/* Some key listed by a change of dn is still there. */
+static bool dn_listed(const char *dn)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&chg.lock);
+	for (size_t i = 0; i < chg.n && !found; i++)
+		found = !strcasecmp(chg.v[i].dn, dn);
+	pthread_mutex_unlock(&chg.lock);
+	return found;
 }
 
 /* dn ends with ",base" (case-blind). */
@@ -920,7 +1056,7 @@ static bool dn_under(const char *dn, const char *base)
 void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
 {
 	struct mc_snapshot *snap = mcache_snapshot_get();
-	struct chg_set set = {0};
+	struct chg_set set = {.dn = dn};
 	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
 	size_t added = 0;
 	bool full = false;
@@ -932,16 +1068,24 @@ void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
 	} else if (!people || !orgs) {
 		r = -ENOMEM;
 	} else if (dn_under(dn, people)) {
-		r = user_keys(s, orgs, snap, dn, &set);
+		r = user_keys(s, c, orgs, snap, dn, dn_listed(dn), &set);
 	} else if (dn_under(dn, orgs)) {
-		r = org_keys(s, snap, dn, &set);
+		r = org_keys(s, c, snap, dn, dn_listed(dn), &set);
 	} else {
-		r = 0;
+		r = 1;
 	}
-	r = r < 0 ? r : set.err;
+	if (r >= 0 && set.err)
+		r = set.err;
+	if (r == 1)
+		goto out; /* nothing the name service shows changed */
 	if (r == 0) {
 		pthread_mutex_lock(&chg.lock);
 		chg.seq++;
+		/* What earlier changes of dn listed stays listed past the next build too: a build
+		 * under way may show any state the entry went through since the files were built. */
+		for (size_t i = 0; i < chg.n; i++)
+			if (!strcasecmp(chg.v[i].dn, dn))
+				chg.v[i].seq = chg.seq;
 		for (size_t i = 0; i < set.n; i++) {
 			size_t j;
 
@@ -993,6 +1137,7 @@ void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
 		}
 		pthread_mutex_unlock(&mc.lock);
 	}
+out:
 	for (size_t i = 0; i < set.n; i++)
 		chg_clear(&set.v[i], 1);
 	free(set.v);
@@ -1017,11 +1162,6 @@ void mcache_followed(const char *dn)
 	pthread_rwlock_rdlock(mc.reload_lock);
 	mcache_changed(*mc.store, *mc.cfg, dn);
 	pthread_rwlock_unlock(mc.reload_lock);
-}
-
-static int str_ptr_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 void mcache_members_current(

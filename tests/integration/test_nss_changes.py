@@ -234,3 +234,25 @@ def members_via_socket(d, nsswitch, group, empty):
     rc, out = getent(d, nsswitch, "group", group, cache=empty)
     assert rc == 0, out
     return set(filter(None, out.strip().split(":")[3].split(",")))
+
+
+def test_a_change_the_name_service_does_not_show_lists_nothing(pair, nsswitch, people, slapd):
+    """A failed login writes the account's entry (mmFailCount) on every daemon's follow: that
+    lists no key and starts no build, so an attacker's guesses cannot make the daemons rebuild
+    or send the host's lookups to the socket."""
+    eve = people["eve"]
+    dn = slapd.search(SUFFIX, f"(uid={eve['login']})")[0]["dn"]
+    before = {d.name: (builds(d), changed_keys(d, "passwd"), changed_keys(d, "group")) for d in pair}
+    for n in (3, 0):
+        subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], check=True,
+                       capture_output=True, text=True,
+                       input=f"dn: {dn}\nchangetype: modify\nreplace: mmFailCount\nmmFailCount: {n}\n")
+    time.sleep(1.0)  # the follow's reports have long arrived
+    for d in pair:
+        assert (builds(d), changed_keys(d, "passwd"), changed_keys(d, "group")) == before[d.name]
+        sock = d.socket
+        try:
+            d.socket = d.state / "no-such.sock"
+            assert getent(d, nsswitch, "passwd", eve["login"]) == (0, pw_line(eve) + "\n")
+        finally:
+            d.socket = sock
