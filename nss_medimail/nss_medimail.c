@@ -222,90 +222,76 @@ struct pw_arg {
 	size_t buflen;
 };
 
-/* Presence probes of the changed-keys files: 0/-ERANGE found, -ENOENT not there. */
-static int fn_changed_pwnam(const struct mc_map *m, void *p)
+/* A key to look for in a changed-keys file (mcfile.h). */
+enum probe_kind { PROBE_PWNAM, PROBE_PWUID, PROBE_GRNAM, PROBE_GRGID, PROBE_MEMBEROF };
+
+struct probe {
+	enum probe_kind kind;
+	const char *name;
+	uint32_t id;
+};
+
+/* 0 or -ERANGE: the key is listed; -ENOENT: it is not. */
+static int fn_changed(const struct mc_map *m, void *p)
 {
-	char buf[64];
-	struct passwd pw;
-
-	return mc_getpwnam(m, p, &pw, buf, sizeof(buf), NULL);
-}
-
-static int fn_changed_pwuid(const struct mc_map *m, void *p)
-{
-	char buf[64];
-	struct passwd pw;
-
-	return mc_getpwuid(m, *(const uint32_t *)p, &pw, buf, sizeof(buf), NULL);
-}
-
-static int fn_changed_grnam(const struct mc_map *m, void *p)
-{
-	char buf[64];
-	struct group gr;
-
-	return mc_getgrnam(m, p, &gr, buf, sizeof(buf), NULL);
-}
-
-static int fn_changed_grgid(const struct mc_map *m, void *p)
-{
-	char buf[64];
-	struct group gr;
-
-	return mc_getgrgid(m, *(const uint32_t *)p, &gr, buf, sizeof(buf), NULL);
-}
-
-static int fn_changed_memberof(const struct mc_map *m, void *p)
-{
-	uint64_t scratch[8];
+	const struct probe *k = p;
+	uint64_t buf[8]; /* the strings do not matter, only whether the record is there */
 	const uint32_t *g;
+	struct passwd pw;
+	struct group gr;
 	size_t n;
 
-	return mc_initgroups(m, p, scratch, sizeof(scratch), &g, &n, NULL);
+	switch (k->kind) {
+	case PROBE_PWNAM: return mc_getpwnam(m, k->name, &pw, (char *)buf, sizeof(buf), NULL);
+	case PROBE_PWUID: return mc_getpwuid(m, k->id, &pw, (char *)buf, sizeof(buf), NULL);
+	case PROBE_GRNAM: return mc_getgrnam(m, k->name, &gr, (char *)buf, sizeof(buf), NULL);
+	case PROBE_GRGID: return mc_getgrgid(m, k->id, &gr, (char *)buf, sizeof(buf), NULL);
+	default: return mc_initgroups(m, k->name, buf, sizeof(buf), &g, &n, NULL);
+	}
 }
 
 /* r: what the cache file m answered for a key. A found key that its changed-keys file lists
  * (or a file that promises one when none is usable) is CHANGED: the daemon answers it. */
-static int unless_changed(const struct mc_map *m, int r, int idx, map_fn probe, void *key)
+static int unless_changed(const struct mc_map *m, int r, enum probe_kind kind, const char *name, uint32_t id)
 {
-	int c;
+	struct probe key = {kind, name, id};
+	int idx = kind == PROBE_PWNAM || kind == PROBE_PWUID ? MAP_PASSWD_CHANGED : MAP_GROUP_CHANGED;
 
 	if ((r != 0 && r != -ERANGE) || !(m->flags & MC_FLAG_CHANGES))
 		return r;
-	c = with_map(idx, probe, key);
-	return c == -ENOENT ? r : CHANGED;
+	return with_map(idx, fn_changed, &key) == -ENOENT ? r : CHANGED;
 }
 
 static int fn_pwnam(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return unless_changed(m, mc_getpwnam(m, a->name, a->pw, a->buf, a->buflen, NULL), MAP_PASSWD_CHANGED,
-		fn_changed_pwnam, (void *)a->name);
+	return unless_changed(
+		m, mc_getpwnam(m, a->name, a->pw, a->buf, a->buflen, NULL), PROBE_PWNAM, a->name, 0);
 }
 
 static int fn_pwuid(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return unless_changed(m, mc_getpwuid(m, a->id, a->pw, a->buf, a->buflen, NULL), MAP_PASSWD_CHANGED,
-		fn_changed_pwuid, &a->id);
+	return unless_changed(
+		m, mc_getpwuid(m, a->id, a->pw, a->buf, a->buflen, NULL), PROBE_PWUID, NULL, a->id);
 }
 
 static int fn_grnam(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return unless_changed(m, mc_getgrnam(m, a->name, a->gr, a->buf, a->buflen, NULL), MAP_GROUP_CHANGED,
-		fn_changed_grnam, (void *)a->name);
+	return unless_changed(
+		m, mc_getgrnam(m, a->name, a->gr, a->buf, a->buflen, NULL), PROBE_GRNAM, a->name, 0);
 }
 
 static int fn_grgid(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return unless_changed(m, mc_getgrgid(m, a->id, a->gr, a->buf, a->buflen, NULL), MAP_GROUP_CHANGED,
-		fn_changed_grgid, &a->id);
+	return unless_changed(
+		m, mc_getgrgid(m, a->id, a->gr, a->buf, a->buflen, NULL), PROBE_GRGID, NULL, a->id);
 }
 
 /* ------------------------------------------------------- negative cache */
@@ -662,7 +648,7 @@ static int fn_memberof(const struct mc_map *m, void *p)
 	}
 	if (r == 0)
 		a->n = n;
-	return unless_changed(m, r, MAP_GROUP_CHANGED, fn_changed_memberof, (void *)a->login);
+	return unless_changed(m, r, PROBE_MEMBEROF, a->login, 0);
 }
 
 /* Appends gid unless it is skip or already there. */

@@ -4,6 +4,7 @@ files, whose lookups then ask the daemon, until the next full build. Here the fu
 never come by themselves (cache_refresh = 3600, cache_fold_ms = 0): every answer that changes
 comes from the changed-keys files, on the daemon that made the change and, through the
 followed directory, on the other one."""
+import contextlib
 import subprocess
 import time
 
@@ -11,16 +12,9 @@ import pytest
 
 from mmstack import SUFFIX, Daemon, med_fields, org_fields, wait_for
 from test_lifecycle import full_registration
-from test_nss import cache_dir, cache_generation, changed_keys, getent, nss, pw_line
+from test_nss import cache_dir, cache_generation, changed_keys, getent, nss, nsswitch, pw_line  # noqa: F401
 
 EXTRA = "enumerate = yes\ncache_refresh = 3600\ncache_fold_ms = 0\n"
-
-
-@pytest.fixture(scope="module")
-def nsswitch(state):
-    p = state / "nsswitch-changes.conf"
-    p.write_text("passwd: files medimail\ngroup: files medimail\nshadow: files\nhosts: files\n")
-    return p
 
 
 def built(d):
@@ -64,6 +58,17 @@ def people(pair, smtp, slapd):
             time.sleep(1.5)
         assert changed_keys(d, "passwd") == 0 and changed_keys(d, "group") == 0
     return out
+
+
+@contextlib.contextmanager
+def without_socket(d):
+    """The module finds no daemon: what it answers comes from the cache files alone."""
+    sock = d.socket
+    d.socket = d.state / "no-such.sock"
+    try:
+        yield
+    finally:
+        d.socket = sock
 
 
 def set_status(slapd, dn, status):
@@ -121,14 +126,10 @@ def test_unchanged_keys_are_still_answered_by_the_cache_alone(pair, nsswitch, pe
     a, b = pair
     eve, bob = people["eve"], people["bob"]
     for d in pair:
-        sock = d.socket
-        try:
-            d.socket = d.state / "no-such.sock"
+        with without_socket(d):
             assert getent(d, nsswitch, "passwd", eve["login"]) == (0, pw_line(eve) + "\n")
             assert getent(d, nsswitch, "passwd", str(eve["uid"]))[0] == 0
             assert getent(d, nsswitch, "passwd", bob["login"])[0] != 0
-        finally:
-            d.socket = sock
 
 
 def test_an_org_member_added_on_one_daemon_is_in_id_on_the_other(pair, nsswitch, people):
@@ -200,12 +201,8 @@ def test_the_next_build_folds_the_changes_in(pair, nsswitch, people):
     a.start()
     wait_for(lambda: built(a), 30, "a build")
     wait_for(lambda: changed_keys(a, "passwd") == 0 and changed_keys(a, "group") == 0, 10, "empty lists")
-    sock = a.socket
-    try:
-        a.socket = a.state / "no-such.sock"
+    with without_socket(a):
         assert getent(a, nsswitch, "passwd", bob["login"]) == (0, pw_line(bob) + "\n")
-    finally:
-        a.socket = sock
 
 
 def test_the_socket_answers_a_group_from_the_snapshot_only_while_following(
@@ -250,9 +247,5 @@ def test_a_change_the_name_service_does_not_show_lists_nothing(pair, nsswitch, p
     time.sleep(1.0)  # the follow's reports have long arrived
     for d in pair:
         assert (builds(d), changed_keys(d, "passwd"), changed_keys(d, "group")) == before[d.name]
-        sock = d.socket
-        try:
-            d.socket = d.state / "no-such.sock"
+        with without_socket(d):
             assert getent(d, nsswitch, "passwd", eve["login"]) == (0, pw_line(eve) + "\n")
-        finally:
-            d.socket = sock
