@@ -114,6 +114,106 @@ static char *base_of(const struct mm_config *c, const char *ou)
 	return asprintf(&s, "ou=%s,%s", ou, c->ldap_base) < 0 ? NULL : s;
 }
 
+/* What the two streamed searches of a load fill in, entry by entry: a million accounts are
+ * never held as directory entries at once, and no single wait covers the whole answer (one
+ * ldap_timeout for the whole result made every build at 1M accounts fail). */
+struct load {
+	const struct mm_config *c;
+	struct host_view *host;
+	struct mc_snapshot *s;
+	size_t ucap, gcap, refused;
+};
+
+static int load_user(const struct entry *e, void *ctx)
+{
+	struct load *l = ctx;
+	const struct mm_config *c = l->c;
+	const char *login = entry_get(e, "uid"), *mail = entry_get(e, "mmLoginMail"), *rule = NULL;
+	uint32_t uid = parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
+	struct mc_snapshot *s = l->s;
+	struct mc_user *u;
+
+	/* Out of the configured range (or malformed): never served, above all never uid 0. */
+	if (!login || !uid || strlen(login) > MC_KEY_MAX || strchr(login, '@'))
+		return 0;
+	/* A name or uid the host knows would inherit what the host grants it. */
+	if (names_check(c, l->host, login, 0, &rule) < 0 || names_check_uid(c, l->host, uid, 0, &rule) < 0) {
+		log_msg(LOG_DEBUG, "name-service cache: user %s (uid %u) not served: %s", login,
+			(unsigned)uid, rule);
+		l->refused++;
+		return 0;
+	}
+	/* The login e-mail is a name the module answers too (getpwnam,
+	 * initgroups): not when the host has a user of that name (sssd's
+	 * fully-qualified names), whom initgroups would give our ORGs. */
+	if (mail && names_check(c, l->host, mail, 0, &rule) < 0) {
+		log_msg(LOG_DEBUG, "name-service cache: user %s not served by e-mail: %s", login, rule);
+		mail = NULL;
+	}
+	if (s->nusers == l->ucap) {
+		size_t cap = l->ucap ? l->ucap * 2 : 1024;
+		struct mc_user *nv = reallocarray(s->users, cap + 1, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		s->users = nv;
+		l->ucap = cap;
+	}
+	u = &s->users[s->nusers];
+	*u = (struct mc_user){.uid = uid,
+		.login = strdup(login),
+		.mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL,
+		.gecos = make_gecos(e),
+		.dn = strdup(e->dn)};
+	s->nusers++;
+	if (!u->login || !u->gecos || !u->dn || (mail && strlen(mail) <= MC_KEY_MAX && !u->mail))
+		return -ENOMEM;
+	return 0;
+}
+
+static int load_group(const struct entry *e, void *ctx)
+{
+	struct load *l = ctx;
+	const struct mm_config *c = l->c;
+	struct mc_snapshot *s = l->s;
+	const char *name = entry_get(e, "uid"), *rule = NULL;
+	uint32_t gid = parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
+	const struct attr *mem = entry_attr(e, "mmMember");
+	char gname[MC_KEY_MAX + 1];
+	struct mc_group *g;
+
+	if (!name || !gid || names_group_name(c, name, gname, sizeof(gname)) < 0)
+		return 0;
+	if (names_check(c, l->host, gname, 0, &rule) < 0 || names_check_gid(c, l->host, gid, 0, &rule) < 0) {
+		log_msg(LOG_DEBUG, "name-service cache: group %s (gid %u) not served: %s", gname,
+			(unsigned)gid, rule);
+		l->refused++;
+		return 0;
+	}
+	if (s->ngroups == l->gcap) {
+		size_t cap = l->gcap ? l->gcap * 2 : 256;
+		struct mc_group *nv = reallocarray(s->groups, cap + 1, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		s->groups = nv;
+		l->gcap = cap;
+	}
+	g = &s->groups[s->ngroups];
+	*g = (struct mc_group){.gid = gid, .name = strdup(gname), .dn = strdup(e->dn)};
+	s->ngroups++;
+	if (!g->name || !g->dn || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
+		return -ENOMEM;
+	for (size_t j = 0; mem && j < mem->nvals; j++) {
+		struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
+
+		hit = bsearch(&kp, s->users_by_dn, s->nusers, sizeof(*s->users_by_dn), dn_cmp);
+		if (hit) /* only active users are members */
+			g->members[g->nmembers++] = (*hit)->login;
+	}
+	return 0;
+}
+
 static atomic_size_t refused_last;
 
 int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_snapshot **ret)
@@ -121,129 +221,55 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	static const char *const uattrs[] = {
 		"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL};
 	static const char *const gattrs[] = {"uid", "gidNumber", "mmMember", NULL};
-	struct entry **ue = NULL, **ge = NULL;
-	size_t nue = 0, nge = 0;
-	struct mc_snapshot *s = NULL;
-	struct mc_user **bydn = NULL;
-	struct mc_group **gbydn = NULL;
+	struct load l = {.c = c};
 	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
-	/* Fresh at every rebuild: a package that adds a local group takes the name at once. */
-	struct host_view *host = host_view_get(0);
-	size_t refused = 0;
-	int r;
+	size_t n = 0;
+	int r = -ENOMEM;
 
 	*ret = NULL;
-	if (!people || !orgs || !host) {
-		r = -ENOMEM;
+	/* Fresh at every rebuild: a package that adds a local group takes the name at once. */
+	l.host = host_view_get(0);
+	if (!people || !orgs || !l.host || !(l.s = calloc(1, sizeof(*l.s))))
 		goto out;
-	}
-	r = store_search_all(st, people, LDAP_SCOPE_SUBTREE,
-		"(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs, &ue,
-		&nue);
-	if (r < 0)
-		goto out;
-	r = store_search_all(st, orgs, LDAP_SCOPE_SUBTREE,
-		"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs, &ge,
-		&nge);
+	atomic_init(&l.s->refs, 1);
+	r = store_search_each(st, people, LDAP_SCOPE_SUBTREE,
+		"(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs,
+		load_user, &l, &n);
 	if (r < 0)
 		goto out;
 	r = -ENOMEM;
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->users = calloc(nue + 1, sizeof(*s->users))) ||
-		!(s->groups = calloc(nge + 1, sizeof(*s->groups))) ||
-		!(bydn = calloc(nue + 1, sizeof(*bydn))) || !(gbydn = calloc(nge + 1, sizeof(*gbydn))))
+	if (!l.s->users && !(l.s->users = calloc(1, sizeof(*l.s->users))))
 		goto out;
-	atomic_init(&s->refs, 1);
-	for (size_t i = 0; i < nue; i++) {
-		const char *login = entry_get(ue[i], "uid"), *mail = entry_get(ue[i], "mmLoginMail");
-		uint32_t uid = parse_id(entry_get(ue[i], "uidNumber"), c->uid_min, c->uid_max);
-		struct mc_user *u = &s->users[s->nusers];
-
-		const char *rule = NULL;
-
-		/* Out of the configured range (or malformed): never served, above all never uid 0. */
-		if (!login || !uid || strlen(login) > MC_KEY_MAX || strchr(login, '@'))
-			continue;
-		/* A name or uid the host knows would inherit what the host grants it. */
-		if (names_check(c, host, login, 0, &rule) < 0 ||
-			names_check_uid(c, host, uid, 0, &rule) < 0) {
-			log_msg(LOG_DEBUG, "name-service cache: user %s (uid %u) not served: %s", login,
-				(unsigned)uid, rule);
-			refused++;
-			continue;
-		}
-		/* The login e-mail is a name the module answers too (getpwnam,
-		 * initgroups): not when the host has a user of that name (sssd's
-		 * fully-qualified names), whom initgroups would give our ORGs. */
-		if (mail && names_check(c, host, mail, 0, &rule) < 0) {
-			log_msg(LOG_DEBUG, "name-service cache: user %s not served by e-mail: %s", login,
-				rule);
-			mail = NULL;
-		}
-		u->uid = uid;
-		u->login = strdup(login);
-		u->mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL;
-		u->gecos = make_gecos(ue[i]);
-		u->dn = strdup(ue[i]->dn);
-		s->nusers++;
-		if (!u->login || !u->gecos || !u->dn || (mail && strlen(mail) <= MC_KEY_MAX && !u->mail))
-			goto out;
-		bydn[s->nusers - 1] = u;
-	}
-	qsort(bydn, s->nusers, sizeof(*bydn), dn_cmp);
-	for (size_t i = 0; i < nge; i++) {
-		const char *name = entry_get(ge[i], "uid");
-		uint32_t gid = parse_id(entry_get(ge[i], "gidNumber"), c->gid_min, c->gid_max);
-		const struct attr *mem = entry_attr(ge[i], "mmMember");
-		struct mc_group *g = &s->groups[s->ngroups];
-		char gname[MC_KEY_MAX + 1];
-		const char *rule = NULL;
-
-		if (!name || !gid || names_group_name(c, name, gname, sizeof(gname)) < 0)
-			continue;
-		if (names_check(c, host, gname, 0, &rule) < 0 ||
-			names_check_gid(c, host, gid, 0, &rule) < 0) {
-			log_msg(LOG_DEBUG, "name-service cache: group %s (gid %u) not served: %s", gname,
-				(unsigned)gid, rule);
-			refused++;
-			continue;
-		}
-		g->gid = gid;
-		g->name = strdup(gname);
-		g->dn = strdup(ge[i]->dn);
-		s->ngroups++;
-		if (!g->name || !g->dn || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
-			goto out;
-		gbydn[s->ngroups - 1] = g;
-		for (size_t j = 0; mem && j < mem->nvals; j++) {
-			struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
-
-			hit = bsearch(&kp, bydn, s->nusers, sizeof(*bydn), dn_cmp);
-			if (hit) /* only active users are members */
-				g->members[g->nmembers++] = (*hit)->login;
-		}
-	}
-	qsort(gbydn, s->ngroups, sizeof(*gbydn), group_dn_cmp);
-	s->users_by_dn = bydn;
-	s->groups_by_dn = gbydn;
-	bydn = NULL;
-	gbydn = NULL;
+	if (!(l.s->users_by_dn = calloc(l.s->nusers + 1, sizeof(*l.s->users_by_dn))))
+		goto out;
+	for (size_t i = 0; i < l.s->nusers; i++)
+		l.s->users_by_dn[i] = &l.s->users[i];
+	qsort(l.s->users_by_dn, l.s->nusers, sizeof(*l.s->users_by_dn), dn_cmp);
+	r = store_search_each(st, orgs, LDAP_SCOPE_SUBTREE,
+		"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs,
+		load_group, &l, &n);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
+	if (!l.s->groups && !(l.s->groups = calloc(1, sizeof(*l.s->groups))))
+		goto out;
+	if (!(l.s->groups_by_dn = calloc(l.s->ngroups + 1, sizeof(*l.s->groups_by_dn))))
+		goto out;
+	for (size_t i = 0; i < l.s->ngroups; i++)
+		l.s->groups_by_dn[i] = &l.s->groups[i];
+	qsort(l.s->groups_by_dn, l.s->ngroups, sizeof(*l.s->groups_by_dn), group_dn_cmp);
 	/* Once per change, not at every rebuild: the debug lines name them. */
-	if (refused != atomic_exchange(&refused_last, refused))
-		log_msg(refused ? LOG_NOTICE : LOG_INFO,
+	if (l.refused != atomic_exchange(&refused_last, l.refused))
+		log_msg(l.refused ? LOG_NOTICE : LOG_INFO,
 			"name-service cache: %zu entries not served (reserved names, or names or numbers "
 			"the host already knows)",
-			refused);
-	*ret = s;
-	s = NULL;
+			l.refused);
+	*ret = l.s;
+	l.s = NULL;
 	r = 0;
 out:
-	host_view_put(host);
-	snapshot_free(s);
-	free(bydn);
-	free(gbydn);
-	entries_free(ue, nue);
-	entries_free(ge, nge);
+	host_view_put(l.host);
+	snapshot_free(l.s);
 	free(people);
 	free(orgs);
 	return r;
