@@ -194,6 +194,7 @@ static void accounts_changed(const char *dn, const char *value)
 	(void)value;
 	session_cache_account_changed(dn);
 	oidc_claims_cache_changed(dn);
+	mcache_followed(dn);
 }
 
 static void services_changed(const char *dn, const char *value)

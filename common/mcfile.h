@@ -30,12 +30,20 @@
  *           MC_REC_GR        id=gid; strings name, member logins...
  *           MC_REC_MEMBEROF  ids = gids of the groups of the user; strings login (the daemon
  *                            writes one for every user, empty for a user in no group)
+ *
+ * Changed keys: a file with MC_FLAG_CHANGES has beside it "passwd.changed" / "group.changed",
+ * files of the same format and kind whose records name the keys (login, e-mail, uid; group
+ * name, gid, memberof login) that changed in the directory since it was built. One change
+ * rewrites only that small file (the same way: new file, rename, old one marked stale); a
+ * reader that finds its key there, or finds no usable changed file, asks the daemon. The
+ * next full build folds the changes in. Those records carry keys only (empty strings, no ids).
  */
 
 #define MC_MAGIC 0x314d434du /* "MCM1" */
 #define MC_VERSION 1u
 #define MC_TABLES 3
 #define MC_FLAG_ENUMERATE 1u
+#define MC_FLAG_CHANGES 2u /* a changed-keys file accompanies this one */
 #define MC_REC_MAX (4u << 20)
 #define MC_FILE_MAX (1u << 30)
 #define MC_BUCKETS_MAX (1u << 24)

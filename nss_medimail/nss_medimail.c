@@ -27,8 +27,12 @@
 #define NEG_SETS 256
 #define NEG_WAYS 4
 #define NO_MAP (-ENODATA) /* no usable cache file */
+#define CHANGED (-EKEYEXPIRED) /* the key changed since the file was built: ask the daemon */
 
-enum { MAP_PASSWD, MAP_GROUP };
+/* The cache files, and beside each the keys changed since it was built (mcfile.h). */
+enum { MAP_PASSWD, MAP_GROUP, MAP_PASSWD_CHANGED, MAP_GROUP_CHANGED, MAP_N };
+static const char *const map_file[MAP_N] = {"passwd", "group", "passwd.changed", "group.changed"};
+static const uint32_t map_kind[MAP_N] = {MC_PASSWD, MC_GROUP, MC_PASSWD, MC_GROUP};
 
 /* The entry points glibc looks up (nss_module.c naming). */
 enum nss_status _nss_medimail_getpwnam_r(
@@ -104,13 +108,13 @@ static enum nss_status map_status(int r, int *errnop)
  * can still hold it: every reader counts itself in `readers` around its use,
  * and a replaced map waits in `retired` until the count is seen at 0 after
  * the swap (a reader that started later loaded the new pointer). */
-static _Atomic(struct mc_map *) maps[2];
+static _Atomic(struct mc_map *) maps[MAP_N];
 static atomic_uint readers;
 static atomic_bool retired_any;
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER; /* writers: refresh, reap */
 static struct mc_map *retired[8];
 static size_t nretired;
-static long long map_tried[2];
+static long long map_tried[MAP_N];
 
 static void map_free(struct mc_map *m)
 {
@@ -157,9 +161,8 @@ static bool map_refresh(int idx)
 		return false;
 	}
 	fresh = NULL;
-	if (snprintf(path, sizeof(path), "%s/%s", cache_dir(), idx == MAP_PASSWD ? "passwd" : "group") <
-			(int)sizeof(path) &&
-		mc_map_open(path, idx == MAP_PASSWD ? MC_PASSWD : MC_GROUP, &nm) == 0) {
+	if (snprintf(path, sizeof(path), "%s/%s", cache_dir(), map_file[idx]) < (int)sizeof(path) &&
+		mc_map_open(path, map_kind[idx], &nm) == 0) {
 		if ((fresh = malloc(sizeof(*fresh))))
 			*fresh = nm;
 		else
@@ -219,32 +222,76 @@ struct pw_arg {
 	size_t buflen;
 };
 
+/* A key to look for in a changed-keys file (mcfile.h). */
+enum probe_kind { PROBE_PWNAM, PROBE_PWUID, PROBE_GRNAM, PROBE_GRGID, PROBE_MEMBEROF };
+
+struct probe {
+	enum probe_kind kind;
+	const char *name;
+	uint32_t id;
+};
+
+/* 0 or -ERANGE: the key is listed; -ENOENT: it is not. */
+static int fn_changed(const struct mc_map *m, void *p)
+{
+	const struct probe *k = p;
+	uint64_t buf[8]; /* the strings do not matter, only whether the record is there */
+	const uint32_t *g;
+	struct passwd pw;
+	struct group gr;
+	size_t n;
+
+	switch (k->kind) {
+	case PROBE_PWNAM: return mc_getpwnam(m, k->name, &pw, (char *)buf, sizeof(buf), NULL);
+	case PROBE_PWUID: return mc_getpwuid(m, k->id, &pw, (char *)buf, sizeof(buf), NULL);
+	case PROBE_GRNAM: return mc_getgrnam(m, k->name, &gr, (char *)buf, sizeof(buf), NULL);
+	case PROBE_GRGID: return mc_getgrgid(m, k->id, &gr, (char *)buf, sizeof(buf), NULL);
+	default: return mc_initgroups(m, k->name, buf, sizeof(buf), &g, &n, NULL);
+	}
+}
+
+/* r: what the cache file m answered for a key. A found key that its changed-keys file lists
+ * (or a file that promises one when none is usable) is CHANGED: the daemon answers it. */
+static int unless_changed(const struct mc_map *m, int r, enum probe_kind kind, const char *name, uint32_t id)
+{
+	struct probe key = {kind, name, id};
+	int idx = kind == PROBE_PWNAM || kind == PROBE_PWUID ? MAP_PASSWD_CHANGED : MAP_GROUP_CHANGED;
+
+	if ((r != 0 && r != -ERANGE) || !(m->flags & MC_FLAG_CHANGES))
+		return r;
+	return with_map(idx, fn_changed, &key) == -ENOENT ? r : CHANGED;
+}
+
 static int fn_pwnam(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return mc_getpwnam(m, a->name, a->pw, a->buf, a->buflen, NULL);
+	return unless_changed(
+		m, mc_getpwnam(m, a->name, a->pw, a->buf, a->buflen, NULL), PROBE_PWNAM, a->name, 0);
 }
 
 static int fn_pwuid(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return mc_getpwuid(m, a->id, a->pw, a->buf, a->buflen, NULL);
+	return unless_changed(
+		m, mc_getpwuid(m, a->id, a->pw, a->buf, a->buflen, NULL), PROBE_PWUID, NULL, a->id);
 }
 
 static int fn_grnam(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return mc_getgrnam(m, a->name, a->gr, a->buf, a->buflen, NULL);
+	return unless_changed(
+		m, mc_getgrnam(m, a->name, a->gr, a->buf, a->buflen, NULL), PROBE_GRNAM, a->name, 0);
 }
 
 static int fn_grgid(const struct mc_map *m, void *p)
 {
 	struct pw_arg *a = p;
 
-	return mc_getgrgid(m, a->id, a->gr, a->buf, a->buflen, NULL);
+	return unless_changed(
+		m, mc_getgrgid(m, a->id, a->gr, a->buf, a->buflen, NULL), PROBE_GRGID, NULL, a->id);
 }
 
 /* ------------------------------------------------------- negative cache */
@@ -512,7 +559,7 @@ static int lookup(
 
 	if (r == 0 || r == -ERANGE)
 		return r == 0 ? answer_checked(idx, a) : r;
-	if (neg_hit(negkind, a->name, a->id))
+	if (r != CHANGED && neg_hit(negkind, a->name, a->id))
 		return -ENOENT;
 	if (!value) {
 		snprintf(num, sizeof(num), "%u", (unsigned)a->id);
@@ -601,7 +648,7 @@ static int fn_memberof(const struct mc_map *m, void *p)
 	}
 	if (r == 0)
 		a->n = n;
-	return r;
+	return unless_changed(m, r, PROBE_MEMBEROF, a->login, 0);
 }
 
 /* Appends gid unless it is skip or already there. */
@@ -682,7 +729,7 @@ EXPORT enum nss_status _nss_medimail_initgroups_dyn(const char *user, gid_t skip
 		r = r > 0 ? 0 : r;
 		goto out;
 	}
-	if (neg_hit(NEG_INIT, user, 0)) {
+	if (r != CHANGED && neg_hit(NEG_INIT, user, 0)) {
 		r = -ENOENT;
 		goto out;
 	}

@@ -89,7 +89,7 @@ int account_org_member_change(struct store *s, const struct mm_config *c, const 
 				entry_get(mem, "uid"));
 		mods_free(&m);
 	}
-	mcache_invalidate(); /* group members and the member's groups changed */
+	mcache_changed(s, c, org->dn); /* group members and the member's groups changed */
 	caller_audit(who, event, NULL, entry_get(org, "uid"), true, entry_get(mem, "uid"));
 	*ret_org = org;
 	*ret_member = mem;

@@ -339,7 +339,7 @@ void account_org_join_validated(
 		rc = store_modify(s, org->dn, &m);
 		mods_free(&m);
 		if (rc == 0) {
-			mcache_invalidate(); /* the ORG's group has a new member */
+			mcache_changed(s, c, org->dn); /* the ORG's group has a new member */
 			caller_audit(who, "org-member-add", NULL, entry_get(org, "uid"), true,
 				entry_get(e, "uid"));
 		} else if (rc != -EEXIST) {

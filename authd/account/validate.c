@@ -312,7 +312,7 @@ int account_validate(struct store *s, const struct mm_config *c, const struct ca
 	mods_free(&m);
 	if (rc < 0)
 		return fault_store(f, rc, "validation");
-	mcache_invalidate(); /* a new user or group for the name service */
+	mcache_changed(s, c, e->dn); /* a new user or group for the name service */
 	account_org_join_validated(s, c, who, e); /* "Créer un compte de connexion" (org_register.c) */
 	caller_audit(who, "validate", NULL, login, true,
 		ret->mss_address[0] ? ret->mss_address : "no MSSanté address");
@@ -368,7 +368,7 @@ int account_set_status(struct store *s, const struct mm_config *c, const struct 
 	mods_free(&m);
 	if (rc < 0)
 		return fault_store(f, rc, "statut");
-	mcache_invalidate(); /* users and groups appear or disappear with the status */
+	mcache_changed(s, c, e->dn); /* users and groups appear or disappear with the status */
 	caller_audit(who, status, NULL, entry_get(e, "uid"), true, reason);
 	*ret_status = target;
 	return 0;

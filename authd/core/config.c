@@ -45,6 +45,7 @@ static void config_defaults(struct mm_config *c)
 	c->gid_max = 1910999999;
 	c->user_gid = 100;
 	c->cache_refresh = 60;
+	c->cache_fold_ms = 1000;
 	c->http_threads = 4;
 	c->http_max_connections = 1024;
 	c->http_body_max = 64 * 1024;
@@ -232,6 +233,7 @@ static const struct option options[] = {
 	O("shell", K_STR, shell, 0),
 	O("cache_dir", K_STR, cache_dir, 0),
 	O("cache_refresh", K_UINT, cache_refresh, 86400),
+	O("cache_fold_ms", K_UINT, cache_fold_ms, 600000),
 	O("enumerate", K_BOOL, enumerate, 0),
 	O("org_group_prefix", K_STR, org_group_prefix, 0),
 	O("login_defs", K_STR, login_defs, 0),

@@ -89,6 +89,7 @@ struct mm_config {
 	char *shell;
 	char *cache_dir;
 	unsigned cache_refresh; /* seconds */
+	unsigned cache_fold_ms; /* a change starts a full build when the last one took less */
 	bool enumerate;
 	char *org_group_prefix; /* put before an ORG's login to make its group name; NULL: none */
 	char *reserved_names[MM_MAX_RESERVED]; /* added to the built-in list (common/reserved.h) */

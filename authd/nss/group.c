@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "follow.h"
 #include "mcache.h"
 #include "mcfile.h"
 #include "protocol.h"
@@ -37,13 +38,16 @@ static int casecmp_ptr(const void *a, const void *b)
 	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Logins of the active users among the member DNs of an ORG. */
+/* Logins of the active users among the member DNs of an ORG: those the followed snapshot
+ * knows as current (mcache_members_current), and the others read from the directory. */
 static int org_members(
 	struct store *s, const struct mm_config *c, const struct entry *org, char ***ret, size_t *ret_n)
 {
 	const struct attr *mem = entry_attr(org, "mmMember");
 	char *base = nss_base(c, "people"), **out = NULL, **sorted = NULL;
-	size_t n = 0;
+	const struct mc_user **known = NULL;
+	struct mc_snapshot *snap = NULL;
+	size_t n = 0, nask = 0;
 	int rc = 0;
 
 	*ret = NULL;
@@ -53,26 +57,38 @@ static int org_members(
 	if (!mem || !mem->nvals)
 		goto done;
 	out = calloc(mem->nvals + 1, sizeof(*out));
-	/* The member values sorted once: each answer's DN is found by bisection
-	 * (a scan per answer was quadratic, ~2/3 of the daemon's CPU on groups). */
-	sorted = malloc(mem->nvals * sizeof(*sorted));
-	if (!out || !sorted) {
+	sorted = calloc(mem->nvals + 1, sizeof(*sorted));
+	known = calloc(mem->nvals + 1, sizeof(*known));
+	if (!out || !sorted || !known) {
 		rc = -ENOMEM;
 		goto done;
 	}
-	memcpy(sorted, mem->vals, mem->nvals * sizeof(*sorted));
-	qsort(sorted, mem->nvals, sizeof(*sorted), casecmp_ptr);
+	/* With every base followed, a changed account is listed within moments of its change. */
+	if (follow_all_live() && (snap = mcache_snapshot_get()))
+		mcache_members_current(snap, mem->vals, mem->nvals, known);
+	for (size_t i = 0; i < mem->nvals; i++) {
+		if (!known[i]) {
+			sorted[nask++] = mem->vals[i];
+		} else if (nss_user_servable(c, known[i]->login, known[i]->uid, 0) &&
+			!(out[n++] = strdup(known[i]->login))) {
+			rc = -ENOMEM;
+			goto done;
+		}
+	}
+	/* The others sorted once: each answer's DN is found by bisection (a scan per answer was
+	 * quadratic, ~2/3 of the daemon's CPU on groups). */
+	qsort(sorted, nask, sizeof(*sorted), casecmp_ptr);
 	/* One search per batch of member logins (the RDN of the DN); the DN of
 	 * each answer is then compared with the member value itself. */
-	for (size_t i = 0; i < mem->nvals && rc == 0; i += MEMBER_BATCH) {
-		size_t end = i + MEMBER_BATCH < mem->nvals ? i + MEMBER_BATCH : mem->nvals;
+	for (size_t i = 0; i < nask && rc == 0; i += MEMBER_BATCH) {
+		size_t end = i + MEMBER_BATCH < nask ? i + MEMBER_BATCH : nask;
 		size_t flen = 64;
 		struct entry **v = NULL;
 		size_t nv = 0;
 		char *filter, *p;
 
 		for (size_t j = i; j < end; j++)
-			flen += 3 * strlen(mem->vals[j]) + 8;
+			flen += 3 * strlen(sorted[j]) + 8;
 		filter = malloc(flen);
 		if (!filter) {
 			rc = -ENOMEM;
@@ -80,7 +96,7 @@ static int org_members(
 		}
 		p = filter + sprintf(filter, "(|");
 		for (size_t j = i; j < end; j++) {
-			const char *dn = mem->vals[j];
+			const char *dn = sorted[j];
 			char login[MC_KEY_MAX + 1], *esc;
 			size_t l;
 
@@ -109,7 +125,7 @@ static int org_members(
 
 			if (!nss_is_user(v[k]) || !login || strchr(login, '@') ||
 				!nss_id_parse(entry_get(v[k], "uidNumber"), c->uid_min, c->uid_max, &uid) ||
-				!bsearch(&v[k]->dn, sorted, mem->nvals, sizeof(*sorted), casecmp_ptr) ||
+				!bsearch(&v[k]->dn, sorted, nask, sizeof(*sorted), casecmp_ptr) ||
 				!nss_user_servable(c, login, uid, 0))
 				continue;
 			if (!(out[n] = strdup(login)))
@@ -120,8 +136,10 @@ static int org_members(
 		entries_free(v, nv);
 	}
 done:
+	mcache_snapshot_put(snap);
 	free(base);
 	free(sorted);
+	free(known);
 	if (rc < 0) {
 		strv_free(out, n);
 		return rc;

@@ -48,10 +48,13 @@ static void snapshot_free(struct mc_snapshot *s)
 	}
 	for (size_t i = 0; i < s->ngroups; i++) {
 		free(s->groups[i].name);
+		free(s->groups[i].dn);
 		free(s->groups[i].members); /* the strings belong to the users */
 	}
 	free(s->users);
 	free(s->groups);
+	free(s->users_by_dn);
+	free(s->groups_by_dn);
 	free(s);
 }
 
@@ -97,11 +100,118 @@ static int dn_cmp(const void *a, const void *b)
 	return strcasecmp((*x)->dn, (*y)->dn);
 }
 
+static int group_dn_cmp(const void *a, const void *b)
+{
+	const struct mc_group *const *x = a, *const *y = b;
+
+	return strcasecmp((*x)->dn, (*y)->dn);
+}
+
 static char *base_of(const struct mm_config *c, const char *ou)
 {
 	char *s = NULL;
 
 	return asprintf(&s, "ou=%s,%s", ou, c->ldap_base) < 0 ? NULL : s;
+}
+
+/* What the two streamed searches of a load fill in, entry by entry: a million accounts are
+ * never held as directory entries at once, and no single wait covers the whole answer (one
+ * ldap_timeout for the whole result made every build at 1M accounts fail). */
+struct load {
+	const struct mm_config *c;
+	struct host_view *host;
+	struct mc_snapshot *s;
+	size_t ucap, gcap, refused;
+};
+
+static int load_user(const struct entry *e, void *ctx)
+{
+	struct load *l = ctx;
+	const struct mm_config *c = l->c;
+	const char *login = entry_get(e, "uid"), *mail = entry_get(e, "mmLoginMail"), *rule = NULL;
+	uint32_t uid = parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
+	struct mc_snapshot *s = l->s;
+	struct mc_user *u;
+
+	/* Out of the configured range (or malformed): never served, above all never uid 0. */
+	if (!login || !uid || strlen(login) > MC_KEY_MAX || strchr(login, '@'))
+		return 0;
+	/* A name or uid the host knows would inherit what the host grants it. */
+	if (names_check(c, l->host, login, 0, &rule) < 0 || names_check_uid(c, l->host, uid, 0, &rule) < 0) {
+		log_msg(LOG_DEBUG, "name-service cache: user %s (uid %u) not served: %s", login,
+			(unsigned)uid, rule);
+		l->refused++;
+		return 0;
+	}
+	/* The login e-mail is a name the module answers too (getpwnam,
+	 * initgroups): not when the host has a user of that name (sssd's
+	 * fully-qualified names), whom initgroups would give our ORGs. */
+	if (mail && names_check(c, l->host, mail, 0, &rule) < 0) {
+		log_msg(LOG_DEBUG, "name-service cache: user %s not served by e-mail: %s", login, rule);
+		mail = NULL;
+	}
+	if (s->nusers == l->ucap) {
+		size_t cap = l->ucap ? l->ucap * 2 : 1024;
+		struct mc_user *nv = reallocarray(s->users, cap + 1, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		s->users = nv;
+		l->ucap = cap;
+	}
+	u = &s->users[s->nusers];
+	*u = (struct mc_user){.uid = uid,
+		.login = strdup(login),
+		.mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL,
+		.gecos = make_gecos(e),
+		.dn = strdup(e->dn)};
+	s->nusers++;
+	if (!u->login || !u->gecos || !u->dn || (mail && strlen(mail) <= MC_KEY_MAX && !u->mail))
+		return -ENOMEM;
+	return 0;
+}
+
+static int load_group(const struct entry *e, void *ctx)
+{
+	struct load *l = ctx;
+	const struct mm_config *c = l->c;
+	struct mc_snapshot *s = l->s;
+	const char *name = entry_get(e, "uid"), *rule = NULL;
+	uint32_t gid = parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
+	const struct attr *mem = entry_attr(e, "mmMember");
+	char gname[MC_KEY_MAX + 1];
+	struct mc_group *g;
+
+	if (!name || !gid || names_group_name(c, name, gname, sizeof(gname)) < 0)
+		return 0;
+	if (names_check(c, l->host, gname, 0, &rule) < 0 || names_check_gid(c, l->host, gid, 0, &rule) < 0) {
+		log_msg(LOG_DEBUG, "name-service cache: group %s (gid %u) not served: %s", gname,
+			(unsigned)gid, rule);
+		l->refused++;
+		return 0;
+	}
+	if (s->ngroups == l->gcap) {
+		size_t cap = l->gcap ? l->gcap * 2 : 256;
+		struct mc_group *nv = reallocarray(s->groups, cap + 1, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		s->groups = nv;
+		l->gcap = cap;
+	}
+	g = &s->groups[s->ngroups];
+	*g = (struct mc_group){.gid = gid, .name = strdup(gname), .dn = strdup(e->dn)};
+	s->ngroups++;
+	if (!g->name || !g->dn || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
+		return -ENOMEM;
+	for (size_t j = 0; mem && j < mem->nvals; j++) {
+		struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
+
+		hit = bsearch(&kp, s->users_by_dn, s->nusers, sizeof(*s->users_by_dn), dn_cmp);
+		if (hit) /* only active users are members */
+			g->members[g->nmembers++] = (*hit)->login;
+	}
+	return 0;
 }
 
 static atomic_size_t refused_last;
@@ -111,120 +221,55 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	static const char *const uattrs[] = {
 		"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL};
 	static const char *const gattrs[] = {"uid", "gidNumber", "mmMember", NULL};
-	struct entry **ue = NULL, **ge = NULL;
-	size_t nue = 0, nge = 0;
-	struct mc_snapshot *s = NULL;
-	struct mc_user **bydn = NULL;
+	struct load l = {.c = c};
 	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
-	/* Fresh at every rebuild: a package that adds a local group takes the name at once. */
-	struct host_view *host = host_view_get(0);
-	size_t refused = 0;
-	int r;
+	size_t n = 0;
+	int r = -ENOMEM;
 
 	*ret = NULL;
-	if (!people || !orgs || !host) {
-		r = -ENOMEM;
+	/* Fresh at every rebuild: a package that adds a local group takes the name at once. */
+	l.host = host_view_get(0);
+	if (!people || !orgs || !l.host || !(l.s = calloc(1, sizeof(*l.s))))
 		goto out;
-	}
-	r = store_search_all(st, people, LDAP_SCOPE_SUBTREE,
-		"(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs, &ue,
-		&nue);
-	if (r < 0)
-		goto out;
-	r = store_search_all(st, orgs, LDAP_SCOPE_SUBTREE,
-		"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs, &ge,
-		&nge);
+	atomic_init(&l.s->refs, 1);
+	r = store_search_each(st, people, LDAP_SCOPE_SUBTREE,
+		"(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs,
+		load_user, &l, &n);
 	if (r < 0)
 		goto out;
 	r = -ENOMEM;
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->users = calloc(nue + 1, sizeof(*s->users))) ||
-		!(s->groups = calloc(nge + 1, sizeof(*s->groups))) ||
-		!(bydn = calloc(nue + 1, sizeof(*bydn))))
+	if (!l.s->users && !(l.s->users = calloc(1, sizeof(*l.s->users))))
 		goto out;
-	atomic_init(&s->refs, 1);
-	for (size_t i = 0; i < nue; i++) {
-		const char *login = entry_get(ue[i], "uid"), *mail = entry_get(ue[i], "mmLoginMail");
-		uint32_t uid = parse_id(entry_get(ue[i], "uidNumber"), c->uid_min, c->uid_max);
-		struct mc_user *u = &s->users[s->nusers];
-
-		const char *rule = NULL;
-
-		/* Out of the configured range (or malformed): never served, above all never uid 0. */
-		if (!login || !uid || strlen(login) > MC_KEY_MAX || strchr(login, '@'))
-			continue;
-		/* A name or uid the host knows would inherit what the host grants it. */
-		if (names_check(c, host, login, 0, &rule) < 0 ||
-			names_check_uid(c, host, uid, 0, &rule) < 0) {
-			log_msg(LOG_DEBUG, "name-service cache: user %s (uid %u) not served: %s", login,
-				(unsigned)uid, rule);
-			refused++;
-			continue;
-		}
-		/* The login e-mail is a name the module answers too (getpwnam,
-		 * initgroups): not when the host has a user of that name (sssd's
-		 * fully-qualified names), whom initgroups would give our ORGs. */
-		if (mail && names_check(c, host, mail, 0, &rule) < 0) {
-			log_msg(LOG_DEBUG, "name-service cache: user %s not served by e-mail: %s", login,
-				rule);
-			mail = NULL;
-		}
-		u->uid = uid;
-		u->login = strdup(login);
-		u->mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL;
-		u->gecos = make_gecos(ue[i]);
-		u->dn = strdup(ue[i]->dn);
-		s->nusers++;
-		if (!u->login || !u->gecos || !u->dn || (mail && strlen(mail) <= MC_KEY_MAX && !u->mail))
-			goto out;
-		bydn[s->nusers - 1] = u;
-	}
-	qsort(bydn, s->nusers, sizeof(*bydn), dn_cmp);
-	for (size_t i = 0; i < nge; i++) {
-		const char *name = entry_get(ge[i], "uid");
-		uint32_t gid = parse_id(entry_get(ge[i], "gidNumber"), c->gid_min, c->gid_max);
-		const struct attr *mem = entry_attr(ge[i], "mmMember");
-		struct mc_group *g = &s->groups[s->ngroups];
-		char gname[MC_KEY_MAX + 1];
-		const char *rule = NULL;
-
-		if (!name || !gid || names_group_name(c, name, gname, sizeof(gname)) < 0)
-			continue;
-		if (names_check(c, host, gname, 0, &rule) < 0 ||
-			names_check_gid(c, host, gid, 0, &rule) < 0) {
-			log_msg(LOG_DEBUG, "name-service cache: group %s (gid %u) not served: %s", gname,
-				(unsigned)gid, rule);
-			refused++;
-			continue;
-		}
-		g->gid = gid;
-		g->name = strdup(gname);
-		s->ngroups++;
-		if (!g->name || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
-			goto out;
-		for (size_t j = 0; mem && j < mem->nvals; j++) {
-			struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
-
-			hit = bsearch(&kp, bydn, s->nusers, sizeof(*bydn), dn_cmp);
-			if (hit) /* only active users are members */
-				g->members[g->nmembers++] = (*hit)->login;
-		}
-	}
+	if (!(l.s->users_by_dn = calloc(l.s->nusers + 1, sizeof(*l.s->users_by_dn))))
+		goto out;
+	for (size_t i = 0; i < l.s->nusers; i++)
+		l.s->users_by_dn[i] = &l.s->users[i];
+	qsort(l.s->users_by_dn, l.s->nusers, sizeof(*l.s->users_by_dn), dn_cmp);
+	r = store_search_each(st, orgs, LDAP_SCOPE_SUBTREE,
+		"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs,
+		load_group, &l, &n);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
+	if (!l.s->groups && !(l.s->groups = calloc(1, sizeof(*l.s->groups))))
+		goto out;
+	if (!(l.s->groups_by_dn = calloc(l.s->ngroups + 1, sizeof(*l.s->groups_by_dn))))
+		goto out;
+	for (size_t i = 0; i < l.s->ngroups; i++)
+		l.s->groups_by_dn[i] = &l.s->groups[i];
+	qsort(l.s->groups_by_dn, l.s->ngroups, sizeof(*l.s->groups_by_dn), group_dn_cmp);
 	/* Once per change, not at every rebuild: the debug lines name them. */
-	if (refused != atomic_exchange(&refused_last, refused))
-		log_msg(refused ? LOG_NOTICE : LOG_INFO,
+	if (l.refused != atomic_exchange(&refused_last, l.refused))
+		log_msg(l.refused ? LOG_NOTICE : LOG_INFO,
 			"name-service cache: %zu entries not served (reserved names, or names or numbers "
 			"the host already knows)",
-			refused);
-	*ret = s;
-	s = NULL;
+			l.refused);
+	*ret = l.s;
+	l.s = NULL;
 	r = 0;
 out:
-	host_view_put(host);
-	snapshot_free(s);
-	free(bydn);
-	entries_free(ue, nue);
-	entries_free(ge, nge);
+	host_view_put(l.host);
+	snapshot_free(l.s);
 	free(people);
 	free(orgs);
 	return r;
@@ -341,7 +386,8 @@ static int build_passwd(
 			r = 0;
 	}
 	if (r == 0)
-		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
+		r = mc_builder_finish(
+			b, gen, MC_FLAG_CHANGES | (c->enumerate ? MC_FLAG_ENUMERATE : 0), img, len);
 	mc_builder_free(b);
 	return r;
 }
@@ -406,12 +452,17 @@ static int build_group(
 			r = 0;
 	}
 	if (r == 0)
-		r = mc_builder_finish(b, gen, c->enumerate ? MC_FLAG_ENUMERATE : 0, img, len);
+		r = mc_builder_finish(
+			b, gen, MC_FLAG_CHANGES | (c->enumerate ? MC_FLAG_ENUMERATE : 0), img, len);
 	free(gids);
 	free(links);
 	mc_builder_free(b);
 	return r;
 }
+
+static int chg_publish(const struct mm_config *c);
+static void chg_fold(const struct mm_config *c, uint64_t mark);
+static uint64_t chg_mark(void);
 
 int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
 {
@@ -421,7 +472,11 @@ int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
 
 	if (mkdir(c->cache_dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	r = build_passwd(c, snap, snap->generation, &img, &len);
+	/* The files below promise a changed-keys file (MC_FLAG_CHANGES): it is there first, still
+	 * listing every change seen (rebuild() then drops those this build read). */
+	r = chg_publish(c);
+	if (r == 0)
+		r = build_passwd(c, snap, snap->generation, &img, &len);
 	if (r == 0)
 		r = publish(c->cache_dir, "passwd", img, len);
 	free(img);
@@ -446,6 +501,7 @@ static struct {
 	char *dir; /* cache_dir of the files currently published */
 	struct mc_snapshot *snap; /* latest snapshot */
 	unsigned refresh; /* cache_refresh of the configuration last read */
+	long build_ms; /* how long the last build took */
 	struct mm_config *const *cfg; /* the daemon's, replaced by a reload */
 	struct store *const *store;
 	pthread_rwlock_t *reload_lock;
@@ -490,6 +546,7 @@ static int rebuild(unsigned long *ret_seen)
 {
 	struct mc_snapshot *snap = NULL, *old;
 	struct timespec t0, t1;
+	uint64_t mark;
 	char *dir;
 	int r;
 
@@ -498,6 +555,7 @@ static int rebuild(unsigned long *ret_seen)
 	pthread_mutex_lock(&mc.lock);
 	*ret_seen = mc.dirty;
 	pthread_mutex_unlock(&mc.lock);
+	mark = chg_mark(); /* the changes seen so far are in what the load reads */
 	r = mcache_snapshot_load(*mc.store, (*mc.cfg), &snap);
 	if (r == 0) {
 		snap->generation = next_generation();
@@ -519,6 +577,7 @@ static int rebuild(unsigned long *ret_seen)
 	log_msg(LOG_INFO, "name-service cache rebuilt: %zu users, %zu groups in %ld ms", snap->nusers,
 		snap->ngroups, (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	pthread_mutex_lock(&mc.lock);
+	mc.build_ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	old = mc.snap;
 	mc.snap = snap;
 	if (dir) {
@@ -532,6 +591,11 @@ static int rebuild(unsigned long *ret_seen)
 	}
 	pthread_mutex_unlock(&mc.lock);
 	mcache_snapshot_put(old);
+	/* Only now that the new snapshot is served: a key dropped from the list earlier would
+	 * leave the old snapshot's answer current for members' lookups (group.c). */
+	pthread_rwlock_rdlock(mc.reload_lock);
+	chg_fold(*mc.cfg, mark);
+	pthread_rwlock_unlock(mc.reload_lock);
 	return 0;
 }
 
@@ -633,4 +697,524 @@ void mcache_stop(void)
 	mc.snap = NULL;
 	free(mc.dir);
 	mc.dir = NULL;
+}
+
+/* ------------------------------------------------------------- changed keys */
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Keys whose answer in the published files may be wrong since a change was seen, each with the
+ * number of the change (a build folds in what was seen before its read began). */
+enum chg_kind { CHG_PW, CHG_GR, CHG_MEMBEROF };
+
+struct chg {
+	uint64_t seq;
+	char *dn; /* the entry whose change listed it */
+	enum chg_kind kind;
+	uint32_t id; /* uid, gid; 0 for a memberof login */
+	char *name; /* login, group name */
+	char *mail; /* CHG_PW: login e-mail, or NULL */
+};
+
+#define CHG_MAX 20000 /* changed keys before the next build: past that, a build now */
+
+static struct {
+	pthread_mutex_t lock;
+	struct chg *v;
+	size_t n, cap;
+	uint64_t seq;
+} chg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void chg_clear(struct chg *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].dn);
+		free(v[i].name);
+		free(v[i].mail);
+	}
+}
+
+/* Under chg.lock: the two changed-keys files from chg.v. */
+static int chg_publish_locked(const struct mm_config *c)
+{
+	struct mc_builder *pw = NULL, *gr = NULL;
+	uint8_t *img = NULL;
+	size_t len = 0;
+	uint64_t gen = next_generation();
+	int r = mc_builder_new(MC_PASSWD, random_seed(), &pw);
+
+	if (r == 0)
+		r = mc_builder_new(MC_GROUP, random_seed(), &gr);
+	for (size_t i = 0; r == 0 && i < chg.n; i++) {
+		const struct chg *k = &chg.v[i];
+
+		if (k->kind == CHG_PW)
+			r = mc_builder_add_pw(pw, k->name, k->mail, k->id, 0, "", "", "");
+		else if (k->kind == CHG_GR)
+			r = mc_builder_add_gr(gr, k->name, k->id, NULL, 0);
+		else
+			r = mc_builder_add_memberof(gr, k->name, NULL, 0);
+		if (r == -EINVAL) /* a key the cache files refuse too: never answered from them */
+			r = 0;
+	}
+	if (r == 0)
+		r = mc_builder_finish(pw, gen, 0, &img, &len);
+	if (r == 0)
+		r = publish(c->cache_dir, "passwd.changed", img, len);
+	free(img);
+	img = NULL;
+	if (r == 0)
+		r = mc_builder_finish(gr, gen, 0, &img, &len);
+	if (r == 0)
+		r = publish(c->cache_dir, "group.changed", img, len);
+	free(img);
+	mc_builder_free(pw);
+	mc_builder_free(gr);
+	return r;
+}
+
+static int chg_publish(const struct mm_config *c)
+{
+	int r;
+
+	pthread_mutex_lock(&chg.lock);
+	r = chg_publish_locked(c);
+	pthread_mutex_unlock(&chg.lock);
+	return r;
+}
+
+/* After a build that read the directory once the changes up to mark were seen: those are in
+ * the new files, the later ones stay listed. */
+static void chg_fold(const struct mm_config *c, uint64_t mark)
+{
+	size_t k = 0;
+	int r;
+
+	pthread_mutex_lock(&chg.lock);
+	for (size_t i = 0; i < chg.n; i++) {
+		if (chg.v[i].seq <= mark)
+			chg_clear(&chg.v[i], 1);
+		else
+			chg.v[k++] = chg.v[i];
+	}
+	chg.n = k;
+	r = chg_publish_locked(c);
+	pthread_mutex_unlock(&chg.lock);
+	if (r < 0) /* the previous, larger list stays in place: more questions, never a wrong answer */
+		log_msg(LOG_WARNING, "name-service cache: changed keys not rewritten: %s", strerror(-r));
+}
+
+static uint64_t chg_mark(void)
+{
+	uint64_t m;
+
+	pthread_mutex_lock(&chg.lock);
+	m = chg.seq;
+	pthread_mutex_unlock(&chg.lock);
+	return m;
+}
+
+/* The keys of one change, gathered before they are listed. */
+struct chg_set {
+	const char *dn;
+	struct chg *v;
+	size_t n, cap;
+	int err;
+};
+
+static void set_add(struct chg_set *set, enum chg_kind kind, const char *name, const char *mail, uint32_t id)
+{
+	struct chg *k;
+
+	if (set->err)
+		return;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		struct chg *nv = reallocarray(set->v, cap, sizeof(*nv));
+
+		if (!nv) {
+			set->err = -ENOMEM;
+			return;
+		}
+		set->v = nv;
+		set->cap = cap;
+	}
+	k = &set->v[set->n];
+	*k = (struct chg){.dn = strdup(set->dn),
+		.kind = kind,
+		.id = id,
+		.name = strdup(name),
+		.mail = mail ? strdup(mail) : NULL};
+	if (!k->dn || !k->name || (mail && !k->mail)) {
+		chg_clear(k, 1);
+		set->err = -ENOMEM;
+		return;
+	}
+	set->n++;
+}
+
+static const struct mc_user *snap_user(const struct mc_snapshot *snap, const char *dn)
+{
+	struct mc_user key = {.dn = (char *)dn}, *kp = &key, **hit;
+
+	hit = bsearch(&kp, snap->users_by_dn, snap->nusers, sizeof(*snap->users_by_dn), dn_cmp);
+	return hit ? *hit : NULL;
+}
+
+static const struct mc_group *snap_group(const struct mc_snapshot *snap, const char *dn)
+{
+	struct mc_group key = {.dn = (char *)dn}, *kp = &key, **hit;
+
+	hit = bsearch(&kp, snap->groups_by_dn, snap->ngroups, sizeof(*snap->groups_by_dn), group_dn_cmp);
+	return hit ? *hit : NULL;
+}
+
+static void set_user(struct chg_set *set, const struct mc_user *u)
+{
+	if (!u)
+		return;
+	set_add(set, CHG_PW, u->login, u->mail, u->uid);
+	set_add(set, CHG_MEMBEROF, u->login, NULL, 0);
+}
+
+static void set_group(struct chg_set *set, const struct mc_group *g)
+{
+	if (!g)
+		return;
+	set_add(set, CHG_GR, g->name, NULL, g->gid);
+	for (size_t i = 0; i < g->nmembers; i++)
+		set_add(set, CHG_MEMBEROF, g->members[i], NULL, 0);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return !a == !b && (!a || !strcmp(a, b));
+}
+
+/* What the name service shows of an account entry now equals what the snapshot has (absent
+ * from both included): a report that changes nothing it shows (a failed login's counters, a
+ * session) lists nothing and starts no build, so no one can make every daemon rebuild. */
+static bool user_unchanged(const struct mm_config *c, const struct mc_user *u, const struct entry *e)
+{
+	const char *login = e ? entry_get(e, "uid") : NULL, *type = e ? entry_get(e, "mmAccountType") : NULL;
+	uint32_t uid = e ? parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max) : 0;
+	bool shown = e && login && uid && entry_has_value(e, "objectClass", "mmAccount") &&
+		str_same(entry_get(e, "mmStatus"), "active") && !(type && !strcmp(type, "ORG"));
+	char *gecos;
+	bool same;
+
+	if (!u || !shown)
+		return !u && !shown;
+	if (strcmp(u->login, login) || u->uid != uid || !str_same(u->mail, entry_get(e, "mmLoginMail")))
+		return false;
+	gecos = make_gecos(e);
+	same = gecos && !strcmp(gecos, u->gecos);
+	free(gecos);
+	return same;
+}
+
+/* An account: its own keys, and the groups of every ORG that lists it (a member's status
+ * decides whether the ORG's group shows it). 1: nothing shown changed. */
+static int user_keys(struct store *s, const struct mm_config *c, const char *orgs,
+	const struct mc_snapshot *snap, const char *dn, bool listed, struct chg_set *set)
+{
+	static const char *const attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
+		"mmStatus", "mmAccountType", "objectClass", NULL};
+	static const char *const none[] = {"1.1", NULL};
+	const struct mc_user *u = snap_user(snap, dn);
+	struct entry **v = NULL, *e = NULL;
+	size_t nv = 0;
+	char *esc, *filter = NULL;
+	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (!listed && user_unchanged(c, u, e)) {
+		entry_free(e);
+		return 1;
+	}
+	set_user(set, u); /* what the files show */
+	if (e && entry_get(e, "uid") && !strchr(entry_get(e, "uid"), '@') &&
+		strlen(entry_get(e, "uid")) <= MC_KEY_MAX) {
+		/* and what it is now, which a build under way may show */
+		uint32_t uid = parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
+		const char *mail = entry_get(e, "mmLoginMail");
+
+		if (uid)
+			set_add(set, CHG_PW, entry_get(e, "uid"),
+				mail && strlen(mail) <= MC_KEY_MAX ? mail : NULL, uid);
+		set_add(set, CHG_MEMBEROF, entry_get(e, "uid"), NULL, 0);
+	}
+	entry_free(e);
+	esc = store_escape(dn);
+	if (!esc || asprintf(&filter, "(mmMember=%s)", esc) < 0) {
+		free(esc);
+		return -ENOMEM;
+	}
+	free(esc);
+	r = store_search_all(s, orgs, LDAP_SCOPE_SUBTREE, filter, none, &v, &nv);
+	free(filter);
+	for (size_t i = 0; r == 0 && i < nv; i++) {
+		const struct mc_group *g = snap_group(snap, v[i]->dn);
+
+		if (g)
+			set_add(set, CHG_GR, g->name, NULL, g->gid);
+	}
+	entries_free(v, nv);
+	return r;
+}
+
+/* The logins of the snapshot's users among an ORG entry's members, sorted. */
+static const char **member_logins(const struct mc_snapshot *snap, const struct entry *e, size_t *ret_n)
+{
+	const struct attr *mem = entry_attr(e, "mmMember");
+	const char **v = calloc((mem ? mem->nvals : 0) + 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; v && mem && i < mem->nvals; i++) {
+		const struct mc_user *u = snap_user(snap, mem->vals[i]);
+
+		if (u)
+			v[n++] = u->login;
+	}
+	if (v)
+		qsort(v, n, sizeof(*v), str_ptr_cmp);
+	*ret_n = n;
+	return v;
+}
+
+static bool org_unchanged(const struct mm_config *c, const struct mc_group *g, const struct entry *e,
+	const char **logins, size_t nlogins)
+{
+	const char *login = e ? entry_get(e, "uid") : NULL;
+	uint32_t gid = e ? parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max) : 0;
+	char name[MC_KEY_MAX + 1];
+	bool shown = e && login && gid && entry_has_value(e, "objectClass", "mmAccount") &&
+		str_same(entry_get(e, "mmAccountType"), "ORG") &&
+		str_same(entry_get(e, "mmStatus"), "active") &&
+		names_group_name(c, login, name, sizeof(name)) == 0;
+	const char **old;
+	bool same;
+
+	if (!g || !shown)
+		return !g && !shown;
+	if (strcmp(g->name, name) || g->gid != gid || g->nmembers != nlogins)
+		return false;
+	if (!(old = calloc(g->nmembers + 1, sizeof(*old))))
+		return false;
+	memcpy(old, g->members, g->nmembers * sizeof(*old));
+	qsort(old, g->nmembers, sizeof(*old), str_ptr_cmp);
+	same = true;
+	for (size_t i = 0; same && i < nlogins; i++)
+		same = !strcmp(old[i], logins[i]);
+	free(old);
+	return same;
+}
+
+/* An ORG: its group's keys and the group lists of its members, before and after. 1: nothing
+ * shown changed. */
+static int org_keys(struct store *s, const struct mm_config *c, const struct mc_snapshot *snap,
+	const char *dn, bool listed, struct chg_set *set)
+{
+	static const char *const attrs[] = {
+		"uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType", "objectClass", NULL};
+	const struct mc_group *g = snap_group(snap, dn);
+	struct entry *e = NULL;
+	const char **logins = NULL;
+	size_t n = 0;
+	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = 0;
+	if (e && !(logins = member_logins(snap, e, &n)))
+		r = -ENOMEM;
+	else if (!listed && org_unchanged(c, g, e, logins, n))
+		r = 1;
+	else if (e) {
+		const struct attr *mem = entry_attr(e, "mmMember");
+		const char *login = entry_get(e, "uid");
+		uint32_t gid = parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
+		char name[MC_KEY_MAX + 1];
+
+		set_group(set, g); /* what the files show, and what it is now */
+		if (login && gid && names_group_name(c, login, name, sizeof(name)) == 0)
+			set_add(set, CHG_GR, name, NULL, gid);
+		/* every member by its DN (a build under way may know one the snapshot does not) */
+		for (size_t i = 0; mem && i < mem->nvals; i++)
+			if (dn_rdn_value(mem->vals[i], "uid", name, sizeof(name)) && !strchr(name, '@'))
+				set_add(set, CHG_MEMBEROF, name, NULL, 0);
+	} else {
+		set_group(set, g);
+	}
+	free(logins);
+	entry_free(e);
+	return r;
+}
+
+static bool same_key(const struct chg *a, const struct chg *b)
+{
+	return a->kind == b->kind && a->id == b->id && !strcmp(a->name, b->name) &&
+		str_same(a->mail, b->mail) && !strcasecmp(a->dn, b->dn);
+}
+
+/* Some key listed by a change of dn is still there. */
+static bool dn_listed(const char *dn)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&chg.lock);
+	for (size_t i = 0; i < chg.n && !found; i++)
+		found = !strcasecmp(chg.v[i].dn, dn);
+	pthread_mutex_unlock(&chg.lock);
+	return found;
+}
+
+/* dn ends with ",base" (case-blind). */
+static bool dn_under(const char *dn, const char *base)
+{
+	size_t n = strlen(dn), b = strlen(base);
+
+	return n > b + 1 && dn[n - b - 1] == ',' && !strcasecmp(dn + n - b, base);
+}
+
+void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
+{
+	struct mc_snapshot *snap = mcache_snapshot_get();
+	struct chg_set set = {.dn = dn};
+	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
+	size_t added = 0;
+	bool full = false;
+	int r;
+
+	if (!snap) {
+		/* Nothing built yet by this run: files a previous run left are outdated now. */
+		r = -EAGAIN;
+	} else if (!people || !orgs) {
+		r = -ENOMEM;
+	} else if (dn_under(dn, people)) {
+		r = user_keys(s, c, orgs, snap, dn, dn_listed(dn), &set);
+	} else if (dn_under(dn, orgs)) {
+		r = org_keys(s, c, snap, dn, dn_listed(dn), &set);
+	} else {
+		r = 1;
+	}
+	if (r >= 0 && set.err)
+		r = set.err;
+	if (r == 1)
+		goto out; /* nothing the name service shows changed */
+	if (r == 0) {
+		pthread_mutex_lock(&chg.lock);
+		chg.seq++;
+		/* What earlier changes of dn listed stays listed past the next build too: a build
+		 * under way may show any state the entry went through since the files were built. */
+		for (size_t i = 0; i < chg.n; i++)
+			if (!strcasecmp(chg.v[i].dn, dn))
+				chg.v[i].seq = chg.seq;
+		for (size_t i = 0; i < set.n; i++) {
+			size_t j;
+
+			for (j = 0; j < chg.n && !same_key(&chg.v[j], &set.v[i]); j++)
+				;
+			if (j < chg.n) {
+				chg.v[j].seq = chg.seq; /* seen again: kept until a build after this one */
+				continue;
+			}
+			if (chg.n == CHG_MAX) {
+				full = true;
+				break;
+			}
+			if (chg.n == chg.cap) {
+				size_t cap = chg.cap ? chg.cap * 2 : 64;
+				struct chg *nv = reallocarray(chg.v, cap, sizeof(*nv));
+
+				if (!nv) {
+					r = -ENOMEM;
+					break;
+				}
+				chg.v = nv;
+				chg.cap = cap;
+			}
+			chg.v[chg.n] = set.v[i];
+			chg.v[chg.n++].seq = chg.seq;
+			set.v[i] = (struct chg){0};
+			added++;
+		}
+		if (r == 0 && !full && added)
+			r = chg_publish_locked(c);
+		pthread_mutex_unlock(&chg.lock);
+	}
+	if (r < 0 || full) {
+		/* Not known what to list: every lookup asks the daemon until the next build. */
+		if (r != -EAGAIN)
+			log_msg(LOG_NOTICE, "name-service cache: change of %s not listed (%s): full rebuild",
+				dn, full ? "too many changes since the last build" : strerror(-r));
+		mcache_invalidate();
+	} else {
+		if (added)
+			log_msg(LOG_DEBUG, "name-service cache: %s changed, %zu keys listed", dn, added);
+		/* A quick build makes the files current again at once (a small directory), and shows
+		 * what no key listed can: a new account or ORG. */
+		pthread_mutex_lock(&mc.lock);
+		if (mc.running && mc.build_ms < (long)c->cache_fold_ms) {
+			mc.pending = true;
+			pthread_cond_signal(&mc.wake);
+		}
+		pthread_mutex_unlock(&mc.lock);
+	}
+out:
+	for (size_t i = 0; i < set.n; i++)
+		chg_clear(&set.v[i], 1);
+	free(set.v);
+	free(people);
+	free(orgs);
+	mcache_snapshot_put(snap);
+}
+
+void mcache_followed(const char *dn)
+{
+	if (!mc.running)
+		return;
+	if (!dn) {
+		/* What happened while nobody listened is unknown: read it all again (the files stay
+		 * trusted meanwhile, as they are between two timed builds). */
+		pthread_mutex_lock(&mc.lock);
+		mc.pending = true;
+		pthread_cond_signal(&mc.wake);
+		pthread_mutex_unlock(&mc.lock);
+		return;
+	}
+	pthread_rwlock_rdlock(mc.reload_lock);
+	mcache_changed(*mc.store, *mc.cfg, dn);
+	pthread_rwlock_unlock(mc.reload_lock);
+}
+
+void mcache_members_current(
+	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users)
+{
+	const char **listed = NULL;
+	size_t nlisted = 0;
+
+	for (size_t i = 0; i < n; i++)
+		users[i] = NULL;
+	pthread_mutex_lock(&chg.lock);
+	if (chg.n && !(listed = calloc(chg.n, sizeof(*listed)))) {
+		pthread_mutex_unlock(&chg.lock);
+		return; /* every member read from the directory */
+	}
+	for (size_t i = 0; i < chg.n; i++)
+		if (chg.v[i].kind == CHG_PW)
+			listed[nlisted++] = chg.v[i].name;
+	qsort(listed, nlisted, sizeof(*listed), str_ptr_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct mc_user *u = snap_user(snap, dns[i]);
+
+		if (u && !bsearch(&u->login, listed, nlisted, sizeof(*listed), str_ptr_cmp))
+			users[i] = u;
+	}
+	pthread_mutex_unlock(&chg.lock);
+	free(listed);
 }

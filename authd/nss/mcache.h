@@ -19,6 +19,7 @@ struct mc_user {
 
 struct mc_group {
 	char *name;
+	char *dn;
 	uint32_t gid;
 	size_t nmembers;
 	char **members; /* logins of the active connection accounts */
@@ -31,6 +32,8 @@ struct mc_snapshot {
 	size_t nusers;
 	struct mc_group *groups;
 	size_t ngroups;
+	struct mc_user **users_by_dn; /* sorted case-blind by DN */
+	struct mc_group **groups_by_dn;
 };
 
 /* Reads the active users and ORGs from the directory. */
@@ -40,6 +43,22 @@ void mcache_snapshot_put(struct mc_snapshot *snap);
 struct mc_snapshot *mcache_snapshot_get(void);
 /* Writes the passwd and group cache files of snap into c->cache_dir. */
 int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap) MM_WUR;
+
+/* The entry dn (an account or an ORG) was changed in the directory (through this daemon or, as
+ * the follower reports, another one): the keys it had and the keys whose answers it changes
+ * (its groups, its members' group lists) are written to the changed-keys files at once, which
+ * readers then ask the daemon about until the next full build (mcfile.h). Reads the directory
+ * through s (one search); falls back to mcache_invalidate() when it cannot tell what changed. */
+void mcache_changed(struct store *s, const struct mm_config *c, const char *dn);
+/* The same, from the follower's thread: the daemon's configuration and directory pool under
+ * its reload lock. dn NULL: the follow (re)started, what was missed is unknown: a full build. */
+void mcache_followed(const char *dn);
+
+/* For each member DN of an ORG, the snapshot's active user of that DN when no change of its
+ * account was listed since (users[i] points into snap), else NULL: that member is to be read
+ * from the directory. Current only while the directory is followed. */
+void mcache_members_current(
+	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users);
 
 /* Home directory of a login from the configured template (%u = login). */
 void mcache_home(const struct mm_config *c, const char *login, char *out, size_t outsz);

@@ -276,3 +276,10 @@ size_t follow_live(void)
 {
 	return atomic_load(&fw.live);
 }
+
+bool follow_all_live(void)
+{
+	size_t n = __atomic_load_n(&fw.n, __ATOMIC_RELAXED);
+
+	return n > 0 && atomic_load(&fw.live) == n;
+}

@@ -35,3 +35,5 @@ int follow_start(struct store *const *s, struct mm_config *const *c, pthread_rwl
 void follow_stop(void);
 /* How many bases are in their persist phase now (tests, metrics). */
 size_t follow_live(void);
+/* Every base is in its persist phase: each change reaches this daemon within moments. */
+bool follow_all_live(void);

@@ -57,11 +57,26 @@ def cache_generation(d, name="passwd"):
     return int.from_bytes(data[16:24], "little"), int.from_bytes(data[24:28], "little")
 
 
-def wait_cache_fresh(d):
-    """Until both files are current (not stale)."""
+def changed_keys(d, name="passwd"):
+    """How many keys the changed-keys file beside a cache file lists (mcfile.h; None: no file)."""
+    try:
+        data = (cache_dir(d) / f"{name}.changed").read_bytes()[:52]
+    except FileNotFoundError:
+        return None
+    return int.from_bytes(data[48:52], "little")
+
+
+def wait_cache_fresh(d, after_change=True):
+    """Until both files are current (not stale) and no change is listed beside them; after a
+    change, also until a build that began after the call is published (two new generations:
+    the first may have begun before the change, and a new account is listed nowhere)."""
+    for _ in range(2 if after_change else 0):
+        before = cache_generation(d, "group")[0]
+        wait_for(lambda: cache_generation(d, "group")[0] != before, 20, "a rebuilt cache")
+
     def fresh():
         try:
-            return cache_generation(d, "passwd")[1] == 0 and cache_generation(d, "group")[1] == 0
+            return all(cache_generation(d, n)[1] == 0 and not changed_keys(d, n) for n in ("passwd", "group"))
         except (FileNotFoundError, IndexError):
             return False
     wait_for(fresh, 20, "a fresh name-service cache")
@@ -368,7 +383,7 @@ def test_enumeration_when_enabled(nssd, nsswitch, people):
 def test_enumeration_off_by_default(state, slapd, smtp, nsswitch, people, tmp_path):
     d = Daemon(state, slapd, smtp.port, name="nssoff").start()
     try:
-        wait_cache_fresh(d)
+        wait_cache_fresh(d, after_change=False)
         rc, out = getent(d, nsswitch, "passwd")
         assert rc == 0 and people["ana"]["login"] not in out and out.startswith("root:")
         rc, out = getent(d, nsswitch, "group")
