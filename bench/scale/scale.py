@@ -478,7 +478,7 @@ def bounds(f, later, brb):
         f"- **first answer** ({ms(sa['answer_s'])}): a getpwnam on the socket is one LDAP search (the "
         "daemon answers before its snapshot exists); the start itself is config, LDAP pool, the socket.",
         f"- **cache files** ({ms(sa['files_s'])} after start): the first full build, {sa['build_ms']} ms "
-        f"in the log for {sa['users']} users: two paged searches of every active account and ORG, then "
+        f"in the log for {sa['users']} users: two searches (store_search_all, one synchronous result each) of every active account and ORG, then "
         "the two files written and renamed.",
         f"- **change seen on A**: suspend p50 {ms(sus['A']['p50'])}: A's own validate/suspend marks its "
         "files stale (mcache_invalidate), so its NSS module asks A's socket, which reads slapd, until "
