@@ -168,7 +168,11 @@ def main():
     ap.add_argument("--suffix", default="dc=medimail,dc=test")
     ap.add_argument("--output", default="-")
     ap.add_argument("--uid-base", type=int, default=1000000)
+    # ORGs' gidNumbers; the daemon's gid range is not its uid range (authd.conf gid_min)
+    ap.add_argument("--gid-base", type=int, default=None, help="default: --uid-base")
     a = ap.parse_args()
+    if a.gid_base is None:
+        a.gid_base = a.uid_base
     if a.count < 1 or a.count > 10_000_000:
         ap.error("--count: 1 .. 10000000")
     rng = random.Random(a.seed)
@@ -216,7 +220,7 @@ def main():
             domain = [d for c, _, d in PROFESSIONS if c == prof][0] + ".oc.mssante.fr"
             mail_local = "contact." + ".".join(fold(name))[:40]
             if status == "active":
-                e.append("gidNumber: %d\n" % (a.uid_base + i))
+                e.append("gidNumber: %d\n" % (a.gid_base + i))
         else:
             sn = rng.choice(SURNAMES)
             given = rng.choice(GIVEN)
