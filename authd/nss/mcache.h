@@ -25,6 +25,12 @@ struct mc_group {
 	char **members; /* logins of the active connection accounts */
 };
 
+/* Where each entry of a snapshot array is found by its DN: mcache.c. */
+struct mc_dn_index {
+	uint64_t *slots;
+	size_t mask;
+};
+
 struct mc_snapshot {
 	atomic_uint refs;
 	uint64_t generation;
@@ -32,8 +38,8 @@ struct mc_snapshot {
 	size_t nusers;
 	struct mc_group *groups;
 	size_t ngroups;
-	struct mc_user **users_by_dn; /* sorted case-blind by DN */
-	struct mc_group **groups_by_dn;
+	unsigned char dn_key[16]; /* keys the DN index's hash (crypto_shorthash_KEYBYTES) */
+	struct mc_dn_index users_dn, groups_dn; /* mcache.c, mc_snap_user() */
 };
 
 /* Reads the active users and ORGs from the directory. */
