@@ -511,6 +511,11 @@ out:
 void mcache_members_current(
 	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users)
 {
+	if (!mc_snapshot_current(snap)) {
+		for (size_t i = 0; i < n; i++)
+			users[i] = NULL; /* every member read from the directory */
+		return;
+	}
 	pthread_mutex_lock(&chg.lock);
 	for (size_t i = 0; i < n; i++) {
 		const struct mc_user *u = mc_snap_user(snap, dns[i]);
@@ -519,4 +524,21 @@ void mcache_members_current(
 		users[i] = u && !chg_next(CHG_PW, u->login, &pos) ? u : NULL;
 	}
 	pthread_mutex_unlock(&chg.lock);
+}
+
+bool mcache_group_current(const struct mc_snapshot *snap, const struct mc_group *g)
+{
+	size_t pos = SIZE_MAX;
+	bool current;
+
+	if (!g || !mc_snapshot_current(snap))
+		return false;
+	pthread_mutex_lock(&chg.lock);
+	current = !chg_next(CHG_GR, g->name, &pos);
+	for (size_t i = 0; current && i < g->nmembers; i++) {
+		pos = SIZE_MAX;
+		current = !chg_next(CHG_PW, g->members[i], &pos);
+	}
+	pthread_mutex_unlock(&chg.lock);
+	return current;
 }

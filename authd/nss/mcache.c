@@ -19,11 +19,12 @@
 #include "mcfile.h"
 #include "names.h"
 
-/* ---------------------------------------------------------------- DN index */
+/* ------------------------------------------------------------------ indexes */
 
-/* Entries found by DN, compared case-blind as slapd returns DNs as stored: a hash keyed per
- * snapshot (SipHash: registrants choose the names, and must not be able to pile them on one
- * slot), linear probing, at most half full. Each slot is the hash's 32 bits and index + 1. */
+/* A snapshot's users and groups found by DN (case-blind, as slapd returns DNs as stored), and
+ * its groups by name and gid: hashes keyed per snapshot (SipHash: registrants choose the names,
+ * and must not be able to pile them on one slot), linear probing, at most half full. Each slot
+ * is the hash's 32 bits and index + 1. */
 
 static unsigned char ascii_lower(unsigned char ch)
 {
@@ -37,33 +38,50 @@ static bool dn_same(const char *a, const char *b)
 	return ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b);
 }
 
-static uint32_t dn_hash(const struct mc_snapshot *s, const char *dn)
+static uint32_t ix_hash(const struct mc_snapshot *s, enum mc_index_kind k, const char *str, uint32_t id)
 {
 	unsigned char f[1024], h[crypto_shorthash_BYTES];
 	size_t n = 0;
 	uint32_t v;
 
-	/* A longer DN is hashed by its first 1024 bytes: more probes for it, never a wrong match. */
-	for (; dn[n] && n < sizeof(f); n++)
-		f[n] = ascii_lower((unsigned char)dn[n]);
+	if (k == MC_IX_GROUP_GID) {
+		memcpy(f, &id, sizeof(id));
+		n = sizeof(id);
+	} else {
+		/* A longer key is hashed by its first 1024 bytes: more probes, never a wrong match. */
+		for (; str[n] && n < sizeof(f); n++)
+			f[n] = k == MC_IX_GROUP_NAME ? (unsigned char)str[n]
+						     : ascii_lower((unsigned char)str[n]);
+	}
 	crypto_shorthash(h, f, n, s->dn_key);
 	memcpy(&v, h, sizeof(v));
 	return v;
 }
 
-static const char *user_dn(const struct mc_snapshot *s, size_t i)
+static uint32_t ix_hash_at(const struct mc_snapshot *s, enum mc_index_kind k, size_t i)
 {
-	return s->users[i].dn;
+	switch (k) {
+	case MC_IX_USER_DN: return ix_hash(s, k, s->users[i].dn, 0);
+	case MC_IX_GROUP_DN: return ix_hash(s, k, s->groups[i].dn, 0);
+	case MC_IX_GROUP_NAME: return ix_hash(s, k, s->groups[i].name, 0);
+	default: return ix_hash(s, k, NULL, s->groups[i].gid);
+	}
 }
 
-static const char *group_dn(const struct mc_snapshot *s, size_t i)
+static bool ix_match(
+	const struct mc_snapshot *s, enum mc_index_kind k, size_t i, const char *str, uint32_t id)
 {
-	return s->groups[i].dn;
+	switch (k) {
+	case MC_IX_USER_DN: return dn_same(s->users[i].dn, str);
+	case MC_IX_GROUP_DN: return dn_same(s->groups[i].dn, str);
+	case MC_IX_GROUP_NAME: return !strcmp(s->groups[i].name, str);
+	default: return s->groups[i].gid == id;
+	}
 }
 
-static int dn_index_build(struct mc_snapshot *s, struct mc_dn_index *ix, size_t n,
-	const char *(*dn_at)(const struct mc_snapshot *, size_t))
+static int ix_build(struct mc_snapshot *s, enum mc_index_kind k, size_t n)
 {
+	struct mc_index *ix = &s->index[k];
 	size_t size = 16;
 
 	while (size < 2 * n)
@@ -72,54 +90,75 @@ static int dn_index_build(struct mc_snapshot *s, struct mc_dn_index *ix, size_t 
 		return -ENOMEM;
 	ix->mask = size - 1;
 	for (size_t i = 0; i < n; i++) {
-		uint32_t h = dn_hash(s, dn_at(s, i));
-		size_t k = h & ix->mask;
+		uint32_t h = ix_hash_at(s, k, i);
+		size_t at = h & ix->mask;
 
-		while (ix->slots[k])
-			k = (k + 1) & ix->mask;
-		ix->slots[k] = (uint64_t)h << 32 | (uint64_t)(i + 1);
+		while (ix->slots[at])
+			at = (at + 1) & ix->mask;
+		ix->slots[at] = (uint64_t)h << 32 | (uint64_t)(i + 1);
 	}
 	return 0;
 }
 
-static size_t dn_index_find(const struct mc_snapshot *s, const struct mc_dn_index *ix, const char *dn,
-	const char *(*dn_at)(const struct mc_snapshot *, size_t))
+/* The index of the first entry of that key, or SIZE_MAX. */
+static size_t ix_find(const struct mc_snapshot *s, enum mc_index_kind k, const char *str, uint32_t id)
 {
+	const struct mc_index *ix = &s->index[k];
 	uint32_t h;
 
-	if (!ix->slots)
+	if (!ix->slots || (k != MC_IX_GROUP_GID && !str))
 		return SIZE_MAX;
-	h = dn_hash(s, dn);
-	for (size_t k = h & ix->mask;; k = (k + 1) & ix->mask) {
-		uint64_t v = ix->slots[k];
+	h = ix_hash(s, k, str, id);
+	for (size_t at = h & ix->mask;; at = (at + 1) & ix->mask) {
+		uint64_t v = ix->slots[at];
 
 		if (!v)
 			return SIZE_MAX;
-		if ((uint32_t)(v >> 32) == h && dn_same(dn_at(s, (uint32_t)v - 1), dn))
+		if ((uint32_t)(v >> 32) == h && ix_match(s, k, (uint32_t)v - 1, str, id))
 			return (uint32_t)v - 1;
 	}
 }
 
 int mc_snap_index_users(struct mc_snapshot *s)
 {
-	return dn_index_build(s, &s->users_dn, s->nusers, user_dn);
+	return ix_build(s, MC_IX_USER_DN, s->nusers);
 }
 
 int mc_snap_index_groups(struct mc_snapshot *s)
 {
-	return dn_index_build(s, &s->groups_dn, s->ngroups, group_dn);
+	int r = ix_build(s, MC_IX_GROUP_DN, s->ngroups);
+
+	if (r == 0)
+		r = ix_build(s, MC_IX_GROUP_NAME, s->ngroups);
+	if (r == 0)
+		r = ix_build(s, MC_IX_GROUP_GID, s->ngroups);
+	return r;
 }
 
 const struct mc_user *mc_snap_user(const struct mc_snapshot *s, const char *dn)
 {
-	size_t i = dn_index_find(s, &s->users_dn, dn, user_dn);
+	size_t i = ix_find(s, MC_IX_USER_DN, dn, 0);
 
 	return i == SIZE_MAX ? NULL : &s->users[i];
 }
 
 const struct mc_group *mc_snap_group(const struct mc_snapshot *s, const char *dn)
 {
-	size_t i = dn_index_find(s, &s->groups_dn, dn, group_dn);
+	size_t i = ix_find(s, MC_IX_GROUP_DN, dn, 0);
+
+	return i == SIZE_MAX ? NULL : &s->groups[i];
+}
+
+const struct mc_group *mcache_group_by_name(const struct mc_snapshot *s, const char *name)
+{
+	size_t i = ix_find(s, MC_IX_GROUP_NAME, name, 0);
+
+	return i == SIZE_MAX ? NULL : &s->groups[i];
+}
+
+const struct mc_group *mcache_group_by_gid(const struct mc_snapshot *s, uint32_t gid)
+{
+	size_t i = ix_find(s, MC_IX_GROUP_GID, NULL, gid);
 
 	return i == SIZE_MAX ? NULL : &s->groups[i];
 }
@@ -160,8 +199,8 @@ static void snapshot_free(struct mc_snapshot *s)
 	}
 	free(s->users);
 	free(s->groups);
-	free(s->users_dn.slots);
-	free(s->groups_dn.slots);
+	for (int k = 0; k < MC_IX_N; k++)
+		free(s->index[k].slots);
 	free(s);
 }
 
@@ -564,6 +603,7 @@ static struct {
 	pthread_t thread;
 	bool running, stopping, pending;
 	unsigned long dirty; /* bumped by every invalidation */
+	unsigned long gaps; /* bumped when the follow (re)starts: changes may have been missed */
 	char *dir; /* cache_dir of the files currently published */
 	struct mc_snapshot *snap; /* latest snapshot */
 	unsigned refresh; /* cache_refresh of the configuration last read */
@@ -613,6 +653,7 @@ static int rebuild(unsigned long *ret_seen)
 	struct mc_snapshot *snap = NULL, *old;
 	struct timespec t0, t1;
 	uint64_t mark;
+	unsigned long gaps;
 	char *dir;
 	int r;
 
@@ -620,10 +661,13 @@ static int rebuild(unsigned long *ret_seen)
 	pthread_rwlock_rdlock(mc.reload_lock);
 	pthread_mutex_lock(&mc.lock);
 	*ret_seen = mc.dirty;
+	gaps = mc.gaps;
 	pthread_mutex_unlock(&mc.lock);
 	mark = mc_changes_mark(); /* the changes seen so far are in what the load reads */
 	r = mcache_snapshot_load(*mc.store, (*mc.cfg), &snap);
 	if (r == 0) {
+		snap->dirty = *ret_seen;
+		snap->gaps = gaps;
 		snap->generation = mc_next_generation();
 		r = mcache_write((*mc.cfg), snap);
 	}
@@ -765,6 +809,16 @@ void mcache_stop(void)
 	mc.dir = NULL;
 }
 
+bool mc_snapshot_current(const struct mc_snapshot *s)
+{
+	bool current;
+
+	pthread_mutex_lock(&mc.lock);
+	current = s && s == mc.snap && s->dirty == mc.dirty && s->gaps == mc.gaps;
+	pthread_mutex_unlock(&mc.lock);
+	return current;
+}
+
 void mc_build_if_quick(const struct mm_config *c)
 {
 	pthread_mutex_lock(&mc.lock);
@@ -781,8 +835,10 @@ void mcache_followed(const char *dn)
 		return;
 	if (!dn) {
 		/* What happened while nobody listened is unknown: read it all again (the files stay
-		 * trusted meanwhile, as they are between two timed builds). */
+		 * trusted meanwhile, as they are between two timed builds; the socket's answers no
+		 * longer come from this snapshot: mc_snapshot_current). */
 		pthread_mutex_lock(&mc.lock);
+		mc.gaps++;
 		mc.pending = true;
 		pthread_cond_signal(&mc.wake);
 		pthread_mutex_unlock(&mc.lock);

@@ -21,6 +21,10 @@ const struct mc_group *mc_snap_group(const struct mc_snapshot *s, const char *dn
 int mc_publish(const char *dir, const char *name, const uint8_t *img, size_t len) MM_WUR;
 uint64_t mc_next_generation(void);
 uint32_t mc_random_seed(void);
+/* s is the latest snapshot, and since its read began nothing was invalidated (a change that
+ * could not be listed) and the follow did not restart (changes missed meanwhile): what it
+ * shows is current but for the keys listed since. */
+bool mc_snapshot_current(const struct mc_snapshot *s);
 /* A build now when the last one took less than c->cache_fold_ms. */
 void mc_build_if_quick(const struct mm_config *c);
 

@@ -1,4 +1,4 @@
-/* Unit tests of the name service (authd/nss/): request checks (numbers, names), the snapshot's DN index. */
+/* Unit tests of the name service (authd/nss/): request checks (numbers, names), the snapshot's indexes. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,9 +59,9 @@ static void test_name_ok(void **state)
 	assert_true(nss_name_ok(big));
 }
 
-/* The snapshot's DN index: case-blind, every entry found, absent DNs not, a DN longer than what
- * is hashed still told apart by its end. */
-static void test_dn_index(void **state)
+/* The snapshot's indexes: DNs case-blind, group names exact, gids; every entry found, absent
+ * keys not, a DN longer than what is hashed still told apart by its end. */
+static void test_snapshot_indexes(void **state)
 {
 	enum { N = 5000 };
 	struct mc_snapshot s = {0};
@@ -85,7 +85,20 @@ static void test_dn_index(void **state)
 	s.users[N + 1].dn = strdup(dn);
 	s.nusers = N + 2;
 	assert_int_equal(mc_snap_index_users(&s), 0);
-	assert_int_equal(mc_snap_index_groups(&s), 0); /* none: every lookup misses */
+	s.groups = calloc(3, sizeof(*s.groups));
+	assert_non_null(s.groups);
+	s.groups[0] = (struct mc_group){.name = "labo", .dn = "uid=labo,ou=orgs,dc=x", .gid = 1910000001};
+	s.groups[1] = (struct mc_group){.name = "Labo", .dn = "uid=Labo2,ou=orgs,dc=x", .gid = 1910000002};
+	s.ngroups = 2;
+	assert_int_equal(mc_snap_index_groups(&s), 0);
+	/* group names are case-sensitive, DNs are not */
+	assert_ptr_equal(mcache_group_by_name(&s, "labo"), &s.groups[0]);
+	assert_ptr_equal(mcache_group_by_name(&s, "Labo"), &s.groups[1]);
+	assert_null(mcache_group_by_name(&s, "LABO"));
+	assert_ptr_equal(mcache_group_by_gid(&s, 1910000002), &s.groups[1]);
+	assert_null(mcache_group_by_gid(&s, 1910000003));
+	assert_null(mcache_group_by_gid(&s, 0));
+	assert_ptr_equal(mc_snap_group(&s, "UID=LABO,OU=orgs,dc=X"), &s.groups[0]);
 	for (size_t i = 0; i < N; i++) {
 		snprintf(dn, sizeof(dn), "UID=User%zu,OU=People,DC=medimail,dc=TEST", i);
 		assert_ptr_equal(mc_snap_user(&s, dn), &s.users[i]);
@@ -95,6 +108,7 @@ static void test_dn_index(void **state)
 	assert_null(mc_snap_user(&s, "uid=user1,ou=people,dc=medimail,dc=test,"));
 	assert_null(mc_snap_user(&s, ""));
 	assert_null(mc_snap_group(&s, s.users[0].dn));
+	assert_null(mc_snap_user(&s, s.groups[0].dn));
 	memset(dn, 'X', sizeof(dn) - 1);
 	dn[sizeof(dn) - 1] = '\0';
 	dn[sizeof(dn) - 2] = 'B';
@@ -104,8 +118,9 @@ static void test_dn_index(void **state)
 	for (size_t i = 0; i < s.nusers; i++)
 		free(s.users[i].dn);
 	free(s.users);
-	free(s.users_dn.slots);
-	free(s.groups_dn.slots);
+	free(s.groups);
+	for (int k = 0; k < MC_IX_N; k++)
+		free(s.index[k].slots);
 }
 
 int main(void)
@@ -113,7 +128,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_id_parse),
 		cmocka_unit_test(test_name_ok),
-		cmocka_unit_test(test_dn_index),
+		cmocka_unit_test(test_snapshot_indexes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
