@@ -72,9 +72,9 @@ void mcache_followed(const char *dn);
 void mcache_members_current(
 	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users);
 
-/* g (of snap) shows what the directory holds: snap is current (nothing invalidated since its
- * read) and no change of the group or of its members' accounts was listed since. Current only
- * while the directory is followed. */
+/* g (of snap) shows what the directory holds: snap is not doubtful (mc_snapshot_current: no
+ * unlisted change, no restart of the follow since its read) and no change of the group or of
+ * its members' accounts was listed since. Current only while the directory is followed. */
 bool mcache_group_current(const struct mc_snapshot *snap, const struct mc_group *g);
 
 /* Home directory of a login from the configured template (%u = login). */

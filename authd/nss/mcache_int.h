@@ -10,8 +10,8 @@ uint32_t mc_parse_id(const char *s, unsigned long min, unsigned long max);
 char *mc_gecos(const struct entry *e);
 /* "ou=<ou>,<ldap_base>", or NULL. */
 char *mc_base(const struct mm_config *c, const char *ou);
-/* Indexes the snapshot's users (before its groups are loaded: they name members by DN) or its
- * groups by DN, under its dn_key; 0 or -ENOMEM. */
+/* Indexes the snapshot's users by DN (before its groups are loaded: they name members by DN),
+ * or its groups by DN, name and gid, under its dn_key; 0 or -ENOMEM. */
 int mc_snap_index_users(struct mc_snapshot *s) MM_WUR;
 int mc_snap_index_groups(struct mc_snapshot *s) MM_WUR;
 /* The snapshot's active user / ORG of that DN (case-blind), or NULL. */
