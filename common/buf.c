@@ -141,3 +141,22 @@ void wbuf_free(struct wbuf *w)
 	}
 	memset(w, 0, sizeof(*w));
 }
+
+int array_grow(void *pv, size_t *cap, size_t n, size_t size, size_t first)
+{
+	void *v, *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : first;
+	if (ncap <= n || ncap < *cap)
+		return -ENOMEM;
+	memcpy(&v, pv, sizeof(v)); /* pv is any T **: copied, not cast, to keep aliasing rules */
+	nv = reallocarray(v, ncap, size);
+	if (!nv)
+		return -ENOMEM;
+	memcpy(pv, &nv, sizeof(nv));
+	*cap = ncap;
+	return 0;
+}

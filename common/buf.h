@@ -39,3 +39,7 @@ void wbuf_put_str(struct wbuf *w, const void *s, size_t len);
 void wbuf_put_raw(struct wbuf *w, const void *s, size_t len);
 /* Wipes and frees. */
 void wbuf_free(struct wbuf *w);
+
+/* Room for item n of the array at *pv (a pointer to the array pointer) whose *cap items are
+ * allocated: doubled from first when full. 0 or -ENOMEM (the array is then untouched). */
+int array_grow(void *pv, size_t *cap, size_t n, size_t size, size_t first) MM_WUR;

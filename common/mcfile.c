@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "mcfile.h"
 
 #define ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
@@ -174,15 +175,8 @@ static int builder_put(struct mc_builder *b, struct mc_rec *h, uint8_t keys, con
 		b->data = nd;
 		b->cap = cap;
 	}
-	if (b->nrecs == b->rcap) {
-		size_t rcap = b->rcap ? b->rcap * 2 : 1024;
-		struct brec *nr = reallocarray(b->recs, rcap, sizeof(*nr));
-
-		if (!nr)
-			return -ENOMEM;
-		b->recs = nr;
-		b->rcap = rcap;
-	}
+	if (array_grow(&b->recs, &b->rcap, b->nrecs, sizeof(*b->recs), 1024) < 0)
+		return -ENOMEM;
 	off = b->len;
 	h->len = (uint32_t)total;
 	h->data_len = (uint32_t)dlen;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "wire.h"
 
 struct mm_msg *mm_msg_new(uint16_t code, bool reply)
@@ -75,14 +76,8 @@ static int msg_add_n(struct mm_msg *m, const char *key, size_t klen, const char 
 		return -EINVAL;
 	if (m->nfields >= MM_FIELDS_MAX)
 		return -E2BIG;
-	if (m->nfields == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 8;
-		struct mm_field *n = reallocarray(m->fields, cap, sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		m->fields = n;
-		m->cap = cap;
-	}
+	if (array_grow(&m->fields, &m->cap, m->nfields, sizeof(*m->fields), 8) < 0)
+		return -ENOMEM;
 	f = &m->fields[m->nfields];
 	/* One allocation per field: replies of a few hundred fields are common. */
 	f->key = malloc(klen + 1 + vlen + 1);

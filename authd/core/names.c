@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "names.h"
 #include "reserved.h"
@@ -60,15 +61,8 @@ struct grow {
 
 static int grow_push(struct grow *g, const void *item)
 {
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 64;
-		void *v = reallocarray(g->v, cap, g->size);
-
-		if (!v)
-			return -ENOMEM;
-		g->v = v;
-		g->cap = cap;
-	}
+	if (array_grow(&g->v, &g->cap, g->n, g->size, 64) < 0)
+		return -ENOMEM;
 	memcpy((char *)g->v + g->n * g->size, item, g->size);
 	g->n++;
 	return 0;

@@ -201,6 +201,46 @@ out:
 	return rc;
 }
 
+/* While every base is followed, a group the snapshot has, with no change of it or of its
+ * members listed since, is answered from the snapshot with no directory search: the same
+ * answer as the cache files, as current as the follow. 1: not known there (ask the directory). */
+static int group_from_snapshot(
+	const struct mm_config *c, const char *name, uint32_t gid, struct nss_group *ret, struct fault *f)
+{
+	struct mc_snapshot *snap;
+	const struct mc_group *g;
+	size_t bytes = 0;
+	int rc = 1;
+
+	if (!follow_all_live() || !(snap = mcache_snapshot_get()))
+		return 1;
+	g = name ? mcache_group_by_name(snap, name) : mcache_group_by_gid(snap, gid);
+	if (!mcache_group_current(snap, g) ||
+		!nss_group_servable(c, g->name, g->gid, NAMES_ASK_HOST | NAMES_GROUP))
+		goto out;
+	for (size_t i = 0; i < g->nmembers; i++)
+		bytes += strlen(g->members[i]) + 1;
+	if (bytes > GROUP_BYTES_MAX) {
+		rc = fault_set(f, -E2BIG, "groupe trop grand pour une réponse (voir le cache)");
+		goto out;
+	}
+	rc = -ENOMEM;
+	if (!(ret->name = strdup(g->name)) || !(ret->members = calloc(g->nmembers + 1, sizeof(char *))))
+		goto fail;
+	for (; ret->nmembers < g->nmembers; ret->nmembers++)
+		if (!(ret->members[ret->nmembers] = strdup(g->members[ret->nmembers])))
+			goto fail;
+	ret->gid = g->gid;
+	rc = 0;
+	goto out;
+fail:
+	nss_group_clear(ret);
+	fault_set(f, rc, "mémoire insuffisante");
+out:
+	mcache_snapshot_put(snap);
+	return rc;
+}
+
 void nss_group_clear(struct nss_group *g)
 {
 	free(g->name);
@@ -213,6 +253,7 @@ int nss_getgrnam(struct store *s, const struct mm_config *c, const struct caller
 {
 	const char *login;
 	char *esc, filter[MC_KEY_MAX * 3 + 16];
+	int rc;
 
 	(void)who;
 	memset(ret, 0, sizeof(*ret));
@@ -221,6 +262,8 @@ int nss_getgrnam(struct store *s, const struct mm_config *c, const struct caller
 	/* Without the site's org_group_prefix the name is not one of ours. */
 	if (!(login = names_group_login(c, name)))
 		return nss_store_fault(f, -ENOENT);
+	if ((rc = group_from_snapshot(c, name, 0, ret, f)) <= 0)
+		return rc;
 	if (!(esc = store_escape(login)))
 		return fault_set(f, -ENOMEM, "mémoire insuffisante");
 	snprintf(filter, sizeof(filter), "(uid=%s)", esc);
@@ -232,8 +275,12 @@ int nss_getgrgid(struct store *s, const struct mm_config *c, const struct caller
 	struct nss_group *ret, struct fault *f)
 {
 	char filter[48];
+	int rc;
 
 	(void)who;
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = group_from_snapshot(c, NULL, gid, ret, f)) <= 0)
+		return rc;
 	snprintf(filter, sizeof(filter), "(gidNumber=%lu)", (unsigned long)gid);
 	return group_answer(s, c, filter, NULL, ret, f);
 }

@@ -11,11 +11,157 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "log.h"
-#include "mcache.h"
+#include "mcache_int.h"
 #include "metrics.h"
 #include "mcfile.h"
 #include "names.h"
+
+/* ------------------------------------------------------------------ indexes */
+
+/* A snapshot's users and groups found by DN (case-blind, as slapd returns DNs as stored), and
+ * its groups by name and gid: hashes keyed per snapshot (SipHash: registrants choose the names,
+ * and must not be able to pile them on one slot), linear probing, at most half full. Each slot
+ * is the hash's 32 bits and index + 1. */
+
+static unsigned char ascii_lower(unsigned char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + 'a' - 'A') : ch;
+}
+
+static bool dn_same(const char *a, const char *b)
+{
+	for (; *a && ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b); a++, b++)
+		;
+	return ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b);
+}
+
+static uint32_t ix_hash(const struct mc_snapshot *s, enum mc_index_kind k, const char *str, uint32_t id)
+{
+	unsigned char f[1024], h[crypto_shorthash_BYTES];
+	size_t n = 0;
+	uint32_t v;
+
+	if (k == MC_IX_GROUP_GID) {
+		memcpy(f, &id, sizeof(id));
+		n = sizeof(id);
+	} else {
+		/* A longer key is hashed by its first 1024 bytes: more probes, never a wrong match. */
+		for (; str[n] && n < sizeof(f); n++)
+			f[n] = k == MC_IX_GROUP_NAME ? (unsigned char)str[n]
+						     : ascii_lower((unsigned char)str[n]);
+	}
+	crypto_shorthash(h, f, n, s->dn_key);
+	memcpy(&v, h, sizeof(v));
+	return v;
+}
+
+static uint32_t ix_hash_at(const struct mc_snapshot *s, enum mc_index_kind k, size_t i)
+{
+	switch (k) {
+	case MC_IX_USER_DN: return ix_hash(s, k, s->users[i].dn, 0);
+	case MC_IX_GROUP_DN: return ix_hash(s, k, s->groups[i].dn, 0);
+	case MC_IX_GROUP_NAME: return ix_hash(s, k, s->groups[i].name, 0);
+	default: return ix_hash(s, k, NULL, s->groups[i].gid);
+	}
+}
+
+static bool ix_match(
+	const struct mc_snapshot *s, enum mc_index_kind k, size_t i, const char *str, uint32_t id)
+{
+	switch (k) {
+	case MC_IX_USER_DN: return dn_same(s->users[i].dn, str);
+	case MC_IX_GROUP_DN: return dn_same(s->groups[i].dn, str);
+	case MC_IX_GROUP_NAME: return !strcmp(s->groups[i].name, str);
+	default: return s->groups[i].gid == id;
+	}
+}
+
+static int ix_build(struct mc_snapshot *s, enum mc_index_kind k, size_t n)
+{
+	struct mc_index *ix = &s->index[k];
+	size_t size = 16;
+
+	while (size < 2 * n)
+		size *= 2;
+	if (n >= UINT32_MAX || !(ix->slots = calloc(size, sizeof(*ix->slots))))
+		return -ENOMEM;
+	ix->mask = size - 1;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h = ix_hash_at(s, k, i);
+		size_t at = h & ix->mask;
+
+		while (ix->slots[at])
+			at = (at + 1) & ix->mask;
+		ix->slots[at] = (uint64_t)h << 32 | (uint64_t)(i + 1);
+	}
+	return 0;
+}
+
+/* The index of the first entry of that key, or SIZE_MAX. */
+static size_t ix_find(const struct mc_snapshot *s, enum mc_index_kind k, const char *str, uint32_t id)
+{
+	const struct mc_index *ix = &s->index[k];
+	uint32_t h;
+
+	if (!ix->slots || (k != MC_IX_GROUP_GID && !str))
+		return SIZE_MAX;
+	h = ix_hash(s, k, str, id);
+	for (size_t at = h & ix->mask;; at = (at + 1) & ix->mask) {
+		uint64_t v = ix->slots[at];
+
+		if (!v)
+			return SIZE_MAX;
+		if ((uint32_t)(v >> 32) == h && ix_match(s, k, (uint32_t)v - 1, str, id))
+			return (uint32_t)v - 1;
+	}
+}
+
+int mc_snap_index_users(struct mc_snapshot *s)
+{
+	return ix_build(s, MC_IX_USER_DN, s->nusers);
+}
+
+int mc_snap_index_groups(struct mc_snapshot *s)
+{
+	int r = ix_build(s, MC_IX_GROUP_DN, s->ngroups);
+
+	if (r == 0)
+		r = ix_build(s, MC_IX_GROUP_NAME, s->ngroups);
+	if (r == 0)
+		r = ix_build(s, MC_IX_GROUP_GID, s->ngroups);
+	return r;
+}
+
+const struct mc_user *mc_snap_user(const struct mc_snapshot *s, const char *dn)
+{
+	size_t i = ix_find(s, MC_IX_USER_DN, dn, 0);
+
+	return i == SIZE_MAX ? NULL : &s->users[i];
+}
+
+const struct mc_group *mc_snap_group(const struct mc_snapshot *s, const char *dn)
+{
+	size_t i = ix_find(s, MC_IX_GROUP_DN, dn, 0);
+
+	return i == SIZE_MAX ? NULL : &s->groups[i];
+}
+
+const struct mc_group *mcache_group_by_name(const struct mc_snapshot *s, const char *name)
+{
+	size_t i = ix_find(s, MC_IX_GROUP_NAME, name, 0);
+
+	return i == SIZE_MAX ? NULL : &s->groups[i];
+}
+
+const struct mc_group *mcache_group_by_gid(const struct mc_snapshot *s, uint32_t gid)
+{
+	size_t i = ix_find(s, MC_IX_GROUP_GID, NULL, gid);
+
+	return i == SIZE_MAX ? NULL : &s->groups[i];
+}
 
 /* ---------------------------------------------------------------- snapshot */
 
@@ -53,8 +199,8 @@ static void snapshot_free(struct mc_snapshot *s)
 	}
 	free(s->users);
 	free(s->groups);
-	free(s->users_by_dn);
-	free(s->groups_by_dn);
+	for (int k = 0; k < MC_IX_N; k++)
+		free(s->index[k].slots);
 	free(s);
 }
 
@@ -64,8 +210,7 @@ void mcache_snapshot_put(struct mc_snapshot *snap)
 		snapshot_free(snap);
 }
 
-/* A decimal id inside [min, max]; 0 otherwise (0 is never served: it is root). */
-static uint32_t parse_id(const char *s, unsigned long min, unsigned long max)
+uint32_t mc_parse_id(const char *s, unsigned long min, unsigned long max)
 {
 	char *end;
 	unsigned long v;
@@ -79,7 +224,7 @@ static uint32_t parse_id(const char *s, unsigned long min, unsigned long max)
 	return (uint32_t)v;
 }
 
-static char *make_gecos(const struct entry *e)
+char *mc_gecos(const struct entry *e)
 {
 	const char *g = entry_get(e, "givenName"), *sn = entry_get(e, "sn"), *cn = entry_get(e, "cn");
 	char *s = NULL;
@@ -92,22 +237,7 @@ static char *make_gecos(const struct entry *e)
 	return strdup(cn ? cn : sn ? sn : "");
 }
 
-/* DN comparison for membership: slapd returns DNs as stored, compare case-blind. */
-static int dn_cmp(const void *a, const void *b)
-{
-	const struct mc_user *const *x = a, *const *y = b;
-
-	return strcasecmp((*x)->dn, (*y)->dn);
-}
-
-static int group_dn_cmp(const void *a, const void *b)
-{
-	const struct mc_group *const *x = a, *const *y = b;
-
-	return strcasecmp((*x)->dn, (*y)->dn);
-}
-
-static char *base_of(const struct mm_config *c, const char *ou)
+char *mc_base(const struct mm_config *c, const char *ou)
 {
 	char *s = NULL;
 
@@ -129,7 +259,7 @@ static int load_user(const struct entry *e, void *ctx)
 	struct load *l = ctx;
 	const struct mm_config *c = l->c;
 	const char *login = entry_get(e, "uid"), *mail = entry_get(e, "mmLoginMail"), *rule = NULL;
-	uint32_t uid = parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
+	uint32_t uid = mc_parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
 	struct mc_snapshot *s = l->s;
 	struct mc_user *u;
 
@@ -150,20 +280,13 @@ static int load_user(const struct entry *e, void *ctx)
 		log_msg(LOG_DEBUG, "name-service cache: user %s not served by e-mail: %s", login, rule);
 		mail = NULL;
 	}
-	if (s->nusers == l->ucap) {
-		size_t cap = l->ucap ? l->ucap * 2 : 1024;
-		struct mc_user *nv = reallocarray(s->users, cap + 1, sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		s->users = nv;
-		l->ucap = cap;
-	}
+	if (array_grow(&s->users, &l->ucap, s->nusers, sizeof(*s->users), 1024) < 0)
+		return -ENOMEM;
 	u = &s->users[s->nusers];
 	*u = (struct mc_user){.uid = uid,
 		.login = strdup(login),
 		.mail = mail && strlen(mail) <= MC_KEY_MAX ? strdup(mail) : NULL,
-		.gecos = make_gecos(e),
+		.gecos = mc_gecos(e),
 		.dn = strdup(e->dn)};
 	s->nusers++;
 	if (!u->login || !u->gecos || !u->dn || (mail && strlen(mail) <= MC_KEY_MAX && !u->mail))
@@ -177,7 +300,7 @@ static int load_group(const struct entry *e, void *ctx)
 	const struct mm_config *c = l->c;
 	struct mc_snapshot *s = l->s;
 	const char *name = entry_get(e, "uid"), *rule = NULL;
-	uint32_t gid = parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
+	uint32_t gid = mc_parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
 	const struct attr *mem = entry_attr(e, "mmMember");
 	char gname[MC_KEY_MAX + 1];
 	struct mc_group *g;
@@ -190,26 +313,18 @@ static int load_group(const struct entry *e, void *ctx)
 		l->refused++;
 		return 0;
 	}
-	if (s->ngroups == l->gcap) {
-		size_t cap = l->gcap ? l->gcap * 2 : 256;
-		struct mc_group *nv = reallocarray(s->groups, cap + 1, sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		s->groups = nv;
-		l->gcap = cap;
-	}
+	if (array_grow(&s->groups, &l->gcap, s->ngroups, sizeof(*s->groups), 256) < 0)
+		return -ENOMEM;
 	g = &s->groups[s->ngroups];
 	*g = (struct mc_group){.gid = gid, .name = strdup(gname), .dn = strdup(e->dn)};
 	s->ngroups++;
 	if (!g->name || !g->dn || (mem && !(g->members = calloc(mem->nvals + 1, sizeof(char *)))))
 		return -ENOMEM;
 	for (size_t j = 0; mem && j < mem->nvals; j++) {
-		struct mc_user key = {.dn = mem->vals[j]}, *kp = &key, **hit;
+		const struct mc_user *u = mc_snap_user(s, mem->vals[j]);
 
-		hit = bsearch(&kp, s->users_by_dn, s->nusers, sizeof(*s->users_by_dn), dn_cmp);
-		if (hit) /* only active users are members */
-			g->members[g->nmembers++] = (*hit)->login;
+		if (u) /* only active users are members */
+			g->members[g->nmembers++] = u->login;
 	}
 	return 0;
 }
@@ -222,7 +337,7 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 		"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber", NULL};
 	static const char *const gattrs[] = {"uid", "gidNumber", "mmMember", NULL};
 	struct load l = {.c = c};
-	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
+	char *people = mc_base(c, "people"), *orgs = mc_base(c, "orgs");
 	size_t n = 0;
 	int r = -ENOMEM;
 
@@ -232,6 +347,7 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	if (!people || !orgs || !l.host || !(l.s = calloc(1, sizeof(*l.s))))
 		goto out;
 	atomic_init(&l.s->refs, 1);
+	randombytes_buf(l.s->dn_key, sizeof(l.s->dn_key));
 	r = store_search_each(st, people, LDAP_SCOPE_SUBTREE,
 		"(&(objectClass=mmAccount)(mmStatus=active)(uidNumber=*)(!(mmAccountType=ORG)))", uattrs,
 		load_user, &l, &n);
@@ -240,11 +356,8 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	r = -ENOMEM;
 	if (!l.s->users && !(l.s->users = calloc(1, sizeof(*l.s->users))))
 		goto out;
-	if (!(l.s->users_by_dn = calloc(l.s->nusers + 1, sizeof(*l.s->users_by_dn))))
+	if (mc_snap_index_users(l.s) < 0)
 		goto out;
-	for (size_t i = 0; i < l.s->nusers; i++)
-		l.s->users_by_dn[i] = &l.s->users[i];
-	qsort(l.s->users_by_dn, l.s->nusers, sizeof(*l.s->users_by_dn), dn_cmp);
 	r = store_search_each(st, orgs, LDAP_SCOPE_SUBTREE,
 		"(&(objectClass=mmAccount)(mmAccountType=ORG)(mmStatus=active)(gidNumber=*))", gattrs,
 		load_group, &l, &n);
@@ -253,11 +366,8 @@ int mcache_snapshot_load(struct store *st, const struct mm_config *c, struct mc_
 	r = -ENOMEM;
 	if (!l.s->groups && !(l.s->groups = calloc(1, sizeof(*l.s->groups))))
 		goto out;
-	if (!(l.s->groups_by_dn = calloc(l.s->ngroups + 1, sizeof(*l.s->groups_by_dn))))
+	if (mc_snap_index_groups(l.s) < 0)
 		goto out;
-	for (size_t i = 0; i < l.s->ngroups; i++)
-		l.s->groups_by_dn[i] = &l.s->groups[i];
-	qsort(l.s->groups_by_dn, l.s->ngroups, sizeof(*l.s->groups_by_dn), group_dn_cmp);
 	/* Once per change, not at every rebuild: the debug lines name them. */
 	if (l.refused != atomic_exchange(&refused_last, l.refused))
 		log_msg(l.refused ? LOG_NOTICE : LOG_INFO,
@@ -298,8 +408,7 @@ static void mark_stale_path(const char *path)
 	close(fd);
 }
 
-/* Writes img as dir/name: a new file, renamed over the old one, which is then marked stale. */
-static int publish(const char *dir, const char *name, const uint8_t *img, size_t len)
+int mc_publish(const char *dir, const char *name, const uint8_t *img, size_t len)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int fd, r = 0, old;
@@ -345,7 +454,7 @@ static int publish(const char *dir, const char *name, const uint8_t *img, size_t
 	return r;
 }
 
-static uint64_t next_generation(void)
+uint64_t mc_next_generation(void)
 {
 	static atomic_uint_fast64_t counter;
 	struct timespec ts;
@@ -356,7 +465,7 @@ static uint64_t next_generation(void)
 		(atomic_fetch_add(&counter, 1) + 1);
 }
 
-static uint32_t random_seed(void)
+uint32_t mc_random_seed(void)
 {
 	uint32_t v = 0;
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -374,7 +483,7 @@ static int build_passwd(
 {
 	struct mc_builder *b = NULL;
 	char home[512];
-	int r = mc_builder_new(MC_PASSWD, random_seed(), &b);
+	int r = mc_builder_new(MC_PASSWD, mc_random_seed(), &b);
 
 	for (size_t i = 0; r == 0 && i < snap->nusers; i++) {
 		const struct mc_user *u = &snap->users[i];
@@ -410,7 +519,7 @@ static int build_group(
 	} *links = NULL;
 	size_t nlinks = 0, total = 0;
 	uint32_t *gids = NULL;
-	int r = mc_builder_new(MC_GROUP, random_seed(), &b);
+	int r = mc_builder_new(MC_GROUP, mc_random_seed(), &b);
 
 	for (size_t i = 0; i < snap->ngroups; i++)
 		total += snap->groups[i].nmembers;
@@ -460,10 +569,6 @@ static int build_group(
 	return r;
 }
 
-static int chg_publish(const struct mm_config *c);
-static void chg_fold(const struct mm_config *c, uint64_t mark);
-static uint64_t chg_mark(void);
-
 int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
 {
 	uint8_t *img = NULL;
@@ -474,18 +579,18 @@ int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap)
 		return -errno;
 	/* The files below promise a changed-keys file (MC_FLAG_CHANGES): it is there first, still
 	 * listing every change seen (rebuild() then drops those this build read). */
-	r = chg_publish(c);
+	r = mc_changes_publish(c);
 	if (r == 0)
 		r = build_passwd(c, snap, snap->generation, &img, &len);
 	if (r == 0)
-		r = publish(c->cache_dir, "passwd", img, len);
+		r = mc_publish(c->cache_dir, "passwd", img, len);
 	free(img);
 	img = NULL;
 	if (r < 0)
 		return r;
 	r = build_group(c, snap, snap->generation, &img, &len);
 	if (r == 0)
-		r = publish(c->cache_dir, "group", img, len);
+		r = mc_publish(c->cache_dir, "group", img, len);
 	free(img);
 	return r;
 }
@@ -498,6 +603,7 @@ static struct {
 	pthread_t thread;
 	bool running, stopping, pending;
 	unsigned long dirty; /* bumped by every invalidation */
+	unsigned long gaps; /* bumped when the follow (re)starts: changes may have been missed */
 	char *dir; /* cache_dir of the files currently published */
 	struct mc_snapshot *snap; /* latest snapshot */
 	unsigned refresh; /* cache_refresh of the configuration last read */
@@ -547,6 +653,7 @@ static int rebuild(unsigned long *ret_seen)
 	struct mc_snapshot *snap = NULL, *old;
 	struct timespec t0, t1;
 	uint64_t mark;
+	unsigned long gaps;
 	char *dir;
 	int r;
 
@@ -554,11 +661,14 @@ static int rebuild(unsigned long *ret_seen)
 	pthread_rwlock_rdlock(mc.reload_lock);
 	pthread_mutex_lock(&mc.lock);
 	*ret_seen = mc.dirty;
+	gaps = mc.gaps;
 	pthread_mutex_unlock(&mc.lock);
-	mark = chg_mark(); /* the changes seen so far are in what the load reads */
+	mark = mc_changes_mark(); /* the changes seen so far are in what the load reads */
 	r = mcache_snapshot_load(*mc.store, (*mc.cfg), &snap);
 	if (r == 0) {
-		snap->generation = next_generation();
+		snap->dirty = *ret_seen;
+		snap->gaps = gaps;
+		snap->generation = mc_next_generation();
 		r = mcache_write((*mc.cfg), snap);
 	}
 	dir = strdup((*mc.cfg)->cache_dir);
@@ -594,7 +704,7 @@ static int rebuild(unsigned long *ret_seen)
 	/* Only now that the new snapshot is served: a key dropped from the list earlier would
 	 * leave the old snapshot's answer current for members' lookups (group.c). */
 	pthread_rwlock_rdlock(mc.reload_lock);
-	chg_fold(*mc.cfg, mark);
+	mc_changes_fold(*mc.cfg, mark);
 	pthread_rwlock_unlock(mc.reload_lock);
 	return 0;
 }
@@ -699,479 +809,24 @@ void mcache_stop(void)
 	mc.dir = NULL;
 }
 
-/* ------------------------------------------------------------- changed keys */
-
-static int str_ptr_cmp(const void *a, const void *b)
+bool mc_snapshot_current(const struct mc_snapshot *s)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	bool current;
+
+	pthread_mutex_lock(&mc.lock);
+	current = s && s == mc.snap && s->dirty == mc.dirty && s->gaps == mc.gaps;
+	pthread_mutex_unlock(&mc.lock);
+	return current;
 }
 
-/* Keys whose answer in the published files may be wrong since a change was seen, each with the
- * number of the change (a build folds in what was seen before its read began). */
-enum chg_kind { CHG_PW, CHG_GR, CHG_MEMBEROF };
-
-struct chg {
-	uint64_t seq;
-	char *dn; /* the entry whose change listed it */
-	enum chg_kind kind;
-	uint32_t id; /* uid, gid; 0 for a memberof login */
-	char *name; /* login, group name */
-	char *mail; /* CHG_PW: login e-mail, or NULL */
-};
-
-#define CHG_MAX 20000 /* changed keys before the next build: past that, a build now */
-
-static struct {
-	pthread_mutex_t lock;
-	struct chg *v;
-	size_t n, cap;
-	uint64_t seq;
-} chg = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void chg_clear(struct chg *v, size_t n)
+void mc_build_if_quick(const struct mm_config *c)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].dn);
-		free(v[i].name);
-		free(v[i].mail);
+	pthread_mutex_lock(&mc.lock);
+	if (mc.running && mc.build_ms < (long)c->cache_fold_ms) {
+		mc.pending = true;
+		pthread_cond_signal(&mc.wake);
 	}
-}
-
-/* Under chg.lock: the two changed-keys files from chg.v. */
-static int chg_publish_locked(const struct mm_config *c)
-{
-	struct mc_builder *pw = NULL, *gr = NULL;
-	uint8_t *img = NULL;
-	size_t len = 0;
-	uint64_t gen = next_generation();
-	int r = mc_builder_new(MC_PASSWD, random_seed(), &pw);
-
-	if (r == 0)
-		r = mc_builder_new(MC_GROUP, random_seed(), &gr);
-	for (size_t i = 0; r == 0 && i < chg.n; i++) {
-		const struct chg *k = &chg.v[i];
-
-		if (k->kind == CHG_PW)
-			r = mc_builder_add_pw(pw, k->name, k->mail, k->id, 0, "", "", "");
-		else if (k->kind == CHG_GR)
-			r = mc_builder_add_gr(gr, k->name, k->id, NULL, 0);
-		else
-			r = mc_builder_add_memberof(gr, k->name, NULL, 0);
-		if (r == -EINVAL) /* a key the cache files refuse too: never answered from them */
-			r = 0;
-	}
-	if (r == 0)
-		r = mc_builder_finish(pw, gen, 0, &img, &len);
-	if (r == 0)
-		r = publish(c->cache_dir, "passwd.changed", img, len);
-	free(img);
-	img = NULL;
-	if (r == 0)
-		r = mc_builder_finish(gr, gen, 0, &img, &len);
-	if (r == 0)
-		r = publish(c->cache_dir, "group.changed", img, len);
-	free(img);
-	mc_builder_free(pw);
-	mc_builder_free(gr);
-	return r;
-}
-
-static int chg_publish(const struct mm_config *c)
-{
-	int r;
-
-	pthread_mutex_lock(&chg.lock);
-	r = chg_publish_locked(c);
-	pthread_mutex_unlock(&chg.lock);
-	return r;
-}
-
-/* After a build that read the directory once the changes up to mark were seen: those are in
- * the new files, the later ones stay listed. */
-static void chg_fold(const struct mm_config *c, uint64_t mark)
-{
-	size_t k = 0;
-	int r;
-
-	pthread_mutex_lock(&chg.lock);
-	for (size_t i = 0; i < chg.n; i++) {
-		if (chg.v[i].seq <= mark)
-			chg_clear(&chg.v[i], 1);
-		else
-			chg.v[k++] = chg.v[i];
-	}
-	chg.n = k;
-	r = chg_publish_locked(c);
-	pthread_mutex_unlock(&chg.lock);
-	if (r < 0) /* the previous, larger list stays in place: more questions, never a wrong answer */
-		log_msg(LOG_WARNING, "name-service cache: changed keys not rewritten: %s", strerror(-r));
-}
-
-static uint64_t chg_mark(void)
-{
-	uint64_t m;
-
-	pthread_mutex_lock(&chg.lock);
-	m = chg.seq;
-	pthread_mutex_unlock(&chg.lock);
-	return m;
-}
-
-/* The keys of one change, gathered before they are listed. */
-struct chg_set {
-	const char *dn;
-	struct chg *v;
-	size_t n, cap;
-	int err;
-};
-
-static void set_add(struct chg_set *set, enum chg_kind kind, const char *name, const char *mail, uint32_t id)
-{
-	struct chg *k;
-
-	if (set->err)
-		return;
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 16;
-		struct chg *nv = reallocarray(set->v, cap, sizeof(*nv));
-
-		if (!nv) {
-			set->err = -ENOMEM;
-			return;
-		}
-		set->v = nv;
-		set->cap = cap;
-	}
-	k = &set->v[set->n];
-	*k = (struct chg){.dn = strdup(set->dn),
-		.kind = kind,
-		.id = id,
-		.name = strdup(name),
-		.mail = mail ? strdup(mail) : NULL};
-	if (!k->dn || !k->name || (mail && !k->mail)) {
-		chg_clear(k, 1);
-		set->err = -ENOMEM;
-		return;
-	}
-	set->n++;
-}
-
-static const struct mc_user *snap_user(const struct mc_snapshot *snap, const char *dn)
-{
-	struct mc_user key = {.dn = (char *)dn}, *kp = &key, **hit;
-
-	hit = bsearch(&kp, snap->users_by_dn, snap->nusers, sizeof(*snap->users_by_dn), dn_cmp);
-	return hit ? *hit : NULL;
-}
-
-static const struct mc_group *snap_group(const struct mc_snapshot *snap, const char *dn)
-{
-	struct mc_group key = {.dn = (char *)dn}, *kp = &key, **hit;
-
-	hit = bsearch(&kp, snap->groups_by_dn, snap->ngroups, sizeof(*snap->groups_by_dn), group_dn_cmp);
-	return hit ? *hit : NULL;
-}
-
-static void set_user(struct chg_set *set, const struct mc_user *u)
-{
-	if (!u)
-		return;
-	set_add(set, CHG_PW, u->login, u->mail, u->uid);
-	set_add(set, CHG_MEMBEROF, u->login, NULL, 0);
-}
-
-static void set_group(struct chg_set *set, const struct mc_group *g)
-{
-	if (!g)
-		return;
-	set_add(set, CHG_GR, g->name, NULL, g->gid);
-	for (size_t i = 0; i < g->nmembers; i++)
-		set_add(set, CHG_MEMBEROF, g->members[i], NULL, 0);
-}
-
-static bool str_same(const char *a, const char *b)
-{
-	return !a == !b && (!a || !strcmp(a, b));
-}
-
-/* What the name service shows of an account entry now equals what the snapshot has (absent
- * from both included): a report that changes nothing it shows (a failed login's counters, a
- * session) lists nothing and starts no build, so no one can make every daemon rebuild. */
-static bool user_unchanged(const struct mm_config *c, const struct mc_user *u, const struct entry *e)
-{
-	const char *login = e ? entry_get(e, "uid") : NULL, *type = e ? entry_get(e, "mmAccountType") : NULL;
-	uint32_t uid = e ? parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max) : 0;
-	bool shown = e && login && uid && entry_has_value(e, "objectClass", "mmAccount") &&
-		str_same(entry_get(e, "mmStatus"), "active") && !(type && !strcmp(type, "ORG"));
-	char *gecos;
-	bool same;
-
-	if (!u || !shown)
-		return !u && !shown;
-	if (strcmp(u->login, login) || u->uid != uid || !str_same(u->mail, entry_get(e, "mmLoginMail")))
-		return false;
-	gecos = make_gecos(e);
-	same = gecos && !strcmp(gecos, u->gecos);
-	free(gecos);
-	return same;
-}
-
-/* An account: its own keys, and the groups of every ORG that lists it (a member's status
- * decides whether the ORG's group shows it). 1: nothing shown changed. */
-static int user_keys(struct store *s, const struct mm_config *c, const char *orgs,
-	const struct mc_snapshot *snap, const char *dn, bool listed, struct chg_set *set)
-{
-	static const char *const attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
-		"mmStatus", "mmAccountType", "objectClass", NULL};
-	static const char *const none[] = {"1.1", NULL};
-	const struct mc_user *u = snap_user(snap, dn);
-	struct entry **v = NULL, *e = NULL;
-	size_t nv = 0;
-	char *esc, *filter = NULL;
-	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
-
-	if (r < 0 && r != -ENOENT)
-		return r;
-	if (!listed && user_unchanged(c, u, e)) {
-		entry_free(e);
-		return 1;
-	}
-	set_user(set, u); /* what the files show */
-	if (e && entry_get(e, "uid") && !strchr(entry_get(e, "uid"), '@') &&
-		strlen(entry_get(e, "uid")) <= MC_KEY_MAX) {
-		/* and what it is now, which a build under way may show */
-		uint32_t uid = parse_id(entry_get(e, "uidNumber"), c->uid_min, c->uid_max);
-		const char *mail = entry_get(e, "mmLoginMail");
-
-		if (uid)
-			set_add(set, CHG_PW, entry_get(e, "uid"),
-				mail && strlen(mail) <= MC_KEY_MAX ? mail : NULL, uid);
-		set_add(set, CHG_MEMBEROF, entry_get(e, "uid"), NULL, 0);
-	}
-	entry_free(e);
-	esc = store_escape(dn);
-	if (!esc || asprintf(&filter, "(mmMember=%s)", esc) < 0) {
-		free(esc);
-		return -ENOMEM;
-	}
-	free(esc);
-	r = store_search_all(s, orgs, LDAP_SCOPE_SUBTREE, filter, none, &v, &nv);
-	free(filter);
-	for (size_t i = 0; r == 0 && i < nv; i++) {
-		const struct mc_group *g = snap_group(snap, v[i]->dn);
-
-		if (g)
-			set_add(set, CHG_GR, g->name, NULL, g->gid);
-	}
-	entries_free(v, nv);
-	return r;
-}
-
-/* The logins of the snapshot's users among an ORG entry's members, sorted. */
-static const char **member_logins(const struct mc_snapshot *snap, const struct entry *e, size_t *ret_n)
-{
-	const struct attr *mem = entry_attr(e, "mmMember");
-	const char **v = calloc((mem ? mem->nvals : 0) + 1, sizeof(*v));
-	size_t n = 0;
-
-	for (size_t i = 0; v && mem && i < mem->nvals; i++) {
-		const struct mc_user *u = snap_user(snap, mem->vals[i]);
-
-		if (u)
-			v[n++] = u->login;
-	}
-	if (v)
-		qsort(v, n, sizeof(*v), str_ptr_cmp);
-	*ret_n = n;
-	return v;
-}
-
-static bool org_unchanged(const struct mm_config *c, const struct mc_group *g, const struct entry *e,
-	const char **logins, size_t nlogins)
-{
-	const char *login = e ? entry_get(e, "uid") : NULL;
-	uint32_t gid = e ? parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max) : 0;
-	char name[MC_KEY_MAX + 1];
-	bool shown = e && login && gid && entry_has_value(e, "objectClass", "mmAccount") &&
-		str_same(entry_get(e, "mmAccountType"), "ORG") &&
-		str_same(entry_get(e, "mmStatus"), "active") &&
-		names_group_name(c, login, name, sizeof(name)) == 0;
-	const char **old;
-	bool same;
-
-	if (!g || !shown)
-		return !g && !shown;
-	if (strcmp(g->name, name) || g->gid != gid || g->nmembers != nlogins)
-		return false;
-	if (!(old = calloc(g->nmembers + 1, sizeof(*old))))
-		return false;
-	memcpy(old, g->members, g->nmembers * sizeof(*old));
-	qsort(old, g->nmembers, sizeof(*old), str_ptr_cmp);
-	same = true;
-	for (size_t i = 0; same && i < nlogins; i++)
-		same = !strcmp(old[i], logins[i]);
-	free(old);
-	return same;
-}
-
-/* An ORG: its group's keys and the group lists of its members, before and after. 1: nothing
- * shown changed. */
-static int org_keys(struct store *s, const struct mm_config *c, const struct mc_snapshot *snap,
-	const char *dn, bool listed, struct chg_set *set)
-{
-	static const char *const attrs[] = {
-		"uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType", "objectClass", NULL};
-	const struct mc_group *g = snap_group(snap, dn);
-	struct entry *e = NULL;
-	const char **logins = NULL;
-	size_t n = 0;
-	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
-
-	if (r < 0 && r != -ENOENT)
-		return r;
-	r = 0;
-	if (e && !(logins = member_logins(snap, e, &n)))
-		r = -ENOMEM;
-	else if (!listed && org_unchanged(c, g, e, logins, n))
-		r = 1;
-	else if (e) {
-		const struct attr *mem = entry_attr(e, "mmMember");
-		const char *login = entry_get(e, "uid");
-		uint32_t gid = parse_id(entry_get(e, "gidNumber"), c->gid_min, c->gid_max);
-		char name[MC_KEY_MAX + 1];
-
-		set_group(set, g); /* what the files show, and what it is now */
-		if (login && gid && names_group_name(c, login, name, sizeof(name)) == 0)
-			set_add(set, CHG_GR, name, NULL, gid);
-		/* every member by its DN (a build under way may know one the snapshot does not) */
-		for (size_t i = 0; mem && i < mem->nvals; i++)
-			if (dn_rdn_value(mem->vals[i], "uid", name, sizeof(name)) && !strchr(name, '@'))
-				set_add(set, CHG_MEMBEROF, name, NULL, 0);
-	} else {
-		set_group(set, g);
-	}
-	free(logins);
-	entry_free(e);
-	return r;
-}
-
-static bool same_key(const struct chg *a, const struct chg *b)
-{
-	return a->kind == b->kind && a->id == b->id && !strcmp(a->name, b->name) &&
-		str_same(a->mail, b->mail) && !strcasecmp(a->dn, b->dn);
-}
-
-/* Some key listed by a change of dn is still there. */
-static bool dn_listed(const char *dn)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&chg.lock);
-	for (size_t i = 0; i < chg.n && !found; i++)
-		found = !strcasecmp(chg.v[i].dn, dn);
-	pthread_mutex_unlock(&chg.lock);
-	return found;
-}
-
-/* dn ends with ",base" (case-blind). */
-static bool dn_under(const char *dn, const char *base)
-{
-	size_t n = strlen(dn), b = strlen(base);
-
-	return n > b + 1 && dn[n - b - 1] == ',' && !strcasecmp(dn + n - b, base);
-}
-
-void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
-{
-	struct mc_snapshot *snap = mcache_snapshot_get();
-	struct chg_set set = {.dn = dn};
-	char *people = base_of(c, "people"), *orgs = base_of(c, "orgs");
-	size_t added = 0;
-	bool full = false;
-	int r;
-
-	if (!snap) {
-		/* Nothing built yet by this run: files a previous run left are outdated now. */
-		r = -EAGAIN;
-	} else if (!people || !orgs) {
-		r = -ENOMEM;
-	} else if (dn_under(dn, people)) {
-		r = user_keys(s, c, orgs, snap, dn, dn_listed(dn), &set);
-	} else if (dn_under(dn, orgs)) {
-		r = org_keys(s, c, snap, dn, dn_listed(dn), &set);
-	} else {
-		r = 1;
-	}
-	if (r >= 0 && set.err)
-		r = set.err;
-	if (r == 1)
-		goto out; /* nothing the name service shows changed */
-	if (r == 0) {
-		pthread_mutex_lock(&chg.lock);
-		chg.seq++;
-		/* What earlier changes of dn listed stays listed past the next build too: a build
-		 * under way may show any state the entry went through since the files were built. */
-		for (size_t i = 0; i < chg.n; i++)
-			if (!strcasecmp(chg.v[i].dn, dn))
-				chg.v[i].seq = chg.seq;
-		for (size_t i = 0; i < set.n; i++) {
-			size_t j;
-
-			for (j = 0; j < chg.n && !same_key(&chg.v[j], &set.v[i]); j++)
-				;
-			if (j < chg.n) {
-				chg.v[j].seq = chg.seq; /* seen again: kept until a build after this one */
-				continue;
-			}
-			if (chg.n == CHG_MAX) {
-				full = true;
-				break;
-			}
-			if (chg.n == chg.cap) {
-				size_t cap = chg.cap ? chg.cap * 2 : 64;
-				struct chg *nv = reallocarray(chg.v, cap, sizeof(*nv));
-
-				if (!nv) {
-					r = -ENOMEM;
-					break;
-				}
-				chg.v = nv;
-				chg.cap = cap;
-			}
-			chg.v[chg.n] = set.v[i];
-			chg.v[chg.n++].seq = chg.seq;
-			set.v[i] = (struct chg){0};
-			added++;
-		}
-		if (r == 0 && !full && added)
-			r = chg_publish_locked(c);
-		pthread_mutex_unlock(&chg.lock);
-	}
-	if (r < 0 || full) {
-		/* Not known what to list: every lookup asks the daemon until the next build. */
-		if (r != -EAGAIN)
-			log_msg(LOG_NOTICE, "name-service cache: change of %s not listed (%s): full rebuild",
-				dn, full ? "too many changes since the last build" : strerror(-r));
-		mcache_invalidate();
-	} else {
-		if (added)
-			log_msg(LOG_DEBUG, "name-service cache: %s changed, %zu keys listed", dn, added);
-		/* A quick build makes the files current again at once (a small directory), and shows
-		 * what no key listed can: a new account or ORG. */
-		pthread_mutex_lock(&mc.lock);
-		if (mc.running && mc.build_ms < (long)c->cache_fold_ms) {
-			mc.pending = true;
-			pthread_cond_signal(&mc.wake);
-		}
-		pthread_mutex_unlock(&mc.lock);
-	}
-out:
-	for (size_t i = 0; i < set.n; i++)
-		chg_clear(&set.v[i], 1);
-	free(set.v);
-	free(people);
-	free(orgs);
-	mcache_snapshot_put(snap);
+	pthread_mutex_unlock(&mc.lock);
 }
 
 void mcache_followed(const char *dn)
@@ -1180,8 +835,10 @@ void mcache_followed(const char *dn)
 		return;
 	if (!dn) {
 		/* What happened while nobody listened is unknown: read it all again (the files stay
-		 * trusted meanwhile, as they are between two timed builds). */
+		 * trusted meanwhile, as they are between two timed builds; the socket's answers no
+		 * longer come from this snapshot: mc_snapshot_current). */
 		pthread_mutex_lock(&mc.lock);
+		mc.gaps++;
 		mc.pending = true;
 		pthread_cond_signal(&mc.wake);
 		pthread_mutex_unlock(&mc.lock);
@@ -1190,31 +847,4 @@ void mcache_followed(const char *dn)
 	pthread_rwlock_rdlock(mc.reload_lock);
 	mcache_changed(*mc.store, *mc.cfg, dn);
 	pthread_rwlock_unlock(mc.reload_lock);
-}
-
-void mcache_members_current(
-	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users)
-{
-	const char **listed = NULL;
-	size_t nlisted = 0;
-
-	for (size_t i = 0; i < n; i++)
-		users[i] = NULL;
-	pthread_mutex_lock(&chg.lock);
-	if (chg.n && !(listed = calloc(chg.n, sizeof(*listed)))) {
-		pthread_mutex_unlock(&chg.lock);
-		return; /* every member read from the directory */
-	}
-	for (size_t i = 0; i < chg.n; i++)
-		if (chg.v[i].kind == CHG_PW)
-			listed[nlisted++] = chg.v[i].name;
-	qsort(listed, nlisted, sizeof(*listed), str_ptr_cmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct mc_user *u = snap_user(snap, dns[i]);
-
-		if (u && !bsearch(&u->login, listed, nlisted, sizeof(*listed), str_ptr_cmp))
-			users[i] = u;
-	}
-	pthread_mutex_unlock(&chg.lock);
-	free(listed);
 }

@@ -25,6 +25,14 @@ struct mc_group {
 	char **members; /* logins of the active connection accounts */
 };
 
+/* Where each entry of a snapshot array is found by a key (mcache.c). */
+enum mc_index_kind { MC_IX_USER_DN, MC_IX_GROUP_DN, MC_IX_GROUP_NAME, MC_IX_GROUP_GID, MC_IX_N };
+
+struct mc_index {
+	uint64_t *slots;
+	size_t mask;
+};
+
 struct mc_snapshot {
 	atomic_uint refs;
 	uint64_t generation;
@@ -32,13 +40,17 @@ struct mc_snapshot {
 	size_t nusers;
 	struct mc_group *groups;
 	size_t ngroups;
-	struct mc_user **users_by_dn; /* sorted case-blind by DN */
-	struct mc_group **groups_by_dn;
+	unsigned char dn_key[16]; /* keys the indexes' hash (crypto_shorthash_KEYBYTES) */
+	struct mc_index index[MC_IX_N];
+	unsigned long dirty, gaps; /* mcache.c's counts when its read began (mc_snapshot_current) */
 };
 
 /* Reads the active users and ORGs from the directory. */
 int mcache_snapshot_load(struct store *s, const struct mm_config *c, struct mc_snapshot **ret) MM_WUR;
 void mcache_snapshot_put(struct mc_snapshot *snap);
+/* The snapshot's ORG group of that name or gid, or NULL. */
+const struct mc_group *mcache_group_by_name(const struct mc_snapshot *s, const char *name);
+const struct mc_group *mcache_group_by_gid(const struct mc_snapshot *s, uint32_t gid);
 /* The latest snapshot (a reference: mcache_snapshot_put() it), or NULL. */
 struct mc_snapshot *mcache_snapshot_get(void);
 /* Writes the passwd and group cache files of snap into c->cache_dir. */
@@ -59,6 +71,11 @@ void mcache_followed(const char *dn);
  * from the directory. Current only while the directory is followed. */
 void mcache_members_current(
 	const struct mc_snapshot *snap, char *const *dns, size_t n, const struct mc_user **users);
+
+/* g (of snap) shows what the directory holds: snap is not doubtful (mc_snapshot_current: no
+ * unlisted change, no restart of the follow since its read) and no change of the group or of
+ * its members' accounts was listed since. Current only while the directory is followed. */
+bool mcache_group_current(const struct mc_snapshot *snap, const struct mc_group *g);
 
 /* Home directory of a login from the configured template (%u = login). */
 void mcache_home(const struct mm_config *c, const char *login, char *out, size_t outsz);

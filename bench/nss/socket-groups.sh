@@ -25,13 +25,23 @@ MM_STATE=$MM_STATE MM_LDAP_PORT=3897 "$TOP/scripts/slapd.sh" start >/dev/null
 DPID=$!
 for _ in $(seq 600); do [ -S "$MM_STATE/authd.sock" ] && grep -q rebuilt "$T/authd.log" && break; sleep 0.1; done
 grep -q rebuilt "$T/authd.log" || { cat "$T/authd.log" >&2; exit 1; }
+# The builds the follow's start asks for (it may start during the first) are over: measure the
+# settled daemon, not a build competing for slapd.
+n=0
+while [ "$n" != "$(grep -c rebuilt "$T/authd.log")" ]; do n=$(grep -c rebuilt "$T/authd.log"); sleep 2.5; done
 cc -O2 -fno-ipa-icf -o "$T/icount" "$TOP/bench/nss/icount.c" -ldl
 mkdir "$T/empty"
 SPID=$(cat "$MM_STATE/slapd/slapd.pid")
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-s0=$(ticks "$SPID") d0=$(ticks "$DPID")
-ICOUNT_TIMED=1 MEDIMAIL_NSS_CACHE_DIR=$T/empty MEDIMAIL_SOCKET=$MM_STATE/authd.sock \
-	"$T/icount" "$BUILD/nss_medimail/libnss_medimail.so.2" medimail "$DATA/users.txt" "$DATA/groups.txt" \
-	100000 "getgrnam:$N"
-s1=$(ticks "$SPID") d1=$(ticks "$DPID")
-echo "CPU slapd_ms=$(((s1 - s0) * 1000 / $(getconf CLK_TCK))) authd_ms=$(((d1 - d0) * 1000 / $(getconf CLK_TCK))) calls=$N load=$(cut -d' ' -f1 /proc/loadavg)"
+# Two passes over the same names: the first asks the host's own sources about each group
+# (names.c: a name the host knows is never served; nss-systemd's userdb probing, ~0.2 ms), the
+# second finds those answers in the daemon's 30 s memo of them.
+for pass in 1 2; do
+	s0=$(ticks "$SPID") d0=$(ticks "$DPID")
+	echo "pass $pass ($([ $pass = 1 ] && echo "host answers not yet remembered" || echo "host answers remembered"))"
+	ICOUNT_TIMED=1 MEDIMAIL_NSS_CACHE_DIR=$T/empty MEDIMAIL_SOCKET=$MM_STATE/authd.sock \
+		"$T/icount" "$BUILD/nss_medimail/libnss_medimail.so.2" medimail "$DATA/users.txt" "$DATA/groups.txt" \
+		100000 "getgrnam:$N"
+	s1=$(ticks "$SPID") d1=$(ticks "$DPID")
+	echo "CPU slapd_ms=$(((s1 - s0) * 1000 / $(getconf CLK_TCK))) authd_ms=$(((d1 - d0) * 1000 / $(getconf CLK_TCK))) calls=$N load=$(cut -d' ' -f1 /proc/loadavg)"
+done

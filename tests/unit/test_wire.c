@@ -94,6 +94,40 @@ static struct mm_msg *roundtrip(const struct mm_msg *m)
 	return out;
 }
 
+static void test_array_grow(void **state)
+{
+	struct item {
+		uint32_t a, b;
+	} *v = NULL;
+	size_t cap = 0;
+
+	(void)state;
+	for (size_t n = 0; n < 1000; n++) {
+		assert_int_equal(array_grow(&v, &cap, n, sizeof(*v), 4), 0);
+		assert_true(cap > n);
+		v[n] = (struct item){(uint32_t)n, (uint32_t)~n};
+	}
+	assert_int_equal(cap, 1024);
+	for (size_t n = 0; n < 1000; n++)
+		assert_true(v[n].a == n && v[n].b == (uint32_t)~n);
+	/* room already there: nothing moves */
+	{
+		struct item *before = v;
+
+		assert_int_equal(array_grow(&v, &cap, 1000, sizeof(*v), 4), 0);
+		assert_ptr_equal(v, before);
+	}
+	/* a size that overflows is refused and leaves the array as it was */
+	{
+		size_t big = SIZE_MAX / 2 + 1, n = big;
+
+		assert_int_equal(array_grow(&v, &big, n, sizeof(*v), 4), -ENOMEM);
+		assert_int_equal(big, SIZE_MAX / 2 + 1);
+		assert_true(v[999].a == 999);
+	}
+	free(v);
+}
+
 static void test_msg_roundtrip(void **state)
 {
 	struct mm_msg *m = mm_msg_new(MM_REQ_REGISTER, false), *r;
@@ -276,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_buf_getters),
 		cmocka_unit_test(test_buf_str_bounds),
 		cmocka_unit_test(test_wbuf_cap),
+		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_msg_roundtrip),
 		cmocka_unit_test(test_msg_add_refusals),
 		cmocka_unit_test(test_header_refusals),
