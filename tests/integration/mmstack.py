@@ -47,10 +47,35 @@ def ctl_refused(r, field, rule, status=-22):
     return r.json
 
 
+_PORT_LOW = 20000  # below ip_local_port_range (32768-60999 on Debian): no outgoing connection takes these
+_PORT_HIGH = 32768
+_port_next = 0
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 nobody listens on, for a component the test starts next.
+
+    Not the kernel's bind(0) choice: that comes from the ephemeral range, where any outgoing
+    connection of a parallel test (a daemon's LDAP connection, a client) can take the port before
+    the component binds it, and the component fails "address in use". Each xdist worker cycles
+    through its own slice of the range below the ephemeral one, skipping ports still bound or in
+    TIME_WAIT (bind without SO_REUSEADDR fails on both)."""
+    global _port_next
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), index + 1)
+    width = (_PORT_HIGH - _PORT_LOW) // count
+    base = _PORT_LOW + index * width
+    for _ in range(width):
+        port = base + _port_next % width
+        _port_next += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {base}-{base + width - 1}")
 
 
 def wait_for(pred, timeout=10.0, what="condition"):

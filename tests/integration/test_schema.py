@@ -10,13 +10,14 @@ import ctypes.util
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
+
+from mmstack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SLAPD_SH = ROOT / "scripts" / "slapd.sh"
@@ -40,12 +41,6 @@ def run(cmd, *, input=None, env=None, check=True):
             "%r failed (%d)\nstdout: %s\nstderr: %s" % (cmd, proc.returncode, proc.stdout, proc.stderr)
         )
     return proc
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_ldif(text):
