@@ -71,7 +71,7 @@ void wbuf_init(struct wbuf *w, size_t max)
 	w->max = max;
 }
 
-static int wbuf_reserve(struct wbuf *w, size_t n)
+int wbuf_reserve(struct wbuf *w, size_t n)
 {
 	uint8_t *p;
 	size_t cap;

@@ -33,6 +33,8 @@ struct wbuf {
 };
 
 void wbuf_init(struct wbuf *w, size_t max);
+/* Room for n more bytes, allocated now: 0, or the sticky error (-EMSGSIZE past max). */
+int wbuf_reserve(struct wbuf *w, size_t n);
 void wbuf_put_u16(struct wbuf *w, uint16_t v);
 void wbuf_put_u32(struct wbuf *w, uint32_t v);
 void wbuf_put_str(struct wbuf *w, const void *s, size_t len);

@@ -26,21 +26,77 @@ struct mm_msg *mm_msg_new(uint16_t code, bool reply)
 	return m;
 }
 
-/* A field's key and value share one allocation, starting at key. */
-static void field_wipe(struct mm_field *f)
+struct mm_block {
+	struct mm_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+#define BLOCK_MIN 4096u
+
+/* Wipes every value (they may be secrets) and every block. */
+static void blocks_wipe(struct mm_msg *m)
 {
-	if (f->value)
-		explicit_bzero(f->value, f->value_len);
-	free(f->key);
-	f->key = f->value = NULL;
+	for (size_t i = 0; i < m->nfields; i++)
+		explicit_bzero(m->fields[i].value, m->fields[i].value_len);
+	m->nfields = 0;
+	while (m->blocks) {
+		struct mm_block *b = m->blocks;
+
+		m->blocks = b->next;
+		explicit_bzero(b->data, b->used);
+		free(b);
+	}
+}
+
+/* n bytes from the newest block, or a new block of at least n
+ * (at least twice the previous one, so a message makes few of them). */
+static char *block_take(struct mm_msg *m, size_t n)
+{
+	struct mm_block *b = m->blocks;
+	size_t cap;
+
+	if (b && b->cap - b->used >= n) {
+		char *p = b->data + b->used;
+
+		b->used += n;
+		return p;
+	}
+	cap = b ? b->cap * 2 : BLOCK_MIN;
+	if (cap > MM_FRAME_MAX)
+		cap = MM_FRAME_MAX;
+	if (cap < n)
+		cap = n;
+	if (!(b = malloc(sizeof(*b) + cap)))
+		return NULL;
+	b->next = m->blocks;
+	b->used = n;
+	b->cap = cap;
+	m->blocks = b;
+	return b->data;
+}
+
+/* Room for n more bytes in the newest block (decode knows its total). */
+static int block_room(struct mm_msg *m, size_t n)
+{
+	struct mm_block *b = m->blocks;
+
+	if (b && b->cap - b->used >= n)
+		return 0;
+	if (!(b = malloc(sizeof(*b) + n)))
+		return -ENOMEM;
+	b->next = m->blocks;
+	b->used = 0;
+	b->cap = n;
+	m->blocks = b;
+	return 0;
 }
 
 void mm_msg_free(struct mm_msg *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->nfields; i++)
-		field_wipe(&m->fields[i]);
+	blocks_wipe(m);
 	free(m->fields);
 	free(m->message);
 	free(m);
@@ -48,9 +104,7 @@ void mm_msg_free(struct mm_msg *m)
 
 void mm_msg_clear_fields(struct mm_msg *m)
 {
-	for (size_t i = 0; i < m->nfields; i++)
-		field_wipe(&m->fields[i]);
-	m->nfields = 0;
+	blocks_wipe(m);
 }
 
 bool mm_key_valid(const char *key, size_t len)
@@ -79,14 +133,11 @@ static int msg_add_n(struct mm_msg *m, const char *key, size_t klen, const char 
 	if (array_grow(&m->fields, &m->cap, m->nfields, sizeof(*m->fields), 8) < 0)
 		return -ENOMEM;
 	f = &m->fields[m->nfields];
-	/* One allocation per field: replies of a few hundred fields are common. */
-	f->key = malloc(klen + 1 + vlen + 1);
-	if (!f->key) {
-		f->value = NULL;
+	if (!(f->key = block_take(m, klen + 1 + vlen + 1)))
 		return -ENOMEM;
-	}
 	memcpy(f->key, key, klen);
 	f->key[klen] = '\0';
+	f->key_len = klen;
 	f->value = f->key + klen + 1;
 	memcpy(f->value, value, vlen);
 	f->value[vlen] = '\0';
@@ -144,7 +195,13 @@ const char *mm_msg_get(const struct mm_msg *m, const char *key)
 
 int mm_msg_encode(const struct mm_msg *m, struct wbuf *out)
 {
-	size_t start;
+	size_t start, need = MM_HEADER_SIZE + 4 + 4 + (m->message ? strlen(m->message) : 0) + 4;
+
+	/* Sized once: no regrowing (and re-wiping) of a reply of hundreds of fields. */
+	for (size_t i = 0; i < m->nfields; i++)
+		need += 8 + m->fields[i].key_len + m->fields[i].value_len;
+	if (wbuf_reserve(out, need) < 0)
+		return out->err;
 
 	wbuf_put_u32(out, MM_PROTO_MAGIC);
 	wbuf_put_u16(out, MM_PROTO_VERSION);
@@ -158,7 +215,7 @@ int mm_msg_encode(const struct mm_msg *m, struct wbuf *out)
 	}
 	wbuf_put_u32(out, (uint32_t)m->nfields);
 	for (size_t i = 0; i < m->nfields; i++) {
-		wbuf_put_str(out, m->fields[i].key, strlen(m->fields[i].key));
+		wbuf_put_str(out, m->fields[i].key, m->fields[i].key_len);
 		wbuf_put_str(out, m->fields[i].value, m->fields[i].value_len);
 	}
 	if (out->err)
@@ -227,6 +284,15 @@ int mm_msg_decode(uint16_t code, bool reply, const uint8_t *payload, size_t len,
 	}
 	if (buf_get_u32(&b, &n) < 0 || n > MM_FIELDS_MAX)
 		goto out;
+	/* Every field costs 8 length bytes on the wire and 2 NULs here: the
+	 * payload's size holds them all, in one block and one array. */
+	if (n && buf_left(&b) / 8 >= n) {
+		if (!(m->fields = calloc(n, sizeof(*m->fields))) || block_room(m, buf_left(&b)) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		m->cap = n;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *k, *v;
 		size_t klen, vlen;
@@ -283,15 +349,20 @@ int mm_read_full(int fd, void *p, size_t n, int timeout_ms)
 	long long deadline = now_ms() + timeout_ms;
 	size_t got = 0;
 
+	/* The read first: the bytes are usually there already, and a poll
+	 * before each read would double the system calls of every frame. */
 	while (got < n) {
-		ssize_t k;
-		int r = wait_fd(fd, POLLIN, deadline);
+		ssize_t k = recv(fd, (char *)p + got, n - got, MSG_DONTWAIT);
 
-		if (r < 0)
-			return r;
-		k = recv(fd, (char *)p + got, n - got, MSG_DONTWAIT);
-		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int r = wait_fd(fd, POLLIN, deadline);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (k < 0)
 			return -errno;
 		if (k == 0)
@@ -307,14 +378,17 @@ int mm_write_full(int fd, const void *p, size_t n, int timeout_ms)
 	size_t put = 0;
 
 	while (put < n) {
-		ssize_t k;
-		int r = wait_fd(fd, POLLOUT, deadline);
+		ssize_t k = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (r < 0)
-			return r;
-		k = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int r = wait_fd(fd, POLLOUT, deadline);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (k < 0)
 			return -errno;
 		put += (size_t)k;

@@ -13,8 +13,13 @@
 struct mm_field {
 	char *key;
 	char *value;
+	size_t key_len;
 	size_t value_len;
 };
+
+/* Fields live in a few large blocks owned by the message, not one
+ * allocation each: a directory reply has hundreds of fields. */
+struct mm_block;
 
 struct mm_msg {
 	uint16_t code; /* without MM_REPLY_BIT */
@@ -24,6 +29,7 @@ struct mm_msg {
 	size_t nfields;
 	size_t cap;
 	struct mm_field *fields;
+	struct mm_block *blocks; /* newest first; the newest has the free room */
 };
 
 struct mm_msg *mm_msg_new(uint16_t code, bool reply) MM_WUR;
