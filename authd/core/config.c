@@ -21,7 +21,7 @@ static void config_defaults(struct mm_config *c)
 	c->admin_gid = (gid_t)-1;
 	c->log_level = LOG_INFO;
 	c->ldap_timeout = 5;
-	c->ldap_pool = 4;
+	c->ldap_pool = 8; /* 4 queued 8 parallel typeahead clients: 1.65x slapd, 1.29x with 8 */
 	c->smtp_timeout = 10;
 	c->argon2_opslimit = 2; /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
 	c->argon2_memlimit = 64u << 20; /* crypto_pwhash_MEMLIMIT_INTERACTIVE */

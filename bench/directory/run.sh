@@ -13,6 +13,7 @@
 #                   a database already loaded there is reused
 #   MM_BENCH_QUERIES  queries per measurement (default 20000)
 #   MM_LDAP_PORT    slapd port (default 3990)
+#   MM_LDAP_POOL    the daemon's ldap_pool (default: the daemon's own default)
 set -euo pipefail
 
 n=${1:-1000000}
@@ -71,6 +72,7 @@ regions_open = Occitanie
 domain_default = oc.mssante.fr
 cache_dir = $work/mc
 CONF
+[ -z "${MM_LDAP_POOL:-}" ] || echo "ldap_pool = $MM_LDAP_POOL" >>"$work/authd.conf"
 chmod 600 "$work/authd.conf"
 "$build/authd/medimail-authd" -f -c "$work/authd.conf" 2>"$work/authd.log" &
 daemon_pid=$!
@@ -98,6 +100,8 @@ echo "== typeahead: random 3-letter prefixes of directory words, 1 client"
 "$build/bench/search-bench" "${common[@]}" --queries "$queries" --seed 1 --prefixes "$work/names.txt"
 echo "== typeahead: the same, 2 clients in parallel"
 "$build/bench/search-bench" "${common[@]}" --queries "$queries" --seed 2 --prefixes "$work/names.txt" --threads 2
+echo "== typeahead: the same, 8 clients in parallel"
+"$build/bench/search-bench" "${common[@]}" --queries "$queries" --seed 5 --prefixes "$work/names.txt" --threads 8
 echo "== random letters (3 random a-z: mostly no match), 1 client"
 "$build/bench/search-bench" "${common[@]}" --queries "$queries" --seed 3
 echo "== typeahead as a user (--login $login: the daemon also checks the caller's account)"
