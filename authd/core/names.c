@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "buf.h"
@@ -21,27 +20,6 @@
 #define NAME_MAX_LEN 256
 #define LOOKUP_BUF_MAX (1u << 20)
 
-/* What glibc reads the host's names from, as stat saw it: the view is read
- * again as soon as one of these changes (checked at most once a second). */
-#define STAMP_PATHS 9
-static const char *const stamp_paths[STAMP_PATHS] = {"/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
-	/* nss-systemd: its services' sockets, then its drop-in records */
-	"/run/systemd/userdb", "/etc/userdb", "/run/userdb", "/run/host/userdb", "/usr/local/lib/userdb",
-	"/usr/lib/userdb"};
-#define STAMP_SYSTEMD_FIRST 3
-
-struct stamp_file {
-	bool exists;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-};
-
-struct host_stamp {
-	struct stamp_file f[STAMP_PATHS];
-};
-
 struct host_view {
 	char **names; /* sorted, folded */
 	size_t nnames;
@@ -50,110 +28,10 @@ struct host_view {
 	uint32_t *gids; /* sorted */
 	size_t ngids;
 	long long loaded; /* CLOCK_MONOTONIC seconds */
-	/* Every source of the host's passwd (group) database is one the
-	 * enumeration above saw whole: an exact lookup would tell nothing more. */
-	bool whole_users, whole_groups;
-	struct host_stamp stamp; /* what the view was read from */
 	atomic_uint refs;
 };
 
 /* ------------------------------------------------------------- host view */
-
-static void stamp_take(struct host_stamp *st)
-{
-	for (size_t i = 0; i < STAMP_PATHS; i++) {
-		struct stat sb;
-
-		memset(&st->f[i], 0, sizeof(st->f[i]));
-		if (stat(stamp_paths[i], &sb) < 0)
-			continue;
-		st->f[i].exists = true;
-		st->f[i].dev = sb.st_dev;
-		st->f[i].ino = sb.st_ino;
-		st->f[i].size = sb.st_size;
-		st->f[i].mtime = sb.st_mtim;
-		st->f[i].ctime = sb.st_ctim;
-	}
-}
-
-static bool stamp_same(const struct host_stamp *a, const struct host_stamp *b)
-{
-	for (size_t i = 0; i < STAMP_PATHS; i++) {
-		const struct stamp_file *x = &a->f[i], *y = &b->f[i];
-
-		if (x->exists != y->exists || x->dev != y->dev || x->ino != y->ino || x->size != y->size ||
-			x->mtime.tv_sec != y->mtime.tv_sec || x->mtime.tv_nsec != y->mtime.tv_nsec ||
-			x->ctime.tv_sec != y->ctime.tv_sec || x->ctime.tv_nsec != y->ctime.tv_nsec)
-			return false;
-	}
-	return true;
-}
-
-/* One source of a database line: is what it holds all in the enumeration? */
-static bool source_enumerated(const char *w, size_t wl, bool systemd_idle)
-{
-	/* files: the enumeration read it whole; medimail: says nothing to the
-	 * daemon (MEDIMAIL_NSS_BYPASS); systemd: only with no services and no
-	 * records, when it serves its built-in root and nobody alone. Anything
-	 * else (sss, ldap, compat, ...) may hold names no enumeration shows. */
-	return (wl == 5 && !strncmp(w, "files", 5)) || (wl == 8 && !strncmp(w, "medimail", 8)) ||
-		(wl == 7 && !strncmp(w, "systemd", 7) && systemd_idle);
-}
-
-/* The sources of one "db: ..." line, [actions] skipped: 1 all enumerated,
- * 0 not, -1 not a line for db. */
-static int line_enumerated(const char *p, const char *end, const char *db, bool systemd_idle)
-{
-	size_t dl = strlen(db);
-	bool any = false;
-
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	if ((size_t)(end - p) <= dl || strncmp(p, db, dl))
-		return -1;
-	p += dl;
-	if (*p != ':') /* "passwd :" or "passwdx:": not a line we read as glibc would */
-		return -1;
-	for (p++; p < end && *p != '#';) {
-		const char *w;
-
-		if (*p == ' ' || *p == '\t') {
-			p++;
-		} else if (*p == '[') {
-			while (p < end && *p != ']')
-				p++;
-			if (p >= end)
-				return 0; /* unterminated action: not ours to guess */
-			p++;
-		} else {
-			for (w = p; p < end && *p != ' ' && *p != '\t' && *p != '[' && *p != '#';)
-				p++;
-			if (!source_enumerated(w, (size_t)(p - w), systemd_idle))
-				return 0;
-			any = true;
-		}
-	}
-	return any;
-}
-
-bool nsswitch_enumerated(const char *text, const char *db, bool systemd_idle)
-{
-	bool seen = false;
-
-	for (const char *line = text; line && *line;) {
-		const char *end = strchr(line, '\n');
-		int v;
-
-		if (!end)
-			end = line + strlen(line);
-		v = line_enumerated(line, end, db, systemd_idle);
-		if (v == 0)
-			return false; /* every line for db must agree, whichever glibc takes */
-		seen |= v == 1;
-		line = *end ? end + 1 : NULL;
-	}
-	return seen; /* no line: glibc's built-in default, not assumed */
-}
 
 static void fold(const char *in, char *out, size_t outsz)
 {
@@ -213,7 +91,6 @@ static int enumerate(struct host_view *h)
 	size_t bufsz = 16384;
 	char *buf = malloc(bufsz);
 	int r = buf ? 0 : -ENOMEM, e;
-	bool whole_users = false, whole_groups = false;
 
 	setpwent();
 	while (r == 0) {
@@ -232,10 +109,8 @@ static int enumerate(struct host_view *h)
 			bufsz *= 2;
 			continue;
 		}
-		if (e || !res) {
-			whole_users = e == 0 || e == ENOENT; /* the end, not a failure */
-			break;
-		}
+		if (e || !res)
+			break; /* ENOENT: the end */
 		id = (uint32_t)pw.pw_uid;
 		if (push_name(&names, pw.pw_name) < 0 || grow_push(&uids, &id) < 0)
 			r = -ENOMEM;
@@ -258,10 +133,8 @@ static int enumerate(struct host_view *h)
 			bufsz *= 2;
 			continue;
 		}
-		if (e || !res) {
-			whole_groups = e == 0 || e == ENOENT;
+		if (e || !res)
 			break;
-		}
 		id = (uint32_t)gr.gr_gid;
 		if (push_name(&names, gr.gr_name) < 0 || grow_push(&gids, &id) < 0)
 			r = -ENOMEM;
@@ -274,33 +147,12 @@ static int enumerate(struct host_view *h)
 	h->nuids = uids.n;
 	h->gids = gids.v;
 	h->ngids = gids.n;
-	h->whole_users = r == 0 && whole_users;
-	h->whole_groups = r == 0 && whole_groups;
 	if (r == 0) {
 		qsort(h->names, h->nnames, sizeof(char *), str_cmp);
 		qsort(h->uids, h->nuids, sizeof(uint32_t), u32_cmp);
 		qsort(h->gids, h->ngids, sizeof(uint32_t), u32_cmp);
 	}
 	return r;
-}
-
-#define NSSWITCH_MAX (64u << 10)
-
-/* A whole small file as a string, NULL if unreadable or larger than max. */
-static char *read_small(const char *path, size_t max)
-{
-	FILE *f = fopen(path, "re");
-	char *text = f ? malloc(max + 1) : NULL;
-	size_t n = text ? fread(text, 1, max + 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	if (!text || n > max) {
-		free(text);
-		return NULL;
-	}
-	text[n] = '\0';
-	return text;
 }
 
 int host_view_load(struct host_view **ret)
@@ -312,24 +164,12 @@ int host_view_load(struct host_view **ret)
 	if (!h)
 		return -ENOMEM;
 	atomic_init(&h->refs, 1);
-	/* the stamp first: a change made while we read is seen at the next check */
-	stamp_take(&h->stamp);
 	pthread_mutex_lock(&enum_lock);
 	r = enumerate(h);
 	pthread_mutex_unlock(&enum_lock);
 	if (r < 0) {
 		host_view_free(h);
 		return r;
-	}
-	if (h->whole_users || h->whole_groups) {
-		bool idle = true;
-		char *text = read_small("/etc/nsswitch.conf", NSSWITCH_MAX);
-
-		for (size_t i = STAMP_SYSTEMD_FIRST; i < STAMP_PATHS; i++)
-			idle &= !h->stamp.f[i].exists;
-		h->whole_users &= text && nsswitch_enumerated(text, "passwd", idle);
-		h->whole_groups &= text && nsswitch_enumerated(text, "group", idle);
-		free(text);
 	}
 	h->loaded = mm_mono_s();
 	*ret = h;
@@ -351,29 +191,14 @@ void host_view_free(struct host_view *h)
 static struct {
 	pthread_mutex_t lock;
 	struct host_view *cur;
-	long long checked; /* second of the last stamp check */
 } shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* Has a file the view was read from changed? Looked at once a second at most. */
-static bool view_stale(struct host_view *h)
-{
-	long long t = mm_mono_s();
-	struct host_stamp now;
-
-	if (t == shared.checked)
-		return false;
-	shared.checked = t;
-	stamp_take(&now);
-	return !stamp_same(&now, &h->stamp);
-}
 
 struct host_view *host_view_get(unsigned max_age)
 {
 	struct host_view *h = NULL, *old = NULL;
 
 	pthread_mutex_lock(&shared.lock);
-	if (!shared.cur || max_age == 0 || mm_mono_s() - shared.cur->loaded >= (long long)max_age ||
-		view_stale(shared.cur)) {
+	if (!shared.cur || max_age == 0 || mm_mono_s() - shared.cur->loaded >= (long long)max_age) {
 		if (host_view_load(&h) == 0) {
 			old = shared.cur;
 			shared.cur = h;
@@ -515,10 +340,9 @@ bool host_knows_name(const struct host_view *h, const char *name, unsigned flags
 	if (h && bsearch(&key, h->names, h->nnames, sizeof(char *), str_cmp))
 		return true;
 	if (flags & NAMES_ASK_HOST) {
-		/* a user name against the host's users, a group name against its groups (both by
-		 * default), unless the view above holds all that database's sources have */
-		bool users = (!(flags & NAMES_GROUP) || (flags & NAMES_USER)) && !(h && h->whole_users);
-		bool groups = (!(flags & NAMES_USER) || (flags & NAMES_GROUP)) && !(h && h->whole_groups);
+		/* a user name against the host's users, a group name against its groups (both by default) */
+		bool users = !(flags & NAMES_GROUP) || (flags & NAMES_USER);
+		bool groups = !(flags & NAMES_USER) || (flags & NAMES_GROUP);
 
 		if ((users && ask(ASK_PWNAM, name, 0)) || (groups && ask(ASK_GRNAM, name, 0)))
 			return true;
@@ -532,14 +356,14 @@ bool host_knows_uid(const struct host_view *h, uint32_t uid, unsigned flags)
 {
 	if (h && bsearch(&uid, h->uids, h->nuids, sizeof(uint32_t), u32_cmp))
 		return true;
-	return (flags & NAMES_ASK_HOST) && !(h && h->whole_users) && ask(ASK_PWUID, NULL, uid);
+	return (flags & NAMES_ASK_HOST) && ask(ASK_PWUID, NULL, uid);
 }
 
 bool host_knows_gid(const struct host_view *h, uint32_t gid, unsigned flags)
 {
 	if (h && bsearch(&gid, h->gids, h->ngids, sizeof(uint32_t), u32_cmp))
 		return true;
-	return (flags & NAMES_ASK_HOST) && !(h && h->whole_groups) && ask(ASK_GRGID, NULL, gid);
+	return (flags & NAMES_ASK_HOST) && ask(ASK_GRGID, NULL, gid);
 }
 
 /* ------------------------------------------------------------------ rules */

@@ -10,8 +10,7 @@
 /* Also ask the host's NSS sources for the exact name or number (getpwnam_r,
  * getgrnam_r, ...), which sees sources that do not enumerate (sss, ldap);
  * without it only the enumerated view and the reserved lists are consulted.
- * Answers are remembered for 30 seconds. Nothing is asked of a database whose
- * sources the view holds whole (nsswitch_enumerated). */
+ * Answers are remembered for 30 seconds. */
 #define NAMES_ASK_HOST 1u
 /* With NAMES_ASK_HOST: ask only the host's users (a user name) or only its
  * groups (a group name); neither: both. The enumerated view always has both. */
@@ -29,14 +28,6 @@ void host_view_free(struct host_view *h);
  * NULL if the host could not be read. Release with host_view_put(). */
 struct host_view *host_view_get(unsigned max_age);
 void host_view_put(struct host_view *h);
-
-/* Does nsswitch.conf text send every lookup of database db ("passwd",
- * "group") only to sources the view enumerates whole: files, medimail (which
- * answers nothing to the daemon) and, when systemd_idle (no userdb services
- * or records on this host), systemd? Then NAMES_ASK_HOST asks nothing more of
- * that database: the view, read again within a second of a change to
- * nsswitch.conf, /etc/passwd, /etc/group or a userdb folder, is the answer. */
-bool nsswitch_enumerated(const char *text, const char *db, bool systemd_idle);
 
 /* Does the host know this name as a user or a group (case-blind in the view)? */
 bool host_knows_name(const struct host_view *h, const char *name, unsigned flags);

@@ -199,26 +199,6 @@ def test_entries_named_after_local_names_written_into_ldap_are_not_served(direct
     assert r.returncode == 0 and r.stdout.split()[1:] == ["1910310903"], r.stdout
 
 
-def test_a_name_the_host_takes_while_served_is_no_longer_served(direct, nsswitch, slapd, tmp_path):
-    """The socket served "pris.tard" and the group "labo-tard"; then the host creates a user and a
-    group of those names (in place, as useradd does). Within seconds the socket stops answering
-    for them, though the daemon had just looked them up (nothing remembered "unknown")."""
-    d = direct
-    add_user(slapd, "pris.tard", 1900219906)
-    add_org(slapd, "labo-tard", 1910310906, ["membre.direct"])
-    wait_for(lambda: getent(d, nsswitch, "passwd", "pris.tard", cache=tmp_path)[0] == 0, 20, "pris.tard served")
-    assert getent(d, nsswitch, "group", "labo-tard", cache=tmp_path)[0] == 0
-    assert getent(d, nsswitch, "passwd", "1900219906", cache=tmp_path)[0] == 0
-    d.host_add("pris.tard:x:60206:100::/nonexistent:/usr/sbin/nologin", "labo-tard:x:60207:")
-    # (the daemon's /etc/passwd and /etc/group are its own copies: getent here sees only our answers)
-    wait_for(lambda: getent(d, nsswitch, "passwd", "1900219906", cache=tmp_path) == (2, ""), 10,
-             "uid 1900219906 (named like a host user now) no longer served")
-    assert getent(d, nsswitch, "passwd", "pris.tard", cache=tmp_path) == (2, "")
-    assert getent(d, nsswitch, "group", "labo-tard", cache=tmp_path) == (2, "")
-    assert getent(d, nsswitch, "group", "1910310906", cache=tmp_path) == (2, "")
-    assert getent(d, nsswitch, "passwd", "membre.direct", cache=tmp_path)[0] == 0  # the control
-
-
 def test_host_user_named_like_a_login_mail_gets_no_org(direct, nsswitch, slapd, tmp_path):
     """The module answers a login e-mail as well as a login (getpwnam, initgroups). A host user
     of that name (sssd's fully-qualified names, here in the files) logging in had glibc merge our

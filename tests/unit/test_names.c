@@ -179,38 +179,6 @@ static void test_host_view(void **state)
 	config_free(c);
 }
 
-/* Which nsswitch.conf lines let the view stand for the host's sources. */
-static void test_nsswitch_enumerated(void **state)
-{
-	(void)state;
-	assert_true(nsswitch_enumerated("passwd: files\ngroup: files\n", "passwd", false));
-	assert_true(nsswitch_enumerated("passwd:\tfiles medimail\n", "passwd", false));
-	assert_true(
-		nsswitch_enumerated("# c\n  passwd:  files [NOTFOUND=return] systemd # x\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd : files\n", "passwd", true));
-	assert_true(nsswitch_enumerated("passwd: files systemd", "passwd", true)); /* no final newline */
-	/* systemd with services or records, and sources that need not enumerate */
-	assert_false(nsswitch_enumerated("passwd: files systemd\n", "passwd", false));
-	assert_false(nsswitch_enumerated("passwd: files sss\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: compat\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: files ldap\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: filesystem\n", "passwd", true)); /* a word, not a prefix */
-	/* no line, an empty line, a broken action: glibc's own choice, not guessed */
-	assert_false(nsswitch_enumerated("group: files\n", "passwd", true));
-	assert_false(nsswitch_enumerated("", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd:\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: # files\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: files [NOTFOUND=return\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwdx: files\n", "passwd", true));
-	/* two lines: both must say so, whichever one glibc reads */
-	assert_false(nsswitch_enumerated("passwd: files\npasswd: files sss\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: sss\npasswd: files\n", "passwd", true));
-	assert_true(nsswitch_enumerated("passwd: files\ngroup: sss\n", "passwd", true));
-	assert_false(nsswitch_enumerated("passwd: files\ngroup: sss\n", "group", true));
-	/* "#passwd: files" is a comment */
-	assert_false(nsswitch_enumerated("#passwd: files\n", "passwd", true));
-}
-
 static char *write_defs(const char *text)
 {
 	static char path[] = "/tmp/test_names_defs.XXXXXX";
@@ -369,7 +337,6 @@ int main(void)
 		cmocka_unit_test(test_bad_prefix_refused),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_host_view),
-		cmocka_unit_test(test_nsswitch_enumerated),
 		cmocka_unit_test(test_ranges_against_login_defs),
 		cmocka_unit_test(test_ranges_against_subordinate_ids),
 		cmocka_unit_test(test_login_defs_misread_hides_no_overlap),
