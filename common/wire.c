@@ -34,11 +34,10 @@ struct mm_block {
 
 #define BLOCK_MIN 4096u
 
-/* Wipes every value (they may be secrets) and every block. */
+/* Every key and value lives in a block: wiping the blocks wipes them all
+ * (values may be secrets). */
 static void blocks_wipe(struct mm_msg *m)
 {
-	for (size_t i = 0; i < m->nfields; i++)
-		explicit_bzero(m->fields[i].value, m->fields[i].value_len);
 	m->nfields = 0;
 	while (m->blocks) {
 		struct mm_block *b = m->blocks;
@@ -49,31 +48,38 @@ static void blocks_wipe(struct mm_msg *m)
 	}
 }
 
-/* n bytes from the newest block, or a new block of at least n
- * (at least twice the previous one, so a message makes few of them). */
+/* A new, empty newest block of cap bytes. */
+static struct mm_block *block_push(struct mm_msg *m, size_t cap)
+{
+	struct mm_block *b = malloc(sizeof(*b) + cap);
+
+	if (!b)
+		return NULL;
+	b->next = m->blocks;
+	b->used = 0;
+	b->cap = cap;
+	m->blocks = b;
+	return b;
+}
+
+/* n bytes from the newest block, or from a new block of at least n (at
+ * least twice the previous one, so a message makes few of them). */
 static char *block_take(struct mm_msg *m, size_t n)
 {
 	struct mm_block *b = m->blocks;
-	size_t cap;
+	char *p;
 
-	if (b && b->cap - b->used >= n) {
-		char *p = b->data + b->used;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = b ? b->cap * 2 : BLOCK_MIN;
 
-		b->used += n;
-		return p;
+		if (cap > MM_FRAME_MAX)
+			cap = MM_FRAME_MAX;
+		if (!(b = block_push(m, cap < n ? n : cap)))
+			return NULL;
 	}
-	cap = b ? b->cap * 2 : BLOCK_MIN;
-	if (cap > MM_FRAME_MAX)
-		cap = MM_FRAME_MAX;
-	if (cap < n)
-		cap = n;
-	if (!(b = malloc(sizeof(*b) + cap)))
-		return NULL;
-	b->next = m->blocks;
-	b->used = n;
-	b->cap = cap;
-	m->blocks = b;
-	return b->data;
+	p = b->data + b->used;
+	b->used += n;
+	return p;
 }
 
 /* Room for n more bytes in the newest block (decode knows its total). */
@@ -81,15 +87,7 @@ static int block_room(struct mm_msg *m, size_t n)
 {
 	struct mm_block *b = m->blocks;
 
-	if (b && b->cap - b->used >= n)
-		return 0;
-	if (!(b = malloc(sizeof(*b) + n)))
-		return -ENOMEM;
-	b->next = m->blocks;
-	b->used = 0;
-	b->cap = n;
-	m->blocks = b;
-	return 0;
+	return (b && b->cap - b->used >= n) || block_push(m, n) ? 0 : -ENOMEM;
 }
 
 void mm_msg_free(struct mm_msg *m)
@@ -344,20 +342,22 @@ static int wait_fd(int fd, short events, long long deadline)
 	}
 }
 
-int mm_read_full(int fd, void *p, size_t n, int timeout_ms)
+/* All n bytes in (POLLIN) or out (POLLOUT) by the deadline. The call first:
+ * the bytes (or the room) are usually there already, and a poll before each
+ * call would double the system calls of every frame. */
+static int io_full(int fd, char *p, size_t n, int timeout_ms, short events)
 {
 	long long deadline = now_ms() + timeout_ms;
-	size_t got = 0;
+	size_t done = 0;
 
-	/* The read first: the bytes are usually there already, and a poll
-	 * before each read would double the system calls of every frame. */
-	while (got < n) {
-		ssize_t k = recv(fd, (char *)p + got, n - got, MSG_DONTWAIT);
+	while (done < n) {
+		ssize_t k = events == POLLIN ? recv(fd, p + done, n - done, MSG_DONTWAIT)
+					     : send(fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLIN, deadline);
+			int r = wait_fd(fd, events, deadline);
 
 			if (r < 0)
 				return r;
@@ -365,35 +365,21 @@ int mm_read_full(int fd, void *p, size_t n, int timeout_ms)
 		}
 		if (k < 0)
 			return -errno;
-		if (k == 0)
+		if (k == 0 && events == POLLIN)
 			return -EPIPE;
-		got += (size_t)k;
+		done += (size_t)k;
 	}
 	return 0;
 }
 
+int mm_read_full(int fd, void *p, size_t n, int timeout_ms)
+{
+	return io_full(fd, p, n, timeout_ms, POLLIN);
+}
+
 int mm_write_full(int fd, const void *p, size_t n, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
-	size_t put = 0;
-
-	while (put < n) {
-		ssize_t k = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLOUT, deadline);
-
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (k < 0)
-			return -errno;
-		put += (size_t)k;
-	}
-	return 0;
+	return io_full(fd, (char *)p, n, timeout_ms, POLLOUT);
 }
 
 int mm_msg_send(int fd, const struct mm_msg *m, int timeout_ms)

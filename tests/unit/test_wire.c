@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -155,6 +156,53 @@ static void test_msg_roundtrip(void **state)
 	assert_string_equal(r->message, "champ rpps invalide");
 	assert_true(r->reply);
 	mm_msg_free(r);
+	mm_msg_free(m);
+}
+
+/* Fields past one storage block (a directory reply), cleared and added again:
+ * every key and value intact after the blocks grew, the frame still bounded. */
+static void test_msg_many_fields(void **state)
+{
+	struct mm_msg *m = mm_msg_new(MM_REQ_DIR_SEARCH, true), *r;
+	char key[16], value[101];
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 1500; i++) {
+			snprintf(key, sizeof(key), "k%d", i);
+			memset(value, 'a' + (i + round) % 26, 100);
+			value[100] = '\0';
+			assert_int_equal(mm_msg_add(m, key, value), 0);
+		}
+		assert_int_equal(m->nfields, 1500);
+		r = roundtrip(m);
+		assert_int_equal(r->nfields, 1500);
+		for (int i = 0; i < 1500; i += 7) {
+			assert_string_equal(r->fields[i].value, m->fields[i].value);
+			assert_int_equal(r->fields[i].key_len, strlen(r->fields[i].key));
+			assert_int_equal(r->fields[i].value_len, 100);
+		}
+		assert_int_equal(r->fields[1499].value[0], 'a' + (1499 + round) % 26);
+		mm_msg_free(r);
+		mm_msg_clear_fields(m);
+		assert_int_equal(m->nfields, 0);
+		assert_null(mm_msg_get(m, "k0"));
+	}
+	/* 2048 fields of 200 bytes: the field cap reached, and more than a frame
+	 * holds: encoding refuses, it does not truncate */
+	memset(value, 'z', 100);
+	for (int i = 0; i < (int)MM_FIELDS_MAX; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		assert_int_equal(mm_msg_addf(m, key, "%s%s", value, value), 0);
+	}
+	assert_int_not_equal(mm_msg_add(m, "one.more", "x"), 0);
+	{
+		struct wbuf w;
+
+		wbuf_init(&w, MM_FRAME_MAX);
+		assert_int_equal(mm_msg_encode(m, &w), -EMSGSIZE);
+		wbuf_free(&w);
+	}
 	mm_msg_free(m);
 }
 
@@ -312,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_wbuf_cap),
 		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_msg_roundtrip),
+		cmocka_unit_test(test_msg_many_fields),
 		cmocka_unit_test(test_msg_add_refusals),
 		cmocka_unit_test(test_header_refusals),
 		cmocka_unit_test(test_decode_refusals),
