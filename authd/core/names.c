@@ -6,15 +6,19 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "buf.h"
 #include "clock.h"
+#include "log.h"
 #include "names.h"
+#include "nsswitch.h"
 #include "reserved.h"
 
 #define NAME_MAX_LEN 256
@@ -28,6 +32,10 @@ struct host_view {
 	uint32_t *gids; /* sorted */
 	size_t ngids;
 	long long loaded; /* CLOCK_MONOTONIC seconds */
+	/* Every source of the host's passwd (group) database is one whose every
+	 * entry the view holds: an exact lookup would tell nothing more. Cleared,
+	 * never set, once the view is shared (a failed reload). */
+	atomic_bool whole_users, whole_groups;
 	atomic_uint refs;
 };
 
@@ -147,75 +155,7 @@ static int enumerate(struct host_view *h)
 	h->nuids = uids.n;
 	h->gids = gids.v;
 	h->ngids = gids.n;
-	if (r == 0) {
-		qsort(h->names, h->nnames, sizeof(char *), str_cmp);
-		qsort(h->uids, h->nuids, sizeof(uint32_t), u32_cmp);
-		qsort(h->gids, h->ngids, sizeof(uint32_t), u32_cmp);
-	}
 	return r;
-}
-
-int host_view_load(struct host_view **ret)
-{
-	struct host_view *h = calloc(1, sizeof(*h));
-	int r;
-
-	*ret = NULL;
-	if (!h)
-		return -ENOMEM;
-	atomic_init(&h->refs, 1);
-	pthread_mutex_lock(&enum_lock);
-	r = enumerate(h);
-	pthread_mutex_unlock(&enum_lock);
-	if (r < 0) {
-		host_view_free(h);
-		return r;
-	}
-	h->loaded = mm_mono_s();
-	*ret = h;
-	return 0;
-}
-
-void host_view_free(struct host_view *h)
-{
-	if (!h)
-		return;
-	for (size_t i = 0; i < h->nnames; i++)
-		free(h->names[i]);
-	free(h->names);
-	free(h->uids);
-	free(h->gids);
-	free(h);
-}
-
-static struct {
-	pthread_mutex_t lock;
-	struct host_view *cur;
-} shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-struct host_view *host_view_get(unsigned max_age)
-{
-	struct host_view *h = NULL, *old = NULL;
-
-	pthread_mutex_lock(&shared.lock);
-	if (!shared.cur || max_age == 0 || mm_mono_s() - shared.cur->loaded >= (long long)max_age) {
-		if (host_view_load(&h) == 0) {
-			old = shared.cur;
-			shared.cur = h;
-		}
-	}
-	h = shared.cur;
-	if (h)
-		atomic_fetch_add(&h->refs, 1);
-	pthread_mutex_unlock(&shared.lock);
-	host_view_put(old);
-	return h;
-}
-
-void host_view_put(struct host_view *h)
-{
-	if (h && atomic_fetch_sub(&h->refs, 1) == 1)
-		host_view_free(h);
 }
 
 /* What a lookup asked: a user or group name, a uid or a gid. */
@@ -250,6 +190,225 @@ static int ask_once(enum ask_kind kind, const char *name, uint32_t id)
 		/* ENOENT and friends mean "no such entry" for glibc; other errors: unknown. */
 		return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM ? 0 : -1;
 	}
+}
+
+/* ------------------------------------------- sources the view holds whole */
+
+#define NSSWITCH_PATH "/etc/nsswitch.conf"
+#define NSSWITCH_MAX (64u << 10)
+
+/* nss-systemd's services (sockets) and drop-in records: with none of them it
+ * serves its built-in root and nobody alone. */
+static const char *const systemd_paths[] = {"/run/systemd/userdb", "/etc/userdb", "/run/userdb",
+	"/run/host/userdb", "/usr/local/lib/userdb", "/usr/lib/userdb", "/run/systemd/dynamic-uid"};
+
+static bool systemd_idle(void)
+{
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(systemd_paths) / sizeof(systemd_paths[0]); i++)
+		if (lstat(systemd_paths[i], &sb) == 0 || errno != ENOENT)
+			return false; /* there, or cannot tell */
+	return true;
+}
+
+/* A whole small file; NULL if unreadable, larger than max or read with an error. */
+static char *read_small(const char *path, size_t max, size_t *ret_len)
+{
+	FILE *f = fopen(path, "re");
+	char *text = f ? malloc(max + 1) : NULL;
+	size_t n = text ? fread(text, 1, max + 1, f) : 0;
+	bool bad = !f || ferror(f);
+
+	if (f)
+		fclose(f);
+	if (!text || bad || n > max) {
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	*ret_len = n;
+	return text;
+}
+
+/* /etc/passwd or /etc/group read here, with the parser nss_files uses
+ * (fgetpwent_r, fgetgrent_r), to the end: 0 with *ret_first (the first name,
+ * or "" for an empty file), -errno if any of it could not be read. */
+static int read_db(bool users, struct grow *names, struct grow *ids, char *ret_first, size_t firstsz)
+{
+	FILE *f = fopen(users ? "/etc/passwd" : "/etc/group", "re");
+	size_t bufsz = 16384;
+	char *buf = malloc(bufsz);
+	int r = f && buf ? 0 : -errno, e;
+
+	ret_first[0] = '\0';
+	while (r == 0) {
+		struct passwd pw, *pres = NULL;
+		struct group gr, *gres = NULL;
+		uint32_t id;
+
+		e = users ? fgetpwent_r(f, &pw, buf, bufsz, &pres) : fgetgrent_r(f, &gr, buf, bufsz, &gres);
+		if (e == ERANGE && bufsz < LOOKUP_BUF_MAX) { /* the entry is read again, whole */
+			char *nb = realloc(buf, bufsz * 2);
+
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			bufsz *= 2;
+			continue;
+		}
+		if (e || !(pres || gres)) {
+			/* the end, only with no error on the stream */
+			r = e == ENOENT && feof(f) && !ferror(f) ? 1 : -(e ? e : EIO);
+			break;
+		}
+		id = (uint32_t)(users ? pw.pw_uid : gr.gr_gid);
+		if (!ret_first[0])
+			snprintf(ret_first, firstsz, "%s", users ? pw.pw_name : gr.gr_name);
+		if (push_name(names, users ? pw.pw_name : gr.gr_name) < 0 || grow_push(ids, &id) < 0)
+			r = -ENOMEM;
+	}
+	free(buf);
+	if (f)
+		fclose(f);
+	return r == 1 ? 0 : r;
+}
+
+/* Does glibc's own lookup of a name the file has find it? (Its reading of
+ * nsswitch.conf failing, or a file it does not read, is seen here.) */
+static bool glibc_finds(bool users, const char *name)
+{
+	return !name[0] || ask_once(users ? ASK_PWNAM : ASK_GRNAM, name, 0) == 1;
+}
+
+/* Which databases the view holds whole, the files' and nss-systemd's built-in
+ * entries added to it. */
+static int whole_sources(struct host_view *h)
+{
+	struct grow names = {.v = h->names, .n = h->nnames, .cap = h->nnames, .size = sizeof(char *)},
+		    uids = {.v = h->uids, .n = h->nuids, .cap = h->nuids, .size = sizeof(uint32_t)},
+		    gids = {.v = h->gids, .n = h->ngids, .cap = h->ngids, .size = sizeof(uint32_t)};
+	static const char *const builtin[] = {"root", "nobody", "nogroup"};
+	static const uint32_t builtin_ids[] = {0, 65534};
+	char first_user[NAME_MAX_LEN + 1], first_group[NAME_MAX_LEN + 1];
+	size_t len = 0;
+	char *text = read_small(NSSWITCH_PATH, NSSWITCH_MAX, &len);
+	int pw = -1, gr = -1, r = 0;
+	bool users_read, groups_read, idle = systemd_idle();
+
+	if (!text || nsswitch_plain_sources(text, len, &pw, &gr) < 0)
+		pw = gr = -1;
+	free(text);
+	users_read = read_db(true, &names, &uids, first_user, sizeof(first_user)) == 0;
+	groups_read = read_db(false, &names, &gids, first_group, sizeof(first_group)) == 0;
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (push_name(&names, builtin[i]) < 0)
+			r = -ENOMEM;
+	for (size_t i = 0; i < sizeof(builtin_ids) / sizeof(builtin_ids[0]); i++)
+		if (grow_push(&uids, &builtin_ids[i]) < 0 || grow_push(&gids, &builtin_ids[i]) < 0)
+			r = -ENOMEM;
+	h->names = names.v;
+	h->nnames = names.n;
+	h->uids = uids.v;
+	h->nuids = uids.n;
+	h->gids = gids.v;
+	h->ngids = gids.n;
+	if (r < 0)
+		return r;
+	/* files: read whole here; medimail: answers nothing to the daemon
+	 * (MEDIMAIL_NSS_BYPASS); systemd: only its built-in entries, when idle */
+	atomic_init(&h->whole_users,
+		pw >= 0 && !(pw & NSS_SRC_OTHER) && (!(pw & NSS_SRC_SYSTEMD) || idle) &&
+			(!(pw & NSS_SRC_FILES) || (users_read && glibc_finds(true, first_user))));
+	atomic_init(&h->whole_groups,
+		gr >= 0 && !(gr & NSS_SRC_OTHER) && (!(gr & NSS_SRC_SYSTEMD) || idle) &&
+			(!(gr & NSS_SRC_FILES) || (groups_read && glibc_finds(false, first_group))));
+	return 0;
+}
+
+int host_view_load(struct host_view **ret)
+{
+	struct host_view *h = calloc(1, sizeof(*h));
+	int r;
+
+	*ret = NULL;
+	if (!h)
+		return -ENOMEM;
+	atomic_init(&h->refs, 1);
+	pthread_mutex_lock(&enum_lock);
+	r = enumerate(h);
+	pthread_mutex_unlock(&enum_lock);
+	if (r == 0)
+		r = whole_sources(h);
+	if (r < 0) {
+		host_view_free(h);
+		return r;
+	}
+	qsort(h->names, h->nnames, sizeof(char *), str_cmp);
+	qsort(h->uids, h->nuids, sizeof(uint32_t), u32_cmp);
+	qsort(h->gids, h->ngids, sizeof(uint32_t), u32_cmp);
+	h->loaded = mm_mono_s();
+	*ret = h;
+	return 0;
+}
+
+void host_view_free(struct host_view *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->nnames; i++)
+		free(h->names[i]);
+	free(h->names);
+	free(h->uids);
+	free(h->gids);
+	free(h);
+}
+
+static struct {
+	pthread_mutex_t lock;
+	struct host_view *cur;
+} shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct host_view *host_view_get(unsigned max_age)
+{
+	struct host_view *h = NULL, *old = NULL;
+
+	pthread_mutex_lock(&shared.lock);
+	if (!shared.cur || max_age == 0 || mm_mono_s() - shared.cur->loaded >= (long long)max_age) {
+		if (host_view_load(&h) == 0) {
+			old = shared.cur;
+			shared.cur = h;
+			if (!old || atomic_load(&old->whole_users) != atomic_load(&h->whole_users) ||
+				atomic_load(&old->whole_groups) != atomic_load(&h->whole_groups))
+				log_msg(LOG_INFO, "host names: users %s, groups %s",
+					atomic_load(&h->whole_users) ? "all in the view"
+								     : "asked of the host for each name",
+					atomic_load(&h->whole_groups) ? "all in the view"
+								      : "asked of the host for each name");
+		} else if (shared.cur) {
+			/* the old names still stand; that they were all the host had, no longer */
+			bool was_users = atomic_exchange(&shared.cur->whole_users, false);
+			bool was_groups = atomic_exchange(&shared.cur->whole_groups, false);
+
+			if (was_users || was_groups)
+				log_msg(LOG_WARNING,
+					"host names: not read again; each name asked of the host");
+		}
+	}
+	h = shared.cur;
+	if (h)
+		atomic_fetch_add(&h->refs, 1);
+	pthread_mutex_unlock(&shared.lock);
+	host_view_put(old);
+	return h;
+}
+
+void host_view_put(struct host_view *h)
+{
+	if (h && atomic_fetch_sub(&h->refs, 1) == 1)
+		host_view_free(h);
 }
 
 /* Answers of the host's sources, remembered for MEMO_TTL seconds: a lookup
@@ -340,9 +499,12 @@ bool host_knows_name(const struct host_view *h, const char *name, unsigned flags
 	if (h && bsearch(&key, h->names, h->nnames, sizeof(char *), str_cmp))
 		return true;
 	if (flags & NAMES_ASK_HOST) {
-		/* a user name against the host's users, a group name against its groups (both by default) */
-		bool users = !(flags & NAMES_GROUP) || (flags & NAMES_USER);
-		bool groups = !(flags & NAMES_USER) || (flags & NAMES_GROUP);
+		/* a user name against the host's users, a group name against its groups (both by
+		 * default), unless the view holds every entry of that database's sources */
+		bool users = (!(flags & NAMES_GROUP) || (flags & NAMES_USER)) &&
+			!(h && atomic_load(&h->whole_users));
+		bool groups = (!(flags & NAMES_USER) || (flags & NAMES_GROUP)) &&
+			!(h && atomic_load(&h->whole_groups));
 
 		if ((users && ask(ASK_PWNAM, name, 0)) || (groups && ask(ASK_GRNAM, name, 0)))
 			return true;
@@ -356,14 +518,14 @@ bool host_knows_uid(const struct host_view *h, uint32_t uid, unsigned flags)
 {
 	if (h && bsearch(&uid, h->uids, h->nuids, sizeof(uint32_t), u32_cmp))
 		return true;
-	return (flags & NAMES_ASK_HOST) && ask(ASK_PWUID, NULL, uid);
+	return (flags & NAMES_ASK_HOST) && !(h && atomic_load(&h->whole_users)) && ask(ASK_PWUID, NULL, uid);
 }
 
 bool host_knows_gid(const struct host_view *h, uint32_t gid, unsigned flags)
 {
 	if (h && bsearch(&gid, h->gids, h->ngids, sizeof(uint32_t), u32_cmp))
 		return true;
-	return (flags & NAMES_ASK_HOST) && ask(ASK_GRGID, NULL, gid);
+	return (flags & NAMES_ASK_HOST) && !(h && atomic_load(&h->whole_groups)) && ask(ASK_GRGID, NULL, gid);
 }
 
 /* ------------------------------------------------------------------ rules */

@@ -10,7 +10,14 @@
 /* Also ask the host's NSS sources for the exact name or number (getpwnam_r,
  * getgrnam_r, ...), which sees sources that do not enumerate (sss, ldap);
  * without it only the enumerated view and the reserved lists are consulted.
- * Answers are remembered for 30 seconds. */
+ * Answers are remembered for 30 seconds. Nothing is asked of a database
+ * (passwd, group) whose every source the view holds whole: nsswitch.conf is
+ * in plain form (nsswitch_plain_sources) and its line names only files (read
+ * here whole, as nss_files parses them, and glibc finds the first entry),
+ * medimail (which answers nothing to the daemon) and systemd with no userdb
+ * service or record on the host (then only its built-in root and nobody,
+ * always in the view). Anything else (sss, ldap, compat, a file or a reload
+ * that failed) keeps the exact lookups. */
 #define NAMES_ASK_HOST 1u
 /* With NAMES_ASK_HOST: ask only the host's users (a user name) or only its
  * groups (a group name); neither: both. The enumerated view always has both. */

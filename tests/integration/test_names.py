@@ -111,18 +111,25 @@ class NsDaemon(Daemon):
     """A daemon in its own mount namespace, whose /etc/passwd and /etc/group are
     copies the test may extend while it runs (the host's files are never touched)."""
 
-    def start(self):
+    def start(self, host_nsswitch=None):
+        """host_nsswitch: the daemon's own nsswitch.conf (text), which may name the test source
+        "mmfake" (tests/nss_fake_source.c: names it answers but never enumerates)."""
         self.passwd, self.group = self.state / f"{self.name}-passwd", self.state / f"{self.name}-group"
         if not self.passwd.exists():
             shutil.copyfile("/etc/passwd", self.passwd)
             shutil.copyfile("/etc/group", self.group)
         self.write_conf()
         self.logf = open(self.log, "ab")
-        script = (f'mount --bind "{self.passwd}" /etc/passwd && mount --bind "{self.group}" /etc/group'
-                  ' && exec "$@"')
-        self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                                      str(BUILD / "authd/medimail-authd"), "-f", "-c", str(self.conf)],
-                                     stdout=self.logf, stderr=self.logf)
+        script = f'mount --bind "{self.passwd}" /etc/passwd && mount --bind "{self.group}" /etc/group'
+        env = dict(os.environ)
+        if host_nsswitch is not None:
+            sw = self.state / f"{self.name}-nsswitch.conf"
+            sw.write_text(host_nsswitch)
+            script += f' && mount --bind "{sw}" /etc/nsswitch.conf'
+            env["LD_LIBRARY_PATH"] = str(BUILD / "tests")
+        self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script + ' && exec "$@"',
+                                      "sh", str(BUILD / "authd/medimail-authd"), "-f", "-c", str(self.conf)],
+                                     stdout=self.logf, stderr=self.logf, env=env)
         wait_for(lambda: self.socket.exists() or self.proc.poll() is not None, what="daemon socket")
         if self.proc.poll() is not None:
             raise RuntimeError(f"medimail-authd exited: {self.log.read_text()}")
@@ -197,6 +204,77 @@ def test_entries_named_after_local_names_written_into_ldap_are_not_served(direct
     # initgroups gives the member the control ORG only
     r = nss(d, nsswitch, "getent", "initgroups", "membre.direct", cache=cache)
     assert r.returncode == 0 and r.stdout.split()[1:] == ["1910310903"], r.stdout
+
+
+def test_a_name_the_host_takes_while_served_is_no_longer_served(direct, nsswitch, slapd, tmp_path):
+    """The socket served "pris.tard" and the group "labo-tard"; then the host creates a user and a
+    group of those names (in place, as useradd does). Within seconds the socket stops answering
+    for them, though the daemon had just looked them up (nothing remembered "unknown")."""
+    d = direct
+    add_user(slapd, "pris.tard", 1900219906)
+    add_org(slapd, "labo-tard", 1910310906, ["membre.direct"])
+    wait_for(lambda: getent(d, nsswitch, "passwd", "pris.tard", cache=tmp_path)[0] == 0, 20, "pris.tard served")
+    assert getent(d, nsswitch, "group", "labo-tard", cache=tmp_path)[0] == 0
+    assert getent(d, nsswitch, "passwd", "1900219906", cache=tmp_path)[0] == 0
+    d.host_add("pris.tard:x:60206:100::/nonexistent:/usr/sbin/nologin", "labo-tard:x:60207:")
+    # (the daemon's /etc/passwd and /etc/group are its own copies: getent here sees only our answers)
+    wait_for(lambda: getent(d, nsswitch, "passwd", "1900219906", cache=tmp_path) == (2, ""), 10,
+             "uid 1900219906 (named like a host user now) no longer served")
+    assert getent(d, nsswitch, "passwd", "pris.tard", cache=tmp_path) == (2, "")
+    assert getent(d, nsswitch, "group", "labo-tard", cache=tmp_path) == (2, "")
+    assert getent(d, nsswitch, "group", "1910310906", cache=tmp_path) == (2, "")
+    assert getent(d, nsswitch, "passwd", "membre.direct", cache=tmp_path)[0] == 0  # the control
+
+
+# The daemon's own nsswitch.conf, and whether its view of the host's names is then whole (nothing
+# asked per name) -- every other line is one glibc reads as sending lookups to "mmfake", a source
+# that knows fake.user, fake-sudo and gid 1910310852 and enumerates none of them.
+HOST_SWITCHES = {
+    "files": ("passwd: files\ngroup: files\n", True),
+    "files and a source that does not enumerate": ("passwd: files mmfake\ngroup: files mmfake\n", False),
+    "the source on a second line, blank before the colon":
+        ("passwd: files\ngroup: files\npasswd : files mmfake\ngroup\t: files mmfake\n", False),
+    "the source on a line after a vertical tab":
+        ("passwd: files\ngroup: files\n\vpasswd: files mmfake\n\vgroup: files mmfake\n", False),
+    "the source on a line with no colon": ("passwd: files\ngroup: files\npasswd files mmfake\n"
+                                           "group files mmfake\n", False),
+}
+
+
+@pytest.fixture(scope="module")
+def fake_entries(slapd):
+    add_user(slapd, "fake.user", 1900219851)                      # a user only the source knows
+    add_org(slapd, "fake-sudo", 1910310850, ["membre.fake"])      # a group only the source knows
+    add_org(slapd, "ldap-gid", 1910310852, ["membre.fake"])       # a gid only the source has
+    add_user(slapd, "membre.fake", 1900219853)                    # the controls
+    add_org(slapd, "labo-fake", 1910310854, ["membre.fake"])
+
+
+@pytest.mark.parametrize("switch", HOST_SWITCHES)
+def test_a_source_that_does_not_enumerate_is_asked_whatever_the_line(state, slapd, smtp, nsswitch,
+                                                                     fake_entries, tmp_path, switch):
+    """The socket answers of a daemon whose nsswitch.conf sends lookups to a source no enumeration
+    shows (sss, ldap) ask that source for each name and number; only when every source is one the
+    view holds whole (files here) is nothing asked. Every way of writing the line that glibc takes
+    and a careless reader would not (a second line, "group :", a vertical tab, no colon) asks."""
+    text, whole = HOST_SWITCHES[switch]
+    name = "fakesd" + str(list(HOST_SWITCHES).index(switch))
+    d = NsDaemon(state, slapd, smtp.port, name=name).start(host_nsswitch=text)
+    try:
+        wait_for(lambda: getent(d, nsswitch, "passwd", "membre.fake", cache=tmp_path)[0] == 0, 20,
+                 "the control served")
+        assert getent(d, nsswitch, "group", "labo-fake", cache=tmp_path)[0] == 0
+        served = {key: getent(d, nsswitch, db, key, cache=tmp_path)[0] == 0
+                  for db, key in (("passwd", "fake.user"), ("passwd", "1900219851"), ("group", "fake-sudo"),
+                                  ("group", "1910310850"), ("group", "1910310852"), ("group", "ldap-gid"))}
+        # the host knows them only through mmfake: served where it is not listed, refused where it is
+        assert served == dict.fromkeys(served, whole), served
+        log = d.log.read_text()
+        said = "users all in the view, groups all in the view" if whole else \
+            "users asked of the host for each name, groups asked of the host for each name"
+        assert f"host names: {said}" in log, log[-2000:]
+    finally:
+        d.stop()
 
 
 def test_host_user_named_like_a_login_mail_gets_no_org(direct, nsswitch, slapd, tmp_path):

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "names.h"
+#include "nsswitch.h"
 #include "reserved.h"
 
 static struct mm_config *parse(const char *extra)
@@ -179,6 +180,77 @@ static void test_host_view(void **state)
 	config_free(c);
 }
 
+/* Which nsswitch.conf texts let the view stand for the host's sources, and
+ * every text this reader might take otherwise than glibc refused. */
+static int src_of(const char *text, size_t len, bool group)
+{
+	int pw = -2, gr = -2;
+
+	if (nsswitch_plain_sources(text, len, &pw, &gr) < 0) {
+		assert_int_equal(pw, -1);
+		assert_int_equal(gr, -1);
+		return -1;
+	}
+	return group ? gr : pw;
+}
+#define SRC(text) src_of(text, sizeof(text) - 1, false)
+#define GSRC(text) src_of(text, sizeof(text) - 1, true)
+
+static void test_nsswitch_sources(void **state)
+{
+	(void)state;
+	assert_int_equal(SRC("passwd: files\ngroup: files\n"), NSS_SRC_FILES);
+	assert_int_equal(SRC("passwd:\tfiles medimail\ngroup: files\n"), NSS_SRC_FILES | NSS_SRC_MEDIMAIL);
+	assert_int_equal(SRC("# c\n  passwd:  files [NOTFOUND=return] systemd\ngroup: files\n\n"),
+		NSS_SRC_FILES | NSS_SRC_SYSTEMD);
+	assert_int_equal(
+		SRC("passwd: files[SUCCESS=merge notfound=Continue]\ngroup: files\n"), NSS_SRC_FILES);
+	assert_int_equal(SRC("passwd: files sss\ngroup: files\n"), NSS_SRC_FILES | NSS_SRC_OTHER);
+	assert_int_equal(SRC("passwd: compat\ngroup: files\n"), NSS_SRC_OTHER);
+	assert_int_equal(SRC("passwd: filesystem\ngroup: files\n"), NSS_SRC_OTHER); /* a word, not a prefix */
+	assert_int_equal(SRC("passwd: Files\ngroup: files\n"), NSS_SRC_OTHER); /* libnss_Files: not ours */
+	assert_int_equal(SRC("passwd:\ngroup: files\n"), 0);
+	assert_int_equal(GSRC("passwd: files\ngroup: files ldap\n"), NSS_SRC_FILES | NSS_SRC_OTHER);
+	assert_int_equal(
+		SRC("passwd: files\ngroup: files\nsudoers: files sss\nhosts: files dns\n"), NSS_SRC_FILES);
+	/* Debian's own */
+	assert_int_equal(SRC("passwd:         files systemd\ngroup:          files systemd\n"
+			     "shadow:         files systemd\nnetgroup:       nis\n"),
+		NSS_SRC_FILES | NSS_SRC_SYSTEMD);
+	/* a line or a database missing: glibc's built-in default, not assumed */
+	assert_int_equal(SRC(""), -1);
+	assert_int_equal(SRC("group: files\n"), -1);
+	assert_int_equal(SRC("passwd: files\n"), -1);
+	assert_int_equal(SRC("#passwd: files\ngroup: files\n"), -1);
+	/* what glibc reads otherwise, or may: refused whole */
+	assert_int_equal(SRC("passwd: files\ngroup: files\npasswd : sss\n"), -1); /* glibc: a passwd line */
+	assert_int_equal(SRC("passwd: files\ngroup: files\npasswd\t: sss\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files\npasswd sss\n"), -1); /* so is this */
+	assert_int_equal(SRC("passwd: files\ngroup: files\n\vpasswd: sss\n"), -1); /* isspace() to glibc */
+	assert_int_equal(SRC("passwd: files\ngroup: files\n\fpasswd: sss\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files\n\rpasswd: sss\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files\n\0\npasswd: sss\n"), -1); /* a NUL */
+	assert_int_equal(SRC("passwd: files\0 sss\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files\npasswd: files\n"), -1); /* the last wins */
+	assert_int_equal(SRC("passwd: sss\npasswd: files\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files"), -1); /* glibc drops it */
+	assert_int_equal(SRC("passwd: files systemd\ngroup: files\npasswd: sss"), -1);
+	assert_int_equal(SRC("passwd: files # sss\ngroup: files\n"), -1); /* '#' after text */
+	assert_int_equal(SRC("passwd: files [NOTFOUND=return # ] sss\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files [NOTFOUND=return\ngroup: files\n"), -1); /* unterminated */
+	assert_int_equal(SRC("passwd: files [NOTFOUND = return]\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files [!NOTFOUND=return]\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files []\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: [NOTFOUND=return] files\ngroup: files\n"), -1);
+	assert_int_equal(
+		SRC("passwd: files\ngroup: files\nhosts: files [BOGUS=return]\n"), -1); /* glibc fails */
+	assert_int_equal(SRC("passwd: files\ngroup: files\nhosts: files [NOTFOUND=bogus]\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files\nhosts: fi\"les\n"), -1);
+	assert_int_equal(SRC("passwd: files\ngroup: files\n\xc3\xa9: files\n"), -1); /* not ASCII */
+	assert_int_equal(SRC("passwdx: files\ngroup: files\n"), -1); /* no passwd line */
+	assert_int_equal(SRC("Passwd: files\ngroup: files\n"), -1);
+}
+
 static char *write_defs(const char *text)
 {
 	static char path[] = "/tmp/test_names_defs.XXXXXX";
@@ -337,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_bad_prefix_refused),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_host_view),
+		cmocka_unit_test(test_nsswitch_sources),
 		cmocka_unit_test(test_ranges_against_login_defs),
 		cmocka_unit_test(test_ranges_against_subordinate_ids),
 		cmocka_unit_test(test_login_defs_misread_hides_no_overlap),
