@@ -102,6 +102,8 @@ static const char *action_block(const char *p, const char *end)
 		}
 		if (*p == ']')
 			return any ? p + 1 : NULL;
+		if (*p == '!') /* every status but this one, to glibc */
+			w = ++p;
 		while (p < end && word_char(*p))
 			p++;
 		if (!(word_is(w, (size_t)(p - w), "SUCCESS") || word_is(w, (size_t)(p - w), "NOTFOUND") ||

@@ -200,14 +200,18 @@ static int ask_once(enum ask_kind kind, const char *name, uint32_t id)
 /* nss-systemd's services (sockets) and drop-in records: with none of them it
  * serves its built-in root and nobody alone. */
 static const char *const systemd_paths[] = {"/run/systemd/userdb", "/etc/userdb", "/run/userdb",
-	"/run/host/userdb", "/usr/local/lib/userdb", "/usr/lib/userdb", "/run/systemd/dynamic-uid"};
+	"/run/host/userdb", "/usr/local/lib/userdb", "/usr/lib/userdb", "/lib/userdb", /* split /usr */
+	"/run/systemd/dynamic-uid"};
 
-static bool systemd_idle(void)
+/* nscd answers before every source, from what it cached under any earlier nsswitch.conf. */
+static const char *const nscd_paths[] = {"/run/nscd/socket", "/var/run/nscd/socket"};
+
+static bool none_of(const char *const *paths, size_t n)
 {
 	struct stat sb;
 
-	for (size_t i = 0; i < sizeof(systemd_paths) / sizeof(systemd_paths[0]); i++)
-		if (lstat(systemd_paths[i], &sb) == 0 || errno != ENOENT)
+	for (size_t i = 0; i < n; i++)
+		if (lstat(paths[i], &sb) == 0 || errno != ENOENT)
 			return false; /* there, or cannot tell */
 	return true;
 }
@@ -239,7 +243,7 @@ static int read_db(bool users, struct grow *names, struct grow *ids, char *ret_f
 	FILE *f = fopen(users ? "/etc/passwd" : "/etc/group", "re");
 	size_t bufsz = 16384;
 	char *buf = malloc(bufsz);
-	int r = f && buf ? 0 : -errno, e;
+	int r = f && buf ? 0 : -(errno ? errno : EIO), e;
 
 	ret_first[0] = '\0';
 	while (r == 0) {
@@ -296,9 +300,11 @@ static int whole_sources(struct host_view *h)
 	size_t len = 0;
 	char *text = read_small(NSSWITCH_PATH, NSSWITCH_MAX, &len);
 	int pw = -1, gr = -1, r = 0;
-	bool users_read, groups_read, idle = systemd_idle();
+	bool users_read, groups_read,
+		idle = none_of(systemd_paths, sizeof(systemd_paths) / sizeof(systemd_paths[0]));
 
-	if (!text || nsswitch_plain_sources(text, len, &pw, &gr) < 0)
+	if (!text || nsswitch_plain_sources(text, len, &pw, &gr) < 0 ||
+		!none_of(nscd_paths, sizeof(nscd_paths) / sizeof(nscd_paths[0])))
 		pw = gr = -1;
 	free(text);
 	users_read = read_db(true, &names, &uids, first_user, sizeof(first_user)) == 0;

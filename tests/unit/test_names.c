@@ -239,7 +239,11 @@ static void test_nsswitch_sources(void **state)
 	assert_int_equal(SRC("passwd: files [NOTFOUND=return # ] sss\ngroup: files\n"), -1);
 	assert_int_equal(SRC("passwd: files [NOTFOUND=return\ngroup: files\n"), -1); /* unterminated */
 	assert_int_equal(SRC("passwd: files [NOTFOUND = return]\ngroup: files\n"), -1);
-	assert_int_equal(SRC("passwd: files [!NOTFOUND=return]\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files [!NOTFOUND=return]\ngroup: files\n"), NSS_SRC_FILES);
+	assert_int_equal(SRC("passwd: files\ngroup: files\nhosts: files resolve [!UNAVAIL=return] dns\n"),
+		NSS_SRC_FILES);
+	assert_int_equal(SRC("passwd: files [!!NOTFOUND=return]\ngroup: files\n"), -1);
+	assert_int_equal(SRC("passwd: files [! NOTFOUND=return]\ngroup: files\n"), -1);
 	assert_int_equal(SRC("passwd: files []\ngroup: files\n"), -1);
 	assert_int_equal(SRC("passwd: [NOTFOUND=return] files\ngroup: files\n"), -1);
 	assert_int_equal(
