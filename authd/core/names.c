@@ -89,6 +89,30 @@ static int push_name(struct grow *names, const char *name)
 	return 0;
 }
 
+/* The arrays grown while reading become the view's (to free with it, even on failure). */
+static void view_take(
+	struct host_view *h, const struct grow *names, const struct grow *uids, const struct grow *gids)
+{
+	h->names = names->v;
+	h->nnames = names->n;
+	h->uids = uids->v;
+	h->nuids = uids->n;
+	h->gids = gids->v;
+	h->ngids = gids->n;
+}
+
+/* An entry larger than the buffer (ERANGE): twice the room. */
+static int buf_double(char **buf, size_t *sz)
+{
+	char *nb = realloc(*buf, *sz * 2);
+
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*sz *= 2;
+	return 0;
+}
+
 /* Enumeration is process-wide state in glibc: one enumeration at a time. */
 static pthread_mutex_t enum_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -107,14 +131,8 @@ static int enumerate(struct host_view *h)
 
 		e = getpwent_r(&pw, buf, bufsz, &res);
 		if (e == ERANGE && bufsz < LOOKUP_BUF_MAX) {
-			char *nb = realloc(buf, bufsz * 2);
-
-			if (!nb) {
-				r = -ENOMEM;
+			if ((r = buf_double(&buf, &bufsz)) < 0)
 				break;
-			}
-			buf = nb;
-			bufsz *= 2;
 			continue;
 		}
 		if (e || !res)
@@ -131,14 +149,8 @@ static int enumerate(struct host_view *h)
 
 		e = getgrent_r(&gr, buf, bufsz, &res);
 		if (e == ERANGE && bufsz < LOOKUP_BUF_MAX) {
-			char *nb = realloc(buf, bufsz * 2);
-
-			if (!nb) {
-				r = -ENOMEM;
+			if ((r = buf_double(&buf, &bufsz)) < 0)
 				break;
-			}
-			buf = nb;
-			bufsz *= 2;
 			continue;
 		}
 		if (e || !res)
@@ -149,12 +161,7 @@ static int enumerate(struct host_view *h)
 	}
 	endgrent();
 	free(buf);
-	h->names = names.v;
-	h->nnames = names.n;
-	h->uids = uids.v;
-	h->nuids = uids.n;
-	h->gids = gids.v;
-	h->ngids = gids.n;
+	view_take(h, &names, &uids, &gids);
 	return r;
 }
 
@@ -253,14 +260,8 @@ static int read_db(bool users, struct grow *names, struct grow *ids, char *ret_f
 
 		e = users ? fgetpwent_r(f, &pw, buf, bufsz, &pres) : fgetgrent_r(f, &gr, buf, bufsz, &gres);
 		if (e == ERANGE && bufsz < LOOKUP_BUF_MAX) { /* the entry is read again, whole */
-			char *nb = realloc(buf, bufsz * 2);
-
-			if (!nb) {
-				r = -ENOMEM;
+			if ((r = buf_double(&buf, &bufsz)) < 0)
 				break;
-			}
-			buf = nb;
-			bufsz *= 2;
 			continue;
 		}
 		if (e || !(pres || gres)) {
@@ -315,12 +316,7 @@ static int whole_sources(struct host_view *h)
 	for (size_t i = 0; i < sizeof(builtin_ids) / sizeof(builtin_ids[0]); i++)
 		if (grow_push(&uids, &builtin_ids[i]) < 0 || grow_push(&gids, &builtin_ids[i]) < 0)
 			r = -ENOMEM;
-	h->names = names.v;
-	h->nnames = names.n;
-	h->uids = uids.v;
-	h->nuids = uids.n;
-	h->gids = gids.v;
-	h->ngids = gids.n;
+	view_take(h, &names, &uids, &gids);
 	if (r < 0)
 		return r;
 	/* files: read whole here; medimail: answers nothing to the daemon
