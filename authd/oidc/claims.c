@@ -186,7 +186,7 @@ struct claims_slot {
 	char *key; /* user_dn LF account_dn LF scope */
 	char user[128], account[128]; /* the uid values of their DNs, for the follower */
 	bool lists_orgs;
-	char *text;
+	json_t *claims; /* never changed once kept: a reader takes a reference and copies it */
 	long long until; /* monotonic seconds */
 };
 static struct claims_slot ccl[CLAIMS_SLOTS];
@@ -226,7 +226,7 @@ static void uid_of(const char *dn, char *out, size_t outsz)
 static void claims_slot_clear(struct claims_slot *sl)
 {
 	free(sl->key);
-	free(sl->text);
+	json_decref(sl->claims);
 	memset(sl, 0, sizeof(*sl));
 }
 
@@ -256,10 +256,10 @@ void oidc_claims_cache_changed(const char *dn)
 int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
 	const char *scope, json_t *o)
 {
-	char *key = NULL, *text = NULL;
+	char *key = NULL;
 	unsigned i = 0;
 	unsigned long gen = 0;
-	json_t *kept = NULL;
+	json_t *kept = NULL, *copy;
 	int r;
 
 	if (c->session_cache_ttl &&
@@ -269,25 +269,26 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 		i = claims_slot_of(key);
 		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
 		if (ccl[i].key && !strcmp(ccl[i].key, key) && ccl[i].until > mm_mono_s())
-			text = strdup(ccl[i].text);
+			kept = json_incref(ccl[i].claims);
 		gen = ccl_gen[i % CLAIMS_STRIPES];
 		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
-		kept = text ? json_loads(text, 0, NULL) : NULL;
-		free(text);
-		if (json_is_object(kept) && json_object_update(o, kept) == 0) {
-			json_decref(kept);
+		/* the caller's object gets its own copy: what it adds or changes stays its own */
+		copy = kept ? json_deep_copy(kept) : NULL;
+		json_decref(kept);
+		if (copy && json_object_update(o, copy) == 0) {
+			json_decref(copy);
 			free(key);
 			metrics_cache(METRICS_CACHE_OIDC_CLAIMS, true);
 			return 0;
 		}
-		json_decref(kept);
+		json_decref(copy);
 	}
 	metrics_cache(METRICS_CACHE_OIDC_CLAIMS, false);
 	r = claims_read(s, c, user_dn, account_dn, scope, o);
-	text = r == 0 && key ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (text) {
+	kept = r == 0 && key ? json_deep_copy(o) : NULL;
+	if (kept) {
 		struct claims_slot n = {
-			.key = key, .text = text, .lists_orgs = oidc_scope_has(scope, "orgs")};
+			.key = key, .claims = kept, .lists_orgs = oidc_scope_has(scope, "orgs")};
 
 		uid_of(user_dn, n.user, sizeof(n.user));
 		uid_of(account_dn, n.account, sizeof(n.account));
@@ -296,11 +297,12 @@ int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn,
 			claims_slot_clear(&ccl[i]);
 			n.until = mm_mono_s() + c->session_cache_ttl;
 			ccl[i] = n;
-			key = text = NULL;
+			key = NULL;
+			kept = NULL;
 		}
 		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
 	}
-	free(text);
+	json_decref(kept);
 	free(key);
 	return r;
 }

@@ -265,8 +265,7 @@ enum grant_use { GRANT_FRESH, GRANT_SWAP, GRANT_ANSWER };
 struct gcache_slot {
 	char id[SECRET_HASH_HEX];
 	long long until; /* monotonic seconds; 0: for swaps only */
-	char *blob; /* user NUL method NUL data NUL */
-	size_t len;
+	struct oidc_grant *g; /* parsed once when kept: an answer copies it, no JSON read */
 };
 static struct gcache_slot gcache[GCACHE_SLOTS];
 static pthread_mutex_t gstripes[GCACHE_STRIPES] = {[0 ... GCACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
@@ -284,18 +283,17 @@ static unsigned gslot_of(const char *id)
 /* The slot holds a version of id at least as new as method's. */
 static bool gslot_newer(const struct gcache_slot *sl, const char *id, const char *method)
 {
-	unsigned long long have, other;
+	unsigned long long other;
 
-	return sl->blob && !strcmp(sl->id, id) && method_serial(sl->blob + strlen(sl->blob) + 1, &have) &&
-		method_serial(method, &other) && have >= other;
+	return sl->g && !strcmp(sl->id, id) && method_serial(method, &other) && sl->g->rec.serial >= other;
 }
 
 static void gslot_clear(struct gcache_slot *sl)
 {
 	/* keyed hashes only, but wiped as every value read from ou=sessions is (entry_free) */
-	if (sl->blob)
-		secret_wipe(sl->blob, sl->len);
-	free(sl->blob);
+	if (sl->g)
+		secret_wipe(sl->g, sizeof(*sl->g));
+	free(sl->g);
 	memset(sl, 0, sizeof(*sl));
 }
 
@@ -310,33 +308,33 @@ static unsigned long gcache_gen(const char *id)
 	return g;
 }
 
-/* Keeps the version (user, method, data) of record id, read or written when the stripe was at gen. */
-static void gcache_put(const struct mm_config *c, const char *id, unsigned long gen, const char *user,
-	const char *method, const char *data)
+/* Keeps the version (user, method, data) of family's record id, read or written when the stripe
+ * was at gen: parsed here, once, for the answers that follow. */
+static void gcache_put(const struct mm_config *c, const char *id, unsigned long gen, const char *family,
+	const char *user, const char *method, const char *data)
 {
 	unsigned i = gslot_of(id);
 	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
-	size_t lu = strlen(user), lm = strlen(method), ld = strlen(data);
-	char *b = malloc(lu + lm + ld + 3);
+	struct oidc_grant *g = malloc(sizeof(*g));
 
-	if (!b)
+	if (!g)
 		return;
-	memcpy(b, user, lu + 1);
-	memcpy(b + lu + 1, method, lm + 1);
-	memcpy(b + lu + lm + 2, data, ld + 1);
+	if (grant_parse(data, user, method, family, g) < 0) {
+		secret_wipe(g, sizeof(*g));
+		free(g);
+		return;
+	}
 	pthread_mutex_lock(m);
 	/* a read that began before a swap here must not put the older version back */
-	if (gslot_newer(&gcache[i], id, method) &&
-		strcmp(gcache[i].blob + strlen(gcache[i].blob) + 1, method)) {
+	if (gslot_newer(&gcache[i], id, method) && gcache[i].g->rec.serial != g->rec.serial) {
 		pthread_mutex_unlock(m);
-		secret_wipe(b, lu + lm + ld + 3);
-		free(b);
+		secret_wipe(g, sizeof(*g));
+		free(g);
 		return;
 	}
 	gslot_clear(&gcache[i]);
 	memcpy(gcache[i].id, id, SECRET_HASH_HEX);
-	gcache[i].blob = b;
-	gcache[i].len = lu + lm + ld + 3;
+	gcache[i].g = g;
 	gcache[i].until = gen == gstripe_gen[i % GCACHE_STRIPES] && c->session_cache_ttl
 		? mm_mono_s() + c->session_cache_ttl
 		: 0;
@@ -355,20 +353,21 @@ static void gcache_drop(const char *id)
 	pthread_mutex_unlock(m);
 }
 
-/* A copy of the kept version of id fit for use, or NULL. */
-static char *gcache_get(const char *id, enum grant_use use)
+/* A copy of the kept version of id fit for use into *ret: true, or false. */
+static bool gcache_get(const char *id, enum grant_use use, struct oidc_grant *ret)
 {
 	unsigned i = gslot_of(id);
 	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
-	char *b = NULL;
+	bool ok = false;
 
 	pthread_mutex_lock(m);
-	if (gcache[i].blob && !strcmp(gcache[i].id, id) &&
-		(use == GRANT_SWAP || (use == GRANT_ANSWER && gcache[i].until > mm_mono_s())) &&
-		(b = malloc(gcache[i].len)))
-		memcpy(b, gcache[i].blob, gcache[i].len);
+	if (gcache[i].g && !strcmp(gcache[i].id, id) &&
+		(use == GRANT_SWAP || (use == GRANT_ANSWER && gcache[i].until > mm_mono_s()))) {
+		*ret = *gcache[i].g;
+		ok = true;
+	}
 	pthread_mutex_unlock(m);
-	return b;
+	return ok;
 }
 
 void oidc_grant_cache_changed(const char *dn, const char *method)
@@ -408,7 +407,7 @@ static int grant_id(const char *family, char id[SECRET_HASH_HEX])
 static int grant_load(struct store *s, const struct mm_config *c, const char *family, struct oidc_grant *g,
 	enum grant_use use, bool *ret_cached)
 {
-	char id[SECRET_HASH_HEX], *b = NULL;
+	char id[SECRET_HASH_HEX];
 	struct entry *e = NULL;
 	unsigned long gen;
 	int r;
@@ -417,13 +416,8 @@ static int grant_load(struct store *s, const struct mm_config *c, const char *fa
 		*ret_cached = false;
 	if ((r = grant_id(family, id)) < 0)
 		return r;
-	if (use != GRANT_FRESH && (b = gcache_get(id, use))) {
-		const char *u = b, *m = u + strlen(u) + 1, *d = m + strlen(m) + 1;
-
-		r = grant_parse(d, u, m, family, g);
-		secret_wipe(b, strlen(u) + strlen(m) + strlen(d) + 3);
-		free(b);
-		if (r == 0 && grant_expires(g) > now_s()) {
+	if (use != GRANT_FRESH && gcache_get(id, use, g)) {
+		if (!strcmp(g->family, family) && grant_expires(g) > now_s()) {
 			if (ret_cached)
 				*ret_cached = true;
 			metrics_cache(METRICS_CACHE_OIDC_GRANT, true);
@@ -437,7 +431,7 @@ static int grant_load(struct store *s, const struct mm_config *c, const char *fa
 		r = grant_parse(record_data(e), entry_get(e, "mmSessionUser"),
 			entry_get(e, "mmSessionMethod"), family, g);
 	if (r == 0)
-		gcache_put(c, id, gen, entry_get(e, "mmSessionUser"), entry_get(e, "mmSessionMethod"),
+		gcache_put(c, id, gen, family, entry_get(e, "mmSessionUser"), entry_get(e, "mmSessionMethod"),
 			record_data(e));
 	else if (r != -EHOSTDOWN)
 		gcache_drop(id);
@@ -466,7 +460,7 @@ static int grant_swap(struct store *s, const struct mm_config *c, struct oidc_gr
 			.old_method = was, .new_method = now, .data = text, .expires = grant_expires(g)});
 	if (r == 0) {
 		g->rec.serial++;
-		gcache_put(c, id, gen, g->user_dn, now, text);
+		gcache_put(c, id, gen, g->family, g->user_dn, now, text);
 	} else if (r != -EHOSTDOWN)
 		gcache_drop(id);
 	free(text);
@@ -554,7 +548,7 @@ int oidc_code_issue(
 				.expires = w->code_exp});
 	}
 	if (r == 0) {
-		gcache_put(c, id, gen, g->user_dn, method, text);
+		gcache_put(c, id, gen, g->family, g->user_dn, method, text);
 		memcpy(ret_code, code, sizeof(code));
 	}
 	free(text);
