@@ -308,6 +308,18 @@ static unsigned long gcache_gen(const char *id)
 	return g;
 }
 
+static void gcache_drop(const char *id)
+{
+	unsigned i = gslot_of(id);
+	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
+
+	pthread_mutex_lock(m);
+	if (!strcmp(gcache[i].id, id))
+		gslot_clear(&gcache[i]);
+	gstripe_gen[i % GCACHE_STRIPES]++;
+	pthread_mutex_unlock(m);
+}
+
 /* Keeps the version (user, method, data) of family's record id, read or written when the stripe
  * was at gen: parsed here, once, for the answers that follow. */
 static void gcache_put(const struct mm_config *c, const char *id, unsigned long gen, const char *family,
@@ -317,11 +329,15 @@ static void gcache_put(const struct mm_config *c, const char *id, unsigned long 
 	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
 	struct oidc_grant *g = malloc(sizeof(*g));
 
-	if (!g)
+	/* not kept: an older version kept here must not answer for this one (a swap just made) */
+	if (!g) {
+		gcache_drop(id);
 		return;
+	}
 	if (grant_parse(data, user, method, family, g) < 0) {
 		secret_wipe(g, sizeof(*g));
 		free(g);
+		gcache_drop(id);
 		return;
 	}
 	pthread_mutex_lock(m);
@@ -338,18 +354,6 @@ static void gcache_put(const struct mm_config *c, const char *id, unsigned long 
 	gcache[i].until = gen == gstripe_gen[i % GCACHE_STRIPES] && c->session_cache_ttl
 		? mm_mono_s() + c->session_cache_ttl
 		: 0;
-	pthread_mutex_unlock(m);
-}
-
-static void gcache_drop(const char *id)
-{
-	unsigned i = gslot_of(id);
-	pthread_mutex_t *m = &gstripes[i % GCACHE_STRIPES];
-
-	pthread_mutex_lock(m);
-	if (!strcmp(gcache[i].id, id))
-		gslot_clear(&gcache[i]);
-	gstripe_gen[i % GCACHE_STRIPES]++;
 	pthread_mutex_unlock(m);
 }
 
@@ -443,10 +447,9 @@ static int grant_load(struct store *s, const struct mm_config *c, const char *fa
 static int grant_swap(struct store *s, const struct mm_config *c, struct oidc_grant *g)
 {
 	char was[48], now[48], *text;
-	int r;
-
 	char id[SECRET_HASH_HEX];
 	unsigned long gen;
+	int r;
 
 	snprintf(was, sizeof(was), GRANT_METHOD "%llu", g->rec.serial);
 	snprintf(now, sizeof(now), GRANT_METHOD "%llu", g->rec.serial + 1);
