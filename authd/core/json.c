@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "secret.h"
+#include "validate.h"
 
 struct sb {
 	char *p;
@@ -250,4 +251,109 @@ void json_flat_free(struct json_flat *j)
 		secret_free(j->val[i]);
 	}
 	j->n = 0;
+}
+
+/* --- an object's members appended to a text ------------------------------- */
+
+static void out_room(struct json_out *o, size_t more)
+{
+	size_t cap = o->cap ? o->cap : 64;
+	char *p;
+
+	if (o->err || o->n + more + 1 <= o->cap)
+		return;
+	while (cap < o->n + more + 1)
+		cap *= 2;
+	if (!(p = realloc(o->p, cap))) {
+		o->err = true;
+		return;
+	}
+	o->p = p;
+	o->cap = cap;
+}
+
+static void out_raw(struct json_out *o, const char *s, size_t n)
+{
+	out_room(o, n);
+	if (o->err)
+		return;
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+	o->p[o->n] = '\0';
+}
+
+/* ,"key": (the key is the caller's own text, a name without quotes or escapes) */
+static void out_key(struct json_out *o, const char *key)
+{
+	if (o->members)
+		out_raw(o, ",", 1);
+	out_raw(o, "\"", 1);
+	out_raw(o, key, strlen(key));
+	out_raw(o, "\":", 2);
+	o->members = true;
+}
+
+void json_out_take(struct json_out *o, char *start, size_t n)
+{
+	*o = (struct json_out){.p = start, .n = n, .cap = start ? n + 1 : 0, .err = !start};
+	o->members = start && n > 0 && start[n - 1] != '{';
+}
+
+void json_out_str(struct json_out *o, const char *key, const char *val)
+{
+	size_t len, from = 0;
+
+	if (!val || validate_utf8(val, (len = strlen(val))) < 0)
+		return;
+	out_key(o, key);
+	out_raw(o, "\"", 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)val[i];
+		char e[8];
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		out_raw(o, val + from, i - from);
+		if (ch == '"' || ch == '\\') {
+			e[0] = '\\';
+			e[1] = (char)ch;
+			out_raw(o, e, 2);
+		} else {
+			snprintf(e, sizeof(e), "\\u%04x", ch);
+			out_raw(o, e, 6);
+		}
+		from = i + 1;
+	}
+	out_raw(o, val + from, len - from);
+	out_raw(o, "\"", 1);
+}
+
+void json_out_int(struct json_out *o, const char *key, long long val)
+{
+	char v[24];
+	int n = snprintf(v, sizeof(v), "%lld", val);
+
+	out_key(o, key);
+	out_raw(o, v, (size_t)n);
+}
+
+void json_out_bool(struct json_out *o, const char *key, bool val)
+{
+	out_key(o, key);
+	out_raw(o, val ? "true" : "false", val ? 4 : 5);
+}
+
+char *json_out_end(struct json_out *o)
+{
+	char *p;
+
+	out_raw(o, "}", 1);
+	if (o->err) {
+		free(o->p);
+		*o = (struct json_out){0};
+		return NULL;
+	}
+	p = o->p;
+	*o = (struct json_out){0};
+	return p;
 }

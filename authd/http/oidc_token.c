@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "json.h"
 #include "jwt.h"
 #include "log.h"
 #include "login.h"
@@ -386,8 +387,9 @@ unsigned oidc_introspect(struct http_req *r)
 	struct oidc_client *cl = NULL;
 	struct oidc_grant g;
 	const char *hint = form(r, "token_type_hint"), *tok = form(r, "token");
-	json_t *o;
-	char iss[300];
+	struct json_out out;
+	char iss[300], *text;
+	size_t n;
 	unsigned st;
 	int rc;
 
@@ -413,25 +415,25 @@ unsigned oidc_introspect(struct http_req *r)
 	oidc_client_free(cl);
 	if (rc < 0)
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
-	/* an access token: flat, as Dovecot's passdb oauth2 reads it */
-	o = json_object();
-	if (!o || oidc_claims(r->store, r->cfg, g.user_dn, NULL, "openid email medimail profile", o) < 0) {
-		json_decref(o);
+	/* an access token: flat, as Dovecot's passdb oauth2 reads it; the claims' part is kept text */
+	if (oidc_claims_introspection(
+		    r->store, r->cfg, g.user_dn, "openid email medimail profile", &text, &n) < 0)
 		return http_ok(r, 200, json_pack("{s:b}", "active", 0));
-	}
 	oidc_door_issuer(r, iss, sizeof(iss));
-	json_object_del(o, "email_verified");
-	json_object_set_new(o, "active", json_true());
-	json_object_set_new(o, "scope", json_string(g.scope));
-	json_object_set_new(o, "client_id", json_string(g.client_id));
-	json_object_set_new(o, "aud", json_string(g.client_id));
-	json_object_set_new(o, "iss", json_string(iss));
-	json_object_set_new(o, "token_type", json_string("bearer"));
-	json_object_set_new(o, "exp", json_integer(g.exp));
-	json_object_set_new(o, "auth_time", json_integer(g.auth_time));
-	if (json_object_get(o, "preferred_username"))
-		json_object_set(o, "username", json_object_get(o, "preferred_username"));
-	return http_ok(r, 200, o);
+	json_out_take(&out, text, n);
+	json_out_bool(&out, "active", true);
+	json_out_str(&out, "scope", g.scope);
+	json_out_str(&out, "client_id", g.client_id);
+	json_out_str(&out, "aud", g.client_id);
+	json_out_str(&out, "iss", iss);
+	json_out_str(&out, "token_type", "bearer");
+	json_out_int(&out, "exp", g.exp);
+	json_out_int(&out, "auth_time", g.auth_time);
+	if (!(r->text = json_out_end(&out)))
+		return http_fail(r, 500, "internal", "out of memory");
+	r->text_type = "application/json";
+	r->status = 200;
+	return 200;
 }
 
 unsigned oidc_revoke(struct http_req *r)

@@ -187,11 +187,15 @@ struct claims_slot {
 	char user[128], account[128]; /* the uid values of their DNs, for the follower */
 	bool lists_orgs;
 	json_t *claims; /* never changed once kept: a reader takes a reference and copies it */
+	char *intro; /* the introspection answer's start made of these claims, once asked; or NULL */
+	size_t intro_len;
+	unsigned long long stamp; /* names this keeping: an answer made of it goes to it only */
 	long long until; /* monotonic seconds */
 };
 static struct claims_slot ccl[CLAIMS_SLOTS];
 static pthread_mutex_t ccl_lock[CLAIMS_STRIPES] = {[0 ... CLAIMS_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 static unsigned long ccl_gen[CLAIMS_STRIPES];
+static unsigned long long ccl_stamp; /* the last keeping's stamp (atomic: stripes do not share a lock) */
 
 static unsigned char ccl_key[crypto_shorthash_KEYBYTES];
 static pthread_once_t ccl_key_once = PTHREAD_ONCE_INIT;
@@ -227,6 +231,7 @@ static void claims_slot_clear(struct claims_slot *sl)
 {
 	free(sl->key);
 	json_decref(sl->claims);
+	free(sl->intro);
 	memset(sl, 0, sizeof(*sl));
 }
 
@@ -253,58 +258,181 @@ void oidc_claims_cache_changed(const char *dn)
 	}
 }
 
+/* What a lookup of the kept claims found. */
+struct ccl_look {
+	char *key; /* NULL: nothing is kept (session_cache_ttl 0, or out of memory) */
+	unsigned slot;
+	unsigned long gen; /* the stripe's generation when looked: a change since forbids keeping */
+	json_t *claims; /* a reference, or NULL: not kept */
+	unsigned long long stamp;
+	char *intro; /* with want_intro: a copy of the kept introspection start, or NULL */
+	size_t intro_len;
+};
+
+static void ccl_get(const struct mm_config *c, const char *user_dn, const char *account_dn, const char *scope,
+	bool want_intro, struct ccl_look *l)
+{
+	struct claims_slot *sl;
+
+	*l = (struct ccl_look){0};
+	if (!c->session_cache_ttl ||
+		asprintf(&l->key, "%s\n%s\n%s", user_dn, account_dn ? account_dn : "", scope) < 0) {
+		l->key = NULL;
+		return;
+	}
+	l->slot = claims_slot_of(l->key);
+	sl = &ccl[l->slot];
+	pthread_mutex_lock(&ccl_lock[l->slot % CLAIMS_STRIPES]);
+	if (sl->key && !strcmp(sl->key, l->key) && sl->until > mm_mono_s()) {
+		l->stamp = sl->stamp;
+		if (want_intro && sl->intro && (l->intro = malloc(sl->intro_len + 1))) {
+			memcpy(l->intro, sl->intro, sl->intro_len + 1);
+			l->intro_len = sl->intro_len;
+		} else
+			l->claims = json_incref(sl->claims);
+	}
+	l->gen = ccl_gen[l->slot % CLAIMS_STRIPES];
+	pthread_mutex_unlock(&ccl_lock[l->slot % CLAIMS_STRIPES]);
+}
+
+static void ccl_look_free(struct ccl_look *l)
+{
+	free(l->key);
+	json_decref(l->claims);
+	free(l->intro);
+	*l = (struct ccl_look){0};
+}
+
+/* Keeps claims (taken) as l's key's, unless the stripe changed since the look; the keeping's stamp
+ * (l->stamp), or 0: not kept. */
+static void ccl_put(const struct mm_config *c, struct ccl_look *l, const char *user_dn,
+	const char *account_dn, const char *scope, json_t *claims)
+{
+	struct claims_slot n = {.key = l->key, .claims = claims, .lists_orgs = oidc_scope_has(scope, "orgs")};
+
+	l->stamp = 0;
+	if (!l->key || !claims) {
+		json_decref(claims);
+		return;
+	}
+	uid_of(user_dn, n.user, sizeof(n.user));
+	uid_of(account_dn, n.account, sizeof(n.account));
+	pthread_mutex_lock(&ccl_lock[l->slot % CLAIMS_STRIPES]);
+	if (l->gen == ccl_gen[l->slot % CLAIMS_STRIPES]) {
+		claims_slot_clear(&ccl[l->slot]);
+		n.until = mm_mono_s() + c->session_cache_ttl;
+		n.stamp = __atomic_add_fetch(&ccl_stamp, 1, __ATOMIC_RELAXED);
+		ccl[l->slot] = n;
+		l->stamp = n.stamp;
+		l->key = NULL;
+		claims = NULL;
+	}
+	pthread_mutex_unlock(&ccl_lock[l->slot % CLAIMS_STRIPES]);
+	json_decref(claims);
+}
+
+/* Keeps intro (n bytes, copied) with the claims it was made of, when they are still the slot's. */
+static void ccl_put_intro(const struct ccl_look *l, const char *intro, size_t n)
+{
+	struct claims_slot *sl = &ccl[l->slot];
+	char *copy;
+
+	if (!l->stamp || !(copy = malloc(n + 1)))
+		return;
+	memcpy(copy, intro, n + 1);
+	pthread_mutex_lock(&ccl_lock[l->slot % CLAIMS_STRIPES]);
+	if (sl->key && sl->stamp == l->stamp && !sl->intro) {
+		sl->intro = copy;
+		sl->intro_len = n;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&ccl_lock[l->slot % CLAIMS_STRIPES]);
+	free(copy);
+}
+
 int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
 	const char *scope, json_t *o)
 {
-	char *key = NULL;
-	unsigned i = 0;
-	unsigned long gen = 0;
-	json_t *kept = NULL, *copy;
+	struct ccl_look l;
+	json_t *copy;
 	int r;
 
-	if (c->session_cache_ttl &&
-		asprintf(&key, "%s\n%s\n%s", user_dn, account_dn ? account_dn : "", scope) < 0)
-		key = NULL;
-	if (key) {
-		i = claims_slot_of(key);
-		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
-		if (ccl[i].key && !strcmp(ccl[i].key, key) && ccl[i].until > mm_mono_s())
-			kept = json_incref(ccl[i].claims);
-		gen = ccl_gen[i % CLAIMS_STRIPES];
-		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
-		/* the caller's object gets its own copy: what it adds or changes stays its own */
-		copy = kept ? json_deep_copy(kept) : NULL;
-		json_decref(kept);
-		if (copy && json_object_update(o, copy) == 0) {
-			json_decref(copy);
-			free(key);
-			metrics_cache(METRICS_CACHE_OIDC_CLAIMS, true);
-			return 0;
-		}
+	ccl_get(c, user_dn, account_dn, scope, false, &l);
+	/* the caller's object gets its own copy: what it adds or changes stays its own */
+	copy = l.claims ? json_deep_copy(l.claims) : NULL;
+	if (copy && json_object_update(o, copy) == 0) {
 		json_decref(copy);
+		ccl_look_free(&l);
+		metrics_cache(METRICS_CACHE_OIDC_CLAIMS, true);
+		return 0;
 	}
+	json_decref(copy);
 	metrics_cache(METRICS_CACHE_OIDC_CLAIMS, false);
 	r = claims_read(s, c, user_dn, account_dn, scope, o);
-	kept = r == 0 && key ? json_deep_copy(o) : NULL;
-	if (kept) {
-		struct claims_slot n = {
-			.key = key, .claims = kept, .lists_orgs = oidc_scope_has(scope, "orgs")};
-
-		uid_of(user_dn, n.user, sizeof(n.user));
-		uid_of(account_dn, n.account, sizeof(n.account));
-		pthread_mutex_lock(&ccl_lock[i % CLAIMS_STRIPES]);
-		if (gen == ccl_gen[i % CLAIMS_STRIPES]) {
-			claims_slot_clear(&ccl[i]);
-			n.until = mm_mono_s() + c->session_cache_ttl;
-			ccl[i] = n;
-			key = NULL;
-			kept = NULL;
-		}
-		pthread_mutex_unlock(&ccl_lock[i % CLAIMS_STRIPES]);
-	}
-	json_decref(kept);
-	free(key);
+	if (r == 0)
+		ccl_put(c, &l, user_dn, account_dn, scope, json_deep_copy(o));
+	ccl_look_free(&l);
 	return r;
+}
+
+/* The introspection start made of claims o (changed): flat, no email_verified, username as
+ * Dovecot's passdb oauth2 reads it, and none of the members the endpoint writes itself. */
+static char *intro_of(json_t *o, size_t *n)
+{
+	static const char *const own[] = {"email_verified", "active", "scope", "client_id", "aud", "iss",
+		"token_type", "exp", "auth_time", "username"};
+	json_t *pu;
+	char *t;
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		json_object_del(o, own[i]);
+	if ((pu = json_object_get(o, "preferred_username")) && json_object_set(o, "username", pu) < 0)
+		return NULL;
+	if (!(t = json_dumps(o, JSON_COMPACT)))
+		return NULL;
+	*n = strlen(t);
+	if (*n < 2 || t[*n - 1] != '}') {
+		free(t);
+		return NULL;
+	}
+	t[--*n] = '\0';
+	return t;
+}
+
+int oidc_claims_introspection(struct store *s, const struct mm_config *c, const char *user_dn,
+	const char *scope, char **ret, size_t *ret_len)
+{
+	struct ccl_look l;
+	json_t *o;
+	int r = 0;
+
+	*ret = NULL;
+	*ret_len = 0;
+	ccl_get(c, user_dn, NULL, scope, true, &l);
+	if (l.intro) {
+		metrics_cache(METRICS_CACHE_OIDC_CLAIMS, true);
+		*ret = l.intro;
+		*ret_len = l.intro_len;
+		l.intro = NULL;
+		ccl_look_free(&l);
+		return 0;
+	}
+	o = l.claims ? json_deep_copy(l.claims) : NULL;
+	metrics_cache(METRICS_CACHE_OIDC_CLAIMS, o != NULL);
+	if (!o) {
+		if (!(o = json_object()) || (r = claims_read(s, c, user_dn, NULL, scope, o)) < 0) {
+			json_decref(o);
+			ccl_look_free(&l);
+			return r < 0 ? r : -ENOMEM;
+		}
+		ccl_put(c, &l, user_dn, NULL, scope, json_deep_copy(o));
+	}
+	*ret = intro_of(o, ret_len);
+	json_decref(o);
+	if (*ret)
+		ccl_put_intro(&l, *ret, *ret_len);
+	ccl_look_free(&l);
+	return *ret ? 0 : -ENOMEM;
 }
 
 int oidc_id_token(struct store *s, const struct mm_config *c, const struct oidc_client *cl,

@@ -183,6 +183,13 @@ int oidc_client_grants_revoke(struct store *s, const struct mm_config *c, const 
  * no active account. account_dn may be NULL. */
 int oidc_claims(struct store *s, const struct mm_config *c, const char *user_dn, const char *account_dn,
 	const char *scope, json_t *o) MM_WUR;
+/* The start of an access token's introspection answer: the claims of user_dn for scope as
+ * oidc_claims gives them, less email_verified, with username (= preferred_username), as JSON
+ * text "{..." without its closing brace (*ret malloc'd, *ret_len bytes), the members the
+ * endpoint writes itself (active, scope, client_id, aud, iss, token_type, exp, auth_time) left
+ * out. Kept with the claims, so an answer asked again is a copy. -ENOENT: no active account. */
+int oidc_claims_introspection(struct store *s, const struct mm_config *c, const char *user_dn,
+	const char *scope, char **ret, size_t *ret_len) MM_WUR;
 /* The directory reported a change of the account entry dn (NULL: anything may have changed):
  * the claims given lately of that account, or that name it, are read again. */
 void oidc_claims_cache_changed(const char *dn);

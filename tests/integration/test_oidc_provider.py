@@ -1494,3 +1494,43 @@ def test_the_kept_versions_are_counted_in_metrics(op):
     mid = counts()
     assert form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]}).json == {"active": False}
     assert n(counts(), "oidc_grant", "miss") > n(mid, "oidc_grant", "miss")
+
+
+def test_introspection_kept_as_text_answers_as_read(op):
+    """An access token's introspection is written from a kept text of its claims after the
+    first answer: the later answers are the same object, flat as Dovecot reads it, with the
+    members of this token; a change of the name in the directory is in the next answer, and a
+    value with quotes, a backslash and a newline stays one string."""
+    login, mail, cookie = browser_login(op)
+    rp, rs = client(op), client(op)
+    q, code, t = full_flow(op, rp, cookie)
+    first = form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]})
+    assert first.status == 200 and first.headers.get("Content-Type") == "application/json", first
+    i = first.json
+    assert i["active"] is True and i["token_type"] == "bearer" and i["client_id"] == rp["id"] == i["aud"]
+    assert i["iss"] == disco(op)["issuer"] and i["scope"] == q["scope"]
+    assert i["username"] == i["preferred_username"] == login and i["email"] == mail
+    assert "email_verified" not in i and isinstance(i["exp"], int) and isinstance(i["auth_time"], int)
+    assert all(not isinstance(v, (dict, list)) for v in i.values()), i
+    for _ in range(3):
+        again = form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]})
+        assert again.json == i and again.headers.get("Content-Type") == "application/json"
+    # another token of the same user: its own client and expiry, the same kept claims
+    cl2 = client(op)
+    q2, code2, t2 = full_flow(op, cl2, cookie)
+    j = form_post(op, "/oidc/introspect", rs, {"token": t2["access_token"]}).json
+    assert j["client_id"] == cl2["id"] == j["aud"] and j["sub"] == i["sub"] and j["username"] == login
+    # the name changed in the directory: the kept text is dropped with the claims
+    name = 'Dr "Lenoir" \\ Paris\nbis'
+    r = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", op.slapd.ldapi_url], text=True,
+                       input=f"dn: uid={login},ou=people,{SUFFIX}\nchangetype: modify\nreplace: cn\n"
+                             f"cn:: {base64.b64encode(name.encode()).decode()}\n", capture_output=True)
+    assert r.returncode == 0, r.stderr
+    within_a_second(lambda: form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]}).json.get("name")
+                    == name, "the new name in the introspection")
+    k = form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]}).json
+    assert k == dict(i, name=name)
+    # suspended: inactive at once, though its claims were kept
+    ctl_ok(op.authd.ctl("suspend", login))
+    within_a_second(lambda: form_post(op, "/oidc/introspect", rs, {"token": t["access_token"]}).json
+                    == {"active": False}, "the suspension in the introspection")

@@ -182,6 +182,37 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(j.n, 0);
 }
 
+/* json_out: members appended after a kept start, escaped, bad UTF-8 left out, commas right. */
+static void test_json_out(void **state)
+{
+	struct json_out o;
+	char *t;
+
+	json_out_take(&o, strdup("{\"sub\":\"x\""), 10);
+	json_out_bool(&o, "active", true);
+	json_out_str(&o, "q", "a\"b\\c\n\x01\x1f é");
+	json_out_str(&o, "bad", "\xc3\x28");
+	json_out_str(&o, "none", NULL);
+	json_out_int(&o, "exp", -42);
+	json_out_bool(&o, "off", false);
+	t = json_out_end(&o);
+	assert_non_null(t);
+	assert_string_equal(t,
+		"{\"sub\":\"x\",\"active\":true,\"q\":\"a\\\"b\\\\c\\u000a\\u0001\\u001f é\",\"exp\":-42,"
+		"\"off\":false}");
+	free(t);
+	/* an empty start takes no comma before its first member */
+	json_out_take(&o, strdup("{"), 1);
+	json_out_int(&o, "n", 9223372036854775807LL);
+	t = json_out_end(&o);
+	assert_string_equal(t, "{\"n\":9223372036854775807}");
+	free(t);
+	/* no start (its allocation failed): every write is refused, the end says so */
+	json_out_take(&o, NULL, 0);
+	json_out_str(&o, "a", "b");
+	assert_null(json_out_end(&o));
+}
+
 static void test_json_refuses(void **state)
 {
 	static const char *const bad[] = {
@@ -215,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_error_names_the_place),
 		cmocka_unit_test(test_json_roundtrip),
 		cmocka_unit_test(test_json_refuses),
+		cmocka_unit_test(test_json_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
