@@ -183,32 +183,35 @@ static int detach(void)
 /* What another daemon changes in the directory and this one holds in memory: a revoked session
  * or OpenID grant (a grant's version is its mmSessionMethod), an account locked or disabled (its
  * sessions' cached verification, its cached claims), a client removed. */
-static void sessions_changed(const char *dn, const char *method)
+static void sessions_changed(const char *dn, const struct entry *e)
 {
 	session_cache_record_changed(dn);
-	oidc_grant_cache_changed(dn, method);
+	oidc_grant_cache_changed(dn, e ? entry_get(e, "mmSessionMethod") : NULL);
 }
 
-static void accounts_changed(const char *dn, const char *value)
+/* An account or an ORG: the name service's attributes come with the change, so that it is not
+ * read again (every password attempt changes mmFailCount twice). */
+static void accounts_changed(const char *dn, const struct entry *e)
 {
-	(void)value;
 	session_cache_account_changed(dn);
 	oidc_claims_cache_changed(dn);
-	mcache_followed(dn);
+	mcache_followed(dn, e);
 }
 
-static void services_changed(const char *dn, const char *value)
+static void services_changed(const char *dn, const struct entry *e)
 {
 	(void)dn;
-	(void)value;
+	(void)e;
 	service_cache_clear();
 	oidc_client_cache_clear();
 }
 
+static const char *const session_version[] = {"mmSessionMethod", NULL};
+
 static const struct follow_base followed[] = {
-	{.rdn = "ou=sessions", .whole = true, .attr = "mmSessionMethod", .changed = sessions_changed},
-	{.rdn = "ou=people", .whole = false, .changed = accounts_changed},
-	{.rdn = "ou=orgs", .whole = false, .changed = accounts_changed},
+	{.rdn = "ou=sessions", .whole = true, .attrs = session_version, .changed = sessions_changed},
+	{.rdn = "ou=people", .whole = false, .attrs = mcache_user_attrs, .changed = accounts_changed},
+	{.rdn = "ou=orgs", .whole = false, .attrs = mcache_org_attrs, .changed = accounts_changed},
 	{.rdn = "ou=services", .whole = true, .changed = services_changed},
 };
 

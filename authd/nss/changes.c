@@ -260,24 +260,44 @@ static bool user_unchanged(const struct mm_config *c, const struct mc_user *u, c
 	return same;
 }
 
+const char *const mcache_user_attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
+	"mmStatus", "mmAccountType", "objectClass", NULL};
+const char *const mcache_org_attrs[] = {
+	"uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType", "objectClass", NULL};
+
+/* dn as told, or read now into *owned (entry_free): *ret, NULL when it is gone. */
+static int entry_now(struct store *s, const char *dn, const struct entry *told, const char *const *attrs,
+	const struct entry **ret, struct entry **owned)
+{
+	int r;
+
+	*ret = told;
+	*owned = NULL;
+	if (told)
+		return 0;
+	r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, owned);
+	*ret = *owned;
+	return r == -ENOENT ? 0 : r;
+}
+
 /* An account: its own keys, and the groups of every ORG that lists it (a member's status
  * decides whether the ORG's group shows it). 1: nothing shown changed. */
 static int user_keys(struct store *s, const struct mm_config *c, const char *orgs,
-	const struct mc_snapshot *snap, const char *dn, bool listed, struct chg_set *set)
+	const struct mc_snapshot *snap, const char *dn, const struct entry *told, bool listed,
+	struct chg_set *set)
 {
-	static const char *const attrs[] = {"uid", "mmLoginMail", "givenName", "sn", "cn", "uidNumber",
-		"mmStatus", "mmAccountType", "objectClass", NULL};
 	static const char *const none[] = {"1.1", NULL};
 	const struct mc_user *u = mc_snap_user(snap, dn);
-	struct entry **v = NULL, *e = NULL;
+	const struct entry *e;
+	struct entry **v = NULL, *owned;
 	size_t nv = 0;
 	char *esc, *filter = NULL;
-	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+	int r = entry_now(s, dn, told, mcache_user_attrs, &e, &owned);
 
-	if (r < 0 && r != -ENOENT)
+	if (r < 0)
 		return r;
 	if (!listed && user_unchanged(c, u, e)) {
-		entry_free(e);
+		entry_free(owned);
 		return 1;
 	}
 	set_user(set, u); /* what the files show */
@@ -292,7 +312,7 @@ static int user_keys(struct store *s, const struct mm_config *c, const char *org
 				mail && strlen(mail) <= MC_KEY_MAX ? mail : NULL, uid);
 		set_add(set, CHG_MEMBEROF, entry_get(e, "uid"), NULL, 0);
 	}
-	entry_free(e);
+	entry_free(owned);
 	esc = store_escape(dn);
 	if (!esc || asprintf(&filter, "(mmMember=%s)", esc) < 0) {
 		free(esc);
@@ -361,19 +381,17 @@ static bool org_unchanged(const struct mm_config *c, const struct mc_group *g, c
 /* An ORG: its group's keys and the group lists of its members, before and after. 1: nothing
  * shown changed. */
 static int org_keys(struct store *s, const struct mm_config *c, const struct mc_snapshot *snap,
-	const char *dn, bool listed, struct chg_set *set)
+	const char *dn, const struct entry *told, bool listed, struct chg_set *set)
 {
-	static const char *const attrs[] = {
-		"uid", "gidNumber", "mmMember", "mmStatus", "mmAccountType", "objectClass", NULL};
 	const struct mc_group *g = mc_snap_group(snap, dn);
-	struct entry *e = NULL;
+	const struct entry *e;
+	struct entry *owned;
 	const char **logins = NULL;
 	size_t n = 0;
-	int r = store_search_one(s, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &e);
+	int r = entry_now(s, dn, told, mcache_org_attrs, &e, &owned);
 
-	if (r < 0 && r != -ENOENT)
+	if (r < 0)
 		return r;
-	r = 0;
 	if (e && !(logins = member_logins(snap, e, &n)))
 		r = -ENOMEM;
 	else if (!listed && org_unchanged(c, g, e, logins, n))
@@ -395,7 +413,7 @@ static int org_keys(struct store *s, const struct mm_config *c, const struct mc_
 		set_group(set, g);
 	}
 	free(logins);
-	entry_free(e);
+	entry_free(owned);
 	return r;
 }
 
@@ -425,7 +443,7 @@ static bool dn_under(const char *dn, const char *base)
 	return n > b + 1 && dn[n - b - 1] == ',' && !strcasecmp(dn + n - b, base);
 }
 
-void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
+void mcache_changed_as(struct store *s, const struct mm_config *c, const char *dn, const struct entry *told)
 {
 	struct mc_snapshot *snap = mcache_snapshot_get();
 	struct chg_set set = {.dn = dn};
@@ -440,9 +458,9 @@ void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
 	} else if (!people || !orgs) {
 		r = -ENOMEM;
 	} else if (dn_under(dn, people)) {
-		r = user_keys(s, c, orgs, snap, dn, dn_listed(dn), &set);
+		r = user_keys(s, c, orgs, snap, dn, told, dn_listed(dn), &set);
 	} else if (dn_under(dn, orgs)) {
-		r = org_keys(s, c, snap, dn, dn_listed(dn), &set);
+		r = org_keys(s, c, snap, dn, told, dn_listed(dn), &set);
 	} else {
 		r = 1;
 	}
@@ -506,6 +524,11 @@ out:
 	free(people);
 	free(orgs);
 	mcache_snapshot_put(snap);
+}
+
+void mcache_changed(struct store *s, const struct mm_config *c, const char *dn)
+{
+	mcache_changed_as(s, c, dn, NULL);
 }
 
 void mcache_members_current(

@@ -829,7 +829,7 @@ void mc_build_if_quick(const struct mm_config *c)
 	pthread_mutex_unlock(&mc.lock);
 }
 
-void mcache_followed(const char *dn)
+void mcache_followed(const char *dn, const struct entry *e)
 {
 	if (!mc.running)
 		return;
@@ -845,6 +845,6 @@ void mcache_followed(const char *dn)
 		return;
 	}
 	pthread_rwlock_rdlock(mc.reload_lock);
-	mcache_changed(*mc.store, *mc.cfg, dn);
+	mcache_changed_as(*mc.store, *mc.cfg, dn, e);
 	pthread_rwlock_unlock(mc.reload_lock);
 }

@@ -62,9 +62,15 @@ int mcache_write(const struct mm_config *c, const struct mc_snapshot *snap) MM_W
  * readers then ask the daemon about until the next full build (mcfile.h). Reads the directory
  * through s (one search); falls back to mcache_invalidate() when it cannot tell what changed. */
 void mcache_changed(struct store *s, const struct mm_config *c, const char *dn);
-/* The same, from the follower's thread: the daemon's configuration and directory pool under
- * its reload lock. dn NULL: the follow (re)started, what was missed is unknown: a full build. */
-void mcache_followed(const char *dn);
+/* What mcache_changed reads of an account (mcache_user_attrs) or an ORG (mcache_org_attrs): the
+ * follower asks for them with each change. */
+extern const char *const mcache_user_attrs[];
+extern const char *const mcache_org_attrs[];
+/* The same as mcache_changed, from the follower's thread: the daemon's configuration and
+ * directory pool under its reload lock. dn NULL: the follow (re)started, what was missed is
+ * unknown: a full build. e: dn as the change left it, with those attributes (not read again);
+ * NULL: read from the directory. */
+void mcache_followed(const char *dn, const struct entry *e);
 
 /* For each member DN of an ORG, the snapshot's active user of that DN when no change of its
  * account was listed since (users[i] points into snap), else NULL: that member is to be read

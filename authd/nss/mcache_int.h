@@ -32,5 +32,8 @@ void mc_build_if_quick(const struct mm_config *c);
  * them); the change counter a build's read starts from; and, once that build is served, drops
  * the keys of the changes up to mark (they are in the new files), rewriting the files. */
 int mc_changes_publish(const struct mm_config *c) MM_WUR;
+/* mcache_changed, with the entry as the change left it when the follower was told it (NULL:
+ * read from the directory). */
+void mcache_changed_as(struct store *s, const struct mm_config *c, const char *dn, const struct entry *told);
 uint64_t mc_changes_mark(void);
 void mc_changes_fold(const struct mm_config *c, uint64_t mark);

@@ -1,7 +1,8 @@
 /* The directory followed by LDAP Content Synchronization (RFC 4533): one thread, one connection
- * of its own, one refreshAndPersist search per followed base. Only the entries' names are asked
- * for ("1.1"), or one attribute that tells versions apart: what changed is re-read from the
- * directory by whoever needs it. */
+ * of its own, one refreshAndPersist search per followed base. Each base asks for the attributes
+ * its callback needs (or only the names, "1.1"), so that a change is told with the entry as it
+ * made it and nobody reads the entry again; a delete, or a notification without them, is told
+ * by its name alone. */
 #include <errno.h>
 #include <lber.h>
 #include <pthread.h>
@@ -79,6 +80,44 @@ static int sync_control(LDAPControl **ret)
 
 enum outcome { DOWN, UNSUPPORTED, RELOADED, STOPPED };
 
+/* The state an entry message reports (RFC 4533 2.2 syncStateValue ::= SEQUENCE { state
+ * ENUMERATED, entryUUID, cookie OPTIONAL }): LDAP_SYNC_ADD, ..._DELETE; -1 without one. */
+static int sync_state(LDAP *ld, LDAPMessage *msg)
+{
+	LDAPControl **ctrls = NULL, *ctrl;
+	ber_int_t state = -1;
+
+	if (ldap_get_entry_controls(ld, msg, &ctrls) != LDAP_SUCCESS)
+		return -1;
+	if ((ctrl = ldap_control_find(LDAP_CONTROL_SYNC_STATE, ctrls, NULL))) {
+		BerElement *ber = ber_init(&ctrl->ldctl_value);
+
+		if (!ber || ber_scanf(ber, "{e", &state) == LBER_ERROR)
+			state = -1;
+		if (ber)
+			ber_free(ber, 1);
+	}
+	ldap_controls_free(ctrls);
+	return state;
+}
+
+/* What an entry message of base b tells: its entry when it is the state after an add or a
+ * change and carries at least one of the attributes asked (entry_free), else NULL. */
+static struct entry *told_entry(LDAP *ld, LDAPMessage *msg, const struct follow_base *b)
+{
+	int state = b->attrs ? sync_state(ld, msg) : -1;
+	struct entry *e;
+
+	if (state != LDAP_SYNC_ADD && state != LDAP_SYNC_MODIFY)
+		return NULL;
+	e = store_entry_from(ld, msg);
+	if (e && !e->nattrs) {
+		entry_free(e);
+		e = NULL;
+	}
+	return e;
+}
+
 /* The searches of one connection, until it breaks, the configuration changes or we stop. */
 static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, const char *since)
 {
@@ -94,11 +133,10 @@ static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, con
 	ctrls[0] = ctrl;
 	snprintf(filter_since, sizeof(filter_since), "(modifyTimestamp>=%s)", since);
 	for (size_t i = 0; i < fw.n; i++) {
-		const char *one[] = {fw.bases[i].attr, NULL};
 		int rc = ldap_search_ext(ld, dns[i], LDAP_SCOPE_SUBTREE,
 			fw.bases[i].whole ? "(objectClass=*)" : filter_since,
-			(char **)(fw.bases[i].attr ? one : names_only), 0, ctrls, NULL, NULL, LDAP_NO_LIMIT,
-			&msgid[i]);
+			(char **)(fw.bases[i].attrs ? fw.bases[i].attrs : names_only), 0, ctrls, NULL, NULL,
+			LDAP_NO_LIMIT, &msgid[i]);
 		if (rc != LDAP_SUCCESS) {
 			log_msg(LOG_WARNING, "following %s: %s", dns[i], ldap_err2string(rc));
 			ldap_control_free(ctrl);
@@ -142,20 +180,11 @@ static enum outcome follow_once(LDAP *ld, struct store *s, char *const *dns, con
 		}
 		if (rc == LDAP_RES_SEARCH_ENTRY) {
 			char *dn = ldap_get_dn(ld, msg);
-			struct berval **v =
-				fw.bases[i].attr ? ldap_get_values_len(ld, msg, fw.bases[i].attr) : NULL;
-			char value[256];
+			struct entry *e = dn ? told_entry(ld, msg, &fw.bases[i]) : NULL;
 
-			/* a value too long or with a NUL tells no version: as none */
-			value[0] = '\0';
-			if (v && v[0] && v[0]->bv_len < sizeof(value) &&
-				!memchr(v[0]->bv_val, '\0', v[0]->bv_len)) {
-				memcpy(value, v[0]->bv_val, v[0]->bv_len);
-				value[v[0]->bv_len] = '\0';
-			}
 			if (dn)
-				fw.bases[i].changed(dn, value[0] ? value : NULL);
-			ldap_value_free_len(v);
+				fw.bases[i].changed(dn, e);
+			entry_free(e);
 			ldap_memfree(dn);
 		} else if (rc == LDAP_RES_INTERMEDIATE) {
 			/* A syncInfo message: the first one ends the refresh (refreshDone). Reads made while

@@ -12,10 +12,12 @@
 
 /* dn: an entry under the base was added, changed or deleted (NULL: the follow has just
  * (re)started or finished its refresh, and what was missed meanwhile is unknown: forget
- * everything learnt from this base). value: the first value of the base's attr in the entry as
- * it is now, NULL when the base asks for none or the entry went or has none. Called on the
- * follower's thread. */
-typedef void (*follow_fn)(const char *dn, const char *value);
+ * everything learnt from this base). e: the entry as the notification carries it, with the
+ * base's attrs, when it tells the entry's state after an add or a change (RFC 4533
+ * syncStateValue add or modify) and carries at least one of them; NULL otherwise (a delete, a
+ * names-only base, none of the attrs readable): whoever needs the entry then reads it. Called on
+ * the follower's thread; e is freed when it returns. */
+typedef void (*follow_fn)(const char *dn, const struct entry *e);
 
 struct follow_base {
 	const char *rdn; /* "ou=sessions": under ldap_base */
@@ -23,7 +25,9 @@ struct follow_base {
 	 * from the moment the search starts, so that a million accounts are not sent at connect
 	 * (a delete of an entry not modified since is then not seen: the timers catch it). */
 	bool whole;
-	const char *attr; /* NULL: names only */
+	/* NULL: names only; else asked with every notification, so that what a change made is
+	 * known without reading the entry again */
+	const char *const *attrs;
 	follow_fn changed;
 };
 

@@ -285,7 +285,7 @@ struct borrowed {
 	size_t nvals;
 };
 
-static struct entry *entry_from(LDAP *ld, LDAPMessage *msg)
+struct entry *store_entry_from(LDAP *ld, LDAPMessage *msg)
 {
 	BerElement *ber = NULL;
 	struct berval dn, bv, *bvals = NULL;
@@ -387,7 +387,7 @@ static int op_search(LDAP *ld, void *p)
 		return store_map_ldap(rc);
 	}
 	for (m = ldap_first_entry(ld, res); m; m = ldap_next_entry(ld, m)) {
-		struct entry *e = entry_from(ld, m);
+		struct entry *e = store_entry_from(ld, m);
 		struct entry **nv;
 
 		if (!e) {
@@ -472,7 +472,7 @@ static int op_search_each(LDAP *ld, void *p)
 			break;
 		}
 		if (type == LDAP_RES_SEARCH_ENTRY) {
-			struct entry *e = entry_from(ld, res);
+			struct entry *e = store_entry_from(ld, res);
 
 			ldap_msgfree(res);
 			if (!e) {

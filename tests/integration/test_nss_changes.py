@@ -338,3 +338,20 @@ def test_a_member_named_like_a_host_user_gains_no_group(pair, nsswitch, people, 
         subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], check=True,
                        capture_output=True, text=True,
                        input=f"dn: {dn}\nchangetype: modify\ndelete: mmMember\n{mod}")
+
+
+def test_an_account_deleted_in_the_directory_is_gone_on_both_daemons_at_once(pair, nsswitch, people, slapd):
+    """The follow tells a change with the entry as it made it, so the daemons do not read the
+    entry again; a delete comes with its name alone, and each daemon must then find the account
+    gone rather than keep what the last change told. Last in this module: eve is gone after it."""
+    eve = people["eve"]
+    dn = slapd.search(SUFFIX, f"(uid={eve['login']})")[0]["dn"]
+    ldap_replace(slapd, dn, "sn", "CHGE")  # modified since the follow started: its delete is told
+    for d in pair:
+        within(f"eve still shown on {d.name}", lambda d=d: getent(d, nsswitch, "passwd", eve["login"])[0] == 0)
+    subprocess.run(["ldapdelete", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url, dn], check=True,
+                   capture_output=True, text=True)
+    for d in pair:
+        within(f"eve gone on {d.name}", lambda d=d: getent(d, nsswitch, "passwd", eve["login"])[0] == 2)
+        within(f"eve's uid gone on {d.name}",
+               lambda d=d: getent(d, nsswitch, "passwd", str(eve["uid"]))[0] == 2)
