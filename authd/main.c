@@ -366,8 +366,8 @@ int main(int argc, char **argv)
 	if ((r = follow_start(
 		     &d.store, &d.cfg, &srv.reload_lock, followed, sizeof(followed) / sizeof(*followed))) < 0)
 		log_msg(LOG_WARNING, "the directory is not followed (timers only): %s", strerror(-r));
-	server_run(&srv);
-	status = 0;
+	if (server_run(&srv) == 0)
+		status = 0;
 out:
 	/* A start that fails half-way undoes what it made: no socket or pid
 	 * file is left behind for the next start or a client to trip on. */

@@ -2,6 +2,8 @@
 all answered, none refused, while one local user stalls 100 connections in the middle of a frame:
 that user gets its share (max_clients_per_uid) and no more, its stalled connections are cut at the
 frame deadline, and another user's request is answered meanwhile."""
+import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -67,7 +69,6 @@ def test_500_concurrent_pam_clients_beside_a_user_stalling_connections(state, sl
 
         def client(i):
             try:
-                import socket
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.settimeout(120)
                 socks.append(s)
@@ -105,5 +106,77 @@ def test_500_concurrent_pam_clients_beside_a_user_stalling_connections(state, sl
         assert f"uid {NOBODY}: more than max_clients_per_uid ({PER_UID}) connections: refused" in log
         # said at most once a second, not once per refusal
         assert log.count("more than max_clients_per_uid") < SLOW - PER_UID
+    finally:
+        d.stop()
+
+
+# Runs as an unprivileged uid: ROUNDS times, opens PER_UID connections at once, pings on each,
+# closes them all; prints how many pings were answered and how many connections refused.
+ROUNDS_CLIENT = textwrap.dedent("""
+    import socket, sys, time
+    sys.path.insert(0, sys.argv[3])
+    import mmwire
+    path, n = sys.argv[1], int(sys.argv[2])
+    for _ in range(3):
+        socks = []
+        for _ in range(n):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(path)
+            socks.append(s)
+        answered = refused = 0
+        for s in socks:
+            s.sendall(mmwire.encode(mmwire.PING, []))
+            rep = mmwire.decode_reply(s)
+            answered += rep.status == 0
+            refused += rep.status != 0
+        for s in socks:
+            s.close()
+        print(f"answered={answered} refused={refused}", flush=True)
+        time.sleep(0.5)
+""")
+
+
+def _threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_threads_kept_for_the_next_connections_are_bounded_and_give_every_slot_back(state, slapd, smtp):
+    """A thread that served a connection waits for the next one (authd/ipc/server.c): after 200
+    connections at once, at most 16 of their threads stay; a user's connections, served by kept
+    threads round after round, give their max_clients_per_uid slots back each time."""
+    d = Daemon(state, slapd, smtp.port, name="threads").start()
+    try:
+        assert d.ctl("ping").returncode == 0
+        time.sleep(0.5)
+        floor = _threads(d.proc.pid)
+        socks = []
+        for _ in range(200):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(str(d.socket))
+            socks.append(s)
+        for s in socks:
+            s.sendall(mmwire.encode(mmwire.PING, []))
+        # every connection open at once holds a thread of its own
+        assert all(mmwire.decode_reply(s).status == 0 for s in socks)
+        assert _threads(d.proc.pid) >= floor + 150
+        for s in socks:
+            s.close()
+        deadline = time.monotonic() + 10
+        while _threads(d.proc.pid) > floor + 16 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        kept = _threads(d.proc.pid) - floor
+        assert 0 < kept <= 16, kept
+
+        out = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                              sys.executable, "-c", ROUNDS_CLIENT, str(d.socket), str(PER_UID),
+                              os.path.dirname(mmwire.__file__)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [f"answered={PER_UID}", "refused=0"] * 3, out.stdout
+        # the kept threads served them: no more than before are left waiting
+        assert _threads(d.proc.pid) - floor <= 16
+        assert "more than max_clients_per_uid" not in d.log_text()
     finally:
         d.stop()
