@@ -114,6 +114,8 @@ struct oidc_grant_state {
 	size_t n_rt_used;
 };
 
+/* A field added here or to oidc_grant_state is also added to grant_strings or grant_numbers
+ * (grants.c), which pack a kept version: one left out would read back empty from memory. */
 struct oidc_grant {
 	char client_id[OIDC_ID_MAX];
 	char scope[OIDC_SCOPE_MAX]; /* of the token read, or to issue */

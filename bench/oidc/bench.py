@@ -141,6 +141,12 @@ def cpu(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def memory(pid):
+    """Resident and peak resident KiB of a process now (VmRSS, VmHWM)."""
+    st = dict(ln.split(":", 1) for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in ln)
+    return {k: int(st[k].split()[0]) for k in ("VmRSS", "VmHWM")}
+
+
 SYNC_EVENTS = "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_msync"
 
 
@@ -295,6 +301,8 @@ def main():
                 r["cpu_seconds"] = {k: round(cpu(p) - cpu0[k], 2) for k, p in side.pids.items()}
                 r["load"] = os.getloadavg()
                 res[f"introspect_c{c}"] = r
+            # after every code minted (ours: 8192 kept grant slots, filled) and every run
+            res["memory_kib"] = {k: memory(p) for k, p in side.pids.items() if k != "slapd"}
     finally:
         if node:
             node.stop()

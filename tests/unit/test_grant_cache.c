@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "config.h"
 #include "fault.h"
@@ -262,12 +263,80 @@ static void test_reports(void **state)
 	during_read = NULL;
 }
 
+static void fill(char *field, size_t size, char c)
+{
+	memset(field, c, size - 1);
+	field[size - 1] = '\0';
+}
+
+/* A kept version is packed (authd/oidc/grants.c, grant_pack): with every string of the grant at
+ * its longest and every rotated refresh token remembered, it reads back byte for byte as the
+ * same version parsed from the directory. */
+static void test_kept_version_reads_as_parsed(void **state)
+{
+	static const char verifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+	unsigned char sum[crypto_hash_sha256_BYTES];
+	struct oidc_grant big, kept, parsed;
+	char code[SECRET_TOKEN_HEX], rt[SECRET_TOKEN_HEX];
+	struct fault f = {0};
+
+	(void)state;
+	memset(&big, 0, sizeof(big));
+	fill(big.client_id, sizeof(big.client_id), 'c');
+	fill(big.scope, sizeof(big.scope), 's');
+	fill(big.nonce, sizeof(big.nonce), 'n');
+	fill(big.user_dn, sizeof(big.user_dn), 'u');
+	fill(big.account_dn, sizeof(big.account_dn), 'a');
+	fill(big.method, sizeof(big.method), 'm');
+	fill(big.sid, sizeof(big.sid), 'f');
+	fill(big.redirect_uri, sizeof(big.redirect_uri), 'r');
+	big.auth_time = 1765000000;
+	crypto_hash_sha256(sum, (const unsigned char *)verifier, strlen(verifier));
+	sodium_bin2base64(big.code_challenge, sizeof(big.code_challenge), sum, sizeof(sum),
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	assert_int_equal(oidc_code_issue(NULL, &cfg, &big, code), 0);
+
+	loads = 0;
+	during_read = count;
+	assert_int_equal(
+		oidc_code_redeem(NULL, &cfg, code, big.client_id, big.redirect_uri, verifier, &kept, &f), 0);
+	assert_int_equal(loads, 0); /* from memory */
+	oidc_grant_cache_changed(NULL, NULL);
+	assert_int_equal(
+		oidc_code_redeem(NULL, &cfg, code, big.client_id, big.redirect_uri, verifier, &parsed, &f),
+		0);
+	assert_int_equal(loads, 1); /* from the directory */
+	assert_memory_equal(&kept, &parsed, sizeof(kept));
+	assert_string_equal(kept.nonce, big.nonce);
+	assert_string_equal(kept.account_dn, big.account_dn);
+
+	/* the refresh tokens rotated until the remembered ones are as many as they can be */
+	assert_int_equal(oidc_tokens_issue(NULL, &cfg, &kept, at, rt), 0);
+	for (int i = 0; i <= OIDC_RT_USED_MAX; i++) {
+		assert_int_equal(oidc_refresh_redeem(NULL, &cfg, rt, big.client_id, &kept, &f), 0);
+		assert_int_equal(oidc_tokens_issue(NULL, &cfg, &kept, at, rt), 0);
+	}
+	loads = 0;
+	during_read = count;
+	assert_int_equal(oidc_access_check(NULL, &cfg, at, &kept), 0);
+	assert_int_equal(loads, 0);
+	oidc_grant_cache_changed(NULL, NULL);
+	assert_int_equal(oidc_access_check(NULL, &cfg, at, &parsed), 0);
+	assert_int_equal(loads, 1);
+	assert_int_equal(kept.rec.n_rt_used, OIDC_RT_USED_MAX);
+	assert_int_equal(strlen(kept.rec.rt_used[OIDC_RT_USED_MAX - 1]), SECRET_HASH_HEX - 1);
+	assert_memory_equal(&kept, &parsed, sizeof(kept));
+	during_read = NULL;
+	fault_clear(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_revoked_here_during_a_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported_during_a_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_version_reads_as_parsed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
