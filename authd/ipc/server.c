@@ -183,7 +183,7 @@ static int send_error(int fd, uint16_t code, int status, const char *msg)
 	return r;
 }
 
-/* Serves one connection to its end, then frees cl. */
+/* Serves one connection to its end; cl is freed first (its fields copied). */
 static void serve(struct client *cl)
 {
 	struct server *srv = cl->srv;
@@ -242,19 +242,25 @@ static void serve(struct client *cl)
 static struct client *next_client(struct server *srv)
 {
 	struct client *cl = NULL;
-	struct timespec until;
+	struct timespec now, slice;
+	time_t end;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += IDLE_SECS;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	end = now.tv_sec + IDLE_SECS;
 	pthread_mutex_lock(&pool.lock);
 	if (pool.idle >= IDLE_MAX || atomic_load(&srv->stopping)) {
 		pthread_mutex_unlock(&pool.lock);
 		return NULL;
 	}
 	pool.idle++;
-	while (!pool.head && !atomic_load(&srv->stopping))
-		if (pthread_cond_timedwait(&pool.more, &pool.lock, &until) == ETIMEDOUT)
-			break;
+	/* In slices of a second: were a signal ever lost (glibc bug 25847), a queued connection
+	 * would wait a second, not the whole IDLE_SECS. */
+	while (!pool.head && !atomic_load(&srv->stopping) && now.tv_sec < end) {
+		slice = now;
+		slice.tv_sec++;
+		(void)pthread_cond_timedwait(&pool.more, &pool.lock, &slice);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	}
 	if ((cl = pool.head)) {
 		pool.head = cl->next;
 		if (!pool.head)

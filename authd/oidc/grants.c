@@ -324,7 +324,7 @@ static size_t grant_pack_into(const struct oidc_grant *g, unsigned char *out)
 			memcpy(out + o, base + grant_numbers[i].off, grant_numbers[i].size);
 		o += grant_numbers[i].size;
 	}
-	for (size_t i = 0; i < g->rec.n_rt_used; i++)
+	for (size_t i = 0; i < g->rec.n_rt_used && i < OIDC_RT_USED_MAX; i++)
 		o += pack_string(out ? out + o : NULL, g->rec.rt_used[i], sizeof(g->rec.rt_used[i]));
 	return o;
 }
