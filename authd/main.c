@@ -4,12 +4,15 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -153,6 +156,50 @@ static int write_pidfile(const char *path)
 	return 0;
 }
 
+/* Readiness for a service manager (sd_notify(3)'s protocol, without libsystemd): one datagram
+ * to $NOTIFY_SOCKET, a path or "@" for the abstract namespace. The variable is taken out of the
+ * environment at start, before any thread or child exists, so that the card helpers and the
+ * removal command do not inherit it; a socket that cannot be reached is said once and
+ * otherwise ignored (the daemon serves all the same). */
+static struct sockaddr_un notify_addr;
+static socklen_t notify_len;
+
+static void notify_init(void)
+{
+	const char *v = getenv("NOTIFY_SOCKET");
+	size_t n = v ? strlen(v) : 0;
+
+	if (n == 0)
+		return;
+	if ((v[0] != '/' && v[0] != '@') || n >= sizeof(notify_addr.sun_path) || n == 1) {
+		fprintf(stderr, "medimail-authd: NOTIFY_SOCKET is not a socket path: ignored\n");
+	} else {
+		notify_addr.sun_family = AF_UNIX;
+		memcpy(notify_addr.sun_path, v, n);
+		if (v[0] == '@')
+			notify_addr.sun_path[0] = '\0';
+		notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	}
+	unsetenv("NOTIFY_SOCKET");
+}
+
+static void notify(const char *state)
+{
+	int fd;
+
+	if (notify_len == 0)
+		return;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+		sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&notify_addr,
+			notify_len) < 0) {
+		log_msg(LOG_WARNING, "service manager not told %s: %s", state, strerror(errno));
+		notify_len = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static int detach(void)
 {
 	pid_t pid = fork();
@@ -253,6 +300,7 @@ int main(int argc, char **argv)
 	}
 	/* The daemon never resolves names through its own NSS module. */
 	setenv("MEDIMAIL_NSS_BYPASS", "1", 1);
+	notify_init();
 	umask(022);
 
 	r = config_load(path, &d.cfg, err, sizeof(err));
@@ -366,8 +414,12 @@ int main(int argc, char **argv)
 	if ((r = follow_start(
 		     &d.store, &d.cfg, &srv.reload_lock, followed, sizeof(followed) / sizeof(*followed))) < 0)
 		log_msg(LOG_WARNING, "the directory is not followed (timers only): %s", strerror(-r));
+	/* Every thread started: the socket is answered from here (a client that came earlier
+	 * waited in the listen queue). */
+	notify("READY=1");
 	if (server_run(&srv) == 0)
 		status = 0;
+	notify("STOPPING=1");
 out:
 	/* A start that fails half-way undoes what it made: no socket or pid
 	 * file is left behind for the next start or a client to trip on. */

@@ -274,9 +274,24 @@ cache_dir = {self.state / (self.name + '-mc')}
     def start(self):
         self.write_conf()
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(self.conf)],
-                                     stdout=self.logf, stderr=self.logf)
-        wait_for(lambda: self.socket.exists() or self.proc.poll() is not None, what="daemon socket")
+        # Started as systemd starts it (Type=notify): the daemon says READY=1 once every thread
+        # of its start (policy, cache builder, follower) is running and it accepts, so a test
+        # never races the end of the start. An abstract socket: no path length, nothing to remove.
+        name = f"medimail-test-notify-{os.getpid()}-{id(self)}-{time.monotonic_ns()}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ns:
+            ns.bind("\0" + name)
+            ns.settimeout(0.1)
+            self.proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(self.conf)],
+                                         stdout=self.logf, stderr=self.logf,
+                                         env=dict(os.environ, NOTIFY_SOCKET="@" + name))
+            end = time.monotonic() + 30
+            while self.proc.poll() is None:
+                try:
+                    if b"READY=1" in ns.recv(4096).split(b"\n"):
+                        break
+                except socket.timeout:
+                    if time.monotonic() > end:
+                        raise TimeoutError("timed out waiting for the daemon's READY=1")
         if self.proc.poll() is not None:
             raise RuntimeError(f"medimail-authd exited: {self.log.read_text()}")
         return self

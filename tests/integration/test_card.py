@@ -164,6 +164,20 @@ def insert(pki):
         cards.remove(name)
 
 
+def settled(count, quiet=1.5, timeout=15):
+    """The value of count() once it has not changed for `quiet` seconds: the watchers of an
+    earlier test's card run their removal action on their own poll (card_poll_ms), after that
+    test has ended."""
+    end = time.monotonic() + timeout
+    value, since = count(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < end, "removal actions still coming"
+        time.sleep(0.1)
+        if count() != value:
+            value, since = count(), time.monotonic()
+    return value
+
+
 def card_auth(d, pin=PIN, *extra, uid=None):
     return d.ctl("card", "auth", "--pin-stdin", *extra, input=pin + "\n", uid=uid)
 
@@ -650,8 +664,7 @@ def test_card_removal_runs_the_action_for_the_card_session(card_authd, accounts,
     log = removal_log[0]
     line = f"{accounts['good']} lock CPS-good"
     count = lambda: log.read_text().count(line) if log.exists() else 0
-    time.sleep(0.5)  # monitors of earlier tests' cards settle
-    before = count()
+    before = settled(count)  # monitors of earlier tests' cards settle
     insert("good")
     r = card_auth(card_authd)
     assert r.returncode == 0
@@ -702,7 +715,7 @@ def test_hung_module_does_not_hang_the_removal_watcher(state, slapd, smtp, card_
     count = lambda: log.read_text().count(line) if log.exists() else 0
     try:
         insert("good")
-        before = count()
+        before = settled(count)
         assert card_auth(d).returncode == 0
         time.sleep(1.0)
         assert count() == before  # in the reader, heard from: nothing happens
@@ -1081,7 +1094,7 @@ def test_pcsc_removal_runs_the_action(pcsc_authd, accounts, insert, vicc, remova
     count = lambda: log.read_text().count(line) if log.exists() else 0
     insert("good")
     vicc.insert()
-    before = count()
+    before = settled(count)  # the previous test's watcher acts on that test's card removal
     assert card_auth(pcsc_authd).returncode == 0
     time.sleep(1.0)
     assert count() == before

@@ -183,6 +183,59 @@ def test_sigterm_stops_cleanly(state, slapd, smtp):
     d.stop()
 
 
+def _notify_socket(tag):
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"medimail-test-{tag}-{os.getpid()}-{time.monotonic_ns()}"
+    ns.bind("\0" + name)
+    ns.settimeout(20)
+    return ns, "@" + name
+
+
+def test_service_manager_is_told_ready_once_served_and_stopping_at_the_end(state, slapd, smtp):
+    """systemd's Type=notify: READY=1 comes when the socket is answered (a ping right after it
+    succeeds), STOPPING=1 when SIGTERM is heard; a NOTIFY_SOCKET that is no socket path is said
+    and ignored, and the daemon serves all the same."""
+    d = Daemon(state, slapd, smtp.port, name="notifyd")
+    d.write_conf()
+    ns, addr = _notify_socket("notify")
+    with ns, open(d.log, "ab") as logf:
+        proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)],
+                                stdout=logf, stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=addr))
+        try:
+            assert ns.recv(4096) == b"READY=1"
+            assert ping_ok(d)
+            proc.send_signal(signal.SIGTERM)
+            assert ns.recv(4096) == b"STOPPING=1"
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for bad in ("relative/notify", "@", "/" + "x" * 200):
+        with open(d.log, "ab") as logf:
+            proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)],
+                                    stdout=logf, stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=bad))
+            try:
+                wait_for(lambda: ping_ok(d), 10, "the daemon serving without a notify socket")
+                assert proc.poll() is None
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(10) == 0
+        assert d.log_text().count("NOTIFY_SOCKET is not a socket path: ignored") >= 1
+    assert d.log_text().count("NOTIFY_SOCKET is not a socket path: ignored") == 3
+    # a socket nobody listens on: said once, and the daemon serves
+    with open(d.log, "ab") as logf:
+        proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)], stdout=logf,
+                                stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=f"@medimail-nobody-{os.getpid()}"))
+        try:
+            wait_for(lambda: ping_ok(d), 10, "the daemon serving with nobody to tell")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+    assert d.log_text().count("service manager not told READY=1: Connection refused") == 1
+    assert "service manager not told STOPPING=1" not in d.log_text()
+
+
 def test_bad_configuration_refused_at_start(state, slapd, smtp):
     conf = state / "bad.conf"
     conf.write_text("hash_key_file = /nonexistent\nfoo = bar\n")

@@ -45,8 +45,9 @@ class Pair:
 @pytest.fixture(scope="module")
 def pair(state, slapd, smtp):
     p = Pair(state, slapd, smtp, "follow")
-    for d in (p.a, p.b):
-        wait_for(lambda d=d: "following ou=sessions" in d.log_text(), 15, "the follow of ou=sessions")
+    for d in (p.a, p.b):  # each base says so at its own refreshDone, in no fixed order
+        wait_for(lambda d=d: all(f"following {base}," in d.log_text()
+                                 for base in ("ou=sessions", "ou=people", "ou=orgs")), 15, "the follow of each base")
     yield p
     p.stop()
 

@@ -49,8 +49,10 @@ def people(pair, smtp, slapd):
     time.sleep(2.5)  # the follow reports entries modified from a second before it starts
     for d in (a, b):
         d.stop()
+        mark = len(d.log_text())  # the log is appended to: only what this start says counts
         d.start()
-        wait_for(lambda d=d: built(d) and "following ou=orgs" in d.log_text(), 30, "a build and the follow")
+        wait_for(lambda d=d, mark=mark: "name-service cache rebuilt" in d.log_text()[mark:] and
+                 "following ou=orgs" in d.log_text()[mark:], 30, "a build and the follow")
     for d in (a, b):  # the builds the follow's start asked for are over
         n = -1
         while n != builds(d):
