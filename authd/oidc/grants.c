@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +9,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "grant_pack.h"
 #include "metrics.h"
 #include "jwt.h"
 #include "log.h"
@@ -265,100 +264,6 @@ static long long grant_expires(const struct oidc_grant *g)
 #define GCACHE_STRIPES 64u
 enum grant_use { GRANT_FRESH, GRANT_SWAP, GRANT_ANSWER };
 
-/* A kept version, parsed once and packed: each string of struct oidc_grant as its length and
- * its bytes, the numbers as they are. The struct is 4.5 KB of mostly unused arrays; a grant
- * with a short client id, scope and DN and one refresh token packs in about 700 bytes, so 8192
- * slots of such grants hold ~6 MB instead of ~37 MB (a grant with every field at its longest
- * still takes as much as the struct). */
-struct kept_grant {
-	unsigned long long serial;
-	size_t len;
-	unsigned char b[];
-};
-
-struct grant_field {
-	size_t off, size;
-};
-#define GF(f) offsetof(struct oidc_grant, f), sizeof(((struct oidc_grant *)0)->f)
-static const struct grant_field grant_strings[] = {{GF(client_id)}, {GF(scope)}, {GF(nonce)}, {GF(user_dn)},
-	{GF(account_dn)}, {GF(method)}, {GF(family)}, {GF(sid)}, {GF(redirect_uri)}, {GF(code_challenge)},
-	{GF(rec.granted)}, {GF(rec.code)}, {GF(rec.at)}, {GF(rec.at_prev)}, {GF(rec.rt)}, {GF(rec.at_scope)},
-	{GF(rec.at_prev_scope)}};
-static const struct grant_field grant_numbers[] = {{GF(auth_time)}, {GF(exp)}, {GF(rec.serial)},
-	{GF(rec.live)}, {GF(rec.code_exp)}, {GF(rec.at_exp)}, {GF(rec.at_prev_exp)}, {GF(rec.rt_exp)},
-	{GF(rec.n_rt_used)}};
-#undef GF
-
-/* One string of at most size - 1 bytes (every array of the struct is under 64 KiB). */
-static size_t pack_string(unsigned char *out, const char *str, size_t size)
-{
-	uint16_t n = (uint16_t)strnlen(str, size - 1);
-
-	if (out) {
-		memcpy(out, &n, sizeof(n));
-		memcpy(out + sizeof(n), str, n);
-	}
-	return sizeof(n) + n;
-}
-
-static size_t unpack_string(const unsigned char *in, char *str)
-{
-	uint16_t n;
-
-	memcpy(&n, in, sizeof(n));
-	memcpy(str, in + sizeof(n), n);
-	str[n] = '\0';
-	return sizeof(n) + n;
-}
-
-/* Writes g packed into out (NULL: only measures); the bytes it takes. */
-static size_t grant_pack_into(const struct oidc_grant *g, unsigned char *out)
-{
-	const char *base = (const char *)g;
-	size_t o = 0;
-
-	for (size_t i = 0; i < sizeof(grant_strings) / sizeof(*grant_strings); i++)
-		o += pack_string(out ? out + o : NULL, base + grant_strings[i].off, grant_strings[i].size);
-	for (size_t i = 0; i < sizeof(grant_numbers) / sizeof(*grant_numbers); i++) {
-		if (out)
-			memcpy(out + o, base + grant_numbers[i].off, grant_numbers[i].size);
-		o += grant_numbers[i].size;
-	}
-	for (size_t i = 0; i < g->rec.n_rt_used && i < OIDC_RT_USED_MAX; i++)
-		o += pack_string(out ? out + o : NULL, g->rec.rt_used[i], sizeof(g->rec.rt_used[i]));
-	return o;
-}
-
-static struct kept_grant *grant_pack(const struct oidc_grant *g)
-{
-	size_t len = grant_pack_into(g, NULL);
-	struct kept_grant *k = malloc(sizeof(*k) + len);
-
-	if (!k)
-		return NULL;
-	k->serial = g->rec.serial;
-	k->len = len;
-	grant_pack_into(g, k->b);
-	return k;
-}
-
-/* *g as it was packed: every byte the same as when it was parsed (zero past each string). */
-static void grant_unpack(const struct kept_grant *k, struct oidc_grant *g)
-{
-	char *base = (char *)g;
-	size_t o = 0;
-
-	memset(g, 0, sizeof(*g));
-	for (size_t i = 0; i < sizeof(grant_strings) / sizeof(*grant_strings); i++)
-		o += unpack_string(k->b + o, base + grant_strings[i].off);
-	for (size_t i = 0; i < sizeof(grant_numbers) / sizeof(*grant_numbers); i++) {
-		memcpy(base + grant_numbers[i].off, k->b + o, grant_numbers[i].size);
-		o += grant_numbers[i].size;
-	}
-	for (size_t i = 0; i < g->rec.n_rt_used && i < OIDC_RT_USED_MAX; i++)
-		o += unpack_string(k->b + o, g->rec.rt_used[i]);
-}
-
 struct gcache_slot {
 	char id[SECRET_HASH_HEX];
 	long long until; /* monotonic seconds; 0: for swaps only */
@@ -387,10 +292,7 @@ static bool gslot_newer(const struct gcache_slot *sl, const char *id, const char
 
 static void gslot_clear(struct gcache_slot *sl)
 {
-	/* keyed hashes only, but wiped as every value read from ou=sessions is (entry_free) */
-	if (sl->k)
-		secret_wipe(sl->k, sizeof(*sl->k) + sl->k->len);
-	free(sl->k);
+	kept_grant_free(sl->k);
 	memset(sl, 0, sizeof(*sl));
 }
 
@@ -440,8 +342,7 @@ static void gcache_put(const struct mm_config *c, const char *id, unsigned long 
 	/* a read that began before a swap here must not put the older version back */
 	if (gslot_newer(&gcache[i], id, method) && gcache[i].k->serial != k->serial) {
 		pthread_mutex_unlock(m);
-		secret_wipe(k, sizeof(*k) + k->len);
-		free(k);
+		kept_grant_free(k);
 		return;
 	}
 	gslot_clear(&gcache[i]);

@@ -115,7 +115,7 @@ struct oidc_grant_state {
 };
 
 /* A field added here or to oidc_grant_state is also added to grant_strings or grant_numbers
- * (grants.c), which pack a kept version: one left out would read back empty from memory. */
+ * (grant_pack.c), which pack a kept version: one left out would read back empty from memory. */
 struct oidc_grant {
 	char client_id[OIDC_ID_MAX];
 	char scope[OIDC_SCOPE_MAX]; /* of the token read, or to issue */
