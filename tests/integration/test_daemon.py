@@ -1,5 +1,6 @@
 """The daemon as a process: malformed and oversized frames, caller identity,
 slapd going away and coming back, reload on SIGHUP, clean stop on SIGTERM."""
+import contextlib
 import os
 import signal
 import socket
@@ -191,6 +192,26 @@ def _notify_socket(tag):
     return ns, "@" + name
 
 
+@contextlib.contextmanager
+def _started_with(d, notify_socket):
+    """d's daemon started by hand with NOTIFY_SOCKET=notify_socket; stopped by SIGTERM, exit 0."""
+    with open(d.log, "ab") as logf:
+        proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)], stdout=logf,
+                                stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=notify_socket))
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+    assert rc == 0
+
+
 def test_service_manager_is_told_ready_once_served_and_stopping_at_the_end(state, slapd, smtp):
     """systemd's Type=notify: READY=1 comes when the socket is answered (a ping right after it
     succeeds), STOPPING=1 when SIGTERM is heard; a NOTIFY_SOCKET that is no socket path is said
@@ -198,40 +219,19 @@ def test_service_manager_is_told_ready_once_served_and_stopping_at_the_end(state
     d = Daemon(state, slapd, smtp.port, name="notifyd")
     d.write_conf()
     ns, addr = _notify_socket("notify")
-    with ns, open(d.log, "ab") as logf:
-        proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)],
-                                stdout=logf, stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=addr))
-        try:
-            assert ns.recv(4096) == b"READY=1"
-            assert ping_ok(d)
-            proc.send_signal(signal.SIGTERM)
-            assert ns.recv(4096) == b"STOPPING=1"
-            assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with ns, _started_with(d, addr) as proc:
+        assert ns.recv(4096) == b"READY=1"
+        assert ping_ok(d)
+        proc.send_signal(signal.SIGTERM)
+        assert ns.recv(4096) == b"STOPPING=1"
     for bad in ("relative/notify", "@", "/" + "x" * 200):
-        with open(d.log, "ab") as logf:
-            proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)],
-                                    stdout=logf, stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=bad))
-            try:
-                wait_for(lambda: ping_ok(d), 10, "the daemon serving without a notify socket")
-                assert proc.poll() is None
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(10) == 0
-        assert d.log_text().count("NOTIFY_SOCKET is not a socket path: ignored") >= 1
+        with _started_with(d, bad) as proc:
+            wait_for(lambda: ping_ok(d), 10, "the daemon serving without a notify socket")
+            assert proc.poll() is None
     assert d.log_text().count("NOTIFY_SOCKET is not a socket path: ignored") == 3
     # a socket nobody listens on: said once, and the daemon serves
-    with open(d.log, "ab") as logf:
-        proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)], stdout=logf,
-                                stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=f"@medimail-nobody-{os.getpid()}"))
-        try:
-            wait_for(lambda: ping_ok(d), 10, "the daemon serving with nobody to tell")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(10) == 0
+    with _started_with(d, f"@medimail-nobody-{os.getpid()}"):
+        wait_for(lambda: ping_ok(d), 10, "the daemon serving with nobody to tell")
     assert d.log_text().count("service manager not told READY=1: Connection refused") == 1
     assert "service manager not told STOPPING=1" not in d.log_text()
 
