@@ -1,6 +1,7 @@
 /* The directory: a small pool of LDAP connections to slapd and the operations the daemon needs. */
 #include <errno.h>
 #include <lber.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -245,6 +246,24 @@ static void conn_give(struct store *s, struct conn *cn, bool broken)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* An idle pooled connection has nothing to read: slapd answers only what was asked, and every
+ * operation on it has ended. Readable (the end of the stream, a notice of disconnection), hung
+ * up or in error: the server went away while it waited, which is known before anything is sent
+ * on it, so an operation that must not be repeated (op_increment) can go to a fresh connection
+ * (the next URI of ldap_uri when this one is down) instead of failing with "may have been
+ * applied". Without this check the first operation on each idle connection to a killed provider
+ * failed (docs/faults.md). One poll() of no wait. */
+static bool conn_gone(LDAP *ld)
+{
+	struct pollfd p = {.events = POLLIN | POLLRDHUP};
+	int fd = -1;
+
+	if (ldap_get_option(ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0)
+		return true;
+	p.fd = fd;
+	return poll(&p, 1, 0) > 0;
+}
+
 /* Runs op on a pooled connection; reconnects once when the server went away. */
 int store_with_conn(struct store *s, store_op op, void *arg)
 {
@@ -252,6 +271,10 @@ int store_with_conn(struct store *s, store_op op, void *arg)
 	double t0 = metrics_mono();
 	int r = 0;
 
+	if (cn->ld && conn_gone(cn->ld)) {
+		ldap_unbind_ext_s(cn->ld, NULL, NULL);
+		cn->ld = NULL;
+	}
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!cn->ld) {
 			r = conn_open(s, &cn->ld);

@@ -946,10 +946,8 @@ def test_provider_killed_under_load_loses_nothing(state, providers2, relay):
               f"errors {errors}")
         assert took < G_SECONDS * 4 + 30, "the load hung"  # the rate is the machine's: 2 shared cores
         # the daemon whose provider died failed over. Only requests around the kill may fail
-        # (docs/faults.md, open: a 500 from an operation cut mid-way, or from the first operation
-        # on each pooled connection to the dead provider, which ends in EIO rather than "server
-        # down" and so is not retried on the other one; a code step on the failover provider for
-        # a transaction A had not replicated yet): each started at most ldap_timeout (2 s) after
+        # (docs/faults.md, open: a 500 from an operation cut mid-way; a code step on the failover
+        # provider for a transaction A had not replicated yet): each started at most ldap_timeout (2 s) after
         # the kill and ended within two ldap_timeout of it, or the same around A's return (open
         # too: the counters' increment cut when the daemon's connection went back to A, seen once
         # 0.4 s after the restart, "right secret; failures not reset"); everything else passed.
@@ -987,4 +985,49 @@ def test_provider_killed_under_load_loses_nothing(state, providers2, relay):
     finally:
         for d in ds:
             d.stop()
+        a.start()
+
+
+def test_idle_connections_to_a_killed_provider_are_not_used_for_a_write(state, providers2, relay):
+    """A daemon reading provider B and counting login attempts on provider A (ldap_lockout_uri),
+    every pooled connection to A opened, A killed with kill -9, then password steps at once: each
+    must pass, counted on B. The step reserves its try with an increment (op_increment), which is
+    not retried once sent, since it may have been applied; but an idle connection whose server
+    went away is known as such before anything is sent on it (the end of its stream is
+    readable), so the pool drops it and tries to connect again: A is down, and the try is
+    counted on the daemon's own provider, instead of going into a dead socket and the step
+    answering 500 "internal" (docs/faults.md)."""
+    a, b = providers2
+    key = state / "h-hash.key"
+    key.write_text(os.urandom(32).hex())
+    os.chmod(key, 0o600)
+    port = free_port()
+    d = Daemon(state, b, relay.port, name="hprov", hash_key=key, extra=(
+        f"ldap_uri = {b.ldap_url}\nldap_lockout_uri = {a.ldap_url}\nhttp_listen = 127.0.0.1:{port}\n"
+        f"ldap_pool = 4\n{G_CONF}"))
+    try:
+        d.start()
+        wait_for(lambda: _port_open(port), what="the http listener")
+        r = d.ctl("service", "add", f"hsvc{port}")
+        assert r.returncode == 0, r.stdout
+        svc = Api(f"http://127.0.0.1:{port}", f"hsvc{port}", r.json["fields"]["secret"])
+        from pamstack import _unique_name
+        users = [_active(d, relay, _unique_name().upper()) for _ in range(8)]
+        wait_for(lambda: {u for u, _ in users} <= _people(a, "(uid=*)"), 30, "the accounts on provider A")
+
+        def steps():
+            with concurrent.futures.ThreadPoolExecutor(len(users)) as ex:
+                return list(ex.map(lambda u: svc.post("/v1/login/password", {"user": u[0], "password": PW}),
+                                   users))
+        out = steps()  # the counters' connections opened, to A
+        assert [o.status for o in out] == [200] * len(users), [(o.status, o.json) for o in out]
+        _slapd_kill9(a)
+        time.sleep(0.5)  # the end of each idle connection's stream has reached the daemon
+        for _ in range(3):
+            out = steps()
+            assert [o.status for o in out] == [200] * len(users), [(o.status, o.json) for o in out]
+        assert "lockout provider: " in d.log.read_text(), "counted on the local provider, and said so"
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
         a.start()
