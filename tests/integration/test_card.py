@@ -1004,7 +1004,9 @@ def test_no_pin_and_no_certificate_in_the_log(card_authd, pki):
 
 # ---------------------------------------------------------------- PC/SC (vsmartcard-vpcd)
 
-VPCD_PORT = 0x9C7B  # our own port, not the packaged reader's 0x8C7B
+VPCD_PORT = 0x4C7B  # our own (and the next, for the second slot vpcd opens), not the packaged reader's 0x8C7B;
+# below the ephemeral range (32768-60999), where an outgoing connection of a parallel test took it,
+# and below free_port's 20000-32767
 PCSCD_SOCKET = "/run/pcscd/pcscd.comm"
 
 
