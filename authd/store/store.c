@@ -246,22 +246,22 @@ static void conn_give(struct store *s, struct conn *cn, bool broken)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* An idle pooled connection has nothing to read: slapd answers only what was asked, and every
- * operation on it has ended. Readable (the end of the stream, a notice of disconnection), hung
- * up or in error: the server went away while it waited, which is known before anything is sent
- * on it, so an operation that must not be repeated (op_increment) can go to a fresh connection
- * (the next URI of ldap_uri when this one is down) instead of failing with "may have been
- * applied". Without this check the first operation on each idle connection to a killed provider
- * failed (docs/faults.md). One poll() of no wait. */
+/* An idle pooled connection whose server went away says so before anything is sent on it: the
+ * end of its stream (POLLRDHUP), a hang-up or an error. Then an operation that must not be
+ * repeated (op_increment) goes to a fresh connection (the next URI of ldap_uri when this one is
+ * down) instead of into the dead socket, and failing with "may have been applied": without
+ * this check the first operation on each idle connection to a killed provider failed
+ * (docs/faults.md). Bytes waiting to be read are not enough: under TLS they may be the
+ * server's session tickets, which libldap reads with the next reply. One poll() of no wait. */
 static bool conn_gone(LDAP *ld)
 {
-	struct pollfd p = {.events = POLLIN | POLLRDHUP};
+	struct pollfd p = {.events = POLLRDHUP};
 	int fd = -1;
 
 	if (ldap_get_option(ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0)
 		return true;
 	p.fd = fd;
-	return poll(&p, 1, 0) > 0;
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 /* Runs op on a pooled connection; reconnects once when the server went away. */
