@@ -183,6 +183,44 @@ int mm_msg_set_message(struct mm_msg *m, const char *fmt, ...)
 	return 0;
 }
 
+int mm_msg_reorder(struct mm_msg *m, size_t from, const size_t *order, size_t n)
+{
+	struct mm_field *was;
+	unsigned char *seen;
+	int r = 0;
+
+	if (from > m->nfields || n > m->nfields - from)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	was = malloc(n * sizeof(*was));
+	seen = calloc(n, 1);
+	if (!was || !seen) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (order[i] < from || order[i] - from >= n || seen[order[i] - from]) {
+			r = -EINVAL;
+			goto out;
+		}
+		seen[order[i] - from] = 1;
+	}
+	memcpy(was, m->fields + from, n * sizeof(*was));
+	for (size_t i = 0; i < n; i++)
+		m->fields[from + i] = was[order[i] - from];
+out:
+	free(was);
+	free(seen);
+	return r;
+}
+
+void mm_msg_truncate(struct mm_msg *m, size_t n)
+{
+	if (n < m->nfields)
+		m->nfields = n;
+}
+
 const char *mm_msg_get(const struct mm_msg *m, const char *key)
 {
 	for (size_t i = 0; i < m->nfields; i++)

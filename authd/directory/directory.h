@@ -90,10 +90,29 @@ struct dir_results {
 	bool more; /* more than DIR_MAX_RESULTS matched: "précisez votre recherche" */
 };
 
+/* One record of a typeahead answer: its sort key (the folded display name) and what the
+ * caller made of it (dir_show_fn) while slapd was still sending the next ones, so that the
+ * answer's last entry is followed by the sort alone (bench/directory/RESULTS.md). */
+struct dir_hit {
+	char key[128];
+	size_t first, count; /* the caller's: e.g. the reply fields it wrote */
+};
+/* Called once per record shown, in slapd's order, with the entry it will not see again; a
+ * negative return ends the search with that status. */
+typedef int (*dir_show_fn)(const struct entry *e, enum dir_view v, struct dir_hit *h, void *ctx);
+struct dir_hits {
+	struct dir_hit *v; /* sorted by key */
+	size_t n;
+	bool more; /* more than DIR_MAX_RESULTS matched: "précisez votre recherche" */
+};
+
 /* A typeahead search for acct (NULL: the service centre searching with no
- * account of its own); acct must be active. At most DIR_MAX_RESULTS. */
+ * account of its own); acct must be active. At most DIR_MAX_RESULTS, each
+ * handed to show as it arrives. */
 int dir_search(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *acct,
-	const struct dir_search_args *a, struct dir_results *ret, struct fault *f) MM_WUR;
+	const struct dir_search_args *a, dir_show_fn show, void *ctx, struct dir_hits *ret,
+	struct fault *f) MM_WUR;
+void dir_hits_free(struct dir_hits *h);
 void dir_results_free(struct dir_results *r);
 
 /* --------------------------------------------------- favorites.c */

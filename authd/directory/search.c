@@ -33,6 +33,15 @@ int dir_account_usable(const struct entry *acct, struct fault *f)
 	return -EPERM;
 }
 
+/* The sort key of a record: its folded display name ("" when it has none or it does not fold). */
+static void sort_key(const struct entry *e, char *key, size_t size)
+{
+	const char *name = entry_get(e, "cn");
+
+	if (!name || text_fold(name, ' ', key, size) < 0)
+		key[0] = '\0';
+}
+
 /* Sort by folded display name; each key is folded once, not per comparison. */
 struct sort_item {
 	char key[128];
@@ -53,11 +62,8 @@ void dir_entries_sort(struct entry **e, size_t n)
 	if (n < 2 || !(v = calloc(n, sizeof(*v))))
 		return; /* unsorted is still a correct answer */
 	for (size_t i = 0; i < n; i++) {
-		const char *name = entry_get(e[i], "cn");
-
 		v[i].e = e[i];
-		if (!name || text_fold(name, ' ', v[i].key, sizeof(v[i].key)) < 0)
-			v[i].key[0] = '\0';
+		sort_key(e[i], v[i].key, sizeof(v[i].key));
 	}
 	qsort(v, n, sizeof(*v), sort_item_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -136,12 +142,49 @@ void dir_record_fields(const struct entry *e, enum dir_view v, dir_field_fn put,
 	}
 }
 
-int dir_search(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *acct,
-	const struct dir_search_args *a, struct dir_results *ret, struct fault *f)
+struct hits_arg {
+	struct dir_hits *h;
+	enum dir_view view;
+	dir_show_fn show;
+	void *ctx;
+};
+
+static int hit_take(const struct entry *e, void *p)
 {
-	struct entry **e = NULL;
+	struct hits_arg *a = p;
+	struct dir_hit *h;
+
+	/* One more than shown, to know whether to ask for a narrower search. */
+	if (a->h->n == DIR_MAX_RESULTS) {
+		a->h->more = true;
+		return 0;
+	}
+	h = &a->h->v[a->h->n];
+	sort_key(e, h->key, sizeof(h->key));
+	h->first = h->count = 0;
+	if (a->show) {
+		int rc = a->show(e, a->view, h, a->ctx);
+
+		if (rc < 0)
+			return rc;
+	}
+	a->h->n++;
+	return 0;
+}
+
+static int hit_cmp(const void *pa, const void *pb)
+{
+	const struct dir_hit *a = pa, *b = pb;
+
+	return strcmp(a->key, b->key);
+}
+
+int dir_search(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *acct,
+	const struct dir_search_args *a, dir_show_fn show, void *ctx, struct dir_hits *ret, struct fault *f)
+{
+	struct hits_arg h = {ret, a->view, show, ctx};
 	char *filter = NULL;
-	size_t n = 0;
+	size_t seen = 0;
 	int rc;
 
 	(void)who;
@@ -151,22 +194,27 @@ int dir_search(struct store *s, const struct mm_config *c, const struct caller *
 	/* Medimail users (and administrators) search; the caller's view applies. */
 	if (acct && (rc = dir_account_usable(acct, f)) < 0)
 		goto out;
-	/* One more than shown, to know whether to ask for a narrower search. */
-	rc = store_search(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter, dir_view_attrs(a->view, a->full),
-		DIR_MAX_RESULTS + 1, &e, &n);
+	if (!(ret->v = calloc(DIR_MAX_RESULTS, sizeof(*ret->v)))) {
+		rc = fault_set(f, -ENOMEM, "recherche : mémoire insuffisante");
+		goto out;
+	}
+	rc = store_search_each_max(s, c->ldap_base, LDAP_SCOPE_SUBTREE, filter,
+		dir_view_attrs(a->view, a->full), DIR_MAX_RESULTS + 1, hit_take, &h, &seen);
 	if (rc < 0) {
+		dir_hits_free(ret);
 		rc = dir_store_fault(f, rc, "recherche");
 		goto out;
 	}
-	ret->more = n > DIR_MAX_RESULTS;
-	while (n > DIR_MAX_RESULTS)
-		entry_free(e[--n]);
-	dir_entries_sort(e, n);
-	ret->e = e;
-	ret->n = n;
+	qsort(ret->v, ret->n, sizeof(*ret->v), hit_cmp);
 out:
 	free(filter);
 	return rc;
+}
+
+void dir_hits_free(struct dir_hits *h)
+{
+	free(h->v);
+	memset(h, 0, sizeof(*h));
 }
 
 void dir_results_free(struct dir_results *r)

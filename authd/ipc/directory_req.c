@@ -24,6 +24,50 @@ static void put_records(struct req *r, const struct dir_results *res, enum dir_v
 	}
 }
 
+/* A record's fields go into the reply as its entry arrives; the reply is put in order once the
+ * search has ended (put_hits). */
+static int show_hit(const struct entry *e, enum dir_view v, struct dir_hit *h, void *ctx)
+{
+	struct req *r = ctx;
+
+	h->first = r->out->nfields;
+	dir_record_fields(e, v, put_field, r);
+	h->count = r->out->nfields - h->first;
+	return r->err;
+}
+
+/* The reply as put_records writes it ("refine", "count", then "#" and the fields of each
+ * record, sorted), from the records' fields written from base on in slapd's order. */
+static void put_hits(struct req *r, size_t base, const struct dir_hits *h)
+{
+	size_t head = r->out->nfields, n, k = 0, *order;
+	int rc;
+
+	req_put(r, "refine", h->more ? "yes" : "no");
+	req_putf(r, "count", "%zu", h->n);
+	for (size_t i = 0; i < h->n; i++)
+		req_put_index(r, i);
+	if (r->err)
+		return;
+	n = r->out->nfields - base;
+	if (!(order = calloc(n, sizeof(*order)))) {
+		r->err = -ENOMEM;
+		return;
+	}
+	order[k++] = head;
+	order[k++] = head + 1;
+	for (size_t i = 0; i < h->n; i++) {
+		order[k++] = head + 2 + i;
+		for (size_t j = 0; j < h->v[i].count && k < n; j++)
+			order[k++] = h->v[i].first + j;
+	}
+	/* A count that does not add up is refused by mm_msg_reorder as not a permutation. */
+	rc = k == n ? mm_msg_reorder(r->out, base, order, n) : -EINVAL;
+	if (rc < 0)
+		r->err = rc;
+	free(order);
+}
+
 int directory_req_search(struct req *r)
 {
 	static const char *const allowed[] = {"view", "detail", "login", "q", "name", "first_name",
@@ -33,8 +77,9 @@ int directory_req_search(struct req *r)
 		.query = {req_get(r, "q"), req_get(r, "name"), req_get(r, "first_name"),
 			req_get(r, "profession"), req_get(r, "city"), req_get(r, "postal_code"),
 			req_get(r, "address"), req_get(r, "raison_sociale")}};
-	struct dir_results res = {0};
+	struct dir_hits hits = {0};
 	struct fault f = {0};
+	size_t base = r->out->nfields;
 	int rc;
 
 	if ((rc = req_keys(r, allowed)) < 0)
@@ -44,16 +89,18 @@ int directory_req_search(struct req *r)
 	if (detail && strcmp(detail, "summary") && strcmp(detail, "full"))
 		return req_fail_field(r, "detail", "unknown", "détail : summary ou full");
 	a.full = detail && !strcmp(detail, "full");
-	if ((rc = dir_search(r->store, r->cfg, &r->who, r->target, &a, &res, &f)) < 0)
+	if ((rc = dir_search(r->store, r->cfg, &r->who, r->target, &a, show_hit, r, &hits, &f)) < 0) {
+		/* no record of a failed search goes out */
+		mm_msg_truncate(r->out, base);
 		return req_fault(r, &f);
-	req_put(r, "refine", res.more ? "yes" : "no");
-	put_records(r, &res, a.view);
-	if (res.more)
+	}
+	put_hits(r, base, &hits);
+	if (hits.more)
 		mm_msg_set_message(r->out,
 			"Pour des raisons de performance, le nombre de résultats est limité à %d. "
 			"Précisez votre recherche pour réduire cette liste.",
 			DIR_MAX_RESULTS);
-	dir_results_free(&res);
+	dir_hits_free(&hits);
 	return 0;
 }
 

@@ -110,7 +110,10 @@ void req_put_bool(struct req *r, const char *key, bool v)
 
 void req_put_index(struct req *r, size_t i)
 {
-	req_putf(r, "#", "%zu", i);
+	char n[24]; /* a size_t in decimal; no allocation: a reply may hold hundreds */
+
+	snprintf(n, sizeof(n), "%zu", i);
+	req_put(r, "#", n);
 }
 
 int req_errno(struct req *r, int rc, const char *what)

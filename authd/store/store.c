@@ -1,6 +1,7 @@
 /* The directory: a small pool of LDAP connections to slapd and the operations the daemon needs. */
 #include <errno.h>
 #include <lber.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -468,6 +469,7 @@ struct each_arg {
 	store_each_fn each;
 	void *ctx;
 	unsigned timeout;
+	size_t max; /* 0: no limit */
 	size_t n;
 	bool started; /* an entry went out: a retry would repeat it */
 };
@@ -477,8 +479,8 @@ static int op_search_each(LDAP *ld, void *p)
 	struct each_arg *a = p;
 	int msgid, rc, r = 0;
 
-	rc = ldap_search_ext(
-		ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL, 0, &msgid);
+	rc = ldap_search_ext(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL,
+		(int)a->max, &msgid);
 	if (rc != LDAP_SUCCESS)
 		return store_map_ldap(rc);
 	for (;;) {
@@ -518,7 +520,8 @@ static int op_search_each(LDAP *ld, void *p)
 			rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, NULL, 1);
 			if (rc != LDAP_SUCCESS)
 				r = store_map_ldap(rc);
-			else if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT)
+			else if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT &&
+				!(err == LDAP_SIZELIMIT_EXCEEDED && a->max))
 				r = store_map_ldap(err);
 			break;
 		}
@@ -533,9 +536,22 @@ int store_search_each(struct store *s, const char *base, int scope, const char *
 	/* slapd may scan many hidden entries between two it sends: wait longer
 	 * for the next one than for a whole ordinary request. */
 	unsigned wait = s->cfg->ldap_timeout > 60 ? s->cfg->ldap_timeout : 60;
-	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, false};
+	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, 0, false};
 	int r = store_with_conn(s, op_search_each, &a);
 
+	*ret_n = a.n;
+	return r;
+}
+
+int store_search_each_max(struct store *s, const char *base, int scope, const char *filter,
+	const char *const *attrs, size_t max, store_each_fn each, void *ctx, size_t *ret_n)
+{
+	struct each_arg a = {base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, max, 0, false};
+	int r;
+
+	if (max == 0 || max > INT_MAX)
+		return -EINVAL;
+	r = store_with_conn(s, op_search_each, &a);
 	*ret_n = a.n;
 	return r;
 }

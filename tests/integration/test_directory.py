@@ -6,6 +6,7 @@ export of the MSSanté view."""
 import socket
 import struct
 import subprocess
+import unicodedata
 
 import pytest
 
@@ -331,6 +332,40 @@ def test_fifty_results_and_refine(authd, slapd, people):
     assert not {f"bulk{i}" for i in range(10)} & found(r)
     # a narrower search
     assert found(search(authd, "zorglub bulk42", uid=me)) == {"bulk42"}
+
+
+def test_records_come_sorted_and_whole_in_the_frame(authd, slapd, people):
+    """The daemon writes each record's fields as slapd sends the entry and puts the reply in
+    order at the end: on the wire, "refine" and "count" first, then "#" 0, 1, 2... each
+    followed by the fields of one entry only, sorted by folded display name, whatever order
+    slapd sent them in (an attacker's view of the frame, not the CLI's)."""
+    import random
+    names = [f"Ygr{c}{i:02d}" for i, c in enumerate(random.Random(5).sample("ÉeaÀzbmÖoc" * 6, 55))]
+    ldif = ""
+    for i, n in enumerate(names):
+        ldif += (f"dn: uid=ygr{i},{PEOPLE}\nobjectClass: mmAccount\nuid: ygr{i}\nmmAccountType: MED\n"
+                 f"mmStatus: active\nmmLoginMail: ygr{i}@example.org\ncn: {n}\nsn: {n}\n"
+                 f"givenName: Y\nmmVisibleMedimail: TRUE\nmmSearchKey: ygrec\nmmSearchKey: ygr{i}\n\n")
+    root_ldap(slapd, "ldapadd", ldif)
+    status, fields = raw_search(authd, [(b"login", people["med"].encode()), (b"q", b"ygrec")])
+    assert status == 0, fields
+    assert fields[0] == ("refine", "yes") and fields[1] == ("count", "50")
+    records, cur = [], None
+    for k, v in fields[2:]:
+        if k == "#":
+            assert v == str(len(records)), fields
+            cur = {}
+            records.append(cur)
+        else:
+            assert cur is not None and k not in cur, (k, fields)
+            cur[k] = v
+    assert len(records) == 50
+    by_login = {f"ygr{i}": n for i, n in enumerate(names)}
+    for rec in records:
+        assert by_login[rec["login"]] == rec["name"], rec
+    fold = [unicodedata.normalize("NFKD", r["name"]).encode("ascii", "ignore").decode().lower()
+            for r in records]
+    assert fold == sorted(fold), fold
 
 
 def raw_search(authd, fields, uid=None):

@@ -227,6 +227,53 @@ static void test_msg_add_refusals(void **state)
 	mm_msg_free(m);
 }
 
+/* A reorder moves fields, never bytes: the roundtrip sees the new order; anything but a
+ * permutation of the range (an index repeated, out of it, a range past the end) is refused
+ * and leaves the message as it was; a truncation drops the tail only. */
+static void test_msg_reorder(void **state)
+{
+	struct mm_msg *m = mm_msg_new(MM_REQ_DIR_SEARCH, true), *r;
+	const size_t good[] = {3, 1, 4, 2}, repeated[] = {1, 1, 2, 3}, outside[] = {1, 2, 3, 5},
+		     below[] = {0, 2, 3, 4};
+	char key[8];
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(mm_msg_add(m, key, key), 0);
+	}
+	assert_int_equal(mm_msg_reorder(m, 1, repeated, 4), -EINVAL);
+	assert_int_equal(mm_msg_reorder(m, 1, outside, 4), -EINVAL);
+	assert_int_equal(mm_msg_reorder(m, 1, below, 4), -EINVAL);
+	assert_int_equal(mm_msg_reorder(m, 3, good, 4), -EINVAL);
+	assert_int_equal(mm_msg_reorder(m, 7, good, 0), -EINVAL);
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_string_equal(m->fields[i].key, key);
+	}
+	assert_int_equal(mm_msg_reorder(m, 6, good, 0), 0);
+	assert_int_equal(mm_msg_reorder(m, 1, good, 4), 0);
+	r = roundtrip(m);
+	assert_int_equal(r->nfields, 6);
+	{
+		const char *want[] = {"k0", "k3", "k1", "k4", "k2", "k5"};
+
+		for (int i = 0; i < 6; i++) {
+			assert_string_equal(r->fields[i].key, want[i]);
+			assert_string_equal(r->fields[i].value, want[i]);
+		}
+	}
+	mm_msg_free(r);
+	mm_msg_truncate(m, 9);
+	assert_int_equal(m->nfields, 6);
+	mm_msg_truncate(m, 2);
+	assert_int_equal(m->nfields, 2);
+	assert_null(mm_msg_get(m, "k4"));
+	assert_int_equal(mm_msg_add(m, "k9", "v"), 0);
+	assert_string_equal(mm_msg_get(m, "k9"), "v");
+	mm_msg_free(m);
+}
+
 static void test_header_refusals(void **state)
 {
 	uint8_t h[MM_HEADER_SIZE] = {0x4d, 0x4d, 0x41, 0x55, 0, 1, 0x01, 0x01, 0, 0, 0, 4};
@@ -362,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_msg_roundtrip),
 		cmocka_unit_test(test_msg_many_fields),
 		cmocka_unit_test(test_msg_add_refusals),
+		cmocka_unit_test(test_msg_reorder),
 		cmocka_unit_test(test_header_refusals),
 		cmocka_unit_test(test_decode_refusals),
 		cmocka_unit_test(test_socket_roundtrip_and_timeout),
