@@ -185,34 +185,40 @@ int mm_msg_set_message(struct mm_msg *m, const char *fmt, ...)
 
 int mm_msg_reorder(struct mm_msg *m, size_t from, const size_t *order, size_t n)
 {
-	struct mm_field *was;
-	unsigned char *seen;
-	int r = 0;
+	/* Two bitmaps on the stack (a message has at most MM_FIELDS_MAX fields): the permutation is
+	 * checked whole before any field moves, then applied in place one cycle at a time. No
+	 * copy of the field array: on this machine a 17 KB memcpy costs as much as the rest. */
+	uint8_t seen[(MM_FIELDS_MAX + 7) / 8] = {0}, placed[(MM_FIELDS_MAX + 7) / 8] = {0};
 
 	if (from > m->nfields || n > m->nfields - from)
 		return -EINVAL;
-	if (n == 0)
-		return 0;
-	was = malloc(n * sizeof(*was));
-	seen = calloc(n, 1);
-	if (!was || !seen) {
-		r = -ENOMEM;
-		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
-		if (order[i] < from || order[i] - from >= n || seen[order[i] - from]) {
-			r = -EINVAL;
-			goto out;
-		}
-		seen[order[i] - from] = 1;
+		size_t o = order[i] - from;
+
+		if (order[i] < from || o >= n || (seen[o / 8] & (1u << (o % 8))))
+			return -EINVAL;
+		seen[o / 8] |= (uint8_t)(1u << (o % 8));
 	}
-	memcpy(was, m->fields + from, n * sizeof(*was));
-	for (size_t i = 0; i < n; i++)
-		m->fields[from + i] = was[order[i] - from];
-out:
-	free(was);
-	free(seen);
-	return r;
+	for (size_t s = 0; s < n; s++) {
+		struct mm_field *f = m->fields + from, first;
+		size_t j = s;
+
+		if (placed[s / 8] & (1u << (s % 8)))
+			continue;
+		first = f[s];
+		for (;;) {
+			size_t src = order[j] - from;
+
+			placed[j / 8] |= (uint8_t)(1u << (j % 8));
+			if (src == s) {
+				f[j] = first;
+				break;
+			}
+			f[j] = f[src];
+			j = src;
+		}
+	}
+	return 0;
 }
 
 void mm_msg_truncate(struct mm_msg *m, size_t n)
@@ -229,43 +235,56 @@ const char *mm_msg_get(const struct mm_msg *m, const char *key)
 	return NULL;
 }
 
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+	return p + 4;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t len)
+{
+	p = put_u32(p, (uint32_t)len);
+	memcpy(p, s, len);
+	return p + len;
+}
+
 int mm_msg_encode(const struct mm_msg *m, struct wbuf *out)
 {
-	size_t start, need = MM_HEADER_SIZE + 4 + 4 + (m->message ? strlen(m->message) : 0) + 4;
+	const char *msg = m->message ? m->message : "";
+	size_t start, msg_len = strlen(msg), need = MM_HEADER_SIZE + (m->reply ? 4 + 4 + msg_len : 0) + 4;
+	uint8_t *p;
 
-	/* Sized once: no regrowing (and re-wiping) of a reply of hundreds of fields. */
+	/* Sized once, then written straight through (no per-field bound checks: a directory reply
+	 * has hundreds of fields); every length was bounded when its field was added. */
 	for (size_t i = 0; i < m->nfields; i++)
 		need += 8 + m->fields[i].key_len + m->fields[i].value_len;
+	if (need - MM_HEADER_SIZE > MM_FRAME_MAX)
+		return -EMSGSIZE;
 	if (wbuf_reserve(out, need) < 0)
 		return out->err;
-
-	wbuf_put_u32(out, MM_PROTO_MAGIC);
-	wbuf_put_u16(out, MM_PROTO_VERSION);
-	wbuf_put_u16(out, (uint16_t)(m->code | (m->reply ? MM_REPLY_BIT : 0)));
-	wbuf_put_u32(out, 0); /* length, patched below */
 	start = out->len;
+	p = out->data + start;
+	p = put_u32(p, MM_PROTO_MAGIC);
+	p[0] = (uint8_t)(MM_PROTO_VERSION >> 8);
+	p[1] = (uint8_t)MM_PROTO_VERSION;
+	p[2] = (uint8_t)((m->code | (m->reply ? MM_REPLY_BIT : 0)) >> 8);
+	p[3] = (uint8_t)(m->code | (m->reply ? MM_REPLY_BIT : 0));
+	p += 4;
+	p = put_u32(p, 0); /* length, patched below */
 	if (m->reply) {
-		const char *msg = m->message ? m->message : "";
-		wbuf_put_u32(out, (uint32_t)m->status);
-		wbuf_put_str(out, msg, strlen(msg));
+		p = put_u32(p, (uint32_t)m->status);
+		p = put_str(p, msg, msg_len);
 	}
-	wbuf_put_u32(out, (uint32_t)m->nfields);
+	p = put_u32(p, (uint32_t)m->nfields);
 	for (size_t i = 0; i < m->nfields; i++) {
-		wbuf_put_str(out, m->fields[i].key, m->fields[i].key_len);
-		wbuf_put_str(out, m->fields[i].value, m->fields[i].value_len);
+		p = put_str(p, m->fields[i].key, m->fields[i].key_len);
+		p = put_str(p, m->fields[i].value, m->fields[i].value_len);
 	}
-	if (out->err)
-		return out->err;
-	if (out->len - start > MM_FRAME_MAX)
-		return -EMSGSIZE;
-	{
-		uint32_t n = (uint32_t)(out->len - start);
-		uint8_t *p = out->data + start - 4;
-		p[0] = (uint8_t)(n >> 24);
-		p[1] = (uint8_t)(n >> 16);
-		p[2] = (uint8_t)(n >> 8);
-		p[3] = (uint8_t)n;
-	}
+	out->len = (size_t)(p - out->data);
+	(void)put_u32(out->data + start + MM_HEADER_SIZE - 4, (uint32_t)(out->len - start - MM_HEADER_SIZE));
 	return 0;
 }
 

@@ -101,7 +101,8 @@ struct dir_hit {
  * negative return ends the search with that status. */
 typedef int (*dir_show_fn)(const struct entry *e, enum dir_view v, struct dir_hit *h, void *ctx);
 struct dir_hits {
-	struct dir_hit *v; /* sorted by key */
+	struct dir_hit **v; /* sorted by key */
+	struct dir_hit *all; /* in slapd's order: what v points into */
 	size_t n;
 	bool more; /* more than DIR_MAX_RESULTS matched: "précisez votre recherche" */
 };

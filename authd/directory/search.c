@@ -159,7 +159,7 @@ static int hit_take(const struct entry *e, void *p)
 		a->h->more = true;
 		return 0;
 	}
-	h = &a->h->v[a->h->n];
+	h = a->h->v[a->h->n] = &a->h->all[a->h->n];
 	sort_key(e, h->key, sizeof(h->key));
 	h->first = h->count = 0;
 	if (a->show) {
@@ -174,9 +174,9 @@ static int hit_take(const struct entry *e, void *p)
 
 static int hit_cmp(const void *pa, const void *pb)
 {
-	const struct dir_hit *a = pa, *b = pb;
+	const struct dir_hit *const *a = pa, *const *b = pb;
 
-	return strcmp(a->key, b->key);
+	return strcmp((*a)->key, (*b)->key);
 }
 
 int dir_search(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *acct,
@@ -194,7 +194,10 @@ int dir_search(struct store *s, const struct mm_config *c, const struct caller *
 	/* Medimail users (and administrators) search; the caller's view applies. */
 	if (acct && (rc = dir_account_usable(acct, f)) < 0)
 		goto out;
-	if (!(ret->v = calloc(DIR_MAX_RESULTS, sizeof(*ret->v)))) {
+	ret->all = malloc(DIR_MAX_RESULTS * sizeof(*ret->all)); /* each hit written whole as it comes */
+	ret->v = malloc(DIR_MAX_RESULTS * sizeof(*ret->v));
+	if (!ret->all || !ret->v) {
+		dir_hits_free(ret);
 		rc = fault_set(f, -ENOMEM, "recherche : mémoire insuffisante");
 		goto out;
 	}
@@ -205,7 +208,7 @@ int dir_search(struct store *s, const struct mm_config *c, const struct caller *
 		rc = dir_store_fault(f, rc, "recherche");
 		goto out;
 	}
-	qsort(ret->v, ret->n, sizeof(*ret->v), hit_cmp);
+	qsort(ret->v, ret->n, sizeof(*ret->v), hit_cmp); /* pointers: not the 144-byte hits */
 out:
 	free(filter);
 	return rc;
@@ -214,6 +217,7 @@ out:
 void dir_hits_free(struct dir_hits *h)
 {
 	free(h->v);
+	free(h->all);
 	memset(h, 0, sizeof(*h));
 }
 

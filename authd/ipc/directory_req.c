@@ -58,8 +58,8 @@ static void put_hits(struct req *r, size_t base, const struct dir_hits *h)
 	order[k++] = head + 1;
 	for (size_t i = 0; i < h->n; i++) {
 		order[k++] = head + 2 + i;
-		for (size_t j = 0; j < h->v[i].count && k < n; j++)
-			order[k++] = h->v[i].first + j;
+		for (size_t j = 0; j < h->v[i]->count && k < n; j++)
+			order[k++] = h->v[i]->first + j;
 	}
 	/* A count that does not add up is refused by mm_msg_reorder as not a permutation. */
 	rc = k == n ? mm_msg_reorder(r->out, base, order, n) : -EINVAL;
