@@ -79,83 +79,6 @@ static void audit_reopen(const struct mm_config *c)
 			strerror(-r));
 }
 
-static void on_signal(struct server *srv)
-{
-	struct signalfd_siginfo si;
-	struct daemon *d = srv->d;
-
-	while (read(srv->wake_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-			log_msg(LOG_NOTICE, "signal %u: stopping", si.ssi_signo);
-			atomic_store(&srv->stopping, true);
-		} else if (si.ssi_signo == SIGHUP) {
-			struct mm_config *nc = NULL;
-			struct store *ns = NULL;
-			char err[512];
-
-			/* logrotate's SIGHUP reopens the audit file even if the new
-			 * configuration is refused below (this thread alone replaces d->cfg). */
-			audit_reopen(d->cfg);
-
-			if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0 ||
-				names_check_ranges(nc, err, sizeof(err)) < 0) {
-				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
-					err);
-				config_free(nc);
-				continue;
-			}
-			if (store_new(nc, &ns) < 0) {
-				log_msg(LOG_ERR, "reload refused: directory settings unusable");
-				config_free(nc);
-				continue;
-			}
-			/* The providers' secrets and TLS client key, checked as at start. */
-			if (psc_init(nc, err, sizeof(err)) < 0) {
-				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
-					err);
-				store_free(ns);
-				config_free(nc);
-				continue;
-			}
-			if (oidc_keys_init(nc, err, sizeof(err)) < 0) {
-				log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s",
-					err);
-				store_free(ns);
-				config_free(nc);
-				continue;
-			}
-			/* Socket path, key and hashing costs stay those of the start. */
-			pthread_rwlock_wrlock(&srv->reload_lock);
-			store_free(d->store);
-			config_free(d->cfg);
-			d->cfg = nc;
-			d->store = ns;
-			log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
-			pthread_rwlock_unlock(&srv->reload_lock);
-			audit_reopen(nc); /* the new configuration's file and group */
-			log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
-			policy_sync(nc, ns);
-		}
-	}
-}
-
-static int write_pidfile(const char *path)
-{
-	char buf[32];
-	int fd, n;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 /* Readiness for a service manager (sd_notify(3)'s protocol, without libsystemd): one datagram
  * to $NOTIFY_SOCKET, a path or "@" for the abstract namespace. The variable is taken out of the
  * environment at start, before any thread or child exists, so that the card helpers and the
@@ -193,11 +116,108 @@ static void notify(const char *state)
 	if (fd < 0 ||
 		sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&notify_addr,
 			notify_len) < 0) {
-		log_msg(LOG_WARNING, "service manager not told %s: %s", state, strerror(errno));
+		log_msg(LOG_WARNING, "service manager not told %.*s: %s", (int)strcspn(state, "\n"), state,
+			strerror(errno));
 		notify_len = 0;
 	}
 	if (fd >= 0)
 		close(fd);
+}
+
+/* RELOADING=1 with the time systemd's Type=notify-reload asks for beside it; READY=1 follows
+ * the reload, taken or refused (the refusal is in the log). */
+static void notify_reloading(void)
+{
+	struct timespec ts;
+	char msg[64];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		(unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+	notify(msg);
+}
+
+/* SIGHUP: the configuration read again and taken whole, or refused whole (the running one
+ * kept, the reason logged). */
+static void reload(struct server *srv)
+{
+	struct daemon *d = srv->d;
+	struct mm_config *nc = NULL;
+	struct store *ns = NULL;
+	char err[512];
+
+	/* logrotate's SIGHUP reopens the audit file even if the new
+	 * configuration is refused below (this thread alone replaces d->cfg). */
+	audit_reopen(d->cfg);
+
+	if (config_load(d->cfg->path, &nc, err, sizeof(err)) < 0 ||
+		names_check_ranges(nc, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
+		config_free(nc);
+		return;
+	}
+	if (store_new(nc, &ns) < 0) {
+		log_msg(LOG_ERR, "reload refused: directory settings unusable");
+		config_free(nc);
+		return;
+	}
+	/* The providers' secrets and TLS client key, checked as at start. */
+	if (psc_init(nc, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
+		store_free(ns);
+		config_free(nc);
+		return;
+	}
+	if (oidc_keys_init(nc, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
+		store_free(ns);
+		config_free(nc);
+		return;
+	}
+	/* Socket path, key and hashing costs stay those of the start. */
+	pthread_rwlock_wrlock(&srv->reload_lock);
+	store_free(d->store);
+	config_free(d->cfg);
+	d->cfg = nc;
+	d->store = ns;
+	log_setup(nc->log_stderr || getenv("MEDIMAIL_FOREGROUND"), nc->log_level);
+	pthread_rwlock_unlock(&srv->reload_lock);
+	audit_reopen(nc); /* the new configuration's file and group */
+	log_msg(LOG_NOTICE, "configuration reloaded from %s", nc->path);
+	policy_sync(nc, ns);
+}
+
+static void on_signal(struct server *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->wake_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_msg(LOG_NOTICE, "signal %u: stopping", si.ssi_signo);
+			atomic_store(&srv->stopping, true);
+		} else if (si.ssi_signo == SIGHUP) {
+			notify_reloading();
+			reload(srv);
+			notify("READY=1");
+		}
+	}
+}
+
+static int write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
 }
 
 static int detach(void)

@@ -224,6 +224,16 @@ def _port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def notify_socket(tag, timeout):
+    """A service manager's notify socket (sd_notify(3)): a datagram socket in the abstract
+    namespace (no path length, nothing to remove) and its NOTIFY_SOCKET value, "@name"."""
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"medimail-test-{tag}-{os.getpid()}-{time.monotonic_ns()}"
+    ns.bind("\0" + name)
+    ns.settimeout(timeout)
+    return ns, "@" + name
+
+
 class Daemon:
     """One medimail-authd on the shared slapd."""
 
@@ -277,13 +287,11 @@ cache_dir = {self.state / (self.name + '-mc')}
         # Started as systemd starts it (Type=notify): the daemon says READY=1 once every thread
         # of its start (policy, cache builder, follower) is running and it accepts, so a test
         # never races the end of the start. An abstract socket: no path length, nothing to remove.
-        name = f"medimail-test-notify-{os.getpid()}-{id(self)}-{time.monotonic_ns()}"
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ns:
-            ns.bind("\0" + name)
-            ns.settimeout(0.1)
+        ns, addr = notify_socket(f"notify-{id(self)}", 0.1)
+        with ns:
             self.proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(self.conf)],
                                          stdout=self.logf, stderr=self.logf,
-                                         env=dict(os.environ, NOTIFY_SOCKET="@" + name))
+                                         env=dict(os.environ, NOTIFY_SOCKET=addr))
             end = time.monotonic() + 30
             while self.proc.poll() is None:
                 try:

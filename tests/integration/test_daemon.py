@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mmstack import BUILD, Daemon, NOBODY, med_fields, wait_for
+from mmstack import BUILD, Daemon, NOBODY, med_fields, notify_socket, wait_for
 
 MAGIC = 0x4D4D4155
 
@@ -186,20 +186,12 @@ def test_sigterm_stops_cleanly(state, slapd, smtp):
     d.stop()
 
 
-def _notify_socket(tag):
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    name = f"medimail-test-{tag}-{os.getpid()}-{time.monotonic_ns()}"
-    ns.bind("\0" + name)
-    ns.settimeout(20)
-    return ns, "@" + name
-
-
 @contextlib.contextmanager
-def _started_with(d, notify_socket):
-    """d's daemon started by hand with NOTIFY_SOCKET=notify_socket; stopped by SIGTERM, exit 0."""
+def _started_with(d, addr):
+    """d's daemon started by hand with NOTIFY_SOCKET=addr; stopped by SIGTERM, exit 0."""
     with open(d.log, "ab") as logf:
         proc = subprocess.Popen([str(BUILD / "authd/medimail-authd"), "-f", "-c", str(d.conf)], stdout=logf,
-                                stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=notify_socket))
+                                stderr=logf, env=dict(os.environ, NOTIFY_SOCKET=addr))
         try:
             yield proc
         finally:
@@ -220,10 +212,24 @@ def test_service_manager_is_told_ready_once_served_and_stopping_at_the_end(state
     and ignored, and the daemon serves all the same."""
     d = Daemon(state, slapd, smtp.port, name="notifyd")
     d.write_conf()
-    ns, addr = _notify_socket("notify")
+    ns, addr = notify_socket("notify", 20)
     with ns, _started_with(d, addr) as proc:
         assert ns.recv(4096) == b"READY=1"
         assert ping_ok(d)
+        # a reload (systemd's ExecReload, or Type=notify-reload) is framed by RELOADING=1 with
+        # the monotonic clock's time, and READY=1 after it, taken or refused
+        good = d.conf.read_text()
+        for conf, said in ((good, "configuration reloaded"), ("ldap_pool = many\n", "reload refused")):
+            d.conf.write_text(conf)
+            before = time.monotonic()
+            proc.send_signal(signal.SIGHUP)
+            first = ns.recv(4096).split(b"\n")
+            assert first[0] == b"RELOADING=1" and len(first) == 2 and first[1].startswith(b"MONOTONIC_USEC=")
+            assert before - 1 <= int(first[1].split(b"=")[1]) / 1e6 <= time.monotonic() + 1
+            assert ns.recv(4096) == b"READY=1"
+            assert said in d.log_text()
+            assert ping_ok(d)
+        d.conf.write_text(good)
         proc.send_signal(signal.SIGTERM)
         assert ns.recv(4096) == b"STOPPING=1"
     for bad in ("relative/notify", "@", "/" + "x" * 200):
