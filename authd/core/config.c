@@ -629,8 +629,9 @@ static int config_check(struct mm_config *c, const char **why)
 		*why = "argon2_memlimit must be >= 8192 and argon2_opslimit >= 1";
 		return -EINVAL;
 	}
-	if (c->max_clients == 0 || c->ldap_pool == 0 || c->argon2_parallel == 0) {
-		*why = "max_clients, ldap_pool and argon2_parallel must be > 0";
+	if (c->max_clients == 0 || c->ldap_pool == 0 || c->argon2_parallel == 0 || c->ldap_timeout == 0) {
+		/* ldap_timeout = 0 would time every LDAP operation out at once */
+		*why = "max_clients, ldap_pool, ldap_timeout and argon2_parallel must be > 0";
 		return -EINVAL;
 	}
 	if (c->ldap_bind_dn && *c->ldap_bind_dn && !c->ldap_bind_password_file) {

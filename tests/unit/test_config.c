@@ -154,6 +154,7 @@ static void test_api_options(void **state)
 	parse_fails("hash_key_file = /k\nhttp_tls_cert = /c\n", "go together");
 	parse_fails("hash_key_file = /k\npsc_issuer = https://psc\n", "psc_client_id");
 	parse_fails("hash_key_file = /k\nhttp_body_max = 0\n", "must be > 0");
+	parse_fails("hash_key_file = /k\nldap_timeout = 0\n", "ldap_timeout and argon2_parallel must be > 0");
 	parse_fails("hash_key_file = /k\nhttp_body_max = 2000000\n", "expected a number in range");
 	parse_fails("hash_key_file = /k\nsession_cache_ttl = 61\n", "expected a number in range");
 }
