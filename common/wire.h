@@ -43,7 +43,7 @@ int mm_msg_addf(struct mm_msg *m, const char *key, const char *fmt, ...)
 int mm_msg_set_message(struct mm_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Puts fields [from, from + n) in a new order, their bytes unmoved: the field at from + i becomes
  * the one that was at order[i]. order must be a permutation of from .. from + n - 1 (-EINVAL, the
- * message unchanged, otherwise; -ENOMEM). For a reply whose records were written as they came
+ * message unchanged, otherwise). For a reply whose records were written as they came
  * and are shown sorted. */
 int mm_msg_reorder(struct mm_msg *m, size_t from, const size_t *order, size_t n) MM_WUR;
 /* Drops every field from index n on (their bytes are wiped with the message). */

@@ -56,7 +56,7 @@ static void put_hits(struct req *r, size_t base, const struct dir_hits *h)
 	}
 	order[k++] = head;
 	order[k++] = head + 1;
-	for (size_t i = 0; i < h->n; i++) {
+	for (size_t i = 0; i < h->n && k < n; i++) {
 		order[k++] = head + 2 + i;
 		for (size_t j = 0; j < h->v[i]->count && k < n; j++)
 			order[k++] = h->v[i]->first + j;

@@ -470,6 +470,7 @@ struct each_arg {
 	void *ctx;
 	unsigned timeout;
 	size_t max; /* 0: no limit */
+	bool whole; /* timeout bounds the whole answer, not each message */
 	size_t n;
 	bool started; /* an entry went out: a retry would repeat it */
 };
@@ -477,16 +478,32 @@ struct each_arg {
 static int op_search_each(LDAP *ld, void *p)
 {
 	struct each_arg *a = p;
+	struct timespec end;
 	int msgid, rc, r = 0;
 
 	rc = ldap_search_ext(ld, a->base, a->scope, a->filter, (char **)a->attrs, 0, NULL, NULL, NULL,
 		(int)a->max, &msgid);
 	if (rc != LDAP_SUCCESS)
 		return store_map_ldap(rc);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += a->timeout ? a->timeout : 5;
 	for (;;) {
 		struct timeval tv = {.tv_sec = a->timeout ? a->timeout : 5};
 		LDAPMessage *res = NULL;
-		int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &res);
+		int type = 0;
+
+		if (a->whole) {
+			/* what is left of one deadline for the whole answer */
+			struct timespec now;
+			long long left;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = (end.tv_sec - now.tv_sec) * 1000000LL + (end.tv_nsec - now.tv_nsec) / 1000;
+			tv.tv_sec = left > 0 ? (time_t)(left / 1000000) : 0;
+			tv.tv_usec = left > 0 ? (suseconds_t)(left % 1000000) : 0;
+		}
+		if (!a->whole || tv.tv_sec || tv.tv_usec)
+			type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &res);
 
 		if (type <= 0) {
 			/* Connection lost or slapd stalled: after a partial stream the
@@ -527,6 +544,10 @@ static int op_search_each(LDAP *ld, void *p)
 		}
 		ldap_msgfree(res); /* references: not followed */
 	}
+	/* A result that says "try again" (busy, time limit) after entries went out must not be
+	 * retried by store_with_conn: the caller has them already. */
+	if (r == -EHOSTDOWN && a->started)
+		r = -EIO;
 	return r;
 }
 
@@ -536,7 +557,7 @@ int store_search_each(struct store *s, const char *base, int scope, const char *
 	/* slapd may scan many hidden entries between two it sends: wait longer
 	 * for the next one than for a whole ordinary request. */
 	unsigned wait = s->cfg->ldap_timeout > 60 ? s->cfg->ldap_timeout : 60;
-	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, 0, false};
+	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, false, 0, false};
 	int r = store_with_conn(s, op_search_each, &a);
 
 	*ret_n = a.n;
@@ -546,7 +567,8 @@ int store_search_each(struct store *s, const char *base, int scope, const char *
 int store_search_each_max(struct store *s, const char *base, int scope, const char *filter,
 	const char *const *attrs, size_t max, store_each_fn each, void *ctx, size_t *ret_n)
 {
-	struct each_arg a = {base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, max, 0, false};
+	struct each_arg a = {
+		base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, max, true, 0, false};
 	int r;
 
 	if (max == 0 || max > INT_MAX)

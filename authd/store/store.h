@@ -53,8 +53,9 @@ typedef int (*store_each_fn)(const struct entry *e, void *ctx);
 int store_search_each(struct store *s, const char *base, int scope, const char *filter,
 	const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
 /* The same for at most max entries (max > 0; slapd's "size limit exceeded" after them is no
- * error), each message awaited for ldap_timeout: an answer made while slapd still sends, such
- * as the directory's typeahead. An answer cut after its first entry is -EIO, not retried. */
+ * error), the whole answer within ldap_timeout: an answer made while slapd still sends, such
+ * as the directory's typeahead. An answer cut or refused after its first entry is -EIO, not
+ * retried (in both functions). */
 int store_search_each_max(struct store *s, const char *base, int scope, const char *filter,
 	const char *const *attrs, size_t max, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
 /* Every matching entry; -E2BIG when a server size limit cut the answer
