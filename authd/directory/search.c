@@ -147,6 +147,7 @@ struct hits_arg {
 	enum dir_view view;
 	dir_show_fn show;
 	void *ctx;
+	int shown; /* show's refusal: the reply could not hold a record, not the directory's */
 };
 
 static int hit_take(const struct entry *e, void *p)
@@ -166,7 +167,7 @@ static int hit_take(const struct entry *e, void *p)
 		int rc = a->show(e, a->view, h, a->ctx);
 
 		if (rc < 0)
-			return rc;
+			return a->shown = rc;
 	}
 	a->h->n++;
 	return 0;
@@ -182,7 +183,7 @@ static int hit_cmp(const void *pa, const void *pb)
 int dir_search(struct store *s, const struct mm_config *c, const struct caller *who, const struct entry *acct,
 	const struct dir_search_args *a, dir_show_fn show, void *ctx, struct dir_hits *ret, struct fault *f)
 {
-	struct hits_arg h = {ret, a->view, show, ctx};
+	struct hits_arg h = {ret, a->view, show, ctx, 0};
 	char *filter = NULL;
 	size_t seen = 0;
 	int rc;
@@ -205,9 +206,19 @@ int dir_search(struct store *s, const struct mm_config *c, const struct caller *
 		dir_view_attrs(a->view, a->full), DIR_MAX_RESULTS + 1, hit_take, &h, &seen);
 	if (rc < 0) {
 		dir_hits_free(ret);
-		rc = dir_store_fault(f, rc, "recherche");
+		if (h.shown < 0)
+			rc = fault_set(f, h.shown, "réponse incomplète (%s), réessayez", strerror(-h.shown));
+		else if (rc == -EIO) /* cut mid-answer: no record of it goes out */
+			rc = fault_set(f, rc, "recherche : réponse de l'annuaire interrompue, réessayez");
+		else
+			rc = dir_store_fault(f, rc, "recherche");
 		goto out;
 	}
+	/* slapd's own size limit for the daemon may end the answer before DIR_MAX_RESULTS + 1:
+	 * the list is not whole either way */
+	if (rc > 0)
+		ret->more = true;
+	rc = 0;
 	qsort(ret->v, ret->n, sizeof(*ret->v), hit_cmp); /* pointers: not the 144-byte hits */
 out:
 	free(filter);

@@ -95,7 +95,12 @@ int directory_req_search(struct req *r)
 		return req_fault(r, &f);
 	}
 	put_hits(r, base, &hits);
-	if (hits.more)
+	if (hits.more && hits.n < DIR_MAX_RESULTS)
+		mm_msg_set_message(r->out,
+			"L'annuaire a limité la réponse à %zu résultats. "
+			"Précisez votre recherche pour réduire cette liste.",
+			hits.n);
+	else if (hits.more)
 		mm_msg_set_message(r->out,
 			"Pour des raisons de performance, le nombre de résultats est limité à %d. "
 			"Précisez votre recherche pour réduire cette liste.",

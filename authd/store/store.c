@@ -473,6 +473,7 @@ struct each_arg {
 	bool whole; /* timeout bounds the whole answer, not each message */
 	size_t n;
 	bool started; /* an entry went out: a retry would repeat it */
+	bool limited; /* slapd ended the answer with "size limit exceeded" */
 };
 
 static int op_search_each(LDAP *ld, void *p)
@@ -537,8 +538,9 @@ static int op_search_each(LDAP *ld, void *p)
 			rc = ldap_parse_result(ld, res, &err, NULL, NULL, NULL, NULL, 1);
 			if (rc != LDAP_SUCCESS)
 				r = store_map_ldap(rc);
-			else if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT &&
-				!(err == LDAP_SIZELIMIT_EXCEEDED && a->max))
+			else if (err == LDAP_SIZELIMIT_EXCEEDED && a->max)
+				a->limited = true;
+			else if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT)
 				r = store_map_ldap(err);
 			break;
 		}
@@ -546,8 +548,11 @@ static int op_search_each(LDAP *ld, void *p)
 	}
 	/* A result that says "try again" (busy, time limit) after entries went out must not be
 	 * retried by store_with_conn: the caller has them already. */
-	if (r == -EHOSTDOWN && a->started)
+	if (r == -EHOSTDOWN && a->started) {
+		log_msg(LOG_WARNING, "directory: answer to a search cut after %zu entries, not retried",
+			a->n);
 		r = -EIO;
+	}
 	return r;
 }
 
@@ -557,7 +562,7 @@ int store_search_each(struct store *s, const char *base, int scope, const char *
 	/* slapd may scan many hidden entries between two it sends: wait longer
 	 * for the next one than for a whole ordinary request. */
 	unsigned wait = s->cfg->ldap_timeout > 60 ? s->cfg->ldap_timeout : 60;
-	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, false, 0, false};
+	struct each_arg a = {base, scope, filter, attrs, each, ctx, wait, 0, false, 0, false, false};
 	int r = store_with_conn(s, op_search_each, &a);
 
 	*ret_n = a.n;
@@ -568,14 +573,14 @@ int store_search_each_max(struct store *s, const char *base, int scope, const ch
 	const char *const *attrs, size_t max, store_each_fn each, void *ctx, size_t *ret_n)
 {
 	struct each_arg a = {
-		base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, max, true, 0, false};
+		base, scope, filter, attrs, each, ctx, s->cfg->ldap_timeout, max, true, 0, false, false};
 	int r;
 
 	if (max == 0 || max > INT_MAX)
 		return -EINVAL;
 	r = store_with_conn(s, op_search_each, &a);
 	*ret_n = a.n;
-	return r;
+	return r < 0 ? r : a.limited;
 }
 
 int store_search_one(struct store *s, const char *base, int scope, const char *filter,

@@ -52,10 +52,11 @@ int store_search(struct store *s, const char *base, int scope, const char *filte
 typedef int (*store_each_fn)(const struct entry *e, void *ctx);
 int store_search_each(struct store *s, const char *base, int scope, const char *filter,
 	const char *const *attrs, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
-/* The same for at most max entries (max > 0; slapd's "size limit exceeded" after them is no
- * error), the whole answer within ldap_timeout: an answer made while slapd still sends, such
- * as the directory's typeahead. An answer cut or refused after its first entry is -EIO, not
- * retried (in both functions). */
+/* The same for at most max entries (max > 0), the whole answer within ldap_timeout: an answer
+ * made while slapd still sends, such as the directory's typeahead. slapd's "size limit
+ * exceeded" is no error: it returns 1 (after max entries, or fewer if slapd's own limit for
+ * the daemon is lower), 0 when the answer was whole. An answer cut or refused after its first
+ * entry is -EIO, not retried (in both functions). */
 int store_search_each_max(struct store *s, const char *base, int scope, const char *filter,
 	const char *const *attrs, size_t max, store_each_fn each, void *ctx, size_t *ret_n) MM_WUR;
 /* Every matching entry; -E2BIG when a server size limit cut the answer

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -150,6 +151,102 @@ def registered(d, relay):
     v = d.ctl("validate", login)
     assert v.returncode == 0, v.stdout
     return login, mail
+
+
+@pytest.fixture(scope="module")
+def faulty(state, slapd, relay):
+    """A daemon that reaches slapd through a relay able to damage one search's answer
+    (ldapfault.py), 55 entries its typeahead finds, and an active account to ask as."""
+    from ldapfault import LdapFault
+    from mmstack import SUFFIX
+    lf = LdapFault(slapd.port, free_port())
+    d = Daemon(state, slapd, relay.port, name="ldapfault",
+               extra=f"{CONF}ldap_uri = {lf.url}\nldap_timeout = 2\n").start()
+    ldif = "".join(
+        f"dn: uid=zfault{i},ou=people,{SUFFIX}\nobjectClass: mmAccount\nuid: zfault{i}\n"
+        f"mmAccountType: MED\nmmStatus: active\nmmLoginMail: zfault{i}@example.org\ncn: Zfault {i:02d}\n"
+        f"sn: Zfault\ngivenName: Z\nmmVisibleMedimail: TRUE\nmmSearchKey: zfault\n"
+        f"mmSearchKey: zfault{i}\n\n" for i in range(55))
+    subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif, text=True,
+                   check=True, capture_output=True)
+    login, _ = registered(d, relay)
+    uid = int(slapd.search(f"ou=people,{SUFFIX}", f"(uid={login})", "uidNumber")[0]["uidNumber"][0])
+    yield d, lf, uid
+    d.stop()
+    lf.close()
+
+
+def _typeahead(d, uid, q="zfault"):
+    r = d.ctl("search", q, uid=uid)
+    return r, [x.get("login") for x in (r.json or {}).get("records", [])]
+
+
+def test_directory_answer_cut_after_some_entries_fails_once_and_is_not_retried(faulty):
+    """slapd ends a typeahead's answer with "busy" after 3 of its entries (what a loaded
+    slapd or a time limit says mid-answer). The daemon has handed those 3 on already: it must
+    answer an error with no record, not retry the search (a retry repeated every record with
+    an "ok"), drop that connection, and answer the next search whole."""
+    d, lf, uid = faulty
+    lf.arm("end", b"zfault", after=3)
+    r, got = _typeahead(d, uid)
+    assert lf.sent == 3, lf.sent
+    assert r.returncode != 0 and not got, r.stdout
+    assert r.json["message"] == "recherche : réponse de l'annuaire interrompue, réessayez", r.stdout
+    assert lf.searches == 1, "the search was sent again after a partial answer"
+    assert "answer to a search cut after 3 entries, not retried" in d.log_text()
+    lf.disarm()
+    r, got = _typeahead(d, uid)
+    assert r.returncode == 0, r.stdout
+    assert len(got) == 50 == len(set(got)) and r.json["fields"]["refine"] == "yes", r.stdout
+    assert d.proc.poll() is None
+
+
+def test_directory_answer_cut_by_slapds_own_size_limit_says_refine(faulty):
+    """A slapd whose size limit for the daemon is below the typeahead's 51 ends the answer
+    with "size limit exceeded" after 10 entries: the 10 records are shown, and the list is
+    said not to be whole (it used to read as every match, refine=no)."""
+    from ldapfault import SIZE_LIMIT
+    d, lf, uid = faulty
+    lf.arm("end", b"zfault", after=10, code=SIZE_LIMIT)
+    r, got = _typeahead(d, uid)
+    lf.disarm()
+    assert r.returncode == 0, r.stdout
+    assert len(got) == 10 == len(set(got)) and r.json["fields"]["refine"] == "yes", r.stdout
+    assert r.json["fields"]["count"] == "10", r.stdout
+    assert "limité la réponse à 10 résultats" in r.json["message"], r.stdout
+
+
+def test_directory_answer_dripping_is_bounded_by_one_deadline(faulty):
+    """slapd sends a typeahead's entries one every 0.4 s: never silent for ldap_timeout (2 s),
+    so a deadline per message would wait for all 55 (22 s) and hold a pooled connection all
+    that time. The whole answer has one deadline: an error in about 2 s, and another user's
+    search on the same daemon is answered meanwhile."""
+    d, lf, uid = faulty
+    lf.arm("drip", b"zfault", delay=0.4)
+    out = {}
+
+    def slow():
+        t0 = time.monotonic()
+        out["r"] = _typeahead(d, uid)
+        out["secs"] = time.monotonic() - t0
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    r, got = _typeahead(d, uid, "zfault7")
+    other = time.monotonic() - t0
+    t.join(30)
+    lf.disarm()
+    assert r.returncode == 0 and got == ["zfault7"], r.stdout
+    assert other < 1.5, other
+    (r, got), secs = out["r"], out["secs"]
+    assert r.returncode != 0 and not got, r.stdout
+    assert "interrompue" in r.json["message"], r.stdout
+    assert 1.5 < secs < 5, secs
+    assert lf.sent < 10, lf.sent
+    r, got = _typeahead(d, uid)
+    assert r.returncode == 0 and len(got) == 50, r.stdout
 
 
 def test_sighup_under_load_loses_no_request(state, slapd, smtp):
