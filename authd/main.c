@@ -82,10 +82,12 @@ static void audit_reopen(const struct mm_config *c)
 /* Readiness for a service manager (sd_notify(3)'s protocol, without libsystemd): one datagram
  * to $NOTIFY_SOCKET, a path or "@" for the abstract namespace. The variable is taken out of the
  * environment at start, before any thread or child exists, so that the card helpers and the
- * removal command do not inherit it; a socket that cannot be reached is said once and
- * otherwise ignored (the daemon serves all the same). */
+ * removal command do not inherit it. A datagram that cannot be sent is said once in the log
+ * and does not stop the next one: a READY=1 lost after a RELOADING=1 that got through would
+ * leave the manager waiting for the reload's end (the daemon serves all the same). */
 static struct sockaddr_un notify_addr;
 static socklen_t notify_len;
+static bool notify_failed;
 
 static void notify_init(void)
 {
@@ -116,9 +118,10 @@ static void notify(const char *state)
 	if (fd < 0 ||
 		sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&notify_addr,
 			notify_len) < 0) {
-		log_msg(LOG_WARNING, "service manager not told %.*s: %s", (int)strcspn(state, "\n"), state,
-			strerror(errno));
-		notify_len = 0;
+		if (!notify_failed)
+			log_msg(LOG_WARNING, "service manager not told %.*s: %s (said once)",
+				(int)strcspn(state, "\n"), state, strerror(errno));
+		notify_failed = true;
 	}
 	if (fd >= 0)
 		close(fd);
