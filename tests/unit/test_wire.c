@@ -274,6 +274,67 @@ static void test_msg_reorder(void **state)
 	mm_msg_free(m);
 }
 
+/* Permutations of every shape, up to a message of MM_FIELDS_MAX fields: several cycles,
+ * fixed points, the identity and one long cycle, each from a field past the first. */
+static void test_msg_reorder_shapes(void **state)
+{
+	static size_t perm[MM_FIELDS_MAX];
+	static char want[MM_FIELDS_MAX][8];
+	struct mm_msg *m = mm_msg_new(MM_REQ_DIR_SEARCH, true);
+	unsigned seed = 7;
+	char key[8];
+
+	(void)state;
+	for (size_t i = 0; i < MM_FIELDS_MAX; i++) {
+		snprintf(key, sizeof(key), "f%zu", i);
+		assert_int_equal(mm_msg_add(m, key, key), 0);
+	}
+	assert_int_equal(mm_msg_add(m, "over", "x"), -E2BIG);
+	for (int round = 0; round < 40; round++) {
+		size_t from = round % 2 ? 1 : 0, n = MM_FIELDS_MAX - from;
+
+		if (round >= 4)
+			n = 1 + (size_t)rand_r(&seed) % n;
+		for (size_t i = 0; i < n; i++)
+			perm[i] = from + i;
+		if (round == 2 || round == 3) { /* one cycle through every field */
+			for (size_t i = 0; i < n; i++)
+				perm[i] = from + (i + 1) % n;
+		} else if (round >= 4) { /* Fisher-Yates, then some fields put back in place */
+			for (size_t i = n - 1; i > 0; i--) {
+				size_t j = (size_t)rand_r(&seed) % (i + 1), t = perm[i];
+
+				perm[i] = perm[j];
+				perm[j] = t;
+			}
+			for (size_t i = 0; i < n; i += 1 + (size_t)rand_r(&seed) % 5) {
+				for (size_t j = 0; j < n; j++) {
+					if (perm[j] == from + i) {
+						perm[j] = perm[i];
+						perm[i] = from + i;
+						break;
+					}
+				}
+			}
+		}
+		for (size_t i = 0; i < from; i++)
+			snprintf(want[i], sizeof(want[i]), "%s", m->fields[i].key);
+		for (size_t i = 0; i < n; i++)
+			snprintf(want[from + i], sizeof(want[0]), "%s", m->fields[perm[i]].key);
+		for (size_t i = from + n; i < MM_FIELDS_MAX; i++)
+			snprintf(want[i], sizeof(want[i]), "%s", m->fields[i].key);
+		assert_int_equal(mm_msg_reorder(m, from, perm, n), 0);
+		for (size_t i = 0; i < MM_FIELDS_MAX; i++) {
+			assert_string_equal(m->fields[i].key, want[i]);
+			assert_string_equal(m->fields[i].value, want[i]);
+		}
+	}
+	perm[0] = MM_FIELDS_MAX; /* one past the end, in a message that is full */
+	assert_int_equal(mm_msg_reorder(m, 0, perm, 1), -EINVAL);
+	assert_int_equal(mm_msg_reorder(m, 1, perm, MM_FIELDS_MAX), -EINVAL);
+	mm_msg_free(m);
+}
+
 static void test_header_refusals(void **state)
 {
 	uint8_t h[MM_HEADER_SIZE] = {0x4d, 0x4d, 0x41, 0x55, 0, 1, 0x01, 0x01, 0, 0, 0, 4};
@@ -410,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_msg_many_fields),
 		cmocka_unit_test(test_msg_add_refusals),
 		cmocka_unit_test(test_msg_reorder),
+		cmocka_unit_test(test_msg_reorder_shapes),
 		cmocka_unit_test(test_header_refusals),
 		cmocka_unit_test(test_decode_refusals),
 		cmocka_unit_test(test_socket_roundtrip_and_timeout),
