@@ -206,9 +206,11 @@ int dir_search(struct store *s, const struct mm_config *c, const struct caller *
 		dir_view_attrs(a->view, a->full), DIR_MAX_RESULTS + 1, hit_take, &h, &seen);
 	if (rc < 0) {
 		dir_hits_free(ret);
-		if (h.shown < 0)
+		if (h.shown == -E2BIG) /* the same search would fill the reply again */
+			rc = fault_set(f, h.shown, "réponse trop longue : précisez votre recherche");
+		else if (h.shown < 0)
 			rc = fault_set(f, h.shown, "réponse incomplète (%s), réessayez", strerror(-h.shown));
-		else if (rc == -EIO) /* cut mid-answer: no record of it goes out */
+		else if (rc == -EIO && seen > 0) /* cut mid-answer: no record of it goes out */
 			rc = fault_set(f, rc, "recherche : réponse de l'annuaire interrompue, réessayez");
 		else
 			rc = dir_store_fault(f, rc, "recherche");

@@ -97,9 +97,9 @@ int directory_req_search(struct req *r)
 	put_hits(r, base, &hits);
 	if (hits.more && hits.n < DIR_MAX_RESULTS)
 		mm_msg_set_message(r->out,
-			"L'annuaire a limité la réponse à %zu résultats. "
+			"L'annuaire a limité la réponse à %zu résultat%s. "
 			"Précisez votre recherche pour réduire cette liste.",
-			hits.n);
+			hits.n, hits.n > 1 ? "s" : "");
 	else if (hits.more)
 		mm_msg_set_message(r->out,
 			"Pour des raisons de performance, le nombre de résultats est limité à %d. "

@@ -511,7 +511,7 @@ static int op_search_each(LDAP *ld, void *p)
 			 * caller must not get a silent retry. */
 			ldap_msgfree(res);
 			ldap_abandon_ext(ld, msgid, NULL, NULL);
-			r = a->started ? -EIO : -EHOSTDOWN;
+			r = -EHOSTDOWN; /* -EIO below once an entry went out */
 			break;
 		}
 		if (type == LDAP_RES_SEARCH_ENTRY) {
@@ -549,8 +549,12 @@ static int op_search_each(LDAP *ld, void *p)
 	/* A result that says "try again" (busy, time limit) after entries went out must not be
 	 * retried by store_with_conn: the caller has them already. */
 	if (r == -EHOSTDOWN && a->started) {
-		log_msg(LOG_WARNING, "directory: answer to a search cut after %zu entries, not retried",
-			a->n);
+		static atomic_llong said; /* a loaded slapd may cut every keystroke's answer */
+		long long now = (long long)time(NULL);
+
+		if (atomic_exchange(&said, now) != now)
+			log_msg(LOG_WARNING,
+				"directory: answer to a search cut after %zu entries, not retried", a->n);
 		r = -EIO;
 	}
 	return r;

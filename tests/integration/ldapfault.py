@@ -105,7 +105,12 @@ class LdapFault:
                 c, _ = self.lsock.accept()
             except OSError:
                 return
-            s = socket.create_connection(self.upstream)
+            try:
+                s = socket.create_connection(self.upstream, timeout=5)
+                s.settimeout(None)
+            except OSError:
+                c.close()  # slapd away: the client sees the connection end, the relay goes on
+                continue
             marked = {}  # msgid -> entries forwarded, or -1 once the answer was cut
             threading.Thread(target=self._up, args=(c, s, marked), daemon=True).start()
             threading.Thread(target=self._down, args=(s, c, marked), daemon=True).start()
@@ -119,55 +124,54 @@ class LdapFault:
                 pass
             x.close()
 
-    def _up(self, c, s, marked):
-        """Client to slapd: passed on, each search request looked at first."""
+    def _pump(self, src, dst, each):
+        """Each whole message from src handed to each(msg, msgid, op), which passes it to dst
+        or not; both ends closed when either is."""
         buf = b""
         try:
             while True:
-                msg, buf = _read_message(c, buf)
+                msg, buf = _read_message(src, buf)
                 if msg is None:
                     break
-                msgid, op = _id_and_op(msg)
-                with self.lock:
-                    if op == SEARCH_REQUEST and self.trigger and self.trigger in msg:
-                        self.searches += 1
-                        if self.armed:
-                            self.armed = False
-                            marked[msgid] = 0
-                s.sendall(msg)
+                each(msg, *_id_and_op(msg))
         except (OSError, ValueError):
             pass
-        self._end(c, s)
+        self._end(src, dst)
+
+    def _up(self, c, s, marked):
+        """Client to slapd: passed on, each search request looked at first."""
+        def each(msg, msgid, op):
+            with self.lock:
+                if op == SEARCH_REQUEST and self.trigger and self.trigger in msg:
+                    self.searches += 1
+                    if self.armed:
+                        self.armed = False
+                        marked[msgid] = 0
+            s.sendall(msg)
+        self._pump(c, s, each)
 
     def _down(self, s, c, marked):
         """slapd to client: the marked answer damaged, the rest passed on."""
-        buf = b""
-        try:
-            while True:
-                msg, buf = _read_message(s, buf)
-                if msg is None:
-                    break
-                msgid, op = _id_and_op(msg)
-                with self.lock:
-                    seen = marked.get(msgid)
-                    mode, after, delay, code = self.mode, self.after, self.delay, self.code
-                if seen is None:
-                    c.sendall(msg)
-                    continue
-                if op == SEARCH_DONE:
-                    marked.pop(msgid, None)
-                if seen < 0:
-                    continue  # the answer was cut: slapd's rest never reaches the client
-                if mode == "drip":
-                    time.sleep(delay)
+        def each(msg, msgid, op):
+            with self.lock:
+                seen = marked.get(msgid)
+                mode, after, delay, code = self.mode, self.after, self.delay, self.code
+            if seen is None:
                 c.sendall(msg)
-                if op == SEARCH_ENTRY:
+                return
+            if op == SEARCH_DONE:
+                marked.pop(msgid, None)
+            if seen < 0:
+                return  # the answer was cut: slapd's rest never reaches the client
+            if mode == "drip":
+                time.sleep(delay)
+            c.sendall(msg)
+            if op == SEARCH_ENTRY:
+                with self.lock:
                     marked[msgid] = seen + 1
+                    self.sent += 1
+                if mode == "end" and seen + 1 == after:
+                    c.sendall(_done(msgid, code))
                     with self.lock:
-                        self.sent += 1
-                    if mode == "end" and seen + 1 == after:
-                        c.sendall(_done(msgid, code))
                         marked[msgid] = -1
-        except (OSError, ValueError):
-            pass
-        self._end(s, c)
+        self._pump(s, c, each)

@@ -166,7 +166,7 @@ def faulty(state, slapd, relay):
         f"dn: uid=zfault{i},ou=people,{SUFFIX}\nobjectClass: mmAccount\nuid: zfault{i}\n"
         f"mmAccountType: MED\nmmStatus: active\nmmLoginMail: zfault{i}@example.org\ncn: Zfault {i:02d}\n"
         f"sn: Zfault\ngivenName: Z\nmmVisibleMedimail: TRUE\nmmSearchKey: zfault\n"
-        f"mmSearchKey: zfault{i}\n\n" for i in range(55))
+        f"mmSearchKey: zfault{i}\nmmSearchKey: yfault{i}\n\n" for i in range(55))
     subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url], input=ldif, text=True,
                    check=True, capture_output=True)
     login, _ = registered(d, relay)
@@ -174,6 +174,9 @@ def faulty(state, slapd, relay):
     yield d, lf, uid
     d.stop()
     lf.close()
+    subprocess.run(["ldapdelete", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapi_url],
+                   input="".join(f"uid=zfault{i},ou=people,{SUFFIX}\n" for i in range(55)), text=True,
+                   check=True, capture_output=True)
 
 
 def _typeahead(d, uid, q="zfault"):
@@ -232,9 +235,9 @@ def test_directory_answer_dripping_is_bounded_by_one_deadline(faulty):
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.5)
+    wait_for(lambda: lf.sent >= 1, 10, "the dripped answer under way")
     t0 = time.monotonic()
-    r, got = _typeahead(d, uid, "zfault7")
+    r, got = _typeahead(d, uid, "yfault7")  # not the trigger: passes untouched
     other = time.monotonic() - t0
     t.join(30)
     lf.disarm()

@@ -285,6 +285,7 @@ static void test_msg_reorder_shapes(void **state)
 	char key[8];
 
 	(void)state;
+	assert_non_null(m);
 	for (size_t i = 0; i < MM_FIELDS_MAX; i++) {
 		snprintf(key, sizeof(key), "f%zu", i);
 		assert_int_equal(mm_msg_add(m, key, key), 0);
@@ -329,9 +330,23 @@ static void test_msg_reorder_shapes(void **state)
 			assert_string_equal(m->fields[i].value, want[i]);
 		}
 	}
-	perm[0] = MM_FIELDS_MAX; /* one past the end, in a message that is full */
-	assert_int_equal(mm_msg_reorder(m, 0, perm, 1), -EINVAL);
-	assert_int_equal(mm_msg_reorder(m, 1, perm, MM_FIELDS_MAX), -EINVAL);
+	/* refused whole, the message unchanged: one index past the end of the full message, a
+	 * repeated index, a range one field too long */
+	for (int bad = 0; bad < 3; bad++) {
+		for (size_t i = 0; i < MM_FIELDS_MAX; i++)
+			perm[i] = i;
+		if (bad == 0)
+			perm[MM_FIELDS_MAX - 1] = MM_FIELDS_MAX;
+		else if (bad == 1)
+			perm[MM_FIELDS_MAX - 1] = 0;
+		for (size_t i = 0; i < MM_FIELDS_MAX; i++)
+			snprintf(want[i], sizeof(want[i]), "%s", m->fields[i].key);
+		assert_int_equal(bad == 2 ? mm_msg_reorder(m, 1, perm, MM_FIELDS_MAX)
+					  : mm_msg_reorder(m, 0, perm, MM_FIELDS_MAX),
+			-EINVAL);
+		for (size_t i = 0; i < MM_FIELDS_MAX; i++)
+			assert_string_equal(m->fields[i].key, want[i]);
+	}
 	mm_msg_free(m);
 }
 
