@@ -360,6 +360,8 @@ def test_records_come_sorted_and_whole_in_the_frame(authd, slapd, people):
             assert cur is not None and k not in cur, (k, fields)
             cur[k] = v
     assert len(records) == 50
+    # each record whole: the summary view's fields of a MED, no more, no fewer
+    assert all(set(rec) == {"login", "type", "login_mail", "name"} for rec in records), records
     by_login = {f"ygr{i}": n for i, n in enumerate(names)}
     for rec in records:
         assert by_login[rec["login"]] == rec["name"], rec
