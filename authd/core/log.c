@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,6 +43,14 @@ static void emit(int level, const char *text)
 	} else {
 		syslog(level, "%s", text);
 	}
+}
+
+bool log_once_a_second(_Atomic long long *last)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return atomic_exchange(last, (long long)ts.tv_sec) != (long long)ts.tv_sec;
 }
 
 void log_msg(int level, const char *fmt, ...)

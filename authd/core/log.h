@@ -7,6 +7,9 @@
 
 void log_setup(bool to_stderr, int max_level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For a line that a flood could repeat: true at most once a second (monotonic clock) for each
+ * *last, which the caller keeps (static, zero at first). */
+bool log_once_a_second(_Atomic long long *last);
 
 /* The context of an audited decision. Strings may be NULL. Never pass a secret. */
 struct audit_ctx {

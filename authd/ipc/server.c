@@ -158,16 +158,7 @@ static bool caller_is_admin(const struct mm_config *c, int fd, const struct ucre
 }
 
 /* At most one "too many connections" line a second: the refusals themselves are the flood. */
-static bool ratelimit_log_ok(void)
-{
-	static atomic_llong last;
-	struct timespec ts;
-	long long now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec;
-	return atomic_exchange(&last, now) != now;
-}
+static _Atomic long long too_many_said;
 
 static int send_error(int fd, uint16_t code, int status, const char *msg)
 {
@@ -371,7 +362,7 @@ int server_run(struct server *srv)
 		/* root (sshd, login, the system's services) is not capped: its callers are many users. */
 		if (cr.uid != 0 && !uid_take(cr.uid, srv->d->cfg->max_clients_per_uid)) {
 			atomic_fetch_sub(&nclients, 1);
-			if (ratelimit_log_ok())
+			if (log_once_a_second(&too_many_said))
 				log_msg(LOG_WARNING,
 					"uid %u: more than max_clients_per_uid (%u) connections: refused",
 					(unsigned)cr.uid, srv->d->cfg->max_clients_per_uid);

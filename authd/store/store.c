@@ -549,10 +549,9 @@ static int op_search_each(LDAP *ld, void *p)
 	/* A result that says "try again" (busy, time limit) after entries went out must not be
 	 * retried by store_with_conn: the caller has them already. */
 	if (r == -EHOSTDOWN && a->started) {
-		static atomic_llong said; /* a loaded slapd may cut every keystroke's answer */
-		long long now = (long long)time(NULL);
+		static _Atomic long long said; /* a loaded slapd may cut every keystroke's answer */
 
-		if (atomic_exchange(&said, now) != now)
+		if (log_once_a_second(&said))
 			log_msg(LOG_WARNING,
 				"directory: answer to a search cut after %zu entries, not retried", a->n);
 		r = -EIO;
